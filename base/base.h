@@ -1,0 +1,153 @@
+/* base/base.h: the manual of kbox's bottom layer, used by every other module.
+ *
+ * - errors: the KB_ERRORS table and struct kb_error (base/err.h);
+ * - memory: kb_x* allocators that abort on out-of-memory (sizes the program chooses) and kb_try_*
+ *   allocators that are overflow-checked and may fail (sizes taken from input), with a test hook
+ *   that injects failures;
+ * - struct kb_arena: bump allocation with a byte cap, freed all at once (per request, per document);
+ * - struct kb_buf: a growable byte buffer with a hard cap;
+ * - logging: a leveled, process-wide sink (stderr by default);
+ * - UTF-8: validation, decoding, encoding and script classes;
+ * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks.
+ *
+ * Threads: everything here is thread-safe except kb_alloc_set_fail_hook() and kb_log_set_sink(),
+ * which are set once before threads start. Tests: tests/base/. */
+#ifndef KB_BASE_BASE_H
+#define KB_BASE_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define KB_ASSERT(cond)                                                                  \
+    do {                                                                                 \
+        if (!(cond))                                                                     \
+            kb_assert_fail(#cond, __FILE__, __LINE__);                                  \
+    } while (0)
+_Noreturn void kb_assert_fail(const char *expr, const char *file, int line);
+
+#define KB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define KB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define KB_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- memory ------------------------------------------------------------------------------------ */
+
+/* Abort with a message on out-of-memory; for sizes the program chooses. Caller owns; free(). */
+void *kb_xmalloc(size_t n);
+void *kb_xcalloc(size_t count, size_t size);
+void *kb_xrealloc(void *p, size_t n);
+char *kb_xstrdup(const char *s);
+char *kb_xstrndup(const char *s, size_t n);
+
+/* Overflow-checked count*size allocation that may fail: returns NULL when the product overflows,
+ * the allocator fails, or the failure hook says so. For sizes taken from input. Caller owns; free(). */
+void *kb_try_malloc(size_t count, size_t size);
+void *kb_try_calloc(size_t count, size_t size);
+void *kb_try_realloc(void *p, size_t count, size_t size);
+
+/* Test hook: when set, kb_try_* call it with the byte count first and fail when it returns true.
+ * Process-wide; set it before any thread starts, NULL restores normal behaviour. */
+typedef bool (*kb_alloc_fail_fn)(size_t bytes, void *ud);
+void kb_alloc_set_fail_hook(kb_alloc_fail_fn fn, void *ud);
+
+/* ---- arena ------------------------------------------------------------------------------------- */
+
+/* A bump allocator over a chain of blocks. Memory lives until kb_arena_release(). */
+struct kb_arena {
+    struct kb_arena_block *head; /* newest block; owned */
+    size_t block_bytes;          /* size of a normal block */
+    size_t used_bytes;           /* bytes handed out so far, including alignment padding */
+    size_t cap_bytes;            /* hard cap on used_bytes; 0 means SIZE_MAX */
+};
+void kb_arena_init(struct kb_arena *a, size_t block_bytes, size_t cap_bytes);
+void kb_arena_release(struct kb_arena *a); /* frees every block; the arena can be reused */
+/* 16-byte aligned; NULL when the cap would be passed or memory runs out. Borrowed until release. */
+void *kb_arena_alloc(struct kb_arena *a, size_t n);
+char *kb_arena_strndup(struct kb_arena *a, const char *s, size_t n); /* NUL-terminated copy */
+char *kb_arena_strdup(struct kb_arena *a, const char *s);
+
+/* ---- growable buffer ---------------------------------------------------------------------------- */
+
+/* Bytes with a hard cap. data is always NUL-terminated when non-NULL (the NUL is not counted). */
+struct kb_buf {
+    char *data;       /* owned; NULL until the first append */
+    size_t len;       /* bytes used */
+    size_t cap;       /* bytes allocated */
+    size_t max_bytes; /* appends past this fail with KB_ETOOBIG; 0 means SIZE_MAX/2 */
+};
+void kb_buf_init(struct kb_buf *b, size_t max_bytes);
+void kb_buf_release(struct kb_buf *b);
+void kb_buf_reset(struct kb_buf *b); /* len = 0, keeps memory */
+int kb_buf_append(struct kb_buf *b, const void *p, size_t n); /* 0, KB_ETOOBIG or KB_ENOMEM */
+int kb_buf_puts(struct kb_buf *b, const char *s);
+int kb_buf_putc(struct kb_buf *b, char c);
+int kb_buf_printf(struct kb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
+int kb_buf_put_json_str(struct kb_buf *b, const char *s, size_t n);
+/* Ownership of data leaves the buffer (never NULL: "" when empty); caller frees with free(). */
+char *kb_buf_take(struct kb_buf *b);
+
+/* ---- logging ------------------------------------------------------------------------------------ */
+
+enum kb_log_level { KB_LOG_DEBUG, KB_LOG_INFO, KB_LOG_WARN, KB_LOG_ERROR, KB_LOG_OFF };
+typedef void (*kb_log_sink_fn)(enum kb_log_level level, const char *msg, void *ud);
+/* Process-wide; set before threads start. NULL sink restores the default (stderr). */
+void kb_log_set_sink(kb_log_sink_fn fn, void *ud);
+void kb_log_set_level(enum kb_log_level level);
+enum kb_log_level kb_log_get_level(void);
+int kb_log_parse_level(const char *name, enum kb_log_level *out); /* "debug".."off"; 0 or KB_EINVAL */
+void kb_log(enum kb_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define kb_debug(...) kb_log(KB_LOG_DEBUG, __VA_ARGS__)
+#define kb_info(...) kb_log(KB_LOG_INFO, __VA_ARGS__)
+#define kb_warn(...) kb_log(KB_LOG_WARN, __VA_ARGS__)
+#define kb_log_error(...) kb_log(KB_LOG_ERROR, __VA_ARGS__)
+
+/* ---- UTF-8 -------------------------------------------------------------------------------------- */
+
+bool kb_utf8_valid(const char *s, size_t n); /* strict: no overlongs, surrogates or > U+10FFFF */
+/* Decodes one code point at s[0..n). Returns its byte length (1..4), or -1 for an invalid sequence
+ * (then *cp = U+FFFD and the caller should skip 1 byte). n must be > 0. */
+int kb_utf8_decode(const char *s, size_t n, uint32_t *cp);
+int kb_utf8_encode(uint32_t cp, char out[4]); /* bytes written; invalid cp encodes U+FFFD */
+bool kb_utf8_is_cjk(uint32_t cp);             /* Han, Kana, Hangul, CJK punctuation blocks excluded */
+bool kb_utf8_is_han(uint32_t cp);
+/* Copies s[0..n) into b replacing invalid sequences with U+FFFD. */
+int kb_utf8_sanitize(struct kb_buf *b, const char *s, size_t n);
+
+/* ---- strings and numbers ------------------------------------------------------------------------ */
+
+/* Copies at most dst_bytes-1 bytes and always terminates. Returns strlen(src). */
+size_t kb_strlcpy(char *dst, const char *src, size_t dst_bytes);
+/* Whole-string integer/float parsing: no trailing junk, range-checked. 0 or KB_EINVAL. */
+int kb_parse_i64(const char *s, int64_t *out);
+int kb_parse_f64(const char *s, double *out);
+bool kb_str_has_suffix(const char *s, const char *suffix); /* ASCII case-insensitive */
+
+/* ---- SHA-256 ------------------------------------------------------------------------------------ */
+
+struct kb_sha256 {
+    uint32_t h[8];
+    uint64_t n_bytes;
+    uint8_t block[64];
+    size_t block_len;
+};
+void kb_sha256_init(struct kb_sha256 *s);
+void kb_sha256_update(struct kb_sha256 *s, const void *p, size_t n);
+void kb_sha256_final(struct kb_sha256 *s, uint8_t out[32]);
+void kb_sha256_hex(const uint8_t digest[32], char out[65]);
+
+/* ---- CPU features and clocks -------------------------------------------------------------------- */
+
+struct kb_cpu {
+    bool avx2, fma, f16c;
+    bool avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, avx512fp16, avxvnni;
+};
+void kb_cpu_detect(struct kb_cpu *out);
+/* Space-separated names of the features present, e.g. "avx2 fma f16c avx512f". */
+void kb_cpu_describe(const struct kb_cpu *c, char *out, size_t out_bytes);
+
+double kb_now_s(void); /* monotonic seconds */
+
+#endif

@@ -1,0 +1,47 @@
+/* cli/cli.h: what every `kbox` subcommand shares. main.c parses the global flags, builds the config
+ * (defaults < file < KBOX_* env < flags) and calls one command from its table with the rest of argv.
+ * A command returns the process exit code: 0 ok, 1 usage, 2 bad input, 3 internal error
+ * (kb_err_exit_code maps KB_E* codes). Results go to stdout (JSON with --json); errors go to
+ * stderr as "kbox: message". Tests: tests/cli/. */
+#ifndef KB_CLI_CLI_H
+#define KB_CLI_CLI_H
+
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "config/config.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_USAGE = 1, CLI_EXIT_INPUT = 2, CLI_EXIT_INTERNAL = 3 };
+
+struct cli {
+    struct config cfg;       /* effective configuration; commands may apply their own flags */
+    bool json;               /* --json: machine-readable output */
+    const char *config_path; /* --config or KBOX_CONFIG; NULL when none; borrowed from argv/env */
+    int argc;                /* arguments after the command name */
+    char **argv;             /* borrowed from main */
+};
+
+struct cli_command {
+    const char *name;
+    int (*run)(struct cli *c);
+    const char *usage; /* one line: arguments */
+    const char *help;  /* one line: what it does */
+};
+
+/* Prints "kbox: <message>" to stderr and returns the exit code for `code`. */
+int cli_fail(int code, const struct kb_error *err);
+/* Prints "kbox: <message>" plus a usage hint and returns CLI_EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Applies a command flag that maps to a config key, e.g. --port 0 -> server.port. */
+int cli_set(struct cli *c, const char *key, const char *value);
+/* Writes a buffer to stdout; returns CLI_EXIT_INTERNAL if stdout fails. */
+int cli_print(const struct kb_buf *b);
+
+/* Commands (cmd_*.c). */
+int cmd_help(struct cli *c);
+int cmd_version(struct cli *c);
+int cmd_config(struct cli *c);
+
+const struct cli_command *cli_commands(int *n_out);
+
+#endif

@@ -1,0 +1,158 @@
+/* cli/main.c: the `kbox` entry point. It owns the subcommand table and the global flags:
+ *   --config FILE   config file (else $KBOX_CONFIG; else built-in defaults)
+ *   --data-dir DIR  data directory (data.dir)
+ *   --set KEY=VALUE any config key, as a flag (highest precedence)
+ *   --json          machine-readable output
+ * Global flags may stand before or after the command name. Only this file and the cmd_*.c files
+ * talk to people; modules below return errors. Tests: tests/cli/test_cli.c. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cli_command commands[] = {
+    {"help", cmd_help, "[COMMAND]", "show commands and global flags"},
+    {"version", cmd_version, "", "show version, compiler, build type and CPU features"},
+    {"config", cmd_config, "show | template", "show effective config with sources, or a full template"},
+};
+
+const struct cli_command *cli_commands(int *n_out)
+{
+    *n_out = (int)KB_ARRAY_LEN(commands);
+    return commands;
+}
+
+int cli_fail(int code, const struct kb_error *err)
+{
+    fprintf(stderr, "kbox: %s\n", kb_error_msg(err, code));
+    return kb_err_exit_code(code);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("kbox: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nkbox: see 'kbox help%s%s'\n", cmd ? " " : "", cmd ? cmd : "");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_set(struct cli *c, const char *key, const char *value)
+{
+    struct kb_error err = {0};
+    int rc = config_set(&c->cfg, key, value, CONFIG_SRC_FLAG, &err);
+    return rc ? cli_fail(rc, &err) : 0;
+}
+
+int cli_print(const struct kb_buf *b)
+{
+    if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len)
+        return CLI_EXIT_INTERNAL;
+    return fflush(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
+}
+
+static const struct cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < KB_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* Moves global flags out of argv, leaving the command and its arguments in rest[]. */
+static int parse_globals(struct cli *c, int argc, char **argv, char **rest, int *n_rest,
+                         const char **data_dir, const char **sets[], int *n_sets)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = !strcmp(a, "--config") || !strcmp(a, "--data-dir") || !strcmp(a, "--set");
+        if (!strcmp(a, "--")) {
+            while (i < argc)
+                rest[(*n_rest)++] = argv[i++];
+            break;
+        }
+        if (takes && i + 1 >= argc)
+            return cli_usage(NULL, "%s needs a value", a);
+        if (!strcmp(a, "--json")) {
+            c->json = true;
+        } else if (!strcmp(a, "--config")) {
+            c->config_path = argv[++i];
+        } else if (!strcmp(a, "--data-dir")) {
+            *data_dir = argv[++i];
+        } else if (!strcmp(a, "--set")) {
+            (*sets)[(*n_sets)++] = argv[++i];
+        } else {
+            rest[(*n_rest)++] = argv[i];
+        }
+    }
+    return 0;
+}
+
+static int build_config(struct cli *c, const char *data_dir, const char **sets, int n_sets)
+{
+    struct kb_error err = {0};
+    enum kb_log_level level;
+    int rc;
+    if (!c->config_path)
+        c->config_path = getenv("KBOX_CONFIG");
+    if (c->config_path && (rc = config_load_file(&c->cfg, c->config_path, &err)))
+        return cli_fail(rc, &err);
+    if ((rc = config_load_env(&c->cfg, &err)))
+        return cli_fail(rc, &err);
+    if (data_dir && (rc = cli_set(c, "data.dir", data_dir)))
+        return rc;
+    for (int i = 0; i < n_sets; i++) {
+        char key[128];
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || (size_t)(eq - sets[i]) >= sizeof key)
+            return cli_usage(NULL, "--set takes KEY=VALUE, got '%s'", sets[i]);
+        memcpy(key, sets[i], (size_t)(eq - sets[i]));
+        key[eq - sets[i]] = '\0';
+        if ((rc = cli_set(c, key, eq + 1)))
+            return rc;
+    }
+    if (kb_log_parse_level(c->cfg.log_level, &level) == 0)
+        kb_log_set_level(level);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = {0};
+    char **rest = kb_xcalloc((size_t)argc + 1, sizeof *rest);
+    const char **sets = kb_xcalloc((size_t)argc + 1, sizeof *sets);
+    const char *data_dir = NULL;
+    const struct cli_command *cmd;
+    int n_rest = 0, n_sets = 0, rc;
+
+    config_init(&c.cfg);
+    rc = parse_globals(&c, argc, argv, rest, &n_rest, &data_dir, &sets, &n_sets);
+    if (rc)
+        goto out;
+    if (n_rest == 0) {
+        c.argc = 0;
+        c.argv = rest;
+        cmd_help(&c);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    cmd = find_command(rest[0]);
+    if (!cmd) {
+        rc = cli_usage(NULL, "unknown command '%s'", rest[0]);
+        goto out;
+    }
+    if ((rc = build_config(&c, data_dir, sets, n_sets)))
+        goto out;
+    c.argc = n_rest - 1;
+    c.argv = rest + 1;
+    rc = cmd->run(&c);
+out:
+    config_release(&c.cfg);
+    free(sets);
+    free(rest);
+    return rc;
+}

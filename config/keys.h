@@ -1,0 +1,64 @@
+/* config/keys.h: the single source of every configuration key: section, name, type, default,
+ * bounds and help. struct config, the defaults, the environment names (KBOX_SECTION_NAME), the
+ * validation and `kbox config show` are all generated from this table, and tests/config checks that
+ * config/kbox.json lists exactly these keys with these defaults.
+ *
+ * X(section, name, type, default, min, max, help)
+ *   type INT: int64, bounds inclusive. FLOAT: double, bounds inclusive. BOOL: bounds ignored.
+ *   STR: bounds are the min and max length in bytes. Include this file only through config.h. */
+
+#define KB_CONFIG_KEYS(X)                                                                               \
+    X(data, dir, STR, "kbox-data", 1, 4096, "directory holding the database, vectors and originals")  \
+    X(log, level, STR, "info", 2, 5, "log level: debug, info, warn, error or off")                   \
+                                                                                                        \
+    X(server, host, STR, "127.0.0.1", 1, 255, "address the web server binds")                        \
+    X(server, port, INT, 8080, 0, 65535, "TCP port; 0 picks any free port and prints it")            \
+    X(server, threads, INT, 0, 0, 256, "HTTP worker threads; 0 means one per core")                  \
+    X(server, admin_token, STR, "", 0, 256, "admin token; empty: generated at first start")          \
+    X(server, public_ask, BOOL, 1, 0, 1, "ask, search and the widget need no token when true")       \
+    X(server, cors_origins, STR, "", 0, 4096, "comma-separated origins allowed to use the widget")   \
+    X(server, rate_limit_per_min, INT, 60, 0, 100000, "public requests per minute per IP; 0 = off")  \
+    X(server, max_body_bytes, INT, 1048576, 1024, 1073741824, "cap on JSON request bodies")          \
+    X(server, max_upload_bytes, INT, 104857600, 1024, 17179869184, "cap on one upload request")      \
+    X(server, timeout_s, INT, 30, 1, 3600, "seconds an idle connection is kept")                     \
+                                                                                                        \
+    X(ingest, max_file_bytes, INT, 104857600, 1, 17179869184, "largest file accepted for ingestion") \
+    X(ingest, max_expanded_bytes, INT, 536870912, 1024, 17179869184,                                  \
+      "cap on bytes expanded from one zip entry or stream (zip-bomb guard)")                          \
+    X(ingest, max_parse_seconds, INT, 120, 1, 86400, "time cap for parsing one file")                \
+    X(ingest, max_parse_bytes, INT, 1073741824, 1048576, 17179869184,                                 \
+      "memory cap for parsing one file")                                                              \
+    X(ingest, ocr, BOOL, 0, 0, 1, "run OCR on scanned PDFs and images without a text layer")         \
+    X(ingest, workers, INT, 0, 0, 64, "parallel parsing workers; 0 means one per core")              \
+    X(ingest, chunk_tokens, INT, 384, 32, 8192, "target chunk size in estimated tokens")             \
+    X(ingest, chunk_overlap, FLOAT, 0.15, 0, 0.5, "fraction of a chunk repeated in the next")        \
+                                                                                                        \
+    X(index, fusion, STR, "rrf", 3, 8, "hybrid fusion: rrf or weighted")                             \
+    X(index, rrf_k, INT, 60, 1, 10000, "reciprocal rank fusion constant")                            \
+    X(index, vector_weight, FLOAT, 0.5, 0, 1, "weight of vector scores in weighted fusion")          \
+    X(index, hnsw_threshold, INT, 200000, 1000, 1000000000, "vector count above which HNSW is used") \
+    X(index, top_k, INT, 6, 1, 100, "hits returned by search and used by ask")                       \
+    X(index, mmr, BOOL, 0, 0, 1, "diversify hits with maximal marginal relevance")                   \
+    X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \
+                                                                                                        \
+    X(embed, model, STR, "", 0, 4096, "GGUF embedding model; empty uses the built-in embedder")      \
+    X(embed, dim, INT, 512, 64, 8192, "dimension of the built-in embedder")                          \
+    X(embed, batch, INT, 32, 1, 4096, "texts embedded per batch")                                    \
+                                                                                                        \
+    X(answer, model, STR, "", 0, 4096, "GGUF chat model; empty gives extractive answers")            \
+    X(answer, min_confidence, FLOAT, 0.25, 0, 1, "below this the fallback text is answered")         \
+    X(answer, fallback, STR, "The documents do not contain an answer to this question.", 1, 1024,    \
+      "answer given when the documents do not contain one")                                          \
+    X(answer, max_sentences, INT, 3, 1, 20, "sentences in an extractive answer")                     \
+    X(answer, strict, BOOL, 0, 0, 1, "drop generated sentences the passages do not support")         \
+    X(answer, max_tokens, INT, 512, 1, 32768, "tokens generated per answer")                         \
+    X(answer, temperature, FLOAT, 0, 0, 5, "sampling temperature; 0 is greedy")                      \
+    X(answer, max_concurrent, INT, 1, 1, 64, "generation sessions at once; more get 503")            \
+    X(answer, context, INT, 4096, 256, 1048576, "context window used for generation, in tokens")     \
+    X(answer, threads, INT, 0, 0, 256, "inference threads; 0 means one per core")                    \
+                                                                                                        \
+    X(widget, title, STR, "Ask us", 1, 200, "chat widget title")                                     \
+    X(widget, color, STR, "#2b6cb0", 4, 32, "chat widget accent colour (CSS)")                       \
+    X(widget, greeting, STR, "Hi! Ask me anything about our products and policies.", 0, 1000,        \
+      "first message the widget shows")                                                               \
+    X(widget, lang, STR, "en", 2, 5, "widget language: en or zh")
