@@ -41,6 +41,15 @@ int cli_print(const struct kb_buf *b);
 int cmd_help(struct cli *c);
 int cmd_version(struct cli *c);
 int cmd_config(struct cli *c);
+int cmd_ingest(struct cli *c); /* cmd_ingest.c */
+int cmd_docs(struct cli *c);   /* cmd_kb.c */
+int cmd_search(struct cli *c); /* cmd_kb.c */
+int cmd_ask(struct cli *c);    /* cmd_kb.c */
+int cmd_eval(struct cli *c);   /* cmd_eval.c */
+int cmd_serve(struct cli *c);  /* cmd_serve.c */
+int cmd_model(struct cli *c);  /* cmd_model.c */
+/* Says plainly that a command is not built yet (exit 3). */
+int cli_not_built(const char *what);
 
 const struct cli_command *cli_commands(int *n_out);
 

@@ -16,6 +16,13 @@ static const struct cli_command commands[] = {
     {"help", cmd_help, "[COMMAND]", "show commands and global flags"},
     {"version", cmd_version, "", "show version, compiler, build type and CPU features"},
     {"config", cmd_config, "show | template", "show effective config with sources, or a full template"},
+    {"ingest", cmd_ingest, "[--dry-run] [--prune] PATH...", "parse, chunk and store documents"},
+    {"docs", cmd_docs, "[rm ID]", "list stored documents, or delete one"},
+    {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores"},
+    {"ask", cmd_ask, "QUESTION [--show-prompt]", "answer a question with citations"},
+    {"eval", cmd_eval, "--corpus F --questions F", "retrieval and answer quality on a QA set"},
+    {"serve", cmd_serve, "[--host H] [--port P]", "web UI, JSON API, widget and OpenAI API"},
+    {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark"},
 };
 
 const struct cli_command *cli_commands(int *n_out)
@@ -28,6 +35,12 @@ int cli_fail(int code, const struct kb_error *err)
 {
     fprintf(stderr, "kbox: %s\n", kb_error_msg(err, code));
     return kb_err_exit_code(code);
+}
+
+int cli_not_built(const char *what)
+{
+    fprintf(stderr, "kbox: '%s' is not built yet in this version of kbox\n", what);
+    return CLI_EXIT_INTERNAL;
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)
