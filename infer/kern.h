@@ -1,0 +1,71 @@
+/* infer/kern.h (internal to infer/): the compute kernels, the thread pool and the matmul driver.
+ *
+ * Kernels (infer/kernels/): for every supported weight type a scalar reference in kern_ref.c (the
+ * specification: plain loops) and SIMD versions in kern_avx2.c and kern_avx512.c (one file per
+ * ISA, compiled with that ISA's flags alone). kern_init() fills the process-wide dispatch table
+ * `kern` once, from kb_cpu_detect(), before any thread starts; missing entries fall back to the
+ * reference; KBOX_FORCE_SCALAR=1 (or force_scalar) selects the reference everywhere.
+ *
+ * Dot products follow the reference implementation (llama.cpp/ggml): the activation row is first
+ * quantized to the weight type's vec_dot_type (Q8_0 for Q4_0/Q4_1(Q8_1)/Q5_0/Q5_1(Q8_1)/Q8_0, Q8_K
+ * for the K-quants, F16 for F16, BF16 for BF16, F32 for F32), then an integer (or float) dot product
+ * runs block by block. Kernels never allocate, never start threads and know nothing about models.
+ * Tests: tests/infer/test_kernels.c (every kernel against its reference, random lengths/tails). */
+#ifndef KB_INFER_KERN_H
+#define KB_INFER_KERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "infer/gguf.h"
+
+/* Row functions. n is the number of values (a multiple of the type's block size). */
+typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);
+typedef void (*kern_quant_fn)(const float *src, void *dst, int64_t n);
+/* Returns sum_i w[i]*a[i] for a weight row w of type T and an activation row a already quantized
+ * to T's vec_dot_type. */
+typedef float (*kern_vec_dot_fn)(int64_t n, const void *w, const void *a);
+
+struct kern_ops {
+    kern_dequant_fn dequant[GGML_TYPE_COUNT]; /* every supported type */
+    kern_quant_fn quant[GGML_TYPE_COUNT];     /* every supported type (activations, synth writer) */
+    kern_vec_dot_fn vec_dot[GGML_TYPE_COUNT]; /* weight types */
+    int vec_dot_type[GGML_TYPE_COUNT];        /* activation type each weight type pairs with */
+    const char *isa;                          /* "ref", "avx2", "avx512" */
+};
+
+/* The dispatch table: written once by kern_init(), read-only afterwards (one of the three
+ * process-wide objects STYLE.md allows). */
+extern struct kern_ops kern;
+void kern_init(bool force_scalar);          /* idempotent; honours KBOX_FORCE_SCALAR=1 */
+const struct kern_ops *kern_ref_ops(void);  /* the reference table, for tests */
+
+/* fp16/bf16 scalar conversion (exact, round-to-nearest-even). */
+float kern_f16_to_f32(uint16_t h);
+uint16_t kern_f32_to_f16(float f);
+float kern_bf16_to_f32(uint16_t h);
+uint16_t kern_f32_to_bf16(float f);
+
+/* ---- thread pool ---------------------------------------------------------------------------------
+ * One persistent pool per process user (a model session borrows it). pool_run() calls
+ * fn(ud, ith, nth) on nth = n_threads workers (the caller is worker 0) and returns when all are
+ * done. Work is split by (ith, nth) row ranges inside fn. Lock rules: pool_run is called by one
+ * thread at a time per pool. */
+struct kern_pool;
+int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err); /* 0 = all cores */
+void kern_pool_free(struct kern_pool *p); /* NULL ok */
+int kern_pool_n_threads(const struct kern_pool *p);
+void kern_pool_run(struct kern_pool *p, void (*fn)(void *ud, int ith, int nth), void *ud);
+
+/* ---- matmul ----------------------------------------------------------------------------------------
+ * y[t][r] = sum_k W[r][k] * x[t][k] for a weight matrix W (rows of `w_type`, ne0 = n_in values per
+ * row, n_out rows, row stride ggml_row_bytes(w_type, n_in)) and n_tok activation rows x (F32).
+ * `xq` is caller-provided scratch of kern_matmul_scratch_bytes(w_type, n_in, n_tok) bytes: the
+ * activations are quantized into it once per call (once per batch), then rows are split over the
+ * pool's threads; each weight row is read once per batch. No allocation. */
+size_t kern_matmul_scratch_bytes(int w_type, int64_t n_in, int64_t n_tok);
+void kern_matmul(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,
+                 const float *x, int64_t n_tok, float *y, void *xq);
+
+#endif
