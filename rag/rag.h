@@ -1,0 +1,211 @@
+/* rag/rag.h: the knowledge base as the product sees it. rag/ composes ingest/ (parsing, chunking),
+ * index/ (store, vectors, retrieval) and infer/ (GGUF answers and embeddings) into the operations
+ * the CLI and the web layer call: collections, uploads with background ingestion jobs, documents,
+ * search, grounded answers with citations, embeddings and statistics.
+ *
+ * Threads: one `struct rag` is shared by all threads of a process (the HTTP workers, the CLI);
+ * every function here is thread-safe. Ingestion runs on rag's own bounded worker pool; jobs are
+ * persisted, so queued jobs resume at the next rag_open(). Strings in result structs are owned by
+ * the result and freed by its *_release/*_free function. Tests: tests/rag/. */
+#ifndef KB_RAG_RAG_H
+#define KB_RAG_RAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "config/config.h"
+
+struct rag; /* opaque; shared by threads */
+
+/* Opens (creating if needed) the knowledge base in cfg->data_dir and starts the ingestion workers.
+ * cfg is copied. Caller owns *out; close with rag_close(). */
+int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err);
+/* Stops the workers after their current document; unfinished jobs stay queued for the next open. */
+void rag_close(struct rag *r); /* NULL ok */
+/* The effective configuration (borrowed; valid until rag_close). Settings changed with
+ * rag_setting_set() are visible here. */
+const struct config *rag_config(const struct rag *r);
+/* Changes a runtime setting (answer.*, index.top_k, widget.*, server.cors_origins, ...) and
+ * persists it in the knowledge base so it survives restarts. KB_ECONFIG names a bad key/value. */
+int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb_error *err);
+
+/* ---- collections (knowledge bases) --------------------------------------------------------------- */
+
+struct rag_collection {
+    int64_t id;
+    char *name;          /* owned */
+    int64_t n_documents;
+    int64_t created_at;  /* unix seconds */
+};
+/* id 0 in any call that takes a collection means "the default collection" for writes and "all
+ * collections" for reads. */
+int rag_collections_list(struct rag *r, struct rag_collection **out, int *n_out, struct kb_error *err);
+void rag_collections_free(struct rag_collection *c, int n);
+int rag_collection_create(struct rag *r, const char *name, int64_t *id_out, struct kb_error *err);
+int rag_collection_rename(struct rag *r, int64_t id, const char *name, struct kb_error *err);
+int rag_collection_delete(struct rag *r, int64_t id, struct kb_error *err); /* and its documents */
+/* Looks a collection up by name: KB_ENOENT if absent. */
+int rag_collection_find(struct rag *r, const char *name, int64_t *id_out, struct kb_error *err);
+
+/* ---- documents and ingestion jobs ---------------------------------------------------------------- */
+
+struct rag_document {
+    int64_t id;
+    int64_t collection_id;
+    char *name;          /* file name as uploaded; owned */
+    char *mime;          /* detected format, e.g. "application/pdf"; owned */
+    int64_t bytes;
+    char sha256[65];
+    char *status;        /* "queued", "parsing", "indexed" or "failed"; owned */
+    char *error;         /* why it failed, or ""; owned */
+    int64_t n_chunks;
+    int64_t ingested_at; /* unix seconds, 0 before indexing */
+    int64_t job_id;      /* latest ingestion job */
+};
+
+struct rag_chunk {
+    int64_t id;
+    int ordinal;
+    char *text;          /* owned */
+    char *heading_path;  /* "Handbook > Returns > Refunds"; owned */
+    int page_start, page_end; /* 0 when the format has no pages */
+    int n_tokens;
+};
+
+/* Takes ownership of the file at tmp_path (moved into the data directory), creates the document
+ * as "queued" and queues its ingestion. Returns at once. An identical file (same sha256) already
+ * in the collection returns the existing document's id and a job id of 0. */
+int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const char *tmp_path,
+               int64_t *doc_id, int64_t *job_id, struct kb_error *err);
+/* Ingests files and folders synchronously (the CLI's `kbox ingest`): recursion, incremental skip by
+ * sha256, atomic replace, optional prune. progress (nullable) is called after each file. */
+struct rag_ingest_progress {
+    const char *path;    /* file just finished */
+    int status;          /* 0, or the KB_E* code it failed with */
+    const char *error;   /* message when status != 0 */
+    bool skipped;        /* unchanged since last time */
+    int files_done, files_total;
+    int64_t chunks_done;
+    int64_t bytes_done, bytes_total;
+};
+typedef void (*rag_progress_fn)(void *ud, const struct rag_ingest_progress *p);
+int rag_ingest_paths(struct rag *r, int64_t collection_id, const char *const *paths, int n_paths,
+                     bool prune, rag_progress_fn progress, void *ud, struct kb_error *err);
+
+int rag_documents_list(struct rag *r, int64_t collection_id, struct rag_document **out, int *n_out,
+                       struct kb_error *err);
+void rag_documents_free(struct rag_document *d, int n);
+/* One document and (if chunks != NULL) its chunks. Release with rag_document_release and
+ * rag_chunks_free. KB_ENOENT if absent. */
+int rag_document_get(struct rag *r, int64_t id, struct rag_document *out, struct rag_chunk **chunks,
+                     int *n_chunks, struct kb_error *err);
+void rag_document_release(struct rag_document *d);
+void rag_chunks_free(struct rag_chunk *c, int n);
+int rag_document_delete(struct rag *r, int64_t id, struct kb_error *err);
+int rag_document_reingest(struct rag *r, int64_t id, int64_t *job_id, struct kb_error *err);
+/* Path of the stored original (for downloads), copied into path_out. */
+int rag_document_file(struct rag *r, int64_t id, char *path_out, size_t path_bytes, struct kb_error *err);
+
+struct rag_job {
+    int64_t id;
+    int64_t document_id;
+    char state[16];     /* "queued", "running", "done", "failed" */
+    double progress;    /* 0..1 */
+    char error[256];
+};
+int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err);
+
+/* ---- search ---------------------------------------------------------------------------------------- */
+
+enum rag_search_mode { RAG_SEARCH_HYBRID, RAG_SEARCH_BM25, RAG_SEARCH_VECTOR };
+
+struct rag_search_opts {
+    const char *query;
+    int top_k;              /* 0: index.top_k */
+    int64_t collection_id;  /* 0: all */
+    int64_t document_id;    /* 0: all */
+    enum rag_search_mode mode;
+};
+
+struct rag_hit {
+    int64_t chunk_id;
+    int64_t document_id;
+    char *document;         /* file name; owned */
+    char *heading_path;     /* owned */
+    int page_start, page_end;
+    char *text;             /* owned */
+    double bm25;            /* BM25 score (higher is better), 0 when not found by BM25 */
+    double vector;          /* cosine similarity, 0 when not found by vectors */
+    double fused;           /* the ranking score */
+};
+
+int rag_search(struct rag *r, const struct rag_search_opts *opts, struct rag_hit **out, int *n_out,
+               struct kb_error *err);
+void rag_hits_free(struct rag_hit *h, int n);
+
+/* ---- answers --------------------------------------------------------------------------------------- */
+
+struct rag_citation {
+    int n;                  /* the [n] marker in the answer */
+    int64_t chunk_id;
+    char *document;         /* file name; owned */
+    char *heading_path;     /* owned */
+    int page;               /* 0 when none */
+    char *text;             /* the cited passage; owned */
+};
+
+struct rag_sentence {
+    char *text;             /* owned */
+    double support;         /* 0..1 grounding score against its cited passages */
+};
+
+struct rag_answer {
+    char *answer;                 /* owned */
+    char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
+    const char *mode;             /* "extractive" or "generative"; static */
+    struct rag_citation *citations; /* owned */
+    int n_citations;
+    struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */
+    int n_sentences;
+    double confidence;            /* 0..1 */
+    bool fallback;                /* true when the documents did not contain the answer */
+    double retrieve_ms, answer_ms, total_ms;
+    int n_tokens;                 /* generated tokens (0 for extractive) */
+};
+
+struct rag_ask_opts {
+    const char *question;
+    int64_t collection_id;        /* 0: all */
+    const char *conversation_id;  /* nullable: follow-ups use this conversation's last turns */
+    int top_k;                    /* 0: index.top_k */
+    bool show_prompt;             /* generative: put the exact prompt in *prompt_out */
+};
+
+/* Streamed output: kind is "token" (answer text), "think" (reasoning text) or "citation" (text
+ * is the citation number). Return nonzero to cancel (e.g. the client went away). */
+typedef int (*rag_stream_fn)(void *ud, const char *kind, const char *text, size_t n);
+
+/* Answers from the documents. on_stream (nullable) receives pieces as they are produced; the full
+ * answer is in *out either way. Release with rag_answer_release(). */
+int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_stream, void *ud,
+            struct rag_answer *out, char **prompt_out, struct kb_error *err);
+void rag_answer_release(struct rag_answer *a);
+
+/* ---- embeddings and statistics --------------------------------------------------------------------- */
+
+/* Embeds texts with the configured embedder. *out is n*dim floats, L2-normalised; caller frees
+ * with free(). */
+int rag_embed(struct rag *r, const char *const *texts, int n, float **out, int *dim, struct kb_error *err);
+const char *rag_embedder_id(const struct rag *r); /* borrowed */
+
+struct rag_stats {
+    int64_t n_collections, n_documents, n_chunks;
+    int64_t jobs_queued, jobs_running, jobs_failed;
+    double tokens_per_s;          /* last generative answer's speed, 0 if none */
+    const char *answer_mode;      /* "extractive" or "generative"; static */
+};
+int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err);
+
+#endif
