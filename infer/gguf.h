@@ -77,6 +77,7 @@ void gguf_close(struct gguf_file *f); /* NULL ok */
 uint32_t gguf_version(const struct gguf_file *f);
 size_t gguf_alignment(const struct gguf_file *f);
 size_t gguf_file_bytes(const struct gguf_file *f);
+size_t gguf_data_offset(const struct gguf_file *f); /* start of the tensor data section */
 
 int gguf_n_kv(const struct gguf_file *f);
 const struct gguf_kv *gguf_kv_at(const struct gguf_file *f, int i);
