@@ -122,6 +122,19 @@ void config_release(struct config *cfg)
     cfg->origins = NULL;
 }
 
+void config_copy(struct config *dst, const struct config *src)
+{
+    *dst = *src;
+    dst->origins = kb_xcalloc((size_t)CONFIG_N_KEYS, sizeof *dst->origins);
+    memcpy(dst->origins, src->origins, (size_t)CONFIG_N_KEYS * sizeof *dst->origins);
+    for (int i = 0; i < CONFIG_N_KEYS; i++) {
+        if (config_metas[i].type == CONFIG_T_STR) {
+            char **d = config_field(dst, i);
+            *d = kb_xstrdup(*d);
+        }
+    }
+}
+
 /* Describes what key i allows, e.g. "an integer from 0 to 65535". */
 static void config_allowed(int i, char *out, size_t out_bytes)
 {

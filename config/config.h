@@ -32,6 +32,8 @@ enum config_source { CONFIG_SRC_DEFAULT, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG
 
 void config_init(struct config *cfg);    /* every key at its default */
 void config_release(struct config *cfg); /* frees strings; NULL-safe fields */
+/* Deep copy of src (values and origins) into dst, which must not be initialised. */
+void config_copy(struct config *dst, const struct config *src);
 
 /* Reads a JSON-with-comments file. On error nothing is half-applied: cfg keeps its earlier values.
  * Errors: KB_ENOENT (cannot read), KB_ECONFIG (syntax, unknown key, bad type or range). */

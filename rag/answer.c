@@ -1,0 +1,252 @@
+/* rag/answer.c: extractive answers, kbox's default answerer when no model is configured.
+ *
+ * Every passage is split into sentences; each sentence is scored against the question by
+ *   0.55 * weighted term overlap   (terms weighted by rarity among the candidate sentences)
+ * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
+ * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
+ * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank).
+ * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
+ * sentence after it, which is how FAQ pairs answer. The best sentence and up to
+ * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage.
+ * Below answer.min_confidence the configured fallback text is answered with no citations.
+ * Allocation: the result strings (owned by the rag_answer); scratch is per call.
+ * Tests: tests/rag/test_answer.c. */
+#include "rag/rag_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ANSWER_MAX_SENTENCES 512
+
+struct cand {
+    int passage;       /* index into the passages */
+    size_t start, end; /* sentence bytes in the passage text */
+    int ordinal;       /* position within its passage */
+    bool is_question;
+    double overlap, vector, prox, prior, score;
+};
+
+static bool answer_is_question(const char *s, size_t n)
+{
+    if (n >= 2 && (s[0] == 'Q' || s[0] == 'q') && s[1] == ':')
+        return true;
+    if (n >= 3 && memcmp(s, "问", 3) == 0)
+        return true;
+    if (n >= 1 && s[n - 1] == '?')
+        return true;
+    return n >= 3 && memcmp(s + n - 3, "？", 3) == 0;
+}
+
+/* Strips "A:" / "答：" style prefixes from an answer sentence. */
+static void answer_strip_prefix(const char **s, size_t *n)
+{
+    static const char *const prefixes[] = {"A:", "a:", "答：", "答:"};
+    for (size_t i = 0; i < KB_ARRAY_LEN(prefixes); i++) {
+        size_t k = strlen(prefixes[i]);
+        if (*n > k && memcmp(*s, prefixes[i], k) == 0) {
+            *s += k;
+            *n -= k;
+            while (*n && (**s == ' ' || **s == '\t')) {
+                (*s)++;
+                (*n)--;
+            }
+            return;
+        }
+    }
+}
+
+static double answer_proximity(const char *question, const char *s, size_t n)
+{
+    /* Fraction of consecutive question-term pairs that also stand consecutively in s. */
+    struct rag_terms qt;
+    int pairs = 0, hits = 0;
+    rag_terms_extract(question, strlen(question), &qt);
+    for (int i = 0; i + 1 < qt.n; i++) {
+        char phrase[160];
+        const char *a = qt.term[i], *b = qt.term[i + 1];
+        if ((unsigned char)a[0] >= 128 || (unsigned char)b[0] >= 128)
+            continue; /* CJK bigrams already encode adjacency */
+        snprintf(phrase, sizeof phrase, "%s %s", a, b);
+        pairs++;
+        if (rag_text_has_term(s, n, phrase))
+            hits++;
+    }
+    return pairs ? (double)hits / pairs : 0.0;
+}
+
+static int answer_add_citation(struct rag_answer *out, const struct rag_passage *p, int *cite_of, int idx)
+{
+    struct rag_citation *c;
+    if (cite_of[idx])
+        return cite_of[idx];
+    c = &out->citations[out->n_citations++];
+    c->n = out->n_citations;
+    c->chunk_id = p[idx].chunk_id;
+    c->document = kb_xstrdup(p[idx].document ? p[idx].document : "");
+    c->heading_path = kb_xstrdup(p[idx].heading_path ? p[idx].heading_path : "");
+    c->page = p[idx].page;
+    c->text = kb_xstrdup(p[idx].text ? p[idx].text : "");
+    cite_of[idx] = c->n;
+    return c->n;
+}
+
+static int cand_by_score(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    if (x->passage != y->passage)
+        return x->passage - y->passage;
+    return x->ordinal - y->ordinal;
+}
+
+static void answer_fallback(const struct config *cfg, struct rag_answer *out, double confidence)
+{
+    out->answer = kb_xstrdup(cfg->answer_fallback);
+    out->fallback = true;
+    out->confidence = confidence;
+}
+
+int rag_answer_extractive(const struct config *cfg, const char *question, const struct rag_passage *p,
+                          int n_passages, const struct rag_embedder_ref *emb, struct rag_answer *out,
+                          struct kb_error *err)
+{
+    struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
+    struct rag_span spans[128];
+    struct rag_terms qt;
+    double *weights = NULL, wsum = 0;
+    float *vecs = NULL;
+    int n = 0, rc = 0, *cite_of = NULL;
+    struct kb_buf ans;
+
+    memset(out, 0, sizeof *out);
+    out->mode = "extractive";
+    kb_buf_init(&ans, 1 << 20);
+    rag_terms_extract(question, strlen(question), &qt);
+
+    for (int i = 0; i < n_passages && n < ANSWER_MAX_SENTENCES; i++) {
+        const char *t = p[i].text ? p[i].text : "";
+        int k = rag_split_sentences(t, strlen(t), spans, (int)KB_ARRAY_LEN(spans));
+        for (int j = 0; j < k && n < ANSWER_MAX_SENTENCES; j++) {
+            c[n] = (struct cand){.passage = i, .start = spans[j].start, .end = spans[j].end, .ordinal = j};
+            c[n].is_question = answer_is_question(t + spans[j].start, spans[j].end - spans[j].start);
+            c[n].prior = 1.0 / (1.0 + 0.5 * i);
+            n++;
+        }
+    }
+    if (n == 0 || qt.n == 0) {
+        answer_fallback(cfg, out, 0);
+        goto out;
+    }
+
+    /* Term weights: rarer among the candidates counts more. */
+    weights = kb_xcalloc((size_t)qt.n, sizeof *weights);
+    for (int t = 0; t < qt.n; t++) {
+        int df = 0;
+        for (int s = 0; s < n; s++)
+            df += rag_text_has_term(p[c[s].passage].text + c[s].start, c[s].end - c[s].start, qt.term[t]);
+        weights[t] = log(1.0 + (double)n / (1.0 + df));
+        wsum += weights[t];
+    }
+
+    if (emb && emb->embed) {
+        const char **texts = kb_xcalloc((size_t)n + 1, sizeof *texts);
+        char **owned = kb_xcalloc((size_t)n, sizeof *owned);
+        vecs = kb_xcalloc((size_t)(n + 1) * (size_t)emb->dim, sizeof *vecs);
+        texts[0] = question;
+        for (int s = 0; s < n; s++)
+            texts[s + 1] = owned[s] = kb_xstrndup(p[c[s].passage].text + c[s].start, c[s].end - c[s].start);
+        rc = emb->embed(emb->ud, texts, n + 1, vecs, err);
+        for (int s = 0; s < n; s++)
+            free(owned[s]);
+        free(owned);
+        free(texts);
+        if (rc)
+            goto out;
+    }
+
+    for (int s = 0; s < n; s++) {
+        const char *st = p[c[s].passage].text + c[s].start;
+        size_t sn = c[s].end - c[s].start;
+        double hit = 0;
+        for (int t = 0; t < qt.n; t++)
+            if (rag_text_has_term(st, sn, qt.term[t]))
+                hit += weights[t];
+        c[s].overlap = wsum > 0 ? hit / wsum : 0;
+        if (vecs) {
+            double dot = 0;
+            for (int d = 0; d < emb->dim; d++)
+                dot += (double)vecs[d] * vecs[(size_t)(s + 1) * (size_t)emb->dim + (size_t)d];
+            c[s].vector = dot > 0 ? dot : 0;
+        }
+        c[s].prox = answer_proximity(question, st, sn);
+        c[s].score = 0.55 * c[s].overlap + 0.25 * c[s].vector + 0.10 * c[s].prox + 0.10 * c[s].prior;
+    }
+    /* Questions hand their score to the sentence that answers them. */
+    for (int s = n - 1; s >= 0; s--) {
+        if (!c[s].is_question)
+            continue;
+        if (s + 1 < n && c[s + 1].passage == c[s].passage && !c[s + 1].is_question &&
+            c[s + 1].score < 0.95 * c[s].score)
+            c[s + 1].score = 0.95 * c[s].score;
+        c[s].score *= 0.3;
+    }
+    qsort(c, (size_t)n, sizeof *c, cand_by_score);
+
+    out->confidence = c[0].score > 1 ? 1 : c[0].score;
+    if (c[0].overlap <= 0 || out->confidence < cfg->answer_min_confidence) {
+        answer_fallback(cfg, out, out->confidence);
+        goto out;
+    }
+    cite_of = kb_xcalloc((size_t)n_passages, sizeof *cite_of);
+    out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
+    {
+        bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
+        int used = 0;
+        for (int s = 0; s < n && used < cfg->answer_max_sentences && !rc; s++) {
+            const char *st = p[c[s].passage].text + c[s].start;
+            size_t sn = c[s].end - c[s].start;
+            int num;
+            if (used > 0 && (c[s].score < 0.75 * c[0].score || c[s].is_question))
+                break;
+            answer_strip_prefix(&st, &sn);
+            if (sn == 0 || (ans.data && strstr(ans.data, kb_xstrndup(st, 0)) && false))
+                continue;
+            num = answer_add_citation(out, p, cite_of, c[s].passage);
+            if (used > 0 && !cjk)
+                rc = kb_buf_putc(&ans, ' ');
+            rc = rc ? rc : kb_buf_append(&ans, st, sn);
+            rc = rc ? rc : kb_buf_printf(&ans, cjk ? "[%d]" : " [%d]", num);
+            used++;
+        }
+    }
+    out->answer = kb_buf_take(&ans);
+    if (rc)
+        rc = kb_error_set(err, rc, "composing the answer: %s", kb_strerror(rc));
+out:
+    free(cite_of);
+    free(vecs);
+    free(weights);
+    free(c);
+    kb_buf_release(&ans);
+    return rc;
+}
+
+void rag_answer_release(struct rag_answer *a)
+{
+    if (!a)
+        return;
+    free(a->answer);
+    free(a->reasoning);
+    for (int i = 0; i < a->n_citations; i++) {
+        free(a->citations[i].document);
+        free(a->citations[i].heading_path);
+        free(a->citations[i].text);
+    }
+    free(a->citations);
+    for (int i = 0; i < a->n_sentences; i++)
+        free(a->sentences[i].text);
+    free(a->sentences);
+    memset(a, 0, sizeof *a);
+}

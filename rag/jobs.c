@@ -1,0 +1,496 @@
+/* rag/jobs.c: ingestion. One file goes parse (ingest/) -> chunk -> embed + store in one transaction
+ * (index_doc_replace), so a crash leaves a document's old or new version.
+ *
+ * Two ways in:
+ * - rag_upload() spools the upload under <data_dir>/uploads/, creates the document "queued" and
+ *   queues a job for rag's worker threads (ingest.workers, default one per core). Jobs live in a
+ *   ring in memory; the document rows carry the durable state, so at rag_open() every document
+ *   still "queued" or "parsing" is queued again (uploads resume after a restart).
+ * - rag_ingest_paths() (the CLI) walks files and folders and ingests them with a bounded pool of
+ *   threads, skipping files whose sha256 is unchanged, replacing changed ones, pruning on request.
+ * Lock rules: r->lock guards the job ring and r->stopping; no lock is held while parsing.
+ * Tests: tests/rag/test_rag.c. */
+#include "rag/rag_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *rag_mime_of(enum ingest_format f)
+{
+    switch (f) {
+    case INGEST_FMT_TEXT: return "text/plain";
+    case INGEST_FMT_MARKDOWN: return "text/markdown";
+    case INGEST_FMT_HTML: return "text/html";
+    case INGEST_FMT_CSV: return "text/csv";
+    case INGEST_FMT_DOCX: return "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    case INGEST_FMT_XLSX: return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    case INGEST_FMT_PPTX: return "application/vnd.openxmlformats-officedocument.presentationml.presentation";
+    case INGEST_FMT_PDF: return "application/pdf";
+    case INGEST_FMT_EPUB: return "application/epub+zip";
+    case INGEST_FMT_IMAGE: return "image/*";
+    case INGEST_FMT_UNKNOWN: break;
+    }
+    return "application/octet-stream";
+}
+
+/* Reads a whole file under the ingest size cap. Caller frees *data. */
+static int jobs_read_file(const struct config *cfg, const char *path, char **data, size_t *n, struct kb_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat sb;
+    int rc = 0;
+    *data = NULL;
+    *n = 0;
+    if (!f)
+        return kb_error_set(err, KB_ENOENT, "cannot open '%s': %s", path, strerror(errno));
+    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
+        rc = kb_error_set(err, KB_EINVAL, "'%s' is not a regular file", path);
+    } else if ((int64_t)sb.st_size > cfg->ingest_max_file_bytes) {
+        rc = kb_error_set(err, KB_ETOOBIG, "'%s' is %lld bytes, over ingest.max_file_bytes (%lld)", path,
+                          (long long)sb.st_size, (long long)cfg->ingest_max_file_bytes);
+    } else if (!(*data = kb_try_malloc((size_t)sb.st_size + 1, 1))) {
+        rc = kb_error_set(err, KB_ENOMEM, "'%s': out of memory", path);
+    } else if (fread(*data, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+        rc = kb_error_set(err, KB_EIO, "cannot read '%s'", path);
+    } else {
+        *n = (size_t)sb.st_size;
+    }
+    fclose(f);
+    if (rc) {
+        free(*data);
+        *data = NULL;
+    }
+    return rc;
+}
+
+static void jobs_sha256(const void *p, size_t n, char hex[65])
+{
+    struct kb_sha256 s;
+    uint8_t d[32];
+    kb_sha256_init(&s);
+    kb_sha256_update(&s, p, n);
+    kb_sha256_final(&s, d);
+    kb_sha256_hex(d, hex);
+}
+
+static const char *jobs_base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const char *path, const char *name,
+                   const char *key_path, int64_t *n_chunks, struct kb_error *err)
+{
+    char *data = NULL;
+    size_t n = 0;
+    struct ingest_doc *doc = NULL;
+    struct index_chunk *chunks = NULL;
+    struct index_doc meta = {0};
+    struct config cfg;
+    struct stat sb;
+    int rc;
+    pthread_mutex_lock(&r->lock);
+    config_copy(&cfg, &r->cfg);
+    pthread_mutex_unlock(&r->lock);
+    rc = jobs_read_file(&cfg, path, &data, &n, err);
+    if (!rc)
+        rc = ingest_parse_memory(&cfg, data, n, name, INGEST_FMT_UNKNOWN, &doc, err);
+    if (!rc)
+        rc = ingest_chunk(&cfg, doc, err);
+    if (rc)
+        goto out;
+    chunks = kb_xcalloc(doc->n_chunks + 1, sizeof *chunks);
+    for (size_t i = 0; i < doc->n_chunks; i++) {
+        const struct ingest_chunk *c = &doc->chunks[i];
+        chunks[i] = (struct index_chunk){c->text, c->heading_path, c->page_first ? c->page_first : c->slide_first,
+                                         c->page_last ? c->page_last : c->slide_last, (int64_t)c->off_start,
+                                         (int64_t)c->off_end, c->n_tokens};
+    }
+    meta.id = doc_id;
+    meta.collection_id = collection_id;
+    meta.name = name;
+    meta.path = key_path;
+    meta.mime = rag_mime_of(doc->format);
+    meta.bytes = (int64_t)n;
+    jobs_sha256(data, n, meta.sha256);
+    meta.mtime = stat(path, &sb) == 0 ? (int64_t)sb.st_mtime : 0;
+    meta.status = INDEX_DOC_INDEXED;
+    meta.title = doc->title;
+    rc = index_doc_replace(r->st, &meta, chunks, (int)doc->n_chunks, NULL, data, n, NULL, err);
+    if (!rc && n_chunks)
+        *n_chunks = (int64_t)doc->n_chunks;
+out:
+    free(chunks);
+    ingest_doc_free(doc);
+    free(data);
+    config_release(&cfg);
+    return rc;
+}
+
+/* ---- the job queue ----------------------------------------------------------------------------------- */
+
+int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, const char *spool_path,
+                       const char *name)
+{
+    struct rag_job_slot *s;
+    int64_t id;
+    pthread_mutex_lock(&r->lock);
+    id = r->next_job_id++;
+    s = &r->jobs[id % RAG_MAX_JOBS];
+    free(s->spool_path);
+    free(s->name);
+    *s = (struct rag_job_slot){.id = id, .document_id = doc_id, .collection_id = collection_id};
+    kb_strlcpy(s->state, "queued", sizeof s->state);
+    s->spool_path = kb_xstrdup(spool_path);
+    s->name = kb_xstrdup(name);
+    pthread_cond_signal(&r->job_cv);
+    pthread_mutex_unlock(&r->lock);
+    return id;
+}
+
+static void *jobs_worker(void *arg)
+{
+    struct rag *r = arg;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        struct rag_job_slot *job = NULL;
+        int64_t best = 0;
+        for (int i = 0; i < RAG_MAX_JOBS; i++) {
+            struct rag_job_slot *s = &r->jobs[i];
+            if (s->id && !strcmp(s->state, "queued") && (!best || s->id < best)) {
+                best = s->id;
+                job = s;
+            }
+        }
+        if (!job) {
+            pthread_cond_wait(&r->job_cv, &r->lock);
+            continue;
+        }
+        kb_strlcpy(job->state, "running", sizeof job->state);
+        int64_t id = job->id, doc = job->document_id, coll = job->collection_id;
+        char *spool = kb_xstrdup(job->spool_path), *name = kb_xstrdup(job->name);
+        pthread_mutex_unlock(&r->lock);
+
+        struct kb_error err = {0};
+        int rc = index_doc_set_status(r->st, doc, INDEX_DOC_PARSING, NULL, &err);
+        if (!rc)
+            rc = rag_ingest_one(r, doc, coll, spool, name, spool, NULL, &err);
+        if (rc && rc != KB_ENOENT) {
+            struct kb_error e2 = {0};
+            index_doc_set_status(r->st, doc, INDEX_DOC_FAILED, kb_error_msg(&err, rc), &e2);
+            kb_warn("ingest '%s' failed: %s", name, kb_error_msg(&err, rc));
+        }
+        pthread_mutex_lock(&r->lock);
+        job = &r->jobs[id % RAG_MAX_JOBS];
+        if (job->id == id) {
+            kb_strlcpy(job->state, rc ? "failed" : "done", sizeof job->state);
+            if (rc)
+                kb_strlcpy(job->error, kb_error_msg(&err, rc), sizeof job->error);
+        }
+        free(spool);
+        free(name);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+int rag_jobs_start(struct rag *r, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_doc *d;
+    int n, rc;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    r->n_workers = r->cfg.ingest_workers ? (int)r->cfg.ingest_workers : (int)(cores > 0 ? cores : 1);
+    /* Resume what a previous run left queued. */
+    kb_arena_init(&a, 0, 0);
+    rc = index_doc_list(r->st, 0, &a, &d, &n, err);
+    for (int i = 0; !rc && i < n; i++) {
+        if ((d[i].status == INDEX_DOC_QUEUED || d[i].status == INDEX_DOC_PARSING) && d[i].path &&
+            access(d[i].path, R_OK) == 0) {
+            kb_info("resuming ingestion of '%s'", d[i].name);
+            rag_jobs_queue(r, d[i].id, d[i].collection_id, d[i].path, d[i].name);
+        }
+    }
+    kb_arena_release(&a);
+    if (rc)
+        return rc;
+    r->workers = kb_xcalloc((size_t)r->n_workers, sizeof *r->workers);
+    for (int i = 0; i < r->n_workers; i++) {
+        if (pthread_create(&r->workers[i], NULL, jobs_worker, r)) {
+            r->n_workers = i;
+            return kb_error_set(err, KB_EINTERNAL, "cannot start ingestion workers");
+        }
+    }
+    return 0;
+}
+
+void rag_jobs_stop(struct rag *r)
+{
+    if (!r->workers)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->job_cv);
+    pthread_mutex_unlock(&r->lock);
+    for (int i = 0; i < r->n_workers; i++)
+        pthread_join(r->workers[i], NULL);
+    free(r->workers);
+    r->workers = NULL;
+}
+
+int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const char *tmp_path,
+               int64_t *doc_id, int64_t *job_id, struct kb_error *err)
+{
+    char *data = NULL, spool[4400], sha[65];
+    size_t n;
+    struct kb_arena a;
+    struct index_doc existing, d = {0};
+    const char *base = jobs_base_name(filename);
+    int rc;
+    *doc_id = *job_id = 0;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+        return kb_error_set(err, KB_EINVAL, "bad file name '%s'", filename);
+    rc = jobs_read_file(&r->cfg, tmp_path, &data, &n, err);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        free(data);
+        return kb_error_set(err, KB_EEMPTY, "'%s' is empty", base);
+    }
+    jobs_sha256(data, n, sha);
+    free(data);
+    kb_arena_init(&a, 0, 0);
+    if (index_doc_find_by_sha256(r->st, collection_id, sha, &a, &existing, NULL) == 0) {
+        *doc_id = existing.id;
+        unlink(tmp_path);
+        kb_arena_release(&a);
+        return 0;
+    }
+    kb_arena_release(&a);
+    snprintf(spool, sizeof spool, "%s/uploads/%.16s-%s", r->cfg.data_dir, sha, base);
+    if (rename(tmp_path, spool)) {
+        /* different file system: copy */
+        FILE *in = fopen(tmp_path, "rb"), *out = in ? fopen(spool, "wb") : NULL;
+        char buf[65536];
+        size_t k;
+        rc = in && out ? 0 : KB_EIO;
+        while (!rc && (k = fread(buf, 1, sizeof buf, in)) > 0)
+            if (fwrite(buf, 1, k, out) != k)
+                rc = KB_ENOSPC;
+        if (in)
+            fclose(in);
+        if (out && fclose(out))
+            rc = KB_ENOSPC;
+        if (rc)
+            return kb_error_set(err, rc, "cannot store upload '%s': %s", base, strerror(errno));
+        unlink(tmp_path);
+    }
+    d.collection_id = collection_id;
+    d.name = base;
+    d.path = spool;
+    d.bytes = (int64_t)n;
+    memcpy(d.sha256, sha, sizeof d.sha256);
+    d.status = INDEX_DOC_QUEUED;
+    rc = index_doc_create(r->st, &d, doc_id, err);
+    if (rc) {
+        unlink(spool);
+        return rc;
+    }
+    *job_id = rag_jobs_queue(r, *doc_id, collection_id, spool, base);
+    return 0;
+}
+
+int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err)
+{
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&r->lock);
+    struct rag_job_slot *s = &r->jobs[((id % RAG_MAX_JOBS) + RAG_MAX_JOBS) % RAG_MAX_JOBS];
+    if (id <= 0 || s->id != id) {
+        rc = kb_error_set(err, KB_ENOENT, "no job %lld", (long long)id);
+    } else {
+        out->id = s->id;
+        out->document_id = s->document_id;
+        kb_strlcpy(out->state, s->state, sizeof out->state);
+        kb_strlcpy(out->error, s->error, sizeof out->error);
+        out->progress = !strcmp(s->state, "done") || !strcmp(s->state, "failed") ? 1.0
+                        : !strcmp(s->state, "running")                           ? 0.5
+                                                                                 : 0.0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* ---- synchronous ingestion of paths (the CLI) -------------------------------------------------------- */
+
+struct walk {
+    char **files;
+    int n, cap;
+};
+
+static int walk_add(struct walk *w, const char *path, struct kb_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb))
+        return kb_error_set(err, KB_ENOENT, "cannot read '%s': %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        char **names = NULL;
+        int nn = 0, rc = 0;
+        if (!d)
+            return kb_error_set(err, KB_EIO, "cannot list '%s': %s", path, strerror(errno));
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            names = kb_xrealloc(names, (size_t)(nn + 1) * sizeof *names);
+            names[nn++] = kb_xstrdup(e->d_name);
+        }
+        closedir(d);
+        /* sorted, so ingestion order (and document ids) are deterministic */
+        for (int i = 1; i < nn; i++)
+            for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+                char *t = names[j];
+                names[j] = names[j - 1];
+                names[j - 1] = t;
+            }
+        for (int i = 0; i < nn; i++) {
+            char sub[4096];
+            snprintf(sub, sizeof sub, "%s/%s", path, names[i]);
+            if (!rc)
+                rc = walk_add(w, sub, err);
+            free(names[i]);
+        }
+        free(names);
+        return rc;
+    }
+    if (!S_ISREG(sb.st_mode))
+        return 0;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 64;
+        w->files = kb_xrealloc(w->files, (size_t)w->cap * sizeof *w->files);
+    }
+    {
+        char *abs = realpath(path, NULL);
+        w->files[w->n++] = abs ? abs : kb_xstrdup(path);
+    }
+    return 0;
+}
+
+struct ingest_run {
+    struct rag *r;
+    int64_t collection_id;
+    struct walk *w;
+    int next;                 /* next file index; guarded by mu */
+    pthread_mutex_t mu;
+    rag_progress_fn progress;
+    void *ud;
+    struct rag_ingest_progress p;
+    int n_failed;
+};
+
+static void *ingest_run_worker(void *arg)
+{
+    struct ingest_run *run = arg;
+    for (;;) {
+        struct kb_error err = {0};
+        struct kb_arena a;
+        struct index_doc old;
+        struct stat sb;
+        char *data = NULL, sha[65];
+        size_t n = 0;
+        int64_t n_chunks = 0;
+        bool skipped = false;
+        int rc, i;
+        pthread_mutex_lock(&run->mu);
+        i = run->next++;
+        pthread_mutex_unlock(&run->mu);
+        if (i >= run->w->n)
+            break;
+        const char *path = run->w->files[i];
+        kb_arena_init(&a, 0, 0);
+        rc = jobs_read_file(&run->r->cfg, path, &data, &n, &err);
+        if (!rc) {
+            jobs_sha256(data, n, sha);
+            if (index_doc_find_by_path(run->r->st, run->collection_id, path, &a, &old, NULL) == 0 &&
+                !strcmp(old.sha256, sha) && old.status == INDEX_DOC_INDEXED) {
+                skipped = true;
+                n_chunks = old.n_chunks;
+            }
+        }
+        free(data);
+        kb_arena_release(&a);
+        if (!rc && !skipped)
+            rc = rag_ingest_one(run->r, 0, run->collection_id, path, jobs_base_name(path), path, &n_chunks, &err);
+        pthread_mutex_lock(&run->mu);
+        run->p.path = path;
+        run->p.status = rc;
+        run->p.error = rc ? kb_error_msg(&err, rc) : NULL;
+        run->p.skipped = skipped;
+        run->p.files_done++;
+        run->p.chunks_done += n_chunks;
+        run->p.bytes_done += stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+        run->n_failed += rc != 0;
+        if (run->progress)
+            run->progress(run->ud, &run->p);
+        pthread_mutex_unlock(&run->mu);
+    }
+    return NULL;
+}
+
+int rag_ingest_paths(struct rag *r, int64_t collection_id, const char *const *paths, int n_paths, bool prune,
+                     rag_progress_fn progress, void *ud, struct kb_error *err)
+{
+    struct walk w = {0};
+    struct ingest_run run = {.r = r, .collection_id = collection_id, .w = &w, .progress = progress, .ud = ud};
+    pthread_t th[16];
+    int n_threads, rc = 0;
+    for (int i = 0; i < n_paths && !rc; i++)
+        rc = walk_add(&w, paths[i], err);
+    if (rc)
+        goto out;
+    for (int i = 0; i < w.n; i++) {
+        struct stat sb;
+        if (stat(w.files[i], &sb) == 0)
+            run.p.bytes_total += (int64_t)sb.st_size;
+    }
+    run.p.files_total = w.n;
+    pthread_mutex_init(&run.mu, NULL);
+    n_threads = KB_MIN(r->n_workers, (int)KB_ARRAY_LEN(th));
+    n_threads = KB_MAX(1, KB_MIN(n_threads, w.n));
+    for (int i = 1; i < n_threads; i++)
+        if (pthread_create(&th[i], NULL, ingest_run_worker, &run))
+            n_threads = i;
+    ingest_run_worker(&run);
+    for (int i = 1; i < n_threads; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&run.mu);
+    if (prune) {
+        struct kb_arena a;
+        struct index_doc *d;
+        int n;
+        kb_arena_init(&a, 0, 0);
+        rc = index_doc_list(r->st, collection_id, &a, &d, &n, err);
+        for (int i = 0; !rc && i < n; i++) {
+            bool upload = d[i].path && strstr(d[i].path, "/uploads/");
+            if (d[i].path && d[i].path[0] == '/' && !upload && access(d[i].path, F_OK) != 0) {
+                kb_info("pruning '%s' (file is gone)", d[i].path);
+                rc = index_doc_delete(r->st, d[i].id, err);
+            }
+        }
+        kb_arena_release(&a);
+    }
+    if (!rc && run.n_failed)
+        rc = kb_error_set(err, KB_EINVAL, "%d of %d files failed", run.n_failed, w.n);
+out:
+    for (int i = 0; i < w.n; i++)
+        free(w.files[i]);
+    free(w.files);
+    return rc;
+}

@@ -1,0 +1,551 @@
+/* rag/kb.c: opening the knowledge base and the operations on it: settings, collections, documents,
+ * search, answers, embeddings and statistics. Each is a thin composition of index/ (the store and
+ * retrieval) and ingest/ (parsing) with result structs whose strings the caller owns.
+ *
+ * Settings changed at run time are kept in <data_dir>/settings.json (flat dotted keys) and applied
+ * over the config at every open. Conversations keep the last question of up to
+ * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
+ * Threads: every function may be called from any thread; r->lock guards jobs, conversations and
+ * config strings, the store has its own mutex. Tests: tests/rag/. */
+#include "rag/rag_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int kb_mkdirs(const char *dir, struct kb_error *err)
+{
+    char tmp[4096];
+    size_t n = kb_strlcpy(tmp, dir, sizeof tmp);
+    if (n >= sizeof tmp)
+        return kb_error_set(err, KB_EINVAL, "data directory path too long");
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == '\0') {
+            char c = tmp[i];
+            tmp[i] = '\0';
+            if (mkdir(tmp, 0700) && errno != EEXIST)
+                return kb_error_set(err, KB_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
+{
+    struct rag *r = kb_xcalloc(1, sizeof *r);
+    struct index_open_opts o;
+    char spool[4200];
+    int rc;
+    *out = NULL;
+    config_copy(&r->cfg, cfg);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->job_cv, NULL);
+    r->jobs = kb_xcalloc(RAG_MAX_JOBS, sizeof *r->jobs);
+    r->next_job_id = 1;
+    snprintf(r->settings_path, sizeof r->settings_path, "%s/settings.json", cfg->data_dir);
+    snprintf(spool, sizeof spool, "%s/uploads", cfg->data_dir);
+    if ((rc = kb_mkdirs(cfg->data_dir, err)) || (rc = kb_mkdirs(spool, err)))
+        goto fail;
+    if (access(r->settings_path, F_OK) == 0 && (rc = config_load_file(&r->cfg, r->settings_path, err)))
+        goto fail;
+    if ((rc = index_embedder_builtin_new(&r->emb, (int)r->cfg.embed_dim, err)))
+        goto fail;
+    index_open_opts_from_config(&o, &r->cfg);
+    o.embedder = r->emb;
+    if ((rc = index_store_open(&r->st, &o, err)))
+        goto fail;
+    if ((rc = rag_jobs_start(r, err)))
+        goto fail;
+    *out = r;
+    return 0;
+fail:
+    rag_close(r);
+    return rc;
+}
+
+void rag_close(struct rag *r)
+{
+    if (!r)
+        return;
+    rag_jobs_stop(r);
+    index_store_close(r->st);
+    index_embedder_builtin_free(r->emb);
+    for (int i = 0; i < RAG_MAX_JOBS; i++) {
+        free(r->jobs[i].spool_path);
+        free(r->jobs[i].name);
+    }
+    free(r->jobs);
+    pthread_cond_destroy(&r->job_cv);
+    pthread_mutex_destroy(&r->lock);
+    config_release(&r->cfg);
+    free(r);
+}
+
+const struct config *rag_config(const struct rag *r)
+{
+    return &r->cfg;
+}
+
+/* Rewrites settings.json from every key whose value came from it or from rag_setting_set. */
+static int kb_save_settings(struct rag *r, struct kb_error *err)
+{
+    struct kb_buf all, out;
+    char tmp[4300];
+    FILE *f;
+    int rc;
+    kb_buf_init(&all, 0);
+    kb_buf_init(&out, 0);
+    rc = config_show(&r->cfg, true, &all);
+    /* config_show's JSON marks each key's source; keep those set here ("file:<settings>" or "flag"). */
+    rc = rc ? rc : kb_buf_puts(&out, "{\n");
+    for (int i = 0; !rc && i < config_n_keys(); i++) {
+        const char *key = config_key_name(i);
+        char needle[160], src_file[4300];
+        const char *at, *val, *src;
+        snprintf(needle, sizeof needle, "\"%s\":{\"value\":", key);
+        at = strstr(all.data, needle);
+        if (!at)
+            continue;
+        val = at + strlen(needle);
+        src = strstr(val, ",\"source\":\"");
+        snprintf(src_file, sizeof src_file, ",\"source\":\"file:%s:", r->settings_path);
+        if (!src || (strncmp(src, ",\"source\":\"flag\"", 16) && strncmp(src, src_file, strlen(src_file))))
+            continue;
+        rc = kb_buf_printf(&out, "%s  \"%s\": %.*s", out.len > 2 ? ",\n" : "", key, (int)(src - val), val);
+    }
+    rc = rc ? rc : kb_buf_puts(&out, "\n}\n");
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->settings_path);
+    if (!rc) {
+        f = fopen(tmp, "wb");
+        if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0 || rename(tmp, r->settings_path)) {
+            rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", r->settings_path, strerror(errno));
+        }
+    }
+    kb_buf_release(&all);
+    kb_buf_release(&out);
+    return rc;
+}
+
+int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb_error *err)
+{
+    int rc;
+    if (!strncmp(key, "data.", 5) || !strncmp(key, "server.", 7) || !strcmp(key, "embed.dim"))
+        if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
+            return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs", key);
+    pthread_mutex_lock(&r->lock);
+    rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
+    if (!rc)
+        rc = kb_save_settings(r, err);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* ---- collections ----------------------------------------------------------------------------------- */
+
+int rag_collections_list(struct rag *r, struct rag_collection **out, int *n_out, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_collection *c;
+    int n, rc;
+    kb_arena_init(&a, 0, 0);
+    *out = NULL;
+    *n_out = 0;
+    rc = index_collection_list(r->st, &a, &c, &n, err);
+    if (!rc) {
+        *out = kb_xcalloc((size_t)n + 1, sizeof **out);
+        for (int i = 0; i < n; i++)
+            (*out)[i] = (struct rag_collection){c[i].id, kb_xstrdup(c[i].name), c[i].n_docs, c[i].created_at};
+        *n_out = n;
+    }
+    kb_arena_release(&a);
+    return rc;
+}
+
+void rag_collections_free(struct rag_collection *c, int n)
+{
+    for (int i = 0; c && i < n; i++)
+        free(c[i].name);
+    free(c);
+}
+
+int rag_collection_create(struct rag *r, const char *name, int64_t *id_out, struct kb_error *err)
+{
+    return index_collection_create(r->st, name, id_out, err);
+}
+
+int rag_collection_rename(struct rag *r, int64_t id, const char *name, struct kb_error *err)
+{
+    return index_collection_rename(r->st, id, name, err);
+}
+
+int rag_collection_delete(struct rag *r, int64_t id, struct kb_error *err)
+{
+    return index_collection_delete(r->st, id, err);
+}
+
+int rag_collection_find(struct rag *r, const char *name, int64_t *id_out, struct kb_error *err)
+{
+    return index_collection_find(r->st, name, id_out, err);
+}
+
+/* ---- documents ------------------------------------------------------------------------------------- */
+
+static void doc_from_index(struct rag_document *d, const struct index_doc *x)
+{
+    memset(d, 0, sizeof *d);
+    d->id = x->id;
+    d->collection_id = x->collection_id;
+    d->name = kb_xstrdup(x->name ? x->name : "");
+    d->mime = kb_xstrdup(x->mime ? x->mime : "");
+    d->bytes = x->bytes;
+    memcpy(d->sha256, x->sha256, sizeof d->sha256);
+    d->status = kb_xstrdup(index_doc_status_name(x->status));
+    d->error = kb_xstrdup(x->error ? x->error : "");
+    d->n_chunks = x->n_chunks;
+    d->ingested_at = x->ingested_at;
+}
+
+int rag_documents_list(struct rag *r, int64_t collection_id, struct rag_document **out, int *n_out,
+                       struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_doc *d;
+    int n, rc;
+    kb_arena_init(&a, 0, 0);
+    *out = NULL;
+    *n_out = 0;
+    rc = index_doc_list(r->st, collection_id, &a, &d, &n, err);
+    if (!rc) {
+        *out = kb_xcalloc((size_t)n + 1, sizeof **out);
+        for (int i = 0; i < n; i++)
+            doc_from_index(&(*out)[i], &d[i]);
+        *n_out = n;
+        pthread_mutex_lock(&r->lock);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < RAG_MAX_JOBS; j++)
+                if (r->jobs[j].id && r->jobs[j].document_id == (*out)[i].id && r->jobs[j].id > (*out)[i].job_id)
+                    (*out)[i].job_id = r->jobs[j].id;
+        pthread_mutex_unlock(&r->lock);
+    }
+    kb_arena_release(&a);
+    return rc;
+}
+
+void rag_document_release(struct rag_document *d)
+{
+    if (!d)
+        return;
+    free(d->name);
+    free(d->mime);
+    free(d->status);
+    free(d->error);
+    memset(d, 0, sizeof *d);
+}
+
+void rag_documents_free(struct rag_document *d, int n)
+{
+    for (int i = 0; d && i < n; i++)
+        rag_document_release(&d[i]);
+    free(d);
+}
+
+int rag_document_get(struct rag *r, int64_t id, struct rag_document *out, struct rag_chunk **chunks,
+                     int *n_chunks, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_doc d;
+    struct index_chunk_row *c;
+    int n, rc;
+    kb_arena_init(&a, 0, 0);
+    memset(out, 0, sizeof *out);
+    rc = index_doc_get(r->st, id, &a, &d, err);
+    if (!rc)
+        doc_from_index(out, &d);
+    if (!rc && chunks) {
+        *chunks = NULL;
+        *n_chunks = 0;
+        rc = index_doc_chunks(r->st, id, &a, &c, &n, err);
+        if (!rc) {
+            *chunks = kb_xcalloc((size_t)n + 1, sizeof **chunks);
+            for (int i = 0; i < n; i++)
+                (*chunks)[i] = (struct rag_chunk){c[i].id, c[i].ordinal, kb_xstrdup(c[i].text),
+                                                  kb_xstrdup(c[i].heading_path ? c[i].heading_path : ""),
+                                                  c[i].page_start, c[i].page_end, c[i].n_tokens};
+            *n_chunks = n;
+        }
+    }
+    kb_arena_release(&a);
+    return rc;
+}
+
+void rag_chunks_free(struct rag_chunk *c, int n)
+{
+    for (int i = 0; c && i < n; i++) {
+        free(c[i].text);
+        free(c[i].heading_path);
+    }
+    free(c);
+}
+
+int rag_document_delete(struct rag *r, int64_t id, struct kb_error *err)
+{
+    return index_doc_delete(r->st, id, err);
+}
+
+int rag_document_file(struct rag *r, int64_t id, char *path_out, size_t path_bytes, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_doc d;
+    int rc;
+    kb_arena_init(&a, 0, 0);
+    rc = index_doc_get(r->st, id, &a, &d, err);
+    if (!rc && d.has_original)
+        rc = index_doc_original_path(r->st, d.sha256, path_out, path_bytes, err);
+    else if (!rc && d.path && access(d.path, R_OK) == 0)
+        kb_strlcpy(path_out, d.path, path_bytes); /* still queued: the spooled upload */
+    else if (!rc)
+        rc = kb_error_set(err, KB_ENOENT, "document %lld has no stored file", (long long)id);
+    kb_arena_release(&a);
+    return rc;
+}
+
+int rag_document_reingest(struct rag *r, int64_t id, int64_t *job_id, struct kb_error *err)
+{
+    char path[4200];
+    struct rag_document d;
+    int rc = rag_document_get(r, id, &d, NULL, NULL, err);
+    if (rc)
+        return rc;
+    rc = rag_document_file(r, id, path, sizeof path, err);
+    if (!rc)
+        rc = index_doc_set_status(r->st, id, INDEX_DOC_QUEUED, NULL, err);
+    if (!rc)
+        *job_id = rag_jobs_queue(r, id, d.collection_id, path, d.name);
+    rag_document_release(&d);
+    return rc;
+}
+
+/* ---- search and answers ------------------------------------------------------------------------------ */
+
+static int kb_search_raw(struct rag *r, const char *query, int top_k, int64_t coll, int64_t doc,
+                         enum rag_search_mode mode, struct kb_arena *a, struct index_hit **hits, int *n,
+                         struct kb_error *err)
+{
+    struct index_search_opts o;
+    pthread_mutex_lock(&r->lock);
+    index_search_opts_from_config(&o, &r->cfg);
+    pthread_mutex_unlock(&r->lock);
+    if (top_k > 0)
+        o.top_k = top_k;
+    o.collection_id = coll;
+    o.document_id = doc;
+    o.mode = mode == RAG_SEARCH_BM25 ? INDEX_MODE_BM25 : mode == RAG_SEARCH_VECTOR ? INDEX_MODE_VECTOR
+                                                                                  : INDEX_MODE_HYBRID;
+    return index_search(r->st, query, &o, a, hits, n, err);
+}
+
+int rag_search(struct rag *r, const struct rag_search_opts *opts, struct rag_hit **out, int *n_out,
+               struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_hit *h;
+    int n, rc;
+    kb_arena_init(&a, 0, 0);
+    *out = NULL;
+    *n_out = 0;
+    rc = kb_search_raw(r, opts->query ? opts->query : "", opts->top_k, opts->collection_id, opts->document_id,
+                       opts->mode, &a, &h, &n, err);
+    if (!rc) {
+        *out = kb_xcalloc((size_t)n + 1, sizeof **out);
+        for (int i = 0; i < n; i++)
+            (*out)[i] = (struct rag_hit){h[i].chunk_id, h[i].document_id, kb_xstrdup(h[i].doc_name),
+                                         kb_xstrdup(h[i].heading_path), h[i].page_start, h[i].page_end,
+                                         kb_xstrdup(h[i].text), h[i].bm25, h[i].vector, h[i].score};
+        *n_out = n;
+    }
+    kb_arena_release(&a);
+    return rc;
+}
+
+void rag_hits_free(struct rag_hit *h, int n)
+{
+    for (int i = 0; h && i < n; i++) {
+        free(h[i].document);
+        free(h[i].heading_path);
+        free(h[i].text);
+    }
+    free(h);
+}
+
+static int kb_embed_docs(void *ud, const char *const *texts, int n, float *out, struct kb_error *err)
+{
+    const struct index_embedder *e = ud;
+    return e->embed(e->ud, texts, n, out, err);
+}
+
+/* Follow-ups: a short question borrows the previous question's key terms for retrieval. */
+static void kb_conversation_query(struct rag *r, const char *conv, const char *question, char *query,
+                                  size_t query_bytes)
+{
+    struct rag_terms t;
+    int slot = -1, oldest = 0;
+    kb_strlcpy(query, question, query_bytes);
+    if (!conv || !*conv)
+        return;
+    rag_terms_extract(question, strlen(question), &t);
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < RAG_MAX_CONVERSATIONS; i++) {
+        if (!strcmp(r->turns[i].id, conv))
+            slot = i;
+        if (r->turns[i].used_at < r->turns[oldest].used_at)
+            oldest = i;
+    }
+    if (slot >= 0 && t.n < 4 && r->turns[slot].terms[0])
+        snprintf(query, query_bytes, "%s %s", question, r->turns[slot].terms);
+    if (slot < 0)
+        slot = oldest;
+    kb_strlcpy(r->turns[slot].id, conv, sizeof r->turns[slot].id);
+    kb_strlcpy(r->turns[slot].question, question, sizeof r->turns[slot].question);
+    r->turns[slot].terms[0] = '\0';
+    for (int i = 0; i < t.n; i++) {
+        size_t used = strlen(r->turns[slot].terms);
+        snprintf(r->turns[slot].terms + used, sizeof r->turns[slot].terms - used, "%s%s", used ? " " : "",
+                 t.term[i]);
+    }
+    r->turns[slot].used_at = (int64_t)time(NULL);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_stream, void *ud,
+            struct rag_answer *out, char **prompt_out, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_hit *h;
+    struct rag_passage *p = NULL;
+    struct rag_embedder_ref emb = {kb_embed_docs, r->emb, r->emb->dim};
+    struct config cfg;
+    char query[2048];
+    double t0 = kb_now_s(), t1;
+    int n = 0, rc;
+    memset(out, 0, sizeof *out);
+    if (prompt_out)
+        *prompt_out = NULL;
+    if (!opts->question || !*opts->question)
+        return kb_error_set(err, KB_EINVAL, "the question is empty");
+    kb_arena_init(&a, 0, 0);
+    pthread_mutex_lock(&r->lock);
+    config_copy(&cfg, &r->cfg);
+    pthread_mutex_unlock(&r->lock);
+    kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query);
+    rc = kb_search_raw(r, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
+    t1 = kb_now_s();
+    if (rc)
+        goto out;
+    p = kb_xcalloc((size_t)n + 1, sizeof *p);
+    for (int i = 0; i < n; i++)
+        p[i] = (struct rag_passage){h[i].chunk_id, h[i].doc_name, h[i].heading_path, h[i].text,
+                                    h[i].page_start, h[i].score};
+    if (cfg.answer_model[0]) {
+        rc = kb_error_set(err, KB_ENOTIMPL, "generative answers (answer.model) are not built yet; "
+                                            "unset answer.model for extractive answers");
+        goto out;
+    }
+    rc = rag_answer_extractive(&cfg, opts->question, p, n, &emb, out, err);
+    if (rc)
+        goto out;
+    if (prompt_out && opts->show_prompt)
+        *prompt_out = kb_xstrdup("(extractive mode: no prompt; set answer.model for generative answers)");
+    if (on_stream) {
+        /* Extractive answers exist whole at once; they stream as word pieces so every client
+         * speaks one protocol. */
+        const char *s = out->answer;
+        while (*s) {
+            size_t k = 0;
+            while (s[k] && s[k] != ' ')
+                k++;
+            while (s[k] == ' ')
+                k++;
+            if (on_stream(ud, "token", s, k)) {
+                rc = kb_error_set(err, KB_ECANCELED, "the client went away");
+                goto out;
+            }
+            s += k;
+        }
+        for (int i = 0; i < out->n_citations; i++) {
+            char num[16];
+            int k = snprintf(num, sizeof num, "%d", out->citations[i].n);
+            if (on_stream(ud, "citation", num, (size_t)k)) {
+                rc = kb_error_set(err, KB_ECANCELED, "the client went away");
+                goto out;
+            }
+        }
+    }
+out:
+    out->retrieve_ms = (t1 - t0) * 1000;
+    out->total_ms = (kb_now_s() - t0) * 1000;
+    out->answer_ms = out->total_ms - out->retrieve_ms;
+    if (rc)
+        rag_answer_release(out);
+    free(p);
+    config_release(&cfg);
+    kb_arena_release(&a);
+    return rc;
+}
+
+/* ---- embeddings and statistics --------------------------------------------------------------------- */
+
+int rag_embed(struct rag *r, const char *const *texts, int n, float **out, int *dim, struct kb_error *err)
+{
+    int rc;
+    *dim = r->emb->dim;
+    *out = kb_try_malloc((size_t)n * (size_t)r->emb->dim, sizeof **out);
+    if (!*out)
+        return kb_error_set(err, KB_ENOMEM, "too many texts to embed at once");
+    rc = r->emb->embed(r->emb->ud, texts, n, *out, err);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+const char *rag_embedder_id(const struct rag *r)
+{
+    return r->emb->id;
+}
+
+int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct index_doc *d;
+    struct index_collection *c;
+    int n, nc, rc;
+    memset(out, 0, sizeof *out);
+    kb_arena_init(&a, 0, 0);
+    rc = index_doc_list(r->st, 0, &a, &d, &n, err);
+    if (!rc)
+        rc = index_collection_list(r->st, &a, &c, &nc, err);
+    if (!rc) {
+        out->n_documents = n;
+        out->n_collections = nc;
+        for (int i = 0; i < n; i++) {
+            out->n_chunks += d[i].n_chunks;
+            out->jobs_failed += d[i].status == INDEX_DOC_FAILED;
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < RAG_MAX_JOBS; i++) {
+        out->jobs_queued += r->jobs[i].id && !strcmp(r->jobs[i].state, "queued");
+        out->jobs_running += r->jobs[i].id && !strcmp(r->jobs[i].state, "running");
+    }
+    out->tokens_per_s = r->last_tokens_per_s;
+    out->answer_mode = r->cfg.answer_model[0] ? "generative" : "extractive";
+    pthread_mutex_unlock(&r->lock);
+    kb_arena_release(&a);
+    return rc;
+}

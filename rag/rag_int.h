@@ -1,0 +1,108 @@
+/* rag/rag_int.h: shared between rag/'s files. Not for other modules. */
+#ifndef KB_RAG_RAG_INT_H
+#define KB_RAG_RAG_INT_H
+
+#include "rag/rag.h"
+
+/* A retrieved passage handed to an answerer, best first. All strings borrowed. */
+struct rag_passage {
+    int64_t chunk_id;
+    const char *document;     /* file name */
+    const char *heading_path;
+    const char *text;
+    int page;                 /* first page, 0 when none */
+    double score;             /* fused retrieval score */
+};
+
+/* Embeds n texts into out[n*dim], L2-normalised. */
+struct rag_embedder_ref {
+    int (*embed)(void *ud, const char *const *texts, int n, float *out, struct kb_error *err);
+    void *ud;
+    int dim;
+};
+
+/* ---- text helpers (text.c) ----------------------------------------------------------------------- */
+
+/* A sentence as a byte range of its text. */
+struct rag_span {
+    size_t start, end;
+};
+/* Splits text into sentences at . ! ? followed by white space, at 。！？； and at line breaks. Empty
+ * and whitespace-only pieces are skipped; returns the count written (at most cap). */
+int rag_split_sentences(const char *text, size_t n, struct rag_span *out, int cap);
+
+/* Query terms: lower-cased Latin words and numbers (stop words dropped) and CJK character bigrams
+ * (a lone CJK character stands for itself). Terms are written NUL-separated into buf. */
+struct rag_terms {
+    char buf[4096];
+    const char *term[128];
+    int n;
+};
+void rag_terms_extract(const char *text, size_t n, struct rag_terms *out);
+/* True when term occurs in s[0..n), compared case-insensitively for ASCII. */
+bool rag_text_has_term(const char *s, size_t n, const char *term);
+bool rag_text_is_cjk_heavy(const char *s, size_t n); /* mostly CJK characters */
+
+/* ---- answers (answer.c) -------------------------------------------------------------------------- */
+
+/* Picks the sentences of the passages that best answer the question, by term overlap, vector
+ * similarity (when emb is non-NULL) and proximity, and composes at most cfg->answer_max_sentences
+ * of them with [n] citations; below cfg->answer_min_confidence it answers cfg->answer_fallback. */
+int rag_answer_extractive(const struct config *cfg, const char *question, const struct rag_passage *p,
+                          int n_passages, const struct rag_embedder_ref *emb, struct rag_answer *out,
+                          struct kb_error *err);
+
+/* ---- the knowledge base (kb.c, jobs.c) ----------------------------------------------------------- */
+
+#include <pthread.h>
+
+#include "index/index.h"
+#include "ingest/ingest.h"
+
+#define RAG_MAX_JOBS 4096     /* remembered jobs (ring); older ones report "done" from the doc */
+#define RAG_MAX_CONVERSATIONS 256
+
+struct rag_job_slot {
+    int64_t id;            /* 0 when free */
+    int64_t document_id;
+    int64_t collection_id;
+    char state[16];        /* queued running done failed */
+    char error[256];
+    char *spool_path;      /* file to ingest (owned), removed after success */
+    char *name;            /* display name (owned) */
+};
+
+struct rag_turn {
+    char id[64];           /* conversation id, "" when free */
+    char question[512];    /* last question */
+    char terms[512];       /* its key terms, space separated */
+    int64_t used_at;
+};
+
+struct rag {
+    struct config cfg;               /* owned copy; guarded by lock for setting changes */
+    struct index_store *st;          /* thread-safe */
+    struct index_embedder *emb;      /* built-in embedder (owned) */
+    pthread_mutex_t lock;            /* guards jobs, conversations, cfg strings */
+    pthread_cond_t job_cv;           /* signalled when a job is queued or on shutdown */
+    struct rag_job_slot *jobs;       /* RAG_MAX_JOBS ring */
+    int64_t next_job_id;
+    bool stopping;
+    pthread_t *workers;
+    int n_workers;
+    struct rag_turn turns[RAG_MAX_CONVERSATIONS];
+    char settings_path[4200];        /* data_dir/settings.json */
+    double last_tokens_per_s;
+};
+
+/* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
+int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const char *path, const char *name,
+                   const char *key_path, int64_t *n_chunks, struct kb_error *err);
+int rag_jobs_start(struct rag *r, struct kb_error *err);
+void rag_jobs_stop(struct rag *r);
+/* Queues an ingestion job for a document; returns the job id. */
+int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, const char *spool_path,
+                       const char *name);
+const char *rag_mime_of(enum ingest_format f);
+
+#endif
