@@ -6,7 +6,7 @@
  * Threads: one `struct rag` is shared by all threads of a process (the HTTP workers, the CLI);
  * every function here is thread-safe. Ingestion runs on rag's own bounded worker pool; jobs are
  * persisted, so queued jobs resume at the next rag_open(). Strings in result structs are owned by
- * the result and freed by its *_release/*_free function. Tests: tests/rag/. */
+ * the result and freed by its release or free function. Tests: tests/rag/. */
 #ifndef KB_RAG_RAG_H
 #define KB_RAG_RAG_H
 
