@@ -8,6 +8,9 @@
 #ifndef KBOX_BUILD_TYPE
 #define KBOX_BUILD_TYPE "unknown"
 #endif
+#ifndef KBOX_PARTS
+#define KBOX_PARTS ""
+#endif
 
 int cmd_help(struct cli *c)
 {
@@ -61,7 +64,8 @@ int cmd_version(struct cli *c)
         const char *comp = compiler_name();
         rc = kb_buf_printf(&out, "{\"version\":\"%s\",\"compiler\":", KBOX_VERSION);
         rc = rc ? rc : kb_buf_put_json_str(&out, comp, strlen(comp));
-        rc = rc ? rc : kb_buf_printf(&out, ",\"build_type\":\"%s\",\"cpu_features\":[", KBOX_BUILD_TYPE);
+        rc = rc ? rc : kb_buf_printf(&out, ",\"build_type\":\"%s\",\"parts\":\"%s\",\"cpu_features\":[",
+                                     KBOX_BUILD_TYPE, KBOX_PARTS);
         for (char *p = features, *sp; !rc && *p; p = sp ? sp + 1 : p + strlen(p)) {
             sp = strchr(p, ' ');
             rc = kb_buf_printf(&out, "%s\"%.*s\"", p == features ? "" : ",",
@@ -69,8 +73,9 @@ int cmd_version(struct cli *c)
         }
         rc = rc ? rc : kb_buf_puts(&out, "]}\n");
     } else {
-        rc = kb_buf_printf(&out, "kbox %s\ncompiler: %s\nbuild type: %s\ncpu features: %s\n", KBOX_VERSION,
-                           compiler_name(), KBOX_BUILD_TYPE, features[0] ? features : "(none)");
+        rc = kb_buf_printf(&out, "kbox %s\ncompiler: %s\nbuild type: %s\nparts: %s\ncpu features: %s\n",
+                           KBOX_VERSION, compiler_name(), KBOX_BUILD_TYPE, KBOX_PARTS[0] ? KBOX_PARTS : "(core only)",
+                           features[0] ? features : "(none)");
     }
     rc = rc ? CLI_EXIT_INTERNAL : cli_print(&out);
     kb_buf_release(&out);

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# scripts/run_demo.sh KBOX [ARGS]: kbox's main job over the bundled samples, as far as it is built.
-# Today that is the foundation: version, CPU features and the effective config. It grows into
-# `kbox serve` over samples/ as the ingestion, store and web work lands.
+# scripts/run_demo.sh KBOX [ARGS]: kbox's main job over the bundled samples, as far as this binary
+# was built (`kbox version` lists its parts): ingest samples/ into ./kbox-data, then serve the web
+# UI (`kbox serve`, printing the URL and the admin token); without the web part, answer one English
+# and one Chinese sample question instead. ARGS go to `kbox serve` (e.g. --port 0).
 set -euo pipefail
 kbox=$1
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
+parts=$("$kbox" version --json)
+run=("$kbox" --config "$root/config/kbox.json" --data-dir "${KBOX_DATA_DIR:-$root/kbox-data}")
 "$kbox" version
-"$kbox" --config "$root/config/kbox.json" config show "$@"
+if [[ "$parts" != *rag* ]]; then
+  echo "kbox: this build has no knowledge base yet; showing the configuration instead" >&2
+  exec "${run[@]}" config show
+fi
+"${run[@]}" ingest "$root/samples"
+if [[ "$parts" == *web* ]]; then
+  exec "${run[@]}" serve "$@"
+fi
+echo "kbox: the web server is not built yet; asking two sample questions instead" >&2
+"${run[@]}" ask "How many days do I have to return a kettle?"
+"${run[@]}" ask "电水壶签收后多少天内可以退货？"
