@@ -1,0 +1,101 @@
+/* infer/matmul.c: y = W x over quantized weights, split across the pool by output rows.
+ *
+ * Data flow: the n_tok activation rows x (F32, n_tok x n_in) are first quantized to the weight
+ * type's vec_dot_type into the caller's scratch xq (n_tok rows of ggml_row_bytes(vdt, n_in)), once
+ * per call, i.e. once per batch (split over the pool by tokens when there are several). Then each
+ * worker takes a contiguous range of output rows [n_out*ith/nth, n_out*(ith+1)/nth) and walks it in
+ * blocks of MM_ROW_BLOCK rows; inside a block it loops over all tokens, so each weight row is read
+ * from memory once per batch and reused from cache for every token.
+ * y is (n_tok, n_out) row-major: y[t * n_out + r].
+ *
+ * No allocation. Threads only through kern_pool_run. Tests: tests/infer/test_kernels.c (matmul
+ * against a double-precision loop over dequantized weights, 1 and several threads). */
+#include <string.h>
+
+#include "infer/kern.h"
+
+#define MM_ROW_BLOCK 16
+
+struct mm_job {
+    kern_vec_dot_fn dot;
+    kern_quant_fn quant;
+    const uint8_t *w;   /* (n_out, w_row_bytes) */
+    size_t w_row_bytes;
+    const float *x;     /* (n_tok, n_in) */
+    uint8_t *xq;        /* (n_tok, xq_row_bytes) */
+    size_t xq_row_bytes;
+    int64_t n_in, n_out, n_tok;
+    float *y;           /* (n_tok, n_out) */
+};
+
+static int vec_dot_type(int w_type)
+{
+    return kern.vec_dot[w_type] ? kern.vec_dot_type[w_type] : GGML_TYPE_F32;
+}
+
+size_t kern_matmul_scratch_bytes(int w_type, int64_t n_in, int64_t n_tok)
+{
+    KB_ASSERT(ggml_type_supported(w_type) && n_tok >= 0);
+    if (kern.vec_dot[w_type] == NULL)
+        kern_init(false);
+    return ggml_row_bytes(kern.vec_dot_type[w_type], n_in) * (size_t)n_tok;
+}
+
+static void quant_worker(void *ud, int ith, int nth)
+{
+    struct mm_job *j = ud;
+    for (int64_t t = ith; t < j->n_tok; t += nth)
+        j->quant(j->x + t * j->n_in, j->xq + (size_t)t * j->xq_row_bytes, j->n_in);
+}
+
+static void mm_worker(void *ud, int ith, int nth)
+{
+    const struct mm_job *j = ud;
+    int64_t r0 = j->n_out * ith / nth, r1 = j->n_out * (ith + 1) / nth;
+    for (int64_t rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
+        int64_t re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
+        for (int64_t t = 0; t < j->n_tok; t++) {
+            const uint8_t *a = j->xq + (size_t)t * j->xq_row_bytes;
+            float *yt = j->y + t * j->n_out;
+            for (int64_t r = rb; r < re; r++)
+                yt[r] = j->dot(j->n_in, j->w + (size_t)r * j->w_row_bytes, a);
+        }
+    }
+}
+
+void kern_quantize_rows(struct kern_pool *pool, int type, const float *x, int64_t n_in, int64_t n_tok,
+                        void *xq)
+{
+    struct mm_job j = {.quant = kern.quant[type], .x = x, .xq = xq,
+                       .xq_row_bytes = ggml_row_bytes(type, n_in), .n_in = n_in, .n_tok = n_tok};
+    KB_ASSERT(j.quant != NULL && j.xq_row_bytes > 0);
+    if (n_tok <= 1)
+        quant_worker(&j, 0, 1);
+    else
+        kern_pool_run(pool, quant_worker, &j);
+}
+
+void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,
+                     const void *xq, int64_t n_tok, float *y)
+{
+    int vdt = vec_dot_type(w_type);
+    struct mm_job j = {.dot = kern.vec_dot[w_type], .w = w, .w_row_bytes = ggml_row_bytes(w_type, n_in),
+                       .xq = (uint8_t *)(uintptr_t)xq, .xq_row_bytes = ggml_row_bytes(vdt, n_in),
+                       .n_in = n_in, .n_out = n_out, .n_tok = n_tok, .y = y};
+    KB_ASSERT(j.dot != NULL && j.w_row_bytes > 0 && j.xq_row_bytes > 0);
+    kern_pool_run(pool, mm_worker, &j);
+}
+
+void kern_matmul(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,
+                 const float *x, int64_t n_tok, float *y, void *xq)
+{
+    if (kern.vec_dot[w_type] == NULL)
+        kern_init(false);
+    int vdt = vec_dot_type(w_type);
+    const void *a = x;
+    if (vdt != GGML_TYPE_F32) {
+        kern_quantize_rows(pool, vdt, x, n_in, n_tok, xq);
+        a = xq;
+    }
+    kern_matmul_pre(pool, w_type, w, n_in, n_out, a, n_tok, y);
+}

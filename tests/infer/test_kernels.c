@@ -1,0 +1,326 @@
+/* tests/infer/test_kernels.c: the kernels, table-driven over every supported type.
+ * - fp16/bf16 conversion: exhaustive round trips and round-half-to-even ties;
+ * - reference kernels: quantize -> dequantize error bounds, and each reference vec_dot equals the
+ *   double-precision dot of the dequantized operands (so layouts and maths agree);
+ * - dispatched (SIMD) kernels against the reference at random lengths and tails: activation
+ *   quantizers bit-identical, vec_dots within 1e-5 of sum|w*a| (integer sums are exact, only the
+ *   float summation order differs), dequantizers identical;
+ * - kern_matmul against a double loop over dequantized weights, 1 and 3 threads, 1 and 7 tokens. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "infer/kern.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd_u32(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+static float rnd_f(void) /* roughly N(0,1) */
+{
+    float s = 0;
+    for (int i = 0; i < 4; i++)
+        s += (float)(rnd_u32() & 0xffff) / 65536.0f - 0.5f;
+    return s * 1.7f;
+}
+
+static void fill(float *x, int64_t n, int mode)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = rnd_f();
+    if (mode == 1) /* a zero block and an outlier */
+        for (int64_t i = 0; i < n && i < 32; i++)
+            x[i] = 0;
+    if (mode == 1 && n > 40)
+        x[40] = 25.0f;
+    if (mode == 2) /* all the same sign */
+        for (int64_t i = 0; i < n; i++)
+            x[i] = fabsf(x[i]) + 0.1f;
+}
+
+static const int weight_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,
+                                   GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
+                                   GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K};
+
+/* Max abs error of a quantize/dequantize round trip relative to the row's max |x|. */
+static double max_rel_roundtrip(int type)
+{
+    switch (type) {
+    case GGML_TYPE_F32: return 0;
+    case GGML_TYPE_F16: return 1e-3;
+    case GGML_TYPE_BF16: return 8e-3;
+    case GGML_TYPE_Q8_0: case GGML_TYPE_Q8_1: case GGML_TYPE_Q8_K: return 0.01;
+    case GGML_TYPE_Q6_K: return 0.06;
+    case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q5_K: return 0.08;
+    default: return 0.16; /* 4-bit */
+    }
+}
+
+static void test_fp16(void **state)
+{
+    (void)state;
+    kern_init(false);
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = kern_f16_to_f32((uint16_t)h);
+        if (isnan(f))
+            continue;
+        if (kern_f32_to_f16(f) != h)
+            fail_msg("f16 0x%04x -> %g -> 0x%04x", h, (double)f, kern_f32_to_f16(f));
+    }
+    assert_true(kern_f16_to_f32(0x3c00) == 1.0f);
+    assert_true(kern_f16_to_f32(0xc000) == -2.0f);
+    assert_true(kern_f16_to_f32(0x0001) == ldexpf(1, -24));
+    assert_int_equal(kern_f32_to_f16(65504.0f), 0x7bff);
+    assert_int_equal(kern_f32_to_f16(65520.0f), 0x7c00); /* rounds to inf */
+    assert_int_equal(kern_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00); /* tie -> even */
+    assert_int_equal(kern_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02); /* tie -> even (up) */
+    assert_int_equal(kern_f32_to_f16(ldexpf(1, -25)), 0x0000); /* tie at the smallest subnormal */
+    assert_int_equal(kern_f32_to_f16(ldexpf(3, -26)), 0x0001);
+    assert_true(isnan(kern_f16_to_f32(kern_f32_to_f16(NAN))));
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = kern_bf16_to_f32((uint16_t)h);
+        if (!isnan(f))
+            assert_int_equal(kern_f32_to_bf16(f), h);
+    }
+    assert_int_equal(kern_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);      /* tie -> even */
+    assert_int_equal(kern_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)), 0x3f82);  /* tie -> even */
+}
+
+static double ddot_deq(const struct kern_ops *ops, int wt, const void *w, int at, const void *a, int64_t n,
+                       float *tw, float *ta, double *abs_sum)
+{
+    ops->dequant[wt](w, tw, n);
+    ops->dequant[at](a, ta, n);
+    double s = 0, as = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s += (double)tw[i] * ta[i];
+        as += fabs((double)tw[i] * ta[i]);
+    }
+    *abs_sum = as;
+    return s;
+}
+
+static void test_reference(void **state)
+{
+    (void)state;
+    const struct kern_ops *ref = kern_ref_ops();
+    enum { N = 1024 };
+    static float x[N], y[N], tw[N], ta[N];
+    static uint8_t qw[N * 4 + 64], qa[N * 4 + 64];
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
+        int t = weight_types[ti];
+        const struct ggml_type_info *info = ggml_type_info(t);
+        for (int mode = 0; mode < 3; mode++) {
+            int64_t n = (int64_t)info->block_elems * (info->block_elems == 1 ? 100 + mode : 1 + mode);
+            if (info->block_elems == 32)
+                n = 32 * (3 + mode);
+            fill(x, n, mode);
+            fill(y, n, 0);
+            /* round trip */
+            assert_non_null(ref->quant[t]);
+            ref->quant[t](x, qw, n);
+            ref->dequant[t](qw, tw, n);
+            float amax = 0;
+            double err = 0;
+            for (int64_t i = 0; i < n; i++)
+                amax = fmaxf(amax, fabsf(x[i]));
+            for (int64_t i = 0; i < n; i++)
+                err = fmax(err, fabs((double)tw[i] - x[i]));
+            if (err > max_rel_roundtrip(t) * amax)
+                fail_msg("%s mode %d: round trip error %g of max %g", info->name, mode, err, (double)amax);
+            /* vec_dot against the dequantized operands */
+            int at = ref->vec_dot_type[t];
+            ref->quant[at](y, qa, n);
+            double as, want = ddot_deq(ref, t, qw, at, qa, n, tw, ta, &as);
+            double got = ref->vec_dot[t](n, qw, qa);
+            /* Q8_1 stores s = d*sum(q) rounded to fp16, so the min term carries that rounding */
+            double tol = at == GGML_TYPE_Q8_1 ? 1e-3 : 2e-6;
+            if (fabs(got - want) > tol * as + 1e-6)
+                fail_msg("%s: ref vec_dot %.9g, dequantized dot %.9g", info->name, got, want);
+        }
+    }
+}
+
+static void test_simd_vs_ref(void **state)
+{
+    (void)state;
+    kern_init(false);
+    const struct kern_ops *ref = kern_ref_ops();
+    enum { NMAX = 256 * 24 };
+    static float x[NMAX], y[NMAX];
+    static uint8_t qw[NMAX * 4 + 64], qa1[NMAX * 4 + 64], qa2[NMAX * 4 + 64];
+    static float d1[NMAX], d2[NMAX];
+    int n_checked = 0;
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
+        int t = weight_types[ti];
+        const struct ggml_type_info *info = ggml_type_info(t);
+        int at = ref->vec_dot_type[t];
+        assert_int_equal(kern.vec_dot_type[t], at);
+        for (int iter = 0; iter < 60; iter++) {
+            int64_t max_blocks = NMAX / info->block_elems;
+            if (max_blocks > 24)
+                max_blocks = info->block_elems == 1 ? 300 : 24;
+            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % (uint32_t)max_blocks));
+            fill(x, n, iter % 3);
+            fill(y, n, (iter / 3) % 3);
+            ref->quant[t](x, qw, n);
+            /* activation quantizers must be bit-identical, so ref and SIMD paths see equal inputs */
+            ref->quant[at](y, qa1, n);
+            kern.quant[at](y, qa2, n);
+            size_t ab = ggml_row_bytes(at, n);
+            if (memcmp(qa1, qa2, ab) != 0)
+                fail_msg("%s quantizer (%s) differs from the reference at n=%lld", ggml_type_info(at)->name,
+                         kern.isa, (long long)n);
+            /* dequantizers identical */
+            ref->dequant[t](qw, d1, n);
+            kern.dequant[t](qw, d2, n);
+            assert_memory_equal(d1, d2, (size_t)n * sizeof(float));
+            double as = 0;
+            ref->dequant[at](qa1, d2, n);
+            for (int64_t i = 0; i < n; i++)
+                as += fabs((double)d1[i] * d2[i]);
+            float want = ref->vec_dot[t](n, qw, qa1), got = kern.vec_dot[t](n, qw, qa1);
+            if (fabs((double)got - want) > 1e-5 * as + 1e-6)
+                fail_msg("%s vec_dot (%s) n=%lld: %.9g vs reference %.9g (sum|wa| %g)", info->name, kern.isa,
+                         (long long)n, (double)got, (double)want, as);
+            n_checked++;
+        }
+    }
+    printf("kernels: isa %s, %d vec_dot cases checked\n", kern.isa, n_checked);
+}
+
+static void test_matmul(void **state)
+{
+    (void)state;
+    kern_init(false);
+    static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K};
+    const int64_t n_in = 512, n_out = 37, n_tok_max = 7;
+    float *wf = kb_xmalloc(sizeof(float) * n_in * n_out), *x = kb_xmalloc(sizeof(float) * n_in * n_tok_max);
+    float *y = kb_xmalloc(sizeof(float) * n_out * n_tok_max), *wd = kb_xmalloc(sizeof(float) * n_in * n_out);
+    float *ad = kb_xmalloc(sizeof(float) * n_in);
+    uint8_t *wq = kb_xmalloc((size_t)n_in * n_out * 4);
+    for (int nthr = 1; nthr <= 3; nthr += 2) {
+        struct kern_pool *pool = NULL;
+        assert_int_equal(kern_pool_new(&pool, nthr, NULL), 0);
+        for (size_t ti = 0; ti < KB_ARRAY_LEN(types); ti++) {
+            int t = types[ti];
+            size_t rb = ggml_row_bytes(t, n_in);
+            fill(wf, n_in * n_out, 0);
+            for (int64_t r = 0; r < n_out; r++)
+                kern.quant[t](wf + r * n_in, wq + r * rb, n_in);
+            kern.dequant[t](wq, wd, n_in * n_out);
+            for (int64_t n_tok = 1; n_tok <= n_tok_max; n_tok += 6) {
+                fill(x, n_in * n_tok, 0);
+                void *xq = kb_xmalloc(kern_matmul_scratch_bytes(t, n_in, n_tok) + 1);
+                kern_matmul(pool, t, wq, n_in, n_out, x, n_tok, y, xq);
+                int at = kern.vec_dot_type[t];
+                for (int64_t tk = 0; tk < n_tok; tk++) {
+                    /* reference: dequantized weights times the activation as quantized */
+                    if (at == GGML_TYPE_F32) {
+                        memcpy(ad, x + tk * n_in, sizeof(float) * n_in);
+                    } else {
+                        uint8_t tmp[4096];
+                        kern.quant[at](x + tk * n_in, tmp, n_in);
+                        kern.dequant[at](tmp, ad, n_in);
+                    }
+                    for (int64_t r = 0; r < n_out; r++) {
+                        double s = 0, as = 0;
+                        for (int64_t k = 0; k < n_in; k++) {
+                            s += (double)wd[r * n_in + k] * ad[k];
+                            as += fabs((double)wd[r * n_in + k] * ad[k]);
+                        }
+                        if (fabs(y[tk * n_out + r] - s) > 1e-5 * as + 1e-6)
+                            fail_msg("matmul %s thr %d tok %lld row %lld: %g vs %g", ggml_type_info(t)->name, nthr,
+                                     (long long)tk, (long long)r, (double)y[tk * n_out + r], s);
+                    }
+                }
+                free(xq);
+            }
+        }
+        kern_pool_free(pool);
+    }
+    free(wf);
+    free(x);
+    free(y);
+    free(wd);
+    free(ad);
+    free(wq);
+}
+
+/* Layout check against real files: the quantized conformance models were made by llama.cpp from
+ * the same F32 weights, so every dequantized tensor must be close to its F32 twin. A wrong block
+ * layout gives errors of the order of the weights themselves. */
+static void test_against_shared_files(void **state)
+{
+    (void)state;
+    static const char *fam[][2] = {{"llama_f32", "llama_q8_0"}, {"llama_f32", "llama_q4_k_m"},
+                                   {"llama_f32", "llama_q6_k"}, {"qwen3moe_f32", "qwen3moe_q4_k_m"},
+                                   {"deepseek2_lite_f32", "deepseek2_lite_q4_k_m"}};
+    struct gguf_file *ff = NULL, *fq = NULL;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/conformance/llama_f32.gguf", KBOX_SHARED_DIR);
+    if (gguf_open(&ff, path, NULL) != 0) {
+        skip();
+        return;
+    }
+    gguf_close(ff);
+    kern_init(false);
+    int seen[GGML_TYPE_COUNT] = {0};
+    for (size_t c = 0; c < KB_ARRAY_LEN(fam); c++) {
+        snprintf(path, sizeof(path), "%s/conformance/%s.gguf", KBOX_SHARED_DIR, fam[c][0]);
+        assert_int_equal(gguf_open(&ff, path, NULL), 0);
+        snprintf(path, sizeof(path), "%s/conformance/%s.gguf", KBOX_SHARED_DIR, fam[c][1]);
+        assert_int_equal(gguf_open(&fq, path, NULL), 0);
+        for (int i = 0; i < gguf_n_tensors(fq); i++) {
+            const struct gguf_tensor *tq = gguf_tensor_at(fq, i), *tf = gguf_find_tensor(ff, tq->name);
+            if (!tf || tq->type == GGML_TYPE_F32 || tf->type != GGML_TYPE_F32)
+                continue;
+            int64_t n = tq->ne[0] * tq->ne[1] * tq->ne[2] * tq->ne[3];
+            float *d = kb_xmalloc(sizeof(float) * (size_t)n);
+            kern.dequant[tq->type](tq->data, d, n);
+            const float *f = tf->data;
+            double e2 = 0, f2 = 0;
+            for (int64_t k = 0; k < n; k++) {
+                e2 += ((double)d[k] - f[k]) * ((double)d[k] - f[k]);
+                f2 += (double)f[k] * f[k];
+            }
+            double rel = sqrt(e2 / f2);
+            double lim = tq->type == GGML_TYPE_Q8_0 ? 0.01 : tq->type == GGML_TYPE_Q6_K ? 0.03 : 0.15;
+            if (rel > lim)
+                fail_msg("%s %s (%s): rms error %.4f > %.3f", fam[c][1], tq->name, ggml_type_info(tq->type)->name,
+                         rel, lim);
+            seen[tq->type]++;
+            free(d);
+        }
+        gguf_close(fq);
+        gguf_close(ff);
+    }
+    assert_true(seen[GGML_TYPE_Q8_0] > 0 && seen[GGML_TYPE_Q4_K] > 0 && seen[GGML_TYPE_Q6_K] > 0 &&
+                seen[GGML_TYPE_Q5_0] > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fp16),
+        cmocka_unit_test(test_reference),
+        cmocka_unit_test(test_simd_vs_ref),
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_against_shared_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
