@@ -1,0 +1,266 @@
+/* index/index.h: kbox's knowledge store and retrieval: the manual of the index module.
+ *
+ * What lives here
+ * - A SQLite database `<data_dir>/kbox.db` (WAL, schema version in `PRAGMA user_version`) that is the
+ *   single source of truth: collections, documents, chunks, one embedding per chunk, and an FTS5 index
+ *   over chunk text and heading path that uses kbox's own tokenizer (case folding and diacritic
+ *   removal for Latin scripts; overlapping bigrams plus single characters for Han, Kana and Hangul).
+ * - A FAISS index (`<data_dir>/vectors.faiss`) that is only a cache of the embeddings in SQLite:
+ *   exact inner product (IDMap2 over Flat) up to cfg->index_hnsw_threshold vectors, HNSW above it.
+ *   FAISS ids are chunk row ids. On open, a missing, corrupt, half-written or stale file, or a
+ *   changed embedder, is rebuilt from SQLite (and logged with kb_warn).
+ * - Originals: the uploaded file bytes are kept as `<data_dir>/originals/<sha256>` (content
+ *   addressed, written atomically; a document row names its file by sha256). Files are removed when
+ *   the last document that names them is deleted. A crash can leave an unreferenced file, never a
+ *   row without its file.
+ * - The embedder interface (struct index_embedder) and the built-in hashed embedder.
+ * - Hybrid search: BM25 from FTS5 and vector search from FAISS fused by reciprocal rank fusion or a
+ *   weighted sum, with optional MMR diversity, filtered by collection or document.
+ *
+ * Atomicity: index_doc_replace() writes a document's row, chunks, FTS rows and embeddings in one
+ * SQLite transaction, so a kill -9 leaves the old or the new version, never a mix. The in-memory
+ * FAISS index follows SQLite: own writes are applied after the commit; writes by other connections or
+ * processes are noticed through `PRAGMA data_version` at the next search and synced by id diff.
+ *
+ * Threads: a store handle may be shared by threads; every call takes the handle's mutex. Several
+ * handles (threads or processes) may use the same data_dir: SQLite serialises writers (busy timeout
+ * 10 s) and readers see committed snapshots.
+ *
+ * Output memory: functions that return strings or arrays take a caller's `struct kb_arena` and
+ * allocate there; results are borrowed until the caller releases that arena.
+ *
+ * Tests: tests/index/. Bench: bench/bench_index.c. */
+#ifndef KB_INDEX_INDEX_H
+#define KB_INDEX_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "config/config.h"
+
+struct index_store; /* opaque; one SQLite connection + the FAISS cache; thread-safe (mutex) */
+
+/* ---- embedders ---------------------------------------------------------------------------------- */
+
+/* Knowledge-base term statistics handed to embed_query (built-in embedder only). */
+struct index_term_stats {
+    /* Inverse document frequency of one folded token (as the FTS tokenizer emits it), >= 0. */
+    double (*idf)(void *ud, const char *term, size_t term_bytes);
+    void *ud; /* borrowed; valid during the embed_query call */
+};
+
+/* Turns texts into L2-normalised float vectors. GGUF embedders from infer/ plug in here via rag/. */
+struct index_embedder {
+    const char *id; /* stable name stored with every vector, e.g. "kbox-hash-v1-d512"; borrowed */
+    int dim;        /* vector dimension, > 0 */
+    /* Embeds n texts (NUL-terminated UTF-8) as documents into out[n*dim]. 0 or KB_E*.
+     * Must be thread-safe if the caller embeds from several threads. */
+    int (*embed)(void *ud, const char *const *texts, int n, float *out, struct kb_error *err);
+    /* Optional: embeds one query with knowledge-base statistics into out[dim]. NULL: embed() is used.
+     * stats may be NULL (no statistics yet). */
+    int (*embed_query)(void *ud, const char *text, const struct index_term_stats *stats, float *out,
+                       struct kb_error *err);
+    void *ud; /* embedder state; owned by whoever created the embedder */
+};
+
+/* The built-in embedder: hashed word, word-bigram and character n-gram features (CJK character
+ * 1-3-grams), sublinear TF for documents, TF x IDF for queries, signed hashing into `dim` dims, L2
+ * norm. Deterministic across runs and machines. dim in [16, 65536] (cfg->embed_dim).
+ * Caller owns *out; free with index_embedder_builtin_free(). */
+int index_embedder_builtin_new(struct index_embedder **out, int dim, struct kb_error *err);
+void index_embedder_builtin_free(struct index_embedder *e); /* NULL ok */
+
+/* ---- opening ------------------------------------------------------------------------------------ */
+
+struct index_open_opts {
+    const char *data_dir;        /* directory for kbox.db, vectors.faiss, originals/; created; borrowed */
+    const struct index_embedder *embedder; /* borrowed for the store's life; NULL: no vectors (BM25 only) */
+    int64_t hnsw_threshold;      /* vectors above which HNSW is used (cfg->index_hnsw_threshold) */
+    bool read_only;              /* open the database read-only (no migration, no vector file writes) */
+};
+/* Fills opts from cfg (data_dir = cfg->data_dir, hnsw_threshold); embedder stays NULL. */
+void index_open_opts_from_config(struct index_open_opts *o, const struct config *cfg);
+
+/* Opens or creates the store, migrates the schema, loads or rebuilds the vector cache.
+ * Errors: KB_EIO (cannot create/open), KB_ECORRUPT (not a kbox database, or a newer schema).
+ * Caller owns *out; close with index_store_close(), which also saves the vector file. */
+int index_store_open(struct index_store **out, const struct index_open_opts *opts, struct kb_error *err);
+void index_store_close(struct index_store *st); /* NULL ok */
+/* Writes the vector cache file now (atomically), if it changed. index_store_close() does this too. */
+int index_store_save_vectors(struct index_store *st, struct kb_error *err);
+int index_store_schema_version(struct index_store *st); /* PRAGMA user_version */
+
+/* ---- collections -------------------------------------------------------------------------------- */
+
+#define INDEX_DEFAULT_COLLECTION "default" /* always exists; cannot be deleted */
+
+struct index_collection {
+    int64_t id;
+    const char *name;   /* arena-owned */
+    int64_t created_at; /* unix seconds */
+    int64_t n_docs;     /* documents in it */
+};
+/* Errors: KB_EINVAL (empty name or > 200 bytes), KB_ECONFLICT (name taken). */
+int index_collection_create(struct index_store *st, const char *name, int64_t *id_out, struct kb_error *err);
+int index_collection_find(struct index_store *st, const char *name, int64_t *id_out, struct kb_error *err); /* KB_ENOENT */
+int index_collection_list(struct index_store *st, struct kb_arena *a, struct index_collection **out, int *n_out,
+                          struct kb_error *err);
+int index_collection_rename(struct index_store *st, int64_t id, const char *name, struct kb_error *err);
+/* Deletes the collection with all its documents (chunks, FTS rows, vectors) in one transaction.
+ * KB_EFORBIDDEN for the default collection, KB_ENOENT if absent. */
+int index_collection_delete(struct index_store *st, int64_t id, struct kb_error *err);
+
+/* ---- documents ---------------------------------------------------------------------------------- */
+
+enum index_doc_status { INDEX_DOC_QUEUED, INDEX_DOC_PARSING, INDEX_DOC_INDEXED, INDEX_DOC_FAILED };
+const char *index_doc_status_name(enum index_doc_status s); /* "queued", "parsing", "indexed", "failed" */
+
+/* A document row. As input, NULL strings mean "" (unset). As output, strings are arena-owned. */
+struct index_doc {
+    int64_t id;            /* row id; 0 on input = find by (collection, path) or external_id, else new */
+    int64_t collection_id; /* 0 on input = the default collection */
+    const char *name;      /* display name, usually the file name */
+    const char *path;      /* original path as ingested (key for incremental ingest) */
+    const char *mime;      /* media type, e.g. "application/pdf" */
+    int64_t bytes;         /* size of the original file */
+    char sha256[65];       /* lowercase hex of the original's SHA-256, or "" */
+    int64_t mtime;         /* original file's modification time, unix seconds */
+    enum index_doc_status status;
+    const char *error;     /* why it failed (status failed), else "" */
+    int64_t ingested_at;   /* unix seconds of the last successful replace (output only) */
+    const char *external_id; /* id in an eval corpus or an external system, or "" */
+    const char *title;     /* document title, or "" */
+    bool has_original;     /* output: originals/<sha256> exists for this row */
+    int64_t n_chunks;      /* output only */
+};
+
+/* One chunk to store. Strings are copied. */
+struct index_chunk {
+    const char *text;         /* UTF-8 chunk text; required */
+    const char *heading_path; /* e.g. "Manual > Setup > Wi-Fi", or NULL */
+    int page_start, page_end; /* 1-based pages, 0 when the format has no pages */
+    int64_t off_start, off_end; /* byte offsets of the chunk in the extracted text */
+    int n_tokens;             /* estimated tokens */
+};
+
+/* Creates a document row (status from doc->status, usually queued) without chunks. */
+int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_t *id_out, struct kb_error *err);
+/* Sets status and error text (NULL = ""). KB_ENOENT if absent. */
+int index_doc_set_status(struct index_store *st, int64_t id, enum index_doc_status s, const char *error,
+                         struct kb_error *err);
+/* Replaces a document in ONE transaction: its metadata (status becomes indexed, ingested_at now), all
+ * its chunks, their FTS rows and embeddings. The target row is doc->id if > 0; else the row with the
+ * same (collection, path) when path is non-empty; else the same (collection, external_id) when
+ * external_id is non-empty; else a new row. vectors is n_chunks x embedder dim, L2-normalised, from
+ * the store's embedder; NULL makes the store embed the chunks itself (nothing is stored when the store
+ * has no embedder). original (nullable, original_bytes long) is saved as originals/<sha256> first and
+ * doc->sha256 is set from it when empty. Errors: KB_EINVAL, KB_ENOSPC (disk full: rolled back),
+ * KB_EIO, KB_EBUSY. */
+int index_doc_replace(struct index_store *st, const struct index_doc *doc, const struct index_chunk *chunks,
+                      int n_chunks, const float *vectors, const void *original, size_t original_bytes,
+                      int64_t *id_out, struct kb_error *err);
+int index_doc_get(struct index_store *st, int64_t id, struct kb_arena *a, struct index_doc *out,
+                  struct kb_error *err); /* KB_ENOENT */
+/* For incremental ingest: KB_ENOENT when absent. collection_id 0 = default. */
+int index_doc_find_by_path(struct index_store *st, int64_t collection_id, const char *path, struct kb_arena *a,
+                           struct index_doc *out, struct kb_error *err);
+int index_doc_find_by_sha256(struct index_store *st, int64_t collection_id, const char *sha256_hex,
+                             struct kb_arena *a, struct index_doc *out, struct kb_error *err);
+/* Documents ordered by id; collection_id 0 = all collections. */
+int index_doc_list(struct index_store *st, int64_t collection_id, struct kb_arena *a, struct index_doc **out,
+                   int *n_out, struct kb_error *err);
+/* Deletes the row, its chunks, FTS rows and embeddings in one transaction, then its original file if
+ * no other row names it. KB_ENOENT if absent. */
+int index_doc_delete(struct index_store *st, int64_t id, struct kb_error *err);
+/* The stored original's path (data_dir/originals/<sha>) into buf. KB_ENOENT if the file is absent. */
+int index_doc_original_path(struct index_store *st, const char *sha256_hex, char *buf, size_t buf_bytes,
+                            struct kb_error *err);
+
+/* A stored chunk, as read back. Strings arena-owned. */
+struct index_chunk_row {
+    int64_t id;          /* chunk row id = FAISS id */
+    int64_t document_id;
+    int ordinal;         /* 0-based position in the document */
+    const char *text;
+    const char *heading_path;
+    int page_start, page_end;
+    int64_t off_start, off_end;
+    int n_tokens;
+};
+int index_doc_chunks(struct index_store *st, int64_t doc_id, struct kb_arena *a, struct index_chunk_row **out,
+                     int *n_out, struct kb_error *err);
+
+/* ---- search ------------------------------------------------------------------------------------- */
+
+enum index_mode { INDEX_MODE_HYBRID, INDEX_MODE_BM25, INDEX_MODE_VECTOR };
+enum index_fusion { INDEX_FUSION_RRF, INDEX_FUSION_WEIGHTED };
+
+struct index_search_opts {
+    int top_k;              /* hits wanted, 1..1000 (cfg->index_top_k) */
+    int64_t collection_id;  /* 0 = every collection */
+    int64_t document_id;    /* 0 = every document */
+    enum index_mode mode;
+    enum index_fusion fusion;
+    int rrf_k;              /* RRF constant (cfg->index_rrf_k, 60) */
+    double vector_weight;   /* weighted fusion: share of the vector score, 0..1 */
+    bool mmr;               /* diversify with maximal marginal relevance */
+    double mmr_lambda;      /* 1 = pure relevance */
+};
+/* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda;
+ * hybrid mode, no filters. */
+void index_search_opts_from_config(struct index_search_opts *o, const struct config *cfg);
+
+#define INDEX_QUERY_MAX_BYTES 4096 /* longer queries are cut at a character boundary */
+
+struct index_hit {
+    int64_t chunk_id;
+    int64_t document_id;
+    int64_t collection_id;
+    const char *doc_name;     /* arena-owned */
+    const char *doc_title;    /* "" if none */
+    const char *doc_path;
+    const char *external_id;  /* "" if none */
+    const char *heading_path; /* "" if none */
+    const char *text;         /* the chunk text */
+    int ordinal;
+    int page_start, page_end; /* 0 when unknown */
+    int64_t off_start, off_end;
+    double bm25;      /* BM25 relevance, higher is better (SQLite's bm25() negated); 0 if not matched */
+    double vector;    /* inner product with the query vector (cosine), or 0 without vectors */
+    double score;     /* fused score the hits are ordered by */
+    int bm25_rank;    /* 1-based rank in the BM25 list, 0 if absent */
+    int vector_rank;  /* 1-based rank in the vector list, 0 if absent */
+};
+
+/* Searches. An empty or all-punctuation query gives 0 hits (not an error); any text is a valid query
+ * (FTS5 syntax is never interpreted). Vector mode on a store without embedder gives KB_EINVAL.
+ * *hits is arena-owned, ordered best first; *n_hits <= top_k. */
+int index_search(struct index_store *st, const char *query, const struct index_search_opts *o, struct kb_arena *a,
+                 struct index_hit **hits, int *n_hits, struct kb_error *err);
+
+/* ---- tokenizer (exposed for rag/: answer scoring uses the same tokens) -------------------------- */
+
+/* Calls fn for each token of text[0..n): folded UTF-8 (lowercase, no diacritics) for Latin words;
+ * for CJK runs, every character and every overlapping pair (for_query: only the pairs, or the single
+ * character of a one-character run). fn returns non-zero to stop; that value is returned. start/end
+ * are byte offsets in text. Tokens are at most INDEX_TOKEN_MAX_BYTES (longer words are cut). */
+#define INDEX_TOKEN_MAX_BYTES 64
+typedef int (*index_token_fn)(void *ud, const char *tok, int tok_bytes, int start, int end, bool cjk);
+int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn, void *ud);
+
+/* ---- consistency -------------------------------------------------------------------------------- */
+
+struct index_check {
+    int64_t n_documents, n_chunks, n_embeddings, n_vectors; /* rows / cached FAISS vectors */
+    int64_t n_chunks_without_embedding; /* with an embedder: chunks that lack a vector */
+    int64_t n_orphan_chunks;            /* chunks whose document row is gone */
+    bool fts_ok;                        /* FTS5 integrity-check passed */
+    bool vectors_ok;                    /* FAISS ids == embedding chunk ids */
+    bool ok;                            /* all of the above consistent */
+};
+/* Checks chunks vs FTS vs embeddings vs FAISS (for tests and `kbox doctor`). */
+int index_store_check(struct index_store *st, struct index_check *out, struct kb_error *err);
+
+#endif

@@ -1,0 +1,397 @@
+/* index/search.c: hybrid retrieval: BM25 from FTS5 plus vector search from FAISS, fused by reciprocal
+ * rank fusion or a weighted sum, with optional MMR diversity and collection/document filters.
+ *
+ * Data flow of one query (the store's mutex held throughout):
+ *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> index_tokenize(for_query)
+ *   -> distinct tokens (English stop words dropped when other tokens remain, at most 64), each quoted
+ *   -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
+ *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
+ *   FTS5 vocabulary) -> FAISS candidates (exact scan of the document's vectors for a document filter;
+ *   over-fetch and filter for a collection filter) -> union by chunk id; BM25-only candidates get
+ *   their exact cosine from the stored vector so every hit carries both scores -> fusion -> optional
+ *   MMR -> top_k -> provenance from SQLite into the caller's arena.
+ * Fusion: RRF score = sum over lists of 1 / (rrf_k + rank). Weighted: w * cos/max_cos +
+ * (1 - w) * bm25/max_bm25 over the candidates.
+ * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
+ * freed before return; hits live in the caller's arena. Tests: tests/index/test_search.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index_int.h"
+
+#define SEARCH_MAX_TERMS 64
+#define SEARCH_MAX_DEPTH 1000
+
+static const char *const search_stopwords[] = {
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "did", "for", "from", "how", "i",
+    "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "you", "your", "my", "me", "we", "our", "there",
+    "their", "they", "be", "been", "has", "have", "had", "about", "into", "if", "so", "than", "then", "there",
+};
+
+struct qterms {
+    char terms[SEARCH_MAX_TERMS][INDEX_TOKEN_MAX_BYTES + 1];
+    bool stop[SEARCH_MAX_TERMS];
+    int n;
+};
+
+static bool is_stopword(const char *t)
+{
+    for (size_t i = 0; i < KB_ARRAY_LEN(search_stopwords); i++)
+        if (strcmp(t, search_stopwords[i]) == 0)
+            return true;
+    return false;
+}
+
+static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool cjk)
+{
+    struct qterms *q = ud;
+    (void)start;
+    (void)end;
+    if (q->n >= SEARCH_MAX_TERMS)
+        return 1;
+    memcpy(q->terms[q->n], tok, (size_t)n);
+    q->terms[q->n][n] = '\0';
+    for (int i = 0; i < q->n; i++)
+        if (strcmp(q->terms[i], q->terms[q->n]) == 0)
+            return 0;
+    q->stop[q->n] = !cjk && is_stopword(q->terms[q->n]);
+    q->n++;
+    return 0;
+}
+
+/* Builds the FTS5 expression; returns false when the query has no terms. */
+static bool build_fts_expr(const char *query, size_t n, struct kb_buf *out)
+{
+    struct qterms q;
+    int n_content = 0, used = 0;
+    q.n = 0;
+    index_tokenize(query, n, true, qterm_add, &q);
+    for (int i = 0; i < q.n; i++)
+        n_content += !q.stop[i];
+    for (int i = 0; i < q.n; i++) {
+        if (n_content > 0 && q.stop[i])
+            continue;
+        if (used++)
+            kb_buf_puts(out, " OR ");
+        kb_buf_putc(out, '"');
+        for (const char *p = q.terms[i]; *p; p++) {
+            if (*p == '"')
+                kb_buf_putc(out, '"');
+            kb_buf_putc(out, *p);
+        }
+        kb_buf_putc(out, '"');
+    }
+    return used > 0;
+}
+
+void index_search_opts_from_config(struct index_search_opts *o, const struct config *cfg)
+{
+    memset(o, 0, sizeof(*o));
+    o->top_k = (int)cfg->index_top_k;
+    o->mode = INDEX_MODE_HYBRID;
+    o->fusion = strcmp(cfg->index_fusion, "weighted") == 0 ? INDEX_FUSION_WEIGHTED : INDEX_FUSION_RRF;
+    o->rrf_k = (int)cfg->index_rrf_k;
+    o->vector_weight = cfg->index_vector_weight;
+    o->mmr = cfg->index_mmr;
+    o->mmr_lambda = cfg->index_mmr_lambda;
+}
+
+static float dot(const float *a, const float *b, int n)
+{
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static int cand_cmp_score(const void *a, const void *b)
+{
+    const struct store_cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
+}
+
+/* Vector candidates, best first, honouring the filters. */
+static int vector_candidates(struct index_store *st, const float *q, const struct index_search_opts *o, int depth,
+                             struct kb_arena *a, int64_t *ids, float *scores, int *n_out, struct kb_error *err)
+{
+    const struct index_embedder *emb = store_embedder(st);
+    struct vec_index *v = store_vectors(st);
+    int rc = 0;
+    *n_out = 0;
+    if (o->document_id > 0) {
+        int64_t *dids;
+        float *dvec;
+        int dn = 0;
+        struct store_cand *tmp;
+        rc = store_doc_vectors(st, o->document_id, a, &dids, &dvec, &dn, err);
+        if (rc || dn == 0)
+            return rc;
+        tmp = kb_xmalloc((size_t)dn * sizeof(*tmp));
+        for (int i = 0; i < dn; i++) {
+            tmp[i].chunk_id = dids[i];
+            tmp[i].score = dot(q, dvec + (size_t)i * (size_t)emb->dim, emb->dim);
+        }
+        qsort(tmp, (size_t)dn, sizeof(*tmp), cand_cmp_score);
+        for (int i = 0; i < dn && i < depth; i++) {
+            ids[i] = tmp[i].chunk_id;
+            scores[i] = (float)tmp[i].score;
+            (*n_out)++;
+        }
+        free(tmp);
+        return 0;
+    }
+    if (!v)
+        return 0;
+    if (o->collection_id <= 0)
+        return vec_search(v, q, depth, ids, scores, n_out, err);
+    /* collection filter: over-fetch, filter, widen until enough or everything was seen */
+    for (int64_t k = (int64_t)depth * 4;; k *= 4) {
+        int kk = (int)KB_MIN(k, vec_count(v));
+        int64_t *tid = kb_xmalloc((size_t)(kk + 1) * sizeof(int64_t));
+        float *tsc = kb_xmalloc((size_t)(kk + 1) * sizeof(float));
+        int n = 0;
+        rc = vec_search(v, q, kk, tid, tsc, &n, err);
+        if (rc == 0)
+            rc = store_filter_chunks(st, o->collection_id, 0, tid, tsc, &n, err);
+        if (rc == 0) {
+            *n_out = KB_MIN(n, depth);
+            memcpy(ids, tid, (size_t)*n_out * sizeof(int64_t));
+            memcpy(scores, tsc, (size_t)*n_out * sizeof(float));
+        }
+        free(tid);
+        free(tsc);
+        if (rc || *n_out >= depth || kk >= vec_count(v))
+            break;
+    }
+    return rc;
+}
+
+static int find_cand(const struct store_cand *c, int n, int64_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (c[i].chunk_id == id)
+            return i;
+    return -1;
+}
+
+static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
+{
+    double max_b = 0, max_v = 0;
+    for (int i = 0; i < n; i++) {
+        max_b = KB_MAX(max_b, c[i].bm25);
+        max_v = KB_MAX(max_v, c[i].vector);
+    }
+    for (int i = 0; i < n; i++) {
+        struct store_cand *x = &c[i];
+        if (o->mode == INDEX_MODE_BM25) {
+            x->score = x->bm25;
+        } else if (o->mode == INDEX_MODE_VECTOR) {
+            x->score = x->vector;
+        } else if (o->fusion == INDEX_FUSION_WEIGHTED) {
+            double b = max_b > 0 ? x->bm25 / max_b : 0, v = max_v > 0 ? KB_MAX(0.0, x->vector) / max_v : 0;
+            x->score = o->vector_weight * v + (1 - o->vector_weight) * b;
+        } else {
+            double k = o->rrf_k > 0 ? o->rrf_k : 60;
+            x->score = (x->bm25_rank ? 1.0 / (k + x->bm25_rank) : 0) + (x->vector_rank ? 1.0 / (k + x->vector_rank) : 0);
+        }
+    }
+}
+
+/* Greedy maximal marginal relevance over the sorted candidates; reorders the first top_k. */
+static int mmr_rerank(struct index_store *st, struct store_cand *c, int n, int top_k, double lambda,
+                      struct kb_error *err)
+{
+    const struct index_embedder *emb = store_embedder(st);
+    float *vecs;
+    bool *found, *taken;
+    int64_t *ids;
+    double max_s = c[0].score > 0 ? c[0].score : 1;
+    struct store_cand *out;
+    int rc, n_sel = 0;
+    if (!emb || n <= 1)
+        return 0;
+    vecs = kb_xmalloc((size_t)n * (size_t)emb->dim * sizeof(float));
+    found = kb_xcalloc((size_t)n, 1);
+    taken = kb_xcalloc((size_t)n, 1);
+    ids = kb_xmalloc((size_t)n * sizeof(int64_t));
+    out = kb_xmalloc((size_t)n * sizeof(*out));
+    for (int i = 0; i < n; i++)
+        ids[i] = c[i].chunk_id;
+    rc = store_get_vectors(st, ids, n, vecs, found, err);
+    while (rc == 0 && n_sel < KB_MIN(top_k, n)) {
+        int best = -1;
+        double best_v = -1e300;
+        for (int i = 0; i < n; i++) {
+            double sim = 0, val;
+            if (taken[i])
+                continue;
+            for (int j = 0; j < n; j++)
+                if (taken[j] && found[i] && found[j])
+                    sim = KB_MAX(sim, (double)dot(vecs + (size_t)i * (size_t)emb->dim,
+                                                  vecs + (size_t)j * (size_t)emb->dim, emb->dim));
+            val = lambda * (c[i].score / max_s) - (1 - lambda) * sim;
+            if (val > best_v) {
+                best_v = val;
+                best = i;
+            }
+        }
+        taken[best] = true;
+        out[n_sel++] = c[best];
+    }
+    if (rc == 0) {
+        int w = n_sel;
+        for (int i = 0; i < n; i++)
+            if (!taken[i])
+                out[w++] = c[i];
+        memcpy(c, out, (size_t)n * sizeof(*c));
+    }
+    free(vecs);
+    free(found);
+    free(taken);
+    free(ids);
+    free(out);
+    return rc;
+}
+
+static int search_locked(struct index_store *st, const char *query_in, const struct index_search_opts *o,
+                         struct kb_arena *a, struct index_hit **hits, int *n_hits, struct kb_error *err)
+{
+    const struct index_embedder *emb = store_embedder(st);
+    struct kb_buf query, expr;
+    struct store_cand *cand = NULL;
+    int64_t *vids = NULL;
+    float *vsc = NULL, *qv = NULL;
+    int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
+    size_t qn = strlen(query_in);
+    bool has_terms;
+
+    kb_buf_init(&query, 4 * INDEX_QUERY_MAX_BYTES);
+    kb_buf_init(&expr, 64 * 1024);
+    /* cut at a character boundary, then make valid UTF-8 */
+    if (qn > INDEX_QUERY_MAX_BYTES) {
+        qn = INDEX_QUERY_MAX_BYTES;
+        while (qn > 0 && ((unsigned char)query_in[qn] & 0xC0) == 0x80)
+            qn--;
+    }
+    if (kb_utf8_sanitize(&query, query_in, qn) != 0 || kb_buf_puts(&query, "") != 0) {
+        rc = kb_error_set(err, KB_ENOMEM, "no memory for the query");
+        goto out_free;
+    }
+    has_terms = build_fts_expr(query.data ? query.data : "", query.len, &expr);
+    if (!has_terms)
+        goto out_free; /* nothing searchable: no hits */
+    depth = KB_MIN(SEARCH_MAX_DEPTH, KB_MAX(4 * o->top_k, 50));
+    cand = kb_xmalloc((size_t)(2 * depth) * sizeof(*cand));
+
+    if (o->mode != INDEX_MODE_VECTOR) {
+        rc = store_bm25(st, expr.data, o->collection_id, o->document_id, depth, cand, &n_b, err);
+        if (rc)
+            goto out_free;
+        n_cand = n_b;
+    }
+    if (o->mode != INDEX_MODE_BM25 && emb) {
+        struct index_term_stats stats;
+        rc = store_sync_vectors(st, err);
+        if (rc)
+            goto out_free;
+        qv = kb_xmalloc((size_t)emb->dim * sizeof(float));
+        store_term_stats(st, &stats);
+        rc = emb->embed_query ? emb->embed_query(emb->ud, query.data, &stats, qv, err)
+                              : emb->embed(emb->ud, (const char *const *)&query.data, 1, qv, err);
+        if (rc)
+            goto out_free;
+        vids = kb_xmalloc((size_t)depth * sizeof(int64_t));
+        vsc = kb_xmalloc((size_t)depth * sizeof(float));
+        rc = vector_candidates(st, qv, o, depth, a, vids, vsc, &n_v, err);
+        if (rc)
+            goto out_free;
+        for (int i = 0; i < n_v; i++) {
+            int j = find_cand(cand, n_b, vids[i]);
+            if (j < 0) {
+                j = n_cand++;
+                memset(&cand[j], 0, sizeof(cand[j]));
+                cand[j].chunk_id = vids[i];
+            }
+            cand[j].vector = vsc[i];
+            cand[j].vector_rank = i + 1;
+        }
+        /* exact cosine for BM25 candidates the vector list missed */
+        if (n_b > 0) {
+            float *bv = kb_xmalloc((size_t)n_b * (size_t)emb->dim * sizeof(float));
+            bool *found = kb_xmalloc((size_t)n_b);
+            int64_t *bids = kb_xmalloc((size_t)n_b * sizeof(int64_t));
+            for (int i = 0; i < n_b; i++)
+                bids[i] = cand[i].chunk_id;
+            rc = store_get_vectors(st, bids, n_b, bv, found, err);
+            for (int i = 0; rc == 0 && i < n_b; i++)
+                if (cand[i].vector_rank == 0 && found[i])
+                    cand[i].vector = dot(qv, bv + (size_t)i * (size_t)emb->dim, emb->dim);
+            free(bv);
+            free(found);
+            free(bids);
+            if (rc)
+                goto out_free;
+        }
+    } else if (o->mode == INDEX_MODE_VECTOR) {
+        rc = kb_error_set(err, KB_EINVAL, "vector search needs an embedder");
+        goto out_free;
+    }
+    if (n_cand == 0)
+        goto out_free;
+    fuse(cand, n_cand, o);
+    qsort(cand, (size_t)n_cand, sizeof(*cand), cand_cmp_score);
+    if (o->mmr && (rc = mmr_rerank(st, cand, KB_MIN(n_cand, depth), o->top_k, o->mmr_lambda, err)) != 0)
+        goto out_free;
+    {
+        int n = KB_MIN(n_cand, o->top_k);
+        struct index_hit *h = kb_arena_alloc(a, (size_t)n * sizeof(*h));
+        if (!h) {
+            rc = kb_error_set(err, KB_ENOMEM, "search results exceed the memory cap");
+            goto out_free;
+        }
+        memset(h, 0, (size_t)n * sizeof(*h));
+        for (int i = 0; i < n; i++) {
+            h[i].chunk_id = cand[i].chunk_id;
+            h[i].bm25 = cand[i].bm25;
+            h[i].vector = cand[i].vector;
+            h[i].score = cand[i].score;
+            h[i].bm25_rank = cand[i].bm25_rank;
+            h[i].vector_rank = cand[i].vector_rank;
+        }
+        rc = store_fill_hits(st, h, n, a, err);
+        if (rc == 0) {
+            *hits = h;
+            *n_hits = n;
+        }
+    }
+out_free:
+    free(cand);
+    free(vids);
+    free(vsc);
+    free(qv);
+    kb_buf_release(&query);
+    kb_buf_release(&expr);
+    return rc;
+}
+
+int index_search(struct index_store *st, const char *query, const struct index_search_opts *o, struct kb_arena *a,
+                 struct index_hit **hits, int *n_hits, struct kb_error *err)
+{
+    int rc;
+    *hits = NULL;
+    *n_hits = 0;
+    if (!st || !o || !a)
+        return kb_error_set(err, KB_EINVAL, "search needs a store, options and an arena");
+    if (o->top_k < 1 || o->top_k > 1000)
+        return kb_error_set(err, KB_EINVAL, "top_k must be 1..1000, not %d", o->top_k);
+    if (!query)
+        query = "";
+    store_lock(st);
+    rc = search_locked(st, query, o, a, hits, n_hits, err);
+    store_unlock(st);
+    return rc;
+}
