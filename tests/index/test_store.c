@@ -1,0 +1,458 @@
+/* tests/index/test_store.c: the store on a real SQLite file in a temp dir with real FAISS: schema and
+ * migration version, collections, document lifecycle, replace in one transaction, delete consistency,
+ * originals, the vector sidecar (corrupt, missing, mismatched embedder -> rebuild), FTS5 syntax never
+ * erroring, empty and huge queries, hybrid search in English and Chinese, filters, and searching
+ * while another connection writes. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "idx_test.h"
+
+struct fx {
+    char *dir;
+    struct index_embedder *emb;
+    struct index_store *st;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = kb_xcalloc(1, sizeof(*f));
+    struct kb_error err = {0};
+    f->dir = idx_tmpdir();
+    if (index_embedder_builtin_new(&f->emb, 512, &err) != 0 || idx_open(&f->st, f->dir, f->emb, &err) != 0) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    index_store_close(f->st);
+    index_embedder_builtin_free(f->emb);
+    idx_rm_rf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void check_ok(struct index_store *st)
+{
+    struct index_check c;
+    struct kb_error err = {0};
+    assert_int_equal(index_store_check(st, &c, &err), 0);
+    if (!c.ok)
+        fail_msg("inconsistent: docs %lld chunks %lld emb %lld vec %lld fts %d vec_ok %d orphans %lld missing %lld",
+                 (long long)c.n_documents, (long long)c.n_chunks, (long long)c.n_embeddings, (long long)c.n_vectors,
+                 c.fts_ok, c.vectors_ok, (long long)c.n_orphan_chunks, (long long)c.n_chunks_without_embedding);
+    assert_int_equal(c.n_embeddings, c.n_chunks);
+    assert_int_equal(c.n_vectors, c.n_chunks);
+}
+
+static int64_t put_doc(struct index_store *st, const char *path, const char *const *texts, int n)
+{
+    struct index_doc d;
+    struct index_chunk ch[16];
+    struct kb_error err = {0};
+    int64_t id = 0;
+    memset(&d, 0, sizeof(d));
+    memset(ch, 0, sizeof(ch));
+    d.name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    d.path = path;
+    d.mime = "text/plain";
+    for (int i = 0; i < n; i++) {
+        ch[i].text = texts[i];
+        ch[i].heading_path = "Doc > Section";
+        ch[i].page_start = ch[i].page_end = i + 1;
+    }
+    if (index_doc_replace(st, &d, ch, n, NULL, texts[0], strlen(texts[0]), &id, &err) != 0)
+        fail_msg("replace %s: %s", path, err.msg);
+    return id;
+}
+
+static int search(struct index_store *st, const char *q, enum index_mode mode, struct kb_arena *a,
+                  struct index_hit **hits)
+{
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    int n = -1;
+    memset(&o, 0, sizeof(o));
+    o.top_k = 5;
+    o.mode = mode;
+    o.rrf_k = 60;
+    if (index_search(st, q, &o, a, hits, &n, &err) != 0)
+        fail_msg("search '%s': %s", q, err.msg);
+    return n;
+}
+
+static void test_schema_and_collections(void **state)
+{
+    struct fx *f = *state;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct index_collection *cs;
+    int n;
+    int64_t id, def;
+    kb_arena_init(&a, 4096, 0);
+    assert_int_equal(index_store_schema_version(f->st), 1);
+    assert_int_equal(index_collection_find(f->st, "default", &def, &err), 0);
+    assert_int_equal(index_collection_delete(f->st, def, &err), KB_EFORBIDDEN);
+    assert_int_equal(index_collection_create(f->st, "manuals", &id, &err), 0);
+    assert_int_equal(index_collection_create(f->st, "manuals", NULL, &err), KB_ECONFLICT);
+    assert_int_equal(index_collection_create(f->st, "", NULL, &err), KB_EINVAL);
+    assert_int_equal(index_collection_rename(f->st, id, "handbooks", &err), 0);
+    assert_int_equal(index_collection_rename(f->st, 9999, "x", &err), KB_ENOENT);
+    assert_int_equal(index_collection_list(f->st, &a, &cs, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(cs[0].name, "default");
+    assert_string_equal(cs[1].name, "handbooks");
+    {
+        struct index_doc d = {0};
+        struct index_chunk c = {.text = "collection scoped text about zebras"};
+        int64_t did;
+        d.collection_id = id;
+        d.path = "/z.txt";
+        assert_int_equal(index_doc_replace(f->st, &d, &c, 1, NULL, NULL, 0, &did, &err), 0);
+        assert_int_equal(index_collection_delete(f->st, id, &err), 0);
+        assert_int_equal(index_doc_get(f->st, did, &a, &d, &err), KB_ENOENT);
+    }
+    assert_int_equal(index_collection_delete(f->st, id, &err), KB_ENOENT);
+    check_ok(f->st);
+    /* reopening keeps the version and does not migrate again */
+    index_store_close(f->st);
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    assert_int_equal(index_store_schema_version(f->st), 1);
+    kb_arena_release(&a);
+}
+
+static void test_doc_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct index_doc d = {0}, got, *list;
+    struct index_chunk_row *rows;
+    struct index_hit *hits;
+    int n;
+    int64_t id, id2;
+    const char *v1[] = {"The quick brown fox jumps over the lazy dog.", "Foxes are omnivorous mammals."};
+    const char *v2[] = {"Completely new content about penguins in Antarctica."};
+    char path[4200];
+    kb_arena_init(&a, 4096, 0);
+
+    d.name = "queued.pdf";
+    d.path = "/in/queued.pdf";
+    assert_int_equal(index_doc_create(f->st, &d, &id, &err), 0);
+    assert_int_equal(index_doc_set_status(f->st, id, INDEX_DOC_FAILED, "cannot open 'queued.pdf': not a PDF", &err), 0);
+    assert_int_equal(index_doc_get(f->st, id, &a, &got, &err), 0);
+    assert_int_equal(got.status, INDEX_DOC_FAILED);
+    assert_string_equal(got.error, "cannot open 'queued.pdf': not a PDF");
+    assert_int_equal(index_doc_set_status(f->st, 424242, INDEX_DOC_FAILED, NULL, &err), KB_ENOENT);
+
+    id = put_doc(f->st, "/in/fox.txt", v1, 2);
+    assert_int_equal(index_doc_find_by_path(f->st, 0, "/in/fox.txt", &a, &got, &err), 0);
+    assert_int_equal(got.id, id);
+    assert_int_equal(got.n_chunks, 2);
+    assert_int_equal(got.status, INDEX_DOC_INDEXED);
+    assert_true(got.has_original);
+    assert_int_equal(strlen(got.sha256), 64);
+    assert_int_equal(index_doc_find_by_sha256(f->st, 0, got.sha256, &a, &got, &err), 0);
+    assert_int_equal(got.id, id);
+    assert_int_equal(index_doc_original_path(f->st, got.sha256, path, sizeof(path), &err), 0);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(index_doc_find_by_path(f->st, 0, "/nope", &a, &got, &err), KB_ENOENT);
+    assert_int_equal(search(f->st, "omnivorous", INDEX_MODE_BM25, &a, &hits), 1);
+    check_ok(f->st);
+
+    /* replace by path: same row, new chunks, old ones gone everywhere */
+    id2 = put_doc(f->st, "/in/fox.txt", v2, 1);
+    assert_int_equal(id2, id);
+    assert_int_equal(search(f->st, "omnivorous", INDEX_MODE_BM25, &a, &hits), 0);
+    assert_int_equal(search(f->st, "penguins", INDEX_MODE_BM25, &a, &hits), 1);
+    assert_int_equal(index_doc_chunks(f->st, id, &a, &rows, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].text, v2[0]);
+    assert_int_equal(access(path, R_OK), -1); /* the old original is no longer referenced */
+    check_ok(f->st);
+
+    assert_int_equal(index_doc_list(f->st, 0, &a, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(index_doc_delete(f->st, id, &err), 0);
+    assert_int_equal(index_doc_delete(f->st, id, &err), KB_ENOENT);
+    assert_int_equal(search(f->st, "penguins", INDEX_MODE_HYBRID, &a, &hits), 0);
+    assert_int_equal(index_doc_list(f->st, 0, &a, &list, &n, &err), 0);
+    assert_int_equal(n, 1);
+    check_ok(f->st);
+    kb_arena_release(&a);
+}
+
+static void test_replace_is_atomic(void **state)
+{
+    struct fx *f = *state;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct index_hit *hits;
+    struct index_doc d = {0};
+    struct index_chunk ch[2] = {{.text = "replacement alpha"}, {.text = NULL}};
+    const char *v1[] = {"original walrus text"};
+    int64_t id = put_doc(f->st, "/atomic.txt", v1, 1);
+    kb_arena_init(&a, 4096, 0);
+    d.path = "/atomic.txt";
+    /* invalid input: nothing changes */
+    assert_int_equal(index_doc_replace(f->st, &d, ch, 2, NULL, NULL, 0, NULL, &err), KB_EINVAL);
+    /* a failure inside the transaction (a duplicate chunk id forced through a bad sha) rolls back */
+    memcpy(d.sha256, "not-hex", 8);
+    assert_int_equal(index_doc_replace(f->st, &d, ch, 1, NULL, NULL, 0, NULL, &err), KB_EINVAL);
+    assert_int_equal(search(f->st, "walrus", INDEX_MODE_BM25, &a, &hits), 1);
+    assert_int_equal(hits[0].document_id, id);
+    assert_int_equal(search(f->st, "replacement", INDEX_MODE_BM25, &a, &hits), 0);
+    check_ok(f->st);
+    kb_arena_release(&a);
+}
+
+static void test_query_syntax_never_errors(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *hits;
+    const char *v1[] = {"NEAR AND OR NOT are FTS5 keywords; C++ and C# and e-mail (with parens) \"quoted\" text."};
+    static const char *queries[] = {
+        "\"", "\"\"\"", "*", "a*", "(", ")", "()", ":", "col:foo", "^start", "-x", "+", "AND", "OR", "NOT",
+        "NEAR(a b)", "text:", "heading_path:quoted", "{a b}", "C++", "e-mail", "\"unbalanced", "'", "\\", "%_",
+        "\x01\x02", "\xff\xfe", "      ", "", "NEAR", "a OR", "OR b", "中文\"*", "🙂🙂",
+    };
+    kb_arena_init(&a, 4096, 0);
+    put_doc(f->st, "/syntax.txt", v1, 1);
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++)
+        for (int m = 0; m < 3; m++)
+            search(f->st, queries[i], (enum index_mode)m, &a, &hits);
+    assert_int_equal(search(f->st, "", INDEX_MODE_HYBRID, &a, &hits), 0);
+    assert_int_equal(search(f->st, "!!! ??? ...", INDEX_MODE_HYBRID, &a, &hits), 0);
+    assert_true(search(f->st, "NEAR(", INDEX_MODE_BM25, &a, &hits) >= 1);
+    assert_true(search(f->st, "\"quoted\"", INDEX_MODE_BM25, &a, &hits) >= 1);
+    {
+        /* a huge query is capped, not an error */
+        size_t n = 1 << 20;
+        char *big = kb_xmalloc(n + 1);
+        for (size_t i = 0; i < n; i++)
+            big[i] = "keywords (\"*^:-) "[i % 17];
+        big[n] = '\0';
+        assert_true(search(f->st, big, INDEX_MODE_HYBRID, &a, &hits) >= 1);
+        free(big);
+    }
+    kb_arena_release(&a);
+}
+
+static void test_hybrid_en_zh(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *hits;
+    struct kb_error err = {0};
+    struct index_search_opts o;
+    int n;
+    const char *docs[][3] = {
+        {"/router.txt", "To reset the router's Wi-Fi password, hold the reset button for ten seconds.",
+         "The admin page lives at 192.168.1.1 and shows connected devices."},
+        {"/cake.txt", "Chocolate cake needs flour, sugar, cocoa powder and eggs.", "Bake at 180 degrees for 35 minutes."},
+        {"/refund.txt", "Refunds are issued within 14 days of the return being received.",
+         "Shipping costs are not refundable."},
+        {"/zh_router.txt", "重置路由器的无线密码：按住复位按钮十秒钟。", "管理页面地址是192.168.1.1。"},
+        {"/zh_refund.txt", "退款将在收到退货后十四天内发放。", "运费不予退还。"},
+        {"/zh_cake.txt", "巧克力蛋糕需要面粉、糖、可可粉和鸡蛋。", "在一百八十度下烘烤三十五分钟。"},
+    };
+    static const struct {
+        const char *q;
+        const char *want_path;
+        int want_ordinal;
+    } cases[] = {
+        {"how do I reset my wifi password", "/router.txt", 0},
+        {"refund policy days", "/refund.txt", 0},
+        {"how many minutes to bake", "/cake.txt", 1},
+        {"如何重置无线密码", "/zh_router.txt", 0},
+        {"退款多久发放", "/zh_refund.txt", 0},
+        {"蛋糕", "/zh_cake.txt", 0},
+        {"糖", "/zh_cake.txt", 0},
+        {"chocolat cak recipe", "/cake.txt", 0}, /* typos: vectors still find it */
+    };
+    kb_arena_init(&a, 4096, 0);
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+        put_doc(f->st, docs[i][0], &docs[i][1], 2);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int m = 0; m < 2; m++) {
+            struct index_doc d;
+            memset(&o, 0, sizeof(o));
+            o.top_k = 3;
+            o.rrf_k = 60;
+            o.mode = INDEX_MODE_HYBRID;
+            o.fusion = m ? INDEX_FUSION_WEIGHTED : INDEX_FUSION_RRF;
+            o.vector_weight = 0.5;
+            assert_int_equal(index_search(f->st, cases[i].q, &o, &a, &hits, &n, &err), 0);
+            if (n < 1 || strcmp(hits[0].doc_path, cases[i].want_path) != 0 || hits[0].ordinal != cases[i].want_ordinal)
+                fail_msg("'%s' (fusion %d): top hit %s#%d, want %s#%d", cases[i].q, m, n ? hits[0].doc_path : "-",
+                         n ? hits[0].ordinal : -1, cases[i].want_path, cases[i].want_ordinal);
+            assert_true(hits[0].score > 0);
+            assert_true(hits[0].vector > 0);
+            assert_string_equal(hits[0].heading_path, "Doc > Section");
+            assert_int_equal(hits[0].page_start, hits[0].ordinal + 1);
+            assert_int_equal(index_doc_get(f->st, hits[0].document_id, &a, &d, &err), 0);
+            assert_string_equal(d.path, cases[i].want_path);
+        }
+    }
+    /* the typo query has no BM25 match for "chocolat" but the vector list carries it */
+    assert_true(search(f->st, "chocolat cak", INDEX_MODE_BM25, &a, &hits) == 0);
+    assert_true(search(f->st, "chocolat cak", INDEX_MODE_VECTOR, &a, &hits) >= 1);
+    assert_string_equal(hits[0].doc_path, "/cake.txt");
+    /* document filter and MMR */
+    {
+        struct index_doc d;
+        assert_int_equal(index_doc_find_by_path(f->st, 0, "/refund.txt", &a, &d, &err), 0);
+        memset(&o, 0, sizeof(o));
+        o.top_k = 5;
+        o.document_id = d.id;
+        o.mmr = true;
+        o.mmr_lambda = 0.7;
+        assert_int_equal(index_search(f->st, "password refund shipping", &o, &a, &hits, &n, &err), 0);
+        assert_int_equal(n, 2);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(hits[i].document_id, d.id);
+    }
+    kb_arena_release(&a);
+}
+
+static void test_vector_file_rebuilds(void **state)
+{
+    struct fx *f = *state;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct index_hit *hits;
+    char vpath[4200];
+    const char *v1[] = {"Sidecar files hold vectors of lighthouse keepers.", "A second chunk about foghorns."};
+    struct index_embedder *other = NULL;
+    kb_arena_init(&a, 4096, 0);
+    snprintf(vpath, sizeof(vpath), "%s/vectors.faiss", f->dir);
+    put_doc(f->st, "/lh.txt", v1, 2);
+    index_store_close(f->st);
+    assert_int_equal(access(vpath, R_OK), 0);
+
+    /* 1. clean reopen: loaded, consistent */
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    check_ok(f->st);
+    index_store_close(f->st);
+    /* 2. corrupt byte in the payload */
+    {
+        int fd = open(vpath, O_RDWR);
+        off_t end = lseek(fd, 0, SEEK_END);
+        char c = 0x5a;
+        assert_true(pwrite(fd, &c, 1, end - 9) == 1);
+        close(fd);
+    }
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    check_ok(f->st);
+    assert_true(search(f->st, "lighthouse keepers", INDEX_MODE_VECTOR, &a, &hits) >= 1);
+    index_store_close(f->st);
+    /* 3. truncated file, 4. missing file, 5. garbage file */
+    assert_int_equal(truncate(vpath, 100), 0);
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    check_ok(f->st);
+    index_store_close(f->st);
+    unlink(vpath);
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    check_ok(f->st);
+    assert_true(search(f->st, "foghorns", INDEX_MODE_VECTOR, &a, &hits) >= 1);
+    index_store_close(f->st);
+    {
+        FILE *fp = fopen(vpath, "wb");
+        fputs("garbage", fp);
+        fclose(fp);
+    }
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    check_ok(f->st);
+    index_store_close(f->st);
+    /* 6. a changed embedder re-embeds every chunk and rebuilds */
+    assert_int_equal(index_embedder_builtin_new(&other, 256, &err), 0);
+    assert_int_equal(idx_open(&f->st, f->dir, other, &err), 0);
+    check_ok(f->st);
+    assert_true(search(f->st, "foghorns", INDEX_MODE_VECTOR, &a, &hits) >= 1);
+    index_store_close(f->st);
+    index_embedder_builtin_free(other);
+    /* 7. a stale file (the db changed behind it: another writer without saving) */
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    check_ok(f->st);
+    kb_arena_release(&a);
+}
+
+struct writer_arg {
+    const char *dir;
+    const struct index_embedder *emb;
+    int n_done;
+    int rc;
+};
+
+static void *writer_main(void *p)
+{
+    struct writer_arg *w = p;
+    struct index_store *st = NULL;
+    struct kb_error err = {0};
+    w->rc = idx_open(&st, w->dir, w->emb, &err);
+    for (int i = 0; w->rc == 0 && i < 40; i++) {
+        char path[64], text[128];
+        struct index_doc d = {0};
+        struct index_chunk c = {0};
+        snprintf(path, sizeof(path), "/w/%d.txt", i % 10);
+        snprintf(text, sizeof(text), "concurrent writer document %d about albatross number %d", i, i);
+        d.path = path;
+        c.text = text;
+        w->rc = index_doc_replace(st, &d, &c, 1, NULL, NULL, 0, NULL, &err);
+        w->n_done++;
+    }
+    index_store_close(st);
+    return NULL;
+}
+
+static void test_search_while_writing(void **state)
+{
+    struct fx *f = *state;
+    struct writer_arg w = {f->dir, f->emb, 0, 0};
+    pthread_t th;
+    struct kb_arena a;
+    struct index_hit *hits;
+    int n_search = 0;
+    kb_arena_init(&a, 4096, 0);
+    assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
+    while (__atomic_load_n(&w.n_done, __ATOMIC_RELAXED) < 40 && w.rc == 0) {
+        search(f->st, "albatross document", INDEX_MODE_HYBRID, &a, &hits);
+        n_search++;
+        kb_arena_release(&a);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_true(n_search > 0);
+    /* the other connection's commits are visible, vectors included */
+    assert_int_equal(search(f->st, "albatross", INDEX_MODE_BM25, &a, &hits), 5);
+    assert_int_equal(search(f->st, "albatross", INDEX_MODE_VECTOR, &a, &hits), 5);
+    check_ok(f->st);
+    kb_arena_release(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_and_collections, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_doc_lifecycle, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replace_is_atomic, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_query_syntax_never_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_hybrid_en_zh, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_vector_file_rebuilds, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_search_while_writing, fx_setup, fx_teardown),
+    };
+    kb_log_set_level(KB_LOG_ERROR);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
