@@ -1,8 +1,93 @@
-/* cli/cmd_serve.c: `kbox serve`. Not built yet: it says so plainly and exits 3. */
+/* cli/cmd_serve.c: `kbox serve [--host H] [--port P] [--threads N] [--quiet]`: opens the knowledge
+ * base and serves the web UI, JSON API, widget and OpenAI-compatible API until SIGINT or SIGTERM.
+ *
+ * Signals are blocked in every thread before any is started (rag's workers, the HTTP pool inherit
+ * the mask) and the main thread waits for them with sigwait(), so shutdown runs in ordinary code:
+ * web_server_stop() lets in-flight requests finish, then rag_close() stops the ingestion workers
+ * after their current document (queued jobs resume at the next start).
+ * stdout gets the URL (with the port actually bound, for --port 0) and the admin token, once, at
+ * start; the access log goes to stderr through kb_log. Tests: tests/web/test_web.c, tests/cli/. */
 #include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef KBOX_HAVE_RAG
+#include "rag/rag.h"
+#include "web/web.h"
+
+static int serve_flags(struct cli *c, struct web_opts *o)
+{
+    for (int i = 0; i < c->argc; i++) {
+        const char *a = c->argv[i];
+        int rc;
+        if (!strcmp(a, "--quiet")) {
+            o->access_log = false;
+            continue;
+        }
+        if (strcmp(a, "--host") && strcmp(a, "--port") && strcmp(a, "--threads"))
+            return cli_usage("serve", "unknown argument '%s'", a);
+        if (i + 1 >= c->argc)
+            return cli_usage("serve", "%s needs a value", a);
+        rc = cli_set(c, !strcmp(a, "--host") ? "server.host" : !strcmp(a, "--port") ? "server.port" : "server.threads",
+                     c->argv[++i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int cmd_serve(struct cli *c)
+{
+    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 0, .access_log = true};
+    struct kb_error err = {0};
+    struct rag *r = NULL;
+    struct web_server *s = NULL;
+    sigset_t set;
+    int rc, sig = 0;
+
+    if ((rc = serve_flags(c, &o)))
+        return rc;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client that goes away must not kill the server */
+
+    if ((rc = rag_open(&r, &c->cfg, &err))) {
+        rc = cli_fail(rc, &err);
+        goto out;
+    }
+    if ((rc = web_server_start(&s, r, &o, &err))) {
+        rc = cli_fail(rc, &err);
+        goto out_close_rag;
+    }
+    printf("kbox: serving http://%s:%d/ (data in %s)\n", c->cfg.server_host, web_server_port(s), c->cfg.data_dir);
+    if (c->cfg.server_admin_token[0])
+        printf("kbox: admin token: from server.admin_token\n");
+    else
+        printf("kbox: admin token%s: %s (stored in %s/admin_token)\n",
+               web_server_token_generated(s) ? " (new)" : "", web_server_admin_token(s), c->cfg.data_dir);
+    printf("kbox: press Ctrl-C to stop\n");
+    fflush(stdout);
+
+    sigwait(&set, &sig);
+    fprintf(stderr, "kbox: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    web_server_stop(s);
+    rc = CLI_EXIT_OK;
+out_close_rag:
+    rag_close(r);
+out:
+    return rc;
+}
+
+#else
 
 int cmd_serve(struct cli *c)
 {
     (void)c;
     return cli_not_built("serve");
 }
+
+#endif

@@ -1,0 +1,420 @@
+/* web/api_ask.c: search, answers, health, metrics, settings, the widget's configuration and CORS
+ * preflight.
+ *
+ *   POST /api/search {query, top_k?, collection?, document_id?, mode?: hybrid|bm25|vector}
+ *        -> {"hits":[{chunk_id, document_id, document, heading_path, page_start, page_end, text,
+ *                     scores:{bm25, vector, fused}}], "took_ms"}
+ *   POST /api/ask {question, collection?, conversation_id?, stream?, top_k?}
+ *        stream false -> one JSON answer (below); stream true -> Server-Sent Events:
+ *          event: token     data: {"text":"..."}          answer text as it is produced
+ *          event: think     data: {"text":"..."}          reasoning of R1-style models
+ *          event: citation  data: {n, chunk_id, document, heading_path, page, text}
+ *          event: done      data: the full answer JSON
+ *          event: error     data: {"error":{"code","message"}} (only after output began)
+ *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
+ *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens,
+ *                      conversation_id}
+ *   GET /api/health, GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
+ *
+ * Answers run as deferred tasks (server.c): rag_ask may take seconds with a model, and an HTTP
+ * worker thread is never blocked on it. rag streams citation numbers only, so citation events
+ * carry their full passage after the answer text (see the report in docs). Tests: tests/web/. */
+#include "web/web_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- search -------------------------------------------------------------------------------------------------- */
+
+struct search_body {
+    char *query;
+    int64_t top_k;
+    char *collection;
+    int64_t document_id;
+    char *mode;
+};
+
+static const struct web_jfield search_fields[] = {
+    {.name = "query", .type = WEB_J_STR, .off = offsetof(struct search_body, query), .required = true},
+    {.name = "top_k", .type = WEB_J_INT, .off = offsetof(struct search_body, top_k)},
+    {.name = "collection", .type = WEB_J_IDNAME, .off = offsetof(struct search_body, collection)},
+    {.name = "document_id", .type = WEB_J_INT, .off = offsetof(struct search_body, document_id)},
+    {.name = "mode", .type = WEB_J_STR, .off = offsetof(struct search_body, mode)},
+    {0},
+};
+
+static int check_top_k(int64_t top_k, struct kb_error *err)
+{
+    if (top_k < 0 || top_k > 100)
+        return kb_error_set(err, KB_EINVAL, "top_k must be between 1 and 100 (0 or absent: index.top_k)");
+    return 0;
+}
+
+static void hit_json(struct jw *w, const struct rag_hit *h)
+{
+    jw_obj(w, NULL);
+    jw_int(w, "chunk_id", h->chunk_id);
+    jw_int(w, "document_id", h->document_id);
+    jw_str(w, "document", h->document);
+    jw_str(w, "heading_path", h->heading_path);
+    jw_int(w, "page_start", h->page_start);
+    jw_int(w, "page_end", h->page_end);
+    jw_str(w, "text", h->text);
+    jw_obj(w, "scores");
+    jw_num(w, "bm25", h->bm25);
+    jw_num(w, "vector", h->vector);
+    jw_num(w, "fused", h->fused);
+    jw_end_obj(w);
+    jw_end_obj(w);
+}
+
+int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct search_body b = {0};
+    struct rag_search_opts o = {0};
+    struct rag_hit *hits = NULL;
+    int n = 0, rc;
+    double t0 = kb_now_s();
+    struct jw w;
+
+    if ((rc = web_json_decode(req->body, req->body_bytes, search_fields, &b, &req->arena, err)) ||
+        (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &o.collection_id, err)))
+        return rc;
+    if (!b.query[0])
+        return kb_error_set(err, KB_EINVAL, "query is empty");
+    o.query = b.query;
+    o.top_k = (int)b.top_k;
+    o.document_id = b.document_id;
+    if (!b.mode || strcmp(b.mode, "hybrid") == 0)
+        o.mode = RAG_SEARCH_HYBRID;
+    else if (strcmp(b.mode, "bm25") == 0)
+        o.mode = RAG_SEARCH_BM25;
+    else if (strcmp(b.mode, "vector") == 0)
+        o.mode = RAG_SEARCH_VECTOR;
+    else
+        return kb_error_set(err, KB_EINVAL, "mode must be hybrid, bm25 or vector");
+    if ((rc = rag_search(req->ctx->rag, &o, &hits, &n, err)))
+        return rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_arr(&w, "hits");
+    for (int i = 0; i < n; i++)
+        hit_json(&w, &hits[i]);
+    jw_end_arr(&w);
+    jw_num(&w, "took_ms", (kb_now_s() - t0) * 1000.0);
+    jw_end_obj(&w);
+    rag_hits_free(hits, n);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}
+
+/* ---- ask ----------------------------------------------------------------------------------------------------- */
+
+struct ask_body {
+    char *question;
+    char *collection;
+    char *conversation_id;
+    bool stream;
+    int64_t top_k;
+};
+
+static const struct web_jfield ask_fields[] = {
+    {.name = "question", .type = WEB_J_STR, .off = offsetof(struct ask_body, question), .required = true},
+    {.name = "collection", .type = WEB_J_IDNAME, .off = offsetof(struct ask_body, collection)},
+    {.name = "conversation_id", .type = WEB_J_STR, .off = offsetof(struct ask_body, conversation_id)},
+    {.name = "stream", .type = WEB_J_BOOL, .off = offsetof(struct ask_body, stream)},
+    {.name = "top_k", .type = WEB_J_INT, .off = offsetof(struct ask_body, top_k)},
+    {0},
+};
+
+/* What an ask task owns: copies of the request's strings (the request may end before the task). */
+struct ask_job {
+    struct rag *rag;
+    char *question;
+    char *conversation_id;    /* NULL when none */
+    int64_t collection_id;
+    int top_k;
+    bool stream;
+    struct web_task *task;
+    bool emitted;             /* an SSE event went out: errors must be events now */
+    struct kb_buf ev;         /* scratch for one SSE event */
+};
+
+static void ask_job_free(void *p)
+{
+    struct ask_job *j = p;
+    if (!j)
+        return;
+    free(j->question);
+    free(j->conversation_id);
+    kb_buf_release(&j->ev);
+    free(j);
+}
+
+void web_citation_json(struct jw *w, const struct rag_citation *c)
+{
+    jw_obj(w, NULL);
+    jw_int(w, "n", c->n);
+    jw_int(w, "chunk_id", c->chunk_id);
+    jw_str(w, "document", c->document);
+    jw_str(w, "heading_path", c->heading_path);
+    jw_int(w, "page", c->page);
+    jw_str(w, "text", c->text);
+    jw_end_obj(w);
+}
+
+static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char *conversation_id)
+{
+    struct jw w;
+    jw_init(&w, b);
+    jw_obj(&w, NULL);
+    jw_str(&w, "answer", a->answer);
+    jw_str(&w, "reasoning", a->reasoning);
+    jw_str(&w, "mode", a->mode);
+    jw_arr(&w, "citations");
+    for (int i = 0; i < a->n_citations; i++)
+        web_citation_json(&w, &a->citations[i]);
+    jw_end_arr(&w);
+    jw_arr(&w, "sentences");
+    for (int i = 0; i < a->n_sentences; i++) {
+        jw_obj(&w, NULL);
+        jw_str(&w, "text", a->sentences[i].text);
+        jw_num(&w, "support", a->sentences[i].support);
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    jw_num(&w, "confidence", a->confidence);
+    jw_bool(&w, "fallback", a->fallback);
+    jw_obj(&w, "timings");
+    jw_num(&w, "retrieve_ms", a->retrieve_ms);
+    jw_num(&w, "answer_ms", a->answer_ms);
+    jw_num(&w, "total_ms", a->total_ms);
+    jw_end_obj(&w);
+    jw_int(&w, "n_tokens", a->n_tokens);
+    jw_str(&w, "conversation_id", conversation_id);
+    jw_end_obj(&w);
+}
+
+/* Sends "event: NAME\ndata: JSON\n\n"; nonzero when the client is gone. */
+static int sse_send(struct ask_job *j, const char *event, const char *json, size_t n)
+{
+    kb_buf_reset(&j->ev);
+    kb_buf_printf(&j->ev, "event: %s\ndata: ", event);
+    kb_buf_append(&j->ev, json, n);
+    kb_buf_puts(&j->ev, "\n\n");
+    j->emitted = true;
+    return web_task_emit(j->task, j->ev.data, j->ev.len);
+}
+
+static int ask_on_piece(void *ud, const char *kind, const char *text, size_t n)
+{
+    struct ask_job *j = ud;
+    struct kb_buf b;
+    struct jw w;
+    int stop;
+    if (strcmp(kind, "token") != 0 && strcmp(kind, "think") != 0)
+        return 0; /* citation numbers: the full citations follow the answer */
+    kb_buf_init(&b, 0);
+    jw_init(&w, &b);
+    jw_obj(&w, NULL);
+    jw_strn(&w, "text", text, n);
+    jw_end_obj(&w);
+    stop = sse_send(j, kind, b.data, b.len);
+    kb_buf_release(&b);
+    return stop;
+}
+
+static void ask_task(struct web_task *t, void *ud)
+{
+    struct ask_job *j = ud;
+    struct rag_ask_opts o = {0};
+    struct rag_answer a;
+    struct kb_error err = {0};
+    struct kb_buf body;
+    int rc;
+
+    memset(&a, 0, sizeof a);
+    j->task = t;
+    o.question = j->question;
+    o.collection_id = j->collection_id;
+    o.conversation_id = j->conversation_id;
+    o.top_k = j->top_k;
+    kb_buf_init(&body, 0);
+    rc = rag_ask(j->rag, &o, j->stream ? ask_on_piece : NULL, j, &a, NULL, &err);
+    if (rc) {
+        web_error_body(&body, rc, &err);
+        /* before any output this is a plain error response with its status; after, an event */
+        if (j->emitted)
+            sse_send(j, "error", body.data, body.len);
+        else
+            web_task_finish(t, kb_err_http_status(rc), "application/json", &body);
+        goto out;
+    }
+    answer_json(&body, &a, j->conversation_id);
+    if (j->stream) {
+        for (int i = 0; i < a.n_citations; i++) {
+            struct kb_buf cb;
+            struct jw w;
+            kb_buf_init(&cb, 0);
+            jw_init(&w, &cb);
+            web_citation_json(&w, &a.citations[i]);
+            sse_send(j, "citation", cb.data, cb.len);
+            kb_buf_release(&cb);
+        }
+        sse_send(j, "done", body.data, body.len);
+    } else {
+        web_task_finish(t, 200, "application/json", &body);
+    }
+out:
+    kb_buf_release(&body);
+    rag_answer_release(&a);
+}
+
+int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct ask_body b = {0};
+    struct ask_job *j;
+    int64_t coll;
+    int rc;
+
+    if ((rc = web_json_decode(req->body, req->body_bytes, ask_fields, &b, &req->arena, err)) ||
+        (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &coll, err)))
+        return rc;
+    if (!b.question[0])
+        return kb_error_set(err, KB_EINVAL, "question is empty");
+    if (b.conversation_id && strlen(b.conversation_id) > 128)
+        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
+    j = kb_xcalloc(1, sizeof *j);
+    j->rag = req->ctx->rag;
+    j->question = kb_xstrdup(b.question);
+    j->conversation_id = b.conversation_id && b.conversation_id[0] ? kb_xstrdup(b.conversation_id) : NULL;
+    j->collection_id = coll;
+    j->top_k = (int)b.top_k;
+    j->stream = b.stream;
+    kb_buf_init(&j->ev, 0);
+    return web_task_start(req, resp, ask_task, j, ask_job_free, err);
+}
+
+/* ---- health and metrics ------------------------------------------------------------------------------------- */
+
+int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct rag_stats st;
+    struct jw w;
+    int rc = rag_stats(req->ctx->rag, &st, err);
+    if (rc)
+        return rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_str(&w, "status", "ok");
+    jw_str(&w, "version", KBOX_VERSION);
+    jw_num(&w, "uptime_s", kb_now_s() - req->ctx->started_s);
+    jw_int(&w, "collections", st.n_collections);
+    jw_int(&w, "documents", st.n_documents);
+    jw_int(&w, "chunks", st.n_chunks);
+    jw_obj(&w, "jobs");
+    jw_int(&w, "queued", st.jobs_queued);
+    jw_int(&w, "running", st.jobs_running);
+    jw_int(&w, "failed", st.jobs_failed);
+    jw_end_obj(&w);
+    jw_str(&w, "answer_mode", st.answer_mode);
+    jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
+    jw_end_obj(&w);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}
+
+int web_h_metrics(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    (void)err;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return web_metrics_render(req->ctx, &resp->body);
+}
+
+int web_h_preflight(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    const char *origin = web_req_header(req, "Origin");
+    if (!origin || !web_cors_allowed(req->ctx, origin, web_req_header(req, "Host")))
+        return kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed (server.cors_origins)",
+                            origin ? origin : "");
+    resp->status = 204;
+    web_resp_header(req, resp, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    web_resp_header(req, resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    web_resp_header(req, resp, "Access-Control-Max-Age", "600");
+    return 0;
+}
+
+/* ---- settings and widget ------------------------------------------------------------------------------------ */
+
+/* Keys the settings page shows and may change (rag_setting_set validates them). */
+static void settings_json(struct web_ctx *ctx, struct kb_buf *b)
+{
+    const struct config *c;
+    struct rag_stats st;
+    struct kb_error err = {0};
+    struct jw w;
+    jw_init(&w, b);
+    jw_obj(&w, NULL);
+    pthread_rwlock_rdlock(&ctx->settings_lock);
+    c = rag_config(ctx->rag);
+    jw_obj(&w, "settings");
+    jw_str(&w, "answer.model", c->answer_model);
+    jw_int(&w, "index.top_k", c->index_top_k);
+    jw_str(&w, "answer.fallback", c->answer_fallback);
+    jw_bool(&w, "answer.strict", c->answer_strict);
+    jw_num(&w, "answer.min_confidence", c->answer_min_confidence);
+    jw_int(&w, "answer.max_sentences", c->answer_max_sentences);
+    jw_str(&w, "widget.title", c->widget_title);
+    jw_str(&w, "widget.color", c->widget_color);
+    jw_str(&w, "widget.greeting", c->widget_greeting);
+    jw_str(&w, "widget.lang", c->widget_lang);
+    jw_str(&w, "server.cors_origins", c->server_cors_origins);
+    jw_bool(&w, "server.public_ask", c->server_public_ask);
+    jw_end_obj(&w);
+    pthread_rwlock_unlock(&ctx->settings_lock);
+    jw_str(&w, "answer_mode", rag_stats(ctx->rag, &st, &err) == 0 ? st.answer_mode : "");
+    jw_end_obj(&w);
+}
+
+int web_h_settings_get(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    (void)err;
+    settings_json(req->ctx, &resp->body);
+    return 0;
+}
+
+static int set_one(void *ud, const char *key, const char *value, struct kb_error *err)
+{
+    struct web_req *req = ud;
+    return rag_setting_set(req->ctx->rag, key, value, err);
+}
+
+int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    int rc;
+    /* The write lock keeps handlers from reading a config string while rag replaces it. */
+    pthread_rwlock_wrlock(&req->ctx->settings_lock);
+    rc = web_json_members(req->body, req->body_bytes, set_one, req, &req->arena, err);
+    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    if (rc)
+        return rc;
+    settings_json(req->ctx, &resp->body);
+    return 0;
+}
+
+int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    const struct config *c;
+    struct jw w;
+    (void)err;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    pthread_rwlock_rdlock(&req->ctx->settings_lock);
+    c = rag_config(req->ctx->rag);
+    jw_str(&w, "title", c->widget_title);
+    jw_str(&w, "color", c->widget_color);
+    jw_str(&w, "greeting", c->widget_greeting);
+    jw_str(&w, "lang", c->widget_lang);
+    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    jw_end_obj(&w);
+    return 0;
+}

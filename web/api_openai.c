@@ -1,0 +1,381 @@
+/* web/api_openai.c: the OpenAI-compatible endpoints, so stock OpenAI client libraries talk to kbox.
+ *
+ *   POST /v1/chat/completions {model, messages:[{role, content}], stream?}
+ *        `model` names the collection ("kbox", "default" or "" mean all collections). The question
+ *        is the last user message; the answer comes from rag_ask with its citations. Not streamed:
+ *        a chat.completion object (plus a "citations" member); streamed: chat.completion.chunk
+ *        events as `data: {...}` lines, the last chunk with finish_reason "stop" and the
+ *        citations, then `data: [DONE]`.
+ *   GET  /v1/models       the collections as models
+ *   POST /v1/embeddings   {input: string | [string], model?, encoding_format?: float|base64}
+ *        base64 is little-endian float32, which is what the official clients ask for by default.
+ *
+ * Errors use kbox's {"error":{"code","message","type"}} shape, which OpenAI clients read.
+ * Tests: tests/web/openai.mjs (the `openai` npm package) and tests/web/test_web.c. */
+#include "web/web_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define OA_MAX_MESSAGES 256
+#define OA_MAX_INPUTS 2048
+
+struct oa_message {
+    char *role;
+    char *content;
+};
+
+struct oa_chat_body {
+    char *model;
+    struct oa_message *messages;
+    int n_messages;
+    bool stream;
+};
+
+static const struct web_jfield message_fields[] = {
+    {.name = "role", .type = WEB_J_STR, .off = offsetof(struct oa_message, role), .required = true},
+    {.name = "content", .type = WEB_J_TEXT, .off = offsetof(struct oa_message, content)},
+    {0},
+};
+
+static const struct web_jfield chat_fields[] = {
+    {.name = "model", .type = WEB_J_STR, .off = offsetof(struct oa_chat_body, model)},
+    {.name = "messages",
+     .type = WEB_J_OBJS,
+     .off = offsetof(struct oa_chat_body, messages),
+     .required = true,
+     .count_off = offsetof(struct oa_chat_body, n_messages),
+     .sub = message_fields,
+     .elem_bytes = sizeof(struct oa_message),
+     .max_items = OA_MAX_MESSAGES},
+    {.name = "stream", .type = WEB_J_BOOL, .off = offsetof(struct oa_chat_body, stream)},
+    {0},
+};
+
+static bool is_all_model(const char *m)
+{
+    return !m || !m[0] || strcmp(m, "kbox") == 0 || strcmp(m, "default") == 0;
+}
+
+static int model_collection(struct web_ctx *ctx, const char *model, int64_t *id, struct kb_error *err)
+{
+    int rc;
+    *id = 0;
+    if (is_all_model(model))
+        return 0;
+    rc = rag_collection_find(ctx->rag, model, id, err);
+    if (rc == KB_ENOENT)
+        return kb_error_set(err, KB_ENOENT, "model '%.200s' not found: models are collections (GET /v1/models)", model);
+    return rc;
+}
+
+struct oa_job {
+    struct rag *rag;
+    char *question;
+    char *model;              /* echoed back */
+    int64_t collection_id;
+    bool stream;
+    char id[40];              /* chatcmpl-... */
+    int64_t created;
+    bool emitted;
+    struct web_task *task;
+};
+
+static void oa_job_free(void *p)
+{
+    struct oa_job *j = p;
+    if (!j)
+        return;
+    free(j->question);
+    free(j->model);
+    free(j);
+}
+
+/* Starts a chat.completion(.chunk) object up to its "choices" array. */
+static void oa_head(struct jw *w, const struct oa_job *j, const char *object)
+{
+    jw_obj(w, NULL);
+    jw_str(w, "id", j->id);
+    jw_str(w, "object", object);
+    jw_int(w, "created", j->created);
+    jw_str(w, "model", j->model);
+    jw_arr(w, "choices");
+}
+
+static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, size_t n, const char *finish,
+                         const struct rag_answer *a)
+{
+    struct kb_buf b;
+    struct jw w;
+    int stop;
+    kb_buf_init(&b, 0);
+    kb_buf_puts(&b, "data: ");
+    jw_init(&w, &b);
+    oa_head(&w, j, "chat.completion.chunk");
+    jw_obj(&w, NULL);
+    jw_int(&w, "index", 0);
+    jw_obj(&w, "delta");
+    if (role)
+        jw_str(&w, "role", role);
+    if (text)
+        jw_strn(&w, "content", text, n);
+    jw_end_obj(&w);
+    if (finish)
+        jw_str(&w, "finish_reason", finish);
+    else
+        jw_null(&w, "finish_reason");
+    jw_end_obj(&w);
+    jw_end_arr(&w);
+    if (a) {
+        jw_arr(&w, "citations");
+        for (int i = 0; i < a->n_citations; i++)
+            web_citation_json(&w, &a->citations[i]);
+        jw_end_arr(&w);
+    }
+    jw_end_obj(&w);
+    kb_buf_puts(&b, "\n\n");
+    j->emitted = true;
+    stop = web_task_emit(j->task, b.data, b.len);
+    kb_buf_release(&b);
+    return stop;
+}
+
+static int oa_on_piece(void *ud, const char *kind, const char *text, size_t n)
+{
+    struct oa_job *j = ud;
+    if (strcmp(kind, "token") != 0)
+        return 0;
+    if (!j->emitted && oa_send_chunk(j, "assistant", "", 0, NULL, NULL))
+        return 1;
+    return oa_send_chunk(j, NULL, text, n, NULL, NULL);
+}
+
+static void oa_chat_task(struct web_task *t, void *ud)
+{
+    struct oa_job *j = ud;
+    struct rag_ask_opts o = {0};
+    struct rag_answer a;
+    struct kb_error err = {0};
+    struct kb_buf body;
+    struct jw w;
+    int rc;
+
+    memset(&a, 0, sizeof a);
+    j->task = t;
+    o.question = j->question;
+    o.collection_id = j->collection_id;
+    kb_buf_init(&body, 0);
+    rc = rag_ask(j->rag, &o, j->stream ? oa_on_piece : NULL, j, &a, NULL, &err);
+    if (rc) {
+        web_error_body(&body, rc, &err);
+        if (j->emitted) {
+            struct kb_buf ev;
+            kb_buf_init(&ev, 0);
+            kb_buf_printf(&ev, "data: %s\ndata: [DONE]\n\n", body.data);
+            web_task_emit(t, ev.data, ev.len);
+            kb_buf_release(&ev);
+        } else {
+            web_task_finish(t, kb_err_http_status(rc), "application/json", &body);
+        }
+        goto out;
+    }
+    if (j->stream) {
+        if (!j->emitted) /* an answer with no streamed pieces (extractive, or empty) */
+            oa_send_chunk(j, "assistant", a.answer ? a.answer : "", a.answer ? strlen(a.answer) : 0, NULL, NULL);
+        oa_send_chunk(j, NULL, NULL, 0, "stop", &a);
+        web_task_emit(t, "data: [DONE]\n\n", 14);
+        goto out;
+    }
+    jw_init(&w, &body);
+    oa_head(&w, j, "chat.completion");
+    jw_obj(&w, NULL);
+    jw_int(&w, "index", 0);
+    jw_obj(&w, "message");
+    jw_str(&w, "role", "assistant");
+    jw_str(&w, "content", a.answer ? a.answer : "");
+    jw_end_obj(&w);
+    jw_str(&w, "finish_reason", "stop");
+    jw_end_obj(&w);
+    jw_end_arr(&w);
+    jw_obj(&w, "usage");
+    jw_int(&w, "prompt_tokens", (int64_t)(strlen(j->question) + 3) / 4);
+    jw_int(&w, "completion_tokens", a.n_tokens);
+    jw_int(&w, "total_tokens", (int64_t)(strlen(j->question) + 3) / 4 + a.n_tokens);
+    jw_end_obj(&w);
+    jw_arr(&w, "citations");
+    for (int i = 0; i < a.n_citations; i++)
+        web_citation_json(&w, &a.citations[i]);
+    jw_end_arr(&w);
+    jw_str(&w, "answer_mode", a.mode);
+    jw_end_obj(&w);
+    web_task_finish(t, 200, "application/json", &body);
+out:
+    kb_buf_release(&body);
+    rag_answer_release(&a);
+}
+
+int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct oa_chat_body b = {0};
+    const char *question = NULL;
+    struct oa_job *j;
+    int64_t coll;
+    int rc;
+
+    if ((rc = web_json_decode(req->body, req->body_bytes, chat_fields, &b, &req->arena, err)))
+        return rc;
+    for (int i = b.n_messages - 1; i >= 0 && !question; i--)
+        if (strcmp(b.messages[i].role, "user") == 0 && b.messages[i].content && b.messages[i].content[0])
+            question = b.messages[i].content;
+    if (!question)
+        return kb_error_set(err, KB_EINVAL, "messages hold no user message with text");
+    if ((rc = model_collection(req->ctx, b.model, &coll, err)))
+        return rc;
+    j = kb_xcalloc(1, sizeof *j);
+    j->rag = req->ctx->rag;
+    j->question = kb_xstrdup(question);
+    j->model = kb_xstrdup(b.model && b.model[0] ? b.model : "kbox");
+    j->collection_id = coll;
+    j->stream = b.stream;
+    j->created = (int64_t)time(NULL);
+    kb_strlcpy(j->id, "chatcmpl-", sizeof j->id);
+    web_random_hex(j->id + 9, 24);
+    return web_task_start(req, resp, oa_chat_task, j, oa_job_free, err);
+}
+
+int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct rag_collection *c = NULL;
+    int n = 0, rc;
+    struct jw w;
+    if ((rc = rag_collections_list(req->ctx->rag, &c, &n, err)))
+        return rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_str(&w, "object", "list");
+    jw_arr(&w, "data");
+    jw_obj(&w, NULL);
+    jw_str(&w, "id", "kbox");
+    jw_str(&w, "object", "model");
+    jw_int(&w, "created", 0);
+    jw_str(&w, "owned_by", "kbox");
+    jw_end_obj(&w);
+    for (int i = 0; i < n; i++) {
+        jw_obj(&w, NULL);
+        jw_str(&w, "id", c[i].name);
+        jw_str(&w, "object", "model");
+        jw_int(&w, "created", c[i].created_at);
+        jw_str(&w, "owned_by", "kbox");
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    jw_end_obj(&w);
+    rag_collections_free(c, n);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}
+
+/* ---- embeddings ------------------------------------------------------------------------------------------------ */
+
+struct oa_embed_body {
+    char **input;
+    int n_input;
+    char *model;
+    char *encoding_format;
+};
+
+static const struct web_jfield embed_fields[] = {
+    {.name = "input",
+     .type = WEB_J_STRS,
+     .off = offsetof(struct oa_embed_body, input),
+     .required = true,
+     .count_off = offsetof(struct oa_embed_body, n_input),
+     .max_items = OA_MAX_INPUTS},
+    {.name = "model", .type = WEB_J_STR, .off = offsetof(struct oa_embed_body, model)},
+    {.name = "encoding_format", .type = WEB_J_STR, .off = offsetof(struct oa_embed_body, encoding_format)},
+    {0},
+};
+
+static void put_base64(struct kb_buf *b, const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    kb_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        size_t left = n - i;
+        char q[4];
+        if (left > 1)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (left > 2)
+            v |= p[i + 2];
+        q[0] = tab[(v >> 18) & 63];
+        q[1] = tab[(v >> 12) & 63];
+        q[2] = left > 1 ? tab[(v >> 6) & 63] : '=';
+        q[3] = left > 2 ? tab[v & 63] : '=';
+        kb_buf_append(b, q, 4);
+    }
+    kb_buf_putc(b, '"');
+}
+
+int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct oa_embed_body b = {0};
+    float *vec = NULL;
+    int dim = 0, rc;
+    bool b64;
+    int64_t n_chars = 0;
+    struct jw w;
+
+    if ((rc = web_json_decode(req->body, req->body_bytes, embed_fields, &b, &req->arena, err)))
+        return rc;
+    if (b.n_input == 0)
+        return kb_error_set(err, KB_EINVAL, "input is empty");
+    b64 = b.encoding_format && strcmp(b.encoding_format, "base64") == 0;
+    if (b.encoding_format && !b64 && strcmp(b.encoding_format, "float") != 0)
+        return kb_error_set(err, KB_EINVAL, "encoding_format must be float or base64");
+    if ((rc = rag_embed(req->ctx->rag, (const char *const *)b.input, b.n_input, &vec, &dim, err)))
+        return rc;
+    for (int i = 0; i < b.n_input; i++)
+        n_chars += (int64_t)strlen(b.input[i]);
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_str(&w, "object", "list");
+    jw_arr(&w, "data");
+    for (int i = 0; i < b.n_input; i++) {
+        const float *v = vec + (size_t)i * (size_t)dim;
+        jw_obj(&w, NULL);
+        jw_str(&w, "object", "embedding");
+        jw_int(&w, "index", i);
+        if (b64) {
+            /* float32 little-endian bytes; x86 and arm64 hosts store floats that way already */
+            unsigned char *bytes = kb_xmalloc((size_t)dim * 4);
+            for (int k = 0; k < dim; k++) {
+                uint32_t u;
+                memcpy(&u, &v[k], 4);
+                bytes[4 * k] = (unsigned char)u;
+                bytes[4 * k + 1] = (unsigned char)(u >> 8);
+                bytes[4 * k + 2] = (unsigned char)(u >> 16);
+                bytes[4 * k + 3] = (unsigned char)(u >> 24);
+            }
+            jw_raw(&w, "embedding", "");
+            put_base64(w.b, bytes, (size_t)dim * 4);
+            free(bytes);
+        } else {
+            jw_arr(&w, "embedding");
+            for (int k = 0; k < dim; k++)
+                jw_num(&w, NULL, v[k]);
+            jw_end_arr(&w);
+        }
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    jw_str(&w, "model", rag_embedder_id(req->ctx->rag));
+    jw_obj(&w, "usage");
+    jw_int(&w, "prompt_tokens", (n_chars + 3) / 4);
+    jw_int(&w, "total_tokens", (n_chars + 3) / 4);
+    jw_end_obj(&w);
+    jw_end_obj(&w);
+    free(vec);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}

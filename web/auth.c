@@ -1,0 +1,205 @@
+/* web/auth.c: the admin token, constant-time comparison, the per-IP rate limiter and the CORS
+ * origin allowlist.
+ *
+ * Token: server.admin_token when set; else <data_dir>/admin_token (64 hex characters, mode 0600,
+ * created with O_EXCL so two servers starting at once agree on one); else a new one from
+ * getrandom(). The token is never logged. Comparison walks the whole presented token, so timing
+ * does not reveal how long a matching prefix is.
+ *
+ * Rate limiter: a fixed table of WEB_RATE_SLOTS slots hashed by client address, each counting
+ * requests in the current unix minute; a slot from an older minute is reused by any address
+ * that hashes there, so memory stays bounded under address floods. One mutex guards the table.
+ * Tests: tests/web/test_web.c. */
+#include "web/web_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void web_random_hex(char *out, size_t n_hex)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+    size_t n_raw = (n_hex + 1) / 2, got = 0;
+    KB_ASSERT(n_raw <= sizeof raw);
+    while (got < n_raw) {
+        ssize_t k = getrandom(raw + got, n_raw - got, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        KB_ASSERT(k > 0); /* the kernel's CSPRNG does not fail once booted */
+        got += (size_t)k;
+    }
+    for (size_t i = 0; i < n_hex; i++)
+        out[i] = hex[(raw[i / 2] >> ((i & 1) ? 0 : 4)) & 15];
+    out[n_hex] = '\0';
+}
+
+bool web_token_equal(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char diff = (unsigned char)(na != nb);
+    if (na == 0)
+        return false; /* an empty token never authenticates */
+    for (size_t i = 0; i < nb; i++)
+        diff |= (unsigned char)(a[i % na] ^ b[i]);
+    return diff == 0;
+}
+
+static int token_read(const char *path, char *out, struct kb_error *err)
+{
+    char buf[WEB_TOKEN_BYTES + 8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+    if (fd < 0)
+        return errno == ENOENT ? KB_ENOENT : kb_error_set(err, KB_EIO, "cannot read '%s': %s", path, strerror(errno));
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0)
+        return kb_error_set(err, KB_EIO, "cannot read '%s': %s", path, strerror(errno));
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n \t")] = '\0';
+    if (strlen(buf) < 16 || strlen(buf) >= WEB_TOKEN_BYTES)
+        return kb_error_set(err, KB_ECORRUPT, "'%s' does not hold a token (16 to 64 characters)", path);
+    kb_strlcpy(out, buf, WEB_TOKEN_BYTES);
+    return 0;
+}
+
+int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_error *err)
+{
+    char path[4200];
+    char tok[WEB_TOKEN_BYTES];
+    int fd, rc;
+    size_t off = 0;
+    if (cfg->server_admin_token[0]) {
+        if (strlen(cfg->server_admin_token) >= WEB_TOKEN_BYTES)
+            return kb_error_set(err, KB_ECONFIG, "server.admin_token is longer than 64 characters");
+        kb_strlcpy(ctx->admin_token, cfg->server_admin_token, sizeof ctx->admin_token);
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/admin_token", cfg->data_dir);
+    rc = token_read(path, ctx->admin_token, err);
+    if (rc != KB_ENOENT)
+        return rc;
+    web_random_hex(tok, 64);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) /* another process won the race: use its token */
+        return token_read(path, ctx->admin_token, err);
+    if (fd < 0)
+        return kb_error_set(err, KB_EIO, "cannot create '%s': %s", path, strerror(errno));
+    tok[64] = '\n';
+    while (off < 65) {
+        ssize_t k = write(fd, tok + off, 65 - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", path, strerror(errno));
+            break;
+        }
+        off += (size_t)k;
+    }
+    if (!rc && fsync(fd) != 0)
+        rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", path, strerror(errno));
+    close(fd);
+    if (rc) {
+        unlink(path);
+        return rc;
+    }
+    tok[64] = '\0';
+    kb_strlcpy(ctx->admin_token, tok, sizeof ctx->admin_token);
+    ctx->token_generated = true;
+    return 0;
+}
+
+/* ---- rate limiter ------------------------------------------------------------------------------------ */
+
+void web_rate_init(struct web_rate *rl)
+{
+    memset(rl->slots, 0, sizeof rl->slots);
+    pthread_mutex_init(&rl->lock, NULL);
+}
+
+void web_rate_release(struct web_rate *rl)
+{
+    pthread_mutex_destroy(&rl->lock);
+}
+
+static uint32_t ip_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s)
+{
+    int64_t minute = now_s / 60;
+    uint32_t h = ip_hash(ip);
+    struct web_rate_slot *slot = NULL;
+    bool ok;
+    if (limit_per_min <= 0)
+        return true;
+    pthread_mutex_lock(&rl->lock);
+    /* Probe 8 slots: the address's own slot, else a free or stale one, else (flood) the first. */
+    for (int i = 0; i < 8 && !slot; i++) {
+        struct web_rate_slot *s = &rl->slots[(h + (uint32_t)i) % WEB_RATE_SLOTS];
+        if (strcmp(s->ip, ip) == 0)
+            slot = s;
+    }
+    for (int i = 0; i < 8 && !slot; i++) {
+        struct web_rate_slot *s = &rl->slots[(h + (uint32_t)i) % WEB_RATE_SLOTS];
+        if (!s->ip[0] || s->window != minute) {
+            slot = s;
+            kb_strlcpy(s->ip, ip, sizeof s->ip);
+            s->window = minute;
+            s->count = 0;
+        }
+    }
+    if (!slot) {
+        /* Eight busy addresses share this bucket this minute: count this one against the first,
+         * which errs towards limiting rather than letting a flood through. */
+        slot = &rl->slots[h % WEB_RATE_SLOTS];
+    }
+    if (slot->window != minute) {
+        slot->window = minute;
+        slot->count = 0;
+    }
+    ok = slot->count < limit_per_min;
+    if (ok)
+        slot->count++;
+    pthread_mutex_unlock(&rl->lock);
+    return ok;
+}
+
+/* ---- CORS ----------------------------------------------------------------------------------------------- */
+
+bool web_origin_listed(const char *list, const char *origin)
+{
+    size_t n_origin;
+    if (!list || !origin || !origin[0])
+        return false;
+    n_origin = strlen(origin);
+    while (origin[n_origin - 1] == '/' && n_origin > 1)
+        n_origin--;
+    while (*list) {
+        const char *start, *end;
+        while (*list == ',' || *list == ' ' || *list == '\t')
+            list++;
+        start = list;
+        while (*list && *list != ',')
+            list++;
+        end = list;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '/'))
+            end--;
+        if (end - start == 1 && *start == '*')
+            return true;
+        if ((size_t)(end - start) == n_origin && strncasecmp(start, origin, n_origin) == 0)
+            return true;
+    }
+    return false;
+}

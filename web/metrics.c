@@ -1,0 +1,148 @@
+/* web/metrics.c: request counters and latency histograms per route, rendered with the knowledge
+ * base's own statistics (rag_stats) in the Prometheus text exposition format (version 0.0.4).
+ *
+ * Data: ctx->stats holds one struct web_route_stats per route index plus a last one for requests
+ * that matched no route; all under ctx->metrics_lock. Routes that share a name (PUT and PATCH of a
+ * collection) are summed into one series when rendered. Tests: tests/web/test_web.c (/metrics). */
+#include "web/web_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const double web_buckets_s[WEB_N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                     0.05,  0.1,    0.5,   2.5,  10};
+
+void web_metrics_init(struct web_ctx *ctx)
+{
+    pthread_mutex_init(&ctx->metrics_lock, NULL);
+    ctx->stats = kb_xcalloc((size_t)web_n_routes() + 1, sizeof *ctx->stats);
+}
+
+void web_metrics_release(struct web_ctx *ctx)
+{
+    free(ctx->stats);
+    ctx->stats = NULL;
+    pthread_mutex_destroy(&ctx->metrics_lock);
+}
+
+void web_metrics_observe(struct web_ctx *ctx, int route_idx, int status, double seconds)
+{
+    struct web_route_stats *st;
+    if (route_idx < 0 || route_idx >= web_n_routes())
+        route_idx = web_n_routes();
+    pthread_mutex_lock(&ctx->metrics_lock);
+    st = &ctx->stats[route_idx];
+    if (status >= 500)
+        st->n_5xx++;
+    else if (status >= 400)
+        st->n_4xx++;
+    else
+        st->n_2xx++;
+    for (int i = 0; i < WEB_N_BUCKETS; i++)
+        if (seconds <= web_buckets_s[i])
+            st->buckets[i]++;
+    st->sum_s += seconds;
+    ctx->n_requests++;
+    pthread_mutex_unlock(&ctx->metrics_lock);
+}
+
+static const char *route_label(int i)
+{
+    return i < web_n_routes() ? web_route_at(i)->name : "unmatched";
+}
+
+/* True when an earlier index carries the same label (it was rendered already, summed). */
+static bool seen_before(int i)
+{
+    for (int j = 0; j < i; j++)
+        if (strcmp(route_label(j), route_label(i)) == 0)
+            return true;
+    return false;
+}
+
+static void sum_route(const struct web_route_stats *all, int n, int i, struct web_route_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int j = i; j < n; j++) {
+        if (strcmp(route_label(j), route_label(i)) != 0)
+            continue;
+        out->n_2xx += all[j].n_2xx;
+        out->n_4xx += all[j].n_4xx;
+        out->n_5xx += all[j].n_5xx;
+        for (int k = 0; k < WEB_N_BUCKETS; k++)
+            out->buckets[k] += all[j].buckets[k];
+        out->sum_s += all[j].sum_s;
+    }
+}
+
+int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out)
+{
+    int n = web_n_routes() + 1;
+    struct web_route_stats *snap = kb_xcalloc((size_t)n, sizeof *snap);
+    struct rag_stats rs;
+    struct kb_error err = {0};
+    int rc;
+
+    pthread_mutex_lock(&ctx->metrics_lock);
+    memcpy(snap, ctx->stats, (size_t)n * sizeof *snap);
+    pthread_mutex_unlock(&ctx->metrics_lock);
+
+    kb_buf_puts(out, "# HELP kbox_http_requests_total HTTP requests by route and status class.\n"
+                     "# TYPE kbox_http_requests_total counter\n");
+    for (int i = 0; i < n; i++) {
+        struct web_route_stats s;
+        if (seen_before(i))
+            continue;
+        sum_route(snap, n, i, &s);
+        kb_buf_printf(out, "kbox_http_requests_total{route=\"%s\",code=\"2xx\"} %lld\n", route_label(i),
+                      (long long)s.n_2xx);
+        kb_buf_printf(out, "kbox_http_requests_total{route=\"%s\",code=\"4xx\"} %lld\n", route_label(i),
+                      (long long)s.n_4xx);
+        kb_buf_printf(out, "kbox_http_requests_total{route=\"%s\",code=\"5xx\"} %lld\n", route_label(i),
+                      (long long)s.n_5xx);
+    }
+    kb_buf_puts(out, "# HELP kbox_http_request_duration_seconds Time from request start to response queued.\n"
+                     "# TYPE kbox_http_request_duration_seconds histogram\n");
+    for (int i = 0; i < n; i++) {
+        struct web_route_stats s;
+        int64_t total;
+        if (seen_before(i))
+            continue;
+        sum_route(snap, n, i, &s);
+        total = s.n_2xx + s.n_4xx + s.n_5xx;
+        for (int k = 0; k < WEB_N_BUCKETS; k++)
+            kb_buf_printf(out, "kbox_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %lld\n",
+                          route_label(i), web_buckets_s[k], (long long)s.buckets[k]);
+        kb_buf_printf(out, "kbox_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %lld\n",
+                      route_label(i), (long long)total);
+        kb_buf_printf(out, "kbox_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_label(i), s.sum_s);
+        kb_buf_printf(out, "kbox_http_request_duration_seconds_count{route=\"%s\"} %lld\n", route_label(i),
+                      (long long)total);
+    }
+    free(snap);
+
+    kb_buf_printf(out, "# HELP kbox_uptime_seconds Seconds since the server started.\n"
+                       "# TYPE kbox_uptime_seconds gauge\nkbox_uptime_seconds %.3f\n",
+                  kb_now_s() - ctx->started_s);
+    rc = rag_stats(ctx->rag, &rs, &err);
+    if (rc == 0) {
+        kb_buf_printf(out,
+                      "# HELP kbox_collections Collections in the knowledge base.\n# TYPE kbox_collections gauge\n"
+                      "kbox_collections %lld\n"
+                      "# HELP kbox_documents Documents in the knowledge base.\n# TYPE kbox_documents gauge\n"
+                      "kbox_documents %lld\n"
+                      "# HELP kbox_chunks Indexed chunks.\n# TYPE kbox_chunks gauge\nkbox_chunks %lld\n"
+                      "# HELP kbox_jobs Ingestion jobs by state.\n# TYPE kbox_jobs gauge\n"
+                      "kbox_jobs{state=\"queued\"} %lld\nkbox_jobs{state=\"running\"} %lld\n"
+                      "kbox_jobs{state=\"failed\"} %lld\n"
+                      "# HELP kbox_tokens_per_second Speed of the last generated answer.\n"
+                      "# TYPE kbox_tokens_per_second gauge\nkbox_tokens_per_second %.3f\n",
+                      (long long)rs.n_collections, (long long)rs.n_documents, (long long)rs.n_chunks,
+                      (long long)rs.jobs_queued, (long long)rs.jobs_running, (long long)rs.jobs_failed,
+                      rs.tokens_per_s);
+    }
+    kb_buf_printf(out, "# HELP kbox_up Whether the knowledge base answered its statistics.\n"
+                       "# TYPE kbox_up gauge\nkbox_up %d\n",
+                  rc == 0);
+    return 0;
+}

@@ -1,0 +1,208 @@
+/* web/routes.c: the one static route table of kbox's HTTP API, path matching, and admission
+ * (auth level, per-IP rate limit, CORS origin) of a matched request.
+ *
+ * Every route states its method, its path pattern ({id} matches one positive integer segment; a
+ * trailing "*" matches any rest), its handler, its body cap and its auth level. An unknown path is
+ * 404 and a known path with another method is 405, both as JSON errors from server.c. HEAD is
+ * matched as GET. Admission happens before any body byte is read, so an unauthenticated upload
+ * never reaches the disk. Tests: tests/web/test_web.c. */
+#include "web/web_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define KiB 1024
+
+static const struct web_route routes[] = {
+    /* UI and widget: static files compiled into the binary */
+    {"GET", "/", web_h_index, WEB_BODY_NONE, WEB_AUTH_NONE, "ui"},
+    {"GET", "/static/*", web_h_static, WEB_BODY_NONE, WEB_AUTH_NONE, "static"},
+    {"GET", "/widget.js", web_h_widget_js, WEB_BODY_NONE, WEB_AUTH_NONE, "widget_js"},
+    /* health and metrics */
+    {"GET", "/api/health", web_h_health, WEB_BODY_NONE, WEB_AUTH_NONE, "health"},
+    {"GET", "/metrics", web_h_metrics, WEB_BODY_NONE, WEB_AUTH_ASK, "metrics"},
+    /* CORS preflight for the widget and browser clients of the OpenAI API */
+    {"OPTIONS", "/api/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight"},
+    {"OPTIONS", "/v1/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight"},
+    /* documents and jobs */
+    {"POST", "/api/documents", web_h_docs_upload, WEB_BODY_UPLOAD, WEB_AUTH_ADMIN, "documents_upload"},
+    {"GET", "/api/documents", web_h_docs_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "documents_list"},
+    {"GET", "/api/documents/{id}", web_h_doc_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_get"},
+    {"DELETE", "/api/documents/{id}", web_h_doc_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_delete"},
+    {"GET", "/api/documents/{id}/file", web_h_doc_file, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_file"},
+    {"POST", "/api/documents/{id}/reingest", web_h_doc_reingest, 4 * KiB, WEB_AUTH_ADMIN, "document_reingest"},
+    {"GET", "/api/jobs/{id}", web_h_job_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "job_get"},
+    /* collections */
+    {"GET", "/api/collections", web_h_colls_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collections_list"},
+    {"POST", "/api/collections", web_h_coll_create, 16 * KiB, WEB_AUTH_ADMIN, "collection_create"},
+    {"PATCH", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename"},
+    {"PUT", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename"},
+    {"DELETE", "/api/collections/{id}", web_h_coll_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collection_delete"},
+    /* retrieval and answers */
+    {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search"},
+    {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask"},
+    {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config"},
+    /* settings */
+    {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get"},
+    {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
+    {"POST", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
+    /* OpenAI-compatible */
+    {"POST", "/v1/chat/completions", web_h_oa_chat, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_chat"},
+    {"GET", "/v1/models", web_h_oa_models, WEB_BODY_NONE, WEB_AUTH_ASK, "oa_models"},
+    {"POST", "/v1/embeddings", web_h_oa_embeddings, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_embeddings"},
+};
+
+int web_n_routes(void)
+{
+    return (int)KB_ARRAY_LEN(routes);
+}
+
+const struct web_route *web_route_at(int idx)
+{
+    return idx >= 0 && idx < web_n_routes() ? &routes[idx] : NULL;
+}
+
+/* Matches one pattern; fills ids on success. */
+static bool path_match(const char *pat, const char *path, int64_t ids[2], int *n_ids)
+{
+    int n = 0;
+    while (*pat) {
+        if (pat[0] == '*' && pat[1] == '\0') {
+            *n_ids = n;
+            return true;
+        }
+        if (strncmp(pat, "{id}", 4) == 0) {
+            char digits[20];
+            size_t k = 0;
+            int64_t v;
+            while (path[k] >= '0' && path[k] <= '9' && k < sizeof digits - 1) {
+                digits[k] = path[k];
+                k++;
+            }
+            digits[k] = '\0';
+            if (k == 0 || (path[k] != '/' && path[k] != '\0') || n >= 2 || kb_parse_i64(digits, &v) || v <= 0)
+                return false;
+            ids[n++] = v;
+            pat += 4;
+            path += k;
+            continue;
+        }
+        if (*pat != *path)
+            return false;
+        pat++;
+        path++;
+    }
+    if (*path != '\0')
+        return false;
+    *n_ids = n;
+    return true;
+}
+
+enum web_match web_route_find(const char *method, const char *path, int64_t ids[2], int *n_ids,
+                              int *idx)
+{
+    bool path_known = false;
+    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    for (int i = 0; i < web_n_routes(); i++) {
+        int64_t got[2] = {0, 0};
+        int n = 0;
+        if (!path_match(routes[i].path, path, got, &n))
+            continue;
+        if (strcmp(routes[i].method, m) != 0) {
+            /* OPTIONS routes are wildcards for preflight only; they make no other path "known" */
+            if (strcmp(routes[i].method, "OPTIONS") != 0)
+                path_known = true;
+            continue;
+        }
+        ids[0] = got[0];
+        ids[1] = got[1];
+        *n_ids = n;
+        *idx = i;
+        return WEB_MATCH_OK;
+    }
+    return path_known ? WEB_MATCH_NO_METHOD : WEB_MATCH_NO_PATH;
+}
+
+int64_t web_route_cap(const struct web_route *rt, const struct config *cfg)
+{
+    if (rt->max_body_bytes == WEB_BODY_CFG)
+        return cfg->server_max_body_bytes;
+    if (rt->max_body_bytes == WEB_BODY_UPLOAD)
+        return cfg->server_max_upload_bytes;
+    return rt->max_body_bytes;
+}
+
+/* "http://host:port" for the Host header, to recognise same-origin requests of our own UI. */
+static bool same_origin(const char *origin, const char *host)
+{
+    const char *rest;
+    if (!host || !host[0])
+        return false;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        rest = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        rest = origin + 8;
+    else
+        return false;
+    return strcasecmp(rest, host) == 0;
+}
+
+bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
+{
+    bool ok;
+    if (!origin || !origin[0])
+        return true; /* not a browser cross-origin call */
+    if (same_origin(origin, host))
+        return true;
+    pthread_rwlock_rdlock(&ctx->settings_lock);
+    ok = web_origin_listed(rag_config(ctx->rag)->server_cors_origins, origin);
+    pthread_rwlock_unlock(&ctx->settings_lock);
+    return ok;
+}
+
+void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *origin)
+{
+    const char *host = web_req_header(req, "Host");
+    if (!origin || !origin[0] || same_origin(origin, host) || !web_cors_allowed(req->ctx, origin, host))
+        return;
+    web_resp_header(req, resp, "Access-Control-Allow-Origin", origin);
+    web_resp_header(req, resp, "Vary", "Origin");
+}
+
+int web_route_admit(struct web_req *req, const char *authorization, const char *origin,
+                    const char *host, struct kb_error *err)
+{
+    const struct config *cfg = rag_config(req->ctx->rag);
+    const char *tok = NULL;
+    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0) {
+        tok = authorization + 7;
+        while (*tok == ' ')
+            tok++;
+        req->admin = web_token_equal(req->ctx->admin_token, tok);
+    }
+    switch (req->route->auth) {
+    case WEB_AUTH_NONE:
+        return 0;
+    case WEB_AUTH_ADMIN:
+        if (req->admin)
+            return 0;
+        if (!tok)
+            return kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");
+        return kb_error_set(err, KB_EFORBIDDEN, "the admin token is wrong");
+    case WEB_AUTH_ASK:
+        if (req->admin)
+            return 0;
+        if (!cfg->server_public_ask)
+            return tok ? kb_error_set(err, KB_EFORBIDDEN, "the token is wrong")
+                       : kb_error_set(err, KB_EAUTH, "this server needs a token (Authorization: Bearer TOKEN)");
+        if (!web_cors_allowed(req->ctx, origin, host))
+            return kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed (server.cors_origins)", origin);
+        if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
+            return kb_error_set(err, KB_ERATE, "rate limit of %lld requests per minute exceeded; try again later",
+                                (long long)cfg->server_rate_limit_per_min);
+        return 0;
+    }
+    return kb_error_set(err, KB_EINTERNAL, "route has no auth level");
+}

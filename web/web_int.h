@@ -1,0 +1,301 @@
+/* web/web_int.h: what the files of web/ share: the per-request and per-response structs, the route
+ * table entry, deferred tasks (answers run on their own thread while the connection is suspended),
+ * the JSON decoder, auth, rate limits, metrics and the embedded static assets.
+ *
+ * Flow of one request: server.c (libmicrohttpd) builds a struct web_req, asks routes.c for the
+ * route (404/405), checks auth and the body cap before reading the body, reads the body (JSON into
+ * memory up to the cap; multipart uploads streamed to temporary files), then calls the route's
+ * handler, which fills a struct web_resp. server.c turns it into an HTTP response and writes one
+ * access-log line. Everything a handler allocates for one request lives in req->arena.
+ *
+ * Threads: handlers run on libmicrohttpd's worker threads; struct web_ctx is shared and read-only
+ * after start except for the members that carry their own lock (rate limiter, metrics, settings). */
+#ifndef KB_WEB_WEB_INT_H
+#define KB_WEB_WEB_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "rag/rag.h"
+#include "web/web.h"
+
+#define WEB_TOKEN_BYTES 65       /* 64 hex characters + NUL */
+#define WEB_MAX_UPLOADS 64       /* files in one multipart request */
+#define WEB_MAX_HEADERS 6        /* extra response headers a handler may set */
+#define WEB_RATE_SLOTS 1024      /* clients tracked by the per-IP rate limiter */
+#define WEB_MAX_TASKS 64         /* answers running at once on task threads; more get 503 */
+
+/* ---- rate limiter (auth.c) ------------------------------------------------------------------------ */
+
+struct web_rate_slot {
+    char ip[48];        /* textual client address, "" when free */
+    int64_t window;     /* unix minute the count belongs to */
+    int64_t count;      /* requests in that minute */
+};
+
+struct web_rate {
+    pthread_mutex_t lock;
+    struct web_rate_slot slots[WEB_RATE_SLOTS]; /* open hashing by ip; collisions evict stale */
+};
+
+/* ---- metrics (metrics.c) -------------------------------------------------------------------------- */
+
+#define WEB_N_BUCKETS 10
+struct web_route_stats {
+    int64_t n_2xx, n_4xx, n_5xx;
+    int64_t buckets[WEB_N_BUCKETS]; /* cumulative counts of requests at or under web_buckets_s[i] */
+    double sum_s;                   /* total seconds */
+};
+
+/* ---- the shared context --------------------------------------------------------------------------- */
+
+struct web_route;
+
+struct web_ctx {
+    struct rag *rag;                 /* borrowed; outlives the server */
+    char admin_token[WEB_TOKEN_BYTES];
+    bool token_generated;            /* this start created <data_dir>/admin_token */
+    char tmp_dir[4096];              /* <data_dir>/uploads.tmp: uploads land here before rag_upload */
+    pthread_rwlock_t settings_lock;  /* readers: handlers reading config strings; writer: settings */
+    struct web_rate rate;
+    pthread_mutex_t metrics_lock;
+    struct web_route_stats *stats;   /* one per route + one for "unmatched"; owned */
+    int64_t n_requests;              /* all requests, for ids */
+    double started_s;                /* kb_now_s() at start */
+    struct web_server *server;       /* back pointer for tasks */
+};
+
+/* ---- request and response ------------------------------------------------------------------------ */
+
+struct web_upload {
+    char *name;      /* file name from the multipart part, sanitised; arena */
+    char *tmp_path;  /* temporary file holding its bytes; arena; "" once handed to rag */
+    int64_t bytes;
+};
+
+struct web_req {
+    struct web_ctx *ctx;
+    const struct web_route *route;  /* matched route */
+    const char *method;             /* borrowed from the server */
+    const char *path;               /* decoded URL path; borrowed */
+    int64_t ids[2];                 /* values of the {id} segments, in order */
+    int n_ids;
+    const char *body;               /* request body (JSON routes), NUL-terminated; NULL when none */
+    size_t body_bytes;
+    struct web_upload uploads[WEB_MAX_UPLOADS]; /* upload routes */
+    int n_uploads;
+    char client_ip[48];
+    bool admin;                     /* presented the admin token */
+    struct kb_arena arena;          /* everything allocated for this request */
+    void *conn;                     /* server.c's connection state */
+};
+
+struct web_header {
+    const char *name, *value;       /* static or arena */
+};
+
+struct web_task;
+
+struct web_resp {
+    int status;                     /* HTTP status */
+    const char *content_type;       /* static */
+    struct kb_buf body;             /* response bytes */
+    struct web_header headers[WEB_MAX_HEADERS];
+    int n_headers;
+    int fd;                         /* >= 0: send this file (taken by the server) instead of body */
+    int64_t fd_bytes;
+    struct web_task *task;          /* non-NULL: the answer comes from a deferred task */
+};
+
+/* A route handler fills resp (status 200 and JSON by default) and returns 0, or returns a KB_E*
+ * code with err set; the server then sends {"error":{"code","message"}} with the mapped status. */
+typedef int (*web_handler_fn)(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+enum web_auth {
+    WEB_AUTH_NONE,   /* anyone: static files, health */
+    WEB_AUTH_ASK,    /* public when server.public_ask (then rate-limited per IP), else the token */
+    WEB_AUTH_ADMIN,  /* the admin token */
+};
+
+/* Body caps: a byte count, or one of these. */
+#define WEB_BODY_NONE 0            /* no body allowed */
+#define WEB_BODY_CFG (-1)          /* server.max_body_bytes */
+#define WEB_BODY_UPLOAD (-2)       /* multipart; server.max_upload_bytes; streamed to disk */
+
+struct web_route {
+    const char *method;            /* "GET", "POST", ... */
+    const char *path;              /* "/api/documents/{id}/file"; {id} matches an integer segment; a
+                                      trailing "*" matches any rest (static files) */
+    web_handler_fn handler;
+    int64_t max_body_bytes;        /* cap, or WEB_BODY_* */
+    enum web_auth auth;
+    const char *name;              /* metrics label */
+};
+
+/* routes.c */
+enum web_match { WEB_MATCH_OK, WEB_MATCH_NO_PATH, WEB_MATCH_NO_METHOD };
+/* Finds the route for method+path and fills req->ids. Returns the route index in *idx. */
+enum web_match web_route_find(const char *method, const char *path, int64_t ids[2], int *n_ids,
+                              int *idx);
+const struct web_route *web_route_at(int idx);
+int web_n_routes(void);
+/* Auth and rate limit for a matched request; 0 or KB_EAUTH / KB_EFORBIDDEN / KB_ERATE. */
+int web_route_admit(struct web_req *req, const char *authorization, const char *origin,
+                    const char *host, struct kb_error *err);
+/* The byte cap of a route under the current config. */
+int64_t web_route_cap(const struct web_route *rt, const struct config *cfg);
+/* CORS: true when origin (nullable) may call the API; writes the allow headers into resp. */
+bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host);
+void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *origin);
+
+/* auth.c */
+int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_error *err);
+bool web_token_equal(const char *a, const char *b); /* constant time in the token length */
+/* Counts a request from ip; false when over limit_per_min this minute (0: no limit). */
+bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s);
+void web_rate_init(struct web_rate *rl);
+void web_rate_release(struct web_rate *rl);
+/* True when origin appears in the comma-separated list ("*" allows any). */
+bool web_origin_listed(const char *list, const char *origin);
+void web_random_hex(char *out, size_t n_hex); /* n_hex random hex chars + NUL */
+
+/* metrics.c */
+void web_metrics_init(struct web_ctx *ctx);
+void web_metrics_release(struct web_ctx *ctx);
+void web_metrics_observe(struct web_ctx *ctx, int route_idx, int status, double seconds);
+int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out);
+
+/* static.c: assets compiled in from web/static/ (the table is generated at build time). */
+struct web_asset {
+    const char *name;             /* "index.html", "app.js", ... */
+    const unsigned char *data;
+    size_t n_bytes;
+};
+extern const struct web_asset web_assets[];
+extern const int web_n_assets;
+const struct web_asset *web_asset_find(const char *name);
+const char *web_mime_for(const char *name);
+
+/* ---- JSON (json.c, the only cJSON user) ----------------------------------------------------------- */
+
+enum web_jtype {
+    WEB_J_STR,      /* char * (arena copy) */
+    WEB_J_INT,      /* int64_t */
+    WEB_J_DOUBLE,   /* double */
+    WEB_J_BOOL,     /* bool */
+    WEB_J_IDNAME,   /* char *: a string, or an integer rendered as text (collections by name or id) */
+    WEB_J_TEXT,     /* char *: a string, or an array of {"type":"text","text":..} parts joined */
+    WEB_J_STRS,     /* char **: a string or an array of strings; count at count_off */
+    WEB_J_OBJS,     /* array of objects decoded with sub (elements of elem_bytes) into a pointer at
+                       off; count at count_off */
+    WEB_J_ANY,      /* char *: any JSON value re-encoded as text ("1", "true", "\"s\"" -> "s") */
+};
+
+struct web_jfield {
+    const char *name;
+    enum web_jtype type;
+    size_t off;                        /* offsetof in the target struct */
+    bool required;
+    size_t count_off;                  /* WEB_J_STRS, WEB_J_OBJS: offsetof an int count */
+    const struct web_jfield *sub;      /* WEB_J_OBJS: fields of one element, NULL-name terminated */
+    size_t elem_bytes;                 /* WEB_J_OBJS */
+    int64_t max_items;                 /* WEB_J_STRS, WEB_J_OBJS: cap on elements */
+};
+
+/* Parses body (NUL-terminated) as one JSON object and fills out by fields (NULL-name terminated).
+ * Unknown members are ignored. KB_EJSON with the reason and position for malformed JSON, a
+ * missing required member or a wrong type (naming the member). Strings go into arena. */
+int web_json_decode(const char *body, size_t n, const struct web_jfield *fields, void *out,
+                    struct kb_arena *arena, struct kb_error *err);
+/* Iterates the members of a JSON object: calls fn(ud, key, value-as-text) for each; value text as
+ * for WEB_J_ANY. KB_EJSON when body is not an object. */
+typedef int (*web_json_member_fn)(void *ud, const char *key, const char *value, struct kb_error *err);
+int web_json_members(const char *body, size_t n, web_json_member_fn fn, void *ud, struct kb_arena *arena,
+                     struct kb_error *err);
+
+/* ---- JSON output helpers over kb_buf (api_common.c) ------------------------------------------------ */
+
+/* Builds an object incrementally: jw_begin/jw_end write braces and commas. */
+struct jw {
+    struct kb_buf *b;
+    int depth;
+    bool first[16];     /* per nesting level: no comma before the next member */
+    int rc;             /* first error from kb_buf; sticky */
+};
+void jw_init(struct jw *w, struct kb_buf *b);
+void jw_obj(struct jw *w, const char *key);      /* key NULL inside arrays / at top */
+void jw_arr(struct jw *w, const char *key);
+void jw_end_obj(struct jw *w);
+void jw_end_arr(struct jw *w);
+void jw_str(struct jw *w, const char *key, const char *v);   /* NULL v writes null */
+void jw_strn(struct jw *w, const char *key, const char *v, size_t n);
+void jw_int(struct jw *w, const char *key, int64_t v);
+void jw_num(struct jw *w, const char *key, double v);
+void jw_bool(struct jw *w, const char *key, bool v);
+void jw_null(struct jw *w, const char *key);
+void jw_raw(struct jw *w, const char *key, const char *json); /* pre-encoded JSON value */
+
+/* The error body {"error":{"code":"EINVAL","message":"..."}} for code/err. */
+void web_error_body(struct kb_buf *b, int code, const struct kb_error *err);
+/* Resolves a collection given by name or id text (NULL or "" -> 0: default/all). */
+int web_collection_resolve(struct web_ctx *ctx, const char *idname, int64_t *id, struct kb_error *err);
+int web_resp_header(struct web_req *req, struct web_resp *resp, const char *name, const char *value);
+/* One citation as a JSON object (api_ask.c; also used by the OpenAI endpoints). */
+void web_citation_json(struct jw *w, const struct rag_citation *c);
+
+/* ---- server helpers a handler may use (server.c) ----------------------------------------------------- */
+
+/* A query-string argument or request header (borrowed; valid during the request), or NULL. */
+const char *web_req_query(struct web_req *req, const char *key);
+const char *web_req_header(struct web_req *req, const char *name);
+
+/* Deferred tasks: fn runs on its own thread while the connection waits; it writes its answer with
+ * web_task_emit (SSE bytes, flushed at once) and/or web_task_finish (one complete response).
+ * ud is owned by the task and freed with free_ud when the task ends. */
+typedef void (*web_task_fn)(struct web_task *t, void *ud);
+/* Starts fn and points resp->task at it. KB_EBUSY when WEB_MAX_TASKS are running. */
+int web_task_start(struct web_req *req, struct web_resp *resp, web_task_fn fn, void *ud,
+                   void (*free_ud)(void *), struct kb_error *err);
+/* Appends stream bytes (the response becomes 200 text/event-stream at the first call). Returns
+ * nonzero when the client went away or the server stops: the task should cancel. */
+int web_task_emit(struct web_task *t, const char *p, size_t n);
+/* The complete response when nothing was emitted (status and JSON body); ignored after emits. */
+void web_task_finish(struct web_task *t, int status, const char *content_type, struct kb_buf *body);
+struct web_ctx *web_task_ctx(struct web_task *t);
+
+/* ---- handlers (api_*.c) ------------------------------------------------------------------------------ */
+
+int web_h_static(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_index(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_widget_js(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_metrics(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_preflight(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+int web_h_docs_upload(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_docs_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_doc_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_doc_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_doc_file(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_doc_reingest(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_job_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_colls_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_coll_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_coll_rename(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_coll_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_settings_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+#endif
