@@ -1,0 +1,376 @@
+/* ingest/doc.c: the document builder every parser writes through, and the document's lifetime.
+ *
+ * Parsers hand raw text to doc_add*(); this file normalises it (norm.c), copies it into the
+ * document's arena (capped by ingest.max_parse_bytes) and appends a block with its location.
+ * Tables come in row by row (doc_table_*), becoming "Header: value, ..." records, or FAQ blocks
+ * when the header has question and answer columns. doc_finish() runs once at the end: it merges
+ * "Q: ..." / "A: ..." paragraph pairs into FAQ blocks, joins all block texts with "\n" into
+ * doc->text and records each block's byte range in it. Invariant after doc_finish(): n_blocks > 0
+ * and every block's text is non-empty NFC. Tests: tests/ingest/test_text.c, test_office.c. */
+#include "ingest/ingest_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int ctx_check_time(struct ingest_ctx *c)
+{
+    if (kb_now_s() > c->deadline_s)
+        return kb_error_set(c->err, KB_ETIMEOUT, "cannot parse '%s': took longer than ingest.max_parse_seconds (%lld s)",
+                            c->name, (long long)c->cfg->ingest_max_parse_seconds);
+    return 0;
+}
+
+struct ingest_doc *doc_new(const char *name, size_t arena_cap_bytes)
+{
+    struct ingest_doc *d = kb_xcalloc(1, sizeof *d);
+    kb_arena_init(&d->arena, 64 * 1024, arena_cap_bytes);
+    d->name = kb_arena_strdup(&d->arena, name ? name : "(memory)");
+    return d;
+}
+
+void ingest_doc_free(struct ingest_doc *doc)
+{
+    if (!doc)
+        return;
+    free(doc->blocks);
+    free(doc->text);
+    free(doc->chunks);
+    kb_arena_release(&doc->arena);
+    free(doc);
+}
+
+static int doc_cap_error(struct ingest_ctx *c)
+{
+    return kb_error_set(c->err, KB_ETOOBIG, "cannot parse '%s': its text passes ingest.max_parse_bytes", c->name);
+}
+
+char *doc_strndup(struct ingest_ctx *c, const char *s, size_t n)
+{
+    char *p = kb_arena_strndup(&c->doc->arena, s, n);
+    if (!p)
+        doc_cap_error(c);
+    return p;
+}
+
+static struct ingest_block *doc_push(struct ingest_ctx *c)
+{
+    struct ingest_doc *d = c->doc;
+    if (d->n_blocks == d->blocks_cap) {
+        size_t ncap = d->blocks_cap ? d->blocks_cap * 2 : 64;
+        if (ncap * sizeof(struct ingest_block) > c->max_parse_bytes) {
+            doc_cap_error(c);
+            return NULL;
+        }
+        struct ingest_block *nb = kb_try_realloc(d->blocks, ncap, sizeof *nb);
+        if (!nb) {
+            kb_error_set(c->err, KB_ENOMEM, "cannot parse '%s': out of memory", c->name);
+            return NULL;
+        }
+        d->blocks = nb;
+        d->blocks_cap = ncap;
+    }
+    struct ingest_block *b = &d->blocks[d->n_blocks++];
+    memset(b, 0, sizeof *b);
+    return b;
+}
+
+/* Normalises into a fresh arena string; *out NULL when it normalises to nothing. */
+static int doc_norm(struct ingest_ctx *c, const char *s, size_t n, bool keep_lines, char **out, size_t *len)
+{
+    struct kb_buf b;
+    kb_buf_init(&b, c->max_parse_bytes);
+    int rc = norm_text(&b, s, n, keep_lines);
+    *out = NULL;
+    *len = 0;
+    if (rc) {
+        rc = rc == KB_ENOMEM ? kb_error_set(c->err, rc, "cannot parse '%s': out of memory", c->name) : doc_cap_error(c);
+    } else if (b.len > 0) {
+        *out = doc_strndup(c, b.data, b.len);
+        *len = b.len;
+        if (!*out)
+            rc = KB_ETOOBIG;
+    }
+    kb_buf_release(&b);
+    return rc;
+}
+
+int doc_add(struct ingest_ctx *c, enum ingest_block_kind kind, int level, const char *text, size_t n,
+            const struct ingest_loc *loc)
+{
+    char *t;
+    size_t len;
+    int rc = doc_norm(c, text, n, kind == INGEST_BLOCK_CODE, &t, &len);
+    if (rc || !t)
+        return rc;
+    struct ingest_block *b = doc_push(c);
+    if (!b)
+        return c->err ? c->err->code : KB_ENOMEM;
+    b->kind = kind;
+    b->level = level;
+    b->text = t;
+    b->text_bytes = len;
+    if (loc)
+        b->loc = *loc;
+    return 0;
+}
+
+int doc_add_faq(struct ingest_ctx *c, const char *q, size_t qn, const char *a, size_t an,
+                const struct ingest_loc *loc)
+{
+    char *qt, *at;
+    size_t ql, al;
+    int rc = doc_norm(c, q, qn, false, &qt, &ql);
+    rc = rc ? rc : doc_norm(c, a, an, false, &at, &al);
+    if (rc || !qt)
+        return rc;
+    if (!at) /* a question without an answer is just a paragraph */
+        return doc_add(c, INGEST_BLOCK_PARAGRAPH, 0, qt, ql, loc);
+    struct ingest_block *b = doc_push(c);
+    if (!b)
+        return c->err ? c->err->code : KB_ENOMEM;
+    b->kind = INGEST_BLOCK_FAQ;
+    b->text = qt;
+    b->text_bytes = ql;
+    b->answer = at;
+    if (loc)
+        b->loc = *loc;
+    return 0;
+}
+
+/* ---- tables -------------------------------------------------------------------------------------- */
+
+static bool doc_name_in(const char *s, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return true;
+    return false;
+}
+
+int doc_table_begin(struct ingest_ctx *c, struct doc_table *t, const char *const *cells, const size_t *lens,
+                    size_t n_cells)
+{
+    static const char *const qn[] = {"question", "q", "questions", "问题", "问", "提问"};
+    static const char *const an[] = {"answer", "a", "answers", "答案", "答", "回答"};
+    memset(t, 0, sizeof *t);
+    t->q_col = t->a_col = -1;
+    t->id = ++c->n_tables;
+    if (n_cells == 0)
+        return 0;
+    t->head = kb_xcalloc(n_cells, sizeof *t->head);
+    t->n_head = n_cells;
+    struct kb_buf line;
+    kb_buf_init(&line, c->max_parse_bytes);
+    int rc = 0;
+    bool any = false;
+    for (size_t i = 0; i < n_cells && !rc; i++) {
+        struct kb_buf b;
+        kb_buf_init(&b, c->max_parse_bytes);
+        rc = norm_text(&b, cells[i], lens[i], false);
+        t->head[i] = kb_buf_take(&b);
+        if (t->head[i][0]) {
+            any = true;
+            if (t->q_col < 0 && doc_name_in(t->head[i], qn, KB_ARRAY_LEN(qn)))
+                t->q_col = (int)i;
+            else if (t->a_col < 0 && doc_name_in(t->head[i], an, KB_ARRAY_LEN(an)))
+                t->a_col = (int)i;
+        }
+        rc = rc ? rc : kb_buf_printf(&line, "%s%s", i ? " | " : "", t->head[i]);
+    }
+    if (!rc && any) {
+        t->header_line = doc_strndup(c, line.data, line.len);
+        if (!t->header_line)
+            rc = KB_ETOOBIG;
+    }
+    if (!any)
+        t->q_col = t->a_col = -1;
+    kb_buf_release(&line);
+    return rc ? (c->err && c->err->code ? c->err->code : doc_cap_error(c)) : 0;
+}
+
+int doc_table_row(struct ingest_ctx *c, struct doc_table *t, const char *const *cells, const size_t *lens,
+                  size_t n_cells, const struct ingest_loc *loc)
+{
+    if (t->q_col >= 0 && t->a_col >= 0) {
+        size_t q = (size_t)t->q_col, a = (size_t)t->a_col;
+        if (q < n_cells && a < n_cells)
+            return doc_add_faq(c, cells[q], lens[q], cells[a], lens[a], loc);
+    }
+    struct kb_buf row, cell;
+    kb_buf_init(&row, c->max_parse_bytes);
+    kb_buf_init(&cell, c->max_parse_bytes);
+    int rc = 0;
+    bool first = true;
+    for (size_t i = 0; i < n_cells && !rc; i++) {
+        kb_buf_reset(&cell);
+        rc = norm_text(&cell, cells[i], lens[i], false);
+        if (rc)
+            break;
+        if (t->header_line) {
+            if (cell.len == 0)
+                continue;
+            const char *h = i < t->n_head ? t->head[i] : "";
+            rc = *h ? kb_buf_printf(&row, "%s%s: %s", first ? "" : ", ", h, cell.data)
+                    : kb_buf_printf(&row, "%s%s", first ? "" : ", ", cell.data);
+        } else {
+            rc = kb_buf_printf(&row, "%s%s", first ? "" : " | ", cell.len ? cell.data : "");
+        }
+        first = false;
+    }
+    if (!rc && row.len > 0) {
+        size_t before = c->doc->n_blocks;
+        rc = doc_add(c, INGEST_BLOCK_TABLE_ROW, 0, row.data, row.len, loc);
+        if (!rc && c->doc->n_blocks > before) {
+            struct ingest_block *b = &c->doc->blocks[c->doc->n_blocks - 1];
+            b->header = t->header_line;
+            b->table = t->id;
+        }
+    } else if (rc) {
+        rc = doc_cap_error(c);
+    }
+    kb_buf_release(&row);
+    kb_buf_release(&cell);
+    return rc;
+}
+
+void doc_table_release(struct doc_table *t)
+{
+    for (size_t i = 0; i < t->n_head; i++)
+        free(t->head[i]);
+    free(t->head);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- Q/A markers and finishing --------------------------------------------------------------------- */
+
+static size_t doc_marker(const char *s, size_t n, const char *const *words, size_t n_words)
+{
+    for (size_t i = 0; i < n_words; i++) {
+        size_t wl = strlen(words[i]);
+        if (n < wl || strncasecmp(s, words[i], wl) != 0)
+            continue;
+        size_t k = wl;
+        if (k < n && s[k] == ':')
+            k++;
+        else if (k + 3 <= n && memcmp(s + k, "\xEF\xBC\x9A", 3) == 0) /* full-width colon */
+            k += 3;
+        else
+            continue;
+        while (k < n && s[k] == ' ')
+            k++;
+        return k < n ? k : 0;
+    }
+    return 0;
+}
+
+size_t doc_q_marker(const char *s, size_t n)
+{
+    static const char *const w[] = {"Q", "Question", "问题", "问"};
+    return doc_marker(s, n, w, KB_ARRAY_LEN(w));
+}
+
+size_t doc_a_marker(const char *s, size_t n)
+{
+    static const char *const w[] = {"A", "Answer", "答案", "回答", "答"};
+    return doc_marker(s, n, w, KB_ARRAY_LEN(w));
+}
+
+static bool doc_is_prose(const struct ingest_block *b)
+{
+    return b->kind == INGEST_BLOCK_PARAGRAPH || b->kind == INGEST_BLOCK_LIST_ITEM;
+}
+
+/* Merges "Q: ..." followed by "A: ..." (and the answer's continuation paragraphs) into FAQ blocks. */
+static int doc_pair_faq(struct ingest_ctx *c)
+{
+    struct ingest_doc *d = c->doc;
+    size_t w = 0;
+    int rc = 0;
+    for (size_t i = 0; i < d->n_blocks && !rc;) {
+        struct ingest_block b = d->blocks[i];
+        size_t qm = doc_is_prose(&b) ? doc_q_marker(b.text, b.text_bytes) : 0;
+        size_t am = qm && i + 1 < d->n_blocks && doc_is_prose(&d->blocks[i + 1])
+                        ? doc_a_marker(d->blocks[i + 1].text, d->blocks[i + 1].text_bytes)
+                        : 0;
+        if (!am) {
+            d->blocks[w++] = b;
+            i++;
+            continue;
+        }
+        struct kb_buf ans;
+        kb_buf_init(&ans, c->max_parse_bytes);
+        rc = kb_buf_puts(&ans, d->blocks[i + 1].text + am);
+        size_t j = i + 2;
+        while (!rc && j < d->n_blocks && doc_is_prose(&d->blocks[j]) &&
+               !doc_q_marker(d->blocks[j].text, d->blocks[j].text_bytes)) {
+            rc = kb_buf_printf(&ans, "\n%s", d->blocks[j].text);
+            j++;
+        }
+        if (!rc) {
+            b.kind = INGEST_BLOCK_FAQ;
+            b.level = 0;
+            b.text += qm;
+            b.text_bytes -= qm;
+            b.answer = doc_strndup(c, ans.data, ans.len);
+            rc = b.answer ? 0 : KB_ETOOBIG;
+        }
+        kb_buf_release(&ans);
+        d->blocks[w++] = b;
+        i = j;
+    }
+    d->n_blocks = w;
+    return rc;
+}
+
+int doc_finish(struct ingest_ctx *c)
+{
+    struct ingest_doc *d = c->doc;
+    int rc = doc_pair_faq(c);
+    if (rc)
+        return rc;
+    if (d->n_blocks == 0)
+        return kb_error_set(c->err, KB_EEMPTY, "cannot ingest '%s': no text found", c->name);
+    struct kb_buf t;
+    kb_buf_init(&t, c->max_parse_bytes);
+    for (size_t i = 0; i < d->n_blocks && !rc; i++) {
+        struct ingest_block *b = &d->blocks[i];
+        if (i)
+            rc = kb_buf_putc(&t, '\n');
+        b->off_start = t.len;
+        rc = rc ? rc : kb_buf_append(&t, b->text, b->text_bytes);
+        if (!rc && b->answer)
+            rc = kb_buf_printf(&t, "\n%s", b->answer);
+        b->off_end = t.len;
+        if (!d->title && b->kind == INGEST_BLOCK_HEADING)
+            d->title = b->text;
+    }
+    if (rc) {
+        kb_buf_release(&t);
+        return doc_cap_error(c);
+    }
+    d->text_bytes = t.len;
+    d->text = kb_buf_take(&t);
+    return 0;
+}
+
+/* ---- names --------------------------------------------------------------------------------------- */
+
+const char *ingest_format_name(enum ingest_format f)
+{
+    static const char *const names[] = {"unknown", "text", "markdown", "html", "csv", "docx",
+                                        "xlsx",    "pptx", "pdf",      "epub", "image"};
+    return (size_t)f < KB_ARRAY_LEN(names) ? names[f] : "unknown";
+}
+
+const char *ingest_block_kind_name(enum ingest_block_kind k)
+{
+    static const char *const names[] = {"heading", "paragraph", "list_item", "table_row", "code", "faq"};
+    return (size_t)k < KB_ARRAY_LEN(names) ? names[k] : "unknown";
+}
+
+const char *ingest_chunk_kind_name(enum ingest_chunk_kind k)
+{
+    static const char *const names[] = {"prose", "table", "faq", "code"};
+    return (size_t)k < KB_ARRAY_LEN(names) ? names[k] : "unknown";
+}

@@ -1,0 +1,450 @@
+/* ingest/parse_pdf.c: PDF and EPUB through MuPDF (the only MuPDF includer), and images.
+ *
+ * Flow: a private fz_context per parse, whose allocator counts bytes against
+ * ingest.max_parse_bytes (each allocation carries a 16-byte size header), opens the bytes in memory;
+ * an encrypted document that an empty password does not open is KB_ECORRUPT. Pages are read in order
+ * into structured text (MuPDF orders blocks and lines); every line is kept with its page, font size
+ * (largest glyph), vertical position and block. Then, over the whole document:
+ * - lines in the top or bottom 8% of a page whose text (digits ignored) repeats on at least half of
+ *   3+ pages are running headers/footers and are dropped, as are bare page numbers there;
+ * - headings come from the outline (a line on the outline entry's page equal to its title takes the
+ *   entry's depth as level) or, with no outline, from font size: short lines at least 15% larger than
+ *   the body size (the most common size by characters) get levels by size rank;
+ * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
+ *   starting in lower case is joined without the hyphen.
+ * The time cap is checked between pages. No text at all means no text layer: "no text layer; enable
+ * ingest.ocr" (KB_EEMPTY), or KB_ENOTIMPL when ingest.ocr is on, since OCR is not built yet; images
+ * go the same way without touching MuPDF. Tests: tests/ingest/test_pdf.c. */
+#define _GNU_SOURCE /* memmem */
+#include "ingest/ingest_int.h"
+
+#include <math.h>
+#include <mupdf/fitz.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct pdf_mem {
+    size_t used, cap;
+};
+
+static void *pdf_malloc(void *ud, size_t n)
+{
+    struct pdf_mem *m = ud;
+    if (n > m->cap || m->used > m->cap - n)
+        return NULL;
+    size_t *p = malloc(n + 16);
+    if (!p)
+        return NULL;
+    p[0] = n;
+    m->used += n;
+    return (char *)p + 16;
+}
+
+static void pdf_free(void *ud, void *q)
+{
+    struct pdf_mem *m = ud;
+    if (!q)
+        return;
+    size_t *p = (size_t *)((char *)q - 16);
+    m->used -= p[0];
+    free(p);
+}
+
+static void *pdf_realloc(void *ud, void *q, size_t n)
+{
+    struct pdf_mem *m = ud;
+    if (!q)
+        return pdf_malloc(ud, n);
+    if (n == 0) {
+        pdf_free(ud, q);
+        return NULL;
+    }
+    size_t *p = (size_t *)((char *)q - 16);
+    size_t old = p[0];
+    if (n > old && (n - old > m->cap || m->used > m->cap - (n - old)))
+        return NULL;
+    size_t *np = realloc(p, n + 16);
+    if (!np)
+        return NULL;
+    np[0] = n;
+    m->used = m->used - old + n;
+    return (char *)np + 16;
+}
+
+static void pdf_quiet(void *user, const char *msg)
+{
+    (void)user;
+    (void)msg;
+}
+
+struct pline {
+    int page;      /* 1-based */
+    int block;     /* running block number across the document */
+    float size;    /* largest glyph size, points */
+    float y0, y1;  /* vertical position as a fraction of the page height */
+    size_t off, len; /* text in pdf_doc.text */
+    int n_chars;
+    int heading;   /* level, 0 for body text */
+    bool drop;     /* running header/footer */
+};
+
+struct pdf_doc {
+    struct pline *lines;
+    size_t n_lines, cap;
+    struct kb_buf text;
+    int n_pages;
+    long n_chars;
+};
+
+struct pdf_outline_entry {
+    const char *title; /* fz-owned until the outline is dropped */
+    int page;          /* 1-based */
+    int level;
+    bool used;
+};
+
+static int pdf_push_line(struct pdf_doc *pd, struct pline *l)
+{
+    if (pd->n_lines == pd->cap) {
+        size_t nc = pd->cap ? pd->cap * 2 : 256;
+        struct pline *nl = kb_try_realloc(pd->lines, nc, sizeof *nl);
+        if (!nl)
+            return KB_ENOMEM;
+        pd->lines = nl;
+        pd->cap = nc;
+    }
+    pd->lines[pd->n_lines++] = *l;
+    return 0;
+}
+
+/* Reads one page's lines. Runs inside fz_try; returns a KB code for our own failures. */
+static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct pdf_doc *pd, int *block_no)
+{
+    float ph = st->mediabox.y1 - st->mediabox.y0;
+    if (ph <= 0)
+        ph = 1;
+    int rc = 0;
+    (void)ctx;
+    for (fz_stext_block *b = st->first_block; b && !rc; b = b->next) {
+        if (b->type != FZ_STEXT_BLOCK_TEXT)
+            continue;
+        (*block_no)++;
+        for (fz_stext_line *ln = b->u.t.first_line; ln && !rc; ln = ln->next) {
+            struct pline l = {.page = page_no, .block = *block_no};
+            l.off = pd->text.len;
+            for (fz_stext_char *ch = ln->first_char; ch && !rc; ch = ch->next) {
+                char enc[4];
+                int el = kb_utf8_encode((uint32_t)ch->c, enc);
+                rc = kb_buf_append(&pd->text, enc, (size_t)el);
+                if (ch->c > ' ') {
+                    l.n_chars++;
+                    if (ch->size > l.size)
+                        l.size = ch->size;
+                }
+            }
+            l.len = pd->text.len - l.off;
+            l.y0 = (ln->bbox.y0 - st->mediabox.y0) / ph;
+            l.y1 = (ln->bbox.y1 - st->mediabox.y0) / ph;
+            if (!rc && l.n_chars > 0) {
+                pd->n_chars += l.n_chars;
+                rc = pdf_push_line(pd, &l);
+            }
+        }
+    }
+    return rc;
+}
+
+static void pdf_flatten_outline(fz_context *ctx, fz_document *doc, fz_outline *o, int level,
+                                struct pdf_outline_entry *out, size_t *n, size_t cap)
+{
+    for (; o && *n < cap; o = o->next) {
+        if (o->title) {
+            int pg = fz_page_number_from_location(ctx, doc, o->page);
+            out[*n] = (struct pdf_outline_entry){o->title, pg >= 0 ? pg + 1 : 0, KB_MIN(level, 9), false};
+            (*n)++;
+        }
+        if (o->down && level < 9)
+            pdf_flatten_outline(ctx, doc, o->down, level + 1, out, n, cap);
+    }
+}
+
+/* Digits-free, space-free key of a line for header/footer matching. */
+static void pdf_key(const char *s, size_t n, char *out, size_t out_bytes)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < out_bytes; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= '0' && ch <= '9') || ch == ' ' || ch == '\t')
+            continue;
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+}
+
+static bool pdf_is_page_number(const char *s, size_t n)
+{
+    size_t digits = 0, other = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= '0' && ch <= '9')
+            digits++;
+        else if (ch != ' ' && ch != '-' && ch != '/' && ch != '.')
+            other++;
+    }
+    if (digits && !other)
+        return true;
+    return digits && n < 24 && (strncasecmp(s, "page", 4) == 0 || memmem(s, n, "\xE7\xAC\xAC", 3));
+}
+
+static void pdf_drop_furniture(struct pdf_doc *pd)
+{
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        struct pline *l = &pd->lines[i];
+        bool zone = l->y0 < 0.08f || l->y1 > 0.92f;
+        if (zone && pdf_is_page_number(pd->text.data + l->off, l->len))
+            l->drop = true;
+    }
+    if (pd->n_pages < 3)
+        return;
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        struct pline *l = &pd->lines[i];
+        if (l->drop || !(l->y0 < 0.08f || l->y1 > 0.92f))
+            continue;
+        char key[256], k2[256];
+        pdf_key(pd->text.data + l->off, l->len, key, sizeof key);
+        if (!key[0])
+            continue;
+        int pages = 0, last_page = 0;
+        for (size_t j = 0; j < pd->n_lines; j++) {
+            struct pline *m = &pd->lines[j];
+            if (m->page == last_page || !(m->y0 < 0.08f || m->y1 > 0.92f))
+                continue;
+            pdf_key(pd->text.data + m->off, m->len, k2, sizeof k2);
+            if (strcmp(key, k2) == 0) {
+                pages++;
+                last_page = m->page;
+            }
+        }
+        if (pages >= 3 && pages * 2 >= pd->n_pages) {
+            for (size_t j = 0; j < pd->n_lines; j++) {
+                struct pline *m = &pd->lines[j];
+                if (!(m->y0 < 0.08f || m->y1 > 0.92f))
+                    continue;
+                pdf_key(pd->text.data + m->off, m->len, k2, sizeof k2);
+                if (strcmp(key, k2) == 0)
+                    m->drop = true;
+            }
+        }
+    }
+}
+
+static bool pdf_same_title(const char *a, size_t an, const char *b)
+{
+    while (an && a[an - 1] == ' ')
+        an--;
+    while (an && *a == ' ')
+        a++, an--;
+    while (*b == ' ')
+        b++;
+    size_t bn = strlen(b);
+    while (bn && b[bn - 1] == ' ')
+        bn--;
+    return an == bn && strncasecmp(a, b, an) == 0;
+}
+
+static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_t n_ol)
+{
+    if (n_ol > 0) {
+        for (size_t i = 0; i < pd->n_lines; i++) {
+            struct pline *l = &pd->lines[i];
+            if (l->drop)
+                continue;
+            for (size_t k = 0; k < n_ol; k++) {
+                if (ol[k].used || (ol[k].page && ol[k].page != l->page))
+                    continue;
+                if (pdf_same_title(pd->text.data + l->off, l->len, ol[k].title)) {
+                    l->heading = ol[k].level;
+                    ol[k].used = true;
+                    break;
+                }
+            }
+        }
+        return;
+    }
+    /* Body size: the size carrying most characters, in half points. */
+    long hist[256] = {0};
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        int b = (int)lrintf(pd->lines[i].size * 2);
+        if (!pd->lines[i].drop && b > 0 && b < 256)
+            hist[b] += pd->lines[i].n_chars;
+    }
+    int body = 0;
+    for (int b = 1; b < 256; b++)
+        if (hist[b] > hist[body])
+            body = b;
+    if (body == 0)
+        return;
+    /* Distinct heading sizes, largest first: levels 1..4. */
+    int sizes[4], n_sizes = 0;
+    for (int b = 255; b > 0 && n_sizes < 4; b--) {
+        if (b * 100 < body * 115 || hist[b] == 0)
+            continue;
+        bool is_heading_size = false;
+        for (size_t i = 0; i < pd->n_lines && !is_heading_size; i++)
+            is_heading_size = (int)lrintf(pd->lines[i].size * 2) == b && pd->lines[i].n_chars <= 120;
+        if (is_heading_size)
+            sizes[n_sizes++] = b;
+    }
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        struct pline *l = &pd->lines[i];
+        int b = (int)lrintf(l->size * 2);
+        if (l->drop || l->n_chars > 120)
+            continue;
+        for (int k = 0; k < n_sizes; k++)
+            if (sizes[k] == b)
+                l->heading = k + 1;
+    }
+}
+
+static bool pdf_ends_hyphen(const struct kb_buf *b)
+{
+    return b->len >= 2 && b->data[b->len - 1] == '-' &&
+           (((unsigned char)b->data[b->len - 2] | 32) >= 'a' && ((unsigned char)b->data[b->len - 2] | 32) <= 'z');
+}
+
+static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
+{
+    struct kb_buf para;
+    kb_buf_init(&para, c->max_parse_bytes);
+    int rc = 0, para_page = 0, para_block = -1, head_level = 0;
+    for (size_t i = 0; i <= pd->n_lines && !rc; i++) {
+        struct pline *l = i < pd->n_lines ? &pd->lines[i] : NULL;
+        if (l && l->drop)
+            continue;
+        bool boundary = !l || l->block != para_block || l->heading != head_level;
+        if (boundary && para.len) {
+            struct ingest_loc loc = {.page = para_page};
+            rc = doc_add(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para.data, para.len,
+                         &loc);
+            kb_buf_reset(&para);
+        }
+        if (!l || rc)
+            break;
+        if (para.len == 0) {
+            para_page = l->page;
+            para_block = l->block;
+            head_level = l->heading;
+        }
+        const char *s = pd->text.data + l->off;
+        if (para.len && pdf_ends_hyphen(&para) && l->len && s[0] >= 'a' && s[0] <= 'z') {
+            para.len--; /* join "hyphen-\nated" */
+            para.data[para.len] = '\0';
+        } else if (para.len) {
+            rc = kb_buf_putc(&para, '\n');
+        }
+        rc = rc ? rc : kb_buf_append(&para, s, l->len);
+        para_block = l->block;
+    }
+    if (rc && (!c->err || c->err->code == 0))
+        rc = kb_error_set(c->err, rc, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);
+    kb_buf_release(&para);
+    return rc;
+}
+
+static int pdf_no_text(struct ingest_ctx *c)
+{
+    if (c->cfg->ingest_ocr)
+        return kb_error_set(c->err, KB_ENOTIMPL, "cannot ingest '%s': no text layer, and OCR is not built yet",
+                            c->name);
+    return kb_error_set(c->err, KB_EEMPTY, "cannot ingest '%s': no text layer; enable ingest.ocr", c->name);
+}
+
+int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_format fmt)
+{
+    if (fmt == INGEST_FMT_IMAGE)
+        return pdf_no_text(c);
+    struct pdf_mem mem = {0, c->max_parse_bytes};
+    fz_alloc_context alloc = {&mem, pdf_malloc, pdf_realloc, pdf_free};
+    fz_context *ctx = fz_new_context(&alloc, NULL, KB_MIN((size_t)FZ_STORE_DEFAULT, c->max_parse_bytes / 4));
+    if (!ctx)
+        return kb_error_set(c->err, KB_ENOMEM, "cannot parse '%s': out of memory", c->name);
+    fz_set_warning_callback(ctx, pdf_quiet, NULL);
+    fz_set_error_callback(ctx, pdf_quiet, NULL);
+
+    struct pdf_doc pd = {0};
+    kb_buf_init(&pd.text, c->max_parse_bytes);
+    struct pdf_outline_entry *ol = NULL;
+    size_t n_ol = 0;
+    fz_stream *volatile stm = NULL;
+    fz_document *volatile doc = NULL;
+    fz_outline *volatile outline = NULL;
+    fz_page *volatile page = NULL;
+    fz_stext_page *volatile st = NULL;
+    volatile int rc = 0;
+    const char *what = fmt == INGEST_FMT_EPUB ? "EPUB" : "PDF";
+
+    fz_try(ctx)
+    {
+        fz_register_document_handlers(ctx);
+        stm = fz_open_memory(ctx, (const unsigned char *)data, n);
+        doc = fz_open_document_with_stream(ctx, fmt == INGEST_FMT_EPUB ? "application/epub+zip" : "application/pdf",
+                                           stm);
+        if (fz_needs_password(ctx, doc) && !fz_authenticate_password(ctx, doc, "")) {
+            rc = kb_error_set(c->err, KB_ECORRUPT, "cannot ingest '%s': the %s is encrypted (password protected)",
+                              c->name, what);
+        }
+        if (!rc && fmt == INGEST_FMT_EPUB)
+            fz_layout_document(ctx, doc, 450, 650, 11);
+        int n_pages = rc ? 0 : fz_count_pages(ctx, doc);
+        pd.n_pages = n_pages;
+        if (!rc) {
+            outline = fz_load_outline(ctx, doc);
+            size_t cap = 4096;
+            ol = kb_xcalloc(cap, sizeof *ol);
+            pdf_flatten_outline(ctx, doc, outline, 1, ol, &n_ol, cap);
+        }
+        int block_no = 0;
+        fz_stext_options opts = {0};
+        for (int i = 0; i < n_pages && !rc; i++) {
+            page = fz_load_page(ctx, doc, i);
+            st = fz_new_stext_page_from_page(ctx, page, &opts);
+            if (pdf_read_page(ctx, st, i + 1, &pd, &block_no))
+                rc = kb_error_set(c->err, KB_ETOOBIG, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);
+            fz_drop_stext_page(ctx, st);
+            st = NULL;
+            fz_drop_page(ctx, page);
+            page = NULL;
+            if (!rc)
+                rc = ctx_check_time(c);
+        }
+    }
+    fz_catch(ctx)
+    {
+        const char *msg = fz_caught_message(ctx);
+        bool oom = mem.used + 65536 > mem.cap || (msg && strstr(msg, "malloc"));
+        rc = kb_error_set(c->err, oom ? KB_ETOOBIG : KB_ECORRUPT, "cannot ingest '%s': %s (%s)", c->name,
+                          oom ? "parsing needs more memory than ingest.max_parse_bytes" : "corrupt or unreadable",
+                          msg ? msg : what);
+    }
+    if (!rc) {
+        c->doc->n_pages = pd.n_pages;
+        if (pd.n_chars == 0) {
+            rc = pdf_no_text(c);
+        } else {
+            pdf_drop_furniture(&pd);
+            pdf_headings(&pd, ol, n_ol);
+            rc = pdf_emit(c, &pd);
+        }
+    }
+    fz_drop_stext_page(ctx, st);
+    fz_drop_page(ctx, page);
+    fz_drop_outline(ctx, outline);
+    fz_drop_document(ctx, doc);
+    fz_drop_stream(ctx, stm);
+    fz_drop_context(ctx);
+    free(ol);
+    free(pd.lines);
+    kb_buf_release(&pd.text);
+    return rc;
+}
