@@ -1,7 +1,427 @@
-/* infer/kernels/kern_avx2.c: AVX2+FMA+F16C kernels (placeholder until the SIMD kernels land). */
+/* infer/kernels/kern_avx2.c: AVX2 + FMA + F16C kernels. Compiled with those flags alone; kern_init()
+ * only installs them when the CPU has all three. Each has a reference twin in kern_ref.c and is
+ * tested against it in tests/infer/test_kernels.c (activation quantizers bit-identical, dots within
+ * float summation-order error).
+ *
+ * Integer dot products: signed x signed int8 uses |a| * sign(b, a) with maddubs (pairs of products
+ * fit int16: |q| <= 127 on one side and <= 128 on the other); unsigned nibbles x int8 go straight
+ * to maddubs. Per-block int32 sums are exact; they are scaled and accumulated in 8 float lanes.
+ * The quantizers round with cvtps (round half to even, the default MXCSR mode), as llama.cpp's x86
+ * path does. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
 #include "infer/kernels/kern_int.h"
+
+static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline int hsum8i(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline float f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* 8 int32 sums of 4 products each, for signed int8 x signed int8. */
+static inline __m256i dot_i8(__m256i x, __m256i y)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* 32 nibbles of 16 bytes: low nibbles in bytes 0..15, high nibbles in 16..31. */
+static inline __m256i nibbles32(const uint8_t *p)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0xF));
+}
+
+/* 32 bits -> 32 bytes, 0xFF where the bit is set. */
+static inline __m256i bits32(const uint8_t *p)
+{
+    uint32_t u;
+    memcpy(&u, p, 4);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u),
+                                    _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                      0x0101010101010101, 0x0000000000000000));
+    __m256i m = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, m), m);
+}
+
+/* ---- quantizers ----------------------------------------------------------------------------------- */
+
+/* 32 floats -> 32 int8 with multiplier id; returns the 8-lane int32 vectors' sum if wanted. */
+static inline __m256i q8_32(const float *x, float id, __m256i *sum)
+{
+    __m256 m = _mm256_set1_ps(id);
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), m));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), m));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), m));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), m));
+    if (sum)
+        *sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m256i a = _mm256_packs_epi32(i0, i1), b = _mm256_packs_epi32(i2, i3);
+    __m256i c = _mm256_packs_epi16(a, b);
+    return _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline float amax32(const float *x)
+{
+    __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void q_q8_0(const float *x, void *dst, int64_t n)
+{
+    struct blk_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = amax32(x);
+        b[i].d = kern_f32_to_f16(amax / 127.f);
+        __m256i q = q8_32(x, amax != 0.0f ? 127.f / amax : 0.0f, NULL);
+        _mm256_storeu_si256((__m256i *)b[i].qs, q);
+    }
+}
+
+static void q_q8_1(const float *x, void *dst, int64_t n)
+{
+    struct blk_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = amax32(x), d = amax / 127.f;
+        __m256i s;
+        __m256i q = q8_32(x, amax != 0.0f ? 127.f / amax : 0.0f, &s);
+        b[i].d = kern_f32_to_f16(d);
+        b[i].s = kern_f32_to_f16(d * (float)hsum8i(s));
+        _mm256_storeu_si256((__m256i *)b[i].qs, q);
+    }
+}
+
+static void q_q8_k(const float *x, void *dst, int64_t n)
+{
+    struct blk_q8_k *b = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m256 vmax = _mm256_loadu_ps(x), vmin = vmax;
+        for (int j = 8; j < QK_K; j += 8) {
+            __m256 v = _mm256_loadu_ps(x + j);
+            vmax = _mm256_max_ps(vmax, v);
+            vmin = _mm256_min_ps(vmin, v);
+        }
+        float hi = -INFINITY, lo = INFINITY, t[8];
+        _mm256_storeu_ps(t, vmax);
+        for (int j = 0; j < 8; j++)
+            hi = fmaxf(hi, t[j]);
+        _mm256_storeu_ps(t, vmin);
+        for (int j = 0; j < 8; j++)
+            lo = fminf(lo, t[j]);
+        float max; /* the value of largest magnitude, the first one on a tie (as the reference) */
+        if (hi > -lo) {
+            max = hi;
+        } else if (-lo > hi) {
+            max = lo;
+        } else {
+            max = 0;
+            for (int j = 0; j < QK_K; j++)
+                if (fabsf(x[j]) == hi) {
+                    max = x[j];
+                    break;
+                }
+        }
+        if (max == 0) {
+            memset(&b[i], 0, sizeof(b[i]));
+            continue;
+        }
+        float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q = q8_32(x + j, iscale, NULL);
+            q = _mm256_min_epi8(q, _mm256_set1_epi8(127));
+            _mm256_storeu_si256((__m256i *)(b[i].qs + j), q);
+            /* block sums of 16: widen to int16 and add pairs of 8 */
+            __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
+            __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+            int16_t s0[16], s1[16];
+            _mm256_storeu_si256((__m256i *)s0, w0);
+            _mm256_storeu_si256((__m256i *)s1, w1);
+            int a0 = 0, a1 = 0;
+            for (int k = 0; k < 16; k++) {
+                a0 += s0[k];
+                a1 += s1[k];
+            }
+            b[i].bsums[j / 16] = (int16_t)a0;
+            b[i].bsums[j / 16 + 1] = (int16_t)a1;
+        }
+        b[i].d = 1 / iscale;
+    }
+}
+
+/* ---- float dots ----------------------------------------------------------------------------------- */
+
+static float dot_f32(int64_t n, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        s += x[i] * y[i];
+    return s;
+}
+
+static float dot_f16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), s0);
+        s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), s0);
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += f16(x[i]) * f16(y[i]);
+    return s;
+}
+
+static void deq_f16(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++)
+        dst[i] = f16(x[i]);
+}
+
+/* ---- Q*_0 dots ------------------------------------------------------------------------------------ */
+
+static float dot_q8_0(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q8_0 *x = w, *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q4_0(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q4_0 *x = w;
+    const struct blk_q8_0 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i off = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i q = _mm256_sub_epi8(nibbles32(x[i].qs), off);
+        __m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q5_0(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q5_0 *x = w;
+    const struct blk_q8_0 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        /* value = nibble + 16*bit - 16: where the bit is clear, set the high nibble (-16 + nibble) */
+        __m256i hi = _mm256_andnot_si256(bits32(x[i].qh), _mm256_set1_epi8((char)0xF0));
+        __m256i q = _mm256_or_si256(nibbles32(x[i].qs), hi);
+        __m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q4_1(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q4_1 *x = w;
+    const struct blk_q8_1 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    float ms = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i p16 = _mm256_maddubs_epi16(nibbles32(x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
+        __m256i p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+        ms += f16(x[i].m) * f16(y[i].s);
+    }
+    return hsum8(acc) + ms;
+}
+
+static float dot_q5_1(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q5_1 *x = w;
+    const struct blk_q8_1 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    float ms = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i hi = _mm256_and_si256(bits32(x[i].qh), _mm256_set1_epi8(0x10));
+        __m256i q = _mm256_or_si256(nibbles32(x[i].qs), hi);
+        __m256i p16 = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        __m256i p = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+        ms += f16(x[i].m) * f16(y[i].s);
+    }
+    return hsum8(acc) + ms;
+}
+
+/* ---- K-quant dots --------------------------------------------------------------------------------- */
+
+/* The 8 scales and 8 mins of a Q4_K/Q5_K block. */
+static inline void k4_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
+{
+    for (int j = 0; j < 8; j++)
+        kern_k4_scale_min(j, s, &sc[j], &m[j]);
+}
+
+static inline int k4_mins(const uint8_t m[8], const int16_t *bsums)
+{
+    int s = 0;
+    for (int j = 0; j < 8; j++)
+        s += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+    return s;
+}
+
+static float dot_q4_k(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q4_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    float msum = 0;
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k4_unpack(x[i].scales, sc, m);
+        const uint8_t *q = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i si = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q += 32, q8 += 64) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)q);
+            __m256i l = _mm256_and_si256(b, lo4), h = _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4);
+            __m256i pl = _mm256_maddubs_epi16(l, _mm256_loadu_si256((const __m256i *)q8));
+            __m256i ph = _mm256_maddubs_epi16(h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            si = _mm256_add_epi32(si, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j])));
+            si = _mm256_add_epi32(si, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(si), acc);
+        msum += f16(x[i].dmin) * y[i].d * (float)k4_mins(m, y[i].bsums);
+    }
+    return hsum8(acc) - msum;
+}
+
+static float dot_q5_k(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q5_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    float msum = 0;
+    const __m256i lo4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k4_unpack(x[i].scales, sc, m);
+        const uint8_t *q = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i si = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q += 32, q8 += 64) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)q);
+            __m256i hl = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);
+            __m256i hh = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4);
+            qh = _mm256_srli_epi16(qh, 2);
+            __m256i l = _mm256_or_si256(_mm256_and_si256(b, lo4), hl);
+            __m256i h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), hh);
+            __m256i pl = _mm256_maddubs_epi16(l, _mm256_loadu_si256((const __m256i *)q8));
+            __m256i ph = _mm256_maddubs_epi16(h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            si = _mm256_add_epi32(si, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j])));
+            si = _mm256_add_epi32(si, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(si), acc);
+        msum += f16(x[i].dmin) * y[i].d * (float)k4_mins(m, y[i].bsums);
+    }
+    return hsum8(acc) - msum;
+}
+
+static float dot_q6_k(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q6_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales, *q8 = y[i].qs;
+        __m256i si = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, q8 += 128) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i v[4];
+            v[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+            v[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i y8 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(v[k], y8), _mm256_maddubs_epi16(k32, y8));
+                __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                si = _mm256_add_epi32(si, _mm256_madd_epi16(p, s));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(si), acc);
+    }
+    return hsum8(acc);
+}
 
 void kern_avx2_fill(struct kern_ops *ops)
 {
-    (void)ops;
+    ops->quant[GGML_TYPE_Q8_0] = q_q8_0;
+    ops->quant[GGML_TYPE_Q8_1] = q_q8_1;
+    ops->quant[GGML_TYPE_Q8_K] = q_q8_k;
+    ops->dequant[GGML_TYPE_F16] = deq_f16;
+    ops->vec_dot[GGML_TYPE_F32] = dot_f32;
+    ops->vec_dot[GGML_TYPE_F16] = dot_f16;
+    ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;
+    ops->vec_dot[GGML_TYPE_Q4_0] = dot_q4_0;
+    ops->vec_dot[GGML_TYPE_Q4_1] = dot_q4_1;
+    ops->vec_dot[GGML_TYPE_Q5_0] = dot_q5_0;
+    ops->vec_dot[GGML_TYPE_Q5_1] = dot_q5_1;
+    ops->vec_dot[GGML_TYPE_Q4_K] = dot_q4_k;
+    ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
+    ops->vec_dot[GGML_TYPE_Q6_K] = dot_q6_k;
 }

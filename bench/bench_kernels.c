@@ -1,0 +1,99 @@
+/* bench/bench_kernels.c: throughput of the matmul kernels per weight type, in GB/s of weight bytes
+ * read, for a matrix-vector product (generation, n_tok = 1) and a batch of 64 tokens (prompt
+ * processing, reported as tokens x weight-GB/s), with 1 and 2 pool threads, for the dispatched
+ * kernels (kern.isa) and, in cache only, the scalar reference.
+ *
+ * usage: bench_kernels [big_MiB (default 1024)] [reps (default 3)]
+ * "cache" uses a 2 MiB weight matrix (L2-resident: compute bound); "memory" a big_MiB one (much
+ * larger than the LLC: bandwidth bound). Rows are 4096 values. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "infer/kern.h"
+
+#define N_IN 4096
+
+static double run(struct kern_pool *pool, int type, const void *w, int64_t n_out, const float *x, int64_t n_tok,
+                  float *y, void *xq, int reps)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = kb_now_s();
+        kern_matmul(pool, type, w, N_IN, n_out, x, n_tok, y, xq);
+        double dt = kb_now_s() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    int64_t big_mib = 1024, reps = 3;
+    if ((argc > 1 && kb_parse_i64(argv[1], &big_mib) != 0) || (argc > 2 && kb_parse_i64(argv[2], &reps) != 0)) {
+        fprintf(stderr, "usage: bench_kernels [big_MiB] [reps]\n");
+        return 1;
+    }
+    kern_init(false);
+    static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+    const int64_t n_tok_pp = 64;
+    float *x = kb_xmalloc(sizeof(float) * N_IN * n_tok_pp), *y = kb_xmalloc(sizeof(float) * 1 << 24);
+    for (int64_t i = 0; i < N_IN * n_tok_pp; i++)
+        x[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
+    void *xq = kb_xmalloc(sizeof(float) * N_IN * n_tok_pp);
+    struct kern_pool *pools[2];
+    kern_pool_new(&pools[0], 1, NULL);
+    kern_pool_new(&pools[1], 2, NULL);
+    printf("bench_kernels: isa %s, rows of %d; GB/s of weights (pp64: tokens x weight bytes / s)\n", kern.isa, N_IN);
+    printf("%-5s %-6s %10s %10s %10s %10s %10s\n", "type", "size", "tg 1thr", "tg 2thr", "pp64 1thr", "pp64 2thr",
+           "ref 1thr");
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(types); ti++) {
+        int t = types[ti];
+        size_t rb = ggml_row_bytes(t, N_IN);
+        /* one 2 MiB chunk of quantized random rows, replicated */
+        int64_t chunk_rows = (2 << 20) / (int64_t)rb;
+        float *wf = kb_xmalloc(sizeof(float) * N_IN);
+        uint8_t *chunk = kb_xmalloc(rb * (size_t)chunk_rows);
+        for (int64_t r = 0; r < chunk_rows; r++) {
+            for (int k = 0; k < N_IN; k++)
+                wf[k] = (float)(((r + 1) * (k + 3) * 2654435761u) % 1000) / 1000.0f - 0.5f;
+            kern.quant[t](wf, chunk + (size_t)r * rb, N_IN);
+        }
+        for (int big = 0; big < 2; big++) {
+            int64_t n_out = big ? big_mib * (1 << 20) / (int64_t)rb : chunk_rows;
+            uint8_t *w = chunk;
+            if (big) {
+                w = kb_xmalloc(rb * (size_t)n_out);
+                for (int64_t r = 0; r < n_out; r += chunk_rows)
+                    memcpy(w + (size_t)r * rb, chunk, rb * (size_t)KB_MIN(chunk_rows, n_out - r));
+            }
+            double bytes = (double)rb * (double)n_out;
+            double r1 = bytes / run(pools[0], t, w, n_out, x, 1, y, xq, (int)reps + 2) / 1e9;
+            double r2 = bytes / run(pools[1], t, w, n_out, x, 1, y, xq, (int)reps + 2) / 1e9;
+            double p1 = n_tok_pp * bytes / run(pools[0], t, w, n_out, x, n_tok_pp, y, xq, (int)reps) / 1e9;
+            double p2 = n_tok_pp * bytes / run(pools[1], t, w, n_out, x, n_tok_pp, y, xq, (int)reps) / 1e9;
+            double rr = 0;
+            if (!big) {
+                struct kern_ops save = kern;
+                kern = *kern_ref_ops();
+                rr = bytes / run(pools[0], t, w, n_out, x, 1, y, xq, 2) / 1e9;
+                kern = save;
+            }
+            printf("%-5s %-6s %10.2f %10.2f %10.2f %10.2f %10.2f\n", ggml_type_info(t)->name, big ? "memory" : "cache",
+                   r1, r2, p1, p2, rr);
+            fflush(stdout);
+            if (big)
+                free(w);
+        }
+        free(wf);
+        free(chunk);
+    }
+    kern_pool_free(pools[0]);
+    kern_pool_free(pools[1]);
+    free(x);
+    free(y);
+    free(xq);
+    return 0;
+}
