@@ -1,0 +1,3 @@
+# bench/index.cmake: the index benchmark (synthetic corpora; see bench_index.c for usage).
+add_executable(bench_index ${CMAKE_CURRENT_SOURCE_DIR}/bench_index.c)
+target_link_libraries(bench_index PRIVATE kb_index)
