@@ -199,6 +199,8 @@ static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char
 static int sse_send(struct ask_job *j, const char *event, const char *json, size_t n)
 {
     kb_buf_reset(&j->ev);
+    while (n && json[n - 1] == '\n')
+        n--; /* a newline would end the data line early */
     kb_buf_printf(&j->ev, "event: %s\ndata: ", event);
     kb_buf_append(&j->ev, json, n);
     kb_buf_puts(&j->ev, "\n\n");

@@ -173,7 +173,9 @@ static void oa_chat_task(struct web_task *t, void *ud)
         if (j->emitted) {
             struct kb_buf ev;
             kb_buf_init(&ev, 0);
-            kb_buf_printf(&ev, "data: %s\ndata: [DONE]\n\n", body.data);
+            if (body.len && body.data[body.len - 1] == '\n')
+                body.data[--body.len] = '\0';
+            kb_buf_printf(&ev, "data: %s\n\ndata: [DONE]\n\n", body.data);
             web_task_emit(t, ev.data, ev.len);
             kb_buf_release(&ev);
         } else {

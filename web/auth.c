@@ -85,6 +85,7 @@ int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_erro
     rc = token_read(path, ctx->admin_token, err);
     if (rc != KB_ENOENT)
         return rc;
+    rc = 0;
     web_random_hex(tok, 64);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST) /* another process won the race: use its token */

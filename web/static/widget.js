@@ -1,1 +1,182 @@
-/* placeholder */
+/* web/static/widget.js: kbox's website chat widget. A page adds
+ *   <script src="http://KBOX-HOST/widget.js" data-collection="NAME"></script>
+ * and gets a chat bubble in the corner. Optional attributes override the server's widget settings:
+ * data-title, data-color, data-greeting, data-lang (en|zh).
+ *
+ * It calls back only to the server it was loaded from (GET /api/widget, POST /api/ask with SSE);
+ * the server answers only origins listed in server.cors_origins, so on other sites the widget stays
+ * hidden. Everything lives in a shadow root (the host page's CSS cannot break it, and it cannot
+ * break the page), and all server text is placed with textContent, never parsed as HTML.
+ * Tests: tests/web/e2e.mjs. */
+(function () {
+  'use strict';
+  const script = document.currentScript;
+  if (!script || window.__kboxWidget) return;
+  window.__kboxWidget = true;
+  const base = new URL(script.src, location.href).origin;
+  const opt = script.dataset;
+
+  const TEXT = {
+    en: {ph: 'Type your question', send: 'Send', sources: 'Sources', open: 'Open chat', close: 'Close',
+      thinking: 'Thinking…', failed: 'Sorry, something went wrong: ', page: 'page'},
+    zh: {ph: '请输入您的问题', send: '发送', sources: '来源', open: '打开聊天', close: '关闭',
+      thinking: '思考中…', failed: '抱歉，出错了：', page: '页'},
+  };
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(typeof c === 'string' ? document.createTextNode(c) : c);
+    return e;
+  }
+
+  function safeColor(c) {
+    /* only plain CSS colour syntax reaches the stylesheet */
+    return /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|rgba?\([0-9., %]+\)|hsla?\([0-9., %deg]+\))$/.test(c || '') ? c : '#2b6cb0';
+  }
+
+  async function readSSE(resp, onEvent) {
+    const reader = resp.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, {stream: true});
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const raw = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        let name = 'message';
+        const data = [];
+        for (const line of raw.split('\n')) {
+          if (line.startsWith('event:')) name = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+        if (data.length) onEvent(name, JSON.parse(data.join('\n')));
+      }
+    }
+  }
+
+  function css(color) {
+    return `
+:host { all: initial; }
+* { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans", "PingFang SC", "Microsoft YaHei", sans-serif; }
+.bubble { position: fixed; right: 20px; bottom: 20px; width: 56px; height: 56px; border-radius: 50%; border: 0;
+  background: ${color}; color: #fff; font-size: 26px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
+.panel { position: fixed; right: 20px; bottom: 88px; width: min(370px, calc(100vw - 40px)); height: min(540px, calc(100vh - 120px));
+  background: #fff; color: #1a202c; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.25); display: flex;
+  flex-direction: column; overflow: hidden; z-index: 2147483000; font-size: 14px; line-height: 1.45; }
+.panel[hidden] { display: none; }
+.head { background: ${color}; color: #fff; padding: 10px 14px; font-weight: 600; display: flex; justify-content: space-between; align-items: center; }
+.head button { background: none; border: 0; color: #fff; font-size: 18px; cursor: pointer; }
+.log { flex: 1; overflow-y: auto; padding: 10px; background: #f7f8fa; }
+.msg { margin: 6px 0; padding: 8px 10px; border-radius: 10px; max-width: 88%; white-space: pre-wrap; word-wrap: break-word; }
+.user { background: ${color}; color: #fff; margin-left: auto; width: fit-content; }
+.bot { background: #fff; border: 1px solid #e2e8f0; }
+.chips { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 6px; }
+.chip { border: 1px solid ${color}; color: ${color}; background: #fff; border-radius: 12px; padding: 1px 8px; font-size: 12px; cursor: pointer; }
+.passage { margin-top: 6px; font-size: 12px; color: #4a5568; background: #fefcbf; padding: 6px; border-radius: 6px; white-space: pre-wrap; }
+.meta { font-size: 11px; color: #718096; }
+form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e2e8f0; }
+input { flex: 1; padding: 7px 9px; border: 1px solid #cbd5e0; border-radius: 8px; font-size: 14px; }
+form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 0 12px; cursor: pointer; font-size: 14px; }
+`;
+  }
+
+  function build(cfg) {
+    const lang = (opt.lang || cfg.lang || 'en').startsWith('zh') ? 'zh' : 'en';
+    const tx = TEXT[lang];
+    const color = safeColor(opt.color || cfg.color);
+    const title = opt.title || cfg.title || 'Ask us';
+    const greeting = opt.greeting !== undefined ? opt.greeting : cfg.greeting;
+    const collection = opt.collection || '';
+    let conversation = 'w-' + Math.random().toString(16).slice(2) + Date.now().toString(16);
+
+    const host = el('div', {id: 'kbox-widget'});
+    const root = host.attachShadow({mode: 'open'});
+    const style = el('style');
+    style.textContent = css(color);
+    const log = el('div', {class: 'log', part: 'log'});
+    const input = el('input', {placeholder: tx.ph, 'aria-label': tx.ph});
+    const panel = el('div', {class: 'panel', role: 'dialog', 'aria-label': title},
+      el('div', {class: 'head'}, el('span', {text: title}),
+        el('button', {type: 'button', 'aria-label': tx.close, text: '×', onclick: () => { panel.hidden = true; }})),
+      log,
+      el('form', {onsubmit: (e) => { e.preventDefault(); send(); }}, input, el('button', {type: 'submit', text: tx.send})));
+    panel.hidden = true;
+    const bubble = el('button', {class: 'bubble', type: 'button', 'aria-label': tx.open, title, text: '💬',
+      onclick: () => { panel.hidden = !panel.hidden; if (!panel.hidden) input.focus(); }});
+    root.append(style, panel, bubble);
+    document.body.append(host);
+    if (greeting) log.append(el('div', {class: 'msg bot', text: greeting}));
+
+    function chip(c, box) {
+      return el('button', {class: 'chip', type: 'button', title: c.heading_path || '', onclick: () => {
+        const old = box.querySelector('.passage');
+        if (old && old.dataset.n === String(c.n)) { old.remove(); return; }
+        if (old) old.remove();
+        const where = [c.document, c.heading_path, c.page ? tx.page + ' ' + c.page : ''].filter(Boolean).join(' · ');
+        const p = el('div', {class: 'passage', 'data-n': String(c.n)}, el('div', {class: 'meta', text: where}), c.text || '');
+        box.append(p);
+      }}, '[' + c.n + '] ' + c.document);
+    }
+
+    async function send() {
+      const q = input.value.trim();
+      if (!q) return;
+      input.value = '';
+      log.append(el('div', {class: 'msg user', text: q}));
+      const text = el('div', {text: tx.thinking});
+      const chips = el('div', {class: 'chips'});
+      const msg = el('div', {class: 'msg bot', 'data-state': 'streaming'}, text, chips);
+      log.append(msg);
+      log.scrollTop = log.scrollHeight;
+      let got = false;
+      const seen = new Set();
+      try {
+        const body = {question: q, conversation_id: conversation, stream: true};
+        if (collection) body.collection = collection;
+        const r = await fetch(base + '/api/ask', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+        if (!r.ok) {
+          let m = r.statusText;
+          try { m = (await r.json()).error.message; } catch (e) { /* not JSON */ }
+          throw new Error(m);
+        }
+        await readSSE(r, (name, data) => {
+          if (name === 'token') {
+            if (!got) { text.textContent = ''; got = true; }
+            text.append(document.createTextNode(data.text));
+          } else if (name === 'citation') {
+            if (!seen.has(data.n)) { seen.add(data.n); chips.append(chip(data, msg)); }
+          } else if (name === 'done') {
+            text.textContent = data.answer;
+            for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c, msg)); }
+            msg.dataset.state = 'done';
+          } else if (name === 'error') {
+            throw new Error(data.error.message);
+          }
+          log.scrollTop = log.scrollHeight;
+        });
+      } catch (e) {
+        text.textContent = tx.failed + e.message;
+        msg.dataset.state = 'error';
+      }
+    }
+  }
+
+  function init() {
+    fetch(base + '/api/widget', {headers: {Accept: 'application/json'}})
+      .then((r) => { if (!r.ok) throw new Error('kbox widget: this site is not allowed (' + r.status + ')'); return r.json(); })
+      .then(build)
+      .catch((e) => { console.warn(e.message || e); });
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
