@@ -4,7 +4,7 @@
  * document declares (HTML meta; aliases GB2312/GBK map to their superset GB18030, Latin-1 to
  * Windows-1252 as browsers do), then strict UTF-8 validity, then GB18030, the encoding of Chinese
  * text files that are not UTF-8. Conversion is strict: an invalid sequence rejects the candidate.
- * The decoded text must not look binary (NUL bytes, or more than 1% C0 control characters), which
+ * The decoded text must not look binary (NUL bytes, or more than 5% C0 control characters), which
  * is how garbage named .txt is told apart. Output goes to a kb_buf capped by max_parse_bytes.
  * Tests: tests/ingest/test_text.c. */
 #include "ingest/ingest_int.h"
@@ -46,7 +46,7 @@ static bool enc_binary(const char *s, size_t n)
         if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r' && ch != '\f' && ch != 0x1b)
             ctl++;
     }
-    return ctl * 100 > n;
+    return ctl * 20 > n;
 }
 
 static const char *enc_alias(const char *cs)

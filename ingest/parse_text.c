@@ -2,8 +2,9 @@
  *
  * Paragraphs are separated by blank lines; lines inside a paragraph are joined (norm.c folds the
  * line breaks, without spaces between CJK characters). Structure is inferred conservatively:
- * - a paragraph that is one short line without closing punctuation is a heading: level 1 when it is
- *   the document's first line, else 2 plus its numbering depth ("1." 2, "1.2" 3, "第一章" 2);
+ * - a paragraph that is one short line without closing punctuation is a heading of level 1 plus its
+ *   numbering depth ("1." 2, "1.2" 3, "第一章" 2); a short unnumbered first line of the file is the
+ *   document title (doc->title, kept as a paragraph, not a heading);
  *   a line underlined with === or --- is a level 1 or 2 heading;
  * - a line starting with a bullet (-, *, +, •, ·) or a number and ")" starts a list item;
  * - a line starting with a question or answer marker (Q:, A:, 问：, 答：) starts a new paragraph so
@@ -134,10 +135,16 @@ static int text_paragraph(struct ingest_ctx *c, const struct tline *lines, size_
         rc = doc_add(c, INGEST_BLOCK_HEADING, lines[1].s[text_trim_left(lines[1].s, lines[1].n)] == '=' ? 1 : 2, s0,
                      n0, &loc);
         i = 2;
-    } else if (short_line && (n == 1 || (first_para && lines[0].no == 1))) {
+    } else if (short_line && first_para && lines[0].no == 1 && text_number_depth(s0, n0) == 0) {
+        /* The document's title line: kept as text and as doc->title, but not as a heading, so
+         * section paths read "3. Probation" rather than repeating the title everywhere. */
+        rc = doc_add(c, INGEST_BLOCK_PARAGRAPH, 0, s0, n0, &loc);
+        if (!rc && c->doc->n_blocks > 0)
+            c->doc->title = c->doc->blocks[c->doc->n_blocks - 1].text;
+        i = 1;
+    } else if (short_line && n == 1) {
         int depth = text_number_depth(s0, n0);
-        int level = first_para && lines[0].no == 1 && depth == 0 ? 1 : 1 + KB_MAX(depth, 1);
-        rc = doc_add(c, INGEST_BLOCK_HEADING, KB_MIN(level, 9), s0, n0, &loc);
+        rc = doc_add(c, INGEST_BLOCK_HEADING, KB_MIN(1 + KB_MAX(depth, 1), 9), s0, n0, &loc);
         i = 1;
     }
     enum ingest_block_kind kind = INGEST_BLOCK_PARAGRAPH;
