@@ -7,7 +7,7 @@
  * trailing sentences of the previous one worth up to overlap*target tokens, and a tiny trailing chunk
  * (under a quarter of the target) folds into the one before. A run that is tiny (under 1/8 of the
  * target) when its section ends is carried into the next section, with that section's heading as a
- * line, under the two sections' common heading path. Tables pack whole rows with the header line on
+ * line, under their common heading path (the next section's path for a preamble before any heading). Tables pack whole rows with the header line on
  * top of every chunk; a FAQ block is always exactly one chunk; code splits at line ends only when it
  * is more than 1.5 targets. Chunk texts live in the document's arena; the chunk array is malloc'd.
  * Pure function of (blocks, target, overlap): deterministic. Tests: tests/ingest/test_chunk.c. */
@@ -368,7 +368,8 @@ static const char *chunk_make_path(struct chunker *k)
     return p;
 }
 
-/* The longest common prefix of two paths, at " > " component boundaries. */
+/* The path for a run spanning sections a then b: b when a is the top level (a preamble such as a
+ * title line), else their longest common prefix at " > " component boundaries. */
 static const char *chunk_common_path(struct chunker *k, const char *a, const char *b)
 {
     size_t n = 0, last = 0;
@@ -377,6 +378,8 @@ static const char *chunk_common_path(struct chunker *k, const char *a, const cha
         if (strncmp(a + n, " > ", 3) == 0 && strncmp(b + n, " > ", 3) == 0)
             last = n;
     }
+    if (a[0] == '\0')
+        return b; /* a preamble before the first heading (a title line) belongs with what follows */
     if (a[n] == '\0' && (b[n] == '\0' || strncmp(b + n, " > ", 3) == 0))
         return a;
     if (b[n] == '\0' && strncmp(a + n, " > ", 3) == 0)
