@@ -4,6 +4,7 @@ list(APPEND KB_INFER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/gguf.c
   ${CMAKE_CURRENT_LIST_DIR}/pool.c
   ${CMAKE_CURRENT_LIST_DIR}/matmul.c
+  ${CMAKE_CURRENT_LIST_DIR}/synth.c
   ${CMAKE_CURRENT_LIST_DIR}/kernels/kern.c
   ${CMAKE_CURRENT_LIST_DIR}/kernels/kern_ref.c
   ${CMAKE_CURRENT_LIST_DIR}/kernels/kern_avx2.c

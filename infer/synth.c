@@ -1,0 +1,515 @@
+/* infer/synth.c: the synthetic GGUF v3 writer (see infer/synth.h for what a synthetic model holds).
+ *
+ * Data flow: synth_write() builds the tensor list for the architecture (names and shapes as
+ * llama.cpp's loader expects them), assigns each tensor its type (with llama-quantize's fallbacks)
+ * and its offset in the data section (each padded to 32 bytes), serialises header + metadata +
+ * tensor infos into a kb_buf, writes it, pads to the alignment, then generates every tensor row by
+ * row (F32 values from a per-tensor seeded generator, quantized with the reference kernels) and
+ * streams it to the file. Memory use is one row plus the header, whatever the model size.
+ *
+ * File layout: GGUF v3, little-endian (this writer assumes a little-endian host, as the whole
+ * engine does), alignment 32 (general.alignment is written explicitly).
+ * Tests: tests/infer/test_synth.c (reads every arch/type back with gguf.c and checks keys, shapes,
+ * determinism and that dequantized weights have the intended statistics). */
+#include "infer/synth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/gguf.h"
+#include "infer/kern.h"
+
+#define SYNTH_ALIGN 32
+#define SYNTH_MAX_TENSORS 4096
+
+enum tkind { TK_MAT, TK_EMB, TK_NORM, TK_BIAS, TK_ROUTER };
+
+struct stensor {
+    char name[64];
+    int n_dims;
+    int64_t ne[4];
+    int type;       /* enum ggml_type */
+    enum tkind kind;
+    float std;      /* for TK_MAT/TK_EMB/TK_BIAS/TK_ROUTER */
+    size_t n_bytes;
+    uint64_t offset;
+};
+
+struct slist {
+    struct stensor *t; /* (n); owned */
+    int n;
+};
+
+static const char *arch_names[] = {"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"};
+
+static bool arch_known(const char *a)
+{
+    for (size_t i = 0; i < KB_ARRAY_LEN(arch_names); i++)
+        if (strcmp(a, arch_names[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool is_qwen(const char *a)
+{
+    return strncmp(a, "qwen", 4) == 0;
+}
+
+static bool is_moe(const char *a)
+{
+    return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0;
+}
+
+/* GGUF general.architecture: mixtral files say "llama" (with llama.expert_count). */
+static const char *gguf_arch(const char *a)
+{
+    return strcmp(a, "mixtral") == 0 ? "llama" : a;
+}
+
+void synth_params_default(struct synth_params *p, const char *arch)
+{
+    memset(p, 0, sizeof(*p));
+    p->arch = arch;
+    p->type = GGML_TYPE_F32;
+    p->n_layer = 2;
+    p->n_embd = 256;
+    p->n_head = 4;
+    p->n_head_kv = 2;
+    p->n_ff = 512;
+    p->n_vocab = 320;
+    p->n_ctx = 4096;
+    p->rope_base = is_qwen(arch) ? 1000000.0f : 10000.0f;
+    p->norm_eps = is_qwen(arch) ? 1e-6f : 1e-5f;
+    p->n_expert = 8;
+    p->n_expert_used = 2;
+    p->n_ff_exp = 256;
+    p->n_ff_shexp = 512;
+    p->seed = 42;
+}
+
+int synth_check(const struct synth_params *p, struct kb_error *err)
+{
+    if (!p->arch || !arch_known(p->arch)) {
+        if (p->arch && strcmp(p->arch, "deepseek2") == 0)
+            return kb_error_set(err, KB_ENOTIMPL, "synth: architecture 'deepseek2' is not written yet");
+        return kb_error_set(err, KB_EINVAL,
+                            "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral)",
+                            p->arch ? p->arch : "");
+    }
+    if (!ggml_type_supported(p->type) || p->type == GGML_TYPE_Q8_1 || p->type == GGML_TYPE_Q8_K)
+        return kb_error_set(err, KB_EINVAL, "synth: type %d is not a supported weight type", p->type);
+    if (p->n_layer < 1 || p->n_layer > 1000 || p->n_embd < 1 || p->n_embd > 65536 || p->n_head < 1 ||
+        p->n_head_kv < 1 || p->n_ff < 1 || p->n_ff > 1 << 20 || p->n_ctx < 1 || p->head_dim < 0 ||
+        p->head_dim > 1024)
+        return kb_error_set(err, KB_EINVAL, "synth: dimensions out of range");
+    if (p->n_head % p->n_head_kv != 0)
+        return kb_error_set(err, KB_EINVAL, "synth: n_head %d is not a multiple of n_head_kv %d", p->n_head,
+                            p->n_head_kv);
+    if (p->head_dim == 0 && p->n_embd % p->n_head != 0)
+        return kb_error_set(err, KB_EINVAL, "synth: n_embd %d is not a multiple of n_head %d", p->n_embd, p->n_head);
+    int hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    if (hd % 2 != 0)
+        return kb_error_set(err, KB_EINVAL, "synth: head_dim %d must be even (rope)", hd);
+    if (p->n_vocab < SYNTH_N_VOCAB_MIN || p->n_vocab > 1 << 20)
+        return kb_error_set(err, KB_EINVAL, "synth: n_vocab %d must be in [%d, %d]", p->n_vocab, SYNTH_N_VOCAB_MIN,
+                            1 << 20);
+    if (is_moe(p->arch) && (p->n_expert < 1 || p->n_expert > 512 || p->n_expert_used < 1 ||
+                            p->n_expert_used > p->n_expert || p->n_ff_exp < 1 ||
+                            (strcmp(p->arch, "qwen2moe") == 0 && p->n_ff_shexp < 1)))
+        return kb_error_set(err, KB_EINVAL, "synth: bad expert configuration");
+    if (!isfinite(p->rope_base) || p->rope_base <= 0 || !isfinite(p->norm_eps) || p->norm_eps <= 0)
+        return kb_error_set(err, KB_EINVAL, "synth: rope base and norm epsilon must be positive");
+    return 0;
+}
+
+/* The type a weight of row length ne0 gets when `want` cannot hold it (llama-quantize's rules). */
+static int weight_type(int want, int64_t ne0)
+{
+    for (int guard = 0; guard < 4; guard++) {
+        if (ne0 % ggml_type_info(want)->block_elems == 0)
+            return want;
+        switch (want) {
+        case GGML_TYPE_Q4_K: want = GGML_TYPE_Q5_0; break;
+        case GGML_TYPE_Q5_K: want = GGML_TYPE_Q5_1; break;
+        case GGML_TYPE_Q6_K: want = GGML_TYPE_Q8_0; break;
+        default: want = GGML_TYPE_F16; break;
+        }
+    }
+    return GGML_TYPE_F32;
+}
+
+static void add_t(struct slist *l, int want_type, enum tkind kind, const char *name, int n_dims, int64_t ne0,
+                  int64_t ne1, int64_t ne2)
+{
+    KB_ASSERT(l->n < SYNTH_MAX_TENSORS);
+    struct stensor *t = &l->t[l->n++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->n_dims = n_dims;
+    t->ne[0] = ne0;
+    t->ne[1] = n_dims > 1 ? ne1 : 1;
+    t->ne[2] = n_dims > 2 ? ne2 : 1;
+    t->ne[3] = 1;
+    t->kind = kind;
+    t->type = (kind == TK_MAT || kind == TK_EMB) ? weight_type(want_type, ne0) : GGML_TYPE_F32;
+    t->std = kind == TK_BIAS ? 0.25f : kind == TK_ROUTER ? 3.0f / sqrtf((float)ne0) : 1.0f / sqrtf((float)ne0);
+    t->n_bytes = ggml_row_bytes(t->type, ne0) * (size_t)(t->ne[1] * t->ne[2]);
+}
+
+static void build_tensors(const struct synth_params *p, struct slist *l)
+{
+    const char *a = p->arch;
+    int64_t E = p->n_embd, hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    int64_t nq = p->n_head * hd, nkv = p->n_head_kv * hd;
+    bool bias = strcmp(a, "qwen2") == 0 || strcmp(a, "qwen2moe") == 0;
+    bool qknorm = strcmp(a, "qwen3") == 0 || strcmp(a, "qwen3moe") == 0;
+    char n[64];
+    add_t(l, p->type, TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
+    for (int b = 0; b < p->n_layer; b++) {
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, p->type, kind, n, nd, a0, a1, a2);                                                        \
+    } while (0)
+        T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
+        T(TK_MAT, "attn_q.weight", 2, E, nq, 1);
+        if (bias)
+            T(TK_BIAS, "attn_q.bias", 1, nq, 1, 1);
+        T(TK_MAT, "attn_k.weight", 2, E, nkv, 1);
+        if (bias)
+            T(TK_BIAS, "attn_k.bias", 1, nkv, 1, 1);
+        T(TK_MAT, "attn_v.weight", 2, E, nkv, 1);
+        if (bias)
+            T(TK_BIAS, "attn_v.bias", 1, nkv, 1, 1);
+        T(TK_MAT, "attn_output.weight", 2, nq, E, 1);
+        if (qknorm) {
+            T(TK_NORM, "attn_q_norm.weight", 1, hd, 1, 1);
+            T(TK_NORM, "attn_k_norm.weight", 1, hd, 1, 1);
+        }
+        T(TK_NORM, "ffn_norm.weight", 1, E, 1, 1);
+        if (!is_moe(a)) {
+            T(TK_MAT, "ffn_gate.weight", 2, E, p->n_ff, 1);
+            T(TK_MAT, "ffn_up.weight", 2, E, p->n_ff, 1);
+            T(TK_MAT, "ffn_down.weight", 2, p->n_ff, E, 1);
+        } else {
+            int64_t fe = strcmp(a, "mixtral") == 0 ? p->n_ff : p->n_ff_exp;
+            T(TK_ROUTER, "ffn_gate_inp.weight", 2, E, p->n_expert, 1);
+            T(TK_MAT, "ffn_gate_exps.weight", 3, E, fe, p->n_expert);
+            T(TK_MAT, "ffn_up_exps.weight", 3, E, fe, p->n_expert);
+            T(TK_MAT, "ffn_down_exps.weight", 3, fe, E, p->n_expert);
+            if (strcmp(a, "qwen2moe") == 0) {
+                T(TK_ROUTER, "ffn_gate_inp_shexp.weight", 1, E, 1, 1);
+                T(TK_MAT, "ffn_gate_shexp.weight", 2, E, p->n_ff_shexp, 1);
+                T(TK_MAT, "ffn_up_shexp.weight", 2, E, p->n_ff_shexp, 1);
+                T(TK_MAT, "ffn_down_shexp.weight", 2, p->n_ff_shexp, E, 1);
+            }
+        }
+#undef T
+    }
+    add_t(l, p->type, TK_NORM, "output_norm.weight", 1, E, 1, 1);
+    if (!p->tied_output)
+        add_t(l, p->type, TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
+    uint64_t off = 0;
+    for (int i = 0; i < l->n; i++) {
+        l->t[i].offset = off;
+        off += (l->t[i].n_bytes + SYNTH_ALIGN - 1) / SYNTH_ALIGN * SYNTH_ALIGN;
+    }
+}
+
+/* ---- metadata serialisation ----------------------------------------------------------------------- */
+
+static void put_u32(struct kb_buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    KB_ASSERT(kb_buf_append(b, x, 4) == 0);
+}
+
+static void put_u64(struct kb_buf *b, uint64_t v)
+{
+    put_u32(b, (uint32_t)v);
+    put_u32(b, (uint32_t)(v >> 32));
+}
+
+static void put_str(struct kb_buf *b, const char *s, size_t n)
+{
+    put_u64(b, n);
+    KB_ASSERT(kb_buf_append(b, s, n) == 0);
+}
+
+static void kv_head(struct kb_buf *b, const char *prefix, const char *key, uint32_t type)
+{
+    char k[128];
+    snprintf(k, sizeof(k), "%s%s%s", prefix ? prefix : "", prefix ? "." : "", key);
+    put_str(b, k, strlen(k));
+    put_u32(b, type);
+}
+
+static void kv_u32(struct kb_buf *b, int *n_kv, const char *prefix, const char *key, uint32_t v)
+{
+    kv_head(b, prefix, key, GGUF_VT_U32);
+    put_u32(b, v);
+    (*n_kv)++;
+}
+
+static void kv_f32(struct kb_buf *b, int *n_kv, const char *prefix, const char *key, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    kv_head(b, prefix, key, GGUF_VT_F32);
+    put_u32(b, u);
+    (*n_kv)++;
+}
+
+static void kv_bool(struct kb_buf *b, int *n_kv, const char *key, bool v)
+{
+    kv_head(b, NULL, key, GGUF_VT_BOOL);
+    uint8_t x = v;
+    KB_ASSERT(kb_buf_append(b, &x, 1) == 0);
+    (*n_kv)++;
+}
+
+static void kv_str(struct kb_buf *b, int *n_kv, const char *prefix, const char *key, const char *v)
+{
+    kv_head(b, prefix, key, GGUF_VT_STRING);
+    put_str(b, v, strlen(v));
+    (*n_kv)++;
+}
+
+/* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to U+0100 onwards. */
+static uint32_t byte_cp(int byte)
+{
+    if ((byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || (byte >= 174 && byte <= 255))
+        return (uint32_t)byte;
+    int k = 0;
+    for (int b = 0; b < byte; b++)
+        if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)))
+            k++;
+    return 256u + (uint32_t)k;
+}
+
+/* Merges as pairs of token strings in byte-level form ("Ġ" = space); rank = order. */
+static const char *merges[SYNTH_N_MERGES][2] = {
+    {"Ġ", "t"}, {"h", "e"}, {"Ġ", "a"}, {"i", "n"}, {"Ġt", "he"}, {"e", "r"}, {"o", "n"}, {"Ġ", "s"},
+    {"r", "e"}, {"a", "n"}, {"Ġ", "o"}, {"Ġ", "w"}, {"e", "n"}, {"a", "t"}, {"o", "r"}, {"n", "d"},
+    {"Ġ", "c"}, {"i", "s"}, {"Ġ", "b"}, {"in", "g"}, {"e", "d"}, {"Ġa", "nd"}, {"Ġ", "f"}, {"o", "u"},
+};
+
+static const char *specials_llama[5] = {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+                                        "<|end_header_id|>", "<|eot_id|>"};
+static const char *specials_qwen[5] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"};
+
+static const char *tmpl_llama3 =
+    "{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + "
+    "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}{%- if "
+    "add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
+static const char *tmpl_chatml =
+    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- endif %}";
+static const char *tmpl_qwen3 =
+    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}"
+    "{%- endif %}{%- endif %}";
+
+static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
+{
+    const char **sp = is_qwen(p->arch) ? specials_qwen : specials_llama;
+    char tok[64];
+    kv_str(b, n_kv, NULL, "tokenizer.ggml.model", "gpt2");
+    kv_str(b, n_kv, NULL, "tokenizer.ggml.pre", is_qwen(p->arch) ? "qwen2" : "llama-bpe");
+    kv_head(b, NULL, "tokenizer.ggml.tokens", GGUF_VT_ARRAY);
+    put_u32(b, GGUF_VT_STRING);
+    put_u64(b, (uint64_t)p->n_vocab);
+    for (int i = 0; i < 256; i++) {
+        char u[4];
+        int len = kb_utf8_encode(byte_cp(i), u);
+        put_str(b, u, (size_t)len);
+    }
+    for (int i = 0; i < SYNTH_N_MERGES; i++) {
+        snprintf(tok, sizeof(tok), "%s%s", merges[i][0], merges[i][1]);
+        put_str(b, tok, strlen(tok));
+    }
+    for (int i = 0; i < 5; i++)
+        put_str(b, sp[i], strlen(sp[i]));
+    for (int i = SYNTH_N_VOCAB_MIN; i < p->n_vocab; i++) {
+        snprintf(tok, sizeof(tok), "<|reserved_%d|>", i - SYNTH_N_VOCAB_MIN);
+        put_str(b, tok, strlen(tok));
+    }
+    (*n_kv)++;
+    kv_head(b, NULL, "tokenizer.ggml.token_type", GGUF_VT_ARRAY);
+    put_u32(b, GGUF_VT_I32);
+    put_u64(b, (uint64_t)p->n_vocab);
+    for (int i = 0; i < p->n_vocab; i++)
+        put_u32(b, i < SYNTH_TOK_SPECIAL0 ? 1u : 3u); /* NORMAL, CONTROL */
+    (*n_kv)++;
+    kv_head(b, NULL, "tokenizer.ggml.merges", GGUF_VT_ARRAY);
+    put_u32(b, GGUF_VT_STRING);
+    put_u64(b, SYNTH_N_MERGES);
+    for (int i = 0; i < SYNTH_N_MERGES; i++) {
+        snprintf(tok, sizeof(tok), "%s %s", merges[i][0], merges[i][1]);
+        put_str(b, tok, strlen(tok));
+    }
+    (*n_kv)++;
+    bool qwen = is_qwen(p->arch);
+    kv_u32(b, n_kv, NULL, "tokenizer.ggml.bos_token_id", SYNTH_TOK_SPECIAL0);
+    kv_u32(b, n_kv, NULL, "tokenizer.ggml.eos_token_id", qwen ? SYNTH_TOK_SPECIAL0 + 2 : SYNTH_TOK_SPECIAL0 + 1);
+    kv_u32(b, n_kv, NULL, "tokenizer.ggml.eot_token_id", qwen ? SYNTH_TOK_SPECIAL0 + 2 : SYNTH_TOK_SPECIAL0 + 4);
+    if (qwen)
+        kv_u32(b, n_kv, NULL, "tokenizer.ggml.padding_token_id", SYNTH_TOK_SPECIAL0);
+    kv_bool(b, n_kv, "tokenizer.ggml.add_bos_token", !qwen);
+    const char *tmpl = strncmp(p->arch, "qwen3", 5) == 0 ? tmpl_qwen3 : qwen ? tmpl_chatml : tmpl_llama3;
+    kv_str(b, n_kv, NULL, "tokenizer.chat_template", tmpl);
+}
+
+static uint32_t file_type(int type)
+{
+    switch (type) {
+    case GGML_TYPE_F32: return 0;
+    case GGML_TYPE_F16: return 1;
+    case GGML_TYPE_Q4_0: return 2;
+    case GGML_TYPE_Q4_1: return 3;
+    case GGML_TYPE_Q8_0: return 7;
+    case GGML_TYPE_Q5_0: return 8;
+    case GGML_TYPE_Q5_1: return 9;
+    case GGML_TYPE_Q4_K: return 15; /* Q4_K_M */
+    case GGML_TYPE_Q5_K: return 17; /* Q5_K_M */
+    case GGML_TYPE_Q6_K: return 18;
+    case GGML_TYPE_BF16: return 32;
+    default: return 0;
+    }
+}
+
+static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
+{
+    const char *A = gguf_arch(p->arch);
+    int hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    kv_str(b, n_kv, NULL, "general.architecture", A);
+    kv_str(b, n_kv, NULL, "general.name", "kbox-synth");
+    kv_u32(b, n_kv, NULL, "general.alignment", SYNTH_ALIGN);
+    kv_u32(b, n_kv, NULL, "general.file_type", file_type(p->type));
+    kv_u32(b, n_kv, NULL, "general.quantization_version", 2);
+    kv_u32(b, n_kv, A, "context_length", (uint32_t)p->n_ctx);
+    kv_u32(b, n_kv, A, "embedding_length", (uint32_t)p->n_embd);
+    kv_u32(b, n_kv, A, "block_count", (uint32_t)p->n_layer);
+    kv_u32(b, n_kv, A, "feed_forward_length", (uint32_t)p->n_ff);
+    kv_u32(b, n_kv, A, "attention.head_count", (uint32_t)p->n_head);
+    kv_u32(b, n_kv, A, "attention.head_count_kv", (uint32_t)p->n_head_kv);
+    kv_f32(b, n_kv, A, "rope.freq_base", p->rope_base);
+    kv_f32(b, n_kv, A, "attention.layer_norm_rms_epsilon", p->norm_eps);
+    kv_u32(b, n_kv, A, "vocab_size", (uint32_t)p->n_vocab);
+    kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)hd);
+    if (hd * p->n_head != p->n_embd || p->head_dim) {
+        kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)hd);
+        kv_u32(b, n_kv, A, "attention.value_length", (uint32_t)hd);
+    }
+    if (is_moe(p->arch)) {
+        kv_u32(b, n_kv, A, "expert_count", (uint32_t)p->n_expert);
+        kv_u32(b, n_kv, A, "expert_used_count", (uint32_t)p->n_expert_used);
+        if (strcmp(p->arch, "mixtral") != 0)
+            kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
+        if (strcmp(p->arch, "qwen2moe") == 0)
+            kv_u32(b, n_kv, A, "expert_shared_feed_forward_length", (uint32_t)p->n_ff_shexp);
+    }
+    put_vocab(b, n_kv, p);
+}
+
+/* ---- weights -------------------------------------------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Approximately N(0,1): a sum of four uniforms (Irwin-Hall), scaled to unit variance. */
+static float gauss(uint64_t *s)
+{
+    uint64_t r = splitmix(s);
+    float acc = 0;
+    for (int i = 0; i < 4; i++, r >>= 16)
+        acc += (float)(r & 0xffff) * (1.0f / 65536.0f) - 0.5f;
+    return acc * 1.7320508f;
+}
+
+static int write_tensor(FILE *f, const struct stensor *t, uint64_t seed, float *row, uint8_t *qrow)
+{
+    uint64_t s = seed ^ 0x5851f42d4c957f2dull;
+    for (const char *c = t->name; *c; c++)
+        s = (s ^ (uint8_t)*c) * 0x100000001b3ull;
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    size_t rb = ggml_row_bytes(t->type, t->ne[0]);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < t->ne[0]; k++)
+            row[k] = t->kind == TK_NORM ? 1.0f + 0.01f * gauss(&s) : t->std * gauss(&s);
+        kern.quant[t->type](row, qrow, t->ne[0]);
+        if (fwrite(qrow, 1, rb, f) != rb)
+            return KB_EIO;
+    }
+    static const uint8_t zeros[SYNTH_ALIGN];
+    size_t pad = (SYNTH_ALIGN - t->n_bytes % SYNTH_ALIGN) % SYNTH_ALIGN;
+    if (pad && fwrite(zeros, 1, pad, f) != pad)
+        return KB_EIO;
+    return 0;
+}
+
+int synth_write(const char *path, const struct synth_params *p, struct kb_error *err)
+{
+    int rc = synth_check(p, err);
+    if (rc)
+        return rc;
+    kern_init(false);
+    struct slist l = {kb_xcalloc(SYNTH_MAX_TENSORS, sizeof(struct stensor)), 0};
+    build_tensors(p, &l);
+    struct kb_buf meta, b;
+    kb_buf_init(&meta, 0);
+    kb_buf_init(&b, 0);
+    int n_kv = 0;
+    put_meta(&meta, &n_kv, p);
+    KB_ASSERT(kb_buf_append(&b, "GGUF", 4) == 0);
+    put_u32(&b, 3);
+    put_u64(&b, (uint64_t)l.n);
+    put_u64(&b, (uint64_t)n_kv);
+    KB_ASSERT(kb_buf_append(&b, meta.data, meta.len) == 0);
+    for (int i = 0; i < l.n; i++) {
+        const struct stensor *t = &l.t[i];
+        put_str(&b, t->name, strlen(t->name));
+        put_u32(&b, (uint32_t)t->n_dims);
+        for (int d = 0; d < t->n_dims; d++)
+            put_u64(&b, (uint64_t)t->ne[d]);
+        put_u32(&b, (uint32_t)t->type);
+        put_u64(&b, t->offset);
+    }
+    while (b.len % SYNTH_ALIGN)
+        KB_ASSERT(kb_buf_putc(&b, 0) == 0);
+    int64_t max_row = 0;
+    for (int i = 0; i < l.n; i++)
+        max_row = KB_MAX(max_row, l.t[i].ne[0]);
+    float *row = kb_xmalloc(sizeof(float) * (size_t)max_row);
+    uint8_t *qrow = kb_xmalloc(sizeof(float) * (size_t)max_row + 64);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        rc = kb_error_set(err, KB_EIO, "synth: cannot create '%s'", path);
+        goto out_free;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    if (fwrite(b.data, 1, b.len, f) != b.len)
+        rc = KB_EIO;
+    for (int i = 0; i < l.n && rc == 0; i++)
+        rc = write_tensor(f, &l.t[i], p->seed, row, qrow);
+    if (fclose(f) != 0 && rc == 0)
+        rc = KB_EIO;
+    if (rc)
+        kb_error_set(err, rc, "synth: cannot write '%s'", path);
+out_free:
+    free(row);
+    free(qrow);
+    kb_buf_release(&meta);
+    kb_buf_release(&b);
+    free(l.t);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/* infer/synth.h (internal to infer/): writes GGUF v3 model files with seeded random weights, for
+ * tests and benchmarks ("kbox model synth").
+ *
+ * A synthetic model has the tensor names, shapes and metadata keys llama.cpp requires for its
+ * architecture (so the reference implementation loads it too), a tiny byte-level GPT-2 vocabulary
+ * (256 byte tokens in GPT-2's bytes_to_unicode order, a few merges, then control tokens, padded
+ * with reserved control tokens up to n_vocab) and a chat template of the architecture's family.
+ * Weights are N(0, 1/fan_in) (roughly: a sum of uniforms), norms 1 + N(0, 0.01), biases
+ * N(0, 0.25^2) for the qwen q/k/v biases. Each tensor's values depend only on (seed, tensor name),
+ * so the same parameters always give the same bytes. 2-D+ weight matrices use `type`; a tensor
+ * whose row length is not a multiple of the type's block falls back as llama-quantize does
+ * (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16); norms, biases and routers stay F32.
+ * Data is generated and written tensor by tensor (constant memory, so multi-GB files are fine).
+ *
+ * Supported architectures: llama, qwen2, qwen3, and the MoE ones qwen2moe, qwen3moe and mixtral
+ * (llama with experts). deepseek2 (MLA) is not written yet (KB_ENOTIMPL).
+ * Tests: tests/infer/test_synth.c. */
+#ifndef KB_INFER_SYNTH_H
+#define KB_INFER_SYNTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct synth_params {
+    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"; borrowed */
+    int type;           /* enum ggml_type of the weight matrices */
+    int n_layer;        /* transformer blocks */
+    int n_embd;         /* model width */
+    int n_head;         /* query heads */
+    int n_head_kv;      /* key/value heads (GQA when < n_head) */
+    int head_dim;       /* per-head size; 0 = n_embd / n_head */
+    int n_ff;           /* dense FFN width */
+    int n_vocab;        /* >= the built-in vocabulary (about 280 tokens); padded with reserved tokens */
+    int n_ctx;          /* context_length metadata */
+    float rope_base;    /* rope.freq_base */
+    float norm_eps;     /* attention.layer_norm_rms_epsilon */
+    bool tied_output;   /* true: no output.weight (the token embedding is reused) */
+    int n_expert;       /* MoE archs: experts per layer */
+    int n_expert_used;  /* MoE archs: experts per token */
+    int n_ff_exp;       /* MoE archs: expert FFN width */
+    int n_ff_shexp;     /* qwen2moe: shared-expert FFN width */
+    uint64_t seed;      /* weight seed */
+};
+
+/* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,
+ * F32, qwen ties nothing; rope base 10000 for llama/mixtral, 1e6 for qwen; MoE 8 experts top-2). */
+void synth_params_default(struct synth_params *p, const char *arch);
+
+/* Checks p (arch known, dims positive and consistent, type supported). 0 or KB_EINVAL/KB_ENOTIMPL. */
+int synth_check(const struct synth_params *p, struct kb_error *err);
+
+/* Writes the model to path (replacing it). 0, KB_EINVAL, KB_ENOTIMPL or KB_EIO. */
+int synth_write(const char *path, const struct synth_params *p, struct kb_error *err);
+
+/* Token ids of the built-in vocabulary (the same layout for every arch):
+ *   0..255    the 256 bytes, as GPT-2 byte-level strings ("Ġ" for space), type NORMAL;
+ *   256..279  SYNTH_N_MERGES merged tokens ("Ġt", "he", "Ġthe", ...), type NORMAL;
+ *   280..284  control tokens: llama/mixtral: <|begin_of_text|> (BOS), <|end_of_text|> (EOS),
+ *             <|start_header_id|>, <|end_header_id|>, <|eot_id|> (EOT);
+ *             qwen*: <|endoftext|> (BOS), <|im_start|>, <|im_end|> (EOS, EOT), <think>, </think>;
+ *   285..     <|reserved_N|> control tokens up to n_vocab. */
+enum { SYNTH_N_MERGES = 24, SYNTH_TOK_SPECIAL0 = 280, SYNTH_N_VOCAB_MIN = 285 };
+
+#endif
