@@ -5,11 +5,12 @@
  * the other files still go through. Output (stdout): per file the detected format, the blocks with
  * their locations and the chunks with heading path, locations and token estimate; --no-blocks omits
  * the blocks. Exit: 0 when every file parsed, else the worst exit code of the failures (2 for bad
- * input). Storing is not built yet: without --dry-run the command says so and exits 3 (the store is
- * wired in through rag/ later). Tests: tests/ingest/test_cli_ingest.c. */
+ * input). Without --dry-run, `kbox ingest [--prune] [--collection C] PATH...` stores the files (and
+ * folders, recursively) through rag/: cli_ingest_store() in cmd_kb.c. Tests: tests/ingest/test_cli_ingest.c. */
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ingest/ingest.h"
@@ -130,12 +131,17 @@ static int ingest_text_doc(struct kb_buf *o, const char *path, const struct inge
 
 int cmd_ingest(struct cli *c)
 {
-    bool dry = false, blocks = true;
+    bool dry = false, blocks = true, prune = false;
+    const char *collection = NULL;
     int n_files = 0;
     for (int i = 0; i < c->argc; i++) {
         const char *a = c->argv[i];
         if (!strcmp(a, "--dry-run"))
             dry = true;
+        else if (!strcmp(a, "--prune"))
+            prune = true;
+        else if (!strcmp(a, "--collection") && i + 1 < c->argc)
+            collection = c->argv[++i];
         else if (!strcmp(a, "--no-blocks"))
             blocks = false;
         else if (!strcmp(a, "--json"))
@@ -148,14 +154,28 @@ int cmd_ingest(struct cli *c)
     if (n_files == 0)
         return cli_usage("ingest", "ingest needs at least one file");
     if (!dry) {
-        fprintf(stderr, "kbox: storing ingested documents is not built yet; use --dry-run to see how files parse\n");
-        return CLI_EXIT_INTERNAL;
+        /* Storing goes through rag/ (cli/cmd_kb.c). */
+        const char **paths = kb_xcalloc((size_t)c->argc + 1, sizeof *paths);
+        int n = 0, rc;
+        for (int i = 0; i < c->argc; i++) {
+            if (!strcmp(c->argv[i], "--collection"))
+                i++;
+            else if (strncmp(c->argv[i], "--", 2))
+                paths[n++] = c->argv[i];
+        }
+        rc = cli_ingest_store(c, paths, n, prune, collection);
+        free(paths);
+        return rc;
     }
     int worst = CLI_EXIT_OK, k = 0;
     if (c->json)
         fputs("{\"files\":[", stdout);
     for (int i = 0; i < c->argc; i++) {
         const char *path = c->argv[i];
+        if (!strcmp(path, "--collection")) {
+            i++;
+            continue;
+        }
         if (path[0] == '-' && path[1] == '-')
             continue;
         struct kb_error err = {0};

@@ -189,8 +189,10 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         if (!c[s].is_question)
             continue;
         if (s + 1 < n && c[s + 1].passage == c[s].passage && !c[s + 1].is_question &&
-            c[s + 1].score < 0.95 * c[s].score)
+            c[s + 1].score < 0.95 * c[s].score) {
             c[s + 1].score = 0.95 * c[s].score;
+            c[s + 1].overlap = KB_MAX(c[s + 1].overlap, c[s].overlap);
+        }
         c[s].score *= 0.3;
     }
     qsort(c, (size_t)n, sizeof *c, cand_by_score);

@@ -146,7 +146,7 @@ static int eval_ingest_row(struct rag *r, const struct eval_row *row, struct kb_
 }
 
 static void eval_answer(struct rag *r, const struct eval_row *q, const struct index_hit *h, int n,
-                        struct eval_scores *s)
+                        struct rag_eval_scores *s)
 {
     struct rag_passage p[8];
     struct rag_answer a;
@@ -184,7 +184,7 @@ static void eval_answer(struct rag *r, const struct eval_row *q, const struct in
 }
 
 int rag_eval(const struct config *cfg, const char *corpus, const char *questions, int max_questions,
-             struct eval_scores out[3], double *ingest_s, struct kb_error *err)
+             struct rag_eval_scores out[3], double *ingest_s, struct kb_error *err)
 {
     struct eval_row *docs = NULL, *qs = NULL;
     int n_docs = 0, n_qs = 0, rc;

@@ -1,4 +1,4 @@
-/* rag/eval.h (internal to rag/ and its CLI): retrieval and answer evaluation on the QA sets of
+/* rag/eval.h (internal to rag/; rag_eval() itself is in rag.h): retrieval and answer evaluation on the QA sets of
  * ../shared/eval: corpus.jsonl rows become documents (external id = row id), each question is
  * searched with BM25 only, vectors only and hybrid, and scored by recall@1/5/10 and MRR@10 against
  * the gold ids, plus exact match and token F1 of the extractive answer (SQuAD normalisation for
@@ -19,16 +19,6 @@ struct eval_row {
 int eval_read_jsonl(const char *path, struct eval_row **rows, int *n_rows, struct kb_error *err);
 void eval_rows_free(struct eval_row *rows, int n);
 
-struct eval_scores {
-    const char *method;          /* "bm25", "vector", "hybrid" */
-    double recall1, recall5, recall10, mrr10, em, f1;
-    int n_questions;
-};
-
-/* Runs the evaluation in a temporary knowledge base (removed afterwards). max_questions 0 = all.
- * out[0..2] = bm25, vector, hybrid. */
-int rag_eval(const struct config *cfg, const char *corpus, const char *questions, int max_questions,
-             struct eval_scores out[3], double *ingest_s, struct kb_error *err);
 
 /* Answer metrics, exposed for tests. */
 double eval_exact_match(const char *prediction, const char *gold);

@@ -208,4 +208,20 @@ struct rag_stats {
 };
 int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err);
 
+/* ---- evaluation ------------------------------------------------------------------------------------ */
+
+/* Scores of one retrieval method on a QA set (../shared/eval format). */
+struct rag_eval_scores {
+    const char *method;          /* "bm25", "vector", "hybrid"; static */
+    double recall1, recall5, recall10, mrr10; /* over documents, first occurrence of each */
+    double em, f1;               /* extractive answers against the gold answers */
+    int n_questions;
+};
+
+/* Ingests corpus (JSON lines {id, title, text}) into a temporary knowledge base (removed
+ * afterwards), asks every question (JSON lines {id, question, gold_ids, answers}; max_questions
+ * 0 = all) with BM25 only, vectors only and hybrid, and fills out[0..2] in that order. */
+int rag_eval(const struct config *cfg, const char *corpus, const char *questions, int max_questions,
+             struct rag_eval_scores out[3], double *ingest_s, struct kb_error *err);
+
 #endif

@@ -64,6 +64,19 @@ static bool text_is_stop(const char *w)
     return false;
 }
 
+/* CJK function characters: a bigram made only of these (什么, 多少, 是的...) carries no topic. */
+static bool text_is_cjk_function(uint32_t cp)
+{
+    static const uint32_t fn[] = {0x7684, 0x662F, 0x5417, 0x5462, 0x4E86, 0x4E48, 0x4EC0, 0x600E, 0x54EA,
+                                  0x591A, 0x5C11, 0x51E0, 0x5982, 0x4F55, 0x8BF7, 0x95EE, 0x6211, 0x4F60,
+                                  0x4EEC, 0x6709, 0x5728, 0x548C, 0x4E0E, 0x5427, 0x554A, 0x8981, 0x4F1A,
+                                  0x80FD, 0x53EF, 0x4EE5, 0x4E2A};
+    for (size_t i = 0; i < KB_ARRAY_LEN(fn); i++)
+        if (fn[i] == cp)
+            return true;
+    return false;
+}
+
 static void terms_add(struct rag_terms *t, size_t *used, const char *s, size_t n)
 {
     if (t->n >= (int)KB_ARRAY_LEN(t->term) || *used + n + 1 > sizeof t->buf)
@@ -120,8 +133,14 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *t)
             starts[count] = run;
             if (count == 1)
                 terms_add(t, &used, text + starts[0], starts[1] - starts[0]);
-            for (size_t k = 0; k + 1 < count; k++)
+            for (size_t k = 0; k + 1 < count; k++) {
+                uint32_t a, b;
+                kb_utf8_decode(text + starts[k], n - starts[k], &a);
+                kb_utf8_decode(text + starts[k + 1], n - starts[k + 1], &b);
+                if (text_is_cjk_function(a) && text_is_cjk_function(b))
+                    continue;
                 terms_add(t, &used, text + starts[k], starts[k + 2] - starts[k]);
+            }
             i = run;
             continue;
         }

@@ -14,7 +14,10 @@ if [[ "$parts" != *rag* ]]; then
   echo "kbox: this build has no knowledge base yet; showing the configuration instead" >&2
   exec "${run[@]}" config show
 fi
-"${run[@]}" ingest "$root/samples"
+# the documents only: samples/QUESTIONS.md holds test answers and must not be in the knowledge base
+docs=("$root/samples/en" "$root/samples/zh")
+[ -d "$root/samples/formats" ] && docs+=("$root/samples/formats")
+"${run[@]}" ingest "${docs[@]}"
 if [[ "$parts" == *web* ]]; then
   exec "${run[@]}" serve "$@"
 fi
