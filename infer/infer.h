@@ -1,0 +1,159 @@
+/* infer/infer.h: loads GGUF models and generates text with them; the public manual of infer/.
+ *
+ * A model (struct infer_model) is a GGUF file mmap'd read-only plus the hyperparameters, tensor
+ * views and tokenizer built from it. It is immutable after open and may be shared by any number of
+ * threads and sessions. A session (struct infer_session) owns a KV cache, the activation scratch
+ * and a thread pool, all allocated once by infer_session_new(); evaluating and generating never
+ * allocate. A session is used by one thread at a time.
+ *
+ * Data flow: text -> infer_tokenize() -> token ids -> infer_eval() (batched: the whole batch goes
+ * through every weight matrix at once) -> logits, or infer_generate() (eval the prompt, then sample
+ * one token at a time, streaming each decoded piece to a callback until a stop condition).
+ *
+ * Architectures: llama (also Mistral and Mixtral-style MoE), qwen2, qwen3 (dense); the MoE ones
+ * (qwen2moe, qwen3moe, deepseek2) are recognised and reported by infer_model_open() as not built
+ * until their forward pass lands. Results match llama.cpp's within the tolerances of the
+ * conformance set. Tests: tests/infer/test_model*.c, test_conformance.c, test_ref_forward.c. */
+#ifndef KB_INFER_INFER_H
+#define KB_INFER_INFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct infer_model;   /* opaque; read-only after open, shared by threads */
+struct infer_session; /* opaque; one thread at a time */
+
+/* ---- models ------------------------------------------------------------------------------------ */
+
+/* Opens path (mmap'd read-only), reads the hyperparameters and tensors of its architecture, checks
+ * every tensor's shape and type, and builds the tokenizer. *out is NULL on failure (KB_ENOENT,
+ * KB_EFORMAT for unsupported architectures or types, KB_ECORRUPT). Caller owns; close with
+ * infer_model_close(). */
+int infer_model_open(struct infer_model **out, const char *path, struct kb_error *err);
+void infer_model_close(struct infer_model *m); /* NULL ok */
+
+/* What a model is, for `kbox model info` and for callers sizing their work. Plain data; strings are
+ * borrowed and valid until infer_model_close(). */
+struct infer_model_info {
+    const char *arch;          /* general.architecture, e.g. "llama" */
+    const char *name;          /* general.name, or "" */
+    int n_vocab;               /* tokens in the vocabulary (= logits per position) */
+    int n_ctx_train;           /* context length the model was trained with, in tokens */
+    int n_embd;                /* hidden size */
+    int n_layer;               /* transformer blocks */
+    int n_head;                /* query heads */
+    int n_head_kv;             /* key/value heads (GQA when < n_head) */
+    int head_dim;              /* values per query/key head */
+    int head_dim_v;            /* values per value head */
+    int n_ff;                  /* feed-forward width (dense layers) */
+    int n_rot;                 /* rotary dimensions per head */
+    int rope_neox;             /* 1: NEOX (halves) rotation, 0: NORM (adjacent pairs) */
+    float rope_freq_base;      /* rope theta */
+    float rope_freq_scale;     /* 1 / linear scaling factor */
+    float rms_eps;             /* RMSNorm epsilon */
+    bool tied_output;          /* output head shares token_embd */
+    int n_expert;              /* routed experts per MoE layer; 0 for dense models */
+    int n_expert_used;         /* experts chosen per token */
+    int64_t n_params;          /* weight values in the file */
+    uint64_t weight_bytes;     /* bytes of tensor data (mmap'd, not copied) */
+    uint64_t file_bytes;       /* size of the GGUF file */
+    int n_tensors;             /* tensors in the file */
+    int tensor_type_count[40]; /* tensors per ggml type id; name them with infer_type_name() */
+    const char *tok_model;     /* tokenizer.ggml.model, e.g. "llama", "gpt2", or "" */
+    const char *chat_template; /* tokenizer.chat_template (NUL-terminated copy), or "" */
+    int32_t bos, eos, eot;     /* special token ids, -1 when absent */
+};
+void infer_model_get_info(const struct infer_model *m, struct infer_model_info *out);
+/* Name of a ggml tensor type id ("Q4_K"), or NULL for one kbox does not know. */
+const char *infer_type_name(int type);
+/* Bytes a session with n_ctx positions and batches of n_batch tokens allocates (KV cache in F16
+ * unless kv_f32, plus scratch), not counting the mmap'd weights. */
+uint64_t infer_session_bytes(const struct infer_model *m, int n_ctx, int n_batch, bool kv_f32);
+
+/* ---- tokens -------------------------------------------------------------------------------------- */
+
+/* Tokenizes text[0..n). add_special adds BOS (and whatever the vocabulary adds); parse_special
+ * turns special-token texts like "<|im_start|>" into their ids. Writes at most max_out ids to out
+ * and the total needed to *n_out; KB_ETOOBIG when max_out was too small (out holds a prefix). */
+int infer_tokenize(const struct infer_model *m, const char *text, size_t n, bool add_special,
+                   bool parse_special, int32_t *out, int max_out, int *n_out, struct kb_error *err);
+/* Appends the text of tokens[0..n) to out, reassembling UTF-8 split across tokens; special tokens
+ * are rendered only when render_special. */
+int infer_detokenize(const struct infer_model *m, const int32_t *tokens, int n, bool render_special,
+                     struct kb_buf *out, struct kb_error *err);
+bool infer_token_is_eog(const struct infer_model *m, int32_t token); /* EOS, EOT, im_end... */
+
+/* ---- sessions ------------------------------------------------------------------------------------ */
+
+struct infer_session_params {
+    int n_ctx;     /* positions in the KV cache; 0: min(n_ctx_train, 4096) */
+    int n_batch;   /* most tokens one forward step takes (longer evals are split); 0: 512 */
+    int n_threads; /* worker threads of the session's pool; 0: one per core */
+    bool kv_f32;   /* keep the KV cache in F32 instead of F16 (bit-closer to the conformance set) */
+};
+void infer_session_params_default(struct infer_session_params *p);
+
+/* Allocates the KV cache, the scratch and the pool once. p NULL = defaults. Caller owns; free with
+ * infer_session_free(). The session borrows m, which must outlive it. */
+int infer_session_new(struct infer_session **out, const struct infer_model *m,
+                      const struct infer_session_params *p, struct kb_error *err);
+void infer_session_free(struct infer_session *s); /* NULL ok */
+int infer_session_n_ctx(const struct infer_session *s);
+int infer_session_n_past(const struct infer_session *s);  /* positions filled in the KV cache */
+void infer_session_reset(struct infer_session *s);        /* forget everything: n_past = 0 */
+
+/* Evaluates tokens[0..n) at positions n_past.. and advances n_past. When logits is not NULL it gets
+ * n x n_vocab floats (all_logits: row t = next-token logits after tokens[0..t]) or n_vocab floats
+ * (the last position only). KB_ETOOBIG when the context would overflow (nothing is evaluated),
+ * KB_EINVAL for an id outside the vocabulary. Batches of up to n_batch tokens go through each
+ * weight matrix at once. No allocation. */
+int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *logits, bool all_logits,
+               struct kb_error *err);
+
+/* ---- generation ---------------------------------------------------------------------------------- */
+
+struct infer_sample_params {
+    float temp;             /* <= 0: greedy (argmax, ties to the lowest id) */
+    int top_k;              /* keep the k most likely; 0: off */
+    float top_p;            /* nucleus mass; >= 1: off */
+    float min_p;            /* drop tokens below min_p * p(top); 0: off */
+    float repeat_penalty;   /* divide positive logits (multiply negative) of recent tokens; 1: off */
+    int repeat_last_n;      /* how many recent tokens the penalties look at */
+    float presence_penalty; /* subtracted once from every recent token's logit; 0: off */
+    uint64_t seed;          /* same seed, same model, same prompt: same text */
+};
+
+/* Called with each decoded piece as it is generated (UTF-8 split across tokens is held back until
+ * complete). Return nonzero to stop. piece is borrowed for the call. */
+typedef int (*infer_piece_fn)(void *ud, const char *piece, size_t n);
+
+struct infer_gen_params {
+    struct infer_sample_params sample;
+    int max_tokens;          /* tokens to generate at most (> 0) */
+    const char *const *stop; /* borrowed stop strings (generation ends before them); may be NULL */
+    int n_stop;
+    bool ignore_eos;         /* keep going past end-of-generation tokens */
+};
+void infer_gen_params_default(struct infer_gen_params *p);
+
+enum infer_stop { INFER_STOP_MAX_TOKENS, INFER_STOP_EOG, INFER_STOP_STRING, INFER_STOP_CALLBACK,
+                  INFER_STOP_CONTEXT };
+
+struct infer_gen_result {
+    int n_prompt;        /* prompt tokens evaluated */
+    int n_gen;           /* tokens generated */
+    enum infer_stop why; /* what ended generation */
+    double prompt_s;     /* seconds spent on the prompt */
+    double gen_s;        /* seconds spent generating */
+};
+
+/* Evaluates prompt[0..n_prompt) after what the session already holds, then samples up to
+ * max_tokens tokens, calling piece for each piece of text. res may be NULL. */
+int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
+                   const struct infer_gen_params *p, infer_piece_fn piece, void *ud,
+                   struct infer_gen_result *res, struct kb_error *err);
+
+#endif

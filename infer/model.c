@@ -1,0 +1,351 @@
+/* infer/model.c: opening a model: the GGUF mapping, hyperparameters and tensor views per
+ * architecture, validation, and the memory estimate.
+ *
+ * Flow: gguf_open() maps and validates the file; model_load() reads `<arch>.*` metadata with the
+ * same defaults llama.cpp uses (rope base 10000, head_dim = n_embd/n_head, rope dims = head_dim,
+ * vocab size from the token list), then binds every tensor by its llama.cpp name
+ * (`blk.N.attn_q.weight`, ...), checking its type is supported and its shape is exactly what the
+ * hyperparameters imply, so the forward pass can trust every view. Nothing is copied: a model_w
+ * points into the read-only mapping. Tests: tests/infer/test_model.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/model.h"
+
+static const char *const arch_names[MODEL_ARCH_COUNT] = {"llama", "qwen2", "qwen3"};
+
+/* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
+static int hp_u32(const struct infer_model *m, const char *key, int *out, bool required,
+                  struct kb_error *err)
+{
+    char full[128];
+    uint32_t v;
+    snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
+    if (gguf_get_u32(m->gf, full, &v)) {
+        if (v > (1u << 30))
+            return kb_error_set(err, KB_ECORRUPT, "model: %s = %u is out of range", full, v);
+        *out = (int)v;
+        return 0;
+    }
+    if (gguf_find_kv(m->gf, full))
+        return kb_error_set(err, KB_ECORRUPT, "model: %s is not an unsigned integer", full);
+    if (required)
+        return kb_error_set(err, KB_ECORRUPT, "model: missing metadata key %s", full);
+    return 0;
+}
+
+static void hp_f32(const struct infer_model *m, const char *key, float *out)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
+    (void)gguf_get_f32(m->gf, full, out);
+}
+
+static void copy_str(const struct gguf_file *f, const char *key, char *dst, size_t dst_bytes)
+{
+    const char *s;
+    size_t n;
+    dst[0] = 0;
+    if (gguf_get_str(f, key, &s, &n)) {
+        if (n >= dst_bytes)
+            n = dst_bytes - 1;
+        memcpy(dst, s, n);
+        dst[n] = 0;
+    }
+}
+
+/* Binds tensor `name` expecting shape ne[0..n_dims) (ne[i] > 0). Absent: error unless optional. */
+static int bind(const struct infer_model *m, struct model_w *w, const char *name, int n_dims,
+                int64_t ne0, int64_t ne1, int64_t ne2, bool optional, struct kb_error *err)
+{
+    const struct gguf_tensor *t = gguf_find_tensor(m->gf, name);
+    int64_t want[4] = {ne0, ne1, ne2, 1};
+    memset(w, 0, sizeof *w);
+    if (!t) {
+        if (optional)
+            return 0;
+        return kb_error_set(err, KB_ECORRUPT, "model: missing tensor '%s'", name);
+    }
+    if (!ggml_type_supported(t->type))
+        return kb_error_set(err, KB_EFORMAT, "model: tensor '%s' has unsupported type %d", name,
+                            t->type);
+    for (int i = 0; i < 4; i++) {
+        int64_t e = i < n_dims ? want[i] : 1;
+        if (t->ne[i] != e)
+            return kb_error_set(err, KB_ECORRUPT,
+                                "model: tensor '%s' has shape [%lld,%lld,%lld], expected "
+                                "[%lld,%lld,%lld]",
+                                name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                                (long long)want[0], (long long)(n_dims > 1 ? want[1] : 1),
+                                (long long)(n_dims > 2 ? want[2] : 1));
+    }
+    w->row_bytes = ggml_row_bytes(t->type, t->ne[0]);
+    if (w->row_bytes == 0)
+        return kb_error_set(err, KB_ECORRUPT, "model: tensor '%s': row of %lld is not a whole "
+                            "number of %s blocks", name, (long long)t->ne[0],
+                            ggml_type_info(t->type)->name);
+    /* 1-D vectors (norms, biases) are read as floats directly: keep them F32. */
+    if (n_dims == 1 && t->type != GGML_TYPE_F32)
+        return kb_error_set(err, KB_EFORMAT, "model: vector '%s' must be F32", name);
+    w->data = t->data;
+    w->type = t->type;
+    memcpy(w->ne, t->ne, sizeof w->ne);
+    return 0;
+}
+
+static int bind_layer(const struct infer_model *m, int il, struct kb_error *err)
+{
+    const struct model_hparams *hp = &m->hp;
+    struct model_layer *L = &m->layers[il];
+    int64_t e = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim;
+    int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim;
+    int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
+    bool bias = m->arch == MODEL_ARCH_QWEN2;
+    char nm[96];
+    int rc = 0;
+#define B(field, suffix, nd, a, b, opt)                                                            \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
+        if ((rc = bind(m, &L->field, nm, nd, a, b, 1, opt, err)) != 0)                             \
+            return rc;                                                                             \
+    } while (0)
+    B(attn_norm, "attn_norm.weight", 1, e, 1, false);
+    B(wq, "attn_q.weight", 2, e, nq, false);
+    B(wk, "attn_k.weight", 2, e, nk, false);
+    B(wv, "attn_v.weight", 2, e, nv, false);
+    B(wo, "attn_output.weight", 2, no, e, false);
+    B(bq, "attn_q.bias", 1, nq, 1, !bias);
+    B(bk, "attn_k.bias", 1, nk, 1, !bias);
+    B(bv, "attn_v.bias", 1, nv, 1, !bias);
+    B(bo, "attn_output.bias", 1, e, 1, true);
+    if (m->arch == MODEL_ARCH_QWEN3) {
+        B(q_norm, "attn_q_norm.weight", 1, hp->head_dim, 1, false);
+        B(k_norm, "attn_k_norm.weight", 1, hp->head_dim, 1, false);
+    }
+    B(ffn_norm, "ffn_norm.weight", 1, e, 1, false);
+    B(ffn_gate, "ffn_gate.weight", 2, e, hp->n_ff, false);
+    B(ffn_up, "ffn_up.weight", 2, e, hp->n_ff, false);
+    B(ffn_down, "ffn_down.weight", 2, hp->n_ff, e, false);
+#undef B
+    return rc;
+}
+
+static int load_hparams(struct infer_model *m, struct kb_error *err)
+{
+    struct model_hparams *hp = &m->hp;
+    int rc;
+    memset(hp, 0, sizeof *hp);
+    hp->n_ctx_train = 2048;
+    if ((rc = hp_u32(m, "context_length", &hp->n_ctx_train, false, err)) ||
+        (rc = hp_u32(m, "embedding_length", &hp->n_embd, true, err)) ||
+        (rc = hp_u32(m, "block_count", &hp->n_layer, true, err)) ||
+        (rc = hp_u32(m, "feed_forward_length", &hp->n_ff, true, err)) ||
+        (rc = hp_u32(m, "attention.head_count", &hp->n_head, true, err)))
+        return rc;
+    hp->n_head_kv = hp->n_head;
+    if ((rc = hp_u32(m, "attention.head_count_kv", &hp->n_head_kv, false, err)))
+        return rc;
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_ff <= 0 || hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096)
+        return kb_error_set(err, KB_ECORRUPT, "model: inconsistent dimensions (embd %d, layers %d, "
+                            "heads %d/%d, ff %d)", hp->n_embd, hp->n_layer, hp->n_head,
+                            hp->n_head_kv, hp->n_ff);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((rc = hp_u32(m, "attention.key_length", &hp->head_dim, false, err)))
+        return rc;
+    hp->head_dim_v = hp->head_dim;
+    if ((rc = hp_u32(m, "attention.value_length", &hp->head_dim_v, false, err)))
+        return rc;
+    hp->n_rot = hp->head_dim;
+    if ((rc = hp_u32(m, "rope.dimension_count", &hp->n_rot, false, err)))
+        return rc;
+    if (hp->head_dim <= 0 || hp->head_dim_v <= 0 || hp->n_rot <= 0 || hp->n_rot > hp->head_dim ||
+        hp->n_rot % 2 != 0)
+        return kb_error_set(err, KB_ECORRUPT, "model: bad head/rope dimensions (%d, %d, rot %d)",
+                            hp->head_dim, hp->head_dim_v, hp->n_rot);
+    hp->rms_eps = 1e-5f;
+    hp_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps);
+    hp->rope_base = 10000.0f;
+    hp_f32(m, "rope.freq_base", &hp->rope_base);
+    hp->rope_freq_scale = 1.0f;
+    {
+        char full[128];
+        const char *s;
+        size_t n;
+        float factor = 0.0f;
+        snprintf(full, sizeof full, "%s.rope.scaling.type", m->arch_name);
+        if (gguf_get_str(m->gf, full, &s, &n) && !(n == 6 && memcmp(s, "linear", 6) == 0) &&
+            !(n == 4 && memcmp(s, "none", 4) == 0))
+            return kb_error_set(err, KB_EFORMAT, "model: rope scaling '%.*s' is not supported",
+                                (int)KB_MIN(n, 32), s);
+        hp_f32(m, "rope.scaling.factor", &factor);
+        if (factor == 0.0f) {
+            float lin = 0.0f;
+            hp_f32(m, "rope.scale_linear", &lin);
+            factor = lin;
+        }
+        if (factor > 0.0f)
+            hp->rope_freq_scale = 1.0f / factor;
+    }
+    if (!(hp->rope_base > 0.0f) || !isfinite(hp->rope_freq_scale) || !(hp->rms_eps > 0.0f))
+        return kb_error_set(err, KB_ECORRUPT, "model: bad rope base, scale or rms epsilon");
+    hp->rope_neox = m->arch != MODEL_ARCH_LLAMA;
+    hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+    if ((rc = hp_u32(m, "expert_count", &hp->n_expert, false, err)) ||
+        (rc = hp_u32(m, "expert_used_count", &hp->n_expert_used, false, err)))
+        return rc;
+    if (hp->n_expert > 0)
+        return kb_error_set(err, KB_EFORMAT, "model: %s with %d experts: mixture-of-experts is "
+                            "not built yet", m->arch_name, hp->n_expert);
+    return 0;
+}
+
+static int vocab_size(struct infer_model *m, struct kb_error *err)
+{
+    enum gguf_vtype t;
+    uint64_t n = 0;
+    const void *d;
+    const struct gguf_tensor *te = gguf_find_tensor(m->gf, "token_embd.weight");
+    int v = 0;
+    int rc = hp_u32(m, "vocab_size", &v, false, err);
+    if (rc)
+        return rc;
+    if (v == 0 && gguf_get_arr(m->gf, "tokenizer.ggml.tokens", &t, &n, &d))
+        v = n > (1u << 30) ? 0 : (int)n;
+    if (v == 0 && te)
+        v = te->ne[1] > (1 << 30) ? 0 : (int)te->ne[1];
+    if (v <= 0)
+        return kb_error_set(err, KB_ECORRUPT, "model: cannot tell the vocabulary size");
+    m->hp.n_vocab = v;
+    return 0;
+}
+
+static int32_t tok_id(const struct gguf_file *f, const char *key)
+{
+    uint32_t v;
+    return gguf_get_u32(f, key, &v) && v < (1u << 30) ? (int32_t)v : -1;
+}
+
+int model_load(struct infer_model *m, struct kb_error *err)
+{
+    struct model_hparams *hp = &m->hp;
+    int rc;
+    copy_str(m->gf, "general.architecture", m->arch_name, sizeof m->arch_name);
+    copy_str(m->gf, "general.name", m->name, sizeof m->name);
+    copy_str(m->gf, "tokenizer.ggml.model", m->tok_model, sizeof m->tok_model);
+    {
+        const char *s;
+        size_t n = 0;
+        if (!gguf_get_str(m->gf, "tokenizer.chat_template", &s, &n))
+            s = "", n = 0;
+        m->chat_template = kb_xstrndup(s, n);
+    }
+    m->arch = MODEL_ARCH_COUNT;
+    for (int i = 0; i < MODEL_ARCH_COUNT; i++)
+        if (strcmp(m->arch_name, arch_names[i]) == 0)
+            m->arch = (enum model_arch)i;
+    if (m->arch == MODEL_ARCH_COUNT)
+        return kb_error_set(err, KB_EFORMAT, "model: architecture '%s' is not supported",
+                            m->arch_name[0] ? m->arch_name : "(none)");
+    if ((rc = load_hparams(m, err)) || (rc = vocab_size(m, err)))
+        return rc;
+    if ((rc = bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false,
+                   err)) ||
+        (rc = bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
+        (rc = bind(m, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, true, err)) ||
+        (rc = bind(m, &m->rope_freqs, "rope_freqs.weight", 1, hp->n_rot / 2, 1, 1, true, err)))
+        return rc;
+    if (!m->output.data) {
+        m->output = m->tok_embd;
+        m->tied_output = true;
+    }
+    m->layers = kb_xcalloc((size_t)hp->n_layer, sizeof *m->layers);
+    for (int il = 0; il < hp->n_layer; il++)
+        if ((rc = bind_layer(m, il, err)))
+            return rc;
+    m->bos = tok_id(m->gf, "tokenizer.ggml.bos_token_id");
+    m->eos = tok_id(m->gf, "tokenizer.ggml.eos_token_id");
+    m->eot = tok_id(m->gf, "tokenizer.ggml.eot_token_id");
+    for (int i = 0; i < gguf_n_tensors(m->gf); i++) {
+        const struct gguf_tensor *t = gguf_tensor_at(m->gf, i);
+        m->weight_bytes += t->n_bytes;
+        m->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    }
+    return 0;
+}
+
+const char *infer_type_name(int type)
+{
+    const struct ggml_type_info *ti = ggml_type_info(type);
+    return ti ? ti->name : NULL;
+}
+
+void infer_model_get_info(const struct infer_model *m, struct infer_model_info *out)
+{
+    const struct model_hparams *hp = &m->hp;
+    memset(out, 0, sizeof *out);
+    out->arch = m->arch_name;
+    out->name = m->name;
+    out->n_vocab = hp->n_vocab;
+    out->n_ctx_train = hp->n_ctx_train;
+    out->n_embd = hp->n_embd;
+    out->n_layer = hp->n_layer;
+    out->n_head = hp->n_head;
+    out->n_head_kv = hp->n_head_kv;
+    out->head_dim = hp->head_dim;
+    out->head_dim_v = hp->head_dim_v;
+    out->n_ff = hp->n_ff;
+    out->n_rot = hp->n_rot;
+    out->rope_neox = hp->rope_neox;
+    out->rope_freq_base = hp->rope_base;
+    out->rope_freq_scale = hp->rope_freq_scale;
+    out->rms_eps = hp->rms_eps;
+    out->tied_output = m->tied_output;
+    out->n_expert = hp->n_expert;
+    out->n_expert_used = hp->n_expert_used;
+    out->n_params = m->n_params;
+    out->weight_bytes = m->weight_bytes;
+    out->file_bytes = gguf_file_bytes(m->gf);
+    out->n_tensors = gguf_n_tensors(m->gf);
+    for (int i = 0; i < out->n_tensors; i++) {
+        int t = gguf_tensor_at(m->gf, i)->type;
+        if (t >= 0 && t < (int)KB_ARRAY_LEN(out->tensor_type_count))
+            out->tensor_type_count[t]++;
+    }
+    out->tok_model = m->tok_model;
+    out->chat_template = m->chat_template;
+    out->bos = m->bos;
+    out->eos = m->eos;
+    out->eot = m->eot;
+}
+
+int infer_model_open(struct infer_model **out, const char *path, struct kb_error *err)
+{
+    struct infer_model *m = kb_xcalloc(1, sizeof *m);
+    int rc;
+    *out = NULL;
+    kern_init(false);
+    if ((rc = gguf_open(&m->gf, path, err)))
+        goto out_close;
+    if ((rc = model_load(m, err)) || (rc = model_vocab_open(m, err)))
+        goto out_close;
+    *out = m;
+    return 0;
+out_close:
+    infer_model_close(m);
+    return rc;
+}
+
+void infer_model_close(struct infer_model *m)
+{
+    if (!m)
+        return;
+    model_vocab_close(m);
+    free(m->layers);
+    free(m->chat_template);
+    gguf_close(m->gf);
+    free(m);
+}

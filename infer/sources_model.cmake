@@ -1,0 +1,7 @@
+# infer/sources_model.cmake: the model side of the engine (architectures, sessions, generation).
+# Included by infer/CMakeLists.txt.
+list(APPEND KB_INFER_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/model.c
+  ${CMAKE_CURRENT_LIST_DIR}/arch_llama.c
+  ${CMAKE_CURRENT_LIST_DIR}/session.c
+  ${CMAKE_CURRENT_LIST_DIR}/generate.c)

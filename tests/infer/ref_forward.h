@@ -1,0 +1,20 @@
+/* tests/infer/ref_forward.h: a straight-line double-precision reference forward pass of the dense
+ * architectures (llama, qwen2, qwen3), written independently of infer/ from the maths alone:
+ * weights dequantized to double with the scalar reference kernels, every sum in double, no KV
+ * cache (full causal attention over the sequence), no batching. The engine must match it on
+ * synthetic models of every architecture and type. Used by test_ref_forward.c and
+ * test_conformance.c. */
+#ifndef KB_TESTS_REF_FORWARD_H
+#define KB_TESTS_REF_FORWARD_H
+
+#include <stdint.h>
+
+#include "infer/gguf.h"
+
+/* Computes logits (n x n_vocab, row t after tokens[0..t]) for tokens[0..n) of the model in f.
+ * Returns 0, or -1 with a message in msg for what it does not handle. *n_vocab_out gets the vocab
+ * size; logits is allocated (caller frees). */
+int ref_forward(const struct gguf_file *f, const int32_t *tokens, int n, double **logits,
+                int *n_vocab_out, char *msg, size_t msg_bytes);
+
+#endif
