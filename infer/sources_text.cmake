@@ -6,4 +6,5 @@ list(APPEND KB_INFER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/tok_pre.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_spm.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_bpe.c
-  ${CMAKE_CURRENT_LIST_DIR}/tok_wpm.c)
+  ${CMAKE_CURRENT_LIST_DIR}/tok_wpm.c
+  ${CMAKE_CURRENT_LIST_DIR}/sampler.c)
