@@ -6,7 +6,8 @@
  * flushes the run: pieces are packed greedily up to the target, each next chunk starts with whole
  * trailing sentences of the previous one worth up to overlap*target tokens, and a tiny trailing chunk
  * (under a quarter of the target) folds into the one before. A run that is tiny (under 1/8 of the
- * target) when its section ends is carried into the next section, with that section's heading as a
+ * target) when its section ends is carried into the next section (not past a level-1 heading: a new
+ * chapter, slide or sheet, unless it is a preamble before any heading), with that section's heading as a
  * line, under their common heading path (the next section's path for a preamble before any heading). Tables pack whole rows with the header line on
  * top of every chunk; a FAQ block is always exactly one chunk; code splits at line ends only when it
  * is more than 1.5 targets. Chunk texts live in the document's arena; the chunk array is malloc'd.
@@ -395,7 +396,9 @@ static int chunk_heading(struct chunker *k, size_t bi)
     bool carry = false;
     if (k->n_pend > 0) {
         int tok = chunk_sum(k->pend, 0, k->n_pend);
-        carry = tok * 8 < k->target && k->carried_tokens + tok < k->target / 2;
+        /* Top-level headings (chapters, slides, sheets) stop carrying, except for a preamble. */
+        carry = tok * 8 < k->target && k->carried_tokens + tok < k->target / 2 &&
+                (level > 1 || (k->pend_path && k->pend_path[0] == '\0'));
         if (!carry)
             rc = chunk_flush(k);
     }

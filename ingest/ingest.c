@@ -75,7 +75,10 @@ int ingest_detect(const void *data, size_t n, const char *name, enum ingest_form
         return 0;
     }
     if (ingest_has_magic(u, n, "PK\x03\x04", 4) || ingest_has_magic(u, n, "PK\x05\x06", 4)) {
-        enum ingest_format f = zipf_sniff(data, n);
+        bool readable;
+        enum ingest_format f = zipf_sniff(data, n, &readable);
+        if (!readable)
+            return kb_error_set(err, KB_ECORRUPT, "cannot ingest '%s': damaged or truncated zip archive", nm);
         if (f == INGEST_FMT_UNKNOWN)
             return kb_error_set(err, KB_EFORMAT,
                                 "cannot ingest '%s': a zip archive that is not DOCX, XLSX, PPTX or EPUB", nm);

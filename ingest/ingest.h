@@ -136,7 +136,8 @@ void ingest_doc_free(struct ingest_doc *doc); /* NULL ok */
 /* Cuts doc's blocks into chunks (doc->chunks, replacing earlier ones) with target size
  * cfg->ingest_chunk_tokens and overlap cfg->ingest_chunk_overlap (a fraction of the target):
  * - sections (text under one heading path) are never mixed, unless a section is tiny (under 1/8 of
- *   the target), which then joins the next one under their common heading path;
+ *   the target), which then joins the next one under their common heading path; never across a
+ *   level-1 heading (chapter, slide, sheet), except text before the first heading;
  * - prose splits at sentence ends (. ! ? ; followed by a space, and 。！？；｡ anywhere), overlapping
  *   whole sentences; a tiny trailing piece is merged into the chunk before it;
  * - table rows are packed by rows with the header line repeated at the top of every chunk;

@@ -87,12 +87,13 @@ struct zipf; /* opaque; an archive opened over caller memory */
 int zipf_open(struct ingest_ctx *c, const void *data, size_t n, struct zipf **out);
 bool zipf_has(struct zipf *z, const char *entry);
 /* Reads a whole entry into *out (kb_try_malloc, NUL-terminated; caller frees). Entries larger than
- * c->max_expanded_bytes fail with KB_ETOOBIG; missing entries with KB_ENOENT; damaged or encrypted
+ * c->max_expanded_bytes fail with KB_ETOOBIG; missing, damaged or encrypted
  * ones with KB_ECORRUPT. */
 int zipf_read(struct ingest_ctx *c, struct zipf *z, const char *entry, char **out, size_t *n_out);
 void zipf_close(struct zipf *z); /* NULL ok */
-/* Detection helper without a context: the format implied by the entries of a zip in memory. */
-enum ingest_format zipf_sniff(const void *data, size_t n);
+/* Detection helper without a context: the format implied by the entries of a zip in memory;
+ * *readable is false when the archive cannot be opened at all (damaged or truncated). */
+enum ingest_format zipf_sniff(const void *data, size_t n, bool *readable);
 
 /* ---- xml.c (libxml2) ------------------------------------------------------------------------------- */
 

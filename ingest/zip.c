@@ -52,7 +52,7 @@ int zipf_read(struct ingest_ctx *c, struct zipf *z, const char *entry, char **ou
     *n_out = 0;
     zip_int64_t idx = zip_name_locate(z->za, entry, 0);
     if (idx < 0)
-        return kb_error_set(c->err, KB_ENOENT, "cannot parse '%s': missing part '%s'", c->name, entry);
+        return kb_error_set(c->err, KB_ECORRUPT, "cannot parse '%s': missing part '%s'", c->name, entry);
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(z->za, (zip_uint64_t)idx, 0, &st) != 0)
@@ -122,13 +122,14 @@ void zipf_close(struct zipf *z)
     free(z);
 }
 
-enum ingest_format zipf_sniff(const void *data, size_t n)
+enum ingest_format zipf_sniff(const void *data, size_t n, bool *readable)
 {
     zip_error_t ze;
     zip_error_init(&ze);
     enum ingest_format f = INGEST_FMT_UNKNOWN;
     zip_source_t *src = zip_source_buffer_create(data, n, 0, &ze);
     zip_t *za = src ? zip_open_from_source(src, ZIP_RDONLY, &ze) : NULL;
+    *readable = za != NULL;
     if (!za) {
         zip_source_free(src);
     } else {

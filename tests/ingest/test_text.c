@@ -66,7 +66,7 @@ static void test_detect(void **state)
         {"a.txt", "\x01\x02\x03\x00\x05garbage\x00\x00", 15, KB_ECORRUPT, INGEST_FMT_UNKNOWN},
         {"a.bin", "\x01\x02\x03\x00\x05garbage\x00\x00", 15, KB_EFORMAT, INGEST_FMT_UNKNOWN},
         {"a.xyz", "some text", 9, KB_EFORMAT, INGEST_FMT_UNKNOWN},
-        {"a.zip", "PK\x03\x04garbage", 11, KB_EFORMAT, INGEST_FMT_UNKNOWN},
+        {"a.zip", "PK\x03\x04garbage", 11, KB_ECORRUPT, INGEST_FMT_UNKNOWN}, /* damaged zip */
     };
     for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
         struct kb_error err = {0};
