@@ -1,0 +1,238 @@
+/* tests/ingest/test_pdf.c: PDFs written by fixtures.c's small PDF writer, parsed through MuPDF:
+ * page numbers, headings from the outline and from font size, running headers/footers and page
+ * numbers dropped, hyphenated line ends joined, Chinese text; EPUB through MuPDF; and the bad cases:
+ * encrypted, truncated, garbage after the header, no text layer (with ingest.ocr off and on), and a
+ * PNG image. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixtures.h"
+
+static struct config cfg;
+
+static int setup(void **state)
+{
+    (void)state;
+    config_init(&cfg);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    config_release(&cfg);
+    return 0;
+}
+
+/* Three pages: a running header and footer on each, a title on page 1, a section heading per page,
+ * a hyphenated paragraph, a Chinese line on page 3. */
+static struct fx_pdf *manual(bool outline)
+{
+    static const char *const sections[] = {"Returns", "Refunds", "Shipping"};
+    struct fx_pdf *p = fx_pdf_new();
+    for (int pg = 1; pg <= 3; pg++) {
+        char buf[128];
+        fx_pdf_page(p);
+        fx_pdf_text(p, 72, 815, 9, "Heronbrook Staff Manual - Internal");
+        snprintf(buf, sizeof buf, "Page %d of 3", pg);
+        fx_pdf_text(p, 280, 30, 9, buf);
+        if (pg == 1)
+            fx_pdf_text(p, 72, 770, 22, "Staff Manual");
+        fx_pdf_text(p, 72, 730, 15, sections[pg - 1]);
+        snprintf(buf, sizeof buf, "Known sentence on page %d: the %s rules apply to every cus-", pg, sections[pg - 1]);
+        fx_pdf_text(p, 72, 700, 11, buf);
+        fx_pdf_text(p, 72, 686, 11, "tomer who buys from the online shop. Keep the receipt.");
+        if (pg == 3)
+            fx_pdf_cjk(p, 72, 650, 11, "中文句子：退货包裹到达仓库的当天就会检验。");
+    }
+    if (outline) {
+        fx_pdf_outline(p, "Staff Manual", 1, 1);
+        for (int i = 0; i < 3; i++)
+            fx_pdf_outline(p, sections[i], i + 1, 2);
+    }
+    return p;
+}
+
+static const char *write_pdf(const char *name, struct fx_pdf *p, bool encrypted)
+{
+    size_t n;
+    char *data = fx_pdf_finish(p, encrypted, &n);
+    const char *path = fx_write(fx_path(name), data, n);
+    free(data);
+    return path;
+}
+
+static void check_manual(struct ingest_doc *d)
+{
+    assert_int_equal(d->format, INGEST_FMT_PDF);
+    assert_int_equal(d->n_pages, 3);
+    assert_string_equal(d->title, "Staff Manual");
+    assert_null(strstr(d->text, "Internal"));    /* running header */
+    assert_null(strstr(d->text, "Page 2 of 3")); /* footer page numbers */
+    const struct ingest_block *b = fx_block_with(d, "Staff Manual");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    b = fx_block_with(d, "Refunds");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 2);
+    assert_int_equal(b->loc.page, 2);
+    b = fx_block_with(d, "page 2:");
+    assert_string_equal(b->text, "Known sentence on page 2: the Refunds rules apply to every customer who buys from the "
+                                 "online shop. Keep the receipt.");
+    assert_int_equal(b->loc.page, 2);
+    b = fx_block_with(d, "中文句子");
+    assert_string_equal(b->text, "中文句子：退货包裹到达仓库的当天就会检验。");
+    assert_int_equal(b->loc.page, 3);
+    /* With a small target every section is its own chunk with its page and path. */
+    assert_int_equal(ingest_chunk_with(d, 32, 0.15, NULL), 0);
+    static const char *const sec[] = {"Returns", "Refunds", "Shipping"};
+    for (int pg = 1; pg <= 3; pg++) {
+        char needle[64], path[64];
+        snprintf(needle, sizeof needle, "Known sentence on page %d", pg);
+        snprintf(path, sizeof path, "Staff Manual > %s", sec[pg - 1]);
+        const struct ingest_chunk *c = fx_chunk_with(d, needle);
+        assert_non_null(c);
+        assert_string_equal(c->heading_path, path);
+        assert_int_equal(c->page_first, pg);
+        assert_int_equal(c->page_last, pg);
+    }
+}
+
+static void test_pdf_outline(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = manual(true);
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("outline.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    check_manual(d);
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
+static void test_pdf_font_sizes(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = manual(false);
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("sizes.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    check_manual(d);
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
+static void test_pdf_bad(void **state)
+{
+    (void)state;
+    struct kb_error err = {0};
+    struct ingest_doc *d = NULL;
+    struct fx_pdf *p = manual(false);
+    /* encrypted with a non-empty user password */
+    const char *enc = write_pdf("enc.pdf", p, true);
+    assert_int_equal(ingest_parse_file(&cfg, enc, &d, &err), KB_ECORRUPT);
+    assert_non_null(strstr(err.msg, "encrypted"));
+    assert_non_null(strstr(err.msg, "enc.pdf"));
+    /* truncated right after the header */
+    size_t n;
+    char *data = fx_pdf_finish(p, false, &n);
+    kb_error_clear(&err);
+    assert_int_equal(ingest_parse_file(&cfg, fx_write(fx_path("trunc.pdf"), data, 40), &d, &err), KB_ECORRUPT);
+    assert_non_null(strstr(err.msg, "trunc.pdf"));
+    /* truncated in the middle: MuPDF repairs what it can, or it is a clear error; never a crash */
+    int rc = ingest_parse_file(&cfg, fx_write(fx_path("half.pdf"), data, n / 2), &d, &err);
+    if (rc == 0) {
+        assert_non_null(fx_block_with(d, "Known sentence on page 1"));
+        ingest_doc_free(d);
+        d = NULL;
+    } else {
+        assert_true(rc == KB_ECORRUPT || rc == KB_EEMPTY);
+    }
+    /* garbage after a PDF header */
+    char junk[2048];
+    memcpy(junk, "%PDF-1.4\n", 9);
+    for (size_t i = 9; i < sizeof junk; i++)
+        junk[i] = (char)((i * 7919) % 251);
+    rc = ingest_parse_file(&cfg, fx_write(fx_path("junk.pdf"), junk, sizeof junk), &d, &err);
+    assert_true(rc == KB_ECORRUPT || rc == KB_EEMPTY);
+    assert_null(d);
+    free(data);
+    fx_pdf_free(p);
+}
+
+static void test_no_text_layer(void **state)
+{
+    (void)state;
+    /* A page with only a drawn rectangle, as a scan without OCR would look to a text extractor. */
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_page(p);
+    const char *path = write_pdf("scan.pdf", p, false);
+    struct kb_error err = {0};
+    struct ingest_doc *d = NULL;
+    assert_int_equal(ingest_parse_file(&cfg, path, &d, &err), KB_EEMPTY);
+    assert_non_null(strstr(err.msg, "no text layer; enable ingest.ocr"));
+    assert_null(d);
+    struct config ocr;
+    config_init(&ocr);
+    assert_int_equal(config_set(&ocr, "ingest.ocr", "true", CONFIG_SRC_FLAG, NULL), 0);
+    assert_int_equal(ingest_parse_file(&ocr, path, &d, &err), KB_ENOTIMPL);
+    assert_non_null(strstr(err.msg, "OCR is not built yet"));
+    /* Images have no text layer either. */
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    const char *img = fx_write(fx_path("scan.png"), png, sizeof png);
+    assert_int_equal(ingest_parse_file(&cfg, img, &d, &err), KB_EEMPTY);
+    assert_non_null(strstr(err.msg, "no text layer; enable ingest.ocr"));
+    assert_int_equal(ingest_parse_file(&ocr, img, &d, &err), KB_ENOTIMPL);
+    config_release(&ocr);
+    fx_pdf_free(p);
+}
+
+static void test_epub(void **state)
+{
+    (void)state;
+    const char *names[] = {"mimetype", "META-INF/container.xml", "OEBPS/content.opf", "OEBPS/ch1.xhtml"};
+    const char *parts[] = {
+        "application/epub+zip",
+        "<?xml version=\"1.0\"?><container version=\"1.0\" xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
+        "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/>"
+        "</rootfiles></container>",
+        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"2.0\" unique-identifier=\"id\">"
+        "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Book</dc:title><dc:identifier id=\"id\">x"
+        "</dc:identifier></metadata><manifest><item id=\"c1\" href=\"ch1.xhtml\" media-type=\"application/xhtml+xml\"/>"
+        "</manifest><spine><itemref idref=\"c1\"/></spine></package>",
+        "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>c</title></head><body>"
+        "<h1>Chapter One</h1><p>The warranty on every kettle lasts twenty four months.</p></body></html>",
+    };
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, fx_zip(fx_path("b.epub"), names, parts, 4), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    assert_int_equal(d->format, INGEST_FMT_EPUB);
+    const struct ingest_block *b = fx_block_with(d, "twenty four months");
+    assert_non_null(b);
+    assert_int_equal(b->loc.page, 1);
+    const struct ingest_chunk *c = fx_chunk_with(d, "twenty four months");
+    assert_string_equal(c->heading_path, "Chapter One");
+    ingest_doc_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
+        cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
