@@ -43,6 +43,8 @@
 #define WEB_ARENA_BYTES (64u << 20) /* per-request arena cap */
 #define WEB_STREAM_MAX (64u << 20) /* SSE bytes buffered for a slow client before the task cancels */
 #define WEB_PP_BUFFER 65536        /* post processor buffer */
+#define WEB_DRAIN_BYTES (8u << 20) /* body bytes read and dropped after an error found mid-body, so the
+                                      client sees the error instead of a reset connection */
 
 struct web_server {
     struct web_ctx ctx;
@@ -640,10 +642,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (cs->responded)
         return MHD_YES; /* discard anything after an early response */
     if (*upload_data_size) {
-        if (!cs->fail_code && (rc = conn_body(cs, upload_data, *upload_data_size)))
+        if (cs->fail_code)
+            cs->received += (int64_t)*upload_data_size; /* draining */
+        else if ((rc = conn_body(cs, upload_data, *upload_data_size)))
             cs->fail_code = rc;
         *upload_data_size = 0;
-        if (cs->fail_code)
+        /* Answer at the end of the body (a closed socket with unread data resets the connection
+         * and loses the answer), unless the client keeps sending far past the cap. */
+        if (cs->fail_code && cs->received > cs->cap + (int64_t)WEB_DRAIN_BYTES)
             return queue_error(cs, cs->fail_code, &cs->fail_err);
         return MHD_YES;
     }
@@ -804,7 +810,8 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     if (ipv6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)n_threads,
+                            /* a pool of 1 is no pool: MHD then runs its one internal thread */
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(n_threads > 1 ? n_threads : 0),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -1,0 +1,1019 @@
+/* tests/web/test_web.c: integration tests of kbox's web layer. Each group starts the real server
+ * (web_server_start over a real rag in a fresh temporary data directory) on 127.0.0.1 and an
+ * ephemeral port, and drives it with raw HTTP (tests/web/http.c): every route, the error cases
+ * (404, 405, 400 with a reason, 413 per route, 401/403, 429), uploads through multipart, answers
+ * streamed as SSE, the OpenAI-compatible endpoints, CORS, path traversal, slow and vanishing
+ * clients, concurrency, the generated admin token, and `kbox serve` itself with SIGTERM. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#define _DEFAULT_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "rag/rag.h"
+#include "web/web.h"
+
+#include "http.h"
+
+#define TOKEN "test-admin-token-0123456789abcdef"
+#define AUTH "Authorization: Bearer " TOKEN
+
+struct fixture {
+    char dir[256];
+    struct config cfg;
+    struct rag *rag;
+    struct web_server *srv;
+    int port;
+    int64_t doc_faq, doc_handbook;
+};
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static void set(struct config *cfg, const char *k, const char *v)
+{
+    struct kb_error err = {0};
+    int rc = config_set(cfg, k, v, CONFIG_SRC_FLAG, &err);
+    if (rc)
+        fail_msg("config_set %s=%s: %s", k, v, err.msg);
+}
+
+/* Starts a server with the given extra settings ("key=value" list, NULL-terminated). */
+static struct fixture *start(const char *const *extra)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    struct kb_error err = {0};
+    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 2, .access_log = false};
+    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-web-test-XXXXXX");
+    if (!mkdtemp(f->dir))
+        fail_msg("mkdtemp: %s", strerror(errno));
+    config_init(&f->cfg);
+    set(&f->cfg, "data.dir", f->dir);
+    set(&f->cfg, "server.port", "0");
+    set(&f->cfg, "server.admin_token", TOKEN);
+    set(&f->cfg, "server.max_body_bytes", "4096");
+    set(&f->cfg, "server.max_upload_bytes", "131072");
+    set(&f->cfg, "server.rate_limit_per_min", "100000");
+    set(&f->cfg, "ingest.workers", "1");
+    for (int i = 0; extra && extra[i]; i++) {
+        char key[128];
+        const char *eq = strchr(extra[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - extra[i]), extra[i]);
+        set(&f->cfg, key, eq + 1);
+    }
+    if (rag_open(&f->rag, &f->cfg, &err))
+        fail_msg("rag_open: %s", err.msg);
+    if (web_server_start(&f->srv, f->rag, &o, &err))
+        fail_msg("web_server_start: %s", err.msg);
+    f->port = web_server_port(f->srv);
+    assert_true(f->port > 0);
+    return f;
+}
+
+static void stop(struct fixture *f)
+{
+    web_server_stop(f->srv);
+    rag_close(f->rag);
+    config_release(&f->cfg);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf;
+    long len;
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = malloc((size_t)len + 1);
+    *n = fread(buf, 1, (size_t)len, fp);
+    buf[*n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static int64_t json_int(const char *body, const char *key)
+{
+    char pat[128];
+    const char *p;
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    p = strstr(body, pat);
+    return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* GET/POST/... with optional JSON body; asserts the status. */
+static void call(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+                 int want, struct http_resp *r)
+{
+    assert_int_equal(http_req(f->port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
+    if (r->status != want)
+        fail_msg("%s %s: status %d, want %d; body: %s", method, path, r->status, want, r->body);
+}
+
+static void expect_error(struct fixture *f, const char *method, const char *path, const char *const *hdrs,
+                         const char *body, int want, const char *code)
+{
+    struct http_resp r;
+    char pat[64];
+    call(f, method, path, hdrs, body, want, &r);
+    snprintf(pat, sizeof pat, "{\"error\":{\"code\":\"%s\"", code);
+    if (!strstr(r.body, pat))
+        fail_msg("%s %s: body %s lacks %s", method, path, r.body, pat);
+    http_resp_free(&r);
+}
+
+/* Builds a multipart body of the given files (name, bytes) with a fixed boundary. */
+static char *multipart(const char *const *names, const char *const *datas, const size_t *lens, int n, size_t *out_n)
+{
+    size_t cap = 4096, len = 0;
+    char *b;
+    for (int i = 0; i < n; i++)
+        cap += lens[i] + 512;
+    b = malloc(cap);
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(b + len, cap - len,
+                                "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+                                "Content-Type: application/octet-stream\r\n\r\n",
+                                names[i]);
+        memcpy(b + len, datas[i], lens[i]);
+        len += lens[i];
+        len += (size_t)snprintf(b + len, cap - len, "\r\n");
+    }
+    len += (size_t)snprintf(b + len, cap - len, "--XbOuNdArY--\r\n");
+    *out_n = len;
+    return b;
+}
+
+static const char *const upload_hdrs[] = {AUTH, "Content-Type: multipart/form-data; boundary=XbOuNdArY", NULL};
+static const char *const admin[] = {AUTH, NULL};
+static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
+
+static void wait_job(struct fixture *f, int64_t job)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/jobs/%lld", (long long)job);
+    for (int i = 0; i < 600; i++) {
+        struct http_resp r;
+        call(f, "GET", path, admin, NULL, 200, &r);
+        if (strstr(r.body, "\"state\":\"done\"")) {
+            http_resp_free(&r);
+            return;
+        }
+        if (strstr(r.body, "\"state\":\"failed\""))
+            fail_msg("job %lld failed: %s", (long long)job, r.body);
+        http_resp_free(&r);
+        usleep(50000);
+    }
+    fail_msg("job %lld did not finish in 30 s", (long long)job);
+}
+
+/* Uploads the two English samples through the API and waits for them to be indexed. */
+static void upload_samples(struct fixture *f)
+{
+    const char *names[2] = {"faq.md", "employee-handbook.txt"};
+    char *datas[2];
+    size_t lens[2], n;
+    struct http_resp r;
+    char *body;
+    datas[0] = slurp(KBOX_SOURCE_DIR "/samples/en/faq.md", &lens[0]);
+    datas[1] = slurp(KBOX_SOURCE_DIR "/samples/en/employee-handbook.txt", &lens[1]);
+    assert_non_null(datas[0]);
+    assert_non_null(datas[1]);
+    body = multipart(names, (const char *const *)datas, lens, 2, &n);
+    assert_int_equal(http_req(f->port, "POST", "/api/documents", upload_hdrs, body, n, &r), 0);
+    if (r.status != 202)
+        fail_msg("upload: %d %s", r.status, r.body);
+    f->doc_faq = json_int(r.body, "document_id");
+    f->doc_handbook = json_int(strstr(r.body, "employee-handbook.txt"), "document_id");
+    assert_true(f->doc_faq > 0 && f->doc_handbook > 0 && f->doc_faq != f->doc_handbook);
+    wait_job(f, json_int(r.body, "job_id"));
+    wait_job(f, json_int(strstr(r.body, "employee-handbook.txt"), "job_id"));
+    http_resp_free(&r);
+    free(body);
+    free(datas[0]);
+    free(datas[1]);
+}
+
+static int group_setup(void **state)
+{
+    struct fixture *f = start(NULL);
+    upload_samples(f);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    stop(*state);
+    return 0;
+}
+
+/* ---- routing and errors -------------------------------------------------------------------------- */
+
+static void test_health_and_static(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    char h[512];
+    call(f, "GET", "/api/health", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+    assert_true(json_int(r.body, "documents") >= 2);
+    assert_true(json_int(r.body, "chunks") > 2);
+    http_resp_free(&r);
+
+    call(f, "GET", "/", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "<title>kbox</title>"));
+    assert_non_null(http_header(&r, "Content-Security-Policy", h, sizeof h));
+    assert_non_null(strstr(h, "script-src 'self'"));
+    assert_non_null(strstr(http_header(&r, "Content-Type", h, sizeof h), "text/html"));
+    http_resp_free(&r);
+    call(f, "GET", "/static/app.js", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "textContent"));
+    assert_null(strstr(r.body, "innerHTML ="));
+    http_resp_free(&r);
+    call(f, "GET", "/widget.js", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "attachShadow"));
+    http_resp_free(&r);
+    call(f, "HEAD", "/static/app.css", NULL, NULL, 200, &r);
+    assert_int_equal(r.body_len, 0);
+    http_resp_free(&r);
+    expect_error(f, "GET", "/static/nope.js", NULL, NULL, 404, "ENOENT");
+}
+
+static void test_404_405(void **state)
+{
+    struct fixture *f = *state;
+    expect_error(f, "GET", "/nope", NULL, NULL, 404, "ENOENT");
+    expect_error(f, "GET", "/api/documents/abc", admin, NULL, 404, "ENOENT");
+    expect_error(f, "GET", "/api/documents/0", admin, NULL, 404, "ENOENT");
+    expect_error(f, "GET", "/api/documents/999999", admin, NULL, 404, "ENOENT");
+    expect_error(f, "GET", "/api/jobs/999999", admin, NULL, 404, "ENOENT");
+    expect_error(f, "DELETE", "/api/health", NULL, NULL, 405, "EMETHOD");
+    expect_error(f, "GET", "/api/search", NULL, NULL, 405, "EMETHOD");
+    expect_error(f, "PUT", "/api/ask", NULL, "{}", 405, "EMETHOD");
+    expect_error(f, "POST", "/v1/models", NULL, "{}", 405, "EMETHOD");
+}
+
+static void test_bad_json(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    call(f, "POST", "/api/search", json_hdr, "{\"query\": \"x\",", 400, &r);
+    assert_non_null(strstr(r.body, "EJSON"));
+    assert_non_null(strstr(r.body, "malformed JSON at byte"));
+    http_resp_free(&r);
+    call(f, "POST", "/api/ask", json_hdr, "{}", 400, &r);
+    assert_non_null(strstr(r.body, "missing member 'question'"));
+    http_resp_free(&r);
+    call(f, "POST", "/api/ask", json_hdr, "{\"question\": 5}", 400, &r);
+    assert_non_null(strstr(r.body, "'question' must be a string"));
+    http_resp_free(&r);
+    call(f, "POST", "/api/search", json_hdr, "[1,2]", 400, &r);
+    assert_non_null(strstr(r.body, "must be an object"));
+    http_resp_free(&r);
+    expect_error(f, "POST", "/api/search", json_hdr, "", 400, "EJSON");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"top_k\":1.5}", 400, "EJSON");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"top_k\":1000}", 400, "EINVAL");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"mode\":\"psychic\"}", 400, "EINVAL");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"collection\":\"no-such\"}", 404, "ENOENT");
+    expect_error(f, "POST", "/v1/chat/completions", json_hdr, "{\"messages\":\"hi\"}", 400, "EJSON");
+    expect_error(f, "POST", "/v1/chat/completions", json_hdr, "{\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}",
+                 400, "EINVAL");
+    expect_error(f, "POST", "/v1/embeddings", json_hdr, "{\"input\":[1]}", 400, "EJSON");
+}
+
+/* Announces a body of n bytes with Expect: 100-continue and sends none, as careful clients do: an
+ * over-cap announcement must be refused before any body byte is read. */
+static int announce(struct fixture *f, const char *method, const char *path, const char *extra, long long n)
+{
+    char raw[1024];
+    struct http_resp r;
+    int status;
+    snprintf(raw, sizeof raw, "%s %s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: %lld\r\nExpect: 100-continue\r\n\r\n",
+             method, path, extra ? extra : "", extra ? "\r\n" : "", n);
+    assert_int_equal(http_raw(f->port, raw, strlen(raw), &r), 0);
+    status = r.status;
+    if (status == 413)
+        assert_non_null(strstr(r.body, "ETOOBIG"));
+    http_resp_free(&r);
+    return status;
+}
+
+/* Sends a chunked body of n_chunks x 1 KiB (no Content-Length) and returns the status. */
+static int chunked(struct fixture *f, const char *path, const char *headers, const char *prefix, int n_chunks,
+                   const char *suffix)
+{
+    size_t n = 0, cap = (size_t)n_chunks * 1100 + 4096;
+    char *req = malloc(cap);
+    struct http_resp r;
+    int status;
+    n += (size_t)snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n%s\r\n\r\n", path,
+                          headers);
+    if (prefix)
+        n += (size_t)snprintf(req + n, cap - n, "%zx\r\n%s\r\n", strlen(prefix), prefix);
+    for (int i = 0; i < n_chunks; i++) {
+        n += (size_t)snprintf(req + n, cap - n, "400\r\n");
+        memset(req + n, 'a', 0x400);
+        n += 0x400;
+        n += (size_t)snprintf(req + n, cap - n, "\r\n");
+    }
+    if (suffix)
+        n += (size_t)snprintf(req + n, cap - n, "%zx\r\n%s\r\n", strlen(suffix), suffix);
+    n += (size_t)snprintf(req + n, cap - n, "0\r\n\r\n");
+    assert_int_equal(http_raw(f->port, req, n, &r), 0);
+    status = r.status;
+    if (status == 413)
+        assert_non_null(strstr(r.body, "ETOOBIG"));
+    http_resp_free(&r);
+    free(req);
+    return status;
+}
+
+static void test_body_caps(void **state)
+{
+    struct fixture *f = *state;
+    /* JSON routes: server.max_body_bytes is 4096 here */
+    assert_int_equal(announce(f, "POST", "/api/search", "Content-Type: application/json", 8192), 413);
+    assert_int_equal(announce(f, "POST", "/api/ask", NULL, 4097), 413);
+    assert_int_equal(announce(f, "POST", "/v1/chat/completions", NULL, 1 << 20), 413);
+    /* fixed caps: collections 16 KiB, settings 64 KiB; routes without a body take none */
+    assert_int_equal(announce(f, "POST", "/api/collections", AUTH, 100000), 413);
+    assert_int_equal(announce(f, "PUT", "/api/settings", AUTH, 70000), 413);
+    assert_int_equal(announce(f, "GET", "/api/health", NULL, 2), 413);
+    assert_int_equal(announce(f, "DELETE", "/api/documents/1", AUTH, 2), 413);
+    /* uploads: server.max_upload_bytes is 128 KiB here */
+    assert_int_equal(announce(f, "POST", "/api/documents", AUTH "\r\nContent-Type: multipart/form-data; boundary=XbOuNdArY",
+                              200000), 413);
+    /* a chunked body has no length up front: it is refused once it passes the cap */
+    assert_int_equal(chunked(f, "/api/search", "Content-Type: application/json", "{\"query\":\"", 6, "\"}"), 413);
+    assert_int_equal(chunked(f, "/api/search", "Content-Type: application/json", "{\"query\":\"", 2, "\"}"), 200);
+}
+
+static void test_auth(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const wrong[] = {"Authorization: Bearer not-the-token", NULL};
+    static const char *const up_noauth[] = {"Content-Type: multipart/form-data; boundary=XbOuNdArY", NULL};
+    static const char *const up_wrong[] = {"Authorization: Bearer nope",
+                                           "Content-Type: multipart/form-data; boundary=XbOuNdArY", NULL};
+    const char *names[1] = {"x.txt"}, *datas[1] = {"hello"};
+    size_t lens[1] = {5}, n;
+    char *body = multipart(names, datas, lens, 1, &n);
+    struct http_resp r;
+    expect_error(f, "GET", "/api/documents", NULL, NULL, 401, "EAUTH");
+    expect_error(f, "GET", "/api/documents", wrong, NULL, 403, "EFORBIDDEN");
+    expect_error(f, "GET", "/api/collections", NULL, NULL, 401, "EAUTH");
+    expect_error(f, "DELETE", "/api/documents/1", NULL, NULL, 401, "EAUTH");
+    expect_error(f, "GET", "/api/settings", NULL, NULL, 401, "EAUTH");
+    expect_error(f, "PUT", "/api/settings", wrong, "{}", 403, "EFORBIDDEN");
+    expect_error(f, "GET", "/api/jobs/1", NULL, NULL, 401, "EAUTH");
+    assert_int_equal(http_req(f->port, "POST", "/api/documents", up_noauth, body, n, &r), 0);
+    assert_int_equal(r.status, 401);
+    http_resp_free(&r);
+    assert_int_equal(http_req(f->port, "POST", "/api/documents", up_wrong, body, n, &r), 0);
+    assert_int_equal(r.status, 403);
+    http_resp_free(&r);
+    /* a prefix of the right token is not the token */
+    {
+        static const char *const prefix[] = {"Authorization: Bearer test-admin-token", NULL};
+        expect_error(f, "GET", "/api/documents", prefix, NULL, 403, "EFORBIDDEN");
+    }
+    call(f, "GET", "/api/documents", admin, NULL, 200, &r);
+    http_resp_free(&r);
+    /* public by default: search and ask need no token */
+    call(f, "POST", "/api/search", json_hdr, "{\"query\":\"refund\"}", 200, &r);
+    http_resp_free(&r);
+    free(body);
+}
+
+/* ---- documents ------------------------------------------------------------------------------------- */
+
+static void test_documents(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    char path[128], h[512];
+    size_t n;
+    char *orig;
+
+    call(f, "GET", "/api/documents", admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"name\":\"faq.md\""));
+    assert_non_null(strstr(r.body, "\"status\":\"indexed\""));
+    http_resp_free(&r);
+    call(f, "GET", "/api/documents?q=handbook", admin, NULL, 200, &r);
+    assert_null(strstr(r.body, "faq.md"));
+    assert_non_null(strstr(r.body, "employee-handbook.txt"));
+    http_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/documents/%lld", (long long)f->doc_handbook);
+    call(f, "GET", path, admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"chunks\":[{"));
+    assert_non_null(strstr(r.body, "Annual leave"));
+    http_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/documents/%lld/file", (long long)f->doc_handbook);
+    call(f, "GET", path, admin, NULL, 200, &r);
+    orig = slurp(KBOX_SOURCE_DIR "/samples/en/employee-handbook.txt", &n);
+    assert_int_equal(r.body_len, n);
+    assert_memory_equal(r.body, orig, n);
+    assert_non_null(http_header(&r, "Content-Disposition", h, sizeof h));
+    assert_non_null(strstr(h, "attachment; filename=\"employee-handbook.txt\""));
+    assert_non_null(http_header(&r, "Content-Security-Policy", h, sizeof h));
+    free(orig);
+    http_resp_free(&r);
+
+    /* the same file again is a duplicate: same document, no job */
+    {
+        const char *names[1] = {"faq-again.md"};
+        char *datas[1];
+        size_t lens[1], bn;
+        char *body;
+        datas[0] = slurp(KBOX_SOURCE_DIR "/samples/en/faq.md", &lens[0]);
+        body = multipart(names, (const char *const *)datas, lens, 1, &bn);
+        assert_int_equal(http_req(f->port, "POST", "/api/documents", upload_hdrs, body, bn, &r), 0);
+        assert_int_equal(r.status, 202);
+        assert_int_equal(json_int(r.body, "document_id"), f->doc_faq);
+        assert_non_null(strstr(r.body, "\"duplicate\":true"));
+        http_resp_free(&r);
+        free(body);
+        free(datas[0]);
+    }
+    /* re-ingest gives a job that finishes */
+    snprintf(path, sizeof path, "/api/documents/%lld/reingest", (long long)f->doc_faq);
+    call(f, "POST", path, admin, NULL, 202, &r);
+    assert_true(json_int(r.body, "job_id") > 0);
+    wait_job(f, json_int(r.body, "job_id"));
+    http_resp_free(&r);
+    /* no files in the multipart body */
+    {
+        const char *body = "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XbOuNdArY--\r\n";
+        assert_int_equal(http_req(f->port, "POST", "/api/documents", upload_hdrs, body, strlen(body), &r), 0);
+        assert_int_equal(r.status, 400);
+        http_resp_free(&r);
+    }
+    /* not multipart at all */
+    expect_error(f, "POST", "/api/documents", admin, "{}", 415, "EFORMAT");
+}
+
+static void test_upload_too_big(void **state)
+{
+    struct fixture *f = *state;
+    const char *head = "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\r\n";
+    char cmd[400];
+    int n_left = -1;
+    FILE *p;
+    /* streamed to disk until it passes 128 KiB, then refused; the partial file is removed */
+    assert_int_equal(chunked(f, "/api/documents", AUTH "\r\nContent-Type: multipart/form-data; boundary=XbOuNdArY", head,
+                             200, "\r\n--XbOuNdArY--\r\n"),
+                     413);
+    snprintf(cmd, sizeof cmd, "ls -A %s/uploads.tmp | wc -l", f->dir);
+    p = popen(cmd, "r");
+    assert_int_equal(fscanf(p, "%d", &n_left), 1);
+    pclose(p);
+    assert_int_equal(n_left, 0);
+    /* the same upload under the cap goes through */
+    assert_int_equal(chunked(f, "/api/documents", AUTH "\r\nContent-Type: multipart/form-data; boundary=XbOuNdArY", head,
+                             20, "\r\n--XbOuNdArY--\r\n"),
+                     202);
+}
+
+static void test_collections(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    char path[64];
+    int64_t id;
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"manuals\"}", 201, &r);
+    id = json_int(r.body, "id");
+    assert_true(id > 0);
+    http_resp_free(&r);
+    call(f, "GET", "/api/collections", admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"name\":\"manuals\""));
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "/api/collections/%lld", (long long)id);
+    call(f, "PATCH", path, admin, "{\"name\":\"handbooks\"}", 200, &r);
+    http_resp_free(&r);
+    call(f, "GET", "/v1/models", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"id\":\"handbooks\""));
+    assert_non_null(strstr(r.body, "\"id\":\"kbox\""));
+    http_resp_free(&r);
+    expect_error(f, "POST", "/api/collections", admin, "{\"name\":\"\"}", 400, "EINVAL");
+    expect_error(f, "POST", "/api/collections", admin, "{\"nom\":\"x\"}", 400, "EJSON");
+    /* upload into it by name, then search only there */
+    {
+        static const char *const up[] = {AUTH, "Content-Type: multipart/form-data; boundary=XbOuNdArY", NULL};
+        const char *names[1] = {"kettle.md"};
+        const char *datas[1] = {"# Kettle manual\n\nDescale the Zephyr kettle every month with citric acid.\n"};
+        size_t lens[1], n;
+        char *body;
+        lens[0] = strlen(datas[0]);
+        body = multipart(names, datas, lens, 1, &n);
+        assert_int_equal(http_req(f->port, "POST", "/api/documents?collection=handbooks", up, body, n, &r), 0);
+        assert_int_equal(r.status, 202);
+        assert_int_equal(json_int(r.body, "collection_id"), id);
+        wait_job(f, json_int(r.body, "job_id"));
+        http_resp_free(&r);
+        free(body);
+        call(f, "POST", "/api/search", json_hdr, "{\"query\":\"descale kettle\",\"collection\":\"handbooks\"}", 200, &r);
+        assert_non_null(strstr(r.body, "kettle.md"));
+        assert_null(strstr(r.body, "faq.md"));
+        http_resp_free(&r);
+    }
+    call(f, "DELETE", path, admin, NULL, 200, &r);
+    http_resp_free(&r);
+    call(f, "GET", "/api/collections", admin, NULL, 200, &r);
+    assert_null(strstr(r.body, "handbooks"));
+    http_resp_free(&r);
+}
+
+/* ---- search and answers --------------------------------------------------------------------------- */
+
+static void test_search(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    call(f, "POST", "/api/search", json_hdr, "{\"query\":\"annual leave days\",\"top_k\":3}", 200, &r);
+    assert_non_null(strstr(r.body, "\"hits\":[{"));
+    assert_non_null(strstr(r.body, "employee-handbook.txt"));
+    assert_non_null(strstr(r.body, "\"scores\":{\"bm25\":"));
+    assert_non_null(strstr(r.body, "\"fused\":"));
+    assert_non_null(strstr(r.body, "\"heading_path\":"));
+    http_resp_free(&r);
+    call(f, "POST", "/api/search", json_hdr, "{\"query\":\"annual leave\",\"mode\":\"bm25\",\"top_k\":1}", 200, &r);
+    assert_non_null(strstr(r.body, "\"vector\":0"));
+    http_resp_free(&r);
+}
+
+static void test_ask(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    const char *tok, *cit, *done;
+    call(f, "POST", "/api/ask", json_hdr, "{\"question\":\"How many days of paid annual leave do employees get?\"}", 200,
+         &r);
+    assert_non_null(strstr(r.body, "\"answer\":\""));
+    assert_non_null(strstr(r.body, "27"));
+    assert_non_null(strstr(r.body, "\"citations\":[{\"n\":1"));
+    assert_non_null(strstr(r.body, "\"document\":\"employee-handbook.txt\""));
+    assert_non_null(strstr(r.body, "\"mode\":\"extractive\""));
+    assert_non_null(strstr(r.body, "\"total_ms\":"));
+    http_resp_free(&r);
+
+    call(f, "POST", "/api/ask", json_hdr,
+         "{\"question\":\"How many days of paid annual leave do employees get?\",\"stream\":true,"
+         "\"conversation_id\":\"t1\"}",
+         200, &r);
+    {
+        char h[128];
+        assert_non_null(strstr(http_header(&r, "Content-Type", h, sizeof h), "text/event-stream"));
+    }
+    tok = strstr(r.body, "event: token\ndata: {\"text\":");
+    cit = strstr(r.body, "event: citation\ndata: {\"n\":1,");
+    done = strstr(r.body, "event: done\ndata: {\"answer\":");
+    assert_non_null(tok);
+    assert_non_null(cit);
+    assert_non_null(done);
+    assert_true(tok < cit && cit < done);
+    assert_non_null(strstr(done, "\"conversation_id\":\"t1\""));
+    http_resp_free(&r);
+    expect_error(f, "POST", "/api/ask", json_hdr, "{\"question\":\"\"}", 400, "EINVAL");
+}
+
+static void test_openai(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    call(f, "POST", "/v1/chat/completions", json_hdr,
+         "{\"model\":\"kbox\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+         "{\"role\":\"user\",\"content\":\"How many days do I have to return a product?\"}]}",
+         200, &r);
+    assert_non_null(strstr(r.body, "\"object\":\"chat.completion\""));
+    assert_non_null(strstr(r.body, "\"role\":\"assistant\""));
+    assert_non_null(strstr(r.body, "45"));
+    assert_non_null(strstr(r.body, "\"finish_reason\":\"stop\""));
+    http_resp_free(&r);
+    call(f, "POST", "/v1/chat/completions", json_hdr,
+         "{\"model\":\"kbox\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+         "\"text\":\"How many days do I have to return a product?\"}]}]}",
+         200, &r);
+    assert_non_null(strstr(r.body, "data: {\"id\":\"chatcmpl-"));
+    assert_non_null(strstr(r.body, "\"object\":\"chat.completion.chunk\""));
+    assert_non_null(strstr(r.body, "\"finish_reason\":\"stop\""));
+    assert_non_null(strstr(r.body, "data: [DONE]\n\n"));
+    http_resp_free(&r);
+    expect_error(f, "POST", "/v1/chat/completions", json_hdr,
+                 "{\"model\":\"gpt-9\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 404, "ENOENT");
+    call(f, "POST", "/v1/embeddings", json_hdr, "{\"input\":[\"refund policy\",\"annual leave\"]}", 200, &r);
+    assert_non_null(strstr(r.body, "\"object\":\"embedding\""));
+    assert_non_null(strstr(r.body, "\"index\":1"));
+    {
+        /* count the floats of the first vector: the built-in embedder's dimension */
+        const char *p = strstr(r.body, "\"embedding\":[");
+        int commas = 0;
+        assert_non_null(p);
+        for (p += 13; *p && *p != ']'; p++)
+            commas += *p == ',';
+        assert_int_equal(commas + 1, (int)f->cfg.embed_dim);
+    }
+    http_resp_free(&r);
+    call(f, "POST", "/v1/embeddings", json_hdr, "{\"input\":\"refund\",\"encoding_format\":\"base64\"}", 200, &r);
+    {
+        const char *p = strstr(r.body, "\"embedding\":\"");
+        const char *e;
+        assert_non_null(p);
+        p += 13;
+        e = strchr(p, '"');
+        /* dim float32 values, base64: 4*ceil(4*dim/3) characters */
+        assert_int_equal((int)(e - p), (int)(4 * ((4 * f->cfg.embed_dim + 2) / 3)));
+    }
+    http_resp_free(&r);
+}
+
+static void test_settings_and_widget(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    call(f, "PUT", "/api/settings", admin, "{\"widget.title\":\"Help desk\",\"index.top_k\":4}", 200, &r);
+    assert_non_null(strstr(r.body, "\"widget.title\":\"Help desk\""));
+    assert_non_null(strstr(r.body, "\"index.top_k\":4"));
+    http_resp_free(&r);
+    call(f, "GET", "/api/widget", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"title\":\"Help desk\""));
+    http_resp_free(&r);
+    call(f, "GET", "/api/settings", admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"answer_mode\":\"extractive\""));
+    http_resp_free(&r);
+    expect_error(f, "PUT", "/api/settings", admin, "{\"no.such_key\":1}", 400, "ECONFIG");
+    expect_error(f, "PUT", "/api/settings", admin, "{\"index.top_k\":0}", 400, "ECONFIG");
+}
+
+static void test_metrics(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    call(f, "GET", "/metrics", NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "# TYPE kbox_http_requests_total counter"));
+    assert_non_null(strstr(r.body, "kbox_http_requests_total{route=\"health\",code=\"2xx\"}"));
+    assert_non_null(strstr(r.body, "kbox_http_request_duration_seconds_bucket{route=\"search\",le=\"+Inf\"}"));
+    assert_non_null(strstr(r.body, "kbox_documents "));
+    assert_non_null(strstr(r.body, "kbox_chunks "));
+    assert_non_null(strstr(r.body, "kbox_jobs{state=\"queued\"}"));
+    assert_non_null(strstr(r.body, "kbox_tokens_per_second "));
+    /* 404s are counted, never under a real route */
+    assert_null(strstr(r.body, "route=\"unmatched\",code=\"4xx\"} 0\n"));
+    http_resp_free(&r);
+}
+
+/* ---- hostile clients ------------------------------------------------------------------------------- */
+
+static void test_traversal(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const paths[] = {
+        "/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/static/..%2f..%2fetc%2fpasswd",
+        "/static/.%2e/web.h", "/static/%2fetc%2fpasswd", "/static/..\\..\\etc\\passwd", "/../../etc/passwd",
+        "/api/documents/1/../../../etc/passwd", "/api/documents/1%2f..%2f..%2fetc%2fpasswd/file", "/static/.hidden",
+        "/static/", "/widget.js/../../etc/passwd",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        struct http_resp r;
+        char raw[512];
+        snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: x\r\n" AUTH "\r\nConnection: close\r\n\r\n", paths[i]);
+        assert_int_equal(http_raw(f->port, raw, strlen(raw), &r), 0);
+        if (r.status != 404 && r.status != 400)
+            fail_msg("%s: status %d", paths[i], r.status);
+        assert_null(strstr(r.body, "root:"));
+        http_resp_free(&r);
+    }
+}
+
+static void test_slow_and_vanishing_clients(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    /* a client that stops mid-stream */
+    for (int i = 0; i < 3; i++) {
+        int fd = http_connect(f->port);
+        const char *body = "{\"question\":\"How do I return a product?\",\"stream\":true}";
+        char req[512], buf[64];
+        snprintf(req, sizeof req,
+                 "POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
+        assert_true(fd >= 0);
+        assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+        assert_true(recv(fd, buf, sizeof buf, 0) > 0);
+        close(fd);
+    }
+    /* garbage instead of HTTP */
+    assert_int_equal(http_raw(f->port, "\x16\x03\x01 hello\r\n\r\n", 13, &r), 0);
+    assert_true(r.status == 0 || r.status == 400);
+    http_resp_free(&r);
+    /* half a request, then silence: the server must still answer everyone else */
+    {
+        int fd = http_connect(f->port);
+        assert_true(fd >= 0);
+        assert_true(send(fd, "POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 61, MSG_NOSIGNAL) > 0);
+        call(f, "GET", "/api/health", NULL, NULL, 200, &r);
+        http_resp_free(&r);
+        close(fd);
+    }
+    call(f, "GET", "/api/health", NULL, NULL, 200, &r);
+    http_resp_free(&r);
+}
+
+struct worker_arg {
+    struct fixture *f;
+    int kind; /* 0 ask, 1 upload, 2 search */
+    int n_ok;
+};
+
+static void *worker(void *p)
+{
+    struct worker_arg *a = p;
+    for (int i = 0; i < 8; i++) {
+        struct http_resp r;
+        if (a->kind == 0) {
+            const char *b = "{\"question\":\"What is the warranty period?\",\"stream\":true}";
+            http_req(a->f->port, "POST", "/api/ask", json_hdr, b, strlen(b), &r);
+            a->n_ok += r.status == 200 && strstr(r.body, "event: done") != NULL;
+        } else if (a->kind == 1) {
+            char name[64], text[256];
+            const char *names[1] = {name}, *datas[1] = {text};
+            size_t lens[1], n;
+            char *body;
+            snprintf(name, sizeof name, "note-%d.md", i);
+            snprintf(text, sizeof text, "# Note %d\n\nThe blue widget number %d ships on Tuesdays.\n", i, i * 7919);
+            lens[0] = strlen(text);
+            body = multipart(names, datas, lens, 1, &n);
+            http_req(a->f->port, "POST", "/api/documents", upload_hdrs, body, n, &r);
+            a->n_ok += r.status == 202;
+            free(body);
+        } else {
+            const char *b = "{\"query\":\"refund\"}";
+            http_req(a->f->port, "POST", "/api/search", json_hdr, b, strlen(b), &r);
+            a->n_ok += r.status == 200;
+        }
+        http_resp_free(&r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_uploads_and_asks(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t th[4];
+    struct worker_arg args[4] = {{f, 0, 0}, {f, 0, 0}, {f, 1, 0}, {f, 2, 0}};
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, worker, &args[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(args[i].n_ok, 8);
+}
+
+static void test_delete_document(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp r;
+    char path[64];
+    snprintf(path, sizeof path, "/api/documents/%lld", (long long)f->doc_faq);
+    call(f, "DELETE", path, admin, NULL, 200, &r);
+    http_resp_free(&r);
+    expect_error(f, "GET", path, admin, NULL, 404, "ENOENT");
+    expect_error(f, "DELETE", path, admin, NULL, 404, "ENOENT");
+}
+
+/* ---- separate servers: rate limits, private ask, CORS, the token file, kbox serve ------------------ */
+
+static void test_rate_limit(void **state)
+{
+    static const char *const extra[] = {"server.rate_limit_per_min=3", NULL};
+    struct fixture *f = start(extra);
+    struct http_resp r;
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        call(f, "POST", "/api/search", json_hdr, "{\"query\":\"x\"}", 200, &r);
+        http_resp_free(&r);
+    }
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"x\"}", 429, "ERATE");
+    expect_error(f, "POST", "/api/ask", json_hdr, "{\"question\":\"x\"}", 429, "ERATE");
+    expect_error(f, "GET", "/v1/models", NULL, NULL, 429, "ERATE");
+    /* the admin is not rate-limited, and neither are the UI's static files */
+    call(f, "POST", "/api/search", admin, "{\"query\":\"x\"}", 200, &r);
+    http_resp_free(&r);
+    call(f, "GET", "/static/app.js", NULL, NULL, 200, &r);
+    http_resp_free(&r);
+    stop(f);
+}
+
+static void test_private_ask(void **state)
+{
+    static const char *const extra[] = {"server.public_ask=false", NULL};
+    struct fixture *f = start(extra);
+    static const char *const wrong[] = {"Authorization: Bearer wrong", NULL};
+    struct http_resp r;
+    (void)state;
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"x\"}", 401, "EAUTH");
+    expect_error(f, "POST", "/api/ask", wrong, "{\"question\":\"x\"}", 403, "EFORBIDDEN");
+    expect_error(f, "POST", "/v1/chat/completions", NULL, "{\"messages\":[]}", 401, "EAUTH");
+    expect_error(f, "GET", "/api/widget", NULL, NULL, 401, "EAUTH");
+    call(f, "POST", "/api/search", admin, "{\"query\":\"x\"}", 200, &r);
+    http_resp_free(&r);
+    call(f, "GET", "/api/health", NULL, NULL, 200, &r); /* health stays public */
+    http_resp_free(&r);
+    stop(f);
+}
+
+static void test_cors(void **state)
+{
+    static const char *const extra[] = {"server.cors_origins=http://shop.example, https://www.example.org", NULL};
+    struct fixture *f = start(extra);
+    static const char *const ok_pre[] = {"Origin: http://shop.example", "Access-Control-Request-Method: POST", NULL};
+    static const char *const bad_pre[] = {"Origin: http://evil.example", "Access-Control-Request-Method: POST", NULL};
+    static const char *const ok_post[] = {"Origin: https://www.example.org", "Content-Type: application/json", NULL};
+    static const char *const bad_post[] = {"Origin: http://evil.example", "Content-Type: application/json", NULL};
+    static const char *const same[] = {"Origin: http://127.0.0.1:PORT", NULL};
+    struct http_resp r;
+    char h[256], origin_same[64];
+    const char *same_hdr[2];
+    (void)state;
+    (void)same;
+    call(f, "OPTIONS", "/api/ask", ok_pre, NULL, 204, &r);
+    assert_string_equal(http_header(&r, "Access-Control-Allow-Origin", h, sizeof h), "http://shop.example");
+    assert_non_null(strstr(http_header(&r, "Access-Control-Allow-Headers", h, sizeof h), "Content-Type"));
+    http_resp_free(&r);
+    expect_error(f, "OPTIONS", "/api/ask", bad_pre, NULL, 403, "EFORBIDDEN");
+    call(f, "POST", "/api/ask", ok_post, "{\"question\":\"How do I return a product?\"}", 200, &r);
+    assert_string_equal(http_header(&r, "Access-Control-Allow-Origin", h, sizeof h), "https://www.example.org");
+    http_resp_free(&r);
+    expect_error(f, "POST", "/api/ask", bad_post, "{\"question\":\"x\"}", 403, "EFORBIDDEN");
+    expect_error(f, "GET", "/api/widget", bad_post, NULL, 403, "EFORBIDDEN");
+    /* our own UI (same origin) needs no allowlist entry */
+    snprintf(origin_same, sizeof origin_same, "Origin: http://127.0.0.1:%d", f->port);
+    same_hdr[0] = origin_same;
+    same_hdr[1] = NULL;
+    call(f, "POST", "/api/search", same_hdr, "{\"query\":\"x\"}", 200, &r);
+    assert_null(http_header(&r, "Access-Control-Allow-Origin", h, sizeof h));
+    http_resp_free(&r);
+    stop(f);
+}
+
+static void test_generated_token(void **state)
+{
+    static const char *const extra[] = {"server.admin_token=", NULL};
+    struct fixture *f;
+    struct kb_error err = {0};
+    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 1, .access_log = false};
+    char path[300], hdr[128], first[80];
+    const char *hdrs[2] = {hdr, NULL};
+    struct stat st;
+    struct http_resp r;
+    (void)state;
+    f = start(extra);
+    snprintf(path, sizeof path, "%s/admin_token", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_true(web_server_token_generated(f->srv));
+    assert_int_equal(strlen(web_server_admin_token(f->srv)), 64);
+    kb_strlcpy(first, web_server_admin_token(f->srv), sizeof first);
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", first);
+    call(f, "GET", "/api/documents", hdrs, NULL, 200, &r);
+    http_resp_free(&r);
+    expect_error(f, "GET", "/api/documents", admin, NULL, 403, "EFORBIDDEN");
+    /* a restart reads the same token back */
+    web_server_stop(f->srv);
+    assert_int_equal(web_server_start(&f->srv, f->rag, &o, &err), 0);
+    assert_false(web_server_token_generated(f->srv));
+    assert_string_equal(web_server_admin_token(f->srv), first);
+    stop(f);
+}
+
+static void test_timeout(void **state)
+{
+    static const char *const extra[] = {"server.timeout_s=1", NULL};
+    struct fixture *f = start(extra);
+    char buf[256];
+    int fd;
+    ssize_t k;
+    double t0;
+    (void)state;
+    fd = http_connect(f->port);
+    assert_true(fd >= 0);
+    assert_true(send(fd, "GET /api/health HTTP/1.1\r\nHost:", 31, MSG_NOSIGNAL) > 0);
+    t0 = kb_now_s();
+    k = recv(fd, buf, sizeof buf, 0); /* blocks until the server drops us (or 30 s) */
+    assert_true(k <= 0);
+    assert_true(kb_now_s() - t0 < 10.0);
+    close(fd);
+    stop(f);
+}
+
+/* `kbox serve --port 0`: prints the URL and token, serves, and exits 0 on SIGTERM. */
+static void test_kbox_serve(void **state)
+{
+    char dir[] = "/tmp/kbox-serve-test-XXXXXX";
+    int out[2];
+    pid_t pid;
+    char buf[2048];
+    size_t n = 0;
+    int port = 0, status;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(pipe(out), 0);
+    pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(KBOX_BIN, KBOX_BIN, "--data-dir", dir, "serve", "--port", "0", "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    while (n < sizeof buf - 1) {
+        ssize_t k = read(out[0], buf + n, sizeof buf - 1 - n);
+        const char *p;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        buf[n] = '\0';
+        if ((p = strstr(buf, "http://127.0.0.1:")) && strstr(buf, "admin token")) {
+            port = (int)strtol(p + 17, NULL, 10);
+            break;
+        }
+    }
+    if (port <= 0)
+        fail_msg("kbox serve printed: %s", buf);
+    assert_non_null(strstr(buf, "(new)"));
+    {
+        struct http_resp r;
+        assert_int_equal(http_req(port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        http_resp_free(&r);
+    }
+    kill(pid, SIGTERM);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(out[0]);
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test(test_health_and_static),
+        cmocka_unit_test(test_404_405),
+        cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_body_caps),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_upload_too_big),
+        cmocka_unit_test(test_collections),
+        cmocka_unit_test(test_search),
+        cmocka_unit_test(test_ask),
+        cmocka_unit_test(test_openai),
+        cmocka_unit_test(test_settings_and_widget),
+        cmocka_unit_test(test_traversal),
+        cmocka_unit_test(test_slow_and_vanishing_clients),
+        cmocka_unit_test(test_concurrent_uploads_and_asks),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_delete_document),
+    };
+    const struct CMUnitTest own[] = {
+        cmocka_unit_test(test_rate_limit),   cmocka_unit_test(test_private_ask), cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_generated_token), cmocka_unit_test(test_timeout), cmocka_unit_test(test_kbox_serve),
+    };
+    int failed;
+    signal(SIGPIPE, SIG_IGN);
+    kb_log_set_level(KB_LOG_WARN);
+    failed = cmocka_run_group_tests_name("web", shared, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("web_own_servers", own, NULL, NULL);
+    return failed;
+}
