@@ -1,8 +1,469 @@
-/* cli/cmd_model.c: `kbox model`. Not built yet: it says so plainly and exits 3. */
+/* cli/cmd_model.c: `kbox model`: inspect, run, dump logits, benchmark and synthesize GGUF models
+ * through infer/infer.h.
+ *
+ *   kbox model info FILE [--json]
+ *   kbox model run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
+ *                  [-t THREADS] [-c CTX]          prints the prompt, then the generation streamed
+ *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
+ *   kbox model bench FILE [-t N] [-p 512] [-n 128] prompt and generation tokens/s (llama-bench's
+ *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
+ *                  from an empty cache; best of the repetitions after a warm-up)
+ *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
+ *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
+ *                  --seed N] --out F
+ * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "infer/infer.h"
+
+#define MODEL_MAX_PROMPT 65536
+
+static int parse_int(const char *cmd, const char *flag, const char *v, int lo, int hi, int *out)
+{
+    int64_t x;
+    if (!v || kb_parse_i64(v, &x) != 0 || x < lo || x > hi)
+        return cli_usage(cmd, "%s needs an integer in [%d, %d]", flag, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_float(const char *cmd, const char *flag, const char *v, float *out)
+{
+    double x;
+    if (!v || kb_parse_f64(v, &x) != 0)
+        return cli_usage(cmd, "%s needs a number", flag);
+    *out = (float)x;
+    return 0;
+}
+
+static int open_model(const char *path, struct infer_model **m)
+{
+    struct kb_error err = {0};
+    int rc = infer_model_open(m, path, &err);
+    return rc ? cli_fail(rc, &err) : 0;
+}
+
+/* ---- info ----------------------------------------------------------------------------------------- */
+
+static int model_info(struct cli *c, const char *path)
+{
+    struct infer_model *m = NULL;
+    struct infer_model_info in;
+    struct kb_buf b;
+    int rc = open_model(path, &m);
+    if (rc)
+        return rc;
+    infer_model_get_info(m, &in);
+    uint64_t sess = infer_session_bytes(m, KB_MIN(in.n_ctx_train, 4096), 512, false);
+    kb_buf_init(&b, 0);
+    if (c->json) {
+        kb_buf_puts(&b, "{\"arch\":");
+        kb_buf_put_json_str(&b, in.arch, strlen(in.arch));
+        kb_buf_puts(&b, ",\"name\":");
+        kb_buf_put_json_str(&b, in.name, strlen(in.name));
+        kb_buf_printf(&b,
+                      ",\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,"
+                      "\"n_head_kv\":%d,\"head_dim\":%d,\"head_dim_v\":%d,\"n_ff\":%d,\"n_rot\":%d,"
+                      "\"rope\":\"%s\",\"rope_freq_base\":%g,\"rope_freq_scale\":%g,\"rms_eps\":%g,"
+                      "\"tied_output\":%s,\"n_expert\":%d,\"n_expert_used\":%d,\"n_params\":%lld,"
+                      "\"weight_bytes\":%llu,\"file_bytes\":%llu,\"session_bytes\":%llu,"
+                      "\"n_tensors\":%d,\"tensor_types\":{",
+                      in.n_vocab, in.n_ctx_train, in.n_embd, in.n_layer, in.n_head, in.n_head_kv,
+                      in.head_dim, in.head_dim_v, in.n_ff, in.n_rot, in.rope_neox ? "neox" : "norm",
+                      in.rope_freq_base, in.rope_freq_scale, in.rms_eps,
+                      in.tied_output ? "true" : "false", in.n_expert, in.n_expert_used,
+                      (long long)in.n_params, (unsigned long long)in.weight_bytes,
+                      (unsigned long long)in.file_bytes, (unsigned long long)sess, in.n_tensors);
+        bool first = true;
+        for (int t = 0; t < (int)KB_ARRAY_LEN(in.tensor_type_count); t++) {
+            const char *tn = infer_type_name(t);
+            if (!in.tensor_type_count[t] || !tn)
+                continue;
+            kb_buf_printf(&b, "%s\"%s\":%d", first ? "" : ",", tn, in.tensor_type_count[t]);
+            first = false;
+        }
+        kb_buf_puts(&b, "},\"tokenizer\":");
+        kb_buf_put_json_str(&b, in.tok_model, strlen(in.tok_model));
+        kb_buf_printf(&b, ",\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":", (int)in.bos,
+                      (int)in.eos, (int)in.eot);
+        kb_buf_put_json_str(&b, in.chat_template, strlen(in.chat_template));
+        kb_buf_puts(&b, "}\n");
+    } else {
+        kb_buf_printf(&b, "file          %s (%.1f MB)\n", path, in.file_bytes / 1e6);
+        kb_buf_printf(&b, "arch          %s%s%s\n", in.arch, in.name[0] ? "  name " : "", in.name);
+        kb_buf_printf(&b, "params        %lld (%.1f MB of weights, mmap'd)\n", (long long)in.n_params,
+                      in.weight_bytes / 1e6);
+        kb_buf_printf(&b, "layers        %d, n_embd %d, n_ff %d\n", in.n_layer, in.n_embd, in.n_ff);
+        kb_buf_printf(&b, "attention     %d heads, %d kv heads, head_dim %d/%d\n", in.n_head,
+                      in.n_head_kv, in.head_dim, in.head_dim_v);
+        kb_buf_printf(&b, "rope          %s, %d dims, base %g, scale %g\n",
+                      in.rope_neox ? "neox" : "norm", in.n_rot, in.rope_freq_base,
+                      in.rope_freq_scale);
+        kb_buf_printf(&b, "rms eps       %g\n", in.rms_eps);
+        kb_buf_printf(&b, "context       %d (trained)\n", in.n_ctx_train);
+        if (in.n_expert)
+            kb_buf_printf(&b, "experts       %d, %d used per token\n", in.n_expert, in.n_expert_used);
+        kb_buf_printf(&b, "output        %s\n", in.tied_output ? "tied to token_embd" : "separate");
+        kb_buf_printf(&b, "tensors       %d:", in.n_tensors);
+        for (int t = 0; t < (int)KB_ARRAY_LEN(in.tensor_type_count); t++)
+            if (in.tensor_type_count[t] && infer_type_name(t))
+                kb_buf_printf(&b, " %s x%d", infer_type_name(t), in.tensor_type_count[t]);
+        kb_buf_printf(&b, "\nvocab         %d tokens, tokenizer %s, bos %d, eos %d, eot %d\n",
+                      in.n_vocab, in.tok_model[0] ? in.tok_model : "(none)", (int)in.bos,
+                      (int)in.eos, (int)in.eot);
+        kb_buf_printf(&b, "chat template %s\n", in.chat_template[0] ? "yes" : "none");
+        kb_buf_printf(&b, "memory        %.1f MB weights + %.1f MB session (%d ctx, F16 KV)\n",
+                      in.weight_bytes / 1e6, sess / 1e6, KB_MIN(in.n_ctx_train, 4096));
+    }
+    rc = cli_print(&b);
+    kb_buf_release(&b);
+    infer_model_close(m);
+    return rc;
+}
+
+/* ---- run ------------------------------------------------------------------------------------------ */
+
+static int print_piece(void *ud, const char *piece, size_t n)
+{
+    (void)ud;
+    if (fwrite(piece, 1, n, stdout) != n)
+        return 1;
+    fflush(stdout);
+    return 0;
+}
+
+static int model_run(struct cli *c, const char *path, int argc, char **argv)
+{
+    struct infer_gen_params gp;
+    struct infer_session_params sp;
+    struct infer_model *m = NULL;
+    struct infer_session *s = NULL;
+    struct infer_gen_result res;
+    struct kb_error err = {0};
+    const char *prompt = NULL;
+    int32_t *ids = NULL;
+    int n_ids = 0, rc = 0;
+    (void)c;
+    infer_gen_params_default(&gp);
+    infer_session_params_default(&sp);
+    gp.max_tokens = 128;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-p") == 0 && v)
+            prompt = v, i++;
+        else if (strcmp(a, "-n") == 0)
+            rc = parse_int("model run", a, v, 1, 1 << 20, &gp.max_tokens), i++;
+        else if (strcmp(a, "--temp") == 0)
+            rc = parse_float("model run", a, v, &gp.sample.temp), i++;
+        else if (strcmp(a, "--top-k") == 0)
+            rc = parse_int("model run", a, v, 0, 1 << 30, &gp.sample.top_k), i++;
+        else if (strcmp(a, "--top-p") == 0)
+            rc = parse_float("model run", a, v, &gp.sample.top_p), i++;
+        else if (strcmp(a, "--min-p") == 0)
+            rc = parse_float("model run", a, v, &gp.sample.min_p), i++;
+        else if (strcmp(a, "--seed") == 0) {
+            int64_t x;
+            if (!v || kb_parse_i64(v, &x) != 0 || x < 0)
+                rc = cli_usage("model run", "--seed needs a non-negative integer");
+            gp.sample.seed = (uint64_t)x;
+            i++;
+        } else if (strcmp(a, "-t") == 0)
+            rc = parse_int("model run", a, v, 0, 256, &sp.n_threads), i++;
+        else if (strcmp(a, "-c") == 0)
+            rc = parse_int("model run", a, v, 8, 1 << 20, &sp.n_ctx), i++;
+        else
+            rc = cli_usage("model run", "unknown argument '%s'", a);
+    }
+    if (rc)
+        return rc;
+    if (!prompt)
+        return cli_usage("model run", "missing -p TEXT");
+    if ((rc = open_model(path, &m)))
+        return rc;
+    ids = kb_xmalloc(MODEL_MAX_PROMPT * sizeof *ids);
+    if ((rc = infer_tokenize(m, prompt, strlen(prompt), true, false, ids, MODEL_MAX_PROMPT, &n_ids,
+                             &err)) ||
+        (rc = infer_session_new(&s, m, &sp, &err))) {
+        rc = cli_fail(rc, &err);
+        goto out;
+    }
+    fputs(prompt, stdout);
+    fflush(stdout);
+    rc = infer_generate(s, ids, n_ids, &gp, print_piece, NULL, &res, &err);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (rc) {
+        rc = cli_fail(rc, &err);
+        goto out;
+    }
+    fprintf(stderr, "kbox: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens in %.3f s "
+            "(%.1f tok/s)\n", res.n_prompt, res.prompt_s,
+            res.prompt_s > 0 ? res.n_prompt / res.prompt_s : 0.0, res.n_gen, res.gen_s,
+            res.gen_s > 0 ? res.n_gen / res.gen_s : 0.0);
+out:
+    free(ids);
+    infer_session_free(s);
+    infer_model_close(m);
+    return rc;
+}
+
+/* ---- logits --------------------------------------------------------------------------------------- */
+
+static int model_logits(const char *path, int argc, char **argv)
+{
+    const char *toks = NULL, *outp = NULL;
+    struct infer_model *m = NULL;
+    struct infer_session *s = NULL;
+    struct infer_session_params sp;
+    struct infer_model_info in;
+    struct kb_error err = {0};
+    int32_t *ids = NULL;
+    float *lg = NULL;
+    int n = 0, rc = 0;
+    bool kv_f32 = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--tokens") == 0 && i + 1 < argc)
+            toks = argv[++i];
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            outp = argv[++i];
+        else if (strcmp(argv[i], "--kv-f32") == 0)
+            kv_f32 = true;
+        else
+            return cli_usage("model logits", "unknown argument '%s'", argv[i]);
+    }
+    if (!toks || !outp)
+        return cli_usage("model logits", "needs --tokens 1,2,3 and --out FILE");
+    ids = kb_xmalloc((strlen(toks) / 2 + 1) * sizeof *ids);
+    for (const char *p = toks; *p;) {
+        char num[24];
+        size_t len = strcspn(p, ",");
+        int64_t v;
+        if (len == 0 || len >= sizeof num) {
+            free(ids);
+            return cli_usage("model logits", "bad --tokens list");
+        }
+        memcpy(num, p, len);
+        num[len] = 0;
+        if (kb_parse_i64(num, &v) != 0 || v < 0 || v > INT32_MAX) {
+            free(ids);
+            return cli_usage("model logits", "bad token id '%s'", num);
+        }
+        ids[n++] = (int32_t)v;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if ((rc = open_model(path, &m))) {
+        free(ids);
+        return rc;
+    }
+    infer_model_get_info(m, &in);
+    infer_session_params_default(&sp);
+    sp.n_ctx = n;
+    sp.kv_f32 = kv_f32;
+    lg = kb_try_malloc((size_t)n * in.n_vocab, sizeof *lg);
+    if (!lg) {
+        rc = cli_fail(KB_ENOMEM, NULL);
+        goto out;
+    }
+    if ((rc = infer_session_new(&s, m, &sp, &err)) || (rc = infer_eval(s, ids, n, lg, true, &err))) {
+        rc = cli_fail(rc, &err);
+        goto out;
+    }
+    FILE *f = fopen(outp, "wb");
+    size_t cnt = (size_t)n * in.n_vocab;
+    if (!f || fwrite(lg, sizeof *lg, cnt, f) != cnt || fclose(f) != 0) {
+        kb_error_set(&err, KB_EIO, "cannot write '%s'", outp);
+        rc = cli_fail(KB_EIO, &err);
+    }
+out:
+    free(lg);
+    free(ids);
+    infer_session_free(s);
+    infer_model_close(m);
+    return rc;
+}
+
+/* ---- bench ---------------------------------------------------------------------------------------- */
+
+static int model_bench(struct cli *c, const char *path, int argc, char **argv)
+{
+    struct infer_model *m = NULL;
+    struct infer_session *s = NULL;
+    struct infer_session_params sp;
+    struct infer_model_info in;
+    struct kb_error err = {0};
+    int n_pp = 512, n_tg = 128, reps = 3, rc = 0;
+    int32_t *ids = NULL;
+    infer_session_params_default(&sp);
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-t") == 0)
+            rc = parse_int("model bench", a, v, 0, 256, &sp.n_threads), i++;
+        else if (strcmp(a, "-p") == 0)
+            rc = parse_int("model bench", a, v, 1, 1 << 16, &n_pp), i++;
+        else if (strcmp(a, "-n") == 0)
+            rc = parse_int("model bench", a, v, 1, 1 << 16, &n_tg), i++;
+        else if (strcmp(a, "-r") == 0)
+            rc = parse_int("model bench", a, v, 1, 100, &reps), i++;
+        else
+            rc = cli_usage("model bench", "unknown argument '%s'", a);
+    }
+    if (rc || (rc = open_model(path, &m)))
+        return rc;
+    infer_model_get_info(m, &in);
+    sp.n_ctx = KB_MAX(n_pp, n_tg) + 1;
+    sp.n_batch = n_pp;
+    if ((rc = infer_session_new(&s, m, &sp, &err))) {
+        rc = cli_fail(rc, &err);
+        goto out;
+    }
+    ids = kb_xmalloc((size_t)KB_MAX(n_pp, n_tg) * sizeof *ids);
+    uint64_t r = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < KB_MAX(n_pp, n_tg); i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        ids[i] = (int32_t)(r % (uint64_t)in.n_vocab);
+    }
+    double best_pp = 0, best_tg = 0;
+    for (int rep = 0; rep <= reps; rep++) { /* rep 0 warms up */
+        infer_session_reset(s);
+        double t0 = kb_now_s();
+        if ((rc = infer_eval(s, ids, n_pp, NULL, false, &err)))
+            break;
+        double pp = n_pp / (kb_now_s() - t0);
+        infer_session_reset(s);
+        t0 = kb_now_s();
+        for (int i = 0; i < n_tg && rc == 0; i++)
+            rc = infer_eval(s, &ids[i], 1, NULL, false, &err);
+        double tg = n_tg / (kb_now_s() - t0);
+        if (rep > 0) {
+            best_pp = KB_MAX(best_pp, pp);
+            best_tg = KB_MAX(best_tg, tg);
+        }
+    }
+    if (rc) {
+        rc = cli_fail(rc, &err);
+        goto out;
+    }
+    struct kb_buf b;
+    kb_buf_init(&b, 0);
+    if (c->json)
+        kb_buf_printf(&b, "{\"file\":\"%s\",\"threads\":%d,\"pp\":%d,\"pp_tok_s\":%.2f,\"tg\":%d,"
+                      "\"tg_tok_s\":%.2f,\"weight_bytes\":%llu}\n", path, sp.n_threads, n_pp,
+                      best_pp, n_tg, best_tg, (unsigned long long)in.weight_bytes);
+    else
+        kb_buf_printf(&b, "model %s (%s, %.1f MB weights), threads %d\npp%d  %8.2f tok/s\ntg%d  "
+                      "%8.2f tok/s\n", path, in.arch, in.weight_bytes / 1e6,
+                      sp.n_threads, n_pp, best_pp, n_tg, best_tg);
+    rc = cli_print(&b);
+    kb_buf_release(&b);
+out:
+    free(ids);
+    infer_session_free(s);
+    infer_model_close(m);
+    return rc;
+}
+
+/* ---- synth ---------------------------------------------------------------------------------------- */
+
+static int model_synth(int argc, char **argv)
+{
+    struct infer_synth_params p;
+    struct kb_error err = {0};
+    const char *arch = NULL, *type = "F32", *out = NULL;
+    int rc = 0;
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--arch") == 0)
+            arch = argv[i + 1];
+    if (!arch)
+        return cli_usage("model synth", "missing --arch A");
+    infer_synth_params_default(&p, arch);
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int *dst = NULL;
+        if (strcmp(a, "--arch") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--type") == 0 && v) {
+            type = v, i++;
+            continue;
+        }
+        if (strcmp(a, "--out") == 0 && v) {
+            out = v, i++;
+            continue;
+        }
+        if (strcmp(a, "--tied") == 0) {
+            p.tied_output = true;
+            continue;
+        }
+        if (strcmp(a, "--seed") == 0) {
+            int64_t x;
+            if (!v || kb_parse_i64(v, &x) != 0 || x < 0)
+                return cli_usage("model synth", "--seed needs a non-negative integer");
+            p.seed = (uint64_t)x;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--layers") == 0) dst = &p.n_layer;
+        else if (strcmp(a, "--dim") == 0) dst = &p.n_embd;
+        else if (strcmp(a, "--heads") == 0) dst = &p.n_head;
+        else if (strcmp(a, "--kv-heads") == 0) dst = &p.n_head_kv;
+        else if (strcmp(a, "--head-dim") == 0) dst = &p.head_dim;
+        else if (strcmp(a, "--ff") == 0) dst = &p.n_ff;
+        else if (strcmp(a, "--vocab") == 0) dst = &p.n_vocab;
+        else if (strcmp(a, "--ctx") == 0) dst = &p.n_ctx;
+        else if (strcmp(a, "--experts") == 0) dst = &p.n_expert;
+        else if (strcmp(a, "--experts-used") == 0) dst = &p.n_expert_used;
+        else if (strcmp(a, "--ff-exp") == 0) dst = &p.n_ff_exp;
+        else if (strcmp(a, "--ff-shexp") == 0) dst = &p.n_ff_shexp;
+        if (!dst)
+            return cli_usage("model synth", "unknown argument '%s'", a);
+        rc = parse_int("model synth", a, v, 0, 1 << 24, dst);
+        i++;
+    }
+    if (rc)
+        return rc;
+    if (!out)
+        return cli_usage("model synth", "missing --out FILE");
+    p.type = infer_type_from_name(type);
+    if (p.type < 0)
+        return cli_usage("model synth", "unknown type '%s'", type);
+    if ((rc = infer_synth_write(out, &p, &err)))
+        return cli_fail(rc, &err);
+    return 0;
+}
 
 int cmd_model(struct cli *c)
 {
-    (void)c;
-    return cli_not_built("model");
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    if (!sub)
+        return cli_usage("model", "missing subcommand (info|run|logits|bench|synth)");
+    if (strcmp(sub, "synth") == 0)
+        return model_synth(c->argc - 1, c->argv + 1);
+    if (strcmp(sub, "info") != 0 && strcmp(sub, "run") != 0 && strcmp(sub, "logits") != 0 &&
+        strcmp(sub, "bench") != 0)
+        return cli_usage("model", "unknown subcommand '%s'", sub);
+    if (c->argc < 2 || c->argv[1][0] == '-')
+        return cli_usage("model", "missing model FILE");
+    const char *path = c->argv[1];
+    int argc = c->argc - 2;
+    char **argv = c->argv + 2;
+    if (strcmp(sub, "info") == 0) {
+        for (int i = 0; i < argc; i++) {
+            if (strcmp(argv[i], "--json") == 0)
+                c->json = true;
+            else
+                return cli_usage("model info", "unknown argument '%s'", argv[i]);
+        }
+        return model_info(c, path);
+    }
+    if (strcmp(sub, "run") == 0)
+        return model_run(c, path, argc, argv);
+    if (strcmp(sub, "logits") == 0)
+        return model_logits(path, argc, argv);
+    return model_bench(c, path, argc, argv);
 }

@@ -156,4 +156,24 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
                    const struct infer_gen_params *p, infer_piece_fn piece, void *ud,
                    struct infer_gen_result *res, struct kb_error *err);
 
+/* ---- synthetic models (tests and benchmarks) ------------------------------------------------------ */
+
+/* A GGUF with seeded random weights that llama.cpp loads too; see infer/synth.h for the layout. */
+struct infer_synth_params {
+    const char *arch;  /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"; borrowed */
+    int type;          /* ggml type id of the weight matrices (infer_type_from_name) */
+    int n_layer, n_embd, n_head, n_head_kv;
+    int head_dim;      /* 0: n_embd / n_head */
+    int n_ff;          /* dense FFN width */
+    int n_vocab;       /* >= 285 */
+    int n_ctx;         /* context_length metadata */
+    bool tied_output;  /* no output.weight */
+    int n_expert, n_expert_used, n_ff_exp, n_ff_shexp; /* MoE archs */
+    uint64_t seed;
+};
+void infer_synth_params_default(struct infer_synth_params *p, const char *arch);
+int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err);
+/* Type id for a name like "Q4_K" or "f16" (case-insensitive), or -1. */
+int infer_type_from_name(const char *name);
+
 #endif

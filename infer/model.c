@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "infer/model.h"
+#include "infer/synth.h"
 
 static const char *const arch_names[MODEL_ARCH_COUNT] = {"llama", "qwen2", "qwen3"};
 
@@ -348,4 +350,60 @@ void infer_model_close(struct infer_model *m)
     free(m->chat_template);
     gguf_close(m->gf);
     free(m);
+}
+
+int infer_type_from_name(const char *name)
+{
+    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+        const struct ggml_type_info *ti = ggml_type_info(t);
+        if (ti && ti->name && strcasecmp(ti->name, name) == 0)
+            return t;
+    }
+    return -1;
+}
+
+void infer_synth_params_default(struct infer_synth_params *p, const char *arch)
+{
+    struct synth_params sp;
+    synth_params_default(&sp, arch);
+    memset(p, 0, sizeof *p);
+    p->arch = arch;
+    p->type = sp.type;
+    p->n_layer = sp.n_layer;
+    p->n_embd = sp.n_embd;
+    p->n_head = sp.n_head;
+    p->n_head_kv = sp.n_head_kv;
+    p->head_dim = sp.head_dim;
+    p->n_ff = sp.n_ff;
+    p->n_vocab = sp.n_vocab;
+    p->n_ctx = sp.n_ctx;
+    p->tied_output = sp.tied_output;
+    p->n_expert = sp.n_expert;
+    p->n_expert_used = sp.n_expert_used;
+    p->n_ff_exp = sp.n_ff_exp;
+    p->n_ff_shexp = sp.n_ff_shexp;
+    p->seed = sp.seed;
+}
+
+int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err)
+{
+    struct synth_params sp;
+    synth_params_default(&sp, p->arch ? p->arch : "");
+    sp.type = p->type;
+    sp.n_layer = p->n_layer;
+    sp.n_embd = p->n_embd;
+    sp.n_head = p->n_head;
+    sp.n_head_kv = p->n_head_kv;
+    sp.head_dim = p->head_dim;
+    sp.n_ff = p->n_ff;
+    sp.n_vocab = p->n_vocab;
+    sp.n_ctx = p->n_ctx;
+    sp.tied_output = p->tied_output;
+    sp.n_expert = p->n_expert;
+    sp.n_expert_used = p->n_expert_used;
+    sp.n_ff_exp = p->n_ff_exp;
+    sp.n_ff_shexp = p->n_ff_shexp;
+    sp.seed = p->seed;
+    kern_init(false);
+    return synth_write(path, &sp, err);
 }

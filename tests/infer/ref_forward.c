@@ -36,6 +36,7 @@ static double key_f32(const struct rm *r, const char *k, double def)
     return gguf_get_f32(r->f, full, &v) ? v : def;
 }
 
+
 /* The whole tensor as doubles (ne[0]*ne[1] values), or NULL when absent. */
 static double *deq(const struct gguf_file *f, const char *name)
 {
@@ -59,6 +60,14 @@ static double *deq(const struct gguf_file *f, const char *name)
     return out;
 }
 
+static int blk_type(const struct gguf_file *f, int il, const char *suffix)
+{
+    char nm[96];
+    snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);
+    const struct gguf_tensor *t = gguf_find_tensor(f, nm);
+    return t ? t->type : GGML_TYPE_F32;
+}
+
 static double *deq_blk(const struct gguf_file *f, int il, const char *suffix)
 {
     char nm[96];
@@ -66,16 +75,42 @@ static double *deq_blk(const struct gguf_file *f, int il, const char *suffix)
     return deq(f, nm);
 }
 
-/* y[o] = sum_i W[o][i] x[i] (+ b[o]); W is (n_out rows of n_in). */
-static void mv(double *y, const double *W, const double *b, const double *x, int n_in, int n_out)
+/* The activation row as a matmul against a weight of type wt sees it: llama.cpp rounds it to the
+ * weight type's vec_dot_type first (Q8_0, Q8_1, Q8_K, F16, BF16); F32 weights see it unchanged
+ * (up to float). xa gets the rounded values. */
+static void act(double *xa, const double *x, int n, int wt)
 {
+    float *xf = malloc((size_t)n * sizeof *xf);
+    for (int i = 0; i < n; i++)
+        xf[i] = (float)x[i];
+    int vt = wt == GGML_TYPE_F32 ? GGML_TYPE_F32 : kern_ref_ops()->vec_dot_type[wt];
+    if (vt != GGML_TYPE_F32) {
+        void *q = malloc(ggml_row_bytes(vt, n));
+        kern_ref_ops()->quant[vt](xf, q, n);
+        kern_ref_ops()->dequant[vt](q, xf, n);
+        free(q);
+    }
+    for (int i = 0; i < n; i++)
+        xa[i] = xf[i];
+    free(xf);
+}
+
+/* y[o] = sum_i W[o][i] x[i] (+ b[o]); W is (n_out rows of n_in) of file type wt. */
+static void mv_t(double *y, const double *W, int wt, const double *b, const double *x0, int n_in,
+                 int n_out)
+{
+    double *x = malloc((size_t)n_in * sizeof *x);
+    act(x, x0, n_in, ref_emulate_act ? wt : GGML_TYPE_F32);
     for (int o = 0; o < n_out; o++) {
         double s = 0;
         for (int i = 0; i < n_in; i++)
             s += W[(size_t)o * n_in + i] * x[i];
         y[o] = s + (b ? b[o] : 0.0);
     }
+    free(x);
 }
+
+bool ref_emulate_act = false;
 
 static void rms(double *y, const double *x, const double *w, int n, double eps)
 {
@@ -153,9 +188,9 @@ int ref_forward(const struct gguf_file *f, const int32_t *tok, int n, double **l
         double *wu = deq_blk(f, il, "ffn_up.weight"), *wd = deq_blk(f, il, "ffn_down.weight");
         for (int t = 0; t < n; t++) {
             rms(xn, x + (size_t)t * E, an, E, r.eps);
-            mv(q + (size_t)t * NQ, wq, bq, xn, E, NQ);
-            mv(k + (size_t)t * NK, wk, bk, xn, E, NK);
-            mv(v + (size_t)t * NV, wv, bv, xn, E, NV);
+            mv_t(q + (size_t)t * NQ, wq, blk_type(f, il, "attn_q.weight"), bq, xn, E, NQ);
+            mv_t(k + (size_t)t * NK, wk, blk_type(f, il, "attn_k.weight"), bk, xn, E, NK);
+            mv_t(v + (size_t)t * NV, wv, blk_type(f, il, "attn_v.weight"), bv, xn, E, NV);
             for (int h = 0; h < r.n_head; h++) {
                 double *qh = q + (size_t)t * NQ + (size_t)h * r.hd;
                 if (qn)
@@ -190,18 +225,18 @@ int ref_forward(const struct gguf_file *f, const int32_t *tok, int n, double **l
                     att[(size_t)h * r.hdv + i] = a;
                 }
             }
-            mv(tmp, wo, bo, att, NO, E);
+            mv_t(tmp, wo, blk_type(f, il, "attn_output.weight"), bo, att, NO, E);
             for (int i = 0; i < E; i++)
                 x[(size_t)t * E + i] += tmp[i];
         }
         for (int t = 0; t < n; t++) {
             double *xt = x + (size_t)t * E;
             rms(xn, xt, fn, E, r.eps);
-            mv(g, wg, NULL, xn, E, r.n_ff);
-            mv(u, wu, NULL, xn, E, r.n_ff);
+            mv_t(g, wg, blk_type(f, il, "ffn_gate.weight"), NULL, xn, E, r.n_ff);
+            mv_t(u, wu, blk_type(f, il, "ffn_up.weight"), NULL, xn, E, r.n_ff);
             for (int i = 0; i < r.n_ff; i++)
                 g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
-            mv(tmp, wd, NULL, g, r.n_ff, E);
+            mv_t(tmp, wd, blk_type(f, il, "ffn_down.weight"), NULL, g, r.n_ff, E);
             for (int i = 0; i < E; i++)
                 xt[i] += tmp[i];
         }
@@ -209,11 +244,13 @@ int ref_forward(const struct gguf_file *f, const int32_t *tok, int n, double **l
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             free(all[i]);
     }
+    const struct gguf_tensor *to = gguf_find_tensor(f, "output.weight");
+    int out_type = to ? to->type : te->type;
     double *on = deq(f, "output_norm.weight"), *wout = deq(f, "output.weight");
     double *lg = malloc((size_t)n * V * sizeof *lg);
     for (int t = 0; t < n; t++) {
         rms(xn, x + (size_t)t * E, on, E, r.eps);
-        mv(lg + (size_t)t * V, wout ? wout : emb, NULL, xn, E, V);
+        mv_t(lg + (size_t)t * V, wout ? wout : emb, out_type, NULL, xn, E, V);
     }
     free(on);
     free(wout);

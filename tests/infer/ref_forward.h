@@ -7,9 +7,14 @@
 #ifndef KB_TESTS_REF_FORWARD_H
 #define KB_TESTS_REF_FORWARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "infer/gguf.h"
+
+/* When true, each matmul first rounds its activation row to the weight type's vec_dot_type, as
+ * llama.cpp (and kbox) do; the remaining difference is summation order. Default false. */
+extern bool ref_emulate_act;
 
 /* Computes logits (n x n_vocab, row t after tokens[0..t]) for tokens[0..n) of the model in f.
  * Returns 0, or -1 with a message in msg for what it does not handle. *n_vocab_out gets the vocab

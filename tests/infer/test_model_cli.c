@@ -1,0 +1,153 @@
+/* tests/infer/test_model_cli.c: `kbox model` the way a person runs it. The done-when check of the
+ * engine: `kbox model run stories260K.gguf -p "Once upon a time" -n 64 --temp 0` prints llama.cpp's
+ * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
+ * synth, and usage errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../support/run.h"
+
+#ifndef KBOX_SHARED_DIR
+#define KBOX_SHARED_DIR "../shared"
+#endif
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)len + 1);
+        if (fread(buf, 1, (size_t)len, f) == (size_t)len) {
+            buf[len] = 0;
+            if (n)
+                *n = (size_t)len;
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Decodes the JSON string value of "key" (escapes \n \" \\ \uXXXX for ASCII) into a new string. */
+static char *json_str(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    const char *s = strstr(json, pat);
+    if (!s)
+        return NULL;
+    s += strlen(pat);
+    char *out = malloc(strlen(s) + 1), *o = out;
+    while (*s && *s != '"') {
+        if (*s == '\\') {
+            s++;
+            if (*s == 'n') *o++ = '\n';
+            else if (*s == 't') *o++ = '\t';
+            else if (*s == 'u') {
+                *o++ = (char)strtol((char[]){s[1], s[2], s[3], s[4], 0}, NULL, 16);
+                s += 4;
+            } else *o++ = *s;
+            s++;
+        } else
+            *o++ = *s++;
+    }
+    *o = 0;
+    return out;
+}
+
+static void test_stories_greedy_text(void **state)
+{
+    (void)state;
+    char model[512], jpath[512];
+    snprintf(model, sizeof model, "%s/models/stories260K.gguf", KBOX_SHARED_DIR);
+    snprintf(jpath, sizeof jpath, "%s/conformance/stories260K.tokens.json", KBOX_SHARED_DIR);
+    char *json = slurp(jpath, NULL);
+    if (!json || access(model, R_OK) != 0) {
+        free(json);
+        skip();
+    }
+    char *want = json_str(json, "greedy_text");
+    assert_non_null(want);
+    const char *env_scalar[] = {"KBOX_FORCE_SCALAR=1", NULL};
+    for (int pass = 0; pass < 2; pass++) {
+        char *argv[] = {KBOX_BIN, "model", "run", model, "-p", "Once upon a time", "-n", "64",
+                        "--temp", "0", NULL};
+        struct run_result r;
+        assert_int_equal(run_cmd(&r, argv, pass ? (char *const *)env_scalar : NULL), 0);
+        assert_int_equal(r.exit_code, 0);
+        /* the prompt, then the generation, then one newline */
+        size_t n = strlen(want);
+        if (strncmp(r.out, want, n) != 0 || strcmp(r.out + n, "\n") != 0)
+            fail_msg("pass %d: got\n%s\nwant\n%s", pass, r.out, want);
+        run_result_free(&r);
+    }
+    free(want);
+    free(json);
+}
+
+static void test_info_logits_synth(void **state)
+{
+    (void)state;
+    char gguf[128], out[128];
+    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-cli-%d.gguf", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/kbox-test-cli-%d.f32", (int)getpid());
+    struct run_result r;
+    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "qwen3", "--type", "Q8_0", "--layers",
+                     "1", "--dim", "64", "--heads", "2", "--kv-heads", "1", "--ff", "128",
+                     "--out", gguf, NULL};
+    assert_int_equal(run_cmd(&r, synth, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    char *info[] = {KBOX_BIN, "model", "info", gguf, "--json", NULL};
+    assert_int_equal(run_cmd(&r, info, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"arch\":\"qwen3\""));
+    assert_non_null(strstr(r.out, "\"n_layer\":1"));
+    assert_non_null(strstr(r.out, "\"Q8_0\":"));
+    run_result_free(&r);
+    char *lg[] = {KBOX_BIN, "model", "logits", gguf, "--tokens", "1,2,3", "--out", out, NULL};
+    assert_int_equal(run_cmd(&r, lg, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    size_t n = 0;
+    char *f = slurp(out, &n);
+    assert_non_null(f);
+    assert_int_equal(n, 3 * 320 * sizeof(float)); /* synth's default vocabulary is 320 */
+    free(f);
+    /* usage and input errors */
+    char *bad1[] = {KBOX_BIN, "model", "run", gguf, NULL};
+    assert_int_equal(run_cmd(&r, bad1, NULL), 0);
+    assert_int_equal(r.exit_code, 1);
+    run_result_free(&r);
+    char *bad2[] = {KBOX_BIN, "model", "info", "/nonexistent.gguf", NULL};
+    assert_int_equal(run_cmd(&r, bad2, NULL), 0);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "kbox:"));
+    run_result_free(&r);
+    char *bad3[] = {KBOX_BIN, "model", "logits", gguf, "--tokens", "1,99999", "--out", out, NULL};
+    assert_int_equal(run_cmd(&r, bad3, NULL), 0);
+    assert_int_equal(r.exit_code, 2);
+    run_result_free(&r);
+    unlink(gguf);
+    unlink(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stories_greedy_text),
+        cmocka_unit_test(test_info_logits_synth),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
