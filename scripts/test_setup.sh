@@ -1,5 +1,23 @@
 #!/usr/bin/env bash
-# scripts/test_setup.sh: prepares what the tests need beyond Debian packages (today: nothing; the
-# browser tests add playwright-core from npm here). Idempotent.
+# scripts/test_setup.sh: prepares what the tests need beyond Debian packages: the npm packages of the
+# browser test (playwright-core, driving Debian's /usr/bin/chromium) and of the OpenAI-client test
+# (openai), pinned in tests/web/node/package.json and installed into tests/web/node/node_modules.
+# Idempotent: nothing is fetched when the pinned versions are already there. Without node/npm it
+# says so and succeeds; those tests then skip.
 set -euo pipefail
-exit 0
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$root/tests/web/node
+if ! command -v npm >/dev/null 2>&1; then
+  echo "kbox test setup: npm not found; the browser and OpenAI-client tests will skip" >&2
+  exit 0
+fi
+have() { # have PACKAGE VERSION
+  [ -f "$dir/node_modules/$1/package.json" ] &&
+    grep -q "\"version\": \"$2\"" "$dir/node_modules/$1/package.json"
+}
+want() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$dir/package.json"; }
+if have playwright-core "$(want playwright-core)" && have openai "$(want openai)"; then
+  exit 0
+fi
+echo "kbox test setup: installing npm packages into tests/web/node" >&2
+npm install --prefix "$dir" --no-audit --no-fund --no-package-lock --loglevel=error >&2

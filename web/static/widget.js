@@ -35,6 +35,20 @@
     return e;
   }
 
+  /* a speech-bubble icon drawn with SVG (no emoji font needed) */
+  function chatIcon() {
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('width', '26');
+    svg.setAttribute('height', '26');
+    const p = document.createElementNS(ns, 'path');
+    p.setAttribute('d', 'M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z');
+    p.setAttribute('fill', '#fff');
+    svg.append(p);
+    return svg;
+  }
+
   function safeColor(c) {
     /* only plain CSS colour syntax reaches the stylesheet */
     return /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|rgba?\([0-9., %]+\)|hsla?\([0-9., %deg]+\))$/.test(c || '') ? c : '#2b6cb0';
@@ -68,7 +82,7 @@
 :host { all: initial; }
 * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans", "PingFang SC", "Microsoft YaHei", sans-serif; }
 .bubble { position: fixed; right: 20px; bottom: 20px; width: 56px; height: 56px; border-radius: 50%; border: 0;
-  background: ${color}; color: #fff; font-size: 26px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
+  background: ${color}; color: #fff; display: flex; align-items: center; justify-content: center; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
 .panel { position: fixed; right: 20px; bottom: 88px; width: min(370px, calc(100vw - 40px)); height: min(540px, calc(100vh - 120px));
   background: #fff; color: #1a202c; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.25); display: flex;
   flex-direction: column; overflow: hidden; z-index: 2147483000; font-size: 14px; line-height: 1.45; }
@@ -110,8 +124,8 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       log,
       el('form', {onsubmit: (e) => { e.preventDefault(); send(); }}, input, el('button', {type: 'submit', text: tx.send})));
     panel.hidden = true;
-    const bubble = el('button', {class: 'bubble', type: 'button', 'aria-label': tx.open, title, text: '💬',
-      onclick: () => { panel.hidden = !panel.hidden; if (!panel.hidden) input.focus(); }});
+    const bubble = el('button', {class: 'bubble', type: 'button', 'aria-label': tx.open, title,
+      onclick: () => { panel.hidden = !panel.hidden; if (!panel.hidden) input.focus(); }}, chatIcon());
     root.append(style, panel, bubble);
     document.body.append(host);
     if (greeting) log.append(el('div', {class: 'msg bot', text: greeting}));
@@ -172,9 +186,10 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
 
   function init() {
     fetch(base + '/api/widget', {headers: {Accept: 'application/json'}})
-      .then((r) => { if (!r.ok) throw new Error('kbox widget: this site is not allowed (' + r.status + ')'); return r.json(); })
+      .then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .then(build)
-      .catch((e) => { console.warn(e.message || e); });
+      /* a site missing from server.cors_origins gets no CORS headers, so the browser refuses the reply */
+      .catch((e) => { console.warn('kbox widget: not allowed on this site or server unreachable (' + (e.message || e) + ')'); });
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
