@@ -26,12 +26,19 @@ typedef void (*kern_quant_fn)(const float *src, void *dst, int64_t n);
 /* Returns sum_i w[i]*a[i] for a weight row w of type T and an activation row a already quantized
  * to T's vec_dot_type. */
 typedef float (*kern_vec_dot_fn)(int64_t n, const void *w, const void *a);
+/* A KERN_TILE x KERN_TILE block of a matrix product (prompt processing): for r, t < KERN_TILE,
+ * y[t * y_stride + r] = vec_dot(n, w + r * w_stride, a + t * a_stride). Weight and activation
+ * blocks are each decoded once per tile instead of once per dot. Optional (NULL: vec_dot loops). */
+#define KERN_TILE 4
+typedef void (*kern_gemm_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
+                             size_t y_stride);
 
 struct kern_ops {
     kern_dequant_fn dequant[GGML_TYPE_COUNT]; /* every supported type */
     kern_quant_fn quant[GGML_TYPE_COUNT];     /* every supported type (activations, synth writer) */
     kern_vec_dot_fn vec_dot[GGML_TYPE_COUNT]; /* weight types */
     int vec_dot_type[GGML_TYPE_COUNT];        /* activation type each weight type pairs with */
+    kern_gemm_fn gemm[GGML_TYPE_COUNT];       /* optional tile kernels (NULL where absent) */
     const char *isa;                          /* "ref", "avx2", "avx512" */
 };
 

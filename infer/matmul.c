@@ -5,7 +5,9 @@
  * per call, i.e. once per batch (split over the pool by tokens when there are several). Then each
  * worker takes a contiguous range of output rows [n_out*ith/nth, n_out*(ith+1)/nth) and walks it in
  * blocks of MM_ROW_BLOCK rows; inside a block it loops over all tokens, so each weight row is read
- * from memory once per batch and reused from cache for every token.
+ * from memory once per batch and reused from cache for every token. Where the ISA has a tile
+ * kernel (kern.gemm), groups of KERN_TILE tokens x KERN_TILE rows go through it, decoding each
+ * weight and activation block once per tile; leftovers use vec_dot.
  * y is (n_tok, n_out) row-major: y[t * n_out + r].
  *
  * No allocation. Threads only through kern_pool_run. Tests: tests/infer/test_kernels.c (matmul
@@ -18,6 +20,7 @@
 
 struct mm_job {
     kern_vec_dot_fn dot;
+    kern_gemm_fn gemm;  /* NULL: dots only */
     kern_quant_fn quant;
     const uint8_t *w;   /* (n_out, w_row_bytes) */
     size_t w_row_bytes;
@@ -51,10 +54,27 @@ static void quant_worker(void *ud, int ith, int nth)
 static void mm_worker(void *ud, int ith, int nth)
 {
     const struct mm_job *j = ud;
-    int64_t r0 = j->n_out * ith / nth, r1 = j->n_out * (ith + 1) / nth;
+    /* row ranges start on multiples of KERN_TILE so tiles stay whole */
+    int64_t r0 = j->n_out * ith / nth / KERN_TILE * KERN_TILE;
+    int64_t r1 = ith == nth - 1 ? j->n_out : j->n_out * (ith + 1) / nth / KERN_TILE * KERN_TILE;
     for (int64_t rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
         int64_t re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
-        for (int64_t t = 0; t < j->n_tok; t++) {
+        int64_t t0 = 0;
+        if (j->gemm) {
+            for (; t0 + KERN_TILE <= j->n_tok; t0 += KERN_TILE) {
+                const uint8_t *a = j->xq + (size_t)t0 * j->xq_row_bytes;
+                float *yt = j->y + t0 * j->n_out;
+                int64_t r = rb;
+                for (; r + KERN_TILE <= re; r += KERN_TILE)
+                    j->gemm(j->n_in, j->w + (size_t)r * j->w_row_bytes, j->w_row_bytes, a, j->xq_row_bytes, yt + r,
+                            (size_t)j->n_out);
+                for (; r < re; r++)
+                    for (int t = 0; t < KERN_TILE; t++)
+                        yt[t * j->n_out + r] = j->dot(j->n_in, j->w + (size_t)r * j->w_row_bytes,
+                                                      a + (size_t)t * j->xq_row_bytes);
+            }
+        }
+        for (int64_t t = t0; t < j->n_tok; t++) {
             const uint8_t *a = j->xq + (size_t)t * j->xq_row_bytes;
             float *yt = j->y + t * j->n_out;
             for (int64_t r = rb; r < re; r++)
@@ -79,7 +99,7 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
                      const void *xq, int64_t n_tok, float *y)
 {
     int vdt = vec_dot_type(w_type);
-    struct mm_job j = {.dot = kern.vec_dot[w_type], .w = w, .w_row_bytes = ggml_row_bytes(w_type, n_in),
+    struct mm_job j = {.dot = kern.vec_dot[w_type], .gemm = n_tok >= KERN_TILE ? kern.gemm[w_type] : NULL, .w = w, .w_row_bytes = ggml_row_bytes(w_type, n_in),
                        .xq = (uint8_t *)(uintptr_t)xq, .xq_row_bytes = ggml_row_bytes(vdt, n_in),
                        .n_in = n_in, .n_out = n_out, .n_tok = n_tok, .y = y};
     KB_ASSERT(j.dot != NULL && j.w_row_bytes > 0 && j.xq_row_bytes > 0);

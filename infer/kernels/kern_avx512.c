@@ -1,9 +1,380 @@
-/* infer/kernels/kern_avx512.c: AVX-512 (F/BW/VL, VNNI) kernels. Compiled with AVX-512 flags alone;
- * kern_init() only calls kern_avx512_fill() when the CPU has them. Each kernel has a reference twin
- * in kern_ref.c and is tested against it in tests/infer/test_kernels.c. */
+/* infer/kernels/kern_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels for the hottest dot products:
+ * F32, F16, Q8_0, Q4_0, Q4_K, Q6_K. Compiled with those flags alone; kern_init() installs them
+ * only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table). Each has a reference twin
+ * in kern_ref.c and is tested against it in tests/infer/test_kernels.c.
+ *
+ * VNNI's vpdpbusd multiplies unsigned by signed bytes and adds groups of 4 into int32 lanes:
+ * - signed x signed (Q8_0): |w| times the activation negated where w < 0 (mask from w's sign);
+ * - nibble formats: the unsigned level times the activation, the offset (-8, -32) or the mins
+ *   taken out afterwards from the activation's block sums (Q8_K bsums) or an extra dpbusd with
+ *   the constant offset.
+ * Two 32-value blocks (or a 64-value K-quant group) fill one 512-bit register; per-lane scales
+ * are applied with an int32 multiply (K-quants, exact) or in float (per-block deltas). */
+#include <immintrin.h>
+#include <string.h>
+
 #include "infer/kernels/kern_int.h"
+
+static inline float f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+static inline __m512i load2x32(const int8_t *a, const int8_t *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+static inline __m512 scale2(float s0, float s1)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s0)), _mm256_set1_ps(s1), 1);
+}
+
+/* signed x signed byte dot, groups of 4 -> int32 lanes */
+static inline __m512i dot_ss(__m512i w, __m512i a)
+{
+    __mmask64 neg = _mm512_movepi8_mask(w);
+    __m512i aw = _mm512_abs_epi8(w);
+    __m512i sa = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sa);
+}
+
+static float dot_f32(int64_t n, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float dot_f16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))),
+                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i))), s0);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16))),
+                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16))), s1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += f16(x[i]) * f16(y[i]);
+    return s;
+}
+
+static float dot_q8_0(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q8_0 *x = w, *y = a;
+    int64_t nb = n / QK, i = 0;
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m512i p = dot_ss(load2x32(x[i].qs, x[i + 1].qs), load2x32(y[i].qs, y[i + 1].qs));
+        __m512 s = scale2(f16(x[i].d) * f16(y[i].d), f16(x[i + 1].d) * f16(y[i + 1].d));
+        acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; i < nb; i++) {
+        int si = 0;
+        for (int j = 0; j < QK; j++)
+            si += x[i].qs[j] * y[i].qs[j];
+        r += (float)si * (f16(x[i].d) * f16(y[i].d));
+    }
+    return r;
+}
+
+/* 32 nibbles of a Q4_0 block (low nibbles first) as 32 bytes. */
+static inline __m256i nib32(const uint8_t *p)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0xF));
+}
+
+static float dot_q4_0(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q4_0 *x = w;
+    const struct blk_q8_0 *y = a;
+    int64_t nb = n / QK, i = 0;
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i eight = _mm512_set1_epi8(8);
+    for (; i + 2 <= nb; i += 2) {
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(nib32(x[i].qs)), nib32(x[i + 1].qs), 1);
+        __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
+        __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, ya),
+                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ya));
+        __m512 s = scale2(f16(x[i].d) * f16(y[i].d), f16(x[i + 1].d) * f16(y[i + 1].d));
+        acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; i < nb; i++) {
+        int si = 0;
+        for (int j = 0; j < QK / 2; j++)
+            si += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK / 2];
+        r += (float)si * (f16(x[i].d) * f16(y[i].d));
+    }
+    return r;
+}
+
+/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K scales[12] array. */
+static inline void k4_scales(const uint8_t *s12, uint8_t out[16])
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s12, 4);
+    memcpy(&u1, s12 + 4, 4);
+    memcpy(&u2, s12 + 8, 4);
+    uint32_t r[4];
+    r[0] = u0 & 0x3f3f3f3fu;                                             /* scales 0..3 */
+    r[1] = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);        /* scales 4..7 */
+    r[2] = u1 & 0x3f3f3f3fu;                                             /* mins 0..3 */
+    r[3] = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4); /* mins 4..7 */
+    memcpy(out, r, 16);
+}
+
+static float dot_q4_k(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q4_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    float msum = 0;
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];
+        k4_scales(x[i].scales, sm);
+        __m512i si = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, lo4)),
+                                           _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), 1);
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
+                                            _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
+            __m512i sc = _mm512_inserti64x4(_mm512_set1_epi32(sm[2 * j]), _mm256_set1_epi32(sm[2 * j + 1]), 1);
+            si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc));
+        }
+        /* mins: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m0 m0 m1 m1 ... */
+        __m256i mp = _mm256_madd_epi16(bs, m16);
+        __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+        ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+        ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(f16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(si), acc);
+        msum += f16(x[i].dmin) * y[i].d * (float)_mm_cvtsi128_si32(ms);
+    }
+    return _mm512_reduce_add_ps(acc) - msum;
+}
+
+static float dot_q6_k(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q6_k *x = w;
+    const struct blk_q8_k *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i lo4 = _mm512_set1_epi8(0xF), three = _mm512_set1_epi8(3);
+    const __m128i shufA = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m128i shufB = _mm_setr_epi8(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m512i si = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            const int8_t *q8 = y[i].qs + 128 * h;
+            __m512i l = _mm512_loadu_si512((const void *)ql);
+            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m512i hA = _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1);
+            __m512i hB = _mm512_srli_epi16(hA, 4);
+            __m512i A = _mm512_or_si512(_mm512_and_si512(l, lo4), _mm512_slli_epi16(_mm512_and_si512(hA, three), 4));
+            __m512i B = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+                                        _mm512_slli_epi16(_mm512_and_si512(hB, three), 4));
+            __m512i pA = _mm512_dpbusd_epi32(_mm512_setzero_si512(), A, _mm512_loadu_si512((const void *)q8));
+            __m512i pB = _mm512_dpbusd_epi32(_mm512_setzero_si512(), B, _mm512_loadu_si512((const void *)(q8 + 64)));
+            __m128i sc8 = _mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h));
+            __m512i scA = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, shufA));
+            __m512i scB = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, shufB));
+            si = _mm512_add_epi32(si, _mm512_add_epi32(_mm512_mullo_epi32(pA, scA), _mm512_mullo_epi32(pB, scB)));
+        }
+        /* the -32 offset: 32 * sum_k scale_k * bsum_k (a Q6_K scale group is a Q8_K bsum group) */
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16);
+        __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+        ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+        ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+        int32_t off = 32 * _mm_cvtsi128_si32(ms);
+        __m512i tot = _mm512_sub_epi32(si, _mm512_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(f16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(tot), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* ---- tiles for prompt processing (KERN_TILE x KERN_TILE = 4 rows x 4 tokens) ------------------------
+ * Q8_0: the activation is made unsigned (a + 128, by flipping the sign bit) so vpdpbusd can take the
+ * signed weight directly; the extra 128 * sum(w) is cancelled by starting each dot from
+ * -128 * sum(w), computed once per weight block and shared by the 4 tokens. Each weight block and
+ * each activation block is loaded once per tile. */
+static void gemm_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    const int64_t nb = n / QK;
+    const __m512i k80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 4; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i wq[4], nc[4];
+        __m512 dw[4];
+        for (int r = 0; r < 4; r++) {
+            const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)w + (size_t)r * ws);
+            wq[r] = load2x32(x[i].qs, x[i + 1].qs);
+            nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, wq[r]));
+            dw[r] = scale2(f16(x[i].d), f16(x[i + 1].d));
+        }
+        for (int t = 0; t < 4; t++) {
+            const struct blk_q8_0 *b = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as);
+            __m512i au = _mm512_xor_si512(load2x32(b[i].qs, b[i + 1].qs), k80);
+            __m512 da = scale2(f16(b[i].d), f16(b[i + 1].d));
+            for (int r = 0; r < 4; r++) {
+                __m512i p = _mm512_dpbusd_epi32(nc[r], au, wq[r]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)w + (size_t)r * ws);
+        for (int t = 0; t < 4; t++) {
+            const struct blk_q8_0 *b = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as);
+            float s = _mm512_reduce_add_ps(acc[r][t]);
+            for (int64_t k = i; k < nb; k++) {
+                int si = 0;
+                for (int j = 0; j < QK; j++)
+                    si += x[k].qs[j] * b[k].qs[j];
+                s += (float)si * (f16(x[k].d) * f16(b[k].d));
+            }
+            y[(size_t)t * ys + (size_t)r] = s;
+        }
+    }
+}
+
+/* Q4_K, one weight row against 4 tokens: the row's nibbles and scales are decoded once per
+ * super-block and reused for the 4 activations. */
+static void row4_q4_k(int64_t n, const struct blk_q4_k *x, const uint8_t *a, size_t as, float *y, size_t ys)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    __m512 acc[4];
+    float msum[4] = {0, 0, 0, 0};
+    for (int t = 0; t < 4; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];
+        k4_scales(x[i].scales, sm);
+        __m512i q[4], sc[4];
+        for (int j = 0; j < 4; j++) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, lo4)),
+                                      _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), 1);
+            sc[j] = _mm512_inserti64x4(_mm512_set1_epi32(sm[2 * j]), _mm256_set1_epi32(sm[2 * j + 1]), 1);
+        }
+        __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        float d = f16(x[i].d), dmin = f16(x[i].dmin);
+        for (int t = 0; t < 4; t++) {
+            const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
+            __m512i si = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j],
+                                                _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
+                si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc[j]));
+            }
+            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), m16);
+            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+            ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
+            msum[t] += dmin * b->d * (float)_mm_cvtsi128_si32(ms);
+        }
+    }
+    for (int t = 0; t < 4; t++)
+        y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]) - msum[t];
+}
+
+static void gemm_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    for (int r = 0; r < 4; r++)
+        row4_q4_k(n, (const struct blk_q4_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys);
+}
+
+/* Q6_K, one weight row against 4 tokens (decoded levels and scales shared). */
+static void row4_q6_k(int64_t n, const struct blk_q6_k *x, const uint8_t *a, size_t as, float *y, size_t ys)
+{
+    const __m512i lo4 = _mm512_set1_epi8(0xF), three = _mm512_set1_epi8(3);
+    const __m128i shufA = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m128i shufB = _mm_setr_epi8(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+    __m512 acc[4];
+    for (int t = 0; t < 4; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m512i v[4], sc[4];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            __m512i l = _mm512_loadu_si512((const void *)ql);
+            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m512i hA = _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1);
+            __m512i hB = _mm512_srli_epi16(hA, 4);
+            v[2 * h] = _mm512_or_si512(_mm512_and_si512(l, lo4), _mm512_slli_epi16(_mm512_and_si512(hA, three), 4));
+            v[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+                                           _mm512_slli_epi16(_mm512_and_si512(hB, three), 4));
+            __m128i sc8 = _mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h));
+            sc[2 * h] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, shufA));
+            sc[2 * h + 1] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, shufB));
+        }
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        float d = f16(x[i].d);
+        for (int t = 0; t < 4; t++) {
+            const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
+            __m512i si = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[k],
+                                                _mm512_loadu_si512((const void *)(b->qs + 64 * k)));
+                si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc[k]));
+            }
+            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), sc16);
+            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+            ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+            int32_t off = 32 * _mm_cvtsi128_si32(ms);
+            si = _mm512_sub_epi32(si, _mm512_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++)
+        y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
+}
+
+static void gemm_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    for (int r = 0; r < 4; r++)
+        row4_q6_k(n, (const struct blk_q6_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys);
+}
 
 void kern_avx512_fill(struct kern_ops *ops)
 {
-    (void)ops;
+    ops->vec_dot[GGML_TYPE_F32] = dot_f32;
+    ops->vec_dot[GGML_TYPE_F16] = dot_f16;
+    ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;
+    ops->vec_dot[GGML_TYPE_Q4_0] = dot_q4_0;
+    ops->vec_dot[GGML_TYPE_Q4_K] = dot_q4_k;
+    ops->vec_dot[GGML_TYPE_Q6_K] = dot_q6_k;
+    ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
+    ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
+    ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
 }

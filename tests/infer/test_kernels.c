@@ -199,7 +199,43 @@ static void test_simd_vs_ref(void **state)
             n_checked++;
         }
     }
-    printf("kernels: isa %s, %d vec_dot cases checked\n", kern.isa, n_checked);
+    /* tile kernels against the reference dots */
+    int n_tiles = 0;
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
+        int t = weight_types[ti];
+        if (!kern.gemm[t])
+            continue;
+        const struct ggml_type_info *info = ggml_type_info(t);
+        int at = ref->vec_dot_type[t];
+        for (int iter = 0; iter < 20; iter++) {
+            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % 9));
+            size_t wrb = ggml_row_bytes(t, n) + 8 * (iter % 2), arb = ggml_row_bytes(at, n) + 4 * (iter % 3);
+            if (4 * wrb > sizeof(qw) || 4 * arb > sizeof(qa1))
+                continue;
+            for (int r = 0; r < KERN_TILE; r++) {
+                fill(x, n, (iter + r) % 3);
+                ref->quant[t](x, qw + r * wrb, n);
+                fill(y, n, r % 2);
+                ref->quant[at](y, qa1 + r * arb, n);
+            }
+            float out[KERN_TILE * 5];
+            kern.gemm[t](n, qw, wrb, qa1, arb, out, 5);
+            for (int r = 0; r < KERN_TILE; r++)
+                for (int k = 0; k < KERN_TILE; k++) {
+                    float want = ref->vec_dot[t](n, qw + r * wrb, qa1 + k * arb);
+                    ref->dequant[t](qw + r * wrb, d1, n);
+                    ref->dequant[at](qa1 + k * arb, d2, n);
+                    double as = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        as += fabs((double)d1[i] * d2[i]);
+                    if (fabs((double)out[k * 5 + r] - want) > 1e-5 * as + 1e-6)
+                        fail_msg("%s gemm n=%lld r=%d t=%d: %.9g vs %.9g", info->name, (long long)n, r, k,
+                                 (double)out[k * 5 + r], (double)want);
+                }
+            n_tiles++;
+        }
+    }
+    printf("kernels: isa %s, %d vec_dot cases and %d tiles checked\n", kern.isa, n_checked, n_tiles);
 }
 
 static void test_matmul(void **state)
@@ -208,7 +244,7 @@ static void test_matmul(void **state)
     kern_init(false);
     static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
                                 GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K};
-    const int64_t n_in = 512, n_out = 37, n_tok_max = 7;
+    const int64_t n_in = 512, n_out = 37, n_tok_max = 9;
     float *wf = kb_xmalloc(sizeof(float) * n_in * n_out), *x = kb_xmalloc(sizeof(float) * n_in * n_tok_max);
     float *y = kb_xmalloc(sizeof(float) * n_out * n_tok_max), *wd = kb_xmalloc(sizeof(float) * n_in * n_out);
     float *ad = kb_xmalloc(sizeof(float) * n_in);
@@ -223,7 +259,7 @@ static void test_matmul(void **state)
             for (int64_t r = 0; r < n_out; r++)
                 kern.quant[t](wf + r * n_in, wq + r * rb, n_in);
             kern.dequant[t](wq, wd, n_in * n_out);
-            for (int64_t n_tok = 1; n_tok <= n_tok_max; n_tok += 6) {
+            for (int64_t n_tok = 1; n_tok <= n_tok_max; n_tok += 4) {
                 fill(x, n_in * n_tok, 0);
                 void *xq = kb_xmalloc(kern_matmul_scratch_bytes(t, n_in, n_tok) + 1);
                 kern_matmul(pool, t, wq, n_in, n_out, x, n_tok, y, xq);
