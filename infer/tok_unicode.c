@@ -775,9 +775,26 @@ static const int32_t lower_runs[] = {
     0x16e40,0x16e5f,32,1, 0x1e900,0x1e921,34,1,
 };
 
+static enum tok_ucat ascii_ucat(uint32_t c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return UCAT_L;
+    if (c >= '0' && c <= '9')
+        return UCAT_N;
+    if (c < 0x20 || c == 0x7F)
+        return UCAT_C;
+    if (c == ' ')
+        return UCAT_Z;
+    if (c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '`' || c == '|' || c == '~')
+        return UCAT_S;
+    return UCAT_P;
+}
+
 enum tok_ucat tok_ucat(uint32_t cp)
 {
     size_t lo = 0, hi = KB_ARRAY_LEN(ucat_runs);
+    if (cp < 0x80)
+        return ascii_ucat(cp);
     if (cp >= 0x110000)
         return UCAT_UNDEF;
     while (hi - lo > 1) { /* last run whose start <= cp */
@@ -902,29 +919,25 @@ static bool byte_is_printable(unsigned b)
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
 }
 
+/* The 68 others, in byte order: 0x00-0x20 -> 256.., 0x7F-0xA0 -> 289.., 0xAD -> 323. */
 uint32_t tok_byte_to_cp(uint8_t b)
 {
-    unsigned n = 0;
     if (byte_is_printable(b))
         return b;
-    for (unsigned c = 0; c < b; c++)
-        n += !byte_is_printable(c);
-    return 256 + n;
+    if (b <= 0x20)
+        return 256u + b;
+    if (b >= 0x7F && b <= 0xA0)
+        return 289u + (b - 0x7Fu);
+    return 323; /* 0xAD */
 }
 
 int tok_cp_to_byte(uint32_t cp)
 {
-    unsigned n = 0;
     if (cp < 256)
         return byte_is_printable(cp) ? (int)cp : -1;
-    if (cp >= 256 + 68)
-        return -1;
-    for (unsigned c = 0; c < 256; c++) {
-        if (!byte_is_printable(c)) {
-            if (n == cp - 256)
-                return (int)c;
-            n++;
-        }
-    }
-    return -1;
+    if (cp <= 288)
+        return (int)(cp - 256);
+    if (cp <= 322)
+        return (int)(0x7F + cp - 289);
+    return cp == 323 ? 0xAD : -1;
 }
