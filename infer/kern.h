@@ -39,6 +39,10 @@ struct kern_ops {
     kern_vec_dot_fn vec_dot[GGML_TYPE_COUNT]; /* weight types */
     int vec_dot_type[GGML_TYPE_COUNT];        /* activation type each weight type pairs with */
     kern_gemm_fn gemm[GGML_TYPE_COUNT];       /* optional tile kernels (NULL where absent) */
+    /* Attention helpers over an F16 KV cache (always set): dot of an F32 row with an F16 row, and
+     * y += a * h for an F16 row h. */
+    float (*dot_f32_f16)(int64_t n, const float *x, const uint16_t *h);
+    void (*axpy_f16)(int64_t n, float a, const uint16_t *h, float *y);
     const char *isa;                          /* "ref", "avx2", "avx512" */
 };
 

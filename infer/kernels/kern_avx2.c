@@ -224,6 +224,34 @@ static void deq_f16(const void *src, float *dst, int64_t n)
         dst[i] = f16(x[i]);
 }
 
+static float dot_f32_f16(int64_t n, const float *x, const uint16_t *h)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))),
+                             s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))), s0);
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += x[i] * f16(h[i]);
+    return s;
+}
+
+static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))),
+                                                _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * f16(h[i]);
+}
+
 /* ---- Q*_0 dots ------------------------------------------------------------------------------------ */
 
 static float dot_q8_0(int64_t n, const void *w, const void *a)
@@ -414,6 +442,8 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->quant[GGML_TYPE_Q8_1] = q_q8_1;
     ops->quant[GGML_TYPE_Q8_K] = q_q8_k;
     ops->dequant[GGML_TYPE_F16] = deq_f16;
+    ops->dot_f32_f16 = dot_f32_f16;
+    ops->axpy_f16 = axpy_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;
     ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;

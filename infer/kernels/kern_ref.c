@@ -92,6 +92,20 @@ static float dot_bf16(int64_t n, const void *w, const void *a)
     return (float)s;
 }
 
+static float dot_f32_f16(int64_t n, const float *x, const uint16_t *h)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)(x[i] * F16(h[i]));
+    return (float)s;
+}
+
+static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * F16(h[i]);
+}
+
 /* ---- Q4_0 / Q4_1 / Q5_0 / Q5_1 ----------------------------------------------------------------- */
 
 static void deq_q4_0(const void *src, float *dst, int64_t n)
@@ -736,4 +750,6 @@ void kern_ref_fill(struct kern_ops *ops)
         ops->vec_dot[tab[i].type] = tab[i].dot;
         ops->vec_dot_type[tab[i].type] = tab[i].vdt;
     }
+    ops->dot_f32_f16 = dot_f32_f16;
+    ops->axpy_f16 = axpy_f16;
 }

@@ -199,6 +199,26 @@ static void test_simd_vs_ref(void **state)
             n_checked++;
         }
     }
+    /* attention helpers */
+    for (int iter = 0; iter < 50; iter++) {
+        int64_t n = 1 + (int64_t)(rnd_u32() % 300);
+        uint16_t h[300];
+        fill(x, n, 0);
+        fill(y, n, 0);
+        ref->quant[GGML_TYPE_F16](y, h, n);
+        double as = 0;
+        for (int64_t i = 0; i < n; i++)
+            as += fabs((double)x[i] * kern_f16_to_f32(h[i]));
+        float want = ref->dot_f32_f16(n, x, h), got = kern.dot_f32_f16(n, x, h);
+        if (fabs((double)got - want) > 1e-5 * as + 1e-6)
+            fail_msg("dot_f32_f16 n=%lld: %g vs %g", (long long)n, (double)got, (double)want);
+        memcpy(d1, x, sizeof(float) * (size_t)n);
+        memcpy(d2, x, sizeof(float) * (size_t)n);
+        ref->axpy_f16(n, 0.37f, h, d1);
+        kern.axpy_f16(n, 0.37f, h, d2);
+        for (int64_t i = 0; i < n; i++)
+            assert_true(fabsf(d1[i] - d2[i]) <= 1e-6f * (fabsf(d1[i]) + 1));
+    }
     /* tile kernels against the reference dots */
     int n_tiles = 0;
     for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
