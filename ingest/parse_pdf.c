@@ -1,7 +1,7 @@
 /* ingest/parse_pdf.c: PDF and EPUB through MuPDF (the only MuPDF includer), and images.
  *
  * Flow: a private fz_context per parse, whose allocator counts bytes against
- * ingest.max_parse_bytes (each allocation carries a 16-byte size header), opens the bytes in memory;
+ * ingest.max_parse_bytes and frees whatever is left when the context is dropped, opens the bytes in memory;
  * an encrypted document that an empty password does not open is KB_ECORRUPT. Pages are read in order
  * into structured text (MuPDF orders blocks and lines); every line is kept with its page, font size
  * (largest glyph), vertical position and block. Then, over the whole document:
@@ -24,21 +24,46 @@
 #include <string.h>
 #include <strings.h>
 
+/* MuPDF's allocator: every block carries a 32-byte header (size, list links) so the bytes in use
+ * are counted against the cap and whatever MuPDF still holds when the context is gone (leaks on
+ * its error paths) is freed by pdf_mem_release(). */
+struct pdf_hdr {
+    size_t size;
+    struct pdf_hdr *prev, *next;
+    size_t pad; /* keeps the payload 16-byte aligned */
+};
+
 struct pdf_mem {
     size_t used, cap;
+    struct pdf_hdr head; /* circular list of live blocks */
 };
+
+static void pdf_link(struct pdf_mem *m, struct pdf_hdr *h)
+{
+    h->next = m->head.next;
+    h->prev = &m->head;
+    m->head.next->prev = h;
+    m->head.next = h;
+}
+
+static void pdf_unlink(struct pdf_hdr *h)
+{
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+}
 
 static void *pdf_malloc(void *ud, size_t n)
 {
     struct pdf_mem *m = ud;
     if (n > m->cap || m->used > m->cap - n)
         return NULL;
-    size_t *p = malloc(n + 16);
-    if (!p)
+    struct pdf_hdr *h = malloc(sizeof *h + n);
+    if (!h)
         return NULL;
-    p[0] = n;
+    h->size = n;
+    pdf_link(m, h);
     m->used += n;
-    return (char *)p + 16;
+    return h + 1;
 }
 
 static void pdf_free(void *ud, void *q)
@@ -46,9 +71,10 @@ static void pdf_free(void *ud, void *q)
     struct pdf_mem *m = ud;
     if (!q)
         return;
-    size_t *p = (size_t *)((char *)q - 16);
-    m->used -= p[0];
-    free(p);
+    struct pdf_hdr *h = (struct pdf_hdr *)q - 1;
+    m->used -= h->size;
+    pdf_unlink(h);
+    free(h);
 }
 
 static void *pdf_realloc(void *ud, void *q, size_t n)
@@ -60,16 +86,37 @@ static void *pdf_realloc(void *ud, void *q, size_t n)
         pdf_free(ud, q);
         return NULL;
     }
-    size_t *p = (size_t *)((char *)q - 16);
-    size_t old = p[0];
+    struct pdf_hdr *h = (struct pdf_hdr *)q - 1;
+    size_t old = h->size;
     if (n > old && (n - old > m->cap || m->used > m->cap - (n - old)))
         return NULL;
-    size_t *np = realloc(p, n + 16);
-    if (!np)
+    pdf_unlink(h);
+    struct pdf_hdr *nh = realloc(h, sizeof *h + n);
+    if (!nh) {
+        pdf_link(m, h);
         return NULL;
-    np[0] = n;
+    }
+    nh->size = n;
+    pdf_link(m, nh);
     m->used = m->used - old + n;
-    return (char *)np + 16;
+    return nh + 1;
+}
+
+static void pdf_mem_init(struct pdf_mem *m, size_t cap)
+{
+    m->used = 0;
+    m->cap = cap;
+    m->head.next = m->head.prev = &m->head;
+}
+
+static void pdf_mem_release(struct pdf_mem *m)
+{
+    while (m->head.next != &m->head) {
+        struct pdf_hdr *h = m->head.next;
+        pdf_unlink(h);
+        free(h);
+    }
+    m->used = 0;
 }
 
 static void pdf_quiet(void *user, const char *msg)
@@ -364,18 +411,26 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
 {
     if (fmt == INGEST_FMT_IMAGE)
         return pdf_no_text(c);
-    struct pdf_mem mem = {0, c->max_parse_bytes};
+    struct pdf_mem mem;
+    pdf_mem_init(&mem, c->max_parse_bytes);
     fz_alloc_context alloc = {&mem, pdf_malloc, pdf_realloc, pdf_free};
     fz_context *ctx = fz_new_context(&alloc, NULL, KB_MIN((size_t)FZ_STORE_DEFAULT, c->max_parse_bytes / 4));
-    if (!ctx)
+    if (!ctx) {
+        pdf_mem_release(&mem);
         return kb_error_set(c->err, KB_ENOMEM, "cannot parse '%s': out of memory", c->name);
+    }
     fz_set_warning_callback(ctx, pdf_quiet, NULL);
     fz_set_error_callback(ctx, pdf_quiet, NULL);
 
     struct pdf_doc pd = {0};
     kb_buf_init(&pd.text, c->max_parse_bytes);
-    struct pdf_outline_entry *ol = NULL;
+    /* Allocated before fz_try: a longjmp must not lose it (locals changed inside the try are
+     * indeterminate after a throw unless volatile or address-taken with fz_var). */
+    const size_t ol_cap = 4096;
+    struct pdf_outline_entry *ol = kb_xcalloc(ol_cap, sizeof *ol);
     size_t n_ol = 0;
+    fz_var(n_ol);
+    fz_var(pd);
     fz_stream *volatile stm = NULL;
     fz_document *volatile doc = NULL;
     fz_outline *volatile outline = NULL;
@@ -400,9 +455,7 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
         pd.n_pages = n_pages;
         if (!rc) {
             outline = fz_load_outline(ctx, doc);
-            size_t cap = 4096;
-            ol = kb_xcalloc(cap, sizeof *ol);
-            pdf_flatten_outline(ctx, doc, outline, 1, ol, &n_ol, cap);
+            pdf_flatten_outline(ctx, doc, outline, 1, ol, &n_ol, ol_cap);
         }
         int block_no = 0;
         fz_stext_options opts = {0};
@@ -443,6 +496,7 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
     fz_drop_document(ctx, doc);
     fz_drop_stream(ctx, stm);
     fz_drop_context(ctx);
+    pdf_mem_release(&mem);
     free(ol);
     free(pd.lines);
     kb_buf_release(&pd.text);
