@@ -563,6 +563,150 @@ static void test_special_and_stream(void **state)
     tok_vocab_free(v);
 }
 
+
+/* ---- malformed GGUF tokenizer metadata ------------------------------------------------------------ */
+
+/* A GGUF v3 file with no tensors, assembled key by key in a kb_buf. */
+struct gw {
+    struct kb_buf b;
+    uint64_t n_kv;
+};
+
+static void gw_u32(struct gw *g, uint32_t v)
+{
+    kb_buf_append(&g->b, &v, 4); /* the machine is little-endian like the format */
+}
+
+static void gw_u64(struct gw *g, uint64_t v)
+{
+    kb_buf_append(&g->b, &v, 8);
+}
+
+static void gw_str(struct gw *g, const char *s)
+{
+    gw_u64(g, strlen(s));
+    kb_buf_append(&g->b, s, strlen(s));
+}
+
+static void gw_key(struct gw *g, const char *key, uint32_t type)
+{
+    gw_str(g, key);
+    gw_u32(g, type);
+    g->n_kv++;
+}
+
+static void gw_kv_str(struct gw *g, const char *key, const char *val)
+{
+    gw_key(g, key, GGUF_VT_STRING);
+    gw_str(g, val);
+}
+
+static void gw_kv_strs(struct gw *g, const char *key, const char *const *v, int n)
+{
+    gw_key(g, key, GGUF_VT_ARRAY);
+    gw_u32(g, GGUF_VT_STRING);
+    gw_u64(g, (uint64_t)n);
+    for (int i = 0; i < n; i++)
+        gw_str(g, v[i]);
+}
+
+static void gw_kv_arr32(struct gw *g, const char *key, uint32_t type, const void *v, int n)
+{
+    gw_key(g, key, GGUF_VT_ARRAY);
+    gw_u32(g, type);
+    gw_u64(g, (uint64_t)n);
+    kb_buf_append(&g->b, v, 4 * (size_t)n);
+}
+
+static void gw_kv_u32(struct gw *g, const char *key, uint32_t v)
+{
+    gw_key(g, key, GGUF_VT_U32);
+    gw_u32(g, v);
+}
+
+/* Builds the file from g's key/values and tries to make a vocabulary of it. */
+static int gw_load(struct gw *g, struct tok_vocab **v, struct kb_error *err)
+{
+    struct kb_buf f;
+    struct gguf_file *gf = NULL;
+    kb_buf_init(&f, 0);
+    kb_buf_append(&f, "GGUF", 4);
+    uint32_t ver = 3;
+    uint64_t zero = 0;
+    kb_buf_append(&f, &ver, 4);
+    kb_buf_append(&f, &zero, 8);
+    kb_buf_append(&f, &g->n_kv, 8);
+    kb_buf_append(&f, g->b.data, g->b.len);
+    for (int i = 0; i < 64; i++)
+        kb_buf_putc(&f, 0); /* alignment padding */
+    int rc = gguf_open_memory(&gf, f.data, f.len, err);
+    assert_int_equal(rc, 0);
+    rc = tok_vocab_new(v, gf, err);
+    gguf_close(gf);
+    kb_buf_release(&f);
+    kb_buf_release(&g->b);
+    return rc;
+}
+
+static void test_gguf_malformed(void **state)
+{
+    (void)state;
+    static const char *const toks[] = {"<unk>", "", "</s>", "\xe2\x96\x81" "a", "a"};
+    static const float scores[] = {0, 0, 0, -1, -2};
+    static const int32_t types[] = {2, 3, 3, 1, 1};
+    static const float bad_types[] = {1, 1, 1, 1, 1};
+    struct kb_error err = {0};
+    struct tok_vocab *v = NULL;
+    struct gw g = {0};
+    static const struct {
+        const char *model;
+        int with_scores;   /* 0 none, 1 full, 2 too short */
+        int with_types;    /* 0 none, 1 I32, 2 F32 */
+        int tokens_as_i32;
+        int want;
+    } cases[] = {
+        {"llama", 1, 1, 0, 0},
+        {"llama", 0, 0, 0, 0},
+        {"t5", 1, 1, 0, KB_EFORMAT},
+        {"gpt2", 0, 0, 0, KB_ECORRUPT}, /* no merges */
+        {"llama", 2, 1, 0, KB_ECORRUPT},
+        {"llama", 1, 2, 0, KB_ECORRUPT},
+        {"llama", 1, 1, 1, KB_ECORRUPT},
+        {"none", 1, 1, 0, KB_ENOENT},
+    };
+    for (size_t c = 0; c < KB_ARRAY_LEN(cases); c++) {
+        memset(&g, 0, sizeof g);
+        kb_buf_init(&g.b, 0);
+        gw_kv_str(&g, "tokenizer.ggml.model", cases[c].model);
+        if (cases[c].tokens_as_i32)
+            gw_kv_arr32(&g, "tokenizer.ggml.tokens", GGUF_VT_I32, types, 5);
+        else
+            gw_kv_strs(&g, "tokenizer.ggml.tokens", toks, 5);
+        if (cases[c].with_scores)
+            gw_kv_arr32(&g, "tokenizer.ggml.scores", GGUF_VT_F32, scores, cases[c].with_scores == 1 ? 5 : 3);
+        if (cases[c].with_types == 1)
+            gw_kv_arr32(&g, "tokenizer.ggml.token_type", GGUF_VT_I32, types, 5);
+        else if (cases[c].with_types == 2)
+            gw_kv_arr32(&g, "tokenizer.ggml.token_type", GGUF_VT_F32, bad_types, 5);
+        gw_kv_u32(&g, "tokenizer.ggml.bos_token_id", 99); /* out of range: ignored */
+        int rc = gw_load(&g, &v, &err);
+        if (rc != cases[c].want)
+            fail_msg("case %zu: rc %d (%s), want %d", c, rc, err.msg, cases[c].want);
+        if (rc == 0) {
+            size_t n;
+            assert_int_equal(tok_bos(v), 1); /* the SentencePiece default */
+            assert_string_equal(tok_text(v, 1, &n), "[EMPTY_1]");
+            int32_t ids[8];
+            assert_int_equal(encode(v, "a", 1, 0, ids, 8), 1);
+            assert_int_equal(ids[0], 3);
+            tok_vocab_free(v);
+        } else {
+            assert_null(v);
+            assert_true(err.msg[0] != 0);
+        }
+    }
+}
+
 static void test_gguf_errors(void **state)
 {
     (void)state;
@@ -585,7 +729,7 @@ int main(void)
         cmocka_unit_test(test_bpe_small),         cmocka_unit_test(test_wpm_small),
         cmocka_unit_test(test_vocab_files),       cmocka_unit_test(test_conformance_cases),
         cmocka_unit_test(test_stories),           cmocka_unit_test(test_special_and_stream),
-        cmocka_unit_test(test_gguf_errors),
+        cmocka_unit_test(test_gguf_errors),       cmocka_unit_test(test_gguf_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
