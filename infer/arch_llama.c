@@ -24,7 +24,7 @@
 #include "infer/model.h"
 
 /* out = x / sqrt(mean(x^2) + eps) * w, as ggml_rms_norm then ggml_mul: sum of squares in double. */
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+void model_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
     double ss = 0.0;
     for (int i = 0; i < n; i++)
@@ -44,23 +44,30 @@ static void add_bias(float *y, const struct model_w *b, int n_tok, int n)
             y[(size_t)t * n + i] += bv[i];
 }
 
-/* cos/sin table for one position: cs[2i], cs[2i+1] for rotary pair i (n_rot/2 pairs). */
-static void rope_table(const struct infer_model *m, int pos, float *cs)
+/* cos/sin table for one position: cs[2i], cs[2i+1] for rotary pair i (n_rot/2 pairs). With YaRN
+ * (ggml's rope_yarn): theta = mix of the interpolated (freq_scale * theta) and extrapolated theta,
+ * ramping by pair index between the correction dims, and cos/sin scaled by rope_mscale. */
+void model_rope_table(const struct infer_model *m, int pos, float *cs)
 {
     const struct model_hparams *hp = &m->hp;
     const float *ff = m->rope_freqs.data;
     for (int i = 0; i < hp->n_rot / 2; i++) {
-        double theta = (double)pos * pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
-        theta *= hp->rope_freq_scale;
+        double extrap = (double)pos * pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
         if (ff)
-            theta /= ff[i];
-        cs[2 * i] = (float)cos(theta);
-        cs[2 * i + 1] = (float)sin(theta);
+            extrap /= ff[i];
+        double theta = extrap * hp->rope_freq_scale;
+        if (hp->yarn) {
+            double y = (i - hp->yarn_corr[0]) / fmax(0.001, hp->yarn_corr[1] - hp->yarn_corr[0]);
+            double mix = 1.0 - fmin(1.0, fmax(0.0, y));
+            theta = theta * (1.0 - mix) + extrap * mix;
+        }
+        cs[2 * i] = (float)cos(theta) * hp->rope_mscale;
+        cs[2 * i + 1] = (float)sin(theta) * hp->rope_mscale;
     }
 }
 
 /* Rotates the first n_rot values of one head vector in place. */
-static void rope_head(float *x, const float *cs, int n_rot, bool neox)
+void model_rope(float *x, const float *cs, int n_rot, bool neox)
 {
     int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
@@ -74,41 +81,53 @@ static void rope_head(float *x, const float *cs, int n_rot, bool neox)
 
 struct att_task {
     struct infer_session *s;
-    int il;    /* layer */
-    int n_tok; /* tokens in the step */
-    int pos0;  /* position of the first */
+    const struct attn_spec *a;
 };
+
+static float cache_dot(const float *q, const void *kc, size_t off, int n, bool f32)
+{
+    float d = 0.0f;
+    if (f32) {
+        const float *k = (const float *)kc + off;
+        for (int i = 0; i < n; i++)
+            d += q[i] * k[i];
+    } else {
+        const uint16_t *k = (const uint16_t *)kc + off;
+        for (int i = 0; i < n; i++)
+            d += q[i] * kern_f16_to_f32(k[i]);
+    }
+    return d;
+}
+
+static void cache_axpy(float *out, float w, const void *vc, size_t off, int n, bool f32)
+{
+    if (f32) {
+        const float *v = (const float *)vc + off;
+        for (int i = 0; i < n; i++)
+            out[i] += w * v[i];
+    } else {
+        const uint16_t *v = (const uint16_t *)vc + off;
+        for (int i = 0; i < n; i++)
+            out[i] += w * kern_f16_to_f32(v[i]);
+    }
+}
 
 static void att_worker(void *ud, int ith, int nth)
 {
-    const struct att_task *a = ud;
-    struct infer_session *s = a->s;
-    const struct model_hparams *hp = &s->m->hp;
-    int hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    size_t nq = (size_t)hp->n_head * hd, nk = (size_t)hp->n_head_kv * hd;
-    size_t nv = (size_t)hp->n_head_kv * hdv, no = (size_t)hp->n_head * hdv;
-    size_t layer_k = (size_t)a->il * s->n_ctx * nk, layer_v = (size_t)a->il * s->n_ctx * nv;
+    const struct att_task *task = ud;
+    struct infer_session *s = task->s;
+    const struct attn_spec *a = task->a;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
-    int n_items = a->n_tok * hp->n_head;
+    int n_items = a->n_tok * a->n_head;
     for (int it = ith; it < n_items; it += nth) {
-        int t = it / hp->n_head, h = it % hp->n_head, kvh = h / group;
+        int t = it / a->n_head, h = it % a->n_head, kvh = h / a->group;
         int n_kv = a->pos0 + t + 1;
-        const float *q = s->q + (size_t)t * nq + (size_t)h * hd;
-        float *out = s->att + (size_t)t * no + (size_t)h * hdv;
+        const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
+        float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
         float mx = -INFINITY;
         for (int p = 0; p < n_kv; p++) {
-            float d = 0.0f;
-            size_t off = layer_k + (size_t)p * nk + (size_t)kvh * hd;
-            if (s->kv_f32) {
-                const float *k = (const float *)s->k_cache + off;
-                for (int i = 0; i < hd; i++)
-                    d += q[i] * k[i];
-            } else {
-                const uint16_t *k = (const uint16_t *)s->k_cache + off;
-                for (int i = 0; i < hd; i++)
-                    d += q[i] * kern_f16_to_f32(k[i]);
-            }
-            sc[p] = d * hp->kq_scale;
+            sc[p] = cache_dot(q, a->kc, (size_t)p * a->k_pos + (size_t)kvh * a->k_head, a->dk,
+                              s->kv_f32) * a->scale;
             if (sc[p] > mx)
                 mx = sc[p];
         }
@@ -118,39 +137,46 @@ static void att_worker(void *ud, int ith, int nth)
             sum += sc[p];
         }
         float inv = (float)(1.0 / sum);
-        memset(out, 0, (size_t)hdv * sizeof *out);
-        for (int p = 0; p < n_kv; p++) {
-            float w = sc[p] * inv;
-            size_t off = layer_v + (size_t)p * nv + (size_t)kvh * hdv;
-            if (s->kv_f32) {
-                const float *v = (const float *)s->v_cache + off;
-                for (int i = 0; i < hdv; i++)
-                    out[i] += w * v[i];
-            } else {
-                const uint16_t *v = (const uint16_t *)s->v_cache + off;
-                for (int i = 0; i < hdv; i++)
-                    out[i] += w * kern_f16_to_f32(v[i]);
-            }
+        memset(out, 0, (size_t)a->dv * sizeof *out);
+        for (int p = 0; p < n_kv; p++)
+            cache_axpy(out, sc[p] * inv, a->vc, (size_t)p * a->v_pos + (size_t)kvh * a->v_head,
+                       a->dv, s->kv_f32);
+    }
+}
+
+void model_attention(struct infer_session *s, const struct attn_spec *a)
+{
+    struct att_task task = {s, a};
+    kern_pool_run(s->pool, att_worker, &task);
+}
+
+/* Copies n rows of `width` floats (src row stride src_stride) into the cache rows of positions
+ * pos0.. of a layer whose rows are dst_stride elements apart, converting to F16 unless kv_f32. */
+static void cache_put(struct infer_session *s, void *layer_base, size_t dst_stride, const float *src,
+                      size_t src_stride, int width, int n, int pos0)
+{
+    for (int t = 0; t < n; t++) {
+        size_t off = (size_t)(pos0 + t) * dst_stride;
+        const float *r = src + (size_t)t * src_stride;
+        if (s->kv_f32) {
+            memcpy((float *)layer_base + off, r, (size_t)width * sizeof(float));
+        } else {
+            uint16_t *d = (uint16_t *)layer_base + off;
+            for (int i = 0; i < width; i++)
+                d[i] = kern_f32_to_f16(r[i]);
         }
     }
 }
 
-static void kv_store(struct infer_session *s, int il, int n_tok, int pos0)
+void *model_cache_layer(struct infer_session *s, void *cache, int il, size_t row)
 {
-    const struct model_hparams *hp = &s->m->hp;
-    size_t nk = (size_t)hp->n_head_kv * hp->head_dim, nv = (size_t)hp->n_head_kv * hp->head_dim_v;
-    size_t k0 = ((size_t)il * s->n_ctx + (size_t)pos0) * nk;
-    size_t v0 = ((size_t)il * s->n_ctx + (size_t)pos0) * nv;
-    if (s->kv_f32) {
-        memcpy((float *)s->k_cache + k0, s->k, (size_t)n_tok * nk * sizeof(float));
-        memcpy((float *)s->v_cache + v0, s->v, (size_t)n_tok * nv * sizeof(float));
-        return;
-    }
-    uint16_t *kc = (uint16_t *)s->k_cache + k0, *vc = (uint16_t *)s->v_cache + v0;
-    for (size_t i = 0; i < (size_t)n_tok * nk; i++)
-        kc[i] = kern_f32_to_f16(s->k[i]);
-    for (size_t i = 0; i < (size_t)n_tok * nv; i++)
-        vc[i] = kern_f32_to_f16(s->v[i]);
+    return (uint8_t *)cache + (size_t)il * s->n_ctx * row * (s->kv_f32 ? 4 : 2);
+}
+
+void model_cache_put(struct infer_session *s, void *layer_base, size_t dst_stride, const float *src,
+                     size_t src_stride, int width, int n, int pos0)
+{
+    cache_put(s, layer_base, dst_stride, src, src_stride, width, n, pos0);
 }
 
 static void attention_block(struct infer_session *s, int il, int n, int pos0)
@@ -161,7 +187,8 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0)
     int e = hp->n_embd, hd = hp->head_dim;
     int nq = hp->n_head * hd, nk = hp->n_head_kv * hd, nv = hp->n_head_kv * hp->head_dim_v;
     for (int t = 0; t < n; t++)
-        rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e, hp->rms_eps);
+        model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
+                      hp->rms_eps);
     session_matmul(s, &L->wq, s->xn, n, s->q);
     session_matmul(s, &L->wk, s->xn, n, s->k);
     session_matmul(s, &L->wv, s->xn, n, s->v);
@@ -173,23 +200,47 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0)
         for (int h = 0; h < hp->n_head; h++) {
             float *q = s->q + (size_t)t * nq + (size_t)h * hd;
             if (L->q_norm.data)
-                rmsnorm(q, q, L->q_norm.data, hd, hp->rms_eps);
-            rope_head(q, cs, hp->n_rot, hp->rope_neox);
+                model_rmsnorm(q, q, L->q_norm.data, hd, hp->rms_eps);
+            model_rope(q, cs, hp->n_rot, hp->rope_neox);
         }
         for (int h = 0; h < hp->n_head_kv; h++) {
             float *k = s->k + (size_t)t * nk + (size_t)h * hd;
             if (L->k_norm.data)
-                rmsnorm(k, k, L->k_norm.data, hd, hp->rms_eps);
-            rope_head(k, cs, hp->n_rot, hp->rope_neox);
+                model_rmsnorm(k, k, L->k_norm.data, hd, hp->rms_eps);
+            model_rope(k, cs, hp->n_rot, hp->rope_neox);
         }
     }
-    kv_store(s, il, n, pos0);
-    struct att_task task = {s, il, n, pos0};
-    kern_pool_run(s->pool, att_worker, &task);
+    void *kl = model_cache_layer(s, s->k_cache, il, (size_t)nk);
+    void *vl = model_cache_layer(s, s->v_cache, il, (size_t)nv);
+    cache_put(s, kl, (size_t)nk, s->k, (size_t)nk, nk, n, pos0);
+    cache_put(s, vl, (size_t)nv, s->v, (size_t)nv, nv, n, pos0);
+    struct attn_spec a = {
+        .q = s->q, .q_tok = (size_t)nq, .q_head = (size_t)hd,
+        .kc = kl, .k_pos = (size_t)nk, .k_head = (size_t)hd,
+        .vc = vl, .v_pos = (size_t)nv, .v_head = (size_t)hp->head_dim_v,
+        .out = s->att, .o_tok = (size_t)hp->n_head * hp->head_dim_v, .o_head = (size_t)hp->head_dim_v,
+        .dk = hd, .dv = hp->head_dim_v, .n_head = hp->n_head, .group = hp->n_head / hp->n_head_kv,
+        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0,
+    };
+    model_attention(s, &a);
     session_matmul(s, &L->wo, s->att, n, s->tmp);
     add_bias(s->tmp, &L->bo, n, e);
     for (size_t i = 0; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
+}
+
+/* out(T, n_embd) = (silu(x Wgate) * (x Wup)) Wdown */
+void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const struct model_w *up,
+                     const struct model_w *down, const float *x, int n, float *out)
+{
+    int ff = (int)gate->ne[1];
+    session_matmul(s, gate, x, n, s->ff_g);
+    session_matmul(s, up, x, n, s->ff_u);
+    for (size_t i = 0; i < (size_t)n * ff; i++) {
+        float g = s->ff_g[i];
+        s->ff_g[i] = g / (1.0f + expf(-g)) * s->ff_u[i];
+    }
+    session_matmul(s, down, s->ff_g, n, out);
 }
 
 static void ffn_block(struct infer_session *s, int il, int n)
@@ -198,14 +249,12 @@ static void ffn_block(struct infer_session *s, int il, int n)
     const struct model_layer *L = &s->m->layers[il];
     int e = hp->n_embd;
     for (int t = 0; t < n; t++)
-        rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->ffn_norm.data, e, hp->rms_eps);
-    session_matmul(s, &L->ffn_gate, s->xn, n, s->ff_g);
-    session_matmul(s, &L->ffn_up, s->xn, n, s->ff_u);
-    for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) {
-        float g = s->ff_g[i];
-        s->ff_g[i] = g / (1.0f + expf(-g)) * s->ff_u[i];
-    }
-    session_matmul(s, &L->ffn_down, s->ff_g, n, s->tmp);
+        model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->ffn_norm.data, e,
+                      hp->rms_eps);
+    if (L->moe)
+        moe_ffn(s, il, s->xn, n, s->tmp);
+    else
+        model_ffn_dense(s, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->xn, n, s->tmp);
     for (size_t i = 0; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }
@@ -219,20 +268,23 @@ void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *lo
     for (int t = 0; t < n; t++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes;
         kern.dequant[m->tok_embd.type](row, s->x + (size_t)t * e, e);
-        rope_table(m, pos0 + t, s->rope_cs + (size_t)t * hp->n_rot);
+        model_rope_table(m, pos0 + t, s->rope_cs + (size_t)t * hp->n_rot);
     }
     for (int il = 0; il < hp->n_layer; il++) {
-        attention_block(s, il, n, pos0);
+        if (m->arch == MODEL_ARCH_DEEPSEEK2)
+            deepseek2_attention(s, il, n, pos0);
+        else
+            attention_block(s, il, n, pos0);
         ffn_block(s, il, n);
     }
     if (!logits)
         return;
     if (all) {
         for (int t = 0; t < n; t++)
-            rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e, hp->rms_eps);
+            model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e, hp->rms_eps);
         session_matmul(s, &m->output, s->xn, n, logits);
     } else {
-        rmsnorm(s->xn, s->x + (size_t)(n - 1) * e, m->out_norm.data, e, hp->rms_eps);
+        model_rmsnorm(s->xn, s->x + (size_t)(n - 1) * e, m->out_norm.data, e, hp->rms_eps);
         session_matmul(s, &m->output, s->xn, 1, logits);
     }
 }

@@ -14,9 +14,11 @@
 #include <strings.h>
 
 #include "infer/model.h"
+#include "infer/moe.h"
 #include "infer/synth.h"
 
-static const char *const arch_names[MODEL_ARCH_COUNT] = {"llama", "qwen2", "qwen3"};
+static const char *const arch_names[MODEL_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "qwen2moe",
+                                                          "qwen3moe", "deepseek2"};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 static int hp_u32(const struct infer_model *m, const char *key, int *out, bool required,
@@ -105,34 +107,153 @@ static int bind_layer(const struct infer_model *m, int il, struct kb_error *err)
     int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim;
     int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
     int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
-    bool bias = m->arch == MODEL_ARCH_QWEN2;
+    int64_t E = hp->n_expert;
+    bool bias = m->arch == MODEL_ARCH_QWEN2 || m->arch == MODEL_ARCH_QWEN2MOE;
+    bool qk_norm = m->arch == MODEL_ARCH_QWEN3 || m->arch == MODEL_ARCH_QWEN3MOE;
     char nm[96];
     int rc = 0;
-#define B(field, suffix, nd, a, b, opt)                                                            \
+#define B(field, suffix, nd, a, b, c, opt)                                                         \
     do {                                                                                           \
         snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
-        if ((rc = bind(m, &L->field, nm, nd, a, b, 1, opt, err)) != 0)                             \
+        if ((rc = bind(m, &L->field, nm, nd, a, b, c, opt, err)) != 0)                             \
             return rc;                                                                             \
     } while (0)
-    B(attn_norm, "attn_norm.weight", 1, e, 1, false);
-    B(wq, "attn_q.weight", 2, e, nq, false);
-    B(wk, "attn_k.weight", 2, e, nk, false);
-    B(wv, "attn_v.weight", 2, e, nv, false);
-    B(wo, "attn_output.weight", 2, no, e, false);
-    B(bq, "attn_q.bias", 1, nq, 1, !bias);
-    B(bk, "attn_k.bias", 1, nk, 1, !bias);
-    B(bv, "attn_v.bias", 1, nv, 1, !bias);
-    B(bo, "attn_output.bias", 1, e, 1, true);
-    if (m->arch == MODEL_ARCH_QWEN3) {
-        B(q_norm, "attn_q_norm.weight", 1, hp->head_dim, 1, false);
-        B(k_norm, "attn_k_norm.weight", 1, hp->head_dim, 1, false);
+    B(attn_norm, "attn_norm.weight", 1, e, 1, 1, false);
+    if (m->arch == MODEL_ARCH_DEEPSEEK2) {
+        int64_t C = hp->kv_lora_rank, R = hp->n_rot;
+        if (hp->q_lora_rank > 0) {
+            B(wq_a, "attn_q_a.weight", 2, e, hp->q_lora_rank, 1, false);
+            B(q_a_norm, "attn_q_a_norm.weight", 1, hp->q_lora_rank, 1, 1, false);
+            B(wq_b, "attn_q_b.weight", 2, hp->q_lora_rank, nq, 1, false);
+        } else {
+            B(wq, "attn_q.weight", 2, e, nq, 1, false);
+        }
+        B(wkv_a, "attn_kv_a_mqa.weight", 2, e, C + R, 1, false);
+        B(kv_a_norm, "attn_kv_a_norm.weight", 1, C, 1, 1, false);
+        snprintf(nm, sizeof nm, "blk.%d.attn_k_b.weight", il);
+        if (!gguf_find_tensor(m->gf, nm))
+            return kb_error_set(err, KB_EFORMAT, "model: deepseek2 file without attn_k_b/attn_v_b "
+                                "(converted before llama.cpp's MLA support) is not supported");
+        B(wk_b, "attn_k_b.weight", 3, hp->n_nope, C, hp->n_head, false);
+        B(wv_b, "attn_v_b.weight", 3, C, hp->head_dim_v, hp->n_head, false);
+        B(wo, "attn_output.weight", 2, no, e, 1, false);
+    } else {
+        B(wq, "attn_q.weight", 2, e, nq, 1, false);
+        B(wk, "attn_k.weight", 2, e, nk, 1, false);
+        B(wv, "attn_v.weight", 2, e, nv, 1, false);
+        B(wo, "attn_output.weight", 2, no, e, 1, false);
+        B(bq, "attn_q.bias", 1, nq, 1, 1, !bias);
+        B(bk, "attn_k.bias", 1, nk, 1, 1, !bias);
+        B(bv, "attn_v.bias", 1, nv, 1, 1, !bias);
+        B(bo, "attn_output.bias", 1, e, 1, 1, true);
+        if (qk_norm) {
+            B(q_norm, "attn_q_norm.weight", 1, hp->head_dim, 1, 1, false);
+            B(k_norm, "attn_k_norm.weight", 1, hp->head_dim, 1, 1, false);
+        }
     }
-    B(ffn_norm, "ffn_norm.weight", 1, e, 1, false);
-    B(ffn_gate, "ffn_gate.weight", 2, e, hp->n_ff, false);
-    B(ffn_up, "ffn_up.weight", 2, e, hp->n_ff, false);
-    B(ffn_down, "ffn_down.weight", 2, hp->n_ff, e, false);
+    B(ffn_norm, "ffn_norm.weight", 1, e, 1, 1, false);
+    L->moe = hp->n_expert > 0 && il >= hp->n_layer_dense_lead;
+    if (!L->moe) {
+        B(ffn_gate, "ffn_gate.weight", 2, e, hp->n_ff, 1, false);
+        B(ffn_up, "ffn_up.weight", 2, e, hp->n_ff, 1, false);
+        B(ffn_down, "ffn_down.weight", 2, hp->n_ff, e, 1, false);
+        return 0;
+    }
+    B(gate_inp, "ffn_gate_inp.weight", 2, e, E, 1, false);
+    B(exp_probs_b, "exp_probs_b.bias", 1, E, 1, 1, true);
+    B(gate_exps, "ffn_gate_exps.weight", 3, e, hp->n_ff_exp, E, false);
+    B(up_exps, "ffn_up_exps.weight", 3, e, hp->n_ff_exp, E, false);
+    B(down_exps, "ffn_down_exps.weight", 3, hp->n_ff_exp, e, E, false);
+    if (hp->n_ff_shexp > 0) {
+        B(gate_shexp, "ffn_gate_shexp.weight", 2, e, hp->n_ff_shexp, 1, false);
+        B(up_shexp, "ffn_up_shexp.weight", 2, e, hp->n_ff_shexp, 1, false);
+        B(down_shexp, "ffn_down_shexp.weight", 2, hp->n_ff_shexp, e, 1, false);
+    }
+    if (m->arch == MODEL_ARCH_QWEN2MOE)
+        B(gate_inp_shexp, "ffn_gate_inp_shexp.weight", 1, e, 1, 1, false);
 #undef B
     return rc;
+}
+
+/* Mixture-of-experts and MLA hyperparameters, with llama.cpp's per-architecture defaults. */
+static int load_moe_hparams(struct infer_model *m, struct kb_error *err)
+{
+    struct model_hparams *hp = &m->hp;
+    int rc, n_shared = 0, n_group_used = 0, gating = 0;
+    bool b;
+    if ((rc = hp_u32(m, "expert_count", &hp->n_expert, false, err)) ||
+        (rc = hp_u32(m, "expert_used_count", &hp->n_expert_used, false, err)))
+        return rc;
+    bool moe_arch = m->arch == MODEL_ARCH_QWEN2MOE || m->arch == MODEL_ARCH_QWEN3MOE ||
+                    m->arch == MODEL_ARCH_DEEPSEEK2;
+    if (moe_arch && hp->n_expert == 0)
+        return kb_error_set(err, KB_ECORRUPT, "model: %s without expert_count", m->arch_name);
+    if ((m->arch == MODEL_ARCH_QWEN2 || m->arch == MODEL_ARCH_QWEN3) && hp->n_expert > 0)
+        return kb_error_set(err, KB_EFORMAT, "model: %s with experts is not supported",
+                            m->arch_name);
+    if (hp->n_expert == 0)
+        return 0;
+    if (hp->n_expert > MOE_MAX_EXPERTS || hp->n_expert_used <= 0 ||
+        hp->n_expert_used > hp->n_expert || hp->n_expert_used > MOE_MAX_USED)
+        return kb_error_set(err, KB_ECORRUPT, "model: %d experts with %d used per token",
+                            hp->n_expert, hp->n_expert_used);
+    hp->n_ff_exp = m->arch == MODEL_ARCH_LLAMA ? hp->n_ff : 0;
+    if ((rc = hp_u32(m, "expert_feed_forward_length", &hp->n_ff_exp, false, err)) ||
+        (rc = hp_u32(m, "expert_shared_feed_forward_length", &hp->n_ff_shexp, false, err)) ||
+        (rc = hp_u32(m, "expert_shared_count", &n_shared, false, err)) ||
+        (rc = hp_u32(m, "leading_dense_block_count", &hp->n_layer_dense_lead, false, err)) ||
+        (rc = hp_u32(m, "expert_gating_func", &gating, false, err)) ||
+        (rc = hp_u32(m, "expert_group_count", &hp->n_group, false, err)) ||
+        (rc = hp_u32(m, "expert_group_used_count", &n_group_used, false, err)))
+        return rc;
+    if (hp->n_ff_exp == 0)
+        hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
+    if (m->arch == MODEL_ARCH_DEEPSEEK2)
+        hp->n_ff_shexp = hp->n_ff_exp * n_shared;
+    hp->n_group_used = n_group_used;
+    hp->gating = gating == 0 ? MOE_GATING_SOFTMAX : gating;
+    if (hp->gating != MOE_GATING_SOFTMAX && hp->gating != MOE_GATING_SIGMOID)
+        return kb_error_set(err, KB_EFORMAT, "model: expert gating function %d is not supported",
+                            gating);
+    hp->expert_norm = m->arch == MODEL_ARCH_LLAMA || m->arch == MODEL_ARCH_QWEN3MOE;
+    {
+        char full[128];
+        snprintf(full, sizeof full, "%s.expert_weights_norm", m->arch_name);
+        if (m->arch == MODEL_ARCH_DEEPSEEK2)
+            hp->expert_norm = gguf_get_bool(m->gf, full, &b) && b;
+    }
+    hp->expert_scale = 0.0f;
+    if (m->arch == MODEL_ARCH_DEEPSEEK2)
+        hp_f32(m, "expert_weights_scale", &hp->expert_scale);
+    if (hp->n_group > 1 && (hp->n_expert % hp->n_group != 0 || hp->n_group_used < 1 ||
+                            hp->n_group_used > hp->n_group ||
+                            hp->n_expert_used > hp->n_group_used * (hp->n_expert / hp->n_group) ||
+                            hp->n_expert / hp->n_group < 2))
+        return kb_error_set(err, KB_ECORRUPT, "model: bad expert groups (%d of %d)",
+                            hp->n_group_used, hp->n_group);
+    if (hp->n_ff_exp <= 0 || hp->n_layer_dense_lead < 0 || hp->n_layer_dense_lead > hp->n_layer)
+        return kb_error_set(err, KB_ECORRUPT, "model: bad expert dimensions");
+    return 0;
+}
+
+static int load_mla_hparams(struct infer_model *m, struct kb_error *err)
+{
+    struct model_hparams *hp = &m->hp;
+    int rc, kmla = 0, vmla = 0;
+    if ((rc = hp_u32(m, "attention.q_lora_rank", &hp->q_lora_rank, false, err)) ||
+        (rc = hp_u32(m, "attention.kv_lora_rank", &hp->kv_lora_rank, true, err)) ||
+        (rc = hp_u32(m, "attention.key_length_mla", &kmla, false, err)) ||
+        (rc = hp_u32(m, "attention.value_length_mla", &vmla, false, err)))
+        return rc;
+    if (kmla == 0 || vmla == 0)
+        return kb_error_set(err, KB_EFORMAT, "model: deepseek2 file without MLA key/value lengths "
+                            "(converted before llama.cpp's MLA support) is not supported");
+    hp->head_dim = kmla;
+    hp->head_dim_v = vmla;
+    hp->n_nope = kmla - hp->n_rot;
+    if (hp->n_nope <= 0 || hp->kv_lora_rank <= 0 || hp->q_lora_rank < 0)
+        return kb_error_set(err, KB_ECORRUPT, "model: bad MLA dimensions");
+    return 0;
 }
 
 static int load_hparams(struct infer_model *m, struct kb_error *err)
@@ -144,14 +265,14 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
     if ((rc = hp_u32(m, "context_length", &hp->n_ctx_train, false, err)) ||
         (rc = hp_u32(m, "embedding_length", &hp->n_embd, true, err)) ||
         (rc = hp_u32(m, "block_count", &hp->n_layer, true, err)) ||
-        (rc = hp_u32(m, "feed_forward_length", &hp->n_ff, true, err)) ||
+        (rc = hp_u32(m, "feed_forward_length", &hp->n_ff, m->arch != MODEL_ARCH_QWEN3MOE, err)) ||
         (rc = hp_u32(m, "attention.head_count", &hp->n_head, true, err)))
         return rc;
     hp->n_head_kv = hp->n_head;
     if ((rc = hp_u32(m, "attention.head_count_kv", &hp->n_head_kv, false, err)))
         return rc;
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
-        hp->n_ff <= 0 || hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096)
+        hp->n_ff < 0 || hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096)
         return kb_error_set(err, KB_ECORRUPT, "model: inconsistent dimensions (embd %d, layers %d, "
                             "heads %d/%d, ff %d)", hp->n_embd, hp->n_layer, hp->n_head,
                             hp->n_head_kv, hp->n_ff);
@@ -173,14 +294,18 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
     hp->rope_base = 10000.0f;
     hp_f32(m, "rope.freq_base", &hp->rope_base);
     hp->rope_freq_scale = 1.0f;
+    hp->rope_mscale = 1.0f;
     {
         char full[128];
         const char *s;
-        size_t n;
+        size_t n = 0;
         float factor = 0.0f;
+        int n_ctx_orig = hp->n_ctx_train;
         snprintf(full, sizeof full, "%s.rope.scaling.type", m->arch_name);
-        if (gguf_get_str(m->gf, full, &s, &n) && !(n == 6 && memcmp(s, "linear", 6) == 0) &&
-            !(n == 4 && memcmp(s, "none", 4) == 0))
+        if (!gguf_get_str(m->gf, full, &s, &n))
+            s = "none", n = 4;
+        hp->yarn = n == 4 && memcmp(s, "yarn", 4) == 0;
+        if (!hp->yarn && !(n == 6 && memcmp(s, "linear", 6) == 0) && !(n == 4 && memcmp(s, "none", 4) == 0))
             return kb_error_set(err, KB_EFORMAT, "model: rope scaling '%.*s' is not supported",
                                 (int)KB_MIN(n, 32), s);
         hp_f32(m, "rope.scaling.factor", &factor);
@@ -191,17 +316,35 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
         }
         if (factor > 0.0f)
             hp->rope_freq_scale = 1.0f / factor;
+        if ((rc = hp_u32(m, "rope.scaling.original_context_length", &n_ctx_orig, false, err)))
+            return rc;
+        if (hp->yarn) {
+            /* ggml_rope_yarn_corr_dims with beta_fast 32, beta_slow 1 */
+            double base = hp->rope_base, nd = hp->n_rot;
+            double lo = floor(nd * log(n_ctx_orig / (32.0 * 2 * M_PI)) / (2 * log(base)));
+            double hi = ceil(nd * log(n_ctx_orig / (1.0 * 2 * M_PI)) / (2 * log(base)));
+            hp->yarn_corr[0] = (float)fmax(0.0, lo);
+            hp->yarn_corr[1] = (float)fmin(nd - 1, hi);
+            if (m->arch != MODEL_ARCH_DEEPSEEK2) /* ggml's own magnitude correction */
+                hp->rope_mscale = 1.0f + 0.1f * logf(1.0f / hp->rope_freq_scale);
+        }
     }
     if (!(hp->rope_base > 0.0f) || !isfinite(hp->rope_freq_scale) || !(hp->rms_eps > 0.0f))
         return kb_error_set(err, KB_ECORRUPT, "model: bad rope base, scale or rms epsilon");
-    hp->rope_neox = m->arch != MODEL_ARCH_LLAMA;
+    hp->rope_neox = m->arch != MODEL_ARCH_LLAMA && m->arch != MODEL_ARCH_DEEPSEEK2;
     hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
-    if ((rc = hp_u32(m, "expert_count", &hp->n_expert, false, err)) ||
-        (rc = hp_u32(m, "expert_used_count", &hp->n_expert_used, false, err)))
+    if ((rc = load_moe_hparams(m, err)))
         return rc;
-    if (hp->n_expert > 0)
-        return kb_error_set(err, KB_EFORMAT, "model: %s with %d experts: mixture-of-experts is "
-                            "not built yet", m->arch_name, hp->n_expert);
+    if (m->arch == MODEL_ARCH_DEEPSEEK2) {
+        float log_mul = 0.0f;
+        if ((rc = load_mla_hparams(m, err)))
+            return rc;
+        /* YaRN attention-scale correction: the rope keeps unit magnitude and the scores are scaled by
+         * mscale^2 instead, mscale = 1 + yarn_log_multiplier * ln(1/freq_scale). */
+        hp_f32(m, "rope.scaling.yarn_log_multiplier", &log_mul);
+        float ms = hp->yarn ? 1.0f + log_mul * logf(1.0f / hp->rope_freq_scale) : 1.0f;
+        hp->kq_scale = ms * ms / sqrtf((float)hp->head_dim);
+    }
     return 0;
 }
 

@@ -16,7 +16,15 @@
 #include "infer/infer.h"
 #include "infer/kern.h"
 
-enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN3, MODEL_ARCH_COUNT };
+enum model_arch {
+    MODEL_ARCH_LLAMA,     /* also Mistral, and Mixtral when expert_count > 0 */
+    MODEL_ARCH_QWEN2,
+    MODEL_ARCH_QWEN3,
+    MODEL_ARCH_QWEN2MOE,
+    MODEL_ARCH_QWEN3MOE,
+    MODEL_ARCH_DEEPSEEK2, /* MLA attention; V2/V2-Lite and V3/R1 flavours */
+    MODEL_ARCH_COUNT
+};
 
 /* A weight tensor in the mapping: rows of ne[0] values of `type`, row_bytes apart. data NULL when
  * the tensor is absent (optional tensors only). */
@@ -36,8 +44,23 @@ struct model_hparams {
     bool rope_neox;
     float rope_base, rope_freq_scale;
     float rms_eps;
-    float kq_scale; /* 1/sqrt(head_dim) */
+    float kq_scale; /* 1/sqrt(head_dim); deepseek2: mscale^2/sqrt(nope + rope) */
+    /* YaRN (deepseek2): theta mixes interpolation and extrapolation by pair index */
+    bool yarn;
+    float yarn_corr[2];  /* ramp from pair yarn_corr[0] (extrapolated) to [1] (interpolated) */
+    float rope_mscale;   /* multiplies cos/sin */
+    /* mixture of experts */
     int n_expert, n_expert_used;
+    int n_ff_exp, n_ff_shexp; /* expert and shared-expert FFN widths (shared: all shared experts) */
+    int n_layer_dense_lead;   /* leading layers with a dense FFN (deepseek2) */
+    int gating;               /* enum moe_gating */
+    bool expert_norm;
+    float expert_scale;
+    int n_group, n_group_used;
+    /* multi-head latent attention (deepseek2) */
+    int q_lora_rank;  /* 0: plain attn_q */
+    int kv_lora_rank; /* latent width cached per position */
+    int n_nope;       /* non-rotary part of a query/key head */
 };
 
 struct model_layer {
@@ -45,6 +68,19 @@ struct model_layer {
     struct model_w bq, bk, bv, bo;      /* qwen2 biases (F32 vectors), optional */
     struct model_w q_norm, k_norm;      /* qwen3 per-head RMSNorm weights (head_dim) */
     struct model_w ffn_norm, ffn_gate, ffn_up, ffn_down;
+    bool moe;                           /* this layer's FFN is a mixture of experts */
+    struct model_w gate_inp;            /* (n_expert, n_embd) router, F32 */
+    struct model_w exp_probs_b;         /* (n_expert) selection bias, optional */
+    struct model_w gate_exps, up_exps;  /* (n_expert, n_ff_exp, n_embd) */
+    struct model_w down_exps;           /* (n_expert, n_embd, n_ff_exp) */
+    struct model_w gate_inp_shexp;      /* (n_embd) qwen2moe shared-expert gate, optional */
+    struct model_w gate_shexp, up_shexp, down_shexp; /* optional shared experts */
+    /* deepseek2 MLA */
+    struct model_w wq_a, q_a_norm, wq_b; /* q-LoRA (V3), else wq */
+    struct model_w wkv_a;               /* (kv_lora_rank + n_rot, n_embd) attn_kv_a_mqa */
+    struct model_w kv_a_norm;           /* (kv_lora_rank) */
+    struct model_w wk_b;                /* (n_head, kv_lora_rank, n_nope) */
+    struct model_w wv_b;                /* (n_head, head_dim_v, kv_lora_rank) */
 };
 
 struct tok_vocab;
@@ -88,6 +124,23 @@ struct infer_session {
     float *ff_u;    /* (T, n_ff) up */
     float *scores;  /* (n_threads, n_ctx) attention weights per worker */
     float *rope_cs; /* (T, n_rot) cos/sin pairs of each token's position */
+    /* mixture of experts (NULL for dense models) */
+    float *r_logits;  /* (T, n_expert) router outputs */
+    int32_t *r_ids;   /* (T, n_used) chosen experts */
+    float *r_w;       /* (T, n_used) their weights */
+    int32_t *e_rows;  /* (n_expert, T) slot index t*n_used+k routed to each expert */
+    int *e_count;     /* (n_expert) */
+    float *e_x;       /* (T, n_embd) rows gathered for one expert */
+    float *e_out;     /* (T * n_used, n_embd) each slot's expert output, summed in slot order */
+    float *sh_out;    /* (T, n_embd) shared-expert output */
+    /* MLA (deepseek2) */
+    float *kv_lat;    /* (T, kv_lora_rank + n_rot) latent + rope key */
+    float *q_lat;     /* (T, q_lora_rank) */
+    float *q_abs;     /* (T, n_head, kv_lora_rank + n_rot) absorbed queries */
+    float *h_in;      /* (T, max(n_nope, kv_lora_rank)) one head's rows gathered */
+    float *h_out;     /* (T, max(kv_lora_rank, head_dim_v)) */
+    float *o_lat;     /* (T, n_head, kv_lora_rank) attention output in latent space */
+    uint64_t *expert_hits; /* (n_layer, n_expert) selection counts since the session began */
     void *xq;       /* quantized activations for kern_matmul, sized for the widest matmul */
     size_t xq_bytes;
     float *logits;  /* (n_vocab) scratch for generation */
@@ -104,6 +157,32 @@ size_t session_matmul_scratch(const struct infer_model *m, int n_tok);
 /* y(T, n_out) = x(T, n_in) W^T over the session's pool. */
 void session_matmul(struct infer_session *s, const struct model_w *w, const float *x, int n_tok,
                     float *y);
+/* One attention pass over the cache (arch_llama.c): out[t][h] = softmax(q[t][h] . K[0..pos0+t]
+ * * scale) V, split over the pool by (token, head). Strides in elements. */
+struct attn_spec {
+    const float *q; size_t q_tok, q_head;
+    const void *kc; size_t k_pos, k_head; /* cache of this layer, F16 or F32 */
+    const void *vc; size_t v_pos, v_head;
+    float *out; size_t o_tok, o_head;
+    int dk, dv, n_head, group;            /* group: query heads per kv head */
+    float scale;
+    int n_tok, pos0;
+};
+void model_attention(struct infer_session *s, const struct attn_spec *a);
+/* The cache rows of layer il (each `row` elements) and a copy of n rows into positions pos0.. */
+void *model_cache_layer(struct infer_session *s, void *cache, int il, size_t row);
+void model_cache_put(struct infer_session *s, void *layer_base, size_t dst_stride, const float *src,
+                     size_t src_stride, int width, int n, int pos0);
+void model_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+void model_rope_table(const struct infer_model *m, int pos, float *cs);
+void model_rope(float *x, const float *cs, int n_rot, bool neox);
+void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const struct model_w *up,
+                     const struct model_w *down, const float *x, int n, float *out);
+/* arch_moe.c: out(T, n_embd) = the layer's MoE FFN of xn (routed experts, expert-grouped over the
+ * batch, plus shared experts). */
+void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out);
+/* arch_deepseek2.c: the MLA attention block of layer il (adds into s->x). */
+void deepseek2_attention(struct infer_session *s, int il, int n, int pos0);
 /* arch_llama.c: one forward step of n <= n_batch tokens at positions n_past..; logits as in
  * infer_eval (NULL: none). Does not advance n_past. */
 void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all);

@@ -17,6 +17,7 @@ void infer_session_params_default(struct infer_session_params *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Largest activation scratch any matmul of the model needs for n_tok rows. */
 size_t session_matmul_scratch(const struct infer_model *m, int n_tok)
 {
     const struct model_hparams *hp = &m->hp;
@@ -24,8 +25,12 @@ size_t session_matmul_scratch(const struct infer_model *m, int n_tok)
     for (int il = 0; il < hp->n_layer; il++) {
         const struct model_layer *L = &m->layers[il];
         const struct model_w *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
-                                      &L->ffn_down};
+                                      &L->ffn_down, &L->gate_inp, &L->gate_exps, &L->up_exps,
+                                      &L->down_exps, &L->gate_shexp, &L->up_shexp, &L->down_shexp,
+                                      &L->wq_a, &L->wq_b, &L->wkv_a, &L->wk_b, &L->wv_b};
         for (size_t i = 0; i < KB_ARRAY_LEN(ws); i++) {
+            if (!ws[i]->data)
+                continue;
             size_t b = kern_matmul_scratch_bytes(ws[i]->type, ws[i]->ne[0], n_tok);
             if (b > best)
                 best = b;
@@ -43,19 +48,38 @@ void session_matmul(struct infer_session *s, const struct model_w *w, const floa
 /* Element counts of every buffer, shared by the estimate and the allocation. */
 struct sizes {
     size_t kv_k, kv_v, x, q, k, v, att, ff, scores, rope, logits;
+    size_t r_logits, r_slots, e_rows, e_out, kv_lat, q_lat, q_abs, h, o_lat, hits;
 };
 
 static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_threads, struct sizes *z)
 {
     const struct model_hparams *hp = &m->hp;
-    z->kv_k = (size_t)hp->n_layer * n_ctx * hp->n_head_kv * hp->head_dim;
-    z->kv_v = (size_t)hp->n_layer * n_ctx * hp->n_head_kv * hp->head_dim_v;
+    memset(z, 0, sizeof *z);
+    bool mla = m->arch == MODEL_ARCH_DEEPSEEK2;
+    size_t C = (size_t)hp->kv_lora_rank, R = (size_t)hp->n_rot;
+    /* MLA caches the compressed latent and the rope key only: (kv_lora_rank + n_rot) per position */
+    z->kv_k = (size_t)hp->n_layer * n_ctx * (mla ? C + R : (size_t)hp->n_head_kv * hp->head_dim);
+    z->kv_v = mla ? 0 : (size_t)hp->n_layer * n_ctx * hp->n_head_kv * hp->head_dim_v;
     z->x = (size_t)T * hp->n_embd;
     z->q = (size_t)T * hp->n_head * hp->head_dim;
     z->k = (size_t)T * hp->n_head_kv * hp->head_dim;
     z->v = (size_t)T * hp->n_head_kv * hp->head_dim_v;
     z->att = (size_t)T * hp->n_head * hp->head_dim_v;
-    z->ff = (size_t)T * hp->n_ff;
+    z->ff = (size_t)T * KB_MAX(hp->n_ff, KB_MAX(hp->n_ff_exp, hp->n_ff_shexp));
+    if (hp->n_expert > 0) {
+        z->r_logits = (size_t)T * hp->n_expert;
+        z->r_slots = (size_t)T * hp->n_expert_used;
+        z->e_rows = (size_t)T * hp->n_expert;
+        z->e_out = z->r_slots * hp->n_embd;
+        z->hits = (size_t)hp->n_layer * hp->n_expert;
+    }
+    if (mla) {
+        z->kv_lat = (size_t)T * (C + R);
+        z->q_lat = (size_t)T * KB_MAX(hp->q_lora_rank, 1);
+        z->q_abs = (size_t)T * hp->n_head * (C + R);
+        z->h = (size_t)T * KB_MAX(C, (size_t)KB_MAX(hp->n_nope, hp->head_dim_v));
+        z->o_lat = (size_t)T * hp->n_head * C;
+    }
     z->scores = (size_t)n_threads * n_ctx;
     z->rope = (size_t)T * hp->n_rot;
     z->logits = (size_t)hp->n_vocab;
@@ -70,7 +94,9 @@ uint64_t infer_session_bytes(const struct infer_model *m, int n_ctx, int n_batch
         n_batch = 512;
     sizes_of(m, n_ctx, n_batch, 2, &z);
     uint64_t kv = (uint64_t)(z.kv_k + z.kv_v) * (kv_f32 ? 4 : 2);
-    uint64_t f = 3 * z.x + z.q + z.k + z.v + z.att + 2 * z.ff + z.scores + z.rope + z.logits;
+    uint64_t f = 3 * z.x + z.q + z.k + z.v + z.att + 2 * z.ff + z.scores + z.rope + z.logits +
+                 z.r_logits + 2 * z.r_slots + z.e_rows + z.e_out + 2 * z.x + z.kv_lat + z.q_lat +
+                 z.q_abs + 2 * z.h + z.o_lat + 2 * z.hits;
     return kv + 4 * f + session_matmul_scratch(m, n_batch) + (uint64_t)n_ctx * 4;
 }
 
@@ -95,6 +121,21 @@ void infer_session_free(struct infer_session *s)
     free(s->xq);
     free(s->logits);
     free(s->hist);
+    free(s->r_logits);
+    free(s->r_ids);
+    free(s->r_w);
+    free(s->e_rows);
+    free(s->e_count);
+    free(s->e_x);
+    free(s->e_out);
+    free(s->sh_out);
+    free(s->kv_lat);
+    free(s->q_lat);
+    free(s->q_abs);
+    free(s->h_in);
+    free(s->h_out);
+    free(s->o_lat);
+    free(s->expert_hits);
     free(s);
 }
 
@@ -125,8 +166,8 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         goto out_free;
     sizes_of(m, s->n_ctx, s->n_batch, kern_pool_n_threads(s->pool), &z);
     el = s->kv_f32 ? 4 : 2;
-    s->k_cache = kb_try_malloc(z.kv_k, el);
-    s->v_cache = kb_try_malloc(z.kv_v, el);
+    s->k_cache = kb_try_malloc(KB_MAX(z.kv_k, 1), el);
+    s->v_cache = kb_try_malloc(KB_MAX(z.kv_v, 1), el);
     s->x = kb_try_malloc(z.x, sizeof(float));
     s->xn = kb_try_malloc(z.x, sizeof(float));
     s->tmp = kb_try_malloc(z.x, sizeof(float));
@@ -142,9 +183,32 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     s->hist = kb_try_malloc((size_t)s->n_ctx, sizeof(int32_t));
     s->xq_bytes = session_matmul_scratch(m, s->n_batch);
     s->xq = kb_try_malloc(s->xq_bytes ? s->xq_bytes : 1, 1);
+    bool moe_ok = true, mla_ok = true;
+    if (z.r_logits) {
+        s->r_logits = kb_try_malloc(z.r_logits, sizeof(float));
+        s->r_ids = kb_try_malloc(z.r_slots, sizeof(int32_t));
+        s->r_w = kb_try_malloc(z.r_slots, sizeof(float));
+        s->e_rows = kb_try_malloc(z.e_rows, sizeof(int32_t));
+        s->e_count = kb_try_calloc((size_t)m->hp.n_expert, sizeof(int));
+        s->e_x = kb_try_malloc(z.x, sizeof(float));
+        s->e_out = kb_try_malloc(z.e_out, sizeof(float));
+        s->sh_out = kb_try_malloc(z.x, sizeof(float));
+        s->expert_hits = kb_try_calloc(z.hits, sizeof(uint64_t));
+        moe_ok = s->r_logits && s->r_ids && s->r_w && s->e_rows && s->e_count && s->e_x &&
+                 s->e_out && s->sh_out && s->expert_hits;
+    }
+    if (z.kv_lat) {
+        s->kv_lat = kb_try_malloc(z.kv_lat, sizeof(float));
+        s->q_lat = kb_try_malloc(z.q_lat, sizeof(float));
+        s->q_abs = kb_try_malloc(z.q_abs, sizeof(float));
+        s->h_in = kb_try_malloc(z.h, sizeof(float));
+        s->h_out = kb_try_malloc(z.h, sizeof(float));
+        s->o_lat = kb_try_malloc(z.o_lat, sizeof(float));
+        mla_ok = s->kv_lat && s->q_lat && s->q_abs && s->h_in && s->h_out && s->o_lat;
+    }
     if (!s->k_cache || !s->v_cache || !s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v ||
         !s->att || !s->ff_g || !s->ff_u || !s->scores || !s->rope_cs || !s->logits || !s->hist ||
-        !s->xq) {
+        !s->xq || !moe_ok || !mla_ok) {
         rc = kb_error_set(err, KB_ENOMEM, "session: cannot allocate %llu bytes for %d tokens",
                           (unsigned long long)infer_session_bytes(m, s->n_ctx, s->n_batch,
                                                                  s->kv_f32),
