@@ -12,8 +12,9 @@
 
 static struct tok_vocab *spm, *bpe[9], *wpm;
 
-static const char *const bpe_pres[9] = {"default", "gpt-2", "llama-bpe", "qwen2", "deepseek-llm",
-                                        "deepseek-coder", "deepseek-v3", "falcon", "starcoder"};
+static const char *const bpe_pres[9] = {"default",     "gpt-2",        "llama-bpe",
+                                        "qwen2",       "deepseek-llm", "deepseek-coder",
+                                        "deepseek-v3", "falcon",       "starcoder"};
 
 static void build(void)
 {
@@ -80,7 +81,8 @@ static void build(void)
             abort();
     }
 
-    static const char *const wt[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81the", "\xe2\x96\x81\x61", "b", "c"};
+    static const char *const wt[] = {
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81the", "\xe2\x96\x81\x61", "b", "c"};
     static const int32_t wty[] = {3, 3, 3, 3, 1, 1, 1, 1};
     tok_spec_init(&s);
     s.model = "bert";

@@ -11,13 +11,17 @@
 #include <string.h>
 
 #define U8_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>"
-#define U8_ASSISTANT "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"
-#define U8_EOS "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+#define U8_ASSISTANT                                                                                         \
+    "<\xef\xbd\x9c"                                                                                          \
+    "Assistant\xef\xbd\x9c>"
+#define U8_EOS                                                                                               \
+    "<\xef\xbd\x9c"                                                                                          \
+    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 #define QWEN25_SYSTEM "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
 static const char *const family_names[CHAT_N_FAMILIES] = {
-    [CHAT_CHATML] = "chatml",       [CHAT_QWEN3] = "qwen3",         [CHAT_LLAMA3] = "llama3",
-    [CHAT_LLAMA2] = "llama2",       [CHAT_MISTRAL] = "mistral",     [CHAT_DEEPSEEK2] = "deepseek2",
+    [CHAT_CHATML] = "chatml",       [CHAT_QWEN3] = "qwen3",     [CHAT_LLAMA3] = "llama3",
+    [CHAT_LLAMA2] = "llama2",       [CHAT_MISTRAL] = "mistral", [CHAT_DEEPSEEK2] = "deepseek2",
     [CHAT_DEEPSEEK3] = "deepseek3",
 };
 
@@ -96,8 +100,8 @@ static int put_trimmed(struct kb_buf *b, const char *s)
 
 enum role { R_SYSTEM, R_USER, R_ASSISTANT };
 
-static int render_one(const struct chat_format *f, enum role r, const char *role, const char *c, bool first_user,
-                      const char *sys, struct kb_buf *b)
+static int render_one(const struct chat_format *f, enum role r, const char *role, const char *c,
+                      bool first_user, const char *sys, struct kb_buf *b)
 {
     int rc = 0;
     bool thinking = f->family == CHAT_QWEN3 || f->family == CHAT_DEEPSEEK3;

@@ -65,12 +65,12 @@ typedef void (*chat_span_fn)(void *ud, bool reasoning, const char *s, size_t n);
  * goes out as reasoning, the rest as answer; the tags themselves and the newlines right after them
  * are dropped. A tag split across pieces is recognised. No allocation. */
 struct chat_think {
-    int state;         /* 0 answer (no block seen yet), 1 inside the block, 2 answer after it */
-    int matched;       /* bytes of the awaited tag matched so far */
-    bool skip_nl;      /* drop newlines until the first other byte */
+    int state;    /* 0 answer (no block seen yet), 1 inside the block, 2 answer after it */
+    int matched;  /* bytes of the awaited tag matched so far */
+    bool skip_nl; /* drop newlines until the first other byte */
     chat_span_fn fn;
     void *ud;
-    char buf[128];     /* pending output of the current side */
+    char buf[128]; /* pending output of the current side */
     size_t n_buf;
 };
 /* starts_inside: the prompt already opened the block (think_prefix, Qwen3 thinking on). */

@@ -24,13 +24,13 @@ struct cand {
 struct sampler {
     int n_vocab;
     struct sampler_params p;
-    struct cand *cand;   /* n_vocab */
-    int32_t *count;      /* n_vocab: occurrences in the history ring */
-    uint32_t *mark;      /* n_vocab: stamp of the last penalty pass that touched the token */
+    struct cand *cand; /* n_vocab */
+    int32_t *count;    /* n_vocab: occurrences in the history ring */
+    uint32_t *mark;    /* n_vocab: stamp of the last penalty pass that touched the token */
     uint32_t stamp;
-    int32_t *ring;       /* repeat_last_n most recent accepted tokens */
+    int32_t *ring; /* repeat_last_n most recent accepted tokens */
     int ring_n, ring_head;
-    uint64_t rng[4];     /* xoshiro256** state */
+    uint64_t rng[4]; /* xoshiro256** state */
     float last_p;
 };
 
@@ -87,9 +87,10 @@ int sampler_new(struct sampler **out, int n_vocab, const struct sampler_params *
         return kb_error_set(err, KB_EINVAL, "sampler: vocabulary size %d", n_vocab);
     if (!(p->top_p >= 0) || !(p->min_p >= 0) || !(p->repeat_penalty > 0) || p->repeat_last_n < 0 ||
         isnan(p->temp) || isnan(p->presence_penalty) || isnan(p->frequency_penalty))
-        return kb_error_set(err, KB_EINVAL, "sampler: invalid parameters (top_p %g, min_p %g, repeat_penalty %g, "
-                            "repeat_last_n %d)", (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty,
-                            p->repeat_last_n);
+        return kb_error_set(err, KB_EINVAL,
+                            "sampler: invalid parameters (top_p %g, min_p %g, repeat_penalty %g, "
+                            "repeat_last_n %d)",
+                            (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty, p->repeat_last_n);
     s = kb_xcalloc(1, sizeof *s);
     s->n_vocab = n_vocab;
     s->p = *p;
@@ -283,13 +284,13 @@ float sampler_last_prob(const struct sampler *s)
 /* ---- stop strings ---------------------------------------------------------------------------------- */
 
 struct stop_matcher {
-    char **stop;       /* owned copies */
+    char **stop; /* owned copies */
     size_t *stop_len;
     int n_stop;
     size_t max_piece;
-    char *held;        /* text not yet handed out */
+    char *held; /* text not yet handed out */
     size_t n_held, cap_held;
-    char *out;         /* what the last call handed out */
+    char *out; /* what the last call handed out */
 };
 
 int stop_matcher_new(struct stop_matcher **out, const char *const *stop, int n_stop, size_t max_piece_bytes,

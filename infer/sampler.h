@@ -64,7 +64,8 @@ void stop_matcher_reset(struct stop_matcher *m);
 /* Feeds a piece of generated text. emit and n_emit get the text that is now safe to show (borrowed;
  * valid until the next call). Returns true when a stop string was completed: *emit then holds the
  * text before it, and everything from the stop string on is dropped. No allocation. */
-bool stop_matcher_feed(struct stop_matcher *m, const char *piece, size_t n, const char **emit, size_t *n_emit);
+bool stop_matcher_feed(struct stop_matcher *m, const char *piece, size_t n, const char **emit,
+                       size_t *n_emit);
 /* At the end of generation: the text still held back (a partial stop string that never completed). */
 void stop_matcher_flush(struct stop_matcher *m, const char **emit, size_t *n_emit);
 

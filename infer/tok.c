@@ -121,22 +121,55 @@ struct pre_name {
 };
 static const struct pre_name pre_names[] = {
     {"default", PRE_DEFAULT, 0},
-    {"llama3", PRE_LLAMA3, 1}, {"llama-v3", PRE_LLAMA3, 1}, {"llama-bpe", PRE_LLAMA3, 1},
-    {"falcon3", PRE_LLAMA3, 1}, {"falcon-h1", PRE_LLAMA3, 1}, {"pixtral", PRE_LLAMA3, 1},
-    {"midm-2.0", PRE_LLAMA3, 1}, {"lfm2", PRE_LLAMA3, 1}, {"dbrx", PRE_LLAMA3, 0}, {"smaug-bpe", PRE_LLAMA3, 0},
-    {"glm4", PRE_LLAMA3, 4}, {"chatglm-bpe", PRE_LLAMA3, 4},
-    {"deepseek-llm", PRE_DEEPSEEK_LLM, 2}, {"deepseek-coder", PRE_DEEPSEEK_CODER, 2},
-    {"deepseek-v3", PRE_DEEPSEEK3, 2}, {"hunyuan-dense", PRE_DEEPSEEK3, 2}, {"joyai-llm", PRE_DEEPSEEK3, 2},
+    {"llama3", PRE_LLAMA3, 1},
+    {"llama-v3", PRE_LLAMA3, 1},
+    {"llama-bpe", PRE_LLAMA3, 1},
+    {"falcon3", PRE_LLAMA3, 1},
+    {"falcon-h1", PRE_LLAMA3, 1},
+    {"pixtral", PRE_LLAMA3, 1},
+    {"midm-2.0", PRE_LLAMA3, 1},
+    {"lfm2", PRE_LLAMA3, 1},
+    {"dbrx", PRE_LLAMA3, 0},
+    {"smaug-bpe", PRE_LLAMA3, 0},
+    {"glm4", PRE_LLAMA3, 4},
+    {"chatglm-bpe", PRE_LLAMA3, 4},
+    {"deepseek-llm", PRE_DEEPSEEK_LLM, 2},
+    {"deepseek-coder", PRE_DEEPSEEK_CODER, 2},
+    {"deepseek-v3", PRE_DEEPSEEK3, 2},
+    {"hunyuan-dense", PRE_DEEPSEEK3, 2},
+    {"joyai-llm", PRE_DEEPSEEK3, 2},
     {"falcon", PRE_FALCON, 0},
-    {"gpt-2", PRE_GPT2, 0}, {"mpt", PRE_GPT2, 0}, {"olmo", PRE_GPT2, 0}, {"phi-2", PRE_GPT2, 0},
-    {"jina-es", PRE_GPT2, 0}, {"jina-de", PRE_GPT2, 0}, {"gigachat", PRE_GPT2, 0}, {"jina-v2-es", PRE_GPT2, 0},
-    {"jina-v2-de", PRE_GPT2, 0}, {"a.x-4.0", PRE_GPT2, 0}, {"mellum", PRE_GPT2, 0}, {"modern-bert", PRE_GPT2, 0},
-    {"jais", PRE_GPT2, 0}, {"exaone4", PRE_GPT2, 0}, {"trillion", PRE_GPT2, 2}, {"granite-docling", PRE_GPT2, 2},
-    {"starcoder", PRE_STARCODER, 0}, {"refact", PRE_STARCODER, 0}, {"command-r", PRE_STARCODER, 2},
-    {"smollm", PRE_STARCODER, 2}, {"codeshell", PRE_STARCODER, 0}, {"exaone", PRE_STARCODER, 0},
+    {"gpt-2", PRE_GPT2, 0},
+    {"mpt", PRE_GPT2, 0},
+    {"olmo", PRE_GPT2, 0},
+    {"phi-2", PRE_GPT2, 0},
+    {"jina-es", PRE_GPT2, 0},
+    {"jina-de", PRE_GPT2, 0},
+    {"gigachat", PRE_GPT2, 0},
+    {"jina-v2-es", PRE_GPT2, 0},
+    {"jina-v2-de", PRE_GPT2, 0},
+    {"a.x-4.0", PRE_GPT2, 0},
+    {"mellum", PRE_GPT2, 0},
+    {"modern-bert", PRE_GPT2, 0},
+    {"jais", PRE_GPT2, 0},
+    {"exaone4", PRE_GPT2, 0},
+    {"trillion", PRE_GPT2, 2},
+    {"granite-docling", PRE_GPT2, 2},
+    {"starcoder", PRE_STARCODER, 0},
+    {"refact", PRE_STARCODER, 0},
+    {"command-r", PRE_STARCODER, 2},
+    {"smollm", PRE_STARCODER, 2},
+    {"codeshell", PRE_STARCODER, 0},
+    {"exaone", PRE_STARCODER, 0},
     {"minerva-7b", PRE_STARCODER, 0},
-    {"qwen2", PRE_QWEN2, 2}, {"deepseek-r1-qwen", PRE_QWEN2, 2}, {"kormo", PRE_QWEN2, 2}, {"f2llmv2", PRE_QWEN2, 2},
-    {"stablelm2", PRE_QWEN2, 0}, {"hunyuan", PRE_QWEN2, 2}, {"megrez", PRE_QWEN2, 0}, {"solar-open", PRE_QWEN2, 2},
+    {"qwen2", PRE_QWEN2, 2},
+    {"deepseek-r1-qwen", PRE_QWEN2, 2},
+    {"kormo", PRE_QWEN2, 2},
+    {"f2llmv2", PRE_QWEN2, 2},
+    {"stablelm2", PRE_QWEN2, 0},
+    {"hunyuan", PRE_QWEN2, 2},
+    {"megrez", PRE_QWEN2, 0},
+    {"solar-open", PRE_QWEN2, 2},
 };
 
 static size_t spec_len(const char *const *s, const uint32_t *lens, int32_t i)
@@ -166,23 +199,80 @@ static void force_control(struct tok_vocab *v, int32_t id)
  * CONTROL; that changes how text containing them is split, so we do the same. */
 static void detect_by_text(struct tok_vocab *v)
 {
-    static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-        "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-        "<end_of_utterance>", NULL};
+    static const char *const eot_names[] = {"<|eot_id|>",
+                                            "<|im_end|>",
+                                            "<|end|>",
+                                            "<end_of_turn>",
+                                            "<|endoftext|>",
+                                            "<|end_of_text|>",
+                                            "<EOT>",
+                                            "_<EOT>",
+                                            "[EOT]",
+                                            "<\xef\xbd\x9c"
+                                            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                            "<end_of_utterance>",
+                                            NULL};
     static const char *const eom_names[] = {"<|eom_id|>", NULL};
-    static const char *const fim_pre[] = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
-        "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>", "<PRE>", "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>", NULL};
-    static const char *const fim_suf[] = {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
-        "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>", "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>", NULL};
-    static const char *const fim_mid[] = {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-        "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>", NULL};
+    static const char *const fim_pre[] = {"<|fim_prefix|>",
+                                          "<fim-prefix>",
+                                          "<fim_prefix>",
+                                          "<\xef\xbd\x9c"
+                                          "fim\xe2\x96\x81"
+                                          "begin\xef\xbd\x9c>",
+                                          "<PRE>",
+                                          "\xe2\x96\x81<PRE>",
+                                          "<|code_prefix|>",
+                                          "<|prefix|>",
+                                          NULL};
+    static const char *const fim_suf[] = {"<|fim_suffix|>",
+                                          "<fim-suffix>",
+                                          "<fim_suffix>",
+                                          "<\xef\xbd\x9c"
+                                          "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+                                          "<SUF>",
+                                          "\xe2\x96\x81<SUF>",
+                                          "<|code_suffix|>",
+                                          "<|suffix|>",
+                                          NULL};
+    static const char *const fim_mid[] = {"<|fim_middle|>",
+                                          "<fim-middle>",
+                                          "<fim_middle>",
+                                          "<\xef\xbd\x9c"
+                                          "fim\xe2\x96\x81"
+                                          "end\xef\xbd\x9c>",
+                                          "<MID>",
+                                          "\xe2\x96\x81<MID>",
+                                          "<|code_middle|>",
+                                          "<|middle|>",
+                                          NULL};
     static const char *const fim_pad[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL};
-    static const char *const fim_rep[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL};
+    static const char *const fim_rep[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
+                                          "<REPO>",       "<reponame>",    NULL};
     static const char *const fim_sep[] = {"<|file_sep|>", NULL};
-    static const char *const eog_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
-        "<|flush|>", "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>",
-        "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-        "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~[", NULL};
+    static const char *const eog_names[] = {"<|eot_id|>",
+                                            "<|im_end|>",
+                                            "<|end|>",
+                                            "<|return|>",
+                                            "<|call|>",
+                                            "<|flush|>",
+                                            "<|calls|>",
+                                            "<end_of_turn>",
+                                            "<|endoftext|>",
+                                            "</s>",
+                                            "<|eom_id|>",
+                                            "<EOT>",
+                                            "_<EOT>",
+                                            "[EOT]",
+                                            "[EOS]",
+                                            "<|end_of_text|>",
+                                            "<end_of_utterance>",
+                                            "<eos>",
+                                            "<turn|>",
+                                            "<|tool_response>",
+                                            "<\xef\xbd\x9c"
+                                            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                            "[e~[",
+                                            NULL};
     static const char *const *const fims[] = {fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep};
     int32_t id;
 
@@ -547,13 +637,27 @@ int tok_vocab_new_spec(struct tok_vocab **out, const struct tok_spec *s, struct 
         e->attr = TOK_ATTR_NORMAL;
         if (s->types) {
             switch (s->types[i]) {
-            case 1: e->attr = TOK_ATTR_NORMAL; break;
-            case 2: e->attr = TOK_ATTR_UNKNOWN; break;
-            case 3: e->attr = TOK_ATTR_CONTROL; break;
-            case 4: e->attr = TOK_ATTR_USER_DEFINED; break;
-            case 5: e->attr = TOK_ATTR_UNUSED; break;
-            case 6: e->attr = TOK_ATTR_BYTE; break;
-            default: e->attr = 0; break;
+            case 1:
+                e->attr = TOK_ATTR_NORMAL;
+                break;
+            case 2:
+                e->attr = TOK_ATTR_UNKNOWN;
+                break;
+            case 3:
+                e->attr = TOK_ATTR_CONTROL;
+                break;
+            case 4:
+                e->attr = TOK_ATTR_USER_DEFINED;
+                break;
+            case 5:
+                e->attr = TOK_ATTR_UNUSED;
+                break;
+            case 6:
+                e->attr = TOK_ATTR_BYTE;
+                break;
+            default:
+                e->attr = 0;
+                break;
             }
         }
         v->max_token_len = KB_MAX(v->max_token_len, (int)len);
@@ -678,8 +782,9 @@ static char *gguf_strdup(const struct gguf_file *f, const char *key)
 int tok_vocab_new(struct tok_vocab **out, const struct gguf_file *f, struct kb_error *err)
 {
     static const char *const id_keys[TOK_N_SPECIAL] = {
-        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
-        "tokenizer.ggml.eom_token_id", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
+        "tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.eot_token_id",     "tokenizer.ggml.eom_token_id",
+        "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
         "tokenizer.ggml.padding_token_id", "tokenizer.ggml.mask_token_id"};
     struct tok_spec s;
     char *model = NULL, *pre = NULL, *name = NULL;
@@ -849,7 +954,8 @@ static const char *find_bytes(const char *h, size_t nh, const char *needle, size
 /* Cuts special tokens out of text: for each special token (longest first), every raw fragment is
  * split at each of its occurrences. A bitmap of the byte pairs present skips tokens that cannot
  * occur, which keeps vocabularies with thousands of added tokens fast. */
-static int partition(const struct tok_vocab *v, const char *text, size_t n, bool parse_special, struct frags *out)
+static int partition(const struct tok_vocab *v, const char *text, size_t n, bool parse_special,
+                     struct frags *out)
 {
     struct frags a = {0}, b = {0};
     uint8_t *pairs = NULL;
@@ -932,7 +1038,8 @@ out:
     return rc;
 }
 
-static int encode_ids(const struct tok_vocab *v, const char *text, size_t n, unsigned flags, struct tok_ids *ids)
+static int encode_ids(const struct tok_vocab *v, const char *text, size_t n, unsigned flags,
+                      struct tok_ids *ids)
 {
     struct frags fr = {0};
     bool add = (flags & TOK_ADD_SPECIAL) != 0;
@@ -1147,7 +1254,8 @@ size_t tok_stream_feed(struct tok_stream *st, int32_t id, char *out, size_t out_
     const char *p;
     size_t len = tok_piece(st->v, id, (st->flags & TOK_RENDER_SPECIAL) != 0, &p), n;
     KB_ASSERT(out_bytes >= tok_stream_max_bytes(st->v));
-    if ((st->flags & TOK_STRIP_LEADING) && !st->started && st->v->add_space_prefix && len > 0 && p[0] == ' ') {
+    if ((st->flags & TOK_STRIP_LEADING) && !st->started && st->v->add_space_prefix && len > 0 &&
+        p[0] == ' ') {
         p++;
         len--;
     }

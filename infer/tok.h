@@ -57,18 +57,18 @@ enum tok_special { TOK_BOS, TOK_EOS, TOK_EOT, TOK_EOM, TOK_UNK, TOK_SEP, TOK_PAD
 
 /* A vocabulary as plain arrays (what the GGUF keys hold). All pointers are borrowed for the call. */
 struct tok_spec {
-    const char *model;          /* "llama", "gpt2" or "bert" */
-    const char *pre;            /* tokenizer.ggml.pre; NULL or "" = "default" */
-    const char *name;           /* general.name, only for llama.cpp's per-model quirks; may be NULL */
+    const char *model; /* "llama", "gpt2" or "bert" */
+    const char *pre;   /* tokenizer.ggml.pre; NULL or "" = "default" */
+    const char *name;  /* general.name, only for llama.cpp's per-model quirks; may be NULL */
     int32_t n_tokens;
-    const char *const *texts;   /* n_tokens token texts */
-    const uint32_t *text_lens;  /* their byte lengths; NULL: NUL-terminated */
-    const float *scores;        /* NULL: all 0 */
-    const int32_t *types;       /* GGUF token types; NULL: all normal */
+    const char *const *texts;  /* n_tokens token texts */
+    const uint32_t *text_lens; /* their byte lengths; NULL: NUL-terminated */
+    const float *scores;       /* NULL: all 0 */
+    const int32_t *types;      /* GGUF token types; NULL: all normal */
     int32_t n_merges;
-    const char *const *merges;  /* "left right", rank = index */
-    const uint32_t *merge_lens; /* NULL: NUL-terminated */
-    int32_t ids[TOK_N_SPECIAL]; /* TOK_SPEC_DEFAULT or an id (TOK_NULL: none) */
+    const char *const *merges;                       /* "left right", rank = index */
+    const uint32_t *merge_lens;                      /* NULL: NUL-terminated */
+    int32_t ids[TOK_N_SPECIAL];                      /* TOK_SPEC_DEFAULT or an id (TOK_NULL: none) */
     int add_bos, add_eos, add_sep, add_space_prefix; /* -1: default of the type, else 0/1 */
     int lowercase, strip_accents;                    /* WordPiece normalizer; -1: default (on) */
 };

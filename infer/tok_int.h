@@ -13,10 +13,19 @@
 /* ---- Unicode (tok_unicode.c) ----------------------------------------------------------------------- */
 
 /* Coarse general categories, as llama.cpp's codepoint flags. */
-enum tok_ucat { UCAT_UNDEF = 0, UCAT_L = 1, UCAT_N = 2, UCAT_P = 3, UCAT_S = 4, UCAT_M = 5, UCAT_Z = 6, UCAT_C = 7 };
+enum tok_ucat {
+    UCAT_UNDEF = 0,
+    UCAT_L = 1,
+    UCAT_N = 2,
+    UCAT_P = 3,
+    UCAT_S = 4,
+    UCAT_M = 5,
+    UCAT_Z = 6,
+    UCAT_C = 7
+};
 enum tok_ucat tok_ucat(uint32_t cp);
-bool tok_is_ws(uint32_t cp);        /* llama.cpp's whitespace set (the Unicode White_Space list) */
-uint32_t tok_tolower(uint32_t cp);  /* simple lowercase mapping, cp when none */
+bool tok_is_ws(uint32_t cp);         /* llama.cpp's whitespace set (the Unicode White_Space list) */
+uint32_t tok_tolower(uint32_t cp);   /* simple lowercase mapping, cp when none */
 uint32_t tok_nfd_first(uint32_t cp); /* first code point of the NFD decomposition */
 /* llama.cpp's lenient UTF-8 decoder: returns the byte length consumed (>= 1); invalid -> U+FFFD. */
 int tok_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
@@ -28,8 +37,16 @@ int tok_cp_to_byte(uint32_t cp);
 /* ---- pre-tokenizers (tok_pre.c) ------------------------------------------------------------------- */
 
 enum tok_pre {
-    PRE_DEFAULT, PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_DEEPSEEK_LLM, PRE_DEEPSEEK_CODER, PRE_DEEPSEEK3,
-    PRE_FALCON, PRE_STARCODER, PRE_COUNT
+    PRE_DEFAULT,
+    PRE_GPT2,
+    PRE_LLAMA3,
+    PRE_QWEN2,
+    PRE_DEEPSEEK_LLM,
+    PRE_DEEPSEEK_CODER,
+    PRE_DEEPSEEK3,
+    PRE_FALCON,
+    PRE_STARCODER,
+    PRE_COUNT
 };
 /* Splits cps[0..n) into words: writes word lengths (in code points) to lens and returns their count
  * (<= n). scratch must hold 2*n bytes + n uint32. */
@@ -59,32 +76,32 @@ struct tok_vocab {
     enum tok_pre pre;
     char pre_name[32];
     int32_t n_tokens;
-    char *blob;                /* owned: token texts, NUL-terminated */
-    struct tok_entry *tok;     /* owned: n_tokens */
-    int32_t *slots;            /* owned: text hash, id + 1 or 0 */
+    char *blob;            /* owned: token texts, NUL-terminated */
+    struct tok_entry *tok; /* owned: n_tokens */
+    int32_t *slots;        /* owned: text hash, id + 1 or 0 */
     uint32_t slot_mask;
-    int max_token_len;         /* bytes */
+    int max_token_len; /* bytes */
 
     int32_t n_merges;
-    char *merge_blob;          /* owned: "left right\0" per merge */
-    uint32_t *merge_off;       /* owned: n_merges offsets into merge_blob */
-    uint32_t *merge_split;     /* owned: byte length of the left part */
-    uint32_t *merge_len;       /* owned: total length */
-    int32_t *merge_slots;      /* owned: rank + 1 or 0 */
+    char *merge_blob;      /* owned: "left right\0" per merge */
+    uint32_t *merge_off;   /* owned: n_merges offsets into merge_blob */
+    uint32_t *merge_split; /* owned: byte length of the left part */
+    uint32_t *merge_len;   /* owned: total length */
+    int32_t *merge_slots;  /* owned: rank + 1 or 0 */
     uint32_t merge_mask;
 
     int32_t special[TOK_N_SPECIAL];
     int32_t nl;
     bool add_bos, add_eos, add_sep, add_space_prefix;
-    bool ignore_merges;        /* llama3: a word that is a whole token skips the merges */
-    bool clean_spaces;         /* clean_up_tokenization_spaces on decode */
+    bool ignore_merges; /* llama3: a word that is a whole token skips the merges */
+    bool clean_spaces;  /* clean_up_tokenization_spaces on decode */
     bool lowercase, strip_accents;
-    uint8_t *eog;              /* owned: n_tokens flags */
-    int32_t *specials;         /* owned: CONTROL|USER_DEFINED|UNKNOWN ids, longest text first */
+    uint8_t *eog;      /* owned: n_tokens flags */
+    int32_t *specials; /* owned: CONTROL|USER_DEFINED|UNKNOWN ids, longest text first */
     int32_t n_specials;
 
-    char *pieces;              /* owned: decoded bytes of every token (special rendered) */
-    uint32_t *piece_off;       /* owned: n_tokens + 1 */
+    char *pieces;        /* owned: decoded bytes of every token (special rendered) */
+    uint32_t *piece_off; /* owned: n_tokens + 1 */
     size_t max_piece_len;
 };
 

@@ -27,10 +27,10 @@ enum { TAIL_NONE, TAIL_NOT_NONSPACE, TAIL_END };
 #define INF 0xFFFF
 
 struct pre_class {
-    uint8_t neg;             /* match when NOT (cats hit or unit in ranges) */
-    uint8_t cats;            /* CB_* */
-    uint8_t n_ranges;        /* pairs in ranges */
-    const uint32_t *ranges;  /* inclusive [lo, hi] pairs over units */
+    uint8_t neg;            /* match when NOT (cats hit or unit in ranges) */
+    uint8_t cats;           /* CB_* */
+    uint8_t n_ranges;       /* pairs in ranges */
+    const uint32_t *ranges; /* inclusive [lo, hi] pairs over units */
 };
 struct pre_atom {
     struct pre_class c;
@@ -49,6 +49,7 @@ struct pre_regex {
 
 /* ---- classes ---------------------------------------------------------------------------------------- */
 
+/* clang-format off */
 static const uint32_t r_crlf[] = {'\n', '\n', '\r', '\r'};
 static const uint32_t r_space[] = {' ', ' '};
 static const uint32_t r_apos[] = {'\'', '\''};
@@ -201,17 +202,25 @@ static const struct pre_regex *const programs[PRE_COUNT][7] = {
     [PRE_STARCODER] = {&rx_n1, &rx_gpt2},
 };
 
+/* clang-format on */
+
 /* ---- matcher ---------------------------------------------------------------------------------------- */
 
 static uint8_t ucat_bits(enum tok_ucat c)
 {
     switch (c) {
-    case UCAT_L: return CB_L;
-    case UCAT_N: return CB_N;
-    case UCAT_P: return CB_P;
-    case UCAT_S: return CB_S;
-    case UCAT_M: return CB_M;
-    default: return 0;
+    case UCAT_L:
+        return CB_L;
+    case UCAT_N:
+        return CB_N;
+    case UCAT_P:
+        return CB_P;
+    case UCAT_S:
+        return CB_S;
+    case UCAT_M:
+        return CB_M;
+    default:
+        return 0;
     }
 }
 

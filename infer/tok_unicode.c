@@ -16,6 +16,7 @@
  * Tests: tests/infer/test_tok.c (categories, lowercase, NFD, byte mapping). */
 #include "infer/tok_int.h"
 
+/* clang-format off */
 static const uint32_t ucat_runs[] = {
     0x7, 0x106, 0x10b, 0x124, 0x12b, 0x15c, 0x163, 0x182, 0x1d3,
     0x1e4, 0x1fb, 0x209, 0x2db, 0x2f4, 0x2fb, 0x304, 0x309, 0x3db,
@@ -775,6 +776,8 @@ static const int32_t lower_runs[] = {
     0x16e40,0x16e5f,32,1, 0x1e900,0x1e921,34,1,
 };
 
+/* clang-format on */
+
 static enum tok_ucat ascii_ucat(uint32_t c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
@@ -785,7 +788,8 @@ static enum tok_ucat ascii_ucat(uint32_t c)
         return UCAT_C;
     if (c == ' ')
         return UCAT_Z;
-    if (c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '`' || c == '|' || c == '~')
+    if (c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '`' || c == '|' ||
+        c == '~')
         return UCAT_S;
     return UCAT_P;
 }

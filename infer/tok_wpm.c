@@ -14,9 +14,10 @@
 
 static bool is_chinese(uint32_t cp)
 {
-    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
-           (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) ||
-           (cp >= 0x2B920 && cp <= 0x2CEAF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
+           (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF) ||
+           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
 /* Greedy longest-match of one word (already prefixed with U+2581) into out. */
@@ -50,11 +51,11 @@ int tok_wpm_encode(const struct tok_vocab *v, const char *text, size_t n, struct
     size_t m = 0;
     if (!w)
         return KB_ENOMEM;
-#define FLUSH()                                                                                     \
-    do {                                                                                           \
-        if (m > 0)                                                                                 \
-            wpm_word(v, w, m + 3, out);                                                            \
-        m = 0;                                                                                     \
+#define FLUSH()                                                                                              \
+    do {                                                                                                     \
+        if (m > 0)                                                                                           \
+            wpm_word(v, w, m + 3, out);                                                                      \
+        m = 0;                                                                                               \
     } while (0)
     memcpy(w, "\xe2\x96\x81", 3);
     for (size_t i = 0; i < n;) {

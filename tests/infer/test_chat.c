@@ -12,8 +12,12 @@
 #include "infer/chat.h"
 
 #define U8_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>"
-#define U8_ASSISTANT "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"
-#define U8_EOS "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+#define U8_ASSISTANT                                                                                         \
+    "<\xef\xbd\x9c"                                                                                          \
+    "Assistant\xef\xbd\x9c>"
+#define U8_EOS                                                                                               \
+    "<\xef\xbd\x9c"                                                                                          \
+    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 
 static void test_detect(void **state)
 {
@@ -24,23 +28,36 @@ static void test_detect(void **state)
         bool think_prefix, qwen_default;
     } cases[] = {
         {"{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-         "'<|im_end|>' + '\\n'}}{% endfor %}", CHAT_CHATML, false, false},
-        {"{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are Qwen, "
-         "created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}<|im_start|>", CHAT_CHATML, false, true},
-        {"{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}"
-         "{%- endif %}<|im_start|>assistant", CHAT_QWEN3, false, false},
-        {"{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
-         "'<|eot_id|>' }}", CHAT_LLAMA3, false, false},
-        {"{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n\\n' }}{% elif message['role'] "
-         "== 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token }}", CHAT_DEEPSEEK2, false, false},
+         "'<|im_end|>' + '\\n'}}{% endfor %}",
+         CHAT_CHATML, false, false},
+        {"{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are "
+         "Qwen, "
+         "created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}<|im_start|>",
+         CHAT_CHATML, false, true},
+        {"{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' "
+         "}}"
+         "{%- endif %}<|im_start|>assistant",
+         CHAT_QWEN3, false, false},
+        {"{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim "
+         "+ "
+         "'<|eot_id|>' }}",
+         CHAT_LLAMA3, false, false},
+        {"{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n\\n' }}{% elif "
+         "message['role'] "
+         "== 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token }}",
+         CHAT_DEEPSEEK2, false, false},
         {"{{'" U8_USER "' + message['content']}}{{'" U8_ASSISTANT "' + content + '" U8_EOS "'}}"
-         "{% if add_generation_prompt %}{{'" U8_ASSISTANT "'}}{% endif %}", CHAT_DEEPSEEK3, false, false},
+         "{% if add_generation_prompt %}{{'" U8_ASSISTANT "'}}{% endif %}",
+         CHAT_DEEPSEEK3, false, false},
         {"{{'" U8_USER "' + message['content']}}{% if add_generation_prompt %}{{'" U8_ASSISTANT
-         "<think>\\n'}}{% endif %}", CHAT_DEEPSEEK3, true, false},
+         "<think>\\n'}}{% endif %}",
+         CHAT_DEEPSEEK3, true, false},
         {"{{ bos_token }}{% for message in messages %}{{ '[INST] ' + message['content'] + ' [/INST]' }}",
          CHAT_MISTRAL, false, false},
-        {"{% set system_message = '<<SYS>>\\n' + messages[0]['content'] %}{{ '[INST] ' }}", CHAT_LLAMA2, false, false},
-        {"{% for message in messages %}<|user|>{{ message['content'] }}<|end|>{% endfor %}", CHAT_CHATML, false, false},
+        {"{% set system_message = '<<SYS>>\\n' + messages[0]['content'] %}{{ '[INST] ' }}", CHAT_LLAMA2,
+         false, false},
+        {"{% for message in messages %}<|user|>{{ message['content'] }}<|end|>{% endfor %}", CHAT_CHATML,
+         false, false},
         {"", CHAT_CHATML, false, false},
         {NULL, CHAT_CHATML, false, false},
     };
@@ -82,10 +99,13 @@ static void test_render(void **state)
          "Hello.<|im_end|>\n<|im_start|>user\n Why? <|im_end|>\n<|im_start|>assistant\n"},
         {CHAT_QWEN3, false, false,
          "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-         "Hello.<|im_end|>\n<|im_start|>user\n Why? <|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"},
+         "Hello.<|im_end|>\n<|im_start|>user\n Why? "
+         "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"},
         {CHAT_LLAMA3, false, true,
-         "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>"
-         "\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n<think>\nsay hello\n</think>\n\nHello."
+         "<|start_header_id|>system<|end_header_id|>\n\nBe "
+         "brief.<|eot_id|><|start_header_id|>user<|end_header_id|>"
+         "\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n<think>\nsay "
+         "hello\n</think>\n\nHello."
          "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhy?<|eot_id|><|start_header_id|>assistant"
          "<|end_header_id|>\n\n"},
         {CHAT_LLAMA2, false, true,
@@ -110,14 +130,16 @@ static void test_render(void **state)
         kb_buf_reset(&b);
         assert_int_equal(chat_render(&f, conv, 4, &o, &b, &err), 0);
         if (strcmp(b.data, cases[i].want) != 0)
-            fail_msg("case %zu (%s):\n got: %s\nwant: %s", i, chat_family_name(cases[i].fam), b.data, cases[i].want);
+            fail_msg("case %zu (%s):\n got: %s\nwant: %s", i, chat_family_name(cases[i].fam), b.data,
+                     cases[i].want);
     }
     /* no generation prompt; Qwen2.5's default system turn */
     struct chat_format f = {CHAT_CHATML, false, "You are Qwen."};
     struct chat_opts o = {false, true};
     kb_buf_reset(&b);
     assert_int_equal(chat_render(&f, conv + 1, 1, &o, &b, &err), 0);
-    assert_string_equal(b.data, "<|im_start|>system\nYou are Qwen.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+    assert_string_equal(b.data,
+                        "<|im_start|>system\nYou are Qwen.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
     /* a user-only Llama 2 / Mistral prompt has no system block */
     f = (struct chat_format){CHAT_LLAMA2, false, NULL};
     kb_buf_reset(&b);
@@ -164,7 +186,7 @@ static void test_think(void **state)
         {"<think>\nLet me see.\n</think>\n\nThe answer is 4.", false, "Let me see.\n", "The answer is 4."},
         {"Okay, 2+2.\n</think>\n\n4", true, "Okay, 2+2.\n", "4"},
         {"Plain answer, no tags.", false, "", "Plain answer, no tags."},
-        {"a <thin> b </think", false, "", "a <thin> b </think"},       /* false starts stay text */
+        {"a <thin> b </think", false, "", "a <thin> b </think"}, /* false starts stay text */
         {"<think>x<</think>y <think>z</think>", false, "x<", "y <think>z</think>"}, /* one block only */
         {"<think>unfinished <", false, "unfinished <", ""},
         {"", true, "", ""},

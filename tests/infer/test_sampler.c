@@ -32,11 +32,9 @@ static void test_greedy(void **state)
         float l[5];
         int32_t want;
     } cases[] = {
-        {{1, 3, 3, 2, 0}, 1},         /* ties go to the lowest id */
-        {{-5, -4, -9, -4.5f, -4}, 1},
-        {{NAN, 0, 1, NAN, 0.5f}, 2},  /* NaN never wins */
-        {{0, 0, 0, 0, 0}, 0},
-        {{-INFINITY, -INFINITY, 7, 8, -1}, 3},
+        {{1, 3, 3, 2, 0}, 1},                                      /* ties go to the lowest id */
+        {{-5, -4, -9, -4.5f, -4}, 1}, {{NAN, 0, 1, NAN, 0.5f}, 2}, /* NaN never wins */
+        {{0, 0, 0, 0, 0}, 0},         {{-INFINITY, -INFINITY, 7, 8, -1}, 3},
     };
     for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++)
         assert_int_equal(sampler_sample(s, cases[i].l), cases[i].want);
@@ -65,7 +63,7 @@ static void test_sets(void **state)
         {0, 1.0f, 0.0f, {1, 1, 1, 0}, 0.5},
         {1, 1.0f, 0.0f, {1, 0, 0, 0}, 1.0},
         {2, 1.0f, 0.0f, {1, 1, 0, 0}, 0.625},
-        {0, 0.5f, 0.0f, {1, 0, 0, 0}, 1.0},   /* 0.5 already reaches top_p */
+        {0, 0.5f, 0.0f, {1, 0, 0, 0}, 1.0}, /* 0.5 already reaches top_p */
         {0, 0.7f, 0.0f, {1, 1, 0, 0}, 0.625},
         {0, 1.0f, 0.5f, {1, 1, 0, 0}, 0.625}, /* keep p >= 0.25 */
         {0, 1.0f, 0.7f, {1, 0, 0, 0}, 1.0},
@@ -162,17 +160,17 @@ static void test_penalties(void **state)
         float l[3];
         int32_t want;
     } cases[] = {
-        {1.0f, 0, 0, 64, {0}, 1, {2.0f, 1.9f, -1}, 0},        /* off */
-        {2.0f, 0, 0, 64, {0}, 1, {2.0f, 1.9f, -1}, 1},        /* 2.0 / 2 = 1.0 < 1.9 */
-        {2.0f, 0, 0, 64, {0, 0, 0}, 3, {2.0f, 1.9f, -1}, 1},  /* applied once, not per occurrence */
-        {3.0f, 0, 0, 64, {1}, 1, {-1.0f, -2.0f, -2.5f}, 0},   /* negative: -2 * 3 = -6 */
-        {3.0f, 0, 0, 64, {0}, 1, {-1.0f, -2.0f, -2.5f}, 1},   /* -1 * 3 = -3 < -2 */
-        {1.0f, 0.5f, 0, 64, {0}, 1, {1.0f, 0.8f, 0}, 1},      /* presence: 0.5 < 0.8 */
-        {1.0f, 0, 0.15f, 64, {0, 0}, 2, {1.0f, 0.8f, 0}, 1},  /* frequency: 1 - 0.3 */
-        {1.0f, 0, 0.15f, 64, {0}, 1, {1.0f, 0.8f, 0}, 0},     /* 0.85 still wins */
-        {2.0f, 0, 0, 2, {0, 1, 1}, 3, {2.0f, 1.9f, -1}, 0},   /* 0 fell out of the window */
-        {2.0f, 0, 0, 0, {0}, 1, {2.0f, 1.9f, -1}, 0},         /* no window at all */
-        {2.0f, 0, 0, 64, {7, -1}, 2, {2.0f, 1.9f, -1}, 0},    /* out-of-range ids are ignored */
+        {1.0f, 0, 0, 64, {0}, 1, {2.0f, 1.9f, -1}, 0},       /* off */
+        {2.0f, 0, 0, 64, {0}, 1, {2.0f, 1.9f, -1}, 1},       /* 2.0 / 2 = 1.0 < 1.9 */
+        {2.0f, 0, 0, 64, {0, 0, 0}, 3, {2.0f, 1.9f, -1}, 1}, /* applied once, not per occurrence */
+        {3.0f, 0, 0, 64, {1}, 1, {-1.0f, -2.0f, -2.5f}, 0},  /* negative: -2 * 3 = -6 */
+        {3.0f, 0, 0, 64, {0}, 1, {-1.0f, -2.0f, -2.5f}, 1},  /* -1 * 3 = -3 < -2 */
+        {1.0f, 0.5f, 0, 64, {0}, 1, {1.0f, 0.8f, 0}, 1},     /* presence: 0.5 < 0.8 */
+        {1.0f, 0, 0.15f, 64, {0, 0}, 2, {1.0f, 0.8f, 0}, 1}, /* frequency: 1 - 0.3 */
+        {1.0f, 0, 0.15f, 64, {0}, 1, {1.0f, 0.8f, 0}, 0},    /* 0.85 still wins */
+        {2.0f, 0, 0, 2, {0, 1, 1}, 3, {2.0f, 1.9f, -1}, 0},  /* 0 fell out of the window */
+        {2.0f, 0, 0, 0, {0}, 1, {2.0f, 1.9f, -1}, 0},        /* no window at all */
+        {2.0f, 0, 0, 64, {7, -1}, 2, {2.0f, 1.9f, -1}, 0},   /* out-of-range ids are ignored */
     };
     for (size_t c = 0; c < KB_ARRAY_LEN(cases); c++) {
         struct sampler_params p;
@@ -254,8 +252,8 @@ static void test_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_greedy),    cmocka_unit_test(test_sets),      cmocka_unit_test(test_temperature),
-        cmocka_unit_test(test_seed),      cmocka_unit_test(test_penalties), cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_greedy), cmocka_unit_test(test_sets),      cmocka_unit_test(test_temperature),
+        cmocka_unit_test(test_seed),   cmocka_unit_test(test_penalties), cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

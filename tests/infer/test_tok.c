@@ -67,7 +67,8 @@ static struct tok_vocab *load_vocab(const char *path)
     return v;
 }
 
-static size_t encode(const struct tok_vocab *v, const char *s, size_t n, unsigned flags, int32_t *ids, size_t max)
+static size_t encode(const struct tok_vocab *v, const char *s, size_t n, unsigned flags, int32_t *ids,
+                     size_t max)
 {
     size_t n_ids = 0;
     struct kb_error err = {0};
@@ -83,11 +84,11 @@ static void test_unicode(void **state)
 {
     (void)state;
     assert_int_equal(tok_ucat('a'), UCAT_L);
-    assert_int_equal(tok_ucat(0x4E2D), UCAT_L);  /* 中 */
+    assert_int_equal(tok_ucat(0x4E2D), UCAT_L); /* 中 */
     assert_int_equal(tok_ucat('7'), UCAT_N);
-    assert_int_equal(tok_ucat(0x2167), UCAT_N);  /* Roman numeral eight */
+    assert_int_equal(tok_ucat(0x2167), UCAT_N); /* Roman numeral eight */
     assert_int_equal(tok_ucat(','), UCAT_P);
-    assert_int_equal(tok_ucat(0x3001), UCAT_P);  /* 、 */
+    assert_int_equal(tok_ucat(0x3001), UCAT_P); /* 、 */
     assert_int_equal(tok_ucat('$'), UCAT_S);
     assert_int_equal(tok_ucat(0x1F600), UCAT_S); /* 😀 */
     assert_int_equal(tok_ucat(0x0301), UCAT_M);
@@ -97,18 +98,18 @@ static void test_unicode(void **state)
     assert_int_equal(tok_ucat(0x110000), UCAT_UNDEF);
     assert_true(tok_is_ws(0x3000) && tok_is_ws('\t') && !tok_is_ws(0x200B) && !tok_is_ws('x'));
     assert_int_equal(tok_tolower('Q'), 'q');
-    assert_int_equal(tok_tolower(0xC9), 0xE9);     /* É */
-    assert_int_equal(tok_tolower(0x100), 0x101);   /* Ā, a stride-2 run */
+    assert_int_equal(tok_tolower(0xC9), 0xE9);   /* É */
+    assert_int_equal(tok_tolower(0x100), 0x101); /* Ā, a stride-2 run */
     assert_int_equal(tok_tolower(0x101), 0x101);
     assert_int_equal(tok_tolower(0x0410), 0x0430); /* Cyrillic А */
     assert_int_equal(tok_tolower(0x1E9E), 0xDF);   /* ẞ */
     assert_int_equal(tok_nfd_first(0xE9), 'e');
-    assert_int_equal(tok_nfd_first(0x1EA5), 'a');  /* ấ */
+    assert_int_equal(tok_nfd_first(0x1EA5), 'a');    /* ấ */
     assert_int_equal(tok_nfd_first(0xAC00), 0x1100); /* Hangul syllable -> leading jamo */
     assert_int_equal(tok_nfd_first('z'), 'z');
     for (int b = 0; b < 256; b++)
         assert_int_equal(tok_cp_to_byte(tok_byte_to_cp((uint8_t)b)), b);
-    assert_int_equal(tok_byte_to_cp(' '), 0x120); /* Ġ */
+    assert_int_equal(tok_byte_to_cp(' '), 0x120);  /* Ġ */
     assert_int_equal(tok_byte_to_cp('\n'), 0x10A); /* Ċ */
     assert_int_equal(tok_cp_to_byte(0x3000), -1);
     uint32_t cp;
@@ -123,9 +124,24 @@ static void test_unicode(void **state)
 static void test_spm_small(void **state)
 {
     (void)state;
-    static const char *const texts[] = {"<unk>", "<s>", "</s>", "<0x21>", "<0xC3>", "<0xA9>", "\xe2\x96\x81",
-                                        "h", "e", "l", "o", "\xe2\x96\x81h", "ll", "\xe2\x96\x81he", "llo",
-                                        "\xe2\x96\x81hello", "w", "\xe2\x96\x81w"};
+    static const char *const texts[] = {"<unk>",
+                                        "<s>",
+                                        "</s>",
+                                        "<0x21>",
+                                        "<0xC3>",
+                                        "<0xA9>",
+                                        "\xe2\x96\x81",
+                                        "h",
+                                        "e",
+                                        "l",
+                                        "o",
+                                        "\xe2\x96\x81h",
+                                        "ll",
+                                        "\xe2\x96\x81he",
+                                        "llo",
+                                        "\xe2\x96\x81hello",
+                                        "w",
+                                        "\xe2\x96\x81w"};
     static const float scores[] = {0, 0, 0, 0, 0, 0, -1, -2, -2, -2, -2, -3, -3, -4, -4, -5, -2, -3};
     static const int32_t types[] = {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     struct tok_spec s;
@@ -179,8 +195,8 @@ static void test_bpe_small(void **state)
 {
     (void)state;
     /* byte-level: 'Ġ' is a space; merges: "h e", "l l", "Ġ w", "he ll", "hell o" */
-    static const char *const texts[] = {"h", "e", "l", "o", "\xc4\xa0", "w", "he", "ll", "\xc4\xa0w", "hell",
-                                        "hello", "<|end|>", "!"};
+    static const char *const texts[] = {"h",  "e",         "l",    "o",     "\xc4\xa0", "w", "he",
+                                        "ll", "\xc4\xa0w", "hell", "hello", "<|end|>",  "!"};
     static const int32_t types[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1};
     static const char *const merges[] = {"h e", "l l", "\xc4\xa0 w", "he ll", "hell o"};
     struct tok_spec s;
@@ -225,8 +241,19 @@ static void test_bpe_small(void **state)
 static void test_wpm_small(void **state)
 {
     (void)state;
-    static const char *const texts[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81" "cafe", "\xe2\x96\x81" "un",
-                                        "known", "\xe2\x96\x81" ",", "\xe2\x96\x81" "x"};
+    static const char *const texts[] = {"[PAD]",
+                                        "[UNK]",
+                                        "[CLS]",
+                                        "[SEP]",
+                                        "\xe2\x96\x81"
+                                        "cafe",
+                                        "\xe2\x96\x81"
+                                        "un",
+                                        "known",
+                                        "\xe2\x96\x81"
+                                        ",",
+                                        "\xe2\x96\x81"
+                                        "x"};
     static const int32_t types[] = {3, 3, 3, 3, 1, 1, 1, 1, 1};
     struct tok_spec s;
     struct tok_vocab *v = NULL;
@@ -252,8 +279,9 @@ static void test_wpm_small(void **state)
 
 /* ---- shared vocabularies ----------------------------------------------------------------------- */
 
-static const char *const vocab_names[] = {"gpt-2", "llama-spm", "phi-3", "bert-bge", "deepseek-llm", "deepseek-coder",
-                                          "falcon", "starcoder", "refact", "mpt"};
+static const char *const vocab_names[] = {
+    "gpt-2",          "llama-spm", "phi-3",     "bert-bge", "deepseek-llm",
+    "deepseek-coder", "falcon",    "starcoder", "refact",   "mpt"};
 
 static int check_vocab_file(const char *name, int *n_cases)
 {
@@ -292,8 +320,8 @@ static int check_vocab_file(const char *name, int *n_cases)
         size_t n_got = encode(v, s, (size_t)(e - s), 0, got, 1024);
         if (n_got != n_want || memcmp(got, want, n_got * sizeof *got) != 0) {
             bad++;
-            printf("# %s: case %d '%.*s': got %zu ids, want %zu\n#   got ", name, *n_cases, (int)KB_MIN(e - s, 60),
-                   s, n_got, n_want);
+            printf("# %s: case %d '%.*s': got %zu ids, want %zu\n#   got ", name, *n_cases,
+                   (int)KB_MIN(e - s, 60), s, n_got, n_want);
             for (size_t i = 0; i < n_got && i < 40; i++)
                 printf(" %d", got[i]);
             printf("\n#   want");
@@ -368,11 +396,21 @@ static const char *json_str(const char *p, struct kb_buf *out)
         }
         p++;
         switch (*p) {
-        case 'n': kb_buf_putc(out, '\n'); break;
-        case 't': kb_buf_putc(out, '\t'); break;
-        case 'r': kb_buf_putc(out, '\r'); break;
-        case 'b': kb_buf_putc(out, '\b'); break;
-        case 'f': kb_buf_putc(out, '\f'); break;
+        case 'n':
+            kb_buf_putc(out, '\n');
+            break;
+        case 't':
+            kb_buf_putc(out, '\t');
+            break;
+        case 'r':
+            kb_buf_putc(out, '\r');
+            break;
+        case 'b':
+            kb_buf_putc(out, '\b');
+            break;
+        case 'f':
+            kb_buf_putc(out, '\f');
+            break;
         case 'u': {
             char hex[5] = {p[1], p[2], p[3], p[4], 0};
             uint32_t cp = (uint32_t)strtoul(hex, NULL, 16);
@@ -386,7 +424,9 @@ static const char *json_str(const char *p, struct kb_buf *out)
             kb_buf_append(out, u, (size_t)kb_utf8_encode(cp, u));
             break;
         }
-        default: kb_buf_putc(out, *p); break;
+        default:
+            kb_buf_putc(out, *p);
+            break;
         }
     }
     return p + 1;
@@ -436,7 +476,8 @@ static void test_conformance_cases(void **state)
         size_t n_got = encode(v, text.data, text.len, add ? TOK_ADD_SPECIAL : 0, got, 512);
         if (n_got != n_want || memcmp(got, want, n_got * sizeof *got) != 0) {
             bad++;
-            printf("# %s add_special=%d '%s': got %zu ids, want %zu\n", model.data, add, text.data, n_got, n_want);
+            printf("# %s add_special=%d '%s': got %zu ids, want %zu\n", model.data, add, text.data, n_got,
+                   n_want);
         }
         n_cases++;
     }
@@ -563,7 +604,6 @@ static void test_special_and_stream(void **state)
     tok_vocab_free(v);
 }
 
-
 /* ---- malformed GGUF tokenizer metadata ------------------------------------------------------------ */
 
 /* A GGUF v3 file with no tensors, assembled key by key in a kb_buf. */
@@ -651,7 +691,10 @@ static int gw_load(struct gw *g, struct tok_vocab **v, struct kb_error *err)
 static void test_gguf_malformed(void **state)
 {
     (void)state;
-    static const char *const toks[] = {"<unk>", "", "</s>", "\xe2\x96\x81" "a", "a"};
+    static const char *const toks[] = {"<unk>", "", "</s>",
+                                       "\xe2\x96\x81"
+                                       "a",
+                                       "a"};
     static const float scores[] = {0, 0, 0, -1, -2};
     static const int32_t types[] = {2, 3, 3, 1, 1};
     static const float bad_types[] = {1, 1, 1, 1, 1};
@@ -660,19 +703,15 @@ static void test_gguf_malformed(void **state)
     struct gw g = {0};
     static const struct {
         const char *model;
-        int with_scores;   /* 0 none, 1 full, 2 too short */
-        int with_types;    /* 0 none, 1 I32, 2 F32 */
+        int with_scores; /* 0 none, 1 full, 2 too short */
+        int with_types;  /* 0 none, 1 I32, 2 F32 */
         int tokens_as_i32;
         int want;
     } cases[] = {
-        {"llama", 1, 1, 0, 0},
-        {"llama", 0, 0, 0, 0},
-        {"t5", 1, 1, 0, KB_EFORMAT},
-        {"gpt2", 0, 0, 0, KB_ECORRUPT}, /* no merges */
-        {"llama", 2, 1, 0, KB_ECORRUPT},
-        {"llama", 1, 2, 0, KB_ECORRUPT},
-        {"llama", 1, 1, 1, KB_ECORRUPT},
-        {"none", 1, 1, 0, KB_ENOENT},
+        {"llama", 1, 1, 0, 0},           {"llama", 0, 0, 0, 0},
+        {"t5", 1, 1, 0, KB_EFORMAT},     {"gpt2", 0, 0, 0, KB_ECORRUPT}, /* no merges */
+        {"llama", 2, 1, 0, KB_ECORRUPT}, {"llama", 1, 2, 0, KB_ECORRUPT},
+        {"llama", 1, 1, 1, KB_ECORRUPT}, {"none", 1, 1, 0, KB_ENOENT},
     };
     for (size_t c = 0; c < KB_ARRAY_LEN(cases); c++) {
         memset(&g, 0, sizeof g);
@@ -714,8 +753,8 @@ static void test_gguf_errors(void **state)
     struct gguf_file *f = NULL;
     struct tok_vocab *v = NULL;
     struct kb_error err = {0};
-    static const uint8_t empty_gguf[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t empty_gguf[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 0, 0, 0, 0,
+                                         0,   0,   0,   0,   0, 0, 0, 0, 0, 0, 0, 0};
     assert_int_equal(gguf_open_memory(&f, empty_gguf, sizeof empty_gguf, &err), 0);
     assert_int_equal(tok_vocab_new(&v, f, &err), KB_ENOENT);
     assert_null(v);
@@ -725,11 +764,11 @@ static void test_gguf_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unicode),           cmocka_unit_test(test_spm_small),
-        cmocka_unit_test(test_bpe_small),         cmocka_unit_test(test_wpm_small),
-        cmocka_unit_test(test_vocab_files),       cmocka_unit_test(test_conformance_cases),
-        cmocka_unit_test(test_stories),           cmocka_unit_test(test_special_and_stream),
-        cmocka_unit_test(test_gguf_errors),       cmocka_unit_test(test_gguf_malformed),
+        cmocka_unit_test(test_unicode),     cmocka_unit_test(test_spm_small),
+        cmocka_unit_test(test_bpe_small),   cmocka_unit_test(test_wpm_small),
+        cmocka_unit_test(test_vocab_files), cmocka_unit_test(test_conformance_cases),
+        cmocka_unit_test(test_stories),     cmocka_unit_test(test_special_and_stream),
+        cmocka_unit_test(test_gguf_errors), cmocka_unit_test(test_gguf_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
