@@ -455,6 +455,8 @@ static int build_merges(struct tok_vocab *v, const struct tok_spec *s, struct kb
     int32_t n = s->n_merges;
     for (int32_t i = 0; i < n; i++)
         total += spec_len(s->merges, s->merge_lens, i) + 1;
+    if (total > UINT32_MAX)
+        return kb_error_set(err, KB_ETOOBIG, "tokenizer: %zu bytes of merges", total);
     v->merge_blob = kb_try_malloc(total + 1, 1);
     v->merge_off = kb_try_malloc((size_t)n + 1, sizeof *v->merge_off);
     v->merge_split = kb_try_malloc((size_t)n + 1, sizeof *v->merge_split);
@@ -613,6 +615,10 @@ int tok_vocab_new_spec(struct tok_vocab **out, const struct tok_spec *s, struct 
             goto out_free;
         }
         total += (len ? len : 24) + 1;
+    }
+    if (total > UINT32_MAX) {
+        rc = kb_error_set(err, KB_ETOOBIG, "tokenizer: %zu bytes of token text", total);
+        goto out_free;
     }
     v->blob = kb_try_malloc(total, 1);
     v->tok = kb_try_calloc((size_t)s->n_tokens, sizeof *v->tok);
@@ -1043,6 +1049,8 @@ static int encode_ids(const struct tok_vocab *v, const char *text, size_t n, uns
 {
     struct frags fr = {0};
     bool add = (flags & TOK_ADD_SPECIAL) != 0;
+    if (n > (1u << 30)) /* fragment offsets are 32-bit; 1 GiB of text is far beyond any context */
+        return KB_ETOOBIG;
     int rc = partition(v, text, n, (flags & TOK_PARSE_SPECIAL) != 0, &fr);
     if (rc)
         return rc;
@@ -1117,7 +1125,7 @@ int tok_encode(const struct tok_vocab *v, const char *text, size_t n, unsigned f
     *n_out = 0;
     if (rc) {
         free(ids.v);
-        return kb_error_set(err, rc, "out of memory tokenizing %zu bytes", n);
+        return kb_error_set(err, rc, "cannot tokenize %zu bytes: %s", n, kb_strerror(rc));
     }
     *n_out = ids.n;
     if (ids.n)
@@ -1137,7 +1145,7 @@ int tok_encode_alloc(const struct tok_vocab *v, const char *text, size_t n, unsi
     *n_out = 0;
     if (rc) {
         free(ids.v);
-        return kb_error_set(err, rc, "out of memory tokenizing %zu bytes", n);
+        return kb_error_set(err, rc, "cannot tokenize %zu bytes: %s", n, kb_strerror(rc));
     }
     *out = ids.v ? ids.v : kb_xmalloc(sizeof(int32_t));
     *n_out = ids.n;

@@ -85,7 +85,8 @@ void tok_vocab_free(struct tok_vocab *v); /* NULL ok */
 
 /* Encodes text[0..n) (any bytes; invalid UTF-8 becomes U+FFFD where the algorithm needs code
  * points). Writes at most max_out ids to out and the total needed to *n_out; KB_ETOOBIG when
- * max_out was too small (out then holds a prefix). Empty text gives only what TOK_ADD_SPECIAL adds. */
+ * max_out was too small (out then holds a prefix), or for text over 1 GiB. Empty text gives only what
+ * TOK_ADD_SPECIAL adds. */
 int tok_encode(const struct tok_vocab *v, const char *text, size_t n, unsigned flags, int32_t *out,
                size_t max_out, size_t *n_out, struct kb_error *err);
 /* Same, into a new array. Caller owns *ids; free(). */
