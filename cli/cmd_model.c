@@ -3,7 +3,8 @@
  *
  *   kbox model info FILE [--json]
  *   kbox model run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
- *                  [-t THREADS] [-c CTX]          prints the prompt, then the generation streamed
+ *                  [-t THREADS] [-c CTX] [--expert-stats]   prints the prompt, then the generation
+ *                  streamed; --expert-stats then prints per-layer expert selection counts
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
  *   kbox model bench FILE [-t N] [-p 512] [-n 128] prompt and generation tokens/s (llama-bench's
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
@@ -135,8 +136,52 @@ static int print_piece(void *ud, const char *piece, size_t n)
     return 0;
 }
 
+/* Per-layer expert selection counts and a load-balance summary: max/mean load (1.0 is perfectly
+ * balanced) and the experts never chosen. */
+static int print_expert_stats(const struct infer_model *m, const struct infer_session *s)
+{
+    struct infer_model_info in;
+    struct kb_error err = {0};
+    struct kb_buf b;
+    infer_model_get_info(m, &in);
+    size_t n = (size_t)in.n_layer * in.n_expert;
+    uint64_t *cnt = kb_xcalloc(n ? n : 1, sizeof *cnt);
+    int rc = infer_session_expert_stats(s, cnt, n, &err);
+    if (rc) {
+        free(cnt);
+        return cli_fail(rc, &err);
+    }
+    kb_buf_init(&b, 0);
+    kb_buf_printf(&b, "expert stats (%d experts, %d per token)\n", in.n_expert, in.n_expert_used);
+    double worst = 0;
+    for (int il = 0; il < in.n_layer; il++) {
+        const uint64_t *c = cnt + (size_t)il * in.n_expert;
+        uint64_t tot = 0, mx = 0;
+        int unused = 0;
+        for (int e = 0; e < in.n_expert; e++) {
+            tot += c[e];
+            mx = c[e] > mx ? c[e] : mx;
+            unused += c[e] == 0;
+        }
+        if (tot == 0)
+            continue; /* dense layer */
+        double imb = (double)mx / ((double)tot / in.n_expert);
+        worst = imb > worst ? imb : worst;
+        kb_buf_printf(&b, "layer %2d:", il);
+        for (int e = 0; e < in.n_expert; e++)
+            kb_buf_printf(&b, " %llu", (unsigned long long)c[e]);
+        kb_buf_printf(&b, "  | max/mean %.2f, unused %d\n", imb, unused);
+    }
+    kb_buf_printf(&b, "load balance: worst layer max/mean %.2f (1.00 = even)\n", worst);
+    rc = cli_print(&b);
+    kb_buf_release(&b);
+    free(cnt);
+    return rc;
+}
+
 static int model_run(struct cli *c, const char *path, int argc, char **argv)
 {
+    bool expert_stats = false;
     struct infer_gen_params gp;
     struct infer_session_params sp;
     struct infer_model *m = NULL;
@@ -174,6 +219,8 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model run", a, v, 0, 256, &sp.n_threads), i++;
         else if (strcmp(a, "-c") == 0)
             rc = parse_int("model run", a, v, 8, 1 << 20, &sp.n_ctx), i++;
+        else if (strcmp(a, "--expert-stats") == 0)
+            expert_stats = true;
         else
             rc = cli_usage("model run", "unknown argument '%s'", a);
     }
@@ -203,6 +250,8 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             "(%.1f tok/s)\n", res.n_prompt, res.prompt_s,
             res.prompt_s > 0 ? res.n_prompt / res.prompt_s : 0.0, res.n_gen, res.gen_s,
             res.gen_s > 0 ? res.n_gen / res.gen_s : 0.0);
+    if (expert_stats)
+        rc = print_expert_stats(m, s);
 out:
     free(ids);
     infer_session_free(s);

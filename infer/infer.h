@@ -10,10 +10,12 @@
  * through every weight matrix at once) -> logits, or infer_generate() (eval the prompt, then sample
  * one token at a time, streaming each decoded piece to a callback until a stop condition).
  *
- * Architectures: llama (also Mistral and Mixtral-style MoE), qwen2, qwen3 (dense); the MoE ones
- * (qwen2moe, qwen3moe, deepseek2) are recognised and reported by infer_model_open() as not built
- * until their forward pass lands. Results match llama.cpp's within the tolerances of the
- * conformance set. Tests: tests/infer/test_model*.c, test_conformance.c, test_ref_forward.c. */
+ * Architectures: llama (also Mistral, and Mixtral when the file has experts), qwen2, qwen3 (dense);
+ * qwen2moe, qwen3moe and deepseek2 (V2/V2-Lite and V3/R1: multi-head latent attention with a
+ * compressed KV cache, YaRN, expert groups) as mixtures of experts, whose prompt batches run one
+ * matrix x matrix per chosen expert. Results match llama.cpp's within the tolerances of the
+ * conformance set. Tests: tests/infer/test_model*.c, test_conformance.c, test_ref_forward.c,
+ * test_moe.c. */
 #ifndef KB_INFER_INFER_H
 #define KB_INFER_INFER_H
 
@@ -112,6 +114,12 @@ void infer_session_reset(struct infer_session *s);        /* forget everything: 
  * weight matrix at once. No allocation. */
 int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *logits, bool all_logits,
                struct kb_error *err);
+
+/* Expert selection counts since the session was created (not cleared by reset): counts gets
+ * n_layer x n_expert values (row il = layer il; dense layers stay 0). KB_EINVAL for a dense model
+ * or when max_counts is too small. For `kbox model run --expert-stats` and the UI. */
+int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, size_t max_counts,
+                               struct kb_error *err);
 
 /* ---- generation ---------------------------------------------------------------------------------- */
 

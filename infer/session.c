@@ -254,3 +254,16 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
     }
     return 0;
 }
+
+int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, size_t max_counts,
+                               struct kb_error *err)
+{
+    const struct model_hparams *hp = &s->m->hp;
+    size_t n = (size_t)hp->n_layer * hp->n_expert;
+    if (!s->expert_hits)
+        return kb_error_set(err, KB_EINVAL, "expert stats: the model has no experts");
+    if (max_counts < n)
+        return kb_error_set(err, KB_EINVAL, "expert stats: need room for %zu counts", n);
+    memcpy(counts, s->expert_hits, n * sizeof *counts);
+    return 0;
+}
