@@ -53,7 +53,8 @@ struct gguf_kv {
     enum gguf_vtype arr_type; /* element type when type == ARRAY */
     uint64_t n;             /* element count for arrays, 1 otherwise */
     const uint8_t *data;    /* borrowed: points at the value in the mapping (for STRING: at the
-                             * u64 length; for ARRAY: at the first element) */
+                             * u64 length; for ARRAY: at the first element). NOT aligned: read
+                             * elements with memcpy, never through an int32_t/float pointer */
 };
 
 struct gguf_tensor {
@@ -91,7 +92,8 @@ bool gguf_get_f32(const struct gguf_file *f, const char *key, float *out);
 bool gguf_get_bool(const struct gguf_file *f, const char *key, bool *out);
 /* A string value: pointer into the mapping (not NUL-terminated) and its length. */
 bool gguf_get_str(const struct gguf_file *f, const char *key, const char **s, size_t *n);
-/* An array: element type, count, and a borrowed pointer to the first element. */
+/* An array: element type, count, and a borrowed pointer to the first element (unaligned: memcpy
+ * each element out; elements are little-endian). */
 bool gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_vtype *type, uint64_t *n,
                   const void **data);
 /* Element i of an array of strings (validated at open, so O(1) after an index is built). */
