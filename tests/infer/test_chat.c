@@ -6,10 +6,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
 #include "infer/chat.h"
+#include "infer/gguf.h"
+#include "infer/tok.h"
+#include <sys/stat.h>
 
 #define U8_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>"
 #define U8_ASSISTANT                                                                                         \
@@ -207,12 +211,54 @@ static void test_think(void **state)
     }
 }
 
+/* A rendered ChatML prompt tokenizes with its control tokens as single ids and decodes back. */
+static void test_render_tokenize(void **state)
+{
+    (void)state;
+    struct stat st;
+    const char *path = KBOX_SHARED_DIR "/conformance/qwen2_f32.gguf";
+    if (stat(path, &st) != 0)
+        skip();
+    struct gguf_file *gf = NULL;
+    struct tok_vocab *v = NULL;
+    struct kb_error err = {0};
+    assert_int_equal(gguf_open(&gf, path, &err), 0);
+    assert_int_equal(tok_vocab_new(&v, gf, &err), 0);
+    gguf_close(gf);
+    struct chat_format f = {CHAT_CHATML, false, NULL};
+    struct chat_msg m[] = {{"system", "Be brief."}, {"user", "What is a token?"}};
+    struct kb_buf b, back;
+    kb_buf_init(&b, 0);
+    kb_buf_init(&back, 0);
+    assert_int_equal(chat_render(&f, m, 2, NULL, &b, &err), 0);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(tok_encode_alloc(v, b.data, b.len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &ids, &n, &err),
+                     0);
+    int32_t im_start = tok_find(v, "<|im_start|>", 12), im_end = tok_find(v, "<|im_end|>", 10);
+    int n_start = 0, n_end = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_start += ids[i] == im_start;
+        n_end += ids[i] == im_end;
+    }
+    assert_int_equal(ids[0], im_start); /* qwen2 adds no BOS */
+    assert_int_equal(n_start, 3);
+    assert_int_equal(n_end, 2);
+    assert_int_equal(tok_decode(v, ids, n, TOK_RENDER_SPECIAL, &back), 0);
+    assert_string_equal(back.data, b.data);
+    free(ids);
+    kb_buf_release(&b);
+    kb_buf_release(&back);
+    tok_vocab_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_think),
+        cmocka_unit_test(test_render_tokenize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
