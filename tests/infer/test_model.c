@@ -1,0 +1,274 @@
+/* tests/infer/test_model.c: the public API of infer/ on committed tiny synthetic models
+ * (tests/infer/golden/, written by `kbox model synth`).
+ *
+ * - golden greedy decode: 24 greedy tokens after a fixed prompt equal the committed ids, on the
+ *   SIMD kernels in this process and on the scalar reference kernels in a child process
+ *   (KBOX_FORCE_SCALAR=1 re-runs this binary in "print" mode), for a dense Q4_K llama and a Q8_0
+ *   qwen3moe;
+ * - sessions: eval errors (bad ids, context overflow), reset, batch == token-by-token, F16 vs F32
+ *   cache close; generation: max_tokens, stop strings, the callback stop, same seed same text;
+ *   expert stats count n_used selections per token per MoE layer. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../support/run.h"
+#include "infer/infer.h"
+
+#define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
+#define N_GOLDEN 24
+
+static const char *const golden_models[] = {"tiny_llama_q4k", "tiny_qwen3moe_q8"};
+static const int32_t golden_prompt[] = {280, 84, 104, 101, 256, 113, 117, 105, 99, 107};
+
+static const char *self_path;
+
+static void greedy_ids(const char *name, int32_t *out)
+{
+    char path[512];
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    struct infer_session *s = NULL;
+    struct infer_model_info in;
+    snprintf(path, sizeof path, GOLDEN_DIR "%s.gguf", name);
+    if (infer_model_open(&m, path, &err))
+        fail_msg("%s: %s", path, err.msg);
+    infer_model_get_info(m, &in);
+    assert_int_equal(infer_session_new(&s, m, NULL, &err), 0);
+    float *lg = malloc((size_t)in.n_vocab * sizeof *lg);
+    int n = (int)KB_ARRAY_LEN(golden_prompt);
+    assert_int_equal(infer_eval(s, golden_prompt, n, lg, false, &err), 0);
+    for (int i = 0; i < N_GOLDEN; i++) {
+        int32_t b = 0;
+        for (int v = 1; v < in.n_vocab; v++)
+            if (lg[v] > lg[b])
+                b = v;
+        out[i] = b;
+        assert_int_equal(infer_eval(s, &b, 1, lg, false, &err), 0);
+    }
+    free(lg);
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
+static int read_ids(const char *path, int32_t *out, int max)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, v;
+    if (!f)
+        return -1;
+    while (n < max && fscanf(f, "%d", &v) == 1)
+        out[n++] = v;
+    fclose(f);
+    return n;
+}
+
+static void test_golden_decode(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < KB_ARRAY_LEN(golden_models); i++) {
+        int32_t got[N_GOLDEN], want[N_GOLDEN], scalar[N_GOLDEN];
+        char path[512];
+        greedy_ids(golden_models[i], got);
+        snprintf(path, sizeof path, GOLDEN_DIR "%s.ids", golden_models[i]);
+        assert_int_equal(read_ids(path, want, N_GOLDEN), N_GOLDEN);
+        char *argv[] = {(char *)self_path, (char *)golden_models[i], NULL};
+        char *env[] = {"KBOX_FORCE_SCALAR=1", "KBOX_GOLDEN_PRINT=1", NULL};
+        struct run_result r;
+        assert_int_equal(run_cmd(&r, argv, env), 0);
+        assert_int_equal(r.exit_code, 0);
+        char *p = r.out;
+        for (int k = 0; k < N_GOLDEN; k++)
+            scalar[k] = (int32_t)strtol(p, &p, 10);
+        run_result_free(&r);
+        for (int k = 0; k < N_GOLDEN; k++) {
+            if (got[k] != want[k] || scalar[k] != want[k])
+                fail_msg("%s: token %d: simd %d, scalar %d, golden %d", golden_models[i], k,
+                         got[k], scalar[k], want[k]);
+        }
+    }
+}
+
+static void open_session(const char *name, struct infer_model **m, struct infer_session **s,
+                         int n_ctx, bool kv_f32)
+{
+    char path[512];
+    struct kb_error err = {0};
+    struct infer_session_params sp;
+    snprintf(path, sizeof path, GOLDEN_DIR "%s.gguf", name);
+    assert_int_equal(infer_model_open(m, path, &err), 0);
+    infer_session_params_default(&sp);
+    sp.n_ctx = n_ctx;
+    sp.n_batch = 8;
+    sp.kv_f32 = kv_f32;
+    assert_int_equal(infer_session_new(s, *m, &sp, &err), 0);
+}
+
+static void test_eval_errors_and_batching(void **state)
+{
+    (void)state;
+    struct infer_model *m;
+    struct infer_session *s, *s16;
+    struct infer_model *m2;
+    struct infer_model_info in;
+    struct kb_error err = {0};
+    open_session("tiny_llama_q4k", &m, &s, 32, true);
+    open_session("tiny_llama_q4k", &m2, &s16, 32, false);
+    infer_model_get_info(m, &in);
+    int V = in.n_vocab;
+    int32_t bad = V;
+    assert_int_equal(infer_eval(s, &bad, 1, NULL, false, &err), KB_EINVAL);
+    assert_int_equal(infer_session_n_past(s), 0);
+    int32_t ids[20];
+    for (int i = 0; i < 20; i++)
+        ids[i] = (i * 29 + 3) % 280;
+    float *all = malloc(20 * (size_t)V * sizeof *all), *one = malloc((size_t)V * sizeof *one);
+    float *f16 = malloc((size_t)V * sizeof *f16);
+    /* 20 tokens with n_batch 8: three forward steps, all logits */
+    assert_int_equal(infer_eval(s, ids, 20, all, true, &err), 0);
+    assert_int_equal(infer_session_n_past(s), 20);
+    assert_int_equal(infer_eval(s, ids, 13, NULL, false, &err), KB_ETOOBIG);
+    assert_int_equal(infer_session_n_past(s), 20);
+    infer_session_reset(s);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(infer_eval(s, &ids[i], 1, one, false, &err), 0);
+        double md = 0, mr = 0;
+        for (int v = 0; v < V; v++) {
+            md = fmax(md, fabs(one[v] - all[(size_t)i * V + v]));
+            mr = fmax(mr, fabs(all[(size_t)i * V + v]));
+        }
+        assert_true(md <= 1e-5 * mr);
+    }
+    assert_int_equal(infer_eval(s16, ids, 20, f16, false, &err), 0);
+    double md = 0, mr = 0;
+    for (int v = 0; v < V; v++) {
+        md = fmax(md, fabs(f16[v] - all[(size_t)19 * V + v]));
+        mr = fmax(mr, fabs(all[(size_t)19 * V + v]));
+    }
+    printf("[ kv f16   ] max rel diff vs f32 cache %.3g\n", md / mr);
+    assert_true(md <= 5e-2 * mr);
+    free(all);
+    free(one);
+    free(f16);
+    infer_session_free(s);
+    infer_session_free(s16);
+    infer_model_close(m);
+    infer_model_close(m2);
+}
+
+struct collect {
+    struct kb_buf text;
+    int calls, stop_after;
+};
+
+static int collect_piece(void *ud, const char *p, size_t n)
+{
+    struct collect *c = ud;
+    kb_buf_append(&c->text, p, n);
+    c->calls++;
+    return c->stop_after > 0 && c->calls >= c->stop_after;
+}
+
+static void test_generate(void **state)
+{
+    (void)state;
+    struct infer_model *m;
+    struct infer_session *s;
+    struct kb_error err = {0};
+    struct infer_gen_params gp;
+    struct infer_gen_result res;
+    struct collect c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0};
+    int32_t prompt[64];
+    int n = 0;
+    open_session("tiny_llama_q4k", &m, &s, 128, false);
+    assert_int_equal(infer_tokenize(m, "The quick brown fox", 19, true, false, prompt, 64, &n, &err), 0);
+    assert_true(n > 2);
+    infer_gen_params_default(&gp);
+    gp.max_tokens = 12;
+    gp.ignore_eos = true;
+    gp.sample.seed = 5;
+    kb_buf_init(&c1.text, 0);
+    kb_buf_init(&c2.text, 0);
+    kb_buf_init(&c3.text, 0);
+    kb_buf_init(&c4.text, 0);
+    assert_int_equal(infer_generate(s, prompt, n, &gp, collect_piece, &c1, &res, &err), 0);
+    assert_int_equal(res.n_gen, 12);
+    assert_int_equal(res.why, INFER_STOP_MAX_TOKENS);
+    infer_session_reset(s);
+    assert_int_equal(infer_generate(s, prompt, n, &gp, collect_piece, &c2, &res, &err), 0);
+    assert_int_equal(c1.text.len, c2.text.len);
+    assert_memory_equal(c1.text.data, c2.text.data, c1.text.len); /* same seed, same text */
+    /* a stop string cut from the middle of the first run's text ends generation before it */
+    if (c1.text.len >= 6) {
+        char stop[4];
+        memcpy(stop, c1.text.data + c1.text.len / 2, 3);
+        stop[3] = 0;
+        const char *stops[] = {stop};
+        gp.stop = stops;
+        gp.n_stop = 1;
+        infer_session_reset(s);
+        assert_int_equal(infer_generate(s, prompt, n, &gp, collect_piece, &c3, &res, &err), 0);
+        assert_int_equal(res.why, INFER_STOP_STRING);
+        assert_null(c3.text.data ? strstr(c3.text.data, stop) : NULL);
+        assert_true(c3.text.len <= c1.text.len / 2);
+        gp.stop = NULL;
+        gp.n_stop = 0;
+    }
+    c4.stop_after = 2;
+    infer_session_reset(s);
+    assert_int_equal(infer_generate(s, prompt, n, &gp, collect_piece, &c4, &res, &err), 0);
+    assert_int_equal(res.why, INFER_STOP_CALLBACK);
+    assert_int_equal(c4.calls, 2);
+    kb_buf_release(&c1.text);
+    kb_buf_release(&c2.text);
+    kb_buf_release(&c3.text);
+    kb_buf_release(&c4.text);
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
+static void test_expert_stats(void **state)
+{
+    (void)state;
+    struct infer_model *m;
+    struct infer_session *s;
+    struct infer_model_info in;
+    struct kb_error err = {0};
+    uint64_t counts[64];
+    open_session("tiny_qwen3moe_q8", &m, &s, 32, false);
+    infer_model_get_info(m, &in);
+    assert_int_equal(in.n_expert, 4);
+    assert_int_equal(infer_eval(s, golden_prompt, 10, NULL, false, &err), 0);
+    assert_int_equal(infer_session_expert_stats(s, counts, 64, &err), 0);
+    uint64_t tot = 0;
+    for (int e = 0; e < in.n_layer * in.n_expert; e++)
+        tot += counts[e];
+    assert_int_equal(tot, (uint64_t)10 * in.n_expert_used * in.n_layer);
+    assert_int_equal(infer_session_expert_stats(s, counts, 1, &err), KB_EINVAL);
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
+int main(int argc, char **argv)
+{
+    self_path = argv[0];
+    if (argc == 2 && getenv("KBOX_GOLDEN_PRINT")) { /* child mode for the scalar golden run */
+        int32_t ids[N_GOLDEN];
+        greedy_ids(argv[1], ids);
+        for (int k = 0; k < N_GOLDEN; k++)
+            printf("%d\n", ids[k]);
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_decode),
+        cmocka_unit_test(test_eval_errors_and_batching),
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_expert_stats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
