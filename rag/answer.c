@@ -116,7 +116,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
     struct rag_span spans[128];
     struct rag_terms qt;
-    double *weights = NULL, wsum = 0;
+    double *weights = NULL, wsum = 0, missing = 0;
     float *vecs = NULL;
     int n = 0, rc = 0, *cite_of = NULL;
     struct kb_buf ans;
@@ -149,6 +149,10 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             df += rag_text_has_term(p[c[s].passage].text + c[s].start, c[s].end - c[s].start, qt.term[t]);
         weights[t] = log(1.0 + (double)n / (1.0 + df));
         wsum += weights[t];
+        /* Only words count: a CJK bigram that stands nowhere often just straddles two words
+         * (到欧 in 寄到欧盟), or is a question word (几号), so it says little. */
+        if (df == 0 && (unsigned char)qt.term[t][0] < 128)
+            missing += weights[t];
     }
 
     if (emb && emb->embed) {
@@ -198,6 +202,10 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     qsort(c, (size_t)n, sizeof *c, cand_by_score);
 
     out->confidence = c[0].score > 1 ? 1 : c[0].score;
+    /* A question whose key words stand nowhere in the passages asks about something the documents
+     * lack ("Do you sell a milk frother?"): its confidence falls with the weight of those words. */
+    if (wsum > 0)
+        out->confidence *= 1.0 - missing / wsum;
     if (c[0].overlap <= 0 || out->confidence < cfg->answer_min_confidence) {
         answer_fallback(cfg, out, out->confidence);
         goto out;

@@ -77,6 +77,13 @@ static bool text_is_cjk_function(uint32_t cp)
     return false;
 }
 
+/* Particles (的 是 吗 呢 了 么 吧 啊): a bigram across one only joins two words by accident. */
+static bool text_is_cjk_particle(uint32_t cp)
+{
+    return cp == 0x7684 || cp == 0x662F || cp == 0x5417 || cp == 0x5462 || cp == 0x4E86 || cp == 0x4E48 ||
+           cp == 0x5427 || cp == 0x554A;
+}
+
 static void terms_add(struct rag_terms *t, size_t *used, const char *s, size_t n)
 {
     if (t->n >= (int)KB_ARRAY_LEN(t->term) || *used + n + 1 > sizeof t->buf)
@@ -137,7 +144,8 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *t)
                 uint32_t a, b;
                 kb_utf8_decode(text + starts[k], n - starts[k], &a);
                 kb_utf8_decode(text + starts[k + 1], n - starts[k + 1], &b);
-                if (text_is_cjk_function(a) && text_is_cjk_function(b))
+                if ((text_is_cjk_function(a) && text_is_cjk_function(b)) || text_is_cjk_particle(a) ||
+                    text_is_cjk_particle(b))
                     continue;
                 terms_add(t, &used, text + starts[k], starts[k + 2] - starts[k]);
             }
@@ -146,6 +154,15 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *t)
         }
         i += (size_t)len;
     }
+}
+
+static bool text_is_suffix(const char *s, size_t n)
+{
+    static const char *const sfx[] = {"s", "es", "ed", "d", "ing", "er", "ers"};
+    for (size_t i = 0; i < KB_ARRAY_LEN(sfx); i++)
+        if (strlen(sfx[i]) == n && strncasecmp(s, sfx[i], n) == 0)
+            return true;
+    return false;
 }
 
 bool rag_text_has_term(const char *s, size_t n, const char *term)
@@ -158,10 +175,15 @@ bool rag_text_has_term(const char *s, size_t n, const char *term)
         if (ascii) {
             if (strncasecmp(s + i, term, k) != 0)
                 continue;
-            /* whole word: no alphanumeric neighbour */
-            if ((i > 0 && isalnum((unsigned char)s[i - 1])) || (i + k < n && isalnum((unsigned char)s[i + k])))
+            /* a whole word, allowing a plain English inflection: refund ~ refunds, refunded */
+            if (i > 0 && isalnum((unsigned char)s[i - 1]))
                 continue;
-            return true;
+            size_t e = i + k;
+            while (e < n && isalnum((unsigned char)s[e]))
+                e++;
+            if (e == i + k || text_is_suffix(s + i + k, e - i - k))
+                return true;
+            continue;
         }
         if (memcmp(s + i, term, k) == 0)
             return true;

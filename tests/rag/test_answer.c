@@ -37,7 +37,9 @@ static void test_terms(void **state)
     assert_string_equal(t.term[0], "退货");
     assert_string_equal(t.term[1], "货期");
     assert_true(rag_text_has_term("The kettle.", 11, "kettle"));
-    assert_false(rag_text_has_term("Kettles", 7, "kettle"));
+    assert_true(rag_text_has_term("Kettles", 7, "kettle")); /* plain inflections match */
+    assert_false(rag_text_has_term("Kettlebell", 10, "kettle"));
+    assert_false(rag_text_has_term("teakettle", 9, "kettle"));
 }
 
 static void test_extractive(void **state)
@@ -66,6 +68,11 @@ static void test_extractive(void **state)
     assert_int_equal(rag_answer_extractive(&cfg, "Can I cancel my order?", p, 2, NULL, &a, &err), 0);
     assert_non_null(strstr(a.answer, "within 2 hours"));
     assert_null(strstr(a.answer, "Q:"));
+    rag_answer_release(&a);
+
+    /* A key word that stands nowhere in the passages: the documents lack the answer. */
+    assert_int_equal(rag_answer_extractive(&cfg, "Can I return a milk frother?", p, 2, NULL, &a, &err), 0);
+    assert_true(a.fallback);
     rag_answer_release(&a);
 
     /* Nothing relevant: the configured fallback, no citations. */

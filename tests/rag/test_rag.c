@@ -128,6 +128,24 @@ static void test_ask_chinese(void **state)
     ask_all(*state, "zh");
 }
 
+/* Questions the samples cannot answer get the fallback, not a made-up answer. */
+static void test_unanswerable(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const qs[] = {"Does Heronbrook sell a milk frother?", "鹭溪在上海有门店吗？"};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        struct rag_ask_opts o = {.question = qs[i]};
+        struct rag_answer a;
+        struct kb_error err = {0};
+        assert_int_equal(rag_ask(fx->r, &o, NULL, NULL, &a, NULL, &err), 0);
+        if (!a.fallback)
+            fail_msg("'%s' answered '%s'", qs[i], a.answer);
+        assert_string_equal(a.answer, fx->cfg.answer_fallback);
+        assert_int_equal(a.n_citations, 0);
+        rag_answer_release(&a);
+    }
+}
+
 static void test_docs_and_reingest(void **state)
 {
     struct fixture *fx = *state;
@@ -194,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ask_english),
         cmocka_unit_test(test_ask_chinese),
+        cmocka_unit_test(test_unanswerable),
         cmocka_unit_test(test_docs_and_reingest),
         cmocka_unit_test(test_upload_job),
     };
