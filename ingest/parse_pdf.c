@@ -8,7 +8,7 @@
  * - lines in the top or bottom 8% of a page whose text (digits ignored) repeats on at least half of
  *   3+ pages are running headers/footers and are dropped, as are bare page numbers there;
  * - headings come from the outline (a line on the outline entry's page equal to its title takes the
- *   entry's depth as level) or, with no outline, from font size: short lines at least 15% larger than
+ *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
  *   the body size (the most common size by characters) get levels by size rank;
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
  *   starting in lower case is joined without the hyphen.
@@ -302,6 +302,7 @@ static bool pdf_same_title(const char *a, size_t an, const char *b)
 
 static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_t n_ol)
 {
+    size_t matched = 0;
     if (n_ol > 0) {
         for (size_t i = 0; i < pd->n_lines; i++) {
             struct pline *l = &pd->lines[i];
@@ -313,11 +314,13 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
                 if (pdf_same_title(pd->text.data + l->off, l->len, ol[k].title)) {
                     l->heading = ol[k].level;
                     ol[k].used = true;
+                    matched++;
                     break;
                 }
             }
         }
-        return;
+        if (matched > 0)
+            return; /* an outline that matches no line (titles differ from the page text): use sizes */
     }
     /* Body size: the size carrying most characters, in half points. */
     long hist[256] = {0};

@@ -72,8 +72,10 @@ const char *fx_zip_n(const char *path, const char *const *names, const char *con
         fx_die("zip_open", path);
     for (size_t i = 0; i < n; i++) {
         zip_source_t *src = zip_source_buffer(za, contents[i], lens[i], 0);
-        if (!src || zip_file_add(za, names[i], src, ZIP_FL_ENC_UTF_8) < 0)
+        zip_int64_t idx = src ? zip_file_add(za, names[i], src, ZIP_FL_ENC_UTF_8) : -1;
+        if (idx < 0)
             fx_die("zip_file_add", names[i]);
+        zip_file_set_mtime(za, (zip_uint64_t)idx, 1767225600, 0); /* fixed time: reproducible files */
     }
     if (zip_close(za) != 0)
         fx_die("zip_close", path);
@@ -129,20 +131,54 @@ void fx_pdf_text(struct fx_pdf *p, double x, double y, double size, const char *
     kb_buf_puts(b, ") Tj ET\n");
 }
 
+int fx_winansi(uint32_t cp)
+{
+    static const struct {
+        uint32_t cp;
+        int byte;
+    } map[] = {{0x20AC, 0x80}, {0x2026, 0x85}, {0x2018, 0x91}, {0x2019, 0x92}, {0x201C, 0x93},
+               {0x201D, 0x94}, {0x2022, 0x95}, {0x2013, 0x96}, {0x2014, 0x97}};
+    if (cp < 0x80 || (cp >= 0xA0 && cp <= 0xFF))
+        return (int)cp;
+    for (size_t i = 0; i < KB_ARRAY_LEN(map); i++)
+        if (map[i].cp == cp)
+            return map[i].byte;
+    return -1;
+}
+
 void fx_pdf_cjk(struct fx_pdf *p, double x, double y, double size, const char *s)
 {
+    /* Runs of characters Helvetica has (WinAnsi) go out in Helvetica, the rest in the CJK font, inside
+     * one text object, so the
+     * text position advances by each font's own widths and no gaps appear between runs. */
     struct kb_buf *b = &p->pages[p->n_pages - 1];
     p->cjk = true;
-    kb_buf_printf(b, "BT /F2 %.1f Tf %.1f %.1f Td <", size, x, y);
+    kb_buf_printf(b, "BT %.1f %.1f Td ", x, y);
     size_t n = strlen(s);
+    int cur = 0; /* 1 Helvetica, 2 CJK */
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         int len = kb_utf8_decode(s + i, n - i, &cp);
         i += len > 0 ? (size_t)len : 1;
-        if (cp <= 0xFFFF)
+        int wa = fx_winansi(cp);
+        int want = wa >= 0 ? 1 : 2;
+        if (want != cur) {
+            if (cur)
+                kb_buf_puts(b, cur == 1 ? ") Tj " : "> Tj ");
+            kb_buf_printf(b, "/F%d %.1f Tf %c", want, size, want == 1 ? '(' : '<');
+            cur = want;
+        }
+        if (want == 1) {
+            if (cp == '(' || cp == ')' || cp == '\\')
+                kb_buf_putc(b, '\\');
+            kb_buf_putc(b, (char)wa);
+        } else if (cp <= 0xFFFF) {
             kb_buf_printf(b, "%04X", (unsigned)cp);
+        }
     }
-    kb_buf_puts(b, "> Tj ET\n");
+    if (cur)
+        kb_buf_puts(b, cur == 1 ? ") Tj " : "> Tj ");
+    kb_buf_puts(b, "ET\n");
 }
 
 void fx_pdf_outline(struct fx_pdf *p, const char *title, int page, int level)

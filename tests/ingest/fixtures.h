@@ -30,7 +30,10 @@ struct fx_pdf *fx_pdf_new(void);
 void fx_pdf_page(struct fx_pdf *p); /* starts a new page (A4 portrait, 595x842 pt) */
 /* Text at (x, y) from the bottom-left in points. Latin-1 subset of ASCII only. */
 void fx_pdf_text(struct fx_pdf *p, double x, double y, double size, const char *ascii);
-/* CJK text (UTF-8 of BMP characters): 2-byte codes equal to the code points, Identity-H. */
+/* The WinAnsi byte for a code point Helvetica can show, or -1. */
+int fx_winansi(uint32_t cp);
+/* Mixed text (UTF-8, BMP): WinAnsi runs in Helvetica, others in the CJK font whose 2-byte codes equal
+ * the code points (Identity-H). */
 void fx_pdf_cjk(struct fx_pdf *p, double x, double y, double size, const char *utf8);
 /* An outline entry pointing at 1-based page, at depth level (1 = top). Entries nest by order. */
 void fx_pdf_outline(struct fx_pdf *p, const char *title, int page, int level);
