@@ -4,8 +4,9 @@
  * llama.cpp's loader expects them), assigns each tensor its type (with llama-quantize's fallbacks)
  * and its offset in the data section (each padded to 32 bytes), serialises header + metadata +
  * tensor infos into a kb_buf, writes it, pads to the alignment, then generates every tensor row by
- * row (F32 values from a per-tensor seeded generator, quantized with the reference kernels) and
- * streams it to the file. Memory use is one row plus the header, whatever the model size.
+ * chunk by chunk (F32 values from a per-row seeded generator, quantized with the dispatched kernels,
+ * rows split over a private pool of all cores) and streams it to the file. Memory use is a 4 MiB
+ * chunk plus the header, whatever the model size.
  *
  * File layout: GGUF v3, little-endian (this writer assumes a little-endian host, as the whole
  * engine does), alignment 32 (general.alignment is written explicitly).
@@ -436,18 +437,46 @@ static float gauss(uint64_t *s)
     return acc * 1.7320508f;
 }
 
-static int write_tensor(FILE *f, const struct stensor *t, uint64_t seed, float *row, uint8_t *qrow)
+/* Rows of one tensor are generated in chunks, split over the pool; row r's values depend only on
+ * (seed, tensor name, r), so the bytes do not depend on the thread count. */
+#define SYNTH_CHUNK_BYTES (4u << 20)
+
+struct gen_job {
+    const struct stensor *t;
+    uint64_t base;   /* per-tensor seed */
+    int64_t r0, n_rows;
+    size_t rb;       /* bytes per quantized row */
+    uint8_t *out;    /* (n_rows, rb) */
+    float *rows;     /* (n_threads, ne0) scratch */
+};
+
+static void gen_rows(void *ud, int ith, int nth)
 {
-    uint64_t s = seed ^ 0x5851f42d4c957f2dull;
-    for (const char *c = t->name; *c; c++)
-        s = (s ^ (uint8_t)*c) * 0x100000001b3ull;
-    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
-    size_t rb = ggml_row_bytes(t->type, t->ne[0]);
-    for (int64_t r = 0; r < rows; r++) {
+    struct gen_job *j = ud;
+    const struct stensor *t = j->t;
+    float *row = j->rows + (size_t)ith * (size_t)t->ne[0];
+    for (int64_t r = ith; r < j->n_rows; r += nth) {
+        uint64_t s = j->base ^ ((uint64_t)(j->r0 + r) * 0xd1342543de82ef95ull);
         for (int64_t k = 0; k < t->ne[0]; k++)
             row[k] = t->kind == TK_NORM ? 1.0f + 0.01f * gauss(&s) : t->std * gauss(&s);
-        kern.quant[t->type](row, qrow, t->ne[0]);
-        if (fwrite(qrow, 1, rb, f) != rb)
+        kern.quant[t->type](row, j->out + (size_t)r * j->rb, t->ne[0]);
+    }
+}
+
+static int write_tensor(FILE *f, struct kern_pool *pool, const struct stensor *t, uint64_t seed, float *rows,
+                        uint8_t *chunk)
+{
+    uint64_t base = seed ^ 0x5851f42d4c957f2dull;
+    for (const char *c = t->name; *c; c++)
+        base = (base ^ (uint8_t)*c) * 0x100000001b3ull;
+    int64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
+    size_t rb = ggml_row_bytes(t->type, t->ne[0]);
+    int64_t per_chunk = KB_MAX(1, (int64_t)(SYNTH_CHUNK_BYTES / rb));
+    for (int64_t r0 = 0; r0 < n_rows; r0 += per_chunk) {
+        struct gen_job j = {t, base, r0, KB_MIN(per_chunk, n_rows - r0), rb, chunk, rows};
+        kern_pool_run(pool, gen_rows, &j);
+        size_t bytes = rb * (size_t)j.n_rows;
+        if (fwrite(chunk, 1, bytes, f) != bytes)
             return KB_EIO;
     }
     static const uint8_t zeros[SYNTH_ALIGN];
@@ -489,8 +518,12 @@ int synth_write(const char *path, const struct synth_params *p, struct kb_error 
     int64_t max_row = 0;
     for (int i = 0; i < l.n; i++)
         max_row = KB_MAX(max_row, l.t[i].ne[0]);
-    float *row = kb_xmalloc(sizeof(float) * (size_t)max_row);
-    uint8_t *qrow = kb_xmalloc(sizeof(float) * (size_t)max_row + 64);
+    struct kern_pool *pool = NULL;
+    if (kern_pool_new(&pool, 0, NULL) != 0)
+        KB_ASSERT(kern_pool_new(&pool, 1, NULL) == 0);
+    float *row = kb_xmalloc(sizeof(float) * (size_t)max_row * (size_t)kern_pool_n_threads(pool));
+    /* a chunk holds at least one row (a row of F32 is the largest: 4 bytes per value) */
+    uint8_t *qrow = kb_xmalloc(KB_MAX((size_t)SYNTH_CHUNK_BYTES, sizeof(float) * (size_t)max_row) + 64);
     FILE *f = fopen(path, "wb");
     if (!f) {
         rc = kb_error_set(err, KB_EIO, "synth: cannot create '%s'", path);
@@ -500,12 +533,13 @@ int synth_write(const char *path, const struct synth_params *p, struct kb_error 
     if (fwrite(b.data, 1, b.len, f) != b.len)
         rc = KB_EIO;
     for (int i = 0; i < l.n && rc == 0; i++)
-        rc = write_tensor(f, &l.t[i], p->seed, row, qrow);
+        rc = write_tensor(f, pool, &l.t[i], p->seed, row, qrow);
     if (fclose(f) != 0 && rc == 0)
         rc = KB_EIO;
     if (rc)
         kb_error_set(err, rc, "synth: cannot write '%s'", path);
 out_free:
+    kern_pool_free(pool);
     free(row);
     free(qrow);
     kb_buf_release(&meta);

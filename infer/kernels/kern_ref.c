@@ -17,10 +17,16 @@
 
 #include "infer/kernels/kern_int.h"
 
-/* Round half to even for |x| < 2^22, as ggml's nearest_int and the SIMD round instructions. */
+/* Round half to even, as ggml's nearest_int and the SIMD conversions do (default rounding mode).
+ * Adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits; exact for |x| < 2^22, so
+ * x is clamped first (callers clamp the result to a small range anyway). Avoids a libm call. */
 static int nearest_int(float x)
 {
-    return (int)nearbyintf(x);
+    x = x < -4194303.0f ? -4194303.0f : x > 4194303.0f ? 4194303.0f : x;
+    float v = x + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
 }
 
 #define F16(h) kern_f16_to_f32(h)
@@ -279,7 +285,7 @@ static float q8_block(const float *x, int8_t *q, int *sum)
 {
     float amax = 0;
     for (int j = 0; j < QK; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
+        amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
     int s = 0;
     for (int j = 0; j < QK; j++) {
@@ -427,8 +433,8 @@ static void fit_k4(const float *x, int nmax, uint16_t *dd, uint16_t *ddmin, uint
     for (int j = 0; j < 8; j++) {
         float lo = 0, hi = 0; /* include 0 so the min is >= 0 as the format needs */
         for (int l = 0; l < 32; l++) {
-            lo = fminf(lo, x[32 * j + l]);
-            hi = fmaxf(hi, x[32 * j + l]);
+            lo = x[32 * j + l] < lo ? x[32 * j + l] : lo;
+            hi = x[32 * j + l] > hi ? x[32 * j + l] : hi;
         }
         sc[j] = (hi - lo) / (float)nmax;
         mn[j] = -lo;
