@@ -335,7 +335,7 @@ static int chunked(struct fixture *f, const char *path, const char *headers, con
     char *req = malloc(cap);
     struct http_resp r;
     int status;
-    n += (size_t)snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n%s\r\n\r\n", path,
+    n += (size_t)snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n%s\r\n\r\n", path,
                           headers);
     if (prefix)
         n += (size_t)snprintf(req + n, cap - n, "%zx\r\n%s\r\n", strlen(prefix), prefix);
