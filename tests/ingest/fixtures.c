@@ -3,8 +3,10 @@
  * mapped back by a ToUnicode CMap), 5 its CIDFont, then (page, content) pairs, then the outline root
  * and items, then the /Encrypt dictionary, then the ToUnicode stream; offsets are recorded while writing
  * so the xref table is exact. */
+#define _GNU_SOURCE /* nftw */
 #include "fixtures.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +20,30 @@ static void fx_die(const char *what, const char *path)
     abort();
 }
 
+static char fx_dir[256];
+
+static int fx_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void fx_cleanup(void)
+{
+    if (fx_dir[0])
+        nftw(fx_dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *fx_path(const char *name)
 {
-    static char dir[256];
+    char *dir = fx_dir;
     static char ring[16][512];
     static int next;
     if (!dir[0]) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/kbox-ingest-%d", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+        snprintf(dir, sizeof fx_dir, "%s/kbox-ingest-%d", tmp && *tmp ? tmp : "/tmp", (int)getpid());
         mkdir(dir, 0700);
+        atexit(fx_cleanup); /* the directory goes when the test process ends */
     }
     char *out = ring[next++ % 16];
     snprintf(out, 512, "%s/%s", dir, name);

@@ -10,7 +10,8 @@
 
 #include "base/base.h"
 
-/* Path of `name` inside the per-process temporary directory (created on first use). Static ring
+/* Path of `name` inside the per-process temporary directory (created on first use, removed with
+ * everything in it when the process exits). Static ring
  * of 16 buffers: copy it if you need it long. */
 const char *fx_path(const char *name);
 /* Writes bytes to path; aborts the test process on failure. Returns path. */
