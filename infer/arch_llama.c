@@ -84,50 +84,34 @@ struct att_task {
     const struct attn_spec *a;
 };
 
-static float cache_dot(const float *q, const void *kc, size_t off, int n, bool f32)
-{
-    float d = 0.0f;
-    if (f32) {
-        const float *k = (const float *)kc + off;
-        for (int i = 0; i < n; i++)
-            d += q[i] * k[i];
-    } else {
-        const uint16_t *k = (const uint16_t *)kc + off;
-        for (int i = 0; i < n; i++)
-            d += q[i] * kern_f16_to_f32(k[i]);
-    }
-    return d;
-}
-
-static void cache_axpy(float *out, float w, const void *vc, size_t off, int n, bool f32)
-{
-    if (f32) {
-        const float *v = (const float *)vc + off;
-        for (int i = 0; i < n; i++)
-            out[i] += w * v[i];
-    } else {
-        const uint16_t *v = (const uint16_t *)vc + off;
-        for (int i = 0; i < n; i++)
-            out[i] += w * kern_f16_to_f32(v[i]);
-    }
-}
-
+/* One (token, head) item: scores of q against the cached keys (q converted once to the cache's
+ * type, then the kernels' F16/F32 dot, as ggml does for K.Q), a softmax with a double sum, and
+ * the weighted sum of the cached values (each F16 row widened by the SIMD dequantizer). */
 static void att_worker(void *ud, int ith, int nth)
 {
     const struct att_task *task = ud;
     struct infer_session *s = task->s;
     const struct attn_spec *a = task->a;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
+    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim; /* widened V row, converted q */
+    int ct = s->kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+    size_t el = s->kv_f32 ? 4 : 2;
+    kern_vec_dot_fn dot = kern.vec_dot[ct];
     int n_items = a->n_tok * a->n_head;
     for (int it = ith; it < n_items; it += nth) {
         int t = it / a->n_head, h = it % a->n_head, kvh = h / a->group;
         int n_kv = a->pos0 + t + 1;
         const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
         float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
+        const void *qc = q;
+        if (!s->kv_f32) {
+            kern.quant[GGML_TYPE_F16](q, tmp + s->att_tmp_dim, a->dk);
+            qc = tmp + s->att_tmp_dim;
+        }
+        const uint8_t *kb = (const uint8_t *)a->kc + (size_t)kvh * a->k_head * el;
         float mx = -INFINITY;
         for (int p = 0; p < n_kv; p++) {
-            sc[p] = cache_dot(q, a->kc, (size_t)p * a->k_pos + (size_t)kvh * a->k_head, a->dk,
-                              s->kv_f32) * a->scale;
+            sc[p] = dot(a->dk, kb + (size_t)p * a->k_pos * el, qc) * a->scale;
             if (sc[p] > mx)
                 mx = sc[p];
         }
@@ -138,9 +122,17 @@ static void att_worker(void *ud, int ith, int nth)
         }
         float inv = (float)(1.0 / sum);
         memset(out, 0, (size_t)a->dv * sizeof *out);
-        for (int p = 0; p < n_kv; p++)
-            cache_axpy(out, sc[p] * inv, a->vc, (size_t)p * a->v_pos + (size_t)kvh * a->v_head,
-                       a->dv, s->kv_f32);
+        const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
+        for (int p = 0; p < n_kv; p++) {
+            const float *v = (const float *)(vb + (size_t)p * a->v_pos * el);
+            float w = sc[p] * inv;
+            if (!s->kv_f32) {
+                kern.dequant[GGML_TYPE_F16](v, tmp, a->dv);
+                v = tmp;
+            }
+            for (int i = 0; i < a->dv; i++)
+                out[i] += w * v[i];
+        }
     }
 }
 

@@ -123,6 +123,8 @@ struct infer_session {
     float *ff_g;    /* (T, n_ff) gate, then the gated product */
     float *ff_u;    /* (T, n_ff) up */
     float *scores;  /* (n_threads, n_ctx) attention weights per worker */
+    float *att_tmp; /* (n_threads, 2 * att_tmp_dim) per worker: widened V row, q in cache type */
+    int att_tmp_dim;
     float *rope_cs; /* (T, n_rot) cos/sin pairs of each token's position */
     /* mixture of experts (NULL for dense models) */
     float *r_logits;  /* (T, n_expert) router outputs */

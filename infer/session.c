@@ -117,6 +117,7 @@ void infer_session_free(struct infer_session *s)
     free(s->ff_g);
     free(s->ff_u);
     free(s->scores);
+    free(s->att_tmp);
     free(s->rope_cs);
     free(s->xq);
     free(s->logits);
@@ -178,6 +179,14 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     s->ff_g = kb_try_malloc(z.ff, sizeof(float));
     s->ff_u = kb_try_malloc(z.ff, sizeof(float));
     s->scores = kb_try_malloc(z.scores, sizeof(float));
+    {
+        const struct model_hparams *hp = &m->hp;
+        int d = KB_MAX(hp->head_dim, hp->head_dim_v);
+        if (m->arch == MODEL_ARCH_DEEPSEEK2)
+            d = KB_MAX(d, hp->kv_lora_rank + hp->n_rot);
+        s->att_tmp_dim = d;
+        s->att_tmp = kb_try_malloc((size_t)kern_pool_n_threads(s->pool) * 2, (size_t)d * sizeof(float));
+    }
     s->rope_cs = kb_try_malloc(z.rope, sizeof(float));
     s->logits = kb_try_malloc(z.logits, sizeof(float));
     s->hist = kb_try_malloc((size_t)s->n_ctx, sizeof(int32_t));
@@ -207,7 +216,7 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         mla_ok = s->kv_lat && s->q_lat && s->q_abs && s->h_in && s->h_out && s->o_lat;
     }
     if (!s->k_cache || !s->v_cache || !s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v ||
-        !s->att || !s->ff_g || !s->ff_u || !s->scores || !s->rope_cs || !s->logits || !s->hist ||
+        !s->att || !s->ff_g || !s->ff_u || !s->scores || !s->att_tmp || !s->rope_cs || !s->logits || !s->hist ||
         !s->xq || !moe_ok || !mla_ok) {
         rc = kb_error_set(err, KB_ENOMEM, "session: cannot allocate %llu bytes for %d tokens",
                           (unsigned long long)infer_session_bytes(m, s->n_ctx, s->n_batch,
