@@ -30,7 +30,8 @@ static void job_fn(void *ud, int ith, int nth)
     if (atomic_fetch_add(&j->in_flight, 1) >= nth)
         atomic_store(&j->overlap, 1);
     atomic_fetch_add(&j->hits[ith], 1);
-    j->nth_seen = nth;
+    if (ith == 0)
+        j->nth_seen = nth;
     for (int64_t r = j->n_rows * ith / nth; r < j->n_rows * (ith + 1) / nth; r++)
         j->rows[r] += 1;
     atomic_fetch_sub(&j->in_flight, 1);
