@@ -24,6 +24,18 @@ int ingest_estimate_tokens(const char *s, size_t n)
     size_t word_len = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x80) { /* ASCII fast path */
+            i++;
+            if ((unsigned)((ch | 32) - 'a') < 26u || (unsigned)(ch - '0') < 10u) {
+                t10 += word_len == 0 ? 13 : (word_len >= 8 ? 3 : 0);
+                word_len++;
+            } else {
+                word_len = 0;
+                t10 += ch > ' ' ? 5 : 0;
+            }
+            continue;
+        }
         int len = kb_utf8_decode(s + i, n - i, &cp);
         i += len > 0 ? (size_t)len : 1;
         if (len < 0)

@@ -1,7 +1,8 @@
 /* ingest/norm.c: text normalisation for every block: the only utf8proc includer.
  *
  * Flow: raw bytes -> invalid UTF-8 dropped (kb_utf8_sanitize would insert U+FFFD; we skip instead)
- * -> NFC (utf8proc_map, skipped for pure ASCII, which NFC leaves alone) -> one pass that strips
+ * -> NFC (utf8proc_map, skipped when every code point is one NFC leaves alone: ASCII, Latin-1, Han,
+ * kana, hangul, CJK punctuation; see norm_nfc_stable) -> one pass that strips
  * control and format characters, folds whitespace runs and trims. A whitespace run becomes one
  * space, except that a run containing a line break (or an ideographic space) between two CJK
  * characters disappears: Chinese and Japanese never take spaces there, and PDFs, HTML and hard-
@@ -64,63 +65,80 @@ static int norm_valid_only(struct kb_buf *b, const char *s, size_t n)
     return 0;
 }
 
+/* Output is never longer than input (code points are copied or dropped, a whitespace run becomes at
+ * most one byte), so the buffer is grown once and written directly. */
 static int norm_fold(struct kb_buf *out, const char *s, size_t n, bool keep_lines)
 {
     size_t start_len = out->len;
+    int rc = kb_buf_append(out, s, n); /* reserves n bytes; overwritten below */
+    if (rc)
+        return rc;
+    char *o = out->data + start_len;
+    size_t w = 0;
     bool pending = false, pending_break = false, have_prev = false;
     uint32_t prev = 0;
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc;) {
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)s[i];
         uint32_t cp;
-        int len = kb_utf8_decode(s + i, n - i, &cp);
-        if (len < 0) {
-            i++;
-            continue;
+        int len;
+        if (ch < 0x80) {
+            cp = ch;
+            len = 1;
+        } else {
+            len = kb_utf8_decode(s + i, n - i, &cp);
+            if (len < 0) {
+                i++;
+                continue;
+            }
         }
+        const char *src = s + i;
         i += (size_t)len;
         if (keep_lines) {
-            if (cp == '\r')
+            if (cp == '\r' || (cp != '\n' && cp != '\t' && norm_is_junk(cp)))
                 continue;
-            if (cp != '\n' && cp != '\t' && norm_is_junk(cp))
-                continue;
-            char enc[4];
-            int el = kb_utf8_encode(cp, enc);
-            rc = kb_buf_append(out, enc, (size_t)el);
+            memcpy(o + w, src, (size_t)len);
+            w += (size_t)len;
             continue;
         }
-        if (norm_is_space(cp)) {
+        if (cp == ' ' || (cp < 0x80 ? (cp >= '\t' && cp <= '\r') : norm_is_space(cp))) {
             pending = true;
             if (cp == '\n' || cp == '\r' || cp == 0x3000 || cp == 0x2028 || cp == 0x2029 || cp == 0x85)
                 pending_break = true;
             continue;
         }
-        if (norm_is_junk(cp))
+        if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && norm_is_junk(cp)))
             continue;
         if (pending && have_prev && !(pending_break && norm_is_cjk_like(prev) && norm_is_cjk_like(cp)))
-            rc = kb_buf_putc(out, ' ');
+            o[w++] = ' ';
         pending = pending_break = false;
-        char enc[4];
-        int el = kb_utf8_encode(cp, enc);
-        rc = rc ? rc : kb_buf_append(out, enc, (size_t)el);
+        memcpy(o + w, src, (size_t)len);
+        w += (size_t)len;
         prev = cp;
         have_prev = true;
     }
-    if (!rc && keep_lines) {
+    if (keep_lines) {
         /* Trim trailing whitespace and leading blank lines. */
-        while (out->len > start_len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' ' ||
-                                        out->data[out->len - 1] == '\t'))
-            out->len--;
-        size_t lead = start_len;
-        while (lead < out->len && out->data[lead] == '\n')
+        while (w > 0 && (o[w - 1] == '\n' || o[w - 1] == ' ' || o[w - 1] == '\t'))
+            w--;
+        size_t lead = 0;
+        while (lead < w && o[lead] == '\n')
             lead++;
-        if (lead > start_len) {
-            memmove(out->data + start_len, out->data + lead, out->len - lead);
-            out->len -= lead - start_len;
-        }
-        if (out->data)
-            out->data[out->len] = '\0';
+        memmove(o, o + lead, w - lead);
+        w -= lead;
     }
-    return rc;
+    out->len = start_len + w;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+/* True when NFC cannot change text made only of these code points: below U+0300 (the combining
+ * marks start there), CJK ideographs, kana, hangul syllables, CJK and full-width punctuation, general
+ * punctuation and currency signs. A combining mark or anything else sends the text through utf8proc. */
+static bool norm_nfc_stable(uint32_t cp)
+{
+    return cp < 0x300 || (cp >= 0x2010 && cp <= 0x205F) || (cp >= 0x20A0 && cp <= 0x20CF) ||
+           (cp >= 0x3000 && cp <= 0x3098) || (cp >= 0x309D && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xFF00 && cp <= 0xFFEF);
 }
 
 int norm_text(struct kb_buf *out, const char *s, size_t n, bool keep_lines)
@@ -129,6 +147,16 @@ int norm_text(struct kb_buf *out, const char *s, size_t n, bool keep_lines)
     for (size_t i = 0; i < n && ascii; i++)
         ascii = (unsigned char)s[i] < 0x80;
     if (ascii)
+        return norm_fold(out, s, n, keep_lines);
+
+    bool stable = true;
+    for (size_t i = 0; i < n && stable;) {
+        uint32_t cp;
+        int len = kb_utf8_decode(s + i, n - i, &cp);
+        i += len > 0 ? (size_t)len : 1;
+        stable = len > 0 && norm_nfc_stable(cp);
+    }
+    if (stable)
         return norm_fold(out, s, n, keep_lines);
 
     struct kb_buf valid;
