@@ -1,5 +1,5 @@
 /* infer/kernels/kern_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels for the hottest dot products:
- * F32, F16, Q8_0, Q4_0, Q4_K, Q6_K. Compiled with those flags alone; kern_init() installs them
+ * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, and 4x4 tiles for batches. Compiled with those flags alone; kern_init() installs them
  * only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table). Each has a reference twin
  * in kern_ref.c and is tested against it in tests/infer/test_kernels.c.
  *
@@ -221,7 +221,41 @@ static float dot_q6_k(int64_t n, const void *w, const void *a)
  * signed weight directly; the extra 128 * sum(w) is cancelled by starting each dot from
  * -128 * sum(w), computed once per weight block and shared by the 4 tokens. Each weight block and
  * each activation block is loaded once per tile. */
-static void gemm_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+/* The 32 signed levels of block i of a Q8_0, Q4_0 or Q5_0 row, and its delta. */
+static inline __m256i q0_levels(int type, const void *row, int64_t i, float *d)
+{
+    if (type == GGML_TYPE_Q8_0) {
+        const struct blk_q8_0 *b = (const struct blk_q8_0 *)row + i;
+        *d = f16(b->d);
+        return _mm256_loadu_si256((const __m256i *)b->qs);
+    }
+    if (type == GGML_TYPE_Q4_0) {
+        const struct blk_q4_0 *b = (const struct blk_q4_0 *)row + i;
+        *d = f16(b->d);
+        return _mm256_sub_epi8(nib32(b->qs), _mm256_set1_epi8(8));
+    }
+    const struct blk_q5_0 *b = (const struct blk_q5_0 *)row + i;
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    *d = f16(b->d);
+    /* level = nibble + 16*bit - 16: where the bit is clear, set the high nibble (two's complement) */
+    __m256i hi = _mm256_andnot_si256(_mm256_movm_epi8((__mmask32)qh), _mm256_set1_epi8((char)0xF0));
+    return _mm256_or_si256(nib32(b->qs), hi);
+}
+
+static inline float q0_tail(int type, const void *row, const struct blk_q8_0 *b, int64_t i)
+{
+    float d;
+    int8_t lv[32];
+    _mm256_storeu_si256((__m256i *)lv, q0_levels(type, row, i, &d));
+    int si = 0;
+    for (int j = 0; j < QK; j++)
+        si += lv[j] * b[i].qs[j];
+    return (float)si * (d * f16(b[i].d));
+}
+
+static inline void gemm_q0(int type, int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y,
+                           size_t ys)
 {
     const int64_t nb = n / QK;
     const __m512i k80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
@@ -234,10 +268,12 @@ static void gemm_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t
         __m512i wq[4], nc[4];
         __m512 dw[4];
         for (int r = 0; r < 4; r++) {
-            const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)w + (size_t)r * ws);
-            wq[r] = load2x32(x[i].qs, x[i + 1].qs);
+            const void *row = (const uint8_t *)w + (size_t)r * ws;
+            float d0, d1;
+            __m256i l0 = q0_levels(type, row, i, &d0), l1 = q0_levels(type, row, i + 1, &d1);
+            wq[r] = _mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1);
             nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, wq[r]));
-            dw[r] = scale2(f16(x[i].d), f16(x[i + 1].d));
+            dw[r] = scale2(d0, d1);
         }
         for (int t = 0; t < 4; t++) {
             const struct blk_q8_0 *b = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as);
@@ -250,19 +286,51 @@ static void gemm_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t
         }
     }
     for (int r = 0; r < 4; r++) {
-        const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)w + (size_t)r * ws);
+        const void *row = (const uint8_t *)w + (size_t)r * ws;
         for (int t = 0; t < 4; t++) {
             const struct blk_q8_0 *b = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as);
             float s = _mm512_reduce_add_ps(acc[r][t]);
-            for (int64_t k = i; k < nb; k++) {
-                int si = 0;
-                for (int j = 0; j < QK; j++)
-                    si += x[k].qs[j] * b[k].qs[j];
-                s += (float)si * (f16(x[k].d) * f16(b[k].d));
-            }
+            for (int64_t k = i; k < nb; k++)
+                s += q0_tail(type, row, b, k);
             y[(size_t)t * ys + (size_t)r] = s;
         }
     }
+}
+
+/* Q8_0 / Q4_0 / Q5_0 tiles: the activation is made unsigned (a + 128, by flipping the sign bit) so
+ * vpdpbusd can take the signed weight levels directly; the extra 128 * sum(w) is cancelled by
+ * starting each dot from -128 * sum(w), computed once per weight block and shared by the 4 tokens.
+ * Each weight block and each activation block is decoded once per tile. */
+static void gemm_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_Q8_0, n, w, ws, a, as, y, ys);
+}
+
+static void gemm_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_Q4_0, n, w, ws, a, as, y, ys);
+}
+
+static void gemm_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, y, ys);
+}
+
+static float dot_q5_0(int64_t n, const void *w, const void *a)
+{
+    const struct blk_q8_0 *y = a;
+    int64_t nb = n / QK, i = 0;
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        float d0, d1;
+        __m256i l0 = q0_levels(GGML_TYPE_Q5_0, w, i, &d0), l1 = q0_levels(GGML_TYPE_Q5_0, w, i + 1, &d1);
+        __m512i p = dot_ss(_mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1), load2x32(y[i].qs, y[i + 1].qs));
+        acc = _mm512_fmadd_ps(scale2(d0 * f16(y[i].d), d1 * f16(y[i + 1].d)), _mm512_cvtepi32_ps(p), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; i < nb; i++)
+        r += q0_tail(GGML_TYPE_Q5_0, w, y, i);
+    return r;
 }
 
 /* Q4_K, one weight row against 4 tokens: the row's nibbles and scales are decoded once per
@@ -366,6 +434,69 @@ static void gemm_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t
         row4_q6_k(n, (const struct blk_q6_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys);
 }
 
+/* Q5_K: Q4_K's nibbles plus a fifth bit from qh (bit 2j for sub-block 2j, 2j+1 for 2j+1). */
+static inline __m512i q5k_group(const struct blk_q5_k *x, int j, __m256i qh)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+    __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
+    __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_or_si256(_mm256_and_si256(b, lo4), h0)),
+                              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), h1), 1);
+}
+
+static void row4_q5_k(int64_t n, const struct blk_q5_k *x, const uint8_t *a, size_t as, float *y, size_t ys,
+                      int nt)
+{
+    __m512 acc[4];
+    float msum[4] = {0, 0, 0, 0};
+    for (int t = 0; t < 4; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];
+        k4_scales(x[i].scales, sm);
+        __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m512i q[4], sc[4];
+        for (int j = 0; j < 4; j++) {
+            q[j] = q5k_group(&x[i], j, qh);
+            sc[j] = _mm512_inserti64x4(_mm512_set1_epi32(sm[2 * j]), _mm256_set1_epi32(sm[2 * j + 1]), 1);
+        }
+        __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        float d = f16(x[i].d), dmin = f16(x[i].dmin);
+        for (int t = 0; t < nt; t++) {
+            const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
+            __m512i si = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j],
+                                                _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
+                si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc[j]));
+            }
+            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), m16);
+            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+            ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
+            msum[t] += dmin * b->d * (float)_mm_cvtsi128_si32(ms);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]) - msum[t];
+}
+
+static float dot_q5_k(int64_t n, const void *w, const void *a)
+{
+    float y;
+    row4_q5_k(n, w, a, 0, &y, 0, 1);
+    return y;
+}
+
+static void gemm_q5_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    for (int r = 0; r < 4; r++)
+        row4_q5_k(n, (const struct blk_q5_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys, 4);
+}
+
 void kern_avx512_fill(struct kern_ops *ops)
 {
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
@@ -374,7 +505,12 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_Q4_0] = dot_q4_0;
     ops->vec_dot[GGML_TYPE_Q4_K] = dot_q4_k;
     ops->vec_dot[GGML_TYPE_Q6_K] = dot_q6_k;
+    ops->vec_dot[GGML_TYPE_Q5_0] = dot_q5_0;
+    ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
+    ops->gemm[GGML_TYPE_Q4_0] = gemm_q4_0;
+    ops->gemm[GGML_TYPE_Q5_0] = gemm_q5_0;
+    ops->gemm[GGML_TYPE_Q5_K] = gemm_q5_k;
     ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
     ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
 }
