@@ -321,6 +321,7 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_end_obj(&w);
     jw_str(&w, "answer_mode", st.answer_mode);
     jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
+    jw_int(&w, "max_upload_bytes", rag_config(req->ctx->rag)->server_max_upload_bytes);
     jw_end_obj(&w);
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }

@@ -786,6 +786,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     const char *host = opts && opts->host ? opts->host : cfg->server_host;
     int port = opts && opts->port >= 0 ? opts->port : (int)cfg->server_port;
     const union MHD_DaemonInfo *di;
+    struct MHD_OptionItem pool[2];
     int rc;
 
     *out = NULL;
@@ -809,9 +810,12 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ipv6)
         flags |= MHD_USE_IPv6;
+    /* a pool of 1 is no pool: MHD then runs its one internal thread, and warns if asked for one */
+    pool[0] = (struct MHD_OptionItem){n_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+                                      (intptr_t)n_threads, NULL};
+    pool[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            /* a pool of 1 is no pool: MHD then runs its one internal thread */
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(n_threads > 1 ? n_threads : 0),
+                            MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

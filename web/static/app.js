@@ -14,6 +14,7 @@ const I18N = {
     'upload.collection': 'Collection', 'upload.collection.ph': 'default',
     'upload.drop': 'Drop files here or click to choose',
     'upload.sending': 'uploading', 'upload.queued': 'queued', 'upload.duplicate': 'already in the knowledge base',
+    'upload.toobig': 'too large',
     'docs.title': 'Documents', 'docs.filter': 'Filter by name', 'docs.all': 'All', 'docs.refresh': 'Refresh',
     'docs.name': 'Name', 'docs.status': 'Status', 'docs.chunks': 'Chunks', 'docs.size': 'Size',
     'docs.actions': 'Actions', 'docs.view': 'Chunks', 'docs.reingest': 'Re-ingest', 'docs.delete': 'Delete',
@@ -43,6 +44,7 @@ const I18N = {
     'upload.collection': '知识库', 'upload.collection.ph': '默认',
     'upload.drop': '把文件拖到这里，或点击选择文件',
     'upload.sending': '上传中', 'upload.queued': '排队中', 'upload.duplicate': '知识库中已有此文件',
+    'upload.toobig': '文件太大',
     'docs.title': '文档', 'docs.filter': '按名称筛选', 'docs.all': '全部', 'docs.refresh': '刷新',
     'docs.name': '名称', 'docs.status': '状态', 'docs.chunks': '分块', 'docs.size': '大小',
     'docs.actions': '操作', 'docs.view': '查看分块', 'docs.reingest': '重新导入', 'docs.delete': '删除',
@@ -173,6 +175,13 @@ function uploadFile(file) {
   const status = el('span', {class: 'status', text: t('upload.sending')});
   const row = el('li', {'data-name': file.name}, el('span', {class: 'name', text: file.name}), bar, status);
   $('upload-list').prepend(row);
+  if (state.maxUpload && file.size > state.maxUpload) {
+    /* refused here: the server would answer 413, but only after reading the whole file */
+    status.textContent = t('upload.toobig') + ' (' + fmtBytes(file.size) + ' > ' + fmtBytes(state.maxUpload) + ')';
+    status.className = 'status st-failed';
+    row.dataset.state = 'failed';
+    return;
+  }
   const fd = new FormData();
   fd.append('file', file, file.name);
   const coll = $('upload-collection').value.trim();
@@ -499,6 +508,7 @@ function start() {
   $('doc-status').addEventListener('change', renderDocuments);
   $('doc-refresh').addEventListener('click', loadDocuments);
   setupUpload();
+  fetch('/api/health').then((r) => r.json()).then((h) => { state.maxUpload = h.max_upload_bytes || 0; }).catch(() => {});
   setupChat();
   setupHits();
   setupSettings();
