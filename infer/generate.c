@@ -2,19 +2,23 @@
  *
  * Generation: the prompt is evaluated as one batched infer_eval() (last-row logits only), then one
  * token at a time: sample from the logits, stop on an end-of-generation token (unless ignored),
- * decode the token through a tok_stream (UTF-8 split across tokens is held back), append the text
- * to a window that is searched for stop strings, and pass on every byte that can no longer be the
- * start of a stop string. Buffers are allocated once per call, before the loop; the loop itself
- * only calls the forward pass, which never allocates.
+ * decode the token through a tok_stream (UTF-8 split across tokens is held back), pass the text
+ * through the stop matcher and hand on what is safe. Sampler, matcher and buffers are allocated
+ * once per call, before the loop; the loop itself never allocates.
  *
- * Sampling (sample_token): penalties over the session's recent tokens, then greedy (temp <= 0,
- * ties to the lowest id) or temperature, top-k, top-p, min-p and a seeded xorshift draw, in
- * llama.cpp's usual chain order. Deterministic for a given seed. Tests: tests/infer/test_model.c. */
+ * Sampling is sampler.h's chain (penalties over the prompt and generated tokens, greedy or
+ * top-k/top-p/min-p/temperature with a seeded PRNG: same seed, same text) and stop strings go
+ * through its stop matcher (text that may still begin a stop string is held back). With
+ * split_reasoning, a chat_think splitter sends "<think>...</think>" text to the reasoning
+ * callback and the rest to the piece callback. Chat prompts are chat.h's renderings, chosen from
+ * the model's template. Tests: tests/infer/test_model.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/chat.h"
 #include "infer/model.h"
+#include "infer/sampler.h"
 #include "infer/tok.h"
 
 int model_vocab_open(struct infer_model *m, struct kb_error *err)
@@ -82,6 +86,55 @@ bool infer_token_is_eog(const struct infer_model *m, int32_t token)
     return token >= 0 && (token == m->eos || token == m->eot);
 }
 
+/* ---- chat ------------------------------------------------------------------------------------- */
+
+static void chat_format_of(const struct infer_model *m, const char *family, struct chat_format *f,
+                           struct kb_error *err, int *rc)
+{
+    chat_format_detect(f, m->chat_template);
+    *rc = 0;
+    if (family && family[0]) {
+        enum chat_family fam;
+        *rc = chat_family_parse(family, &fam);
+        if (*rc)
+            kb_error_set(err, *rc, "chat: unknown template family '%s'", family);
+        else
+            f->family = fam;
+    }
+}
+
+int infer_chat_render(const struct infer_model *m, const struct infer_chat_msg *msgs, int n,
+                      const struct infer_chat_opts *o, struct kb_buf *out, struct kb_error *err)
+{
+    struct chat_format f;
+    struct chat_opts co = {0};
+    int rc;
+    chat_format_of(m, o ? o->family : NULL, &f, err, &rc);
+    if (rc)
+        return rc;
+    co.add_generation_prompt = o ? o->add_generation_prompt : true;
+    co.enable_thinking = o ? o->enable_thinking : false;
+    /* struct infer_chat_msg and struct chat_msg are the same two borrowed strings */
+    _Static_assert(sizeof(struct infer_chat_msg) == sizeof(struct chat_msg), "chat msg layout");
+    return chat_render(&f, (const struct chat_msg *)msgs, n, &co, out, err);
+}
+
+const char *infer_chat_family(const struct infer_model *m)
+{
+    struct chat_format f;
+    chat_format_detect(&f, m->chat_template);
+    return chat_family_name(f.family);
+}
+
+bool infer_chat_opens_think(const struct infer_model *m, const struct infer_chat_opts *o)
+{
+    struct chat_format f;
+    chat_format_detect(&f, m->chat_template);
+    if (f.family == CHAT_QWEN3)
+        return o && o->enable_thinking && o->add_generation_prompt;
+    return f.think_prefix && (!o || o->add_generation_prompt);
+}
+
 void infer_gen_params_default(struct infer_gen_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -95,141 +148,33 @@ void infer_gen_params_default(struct infer_gen_params *p)
     p->max_tokens = 256;
 }
 
-/* ---- sampling ---------------------------------------------------------------------------------- */
-
-struct cand {
-    float logit;
-    int32_t id;
-};
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const struct cand *x = a, *y = b;
-    if (x->logit != y->logit)
-        return x->logit < y->logit ? 1 : -1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-/* Picks the next token from logits (modified in place by the penalties). cands: n_vocab scratch. */
-static int32_t sample_token(const struct infer_sample_params *sp, float *logits, int n_vocab,
-                            const int32_t *recent, int n_recent, struct cand *cands, uint64_t *rng)
-{
-    if (sp->repeat_penalty != 1.0f || sp->presence_penalty != 0.0f) {
-        for (int i = 0; i < n_recent; i++) {
-            int32_t id = recent[i];
-            bool seen = false;
-            for (int j = 0; j < i && !seen; j++)
-                seen = recent[j] == id;
-            if (seen || id < 0 || id >= n_vocab)
-                continue;
-            float *l = &logits[id];
-            if (sp->repeat_penalty > 0.0f && sp->repeat_penalty != 1.0f)
-                *l = *l > 0 ? *l / sp->repeat_penalty : *l * sp->repeat_penalty;
-            *l -= sp->presence_penalty;
-        }
-    }
-    if (sp->temp <= 0.0f) {
-        int32_t best = 0;
-        for (int i = 1; i < n_vocab; i++)
-            if (logits[i] > logits[best])
-                best = i;
-        return best;
-    }
-    for (int i = 0; i < n_vocab; i++) {
-        cands[i].logit = logits[i];
-        cands[i].id = i;
-    }
-    qsort(cands, (size_t)n_vocab, sizeof *cands, cand_cmp);
-    int n = n_vocab;
-    if (sp->top_k > 0 && sp->top_k < n)
-        n = sp->top_k;
-    /* softmax with temperature over the kept candidates */
-    double sum = 0.0;
-    float mx = cands[0].logit;
-    for (int i = 0; i < n; i++) {
-        cands[i].logit = expf((cands[i].logit - mx) / sp->temp);
-        sum += cands[i].logit;
-    }
-    if (sp->top_p > 0.0f && sp->top_p < 1.0f) {
-        double acc = 0.0;
-        for (int i = 0; i < n; i++) {
-            acc += cands[i].logit / sum;
-            if (acc >= sp->top_p) {
-                n = i + 1;
-                break;
-            }
-        }
-    }
-    if (sp->min_p > 0.0f) {
-        float lim = sp->min_p * cands[0].logit;
-        int keep = 1;
-        while (keep < n && cands[keep].logit >= lim)
-            keep++;
-        n = keep;
-    }
-    sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += cands[i].logit;
-    double r = (double)(rng_next(rng) >> 11) / (double)(1ull << 53) * sum, acc = 0.0;
-    for (int i = 0; i < n; i++) {
-        acc += cands[i].logit;
-        if (r < acc)
-            return cands[i].id;
-    }
-    return cands[n - 1].id;
-}
-
 /* ---- generation -------------------------------------------------------------------------------- */
 
 struct gen_out {
-    struct kb_buf text;  /* generated text not yet known to be free of stop strings, and before */
-    size_t emitted;      /* bytes of text already passed to the callback */
-    size_t max_stop;     /* longest stop string */
-    const struct infer_gen_params *p;
-    infer_piece_fn fn;
+    infer_piece_fn fn;      /* answer text */
+    infer_piece_fn reason;  /* reasoning text (split_reasoning) */
     void *ud;
+    bool stop;              /* a callback asked to stop */
+    bool split;
+    struct chat_think think;
 };
 
-/* Emits text[emitted..upto). Returns nonzero when the callback asks to stop. */
-static int emit(struct gen_out *g, size_t upto)
+static void on_span(void *ud, bool reasoning, const char *s, size_t n)
 {
-    int stop = 0;
-    if (upto > g->emitted && g->fn)
-        stop = g->fn(g->ud, g->text.data + g->emitted, upto - g->emitted);
-    if (upto > g->emitted)
-        g->emitted = upto;
-    return stop;
+    struct gen_out *g = ud;
+    infer_piece_fn fn = reasoning ? g->reason : g->fn;
+    if (n && fn && !g->stop && fn(g->ud, s, n))
+        g->stop = true;
 }
 
-/* After new text arrived: 1 stop string hit, 2 callback stop, 0 go on. */
-static int after_text(struct gen_out *g)
+static void deliver(struct gen_out *g, const char *s, size_t n)
 {
-    const struct infer_gen_params *p = g->p;
-    size_t len = g->text.len;
-    for (int i = 0; i < p->n_stop; i++) {
-        size_t sl = strlen(p->stop[i]);
-        if (sl == 0 || sl > len)
-            continue;
-        size_t from = g->emitted >= sl ? g->emitted - sl + 1 : 0;
-        for (size_t at = from; at + sl <= len; at++)
-            if (memcmp(g->text.data + at, p->stop[i], sl) == 0) {
-                emit(g, at);
-                return 1;
-            }
-    }
-    size_t hold = g->max_stop > 0 ? g->max_stop - 1 : 0;
-    if (len > hold && emit(g, len - hold))
-        return 2;
-    return 0;
+    if (n == 0)
+        return;
+    if (g->split)
+        chat_think_feed(&g->think, s, n);
+    else
+        on_span(g, false, s, n);
 }
 
 int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
@@ -237,36 +182,49 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
                    struct infer_gen_result *res, struct kb_error *err)
 {
     const struct infer_model *m = s->m;
-    int n_vocab = m->hp.n_vocab, rc;
     struct infer_gen_result r;
     struct gen_out g;
     struct tok_stream st;
-    struct cand *cands = NULL;
+    struct sampler *smp = NULL;
+    struct stop_matcher *sm = NULL;
+    struct sampler_params sp;
     char *pbuf = NULL;
-    size_t pbuf_bytes = 0;
-    uint64_t rng;
+    size_t pbuf_bytes = 0, n_emit;
+    const char *emit;
     double t0;
+    int rc;
     memset(&r, 0, sizeof r);
     memset(&g, 0, sizeof g);
-    kb_buf_init(&g.text, 64u << 20);
-    g.p = p;
     g.fn = piece;
+    g.reason = p->reasoning;
     g.ud = ud;
-    for (int i = 0; i < p->n_stop; i++)
-        g.max_stop = KB_MAX(g.max_stop, strlen(p->stop[i]));
+    g.split = p->split_reasoning;
     if ((rc = need_vocab(m, err)))
         goto out;
     if (p->max_tokens <= 0 || n_prompt <= 0) {
         rc = kb_error_set(err, KB_EINVAL, "generate: need a prompt and max_tokens > 0");
         goto out;
     }
-    cands = kb_xmalloc((size_t)n_vocab * sizeof *cands);
+    sampler_params_default(&sp);
+    sp.temp = p->sample.temp;
+    sp.top_k = p->sample.top_k;
+    sp.top_p = p->sample.top_p;
+    sp.min_p = p->sample.min_p;
+    sp.repeat_penalty = p->sample.repeat_penalty;
+    sp.presence_penalty = p->sample.presence_penalty;
+    sp.frequency_penalty = p->sample.frequency_penalty;
+    sp.repeat_last_n = p->sample.repeat_last_n;
+    sp.seed = p->sample.seed;
     pbuf_bytes = tok_stream_max_bytes(m->vocab) + 8;
+    if ((rc = sampler_new(&smp, m->hp.n_vocab, &sp, err)) ||
+        (rc = stop_matcher_new(&sm, p->stop, p->n_stop, pbuf_bytes, err)))
+        goto out;
     pbuf = kb_xmalloc(pbuf_bytes);
     tok_stream_init(&st, m->vocab, 0);
-    rng = p->sample.seed ^ 0x9e3779b97f4a7c15ull;
-    if (rng == 0)
-        rng = 1;
+    if (g.split)
+        chat_think_init(&g.think, p->starts_in_reasoning, on_span, &g);
+    for (int i = 0; i < n_prompt; i++)
+        sampler_accept(smp, prompt[i]);
     t0 = kb_now_s();
     if ((rc = infer_eval(s, prompt, n_prompt, s->logits, false, err)))
         goto out;
@@ -274,23 +232,24 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
     r.prompt_s = kb_now_s() - t0;
     t0 = kb_now_s();
     r.why = INFER_STOP_MAX_TOKENS;
-    while (r.n_gen < p->max_tokens) {
-        int n_recent = KB_MIN(s->n_past, KB_MAX(p->sample.repeat_last_n, 0));
-        int32_t tok = sample_token(&p->sample, s->logits, n_vocab, s->hist + s->n_past - n_recent,
-                                   n_recent, cands, &rng);
+    for (;;) {
+        int32_t tok = sampler_sample(smp, s->logits);
+        sampler_accept(smp, tok);
         if (!p->ignore_eos && infer_token_is_eog(m, tok)) {
             r.why = INFER_STOP_EOG;
             break;
         }
         r.n_gen++;
         size_t nb = tok_stream_feed(&st, tok, pbuf, pbuf_bytes);
-        if (nb && (rc = kb_buf_append(&g.text, pbuf, nb))) {
-            kb_error_set(err, rc, "generate: output too large");
-            goto out;
+        if (nb && stop_matcher_feed(sm, pbuf, nb, &emit, &n_emit)) {
+            deliver(&g, emit, n_emit);
+            r.why = INFER_STOP_STRING;
+            break;
         }
-        int a = after_text(&g);
-        if (a) {
-            r.why = a == 1 ? INFER_STOP_STRING : INFER_STOP_CALLBACK;
+        if (nb)
+            deliver(&g, emit, n_emit);
+        if (g.stop) {
+            r.why = INFER_STOP_CALLBACK;
             break;
         }
         if (r.n_gen == p->max_tokens)
@@ -302,20 +261,26 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
         if ((rc = infer_eval(s, &tok, 1, s->logits, false, err)))
             goto out;
     }
-    if (r.why == INFER_STOP_MAX_TOKENS || r.why == INFER_STOP_EOG || r.why == INFER_STOP_CONTEXT) {
+    if (r.why != INFER_STOP_STRING && r.why != INFER_STOP_CALLBACK) {
         size_t nb = tok_stream_flush(&st, pbuf, pbuf_bytes);
-        if (nb)
-            (void)kb_buf_append(&g.text, pbuf, nb);
-        g.max_stop = 0;
-        if (after_text(&g) == 1)
+        if (nb && stop_matcher_feed(sm, pbuf, nb, &emit, &n_emit)) {
             r.why = INFER_STOP_STRING;
+            deliver(&g, emit, n_emit);
+        } else {
+            if (nb)
+                deliver(&g, emit, n_emit);
+            stop_matcher_flush(sm, &emit, &n_emit);
+            deliver(&g, emit, n_emit);
+        }
     }
+    if (g.split)
+        chat_think_flush(&g.think);
     r.gen_s = kb_now_s() - t0;
 out:
     if (res)
         *res = r;
-    free(cands);
+    sampler_free(smp);
+    stop_matcher_free(sm);
     free(pbuf);
-    kb_buf_release(&g.text);
     return rc;
 }

@@ -131,6 +131,7 @@ struct infer_sample_params {
     float repeat_penalty;   /* divide positive logits (multiply negative) of recent tokens; 1: off */
     int repeat_last_n;      /* how many recent tokens the penalties look at */
     float presence_penalty; /* subtracted once from every recent token's logit; 0: off */
+    float frequency_penalty; /* subtracted per occurrence of a recent token; 0: off */
     uint64_t seed;          /* same seed, same model, same prompt: same text */
 };
 
@@ -144,6 +145,9 @@ struct infer_gen_params {
     const char *const *stop; /* borrowed stop strings (generation ends before them); may be NULL */
     int n_stop;
     bool ignore_eos;         /* keep going past end-of-generation tokens */
+    bool split_reasoning;    /* send "<think>...</think>" text to `reasoning`, the rest to piece */
+    bool starts_in_reasoning; /* the prompt already opened <think> (infer_chat_opens_think) */
+    infer_piece_fn reasoning; /* reasoning text when split_reasoning (NULL: dropped) */
 };
 void infer_gen_params_default(struct infer_gen_params *p);
 
@@ -163,6 +167,31 @@ struct infer_gen_result {
 int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
                    const struct infer_gen_params *p, infer_piece_fn piece, void *ud,
                    struct infer_gen_result *res, struct kb_error *err);
+
+/* ---- chat prompts --------------------------------------------------------------------------------- */
+
+struct infer_chat_msg {
+    const char *role;    /* "system", "user" or "assistant"; borrowed */
+    const char *content; /* UTF-8, NUL-terminated; borrowed */
+};
+
+struct infer_chat_opts {
+    bool add_generation_prompt; /* end with the opening of an assistant turn */
+    bool enable_thinking;       /* Qwen3: false pre-fills an empty think block */
+    const char *family;         /* NULL: detect from the model's template; else "chatml", "llama3",
+                                 * "qwen3", "llama2", "mistral", "deepseek2", "deepseek3" */
+};
+
+/* Appends the chat prompt for msgs[0..n) in the model's template family (detected from
+ * tokenizer.chat_template: ChatML/Qwen, Qwen3, Llama 3, Llama 2, Mistral, DeepSeek V2, DeepSeek
+ * V3/R1; unknown falls back to ChatML with a warning). No BOS: tokenize the result with
+ * add_special and parse_special. o NULL: generation prompt on, thinking off. */
+int infer_chat_render(const struct infer_model *m, const struct infer_chat_msg *msgs, int n,
+                      const struct infer_chat_opts *o, struct kb_buf *out, struct kb_error *err);
+const char *infer_chat_family(const struct infer_model *m); /* static name of the detected family */
+/* Whether the rendered generation prompt already opens a <think> block (set
+ * infer_gen_params.starts_in_reasoning from it). */
+bool infer_chat_opens_think(const struct infer_model *m, const struct infer_chat_opts *o);
 
 /* ---- synthetic models (tests and benchmarks) ------------------------------------------------------ */
 

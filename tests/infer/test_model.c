@@ -254,6 +254,61 @@ static void test_expert_stats(void **state)
     infer_model_close(m);
 }
 
+static int n_reason_calls;
+static int reason_piece(void *ud, const char *p, size_t n)
+{
+    (void)ud;
+    (void)p;
+    n_reason_calls += n > 0;
+    return 0;
+}
+
+/* Chat prompts come from the model's template family; with split_reasoning and a prompt that opened
+ * <think>, text goes to the reasoning callback until a </think> (the random model never says it). */
+static void test_chat_and_reasoning(void **state)
+{
+    (void)state;
+    struct infer_model *m;
+    struct infer_session *s;
+    struct kb_error err = {0};
+    struct kb_buf b;
+    struct infer_chat_msg msgs[] = {{"system", "Be brief."}, {"user", "Hi there"}};
+    struct infer_chat_opts o = {true, false, NULL};
+    open_session("tiny_qwen3moe_q8", &m, &s, 256, false);
+    kb_buf_init(&b, 0);
+    assert_int_equal(infer_chat_render(m, msgs, 2, &o, &b, &err), 0);
+    assert_non_null(strstr(b.data, "<|im_start|>user\nHi there<|im_end|>"));
+    assert_non_null(strstr(b.data, "<|im_start|>assistant\n"));
+    int32_t ids[256];
+    int n = 0;
+    assert_int_equal(infer_tokenize(m, b.data, b.len, true, true, ids, 256, &n, &err), 0);
+    int specials = 0;
+    for (int i = 0; i < n; i++)
+        specials += ids[i] >= 280;
+    assert_true(specials >= 4); /* <|im_start|> and <|im_end|> became single tokens */
+    struct infer_gen_params gp;
+    struct collect ans = {0}, rea = {0};
+    kb_buf_init(&ans.text, 0);
+    kb_buf_init(&rea.text, 0);
+    infer_gen_params_default(&gp);
+    gp.max_tokens = 8;
+    gp.ignore_eos = true;
+    gp.sample.temp = 0;
+    gp.split_reasoning = true;
+    gp.starts_in_reasoning = true;
+    gp.reasoning = reason_piece;
+    n_reason_calls = 0;
+    assert_int_equal(infer_generate(s, ids, n, &gp, collect_piece, &ans, NULL, &err), 0);
+    assert_true(n_reason_calls > 0);
+    assert_int_equal(ans.calls, 0); /* the think block never closed: no answer text */
+    kb_buf_release(&ans.text);
+    kb_buf_release(&rea.text);
+    kb_buf_release(&b);
+    assert_string_equal(infer_chat_family(m), "qwen3");
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -269,6 +324,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_eval_errors_and_batching),
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_expert_stats),
+        cmocka_unit_test(test_chat_and_reasoning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
