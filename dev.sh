@@ -16,7 +16,7 @@ scripts/setup.sh
 
 case "$cmd" in
 run)
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKBOX_WERROR=OFF -DKBOX_SANITIZE= >/dev/null
   cmake --build build -j"$jobs"
   exec scripts/run_demo.sh build/cli/kbox "$@"
   ;;

@@ -287,6 +287,8 @@ static long match_seq(const struct pre_alt *alt, int i, size_t pos, size_t end, 
             return -1;
         return (long)pos;
     }
+    if (i >= (int)KB_ARRAY_LEN(alt->a)) /* n_atoms <= 4; says so to the optimiser too */
+        return -1;
     const struct pre_atom *at = &alt->a[i];
     size_t k = 0;
     while (k < at->max && pos + k < end && class_match(&at->c, cat[pos + k], unit[pos + k]))
