@@ -3,8 +3,11 @@
  * kern_init() fills `kern` once: first the reference entries (kern_ref.c), then, unless
  * KBOX_FORCE_SCALAR=1 or force_scalar, the entries of every ISA file the CPU supports (AVX2+FMA+F16C,
  * then AVX-512 F/BW/VL(+VNNI)), each overwriting only what it implements. It must run before any
- * thread uses the kernels; afterwards the table is read-only (STYLE.md 14).
+ * thread uses the kernels; afterwards the table is read-only (STYLE.md 14). Concurrent first calls
+ * are serialised by a mutex; the first caller's force_scalar wins.
  * Tests: tests/infer/test_kernels.c. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,27 +16,45 @@
 struct kern_ops kern;
 
 static struct kern_ops ref_ops;
-static bool ref_ready, kern_ready;
+/* Initialisation may race when two models are opened at once; the mutex makes the first caller
+ * fill the tables and the flags (release/acquire) publish them. */
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool ref_ready, kern_ready;
 
-const struct kern_ops *kern_ref_ops(void)
+static void fill_ref_locked(void)
 {
-    if (!ref_ready) {
+    if (!atomic_load_explicit(&ref_ready, memory_order_relaxed)) {
         memset(&ref_ops, 0, sizeof(ref_ops));
         kern_ref_fill(&ref_ops);
         ref_ops.isa = "ref";
-        ref_ready = true;
+        atomic_store_explicit(&ref_ready, true, memory_order_release);
+    }
+}
+
+const struct kern_ops *kern_ref_ops(void)
+{
+    if (!atomic_load_explicit(&ref_ready, memory_order_acquire)) {
+        pthread_mutex_lock(&init_mu);
+        fill_ref_locked();
+        pthread_mutex_unlock(&init_mu);
     }
     return &ref_ops;
 }
 
 void kern_init(bool force_scalar)
 {
-    if (kern_ready)
+    if (atomic_load_explicit(&kern_ready, memory_order_acquire))
         return;
+    pthread_mutex_lock(&init_mu);
+    if (atomic_load_explicit(&kern_ready, memory_order_relaxed)) {
+        pthread_mutex_unlock(&init_mu);
+        return;
+    }
+    fill_ref_locked();
     const char *env = getenv("KBOX_FORCE_SCALAR");
     if (env && env[0] && strcmp(env, "0") != 0)
         force_scalar = true;
-    kern = *kern_ref_ops();
+    kern = ref_ops;
     if (!force_scalar) {
         struct kb_cpu cpu;
         kb_cpu_detect(&cpu);
@@ -46,7 +67,8 @@ void kern_init(bool force_scalar)
             }
         }
     }
-    kern_ready = true;
+    atomic_store_explicit(&kern_ready, true, memory_order_release);
+    pthread_mutex_unlock(&init_mu);
 }
 
 /* ---- fp16 / bf16 -------------------------------------------------------------------------------- */
