@@ -160,7 +160,7 @@ async function main() {
     await shopPage.waitForSelector('#kbox-widget', {state: 'attached'});
     await shopPage.click('#kbox-widget .bubble');
     await watchStreaming(shopPage, 'widget');
-    await shopPage.fill('#kbox-widget input', 'How long does a refund take?');
+    await shopPage.fill('#kbox-widget input', 'When do I get my refund after a return?');
     await shopPage.click('#kbox-widget form button');
     const wbot = shopPage.locator('#kbox-widget .msg.bot[data-state="done"]');
     await wbot.waitFor({timeout: 30000});

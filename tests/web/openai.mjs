@@ -41,7 +41,7 @@ async function main() {
     check(h.citations.every((x) => x.document === 'employee-handbook.txt'), 'citations only from the handbook');
 
     const stream = await client.chat.completions.create({model: 'kbox', stream: true,
-      messages: [{role: 'user', content: 'How long does a refund take?'}]});
+      messages: [{role: 'user', content: 'When do I get my refund after a return?'}]});
     let text = '';
     let chunks = 0;
     let finish = null;
