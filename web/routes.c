@@ -188,6 +188,10 @@ int web_route_admit(struct web_req *req, const char *authorization, const char *
     case WEB_AUTH_ADMIN:
         if (req->admin)
             return 0;
+        /* failed admin attempts count against the client's public rate, so a short configured
+         * token cannot be guessed at line speed */
+        if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
+            return kb_error_set(err, KB_ERATE, "too many requests without the admin token; try again later");
         if (!tok)
             return kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");
         return kb_error_set(err, KB_EFORBIDDEN, "the admin token is wrong");

@@ -859,7 +859,13 @@ void web_server_stop(struct web_server *s)
 {
     if (!s)
         return;
+    /* MHD stops polling the listen socket and hands it back; closing it at once makes new
+     * connections fail fast instead of piling up in the kernel's backlog */
     s->quiesced_fd = MHD_quiesce_daemon(s->d);
+    if (s->quiesced_fd != MHD_INVALID_SOCKET) {
+        close(s->quiesced_fd);
+        s->quiesced_fd = MHD_INVALID_SOCKET;
+    }
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     wait_zero(s, &s->n_inflight, NULL, kb_now_s() + WEB_DRAIN_S);

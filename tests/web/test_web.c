@@ -826,6 +826,8 @@ static void test_rate_limit(void **state)
     expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"x\"}", 429, "ERATE");
     expect_error(f, "POST", "/api/ask", json_hdr, "{\"question\":\"x\"}", 429, "ERATE");
     expect_error(f, "GET", "/v1/models", NULL, NULL, 429, "ERATE");
+    /* guessing the admin token is limited too */
+    expect_error(f, "GET", "/api/documents", NULL, NULL, 429, "ERATE");
     /* the admin is not rate-limited, and neither are the UI's static files */
     call(f, "POST", "/api/search", admin, "{\"query\":\"x\"}", 200, &r);
     http_resp_free(&r);
@@ -936,6 +938,55 @@ static void test_timeout(void **state)
     stop(f);
 }
 
+struct stop_arg {
+    struct web_server *srv;
+    double took_s;
+};
+
+static void *stop_thread(void *p)
+{
+    struct stop_arg *a = p;
+    double t0 = kb_now_s();
+    web_server_stop(a->srv);
+    a->took_s = kb_now_s() - t0;
+    return NULL;
+}
+
+/* Shutdown lets a request that is in flight finish, and accepts no new connections meanwhile. */
+static void test_graceful_stop(void **state)
+{
+    struct fixture *f = start(NULL);
+    const char *body = "{\"query\":\"refund policy\"}";
+    char req[512], buf[4096];
+    struct stop_arg a = {f->srv, 0};
+    pthread_t th;
+    size_t n = 0;
+    ssize_t k;
+    int fd = http_connect(f->port);
+    (void)state;
+    assert_true(fd >= 0);
+    snprintf(req, sizeof req,
+             "POST /api/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%.5s",
+             strlen(body), body);
+    assert_true(send(fd, req, strlen(req), MSG_NOSIGNAL) > 0);
+    usleep(100000);
+    pthread_create(&th, NULL, stop_thread, &a);
+    usleep(300000);
+    assert_int_equal(http_connect(f->port), -1); /* no longer accepting */
+    assert_true(send(fd, body + 5, strlen(body) - 5, MSG_NOSIGNAL) > 0);
+    while (n < sizeof buf - 1 && (k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fd);
+    pthread_join(th, NULL);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "\"hits\":"));
+    assert_true(a.took_s < 5.0);
+    f->srv = NULL; /* stopped already */
+    stop(f);
+}
+
 /* `kbox serve --port 0`: prints the URL and token, serves, and exits 0 on SIGTERM. */
 static void test_kbox_serve(void **state)
 {
@@ -1008,7 +1059,8 @@ int main(void)
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_rate_limit),   cmocka_unit_test(test_private_ask), cmocka_unit_test(test_cors),
-        cmocka_unit_test(test_generated_token), cmocka_unit_test(test_timeout), cmocka_unit_test(test_kbox_serve),
+        cmocka_unit_test(test_generated_token), cmocka_unit_test(test_timeout), cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_kbox_serve),
     };
     int failed;
     signal(SIGPIPE, SIG_IGN);
