@@ -43,7 +43,7 @@ struct slist {
     int n;
 };
 
-static const char *arch_names[] = {"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"};
+static const char *arch_names[] = {"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2"};
 
 static bool arch_known(const char *a)
 {
@@ -60,7 +60,13 @@ static bool is_qwen(const char *a)
 
 static bool is_moe(const char *a)
 {
-    return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0;
+    return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0 ||
+           strcmp(a, "deepseek2") == 0;
+}
+
+static bool is_ds2(const char *a)
+{
+    return strcmp(a, "deepseek2") == 0;
 }
 
 /* GGUF general.architecture: mixtral files say "llama" (with llama.expert_count). */
@@ -88,17 +94,37 @@ void synth_params_default(struct synth_params *p, const char *arch)
     p->n_ff_exp = 256;
     p->n_ff_shexp = 512;
     p->seed = 42;
+    p->kv_lora_rank = 256;
+    p->qk_rope_dim = 32;
+    p->qk_nope_dim = 64;
+    p->v_head_dim = 64;
+    p->n_expert_shared = 1;
+    p->n_dense_lead = 1;
+    p->gating_func = 1;
+    p->expert_weights_scale = 1.0f;
+    if (is_ds2(arch)) {
+        p->n_head_kv = 1;
+        p->yarn_factor = 40.0f;
+        p->yarn_orig_ctx = 4096;
+    }
 }
 
 int synth_check(const struct synth_params *p, struct kb_error *err)
 {
-    if (!p->arch || !arch_known(p->arch)) {
-        if (p->arch && strcmp(p->arch, "deepseek2") == 0)
-            return kb_error_set(err, KB_ENOTIMPL, "synth: architecture 'deepseek2' is not written yet");
+    if (!p->arch || !arch_known(p->arch))
         return kb_error_set(err, KB_EINVAL,
-                            "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral)",
+                            "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral, "
+                            "deepseek2)",
                             p->arch ? p->arch : "");
-    }
+    if (is_ds2(p->arch) &&
+        (p->kv_lora_rank < 1 || p->kv_lora_rank > 8192 || p->qk_rope_dim < 2 || p->qk_rope_dim % 2 ||
+         p->qk_rope_dim > 1024 || p->qk_nope_dim < 1 || p->qk_nope_dim > 1024 || p->v_head_dim < 1 ||
+         p->v_head_dim > 1024 || p->q_lora_rank < 0 || p->q_lora_rank > 8192 || p->n_expert_shared < 0 ||
+         p->n_dense_lead < 0 || p->n_dense_lead > p->n_layer || (p->gating_func != 1 && p->gating_func != 2) ||
+         p->n_expert_group < 0 || p->n_expert_group_used < 0 || p->n_expert_group_used > p->n_expert_group ||
+         (p->n_expert_group > 0 && p->n_expert % p->n_expert_group != 0) || p->yarn_factor < 0 ||
+         (p->yarn_factor > 0 && p->yarn_orig_ctx < 1)))
+        return kb_error_set(err, KB_EINVAL, "synth: bad deepseek2 attention/expert configuration");
     if (!ggml_type_supported(p->type) || p->type == GGML_TYPE_Q8_1 || p->type == GGML_TYPE_Q8_K)
         return kb_error_set(err, KB_EINVAL, "synth: type %d is not a supported weight type", p->type);
     if (p->n_layer < 1 || p->n_layer > 1000 || p->n_embd < 1 || p->n_embd > 65536 || p->n_head < 1 ||
@@ -155,8 +181,59 @@ static void add_t(struct slist *l, int want_type, enum tkind kind, const char *n
     t->ne[3] = 1;
     t->kind = kind;
     t->type = (kind == TK_MAT || kind == TK_EMB) ? weight_type(want_type, ne0) : GGML_TYPE_F32;
-    t->std = kind == TK_BIAS ? 0.25f : kind == TK_ROUTER ? 3.0f / sqrtf((float)ne0) : 1.0f / sqrtf((float)ne0);
+    t->std = kind == TK_BIAS ? (strstr(name, "exp_probs_b") ? 0.01f : 0.25f)
+             : kind == TK_ROUTER ? 3.0f / sqrtf((float)ne0)
+                                 : 1.0f / sqrtf((float)ne0);
     t->n_bytes = ggml_row_bytes(t->type, ne0) * (size_t)(t->ne[1] * t->ne[2]);
+}
+
+/* deepseek2 blocks in llama.cpp's MLA layout: q (or q-LoRA a/norm/b), kv_a_mqa (kv_lora + rope),
+ * kv_a_norm, per-head k_b (nope x kv_lora) and v_b (kv_lora x v), output; leading dense FFN blocks,
+ * then routed experts + shared experts (+ exp_probs_b for sigmoid gating). */
+static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
+{
+    int64_t E = p->n_embd, H = p->n_head, kq = p->qk_nope_dim + p->qk_rope_dim;
+    char n[64];
+    for (int b = 0; b < p->n_layer; b++) {
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, p->type, kind, n, nd, a0, a1, a2);                                                        \
+    } while (0)
+        T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
+        if (p->q_lora_rank > 0) {
+            T(TK_MAT, "attn_q_a.weight", 2, E, p->q_lora_rank, 1);
+            T(TK_NORM, "attn_q_a_norm.weight", 1, p->q_lora_rank, 1, 1);
+            T(TK_MAT, "attn_q_b.weight", 2, p->q_lora_rank, H * kq, 1);
+        } else {
+            T(TK_MAT, "attn_q.weight", 2, E, H * kq, 1);
+        }
+        T(TK_MAT, "attn_kv_a_mqa.weight", 2, E, p->kv_lora_rank + p->qk_rope_dim, 1);
+        T(TK_NORM, "attn_kv_a_norm.weight", 1, p->kv_lora_rank, 1, 1);
+        T(TK_MAT, "attn_k_b.weight", 3, p->qk_nope_dim, p->kv_lora_rank, H);
+        T(TK_MAT, "attn_v_b.weight", 3, p->kv_lora_rank, p->v_head_dim, H);
+        T(TK_MAT, "attn_output.weight", 2, H * p->v_head_dim, E, 1);
+        T(TK_NORM, "ffn_norm.weight", 1, E, 1, 1);
+        if (b < p->n_dense_lead) {
+            T(TK_MAT, "ffn_gate.weight", 2, E, p->n_ff, 1);
+            T(TK_MAT, "ffn_up.weight", 2, E, p->n_ff, 1);
+            T(TK_MAT, "ffn_down.weight", 2, p->n_ff, E, 1);
+            continue;
+        }
+        T(TK_ROUTER, "ffn_gate_inp.weight", 2, E, p->n_expert, 1);
+        if (p->gating_func == 2)
+            T(TK_BIAS, "exp_probs_b.bias", 1, p->n_expert, 1, 1);
+        T(TK_MAT, "ffn_gate_exps.weight", 3, E, p->n_ff_exp, p->n_expert);
+        T(TK_MAT, "ffn_up_exps.weight", 3, E, p->n_ff_exp, p->n_expert);
+        T(TK_MAT, "ffn_down_exps.weight", 3, p->n_ff_exp, E, p->n_expert);
+        if (p->n_expert_shared > 0) {
+            int64_t fs = (int64_t)p->n_ff_exp * p->n_expert_shared;
+            T(TK_MAT, "ffn_gate_shexp.weight", 2, E, fs, 1);
+            T(TK_MAT, "ffn_up_shexp.weight", 2, E, fs, 1);
+            T(TK_MAT, "ffn_down_shexp.weight", 2, fs, E, 1);
+        }
+#undef T
+    }
 }
 
 static void build_tensors(const struct synth_params *p, struct slist *l)
@@ -168,6 +245,10 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
     bool qknorm = strcmp(a, "qwen3") == 0 || strcmp(a, "qwen3moe") == 0;
     char n[64];
     add_t(l, p->type, TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
+    if (is_ds2(a)) {
+        build_ds2_blocks(p, l);
+        goto out_head;
+    }
     for (int b = 0; b < p->n_layer; b++) {
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
@@ -209,6 +290,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
         }
 #undef T
     }
+out_head:
     add_t(l, p->type, TK_NORM, "output_norm.weight", 1, E, 1, 1);
     if (!p->tied_output)
         add_t(l, p->type, TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
@@ -300,6 +382,10 @@ static const char *merges[SYNTH_N_MERGES][2] = {
 static const char *specials_llama[5] = {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
                                         "<|end_header_id|>", "<|eot_id|>"};
 static const char *specials_qwen[5] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"};
+static const char *specials_ds[5] = {"<ï½" "beginâofâsentenceï½>",
+                                     "<ï½" "endâofâsentenceï½>",
+                                     "<ï½Userï½>", "<ï½" "Assistantï½>",
+                                     "<think>"};
 
 static const char *tmpl_llama3 =
     "{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + "
@@ -315,12 +401,27 @@ static const char *tmpl_qwen3 =
     "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}"
     "{%- endif %}{%- endif %}";
 
+static const char *tmpl_ds_v2 =
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + "
+    "message['content'] + '\\n\\n' }}{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + "
+    "message['content'] + eos_token }}{% elif message['role'] == 'system' %}{{ message['content'] + "
+    "'\\n\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+static const char *tmpl_ds_v3 =
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ "
+    "'<\xef\xbd\x9cUser\xef\xbd\x9c>' + message['content'] }}{% elif message['role'] == 'assistant' %}{{ "
+    "'<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>' + message['content'] + "
+    "'<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>' }}{% else %}{{ message['content'] "
+    "}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>' }}"
+    "{% endif %}";
+
 static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
 {
-    const char **sp = is_qwen(p->arch) ? specials_qwen : specials_llama;
+    bool ds = is_ds2(p->arch), v3 = ds && p->q_lora_rank > 0;
+    const char **sp = is_qwen(p->arch) ? specials_qwen : ds ? specials_ds : specials_llama;
     char tok[64];
     kv_str(b, n_kv, NULL, "tokenizer.ggml.model", "gpt2");
-    kv_str(b, n_kv, NULL, "tokenizer.ggml.pre", is_qwen(p->arch) ? "qwen2" : "llama-bpe");
+    kv_str(b, n_kv, NULL, "tokenizer.ggml.pre",
+           is_qwen(p->arch) ? "qwen2" : v3 ? "deepseek-v3" : ds ? "deepseek-llm" : "llama-bpe");
     kv_head(b, NULL, "tokenizer.ggml.tokens", GGUF_VT_ARRAY);
     put_u32(b, GGUF_VT_STRING);
     put_u64(b, (uint64_t)p->n_vocab);
@@ -357,11 +458,16 @@ static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
     bool qwen = is_qwen(p->arch);
     kv_u32(b, n_kv, NULL, "tokenizer.ggml.bos_token_id", SYNTH_TOK_SPECIAL0);
     kv_u32(b, n_kv, NULL, "tokenizer.ggml.eos_token_id", qwen ? SYNTH_TOK_SPECIAL0 + 2 : SYNTH_TOK_SPECIAL0 + 1);
-    kv_u32(b, n_kv, NULL, "tokenizer.ggml.eot_token_id", qwen ? SYNTH_TOK_SPECIAL0 + 2 : SYNTH_TOK_SPECIAL0 + 4);
+    kv_u32(b, n_kv, NULL, "tokenizer.ggml.eot_token_id",
+           qwen ? SYNTH_TOK_SPECIAL0 + 2 : ds ? SYNTH_TOK_SPECIAL0 + 1 : SYNTH_TOK_SPECIAL0 + 4);
     if (qwen)
         kv_u32(b, n_kv, NULL, "tokenizer.ggml.padding_token_id", SYNTH_TOK_SPECIAL0);
     kv_bool(b, n_kv, "tokenizer.ggml.add_bos_token", !qwen);
-    const char *tmpl = strncmp(p->arch, "qwen3", 5) == 0 ? tmpl_qwen3 : qwen ? tmpl_chatml : tmpl_llama3;
+    const char *tmpl = strncmp(p->arch, "qwen3", 5) == 0 ? tmpl_qwen3
+                       : qwen                            ? tmpl_chatml
+                       : v3                              ? tmpl_ds_v3
+                       : ds                              ? tmpl_ds_v2
+                                                         : tmpl_llama3;
     kv_str(b, n_kv, NULL, "tokenizer.chat_template", tmpl);
 }
 
@@ -383,6 +489,40 @@ static uint32_t file_type(int type)
     }
 }
 
+static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params *p)
+{
+    const char *A = "deepseek2";
+    kv_u32(b, n_kv, A, "leading_dense_block_count", (uint32_t)p->n_dense_lead);
+    kv_u32(b, n_kv, A, "attention.q_lora_rank", (uint32_t)p->q_lora_rank);
+    kv_u32(b, n_kv, A, "attention.kv_lora_rank", (uint32_t)p->kv_lora_rank);
+    /* MLA as llama.cpp stores it: one KV head of kv_lora + rope (keys) and kv_lora (values) */
+    kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)(p->kv_lora_rank + p->qk_rope_dim));
+    kv_u32(b, n_kv, A, "attention.value_length", (uint32_t)p->kv_lora_rank);
+    kv_u32(b, n_kv, A, "attention.key_length_mla", (uint32_t)(p->qk_nope_dim + p->qk_rope_dim));
+    kv_u32(b, n_kv, A, "attention.value_length_mla", (uint32_t)p->v_head_dim);
+    kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)p->qk_rope_dim);
+    kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
+    kv_u32(b, n_kv, A, "expert_count", (uint32_t)p->n_expert);
+    kv_u32(b, n_kv, A, "expert_used_count", (uint32_t)p->n_expert_used);
+    kv_u32(b, n_kv, A, "expert_shared_count", (uint32_t)p->n_expert_shared);
+    kv_f32(b, n_kv, A, "expert_weights_scale", p->expert_weights_scale);
+    kv_head(b, A, "expert_weights_norm", GGUF_VT_BOOL);
+    uint8_t norm = p->expert_weights_norm;
+    KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
+    (*n_kv)++;
+    kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+    if (p->n_expert_group > 0) {
+        kv_u32(b, n_kv, A, "expert_group_count", (uint32_t)p->n_expert_group);
+        kv_u32(b, n_kv, A, "expert_group_used_count", (uint32_t)p->n_expert_group_used);
+    }
+    if (p->yarn_factor > 0) {
+        kv_str(b, n_kv, A, "rope.scaling.type", "yarn");
+        kv_f32(b, n_kv, A, "rope.scaling.factor", p->yarn_factor);
+        kv_u32(b, n_kv, A, "rope.scaling.original_context_length", (uint32_t)p->yarn_orig_ctx);
+        kv_f32(b, n_kv, A, "rope.scaling.yarn_log_multiplier", 0.0707f);
+    }
+}
+
 static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
 {
     const char *A = gguf_arch(p->arch);
@@ -397,10 +537,15 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
     kv_u32(b, n_kv, A, "block_count", (uint32_t)p->n_layer);
     kv_u32(b, n_kv, A, "feed_forward_length", (uint32_t)p->n_ff);
     kv_u32(b, n_kv, A, "attention.head_count", (uint32_t)p->n_head);
-    kv_u32(b, n_kv, A, "attention.head_count_kv", (uint32_t)p->n_head_kv);
+    kv_u32(b, n_kv, A, "attention.head_count_kv", is_ds2(p->arch) ? 1u : (uint32_t)p->n_head_kv);
     kv_f32(b, n_kv, A, "rope.freq_base", p->rope_base);
     kv_f32(b, n_kv, A, "attention.layer_norm_rms_epsilon", p->norm_eps);
     kv_u32(b, n_kv, A, "vocab_size", (uint32_t)p->n_vocab);
+    if (is_ds2(p->arch)) {
+        put_meta_ds2(b, n_kv, p);
+        put_vocab(b, n_kv, p);
+        return;
+    }
     kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)hd);
     if (hd * p->n_head != p->n_embd || p->head_dim) {
         kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)hd);

@@ -12,8 +12,9 @@
  * (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16); norms, biases and routers stay F32.
  * Data is generated and written tensor by tensor (constant memory, so multi-GB files are fine).
  *
- * Supported architectures: llama, qwen2, qwen3, and the MoE ones qwen2moe, qwen3moe and mixtral
- * (llama with experts). deepseek2 (MLA) is not written yet (KB_ENOTIMPL).
+ * Supported architectures: llama, qwen2, qwen3, and the MoE ones qwen2moe, qwen3moe, mixtral
+ * (llama with experts) and deepseek2 (MLA attention in llama.cpp's current layout: attn_kv_a_mqa,
+ * 3-D attn_k_b/attn_v_b; optional q-LoRA; leading dense blocks; shared experts; YaRN keys).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -24,7 +25,7 @@
 #include "base/base.h"
 
 struct synth_params {
-    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"; borrowed */
+    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2"; borrowed */
     int type;           /* enum ggml_type of the weight matrices */
     int n_layer;        /* transformer blocks */
     int n_embd;         /* model width */
@@ -42,10 +43,27 @@ struct synth_params {
     int n_ff_exp;       /* MoE archs: expert FFN width */
     int n_ff_shexp;     /* qwen2moe: shared-expert FFN width */
     uint64_t seed;      /* weight seed */
+    /* deepseek2 (MLA + MoE) only; V2-Lite flavour by default, V3/R1 with q_lora_rank > 0,
+     * gating_func 2 (sigmoid + exp_probs_b) and expert groups */
+    int q_lora_rank;    /* 0: no q-LoRA (attn_q), else attn_q_a/attn_q_a_norm/attn_q_b */
+    int kv_lora_rank;   /* compressed KV width */
+    int qk_rope_dim;    /* rope part of each q/k head */
+    int qk_nope_dim;    /* non-rope part of each q/k head */
+    int v_head_dim;     /* value head size */
+    int n_expert_shared;/* shared experts (width n_ff_exp each) */
+    int n_dense_lead;   /* leading dense blocks (ffn_gate/up/down of n_ff) */
+    int gating_func;    /* 1 softmax, 2 sigmoid (writes exp_probs_b) */
+    float expert_weights_scale; /* routed-expert output scale */
+    bool expert_weights_norm;   /* renormalise the top-k weights */
+    int n_expert_group, n_expert_group_used; /* 0: no group routing */
+    float yarn_factor;  /* 0: no rope scaling keys; else YaRN with this factor */
+    int yarn_orig_ctx;  /* rope.scaling.original_context_length */
 };
 
 /* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,
- * F32, qwen ties nothing; rope base 10000 for llama/mixtral, 1e6 for qwen; MoE 8 experts top-2). */
+ * F32, qwen ties nothing; rope base 10000 for llama/mixtral, 1e6 for qwen; MoE 8 experts top-2;
+ * deepseek2: kv_lora 256, rope 32, nope 64, v 64, 1 shared expert, 1 leading dense block, softmax
+ * gating, YaRN factor 40 over 4096). */
 void synth_params_default(struct synth_params *p, const char *arch);
 
 /* Checks p (arch known, dims positive and consistent, type supported). 0 or KB_EINVAL/KB_ENOTIMPL. */

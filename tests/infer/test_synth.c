@@ -195,7 +195,8 @@ static void test_determinism_and_errors(void **state)
     assert_int_equal(synth_write(a, &p, &err), KB_EINVAL);
     assert_non_null(strstr(err.msg, "gpt-j"));
     synth_params_default(&p, "deepseek2");
-    assert_int_equal(synth_write(a, &p, &err), KB_ENOTIMPL);
+    p.n_expert_group = 3; /* 8 experts do not split into 3 groups */
+    assert_int_equal(synth_write(a, &p, &err), KB_EINVAL);
     synth_params_default(&p, "llama");
     p.n_head_kv = 3;
     assert_int_equal(synth_write(a, &p, &err), KB_EINVAL);
@@ -210,11 +211,62 @@ static void test_determinism_and_errors(void **state)
     assert_int_equal(access(a, F_OK), -1);
 }
 
+/* deepseek2 in both flavours: MLA tensors, q-LoRA, leading dense block, shared experts, keys. */
+static void test_deepseek2(void **state)
+{
+    (void)state;
+    for (int v3 = 0; v3 < 2; v3++) {
+        struct synth_params p;
+        synth_params_default(&p, "deepseek2");
+        p.type = GGML_TYPE_Q4_K;
+        p.n_layer = 3;
+        if (v3) {
+            p.q_lora_rank = 96;
+            p.gating_func = 2;
+            p.n_expert_group = 4;
+            p.n_expert_group_used = 2;
+        }
+        char path[256];
+        tmp_path(path, sizeof(path), v3 ? "ds3" : "ds2");
+        struct kb_error err = {0};
+        if (synth_write(path, &p, &err) != 0)
+            fail_msg("%s", err.msg);
+        struct gguf_file *f = NULL;
+        assert_int_equal(gguf_open(&f, path, &err), 0);
+        assert_int_equal(get_u32(f, "deepseek2.attention.head_count_kv"), 1);
+        assert_int_equal(get_u32(f, "deepseek2.attention.key_length"), p.kv_lora_rank + p.qk_rope_dim);
+        assert_int_equal(get_u32(f, "deepseek2.attention.key_length_mla"), p.qk_nope_dim + p.qk_rope_dim);
+        assert_int_equal(get_u32(f, "deepseek2.leading_dense_block_count"), 1);
+        assert_int_equal(get_u32(f, "deepseek2.expert_gating_func"), p.gating_func);
+        assert_int_equal(gguf_find_kv(f, "deepseek2.expert_group_count") != NULL, v3);
+        const struct gguf_tensor *t = gguf_find_tensor(f, "blk.1.attn_k_b.weight");
+        assert_non_null(t);
+        assert_int_equal(t->n_dims, 3);
+        assert_int_equal(t->ne[0], p.qk_nope_dim);
+        assert_int_equal(t->ne[1], p.kv_lora_rank);
+        assert_int_equal(t->ne[2], p.n_head);
+        assert_int_equal(t->type, GGML_TYPE_Q5_0); /* rows of 64 fall back */
+        assert_non_null(gguf_find_tensor(f, "blk.0.ffn_down.weight"));
+        assert_null(gguf_find_tensor(f, "blk.1.ffn_down.weight"));
+        assert_non_null(gguf_find_tensor(f, "blk.2.ffn_down_shexp.weight"));
+        assert_int_equal(gguf_find_tensor(f, "blk.2.exp_probs_b.bias") != NULL, v3);
+        assert_int_equal(gguf_find_tensor(f, "blk.0.attn_q_b.weight") != NULL, v3);
+        assert_int_equal(gguf_find_tensor(f, "blk.0.attn_q.weight") != NULL, !v3);
+        const char *s;
+        size_t n;
+        assert_true(gguf_get_str(f, "tokenizer.ggml.pre", &s, &n));
+        assert_int_equal(n, strlen(v3 ? "deepseek-v3" : "deepseek-llm"));
+        gguf_close(f);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_archs_and_types),
         cmocka_unit_test(test_determinism_and_errors),
+        cmocka_unit_test(test_deepseek2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
