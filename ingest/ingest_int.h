@@ -4,7 +4,7 @@
  * the caller's error. Parsers never touch doc->blocks directly: they call doc_add*() (doc.c),
  * which normalise text (norm.c) and record locations; doc_finish() detects Q/A pairs, joins the
  * document text and fails with KB_EEMPTY when nothing was found. Third-party glue, one file per
- * library (STYLE.md 18): norm.c utf8proc, encoding.c iconv, xml.c libxml2, zip.c libzip,
+ * library (STYLE.md 18): norm.c utf8proc, encoding.c iconv, xml.c libxml2, zip.c libzip, ocr.c Tesseract,
  * parse_pdf.c MuPDF. Tests: tests/ingest/. */
 #ifndef KB_INGEST_INGEST_INT_H
 #define KB_INGEST_INGEST_INT_H
@@ -121,6 +121,16 @@ struct xml_node *xml_child(const struct xml_node *n, const char *name);
 struct xml_node *xml_find(const struct xml_node *n, const char *name); /* first descendant, preorder */
 /* Appends the concatenated text of n's subtree. */
 int xml_text(const struct xml_node *n, struct kb_buf *b);
+
+/* ---- ocr.c (Tesseract) ------------------------------------------------------------------------------ */
+
+struct ocr; /* one engine per document; one thread */
+/* Loads the eng+chi_sim models. KB_ENOTIMPL (with the Debian packages to install) when missing. */
+int ocr_open(struct ingest_ctx *c, struct ocr **out);
+/* Recognises an 8-bit grey image (w x h, stride bytes per row, dpi) and appends its UTF-8 text. */
+int ocr_page(struct ingest_ctx *c, struct ocr *o, const unsigned char *gray, int w, int h, int stride, int dpi,
+             struct kb_buf *out);
+void ocr_close(struct ocr *o); /* NULL ok */
 
 /* ---- parsers ------------------------------------------------------------------------------------------ */
 

@@ -12,9 +12,11 @@
  *   the body size (the most common size by characters) get levels by size rank;
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
  *   starting in lower case is joined without the hyphen.
- * The time cap is checked between pages. No text at all means no text layer: "no text layer; enable
- * ingest.ocr" (KB_EEMPTY), or KB_ENOTIMPL when ingest.ocr is on, since OCR is not built yet; images
- * go the same way without touching MuPDF. Tests: tests/ingest/test_pdf.c. */
+ * The time cap is checked between pages. No text at all means no text layer: with ingest.ocr off that
+ * is "no text layer; enable ingest.ocr" (KB_EEMPTY; images say so without touching MuPDF); with it on,
+ * every page (or the image, opened as a one-page document) is rendered to grey at 200 dpi (at most
+ * 40 Mpx) and read by ocr.c, one paragraph block per blank-line-separated run with its page.
+ * Tests: tests/ingest/test_pdf.c. */
 #define _GNU_SOURCE /* memmem */
 #include "ingest/ingest_int.h"
 
@@ -410,9 +412,80 @@ static int pdf_no_text(struct ingest_ctx *c)
     return kb_error_set(c->err, KB_EEMPTY, "cannot ingest '%s': no text layer; enable ingest.ocr", c->name);
 }
 
+/* The MIME type MuPDF needs to open an image as a one-page document. */
+static const char *pdf_image_magic(const unsigned char *u, size_t n)
+{
+    if (n >= 8 && memcmp(u, "\x89PNG", 4) == 0)
+        return "image/png";
+    if (n >= 3 && u[0] == 0xFF && u[1] == 0xD8)
+        return "image/jpeg";
+    if (n >= 6 && memcmp(u, "GIF8", 4) == 0)
+        return "image/gif";
+    return "image/tiff";
+}
+
+#define PDF_OCR_DPI 200
+#define PDF_OCR_MAX_PIXELS (40 * 1000 * 1000) /* an A4 page at 200 dpi is 3.9 Mpx */
+
+/* OCRs every page of doc into paragraph blocks (split at blank lines) with their page. Runs inside
+ * fz_try: MuPDF errors throw; our own errors come back as a KB code. */
+static int pdf_ocr_pages(struct ingest_ctx *c, fz_context *ctx, fz_document *doc, int n_pages, long *n_chars)
+{
+    struct ocr *o = NULL;
+    int rc = ocr_open(c, &o);
+    struct kb_buf text;
+    kb_buf_init(&text, c->max_parse_bytes);
+    for (int i = 0; i < n_pages && !rc; i++) {
+        fz_page *volatile page = NULL;
+        fz_pixmap *volatile pix = NULL;
+        fz_try(ctx)
+        {
+            page = fz_load_page(ctx, doc, i);
+            fz_rect r = fz_bound_page(ctx, page);
+            double w = (r.x1 - r.x0) / 72.0 * PDF_OCR_DPI, h = (r.y1 - r.y0) / 72.0 * PDF_OCR_DPI;
+            double scale = PDF_OCR_DPI / 72.0;
+            if (w * h > PDF_OCR_MAX_PIXELS)
+                scale *= sqrt(PDF_OCR_MAX_PIXELS / (w * h));
+            pix = fz_new_pixmap_from_page(ctx, page, fz_scale((float)scale, (float)scale), fz_device_gray(ctx), 0);
+            kb_buf_reset(&text);
+            rc = ocr_page(c, o, fz_pixmap_samples(ctx, pix), fz_pixmap_width(ctx, pix), fz_pixmap_height(ctx, pix),
+                          fz_pixmap_stride(ctx, pix), (int)lrint(scale * 72.0), &text);
+        }
+        fz_always(ctx)
+        {
+            fz_drop_pixmap(ctx, pix);
+            fz_drop_page(ctx, page);
+        }
+        fz_catch(ctx)
+        {
+            kb_buf_release(&text);
+            ocr_close(o);
+            fz_rethrow(ctx);
+        }
+        /* Paragraphs are separated by blank lines in Tesseract's output. */
+        const char *s = text.data ? text.data : "";
+        while (!rc && *s) {
+            const char *gap = strstr(s, "\n\n");
+            size_t len = gap ? (size_t)(gap - s) : strlen(s);
+            struct ingest_loc loc = {.page = i + 1};
+            size_t before = c->doc->n_blocks;
+            rc = doc_add(c, INGEST_BLOCK_PARAGRAPH, 0, s, len, &loc);
+            if (!rc && c->doc->n_blocks > before)
+                *n_chars += (long)c->doc->blocks[c->doc->n_blocks - 1].text_bytes;
+            s += len;
+            while (*s == '\n')
+                s++;
+        }
+        rc = rc ? rc : ctx_check_time(c);
+    }
+    kb_buf_release(&text);
+    ocr_close(o);
+    return rc;
+}
+
 int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_format fmt)
 {
-    if (fmt == INGEST_FMT_IMAGE)
+    if (fmt == INGEST_FMT_IMAGE && !c->cfg->ingest_ocr)
         return pdf_no_text(c);
     struct pdf_mem mem;
     pdf_mem_init(&mem, c->max_parse_bytes);
@@ -440,14 +513,17 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
     fz_page *volatile page = NULL;
     fz_stext_page *volatile st = NULL;
     volatile int rc = 0;
-    const char *what = fmt == INGEST_FMT_EPUB ? "EPUB" : "PDF";
+    const char *what = fmt == INGEST_FMT_EPUB ? "EPUB" : fmt == INGEST_FMT_IMAGE ? "image" : "PDF";
+    const char *magic = fmt == INGEST_FMT_EPUB    ? "application/epub+zip"
+                        : fmt == INGEST_FMT_IMAGE ? pdf_image_magic((const unsigned char *)data, n)
+                                                  : "application/pdf";
+    volatile long ocr_chars = 0;
 
     fz_try(ctx)
     {
         fz_register_document_handlers(ctx);
         stm = fz_open_memory(ctx, (const unsigned char *)data, n);
-        doc = fz_open_document_with_stream(ctx, fmt == INGEST_FMT_EPUB ? "application/epub+zip" : "application/pdf",
-                                           stm);
+        doc = fz_open_document_with_stream(ctx, magic, stm);
         if (fz_needs_password(ctx, doc) && !fz_authenticate_password(ctx, doc, "")) {
             rc = kb_error_set(c->err, KB_ECORRUPT, "cannot ingest '%s': the %s is encrypted (password protected)",
                               c->name, what);
@@ -462,7 +538,7 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
         }
         int block_no = 0;
         fz_stext_options opts = {0};
-        for (int i = 0; i < n_pages && !rc; i++) {
+        for (int i = 0; i < n_pages && !rc && fmt != INGEST_FMT_IMAGE; i++) {
             page = fz_load_page(ctx, doc, i);
             st = fz_new_stext_page_from_page(ctx, page, &opts);
             if (pdf_read_page(ctx, st, i + 1, &pd, &block_no))
@@ -473,6 +549,11 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
             page = NULL;
             if (!rc)
                 rc = ctx_check_time(c);
+        }
+        if (!rc && pd.n_chars == 0 && c->cfg->ingest_ocr) {
+            long got = 0;
+            rc = pdf_ocr_pages(c, ctx, doc, n_pages, &got);
+            ocr_chars = got;
         }
     }
     fz_catch(ctx)
@@ -485,8 +566,11 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
     }
     if (!rc) {
         c->doc->n_pages = pd.n_pages;
-        if (pd.n_chars == 0) {
-            rc = pdf_no_text(c);
+        if (ocr_chars > 0) {
+            /* blocks came from OCR */
+        } else if (pd.n_chars == 0) {
+            rc = c->cfg->ingest_ocr ? kb_error_set(c->err, KB_EEMPTY, "cannot ingest '%s': OCR found no text", c->name)
+                                    : pdf_no_text(c);
         } else {
             pdf_drop_furniture(&pd);
             pdf_headings(&pd, ol, n_ol);

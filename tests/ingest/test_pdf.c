@@ -2,7 +2,7 @@
  * page numbers, headings from the outline and from font size, running headers/footers and page
  * numbers dropped, hyphenated line ends joined, Chinese text; EPUB through MuPDF; and the bad cases:
  * encrypted, truncated, garbage after the header, no text layer (with ingest.ocr off and on), and a
- * PNG image. */
+ * PNG image; and OCR of a rendered page (as PNG and as an image-only PDF) when mutool is installed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../support/run.h"
 #include "fixtures.h"
 
 static struct config cfg;
@@ -186,14 +187,14 @@ static void test_no_text_layer(void **state)
     struct config ocr;
     config_init(&ocr);
     assert_int_equal(config_set(&ocr, "ingest.ocr", "true", CONFIG_SRC_FLAG, NULL), 0);
-    assert_int_equal(ingest_parse_file(&ocr, path, &d, &err), KB_ENOTIMPL);
-    assert_non_null(strstr(err.msg, "OCR is not built yet"));
+    assert_int_equal(ingest_parse_file(&ocr, path, &d, &err), KB_EEMPTY); /* blank pages: OCR finds nothing */
+    assert_non_null(strstr(err.msg, "OCR found no text"));
     /* Images have no text layer either. */
     static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
     const char *img = fx_write(fx_path("scan.png"), png, sizeof png);
     assert_int_equal(ingest_parse_file(&cfg, img, &d, &err), KB_EEMPTY);
     assert_non_null(strstr(err.msg, "no text layer; enable ingest.ocr"));
-    assert_int_equal(ingest_parse_file(&ocr, img, &d, &err), KB_ENOTIMPL);
+    assert_int_equal(ingest_parse_file(&ocr, img, &d, &err), KB_ECORRUPT); /* a PNG header and no image */
     config_release(&ocr);
     fx_pdf_free(p);
 }
@@ -228,11 +229,76 @@ static void test_epub(void **state)
     ingest_doc_free(d);
 }
 
+/* OCR end to end: a text PDF rendered to PNG by mutool, then wrapped in a PDF with no text layer.
+ * Skipped when mutool (Debian mupdf-tools) is not installed. */
+static void test_ocr(void **state)
+{
+    (void)state;
+    static const char *const mutool_paths[] = {"/usr/bin/mutool", "/usr/local/bin/mutool"};
+    const char *mutool = NULL;
+    for (size_t i = 0; i < KB_ARRAY_LEN(mutool_paths) && !mutool; i++) {
+        FILE *f = fopen(mutool_paths[i], "rb");
+        if (f) {
+            fclose(f);
+            mutool = mutool_paths[i];
+        }
+    }
+    if (!mutool)
+        skip();
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 760, 24, "Returns Policy");
+    fx_pdf_text(p, 72, 720, 14, "Customers may return a kettle within 45 days of delivery.");
+    fx_pdf_text(p, 72, 700, 14, "Refunds are paid within seven working days.");
+    char text_pdf[512], png[512], scan[512];
+    snprintf(text_pdf, sizeof text_pdf, "%s", write_pdf("text.pdf", p, false));
+    snprintf(png, sizeof png, "%s", fx_path("page.png"));
+    snprintf(scan, sizeof scan, "%s", fx_path("scan-ocr.pdf"));
+    fx_pdf_free(p);
+    char *draw[] = {(char *)mutool, "draw", "-q", "-r", "200", "-o", png, text_pdf, "1", NULL};
+    char *conv[] = {(char *)mutool, "convert", "-o", scan, png, NULL};
+    struct run_result r;
+    assert_int_equal(run_cmd(&r, draw, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    assert_int_equal(run_cmd(&r, conv, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+
+    struct config ocr;
+    config_init(&ocr);
+    assert_int_equal(config_set(&ocr, "ingest.ocr", "true", CONFIG_SRC_FLAG, NULL), 0);
+    const char *files[] = {scan, png};
+    for (int i = 0; i < 2; i++) {
+        struct kb_error err = {0};
+        struct ingest_doc *d = NULL;
+        assert_int_equal(ingest_parse_file(&cfg, files[i], &d, &err), KB_EEMPTY); /* OCR off */
+        assert_non_null(strstr(err.msg, "no text layer; enable ingest.ocr"));
+        int rc = ingest_parse_file(&ocr, files[i], &d, &err);
+        if (rc == KB_ENOTIMPL) { /* language data missing */
+            config_release(&ocr);
+            skip();
+        }
+        if (rc)
+            fail_msg("%s: %s", files[i], err.msg);
+        const struct ingest_block *b = fx_block_with(d, "45 days");
+        if (!b)
+            fail_msg("OCR text of %s lacks '45 days': %s", files[i], d->text);
+        assert_int_equal(b->loc.page, 1);
+        assert_non_null(fx_block_with(d, "Returns Policy"));
+        assert_non_null(fx_block_with(d, "seven working days"));
+        assert_int_equal(ingest_chunk(&ocr, d, &err), 0);
+        assert_int_equal(fx_chunk_with(d, "45 days")->page_first, 1);
+        ingest_doc_free(d);
+    }
+    config_release(&ocr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
-        cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),
+        cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
