@@ -11,8 +11,9 @@
  * (ingest.max_file_bytes) and a zip-entry cap (ingest.max_expanded_bytes). Errors are per file and
  * name the file: KB_EFORMAT (unknown or unsupported format), KB_ECORRUPT (damaged, encrypted or
  * garbage content), KB_EEMPTY (no text: empty file, or a PDF/image without a text layer: "no text
- * layer; enable ingest.ocr"), KB_ETOOBIG (a cap was hit), KB_ETIMEOUT, KB_ENOMEM, KB_EIO,
- * KB_ENOTIMPL (OCR requested but not built). Tests: tests/ingest/. */
+ * layer; enable ingest.ocr"; with ingest.ocr on such pages are read by Tesseract, eng+chi_sim),
+ * KB_ETOOBIG (a cap was hit), KB_ETIMEOUT, KB_ENOMEM, KB_EIO, KB_ENOTIMPL (ingest.ocr is on but the
+ * Tesseract language data is not installed). Tests: tests/ingest/. */
 #ifndef KB_INGEST_INGEST_H
 #define KB_INGEST_INGEST_H
 
