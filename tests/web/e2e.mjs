@@ -149,7 +149,12 @@ async function main() {
     check((await page.textContent('#page-chat h1')) === '向文档提问', 'chat title is Chinese');
     await page.screenshot({path: path.join(shots, 'chat-zh.png'), fullPage: true});
     await page.click('#nav button[data-page="settings"]');
-    await page.waitForFunction(() => document.querySelector('#answer-mode').textContent !== '?');
+    await page.waitForFunction(() => document.querySelector('#answer-mode').textContent.startsWith('抽取式'));
+    // settings go through rag_setting_set and reach the widget
+    await page.fill('#settings-form input[name="widget.title"]', '鹭溪客服');
+    await page.click('#settings-form button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector('#settings-status').textContent === '已保存');
+    check(await page.inputValue('#settings-form input[name="widget.title"]') === '鹭溪客服', 'title saved');
     await page.screenshot({path: path.join(shots, 'settings-zh.png'), fullPage: true});
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
 
@@ -159,6 +164,7 @@ async function main() {
     await shopPage.goto(`http://127.0.0.1:${pagePort}/`);
     await shopPage.waitForSelector('#kbox-widget', {state: 'attached'});
     await shopPage.click('#kbox-widget .bubble');
+    check((await shopPage.textContent('#kbox-widget .head span')) === '鹭溪客服', 'widget title from settings');
     await watchStreaming(shopPage, 'widget');
     await shopPage.fill('#kbox-widget input', 'When do I get my refund after a return?');
     await shopPage.click('#kbox-widget form button');

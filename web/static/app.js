@@ -35,7 +35,8 @@ const I18N = {
     'settings.wlang': 'Language', 'settings.origins': 'Allowed origins (comma-separated)',
     'settings.snippet': 'Paste this into your website:', 'settings.save': 'Save settings', 'settings.saved': 'Saved',
     'cite.title': 'Cited passage', 'cite.close': 'Close', 'cite.document': 'Document', 'cite.heading': 'Section',
-    'cite.page': 'Page', 'err.auth': 'Enter the admin token (printed by kbox serve) at the top right.',
+    'cite.page': 'Page', 'mode.extractive': 'extractive (sentences quoted from the documents)',
+    'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Enter the admin token (printed by kbox serve) at the top right.',
   },
   zh: {
     'nav.upload': '上传', 'nav.documents': '文档', 'nav.chat': '问答', 'nav.hits': '召回测试',
@@ -63,7 +64,8 @@ const I18N = {
     'settings.wlang': '语言', 'settings.origins': '允许的来源（逗号分隔）',
     'settings.snippet': '把下面的代码粘贴到您的网站：', 'settings.save': '保存设置', 'settings.saved': '已保存',
     'cite.title': '引用段落', 'cite.close': '关闭', 'cite.document': '文档', 'cite.heading': '章节',
-    'cite.page': '页码', 'err.auth': '请在右上角输入管理员令牌（kbox serve 启动时会打印）。',
+    'cite.page': '页码', 'mode.extractive': '抽取式（直接引用文档中的句子）',
+    'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请在右上角输入管理员令牌（kbox serve 启动时会打印）。',
   },
 };
 
@@ -161,6 +163,8 @@ function applyLang() {
 
 function show(page) {
   state.page = page;
+  $('cite-panel').hidden = true;
+  document.body.classList.remove('cite-open');
   for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
   for (const b of document.querySelectorAll('#nav button')) b.classList.toggle('active', b.dataset.page === page);
   if (page === 'documents') loadDocuments();
@@ -350,6 +354,7 @@ function openCitation(c) {
   $('cite-page').textContent = c.page ? String(c.page) : '—';
   $('cite-text').textContent = c.text || '';
   $('cite-panel').hidden = false;
+  document.body.classList.add('cite-open');
 }
 
 function chip(c) {
@@ -413,7 +418,10 @@ function setupChat() {
     state.conversation = newConversationId();
     $('chat-log').replaceChildren();
   });
-  $('cite-close').addEventListener('click', () => { $('cite-panel').hidden = true; });
+  $('cite-close').addEventListener('click', () => {
+    $('cite-panel').hidden = true;
+    document.body.classList.remove('cite-open');
+  });
 }
 
 /* ---- hit testing ------------------------------------------------------------------------------------- */
@@ -455,7 +463,7 @@ async function loadSettings() {
   try {
     const data = await api('GET', '/api/settings');
     settingsLoaded = data.settings;
-    $('answer-mode').textContent = data.answer_mode;
+    $('answer-mode').textContent = t('mode.' + data.answer_mode);
     const form = $('settings-form');
     for (const [k, v] of Object.entries(data.settings)) {
       const input = form.elements.namedItem(k);
