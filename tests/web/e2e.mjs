@@ -131,6 +131,29 @@ async function main() {
     await page.waitForSelector('#hits-rows tr td.num');
     await page.screenshot({path: path.join(shots, 'hits.png'), fullPage: true});
 
+    // document text is data, never markup: an uploaded document cannot run script in the UI
+    const evil = path.join(build, 'xss-sample.txt');
+    fs.writeFileSync(evil, 'The zorblax gadget <img src=x onerror="window.__xss=1"> costs <b>five</b> pounds.\n' +
+      '<script>window.__xss=2</script> Zorblax gadgets ship on Fridays.\n');
+    await page.click('#nav button[data-page="upload"]');
+    await page.setInputFiles('#file-input', evil);
+    await page.waitForSelector('#upload-list li[data-name="xss-sample.txt"][data-state="indexed"]', {timeout: 60000});
+    await page.click('#nav button[data-page="hits"]');
+    await page.fill('#hits-query', 'zorblax gadget');
+    await page.click('#hits-form button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector('#hits-rows').textContent.includes('zorblax'));
+    check((await page.textContent('#hits-rows')).includes('onerror='), 'markup shown as text in hit testing');
+    await page.click('#nav button[data-page="chat"]');
+    await page.fill('#chat-input', 'How much does the zorblax gadget cost?');
+    await page.click('#chat-send');
+    await page.locator('#chat-log .msg.bot').last().locator('xpath=.').and(page.locator('[data-state="done"]')).waitFor({timeout: 30000});
+    await page.locator('#chat-log .msg.bot').last().locator('.chip').first().click();
+    await page.click('#nav button[data-page="documents"]');
+    await page.waitForSelector('#doc-rows tr[data-id]');
+    await page.waitForTimeout(300);
+    check(await page.evaluate(() => window.__xss) === undefined, 'no script from a document ran');
+    check(await page.locator('img[src="x"]').count() === 0, 'no element was created from document text');
+
     // ---- the UI in Chinese ----
     await page.selectOption('#lang', 'zh');
     check((await page.textContent('#nav button[data-page="chat"]')) === '问答', 'navigation switched to Chinese');
