@@ -34,7 +34,7 @@ static char *value_text(const cJSON *v, struct kb_arena *a, struct kb_error *err
         return arena_dup(a, "", err);
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (isfinite(d) && d == (double)(int64_t)d && fabs(d) < 9e15)
+        if (fabs(d) < 9e15 && d == floor(d))
             snprintf(num, sizeof num, "%lld", (long long)(int64_t)d);
         else
             snprintf(num, sizeof num, "%.17g", d);
@@ -100,8 +100,10 @@ static int decode_field(const cJSON *v, const struct web_jfield *f, char *base, 
     case WEB_J_TEXT:
         return (*(char **)dst = text_value(v, f->name, a, err)) ? 0 : err->code;
     case WEB_J_INT:
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != (double)(int64_t)v->valuedouble)
-            return kb_error_set(err, KB_EJSON, "member '%s' must be an integer", f->name);
+        /* range first: converting an out-of-range double to an integer is undefined */
+        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= 9007199254740992.0) ||
+            v->valuedouble != floor(v->valuedouble))
+            return kb_error_set(err, KB_EJSON, "member '%s' must be an integer (at most 2^53 in size)", f->name);
         *(int64_t *)dst = (int64_t)v->valuedouble;
         return 0;
     case WEB_J_DOUBLE:

@@ -639,8 +639,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return queue_error(cs, rc, &err); /* MHD closes the connection instead of reading a body */
         return MHD_YES;
     }
-    if (cs->responded)
-        return MHD_YES; /* discard anything after an early response */
+    if (cs->responded) {
+        *upload_data_size = 0; /* discard anything after an early response */
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         if (cs->fail_code)
             cs->received += (int64_t)*upload_data_size; /* draining */

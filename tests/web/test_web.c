@@ -301,6 +301,21 @@ static void test_bad_json(void **state)
     http_resp_free(&r);
     expect_error(f, "POST", "/api/search", json_hdr, "", 400, "EJSON");
     expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"top_k\":1.5}", 400, "EJSON");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"top_k\":1e300}", 400, "EJSON");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"document_id\":-1e19}", 400, "EJSON");
+    expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\"} trailing", 400, "EJSON");
+    {
+        /* nesting deeper than cJSON's limit is refused, not recursed into */
+        char deep[4000];
+        size_t k = (size_t)snprintf(deep, sizeof deep, "{\"query\":\"a\",\"x\":");
+        for (int i = 0; i < 1500; i++)
+            deep[k++] = '[';
+        for (int i = 0; i < 1500; i++)
+            deep[k++] = ']';
+        deep[k++] = '}';
+        deep[k] = '\0';
+        expect_error(f, "POST", "/api/search", json_hdr, deep, 400, "EJSON");
+    }
     expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"top_k\":1000}", 400, "EINVAL");
     expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"mode\":\"psychic\"}", 400, "EINVAL");
     expect_error(f, "POST", "/api/search", json_hdr, "{\"query\":\"a\",\"collection\":\"no-such\"}", 404, "ENOENT");
