@@ -1,5 +1,6 @@
-/* tests/infer/ref_forward.h: a straight-line double-precision reference forward pass of the dense
- * architectures (llama, qwen2, qwen3), written independently of infer/ from the maths alone:
+/* tests/infer/ref_forward.h: a straight-line double-precision reference forward pass of every
+ * architecture kbox runs (llama/mixtral, qwen2, qwen3, qwen2moe, qwen3moe, deepseek2 with MLA in
+ * its decompressed form, YaRN and group routing), written independently of infer/ from the maths:
  * weights dequantized to double with the scalar reference kernels, every sum in double, no KV
  * cache (full causal attention over the sequence), no batching. The engine must match it on
  * synthetic models of every architecture and type. Used by test_ref_forward.c and

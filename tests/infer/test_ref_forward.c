@@ -1,10 +1,12 @@
 /* tests/infer/test_ref_forward.c: the engine against the double-precision reference forward pass
- * (ref_forward.c) on synthetic models of every dense architecture and every supported weight
+ * (ref_forward.c) on synthetic models of every architecture synth writes (dense and MoE; deepseek2
+ * is covered against llama.cpp in test_conformance.c) and every supported weight
  * type, written by infer/synth.h. Rows are 256 wide so the K-quants are real K-quant blocks.
  * The engine quantizes activations as llama.cpp does (to F16/BF16/Q8_0/Q8_1/Q8_K), so it is
  * compared twice: with the reference rounding activations the same way (only summation order
- * differs) and with exact activations (a per-type bound of that rounding's scale). Every position of one batched eval is compared, then the same tokens fed one
- * at a time must give the same last row. */
+ * differs) and with exact activations (a per-type bound of that rounding's scale). Every position
+ * of one batched eval is compared, then the same tokens fed one at a time must give the same last
+ * row. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +35,7 @@ static const struct tcase types[] = {
     {"Q4_0", 6e-2, 2e-2}, {"Q4_1", 6e-2, 4e-2}, {"Q5_0", 6e-2, 2e-2}, {"Q5_1", 6e-2, 4e-2},
     {"Q4_K", 6e-2, 2e-2}, {"Q5_K", 6e-2, 2e-2}, {"Q6_K", 6e-2, 2e-2},
 };
-static const char *const archs[] = {"llama", "qwen2", "qwen3"};
+static const char *const archs[] = {"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"};
 
 static void check_one(const char *arch, const struct tcase *tc)
 {
@@ -88,7 +90,8 @@ static void check_one(const char *arch, const struct tcase *tc)
         mb = fmax(mb, fabs(last[i] - lg[(size_t)(n - 1) * V + i]));
     printf("[ ref      ] %-6s %-5s max rel diff vs reference %.3g, with activation rounding %.3g, "
            "batch vs single %.3g\n", arch, tc->type, md / mr, mq / mr, mb / mr);
-    assert_true(md / mr <= tc->tol);
+    /* with exact activations a MoE router may pick another expert somewhere: looser */
+    assert_true(md / mr <= (strstr(arch, "moe") || strcmp(arch, "mixtral") == 0 ? 6 : 1) * tc->tol);
     assert_true(mq / mr <= tc->tol_q);
     assert_true(mb / mr <= 1e-5);
     free(lg);
@@ -105,8 +108,15 @@ static void test_engine_matches_reference(void **state)
 {
     (void)state;
     for (size_t a = 0; a < KB_ARRAY_LEN(archs); a++)
-        for (size_t t = 0; t < KB_ARRAY_LEN(types); t++)
+        for (size_t t = 0; t < KB_ARRAY_LEN(types); t++) {
+            bool moe = a >= 3;
+            /* MoE archs: one type per kernel family keeps the naive reference's run short */
+            if (moe && strcmp(types[t].type, "F32") && strcmp(types[t].type, "F16") &&
+                strcmp(types[t].type, "Q8_0") && strcmp(types[t].type, "Q4_0") &&
+                strcmp(types[t].type, "Q4_K") && strcmp(types[t].type, "Q6_K"))
+                continue;
             check_one(archs[a], &types[t]);
+        }
 }
 
 int main(void)

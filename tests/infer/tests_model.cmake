@@ -4,7 +4,7 @@ kb_test(test_conformance SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_conformance.c
         ${CMAKE_CURRENT_LIST_DIR}/ref_forward.c LIBS kb_infer kb_base m LABELS unit)
 target_include_directories(test_conformance PRIVATE ${PROJECT_SOURCE_DIR})
 kb_test(test_ref_forward SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ref_forward.c
-        ${CMAKE_CURRENT_LIST_DIR}/ref_forward.c LIBS kb_infer kb_base m LABELS unit)
+        ${CMAKE_CURRENT_LIST_DIR}/ref_forward.c LIBS kb_infer kb_base m LABELS slow)
 kb_test(test_model_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_model_cli.c
         ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_base LABELS e2e)
 add_dependencies(test_model_cli kbox)
