@@ -62,7 +62,7 @@ static const char *enc_alias(const char *cs)
     for (size_t i = 0; i < KB_ARRAY_LEN(map); i++)
         if (strcasecmp(cs, map[i].name) == 0)
             return map[i].use;
-    return NULL;
+    return cs; /* let iconv try the declared name (windows-1251, koi8-r, ...) */
 }
 
 int enc_to_utf8(struct ingest_ctx *c, const char *data, size_t n, const char *charset, struct kb_buf *out,
@@ -92,7 +92,7 @@ int enc_to_utf8(struct ingest_ctx *c, const char *data, size_t n, const char *ch
         } else {
             rc = enc_iconv(from, data + skip, n - skip, out);
         }
-        if (rc == KB_ECORRUPT && skip == 0) { /* a wrong declaration: fall back to detection */
+        if ((rc == KB_ECORRUPT || rc == KB_EFORMAT) && skip == 0) { /* wrong or unknown declaration: detect */
             out->len = start;
             from = NULL;
         }

@@ -288,6 +288,15 @@ static void test_html_charset(void **state)
         assert_non_null(fx_block_with(d, "退货 policy"));
         ingest_doc_free(d);
     }
+    /* A charset outside the alias table goes to iconv by name (Cyrillic in windows-1251); a
+     * declaration iconv does not know falls back to detection. */
+    struct ingest_doc *c1 = parse_file(fx_write_str("cp1251.html", "<html><head><meta charset=\"windows-1251\">"
+                                                                     "</head><body><p>\xcf\xf0\xe8\xe2\xe5\xf2</p></body></html>"));
+    assert_non_null(fx_block_with(c1, "Привет"));
+    ingest_doc_free(c1);
+    c1 = parse_file(fx_write_str("bogus.html", "<meta charset=\"no-such-charset\"><p>plain ok</p>"));
+    assert_non_null(fx_block_with(c1, "plain ok"));
+    ingest_doc_free(c1);
     /* UTF-16 with a BOM beats no declaration. */
     const char *t = "<p>中文 ok</p>";
     char u16[64];
