@@ -34,7 +34,7 @@ const I18N = {
     'settings.wtitle': 'Title', 'settings.wcolor': 'Colour', 'settings.wgreeting': 'Greeting',
     'settings.wlang': 'Language', 'settings.origins': 'Allowed origins (comma-separated)',
     'settings.snippet': 'Paste this into your website:', 'settings.save': 'Save settings', 'settings.saved': 'Saved',
-    'cite.title': 'Cited passage', 'cite.close': 'Close', 'cite.document': 'Document', 'cite.heading': 'Section',
+    'coll.all': 'All collections', 'cite.title': 'Cited passage', 'cite.close': 'Close', 'cite.document': 'Document', 'cite.heading': 'Section',
     'cite.page': 'Page', 'mode.extractive': 'extractive (sentences quoted from the documents)',
     'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Enter the admin token (printed by kbox serve) at the top right.',
   },
@@ -63,7 +63,7 @@ const I18N = {
     'settings.wtitle': '标题', 'settings.wcolor': '颜色', 'settings.wgreeting': '欢迎语',
     'settings.wlang': '语言', 'settings.origins': '允许的来源（逗号分隔）',
     'settings.snippet': '把下面的代码粘贴到您的网站：', 'settings.save': '保存设置', 'settings.saved': '已保存',
-    'cite.title': '引用段落', 'cite.close': '关闭', 'cite.document': '文档', 'cite.heading': '章节',
+    'coll.all': '全部知识库', 'cite.title': '引用段落', 'cite.close': '关闭', 'cite.document': '文档', 'cite.heading': '章节',
     'cite.page': '页码', 'mode.extractive': '抽取式（直接引用文档中的句子）',
     'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请在右上角输入管理员令牌（kbox serve 启动时会打印）。',
   },
@@ -168,6 +168,7 @@ function show(page) {
   for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
   for (const b of document.querySelectorAll('#nav button')) b.classList.toggle('active', b.dataset.page === page);
   if (page === 'documents') loadDocuments();
+  if (page === 'chat' || page === 'hits') loadCollections();
   if (page === 'settings') loadSettings();
   location.hash = page;
 }
@@ -322,6 +323,20 @@ async function removeDoc(id) {
   try { await api('DELETE', '/api/documents/' + id); await loadDocuments(); } catch (e) { showError(e); }
 }
 
+/* ---- collections (knowledge bases) for the chat and hit-testing pages ---------------------------- */
+
+async function loadCollections() {
+  if (!state.token) return; /* listing collections is an admin call; without it: all collections */
+  let list = [];
+  try { list = (await api('GET', '/api/collections')).collections; } catch (e) { return; }
+  for (const sel of document.querySelectorAll('.coll-select')) {
+    const keep = sel.value;
+    sel.replaceChildren(el('option', {value: '', 'data-i18n': 'coll.all', text: t('coll.all')}));
+    for (const c of list) sel.append(el('option', {value: c.name, text: c.name + ' (' + c.n_documents + ')'}));
+    sel.value = list.some((c) => c.name === keep) ? keep : '';
+  }
+}
+
 /* ---- chat ------------------------------------------------------------------------------------------- */
 
 /* Reads a text/event-stream response and calls onEvent(name, data) per event. */
@@ -376,7 +391,8 @@ async function ask(question) {
   const seen = new Set();
   try {
     const r = await fetch('/api/ask', {method: 'POST', headers: headers(true),
-      body: JSON.stringify({question, conversation_id: state.conversation, stream: true})});
+      body: JSON.stringify(Object.assign({question, conversation_id: state.conversation, stream: true},
+        $('chat-collection').value ? {collection: $('chat-collection').value} : {}))});
     if (!r.ok) {
       let msg = r.statusText;
       try { msg = (await r.json()).error.message; } catch (e) { /* not JSON */ }
@@ -433,7 +449,9 @@ function setupHits() {
     if (!query) return;
     const rows = $('hits-rows');
     try {
-      const data = await api('POST', '/api/search', {query, top_k: Number($('hits-k').value) || 0, mode: $('hits-mode').value});
+      const body = {query, top_k: Number($('hits-k').value) || 0, mode: $('hits-mode').value};
+      if ($('hits-collection').value) body.collection = $('hits-collection').value;
+      const data = await api('POST', '/api/search', body);
       rows.replaceChildren();
       if (!data.hits.length) rows.append(el('tr', {}, el('td', {colspan: '5', class: 'hint', text: t('hits.none')})));
       data.hits.forEach((h, i) => {
