@@ -6,7 +6,8 @@
  *                  [-t THREADS] [-c CTX] [--expert-stats]   prints the prompt, then the generation
  *                  streamed; --expert-stats then prints per-layer expert selection counts
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
- *   kbox model bench FILE [-t N] [-p 512] [-n 128] prompt and generation tokens/s (llama-bench's
+ *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R]  prompt and generation tokens/s
+ *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
  *                  from an empty cache; best of the repetitions after a warm-up)
  *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
@@ -345,7 +346,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     struct infer_session_params sp;
     struct infer_model_info in;
     struct kb_error err = {0};
-    int n_pp = 512, n_tg = 128, reps = 3, rc = 0;
+    int n_pp = 512, n_tg = 128, reps = 3, rc = 0, n_batch = 0;
     int32_t *ids = NULL;
     infer_session_params_default(&sp);
     for (int i = 0; i < argc && rc == 0; i++) {
@@ -358,6 +359,8 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model bench", a, v, 1, 1 << 16, &n_tg), i++;
         else if (strcmp(a, "-r") == 0)
             rc = parse_int("model bench", a, v, 1, 100, &reps), i++;
+        else if (strcmp(a, "-b") == 0)
+            rc = parse_int("model bench", a, v, 1, 1 << 16, &n_batch), i++;
         else
             rc = cli_usage("model bench", "unknown argument '%s'", a);
     }
@@ -365,7 +368,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         return rc;
     infer_model_get_info(m, &in);
     sp.n_ctx = KB_MAX(n_pp, n_tg) + 1;
-    sp.n_batch = n_pp;
+    sp.n_batch = n_batch > 0 ? n_batch : n_pp; /* -b 1: the prompt token by token */
     if ((rc = infer_session_new(&s, m, &sp, &err))) {
         rc = cli_fail(rc, &err);
         goto out;
@@ -404,9 +407,9 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
                       "\"tg_tok_s\":%.2f,\"weight_bytes\":%llu}\n", path, sp.n_threads, n_pp,
                       best_pp, n_tg, best_tg, (unsigned long long)in.weight_bytes);
     else
-        kb_buf_printf(&b, "model %s (%s, %.1f MB weights), threads %d\npp%d  %8.2f tok/s\ntg%d  "
-                      "%8.2f tok/s\n", path, in.arch, in.weight_bytes / 1e6,
-                      sp.n_threads, n_pp, best_pp, n_tg, best_tg);
+        kb_buf_printf(&b, "model %s (%s, %.1f MB weights), threads %d, batch %d\npp%d  %8.2f tok/s\n"
+                      "tg%d  %8.2f tok/s\n", path, in.arch, in.weight_bytes / 1e6,
+                      sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg);
     rc = cli_print(&b);
     kb_buf_release(&b);
 out:
