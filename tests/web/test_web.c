@@ -276,6 +276,11 @@ static void test_404_405(void **state)
     expect_error(f, "GET", "/api/documents/0", admin, NULL, 404, "ENOENT");
     expect_error(f, "GET", "/api/documents/999999", admin, NULL, 404, "ENOENT");
     expect_error(f, "GET", "/api/jobs/999999", admin, NULL, 404, "ENOENT");
+    expect_error(f, "GET", "/api/documents/999999/file", admin, NULL, 404, "ENOENT");
+    expect_error(f, "POST", "/api/documents/999999/reingest", admin, NULL, 404, "ENOENT");
+    expect_error(f, "PATCH", "/api/collections/999999", admin, "{\"name\":\"x\"}", 404, "ENOENT");
+    expect_error(f, "POST", "/api/documents/1", admin, "{}", 405, "EMETHOD");
+    expect_error(f, "PUT", "/api/jobs/1", admin, "{}", 405, "EMETHOD");
     expect_error(f, "DELETE", "/api/health", NULL, NULL, 405, "EMETHOD");
     expect_error(f, "GET", "/api/search", NULL, NULL, 405, "EMETHOD");
     expect_error(f, "PUT", "/api/ask", NULL, "{}", 405, "EMETHOD");
@@ -496,6 +501,47 @@ static void test_documents(void **state)
     }
     /* not multipart at all */
     expect_error(f, "POST", "/api/documents", admin, "{}", 415, "EFORMAT");
+    /* a file no parser takes: refused at once, or accepted and then listed as failed with a reason */
+    {
+        const char *names[1] = {"blob.bin"};
+        const char datas0[] = "\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\xff\xfe\x00\x01binary";
+        const char *datas[1] = {datas0};
+        size_t lens[1] = {sizeof datas0 - 1}, bn;
+        char *body = multipart(names, datas, lens, 1, &bn);
+        assert_int_equal(http_req(f->port, "POST", "/api/documents", upload_hdrs, body, bn, &r), 0);
+        if (r.status == 202) {
+            int64_t doc = json_int(r.body, "document_id"), job = json_int(r.body, "job_id");
+            char jp[64];
+            struct http_resp j;
+            snprintf(jp, sizeof jp, "/api/jobs/%lld", (long long)job);
+            for (int i = 0; i < 600; i++) {
+                call(f, "GET", jp, admin, NULL, 200, &j);
+                if (strstr(j.body, "\"state\":\"failed\"") || strstr(j.body, "\"state\":\"done\"")) {
+                    assert_non_null(strstr(j.body, "\"state\":\"failed\""));
+                    http_resp_free(&j);
+                    break;
+                }
+                http_resp_free(&j);
+                usleep(50000);
+            }
+            snprintf(jp, sizeof jp, "/api/documents/%lld?chunks=0", (long long)doc);
+            call(f, "GET", jp, admin, NULL, 200, &j);
+            assert_non_null(strstr(j.body, "\"status\":\"failed\""));
+            assert_null(strstr(j.body, "\"error\":\"\""));
+            http_resp_free(&j);
+            call(f, "GET", "/api/documents?status=failed", admin, NULL, 200, &j);
+            assert_non_null(strstr(j.body, "blob.bin"));
+            assert_null(strstr(j.body, "faq.md"));
+            http_resp_free(&j);
+            snprintf(jp, sizeof jp, "/api/documents/%lld", (long long)doc);
+            call(f, "DELETE", jp, admin, NULL, 200, &j);
+            http_resp_free(&j);
+        } else {
+            assert_int_equal(r.status, 415);
+        }
+        http_resp_free(&r);
+        free(body);
+    }
 }
 
 static void test_upload_too_big(void **state)
