@@ -68,6 +68,11 @@ int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err); 
 void kern_pool_free(struct kern_pool *p); /* NULL ok */
 int kern_pool_n_threads(const struct kern_pool *p);
 void kern_pool_run(struct kern_pool *p, void (*fn)(void *ud, int ith, int nth), void *ud);
+/* Dynamic split: fn(ud, chunk, ith) for every chunk in [0, n_chunks) (n_chunks < 2^20), each chunk
+ * claimed by whichever thread is free (the caller included); returns when all are done. A worker
+ * descheduled by the OS does not hold the caller up (it finds no chunk left), so prefer this for
+ * work that splits into many equal pieces (the matmul does). `ith` is for per-thread scratch. */
+void kern_pool_for(struct kern_pool *p, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud);
 
 /* ---- matmul ----------------------------------------------------------------------------------------
  * y[t][r] = sum_k W[r][k] * x[t][k] for a weight matrix W (rows of `w_type`, ne0 = n_in values per

@@ -44,21 +44,21 @@ size_t kern_matmul_scratch_bytes(int w_type, int64_t n_in, int64_t n_tok)
     return ggml_row_bytes(kern.vec_dot_type[w_type], n_in) * (size_t)n_tok;
 }
 
-static void quant_worker(void *ud, int ith, int nth)
+static void quant_worker(void *ud, int64_t t, int ith)
 {
+    (void)ith;
     struct mm_job *j = ud;
-    for (int64_t t = ith; t < j->n_tok; t += nth)
-        j->quant(j->x + t * j->n_in, j->xq + (size_t)t * j->xq_row_bytes, j->n_in);
+    j->quant(j->x + t * j->n_in, j->xq + (size_t)t * j->xq_row_bytes, j->n_in);
 }
 
-static void mm_worker(void *ud, int ith, int nth)
+/* Chunk c = output rows [c * MM_ROW_BLOCK, +MM_ROW_BLOCK) for every token. */
+static void mm_worker(void *ud, int64_t c, int ith)
 {
+    (void)ith;
     const struct mm_job *j = ud;
-    /* row ranges start on multiples of KERN_TILE so tiles stay whole */
-    int64_t r0 = j->n_out * ith / nth / KERN_TILE * KERN_TILE;
-    int64_t r1 = ith == nth - 1 ? j->n_out : j->n_out * (ith + 1) / nth / KERN_TILE * KERN_TILE;
-    for (int64_t rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
-        int64_t re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
+    {
+        int64_t rb = c * MM_ROW_BLOCK;
+        int64_t re = rb + MM_ROW_BLOCK < j->n_out ? rb + MM_ROW_BLOCK : j->n_out;
         int64_t t0 = 0;
         if (j->gemm) {
             for (; t0 + KERN_TILE <= j->n_tok; t0 += KERN_TILE) {
@@ -89,10 +89,7 @@ void kern_quantize_rows(struct kern_pool *pool, int type, const float *x, int64_
     struct mm_job j = {.quant = kern.quant[type], .x = x, .xq = xq,
                        .xq_row_bytes = ggml_row_bytes(type, n_in), .n_in = n_in, .n_tok = n_tok};
     KB_ASSERT(j.quant != NULL && j.xq_row_bytes > 0);
-    if (n_tok <= 1)
-        quant_worker(&j, 0, 1);
-    else
-        kern_pool_run(pool, quant_worker, &j);
+    kern_pool_for(pool, n_tok, quant_worker, &j);
 }
 
 void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,
@@ -103,7 +100,7 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
                        .xq = (uint8_t *)(uintptr_t)xq, .xq_row_bytes = ggml_row_bytes(vdt, n_in),
                        .n_in = n_in, .n_out = n_out, .n_tok = n_tok, .y = y};
     KB_ASSERT(j.dot != NULL && j.w_row_bytes > 0 && j.xq_row_bytes > 0);
-    kern_pool_run(pool, mm_worker, &j);
+    kern_pool_for(pool, (n_out + MM_ROW_BLOCK - 1) / MM_ROW_BLOCK, mm_worker, &j);
 }
 
 void kern_matmul(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,

@@ -73,8 +73,64 @@ static void test_pool(void **state)
     assert_null(p);
 }
 
+struct for_job {
+    int64_t n;
+    atomic_int *hits; /* (n) */
+    atomic_int by_thread[8];
+};
+
+static void for_fn(void *ud, int64_t c, int ith)
+{
+    struct for_job *j = ud;
+    assert_true(c >= 0 && c < j->n);
+    atomic_fetch_add(&j->hits[c], 1);
+    atomic_fetch_add(&j->by_thread[ith], 1);
+}
+
+/* kern_pool_for: every chunk exactly once, interleaved with static runs, across sleeps, for chunk
+ * counts 0, 1, small and large; a stale worker never runs a chunk twice. */
+static void test_pool_for(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 3; n++) {
+        struct kern_pool *p = NULL;
+        assert_int_equal(kern_pool_new(&p, n, NULL), 0);
+        static const int64_t sizes[] = {0, 1, 2, 7, 64, 1000, 5000};
+        struct job rj;
+        memset(&rj, 0, sizeof(rj));
+        rj.n_rows = 10;
+        rj.rows = kb_xcalloc(10, sizeof(int64_t));
+        int runs = 0;
+        for (int rep = 0; rep < 300; rep++) {
+            int64_t sz = sizes[rep % KB_ARRAY_LEN(sizes)];
+            struct for_job fj;
+            memset(&fj, 0, sizeof(fj));
+            fj.n = sz;
+            fj.hits = kb_xcalloc((size_t)(sz ? sz : 1), sizeof(atomic_int));
+            kern_pool_for(p, sz, for_fn, &fj);
+            for (int64_t c = 0; c < sz; c++)
+                assert_int_equal(atomic_load(&fj.hits[c]), 1);
+            int total = 0;
+            for (int t = 0; t < n; t++)
+                total += atomic_load(&fj.by_thread[t]);
+            assert_int_equal(total, sz);
+            free(fj.hits);
+            if (rep % 3 == 0) {
+                kern_pool_run(p, job_fn, &rj);
+                runs++;
+            }
+            if (rep == 150)
+                usleep(50 * 1000);
+        }
+        for (int64_t r = 0; r < rj.n_rows; r++)
+            assert_int_equal(rj.rows[r], runs);
+        free(rj.rows);
+        kern_pool_free(p);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_pool)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_pool), cmocka_unit_test(test_pool_for)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
