@@ -2,8 +2,8 @@
 # scripts/test_setup.sh: prepares what the tests need beyond Debian packages: the npm packages of the
 # browser test (playwright-core, driving Debian's /usr/bin/chromium) and of the OpenAI-client test
 # (openai), pinned in tests/web/node/package.json and installed into tests/web/node/node_modules.
-# Idempotent: nothing is fetched when the pinned versions are already there. Without node/npm it
-# says so and succeeds; those tests then skip.
+# Idempotent: nothing is fetched when the pinned versions are already there. Without node/npm, or
+# when npm cannot reach its registry, it says so and succeeds; those tests then skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/tests/web/node
@@ -20,4 +20,7 @@ if have playwright-core "$(want playwright-core)" && have openai "$(want openai)
   exit 0
 fi
 echo "kbox test setup: installing npm packages into tests/web/node" >&2
-npm install --prefix "$dir" --no-audit --no-fund --no-package-lock --loglevel=error >&2
+if ! npm install --prefix "$dir" --no-audit --no-fund --no-package-lock --loglevel=error >&2; then
+  # no registry (offline CI): the node tests then skip with a message instead of failing the run
+  echo "kbox test setup: npm install failed; the browser and OpenAI-client tests will skip" >&2
+fi
