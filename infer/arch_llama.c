@@ -9,7 +9,9 @@
  *              qwen3: q,k = per-head rmsnorm(q,k) * q_norm/k_norm
  *              rope(q,k): NORM (adjacent pairs, llama) or NEOX (halves, qwen), theta_i =
  *                pos * freq_scale * base^(-2i/n_rot) / rope_freqs[i]
- *              k,v -> KV cache (F16 or F32) at their positions
+ *              k,v -> KV cache (F16 or F32) at their positions; V is stored transposed
+ *                (one row of n_ctx positions per value dimension) so the weighted sum over
+ *                positions is a dot product, as in ggml's non-flash attention
  *              att = softmax(q.K^T * 1/sqrt(head_dim), causal) V   per head; GQA maps
  *                query head h to kv head h / (n_head/n_head_kv); softmax in f32 with a double sum
  *              x += att Wo (+ bo)
@@ -93,7 +95,7 @@ static void att_worker(void *ud, int ith, int nth)
     struct infer_session *s = task->s;
     const struct attn_spec *a = task->a;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
-    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim; /* widened V row, converted q */
+    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim; /* V row or weights; q converted */
     int ct = s->kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
     size_t el = s->kv_f32 ? 4 : 2;
     kern_vec_dot_fn dot = kern.vec_dot[ct];
@@ -121,6 +123,21 @@ static void att_worker(void *ud, int ith, int nth)
             sum += sc[p];
         }
         float inv = (float)(1.0 / sum);
+        if (a->v_trans) {
+            /* V^T (dv rows of n_ctx positions): out[i] = V^T[i] . w, the weights rounded to the
+             * cache type first, as ggml's kq x V does */
+            for (int p = 0; p < n_kv; p++)
+                sc[p] *= inv;
+            const void *wc = sc;
+            if (!s->kv_f32) {
+                kern.quant[GGML_TYPE_F16](sc, tmp, n_kv);
+                wc = tmp;
+            }
+            const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
+            for (int i = 0; i < a->dv; i++)
+                out[i] = dot(n_kv, vb + (size_t)i * a->v_pos * el, wc);
+            continue;
+        }
         memset(out, 0, (size_t)a->dv * sizeof *out);
         const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
         for (int p = 0; p < n_kv; p++) {
@@ -153,9 +170,27 @@ static void cache_put(struct infer_session *s, void *layer_base, size_t dst_stri
         if (s->kv_f32) {
             memcpy((float *)layer_base + off, r, (size_t)width * sizeof(float));
         } else {
-            uint16_t *d = (uint16_t *)layer_base + off;
+            kern.quant[GGML_TYPE_F16](r, (uint16_t *)layer_base + off, width);
+        }
+    }
+}
+
+/* V^T rows: element i of position p at i * n_ctx + p. */
+static void cache_put_trans(struct infer_session *s, void *layer_base, const float *src, int width,
+                            int n, int pos0)
+{
+    for (int t = 0; t < n; t++) {
+        const float *r = src + (size_t)t * width;
+        size_t p = (size_t)(pos0 + t);
+        if (s->kv_f32) {
+            float *d = layer_base;
             for (int i = 0; i < width; i++)
-                d[i] = kern_f32_to_f16(r[i]);
+                d[(size_t)i * s->n_ctx + p] = r[i];
+        } else { /* convert the row with the SIMD kernel, then scatter it */
+            uint16_t *d = layer_base, *h = (uint16_t *)s->att_tmp;
+            kern.quant[GGML_TYPE_F16](r, h, width);
+            for (int i = 0; i < width; i++)
+                d[(size_t)i * s->n_ctx + p] = h[i];
         }
     }
 }
@@ -205,11 +240,12 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0)
     void *kl = model_cache_layer(s, s->k_cache, il, (size_t)nk);
     void *vl = model_cache_layer(s, s->v_cache, il, (size_t)nv);
     cache_put(s, kl, (size_t)nk, s->k, (size_t)nk, nk, n, pos0);
-    cache_put(s, vl, (size_t)nv, s->v, (size_t)nv, nv, n, pos0);
+    cache_put_trans(s, vl, s->v, nv, n, pos0);
     struct attn_spec a = {
         .q = s->q, .q_tok = (size_t)nq, .q_head = (size_t)hd,
         .kc = kl, .k_pos = (size_t)nk, .k_head = (size_t)hd,
-        .vc = vl, .v_pos = (size_t)nv, .v_head = (size_t)hp->head_dim_v,
+        .vc = vl, .v_pos = (size_t)s->n_ctx, .v_head = (size_t)hp->head_dim_v * s->n_ctx,
+        .v_trans = true,
         .out = s->att, .o_tok = (size_t)hp->n_head * hp->head_dim_v, .o_head = (size_t)hp->head_dim_v,
         .dk = hd, .dv = hp->head_dim_v, .n_head = hp->n_head, .group = hp->n_head / hp->n_head_kv,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0,

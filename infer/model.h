@@ -112,7 +112,7 @@ struct infer_session {
     int n_ctx, n_batch, n_past;
     bool kv_f32;
     void *k_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) F16 or F32 */
-    void *v_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim_v) F16 or F32 */
+    void *v_cache;  /* (n_layer, n_head_kv*head_dim_v, n_ctx) F16 or F32: transposed */
     float *x;       /* (T, n_embd) residual stream */
     float *xn;      /* (T, n_embd) normed input of a sublayer */
     float *q;       /* (T, n_head*head_dim) */
@@ -164,7 +164,8 @@ void session_matmul(struct infer_session *s, const struct model_w *w, const floa
 struct attn_spec {
     const float *q; size_t q_tok, q_head;
     const void *kc; size_t k_pos, k_head; /* cache of this layer, F16 or F32 */
-    const void *vc; size_t v_pos, v_head;
+    const void *vc; size_t v_pos, v_head; /* v_trans: v_pos is the stride between dimensions */
+    bool v_trans;                         /* V^T rows of positions (dense); else rows per position */
     float *out; size_t o_tok, o_head;
     int dk, dv, n_head, group;            /* group: query heads per kv head */
     float scale;

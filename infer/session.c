@@ -184,8 +184,10 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         int d = KB_MAX(hp->head_dim, hp->head_dim_v);
         if (m->arch == MODEL_ARCH_DEEPSEEK2)
             d = KB_MAX(d, hp->kv_lora_rank + hp->n_rot);
-        s->att_tmp_dim = d;
-        s->att_tmp = kb_try_malloc((size_t)kern_pool_n_threads(s->pool) * 2, (size_t)d * sizeof(float));
+        /* also holds one row of attention weights, and a V row in F16 while the cache is written */
+        s->att_tmp_dim = KB_MAX(KB_MAX(d, s->n_ctx), hp->n_head_kv * hp->head_dim_v);
+        s->att_tmp = kb_try_malloc((size_t)kern_pool_n_threads(s->pool) * 2,
+                                   (size_t)s->att_tmp_dim * sizeof(float));
     }
     s->rope_cs = kb_try_malloc(z.rope, sizeof(float));
     s->logits = kb_try_malloc(z.logits, sizeof(float));
