@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "infer/gguf.h"
@@ -343,6 +344,26 @@ static void test_hostile(void **state)
     struct kb_error err = {0};
     struct gguf_file *f = NULL;
     assert_int_equal(gguf_open(&f, "/nonexistent/x.gguf", &err), KB_ENOENT);
+    /* the mmap path: a truncated file on disk, an empty file, a directory */
+    {
+        struct gb b;
+        struct spec s0 = {0};
+        build(&b, &s0);
+        char path[128];
+        snprintf(path, sizeof(path), "/tmp/kbox-test-gguf-%d.gguf", (int)getpid());
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(b.buf, 1, b.n - 5, fp), b.n - 5);
+        fclose(fp);
+        assert_int_equal(gguf_open(&f, path, &err), KB_ECORRUPT);
+        assert_non_null(strstr(err.msg, path));
+        assert_null(f);
+        fp = fopen(path, "wb");
+        fclose(fp);
+        assert_int_equal(gguf_open(&f, path, &err), KB_EFORMAT);
+        unlink(path);
+        assert_int_equal(gguf_open(&f, "/tmp", &err), KB_EFORMAT);
+    }
     assert_int_equal(gguf_open_memory(&f, NULL, 0, &err), KB_EFORMAT);
 }
 
