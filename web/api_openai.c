@@ -2,7 +2,8 @@
  *
  *   POST /v1/chat/completions {model, messages:[{role, content}], stream?}
  *        `model` names the collection ("kbox", "default" or "" mean all collections). The question
- *        is the last user message; the answer comes from rag_ask with its citations. Not streamed:
+ *        is the last user message (rag takes no message history; an optional non-standard
+ *        "conversation_id" member lets follow-ups use rag's stored turns); the answer comes from rag_ask with its citations. Not streamed:
  *        a chat.completion object (plus a "citations" member); streamed: chat.completion.chunk
  *        events as `data: {...}` lines, the last chunk with finish_reason "stop" and the
  *        citations, then `data: [DONE]`.
@@ -32,6 +33,7 @@ struct oa_chat_body {
     struct oa_message *messages;
     int n_messages;
     bool stream;
+    char *conversation_id; /* kbox extension: follow-ups use this conversation's last turns */
 };
 
 static const struct web_jfield message_fields[] = {
@@ -51,6 +53,7 @@ static const struct web_jfield chat_fields[] = {
      .elem_bytes = sizeof(struct oa_message),
      .max_items = OA_MAX_MESSAGES},
     {.name = "stream", .type = WEB_J_BOOL, .off = offsetof(struct oa_chat_body, stream)},
+    {.name = "conversation_id", .type = WEB_J_STR, .off = offsetof(struct oa_chat_body, conversation_id)},
     {0},
 };
 
@@ -75,6 +78,7 @@ struct oa_job {
     struct rag *rag;
     char *question;
     char *model;              /* echoed back */
+    char *conversation_id;    /* NULL when none */
     int64_t collection_id;
     bool stream;
     char id[40];              /* chatcmpl-... */
@@ -90,6 +94,7 @@ static void oa_job_free(void *p)
         return;
     free(j->question);
     free(j->model);
+    free(j->conversation_id);
     free(j);
 }
 
@@ -166,6 +171,7 @@ static void oa_chat_task(struct web_task *t, void *ud)
     j->task = t;
     o.question = j->question;
     o.collection_id = j->collection_id;
+    o.conversation_id = j->conversation_id;
     kb_buf_init(&body, 0);
     rc = rag_ask(j->rag, &o, j->stream ? oa_on_piece : NULL, j, &a, NULL, &err);
     if (rc) {
@@ -235,10 +241,13 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
         return kb_error_set(err, KB_EINVAL, "messages hold no user message with text");
     if ((rc = model_collection(req->ctx, b.model, &coll, err)))
         return rc;
+    if (b.conversation_id && strlen(b.conversation_id) > 128)
+        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
     j = kb_xcalloc(1, sizeof *j);
     j->rag = req->ctx->rag;
     j->question = kb_xstrdup(question);
     j->model = kb_xstrdup(b.model && b.model[0] ? b.model : "kbox");
+    j->conversation_id = b.conversation_id && b.conversation_id[0] ? kb_xstrdup(b.conversation_id) : NULL;
     j->collection_id = coll;
     j->stream = b.stream;
     j->created = (int64_t)time(NULL);

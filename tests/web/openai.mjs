@@ -40,6 +40,11 @@ async function main() {
     check(/27/.test(h.choices[0].message.content), 'handbook collection answers 27 days: ' + h.choices[0].message.content);
     check(h.citations.every((x) => x.document === 'employee-handbook.txt'), 'citations only from the handbook');
 
+    // kbox's conversation_id extension passes through a stock client as an extra body member
+    const conv = await client.chat.completions.create({model: 'kbox', conversation_id: 'oa-test-1',
+      messages: [{role: 'user', content: 'How many days do I have to return a product?'}]});
+    check(/45/.test(conv.choices[0].message.content), 'answer with a conversation id');
+
     const stream = await client.chat.completions.create({model: 'kbox', stream: true,
       messages: [{role: 'user', content: 'When do I get my refund after a return?'}]});
     let text = '';
