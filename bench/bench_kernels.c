@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
                                 GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
     const int64_t n_tok_pp = 64;
-    float *x = kb_xmalloc(sizeof(float) * N_IN * n_tok_pp), *y = kb_xmalloc(sizeof(float) * 1 << 24);
+    float *x = kb_xmalloc(sizeof(float) * N_IN * n_tok_pp), *y = NULL;
     for (int64_t i = 0; i < N_IN * n_tok_pp; i++)
         x[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
     void *xq = kb_xmalloc(sizeof(float) * N_IN * n_tok_pp);
@@ -70,6 +70,7 @@ int main(int argc, char **argv)
                     memcpy(w + (size_t)r * rb, chunk, rb * (size_t)KB_MIN(chunk_rows, n_out - r));
             }
             double bytes = (double)rb * (double)n_out;
+            y = kb_xrealloc(y, sizeof(float) * (size_t)n_out * (size_t)n_tok_pp); /* (n_tok, n_out) */
             double r1 = bytes / run(pools[0], t, w, n_out, x, 1, y, xq, (int)reps + 2) / 1e9;
             double r2 = bytes / run(pools[1], t, w, n_out, x, 1, y, xq, (int)reps + 2) / 1e9;
             double p1 = n_tok_pp * bytes / run(pools[0], t, w, n_out, x, n_tok_pp, y, xq, (int)reps) / 1e9;
