@@ -109,7 +109,7 @@ int enc_to_utf8(struct ingest_ctx *c, const char *data, size_t n, const char *ch
     }
     if (rc == KB_ETOOBIG || rc == KB_ENOMEM) {
         rc = kb_error_set(c->err, rc, "cannot decode '%s': text passes ingest.max_parse_bytes", c->name);
-    } else if (rc == KB_ECORRUPT || rc == KB_EFORMAT || (rc == 0 && enc_binary(out->data + start, out->len - start))) {
+    } else if (rc == KB_ECORRUPT || rc == KB_EFORMAT || (rc == 0 && out->len > start && enc_binary(out->data + start, out->len - start))) {
         rc = kb_error_set(c->err, KB_ECORRUPT,
                           "cannot read '%s': not text (binary data, or an encoding other than UTF-8, UTF-16 "
                           "or GB18030)", c->name);

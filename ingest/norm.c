@@ -70,6 +70,8 @@ static int norm_valid_only(struct kb_buf *b, const char *s, size_t n)
 static int norm_fold(struct kb_buf *out, const char *s, size_t n, bool keep_lines)
 {
     size_t start_len = out->len;
+    if (n == 0)
+        return 0;
     int rc = kb_buf_append(out, s, n); /* reserves n bytes; overwritten below */
     if (rc)
         return rc;
