@@ -70,14 +70,19 @@ static int model_info(struct cli *c, const char *path)
                       ",\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,"
                       "\"n_head_kv\":%d,\"head_dim\":%d,\"head_dim_v\":%d,\"n_ff\":%d,\"n_rot\":%d,"
                       "\"rope\":\"%s\",\"rope_freq_base\":%g,\"rope_freq_scale\":%g,\"rms_eps\":%g,"
-                      "\"tied_output\":%s,\"n_expert\":%d,\"n_expert_used\":%d,\"n_params\":%lld,"
+                      "\"tied_output\":%s,\"n_expert\":%d,\"n_expert_used\":%d,\"n_ff_exp\":%d,"
+                      "\"n_ff_shexp\":%d,\"n_layer_dense_lead\":%d,\"kv_lora_rank\":%d,"
+                      "\"q_lora_rank\":%d,\"kv_bytes_per_token\":%llu,"
+                      "\"kv_bytes_per_token_full\":%llu,\"n_params\":%lld,"
                       "\"weight_bytes\":%llu,\"file_bytes\":%llu,\"session_bytes\":%llu,"
                       "\"n_tensors\":%d,\"tensor_types\":{",
                       in.n_vocab, in.n_ctx_train, in.n_embd, in.n_layer, in.n_head, in.n_head_kv,
                       in.head_dim, in.head_dim_v, in.n_ff, in.n_rot, in.rope_neox ? "neox" : "norm",
                       in.rope_freq_base, in.rope_freq_scale, in.rms_eps,
                       in.tied_output ? "true" : "false", in.n_expert, in.n_expert_used,
-                      (long long)in.n_params, (unsigned long long)in.weight_bytes,
+                      in.n_ff_exp, in.n_ff_shexp, in.n_layer_dense_lead, in.kv_lora_rank,
+                      in.q_lora_rank, (unsigned long long)in.kv_bytes_per_token,
+                      (unsigned long long)in.kv_bytes_per_token_full, (long long)in.n_params, (unsigned long long)in.weight_bytes,
                       (unsigned long long)in.file_bytes, (unsigned long long)sess, in.n_tensors);
         bool first = true;
         for (int t = 0; t < (int)KB_ARRAY_LEN(in.tensor_type_count); t++) {
@@ -107,7 +112,18 @@ static int model_info(struct cli *c, const char *path)
         kb_buf_printf(&b, "rms eps       %g\n", in.rms_eps);
         kb_buf_printf(&b, "context       %d (trained)\n", in.n_ctx_train);
         if (in.n_expert)
-            kb_buf_printf(&b, "experts       %d, %d used per token\n", in.n_expert, in.n_expert_used);
+            kb_buf_printf(&b, "experts       %d, %d used per token, ffn %d, shared ffn %d, %d leading "
+                          "dense layers\n", in.n_expert, in.n_expert_used, in.n_ff_exp,
+                          in.n_ff_shexp, in.n_layer_dense_lead);
+        if (in.kv_lora_rank)
+            kb_buf_printf(&b, "MLA           kv_lora_rank %d, q_lora_rank %d\n", in.kv_lora_rank,
+                          in.q_lora_rank);
+        kb_buf_printf(&b, "KV cache      %llu bytes/token (F16)%s", (unsigned long long)in.kv_bytes_per_token,
+                      in.kv_bytes_per_token != in.kv_bytes_per_token_full ? "" : "\n");
+        if (in.kv_bytes_per_token != in.kv_bytes_per_token_full)
+            kb_buf_printf(&b, "; full K/V would take %llu (%.1fx)\n",
+                          (unsigned long long)in.kv_bytes_per_token_full,
+                          (double)in.kv_bytes_per_token_full / (double)in.kv_bytes_per_token);
         kb_buf_printf(&b, "output        %s\n", in.tied_output ? "tied to token_embd" : "separate");
         kb_buf_printf(&b, "tensors       %d:", in.n_tensors);
         for (int t = 0; t < (int)KB_ARRAY_LEN(in.tensor_type_count); t++)

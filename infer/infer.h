@@ -59,6 +59,13 @@ struct infer_model_info {
     bool tied_output;          /* output head shares token_embd */
     int n_expert;              /* routed experts per MoE layer; 0 for dense models */
     int n_expert_used;         /* experts chosen per token */
+    int n_ff_exp;              /* expert FFN width */
+    int n_ff_shexp;            /* shared-expert FFN width (all shared experts), 0 when none */
+    int n_layer_dense_lead;    /* leading layers with a dense FFN */
+    int kv_lora_rank;          /* MLA (deepseek2) latent width, 0 otherwise */
+    int q_lora_rank;           /* MLA query LoRA rank, 0 when queries are projected directly */
+    uint64_t kv_bytes_per_token;      /* F16 KV cache bytes per position, all layers */
+    uint64_t kv_bytes_per_token_full; /* the same for full per-head K and V (= above unless MLA) */
     int64_t n_params;          /* weight values in the file */
     uint64_t weight_bytes;     /* bytes of tensor data (mmap'd, not copied) */
     uint64_t file_bytes;       /* size of the GGUF file */

@@ -451,6 +451,21 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->tied_output = m->tied_output;
     out->n_expert = hp->n_expert;
     out->n_expert_used = hp->n_expert_used;
+    out->n_ff_exp = hp->n_ff_exp;
+    out->n_ff_shexp = hp->n_ff_shexp;
+    out->n_layer_dense_lead = hp->n_layer_dense_lead;
+    out->kv_lora_rank = hp->kv_lora_rank;
+    out->q_lora_rank = hp->q_lora_rank;
+    out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 *
+                                   ((uint64_t)hp->n_head_kv * hp->head_dim +
+                                    (uint64_t)hp->n_head_kv * hp->head_dim_v);
+    if (m->arch == MODEL_ARCH_DEEPSEEK2) {
+        out->kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * (hp->kv_lora_rank + hp->n_rot);
+        out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 * hp->n_head *
+                                       ((uint64_t)hp->head_dim + hp->head_dim_v);
+    } else {
+        out->kv_bytes_per_token = out->kv_bytes_per_token_full;
+    }
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = gguf_file_bytes(m->gf);
