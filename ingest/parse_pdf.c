@@ -10,6 +10,9 @@
  * - headings come from the outline (a line on the outline entry's page equal to its title takes the
  *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
  *   the body size (the most common size by characters) get levels by size rank;
+ * - tables: MuPDF puts each row of a ruled or aligned table into one block of side-by-side lines on
+ *   one baseline; two or more such consecutive blocks with the same cell count become table rows
+ *   (the first is the header);
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
  *   starting in lower case is joined without the hyphen.
  * The time cap is checked between pages. No text at all means no text layer: with ingest.ocr off that
@@ -132,6 +135,8 @@ struct pline {
     int block;     /* running block number across the document */
     float size;    /* largest glyph size, points */
     float y0, y1;  /* vertical position as a fraction of the page height */
+    float x0, x1;  /* horizontal extent, points */
+    float base;    /* bottom of the line box, points (lines of one table row share it) */
     size_t off, len; /* text in pdf_doc.text */
     int n_chars;
     int heading;   /* level, 0 for body text */
@@ -195,6 +200,9 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
             l.len = pd->text.len - l.off;
             l.y0 = (ln->bbox.y0 - st->mediabox.y0) / ph;
             l.y1 = (ln->bbox.y1 - st->mediabox.y0) / ph;
+            l.x0 = ln->bbox.x0;
+            l.x1 = ln->bbox.x1;
+            l.base = ln->bbox.y1;
             if (!rc && l.n_chars > 0) {
                 pd->n_chars += l.n_chars;
                 rc = pdf_push_line(pd, &l);
@@ -365,6 +373,51 @@ static bool pdf_ends_hyphen(const struct kb_buf *b)
            (((unsigned char)b->data[b->len - 2] | 32) >= 'a' && ((unsigned char)b->data[b->len - 2] | 32) <= 'z');
 }
 
+/* True when the block whose first line is lines[i] looks like a table row: 2 to 64 lines side by side
+ * on one baseline (within 2 pt), left to right without overlap, none a heading or dropped.
+ * *end is the index after the block; *n_cells its line count. */
+static bool pdf_row_at(const struct pdf_doc *pd, size_t i, size_t *end, size_t *n_cells)
+{
+    size_t j = i;
+    bool row = true;
+    while (j < pd->n_lines && pd->lines[j].block == pd->lines[i].block) {
+        const struct pline *l = &pd->lines[j];
+        if (l->heading || l->drop)
+            row = false;
+        if (j > i && (fabsf(l->base - pd->lines[j - 1].base) > 2.0f || l->x0 < pd->lines[j - 1].x1))
+            row = false;
+        j++;
+    }
+    *end = j;
+    *n_cells = j - i;
+    return row && j - i >= 2 && j - i <= 64;
+}
+
+/* Emits a run of row blocks lines[i..end) (each block one row) as a table; the first row is the
+ * header. */
+static int pdf_table(struct ingest_ctx *c, const struct pdf_doc *pd, size_t i, size_t end)
+{
+    struct doc_table t = {0};
+    const char *cells[64];
+    size_t lens[64];
+    int rc = 0;
+    bool begun = false;
+    while (i < end && !rc) {
+        size_t e, k;
+        pdf_row_at(pd, i, &e, &k);
+        for (size_t q = 0; q < k; q++) {
+            cells[q] = pd->text.data + pd->lines[i + q].off;
+            lens[q] = pd->lines[i + q].len;
+        }
+        struct ingest_loc loc = {.page = pd->lines[i].page};
+        rc = begun ? doc_table_row(c, &t, cells, lens, k, &loc) : doc_table_begin(c, &t, cells, lens, k);
+        begun = true;
+        i = e;
+    }
+    doc_table_release(&t);
+    return rc;
+}
+
 static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
 {
     struct kb_buf para;
@@ -383,6 +436,28 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
         }
         if (!l || rc)
             break;
+        /* Tables: two or more consecutive row blocks on one page with the same number of cells. */
+        size_t e, k;
+        if ((i == 0 || pd->lines[i - 1].block != l->block) && pdf_row_at(pd, i, &e, &k)) {
+            size_t run_end = e, rows = 1, e2, k2;
+            while (run_end < pd->n_lines && pd->lines[run_end].page == l->page && pdf_row_at(pd, run_end, &e2, &k2) &&
+                   k2 == k) {
+                run_end = e2;
+                rows++;
+            }
+            if (rows >= 2) {
+                if (para.len) {
+                    struct ingest_loc loc = {.page = para_page};
+                    rc = doc_add(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para.data,
+                                 para.len, &loc);
+                    kb_buf_reset(&para);
+                }
+                rc = rc ? rc : pdf_table(c, pd, i, run_end);
+                i = run_end - 1;
+                para_block = -1;
+                continue;
+            }
+        }
         if (para.len == 0) {
             para_page = l->page;
             para_block = l->block;
@@ -406,9 +481,6 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
 
 static int pdf_no_text(struct ingest_ctx *c)
 {
-    if (c->cfg->ingest_ocr)
-        return kb_error_set(c->err, KB_ENOTIMPL, "cannot ingest '%s': no text layer, and OCR is not built yet",
-                            c->name);
     return kb_error_set(c->err, KB_EEMPTY, "cannot ingest '%s': no text layer; enable ingest.ocr", c->name);
 }
 

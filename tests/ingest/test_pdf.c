@@ -1,6 +1,6 @@
 /* tests/ingest/test_pdf.c: PDFs written by fixtures.c's small PDF writer, parsed through MuPDF:
  * page numbers, headings from the outline and from font size, running headers/footers and page
- * numbers dropped, hyphenated line ends joined, Chinese text; EPUB through MuPDF; and the bad cases:
+ * numbers dropped, hyphenated line ends joined, Chinese text, tables of aligned cells; EPUB through MuPDF; and the bad cases:
  * encrypted, truncated, garbage after the header, no text layer (with ingest.ocr off and on), and a
  * PNG image; and OCR of a rendered page (as PNG and as an image-only PDF) when mutool is installed. */
 #include <setjmp.h>
@@ -229,6 +229,42 @@ static void test_epub(void **state)
     ingest_doc_free(d);
 }
 
+/* A table drawn as aligned cells becomes table rows with the header repeated in its chunk. */
+static void test_pdf_table(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 780, 16, "Shipping zones");
+    fx_pdf_text(p, 72, 750, 11, "Delivery costs depend on the zone of the address, as the table below shows.");
+    static const char *const rows[4][3] = {{"Zone", "Destinations", "Cost"},
+                                           {"Zone 1", "UK mainland", "4.95 GBP"},
+                                           {"Zone 3", "European Union", "14.00 GBP"},
+                                           {"Zone 4", "Norway, Iceland", "19.00 GBP"}};
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3; c++)
+            fx_pdf_text(p, 72 + c * 150, 720 - r * 16, 11, rows[r][c]);
+    fx_pdf_text(p, 72, 640, 11, "Express delivery is available in Zone 1 only.");
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("table.pdf", p, false), &rc, &err);
+    fx_pdf_free(p);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "14.00 GBP");
+    assert_int_equal(b->kind, INGEST_BLOCK_TABLE_ROW);
+    assert_string_equal(b->text, "Zone: Zone 3, Destinations: European Union, Cost: 14.00 GBP");
+    assert_string_equal(b->header, "Zone | Destinations | Cost");
+    assert_int_equal(b->loc.page, 1);
+    const struct ingest_chunk *c = fx_chunk_with(d, "19.00 GBP");
+    assert_int_equal(c->kind, INGEST_CHUNK_TABLE);
+    assert_string_equal(c->heading_path, "Shipping zones");
+    assert_true(strncmp(c->text, "Zone | Destinations | Cost\n", 27) == 0);
+    b = fx_block_with(d, "Express delivery");
+    assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH); /* text after the table is prose again */
+    ingest_doc_free(d);
+}
+
 /* OCR end to end: a text PDF rendered to PNG by mutool, then wrapped in a PDF with no text layer.
  * Skipped when mutool (Debian mupdf-tools) is not installed. */
 static void test_ocr(void **state)
@@ -299,6 +335,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
+        cmocka_unit_test(test_pdf_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
