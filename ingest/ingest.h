@@ -148,8 +148,9 @@ int ingest_chunk(const struct config *cfg, struct ingest_doc *doc, struct kb_err
 /* The same with explicit settings (target_tokens >= 8, overlap in [0, 0.5]). */
 int ingest_chunk_with(struct ingest_doc *doc, int target_tokens, double overlap, struct kb_error *err);
 
-/* Token estimate used for chunk sizes: one per CJK character, 1.3 per Latin word (rounded up),
- * one per other symbol. The embedder's own tokenizer replaces this later. */
+/* Token estimate used for chunk sizes: 1 per CJK character (and CJK punctuation), 1.3 per Latin
+ * word plus 0.3 per letter past the 8th, 0.5 per other symbol; the sum is rounded up. The embedder's
+ * own tokenizer replaces this later. */
 int ingest_estimate_tokens(const char *s, size_t n);
 
 #endif
