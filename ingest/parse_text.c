@@ -59,7 +59,7 @@ static size_t text_bullet(const char *s, size_t n)
     return 0;
 }
 
-/* Numbering depth of a heading line: "1." or "1 " 1, "1.2" 2, "第…章/节/条" 1, "一、" 1; 0 none. */
+/* Numbering depth of a heading line: "1." or "1 " 1, "1.2" 2, "第…" 1, "一、" 1; 0 none. */
 static int text_number_depth(const char *s, size_t n)
 {
     int depth = 0;
@@ -76,6 +76,20 @@ static int text_number_depth(const char *s, size_t n)
     if (depth)
         return depth;
     if (n > 3 && memcmp(s, "\xE7\xAC\xAC", 3) == 0) /* 第 */
+        return 1;
+    /* 一、 二、 ... 十、: a Chinese numeral and the enumeration comma */
+    static const char *const nums[] = {"一", "二", "三", "四", "五", "六", "七", "八", "九", "十"};
+    size_t k = 0;
+    for (bool more = true; more && k < 9;) {
+        more = false;
+        for (size_t q = 0; q < KB_ARRAY_LEN(nums); q++)
+            if (n >= k + 3 && memcmp(s + k, nums[q], 3) == 0) {
+                k += 3;
+                more = true;
+                break;
+            }
+    }
+    if (k > 0 && n > k + 3 && memcmp(s + k, "、", 3) == 0)
         return 1;
     return 0;
 }

@@ -121,6 +121,16 @@ static void test_plain_text(void **state)
     c = fx_chunk_with(d, "carry over 5 days");
     assert_string_equal(c->heading_path, "1. Leave > 1.1 Carry over");
     ingest_doc_free(d);
+
+    /* Chinese numbering: 第一章 and 一、 headings */
+    d = parse_file(fx_write_str("zh.txt", "员工手册\n\n第一章 总则\n\n本手册适用于全体员工。\n\n一、适用范围\n\n"
+                                          "全职员工和兼职员工。\n"));
+    b = fx_block_with(d, "第一章 总则");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    b = fx_block_with(d, "一、适用范围");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_string_equal(d->title, "员工手册");
+    ingest_doc_free(d);
 }
 
 static void test_encodings(void **state)
@@ -351,6 +361,20 @@ static void test_bad_inputs(void **state)
     assert_non_null(strstr(err.msg, "ingest.max_file_bytes"));
     assert_int_equal(ingest_parse_memory(&small, big, sizeof big, "m.txt", INGEST_FMT_UNKNOWN, &d, &err), KB_ETOOBIG);
     config_release(&small);
+    /* memory cap: text that decodes past ingest.max_parse_bytes */
+    struct config capped;
+    config_init(&capped);
+    assert_int_equal(config_set(&capped, "ingest.max_parse_bytes", "1048576", CONFIG_SRC_FLAG, NULL), 0);
+    size_t bign = 3u << 20;
+    char *lots = kb_xmalloc(bign);
+    for (size_t i = 0; i < bign; i++)
+        lots[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+    kb_error_clear(&err);
+    assert_int_equal(ingest_parse_file(&capped, fx_write(fx_path("lots.txt"), lots, bign), &d, &err), KB_ETOOBIG);
+    assert_non_null(strstr(err.msg, "max_parse_bytes"));
+    assert_null(d);
+    free(lots);
+    config_release(&capped);
     /* missing file */
     assert_int_equal(ingest_parse_file(&cfg, fx_path("does-not-exist.txt"), &d, &err), KB_ENOENT);
     /* a directory */
