@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # dev.sh: the README's set-up commands. Each installs the Debian packages kbox needs (as root;
 # otherwise it names them), configures and builds, then:
-#   ./dev.sh run               builds kbox and runs its main job over the bundled samples
+#   ./dev.sh run               builds kbox (build-release/) and runs its main job over the samples
 #   ./dev.sh test [--sanitize] builds with warnings as errors and runs every test (ASan+UBSan with
-#                              --sanitize, in build-asan/)
+#                              --sanitize, in build-asan/; else in build/)
 #   ./dev.sh fuzz [SECONDS]    builds the libFuzzer targets with clang and runs each briefly
 # Idempotent: a second run only rebuilds what changed.
 set -euo pipefail
@@ -16,9 +16,9 @@ scripts/setup.sh
 
 case "$cmd" in
 run)
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKBOX_WERROR=OFF -DKBOX_SANITIZE= >/dev/null
-  cmake --build build -j"$jobs"
-  exec scripts/run_demo.sh build/cli/kbox "$@"
+  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build-release -j"$jobs"
+  exec scripts/run_demo.sh build-release/cli/kbox "$@"
   ;;
 test)
   dir=build type=RelWithDebInfo san=""

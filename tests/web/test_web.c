@@ -200,7 +200,7 @@ static void upload_samples(struct fixture *f)
 {
     const char *names[2] = {"faq.md", "employee-handbook.txt"};
     char *datas[2];
-    size_t lens[2], n;
+    size_t lens[2] = {0, 0}, n;
     struct http_resp r;
     char *body;
     datas[0] = slurp(KBOX_SOURCE_DIR "/samples/en/faq.md", &lens[0]);
