@@ -7,14 +7,14 @@
 #include <string.h>
 
 #ifdef KBOX_HAVE_RAG
-#include "rag/eval.h"
+#include "rag/rag.h"
 #endif
 
 int cmd_eval(struct cli *c)
 {
 #ifdef KBOX_HAVE_RAG
     const char *corpus = NULL, *questions = NULL;
-    struct eval_scores s[3];
+    struct rag_eval_scores s[3];
     struct kb_error err = {0};
     double ingest_s = 0;
     int64_t max = 0;
