@@ -71,7 +71,7 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0)
     struct attn_spec a = {
         .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
         .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
-        .vc = kl, .v_pos = (size_t)CR, .v_head = 0,
+        .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
         .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
         .dk = CR, .dv = C, .n_head = H, .group = H,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0,

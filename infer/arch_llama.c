@@ -96,17 +96,18 @@ static void att_worker(void *ud, int ith, int nth)
     const struct attn_spec *a = task->a;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
     float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim; /* V row or weights; q converted */
-    int ct = s->kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
-    size_t el = s->kv_f32 ? 4 : 2;
+    bool f32 = a->f32;
+    int ct = f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+    size_t el = f32 ? 4 : 2;
     kern_vec_dot_fn dot = kern.vec_dot[ct];
     int n_items = a->n_tok * a->n_head;
     for (int it = ith; it < n_items; it += nth) {
         int t = it / a->n_head, h = it % a->n_head, kvh = h / a->group;
-        int n_kv = a->pos0 + t + 1;
+        int n_kv = a->n_kv_all ? a->n_kv_all : a->pos0 + t + 1;
         const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
         float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
         const void *qc = q;
-        if (!s->kv_f32) {
+        if (!f32) {
             kern.quant[GGML_TYPE_F16](q, tmp + s->att_tmp_dim, a->dk);
             qc = tmp + s->att_tmp_dim;
         }
@@ -129,7 +130,7 @@ static void att_worker(void *ud, int ith, int nth)
             for (int p = 0; p < n_kv; p++)
                 sc[p] *= inv;
             const void *wc = sc;
-            if (!s->kv_f32) {
+            if (!f32) {
                 kern.quant[GGML_TYPE_F16](sc, tmp, n_kv);
                 wc = tmp;
             }
@@ -143,7 +144,7 @@ static void att_worker(void *ud, int ith, int nth)
         for (int p = 0; p < n_kv; p++) {
             const float *v = (const float *)(vb + (size_t)p * a->v_pos * el);
             float w = sc[p] * inv;
-            if (!s->kv_f32) {
+            if (!f32) {
                 kern.dequant[GGML_TYPE_F16](v, tmp, a->dv);
                 v = tmp;
             }
@@ -245,7 +246,7 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0)
         .q = s->q, .q_tok = (size_t)nq, .q_head = (size_t)hd,
         .kc = kl, .k_pos = (size_t)nk, .k_head = (size_t)hd,
         .vc = vl, .v_pos = (size_t)s->n_ctx, .v_head = (size_t)hp->head_dim_v * s->n_ctx,
-        .v_trans = true,
+        .v_trans = true, .f32 = s->kv_f32,
         .out = s->att, .o_tok = (size_t)hp->n_head * hp->head_dim_v, .o_head = (size_t)hp->head_dim_v,
         .dk = hd, .dv = hp->head_dim_v, .n_head = hp->n_head, .group = hp->n_head / hp->n_head_kv,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0,

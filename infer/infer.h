@@ -13,7 +13,7 @@
  * Architectures: llama (also Mistral, and Mixtral when the file has experts), qwen2, qwen3 (dense);
  * qwen2moe, qwen3moe and deepseek2 (V2/V2-Lite and V3/R1: multi-head latent attention with a
  * compressed KV cache, YaRN, expert groups) as mixtures of experts, whose prompt batches run one
- * matrix x matrix per chosen expert. Results match llama.cpp's within the tolerances of the
+ * matrix x matrix per chosen expert; and bert encoders for embeddings (infer_embed). Results match llama.cpp's within the tolerances of the
  * conformance set. Tests: tests/infer/test_model*.c, test_conformance.c, test_ref_forward.c,
  * test_moe.c. */
 #ifndef KB_INFER_INFER_H
@@ -71,6 +71,8 @@ struct infer_model_info {
     uint64_t file_bytes;       /* size of the GGUF file */
     int n_tensors;             /* tensors in the file */
     int tensor_type_count[40]; /* tensors per ggml type id; name them with infer_type_name() */
+    bool encoder;              /* embeddings only (bert): infer_embed, no logits */
+    int pooling;               /* infer_embed's pooling: 1 mean, 2 first token (CLS), 3 last token */
     const char *tok_model;     /* tokenizer.ggml.model, e.g. "llama", "gpt2", or "" */
     const char *chat_template; /* tokenizer.chat_template (NUL-terminated copy), or "" */
     int32_t bos, eos, eot;     /* special token ids, -1 when absent */
@@ -127,6 +129,14 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
  * or when max_counts is too small. For `kbox model run --expert-stats` and the UI. */
 int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, size_t max_counts,
                                struct kb_error *err);
+
+/* Embeds one sequence tokens[0..n) (n <= n_batch) from scratch: the session's cache is reset. For
+ * encoders (bert) the final hidden states, for decoders the output-normed final hidden states;
+ * pooled (n_embd floats, NULL: skip) pools them as the model says (mean, first, last), L2-normalised
+ * when normalize; per_token (n x n_embd, NULL: skip) gets every row unpooled and unnormalised.
+ * KB_ETOOBIG when n > n_batch, KB_EINVAL for a bad id. */
+int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *pooled, float *per_token,
+                bool normalize, struct kb_error *err);
 
 /* ---- generation ---------------------------------------------------------------------------------- */
 

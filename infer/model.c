@@ -18,7 +18,7 @@
 #include "infer/synth.h"
 
 static const char *const arch_names[MODEL_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "qwen2moe",
-                                                          "qwen3moe", "deepseek2"};
+                                                          "qwen3moe", "deepseek2", "bert"};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 static int hp_u32(const struct infer_model *m, const char *key, int *out, bool required,
@@ -171,6 +171,39 @@ static int bind_layer(const struct infer_model *m, int il, struct kb_error *err)
     }
     if (m->arch == MODEL_ARCH_QWEN2MOE)
         B(gate_inp_shexp, "ffn_gate_inp_shexp.weight", 1, e, 1, 1, false);
+#undef B
+    return rc;
+}
+
+static int bind_bert_layer(const struct infer_model *m, int il, struct kb_error *err)
+{
+    const struct model_hparams *hp = &m->hp;
+    struct model_layer *L = &m->layers[il];
+    int64_t e = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim;
+    char nm[96];
+    int rc = 0;
+#define B(field, suffix, nd, a, b)                                                                 \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
+        if ((rc = bind(m, &L->field, nm, nd, a, b, 1, false, err)) != 0)                           \
+            return rc;                                                                             \
+    } while (0)
+    B(wq, "attn_q.weight", 2, e, nq);
+    B(bq, "attn_q.bias", 1, nq, 1);
+    B(wk, "attn_k.weight", 2, e, nq);
+    B(bk, "attn_k.bias", 1, nq, 1);
+    B(wv, "attn_v.weight", 2, e, nq);
+    B(bv, "attn_v.bias", 1, nq, 1);
+    B(wo, "attn_output.weight", 2, nq, e);
+    B(bo, "attn_output.bias", 1, e, 1);
+    B(attn_out_norm, "attn_output_norm.weight", 1, e, 1);
+    B(attn_out_norm_b, "attn_output_norm.bias", 1, e, 1);
+    B(ffn_up, "ffn_up.weight", 2, e, hp->n_ff);
+    B(ffn_up_b, "ffn_up.bias", 1, hp->n_ff, 1);
+    B(ffn_down, "ffn_down.weight", 2, hp->n_ff, e);
+    B(ffn_down_b, "ffn_down.bias", 1, e, 1);
+    B(out_norm_l, "layer_output_norm.weight", 1, e, 1);
+    B(out_norm_l_b, "layer_output_norm.bias", 1, e, 1);
 #undef B
     return rc;
 }
@@ -333,6 +366,9 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
         return kb_error_set(err, KB_ECORRUPT, "model: bad rope base, scale or rms epsilon");
     hp->rope_neox = m->arch != MODEL_ARCH_LLAMA && m->arch != MODEL_ARCH_DEEPSEEK2;
     hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->pooling = 3; /* decoders embed with their last token unless the file says otherwise */
+    if ((rc = hp_u32(m, "pooling_type", &hp->pooling, false, err)))
+        return rc;
     if ((rc = load_moe_hparams(m, err)))
         return rc;
     if (m->arch == MODEL_ARCH_DEEPSEEK2) {
@@ -397,6 +433,37 @@ int model_load(struct infer_model *m, struct kb_error *err)
                             m->arch_name[0] ? m->arch_name : "(none)");
     if ((rc = load_hparams(m, err)) || (rc = vocab_size(m, err)))
         return rc;
+    if (m->arch == MODEL_ARCH_BERT) {
+        bool causal = true;
+        char full[128];
+        snprintf(full, sizeof full, "%s.attention.causal", m->arch_name);
+        if (gguf_get_bool(m->gf, full, &causal) && causal)
+            return kb_error_set(err, KB_EFORMAT, "model: causal bert is not supported");
+        hp->norm_eps = 1e-12f;
+        hp_f32(m, "attention.layer_norm_epsilon", &hp->norm_eps);
+        hp->pooling = 1;
+        if ((rc = hp_u32(m, "pooling_type", &hp->pooling, false, err)))
+            return rc;
+        if ((rc = bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false,
+                       err)) ||
+            (rc = bind(m, &m->type_embd, "token_types.weight", 2, hp->n_embd, 2, 1, true, err)) ||
+            (rc = bind(m, &m->tok_norm, "token_embd_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
+            (rc = bind(m, &m->tok_norm_b, "token_embd_norm.bias", 1, hp->n_embd, 1, 1, false, err)))
+            return rc;
+        const struct gguf_tensor *pe = gguf_find_tensor(m->gf, "position_embd.weight");
+        if (!pe || pe->ne[1] < 1 || pe->ne[1] > (1 << 20))
+            return kb_error_set(err, KB_ECORRUPT, "model: bert without position_embd.weight");
+        if ((rc = bind(m, &m->pos_embd, "position_embd.weight", 2, hp->n_embd, pe->ne[1], 1, false,
+                       err)))
+            return rc;
+        if (hp->n_ctx_train > pe->ne[1])
+            hp->n_ctx_train = (int)pe->ne[1];
+        m->layers = kb_xcalloc((size_t)hp->n_layer, sizeof *m->layers);
+        for (int il = 0; il < hp->n_layer; il++)
+            if ((rc = bind_bert_layer(m, il, err)))
+                return rc;
+        goto counts;
+    }
     if ((rc = bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false,
                    err)) ||
         (rc = bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
@@ -411,6 +478,7 @@ int model_load(struct infer_model *m, struct kb_error *err)
     for (int il = 0; il < hp->n_layer; il++)
         if ((rc = bind_layer(m, il, err)))
             return rc;
+counts:
     m->bos = tok_id(m->gf, "tokenizer.ggml.bos_token_id");
     m->eos = tok_id(m->gf, "tokenizer.ggml.eos_token_id");
     m->eot = tok_id(m->gf, "tokenizer.ggml.eot_token_id");
@@ -475,6 +543,8 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
         if (t >= 0 && t < (int)KB_ARRAY_LEN(out->tensor_type_count))
             out->tensor_type_count[t]++;
     }
+    out->encoder = m->arch == MODEL_ARCH_BERT;
+    out->pooling = hp->pooling;
     out->tok_model = m->tok_model;
     out->chat_template = m->chat_template;
     out->bos = m->bos;

@@ -23,6 +23,7 @@ enum model_arch {
     MODEL_ARCH_QWEN2MOE,
     MODEL_ARCH_QWEN3MOE,
     MODEL_ARCH_DEEPSEEK2, /* MLA attention; V2/V2-Lite and V3/R1 flavours */
+    MODEL_ARCH_BERT,      /* encoder: embeddings only */
     MODEL_ARCH_COUNT
 };
 
@@ -61,6 +62,9 @@ struct model_hparams {
     int q_lora_rank;  /* 0: plain attn_q */
     int kv_lora_rank; /* latent width cached per position */
     int n_nope;       /* non-rotary part of a query/key head */
+    /* encoders (bert) */
+    float norm_eps;   /* LayerNorm epsilon */
+    int pooling;      /* 0 none, 1 mean, 2 cls, 3 last (llama.cpp's pooling_type) */
 };
 
 struct model_layer {
@@ -81,6 +85,8 @@ struct model_layer {
     struct model_w kv_a_norm;           /* (kv_lora_rank) */
     struct model_w wk_b;                /* (n_head, kv_lora_rank, n_nope) */
     struct model_w wv_b;                /* (n_head, head_dim_v, kv_lora_rank) */
+    /* bert: post-norm LayerNorms and FFN biases */
+    struct model_w attn_out_norm, attn_out_norm_b, out_norm_l, out_norm_l_b, ffn_up_b, ffn_down_b;
 };
 
 struct tok_vocab;
@@ -97,6 +103,7 @@ struct infer_model {
     struct model_w out_norm;   /* (n_embd) */
     struct model_w output;     /* (n_vocab, n_embd); == tok_embd when tied */
     struct model_w rope_freqs; /* optional (n_rot/2) F32 frequency divisors (Llama 3.1) */
+    struct model_w type_embd, pos_embd, tok_norm, tok_norm_b; /* bert input embeddings */
     bool tied_output;
     struct model_layer *layers; /* n_layer; owned */
     struct tok_vocab *vocab;    /* owned; NULL when the file has no tokenizer */
@@ -166,6 +173,9 @@ struct attn_spec {
     const void *kc; size_t k_pos, k_head; /* cache of this layer, F16 or F32 */
     const void *vc; size_t v_pos, v_head; /* v_trans: v_pos is the stride between dimensions */
     bool v_trans;                         /* V^T rows of positions (dense); else rows per position */
+    bool f32;                             /* K/V are F32 (else F16) */
+    int n_kv_all;                         /* > 0: every token sees positions [0, n_kv_all)
+                                           * (non-causal encoders); 0: causal */
     float *out; size_t o_tok, o_head;
     int dk, dv, n_head, group;            /* group: query heads per kv head */
     float scale;
@@ -186,6 +196,9 @@ void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const 
 void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out);
 /* arch_deepseek2.c: the MLA attention block of layer il (adds into s->x). */
 void deepseek2_attention(struct infer_session *s, int il, int n, int pos0);
+/* arch_bert.c: the encoder over tok[0..n) (n <= n_batch, one sequence, non-causal); leaves the
+ * final hidden states in s->x (n, n_embd). */
+void bert_forward(struct infer_session *s, const int32_t *tok, int n);
 /* arch_llama.c: one forward step of n <= n_batch tokens at positions n_past..; logits as in
  * infer_eval (NULL: none). Does not advance n_past. */
 void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all);

@@ -7,6 +7,7 @@
  * writes these buffers. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
  * positions [0, n_past). A session is used by one thread at a time; the model it borrows is
  * read-only. Tests: tests/infer/test_model.c, test_conformance.c. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,8 @@ static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_thread
     /* MLA caches the compressed latent and the rope key only: (kv_lora_rank + n_rot) per position */
     z->kv_k = (size_t)hp->n_layer * n_ctx * (mla ? C + R : (size_t)hp->n_head_kv * hp->head_dim);
     z->kv_v = mla ? 0 : (size_t)hp->n_layer * n_ctx * hp->n_head_kv * hp->head_dim_v;
+    if (m->arch == MODEL_ARCH_BERT) /* encoders keep no cache */
+        z->kv_k = z->kv_v = 0;
     z->x = (size_t)T * hp->n_embd;
     z->q = (size_t)T * hp->n_head * hp->head_dim;
     z->k = (size_t)T * hp->n_head_kv * hp->head_dim;
@@ -250,6 +253,9 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return kb_error_set(err, KB_EINVAL, "eval: token id %d is outside the vocabulary (%d)",
                                 (int)tokens[i], hp->n_vocab);
+    if (s->m->arch == MODEL_ARCH_BERT)
+        return kb_error_set(err, KB_EINVAL, "eval: '%s' is an encoder; use infer_embed",
+                            s->m->arch_name);
     for (int done = 0; done < n;) {
         int step = KB_MIN(s->n_batch, n - done);
         bool last_step = done + step == n;
@@ -276,5 +282,58 @@ int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, 
     if (max_counts < n)
         return kb_error_set(err, KB_EINVAL, "expert stats: need room for %zu counts", n);
     memcpy(counts, s->expert_hits, n * sizeof *counts);
+    return 0;
+}
+
+int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *pooled, float *per_token,
+                bool normalize, struct kb_error *err)
+{
+    const struct infer_model *m = s->m;
+    const struct model_hparams *hp = &m->hp;
+    int e = hp->n_embd;
+    const float *h;
+    if (n <= 0)
+        return kb_error_set(err, KB_EINVAL, "embed: no tokens");
+    if (n > s->n_batch)
+        return kb_error_set(err, KB_ETOOBIG, "embed: %d tokens, at most %d per sequence", n,
+                            s->n_batch);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return kb_error_set(err, KB_EINVAL, "embed: token id %d is outside the vocabulary (%d)",
+                                (int)tokens[i], hp->n_vocab);
+    s->n_past = 0;
+    if (m->arch == MODEL_ARCH_BERT) {
+        bert_forward(s, tokens, n);
+        h = s->x;
+    } else {
+        llama_forward(s, tokens, n, NULL, false);
+        for (int t = 0; t < n; t++)
+            model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e,
+                          hp->rms_eps);
+        h = s->xn;
+        s->n_past = 0; /* an embedding keeps no context */
+    }
+    if (per_token)
+        memcpy(per_token, h, (size_t)n * e * sizeof *per_token);
+    if (!pooled)
+        return 0;
+    if (hp->pooling == 2 || hp->pooling == 3) {
+        memcpy(pooled, h + (size_t)(hp->pooling == 2 ? 0 : n - 1) * e, (size_t)e * sizeof *pooled);
+    } else {
+        for (int i = 0; i < e; i++) {
+            double acc = 0.0;
+            for (int t = 0; t < n; t++)
+                acc += h[(size_t)t * e + i];
+            pooled[i] = (float)(acc / n);
+        }
+    }
+    if (normalize) {
+        double ss = 0.0;
+        for (int i = 0; i < e; i++)
+            ss += (double)pooled[i] * pooled[i];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int i = 0; i < e; i++)
+            pooled[i] *= inv;
+    }
     return 0;
 }

@@ -11,7 +11,8 @@
  * more pass with the default F16 cache must stay within llama.cpp's own F16 distance scale.
  * stories260K (a real trained model) also checks 64 greedy ids. The double-precision reference
  * forward (ref_forward.c) is checked on every F32 case as well, so it is itself anchored to
- * llama.cpp. Skips cleanly when ../shared is absent. */
+ * llama.cpp. bert_f32: pooled and per-token embeddings against llama.cpp's. Skips cleanly when
+ * ../shared is absent. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,12 +275,87 @@ static void test_reference_forward_vs_llamacpp(void **state)
     }
 }
 
+/* bert_f32: pooled (mean) and per-token embeddings of 3 sequences against llama.cpp's. */
+static void test_bert_embeddings(void **state)
+{
+    (void)state;
+    char path[512], jpath[512], epath[512], tpath[512];
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    struct infer_session *s = NULL;
+    struct infer_model_info in;
+    struct infer_session_params sp;
+    size_t eb = 0, tb = 0;
+    if (!shared_present())
+        skip();
+    snprintf(path, sizeof path, "%s/conformance/bert_f32.gguf", KBOX_SHARED_DIR);
+    snprintf(jpath, sizeof jpath, "%s/conformance/bert_f32.tokens.json", KBOX_SHARED_DIR);
+    snprintf(epath, sizeof epath, "%s/conformance/bert_f32.embd.f32", KBOX_SHARED_DIR);
+    snprintf(tpath, sizeof tpath, "%s/conformance/bert_f32.token_embd.f32", KBOX_SHARED_DIR);
+    char *json = slurp(jpath, NULL);
+    float *ref = (float *)slurp(epath, &eb), *ref_tok = (float *)slurp(tpath, &tb);
+    assert_non_null(json);
+    if (infer_model_open(&m, path, &err))
+        fail_msg("bert: %s", err.msg);
+    infer_model_get_info(m, &in);
+    assert_true(in.encoder);
+    int E = in.n_embd;
+    assert_int_equal(eb, 3 * (size_t)E * sizeof(float));
+    infer_session_params_default(&sp);
+    sp.n_threads = 1;
+    assert_int_equal(infer_session_new(&s, m, &sp, &err), 0);
+    int32_t one = 5;
+    assert_int_equal(infer_eval(s, &one, 1, NULL, false, &err), KB_EINVAL); /* no logits */
+    /* "sequences": [[...], [...], [...]] */
+    const char *p = strstr(json, "\"sequences\"");
+    assert_non_null(p);
+    p = strchr(p, '[') + 1;
+    float *pooled = malloc((size_t)E * sizeof *pooled), *tok = malloc(64 * (size_t)E * sizeof *tok);
+    double md = 0, mr = 0, tmd = 0, tmr = 0;
+    size_t row = 0;
+    for (int q = 0; q < 3; q++) {
+        int32_t ids[64];
+        int n = 0;
+        p = strchr(p, '[') + 1;
+        while (*p != ']') {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end != p)
+                ids[n++] = (int32_t)v;
+            p = end == p ? p + 1 : end;
+        }
+        assert_int_equal(infer_embed(s, ids, n, pooled, tok, false, &err), 0);
+        for (int i = 0; i < E; i++) {
+            md = fmax(md, fabs(pooled[i] - ref[(size_t)q * E + i]));
+            mr = fmax(mr, fabs(ref[(size_t)q * E + i]));
+        }
+        assert_true((row + n) * E * sizeof(float) <= tb);
+        for (size_t i = 0; i < (size_t)n * E; i++) {
+            tmd = fmax(tmd, fabs(tok[i] - ref_tok[row * E + i]));
+            tmr = fmax(tmr, fabs(ref_tok[row * E + i]));
+        }
+        row += (size_t)n;
+    }
+    printf("[ conf     ] bert_f32       pooled max rel diff %.3g, per-token %.3g\n", md / mr,
+           tmd / tmr);
+    assert_true(md / mr <= 1e-4);
+    assert_true(tmd / tmr <= 3e-4); /* single rows meet F16 GELU-table rounding flips */
+    free(pooled);
+    free(tok);
+    infer_session_free(s);
+    infer_model_close(m);
+    free(json);
+    free(ref);
+    free(ref_tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_forward_vs_llamacpp),
         cmocka_unit_test(test_conformance_f32_kv),
         cmocka_unit_test(test_conformance_f16_kv),
+        cmocka_unit_test(test_bert_embeddings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
