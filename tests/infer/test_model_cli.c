@@ -143,11 +143,40 @@ static void test_info_logits_synth(void **state)
     unlink(out);
 }
 
+/* kbox model embed: 128 numbers for the tiny bert, unit length with --normalize. */
+static void test_embed(void **state)
+{
+    (void)state;
+    char model[512];
+    snprintf(model, sizeof model, "%s/conformance/bert_f32.gguf", KBOX_SHARED_DIR);
+    if (access(model, R_OK) != 0)
+        skip();
+    char *argv[] = {KBOX_BIN, "model", "embed", model, "-p", "the cat sat", "--normalize", NULL};
+    struct run_result r;
+    assert_int_equal(run_cmd(&r, argv, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    char *p = r.out, *end;
+    int n = 0;
+    double ss = 0;
+    for (;;) {
+        double v = strtod(p, &end);
+        if (end == p)
+            break;
+        ss += v * v;
+        n++;
+        p = end;
+    }
+    assert_int_equal(n, 128);
+    assert_true(ss > 0.999 && ss < 1.001);
+    run_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_greedy_text),
         cmocka_unit_test(test_info_logits_synth),
+        cmocka_unit_test(test_embed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
