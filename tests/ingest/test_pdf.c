@@ -203,17 +203,18 @@ static void test_epub(void **state)
 {
     (void)state;
     const char *names[] = {"mimetype", "META-INF/container.xml", "OEBPS/content.opf", "OEBPS/ch1.xhtml"};
+    /* Parenthesised so the concatenated literals read as one element each. */
     const char *parts[] = {
         "application/epub+zip",
-        "<?xml version=\"1.0\"?><container version=\"1.0\" xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
-        "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/>"
-        "</rootfiles></container>",
-        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"2.0\" unique-identifier=\"id\">"
-        "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Book</dc:title><dc:identifier id=\"id\">x"
-        "</dc:identifier></metadata><manifest><item id=\"c1\" href=\"ch1.xhtml\" media-type=\"application/xhtml+xml\"/>"
-        "</manifest><spine><itemref idref=\"c1\"/></spine></package>",
-        "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>c</title></head><body>"
-        "<h1>Chapter One</h1><p>The warranty on every kettle lasts twenty four months.</p></body></html>",
+        ("<?xml version=\"1.0\"?><container version=\"1.0\" xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\">"
+         "<rootfiles><rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/>"
+         "</rootfiles></container>"),
+        ("<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"2.0\" unique-identifier=\"id\">"
+         "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Book</dc:title><dc:identifier id=\"id\">x"
+         "</dc:identifier></metadata><manifest><item id=\"c1\" href=\"ch1.xhtml\" media-type=\"application/xhtml+xml\"/>"
+         "</manifest><spine><itemref idref=\"c1\"/></spine></package>"),
+        ("<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>c</title></head><body>"
+         "<h1>Chapter One</h1><p>The warranty on every kettle lasts twenty four months.</p></body></html>"),
     };
     int rc;
     struct kb_error err = {0};
