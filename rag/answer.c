@@ -86,7 +86,9 @@ static int answer_add_citation(struct rag_answer *out, const struct rag_passage 
     c->chunk_id = p[idx].chunk_id;
     c->document = kb_xstrdup(p[idx].document ? p[idx].document : "");
     c->heading_path = kb_xstrdup(p[idx].heading_path ? p[idx].heading_path : "");
+    c->document_id = p[idx].document_id;
     c->page = p[idx].page;
+    c->page_end = p[idx].page_end;
     c->text = kb_xstrdup(p[idx].text ? p[idx].text : "");
     cite_of[idx] = c->n;
     return c->n;

@@ -155,7 +155,9 @@ static void eval_answer(struct rag *r, const struct eval_row *q, const struct in
     if (q->n_answers == 0)
         return;
     for (int i = 0; i < k && i < 8; i++)
-        p[i] = (struct rag_passage){h[i].chunk_id, h[i].doc_name, h[i].heading_path, h[i].text, 0, h[i].score};
+        p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
+                                    .document = h[i].doc_name, .heading_path = h[i].heading_path,
+                                    .text = h[i].text, .score = h[i].score};
     if (rag_answer_extractive(&r->cfg, q->question, p, KB_MIN(k, 8), NULL, &a, &err))
         return;
     /* drop the [n] markers before scoring */

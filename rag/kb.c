@@ -448,8 +448,10 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         goto out;
     p = kb_xcalloc((size_t)n + 1, sizeof *p);
     for (int i = 0; i < n; i++)
-        p[i] = (struct rag_passage){h[i].chunk_id, h[i].doc_name, h[i].heading_path, h[i].text,
-                                    h[i].page_start, h[i].score};
+        p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
+                                    .document = h[i].doc_name, .heading_path = h[i].heading_path,
+                                    .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
+                                    .score = h[i].score};
     if (cfg.answer_model[0]) {
         rc = kb_error_set(err, KB_ENOTIMPL, "generative answers (answer.model) are not built yet; "
                                             "unset answer.model for extractive answers");

@@ -150,9 +150,11 @@ void rag_hits_free(struct rag_hit *h, int n);
 struct rag_citation {
     int n;                  /* the [n] marker in the answer */
     int64_t chunk_id;
+    int64_t document_id;
     char *document;         /* file name; owned */
     char *heading_path;     /* owned */
-    int page;               /* 0 when none */
+    int page;               /* first page (or slide), 0 when none */
+    int page_end;           /* last page of the passage, 0 when none */
     char *text;             /* the cited passage; owned */
 };
 

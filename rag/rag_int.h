@@ -7,10 +7,12 @@
 /* A retrieved passage handed to an answerer, best first. All strings borrowed. */
 struct rag_passage {
     int64_t chunk_id;
+    int64_t document_id;
     const char *document;     /* file name */
     const char *heading_path;
     const char *text;
     int page;                 /* first page, 0 when none */
+    int page_end;             /* last page, 0 when none */
     double score;             /* fused retrieval score */
 };
 

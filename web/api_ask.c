@@ -8,7 +8,8 @@
  *        stream false -> one JSON answer (below); stream true -> Server-Sent Events:
  *          event: token     data: {"text":"..."}          answer text as it is produced
  *          event: think     data: {"text":"..."}          reasoning of R1-style models
- *          event: citation  data: {n, chunk_id, document, heading_path, page, text}
+ *          event: citation  data: {n, chunk_id, document_id, document, heading_path, page, page_end,
+ *                                      text}
  *          event: done      data: the full answer JSON
  *          event: error     data: {"error":{"code","message"}} (only after output began)
  *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
@@ -156,9 +157,11 @@ void web_citation_json(struct jw *w, const struct rag_citation *c)
     jw_obj(w, NULL);
     jw_int(w, "n", c->n);
     jw_int(w, "chunk_id", c->chunk_id);
+    jw_int(w, "document_id", c->document_id);
     jw_str(w, "document", c->document);
     jw_str(w, "heading_path", c->heading_path);
     jw_int(w, "page", c->page);
+    jw_int(w, "page_end", c->page_end);
     jw_str(w, "text", c->text);
     jw_end_obj(w);
 }

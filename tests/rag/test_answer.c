@@ -49,9 +49,11 @@ static void test_extractive(void **state)
     struct rag_answer a;
     struct kb_error err = {0};
     const struct rag_passage p[] = {
-        {1, "faq.md", "FAQ > Orders", "Q: Can I cancel an order?\nA: Yes, within 2 hours of ordering.", 0, 1},
-        {2, "policy.html", "Policy > Returns", "You may return a kettle within 45 days of delivery. "
-                                               "Refunds are paid in 7 working days.", 3, 0.9},
+        {.chunk_id = 1, .document_id = 10, .document = "faq.md", .heading_path = "FAQ > Orders",
+         .text = "Q: Can I cancel an order?\nA: Yes, within 2 hours of ordering.", .score = 1},
+        {.chunk_id = 2, .document_id = 11, .document = "policy.html", .heading_path = "Policy > Returns",
+         .text = "You may return a kettle within 45 days of delivery. Refunds are paid in 7 working days.",
+         .page = 3, .page_end = 4, .score = 0.9},
     };
     config_init(&cfg);
     assert_int_equal(rag_answer_extractive(&cfg, "How many days to return a kettle?", p, 2, NULL, &a, &err), 0);
@@ -61,6 +63,8 @@ static void test_extractive(void **state)
     assert_int_equal(a.n_citations, 1);
     assert_string_equal(a.citations[0].document, "policy.html");
     assert_int_equal(a.citations[0].page, 3);
+    assert_int_equal(a.citations[0].page_end, 4);
+    assert_int_equal(a.citations[0].document_id, 11);
     assert_non_null(strstr(a.answer, "[1]"));
     rag_answer_release(&a);
 
