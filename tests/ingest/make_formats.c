@@ -6,7 +6,8 @@
  * - DOCX: headings as "heading N" styles, paragraphs, numbered list items, tables, FAQ as Q:/A:
  *   paragraphs; a small but complete package (styles, numbering, rels, content types);
  * - PDF: A4 pages, headings in larger type with an outline of the same levels, wrapped body text,
- *   page numbers in the footer; Chinese text through an Identity-H font with a ToUnicode map;
+ *   tables as aligned cells when they fit the width (else one record per line), page numbers in the
+ *   footer; Chinese text through an Identity-H font with a ToUnicode map;
  * - PPTX: one slide per heading, the heading as title, its text as body paragraphs, FAQ answers also
  *   as speaker notes; a complete minimal package (master, layout, theme);
  * - XLSX: one sheet per table, a "FAQ" sheet (Question/Answer columns) and a "Text" sheet (Section,
@@ -683,13 +684,78 @@ static void pdfw_text(struct pdfw *w, const char *text, double size, double inde
     }
 }
 
+static double pdfw_width(const char *s, double size, bool cjk)
+{
+    double w = 0;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int l = kb_utf8_decode(s + i, n - i, &cp);
+        i += l > 0 ? (size_t)l : 1;
+        w += (cp >= 0x2E80 || (cjk && fx_winansi(cp) < 0) ? 1.0 : 0.6) * size;
+    }
+    return w;
+}
+
+/* Draws the table whose first row is block i as aligned cells, one row per line, so the PDF's table
+ * detection sees it; blocks of later rows are skipped by the caller (they share the table id).
+ * Returns false (nothing drawn) when the columns do not fit the page width. */
+static bool pdfw_table(struct pdfw *w, const struct ingest_doc *d, size_t i)
+{
+    static char cells[64][32][512];
+    size_t n_rows = 0, n_cols = split_header(d->blocks[i].header, cells[0], 32);
+    n_rows = 1;
+    for (size_t j = i; j < d->n_blocks && d->blocks[j].kind == INGEST_BLOCK_TABLE_ROW &&
+                       d->blocks[j].table == d->blocks[i].table && n_rows < 64;
+         j++)
+        if (record_cells(d->blocks[i].header, d->blocks[j].text, cells[n_rows++], 32) != n_cols)
+            return false;
+    const double size = 9, gap = 14;
+    double colw[32] = {0}, total = 0;
+    for (size_t c = 0; c < n_cols; c++) {
+        for (size_t r = 0; r < n_rows; r++)
+            colw[c] = KB_MAX(colw[c], pdfw_width(cells[r][c], size, w->cjk));
+        total += colw[c] + gap;
+    }
+    if (total > 451 + gap)
+        return false;
+    if (w->y - 13.0 * (double)n_rows < 60)
+        pdfw_newpage(w);
+    for (size_t r = 0; r < n_rows; r++) {
+        double x = 72;
+        for (size_t c = 0; c < n_cols; c++) {
+            if (cells[r][c][0]) {
+                if (w->cjk) {
+                    fx_pdf_cjk(w->p, x, w->y, size, cells[r][c]);
+                } else {
+                    char line[1024];
+                    to_winansi(cells[r][c], strlen(cells[r][c]), line, sizeof line);
+                    fx_pdf_text(w->p, x, w->y, size, line);
+                }
+            }
+            x += colw[c] + gap;
+        }
+        w->y -= 13;
+    }
+    w->y -= 9;
+    return true;
+}
+
 static void write_pdf(const struct ingest_doc *d, const char *path, bool cjk)
 {
     struct pdfw w = {fx_pdf_new(), 0, 0, cjk};
     pdfw_newpage(&w);
     static const double hsize[] = {0, 20, 16, 13.5, 12.5, 12, 12, 12, 12, 12};
+    int grid_table = 0; /* table id already drawn as a grid */
     for (size_t i = 0; i < d->n_blocks; i++) {
         const struct ingest_block *k = &d->blocks[i];
+        if (k->kind == INGEST_BLOCK_TABLE_ROW && k->table == grid_table)
+            continue;
+        if (k->kind == INGEST_BLOCK_TABLE_ROW && k->header && (i == 0 || d->blocks[i - 1].table != k->table) &&
+            pdfw_table(&w, d, i)) {
+            grid_table = k->table;
+            continue;
+        }
         switch (k->kind) {
         case INGEST_BLOCK_HEADING: {
             int l = KB_MIN(KB_MAX(k->level, 1), 9);
