@@ -14,7 +14,9 @@
  *                  model says: bert mean/CLS, decoders last token)
  *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
- *                  --seed N] --out F
+ *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
+ *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
+ *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,6 +526,16 @@ static int model_synth(int argc, char **argv)
             p.tied_output = true;
             continue;
         }
+        if (strcmp(a, "--expert-norm") == 0) {
+            p.expert_weights_norm = true;
+            continue;
+        }
+        if (strcmp(a, "--expert-scale") == 0 || strcmp(a, "--yarn-factor") == 0) {
+            rc = parse_float("model synth", a, v,
+                             a[2] == 'e' ? &p.expert_weights_scale : &p.yarn_factor);
+            i++;
+            continue;
+        }
         if (strcmp(a, "--seed") == 0) {
             int64_t x;
             if (!v || kb_parse_i64(v, &x) != 0 || x < 0)
@@ -544,6 +556,17 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--experts-used") == 0) dst = &p.n_expert_used;
         else if (strcmp(a, "--ff-exp") == 0) dst = &p.n_ff_exp;
         else if (strcmp(a, "--ff-shexp") == 0) dst = &p.n_ff_shexp;
+        else if (strcmp(a, "--q-lora") == 0) dst = &p.q_lora_rank;
+        else if (strcmp(a, "--kv-lora") == 0) dst = &p.kv_lora_rank;
+        else if (strcmp(a, "--rope-dim") == 0) dst = &p.qk_rope_dim;
+        else if (strcmp(a, "--nope-dim") == 0) dst = &p.qk_nope_dim;
+        else if (strcmp(a, "--v-dim") == 0) dst = &p.v_head_dim;
+        else if (strcmp(a, "--shared-experts") == 0) dst = &p.n_expert_shared;
+        else if (strcmp(a, "--dense-lead") == 0) dst = &p.n_dense_lead;
+        else if (strcmp(a, "--gating") == 0) dst = &p.gating_func;
+        else if (strcmp(a, "--groups") == 0) dst = &p.n_expert_group;
+        else if (strcmp(a, "--groups-used") == 0) dst = &p.n_expert_group_used;
+        else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);

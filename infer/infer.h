@@ -224,6 +224,17 @@ struct infer_synth_params {
     bool tied_output;  /* no output.weight */
     int n_expert, n_expert_used, n_ff_exp, n_ff_shexp; /* MoE archs */
     uint64_t seed;
+    /* deepseek2 only (defaults: V2-Lite flavour): */
+    int q_lora_rank;     /* 0: attn_q; > 0: q-LoRA (V3/R1) */
+    int kv_lora_rank, qk_rope_dim, qk_nope_dim, v_head_dim;
+    int n_expert_shared; /* shared experts of n_ff_exp each */
+    int n_dense_lead;    /* leading dense blocks */
+    int gating_func;     /* 1 softmax, 2 sigmoid with exp_probs_b */
+    float expert_weights_scale;
+    bool expert_weights_norm;
+    int n_expert_group, n_expert_group_used; /* 0: no group routing */
+    float yarn_factor;   /* 0: no rope scaling */
+    int yarn_orig_ctx;
 };
 void infer_synth_params_default(struct infer_synth_params *p, const char *arch);
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err);

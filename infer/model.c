@@ -611,6 +611,20 @@ void infer_synth_params_default(struct infer_synth_params *p, const char *arch)
     p->n_ff_exp = sp.n_ff_exp;
     p->n_ff_shexp = sp.n_ff_shexp;
     p->seed = sp.seed;
+    p->q_lora_rank = sp.q_lora_rank;
+    p->kv_lora_rank = sp.kv_lora_rank;
+    p->qk_rope_dim = sp.qk_rope_dim;
+    p->qk_nope_dim = sp.qk_nope_dim;
+    p->v_head_dim = sp.v_head_dim;
+    p->n_expert_shared = sp.n_expert_shared;
+    p->n_dense_lead = sp.n_dense_lead;
+    p->gating_func = sp.gating_func;
+    p->expert_weights_scale = sp.expert_weights_scale;
+    p->expert_weights_norm = sp.expert_weights_norm;
+    p->n_expert_group = sp.n_expert_group;
+    p->n_expert_group_used = sp.n_expert_group_used;
+    p->yarn_factor = sp.yarn_factor;
+    p->yarn_orig_ctx = sp.yarn_orig_ctx;
 }
 
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err)
@@ -632,6 +646,20 @@ int infer_synth_write(const char *path, const struct infer_synth_params *p, stru
     sp.n_ff_exp = p->n_ff_exp;
     sp.n_ff_shexp = p->n_ff_shexp;
     sp.seed = p->seed;
+    sp.q_lora_rank = p->q_lora_rank;
+    sp.kv_lora_rank = p->kv_lora_rank;
+    sp.qk_rope_dim = p->qk_rope_dim;
+    sp.qk_nope_dim = p->qk_nope_dim;
+    sp.v_head_dim = p->v_head_dim;
+    sp.n_expert_shared = p->n_expert_shared;
+    sp.n_dense_lead = p->n_dense_lead;
+    sp.gating_func = p->gating_func;
+    sp.expert_weights_scale = p->expert_weights_scale;
+    sp.expert_weights_norm = p->expert_weights_norm;
+    sp.n_expert_group = p->n_expert_group;
+    sp.n_expert_group_used = p->n_expert_group_used;
+    sp.yarn_factor = p->yarn_factor;
+    sp.yarn_orig_ctx = p->yarn_orig_ctx;
     kern_init(false);
     return synth_write(path, &sp, err);
 }
