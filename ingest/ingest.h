@@ -6,7 +6,8 @@
  * control characters stripped -> ingest_chunk() -> chunks with heading path and location.
  *
  * Every string in a document lives in the document's arena and is valid until ingest_doc_free().
- * A document is built by one thread; once built it is read-only and may be shared. Parsing has a
+ * Parses are independent: several threads may parse different files at once. A document is built by
+ * one thread; once built it is read-only and may be shared (ingest_chunk() rewrites its chunks). Parsing has a
  * memory cap (ingest.max_parse_bytes), a time cap (ingest.max_parse_seconds), a file cap
  * (ingest.max_file_bytes) and a zip-entry cap (ingest.max_expanded_bytes). Errors are per file and
  * name the file: KB_EFORMAT (unknown or unsupported format), KB_ECORRUPT (damaged, encrypted or

@@ -6,7 +6,8 @@
  * into structured text (MuPDF orders blocks and lines); every line is kept with its page, font size
  * (largest glyph), vertical position and block. Then, over the whole document:
  * - lines in the top or bottom 8% of a page whose text (digits ignored) repeats on at least half of
- *   3+ pages are running headers/footers and are dropped, as are bare page numbers there;
+ *   3+ pages (or both pages of 2) are running headers/footers and are dropped, as are bare page
+ *   numbers there;
  * - headings come from the outline (a line on the outline entry's page equal to its title takes the
  *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
  *   the body size (the most common size by characters) get levels by size rank;
@@ -262,7 +263,7 @@ static void pdf_drop_furniture(struct pdf_doc *pd)
         if (zone && pdf_is_page_number(pd->text.data + l->off, l->len))
             l->drop = true;
     }
-    if (pd->n_pages < 3)
+    if (pd->n_pages < 2)
         return;
     for (size_t i = 0; i < pd->n_lines; i++) {
         struct pline *l = &pd->lines[i];
@@ -283,7 +284,8 @@ static void pdf_drop_furniture(struct pdf_doc *pd)
                 last_page = m->page;
             }
         }
-        if (pages >= 3 && pages * 2 >= pd->n_pages) {
+        /* 3+ pages: on at least half of them; a 2-page document: on both. */
+        if ((pages >= 3 && pages * 2 >= pd->n_pages) || (pd->n_pages == 2 && pages == 2)) {
             for (size_t j = 0; j < pd->n_lines; j++) {
                 struct pline *m = &pd->lines[j];
                 if (!(m->y0 < 0.08f || m->y1 > 0.92f))

@@ -8,13 +8,14 @@
  * substituted (entity reference nodes are dropped), no DTD is fetched, nothing touches the network;
  * libxml2's own entity-loop detection rejects billion-laughs documents. Errors and warnings are
  * silenced (NOERROR, NOWARNING) so nothing prints. HTML must arrive as UTF-8 (encoding.c decodes
- * it). xmlInitParser() is idempotent; the first call should happen before threads start.
+ * it). xmlInitParser() runs once under pthread_once, so parses may run on several threads.
  * Tests: tests/ingest/test_office.c (entity expansion), test_text.c (HTML). */
 #include "ingest/ingest_int.h"
 
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -148,7 +149,8 @@ int xml_parse(struct ingest_ctx *c, struct kb_arena *scratch, const char *data, 
     *root = NULL;
     if (n > (size_t)INT32_MAX)
         return kb_error_set(c->err, KB_ETOOBIG, "cannot parse '%s': XML part larger than 2 GiB", c->name);
-    xmlInitParser();
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, xmlInitParser); /* libxml2's own one-time setup, not thread-safe by itself */
     xmlDoc *doc;
     if (html)
         doc = htmlReadMemory(data, (int)n, NULL, "UTF-8",

@@ -4,12 +4,14 @@
  * out of ingestion in some chunk of that file, after collapsing whitespace as QUESTIONS.md says:
  * in the original Markdown/HTML/text (with exactly the expected heading path), and in the generated
  * samples/formats/<lang>/<name>.{docx,pdf} (same heading path; PDF chunks also carry a page) and
- * .{pptx,xlsx} (the snippet must be there; slides and sheets have their own headings). */
+ * .{pptx,xlsx} (the snippet must be there; slides and sheets have their own headings). Also: the
+ * same files parsed on four threads at once give the single-thread chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,11 +168,73 @@ static void test_samples_zh(void **state)
     run_lang("zh");
 }
 
+/* Parses run on several threads at once (rag/ ingests with workers): four threads parse every
+ * sample format and must get exactly the single-thread chunks. */
+#define N_THREAD_FILES 8
+static const char *const thread_files[N_THREAD_FILES] = {
+    "en/returns-shipping.html", "zh/faq.md", "formats/en/faq.docx", "formats/zh/returns-shipping.pdf",
+    "formats/en/returns-shipping.xlsx", "formats/zh/employee-handbook.pptx", "formats/en/employee-handbook.pdf",
+    "zh/employee-handbook.txt"};
+
+struct thread_job {
+    size_t n_chunks[N_THREAD_FILES];
+    char *last_chunk[N_THREAD_FILES];
+    int failures;
+};
+
+static void *thread_main(void *arg)
+{
+    struct thread_job *j = arg;
+    for (int round = 0; round < 3; round++) {
+        for (int f = 0; f < N_THREAD_FILES; f++) {
+            char path[1024];
+            snprintf(path, sizeof path, SAMPLES "/%s", thread_files[f]);
+            int rc;
+            struct kb_error err = {0};
+            struct ingest_doc *d = fx_parse_file(&cfg, path, &rc, &err);
+            if (!d) {
+                j->failures++;
+                continue;
+            }
+            j->n_chunks[f] = d->n_chunks;
+            free(j->last_chunk[f]);
+            j->last_chunk[f] = kb_xstrdup(d->chunks[d->n_chunks - 1].text);
+            ingest_doc_free(d);
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    struct thread_job serial = {0}, jobs[4];
+    memset(jobs, 0, sizeof jobs);
+    thread_main(&serial);
+    assert_int_equal(serial.failures, 0);
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, thread_main, &jobs[t]), 0);
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(jobs[t].failures, 0);
+        for (int f = 0; f < N_THREAD_FILES; f++) {
+            assert_int_equal(jobs[t].n_chunks[f], serial.n_chunks[f]);
+            assert_string_equal(jobs[t].last_chunk[f], serial.last_chunk[f]);
+            free(jobs[t].last_chunk[f]);
+        }
+    }
+    for (int f = 0; f < N_THREAD_FILES; f++)
+        free(serial.last_chunk[f]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_samples_en),
         cmocka_unit_test(test_samples_zh),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
