@@ -368,6 +368,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     struct kb_error err = {0};
     int n_pp = 512, n_tg = 128, reps = 3, rc = 0, n_batch = 0;
     int32_t *ids = NULL;
+    float *lg = NULL;
     infer_session_params_default(&sp);
     for (int i = 0; i < argc && rc == 0; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -394,6 +395,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         goto out;
     }
     ids = kb_xmalloc((size_t)KB_MAX(n_pp, n_tg) * sizeof *ids);
+    lg = kb_xmalloc((size_t)in.n_vocab * sizeof *lg);
     uint64_t r = 0x2545f4914f6cdd1dull;
     for (int i = 0; i < KB_MAX(n_pp, n_tg); i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
@@ -403,13 +405,13 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     for (int rep = 0; rep <= reps; rep++) { /* rep 0 warms up */
         infer_session_reset(s);
         double t0 = kb_now_s();
-        if ((rc = infer_eval(s, ids, n_pp, NULL, false, &err)))
+        if ((rc = infer_eval(s, ids, n_pp, lg, false, &err))) /* last row's logits, as llama-bench */
             break;
         double pp = n_pp / (kb_now_s() - t0);
         infer_session_reset(s);
         t0 = kb_now_s();
         for (int i = 0; i < n_tg && rc == 0; i++)
-            rc = infer_eval(s, &ids[i], 1, NULL, false, &err);
+            rc = infer_eval(s, &ids[i], 1, lg, false, &err); /* every token gets its logits */
         double tg = n_tg / (kb_now_s() - t0);
         if (rep > 0) {
             best_pp = KB_MAX(best_pp, pp);
@@ -434,6 +436,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     kb_buf_release(&b);
 out:
     free(ids);
+    free(lg);
     infer_session_free(s);
     infer_model_close(m);
     return rc;
