@@ -142,6 +142,32 @@ static inline void k4_scales(const uint8_t *s12, uint8_t out[16])
     memcpy(out, r, 16);
 }
 
+/* Per-group int16 scale vectors of a Q4_K/Q5_K block: group j (64 values) gets sc[2j] in its low
+ * 256 bits and sc[2j+1] in the high 256 bits, as int16 lanes (shuffles of the broadcast scales). */
+static inline void k4_scale_vecs(const uint8_t sm[16], __m512i sc16[4])
+{
+    __m512i sv = _mm512_broadcast_i32x4(_mm_loadl_epi64((const __m128i *)sm));
+    for (int j = 0; j < 4; j++) {
+        /* byte pairs (index, zero): 0x80 selects zero */
+        __m256i lo = _mm256_set1_epi16((short)(0x8000 | (2 * j)));
+        __m256i hi = _mm256_set1_epi16((short)(0x8000 | (2 * j + 1)));
+        sc16[j] = _mm512_shuffle_epi8(sv, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    }
+}
+
+static inline int32_t k4_mins_dot(const uint8_t sm[16], const int16_t *bsums)
+{
+    __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+    __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m0 m0 m1 m1 ... */
+    __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), m16);
+    __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+    ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+    ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+    return _mm_cvtsi128_si32(ms);
+}
+
+/* Q4_K: levels (0..15) times activations with maddubs (pairs fit int16), then the sub-block scale
+ * applied and pairs summed by vpdpwssd; mins from the activation's block sums. */
 static float dot_q4_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
@@ -152,30 +178,92 @@ static float dot_q4_k(int64_t n, const void *w, const void *a)
     for (int64_t i = 0; i < n / QK_K; i++) {
         uint8_t sm[16];
         k4_scales(x[i].scales, sm);
+        __m512i sc16[4];
+        k4_scale_vecs(sm, sc16);
         __m512i si = _mm512_setzero_si512();
         for (int j = 0; j < 4; j++) {
             __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, lo4)),
                                            _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), 1);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
-                                            _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
-            __m512i sc = _mm512_inserti64x4(_mm512_set1_epi32(sm[2 * j]), _mm256_set1_epi32(sm[2 * j + 1]), 1);
-            si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc));
+            __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
+            si = _mm512_dpwssd_epi32(si, p16, sc16[j]);
         }
-        /* mins: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
-        __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
-        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m0 m0 m1 m1 ... */
-        __m256i mp = _mm256_madd_epi16(bs, m16);
-        __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-        ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
-        ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
         acc = _mm512_fmadd_ps(_mm512_set1_ps(f16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(si), acc);
-        msum += f16(x[i].dmin) * y[i].d * (float)_mm_cvtsi128_si32(ms);
+        msum += f16(x[i].dmin) * y[i].d * (float)k4_mins_dot(sm, y[i].bsums);
     }
     return _mm512_reduce_add_ps(acc) - msum;
 }
 
+/* Q6_K int16 scale vectors for one 128-value half: A covers values 0..63 (scales 0..3, 16 values
+ * = 8 int16 lanes each), B values 64..127 (scales 4..7). Scales are signed. */
+static inline void q6k_scale_vecs(const int8_t *sc8, __m512i *sa, __m512i *sb)
+{
+    __m512i s16 = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)sc8)));
+    const __m512i ca = _mm512_setr_epi32(0x01000100, 0x01000100, 0x01000100, 0x01000100, 0x03020302, 0x03020302,
+                                         0x03020302, 0x03020302, 0x05040504, 0x05040504, 0x05040504, 0x05040504,
+                                         0x07060706, 0x07060706, 0x07060706, 0x07060706);
+    const __m512i cb = _mm512_add_epi8(ca, _mm512_set1_epi8(8));
+    *sa = _mm512_shuffle_epi8(s16, ca);
+    *sb = _mm512_shuffle_epi8(s16, cb);
+}
+
+static inline int32_t q6k_offset(const int8_t *scales, const int16_t *bsums)
+{
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scales));
+    __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc16);
+    __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+    ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
+    ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
+    return 32 * _mm_cvtsi128_si32(ms);
+}
+
+/* The four 64-value level vectors (0..63, i.e. level + 32) of a Q6_K block. */
+static inline void q6k_levels(const struct blk_q6_k *x, __m512i v[4])
+{
+    const __m512i lo4 = _mm512_set1_epi8(0xF), three = _mm512_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512((const void *)(x->ql + 64 * h));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        __m512i hA = _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1);
+        __m512i hB = _mm512_srli_epi16(hA, 4);
+        v[2 * h] = _mm512_or_si512(_mm512_and_si512(l, lo4), _mm512_slli_epi16(_mm512_and_si512(hA, three), 4));
+        v[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+                                       _mm512_slli_epi16(_mm512_and_si512(hB, three), 4));
+    }
+}
+
+/* Q6_K, one weight row against nt <= 4 tokens: levels times activations by maddubs (pairs fit
+ * int16), signed scales applied by vpdpwssd, the +32 level bias removed through the block sums. */
+static void row4_q6_k(int64_t n, const struct blk_q6_k *x, const uint8_t *a, size_t as, float *y, size_t ys,
+                      int nt)
+{
+    __m512 acc[4];
+    for (int t = 0; t < 4; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m512i v[4], sc[4];
+        q6k_levels(&x[i], v);
+        q6k_scale_vecs(x[i].scales, &sc[0], &sc[1]);
+        q6k_scale_vecs(x[i].scales + 8, &sc[2], &sc[3]);
+        float d = f16(x[i].d);
+        for (int t = 0; t < nt; t++) {
+            const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
+            __m512i si = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                __m512i p16 = _mm512_maddubs_epi16(v[k], _mm512_loadu_si512((const void *)(b->qs + 64 * k)));
+                si = _mm512_dpwssd_epi32(si, p16, sc[k]);
+            }
+            int32_t off = q6k_offset(x[i].scales, b->bsums);
+            si = _mm512_sub_epi32(si, _mm512_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* Q6_K, one token: dpbusd per 64 values and an int32 scale multiply (measured faster than the
+ * maddubs/vpdpwssd form for a single token; the 4-token tile above uses that form). */
 static float dot_q6_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q6_k *x = w;
@@ -345,30 +433,23 @@ static void row4_q4_k(int64_t n, const struct blk_q4_k *x, const uint8_t *a, siz
     for (int64_t i = 0; i < n / QK_K; i++) {
         uint8_t sm[16];
         k4_scales(x[i].scales, sm);
-        __m512i q[4], sc[4];
+        __m512i q[4], sc16[4];
+        k4_scale_vecs(sm, sc16);
         for (int j = 0; j < 4; j++) {
-            __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, lo4)),
-                                      _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), 1);
-            sc[j] = _mm512_inserti64x4(_mm512_set1_epi32(sm[2 * j]), _mm256_set1_epi32(sm[2 * j + 1]), 1);
+            __m256i bb = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bb, lo4)),
+                                      _mm256_and_si256(_mm256_srli_epi16(bb, 4), lo4), 1);
         }
-        __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
-        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
         float d = f16(x[i].d), dmin = f16(x[i].dmin);
         for (int t = 0; t < 4; t++) {
             const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
             __m512i si = _mm512_setzero_si512();
             for (int j = 0; j < 4; j++) {
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j],
-                                                _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
-                si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc[j]));
+                __m512i p16 = _mm512_maddubs_epi16(q[j], _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
+                si = _mm512_dpwssd_epi32(si, p16, sc16[j]);
             }
-            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), m16);
-            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-            ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
-            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
             acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
-            msum[t] += dmin * b->d * (float)_mm_cvtsi128_si32(ms);
+            msum[t] += dmin * b->d * (float)k4_mins_dot(sm, b->bsums);
         }
     }
     for (int t = 0; t < 4; t++)
@@ -381,57 +462,10 @@ static void gemm_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t
         row4_q4_k(n, (const struct blk_q4_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys);
 }
 
-/* Q6_K, one weight row against 4 tokens (decoded levels and scales shared). */
-static void row4_q6_k(int64_t n, const struct blk_q6_k *x, const uint8_t *a, size_t as, float *y, size_t ys)
-{
-    const __m512i lo4 = _mm512_set1_epi8(0xF), three = _mm512_set1_epi8(3);
-    const __m128i shufA = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    const __m128i shufB = _mm_setr_epi8(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
-    __m512 acc[4];
-    for (int t = 0; t < 4; t++)
-        acc[t] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        __m512i v[4], sc[4];
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
-            __m512i l = _mm512_loadu_si512((const void *)ql);
-            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            __m512i hA = _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1);
-            __m512i hB = _mm512_srli_epi16(hA, 4);
-            v[2 * h] = _mm512_or_si512(_mm512_and_si512(l, lo4), _mm512_slli_epi16(_mm512_and_si512(hA, three), 4));
-            v[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
-                                           _mm512_slli_epi16(_mm512_and_si512(hB, three), 4));
-            __m128i sc8 = _mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h));
-            sc[2 * h] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, shufA));
-            sc[2 * h + 1] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc8, shufB));
-        }
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        float d = f16(x[i].d);
-        for (int t = 0; t < 4; t++) {
-            const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
-            __m512i si = _mm512_setzero_si512();
-            for (int k = 0; k < 4; k++) {
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[k],
-                                                _mm512_loadu_si512((const void *)(b->qs + 64 * k)));
-                si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc[k]));
-            }
-            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), sc16);
-            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-            ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
-            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
-            int32_t off = 32 * _mm_cvtsi128_si32(ms);
-            si = _mm512_sub_epi32(si, _mm512_setr_epi32(off, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
-        }
-    }
-    for (int t = 0; t < 4; t++)
-        y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
-}
-
 static void gemm_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
 {
     for (int r = 0; r < 4; r++)
-        row4_q6_k(n, (const struct blk_q6_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys);
+        row4_q6_k(n, (const struct blk_q6_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys, 4);
 }
 
 /* Q5_K: Q4_K's nibbles plus a fifth bit from qh (bit 2j for sub-block 2j, 2j+1 for 2j+1). */
@@ -456,28 +490,21 @@ static void row4_q5_k(int64_t n, const struct blk_q5_k *x, const uint8_t *a, siz
         uint8_t sm[16];
         k4_scales(x[i].scales, sm);
         __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m512i q[4], sc[4];
-        for (int j = 0; j < 4; j++) {
+        __m512i q[4], sc16[4];
+        k4_scale_vecs(sm, sc16);
+        for (int j = 0; j < 4; j++)
             q[j] = q5k_group(&x[i], j, qh);
-            sc[j] = _mm512_inserti64x4(_mm512_set1_epi32(sm[2 * j]), _mm256_set1_epi32(sm[2 * j + 1]), 1);
-        }
-        __m128i m8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
-        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
         float d = f16(x[i].d), dmin = f16(x[i].dmin);
         for (int t = 0; t < nt; t++) {
             const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
             __m512i si = _mm512_setzero_si512();
             for (int j = 0; j < 4; j++) {
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[j],
-                                                _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
-                si = _mm512_add_epi32(si, _mm512_mullo_epi32(p, sc[j]));
+                /* levels <= 31: pairs of products fit int16 */
+                __m512i p16 = _mm512_maddubs_epi16(q[j], _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
+                si = _mm512_dpwssd_epi32(si, p16, sc16[j]);
             }
-            __m256i mp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), m16);
-            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
-            ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
-            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
             acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
-            msum[t] += dmin * b->d * (float)_mm_cvtsi128_si32(ms);
+            msum[t] += dmin * b->d * (float)k4_mins_dot(sm, b->bsums);
         }
     }
     for (int t = 0; t < nt; t++)
