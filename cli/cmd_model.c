@@ -231,7 +231,7 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
         else if (strcmp(a, "--min-p") == 0)
             rc = parse_float("model run", a, v, &gp.sample.min_p), i++;
         else if (strcmp(a, "--seed") == 0) {
-            int64_t x;
+            int64_t x = 0;
             if (!v || kb_parse_i64(v, &x) != 0 || x < 0)
                 rc = cli_usage("model run", "--seed needs a non-negative integer");
             gp.sample.seed = (uint64_t)x;
