@@ -225,7 +225,18 @@ int cmd_ask(struct cli *c)
             put_str(&out, "text", ct->text);
             kb_buf_putc(&out, '}');
         }
-        kb_buf_printf(&out, "],\"timings\":{\"retrieve_ms\":%.2f,\"answer_ms\":%.2f,\"total_ms\":%.2f}",
+        kb_buf_printf(&out, "],\"sentences\":[");
+        for (int i = 0; i < a.n_sentences; i++) {
+            kb_buf_printf(&out, "%s{", i ? "," : "");
+            put_str(&out, "text", a.sentences[i].text);
+            kb_buf_printf(&out, ",\"support\":%.4f}", a.sentences[i].support);
+        }
+        kb_buf_printf(&out, "],\"n_tokens\":%d,", a.n_tokens);
+        if (a.reasoning)
+            put_str(&out, "reasoning", a.reasoning);
+        else
+            kb_buf_puts(&out, "\"reasoning\":null");
+        kb_buf_printf(&out, ",\"timings\":{\"retrieve_ms\":%.2f,\"answer_ms\":%.2f,\"total_ms\":%.2f}",
                       a.retrieve_ms, a.answer_ms, a.total_ms);
         if (prompt) {
             kb_buf_putc(&out, ',');

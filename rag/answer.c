@@ -4,7 +4,8 @@
  *   0.55 * weighted term overlap   (terms weighted by rarity among the candidate sentences)
  * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
  * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
- * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank).
+ * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
+ * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
  * sentence after it, which is how FAQ pairs answer. The best sentence and up to
  * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage.
@@ -13,6 +14,7 @@
  * Tests: tests/rag/test_answer.c. */
 #include "rag/rag_int.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,29 @@ static void answer_strip_prefix(const char **s, size_t *n)
             return;
         }
     }
+}
+
+/* Questions that ask for a number, a time or an amount ("how many", "when", "多少", "几"). */
+static bool answer_wants_number(const char *q)
+{
+    static const char *const cues[] = {"how many", "how much", "how long", "when ", "what time", "how often",
+                                       "what is the price", "多少", "几", "多久", "多长", "什么时候", "何时"};
+    char low[512];
+    size_t n = kb_strlcpy(low, q, sizeof low);
+    for (size_t i = 0; i < n && i < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)low[i]);
+    for (size_t i = 0; i < KB_ARRAY_LEN(cues); i++)
+        if (strstr(low, cues[i]))
+            return true;
+    return false;
+}
+
+static bool answer_has_digit(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isdigit((unsigned char)s[i]))
+            return true;
+    return false;
 }
 
 static double answer_proximity(const char *question, const char *s, size_t n)
@@ -127,6 +152,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     out->mode = "extractive";
     kb_buf_init(&ans, 1 << 20);
     rag_terms_extract(question, strlen(question), &qt);
+    bool wants_number = answer_wants_number(question);
 
     for (int i = 0; i < n_passages && n < ANSWER_MAX_SENTENCES; i++) {
         const char *t = p[i].text ? p[i].text : "";
@@ -189,6 +215,9 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         }
         c[s].prox = answer_proximity(question, st, sn);
         c[s].score = 0.55 * c[s].overlap + 0.25 * c[s].vector + 0.10 * c[s].prox + 0.10 * c[s].prior;
+        /* the kind of answer asked for: a number for "how many", "when", "多少" */
+        if (wants_number && answer_has_digit(st, sn))
+            c[s].score += 0.08;
     }
     /* Questions hand their score to the sentence that answers them. */
     for (int s = n - 1; s >= 0; s--) {

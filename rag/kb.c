@@ -59,6 +59,8 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     o.embedder = r->emb;
     if ((rc = index_store_open(&r->st, &o, err)))
         goto fail;
+    if (r->cfg.answer_model[0] && (rc = rag_gen_open(&r->gen, &r->cfg, err)))
+        goto fail;
     if ((rc = rag_jobs_start(r, err)))
         goto fail;
     *out = r;
@@ -73,6 +75,7 @@ void rag_close(struct rag *r)
     if (!r)
         return;
     rag_jobs_stop(r);
+    rag_gen_close(r->gen);
     index_store_close(r->st);
     index_embedder_builtin_free(r->emb);
     for (int i = 0; i < RAG_MAX_JOBS; i++) {
@@ -134,9 +137,11 @@ static int kb_save_settings(struct rag *r, struct kb_error *err)
 int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb_error *err)
 {
     int rc;
-    if (!strncmp(key, "data.", 5) || !strncmp(key, "server.", 7) || !strcmp(key, "embed.dim"))
+    if (!strncmp(key, "data.", 5) || !strncmp(key, "server.", 7) || !strcmp(key, "embed.dim") ||
+        !strcmp(key, "answer.model") || !strcmp(key, "embed.model") || !strcmp(key, "answer.context") ||
+        !strcmp(key, "answer.max_concurrent") || !strcmp(key, "answer.threads"))
         if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
-            return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs", key);
+            return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs; set it in the config and restart", key);
     pthread_mutex_lock(&r->lock);
     rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
     if (!rc)
@@ -390,8 +395,9 @@ static int kb_embed_docs(void *ud, const char *const *texts, int n, float *out, 
 
 /* Follow-ups: a short question borrows the previous question's key terms for retrieval. */
 static void kb_conversation_query(struct rag *r, const char *conv, const char *question, char *query,
-                                  size_t query_bytes)
+                                  size_t query_bytes, char *previous, size_t previous_bytes)
 {
+    previous[0] = '\0';
     struct rag_terms t;
     int slot = -1, oldest = 0;
     kb_strlcpy(query, question, query_bytes);
@@ -407,6 +413,8 @@ static void kb_conversation_query(struct rag *r, const char *conv, const char *q
     }
     if (slot >= 0 && t.n < 4 && r->turns[slot].terms[0])
         snprintf(query, query_bytes, "%s %s", question, r->turns[slot].terms);
+    if (slot >= 0)
+        kb_strlcpy(previous, r->turns[slot].question, previous_bytes);
     if (slot < 0)
         slot = oldest;
     kb_strlcpy(r->turns[slot].id, conv, sizeof r->turns[slot].id);
@@ -429,7 +437,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     struct rag_passage *p = NULL;
     struct rag_embedder_ref emb = {kb_embed_docs, r->emb, r->emb->dim};
     struct config cfg;
-    char query[2048];
+    char query[2048], previous[512];
     double t0 = kb_now_s(), t1;
     int n = 0, rc;
     memset(out, 0, sizeof *out);
@@ -441,7 +449,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     pthread_mutex_lock(&r->lock);
     config_copy(&cfg, &r->cfg);
     pthread_mutex_unlock(&r->lock);
-    kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query);
+    kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     rc = kb_search_raw(r, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
     t1 = kb_now_s();
     if (rc)
@@ -452,9 +460,15 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
                                     .score = h[i].score};
-    if (cfg.answer_model[0]) {
-        rc = kb_error_set(err, KB_ENOTIMPL, "generative answers (answer.model) are not built yet; "
-                                            "unset answer.model for extractive answers");
+    if (r->gen) {
+        double tps = 0;
+        rc = rag_answer_generative(r->gen, &cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
+                                   opts->show_prompt ? prompt_out : NULL, &tps, err);
+        if (!rc) {
+            pthread_mutex_lock(&r->lock);
+            r->last_tokens_per_s = tps;
+            pthread_mutex_unlock(&r->lock);
+        }
         goto out;
     }
     rc = rag_answer_extractive(&cfg, opts->question, p, n, &emb, out, err);
@@ -546,7 +560,7 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
         out->jobs_running += r->jobs[i].id && !strcmp(r->jobs[i].state, "running");
     }
     out->tokens_per_s = r->last_tokens_per_s;
-    out->answer_mode = r->cfg.answer_model[0] ? "generative" : "extractive";
+    out->answer_mode = r->gen ? "generative" : "extractive";
     pthread_mutex_unlock(&r->lock);
     kb_arena_release(&a);
     return rc;

@@ -81,6 +81,8 @@ struct rag_turn {
     int64_t used_at;
 };
 
+struct rag_gen; /* generate.c: the answer model and its sessions */
+
 struct rag {
     struct config cfg;               /* owned copy; guarded by lock for setting changes */
     struct index_store *st;          /* thread-safe */
@@ -95,6 +97,7 @@ struct rag {
     struct rag_turn turns[RAG_MAX_CONVERSATIONS];
     char settings_path[4200];        /* data_dir/settings.json */
     double last_tokens_per_s;
+    struct rag_gen *gen;             /* answer model, or NULL for extractive answers */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
@@ -106,5 +109,20 @@ void rag_jobs_stop(struct rag *r);
 int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, const char *spool_path,
                        const char *name);
 const char *rag_mime_of(enum ingest_format f);
+
+/* ---- generative answers (generate.c) ------------------------------------------------------------ */
+
+/* Opens cfg->answer_model (after checking it fits in memory) with answer.max_concurrent sessions. */
+int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error *err);
+void rag_gen_close(struct rag_gen *g); /* NULL ok */
+/* Answers from the passages with the model: grounded prompt, streaming, citations, grounding
+ * scores, strict mode. previous (nullable) is the conversation's last question. */
+int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
+                          const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
+                          rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
+                          double *tokens_per_s, struct kb_error *err);
+/* Removes [n] markers outside 1..n_passages in place (and a space before them); marks used[n-1]
+ * for the ones kept (used nullable, n_passages entries). Returns the markers kept. */
+int rag_clean_markers(char *text, int n_passages, bool *used);
 
 #endif

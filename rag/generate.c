@@ -1,0 +1,393 @@
+/* rag/generate.c: generative answers from a GGUF chat model (answer.model), grounded in the
+ * retrieved passages.
+ *
+ * Flow: passages (best first) -> a prompt in the model's chat template: a system instruction (answer
+ * only from the numbered passages, cite them as [n], say plainly when they do not hold the answer,
+ * answer in the question's language), the numbered passages with document and heading path, the
+ * conversation's previous question, and the question -> if the prompt does not fit the context
+ * (answer.context minus answer.max_tokens), the lowest-ranked passages are dropped whole, never cut
+ * -> generation on one of answer.max_concurrent sessions (none free: KB_EBUSY), streaming "token"
+ * and "think" pieces -> [n] markers that point to no passage are removed, the rest become
+ * citations -> every sentence gets a support score against the passages it cites (lexical overlap
+ * and embedding similarity); strict mode drops unsupported ones with a visible note, and an answer
+ * left with none becomes the fallback text.
+ * Threads: the model is shared; a session is taken under g->mu and used by one request at a time.
+ * Tests: tests/rag/test_generate.c. */
+#include "rag/rag_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "infer/infer.h"
+
+#define GEN_SUPPORT_MIN 0.35 /* below this a sentence counts as unsupported */
+
+struct rag_gen {
+    struct infer_model *model;
+    struct infer_session **sessions; /* n of them */
+    bool *busy;                      /* guarded by mu */
+    int n;
+    int n_ctx;
+    pthread_mutex_t mu;
+};
+
+static int64_t gen_mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
+}
+
+int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error *err)
+{
+    struct rag_gen *g = kb_xcalloc(1, sizeof *g);
+    struct infer_model_info info;
+    struct infer_session_params sp;
+    struct stat sb;
+    int64_t avail = gen_mem_available();
+    int rc;
+    *out = NULL;
+    pthread_mutex_init(&g->mu, NULL);
+    if (stat(cfg->answer_model, &sb)) {
+        rc = kb_error_set(err, KB_ENOENT, "answer.model '%s' does not exist", cfg->answer_model);
+        goto fail;
+    }
+    if (avail > 0 && (int64_t)sb.st_size > avail) {
+        rc = kb_error_set(err, KB_ETOOBIG, "answer.model '%s' is %.1f GB but only %.1f GB of memory is available",
+                          cfg->answer_model, sb.st_size / 1e9, avail / 1e9);
+        goto fail;
+    }
+    if ((rc = infer_model_open(&g->model, cfg->answer_model, err))) {
+        kb_error_prefix(err, "answer.model '%s'", cfg->answer_model);
+        goto fail;
+    }
+    infer_model_get_info(g->model, &info);
+    infer_session_params_default(&sp);
+    sp.n_ctx = (int)KB_MIN(cfg->answer_context, info.n_ctx_train > 0 ? info.n_ctx_train : cfg->answer_context);
+    sp.n_threads = (int)cfg->answer_threads;
+    g->n_ctx = sp.n_ctx;
+    g->n = (int)cfg->answer_max_concurrent;
+    g->sessions = kb_xcalloc((size_t)g->n, sizeof *g->sessions);
+    g->busy = kb_xcalloc((size_t)g->n, sizeof *g->busy);
+    for (int i = 0; i < g->n; i++)
+        if ((rc = infer_session_new(&g->sessions[i], g->model, &sp, err)))
+            goto fail;
+    kb_info("answer model '%s' (%s, template %s), %d session(s) of %d tokens", cfg->answer_model, info.arch,
+            infer_chat_family(g->model), g->n, g->n_ctx);
+    *out = g;
+    return 0;
+fail:
+    rag_gen_close(g);
+    return rc;
+}
+
+void rag_gen_close(struct rag_gen *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; g->sessions && i < g->n; i++)
+        infer_session_free(g->sessions[i]);
+    free(g->sessions);
+    free(g->busy);
+    infer_model_close(g->model);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+/* ---- the prompt ---------------------------------------------------------------------------------------- */
+
+static const char gen_system[] =
+    "You answer questions for a company's knowledge base. Answer only from the numbered passages "
+    "the user gives you. After each statement, cite the passages it comes from as [n], using their "
+    "numbers. If the passages do not contain the answer, say plainly that the documents do not "
+    "contain it, and do not guess. Answer in the same language as the question, briefly.";
+
+static int gen_render(struct rag_gen *g, const char *question, const char *previous, const struct rag_passage *p,
+                      int n, struct kb_buf *prompt, struct kb_error *err)
+{
+    struct kb_buf user;
+    struct infer_chat_msg msgs[2];
+    int rc = 0;
+    kb_buf_init(&user, 0);
+    rc = kb_buf_puts(&user, "Passages:\n");
+    for (int i = 0; i < n && !rc; i++) {
+        rc = kb_buf_printf(&user, "\n[%d] %s%s%s\n%s\n", i + 1, p[i].document, p[i].heading_path[0] ? " > " : "",
+                           p[i].heading_path, p[i].text);
+    }
+    if (!rc && previous && *previous)
+        rc = kb_buf_printf(&user, "\nThe previous question was: %s\n", previous);
+    if (!rc)
+        rc = kb_buf_printf(&user, "\nQuestion: %s", question);
+    msgs[0] = (struct infer_chat_msg){"system", gen_system};
+    msgs[1] = (struct infer_chat_msg){"user", user.data};
+    kb_buf_reset(prompt);
+    if (!rc)
+        rc = infer_chat_render(g->model, msgs, 2, NULL, prompt, err);
+    kb_buf_release(&user);
+    return rc;
+}
+
+/* ---- citations and grounding ------------------------------------------------------------------------- */
+
+int rag_clean_markers(char *text, int n_passages, bool *used)
+{
+    char *r = text, *w = text;
+    int kept = 0;
+    while (*r) {
+        if (*r == '[' && isdigit((unsigned char)r[1])) {
+            char *e = r + 1;
+            long v = 0;
+            while (isdigit((unsigned char)*e) && v < 100000)
+                v = v * 10 + (*e++ - '0');
+            if (*e == ']') {
+                if (v >= 1 && v <= n_passages) {
+                    if (used)
+                        used[v - 1] = true;
+                    kept++;
+                    memmove(w, r, (size_t)(e + 1 - r));
+                    w += e + 1 - r;
+                } else if (w > text && w[-1] == ' ') {
+                    w--; /* "text [9]." -> "text." */
+                }
+                r = e + 1;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return kept;
+}
+
+/* Support of one sentence: the share of its words found in its cited passages (all passages when it
+ * cites none), blended with the embedding similarity when an embedder is given. */
+static double gen_support(const char *s, size_t n, const struct rag_passage *p, int n_p,
+                          const struct rag_embedder_ref *emb)
+{
+    struct rag_terms t;
+    bool cites[64] = {0};
+    int any = 0, hit = 0;
+    char *tmp = kb_xstrndup(s, n);
+    rag_clean_markers(tmp, KB_MIN(n_p, 64), cites);
+    for (int i = 0; i < KB_MIN(n_p, 64); i++)
+        any += cites[i];
+    rag_terms_extract(tmp, strlen(tmp), &t);
+    for (int k = 0; k < t.n; k++)
+        for (int i = 0; i < n_p; i++)
+            if ((!any || (i < 64 && cites[i])) && rag_text_has_term(p[i].text, strlen(p[i].text), t.term[k])) {
+                hit++;
+                break;
+            }
+    double lex = t.n ? (double)hit / t.n : 0, vec = 0;
+    if (emb && emb->embed && t.n) {
+        float *v = kb_xcalloc((size_t)emb->dim * 2, sizeof *v);
+        for (int i = 0; i < n_p; i++) {
+            const char *texts[2] = {tmp, p[i].text};
+            if ((any && !(i < 64 && cites[i])) || emb->embed(emb->ud, texts, 2, v, NULL))
+                continue;
+            double d = 0;
+            for (int k = 0; k < emb->dim; k++)
+                d += (double)v[k] * v[emb->dim + k];
+            vec = KB_MAX(vec, d);
+        }
+        free(v);
+    }
+    free(tmp);
+    return emb && emb->embed ? 0.7 * lex + 0.3 * vec : lex;
+}
+
+/* ---- generation ---------------------------------------------------------------------------------------- */
+
+struct gen_run {
+    rag_stream_fn on_stream;
+    void *ud;
+    struct kb_buf answer, reasoning;
+    bool canceled;
+};
+
+static int gen_piece(void *ud, const char *piece, size_t n)
+{
+    struct gen_run *run = ud;
+    kb_buf_append(&run->answer, piece, n);
+    if (run->on_stream && run->on_stream(run->ud, "token", piece, n))
+        run->canceled = true;
+    return run->canceled;
+}
+
+static int gen_think(void *ud, const char *piece, size_t n)
+{
+    struct gen_run *run = ud;
+    kb_buf_append(&run->reasoning, piece, n);
+    if (run->on_stream && run->on_stream(run->ud, "think", piece, n))
+        run->canceled = true;
+    return run->canceled;
+}
+
+static int gen_take_session(struct rag_gen *g, struct kb_error *err)
+{
+    int slot = -1;
+    pthread_mutex_lock(&g->mu);
+    for (int i = 0; i < g->n && slot < 0; i++)
+        if (!g->busy[i])
+            slot = i;
+    if (slot >= 0)
+        g->busy[slot] = true;
+    pthread_mutex_unlock(&g->mu);
+    if (slot < 0)
+        return kb_error_set(err, KB_EBUSY, "all %d answer sessions are busy (answer.max_concurrent); try again", g->n);
+    return slot;
+}
+
+static void gen_give_session(struct rag_gen *g, int slot)
+{
+    pthread_mutex_lock(&g->mu);
+    g->busy[slot] = false;
+    pthread_mutex_unlock(&g->mu);
+}
+
+int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
+                          const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
+                          rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
+                          double *tokens_per_s, struct kb_error *err)
+{
+    struct kb_buf prompt;
+    struct gen_run run = {.on_stream = on_stream, .ud = ud};
+    struct infer_gen_params gp;
+    struct infer_gen_result res = {0};
+    struct infer_chat_opts co = {.add_generation_prompt = true};
+    int32_t *tokens = NULL;
+    int n_tok = 0, n_use = n_passages, budget, slot = -1, rc;
+    bool used[64] = {0};
+
+    memset(out, 0, sizeof *out);
+    out->mode = "generative";
+    kb_buf_init(&prompt, 0);
+    kb_buf_init(&run.answer, 1 << 20);
+    kb_buf_init(&run.reasoning, 1 << 20);
+    budget = g->n_ctx - (int)KB_MIN(cfg->answer_max_tokens, g->n_ctx / 2) - 8;
+    n_use = KB_MIN(n_use, 64);
+    /* Fit the prompt: drop the lowest-ranked passages whole until it fits. */
+    for (;;) {
+        if ((rc = gen_render(g, question, previous, p, n_use, &prompt, err)))
+            goto out;
+        rc = infer_tokenize(g->model, prompt.data, prompt.len, true, true, NULL, 0, &n_tok, NULL);
+        if (n_tok <= budget)
+            break;
+        if (n_use == 0) {
+            rc = kb_error_set(err, KB_ETOOBIG, "the question does not fit the model's context of %d tokens", g->n_ctx);
+            goto out;
+        }
+        n_use--;
+    }
+    tokens = kb_xcalloc((size_t)n_tok + 1, sizeof *tokens);
+    if ((rc = infer_tokenize(g->model, prompt.data, prompt.len, true, true, tokens, n_tok, &n_tok, err)))
+        goto out;
+    if (prompt_out)
+        *prompt_out = kb_xstrndup(prompt.data, prompt.len);
+    if ((slot = gen_take_session(g, err)) < 0) {
+        rc = slot;
+        slot = -1;
+        goto out;
+    }
+    infer_session_reset(g->sessions[slot]);
+    infer_gen_params_default(&gp);
+    gp.sample.temp = (float)cfg->answer_temperature;
+    gp.max_tokens = (int)cfg->answer_max_tokens;
+    gp.split_reasoning = true;
+    gp.starts_in_reasoning = infer_chat_opens_think(g->model, &co);
+    gp.reasoning = gen_think;
+    rc = infer_generate(g->sessions[slot], tokens, n_tok, &gp, gen_piece, &run, &res, err);
+    if (!rc && run.canceled)
+        rc = kb_error_set(err, KB_ECANCELED, "the client went away");
+    if (rc)
+        goto out;
+    out->n_tokens = res.n_gen;
+    *tokens_per_s = res.gen_s > 0 ? res.n_gen / res.gen_s : 0;
+
+    /* A model may emit bytes that are not UTF-8: they become U+FFFD before anyone sees them. */
+    char *answer;
+    {
+        struct kb_buf clean;
+        kb_buf_init(&clean, 0);
+        kb_utf8_sanitize(&clean, run.answer.data ? run.answer.data : "", run.answer.len);
+        answer = kb_buf_take(&clean);
+        if (run.reasoning.len) {
+            kb_buf_init(&clean, 0);
+            kb_utf8_sanitize(&clean, run.reasoning.data, run.reasoning.len);
+            out->reasoning = kb_buf_take(&clean);
+        }
+    }
+    /* Citations: markers to real passages stay, the rest go. */
+    rag_clean_markers(answer, n_use, used);
+    out->citations = kb_xcalloc((size_t)n_use + 1, sizeof *out->citations);
+    for (int i = 0; i < n_use; i++) {
+        if (!used[i])
+            continue;
+        struct rag_citation *c = &out->citations[out->n_citations++];
+        c->n = i + 1;
+        c->chunk_id = p[i].chunk_id;
+        c->document_id = p[i].document_id;
+        c->document = kb_xstrdup(p[i].document);
+        c->heading_path = kb_xstrdup(p[i].heading_path);
+        c->page = p[i].page;
+        c->page_end = p[i].page_end;
+        c->text = kb_xstrdup(p[i].text);
+    }
+    /* Grounding, sentence by sentence. */
+    {
+        struct rag_span spans[256];
+        int ns = rag_split_sentences(answer, strlen(answer), spans, 256), kept = 0, dropped = 0;
+        struct kb_buf strict;
+        double sum = 0;
+        kb_buf_init(&strict, 1 << 20);
+        out->sentences = kb_xcalloc((size_t)ns + 1, sizeof *out->sentences);
+        for (int i = 0; i < ns; i++) {
+            const char *s = answer + spans[i].start;
+            size_t sn = spans[i].end - spans[i].start;
+            double sup = gen_support(s, sn, p, n_use, emb);
+            out->sentences[out->n_sentences++] = (struct rag_sentence){kb_xstrndup(s, sn), sup};
+            sum += sup;
+            if (sup >= GEN_SUPPORT_MIN) {
+                if (kept++)
+                    kb_buf_putc(&strict, ' ');
+                kb_buf_append(&strict, s, sn);
+            } else {
+                dropped++;
+            }
+        }
+        out->confidence = ns ? sum / ns : 0;
+        if (cfg->answer_strict && dropped) {
+            free(answer);
+            if (kept == 0) {
+                answer = kb_xstrdup(cfg->answer_fallback);
+                out->fallback = true;
+            } else {
+                kb_buf_printf(&strict, "\n\n(%d sentence%s not supported by the documents removed.)", dropped,
+                              dropped == 1 ? "" : "s");
+                answer = kb_buf_take(&strict);
+            }
+        }
+        kb_buf_release(&strict);
+    }
+    out->answer = answer;
+out:
+    if (slot >= 0)
+        gen_give_session(g, slot);
+    free(tokens);
+    kb_buf_release(&prompt);
+    kb_buf_release(&run.answer);
+    kb_buf_release(&run.reasoning);
+    if (rc)
+        rag_answer_release(out);
+    return rc;
+}
