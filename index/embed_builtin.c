@@ -1,8 +1,9 @@
 /* index/embed_builtin.c: the built-in embedder: deterministic hashed features, no model file.
  *
  * Features (from index_tokenize(), so folding matches the FTS index exactly):
- * - Latin: each word (weight 1), each pair of adjacent words (0.5), and the character 3-grams of
- *   "<word>" with boundary marks (0.3 each), so a typo keeps most of a word's 3-grams;
+ * - Latin: each word (weight 1), each pair of adjacent words (0.5; English function words are skipped
+ *   and pairs join across them), and the character 3-grams of "<word>" with boundary marks (0.5
+ *   each), so a typo or an inflection keeps most of a word's 3-grams;
  * - CJK: each character (0.6), each pair (1.0) and each triple (0.5) of a run.
  * Each feature is a 64-bit FNV-1a hash with a per-kind seed, finalised with splitmix64; bits pick the
  * dimension (h mod dim) and the sign (top bit), so collisions cancel in expectation.
@@ -32,7 +33,7 @@
 
 enum feat_kind { FEAT_WORD = 1, FEAT_PAIR, FEAT_CHAR3, FEAT_CJK1, FEAT_CJK2, FEAT_CJK3 };
 
-static const float feat_weight[] = {0, 1.0f, 0.5f, 0.3f, 0.6f, 1.0f, 0.5f};
+static const float feat_weight[] = {0, 1.0f, 0.5f, 0.5f, 0.6f, 1.0f, 0.5f};
 
 struct feat {
     uint64_t h;  /* 0 = empty slot */
@@ -45,6 +46,7 @@ struct feat_acc {
     struct feat *slots; /* open addressing, power-of-two size */
     size_t mask, n, max_n;
     const struct index_term_stats *stats; /* NULL for documents */
+    bool skip_stop;
     /* Latin context: previous word */
     char prev_word[INDEX_TOKEN_MAX_BYTES];
     int prev_word_n;
@@ -131,6 +133,8 @@ static void acc_word_grams(struct feat_acc *a, const char *w, int n, double idf)
 static int acc_token(void *ud, const char *tok, int n, int start, int end, bool cjk)
 {
     struct feat_acc *a = ud;
+    if (!cjk && a->skip_stop && tok_is_stopword(tok, n))
+        return 0; /* function words: no features; pairs join across them */
     if (!cjk) {
         double idf = acc_idf(a, tok, (size_t)n);
         acc_add(a, FEAT_WORD, tok, (size_t)n, idf);
@@ -198,6 +202,7 @@ static void embed_one(int dim, const char *text, const struct index_term_stats *
     a.mask = slots - 1;
     a.max_n = slots / 2;
     a.stats = stats;
+    a.skip_stop = true;
     index_tokenize(text, n, false, acc_token, &a);
     memset(out, 0, (size_t)dim * sizeof(float));
     for (size_t i = 0; i < slots; i++) {

@@ -130,3 +130,20 @@ int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn
     }
     return rc;
 }
+
+/* English function words: dropped from queries that have other terms (search.c) and from the
+ * built-in embedder's features, where their high frequency would dominate every vector. */
+static const char *const tok_stopwords[] = {
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "did", "for", "from", "how", "i",
+    "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "you", "your", "my", "me", "we", "our", "there",
+    "their", "they", "be", "been", "has", "have", "had", "about", "into", "if", "so", "than", "then", "there",
+};
+
+bool tok_is_stopword(const char *t, int n)
+{
+    for (size_t i = 0; i < KB_ARRAY_LEN(tok_stopwords); i++)
+        if ((int)strlen(tok_stopwords[i]) == n && memcmp(t, tok_stopwords[i], (size_t)n) == 0)
+            return true;
+    return false;
+}

@@ -11,16 +11,24 @@
 
 #include "index/index.h"
 
+/* ---- fts_tok.c ---------------------------------------------------------------------------------- */
+
+bool tok_is_stopword(const char *t, int n); /* English function word (folded token) */
+
 /* ---- vectors.c ---------------------------------------------------------------------------------- */
 
 struct vec_index; /* one FAISS index with ids = chunk ids; not thread-safe (the store's mutex guards it) */
 
-enum vec_kind { VEC_FLAT = 0, VEC_HNSW = 1 };
+enum vec_kind { VEC_FLAT = 0, VEC_HNSW = 1, VEC_IVF = 2 };
 
-/* An empty index: IDMap2,Flat (or IDMap2,HNSW32) with inner product. embedder_id is copied. */
-int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_kind kind, struct kb_error *err);
+/* An empty index with inner product: IDMap2,Flat; IDMap2,HNSW32; or IVF<k>,Flat with k lists sized for
+ * n_expected vectors (it must be trained with vec_train before adds). embedder_id is copied. */
+int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_kind kind, int64_t n_expected,
+            struct kb_error *err);
+bool vec_needs_training(const struct vec_index *v);
+int vec_train(struct vec_index *v, const float *x, int64_t n, struct kb_error *err);
 void vec_free(struct vec_index *v);
-/* Adds n vectors (n x dim) with ids greater than... any id not already present. */
+/* Adds n vectors (n x dim) under ids not already present. */
 int vec_add(struct vec_index *v, const int64_t *ids, const float *x, int64_t n, struct kb_error *err);
 /* Removes ids (absent ids are ignored). Flat removes at once; HNSW marks them deleted (tombstones)
  * and search skips them until the next rebuild. */

@@ -23,26 +23,11 @@
 #define SEARCH_MAX_TERMS 64
 #define SEARCH_MAX_DEPTH 1000
 
-static const char *const search_stopwords[] = {
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "did", "for", "from", "how", "i",
-    "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "what", "when",
-    "where", "which", "who", "whom", "why", "will", "with", "you", "your", "my", "me", "we", "our", "there",
-    "their", "they", "be", "been", "has", "have", "had", "about", "into", "if", "so", "than", "then", "there",
-};
-
 struct qterms {
     char terms[SEARCH_MAX_TERMS][INDEX_TOKEN_MAX_BYTES + 1];
     bool stop[SEARCH_MAX_TERMS];
     int n;
 };
-
-static bool is_stopword(const char *t)
-{
-    for (size_t i = 0; i < KB_ARRAY_LEN(search_stopwords); i++)
-        if (strcmp(t, search_stopwords[i]) == 0)
-            return true;
-    return false;
-}
 
 static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool cjk)
 {
@@ -56,7 +41,7 @@ static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool 
     for (int i = 0; i < q->n; i++)
         if (strcmp(q->terms[i], q->terms[q->n]) == 0)
             return 0;
-    q->stop[q->n] = !cjk && is_stopword(q->terms[q->n]);
+    q->stop[q->n] = !cjk && tok_is_stopword(q->terms[q->n], n);
     q->n++;
     return 0;
 }

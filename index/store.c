@@ -43,6 +43,7 @@
 #define STORE_N_STMT 48
 #define STORE_BUSY_MS 10000
 #define STORE_PATH_BYTES 4200
+#define STORE_IVF_TRAIN_MAX 20000 /* training sample cap for IVF (vectors) */
 
 struct store_stmt {
     const char *sql; /* static string; compared by pointer, then content */
@@ -303,54 +304,73 @@ static int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n
     return 0;
 }
 
-/* Builds a fresh FAISS cache from every stored vector of the embedder. */
+/* Builds a fresh FAISS cache from every stored vector of the embedder: exact Flat up to
+ * hnsw_threshold vectors, IVF above it (trained on the first STORE_IVF_TRAIN_PER_LIST x lists vectors). */
 static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
 {
     sqlite3_stmt *s = st_prep(st, "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 ORDER BY chunk_id",
                               err);
+    sqlite3_stmt *cnt = st_prep(st, "SELECT count(*) FROM embeddings WHERE embedder_id=?1", err);
     struct vec_index *v = NULL;
-    int64_t total = 0, batch_n = 0;
-    const int batch_cap = 4096, dim = st->emb->dim;
+    int64_t total = 0, batch_n = 0, batch_cap = 4096;
+    const int dim = st->emb ? st->emb->dim : 0;
     int64_t *ids = NULL;
     float *x = NULL;
-    int rc, src;
-    sqlite3_stmt *cnt = st_prep(st, "SELECT count(*) FROM embeddings WHERE embedder_id=?1", err);
+    int rc, src = SQLITE_DONE;
+    double t0 = kb_now_s();
     if (!s || !cnt)
         return err ? err->code : KB_EIO;
     sqlite3_bind_text(cnt, 1, st->emb->id, -1, SQLITE_STATIC);
     if (sqlite3_step(cnt) == SQLITE_ROW)
         total = sqlite3_column_int64(cnt, 0);
     sqlite3_reset(cnt);
-    rc = vec_new(&v, dim, st->emb->id, total > st->hnsw_threshold ? VEC_HNSW : VEC_FLAT, err);
+    rc = vec_new(&v, dim, st->emb->id, total > st->hnsw_threshold ? VEC_IVF : VEC_FLAT, total, err);
     if (rc)
         return rc;
-    ids = kb_xmalloc((size_t)batch_cap * sizeof(int64_t));
-    x = kb_xmalloc((size_t)batch_cap * (size_t)dim * sizeof(float));
+    if (vec_needs_training(v))
+        batch_cap = KB_MIN(total, STORE_IVF_TRAIN_MAX);
+    ids = kb_xmalloc((size_t)KB_MAX(batch_cap, 1) * sizeof(int64_t));
+    x = kb_try_malloc((size_t)KB_MAX(batch_cap, 1) * (size_t)dim, sizeof(float));
+    if (!x) {
+        free(ids);
+        vec_free(v);
+        return kb_error_set(err, KB_ENOMEM, "no memory to rebuild %lld vectors", (long long)total);
+    }
     sqlite3_bind_text(s, 1, st->emb->id, -1, SQLITE_STATIC);
-    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float)) {
+    while (rc == 0) {
+        src = sqlite3_step(s);
+        if (src == SQLITE_ROW && sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float)) {
             kb_warn("vectors: chunk %lld has a vector of %d bytes, expected %d; skipped",
                     (long long)sqlite3_column_int64(s, 0), sqlite3_column_bytes(s, 1), dim * (int)sizeof(float));
             continue;
         }
-        ids[batch_n] = sqlite3_column_int64(s, 0);
-        memcpy(x + (size_t)batch_n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
-        if (++batch_n == batch_cap) {
-            rc = vec_add(v, ids, x, batch_n, err);
+        if (src == SQLITE_ROW) {
+            ids[batch_n] = sqlite3_column_int64(s, 0);
+            memcpy(x + (size_t)batch_n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
+            batch_n++;
+        }
+        if (batch_n > 0 && (batch_n == batch_cap || src != SQLITE_ROW)) {
+            if (vec_needs_training(v))
+                rc = vec_train(v, x, batch_n, err);
+            if (rc == 0)
+                rc = vec_add(v, ids, x, batch_n, err);
             batch_n = 0;
         }
+        if (src != SQLITE_ROW)
+            break;
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = store_fail(st, err, src, "read embeddings");
     sqlite3_reset(s);
-    if (rc == 0)
-        rc = vec_add(v, ids, x, batch_n, err);
     free(ids);
     free(x);
     if (rc) {
         vec_free(v);
         return rc;
     }
+    if (total > 1000)
+        kb_info("vectors: built %s index of %lld vectors in %.1f s", vec_get_kind(v) == VEC_IVF ? "IVF" : "flat",
+                (long long)vec_count(v), kb_now_s() - t0);
     vec_free(st->vec);
     st->vec = v;
     return 0;

@@ -29,12 +29,14 @@
  * file that disagrees with SQLite (a crash after a commit but before a save) is rebuilt by store.c.
  * Tests: tests/index/test_vectors.c. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/MetaIndexes_c.h>
 #include <faiss/c_api/error_c.h>
@@ -50,6 +52,7 @@
  * searching thread runs FAISS single-threaded. Declared here rather than through <omp.h>, which not
  * every compiler ships. */
 extern void omp_set_num_threads(int n);
+extern int omp_get_num_procs(void);
 
 #define VEC_MAGIC "KBOXVEC1"
 #define VEC_VERSION 1u
@@ -58,6 +61,7 @@ extern void omp_set_num_threads(int n);
 #define VEC_HNSW_M "IDMap2,HNSW32"
 #define VEC_HNSW_EF_SEARCH 128
 #define VEC_BLAS_DB_BLOCK 16384
+#define VEC_IVF_NPROBE 16
 
 struct vec_index {
     FaissIndex *index;   /* IDMap2 over Flat or HNSW; owned */
@@ -118,6 +122,12 @@ static void vec_tune(struct vec_index *v)
      * FAISS-wide settings, idempotent, and kbox is the only FAISS user in the process. */
     faiss_set_distance_compute_blas_threshold(1);
     faiss_set_distance_compute_blas_database_bs(VEC_BLAS_DB_BLOCK);
+    if (v->kind == VEC_IVF) {
+        FaissIndexIVF *ivf = faiss_IndexIVF_cast(v->index);
+        if (ivf)
+            faiss_IndexIVF_set_nprobe(ivf, KB_MIN(VEC_IVF_NPROBE, faiss_IndexIVF_nlist(ivf)));
+        return;
+    }
     if (v->kind != VEC_HNSW || faiss_ParameterSpace_new(&ps) != 0)
         return;
     if (faiss_ParameterSpace_set_index_parameter(ps, v->index, "efSearch", VEC_HNSW_EF_SEARCH) != 0)
@@ -125,9 +135,20 @@ static void vec_tune(struct vec_index *v)
     faiss_ParameterSpace_free(ps);
 }
 
-int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_kind kind, struct kb_error *err)
+/* Inverted lists for n vectors: about sqrt(n) (k-means training cost grows with lists x sample, and
+ * Debian's FAISS has no SIMD), and at least 39 training points per list. */
+static int vec_ivf_nlist(int64_t n)
+{
+    int64_t k = (int64_t)sqrt((double)n);
+    k = KB_MIN(k, n / 39);
+    return (int)KB_MAX(1, KB_MIN(k, 65536));
+}
+
+int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_kind kind, int64_t n_expected,
+            struct kb_error *err)
 {
     struct vec_index *v;
+    char desc[64];
     *out = NULL;
     if (dim <= 0 || dim > 65536)
         return kb_error_set(err, KB_EINVAL, "vector dimension %d out of range", dim);
@@ -135,8 +156,11 @@ int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_k
     v->dim = dim;
     v->kind = kind;
     kb_strlcpy(v->embedder_id, embedder_id ? embedder_id : "", sizeof(v->embedder_id));
-    if (faiss_index_factory(&v->index, dim, kind == VEC_HNSW ? VEC_HNSW_M : "IDMap2,Flat",
-                            METRIC_INNER_PRODUCT) != 0) {
+    if (kind == VEC_IVF)
+        snprintf(desc, sizeof(desc), "IVF%d,Flat", vec_ivf_nlist(n_expected));
+    else
+        kb_strlcpy(desc, kind == VEC_HNSW ? VEC_HNSW_M : "IDMap2,Flat", sizeof(desc));
+    if (faiss_index_factory(&v->index, dim, desc, METRIC_INNER_PRODUCT) != 0) {
         int rc = vec_faiss_err(err, "index_factory");
         free(v);
         return rc;
@@ -173,7 +197,8 @@ int vec_add(struct vec_index *v, const int64_t *ids, const float *x, int64_t n, 
     bool sorted = true;
     if (n <= 0)
         return 0;
-    omp_set_num_threads(1);
+    /* HNSW insertion of a large batch (a rebuild) parallelises well; anything else runs on this thread */
+    omp_set_num_threads(v->kind == VEC_HNSW && n >= 1000 ? omp_get_num_procs() : 1);
     if (faiss_Index_add_with_ids(v->index, n, x, ids) != 0)
         return vec_faiss_err(err, "add_with_ids");
     vec_ids_reserve(&v->ids, &v->cap_ids, v->n_ids + n);
@@ -185,6 +210,19 @@ int vec_add(struct vec_index *v, const int64_t *ids, const float *x, int64_t n, 
     if (!sorted)
         qsort(v->ids, (size_t)v->n_ids, sizeof(int64_t), cmp_i64);
     v->dirty = true;
+    return 0;
+}
+
+bool vec_needs_training(const struct vec_index *v)
+{
+    return !faiss_Index_is_trained(v->index);
+}
+
+int vec_train(struct vec_index *v, const float *x, int64_t n, struct kb_error *err)
+{
+    omp_set_num_threads(omp_get_num_procs());
+    if (faiss_Index_train(v->index, n, x) != 0)
+        return vec_faiss_err(err, "train");
     return 0;
 }
 
@@ -203,7 +241,7 @@ int vec_remove(struct vec_index *v, const int64_t *ids, int64_t n, struct kb_err
     if (n_del == 0)
         goto out_free;
     qsort(del, (size_t)n_del, sizeof(int64_t), cmp_i64);
-    if (v->kind == VEC_FLAT) {
+    if (v->kind != VEC_HNSW) {
         FaissIDSelectorBatch *sel = NULL;
         size_t n_removed = 0;
         if (faiss_IDSelectorBatch_new(&sel, (size_t)n_del, del) != 0) {
@@ -427,7 +465,7 @@ int vec_load(struct vec_index **out, const char *path, int dim, const char *embe
                           hdr_emb, get_u32(data + 12), embedder_id, dim);
         goto out_free;
     }
-    if (payload_bytes != n - VEC_HEADER_BYTES || kind > VEC_HNSW) {
+    if (payload_bytes != n - VEC_HEADER_BYTES || kind > VEC_IVF) {
         rc = kb_error_set(err, KB_ECORRUPT, "'%s' is truncated or has a bad header", path);
         goto out_free;
     }
@@ -462,8 +500,20 @@ int vec_load(struct vec_index **out, const char *path, int dim, const char *embe
         goto out_free;
     }
     m2 = faiss_IndexIDMap2_cast(v->index);
-    if (!m2 || faiss_Index_d(v->index) != dim || faiss_Index_ntotal(v->index) != (idx_t)count) {
+    if ((kind == VEC_IVF) != (m2 == NULL) || faiss_Index_d(v->index) != dim ||
+        faiss_Index_ntotal(v->index) != (idx_t)count) {
         rc = kb_error_set(err, KB_ECORRUPT, "'%s': index shape does not match its header", path);
+        goto out_free;
+    }
+    if (!m2) {
+        /* IVF keeps ids in its lists; the header digest and payload checksum vouch for them */
+        vec_ids_reserve(&v->ids, &v->cap_ids, (int64_t)count + 1);
+        if (count)
+            memcpy(v->ids, expect_ids, (size_t)count * sizeof(int64_t));
+        v->n_ids = (int64_t)count;
+        vec_tune(v);
+        *out = v;
+        v = NULL;
         goto out_free;
     }
     faiss_IndexIDMap2_id_map(m2, &map, &map_n);

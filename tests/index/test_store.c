@@ -389,6 +389,54 @@ static void test_vector_file_rebuilds(void **state)
     kb_arena_release(&a);
 }
 
+static void test_ivf_above_threshold(void **state)
+{
+    struct fx *f = *state;
+    struct index_open_opts o;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct index_hit *hits;
+    int64_t first = 0;
+    char vpath[4200];
+    static char texts[50][8][96];
+    kb_arena_init(&a, 4096, 0);
+    snprintf(vpath, sizeof(vpath), "%s/vectors.faiss", f->dir);
+    for (int d = 0; d < 50; d++) {
+        const char *t[8];
+        char path[32];
+        for (int c = 0; c < 8; c++) {
+            snprintf(texts[d][c], sizeof(texts[d][c]), "document %d chunk %d token%dx%d shared filler words here", d, c,
+                     d, c);
+            t[c] = texts[d][c];
+        }
+        snprintf(path, sizeof(path), "/ivf/%d.txt", d);
+        if (d == 0)
+            first = put_doc(f->st, path, t, 8);
+        else
+            put_doc(f->st, path, t, 8);
+    }
+    index_store_close(f->st);
+    unlink(vpath);
+    /* 400 vectors over a threshold of 100: rebuilt as IVF, saved, reloaded */
+    memset(&o, 0, sizeof(o));
+    o.data_dir = f->dir;
+    o.embedder = f->emb;
+    o.hnsw_threshold = 100;
+    assert_int_equal(index_store_open(&f->st, &o, &err), 0);
+    check_ok(f->st);
+    assert_true(search(f->st, "token7x3", INDEX_MODE_VECTOR, &a, &hits) >= 1);
+    assert_string_equal(hits[0].doc_path, "/ivf/7.txt");
+    assert_int_equal(hits[0].ordinal, 3);
+    assert_int_equal(index_doc_delete(f->st, first, &err), 0);
+    check_ok(f->st);
+    index_store_close(f->st);
+    assert_int_equal(index_store_open(&f->st, &o, &err), 0);
+    check_ok(f->st);
+    assert_true(search(f->st, "token9x1", INDEX_MODE_HYBRID, &a, &hits) >= 1);
+    assert_string_equal(hits[0].doc_path, "/ivf/9.txt");
+    kb_arena_release(&a);
+}
+
 struct writer_arg {
     const char *dir;
     const struct index_embedder *emb;
@@ -452,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hybrid_en_zh, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_vector_file_rebuilds, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_search_while_writing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ivf_above_threshold, fx_setup, fx_teardown),
     };
     kb_log_set_level(KB_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
