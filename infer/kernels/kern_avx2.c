@@ -6,7 +6,7 @@
  * Integer dot products: signed x signed int8 uses |a| * sign(b, a) with maddubs (pairs of products
  * fit int16: |q| <= 127 on one side and <= 128 on the other); unsigned nibbles x int8 go straight
  * to maddubs. Per-block int32 sums are exact; they are scaled and accumulated in 8 float lanes.
- * The quantizers round with cvtps (round half to even, the default MXCSR mode), as llama.cpp's x86
+ * BF16 rows are widened by a 16-bit shift. The quantizers round with cvtps (round half to even, the default MXCSR mode), as llama.cpp's x86
  * path does. */
 #include <immintrin.h>
 #include <math.h>
@@ -252,6 +252,40 @@ static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
         y[i] += a * f16(h[i]);
 }
 
+/* BF16 is the high half of an F32: widen and shift. */
+static inline __m256 bf16x8(const uint16_t *p)
+{
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static float dot_bf16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(bf16x8(x + i), bf16x8(y + i), s0);
+        s1 = _mm256_fmadd_ps(bf16x8(x + i + 8), bf16x8(y + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(bf16x8(x + i), bf16x8(y + i), s0);
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += kern_bf16_to_f32(x[i]) * kern_bf16_to_f32(y[i]);
+    return s;
+}
+
+static void deq_bf16(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, bf16x8(x + i));
+    for (; i < n; i++)
+        dst[i] = kern_bf16_to_f32(x[i]);
+}
+
 /* ---- Q*_0 dots ------------------------------------------------------------------------------------ */
 
 static float dot_q8_0(int64_t n, const void *w, const void *a)
@@ -442,6 +476,8 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->quant[GGML_TYPE_Q8_1] = q_q8_1;
     ops->quant[GGML_TYPE_Q8_K] = q_q8_k;
     ops->dequant[GGML_TYPE_F16] = deq_f16;
+    ops->dequant[GGML_TYPE_BF16] = deq_bf16;
+    ops->vec_dot[GGML_TYPE_BF16] = dot_bf16;
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
