@@ -423,15 +423,33 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         goto out;
     }
     struct kb_buf b;
+    long rss_kb = -1, hwm_kb = -1;
+    {
+        FILE *st = fopen("/proc/self/status", "r");
+        char line[256];
+        while (st && fgets(line, sizeof line, st)) {
+            if (strncmp(line, "VmRSS:", 6) == 0)
+                rss_kb = strtol(line + 6, NULL, 10);
+            else if (strncmp(line, "VmHWM:", 6) == 0)
+                hwm_kb = strtol(line + 6, NULL, 10);
+        }
+        if (st)
+            fclose(st);
+    }
     kb_buf_init(&b, 0);
     if (c->json)
         kb_buf_printf(&b, "{\"file\":\"%s\",\"threads\":%d,\"pp\":%d,\"pp_tok_s\":%.2f,\"tg\":%d,"
-                      "\"tg_tok_s\":%.2f,\"weight_bytes\":%llu}\n", path, sp.n_threads, n_pp,
-                      best_pp, n_tg, best_tg, (unsigned long long)in.weight_bytes);
+                      "\"tg_tok_s\":%.2f,\"weight_bytes\":%llu,\"active_bytes\":%llu,"
+                      "\"tg_gb_s\":%.2f,\"rss_kb\":%ld,\"rss_peak_kb\":%ld}\n", path, sp.n_threads,
+                      n_pp, best_pp, n_tg, best_tg, (unsigned long long)in.weight_bytes,
+                      (unsigned long long)in.active_bytes, best_tg * in.active_bytes / 1e9,
+                      rss_kb, hwm_kb);
     else
-        kb_buf_printf(&b, "model %s (%s, %.1f MB weights), threads %d, batch %d\npp%d  %8.2f tok/s\n"
-                      "tg%d  %8.2f tok/s\n", path, in.arch, in.weight_bytes / 1e6,
-                      sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg);
+        kb_buf_printf(&b, "model %s (%s, %.1f MB weights, %.1f MB read per token), threads %d, "
+                      "batch %d\npp%d  %8.2f tok/s\ntg%d  %8.2f tok/s  (%.2f GB/s of weights)\n"
+                      "rss %.1f MB (peak %.1f MB)\n", path, in.arch, in.weight_bytes / 1e6,
+                      in.active_bytes / 1e6, sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg,
+                      best_tg * in.active_bytes / 1e9, rss_kb / 1024.0, hwm_kb / 1024.0);
     rc = cli_print(&b);
     kb_buf_release(&b);
 out:

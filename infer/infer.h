@@ -68,6 +68,9 @@ struct infer_model_info {
     uint64_t kv_bytes_per_token_full; /* the same for full per-head K and V (= above unless MLA) */
     int64_t n_params;          /* weight values in the file */
     uint64_t weight_bytes;     /* bytes of tensor data (mmap'd, not copied) */
+    uint64_t active_bytes;     /* weight bytes read per generated token: everything except the
+                                * unchosen experts and all but one token_embd row (the
+                                * memory-bandwidth bound of generation is bandwidth / this) */
     uint64_t file_bytes;       /* size of the GGUF file */
     int n_tensors;             /* tensors in the file */
     int tensor_type_count[40]; /* tensors per ggml type id; name them with infer_type_name() */

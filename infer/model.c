@@ -539,6 +539,15 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->file_bytes = gguf_file_bytes(m->gf);
     out->n_tensors = gguf_n_tensors(m->gf);
     for (int i = 0; i < out->n_tensors; i++) {
+        const struct gguf_tensor *t = gguf_tensor_at(m->gf, i);
+        uint64_t b = t->n_bytes;
+        if (strcmp(t->name, "token_embd.weight") == 0 && !m->tied_output)
+            b = ggml_row_bytes(t->type, t->ne[0]); /* one row per token (get_rows) */
+        else if (t->n_dims == 3 && strstr(t->name, "_exps.") && hp->n_expert > 0)
+            b = b / (uint64_t)hp->n_expert * (uint64_t)hp->n_expert_used;
+        out->active_bytes += b;
+    }
+    for (int i = 0; i < out->n_tensors; i++) {
         int t = gguf_tensor_at(m->gf, i)->type;
         if (t >= 0 && t < (int)KB_ARRAY_LEN(out->tensor_type_count))
             out->tensor_type_count[t]++;
