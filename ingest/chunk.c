@@ -8,8 +8,10 @@
  * (under a quarter of the target) folds into the one before. A run that is tiny (under 1/8 of the
  * target) when its section ends is carried into the next section (not past a level-1 heading: a new
  * chapter, slide or sheet, unless it is a preamble before any heading), with that section's heading as a
- * line, under their common heading path (the next section's path for a preamble before any heading). Tables pack whole rows with the header line on
- * top of every chunk; a FAQ block is always exactly one chunk; code splits at line ends only when it
+ * line, under their common heading path (the next section's path for a preamble before any heading).
+ * Tables pack whole rows with the header line on top of every chunk; a tiny lead-in paragraph of the
+ * same section goes on top of the first table chunk as its caption. A FAQ block is always exactly one
+ * chunk; code splits at line ends only when it
  * is more than 1.5 targets. Chunk texts live in the document's arena; the chunk array is malloc'd.
  * Pure function of (blocks, target, overlap): deterministic. Tests: tests/ingest/test_chunk.c. */
 #include "ingest/ingest_int.h"
@@ -154,34 +156,42 @@ static int chunk_set_text(struct chunker *k, struct ingest_chunk *c, const char 
     return 0;
 }
 
-/* Emits pieces pend[a..b) as one prose chunk. */
-static int chunk_emit_prose(struct chunker *k, size_t a, size_t b)
+/* Appends pieces pend[a..b) to t (sentences of one block keep their separator, blocks are joined
+ * by "\n") and widens c over their blocks and byte range. */
+static int chunk_join(struct chunker *k, size_t a, size_t b, struct kb_buf *t, struct ingest_chunk *c)
 {
     struct ingest_doc *d = k->doc;
-    struct ingest_chunk *c = chunk_new(k, INGEST_CHUNK_PROSE, k->pend_path);
-    if (!c)
-        return KB_ENOMEM;
-    struct kb_buf t;
-    kb_buf_init(&t, 0);
     int rc = 0;
     for (size_t i = a; i < b && !rc; i++) {
         const struct piece *p = &k->pend[i];
         const struct ingest_block *blk = &d->blocks[p->block];
         if (i > a) {
             if (p->block != k->pend[i - 1].block) {
-                rc = kb_buf_putc(&t, '\n');
+                rc = kb_buf_putc(t, '\n');
             } else { /* adjacent sentences of one block: keep the original separator */
                 const struct piece *q = &k->pend[i - 1];
                 if (p->start > q->end)
-                    rc = kb_buf_append(&t, blk->text + q->end, p->start - q->end);
+                    rc = kb_buf_append(t, blk->text + q->end, p->start - q->end);
             }
         }
-        rc = rc ? rc : kb_buf_append(&t, blk->text + p->start, p->end - p->start);
+        rc = rc ? rc : kb_buf_append(t, blk->text + p->start, p->end - p->start);
         chunk_cover(k, c, p->block);
     }
     const struct piece *pa = &k->pend[a], *pb = &k->pend[b - 1];
     c->off_start = d->blocks[pa->block].off_start + pa->start;
     c->off_end = d->blocks[pb->block].off_start + pb->end;
+    return rc;
+}
+
+/* Emits pieces pend[a..b) as one prose chunk. */
+static int chunk_emit_prose(struct chunker *k, size_t a, size_t b)
+{
+    struct ingest_chunk *c = chunk_new(k, INGEST_CHUNK_PROSE, k->pend_path);
+    if (!c)
+        return KB_ENOMEM;
+    struct kb_buf t;
+    kb_buf_init(&t, 0);
+    int rc = chunk_join(k, a, b, &t, c);
     rc = rc ? chunk_oom(k) : chunk_set_text(k, c, t.data ? t.data : "", t.len);
     kb_buf_release(&t);
     return rc;
@@ -430,9 +440,24 @@ static int chunk_heading(struct chunker *k, size_t bi)
     return rc;
 }
 
-/* Emits the table starting at block *bi (consecutive rows of the same table); advances *bi. */
+/* True when the pending prose is a tiny lead-in of the same section ("The zones are:"), which then
+ * goes on top of the table's first chunk instead of standing alone. */
+static bool chunk_is_caption(const struct chunker *k)
+{
+    return k->n_pend > 0 && k->carried_tokens == 0 && k->pend_path && strcmp(k->pend_path, k->path) == 0 &&
+           chunk_sum(k->pend, 0, k->n_pend) * 8 < k->target;
+}
+
+/* Emits the table starting at block *bi (consecutive rows of the same table), with the pending run
+ * as its caption when chunk_is_caption(), else after flushing it; advances *bi. */
 static int chunk_table(struct chunker *k, size_t *bi)
 {
+    bool caption = chunk_is_caption(k);
+    if (!caption) {
+        int frc = chunk_flush(k);
+        if (frc)
+            return frc;
+    }
     struct ingest_doc *d = k->doc;
     size_t i = *bi;
     int id = d->blocks[i].table;
@@ -448,17 +473,25 @@ static int chunk_table(struct chunker *k, size_t *bi)
             break;
         }
         kb_buf_reset(&t);
-        if (header)
-            rc = kb_buf_puts(&t, header);
         int tok = htok;
-        size_t first = i;
         c->off_start = d->blocks[i].off_start;
+        if (caption) {
+            tok += chunk_sum(k->pend, 0, k->n_pend);
+            rc = chunk_join(k, 0, k->n_pend, &t, c);
+            rc = rc ? rc : kb_buf_putc(&t, '\n');
+            k->n_pend = 0;
+            k->pend_path = NULL;
+            caption = false;
+        }
+        if (header && !rc)
+            rc = kb_buf_puts(&t, header);
+        size_t first = i;
         while (!rc && i < d->n_blocks && d->blocks[i].kind == INGEST_BLOCK_TABLE_ROW && d->blocks[i].table == id) {
             const struct ingest_block *b = &d->blocks[i];
             int rt = ingest_estimate_tokens(b->text, b->text_bytes);
             if (i > first && tok + rt > k->target)
                 break;
-            if (t.len)
+            if (t.len && t.data[t.len - 1] != '\n')
                 rc = kb_buf_putc(&t, '\n');
             rc = rc ? rc : kb_buf_append(&t, b->text, b->text_bytes);
             tok += rt;
@@ -554,8 +587,7 @@ int ingest_chunk_with(struct ingest_doc *doc, int target_tokens, double overlap,
             rc = chunk_sentences(&k, i++);
             break;
         case INGEST_BLOCK_TABLE_ROW:
-            rc = chunk_flush(&k);
-            rc = rc ? rc : chunk_table(&k, &i);
+            rc = chunk_table(&k, &i);
             break;
         case INGEST_BLOCK_FAQ:
             rc = chunk_flush(&k);

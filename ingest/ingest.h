@@ -142,7 +142,8 @@ void ingest_doc_free(struct ingest_doc *doc); /* NULL ok */
  *   level-1 heading (chapter, slide, sheet), except text before the first heading;
  * - prose splits at sentence ends (. ! ? ; followed by a space, and 。！？；｡ anywhere), overlapping
  *   whole sentences; a tiny trailing piece is merged into the chunk before it;
- * - table rows are packed by rows with the header line repeated at the top of every chunk;
+ * - table rows are packed by rows with the header line repeated at the top of every chunk; a tiny
+ *   lead-in paragraph just before a table ("Prices are:") becomes the first chunk's first line;
  * - every FAQ block is one chunk; code blocks split at lines only when too large.
  * Deterministic: the same document and settings give the same chunks. 0, KB_ENOMEM or KB_ETOOBIG. */
 int ingest_chunk(const struct config *cfg, struct ingest_doc *doc, struct kb_error *err);

@@ -212,6 +212,15 @@ static void test_table_rows_header(void **state)
     assert_true(c->line_first >= 3);
     ingest_doc_free(d);
     kb_buf_release(&b);
+
+    /* A tiny lead-in of the same section is the caption of the table's first chunk; a long one
+     * stays prose. */
+    d = parse("cap.md", "# Rates\n\nCosts by zone:\n\n| Zone | Cost |\n|---|---|\n| 1 | £4 |\n| 2 | £9 |\n");
+    assert_int_equal(d->n_chunks, 1);
+    assert_string_equal(d->chunks[0].text, "Costs by zone:\nZone | Cost\nZone: 1, Cost: £4\nZone: 2, Cost: £9");
+    assert_int_equal(d->chunks[0].kind, INGEST_CHUNK_TABLE);
+    assert_int_equal(d->chunks[0].off_start, d->blocks[1].off_start);
+    ingest_doc_free(d);
 }
 
 static void test_faq_pairs(void **state)
