@@ -6,9 +6,13 @@
  * this cache can always be rebuilt from the embeddings table.
  *
  * Index kinds (faiss_index_factory, METRIC_INNER_PRODUCT, vectors are L2-normalised so scores are
- * cosines): "IDMap2,Flat" (exact) and "IDMap2,HNSW32" (approximate, efSearch 128). HNSW cannot remove
- * vectors, so removals become tombstones that search skips (over-fetching by their count) until
- * store.c rebuilds.
+ * cosines): "IDMap2,Flat" (exact; the default), "IVF<sqrt n>,Flat" (approximate, nprobe 16, ids kept
+ * natively, trained by store.c on a sample; used above the threshold) and "IDMap2,HNSW32" (kept for
+ * machines with a SIMD FAISS; efSearch 128). HNSW cannot remove vectors, so there removals become
+ * tombstones that search skips (over-fetching by their count) until store.c rebuilds.
+ * Speed notes for Debian's FAISS 1.7.3 (generic build, scalar loops): searches run single-threaded
+ * (an OpenMP team per one-vector query costs more than it saves on 2 cores) and through FAISS's BLAS
+ * path (OpenBLAS is SIMD), see vec_tune().
  *
  * Invariants: `ids` holds the live ids sorted ascending (= FAISS ids minus tombstones); not thread-safe,
  * store.c's mutex guards every call. FAISS errors are copied from faiss_get_last_error() at once.
@@ -19,7 +23,7 @@
  *   12  u32      dim
  *   16  u64      count: live vectors
  *   24  u64      payload_bytes
- *   32  u32      kind (0 flat, 1 hnsw)
+ *   32  u32      kind (0 flat, 1 hnsw, 2 ivf)
  *   36  u32      reserved (0)
  *   40  char[64] embedder id, NUL padded
  *   104 u8[32]   SHA-256 of the sorted ids as LE int64
