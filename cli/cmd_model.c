@@ -3,8 +3,10 @@
  *
  *   kbox model info FILE [--json]
  *   kbox model run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
- *                  [-t THREADS] [-c CTX] [--expert-stats]   prints the prompt, then the generation
- *                  streamed; --expert-stats then prints per-layer expert selection counts
+ *                  [-t THREADS] [-c CTX] [--expert-stats] [--chat [--system S] [--think]]
+ *                  prints the prompt, then the generation streamed; --chat wraps the prompt in the
+ *                  model's chat template and prints only the answer (reasoning to stderr);
+ *                  --expert-stats then prints per-layer expert selection counts
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
  *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R]  prompt and generation tokens/s
  *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
@@ -200,9 +202,19 @@ static int print_expert_stats(const struct infer_model *m, const struct infer_se
     return rc;
 }
 
+static int print_reasoning(void *ud, const char *piece, size_t n)
+{
+    (void)ud;
+    if (fwrite(piece, 1, n, stderr) != n)
+        return 1;
+    fflush(stderr);
+    return 0;
+}
+
 static int model_run(struct cli *c, const char *path, int argc, char **argv)
 {
-    bool expert_stats = false;
+    bool expert_stats = false, chat = false, think = false;
+    const char *system = NULL;
     struct infer_gen_params gp;
     struct infer_session_params sp;
     struct infer_model *m = NULL;
@@ -242,6 +254,12 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model run", a, v, 8, 1 << 20, &sp.n_ctx), i++;
         else if (strcmp(a, "--expert-stats") == 0)
             expert_stats = true;
+        else if (strcmp(a, "--chat") == 0)
+            chat = true;
+        else if (strcmp(a, "--think") == 0)
+            think = true;
+        else if (strcmp(a, "--system") == 0 && v)
+            system = v, chat = true, i++;
         else
             rc = cli_usage("model run", "unknown argument '%s'", a);
     }
@@ -252,14 +270,31 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
     if ((rc = open_model(path, &m)))
         return rc;
     ids = kb_xmalloc(MODEL_MAX_PROMPT * sizeof *ids);
-    if ((rc = infer_tokenize(m, prompt, strlen(prompt), true, false, ids, MODEL_MAX_PROMPT, &n_ids,
-                             &err)) ||
+    struct kb_buf text;
+    kb_buf_init(&text, 0);
+    if (chat) { /* the model's chat template; reasoning goes to stderr, the answer to stdout */
+        struct infer_chat_msg msgs[2] = {{"system", system}, {"user", prompt}};
+        struct infer_chat_opts co = {true, think, NULL};
+        int nm = system ? 2 : 1;
+        rc = infer_chat_render(m, system ? msgs : msgs + 1, nm, &co, &text, &err);
+        gp.split_reasoning = true;
+        gp.starts_in_reasoning = infer_chat_opens_think(m, &co);
+        gp.reasoning = print_reasoning;
+    } else {
+        rc = kb_buf_puts(&text, prompt);
+    }
+    if (rc || (rc = infer_tokenize(m, text.data, text.len, true, chat, ids, MODEL_MAX_PROMPT,
+                                   &n_ids, &err)) ||
         (rc = infer_session_new(&s, m, &sp, &err))) {
+        kb_buf_release(&text);
         rc = cli_fail(rc, &err);
         goto out;
     }
-    fputs(prompt, stdout);
-    fflush(stdout);
+    kb_buf_release(&text);
+    if (!chat) {
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
     rc = infer_generate(s, ids, n_ids, &gp, print_piece, NULL, &res, &err);
     fputc('\n', stdout);
     fflush(stdout);
