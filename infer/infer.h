@@ -1,4 +1,5 @@
-/* infer/infer.h: loads GGUF models and generates text with them; the public manual of infer/.
+/* infer/infer.h: loads GGUF models and generates or embeds text with them; the public manual of
+ * infer/.
  *
  * A model (struct infer_model) is a GGUF file mmap'd read-only plus the hyperparameters, tensor
  * views and tokenizer built from it. It is immutable after open and may be shared by any number of
@@ -6,16 +7,18 @@
  * and a thread pool, all allocated once by infer_session_new(); evaluating and generating never
  * allocate. A session is used by one thread at a time.
  *
- * Data flow: text -> infer_tokenize() -> token ids -> infer_eval() (batched: the whole batch goes
- * through every weight matrix at once) -> logits, or infer_generate() (eval the prompt, then sample
- * one token at a time, streaming each decoded piece to a callback until a stop condition).
+ * Data flow: messages -> infer_chat_render() (the model's template) -> text -> infer_tokenize()
+ * -> token ids -> infer_eval() (batched: the whole batch goes through every weight matrix at once)
+ * -> logits, or infer_generate() (eval the prompt, then sample one token at a time, streaming each
+ * decoded piece to a callback until a stop condition, optionally splitting <think> reasoning), or
+ * infer_embed() -> one pooled vector.
  *
  * Architectures: llama (also Mistral, and Mixtral when the file has experts), qwen2, qwen3 (dense);
  * qwen2moe, qwen3moe and deepseek2 (V2/V2-Lite and V3/R1: multi-head latent attention with a
  * compressed KV cache, YaRN, expert groups) as mixtures of experts, whose prompt batches run one
- * matrix x matrix per chosen expert; and bert encoders for embeddings (infer_embed). Results match llama.cpp's within the tolerances of the
- * conformance set. Tests: tests/infer/test_model*.c, test_conformance.c, test_ref_forward.c,
- * test_moe.c. */
+ * matrix x matrix per chosen expert; bert encoders for embeddings. Results match llama.cpp's
+ * within the tolerances of the conformance set. Tests: tests/infer/test_model*.c,
+ * test_conformance.c, test_ref_forward.c, test_moe.c. */
 #ifndef KB_INFER_INFER_H
 #define KB_INFER_INFER_H
 
