@@ -71,7 +71,7 @@ static void office_resolve(const char *base_dir, const char *target, char *out, 
     /* Collapse "dir/../" segments. */
     char *segs[64];
     size_t n = 0;
-    for (char *p = tmp, *save = NULL; n < 64;) {
+    for (char *p = tmp; n < 64;) {
         char *slash = strchr(p, '/');
         if (slash)
             *slash = '\0';
@@ -81,7 +81,6 @@ static void office_resolve(const char *base_dir, const char *target, char *out, 
         } else if (*p && strcmp(p, ".") != 0) {
             segs[n++] = p;
         }
-        (void)save;
         if (!slash)
             break;
         p = slash + 1;
