@@ -499,6 +499,7 @@ int parse_xlsx(struct ingest_ctx *c, const char *data, size_t n)
         if (*sname)
             rc = doc_add(c, INGEST_BLOCK_HEADING, 1, sname, strlen(sname), &loc);
         rc = rc ? rc : xlsx_sheet(&x, sheet, sname);
+        rc = rc ? rc : ctx_check_time(c);
     }
     office_close(&x.o);
     return rc;
