@@ -1,7 +1,8 @@
 /* ingest/parse_office.c: DOCX, XLSX and PPTX (Office Open XML) into blocks.
  *
  * Each format is a zip (zip.c, zip-bomb capped) of XML parts (xml.c, no entity expansion) read in a
- * fixed order, each part's tree living in a scratch arena freed at the end:
+ * fixed order; the package-level trees live in a scratch arena freed at the end, each sheet's or
+ * slide's trees in an arena freed when it is done:
  * - DOCX: word/styles.xml maps style ids to heading levels ("heading N", "Title", outlineLvl) and
  *   list styles; word/document.xml's body gives paragraphs (w:t text, tabs, breaks; deleted text and
  *   field codes skipped), list items (w:numPr, level w:ilvl + 1) and tables (w:tbl, first row is the
@@ -42,8 +43,10 @@ static void office_close(struct office *o)
     kb_arena_release(&o->scratch);
 }
 
-/* Reads and parses one XML part. optional: a missing part gives *root NULL and 0. */
-static int office_part(struct office *o, const char *entry, bool optional, struct xml_node **root)
+/* Reads and parses one XML part into arena a (o->scratch when NULL). optional: a missing part gives
+ * *root NULL and 0. */
+static int office_part_in(struct office *o, struct kb_arena *a, const char *entry, bool optional,
+                          struct xml_node **root)
 {
     char *buf;
     size_t n;
@@ -53,11 +56,16 @@ static int office_part(struct office *o, const char *entry, bool optional, struc
     int rc = zipf_read(o->c, o->z, entry, &buf, &n);
     if (rc)
         return rc;
-    rc = xml_parse(o->c, &o->scratch, buf, n, false, root);
+    rc = xml_parse(o->c, a ? a : &o->scratch, buf, n, false, root);
     free(buf);
     if (rc && o->c->err)
         kb_error_prefix(o->c->err, "part '%s': ", entry);
     return rc;
+}
+
+static int office_part(struct office *o, const char *entry, bool optional, struct xml_node **root)
+{
+    return office_part_in(o, NULL, entry, optional, root);
 }
 
 /* Resolves a relationship target against the directory of the part that owns the rels. */
@@ -486,9 +494,13 @@ int parse_xlsx(struct ingest_ctx *c, const char *data, size_t n)
         char part[1024];
         office_resolve("xl/", target, part, sizeof part);
         struct xml_node *sheet;
-        rc = office_part(&x.o, part, false, &sheet);
-        if (rc)
+        struct kb_arena part_arena; /* one sheet's tree at a time */
+        kb_arena_init(&part_arena, 256 * 1024, c->max_parse_bytes);
+        rc = office_part_in(&x.o, &part_arena, part, false, &sheet);
+        if (rc) {
+            kb_arena_release(&part_arena);
             break;
+        }
         const char *sname = doc_strndup(c, name ? name : "", name ? strlen(name) : 0);
         if (!sname) {
             rc = office_oom(c);
@@ -499,6 +511,7 @@ int parse_xlsx(struct ingest_ctx *c, const char *data, size_t n)
         if (*sname)
             rc = doc_add(c, INGEST_BLOCK_HEADING, 1, sname, strlen(sname), &loc);
         rc = rc ? rc : xlsx_sheet(&x, sheet, sname);
+        kb_arena_release(&part_arena);
         rc = rc ? rc : ctx_check_time(c);
     }
     office_close(&x.o);
@@ -640,9 +653,13 @@ static int pptx_slide(struct office *o, const char *part, int slide)
 {
     struct ingest_ctx *c = o->c;
     struct xml_node *root, *rels = NULL, *notes = NULL;
-    int rc = office_part(o, part, false, &root);
-    if (rc)
+    struct kb_arena a; /* this slide's trees, freed when it is done */
+    kb_arena_init(&a, 256 * 1024, c->max_parse_bytes);
+    int rc = office_part_in(o, &a, part, false, &root);
+    if (rc) {
+        kb_arena_release(&a);
         return rc;
+    }
     const struct xml_node *tree = xml_find(root, "spTree");
     struct kb_buf b;
     kb_buf_init(&b, c->max_parse_bytes);
@@ -667,15 +684,16 @@ static int pptx_slide(struct office *o, const char *part, int slide)
     size_t dl = slash ? (size_t)(slash - part) + 1 : 0;
     snprintf(dir, sizeof dir, "%.*s", (int)dl, part);
     snprintf(rels_part, sizeof rels_part, "%s_rels/%s.rels", dir, part + dl);
-    rc = rc ? rc : office_part(o, rels_part, true, &rels);
+    rc = rc ? rc : office_part_in(o, &a, rels_part, true, &rels);
     const char *nt = !rc && rels ? office_rel(rels, "/notesSlide", true) : NULL;
     if (nt) {
         char np[1024];
         office_resolve(dir, nt, np, sizeof np);
-        rc = office_part(o, np, true, &notes);
+        rc = office_part_in(o, &a, np, true, &notes);
         if (!rc && notes)
             rc = pptx_shapes(c, xml_find(notes, "spTree"), slide, true, 0);
     }
+    kb_arena_release(&a);
     return rc;
 }
 

@@ -2,7 +2,7 @@
  * known sentences checked in the right blocks, chunks, heading paths, sheets, rows and slides
  * (English and Chinese); and the hostile cases: a zip bomb past ingest.max_expanded_bytes, billion
  * laughs and external entities in the XML, a damaged and a truncated archive, a zip of something
- * else, a part that is not XML. */
+ * else, a part that is not XML, and the per-file time cap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -370,11 +370,54 @@ static void test_broken_archives(void **state)
     assert_null(d);
 }
 
+/* Time cap: a small deck whose slide list names one slide part 40000 times takes far longer than
+ * ingest.max_parse_seconds = 1 to parse and must stop with KB_ETIMEOUT in about that time. */
+static void test_time_cap(void **state)
+{
+    (void)state;
+    const int n = 40000;
+    struct kb_buf pres, rels, slide;
+    kb_buf_init(&pres, 0);
+    kb_buf_init(&rels, 0);
+    kb_buf_init(&slide, 0);
+    kb_buf_puts(&pres, "<?xml version=\"1.0\"?><p:presentation " P_NS "><p:sldIdLst>");
+    for (int i = 0; i < n; i++)
+        kb_buf_printf(&pres, "<p:sldId id=\"%d\" r:id=\"rId2\"/>", 256 + i);
+    kb_buf_puts(&pres, "</p:sldIdLst></p:presentation>");
+    kb_buf_puts(&rels, "<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/"
+                       "relationships\"><Relationship Id=\"rId2\" Type=\"x/slide\" Target=\"slides/slide1.xml\"/>"
+                       "</Relationships>");
+    kb_buf_puts(&slide, "<?xml version=\"1.0\"?><p:sld " P_NS "><p:cSld><p:spTree>");
+    for (int i = 0; i < 200; i++)
+        kb_buf_puts(&slide, SP("", "<a:p><a:r><a:t>Repeated slide text that takes a little while to parse.</a:t>"
+                                   "</a:r></a:p>"));
+    kb_buf_puts(&slide, "</p:spTree></p:cSld></p:sld>");
+    const char *names[] = {"ppt/presentation.xml", "ppt/_rels/presentation.xml.rels", "ppt/slides/slide1.xml"};
+    const char *parts[] = {pres.data, rels.data, slide.data};
+    const char *path = fx_zip(fx_path("slow.pptx"), names, parts, 3);
+    kb_buf_release(&pres);
+    kb_buf_release(&rels);
+    kb_buf_release(&slide);
+    struct config c;
+    config_init(&c);
+    assert_int_equal(config_set(&c, "ingest.max_parse_seconds", "1", CONFIG_SRC_FLAG, NULL), 0);
+    struct kb_error err = {0};
+    struct ingest_doc *d = NULL;
+    double t0 = kb_now_s();
+    assert_int_equal(ingest_parse_file(&c, path, &d, &err), KB_ETIMEOUT);
+    double dt = kb_now_s() - t0;
+    assert_true(dt < 10.0);
+    assert_non_null(strstr(err.msg, "max_parse_seconds"));
+    assert_null(d);
+    config_release(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_docx),     cmocka_unit_test(test_xlsx),        cmocka_unit_test(test_pptx),
         cmocka_unit_test(test_zip_bomb), cmocka_unit_test(test_xml_attacks), cmocka_unit_test(test_broken_archives),
+        cmocka_unit_test(test_time_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
