@@ -24,7 +24,7 @@ static struct model_w head_slice(const struct model_w *w, int h)
     return v;
 }
 
-void deepseek2_attention(struct infer_session *s, int il, int n, int pos0)
+void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
@@ -55,16 +55,19 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0)
     }
     void *kl = model_cache_layer(s, s->k_cache, il, (size_t)CR);
     model_cache_put(s, kl, (size_t)CR, s->kv_lat, (size_t)CR, CR, n, pos0);
-    /* absorb Wk_b into the queries, head by head over the whole step */
+    if (t0 >= n) /* only the cache was needed (last layer, no logits) */
+        return;
+    int k = n - t0; /* rows whose output is needed */
+    /* absorb Wk_b into the queries, head by head over those rows */
     for (int h = 0; h < H; h++) {
         struct model_w wk = head_slice(&L->wk_b, h);
-        for (int t = 0; t < n; t++)
-            memcpy(s->h_in + (size_t)t * nope, s->q + ((size_t)t * H + h) * dk,
+        for (int t = t0; t < n; t++)
+            memcpy(s->h_in + (size_t)(t - t0) * nope, s->q + ((size_t)t * H + h) * dk,
                    (size_t)nope * sizeof(float));
-        session_matmul(s, &wk, s->h_in, n, s->h_out);
-        for (int t = 0; t < n; t++) {
+        session_matmul(s, &wk, s->h_in, k, s->h_out);
+        for (int t = t0; t < n; t++) {
             float *qa = s->q_abs + ((size_t)t * H + h) * CR;
-            memcpy(qa, s->h_out + (size_t)t * C, (size_t)C * sizeof(float));
+            memcpy(qa, s->h_out + (size_t)(t - t0) * C, (size_t)C * sizeof(float));
             memcpy(qa + C, s->q + ((size_t)t * H + h) * dk + nope, (size_t)R * sizeof(float));
         }
     }
@@ -74,21 +77,21 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0)
         .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
         .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
         .dk = CR, .dv = C, .n_head = H, .group = H,
-        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0,
+        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
     };
     model_attention(s, &a);
     /* decompress each head's latent output with Wv_b */
     for (int h = 0; h < H; h++) {
         struct model_w wv = head_slice(&L->wv_b, h);
-        for (int t = 0; t < n; t++)
-            memcpy(s->h_in + (size_t)t * C, s->o_lat + ((size_t)t * H + h) * C,
+        for (int t = t0; t < n; t++)
+            memcpy(s->h_in + (size_t)(t - t0) * C, s->o_lat + ((size_t)t * H + h) * C,
                    (size_t)C * sizeof(float));
-        session_matmul(s, &wv, s->h_in, n, s->h_out);
-        for (int t = 0; t < n; t++)
-            memcpy(s->att + ((size_t)t * H + h) * dv, s->h_out + (size_t)t * dv,
+        session_matmul(s, &wv, s->h_in, k, s->h_out);
+        for (int t = t0; t < n; t++)
+            memcpy(s->att + ((size_t)t * H + h) * dv, s->h_out + (size_t)(t - t0) * dv,
                    (size_t)dv * sizeof(float));
     }
-    session_matmul(s, &L->wo, s->att, n, s->tmp);
-    for (size_t i = 0; i < (size_t)n * e; i++)
+    session_matmul(s, &L->wo, s->att + (size_t)t0 * H * dv, k, s->tmp + (size_t)t0 * e);
+    for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }

@@ -100,9 +100,9 @@ static void att_worker(void *ud, int ith, int nth)
     int ct = f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
     size_t el = f32 ? 4 : 2;
     kern_vec_dot_fn dot = kern.vec_dot[ct];
-    int n_items = a->n_tok * a->n_head;
+    int n_items = (a->n_tok - a->t_first) * a->n_head;
     for (int it = ith; it < n_items; it += nth) {
-        int t = it / a->n_head, h = it % a->n_head, kvh = h / a->group;
+        int t = a->t_first + it / a->n_head, h = it % a->n_head, kvh = h / a->group;
         int n_kv = a->n_kv_all ? a->n_kv_all : a->pos0 + t + 1;
         const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
         float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
@@ -207,7 +207,8 @@ void model_cache_put(struct infer_session *s, void *layer_base, size_t dst_strid
     cache_put(s, layer_base, dst_stride, src, src_stride, width, n, pos0);
 }
 
-static void attention_block(struct infer_session *s, int il, int n, int pos0)
+/* Rows t0..n-1 get their attention output (all n rows feed the cache). */
+static void attention_block(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
@@ -249,12 +250,15 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0)
         .v_trans = true, .f32 = s->kv_f32,
         .out = s->att, .o_tok = (size_t)hp->n_head * hp->head_dim_v, .o_head = (size_t)hp->head_dim_v,
         .dk = hd, .dv = hp->head_dim_v, .n_head = hp->n_head, .group = hp->n_head / hp->n_head_kv,
-        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0,
+        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
     };
+    if (t0 >= n)
+        return;
     model_attention(s, &a);
-    session_matmul(s, &L->wo, s->att, n, s->tmp);
-    add_bias(s->tmp, &L->bo, n, e);
-    for (size_t i = 0; i < (size_t)n * e; i++)
+    size_t no = (size_t)hp->n_head * hp->head_dim_v;
+    session_matmul(s, &L->wo, s->att + (size_t)t0 * no, n - t0, s->tmp + (size_t)t0 * e);
+    add_bias(s->tmp + (size_t)t0 * e, &L->bo, n - t0, e);
+    for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }
 
@@ -272,23 +276,28 @@ void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const 
     session_matmul(s, down, s->ff_g, n, out);
 }
 
-static void ffn_block(struct infer_session *s, int il, int n)
+/* The FFN sublayer for rows t0..n-1. */
+static void ffn_block(struct infer_session *s, int il, int n, int t0)
 {
     const struct model_hparams *hp = &s->m->hp;
     const struct model_layer *L = &s->m->layers[il];
-    int e = hp->n_embd;
-    for (int t = 0; t < n; t++)
+    int e = hp->n_embd, k = n - t0;
+    float *xn = s->xn + (size_t)t0 * e, *out = s->tmp + (size_t)t0 * e;
+    if (k <= 0)
+        return;
+    for (int t = t0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->ffn_norm.data, e,
                       hp->rms_eps);
     if (L->moe)
-        moe_ffn(s, il, s->xn, n, s->tmp);
+        moe_ffn(s, il, xn, k, out);
     else
-        model_ffn_dense(s, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->xn, n, s->tmp);
-    for (size_t i = 0; i < (size_t)n * e; i++)
+        model_ffn_dense(s, &L->ffn_gate, &L->ffn_up, &L->ffn_down, xn, k, out);
+    for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }
 
-void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all)
+void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
+                   bool keep_rows)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
@@ -300,11 +309,16 @@ void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *lo
         model_rope_table(m, pos0 + t, s->rope_cs + (size_t)t * hp->n_rot);
     }
     for (int il = 0; il < hp->n_layer; il++) {
+        /* the last layer computes only the rows whose output is used (llama.cpp's inp_out_ids):
+         * the last one for last-row logits, none without logits; every row writes the cache */
+        int t0 = 0;
+        if (il == hp->n_layer - 1 && !keep_rows && !(logits && all))
+            t0 = logits ? n - 1 : n;
         if (m->arch == MODEL_ARCH_DEEPSEEK2)
-            deepseek2_attention(s, il, n, pos0);
+            deepseek2_attention(s, il, n, pos0, t0);
         else
-            attention_block(s, il, n, pos0);
-        ffn_block(s, il, n);
+            attention_block(s, il, n, pos0, t0);
+        ffn_block(s, il, n, t0);
     }
     if (!logits)
         return;

@@ -180,6 +180,7 @@ struct attn_spec {
     int dk, dv, n_head, group;            /* group: query heads per kv head */
     float scale;
     int n_tok, pos0;
+    int t_first;                          /* only rows t_first..n_tok-1 get an output */
 };
 void model_attention(struct infer_session *s, const struct attn_spec *a);
 /* The cache rows of layer il (each `row` elements) and a copy of n rows into positions pos0.. */
@@ -194,13 +195,16 @@ void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const 
 /* arch_moe.c: out(T, n_embd) = the layer's MoE FFN of xn (routed experts, expert-grouped over the
  * batch, plus shared experts). */
 void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out);
-/* arch_deepseek2.c: the MLA attention block of layer il (adds into s->x). */
-void deepseek2_attention(struct infer_session *s, int il, int n, int pos0);
+/* arch_deepseek2.c: the MLA attention block of layer il: all n rows go to the cache, rows t0..
+ * get their output added into s->x. */
+void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0);
 /* arch_bert.c: the encoder over tok[0..n) (n <= n_batch, one sequence, non-causal); leaves the
  * final hidden states in s->x (n, n_embd). */
 void bert_forward(struct infer_session *s, const int32_t *tok, int n);
 /* arch_llama.c: one forward step of n <= n_batch tokens at positions n_past..; logits as in
- * infer_eval (NULL: none). Does not advance n_past. */
-void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all);
+ * infer_eval (NULL: none). Does not advance n_past. keep_rows: every row's final state stays in
+ * s->x (embeddings); otherwise the last layer skips rows whose output nobody reads. */
+void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
+                   bool keep_rows);
 
 #endif

@@ -264,7 +264,7 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
             lg = logits + (size_t)done * hp->n_vocab;
         else if (logits && last_step)
             lg = logits;
-        llama_forward(s, tokens + done, step, lg, all_logits);
+        llama_forward(s, tokens + done, step, lg, all_logits, false);
         memcpy(s->hist + s->n_past, tokens + done, (size_t)step * sizeof(int32_t));
         s->n_past += step;
         done += step;
@@ -306,7 +306,7 @@ int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *po
         bert_forward(s, tokens, n);
         h = s->x;
     } else {
-        llama_forward(s, tokens, n, NULL, false);
+        llama_forward(s, tokens, n, NULL, false, true);
         for (int t = 0; t < n; t++)
             model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e,
                           hp->rms_eps);

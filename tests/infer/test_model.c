@@ -243,12 +243,23 @@ static void test_expert_stats(void **state)
     open_session("tiny_qwen3moe_q8", &m, &s, 32, false);
     infer_model_get_info(m, &in);
     assert_int_equal(in.n_expert, 4);
-    assert_int_equal(infer_eval(s, golden_prompt, 10, NULL, false, &err), 0);
+    /* logits for every row: every row goes through every layer's experts */
+    float *lg = malloc(10 * (size_t)in.n_vocab * sizeof *lg);
+    assert_int_equal(infer_eval(s, golden_prompt, 10, lg, true, &err), 0);
     assert_int_equal(infer_session_expert_stats(s, counts, 64, &err), 0);
     uint64_t tot = 0;
     for (int e = 0; e < in.n_layer * in.n_expert; e++)
         tot += counts[e];
     assert_int_equal(tot, (uint64_t)10 * in.n_expert_used * in.n_layer);
+    /* without logits the last layer has no row to compute (as llama.cpp skips unused outputs) */
+    infer_session_reset(s);
+    assert_int_equal(infer_eval(s, golden_prompt, 10, NULL, false, &err), 0);
+    assert_int_equal(infer_session_expert_stats(s, counts, 64, &err), 0);
+    uint64_t tot2 = 0;
+    for (int e = 0; e < in.n_layer * in.n_expert; e++)
+        tot2 += counts[e];
+    assert_int_equal(tot2, tot + (uint64_t)10 * in.n_expert_used * (in.n_layer - 1));
+    free(lg);
     assert_int_equal(infer_session_expert_stats(s, counts, 1, &err), KB_EINVAL);
     infer_session_free(s);
     infer_model_close(m);
