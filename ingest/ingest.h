@@ -7,9 +7,9 @@
  *
  * Every string in a document lives in the document's arena and is valid until ingest_doc_free().
  * Parses are independent: several threads may parse different files at once. A document is built by
- * one thread; once built it is read-only and may be shared (ingest_chunk() rewrites its chunks). Parsing has a
- * memory cap (ingest.max_parse_bytes), a time cap (ingest.max_parse_seconds), a file cap
- * (ingest.max_file_bytes) and a zip-entry cap (ingest.max_expanded_bytes). Errors are per file and
+ * one thread; once built it is read-only and may be shared (ingest_chunk() rewrites its chunks).
+ * Parsing has a memory cap (ingest.max_parse_bytes), a time cap (ingest.max_parse_seconds), a file
+ * cap (ingest.max_file_bytes) and a zip-entry cap (ingest.max_expanded_bytes). Errors are per file and
  * name the file: KB_EFORMAT (unknown or unsupported format), KB_ECORRUPT (damaged, encrypted or
  * garbage content), KB_EEMPTY (no text: empty file, or a PDF/image without a text layer: "no text
  * layer; enable ingest.ocr"; with ingest.ocr on such pages are read by Tesseract, eng+chi_sim),
@@ -45,8 +45,10 @@ const char *ingest_format_name(enum ingest_format f); /* "pdf", "docx", ...; sta
 
 /* Detects the format of data[0..n) by content (magic bytes, zip entries, text encoding), then by the
  * extension of name (nullable; only its suffix is used). Returns 0 and *out, or KB_EFORMAT (unknown,
- * unsupported such as legacy .doc, or an unrecognised zip), KB_EEMPTY (n == 0) or KB_ECORRUPT
- * (binary garbage that claims to be text by its name). Messages name `name`. */
+ * unsupported such as legacy .doc, an unrecognised zip, or text with an extension other than .txt,
+ * .text, .log, .md, .markdown, .html, .htm, .xhtml, .csv or none), KB_EEMPTY (n == 0) or KB_ECORRUPT
+ * (a damaged zip, binary garbage named as text, or a .pdf/.docx/... name without that content).
+ * Messages name `name`. */
 int ingest_detect(const void *data, size_t n, const char *name, enum ingest_format *out, struct kb_error *err);
 
 /* ---- document model ----------------------------------------------------------------------------- */
