@@ -5,6 +5,7 @@
  * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
  * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
  * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
+ * + 0.10 * term overlap with the passage's heading path (the section's own name)
  * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
  * sentence after it, which is how FAQ pairs answer. The best sentence and up to
@@ -215,6 +216,15 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         }
         c[s].prox = answer_proximity(question, st, sn);
         c[s].score = 0.55 * c[s].overlap + 0.25 * c[s].vector + 0.10 * c[s].prox + 0.10 * c[s].prior;
+        /* the section's own name: "Returns > Refunds" speaks for its sentences */
+        {
+            const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
+            double hh = 0;
+            for (int t = 0; t < qt.n; t++)
+                if (rag_text_has_term(hp, strlen(hp), qt.term[t]))
+                    hh += weights[t];
+            c[s].score += wsum > 0 ? 0.10 * hh / wsum : 0;
+        }
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
         if (wants_number && answer_has_digit(st, sn))
             c[s].score += 0.08;
