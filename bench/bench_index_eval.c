@@ -248,6 +248,8 @@ int main(int argc, char **argv)
         {"hybrid-rrf", INDEX_MODE_HYBRID, INDEX_FUSION_RRF, 0, 0, 0, 0, 0},
         {"hybrid-w0.3", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.3, 0, 0, 0, 0},
         {"hybrid-w0.5", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.5, 0, 0, 0, 0},
+        {"hybrid-w0.2", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.2, 0, 0, 0, 0},
+        {"hybrid-w0.1", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.1, 0, 0, 0, 0},
     };
     int64_t max_q = 1000000;
     int n_docs, n_q = 0;

@@ -150,6 +150,10 @@ struct index_chunk {
     int n_tokens;             /* estimated tokens */
 };
 
+/* The text a chunk is embedded from: heading_path, a newline, then the text (just the text without a
+ * heading path). Callers that compute vectors for index_doc_replace() embed this. Caller frees. */
+char *index_chunk_embed_text(const struct index_chunk *c);
+
 /* Creates a document row (status from doc->status, usually queued) without chunks. */
 int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_t *id_out, struct kb_error *err);
 /* Sets status and error text (NULL = ""). KB_ENOENT if absent. */

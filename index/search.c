@@ -165,10 +165,11 @@ static int find_cand(const struct store_cand *c, int n, int64_t id)
 
 static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
 {
-    double max_b = 0, max_v = 0;
+    double max_b = 0, max_v = -1, min_v = 1;
     for (int i = 0; i < n; i++) {
         max_b = KB_MAX(max_b, c[i].bm25);
         max_v = KB_MAX(max_v, c[i].vector);
+        min_v = KB_MIN(min_v, c[i].vector);
     }
     for (int i = 0; i < n; i++) {
         struct store_cand *x = &c[i];
@@ -177,7 +178,10 @@ static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
         } else if (o->mode == INDEX_MODE_VECTOR) {
             x->score = x->vector;
         } else if (o->fusion == INDEX_FUSION_WEIGHTED) {
-            double b = max_b > 0 ? x->bm25 / max_b : 0, v = max_v > 0 ? KB_MAX(0.0, x->vector) / max_v : 0;
+            /* BM25 scaled by the best; cosine min-max scaled over the candidates, because hashed-feature
+             * cosines sit in a narrow band and only their spread carries information */
+            double b = max_b > 0 ? x->bm25 / max_b : 0;
+            double v = max_v > min_v ? (x->vector - min_v) / (max_v - min_v) : 0;
             x->score = o->vector_weight * v + (1 - o->vector_weight) * b;
         } else {
             double k = o->rrf_k > 0 ? o->rrf_k : 60;

@@ -379,7 +379,7 @@ static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
 /* Embeds chunks that have no vector of the current embedder (a new store, or a changed embedder). */
 static int store_reembed(struct index_store *st, struct kb_error *err)
 {
-    const char *sel_sql = "SELECT c.id, c.text FROM chunks c LEFT JOIN embeddings e ON e.chunk_id=c.id"
+    const char *sel_sql = "SELECT c.id, c.text, c.heading_path FROM chunks c LEFT JOIN embeddings e ON e.chunk_id=c.id"
                           " WHERE e.chunk_id IS NULL OR e.embedder_id<>?1 ORDER BY c.id LIMIT 64";
     int64_t done = 0;
     int rc = 0;
@@ -395,8 +395,11 @@ static int store_reembed(struct index_store *st, struct kb_error *err)
         }
         sqlite3_bind_text(s, 1, st->emb->id, -1, SQLITE_STATIC);
         while ((src = sqlite3_step(s)) == SQLITE_ROW && n < 64) {
+            struct index_chunk c = {0};
             ids[n] = sqlite3_column_int64(s, 0);
-            texts[n] = kb_xstrdup((const char *)sqlite3_column_text(s, 1));
+            c.text = (const char *)sqlite3_column_text(s, 1);
+            c.heading_path = (const char *)sqlite3_column_text(s, 2);
+            texts[n] = index_chunk_embed_text(&c);
             n++;
         }
         sqlite3_reset(s);
@@ -778,6 +781,18 @@ int index_collection_rename(struct index_store *st, int64_t id, const char *name
     return rc;
 }
 
+char *index_chunk_embed_text(const struct index_chunk *c)
+{
+    struct kb_buf b;
+    kb_buf_init(&b, 0);
+    if (c->heading_path && c->heading_path[0]) {
+        kb_buf_puts(&b, c->heading_path);
+        kb_buf_putc(&b, '\n');
+    }
+    kb_buf_puts(&b, c->text ? c->text : "");
+    return kb_buf_take(&b);
+}
+
 /* ---- documents: internals ----------------------------------------------------------------------- */
 
 static const char *const doc_status_names[] = {"queued", "parsing", "indexed", "failed"};
@@ -1149,8 +1164,10 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
             return kb_error_set(err, KB_ENOMEM, "no memory for %d chunk vectors", n_chunks);
         }
         for (int i = 0; i < n_chunks; i++)
-            texts[i] = chunks[i].text;
+            texts[i] = index_chunk_embed_text(&chunks[i]);
         rc = st->emb->embed(st->emb->ud, texts, n_chunks, own_vec, err);
+        for (int i = 0; i < n_chunks; i++)
+            free((char *)texts[i]);
         free(texts);
         if (rc)
             goto out_free;
