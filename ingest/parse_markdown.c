@@ -1,6 +1,7 @@
 /* ingest/parse_markdown.c: Markdown (CommonMark's common subset plus GFM tables) into blocks.
  *
- * One pass over lines with a small state machine: fenced code (``` or ~~~) becomes CODE blocks,
+ * One pass over lines with a small state machine: fenced code (``` or ~~~) and code indented by 4+
+ * columns after a blank line become CODE blocks,
  * ATX (#) and setext (=== / ---) headings become HEADING blocks, "-", "*", "+", "1." and "1)"
  * lines become LIST_ITEM blocks (depth from indentation, continuation lines appended), a line with
  * pipes followed by a delimiter row starts a table whose rows become TABLE_ROW blocks with the header,
@@ -261,6 +262,42 @@ int parse_markdown(struct ingest_ctx *c, const char *s, size_t n)
         }
         if (tl == 0) {
             MD_FLUSH();
+            continue;
+        }
+        /* Indented code: 4+ columns after a blank line, outside lists; runs to the next line that
+         * is neither blank nor indented. */
+        if (st == MD_NONE && ind >= 4 && line[0] != '>') {
+            int code_line = no;
+            kb_buf_reset(&code);
+            size_t p2 = pos;
+            const char *ln = line;
+            size_t ll = len;
+            for (;;) {
+                size_t skip = 0, col = 0;
+                while (skip < ll && col < 4 && (ln[skip] == ' ' || ln[skip] == '\t'))
+                    col += ln[skip++] == '\t' ? 4 - col % 4 : 1;
+                rc = rc ? rc : kb_buf_append(&code, ln + skip, ll - skip);
+                rc = rc ? rc : kb_buf_putc(&code, '\n');
+                if (p2 >= n || rc)
+                    break;
+                const char *nl3 = memchr(s + p2, '\n', n - p2);
+                size_t e3 = nl3 ? (size_t)(nl3 - s) : n;
+                const char *nx = s + p2;
+                size_t nxl = e3 - p2;
+                if (nxl && nx[nxl - 1] == '\r')
+                    nxl--;
+                bool blank = md_skip_ws(nx, nxl) == nxl;
+                if (!blank && md_indent(nx, nxl) < 4)
+                    break;
+                ln = nx, ll = nxl;
+                no++;
+                p2 = nl3 ? e3 + 1 : n;
+            }
+            pos = p2;
+            struct ingest_loc loc = {.line = code_line};
+            if (!rc && code.len)
+                rc = doc_add(c, INGEST_BLOCK_CODE, 0, code.data, code.len, &loc);
+            kb_buf_reset(&code);
             continue;
         }
         if (ind < 4 && tl >= 3 && (strncmp(t, "```", 3) == 0 || strncmp(t, "~~~", 3) == 0)) {

@@ -182,7 +182,8 @@ static void test_markdown(void **state)
                      "```c\nint main(void)\n{\n    return 0;\n}\n```\n\n"
                      "| Model | Price |\n|:---|---:|\n| HK-210 | £89 |\n| HK-350 | £129 |\n\n"
                      "Setext heading\n--------------\n\n"
-                     "> quoted text here\n";
+                     "> quoted text here\n\n"
+                     "    indented code line\n\n      more code\nAfter code.\n";
     struct ingest_doc *d = parse_file(fx_write_str("g.md", md));
     assert_int_equal(d->format, INGEST_FMT_MARKDOWN);
     const struct ingest_block *b = fx_block_with(d, "Intro");
@@ -204,6 +205,11 @@ static void test_markdown(void **state)
     assert_int_equal(b->level, 2);
     b = fx_block_with(d, "quoted text");
     assert_string_equal(b->text, "quoted text here");
+    b = fx_block_with(d, "indented code");
+    assert_int_equal(b->kind, INGEST_BLOCK_CODE);
+    assert_string_equal(b->text, "indented code line\n\n  more code");
+    b = fx_block_with(d, "After code.");
+    assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH);
     const struct ingest_chunk *c = fx_chunk_with(d, "return 0;");
     assert_int_equal(c->kind, INGEST_CHUNK_CODE);
     assert_string_equal(c->heading_path, "Product Guide > Kettles");
