@@ -3,6 +3,7 @@
  * - pooled vectors of the three reference id sequences against llama.cpp's bert_f32.embd.f32
  *   (mean pooling, not normalised; max|diff| / max|ref| <= 1e-4), and the normalised variant;
  * - text tokenization with [CLS]/[SEP], truncation to the context keeping [SEP], texts == tokens;
+ *   the text path against llama.cpp's ids in tokenizer_cases.json;
  * - four threads sharing one embedder get the single-thread vectors bit for bit;
  * - errors: missing file, a decoder model, bad ids, empty and over-long sequences; identity;
  * - `kbox model embed FILE --tokens ... --out F [--json]` writes the same floats.
@@ -210,6 +211,67 @@ static void test_texts(void **state)
     infer_embedder_close(e);
 }
 
+/* llama.cpp's ids for text with add_special (tokenizer_cases.json, bert_f32 vocabulary), found by
+ * the text's JSON spelling; returns the count, 0 when absent. */
+static int reference_ids(const char *json, const char *text_json, int32_t *ids, int max)
+{
+    char key[256];
+    snprintf(key, sizeof key, "\"text\": \"%s\"", text_json);
+    for (const char *p = strstr(json, "\"bert_f32.gguf\""); p; p = strstr(p + 1, "\"bert_f32.gguf\"")) {
+        const char *t = strstr(p, "\"text\""), *a = strstr(p, "\"add_special\"");
+        if (!t || !a || strncmp(t, key, strlen(key)) != 0 || strncmp(a, "\"add_special\": true", 19))
+            continue;
+        const char *q = strchr(strstr(a, "\"ids\""), '[') + 1;
+        int n = 0;
+        while (*q && *q != ']' && n < max) {
+            char *end;
+            long v = strtol(q, &end, 10);
+            if (end == q)
+                q++;
+            else
+                ids[n++] = (int32_t)v, q = end;
+        }
+        return n;
+    }
+    return 0;
+}
+
+/* The embedder's text path equals llama.cpp's tokenizer plus the reference-id embedding. */
+static void test_tokenizer_reference(void **state)
+{
+    (void)state;
+    char p[512];
+    shared_path(p, sizeof p, "tokenizer_cases.json");
+    char *json = slurp(p, NULL);
+    if (!have_bert() || !json) {
+        free(json);
+        skip();
+    }
+    static const struct {
+        const char *text, *json;
+    } cases[] = {
+        {"The quick brown fox jumps over the lazy dog.",
+         "The quick brown fox jumps over the lazy dog."},
+        {"  leading spaces,\ttabs\nand\n\nnewlines   ", "  leading spaces,\\ttabs\\nand\\n\\nnewlines   "},
+    };
+    struct kb_error err = {0};
+    struct infer_embedder *e = open_bert(1);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int32_t want[128], got[128];
+        int n_want = reference_ids(json, cases[c].json, want, 128), n = 0;
+        assert_true(n_want > 2);
+        assert_int_equal(infer_embedder_tokenize(e, cases[c].text, got, 128, &n, &err), 0);
+        assert_int_equal(n, n_want);
+        assert_memory_equal(got, want, (size_t)n * sizeof *got);
+        float a[DIM], b[DIM];
+        assert_int_equal(infer_embed_texts(e, &cases[c].text, 1, a, false, &err), 0);
+        assert_int_equal(infer_embed_tokens(e, want, n_want, b, false, &err), 0);
+        assert_memory_equal(a, b, sizeof a);
+    }
+    infer_embedder_close(e);
+    free(json);
+}
+
 struct worker {
     struct infer_embedder *e;
     const char *const *texts;
@@ -384,6 +446,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conformance),
         cmocka_unit_test(test_texts),
+        cmocka_unit_test(test_tokenizer_reference),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_errors_and_id),
         cmocka_unit_test(test_cli),
