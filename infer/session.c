@@ -301,6 +301,9 @@ int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *po
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return kb_error_set(err, KB_EINVAL, "embed: token id %d is outside the vocabulary (%d)",
                                 (int)tokens[i], hp->n_vocab);
+    if (m->arch == MODEL_ARCH_BERT && n > m->pos_embd.ne[1])
+        return kb_error_set(err, KB_ETOOBIG, "embed: %d tokens, the model has %lld positions", n,
+                            (long long)m->pos_embd.ne[1]);
     s->n_past = 0;
     if (m->arch == MODEL_ARCH_BERT) {
         bert_forward(s, tokens, n);
