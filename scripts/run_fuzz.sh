@@ -6,6 +6,8 @@ set -euo pipefail
 dir=$1 secs=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=0
+# UBSan reports must stop the run (kb_fuzz builds recover from them otherwise).
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
 for t in "$dir"/fuzz/fuzz_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
