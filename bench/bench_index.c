@@ -4,7 +4,10 @@
  *
  * Corpus: words drawn from a Zipf(1.0) vocabulary of 50k pseudo-words (plus 10% Chinese chunks drawn
  * from 3000 Han characters), 120 words per chunk; queries are 4 words from the same distribution.
- * Usage: bench_index N_CHUNKS [DATA_DIR]   (DATA_DIR defaults to a fresh temp dir, removed at exit). */
+ * Usage: bench_index N_CHUNKS [DATA_DIR [ANN_THRESHOLD]]  (DATA_DIR defaults to a fresh temp dir,
+ * removed at exit; ANN_THRESHOLD is the open option hnsw_threshold, default 200000). Query words are
+ * drawn from ranks 200..20200 (content words; the top ranks behave like stop words and would make
+ * every query match most chunks). KBOX_BENCH_REUSE=1 skips ingestion of an existing DATA_DIR. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +95,8 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int64_t ann_threshold = 200000;
+
 static int open_store(struct index_store **st, const char *dir, const struct index_embedder *e)
 {
     struct index_open_opts o;
@@ -99,7 +104,7 @@ static int open_store(struct index_store **st, const char *dir, const struct ind
     memset(&o, 0, sizeof(o));
     o.data_dir = dir;
     o.embedder = e;
-    o.hnsw_threshold = 200000;
+    o.hnsw_threshold = ann_threshold;
     if (index_store_open(st, &o, &err) != 0) {
         fprintf(stderr, "open: %s\n", err.msg);
         return 1;
@@ -121,6 +126,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_index N_CHUNKS [DATA_DIR]\n");
         return 1;
     }
+    if (argc > 3 && kb_parse_i64(argv[3], &ann_threshold) != 0)
+        return 1;
     if (tmp) {
         snprintf(dir, sizeof(dir), "/tmp/kbox-bench-XXXXXX");
         if (!mkdtemp(dir))
@@ -188,7 +195,7 @@ int main(int argc, char **argv)
             int n_hits;
             for (int w = 0; w < 4; w++) {
                 char word[40];
-                word_of(zipf_pick() % 5000 + 20, word); /* content words, not the top stop-word-like ones */
+                word_of(200 + (int)(rnd() % 20000), word); /* content words, not the top stop-word-like ones */
                 n += (size_t)snprintf(query + n, sizeof(query) - n, "%s ", word);
             }
             kb_arena_init(&a, 1 << 16, 0);

@@ -57,7 +57,7 @@ struct index_term_stats {
 
 /* Turns texts into L2-normalised float vectors. GGUF embedders from infer/ plug in here via rag/. */
 struct index_embedder {
-    const char *id; /* stable name stored with every vector, e.g. "kbox-hash-v1-d512"; borrowed */
+    const char *id; /* stable name stored with every vector, e.g. "kbox-hash-v2-d512"; borrowed */
     int dim;        /* vector dimension, > 0 */
     /* Embeds n texts (NUL-terminated UTF-8) as documents into out[n*dim]. 0 or KB_E*.
      * Must be thread-safe if the caller embeds from several threads. */

@@ -53,7 +53,7 @@ void vec_ids_digest(const int64_t *ids, int64_t n, uint8_t out[32]);
 
 /* ---- embed_builtin.c ---------------------------------------------------------------------------- */
 
-#define EMBED_BUILTIN_ID_PREFIX "kbox-hash-v1-d"
+#define EMBED_BUILTIN_ID_PREFIX "kbox-hash-v2-d"
 
 /* ---- store.c helpers for search.c --------------------------------------------------------------- */
 

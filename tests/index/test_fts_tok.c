@@ -108,7 +108,7 @@ static void test_embed_builtin(void **state)
     assert_int_equal(index_embedder_builtin_new(&e, 8, &err), KB_EINVAL);
     assert_int_equal(index_embedder_builtin_new(&e, D, &err), 0);
     assert_int_equal(index_embedder_builtin_new(&e2, D, &err), 0);
-    assert_string_equal(e->id, "kbox-hash-v1-d512");
+    assert_string_equal(e->id, "kbox-hash-v2-d512");
     assert_int_equal(e->dim, D);
     assert_int_equal(e->embed(e->ud, texts, N, v, &err), 0);
     assert_int_equal(e2->embed(e2->ud, texts, N, v2, &err), 0);
