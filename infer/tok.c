@@ -1128,7 +1128,7 @@ int tok_encode(const struct tok_vocab *v, const char *text, size_t n, unsigned f
         return kb_error_set(err, rc, "cannot tokenize %zu bytes: %s", n, kb_strerror(rc));
     }
     *n_out = ids.n;
-    if (ids.n)
+    if (ids.n && max_out)
         memcpy(out, ids.v, KB_MIN(ids.n, max_out) * sizeof *out);
     free(ids.v);
     if (*n_out > max_out)
