@@ -12,8 +12,7 @@
  *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
  *                  from an empty cache; best of the repetitions after a warm-up)
- *   kbox model embed FILE -p TEXT [--normalize] [--json]   the text's embedding (pooled as the
- *                  model says: bert mean/CLS, decoders last token)
+ *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
  *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
@@ -497,57 +496,8 @@ out:
 
 /* ---- embed --------------------------------------------------------------------------------------- */
 
-static int model_embed(struct cli *c, const char *path, int argc, char **argv)
-{
-    const char *text = NULL;
-    bool normalize = false;
-    struct infer_model *m = NULL;
-    struct infer_session *s = NULL;
-    struct infer_model_info in;
-    struct kb_error err = {0};
-    int32_t *ids = NULL;
-    float *v = NULL;
-    int n = 0, rc = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
-            text = argv[++i];
-        else if (strcmp(argv[i], "--normalize") == 0)
-            normalize = true;
-        else if (strcmp(argv[i], "--json") == 0)
-            c->json = true;
-        else
-            return cli_usage("model embed", "unknown argument '%s'", argv[i]);
-    }
-    if (!text)
-        return cli_usage("model embed", "missing -p TEXT");
-    if ((rc = open_model(path, &m)))
-        return rc;
-    infer_model_get_info(m, &in);
-    ids = kb_xmalloc(MODEL_MAX_PROMPT * sizeof *ids);
-    v = kb_xmalloc((size_t)in.n_embd * sizeof *v);
-    if ((rc = infer_tokenize(m, text, strlen(text), true, false, ids, MODEL_MAX_PROMPT, &n, &err)) ||
-        (rc = infer_session_new(&s, m, NULL, &err)) ||
-        (rc = infer_embed(s, ids, n, v, NULL, normalize, &err))) {
-        rc = cli_fail(rc, &err);
-        goto out;
-    }
-    struct kb_buf b;
-    kb_buf_init(&b, 0);
-    kb_buf_puts(&b, c->json ? "{\"n_tokens\":" : "");
-    if (c->json)
-        kb_buf_printf(&b, "%d,\"embedding\":[", n);
-    for (int i = 0; i < in.n_embd; i++)
-        kb_buf_printf(&b, "%s%.7g", i ? (c->json ? "," : " ") : "", v[i]);
-    kb_buf_puts(&b, c->json ? "]}\n" : "\n");
-    rc = cli_print(&b);
-    kb_buf_release(&b);
-out:
-    free(ids);
-    free(v);
-    infer_session_free(s);
-    infer_model_close(m);
-    return rc;
-}
+/* cmd_model_embed.c: `kbox model embed FILE ...` through the embedder API (argv after "embed"). */
+int cli_model_embed(struct cli *c, int argc, char **argv);
 
 /* ---- synth ---------------------------------------------------------------------------------------- */
 
@@ -647,8 +597,10 @@ int cmd_model(struct cli *c)
         return cli_usage("model", "missing subcommand (info|run|logits|bench|embed|synth)");
     if (strcmp(sub, "synth") == 0)
         return model_synth(c->argc - 1, c->argv + 1);
+    if (strcmp(sub, "embed") == 0)
+        return cli_model_embed(c, c->argc - 1, c->argv + 1);
     if (strcmp(sub, "info") != 0 && strcmp(sub, "run") != 0 && strcmp(sub, "logits") != 0 &&
-        strcmp(sub, "bench") != 0 && strcmp(sub, "embed") != 0)
+        strcmp(sub, "bench") != 0)
         return cli_usage("model", "unknown subcommand '%s'", sub);
     if (c->argc < 2 || c->argv[1][0] == '-')
         return cli_usage("model", "missing model FILE");
@@ -668,7 +620,6 @@ int cmd_model(struct cli *c)
         return model_run(c, path, argc, argv);
     if (strcmp(sub, "logits") == 0)
         return model_logits(path, argc, argv);
-    if (strcmp(sub, "embed") == 0)
-        return model_embed(c, path, argc, argv);
+
     return model_bench(c, path, argc, argv);
 }

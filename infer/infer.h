@@ -144,6 +144,24 @@ int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, 
 int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *pooled, float *per_token,
                 bool normalize, struct kb_error *err);
 
+/* ---- embedders (infer/embed.c) ---------------------------------------------------------------------
+ * A shareable, thread-safe text embedder over an encoder model (bert: BGE, MiniLM, E5): specials
+ * added and truncation that keeps them, pooled as the model says. Declared here so callers
+ * outside infer/ need only this header; documented in full in infer/embed.h. */
+struct infer_embedder; /* opaque; thread-safe (internal mutex) */
+int infer_embedder_open(struct infer_embedder **out, const char *path, int n_threads,
+                        struct kb_error *err); /* caller owns; infer_embedder_close() */
+void infer_embedder_close(struct infer_embedder *e); /* NULL ok */
+int infer_embedder_dim(const struct infer_embedder *e);
+int infer_embedder_max_tokens(const struct infer_embedder *e);
+const char *infer_embedder_id(const struct infer_embedder *e); /* borrowed until close */
+int infer_embedder_tokenize(const struct infer_embedder *e, const char *text, int32_t *out,
+                            int max_out, int *n_out, struct kb_error *err);
+int infer_embed_tokens(struct infer_embedder *e, const int32_t *ids, int n, float *out,
+                       bool normalize, struct kb_error *err);
+int infer_embed_texts(struct infer_embedder *e, const char *const *texts, int n_texts, float *out,
+                      bool normalize, struct kb_error *err);
+
 /* ---- generation ---------------------------------------------------------------------------------- */
 
 struct infer_sample_params {
