@@ -3,13 +3,15 @@
  * varies); the parent SIGKILLs it at random moments, reopens the store and checks that chunks, FTS
  * rows, embeddings and the FAISS cache agree, and that each document is exactly one whole version:
  * all its chunks carry the same marker, their number matches that version, and no other version's
- * marker is found by full-text search. */
+ * marker is found by full-text search. Also a disk filling up mid-replace (RLIMIT_FSIZE). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -124,10 +126,103 @@ static void test_kill9_mid_ingest(void **state)
     free(dir);
 }
 
+static off_t file_size(const char *dir, const char *name)
+{
+    char p[4200];
+    struct stat sb;
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return stat(p, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* A disk that fills mid-transaction (RLIMIT_FSIZE in a child): the replace fails with a clear error,
+ * rolls back, and the old version stays whole and searchable. */
+static void test_disk_full_rolls_back(void **state)
+{
+    char *dir = idx_tmpdir();
+    int status = 0;
+    pid_t pid;
+    (void)state;
+    kb_log_set_level(KB_LOG_ERROR);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct index_embedder *emb = NULL;
+        struct index_store *st = NULL;
+        struct kb_error err = {0};
+        struct index_doc d = {0};
+        struct index_chunk c = {.text = "the original version mentions a narwhal"};
+        struct index_chunk *big = calloc(400, sizeof(*big));
+        char *text = malloc(8000);
+        struct rlimit rl;
+        off_t lim;
+        int rc;
+        memset(text, 0, 8000);
+        for (int i = 0; i < 7990; i += 10)
+            memcpy(text + i, "filler abc", 10);
+        signal(SIGXFSZ, SIG_IGN);
+        if (index_embedder_builtin_new(&emb, 512, &err) != 0 || idx_open(&st, dir, emb, &err) != 0)
+            _exit(10);
+        d.path = "/full.txt";
+        if (index_doc_replace(st, &d, &c, 1, NULL, NULL, 0, NULL, &err) != 0)
+            _exit(11);
+        lim = KB_MAX(file_size(dir, "kbox.db"), file_size(dir, "kbox.db-wal")) + 64 * 1024;
+        rl.rlim_cur = rl.rlim_max = (rlim_t)lim;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(12);
+        for (int i = 0; i < 400; i++)
+            big[i].text = text; /* ~3 MB of chunks + vectors: far past the limit */
+        rc = index_doc_replace(st, &d, big, 400, NULL, NULL, 0, NULL, &err);
+        if (rc != KB_ENOSPC && rc != KB_EIO)
+            _exit(13);
+        if (strstr(err.msg, "database") == NULL)
+            _exit(14);
+        {
+            struct index_search_opts o;
+            struct kb_arena a;
+            struct index_hit *hits;
+            int n = 0;
+            memset(&o, 0, sizeof(o));
+            o.top_k = 5;
+            o.mode = INDEX_MODE_HYBRID;
+            kb_arena_init(&a, 4096, 0);
+            if (index_search(st, "narwhal", &o, &a, &hits, &n, &err) != 0 || n != 1)
+                _exit(15);
+        }
+        _exit(0); /* no close: the vector file is not saved, the next open rebuilds it */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    {
+        struct index_embedder *emb = NULL;
+        struct index_store *st = NULL;
+        struct kb_error err = {0};
+        struct index_check c;
+        struct kb_arena a;
+        struct index_doc *docs;
+        int n;
+        kb_arena_init(&a, 4096, 0);
+        assert_int_equal(index_embedder_builtin_new(&emb, 512, &err), 0);
+        assert_int_equal(idx_open(&st, dir, emb, &err), 0);
+        assert_int_equal(index_store_check(st, &c, &err), 0);
+        assert_true(c.ok);
+        assert_int_equal(c.n_chunks, 1);
+        assert_int_equal(index_doc_list(st, 0, &a, &docs, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(docs[0].n_chunks, 1);
+        index_store_close(st);
+        index_embedder_builtin_free(emb);
+        kb_arena_release(&a);
+    }
+    idx_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_mid_ingest),
+        cmocka_unit_test(test_disk_full_rolls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
