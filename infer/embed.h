@@ -37,8 +37,8 @@ int infer_embedder_max_tokens(const struct infer_embedder *e); /* longest sequen
 const char *infer_embedder_id(const struct infer_embedder *e);
 
 /* Tokenizes text (NUL-terminated UTF-8) with the model's specials, truncated to max_tokens (the
- * trailing specials are kept). Writes at most max_out ids to out and the count to *n_out;
- * KB_ETOOBIG when max_out < the truncated count. */
+ * trailing specials are kept). Writes the ids to out and their count to *n_out; KB_ETOOBIG (out
+ * untouched, *n_out = the count needed) when max_out is smaller. max_out >= max_tokens always fits. */
 int infer_embedder_tokenize(const struct infer_embedder *e, const char *text, int32_t *out,
                             int max_out, int *n_out, struct kb_error *err);
 
