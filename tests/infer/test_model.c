@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "../support/run.h"
@@ -320,6 +321,83 @@ static void test_chat_and_reasoning(void **state)
     infer_model_close(m);
 }
 
+/* Hostile metadata: a valid synthetic file with one u32 value overwritten in place must give a
+ * clean error (or, where the value is harmless, still open), never a crash or an abort. */
+static void test_hostile_metadata(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key;
+        uint32_t value;
+        int want; /* expected return code */
+    } cases[] = {
+        {"llama.block_count", 3, KB_ECORRUPT},           /* blk.1/blk.2 tensors missing */
+        {"llama.block_count", 0, KB_ECORRUPT},
+        {"llama.block_count", 0xFFFFFFFFu, KB_ECORRUPT},
+        {"llama.embedding_length", 255, KB_ECORRUPT},    /* tensor shapes disagree */
+        {"llama.attention.head_count", 3, KB_ECORRUPT},  /* not a multiple of 2 kv heads */
+        {"llama.attention.head_count", 0, KB_ECORRUPT},
+        {"llama.attention.head_count_kv", 0, KB_ECORRUPT},
+        {"llama.attention.head_count_kv", 4, KB_ECORRUPT}, /* wk/wv shapes disagree */
+        {"llama.feed_forward_length", 1 << 30, KB_ECORRUPT},
+        {"llama.rope.dimension_count", 3, KB_ECORRUPT},  /* odd */
+        {"llama.rope.dimension_count", 1000, KB_ECORRUPT},
+        {"llama.attention.key_length", 0, KB_ECORRUPT},
+        {"llama.expert_count", 4, KB_ECORRUPT},          /* experts announced, tensors absent */
+        {"llama.context_length", 7, 0},                  /* harmless: opens */
+        {"tokenizer.ggml.bos_token_id", 1u << 31, 0},    /* out of range id: ignored */
+    };
+    char src[512], dst[256];
+    snprintf(src, sizeof src, GOLDEN_DIR "tiny_llama_q4k.gguf");
+    snprintf(dst, sizeof dst, "/tmp/kbox-test-hostile-%d.gguf", (int)getpid());
+    FILE *f = fopen(src, "rb");
+    assert_non_null(f);
+    static uint8_t buf[400000];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(n > 1000 && n < sizeof buf);
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        static uint8_t copy[400000];
+        memcpy(copy, buf, n);
+        size_t kl = strlen(cases[i].key);
+        uint8_t *at = NULL;
+        for (size_t o = 8; o + kl + 8 <= n && !at; o++) /* u64 length, key bytes, u32 type, value */
+            if (memcmp(copy + o, cases[i].key, kl) == 0 && copy[o - 8] == kl && copy[o + kl] < 13)
+                at = copy + o + kl;
+        if (!at) {
+            if (strstr(cases[i].key, "expert_count") || strstr(cases[i].key, "key_length"))
+                continue; /* the synthetic file has no such key to overwrite */
+            fail_msg("key %s not found in the golden file", cases[i].key);
+        }
+        uint32_t type = at[0] | (uint32_t)at[1] << 8;
+        assert_true(type == 4 || type == 5); /* u32 / i32 */
+        for (int b = 0; b < 4; b++)
+            at[4 + b] = (uint8_t)(cases[i].value >> (8 * b));
+        FILE *o = fopen(dst, "wb");
+        assert_non_null(o);
+        assert_int_equal(fwrite(copy, 1, n, o), n);
+        fclose(o);
+        struct infer_model *m = NULL;
+        struct kb_error err = {0};
+        int rc = infer_model_open(&m, dst, &err);
+        if (rc != cases[i].want)
+            fail_msg("%s = %u: got %d (%s), want %d", cases[i].key, cases[i].value, rc, err.msg,
+                     cases[i].want);
+        if (rc == 0) {
+            struct infer_session *s = NULL;
+            int32_t ids[3] = {1, 2, 3};
+            assert_int_equal(infer_session_new(&s, m, NULL, &err), 0);
+            assert_int_equal(infer_eval(s, ids, 3, NULL, false, &err), 0);
+            infer_session_free(s);
+        } else {
+            assert_null(m);
+            assert_true(err.msg[0] != 0);
+        }
+        infer_model_close(m);
+    }
+    unlink(dst);
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -336,6 +414,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_expert_stats),
         cmocka_unit_test(test_chat_and_reasoning),
+        cmocka_unit_test(test_hostile_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
