@@ -450,6 +450,12 @@ static int store_open_vectors(struct index_store *st, struct kb_error *err)
     if (rc)
         return rc;
     rc = vec_load(&st->vec, st->vec_path, st->emb->dim, st->emb->id, ids, n, &lerr);
+    if (rc == 0 && (vec_get_kind(st->vec) == VEC_IVF) != (n > st->hnsw_threshold)) {
+        /* the threshold changed (config) or the count crossed it: build the other kind */
+        rc = KB_ECONFLICT;
+        kb_error_set(&lerr, rc, "%lld vectors and threshold %lld call for a %s index", (long long)n,
+                     (long long)st->hnsw_threshold, n > st->hnsw_threshold ? "IVF" : "flat");
+    }
     if (rc != 0) {
         if (!(rc == KB_ENOENT && n == 0))
             kb_warn("vectors: rebuilding '%s' from the database (%lld vectors): %s", st->vec_path, (long long)n,
