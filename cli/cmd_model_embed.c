@@ -1,12 +1,11 @@
 /* cli/cmd_model_embed.c: `kbox model embed`, one embedding from a GGUF encoder (bert: BGE, MiniLM,
- * E5) through infer/infer.h's public model, session and infer_embed() calls (infer/embed.h, the
- * shared embedder service, is internal to infer/ until it is folded into infer.h).
+ * E5) through the embedder API (infer_embedder_*, declared in infer/infer.h).
  *
  *   kbox model embed FILE (--text T | -p T | --tokens 1,2,3) [--out F] [--json] [--normalize]
  *                   [-t THREADS]
  *
- * --text is tokenized with the model's specials ([CLS] ... [SEP]); --tokens are used exactly as
- * given. Either must fit the model's context (no silent truncation here). The vector is pooled as the model says (mean or CLS) and NOT
+ * --text is tokenized with the model's specials ([CLS] ... [SEP]) and truncated to its context;
+ * --tokens are used exactly as given. The vector is pooled as the model says (mean or CLS) and NOT
  * L2-normalised unless --normalize, so that it compares directly with the conformance files.
  * Output: --out F writes dim float32 values, little-endian, nothing else (the layout of one row
  * of the conformance set's NAME.embd.f32 files); --json prints
@@ -20,7 +19,7 @@
 #include "cli/cli.h"
 #include "infer/infer.h"
 
-/* Until cli.h declares it (the dispatcher in cmd_model.c calls it). */
+/* The dispatcher in cmd_model.c calls it with argv = the arguments after "embed". */
 int cli_model_embed(struct cli *c, int argc, char **argv);
 
 #define EMBED_MAX_IDS 8192
@@ -70,32 +69,12 @@ static int write_f32(const char *path, const float *v, int n, struct kb_error *e
     return rc;
 }
 
-/* Opens path as an encoder with a session whose one forward step holds the whole context. */
-static int open_encoder(const char *path, int n_threads, struct infer_model **m,
-                        struct infer_session **s, struct infer_model_info *in, struct kb_error *err)
-{
-    struct infer_session_params sp;
-    int rc = infer_model_open(m, path, err);
-    if (rc)
-        return rc;
-    infer_model_get_info(*m, in);
-    if (!in->encoder)
-        return kb_error_set(err, KB_EFORMAT, "'%s' is not an embedding model (architecture %s)",
-                            path, in->arch);
-    infer_session_params_default(&sp);
-    sp.n_ctx = sp.n_batch = KB_MIN(in->n_ctx_train > 0 ? in->n_ctx_train : 512, EMBED_MAX_IDS);
-    sp.n_threads = n_threads;
-    return infer_session_new(s, *m, &sp, err);
-}
-
 int cli_model_embed(struct cli *c, int argc, char **argv)
 {
     const char *path = argc > 0 ? argv[0] : NULL, *text = NULL, *tokens = NULL, *out_path = NULL;
     bool normalize = false;
     int64_t n_threads = 0;
-    struct infer_model *m = NULL;
-    struct infer_session *s = NULL;
-    struct infer_model_info in;
+    struct infer_embedder *e = NULL;
     struct kb_error err = {0};
     int32_t *ids = NULL;
     float *v = NULL;
@@ -128,21 +107,21 @@ int cli_model_embed(struct cli *c, int argc, char **argv)
         rc = cli_usage("model embed", "--tokens wants comma-separated ids, not '%s'", tokens);
         goto out_free;
     }
-    if ((rc = open_encoder(path, (int)n_threads, &m, &s, &in, &err)))
+    if ((rc = infer_embedder_open(&e, path, (int)n_threads, &err)))
         goto out_fail;
-    v = kb_xmalloc((size_t)in.n_embd * sizeof *v);
-    if (text && (rc = infer_tokenize(m, text, strlen(text), true, false, ids, EMBED_MAX_IDS, &n,
-                                     &err)))
-        goto out_fail;
-    if ((rc = infer_embed(s, ids, n, v, NULL, normalize, &err)) ||
-        (out_path && (rc = write_f32(out_path, v, in.n_embd, &err))))
+    v = kb_xmalloc((size_t)infer_embedder_dim(e) * sizeof *v);
+    if (text)
+        rc = infer_embedder_tokenize(e, text, ids, EMBED_MAX_IDS, &n, &err);
+    if (rc || (rc = infer_embed_tokens(e, ids, n, v, normalize, &err)) ||
+        (out_path && (rc = write_f32(out_path, v, infer_embedder_dim(e), &err))))
         goto out_fail;
     if (c->json || !out_path) {
         struct kb_buf b;
+        int dim = infer_embedder_dim(e);
         kb_buf_init(&b, 0);
         if (c->json)
-            kb_buf_printf(&b, "{\"dim\":%d,\"n_tokens\":%d,\"embedding\":[", in.n_embd, n);
-        for (int i = 0; i < in.n_embd; i++)
+            kb_buf_printf(&b, "{\"dim\":%d,\"n_tokens\":%d,\"embedding\":[", dim, n);
+        for (int i = 0; i < dim; i++)
             kb_buf_printf(&b, "%s%.9g", i ? (c->json ? "," : " ") : "", (double)v[i]);
         kb_buf_puts(&b, c->json ? "]}\n" : "\n");
         rc = cli_print(&b);
@@ -154,7 +133,6 @@ out_fail:
 out_free:
     free(v);
     free(ids);
-    infer_session_free(s);
-    infer_model_close(m);
+    infer_embedder_close(e);
     return rc;
 }

@@ -421,12 +421,24 @@ static void test_cli(void **state)
     assert_true(rel_diff(js, got, DIM) <= 1e-6);
     run_result_free(&r);
 
-    /* --text: [CLS] text [SEP], unit length is not applied */
+    /* --text: [CLS] text [SEP] */
     char *argt[] = {KBOX_BIN, "model", "embed", model, "--text", "the cat sat", "--json", NULL};
     assert_int_equal(run_cmd(&r, argt, NULL), 0);
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "\"embedding\":["));
     run_result_free(&r);
+
+    /* a text longer than the context is truncated to it, [SEP] kept */
+    char *longtext = malloc(2000 * 4 + 1);
+    for (int i = 0; i < 2000; i++)
+        memcpy(longtext + 4 * i, "cat ", 4);
+    longtext[2000 * 4] = '\0';
+    char *argl[] = {KBOX_BIN, "model", "embed", model, "--text", longtext, "--json", NULL};
+    assert_int_equal(run_cmd(&r, argl, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"n_tokens\":512,"));
+    run_result_free(&r);
+    free(longtext);
 
     /* both inputs, or neither, is a usage error */
     char *arge[] = {KBOX_BIN, "model", "embed", model, "--json", NULL};
