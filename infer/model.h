@@ -153,7 +153,7 @@ struct infer_session {
     void *xq;       /* quantized activations for kern_matmul, sized for the widest matmul */
     size_t xq_bytes;
     float *logits;  /* (n_vocab) scratch for generation */
-    int32_t *hist;  /* (n_ctx) tokens held in the cache, for penalties */
+    int32_t *hist;  /* (n_ctx) the token at each cached position */
 };
 
 /* model.c */
