@@ -1063,7 +1063,7 @@ int index_doc_set_status(struct index_store *st, int64_t id, enum index_doc_stat
 }
 
 /* Resolves the row a replace writes to (inside the transaction); *id 0 = insert a new row. */
-static int st_replace_target(struct index_store *st, const struct index_doc *d, int64_t coll, int64_t *id,
+static int st_replace_target(struct index_store *st, const struct index_doc *d, int64_t *coll, int64_t *id,
                              char old_sha[65], struct kb_error *err)
 {
     const char *sql;
@@ -1072,11 +1072,12 @@ static int st_replace_target(struct index_store *st, const struct index_doc *d, 
     *id = 0;
     old_sha[0] = '\0';
     if (d->id > 0)
-        sql = "SELECT id, sha256 FROM documents WHERE id=?1";
+        sql = "SELECT id, sha256, collection_id FROM documents WHERE id=?1";
     else if (d->path && d->path[0])
-        sql = "SELECT id, sha256 FROM documents WHERE collection_id=?1 AND path=?2 ORDER BY id LIMIT 1";
+        sql = "SELECT id, sha256, collection_id FROM documents WHERE collection_id=?1 AND path=?2 ORDER BY id LIMIT 1";
     else if (d->external_id && d->external_id[0])
-        sql = "SELECT id, sha256 FROM documents WHERE collection_id=?1 AND external_id=?2 ORDER BY id LIMIT 1";
+        sql = "SELECT id, sha256, collection_id FROM documents WHERE collection_id=?1 AND external_id=?2"
+              " ORDER BY id LIMIT 1";
     else
         return 0;
     s = st_prep(st, sql, err);
@@ -1085,12 +1086,14 @@ static int st_replace_target(struct index_store *st, const struct index_doc *d, 
     if (d->id > 0) {
         sqlite3_bind_int64(s, 1, d->id);
     } else {
-        sqlite3_bind_int64(s, 1, coll);
+        sqlite3_bind_int64(s, 1, *coll);
         sqlite3_bind_text(s, 2, d->path && d->path[0] ? d->path : d->external_id, -1, SQLITE_STATIC);
     }
     src = sqlite3_step(s);
     if (src == SQLITE_ROW) {
         *id = sqlite3_column_int64(s, 0);
+        if (d->collection_id <= 0)
+            *coll = sqlite3_column_int64(s, 2); /* replace by id keeps the document's collection */
         kb_strlcpy(old_sha, sqlite3_column_text(s, 1) ? (const char *)sqlite3_column_text(s, 1) : "", 65);
     }
     sqlite3_reset(s);
@@ -1188,7 +1191,7 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
     rc = st_begin(st, err);
     if (rc)
         goto out_unlock;
-    rc = st_replace_target(st, doc, coll, &id, old_sha, err);
+    rc = st_replace_target(st, doc, &coll, &id, old_sha, err);
     if (rc == 0 && id == 0) {
         rc = st_doc_insert(st, doc, coll, sha, &id, err);
     } else if (rc == 0) {

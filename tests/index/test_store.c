@@ -116,10 +116,20 @@ static void test_schema_and_collections(void **state)
     {
         struct index_doc d = {0};
         struct index_chunk c = {.text = "collection scoped text about zebras"};
+        struct index_doc *docs;
         int64_t did;
         d.collection_id = id;
         d.path = "/z.txt";
         assert_int_equal(index_doc_replace(f->st, &d, &c, 1, NULL, NULL, 0, &did, &err), 0);
+        /* a replace by id without a collection keeps the document where it is */
+        memset(&d, 0, sizeof(d));
+        d.id = did;
+        d.path = "/z.txt";
+        assert_int_equal(index_doc_replace(f->st, &d, &c, 1, NULL, NULL, 0, NULL, &err), 0);
+        assert_int_equal(index_doc_get(f->st, did, &a, &d, &err), 0);
+        assert_int_equal(d.collection_id, id);
+        assert_int_equal(index_doc_list(f->st, id, &a, &docs, &n, &err), 0);
+        assert_int_equal(n, 1);
         assert_int_equal(index_collection_delete(f->st, id, &err), 0);
         assert_int_equal(index_doc_get(f->st, did, &a, &d, &err), KB_ENOENT);
     }
