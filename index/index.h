@@ -259,6 +259,11 @@ int index_search(struct index_store *st, const char *query, const struct index_s
 typedef int (*index_token_fn)(void *ud, const char *tok, int tok_bytes, int start, int end, bool cjk);
 int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn, void *ud);
 
+/* Inverse document frequency of one folded token (as index_tokenize emits it) over the chunks of the
+ * knowledge base: ln(1 + (N - df + 0.5) / (df + 0.5)); unknown tokens get the highest value. For
+ * answer scoring in rag/ (weighting query-term overlap). */
+double index_idf(struct index_store *st, const char *term, size_t term_bytes);
+
 /* ---- consistency -------------------------------------------------------------------------------- */
 
 struct index_check {

@@ -1664,6 +1664,17 @@ static double store_idf(void *ud, const char *term, size_t n)
     return log(1.0 + (N - df + 0.5) / (df + 0.5));
 }
 
+double index_idf(struct index_store *st, const char *term, size_t term_bytes)
+{
+    double v;
+    store_lock(st);
+    if (store_data_version(st) != st->data_version)
+        st->n_chunks_cache = -1; /* another connection wrote; vectors catch up at the next search */
+    v = store_idf(st, term, term_bytes);
+    store_unlock(st);
+    return v;
+}
+
 void store_term_stats(struct index_store *st, struct index_term_stats *out)
 {
     out->idf = store_idf;

@@ -179,6 +179,9 @@ static void test_doc_lifecycle(void **state)
     assert_int_equal(access(path, R_OK), 0);
     assert_int_equal(index_doc_find_by_path(f->st, 0, "/nope", &a, &got, &err), KB_ENOENT);
     assert_int_equal(search(f->st, "omnivorous", INDEX_MODE_BM25, &a, &hits), 1);
+    /* IDF: a word found nowhere weighs more than a word in one of the two chunks */
+    assert_true(index_idf(f->st, "omnivorous", 10) > 0);
+    assert_true(index_idf(f->st, "zzzunknown", 10) > index_idf(f->st, "omnivorous", 10));
     check_ok(f->st);
 
     /* replace by path: same row, new chunks, old ones gone everywhere */
