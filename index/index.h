@@ -160,13 +160,16 @@ int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_
 int index_doc_set_status(struct index_store *st, int64_t id, enum index_doc_status s, const char *error,
                          struct kb_error *err);
 /* Replaces a document in ONE transaction: its metadata (status becomes indexed, ingested_at now), all
- * its chunks, their FTS rows and embeddings. The target row is doc->id if > 0; else the row with the
- * same (collection, path) when path is non-empty; else the same (collection, external_id) when
- * external_id is non-empty; else a new row. vectors is n_chunks x embedder dim, L2-normalised, from
- * the store's embedder; NULL makes the store embed the chunks itself (nothing is stored when the store
- * has no embedder). original (nullable, original_bytes long) is saved as originals/<sha256> first and
- * doc->sha256 is set from it when empty. Errors: KB_EINVAL, KB_ENOSPC (disk full: rolled back),
- * KB_EIO, KB_EBUSY. */
+ * its chunks, their FTS rows and embeddings.
+ * - Target row: doc->id if > 0; else the row with the same (collection, path) when path is
+ *   non-empty; else the same (collection, external_id) when external_id is non-empty; else a new row.
+ *   collection_id 0 keeps an existing row's collection (the default collection for a new row).
+ * - vectors: n_chunks x embedder dim, L2-normalised, from the store's embedder applied to
+ *   index_chunk_embed_text(); NULL makes the store embed the chunks itself (embedding happens before
+ *   the lock, so several threads may replace in parallel). Ignored when the store has no embedder.
+ * - original (nullable, original_bytes long) is saved as originals/<sha256> first and its SHA-256 is
+ *   the one recorded; otherwise doc->sha256 is recorded.
+ * Errors: KB_EINVAL, KB_ENOENT (doc->id absent), KB_ENOSPC (disk full: rolled back), KB_EIO, KB_EBUSY. */
 int index_doc_replace(struct index_store *st, const struct index_doc *doc, const struct index_chunk *chunks,
                       int n_chunks, const float *vectors, const void *original, size_t original_bytes,
                       int64_t *id_out, struct kb_error *err);
