@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "infer/infer.h"
+
 static int kb_mkdirs(const char *dir, struct kb_error *err)
 {
     char tmp[4096];
@@ -32,6 +34,31 @@ static int kb_mkdirs(const char *dir, struct kb_error *err)
             tmp[i] = c;
         }
     }
+    return 0;
+}
+
+/* embed.model behind the index's embedder interface: documents and queries alike, L2-normalised. */
+static int kb_gguf_embed(void *ud, const char *const *texts, int n, float *out, struct kb_error *err)
+{
+    return infer_embed_texts(ud, texts, n, out, true, err);
+}
+
+static int kb_open_embedder(struct rag *r, struct kb_error *err)
+{
+    int rc;
+    if (!r->cfg.embed_model[0])
+        return index_embedder_builtin_new(&r->emb, (int)r->cfg.embed_dim, err);
+    rc = infer_embedder_open(&r->gguf_emb, r->cfg.embed_model, (int)r->cfg.answer_threads, err);
+    if (rc) {
+        kb_error_prefix(err, "embed.model '%s'", r->cfg.embed_model);
+        return rc;
+    }
+    r->gguf_iface = (struct index_embedder){.id = infer_embedder_id(r->gguf_emb),
+                                            .dim = infer_embedder_dim(r->gguf_emb),
+                                            .embed = kb_gguf_embed,
+                                            .ud = r->gguf_emb};
+    r->emb = &r->gguf_iface;
+    kb_info("embedder: %s (%d dimensions)", r->gguf_iface.id, r->gguf_iface.dim);
     return 0;
 }
 
@@ -53,7 +80,7 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
         goto fail;
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_file(&r->cfg, r->settings_path, err)))
         goto fail;
-    if ((rc = index_embedder_builtin_new(&r->emb, (int)r->cfg.embed_dim, err)))
+    if ((rc = kb_open_embedder(r, err)))
         goto fail;
     index_open_opts_from_config(&o, &r->cfg);
     o.embedder = r->emb;
@@ -77,7 +104,10 @@ void rag_close(struct rag *r)
     rag_jobs_stop(r);
     rag_gen_close(r->gen);
     index_store_close(r->st);
-    index_embedder_builtin_free(r->emb);
+    if (r->gguf_emb)
+        infer_embedder_close(r->gguf_emb);
+    else
+        index_embedder_builtin_free(r->emb);
     for (int i = 0; i < RAG_MAX_JOBS; i++) {
         free(r->jobs[i].spool_path);
         free(r->jobs[i].name);

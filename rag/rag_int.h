@@ -81,7 +81,8 @@ struct rag_turn {
     int64_t used_at;
 };
 
-struct rag_gen; /* generate.c: the answer model and its sessions */
+struct rag_gen;        /* generate.c: the answer model and its sessions */
+struct infer_embedder; /* infer/: a GGUF embedding model (embed.model) */
 
 struct rag {
     struct config cfg;               /* owned copy; guarded by lock for setting changes */
@@ -98,6 +99,8 @@ struct rag {
     char settings_path[4200];        /* data_dir/settings.json */
     double last_tokens_per_s;
     struct rag_gen *gen;             /* answer model, or NULL for extractive answers */
+    struct infer_embedder *gguf_emb; /* embed.model, or NULL for the built-in embedder */
+    struct index_embedder gguf_iface; /* gguf_emb behind the index's embedder interface */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
