@@ -218,7 +218,7 @@ static const char *const store_migrations[] = {
     "CREATE INDEX embeddings_embedder ON embeddings(embedder_id, chunk_id);"
     "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading_path, content='chunks', content_rowid='id',"
     " tokenize='kbox');"
-    "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('rank', 'bm25(1.0, 0.5)');"
+    "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('rank', 'bm25(1.0, 1.0)');"
     "CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');"
     "INSERT INTO collections(name, created_at) VALUES('default', CAST(strftime('%s','now') AS INTEGER));",
 };
