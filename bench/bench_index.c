@@ -5,7 +5,7 @@
  * Corpus: words drawn from a Zipf(1.0) vocabulary of 50k pseudo-words (plus 10% Chinese chunks drawn
  * from 3000 Han characters), 120 words per chunk; queries are 4 words from the same distribution.
  * Usage: bench_index N_CHUNKS [DATA_DIR [ANN_THRESHOLD]]  (DATA_DIR defaults to a fresh temp dir,
- * removed at exit; ANN_THRESHOLD is the open option hnsw_threshold, default 200000). Query words are
+ * removed at exit; ANN_THRESHOLD is the open option ann_threshold, default 200000). Query words are
  * drawn from ranks 200..20200 (content words; the top ranks behave like stop words and would make
  * every query match most chunks). KBOX_BENCH_REUSE=1 skips ingestion of an existing DATA_DIR. */
 #include <math.h>
@@ -104,7 +104,7 @@ static int open_store(struct index_store **st, const char *dir, const struct ind
     memset(&o, 0, sizeof(o));
     o.data_dir = dir;
     o.embedder = e;
-    o.hnsw_threshold = ann_threshold;
+    o.ann_threshold = ann_threshold;
     if (index_store_open(st, &o, &err) != 0) {
         fprintf(stderr, "open: %s\n", err.msg);
         return 1;

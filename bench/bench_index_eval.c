@@ -267,7 +267,7 @@ int main(int argc, char **argv)
     kb_log_set_level(KB_LOG_ERROR);
     memset(&o, 0, sizeof(o));
     o.data_dir = dir;
-    o.hnsw_threshold = 200000;
+    o.ann_threshold = 200000;
     if (index_embedder_builtin_new(&emb, getenv("KBOX_EVAL_DIM") ? (int)strtol(getenv("KBOX_EVAL_DIM"), NULL, 10) : 512,
                                    &err) != 0)
         return 1;

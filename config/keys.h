@@ -33,10 +33,11 @@
     X(ingest, chunk_tokens, INT, 384, 32, 8192, "target chunk size in estimated tokens")             \
     X(ingest, chunk_overlap, FLOAT, 0.15, 0, 0.5, "fraction of a chunk repeated in the next")        \
                                                                                                         \
-    X(index, fusion, STR, "rrf", 3, 8, "hybrid fusion: rrf or weighted")                             \
+    X(index, fusion, STR, "weighted", 3, 8, "hybrid fusion: weighted (score blend) or rrf")                             \
     X(index, rrf_k, INT, 60, 1, 10000, "reciprocal rank fusion constant")                            \
-    X(index, vector_weight, FLOAT, 0.5, 0, 1, "weight of vector scores in weighted fusion")          \
-    X(index, hnsw_threshold, INT, 200000, 1000, 1000000000, "vector count above which HNSW is used") \
+    X(index, vector_weight, FLOAT, 0.3, 0, 1, "weight of vector scores in weighted fusion")          \
+    X(index, ann_threshold, INT, 50000, 1000, 1000000000,                                              \
+      "vector count above which an approximate (IVF) index replaces exact search") \
     X(index, top_k, INT, 6, 1, 100, "hits returned by search and used by ask")                       \
     X(index, mmr, BOOL, 0, 0, 1, "diversify hits with maximal marginal relevance")                   \
     X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \

@@ -6,7 +6,7 @@
  *   over chunk text and heading path that uses kbox's own tokenizer (case folding and diacritic
  *   removal for Latin scripts; overlapping bigrams plus single characters for Han, Kana and Hangul).
  * - A FAISS index (`<data_dir>/vectors.faiss`) that is only a cache of the embeddings in SQLite:
- *   exact inner product (IDMap2 over Flat) up to cfg->index_hnsw_threshold vectors, an approximate
+ *   exact inner product (IDMap2 over Flat) up to cfg->index_ann_threshold vectors, an approximate
  *   index above it. That approximate index is IVF (about sqrt(n) lists, 16 probed), not HNSW: with
  *   Debian's FAISS (no SIMD) an HNSW32 build took 330 s for 20k 512-d vectors on the 2-core target,
  *   IVF trains through BLAS in seconds. The kind is chosen when the cache is (re)built: at open and
@@ -81,11 +81,11 @@ void index_embedder_builtin_free(struct index_embedder *e); /* NULL ok */
 struct index_open_opts {
     const char *data_dir;        /* directory for kbox.db, vectors.faiss, originals/; created; borrowed */
     const struct index_embedder *embedder; /* borrowed for the store's life; NULL: no vectors (BM25 only) */
-    int64_t hnsw_threshold;      /* vectors above which the approximate (IVF) index is used
-                                    (cfg->index_hnsw_threshold); <= 0 means 200000 */
+    int64_t ann_threshold;      /* vectors above which the approximate (IVF) index is used
+                                    (cfg->index_ann_threshold); <= 0 means 200000 */
     bool read_only;              /* open the database read-only (no migration, no vector file writes) */
 };
-/* Fills opts from cfg (data_dir = cfg->data_dir, hnsw_threshold); embedder stays NULL. */
+/* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold); embedder stays NULL. */
 void index_open_opts_from_config(struct index_open_opts *o, const struct config *cfg);
 
 /* Opens or creates the store, migrates the schema, loads or rebuilds the vector cache.

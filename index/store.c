@@ -57,7 +57,7 @@ struct index_store {
     char vec_path[STORE_PATH_BYTES];
     const struct index_embedder *emb; /* borrowed; NULL = no vectors */
     struct vec_index *vec;            /* FAISS cache; NULL without embedder */
-    int64_t hnsw_threshold;
+    int64_t ann_threshold;
     bool read_only;
     int data_version;                 /* PRAGMA data_version at the last sync */
     int64_t n_chunks_cache;           /* -1 = unknown */
@@ -305,7 +305,7 @@ static int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n
 }
 
 /* Builds a fresh FAISS cache from every stored vector of the embedder: exact Flat up to
- * hnsw_threshold vectors, IVF above it (trained on the first STORE_IVF_TRAIN_PER_LIST x lists vectors). */
+ * ann_threshold vectors, IVF above it (trained on the first STORE_IVF_TRAIN_PER_LIST x lists vectors). */
 static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
 {
     sqlite3_stmt *s = st_prep(st, "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 ORDER BY chunk_id",
@@ -324,7 +324,7 @@ static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
     if (sqlite3_step(cnt) == SQLITE_ROW)
         total = sqlite3_column_int64(cnt, 0);
     sqlite3_reset(cnt);
-    rc = vec_new(&v, dim, st->emb->id, total > st->hnsw_threshold ? VEC_IVF : VEC_FLAT, total, err);
+    rc = vec_new(&v, dim, st->emb->id, total > st->ann_threshold ? VEC_IVF : VEC_FLAT, total, err);
     if (rc)
         return rc;
     if (vec_needs_training(v))
@@ -450,11 +450,11 @@ static int store_open_vectors(struct index_store *st, struct kb_error *err)
     if (rc)
         return rc;
     rc = vec_load(&st->vec, st->vec_path, st->emb->dim, st->emb->id, ids, n, &lerr);
-    if (rc == 0 && (vec_get_kind(st->vec) == VEC_IVF) != (n > st->hnsw_threshold)) {
+    if (rc == 0 && (vec_get_kind(st->vec) == VEC_IVF) != (n > st->ann_threshold)) {
         /* the threshold changed (config) or the count crossed it: build the other kind */
         rc = KB_ECONFLICT;
         kb_error_set(&lerr, rc, "%lld vectors and threshold %lld call for a %s index", (long long)n,
-                     (long long)st->hnsw_threshold, n > st->hnsw_threshold ? "IVF" : "flat");
+                     (long long)st->ann_threshold, n > st->ann_threshold ? "IVF" : "flat");
     }
     if (rc != 0) {
         if (!(rc == KB_ENOENT && n == 0))
@@ -538,7 +538,7 @@ void index_open_opts_from_config(struct index_open_opts *o, const struct config 
 {
     memset(o, 0, sizeof(*o));
     o->data_dir = cfg->data_dir;
-    o->hnsw_threshold = cfg->index_hnsw_threshold;
+    o->ann_threshold = cfg->index_ann_threshold;
 }
 
 static int mkdir_p(const char *dir, struct kb_error *err)
@@ -572,7 +572,7 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
     st = kb_xcalloc(1, sizeof(*st));
     pthread_mutex_init(&st->mu, NULL);
     st->emb = opts->embedder;
-    st->hnsw_threshold = opts->hnsw_threshold > 0 ? opts->hnsw_threshold : 200000;
+    st->ann_threshold = opts->ann_threshold > 0 ? opts->ann_threshold : 200000;
     st->read_only = opts->read_only;
     st->n_chunks_cache = -1;
     kb_strlcpy(st->data_dir, opts->data_dir, sizeof(st->data_dir));
@@ -614,7 +614,7 @@ int index_store_save_vectors(struct index_store *st, struct kb_error *err)
     int rc = 0;
     store_lock(st);
     if (st->vec && !st->read_only && vec_dirty(st->vec)) {
-        if (vec_n_tombstones(st->vec) > 0 || (vec_get_kind(st->vec) == VEC_FLAT && vec_count(st->vec) > st->hnsw_threshold))
+        if (vec_n_tombstones(st->vec) > 0 || (vec_get_kind(st->vec) == VEC_FLAT && vec_count(st->vec) > st->ann_threshold))
             rc = store_rebuild_vectors(st, err);
         if (rc == 0)
             rc = vec_save(st->vec, st->vec_path, err);

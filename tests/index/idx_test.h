@@ -49,7 +49,7 @@ static inline int idx_open(struct index_store **st, const char *dir, const struc
     memset(&o, 0, sizeof(o));
     o.data_dir = dir;
     o.embedder = emb;
-    o.hnsw_threshold = 200000;
+    o.ann_threshold = 200000;
     return index_store_open(st, &o, err);
 }
 

@@ -434,7 +434,7 @@ static void test_ivf_above_threshold(void **state)
     memset(&o, 0, sizeof(o));
     o.data_dir = f->dir;
     o.embedder = f->emb;
-    o.hnsw_threshold = 100;
+    o.ann_threshold = 100;
     assert_int_equal(index_store_open(&f->st, &o, &err), 0);
     check_ok(f->st);
     assert_true(search(f->st, "token7x3", INDEX_MODE_VECTOR, &a, &hits) >= 1);
