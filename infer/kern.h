@@ -33,6 +33,14 @@ typedef float (*kern_vec_dot_fn)(int64_t n, const void *w, const void *a);
 typedef void (*kern_gemm_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
                              size_t y_stride);
 
+/* Optional wide panel (prompt processing with many tokens): for r < KERN_PANEL_ROWS and t < n_tok,
+ * y[t * y_stride + r] = vec_dot(n, w + r * w_stride, a + t * a_stride). The kernel rearranges the
+ * weight rows (on its stack, slab by slab along n) so that one vector holds the same 4 bytes of
+ * every row and each activation group is broadcast once for all rows. NULL where absent. */
+#define KERN_PANEL_ROWS 32
+typedef void (*kern_gemm_panel_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride,
+                                   int64_t n_tok, float *y, size_t y_stride);
+
 struct kern_ops {
     kern_dequant_fn dequant[GGML_TYPE_COUNT]; /* every supported type */
     kern_quant_fn quant[GGML_TYPE_COUNT];     /* every supported type (activations, synth writer) */
@@ -44,6 +52,7 @@ struct kern_ops {
     float (*dot_f32_f16)(int64_t n, const float *x, const uint16_t *h);
     void (*axpy_f16)(int64_t n, float a, const uint16_t *h, float *y);
     const char *isa;                          /* "ref", "avx2", "avx512" */
+    kern_gemm_panel_fn gemm_panel[GGML_TYPE_COUNT]; /* optional panels (NULL where absent) */
 };
 
 /* The dispatch table: written once by kern_init(), read-only afterwards (one of the three

@@ -17,10 +17,16 @@
 #include "infer/kern.h"
 
 #define MM_ROW_BLOCK 16
+/* With a panel kernel (kern.gemm_panel) and at least MM_PANEL_MIN_TOK tokens, chunks are
+ * KERN_PANEL_ROWS rows and go through it whole (its weight rearrangement is paid once per chunk,
+ * so it needs enough tokens to pay off). */
+#define MM_PANEL_MIN_TOK 32
 
 struct mm_job {
     kern_vec_dot_fn dot;
     kern_gemm_fn gemm;  /* NULL: dots only */
+    kern_gemm_panel_fn panel; /* NULL: no panels */
+    int64_t row_block;  /* rows per chunk */
     kern_quant_fn quant;
     const uint8_t *w;   /* (n_out, w_row_bytes) */
     size_t w_row_bytes;
@@ -51,15 +57,20 @@ static void quant_worker(void *ud, int64_t t, int ith)
     j->quant(j->x + t * j->n_in, j->xq + (size_t)t * j->xq_row_bytes, j->n_in);
 }
 
-/* Chunk c = output rows [c * MM_ROW_BLOCK, +MM_ROW_BLOCK) for every token. */
+/* Chunk c = output rows [c * row_block, +row_block) for every token. */
 static void mm_worker(void *ud, int64_t c, int ith)
 {
     (void)ith;
     const struct mm_job *j = ud;
     {
-        int64_t rb = c * MM_ROW_BLOCK;
-        int64_t re = rb + MM_ROW_BLOCK < j->n_out ? rb + MM_ROW_BLOCK : j->n_out;
+        int64_t rb = c * j->row_block;
+        int64_t re = rb + j->row_block < j->n_out ? rb + j->row_block : j->n_out;
         int64_t t0 = 0;
+        if (j->panel && re - rb == KERN_PANEL_ROWS) {
+            j->panel(j->n_in, j->w + (size_t)rb * j->w_row_bytes, j->w_row_bytes, j->xq, j->xq_row_bytes, j->n_tok,
+                     j->y + rb, (size_t)j->n_out);
+            return;
+        }
         if (j->gemm) {
             for (; t0 + KERN_TILE <= j->n_tok; t0 += KERN_TILE) {
                 const uint8_t *a = j->xq + (size_t)t0 * j->xq_row_bytes;
@@ -100,7 +111,9 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
                        .xq = (uint8_t *)(uintptr_t)xq, .xq_row_bytes = ggml_row_bytes(vdt, n_in),
                        .n_in = n_in, .n_out = n_out, .n_tok = n_tok, .y = y};
     KB_ASSERT(j.dot != NULL && j.w_row_bytes > 0 && j.xq_row_bytes > 0);
-    kern_pool_for(pool, (n_out + MM_ROW_BLOCK - 1) / MM_ROW_BLOCK, mm_worker, &j);
+    j.panel = n_tok >= MM_PANEL_MIN_TOK ? kern.gemm_panel[w_type] : NULL;
+    j.row_block = j.panel ? KERN_PANEL_ROWS : MM_ROW_BLOCK;
+    kern_pool_for(pool, (n_out + j.row_block - 1) / j.row_block, mm_worker, &j);
 }
 
 void kern_matmul(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,

@@ -524,6 +524,92 @@ static void gemm_q5_k(int64_t n, const void *w, size_t ws, const void *a, size_t
         row4_q5_k(n, (const struct blk_q5_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys, 4);
 }
 
+/* ---- Q8_0 panel: 32 rows x any number of tokens ----------------------------------------------------
+ * Along n, slabs of PANEL_SLAB blocks: the 32 weight rows of the slab are rearranged on the stack so
+ * that vector (block b, group k, half h) holds bytes 4k..4k+3 of block b of rows 16h..16h+15, one
+ * row per int32 lane; with each row's delta and -128 * (sum of its levels) per block. Then for every
+ * token the activation block is made unsigned (a + 128, sign bit flipped) and each 4-byte group is
+ * broadcast into a vpdpbusd against the signed weights: 8 vpdpbusd give 16 complete block dots, the
+ * -128 * sum(w) start value cancels the +128, and one convert + fma per 16 rows applies the deltas.
+ * y is written on the first slab and accumulated on the following ones. */
+#define PANEL_SLAB 32
+
+struct panel_slab {
+    __m512i q[PANEL_SLAB][8][2];   /* [block][group][half] */
+    __m512i corr[PANEL_SLAB][2];   /* -128 * sum of the block's levels, per row */
+    __m512 d[PANEL_SLAB][2];       /* weight deltas, per row */
+};
+
+static void panel_pack(struct panel_slab *ps, const uint8_t *w, size_t ws, int64_t b0, int nbs)
+{
+    const __m512i k80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    for (int b = 0; b < nbs; b++) {
+        for (int h = 0; h < 2; h++) {
+            uint32_t g[8][16];
+            float d[16];
+            for (int r = 0; r < 16; r++) {
+                const struct blk_q8_0 *x = (const struct blk_q8_0 *)(w + (size_t)(16 * h + r) * ws) + b0 + b;
+                uint32_t v[8];
+                memcpy(v, x->qs, sizeof(v));
+                for (int k = 0; k < 8; k++)
+                    g[k][r] = v[k];
+                d[r] = f16(x->d);
+            }
+            __m512i c = zero;
+            for (int k = 0; k < 8; k++) {
+                ps->q[b][k][h] = _mm512_loadu_si512(g[k]);
+                c = _mm512_dpbusd_epi32(c, k80, ps->q[b][k][h]);
+            }
+            ps->corr[b][h] = _mm512_sub_epi32(zero, c);
+            ps->d[b][h] = _mm512_loadu_ps(d);
+        }
+    }
+}
+
+static void gemm_panel_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    const int64_t nb = n / QK;
+    const __m256i k80 = _mm256_set1_epi8((char)0x80);
+    struct panel_slab ps;
+    for (int64_t b0 = 0; b0 < nb; b0 += PANEL_SLAB) {
+        int nbs = nb - b0 < PANEL_SLAB ? (int)(nb - b0) : PANEL_SLAB;
+        panel_pack(&ps, w, ws, b0, nbs);
+        for (int64_t t = 0; t < n_tok; t++) {
+            const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as) + b0;
+            uint32_t au[PANEL_SLAB][8];
+            float da[PANEL_SLAB];
+            for (int b = 0; b < nbs; b++) {
+                __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x[b].qs), k80);
+                _mm256_storeu_si256((__m256i *)au[b], v);
+                da[b] = f16(x[b].d);
+            }
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+            for (int b = 0; b < nbs; b++) {
+                __m512i p0 = ps.corr[b][0], p1 = ps.corr[b][1];
+                __m512i q0 = _mm512_setzero_si512(), q1 = q0;
+                for (int k = 0; k < 4; k++) {
+                    __m512i u0 = _mm512_set1_epi32((int)au[b][k]), u1 = _mm512_set1_epi32((int)au[b][k + 4]);
+                    p0 = _mm512_dpbusd_epi32(p0, u0, ps.q[b][k][0]);
+                    p1 = _mm512_dpbusd_epi32(p1, u0, ps.q[b][k][1]);
+                    q0 = _mm512_dpbusd_epi32(q0, u1, ps.q[b][k + 4][0]);
+                    q1 = _mm512_dpbusd_epi32(q1, u1, ps.q[b][k + 4][1]);
+                }
+                __m512 s = _mm512_set1_ps(da[b]);
+                acc0 = _mm512_fmadd_ps(_mm512_mul_ps(ps.d[b][0], s), _mm512_cvtepi32_ps(_mm512_add_epi32(p0, q0)), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_mul_ps(ps.d[b][1], s), _mm512_cvtepi32_ps(_mm512_add_epi32(p1, q1)), acc1);
+            }
+            float *yt = y + (size_t)t * ys;
+            if (b0 > 0) {
+                acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(yt));
+                acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(yt + 16));
+            }
+            _mm512_storeu_ps(yt, acc0);
+            _mm512_storeu_ps(yt + 16, acc1);
+        }
+    }
+}
+
 void kern_avx512_fill(struct kern_ops *ops)
 {
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
@@ -535,6 +621,7 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_Q5_0] = dot_q5_0;
     ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
+    ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
     ops->gemm[GGML_TYPE_Q4_0] = gemm_q4_0;
     ops->gemm[GGML_TYPE_Q5_0] = gemm_q5_0;
     ops->gemm[GGML_TYPE_Q5_K] = gemm_q5_k;

@@ -5,7 +5,10 @@
  * - dispatched (SIMD) kernels against the reference at random lengths and tails: activation
  *   quantizers bit-identical, vec_dots within 1e-5 of sum|w*a| (integer sums are exact, only the
  *   float summation order differs), dequantizers identical;
- * - kern_matmul against a double loop over dequantized weights, 1 and 3 threads, 1 and 7 tokens. */
+ * - panel kernels (kern.gemm_panel) against the reference dots at random lengths (several slabs and
+ *   a partial one), token counts and padded strides;
+ * - kern_matmul against a double loop over dequantized weights, 1 and 3 threads, 1 to 41 tokens
+ *   (the panel path starts at 32 tokens; 69 rows leave a partial chunk). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,7 +258,51 @@ static void test_simd_vs_ref(void **state)
             n_tiles++;
         }
     }
-    printf("kernels: isa %s, %d vec_dot cases and %d tiles checked\n", kern.isa, n_checked, n_tiles);
+    /* panel kernels against the reference dots */
+    int n_panels = 0;
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
+        int t = weight_types[ti];
+        if (!kern.gemm_panel[t])
+            continue;
+        const struct ggml_type_info *info = ggml_type_info(t);
+        int at = ref->vec_dot_type[t];
+        for (int iter = 0; iter < 12; iter++) {
+            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % 100)), n_tok = 1 + (int64_t)(rnd_u32() % 7);
+            if (n > NMAX)
+                continue;
+            size_t wrb = ggml_row_bytes(t, n) + 8 * (iter % 2), arb = ggml_row_bytes(at, n) + 4 * (iter % 3);
+            size_t ys = KERN_PANEL_ROWS + 3 * (iter % 2);
+            uint8_t *pw = kb_xmalloc(wrb * KERN_PANEL_ROWS), *pa = kb_xmalloc(arb * (size_t)n_tok);
+            float *out = kb_xmalloc(sizeof(float) * ys * (size_t)n_tok);
+            for (int r = 0; r < KERN_PANEL_ROWS; r++) {
+                fill(x, n, (iter + r) % 3);
+                ref->quant[t](x, pw + r * wrb, n);
+            }
+            for (int64_t k = 0; k < n_tok; k++) {
+                fill(y, n, (int)(k % 2));
+                ref->quant[at](y, pa + k * arb, n);
+            }
+            kern.gemm_panel[t](n, pw, wrb, pa, arb, n_tok, out, ys);
+            for (int r = 0; r < KERN_PANEL_ROWS; r++)
+                for (int64_t k = 0; k < n_tok; k++) {
+                    float want = ref->vec_dot[t](n, pw + r * wrb, pa + k * arb);
+                    ref->dequant[t](pw + r * wrb, d1, n);
+                    ref->dequant[at](pa + k * arb, d2, n);
+                    double as = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        as += fabs((double)d1[i] * d2[i]);
+                    if (fabs((double)out[k * (int64_t)ys + r] - want) > 1e-5 * as + 1e-6)
+                        fail_msg("%s panel n=%lld r=%d t=%lld: %.9g vs %.9g", info->name, (long long)n, r,
+                                 (long long)k, (double)out[k * (int64_t)ys + r], (double)want);
+                }
+            free(pw);
+            free(pa);
+            free(out);
+            n_panels++;
+        }
+    }
+    printf("kernels: isa %s, %d vec_dot cases, %d tiles and %d panels checked\n", kern.isa, n_checked, n_tiles,
+           n_panels);
 }
 
 static void test_matmul(void **state)
@@ -264,7 +311,7 @@ static void test_matmul(void **state)
     kern_init(false);
     static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
                                 GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K};
-    const int64_t n_in = 512, n_out = 37, n_tok_max = 9;
+    const int64_t n_in = 512, n_out = 69, n_tok_max = 41;
     float *wf = kb_xmalloc(sizeof(float) * n_in * n_out), *x = kb_xmalloc(sizeof(float) * n_in * n_tok_max);
     float *y = kb_xmalloc(sizeof(float) * n_out * n_tok_max), *wd = kb_xmalloc(sizeof(float) * n_in * n_out);
     float *ad = kb_xmalloc(sizeof(float) * n_in);
@@ -279,7 +326,7 @@ static void test_matmul(void **state)
             for (int64_t r = 0; r < n_out; r++)
                 kern.quant[t](wf + r * n_in, wq + r * rb, n_in);
             kern.dequant[t](wq, wd, n_in * n_out);
-            for (int64_t n_tok = 1; n_tok <= n_tok_max; n_tok += 4) {
+            for (int64_t n_tok = 1; n_tok <= n_tok_max; n_tok += n_tok < 9 ? 4 : 16) {
                 fill(x, n_in * n_tok, 0);
                 void *xq = kb_xmalloc(kern_matmul_scratch_bytes(t, n_in, n_tok) + 1);
                 kern_matmul(pool, t, wq, n_in, n_out, x, n_tok, y, xq);
