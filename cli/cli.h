@@ -50,6 +50,8 @@ int cmd_serve(struct cli *c);  /* cmd_serve.c */
 int cmd_model(struct cli *c);  /* cmd_model.c */
 /* Stores documents through rag/ (cmd_kb.c): `kbox ingest` without --dry-run. */
 int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool prune, const char *collection);
+/* `kbox model list [DIR]` (cmd_model_list.c); argv is what follows "list". */
+int cli_model_list(struct cli *c, int argc, char **argv);
 /* Says plainly that a command is not built yet (exit 3). */
 int cli_not_built(const char *what);
 

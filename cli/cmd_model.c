@@ -13,6 +13,7 @@
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
  *                  from an empty cache; best of the repetitions after a warm-up)
  *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
+ *   kbox model list [DIR]       GGUF files in <data.dir>/models: cmd_model_list.c (cli_model_list)
  *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
@@ -498,6 +499,8 @@ out:
 
 /* cmd_model_embed.c: `kbox model embed FILE ...` through the embedder API (argv after "embed"). */
 int cli_model_embed(struct cli *c, int argc, char **argv);
+/* cmd_model_list.c: `kbox model list [DIR]` (argv after "list"). */
+int cli_model_list(struct cli *c, int argc, char **argv);
 
 /* ---- synth ---------------------------------------------------------------------------------------- */
 
@@ -599,6 +602,8 @@ int cmd_model(struct cli *c)
         return model_synth(c->argc - 1, c->argv + 1);
     if (strcmp(sub, "embed") == 0)
         return cli_model_embed(c, c->argc - 1, c->argv + 1);
+    if (strcmp(sub, "list") == 0)
+        return cli_model_list(c, c->argc - 1, c->argv + 1);
     if (strcmp(sub, "info") != 0 && strcmp(sub, "run") != 0 && strcmp(sub, "logits") != 0 &&
         strcmp(sub, "bench") != 0)
         return cli_usage("model", "unknown subcommand '%s'", sub);
