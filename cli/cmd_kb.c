@@ -263,9 +263,15 @@ int cmd_ask(struct cli *c)
     return rc;
 }
 
+struct ingest_view {
+    struct cli *c;
+    double t0; /* kb_now_s() at the start */
+};
+
 static void ingest_progress(void *ud, const struct rag_ingest_progress *p)
 {
-    struct cli *c = ud;
+    struct ingest_view *view = ud;
+    struct cli *c = view->c;
     if (c->json) {
         struct kb_buf b;
         kb_buf_init(&b, 0);
@@ -282,9 +288,17 @@ static void ingest_progress(void *ud, const struct rag_ingest_progress *p)
     }
     if (p->status)
         fprintf(stderr, "kbox: %s\n", p->error);
-    if (isatty(2))
-        fprintf(stderr, "\r[%d/%d files] %lld chunks  %.1f/%.1f MB   ", p->files_done, p->files_total,
-                (long long)p->chunks_done, p->bytes_done / 1e6, p->bytes_total / 1e6);
+    if (isatty(2)) {
+        double dt = kb_now_s() - view->t0, rate = dt > 0 ? p->bytes_done / 1e6 / dt : 0;
+        double eta = rate > 0 ? (p->bytes_total - p->bytes_done) / 1e6 / rate : 0;
+        int width = 24, fill = p->files_total ? width * p->files_done / p->files_total : width;
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] %d/%d files  %lld chunks  %.1f MB/s  ETA %.0f s   ", bar, p->files_done,
+                p->files_total, (long long)p->chunks_done, rate, eta);
+    }
     else if (!p->status)
         printf("%s %s\n", p->skipped ? "unchanged" : "indexed  ", p->path);
 }
@@ -304,7 +318,8 @@ int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool 
         rag_close(r);
         return rc;
     }
-    rc = rag_ingest_paths(r, coll, paths, n_paths, prune, ingest_progress, c, &err);
+    struct ingest_view view = {c, kb_now_s()};
+    rc = rag_ingest_paths(r, coll, paths, n_paths, prune, ingest_progress, &view, &err);
     rag_close(r);
     if (isatty(2) && !c->json)
         fprintf(stderr, "\ndone in %.1f s\n", kb_now_s() - t0);
