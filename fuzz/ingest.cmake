@@ -6,5 +6,5 @@
 target_compile_options(kb_ingest PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
 target_link_options(kb_ingest INTERFACE -fsanitize=address,undefined)
 foreach(t text html office pdf)
-  kb_fuzz(fuzz_ingest_${t} SOURCES fuzz_ingest_${t}.c LIBS kb_ingest)
+  kb_fuzz(fuzz_ingest_${t} SOURCES fuzz_ingest_${t}.c fuzz_ingest_common.c LIBS kb_ingest)
 endforeach()
