@@ -177,28 +177,114 @@ static void deliver(struct gen_out *g, const char *s, size_t n)
         on_span(g, false, s, n);
 }
 
+/* Everything one infer_generate() call carries between tokens. */
+struct gen_state {
+    const struct infer_model *m;
+    const struct infer_gen_params *p;
+    struct infer_session *s;
+    struct sampler *smp;
+    struct stop_matcher *sm;
+    struct tok_stream st;
+    struct gen_out g;
+    struct infer_gen_result r;
+    char *pbuf;        /* one decoded piece, pbuf_bytes */
+    size_t pbuf_bytes;
+};
+
+/* Takes one sampled token that would sit at cache position pos: penalties history, end of
+ * generation, text out, stop strings, callback, limits. Returns true when generation ends here
+ * (r.why says why); the token is then not part of the cache. The same steps run for every
+ * token, speculative or not, which is what keeps both paths' output identical. */
+static bool gen_take(struct gen_state *gs, int32_t tok, int pos)
+{
+    const char *emit;
+    size_t n_emit;
+    sampler_accept(gs->smp, tok);
+    if (!gs->p->ignore_eos && infer_token_is_eog(gs->m, tok)) {
+        gs->r.why = INFER_STOP_EOG;
+        return true;
+    }
+    gs->r.n_gen++;
+    size_t nb = tok_stream_feed(&gs->st, tok, gs->pbuf, gs->pbuf_bytes);
+    if (nb && stop_matcher_feed(gs->sm, gs->pbuf, nb, &emit, &n_emit)) {
+        deliver(&gs->g, emit, n_emit);
+        gs->r.why = INFER_STOP_STRING;
+        return true;
+    }
+    if (nb)
+        deliver(&gs->g, emit, n_emit);
+    if (gs->g.stop) {
+        gs->r.why = INFER_STOP_CALLBACK;
+        return true;
+    }
+    if (gs->r.n_gen == gs->p->max_tokens) {
+        gs->r.why = INFER_STOP_MAX_TOKENS;
+        return true;
+    }
+    if (pos >= gs->s->n_ctx) {
+        gs->r.why = INFER_STOP_CONTEXT;
+        return true;
+    }
+    return false;
+}
+
+/* Prompt lookup: seq = hist[0..n_hist) + last. For n = 3, 2, 1, finds the latest earlier
+ * occurrence of seq's last n tokens and copies up to max of the tokens that followed it into
+ * draft. Returns the count (0: no match). A linear scan of the context per step: microseconds
+ * next to a forward pass. */
+static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *draft, int max)
+{
+    int len = n_hist + 1;
+#define SEQ(i) ((i) == n_hist ? last : hist[i])
+    for (int n = KB_MIN(3, n_hist); n >= 1; n--) {
+        /* candidate starts j: the match [j, j+n) ends before the suffix's last token */
+        for (int j = len - n - 1; j >= 0; j--) {
+            int k = 0;
+            while (k < n && SEQ(j + k) == SEQ(len - n + k))
+                k++;
+            if (k < n)
+                continue;
+            int c = 0;
+            for (int i = j + n; i < len && c < max; i++)
+                draft[c++] = SEQ(i);
+            return c;
+        }
+    }
+#undef SEQ
+    return 0;
+}
+
+static int gen_draft_max(const struct infer_gen_params *p)
+{
+    if (p->draft_max < 0)
+        return 0;
+    if (p->draft_max == 0)
+        return p->sample.temp <= 0 ? INFER_DRAFT_MAX : 0;
+    return KB_MIN(p->draft_max, 64);
+}
+
 int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
                    const struct infer_gen_params *p, infer_piece_fn piece, void *ud,
                    struct infer_gen_result *res, struct kb_error *err)
 {
     const struct infer_model *m = s->m;
-    struct infer_gen_result r;
-    struct gen_out g;
-    struct tok_stream st;
-    struct sampler *smp = NULL;
-    struct stop_matcher *sm = NULL;
+    struct gen_state gs;
     struct sampler_params sp;
-    char *pbuf = NULL;
-    size_t pbuf_bytes = 0, n_emit;
+    float *vlog = NULL;     /* (1 + draft_max, n_vocab) verification logits */
+    int32_t *batch = NULL;  /* (1 + draft_max) the pending token and its draft */
     const char *emit;
+    size_t n_emit;
     double t0;
-    int rc;
-    memset(&r, 0, sizeof r);
-    memset(&g, 0, sizeof g);
-    g.fn = piece;
-    g.reason = p->reasoning;
-    g.ud = ud;
-    g.split = p->split_reasoning;
+    int rc, draft_max = gen_draft_max(p), pos;
+    int32_t tok;
+    memset(&gs, 0, sizeof gs);
+    gs.m = m;
+    gs.p = p;
+    gs.s = s;
+    gs.g.fn = piece;
+    gs.g.reason = p->reasoning;
+    gs.g.ud = ud;
+    gs.g.split = p->split_reasoning;
     if ((rc = need_vocab(m, err)))
         goto out;
     if (p->max_tokens <= 0 || n_prompt <= 0) {
@@ -215,72 +301,94 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
     sp.frequency_penalty = p->sample.frequency_penalty;
     sp.repeat_last_n = p->sample.repeat_last_n;
     sp.seed = p->sample.seed;
-    pbuf_bytes = tok_stream_max_bytes(m->vocab) + 8;
-    if ((rc = sampler_new(&smp, m->hp.n_vocab, &sp, err)) ||
-        (rc = stop_matcher_new(&sm, p->stop, p->n_stop, pbuf_bytes, err)))
+    gs.pbuf_bytes = tok_stream_max_bytes(m->vocab) + 8;
+    if ((rc = sampler_new(&gs.smp, m->hp.n_vocab, &sp, err)) ||
+        (rc = stop_matcher_new(&gs.sm, p->stop, p->n_stop, gs.pbuf_bytes, err)))
         goto out;
-    pbuf = kb_xmalloc(pbuf_bytes);
-    tok_stream_init(&st, m->vocab, 0);
-    if (g.split)
-        chat_think_init(&g.think, p->starts_in_reasoning, on_span, &g);
+    gs.pbuf = kb_xmalloc(gs.pbuf_bytes);
+    if (draft_max > 0) {
+        /* sized by the vocabulary (from the file): without the memory, decode plainly */
+        vlog = kb_try_malloc((size_t)(draft_max + 1) * (size_t)m->hp.n_vocab, sizeof *vlog);
+        batch = kb_xmalloc((size_t)(draft_max + 1) * sizeof *batch);
+        if (!vlog)
+            draft_max = 0;
+    }
+    tok_stream_init(&gs.st, m->vocab, 0);
+    if (gs.g.split)
+        chat_think_init(&gs.g.think, p->starts_in_reasoning, on_span, &gs.g);
     for (int i = 0; i < n_prompt; i++)
-        sampler_accept(smp, prompt[i]);
+        sampler_accept(gs.smp, prompt[i]);
     t0 = kb_now_s();
     if ((rc = infer_eval(s, prompt, n_prompt, s->logits, false, err)))
         goto out;
-    r.n_prompt = n_prompt;
-    r.prompt_s = kb_now_s() - t0;
+    gs.r.n_prompt = n_prompt;
+    gs.r.prompt_s = kb_now_s() - t0;
     t0 = kb_now_s();
-    r.why = INFER_STOP_MAX_TOKENS;
+    tok = sampler_sample(gs.smp, s->logits);
+    pos = s->n_past;
+    /* Invariant at the top: tok was sampled for position pos == n_past and not yet taken. */
     for (;;) {
-        int32_t tok = sampler_sample(smp, s->logits);
-        sampler_accept(smp, tok);
-        if (!p->ignore_eos && infer_token_is_eog(m, tok)) {
-            r.why = INFER_STOP_EOG;
+        if (gen_take(&gs, tok, pos))
             break;
+        int k = 0;
+        if (draft_max > 0) {
+            int room = KB_MIN(draft_max, KB_MIN(s->n_ctx - pos - 1, p->max_tokens - gs.r.n_gen - 1));
+            if (room > 0)
+                k = gen_lookup(s->hist, s->n_past, tok, batch + 1, room);
         }
-        r.n_gen++;
-        size_t nb = tok_stream_feed(&st, tok, pbuf, pbuf_bytes);
-        if (nb && stop_matcher_feed(sm, pbuf, nb, &emit, &n_emit)) {
-            deliver(&g, emit, n_emit);
-            r.why = INFER_STOP_STRING;
-            break;
+        if (k == 0) {
+            if ((rc = infer_eval(s, &tok, 1, s->logits, false, err)))
+                goto out;
+            tok = sampler_sample(gs.smp, s->logits);
+            pos = s->n_past;
+            continue;
         }
-        if (nb)
-            deliver(&g, emit, n_emit);
-        if (g.stop) {
-            r.why = INFER_STOP_CALLBACK;
-            break;
-        }
-        if (r.n_gen == p->max_tokens)
-            break;
-        if (s->n_past >= s->n_ctx) {
-            r.why = INFER_STOP_CONTEXT;
-            break;
-        }
-        if ((rc = infer_eval(s, &tok, 1, s->logits, false, err)))
+        /* Verify: row i of [tok, d0..d(k-1)] is what decoding sees after d(i-1). Sample each row
+         * in turn; while the sample equals the draft, the draft is kept (it is already in the
+         * cache); the first difference, or row k, gives the next pending token. */
+        batch[0] = tok;
+        if ((rc = infer_eval(s, batch, k + 1, vlog, true, err)))
             goto out;
+        gs.r.n_verify++;
+        gs.r.n_drafted += k;
+        bool done = false;
+        int i = 0;
+        for (;; i++) {
+            tok = sampler_sample(gs.smp, vlog + (size_t)i * m->hp.n_vocab);
+            pos = s->n_past - k + i;
+            if (i == k || tok != batch[1 + i])
+                break;
+            gs.r.n_accepted++;
+            if ((done = gen_take(&gs, tok, pos)))
+                break;
+        }
+        infer_session_truncate(s, pos); /* drop the rejected drafts' rows */
+        if (done)
+            break;
     }
-    if (r.why != INFER_STOP_STRING && r.why != INFER_STOP_CALLBACK) {
-        size_t nb = tok_stream_flush(&st, pbuf, pbuf_bytes);
-        if (nb && stop_matcher_feed(sm, pbuf, nb, &emit, &n_emit)) {
-            r.why = INFER_STOP_STRING;
-            deliver(&g, emit, n_emit);
+    infer_session_truncate(s, pos); /* the last sampled token is never in the cache */
+    if (gs.r.why != INFER_STOP_STRING && gs.r.why != INFER_STOP_CALLBACK) {
+        size_t nb = tok_stream_flush(&gs.st, gs.pbuf, gs.pbuf_bytes);
+        if (nb && stop_matcher_feed(gs.sm, gs.pbuf, nb, &emit, &n_emit)) {
+            gs.r.why = INFER_STOP_STRING;
+            deliver(&gs.g, emit, n_emit);
         } else {
             if (nb)
-                deliver(&g, emit, n_emit);
-            stop_matcher_flush(sm, &emit, &n_emit);
-            deliver(&g, emit, n_emit);
+                deliver(&gs.g, emit, n_emit);
+            stop_matcher_flush(gs.sm, &emit, &n_emit);
+            deliver(&gs.g, emit, n_emit);
         }
     }
-    if (g.split)
-        chat_think_flush(&g.think);
-    r.gen_s = kb_now_s() - t0;
+    if (gs.g.split)
+        chat_think_flush(&gs.g.think);
+    gs.r.gen_s = kb_now_s() - t0;
 out:
     if (res)
-        *res = r;
-    sampler_free(smp);
-    stop_matcher_free(sm);
-    free(pbuf);
+        *res = gs.r;
+    sampler_free(gs.smp);
+    stop_matcher_free(gs.sm);
+    free(gs.pbuf);
+    free(vlog);
+    free(batch);
     return rc;
 }

@@ -121,6 +121,14 @@ void infer_session_free(struct infer_session *s); /* NULL ok */
 int infer_session_n_ctx(const struct infer_session *s);
 int infer_session_n_past(const struct infer_session *s);  /* positions filled in the KV cache */
 void infer_session_reset(struct infer_session *s);        /* forget everything: n_past = 0 */
+/* Keeps the first n cached positions and forgets the rest (n is clamped to [0, n_past]): the next
+ * infer_eval() continues at position n. For rolling back rejected speculative tokens and for
+ * reusing a shared prompt prefix. Every cache layout (per-head K/V, deepseek2's MLA latents) is
+ * indexed by position, so nothing is recomputed. */
+void infer_session_truncate(struct infer_session *s, int n);
+/* The token ids at cached positions [0, n_past): borrowed; valid until the next eval, truncate,
+ * reset or free. *n_out gets n_past. */
+const int32_t *infer_session_tokens(const struct infer_session *s, int *n_out);
 
 /* Evaluates tokens[0..n) at positions n_past.. and advances n_past. When logits is not NULL it gets
  * n x n_vocab floats (all_logits: row t = next-token logits after tokens[0..t]) or n_vocab floats
@@ -189,7 +197,15 @@ struct infer_gen_params {
     bool split_reasoning;    /* send "<think>...</think>" text to `reasoning`, the rest to piece */
     bool starts_in_reasoning; /* the prompt already opened <think> (infer_chat_opens_think) */
     infer_piece_fn reasoning; /* reasoning text when split_reasoning (NULL: dropped) */
+    /* Prompt-lookup speculative decoding: the tokens that followed the latest earlier occurrence of
+     * the last 1..3 tokens (in the cache and what was generated) are drafted and checked in one
+     * batched infer_eval; each row is sampled exactly as plain decoding would, so the text is the
+     * same with and without it, only faster when drafts are accepted. draft_max: most tokens
+     * drafted per step; 0: the default (INFER_DRAFT_MAX at temp <= 0, off when sampling, where
+     * drafts are rarely accepted); > 0: that many, at any temperature; < 0: off. */
+    int draft_max;
 };
+#define INFER_DRAFT_MAX 8
 void infer_gen_params_default(struct infer_gen_params *p);
 
 enum infer_stop { INFER_STOP_MAX_TOKENS, INFER_STOP_EOG, INFER_STOP_STRING, INFER_STOP_CALLBACK,
@@ -201,6 +217,9 @@ struct infer_gen_result {
     enum infer_stop why; /* what ended generation */
     double prompt_s;     /* seconds spent on the prompt */
     double gen_s;        /* seconds spent generating */
+    int n_drafted;       /* speculative tokens drafted (and evaluated) */
+    int n_accepted;      /* of those, the ones decoding kept */
+    int n_verify;        /* batched verification steps (each evaluated 1 + its drafts) */
 };
 
 /* Evaluates prompt[0..n_prompt) after what the session already holds, then samples up to

@@ -240,6 +240,19 @@ int infer_session_n_ctx(const struct infer_session *s) { return s->n_ctx; }
 int infer_session_n_past(const struct infer_session *s) { return s->n_past; }
 void infer_session_reset(struct infer_session *s) { s->n_past = 0; }
 
+void infer_session_truncate(struct infer_session *s, int n)
+{
+    /* rows at positions >= n stay in memory but are dead: attention reads [0, n_past) only, and
+     * the next eval overwrites them (K/V rows, MLA latent + rope key rows and hist alike) */
+    s->n_past = KB_MAX(0, KB_MIN(n, s->n_past));
+}
+
+const int32_t *infer_session_tokens(const struct infer_session *s, int *n_out)
+{
+    *n_out = s->n_past;
+    return s->hist;
+}
+
 int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *logits, bool all_logits,
                struct kb_error *err)
 {

@@ -1,0 +1,331 @@
+/* tests/infer/test_spec.c: prompt-lookup speculative decoding (infer_generate with draft_max)
+ * gives exactly the output of plain decoding.
+ *
+ * On synthetic models from kbox's own writer (llama Q8_0, qwen2 Q4_K, deepseek2 Q8_0 with its MLA
+ * cache) and, when ../shared/models is present, the trained stories260K: for prompts that repeat
+ * themselves (so drafts get accepted) and prompts that do not (so drafts get rejected), the text,
+ * the number of tokens, the stop reason and the token ids left in the cache are the same with and
+ * without speculation; also with a stop string that fires inside a verified batch, a small
+ * max_tokens, a second generation continuing the same session, and sampling at temperature 0.8.
+ * Each model must have both accepted and rejected drafts. The synthetic cases run again in a child
+ * process on the scalar reference kernels (KBOX_FORCE_SCALAR=1). Also infer_session_truncate().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../support/run.h"
+#include "infer/infer.h"
+
+#define STORIES KBOX_SHARED_DIR "/models/stories260K.gguf"
+
+static const char *self_path;
+
+/* One generation's observable output. */
+struct gen_obs {
+    struct kb_buf text;
+    int32_t cache[1024]; /* token ids in the cache afterwards */
+    int n_cache;
+    struct infer_gen_result res;
+};
+
+static int on_piece(void *ud, const char *piece, size_t n)
+{
+    kb_buf_append(ud, piece, n);
+    return 0;
+}
+
+struct gen_case {
+    const char *prompt;
+    int max_tokens;
+    float temp;
+    bool stop_mid;  /* stop at a string taken from the middle of the plain output */
+    bool continued; /* generate twice on the same session */
+};
+
+/* Runs one case with draft_max (−1: plain) on a fresh session. stop may be NULL. */
+static int run_case(const struct infer_model *m, const struct gen_case *c, int draft_max, const char *stop,
+                    struct gen_obs *o, char *why, size_t why_n)
+{
+    struct kb_error err = {0};
+    struct infer_session *s = NULL;
+    struct infer_session_params sp;
+    struct infer_gen_params gp;
+    int32_t ids[512];
+    int n = 0, rc;
+    memset(o, 0, sizeof *o);
+    kb_buf_init(&o->text, 0);
+    infer_session_params_default(&sp);
+    sp.n_ctx = 1024;
+    sp.n_batch = 64;
+    sp.n_threads = 2;
+    if ((rc = infer_session_new(&s, m, &sp, &err)) ||
+        (rc = infer_tokenize(m, c->prompt, strlen(c->prompt), true, false, ids, 512, &n, &err)))
+        goto out;
+    infer_gen_params_default(&gp);
+    gp.sample.temp = c->temp;
+    gp.sample.seed = 1234;
+    gp.max_tokens = c->max_tokens;
+    gp.ignore_eos = true;
+    gp.draft_max = draft_max;
+    gp.stop = stop ? &stop : NULL;
+    gp.n_stop = stop ? 1 : 0;
+    if ((rc = infer_generate(s, ids, n, &gp, on_piece, &o->text, &o->res, &err)))
+        goto out;
+    if (c->continued) {
+        struct infer_gen_result r2;
+        if ((rc = infer_generate(s, ids, KB_MIN(n, 6), &gp, on_piece, &o->text, &r2, &err)))
+            goto out;
+        o->res.n_gen += r2.n_gen;
+        o->res.n_drafted += r2.n_drafted;
+        o->res.n_accepted += r2.n_accepted;
+    }
+    const int32_t *t = infer_session_tokens(s, &o->n_cache);
+    if (o->n_cache > 1024) {
+        rc = KB_ETOOBIG;
+        goto out;
+    }
+    memcpy(o->cache, t, (size_t)o->n_cache * sizeof *t);
+out:
+    if (rc)
+        snprintf(why, why_n, "%s", err.msg);
+    infer_session_free(s);
+    return rc;
+}
+
+static const struct gen_case cases[] = {
+    /* repeats itself: lookups find the earlier copy */
+    {"the cat sat on the mat. the cat sat on the mat. the cat sat on the mat. the cat", 40, 0, false, false},
+    {"Returns are accepted within 45 days. Returns are accepted within 45 days of delivery. Returns", 32, 0,
+     true, false},
+    /* no repetition to speak of: drafts come from one-token matches and mostly fail */
+    {"Quick zephyrs blow, vexing daft Jim; 0123456789 !@#", 36, 0, false, false},
+    {"abc abd abe abf abg abh abi abj", 5, 0, false, false},
+    {"one two three one two three one two", 24, 0, false, true},
+    /* sampling: each verified row is sampled as plain decoding would sample it */
+    {"the cat sat on the mat. the cat sat on the mat. the cat", 32, 0.8f, false, false},
+};
+
+struct totals {
+    long drafted, accepted;
+};
+
+/* All cases on one model: returns the number of mismatches (details to stderr). */
+static int check_model(const char *path, struct totals *tot)
+{
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    int bad = 0;
+    char why[256] = "";
+    if (infer_model_open(&m, path, &err)) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return 1;
+    }
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        const struct gen_case *c = &cases[i];
+        struct gen_obs *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+        char stop[8] = "";
+        int ok = run_case(m, c, -1, NULL, a, why, sizeof why) == 0;
+        if (ok && c->stop_mid && a->text.len > 12) {
+            /* a 3-byte stop string from the middle of the plain text; plain runs again with it */
+            memcpy(stop, a->text.data + a->text.len / 2, 3);
+            kb_buf_release(&a->text);
+            ok = run_case(m, c, -1, stop, a, why, sizeof why) == 0;
+        }
+        ok = ok && run_case(m, c, INFER_DRAFT_MAX, stop[0] ? stop : NULL, b, why, sizeof why) == 0;
+        if (!ok) {
+            fprintf(stderr, "%s case %zu: %s\n", path, i, why);
+            bad++;
+        } else if (a->text.len != b->text.len || memcmp(a->text.data, b->text.data, a->text.len) ||
+                   a->res.n_gen != b->res.n_gen || a->res.why != b->res.why || a->n_cache != b->n_cache ||
+                   memcmp(a->cache, b->cache, (size_t)a->n_cache * sizeof a->cache[0])) {
+            fprintf(stderr, "%s case %zu: plain %d tokens (stop %d, cache %d) \"%.*s\"\n  speculative %d tokens (stop %d, cache %d) \"%.*s\"\n",
+                    path, i, a->res.n_gen, a->res.why, a->n_cache, (int)a->text.len, a->text.data, b->res.n_gen,
+                    b->res.why, b->n_cache, (int)b->text.len, b->text.data);
+            bad++;
+        } else if (a->res.n_drafted != 0 || b->res.n_accepted > b->res.n_drafted ||
+                   (stop[0] && b->res.why != INFER_STOP_STRING)) {
+            fprintf(stderr, "%s case %zu: bad counts: plain drafted %d, spec %d/%d, stop %d\n", path, i,
+                    a->res.n_drafted, b->res.n_accepted, b->res.n_drafted, b->res.why);
+            bad++;
+        } else if (c->temp <= 0) {
+            tot->drafted += b->res.n_drafted;
+            tot->accepted += b->res.n_accepted;
+        }
+        kb_buf_release(&a->text);
+        kb_buf_release(&b->text);
+        free(a);
+        free(b);
+    }
+    infer_model_close(m);
+    return bad;
+}
+
+struct synth_case {
+    const char *arch, *type;
+};
+static const struct synth_case synths[] = {{"llama", "Q8_0"}, {"qwen2", "Q4_K"}, {"deepseek2", "Q8_0"}};
+
+static void synth_path(const char *dir, size_t i, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s_%s.gguf", dir, synths[i].arch, synths[i].type);
+}
+
+/* Every synthetic model: mismatches; the acceptance counts of each go to tots[i]. */
+static int check_synths(const char *dir, struct totals *tots)
+{
+    int bad = 0;
+    for (size_t i = 0; i < KB_ARRAY_LEN(synths); i++) {
+        char path[512];
+        synth_path(dir, i, path, sizeof path);
+        bad += check_model(path, &tots[i]);
+    }
+    return bad;
+}
+
+struct fixture {
+    char dir[64];
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    struct kb_error err = {0};
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/kbox-spec-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    for (size_t i = 0; i < KB_ARRAY_LEN(synths); i++) {
+        struct infer_synth_params sp;
+        char path[512];
+        infer_synth_params_default(&sp, synths[i].arch);
+        sp.type = infer_type_from_name(synths[i].type);
+        sp.seed = 11 + i;
+        synth_path(fx->dir, i, path, sizeof path);
+        if (infer_synth_write(path, &sp, &err))
+            fail_msg("synth %s: %s", path, err.msg);
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    for (size_t i = 0; i < KB_ARRAY_LEN(synths); i++) {
+        char path[512];
+        synth_path(fx->dir, i, path, sizeof path);
+        unlink(path);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void test_truncate(void **state)
+{
+    struct fixture *fx = *state;
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    struct infer_session *s = NULL;
+    struct infer_model_info in;
+    char path[512];
+    int32_t ids[12];
+    synth_path(fx->dir, 2, path, sizeof path); /* deepseek2: the MLA latent cache */
+    assert_int_equal(infer_model_open(&m, path, &err), 0);
+    infer_model_get_info(m, &in);
+    assert_int_equal(infer_session_new(&s, m, NULL, &err), 0);
+    float *want = malloc((size_t)in.n_vocab * sizeof *want), *got = malloc((size_t)in.n_vocab * sizeof *got);
+    for (int i = 0; i < 12; i++)
+        ids[i] = (i * 37 + 5) % 280;
+    /* logits after ids[0..12) from scratch ... */
+    assert_int_equal(infer_eval(s, ids, 12, want, false, &err), 0);
+    /* ... equal those after evaluating other tokens past 8, cutting back to 8 and going on */
+    infer_session_reset(s);
+    int32_t junk[6] = {1, 2, 3, 4, 5, 6};
+    assert_int_equal(infer_eval(s, ids, 8, NULL, false, &err), 0);
+    assert_int_equal(infer_eval(s, junk, 6, NULL, false, &err), 0);
+    infer_session_truncate(s, 8);
+    assert_int_equal(infer_session_n_past(s), 8);
+    assert_int_equal(infer_eval(s, ids + 8, 4, got, false, &err), 0);
+    for (int v = 0; v < in.n_vocab; v++)
+        assert_float_equal(got[v], want[v], 1e-5);
+    int n;
+    const int32_t *t = infer_session_tokens(s, &n);
+    assert_int_equal(n, 12);
+    assert_memory_equal(t, ids, sizeof ids);
+    /* clamped: past n_past and below 0 */
+    infer_session_truncate(s, 100);
+    assert_int_equal(infer_session_n_past(s), 12);
+    infer_session_truncate(s, -3);
+    assert_int_equal(infer_session_n_past(s), 0);
+    free(want);
+    free(got);
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
+static void test_synthetic_identical(void **state)
+{
+    struct fixture *fx = *state;
+    struct totals tots[KB_ARRAY_LEN(synths)];
+    memset(tots, 0, sizeof tots);
+    assert_int_equal(check_synths(fx->dir, tots), 0);
+    for (size_t i = 0; i < KB_ARRAY_LEN(synths); i++) {
+        print_message("%s %s: %ld of %ld drafted tokens accepted\n", synths[i].arch, synths[i].type,
+                      tots[i].accepted, tots[i].drafted);
+        /* both outcomes happened, so both paths of the verifier ran */
+        assert_true(tots[i].accepted > 0);
+        assert_true(tots[i].drafted > tots[i].accepted);
+    }
+}
+
+static void test_scalar_identical(void **state)
+{
+    struct fixture *fx = *state;
+    char *argv[] = {(char *)self_path, fx->dir, NULL};
+    char *env[] = {"KBOX_FORCE_SCALAR=1", "KBOX_SPEC_CHILD=1", NULL};
+    struct run_result r;
+    assert_int_equal(run_cmd(&r, argv, env), 0);
+    if (r.exit_code != 0)
+        fail_msg("scalar run: exit %d\n%s%s", r.exit_code, r.out, r.err);
+    assert_non_null(strstr(r.out, "identical"));
+    run_result_free(&r);
+}
+
+static void test_stories(void **state)
+{
+    (void)state;
+    struct totals tot = {0};
+    if (access(STORIES, R_OK) != 0)
+        skip();
+    assert_int_equal(check_model(STORIES, &tot), 0);
+    print_message("stories260K: %ld of %ld drafted tokens accepted\n", tot.accepted, tot.drafted);
+    assert_true(tot.accepted > 0);
+    assert_true(tot.drafted > tot.accepted);
+}
+
+int main(int argc, char **argv)
+{
+    self_path = argv[0];
+    if (argc == 2 && getenv("KBOX_SPEC_CHILD")) { /* child: the synthetic cases on scalar kernels */
+        struct totals tots[KB_ARRAY_LEN(synths)];
+        memset(tots, 0, sizeof tots);
+        int bad = check_synths(argv[1], tots);
+        for (size_t i = 0; bad == 0 && i < KB_ARRAY_LEN(synths); i++)
+            if (tots[i].accepted == 0 || tots[i].drafted <= tots[i].accepted)
+                bad++;
+        printf(bad ? "%d mismatches\n" : "identical\n", bad);
+        return bad ? 1 : 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_synthetic_identical),
+        cmocka_unit_test(test_scalar_identical),
+        cmocka_unit_test(test_stories),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
