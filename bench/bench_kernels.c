@@ -3,12 +3,18 @@
  * processing, reported as tokens x weight-GB/s), with 1 and 2 pool threads, for the dispatched
  * kernels (kern.isa) and, in cache only, the scalar reference.
  *
- * usage: bench_kernels [big_MiB (default 1024)] [reps (default 3)]
+ * usage: bench_kernels [big_MiB (default 1024)] [reps (default 3)] [TYPE,TYPE... (default all)]
  * "cache" uses a 2 MiB weight matrix (L2-resident: compute bound); "memory" a big_MiB one (much
- * larger than the LLC: bandwidth bound). Rows are 4096 values. */
+ * larger than the LLC: bandwidth bound). Rows are 4096 values.
+ *
+ * usage: bench_kernels micro [TYPE,TYPE...] [n_tok (default 64)]
+ * Kernel-only figures for A/B work on a busy machine: 128 rows of 4096 values (L2-resident), one
+ * thread (the caller: its CPU time is measured), best of many short runs: vec_dot (matrix-vector) and kern_matmul_pre over n_tok
+ * pre-quantized tokens (tiles/panels), in GB/s of weights (x tokens for the batch). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "infer/kern.h"
@@ -28,11 +34,106 @@ static double run(struct kern_pool *pool, int type, const void *w, int64_t n_out
     return best;
 }
 
+/* true if `name` is one of the comma-separated names in `list` */
+static bool type_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p += len + (e ? 1 : 0);
+    }
+    return false;
+}
+
+/* CPU time of the calling thread: the micro figures then exclude the time the OS gives to others. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double micro_best(struct kern_pool *pool, int type, const uint8_t *w, int64_t n_out, const void *xq,
+                         int64_t n_tok, float *y)
+{
+    size_t rb = ggml_row_bytes(type, N_IN), ab = ggml_row_bytes(kern.vec_dot_type[type], N_IN);
+    double best = 1e30;
+    for (int rep = 0; rep < 25; rep++) {
+        double t0 = thread_cpu_s();
+        int iters = 0;
+        do {
+            if (n_tok == 0)
+                for (int64_t r = 0; r < n_out; r++)
+                    y[r] = kern.vec_dot[type](N_IN, w + (size_t)r * rb, xq);
+            else
+                kern_matmul_pre(pool, type, w, N_IN, n_out, xq, n_tok, y);
+            iters++;
+        } while (thread_cpu_s() - t0 < 0.005);
+        double dt = (thread_cpu_s() - t0) / iters;
+        best = dt < best ? dt : best;
+    }
+    (void)ab;
+    return (double)rb * (double)n_out * (double)(n_tok ? n_tok : 1) / best / 1e9;
+}
+
+static int micro(int argc, char **argv)
+{
+    const char *list = argc > 2 ? argv[2] : "Q4_K,Q6_K,Q8_0";
+    int64_t n_tok = 64;
+    if (argc > 3 && (kb_parse_i64(argv[3], &n_tok) != 0 || n_tok < 1 || n_tok > 1024)) {
+        fprintf(stderr, "bad n_tok\n");
+        return 1;
+    }
+    kern_init(false);
+    struct kern_pool *pool;
+    kern_pool_new(&pool, 1, NULL);
+    const int64_t n_out = 128;
+    float *x = kb_xmalloc(sizeof(float) * N_IN * (size_t)n_tok), *y = kb_xmalloc(sizeof(float) * (size_t)(n_out * n_tok));
+    for (int64_t i = 0; i < N_IN * n_tok; i++)
+        x[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
+    static const int types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,
+                                GGML_TYPE_Q6_K};
+    printf("micro: isa %s, %lld rows of %d, 1 thread; GB/s of weights (x tokens for the batch)\n", kern.isa,
+           (long long)n_out, N_IN);
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(types); ti++) {
+        int t = types[ti];
+        if (!type_listed(list, ggml_type_info(t)->name))
+            continue;
+        size_t rb = ggml_row_bytes(t, N_IN);
+        int vdt = kern.vec_dot_type[t];
+        uint8_t *w = kb_xmalloc(rb * (size_t)n_out);
+        float *wf = kb_xmalloc(sizeof(float) * N_IN);
+        for (int64_t r = 0; r < n_out; r++) {
+            for (int k = 0; k < N_IN; k++)
+                wf[k] = (float)(((r + 1) * (k + 3) * 2654435761u) % 1000) / 1000.0f - 0.5f;
+            kern.quant[t](wf, w + (size_t)r * rb, N_IN);
+        }
+        void *xq = kb_xmalloc(ggml_row_bytes(vdt, N_IN) * (size_t)n_tok);
+        kern_quantize_rows(pool, vdt, x, N_IN, n_tok, xq);
+        double g1 = micro_best(pool, t, w, n_out, xq, 0, y);
+        double gb = micro_best(pool, t, w, n_out, xq, n_tok, y);
+        printf("%-5s vec_dot %8.2f   batch of %lld %8.2f\n", ggml_type_info(t)->name, g1, (long long)n_tok, gb);
+        fflush(stdout);
+        free(xq);
+        free(wf);
+        free(w);
+    }
+    kern_pool_free(pool);
+    free(x);
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int64_t big_mib = 1024, reps = 3;
+    if (argc > 1 && strcmp(argv[1], "micro") == 0)
+        return micro(argc, argv);
     if ((argc > 1 && kb_parse_i64(argv[1], &big_mib) != 0) || (argc > 2 && kb_parse_i64(argv[2], &reps) != 0)) {
-        fprintf(stderr, "usage: bench_kernels [big_MiB] [reps]\n");
+        fprintf(stderr, "usage: bench_kernels [big_MiB] [reps] [TYPE,TYPE...]\n");
         return 1;
     }
     kern_init(false);
@@ -51,6 +152,8 @@ int main(int argc, char **argv)
            "ref 1thr");
     for (size_t ti = 0; ti < KB_ARRAY_LEN(types); ti++) {
         int t = types[ti];
+        if (argc > 3 && !type_listed(argv[3], ggml_type_info(t)->name))
+            continue;
         size_t rb = ggml_row_bytes(t, N_IN);
         /* one 2 MiB chunk of quantized random rows, replicated */
         int64_t chunk_rows = (2 << 20) / (int64_t)rb;
