@@ -24,6 +24,10 @@ const I18N = {
     'chat.title': 'Ask your documents', 'chat.ph': 'Ask a question', 'chat.send': 'Send',
     'chat.new': 'New conversation', 'chat.sources': 'Sources', 'chat.thinking': 'Thinking…',
     'chat.fallback': 'not found in the documents',
+    'chat.reasoning': 'Reasoning', 'chat.noanswer': 'The model gave no answer after its reasoning.',
+    'chat.support': 'support', 'chat.weak': 'Weakly supported by the cited passages; support',
+    'chat.weaknote': 'Dotted underline: the passages barely support that sentence (hover for its score).',
+    'chat.dropped': 'Strict mode removed {n} sentence(s) the documents do not support.', 'chat.tokens': 'tokens',
     'hits.title': 'Hit testing', 'hits.hint': 'See which passages a query retrieves, with their BM25, vector and fused scores.',
     'hits.ph': 'Query', 'hits.topk': 'top_k', 'hits.run': 'Search', 'hits.passage': 'Passage',
     'hits.vector': 'Vector', 'hits.fused': 'Fused', 'hits.none': 'No passages found.',
@@ -34,6 +38,17 @@ const I18N = {
     'settings.wtitle': 'Title', 'settings.wcolor': 'Colour', 'settings.wgreeting': 'Greeting',
     'settings.wlang': 'Language', 'settings.origins': 'Allowed origins (comma-separated)',
     'settings.snippet': 'Paste this into your website:', 'settings.save': 'Save settings', 'settings.saved': 'Saved',
+    'settings.models': 'Models', 'settings.answer_model': 'Answer model', 'settings.embed_model': 'Embedding model',
+    'settings.models_hint': 'GGUF files in the models folder. A new embedding model re-embeds every document in the background; search keeps using the old vectors until it is done.',
+    'settings.models_save': 'Apply models', 'settings.m_file': 'File', 'settings.m_kind': 'Kind', 'settings.m_arch': 'Architecture',
+    'settings.m_params': 'Parameters', 'settings.m_type': 'Type', 'settings.m_size': 'Size', 'settings.m_fits': 'Memory',
+    'settings.none_answer': 'none (built-in: extractive answers)', 'settings.none_embed': 'none (built-in embedder)',
+    'settings.unusable': 'unusable', 'settings.nofit': 'does not fit in memory', 'settings.fits': 'fits',
+    'settings.configured': 'configured', 'settings.nochange': 'Nothing to change',
+    'settings.models_unavailable': 'This server cannot list its models (no GET /api/models), so they cannot be chosen here: set answer.model and embed.model in the configuration and restart.',
+    'settings.models_empty': 'No GGUF files in the models folder yet.', 'settings.models_folder': 'Models folder',
+    'settings.reembed': 'Re-embedding documents', 'settings.reembed_done': 'finished',
+    'kind.generative': 'answers', 'kind.embedding': 'embeddings',
     'coll.all': 'All collections', 'cite.title': 'Cited passage', 'cite.close': 'Close', 'cite.document': 'Document', 'cite.heading': 'Section',
     'cite.page': 'Page', 'mode.extractive': 'extractive (sentences quoted from the documents)',
     'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Enter the admin token (printed by kbox serve) at the top right.',
@@ -54,6 +69,10 @@ const I18N = {
     'status.failed': '失败', 'status.running': '处理中', 'status.done': '完成',
     'chat.title': '向文档提问', 'chat.ph': '请输入问题', 'chat.send': '发送', 'chat.new': '新对话',
     'chat.sources': '来源', 'chat.thinking': '思考中…', 'chat.fallback': '文档中没有找到答案',
+    'chat.reasoning': '推理过程', 'chat.noanswer': '模型推理之后没有给出回答。',
+    'chat.support': '支持度', 'chat.weak': '引用段落对这句话的支持较弱；支持度',
+    'chat.weaknote': '虚线下划线：段落对该句的支持很弱（悬停可看分数）。',
+    'chat.dropped': '严格模式删除了 {n} 个文档不支持的句子。', 'chat.tokens': '个词元',
     'hits.title': '召回测试', 'hits.hint': '查看一个查询召回了哪些段落，以及它们的 BM25、向量和融合分数。',
     'hits.ph': '查询', 'hits.topk': '数量', 'hits.run': '检索', 'hits.passage': '段落',
     'hits.vector': '向量', 'hits.fused': '融合', 'hits.none': '没有找到段落。',
@@ -63,6 +82,17 @@ const I18N = {
     'settings.wtitle': '标题', 'settings.wcolor': '颜色', 'settings.wgreeting': '欢迎语',
     'settings.wlang': '语言', 'settings.origins': '允许的来源（逗号分隔）',
     'settings.snippet': '把下面的代码粘贴到您的网站：', 'settings.save': '保存设置', 'settings.saved': '已保存',
+    'settings.models': '模型', 'settings.answer_model': '回答模型', 'settings.embed_model': '向量模型',
+    'settings.models_hint': '模型文件夹中的 GGUF 文件。更换向量模型后会在后台重新计算所有文档的向量，完成之前检索继续使用旧向量。',
+    'settings.models_save': '应用模型', 'settings.m_file': '文件', 'settings.m_kind': '用途', 'settings.m_arch': '架构',
+    'settings.m_params': '参数量', 'settings.m_type': '类型', 'settings.m_size': '大小', 'settings.m_fits': '内存',
+    'settings.none_answer': '不使用（内置：抽取式回答）', 'settings.none_embed': '不使用（内置向量模型）',
+    'settings.unusable': '无法使用', 'settings.nofit': '内存不足以加载', 'settings.fits': '可以加载',
+    'settings.configured': '配置中指定', 'settings.nochange': '没有需要修改的内容',
+    'settings.models_unavailable': '此服务器无法列出模型（没有 GET /api/models），因此不能在这里选择：请在配置文件中设置 answer.model 和 embed.model 后重启。',
+    'settings.models_empty': '模型文件夹中还没有 GGUF 文件。', 'settings.models_folder': '模型文件夹',
+    'settings.reembed': '正在重新计算文档向量', 'settings.reembed_done': '已完成',
+    'kind.generative': '回答', 'kind.embedding': '向量',
     'coll.all': '全部知识库', 'cite.title': '引用段落', 'cite.close': '关闭', 'cite.document': '文档', 'cite.heading': '章节',
     'cite.page': '页码', 'mode.extractive': '抽取式（直接引用文档中的句子）',
     'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请在右上角输入管理员令牌（kbox serve 启动时会打印）。',
@@ -142,7 +172,15 @@ function showError(e) {
 function fmtBytes(n) {
   if (n < 1024) return n + ' B';
   if (n < 1048576) return (n / 1024).toFixed(1) + ' KB';
-  return (n / 1048576).toFixed(1) + ' MB';
+  if (n < 1073741824) return (n / 1048576).toFixed(1) + ' MB';
+  return (n / 1073741824).toFixed(2) + ' GB';
+}
+
+function fmtParams(n) {
+  if (!n) return '';
+  if (n < 1e6) return (n / 1e3).toFixed(0) + 'K';
+  if (n < 1e9) return (n / 1e6).toFixed(1) + 'M';
+  return (n / 1e9).toFixed(1) + 'B';
 }
 
 function pageLabel(a, b) {
@@ -377,6 +415,55 @@ function chip(c) {
     '[' + c.n + '] ' + c.document + (c.page ? ' p.' + c.page : ''));
 }
 
+/* Grounding. A generative answer carries sentences:[{text, support}] (0..1, rag/generate.c). Below
+ * the threshold a sentence is "weak": marked with a dotted underline and its score as a tooltip. The
+ * threshold is the answer's support_min when the API sends one, else rag's own cut-off (0.35, the
+ * value strict mode drops sentences at). */
+const SUPPORT_MIN = 0.35;
+/* The note rag appends in strict mode when it removed sentences: "(2 sentences not supported by the
+ * documents removed.)". It is shown as a separate, translated note, not as part of the answer. */
+const STRICT_NOTE = /\s*\((\d+) sentences? not supported by the documents removed\.\)\s*$/;
+
+function supportMin(data) {
+  return typeof data.support_min === 'number' ? data.support_min : SUPPORT_MIN;
+}
+
+/* {text, dropped, note}: the answer without the strict-mode note, and what the note said. */
+function splitStrictNote(answer) {
+  const m = STRICT_NOTE.exec(answer || '');
+  if (!m) return {text: answer || '', dropped: 0, note: ''};
+  return {text: answer.slice(0, m.index), dropped: Number(m[1]), note: m[0].trim()};
+}
+
+/* Fills box with text, each graded sentence in a span.sentence (span.sentence.weak below min).
+ * Sentences are substrings of the answer in order; one not found (strict mode dropped it) is
+ * skipped. Returns the number of weak sentences shown. */
+function renderGrounded(box, text, sentences, min) {
+  box.replaceChildren();
+  let at = 0;
+  let weak = 0;
+  for (const s of sentences || []) {
+    if (!s || !s.text || typeof s.support !== 'number') continue;
+    const i = text.indexOf(s.text, at);
+    if (i < 0) continue;
+    if (i > at) box.append(document.createTextNode(text.slice(at, i)));
+    const score = s.support.toFixed(2);
+    const isWeak = s.support < min;
+    weak += isWeak ? 1 : 0;
+    box.append(el('span', {class: isWeak ? 'sentence weak' : 'sentence', 'data-support': score,
+      title: (isWeak ? t('chat.weak') : t('chat.support')) + ' ' + score}, s.text));
+    at = i + s.text.length;
+  }
+  if (at < text.length) box.append(document.createTextNode(text.slice(at)));
+  return weak;
+}
+
+/* The collapsed block for R1-style reasoning; its label follows the UI language (data-i18n). */
+function reasoningBlock() {
+  return el('details', {class: 'reasoning'}, el('summary', {'data-i18n': 'chat.reasoning', text: t('chat.reasoning')}),
+    el('div', {class: 'reasoning-text'}));
+}
+
 async function ask(question) {
   const log = $('chat-log');
   log.append(el('div', {class: 'msg user', text: question}));
@@ -384,6 +471,11 @@ async function ask(question) {
   const chips = el('div', {class: 'chips'});
   const meta = el('div', {class: 'meta'});
   const bubble = el('div', {class: 'msg bot', 'data-state': 'streaming'}, answer, chips, meta);
+  let reasoning = null;
+  const thoughts = () => {
+    if (!reasoning) { reasoning = reasoningBlock(); bubble.prepend(reasoning); }
+    return reasoning.querySelector('.reasoning-text');
+  };
   answer.textContent = t('chat.thinking');
   log.append(bubble);
   log.scrollTop = log.scrollHeight;
@@ -402,24 +494,43 @@ async function ask(question) {
       if (name === 'token') {
         if (!got) { answer.textContent = ''; got = true; }
         answer.append(document.createTextNode(data.text));
+      } else if (name === 'think') {
+        thoughts().append(document.createTextNode(data.text));
       } else if (name === 'citation') {
         if (!seen.has(data.n)) { seen.add(data.n); chips.append(chip(data)); }
       } else if (name === 'done') {
-        answer.textContent = data.answer;
-        for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c)); }
-        meta.textContent = data.mode + ' · ' + Math.round(data.timings.total_ms) + ' ms' + (data.fallback ? ' · ' + t('chat.fallback') : '');
-        bubble.dataset.state = 'done';
+        showAnswer(data, bubble, answer, chips, meta, seen, thoughts);
       } else if (name === 'error') {
         throw new ApiError(500, data.error.code, data.error.message);
       }
       log.scrollTop = log.scrollHeight;
     });
+    if (bubble.dataset.state !== 'done') throw new Error('the answer stream ended early');
   } catch (e) {
     answer.textContent = e.message;
     answer.classList.add('error');
     bubble.dataset.state = 'error';
     if (e instanceof ApiError && e.status === 401) toast(t('err.auth'));
   }
+}
+
+/* The final answer replaces the streamed text: graded sentences, the strict-mode note, the full
+ * reasoning, every citation and a line of facts (mode, time, tokens, mean support). */
+function showAnswer(data, bubble, answer, chips, meta, seen, thoughts) {
+  const {text, dropped, note} = splitStrictNote(data.answer);
+  const weak = renderGrounded(answer, text, data.sentences, supportMin(data));
+  if (data.reasoning) thoughts().textContent = data.reasoning;
+  if (!text.trim() && data.reasoning) answer.append(el('span', {class: 'hint', text: t('chat.noanswer')}));
+  if (weak) bubble.append(el('div', {class: 'weak-note', text: t('chat.weaknote')}));
+  if (dropped) bubble.insertBefore(el('div', {class: 'strict-note', title: note, text: t('chat.dropped').replace('{n}', dropped)}), chips);
+  for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c)); }
+  const facts = [data.mode, Math.round(data.timings.total_ms) + ' ms'];
+  if (data.n_tokens) facts.push(data.n_tokens + ' ' + t('chat.tokens'));
+  if (data.sentences && data.sentences.length) facts.push(t('chat.support') + ' ' + data.confidence.toFixed(2));
+  if (data.fallback) facts.push(t('chat.fallback'));
+  meta.textContent = facts.join(' · ');
+  bubble.classList.toggle('fallback', !!data.fallback);
+  bubble.dataset.state = 'done';
 }
 
 function setupChat() {
@@ -491,9 +602,185 @@ async function loadSettings() {
     }
     $('widget-snippet').textContent = widgetSnippet(data.settings);
   } catch (e) { showError(e); }
+  await loadModels();
+}
+
+/* ---- models (answer and embedding) -------------------------------------------------------------------- */
+
+/* GET /api/models: {models:[{file, arch, kind, params, type, bytes, fits, error}], answer_model,
+ * embed_model}. Two selects choose among them (plus "none": the built-in path); a file that cannot
+ * be used is listed but disabled, with its error as tooltip; one that does not fit in memory is
+ * marked. A server without the endpoint (404) gets a note instead of the selects. */
+let modelsLoaded = null;
+
+function modelKind(m) {
+  if (m.kind) return m.kind;
+  if (m.error) return '';
+  return m.encoder ? 'embedding' : 'generative';
+}
+
+function modelFits(m) {
+  return m.fits !== undefined ? m.fits : m.fits_in_ram;
+}
+
+function modelOption(m) {
+  const fits = modelFits(m);
+  const facts = [m.arch, fmtParams(m.params), m.type || m.types, m.bytes ? fmtBytes(m.bytes) : ''].filter(Boolean);
+  let text = m.file + (facts.length ? ' — ' + facts.join(', ') : '');
+  const o = el('option', {value: m.file});
+  if (m.error) {
+    text = m.file + ' — ' + t('settings.unusable');
+    o.disabled = true;
+    o.title = m.error;
+    o.className = 'unusable';
+  } else if (fits === false) {
+    text += ' — ⚠ ' + t('settings.nofit');
+    o.title = t('settings.nofit');
+    o.className = 'nofit';
+    o.dataset.fits = 'false';
+  }
+  o.textContent = text;
+  return o;
+}
+
+function fillModelSelect(sel, list, kind, current, noneKey) {
+  sel.replaceChildren(el('option', {value: '', text: t(noneKey)}));
+  for (const m of list) {
+    const k = modelKind(m);
+    if (k === kind || (!k && m.error)) sel.append(modelOption(m));
+  }
+  if (current && !list.some((m) => m.file === current)) {
+    /* configured outside the models folder (an absolute path in the config file) */
+    sel.append(el('option', {value: current, text: current + ' (' + t('settings.configured') + ')'}));
+  }
+  sel.value = current || '';
+}
+
+function renderModelRows(list) {
+  const rows = $('models-rows');
+  rows.replaceChildren();
+  for (const m of list) {
+    const fits = modelFits(m);
+    const k = modelKind(m);
+    rows.append(el('tr', {'data-file': m.file, class: m.error ? 'unusable' : fits === false ? 'nofit' : ''},
+      el('td', {}, m.file, m.error ? el('div', {class: 'error', text: m.error}) : null),
+      el('td', {text: k ? t('kind.' + k) : ''}),
+      el('td', {text: m.arch || ''}),
+      el('td', {class: 'num', text: fmtParams(m.params)}),
+      el('td', {text: m.type || m.types || ''}),
+      el('td', {class: 'num', text: m.bytes ? fmtBytes(m.bytes) : ''}),
+      el('td', {class: m.error ? '' : fits === false ? 'error' : 'st-indexed',
+        text: m.error ? '' : fits === false ? t('settings.nofit') : t('settings.fits')})));
+  }
+}
+
+async function loadModels() {
+  const note = $('models-note');
+  const pick = $('models-pick');
+  let data;
+  try {
+    data = await api('GET', '/api/models');
+  } catch (e) {
+    modelsLoaded = null;
+    pick.hidden = true;
+    note.hidden = false;
+    note.textContent = e.status === 404 || e.status === 405 ? t('settings.models_unavailable')
+      : e.status === 401 ? t('err.auth') : e.message;
+    note.dataset.reason = e.status === 404 || e.status === 405 ? 'unavailable' : 'error';
+    return;
+  }
+  const list = Array.isArray(data.models) ? data.models : [];
+  modelsLoaded = {answer: data.answer_model || '', embed: data.embed_model || ''};
+  fillModelSelect($('answer-model'), list, 'generative', modelsLoaded.answer, 'settings.none_answer');
+  fillModelSelect($('embed-model'), list, 'embedding', modelsLoaded.embed, 'settings.none_embed');
+  renderModelRows(list);
+  $('models-table').hidden = !list.length;
+  note.hidden = !!list.length;
+  note.dataset.reason = list.length ? '' : 'empty';
+  note.textContent = list.length ? '' : t('settings.models_empty') + (data.folder ? ' (' + t('settings.models_folder') + ': ' + data.folder + ')' : '');
+  pick.hidden = false;
+  watchReembed(null);
+}
+
+async function saveModels() {
+  const status = $('models-status');
+  status.className = 'status';
+  if (!modelsLoaded) return;
+  const changes = {};
+  if ($('answer-model').value !== modelsLoaded.answer) changes['answer.model'] = $('answer-model').value;
+  if ($('embed-model').value !== modelsLoaded.embed) changes['embed.model'] = $('embed-model').value;
+  if (!Object.keys(changes).length) { status.textContent = t('settings.nochange'); return; }
+  const btn = $('models-save');
+  btn.disabled = true;
+  status.textContent = '…';
+  try {
+    const res = await api('PUT', '/api/settings', changes);
+    status.textContent = t('settings.saved');
+    status.className = 'status st-done';
+    if ('embed.model' in changes) watchReembed(res, true);
+  } catch (e) {
+    /* shown as the server said it: "cannot open 'x.gguf': ..." is what the admin needs to read */
+    status.textContent = e.message;
+    status.className = 'status error';
+  } finally {
+    btn.disabled = false;
+  }
+  const keep = status.textContent;
+  const cls = status.className;
+  await loadSettings();
+  status.textContent = keep;
+  status.className = cls;
+}
+
+/* The re-embedding job that a new embedding model starts. It is found through the PUT reply when
+ * that names it (job_id), else in GET /api/jobs (a job whose kind mentions "embed"); a server
+ * without either simply shows nothing. Polls while the settings page is open. */
+function isReembedJob(j) {
+  return /embed/i.test(String(j.kind || j.type || j.name || j.what || ''));
+}
+
+async function findReembedJob(id) {
+  if (id) {
+    try { return await api('GET', '/api/jobs/' + id); } catch (e) { return null; }
+  }
+  let data;
+  try { data = await api('GET', '/api/jobs'); } catch (e) { return null; }
+  const list = (Array.isArray(data) ? data : data && data.jobs) || [];
+  const mine = list.filter(isReembedJob).sort((a, b) => (b.id || 0) - (a.id || 0));
+  return mine.find((j) => j.state === 'queued' || j.state === 'running') || mine[0] || null;
+}
+
+async function watchReembed(putReply, fresh) {
+  if (state.reembedWatch) return;
+  state.reembedWatch = true;
+  const box = $('reembed');
+  let id = putReply && (putReply.job_id || (putReply.job && putReply.job.id)) || 0;
+  try {
+    for (let i = 0; state.page === 'settings'; i++) {
+      const job = await findReembedJob(id);
+      if (!job) {
+        if (fresh && i < 10) { await new Promise((res) => setTimeout(res, 300)); continue; } /* not queued yet */
+        break;
+      }
+      id = job.id || id;
+      const active = job.state === 'queued' || job.state === 'running';
+      if (!active && !fresh) break; /* an old job: nothing to show on page load */
+      box.hidden = false;
+      box.dataset.state = job.state;
+      $('reembed-bar').value = Math.round((job.progress || 0) * 100);
+      $('reembed-text').textContent = job.state === 'failed' ? t('status.failed') + ': ' + (job.error || '')
+        : job.state === 'done' ? t('settings.reembed_done') : t('status.' + job.state) + ' ' + Math.round((job.progress || 0) * 100) + '%';
+      $('reembed-text').className = 'status' + (job.state === 'failed' ? ' error' : job.state === 'done' ? ' st-done' : '');
+      if (!active) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+  } finally {
+    state.reembedWatch = false;
+  }
 }
 
 function setupSettings() {
+  $('models-save').addEventListener('click', saveModels);
   $('settings-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const form = e.target;
@@ -528,6 +815,7 @@ function start() {
     localStorage.setItem('kbox.lang', state.lang);
     applyLang();
     if (state.page === 'documents') renderDocuments();
+    if (state.page === 'settings') loadModels();
   });
   for (const b of document.querySelectorAll('#nav button')) b.addEventListener('click', () => show(b.dataset.page));
   $('doc-filter').addEventListener('input', renderDocuments);

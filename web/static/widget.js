@@ -18,10 +18,23 @@
 
   const TEXT = {
     en: {ph: 'Type your question', send: 'Send', sources: 'Sources', open: 'Open chat', close: 'Close',
-      thinking: 'Thinking…', failed: 'Sorry, something went wrong: ', page: 'page'},
+      thinking: 'Thinking…', failed: 'Sorry, something went wrong: ', page: 'page', reasoning: 'Reasoning',
+      support: 'support', weak: 'Weakly supported by the sources; support',
+      weaknote: 'Dotted underline: the sources barely support that sentence.',
+      dropped: '{n} sentence(s) the documents do not support were removed.',
+      noanswer: 'No answer after the reasoning.'},
     zh: {ph: '请输入您的问题', send: '发送', sources: '来源', open: '打开聊天', close: '关闭',
-      thinking: '思考中…', failed: '抱歉，出错了：', page: '页'},
+      thinking: '思考中…', failed: '抱歉，出错了：', page: '页', reasoning: '推理过程',
+      support: '支持度', weak: '来源对这句话的支持较弱；支持度',
+      weaknote: '虚线下划线：来源对该句的支持很弱。',
+      dropped: '已删除 {n} 个文档不支持的句子。', noanswer: '推理之后没有给出回答。'},
   };
+
+  /* Grounding of generative answers, as in the main UI (app.js): sentences below the threshold
+   * (the answer's support_min, else rag's 0.35) are underlined with their score as tooltip, and the
+   * note strict mode appends about removed sentences is shown apart from the answer. */
+  const SUPPORT_MIN = 0.35;
+  const STRICT_NOTE = /\s*\((\d+) sentences? not supported by the documents removed\.\)\s*$/;
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -97,6 +110,11 @@
 .chip { border: 1px solid ${color}; color: ${color}; background: #fff; border-radius: 12px; padding: 1px 8px; font-size: 12px; cursor: pointer; }
 .passage { margin-top: 6px; font-size: 12px; color: #4a5568; background: #fefcbf; padding: 6px; border-radius: 6px; white-space: pre-wrap; }
 .meta { font-size: 11px; color: #718096; }
+details.reasoning { font-size: 12px; color: #718096; margin-bottom: 4px; white-space: normal; }
+details.reasoning summary { cursor: pointer; }
+.reasoning-text { border-left: 3px solid #e2e8f0; padding: 2px 6px; white-space: pre-wrap; font-style: italic; }
+.sentence.weak { text-decoration: underline dotted #c53030; text-decoration-thickness: 2px; text-underline-offset: 3px; cursor: help; }
+.note { font-size: 11px; color: #718096; margin-top: 4px; }
 form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e2e8f0; }
 input { flex: 1; padding: 7px 9px; border: 1px solid #cbd5e0; border-radius: 8px; font-size: 14px; }
 form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 0 12px; cursor: pointer; font-size: 14px; }
@@ -141,14 +159,42 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       }}, '[' + c.n + '] ' + c.document);
     }
 
+    function grounded(box, text, sentences, min) {
+      box.replaceChildren();
+      let at = 0;
+      let weak = 0;
+      for (const s of sentences || []) {
+        if (!s || !s.text || typeof s.support !== 'number') continue;
+        const i = text.indexOf(s.text, at);
+        if (i < 0) continue; /* removed by strict mode */
+        if (i > at) box.append(document.createTextNode(text.slice(at, i)));
+        const score = s.support.toFixed(2);
+        const isWeak = s.support < min;
+        weak += isWeak ? 1 : 0;
+        box.append(el('span', {class: isWeak ? 'sentence weak' : 'sentence', 'data-support': score,
+          title: (isWeak ? tx.weak : tx.support) + ' ' + score}, s.text));
+        at = i + s.text.length;
+      }
+      if (at < text.length) box.append(document.createTextNode(text.slice(at)));
+      return weak;
+    }
+
     async function send() {
       const q = input.value.trim();
       if (!q) return;
       input.value = '';
       log.append(el('div', {class: 'msg user', text: q}));
-      const text = el('div', {text: tx.thinking});
+      const text = el('div', {class: 'answer', text: tx.thinking});
       const chips = el('div', {class: 'chips'});
       const msg = el('div', {class: 'msg bot', 'data-state': 'streaming'}, text, chips);
+      let reasoning = null;
+      const thoughts = () => {
+        if (!reasoning) {
+          reasoning = el('details', {class: 'reasoning'}, el('summary', {text: tx.reasoning}), el('div', {class: 'reasoning-text'}));
+          msg.prepend(reasoning);
+        }
+        return reasoning.querySelector('.reasoning-text');
+      };
       log.append(msg);
       log.scrollTop = log.scrollHeight;
       let got = false;
@@ -166,10 +212,19 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
           if (name === 'token') {
             if (!got) { text.textContent = ''; got = true; }
             text.append(document.createTextNode(data.text));
+          } else if (name === 'think') {
+            thoughts().append(document.createTextNode(data.text));
           } else if (name === 'citation') {
             if (!seen.has(data.n)) { seen.add(data.n); chips.append(chip(data, msg)); }
           } else if (name === 'done') {
-            text.textContent = data.answer;
+            const m = STRICT_NOTE.exec(data.answer || '');
+            const answer = m ? data.answer.slice(0, m.index) : data.answer || '';
+            const min = typeof data.support_min === 'number' ? data.support_min : SUPPORT_MIN;
+            const weak = grounded(text, answer, data.sentences, min);
+            if (data.reasoning) thoughts().textContent = data.reasoning;
+            if (!answer.trim() && data.reasoning) text.append(el('span', {class: 'note', text: tx.noanswer}));
+            if (m) msg.insertBefore(el('div', {class: 'note strict-note', title: m[0].trim(), text: tx.dropped.replace('{n}', m[1])}), chips);
+            if (weak) msg.append(el('div', {class: 'note weak-note', text: tx.weaknote}));
             for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c, msg)); }
             msg.dataset.state = 'done';
           } else if (name === 'error') {
