@@ -12,7 +12,8 @@
  *   IVF trains through BLAS in seconds. The kind is chosen when the cache is (re)built: at open and
  *   before a save once a flat index has grown past the threshold. FAISS ids are chunk row ids. On
  *   open, a missing, corrupt, half-written or stale file, or a changed embedder, is rebuilt from
- *   SQLite (and logged with kb_warn).
+ *   SQLite (and logged with kb_warn). A changed embedder is re-embedded at open or, for rag/, in
+ *   the background while search uses the old vectors (index_reembed_step).
  * - Originals: the uploaded file bytes are kept as `<data_dir>/originals/<sha256>` (content
  *   addressed, written atomically; a document row names its file by sha256). Files are removed when
  *   the last document that names them is deleted. A crash can leave an unreferenced file, never a
@@ -84,7 +85,16 @@ struct index_open_opts {
     int64_t ann_threshold;      /* vectors above which the approximate (IVF) index is used
                                     (cfg->index_ann_threshold); <= 0 means 200000 */
     bool read_only;              /* open the database read-only (no migration, no vector file writes) */
+    /* When the stored vectors come from another embedder than `embedder` (embed.model changed):
+     * - reembed_in_background false: every chunk is re-embedded inside index_store_open();
+     * - true: the store opens at once and keeps searching the old vectors, queried with the
+     *   embedder of prev_embedders whose id matches them (none matches: BM25 only), until the
+     *   caller has run index_reembed_step() to completion. */
+    bool reembed_in_background;
+    const struct index_embedder *const *prev_embedders; /* borrowed for the store's life; nullable */
+    int n_prev_embedders;                              /* 0..INDEX_MAX_PREV_EMBEDDERS */
 };
+#define INDEX_MAX_PREV_EMBEDDERS 8
 /* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold); embedder stays NULL. */
 void index_open_opts_from_config(struct index_open_opts *o, const struct config *cfg);
 
@@ -96,6 +106,32 @@ void index_store_close(struct index_store *st); /* NULL ok */
 /* Writes the vector cache file now (atomically), if it changed. index_store_close() does this too. */
 int index_store_save_vectors(struct index_store *st, struct kb_error *err);
 int index_store_schema_version(struct index_store *st); /* PRAGMA user_version */
+
+/* ---- embedder changes ----------------------------------------------------------------------------- */
+
+/* Where the vectors stand. Strings are copies. */
+struct index_reembed_status {
+    char embedder_id[128]; /* the configured embedder ("" without one) */
+    char stored_id[128];   /* the embedder whose vectors are complete (meta), "" before any */
+    char search_id[128];   /* the embedder search uses now; "" = BM25 only */
+    bool pending;          /* a re-embedding with the configured embedder is unfinished */
+    int64_t n_done;        /* chunks that have a vector of the configured embedder */
+    int64_t n_total;       /* chunks */
+};
+int index_reembed_status(struct index_store *st, struct index_reembed_status *out);
+/* One step of a pending re-embedding: embeds up to `batch` chunks that lack a vector of the
+ * configured embedder (one embed() call, outside the store's lock: searches and writes go on)
+ * and stores them; when none is left, switches atomically: builds the new FAISS index, then in one
+ * transaction deletes the other embedders' vectors and records the new embedder, and swaps the
+ * index under the lock. *finished is true once nothing is pending. progress (nullable) is filled
+ * after the step. Call from one thread at a time. KB_E* from embedding or the database. */
+int index_reembed_step(struct index_store *st, int batch, struct index_reembed_status *progress, bool *finished,
+                       struct kb_error *err);
+/* Changes the configured embedder at run time (all borrowed for the store's life, like the open
+ * options; the embedder searched so far must stay valid too). Starts a pending re-embedding unless
+ * the stored vectors already come from emb. KB_EINVAL, KB_EFORBIDDEN (read-only). */
+int index_store_set_embedder(struct index_store *st, const struct index_embedder *emb,
+                             const struct index_embedder *const *prev, int n_prev, struct kb_error *err);
 
 /* ---- collections -------------------------------------------------------------------------------- */
 
@@ -271,6 +307,7 @@ double index_idf(struct index_store *st, const char *term, size_t term_bytes);
 
 struct index_check {
     int64_t n_documents, n_chunks, n_embeddings, n_vectors; /* rows / cached FAISS vectors */
+    int64_t n_embeddings_other;         /* vectors of other embedders (an unfinished re-embedding) */
     int64_t n_chunks_without_embedding; /* with an embedder: chunks that lack a vector */
     int64_t n_orphan_chunks;            /* chunks whose document row is gone */
     bool fts_ok;                        /* FTS5 integrity-check passed */

@@ -2,13 +2,15 @@
  * collections, documents, chunks, embeddings, the FTS5 index with kbox's tokenizer, originals on
  * disk, and keeping the FAISS cache (vectors.c) in step with the embeddings table.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
  *   chunks(id AUTOINCREMENT = FAISS id, document_id, ordinal, text, heading_path, page_start, page_end,
  *          off_start, off_end, n_tokens)
- *   embeddings(chunk_id PRIMARY KEY, embedder_id, vector BLOB)  -- dim float32, little-endian
+ *   embeddings(chunk_id, embedder_id, vector BLOB, PRIMARY KEY(chunk_id, embedder_id))
+ *                                  -- dim float32, little-endian; several embedders during a re-embedding
+ *   meta(key PRIMARY KEY, value)   -- 'embedder': the embedder whose vectors are complete and searched
  *   chunks_fts: FTS5(text, heading_path), external content = chunks, tokenize = 'kbox'
  *   chunks_vocab: fts5vocab(chunks_fts, 'row')  -- document frequencies for the embedder's IDF
  * AUTOINCREMENT makes chunk ids never reused, so a FAISS id always names one version of one chunk.
@@ -21,12 +23,23 @@
  * before COMMIT leaves the old version; after it, the vector file disagrees with SQLite on the next
  * open and is rebuilt from the embeddings table.
  *
+ * Embedder changes: meta 'embedder' (the active id) names the complete vector set. When the
+ * configured embedder differs, the store keeps searching the active vectors with the previous
+ * embedder if the caller still has it (opts->prev_embedders; else BM25 only) while
+ * index_reembed_step() embeds the chunks lacking the new embedder's vectors in batches (embedding
+ * outside the lock, rows written only for chunks that still exist) and finally switches: builds the
+ * new FAISS index page by page, then in one transaction checks none is missing, deletes the other
+ * embedders' rows and names the new one in meta, swaps the cache under the lock. Replaces during
+ * the re-embedding write vectors of both embedders. A crash leaves meta on the old embedder and
+ * the new rows written so far, so the next open resumes where it stopped.
+ *
  * Invariants: one connection per store, guarded by st->mu (every public function locks; store_*
  * helpers for search.c expect the lock held). Cached statements are reset after each use. Writes use
  * BEGIN IMMEDIATE so writers queue on the busy timeout instead of deadlocking.
- * Tests: tests/index/test_store.c, test_crash.c. */
+ * Tests: tests/index/test_store.c, test_crash.c, test_reembed.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +52,8 @@
 
 #include "index/index_int.h"
 
-#define STORE_SCHEMA_VERSION 1
-#define STORE_N_STMT 48
+#define STORE_SCHEMA_VERSION 2
+#define STORE_N_STMT 64
 #define STORE_BUSY_MS 10000
 #define STORE_PATH_BYTES 4200
 #define STORE_IVF_TRAIN_MAX 20000 /* training sample cap for IVF (vectors) */
@@ -55,8 +68,17 @@ struct index_store {
     pthread_mutex_t mu;
     char data_dir[STORE_PATH_BYTES];
     char vec_path[STORE_PATH_BYTES];
-    const struct index_embedder *emb; /* borrowed; NULL = no vectors */
-    struct vec_index *vec;            /* FAISS cache; NULL without embedder */
+    const struct index_embedder *emb; /* configured (target) embedder; borrowed; NULL = no vectors */
+    const struct index_embedder *serve; /* embedder of the vectors in vec and of query vectors: emb,
+                                         * or during a re-embedding the previous one; NULL = BM25 only */
+    const struct index_embedder *prev[INDEX_MAX_PREV_EMBEDDERS]; /* borrowed candidates for serve */
+    int n_prev;
+    char active_id[128];              /* meta 'embedder': the complete vector set search uses; "" none */
+    bool reembed_pending;             /* emb's vectors are incomplete or not yet switched to */
+    bool reembed_background;          /* opts->reembed_in_background */
+    int64_t reembed_cursor;           /* chunks with id <= cursor were visited by this pass */
+    int64_t reembed_done, reembed_total; /* progress of the pending re-embedding, in chunks */
+    struct vec_index *vec;            /* FAISS cache of serve's vectors; NULL without serve */
     int64_t ann_threshold;
     bool read_only;
     int data_version;                 /* PRAGMA data_version at the last sync */
@@ -221,6 +243,17 @@ static const char *const store_migrations[] = {
     "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('rank', 'bm25(1.0, 1.0)');"
     "CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');"
     "INSERT INTO collections(name, created_at) VALUES('default', CAST(strftime('%s','now') AS INTEGER));",
+    /* 1 -> 2: vectors of several embedders may coexist (re-embedding in the background); meta names
+     * the embedder whose vectors are complete and searched */
+    "CREATE TABLE embeddings_v2(chunk_id INTEGER NOT NULL REFERENCES chunks(id), embedder_id TEXT NOT NULL,"
+    " vector BLOB NOT NULL, PRIMARY KEY(chunk_id, embedder_id));"
+    "INSERT INTO embeddings_v2(chunk_id, embedder_id, vector) SELECT chunk_id, embedder_id, vector FROM embeddings;"
+    "DROP TABLE embeddings;"
+    "ALTER TABLE embeddings_v2 RENAME TO embeddings;"
+    "CREATE INDEX embeddings_embedder ON embeddings(embedder_id, chunk_id);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO meta(key, value) SELECT 'embedder', embedder_id FROM embeddings GROUP BY embedder_id"
+    " ORDER BY count(*) DESC LIMIT 1;",
 };
 
 static int store_user_version(struct index_store *st)
@@ -262,6 +295,54 @@ static int store_migrate(struct index_store *st, struct kb_error *err)
     return rc;
 }
 
+static int st_step_done(struct index_store *st, sqlite3_stmt *s, const char *what, struct kb_error *err);
+
+/* ---- meta ----------------------------------------------------------------------------------------- */
+
+/* meta.value of key into buf ("" when absent). */
+static void st_meta_get(struct index_store *st, const char *key, char *buf, size_t buf_bytes)
+{
+    sqlite3_stmt *s = st_prep(st, "SELECT value FROM meta WHERE key=?1", NULL);
+    buf[0] = '\0';
+    if (!s)
+        return;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        kb_strlcpy(buf, (const char *)sqlite3_column_text(s, 0), buf_bytes);
+    sqlite3_reset(s);
+}
+
+static int st_meta_set(struct index_store *st, const char *key, const char *value, struct kb_error *err)
+{
+    sqlite3_stmt *s = st_prep(st, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", err);
+    int src;
+    if (!s)
+        return err ? err->code : KB_EIO;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    src = sqlite3_step(s);
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : store_fail(st, err, src, "write meta");
+}
+
+/* One count query with an optional text bind ?1; -1 on error. */
+static int64_t st_count_bind(struct index_store *st, const char *sql, const char *bind)
+{
+    sqlite3_stmt *s = st_prep(st, sql, NULL);
+    int64_t v = -1;
+    if (s && bind)
+        sqlite3_bind_text(s, 1, bind, -1, SQLITE_STATIC);
+    if (s && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    if (s)
+        sqlite3_reset(s);
+    return v;
+}
+
+#define SQL_N_MISSING                                                                                          \
+    "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.chunk_id=c.id"        \
+    " AND e.embedder_id=?1)"
+
 /* ---- vectors cache ------------------------------------------------------------------------------ */
 
 static int store_data_version(struct index_store *st)
@@ -275,7 +356,7 @@ static int store_data_version(struct index_store *st)
     return v;
 }
 
-/* Sorted chunk ids that have a vector of the store's embedder. Caller frees *ids. */
+/* Sorted chunk ids that have a vector of the serving embedder. Caller frees *ids. */
 static int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n, struct kb_error *err)
 {
     sqlite3_stmt *s = st_prep(st, "SELECT chunk_id FROM embeddings WHERE embedder_id=?1 ORDER BY chunk_id", err);
@@ -285,7 +366,7 @@ static int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n
     *n = 0;
     if (!s)
         return err ? err->code : KB_EIO;
-    sqlite3_bind_text(s, 1, st->emb->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, st->serve->id, -1, SQLITE_STATIC);
     *ids = kb_xmalloc((size_t)cap * sizeof(int64_t));
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (k == cap) {
@@ -304,64 +385,79 @@ static int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n
     return 0;
 }
 
-/* Builds a fresh FAISS cache from every stored vector of the embedder: exact Flat up to
- * ann_threshold vectors, IVF above it (trained on the first STORE_IVF_TRAIN_PER_LIST x lists vectors). */
-static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
+/* Builds a FAISS index from every stored vector of embedder e: exact Flat up to ann_threshold
+ * vectors, IVF above it (trained on the first STORE_IVF_TRAIN_MAX vectors). Reads pages of
+ * vectors by chunk id; with `unlocked` the store's mutex is taken per page only, so searches and
+ * writes go on while a large index builds (changes meanwhile are caught by an id diff later). */
+static int store_build_vectors(struct index_store *st, const struct index_embedder *e, bool unlocked,
+                               struct vec_index **out, struct kb_error *err)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 ORDER BY chunk_id",
-                              err);
-    sqlite3_stmt *cnt = st_prep(st, "SELECT count(*) FROM embeddings WHERE embedder_id=?1", err);
+    const char *page_sql = "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 AND chunk_id>?2"
+                           " ORDER BY chunk_id LIMIT ?3";
     struct vec_index *v = NULL;
-    int64_t total = 0, batch_n = 0, batch_cap = 4096;
-    const int dim = st->emb ? st->emb->dim : 0;
+    int64_t total, batch_cap = 4096, last = 0;
+    const int dim = e->dim;
     int64_t *ids = NULL;
     float *x = NULL;
-    int rc, src = SQLITE_DONE;
+    int rc = 0;
     double t0 = kb_now_s();
-    if (!s || !cnt)
-        return err ? err->code : KB_EIO;
-    sqlite3_bind_text(cnt, 1, st->emb->id, -1, SQLITE_STATIC);
-    if (sqlite3_step(cnt) == SQLITE_ROW)
-        total = sqlite3_column_int64(cnt, 0);
-    sqlite3_reset(cnt);
-    rc = vec_new(&v, dim, st->emb->id, total > st->ann_threshold ? VEC_IVF : VEC_FLAT, total, err);
+    *out = NULL;
+    if (unlocked)
+        store_lock(st);
+    total = st_count_bind(st, "SELECT count(*) FROM embeddings WHERE embedder_id=?1", e->id);
+    if (unlocked)
+        store_unlock(st);
+    if (total < 0)
+        return kb_error_set(err, KB_EIO, "database: cannot count the vectors of '%s'", e->id);
+    rc = vec_new(&v, dim, e->id, total > st->ann_threshold ? VEC_IVF : VEC_FLAT, total, err);
     if (rc)
         return rc;
     if (vec_needs_training(v))
-        batch_cap = KB_MIN(total, STORE_IVF_TRAIN_MAX);
-    ids = kb_xmalloc((size_t)KB_MAX(batch_cap, 1) * sizeof(int64_t));
-    x = kb_try_malloc((size_t)KB_MAX(batch_cap, 1) * (size_t)dim, sizeof(float));
+        batch_cap = KB_MAX(4096, KB_MIN(total, STORE_IVF_TRAIN_MAX));
+    ids = kb_xmalloc((size_t)batch_cap * sizeof(int64_t));
+    x = kb_try_malloc((size_t)batch_cap * (size_t)dim, sizeof(float));
     if (!x) {
         free(ids);
         vec_free(v);
-        return kb_error_set(err, KB_ENOMEM, "no memory to rebuild %lld vectors", (long long)total);
+        return kb_error_set(err, KB_ENOMEM, "no memory to build %lld vectors", (long long)total);
     }
-    sqlite3_bind_text(s, 1, st->emb->id, -1, SQLITE_STATIC);
     while (rc == 0) {
-        src = sqlite3_step(s);
-        if (src == SQLITE_ROW && sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float)) {
-            kb_warn("vectors: chunk %lld has a vector of %d bytes, expected %d; skipped",
-                    (long long)sqlite3_column_int64(s, 0), sqlite3_column_bytes(s, 1), dim * (int)sizeof(float));
-            continue;
+        int64_t batch_n = 0;
+        int src;
+        sqlite3_stmt *s;
+        if (unlocked)
+            store_lock(st);
+        s = st_prep(st, page_sql, err);
+        if (!s) {
+            rc = err ? err->code : KB_EIO;
+        } else {
+            sqlite3_bind_text(s, 1, e->id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, last);
+            sqlite3_bind_int64(s, 3, batch_cap);
+            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+                last = sqlite3_column_int64(s, 0);
+                if (sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float)) {
+                    kb_warn("vectors: chunk %lld has a vector of %d bytes, expected %d; skipped", (long long)last,
+                            sqlite3_column_bytes(s, 1), dim * (int)sizeof(float));
+                    continue;
+                }
+                ids[batch_n] = last;
+                memcpy(x + (size_t)batch_n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
+                batch_n++;
+            }
+            if (src != SQLITE_DONE)
+                rc = store_fail(st, err, src, "read embeddings");
+            sqlite3_reset(s);
         }
-        if (src == SQLITE_ROW) {
-            ids[batch_n] = sqlite3_column_int64(s, 0);
-            memcpy(x + (size_t)batch_n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
-            batch_n++;
-        }
-        if (batch_n > 0 && (batch_n == batch_cap || src != SQLITE_ROW)) {
-            if (vec_needs_training(v))
-                rc = vec_train(v, x, batch_n, err);
-            if (rc == 0)
-                rc = vec_add(v, ids, x, batch_n, err);
-            batch_n = 0;
-        }
-        if (src != SQLITE_ROW)
+        if (unlocked)
+            store_unlock(st);
+        if (rc || batch_n == 0)
             break;
+        if (vec_needs_training(v))
+            rc = vec_train(v, x, batch_n, err);
+        if (rc == 0)
+            rc = vec_add(v, ids, x, batch_n, err);
     }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = store_fail(st, err, src, "read embeddings");
-    sqlite3_reset(s);
     free(ids);
     free(x);
     if (rc) {
@@ -371,69 +467,320 @@ static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
     if (total > 1000)
         kb_info("vectors: built %s index of %lld vectors in %.1f s", vec_get_kind(v) == VEC_IVF ? "IVF" : "flat",
                 (long long)vec_count(v), kb_now_s() - t0);
+    *out = v;
+    return 0;
+}
+
+/* Rebuilds the FAISS cache of the serving embedder from SQLite (lock held). */
+static int store_rebuild_vectors(struct index_store *st, struct kb_error *err)
+{
+    struct vec_index *v = NULL;
+    int rc;
+    if (!st->serve)
+        return 0;
+    rc = store_build_vectors(st, st->serve, false, &v, err);
+    if (rc)
+        return rc;
     vec_free(st->vec);
     st->vec = v;
     return 0;
 }
 
-/* Embeds chunks that have no vector of the current embedder (a new store, or a changed embedder). */
-static int store_reembed(struct index_store *st, struct kb_error *err)
+/* The embedder among emb and prev whose id is id, or NULL. */
+static const struct index_embedder *store_find_embedder(struct index_store *st, const char *id)
 {
-    const char *sel_sql = "SELECT c.id, c.text, c.heading_path FROM chunks c LEFT JOIN embeddings e ON e.chunk_id=c.id"
-                          " WHERE e.chunk_id IS NULL OR e.embedder_id<>?1 ORDER BY c.id LIMIT 64";
-    int64_t done = 0;
-    int rc = 0;
-    float *x = kb_xmalloc(64 * (size_t)st->emb->dim * sizeof(float));
-    while (rc == 0) {
-        sqlite3_stmt *s = st_prep(st, sel_sql, err);
-        int64_t ids[64];
-        char *texts[64];
-        int n = 0, src;
-        if (!s) {
-            rc = err ? err->code : KB_EIO;
-            break;
+    if (st->emb && strcmp(st->emb->id, id) == 0)
+        return st->emb;
+    for (int i = 0; i < st->n_prev; i++)
+        if (st->prev[i] && strcmp(st->prev[i]->id, id) == 0)
+            return st->prev[i];
+    return NULL;
+}
+
+/* Starts (or restarts) the pending re-embedding bookkeeping (lock held). */
+static void store_reembed_begin(struct index_store *st)
+{
+    st->reembed_pending = true;
+    st->reembed_cursor = 0;
+    st->reembed_total = st_count_bind(st, "SELECT count(*) FROM chunks", NULL);
+    st->reembed_done = st->reembed_total - st_count_bind(st, SQL_N_MISSING, st->emb->id);
+}
+
+static void store_reembed_fill(struct index_store *st, struct index_reembed_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (st->emb)
+        kb_strlcpy(out->embedder_id, st->emb->id, sizeof(out->embedder_id));
+    if (st->serve)
+        kb_strlcpy(out->search_id, st->serve->id, sizeof(out->search_id));
+    kb_strlcpy(out->stored_id, st->active_id, sizeof(out->stored_id));
+    out->pending = st->reembed_pending;
+    out->n_total = KB_MAX(st->reembed_total, 0);
+    out->n_done = KB_MIN(KB_MAX(st->reembed_done, 0), out->n_total);
+    if (!st->reembed_pending)
+        out->n_done = out->n_total;
+}
+
+int index_reembed_status(struct index_store *st, struct index_reembed_status *out)
+{
+    store_lock(st);
+    if (st->reembed_pending) { /* exact counts (the steps keep running estimates) */
+        int64_t total = st_count_bind(st, "SELECT count(*) FROM chunks", NULL);
+        int64_t missing = st_count_bind(st, SQL_N_MISSING, st->emb->id);
+        if (total >= 0 && missing >= 0) {
+            st->reembed_total = total;
+            st->reembed_done = total - missing;
         }
-        sqlite3_bind_text(s, 1, st->emb->id, -1, SQLITE_STATIC);
-        while ((src = sqlite3_step(s)) == SQLITE_ROW && n < 64) {
-            struct index_chunk c = {0};
-            ids[n] = sqlite3_column_int64(s, 0);
-            c.text = (const char *)sqlite3_column_text(s, 1);
-            c.heading_path = (const char *)sqlite3_column_text(s, 2);
-            texts[n] = index_chunk_embed_text(&c);
-            n++;
-        }
-        sqlite3_reset(s);
-        if (n == 0)
-            break;
-        rc = st->emb->embed(st->emb->ud, (const char *const *)texts, n, x, err);
-        if (rc == 0)
-            rc = st_begin(st, err);
-        if (rc == 0) {
-            sqlite3_stmt *ins = st_prep(st, "INSERT OR REPLACE INTO embeddings(chunk_id, embedder_id, vector)"
-                                            " VALUES(?1, ?2, ?3)", err);
-            if (!ins)
-                rc = err ? err->code : KB_EIO;
-            for (int i = 0; rc == 0 && i < n; i++) {
-                sqlite3_reset(ins);
-                sqlite3_bind_int64(ins, 1, ids[i]);
-                sqlite3_bind_text(ins, 2, st->emb->id, -1, SQLITE_STATIC);
-                sqlite3_bind_blob(ins, 3, x + (size_t)i * (size_t)st->emb->dim,
-                                  st->emb->dim * (int)sizeof(float), SQLITE_STATIC);
-                if ((src = sqlite3_step(ins)) != SQLITE_DONE)
-                    rc = store_fail(st, err, src, "store embedding");
-            }
-            if (ins)
-                sqlite3_reset(ins);
-            rc = st_end(st, rc, err);
-        }
-        for (int i = 0; i < n; i++)
-            free(texts[i]);
-        done += n;
     }
-    free(x);
-    if (done > 0)
-        kb_warn("vectors: embedded %lld chunks with '%s' (new or changed embedder)", (long long)done, st->emb->id);
+    store_reembed_fill(st, out);
+    store_unlock(st);
+    return 0;
+}
+
+/* Stores n vectors of embedder e for chunks that still exist (a chunk deleted meanwhile is skipped;
+ * chunk ids are never reused, so a vector always matches its chunk's text). Lock held. */
+static int st_put_vectors(struct index_store *st, const struct index_embedder *e, const int64_t *ids, int n,
+                          const float *x, int64_t *n_put, struct kb_error *err)
+{
+    sqlite3_stmt *ins;
+    int rc = st_begin(st, err);
+    *n_put = 0;
+    if (rc)
+        return rc;
+    ins = st_prep(st, "INSERT OR REPLACE INTO embeddings(chunk_id, embedder_id, vector)"
+                      " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM chunks WHERE id=?1)", err);
+    if (!ins)
+        rc = err ? err->code : KB_EIO;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        int src;
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, ids[i]);
+        sqlite3_bind_text(ins, 2, e->id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 3, x + (size_t)i * (size_t)e->dim, e->dim * (int)sizeof(float), SQLITE_STATIC);
+        if ((src = sqlite3_step(ins)) != SQLITE_DONE)
+            rc = store_fail(st, err, src, "store embedding");
+        else
+            *n_put += sqlite3_changes(st->db);
+    }
+    if (ins)
+        sqlite3_reset(ins);
+    return st_end(st, rc, err);
+}
+
+/* The switch at the end of a re-embedding: builds tgt's FAISS index (lock taken per page), then
+ * under the lock, in one transaction, checks that every chunk has a vector of tgt, deletes every
+ * other embedder's vectors and names tgt in meta; then swaps the cache and catches up with writes
+ * made while it built. *finished false: something changed meanwhile (another pass follows). */
+static int store_reembed_switch(struct index_store *st, const struct index_embedder *tgt, bool *finished,
+                                struct kb_error *err)
+{
+    struct vec_index *v = NULL;
+    int64_t missing;
+    int rc = store_build_vectors(st, tgt, true, &v, err);
+    *finished = false;
+    if (rc)
+        return rc;
+    store_lock(st);
+    if (st->emb != tgt || !st->reembed_pending)
+        goto out_unlock;
+    rc = st_begin(st, err);
+    if (rc)
+        goto out_unlock;
+    missing = st_count_bind(st, SQL_N_MISSING, tgt->id);
+    if (missing != 0) {
+        st_end(st, KB_ECONFLICT, NULL); /* rolls back: chunks arrived without vectors; another pass */
+        st->reembed_cursor = 0;
+        goto out_unlock;
+    }
+    {
+        sqlite3_stmt *d = st_prep(st, "DELETE FROM embeddings WHERE embedder_id<>?1", err);
+        if (!d) {
+            rc = err ? err->code : KB_EIO;
+        } else {
+            sqlite3_bind_text(d, 1, tgt->id, -1, SQLITE_STATIC);
+            rc = st_step_done(st, d, "delete old vectors", err);
+        }
+    }
+    if (rc == 0)
+        rc = st_meta_set(st, "embedder", tgt->id, err);
+    rc = st_end(st, rc, err);
+    if (rc)
+        goto out_unlock;
+    vec_free(st->vec);
+    st->vec = v;
+    v = NULL;
+    st->serve = tgt;
+    kb_strlcpy(st->active_id, tgt->id, sizeof(st->active_id));
+    st->reembed_pending = false;
+    st->data_version = INT_MIN; /* force the id diff against the database */
+    rc = store_sync_vectors(st, err);
+    if (rc == 0 && !st->read_only) {
+        struct kb_error serr = {0};
+        if (vec_save(st->vec, st->vec_path, &serr) != 0)
+            kb_warn("vectors: cannot save '%s': %s", st->vec_path, serr.msg);
+    }
+    if (rc == 0) {
+        *finished = true;
+        kb_warn("vectors: every chunk is now embedded with '%s' (%lld vectors); search uses them", tgt->id,
+                (long long)vec_count(st->vec));
+    }
+out_unlock:
+    store_unlock(st);
+    vec_free(v);
     return rc;
+}
+
+int index_reembed_step(struct index_store *st, int batch, struct index_reembed_status *progress, bool *finished,
+                       struct kb_error *err)
+{
+    const char *sel_sql = "SELECT c.id, c.text, c.heading_path FROM chunks c WHERE c.id>?2 AND NOT EXISTS"
+                          " (SELECT 1 FROM embeddings e WHERE e.chunk_id=c.id AND e.embedder_id=?1)"
+                          " ORDER BY c.id LIMIT ?3";
+    const struct index_embedder *tgt;
+    int64_t *ids = NULL;
+    char **texts = NULL;
+    float *x = NULL;
+    int n = 0, rc = 0, src;
+    sqlite3_stmt *s;
+    *finished = false;
+    batch = KB_MIN(KB_MAX(batch, 1), 4096);
+    store_lock(st);
+    tgt = st->emb;
+    if (!st->reembed_pending || !tgt || st->read_only) {
+        *finished = true;
+        goto out_unlock;
+    }
+    s = st_prep(st, sel_sql, err);
+    if (!s) {
+        rc = err ? err->code : KB_EIO;
+        goto out_unlock;
+    }
+    ids = kb_xmalloc((size_t)batch * sizeof(*ids));
+    texts = kb_xcalloc((size_t)batch, sizeof(*texts));
+    sqlite3_bind_text(s, 1, tgt->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, st->reembed_cursor);
+    sqlite3_bind_int(s, 3, batch);
+    while (n < batch && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        struct index_chunk c = {0};
+        ids[n] = sqlite3_column_int64(s, 0);
+        c.text = (const char *)sqlite3_column_text(s, 1);
+        c.heading_path = (const char *)sqlite3_column_text(s, 2);
+        texts[n++] = index_chunk_embed_text(&c);
+    }
+    sqlite3_reset(s);
+out_unlock:
+    store_unlock(st);
+    if (rc == 0 && !*finished && n == 0)
+        rc = store_reembed_switch(st, tgt, finished, err);
+    if (rc == 0 && n > 0) {
+        /* embedding is the slow part (a GGUF model): searches and writes go on meanwhile */
+        x = kb_try_malloc((size_t)n * (size_t)tgt->dim, sizeof(float));
+        rc = x ? tgt->embed(tgt->ud, (const char *const *)texts, n, x, err)
+               : kb_error_set(err, KB_ENOMEM, "no memory for %d vectors", n);
+        store_lock(st);
+        if (rc == 0 && st->emb == tgt) {
+            int64_t put = 0;
+            rc = st_put_vectors(st, tgt, ids, n, x, &put, err);
+            if (rc == 0) {
+                st->reembed_cursor = ids[n - 1];
+                st->reembed_done += put;
+            }
+        }
+        store_unlock(st);
+    }
+    if (progress) {
+        store_lock(st);
+        store_reembed_fill(st, progress);
+        store_unlock(st);
+    }
+    for (int i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(ids);
+    free(x);
+    return rc;
+}
+
+int index_store_set_embedder(struct index_store *st, const struct index_embedder *emb,
+                             const struct index_embedder *const *prev, int n_prev, struct kb_error *err)
+{
+    int rc = 0;
+    if (!emb || emb->dim <= 0 || !emb->id || !emb->embed)
+        return kb_error_set(err, KB_EINVAL, "embedder is incomplete (id, dim and embed are required)");
+    if (n_prev < 0 || n_prev > INDEX_MAX_PREV_EMBEDDERS)
+        return kb_error_set(err, KB_EINVAL, "at most %d previous embedders", INDEX_MAX_PREV_EMBEDDERS);
+    store_lock(st);
+    if (st->read_only) {
+        rc = kb_error_set(err, KB_EFORBIDDEN, "the store is open read-only");
+        goto out_unlock;
+    }
+    st->emb = emb;
+    st->n_prev = n_prev;
+    for (int i = 0; i < n_prev; i++)
+        st->prev[i] = prev[i];
+    if (!st->active_id[0]) {
+        kb_strlcpy(st->active_id, emb->id, sizeof(st->active_id));
+        rc = st_meta_set(st, "embedder", emb->id, err);
+    }
+    if (rc == 0 && strcmp(st->active_id, emb->id) == 0) {
+        /* back to the embedder the complete vectors come from: serve with it directly */
+        bool rebuild = !st->serve || st->serve->dim != emb->dim;
+        st->serve = emb;
+        if (rebuild)
+            rc = store_rebuild_vectors(st, err);
+        st->reembed_pending = false;
+        if (rc == 0 && st_count_bind(st, SQL_N_MISSING, emb->id) > 0)
+            store_reembed_begin(st);
+    } else if (rc == 0) {
+        store_reembed_begin(st);
+        kb_warn("vectors: embedder changed from '%s' to '%s': re-embedding %lld chunks in the background; %s",
+                st->active_id, emb->id, (long long)(st->reembed_total - st->reembed_done),
+                st->serve ? "search uses the old vectors meanwhile" : "search is BM25-only meanwhile");
+    }
+out_unlock:
+    store_unlock(st);
+    return rc;
+}
+
+/* Decides, at open, which vectors are searched and whether a re-embedding is pending. Re-embeds
+ * synchronously when the store is not set up for background re-embedding, or when only a few
+ * chunks lack the current embedder's vectors (the active embedder is the configured one). */
+static int store_open_embedders(struct index_store *st, struct kb_error *err)
+{
+    int rc = 0;
+    st_meta_get(st, "embedder", st->active_id, sizeof(st->active_id));
+    if (st->read_only) {
+        if (!st->active_id[0])
+            kb_strlcpy(st->active_id, st->emb->id, sizeof(st->active_id));
+        st->serve = store_find_embedder(st, st->active_id);
+        return 0;
+    }
+    if (!st->active_id[0]) {
+        kb_strlcpy(st->active_id, st->emb->id, sizeof(st->active_id));
+        rc = st_meta_set(st, "embedder", st->emb->id, err);
+        if (rc)
+            return rc;
+    }
+    if (strcmp(st->active_id, st->emb->id) != 0 || st_count_bind(st, SQL_N_MISSING, st->emb->id) > 0)
+        store_reembed_begin(st);
+    if (st->reembed_pending && (!st->reembed_background || strcmp(st->active_id, st->emb->id) == 0)) {
+        bool finished = false;
+        int64_t todo = st->reembed_total - st->reembed_done;
+        while (rc == 0 && !finished)
+            rc = index_reembed_step(st, 64, NULL, &finished, err);
+        if (rc == 0 && todo > 0)
+            kb_warn("vectors: embedded %lld chunks with '%s' (new or changed embedder)", (long long)todo,
+                    st->emb->id);
+        return rc;
+    }
+    st->serve = store_find_embedder(st, st->active_id);
+    if (st->reembed_pending)
+        kb_warn("vectors: the stored vectors come from '%s', the configured embedder is '%s': re-embedding %lld"
+                " chunks in the background; %s",
+                st->active_id, st->emb->id, (long long)(st->reembed_total - st->reembed_done),
+                st->serve ? "search uses the old vectors meanwhile"
+                          : "that embedder is not available, so search is BM25-only meanwhile");
+    return 0;
 }
 
 static int store_open_vectors(struct index_store *st, struct kb_error *err)
@@ -443,13 +790,13 @@ static int store_open_vectors(struct index_store *st, struct kb_error *err)
     int rc = 0;
     if (!st->emb)
         return 0;
-    if (!st->read_only)
-        rc = store_reembed(st, err);
-    if (rc == 0)
-        rc = store_embedding_ids(st, &ids, &n, err);
+    rc = store_open_embedders(st, err);
+    if (rc || !st->serve || st->vec) /* no vectors to search, or the switch just built them */
+        goto out;
+    rc = store_embedding_ids(st, &ids, &n, err);
     if (rc)
         return rc;
-    rc = vec_load(&st->vec, st->vec_path, st->emb->dim, st->emb->id, ids, n, &lerr);
+    rc = vec_load(&st->vec, st->vec_path, st->serve->dim, st->serve->id, ids, n, &lerr);
     if (rc == 0 && (vec_get_kind(st->vec) == VEC_IVF) != (n > st->ann_threshold)) {
         /* the threshold changed (config) or the count crossed it: build the other kind */
         rc = KB_ECONFLICT;
@@ -468,6 +815,7 @@ static int store_open_vectors(struct index_store *st, struct kb_error *err)
         }
     }
     free(ids);
+out:
     st->data_version = store_data_version(st);
     return rc;
 }
@@ -479,7 +827,7 @@ int store_sync_vectors(struct index_store *st, struct kb_error *err)
     const int64_t *mem_ids;
     int64_t n_mem, i = 0, j = 0;
     int dv, rc;
-    if (!st->emb || !st->vec)
+    if (!st->serve || !st->vec)
         return 0;
     dv = store_data_version(st);
     if (dv == st->data_version && vec_n_tombstones(st->vec) * 4 <= vec_count(st->vec) + 1000)
@@ -505,18 +853,18 @@ int store_sync_vectors(struct index_store *st, struct kb_error *err)
     }
     rc = vec_remove(st->vec, del, n_del, err);
     if (rc == 0 && n_add > 0) {
-        float *x = kb_xmalloc((size_t)n_add * (size_t)st->emb->dim * sizeof(float));
+        const int dim = st->serve->dim;
+        float *x = kb_xmalloc((size_t)n_add * (size_t)dim * sizeof(float));
         bool *found = kb_xmalloc((size_t)n_add);
         int64_t w = 0;
         for (int64_t k = 0; rc == 0 && k < n_add; k += 4096) {
             int m = (int)KB_MIN(4096, n_add - k);
-            rc = store_get_vectors(st, add + k, m, x + (size_t)k * (size_t)st->emb->dim, found + k, err);
+            rc = store_get_vectors(st, add + k, m, x + (size_t)k * (size_t)dim, found + k, err);
         }
         for (int64_t k = 0; k < n_add; k++)
             if (found[k]) {
                 if (w != k)
-                    memcpy(x + (size_t)w * (size_t)st->emb->dim, x + (size_t)k * (size_t)st->emb->dim,
-                           (size_t)st->emb->dim * sizeof(float));
+                    memcpy(x + (size_t)w * (size_t)dim, x + (size_t)k * (size_t)dim, (size_t)dim * sizeof(float));
                 add[w++] = add[k];
             }
         if (rc == 0)
@@ -569,9 +917,16 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
         return kb_error_set(err, KB_EINVAL, "no data directory given");
     if (opts->embedder && (opts->embedder->dim <= 0 || !opts->embedder->id || !opts->embedder->embed))
         return kb_error_set(err, KB_EINVAL, "embedder is incomplete (id, dim and embed are required)");
+    if (opts->n_prev_embedders < 0 || opts->n_prev_embedders > INDEX_MAX_PREV_EMBEDDERS ||
+        (opts->n_prev_embedders > 0 && !opts->prev_embedders))
+        return kb_error_set(err, KB_EINVAL, "at most %d previous embedders", INDEX_MAX_PREV_EMBEDDERS);
     st = kb_xcalloc(1, sizeof(*st));
     pthread_mutex_init(&st->mu, NULL);
     st->emb = opts->embedder;
+    st->reembed_background = opts->reembed_in_background;
+    st->n_prev = opts->n_prev_embedders;
+    for (int i = 0; i < st->n_prev; i++)
+        st->prev[i] = opts->prev_embedders[i];
     st->ann_threshold = opts->ann_threshold > 0 ? opts->ann_threshold : 200000;
     st->read_only = opts->read_only;
     st->n_chunks_cache = -1;
@@ -653,7 +1008,7 @@ int index_store_schema_version(struct index_store *st)
 void store_lock(struct index_store *st) { pthread_mutex_lock(&st->mu); }
 void store_unlock(struct index_store *st) { pthread_mutex_unlock(&st->mu); }
 struct vec_index *store_vectors(struct index_store *st) { return st->vec; }
-const struct index_embedder *store_embedder(struct index_store *st) { return st->emb; }
+const struct index_embedder *store_embedder(struct index_store *st) { return st->serve; }
 
 /* ---- collections -------------------------------------------------------------------------------- */
 
@@ -1104,8 +1459,14 @@ static int st_replace_target(struct index_store *st, const struct index_doc *d, 
     return 0;
 }
 
+/* One set of chunk vectors to store with the chunks: n x e->dim floats. */
+struct st_vecset {
+    const struct index_embedder *e; /* NULL: none */
+    const float *x;
+};
+
 static int st_insert_chunks(struct index_store *st, int64_t doc_id, const struct index_chunk *chunks, int n,
-                            const float *vectors, int64_t *new_ids, struct kb_error *err)
+                            const struct st_vecset *vs, int n_vs, int64_t *new_ids, struct kb_error *err)
 {
     sqlite3_stmt *ins = st_prep(st, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end,"
                                     " off_start, off_end, n_tokens) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)", err);
@@ -1135,13 +1496,38 @@ static int st_insert_chunks(struct index_store *st, int64_t doc_id, const struct
         sqlite3_bind_text(fts, 2, c->text, -1, SQLITE_STATIC);
         sqlite3_bind_text(fts, 3, nz(c->heading_path), -1, SQLITE_STATIC);
         rc = st_step_done(st, fts, "index chunk text", err);
-        if (rc == 0 && vectors) {
+        for (int k = 0; rc == 0 && k < n_vs; k++) {
+            if (!vs[k].e || !vs[k].x)
+                continue;
             sqlite3_bind_int64(emb, 1, cid);
-            sqlite3_bind_text(emb, 2, st->emb->id, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(emb, 3, vectors + (size_t)i * (size_t)st->emb->dim, st->emb->dim * (int)sizeof(float),
+            sqlite3_bind_text(emb, 2, vs[k].e->id, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(emb, 3, vs[k].x + (size_t)i * (size_t)vs[k].e->dim, vs[k].e->dim * (int)sizeof(float),
                               SQLITE_STATIC);
             rc = st_step_done(st, emb, "store embedding", err);
         }
+    }
+    return rc;
+}
+
+/* Embeds the chunks' embed texts with e into *out (caller frees). */
+static int st_embed_chunks(const struct index_embedder *e, const struct index_chunk *chunks, int n, float **out,
+                           struct kb_error *err)
+{
+    const char **texts;
+    int rc;
+    *out = kb_try_malloc((size_t)n * (size_t)e->dim, sizeof(float));
+    if (!*out)
+        return kb_error_set(err, KB_ENOMEM, "no memory for %d chunk vectors", n);
+    texts = kb_xmalloc((size_t)n * sizeof(char *));
+    for (int i = 0; i < n; i++)
+        texts[i] = index_chunk_embed_text(&chunks[i]);
+    rc = e->embed(e->ud, texts, n, *out, err);
+    for (int i = 0; i < n; i++)
+        free((char *)texts[i]);
+    free(texts);
+    if (rc) {
+        free(*out);
+        *out = NULL;
     }
     return rc;
 }
@@ -1151,7 +1537,9 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
                       int64_t *id_out, struct kb_error *err)
 {
     char sha[65], old_sha[65] = "";
-    float *own_vec = NULL;
+    float *own_vec = NULL, *srv_vec = NULL;
+    const struct index_embedder *tgt, *srv;
+    struct st_vecset vs[2];
     int64_t *old_ids = NULL, n_old = 0, cap_old = 0, *new_ids = NULL, coll, id = 0;
     int rc = 0;
 
@@ -1165,25 +1553,24 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
         return kb_error_set(err, KB_EINVAL, "sha256 must be 64 lowercase hex digits");
     if (original && (rc = st_original_put(st, original, original_bytes, sha, err)) != 0)
         return rc;
-    if (st->emb && !vectors && n_chunks > 0) {
-        const char **texts = kb_xmalloc((size_t)n_chunks * sizeof(char *));
-        own_vec = kb_try_malloc((size_t)n_chunks * (size_t)st->emb->dim, sizeof(float));
-        if (!own_vec) {
-            free(texts);
-            return kb_error_set(err, KB_ENOMEM, "no memory for %d chunk vectors", n_chunks);
-        }
-        for (int i = 0; i < n_chunks; i++)
-            texts[i] = index_chunk_embed_text(&chunks[i]);
-        rc = st->emb->embed(st->emb->ud, texts, n_chunks, own_vec, err);
-        for (int i = 0; i < n_chunks; i++)
-            free((char *)texts[i]);
-        free(texts);
+    /* the configured embedder's vectors, and during a re-embedding also the searched embedder's,
+     * so the document is found now and needs no re-embedding later */
+    store_lock(st);
+    tgt = st->emb;
+    srv = st->serve != tgt ? st->serve : NULL;
+    store_unlock(st);
+    if (tgt && !vectors && n_chunks > 0) {
+        rc = st_embed_chunks(tgt, chunks, n_chunks, &own_vec, err);
         if (rc)
             goto out_free;
         vectors = own_vec;
     }
-    if (!st->emb)
+    if (srv && n_chunks > 0 && (rc = st_embed_chunks(srv, chunks, n_chunks, &srv_vec, err)) != 0)
+        goto out_free;
+    if (!tgt)
         vectors = NULL;
+    vs[0] = (struct st_vecset){tgt, vectors};
+    vs[1] = (struct st_vecset){srv, srv_vec};
     new_ids = kb_xmalloc((size_t)(n_chunks + 1) * sizeof(int64_t));
 
     store_lock(st);
@@ -1221,14 +1608,22 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
         }
     }
     if (rc == 0)
-        rc = st_insert_chunks(st, id, chunks, n_chunks, vectors, new_ids, err);
+        rc = st_insert_chunks(st, id, chunks, n_chunks, vs, 2, new_ids, err);
     rc = st_end(st, rc, err);
     if (rc)
         goto out_unlock;
     st->n_chunks_cache = -1;
+    if (st->reembed_pending && st->emb == tgt && vectors) {
+        st->reembed_done += n_chunks;
+        st->reembed_total += n_chunks - n_old;
+    }
     if (st->vec) {
         struct kb_error verr = {0};
-        if (vec_remove(st->vec, old_ids, n_old, &verr) != 0 || vec_add(st->vec, new_ids, vectors, n_chunks, &verr) != 0) {
+        const float *cached = st->serve == tgt ? vectors : st->serve == srv ? srv_vec : NULL;
+        if (!cached && n_chunks > 0)
+            st->data_version = INT_MIN; /* the searched embedder changed meanwhile: id diff at the next search */
+        if (vec_remove(st->vec, old_ids, n_old, &verr) != 0 ||
+            (cached && vec_add(st->vec, new_ids, cached, n_chunks, &verr) != 0)) {
             kb_warn("vectors: cache update failed (%s); rebuilding", verr.msg);
             if (store_rebuild_vectors(st, &verr) != 0)
                 kb_warn("vectors: rebuild failed: %s", verr.msg);
@@ -1242,6 +1637,7 @@ out_unlock:
     store_unlock(st);
 out_free:
     free(own_vec);
+    free(srv_vec);
     free(old_ids);
     free(new_ids);
     return rc;
@@ -1556,13 +1952,13 @@ int store_get_vectors(struct index_store *st, const int64_t *ids, int n, float *
                       struct kb_error *err)
 {
     sqlite3_stmt *s = st_prep(st, "SELECT vector FROM embeddings WHERE chunk_id=?1 AND embedder_id=?2", err);
-    const int dim = st->emb ? st->emb->dim : 0;
+    const int dim = st->serve ? st->serve->dim : 0;
     if (!s)
         return err ? err->code : KB_EIO;
     for (int i = 0; i < n; i++) {
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, ids[i]);
-        sqlite3_bind_text(s, 2, st->emb->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, st->serve->id, -1, SQLITE_STATIC);
         found[i] = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) == dim * (int)sizeof(float);
         if (found[i])
             memcpy(out + (size_t)i * (size_t)dim, sqlite3_column_blob(s, 0), (size_t)dim * sizeof(float));
@@ -1579,7 +1975,7 @@ int store_doc_vectors(struct index_store *st, int64_t doc_id, struct kb_arena *a
     sqlite3_stmt *s = st_prep(st, "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.chunk_id=c.id"
                                   " WHERE c.document_id=?1 AND e.embedder_id=?2", err);
     sqlite3_stmt *cnt = st_prep(st, "SELECT count(*) FROM chunks WHERE document_id=?1", err);
-    const int dim = st->emb->dim;
+    const int dim = st->serve->dim;
     int64_t total = 0;
     int k = 0;
     *n = 0;
@@ -1594,7 +1990,7 @@ int store_doc_vectors(struct index_store *st, int64_t doc_id, struct kb_arena *a
     if (!*ids || !*vecs)
         return kb_error_set(err, KB_ENOMEM, "document has too many chunks to search");
     sqlite3_bind_int64(s, 1, doc_id);
-    sqlite3_bind_text(s, 2, st->emb->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, st->serve->id, -1, SQLITE_STATIC);
     while (k < total && sqlite3_step(s) == SQLITE_ROW) {
         if (sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float))
             continue;
@@ -1705,6 +2101,7 @@ int index_store_check(struct index_store *st, struct index_check *out, struct kb
     out->n_documents = st_count(st, "SELECT count(*) FROM documents WHERE ?1 IS NULL OR 1");
     out->n_chunks = st_count(st, "SELECT count(*) FROM chunks WHERE ?1 IS NULL OR 1");
     out->n_embeddings = st_count(st, "SELECT count(*) FROM embeddings WHERE embedder_id=?1");
+    out->n_embeddings_other = st_count(st, "SELECT count(*) FROM embeddings WHERE embedder_id<>?1");
     out->n_chunks_without_embedding =
         st->emb ? st_count(st, "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e"
                                " WHERE e.chunk_id=c.id AND e.embedder_id=?1)")
