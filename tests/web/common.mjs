@@ -1,7 +1,7 @@
 // tests/web/common.mjs: what the node tests share: loading the npm packages installed by
 // scripts/test_setup.sh (exit 77, ctest's "skipped", when they are missing), starting `kbox serve`
 // on an ephemeral port in a fresh data directory, and uploading samples through the API.
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {createRequire} from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,11 +25,14 @@ export function check(cond, msg) {
   if (!cond) throw new Error('check failed: ' + msg);
 }
 
-/* Starts `kbox serve --port 0`; resolves to {url, port, token, proc, dir, stop()}. */
-export function startKbox(kbox, sets = []) {
+/* Starts `kbox serve --port 0`; resolves to {url, port, token, proc, dir, stop()}. opts.setup(dir),
+ * when given, runs on the fresh data directory before the server starts and may return more
+ * "key=value" settings (e.g. paths inside the directory). */
+export function startKbox(kbox, sets = [], opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kbox-node-test-'));
   const args = ['--data-dir', dir];
-  for (const s of sets) args.push('--set', s);
+  const more = opts.setup ? opts.setup(dir) || [] : [];
+  for (const s of [...sets, ...more]) args.push('--set', s);
   args.push('serve', '--port', '0', '--threads', '2');
   const proc = spawn(kbox, args, {stdio: ['ignore', 'pipe', 'pipe']});
   let out = '';
@@ -78,4 +81,51 @@ export async function uploadAndWait(k, files, collection) {
     }
   }
   return body.documents;
+}
+
+/* Writes a synthetic GGUF with `kbox model synth` (seeded random weights: the text is noise, but
+ * loading, prompting, streaming and grounding are all real). */
+export function synthModel(kbox, out, args = ['--arch', 'llama', '--type', 'Q8_0', '--seed', '7']) {
+  const r = spawnSync(kbox, ['model', 'synth', ...args, '--out', out], {encoding: 'utf8'});
+  check(r.status === 0, 'kbox model synth: ' + r.stderr);
+  return out;
+}
+
+/* Copies a synthetic GGUF, replacing its chat template by a DeepSeek-R1 style one whose
+ * generation prompt opens "<think>\n" (the newer R1 templates do). kbox then starts generation
+ * inside the reasoning block, as with a real R1 model. The template is rewritten in place and padded
+ * with spaces to its old length, so no offset in the file moves. */
+export function r1Variant(srcPath, dstPath) {
+  const b = fs.readFileSync(srcPath);
+  const key = Buffer.from('tokenizer.chat_template');
+  const at = b.indexOf(key);
+  check(at > 0, 'no chat template in ' + srcPath);
+  const v = at + key.length;
+  check(b.readUInt32LE(v) === 8, 'chat template is a GGUF string');
+  const n = Number(b.readBigUInt64LE(v + 4));
+  const user = '<\uff5cUser\uff5c>';
+  const asst = '<\uff5cAssistant\uff5c>';
+  const tmpl = Buffer.from("{% for m in messages %}{% if m['role'] == 'user' %}{{ '" + user + "' + m['content'] }}" +
+    "{% else %}{{ '" + asst + "' + m['content'] }}{% endif %}{% endfor %}" +
+    "{% if add_generation_prompt %}{{ '" + asst + "<think>\\n' }}{% endif %}");
+  check(tmpl.length <= n, `R1 template (${tmpl.length} bytes) fits the old one (${n})`);
+  b.fill(0x20, v + 12, v + 12 + n);
+  tmpl.copy(b, v + 12);
+  fs.writeFileSync(dstPath, b);
+  return dstPath;
+}
+
+/* Splits a text/event-stream body into [{event, data}] with data parsed as JSON. */
+export function parseSSE(text) {
+  const out = [];
+  for (const raw of text.split('\n\n')) {
+    let event = 'message';
+    const data = [];
+    for (const line of raw.split('\n')) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (data.length) out.push({event, data: JSON.parse(data.join('\n'))});
+  }
+  return out;
 }

@@ -521,7 +521,7 @@ function showAnswer(data, bubble, answer, chips, meta, seen, thoughts) {
   const weak = renderGrounded(answer, text, data.sentences, supportMin(data));
   if (data.reasoning) thoughts().textContent = data.reasoning;
   if (!text.trim() && data.reasoning) answer.append(el('span', {class: 'hint', text: t('chat.noanswer')}));
-  if (weak) bubble.append(el('div', {class: 'weak-note', text: t('chat.weaknote')}));
+  if (weak) bubble.insertBefore(el('div', {class: 'weak-note', text: t('chat.weaknote')}), chips);
   if (dropped) bubble.insertBefore(el('div', {class: 'strict-note', title: note, text: t('chat.dropped').replace('{n}', dropped)}), chips);
   for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c)); }
   const facts = [data.mode, Math.round(data.timings.total_ms) + ' ms'];
