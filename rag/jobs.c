@@ -8,7 +8,9 @@
  *   still "queued" or "parsing" is queued again (uploads resume after a restart).
  * - rag_ingest_paths() (the CLI) walks files and folders and ingests them with a bounded pool of
  *   threads, skipping files whose sha256 is unchanged, replacing changed ones, pruning on request.
- * Lock rules: r->lock guards the job ring and r->stopping; no lock is held while parsing.
+ * - rag_jobs_reembed() runs the re-embedding after an embedder change on its own thread (below).
+ * Lock rules: r->lock guards the job ring and r->stopping; no lock is held while parsing or
+ * embedding. r->lock may be held while calling into the store (its mutex comes second).
  * Tests: tests/rag/test_rag.c. */
 #include "rag/rag_int.h"
 
@@ -146,6 +148,7 @@ int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, con
     free(s->spool_path);
     free(s->name);
     *s = (struct rag_job_slot){.id = id, .document_id = doc_id, .collection_id = collection_id};
+    kb_strlcpy(s->kind, "ingest", sizeof s->kind);
     kb_strlcpy(s->state, "queued", sizeof s->state);
     s->spool_path = kb_xstrdup(spool_path);
     s->name = kb_xstrdup(name);
@@ -163,7 +166,7 @@ static void *jobs_worker(void *arg)
         int64_t best = 0;
         for (int i = 0; i < RAG_MAX_JOBS; i++) {
             struct rag_job_slot *s = &r->jobs[i];
-            if (s->id && !strcmp(s->state, "queued") && (!best || s->id < best)) {
+            if (s->id && !strcmp(s->kind, "ingest") && !strcmp(s->state, "queued") && (!best || s->id < best)) {
                 best = s->id;
                 job = s;
             }
@@ -232,16 +235,113 @@ int rag_jobs_start(struct rag *r, struct kb_error *err)
 
 void rag_jobs_stop(struct rag *r)
 {
-    if (!r->workers)
-        return;
     pthread_mutex_lock(&r->lock);
     r->stopping = true;
     pthread_cond_broadcast(&r->job_cv);
     pthread_mutex_unlock(&r->lock);
+    /* the re-embedding stops after its current batch; the store resumes it at the next open */
+    if (r->reembed_started)
+        pthread_join(r->reembed_thread, NULL);
+    r->reembed_started = false;
+    if (!r->workers)
+        return;
     for (int i = 0; i < r->n_workers; i++)
         pthread_join(r->workers[i], NULL);
     free(r->workers);
     r->workers = NULL;
+}
+
+/* ---- the re-embedding job -------------------------------------------------------------------------------
+ * When the configured embedder differs from the one the stored vectors come from, one thread runs
+ * index_reembed_step() in batches of embed.batch chunks until the store has switched; search keeps
+ * the old vectors meanwhile. It shows as a job of kind "reembed" with chunk progress. Stopping
+ * (rag_close) leaves the work done so far in the database; the next rag_open() starts it again. */
+
+static void jobs_reembed_mark(struct rag *r, int64_t id, const char *state, const struct index_reembed_status *s,
+                              const char *error)
+{
+    struct rag_job_slot *slot = &r->jobs[id % RAG_MAX_JOBS];
+    if (slot->id != id)
+        return;
+    if (state)
+        kb_strlcpy(slot->state, state, sizeof slot->state);
+    if (s) {
+        slot->n_done = s->n_done;
+        slot->n_total = s->n_total;
+    }
+    if (error)
+        kb_strlcpy(slot->error, error, sizeof slot->error);
+}
+
+static void *jobs_reembed_main(void *arg)
+{
+    struct rag *r = arg;
+    struct index_reembed_status s;
+    int64_t id;
+    pthread_mutex_lock(&r->lock);
+    id = r->reembed_job_id;
+    while (!r->stopping) {
+        struct kb_error err = {0};
+        bool fin = false;
+        int batch = (int)r->cfg.embed_batch, rc;
+        pthread_mutex_unlock(&r->lock);
+        rc = index_reembed_step(r->st, batch, &s, &fin, &err);
+        pthread_mutex_lock(&r->lock);
+        if (rc) {
+            jobs_reembed_mark(r, id, "failed", &s, kb_error_msg(&err, rc));
+            kb_warn("re-embedding failed (it restarts at the next start or embed.model change): %s",
+                    kb_error_msg(&err, rc));
+            break;
+        }
+        jobs_reembed_mark(r, id, NULL, &s, NULL);
+        if (fin) {
+            /* under r->lock, so an embed.model change now either sees this thread running or
+             * finds it gone and starts another */
+            index_reembed_status(r->st, &s);
+            if (!s.pending) {
+                jobs_reembed_mark(r, id, "done", &s, NULL);
+                break;
+            }
+        }
+    }
+    if (r->stopping)
+        jobs_reembed_mark(r, id, NULL, NULL, "interrupted by shutdown; resumes at the next start");
+    r->reembed_running = false;
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+void rag_jobs_reembed(struct rag *r)
+{
+    struct index_reembed_status s;
+    struct rag_job_slot *slot;
+    int64_t id;
+    pthread_mutex_lock(&r->lock);
+    if (r->stopping || r->reembed_running || index_reembed_status(r->st, &s) != 0 || !s.pending)
+        goto out_unlock;
+    if (r->reembed_started) /* the previous job's thread has ended (reembed_running is false) */
+        pthread_join(r->reembed_thread, NULL);
+    r->reembed_started = false;
+    id = r->next_job_id++;
+    slot = &r->jobs[id % RAG_MAX_JOBS];
+    free(slot->spool_path);
+    free(slot->name);
+    *slot = (struct rag_job_slot){.id = id, .n_done = s.n_done, .n_total = s.n_total};
+    kb_strlcpy(slot->kind, "reembed", sizeof slot->kind);
+    kb_strlcpy(slot->state, "running", sizeof slot->state);
+    slot->name = kb_xstrdup(s.embedder_id);
+    r->reembed_job_id = id;
+    r->reembed_running = true;
+    if (pthread_create(&r->reembed_thread, NULL, jobs_reembed_main, r)) {
+        r->reembed_running = false;
+        jobs_reembed_mark(r, id, "failed", NULL, "cannot start a thread");
+    } else {
+        r->reembed_started = true;
+        kb_info("re-embedding job %lld: %lld of %lld chunks to embed with '%s'", (long long)id,
+                (long long)(s.n_total - s.n_done), (long long)s.n_total, s.embedder_id);
+    }
+out_unlock:
+    pthread_mutex_unlock(&r->lock);
 }
 
 int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const char *tmp_path,
@@ -306,25 +406,53 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
     return 0;
 }
 
+static void jobs_export(const struct rag_job_slot *s, struct rag_job *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = s->id;
+    out->document_id = s->document_id;
+    kb_strlcpy(out->kind, s->kind, sizeof out->kind);
+    kb_strlcpy(out->state, s->state, sizeof out->state);
+    kb_strlcpy(out->error, s->error, sizeof out->error);
+    out->n_done = s->n_done;
+    out->n_total = s->n_total;
+    if (!strcmp(s->state, "done"))
+        out->progress = 1.0;
+    else if (!strcmp(s->kind, "reembed"))
+        out->progress = s->n_total > 0 ? (double)s->n_done / (double)s->n_total : 0.0;
+    else
+        out->progress = !strcmp(s->state, "failed") ? 1.0 : !strcmp(s->state, "running") ? 0.5 : 0.0;
+}
+
 int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err)
 {
     int rc = 0;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&r->lock);
     struct rag_job_slot *s = &r->jobs[((id % RAG_MAX_JOBS) + RAG_MAX_JOBS) % RAG_MAX_JOBS];
-    if (id <= 0 || s->id != id) {
+    if (id <= 0 || s->id != id)
         rc = kb_error_set(err, KB_ENOENT, "no job %lld", (long long)id);
-    } else {
-        out->id = s->id;
-        out->document_id = s->document_id;
-        kb_strlcpy(out->state, s->state, sizeof out->state);
-        kb_strlcpy(out->error, s->error, sizeof out->error);
-        out->progress = !strcmp(s->state, "done") || !strcmp(s->state, "failed") ? 1.0
-                        : !strcmp(s->state, "running")                           ? 0.5
-                                                                                 : 0.0;
-    }
+    else
+        jobs_export(s, out);
     pthread_mutex_unlock(&r->lock);
     return rc;
+}
+
+int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_error *err)
+{
+    int n = 0;
+    (void)err;
+    *out = kb_xcalloc(RAG_MAX_JOBS, sizeof **out);
+    pthread_mutex_lock(&r->lock);
+    /* ids are consecutive and the ring holds the newest RAG_MAX_JOBS of them */
+    for (int64_t id = r->next_job_id - 1; id > 0 && id >= r->next_job_id - RAG_MAX_JOBS; id--) {
+        const struct rag_job_slot *s = &r->jobs[id % RAG_MAX_JOBS];
+        if (s->id == id)
+            jobs_export(s, &(*out)[n++]);
+    }
+    pthread_mutex_unlock(&r->lock);
+    *n_out = n;
+    return 0;
 }
 
 /* ---- synchronous ingestion of paths (the CLI) -------------------------------------------------------- */

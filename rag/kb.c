@@ -9,6 +9,7 @@
  * config strings, the store has its own mutex. Tests: tests/rag/. */
 #include "rag/rag_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,40 +38,102 @@ static int kb_mkdirs(const char *dir, struct kb_error *err)
     return 0;
 }
 
-/* embed.model behind the index's embedder interface: documents and queries alike, L2-normalised. */
+/* embed.model behind the index's embedder interface: documents and queries alike, L2-normalised.
+ * infer_embed_texts batches the texts of one call through the encoder. */
 static int kb_gguf_embed(void *ud, const char *const *texts, int n, float *out, struct kb_error *err)
 {
     return infer_embed_texts(ud, texts, n, out, true, err);
 }
 
-static int kb_open_embedder(struct rag *r, struct kb_error *err)
+/* The embedder an embed.model value names: the built-in one for "", else the GGUF file, opened
+ * once per run and kept (see struct rag_gguf_embedder). Caller holds switch_mu (or is rag_open). */
+static int kb_embedder_for(struct rag *r, const char *value, struct index_embedder **out, struct kb_error *err)
 {
+    char path[4200];
+    struct rag_gguf_embedder *g;
     int rc;
-    if (!r->cfg.embed_model[0])
-        return index_embedder_builtin_new(&r->emb, (int)r->cfg.embed_dim, err);
-    rc = infer_embedder_open(&r->gguf_emb, r->cfg.embed_model, (int)r->cfg.answer_threads, err);
-    if (rc) {
-        kb_error_prefix(err, "embed.model '%s'", r->cfg.embed_model);
+    if (!value[0]) {
+        *out = r->builtin;
+        return 0;
+    }
+    rag_model_path(&r->cfg, value, path, sizeof path);
+    for (int i = 0; i < r->n_gguf; i++)
+        if (!strcmp(r->gguf[i].path, path)) {
+            *out = &r->gguf[i].iface;
+            return 0;
+        }
+    if (r->n_gguf == RAG_MAX_GGUF_EMBEDDERS)
+        return kb_error_set(err, KB_EBUSY, "embed.model: %d embedding models were opened since kbox started;"
+                                           " restart it to open another", RAG_MAX_GGUF_EMBEDDERS);
+    if ((rc = rag_model_check(path, "embedding", err))) {
+        kb_error_prefix(err, "embed.model '%s'", value);
         return rc;
     }
-    r->gguf_iface = (struct index_embedder){.id = infer_embedder_id(r->gguf_emb),
-                                            .dim = infer_embedder_dim(r->gguf_emb),
-                                            .embed = kb_gguf_embed,
-                                            .ud = r->gguf_emb};
-    r->emb = &r->gguf_iface;
-    kb_info("embedder: %s (%d dimensions)", r->gguf_iface.id, r->gguf_iface.dim);
+    g = &r->gguf[r->n_gguf];
+    rc = infer_embedder_open(&g->e, path, (int)r->cfg.answer_threads, err);
+    if (rc) {
+        kb_error_prefix(err, "embed.model '%s'", value);
+        return rc;
+    }
+    g->path = kb_xstrdup(path);
+    g->iface = (struct index_embedder){.id = infer_embedder_id(g->e),
+                                       .dim = infer_embedder_dim(g->e),
+                                       .embed = kb_gguf_embed,
+                                       .ud = g->e};
+    r->n_gguf++;
+    kb_info("embedder: %s (%d dimensions)", g->iface.id, g->iface.dim);
+    *out = &g->iface;
     return 0;
+}
+
+/* Every embedder of this run except e: the ones whose vectors the store may still search. */
+static int kb_prev_embedders(struct rag *r, const struct index_embedder *e, const struct index_embedder **prev)
+{
+    int n = 0;
+    if (r->builtin != e)
+        prev[n++] = r->builtin;
+    for (int i = 0; i < r->n_gguf; i++)
+        if (&r->gguf[i].iface != e)
+            prev[n++] = &r->gguf[i].iface;
+    return n;
+}
+
+/* Opens the answer model a setting value names (NULL for ""). */
+static int kb_gen_for(struct rag *r, const char *value, struct rag_gen **out, struct kb_error *err)
+{
+    char path[4200];
+    struct config tmp;
+    int rc;
+    *out = NULL;
+    if (!value[0])
+        return 0;
+    rag_model_path(&r->cfg, value, path, sizeof path);
+    if ((rc = rag_model_check(path, "generative", err))) {
+        kb_error_prefix(err, "answer.model '%s'", value);
+        return rc;
+    }
+    pthread_mutex_lock(&r->lock);
+    config_copy(&tmp, &r->cfg);
+    pthread_mutex_unlock(&r->lock);
+    rc = config_set(&tmp, "answer.model", path, CONFIG_SRC_FLAG, err);
+    if (!rc)
+        rc = rag_gen_open(out, &tmp, err);
+    config_release(&tmp);
+    return rc;
 }
 
 int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
 {
     struct rag *r = kb_xcalloc(1, sizeof *r);
     struct index_open_opts o;
+    const struct index_embedder *prev[INDEX_MAX_PREV_EMBEDDERS];
     char spool[4200];
     int rc;
     *out = NULL;
     config_copy(&r->cfg, cfg);
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->switch_mu, NULL);
+    pthread_rwlock_init(&r->gen_lock, NULL);
     pthread_cond_init(&r->job_cv, NULL);
     r->jobs = kb_xcalloc(RAG_MAX_JOBS, sizeof *r->jobs);
     r->next_job_id = 1;
@@ -80,16 +143,21 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
         goto fail;
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_file(&r->cfg, r->settings_path, err)))
         goto fail;
-    if ((rc = kb_open_embedder(r, err)))
+    if ((rc = index_embedder_builtin_new(&r->builtin, (int)r->cfg.embed_dim, err)) ||
+        (rc = kb_embedder_for(r, r->cfg.embed_model, &r->emb, err)))
         goto fail;
     index_open_opts_from_config(&o, &r->cfg);
     o.embedder = r->emb;
+    o.reembed_in_background = true; /* search keeps the old vectors; rag_jobs_reembed() does the work */
+    o.prev_embedders = prev;
+    o.n_prev_embedders = kb_prev_embedders(r, r->emb, prev);
     if ((rc = index_store_open(&r->st, &o, err)))
         goto fail;
-    if (r->cfg.answer_model[0] && (rc = rag_gen_open(&r->gen, &r->cfg, err)))
+    if ((rc = kb_gen_for(r, r->cfg.answer_model, &r->gen, err)))
         goto fail;
     if ((rc = rag_jobs_start(r, err)))
         goto fail;
+    rag_jobs_reembed(r);
     *out = r;
     return 0;
 fail:
@@ -104,19 +172,32 @@ void rag_close(struct rag *r)
     rag_jobs_stop(r);
     rag_gen_close(r->gen);
     index_store_close(r->st);
-    if (r->gguf_emb)
-        infer_embedder_close(r->gguf_emb);
-    else
-        index_embedder_builtin_free(r->emb);
+    for (int i = 0; i < r->n_gguf; i++) {
+        infer_embedder_close(r->gguf[i].e);
+        free(r->gguf[i].path);
+    }
+    index_embedder_builtin_free(r->builtin);
     for (int i = 0; i < RAG_MAX_JOBS; i++) {
         free(r->jobs[i].spool_path);
         free(r->jobs[i].name);
     }
     free(r->jobs);
     pthread_cond_destroy(&r->job_cv);
+    pthread_rwlock_destroy(&r->gen_lock);
+    pthread_mutex_destroy(&r->switch_mu);
     pthread_mutex_destroy(&r->lock);
     config_release(&r->cfg);
     free(r);
+}
+
+/* The configured embedder (borrowed; every embedder lives until rag_close). */
+static const struct index_embedder *kb_emb(struct rag *r)
+{
+    const struct index_embedder *e;
+    pthread_mutex_lock(&r->lock);
+    e = r->emb;
+    pthread_mutex_unlock(&r->lock);
+    return e;
 }
 
 const struct config *rag_config(const struct rag *r)
@@ -164,19 +245,78 @@ static int kb_save_settings(struct rag *r, struct kb_error *err)
     return rc;
 }
 
+/* A model setting names a file of the models folder (or ""): no paths from the API. */
+static int kb_check_model_value(const char *key, const char *value, struct kb_error *err)
+{
+    if (!value[0])
+        return 0;
+    if (strchr(value, '/') || !strcmp(value, ".") || !strcmp(value, "..") || !kb_str_has_suffix(value, ".gguf"))
+        return kb_error_set(err, KB_ECONFIG, "%s takes the name of a .gguf file in the models folder, or \"\"", key);
+    return 0;
+}
+
+/* answer.model: the new model loads first; the swap waits until no generation uses the old one. */
+static int kb_switch_answer_model(struct rag *r, const char *value, struct kb_error *err)
+{
+    struct rag_gen *g = NULL, *old;
+    int rc = kb_gen_for(r, value, &g, err);
+    if (rc)
+        return rc;
+    pthread_rwlock_wrlock(&r->gen_lock);
+    old = r->gen;
+    r->gen = g;
+    pthread_rwlock_unlock(&r->gen_lock);
+    rag_gen_close(old);
+    kb_info("answer model: %s", value[0] ? value : "none (extractive answers)");
+    return 0;
+}
+
+/* embed.model: the store searches the old vectors until the re-embedding job has finished. */
+static int kb_switch_embedder(struct rag *r, const char *value, struct kb_error *err)
+{
+    const struct index_embedder *prev[INDEX_MAX_PREV_EMBEDDERS];
+    struct index_embedder *e;
+    int rc = kb_embedder_for(r, value, &e, err);
+    if (rc)
+        return rc;
+    rc = index_store_set_embedder(r->st, e, prev, kb_prev_embedders(r, e, prev), err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&r->lock);
+    r->emb = e;
+    pthread_mutex_unlock(&r->lock);
+    rag_jobs_reembed(r);
+    return 0;
+}
+
 int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb_error *err)
 {
     int rc;
+    bool model = !strcmp(key, "answer.model") || !strcmp(key, "embed.model");
     if (!strncmp(key, "data.", 5) || !strncmp(key, "server.", 7) || !strcmp(key, "embed.dim") ||
-        !strcmp(key, "answer.model") || !strcmp(key, "embed.model") || !strcmp(key, "answer.context") ||
-        !strcmp(key, "answer.max_concurrent") || !strcmp(key, "answer.threads"))
+        !strcmp(key, "answer.context") || !strcmp(key, "answer.max_concurrent") || !strcmp(key, "answer.threads"))
         if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
             return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs; set it in the config and restart", key);
-    pthread_mutex_lock(&r->lock);
-    rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
-    if (!rc)
-        rc = kb_save_settings(r, err);
-    pthread_mutex_unlock(&r->lock);
+    if (!model) {
+        pthread_mutex_lock(&r->lock);
+        rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
+        if (!rc)
+            rc = kb_save_settings(r, err);
+        pthread_mutex_unlock(&r->lock);
+        return rc;
+    }
+    if ((rc = kb_check_model_value(key, value, err)))
+        return rc;
+    pthread_mutex_lock(&r->switch_mu);
+    rc = !strcmp(key, "answer.model") ? kb_switch_answer_model(r, value, err) : kb_switch_embedder(r, value, err);
+    if (!rc) {
+        pthread_mutex_lock(&r->lock);
+        rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
+        if (!rc)
+            rc = kb_save_settings(r, err);
+        pthread_mutex_unlock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->switch_mu);
     return rc;
 }
 
@@ -465,7 +605,8 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     struct kb_arena a;
     struct index_hit *h;
     struct rag_passage *p = NULL;
-    struct rag_embedder_ref emb = {kb_embed_docs, r->emb, r->emb->dim};
+    const struct index_embedder *e = kb_emb(r);
+    struct rag_embedder_ref emb = {kb_embed_docs, (void *)e, e->dim};
     struct config cfg;
     char query[2048], previous[512];
     double t0 = kb_now_s(), t1;
@@ -490,10 +631,13 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
                                     .score = h[i].score};
+    /* the read lock keeps answer.model from being swapped out under this generation */
+    pthread_rwlock_rdlock(&r->gen_lock);
     if (r->gen) {
         double tps = 0;
         rc = rag_answer_generative(r->gen, &cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
                                    opts->show_prompt ? prompt_out : NULL, &tps, err);
+        pthread_rwlock_unlock(&r->gen_lock);
         if (!rc) {
             pthread_mutex_lock(&r->lock);
             r->last_tokens_per_s = tps;
@@ -501,6 +645,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         }
         goto out;
     }
+    pthread_rwlock_unlock(&r->gen_lock);
     rc = rag_answer_extractive(&cfg, opts->question, p, n, &emb, out, err);
     if (rc)
         goto out;
@@ -547,12 +692,13 @@ out:
 
 int rag_embed(struct rag *r, const char *const *texts, int n, float **out, int *dim, struct kb_error *err)
 {
+    const struct index_embedder *e = kb_emb(r);
     int rc;
-    *dim = r->emb->dim;
-    *out = kb_try_malloc((size_t)n * (size_t)r->emb->dim, sizeof **out);
+    *dim = e->dim;
+    *out = kb_try_malloc((size_t)n * (size_t)e->dim, sizeof **out);
     if (!*out)
         return kb_error_set(err, KB_ENOMEM, "too many texts to embed at once");
-    rc = r->emb->embed(r->emb->ud, texts, n, *out, err);
+    rc = e->embed(e->ud, texts, n, *out, err);
     if (rc) {
         free(*out);
         *out = NULL;
@@ -562,7 +708,7 @@ int rag_embed(struct rag *r, const char *const *texts, int n, float **out, int *
 
 const char *rag_embedder_id(const struct rag *r)
 {
-    return r->emb->id;
+    return kb_emb((struct rag *)r)->id;
 }
 
 int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
@@ -590,8 +736,171 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
         out->jobs_running += r->jobs[i].id && !strcmp(r->jobs[i].state, "running");
     }
     out->tokens_per_s = r->last_tokens_per_s;
-    out->answer_mode = r->gen ? "generative" : "extractive";
     pthread_mutex_unlock(&r->lock);
+    pthread_rwlock_rdlock(&r->gen_lock);
+    out->answer_mode = r->gen ? "generative" : "extractive";
+    pthread_rwlock_unlock(&r->gen_lock);
+    {
+        struct index_reembed_status s;
+        index_reembed_status(r->st, &s);
+        kb_strlcpy(out->embedder, s.embedder_id, sizeof out->embedder);
+        kb_strlcpy(out->search_embedder, s.search_id, sizeof out->search_embedder);
+        out->reembedding = s.pending;
+        out->reembed_done = s.n_done;
+        out->reembed_total = s.n_total;
+    }
     kb_arena_release(&a);
+    return rc;
+}
+
+/* ---- models ------------------------------------------------------------------------------------------- */
+
+void rag_models_dir(const struct config *cfg, char *buf, size_t buf_bytes)
+{
+    snprintf(buf, buf_bytes, "%s/models", cfg->data_dir);
+}
+
+void rag_model_path(const struct config *cfg, const char *value, char *buf, size_t buf_bytes)
+{
+    char dir[4200];
+    if (!value[0] || strchr(value, '/')) {
+        kb_strlcpy(buf, value, buf_bytes);
+        return;
+    }
+    rag_models_dir(cfg, dir, sizeof dir);
+    snprintf(buf, buf_bytes, "%s/%s", dir, value);
+}
+
+/* MemAvailable in bytes, -1 when unknown. */
+static int64_t kb_mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
+}
+
+/* "Q8_0 x87, F32 x32" (most frequent first) and the most frequent type's name. */
+static void kb_model_types(const struct infer_model_info *in, char *out, size_t out_bytes, char *top, size_t top_bytes)
+{
+    size_t used = 0;
+    bool done[40] = {0};
+    out[0] = top[0] = '\0';
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < 40; t++)
+            if (!done[t] && in->tensor_type_count[t] > 0 &&
+                (best < 0 || in->tensor_type_count[t] > in->tensor_type_count[best]))
+                best = t;
+        if (best < 0)
+            break;
+        done[best] = true;
+        const char *name = infer_type_name(best);
+        if (!top[0])
+            kb_strlcpy(top, name ? name : "?", top_bytes);
+        used += (size_t)snprintf(out + used, used < out_bytes ? out_bytes - used : 0, "%s%s x%d", used ? ", " : "",
+                                 name ? name : "?", in->tensor_type_count[best]);
+        if (used >= out_bytes)
+            break;
+    }
+}
+
+static int kb_gguf_only(const struct dirent *d)
+{
+    return kb_str_has_suffix(d->d_name, ".gguf");
+}
+
+int rag_models_list(const char *dir, struct rag_model **out, int *n_out, int64_t *mem_available,
+                    struct kb_error *err)
+{
+    struct dirent **names = NULL;
+    int64_t avail = kb_mem_available();
+    int n = scandir(dir, &names, kb_gguf_only, alphasort);
+    *out = NULL;
+    *n_out = 0;
+    if (mem_available)
+        *mem_available = avail;
+    if (n < 0)
+        return kb_error_set(err, KB_ENOENT, "cannot list models folder '%s' (put GGUF files there, or name a folder)",
+                            dir);
+    *out = kb_xcalloc((size_t)n + 1, sizeof **out);
+    for (int i = 0; i < n; i++) {
+        struct rag_model *m = &(*out)[i];
+        char path[8400], types[256], top[32];
+        struct infer_model *im = NULL;
+        struct infer_model_info in;
+        struct kb_error merr = {0};
+        struct stat sb;
+        int rc;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        m->file = kb_xstrdup(names[i]->d_name);
+        m->bytes = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+        m->fits = avail < 0 || m->bytes < avail;
+        m->kind = "";
+        rc = infer_model_open(&im, path, &merr);
+        if (rc) {
+            m->arch = kb_xstrdup("");
+            m->type = kb_xstrdup("");
+            m->types = kb_xstrdup("");
+            m->error = kb_xstrdup(kb_error_msg(&merr, rc));
+        } else {
+            infer_model_get_info(im, &in);
+            kb_model_types(&in, types, sizeof types, top, sizeof top);
+            m->arch = kb_xstrdup(in.arch);
+            m->kind = in.encoder ? "embedding" : "generative";
+            m->params = in.n_params;
+            m->type = kb_xstrdup(top);
+            m->types = kb_xstrdup(types);
+            m->bytes = (int64_t)in.file_bytes;
+            m->fits = avail < 0 || m->bytes < avail;
+            m->n_expert = in.n_expert;
+            infer_model_close(im);
+        }
+        free(names[i]);
+    }
+    free(names);
+    *n_out = n;
+    return 0;
+}
+
+void rag_models_free(struct rag_model *m, int n)
+{
+    for (int i = 0; m && i < n; i++) {
+        free(m[i].file);
+        free(m[i].arch);
+        free(m[i].type);
+        free(m[i].types);
+        free(m[i].error);
+    }
+    free(m);
+}
+
+int rag_model_check(const char *path, const char *kind, struct kb_error *err)
+{
+    struct stat sb;
+    struct infer_model *m = NULL;
+    struct infer_model_info in;
+    int64_t avail = kb_mem_available();
+    bool want_encoder = !strcmp(kind, "embedding");
+    int rc;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return kb_error_set(err, KB_ENOENT, "'%s' does not exist", path);
+    if (avail > 0 && (int64_t)sb.st_size >= avail)
+        return kb_error_set(err, KB_ETOOBIG, "'%s' is %.2f GB but only %.2f GB of memory is available", path,
+                            sb.st_size / 1e9, avail / 1e9);
+    /* opening maps the file and reads its header and tensor table; no weight is read yet */
+    if ((rc = infer_model_open(&m, path, err)))
+        return rc;
+    infer_model_get_info(m, &in);
+    if (in.encoder != want_encoder)
+        rc = kb_error_set(err, KB_EINVAL, "'%s' is %s %s model (%s), not %s %s model", path,
+                          in.encoder ? "an" : "a", in.encoder ? "embedding" : "generative", in.arch,
+                          want_encoder ? "an" : "a", kind);
+    infer_model_close(m);
     return rc;
 }

@@ -28,7 +28,12 @@ void rag_close(struct rag *r); /* NULL ok */
  * rag_setting_set() are visible here. */
 const struct config *rag_config(const struct rag *r);
 /* Changes a runtime setting (answer.*, index.top_k, widget.*, server.cors_origins, ...) and
- * persists it in the knowledge base so it survives restarts. KB_ECONFIG names a bad key/value. */
+ * persists it in the knowledge base so it survives restarts. KB_ECONFIG names a bad key/value.
+ * answer.model and embed.model take a file name in the models folder (or "" for extractive
+ * answers / the built-in embedder); the file is checked first (readable GGUF, supported
+ * architecture of the right kind, fits in memory: KB_ENOENT, KB_EFORMAT, KB_EINVAL, KB_ETOOBIG).
+ * answer.model swaps the loaded model once no generation uses it; embed.model switches the
+ * embedder and starts the background re-embedding job (search keeps the old vectors meanwhile). */
 int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb_error *err);
 
 /* ---- collections (knowledge bases) --------------------------------------------------------------- */
@@ -110,12 +115,16 @@ int rag_document_file(struct rag *r, int64_t id, char *path_out, size_t path_byt
 
 struct rag_job {
     int64_t id;
-    int64_t document_id;
+    int64_t document_id; /* 0 for a re-embedding */
+    char kind[16];      /* "ingest" (one document) or "reembed" (every chunk, new embedder) */
     char state[16];     /* "queued", "running", "done", "failed" */
     double progress;    /* 0..1 */
+    int64_t n_done, n_total; /* reembed: chunks embedded / all chunks; 0 for ingest */
     char error[256];
 };
 int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err);
+/* The jobs still remembered (RAG_MAX_JOBS most recent), newest first. Caller frees *out with free(). */
+int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_error *err);
 
 /* ---- search ---------------------------------------------------------------------------------------- */
 
@@ -207,8 +216,40 @@ struct rag_stats {
     int64_t jobs_queued, jobs_running, jobs_failed;
     double tokens_per_s;          /* last generative answer's speed, 0 if none */
     const char *answer_mode;      /* "extractive" or "generative"; static */
+    char embedder[128];           /* the configured embedder's id */
+    char search_embedder[128];    /* the embedder whose vectors search uses now; "" = BM25 only
+                                   * (while re-embedding after the old embedder went away) */
+    bool reembedding;             /* vectors of the configured embedder are still being made */
+    int64_t reembed_done, reembed_total; /* chunks */
 };
 int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err);
+
+/* ---- models ----------------------------------------------------------------------------------------- */
+
+/* One GGUF file of the models folder, for `kbox model list` and the settings page. */
+struct rag_model {
+    char *file;         /* file name in the folder; owned */
+    char *arch;         /* general.architecture, "" when unreadable; owned */
+    const char *kind;   /* "generative", "embedding", or "" when unreadable; static */
+    int64_t params;     /* weight values */
+    char *type;         /* most frequent tensor type, e.g. "Q4_K", "" when unreadable; owned */
+    char *types;        /* every tensor type with its count, most frequent first: "Q4_K x120, F32 x41"; owned */
+    int64_t bytes;      /* file size */
+    int n_expert;       /* routed experts (MoE), 0 for dense */
+    bool fits;          /* smaller than the memory available now (or that is unknown) */
+    char *error;        /* why it cannot be used (not a GGUF, unsupported architecture...), or NULL; owned */
+};
+/* <data.dir>/models into buf. */
+void rag_models_dir(const struct config *cfg, char *buf, size_t buf_bytes);
+/* The *.gguf files of dir in name order. *mem_available (nullable) gets MemAvailable in bytes, -1
+ * when unknown. KB_ENOENT when dir cannot be listed. Free with rag_models_free(). */
+int rag_models_list(const char *dir, struct rag_model **out, int *n_out, int64_t *mem_available,
+                    struct kb_error *err);
+void rag_models_free(struct rag_model *m, int n);
+/* Checks, without loading weights, that path can serve as kind ("generative" or "embedding"):
+ * KB_ENOENT, KB_ETOOBIG (larger than the memory available), KB_EFORMAT (not a GGUF kbox
+ * reads, unsupported architecture), KB_EINVAL (the other kind). */
+int rag_model_check(const char *path, const char *kind, struct kb_error *err);
 
 /* ---- evaluation ------------------------------------------------------------------------------------ */
 

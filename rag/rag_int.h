@@ -68,8 +68,10 @@ struct rag_job_slot {
     int64_t id;            /* 0 when free */
     int64_t document_id;
     int64_t collection_id;
+    char kind[16];         /* "ingest" or "reembed" */
     char state[16];        /* queued running done failed */
     char error[256];
+    int64_t n_done, n_total; /* reembed: chunks embedded so far / all chunks */
     char *spool_path;      /* file to ingest (owned), removed after success */
     char *name;            /* display name (owned) */
 };
@@ -84,10 +86,32 @@ struct rag_turn {
 struct rag_gen;        /* generate.c: the answer model and its sessions */
 struct infer_embedder; /* infer/: a GGUF embedding model (embed.model) */
 
+#define RAG_MAX_GGUF_EMBEDDERS 7 /* GGUF embedders opened in one run (with the built-in one, the
+                                  * store's INDEX_MAX_PREV_EMBEDDERS) */
+
+/* A GGUF embedding model behind the index's embedder interface. Opened on demand (embed.model)
+ * and kept until rag_close(): the store, queries and a re-embedding may still use an embedder
+ * after embed.model moved on, so none is freed early. */
+struct rag_gguf_embedder {
+    char *path;                 /* resolved file path; owned */
+    struct infer_embedder *e;   /* owned */
+    struct index_embedder iface; /* .ud = e */
+};
+
 struct rag {
     struct config cfg;               /* owned copy; guarded by lock for setting changes */
     struct index_store *st;          /* thread-safe */
-    struct index_embedder *emb;      /* built-in embedder (owned) */
+    struct index_embedder *emb;      /* the configured embedder: builtin or a gguf[].iface; guarded by lock */
+    struct index_embedder *builtin;  /* the built-in embedder (owned); always open, so the vectors of a
+                                      * knowledge base built without embed.model stay searchable */
+    struct rag_gguf_embedder gguf[RAG_MAX_GGUF_EMBEDDERS]; /* guarded by switch_mu */
+    int n_gguf;
+    pthread_mutex_t switch_mu;       /* serialises answer.model / embed.model changes */
+    pthread_rwlock_t gen_lock;       /* readers: answers using gen; writer: swapping gen */
+    pthread_t reembed_thread;        /* the re-embedding job's thread, when reembed_started */
+    bool reembed_started;            /* reembed_thread exists (joined at the next start or stop) */
+    bool reembed_running;            /* it is still looping; guarded by lock */
+    int64_t reembed_job_id;          /* its job slot */
     pthread_mutex_t lock;            /* guards jobs, conversations, cfg strings */
     pthread_cond_t job_cv;           /* signalled when a job is queued or on shutdown */
     struct rag_job_slot *jobs;       /* RAG_MAX_JOBS ring */
@@ -98,9 +122,7 @@ struct rag {
     struct rag_turn turns[RAG_MAX_CONVERSATIONS];
     char settings_path[4200];        /* data_dir/settings.json */
     double last_tokens_per_s;
-    struct rag_gen *gen;             /* answer model, or NULL for extractive answers */
-    struct infer_embedder *gguf_emb; /* embed.model, or NULL for the built-in embedder */
-    struct index_embedder gguf_iface; /* gguf_emb behind the index's embedder interface */
+    struct rag_gen *gen;             /* answer model, or NULL for extractive answers; gen_lock */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
@@ -112,6 +134,11 @@ void rag_jobs_stop(struct rag *r);
 int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, const char *spool_path,
                        const char *name);
 const char *rag_mime_of(enum ingest_format f);
+/* Starts the re-embedding job when the store has one pending and none runs (jobs.c). */
+void rag_jobs_reembed(struct rag *r);
+/* The file a model setting names: "" stays "", a value with a '/' is a path, a bare name is a file
+ * in the models folder (<data.dir>/models). */
+void rag_model_path(const struct config *cfg, const char *value, char *buf, size_t buf_bytes);
 
 /* ---- generative answers (generate.c) ------------------------------------------------------------ */
 

@@ -324,6 +324,14 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_end_obj(&w);
     jw_str(&w, "answer_mode", st.answer_mode);
     jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
+    /* which vectors search uses: during a re-embedding the old embedder's, or none (BM25 only) */
+    jw_obj(&w, "vectors");
+    jw_str(&w, "embedder", st.embedder);
+    jw_str(&w, "search_embedder", st.search_embedder);
+    jw_bool(&w, "reembedding", st.reembedding);
+    jw_int(&w, "done", st.reembed_done);
+    jw_int(&w, "total", st.reembed_total);
+    jw_end_obj(&w);
     jw_int(&w, "max_upload_bytes", rag_config(req->ctx->rag)->server_max_upload_bytes);
     jw_end_obj(&w);
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
@@ -364,6 +372,7 @@ static void settings_json(struct web_ctx *ctx, struct kb_buf *b)
     c = rag_config(ctx->rag);
     jw_obj(&w, "settings");
     jw_str(&w, "answer.model", c->answer_model);
+    jw_str(&w, "embed.model", c->embed_model);
     jw_int(&w, "index.top_k", c->index_top_k);
     jw_str(&w, "answer.fallback", c->answer_fallback);
     jw_bool(&w, "answer.strict", c->answer_strict);
@@ -405,6 +414,45 @@ int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_err
         return rc;
     settings_json(req->ctx, &resp->body);
     return 0;
+}
+
+/* GET /api/models: the models folder for the settings page (rag_models_list, like `kbox model
+ * list`) and the models configured now. */
+int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct rag_model *m = NULL;
+    struct kb_error lerr = {0};
+    char dir[4200];
+    struct jw w;
+    int n = 0;
+    pthread_rwlock_rdlock(&req->ctx->settings_lock);
+    rag_models_dir(rag_config(req->ctx->rag), dir, sizeof dir);
+    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    if (rag_models_list(dir, &m, &n, NULL, &lerr) != 0)
+        n = 0; /* no models folder yet: an empty list */
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_arr(&w, "models");
+    for (int i = 0; i < n; i++) {
+        jw_obj(&w, NULL);
+        jw_str(&w, "file", m[i].file);
+        jw_str(&w, "arch", m[i].error ? NULL : m[i].arch);
+        jw_str(&w, "kind", m[i].error ? NULL : m[i].kind);
+        jw_int(&w, "params", m[i].params);
+        jw_str(&w, "type", m[i].error ? NULL : m[i].type);
+        jw_int(&w, "bytes", m[i].bytes);
+        jw_bool(&w, "fits", m[i].fits);
+        jw_str(&w, "error", m[i].error);
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    pthread_rwlock_rdlock(&req->ctx->settings_lock);
+    jw_str(&w, "answer_model", rag_config(req->ctx->rag)->answer_model);
+    jw_str(&w, "embed_model", rag_config(req->ctx->rag)->embed_model);
+    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    jw_end_obj(&w);
+    rag_models_free(m, n);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }
 
 int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_error *err)

@@ -245,6 +245,22 @@ int web_h_doc_reingest(struct web_req *req, struct web_resp *resp, struct kb_err
     return finish(&w, err);
 }
 
+static void job_json(struct jw *w, const struct rag_job *job)
+{
+    jw_obj(w, NULL);
+    jw_int(w, "id", job->id);
+    jw_str(w, "kind", job->kind);
+    jw_int(w, "document_id", job->document_id);
+    jw_str(w, "state", job->state);
+    jw_num(w, "progress", job->progress);
+    if (!strcmp(job->kind, "reembed")) {
+        jw_int(w, "done", job->n_done);
+        jw_int(w, "total", job->n_total);
+    }
+    jw_str(w, "error", job->error);
+    jw_end_obj(w);
+}
+
 int web_h_job_get(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct rag_job job;
@@ -254,13 +270,26 @@ int web_h_job_get(struct web_req *req, struct web_resp *resp, struct kb_error *e
     if ((rc = rag_job_get(req->ctx->rag, req->ids[0], &job, err)))
         return rc;
     jw_init(&w, &resp->body);
+    job_json(&w, &job);
+    return finish(&w, err);
+}
+
+/* GET /api/jobs: the jobs still remembered, newest first (ingestion and re-embedding). */
+int web_h_jobs_list(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct rag_job *jobs = NULL;
+    struct jw w;
+    int n = 0, rc;
+    if ((rc = rag_jobs_list(req->ctx->rag, &jobs, &n, err)))
+        return rc;
+    jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
-    jw_int(&w, "id", job.id);
-    jw_int(&w, "document_id", job.document_id);
-    jw_str(&w, "state", job.state);
-    jw_num(&w, "progress", job.progress);
-    jw_str(&w, "error", job.error);
+    jw_arr(&w, "jobs");
+    for (int i = 0; i < n; i++)
+        job_json(&w, &jobs[i]);
+    jw_end_arr(&w);
     jw_end_obj(&w);
+    free(jobs);
     return finish(&w, err);
 }
 

@@ -33,6 +33,7 @@ static const struct web_route routes[] = {
     {"DELETE", "/api/documents/{id}", web_h_doc_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_delete"},
     {"GET", "/api/documents/{id}/file", web_h_doc_file, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_file"},
     {"POST", "/api/documents/{id}/reingest", web_h_doc_reingest, 4 * KiB, WEB_AUTH_ADMIN, "document_reingest"},
+    {"GET", "/api/jobs", web_h_jobs_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "jobs_list"},
     {"GET", "/api/jobs/{id}", web_h_job_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "job_get"},
     /* collections */
     {"GET", "/api/collections", web_h_colls_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collections_list"},
@@ -48,6 +49,7 @@ static const struct web_route routes[] = {
     {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get"},
     {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
     {"POST", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
+    {"GET", "/api/models", web_h_models, WEB_BODY_NONE, WEB_AUTH_ADMIN, "models"},
     /* OpenAI-compatible */
     {"POST", "/v1/chat/completions", web_h_oa_chat, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_chat"},
     {"GET", "/v1/models", web_h_oa_models, WEB_BODY_NONE, WEB_AUTH_ASK, "oa_models"},

@@ -283,6 +283,7 @@ int web_h_doc_delete(struct web_req *req, struct web_resp *resp, struct kb_error
 int web_h_doc_file(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_doc_reingest(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_job_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_jobs_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_colls_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_coll_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_coll_rename(struct web_req *req, struct web_resp *resp, struct kb_error *err);
@@ -292,6 +293,7 @@ int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *er
 int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_settings_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
 int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err);
