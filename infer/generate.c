@@ -11,7 +11,21 @@
  * through its stop matcher (text that may still begin a stop string is held back). With
  * split_reasoning, a chat_think splitter sends "<think>...</think>" text to the reasoning
  * callback and the rest to the piece callback. Chat prompts are chat.h's renderings, chosen from
- * the model's template. Tests: tests/infer/test_model.c. */
+ * the model's template.
+ *
+ * Speculative decoding by prompt lookup (draft_max): grounded answers copy phrases from their
+ * passages, so the tokens that followed the latest earlier occurrence of the last 1..3 tokens (in
+ * the session's cache: prompt, earlier turns, generated text) are a cheap draft. The pending token
+ * and k drafted ones go through one batched infer_eval with logits for every row; row i is sampled
+ * exactly as plain decoding would sample it after draft i-1, drafts are kept while they equal the
+ * sample, and the cache is cut back (infer_session_truncate) past the first one that does not.
+ * Every token, drafted or not, then goes through the same gen_take() steps, so text, stops and
+ * the final cache equal plain decoding's whenever a batch's logits equal the single steps' (bit
+ * for bit with the Q8_0 tiles and with batches under KERN_TILE; types whose tile kernel sums in
+ * another order can differ in the last place, which only a near-exact tie would notice). The
+ * default draft length adapts (spec_choose) to the acceptance so far and the measured cost of a
+ * batch, so a model that copies little, or a compute-bound one, decodes at its plain speed.
+ * Tests: tests/infer/test_model.c, test_spec.c; benchmark: bench/bench_spec.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,9 +244,9 @@ static bool gen_take(struct gen_state *gs, int32_t tok, int pos)
 
 /* Prompt lookup: seq = hist[0..n_hist) + last. For n = 3, 2, 1, finds the latest earlier
  * occurrence of seq's last n tokens and copies up to max of the tokens that followed it into
- * draft. Returns the count (0: no match). A linear scan of the context per step: microseconds
- * next to a forward pass. */
-static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *draft, int max)
+ * draft; *n_match gets n. Returns the count (0: no match). A linear scan of the context per step:
+ * microseconds next to a forward pass. */
+static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *draft, int max, int *n_match)
 {
     int len = n_hist + 1;
 #define SEQ(i) ((i) == n_hist ? last : hist[i])
@@ -247,11 +261,68 @@ static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *dr
             int c = 0;
             for (int i = j + n; i < len && c < max; i++)
                 draft[c++] = SEQ(i);
+            *n_match = n;
             return c;
         }
     }
 #undef SEQ
     return 0;
+}
+
+/* How many of the looked-up tokens to verify. Fixed (draft_max > 0): all of them. Adaptive (the
+ * default): a batch of b tokens costs c(b) single steps, measured as generation goes (a small
+ * batch is nearly free when decoding is memory-bound, but not on a compute-bound model or a busy
+ * machine); a drafted token is accepted with probability a[n] for a match of n tokens, counted
+ * from the verifications so far plus, on plain steps, whether the lookup's first token would
+ * have been right (free to check). k maximises the expected tokens per step's cost,
+ * (1 + a + ... + a^k) / c(k + 1); k = 0 is a plain step. */
+#define SPEC_MAX 64
+struct spec_policy {
+    bool adaptive;
+    double t_eval[SPEC_MAX + 2]; /* moving average of the seconds an eval of b tokens takes; 0: none yet */
+    int trials[4], hits[4];      /* per match length 1..3: drafted positions checked, and accepted */
+};
+
+static void spec_time(struct spec_policy *sp, int b, double dt)
+{
+    if (b < 1 || b > SPEC_MAX + 1)
+        return;
+    sp->t_eval[b] = sp->t_eval[b] > 0 ? 0.7 * sp->t_eval[b] + 0.3 * dt : dt;
+}
+
+static int spec_choose(const struct spec_policy *sp, int k_avail, int n_match)
+{
+    if (!sp->adaptive || k_avail == 0)
+        return k_avail;
+    if (sp->t_eval[1] <= 0)
+        return 0; /* learn what a plain step costs first */
+    double a = (sp->hits[n_match] + 1.0) / (sp->trials[n_match] + 2.0), slope = 0;
+    int n_known = 0;
+    for (int b = 2; b <= SPEC_MAX + 1; b++)
+        if (sp->t_eval[b] > 0) {
+            slope += (sp->t_eval[b] / sp->t_eval[1] - 1) / (b - 1);
+            n_known++;
+        }
+    /* before any batch was timed, assume 1/10 of a step per extra token (memory-bound) */
+    slope = n_known ? KB_MAX(slope / n_known, 0.0) : 0.1;
+    double best = 1.0, e = 1.0, ak = 1.0;
+    int best_k = 0;
+    for (int k = 1; k <= k_avail; k++) {
+        ak *= a;
+        e += ak;
+        double c = sp->t_eval[k + 1] > 0 ? sp->t_eval[k + 1] / sp->t_eval[1] : 1 + slope * k;
+        if (e / c > best * 1.02) {
+            best = e / c;
+            best_k = k;
+        }
+    }
+    return best_k;
+}
+
+static void spec_count(struct spec_policy *sp, int n_match, int trials, int hits)
+{
+    sp->trials[n_match] += trials;
+    sp->hits[n_match] += hits;
 }
 
 static int gen_draft_max(const struct infer_gen_params *p)
@@ -260,7 +331,7 @@ static int gen_draft_max(const struct infer_gen_params *p)
         return 0;
     if (p->draft_max == 0)
         return p->sample.temp <= 0 ? INFER_DRAFT_MAX : 0;
-    return KB_MIN(p->draft_max, 64);
+    return KB_MIN(p->draft_max, SPEC_MAX);
 }
 
 int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
@@ -275,9 +346,12 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
     const char *emit;
     size_t n_emit;
     double t0;
+    struct spec_policy pol;
     int rc, draft_max = gen_draft_max(p), pos;
     int32_t tok;
     memset(&gs, 0, sizeof gs);
+    memset(&pol, 0, sizeof pol);
+    pol.adaptive = p->draft_max == 0;
     gs.m = m;
     gs.p = p;
     gs.s = s;
@@ -330,17 +404,22 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
     for (;;) {
         if (gen_take(&gs, tok, pos))
             break;
-        int k = 0;
+        int k_avail = 0, k = 0, n_match = 0;
         if (draft_max > 0) {
             int room = KB_MIN(draft_max, KB_MIN(s->n_ctx - pos - 1, p->max_tokens - gs.r.n_gen - 1));
             if (room > 0)
-                k = gen_lookup(s->hist, s->n_past, tok, batch + 1, room);
+                k_avail = gen_lookup(s->hist, s->n_past, tok, batch + 1, room, &n_match);
+            k = spec_choose(&pol, k_avail, n_match);
         }
+        double te = kb_now_s();
         if (k == 0) {
             if ((rc = infer_eval(s, &tok, 1, s->logits, false, err)))
                 goto out;
+            spec_time(&pol, 1, kb_now_s() - te);
             tok = sampler_sample(gs.smp, s->logits);
             pos = s->n_past;
+            if (k_avail > 0) /* the draft not taken: would its first token have been right? */
+                spec_count(&pol, n_match, 1, tok == batch[1]);
             continue;
         }
         /* Verify: row i of [tok, d0..d(k-1)] is what decoding sees after d(i-1). Sample each row
@@ -349,6 +428,7 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
         batch[0] = tok;
         if ((rc = infer_eval(s, batch, k + 1, vlog, true, err)))
             goto out;
+        spec_time(&pol, k + 1, kb_now_s() - te);
         gs.r.n_verify++;
         gs.r.n_drafted += k;
         bool done = false;
@@ -362,6 +442,7 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
             if ((done = gen_take(&gs, tok, pos)))
                 break;
         }
+        spec_count(&pol, n_match, done || i < k ? i + 1 : k, done ? i + 1 : i);
         infer_session_truncate(s, pos); /* drop the rejected drafts' rows */
         if (done)
             break;

@@ -201,8 +201,10 @@ struct infer_gen_params {
      * the last 1..3 tokens (in the cache and what was generated) are drafted and checked in one
      * batched infer_eval; each row is sampled exactly as plain decoding would, so the text is the
      * same with and without it, only faster when drafts are accepted. draft_max: most tokens
-     * drafted per step; 0: the default (INFER_DRAFT_MAX at temp <= 0, off when sampling, where
-     * drafts are rarely accepted); > 0: that many, at any temperature; < 0: off. */
+     * drafted per step; 0: the default: up to INFER_DRAFT_MAX at temp <= 0, as many as the
+     * acceptance so far and the measured cost of a batch make worthwhile (off when sampling, where
+     * drafts are rarely accepted); > 0: every lookup verified, up to that many (at most 64), at
+     * any temperature; < 0: off. */
     int draft_max;
 };
 #define INFER_DRAFT_MAX 8
