@@ -29,6 +29,7 @@
 
 #include "base/base.h"
 #include "config/config.h"
+#include "infer/infer.h"
 #include "rag/rag.h"
 #include "web/web.h"
 
@@ -1097,6 +1098,111 @@ static void test_kbox_serve(void **state)
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- models: the settings page's backend ------------------------------------------------------------ */
+
+#define BERT_FILE KBOX_SHARED_DIR "/conformance/bert_f32.gguf"
+
+static void wait_reembed_done(struct fixture *f)
+{
+    for (int i = 0; i < 1200; i++) {
+        struct http_resp r;
+        const char *p;
+        call(f, "GET", "/api/jobs", admin, NULL, 200, &r);
+        p = strstr(r.body, "\"kind\":\"reembed\"");
+        assert_non_null(p);
+        assert_non_null(strstr(p, "\"total\":"));
+        if (!strncmp(strstr(p, "\"state\":"), "\"state\":\"done\"", 14)) {
+            assert_non_null(strstr(p, "\"progress\":1"));
+            http_resp_free(&r);
+            return;
+        }
+        if (!strncmp(strstr(p, "\"state\":"), "\"state\":\"failed\"", 16))
+            fail_msg("re-embedding failed: %s", r.body);
+        http_resp_free(&r);
+        usleep(50000);
+    }
+    fail_msg("the re-embedding did not finish in 60 s");
+}
+
+static void test_models(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    struct infer_synth_params sp;
+    struct kb_error err = {0};
+    struct http_resp r;
+    char models[300], path[400];
+    bool have_bert = access(BERT_FILE, R_OK) == 0;
+    FILE *fp;
+    snprintf(models, sizeof models, "%s/models", f->dir);
+    assert_int_equal(mkdir(models, 0755), 0);
+    snprintf(path, sizeof path, "%s/chat.gguf", models);
+    infer_synth_params_default(&sp, "llama");
+    sp.type = infer_type_from_name("Q8_0");
+    sp.seed = 5;
+    assert_int_equal(infer_synth_write(path, &sp, &err), 0);
+    snprintf(path, sizeof path, "%s/broken.gguf", models);
+    fp = fopen(path, "w");
+    fputs("not a model", fp);
+    fclose(fp);
+    if (have_bert) {
+        snprintf(path, sizeof path, "%s/bge.gguf", models);
+        assert_int_equal(symlink(BERT_FILE, path), 0);
+    }
+
+    expect_error(f, "GET", "/api/models", NULL, NULL, 401, "EAUTH");
+    call(f, "GET", "/api/models", admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "{\"models\":[{\"file\":\""));
+    assert_non_null(strstr(r.body, "{\"file\":\"broken.gguf\",\"arch\":null,\"kind\":null,"));
+    assert_non_null(strstr(r.body, "\"fits\":true,\"error\":\""));
+    assert_non_null(strstr(r.body, "{\"file\":\"chat.gguf\",\"arch\":\"llama\",\"kind\":\"generative\",\"params\":"));
+    assert_non_null(strstr(r.body, "\"type\":\"Q8_0\",\"bytes\":"));
+    assert_non_null(strstr(r.body, "\"fits\":true,\"error\":null}"));
+    if (have_bert)
+        assert_non_null(strstr(r.body, "{\"file\":\"bge.gguf\",\"arch\":\"bert\",\"kind\":\"embedding\","));
+    assert_non_null(strstr(r.body, "\"answer_model\":\"\",\"embed_model\":\"\"}"));
+    http_resp_free(&r);
+
+    /* answer.model: refused before loading, then loaded and unloaded */
+    expect_error(f, "PUT", "/api/settings", admin, "{\"answer.model\":\"../chat.gguf\"}", 400, "ECONFIG");
+    expect_error(f, "PUT", "/api/settings", admin, "{\"answer.model\":\"missing.gguf\"}", 404, "ENOENT");
+    expect_error(f, "PUT", "/api/settings", admin, "{\"answer.model\":\"broken.gguf\"}", 415, "EFORMAT");
+    expect_error(f, "PUT", "/api/settings", admin, "{\"embed.model\":\"chat.gguf\"}", 400, "EINVAL");
+    call(f, "PUT", "/api/settings", admin, "{\"answer.model\":\"chat.gguf\"}", 200, &r);
+    assert_non_null(strstr(r.body, "\"answer.model\":\"chat.gguf\""));
+    assert_non_null(strstr(r.body, "\"answer_mode\":\"generative\""));
+    http_resp_free(&r);
+    call(f, "GET", "/api/models", admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"answer_model\":\"chat.gguf\""));
+    http_resp_free(&r);
+    call(f, "PUT", "/api/settings", admin, "{\"answer.model\":\"\"}", 200, &r);
+    assert_non_null(strstr(r.body, "\"answer_mode\":\"extractive\""));
+    http_resp_free(&r);
+
+    /* embed.model: search goes on while the job re-embeds, then uses the model */
+    if (have_bert) {
+        upload_samples(f);
+        call(f, "PUT", "/api/settings", admin, "{\"embed.model\":\"bge.gguf\"}", 200, &r);
+        assert_non_null(strstr(r.body, "\"embed.model\":\"bge.gguf\""));
+        http_resp_free(&r);
+        call(f, "POST", "/api/search", admin, "{\"query\":\"vacation days\"}", 200, &r);
+        assert_non_null(strstr(r.body, "employee-handbook.txt"));
+        http_resp_free(&r);
+        wait_reembed_done(f);
+        call(f, "GET", "/api/health", NULL, NULL, 200, &r);
+        assert_non_null(strstr(r.body, "\"search_embedder\":\"gguf:bge.gguf"));
+        assert_non_null(strstr(r.body, "\"reembedding\":false"));
+        http_resp_free(&r);
+        call(f, "GET", "/api/models", admin, NULL, 200, &r);
+        assert_non_null(strstr(r.body, "\"embed_model\":\"bge.gguf\""));
+        http_resp_free(&r);
+        call(f, "POST", "/api/search", admin, "{\"query\":\"vacation days\"}", 200, &r);
+        assert_non_null(strstr(r.body, "employee-handbook.txt"));
+        http_resp_free(&r);
+    }
+    stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest shared[] = {
@@ -1121,7 +1227,7 @@ int main(void)
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_rate_limit),   cmocka_unit_test(test_private_ask), cmocka_unit_test(test_cors),
         cmocka_unit_test(test_generated_token), cmocka_unit_test(test_timeout), cmocka_unit_test(test_graceful_stop),
-        cmocka_unit_test(test_kbox_serve),
+        cmocka_unit_test(test_kbox_serve),  cmocka_unit_test(test_models),
     };
     int failed;
     signal(SIGPIPE, SIG_IGN);
