@@ -166,32 +166,68 @@ static inline int32_t k4_mins_dot(const uint8_t sm[16], const int16_t *bsums)
     return _mm_cvtsi128_si32(ms);
 }
 
-/* Q4_K: levels (0..15) times activations with maddubs (pairs fit int16), then the sub-block scale
- * applied and pairs summed by vpdpwssd; mins from the activation's block sums. */
+/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block, by shuffles of its
+ * scales[12] (the 16-byte load also reads 4 bytes of the block's qs, which are masked away). */
+static inline __m128i k4_scales_v(const uint8_t *s12)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)s12);
+    /* A: bytes 0..3, 8..11, 4..7, 8..11; B: zero, 0..3, zero, 4..7 */
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(a, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
+    const __m128i hn = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
+    /* the top two bits of bytes 0..7 become bits 4..5 (the 16-bit shift's spill is masked off) */
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
+    return _mm_or_si128(_mm_or_si128(lo, hn), top);
+}
+
+/* Group j (64 values) of a Q4_K block against its activations, 256-bit: low and high nibbles of
+ * the 32 bytes times the activations by maddubs (pairs fit int16), then the sub-block scales
+ * (int16, broadcast by a shuffle from sc = the 8 scales in both lanes) applied and pairs summed
+ * by vpdpwssd. Called with constant j (the compiler unrolls nothing at -O2 on its own). */
+static inline __attribute__((always_inline)) void q4k_group(__m256i *s0, __m256i *s1, const uint8_t *qs,
+                                                            const int8_t *q8, __m256i sc, int j)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i scl = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * j)));
+    const __m256i sch = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+    const __m256i ql = _mm256_and_si256(q, m4), qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    const __m256i pl = _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+    const __m256i ph = _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+    *s0 = _mm256_dpwssd_epi32(*s0, pl, scl);
+    *s1 = _mm256_dpwssd_epi32(*s1, ph, sch);
+}
+
+/* Q4_K, one row (generation): 256-bit throughout (on this core 512-bit integer ops issue as two
+ * halves, so the wider form only adds cross-lane inserts). The mins go through the activation's
+ * block sums into a vector accumulator (no horizontal sum per super-block). */
 static float dot_q4_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
-    __m512 acc = _mm512_setzero_ps();
-    float msum = 0;
-    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sm[16];
-        k4_scales(x[i].scales, sm);
-        __m512i sc16[4];
-        k4_scale_vecs(sm, sc16);
-        __m512i si = _mm512_setzero_si512();
-        for (int j = 0; j < 4; j++) {
-            __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, lo4)),
-                                           _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4), 1);
-            __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512((const void *)(y[i].qs + 64 * j)));
-            si = _mm512_dpwssd_epi32(si, p16, sc16[j]);
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(f16(x[i].d) * y[i].d), _mm512_cvtepi32_ps(si), acc);
-        msum += f16(x[i].dmin) * y[i].d * (float)k4_mins_dot(sm, y[i].bsums);
+        /* int16 [scales 0..7 | mins 0..7]; the mins duplicated into int16 pairs meet the 16 bsums */
+        const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_v(x[i].scales));
+        const __m256i mins = _mm256_permute2x128_si256(_mm256_unpacklo_epi16(sm, sm), _mm256_unpackhi_epi16(sm, sm), 0x31);
+        const __m256i mp = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].dmin) * y[i].d), _mm256_cvtepi32_ps(mp), accm);
+        const __m256i sc = _mm256_permute4x64_epi64(sm, 0x44); /* the 8 scales in both lanes */
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0; /* short dependency chains */
+        q4k_group(&s0, &s1, x[i].qs, y[i].qs, sc, 0);
+        q4k_group(&s2, &s3, x[i].qs, y[i].qs, sc, 1);
+        q4k_group(&s0, &s1, x[i].qs, y[i].qs, sc, 2);
+        q4k_group(&s2, &s3, x[i].qs, y[i].qs, sc, 3);
+        s0 = _mm256_add_epi32(s0, s2);
+        s1 = _mm256_add_epi32(s1, s3);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
-    return _mm512_reduce_add_ps(acc) - msum;
+    acc = _mm256_sub_ps(acc, accm);
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
 }
 
 /* Q6_K int16 scale vectors for one 128-value half: A covers values 0..63 (scales 0..3, 16 values
