@@ -24,6 +24,51 @@ static struct model_w head_slice(const struct model_w *w, int h)
     return v;
 }
 
+/* Per-head products for one token in one dispatch per group of MODEL_MV_MAX heads: y + h*y_head
+ * = W[h] (x + h*x_head) for every head. Returns false (nothing done) when the quantized inputs do
+ * not fit the session's xq scratch. */
+static bool heads_matvec(struct infer_session *s, const struct model_w *w, int H, const float *x,
+                         size_t x_head, float *y, size_t y_head)
+{
+    struct model_w v[MODEL_MV_MAX];
+    struct model_mv mv[MODEL_MV_MAX];
+    int g = KB_MIN(H, MODEL_MV_MAX);
+    if ((size_t)g * model_mv_quant_bytes(w->type, w->ne[0]) > s->xq_bytes)
+        return false;
+    for (int h0 = 0; h0 < H; h0 += g) {
+        int n = KB_MIN(g, H - h0);
+        uint8_t *q = s->xq;
+        for (int i = 0; i < n; i++) {
+            int h = h0 + i;
+            v[i] = head_slice(w, h);
+            mv[i].w = &v[i];
+            mv[i].a = model_mv_quant(w->type, x + (size_t)h * x_head, w->ne[0], &q);
+            mv[i].y = y + (size_t)h * y_head;
+        }
+        model_matvec_multi(s, mv, n);
+    }
+    return true;
+}
+
+/* The projections of xn (one token) that start the block, in one dispatch: q (or the q-LoRA
+ * latent) and the kv latent. Returns false when the scratch does not fit. */
+static bool first_proj_one(struct infer_session *s, const struct model_layer *L, const struct model_w *wq,
+                           float *q_out)
+{
+    int64_t e = s->m->hp.n_embd;
+    if (model_mv_quant_bytes(wq->type, e) + model_mv_quant_bytes(L->wkv_a.type, e) > s->xq_bytes)
+        return false;
+    uint8_t *q = s->xq;
+    struct model_mv mv[2] = {{wq, NULL, q_out}, {&L->wkv_a, NULL, s->kv_lat}};
+    mv[0].a = model_mv_quant(wq->type, s->xn, e, &q);
+    if (kern.vec_dot_type[L->wkv_a.type] == kern.vec_dot_type[wq->type])
+        mv[1].a = mv[0].a;
+    else
+        mv[1].a = model_mv_quant(L->wkv_a.type, s->xn, e, &q);
+    model_matvec_multi(s, mv, 2);
+    return true;
+}
+
 void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
@@ -34,17 +79,22 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
+    /* one token: the q (or q-LoRA) and kv projections share a dispatch */
+    bool one = n == 1 && first_proj_one(s, L, L->wq_a.data ? &L->wq_a : &L->wq,
+                                        L->wq_a.data ? s->q_lat : s->q);
     if (L->wq_a.data) {
         int ql = hp->q_lora_rank;
-        session_matmul(s, &L->wq_a, s->xn, n, s->q_lat);
+        if (!one)
+            session_matmul(s, &L->wq_a, s->xn, n, s->q_lat);
         for (int t = 0; t < n; t++)
             model_rmsnorm(s->q_lat + (size_t)t * ql, s->q_lat + (size_t)t * ql, L->q_a_norm.data,
                           ql, hp->rms_eps);
         session_matmul(s, &L->wq_b, s->q_lat, n, s->q);
-    } else {
+    } else if (!one) {
         session_matmul(s, &L->wq, s->xn, n, s->q);
     }
-    session_matmul(s, &L->wkv_a, s->xn, n, s->kv_lat);
+    if (!one)
+        session_matmul(s, &L->wkv_a, s->xn, n, s->kv_lat);
     for (int t = 0; t < n; t++) {
         const float *cs = s->rope_cs + (size_t)t * R;
         for (int h = 0; h < H; h++)
@@ -58,8 +108,14 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
     if (t0 >= n) /* only the cache was needed (last layer, no logits) */
         return;
     int k = n - t0; /* rows whose output is needed */
-    /* absorb Wk_b into the queries, head by head over those rows */
-    for (int h = 0; h < H; h++) {
+    /* absorb Wk_b into the queries, head by head over those rows (one row: all heads at once) */
+    bool done = k == 1 && heads_matvec(s, &L->wk_b, H, s->q + (size_t)t0 * H * dk, (size_t)dk,
+                                       s->q_abs + (size_t)t0 * H * CR, (size_t)CR);
+    if (done)
+        for (int h = 0; h < H; h++)
+            memcpy(s->q_abs + ((size_t)t0 * H + h) * CR + C, s->q + ((size_t)t0 * H + h) * dk + nope,
+                   (size_t)R * sizeof(float));
+    for (int h = 0; h < H && !done; h++) {
         struct model_w wk = head_slice(&L->wk_b, h);
         for (int t = t0; t < n; t++)
             memcpy(s->h_in + (size_t)(t - t0) * nope, s->q + ((size_t)t * H + h) * dk,
@@ -81,7 +137,9 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
     };
     model_attention(s, &a);
     /* decompress each head's latent output with Wv_b */
-    for (int h = 0; h < H; h++) {
+    done = k == 1 && heads_matvec(s, &L->wv_b, H, s->o_lat + (size_t)t0 * H * C, (size_t)C,
+                                  s->att + (size_t)t0 * H * dv, (size_t)dv);
+    for (int h = 0; h < H && !done; h++) {
         struct model_w wv = head_slice(&L->wv_b, h);
         for (int t = t0; t < n; t++)
             memcpy(s->h_in + (size_t)(t - t0) * C, s->o_lat + ((size_t)t * H + h) * C,

@@ -16,6 +16,84 @@
 #include "infer/model.h"
 #include "infer/moe.h"
 
+/* ---- one-dispatch matrix-vector products (generation) ---------------------------------------------
+ * A token in generation needs many small products: 6 experts x (gate, up, down) plus the shared
+ * experts, 16 heads x (Wk_b, Wv_b) in MLA. One pool hand-off each would leave 2 threads mostly
+ * waiting on each other, so they go out as ONE kern_pool_for whose chunks are (product, block of
+ * rows) pairs, each chunk about MV_CHUNK_BYTES of weights. The activation of each product is
+ * quantized once beforehand (model_mv_quant). Chunk results land in disjoint rows: no races. */
+#define MV_CHUNK_BYTES (64 * 1024)
+
+static int mv_vdt(int w_type)
+{
+    return kern.vec_dot_type[w_type];
+}
+
+size_t model_mv_quant_bytes(int w_type, int64_t n)
+{
+    int vdt = mv_vdt(w_type);
+    return vdt == GGML_TYPE_F32 ? 0 : (ggml_row_bytes(vdt, n) + 63) & ~(size_t)63;
+}
+
+const void *model_mv_quant(int w_type, const float *x, int64_t n, uint8_t **buf)
+{
+    int vdt = mv_vdt(w_type);
+    if (vdt == GGML_TYPE_F32)
+        return x;
+    void *dst = *buf;
+    kern.quant[vdt](x, dst, n);
+    *buf += model_mv_quant_bytes(w_type, n);
+    return dst;
+}
+
+/* Rows per chunk for a weight of row_bytes bytes: about MV_CHUNK_BYTES, a multiple of 4. */
+static int64_t mv_rows(size_t row_bytes)
+{
+    int64_t r = (int64_t)(MV_CHUNK_BYTES / (row_bytes ? row_bytes : 1));
+    return r < 4 ? 4 : r & ~(int64_t)3;
+}
+
+struct mv_job {
+    const struct model_mv *mv;
+    int n;
+    int64_t first[MODEL_MV_MAX + 1]; /* first chunk of each product; first[n] = total */
+    int64_t rows[MODEL_MV_MAX];
+};
+
+/* The product whose chunk range holds chunk c (products are few: a linear scan). */
+static int mv_find(const struct mv_job *j, int64_t c)
+{
+    int i = 0;
+    while (c >= j->first[i + 1])
+        i++;
+    return i;
+}
+
+static void mv_worker(void *ud, int64_t c, int ith)
+{
+    (void)ith;
+    const struct mv_job *j = ud;
+    int i = mv_find(j, c);
+    const struct model_mv *p = &j->mv[i];
+    kern_vec_dot_fn dot = kern.vec_dot[p->w->type];
+    int64_t r0 = (c - j->first[i]) * j->rows[i], r1 = KB_MIN(r0 + j->rows[i], p->w->ne[1]);
+    const uint8_t *w = p->w->data;
+    for (int64_t r = r0; r < r1; r++)
+        p->y[r] = dot(p->w->ne[0], w + (size_t)r * p->w->row_bytes, p->a);
+}
+
+void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int n)
+{
+    struct mv_job j = {.mv = mv, .n = n};
+    KB_ASSERT(n > 0 && n <= MODEL_MV_MAX);
+    j.first[0] = 0;
+    for (int i = 0; i < n; i++) {
+        j.rows[i] = mv_rows(mv[i].w->row_bytes);
+        j.first[i + 1] = j.first[i] + (mv[i].w->ne[1] + j.rows[i] - 1) / j.rows[i];
+    }
+    kern_pool_for(s->pool, j.first[n], mv_worker, &j);
+}
+
 /* The 2-D slice of expert e of a stacked (n_expert, rows, ne0) tensor. */
 static struct model_w expert_slice(const struct model_w *w, int e)
 {
@@ -23,6 +101,168 @@ static struct model_w expert_slice(const struct model_w *w, int e)
     v.data = (const uint8_t *)w->data + (size_t)e * (size_t)w->ne[1] * w->row_bytes;
     v.ne[2] = 1;
     return v;
+}
+
+
+/* ---- generation: one token through all its experts in two dispatches ---------------------------- */
+
+/* One gate/up pair: h[r] = silu(x . G[r]) * (x . U[r]) for r < ff. */
+struct moe_gu {
+    struct model_w g, u;  /* 2-D views */
+    const void *ag, *au;  /* x in each one's vec_dot_type */
+    float *h;
+    int64_t rows;         /* per chunk */
+};
+
+/* One down projection of the weighted sum: out[r] (+)= wt * (h . D[r]). */
+struct moe_dn {
+    struct model_w d;     /* 2-D view */
+    const void *a;        /* h in D's vec_dot_type */
+    float wt;
+};
+
+struct moe_gen_job {
+    int n;                /* products: the K slots, then the shared experts */
+    struct moe_gu gu[MOE_MAX_USED + 1];
+    struct moe_dn dn[MOE_MAX_USED + 1];
+    int64_t first[MOE_MAX_USED + 2]; /* first gate/up chunk of each product */
+    int64_t dn_rows;      /* output rows per down chunk */
+    float *out;           /* (n_embd) */
+};
+
+static void moe_gu_worker(void *ud, int64_t c, int ith)
+{
+    (void)ith;
+    const struct moe_gen_job *j = ud;
+    int i = 0;
+    while (c >= j->first[i + 1])
+        i++;
+    const struct moe_gu *p = &j->gu[i];
+    kern_vec_dot_fn dg = kern.vec_dot[p->g.type], du = kern.vec_dot[p->u.type];
+    int64_t r0 = (c - j->first[i]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->g.ne[1]), n = p->g.ne[0];
+    const uint8_t *gw = p->g.data, *uw = p->u.data;
+    for (int64_t r = r0; r < r1; r++) {
+        float g = dg(n, gw + (size_t)r * p->g.row_bytes, p->ag);
+        float u = du(n, uw + (size_t)r * p->u.row_bytes, p->au);
+        p->h[r] = g / (1.0f + expf(-g)) * u; /* as model_ffn_dense */
+    }
+}
+
+/* A block of output rows: the slots in order (best expert first), then the shared experts, summed
+ * in the order the batched path sums them. */
+static void moe_dn_worker(void *ud, int64_t c, int ith)
+{
+    (void)ith;
+    const struct moe_gen_job *j = ud;
+    int64_t r0 = c * j->dn_rows, r1 = KB_MIN(r0 + j->dn_rows, j->dn[0].d.ne[1]);
+    for (int k = 0; k < j->n; k++) {
+        const struct moe_dn *p = &j->dn[k];
+        kern_vec_dot_fn dot = kern.vec_dot[p->d.type];
+        const uint8_t *w = p->d.data;
+        for (int64_t r = r0; r < r1; r++) {
+            float v = dot(p->d.ne[0], w + (size_t)r * p->d.row_bytes, p->a) * p->wt;
+            j->out[r] = k == 0 ? v : j->out[r] + v;
+        }
+    }
+}
+
+/* Floats of scratch the generation path carves from e_out: the hidden rows (floats), then x and the
+ * hidden rows in the vec_dot_types (at most 2 bytes a value; x at most 4 times), 64-byte aligned. */
+static size_t moe_gen_need(int64_t d, int64_t hidden, int n_prod)
+{
+    size_t bytes = (size_t)hidden * sizeof(float) + 2 * (4 * (size_t)d + (size_t)hidden) +
+                   64 * (2 * (size_t)n_prod + 8);
+    return (bytes + sizeof(float) - 1) / sizeof(float);
+}
+
+size_t moe_gen_scratch_floats(const struct model_hparams *hp)
+{
+    if (hp->n_expert <= 0)
+        return 0;
+    int64_t hidden = (int64_t)hp->n_expert_used * hp->n_ff_exp + hp->n_ff_shexp;
+    return moe_gen_need(hp->n_embd, hidden, hp->n_expert_used + 1);
+}
+
+/* x in w's vec_dot_type: reuses an earlier quantization of x into the same type. */
+static const void *moe_xq(int w_type, const float *x, int64_t n, uint8_t **buf, int *types,
+                          const void **done, int *n_done)
+{
+    int vdt = mv_vdt(w_type);
+    for (int i = 0; i < *n_done; i++)
+        if (types[i] == vdt)
+            return done[i];
+    const void *a = model_mv_quant(w_type, x, n, buf);
+    types[*n_done] = vdt;
+    done[(*n_done)++] = a;
+    return a;
+}
+
+/* One token (xn: n_embd) whose experts are chosen (ids, wts), plus the shared experts times
+ * sh_gate, into out. Returns false (nothing written) when this layer does not fit the scratch. */
+static bool moe_gen(struct infer_session *s, const struct model_layer *L, const float *xn,
+                    const int32_t *ids, const float *wts, float sh_gate, float *out)
+{
+    const struct model_hparams *hp = &s->m->hp;
+    int K = hp->n_expert_used;
+    int64_t d = hp->n_embd, ff = L->gate_exps.ne[1];
+    bool sh = L->gate_shexp.data != NULL;
+    int64_t ffs = sh ? L->gate_shexp.ne[1] : 0, hidden = K * ff + ffs;
+    if (K > MOE_MAX_USED || L->down_exps.ne[1] != d || (sh && L->down_shexp.ne[1] != d) ||
+        moe_gen_need(d, hidden, K + 1) > moe_gen_scratch_floats(hp))
+        return false;
+    struct moe_gen_job job;
+    struct moe_gen_job *j = &job;
+    float *h = s->e_out;
+    uint8_t *q = (uint8_t *)(((uintptr_t)(h + hidden) + 63) & ~(uintptr_t)63);
+    int types[4];
+    const void *done[4];
+    int n_done = 0;
+    j->n = K + (sh ? 1 : 0);
+    j->out = out;
+    j->first[0] = 0;
+    for (int k = 0; k < j->n; k++) {
+        struct moe_gu *p = &j->gu[k];
+        struct moe_dn *dn = &j->dn[k];
+        if (k < K) {
+            p->g = expert_slice(&L->gate_exps, ids[k]);
+            p->u = expert_slice(&L->up_exps, ids[k]);
+            dn->d = expert_slice(&L->down_exps, ids[k]);
+            dn->wt = wts[k];
+            p->h = h + (size_t)k * ff;
+        } else {
+            p->g = L->gate_shexp;
+            p->u = L->up_shexp;
+            dn->d = L->down_shexp;
+            dn->wt = sh_gate;
+            p->h = h + (size_t)K * ff;
+        }
+        p->ag = moe_xq(p->g.type, xn, d, &q, types, done, &n_done);
+        p->au = moe_xq(p->u.type, xn, d, &q, types, done, &n_done);
+        p->rows = mv_rows(p->g.row_bytes + p->u.row_bytes);
+        j->first[k + 1] = j->first[k] + (p->g.ne[1] + p->rows - 1) / p->rows;
+    }
+    kern_pool_for(s->pool, j->first[j->n], moe_gu_worker, j);
+    size_t dn_bytes = 0;
+    for (int k = 0; k < j->n; k++) {
+        struct moe_dn *dn = &j->dn[k];
+        dn->a = model_mv_quant(dn->d.type, j->gu[k].h, dn->d.ne[0], &q);
+        dn_bytes += dn->d.row_bytes;
+    }
+    j->dn_rows = mv_rows(dn_bytes);
+    kern_pool_for(s->pool, (d + j->dn_rows - 1) / j->dn_rows, moe_dn_worker, j);
+    return true;
+}
+
+/* The shared experts' weight for one token: sigmoid(x . gate_inp_shexp) (qwen2moe), else 1. */
+static float shexp_gate(const struct model_layer *L, const float *x, int d)
+{
+    if (!L->gate_inp_shexp.data)
+        return 1.0f;
+    const float *gw = L->gate_inp_shexp.data;
+    float dot = 0.0f;
+    for (int i = 0; i < d; i++)
+        dot += gw[i] * x[i];
+    return 1.0f / (1.0f + expf(-dot));
 }
 
 void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out)
@@ -48,6 +288,8 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
             s->expert_hits[(size_t)il * E + e]++;
         }
     }
+    if (n == 1 && moe_gen(s, L, xn, s->r_ids, s->r_w, shexp_gate(L, xn, d), out))
+        return;
     for (int e = 0; e < E; e++) {
         int cnt = s->e_count[e];
         const int32_t *rows = s->e_rows + (size_t)e * T;
@@ -79,14 +321,7 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
         return;
     model_ffn_dense(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, xn, n, s->sh_out);
     for (int t = 0; t < n; t++) {
-        float gate = 1.0f;
-        if (L->gate_inp_shexp.data) {
-            const float *gw = L->gate_inp_shexp.data, *x = xn + (size_t)t * d;
-            float dot = 0.0f;
-            for (int i = 0; i < d; i++)
-                dot += gw[i] * x[i];
-            gate = 1.0f / (1.0f + expf(-dot));
-        }
+        float gate = shexp_gate(L, xn + (size_t)t * d, d);
         float *o = out + (size_t)t * d;
         const float *sh = s->sh_out + (size_t)t * d;
         for (int i = 0; i < d; i++)

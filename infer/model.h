@@ -195,6 +195,22 @@ void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const 
 /* arch_moe.c: out(T, n_embd) = the layer's MoE FFN of xn (routed experts, expert-grouped over the
  * batch, plus shared experts). */
 void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out);
+/* Scratch floats (in e_out) that moe_ffn's one-token path needs; session.c sizes e_out with it. */
+size_t moe_gen_scratch_floats(const struct model_hparams *hp);
+/* arch_moe.c: several matrix-vector products in ONE pool dispatch (generation, where one hand-off
+ * per small product would dominate): y[r] = W[r] . a for every row of each 2-D w, chunks of rows
+ * of all products shared by the threads. a is already in w's vec_dot_type (model_mv_quant). */
+#define MODEL_MV_MAX 128
+struct model_mv {
+    const struct model_w *w;
+    const void *a;
+    float *y;
+};
+void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int n);
+/* x (n values) in w_type's vec_dot_type at *buf, which advances by model_mv_quant_bytes(); returns
+ * the row (x itself, buffer untouched, when that type is F32). */
+size_t model_mv_quant_bytes(int w_type, int64_t n);
+const void *model_mv_quant(int w_type, const float *x, int64_t n, uint8_t **buf);
 /* arch_deepseek2.c: the MLA attention block of layer il: all n rows go to the cache, rows t0..
  * get their output added into s->x. */
 void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0);

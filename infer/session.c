@@ -73,7 +73,7 @@ static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_thread
         z->r_logits = (size_t)T * hp->n_expert;
         z->r_slots = (size_t)T * hp->n_expert_used;
         z->e_rows = (size_t)T * hp->n_expert;
-        z->e_out = z->r_slots * hp->n_embd;
+        z->e_out = KB_MAX(z->r_slots * hp->n_embd, moe_gen_scratch_floats(hp));
         z->hits = (size_t)hp->n_layer * hp->n_expert;
     }
     if (mla) {
