@@ -11,6 +11,12 @@
  * citations -> every sentence gets a support score against the passages it cites (lexical overlap
  * and embedding similarity); strict mode drops unsupported ones with a visible note, and an answer
  * left with none becomes the fallback text.
+ * KV reuse: a session keeps its last prompt and answer cached; the next request takes the free
+ * session whose cache shares the longest token prefix with its prompt (system instruction and
+ * passages, all of it for a repeated question), cuts the cache to that prefix and evaluates only
+ * the rest (rag_gen_stats counts it). Generation uses infer/'s prompt-lookup speculative decoding
+ * at its default. Follow-ups: rag_gen_rewrite_followup() asks the model for a standalone question
+ * and falls back to the follow-up itself.
  * Threads: the model is shared; a session is taken under g->mu and used by one request at a time.
  * Tests: tests/rag/test_generate.c. */
 #include "rag/rag_int.h"
@@ -19,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "infer/infer.h"
@@ -27,10 +34,12 @@
 
 struct rag_gen {
     struct infer_model *model;
-    struct infer_session **sessions; /* n of them */
+    struct infer_session **sessions; /* n of them; each keeps its last prompt + answer cached */
     bool *busy;                      /* guarded by mu */
     int n;
     int n_ctx;
+    bool no_reuse;                   /* guarded by mu: evaluate every prompt from scratch */
+    struct rag_gen_stats stats;      /* guarded by mu */
     pthread_mutex_t mu;
 };
 
@@ -233,19 +242,54 @@ static int gen_think(void *ud, const char *piece, size_t n)
     return run->canceled;
 }
 
-static int gen_take_session(struct rag_gen *g, struct kb_error *err)
+/* Tokens at the start of the session's cache that equal tokens[0..n). */
+static int gen_common_prefix(const struct infer_session *s, const int32_t *tokens, int n)
 {
-    int slot = -1;
+    int n_cached, i = 0;
+    const int32_t *cached = infer_session_tokens(s, &n_cached);
+    while (i < n && i < n_cached && cached[i] == tokens[i])
+        i++;
+    return i;
+}
+
+/* Takes a free session: the one whose cache shares the longest prefix with tokens[0..n) (the
+ * system instruction and passages of a repeated or related question), else the first free one.
+ * *reuse gets the cached tokens to keep (0 with reuse off; never all n, since the last prompt
+ * token must be evaluated again for its logits). */
+static int gen_take_session(struct rag_gen *g, const int32_t *tokens, int n, int *reuse, struct kb_error *err)
+{
+    int slot = -1, best = -1;
     pthread_mutex_lock(&g->mu);
-    for (int i = 0; i < g->n && slot < 0; i++)
-        if (!g->busy[i])
+    for (int i = 0; i < g->n; i++) {
+        if (g->busy[i])
+            continue;
+        int c = g->no_reuse || !tokens ? 0 : gen_common_prefix(g->sessions[i], tokens, n);
+        if (c > best) {
+            best = c;
             slot = i;
+        }
+    }
     if (slot >= 0)
         g->busy[slot] = true;
     pthread_mutex_unlock(&g->mu);
+    *reuse = KB_MAX(0, KB_MIN(best, n - 1));
     if (slot < 0)
         return kb_error_set(err, KB_EBUSY, "all %d answer sessions are busy (answer.max_concurrent); try again", g->n);
     return slot;
+}
+
+void rag_gen_set_prefix_reuse(struct rag_gen *g, bool on)
+{
+    pthread_mutex_lock(&g->mu);
+    g->no_reuse = !on;
+    pthread_mutex_unlock(&g->mu);
+}
+
+void rag_gen_get_stats(struct rag_gen *g, struct rag_gen_stats *out)
+{
+    pthread_mutex_lock(&g->mu);
+    *out = g->stats;
+    pthread_mutex_unlock(&g->mu);
 }
 
 static void gen_give_session(struct rag_gen *g, int slot)
@@ -266,7 +310,7 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
     struct infer_gen_result res = {0};
     struct infer_chat_opts co = {.add_generation_prompt = true};
     int32_t *tokens = NULL;
-    int n_tok = 0, n_use = n_passages, budget, slot = -1, rc;
+    int n_tok = 0, n_use = n_passages, budget, slot = -1, reuse = 0, rc;
     bool used[64] = {0};
 
     memset(out, 0, sizeof *out);
@@ -294,21 +338,38 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
         goto out;
     if (prompt_out)
         *prompt_out = kb_xstrndup(prompt.data, prompt.len);
-    if ((slot = gen_take_session(g, err)) < 0) {
+    if ((slot = gen_take_session(g, tokens, n_tok, &reuse, err)) < 0) {
         rc = slot;
         slot = -1;
         goto out;
     }
-    infer_session_reset(g->sessions[slot]);
+    /* Prefix reuse: the session still holds its last prompt and answer; keep what this prompt
+     * shares with it (system instruction, passages) and evaluate only the rest. The cache rows
+     * of a position depend only on the tokens up to it, so the answer is the same. */
+    infer_session_truncate(g->sessions[slot], reuse);
     infer_gen_params_default(&gp);
     gp.sample.temp = (float)cfg->answer_temperature;
     gp.max_tokens = (int)cfg->answer_max_tokens;
     gp.split_reasoning = true;
     gp.starts_in_reasoning = infer_chat_opens_think(g->model, &co);
     gp.reasoning = gen_think;
-    rc = infer_generate(g->sessions[slot], tokens, n_tok, &gp, gen_piece, &run, &res, err);
+    rc = infer_generate(g->sessions[slot], tokens + reuse, n_tok - reuse, &gp, gen_piece, &run, &res, err);
+    if (rc) /* a half-evaluated prompt must not be taken for a cached one */
+        infer_session_reset(g->sessions[slot]);
     if (!rc && run.canceled)
         rc = kb_error_set(err, KB_ECANCELED, "the client went away");
+    pthread_mutex_lock(&g->mu);
+    g->stats.n_answers++;
+    g->stats.n_prompt_tokens += n_tok;
+    g->stats.n_reused_tokens += reuse;
+    g->stats.n_generated += res.n_gen;
+    g->stats.n_drafted += res.n_drafted;
+    g->stats.n_accepted += res.n_accepted;
+    g->stats.last_reused = reuse;
+    g->stats.last_prompt_tokens = n_tok;
+    pthread_mutex_unlock(&g->mu);
+    kb_debug("answer: %d prompt tokens, %d reused from the cache, %d generated (%d of %d drafted accepted)", n_tok,
+             reuse, res.n_gen, res.n_accepted, res.n_drafted);
     if (rc)
         goto out;
     out->n_tokens = res.n_gen;
@@ -389,5 +450,134 @@ out:
     kb_buf_release(&run.reasoning);
     if (rc)
         rag_answer_release(out);
+    return rc;
+}
+
+/* ---- follow-up rewriting ------------------------------------------------------------------------------- */
+
+#define GEN_REWRITE_MAX_TOKENS 48
+
+static const char gen_rewrite_system[] =
+    "Rewrite the user's follow-up question so that it can be understood without the previous question. "
+    "Keep its language and meaning, replace pronouns with what they refer to, and reply with the "
+    "rewritten question only, on one line.";
+
+static int gen_collect(void *ud, const char *piece, size_t n)
+{
+    struct kb_buf *b = ud;
+    kb_buf_append(b, piece, n);
+    return b->len > 2048; /* far past anything usable */
+}
+
+/* The rewrite as one clean line: surrounding space and quotes and a "Question:" label dropped. */
+static char *gen_rewrite_clean(const char *s, size_t n)
+{
+    static const char *const labels[] = {"Rewritten question:", "Standalone question:", "Question:"};
+    struct kb_buf b;
+    size_t i = 0;
+#define GEN_JUNK(c) (isspace((unsigned char)(c)) || (c) == '"' || (c) == '\'')
+    while (i < n && GEN_JUNK(s[i]))
+        i++;
+    for (size_t k = 0; k < KB_ARRAY_LEN(labels); k++) {
+        size_t l = strlen(labels[k]);
+        if (n - i >= l && strncasecmp(s + i, labels[k], l) == 0) {
+            i += l;
+            break;
+        }
+    }
+    while (i < n && GEN_JUNK(s[i]))
+        i++;
+    size_t e = i;
+    while (e < n && s[e] != '\n')
+        e++;
+    while (e > i && GEN_JUNK(s[e - 1]))
+        e--;
+#undef GEN_JUNK
+    kb_buf_init(&b, 0);
+    kb_utf8_sanitize(&b, s + i, e - i);
+    return kb_buf_take(&b);
+}
+
+int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                             struct kb_error *err)
+{
+    struct kb_buf user, prompt, gen;
+    struct infer_chat_msg msgs[2];
+    struct infer_chat_opts co = {.add_generation_prompt = true};
+    struct infer_gen_params gp;
+    struct infer_gen_result res = {0};
+    static const char *const stop[] = {"\n"};
+    int32_t *tokens = NULL;
+    char *text = NULL;
+    int n_tok = 0, slot = -1, reuse, rc;
+    *out = NULL;
+    kb_buf_init(&user, 0);
+    kb_buf_init(&prompt, 0);
+    kb_buf_init(&gen, 0);
+    if (!followup)
+        followup = "";
+    if (!g || !previous || !*previous || !*followup) {
+        rc = kb_error_set(err, KB_EINVAL, "rewrite: need an answer model, a previous question and a follow-up");
+        goto out;
+    }
+    kb_buf_printf(&user, "Previous question: %s\nFollow-up question: %s", previous, followup);
+    msgs[0] = (struct infer_chat_msg){"system", gen_rewrite_system};
+    msgs[1] = (struct infer_chat_msg){"user", user.data};
+    if ((rc = infer_chat_render(g->model, msgs, 2, &co, &prompt, err)))
+        goto out;
+    if ((rc = infer_tokenize(g->model, prompt.data, prompt.len, true, true, NULL, 0, &n_tok, NULL)) &&
+        rc != KB_ETOOBIG)
+        goto out_tok;
+    if (n_tok <= 0 || n_tok > g->n_ctx - GEN_REWRITE_MAX_TOKENS - 1) {
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the question does not fit the model's context");
+        goto out;
+    }
+    tokens = kb_xcalloc((size_t)n_tok + 1, sizeof *tokens);
+    if ((rc = infer_tokenize(g->model, prompt.data, prompt.len, true, true, tokens, n_tok, &n_tok, err)))
+        goto out;
+    /* the free session sharing most of this prompt: with several sessions, usually the one that
+     * rewrote last rather than one holding a long answer prompt worth reusing */
+    if ((slot = gen_take_session(g, tokens, n_tok, &reuse, err)) < 0) {
+        rc = slot;
+        slot = -1;
+        goto out;
+    }
+    infer_session_truncate(g->sessions[slot], reuse);
+    infer_gen_params_default(&gp);
+    gp.sample.temp = 0;
+    gp.max_tokens = GEN_REWRITE_MAX_TOKENS;
+    gp.stop = stop;
+    gp.n_stop = 1;
+    gp.split_reasoning = true; /* reasoning models think first; only the answer text counts */
+    gp.starts_in_reasoning = infer_chat_opens_think(g->model, &co);
+    rc = infer_generate(g->sessions[slot], tokens + reuse, n_tok - reuse, &gp, gen_collect, &gen, &res, err);
+    if (rc) {
+        infer_session_reset(g->sessions[slot]);
+        goto out;
+    }
+    text = gen_rewrite_clean(gen.data ? gen.data : "", gen.len);
+    if (res.why == INFER_STOP_MAX_TOKENS || res.why == INFER_STOP_CALLBACK) {
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model did not finish within %d tokens", GEN_REWRITE_MAX_TOKENS);
+    } else if (strlen(text) < 2) {
+        rc = kb_error_set(err, KB_EFORMAT, "rewrite: the model wrote no question");
+    } else if (strlen(text) > 2 * (strlen(previous) + strlen(followup)) + 32) {
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model's question is longer than both questions together");
+    } else {
+        *out = text;
+        text = NULL;
+    }
+    goto out;
+out_tok:
+    kb_error_set(err, rc, "rewrite: cannot tokenize the prompt");
+out:
+    if (slot >= 0)
+        gen_give_session(g, slot);
+    if (!*out)
+        *out = kb_xstrdup(followup);
+    free(text);
+    free(tokens);
+    kb_buf_release(&user);
+    kb_buf_release(&prompt);
+    kb_buf_release(&gen);
     return rc;
 }

@@ -154,5 +154,29 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
 /* Removes [n] markers outside 1..n_passages in place (and a space before them); marks used[n-1]
  * for the ones kept (used nullable, n_passages entries). Returns the markers kept. */
 int rag_clean_markers(char *text, int n_passages, bool *used);
+/* Counters of the answer sessions since rag_gen_open(). Prompt-prefix reuse: a session keeps its
+ * last prompt and answer in its KV cache, and a new prompt that starts the same way (system
+ * instruction and passages of a repeated question) evaluates only the tokens after the shared
+ * prefix; speculative decoding (infer_gen_params.draft_max, left at its default) drafts tokens
+ * from the prompt. */
+struct rag_gen_stats {
+    int64_t n_answers;        /* generative answers attempted */
+    int64_t n_prompt_tokens;  /* their prompt tokens */
+    int64_t n_reused_tokens;  /* of those, taken from a session's cache instead of evaluated */
+    int64_t n_generated;      /* tokens generated */
+    int64_t n_drafted, n_accepted; /* speculative tokens drafted, and accepted */
+    int last_reused;          /* reused tokens of the latest answer */
+    int last_prompt_tokens;   /* prompt tokens of the latest answer */
+};
+void rag_gen_get_stats(struct rag_gen *g, struct rag_gen_stats *out);
+/* Prefix reuse on (the default) or off (every prompt from position 0; for tests and A/B runs). */
+void rag_gen_set_prefix_reuse(struct rag_gen *g, bool on);
+/* Rewrites a follow-up question into a standalone one with the answer model: a short prompt in
+ * its chat template with the previous question, greedy, at most 48 tokens, one line. *out always
+ * gets a caller-owned string (free()): the model's rewrite, or a copy of followup when the model
+ * fails, every session is busy, or the rewrite is empty or too long. Returns 0 for the model's
+ * rewrite, or the KB_E* code of the fallback's reason (err says why; callers may ignore it). */
+int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                             struct kb_error *err);
 
 #endif

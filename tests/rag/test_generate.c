@@ -1,7 +1,8 @@
 /* tests/rag/test_generate.c: generative answers end to end with a real GGUF written by kbox's own
  * synthetic-model writer (random weights, so the text is noise, but every step is real): the
- * grounded prompt, streaming, citation markers, grounding scores, strict mode, the busy limit and
- * the errors for a missing model. */
+ * grounded prompt, streaming, citation markers, grounding scores, strict mode, the busy limit,
+ * the errors for a missing model, prompt-prefix KV reuse (same answers with and without it) and
+ * follow-up rewriting with the model (never fails: a rewrite or the follow-up itself). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -251,12 +252,117 @@ static void test_missing_model(void **state)
     config_release(&cfg);
 }
 
+static char *ask_text(struct rag *r, const char *q)
+{
+    struct rag_ask_opts o = {.question = q};
+    struct rag_answer a;
+    struct kb_error err = {0};
+    if (rag_ask(r, &o, NULL, NULL, &a, NULL, &err))
+        fail_msg("ask: %s", err.msg);
+    char *t = strdup(a.answer);
+    rag_answer_release(&a);
+    return t;
+}
+
+/* Prompt-prefix reuse: a repeated question evaluates only its last prompt token again, another
+ * question reuses the shared system instruction at least, and the answers are those of a session
+ * that evaluated everything from scratch. */
+static void test_prefix_reuse(void **state)
+{
+    struct fixture *fx = *state;
+    struct rag *r = open_kb(fx, &fx->cfg);
+    struct rag_gen_stats st;
+    static const char q1[] = "How many days do I have to return a kettle?";
+    static const char q2[] = "What does error E4 mean?";
+    assert_non_null(r->gen);
+    char *a1 = ask_text(r, q1);
+    assert_true(strlen(a1) > 0);
+    rag_gen_get_stats(r->gen, &st);
+    assert_int_equal(st.last_reused, 0); /* nothing cached yet */
+    assert_true(st.last_prompt_tokens > 100);
+    char *a1_again = ask_text(r, q1);
+    rag_gen_get_stats(r->gen, &st);
+    assert_int_equal(st.last_reused, st.last_prompt_tokens - 1);
+    assert_true(st.n_reused_tokens >= st.last_reused && st.n_answers == 2);
+    assert_string_equal(a1_again, a1);
+    char *a2 = ask_text(r, q2);
+    rag_gen_get_stats(r->gen, &st);
+    assert_true(st.last_reused > 10 && st.last_reused < st.last_prompt_tokens - 1);
+    /* the same questions without reuse */
+    rag_gen_set_prefix_reuse(r->gen, false);
+    char *a1_plain = ask_text(r, q1);
+    rag_gen_get_stats(r->gen, &st);
+    assert_int_equal(st.last_reused, 0);
+    char *a2_plain = ask_text(r, q2);
+    rag_gen_get_stats(r->gen, &st);
+    assert_int_equal(st.last_reused, 0);
+    assert_string_equal(a1_plain, a1);
+    assert_string_equal(a2_plain, a2);
+    rag_gen_set_prefix_reuse(r->gen, true);
+    free(a1);
+    free(a1_again);
+    free(a2);
+    free(a1_plain);
+    free(a2_plain);
+    rag_close(r);
+}
+
+/* Follow-up rewriting never fails the caller: a usable one-line rewrite, or the follow-up itself. */
+static void test_rewrite_followup(void **state)
+{
+    struct fixture *fx = *state;
+    struct rag *r = open_kb(fx, &fx->cfg);
+    struct kb_error err = {0};
+    char *out = NULL;
+    static const char prev[] = "How many days do I have to return a kettle?", fu[] = "And a grinder?";
+    int rc = rag_gen_rewrite_followup(r->gen, prev, fu, &out, &err);
+    assert_non_null(out);
+    assert_true(out[0] != '\0');
+    assert_true(kb_utf8_valid(out, strlen(out)));
+    assert_null(strchr(out, '\n'));
+    if (rc == 0) /* random weights: a rewrite is possible but no content can be expected */
+        assert_true(strlen(out) <= 2 * (strlen(prev) + strlen(fu)) + 32);
+    else
+        assert_string_equal(out, fu);
+    free(out);
+    /* the same call again: same result (greedy) */
+    char *again = NULL, *first = NULL;
+    assert_int_equal(rag_gen_rewrite_followup(r->gen, prev, fu, &first, &err), rc);
+    assert_int_equal(rag_gen_rewrite_followup(r->gen, prev, fu, &again, &err), rc);
+    assert_string_equal(again, first);
+    print_message("rewrite: rc %d, '%s'\n", rc, again);
+    free(again);
+    free(first);
+    /* fallbacks: no previous question, no model, a follow-up too long for the context */
+    assert_int_equal(rag_gen_rewrite_followup(r->gen, "", fu, &out, &err), KB_EINVAL);
+    assert_string_equal(out, fu);
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(NULL, prev, fu, &out, &err), KB_EINVAL);
+    assert_string_equal(out, fu);
+    free(out);
+    size_t big_n = 40000;
+    char *big = malloc(big_n + 1);
+    for (size_t i = 0; i < big_n; i++)
+        big[i] = i % 6 == 5 ? ' ' : (char)('a' + i % 23);
+    big[big_n] = '\0';
+    assert_int_equal(rag_gen_rewrite_followup(r->gen, prev, big, &out, &err), KB_ETOOBIG);
+    assert_string_equal(out, big);
+    free(out);
+    free(big);
+    /* the sessions still answer afterwards */
+    char *a = ask_text(r, prev);
+    assert_non_null(a);
+    free(a);
+    rag_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markers),      cmocka_unit_test(test_generative_path),
         cmocka_unit_test(test_strict_mode),  cmocka_unit_test(test_busy),
-        cmocka_unit_test(test_missing_model),
+        cmocka_unit_test(test_missing_model), cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_rewrite_followup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
