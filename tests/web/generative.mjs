@@ -82,6 +82,16 @@ async function askInChat(page, question) {
   return {bot, events, done: done.data};
 }
 
+/* Applies the model selects after the list has loaded; resolves to the status text. */
+async function applyModels(page, sel, value) {
+  await page.waitForSelector('#models-pick[data-state="ready"]');
+  await page.selectOption(sel, value);
+  await page.click('#models-save');
+  await page.waitForSelector('#models-status:is([data-state="saved"], [data-state="error"], [data-state="unchanged"])', {timeout: 60000});
+  await page.waitForSelector('#models-pick[data-state="ready"]');
+  return page.textContent('#models-status');
+}
+
 /* Sentences of an answer the page must underline: below the threshold and shown in the text. */
 function weakSentences(done, shown) {
   const min = typeof done.support_min === 'number' ? done.support_min : SUPPORT_MIN;
@@ -234,7 +244,7 @@ async function main() {
       notes.push('GET /api/models is 404 on this server: only the graceful degradation of the model choice was checked');
     } else {
       check(models.status === 200, 'GET /api/models: ' + models.status + ' ' + JSON.stringify(models.body));
-      await page.waitForSelector('#models-pick:not([hidden])');
+      await page.waitForSelector('#models-pick[data-state="ready"]:not([hidden])');
       const opts = async (sel) => page.$$eval(sel + ' option', (os) => os.map((o) => ({value: o.value, disabled: o.disabled, title: o.title, text: o.textContent})));
       const answerOpts = await opts('#answer-model');
       const embedOpts = await opts('#embed-model');
@@ -257,21 +267,13 @@ async function main() {
       // a file that vanished after the page listed it: the server refuses, the page says why in red
       const before = (await getJSON(a, '/api/settings')).body.settings['answer.model'];
       fs.rmSync(path.join(a.dir, 'models', 'gone.gguf'));
-      await page.selectOption('#answer-model', 'gone.gguf');
-      await page.click('#models-save');
-      await page.waitForFunction(() => document.querySelector('#models-status').classList.contains('error') ||
-        document.querySelector('#models-status').textContent === 'Saved');
-      const refused = await page.textContent('#models-status');
+      const refused = await applyModels(page, '#answer-model', 'gone.gguf');
       check(refused.includes('gone.gguf'), 'the refusal names the file: ' + refused);
       check(await page.locator('#models-status').evaluate((e) => getComputedStyle(e).color) === 'rgb(197, 48, 48)', 'the refusal is red');
       check((await getJSON(a, '/api/settings')).body.settings['answer.model'] === before, 'a refused model changes nothing');
       check(!(await page.$$eval('#answer-model option', (os) => os.map((o) => o.value))).includes('gone.gguf'), 'the list is reloaded');
 
-      await page.selectOption('#answer-model', 'r1.gguf');
-      await page.click('#models-save');
-      await page.waitForFunction(() => ['Saved'].includes(document.querySelector('#models-status').textContent) ||
-        document.querySelector('#models-status').classList.contains('error'));
-      const status = await page.textContent('#models-status');
+      const status = await applyModels(page, '#answer-model', 'r1.gguf');
       check(status === 'Saved', 'answer model saved: ' + status);
       const s1 = (await getJSON(a, '/api/settings')).body.settings;
       check(/(^|\/)r1\.gguf$/.test(s1['answer.model']), 'GET /api/settings reports the new answer model: ' + s1['answer.model']);
@@ -282,13 +284,9 @@ async function main() {
       check(done.reasoning && await bot.locator('details.reasoning').count() === 1, 'the chosen R1 model answers with reasoning');
 
       await page.click('#nav button[data-page="settings"]');
-      await page.waitForSelector('#models-pick:not([hidden])');
       if (embedOpts.some((x) => x.value === 'bert_f32.gguf' && !x.disabled)) {
-        await page.selectOption('#embed-model', 'bert_f32.gguf');
-        await page.click('#models-save');
-        await page.waitForFunction(() => document.querySelector('#models-status').textContent === 'Saved' ||
-          document.querySelector('#models-status').classList.contains('error'));
-        check(await page.textContent('#models-status') === 'Saved', 'embedding model saved: ' + await page.textContent('#models-status'));
+        const st = await applyModels(page, '#embed-model', 'bert_f32.gguf');
+        check(st === 'Saved', 'embedding model saved: ' + st);
         const s2 = (await getJSON(a, '/api/settings')).body.settings;
         check(/(^|\/)bert_f32\.gguf$/.test(s2['embed.model'] || ''), 'GET /api/settings reports the embedding model: ' + s2['embed.model']);
         await page.waitForSelector('#reembed:not([hidden])', {timeout: 15000});

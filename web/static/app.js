@@ -589,6 +589,7 @@ function widgetSnippet(s) {
 }
 
 async function loadSettings() {
+  modelsBusy('loading'); /* until loadModels below has the list */
   try {
     const data = await api('GET', '/api/settings');
     settingsLoaded = data.settings;
@@ -674,13 +675,22 @@ function renderModelRows(list) {
   }
 }
 
+/* While the list loads or a choice is saved, a choice made meanwhile would be overwritten by the
+ * reload: the controls wait. state '' enables them (#models-pick[data-state="ready"]). */
+function modelsBusy(busy) {
+  $('models-pick').dataset.state = busy || 'ready';
+  for (const c of [$('answer-model'), $('embed-model'), $('models-save')]) c.disabled = !!busy;
+}
+
 async function loadModels() {
   const note = $('models-note');
   const pick = $('models-pick');
+  modelsBusy('loading');
   let data;
   try {
     data = await api('GET', '/api/models');
   } catch (e) {
+    pick.dataset.state = 'failed';
     modelsLoaded = null;
     pick.hidden = true;
     note.hidden = false;
@@ -699,6 +709,7 @@ async function loadModels() {
   note.dataset.reason = list.length ? '' : 'empty';
   note.textContent = list.length ? '' : t('settings.models_empty') + (data.folder ? ' (' + t('settings.models_folder') + ': ' + data.folder + ')' : '');
   pick.hidden = false;
+  modelsBusy('');
   watchReembed(null);
 }
 
@@ -709,27 +720,24 @@ async function saveModels() {
   const changes = {};
   if ($('answer-model').value !== modelsLoaded.answer) changes['answer.model'] = $('answer-model').value;
   if ($('embed-model').value !== modelsLoaded.embed) changes['embed.model'] = $('embed-model').value;
-  if (!Object.keys(changes).length) { status.textContent = t('settings.nochange'); return; }
-  const btn = $('models-save');
-  btn.disabled = true;
+  if (!Object.keys(changes).length) { status.textContent = t('settings.nochange'); status.dataset.state = 'unchanged'; return; }
+  modelsBusy('saving'); /* until the list is reloaded after the save */
   status.textContent = '…';
+  status.dataset.state = 'saving';
+  let res = null;
   try {
-    const res = await api('PUT', '/api/settings', changes);
+    res = await api('PUT', '/api/settings', changes);
     status.textContent = t('settings.saved');
     status.className = 'status st-done';
-    if ('embed.model' in changes) watchReembed(res, true);
+    status.dataset.state = 'saved';
   } catch (e) {
     /* shown as the server said it: "cannot open 'x.gguf': ..." is what the admin needs to read */
     status.textContent = e.message;
     status.className = 'status error';
-  } finally {
-    btn.disabled = false;
+    status.dataset.state = 'error';
   }
-  const keep = status.textContent;
-  const cls = status.className;
-  await loadSettings();
-  status.textContent = keep;
-  status.className = cls;
+  await loadSettings(); /* also reloads the models and enables the controls again */
+  if (res && 'embed.model' in changes) watchReembed(res, true);
 }
 
 /* The re-embedding job that a new embedding model starts. It is found through the PUT reply when
@@ -755,6 +763,7 @@ async function watchReembed(putReply, fresh) {
   state.reembedWatch = true;
   const box = $('reembed');
   let id = putReply && (putReply.job_id || (putReply.job && putReply.job.id)) || 0;
+  let shown = false; /* a job seen running is followed to its end */
   try {
     for (let i = 0; state.page === 'settings'; i++) {
       const job = await findReembedJob(id);
@@ -764,7 +773,8 @@ async function watchReembed(putReply, fresh) {
       }
       id = job.id || id;
       const active = job.state === 'queued' || job.state === 'running';
-      if (!active && !fresh) break; /* an old job: nothing to show on page load */
+      if (!active && !fresh && !shown) break; /* an old job: nothing to show on page load */
+      shown = true;
       box.hidden = false;
       box.dataset.state = job.state;
       $('reembed-bar').value = Math.round((job.progress || 0) * 100);
