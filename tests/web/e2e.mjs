@@ -2,9 +2,10 @@
 // (/usr/bin/chromium) driven by playwright-core:
 //   1. the UI: upload a sample through the file picker, wait until it is indexed, ask in the chat,
 //      see the answer stream in (several text pieces before "done") with a citation chip, open the
-//      cited passage, switch the UI to Chinese and ask a Chinese question with a cited answer;
+//      cited passage from the chip and from the [n] marker in the text, switch the UI to Chinese
+//      and ask a Chinese question with a cited answer;
 //   2. the widget on a test page served from another origin (allowlisted): bubble, streamed answer,
-//      citation, passage; and on a page from an origin that is not allowlisted: no widget.
+//      citation, passage (from the chip and the marker); and on a page from an origin that is not allowlisted: no widget.
 // Screenshots go to BUILD_DIR/screenshots/. Exit 77 (skip) without chromium or playwright-core.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -123,6 +124,15 @@ async function main() {
     check((await page.textContent('#cite-text')).includes('45'), 'cited passage shows the 45 days');
     await page.screenshot({path: path.join(shots, 'chat-en.png'), fullPage: true});
     await page.click('#cite-close');
+    // the [n] marker in the answer text opens the same passage, and the text reads as before
+    const ref = bot.locator('.answer-text .cite-ref');
+    check(await ref.count() >= 1, 'the [n] marker in the answer is a button');
+    check(/^\[\d+\]$/.test(await ref.first().textContent()), 'the marker keeps its text');
+    check(await bot.locator('.answer-text').textContent() === answer, 'markers do not change the answer text');
+    await ref.first().click();
+    await page.waitForSelector('#cite-panel:not([hidden])');
+    check(await page.textContent('#cite-doc') === 'returns-shipping.html', 'the marker opens its passage');
+    await page.click('#cite-close');
 
     // hit testing shows the three scores
     await page.click('#nav button[data-page="hits"]');
@@ -199,6 +209,14 @@ async function main() {
     check(/7 working days/.test(wtext), 'widget answer mentions 7 working days: ' + wtext);
     await wbot.locator('.chip').first().click();
     await shopPage.waitForSelector('#kbox-widget .passage');
+    // an [n] marker in the widget's answer toggles its passage like the chip
+    const wref = wbot.locator('.answer .cite-ref').first();
+    check(await wbot.locator('.answer .cite-ref').count() >= 1, 'the widget answer has a clickable marker');
+    const wn = await wref.getAttribute('data-n');
+    const wpass = shopPage.locator(`#kbox-widget .passage[data-n="${wn}"]`);
+    await wref.click();
+    if (await wpass.count() === 0) await wref.click(); /* the chip had shown this one: it closed */
+    check(await wpass.count() === 1, 'the widget marker shows passage ' + wn);
     await shopPage.screenshot({path: path.join(shots, 'widget.png')});
 
     // ---- a page from an origin that is not allowlisted gets no widget ----

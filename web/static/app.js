@@ -435,10 +435,10 @@ function splitStrictNote(answer) {
   return {text: answer.slice(0, m.index), dropped: Number(m[1]), note: m[0].trim()};
 }
 
-/* Fills box with text, each graded sentence in a span.sentence (span.sentence.weak below min).
- * Sentences are substrings of the answer in order; one not found (strict mode dropped it) is
- * skipped. Returns the number of weak sentences shown. */
-function renderGrounded(box, text, sentences, min) {
+/* Fills box with text, each graded sentence in a span.sentence (span.sentence.weak below min) and
+ * each [n] marker clickable. Sentences are substrings of the answer in order; one not found (strict
+ * mode dropped it) is skipped. Returns the number of weak sentences shown. */
+function renderGrounded(box, text, sentences, min, cites) {
   box.replaceChildren();
   let at = 0;
   let weak = 0;
@@ -446,16 +446,35 @@ function renderGrounded(box, text, sentences, min) {
     if (!s || !s.text || typeof s.support !== 'number') continue;
     const i = text.indexOf(s.text, at);
     if (i < 0) continue;
-    if (i > at) box.append(document.createTextNode(text.slice(at, i)));
+    if (i > at) appendMarked(box, text.slice(at, i), cites);
     const score = s.support.toFixed(2);
     const isWeak = s.support < min;
     weak += isWeak ? 1 : 0;
-    box.append(el('span', {class: isWeak ? 'sentence weak' : 'sentence', 'data-support': score,
-      title: (isWeak ? t('chat.weak') : t('chat.support')) + ' ' + score}, s.text));
+    const span = el('span', {class: isWeak ? 'sentence weak' : 'sentence', 'data-support': score,
+      title: (isWeak ? t('chat.weak') : t('chat.support')) + ' ' + score});
+    appendMarked(span, s.text, cites);
+    box.append(span);
     at = i + s.text.length;
   }
-  if (at < text.length) box.append(document.createTextNode(text.slice(at)));
+  if (at < text.length) appendMarked(box, text.slice(at), cites);
   return weak;
+}
+
+/* Appends str as text, each [n] that names a citation (cites: Map n -> citation) as a small
+ * button that opens the passage, like its chip. */
+function appendMarked(parent, str, cites) {
+  const re = /\[(\d+)\]/g;
+  let at = 0;
+  let m;
+  while ((m = re.exec(str)) !== null) {
+    const c = cites && cites.get(Number(m[1]));
+    if (!c) continue;
+    if (m.index > at) parent.append(document.createTextNode(str.slice(at, m.index)));
+    parent.append(el('button', {type: 'button', class: 'cite-ref', 'data-n': String(c.n), title: c.document + (c.heading_path ? ' · ' + c.heading_path : ''),
+      onclick: () => openCitation(c)}, m[0]));
+    at = m.index + m[0].length;
+  }
+  if (at < str.length) parent.append(document.createTextNode(str.slice(at)));
 }
 
 /* The collapsed block for R1-style reasoning; its label follows the UI language (data-i18n). */
@@ -518,7 +537,7 @@ async function ask(question) {
  * reasoning, every citation and a line of facts (mode, time, tokens, mean support). */
 function showAnswer(data, bubble, answer, chips, meta, seen, thoughts) {
   const {text, dropped, note} = splitStrictNote(data.answer);
-  const weak = renderGrounded(answer, text, data.sentences, supportMin(data));
+  const weak = renderGrounded(answer, text, data.sentences, supportMin(data), new Map(data.citations.map((c) => [c.n, c])));
   if (data.reasoning) thoughts().textContent = data.reasoning;
   if (!text.trim() && data.reasoning) answer.append(el('span', {class: 'hint', text: t('chat.noanswer')}));
   if (weak) bubble.insertBefore(el('div', {class: 'weak-note', text: t('chat.weaknote')}), chips);

@@ -115,6 +115,7 @@ details.reasoning summary { cursor: pointer; }
 .reasoning-text { border-left: 3px solid #e2e8f0; padding: 2px 6px; white-space: pre-wrap; font-style: italic; }
 .sentence.weak { text-decoration: underline dotted #c53030; text-decoration-thickness: 2px; text-underline-offset: 3px; cursor: help; }
 .note { font-size: 11px; color: #718096; margin-top: 4px; }
+.cite-ref { background: none; border: 0; padding: 0 1px; color: ${color}; font: inherit; font-size: .85em; cursor: pointer; }
 form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e2e8f0; }
 input { flex: 1; padding: 7px 9px; border: 1px solid #cbd5e0; border-radius: 8px; font-size: 14px; }
 form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 0 12px; cursor: pointer; font-size: 14px; }
@@ -148,18 +149,36 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     document.body.append(host);
     if (greeting) log.append(el('div', {class: 'msg bot', text: greeting}));
 
-    function chip(c, box) {
-      return el('button', {class: 'chip', type: 'button', title: c.heading_path || '', onclick: () => {
-        const old = box.querySelector('.passage');
-        if (old && old.dataset.n === String(c.n)) { old.remove(); return; }
-        if (old) old.remove();
-        const where = [c.document, c.heading_path, c.page ? tx.page + ' ' + c.page : ''].filter(Boolean).join(' · ');
-        const p = el('div', {class: 'passage', 'data-n': String(c.n)}, el('div', {class: 'meta', text: where}), c.text || '');
-        box.append(p);
-      }}, '[' + c.n + '] ' + c.document);
+    /* shows (or hides again) citation c's passage at the end of the answer box */
+    function togglePassage(c, box) {
+      const old = box.querySelector('.passage');
+      if (old && old.dataset.n === String(c.n)) { old.remove(); return; }
+      if (old) old.remove();
+      const where = [c.document, c.heading_path, c.page ? tx.page + ' ' + c.page : ''].filter(Boolean).join(' · ');
+      box.append(el('div', {class: 'passage', 'data-n': String(c.n)}, el('div', {class: 'meta', text: where}), c.text || ''));
     }
 
-    function grounded(box, text, sentences, min) {
+    function chip(c, box) {
+      return el('button', {class: 'chip', type: 'button', title: c.heading_path || '', onclick: () => togglePassage(c, box)},
+        '[' + c.n + '] ' + c.document);
+    }
+
+    /* str as text, each [n] naming a citation as a button that shows its passage */
+    function marked(parent, str, cites, box) {
+      const re = /\[(\d+)\]/g;
+      let at = 0;
+      let m;
+      while ((m = re.exec(str)) !== null) {
+        const c = cites.get(Number(m[1]));
+        if (!c) continue;
+        if (m.index > at) parent.append(document.createTextNode(str.slice(at, m.index)));
+        parent.append(el('button', {type: 'button', class: 'cite-ref', 'data-n': String(c.n), title: c.document, onclick: () => togglePassage(c, box)}, m[0]));
+        at = m.index + m[0].length;
+      }
+      if (at < str.length) parent.append(document.createTextNode(str.slice(at)));
+    }
+
+    function grounded(box, text, sentences, min, cites, msg) {
       box.replaceChildren();
       let at = 0;
       let weak = 0;
@@ -167,15 +186,17 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
         if (!s || !s.text || typeof s.support !== 'number') continue;
         const i = text.indexOf(s.text, at);
         if (i < 0) continue; /* removed by strict mode */
-        if (i > at) box.append(document.createTextNode(text.slice(at, i)));
+        if (i > at) marked(box, text.slice(at, i), cites, msg);
         const score = s.support.toFixed(2);
         const isWeak = s.support < min;
         weak += isWeak ? 1 : 0;
-        box.append(el('span', {class: isWeak ? 'sentence weak' : 'sentence', 'data-support': score,
-          title: (isWeak ? tx.weak : tx.support) + ' ' + score}, s.text));
+        const span = el('span', {class: isWeak ? 'sentence weak' : 'sentence', 'data-support': score,
+          title: (isWeak ? tx.weak : tx.support) + ' ' + score});
+        marked(span, s.text, cites, msg);
+        box.append(span);
         at = i + s.text.length;
       }
-      if (at < text.length) box.append(document.createTextNode(text.slice(at)));
+      if (at < text.length) marked(box, text.slice(at), cites, msg);
       return weak;
     }
 
@@ -220,7 +241,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
             const m = STRICT_NOTE.exec(data.answer || '');
             const answer = m ? data.answer.slice(0, m.index) : data.answer || '';
             const min = typeof data.support_min === 'number' ? data.support_min : SUPPORT_MIN;
-            const weak = grounded(text, answer, data.sentences, min);
+            const weak = grounded(text, answer, data.sentences, min, new Map(data.citations.map((c) => [c.n, c])), msg);
             if (data.reasoning) thoughts().textContent = data.reasoning;
             if (!answer.trim() && data.reasoning) text.append(el('span', {class: 'note', text: tx.noanswer}));
             if (m) msg.insertBefore(el('div', {class: 'note strict-note', title: m[0].trim(), text: tx.dropped.replace('{n}', m[1])}), chips);
