@@ -172,7 +172,7 @@ async function main() {
     check(tokens.length > 2, `answer streamed as token events (${tokens.length})`);
     check(await page.evaluate(() => window.__pieces) > 2, 'the page appended the streamed pieces');
     check(done.sentences.length > 0, 'a generative answer has graded sentences');
-    check(done.reasoning === null && await bot.locator('details.reasoning').count() === 0,
+    check(!done.reasoning && await bot.locator('details.reasoning').count() === 0,
       'no reasoning block for a model without reasoning');
     check(await bot.locator('.answer-text').textContent() === done.answer, 'the page shows the final answer text');
     const nWeak = await checkWeakMarks(bot, done, 'chat');
