@@ -777,7 +777,10 @@ async function findReembedJob(id) {
   return mine.find((j) => j.state === 'queued' || j.state === 'running') || mine[0] || null;
 }
 
+/* fresh: the admin just chose a new embedding model, so the newest re-embed job is shown even when
+ * it already finished; a watcher already running takes the flag over. */
 async function watchReembed(putReply, fresh) {
+  if (fresh) state.reembedFresh = true;
   if (state.reembedWatch) return;
   state.reembedWatch = true;
   const box = $('reembed');
@@ -787,12 +790,12 @@ async function watchReembed(putReply, fresh) {
     for (let i = 0; state.page === 'settings'; i++) {
       const job = await findReembedJob(id);
       if (!job) {
-        if (fresh && i < 10) { await new Promise((res) => setTimeout(res, 300)); continue; } /* not queued yet */
+        if (state.reembedFresh && i < 10) { await new Promise((res) => setTimeout(res, 300)); continue; } /* not queued yet */
         break;
       }
       id = job.id || id;
       const active = job.state === 'queued' || job.state === 'running';
-      if (!active && !fresh && !shown) break; /* an old job: nothing to show on page load */
+      if (!active && !state.reembedFresh && !shown) break; /* an old job: nothing to show on page load */
       shown = true;
       box.hidden = false;
       box.dataset.state = job.state;
@@ -805,6 +808,7 @@ async function watchReembed(putReply, fresh) {
     }
   } finally {
     state.reembedWatch = false;
+    state.reembedFresh = false;
   }
 }
 
