@@ -11,6 +11,7 @@
  * Two 32-value blocks (or a 64-value K-quant group) fill one 512-bit register; per-lane scales
  * are applied with an int32 multiply (K-quants, exact) or in float (per-block deltas). */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "infer/kernels/kern_int.h"
@@ -646,6 +647,167 @@ static void gemm_panel_q8_0(int64_t n, const void *w, size_t ws, const void *a, 
     }
 }
 
+/* ---- Q4_K panel: 32 rows x any number of tokens ----------------------------------------------------
+ * Along n, slabs of Q4K_SLAB super-blocks. The 32 weight rows of a slab are decoded once into
+ * levels (0..15, one byte each) and rearranged on the stack so that vector (super-block b, half h,
+ * sub-block s, group k) holds values 32s + 4k .. 32s + 4k + 3 of rows 16h .. 16h + 15, one row per
+ * int32 lane; beside them each row's sub-block scales (int32), its mins as int16 pairs and its d
+ * and dmin. For every token the activation's 4-byte groups are broadcast into vpdpbusd against the
+ * unsigned levels (8 per sub-block give 16 complete sub-block dots), an int32 multiply applies the
+ * scales, and vpdpwssd of the min pairs with the activation's sub-block sums gives the min term;
+ * one convert + fma per 16 rows and super-block applies d * d_act (and dmin * d_act). Tokens go in
+ * pairs so each weight vector loaded serves two tokens. y is written on the first slab and
+ * accumulated on the following ones. */
+#define Q4K_SLAB 2
+
+struct q4k_slab {
+    __m512i q[Q4K_SLAB][2][8][8]; /* [super-block][half][sub-block][group] */
+    __m512i sc[Q4K_SLAB][2][8];   /* sub-block scales, per row */
+    __m512i mn[Q4K_SLAB][2][4];   /* (min 2k, min 2k+1) as int16 pairs, per row */
+    __m512 d[Q4K_SLAB][2], dmin[Q4K_SLAB][2];
+};
+
+static void q4k_pack(struct q4k_slab *ps, const uint8_t *w, size_t ws, int64_t b0, int nbs)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int b = 0; b < nbs; b++) {
+        for (int h = 0; h < 2; h++) {
+            uint32_t g[8][8][16]; /* [sub-block][group][row] */
+            int32_t sc[8][16], mn[4][16];
+            float d[16], dmin[16];
+            for (int r = 0; r < 16; r++) {
+                const struct blk_q4_k *x = (const struct blk_q4_k *)(w + (size_t)(16 * h + r) * ws) + b0 + b;
+                uint32_t lv[64]; /* the 256 levels, 4 per word */
+                for (int j = 0; j < 4; j++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+                    _mm256_storeu_si256((__m256i *)(lv + 16 * j), _mm256_and_si256(q, m4));
+                    _mm256_storeu_si256((__m256i *)(lv + 16 * j + 8), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                }
+                for (int s = 0; s < 8; s++)
+                    for (int k = 0; k < 8; k++)
+                        g[s][k][r] = lv[8 * s + k];
+                uint8_t sm[16];
+                _mm_storeu_si128((__m128i *)sm, k4_scales_v(x->scales));
+                for (int s = 0; s < 8; s++)
+                    sc[s][r] = sm[s];
+                for (int k = 0; k < 4; k++)
+                    mn[k][r] = (int32_t)((uint32_t)sm[8 + 2 * k] | (uint32_t)sm[9 + 2 * k] << 16);
+                d[r] = f16(x->d);
+                dmin[r] = f16(x->dmin);
+            }
+            for (int s = 0; s < 8; s++) {
+                for (int k = 0; k < 8; k++)
+                    ps->q[b][h][s][k] = _mm512_loadu_si512(g[s][k]);
+                ps->sc[b][h][s] = _mm512_loadu_si512(sc[s]);
+            }
+            for (int k = 0; k < 4; k++)
+                ps->mn[b][h][k] = _mm512_loadu_si512(mn[k]);
+            ps->d[b][h] = _mm512_loadu_ps(d);
+            ps->dmin[b][h] = _mm512_loadu_ps(dmin);
+        }
+    }
+}
+
+/* The activation's sub-block sums (pairs of its 16 bsums) as int16 pairs (sum 2k, sum 2k+1). */
+static inline void q4k_act_sums(const struct blk_q8_k *a, int32_t out[4])
+{
+    for (int k = 0; k < 4; k++) {
+        int32_t s0 = a->bsums[4 * k] + a->bsums[4 * k + 1], s1 = a->bsums[4 * k + 2] + a->bsums[4 * k + 3];
+        out[k] = (int32_t)(((uint32_t)s0 & 0xffff) | (uint32_t)s1 << 16);
+    }
+}
+
+/* nt = 1 or 2 tokens (a0, a1: their blocks of this slab) against the packed slab; the 16-row
+ * float results of each token and half are added to acc[t][h]. */
+static inline __attribute__((always_inline)) void q4k_panel_tokens(const struct q4k_slab *ps, int nbs,
+                                                                   const struct blk_q8_k *a0,
+                                                                   const struct blk_q8_k *a1, int nt,
+                                                                   __m512 acc[2][2])
+{
+    for (int b = 0; b < nbs; b++) {
+        int32_t ms0[4], ms1[4];
+        q4k_act_sums(&a0[b], ms0);
+        if (nt == 2)
+            q4k_act_sums(&a1[b], ms1);
+        const int32_t *u0 = (const int32_t *)a0[b].qs, *u1 = (const int32_t *)a1[b].qs;
+        __m512i si[2][2], mi[2][2];
+        for (int h = 0; h < 2; h++)
+            for (int t = 0; t < 2; t++)
+                si[t][h] = mi[t][h] = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s++) {
+            __m512i p[2][2];
+            for (int h = 0; h < 2; h++)
+                p[0][h] = p[1][h] = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k++) {
+                __m512i b0v = _mm512_set1_epi32(u0[8 * s + k]);
+                __m512i b1v = nt == 2 ? _mm512_set1_epi32(u1[8 * s + k]) : b0v;
+                for (int h = 0; h < 2; h++) {
+                    __m512i wv = ps->q[b][h][s][k];
+                    p[0][h] = _mm512_dpbusd_epi32(p[0][h], wv, b0v);
+                    if (nt == 2)
+                        p[1][h] = _mm512_dpbusd_epi32(p[1][h], wv, b1v);
+                }
+            }
+            for (int h = 0; h < 2; h++) {
+                si[0][h] = _mm512_add_epi32(si[0][h], _mm512_mullo_epi32(p[0][h], ps->sc[b][h][s]));
+                if (nt == 2)
+                    si[1][h] = _mm512_add_epi32(si[1][h], _mm512_mullo_epi32(p[1][h], ps->sc[b][h][s]));
+            }
+        }
+        for (int k = 0; k < 4; k++) {
+            __m512i c0 = _mm512_set1_epi32(ms0[k]), c1 = nt == 2 ? _mm512_set1_epi32(ms1[k]) : c0;
+            for (int h = 0; h < 2; h++) {
+                mi[0][h] = _mm512_dpwssd_epi32(mi[0][h], ps->mn[b][h][k], c0);
+                if (nt == 2)
+                    mi[1][h] = _mm512_dpwssd_epi32(mi[1][h], ps->mn[b][h][k], c1);
+            }
+        }
+        for (int t = 0; t < nt; t++) {
+            __m512 da = _mm512_set1_ps(t == 0 ? a0[b].d : a1[b].d);
+            for (int h = 0; h < 2; h++) {
+                acc[t][h] = _mm512_fmadd_ps(_mm512_mul_ps(ps->d[b][h], da), _mm512_cvtepi32_ps(si[t][h]), acc[t][h]);
+                acc[t][h] = _mm512_fnmadd_ps(_mm512_mul_ps(ps->dmin[b][h], da), _mm512_cvtepi32_ps(mi[t][h]), acc[t][h]);
+            }
+        }
+    }
+}
+
+static inline void q4k_panel_store(float *yt, __m512 acc[2], bool first)
+{
+    if (!first) {
+        acc[0] = _mm512_add_ps(acc[0], _mm512_loadu_ps(yt));
+        acc[1] = _mm512_add_ps(acc[1], _mm512_loadu_ps(yt + 16));
+    }
+    _mm512_storeu_ps(yt, acc[0]);
+    _mm512_storeu_ps(yt + 16, acc[1]);
+}
+
+static void gemm_panel_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    const int64_t nb = n / QK_K;
+    struct q4k_slab ps;
+    for (int64_t b0 = 0; b0 < nb; b0 += Q4K_SLAB) {
+        int nbs = nb - b0 < Q4K_SLAB ? (int)(nb - b0) : Q4K_SLAB;
+        q4k_pack(&ps, w, ws, b0, nbs);
+        int64_t t = 0;
+        for (; t + 2 <= n_tok; t += 2) {
+            const struct blk_q8_k *x0 = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b0;
+            const struct blk_q8_k *x1 = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)(t + 1) * as) + b0;
+            __m512 acc[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()}, {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+            q4k_panel_tokens(&ps, nbs, x0, x1, 2, acc);
+            q4k_panel_store(y + (size_t)t * ys, acc[0], b0 == 0);
+            q4k_panel_store(y + (size_t)(t + 1) * ys, acc[1], b0 == 0);
+        }
+        if (t < n_tok) {
+            const struct blk_q8_k *x0 = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b0;
+            __m512 acc[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()}, {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+            q4k_panel_tokens(&ps, nbs, x0, x0, 1, acc);
+            q4k_panel_store(y + (size_t)t * ys, acc[0], b0 == 0);
+        }
+    }
+}
+
 void kern_avx512_fill(struct kern_ops *ops)
 {
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
@@ -658,6 +820,7 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
     ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
+    ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
     ops->gemm[GGML_TYPE_Q4_0] = gemm_q4_0;
     ops->gemm[GGML_TYPE_Q5_0] = gemm_q5_0;
     ops->gemm[GGML_TYPE_Q5_K] = gemm_q5_k;

@@ -267,9 +267,9 @@ static void test_simd_vs_ref(void **state)
         const struct ggml_type_info *info = ggml_type_info(t);
         int at = ref->vec_dot_type[t];
         for (int iter = 0; iter < 12; iter++) {
-            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % 100)), n_tok = 1 + (int64_t)(rnd_u32() % 7);
-            if (n > NMAX)
-                continue;
+            int64_t max_blocks = NMAX / info->block_elems < 100 ? NMAX / info->block_elems : 100;
+            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % (uint32_t)max_blocks));
+            int64_t n_tok = 1 + (int64_t)(rnd_u32() % 7);
             size_t wrb = ggml_row_bytes(t, n) + 8 * (iter % 2), arb = ggml_row_bytes(at, n) + 4 * (iter % 3);
             size_t ys = KERN_PANEL_ROWS + 3 * (iter % 2);
             uint8_t *pw = kb_xmalloc(wrb * KERN_PANEL_ROWS), *pa = kb_xmalloc(arb * (size_t)n_tok);
@@ -311,7 +311,7 @@ static void test_matmul(void **state)
     kern_init(false);
     static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
                                 GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K};
-    const int64_t n_in = 512, n_out = 69, n_tok_max = 41;
+    const int64_t n_in = 768, n_out = 69, n_tok_max = 41;
     float *wf = kb_xmalloc(sizeof(float) * n_in * n_out), *x = kb_xmalloc(sizeof(float) * n_in * n_tok_max);
     float *y = kb_xmalloc(sizeof(float) * n_out * n_tok_max), *wd = kb_xmalloc(sizeof(float) * n_in * n_out);
     float *ad = kb_xmalloc(sizeof(float) * n_in);
