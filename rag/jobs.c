@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *rag_mime_of(enum ingest_format f)
@@ -453,6 +454,36 @@ int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_err
     pthread_mutex_unlock(&r->lock);
     *n_out = n;
     return 0;
+}
+
+int rag_reembed_wait(struct rag *r, void (*progress)(void *ud, int64_t done, int64_t total), void *ud,
+                     struct kb_error *err)
+{
+    int rc = 0;
+    rag_jobs_reembed(r); /* e.g. after a failed job: try again */
+    for (;;) {
+        struct rag_job_slot *s;
+        bool running, have = false;
+        int64_t done = 0, total = 0;
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        pthread_mutex_lock(&r->lock);
+        running = r->reembed_running;
+        s = &r->jobs[r->reembed_job_id % RAG_MAX_JOBS];
+        if (r->reembed_job_id > 0 && s->id == r->reembed_job_id) {
+            have = true;
+            done = s->n_done;
+            total = s->n_total;
+            if (!running && !strcmp(s->state, "failed"))
+                rc = kb_error_set(err, KB_EINTERNAL, "re-embedding failed: %s", s->error);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (progress && have)
+            progress(ud, done, total);
+        if (!running || rc)
+            break;
+        nanosleep(&ts, NULL);
+    }
+    return rc;
 }
 
 /* ---- synchronous ingestion of paths (the CLI) -------------------------------------------------------- */

@@ -125,6 +125,11 @@ struct rag_job {
 int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err);
 /* The jobs still remembered (RAG_MAX_JOBS most recent), newest first. Caller frees *out with free(). */
 int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_error *err);
+/* Waits until no re-embedding is pending (for a CLI command that should finish the switch to a new
+ * embed.model before it exits). progress (nullable) is called about every 200 ms with chunks done
+ * and total. 0 when nothing is pending any more; the job's error (KB_EINTERNAL) when it failed. */
+int rag_reembed_wait(struct rag *r, void (*progress)(void *ud, int64_t done, int64_t total), void *ud,
+                     struct kb_error *err);
 
 /* ---- search ---------------------------------------------------------------------------------------- */
 

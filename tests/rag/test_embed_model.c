@@ -260,9 +260,10 @@ static void test_model_settings(void **state)
     assert_false(st.reembedding);
     assert_non_null(strstr(st.search_embedder, "gguf:"));
     (void)vector_score(r, "return a kettle", NULL);
-    /* and back to the built-in embedder */
+    /* and back to the built-in embedder (waited for the way a CLI command would) */
     assert_int_equal(rag_setting_set(r, "embed.model", "", &err), 0);
     assert_null(strstr(rag_embedder_id(r), "gguf:"));
+    assert_int_equal(rag_reembed_wait(r, NULL, NULL, &err), 0);
     wait_reembed(r);
     assert_int_equal(rag_stats(r, &st, &err), 0);
     assert_null(strstr(st.search_embedder, "gguf:"));
