@@ -262,6 +262,7 @@ async function main() {
       check((await page.textContent('#models-rows')).includes(broken.error), 'the table shows the error');
       for (const m of models.body.models.filter((x) => x.fits === false && !x.error))
         check(answerOpts.concat(embedOpts).some((x) => x.value === m.file && x.text.includes('does not fit')), m.file + ' marked as too large');
+      check(await page.locator('#reembed').isHidden(), 'no re-embedding progress before an embedding model is chosen');
       await page.screenshot({path: path.join(shots, 'gen-settings-models.png'), fullPage: true});
 
       // a file that vanished after the page listed it: the server refuses, the page says why in red
