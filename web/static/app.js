@@ -719,7 +719,9 @@ async function loadModels() {
     return;
   }
   const list = Array.isArray(data.models) ? data.models : [];
-  modelsLoaded = {answer: data.answer_model || '', embed: data.embed_model || ''};
+  /* a model configured by its full path inside the models folder is that folder's file */
+  const inFolder = (p) => (data.folder && p && p.startsWith(data.folder.replace(/\/$/, '') + '/') ? p.slice(data.folder.replace(/\/$/, '').length + 1) : p || '');
+  modelsLoaded = {answer: inFolder(data.answer_model), embed: inFolder(data.embed_model)};
   fillModelSelect($('answer-model'), list, 'generative', modelsLoaded.answer, 'settings.none_answer');
   fillModelSelect($('embed-model'), list, 'embedding', modelsLoaded.embed, 'settings.none_embed');
   renderModelRows(list);
