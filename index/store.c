@@ -1265,8 +1265,8 @@ static int st_step_done(struct index_store *st, sqlite3_stmt *s, const char *wha
 static int st_doc_clear_chunks(struct index_store *st, int64_t doc_id, struct kb_error *err)
 {
     static const char *const sqls[] = {
-        "INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path)"
-        " SELECT 'delete', id, text, heading_path FROM chunks WHERE document_id=?1",
+        ("INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path)"
+         " SELECT 'delete', id, text, heading_path FROM chunks WHERE document_id=?1"),
         "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id=?1)",
         "DELETE FROM chunks WHERE document_id=?1",
     };

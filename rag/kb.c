@@ -98,6 +98,58 @@ static int kb_prev_embedders(struct rag *r, const struct index_embedder *e, cons
     return n;
 }
 
+/* A loaded answer model shared by the answers using it. answer.model swaps r->gen at once; the
+ * model it replaced closes when its last answer ends (users, r->gen and r->gen_ref are guarded by
+ * r->lock). */
+struct rag_gen_ref {
+    struct rag_gen *g; /* owned */
+    int users;         /* answers generating with it now */
+};
+
+static struct rag_gen_ref *kb_gen_take(struct rag *r)
+{
+    struct rag_gen_ref *ref;
+    pthread_mutex_lock(&r->lock);
+    ref = r->gen_ref;
+    if (ref)
+        ref->users++;
+    pthread_mutex_unlock(&r->lock);
+    return ref;
+}
+
+static void kb_gen_put(struct rag *r, struct rag_gen_ref *ref)
+{
+    bool close_it;
+    pthread_mutex_lock(&r->lock);
+    close_it = --ref->users == 0 && ref != r->gen_ref;
+    pthread_mutex_unlock(&r->lock);
+    if (close_it) {
+        rag_gen_close(ref->g);
+        free(ref);
+    }
+}
+
+/* Makes g (NULL: none) the answer model; the old one closes now or when its last answer ends. */
+static void kb_gen_swap(struct rag *r, struct rag_gen *g)
+{
+    struct rag_gen_ref *ref = NULL, *old;
+    bool close_old;
+    if (g) {
+        ref = kb_xcalloc(1, sizeof *ref);
+        ref->g = g;
+    }
+    pthread_mutex_lock(&r->lock);
+    old = r->gen_ref;
+    r->gen_ref = ref;
+    r->gen = g;
+    close_old = old && old->users == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (close_old) {
+        rag_gen_close(old->g);
+        free(old);
+    }
+}
+
 /* Opens the answer model a setting value names (NULL for ""). */
 static int kb_gen_for(struct rag *r, const char *value, struct rag_gen **out, struct kb_error *err)
 {
@@ -133,7 +185,6 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     config_copy(&r->cfg, cfg);
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->switch_mu, NULL);
-    pthread_rwlock_init(&r->gen_lock, NULL);
     pthread_cond_init(&r->job_cv, NULL);
     r->jobs = kb_xcalloc(RAG_MAX_JOBS, sizeof *r->jobs);
     r->next_job_id = 1;
@@ -153,8 +204,12 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     o.n_prev_embedders = kb_prev_embedders(r, r->emb, prev);
     if ((rc = index_store_open(&r->st, &o, err)))
         goto fail;
-    if ((rc = kb_gen_for(r, r->cfg.answer_model, &r->gen, err)))
-        goto fail;
+    {
+        struct rag_gen *g = NULL;
+        if ((rc = kb_gen_for(r, r->cfg.answer_model, &g, err)))
+            goto fail;
+        kb_gen_swap(r, g);
+    }
     if ((rc = rag_jobs_start(r, err)))
         goto fail;
     rag_jobs_reembed(r);
@@ -170,7 +225,7 @@ void rag_close(struct rag *r)
     if (!r)
         return;
     rag_jobs_stop(r);
-    rag_gen_close(r->gen);
+    kb_gen_swap(r, NULL); /* no answer runs any more */
     index_store_close(r->st);
     for (int i = 0; i < r->n_gguf; i++) {
         infer_embedder_close(r->gguf[i].e);
@@ -183,7 +238,6 @@ void rag_close(struct rag *r)
     }
     free(r->jobs);
     pthread_cond_destroy(&r->job_cv);
-    pthread_rwlock_destroy(&r->gen_lock);
     pthread_mutex_destroy(&r->switch_mu);
     pthread_mutex_destroy(&r->lock);
     config_release(&r->cfg);
@@ -255,18 +309,14 @@ static int kb_check_model_value(const char *key, const char *value, struct kb_er
     return 0;
 }
 
-/* answer.model: the new model loads first; the swap waits until no generation uses the old one. */
+/* answer.model: the new model loads first; answers running on the old one finish with it. */
 static int kb_switch_answer_model(struct rag *r, const char *value, struct kb_error *err)
 {
-    struct rag_gen *g = NULL, *old;
+    struct rag_gen *g = NULL;
     int rc = kb_gen_for(r, value, &g, err);
     if (rc)
         return rc;
-    pthread_rwlock_wrlock(&r->gen_lock);
-    old = r->gen;
-    r->gen = g;
-    pthread_rwlock_unlock(&r->gen_lock);
-    rag_gen_close(old);
+    kb_gen_swap(r, g);
     kb_info("answer model: %s", value[0] ? value : "none (extractive answers)");
     return 0;
 }
@@ -607,6 +657,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     struct rag_passage *p = NULL;
     const struct index_embedder *e = kb_emb(r);
     struct rag_embedder_ref emb = {kb_embed_docs, (void *)e, e->dim};
+    struct rag_gen_ref *gen;
     struct config cfg;
     char query[2048], previous[512];
     double t0 = kb_now_s(), t1;
@@ -631,13 +682,13 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
                                     .score = h[i].score};
-    /* the read lock keeps answer.model from being swapped out under this generation */
-    pthread_rwlock_rdlock(&r->gen_lock);
-    if (r->gen) {
+    /* the reference keeps the model open even if answer.model changes meanwhile */
+    gen = kb_gen_take(r);
+    if (gen) {
         double tps = 0;
-        rc = rag_answer_generative(r->gen, &cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
+        rc = rag_answer_generative(gen->g, &cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
                                    opts->show_prompt ? prompt_out : NULL, &tps, err);
-        pthread_rwlock_unlock(&r->gen_lock);
+        kb_gen_put(r, gen);
         if (!rc) {
             pthread_mutex_lock(&r->lock);
             r->last_tokens_per_s = tps;
@@ -645,7 +696,6 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         }
         goto out;
     }
-    pthread_rwlock_unlock(&r->gen_lock);
     rc = rag_answer_extractive(&cfg, opts->question, p, n, &emb, out, err);
     if (rc)
         goto out;
@@ -736,10 +786,8 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
         out->jobs_running += r->jobs[i].id && !strcmp(r->jobs[i].state, "running");
     }
     out->tokens_per_s = r->last_tokens_per_s;
-    pthread_mutex_unlock(&r->lock);
-    pthread_rwlock_rdlock(&r->gen_lock);
     out->answer_mode = r->gen ? "generative" : "extractive";
-    pthread_rwlock_unlock(&r->gen_lock);
+    pthread_mutex_unlock(&r->lock);
     {
         struct index_reembed_status s;
         index_reembed_status(r->st, &s);

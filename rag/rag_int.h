@@ -84,6 +84,7 @@ struct rag_turn {
 };
 
 struct rag_gen;        /* generate.c: the answer model and its sessions */
+struct rag_gen_ref;    /* kb.c: a loaded answer model with the count of answers using it */
 struct infer_embedder; /* infer/: a GGUF embedding model (embed.model) */
 
 #define RAG_MAX_GGUF_EMBEDDERS 7 /* GGUF embedders opened in one run (with the built-in one, the
@@ -107,7 +108,6 @@ struct rag {
     struct rag_gguf_embedder gguf[RAG_MAX_GGUF_EMBEDDERS]; /* guarded by switch_mu */
     int n_gguf;
     pthread_mutex_t switch_mu;       /* serialises answer.model / embed.model changes */
-    pthread_rwlock_t gen_lock;       /* readers: answers using gen; writer: swapping gen */
     pthread_t reembed_thread;        /* the re-embedding job's thread, when reembed_started */
     bool reembed_started;            /* reembed_thread exists (joined at the next start or stop) */
     bool reembed_running;            /* it is still looping; guarded by lock */
@@ -122,7 +122,8 @@ struct rag {
     struct rag_turn turns[RAG_MAX_CONVERSATIONS];
     char settings_path[4200];        /* data_dir/settings.json */
     double last_tokens_per_s;
-    struct rag_gen *gen;             /* answer model, or NULL for extractive answers; gen_lock */
+    struct rag_gen *gen;             /* answer model, or NULL for extractive answers (= gen_ref->g) */
+    struct rag_gen_ref *gen_ref;     /* gen with the count of answers using it; guarded by lock (kb.c) */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
