@@ -443,14 +443,20 @@ int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_err
 {
     int n = 0;
     (void)err;
-    *out = kb_xcalloc(RAG_MAX_JOBS, sizeof **out);
+    int64_t oldest;
+    *out = kb_xcalloc(RAG_JOBS_LIST_MAX + 1, sizeof **out);
     pthread_mutex_lock(&r->lock);
     /* ids are consecutive and the ring holds the newest RAG_MAX_JOBS of them */
-    for (int64_t id = r->next_job_id - 1; id > 0 && id >= r->next_job_id - RAG_MAX_JOBS; id--) {
+    oldest = r->next_job_id - RAG_JOBS_LIST_MAX;
+    for (int64_t id = r->next_job_id - 1; id > 0 && id >= oldest; id--) {
         const struct rag_job_slot *s = &r->jobs[id % RAG_MAX_JOBS];
         if (s->id == id)
             jobs_export(s, &(*out)[n++]);
     }
+    /* a long re-embedding stays listed however many uploads came after it */
+    if (r->reembed_job_id > 0 && r->reembed_job_id < oldest &&
+        r->jobs[r->reembed_job_id % RAG_MAX_JOBS].id == r->reembed_job_id)
+        jobs_export(&r->jobs[r->reembed_job_id % RAG_MAX_JOBS], &(*out)[n++]);
     pthread_mutex_unlock(&r->lock);
     *n_out = n;
     return 0;

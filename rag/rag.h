@@ -123,7 +123,8 @@ struct rag_job {
     char error[256];
 };
 int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err);
-/* The jobs still remembered (RAG_MAX_JOBS most recent), newest first. Caller frees *out with free(). */
+/* The RAG_JOBS_LIST_MAX most recent jobs, newest first. Caller frees *out with free(). */
+#define RAG_JOBS_LIST_MAX 256
 int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_error *err);
 /* Waits until no re-embedding is pending (for a CLI command that should finish the switch to a new
  * embed.model before it exits). progress (nullable) is called about every 200 ms with chunks done

@@ -1151,6 +1151,10 @@ static void test_models(void **state)
     }
 
     expect_error(f, "GET", "/api/models", NULL, NULL, 401, "EAUTH");
+    expect_error(f, "GET", "/api/jobs", NULL, NULL, 401, "EAUTH");
+    call(f, "GET", "/api/jobs", admin, NULL, 200, &r);
+    assert_string_equal(r.body, "{\"jobs\":[]}");
+    http_resp_free(&r);
     call(f, "GET", "/api/models", admin, NULL, 200, &r);
     assert_non_null(strstr(r.body, "{\"models\":[{\"file\":\""));
     assert_non_null(strstr(r.body, "{\"file\":\"broken.gguf\",\"arch\":null,\"kind\":null,"));
@@ -1182,6 +1186,10 @@ static void test_models(void **state)
     /* embed.model: search goes on while the job re-embeds, then uses the model */
     if (have_bert) {
         upload_samples(f);
+        call(f, "GET", "/api/jobs", admin, NULL, 200, &r);
+        assert_non_null(strstr(r.body, "{\"jobs\":[{\"id\":2,\"kind\":\"ingest\",\"document_id\":"));
+        assert_non_null(strstr(r.body, "\"state\":\"done\",\"progress\":1"));
+        http_resp_free(&r);
         call(f, "PUT", "/api/settings", admin, "{\"embed.model\":\"bge.gguf\"}", 200, &r);
         assert_non_null(strstr(r.body, "\"embed.model\":\"bge.gguf\""));
         http_resp_free(&r);
