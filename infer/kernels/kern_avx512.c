@@ -182,53 +182,80 @@ static inline __m128i k4_scales_v(const uint8_t *s12)
     return _mm_or_si128(_mm_or_si128(lo, hn), top);
 }
 
-/* Group j (64 values) of a Q4_K block against its activations, 256-bit: low and high nibbles of
- * the 32 bytes times the activations by maddubs (pairs fit int16), then the sub-block scales
- * (int16, broadcast by a shuffle from sc = the 8 scales in both lanes) applied and pairs summed
- * by vpdpwssd. Called with constant j (the compiler unrolls nothing at -O2 on its own). */
-static inline __attribute__((always_inline)) void q4k_group(__m256i *s0, __m256i *s1, const uint8_t *qs,
-                                                            const int8_t *q8, __m256i sc, int j)
+/* A Q4_K super-block decoded for 256-bit products: the levels of its four 32-byte groups (low
+ * nibbles = sub-block 2j, high = 2j+1), each sub-block's scale broadcast as int16, the mins as
+ * int16 pairs in bsums order, d and dmin. The one-row dot and the 4-token tile share this and
+ * q4k_block_dot, so a batch gives bit-identical results to token-by-token generation (a MoE
+ * router must not see a different number). */
+struct q4k_dec {
+    __m256i ql[4], qh[4], scl[4], sch[4], mins;
+    float d, dmin;
+};
+
+static inline __attribute__((always_inline)) void q4k_decode(const struct blk_q4_k *x, struct q4k_dec *w)
 {
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    const __m256i scl = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * j)));
-    const __m256i sch = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-    const __m256i ql = _mm256_and_si256(q, m4), qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    const __m256i pl = _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
-    const __m256i ph = _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-    *s0 = _mm256_dpwssd_epi32(*s0, pl, scl);
-    *s1 = _mm256_dpwssd_epi32(*s1, ph, sch);
+    /* int16 [scales 0..7 | mins 0..7]; the mins duplicated into int16 pairs meet the 16 bsums */
+    const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_v(x->scales));
+    w->mins = _mm256_permute2x128_si256(_mm256_unpacklo_epi16(sm, sm), _mm256_unpackhi_epi16(sm, sm), 0x31);
+    const __m256i sc = _mm256_permute4x64_epi64(sm, 0x44); /* the 8 scales in both lanes */
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        w->scl[j] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * j)));
+        w->sch[j] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+        w->ql[j] = _mm256_and_si256(q, m4);
+        w->qh[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+    w->d = f16(x->d);
+    w->dmin = f16(x->dmin);
+}
+
+/* One decoded super-block against one activation block: levels times activations by maddubs
+ * (pairs fit int16), the sub-block scales applied and pairs summed by vpdpwssd (four short
+ * dependency chains), the mins through the activation's block sums into a vector accumulator
+ * (no horizontal sum per super-block). */
+static inline __attribute__((always_inline)) void q4k_block_dot(const struct q4k_dec *w, const struct blk_q8_k *y,
+                                                                __m256 *acc, __m256 *accm)
+{
+    const __m256i mp = _mm256_madd_epi16(w->mins, _mm256_loadu_si256((const __m256i *)y->bsums));
+    *accm = _mm256_fmadd_ps(_mm256_set1_ps(w->dmin * y->d), _mm256_cvtepi32_ps(mp), *accm);
+    __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        const __m256i pl = _mm256_maddubs_epi16(w->ql[j], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
+        const __m256i ph = _mm256_maddubs_epi16(w->qh[j], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
+        s[2 * (j & 1)] = _mm256_dpwssd_epi32(s[2 * (j & 1)], pl, w->scl[j]);
+        s[2 * (j & 1) + 1] = _mm256_dpwssd_epi32(s[2 * (j & 1) + 1], ph, w->sch[j]);
+    }
+    const __m256i si = _mm256_add_epi32(_mm256_add_epi32(s[0], s[2]), _mm256_add_epi32(s[1], s[3]));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(w->d * y->d), _mm256_cvtepi32_ps(si), *acc);
+}
+
+static inline float q4k_finish(__m256 acc, __m256 accm)
+{
+    acc = _mm256_sub_ps(acc, accm);
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
 }
 
 /* Q4_K, one row (generation): 256-bit throughout (on this core 512-bit integer ops issue as two
- * halves, so the wider form only adds cross-lane inserts). The mins go through the activation's
- * block sums into a vector accumulator (no horizontal sum per super-block). */
+ * halves, so the wider form only adds cross-lane inserts). The group loops unroll fully (constant
+ * trip counts and unroll pragmas: -O2 unrolls nothing on its own, and rolled loops leave
+ * the decoded block in memory). */
 static float dot_q4_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        /* int16 [scales 0..7 | mins 0..7]; the mins duplicated into int16 pairs meet the 16 bsums */
-        const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_v(x[i].scales));
-        const __m256i mins = _mm256_permute2x128_si256(_mm256_unpacklo_epi16(sm, sm), _mm256_unpackhi_epi16(sm, sm), 0x31);
-        const __m256i mp = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].dmin) * y[i].d), _mm256_cvtepi32_ps(mp), accm);
-        const __m256i sc = _mm256_permute4x64_epi64(sm, 0x44); /* the 8 scales in both lanes */
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0; /* short dependency chains */
-        q4k_group(&s0, &s1, x[i].qs, y[i].qs, sc, 0);
-        q4k_group(&s2, &s3, x[i].qs, y[i].qs, sc, 1);
-        q4k_group(&s0, &s1, x[i].qs, y[i].qs, sc, 2);
-        q4k_group(&s2, &s3, x[i].qs, y[i].qs, sc, 3);
-        s0 = _mm256_add_epi32(s0, s2);
-        s1 = _mm256_add_epi32(s1, s3);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
+        struct q4k_dec d;
+        q4k_decode(&x[i], &d);
+        q4k_block_dot(&d, &y[i], &acc, &accm);
     }
-    acc = _mm256_sub_ps(acc, accm);
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
+    return q4k_finish(acc, accm);
 }
 
 /* Q6_K int16 scale vectors for one 128-value half: A covers values 0..63 (scales 0..3, 16 values
@@ -458,39 +485,22 @@ static float dot_q5_0(int64_t n, const void *w, const void *a)
     return r;
 }
 
-/* Q4_K, one weight row against 4 tokens: the row's nibbles and scales are decoded once per
- * super-block and reused for the 4 activations. */
+/* Q4_K, one weight row against 4 tokens: the row's super-blocks are decoded once and reused for
+ * the 4 activations, with exactly dot_q4_k's arithmetic per token. */
 static void row4_q4_k(int64_t n, const struct blk_q4_k *x, const uint8_t *a, size_t as, float *y, size_t ys)
 {
-    const __m256i lo4 = _mm256_set1_epi8(0xF);
-    __m512 acc[4];
-    float msum[4] = {0, 0, 0, 0};
+    __m256 acc[4], accm[4];
     for (int t = 0; t < 4; t++)
-        acc[t] = _mm512_setzero_ps();
+        acc[t] = accm[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sm[16];
-        k4_scales(x[i].scales, sm);
-        __m512i q[4], sc16[4];
-        k4_scale_vecs(sm, sc16);
-        for (int j = 0; j < 4; j++) {
-            __m256i bb = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bb, lo4)),
-                                      _mm256_and_si256(_mm256_srli_epi16(bb, 4), lo4), 1);
-        }
-        float d = f16(x[i].d), dmin = f16(x[i].dmin);
-        for (int t = 0; t < 4; t++) {
-            const struct blk_q8_k *b = (const struct blk_q8_k *)(a + (size_t)t * as) + i;
-            __m512i si = _mm512_setzero_si512();
-            for (int j = 0; j < 4; j++) {
-                __m512i p16 = _mm512_maddubs_epi16(q[j], _mm512_loadu_si512((const void *)(b->qs + 64 * j)));
-                si = _mm512_dpwssd_epi32(si, p16, sc16[j]);
-            }
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b->d), _mm512_cvtepi32_ps(si), acc[t]);
-            msum[t] += dmin * b->d * (float)k4_mins_dot(sm, b->bsums);
-        }
+        struct q4k_dec d;
+        q4k_decode(&x[i], &d);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++)
+            q4k_block_dot(&d, (const struct blk_q8_k *)(a + (size_t)t * as) + i, &acc[t], &accm[t]);
     }
     for (int t = 0; t < 4; t++)
-        y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]) - msum[t];
+        y[(size_t)t * ys] = q4k_finish(acc[t], accm[t]);
 }
 
 static void gemm_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
