@@ -677,39 +677,67 @@ struct q4k_slab {
     __m512 d[Q4K_SLAB][2], dmin[Q4K_SLAB][2];
 };
 
+/* Levels of rows r and r + 8 (low / high 256 bits), group j: sub-blocks 2j (lo) and 2j + 1 (hi). */
+static inline void q4k_pack_pair(const struct blk_q4_k *x0, const struct blk_q4_k *x8, int j, __m512i *lo, __m512i *hi)
+{
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x0->qs + 32 * j))),
+                                         _mm256_loadu_si256((const __m256i *)(x8->qs + 32 * j)), 1);
+    *lo = _mm512_and_si512(q, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+}
+
+/* In-register transpose of v[i] = (sub-block s of row i | of row i + 8), i < 8, 8 dwords each, into
+ * out[k] = dword k of rows 0..15 (lane r = row r). Two unpack stages transpose 4x4 blocks inside
+ * each 128-bit lane; a two-source qword permute joins rows 0-3 with rows 4-7. */
+static inline void q4k_transpose(const __m512i v[8], __m512i out[8])
+{
+    __m512i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);     /* dwords 0 | 4 of rows i..i+3 */
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]); /* 1 | 5 */
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]); /* 2 | 6 */
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]); /* 3 | 7 */
+    }
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int k = 0; k < 4; k++) {
+        out[k] = _mm512_permutex2var_epi64(u[k], lo, u[k + 4]);
+        out[k + 4] = _mm512_permutex2var_epi64(u[k], hi, u[k + 4]);
+    }
+}
+
 static void q4k_pack(struct q4k_slab *ps, const uint8_t *w, size_t ws, int64_t b0, int nbs)
 {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
     for (int b = 0; b < nbs; b++) {
         for (int h = 0; h < 2; h++) {
-            uint32_t g[8][8][16]; /* [sub-block][group][row] */
+            const struct blk_q4_k *x[16];
+            for (int r = 0; r < 16; r++)
+                x[r] = (const struct blk_q4_k *)(w + (size_t)(16 * h + r) * ws) + b0 + b;
+            for (int j = 0; j < 4; j++) {
+                __m512i lo[8], hi[8];
+                for (int r = 0; r < 8; r++)
+                    q4k_pack_pair(x[r], x[r + 8], j, &lo[r], &hi[r]);
+                q4k_transpose(lo, ps->q[b][h][2 * j]);
+                q4k_transpose(hi, ps->q[b][h][2 * j + 1]);
+            }
             int32_t sc[8][16], mn[4][16];
             float d[16], dmin[16];
             for (int r = 0; r < 16; r++) {
-                const struct blk_q4_k *x = (const struct blk_q4_k *)(w + (size_t)(16 * h + r) * ws) + b0 + b;
-                uint32_t lv[64]; /* the 256 levels, 4 per word */
-                for (int j = 0; j < 4; j++) {
-                    __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
-                    _mm256_storeu_si256((__m256i *)(lv + 16 * j), _mm256_and_si256(q, m4));
-                    _mm256_storeu_si256((__m256i *)(lv + 16 * j + 8), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-                }
-                for (int s = 0; s < 8; s++)
-                    for (int k = 0; k < 8; k++)
-                        g[s][k][r] = lv[8 * s + k];
                 uint8_t sm[16];
-                _mm_storeu_si128((__m128i *)sm, k4_scales_v(x->scales));
+                _mm_storeu_si128((__m128i *)sm, k4_scales_v(x[r]->scales));
                 for (int s = 0; s < 8; s++)
                     sc[s][r] = sm[s];
                 for (int k = 0; k < 4; k++)
                     mn[k][r] = (int32_t)((uint32_t)sm[8 + 2 * k] | (uint32_t)sm[9 + 2 * k] << 16);
-                d[r] = f16(x->d);
-                dmin[r] = f16(x->dmin);
+                d[r] = f16(x[r]->d);
+                dmin[r] = f16(x[r]->dmin);
             }
-            for (int s = 0; s < 8; s++) {
-                for (int k = 0; k < 8; k++)
-                    ps->q[b][h][s][k] = _mm512_loadu_si512(g[s][k]);
+            for (int s = 0; s < 8; s++)
                 ps->sc[b][h][s] = _mm512_loadu_si512(sc[s]);
-            }
             for (int k = 0; k < 4; k++)
                 ps->mn[b][h][k] = _mm512_loadu_si512(mn[k]);
             ps->d[b][h] = _mm512_loadu_ps(d);
