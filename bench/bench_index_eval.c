@@ -1,20 +1,25 @@
-/* bench/bench_index_eval.c: retrieval quality of the index on an eval set in ../shared/eval format
- * (corpus.jsonl + questions.dev.jsonl), for tuning the tokenizer, the built-in embedder and fusion.
- * Not the product's `kbox eval` (rag/ owns that); chunking here is a plain ~1200-byte split.
+/* bench/bench_index_eval.c: dumps the retrieval candidates of an eval set in ../shared/eval format
+ * (corpus.jsonl + questions.dev.jsonl), for tuning the tokenizer, the built-in embedder and fusion
+ * offline (a few lines of Python replay a fusion rule over the dump).
  *
- * Each corpus row becomes one document (external_id = id, title = title, heading_path = title);
- * each question is searched with top_k 50 chunks, chunks map to documents (first occurrence), and
- * R@1/5/10 and MRR@10 against gold_ids are printed per method: bm25, vector, hybrid-rrf,
- * hybrid-weighted. Usage: bench_index_eval DIR [MAX_QUESTIONS]. The JSON reader below handles the
- * flat objects of that format only (strings, string arrays; other values are skipped). */
+ * Ingestion matches `kbox eval` (rag/eval.c): the config comes from defaults plus KBOX_* environment
+ * overrides (so KBOX_EMBED_DIM=1024 works), each corpus row is parsed as plain text and cut by
+ * ingest_chunk(), heading path = title, external_id = id. Each question is then searched once in
+ * hybrid mode at the deepest candidate depth (1000 per method); every candidate is written with its
+ * BM25 score and rank and its vector score and rank, so any depth <= 1000 and any fusion rule can be
+ * replayed without re-running the index.
+ * Output lines: "Q<TAB>qi<TAB>gold1 gold2 ..." then "H<TAB>external_id<TAB>bm25<TAB>bm25_rank<TAB>
+ * vector<TAB>vector_rank" per candidate. Usage: bench_index_eval DIR OUT [MAX_QUESTIONS].
+ * The JSON reader below handles the flat objects of that format only (strings, string arrays; other
+ * values are skipped). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "index/index.h"
-
-#define CHUNK_BYTES 1200
+#include "ingest/ingest.h"
 
 /* ---- minimal JSON ------------------------------------------------------------------------------- */
 
@@ -164,7 +169,7 @@ static bool json_get(const char *line, const char *key, struct kb_buf *b)
 
 /* ---- eval --------------------------------------------------------------------------------------- */
 
-static int ingest(struct index_store *st, const char *path)
+static int ingest(const struct config *cfg, struct index_store *st, const char *path)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -180,43 +185,33 @@ static int ingest(struct index_store *st, const char *path)
     while (getline(&line, &cap, f) > 0) {
         struct index_doc d = {0};
         struct index_chunk *ch;
-        int n_ch = 0;
-        size_t off = 0, len;
+        struct ingest_doc *doc = NULL;
         if (!json_get(line, "id", &id) || !json_get(line, "text", &text))
             continue;
         if (!json_get(line, "title", &title))
             kb_buf_reset(&title), kb_buf_puts(&title, "");
-        len = text.len;
-        ch = kb_xcalloc(len / (CHUNK_BYTES / 2) + 2, sizeof(*ch));
-        while (off < len) {
-            size_t end = off + CHUNK_BYTES;
-            if (end >= len) {
-                end = len;
-            } else {
-                size_t e = end;
-                while (e > off + CHUNK_BYTES / 2 && text.data[e] != ' ' && text.data[e] != '\n' &&
-                       strncmp(text.data + e, "\xe3\x80\x82", 3) != 0)
-                    e--;
-                if (e > off + CHUNK_BYTES / 2)
-                    end = e;
-                while (end < len && ((unsigned char)text.data[end] & 0xC0) == 0x80)
-                    end++;
-            }
-            ch[n_ch].text = kb_xstrndup(text.data + off, end - off);
-            ch[n_ch].heading_path = title.data;
-            ch[n_ch].off_start = (int64_t)off;
-            ch[n_ch].off_end = (int64_t)end;
-            n_ch++;
-            off = end;
+        if (ingest_parse_memory(cfg, text.data, text.len, "row.txt", INGEST_FMT_TEXT, &doc, &err) != 0 ||
+            ingest_chunk(cfg, doc, &err) != 0) {
+            ingest_doc_free(doc);
+            continue;
+        }
+        ch = kb_xcalloc(doc->n_chunks + 1, sizeof(*ch));
+        for (size_t i = 0; i < doc->n_chunks; i++) {
+            ch[i].text = doc->chunks[i].text;
+            ch[i].heading_path = title.data;
+            ch[i].off_start = (int64_t)doc->chunks[i].off_start;
+            ch[i].off_end = (int64_t)doc->chunks[i].off_end;
+            ch[i].n_tokens = doc->chunks[i].n_tokens;
         }
         d.external_id = id.data;
         d.title = title.data;
-        d.name = id.data;
-        if (index_doc_replace(st, &d, ch, n_ch, NULL, NULL, 0, NULL, &err) != 0)
+        d.name = title.data[0] ? title.data : id.data;
+        d.mime = "text/plain";
+        d.status = INDEX_DOC_INDEXED;
+        if (index_doc_replace(st, &d, ch, (int)doc->n_chunks, NULL, NULL, 0, NULL, &err) != 0)
             fprintf(stderr, "replace %s: %s\n", id.data, err.msg);
-        for (int i = 0; i < n_ch; i++)
-            free((void *)ch[i].text);
         free(ch);
+        ingest_doc_free(doc);
         n++;
     }
     free(line);
@@ -227,14 +222,6 @@ static int ingest(struct index_store *st, const char *path)
     return n;
 }
 
-struct method {
-    const char *name;
-    enum index_mode mode;
-    enum index_fusion fusion;
-    double w;
-    double r1, r5, r10, mrr;
-};
-
 int main(int argc, char **argv)
 {
     char path[4200], dir[64] = "/tmp/kbox-eval-XXXXXX", cmd[200];
@@ -242,34 +229,29 @@ int main(int argc, char **argv)
     struct index_store *st = NULL;
     struct index_open_opts o;
     struct kb_error err = {0};
-    struct method m[] = {
-        {"bm25", INDEX_MODE_BM25, INDEX_FUSION_RRF, 0, 0, 0, 0, 0},
-        {"vector", INDEX_MODE_VECTOR, INDEX_FUSION_RRF, 0, 0, 0, 0, 0},
-        {"hybrid-rrf", INDEX_MODE_HYBRID, INDEX_FUSION_RRF, 0, 0, 0, 0, 0},
-        {"hybrid-w0.3", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.3, 0, 0, 0, 0},
-        {"hybrid-w0.5", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.5, 0, 0, 0, 0},
-        {"hybrid-w0.2", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.2, 0, 0, 0, 0},
-        {"hybrid-w0.1", INDEX_MODE_HYBRID, INDEX_FUSION_WEIGHTED, 0.1, 0, 0, 0, 0},
-    };
+    struct config cfg;
     int64_t max_q = 1000000;
     int n_docs, n_q = 0;
-    FILE *f;
+    FILE *f, *out;
     char *line = NULL;
     size_t cap = 0;
     double t0;
-    struct kb_buf q, gold, qid;
-    if (argc < 2 || (argc > 2 && kb_parse_i64(argv[2], &max_q) != 0)) {
-        fprintf(stderr, "usage: bench_index_eval EVAL_DIR [MAX_QUESTIONS]\n");
+    struct kb_buf q, gold;
+    if (argc < 3 || (argc > 3 && kb_parse_i64(argv[3], &max_q) != 0)) {
+        fprintf(stderr, "usage: bench_index_eval EVAL_DIR OUT [MAX_QUESTIONS]\n");
+        return 1;
+    }
+    config_init(&cfg);
+    if (config_load_env(&cfg, &err) != 0) {
+        fprintf(stderr, "config: %s\n", err.msg);
         return 1;
     }
     if (!mkdtemp(dir))
         return 1;
     kb_log_set_level(KB_LOG_ERROR);
-    memset(&o, 0, sizeof(o));
+    index_open_opts_from_config(&o, &cfg);
     o.data_dir = dir;
-    o.ann_threshold = 200000;
-    if (index_embedder_builtin_new(&emb, getenv("KBOX_EVAL_DIM") ? (int)strtol(getenv("KBOX_EVAL_DIM"), NULL, 10) : 512,
-                                   &err) != 0)
+    if (index_embedder_builtin_new(&emb, (int)cfg.embed_dim, &err) != 0)
         return 1;
     o.embedder = emb;
     if (index_store_open(&st, &o, &err) != 0) {
@@ -278,77 +260,48 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof(path), "%s/corpus.jsonl", argv[1]);
     t0 = kb_now_s();
-    n_docs = ingest(st, path);
+    n_docs = ingest(&cfg, st, path);
     fprintf(stderr, "ingested %d documents in %.1f s\n", n_docs, kb_now_s() - t0);
     snprintf(path, sizeof(path), "%s/questions.dev.jsonl", argv[1]);
     f = fopen(path, "r");
-    if (!f || n_docs <= 0)
+    out = fopen(argv[2], "w");
+    if (!f || !out || n_docs <= 0)
         return 1;
     kb_buf_init(&q, 0);
     kb_buf_init(&gold, 0);
-    kb_buf_init(&qid, 0);
     while (n_q < max_q && getline(&line, &cap, f) > 0) {
+        struct index_search_opts so;
+        struct kb_arena a;
+        struct index_hit *hits;
+        int n_hits = 0;
         if (!json_get(line, "question", &q) || !json_get(line, "gold_ids", &gold))
             continue;
+        fprintf(out, "Q\t%d\t", n_q);
+        for (const char *p = gold.data; *p; p++)
+            fputc(*p == '\n' ? ' ' : *p == '\t' ? ' ' : *p, out);
+        fputc('\n', out);
         n_q++;
-        for (size_t k = 0; k < KB_ARRAY_LEN(m); k++) {
-            struct index_search_opts so;
-            struct kb_arena a;
-            struct index_hit *hits;
-            int n_hits = 0, rank = 0, n_seen = 0;
-            const char *seen[10];
-            memset(&so, 0, sizeof(so));
-            so.top_k = 50;
-            so.mode = m[k].mode;
-            so.fusion = m[k].fusion;
-            so.vector_weight = m[k].w;
-            so.rrf_k = 60;
-            kb_arena_init(&a, 1 << 16, 0);
-            if (index_search(st, q.data, &so, &a, &hits, &n_hits, &err) != 0)
-                fprintf(stderr, "search: %s\n", err.msg);
-            for (int i = 0; i < n_hits && n_seen < 10 && rank == 0; i++) {
-                bool dup = false;
-                char needle[512];
-                for (int j = 0; j < n_seen; j++)
-                    dup |= strcmp(seen[j], hits[i].external_id) == 0;
-                if (dup)
-                    continue;
-                seen[n_seen++] = hits[i].external_id;
-                snprintf(needle, sizeof(needle), "\n%s\n", hits[i].external_id);
-                {
-                    /* gold is "id1\nid2\n"; prefix a newline for whole-line matching */
-                    struct kb_buf g;
-                    kb_buf_init(&g, 0);
-                    kb_buf_putc(&g, '\n');
-                    kb_buf_puts(&g, gold.data);
-                    if (strstr(g.data, needle))
-                        rank = n_seen;
-                    kb_buf_release(&g);
-                }
-            }
-            if (rank == 1)
-                m[k].r1++;
-            if (rank >= 1 && rank <= 5)
-                m[k].r5++;
-            if (rank >= 1 && rank <= 10) {
-                m[k].r10++;
-                m[k].mrr += 1.0 / rank;
-            }
-            kb_arena_release(&a);
-        }
+        index_search_opts_from_config(&so, &cfg);
+        so.mode = INDEX_MODE_HYBRID;
+        so.mmr = false;
+        so.top_k = 250; /* candidate depth 4 x 250 = 1000 per method: the whole union comes back */
+        kb_arena_init(&a, 1 << 20, 0);
+        if (index_search(st, q.data, &so, &a, &hits, &n_hits, &err) != 0)
+            fprintf(stderr, "search: %s\n", err.msg);
+        for (int i = 0; i < n_hits; i++)
+            fprintf(out, "H\t%s\t%.6g\t%d\t%.6g\t%d\n", hits[i].external_id, hits[i].bm25, hits[i].bm25_rank,
+                    hits[i].vector, hits[i].vector_rank);
+        kb_arena_release(&a);
     }
     fclose(f);
+    fclose(out);
     free(line);
-    printf("%s: %d docs, %d questions\n", argv[1], n_docs, n_q);
-    printf("%-12s %6s %6s %6s %7s\n", "method", "R@1", "R@5", "R@10", "MRR@10");
-    for (size_t k = 0; k < KB_ARRAY_LEN(m); k++)
-        printf("%-12s %6.3f %6.3f %6.3f %7.3f\n", m[k].name, m[k].r1 / n_q, m[k].r5 / n_q, m[k].r10 / n_q,
-               m[k].mrr / n_q);
+    fprintf(stderr, "%s: %d docs, %d questions\n", argv[1], n_docs, n_q);
     index_store_close(st);
     index_embedder_builtin_free(emb);
+    config_release(&cfg);
     kb_buf_release(&q);
     kb_buf_release(&gold);
-    kb_buf_release(&qid);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;
 }

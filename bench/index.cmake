@@ -1,6 +1,9 @@
 # bench/index.cmake: the index benchmark (synthetic corpora; see bench_index.c for usage).
 add_executable(bench_index ${CMAKE_CURRENT_SOURCE_DIR}/bench_index.c)
 target_link_libraries(bench_index PRIVATE kb_index)
-# Retrieval quality on ../shared/eval sets, for tuning (bench_index_eval.c).
+# Retrieval candidates of ../shared/eval sets dumped for offline fusion tuning (bench_index_eval.c, fusion_tune.py).
 add_executable(bench_index_eval ${CMAKE_CURRENT_SOURCE_DIR}/bench_index_eval.c)
-target_link_libraries(bench_index_eval PRIVATE kb_index)
+target_link_libraries(bench_index_eval PRIVATE kb_index kb_ingest kb_config)
+# Build time and recall of FAISS's HNSW and IVF indexes against exact search (bench_index_hnsw.c).
+add_executable(bench_index_hnsw ${CMAKE_CURRENT_SOURCE_DIR}/bench_index_hnsw.c)
+target_link_libraries(bench_index_hnsw PRIVATE kb_index)
