@@ -6,14 +6,15 @@
  *
  * The prompt is what rag/ sends: the model's chat template around a system instruction, numbered
  * passages and a question. Passages are the paragraphs of FILE... (default: samples/en/faq.md and
- * employee-handbook.txt), added in order while the prompt stays within n_ctx - MAX_TOKENS tokens. Each repeat generates the
- * answer plainly, with the adaptive default (draft_max 0) and with every lookup verified (draft_max
- * = -k) on the same session (reset between runs, so all evaluate the same prompt from scratch),
- * interleaved so machine load hits all alike; the best tokens/s of each is printed with the
- * acceptance counts, and the answers must be the same text. Then the cost
- * of verifying: one batched eval of 1 + DRAFT_MAX tokens after the prompt against as many single
- * steps (generation is memory-bound, so the batch should cost little more than one step). Not a
- * test: numbers go to docs/BENCHMARKS.md with the machine and the command. */
+ * employee-handbook.txt), added in order while the prompt stays within n_ctx - MAX_TOKENS tokens.
+ * Each repeat generates the answer plainly, with the adaptive default (draft_max 0) and with every
+ * lookup verified (up to -k tokens) on the same session (reset between runs, so all evaluate the
+ * same prompt from scratch), interleaved so machine load hits all alike; the best tokens/s of each
+ * is printed with the acceptance counts, and the answers must be the same text. Then the cost of
+ * verifying: batches of 2, 3, 5 and 1 + k tokens after the prompt, in single steps' worth
+ * (generation is memory-bound, so a small batch should cost little more than one step; the
+ * kernels' compute for small batches decides how little). Not a test: numbers go to
+ * docs/BENCHMARKS.md with the machine and the command. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,30 +224,40 @@ int main(int argc, char **argv)
                r->n_gen > 0 ? (double)r->n_gen / (r->n_gen - r->n_accepted) : 0.0);
     }
 
-    /* The verifier's cost: 1 + draft_max tokens in one eval against that many single steps. */
+    /* The verifier's cost: a batch of b tokens (logits for every row) after the prompt, in single
+     * steps' worth, for b = 2, 3, 5 and 1 + draft_max. With a per-token acceptance a, a draft of k
+     * yields (1 - a^(k+1)) / (1 - a) tokens for c(k+1) steps. */
     {
-        int nb = 1 + draft_max;
-        double t_single = 1e9, t_batch = 1e9;
-        lg = kb_xmalloc((size_t)nb * (size_t)in.n_vocab * sizeof *lg);
+        int sizes[4] = {2, 3, 5, 1 + draft_max}, nb_max = 1 + draft_max;
+        double t_single = 1e9;
+        lg = kb_xmalloc((size_t)KB_MAX(nb_max, 5) * (size_t)in.n_vocab * sizeof *lg);
         infer_session_reset(s);
         if (infer_eval(s, ids, n_ids, NULL, false, &err) != 0)
             goto fail;
         for (int rep = 0; rep < repeats; rep++) {
-            double t0 = kb_now_s();
-            for (int i = 0; i < nb; i++)
+            for (int i = 0; i < 4; i++) {
+                double t0 = kb_now_s();
                 if (infer_eval(s, ids + i, 1, lg, false, &err) != 0)
                     goto fail;
-            t_single = KB_MIN(t_single, kb_now_s() - t0);
-            infer_session_truncate(s, n_ids);
-            t0 = kb_now_s();
-            if (infer_eval(s, ids, nb, lg, true, &err) != 0)
-                goto fail;
-            t_batch = KB_MIN(t_batch, kb_now_s() - t0);
+                t_single = KB_MIN(t_single, kb_now_s() - t0);
+            }
             infer_session_truncate(s, n_ids);
         }
-        printf("after %d prompt tokens: %d single steps %.1f ms (%.1f ms each), one batch of %d %.1f ms "
-               "(%.2f steps' worth)\n",
-               n_ids, nb, t_single * 1e3, t_single * 1e3 / nb, nb, t_batch * 1e3, t_batch / (t_single / nb));
+        printf("after %d prompt tokens: one step %.1f ms;", n_ids, t_single * 1e3);
+        for (int k = 0; k < 4; k++) {
+            double t_batch = 1e9;
+            if (sizes[k] > n_ctx - n_ids)
+                continue;
+            for (int rep = 0; rep < repeats; rep++) {
+                double t0 = kb_now_s();
+                if (infer_eval(s, ids, sizes[k], lg, true, &err) != 0)
+                    goto fail;
+                t_batch = KB_MIN(t_batch, kb_now_s() - t0);
+                infer_session_truncate(s, n_ids);
+            }
+            printf(" batch of %d %.1f ms = %.2f steps;", sizes[k], t_batch * 1e3, t_batch / t_single);
+        }
+        printf("\n");
     }
     rc = 0;
     goto out;

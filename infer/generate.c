@@ -14,17 +14,18 @@
  * the model's template.
  *
  * Speculative decoding by prompt lookup (draft_max): grounded answers copy phrases from their
- * passages, so the tokens that followed the latest earlier occurrence of the last 1..3 tokens (in
+ * passages, so the tokens that followed an earlier occurrence of the last 1..3 tokens (in
  * the session's cache: prompt, earlier turns, generated text) are a cheap draft. The pending token
  * and k drafted ones go through one batched infer_eval with logits for every row; row i is sampled
  * exactly as plain decoding would sample it after draft i-1, drafts are kept while they equal the
  * sample, and the cache is cut back (infer_session_truncate) past the first one that does not.
  * Every token, drafted or not, then goes through the same gen_take() steps, so text, stops and
- * the final cache equal plain decoding's whenever a batch's logits equal the single steps' (bit
- * for bit with the Q8_0 tiles and with batches under KERN_TILE; types whose tile kernel sums in
- * another order can differ in the last place, which only a near-exact tie would notice). The
- * default draft length adapts (spec_choose) to the acceptance so far and the measured cost of a
- * batch, so a model that copies little, or a compute-bound one, decodes at its plain speed.
+ * the final cache equal plain decoding's as long as a batch's logits equal the single steps' bit
+ * for bit: matmul.c keeps batches under 16 tokens on the matrix-vector kernel or on tiles that
+ * sum like it, and attention and the MoE/MLA paths compute each row as a single step would
+ * (tests/infer/test_spec.c checks both). The default adapts the draft length (spec_choose) to
+ * the acceptance so far and the measured cost of a batch, so a model that copies little, or a
+ * compute-bound one, decodes at its plain speed.
  * Tests: tests/infer/test_model.c, test_spec.c; benchmark: bench/bench_spec.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -243,14 +244,17 @@ static bool gen_take(struct gen_state *gs, int32_t tok, int pos)
 }
 
 /* Prompt lookup: seq = hist[0..n_hist) + last. For n = 3, 2, 1, finds the latest earlier
- * occurrence of seq's last n tokens and copies up to max of the tokens that followed it into
- * draft; *n_match gets n. Returns the count (0: no match). A linear scan of the context per step:
- * microseconds next to a forward pass. */
+ * occurrence of seq's last n tokens that is followed by at least max tokens (else the earliest
+ * one, which is followed by the most: in a repetition loop the latest match overlaps the suffix
+ * and offers one token) and copies up to max of those tokens into draft; *n_match gets n. Returns
+ * the count (0: no match). A linear scan of the context per step: microseconds next to a forward
+ * pass. */
 static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *draft, int max, int *n_match)
 {
     int len = n_hist + 1;
 #define SEQ(i) ((i) == n_hist ? last : hist[i])
     for (int n = KB_MIN(3, n_hist); n >= 1; n--) {
+        int found = -1;
         /* candidate starts j: the match [j, j+n) ends before the suffix's last token */
         for (int j = len - n - 1; j >= 0; j--) {
             int k = 0;
@@ -258,8 +262,13 @@ static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *dr
                 k++;
             if (k < n)
                 continue;
+            found = j;
+            if (len - (j + n) >= max)
+                break;
+        }
+        if (found >= 0) {
             int c = 0;
-            for (int i = j + n; i < len && c < max; i++)
+            for (int i = found + n; i < len && c < max; i++)
                 draft[c++] = SEQ(i);
             *n_match = n;
             return c;

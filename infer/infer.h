@@ -197,14 +197,15 @@ struct infer_gen_params {
     bool split_reasoning;    /* send "<think>...</think>" text to `reasoning`, the rest to piece */
     bool starts_in_reasoning; /* the prompt already opened <think> (infer_chat_opens_think) */
     infer_piece_fn reasoning; /* reasoning text when split_reasoning (NULL: dropped) */
-    /* Prompt-lookup speculative decoding: the tokens that followed the latest earlier occurrence of
-     * the last 1..3 tokens (in the cache and what was generated) are drafted and checked in one
+    /* Prompt-lookup speculative decoding: the tokens that followed an earlier occurrence of the
+     * last 1..3 tokens (in the cache and what was generated) are drafted and checked in one
      * batched infer_eval; each row is sampled exactly as plain decoding would, so the text is the
      * same with and without it, only faster when drafts are accepted. draft_max: most tokens
-     * drafted per step; 0: the default: up to INFER_DRAFT_MAX at temp <= 0, as many as the
-     * acceptance so far and the measured cost of a batch make worthwhile (off when sampling, where
-     * drafts are rarely accepted); > 0: every lookup verified, up to that many (at most 64), at
-     * any temperature; < 0: off. */
+     * drafted per step; 0: the default: at temp <= 0, up to INFER_DRAFT_MAX, as many as the
+     * acceptance so far and the measured cost of a batch make worthwhile (off when sampling,
+     * where drafts are rarely accepted); > 0: every lookup verified, up to that many (at most 64;
+     * batches of 16 and more go through panel kernels whose rounding differs from single steps),
+     * at any temperature; < 0: off. */
     int draft_max;
 };
 #define INFER_DRAFT_MAX 8
