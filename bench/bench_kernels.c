@@ -7,8 +7,9 @@
  * "cache" uses a 2 MiB weight matrix (L2-resident: compute bound); "memory" a big_MiB one (much
  * larger than the LLC: bandwidth bound). Rows are 4096 values.
  *
- * usage: bench_kernels micro [TYPE,TYPE...] [n_tok (default 64)]
- * Kernel-only figures for A/B work on a busy machine: 128 rows of 4096 values (L2-resident), one
+ * usage: bench_kernels micro [TYPE,TYPE...] [n_tok (default 64)] [rows (default 128)]
+ * Kernel-only figures for A/B work on a busy machine: 128 rows of 4096 values (L2-resident; many
+ * more rows, e.g. 65536, stream from memory), one
  * thread (the caller: its CPU time is measured), best of many short runs: vec_dot (matrix-vector) and kern_matmul_pre over n_tok
  * pre-quantized tokens (tiles/panels), in GB/s of weights (x tokens for the batch). */
 #include <stdio.h>
@@ -59,17 +60,14 @@ static double thread_cpu_s(void)
 static double micro_best(struct kern_pool *pool, int type, const uint8_t *w, int64_t n_out, const void *xq,
                          int64_t n_tok, float *y)
 {
+    /* the matrix-vector case goes through kern_matmul_pre too (row blocking as in generation) */
     size_t rb = ggml_row_bytes(type, N_IN), ab = ggml_row_bytes(kern.vec_dot_type[type], N_IN);
     double best = 1e30;
     for (int rep = 0; rep < 25; rep++) {
         double t0 = thread_cpu_s();
         int iters = 0;
         do {
-            if (n_tok == 0)
-                for (int64_t r = 0; r < n_out; r++)
-                    y[r] = kern.vec_dot[type](N_IN, w + (size_t)r * rb, xq);
-            else
-                kern_matmul_pre(pool, type, w, N_IN, n_out, xq, n_tok, y);
+            kern_matmul_pre(pool, type, w, N_IN, n_out, xq, n_tok ? n_tok : 1, y);
             iters++;
         } while (thread_cpu_s() - t0 < 0.005);
         double dt = (thread_cpu_s() - t0) / iters;
@@ -87,10 +85,14 @@ static int micro(int argc, char **argv)
         fprintf(stderr, "bad n_tok\n");
         return 1;
     }
+    int64_t n_out = 128;
+    if (argc > 4 && (kb_parse_i64(argv[4], &n_out) != 0 || n_out < 32 || n_out > (1 << 20))) {
+        fprintf(stderr, "bad rows\n");
+        return 1;
+    }
     kern_init(false);
     struct kern_pool *pool;
     kern_pool_new(&pool, 1, NULL);
-    const int64_t n_out = 128;
     float *x = kb_xmalloc(sizeof(float) * N_IN * (size_t)n_tok), *y = kb_xmalloc(sizeof(float) * (size_t)(n_out * n_tok));
     for (int64_t i = 0; i < N_IN * n_tok; i++)
         x[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
@@ -107,6 +109,10 @@ static int micro(int argc, char **argv)
         uint8_t *w = kb_xmalloc(rb * (size_t)n_out);
         float *wf = kb_xmalloc(sizeof(float) * N_IN);
         for (int64_t r = 0; r < n_out; r++) {
+            if (r >= 128) { /* replicate the first 128 rows */
+                memcpy(w + (size_t)r * rb, w + (size_t)(r % 128) * rb, rb);
+                continue;
+            }
             for (int k = 0; k < N_IN; k++)
                 wf[k] = (float)(((r + 1) * (k + 3) * 2654435761u) % 1000) / 1000.0f - 0.5f;
             kern.quant[t](wf, w + (size_t)r * rb, N_IN);
