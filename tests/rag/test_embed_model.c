@@ -42,7 +42,7 @@ static struct rag_job wait_reembed(struct rag *r)
 {
     struct rag_job last = {0};
     double prev = -1;
-    for (int t = 0; t < 6000; t++) {
+    for (int t = 0; t < 60000; t++) { /* up to 10 min: sanitizer builds are slow */
         struct rag_job *jobs = NULL;
         struct kb_error err = {0};
         int n = 0;
