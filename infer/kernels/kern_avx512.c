@@ -571,7 +571,7 @@ static void gemm_q5_k(int64_t n, const void *w, size_t ws, const void *a, size_t
         row4_q5_k(n, (const struct blk_q5_k *)((const uint8_t *)w + (size_t)r * ws), a, as, y + r, ys, 4);
 }
 
-/* ---- Q8_0 panel: 32 rows x any number of tokens ----------------------------------------------------
+/* ---- Q8_0 (Q4_0, Q5_0) panel: 32 rows x any number of tokens ----------------------------------------------------
  * Along n, slabs of PANEL_SLAB blocks: the 32 weight rows of the slab are rearranged on the stack so
  * that vector (block b, group k, half h) holds bytes 4k..4k+3 of block b of rows 16h..16h+15, one
  * row per int32 lane; with each row's delta and -128 * (sum of its levels) per block. Then for every
@@ -587,7 +587,8 @@ struct panel_slab {
     __m512 d[PANEL_SLAB][2];       /* weight deltas, per row */
 };
 
-static void panel_pack(struct panel_slab *ps, const uint8_t *w, size_t ws, int64_t b0, int nbs)
+static inline __attribute__((always_inline)) void panel_pack(int type, struct panel_slab *ps, const uint8_t *w,
+                                                             size_t ws, int64_t b0, int nbs)
 {
     const __m512i k80 = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
     for (int b = 0; b < nbs; b++) {
@@ -595,12 +596,10 @@ static void panel_pack(struct panel_slab *ps, const uint8_t *w, size_t ws, int64
             uint32_t g[8][16];
             float d[16];
             for (int r = 0; r < 16; r++) {
-                const struct blk_q8_0 *x = (const struct blk_q8_0 *)(w + (size_t)(16 * h + r) * ws) + b0 + b;
                 uint32_t v[8];
-                memcpy(v, x->qs, sizeof(v));
+                _mm256_storeu_si256((__m256i *)v, q0_levels(type, w + (size_t)(16 * h + r) * ws, b0 + b, &d[r]));
                 for (int k = 0; k < 8; k++)
                     g[k][r] = v[k];
-                d[r] = f16(x->d);
             }
             __m512i c = zero;
             for (int k = 0; k < 8; k++) {
@@ -613,15 +612,16 @@ static void panel_pack(struct panel_slab *ps, const uint8_t *w, size_t ws, int64
     }
 }
 
-static void gemm_panel_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
-                            size_t ys)
+static inline __attribute__((always_inline)) void gemm_panel_q0(int type, int64_t n, const void *w, size_t ws,
+                                                                const void *a, size_t as, int64_t n_tok, float *y,
+                                                                size_t ys)
 {
     const int64_t nb = n / QK;
     const __m256i k80 = _mm256_set1_epi8((char)0x80);
     struct panel_slab ps;
     for (int64_t b0 = 0; b0 < nb; b0 += PANEL_SLAB) {
         int nbs = nb - b0 < PANEL_SLAB ? (int)(nb - b0) : PANEL_SLAB;
-        panel_pack(&ps, w, ws, b0, nbs);
+        panel_pack(type, &ps, w, ws, b0, nbs);
         for (int64_t t = 0; t < n_tok; t++) {
             const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as) + b0;
             uint32_t au[PANEL_SLAB][8];
@@ -655,6 +655,26 @@ static void gemm_panel_q8_0(int64_t n, const void *w, size_t ws, const void *a, 
             _mm512_storeu_ps(yt + 16, acc1);
         }
     }
+}
+
+/* The Q4_0 and Q5_0 panels are the Q8_0 one with the levels decoded at packing time (Q5_0 carries
+ * the down-projections of DeepSeek-V2-Lite's experts, whose 1408 columns are no K-quant size). */
+static void gemm_panel_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    gemm_panel_q0(GGML_TYPE_Q8_0, n, w, ws, a, as, n_tok, y, ys);
+}
+
+static void gemm_panel_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    gemm_panel_q0(GGML_TYPE_Q4_0, n, w, ws, a, as, n_tok, y, ys);
+}
+
+static void gemm_panel_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    gemm_panel_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, n_tok, y, ys);
 }
 
 /* ---- Q4_K panel: 32 rows x any number of tokens ----------------------------------------------------
@@ -859,6 +879,8 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
     ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
+    ops->gemm_panel[GGML_TYPE_Q4_0] = gemm_panel_q4_0;
+    ops->gemm_panel[GGML_TYPE_Q5_0] = gemm_panel_q5_0;
     ops->gemm[GGML_TYPE_Q4_0] = gemm_q4_0;
     ops->gemm[GGML_TYPE_Q5_0] = gemm_q5_0;
     ops->gemm[GGML_TYPE_Q5_K] = gemm_q5_k;
