@@ -69,6 +69,55 @@ static bool first_proj_one(struct infer_session *s, const struct model_layer *L,
     return true;
 }
 
+/* Bytes of s->ff_u (sized in session.c as n_batch x the widest FFN), free during attention. */
+static size_t ffn_scratch_bytes(const struct infer_session *s)
+{
+    const struct model_hparams *hp = &s->m->hp;
+    size_t ff = (size_t)KB_MAX(hp->n_ff, KB_MAX(hp->n_ff_exp, hp->n_ff_shexp));
+    return (size_t)s->n_batch * ff * sizeof(float);
+}
+
+/* The latents transposed: dst[j * n_kv + p] = the value j of cache row p (rows `row` elements
+ * apart), p < n_kv, j < C; elements of el bytes (F16 or F32), copied as they are. */
+struct tr_job {
+    void *dst;
+    const void *cache;
+    size_t row;
+    int C, n_kv;
+    size_t el;
+};
+#define TR_DIMS 32          /* latent dimensions per pool chunk */
+#define TR_SERIAL (1 << 16) /* fewer elements: the caller alone */
+
+static void transpose_latents(const struct tr_job *t, int j0, int j1)
+{
+    enum { PB = 64 };
+    for (int p0 = 0; p0 < t->n_kv; p0 += PB) {
+        int p1 = KB_MIN(p0 + PB, t->n_kv);
+        for (int j = j0; j < j1; j++) {
+            if (t->el == sizeof(uint16_t)) {
+                const uint16_t *c = (const uint16_t *)t->cache + j;
+                uint16_t *d = (uint16_t *)t->dst + (size_t)j * t->n_kv;
+                for (int p = p0; p < p1; p++)
+                    d[p] = c[(size_t)p * t->row];
+            } else {
+                const float *c = (const float *)t->cache + j;
+                float *d = (float *)t->dst + (size_t)j * t->n_kv;
+                for (int p = p0; p < p1; p++)
+                    d[p] = c[(size_t)p * t->row];
+            }
+        }
+    }
+}
+
+static void transpose_worker(void *ud, int64_t chunk, int ith)
+{
+    (void)ith;
+    const struct tr_job *t = ud;
+    int j0 = (int)chunk * TR_DIMS;
+    transpose_latents(t, j0, KB_MIN(j0 + TR_DIMS, t->C));
+}
+
 void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
@@ -135,6 +184,22 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
         .dk = CR, .dv = C, .n_head = H, .group = H,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
     };
+    /* the values go through a transposed copy of the latents (in ff_u, free during attention), so
+     * each head's output is C dot products over the positions (SIMD kernels) instead of a scaled
+     * add of every position's row; the weights are rounded to the cache type first, as ggml's
+     * kq x V does. Prompt and token-by-token runs compute each row alike. */
+    int n_kv = pos0 + n;
+    size_t el = s->kv_f32 ? sizeof(float) : sizeof(uint16_t);
+    if ((size_t)C * (size_t)n_kv * el <= ffn_scratch_bytes(s)) {
+        struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, el};
+        if ((size_t)C * (size_t)n_kv < TR_SERIAL)
+            transpose_latents(&tj, 0, C);
+        else
+            kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
+        a.vc = s->ff_u;
+        a.v_pos = (size_t)n_kv;
+        a.v_trans = true;
+    }
     model_attention(s, &a);
     /* decompress each head's latent output with Wv_b */
     done = k == 1 && heads_matvec(s, &L->wv_b, H, s->o_lat + (size_t)t0 * H * C, (size_t)C,
