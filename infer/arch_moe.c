@@ -265,6 +265,127 @@ static float shexp_gate(const struct model_layer *L, const float *x, int d)
     return 1.0f / (1.0f + expf(-dot));
 }
 
+/* ---- prompts: expert-grouped batches with the quantized rows gathered ------------------------------
+ * The batch's xn rows are quantized once; each expert gathers its rows' quantized bytes, runs gate
+ * and up over them, SiLU * up and the quantization for down in one parallel pass, and down writes
+ * straight into that expert's block of e_out (blocks in expert order). The weighted sum per token
+ * (slots in order, then the shared experts) runs in parallel over tokens at the end. Every value
+ * equals the per-expert path's (same kernels, same quantized bytes, same order of the sum). */
+struct moe_act_job {
+    const float *g, *u;    /* (rows, ff) */
+    float *h;              /* (rows, ff): silu(g) * u, may alias g */
+    uint8_t *hq;           /* (rows, hq_rb) h in down's vec_dot_type */
+    size_t hq_rb;
+    int64_t ff;
+    kern_quant_fn quant;
+};
+
+static void moe_act_worker(void *ud, int64_t r, int ith)
+{
+    (void)ith;
+    const struct moe_act_job *j = ud;
+    const float *g = j->g + r * j->ff, *u = j->u + r * j->ff;
+    float *h = j->h + r * j->ff;
+    for (int64_t i = 0; i < j->ff; i++)
+        h[i] = g[i] / (1.0f + expf(-g[i])) * u[i]; /* as model_ffn_dense */
+    j->quant(h, j->hq + (size_t)r * j->hq_rb, j->ff);
+}
+
+/* out(rows, n_embd) = down(silu(x gate) * (x up)) for rows already quantized (xq, gate's
+ * vec_dot_type, which up shares); hq: scratch for the hidden rows in down's vec_dot_type. */
+static void moe_ffn_rows(struct infer_session *s, const struct model_w *g, const struct model_w *u,
+                         const struct model_w *dn, const void *xq, int rows, uint8_t *hq, float *out)
+{
+    int64_t ff = g->ne[1];
+    int hdt = kern.vec_dot_type[dn->type];
+    kern_matmul_pre(s->pool, g->type, g->data, g->ne[0], ff, xq, rows, s->ff_g);
+    kern_matmul_pre(s->pool, u->type, u->data, u->ne[0], ff, xq, rows, s->ff_u);
+    struct moe_act_job aj = {s->ff_g, s->ff_u, s->ff_g, hq, ggml_row_bytes(hdt, ff), ff, kern.quant[hdt]};
+    kern_pool_for(s->pool, rows, moe_act_worker, &aj);
+    kern_matmul_pre(s->pool, dn->type, dn->data, dn->ne[0], dn->ne[1], hq, rows, out);
+}
+
+struct moe_sum_job {
+    const float *e_out;   /* expert blocks */
+    const int32_t *pos;   /* (n, K) row of e_out holding each slot */
+    const float *w;       /* (n, K) */
+    const float *sh;      /* (n, d) shared-expert output or NULL */
+    const float *sh_gate; /* (n) or NULL: 1 */
+    float *out;
+    int K, d;
+};
+
+static void moe_sum_worker(void *ud, int64_t t, int ith)
+{
+    (void)ith;
+    const struct moe_sum_job *j = ud;
+    float *o = j->out + t * j->d;
+    for (int k = 0; k < j->K; k++) {
+        const float *src = j->e_out + (size_t)j->pos[t * j->K + k] * j->d;
+        float w = j->w[t * j->K + k];
+        for (int i = 0; i < j->d; i++) {
+            float v = src[i] * w;
+            o[i] = k == 0 ? v : o[i] + v;
+        }
+    }
+    if (j->sh) {
+        const float *sh = j->sh + t * j->d;
+        float gate = j->sh_gate ? j->sh_gate[t] : 1.0f;
+        for (int i = 0; i < j->d; i++)
+            o[i] += sh[i] * gate;
+    }
+}
+
+/* The batched path; false (nothing written) when the layer's types or the scratch do not allow it. */
+static bool moe_batch(struct infer_session *s, const struct model_layer *L, const float *xn, int n,
+                      float *out)
+{
+    const struct model_hparams *hp = &s->m->hp;
+    int E = hp->n_expert, K = hp->n_expert_used, d = hp->n_embd, T = s->n_batch;
+    int xdt = kern.vec_dot_type[L->gate_exps.type];
+    bool sh = L->gate_shexp.data != NULL;
+    if (xdt == GGML_TYPE_F32 || kern.vec_dot_type[L->up_exps.type] != xdt ||
+        (sh && (kern.vec_dot_type[L->gate_shexp.type] != xdt || kern.vec_dot_type[L->up_shexp.type] != xdt)))
+        return false;
+    size_t x_rb = ggml_row_bytes(xdt, d), h_rb = 0;
+    h_rb = ggml_row_bytes(kern.vec_dot_type[L->down_exps.type], L->down_exps.ne[0]);
+    if (sh)
+        h_rb = KB_MAX(h_rb, ggml_row_bytes(kern.vec_dot_type[L->down_shexp.type], L->down_shexp.ne[0]));
+    if ((size_t)n * (2 * x_rb + h_rb) > s->xq_bytes)
+        return false;
+    uint8_t *xq_all = s->xq, *xq_e = xq_all + (size_t)n * x_rb, *hq = xq_e + (size_t)n * x_rb;
+    kern_quantize_rows(s->pool, xdt, xn, d, n, xq_all);
+    int32_t *pos = s->r_ids; /* ids are consumed by the buckets: now each slot's row in e_out */
+    int off = 0;
+    for (int e = 0; e < E; e++) {
+        int cnt = s->e_count[e];
+        const int32_t *rows = s->e_rows + (size_t)e * T;
+        if (cnt == 0)
+            continue;
+        for (int j = 0; j < cnt; j++) {
+            memcpy(xq_e + (size_t)j * x_rb, xq_all + (size_t)(rows[j] / K) * x_rb, x_rb);
+            pos[rows[j]] = off + j;
+        }
+        struct model_w g = expert_slice(&L->gate_exps, e), u = expert_slice(&L->up_exps, e);
+        struct model_w dn = expert_slice(&L->down_exps, e);
+        moe_ffn_rows(s, &g, &u, &dn, xq_e, cnt, hq, s->e_out + (size_t)off * d);
+        off += cnt;
+    }
+    struct moe_sum_job sj = {s->e_out, pos, s->r_w, NULL, NULL, out, K, d};
+    if (sh) {
+        moe_ffn_rows(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, xq_all, n, hq, s->sh_out);
+        sj.sh = s->sh_out;
+        if (L->gate_inp_shexp.data) {
+            float *gates = s->e_x; /* free now: n <= n_batch floats */
+            for (int t = 0; t < n; t++)
+                gates[t] = shexp_gate(L, xn + (size_t)t * d, d);
+            sj.sh_gate = gates;
+        }
+    }
+    kern_pool_for(s->pool, n, moe_sum_worker, &sj);
+    return true;
+}
+
 void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out)
 {
     const struct infer_model *m = s->m;
@@ -289,6 +410,8 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
         }
     }
     if (n == 1 && moe_gen(s, L, xn, s->r_ids, s->r_w, shexp_gate(L, xn, d), out))
+        return;
+    if (moe_batch(s, L, xn, n, out))
         return;
     for (int e = 0; e < E; e++) {
         int cnt = s->e_count[e];
