@@ -468,16 +468,42 @@ static void gemm_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t
     gemm_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, y, ys);
 }
 
+/* The products d_w * d_a of blocks i and i + 1 (weights of `wstride` bytes, activations Q8_0), as
+ * (low 256 bits: block i, high: block i + 1): the four halves converted in one instruction. Each
+ * product is the same single float multiply scale2(d0 * da0, d1 * da1) does. */
+static inline __m512 q0_scale2(const uint8_t *wd, size_t wstride, const struct blk_q8_0 *y)
+{
+    __m128i h = _mm_cvtsi32_si128(*(const uint16_t *)(const void *)wd);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(wd + wstride), 1);
+    h = _mm_insert_epi16(h, y[0].d, 2);
+    h = _mm_insert_epi16(h, y[1].d, 3);
+    const __m128 f = _mm_cvtph_ps(h);                           /* dw0 dw1 da0 da1 */
+    const __m128 pr = _mm_mul_ps(f, _mm_movehl_ps(f, f));        /* dw0*da0 dw1*da1 */
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                 _mm512_castps128_ps512(pr));
+}
+
+/* Q5_0, one row: unsigned levels (nibble + 16 * fifth bit, set by one masked add from the two
+ * blocks' qh as a 64-bit mask) times the activations by vpdpbusd, the -16 offset taken out by a
+ * second vpdpbusd of the constant 16. Same lanes and float operations as the Q5_0 tile
+ * (gemm_q0), so batches stay bit-identical to token-by-token generation. */
 static float dot_q5_0(int64_t n, const void *w, const void *a)
 {
+    const struct blk_q5_0 *x = w;
     const struct blk_q8_0 *y = a;
     int64_t nb = n / QK, i = 0;
     __m512 acc = _mm512_setzero_ps();
+    const __m512i sixteen = _mm512_set1_epi8(16), zero = _mm512_setzero_si512();
     for (; i + 2 <= nb; i += 2) {
-        float d0, d1;
-        __m256i l0 = q0_levels(GGML_TYPE_Q5_0, w, i, &d0), l1 = q0_levels(GGML_TYPE_Q5_0, w, i + 1, &d1);
-        __m512i p = dot_ss(_mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1), load2x32(y[i].qs, y[i + 1].qs));
-        acc = _mm512_fmadd_ps(scale2(d0 * f16(y[i].d), d1 * f16(y[i + 1].d)), _mm512_cvtepi32_ps(p), acc);
+        uint32_t h0, h1;
+        memcpy(&h0, x[i].qh, 4);
+        memcpy(&h1, x[i + 1].qh, 4);
+        __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(nib32(x[i].qs)), nib32(x[i + 1].qs), 1);
+        u = _mm512_mask_add_epi8(u, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), u, sixteen);
+        const __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
+        const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, ya), _mm512_dpbusd_epi32(zero, sixteen, ya));
+        acc = _mm512_fmadd_ps(q0_scale2((const uint8_t *)&x[i].d, sizeof(struct blk_q5_0), &y[i]),
+                              _mm512_cvtepi32_ps(p), acc);
     }
     float r = _mm512_reduce_add_ps(acc);
     for (; i < nb; i++)

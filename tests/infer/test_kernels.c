@@ -5,6 +5,8 @@
  * - dispatched (SIMD) kernels against the reference at random lengths and tails: activation
  *   quantizers bit-identical, vec_dots within 1e-5 of sum|w*a| (integer sums are exact, only the
  *   float summation order differs), dequantizers identical;
+ * - tile kernels against the reference, and bit for bit against vec_dot for the types whose tiles
+ *   promise it (Q8_0, Q4_0, Q5_0, Q4_K: speculative verify batches then match single steps);
  * - panel kernels (kern.gemm_panel) against the reference dots at random lengths (several slabs and
  *   a partial one), token counts and padded strides;
  * - kern_matmul against a double loop over dequantized weights, 1 and 3 threads, 1 to 41 tokens
@@ -157,6 +159,14 @@ static void test_reference(void **state)
     }
 }
 
+/* Types whose tile kernel sums exactly like their vec_dot (kern_avx512.c says which). */
+static bool tile_exact(int type)
+{
+    if (strcmp(kern.isa, "avx512") != 0)
+        return false;
+    return type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q4_K;
+}
+
 static void test_simd_vs_ref(void **state)
 {
     (void)state;
@@ -245,6 +255,12 @@ static void test_simd_vs_ref(void **state)
             kern.gemm[t](n, qw, wrb, qa1, arb, out, 5);
             for (int r = 0; r < KERN_TILE; r++)
                 for (int k = 0; k < KERN_TILE; k++) {
+                    /* where the tile promises it, bit for bit the dispatched vec_dot: batched
+                     * (speculative verify) and one-token logits must not differ */
+                    float one = kern.vec_dot[t](n, qw + r * wrb, qa1 + k * arb);
+                    if (tile_exact(t) && memcmp(&one, &out[k * 5 + r], sizeof one) != 0)
+                        fail_msg("%s gemm n=%lld r=%d t=%d: %.9g, vec_dot %.9g (not bit-identical)", info->name,
+                                 (long long)n, r, k, (double)out[k * 5 + r], (double)one);
                     float want = ref->vec_dot[t](n, qw + r * wrb, qa1 + k * arb);
                     ref->dequant[t](qw + r * wrb, d1, n);
                     ref->dequant[at](qa1 + k * arb, d2, n);
