@@ -45,6 +45,10 @@ static void test_route_match(void **state)
         {"OPTIONS", "/nope", WEB_MATCH_NO_PATH, NULL, 0},
         {"PATCH", "/api/collections/5", WEB_MATCH_OK, "/api/collections/{id}", 5},
         {"GET", "/v1/models", WEB_MATCH_OK, "/v1/models", 0},
+        {"GET", "/api/models", WEB_MATCH_OK, "/api/models", 0},
+        {"PUT", "/api/models", WEB_MATCH_NO_METHOD, NULL, 0},
+        {"GET", "/api/jobs", WEB_MATCH_OK, "/api/jobs", 0},
+        {"GET", "/api/jobs/4", WEB_MATCH_OK, "/api/jobs/{id}", 4},
         {"BREW", "/api/ask", WEB_MATCH_NO_METHOD, NULL, 0},
     };
     (void)state;
@@ -73,7 +77,8 @@ static void test_route_table(void **state)
         if (!strcmp(r->method, "GET") || !strcmp(r->method, "DELETE") || !strcmp(r->method, "OPTIONS"))
             assert_int_equal(r->max_body_bytes, WEB_BODY_NONE);
         if (!strncmp(r->path, "/api/documents", 14) || !strncmp(r->path, "/api/collections", 16) ||
-            !strncmp(r->path, "/api/settings", 13) || !strncmp(r->path, "/api/jobs", 9))
+            !strncmp(r->path, "/api/settings", 13) || !strncmp(r->path, "/api/jobs", 9) ||
+            !strcmp(r->path, "/api/models"))
             assert_int_equal(r->auth, WEB_AUTH_ADMIN);
     }
 }
