@@ -2,9 +2,11 @@
  *
  * What lives here
  * - A SQLite database `<data_dir>/kbox.db` (WAL, schema version in `PRAGMA user_version`) that is the
- *   single source of truth: collections, documents, chunks, one embedding per chunk, and an FTS5 index
- *   over chunk text and heading path that uses kbox's own tokenizer (case folding and diacritic
- *   removal for Latin scripts; overlapping bigrams plus single characters for Han, Kana and Hangul).
+ *   single source of truth: collections, documents, chunks, one embedding per chunk and embedder
+ *   (the embedder whose set is complete is recorded; a second set exists only while re-embedding),
+ *   and an FTS5 index over chunk text and heading path that uses kbox's own tokenizer (case folding
+ *   and diacritic removal for Latin scripts; overlapping bigrams plus single characters for Han,
+ *   Kana and Hangul).
  * - A FAISS index (`<data_dir>/vectors.faiss`) that is only a cache of the embeddings in SQLite:
  *   exact inner product (IDMap2 over Flat) up to cfg->index_ann_threshold vectors, an approximate
  *   index above it. That approximate index is IVF (about sqrt(n) lists, 16 probed), not HNSW: with
