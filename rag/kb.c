@@ -3,7 +3,14 @@
  * retrieval) and ingest/ (parsing) with result structs whose strings the caller owns.
  *
  * Settings changed at run time are kept in <data_dir>/settings.json (flat dotted keys) and applied
- * over the config at every open. Conversations keep the last question of up to
+ * over the config at every open.
+ * Models: answer.model and embed.model name files of the models folder (<data.dir>/models; a value
+ * with a '/' in a config file is a path). Each is checked (rag_model_check: exists, fits in memory,
+ * supported architecture of the right kind) before it loads. The answer model is reference
+ * counted, so answer.model swaps at once and a replaced model closes after its last answer. The
+ * built-in embedder is always open and every GGUF embedder opened stays open until rag_close, so
+ * the store can keep searching the previous embedder's vectors while jobs.c re-embeds. The model
+ * listing (rag_models_list) serves `kbox model list` and GET /api/models alike. Conversations keep the last question of up to
  * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
  * Threads: every function may be called from any thread; r->lock guards jobs, conversations and
  * config strings, the store has its own mutex. Tests: tests/rag/. */
