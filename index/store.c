@@ -729,6 +729,17 @@ int index_store_set_embedder(struct index_store *st, const struct index_embedder
         if (rebuild)
             rc = store_rebuild_vectors(st, err);
         st->reembed_pending = false;
+        if (rc == 0 && (rc = st_begin(st, err)) == 0) {
+            /* an abandoned re-embedding's vectors */
+            sqlite3_stmt *d = st_prep(st, "DELETE FROM embeddings WHERE embedder_id<>?1", err);
+            if (!d) {
+                rc = err ? err->code : KB_EIO;
+            } else {
+                sqlite3_bind_text(d, 1, emb->id, -1, SQLITE_STATIC);
+                rc = st_step_done(st, d, "delete abandoned vectors", err);
+            }
+            rc = st_end(st, rc, err);
+        }
         if (rc == 0 && st_count_bind(st, SQL_N_MISSING, emb->id) > 0)
             store_reembed_begin(st);
     } else if (rc == 0) {

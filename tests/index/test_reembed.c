@@ -249,6 +249,9 @@ static void test_bm25_transition_and_sync_mode(void **state)
     assert_int_equal(index_reembed_status(st, &s), 0);
     assert_false(s.pending); /* the complete vectors were e512's all along */
     assert_int_equal(run_steps(st, 2, 8, &s), 1);
+    assert_int_equal(index_store_check(st, &c, &err), 0);
+    assert_true(c.ok);
+    assert_int_equal(c.n_embeddings_other, 0); /* the abandoned e128 vectors are gone */
     index_store_close(st);
     index_embedder_builtin_free(e512);
     index_embedder_builtin_free(e128);
