@@ -248,7 +248,7 @@ int main(int argc, char **argv)
             double t_batch = 1e9;
             if (sizes[k] > n_ctx - n_ids)
                 continue;
-            for (int rep = 0; rep < repeats; rep++) {
+            for (int rep = 0; rep < 4 * repeats; rep++) { /* as many samples as the single step */
                 double t0 = kb_now_s();
                 if (infer_eval(s, ids, sizes[k], lg, true, &err) != 0)
                     goto fail;

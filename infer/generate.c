@@ -299,27 +299,43 @@ static void spec_time(struct spec_policy *sp, int b, double dt)
     sp->t_eval[b] = sp->t_eval[b] > 0 ? 0.7 * sp->t_eval[b] + 0.3 * dt : dt;
 }
 
+/* Estimated cost of a batch of b tokens in single steps: measured, else interpolated between the
+ * measured sizes around it, else extrapolated along the chord from one step to the largest
+ * measured batch (1/10 of a step per token before any), 20 % optimistic so that a longer draft
+ * gets tried and timed once (batch costs grow less than linearly). */
+static double spec_cost(const struct spec_policy *sp, int b)
+{
+    int lo = 1, hi = 0;
+    if (sp->t_eval[b] > 0)
+        return sp->t_eval[b] / sp->t_eval[1];
+    for (int i = 2; i < b; i++)
+        if (sp->t_eval[i] > 0)
+            lo = i;
+    for (int i = b + 1; i <= SPEC_MAX + 1 && !hi; i++)
+        if (sp->t_eval[i] > 0)
+            hi = i;
+    double c_lo = sp->t_eval[lo] / sp->t_eval[1];
+    if (hi) {
+        double c_hi = sp->t_eval[hi] / sp->t_eval[1];
+        return c_lo + (c_hi - c_lo) * (b - lo) / (hi - lo);
+    }
+    double slope = lo > 1 ? KB_MAX(0.0, (c_lo - 1) / (lo - 1)) : 0.1;
+    return KB_MAX(c_lo, 0.8 * (c_lo + slope * (b - lo)));
+}
+
 static int spec_choose(const struct spec_policy *sp, int k_avail, int n_match)
 {
     if (!sp->adaptive || k_avail == 0)
         return k_avail;
     if (sp->t_eval[1] <= 0)
         return 0; /* learn what a plain step costs first */
-    double a = (sp->hits[n_match] + 1.0) / (sp->trials[n_match] + 2.0), slope = 0;
-    int n_known = 0;
-    for (int b = 2; b <= SPEC_MAX + 1; b++)
-        if (sp->t_eval[b] > 0) {
-            slope += (sp->t_eval[b] / sp->t_eval[1] - 1) / (b - 1);
-            n_known++;
-        }
-    /* before any batch was timed, assume 1/10 of a step per extra token (memory-bound) */
-    slope = n_known ? KB_MAX(slope / n_known, 0.0) : 0.1;
+    double a = (sp->hits[n_match] + 1.0) / (sp->trials[n_match] + 2.0);
     double best = 1.0, e = 1.0, ak = 1.0;
     int best_k = 0;
     for (int k = 1; k <= k_avail; k++) {
         ak *= a;
         e += ak;
-        double c = sp->t_eval[k + 1] > 0 ? sp->t_eval[k + 1] / sp->t_eval[1] : 1 + slope * k;
+        double c = spec_cost(sp, k + 1);
         if (e / c > best * 1.02) {
             best = e / c;
             best_k = k;
