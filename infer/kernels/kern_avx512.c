@@ -892,6 +892,166 @@ static void gemm_panel_q4_k(int64_t n, const void *w, size_t ws, const void *a, 
     }
 }
 
+/* ---- Q6_K panel: 32 rows x any number of tokens ----------------------------------------------------
+ * The Q4_K panel's scheme for Q6_K: slabs of Q6K_SLAB super-blocks; levels (q + 32, 0..63, one
+ * byte each) rearranged so that vector (super-block b, half h, chunk c, group k) holds values
+ * 32c + 4k .. +3 of rows 16h .. 16h + 15; a chunk spans sub-blocks 2c (groups 0..3) and 2c + 1
+ * (groups 4..7) of 16 values, each with a signed int32 scale per row. Per token: vpdpbusd of the
+ * levels with broadcast activation groups, an int32 multiply by the scales, and the +32 level bias
+ * taken out as 32 * sum_j scale_j * bsum_j (vpdpwssd of scale pairs with the activation's block
+ * sums); one convert + fma per 16 rows and super-block applies d * d_act. */
+#define Q6K_SLAB 2
+
+struct q6k_slab {
+    __m512i q[Q6K_SLAB][2][8][8]; /* [super-block][half][chunk][group] */
+    __m512i sc[Q6K_SLAB][2][16];  /* sub-block scales, per row */
+    __m512i sp[Q6K_SLAB][2][8];   /* (scale 2k, scale 2k+1) as int16 pairs, per row */
+    __m512 d[Q6K_SLAB][2];
+};
+
+static void q6k_pack(struct q6k_slab *ps, const uint8_t *w, size_t ws, int64_t b0, int nbs)
+{
+    for (int b = 0; b < nbs; b++) {
+        for (int h = 0; h < 2; h++) {
+            const struct blk_q6_k *x[16];
+            for (int r = 0; r < 16; r++)
+                x[r] = (const struct blk_q6_k *)(w + (size_t)(16 * h + r) * ws) + b0 + b;
+            for (int r = 0; r < 16; r++)
+                _mm_prefetch((const char *)x[r] + 128, _MM_HINT_T0);
+            __m512i lv[16][4]; /* per row, the 4 x 64 levels in value order */
+            for (int r = 0; r < 16; r++)
+                q6k_levels(x[r], lv[r]);
+            for (int v = 0; v < 4; v++) {
+                __m512i lo[8], hi[8];
+                for (int r = 0; r < 8; r++) {
+                    lo[r] = _mm512_shuffle_i64x2(lv[r][v], lv[r + 8][v], 0x44);  /* values 64v + 0..31 */
+                    hi[r] = _mm512_shuffle_i64x2(lv[r][v], lv[r + 8][v], 0xEE);  /* values 64v + 32..63 */
+                }
+                q4k_transpose(lo, ps->q[b][h][2 * v]);
+                q4k_transpose(hi, ps->q[b][h][2 * v + 1]);
+            }
+            int32_t sc[16][16], sp[8][16];
+            float d[16];
+            for (int r = 0; r < 16; r++) {
+                for (int j = 0; j < 16; j++)
+                    sc[j][r] = x[r]->scales[j];
+                for (int k = 0; k < 8; k++)
+                    sp[k][r] = (int32_t)(((uint32_t)(uint8_t)x[r]->scales[2 * k]) |
+                                         ((uint32_t)(uint8_t)x[r]->scales[2 * k + 1] << 16));
+                d[r] = f16(x[r]->d);
+            }
+            /* int16 pairs hold the signed scales: sign-extend each half */
+            for (int j = 0; j < 16; j++)
+                ps->sc[b][h][j] = _mm512_loadu_si512(sc[j]);
+            for (int k = 0; k < 8; k++) {
+                __m512i v = _mm512_loadu_si512(sp[k]);
+                /* bytes -> int16: (b << 8) >> 8 arithmetic, per 16-bit half */
+                ps->sp[b][h][k] = _mm512_srai_epi16(_mm512_slli_epi16(v, 8), 8);
+            }
+            ps->d[b][h] = _mm512_loadu_ps(d);
+        }
+    }
+}
+
+/* The activation's 16 block sums as int16 pairs (bsum 2k, bsum 2k+1). */
+static inline void q6k_act_sums(const struct blk_q8_k *a, int32_t out[8])
+{
+    memcpy(out, a->bsums, 32);
+}
+
+static inline __attribute__((always_inline)) void q6k_panel_tokens(const struct q6k_slab *ps, int nbs,
+                                                                   const struct blk_q8_k *a0,
+                                                                   const struct blk_q8_k *a1, int nt,
+                                                                   __m512 acc[2][2])
+{
+    for (int b = 0; b < nbs; b++) {
+        int32_t bs0[8], bs1[8];
+        q6k_act_sums(&a0[b], bs0);
+        if (nt == 2)
+            q6k_act_sums(&a1[b], bs1);
+        const int32_t *u0 = (const int32_t *)(const void *)a0[b].qs, *u1 = (const int32_t *)(const void *)a1[b].qs;
+        __m512i si[2][2], oi[2][2];
+        #pragma GCC unroll 8
+        for (int h = 0; h < 2; h++)
+            #pragma GCC unroll 8
+            for (int t = 0; t < 2; t++)
+                si[t][h] = oi[t][h] = _mm512_setzero_si512();
+        #pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            __m512i p[2][2][2]; /* [token][half][sub-block of the chunk] */
+            #pragma GCC unroll 8
+            for (int t = 0; t < 2; t++)
+                #pragma GCC unroll 8
+                for (int h = 0; h < 2; h++)
+                    p[t][h][0] = p[t][h][1] = _mm512_setzero_si512();
+            #pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                __m512i b0v = _mm512_set1_epi32(u0[8 * c + k]);
+                __m512i b1v = nt == 2 ? _mm512_set1_epi32(u1[8 * c + k]) : b0v;
+                #pragma GCC unroll 8
+                for (int h = 0; h < 2; h++) {
+                    __m512i wv = ps->q[b][h][c][k];
+                    p[0][h][k >> 2] = _mm512_dpbusd_epi32(p[0][h][k >> 2], wv, b0v);
+                    if (nt == 2)
+                        p[1][h][k >> 2] = _mm512_dpbusd_epi32(p[1][h][k >> 2], wv, b1v);
+                }
+            }
+            #pragma GCC unroll 8
+            for (int t = 0; t < nt; t++)
+                #pragma GCC unroll 8
+                for (int h = 0; h < 2; h++)
+                    si[t][h] = _mm512_add_epi32(si[t][h],
+                                                _mm512_add_epi32(_mm512_mullo_epi32(p[t][h][0], ps->sc[b][h][2 * c]),
+                                                                 _mm512_mullo_epi32(p[t][h][1], ps->sc[b][h][2 * c + 1])));
+        }
+        #pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m512i c0 = _mm512_set1_epi32(bs0[k]), c1 = nt == 2 ? _mm512_set1_epi32(bs1[k]) : c0;
+            #pragma GCC unroll 8
+            for (int h = 0; h < 2; h++) {
+                oi[0][h] = _mm512_dpwssd_epi32(oi[0][h], ps->sp[b][h][k], c0);
+                if (nt == 2)
+                    oi[1][h] = _mm512_dpwssd_epi32(oi[1][h], ps->sp[b][h][k], c1);
+            }
+        }
+        #pragma GCC unroll 8
+        for (int t = 0; t < nt; t++) {
+            __m512 da = _mm512_set1_ps(t == 0 ? a0[b].d : a1[b].d);
+            #pragma GCC unroll 8
+            for (int h = 0; h < 2; h++) {
+                __m512i tot = _mm512_sub_epi32(si[t][h], _mm512_slli_epi32(oi[t][h], 5));
+                acc[t][h] = _mm512_fmadd_ps(_mm512_mul_ps(ps->d[b][h], da), _mm512_cvtepi32_ps(tot), acc[t][h]);
+            }
+        }
+    }
+}
+
+static void gemm_panel_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    const int64_t nb = n / QK_K;
+    struct q6k_slab ps;
+    for (int64_t b0 = 0; b0 < nb; b0 += Q6K_SLAB) {
+        int nbs = nb - b0 < Q6K_SLAB ? (int)(nb - b0) : Q6K_SLAB;
+        q6k_pack(&ps, w, ws, b0, nbs);
+        int64_t t = 0;
+        for (; t + 2 <= n_tok; t += 2) {
+            const struct blk_q8_k *x0 = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b0;
+            const struct blk_q8_k *x1 = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)(t + 1) * as) + b0;
+            __m512 acc[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()}, {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+            q6k_panel_tokens(&ps, nbs, x0, x1, 2, acc);
+            q4k_panel_store(y + (size_t)t * ys, acc[0], b0 == 0);
+            q4k_panel_store(y + (size_t)(t + 1) * ys, acc[1], b0 == 0);
+        }
+        if (t < n_tok) {
+            const struct blk_q8_k *x0 = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b0;
+            __m512 acc[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()}, {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+            q6k_panel_tokens(&ps, nbs, x0, x0, 1, acc);
+            q4k_panel_store(y + (size_t)t * ys, acc[0], b0 == 0);
+        }
+    }
+}
+
 void kern_avx512_fill(struct kern_ops *ops)
 {
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
@@ -905,6 +1065,7 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
     ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
+    ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;
     ops->gemm_panel[GGML_TYPE_Q4_0] = gemm_panel_q4_0;
     ops->gemm_panel[GGML_TYPE_Q5_0] = gemm_panel_q5_0;
     ops->gemm[GGML_TYPE_Q4_0] = gemm_q4_0;
