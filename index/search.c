@@ -10,10 +10,17 @@
  *   over-fetch and filter for a collection filter) -> union by chunk id; BM25-only candidates get
  *   their exact cosine from the stored vector so every hit carries both scores -> fusion -> optional
  *   MMR -> top_k -> provenance from SQLite into the caller's arena.
- * Fusion: RRF score = sum over lists of 1 / (rrf_k + rank). Weighted: w * cos/max_cos +
- * (1 - w) * bm25/max_bm25 over the candidates.
+ * Fusion: RRF score = sum over lists of 1 / (rrf_k + rank). Weighted: w * (cos - min_cos) / (max_cos -
+ * min_cos) + (1 - w) * bm25/max_bm25 over the candidates, with a query-adaptive
+ * w = vector_weight x (0.015 + 0.985 x agree^3), agree = |BM25 top 10 & vector top 10| / 10
+ * (fuse_vector_weight). Measured on ../shared/eval with the built-in embedder (docs/BENCHMARKS.md):
+ * a fixed w either lets hashed-vector noise reorder sets where BM25 is near-perfect (xquad_zh, drcd,
+ * cmrc2018, emanual) or gives too little where the vectors help (rgb_zh, dureader, covid_faq); how
+ * much the two top-10 lists agree separates the two kinds of query better than BM25's score shape
+ * (10th/1st BM25 score, also tried).
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
- * freed before return; hits live in the caller's arena. Tests: tests/index/test_search.c. */
+ * freed before return; hits live in the caller's arena. Tests: tests/index/test_store.c (search),
+ * tests/index/test_search_fusion.c (fusion). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,14 +170,34 @@ static int find_cand(const struct store_cand *c, int n, int64_t id)
     return -1;
 }
 
+/* The weight of the vector score for this query: o->vector_weight x (FUSE_FLOOR + (1 - FUSE_FLOOR) x
+ * agree^3), where agree is the share of BM25's top FUSE_AGREE_K chunks that are also in the vectors'
+ * top FUSE_AGREE_K. When both methods find the same neighbourhood, the vectors' finer ordering inside
+ * it is worth having; when they disagree, the hashed vectors are usually chasing common n-grams, and
+ * BM25 keeps the ranking, with the vectors left to break near-ties (the floor). */
+#define FUSE_AGREE_K 10
+#define FUSE_FLOOR 0.015
+static double fuse_vector_weight(const struct store_cand *c, int n, const struct index_search_opts *o)
+{
+    int both = 0;
+    double agree;
+    for (int i = 0; i < n; i++)
+        both += c[i].bm25_rank > 0 && c[i].bm25_rank <= FUSE_AGREE_K && c[i].vector_rank > 0 &&
+                c[i].vector_rank <= FUSE_AGREE_K;
+    agree = (double)both / FUSE_AGREE_K;
+    return o->vector_weight * (FUSE_FLOOR + (1 - FUSE_FLOOR) * agree * agree * agree);
+}
+
 static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
 {
-    double max_b = 0, max_v = -1, min_v = 1;
+    double max_b = 0, max_v = -1, min_v = 1, w = 0;
     for (int i = 0; i < n; i++) {
         max_b = KB_MAX(max_b, c[i].bm25);
         max_v = KB_MAX(max_v, c[i].vector);
         min_v = KB_MIN(min_v, c[i].vector);
     }
+    if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED)
+        w = fuse_vector_weight(c, n, o);
     for (int i = 0; i < n; i++) {
         struct store_cand *x = &c[i];
         if (o->mode == INDEX_MODE_BM25) {
@@ -182,7 +209,7 @@ static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
              * cosines sit in a narrow band and only their spread carries information */
             double b = max_b > 0 ? x->bm25 / max_b : 0;
             double v = max_v > min_v ? (x->vector - min_v) / (max_v - min_v) : 0;
-            x->score = o->vector_weight * v + (1 - o->vector_weight) * b;
+            x->score = w * v + (1 - w) * b;
         } else {
             double k = o->rrf_k > 0 ? o->rrf_k : 60;
             x->score = (x->bm25_rank ? 1.0 / (k + x->bm25_rank) : 0) + (x->vector_rank ? 1.0 / (k + x->vector_rank) : 0);
