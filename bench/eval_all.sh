@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
 # bench/eval_all.sh KBOX [SHARED_EVAL_DIR]: runs `kbox eval` on every dev set in ../shared/eval and
 # prints the Markdown table that docs/BENCHMARKS.md holds (R@1, R@5, R@10, MRR@10 per method, plus
-# EM and F1 of the extractive answers for hybrid).
+# EM and F1 of the extractive answers for hybrid), then one line per set saying whether hybrid is
+# ahead of both single methods (MRR@10 strictly higher, R@10 not lower) and a count. Config comes
+# from kbox's usual sources, so environment overrides work, e.g.
+#   KBOX_INDEX_VECTOR_WEIGHT=0.7 bench/eval_all.sh build/cli/kbox
 set -euo pipefail
 kbox=$1
 dir=${2:-$(cd "$(dirname "$0")/../.." && pwd)/shared/eval}
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
 echo "| dataset | questions | method | R@1 | R@5 | R@10 | MRR@10 | EM | F1 |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for d in "$dir"/*/; do
   name=$(basename "$d")
   [ -f "$d/corpus.jsonl" ] || continue
   out=$("$kbox" --set log.level=warn eval --json --corpus "$d/corpus.jsonl" --questions "$d/questions.dev.jsonl")
-  python3 - "$name" "$out" <<'PY'
+  python3 - "$name" "$out" "$summary" <<'PY'
 import json, sys
-name, o = sys.argv[1], json.loads(sys.argv[2])
+name, o, summary = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 for m in ("bm25", "vector", "hybrid"):
     s = o[m]
     print(f"| {name} | {o['questions']} | {m} | {s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr@10']:.3f} | {s['em']:.3f} | {s['f1']:.3f} |")
+r = lambda m, k: round(o[m][k], 3)
+ahead = (r("hybrid", "mrr@10") > max(r("bm25", "mrr@10"), r("vector", "mrr@10")) and
+         r("hybrid", "recall@10") >= max(r("bm25", "recall@10"), r("vector", "recall@10")))
+with open(summary, "a") as f:
+    f.write(f"{name}: hybrid {'ahead' if ahead else 'NOT ahead'} (MRR@10 {r('hybrid', 'mrr@10'):.3f} vs "
+            f"bm25 {r('bm25', 'mrr@10'):.3f}, vector {r('vector', 'mrr@10'):.3f})\n")
 PY
 done
+echo
+cat "$summary"
+echo "hybrid ahead of both on $(grep -c ': hybrid ahead' "$summary" || true) of $(wc -l < "$summary") sets"
