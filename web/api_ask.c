@@ -450,6 +450,7 @@ int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_str(&w, "answer_model", rag_config(req->ctx->rag)->answer_model);
     jw_str(&w, "embed_model", rag_config(req->ctx->rag)->embed_model);
     pthread_rwlock_unlock(&req->ctx->settings_lock);
+    jw_str(&w, "folder", dir); /* lets a page show a model configured by its full path as a file here */
     jw_end_obj(&w);
     rag_models_free(m, n);
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;

@@ -1164,7 +1164,8 @@ static void test_models(void **state)
     assert_non_null(strstr(r.body, "\"fits\":true,\"error\":null}"));
     if (have_bert)
         assert_non_null(strstr(r.body, "{\"file\":\"bge.gguf\",\"arch\":\"bert\",\"kind\":\"embedding\","));
-    assert_non_null(strstr(r.body, "\"answer_model\":\"\",\"embed_model\":\"\"}"));
+    assert_non_null(strstr(r.body, "\"answer_model\":\"\",\"embed_model\":\"\",\"folder\":\""));
+    assert_non_null(strstr(r.body, "/models\"}"));
     http_resp_free(&r);
 
     /* answer.model: refused before loading, then loaded and unloaded */
