@@ -232,6 +232,8 @@ int cmd_ask(struct cli *c)
             kb_buf_printf(&out, ",\"support\":%.4f}", a.sentences[i].support);
         }
         kb_buf_printf(&out, "],\"n_tokens\":%d,", a.n_tokens);
+        put_str(&out, "query", a.query ? a.query : "");
+        kb_buf_putc(&out, ',');
         if (a.reasoning)
             put_str(&out, "reasoning", a.reasoning);
         else

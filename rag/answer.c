@@ -300,5 +300,6 @@ void rag_answer_release(struct rag_answer *a)
     for (int i = 0; i < a->n_sentences; i++)
         free(a->sentences[i].text);
     free(a->sentences);
+    free(a->query);
     memset(a, 0, sizeof *a);
 }

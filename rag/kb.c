@@ -679,18 +679,30 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     config_copy(&cfg, &r->cfg);
     pthread_mutex_unlock(&r->lock);
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
+    /* the reference keeps the model open even if answer.model changes meanwhile */
+    gen = kb_gen_take(r);
+    if (gen && previous[0] && strcmp(query, opts->question)) {
+        /* A short follow-up (one that borrowed the previous question's terms above) is rewritten
+         * as a standalone question by the loaded model; on any failure the carried-over terms
+         * stand. Long questions skip it: they stand alone, and the rewrite costs a generation. */
+        char *rewritten = NULL;
+        if (!rag_gen_rewrite_followup(gen->g, previous, opts->question, &rewritten, NULL))
+            kb_strlcpy(query, rewritten, sizeof query);
+        free(rewritten);
+    }
     rc = kb_search_raw(r, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
     t1 = kb_now_s();
-    if (rc)
+    if (rc) {
+        if (gen)
+            kb_gen_put(r, gen);
         goto out;
+    }
     p = kb_xcalloc((size_t)n + 1, sizeof *p);
     for (int i = 0; i < n; i++)
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
                                     .score = h[i].score};
-    /* the reference keeps the model open even if answer.model changes meanwhile */
-    gen = kb_gen_take(r);
     if (gen) {
         double tps = 0;
         rc = rag_answer_generative(gen->g, &cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
@@ -734,6 +746,8 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         }
     }
 out:
+    if (!rc)
+        out->query = kb_xstrdup(query);
     out->retrieve_ms = (t1 - t0) * 1000;
     out->total_ms = (kb_now_s() - t0) * 1000;
     out->answer_ms = out->total_ms - out->retrieve_ms;

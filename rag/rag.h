@@ -190,6 +190,8 @@ struct rag_answer {
     bool fallback;                /* true when the documents did not contain the answer */
     double retrieve_ms, answer_ms, total_ms;
     int n_tokens;                 /* generated tokens (0 for extractive) */
+    char *query;                  /* what retrieval searched for: the question, or a follow-up
+                                   * rewritten as a standalone question; owned */
 };
 
 struct rag_ask_opts {

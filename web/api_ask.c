@@ -13,7 +13,7 @@
  *          event: done      data: the full answer JSON
  *          event: error     data: {"error":{"code","message"}} (only after output began)
  *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
- *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens,
+ *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens, query,
  *                      conversation_id}
  *   GET /api/health, GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
  *
@@ -194,6 +194,7 @@ static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char
     jw_num(&w, "total_ms", a->total_ms);
     jw_end_obj(&w);
     jw_int(&w, "n_tokens", a->n_tokens);
+    jw_str(&w, "query", a->query ? a->query : "");
     jw_str(&w, "conversation_id", conversation_id);
     jw_end_obj(&w);
 }

@@ -665,6 +665,16 @@ static void test_ask(void **state)
     assert_non_null(done);
     assert_true(tok < cit && cit < done);
     assert_non_null(strstr(done, "\"conversation_id\":\"t1\""));
+    assert_non_null(strstr(done, "\"query\":\"How many days of paid annual leave do employees get?\""));
+    http_resp_free(&r);
+    /* a short follow-up in the same conversation searches with the previous question's key terms */
+    call(f, "POST", "/api/ask", json_hdr, "{\"question\":\"And sick days?\",\"conversation_id\":\"t1\"}", 200,
+         &r);
+    {
+        const char *q = strstr(r.body, "\"query\":\"And sick days? ");
+        assert_non_null(q);
+        assert_true(strstr(q, "leave") && strstr(q, "leave") < strchr(q + 9, '"'));
+    }
     http_resp_free(&r);
     expect_error(f, "POST", "/api/ask", json_hdr, "{\"question\":\"\"}", 400, "EINVAL");
 }
