@@ -224,6 +224,19 @@ static void deq_f16(const void *src, float *dst, int64_t n)
         dst[i] = f16(x[i]);
 }
 
+/* F32 -> F16 with F16C, round to nearest even: bit for bit kern_f32_to_f16 (quiet NaNs keep their
+ * top mantissa bits, overflow gives inf, subnormal halves round correctly). Attention quantizes
+ * every query row to F16 for the F16 KV cache, so the scalar loop showed in prompt profiles. */
+static void q_f16(const float *src, void *dst, int64_t n)
+{
+    uint16_t *d = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        d[i] = kern_f32_to_f16(src[i]);
+}
+
 static float dot_f32_f16(int64_t n, const float *x, const uint16_t *h)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
@@ -476,6 +489,7 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->quant[GGML_TYPE_Q8_1] = q_q8_1;
     ops->quant[GGML_TYPE_Q8_K] = q_q8_k;
     ops->dequant[GGML_TYPE_F16] = deq_f16;
+    ops->quant[GGML_TYPE_F16] = q_f16;
     ops->dequant[GGML_TYPE_BF16] = deq_bf16;
     ops->vec_dot[GGML_TYPE_BF16] = dot_bf16;
     ops->dot_f32_f16 = dot_f32_f16;
