@@ -231,7 +231,11 @@ int cmd_ask(struct cli *c)
             put_str(&out, "text", a.sentences[i].text);
             kb_buf_printf(&out, ",\"support\":%.4f}", a.sentences[i].support);
         }
-        kb_buf_printf(&out, "],\"n_tokens\":%d,", a.n_tokens);
+        kb_buf_printf(&out, "],");
+        if (a.n_sentences)
+            kb_buf_printf(&out, "\"support_min\":%.4f,\"weak\":%d,\"dropped\":%d,", a.support_min, a.n_weak,
+                          a.n_dropped);
+        kb_buf_printf(&out, "\"n_tokens\":%d,", a.n_tokens);
         put_str(&out, "query", a.query ? a.query : "");
         kb_buf_putc(&out, ',');
         if (a.reasoning)

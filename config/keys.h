@@ -52,6 +52,8 @@
       "answer given when the documents do not contain one")                                          \
     X(answer, max_sentences, INT, 3, 1, 20, "sentences in an extractive answer")                     \
     X(answer, strict, BOOL, 0, 0, 1, "drop generated sentences the passages do not support")         \
+    X(answer, min_support, FLOAT, 0.35, 0, 1, "a generated sentence below this support is weak")      \
+    X(answer, speculative, BOOL, 1, 0, 1, "prompt-lookup speculative decoding when greedy")           \
     X(answer, max_tokens, INT, 512, 1, 32768, "tokens generated per answer")                         \
     X(answer, temperature, FLOAT, 0, 0, 5, "sampling temperature; 0 is greedy")                      \
     X(answer, max_concurrent, INT, 1, 1, 64, "generation sessions at once; more get 503")            \

@@ -30,7 +30,6 @@
 
 #include "infer/infer.h"
 
-#define GEN_SUPPORT_MIN 0.35 /* below this a sentence counts as unsupported */
 
 struct rag_gen {
     struct infer_model *model;
@@ -350,6 +349,7 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
     infer_gen_params_default(&gp);
     gp.sample.temp = (float)cfg->answer_temperature;
     gp.max_tokens = (int)cfg->answer_max_tokens;
+    gp.draft_max = cfg->answer_speculative ? 0 : -1; /* 0: adaptive prompt-lookup drafts */
     gp.split_reasoning = true;
     gp.starts_in_reasoning = infer_chat_opens_think(g->model, &co);
     gp.reasoning = gen_think;
@@ -418,7 +418,7 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
             double sup = gen_support(s, sn, p, n_use, emb);
             out->sentences[out->n_sentences++] = (struct rag_sentence){kb_xstrndup(s, sn), sup};
             sum += sup;
-            if (sup >= GEN_SUPPORT_MIN) {
+            if (sup >= cfg->answer_min_support) {
                 if (kept++)
                     kb_buf_putc(&strict, ' ');
                 kb_buf_append(&strict, s, sn);
@@ -427,7 +427,10 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
             }
         }
         out->confidence = ns ? sum / ns : 0;
+        out->support_min = cfg->answer_min_support;
+        out->n_weak = dropped;
         if (cfg->answer_strict && dropped) {
+            out->n_dropped = dropped;
             free(answer);
             if (kept == 0) {
                 answer = kb_xstrdup(cfg->answer_fallback);

@@ -186,6 +186,9 @@ struct rag_answer {
     int n_citations;
     struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */
     int n_sentences;
+    double support_min;           /* answer.min_support: sentences below it are weak */
+    int n_weak;                   /* sentences below support_min */
+    int n_dropped;                /* strict mode: weak sentences removed from answer */
     double confidence;            /* 0..1 */
     bool fallback;                /* true when the documents did not contain the answer */
     double retrieve_ms, answer_ms, total_ms;

@@ -13,6 +13,7 @@
  *          event: done      data: the full answer JSON
  *          event: error     data: {"error":{"code","message"}} (only after output began)
  *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
+ *                      support_min, weak, dropped (these three with sentences, i.e. generative),
  *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens, query,
  *                      conversation_id}
  *   GET /api/health, GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
@@ -186,6 +187,11 @@ static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char
         jw_end_obj(&w);
     }
     jw_end_arr(&w);
+    if (a->n_sentences) {
+        jw_num(&w, "support_min", a->support_min);
+        jw_int(&w, "weak", a->n_weak);
+        jw_int(&w, "dropped", a->n_dropped);
+    }
     jw_num(&w, "confidence", a->confidence);
     jw_bool(&w, "fallback", a->fallback);
     jw_obj(&w, "timings");

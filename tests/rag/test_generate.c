@@ -149,8 +149,16 @@ static void test_generative_path(void **state)
             assert_true(found);
         }
     }
-    for (int i = 0; i < a.n_sentences; i++)
-        assert_true(a.sentences[i].support >= 0 && a.sentences[i].support <= 1);
+    {
+        int weak = 0;
+        for (int i = 0; i < a.n_sentences; i++) {
+            assert_true(a.sentences[i].support >= 0 && a.sentences[i].support <= 1);
+            weak += a.sentences[i].support < a.support_min;
+        }
+        assert_true(a.support_min == fx->cfg.answer_min_support);
+        assert_int_equal(a.n_weak, weak);
+        assert_int_equal(a.n_dropped, 0); /* not strict */
+    }
     assert_true(kb_utf8_valid(a.answer, strlen(a.answer)));
     free(prompt);
     rag_answer_release(&a);
@@ -178,6 +186,16 @@ static void test_strict_mode(void **state)
         assert_non_null(strstr(a.answer, "not supported by the documents removed"));
     else
         assert_string_equal(a.answer, cfg.answer_fallback);
+    assert_true(a.n_dropped > 0 && a.n_dropped == a.n_weak);
+    rag_answer_release(&a);
+    /* with the bar at 0 nothing is weak, so strict mode keeps the whole answer */
+    assert_int_equal(config_set(&cfg, "answer.min_support", "0", CONFIG_SRC_FLAG, &err), 0);
+    rag_close(r);
+    r = open_kb(fx, &cfg);
+    assert_int_equal(rag_ask(r, &o, NULL, NULL, &a, NULL, &err), 0);
+    assert_int_equal(a.n_weak, 0);
+    assert_int_equal(a.n_dropped, 0);
+    assert_null(strstr(a.answer, "not supported by the documents removed"));
     rag_answer_release(&a);
     rag_close(r);
     config_release(&cfg);
