@@ -1,15 +1,23 @@
 /* infer/kernels/kern_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels for the hottest dot products:
- * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, and 4x4 tiles for batches. Compiled with those flags alone; kern_init() installs them
- * only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table). Each has a reference twin
- * in kern_ref.c and is tested against it in tests/infer/test_kernels.c.
+ * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; 4x4 tiles for small batches; 32-row panels (all
+ * tokens of a batch) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K. Compiled with those flags alone;
+ * kern_init() installs them only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table).
+ * Each has a reference twin in kern_ref.c (tiles and panels: the reference vec_dot) and is tested
+ * against it in tests/infer/test_kernels.c.
  *
  * VNNI's vpdpbusd multiplies unsigned by signed bytes and adds groups of 4 into int32 lanes:
  * - signed x signed (Q8_0): |w| times the activation negated where w < 0 (mask from w's sign);
- * - nibble formats: the unsigned level times the activation, the offset (-8, -32) or the mins
- *   taken out afterwards from the activation's block sums (Q8_K bsums) or an extra dpbusd with
- *   the constant offset.
- * Two 32-value blocks (or a 64-value K-quant group) fill one 512-bit register; per-lane scales
- * are applied with an int32 multiply (K-quants, exact) or in float (per-block deltas). */
+ * - nibble formats: the unsigned level times the activation, the offset (-8, -16, -32) or the
+ *   mins taken out afterwards from the activation's block sums (Q8_K bsums) or an extra dpbusd
+ *   with the constant offset.
+ * Two 32-value blocks fill one 512-bit register; per-lane scales are applied with an int32
+ * multiply or vpdpwssd (K-quants, exact) or in float (per-block deltas). The Q4_K dot works in
+ * 256-bit registers: this core (Zen 4) issues 512-bit integer ops as two 256-bit halves, so the
+ * wider form only added cross-lane inserts.
+ *
+ * Bit-exactness: the Q8_0, Q4_0, Q5_0 and Q4_K tiles sum exactly like their vec_dot (same lanes,
+ * same float operations), so a batch of up to 15 tokens (speculative verification) gives the
+ * logits of as many single steps; panels (16 tokens and more, see matmul.c) sum in another order. */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
