@@ -11,6 +11,7 @@
  * go through Wo. Scores are scaled by mscale^2 / sqrt(n_nope + n_rot) (YaRN correction, see
  * model.c). The per-head projections are batched matmuls over the step's tokens. No allocation.
  * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
+#include <math.h>
 #include <string.h>
 
 #include "infer/model.h"
@@ -77,10 +78,10 @@ static size_t ffn_scratch_bytes(const struct infer_session *s)
     return (size_t)s->n_batch * ff * sizeof(float);
 }
 
-/* The latents transposed: dst[j * n_kv + p] = the value j of cache row p (rows `row` elements
- * apart), p < n_kv, j < C; elements of el bytes (F16 or F32), copied as they are. */
+/* The latents transposed and widened to F32: dst[j * n_kv + p] = the value j of cache row p (rows
+ * `row` elements apart, F16 or F32 as el says), p < n_kv, j < C (<= TR_MAX_C). */
 struct tr_job {
-    void *dst;
+    float *dst;
     const void *cache;
     size_t row;
     int C, n_kv;
@@ -88,24 +89,25 @@ struct tr_job {
 };
 #define TR_DIMS 32          /* latent dimensions per pool chunk */
 #define TR_SERIAL (1 << 16) /* fewer elements: the caller alone */
+#define TR_MAX_C 1024
+#define TR_PB 8             /* positions widened at a time */
 
 static void transpose_latents(const struct tr_job *t, int j0, int j1)
 {
-    enum { PB = 64 };
-    for (int p0 = 0; p0 < t->n_kv; p0 += PB) {
-        int p1 = KB_MIN(p0 + PB, t->n_kv);
+    float buf[TR_PB * TR_MAX_C];
+    for (int p0 = 0; p0 < t->n_kv; p0 += TR_PB) {
+        int np = KB_MIN(TR_PB, t->n_kv - p0);
+        for (int i = 0; i < np; i++) {
+            const uint8_t *r = (const uint8_t *)t->cache + (size_t)(p0 + i) * t->row * t->el;
+            if (t->el == sizeof(uint16_t))
+                kern.dequant[GGML_TYPE_F16](r + (size_t)j0 * t->el, buf + (size_t)i * TR_MAX_C, j1 - j0);
+            else
+                memcpy(buf + (size_t)i * TR_MAX_C, r + (size_t)j0 * t->el, (size_t)(j1 - j0) * sizeof(float));
+        }
         for (int j = j0; j < j1; j++) {
-            if (t->el == sizeof(uint16_t)) {
-                const uint16_t *c = (const uint16_t *)t->cache + j;
-                uint16_t *d = (uint16_t *)t->dst + (size_t)j * t->n_kv;
-                for (int p = p0; p < p1; p++)
-                    d[p] = c[(size_t)p * t->row];
-            } else {
-                const float *c = (const float *)t->cache + j;
-                float *d = (float *)t->dst + (size_t)j * t->n_kv;
-                for (int p = p0; p < p1; p++)
-                    d[p] = c[(size_t)p * t->row];
-            }
+            float *d = t->dst + (size_t)j * t->n_kv + p0;
+            for (int i = 0; i < np; i++)
+                d[i] = buf[(size_t)i * TR_MAX_C + (j - j0)];
         }
     }
 }
@@ -116,6 +118,56 @@ static void transpose_worker(void *ud, int64_t chunk, int ith)
     const struct tr_job *t = ud;
     int j0 = (int)chunk * TR_DIMS;
     transpose_latents(t, j0, KB_MIN(j0 + TR_DIMS, t->C));
+}
+
+/* MLA attention with the values in a transposed F32 copy: per (token, head) item, split over the
+ * pool as model_attention splits it, scores over the cached [c ; k_pe] rows (q in the cache type,
+ * as model_attention), softmax, then out[i] = V^T[i] . weights (F32 dots, exact weights). */
+struct mla_att {
+    struct infer_session *s;
+    const struct attn_spec *a;
+    const float *vt;
+    size_t vt_stride;
+};
+
+static void mla_att_worker(void *ud, int ith, int nth)
+{
+    const struct mla_att *m = ud;
+    const struct attn_spec *a = m->a;
+    struct infer_session *s = m->s;
+    float *sc = s->scores + (size_t)ith * s->n_ctx;
+    float *qt = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
+    size_t el = a->f32 ? sizeof(float) : sizeof(uint16_t);
+    kern_vec_dot_fn dot = kern.vec_dot[a->f32 ? GGML_TYPE_F32 : GGML_TYPE_F16];
+    kern_vec_dot_fn dot32 = kern.vec_dot[GGML_TYPE_F32];
+    int n_items = (a->n_tok - a->t_first) * a->n_head;
+    for (int it = ith; it < n_items; it += nth) {
+        int t = a->t_first + it / a->n_head, h = it % a->n_head, n_kv = a->pos0 + t + 1;
+        const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
+        float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
+        const void *qc = q;
+        if (!a->f32) {
+            kern.quant[GGML_TYPE_F16](q, qt, a->dk);
+            qc = qt;
+        }
+        const uint8_t *kb = a->kc;
+        float mx = -INFINITY;
+        for (int p = 0; p < n_kv; p++) {
+            sc[p] = dot(a->dk, kb + (size_t)p * a->k_pos * el, qc) * a->scale;
+            if (sc[p] > mx)
+                mx = sc[p];
+        }
+        double sum = 0.0;
+        for (int p = 0; p < n_kv; p++) {
+            sc[p] = expf(sc[p] - mx);
+            sum += sc[p];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int p = 0; p < n_kv; p++)
+            sc[p] *= inv;
+        for (int i = 0; i < a->dv; i++)
+            out[i] = dot32(n_kv, m->vt + (size_t)i * m->vt_stride, sc);
+    }
 }
 
 void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
@@ -184,23 +236,22 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
         .dk = CR, .dv = C, .n_head = H, .group = H,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
     };
-    /* the values go through a transposed copy of the latents (in ff_u, free during attention), so
-     * each head's output is C dot products over the positions (SIMD kernels) instead of a scaled
-     * add of every position's row; the weights are rounded to the cache type first, as ggml's
-     * kq x V does. Prompt and token-by-token runs compute each row alike. */
+    /* the values go through a transposed F32 copy of the latents (in ff_u, free during attention),
+     * so each head's output is C F32 dot products over the positions (SIMD, each latent converted
+     * once per layer) instead of a scaled add of every position's row converted again for every
+     * head. Prompt and token-by-token runs compute each row alike. */
     int n_kv = pos0 + n;
-    size_t el = s->kv_f32 ? sizeof(float) : sizeof(uint16_t);
-    if ((size_t)C * (size_t)n_kv * el <= ffn_scratch_bytes(s)) {
-        struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, el};
+    if (C <= TR_MAX_C && (size_t)C * (size_t)n_kv * sizeof(float) <= ffn_scratch_bytes(s)) {
+        struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
         if ((size_t)C * (size_t)n_kv < TR_SERIAL)
             transpose_latents(&tj, 0, C);
         else
             kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
-        a.vc = s->ff_u;
-        a.v_pos = (size_t)n_kv;
-        a.v_trans = true;
+        struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
+        kern_pool_run(s->pool, mla_att_worker, &ma);
+    } else {
+        model_attention(s, &a);
     }
-    model_attention(s, &a);
     /* decompress each head's latent output with Wv_b */
     done = k == 1 && heads_matvec(s, &L->wv_b, H, s->o_lat + (size_t)t0 * H * C, (size_t)C,
                                   s->att + (size_t)t0 * H * dv, (size_t)dv);
