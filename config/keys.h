@@ -35,7 +35,7 @@
                                                                                                         \
     X(index, fusion, STR, "weighted", 3, 8, "hybrid fusion: weighted (score blend) or rrf")                             \
     X(index, rrf_k, INT, 60, 1, 10000, "reciprocal rank fusion constant")                            \
-    X(index, vector_weight, FLOAT, 0.1, 0, 1, "weight of vector scores in weighted fusion")          \
+    X(index, vector_weight, FLOAT, 0.7, 0, 1, "vector weight in fusion, scaled by top-10 agreement") \
     X(index, ann_threshold, INT, 50000, 1000, 1000000000,                                              \
       "vector count above which an approximate (IVF) index replaces exact search") \
     X(index, top_k, INT, 6, 1, 100, "hits returned by search and used by ask")                       \
