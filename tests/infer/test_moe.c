@@ -1,17 +1,20 @@
 /* tests/infer/test_moe.c: the MoE router (infer/moe.c) as a table of hand-checked cases (softmax
  * and sigmoid scoring, bias for selection only, group-limited top-k, normalisation and scaling,
  * ties to the lower id), then the engine's float router against its double reference twin on
- * thousands of random inputs of every configuration. */
+ * thousands of random inputs of every configuration; model_matvec_multi (generation's one-dispatch
+ * products) bit for bit against vec_dot loops on 1 and 3 threads. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "base/base.h"
+#include "infer/model.h"
 #include "infer/moe.h"
 
 struct rcase {
@@ -139,11 +142,83 @@ static void test_router_vs_reference(void **state)
     assert_int_equal(checked, 500 * (int)KB_ARRAY_LEN(cfg));
 }
 
+/* model_matvec_multi (the one-dispatch products of generation) against plain vec_dot loops over
+ * the same quantized rows: bit-identical, for products of different shapes and row counts that
+ * span many chunks, on 1 and 3 threads. */
+static void test_matvec_multi(void **state)
+{
+    (void)state;
+    kern_init(false);
+    enum { NP = 5 };
+    static const int shapes[NP][2] = {{256, 1000}, {64, 3}, {512, 4096}, {32, 17}, {2048, 129}};
+    static const int types[] = {GGML_TYPE_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K};
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(types); ti++) {
+        int type = types[ti];
+        struct model_w w[NP];
+        struct model_mv mv[NP];
+        void *wbuf[NP], *abuf[NP];
+        float *x[NP], *y[NP];
+        for (int i = 0; i < NP; i++) {
+            int n_in = shapes[i][0], n_out = shapes[i][1];
+            if (type == GGML_TYPE_Q4_K && n_in % 256)
+                n_in = 256;
+            size_t rb = ggml_row_bytes(type, n_in);
+            float *row = kb_xmalloc((size_t)n_in * sizeof *row);
+            wbuf[i] = kb_xmalloc(rb * (size_t)n_out);
+            for (int o = 0; o < n_out; o++) {
+                for (int k = 0; k < n_in; k++) {
+                    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                    row[k] = (float)((double)(r >> 11) / 9007199254740992.0 - 0.5);
+                }
+                kern.quant[type](row, (uint8_t *)wbuf[i] + (size_t)o * rb, n_in);
+            }
+            free(row);
+            w[i] = (struct model_w){.data = wbuf[i], .type = type, .ne = {n_in, n_out, 1, 1}, .row_bytes = rb};
+            x[i] = kb_xmalloc((size_t)n_in * sizeof *x[i]);
+            for (int k = 0; k < n_in; k++)
+                x[i][k] = (float)((k * 37 + i * 11) % 19) / 7.0f - 1.3f;
+            abuf[i] = kb_xmalloc(model_mv_quant_bytes(type, n_in) + 1);
+            uint8_t *q = abuf[i];
+            mv[i] = (struct model_mv){&w[i], model_mv_quant(type, x[i], n_in, &q), NULL};
+            y[i] = kb_xmalloc((size_t)n_out * sizeof *y[i]);
+        }
+        for (int nt = 1; nt <= 3; nt += 2) {
+            struct infer_session s;
+            struct kb_error err = {0};
+            memset(&s, 0, sizeof s);
+            assert_int_equal(kern_pool_new(&s.pool, nt, &err), 0);
+            for (int i = 0; i < NP; i++) {
+                mv[i].y = y[i];
+                for (int o = 0; o < (int)w[i].ne[1]; o++)
+                    y[i][o] = NAN;
+            }
+            model_matvec_multi(&s, mv, NP);
+            for (int i = 0; i < NP; i++)
+                for (int o = 0; o < (int)w[i].ne[1]; o++) {
+                    float want = kern.vec_dot[type](w[i].ne[0], (const uint8_t *)wbuf[i] + (size_t)o * w[i].row_bytes,
+                                                    mv[i].a);
+                    if (memcmp(&want, &y[i][o], sizeof want) != 0)
+                        fail_msg("type %d threads %d product %d row %d: %g, want %g", type, nt, i, o,
+                                 (double)y[i][o], (double)want);
+                }
+            kern_pool_free(s.pool);
+        }
+        for (int i = 0; i < NP; i++) {
+            free(wbuf[i]);
+            free(abuf[i]);
+            free(x[i]);
+            free(y[i]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_router_table),
         cmocka_unit_test(test_router_vs_reference),
+        cmocka_unit_test(test_matvec_multi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
