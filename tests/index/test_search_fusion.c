@@ -7,6 +7,7 @@
  * - when they agree, with vector_weight 0.9 the hybrid order is the vector order at the top, and with
  *   vector_weight 0 it is BM25's;
  * - every hybrid hit carries both scores and the list is sorted by the fused score. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,13 @@
 #include <cmocka.h>
 
 #include "idx_test.h"
+
+#define TIE_TAIL                                                                                              \
+    " The ledger lists every sale by date and price, the weather of each morning, the names of the carters who "   \
+    "bring oil and glass from the coast, the repairs to the roof after each storm, and the debts of the tavern "   \
+    "across the square, which pays late but always pays in the end."
+#define TIE_A "Lantern shop notes: the keeper opens at dawn, sweeps the floor, counts the coins and closes at dusk every day." TIE_TAIL TIE_TAIL
+#define TIE_B "Lantern shop notes: the keeper opens at dawn, sweeps the floor, counts the lanterns, shopfronts and closes at dusk every day." TIE_TAIL TIE_TAIL
 
 struct fx {
     char *dir;
@@ -65,6 +73,10 @@ static int fx_setup(void **state)
                  fillers[i % 12], fillers[(i / 12 + i + 4) % 12], i, fillers[(i + 9) % 12]);
         add_doc(f->st, name, text);
     }
+    /* two lantern documents BM25 scores within 1% of each other (one word longer, in 130), the longer one
+     * sharing 3-grams with the query's words: the vectors' favourite for "lantern shop" */
+    add_doc(f->st, "tie_a", TIE_A);
+    add_doc(f->st, "tie_b", TIE_B);
     /* short and made of the query's common words: the vectors' favourite for both queries */
     add_doc(f->st, "short", "Garden plants. Garden plants.");
     /* the only document with the rare word, in a long text about something else */
@@ -146,6 +158,14 @@ static double check_formula(struct fx *f, const char *q, double vw)
     w = vw * (0.015 + 0.985 * agree * agree * agree);
     for (int i = 0; i < n; i++) {
         double want = w * (h[i].vector - min_v) / (max_v - min_v) + (1 - w) * h[i].bm25 / max_b;
+        if (i == 0 && fabs(h[0].score - want) > 1e-6) {
+            /* moved to the front by the near-tie rule: the vectors' first, within 1% of BM25's best,
+             * carrying the next hit's score */
+            assert_int_equal(h[0].vector_rank, 1);
+            assert_true(h[0].bm25 >= 0.99 * max_b);
+            assert_float_equal(h[0].score, h[1].score, 1e-12);
+            continue;
+        }
         assert_float_equal(h[i].score, want, 1e-6);
     }
     kb_arena_release(&a);
@@ -210,12 +230,42 @@ static void test_hybrid_hits_carry_both_scores(void **state)
     kb_arena_release(&a);
 }
 
+/* The near-tie rule: BM25 puts tie_a first, tie_b within 1% behind; the vectors put tie_b first; at a
+ * vector weight small enough that the weighted sum alone keeps BM25's order, hybrid still puts tie_b
+ * first, and at vector weight 0 the rule is off. */
+static void test_near_tie_goes_to_vectors(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *hb, *hv, *hh;
+    int nb, nv, nh;
+    const char *q = "lantern shop";
+    kb_arena_init(&a, 0, 0);
+    top1(f, &a, q, INDEX_MODE_BM25, 0, &hb, &nb);
+    top1(f, &a, q, INDEX_MODE_VECTOR, 0, &hv, &nv);
+    assert_true(nb >= 2);
+    assert_string_equal(hb[0].external_id, "tie_a");
+    assert_string_equal(hb[1].external_id, "tie_b");
+    assert_true(hb[1].bm25 >= 0.99 * hb[0].bm25 && hb[1].bm25 < hb[0].bm25);
+    assert_string_equal(hv[0].external_id, "tie_b");
+    top1(f, &a, q, INDEX_MODE_HYBRID, 0.05, &hh, &nh);
+    assert_true(nh >= 2);
+    assert_string_equal(hh[0].external_id, "tie_b");
+    assert_string_equal(hh[1].external_id, "tie_a");
+    assert_true(hh[0].score == hh[1].score);
+    /* the weighted sum alone would have kept tie_a first */
+    check_formula(f, q, 0.05);
+    assert_string_equal(top1(f, &a, q, INDEX_MODE_HYBRID, 0, NULL, NULL), "tie_a");
+    kb_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_weight_follows_agreement, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agreeing_lists_follow_vectors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_hybrid_hits_carry_both_scores, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_near_tie_goes_to_vectors, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
