@@ -501,12 +501,19 @@ static float dot_q5_0(int64_t n, const void *w, const void *a)
     const struct blk_q8_0 *y = a;
     int64_t nb = n / QK, i = 0;
     __m512 acc = _mm512_setzero_ps();
-    const __m512i sixteen = _mm512_set1_epi8(16), zero = _mm512_setzero_si512();
+    const __m512i sixteen = _mm512_set1_epi8(16), zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0xF);
+    const __m512i nibshift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
+                                               0x0004000400040004, 0x0004000400040004);
     for (; i + 2 <= nb; i += 2) {
         uint32_t h0, h1;
         memcpy(&h0, x[i].qh, 4);
         memcpy(&h1, x[i + 1].qh, 4);
-        __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(nib32(x[i].qs)), nib32(x[i + 1].qs), 1);
+        /* [qs0 qs0 qs1 qs1] by two broadcast loads and an insert; the odd 128-bit lanes shifted by 4:
+         * the 64 nibbles in value order, in one shift and one and */
+        __m512i u = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i].qs))),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 1].qs)), 1);
+        u = _mm512_and_si512(_mm512_srlv_epi16(u, nibshift), m4);
         u = _mm512_mask_add_epi8(u, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), u, sixteen);
         const __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
         const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, ya), _mm512_dpbusd_epi32(zero, sixteen, ya));
