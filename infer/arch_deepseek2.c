@@ -9,7 +9,9 @@
  * Q over the cached [c ; k_pe] rows (one kv head shared by all query heads) with values c gives a
  * latent output o_lat (kv_lora_rank), decompressed per head by Wv_b[h] to head_dim_v; the heads
  * go through Wo. Scores are scaled by mscale^2 / sqrt(n_nope + n_rot) (YaRN correction, see
- * model.c). The per-head projections are batched matmuls over the step's tokens. No allocation.
+ * model.c). The per-head projections are batched matmuls over the step's tokens (one token: all
+ * heads in one pool dispatch). Attention reads the values from an F32 transposed copy of the
+ * latents in ff_u (mla_att_worker), else through model_attention. No allocation.
  * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
 #include <math.h>
 #include <string.h>

@@ -9,7 +9,13 @@
  * results, times their weights, go to the slot they came from. Each token's slots are then summed
  * in slot order (best expert first), as llama.cpp sums them. Shared experts: deepseek2 adds their
  * FFN; qwen2moe multiplies it by sigmoid(xn . gate_inp_shexp) first. Selection counts go to
- * s->expert_hits. No allocation. Tests: tests/infer/test_conformance.c, test_moe.c. */
+ * s->expert_hits. No allocation.
+ * Three paths compute those same values: one token (generation) sends all its experts' products
+ * through two pool dispatches (moe_gen); a batch whose scratch allows it gathers quantized rows and
+ * sums in parallel (moe_batch); otherwise the plain per-expert loop below. Pool hand-offs are what
+ * 2 threads pay for, so the one-token paths keep them few (also model_matvec_multi for MLA).
+ * Tests: tests/infer/test_conformance.c, test_ref_forward.c (batch vs token by token: equal),
+ * test_moe.c. */
 #include <math.h>
 #include <string.h>
 
