@@ -2,7 +2,9 @@
  *
  * kern_init() fills `kern` once: first the reference entries (kern_ref.c), then, unless
  * KBOX_FORCE_SCALAR=1 or force_scalar, the entries of every ISA file the CPU supports (AVX2+FMA+F16C,
- * then AVX-512 F/BW/VL(+VNNI)), each overwriting only what it implements. It must run before any
+ * then AVX-512 F/BW/VL(+VNNI)), each overwriting only what it implements. KBOX_ISA=avx2 stops at
+ * AVX2 (tests use it to check the AVX2 kernels on an AVX-512 machine; KBOX_ISA=scalar is
+ * KBOX_FORCE_SCALAR). It must run before any
  * thread uses the kernels; afterwards the table is read-only (STYLE.md 14). Concurrent first calls
  * are serialised by a mutex; the first caller's force_scalar wins.
  * Tests: tests/infer/test_kernels.c. */
@@ -54,6 +56,10 @@ void kern_init(bool force_scalar)
     const char *env = getenv("KBOX_FORCE_SCALAR");
     if (env && env[0] && strcmp(env, "0") != 0)
         force_scalar = true;
+    const char *isa = getenv("KBOX_ISA");
+    bool cap_avx2 = isa && strcmp(isa, "avx2") == 0;
+    if (isa && strcmp(isa, "scalar") == 0)
+        force_scalar = true;
     kern = ref_ops;
     if (!force_scalar) {
         struct kb_cpu cpu;
@@ -61,7 +67,7 @@ void kern_init(bool force_scalar)
         if (cpu.avx2 && cpu.fma && cpu.f16c) {
             kern_avx2_fill(&kern);
             kern.isa = "avx2";
-            if (cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512vnni) {
+            if (!cap_avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512vnni) {
                 kern_avx512_fill(&kern);
                 kern.isa = "avx512";
             }

@@ -13,14 +13,7 @@
 #include <string.h>
 
 #include "infer/kernels/kern_int.h"
-
-static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "infer/kernels/kern_x86.h"
 
 static inline int hsum8i(__m256i v)
 {
@@ -28,11 +21,6 @@ static inline int hsum8i(__m256i v)
     s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
-}
-
-static inline float f16(uint16_t h)
-{
-    return _cvtsh_ss(h);
 }
 
 /* 8 int32 sums of 4 products each, for signed int8 x signed int8. */
@@ -390,31 +378,66 @@ static inline int k4_mins(const uint8_t m[8], const int16_t *bsums)
     return s;
 }
 
+/* A Q4_K super-block decoded once for one or more activations: the levels of its four 32-byte
+ * groups (low nibbles = sub-block 2j, high = 2j+1), each sub-block's scale as int16 lanes, the mins
+ * as int16 pairs in bsums order, d and dmin. The one-row dot and the 4-token tile share this and
+ * q4k_block_dot, so a batch gives bit-identical results to token-by-token generation. */
+struct q4k_dec {
+    __m256i q[8], sc[8], mins;
+    float d, dmin;
+};
+
+static inline __attribute__((always_inline)) void q4k_decode(const struct blk_q4_k *x, struct q4k_dec *w)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    /* int16 [scales 0..7 | mins 0..7]; the mins duplicated into int16 pairs meet the 16 bsums */
+    const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_v(x->scales));
+    w->mins = _mm256_permute2x128_si256(_mm256_unpacklo_epi16(sm, sm), _mm256_unpackhi_epi16(sm, sm), 0x31);
+    const __m256i sc = _mm256_permute4x64_epi64(sm, 0x44); /* the 8 scales in both lanes */
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+        w->sc[j] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * j)));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+        w->q[2 * j] = _mm256_and_si256(q, m4);
+        w->q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+    w->d = f16(x->d);
+    w->dmin = f16(x->dmin);
+}
+
+/* One decoded super-block against one activation block: levels times activations by maddubs
+ * (pairs fit int16), scaled and paired by madd into two int32 chains; the mins through the block
+ * sums into a vector accumulator (no horizontal sum per super-block). */
+static inline __attribute__((always_inline)) void q4k_block_dot(const struct q4k_dec *w, const struct blk_q8_k *y,
+                                                                __m256 *acc, __m256 *accm)
+{
+    const __m256i mp = _mm256_madd_epi16(w->mins, _mm256_loadu_si256((const __m256i *)y->bsums));
+    *accm = _mm256_fmadd_ps(_mm256_set1_ps(w->dmin * y->d), _mm256_cvtepi32_ps(mp), *accm);
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        const __m256i pl = _mm256_maddubs_epi16(w->q[2 * j], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j)));
+        const __m256i ph =
+            _mm256_maddubs_epi16(w->q[2 * j + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32)));
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(pl, w->sc[2 * j]));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(ph, w->sc[2 * j + 1]));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(w->d * y->d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), *acc);
+}
+
 static float dot_q4_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q4_k *x = w;
     const struct blk_q8_k *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    float msum = 0;
-    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], m[8];
-        k4_unpack(x[i].scales, sc, m);
-        const uint8_t *q = x[i].qs;
-        const int8_t *q8 = y[i].qs;
-        __m256i si = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++, q += 32, q8 += 64) {
-            __m256i b = _mm256_loadu_si256((const __m256i *)q);
-            __m256i l = _mm256_and_si256(b, lo4), h = _mm256_and_si256(_mm256_srli_epi16(b, 4), lo4);
-            __m256i pl = _mm256_maddubs_epi16(l, _mm256_loadu_si256((const __m256i *)q8));
-            __m256i ph = _mm256_maddubs_epi16(h, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            si = _mm256_add_epi32(si, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j])));
-            si = _mm256_add_epi32(si, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1])));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(si), acc);
-        msum += f16(x[i].dmin) * y[i].d * (float)k4_mins(m, y[i].bsums);
+        struct q4k_dec d;
+        q4k_decode(&x[i], &d);
+        q4k_block_dot(&d, &y[i], &acc, &accm);
     }
-    return hsum8(acc) - msum;
+    return hsum8(_mm256_sub_ps(acc, accm));
 }
 
 static float dot_q5_k(int64_t n, const void *w, const void *a)
@@ -449,38 +472,181 @@ static float dot_q5_k(int64_t n, const void *w, const void *a)
     return hsum8(acc) - msum;
 }
 
+/* A Q6_K super-block decoded once: its eight 32-value level vectors (level + 32, 0..63), the int16
+ * scale vector of each (sub-block 2k in the low 128 bits, 2k+1 in the high), the 16 scales as
+ * int16 for the +32 correction through the block sums, and d. Shared by the dot and the tile. */
+struct q6k_dec {
+    __m256i v[8], sc[8], sc16;
+    float d;
+};
+
+static inline __attribute__((always_inline)) void q6k_decode(const struct blk_q6_k *x, struct q6k_dec *w)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        w->v[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+        w->v[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),
+                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+        w->v[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
+                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+        w->v[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
+                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+    }
+    const __m128i s8 = _mm_loadu_si128((const __m128i *)x->scales);
+    w->sc16 = _mm256_cvtepi8_epi16(s8);
+    const __m256i lo = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(s8));                    /* scales 0..7 */
+    const __m256i hi = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(s8, 8))); /* 8..15 */
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        /* int16 lanes: scale 2k' in the low 128 bits, 2k'+1 in the high, k' = k mod 4 */
+        const int e = 4 * (k & 3);
+        const __m256i sel = _mm256_setr_epi8(e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e,
+                                             e + 1, e + 2, e + 3, e + 2, e + 3, e + 2, e + 3, e + 2, e + 3, e + 2,
+                                             e + 3, e + 2, e + 3, e + 2, e + 3, e + 2, e + 3);
+        w->sc[k] = _mm256_shuffle_epi8(k < 4 ? lo : hi, sel);
+    }
+    w->d = f16(x->d);
+}
+
+static inline __attribute__((always_inline)) void q6k_block_dot(const struct q6k_dec *w, const struct blk_q8_k *y,
+                                                                __m256 *acc)
+{
+    /* sum(scale * (v - 32) * a) = sum(scale * v * a) - 32 * sum(scale * bsum) */
+    __m256i s0 = _mm256_slli_epi32(_mm256_madd_epi16(w->sc16, _mm256_loadu_si256((const __m256i *)y->bsums)), 5);
+    s0 = _mm256_sub_epi32(_mm256_setzero_si256(), s0);
+    __m256i s1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k += 2) {
+        const __m256i p0 = _mm256_maddubs_epi16(w->v[k], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k)));
+        const __m256i p1 = _mm256_maddubs_epi16(w->v[k + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k + 32)));
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, w->sc[k]));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, w->sc[k + 1]));
+    }
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(w->d * y->d), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), *acc);
+}
+
 static float dot_q6_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q6_k *x = w;
     const struct blk_q8_k *y = a;
     __m256 acc = _mm256_setzero_ps();
-    const __m256i lo4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-        const int8_t *sc = x[i].scales, *q8 = y[i].qs;
-        __m256i si = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, q8 += 128) {
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i v[4];
-            v[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
-            v[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
-            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
-            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
-            for (int k = 0; k < 4; k++) {
-                __m256i y8 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(v[k], y8), _mm256_maddubs_epi16(k32, y8));
-                __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-                si = _mm256_add_epi32(si, _mm256_madd_epi16(p, s));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(si), acc);
+        struct q6k_dec d;
+        q6k_decode(&x[i], &d);
+        q6k_block_dot(&d, &y[i], &acc);
     }
     return hsum8(acc);
+}
+
+/* ---- tiles for prompt processing and verification (KERN_TILE x KERN_TILE = 4 rows x 4 tokens) ----
+ * Each sums exactly like its vec_dot (same integer products, same float operations per lane, same
+ * horizontal sum), so a batch of any size gives the logits of as many single steps. */
+
+/* The 32 signed levels of block i of a Q8_0, Q4_0 or Q5_0 row, and its delta. */
+static inline __m256i q0_levels(int type, const void *row, int64_t i, float *d)
+{
+    if (type == GGML_TYPE_Q8_0) {
+        const struct blk_q8_0 *b = (const struct blk_q8_0 *)row + i;
+        *d = f16(b->d);
+        return _mm256_loadu_si256((const __m256i *)b->qs);
+    }
+    if (type == GGML_TYPE_Q4_0) {
+        const struct blk_q4_0 *b = (const struct blk_q4_0 *)row + i;
+        *d = f16(b->d);
+        return _mm256_sub_epi8(nibbles32(b->qs), _mm256_set1_epi8(8));
+    }
+    const struct blk_q5_0 *b = (const struct blk_q5_0 *)row + i;
+    *d = f16(b->d);
+    return _mm256_or_si256(nibbles32(b->qs), _mm256_andnot_si256(bits32(b->qh), _mm256_set1_epi8((char)0xF0)));
+}
+
+/* Q8_0 / Q4_0 / Q5_0: |w| and the weight's sign are taken once per weight block and shared by the
+ * 4 tokens; each activation block is loaded once per tile. */
+static inline __attribute__((always_inline)) void gemm_q0(int type, int64_t n, const void *w, size_t ws,
+                                                          const void *a, size_t as, float *y, size_t ys)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 4; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i wl[4], wa[4];
+        float dw[4];
+        for (int r = 0; r < 4; r++) {
+            wl[r] = q0_levels(type, (const uint8_t *)w + (size_t)r * ws, i, &dw[r]);
+            wa[r] = _mm256_sign_epi8(wl[r], wl[r]);
+        }
+        for (int t = 0; t < 4; t++) {
+            const struct blk_q8_0 *b = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as) + i;
+            const __m256i at = _mm256_loadu_si256((const __m256i *)b->qs);
+            const float da = f16(b->d);
+            for (int r = 0; r < 4; r++) {
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(at, wl[r])), ones);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da), _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 4; t++)
+            y[(size_t)t * ys + (size_t)r] = hsum8(acc[r][t]);
+}
+
+static void gemm_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_Q8_0, n, w, ws, a, as, y, ys);
+}
+
+static void gemm_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_Q4_0, n, w, ws, a, as, y, ys);
+}
+
+static void gemm_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, y, ys);
+}
+
+/* K-quants: each weight row's super-blocks are decoded once and applied to the 4 tokens. */
+static void gemm_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    for (int r = 0; r < 4; r++) {
+        const struct blk_q4_k *x = (const struct blk_q4_k *)((const uint8_t *)w + (size_t)r * ws);
+        __m256 acc[4], accm[4];
+        for (int t = 0; t < 4; t++)
+            acc[t] = accm[t] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / QK_K; i++) {
+            struct q4k_dec d;
+            q4k_decode(&x[i], &d);
+            for (int t = 0; t < 4; t++)
+                q4k_block_dot(&d, (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + i, &acc[t],
+                              &accm[t]);
+        }
+        for (int t = 0; t < 4; t++)
+            y[(size_t)t * ys + (size_t)r] = hsum8(_mm256_sub_ps(acc[t], accm[t]));
+    }
+}
+
+static void gemm_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    for (int r = 0; r < 4; r++) {
+        const struct blk_q6_k *x = (const struct blk_q6_k *)((const uint8_t *)w + (size_t)r * ws);
+        __m256 acc[4];
+        for (int t = 0; t < 4; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / QK_K; i++) {
+            struct q6k_dec d;
+            q6k_decode(&x[i], &d);
+            for (int t = 0; t < 4; t++)
+                q6k_block_dot(&d, (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + i, &acc[t]);
+        }
+        for (int t = 0; t < 4; t++)
+            y[(size_t)t * ys + (size_t)r] = hsum8(acc[t]);
+    }
 }
 
 void kern_avx2_fill(struct kern_ops *ops)
@@ -504,4 +670,9 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_Q4_K] = dot_q4_k;
     ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
     ops->vec_dot[GGML_TYPE_Q6_K] = dot_q6_k;
+    ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
+    ops->gemm[GGML_TYPE_Q4_0] = gemm_q4_0;
+    ops->gemm[GGML_TYPE_Q5_0] = gemm_q5_0;
+    ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
+    ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
 }

@@ -23,11 +23,7 @@
 #include <string.h>
 
 #include "infer/kernels/kern_int.h"
-
-static inline float f16(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
+#include "infer/kernels/kern_x86.h"
 
 static inline __m512i load2x32(const int8_t *a, const int8_t *b)
 {
@@ -173,21 +169,6 @@ static inline int32_t k4_mins_dot(const uint8_t sm[16], const int16_t *bsums)
     ms = _mm_add_epi32(ms, _mm_unpackhi_epi64(ms, ms));
     ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
     return _mm_cvtsi128_si32(ms);
-}
-
-/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block, by shuffles of its
- * scales[12] (the 16-byte load also reads 4 bytes of the block's qs, which are masked away). */
-static inline __m128i k4_scales_v(const uint8_t *s12)
-{
-    const __m128i v = _mm_loadu_si128((const __m128i *)s12);
-    /* A: bytes 0..3, 8..11, 4..7, 8..11; B: zero, 0..3, zero, 4..7 */
-    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    const __m128i lo = _mm_and_si128(a, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
-    const __m128i hn = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
-    /* the top two bits of bytes 0..7 become bits 4..5 (the 16-bit shift's spill is masked off) */
-    const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
-    return _mm_or_si128(_mm_or_si128(lo, hn), top);
 }
 
 /* A Q4_K super-block decoded for 256-bit products: the levels of its four 32-byte groups (low

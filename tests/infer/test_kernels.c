@@ -183,12 +183,14 @@ static void test_reference(void **state)
     }
 }
 
-/* Types whose tile kernel sums exactly like their vec_dot (kern_avx512.c says which). */
+/* Types whose tile kernel sums exactly like their vec_dot (kern_avx512.c and kern_avx2.c say
+ * which). */
 static bool tile_exact(int type)
 {
-    if (strcmp(kern.isa, "avx512") != 0)
-        return false;
-    return type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q4_K;
+    bool q0 = type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q4_K;
+    if (strcmp(kern.isa, "avx2") == 0)
+        return q0 || type == GGML_TYPE_Q6_K;
+    return strcmp(kern.isa, "avx512") == 0 && q0;
 }
 
 static void test_simd_vs_ref(void **state)
