@@ -664,6 +664,145 @@ static void gemm_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t
     }
 }
 
+/* ---- Q4_K panel: 32 rows x any number of tokens (prompt processing) ------------------------------
+ * One super-block at a time, the 32 weight rows' levels (0..15, one byte each) are rearranged on
+ * the stack so that vector (row group g, sub-block s, group k) holds values 32s + 4k .. +3 of rows
+ * 8g .. 8g + 7, one row per int32 lane; beside them each row's sub-block scale (as an int16 pair),
+ * its mins as int16 pairs, d and dmin. For every token each 4-byte activation group is broadcast
+ * once for all 32 rows: maddubs against the levels, the 8 groups of a sub-block summed in int16
+ * (at most 8 x 2 x 15 x 128 = 30720), one madd applies the scales; the mins meet the activation's
+ * sub-block sums by madd; one convert + fma per 8 rows and super-block applies d * d_act (and
+ * dmin * d_act). Sums in another order than vec_dot: used from MM_PANEL_MIN_TOK tokens. (Two
+ * tokens per pass over the weights measured no faster: maddubs throughput is the limit.) */
+struct q4k_panel {
+    __m256i q[4][8][8]; /* [row group][sub-block][group] */
+    __m256i sc[4][8];   /* sub-block scale of each row, in both int16 halves */
+    __m256i mn[4][4];   /* (min 2k, min 2k+1) as int16 pairs, per row */
+    __m256 d[4], dmin[4];
+};
+
+/* In-register transpose of 8 vectors of 8 dwords (v[i] = dwords of row i) into out[k] = dword k of
+ * rows 0..7. */
+static inline void transpose8x8(const __m256i v[8], __m256i out[8])
+{
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);     /* r_i r_i+1 dwords 0,1 | 4,5 */
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]); /* 2,3 | 6,7 */
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);         /* dword 0 | 4 of rows i..i+3 */
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);     /* 1 | 5 */
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]); /* 2 | 6 */
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]); /* 3 | 7 */
+    }
+    for (int k = 0; k < 4; k++) {
+        out[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        out[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+    }
+}
+
+static void q4k_panel_pack(struct q4k_panel *ps, const uint8_t *w, size_t ws, int64_t b)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int g = 0; g < 4; g++) {
+        const struct blk_q4_k *x[8];
+        for (int r = 0; r < 8; r++)
+            x[r] = (const struct blk_q4_k *)(w + (size_t)(8 * g + r) * ws) + b;
+        for (int j = 0; j < 4; j++) {
+            __m256i lo[8], hi[8];
+            for (int r = 0; r < 8; r++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * j));
+                lo[r] = _mm256_and_si256(q, m4);
+                hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+            transpose8x8(lo, ps->q[g][2 * j]);
+            transpose8x8(hi, ps->q[g][2 * j + 1]);
+        }
+        int32_t sc[8][8], mn[4][8];
+        float d[8], dmin[8];
+        for (int r = 0; r < 8; r++) {
+            uint8_t sm[16];
+            _mm_storeu_si128((__m128i *)sm, k4_scales_v(x[r]->scales));
+            for (int s = 0; s < 8; s++)
+                sc[s][r] = (int32_t)((uint32_t)sm[s] * 0x10001u);
+            for (int k = 0; k < 4; k++)
+                mn[k][r] = (int32_t)((uint32_t)sm[8 + 2 * k] | (uint32_t)sm[9 + 2 * k] << 16);
+            d[r] = f16(x[r]->d);
+            dmin[r] = f16(x[r]->dmin);
+        }
+        for (int s = 0; s < 8; s++)
+            ps->sc[g][s] = _mm256_loadu_si256((const __m256i *)sc[s]);
+        for (int k = 0; k < 4; k++)
+            ps->mn[g][k] = _mm256_loadu_si256((const __m256i *)mn[k]);
+        ps->d[g] = _mm256_loadu_ps(d);
+        ps->dmin[g] = _mm256_loadu_ps(dmin);
+    }
+}
+
+/* One token's activation block against the packed super-block: acc[g] += rows 8g..8g+7. */
+static inline __attribute__((always_inline)) void q4k_panel_token(const struct q4k_panel *ps,
+                                                                  const struct blk_q8_k *x, __m256 acc[4])
+{
+    const int32_t *u = (const int32_t *)x->qs;
+    __m256i si[4], mi[4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+        si[g] = mi[g] = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s++) {
+        __m256i p[4];
+        __m256i bv = _mm256_set1_epi32(u[8 * s]);
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            p[g] = _mm256_maddubs_epi16(ps->q[g][s][0], bv);
+#pragma GCC unroll 7
+        for (int k = 1; k < 8; k++) {
+            bv = _mm256_set1_epi32(u[8 * s + k]);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                p[g] = _mm256_add_epi16(p[g], _mm256_maddubs_epi16(ps->q[g][s][k], bv));
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            si[g] = _mm256_add_epi32(si[g], _mm256_madd_epi16(p[g], ps->sc[g][s]));
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const int32_t s0 = x->bsums[4 * k] + x->bsums[4 * k + 1], s1 = x->bsums[4 * k + 2] + x->bsums[4 * k + 3];
+        const __m256i c = _mm256_set1_epi32((int32_t)(((uint32_t)s0 & 0xffff) | (uint32_t)s1 << 16));
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            mi[g] = _mm256_add_epi32(mi[g], _mm256_madd_epi16(ps->mn[g][k], c));
+    }
+    const __m256 da = _mm256_set1_ps(x->d);
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(ps->d[g], da), _mm256_cvtepi32_ps(si[g]), acc[g]);
+        acc[g] = _mm256_fnmadd_ps(_mm256_mul_ps(ps->dmin[g], da), _mm256_cvtepi32_ps(mi[g]), acc[g]);
+    }
+}
+
+static void gemm_panel_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    struct q4k_panel ps;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        q4k_panel_pack(&ps, w, ws, b);
+        for (int64_t t = 0; t < n_tok; t++) {
+            const struct blk_q8_k *x = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b;
+            float *yt = y + (size_t)t * ys;
+            __m256 acc[4];
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                acc[g] = b == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(yt + 8 * g);
+            q4k_panel_token(&ps, x, acc);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                _mm256_storeu_ps(yt + 8 * g, acc[g]);
+        }
+    }
+}
+
 void kern_avx2_fill(struct kern_ops *ops)
 {
     ops->quant[GGML_TYPE_Q8_0] = q_q8_0;
@@ -690,4 +829,5 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q5_0] = gemm_q5_0;
     ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
     ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
+    ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
 }
