@@ -803,6 +803,115 @@ static void gemm_panel_q4_k(int64_t n, const void *w, size_t ws, const void *a, 
     }
 }
 
+/* ---- Q6_K panel: 32 rows x any number of tokens (prompt processing) ------------------------------
+ * The Q4_K panel's scheme for Q6_K: per super-block the levels (q + 32, 0..63) of the 32 rows are
+ * rearranged so that vector (row group g, chunk c, group k) holds values 32c + 4k .. +3 of rows
+ * 8g .. 8g + 7; groups 0..3 of a chunk are sub-block 2c, groups 4..7 sub-block 2c + 1 (16 values
+ * each). Per token: maddubs of the levels with broadcast activation groups, two groups summed in
+ * int16 (at most 2 x 2 x 63 x 128 = 32256), madd by the row's signed scale; the +32 bias comes out
+ * as 32 * sum_j scale_j * bsum_j (madd of scale pairs with the activation's block-sum pairs); one
+ * convert + fma per 8 rows and super-block applies d * d_act. */
+struct q6k_panel {
+    __m256i q[4][8][8]; /* [row group][chunk][group] */
+    __m256i sc[4][16];  /* sub-block scale of each row, in both int16 halves */
+    __m256i sp[4][8];   /* (scale 2m, scale 2m+1) as int16 pairs, per row */
+    __m256 d[4];
+};
+
+static void q6k_panel_pack(struct q6k_panel *ps, const uint8_t *w, size_t ws, int64_t b)
+{
+    for (int g = 0; g < 4; g++) {
+        __m256i lv[8][8]; /* [row][chunk] */
+        int32_t sc[16][8], sp[8][8];
+        float d[8];
+        for (int r = 0; r < 8; r++) {
+            const struct blk_q6_k *x = (const struct blk_q6_k *)(w + (size_t)(8 * g + r) * ws) + b;
+            struct q6k_dec dec;
+            q6k_decode(x, &dec);
+            for (int c = 0; c < 8; c++)
+                lv[r][c] = dec.v[c];
+            for (int j = 0; j < 16; j++)
+                sc[j][r] = (int32_t)((uint32_t)(uint16_t)x->scales[j] * 0x10001u);
+            for (int m = 0; m < 8; m++)
+                sp[m][r] = (int32_t)((uint32_t)(uint16_t)x->scales[2 * m] | (uint32_t)(uint16_t)x->scales[2 * m + 1] << 16);
+            d[r] = dec.d;
+        }
+        for (int c = 0; c < 8; c++) {
+            __m256i rows[8];
+            for (int r = 0; r < 8; r++)
+                rows[r] = lv[r][c];
+            transpose8x8(rows, ps->q[g][c]);
+        }
+        for (int j = 0; j < 16; j++)
+            ps->sc[g][j] = _mm256_loadu_si256((const __m256i *)sc[j]);
+        for (int m = 0; m < 8; m++)
+            ps->sp[g][m] = _mm256_loadu_si256((const __m256i *)sp[m]);
+        ps->d[g] = _mm256_loadu_ps(d);
+    }
+}
+
+/* One token's activation block against the packed super-block: acc[g] += rows 8g..8g+7. */
+static inline __attribute__((always_inline)) void q6k_panel_token(const struct q6k_panel *ps,
+                                                                  const struct blk_q8_k *x, __m256 acc[4])
+{
+    const int32_t *u = (const int32_t *)x->qs;
+    __m256i si[4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+        si[g] = _mm256_setzero_si256();
+    for (int c = 0; c < 8; c++) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 8; k += 2) {
+            const __m256i b0 = _mm256_set1_epi32(u[8 * c + k]), b1 = _mm256_set1_epi32(u[8 * c + k + 1]);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(ps->q[g][c][k], b0),
+                                                   _mm256_maddubs_epi16(ps->q[g][c][k + 1], b1));
+                si[g] = _mm256_add_epi32(si[g], _mm256_madd_epi16(p, ps->sc[g][2 * c + k / 4]));
+            }
+        }
+    }
+    __m256i off[4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+        off[g] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; m++) {
+        const __m256i c = _mm256_set1_epi32(
+            (int32_t)(((uint32_t)(uint16_t)x->bsums[2 * m]) | (uint32_t)(uint16_t)x->bsums[2 * m + 1] << 16));
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            off[g] = _mm256_add_epi32(off[g], _mm256_madd_epi16(ps->sp[g][m], c));
+    }
+    const __m256 da = _mm256_set1_ps(x->d);
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        const __m256i tot = _mm256_sub_epi32(si[g], _mm256_slli_epi32(off[g], 5));
+        acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(ps->d[g], da), _mm256_cvtepi32_ps(tot), acc[g]);
+    }
+}
+
+static void gemm_panel_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                            size_t ys)
+{
+    struct q6k_panel ps;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        q6k_panel_pack(&ps, w, ws, b);
+        for (int64_t t = 0; t < n_tok; t++) {
+            const struct blk_q8_k *x = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b;
+            float *yt = y + (size_t)t * ys;
+            __m256 acc[4];
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                acc[g] = b == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(yt + 8 * g);
+            q6k_panel_token(&ps, x, acc);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                _mm256_storeu_ps(yt + 8 * g, acc[g]);
+        }
+    }
+}
+
 void kern_avx2_fill(struct kern_ops *ops)
 {
     ops->quant[GGML_TYPE_Q8_0] = q_q8_0;
@@ -830,4 +939,5 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
     ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
+    ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;
 }
