@@ -912,99 +912,6 @@ static void gemm_panel_q6_k(int64_t n, const void *w, size_t ws, const void *a, 
     }
 }
 
-/* ---- Q8_0 / Q4_0 / Q5_0 panel: 32 rows x any number of tokens (prompt processing) ----------------
- * Block by block, the 32 rows' signed levels are widened to int16 and rearranged so that vector
- * (row group g, pair m) holds values 2m, 2m + 1 of rows 8g .. 8g + 7 as an int16 pair per int32
- * lane. Per token the activation's 16 int16 pairs are broadcast once for all 32 rows and madd gives
- * two products per row and lane: no sign fix-up (maddubs needs one unsigned operand) and no
- * widening per product, as the tile needs. One convert + fma per 8 rows and block applies
- * d * d_act. Sums in another order than vec_dot: used from MM_PANEL_MIN_TOK tokens. */
-struct q0_panel {
-    __m256i w[4][16]; /* [row group][pair] */
-    __m256 d[4];
-};
-
-static inline __attribute__((always_inline)) void q0_panel_pack(int type, struct q0_panel *ps, const uint8_t *w,
-                                                                size_t ws, int64_t b)
-{
-    for (int g = 0; g < 4; g++) {
-        __m256i lo[8], hi[8];
-        float d[8];
-        for (int r = 0; r < 8; r++) {
-            const __m256i l = q0_levels(type, w + (size_t)(8 * g + r) * ws, b, &d[r]);
-            lo[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(l));      /* values 0..15 */
-            hi[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(l, 1)); /* 16..31 */
-        }
-        transpose8x8(lo, ps->w[g]);
-        transpose8x8(hi, ps->w[g] + 8);
-        ps->d[g] = _mm256_loadu_ps(d);
-    }
-}
-
-static inline __attribute__((always_inline)) void q0_panel_token(const struct q0_panel *ps,
-                                                                 const struct blk_q8_0 *x, __m256 acc[4])
-{
-    int32_t pr[16];
-    const __m256i av = _mm256_loadu_si256((const __m256i *)x->qs);
-    _mm256_storeu_si256((__m256i *)pr, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(av)));
-    _mm256_storeu_si256((__m256i *)(pr + 8), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(av, 1)));
-    __m256i si[4];
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++)
-        si[g] = _mm256_madd_epi16(ps->w[g][0], _mm256_set1_epi32(pr[0]));
-#pragma GCC unroll 15
-    for (int m = 1; m < 16; m++) {
-        const __m256i bv = _mm256_set1_epi32(pr[m]);
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; g++)
-            si[g] = _mm256_add_epi32(si[g], _mm256_madd_epi16(ps->w[g][m], bv));
-    }
-    const __m256 da = _mm256_set1_ps(f16(x->d));
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++)
-        acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(ps->d[g], da), _mm256_cvtepi32_ps(si[g]), acc[g]);
-}
-
-static inline __attribute__((always_inline)) void gemm_panel_q0(int type, int64_t n, const void *w, size_t ws,
-                                                                const void *a, size_t as, int64_t n_tok, float *y,
-                                                                size_t ys)
-{
-    struct q0_panel ps;
-    for (int64_t b = 0; b < n / QK; b++) {
-        q0_panel_pack(type, &ps, w, ws, b);
-        for (int64_t t = 0; t < n_tok; t++) {
-            const struct blk_q8_0 *x = (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as) + b;
-            float *yt = y + (size_t)t * ys;
-            __m256 acc[4];
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++)
-                acc[g] = b == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(yt + 8 * g);
-            q0_panel_token(&ps, x, acc);
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++)
-                _mm256_storeu_ps(yt + 8 * g, acc[g]);
-        }
-    }
-}
-
-static void gemm_panel_q8_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
-                            size_t ys)
-{
-    gemm_panel_q0(GGML_TYPE_Q8_0, n, w, ws, a, as, n_tok, y, ys);
-}
-
-static void gemm_panel_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
-                            size_t ys)
-{
-    gemm_panel_q0(GGML_TYPE_Q4_0, n, w, ws, a, as, n_tok, y, ys);
-}
-
-static void gemm_panel_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
-                            size_t ys)
-{
-    gemm_panel_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, n_tok, y, ys);
-}
-
 void kern_avx2_fill(struct kern_ops *ops)
 {
     ops->quant[GGML_TYPE_Q8_0] = q_q8_0;
@@ -1033,7 +940,4 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
     ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;
-    ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
-    ops->gemm_panel[GGML_TYPE_Q4_0] = gemm_panel_q4_0;
-    ops->gemm_panel[GGML_TYPE_Q5_0] = gemm_panel_q5_0;
 }
