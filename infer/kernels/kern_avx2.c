@@ -10,6 +10,7 @@
  * path does. */
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "infer/kernels/kern_int.h"
@@ -664,6 +665,21 @@ static void gemm_q6_k(int64_t n, const void *w, size_t ws, const void *a, size_t
     }
 }
 
+/* A panel token's 32 running sums: zero on the first super-block, else what earlier ones left in y. */
+static inline __attribute__((always_inline)) void panel_acc_load(const float *yt, bool first, __m256 acc[4])
+{
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+        acc[g] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(yt + 8 * g);
+}
+
+static inline __attribute__((always_inline)) void panel_acc_store(float *yt, const __m256 acc[4])
+{
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+        _mm256_storeu_ps(yt + 8 * g, acc[g]);
+}
+
 /* ---- Q4_K panel: 32 rows x any number of tokens (prompt processing) ------------------------------
  * One super-block at a time, the 32 weight rows' levels (0..15, one byte each) are rearranged on
  * the stack so that vector (row group g, sub-block s, group k) holds values 32s + 4k .. +3 of rows
@@ -789,16 +805,11 @@ static void gemm_panel_q4_k(int64_t n, const void *w, size_t ws, const void *a, 
     for (int64_t b = 0; b < n / QK_K; b++) {
         q4k_panel_pack(&ps, w, ws, b);
         for (int64_t t = 0; t < n_tok; t++) {
-            const struct blk_q8_k *x = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b;
             float *yt = y + (size_t)t * ys;
             __m256 acc[4];
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++)
-                acc[g] = b == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(yt + 8 * g);
-            q4k_panel_token(&ps, x, acc);
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++)
-                _mm256_storeu_ps(yt + 8 * g, acc[g]);
+            panel_acc_load(yt, b == 0, acc);
+            q4k_panel_token(&ps, (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b, acc);
+            panel_acc_store(yt, acc);
         }
     }
 }
@@ -898,16 +909,11 @@ static void gemm_panel_q6_k(int64_t n, const void *w, size_t ws, const void *a, 
     for (int64_t b = 0; b < n / QK_K; b++) {
         q6k_panel_pack(&ps, w, ws, b);
         for (int64_t t = 0; t < n_tok; t++) {
-            const struct blk_q8_k *x = (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b;
             float *yt = y + (size_t)t * ys;
             __m256 acc[4];
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++)
-                acc[g] = b == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(yt + 8 * g);
-            q6k_panel_token(&ps, x, acc);
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++)
-                _mm256_storeu_ps(yt + 8 * g, acc[g]);
+            panel_acc_load(yt, b == 0, acc);
+            q6k_panel_token(&ps, (const struct blk_q8_k *)((const uint8_t *)a + (size_t)t * as) + b, acc);
+            panel_acc_store(yt, acc);
         }
     }
 }
