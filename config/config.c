@@ -36,6 +36,7 @@ static const struct {
 } config_choices[] = {
     {"log.level", {"debug", "info", "warn", "error", "off", NULL}},
     {"index.fusion", {"rrf", "weighted", NULL}},
+    {"index.ann", {"ivf", "hnsw", NULL}},
     {"widget.lang", {"en", "zh", NULL}},
 };
 

@@ -36,8 +36,11 @@
     X(index, fusion, STR, "weighted", 3, 8, "hybrid fusion: weighted (score blend) or rrf")                             \
     X(index, rrf_k, INT, 60, 1, 10000, "reciprocal rank fusion constant")                            \
     X(index, vector_weight, FLOAT, 0.7, 0, 1, "vector weight in fusion, scaled by top-10 agreement") \
-    X(index, ann_threshold, INT, 50000, 1000, 1000000000,                                              \
-      "vector count above which an approximate (IVF) index replaces exact search") \
+    X(index, ann_threshold, INT, 50000, 1000, 1000000000,                                             \
+      "vector count above which an approximate index (index.ann) replaces exact search")              \
+    X(index, ann, STR, "ivf", 3, 4,                                                                   \
+      "approximate index used above ann_threshold: ivf (fast to build) or hnsw (better recall, slow "  \
+      "to build with Debian's FAISS)")                                                                \
     X(index, top_k, INT, 6, 1, 100, "hits returned by search and used by ask")                       \
     X(index, mmr, BOOL, 0, 0, 1, "diversify hits with maximal marginal relevance")                   \
     X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \

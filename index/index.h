@@ -9,11 +9,13 @@
  *   Kana and Hangul).
  * - A FAISS index (`<data_dir>/vectors.faiss`) that is only a cache of the embeddings in SQLite:
  *   exact inner product (IDMap2 over Flat) up to cfg->index_ann_threshold vectors, an approximate
- *   index above it. That approximate index is IVF (about sqrt(n) lists, 16 probed), not HNSW: with
- *   Debian's FAISS (no SIMD) an HNSW32 build took 330 s for 20k 512-d vectors on the 2-core target,
- *   IVF trains through BLAS in seconds. The kind is chosen when the cache is (re)built: at open and
- *   before a save once a flat index has grown past the threshold. FAISS ids are chunk row ids. On
- *   open, a missing, corrupt, half-written or stale file, or a changed embedder, is rebuilt from
+ *   index above it, chosen by cfg->index_ann: IVF (the default: about sqrt(n) lists, 16 probed) or
+ *   HNSW (IDMap2,HNSW32: better recall, but with Debian's
+ *   FAISS (no SIMD) its build took 330 s for 20k 512-d vectors on the 2-core target where IVF
+ *   trains through BLAS in seconds; deletions become tombstones until the next rebuild). The kind
+ *   is chosen when the cache is (re)built: at open, and before a save once the count has crossed
+ *   the threshold. FAISS ids are chunk row ids. On open, a missing, corrupt, half-written or stale
+ *   file, one of another kind than the config asks for, or a changed embedder, is rebuilt from
  *   SQLite (and logged with kb_warn). A changed embedder is re-embedded at open or, for rag/, in
  *   the background while search uses the old vectors (index_reembed_step).
  * - Originals: the uploaded file bytes are kept as `<data_dir>/originals/<sha256>` (content
@@ -81,11 +83,15 @@ void index_embedder_builtin_free(struct index_embedder *e); /* NULL ok */
 
 /* ---- opening ------------------------------------------------------------------------------------ */
 
+/* The approximate vector index used above ann_threshold (cfg->index_ann). */
+enum index_ann { INDEX_ANN_IVF, INDEX_ANN_HNSW };
+
 struct index_open_opts {
     const char *data_dir;        /* directory for kbox.db, vectors.faiss, originals/; created; borrowed */
     const struct index_embedder *embedder; /* borrowed for the store's life; NULL: no vectors (BM25 only) */
-    int64_t ann_threshold;      /* vectors above which the approximate (IVF) index is used
+    int64_t ann_threshold;      /* vectors above which the approximate index is used
                                     (cfg->index_ann_threshold); <= 0 means 200000 */
+    enum index_ann ann;          /* which approximate index (cfg->index_ann); 0 is IVF */
     bool read_only;              /* open the database read-only (no migration, no vector file writes) */
     /* When the stored vectors come from another embedder than `embedder` (embed.model changed):
      * - reembed_in_background false: every chunk is re-embedded inside index_store_open();
@@ -97,7 +103,7 @@ struct index_open_opts {
     int n_prev_embedders;                              /* 0..INDEX_MAX_PREV_EMBEDDERS */
 };
 #define INDEX_MAX_PREV_EMBEDDERS 8
-/* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold); embedder stays NULL. */
+/* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold, ann); embedder stays NULL. */
 void index_open_opts_from_config(struct index_open_opts *o, const struct config *cfg);
 
 /* Opens or creates the store, migrates the schema, loads or rebuilds the vector cache.
@@ -314,6 +320,8 @@ struct index_check {
     int64_t n_orphan_chunks;            /* chunks whose document row is gone */
     bool fts_ok;                        /* FTS5 integrity-check passed */
     bool vectors_ok;                    /* FAISS ids == embedding chunk ids */
+    const char *vector_kind;            /* the FAISS cache's index: "flat", "ivf" or "hnsw"; "" without
+                                           one; static string */
     bool ok;                            /* all of the above consistent */
 };
 /* Checks chunks vs FTS vs embeddings vs FAISS (for tests and `kbox doctor`). */

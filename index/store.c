@@ -23,6 +23,12 @@
  * before COMMIT leaves the old version; after it, the vector file disagrees with SQLite on the next
  * open and is rebuilt from the embeddings table.
  *
+ * Vector cache kind: exact (flat) up to opts->ann_threshold vectors, above it IVF or HNSW
+ * (opts->ann, from index.ann). The kind is fixed when the cache is built; a sidecar of another kind
+ * than the count and the options call for is rebuilt at open (logged), and so is the cache before a
+ * save. HNSW removals are tombstones: the cache is rebuilt when they outnumber a quarter of the live
+ * vectors (+1000) at a sync, and before every save.
+ *
  * Embedder changes: meta 'embedder' (the active id) names the complete vector set. When the
  * configured embedder differs, the store keeps searching the active vectors with the previous
  * embedder if the caller still has it (opts->prev_embedders; else BM25 only) while
@@ -79,7 +85,8 @@ struct index_store {
     int64_t reembed_cursor;           /* chunks with id <= cursor were visited by this pass */
     int64_t reembed_done, reembed_total; /* progress of the pending re-embedding, in chunks */
     struct vec_index *vec;            /* FAISS cache of serve's vectors; NULL without serve */
-    int64_t ann_threshold;
+    int64_t ann_threshold;            /* vectors above which vec is ann_kind instead of flat */
+    enum vec_kind ann_kind;           /* VEC_IVF or VEC_HNSW (opts->ann) */
     bool read_only;
     int data_version;                 /* PRAGMA data_version at the last sync */
     int64_t n_chunks_cache;           /* -1 = unknown */
@@ -385,10 +392,22 @@ static int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n
     return 0;
 }
 
+static const char *store_kind_name(enum vec_kind k)
+{
+    return k == VEC_IVF ? "IVF" : k == VEC_HNSW ? "HNSW" : "flat";
+}
+
+/* The index kind n vectors call for: exact up to ann_threshold, the configured approximate kind above. */
+static enum vec_kind store_wanted_kind(const struct index_store *st, int64_t n)
+{
+    return n > st->ann_threshold ? st->ann_kind : VEC_FLAT;
+}
+
 /* Builds a FAISS index from every stored vector of embedder e: exact Flat up to ann_threshold
- * vectors, IVF above it (trained on the first STORE_IVF_TRAIN_MAX vectors). Reads pages of
- * vectors by chunk id; with `unlocked` the store's mutex is taken per page only, so searches and
- * writes go on while a large index builds (changes meanwhile are caught by an id diff later). */
+ * vectors, the configured approximate kind (IVF or HNSW) above it (IVF trained on the first
+ * STORE_IVF_TRAIN_MAX vectors). Reads pages of vectors by chunk id; with `unlocked` the store's
+ * mutex is taken per page only, so searches and writes go on while a large index builds (changes
+ * meanwhile are caught by an id diff later). */
 static int store_build_vectors(struct index_store *st, const struct index_embedder *e, bool unlocked,
                                struct vec_index **out, struct kb_error *err)
 {
@@ -409,7 +428,7 @@ static int store_build_vectors(struct index_store *st, const struct index_embedd
         store_unlock(st);
     if (total < 0)
         return kb_error_set(err, KB_EIO, "database: cannot count the vectors of '%s'", e->id);
-    rc = vec_new(&v, dim, e->id, total > st->ann_threshold ? VEC_IVF : VEC_FLAT, total, err);
+    rc = vec_new(&v, dim, e->id, store_wanted_kind(st, total), total, err);
     if (rc)
         return rc;
     if (vec_needs_training(v))
@@ -465,7 +484,7 @@ static int store_build_vectors(struct index_store *st, const struct index_embedd
         return rc;
     }
     if (total > 1000)
-        kb_info("vectors: built %s index of %lld vectors in %.1f s", vec_get_kind(v) == VEC_IVF ? "IVF" : "flat",
+        kb_info("vectors: built %s index of %lld vectors in %.1f s", store_kind_name(vec_get_kind(v)),
                 (long long)vec_count(v), kb_now_s() - t0);
     *out = v;
     return 0;
@@ -808,11 +827,12 @@ static int store_open_vectors(struct index_store *st, struct kb_error *err)
     if (rc)
         return rc;
     rc = vec_load(&st->vec, st->vec_path, st->serve->dim, st->serve->id, ids, n, &lerr);
-    if (rc == 0 && (vec_get_kind(st->vec) == VEC_IVF) != (n > st->ann_threshold)) {
-        /* the threshold changed (config) or the count crossed it: build the other kind */
+    if (rc == 0 && vec_get_kind(st->vec) != store_wanted_kind(st, n)) {
+        /* index.ann_threshold or index.ann changed, or the count crossed the threshold */
         rc = KB_ECONFLICT;
-        kb_error_set(&lerr, rc, "%lld vectors and threshold %lld call for a %s index", (long long)n,
-                     (long long)st->ann_threshold, n > st->ann_threshold ? "IVF" : "flat");
+        kb_error_set(&lerr, rc, "the file's index is %s; %lld vectors, threshold %lld and index.ann=%s call for %s",
+                     store_kind_name(vec_get_kind(st->vec)), (long long)n, (long long)st->ann_threshold,
+                     st->ann_kind == VEC_HNSW ? "hnsw" : "ivf", store_kind_name(store_wanted_kind(st, n)));
     }
     if (rc != 0) {
         if (!(rc == KB_ENOENT && n == 0))
@@ -898,6 +918,7 @@ void index_open_opts_from_config(struct index_open_opts *o, const struct config 
     memset(o, 0, sizeof(*o));
     o->data_dir = cfg->data_dir;
     o->ann_threshold = cfg->index_ann_threshold;
+    o->ann = strcmp(cfg->index_ann, "hnsw") == 0 ? INDEX_ANN_HNSW : INDEX_ANN_IVF;
 }
 
 static int mkdir_p(const char *dir, struct kb_error *err)
@@ -939,6 +960,7 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
     for (int i = 0; i < st->n_prev; i++)
         st->prev[i] = opts->prev_embedders[i];
     st->ann_threshold = opts->ann_threshold > 0 ? opts->ann_threshold : 200000;
+    st->ann_kind = opts->ann == INDEX_ANN_HNSW ? VEC_HNSW : VEC_IVF;
     st->read_only = opts->read_only;
     st->n_chunks_cache = -1;
     kb_strlcpy(st->data_dir, opts->data_dir, sizeof(st->data_dir));
@@ -980,7 +1002,8 @@ int index_store_save_vectors(struct index_store *st, struct kb_error *err)
     int rc = 0;
     store_lock(st);
     if (st->vec && !st->read_only && vec_dirty(st->vec)) {
-        if (vec_n_tombstones(st->vec) > 0 || (vec_get_kind(st->vec) == VEC_FLAT && vec_count(st->vec) > st->ann_threshold))
+        /* HNSW tombstones cannot be saved; a grown (or shrunk) index is saved as the kind it needs */
+        if (vec_n_tombstones(st->vec) > 0 || vec_get_kind(st->vec) != store_wanted_kind(st, vec_count(st->vec)))
             rc = store_rebuild_vectors(st, err);
         if (rc == 0)
             rc = vec_save(st->vec, st->vec_path, err);
@@ -2122,8 +2145,11 @@ int index_store_check(struct index_store *st, struct index_check *out, struct kb
     out->fts_ok = sqlite3_exec(st->db, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)", NULL,
                                NULL, NULL) == SQLITE_OK;
     out->vectors_ok = true;
+    out->vector_kind = "";
     if (st->vec) {
         int64_t *ids = NULL, n = 0;
+        enum vec_kind k = vec_get_kind(st->vec);
+        out->vector_kind = k == VEC_IVF ? "ivf" : k == VEC_HNSW ? "hnsw" : "flat";
         out->n_vectors = vec_count(st->vec);
         if (rc == 0 && store_embedding_ids(st, &ids, &n, err) == 0)
             out->vectors_ok = n == vec_count(st->vec) &&

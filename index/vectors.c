@@ -6,10 +6,11 @@
  * this cache can always be rebuilt from the embeddings table.
  *
  * Index kinds (faiss_index_factory, METRIC_INNER_PRODUCT, vectors are L2-normalised so scores are
- * cosines): "IDMap2,Flat" (exact; the default), "IVF<sqrt n>,Flat" (approximate, nprobe 16, ids kept
- * natively, trained by store.c on a sample; used above the threshold) and "IDMap2,HNSW32" (kept for
- * machines with a SIMD FAISS; efSearch 128). HNSW cannot remove vectors, so there removals become
- * tombstones that search skips (over-fetching by their count) until store.c rebuilds.
+ * cosines): "IDMap2,Flat" (exact; the default), and above index.ann_threshold either
+ * "IVF<sqrt n>,Flat" (index.ann=ivf: nprobe 16, ids kept natively, trained by store.c on a sample)
+ * or "IDMap2,HNSW32" (index.ann=hnsw: better recall, slow to build without a SIMD FAISS; efSearch
+ * 128). HNSW cannot remove vectors, so there removals become tombstones that search skips
+ * (over-fetching by their count) until store.c rebuilds.
  * Speed notes for Debian's FAISS 1.7.3 (generic build, scalar loops): searches run single-threaded
  * (an OpenMP team per one-vector query costs more than it saves on 2 cores) and through FAISS's BLAS
  * path (OpenBLAS is SIMD), see vec_tune().

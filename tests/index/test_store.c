@@ -1,8 +1,9 @@
 /* tests/index/test_store.c: the store on a real SQLite file in a temp dir with real FAISS: schema and
  * migration version, collections, document lifecycle, replace in one transaction, delete consistency,
  * originals, the vector sidecar (corrupt, missing, mismatched embedder -> rebuild), FTS5 syntax never
- * erroring, empty and huge queries, hybrid search in English and Chinese, filters, and searching
- * while another connection writes. */
+ * erroring, empty and huge queries, hybrid search in English and Chinese, filters, searching while
+ * another connection writes, and the approximate index above the threshold: IVF, and HNSW chosen by
+ * index.ann (search, deletion through tombstones, rebuilt as IVF when the config changes). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -450,6 +451,145 @@ static void test_ivf_above_threshold(void **state)
     kb_arena_release(&a);
 }
 
+/* Chunk (d, c) of the index.ann test: 12 pseudo-words of its own, so that the chunk's text as a
+ * query has that chunk as its clear nearest neighbour even at 64 dimensions. */
+static void ann_text(int d, int c, char *out, size_t cap)
+{
+    static const char *syl[] = {"ka", "lo", "mi", "ne", "ru", "sa", "to", "vi",
+                                "ze", "po", "qu", "da", "fe", "gi", "ho", "ju"};
+    uint64_t x = 0x9E3779B97F4A7C15ull ^ ((uint64_t)d << 20 | (uint64_t)c);
+    size_t n = 0;
+    for (int w = 0; w < 12 && n + 16 < cap; w++) {
+        for (int k = 0; k < 4; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            n += (size_t)snprintf(out + n, cap - n, "%s", syl[x % 16]);
+        }
+        out[n++] = ' ';
+    }
+    out[n] = '\0';
+}
+
+/* Opens dir with the 64-d embedder from a config that sets index.ann and the lowest threshold. */
+static int ann_open(struct index_store **st, const char *dir, const struct index_embedder *emb, const char *ann)
+{
+    struct config cfg;
+    struct index_open_opts o;
+    struct kb_error err = {0};
+    int rc;
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "data.dir", dir, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "index.ann", ann, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "index.ann_threshold", "1000", CONFIG_SRC_FLAG, &err), 0);
+    index_open_opts_from_config(&o, &cfg);
+    o.embedder = emb;
+    rc = index_store_open(st, &o, &err);
+    if (rc)
+        fail_msg("open (ann %s): %s", ann, err.msg);
+    config_release(&cfg);
+    return rc;
+}
+
+static const char *vector_kind(struct index_store *st)
+{
+    struct index_check c;
+    struct kb_error err = {0};
+    assert_int_equal(index_store_check(st, &c, &err), 0);
+    return c.vector_kind;
+}
+
+/* The top vector hit for chunk (d, c)'s own text; checks that it is that chunk. */
+static void ann_expect_top(struct index_store *st, int d, int c, struct kb_arena *a)
+{
+    char q[256], path[32];
+    struct index_hit *hits;
+    ann_text(d, c, q, sizeof(q));
+    snprintf(path, sizeof(path), "/ann/%d.txt", d);
+    assert_true(search(st, q, INDEX_MODE_VECTOR, a, &hits) >= 1);
+    if (strcmp(hits[0].doc_path, path) != 0 || hits[0].ordinal != c)
+        fail_msg("top hit for chunk %d/%d is %s#%d", d, c, hits[0].doc_path, hits[0].ordinal);
+}
+
+/* index.ann=hnsw above index.ann_threshold: the store saves and reloads an HNSW index, finds
+ * chunks, forgets a deleted document (tombstones), and a reopen with index.ann=ivf rebuilds as IVF. */
+static void test_ann_hnsw_then_ivf(void **state)
+{
+    enum { N_DOC = 70, N_CH = 16 }; /* 1120 vectors over the lowest threshold, 1000 */
+    static const int targets[][2] = {{0, 0}, {7, 3}, {33, 15}, {69, 8}};
+    struct index_embedder *emb = NULL;
+    struct index_store *st = NULL;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct index_hit *hits;
+    struct index_check c;
+    char *dir = idx_tmpdir();
+    static char texts[N_DOC][N_CH][256];
+    int64_t doc7 = 0;
+    int n;
+    (void)state;
+    kb_arena_init(&a, 4096, 0);
+    assert_int_equal(index_embedder_builtin_new(&emb, 64, &err), 0);
+    ann_open(&st, dir, emb, "hnsw");
+    assert_string_equal(vector_kind(st), "flat"); /* empty: exact */
+    for (int d = 0; d < N_DOC; d++) {
+        const char *t[N_CH];
+        char path[32];
+        int64_t id;
+        for (int k = 0; k < N_CH; k++) {
+            ann_text(d, k, texts[d][k], sizeof(texts[d][k]));
+            t[k] = texts[d][k];
+        }
+        snprintf(path, sizeof(path), "/ann/%d.txt", d);
+        id = put_doc(st, path, t, N_CH);
+        if (d == 7)
+            doc7 = id;
+    }
+    /* still the flat index it started with; the save at close sees 1120 > 1000 and builds HNSW */
+    assert_string_equal(vector_kind(st), "flat");
+    index_store_close(st);
+    ann_open(&st, dir, emb, "hnsw");
+    assert_string_equal(vector_kind(st), "hnsw");
+    check_ok(st);
+    for (size_t i = 0; i < KB_ARRAY_LEN(targets); i++)
+        ann_expect_top(st, targets[i][0], targets[i][1], &a);
+
+    /* deleting document 7 tombstones its 16 vectors: none of them comes back */
+    assert_int_equal(index_doc_delete(st, doc7, &err), 0);
+    check_ok(st);
+    assert_int_equal(index_store_check(st, &c, &err), 0);
+    assert_int_equal(c.n_vectors, (N_DOC - 1) * N_CH);
+    assert_string_equal(c.vector_kind, "hnsw");
+    n = search(st, texts[7][3], INDEX_MODE_VECTOR, &a, &hits);
+    assert_int_equal(n, 5); /* the search skips tombstones and fetches past them: still a full top 5 */
+    for (int i = 0; i < n; i++)
+        if (strcmp(hits[i].doc_path, "/ann/7.txt") == 0)
+            fail_msg("deleted document 7 still found (hit %d, chunk %d)", i, hits[i].ordinal);
+    ann_expect_top(st, 33, 15, &a);
+    index_store_close(st); /* tombstones: rebuilt before the save */
+
+    ann_open(&st, dir, emb, "hnsw");
+    assert_string_equal(vector_kind(st), "hnsw");
+    check_ok(st);
+    assert_true(search(st, texts[7][3], INDEX_MODE_VECTOR, &a, &hits) >= 1);
+    assert_string_not_equal(hits[0].doc_path, "/ann/7.txt");
+    index_store_close(st);
+
+    /* the config now asks for IVF: the HNSW file is rebuilt as IVF, and stays IVF after a save */
+    ann_open(&st, dir, emb, "ivf");
+    assert_string_equal(vector_kind(st), "ivf");
+    check_ok(st);
+    ann_expect_top(st, 69, 8, &a);
+    index_store_close(st);
+    ann_open(&st, dir, emb, "ivf");
+    assert_string_equal(vector_kind(st), "ivf");
+    ann_expect_top(st, 0, 0, &a);
+    index_store_close(st);
+
+    index_embedder_builtin_free(emb);
+    idx_rm_rf(dir);
+    free(dir);
+    kb_arena_release(&a);
+}
+
 struct writer_arg {
     const char *dir;
     const struct index_embedder *emb;
@@ -514,6 +654,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vector_file_rebuilds, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_search_while_writing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ivf_above_threshold, fx_setup, fx_teardown),
+        cmocka_unit_test(test_ann_hnsw_then_ivf),
     };
     kb_log_set_level(KB_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
