@@ -9,8 +9,8 @@
  *   Kana and Hangul).
  * - A FAISS index (`<data_dir>/vectors.faiss`) that is only a cache of the embeddings in SQLite:
  *   exact inner product (IDMap2 over Flat) up to cfg->index_ann_threshold vectors, an approximate
- *   index above it, chosen by cfg->index_ann: IVF (the default: about sqrt(n) lists, 16 probed) or
- *   HNSW (IDMap2,HNSW32: better recall, but with Debian's
+ *   index above it, chosen by cfg->index_ann: IVF (the default: about sqrt(n) lists trained on a
+ *   sample spread over the ids, 24 probed) or HNSW (IDMap2,HNSW32: better recall, but with Debian's
  *   FAISS (no SIMD) its build took 330 s for 20k 512-d vectors on the 2-core target where IVF
  *   trains through BLAS in seconds; deletions become tombstones until the next rebuild). The kind
  *   is chosen when the cache is (re)built: at open, and before a save once the count has crossed

@@ -26,6 +26,12 @@ enum vec_kind { VEC_FLAT = 0, VEC_HNSW = 1, VEC_IVF = 2 };
 int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_kind kind, int64_t n_expected,
             struct kb_error *err);
 bool vec_needs_training(const struct vec_index *v);
+/* Training points an untrained IVF index wants out of n available: 64 per list (FAISS's k-means
+ * asks for 39 at least), at least 20k, at most 256k, at most n; 0 when v needs no training. */
+int64_t vec_train_size(const struct vec_index *v, int64_t n);
+/* Inverted lists an IVF search visits (clamped to 1..nlist; other kinds ignore it). vec_new and
+ * vec_load set the default; benches override it. */
+void vec_set_nprobe(struct vec_index *v, int nprobe);
 int vec_train(struct vec_index *v, const float *x, int64_t n, struct kb_error *err);
 void vec_free(struct vec_index *v);
 /* Adds n vectors (n x dim) under ids not already present. */

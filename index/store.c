@@ -26,8 +26,10 @@
  * Vector cache kind: exact (flat) up to opts->ann_threshold vectors, above it IVF or HNSW
  * (opts->ann, from index.ann). The kind is fixed when the cache is built; a sidecar of another kind
  * than the count and the options call for is rebuilt at open (logged), and so is the cache before a
- * save. HNSW removals are tombstones: the cache is rebuilt when they outnumber a quarter of the live
- * vectors (+1000) at a sync, and before every save.
+ * save. IVF is trained first on vec_train_size() vectors spread evenly over the chunk ids (every
+ * total/want-th id), not the first ones, which come from the first documents ingested. HNSW removals
+ * are tombstones: the cache is rebuilt when they outnumber a quarter of the live vectors (+1000) at
+ * a sync, and before every save.
  *
  * Embedder changes: meta 'embedder' (the active id) names the complete vector set. When the
  * configured embedder differs, the store keeps searching the active vectors with the previous
@@ -62,7 +64,7 @@
 #define STORE_N_STMT 64
 #define STORE_BUSY_MS 10000
 #define STORE_PATH_BYTES 4200
-#define STORE_IVF_TRAIN_MAX 20000 /* training sample cap for IVF (vectors) */
+#define STORE_PAGE_VECTORS 4096 /* vectors read per page (and per lock hold) while building */
 
 struct store_stmt {
     const char *sql; /* static string; compared by pointer, then content */
@@ -403,18 +405,70 @@ static enum vec_kind store_wanted_kind(const struct index_store *st, int64_t n)
     return n > st->ann_threshold ? st->ann_kind : VEC_FLAT;
 }
 
+/* Reads up to `want` vectors of e spread over the whole id range (chunk ids divisible by
+ * total / want) into x (want x dim) for IVF training: the first ids alone would fit the lists to
+ * the documents ingested first. Falls back to the first ids when deletions left the stride too few
+ * hits. With `unlocked` the mutex is taken per page. */
+static int store_sample_vectors(struct index_store *st, const struct index_embedder *e, bool unlocked,
+                                int64_t total, int64_t want, float *x, int64_t *n_out, struct kb_error *err)
+{
+    const char *sql = "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 AND chunk_id>?2"
+                      " AND chunk_id%?3=0 ORDER BY chunk_id LIMIT ?4";
+    const int dim = e->dim;
+    int64_t stride = KB_MAX(1, total / KB_MAX(1, want)), n = 0, last = 0;
+    int rc = 0;
+    for (;;) {
+        int64_t page_n = 0;
+        int src;
+        sqlite3_stmt *s;
+        if (unlocked)
+            store_lock(st);
+        s = st_prep(st, sql, err);
+        if (!s) {
+            rc = err ? err->code : KB_EIO;
+        } else {
+            sqlite3_bind_text(s, 1, e->id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, last);
+            sqlite3_bind_int64(s, 3, stride);
+            sqlite3_bind_int64(s, 4, KB_MIN(STORE_PAGE_VECTORS, want - n));
+            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+                last = sqlite3_column_int64(s, 0);
+                page_n++;
+                if (sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float))
+                    continue; /* store_build_vectors warns about it */
+                memcpy(x + (size_t)n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
+                n++;
+            }
+            if (src != SQLITE_DONE)
+                rc = store_fail(st, err, src, "read embeddings");
+            sqlite3_reset(s);
+        }
+        if (unlocked)
+            store_unlock(st);
+        if (rc)
+            break;
+        if (page_n > 0 && n < want)
+            continue; /* next page */
+        if (n * 2 >= want || stride == 1)
+            break;
+        stride = 1, n = 0, last = 0; /* uneven ids: take the first ones */
+    }
+    *n_out = n;
+    return rc;
+}
+
 /* Builds a FAISS index from every stored vector of embedder e: exact Flat up to ann_threshold
- * vectors, the configured approximate kind (IVF or HNSW) above it (IVF trained on the first
- * STORE_IVF_TRAIN_MAX vectors). Reads pages of vectors by chunk id; with `unlocked` the store's
- * mutex is taken per page only, so searches and writes go on while a large index builds (changes
- * meanwhile are caught by an id diff later). */
+ * vectors, the configured approximate kind (IVF or HNSW) above it; IVF is first trained on a sample
+ * spread over the ids (vec_train_size points). Reads pages of vectors by chunk id; with `unlocked`
+ * the store's mutex is taken per page only, so searches and writes go on while a large index
+ * builds (changes meanwhile are caught by an id diff later). */
 static int store_build_vectors(struct index_store *st, const struct index_embedder *e, bool unlocked,
                                struct vec_index **out, struct kb_error *err)
 {
     const char *page_sql = "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 AND chunk_id>?2"
                            " ORDER BY chunk_id LIMIT ?3";
     struct vec_index *v = NULL;
-    int64_t total, batch_cap = 4096, last = 0;
+    int64_t total, batch_cap = STORE_PAGE_VECTORS, last = 0;
     const int dim = e->dim;
     int64_t *ids = NULL;
     float *x = NULL;
@@ -431,8 +485,25 @@ static int store_build_vectors(struct index_store *st, const struct index_embedd
     rc = vec_new(&v, dim, e->id, store_wanted_kind(st, total), total, err);
     if (rc)
         return rc;
-    if (vec_needs_training(v))
-        batch_cap = KB_MAX(4096, KB_MIN(total, STORE_IVF_TRAIN_MAX));
+    if (vec_needs_training(v)) {
+        int64_t want = vec_train_size(v, total), n_sample = 0;
+        float *sample = kb_try_malloc((size_t)KB_MAX(1, want) * (size_t)dim, sizeof(float));
+        if (!sample) {
+            vec_free(v);
+            return kb_error_set(err, KB_ENOMEM, "no memory for %lld training vectors", (long long)want);
+        }
+        rc = store_sample_vectors(st, e, unlocked, total, want, sample, &n_sample, err);
+        if (rc == 0 && n_sample > 0) {
+            rc = vec_train(v, sample, n_sample, err);
+            kb_debug("vectors: IVF trained on %lld of %lld vectors (%lld wanted)", (long long)n_sample,
+                     (long long)total, (long long)want);
+        }
+        free(sample);
+        if (rc) {
+            vec_free(v);
+            return rc;
+        }
+    }
     ids = kb_xmalloc((size_t)batch_cap * sizeof(int64_t));
     x = kb_try_malloc((size_t)batch_cap * (size_t)dim, sizeof(float));
     if (!x) {
@@ -472,7 +543,7 @@ static int store_build_vectors(struct index_store *st, const struct index_embedd
             store_unlock(st);
         if (rc || batch_n == 0)
             break;
-        if (vec_needs_training(v))
+        if (vec_needs_training(v)) /* no sample came back (every vector malformed): train on this page */
             rc = vec_train(v, x, batch_n, err);
         if (rc == 0)
             rc = vec_add(v, ids, x, batch_n, err);

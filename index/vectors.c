@@ -7,10 +7,10 @@
  *
  * Index kinds (faiss_index_factory, METRIC_INNER_PRODUCT, vectors are L2-normalised so scores are
  * cosines): "IDMap2,Flat" (exact; the default), and above index.ann_threshold either
- * "IVF<sqrt n>,Flat" (index.ann=ivf: nprobe 16, ids kept natively, trained by store.c on a sample)
- * or "IDMap2,HNSW32" (index.ann=hnsw: better recall, slow to build without a SIMD FAISS; efSearch
- * 128). HNSW cannot remove vectors, so there removals become tombstones that search skips
- * (over-fetching by their count) until store.c rebuilds.
+ * "IVF<sqrt n>,Flat" (index.ann=ivf: nprobe 24, ids kept natively, trained by store.c on a sample of
+ * vec_train_size points) or "IDMap2,HNSW32" (index.ann=hnsw: better recall, slow to build without a
+ * SIMD FAISS; efSearch 128). HNSW cannot remove vectors, so there removals become tombstones that
+ * search skips (over-fetching by their count) until store.c rebuilds.
  * Speed notes for Debian's FAISS 1.7.3 (generic build, scalar loops): searches run single-threaded
  * (an OpenMP team per one-vector query costs more than it saves on 2 cores) and through FAISS's BLAS
  * path (OpenBLAS is SIMD), see vec_tune().
@@ -67,7 +67,17 @@ extern int omp_get_num_procs(void);
 #define VEC_HNSW_M "IDMap2,HNSW32"
 #define VEC_HNSW_EF_SEARCH 128
 #define VEC_BLAS_DB_BLOCK 16384
-#define VEC_IVF_NPROBE 16
+/* Lists an IVF search visits. At 100k 512-d vectors (316 lists) each probe costs about 0.2 ms (Debian's
+ * FAISS scans lists with scalar loops); bench_index_hnsw recall@10 against exact was .21 at 16, .29 at
+ * 24, .35 at 32, and bench_index's hybrid p50 5.9, 7.4-8.2, 9.0 ms: 24 keeps it under 10 ms. */
+#define VEC_IVF_NPROBE 24
+/* IVF training sample, in points. FAISS's k-means warns below 39 points per list; at 100k 512-d
+ * synthetic vectors (bench_index_hnsw, nprobe 16) recall@10 was .183 with 39 per list, .204 with 64,
+ * .222 with 253 (training 1.1, 1.9 and 6.2 s). The cap bounds k-means time and memory (512 MB of
+ * 512-d floats). */
+#define VEC_IVF_TRAIN_PER_LIST 64
+#define VEC_IVF_TRAIN_MIN 20000
+#define VEC_IVF_TRAIN_MAX 262144
 
 struct vec_index {
     FaissIndex *index;   /* IDMap2 over Flat or HNSW; owned */
@@ -150,9 +160,7 @@ static void vec_tune(struct vec_index *v)
     faiss_set_distance_compute_blas_threshold(1);
     faiss_set_distance_compute_blas_database_bs(VEC_BLAS_DB_BLOCK);
     if (v->kind == VEC_IVF) {
-        FaissIndexIVF *ivf = faiss_IndexIVF_cast(v->index);
-        if (ivf)
-            faiss_IndexIVF_set_nprobe(ivf, KB_MIN(VEC_IVF_NPROBE, faiss_IndexIVF_nlist(ivf)));
+        vec_set_nprobe(v, VEC_IVF_NPROBE);
         return;
     }
     if (v->kind != VEC_HNSW || faiss_ParameterSpace_new(&ps) != 0)
@@ -169,6 +177,23 @@ static int vec_ivf_nlist(int64_t n)
     int64_t k = (int64_t)sqrt((double)n);
     k = KB_MIN(k, n / 39);
     return (int)KB_MAX(1, KB_MIN(k, 65536));
+}
+
+int64_t vec_train_size(const struct vec_index *v, int64_t n)
+{
+    FaissIndexIVF *ivf = v->kind == VEC_IVF ? faiss_IndexIVF_cast(v->index) : NULL;
+    int64_t want;
+    if (!ivf || faiss_Index_is_trained(v->index))
+        return 0;
+    want = KB_MAX(VEC_IVF_TRAIN_MIN, VEC_IVF_TRAIN_PER_LIST * (int64_t)faiss_IndexIVF_nlist(ivf));
+    return KB_MIN(KB_MIN(want, VEC_IVF_TRAIN_MAX), n);
+}
+
+void vec_set_nprobe(struct vec_index *v, int nprobe)
+{
+    FaissIndexIVF *ivf = v->kind == VEC_IVF ? faiss_IndexIVF_cast(v->index) : NULL;
+    if (ivf)
+        faiss_IndexIVF_set_nprobe(ivf, (size_t)KB_MAX(1, KB_MIN(nprobe, (int)faiss_IndexIVF_nlist(ivf))));
 }
 
 int vec_new(struct vec_index **out, int dim, const char *embedder_id, enum vec_kind kind, int64_t n_expected,
