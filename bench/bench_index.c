@@ -208,6 +208,7 @@ int main(int argc, char **argv)
         o.top_k = 6;
         o.rrf_k = 60;
         o.mode = (enum index_mode)m;
+        o.evidence = true;
         rng_state = 12345;
         for (int q = 0; q < N_QUERIES; q++) {
             char query[256];

@@ -41,6 +41,8 @@
     X(index, ann, STR, "ivf", 3, 4,                                                                   \
       "approximate index used above ann_threshold: ivf (fast to build) or hnsw (better recall, slow "  \
       "to build with Debian's FAISS)")                                                                \
+    X(index, sentence_evidence, BOOL, 1, 0, 1,                                                        \
+      "hybrid search: move up chunks with one sentence holding most of the query's rare terms")       \
     X(index, top_k, INT, 6, 1, 100, "hits returned by search and used by ask")                       \
     X(index, mmr, BOOL, 0, 0, 1, "diversify hits with maximal marginal relevance")                   \
     X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \

@@ -80,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.top_k = 3;
     o.rrf_k = 60;
     o.mode = (enum index_mode)(size % 3);
+    o.evidence = true;
     kb_arena_init(&a, 4096, 0);
     if (index_search(fz_store, q, &o, &a, &hits, &n_hits, &err) != 0)
         abort();

@@ -263,8 +263,9 @@ struct index_search_opts {
     double vector_weight;   /* weighted fusion: share of the vector score, 0..1 */
     bool mmr;               /* diversify with maximal marginal relevance */
     double mmr_lambda;      /* 1 = pure relevance */
+    bool evidence;          /* hybrid: sentence-evidence rerank of the first fused hits (search.c) */
 };
-/* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda;
+/* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence;
  * hybrid mode, no filters. */
 void index_search_opts_from_config(struct index_search_opts *o, const struct config *cfg);
 

@@ -8,8 +8,10 @@
  *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (exact scan of the document's vectors for a document filter;
  *   over-fetch and filter for a collection filter) -> union by chunk id; BM25-only candidates get
- *   their exact cosine from the stored vector so every hit carries both scores -> fusion -> optional
- *   MMR -> top_k -> provenance from SQLite into the caller's arena.
+ *   their exact cosine from the stored vector so every hit carries both scores -> fusion -> near-tie
+ *   rule -> sentence evidence (hybrid, opts.evidence: evid_rerank reorders the first 10-12 chunks by
+ *   their best sentence's share of the query's IDF) -> optional MMR -> top_k -> provenance from
+ *   SQLite into the caller's arena.
  * Fusion: RRF score = sum over lists of 1 / (rrf_k + rank). Weighted: w * (cos - min_cos) / (max_cos -
  * min_cos) + (1 - w) * bm25/max_bm25 over the candidates, with a query-adaptive
  * w = vector_weight x (0.015 + 0.985 x agree^3), agree = |BM25 top 10 & vector top 10| / 10
@@ -20,8 +22,9 @@
  * (10th/1st BM25 score, also tried). After sorting, a near-tie rule (fuse_near_tie) moves the vectors'
  * own first chunk to the front when BM25 scores it within 1% of BM25's best.
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
- * freed before return; hits live in the caller's arena. Tests: tests/index/test_store.c (search),
- * tests/index/test_search_fusion.c (fusion). */
+ * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
+ * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_search_fusion.c (fusion,
+ * sentence evidence), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,7 @@
 struct qterms {
     char terms[SEARCH_MAX_TERMS][INDEX_TOKEN_MAX_BYTES + 1];
     bool stop[SEARCH_MAX_TERMS];
-    int n;
+    int n, n_cjk; /* n_cjk: terms from CJK runs */
 };
 
 static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool cjk)
@@ -50,6 +53,7 @@ static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool 
         if (strcmp(q->terms[i], q->terms[q->n]) == 0)
             return 0;
     q->stop[q->n] = !cjk && tok_is_stopword(q->terms[q->n], n);
+    q->n_cjk += cjk;
     q->n++;
     return 0;
 }
@@ -59,7 +63,7 @@ static bool build_fts_expr(const char *query, size_t n, struct kb_buf *out)
 {
     struct qterms q;
     int n_content = 0, used = 0;
-    q.n = 0;
+    q.n = q.n_cjk = 0;
     index_tokenize(query, n, true, qterm_add, &q);
     for (int i = 0; i < q.n; i++)
         n_content += !q.stop[i];
@@ -89,6 +93,7 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->vector_weight = cfg->index_vector_weight;
     o->mmr = cfg->index_mmr;
     o->mmr_lambda = cfg->index_mmr_lambda;
+    o->evidence = cfg->index_sentence_evidence;
 }
 
 static float dot(const float *a, const float *b, int n)
@@ -244,6 +249,149 @@ static void fuse_near_tie(struct store_cand *c, int n)
     }
 }
 
+/* Sentence evidence, the last step of a hybrid search. BM25 and the hashed vectors both score a chunk
+ * as a bag of terms; the answer to a question usually sits in one sentence that repeats most of the
+ * question's rare terms, which neither sees. So the first `depth` fused candidates are reordered by
+ * key = beta x best - ln(1 + fused rank), where best = max over the chunk's sentences (and its heading
+ * path) of sum idf(query terms in the sentence) / sum idf(query terms), in [0, 1].
+ * Two settings, by the query's script: CJK query terms are overlapping character pairs, so one shared
+ * phrase fills a sentence with matches and the evidence is weaker (beta 3 over 10 candidates); word
+ * queries take beta 5 over 12. Chosen on ../shared/eval (docs/BENCHMARKS.md): with a single setting,
+ * reaching past 11 candidates lost a question from drcd's R@10 and stopping at 10 left emanual_en's
+ * R@10 below BM25's; beta above 3 lost cmrc2018 questions. Scores stay non-increasing: score = top
+ * score x exp(key - best key). Query terms are the FTS5 query's (stop words weigh 0 when others
+ * remain), at most SEARCH_MAX_TERMS, so a 64-bit mask records which ones a sentence holds. */
+#define EVID_DEPTH_MAX 12
+static const struct evid_params {
+    int depth;
+    double beta;
+} evid_latin = {12, 5.0}, evid_cjk = {10, 3.0};
+
+struct evid_state {
+    const struct qterms *q;
+    uint64_t mask;
+};
+
+static int evid_tok(void *ud, const char *tok, int n, int start, int end, bool cjk)
+{
+    struct evid_state *e = ud;
+    (void)start;
+    (void)end;
+    (void)cjk;
+    for (int i = 0; i < e->q->n; i++)
+        if ((int)strlen(e->q->terms[i]) == n && memcmp(e->q->terms[i], tok, (size_t)n) == 0)
+            e->mask |= (uint64_t)1 << i;
+    return 0;
+}
+
+static double evid_mask_weight(uint64_t mask, const double *idf, int n)
+{
+    double w = 0;
+    for (int i = 0; i < n; i++)
+        if (mask >> i & 1)
+            w += idf[i];
+    return w;
+}
+
+/* Length in bytes of the sentence at the start of s (n bytes): through the first ". ", "! ", "? ",
+ * "; " (or the same at the end), a CJK full stop, exclamation, question mark or semicolon, or a
+ * newline. */
+static size_t evid_sentence_len(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n')
+            return i + 1;
+        if ((c == '.' || c == '!' || c == '?' || c == ';') && (i + 1 == n || s[i + 1] == ' ' || s[i + 1] == '\n'))
+            return i + 1;
+        if (i + 2 < n && ((c == 0xE3 && (unsigned char)s[i + 1] == 0x80 && (unsigned char)s[i + 2] == 0x82) ||
+                          (c == 0xEF && (unsigned char)s[i + 1] == 0xBC &&
+                           ((unsigned char)s[i + 2] == 0x81 || (unsigned char)s[i + 2] == 0x9F ||
+                            (unsigned char)s[i + 2] == 0x9B))))
+            return i + 3;
+    }
+    return n;
+}
+
+static double evid_best(const struct qterms *q, const double *idf, double total, const char *heading,
+                        const char *text)
+{
+    struct evid_state e = {q, 0};
+    double best;
+    size_t n = strlen(text);
+    index_tokenize(heading, strlen(heading), true, evid_tok, &e);
+    best = evid_mask_weight(e.mask, idf, q->n);
+    for (size_t off = 0; off < n;) {
+        size_t len = evid_sentence_len(text + off, n - off);
+        e.mask = 0;
+        index_tokenize(text + off, len, true, evid_tok, &e);
+        best = KB_MAX(best, evid_mask_weight(e.mask, idf, q->n));
+        off += len;
+    }
+    return total > 0 ? best / total : 0;
+}
+
+struct evid_key {
+    double key;
+    int rank;
+};
+
+static int evid_key_cmp(const void *a, const void *b)
+{
+    const struct evid_key *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? 1 : -1;
+    return x->rank - y->rank;
+}
+
+static int evid_rerank(struct index_store *st, const char *query, struct store_cand *c, int n, struct kb_error *err)
+{
+    struct qterms q;
+    struct index_term_stats stats;
+    struct index_hit h[EVID_DEPTH_MAX];
+    struct evid_key k[EVID_DEPTH_MAX];
+    struct store_cand tmp[EVID_DEPTH_MAX];
+    struct kb_arena a;
+    double idf[SEARCH_MAX_TERMS], total = 0, top;
+    int n_content = 0, rc;
+    const struct evid_params *p;
+    q.n = q.n_cjk = 0;
+    index_tokenize(query, strlen(query), true, qterm_add, &q);
+    p = 2 * q.n_cjk > q.n ? &evid_cjk : &evid_latin;
+    n = KB_MIN(n, p->depth);
+    if (n < 2)
+        return 0;
+    for (int i = 0; i < q.n; i++)
+        n_content += !q.stop[i];
+    store_term_stats(st, &stats);
+    for (int i = 0; i < q.n; i++) {
+        idf[i] = n_content > 0 && q.stop[i] ? 0 : stats.idf(stats.ud, q.terms[i], strlen(q.terms[i]));
+        total += idf[i];
+    }
+    if (total <= 0)
+        return 0;
+    memset(h, 0, sizeof(h));
+    for (int i = 0; i < n; i++)
+        h[i].chunk_id = c[i].chunk_id;
+    kb_arena_init(&a, 64 * 1024, 0);
+    rc = store_fill_hits(st, h, n, &a, err);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        k[i].key = p->beta * evid_best(&q, idf, total, h[i].heading_path, h[i].text) - log(1.0 + i);
+        k[i].rank = i;
+    }
+    kb_arena_release(&a);
+    if (rc)
+        return rc;
+    qsort(k, (size_t)n, sizeof(*k), evid_key_cmp);
+    top = c[0].score;
+    memcpy(tmp, c, (size_t)n * sizeof(*c));
+    for (int i = 0; i < n; i++) {
+        c[i] = tmp[k[i].rank];
+        c[i].score = top * exp(k[i].key - k[0].key);
+    }
+    return 0;
+}
+
 /* Greedy maximal marginal relevance over the sorted candidates; reorders the first top_k. */
 static int mmr_rerank(struct index_store *st, struct store_cand *c, int n, int top_k, double lambda,
                       struct kb_error *err)
@@ -389,6 +537,8 @@ static int search_locked(struct index_store *st, const char *query_in, const str
     qsort(cand, (size_t)n_cand, sizeof(*cand), cand_cmp_score);
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED && o->vector_weight > 0)
         fuse_near_tie(cand, n_cand);
+    if (o->mode == INDEX_MODE_HYBRID && o->evidence && (rc = evid_rerank(st, query.data, cand, n_cand, err)) != 0)
+        goto out_free;
     if (o->mmr && (rc = mmr_rerank(st, cand, KB_MIN(n_cand, depth), o->top_k, o->mmr_lambda, err)) != 0)
         goto out_free;
     {

@@ -6,7 +6,9 @@
  *   a query the two methods answer differently gets a far smaller vector weight than one they agree on;
  * - when they agree, with vector_weight 0.9 the hybrid order is the vector order at the top, and with
  *   vector_weight 0 it is BM25's;
- * - every hybrid hit carries both scores and the list is sorted by the fused score. */
+ * - every hybrid hit carries both scores and the list is sorted by the fused score;
+ * - with opts.evidence, a chunk holding the query's words in one sentence moves ahead of one that
+ *   scatters them (the sentence-evidence step). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -259,6 +261,46 @@ static void test_near_tie_goes_to_vectors(void **state)
     kb_arena_release(&a);
 }
 
+/* Sentence evidence: "ev_scatter" holds each query word more often than "ev_sentence" but in separate
+ * sentences, so BM25 (and the bag-of-features vectors) prefer it; "ev_sentence" holds all three in one
+ * sentence. With opts.evidence the hybrid order puts ev_sentence first, without it ev_scatter stays
+ * first, and the reordered list keeps non-increasing scores and both methods' scores per hit. */
+static void test_sentence_evidence(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_search_opts o;
+    struct index_hit *h;
+    struct kb_error err = {0};
+    int n;
+    const char *q = "how do I descale a copper kettle";
+    add_doc(f->st, "ev_scatter",
+            "Copper pans hang by the door. The kettle sits on the stove. Descale the coffee machine monthly. "
+            "Copper wire is in the drawer. The kettle lid is loose. Descale it later.");
+    add_doc(f->st, "ev_sentence",
+            "Household notes. To descale a copper kettle, boil water with vinegar in it for ten minutes. "
+            "The shed door sticks in wet weather and the fence needs paint before the spring.");
+    kb_arena_init(&a, 0, 0);
+    assert_string_equal(top1(f, &a, q, INDEX_MODE_BM25, 0, NULL, NULL), "ev_scatter");
+    assert_string_equal(top1(f, &a, q, INDEX_MODE_HYBRID, 0.7, NULL, NULL), "ev_scatter");
+    memset(&o, 0, sizeof(o));
+    o.top_k = 10;
+    o.mode = INDEX_MODE_HYBRID;
+    o.fusion = INDEX_FUSION_WEIGHTED;
+    o.vector_weight = 0.7;
+    o.evidence = true;
+    assert_int_equal(index_search(f->st, q, &o, &a, &h, &n, &err), 0);
+    assert_true(n >= 2);
+    assert_string_equal(h[0].external_id, "ev_sentence");
+    assert_string_equal(h[1].external_id, "ev_scatter");
+    for (int i = 0; i < n; i++) {
+        assert_true(h[i].bm25 > 0 && h[i].bm25_rank > 0);
+        if (i > 0)
+            assert_true(h[i - 1].score >= h[i].score);
+    }
+    kb_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agreeing_lists_follow_vectors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_hybrid_hits_carry_both_scores, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_near_tie_goes_to_vectors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sentence_evidence, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
