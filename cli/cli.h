@@ -26,6 +26,7 @@ struct cli_command {
     int (*run)(struct cli *c);
     const char *usage; /* one line: arguments */
     const char *help;  /* one line: what it does */
+    const char *details; /* `kbox help COMMAND`: every flag, one per line ("" when usage says it all) */
 };
 
 /* Prints "kbox: <message>" to stderr and returns the exit code for `code`. */

@@ -20,6 +20,8 @@ int cmd_help(struct cli *c)
         for (int i = 0; i < n; i++) {
             if (strcmp(cmds[i].name, c->argv[0]) == 0) {
                 printf("usage: kbox %s %s\n  %s\n", cmds[i].name, cmds[i].usage, cmds[i].help);
+                if (cmds[i].details && cmds[i].details[0])
+                    printf("\n%s", cmds[i].details);
                 return CLI_EXIT_OK;
             }
         }

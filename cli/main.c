@@ -13,16 +13,45 @@
 #include <string.h>
 
 static const struct cli_command commands[] = {
-    {"help", cmd_help, "[COMMAND]", "show commands and global flags"},
-    {"version", cmd_version, "", "show version, compiler, build type and CPU features"},
-    {"config", cmd_config, "show | template", "show effective config with sources, or a full template"},
-    {"ingest", cmd_ingest, "[--dry-run] [--prune] PATH...", "parse, chunk and store documents"},
-    {"docs", cmd_docs, "[rm ID]", "list stored documents, or delete one"},
-    {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores"},
-    {"ask", cmd_ask, "QUESTION [--show-prompt]", "answer a question with citations"},
-    {"eval", cmd_eval, "--corpus F --questions F", "retrieval and answer quality on a QA set"},
-    {"serve", cmd_serve, "[--host H] [--port P]", "web UI, JSON API, widget and OpenAI API"},
-    {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark"},
+    {"help", cmd_help, "[COMMAND]", "show commands and global flags", ""},
+    {"version", cmd_version, "", "show version, compiler, build type and CPU features", ""},
+    {"config", cmd_config, "show | template", "show effective config with sources, or a full template",
+     "  show        every key with its value and where it came from (default, file, env, flag)\n"
+     "  template    a commented config file with every key at its default\n"},
+    {"ingest", cmd_ingest, "[--dry-run] [--prune] PATH...", "parse, chunk and store documents",
+     "  PATH...            files and folders (folders recursively); unchanged files are skipped\n"
+     "  --collection NAME  store into this existing collection\n"
+     "  --prune            remove stored documents whose files are gone\n"
+     "  --dry-run          parse and chunk only, print blocks and chunks, store nothing\n"
+     "  --no-blocks        with --dry-run: print the chunks only\n"
+     "  --json             JSON lines: progress, then one object per file\n"},
+    {"docs", cmd_docs, "[rm ID]", "list stored documents, or delete one", ""},
+    {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores",
+     "  --top-k N          hits to print (1-1000; default index.top_k)\n"
+     "  --collection NAME  search one collection\n"
+     "  --mode M           hybrid (default), bm25 or vector\n"},
+    {"ask", cmd_ask, "QUESTION [--show-prompt]", "answer a question with citations",
+     "  --collection NAME  answer from one collection\n"
+     "  --show-prompt      with answer.model: print the grounded prompt sent to the model\n"},
+    {"eval", cmd_eval, "--corpus F --questions F", "retrieval and answer quality on a QA set",
+     "  --corpus F     JSON lines {id, title, text} (format: ../shared/eval/README.md)\n"
+     "  --questions F  JSON lines {id, question, gold_ids, answers}\n"
+     "  --max N        use the first N questions\n"},
+    {"serve", cmd_serve, "[--host H] [--port P]", "web UI, JSON API, widget and OpenAI API",
+     "  --host H     address to bind (default server.host)\n"
+     "  --port P     port (default server.port; 0 picks a free one)\n"
+     "  --threads N  HTTP worker threads\n"
+     "  --quiet      no access log\n"},
+    {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark",
+     "  info FILE [--json]                 metadata, tensors and memory\n"
+     "  run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"
+     "      [-t THREADS] [-c CTX] [--expert-stats] [--chat [--system S] [--think]]   generate text\n"
+     "  logits FILE --tokens 1,2,3 --out F  float32 logits, n_tokens x n_vocab\n"
+     "  bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R]   prompt and generation tokens/s\n"
+     "  embed FILE (--text T | --tokens 1,2,3) [--normalize] [--out F] [-t N]   one embedding\n"
+     "  list [DIR]                         GGUF files in <data.dir>/models\n"
+     "  synth --arch A --type T --out F [shape flags]   write a synthetic GGUF (cli/cmd_model.c lists\n"
+     "      the shape flags: --layers --dim --heads --kv-heads --ff --vocab --experts ...)\n"},
 };
 
 const struct cli_command *cli_commands(int *n_out)

@@ -62,6 +62,8 @@ static void test_exit_codes(void **state)
         {{"--data-dir", "/tmp/kb-x", "config", "show"}, NULL, 0, "\"/tmp/kb-x\"    # flag", NULL},
         {{"config", "template"}, NULL, 0, "\"answer\": {", NULL},
         {{"help", "config"}, NULL, 0, "usage: kbox config", NULL},
+        {{"help", "model"}, NULL, 0, "bench FILE [-t N] [-p 512] [-n 128]", NULL},
+        {{"help", "search"}, NULL, 0, "--mode M", NULL},
         /* internal error: the data directory cannot be created */
         {{"--data-dir", "/proc/kbox-cannot-exist", "docs"}, NULL, 3, NULL, "cannot create '/proc/kbox-cannot-exist'"},
     };
