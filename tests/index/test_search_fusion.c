@@ -8,7 +8,7 @@
  *   vector_weight 0 it is BM25's;
  * - every hybrid hit carries both scores and the list is sorted by the fused score;
  * - with opts.evidence, a chunk holding the query's words in one sentence moves ahead of one that
- *   scatters them (the sentence-evidence step). */
+ *   scatters them (the sentence-evidence step), for an English and a Chinese query. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,6 +298,16 @@ static void test_sentence_evidence(void **state)
         if (i > 0)
             assert_true(h[i - 1].score >= h[i].score);
     }
+    /* the same for a Chinese query (the CJK setting: character pairs as terms) */
+    add_doc(f->st, "zh_scatter",
+            "退货需要先联系客服。运费按重量计算。买家承担包装。退货地址见官网。运费可以到付。承担方式另议。"
+            "退货期间保留发票。运费单据请保存。");
+    add_doc(f->st, "zh_sentence",
+            "售后说明。质量问题退货的运费由卖家承担，其他情况由买家自理。门店营业时间为每天九点到晚上八点。");
+    assert_string_equal(top1(f, &a, "退货运费谁承担", INDEX_MODE_BM25, 0, NULL, NULL), "zh_scatter");
+    assert_int_equal(index_search(f->st, "退货运费谁承担", &o, &a, &h, &n, &err), 0);
+    assert_true(n >= 2);
+    assert_string_equal(h[0].external_id, "zh_sentence");
     kb_arena_release(&a);
 }
 
