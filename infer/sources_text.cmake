@@ -6,6 +6,7 @@ list(APPEND KB_INFER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/tok_pre.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_spm.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_bpe.c
+  ${CMAKE_CURRENT_LIST_DIR}/tok_merge.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_wpm.c
   ${CMAKE_CURRENT_LIST_DIR}/sampler.c
   ${CMAKE_CURRENT_LIST_DIR}/chat.c)

@@ -110,6 +110,31 @@ int32_t tok_merge_rank(const struct tok_vocab *v, const char *l, size_t nl, cons
 /* Index of the token for byte b in a byte-fallback vocabulary (<0xXX>, else the 1-byte text). */
 int32_t tok_byte_token(const struct tok_vocab *v, uint8_t b);
 
+/* ---- tok_merge.c: the merge loop of both BPE flavours ---- */
+struct tok_sym {
+    int32_t prev, next; /* neighbours in the chain, -1 at the ends */
+    uint32_t off, n;    /* bytes of text; n == 0 once merged away */
+};
+struct tok_pair {
+    double key; /* higher merges first; ties: lower left */
+    int32_t left, right;
+    uint32_t size; /* bytes of the pair when it was offered (stale when the sides differ) */
+};
+/* Key of merging the adjacent symbols l and r of text; false when they cannot merge. */
+typedef bool (*tok_pair_key_fn)(const struct tok_vocab *v, const char *text, const struct tok_sym *l,
+                                const struct tok_sym *r, double *key);
+struct tok_merger {
+    struct tok_sym *sym;   /* owned: max_syms */
+    struct tok_pair *heap; /* owned: 3 x max_syms + 4 */
+    size_t n_heap, cap_heap;
+};
+int tok_merger_init(struct tok_merger *m, size_t max_syms); /* 0 or KB_ENOMEM */
+void tok_merger_free(struct tok_merger *m);
+/* Splits text (at most max_syms characters) into UTF-8 characters and merges adjacent pairs by key
+ * until none is left. Returns the number of initial symbols (0 for empty text); the final symbols
+ * are the chain from sym[0] by next. */
+size_t tok_merge(struct tok_merger *m, const struct tok_vocab *v, const char *text, size_t n, tok_pair_key_fn key);
+
 /* One raw-text fragment through each algorithm (tok_spm.c, tok_bpe.c, tok_wpm.c). 0 or KB_ENOMEM. */
 int tok_spm_encode(const struct tok_vocab *v, const char *text, size_t n, struct tok_ids *out);
 int tok_bpe_encode(const struct tok_vocab *v, const char *text, size_t n, struct tok_ids *out);
