@@ -5,7 +5,7 @@
  *   q,k,v = x W + b; att = softmax(q.k^T / sqrt(head_dim)) v over the whole sequence (no mask:
  *   non-causal); x = LayerNorm(att Wo + bo + x); x = LayerNorm(gelu(x Wup + bup) Wdown + bdown + x).
  * GELU is ggml's: the tanh form read through an F16 table (input and output rounded to F16;
- * 0 below -10, identity above 10). LayerNorm: mean and variance with double sums, F32 scale.
+ * 0 below -10, identity above 10), built once per model by bert_init (128 KB). LayerNorm: mean and variance with double sums, F32 scale.
  * The final hidden states stay in s->x for infer_embed()'s pooling. No KV cache, no allocation.
  * Tests: tests/infer/test_conformance.c (bert_f32 against llama.cpp's pooled and per-token
  * embeddings). */
@@ -29,15 +29,41 @@ static void layernorm(float *x, const float *w, const float *b, int n, float eps
         x[i] = x[i] * scale * w[i] + b[i];
 }
 
-static float gelu_f16(float x)
+/* ggml's GELU, tanh form, on an F16 input rounded to F16 */
+static uint16_t gelu_of_f16(uint16_t hx)
 {
-    if (x <= -10.0f)
-        return 0.0f;
-    if (x >= 10.0f)
-        return x;
-    float h = kern_f16_to_f32(kern_f32_to_f16(x));
-    float g = 0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h)));
-    return kern_f16_to_f32(kern_f32_to_f16(g));
+    float h = kern_f16_to_f32(hx);
+    return kern_f32_to_f16(0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h))));
+}
+
+int bert_init(struct infer_model *m)
+{
+    m->gelu_f16 = kb_try_malloc(65536, sizeof *m->gelu_f16);
+    if (!m->gelu_f16)
+        return KB_ENOMEM;
+    for (uint32_t h = 0; h < 65536; h++)
+        m->gelu_f16[h] = gelu_of_f16((uint16_t)h);
+    return 0;
+}
+
+/* GELU in place over n values: 0 at or below -10, identity at or above 10, else the table read
+ * through F16 (input and output rounded, as ggml's GGML_GELU_FP16). Conversions run through the
+ * SIMD F16 row kernels, GELU_CHUNK values at a time, on the stack. */
+#define GELU_CHUNK 256
+static void gelu_rows(const uint16_t *table, float *x, size_t n)
+{
+    uint16_t h[GELU_CHUNK];
+    float g[GELU_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += GELU_CHUNK) {
+        int64_t k = (int64_t)KB_MIN((size_t)GELU_CHUNK, n - i0);
+        float *v = x + i0;
+        kern.quant[GGML_TYPE_F16](v, h, k);
+        for (int64_t i = 0; i < k; i++)
+            h[i] = table[h[i]];
+        kern.dequant[GGML_TYPE_F16](h, g, k);
+        for (int64_t i = 0; i < k; i++)
+            v[i] = v[i] <= -10.0f ? 0.0f : v[i] >= 10.0f ? v[i] : g[i];
+    }
 }
 
 static void add_vec(float *y, const struct model_w *b, int n_tok, int n)
@@ -98,8 +124,7 @@ void bert_forward(struct infer_session *s, const int32_t *tok, int n)
         }
         session_matmul(s, &L->ffn_up, s->x, n, s->ff_u);
         add_vec(s->ff_u, &L->ffn_up_b, n, hp->n_ff);
-        for (size_t i = 0; i < (size_t)n * hp->n_ff; i++)
-            s->ff_u[i] = gelu_f16(s->ff_u[i]);
+        gelu_rows(m->gelu_f16, s->ff_u, (size_t)n * hp->n_ff);
         session_matmul(s, &L->ffn_down, s->ff_u, n, s->tmp);
         add_vec(s->tmp, &L->ffn_down_b, n, e);
         for (int t = 0; t < n; t++) {

@@ -88,7 +88,8 @@ struct att_task {
 
 /* One (token, head) item: scores of q against the cached keys (q converted once to the cache's
  * type, then the kernels' F16/F32 dot, as ggml does for K.Q), a softmax with a double sum, and
- * the weighted sum of the cached values (each F16 row widened by the SIMD dequantizer). */
+ * the weighted sum of the cached values (F32 cache: the kernels' row-block dot and weighted sum over
+ * all positions at once; F16: their dot and axpy per position). */
 static void att_worker(void *ud, int ith, int nth)
 {
     const struct att_task *task = ud;
@@ -113,11 +114,13 @@ static void att_worker(void *ud, int ith, int nth)
         }
         const uint8_t *kb = (const uint8_t *)a->kc + (size_t)kvh * a->k_head * el;
         float mx = -INFINITY;
-        for (int p = 0; p < n_kv; p++) {
-            sc[p] = dot(a->dk, kb + (size_t)p * a->k_pos * el, qc) * a->scale;
-            if (sc[p] > mx)
-                mx = sc[p];
-        }
+        if (f32)
+            kern.rows_dot_f32(a->dk, q, (const float *)kb, a->k_pos, n_kv, a->scale, sc);
+        else
+            for (int p = 0; p < n_kv; p++)
+                sc[p] = dot(a->dk, kb + (size_t)p * a->k_pos * el, qc) * a->scale;
+        for (int p = 0; p < n_kv; p++)
+            mx = sc[p] > mx ? sc[p] : mx;
         double sum = 0.0;
         for (int p = 0; p < n_kv; p++) {
             sc[p] = expf(sc[p] - mx);
@@ -139,18 +142,16 @@ static void att_worker(void *ud, int ith, int nth)
                 out[i] = dot(n_kv, vb + (size_t)i * a->v_pos * el, wc);
             continue;
         }
-        memset(out, 0, (size_t)a->dv * sizeof *out);
         const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
-        for (int p = 0; p < n_kv; p++) {
-            const float *v = (const float *)(vb + (size_t)p * a->v_pos * el);
-            float w = sc[p] * inv;
-            if (!f32) {
-                kern.dequant[GGML_TYPE_F16](v, tmp, a->dv);
-                v = tmp;
-            }
-            for (int i = 0; i < a->dv; i++)
-                out[i] += w * v[i];
+        if (f32) {
+            for (int p = 0; p < n_kv; p++)
+                sc[p] *= inv;
+            kern.rows_wsum_f32(a->dv, sc, (const float *)vb, a->v_pos, n_kv, out);
+            continue;
         }
+        memset(out, 0, (size_t)a->dv * sizeof *out);
+        for (int p = 0; p < n_kv; p++)
+            kern.axpy_f16(a->dv, sc[p] * inv, (const uint16_t *)(vb + (size_t)p * a->v_pos * el), out);
     }
 }
 

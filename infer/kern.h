@@ -47,10 +47,17 @@ struct kern_ops {
     kern_vec_dot_fn vec_dot[GGML_TYPE_COUNT]; /* weight types */
     int vec_dot_type[GGML_TYPE_COUNT];        /* activation type each weight type pairs with */
     kern_gemm_fn gemm[GGML_TYPE_COUNT];       /* optional tile kernels (NULL where absent) */
-    /* Attention helpers over an F16 KV cache (always set): dot of an F32 row with an F16 row, and
-     * y += a * h for an F16 row h. */
+    /* Attention helpers (always set): dot of an F32 row with an F16 row, and y += a * h for an F16
+     * row h or an F32 row x (the weighted sum of cached values). */
     float (*dot_f32_f16)(int64_t n, const float *x, const uint16_t *h);
     void (*axpy_f16)(int64_t n, float a, const uint16_t *h, float *y);
+    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
+    /* One query against n_rows F32 rows (stride in floats): out[r] = scale * (q . k[r]) over n
+     * values, and the weighted sum out[i] = sum_r w[r] * v[r][i] (out overwritten). Attention with
+     * an F32 cache (bert) in blocks of rows, instead of a call per position. */
+    void (*rows_dot_f32)(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
+                         float *out);
+    void (*rows_wsum_f32)(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out);
     const char *isa;                          /* "ref", "avx2", "avx512" */
     kern_gemm_panel_fn gemm_panel[GGML_TYPE_COUNT]; /* optional panels (NULL where absent) */
 };

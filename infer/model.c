@@ -462,6 +462,8 @@ int model_load(struct infer_model *m, struct kb_error *err)
         for (int il = 0; il < hp->n_layer; il++)
             if ((rc = bind_bert_layer(m, il, err)))
                 return rc;
+        if (bert_init(m) != 0)
+            return kb_error_set(err, KB_ENOMEM, "model: no memory for the GELU table");
         goto counts;
     }
     if ((rc = bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false,
@@ -584,6 +586,7 @@ void infer_model_close(struct infer_model *m)
         return;
     model_vocab_close(m);
     free(m->layers);
+    free(m->gelu_f16);
     free(m->chat_template);
     gguf_close(m->gf);
     free(m);

@@ -104,6 +104,7 @@ struct infer_model {
     struct model_w output;     /* (n_vocab, n_embd); == tok_embd when tied */
     struct model_w rope_freqs; /* optional (n_rot/2) F32 frequency divisors (Llama 3.1) */
     struct model_w type_embd, pos_embd, tok_norm, tok_norm_b; /* bert input embeddings */
+    uint16_t *gelu_f16;         /* bert: owned 65536-entry table, F16 in -> GELU(x) as F16 */
     bool tied_output;
     struct model_layer *layers; /* n_layer; owned */
     struct tok_vocab *vocab;    /* owned; NULL when the file has no tokenizer */
@@ -216,6 +217,8 @@ const void *model_mv_quant(int w_type, const float *x, int64_t n, uint8_t **buf)
 void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0);
 /* arch_bert.c: the encoder over tok[0..n) (n <= n_batch, one sequence, non-causal); leaves the
  * final hidden states in s->x (n, n_embd). */
+/* arch_bert.c: fills m->gelu_f16 (KB_ENOMEM). */
+int bert_init(struct infer_model *m);
 void bert_forward(struct infer_session *s, const int32_t *tok, int n);
 /* arch_llama.c: one forward step of n <= n_batch tokens at positions n_past..; logits as in
  * infer_eval (NULL: none). Does not advance n_past. keep_rows: every row's final state stays in

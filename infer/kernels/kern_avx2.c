@@ -254,6 +254,86 @@ static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
         y[i] += a * f16(h[i]);
 }
 
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* Four rows against one query: each row's products in its own accumulator, then one horizontal
+ * reduction for all four (hadd twice, then the two lanes). */
+static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
+                         float *out)
+{
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const float *k0 = k + (size_t)r * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 vq = _mm256_loadu_ps(q + i);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + i), vq, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + i), vq, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(k2 + i), vq, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(k3 + i), vq, s3);
+        }
+        __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+        float d[4];
+        _mm_storeu_ps(d, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+        for (; i < n; i++) {
+            d[0] += k0[i] * q[i];
+            d[1] += k1[i] * q[i];
+            d[2] += k2[i] * q[i];
+            d[3] += k3[i] * q[i];
+        }
+        for (int j = 0; j < 4; j++)
+            out[r + j] = d[j] * scale;
+    }
+    for (; r < n_rows; r++)
+        out[r] = dot_f32(n, k + (size_t)r * stride, q) * scale;
+}
+
+/* out = sum_r w[r] * v[r], 32 columns at a time held in registers across all rows. */
+static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out)
+{
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t r = 0; r < n_rows; r++) {
+            const float *vr = v + (size_t)r * stride + i;
+            __m256 wr = _mm256_set1_ps(w[r]);
+            s0 = _mm256_fmadd_ps(wr, _mm256_loadu_ps(vr), s0);
+            s1 = _mm256_fmadd_ps(wr, _mm256_loadu_ps(vr + 8), s1);
+            s2 = _mm256_fmadd_ps(wr, _mm256_loadu_ps(vr + 16), s2);
+            s3 = _mm256_fmadd_ps(wr, _mm256_loadu_ps(vr + 24), s3);
+        }
+        _mm256_storeu_ps(out + i, s0);
+        _mm256_storeu_ps(out + i + 8, s1);
+        _mm256_storeu_ps(out + i + 16, s2);
+        _mm256_storeu_ps(out + i + 24, s3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 s0 = _mm256_setzero_ps();
+        for (int64_t r = 0; r < n_rows; r++)
+            s0 = _mm256_fmadd_ps(_mm256_set1_ps(w[r]), _mm256_loadu_ps(v + (size_t)r * stride + i), s0);
+        _mm256_storeu_ps(out + i, s0);
+    }
+    for (; i < n; i++) {
+        float s0 = 0;
+        for (int64_t r = 0; r < n_rows; r++)
+            s0 += w[r] * v[(size_t)r * stride + i];
+        out[i] = s0;
+    }
+}
+
 /* BF16 is the high half of an F32: widen and shift. */
 static inline __m256 bf16x8(const uint16_t *p)
 {
@@ -929,6 +1009,9 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_BF16] = dot_bf16;
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
+    ops->axpy_f32 = axpy_f32;
+    ops->rows_dot_f32 = rows_dot_f32;
+    ops->rows_wsum_f32 = rows_wsum_f32;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;
     ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;

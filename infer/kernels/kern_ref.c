@@ -112,6 +112,29 @@ static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
         y[i] += a * F16(h[i]);
 }
 
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
+                         float *out)
+{
+    for (int64_t r = 0; r < n_rows; r++)
+        out[r] = dot_f32(n, k + (size_t)r * stride, q) * scale;
+}
+
+static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int64_t r = 0; r < n_rows; r++)
+            s += (double)w[r] * v[(size_t)r * stride + i];
+        out[i] = (float)s;
+    }
+}
+
 /* ---- Q4_0 / Q4_1 / Q5_0 / Q5_1 ----------------------------------------------------------------- */
 
 static void deq_q4_0(const void *src, float *dst, int64_t n)
@@ -758,4 +781,7 @@ void kern_ref_fill(struct kern_ops *ops)
     }
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
+    ops->axpy_f32 = axpy_f32;
+    ops->rows_dot_f32 = rows_dot_f32;
+    ops->rows_wsum_f32 = rows_wsum_f32;
 }

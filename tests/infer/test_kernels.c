@@ -257,6 +257,41 @@ static void test_simd_vs_ref(void **state)
         kern.axpy_f16(n, 0.37f, h, d2);
         for (int64_t i = 0; i < n; i++)
             assert_true(fabsf(d1[i] - d2[i]) <= 1e-6f * (fabsf(d1[i]) + 1));
+        memcpy(d1, x, sizeof(float) * (size_t)n);
+        memcpy(d2, x, sizeof(float) * (size_t)n);
+        ref->axpy_f32(n, -1.7f, y, d1);
+        kern.axpy_f32(n, -1.7f, y, d2);
+        for (int64_t i = 0; i < n; i++)
+            assert_true(fabsf(d1[i] - d2[i]) <= 1e-6f * (fabsf(d1[i]) + fabsf(1.7f * y[i]) + 1e-6f));
+    }
+    /* attention row kernels: strided rows, row counts around the 4-row blocks, widths around 8/32 */
+    for (int iter = 0; iter < 40; iter++) {
+        int64_t n = 1 + (int64_t)(rnd_u32() % 80), n_rows = 1 + (int64_t)(rnd_u32() % 23);
+        size_t stride = (size_t)n + (rnd_u32() % 5);
+        float k[23 * 90], q[90], o1[90], o2[90];
+        fill(k, (int64_t)(stride * (size_t)n_rows), 0);
+        fill(q, n, 0);
+        ref->rows_dot_f32(n, q, k, stride, n_rows, 0.125f, o1);
+        kern.rows_dot_f32(n, q, k, stride, n_rows, 0.125f, o2);
+        for (int64_t r = 0; r < n_rows; r++) {
+            double as = 0;
+            for (int64_t i = 0; i < n; i++)
+                as += fabs((double)k[(size_t)r * stride + i] * q[i]);
+            if (fabs((double)o1[r] - o2[r]) > 0.125 * (1e-5 * as + 1e-6))
+                fail_msg("rows_dot_f32 n=%lld rows=%lld r=%lld: %g vs %g", (long long)n, (long long)n_rows,
+                         (long long)r, (double)o2[r], (double)o1[r]);
+        }
+        fill(q, n_rows, 0);
+        ref->rows_wsum_f32(n, q, k, stride, n_rows, o1);
+        kern.rows_wsum_f32(n, q, k, stride, n_rows, o2);
+        for (int64_t i = 0; i < n; i++) {
+            double as = 0;
+            for (int64_t r = 0; r < n_rows; r++)
+                as += fabs((double)q[r] * k[(size_t)r * stride + i]);
+            if (fabs((double)o1[i] - o2[i]) > 1e-5 * as + 1e-6)
+                fail_msg("rows_wsum_f32 n=%lld rows=%lld i=%lld: %g vs %g", (long long)n, (long long)n_rows,
+                         (long long)i, (double)o2[i], (double)o1[i]);
+        }
     }
     /* tile kernels against the reference dots */
     int n_tiles = 0;
