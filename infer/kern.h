@@ -48,10 +48,9 @@ struct kern_ops {
     int vec_dot_type[GGML_TYPE_COUNT];        /* activation type each weight type pairs with */
     kern_gemm_fn gemm[GGML_TYPE_COUNT];       /* optional tile kernels (NULL where absent) */
     /* Attention helpers (always set): dot of an F32 row with an F16 row, and y += a * h for an F16
-     * row h or an F32 row x (the weighted sum of cached values). */
+     * row h (the weighted sum of cached values). */
     float (*dot_f32_f16)(int64_t n, const float *x, const uint16_t *h);
     void (*axpy_f16)(int64_t n, float a, const uint16_t *h, float *y);
-    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
     /* One query against n_rows F32 rows (stride in floats): out[r] = scale * (q . k[r]) over n
      * values, and the weighted sum out[i] = sum_r w[r] * v[r][i] (out overwritten). Attention with
      * an F32 cache (bert) in blocks of rows, instead of a call per position. */

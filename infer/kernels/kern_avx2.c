@@ -254,20 +254,6 @@ static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
         y[i] += a * f16(h[i]);
 }
 
-static void axpy_f32(int64_t n, float a, const float *x, float *y)
-{
-    __m256 va = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8)));
-    }
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++)
-        y[i] += a * x[i];
-}
-
 /* Four rows against one query: each row's products in its own accumulator, then one horizontal
  * reduction for all four (hadd twice, then the two lanes). */
 static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
@@ -1009,7 +995,6 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_BF16] = dot_bf16;
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
-    ops->axpy_f32 = axpy_f32;
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;

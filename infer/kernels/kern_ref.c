@@ -112,12 +112,6 @@ static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
         y[i] += a * F16(h[i]);
 }
 
-static void axpy_f32(int64_t n, float a, const float *x, float *y)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
 static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
                          float *out)
 {
@@ -781,7 +775,6 @@ void kern_ref_fill(struct kern_ops *ops)
     }
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
-    ops->axpy_f32 = axpy_f32;
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
 }
