@@ -88,8 +88,9 @@ struct att_task {
 
 /* One (token, head) item: scores of q against the cached keys (q converted once to the cache's
  * type, then the kernels' F16/F32 dot, as ggml does for K.Q), a softmax with a double sum, and
- * the weighted sum of the cached values (F32 cache: the kernels' row-block dot and weighted sum over
- * all positions at once; F16: their dot and axpy per position). */
+ * the weighted sum of the cached values. Scores come from the kernels' row-block dots (F32 or F16
+ * rows, four positions per pass); values from their weighted row sum (F32), axpy per position
+ * (F16) or, for a transposed cache, one dot per value dimension. */
 static void att_worker(void *ud, int ith, int nth)
 {
     const struct att_task *task = ud;
@@ -117,8 +118,7 @@ static void att_worker(void *ud, int ith, int nth)
         if (f32)
             kern.rows_dot_f32(a->dk, q, (const float *)kb, a->k_pos, n_kv, a->scale, sc);
         else
-            for (int p = 0; p < n_kv; p++)
-                sc[p] = dot(a->dk, kb + (size_t)p * a->k_pos * el, qc) * a->scale;
+            kern.rows_dot_f16(a->dk, qc, (const uint16_t *)kb, a->k_pos, n_kv, a->scale, sc);
         for (int p = 0; p < n_kv; p++)
             mx = sc[p] > mx ? sc[p] : mx;
         double sum = 0.0;

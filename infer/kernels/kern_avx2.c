@@ -287,6 +287,44 @@ static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t strid
         out[r] = dot_f32(n, k + (size_t)r * stride, q) * scale;
 }
 
+static inline __m256 h8(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* rows_dot_f32's shape over F16 rows: products of two F16 values are exact in F32. */
+static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t stride, int64_t n_rows, float scale,
+                         float *out)
+{
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const uint16_t *k0 = k + (size_t)r * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 vq = h8(q + i);
+            s0 = _mm256_fmadd_ps(h8(k0 + i), vq, s0);
+            s1 = _mm256_fmadd_ps(h8(k1 + i), vq, s1);
+            s2 = _mm256_fmadd_ps(h8(k2 + i), vq, s2);
+            s3 = _mm256_fmadd_ps(h8(k3 + i), vq, s3);
+        }
+        __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+        float d[4];
+        _mm_storeu_ps(d, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+        for (; i < n; i++) {
+            float qi = f16(q[i]);
+            d[0] += f16(k0[i]) * qi;
+            d[1] += f16(k1[i]) * qi;
+            d[2] += f16(k2[i]) * qi;
+            d[3] += f16(k3[i]) * qi;
+        }
+        for (int j = 0; j < 4; j++)
+            out[r + j] = d[j] * scale;
+    }
+    for (; r < n_rows; r++)
+        out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
+}
+
 /* out = sum_r w[r] * v[r], 32 columns at a time held in registers across all rows. */
 static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out)
 {
@@ -997,6 +1035,7 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->axpy_f16 = axpy_f16;
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
+    ops->rows_dot_f16 = rows_dot_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;
     ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;

@@ -119,6 +119,13 @@ static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t strid
         out[r] = dot_f32(n, k + (size_t)r * stride, q) * scale;
 }
 
+static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t stride, int64_t n_rows, float scale,
+                         float *out)
+{
+    for (int64_t r = 0; r < n_rows; r++)
+        out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
+}
+
 static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -777,4 +784,5 @@ void kern_ref_fill(struct kern_ops *ops)
     ops->axpy_f16 = axpy_f16;
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
+    ops->rows_dot_f16 = rows_dot_f16;
 }

@@ -275,6 +275,21 @@ static void test_simd_vs_ref(void **state)
                 fail_msg("rows_dot_f32 n=%lld rows=%lld r=%lld: %g vs %g", (long long)n, (long long)n_rows,
                          (long long)r, (double)o2[r], (double)o1[r]);
         }
+        {
+            uint16_t kh[23 * 90], qh[90];
+            ref->quant[GGML_TYPE_F16](k, kh, (int64_t)(stride * (size_t)n_rows));
+            ref->quant[GGML_TYPE_F16](q, qh, n);
+            ref->rows_dot_f16(n, qh, kh, stride, n_rows, 0.125f, o1);
+            kern.rows_dot_f16(n, qh, kh, stride, n_rows, 0.125f, o2);
+            for (int64_t r = 0; r < n_rows; r++) {
+                double as = 0;
+                for (int64_t i = 0; i < n; i++)
+                    as += fabs((double)kern_f16_to_f32(kh[(size_t)r * stride + i]) * kern_f16_to_f32(qh[i]));
+                if (fabs((double)o1[r] - o2[r]) > 0.125 * (1e-5 * as + 1e-6))
+                    fail_msg("rows_dot_f16 n=%lld rows=%lld r=%lld: %g vs %g", (long long)n, (long long)n_rows,
+                             (long long)r, (double)o2[r], (double)o1[r]);
+            }
+        }
         fill(q, n_rows, 0);
         ref->rows_wsum_f32(n, q, k, stride, n_rows, o1);
         kern.rows_wsum_f32(n, q, k, stride, n_rows, o2);
