@@ -114,24 +114,14 @@ static void att_worker(void *ud, int ith, int nth)
             qc = tmp + s->att_tmp_dim;
         }
         const uint8_t *kb = (const uint8_t *)a->kc + (size_t)kvh * a->k_head * el;
-        float mx = -INFINITY;
         if (f32)
             kern.rows_dot_f32(a->dk, q, (const float *)kb, a->k_pos, n_kv, a->scale, sc);
         else
             kern.rows_dot_f16(a->dk, qc, (const uint16_t *)kb, a->k_pos, n_kv, a->scale, sc);
-        for (int p = 0; p < n_kv; p++)
-            mx = sc[p] > mx ? sc[p] : mx;
-        double sum = 0.0;
-        for (int p = 0; p < n_kv; p++) {
-            sc[p] = expf(sc[p] - mx);
-            sum += sc[p];
-        }
-        float inv = (float)(1.0 / sum);
+        kern.softmax_f32(n_kv, sc);
         if (a->v_trans) {
             /* V^T (dv rows of n_ctx positions): out[i] = V^T[i] . w, the weights rounded to the
              * cache type first, as ggml's kq x V does */
-            for (int p = 0; p < n_kv; p++)
-                sc[p] *= inv;
             const void *wc = sc;
             if (!f32) {
                 kern.quant[GGML_TYPE_F16](sc, tmp, n_kv);
@@ -144,14 +134,12 @@ static void att_worker(void *ud, int ith, int nth)
         }
         const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
         if (f32) {
-            for (int p = 0; p < n_kv; p++)
-                sc[p] *= inv;
             kern.rows_wsum_f32(a->dv, sc, (const float *)vb, a->v_pos, n_kv, out);
             continue;
         }
         memset(out, 0, (size_t)a->dv * sizeof *out);
         for (int p = 0; p < n_kv; p++)
-            kern.axpy_f16(a->dv, sc[p] * inv, (const uint16_t *)(vb + (size_t)p * a->v_pos * el), out);
+            kern.axpy_f16(a->dv, sc[p], (const uint16_t *)(vb + (size_t)p * a->v_pos * el), out);
     }
 }
 

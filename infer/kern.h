@@ -57,6 +57,8 @@ struct kern_ops {
     void (*rows_dot_f32)(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
                          float *out);
     void (*rows_wsum_f32)(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out);
+    /* In place: x[i] = exp(x[i] - max x) * (1 / sum), the sum in double (attention weights). */
+    void (*softmax_f32)(int64_t n, float *x);
     /* The same dot for an F16 cache, the query already rounded to F16 (as ggml's K.Q). */
     void (*rows_dot_f16)(int64_t n, const uint16_t *q, const uint16_t *k, size_t stride, int64_t n_rows, float scale,
                          float *out);

@@ -325,6 +325,70 @@ static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t
         out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
 }
 
+/* exp of 8 values (x <= 0 in softmax, any x works up to 88): x = k ln2 + r with |r| <= ln2/2 (ln2
+ * split in two for an exact k ln2), exp(r) by its Taylor series to r^7 (truncation below 1e-8
+ * relative), times 2^k through the exponent bits; below -87.3 (2^-126) the result is 0. */
+static inline __m256 exp8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.33654f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+static void softmax_f32(int64_t n, float *x)
+{
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    float mx;
+    double sum;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    {
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        mx = _mm_cvtss_f32(m4);
+    }
+    for (int64_t j = i; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    __m256 vmx = _mm256_set1_ps(mx);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    {
+        double d[4];
+        _mm256_storeu_pd(d, _mm256_add_pd(s0, s1));
+        sum = (d[0] + d[1]) + (d[2] + d[3]);
+    }
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    __m256 vinv = _mm256_set1_ps((float)(1.0 / sum));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+    for (; i < n; i++)
+        x[i] *= (float)(1.0 / sum);
+}
+
 /* out = sum_r w[r] * v[r], 32 columns at a time held in registers across all rows. */
 static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out)
 {
@@ -902,6 +966,78 @@ static inline __attribute__((always_inline)) void q4k_panel_token(const struct q
     }
 }
 
+/* ---- F32 / F16 panels ------------------------------------------------------------------------- */
+
+/* Eight values of a float row: F32 as is, F16 widened (both kinds pair with activations of their
+ * own type). */
+static inline __attribute__((always_inline)) __m256 fl8(int is_f16, const uint8_t *p, int64_t i)
+{
+    return is_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))) : _mm256_loadu_ps((const float *)p + i);
+}
+
+static inline __attribute__((always_inline)) float fl1(int is_f16, const uint8_t *p, int64_t i)
+{
+    return is_f16 ? f16(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+/* Panel for float weights: groups of 4 tokens against pairs of rows, 8 accumulators, so each step
+ * of 8 values loads 2 weight and 4 activation vectors for 8 FMAs (a dot loads 2 per FMA). The 32
+ * rows are re-read from cache for every group of tokens; leftover tokens use the dot. Not bit for
+ * bit the dot's order, which is why matmul.c only uses panels from 16 tokens up. */
+static inline __attribute__((always_inline)) void gemm_panel_float(int is_f16, kern_vec_dot_fn dot, int64_t n,
+                                                                   const void *w, size_t ws, const void *a, size_t as,
+                                                                   int64_t n_tok, float *y, size_t ys)
+{
+    int64_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) {
+        const uint8_t *at = (const uint8_t *)a + (size_t)t * as;
+        for (int r = 0; r < KERN_PANEL_ROWS; r += 2) {
+            const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+            __m256 acc[2][4];
+#pragma GCC unroll 2
+            for (int rr = 0; rr < 2; rr++)
+#pragma GCC unroll 4
+                for (int tt = 0; tt < 4; tt++)
+                    acc[rr][tt] = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8) {
+                __m256 w0 = fl8(is_f16, wr, i), w1 = fl8(is_f16, wr + ws, i);
+#pragma GCC unroll 4
+                for (int tt = 0; tt < 4; tt++) {
+                    __m256 x = fl8(is_f16, at + (size_t)tt * as, i);
+                    acc[0][tt] = _mm256_fmadd_ps(w0, x, acc[0][tt]);
+                    acc[1][tt] = _mm256_fmadd_ps(w1, x, acc[1][tt]);
+                }
+            }
+#pragma GCC unroll 2
+            for (int rr = 0; rr < 2; rr++)
+#pragma GCC unroll 4
+                for (int tt = 0; tt < 4; tt++) {
+                    float s = hsum8(acc[rr][tt]);
+                    for (int64_t k = i; k < n; k++)
+                        s += fl1(is_f16, wr + (size_t)rr * ws, k) * fl1(is_f16, at + (size_t)tt * as, k);
+                    y[(size_t)(t + tt) * ys + (size_t)(r + rr)] = s;
+                }
+        }
+    }
+    for (; t < n_tok; t++)
+        for (int r = 0; r < KERN_PANEL_ROWS; r++)
+            y[(size_t)t * ys + (size_t)r] =
+                dot(n, (const uint8_t *)w + (size_t)r * ws, (const uint8_t *)a + (size_t)t * as);
+}
+
+static void gemm_panel_f32(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                           size_t ys)
+{
+    gemm_panel_float(0, dot_f32, n, w, ws, a, as, n_tok, y, ys);
+}
+
+static void gemm_panel_f16(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                           size_t ys)
+{
+    gemm_panel_float(1, dot_f16, n, w, ws, a, as, n_tok, y, ys);
+}
+
 static void gemm_panel_q4_k(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
                             size_t ys)
 {
@@ -1035,6 +1171,7 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->axpy_f16 = axpy_f16;
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
+    ops->softmax_f32 = softmax_f32;
     ops->rows_dot_f16 = rows_dot_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;
@@ -1052,5 +1189,7 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
     ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
+    ops->gemm_panel[GGML_TYPE_F32] = gemm_panel_f32;
+    ops->gemm_panel[GGML_TYPE_F16] = gemm_panel_f16;
     ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;
 }

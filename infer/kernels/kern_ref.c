@@ -126,6 +126,21 @@ static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t
         out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
 }
 
+static void softmax_f32(int64_t n, float *x)
+{
+    float mx = -INFINITY;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
 static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -784,5 +799,6 @@ void kern_ref_fill(struct kern_ops *ops)
     ops->axpy_f16 = axpy_f16;
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
+    ops->softmax_f32 = softmax_f32;
     ops->rows_dot_f16 = rows_dot_f16;
 }

@@ -302,6 +302,18 @@ static void test_simd_vs_ref(void **state)
                          (long long)i, (double)o2[i], (double)o1[i]);
         }
     }
+    /* softmax: the SIMD exp against libm's, within a few ulp, zeros below 2^-126 */
+    for (int iter = 0; iter < 60; iter++) {
+        int64_t n = 1 + (int64_t)(rnd_u32() % 600);
+        static float s1[600], s2[600];
+        for (int64_t i = 0; i < n; i++)
+            s1[i] = s2[i] = (rnd_f() - 0.5f) * (iter < 30 ? 60.0f : 400.0f);
+        ref->softmax_f32(n, s1);
+        kern.softmax_f32(n, s2);
+        for (int64_t i = 0; i < n; i++)
+            if (fabsf(s1[i] - s2[i]) > 1e-6f * s1[i] + 1e-37f)
+                fail_msg("softmax n=%lld i=%lld: %g vs %g", (long long)n, (long long)i, (double)s2[i], (double)s1[i]);
+    }
     /* tile kernels against the reference dots */
     int n_tiles = 0;
     for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
