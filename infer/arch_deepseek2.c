@@ -139,8 +139,6 @@ static void mla_att_worker(void *ud, int ith, int nth)
     struct infer_session *s = m->s;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
     float *qt = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
-    size_t el = a->f32 ? sizeof(float) : sizeof(uint16_t);
-    kern_vec_dot_fn dot = kern.vec_dot[a->f32 ? GGML_TYPE_F32 : GGML_TYPE_F16];
     kern_vec_dot_fn dot32 = kern.vec_dot[GGML_TYPE_F32];
     int n_items = (a->n_tok - a->t_first) * a->n_head;
     for (int it = ith; it < n_items; it += nth) {
@@ -152,21 +150,11 @@ static void mla_att_worker(void *ud, int ith, int nth)
             kern.quant[GGML_TYPE_F16](q, qt, a->dk);
             qc = qt;
         }
-        const uint8_t *kb = a->kc;
-        float mx = -INFINITY;
-        for (int p = 0; p < n_kv; p++) {
-            sc[p] = dot(a->dk, kb + (size_t)p * a->k_pos * el, qc) * a->scale;
-            if (sc[p] > mx)
-                mx = sc[p];
-        }
-        double sum = 0.0;
-        for (int p = 0; p < n_kv; p++) {
-            sc[p] = expf(sc[p] - mx);
-            sum += sc[p];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int p = 0; p < n_kv; p++)
-            sc[p] *= inv;
+        if (a->f32)
+            kern.rows_dot_f32(a->dk, q, (const float *)a->kc, a->k_pos, n_kv, a->scale, sc);
+        else
+            kern.rows_dot_f16(a->dk, qc, (const uint16_t *)a->kc, a->k_pos, n_kv, a->scale, sc);
+        kern.softmax_f32(n_kv, sc);
         for (int i = 0; i < a->dv; i++)
             out[i] = dot32(n_kv, m->vt + (size_t)i * m->vt_stride, sc);
     }
