@@ -286,7 +286,7 @@ struct index_hit {
     int64_t off_start, off_end;
     double bm25;      /* BM25 relevance, higher is better (SQLite's bm25() negated); 0 if not matched */
     double vector;    /* inner product with the query vector (cosine), or 0 without vectors */
-    double score;     /* fused score the hits are ordered by */
+    double score;     /* the score hits are ordered by: fused, then rescaled by the sentence-evidence step */
     int bm25_rank;    /* 1-based rank in the BM25 list, 0 if absent */
     int vector_rank;  /* 1-based rank in the vector list, 0 if absent */
 };
