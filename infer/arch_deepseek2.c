@@ -137,7 +137,7 @@ static void mla_att_worker(void *ud, int ith, int nth)
     const struct mla_att *m = ud;
     const struct attn_spec *a = m->a;
     struct infer_session *s = m->s;
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
+    float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
     float *qt = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
     kern_vec_dot_fn dot32 = kern.vec_dot[GGML_TYPE_F32];
     int n_items = (a->n_tok - a->t_first) * a->n_head;

@@ -18,7 +18,8 @@
  *              xn = rmsnorm(x) * ffn_norm;  x += (silu(xn Wgate) * (xn Wup)) Wdown
  *   logits = rmsnorm(x) * output_norm  Woutput (token_embd when tied)
  * All buffers are the session's (see model.h for shapes); nothing is allocated here. Attention is
- * split over the pool by (token, head) pairs; each worker owns one row of s->scores.
+ * split over the pool by (token, head) pairs, or (4 tokens, head) for bert; each worker owns
+ * ATT_SCORE_ROWS rows of s->scores.
  * Tests: tests/infer/test_conformance.c, test_ref_forward.c. */
 #include <math.h>
 #include <string.h>
@@ -91,62 +92,93 @@ struct att_task {
  * the weighted sum of the cached values. Scores come from the kernels' row-block dots (F32 or F16
  * rows, four positions per pass); values from their weighted row sum (F32), axpy per position
  * (F16) or, for a transposed cache, one dot per value dimension. */
+/* One (token, head) item into sc (n_ctx scores) with tmp (2 x att_tmp_dim) as scratch. */
+static void att_item(const struct infer_session *s, const struct attn_spec *a, int t, int h, float *sc, float *tmp)
+{
+    bool f32 = a->f32;
+    size_t el = f32 ? 4 : 2;
+    int kvh = h / a->group;
+    int n_kv = a->n_kv_all ? a->n_kv_all : a->pos0 + t + 1;
+    const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
+    float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
+    const uint8_t *kb = (const uint8_t *)a->kc + (size_t)kvh * a->k_head * el;
+    const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
+    if (f32) {
+        kern.rows_dot_f32(a->dk, q, (const float *)kb, a->k_pos, n_kv, a->scale, sc);
+    } else {
+        uint16_t *qc = (uint16_t *)(tmp + s->att_tmp_dim);
+        kern.quant[GGML_TYPE_F16](q, qc, a->dk);
+        kern.rows_dot_f16(a->dk, qc, (const uint16_t *)kb, a->k_pos, n_kv, a->scale, sc);
+    }
+    kern.softmax_f32(n_kv, sc);
+    if (a->v_trans) {
+        /* V^T (dv rows of n_ctx positions): out[i] = V^T[i] . w, the weights rounded to the cache
+         * type first, as ggml's kq x V does */
+        kern_vec_dot_fn dot = kern.vec_dot[f32 ? GGML_TYPE_F32 : GGML_TYPE_F16];
+        const void *wc = sc;
+        if (!f32) {
+            kern.quant[GGML_TYPE_F16](sc, tmp, n_kv);
+            wc = tmp;
+        }
+        for (int i = 0; i < a->dv; i++)
+            out[i] = dot(n_kv, vb + (size_t)i * a->v_pos * el, wc);
+        return;
+    }
+    if (f32) {
+        kern.rows_wsum_f32(a->dv, sc, (const float *)vb, a->v_pos, n_kv, out);
+        return;
+    }
+    memset(out, 0, (size_t)a->dv * sizeof *out);
+    for (int p = 0; p < n_kv; p++)
+        kern.axpy_f16(a->dv, sc[p], (const uint16_t *)(vb + (size_t)p * a->v_pos * el), out);
+}
+
 static void att_worker(void *ud, int ith, int nth)
 {
     const struct att_task *task = ud;
-    struct infer_session *s = task->s;
+    const struct infer_session *s = task->s;
     const struct attn_spec *a = task->a;
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
-    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim; /* V row or weights; q converted */
-    bool f32 = a->f32;
-    int ct = f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
-    size_t el = f32 ? 4 : 2;
-    kern_vec_dot_fn dot = kern.vec_dot[ct];
+    float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
+    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
     int n_items = (a->n_tok - a->t_first) * a->n_head;
-    for (int it = ith; it < n_items; it += nth) {
-        int t = a->t_first + it / a->n_head, h = it % a->n_head, kvh = h / a->group;
-        int n_kv = a->n_kv_all ? a->n_kv_all : a->pos0 + t + 1;
+    for (int it = ith; it < n_items; it += nth)
+        att_item(s, a, a->t_first + it / a->n_head, it % a->n_head, sc, tmp);
+}
+
+/* Non-causal F32 attention (bert): items are (group of 4 tokens, head), so each cached key and
+ * value row is loaded once for four queries (the _x4 kernels); a last group of fewer tokens goes
+ * through att_item one token at a time. */
+static void att_worker_x4(void *ud, int ith, int nth)
+{
+    const struct att_task *task = ud;
+    const struct infer_session *s = task->s;
+    const struct attn_spec *a = task->a;
+    float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
+    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
+    int n_kv = a->n_kv_all, n_t = a->n_tok - a->t_first, n_groups = (n_t + 3) / 4;
+    for (int it = ith; it < n_groups * a->n_head; it += nth) {
+        int t = a->t_first + 4 * (it / a->n_head), h = it % a->n_head, kvh = h / a->group;
+        if (t + 4 > a->n_tok) {
+            for (; t < a->n_tok; t++)
+                att_item(s, a, t, h, sc, tmp);
+            continue;
+        }
         const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
         float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
-        const void *qc = q;
-        if (!f32) {
-            kern.quant[GGML_TYPE_F16](q, tmp + s->att_tmp_dim, a->dk);
-            qc = tmp + s->att_tmp_dim;
-        }
-        const uint8_t *kb = (const uint8_t *)a->kc + (size_t)kvh * a->k_head * el;
-        if (f32)
-            kern.rows_dot_f32(a->dk, q, (const float *)kb, a->k_pos, n_kv, a->scale, sc);
-        else
-            kern.rows_dot_f16(a->dk, qc, (const uint16_t *)kb, a->k_pos, n_kv, a->scale, sc);
-        kern.softmax_f32(n_kv, sc);
-        if (a->v_trans) {
-            /* V^T (dv rows of n_ctx positions): out[i] = V^T[i] . w, the weights rounded to the
-             * cache type first, as ggml's kq x V does */
-            const void *wc = sc;
-            if (!f32) {
-                kern.quant[GGML_TYPE_F16](sc, tmp, n_kv);
-                wc = tmp;
-            }
-            const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
-            for (int i = 0; i < a->dv; i++)
-                out[i] = dot(n_kv, vb + (size_t)i * a->v_pos * el, wc);
-            continue;
-        }
-        const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
-        if (f32) {
-            kern.rows_wsum_f32(a->dv, sc, (const float *)vb, a->v_pos, n_kv, out);
-            continue;
-        }
-        memset(out, 0, (size_t)a->dv * sizeof *out);
-        for (int p = 0; p < n_kv; p++)
-            kern.axpy_f16(a->dv, sc[p], (const uint16_t *)(vb + (size_t)p * a->v_pos * el), out);
+        kern.rows_dot_x4_f32(a->dk, q, a->q_tok, (const float *)a->kc + (size_t)kvh * a->k_head, a->k_pos, n_kv,
+                             a->scale, sc, (size_t)s->n_ctx);
+        for (int j = 0; j < 4; j++)
+            kern.softmax_f32(n_kv, sc + (size_t)j * s->n_ctx);
+        kern.rows_wsum_x4_f32(a->dv, sc, (size_t)s->n_ctx, (const float *)a->vc + (size_t)kvh * a->v_head, a->v_pos,
+                              n_kv, out, a->o_tok);
     }
 }
 
 void model_attention(struct infer_session *s, const struct attn_spec *a)
 {
     struct att_task task = {s, a};
-    kern_pool_run(s->pool, att_worker, &task);
+    bool x4 = a->f32 && a->n_kv_all > 0 && !a->v_trans && a->n_kv_all <= s->n_ctx;
+    kern_pool_run(s->pool, x4 ? att_worker_x4 : att_worker, &task);
 }
 
 /* Copies n rows of `width` floats (src row stride src_stride) into the cache rows of positions

@@ -57,6 +57,13 @@ struct kern_ops {
     void (*rows_dot_f32)(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
                          float *out);
     void (*rows_wsum_f32)(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out);
+    /* Four queries at once (non-causal attention, bert): out[j * os + r] = scale * (q_j . k[r]) with
+     * q_j = q + j * qs, and out[j * os + i] = sum_r w_j[r] * v[r][i] with w_j = w + j * ws. Each
+     * cached row is loaded once for the four queries. */
+    void (*rows_dot_x4_f32)(int64_t n, const float *q, size_t qs, const float *k, size_t stride, int64_t n_rows,
+                            float scale, float *out, size_t os);
+    void (*rows_wsum_x4_f32)(int64_t n, const float *w, size_t ws, const float *v, size_t stride, int64_t n_rows,
+                             float *out, size_t os);
     /* In place: x[i] = exp(x[i] - max x) * (1 / sum), the sum in double (attention weights). */
     void (*softmax_f32)(int64_t n, float *x);
     /* The same dot for an F16 cache, the query already rounded to F16 (as ggml's K.Q). */

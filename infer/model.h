@@ -113,6 +113,9 @@ struct infer_model {
     int64_t n_params;
 };
 
+/* Score rows per attention worker: four queries at once in bert's attention (arch_llama.c). */
+#define ATT_SCORE_ROWS 4
+
 /* Everything the forward pass writes. Shapes use T = n_batch (tokens per step). */
 struct infer_session {
     const struct infer_model *m; /* borrowed */
@@ -130,7 +133,7 @@ struct infer_session {
     float *tmp;     /* (T, n_embd) sublayer output */
     float *ff_g;    /* (T, n_ff) gate, then the gated product */
     float *ff_u;    /* (T, n_ff) up */
-    float *scores;  /* (n_threads, n_ctx) attention weights per worker */
+    float *scores;  /* (n_threads, ATT_SCORE_ROWS, n_ctx) attention weights per worker */
     float *att_tmp; /* (n_threads, 2 * att_tmp_dim) per worker: widened V row, q in cache type */
     int att_tmp_dim;
     float *rope_cs; /* (T, n_rot) cos/sin pairs of each token's position */

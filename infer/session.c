@@ -83,7 +83,7 @@ static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_thread
         z->h = (size_t)T * KB_MAX(C, (size_t)KB_MAX(hp->n_nope, hp->head_dim_v));
         z->o_lat = (size_t)T * hp->n_head * C;
     }
-    z->scores = (size_t)n_threads * n_ctx;
+    z->scores = (size_t)n_threads * ATT_SCORE_ROWS * n_ctx;
     z->rope = (size_t)T * hp->n_rot;
     z->logits = (size_t)hp->n_vocab;
 }

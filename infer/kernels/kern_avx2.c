@@ -325,6 +325,101 @@ static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t
         out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
 }
 
+/* The four sums of four accumulators, in order (hadd twice, then the two lanes). */
+static inline __m128 hsum4x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
+{
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* Four queries against pairs of cached rows: 8 accumulators, 2 row loads and 4 query loads for
+ * 8 FMAs. */
+static void rows_dot_x4_f32(int64_t n, const float *q, size_t qs, const float *k, size_t stride, int64_t n_rows,
+                            float scale, float *out, size_t os)
+{
+    const float *q0 = q, *q1 = q + qs, *q2 = q + 2 * qs, *q3 = q + 3 * qs;
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) {
+        const float *k0 = k + (size_t)r * stride, *k1 = k0 + stride;
+        __m256 a[2][4];
+#pragma GCC unroll 2
+        for (int rr = 0; rr < 2; rr++)
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                a[rr][j] = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 x0 = _mm256_loadu_ps(k0 + i), x1 = _mm256_loadu_ps(k1 + i);
+            __m256 v0 = _mm256_loadu_ps(q0 + i), v1 = _mm256_loadu_ps(q1 + i);
+            __m256 v2 = _mm256_loadu_ps(q2 + i), v3 = _mm256_loadu_ps(q3 + i);
+            a[0][0] = _mm256_fmadd_ps(x0, v0, a[0][0]);
+            a[0][1] = _mm256_fmadd_ps(x0, v1, a[0][1]);
+            a[0][2] = _mm256_fmadd_ps(x0, v2, a[0][2]);
+            a[0][3] = _mm256_fmadd_ps(x0, v3, a[0][3]);
+            a[1][0] = _mm256_fmadd_ps(x1, v0, a[1][0]);
+            a[1][1] = _mm256_fmadd_ps(x1, v1, a[1][1]);
+            a[1][2] = _mm256_fmadd_ps(x1, v2, a[1][2]);
+            a[1][3] = _mm256_fmadd_ps(x1, v3, a[1][3]);
+        }
+#pragma GCC unroll 2
+        for (int rr = 0; rr < 2; rr++) {
+            const float *kr = rr ? k1 : k0;
+            float d[4];
+            _mm_storeu_ps(d, hsum4x8(a[rr][0], a[rr][1], a[rr][2], a[rr][3]));
+            for (int64_t t = i; t < n; t++) {
+                d[0] += kr[t] * q0[t];
+                d[1] += kr[t] * q1[t];
+                d[2] += kr[t] * q2[t];
+                d[3] += kr[t] * q3[t];
+            }
+            for (int j = 0; j < 4; j++)
+                out[(size_t)j * os + (size_t)(r + rr)] = d[j] * scale;
+        }
+    }
+    for (; r < n_rows; r++)
+        for (int j = 0; j < 4; j++)
+            out[(size_t)j * os + (size_t)r] = dot_f32(n, k + (size_t)r * stride, q + (size_t)j * qs) * scale;
+}
+
+static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out);
+
+/* Four weight rows over the cached rows: 16 columns x 4 queries in 8 accumulators, each cached row
+ * loaded once for the four. */
+static void rows_wsum_x4_f32(int64_t n, const float *w, size_t ws, const float *v, size_t stride, int64_t n_rows,
+                             float *out, size_t os)
+{
+    const float *w0 = w, *w1 = w + ws, *w2 = w + 2 * ws, *w3 = w + 3 * ws;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a[4][2];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            a[j][0] = a[j][1] = _mm256_setzero_ps();
+        for (int64_t r = 0; r < n_rows; r++) {
+            const float *vr = v + (size_t)r * stride + i;
+            __m256 x0 = _mm256_loadu_ps(vr), x1 = _mm256_loadu_ps(vr + 8);
+            __m256 b0 = _mm256_broadcast_ss(w0 + r), b1 = _mm256_broadcast_ss(w1 + r);
+            __m256 b2 = _mm256_broadcast_ss(w2 + r), b3 = _mm256_broadcast_ss(w3 + r);
+            a[0][0] = _mm256_fmadd_ps(b0, x0, a[0][0]);
+            a[0][1] = _mm256_fmadd_ps(b0, x1, a[0][1]);
+            a[1][0] = _mm256_fmadd_ps(b1, x0, a[1][0]);
+            a[1][1] = _mm256_fmadd_ps(b1, x1, a[1][1]);
+            a[2][0] = _mm256_fmadd_ps(b2, x0, a[2][0]);
+            a[2][1] = _mm256_fmadd_ps(b2, x1, a[2][1]);
+            a[3][0] = _mm256_fmadd_ps(b3, x0, a[3][0]);
+            a[3][1] = _mm256_fmadd_ps(b3, x1, a[3][1]);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_ps(out + (size_t)j * os + i, a[j][0]);
+            _mm256_storeu_ps(out + (size_t)j * os + i + 8, a[j][1]);
+        }
+    }
+    if (i < n)
+        for (int j = 0; j < 4; j++)
+            rows_wsum_f32(n - i, w + (size_t)j * ws, v + i, stride, n_rows, out + (size_t)j * os + i);
+}
+
 /* exp of 8 values (x <= 0 in softmax, any x works up to 88): x = k ln2 + r with |r| <= ln2/2 (ln2
  * split in two for an exact k ln2), exp(r) by its Taylor series to r^7 (truncation below 1e-8
  * relative), times 2^k through the exponent bits; below -87.3 (2^-126) the result is 0. */
@@ -1172,6 +1267,8 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
     ops->softmax_f32 = softmax_f32;
+    ops->rows_dot_x4_f32 = rows_dot_x4_f32;
+    ops->rows_wsum_x4_f32 = rows_wsum_x4_f32;
     ops->rows_dot_f16 = rows_dot_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;

@@ -151,6 +151,20 @@ static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stri
     }
 }
 
+static void rows_dot_x4_f32(int64_t n, const float *q, size_t qs, const float *k, size_t stride, int64_t n_rows,
+                            float scale, float *out, size_t os)
+{
+    for (int j = 0; j < 4; j++)
+        rows_dot_f32(n, q + (size_t)j * qs, k, stride, n_rows, scale, out + (size_t)j * os);
+}
+
+static void rows_wsum_x4_f32(int64_t n, const float *w, size_t ws, const float *v, size_t stride, int64_t n_rows,
+                             float *out, size_t os)
+{
+    for (int j = 0; j < 4; j++)
+        rows_wsum_f32(n, w + (size_t)j * ws, v, stride, n_rows, out + (size_t)j * os);
+}
+
 /* ---- Q4_0 / Q4_1 / Q5_0 / Q5_1 ----------------------------------------------------------------- */
 
 static void deq_q4_0(const void *src, float *dst, int64_t n)
@@ -800,5 +814,7 @@ void kern_ref_fill(struct kern_ops *ops)
     ops->rows_dot_f32 = rows_dot_f32;
     ops->rows_wsum_f32 = rows_wsum_f32;
     ops->softmax_f32 = softmax_f32;
+    ops->rows_dot_x4_f32 = rows_dot_x4_f32;
+    ops->rows_wsum_x4_f32 = rows_wsum_x4_f32;
     ops->rows_dot_f16 = rows_dot_f16;
 }

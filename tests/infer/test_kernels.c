@@ -290,6 +290,34 @@ static void test_simd_vs_ref(void **state)
                              (long long)r, (double)o2[r], (double)o1[r]);
             }
         }
+        {
+            /* four queries at once against the single-query reference */
+            float q4[4 * 90], w4[4 * 23], r4[4 * 96], k4[4 * 96];
+            fill(q4, 4 * 90, 0);
+            fill(w4, 4 * 23, 0);
+            ref->rows_dot_x4_f32(n, q4, 90, k, stride, n_rows, 0.5f, r4, 96);
+            kern.rows_dot_x4_f32(n, q4, 90, k, stride, n_rows, 0.5f, k4, 96);
+            for (int j = 0; j < 4; j++)
+                for (int64_t r = 0; r < n_rows; r++) {
+                    double as = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        as += fabs((double)k[(size_t)r * stride + i] * q4[j * 90 + i]);
+                    if (fabs((double)r4[j * 96 + r] - k4[j * 96 + r]) > 0.5 * (1e-5 * as + 1e-6))
+                        fail_msg("rows_dot_x4_f32 n=%lld rows=%lld j=%d r=%lld: %g vs %g", (long long)n,
+                                 (long long)n_rows, j, (long long)r, (double)k4[j * 96 + r], (double)r4[j * 96 + r]);
+                }
+            ref->rows_wsum_x4_f32(n, w4, 23, k, stride, n_rows, r4, 96);
+            kern.rows_wsum_x4_f32(n, w4, 23, k, stride, n_rows, k4, 96);
+            for (int j = 0; j < 4; j++)
+                for (int64_t i = 0; i < n; i++) {
+                    double as = 0;
+                    for (int64_t r = 0; r < n_rows; r++)
+                        as += fabs((double)w4[j * 23 + r] * k[(size_t)r * stride + i]);
+                    if (fabs((double)r4[j * 96 + i] - k4[j * 96 + i]) > 1e-5 * as + 1e-6)
+                        fail_msg("rows_wsum_x4_f32 n=%lld rows=%lld j=%d i=%lld: %g vs %g", (long long)n,
+                                 (long long)n_rows, j, (long long)i, (double)k4[j * 96 + i], (double)r4[j * 96 + i]);
+                }
+        }
         fill(q, n_rows, 0);
         ref->rows_wsum_f32(n, q, k, stride, n_rows, o1);
         kern.rows_wsum_f32(n, q, k, stride, n_rows, o2);
