@@ -30,7 +30,12 @@ bool vec_needs_training(const struct vec_index *v);
  * asks for 39 at least), at least 20k, at most 256k, at most n; 0 when v needs no training. */
 int64_t vec_train_size(const struct vec_index *v, int64_t n);
 /* Inverted lists an IVF search visits (clamped to 1..nlist; other kinds ignore it). vec_new and
- * vec_load set the default; benches override it. */
+ * vec_load set VEC_IVF_NPROBE; a vector-only search (search.c) visits VEC_IVF_NPROBE_ALONE, because
+ * without BM25 beside it the lists IVF skips cost recall: on 33k real chunks with the built-in
+ * embedder, vector-only MRR@10 was .533 exact, .393 at 24 probes, .478 at 64, while hybrid lost
+ * nothing at 24 (docs/BENCHMARKS.md); benches override it. */
+#define VEC_IVF_NPROBE 24
+#define VEC_IVF_NPROBE_ALONE 96
 void vec_set_nprobe(struct vec_index *v, int nprobe);
 int vec_train(struct vec_index *v, const float *x, int64_t n, struct kb_error *err);
 void vec_free(struct vec_index *v);

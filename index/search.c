@@ -113,6 +113,10 @@ static int cand_cmp_score(const void *a, const void *b)
 }
 
 /* Vector candidates, best first, honouring the filters. */
+static int vector_search_filtered(struct index_store *st, struct vec_index *v, const float *q,
+                                  const struct index_search_opts *o, int depth, int64_t *ids, float *scores,
+                                  int *n_out, struct kb_error *err);
+
 static int vector_candidates(struct index_store *st, const float *q, const struct index_search_opts *o, int depth,
                              struct kb_arena *a, int64_t *ids, float *scores, int *n_out, struct kb_error *err)
 {
@@ -144,9 +148,23 @@ static int vector_candidates(struct index_store *st, const float *q, const struc
     }
     if (!v)
         return 0;
+    if (o->mode == INDEX_MODE_VECTOR)
+        vec_set_nprobe(v, VEC_IVF_NPROBE_ALONE);
+    rc = vector_search_filtered(st, v, q, o, depth, ids, scores, n_out, err);
+    if (o->mode == INDEX_MODE_VECTOR)
+        vec_set_nprobe(v, VEC_IVF_NPROBE);
+    return rc;
+}
+
+/* The vector index's depth best, restricted to o's collection (over-fetch, filter, widen until
+ * enough or everything was seen). */
+static int vector_search_filtered(struct index_store *st, struct vec_index *v, const float *q,
+                                  const struct index_search_opts *o, int depth, int64_t *ids, float *scores,
+                                  int *n_out, struct kb_error *err)
+{
+    int rc = 0;
     if (o->collection_id <= 0)
         return vec_search(v, q, depth, ids, scores, n_out, err);
-    /* collection filter: over-fetch, filter, widen until enough or everything was seen */
     for (int64_t k = (int64_t)depth * 4;; k *= 4) {
         int kk = (int)KB_MIN(k, vec_count(v));
         int64_t *tid = kb_xmalloc((size_t)(kk + 1) * sizeof(int64_t));

@@ -67,10 +67,10 @@ extern int omp_get_num_procs(void);
 #define VEC_HNSW_M "IDMap2,HNSW32"
 #define VEC_HNSW_EF_SEARCH 128
 #define VEC_BLAS_DB_BLOCK 16384
-/* Lists an IVF search visits. At 100k 512-d vectors (316 lists) each probe costs about 0.2 ms (Debian's
- * FAISS scans lists with scalar loops); bench_index_hnsw recall@10 against exact was .21 at 16, .29 at
- * 24, .35 at 32, and bench_index's hybrid p50 5.9, 7.4-8.2, 9.0 ms: 24 keeps it under 10 ms. */
-#define VEC_IVF_NPROBE 24
+/* Lists an IVF search visits: VEC_IVF_NPROBE (index_int.h). At 100k 512-d vectors (316 lists) each
+ * probe costs about 0.2 ms (Debian's FAISS scans lists with scalar loops); bench_index_hnsw recall@10
+ * against exact was .21 at 16, .29 at 24, .35 at 32, and bench_index's hybrid p50 5.9, 7.4-8.2, 9.0
+ * ms: 24 keeps it under 10 ms. */
 /* IVF training sample, in points. FAISS's k-means warns below 39 points per list; at 100k 512-d
  * synthetic vectors (bench_index_hnsw, nprobe 16) recall@10 was .183 with 39 per list, .204 with 64,
  * .222 with 253 (training 1.1, 1.9 and 6.2 s). The cap bounds k-means time and memory (512 MB of
