@@ -6,7 +6,8 @@
  *   -> distinct tokens (English stop words dropped when other tokens remain, at most 64), each quoted
  *   -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
  *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
- *   FTS5 vocabulary) -> FAISS candidates (exact scan of the document's vectors for a document filter;
+ *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
+ *   vector-only query; exact scan of the document's vectors for a document filter;
  *   over-fetch and filter for a collection filter) -> union by chunk id; BM25-only candidates get
  *   their exact cosine from the stored vector so every hit carries both scores -> fusion -> near-tie
  *   rule -> sentence evidence (hybrid, opts.evidence: evid_rerank reorders the first 10-12 chunks by
