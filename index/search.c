@@ -35,10 +35,13 @@
 #define SEARCH_MAX_TERMS 64
 #define SEARCH_MAX_DEPTH 1000
 
+/* The query's distinct terms, made once per search (qterms_of) for the FTS5 expression and the
+ * sentence-evidence step. */
 struct qterms {
     char terms[SEARCH_MAX_TERMS][INDEX_TOKEN_MAX_BYTES + 1];
+    int len[SEARCH_MAX_TERMS]; /* bytes of terms[i] */
     bool stop[SEARCH_MAX_TERMS];
-    int n, n_cjk; /* n_cjk: terms from CJK runs */
+    int n, n_cjk, n_content; /* n_cjk: terms from CJK runs; n_content: terms that are not stop words */
 };
 
 static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool cjk)
@@ -53,28 +56,31 @@ static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool 
     for (int i = 0; i < q->n; i++)
         if (strcmp(q->terms[i], q->terms[q->n]) == 0)
             return 0;
+    q->len[q->n] = n;
     q->stop[q->n] = !cjk && tok_is_stopword(q->terms[q->n], n);
     q->n_cjk += cjk;
+    q->n_content += !q->stop[q->n];
     q->n++;
     return 0;
 }
 
-/* Builds the FTS5 expression; returns false when the query has no terms. */
-static bool build_fts_expr(const char *query, size_t n, struct kb_buf *out)
+static void qterms_of(const char *query, size_t n, struct qterms *q)
 {
-    struct qterms q;
-    int n_content = 0, used = 0;
-    q.n = q.n_cjk = 0;
-    index_tokenize(query, n, true, qterm_add, &q);
-    for (int i = 0; i < q.n; i++)
-        n_content += !q.stop[i];
-    for (int i = 0; i < q.n; i++) {
-        if (n_content > 0 && q.stop[i])
+    q->n = q->n_cjk = q->n_content = 0;
+    index_tokenize(query, n, true, qterm_add, q);
+}
+
+/* Builds the FTS5 expression; returns false when the query has no terms. */
+static bool build_fts_expr(const struct qterms *q, struct kb_buf *out)
+{
+    int used = 0;
+    for (int i = 0; i < q->n; i++) {
+        if (q->n_content > 0 && q->stop[i])
             continue;
         if (used++)
             kb_buf_puts(out, " OR ");
         kb_buf_putc(out, '"');
-        for (const char *p = q.terms[i]; *p; p++) {
+        for (const char *p = q->terms[i]; *p; p++) {
             if (*p == '"')
                 kb_buf_putc(out, '"');
             kb_buf_putc(out, *p);
@@ -298,7 +304,7 @@ static int evid_tok(void *ud, const char *tok, int n, int start, int end, bool c
     (void)end;
     (void)cjk;
     for (int i = 0; i < e->q->n; i++)
-        if ((int)strlen(e->q->terms[i]) == n && memcmp(e->q->terms[i], tok, (size_t)n) == 0)
+        if (e->q->len[i] == n && memcmp(e->q->terms[i], tok, (size_t)n) == 0)
             e->mask |= (uint64_t)1 << i;
     return 0;
 }
@@ -363,28 +369,23 @@ static int evid_key_cmp(const void *a, const void *b)
     return x->rank - y->rank;
 }
 
-static int evid_rerank(struct index_store *st, const char *query, struct store_cand *c, int n, struct kb_error *err)
+static int evid_rerank(struct index_store *st, const struct qterms *q, struct store_cand *c, int n,
+                       struct kb_error *err)
 {
-    struct qterms q;
     struct index_term_stats stats;
     struct index_hit h[EVID_DEPTH_MAX];
     struct evid_key k[EVID_DEPTH_MAX];
     struct store_cand tmp[EVID_DEPTH_MAX];
     struct kb_arena a;
     double idf[SEARCH_MAX_TERMS], total = 0, top;
-    int n_content = 0, rc;
-    const struct evid_params *p;
-    q.n = q.n_cjk = 0;
-    index_tokenize(query, strlen(query), true, qterm_add, &q);
-    p = 2 * q.n_cjk > q.n ? &evid_cjk : &evid_latin;
+    int rc;
+    const struct evid_params *p = 2 * q->n_cjk > q->n ? &evid_cjk : &evid_latin;
     n = KB_MIN(n, p->depth);
     if (n < 2)
         return 0;
-    for (int i = 0; i < q.n; i++)
-        n_content += !q.stop[i];
     store_term_stats(st, &stats);
-    for (int i = 0; i < q.n; i++) {
-        idf[i] = n_content > 0 && q.stop[i] ? 0 : stats.idf(stats.ud, q.terms[i], strlen(q.terms[i]));
+    for (int i = 0; i < q->n; i++) {
+        idf[i] = q->n_content > 0 && q->stop[i] ? 0 : stats.idf(stats.ud, q->terms[i], (size_t)q->len[i]);
         total += idf[i];
     }
     if (total <= 0)
@@ -395,7 +396,7 @@ static int evid_rerank(struct index_store *st, const char *query, struct store_c
     kb_arena_init(&a, 64 * 1024, 0);
     rc = store_fill_hits(st, h, n, &a, err);
     for (int i = 0; rc == 0 && i < n; i++) {
-        k[i].key = p->beta * evid_best(&q, idf, total, h[i].heading_path, h[i].text) - log(1.0 + i);
+        k[i].key = p->beta * evid_best(q, idf, total, h[i].heading_path, h[i].text) - log(1.0 + i);
         k[i].rank = i;
     }
     kb_arena_release(&a);
@@ -472,6 +473,7 @@ static int search_locked(struct index_store *st, const char *query_in, const str
 {
     const struct index_embedder *emb = store_embedder(st);
     struct kb_buf query, expr;
+    struct qterms q;
     struct store_cand *cand = NULL;
     int64_t *vids = NULL;
     float *vsc = NULL, *qv = NULL;
@@ -491,7 +493,8 @@ static int search_locked(struct index_store *st, const char *query_in, const str
         rc = kb_error_set(err, KB_ENOMEM, "no memory for the query");
         goto out_free;
     }
-    has_terms = build_fts_expr(query.data ? query.data : "", query.len, &expr);
+    qterms_of(query.data ? query.data : "", query.len, &q);
+    has_terms = build_fts_expr(&q, &expr);
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */
     depth = KB_MIN(SEARCH_MAX_DEPTH, KB_MAX(4 * o->top_k, 50));
@@ -556,7 +559,7 @@ static int search_locked(struct index_store *st, const char *query_in, const str
     qsort(cand, (size_t)n_cand, sizeof(*cand), cand_cmp_score);
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED && o->vector_weight > 0)
         fuse_near_tie(cand, n_cand);
-    if (o->mode == INDEX_MODE_HYBRID && o->evidence && (rc = evid_rerank(st, query.data, cand, n_cand, err)) != 0)
+    if (o->mode == INDEX_MODE_HYBRID && o->evidence && (rc = evid_rerank(st, &q, cand, n_cand, err)) != 0)
         goto out_free;
     if (o->mmr && (rc = mmr_rerank(st, cand, KB_MIN(n_cand, depth), o->top_k, o->mmr_lambda, err)) != 0)
         goto out_free;
