@@ -254,75 +254,16 @@ static void axpy_f16(int64_t n, float a, const uint16_t *h, float *y)
         y[i] += a * f16(h[i]);
 }
 
-/* Four rows against one query: each row's products in its own accumulator, then one horizontal
- * reduction for all four (hadd twice, then the two lanes). */
-static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
-                         float *out)
+/* Eight values of a float row: F32 as is, F16 widened (both kinds pair with activations of their
+ * own type). */
+static inline __attribute__((always_inline)) __m256 fl8(int is_f16, const uint8_t *p, int64_t i)
 {
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        const float *k0 = k + (size_t)r * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 vq = _mm256_loadu_ps(q + i);
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + i), vq, s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + i), vq, s1);
-            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(k2 + i), vq, s2);
-            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(k3 + i), vq, s3);
-        }
-        __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
-        float d[4];
-        _mm_storeu_ps(d, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
-        for (; i < n; i++) {
-            d[0] += k0[i] * q[i];
-            d[1] += k1[i] * q[i];
-            d[2] += k2[i] * q[i];
-            d[3] += k3[i] * q[i];
-        }
-        for (int j = 0; j < 4; j++)
-            out[r + j] = d[j] * scale;
-    }
-    for (; r < n_rows; r++)
-        out[r] = dot_f32(n, k + (size_t)r * stride, q) * scale;
+    return is_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))) : _mm256_loadu_ps((const float *)p + i);
 }
 
-static inline __m256 h8(const uint16_t *p)
+static inline __attribute__((always_inline)) float fl1(int is_f16, const uint8_t *p, int64_t i)
 {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-
-/* rows_dot_f32's shape over F16 rows: products of two F16 values are exact in F32. */
-static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t stride, int64_t n_rows, float scale,
-                         float *out)
-{
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        const uint16_t *k0 = k + (size_t)r * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 vq = h8(q + i);
-            s0 = _mm256_fmadd_ps(h8(k0 + i), vq, s0);
-            s1 = _mm256_fmadd_ps(h8(k1 + i), vq, s1);
-            s2 = _mm256_fmadd_ps(h8(k2 + i), vq, s2);
-            s3 = _mm256_fmadd_ps(h8(k3 + i), vq, s3);
-        }
-        __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
-        float d[4];
-        _mm_storeu_ps(d, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
-        for (; i < n; i++) {
-            float qi = f16(q[i]);
-            d[0] += f16(k0[i]) * qi;
-            d[1] += f16(k1[i]) * qi;
-            d[2] += f16(k2[i]) * qi;
-            d[3] += f16(k3[i]) * qi;
-        }
-        for (int j = 0; j < 4; j++)
-            out[r + j] = d[j] * scale;
-    }
-    for (; r < n_rows; r++)
-        out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
+    return is_f16 ? f16(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
 /* The four sums of four accumulators, in order (hadd twice, then the two lanes). */
@@ -330,6 +271,55 @@ static inline __m128 hsum4x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* Four rows against one query: each row's products in its own accumulator, then one horizontal
+ * reduction for all four. F32 rows, or F16 rows (products of two F16 values are exact in F32);
+ * leftover rows take the type's dot. */
+static inline __attribute__((always_inline)) void rows_dot_float(int is_f16, kern_vec_dot_fn dot, int64_t n,
+                                                                 const void *q, const void *k, size_t stride,
+                                                                 int64_t n_rows, float scale, float *out)
+{
+    const size_t row = stride * (is_f16 ? 2 : 4);
+    const uint8_t *qb = q;
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const uint8_t *k0 = (const uint8_t *)k + (size_t)r * row, *k1 = k0 + row, *k2 = k1 + row, *k3 = k2 + row;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 vq = fl8(is_f16, qb, i);
+            s0 = _mm256_fmadd_ps(fl8(is_f16, k0, i), vq, s0);
+            s1 = _mm256_fmadd_ps(fl8(is_f16, k1, i), vq, s1);
+            s2 = _mm256_fmadd_ps(fl8(is_f16, k2, i), vq, s2);
+            s3 = _mm256_fmadd_ps(fl8(is_f16, k3, i), vq, s3);
+        }
+        float d[4];
+        _mm_storeu_ps(d, hsum4x8(s0, s1, s2, s3));
+        for (; i < n; i++) {
+            float qi = fl1(is_f16, qb, i);
+            d[0] += fl1(is_f16, k0, i) * qi;
+            d[1] += fl1(is_f16, k1, i) * qi;
+            d[2] += fl1(is_f16, k2, i) * qi;
+            d[3] += fl1(is_f16, k3, i) * qi;
+        }
+        for (int j = 0; j < 4; j++)
+            out[r + j] = d[j] * scale;
+    }
+    for (; r < n_rows; r++)
+        out[r] = dot(n, (const uint8_t *)k + (size_t)r * row, q) * scale;
+}
+
+static void rows_dot_f32(int64_t n, const float *q, const float *k, size_t stride, int64_t n_rows, float scale,
+                         float *out)
+{
+    rows_dot_float(0, dot_f32, n, q, k, stride, n_rows, scale, out);
+}
+
+static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t stride, int64_t n_rows, float scale,
+                         float *out)
+{
+    rows_dot_float(1, dot_f16, n, q, k, stride, n_rows, scale, out);
 }
 
 /* Four queries against pairs of cached rows: 8 accumulators, 2 row loads and 4 query loads for
@@ -1062,18 +1052,6 @@ static inline __attribute__((always_inline)) void q4k_panel_token(const struct q
 }
 
 /* ---- F32 / F16 panels ------------------------------------------------------------------------- */
-
-/* Eight values of a float row: F32 as is, F16 widened (both kinds pair with activations of their
- * own type). */
-static inline __attribute__((always_inline)) __m256 fl8(int is_f16, const uint8_t *p, int64_t i)
-{
-    return is_f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))) : _mm256_loadu_ps((const float *)p + i);
-}
-
-static inline __attribute__((always_inline)) float fl1(int is_f16, const uint8_t *p, int64_t i)
-{
-    return is_f16 ? f16(((const uint16_t *)p)[i]) : ((const float *)p)[i];
-}
 
 /* Panel for float weights: groups of 4 tokens against pairs of rows, 8 accumulators, so each step
  * of 8 values loads 2 weight and 4 activation vectors for 8 FMAs (a dot loads 2 per FMA). The 32
