@@ -405,6 +405,52 @@ static enum vec_kind store_wanted_kind(const struct index_store *st, int64_t n)
     return n > st->ann_threshold ? st->ann_kind : VEC_FLAT;
 }
 
+/* One page of e's vectors by chunk id: ids above *last and divisible by stride, at most limit rows.
+ * Well-formed rows go to x (limit x dim) and, when ids is not NULL, their ids to ids; *n_ok counts
+ * them, *n_rows counts every row read, and *last moves to the last id read. A malformed row is
+ * skipped (and logged when warn). With `unlocked` the mutex is taken for this page only. */
+static int store_vector_page(struct index_store *st, const struct index_embedder *e, bool unlocked, int64_t *last,
+                             int64_t stride, int64_t limit, bool warn, int64_t *ids, float *x, int64_t *n_rows,
+                             int64_t *n_ok, struct kb_error *err)
+{
+    const size_t bytes = (size_t)e->dim * sizeof(float);
+    sqlite3_stmt *s;
+    int rc = 0, src;
+    *n_rows = *n_ok = 0;
+    if (unlocked)
+        store_lock(st);
+    s = st_prep(st, "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 AND chunk_id>?2"
+                    " AND chunk_id%?3=0 ORDER BY chunk_id LIMIT ?4", err);
+    if (!s) {
+        rc = err ? err->code : KB_EIO;
+    } else {
+        sqlite3_bind_text(s, 1, e->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, *last);
+        sqlite3_bind_int64(s, 3, stride);
+        sqlite3_bind_int64(s, 4, limit);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            *last = sqlite3_column_int64(s, 0);
+            (*n_rows)++;
+            if ((size_t)sqlite3_column_bytes(s, 1) != bytes) {
+                if (warn)
+                    kb_warn("vectors: chunk %lld has a vector of %d bytes, expected %zu; skipped", (long long)*last,
+                            sqlite3_column_bytes(s, 1), bytes);
+                continue;
+            }
+            if (ids)
+                ids[*n_ok] = *last;
+            memcpy(x + (size_t)*n_ok * (size_t)e->dim, sqlite3_column_blob(s, 1), bytes);
+            (*n_ok)++;
+        }
+        if (src != SQLITE_DONE)
+            rc = store_fail(st, err, src, "read embeddings");
+        sqlite3_reset(s);
+    }
+    if (unlocked)
+        store_unlock(st);
+    return rc;
+}
+
 /* Reads up to `want` vectors of e spread over the whole id range (chunk ids divisible by
  * total / want) into x (want x dim) for IVF training: the first ids alone would fit the lists to
  * the documents ingested first. Falls back to the first ids when deletions left the stride too few
@@ -412,41 +458,15 @@ static enum vec_kind store_wanted_kind(const struct index_store *st, int64_t n)
 static int store_sample_vectors(struct index_store *st, const struct index_embedder *e, bool unlocked,
                                 int64_t total, int64_t want, float *x, int64_t *n_out, struct kb_error *err)
 {
-    const char *sql = "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 AND chunk_id>?2"
-                      " AND chunk_id%?3=0 ORDER BY chunk_id LIMIT ?4";
-    const int dim = e->dim;
     int64_t stride = KB_MAX(1, total / KB_MAX(1, want)), n = 0, last = 0;
     int rc = 0;
     for (;;) {
-        int64_t page_n = 0;
-        int src;
-        sqlite3_stmt *s;
-        if (unlocked)
-            store_lock(st);
-        s = st_prep(st, sql, err);
-        if (!s) {
-            rc = err ? err->code : KB_EIO;
-        } else {
-            sqlite3_bind_text(s, 1, e->id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(s, 2, last);
-            sqlite3_bind_int64(s, 3, stride);
-            sqlite3_bind_int64(s, 4, KB_MIN(STORE_PAGE_VECTORS, want - n));
-            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-                last = sqlite3_column_int64(s, 0);
-                page_n++;
-                if (sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float))
-                    continue; /* store_build_vectors warns about it */
-                memcpy(x + (size_t)n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
-                n++;
-            }
-            if (src != SQLITE_DONE)
-                rc = store_fail(st, err, src, "read embeddings");
-            sqlite3_reset(s);
-        }
-        if (unlocked)
-            store_unlock(st);
+        int64_t page_n, page_ok;
+        rc = store_vector_page(st, e, unlocked, &last, stride, KB_MIN(STORE_PAGE_VECTORS, want - n), false, NULL,
+                               x + (size_t)n * (size_t)e->dim, &page_n, &page_ok, err);
         if (rc)
             break;
+        n += page_ok;
         if (page_n > 0 && n < want)
             continue; /* next page */
         if (n * 2 >= want || stride == 1)
@@ -465,8 +485,6 @@ static int store_sample_vectors(struct index_store *st, const struct index_embed
 static int store_build_vectors(struct index_store *st, const struct index_embedder *e, bool unlocked,
                                struct vec_index **out, struct kb_error *err)
 {
-    const char *page_sql = "SELECT chunk_id, vector FROM embeddings WHERE embedder_id=?1 AND chunk_id>?2"
-                           " ORDER BY chunk_id LIMIT ?3";
     struct vec_index *v = NULL;
     int64_t total, batch_cap = STORE_PAGE_VECTORS, last = 0;
     const int dim = e->dim;
@@ -512,35 +530,8 @@ static int store_build_vectors(struct index_store *st, const struct index_embedd
         return kb_error_set(err, KB_ENOMEM, "no memory to build %lld vectors", (long long)total);
     }
     while (rc == 0) {
-        int64_t batch_n = 0;
-        int src;
-        sqlite3_stmt *s;
-        if (unlocked)
-            store_lock(st);
-        s = st_prep(st, page_sql, err);
-        if (!s) {
-            rc = err ? err->code : KB_EIO;
-        } else {
-            sqlite3_bind_text(s, 1, e->id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(s, 2, last);
-            sqlite3_bind_int64(s, 3, batch_cap);
-            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-                last = sqlite3_column_int64(s, 0);
-                if (sqlite3_column_bytes(s, 1) != dim * (int)sizeof(float)) {
-                    kb_warn("vectors: chunk %lld has a vector of %d bytes, expected %d; skipped", (long long)last,
-                            sqlite3_column_bytes(s, 1), dim * (int)sizeof(float));
-                    continue;
-                }
-                ids[batch_n] = last;
-                memcpy(x + (size_t)batch_n * (size_t)dim, sqlite3_column_blob(s, 1), (size_t)dim * sizeof(float));
-                batch_n++;
-            }
-            if (src != SQLITE_DONE)
-                rc = store_fail(st, err, src, "read embeddings");
-            sqlite3_reset(s);
-        }
-        if (unlocked)
-            store_unlock(st);
+        int64_t batch_rows, batch_n;
+        rc = store_vector_page(st, e, unlocked, &last, 1, batch_cap, true, ids, x, &batch_rows, &batch_n, err);
         if (rc || batch_n == 0)
             break;
         if (vec_needs_training(v)) /* no sample came back (every vector malformed): train on this page */
