@@ -7,8 +7,10 @@
  * - struct kb_arena: bump allocation with a byte cap, freed all at once (per request, per document);
  * - struct kb_buf: a growable byte buffer with a hard cap;
  * - logging: a leveled, process-wide sink (stderr by default);
- * - UTF-8: validation, decoding, encoding and script classes;
- * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks.
+ * - UTF-8: validation, decoding, encoding (strict, and the tokenizers' lenient form) and script classes;
+ * - hashing: FNV-1a 32/64 and struct kb_idtab, an open-addressing index of ids over caller-held keys;
+ * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks,
+ *   available memory.
  *
  * Threads: everything here is thread-safe except kb_alloc_set_fail_hook() and kb_log_set_sink(),
  * which are set once before threads start. Tests: tests/base/. */
@@ -68,7 +70,7 @@ void *kb_arena_alloc(struct kb_arena *a, size_t n);
 char *kb_arena_strndup(struct kb_arena *a, const char *s, size_t n); /* NUL-terminated copy */
 char *kb_arena_strdup(struct kb_arena *a, const char *s);
 
-/* ---- growable buffer ---------------------------------------------------------------------------- */
+/* ---- growable buffer --------------------------------------------------------------------------- */
 
 /* Bytes with a hard cap. data is always NUL-terminated when non-NULL (the NUL is not counted). */
 struct kb_buf {
@@ -89,7 +91,7 @@ int kb_buf_put_json_str(struct kb_buf *b, const char *s, size_t n);
 /* Ownership of data leaves the buffer (never NULL: "" when empty); caller frees with free(). */
 char *kb_buf_take(struct kb_buf *b);
 
-/* ---- logging ------------------------------------------------------------------------------------ */
+/* ---- logging ----------------------------------------------------------------------------------- */
 
 enum kb_log_level { KB_LOG_DEBUG, KB_LOG_INFO, KB_LOG_WARN, KB_LOG_ERROR, KB_LOG_OFF };
 typedef void (*kb_log_sink_fn)(enum kb_log_level level, const char *msg, void *ud);
@@ -104,19 +106,52 @@ void kb_log(enum kb_log_level level, const char *fmt, ...) __attribute__((format
 #define kb_warn(...) kb_log(KB_LOG_WARN, __VA_ARGS__)
 #define kb_log_error(...) kb_log(KB_LOG_ERROR, __VA_ARGS__)
 
-/* ---- UTF-8 -------------------------------------------------------------------------------------- */
+/* ---- UTF-8 ------------------------------------------------------------------------------------- */
 
 bool kb_utf8_valid(const char *s, size_t n); /* strict: no overlongs, surrogates or > U+10FFFF */
 /* Decodes one code point at s[0..n). Returns its byte length (1..4), or -1 for an invalid sequence
  * (then *cp = U+FFFD and the caller should skip 1 byte). n must be > 0. */
 int kb_utf8_decode(const char *s, size_t n, uint32_t *cp);
 int kb_utf8_encode(uint32_t cp, char out[4]); /* bytes written; invalid cp encodes U+FFFD */
+/* As kb_utf8_encode, but a surrogate (U+D800..U+DFFF) encodes as its own 3 bytes (ED A0 80..ED BF BF)
+ * instead of U+FFFD; only cp > U+10FFFF encodes U+FFFD. This is llama.cpp's unicode_cpt_to_utf8: its
+ * lenient decoder (infer/tok_unicode.c) lets surrogates through, and encoding them back as they were
+ * keeps the bytes of invalid input, so a byte-level BPE tokenizes the bytes it was given. */
+int kb_utf8_encode_lenient(uint32_t cp, char out[4]);
 bool kb_utf8_is_cjk(uint32_t cp);             /* Han, Kana, Hangul, CJK punctuation blocks excluded */
 bool kb_utf8_is_han(uint32_t cp);
 /* Copies s[0..n) into b replacing invalid sequences with U+FFFD. */
 int kb_utf8_sanitize(struct kb_buf *b, const char *s, size_t n);
 
-/* ---- strings and numbers ------------------------------------------------------------------------ */
+/* ---- hashing (hash.c) -------------------------------------------------------------------------- */
+
+/* FNV-1a over p[0..n), continuing from h: pass KB_FNV1A*_INIT (the offset basis) to start, an
+ * earlier result to hash a key in parts, or a seed of your own. kb_fnv1a64's values are stored on
+ * disk (embedder features, FAISS sidecar checksum) and must never change. */
+#define KB_FNV1A32_INIT 2166136261u
+#define KB_FNV1A64_INIT 14695981039346656037ull
+uint32_t kb_fnv1a32(uint32_t h, const void *p, size_t n);
+uint64_t kb_fnv1a64(uint64_t h, const void *p, size_t n);
+
+/* An open-addressing index from keys the caller keeps (names in a file, token texts) to their ids
+ * 0..INT32_MAX-1. Power-of-two capacity at least 2 x n_keys, linear probing, no deletion. */
+struct kb_idtab {
+    int32_t *slots; /* owned: mask + 1 slots, id + 1 or 0 when empty; NULL before init */
+    uint32_t mask;  /* capacity - 1 */
+};
+/* True when the key that id stands for equals key[0..key_len) (key_len may be unused). */
+typedef bool (*kb_idtab_eq_fn)(const void *ctx, int32_t id, const void *key, size_t key_len);
+/* Sized for n_keys (a count from input): 0, KB_ENOMEM, or KB_ETOOBIG past INT32_MAX/2 keys. */
+int kb_idtab_init(struct kb_idtab *t, size_t n_keys);
+void kb_idtab_release(struct kb_idtab *t); /* frees the slots; the struct can be initialised again */
+/* The id filed under an equal key, or -1 (also for a table never initialised). */
+int32_t kb_idtab_find(const struct kb_idtab *t, uint32_t hash, kb_idtab_eq_fn eq, const void *ctx,
+                      const void *key, size_t key_len);
+/* Files id under key unless an equal key is present; returns the id now filed (the first one wins). */
+int32_t kb_idtab_add(struct kb_idtab *t, uint32_t hash, int32_t id, kb_idtab_eq_fn eq, const void *ctx,
+                     const void *key, size_t key_len);
+
+/* ---- strings and numbers ----------------------------------------------------------------------- */
 
 /* Copies at most dst_bytes-1 bytes and always terminates. Returns strlen(src). */
 size_t kb_strlcpy(char *dst, const char *src, size_t dst_bytes);
@@ -125,7 +160,7 @@ int kb_parse_i64(const char *s, int64_t *out);
 int kb_parse_f64(const char *s, double *out);
 bool kb_str_has_suffix(const char *s, const char *suffix); /* ASCII case-insensitive */
 
-/* ---- SHA-256 ------------------------------------------------------------------------------------ */
+/* ---- SHA-256 ----------------------------------------------------------------------------------- */
 
 struct kb_sha256 {
     uint32_t h[8];
@@ -138,7 +173,7 @@ void kb_sha256_update(struct kb_sha256 *s, const void *p, size_t n);
 void kb_sha256_final(struct kb_sha256 *s, uint8_t out[32]);
 void kb_sha256_hex(const uint8_t digest[32], char out[65]);
 
-/* ---- CPU features and clocks -------------------------------------------------------------------- */
+/* ---- CPU features, clocks and memory ----------------------------------------------------------- */
 
 struct kb_cpu {
     bool avx2, fma, f16c;
@@ -149,5 +184,8 @@ void kb_cpu_detect(struct kb_cpu *out);
 void kb_cpu_describe(const struct kb_cpu *c, char *out, size_t out_bytes);
 
 double kb_now_s(void); /* monotonic seconds */
+/* MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), -1 when
+ * unknown (no /proc, or an old kernel without the line). */
+int64_t kb_mem_available_bytes(void);
 
 #endif

@@ -1,6 +1,8 @@
 /* base/utf8.c: strict UTF-8 decoding and encoding (RFC 3629: no overlongs, no surrogates, nothing
- * above U+10FFFF) and the script classes the tokenizers and chunker need. Pure functions, no state.
- * Tests: tests/base/test_utf8.c. */
+ * above U+10FFFF) and the script classes the tokenizers and chunker need. One encoder serves both
+ * sides: kb_utf8_encode maps surrogates to U+FFFD, kb_utf8_encode_lenient (the tokenizers', after
+ * llama.cpp) writes them as their own 3 bytes so invalid input keeps its bytes through a
+ * decode/encode round trip. Pure functions, no state. Tests: tests/base/test_base.c (test_utf8). */
 #include "base/base.h"
 
 int kb_utf8_decode(const char *s, size_t n, uint32_t *cp)
@@ -56,7 +58,12 @@ bool kb_utf8_valid(const char *s, size_t n)
 
 int kb_utf8_encode(uint32_t cp, char out[4])
 {
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return kb_utf8_encode_lenient(cp >= 0xD800 && cp <= 0xDFFF ? 0xFFFD : cp, out);
+}
+
+int kb_utf8_encode_lenient(uint32_t cp, char out[4])
+{
+    if (cp > 0x10FFFF)
         cp = 0xFFFD;
     if (cp < 0x80) {
         out[0] = (char)cp;

@@ -1,6 +1,7 @@
 /* base/util.c: small helpers the house style wants instead of banned libc calls (strlcpy instead
  * of strcpy, strict parsers instead of atoi), CPU feature detection for `kbox version` and the
- * kernel dispatch, and the monotonic clock. Tests: tests/base/test_util.c. */
+ * kernel dispatch, the monotonic clock, and the available memory (/proc/meminfo's MemAvailable)
+ * that the model checks compare a file's size with. Tests: tests/base/test_base.c (test_util). */
 #include "base/base.h"
 
 #include <errno.h>
@@ -108,4 +109,18 @@ double kb_now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int64_t kb_mem_available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
 }

@@ -1,5 +1,6 @@
 /* tests/base/test_base.c: the error table, allocation with failure injection, the arena's cap, the
- * capped buffer, the log sink, UTF-8 and SHA-256 (FIPS 180-4 vectors). */
+ * capped buffer, the log sink, UTF-8 (both encoders), small helpers, SHA-256 (FIPS 180-4 vectors),
+ * FNV-1a (published test vectors) and the id table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,6 +168,23 @@ static void test_utf8(void **state)
     assert_int_equal(kb_utf8_encode(0x1F600, out), 4);
     assert_memory_equal(out, "\xf0\x9f\x98\x80", 4);
     assert_int_equal(kb_utf8_encode(0xD800, out), 3); /* U+FFFD */
+    assert_memory_equal(out, "\xef\xbf\xbd", 3);
+    assert_int_equal(kb_utf8_encode(0x110000, out), 3);
+    assert_memory_equal(out, "\xef\xbf\xbd", 3);
+    /* the tokenizers' form keeps a surrogate's own bytes, and agrees everywhere else */
+    assert_int_equal(kb_utf8_encode_lenient(0xD800, out), 3);
+    assert_memory_equal(out, "\xed\xa0\x80", 3);
+    assert_int_equal(kb_utf8_encode_lenient(0xDFFF, out), 3);
+    assert_memory_equal(out, "\xed\xbf\xbf", 3);
+    assert_int_equal(kb_utf8_encode_lenient(0x110000, out), 3);
+    assert_memory_equal(out, "\xef\xbf\xbd", 3);
+    static const uint32_t same[] = {0, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFF, 0x10000, 0x10FFFF};
+    for (size_t i = 0; i < KB_ARRAY_LEN(same); i++) {
+        char a[4], b4[4];
+        int na = kb_utf8_encode(same[i], a);
+        assert_int_equal(kb_utf8_encode_lenient(same[i], b4), na);
+        assert_memory_equal(a, b4, (size_t)na);
+    }
     struct kb_buf b;
     kb_buf_init(&b, 0);
     assert_int_equal(kb_utf8_sanitize(&b, "a\xffz", 3), 0);
@@ -199,6 +217,61 @@ static void test_util(void **state)
     if (cpu.avx2)
         assert_non_null(strstr(desc, "avx2"));
     assert_true(kb_now_s() > 0);
+    int64_t avail = kb_mem_available_bytes(); /* -1 only without /proc/meminfo's MemAvailable */
+    assert_true(avail == -1 || avail > 0);
+}
+
+/* FNV-1a test vectors (the reference's published values) and the table of ids over outside keys. */
+static bool name_eq(const void *ctx, int32_t id, const void *key, size_t n)
+{
+    const char *const *names = ctx;
+    return strlen(names[id]) == n && memcmp(names[id], key, n) == 0;
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint32_t h32;
+        uint64_t h64;
+    } cases[] = {
+        {"", 0x811c9dc5u, 0xcbf29ce484222325ull},
+        {"a", 0xe40c292cu, 0xaf63dc4c8601ec8cull},
+        {"b", 0xe70c2de5u, 0xaf63df4c8601f1a5ull},
+        {"foobar", 0xbf9cf968u, 0x85944171f73967e8ull},
+    };
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        size_t n = strlen(cases[i].s);
+        assert_int_equal(kb_fnv1a32(KB_FNV1A32_INIT, cases[i].s, n), cases[i].h32);
+        assert_true(kb_fnv1a64(KB_FNV1A64_INIT, cases[i].s, n) == cases[i].h64);
+    }
+    /* continuation: hashing in parts equals hashing the whole */
+    assert_int_equal(kb_fnv1a32(kb_fnv1a32(KB_FNV1A32_INIT, "foo", 3), "bar", 3), 0xbf9cf968u);
+    assert_true(kb_fnv1a64(kb_fnv1a64(KB_FNV1A64_INIT, "foo", 3), "bar", 3) == 0x85944171f73967e8ull);
+
+    static const char *const names[] = {"alpha", "beta", "gamma", "alpha", "delta"};
+    struct kb_idtab t = {0};
+    assert_int_equal(kb_idtab_find(&t, 0, name_eq, names, "alpha", 5), -1); /* never initialised */
+    assert_int_equal(kb_idtab_init(&t, KB_ARRAY_LEN(names)), 0);
+    assert_int_equal(t.mask + 1, 16);
+    for (int32_t i = 0; i < (int32_t)KB_ARRAY_LEN(names); i++) {
+        size_t n = strlen(names[i]);
+        uint32_t h = kb_fnv1a32(KB_FNV1A32_INIT, names[i], n) & 3; /* few buckets: collisions probe */
+        assert_int_equal(kb_idtab_add(&t, h, i, name_eq, names, names[i], n), i == 3 ? 0 : i);
+    }
+    for (int32_t i = 0; i < (int32_t)KB_ARRAY_LEN(names); i++) {
+        size_t n = strlen(names[i]);
+        uint32_t h = kb_fnv1a32(KB_FNV1A32_INIT, names[i], n) & 3;
+        assert_int_equal(kb_idtab_find(&t, h, name_eq, names, names[i], n), i == 3 ? 0 : i);
+    }
+    assert_int_equal(kb_idtab_find(&t, 1, name_eq, names, "omega", 5), -1);
+    kb_idtab_release(&t);
+    assert_null(t.slots);
+    assert_int_equal(kb_idtab_init(&t, 100), 0);
+    assert_int_equal(t.mask + 1, 256);
+    kb_idtab_release(&t);
+    assert_int_equal(kb_idtab_init(&t, (size_t)INT32_MAX), KB_ETOOBIG);
 }
 
 static void test_sha256(void **state)
@@ -243,7 +316,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_table), cmocka_unit_test(test_alloc),  cmocka_unit_test(test_arena),
         cmocka_unit_test(test_buf),       cmocka_unit_test(test_log),    cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_util),      cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_util),      cmocka_unit_test(test_sha256), cmocka_unit_test(test_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
