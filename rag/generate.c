@@ -42,27 +42,13 @@ struct rag_gen {
     pthread_mutex_t mu;
 };
 
-static int64_t gen_mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
-}
-
 int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error *err)
 {
     struct rag_gen *g = kb_xcalloc(1, sizeof *g);
     struct infer_model_info info;
     struct infer_session_params sp;
     struct stat sb;
-    int64_t avail = gen_mem_available();
+    int64_t avail = kb_mem_available_bytes();
     int rc;
     *out = NULL;
     pthread_mutex_init(&g->mu, NULL);

@@ -840,20 +840,6 @@ void rag_model_path(const struct config *cfg, const char *value, char *buf, size
     snprintf(buf, buf_bytes, "%s/%s", dir, value);
 }
 
-/* MemAvailable in bytes, -1 when unknown. */
-static int64_t kb_mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb < 0 ? -1 : (int64_t)kb * 1024;
-}
-
 /* "Q8_0 x87, F32 x32" (most frequent first) and the most frequent type's name. */
 static void kb_model_types(const struct infer_model_info *in, char *out, size_t out_bytes, char *top, size_t top_bytes)
 {
@@ -888,7 +874,7 @@ int rag_models_list(const char *dir, struct rag_model **out, int *n_out, int64_t
                     struct kb_error *err)
 {
     struct dirent **names = NULL;
-    int64_t avail = kb_mem_available();
+    int64_t avail = kb_mem_available_bytes();
     int n = scandir(dir, &names, kb_gguf_only, alphasort);
     *out = NULL;
     *n_out = 0;
@@ -954,7 +940,7 @@ int rag_model_check(const char *path, const char *kind, struct kb_error *err)
     struct stat sb;
     struct infer_model *m = NULL;
     struct infer_model_info in;
-    int64_t avail = kb_mem_available();
+    int64_t avail = kb_mem_available_bytes();
     bool want_encoder = !strcmp(kind, "embedding");
     int rc;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
