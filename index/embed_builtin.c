@@ -63,15 +63,11 @@ struct embed_state {
     int dim;
 };
 
+/* FNV-1a 64 from a per-kind start. 1469598103934665603 is the offset basis missing its last digit
+ * (not KB_FNV1A64_INIT); stored vectors depend on it, so it stays. */
 static uint64_t fnv1a(uint64_t seed, const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return kb_fnv1a64(1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull), p, n);
 }
 
 static uint64_t mix64(uint64_t x)

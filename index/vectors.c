@@ -146,8 +146,7 @@ static uint64_t vec_payload_hash(const uint8_t *p, size_t n)
     r = (uint64_t)n * k;
     for (int l = 0; l < 4; l++)
         r = (r ^ h[l]) * 0xc4ceb9fe1a85ec53ull, r ^= r >> 29;
-    for (; i < n; i++)
-        r = (r ^ p[i]) * 0x100000001b3ull;
+    r = kb_fnv1a64(r, p + i, n - i); /* the tail bytes */
     return r ^ (r >> 31);
 }
 

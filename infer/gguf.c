@@ -12,8 +12,8 @@
  * Invariants after a successful open: the object is immutable (thread-safe to read); keys and
  * tensor names are NUL-terminated copies in the file's arena; kv->data and tensor->data point into
  * the mapping; arrays of strings have an offset index so gguf_arr_str() is O(1); lookups by key or
- * tensor name go through open-addressing hash tables (keys and names are unique: duplicates are
- * rejected, as the reference implementation does).
+ * tensor name go through base's id tables (struct kb_idtab, FNV-1a of the name; keys and names are
+ * unique: duplicates are rejected, as the reference implementation does).
  *
  * Layout (little-endian): see infer/gguf.h. Arrays nest (an ARRAY element is itself
  * {u32 type, u64 n, elements}); we accept nesting up to GGUF_MAX_DEPTH.
@@ -111,9 +111,8 @@ struct gguf_file {
     const uint8_t ***str_idx; /* (n_kv); per string-array kv: (n) pointers at each u64 length; owned */
     int n_tensors;
     struct gguf_tensor *tensors; /* (n_tensors); owned */
-    uint32_t kv_hcap, t_hcap; /* hash table sizes (powers of two) */
-    int32_t *kv_hash;         /* (kv_hcap) index+1, 0 = empty; owned */
-    int32_t *t_hash;          /* (t_hcap); owned */
+    struct kb_idtab kv_ids;   /* key -> kvs index; owned */
+    struct kb_idtab t_ids;    /* tensor name -> tensors index; owned */
     struct kb_arena arena;    /* key and name copies */
 };
 
@@ -235,53 +234,28 @@ static int skip_value(struct cur *c, uint32_t t, int depth, const char *key, str
     return 0;
 }
 
-static uint32_t hash_str(const char *s)
+/* kb_idtab_eq_fn over the NUL-terminated names of the kvs and of the tensors. */
+static bool kv_name_eq(const void *ctx, int32_t i, const void *name, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
+    (void)n;
+    return strcmp(((const struct gguf_file *)ctx)->kvs[i].key, name) == 0;
 }
 
-static uint32_t hash_cap_for(int n)
+static bool t_name_eq(const void *ctx, int32_t i, const void *name, size_t n)
 {
-    uint32_t cap = 16;
-    while (cap < (uint32_t)n * 2u)
-        cap <<= 1;
-    return cap;
+    (void)n;
+    return strcmp(((const struct gguf_file *)ctx)->tensors[i].name, name) == 0;
 }
 
-/* Looks name up in a table of index+1 values; returns the index or -1. name_at(i) gives names. */
-static int hash_find(const int32_t *tab, uint32_t cap, const char *name, const char *(*name_at)(const void *, int),
-                     const void *ctx)
+/* The index filed under name in tab, or -1. */
+static int name_find(const struct kb_idtab *tab, kb_idtab_eq_fn eq, const struct gguf_file *f, const char *name)
 {
-    if (!tab)
-        return -1;
-    for (uint32_t h = hash_str(name) & (cap - 1);; h = (h + 1) & (cap - 1)) {
-        int32_t v = tab[h];
-        if (v == 0)
-            return -1;
-        if (strcmp(name_at(ctx, v - 1), name) == 0)
-            return v - 1;
-    }
+    return kb_idtab_find(tab, kb_fnv1a32(KB_FNV1A32_INIT, name, strlen(name)), eq, f, name, 0);
 }
 
-static void hash_put(int32_t *tab, uint32_t cap, const char *name, int idx)
+static void name_put(struct kb_idtab *tab, kb_idtab_eq_fn eq, const struct gguf_file *f, const char *name, int i)
 {
-    uint32_t h = hash_str(name) & (cap - 1);
-    while (tab[h] != 0)
-        h = (h + 1) & (cap - 1);
-    tab[h] = idx + 1;
-}
-
-static const char *kv_name_at(const void *ctx, int i)
-{
-    return ((const struct gguf_file *)ctx)->kvs[i].key;
-}
-
-static const char *t_name_at(const void *ctx, int i)
-{
-    return ((const struct gguf_file *)ctx)->tensors[i].name;
+    kb_idtab_add(tab, kb_fnv1a32(KB_FNV1A32_INIT, name, strlen(name)), i, eq, f, name, 0);
 }
 
 /* Copies a length-delimited name into the arena; rejects embedded NULs. */
@@ -307,9 +281,7 @@ static int parse_kvs(struct gguf_file *f, struct cur *c, uint64_t n_kv, struct k
         return 0;
     f->kvs = kb_try_calloc((size_t)n_kv, sizeof(*f->kvs));
     f->str_idx = kb_try_calloc((size_t)n_kv, sizeof(*f->str_idx));
-    f->kv_hcap = hash_cap_for((int)n_kv);
-    f->kv_hash = kb_try_calloc(f->kv_hcap, sizeof(*f->kv_hash));
-    if (!f->kvs || !f->str_idx || !f->kv_hash)
+    if (!f->kvs || !f->str_idx || kb_idtab_init(&f->kv_ids, (size_t)n_kv))
         return kb_error_set(err, KB_ENOMEM, "gguf: out of memory for %llu key/values", (unsigned long long)n_kv);
     for (int i = 0; i < f->n_kv; i++) {
         struct gguf_kv *kv = &f->kvs[i];
@@ -322,7 +294,7 @@ static int parse_kvs(struct gguf_file *f, struct cur *c, uint64_t n_kv, struct k
             return kb_error_set(err, KB_ECORRUPT, "gguf: key %d runs past the end of the file", i);
         if ((rc = copy_name(f, ks, kn, "key", &key, err)))
             return rc;
-        if (hash_find(f->kv_hash, f->kv_hcap, key, kv_name_at, f) >= 0)
+        if (name_find(&f->kv_ids, kv_name_eq, f, key) >= 0)
             return kb_error_set(err, KB_ECORRUPT, "gguf: duplicate key '%s'", key);
         kv->key = key;
         if (!cur_u32(c, &t))
@@ -356,7 +328,7 @@ static int parse_kvs(struct gguf_file *f, struct cur *c, uint64_t n_kv, struct k
             if ((rc = skip_value(c, t, 0, key, err)))
                 return rc;
         }
-        hash_put(f->kv_hash, f->kv_hcap, key, i);
+        name_put(&f->kv_ids, kv_name_eq, f, key, i);
     }
     return 0;
 }
@@ -390,7 +362,7 @@ static int parse_tensor_info(struct gguf_file *f, struct cur *c, int i, struct k
         return kb_error_set(err, KB_ECORRUPT, "gguf: name of tensor %d runs past the end of the file", i);
     if ((rc = copy_name(f, ns, nn, "tensor name", &name, err)))
         return rc;
-    if (hash_find(f->t_hash, f->t_hcap, name, t_name_at, f) >= 0)
+    if (name_find(&f->t_ids, t_name_eq, f, name) >= 0)
         return kb_error_set(err, KB_ECORRUPT, "gguf: duplicate tensor '%s'", name);
     t->name = name;
     if (!cur_u32(c, &n_dims))
@@ -423,7 +395,7 @@ static int parse_tensor_info(struct gguf_file *f, struct cur *c, int i, struct k
     if (row_bytes == 0 || rows > SIZE_MAX / row_bytes)
         return kb_error_set(err, KB_ECORRUPT, "gguf: tensor '%s' size overflows", name);
     t->n_bytes = row_bytes * (size_t)rows;
-    hash_put(f->t_hash, f->t_hcap, name, i);
+    name_put(&f->t_ids, t_name_eq, f, name, i);
     return 0;
 }
 
@@ -436,9 +408,7 @@ static int parse_tensors(struct gguf_file *f, struct cur *c, uint64_t n_tensors,
     f->n_tensors = (int)n_tensors;
     if (n_tensors > 0) {
         f->tensors = kb_try_calloc((size_t)n_tensors, sizeof(*f->tensors));
-        f->t_hcap = hash_cap_for((int)n_tensors);
-        f->t_hash = kb_try_calloc(f->t_hcap, sizeof(*f->t_hash));
-        if (!f->tensors || !f->t_hash)
+        if (!f->tensors || kb_idtab_init(&f->t_ids, (size_t)n_tensors))
             return kb_error_set(err, KB_ENOMEM, "gguf: out of memory for %llu tensors",
                                 (unsigned long long)n_tensors);
     }
@@ -565,9 +535,9 @@ void gguf_close(struct gguf_file *f)
             free(f->str_idx[i]);
     free(f->str_idx);
     free(f->kvs);
-    free(f->kv_hash);
+    kb_idtab_release(&f->kv_ids);
     free(f->tensors);
-    free(f->t_hash);
+    kb_idtab_release(&f->t_ids);
     kb_arena_release(&f->arena);
     if (f->mapped)
         munmap((void *)f->base, f->file_bytes);
@@ -608,7 +578,7 @@ const struct gguf_kv *gguf_kv_at(const struct gguf_file *f, int i)
 
 const struct gguf_kv *gguf_find_kv(const struct gguf_file *f, const char *key)
 {
-    int i = hash_find(f->kv_hash, f->kv_hcap, key, kv_name_at, f);
+    int i = name_find(&f->kv_ids, kv_name_eq, f, key);
     return i >= 0 ? &f->kvs[i] : NULL;
 }
 
@@ -738,6 +708,6 @@ const struct gguf_tensor *gguf_tensor_at(const struct gguf_file *f, int i)
 
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name)
 {
-    int i = hash_find(f->t_hash, f->t_hcap, name, t_name_at, f);
+    int i = name_find(&f->t_ids, t_name_eq, f, name);
     return i >= 0 ? &f->tensors[i] : NULL;
 }

@@ -611,9 +611,7 @@ static void gen_rows(void *ud, int ith, int nth)
 static int write_tensor(FILE *f, struct kern_pool *pool, const struct stensor *t, uint64_t seed, float *rows,
                         uint8_t *chunk)
 {
-    uint64_t base = seed ^ 0x5851f42d4c957f2dull;
-    for (const char *c = t->name; *c; c++)
-        base = (base ^ (uint8_t)*c) * 0x100000001b3ull;
+    uint64_t base = kb_fnv1a64(seed ^ 0x5851f42d4c957f2dull, t->name, strlen(t->name));
     int64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
     size_t rb = ggml_row_bytes(t->type, t->ne[0]);
     int64_t per_chunk = KB_MAX(1, (int64_t)(SYNTH_CHUNK_BYTES / rb));

@@ -129,18 +129,10 @@ void web_rate_release(struct web_rate *rl)
     pthread_mutex_destroy(&rl->lock);
 }
 
-static uint32_t ip_hash(const char *s)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s)
 {
     int64_t minute = now_s / 60;
-    uint32_t h = ip_hash(ip);
+    uint32_t h = kb_fnv1a32(KB_FNV1A32_INIT, ip, strlen(ip));
     struct web_rate_slot *slot = NULL;
     bool ok;
     if (limit_per_min <= 0)
