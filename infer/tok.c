@@ -24,51 +24,48 @@
 
 /* ---- hashing --------------------------------------------------------------------------------------- */
 
-static uint32_t fnv_feed(uint32_t h, const char *s, size_t n)
+/* kb_idtab_eq_fn of the text table: token id's text is s[0..n). */
+static bool text_eq(const void *ctx, int32_t id, const void *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
+    const struct tok_vocab *v = ctx;
+    const struct tok_entry *e = &v->tok[id];
+    return e->len == n && memcmp(v->blob + e->off, s, n) == 0;
 }
-#define FNV_INIT 2166136261u
 
 int32_t tok_lookup(const struct tok_vocab *v, const char *s, size_t n)
 {
-    uint32_t i = fnv_feed(FNV_INIT, s, n) & v->slot_mask;
-    for (;;) {
-        int32_t id = v->slots[i] - 1;
-        if (id < 0)
-            return TOK_NULL;
-        const struct tok_entry *e = &v->tok[id];
-        if (e->len == n && memcmp(v->blob + e->off, s, n) == 0)
-            return id;
-        i = (i + 1) & v->slot_mask;
-    }
+    int32_t id = kb_idtab_find(&v->text_ids, kb_fnv1a32(KB_FNV1A32_INIT, s, n), text_eq, v, s, n);
+    return id < 0 ? TOK_NULL : id;
 }
 
-static uint32_t merge_hash(const char *l, size_t nl, const char *r, size_t nr)
+/* A merge's key: its two sides, hashed as the text "left right" without building it. */
+struct merge_key {
+    const char *l, *r;
+    size_t nl, nr;
+};
+
+static uint32_t merge_hash(const struct merge_key *k)
 {
-    uint32_t h = fnv_feed(FNV_INIT, l, nl);
-    h = fnv_feed(h, " ", 1);
-    return fnv_feed(h, r, nr);
+    uint32_t h = kb_fnv1a32(KB_FNV1A32_INIT, k->l, k->nl);
+    h = kb_fnv1a32(h, " ", 1);
+    return kb_fnv1a32(h, k->r, k->nr);
+}
+
+/* kb_idtab_eq_fn of the merge table: merge rank is the pair key (key_len unused). */
+static bool merge_eq(const void *ctx, int32_t rank, const void *key, size_t unused)
+{
+    const struct tok_vocab *v = ctx;
+    const struct merge_key *k = key;
+    const char *m = v->merge_blob + v->merge_off[rank];
+    (void)unused;
+    return v->merge_split[rank] == k->nl && v->merge_len[rank] == k->nl + 1 + k->nr &&
+           memcmp(m, k->l, k->nl) == 0 && memcmp(m + k->nl + 1, k->r, k->nr) == 0;
 }
 
 int32_t tok_merge_rank(const struct tok_vocab *v, const char *l, size_t nl, const char *r, size_t nr)
 {
-    if (!v->merge_slots)
-        return -1;
-    uint32_t i = merge_hash(l, nl, r, nr) & v->merge_mask;
-    for (;;) {
-        int32_t rank = v->merge_slots[i] - 1;
-        if (rank < 0)
-            return -1;
-        const char *m = v->merge_blob + v->merge_off[rank];
-        uint32_t ml = v->merge_split[rank];
-        if (ml == nl && v->merge_len[rank] == nl + 1 + nr && memcmp(m, l, nl) == 0 &&
-            memcmp(m + nl + 1, r, nr) == 0)
-            return rank;
-        i = (i + 1) & v->merge_mask;
-    }
+    struct merge_key k = {l, r, nl, nr};
+    return kb_idtab_find(&v->merge_ids, merge_hash(&k), merge_eq, v, &k, 0);
 }
 
 int32_t tok_byte_token(const struct tok_vocab *v, uint8_t b)
@@ -78,7 +75,7 @@ int32_t tok_byte_token(const struct tok_vocab *v, uint8_t b)
     int32_t id;
     if (v->kind == TOK_KIND_BPE) {
         char u[4];
-        return tok_lookup(v, u, (size_t)tok_utf8_put(tok_byte_to_cp(b), u));
+        return tok_lookup(v, u, (size_t)kb_utf8_encode_lenient(tok_byte_to_cp(b), u));
     }
     id = tok_lookup(v, buf, sizeof buf);
     if (id == TOK_NULL)
@@ -419,30 +416,14 @@ static int build_pieces(struct tok_vocab *v)
 
 static int build_hash(struct tok_vocab *v, struct kb_error *err)
 {
-    uint32_t size = 16;
-    while (size < 2u * (uint32_t)v->n_tokens)
-        size *= 2;
-    v->slots = kb_try_calloc(size, sizeof *v->slots);
-    if (!v->slots)
+    if (kb_idtab_init(&v->text_ids, (size_t)v->n_tokens))
         return kb_error_set(err, KB_ENOMEM, "out of memory for a vocabulary of %d tokens", v->n_tokens);
-    v->slot_mask = size - 1;
     int n_dup = 0;
     for (int32_t id = 0; id < v->n_tokens; id++) {
         const struct tok_entry *e = &v->tok[id];
-        uint32_t i = fnv_feed(FNV_INIT, v->blob + e->off, e->len) & v->slot_mask;
-        bool dup = false;
-        while (v->slots[i]) {
-            const struct tok_entry *o = &v->tok[v->slots[i] - 1];
-            if (o->len == e->len && memcmp(v->blob + o->off, v->blob + e->off, e->len) == 0) {
-                dup = true; /* keep the first id */
-                break;
-            }
-            i = (i + 1) & v->slot_mask;
-        }
-        if (dup)
-            n_dup++;
-        else
-            v->slots[i] = id + 1;
+        const char *s = v->blob + e->off;
+        if (kb_idtab_add(&v->text_ids, kb_fnv1a32(KB_FNV1A32_INIT, s, e->len), id, text_eq, v, s, e->len) != id)
+            n_dup++; /* keep the first id */
     }
     if (n_dup)
         kb_warn("tokenizer: %d duplicate token texts; the lowest id wins", n_dup);
@@ -461,13 +442,8 @@ static int build_merges(struct tok_vocab *v, const struct tok_spec *s, struct kb
     v->merge_off = kb_try_malloc((size_t)n + 1, sizeof *v->merge_off);
     v->merge_split = kb_try_malloc((size_t)n + 1, sizeof *v->merge_split);
     v->merge_len = kb_try_malloc((size_t)n + 1, sizeof *v->merge_len);
-    uint32_t size = 16;
-    while (size < 2u * (uint32_t)n)
-        size *= 2;
-    v->merge_slots = kb_try_calloc(size, sizeof *v->merge_slots);
-    if (!v->merge_blob || !v->merge_off || !v->merge_split || !v->merge_len || !v->merge_slots)
+    if (!v->merge_blob || !v->merge_off || !v->merge_split || !v->merge_len || kb_idtab_init(&v->merge_ids, (size_t)n))
         return kb_error_set(err, KB_ENOMEM, "out of memory for %d merges", n);
-    v->merge_mask = size - 1;
     v->n_merges = n;
     size_t off = 0;
     for (int32_t r = 0; r < n; r++) {
@@ -482,20 +458,8 @@ static int build_merges(struct tok_vocab *v, const struct tok_spec *s, struct kb
         off += len + 1;
         if (!sp)
             continue; /* llama.cpp files it under ("", ""), which no lookup can reach */
-        size_t nl = (size_t)(sp - m), nr = len - nl - 1;
-        uint32_t i = merge_hash(m, nl, sp + 1, nr) & v->merge_mask;
-        bool dup = false;
-        while (v->merge_slots[i]) {
-            int32_t o = v->merge_slots[i] - 1;
-            if (v->merge_len[o] == len && v->merge_split[o] == nl &&
-                memcmp(v->merge_blob + v->merge_off[o], m, len) == 0) {
-                dup = true; /* the first rank wins */
-                break;
-            }
-            i = (i + 1) & v->merge_mask;
-        }
-        if (!dup)
-            v->merge_slots[i] = r + 1;
+        struct merge_key k = {m, sp + 1, (size_t)(sp - m), len - (size_t)(sp - m) - 1};
+        kb_idtab_add(&v->merge_ids, merge_hash(&k), r, merge_eq, v, &k, 0); /* the first rank wins */
     }
     return 0;
 }
@@ -738,12 +702,12 @@ void tok_vocab_free(struct tok_vocab *v)
         return;
     free(v->blob);
     free(v->tok);
-    free(v->slots);
+    kb_idtab_release(&v->text_ids);
     free(v->merge_blob);
     free(v->merge_off);
     free(v->merge_split);
     free(v->merge_len);
-    free(v->merge_slots);
+    kb_idtab_release(&v->merge_ids);
     free(v->eog);
     free(v->specials);
     free(v->pieces);

@@ -75,9 +75,9 @@ int tok_bpe_encode(const struct tok_vocab *v, const char *text, size_t n, struct
         size_t len = 0;
         for (size_t c = c0; c < c0 + lens[k]; c++) {
             char u[4];
-            int nb = tok_utf8_put(cps[c], u);
+            int nb = kb_utf8_encode_lenient(cps[c], u);
             for (int j = 0; j < nb; j++)
-                len += (size_t)tok_utf8_put(tok_byte_to_cp((uint8_t)u[j]), word + len);
+                len += (size_t)kb_utf8_encode_lenient(tok_byte_to_cp((uint8_t)u[j]), word + len);
         }
         c0 += lens[k];
         bpe_word(&m, v, word, len, out);

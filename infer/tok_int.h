@@ -2,9 +2,9 @@
  * pre-tokenizer programs and a growable id list. Not for use outside the tokenizer files.
  *
  * Layout: every token text lives NUL-terminated in one blob; tok_entry points into it. Lookup text ->
- * id is an open-addressing hash over the texts (slot = id + 1, 0 empty). BPE merges live in a second
- * blob as "left right" strings with a hash keyed on the (left, right) pair, so a rank lookup needs no
- * allocation. Pieces (decoded token bytes, special tokens rendered) are precomputed into a third blob. */
+ * id is base's open-addressing id table (struct kb_idtab) over the texts. BPE merges live in a second
+ * blob as "left right" strings with an id table keyed on the (left, right) pair, so a rank lookup
+ * needs no allocation. Pieces (decoded token bytes, special tokens rendered) are precomputed into a third blob. */
 #ifndef KB_INFER_TOK_INT_H
 #define KB_INFER_TOK_INT_H
 
@@ -27,9 +27,9 @@ enum tok_ucat tok_ucat(uint32_t cp);
 bool tok_is_ws(uint32_t cp);         /* llama.cpp's whitespace set (the Unicode White_Space list) */
 uint32_t tok_tolower(uint32_t cp);   /* simple lowercase mapping, cp when none */
 uint32_t tok_nfd_first(uint32_t cp); /* first code point of the NFD decomposition */
-/* llama.cpp's lenient UTF-8 decoder: returns the byte length consumed (>= 1); invalid -> U+FFFD. */
+/* llama.cpp's lenient UTF-8 decoder: returns the byte length consumed (>= 1); invalid -> U+FFFD.
+ * Surrogates pass through; kb_utf8_encode_lenient (base) writes them back as the same bytes. */
 int tok_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
-int tok_utf8_put(uint32_t cp, char out[4]); /* bytes written; > U+10FFFF encodes U+FFFD */
 /* GPT-2 bytes_to_unicode: byte -> code point (0..323) and back (-1 when cp is not a byte char). */
 uint32_t tok_byte_to_cp(uint8_t b);
 int tok_cp_to_byte(uint32_t cp);
@@ -78,8 +78,7 @@ struct tok_vocab {
     int32_t n_tokens;
     char *blob;            /* owned: token texts, NUL-terminated */
     struct tok_entry *tok; /* owned: n_tokens */
-    int32_t *slots;        /* owned: text hash, id + 1 or 0 */
-    uint32_t slot_mask;
+    struct kb_idtab text_ids; /* owned: token text -> id (FNV-1a of the text) */
     int max_token_len; /* bytes */
 
     int32_t n_merges;
@@ -87,8 +86,7 @@ struct tok_vocab {
     uint32_t *merge_off;   /* owned: n_merges offsets into merge_blob */
     uint32_t *merge_split; /* owned: byte length of the left part */
     uint32_t *merge_len;   /* owned: total length */
-    int32_t *merge_slots;  /* owned: rank + 1 or 0 */
-    uint32_t merge_mask;
+    struct kb_idtab merge_ids; /* owned: (left, right) -> rank (FNV-1a of "left right") */
 
     int32_t special[TOK_N_SPECIAL];
     int32_t nl;

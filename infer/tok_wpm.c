@@ -75,10 +75,10 @@ int tok_wpm_encode(const struct tok_vocab *v, const char *text, size_t n, struct
         uint32_t lc = v->lowercase ? tok_tolower(cp) : cp;
         if (c == UCAT_P || (cp < 0x7F && c == UCAT_S) || is_chinese(cp)) {
             FLUSH();
-            m = (size_t)tok_utf8_put(lc, w + 3);
+            m = (size_t)kb_utf8_encode_lenient(lc, w + 3);
             FLUSH();
         } else {
-            m += (size_t)tok_utf8_put(lc, w + 3 + m);
+            m += (size_t)kb_utf8_encode_lenient(lc, w + 3 + m);
         }
     }
     FLUSH();
