@@ -248,12 +248,14 @@ static bool t_name_eq(const void *ctx, int32_t i, const void *name, size_t n)
 }
 
 /* The index filed under name in tab, or -1. */
-static int name_find(const struct kb_idtab *tab, kb_idtab_eq_fn eq, const struct gguf_file *f, const char *name)
+static int name_find(const struct kb_idtab *tab, kb_idtab_eq_fn eq, const struct gguf_file *f,
+                     const char *name)
 {
     return kb_idtab_find(tab, kb_fnv1a32(KB_FNV1A32_INIT, name, strlen(name)), eq, f, name, 0);
 }
 
-static void name_put(struct kb_idtab *tab, kb_idtab_eq_fn eq, const struct gguf_file *f, const char *name, int i)
+static void name_put(struct kb_idtab *tab, kb_idtab_eq_fn eq, const struct gguf_file *f, const char *name,
+                     int i)
 {
     kb_idtab_add(tab, kb_fnv1a32(KB_FNV1A32_INIT, name, strlen(name)), i, eq, f, name, 0);
 }

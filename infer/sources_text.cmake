@@ -2,6 +2,9 @@
 # Included by infer/CMakeLists.txt.
 list(APPEND KB_INFER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/tok.c
+  ${CMAKE_CURRENT_LIST_DIR}/tok_vocab.c
+  ${CMAKE_CURRENT_LIST_DIR}/tok_special.c
+  ${CMAKE_CURRENT_LIST_DIR}/tok_gguf.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_unicode.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_pre.c
   ${CMAKE_CURRENT_LIST_DIR}/tok_spm.c

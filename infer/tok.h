@@ -1,6 +1,7 @@
 /* infer/tok.h (internal to infer/): the tokenizers kbox builds from GGUF metadata.
  *
- * A struct tok_vocab is built once from the tokenizer.ggml.* keys (or from a plain tok_spec in tests)
+ * A struct tok_vocab is built once from the tokenizer.ggml.* keys (tok_gguf.c) or from a plain
+ * tok_spec in tests (tok_vocab.c, with the special tokens and per-type defaults of tok_special.c)
  * and is immutable afterwards, so any number of threads may encode and decode with it at once.
  * Three algorithms, chosen by tokenizer.ggml.model, each matching llama.cpp id for id:
  *   - "llama": SentencePiece-style BPE over UTF-8 characters ranked by token scores, spaces escaped

@@ -1,10 +1,12 @@
-/* infer/tok_int.h: what the tok_*.c files share: the vocabulary layout, the Unicode tables, the
- * pre-tokenizer programs and a growable id list. Not for use outside the tokenizer files.
+/* infer/tok_int.h: what the tok*.c files share: the vocabulary layout (built by tok_vocab.c,
+ * tok_special.c and tok_gguf.c), the Unicode tables, the pre-tokenizer programs, the merge loop and
+ * a growable id list. Not for use outside the tokenizer files.
  *
  * Layout: every token text lives NUL-terminated in one blob; tok_entry points into it. Lookup text ->
  * id is base's open-addressing id table (struct kb_idtab) over the texts. BPE merges live in a second
  * blob as "left right" strings with an id table keyed on the (left, right) pair, so a rank lookup
- * needs no allocation. Pieces (decoded token bytes, special tokens rendered) are precomputed into a third blob. */
+ * needs no allocation. Pieces (decoded token bytes, special tokens rendered) are precomputed into a
+ * third blob. */
 #ifndef KB_INFER_TOK_INT_H
 #define KB_INFER_TOK_INT_H
 
@@ -62,7 +64,7 @@ struct tok_ids {
 };
 void tok_ids_push(struct tok_ids *a, int32_t id);
 
-/* ---- the vocabulary ------------------------------------------------------------------------------ */
+/* ---- the vocabulary (tok_vocab.c) ---------------------------------------------------------------- */
 
 struct tok_entry {
     uint32_t off;  /* text in blob */
@@ -103,10 +105,21 @@ struct tok_vocab {
     size_t max_piece_len;
 };
 
+#define TOK_MAX_TOKENS (1 << 24) /* a sane bound on vocabulary size */
+
 int32_t tok_lookup(const struct tok_vocab *v, const char *s, size_t n); /* TOK_NULL when absent */
 int32_t tok_merge_rank(const struct tok_vocab *v, const char *l, size_t nl, const char *r, size_t nr);
 /* Index of the token for byte b in a byte-fallback vocabulary (<0xXX>, else the 1-byte text). */
 int32_t tok_byte_token(const struct tok_vocab *v, uint8_t b);
+
+/* ---- special tokens and per-type defaults (tok_special.c) ------------------------------------------ */
+
+/* Default special ids, switches and (BPE) pre-tokenizer for v->kind and s->pre, before the spec's
+ * own values are applied. */
+void tok_set_defaults(struct tok_vocab *v, const struct tok_spec *s);
+/* Once texts, the text table and the spec's ids are in: tokens recognised by text, the special-id
+ * cache (v->specials, longest text first) and model quirks. 0 or KB_ENOMEM (detail in err). */
+int tok_find_specials(struct tok_vocab *v, const struct tok_spec *s, struct kb_error *err);
 
 /* ---- tok_merge.c: the merge loop of both BPE flavours ---- */
 struct tok_sym {
