@@ -112,11 +112,15 @@ bool kb_utf8_valid(const char *s, size_t n); /* strict: no overlongs, surrogates
 /* Decodes one code point at s[0..n). Returns its byte length (1..4), or -1 for an invalid sequence
  * (then *cp = U+FFFD and the caller should skip 1 byte). n must be > 0. */
 int kb_utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* llama.cpp's lenient decoder, for the tokenizers: overlongs and surrogates are returned as decoded,
+ * > U+10FFFF gives U+FFFD over its 4 bytes, and a broken sequence gives U+FFFD over 1 byte. Returns
+ * the bytes consumed (1..4, never less than 1). n must be > 0. */
+int kb_utf8_decode_lenient(const char *s, size_t n, uint32_t *cp);
 int kb_utf8_encode(uint32_t cp, char out[4]); /* bytes written; invalid cp encodes U+FFFD */
 /* As kb_utf8_encode, but a surrogate (U+D800..U+DFFF) encodes as its own 3 bytes (ED A0 80..ED BF BF)
- * instead of U+FFFD; only cp > U+10FFFF encodes U+FFFD. This is llama.cpp's unicode_cpt_to_utf8: its
- * lenient decoder (infer/tok_unicode.c) lets surrogates through, and encoding them back as they were
- * keeps the bytes of invalid input, so a byte-level BPE tokenizes the bytes it was given. */
+ * instead of U+FFFD; only cp > U+10FFFF encodes U+FFFD. This is llama.cpp's unicode_cpt_to_utf8: the
+ * lenient decoder lets surrogates through, and encoding them back as they were keeps the bytes of
+ * invalid input, so a byte-level BPE tokenizes the bytes it was given. */
 int kb_utf8_encode_lenient(uint32_t cp, char out[4]);
 bool kb_utf8_is_cjk(uint32_t cp);             /* Han, Kana, Hangul, CJK punctuation blocks excluded */
 bool kb_utf8_is_han(uint32_t cp);

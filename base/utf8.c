@@ -1,46 +1,68 @@
-/* base/utf8.c: strict UTF-8 decoding and encoding (RFC 3629: no overlongs, no surrogates, nothing
- * above U+10FFFF) and the script classes the tokenizers and chunker need. One encoder serves both
- * sides: kb_utf8_encode maps surrogates to U+FFFD, kb_utf8_encode_lenient (the tokenizers', after
- * llama.cpp) writes them as their own 3 bytes so invalid input keeps its bytes through a
- * decode/encode round trip. Pure functions, no state. Tests: tests/base/test_base.c (test_utf8). */
+/* base/utf8.c: UTF-8 decoding and encoding, strict (RFC 3629: no overlongs, no surrogates, nothing
+ * above U+10FFFF) for kbox's own text, and lenient for the GGUF tokenizers (infer/tok*.c), which must
+ * fail the way llama.cpp's unicode.cpp does to give its ids: overlongs and surrogates pass, a broken
+ * sequence costs one byte and gives U+FFFD, and a surrogate encodes back as its own 3 bytes, so
+ * invalid input keeps its bytes through a decode/encode round trip. Each pair shares one body (the
+ * byte-shape scan, the bit packing); the strict side adds its checks. Also the script classes the
+ * tokenizers and chunker need. Pure functions, no state. Tests: tests/base/test_base.c (test_utf8). */
 #include "base/base.h"
+
+/* The shape both decoders share: a lead byte by its high bits (0xxxxxxx, 110xxxxx, 1110xxxx,
+ * 11110xxx) and that many continuation bytes (10xxxxxx) within n. Returns the length with the raw
+ * value in *c (which may be overlong, a surrogate or above U+10FFFF), or -1 when the shape is
+ * broken: a stray continuation byte, 0xF8..0xFF, a missing or wrong continuation byte. */
+static inline int utf8_scan(const unsigned char *u, size_t n, uint32_t *c)
+{
+    int len;
+    if (u[0] < 0x80) {
+        *c = u[0];
+        return 1;
+    }
+    if ((u[0] & 0xE0) == 0xC0) {
+        len = 2;
+        *c = u[0] & 0x1F;
+    } else if ((u[0] & 0xF0) == 0xE0) {
+        len = 3;
+        *c = u[0] & 0x0F;
+    } else if ((u[0] & 0xF8) == 0xF0) {
+        len = 4;
+        *c = u[0] & 0x07;
+    } else {
+        return -1;
+    }
+    if ((size_t)len > n)
+        return -1;
+    for (int i = 1; i < len; i++) {
+        if ((u[i] & 0xC0) != 0x80)
+            return -1;
+        *c = (*c << 6) | (u[i] & 0x3F);
+    }
+    return len;
+}
 
 int kb_utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
-    const unsigned char *u = (const unsigned char *)s;
+    static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000}; /* below it: overlong */
     uint32_t c;
-    int len;
-    if (u[0] < 0x80) {
-        *cp = u[0];
-        return 1;
+    int len = utf8_scan((const unsigned char *)s, n, &c);
+    if (len < 0 || c < min_of_len[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+        *cp = 0xFFFD;
+        return -1;
     }
-    if (u[0] >= 0xC2 && u[0] <= 0xDF) {
-        len = 2;
-        c = u[0] & 0x1F;
-    } else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
-        len = 3;
-        c = u[0] & 0x0F;
-    } else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
-        len = 4;
-        c = u[0] & 0x07;
-    } else {
-        goto bad;
-    }
-    if ((size_t)len > n)
-        goto bad;
-    for (int i = 1; i < len; i++) {
-        if ((u[i] & 0xC0) != 0x80)
-            goto bad;
-        c = (c << 6) | (u[i] & 0x3F);
-    }
-    if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
-        (c >= 0xD800 && c <= 0xDFFF))
-        goto bad;
     *cp = c;
     return len;
-bad:
-    *cp = 0xFFFD;
-    return -1;
+}
+
+int kb_utf8_decode_lenient(const char *s, size_t n, uint32_t *cp)
+{
+    uint32_t c;
+    int len = utf8_scan((const unsigned char *)s, n, &c);
+    if (len < 0) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    *cp = c > 0x10FFFF ? 0xFFFD : c;
+    return len;
 }
 
 bool kb_utf8_valid(const char *s, size_t n)

@@ -68,7 +68,7 @@ int tok_bpe_encode(const struct tok_vocab *v, const char *text, size_t n, struct
         goto out;
     }
     for (size_t i = 0; i < n;)
-        i += (size_t)tok_utf8_next((const uint8_t *)text + i, n - i, &cps[n_cp++]);
+        i += (size_t)kb_utf8_decode_lenient(text + i, n - i, &cps[n_cp++]);
     size_t n_words = tok_pre_split(v->pre, cps, n_cp, lens, cats, units, tmp);
     size_t c0 = 0;
     for (size_t k = 0; k < n_words; k++) {

@@ -29,9 +29,7 @@ enum tok_ucat tok_ucat(uint32_t cp);
 bool tok_is_ws(uint32_t cp);         /* llama.cpp's whitespace set (the Unicode White_Space list) */
 uint32_t tok_tolower(uint32_t cp);   /* simple lowercase mapping, cp when none */
 uint32_t tok_nfd_first(uint32_t cp); /* first code point of the NFD decomposition */
-/* llama.cpp's lenient UTF-8 decoder: returns the byte length consumed (>= 1); invalid -> U+FFFD.
- * Surrogates pass through; kb_utf8_encode_lenient (base) writes them back as the same bytes. */
-int tok_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
+/* UTF-8 the way llama.cpp reads and writes it: base's kb_utf8_decode_lenient / kb_utf8_encode_lenient. */
 /* GPT-2 bytes_to_unicode: byte -> code point (0..323) and back (-1 when cp is not a byte char). */
 uint32_t tok_byte_to_cp(uint8_t b);
 int tok_cp_to_byte(uint32_t cp);

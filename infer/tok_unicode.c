@@ -2,7 +2,8 @@
  * the coarse general category of every code point (letter, number, punctuation, symbol, mark,
  * separator, other, unassigned), the White_Space list, simple lowercase mapping and the first code
  * point of each NFD decomposition (what llama.cpp uses to strip accents), plus the GPT-2
- * bytes_to_unicode mapping and a UTF-8 decoder that fails the way llama.cpp's does.
+ * bytes_to_unicode mapping. (The lenient UTF-8 decoder and encoder that fail the way llama.cpp's do
+ * are base's kb_utf8_decode_lenient and kb_utf8_encode_lenient.)
  *
  * The tables were generated from Python 3.11's unicodedata (Unicode 14.0) by this script:
  *   cat(cp) = 0 for Cn, else index of category[0] in "LNPSMZC" + 1; runs = (start << 3 | cat)
@@ -852,43 +853,6 @@ uint32_t tok_nfd_first(uint32_t cp)
             hi = mid;
     }
     return cp <= nfd_ranges[3 * lo + 1] ? nfd_ranges[3 * lo + 2] : cp;
-}
-
-int tok_utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
-{
-    uint8_t b = s[0];
-    int len;
-    uint32_t v;
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
-    }
-    if (!(b & 0x40))
-        goto bad;
-    if (!(b & 0x20)) {
-        len = 2;
-        v = b & 0x1F;
-    } else if (!(b & 0x10)) {
-        len = 3;
-        v = b & 0x0F;
-    } else if (!(b & 0x08)) {
-        len = 4;
-        v = b & 0x07;
-    } else {
-        goto bad;
-    }
-    if ((size_t)len > n)
-        goto bad;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            goto bad;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    *cp = v > 0x10FFFF ? 0xFFFD : v;
-    return len;
-bad:
-    *cp = 0xFFFD;
-    return 1;
 }
 
 /* Bytes that print as themselves in GPT-2's mapping; the other 68 take 256, 257, ... in byte order. */

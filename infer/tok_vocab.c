@@ -129,7 +129,7 @@ static size_t piece_of(const struct tok_vocab *v, int32_t id, char *out)
         }
         for (size_t i = 0; i < e->len;) { /* byte-level: each code point is one byte */
             uint32_t cp;
-            int k = tok_utf8_next((const uint8_t *)t + i, e->len - i, &cp);
+            int k = kb_utf8_decode_lenient(t + i, e->len - i, &cp);
             int b = tok_cp_to_byte(cp);
             if (b >= 0) {
                 out[n++] = (char)b;

@@ -60,7 +60,7 @@ int tok_wpm_encode(const struct tok_vocab *v, const char *text, size_t n, struct
     memcpy(w, "\xe2\x96\x81", 3);
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        i += (size_t)tok_utf8_next((const uint8_t *)text + i, n - i, &cp);
+        i += (size_t)kb_utf8_decode_lenient(text + i, n - i, &cp);
         if (v->strip_accents)
             cp = tok_nfd_first(cp);
         if (tok_is_ws(cp)) {

@@ -164,6 +164,36 @@ static void test_utf8(void **state)
     assert_true(kb_utf8_is_han(cp) && kb_utf8_is_cjk(cp));
     assert_false(kb_utf8_is_cjk('a'));
     assert_true(kb_utf8_is_cjk(0x30A2)); /* katakana */
+    /* both decoders over the same bytes: strict length (-1 = invalid), lenient length and value */
+    static const struct {
+        const char *s;
+        size_t n;
+        int strict_len;
+        int lenient_len;
+        uint32_t lenient_cp;
+    } dec[] = {
+        {"A", 1, 1, 1, 'A'},
+        {"\xc3\xa9", 2, 2, 2, 0xE9},
+        {"\xf0\x9f\x98\x80", 4, 4, 4, 0x1F600},
+        {"\xc0\xaf", 2, -1, 2, '/'},              /* overlong: lenient takes it */
+        {"\xe0\x80\xaf", 3, -1, 3, '/'},
+        {"\xed\xa0\x80", 3, -1, 3, 0xD800},       /* surrogate: lenient takes it */
+        {"\xf4\x90\x80\x80", 4, -1, 4, 0xFFFD},  /* > U+10FFFF: U+FFFD over 4 bytes */
+        {"\xf7\xbf\xbf\xbf", 4, -1, 4, 0xFFFD},
+        {"\xe4\xb8", 2, -1, 1, 0xFFFD},            /* truncated: one byte */
+        {"\xe4\x41\x41", 3, -1, 1, 0xFFFD},       /* bad continuation */
+        {"\x80", 1, -1, 1, 0xFFFD},                /* stray continuation */
+        {"\xf8\x88\x80\x80\x80", 5, -1, 1, 0xFFFD}, /* 5-byte form */
+        {"\xff", 1, -1, 1, 0xFFFD},
+    };
+    for (size_t i = 0; i < KB_ARRAY_LEN(dec); i++) {
+        uint32_t c1, c2;
+        assert_int_equal(kb_utf8_decode(dec[i].s, dec[i].n, &c1), dec[i].strict_len);
+        if (dec[i].strict_len < 0)
+            assert_int_equal(c1, 0xFFFD);
+        assert_int_equal(kb_utf8_decode_lenient(dec[i].s, dec[i].n, &c2), dec[i].lenient_len);
+        assert_int_equal(c2, dec[i].lenient_cp);
+    }
     char out[4];
     assert_int_equal(kb_utf8_encode(0x1F600, out), 4);
     assert_memory_equal(out, "\xf0\x9f\x98\x80", 4);
