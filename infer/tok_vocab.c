@@ -223,6 +223,16 @@ static int build_merges(struct tok_vocab *v, const struct tok_spec *s, struct kb
     return 0;
 }
 
+/* tokenizer.ggml.token_type -> TOK_ATTR_*: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+ * 6 byte. */
+static const uint32_t attr_of_type[] = {0,
+                                        TOK_ATTR_NORMAL,
+                                        TOK_ATTR_UNKNOWN,
+                                        TOK_ATTR_CONTROL,
+                                        TOK_ATTR_USER_DEFINED,
+                                        TOK_ATTR_UNUSED,
+                                        TOK_ATTR_BYTE};
+
 int tok_vocab_new_spec(struct tok_vocab **out, const struct tok_spec *s, struct kb_error *err)
 {
     struct tok_vocab *v = NULL;
@@ -280,30 +290,9 @@ int tok_vocab_new_spec(struct tok_vocab **out, const struct tok_spec *s, struct 
         off += len + 1;
         e->score = s->scores ? s->scores[i] : 0.0f;
         e->attr = TOK_ATTR_NORMAL;
-        if (s->types) {
-            switch (s->types[i]) {
-            case 1:
-                e->attr = TOK_ATTR_NORMAL;
-                break;
-            case 2:
-                e->attr = TOK_ATTR_UNKNOWN;
-                break;
-            case 3:
-                e->attr = TOK_ATTR_CONTROL;
-                break;
-            case 4:
-                e->attr = TOK_ATTR_USER_DEFINED;
-                break;
-            case 5:
-                e->attr = TOK_ATTR_UNUSED;
-                break;
-            case 6:
-                e->attr = TOK_ATTR_BYTE;
-                break;
-            default:
-                e->attr = 0;
-                break;
-            }
+        if (s->types) { /* an unknown type gets no attribute */
+            int32_t t = s->types[i];
+            e->attr = t >= 0 && t < (int32_t)KB_ARRAY_LEN(attr_of_type) ? attr_of_type[t] : 0;
         }
         v->max_token_len = KB_MAX(v->max_token_len, (int)len);
     }
