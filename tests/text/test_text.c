@@ -1,0 +1,241 @@
+/* tests/text/test_text.c: the text layer as tables: sentences (English, Chinese, abbreviations,
+ * decimals, closers, line breaks, mixed scripts), tokens and their folding, query terms and stop
+ * words, articles, and invalid UTF-8 (no crash, no terminator, a separator). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "text/text.h"
+
+/* The sentences of `in` as "s1|s2|..." (trimmed spans). */
+static const char *sentences_of(char *buf, size_t cap, const char *in)
+{
+    struct text_span sp[32];
+    int n = text_split_sentences(in, strlen(in), sp, 32);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t k = sp[i].end - sp[i].start;
+        assert_true(sp[i].end > sp[i].start && sp[i].end <= strlen(in));
+        assert_true(len + k + 2 < cap);
+        if (i)
+            buf[len++] = '|';
+        memcpy(buf + len, in + sp[i].start, k);
+        len += k;
+        buf[len] = '\0';
+    }
+    return buf;
+}
+
+static void test_sentences_table(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", ""},
+        {"One. Two! Three? Four", "One.|Two!|Three?|Four"},
+        {"A clause; another clause.", "A clause;|another clause."},
+        {"Pi is 3.14 today. Yes.", "Pi is 3.14 today.|Yes."},
+        {"Ask Dr. Smith, e.g. now. Done.", "Ask Dr. Smith, e.g. now.|Done."},
+        {"J. Smith wrote it. See fig. 3 here.", "J. Smith wrote it.|See fig. 3 here."},
+        {"We sell tea etc. Then coffee.", "We sell tea etc.|Then coffee."},
+        {"He said \"stop.\" Then left.", "He said \"stop.\"|Then left."},
+        {"(See above.) Next.", "(See above.)|Next."},
+        {"No space.After dot", "No space.After dot"},
+        {"line one\nline two.\nthree", "line one|line two.|three"},
+        {"end.\nnext", "end.|next"},
+        {"  padded.   next  ", "padded.|next"},
+        {"你好。我很好！你呢？好；", "你好。|我很好！|你呢？|好；"},
+        {"他说：“走吧。”然后走了。", "他说：“走吧。”|然后走了。"},
+        {"等等……然后呢", "等等……|然后呢"},
+        {"半角｡句号", "半角｡|句号"},
+        {"Mixed 中文。English here. 再见", "Mixed 中文。|English here.|再见"},
+        {"bad \xff\xfe bytes. ok", "bad \xff\xfe bytes.|ok"},
+        {"\xe3\x80 cut", "\xe3\x80 cut"},
+        {"trailing dot.", "trailing dot."},
+    };
+    char buf[512];
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = sentences_of(buf, sizeof buf, cases[i].in);
+        if (strcmp(got, cases[i].out) != 0)
+            fail_msg("case %zu: '%s' gave '%s', want '%s'", i, cases[i].in, got, cases[i].out);
+    }
+}
+
+static void test_sentence_end_offsets(void **state)
+{
+    const char *s = "Hi there. Bye.";
+    size_t n = strlen(s);
+    (void)state;
+    assert_int_equal(text_sentence_end(s, n, 0), 9);
+    assert_int_equal(text_sentence_end(s, n, 9), n);
+    /* the abbreviation rule looks back across the start offset: "x J. y" from offset 2 */
+    assert_int_equal(text_sentence_end("x J. y", 6, 2), 6);
+    assert_int_equal(text_sentence_end("abc", 3, 3), 3);
+    /* the cap: no more spans than asked for */
+    {
+        struct text_span sp[2];
+        assert_int_equal(text_split_sentences("a. b. c. d.", 11, sp, 2), 2);
+    }
+}
+
+struct toks {
+    char buf[1024];
+    size_t len;
+};
+
+static int collect(void *ud, const char *tok, int n, int start, int end, bool cjk)
+{
+    struct toks *t = ud;
+    (void)cjk;
+    assert_true(start >= 0 && end > start);
+    assert_true(n > 0 && n <= TEXT_TOKEN_MAX_BYTES);
+    if (t->len + (size_t)n + 2 >= sizeof t->buf)
+        return 1;
+    if (t->len)
+        t->buf[t->len++] = '|';
+    memcpy(t->buf + t->len, tok, (size_t)n);
+    t->len += (size_t)n;
+    t->buf[t->len] = '\0';
+    return 0;
+}
+
+static void test_tokens_table(void **state)
+{
+    static const struct {
+        const char *in;
+        bool query;
+        const char *out;
+    } cases[] = {
+        {"Hello, World!", false, "hello|world"},
+        {"Crème Brûlée ÉCOLE", false, "creme|brulee|ecole"},
+        {"Straße ﬁle ＡＢＣ", false, "strasse|file|abc"},
+        {"中文分词", false, "中|文|中文|分|文分|词|分词"},
+        {"中文分词", true, "中文|文分|分词"},
+        {"中", true, "中"},
+        {"Wi-Fi 设置 v2.5", true, "wi|fi|设置|v2|5"},
+        {"bad\xff" "byte", false, "bad|byte"},
+        {"\xe4\xb8", true, ""},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct toks t = {.len = 0};
+        t.buf[0] = '\0';
+        text_tokenize(cases[i].in, strlen(cases[i].in), cases[i].query, collect, &t);
+        if (strcmp(t.buf, cases[i].out) != 0)
+            fail_msg("case %zu: '%s' gave '%s', want '%s'", i, cases[i].in, t.buf, cases[i].out);
+    }
+}
+
+static void test_long_word_is_cut(void **state)
+{
+    char w[300];
+    struct toks t = {.len = 0};
+    (void)state;
+    memset(w, 'x', sizeof w - 1);
+    w[sizeof w - 1] = '\0';
+    text_tokenize(w, strlen(w), false, collect, &t);
+    assert_int_equal(t.len, TEXT_TOKEN_MAX_BYTES);
+}
+
+static void test_terms_and_stop_words(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *terms; /* "term" or "term*" for a stop word, '|' separated */
+        int n_cjk, n_content;
+    } cases[] = {
+        {"How do I get a refund?", "how*|do*|i*|get|a*|refund", 0, 2},
+        {"the THE The", "the*", 0, 0},
+        {"退款 政策 退款", "退款|政策", 2, 2},
+        {"What is 退款政策", "what*|is*|退款|款政|政策", 3, 3},
+        {"Café cafe", "cafe", 0, 1},
+        {"", "", 0, 0},
+    };
+    static struct text_terms q;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[512] = "";
+        size_t len = 0;
+        text_query_terms(cases[i].in, strlen(cases[i].in), &q);
+        for (int k = 0; k < q.n; k++) {
+            assert_int_equal(q.len[k], (int)strlen(q.term[k]));
+            len += (size_t)snprintf(got + len, sizeof got - len, "%s%s%s", k ? "|" : "", q.term[k],
+                                    q.stop[k] ? "*" : "");
+        }
+        if (strcmp(got, cases[i].terms) != 0)
+            fail_msg("case %zu: '%s' gave '%s', want '%s'", i, cases[i].in, got, cases[i].terms);
+        assert_int_equal(q.n_cjk, cases[i].n_cjk);
+        assert_int_equal(q.n_content, cases[i].n_content);
+    }
+}
+
+static void test_terms_cap(void **state)
+{
+    static struct text_terms q;
+    char text[2048];
+    size_t len = 0;
+    (void)state;
+    for (int i = 0; i < 100; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "w%d ", i);
+    text_query_terms(text, len, &q);
+    assert_int_equal(q.n, TEXT_MAX_TERMS);
+    assert_string_equal(q.term[TEXT_MAX_TERMS - 1], "w63");
+}
+
+static void test_word_lists(void **state)
+{
+    static const struct {
+        const char *w;
+        bool stop, article;
+    } cases[] = {
+        {"the", true, true}, {"an", true, true},   {"a", true, true},    {"and", true, false},
+        {"then", true, false}, {"refund", false, false}, {"The", false, false}, {"", false, false},
+        {"these", false, false}, {"th", false, false},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].w);
+        if (text_is_stop_word(cases[i].w, n) != cases[i].stop || text_is_article(cases[i].w, n) != cases[i].article)
+            fail_msg("case %zu: '%s'", i, cases[i].w);
+    }
+}
+
+/* Every prefix of a mixed, partly invalid text splits and tokenizes without reading past its end. */
+static void test_invalid_utf8_prefixes(void **state)
+{
+    static const char text[] = "Dr. 中文。\xff\xc3( x.\xe2\x80\xa6 \xf0\x9f\x98\x80 end; \xe3\x80\x82\xe3";
+    struct text_span sp[64];
+    static struct text_terms q;
+    (void)state;
+    for (size_t n = 0; n < sizeof text - 1; n++) {
+        char *copy = test_malloc(n ? n : 1);
+        memcpy(copy, text, n);
+        int k = text_split_sentences(copy, n, sp, 64);
+        for (int i = 0; i < k; i++)
+            assert_true(sp[i].start < sp[i].end && sp[i].end <= n);
+        for (size_t s = 0; s < n;) {
+            size_t e = text_sentence_end(copy, n, s);
+            assert_true(e > s && e <= n);
+            s = e;
+        }
+        text_query_terms(copy, n, &q);
+        test_free(copy);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sentences_table),    cmocka_unit_test(test_sentence_end_offsets),
+        cmocka_unit_test(test_tokens_table),       cmocka_unit_test(test_long_word_is_cut),
+        cmocka_unit_test(test_terms_and_stop_words), cmocka_unit_test(test_terms_cap),
+        cmocka_unit_test(test_word_lists),         cmocka_unit_test(test_invalid_utf8_prefixes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
