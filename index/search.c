@@ -242,9 +242,9 @@ static void fuse_near_tie(struct store_cand *c, int n)
 /* Sentence evidence, the last step of a hybrid search. BM25 and the hashed vectors both score a chunk
  * as a bag of terms; the answer to a question usually sits in one sentence that repeats most of the
  * question's rare terms, which neither sees. So the first `depth` fused candidates are reordered by
- * key = beta x best - ln(1 + fused rank), where best = max over the chunk's sentences (text/'s
- * text_sentence_end, the sentences chunking cut at) and its heading path of sum idf(query terms in the
- * sentence) / sum idf(query terms), in [0, 1].
+ * key = beta x best - ln(1 + fused rank), where best = max over the chunk's sentences (text/'s simple
+ * rule, text_sentence_end_simple, which the settings below were tuned on) and its heading path of
+ * sum idf(query terms in the sentence) / sum idf(query terms), in [0, 1].
  * Two settings, by the query's script: CJK query terms are overlapping character pairs, so one shared
  * phrase fills a sentence with matches and the evidence is weaker (beta 3 over 10 candidates); word
  * queries take beta 5 over 12. Chosen on ../shared/eval (docs/BENCHMARKS.md): with a single setting,
@@ -293,7 +293,7 @@ static double evid_best(const struct text_terms *q, const double *idf, double to
     index_tokenize(heading, strlen(heading), true, evid_tok, &e);
     best = evid_mask_weight(e.mask, idf, q->n);
     for (size_t off = 0; off < n;) {
-        size_t end = text_sentence_end(text, n, off);
+        size_t end = text_sentence_end_simple(text, n, off);
         e.mask = 0;
         index_tokenize(text + off, end - off, true, evid_tok, &e);
         best = KB_MAX(best, evid_mask_weight(e.mask, idf, q->n));

@@ -1,20 +1,28 @@
-/* text/sentence.c: sentence boundaries (text/text.h says what a sentence is).
+/* text/sentence.c: sentence boundaries (text/text.h says what a sentence is, and what the simple
+ * rule of the sentence-evidence step leaves out).
  *
- * Data flow: one forward walk over code points from the sentence's start; a candidate terminator
- * looks ahead over closing quotes and brackets, and a '.' looks back at the word before it (to the
- * previous white space or '(') to keep initials and abbreviations inside the sentence. Invalid bytes
+ * Data flow: one forward walk over code points from the sentence's start; under the full rule a
+ * candidate terminator looks ahead over closing quotes and brackets, and a '.' looks back at the word
+ * before it (to the previous white space or '(') to keep initials and abbreviations inside the
+ * sentence. Invalid bytes
  * are single-byte U+FFFD, never terminators. No allocation; offsets are bytes into the caller's
- * text. Users: ingest/chunk.c (chunk pieces), index/search.c (sentence evidence), rag/ (answer
- * sentences). Tests: tests/text/test_text.c, tests/ingest/test_chunk.c. */
+ * text. Users: ingest/chunk.c (chunk pieces) and rag/ (answer sentences) take the full rule,
+ * index/search.c (sentence evidence) the simple one. Tests: tests/text/test_text.c, tests/ingest/test_chunk.c. */
 #include <string.h>
 #include <strings.h>
 
 #include "text/text.h"
 
+/* 。！？； */
+static bool sentence_is_cjk_mark(uint32_t cp)
+{
+    return cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F || cp == 0xFF1B;
+}
+
 /* 。！？；｡… */
 static bool sentence_is_cjk_stop(uint32_t cp)
 {
-    return cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F || cp == 0xFF1B || cp == 0xFF61 || cp == 0x2026;
+    return sentence_is_cjk_mark(cp) || cp == 0xFF61 || cp == 0x2026;
 }
 
 /* " ' ) ] ” ’ 」 』 ） 】 */
@@ -64,7 +72,8 @@ static bool sentence_is_cjk_tail(uint32_t cp)
     return sentence_is_closer(cp) || sentence_is_cjk_stop(cp);
 }
 
-size_t text_sentence_end(const char *s, size_t n, size_t start)
+/* The walk both rules share: full adds the closers, the abbreviations, ｡ and … and the CJK tail. */
+static size_t sentence_end(const char *s, size_t n, size_t start, bool full)
 {
     size_t i = start, end = n;
     while (i < n && end == n) {
@@ -73,16 +82,26 @@ size_t text_sentence_end(const char *s, size_t n, size_t start)
         size_t after = i + (len > 0 ? (size_t)len : 1);
         if (cp == '\n') {
             end = after;
-        } else if (sentence_is_cjk_stop(cp)) {
-            end = sentence_skip(s, n, after, sentence_is_cjk_tail);
+        } else if (full ? sentence_is_cjk_stop(cp) : sentence_is_cjk_mark(cp)) {
+            end = full ? sentence_skip(s, n, after, sentence_is_cjk_tail) : after;
         } else if (cp == '.' || cp == '!' || cp == '?' || cp == ';') {
-            size_t j = sentence_skip(s, n, after, sentence_is_closer);
-            if ((j >= n || sentence_is_space(s[j])) && !(cp == '.' && sentence_is_abbrev(s, i)))
+            size_t j = full ? sentence_skip(s, n, after, sentence_is_closer) : after;
+            if ((j >= n || sentence_is_space(s[j])) && !(full && cp == '.' && sentence_is_abbrev(s, i)))
                 end = j;
         }
         i = after;
     }
     return end;
+}
+
+size_t text_sentence_end(const char *s, size_t n, size_t start)
+{
+    return sentence_end(s, n, start, true);
+}
+
+size_t text_sentence_end_simple(const char *s, size_t n, size_t start)
+{
+    return sentence_end(s, n, start, false);
 }
 
 static bool sentence_is_trim(char c)

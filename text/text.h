@@ -17,7 +17,7 @@
  * Terms (text_query_terms): the distinct query-mode tokens of a text, at most TEXT_MAX_TERMS, each
  * flagged when it is a stop word. A stop word (text_is_stop_word) is one of about 60 English function
  * words, compared as folded tokens; the FTS5 query and the built-in embedder drop them, the answer
- * scorer ignores them.
+ * scorer ignores them, and it also ignores CJK pairs that name no topic (text_is_cjk_stop_pair).
  *
  * Sentences (text_sentence_end). A sentence ends
  * - at a line break (the break belongs to the sentence);
@@ -27,6 +27,11 @@
  *   stay whole;
  * - after a CJK full stop, exclamation or question mark, semicolon, halfwidth full stop or an
  *   ellipsis (。！？；｡…) with the closing brackets and further such marks that follow it.
+ * The simple rule (text_sentence_end_simple) is the same without the refinements: . ! ? ; end a
+ * sentence only when white space or the end follows at once, there are no abbreviations or
+ * initials, and the CJK marks are 。！？； alone. Only the index's sentence-evidence step uses it: its
+ * depth and weights were tuned on it, and the full rule moves covid_faq_en (hybrid R@5 0.676 ->
+ * 0.662, see docs/BENCHMARKS.md), so retrieval keeps it until the evidence step is re-tuned.
  * Tests: tests/text/test_text.c. */
 #ifndef KB_TEXT_TEXT_H
 #define KB_TEXT_TEXT_H
@@ -53,6 +58,10 @@ bool text_is_stop_word(const char *t, size_t n);
 /* True when the lower-case word t[0..n) is an English article (a, an, the): the words SQuAD's answer
  * normalisation removes, a subset of the stop words. */
 bool text_is_article(const char *t, size_t n);
+/* True when t[0..n) is a CJK character pair that names no topic: both characters are function
+ * characters (什么, 多少, 请问) or either is a particle (的 是 吗 呢 了 么 吧 啊), so 退货的 gives 退货
+ * but not 货的. False for anything that is not exactly two characters. */
+bool text_is_cjk_stop_pair(const char *t, size_t n);
 
 /* ---- query terms (terms.c) ---------------------------------------------------------------------- */
 
@@ -78,6 +87,9 @@ void text_query_terms(const char *text, size_t n, struct text_terms *out);
  * terminator, closers and line break, or n when the text ends first. Always > start when start < n.
  * s is the whole text: the abbreviation rule looks back at the word before a '.'. */
 size_t text_sentence_end(const char *s, size_t n, size_t start);
+
+/* The same under the simple rule (see the top of this header): the sentence-evidence step's. */
+size_t text_sentence_end_simple(const char *s, size_t n, size_t start);
 
 /* A sentence as a byte range of its text. */
 struct text_span {

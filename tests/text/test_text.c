@@ -67,6 +67,35 @@ static void test_sentences_table(void **state)
     }
 }
 
+/* The simple rule of the evidence step: marks followed at once by white space, 。！？；, line breaks. */
+static void test_sentences_simple(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t ends[6]; /* successive sentence ends, 0-terminated */
+    } cases[] = {
+        {"Ask Dr. Smith.", {7, 14}},
+        {"He said \"stop.\" Then.", {21}},
+        {"a; b", {2, 4}},
+        {"x.\ny", {2, 3, 4}},
+        {"你好。”好", {9, 15}},
+        {"等等……好", {15}},
+        {"end.", {4}},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *s = cases[i].in;
+        size_t n = strlen(s), start = 0;
+        for (int k = 0; cases[i].ends[k]; k++) {
+            size_t e = text_sentence_end_simple(s, n, start);
+            if (e != cases[i].ends[k])
+                fail_msg("case %zu sentence %d: end %zu, want %zu", i, k, e, cases[i].ends[k]);
+            start = e;
+        }
+        assert_int_equal(start, n);
+    }
+}
+
 static void test_sentence_end_offsets(void **state)
 {
     const char *s = "Hi there. Bye.";
@@ -222,6 +251,7 @@ static void test_invalid_utf8_prefixes(void **state)
         for (size_t s = 0; s < n;) {
             size_t e = text_sentence_end(copy, n, s);
             assert_true(e > s && e <= n);
+            assert_true(text_sentence_end_simple(copy, n, s) > s && text_sentence_end_simple(copy, n, s) <= n);
             s = e;
         }
         text_query_terms(copy, n, &q);
@@ -232,7 +262,8 @@ static void test_invalid_utf8_prefixes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sentences_table),    cmocka_unit_test(test_sentence_end_offsets),
+        cmocka_unit_test(test_sentences_table),    cmocka_unit_test(test_sentences_simple),
+        cmocka_unit_test(test_sentence_end_offsets),
         cmocka_unit_test(test_tokens_table),       cmocka_unit_test(test_long_word_is_cut),
         cmocka_unit_test(test_terms_and_stop_words), cmocka_unit_test(test_terms_cap),
         cmocka_unit_test(test_word_lists),         cmocka_unit_test(test_invalid_utf8_prefixes),
