@@ -4,8 +4,8 @@
  * same ones chunking, the FTS index and sentence evidence use), so the answerer and retrieval agree
  * on what a sentence and a term are.
  *
- * A term is a folded token of text_query_terms that is not a stop word, not a one-letter word (digits
- * stay) and not a CJK pair that names no topic (text_is_cjk_stop_pair). A sentence holds a word term
+ * A term is a folded token of text_query_terms that is not a stop word or a weak word (text/words.c),
+ * not a one-letter word (digits stay) and not a CJK pair that names no topic (text_is_cjk_stop_pair). A sentence holds a word term
  * when one of its folded tokens is the term or the term plus a plain English inflection (refund ~
  * refunds, refunded); a CJK term when its bytes occur; a two-word phrase "a b" when two consecutive
  * tokens hold a then b. Pure functions over borrowed text; no allocation. Tests:
@@ -25,7 +25,7 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *t)
         if (a->cjk[i])
             keep = !text_is_cjk_stop_pair(a->term[i], (size_t)a->len[i]);
         else
-            keep = !a->stop[i] && (a->len[i] >= 2 || isdigit((unsigned char)a->term[i][0]));
+            keep = !a->stop[i] && !text_is_weak_word(a->term[i], (size_t)a->len[i]) && (a->len[i] >= 2 || isdigit((unsigned char)a->term[i][0]));
         if (keep) {
             t->term[t->n] = a->term[i];
             t->cjk[t->n] = a->cjk[i];

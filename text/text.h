@@ -17,7 +17,8 @@
  * Terms (text_query_terms): the distinct query-mode tokens of a text, at most TEXT_MAX_TERMS, each
  * flagged when it is a stop word. A stop word (text_is_stop_word) is one of about 60 English function
  * words, compared as folded tokens; the FTS5 query and the built-in embedder drop them, the answer
- * scorer ignores them, and it also ignores CJK pairs that name no topic (text_is_cjk_stop_pair).
+ * scorer ignores them, and it also ignores weak words (text_is_weak_word: about 20 more function
+ * words the index's list lacks) and CJK pairs that name no topic (text_is_cjk_stop_pair).
  *
  * Sentences (text_sentence_end). A sentence ends
  * - at a line break (the break belongs to the sentence);
@@ -55,6 +56,10 @@ int text_tokenize(const char *text, size_t n, bool for_query, text_token_fn fn, 
 
 /* True when the folded token t[0..n) is an English stop word (function word). */
 bool text_is_stop_word(const char *t, size_t n);
+/* True when the folded token t[0..n) is a weak word: a function word outside the stop list (these,
+ * could, would, not, no, many, much, get, may, must, also, ...) that the index keeps but the answer
+ * scorer ignores. A stop word is never weak. */
+bool text_is_weak_word(const char *t, size_t n);
 /* True when the lower-case word t[0..n) is an English article (a, an, the): the words SQuAD's answer
  * normalisation removes, a subset of the stop words. */
 bool text_is_article(const char *t, size_t n);

@@ -17,6 +17,14 @@ static const char *const words_stop[] = {
     "their", "they", "been", "has", "have", "had", "about", "into", "if", "so", "than", "then",
 };
 
+/* Function words the index keeps (its stop list and the eval tuning predate them) but the answer
+ * scorer also ignores: question verbs, modals, pronouns and quantifiers ("When do I get my refund?"
+ * must not miss an answer for want of "get"). */
+static const char *const words_weak[] = {
+    "these", "those", "whose", "could", "should", "would", "he", "she", "us", "any", "not", "no", "much",
+    "many", "get", "got", "may", "might", "must", "shall", "am", "also",
+};
+
 /* SQuAD's normalisation removes exactly these (its regex \b(a|an|the)\b). */
 static const char *const words_article[] = {"a", "an", "the"};
 
@@ -31,6 +39,11 @@ static bool words_in(const char *const *list, size_t n_list, const char *t, size
 bool text_is_stop_word(const char *t, size_t n)
 {
     return words_in(words_stop, KB_ARRAY_LEN(words_stop), t, n);
+}
+
+bool text_is_weak_word(const char *t, size_t n)
+{
+    return words_in(words_weak, KB_ARRAY_LEN(words_weak), t, n);
 }
 
 bool text_is_article(const char *t, size_t n)

@@ -1,6 +1,7 @@
 /* tests/text/test_text.c: the text layer as tables: sentences (English, Chinese, abbreviations,
- * decimals, closers, line breaks, mixed scripts), tokens and their folding, query terms and stop
- * words, articles, and invalid UTF-8 (no crash, no terminator, a separator). */
+ * decimals, closers, line breaks, mixed scripts), query terms and stop words, articles, the token cap,
+ * and invalid UTF-8 (no crash, no terminator). The tokenizer's folding table stays in
+ * tests/index/test_fts_tok.c, which drives the same function through index_tokenize. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,33 +135,6 @@ static int collect(void *ud, const char *tok, int n, int start, int end, bool cj
     return 0;
 }
 
-static void test_tokens_table(void **state)
-{
-    static const struct {
-        const char *in;
-        bool query;
-        const char *out;
-    } cases[] = {
-        {"Hello, World!", false, "hello|world"},
-        {"Crème Brûlée ÉCOLE", false, "creme|brulee|ecole"},
-        {"Straße ﬁle ＡＢＣ", false, "strasse|file|abc"},
-        {"中文分词", false, "中|文|中文|分|文分|词|分词"},
-        {"中文分词", true, "中文|文分|分词"},
-        {"中", true, "中"},
-        {"Wi-Fi 设置 v2.5", true, "wi|fi|设置|v2|5"},
-        {"bad\xff" "byte", false, "bad|byte"},
-        {"\xe4\xb8", true, ""},
-    };
-    (void)state;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct toks t = {.len = 0};
-        t.buf[0] = '\0';
-        text_tokenize(cases[i].in, strlen(cases[i].in), cases[i].query, collect, &t);
-        if (strcmp(t.buf, cases[i].out) != 0)
-            fail_msg("case %zu: '%s' gave '%s', want '%s'", i, cases[i].in, t.buf, cases[i].out);
-    }
-}
-
 static void test_long_word_is_cut(void **state)
 {
     char w[300];
@@ -221,16 +195,18 @@ static void test_word_lists(void **state)
 {
     static const struct {
         const char *w;
-        bool stop, article;
+        bool stop, article, weak;
     } cases[] = {
-        {"the", true, true}, {"an", true, true},   {"a", true, true},    {"and", true, false},
-        {"then", true, false}, {"refund", false, false}, {"The", false, false}, {"", false, false},
-        {"these", false, false}, {"th", false, false},
+        {"the", true, true, false},     {"an", true, true, false},     {"a", true, true, false},
+        {"and", true, false, false},    {"then", true, false, false},  {"refund", false, false, false},
+        {"The", false, false, false},   {"", false, false, false},     {"these", false, false, true},
+        {"th", false, false, false},    {"many", false, false, true},  {"get", false, false, true},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = strlen(cases[i].w);
-        if (text_is_stop_word(cases[i].w, n) != cases[i].stop || text_is_article(cases[i].w, n) != cases[i].article)
+        if (text_is_stop_word(cases[i].w, n) != cases[i].stop || text_is_article(cases[i].w, n) != cases[i].article ||
+            text_is_weak_word(cases[i].w, n) != cases[i].weak)
             fail_msg("case %zu: '%s'", i, cases[i].w);
     }
 }
@@ -264,7 +240,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sentences_table),    cmocka_unit_test(test_sentences_simple),
         cmocka_unit_test(test_sentence_end_offsets),
-        cmocka_unit_test(test_tokens_table),       cmocka_unit_test(test_long_word_is_cut),
+        cmocka_unit_test(test_long_word_is_cut),
         cmocka_unit_test(test_terms_and_stop_words), cmocka_unit_test(test_terms_cap),
         cmocka_unit_test(test_word_lists),         cmocka_unit_test(test_invalid_utf8_prefixes),
     };
