@@ -77,8 +77,8 @@ static size_t sentence_end(const char *s, size_t n, size_t start, bool full)
 {
     size_t i = start, end = n;
     while (i < n && end == n) {
-        uint32_t cp;
-        int len = kb_utf8_decode(s + i, n - i, &cp);
+        uint32_t cp = (unsigned char)s[i];
+        int len = cp < 0x80 ? 1 : kb_utf8_decode(s + i, n - i, &cp); /* ASCII without the decoder */
         size_t after = i + (len > 0 ? (size_t)len : 1);
         if (cp == '\n') {
             end = after;
