@@ -1,8 +1,8 @@
 /* index/embed_builtin.c: the built-in embedder: deterministic hashed features, no model file.
  *
  * Features (from index_tokenize(), so folding matches the FTS index exactly):
- * - Latin: each word (weight 1), each pair of adjacent words (0.5; English function words are skipped
- *   and pairs join across them), and the character 3-grams of "<word>" with boundary marks (0.5
+ * - Latin: each word (weight 1), each pair of adjacent words (0.5; English function words, text/'s
+ *   stop words, are skipped and pairs join across them), and the character 3-grams of "<word>" with boundary marks (0.5
  *   each), so a typo or an inflection keeps most of a word's 3-grams;
  * - CJK: each character (1.0), each pair (1.0) and each triple (0.3) of a run (tuned on xquad_zh;
  *   with 512 dims hash collisions, not the weights, limit CJK vector quality: 2048 dims lift xquad_zh
@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "index/index_int.h"
+#include "text/text.h"
 
 #define EMBED_MAX_TEXT_BYTES (1u << 20)
 #define EMBED_IDF_MAX 12.0
@@ -131,7 +132,7 @@ static void acc_word_grams(struct feat_acc *a, const char *w, int n, double idf)
 static int acc_token(void *ud, const char *tok, int n, int start, int end, bool cjk)
 {
     struct feat_acc *a = ud;
-    if (!cjk && a->skip_stop && tok_is_stopword(tok, n))
+    if (!cjk && a->skip_stop && text_is_stop_word(tok, (size_t)n))
         return 0; /* function words: no features; pairs join across them */
     if (!cjk) {
         double idf = acc_idf(a, tok, (size_t)n);

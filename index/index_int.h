@@ -11,10 +11,6 @@
 
 #include "index/index.h"
 
-/* ---- fts_tok.c ---------------------------------------------------------------------------------- */
-
-bool tok_is_stopword(const char *t, int n); /* English function word (folded token) */
-
 /* ---- vectors.c ---------------------------------------------------------------------------------- */
 
 struct vec_index; /* one FAISS index with ids = chunk ids; not thread-safe (the store's mutex guards it) */

@@ -2,9 +2,9 @@
  * rank fusion or a weighted sum, with optional MMR diversity and collection/document filters.
  *
  * Data flow of one query (the store's mutex held throughout):
- *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> index_tokenize(for_query)
- *   -> distinct tokens (English stop words dropped when other tokens remain, at most 64), each quoted
- *   -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
+ *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> text_query_terms (text/: the
+ *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, each
+ *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
  *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
  *   vector-only query; exact scan of the document's vectors for a document filter;
@@ -31,47 +31,12 @@
 #include <string.h>
 
 #include "index/index_int.h"
+#include "text/text.h"
 
-#define SEARCH_MAX_TERMS 64
 #define SEARCH_MAX_DEPTH 1000
 
-/* The query's distinct terms, made once per search (qterms_of) for the FTS5 expression and the
- * sentence-evidence step. */
-struct qterms {
-    char terms[SEARCH_MAX_TERMS][INDEX_TOKEN_MAX_BYTES + 1];
-    int len[SEARCH_MAX_TERMS]; /* bytes of terms[i] */
-    bool stop[SEARCH_MAX_TERMS];
-    int n, n_cjk, n_content; /* n_cjk: terms from CJK runs; n_content: terms that are not stop words */
-};
-
-static int qterm_add(void *ud, const char *tok, int n, int start, int end, bool cjk)
-{
-    struct qterms *q = ud;
-    (void)start;
-    (void)end;
-    if (q->n >= SEARCH_MAX_TERMS)
-        return 1;
-    memcpy(q->terms[q->n], tok, (size_t)n);
-    q->terms[q->n][n] = '\0';
-    for (int i = 0; i < q->n; i++)
-        if (strcmp(q->terms[i], q->terms[q->n]) == 0)
-            return 0;
-    q->len[q->n] = n;
-    q->stop[q->n] = !cjk && tok_is_stopword(q->terms[q->n], n);
-    q->n_cjk += cjk;
-    q->n_content += !q->stop[q->n];
-    q->n++;
-    return 0;
-}
-
-static void qterms_of(const char *query, size_t n, struct qterms *q)
-{
-    q->n = q->n_cjk = q->n_content = 0;
-    index_tokenize(query, n, true, qterm_add, q);
-}
-
 /* Builds the FTS5 expression; returns false when the query has no terms. */
-static bool build_fts_expr(const struct qterms *q, struct kb_buf *out)
+static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
 {
     int used = 0;
     for (int i = 0; i < q->n; i++) {
@@ -80,7 +45,7 @@ static bool build_fts_expr(const struct qterms *q, struct kb_buf *out)
         if (used++)
             kb_buf_puts(out, " OR ");
         kb_buf_putc(out, '"');
-        for (const char *p = q->terms[i]; *p; p++) {
+        for (const char *p = q->term[i]; *p; p++) {
             if (*p == '"')
                 kb_buf_putc(out, '"');
             kb_buf_putc(out, *p);
@@ -277,15 +242,16 @@ static void fuse_near_tie(struct store_cand *c, int n)
 /* Sentence evidence, the last step of a hybrid search. BM25 and the hashed vectors both score a chunk
  * as a bag of terms; the answer to a question usually sits in one sentence that repeats most of the
  * question's rare terms, which neither sees. So the first `depth` fused candidates are reordered by
- * key = beta x best - ln(1 + fused rank), where best = max over the chunk's sentences (and its heading
- * path) of sum idf(query terms in the sentence) / sum idf(query terms), in [0, 1].
+ * key = beta x best - ln(1 + fused rank), where best = max over the chunk's sentences (text/'s simple
+ * rule, text_sentence_end_simple, which the settings below were tuned on) and its heading path of
+ * sum idf(query terms in the sentence) / sum idf(query terms), in [0, 1].
  * Two settings, by the query's script: CJK query terms are overlapping character pairs, so one shared
  * phrase fills a sentence with matches and the evidence is weaker (beta 3 over 10 candidates); word
  * queries take beta 5 over 12. Chosen on ../shared/eval (docs/BENCHMARKS.md): with a single setting,
  * reaching past 11 candidates lost a question from drcd's R@10 and stopping at 10 left emanual_en's
  * R@10 below BM25's; beta above 3 lost cmrc2018 questions. Scores stay non-increasing: score = top
  * score x exp(key - best key). Query terms are the FTS5 query's (stop words weigh 0 when others
- * remain), at most SEARCH_MAX_TERMS, so a 64-bit mask records which ones a sentence holds. */
+ * remain), at most TEXT_MAX_TERMS, so a 64-bit mask records which ones a sentence holds. */
 #define EVID_DEPTH_MAX 12
 static const struct evid_params {
     int depth;
@@ -293,7 +259,7 @@ static const struct evid_params {
 } evid_latin = {12, 5.0}, evid_cjk = {10, 3.0};
 
 struct evid_state {
-    const struct qterms *q;
+    const struct text_terms *q;
     uint64_t mask;
 };
 
@@ -304,7 +270,7 @@ static int evid_tok(void *ud, const char *tok, int n, int start, int end, bool c
     (void)end;
     (void)cjk;
     for (int i = 0; i < e->q->n; i++)
-        if (e->q->len[i] == n && memcmp(e->q->terms[i], tok, (size_t)n) == 0)
+        if (e->q->len[i] == n && memcmp(e->q->term[i], tok, (size_t)n) == 0)
             e->mask |= (uint64_t)1 << i;
     return 0;
 }
@@ -318,27 +284,7 @@ static double evid_mask_weight(uint64_t mask, const double *idf, int n)
     return w;
 }
 
-/* Length in bytes of the sentence at the start of s (n bytes): through the first ". ", "! ", "? ",
- * "; " (or the same at the end), a CJK full stop, exclamation, question mark or semicolon, or a
- * newline. */
-static size_t evid_sentence_len(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\n')
-            return i + 1;
-        if ((c == '.' || c == '!' || c == '?' || c == ';') && (i + 1 == n || s[i + 1] == ' ' || s[i + 1] == '\n'))
-            return i + 1;
-        if (i + 2 < n && ((c == 0xE3 && (unsigned char)s[i + 1] == 0x80 && (unsigned char)s[i + 2] == 0x82) ||
-                          (c == 0xEF && (unsigned char)s[i + 1] == 0xBC &&
-                           ((unsigned char)s[i + 2] == 0x81 || (unsigned char)s[i + 2] == 0x9F ||
-                            (unsigned char)s[i + 2] == 0x9B))))
-            return i + 3;
-    }
-    return n;
-}
-
-static double evid_best(const struct qterms *q, const double *idf, double total, const char *heading,
+static double evid_best(const struct text_terms *q, const double *idf, double total, const char *heading,
                         const char *text)
 {
     struct evid_state e = {q, 0};
@@ -347,11 +293,11 @@ static double evid_best(const struct qterms *q, const double *idf, double total,
     index_tokenize(heading, strlen(heading), true, evid_tok, &e);
     best = evid_mask_weight(e.mask, idf, q->n);
     for (size_t off = 0; off < n;) {
-        size_t len = evid_sentence_len(text + off, n - off);
+        size_t end = text_sentence_end_simple(text, n, off);
         e.mask = 0;
-        index_tokenize(text + off, len, true, evid_tok, &e);
+        index_tokenize(text + off, end - off, true, evid_tok, &e);
         best = KB_MAX(best, evid_mask_weight(e.mask, idf, q->n));
-        off += len;
+        off = end;
     }
     return total > 0 ? best / total : 0;
 }
@@ -369,7 +315,7 @@ static int evid_key_cmp(const void *a, const void *b)
     return x->rank - y->rank;
 }
 
-static int evid_rerank(struct index_store *st, const struct qterms *q, struct store_cand *c, int n,
+static int evid_rerank(struct index_store *st, const struct text_terms *q, struct store_cand *c, int n,
                        struct kb_error *err)
 {
     struct index_term_stats stats;
@@ -377,7 +323,7 @@ static int evid_rerank(struct index_store *st, const struct qterms *q, struct st
     struct evid_key k[EVID_DEPTH_MAX];
     struct store_cand tmp[EVID_DEPTH_MAX];
     struct kb_arena a;
-    double idf[SEARCH_MAX_TERMS], total = 0, top;
+    double idf[TEXT_MAX_TERMS], total = 0, top;
     int rc;
     const struct evid_params *p = 2 * q->n_cjk > q->n ? &evid_cjk : &evid_latin;
     n = KB_MIN(n, p->depth);
@@ -385,7 +331,7 @@ static int evid_rerank(struct index_store *st, const struct qterms *q, struct st
         return 0;
     store_term_stats(st, &stats);
     for (int i = 0; i < q->n; i++) {
-        idf[i] = q->n_content > 0 && q->stop[i] ? 0 : stats.idf(stats.ud, q->terms[i], (size_t)q->len[i]);
+        idf[i] = q->n_content > 0 && q->stop[i] ? 0 : stats.idf(stats.ud, q->term[i], (size_t)q->len[i]);
         total += idf[i];
     }
     if (total <= 0)
@@ -473,7 +419,7 @@ static int search_locked(struct index_store *st, const char *query_in, const str
 {
     const struct index_embedder *emb = store_embedder(st);
     struct kb_buf query, expr;
-    struct qterms q;
+    struct text_terms q;
     struct store_cand *cand = NULL;
     int64_t *vids = NULL;
     float *vsc = NULL, *qv = NULL;
@@ -493,7 +439,7 @@ static int search_locked(struct index_store *st, const char *query_in, const str
         rc = kb_error_set(err, KB_ENOMEM, "no memory for the query");
         goto out_free;
     }
-    qterms_of(query.data ? query.data : "", query.len, &q);
+    text_query_terms(query.data ? query.data : "", query.len, &q);
     has_terms = build_fts_expr(&q, &expr);
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */

@@ -1,9 +1,9 @@
 /* ingest/chunk.c: structure-aware chunking of a parsed document, and the token estimate.
  *
  * Flow: walk the blocks once, keeping a heading stack (levels 1..9) whose titles joined by " > "
- * are the current heading path. Paragraphs and list items are cut into pieces (sentences, see
- * chunk_sentences) that collect in a pending run; a heading, table, FAQ or code block, or the end,
- * flushes the run: pieces are packed greedily up to the target, each next chunk starts with whole
+ * are the current heading path. Paragraphs and list items are cut into pieces (sentences as text/
+ * defines them, text_sentence_end) that collect in a pending run; a heading, table, FAQ or code
+ * block, or the end, flushes the run: pieces are packed greedily up to the target, each next chunk starts with whole
  * trailing sentences of the previous one worth up to overlap*target tokens, and a tiny trailing chunk
  * (under a quarter of the target) folds into the one before. A run that is tiny (under 1/8 of the
  * target) when its section ends is carried into the next section (not past a level-1 heading: a new
@@ -15,10 +15,10 @@
  * is more than 1.5 targets. Chunk texts live in the document's arena; the chunk array is malloc'd.
  * Pure function of (blocks, target, overlap): deterministic. Tests: tests/ingest/test_chunk.c. */
 #include "ingest/ingest_int.h"
+#include "text/text.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 int ingest_estimate_tokens(const char *s, size_t n)
 {
@@ -260,33 +260,6 @@ static int chunk_flush(struct chunker *k)
     return rc;
 }
 
-static bool chunk_is_cjk_stop(uint32_t cp)
-{
-    return cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F || cp == 0xFF1B || cp == 0xFF61 || cp == 0x2026;
-}
-
-static bool chunk_is_closer(uint32_t cp)
-{
-    return cp == '"' || cp == '\'' || cp == ')' || cp == ']' || cp == 0x201D || cp == 0x2019 || cp == 0x300D ||
-           cp == 0x300F || cp == 0xFF09 || cp == 0x3011;
-}
-
-/* True when the '.' at s[i] ends an abbreviation or a number rather than a sentence. */
-static bool chunk_is_abbrev(const char *s, size_t i)
-{
-    static const char *const ab[] = {"mr", "mrs", "ms", "dr", "st", "vs", "e.g", "i.e", "no", "fig", "approx", "etc"};
-    size_t w = i;
-    while (w > 0 && s[w - 1] != ' ' && s[w - 1] != '(')
-        w--;
-    size_t len = i - w;
-    if (len == 1 && s[w] >= 'A' && s[w] <= 'Z')
-        return true; /* initial: "J. Smith" */
-    for (size_t a = 0; a < KB_ARRAY_LEN(ab); a++)
-        if (len == strlen(ab[a]) && strncasecmp(s + w, ab[a], len) == 0 && strcmp(ab[a], "etc") != 0)
-            return true;
-    return false;
-}
-
 /* Cuts a piece longer than the target at word (or CJK character) boundaries. */
 static int chunk_hard_split(struct chunker *k, size_t bi, size_t start, size_t end)
 {
@@ -330,51 +303,17 @@ static int chunk_add_sentence(struct chunker *k, size_t bi, size_t a, size_t b)
     return chunk_push_piece(k, (struct piece){bi, a, b, tok});
 }
 
-/* Splits block bi into sentences appended to the pending run. */
+/* Splits block bi into sentences (text_sentence_end) appended to the pending run. */
 static int chunk_sentences(struct chunker *k, size_t bi)
 {
     const struct ingest_block *blk = &k->doc->blocks[bi];
-    const char *s = blk->text;
     size_t n = blk->text_bytes, start = 0;
     int rc = 0;
-    for (size_t i = 0; i < n && !rc;) {
-        uint32_t cp;
-        int len = kb_utf8_decode(s + i, n - i, &cp);
-        size_t step = len > 0 ? (size_t)len : 1;
-        size_t after = i + step;
-        bool stop = false;
-        if (chunk_is_cjk_stop(cp)) {
-            stop = true;
-        } else if (cp == '.' || cp == '!' || cp == '?' || cp == ';') {
-            size_t j = after;
-            uint32_t nx = 0;
-            while (j < n) { /* closing quotes and brackets belong to the sentence */
-                int l2 = kb_utf8_decode(s + j, n - j, &nx);
-                if (l2 <= 0 || !chunk_is_closer(nx))
-                    break;
-                j += (size_t)l2;
-            }
-            stop = (j >= n || s[j] == ' ') && !(cp == '.' && chunk_is_abbrev(s, i));
-            if (stop)
-                after = j;
-        }
-        if (stop && chunk_is_cjk_stop(cp)) {
-            uint32_t nx;
-            while (after < n) {
-                int l2 = kb_utf8_decode(s + after, n - after, &nx);
-                if (l2 <= 0 || !(chunk_is_closer(nx) || chunk_is_cjk_stop(nx)))
-                    break;
-                after += (size_t)l2;
-            }
-        }
-        if (stop) {
-            rc = chunk_add_sentence(k, bi, start, after);
-            start = after;
-        }
-        i = after;
+    while (start < n && !rc) {
+        size_t end = text_sentence_end(blk->text, n, start);
+        rc = chunk_add_sentence(k, bi, start, end);
+        start = end;
     }
-    if (!rc && start < n)
-        rc = chunk_add_sentence(k, bi, start, n);
     return rc;
 }
 

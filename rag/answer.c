@@ -1,6 +1,8 @@
 /* rag/answer.c: extractive answers, kbox's default answerer when no model is configured.
  *
- * Every passage is split into sentences; each sentence is scored against the question by
+ * Every passage is split into sentences and the question into terms, both as text/ defines them (the
+ * sentences chunking and retrieval use; rag/text.c says which terms count); each sentence is scored
+ * against the question by
  *   0.55 * weighted term overlap   (terms weighted by rarity among the candidate sentences)
  * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
  * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
@@ -92,7 +94,7 @@ static double answer_proximity(const char *question, const char *s, size_t n)
     for (int i = 0; i + 1 < qt.n; i++) {
         char phrase[160];
         const char *a = qt.term[i], *b = qt.term[i + 1];
-        if ((unsigned char)a[0] >= 128 || (unsigned char)b[0] >= 128)
+        if (qt.cjk[i] || qt.cjk[i + 1])
             continue; /* CJK bigrams already encode adjacency */
         snprintf(phrase, sizeof phrase, "%s %s", a, b);
         pairs++;
@@ -142,7 +144,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
                           struct kb_error *err)
 {
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
-    struct rag_span spans[128];
+    struct text_span spans[128];
     struct rag_terms qt;
     double *weights = NULL, wsum = 0, missing = 0;
     float *vecs = NULL;
@@ -157,7 +159,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
 
     for (int i = 0; i < n_passages && n < ANSWER_MAX_SENTENCES; i++) {
         const char *t = p[i].text ? p[i].text : "";
-        int k = rag_split_sentences(t, strlen(t), spans, (int)KB_ARRAY_LEN(spans));
+        int k = text_split_sentences(t, strlen(t), spans, (int)KB_ARRAY_LEN(spans));
         for (int j = 0; j < k && n < ANSWER_MAX_SENTENCES; j++) {
             c[n] = (struct cand){.passage = i, .start = spans[j].start, .end = spans[j].end, .ordinal = j};
             c[n].is_question = answer_is_question(t + spans[j].start, spans[j].end - spans[j].start);
@@ -180,7 +182,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         wsum += weights[t];
         /* Only words count: a CJK bigram that stands nowhere often just straddles two words
          * (到欧 in 寄到欧盟), or is a question word (几号), so it says little. */
-        if (df == 0 && (unsigned char)qt.term[t][0] < 128)
+        if (df == 0 && !qt.cjk[t])
             missing += weights[t];
     }
 

@@ -36,7 +36,8 @@ static bool eval_is_punct(uint32_t cp)
            (cp >= 0x2010 && cp <= 0x2027) || cp == 0xB7;
 }
 
-/* Tokens: for CJK answers each non-punctuation, non-space character; else SQuAD words. */
+/* Tokens: for CJK answers each non-punctuation, non-space character; else SQuAD words (lower case,
+ * articles dropped: text_is_article). */
 static int eval_tokens(const char *s, bool chars, char tok[][64], int cap)
 {
     size_t n = strlen(s), i = 0;
@@ -60,7 +61,7 @@ static int eval_tokens(const char *s, bool chars, char tok[][64], int cap)
         } else if (!chars) {
             if (sep) {
                 word[wl] = '\0';
-                if (wl && strcmp(word, "a") && strcmp(word, "an") && strcmp(word, "the"))
+                if (wl && !text_is_article(word, wl))
                     kb_strlcpy(tok[count++], word, 64);
                 wl = 0;
             } else if (wl + (size_t)len < sizeof word) {

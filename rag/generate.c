@@ -392,8 +392,8 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
     }
     /* Grounding, sentence by sentence. */
     {
-        struct rag_span spans[256];
-        int ns = rag_split_sentences(answer, strlen(answer), spans, 256), kept = 0, dropped = 0;
+        struct text_span spans[256];
+        int ns = text_split_sentences(answer, strlen(answer), spans, 256), kept = 0, dropped = 0;
         struct kb_buf strict;
         double sum = 0;
         kb_buf_init(&strict, 1 << 20);

@@ -3,6 +3,7 @@
 #define KB_RAG_RAG_INT_H
 
 #include "rag/rag.h"
+#include "text/text.h"
 
 /* A retrieved passage handed to an answerer, best first. All strings borrowed. */
 struct rag_passage {
@@ -25,23 +26,19 @@ struct rag_embedder_ref {
 
 /* ---- text helpers (text.c) ----------------------------------------------------------------------- */
 
-/* A sentence as a byte range of its text. */
-struct rag_span {
-    size_t start, end;
-};
-/* Splits text into sentences at . ! ? followed by white space, at 。！？； and at line breaks. Empty
- * and whitespace-only pieces are skipped; returns the count written (at most cap). */
-int rag_split_sentences(const char *text, size_t n, struct rag_span *out, int cap);
+/* Sentences are text/'s: text_split_sentences (text/text.h). */
 
-/* Query terms: lower-cased Latin words and numbers (stop words dropped) and CJK character bigrams
- * (a lone CJK character stands for itself). Terms are written NUL-separated into buf. */
+/* The terms of a text that count for answer scoring (see rag/text.c): text_query_terms without stop
+ * words, one-letter words and CJK pairs that name no topic; folded tokens, in order. */
 struct rag_terms {
-    char buf[4096];
-    const char *term[128];
+    struct text_terms all;                  /* every term of the text; term[] points into it */
+    const char *term[TEXT_MAX_TERMS];       /* borrowed from all; valid while the struct is */
+    bool cjk[TEXT_MAX_TERMS];               /* term[i] is a CJK character or pair */
     int n;
 };
 void rag_terms_extract(const char *text, size_t n, struct rag_terms *out);
-/* True when term occurs in s[0..n), compared case-insensitively for ASCII. */
+/* True when s[0..n) holds term (a folded word, allowing a plain English inflection; a CJK character
+ * or pair; or two words "a b" as consecutive tokens). */
 bool rag_text_has_term(const char *s, size_t n, const char *term);
 bool rag_text_is_cjk_heavy(const char *s, size_t n); /* mostly CJK characters */
 

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # tests/check_layering.sh SRC_DIR: fails when a module includes a header from a module above it in
-# base <- config <- {ingest, index, infer} <- rag <- web <- cli, or another module's internal header.
-# A module's public header is <m>/<m>.h (base also exports base/err.h, config its key table);
-# everything else in a module folder is internal to it. infer/ uses base/ only.
+# base <- {text, config} <- {ingest, index, infer} <- rag <- web <- cli, or another module's internal
+# header. A module's public header is <m>/<m>.h (base also exports base/err.h, config its key table);
+# everything else in a module folder is internal to it. text/, config/ and infer/ use base/ only.
 set -u
 cd "$1" || exit 2
 declare -A allowed=(
   [base]=""
+  [text]="base"
   [config]="base"
-  [ingest]="base config"
-  [index]="base config"
+  [ingest]="base text config"
+  [index]="base text config"
   [infer]="base"
-  [rag]="base config ingest index infer"
-  [web]="base config ingest index infer rag"
-  [cli]="base config ingest index infer rag web"
+  [rag]="base text config ingest index infer"
+  [web]="base text config ingest index infer rag"
+  [cli]="base text config ingest index infer rag web"
 )
 public_extra=" base/err.h config/keys.h "
 bad=0
@@ -34,7 +35,7 @@ for m in "${!allowed[@]}"; do
   done < <(grep -rHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$m" --include='*.c' --include='*.h' --include='*.cpp' 2>/dev/null)
 done
 # Calls the house style bans (STYLE.md point 24).
-if grep -rnE '\b(sprintf|strcpy|strcat|strtok|atoi|atof|gets)[[:space:]]*\(' base config ingest index infer rag web cli tests fuzz bench --include='*.c' --include='*.h' 2>/dev/null; then
+if grep -rnE '\b(sprintf|strcpy|strcat|strtok|atoi|atof|gets)[[:space:]]*\(' base text config ingest index infer rag web cli tests fuzz bench --include='*.c' --include='*.h' 2>/dev/null; then
   echo "layering: banned calls above (use snprintf, kb_strlcpy, kb_buf, kb_parse_i64)" >&2; bad=1
 fi
 [ $bad -eq 0 ] && echo "layering: ok"

@@ -14,9 +14,9 @@
 static void test_sentences(void **state)
 {
     (void)state;
-    struct rag_span s[16];
+    struct text_span s[16];
     const char *t = "Returns are free. Refunds take 7 days!\nShip to Norway? 退货期为 45 天。运费另计；谢谢";
-    int n = rag_split_sentences(t, strlen(t), s, 16);
+    int n = text_split_sentences(t, strlen(t), s, 16);
     assert_int_equal(n, 6);
     assert_memory_equal(t + s[0].start, "Returns are free.", s[0].end - s[0].start);
     assert_memory_equal(t + s[2].start, "Ship to Norway?", s[2].end - s[2].start);
@@ -32,6 +32,18 @@ static void test_terms(void **state)
     assert_int_equal(t.n, 3); /* days, return, kettle */
     assert_string_equal(t.term[0], "days");
     assert_string_equal(t.term[2], "kettle");
+    rag_terms_extract("退货的政策", strlen("退货的政策"), &t);
+    assert_int_equal(t.n, 2); /* pairs across the particle 的 name no topic */
+    assert_string_equal(t.term[0], "退货");
+    assert_string_equal(t.term[1], "政策");
+    assert_true(t.cjk[0]);
+    rag_terms_extract("Crème brûlée x 7", strlen("Crème brûlée x 7"), &t);
+    assert_int_equal(t.n, 3); /* folded like the index; a one-letter word is no term, a digit is */
+    assert_string_equal(t.term[0], "creme");
+    assert_string_equal(t.term[2], "7");
+    assert_true(rag_text_has_term("Our CRÈME is fresh.", strlen("Our CRÈME is fresh."), "creme"));
+    assert_true(rag_text_has_term("return the kettles now", 22, "return kettle") == false);
+    assert_true(rag_text_has_term("return kettles now", 18, "return kettle"));
     rag_terms_extract("退货期", strlen("退货期"), &t);
     assert_int_equal(t.n, 2);
     assert_string_equal(t.term[0], "退货");

@@ -1,0 +1,108 @@
+/* text/text.h: kbox's one text layer, the manual for what a sentence, a token, a term and a stop word
+ * are. ingest/ cuts chunks at its sentences, index/ indexes, queries and embeds its tokens, and rag/
+ * scores answer sentences with the same sentences and terms, so retrieval and answering agree.
+ * Depends on base/ only; pure functions over borrowed text, no allocation, thread-safe.
+ *
+ * Tokens (text_tokenize). UTF-8 text -> code points (an invalid byte is a separator) -> one of three
+ * classes:
+ * - word characters (Unicode letters, digits and combining marks, not CJK): gathered into a word and
+ *   folded per character (compatibility decomposition, case folding, marks stripped), so "Ünïcödé",
+ *   "UNICODE" and "unicode" are one token, "ﬁ" is "fi" and fullwidth "Ａ" is "a";
+ * - CJK characters (Han, Kana, Hangul; kb_utf8_is_cjk): a run gives every character and every
+ *   overlapping pair. In query mode only the pairs are given (or the character of a one-character
+ *   run), so a quoted query term re-tokenizes into exactly itself;
+ * - everything else separates tokens.
+ * Tokens are at most TEXT_TOKEN_MAX_BYTES bytes (a long word is cut at a character boundary).
+ *
+ * Terms (text_query_terms): the distinct query-mode tokens of a text, at most TEXT_MAX_TERMS, each
+ * flagged when it is a stop word. A stop word (text_is_stop_word) is one of about 60 English function
+ * words, compared as folded tokens; the FTS5 query and the built-in embedder drop them, the answer
+ * scorer ignores them, and it also ignores weak words (text_is_weak_word: about 20 more function
+ * words the index's list lacks) and CJK pairs that name no topic (text_is_cjk_stop_pair).
+ *
+ * Sentences (text_sentence_end). A sentence ends
+ * - at a line break (the break belongs to the sentence);
+ * - after . ! ? or ; when, past any closing quotes and brackets ("'")]”’」』）】), white space (a
+ *   space or a line break) or the end of the text follows, except a '.' that ends an initial ("J.")
+ *   or one of the abbreviations mr mrs ms dr st vs e.g i.e no fig approx; so "3.5" and "e.g. this"
+ *   stay whole;
+ * - after a CJK full stop, exclamation or question mark, semicolon, halfwidth full stop or an
+ *   ellipsis (。！？；｡…) with the closing brackets and further such marks that follow it.
+ * The simple rule (text_sentence_end_simple) is the same without the refinements: . ! ? ; end a
+ * sentence only when white space or the end follows at once, there are no abbreviations or
+ * initials, and the CJK marks are 。！？； alone. Only the index's sentence-evidence step uses it: its
+ * depth and weights were tuned on it, and the full rule moves covid_faq_en (hybrid R@5 0.676 ->
+ * 0.662, see docs/BENCHMARKS.md), so retrieval keeps it until the evidence step is re-tuned.
+ * Tests: tests/text/test_text.c. */
+#ifndef KB_TEXT_TEXT_H
+#define KB_TEXT_TEXT_H
+
+#include "base/base.h"
+
+/* ---- tokens (tokenize.c) ------------------------------------------------------------------------ */
+
+#define TEXT_TOKEN_MAX_BYTES 64
+
+/* Called per token: tok (tok_bytes bytes, not NUL-terminated; borrowed for the call), the byte range
+ * [start, end) of its source in the text, and whether it comes from a CJK run. Returns non-zero to
+ * stop the walk. */
+typedef int (*text_token_fn)(void *ud, const char *tok, int tok_bytes, int start, int end, bool cjk);
+
+/* Calls fn for each token of text[0..n) (see the top of this header; for_query: CJK pairs only).
+ * Returns 0, or the first non-zero value fn returned. */
+int text_tokenize(const char *text, size_t n, bool for_query, text_token_fn fn, void *ud);
+
+/* ---- words (words.c) ---------------------------------------------------------------------------- */
+
+/* True when the folded token t[0..n) is an English stop word (function word). */
+bool text_is_stop_word(const char *t, size_t n);
+/* True when the folded token t[0..n) is a weak word: a function word outside the stop list (these,
+ * could, would, not, no, many, much, get, may, must, also, ...) that the index keeps but the answer
+ * scorer ignores. A stop word is never weak. */
+bool text_is_weak_word(const char *t, size_t n);
+/* True when the lower-case word t[0..n) is an English article (a, an, the): the words SQuAD's answer
+ * normalisation removes, a subset of the stop words. */
+bool text_is_article(const char *t, size_t n);
+/* True when t[0..n) is a CJK character pair that names no topic: both characters are function
+ * characters (什么, 多少, 请问) or either is a particle (的 是 吗 呢 了 么 吧 啊), so 退货的 gives 退货
+ * but not 货的. False for anything that is not exactly two characters. */
+bool text_is_cjk_stop_pair(const char *t, size_t n);
+
+/* ---- query terms (terms.c) ---------------------------------------------------------------------- */
+
+#define TEXT_MAX_TERMS 64
+
+/* The distinct query-mode tokens of a text, in order of first occurrence. */
+struct text_terms {
+    char term[TEXT_MAX_TERMS][TEXT_TOKEN_MAX_BYTES + 1]; /* NUL-terminated folded tokens */
+    int len[TEXT_MAX_TERMS];                             /* bytes of term[i] */
+    bool cjk[TEXT_MAX_TERMS];                            /* term[i] comes from a CJK run */
+    bool stop[TEXT_MAX_TERMS];                           /* term[i] is a stop word */
+    int n;                                               /* terms; the rest are dropped */
+    int n_cjk;                                           /* terms from CJK runs */
+    int n_content;                                       /* terms that are not stop words */
+};
+
+/* Fills *out with the terms of text[0..n). */
+void text_query_terms(const char *text, size_t n, struct text_terms *out);
+
+/* ---- sentences (sentence.c) --------------------------------------------------------------------- */
+
+/* The end (exclusive byte offset) of the sentence of s[0..n) that starts at `start`: just past its
+ * terminator, closers and line break, or n when the text ends first. Always > start when start < n.
+ * s is the whole text: the abbreviation rule looks back at the word before a '.'. */
+size_t text_sentence_end(const char *s, size_t n, size_t start);
+
+/* The same under the simple rule (see the top of this header): the sentence-evidence step's. */
+size_t text_sentence_end_simple(const char *s, size_t n, size_t start);
+
+/* A sentence as a byte range of its text. */
+struct text_span {
+    size_t start, end; /* bytes [start, end) */
+};
+
+/* Splits text[0..n) into sentences (text_sentence_end), each trimmed of white space; empty ones are
+ * skipped. Writes at most cap spans; returns the count written. */
+int text_split_sentences(const char *text, size_t n, struct text_span *out, int cap);
+
+#endif
