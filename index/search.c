@@ -508,7 +508,7 @@ static int search_locked(struct index_store *st, const char *query_in, const str
     }
     if (o->mode != INDEX_MODE_BM25 && emb) {
         struct index_term_stats stats;
-        rc = store_sync_vectors(st, err);
+        rc = vcache_sync(st, err);
         if (rc)
             goto out_free;
         qv = kb_xmalloc((size_t)emb->dim * sizeof(float));
