@@ -206,15 +206,10 @@ void store_term_stats(struct index_store *st, struct index_term_stats *out)
     out->ud = st;
 }
 
-/* idf() for a query embedded outside the lock: one lock hold per term. */
+/* idf() for a query embedded outside the lock: index_idf, one lock hold per term. */
 static double store_idf_shared(void *ud, const char *term, size_t n)
 {
-    struct index_store *st = ud;
-    double v;
-    store_lock(st);
-    v = store_idf(st, term, n);
-    store_unlock(st);
-    return v;
+    return index_idf(ud, term, n);
 }
 
 void store_term_stats_shared(struct index_store *st, struct index_term_stats *out)
