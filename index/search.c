@@ -26,7 +26,8 @@
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
  * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
  * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_search_fusion.c (fusion,
- * sentence evidence), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
+ * sentence evidence), tests/index/test_search_unlocked.c (a search and a commit proceed while another
+ * search embeds its query), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
