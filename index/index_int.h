@@ -212,7 +212,5 @@ int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struc
 /* Term statistics for the built-in embedder's queries (FTS5 vocabulary); the lock is held while
  * out is used. */
 void store_term_stats(struct index_store *st, struct index_term_stats *out);
-/* The same statistics for use WITHOUT the lock: each idf() call takes the lock for itself. */
-void store_term_stats_shared(struct index_store *st, struct index_term_stats *out);
 
 #endif

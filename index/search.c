@@ -616,8 +616,9 @@ out_free:
  * and the embedder re-checked under it; a re-embedding's switch in between makes it embed again, at
  * most SEARCH_EMBED_TRIES times, then *qv is NULL and search_locked embeds under the lock as before.
  * Returns with the lock held, *qv (caller frees) the query vector of store_embedder(st) or NULL
- * (BM25 only, no embedder, empty query). The index is synced first (as search_locked does) so the
- * built-in embedder's IDF sees the same counts; its idf() then takes the lock per term. */
+ * (BM25 only, no embedder, empty query, or an embedder with embed_query: the built-in one reads
+ * the store's IDF for every term and takes microseconds, so leaving the lock would only add lock
+ * round trips; measured +0.7 ms hybrid p50 at 100k chunks, docs/BENCHMARKS.md). */
 static int search_embed_unlocked(struct index_store *st, const char *query_in, const struct index_search_opts *o,
                                  float **qv, struct kb_error *err)
 {
@@ -628,21 +629,18 @@ static int search_embed_unlocked(struct index_store *st, const char *query_in, c
     store_lock(st);
     for (int tries = 0; rc == 0; tries++) {
         const struct index_embedder *emb = store_embedder(st);
-        struct index_term_stats stats;
         if (*qv && emb == qv_emb)
             break; /* the vector fits the vectors this search will use */
         free(*qv);
         *qv = NULL;
-        if (o->mode == INDEX_MODE_BM25 || !emb || query.len == 0 || tries == SEARCH_EMBED_TRIES)
-            break;
+        if (o->mode == INDEX_MODE_BM25 || !emb || emb->embed_query || query.len == 0 || tries == SEARCH_EMBED_TRIES)
+            break; /* embed_query (the built-in embedder) reads IDF from the store per term: under the lock */
         if ((rc = vcache_sync(st, err)) != 0)
             break;
         store_unlock(st);
         *qv = kb_xmalloc((size_t)emb->dim * sizeof(float));
         qv_emb = emb;
-        store_term_stats_shared(st, &stats);
-        rc = emb->embed_query ? emb->embed_query(emb->ud, query.data, &stats, *qv, err)
-                              : emb->embed(emb->ud, (const char *const *)&query.data, 1, *qv, err);
+        rc = emb->embed(emb->ud, (const char *const *)&query.data, 1, *qv, err);
         store_lock(st);
     }
     if (rc) {

@@ -6,8 +6,7 @@
  * Data flow: search.c -> store_bm25 / store_filter_chunks / store_get_vectors / store_doc_vectors
  * -> store_fill_hits into the caller's arena. IDF = log(1 + (N - df + 0.5) / (df + 0.5)) with N the
  * chunk count (cached in st->n_chunks_cache until a write) and df from chunks_vocab.
- * Invariants: every function here expects the store's lock held, except index_idf and the idf()
- * of store_term_stats_shared, which take it per call (a query embedded outside the lock).
+ * Invariants: every function here expects the store's lock held, except index_idf, which takes it.
  * Tests: tests/index/test_store.c (search), test_search_fusion.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -203,17 +202,5 @@ double index_idf(struct index_store *st, const char *term, size_t term_bytes)
 void store_term_stats(struct index_store *st, struct index_term_stats *out)
 {
     out->idf = store_idf;
-    out->ud = st;
-}
-
-/* idf() for a query embedded outside the lock: index_idf, one lock hold per term. */
-static double store_idf_shared(void *ud, const char *term, size_t n)
-{
-    return index_idf(ud, term, n);
-}
-
-void store_term_stats_shared(struct index_store *st, struct index_term_stats *out)
-{
-    out->idf = store_idf_shared;
     out->ud = st;
 }
