@@ -617,8 +617,8 @@ out_free:
  * most SEARCH_EMBED_TRIES times, then *qv is NULL and search_locked embeds under the lock as before.
  * Returns with the lock held, *qv (caller frees) the query vector of store_embedder(st) or NULL
  * (BM25 only, no embedder, empty query, or an embedder with embed_query: the built-in one reads
- * the store's IDF for every term and takes microseconds, so leaving the lock would only add lock
- * round trips; measured +0.7 ms hybrid p50 at 100k chunks, docs/BENCHMARKS.md). */
+ * the store's IDF for every term and is fast, so leaving the lock would only add a lock round
+ * trip per term and let the counts move between terms; it stays under the lock, as before). */
 static int search_embed_unlocked(struct index_store *st, const char *query_in, const struct index_search_opts *o,
                                  float **qv, struct kb_error *err)
 {
