@@ -7,3 +7,7 @@ target_link_libraries(bench_index_eval PRIVATE kb_index kb_ingest kb_config)
 # Build time and recall of FAISS's HNSW and IVF indexes against exact search (bench_index_hnsw.c).
 add_executable(bench_index_hnsw ${CMAKE_CURRENT_SOURCE_DIR}/bench_index_hnsw.c)
 target_link_libraries(bench_index_hnsw PRIVATE kb_index)
+# Concurrent search throughput with the BERT GGUF embedder (bench_search_concurrent.c).
+find_package(Threads REQUIRED)
+add_executable(bench_search_concurrent ${CMAKE_CURRENT_SOURCE_DIR}/bench_search_concurrent.c)
+target_link_libraries(bench_search_concurrent PRIVATE kb_index kb_infer Threads::Threads)

@@ -1,9 +1,18 @@
-/* index/index_int.h: what the files of the index module share, never included outside index/.
+/* index/index_int.h: what the files of the index module share, never included outside index/
+ * (tests and benches of the index module excepted).
  *
- * - vectors.c: the FAISS cache (struct vec_index) and its sidecar file;
+ * - vectors.c: the FAISS index (struct vec_index) and its sidecar file;
  * - embed_builtin.c: feature extraction shared with tests;
- * - store.c: SQLite helpers search.c needs (candidate lookups, BM25 query, hit details);
- * - search.c: index_search() on top of both. */
+ * - struct index_store, shared by the store's files:
+ *   - store.c: the SQLite connection, schema, statement cache, collections, and the queries
+ *     vcache.c and reembed.c need (they never call SQLite themselves);
+ *   - store_docs.c: documents, chunks and originals (SQL);
+ *   - store_search.c: the read queries search.c needs (BM25, filters, vectors, hit details, IDF);
+ *   - vcache.c: the FAISS-cache policy (trusted, rebuilt or synced; which kind; IVF training);
+ *   - reembed.c: the switch to a new embedder (status, steps, set_embedder, the open-time decision);
+ * - search.c: index_search() on top of all of them.
+ * SQLite is included by the store*.c files only (STYLE rule 18 names store.c; see store.c's top
+ * comment for why three files). */
 #ifndef KB_INDEX_INDEX_INT_H
 #define KB_INDEX_INDEX_INT_H
 
@@ -62,7 +71,117 @@ void vec_ids_digest(const int64_t *ids, int64_t n, uint8_t out[32]);
 
 #define EMBED_BUILTIN_ID_PREFIX "kbox-hash-v2-d"
 
-/* ---- store.c helpers for search.c --------------------------------------------------------------- */
+/* ---- struct index_store (store.c, store_docs.c, store_search.c, vcache.c, reembed.c) ---------- */
+
+struct sqlite3;      /* SQLite's handle types, named without including sqlite3.h */
+struct sqlite3_stmt;
+
+#define STORE_N_STMT 64
+#define STORE_PATH_BYTES 4200
+
+struct store_stmt {
+    const char *sql;           /* static string; compared by pointer */
+    struct sqlite3_stmt *stmt; /* prepared once (persistent), reset after each use */
+};
+
+/* One store. Every field is guarded by mu, except the constants set at open (data_dir, vec_path,
+ * ann_threshold, ann_kind, read_only, reembed_background). */
+struct index_store {
+    struct sqlite3 *db;
+    pthread_mutex_t mu;
+    char data_dir[STORE_PATH_BYTES];
+    char vec_path[STORE_PATH_BYTES];
+    const struct index_embedder *emb; /* configured (target) embedder; borrowed; NULL = no vectors */
+    const struct index_embedder *serve; /* embedder of the vectors in vec and of query vectors: emb,
+                                         * or during a re-embedding the previous one; NULL = BM25 only */
+    const struct index_embedder *prev[INDEX_MAX_PREV_EMBEDDERS]; /* borrowed candidates for serve */
+    int n_prev;
+    char active_id[128];              /* meta 'embedder': the complete vector set search uses; "" none */
+    bool reembed_pending;             /* emb's vectors are incomplete or not yet switched to */
+    bool reembed_background;          /* opts->reembed_in_background */
+    int64_t reembed_cursor;           /* chunks with id <= cursor were visited by this pass */
+    int64_t reembed_done, reembed_total; /* progress of the pending re-embedding, in chunks */
+    struct vec_index *vec;            /* FAISS cache of serve's vectors; NULL without serve */
+    int64_t ann_threshold;            /* vectors above which vec is ann_kind instead of flat */
+    enum vec_kind ann_kind;           /* VEC_IVF or VEC_HNSW (opts->ann) */
+    bool read_only;
+    int data_version;                 /* PRAGMA data_version at the last sync */
+    int64_t n_chunks_cache;           /* -1 = unknown */
+    struct store_stmt stmts[STORE_N_STMT];
+    int n_stmts;
+};
+
+void store_lock(struct index_store *st);
+void store_unlock(struct index_store *st);
+struct vec_index *store_vectors(struct index_store *st);          /* borrowed; NULL without embedder */
+const struct index_embedder *store_embedder(struct index_store *st);
+
+/* ---- store.c: SQLite glue for the store*.c files (lock held) ------------------------------------ */
+
+/* Maps a SQLite result code to KB_E* with "database: what: sqlite message" in err. */
+int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what);
+/* A cached prepared statement, reset and unbound; NULL on error (err set). */
+struct sqlite3_stmt *store_prep(struct index_store *st, const char *sql, struct kb_error *err);
+int store_exec(struct index_store *st, const char *sql, struct kb_error *err);
+int store_begin(struct index_store *st, struct kb_error *err);      /* BEGIN IMMEDIATE (writable only) */
+int store_end(struct index_store *st, int rc, struct kb_error *err); /* COMMIT when rc == 0, else ROLLBACK */
+int store_step_done(struct index_store *st, struct sqlite3_stmt *s, const char *what, struct kb_error *err);
+const char *store_col_str(struct sqlite3_stmt *s, int i, struct kb_arena *a); /* arena copy; "" for NULL */
+int64_t store_now_s(void);
+int64_t store_default_collection(struct index_store *st);
+
+/* ---- store.c: the queries vcache.c and reembed.c use (lock held unless said) -------------------- */
+
+void store_meta_get(struct index_store *st, const char *key, char *buf, size_t buf_bytes); /* "" if absent */
+int store_meta_set(struct index_store *st, const char *key, const char *value, struct kb_error *err);
+int store_data_version(struct index_store *st); /* PRAGMA data_version; -1 on error */
+int64_t store_n_chunks(struct index_store *st);                           /* -1 on error */
+int64_t store_n_vectors(struct index_store *st, const char *embedder_id); /* -1 on error */
+int64_t store_n_missing(struct index_store *st, const char *embedder_id); /* chunks without its vector */
+/* Sorted chunk ids that have a vector of the serving embedder. Caller frees *ids. */
+int store_embedding_ids(struct index_store *st, int64_t **ids, int64_t *n, struct kb_error *err);
+/* One page of e's vectors by chunk id: ids above *last and divisible by stride, at most limit rows.
+ * Well-formed rows go to x (limit x dim) and, when ids is not NULL, their ids to ids; *n_ok counts
+ * them, *n_rows counts every row read, and *last moves to the last id read. A malformed row is
+ * skipped (and logged when warn). With `unlocked` the mutex is taken for this page only. */
+int store_vector_page(struct index_store *st, const struct index_embedder *e, bool unlocked, int64_t *last,
+                      int64_t stride, int64_t limit, bool warn, int64_t *ids, float *x, int64_t *n_rows,
+                      int64_t *n_ok, struct kb_error *err);
+/* Stores n vectors of e for chunks that still exist, in one transaction; *n_put counts rows written. */
+int store_put_vectors(struct index_store *st, const struct index_embedder *e, const int64_t *ids, int n,
+                      const float *x, int64_t *n_put, struct kb_error *err);
+/* Up to `batch` chunks with id > after lacking a vector of embedder_id, by id: ids[] and their embed
+ * texts (caller frees each texts[i]). */
+int store_missing_batch(struct index_store *st, const char *embedder_id, int64_t after, int batch, int64_t *ids,
+                        char **texts, int *n_out, struct kb_error *err);
+/* In one transaction: when every chunk has a vector of keep_id, deletes the other embedders'
+ * vectors and (name_in_meta) names keep_id in meta; *complete false (nothing changed) when some
+ * chunk lacks one. With require_complete false the vectors are deleted regardless. */
+int store_keep_vectors_of(struct index_store *st, const char *keep_id, bool require_complete, bool name_in_meta,
+                          bool *complete, struct kb_error *err);
+
+/* ---- vcache.c: the FAISS-cache policy (lock held unless said) ----------------------------------- */
+
+enum vec_kind vcache_wanted_kind(const struct index_store *st, int64_t n);
+const char *vcache_kind_name(enum vec_kind k);
+/* Builds a FAISS index of every stored vector of e; `unlocked`: the lock is taken per page only. */
+int vcache_build(struct index_store *st, const struct index_embedder *e, bool unlocked, struct vec_index **out,
+                 struct kb_error *err);
+int vcache_rebuild(struct index_store *st, struct kb_error *err); /* st->vec from SQLite, for st->serve */
+int vcache_open(struct index_store *st, struct kb_error *err);    /* at open: trust the sidecar or rebuild */
+/* Brings the FAISS cache up to date with SQLite (other connections' commits, HNSW tombstones). */
+int vcache_sync(struct index_store *st, struct kb_error *err);
+/* After a commit: removes del ids and adds n_add vectors x under add ids; rebuilds on failure. */
+void vcache_apply(struct index_store *st, const int64_t *del, int64_t n_del, const int64_t *add, const float *x,
+                  int64_t n_add);
+
+/* ---- reembed.c ------------------------------------------------------------------------------------ */
+
+/* At open (lock not needed yet): which vectors are searched, whether a re-embedding is pending,
+ * and the synchronous re-embedding when the store is not set up for background work. */
+int reembed_open(struct index_store *st, struct kb_error *err);
+
+/* ---- store_search.c: helpers for search.c (lock held unless said) ------------------------------- */
 
 struct store_cand {
     int64_t chunk_id;
@@ -86,13 +205,8 @@ int store_doc_vectors(struct index_store *st, int64_t doc_id, struct kb_arena *a
                       int *n, struct kb_error *err);
 /* Fills the text and provenance fields of hits (chunk_id set). */
 int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struct kb_arena *a, struct kb_error *err);
-/* Brings the FAISS cache up to date with SQLite (other connections' commits). */
-int store_sync_vectors(struct index_store *st, struct kb_error *err);
-struct vec_index *store_vectors(struct index_store *st);          /* borrowed; NULL without embedder */
-const struct index_embedder *store_embedder(struct index_store *st);
-void store_lock(struct index_store *st);
-void store_unlock(struct index_store *st);
-/* Term statistics for the built-in embedder's queries (FTS5 vocabulary). */
+/* Term statistics for the built-in embedder's queries (FTS5 vocabulary); the lock is held while
+ * out is used. */
 void store_term_stats(struct index_store *st, struct index_term_stats *out);
 
 #endif

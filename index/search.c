@@ -1,7 +1,8 @@
 /* index/search.c: hybrid retrieval: BM25 from FTS5 plus vector search from FAISS, fused by reciprocal
  * rank fusion or a weighted sum, with optional MMR diversity and collection/document filters.
  *
- * Data flow of one query (the store's mutex held throughout):
+ * Data flow of one query (the store's mutex held throughout, except while the query is embedded:
+ * see search_embed_unlocked):
  *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> text_query_terms (text/: the
  *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, each
  *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
@@ -25,7 +26,8 @@
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
  * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
  * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_search_fusion.c (fusion,
- * sentence evidence), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
+ * sentence evidence), tests/index/test_search_unlocked.c (a search and a commit proceed while another
+ * search embeds its query), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@
 #include "text/text.h"
 
 #define SEARCH_MAX_DEPTH 1000
+#define SEARCH_EMBED_TRIES 3 /* embeddings outside the lock before embedding under it */
 
 /* Builds the FTS5 expression; returns false when the query has no terms. */
 static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
@@ -414,8 +417,27 @@ static int mmr_rerank(struct index_store *st, struct store_cand *c, int n, int t
     return rc;
 }
 
-static int search_locked(struct index_store *st, const char *query_in, const struct index_search_opts *o,
-                         struct kb_arena *a, struct index_hit **hits, int *n_hits, struct kb_error *err)
+/* The query text every step sees: cut to INDEX_QUERY_MAX_BYTES at a character boundary, invalid
+ * UTF-8 replaced, NUL-terminated. out is initialised here; the caller releases it. */
+static int search_query_text(const char *query_in, struct kb_buf *out, struct kb_error *err)
+{
+    size_t qn = strlen(query_in);
+    kb_buf_init(out, 4 * INDEX_QUERY_MAX_BYTES);
+    if (qn > INDEX_QUERY_MAX_BYTES) {
+        qn = INDEX_QUERY_MAX_BYTES;
+        while (qn > 0 && ((unsigned char)query_in[qn] & 0xC0) == 0x80)
+            qn--;
+    }
+    if (kb_utf8_sanitize(out, query_in, qn) != 0 || kb_buf_puts(out, "") != 0)
+        return kb_error_set(err, KB_ENOMEM, "no memory for the query");
+    return 0;
+}
+
+/* The search itself, lock held. qv_pre: the query embedded outside the lock with store_embedder(st)
+ * (index_search checked it is still the one), or NULL to embed here. */
+static int search_locked(struct index_store *st, const char *query_in, const float *qv_pre,
+                         const struct index_search_opts *o, struct kb_arena *a, struct index_hit **hits, int *n_hits,
+                         struct kb_error *err)
 {
     const struct index_embedder *emb = store_embedder(st);
     struct kb_buf query, expr;
@@ -424,21 +446,11 @@ static int search_locked(struct index_store *st, const char *query_in, const str
     int64_t *vids = NULL;
     float *vsc = NULL, *qv = NULL;
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
-    size_t qn = strlen(query_in);
     bool has_terms;
 
-    kb_buf_init(&query, 4 * INDEX_QUERY_MAX_BYTES);
     kb_buf_init(&expr, 64 * 1024);
-    /* cut at a character boundary, then make valid UTF-8 */
-    if (qn > INDEX_QUERY_MAX_BYTES) {
-        qn = INDEX_QUERY_MAX_BYTES;
-        while (qn > 0 && ((unsigned char)query_in[qn] & 0xC0) == 0x80)
-            qn--;
-    }
-    if (kb_utf8_sanitize(&query, query_in, qn) != 0 || kb_buf_puts(&query, "") != 0) {
-        rc = kb_error_set(err, KB_ENOMEM, "no memory for the query");
+    if ((rc = search_query_text(query_in, &query, err)) != 0)
         goto out_free;
-    }
     text_query_terms(query.data ? query.data : "", query.len, &q);
     has_terms = build_fts_expr(&q, &expr);
     if (!has_terms)
@@ -454,13 +466,16 @@ static int search_locked(struct index_store *st, const char *query_in, const str
     }
     if (o->mode != INDEX_MODE_BM25 && emb) {
         struct index_term_stats stats;
-        rc = store_sync_vectors(st, err);
+        rc = vcache_sync(st, err);
         if (rc)
             goto out_free;
         qv = kb_xmalloc((size_t)emb->dim * sizeof(float));
         store_term_stats(st, &stats);
-        rc = emb->embed_query ? emb->embed_query(emb->ud, query.data, &stats, qv, err)
-                              : emb->embed(emb->ud, (const char *const *)&query.data, 1, qv, err);
+        if (qv_pre)
+            memcpy(qv, qv_pre, (size_t)emb->dim * sizeof(float));
+        else
+            rc = emb->embed_query ? emb->embed_query(emb->ud, query.data, &stats, qv, err)
+                                  : emb->embed(emb->ud, (const char *const *)&query.data, 1, qv, err);
         if (rc)
             goto out_free;
         vids = kb_xmalloc((size_t)depth * sizeof(int64_t));
@@ -541,9 +556,51 @@ out_free:
     return rc;
 }
 
+/* Embeds the query OUTSIDE the store's lock, so a slow embedder (a GGUF model) neither serialises
+ * the searches' SQLite and FAISS work nor holds up commits. Which embedder's vectors a search uses
+ * is decided under the lock: the serving embedder is read under it, the query embedded outside it,
+ * and the embedder re-checked under it; a re-embedding's switch in between makes it embed again, at
+ * most SEARCH_EMBED_TRIES times, then *qv is NULL and search_locked embeds under the lock as before.
+ * Returns with the lock held, *qv (caller frees) the query vector of store_embedder(st) or NULL
+ * (BM25 only, no embedder, empty query, or an embedder with embed_query: the built-in one reads
+ * the store's IDF for every term and is fast, so leaving the lock would only add a lock round
+ * trip per term and let the counts move between terms; it stays under the lock, as before). */
+static int search_embed_unlocked(struct index_store *st, const char *query_in, const struct index_search_opts *o,
+                                 float **qv, struct kb_error *err)
+{
+    const struct index_embedder *qv_emb = NULL;
+    struct kb_buf query;
+    int rc = search_query_text(query_in, &query, err);
+    *qv = NULL;
+    store_lock(st);
+    for (int tries = 0; rc == 0; tries++) {
+        const struct index_embedder *emb = store_embedder(st);
+        if (*qv && emb == qv_emb)
+            break; /* the vector fits the vectors this search will use */
+        free(*qv);
+        *qv = NULL;
+        if (o->mode == INDEX_MODE_BM25 || !emb || emb->embed_query || query.len == 0 || tries == SEARCH_EMBED_TRIES)
+            break; /* embed_query (the built-in embedder) reads IDF from the store per term: under the lock */
+        if ((rc = vcache_sync(st, err)) != 0)
+            break;
+        store_unlock(st);
+        *qv = kb_xmalloc((size_t)emb->dim * sizeof(float));
+        qv_emb = emb;
+        rc = emb->embed(emb->ud, (const char *const *)&query.data, 1, *qv, err);
+        store_lock(st);
+    }
+    if (rc) {
+        free(*qv);
+        *qv = NULL;
+    }
+    kb_buf_release(&query);
+    return rc;
+}
+
 int index_search(struct index_store *st, const char *query, const struct index_search_opts *o, struct kb_arena *a,
                  struct index_hit **hits, int *n_hits, struct kb_error *err)
 {
+    float *qv = NULL;
     int rc;
     *hits = NULL;
     *n_hits = 0;
@@ -553,8 +610,10 @@ int index_search(struct index_store *st, const char *query, const struct index_s
         return kb_error_set(err, KB_EINVAL, "top_k must be 1..1000, not %d", o->top_k);
     if (!query)
         query = "";
-    store_lock(st);
-    rc = search_locked(st, query, o, a, hits, n_hits, err);
+    rc = search_embed_unlocked(st, query, o, &qv, err); /* returns with the lock held */
+    if (rc == 0)
+        rc = search_locked(st, query, qv, o, a, hits, n_hits, err);
     store_unlock(st);
+    free(qv);
     return rc;
 }
