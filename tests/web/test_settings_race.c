@@ -184,6 +184,20 @@ static void *race_reader(void *p)
     return NULL;
 }
 
+/* Sends a request and asserts its status and that the body holds every string of want (NULL-ended). */
+static void expect(const struct race *x, const char *method, const char *path, const char *const *hdrs,
+                   const char *body, int status, const char *const *want)
+{
+    struct http_resp r = {0};
+    assert_int_equal(http_req(x->port, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
+    if (r.status != status)
+        fail_msg("%s %s: status %d, want %d; body %s", method, path, r.status, status, r.body);
+    for (int i = 0; want[i]; i++)
+        if (!strstr(r.body, want[i]))
+            fail_msg("%s %s: body %s lacks %s", method, path, r.body, want[i]);
+    http_resp_free(&r);
+}
+
 static void race_open(struct race *x)
 {
     struct kb_error err = {0};
@@ -198,10 +212,13 @@ static void test_settings_race(void **state)
     struct race_thread th[RACE_WRITERS + RACE_READERS];
     pthread_t tid[RACE_WRITERS + RACE_READERS];
     struct kb_error err = {0};
-    struct http_resp r;
     const char *paths[1] = {KBOX_SOURCE_DIR "/samples/en/employee-handbook.txt"};
     static const char last[] = "{\"answer.max_sentences\": 2, \"server.public_ask\": true,"
                                " \"server.cors_origins\": \"https://last.example\", \"widget.title\": \"Last\"}";
+    static const char *const last_read[] = {"\"answer.max_sentences\":2", "\"server.public_ask\":true",
+                                            "\"server.cors_origins\":\"https://last.example\"",
+                                            "\"widget.title\":\"Last\"", NULL};
+    static const char *const last_title[] = {"\"title\":\"Last\"", NULL};
     (void)state;
 
     snprintf(x.dir, sizeof x.dir, "/tmp/kbox-race-test-XXXXXX");
@@ -232,20 +249,9 @@ static void test_settings_race(void **state)
     }
 
     /* the last write wins, everywhere */
-    assert_int_equal(http_req(x.port, "PUT", "/api/settings", admin, last, sizeof last - 1, &r), 0);
-    assert_int_equal(r.status, 200);
-    http_resp_free(&r);
-    assert_int_equal(http_req(x.port, "GET", "/api/settings", admin, NULL, 0, &r), 0);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"answer.max_sentences\":2"));
-    assert_non_null(strstr(r.body, "\"server.public_ask\":true"));
-    assert_non_null(strstr(r.body, "\"server.cors_origins\":\"https://last.example\""));
-    assert_non_null(strstr(r.body, "\"widget.title\":\"Last\""));
-    http_resp_free(&r);
-    assert_int_equal(http_req(x.port, "GET", "/api/widget", NULL, NULL, 0, &r), 0);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"title\":\"Last\""));
-    http_resp_free(&r);
+    expect(&x, "PUT", "/api/settings", admin, last, 200, last_read);
+    expect(&x, "GET", "/api/settings", admin, NULL, 200, last_read);
+    expect(&x, "GET", "/api/widget", NULL, NULL, 200, last_title);
     web_server_stop(x.srv);
     rag_close(x.rag);
     {
@@ -267,12 +273,7 @@ static void test_settings_race(void **state)
     if (web_server_start(&x.srv, x.rag, &o, &err))
         fail_msg("web_server_start: %s", err.msg);
     x.port = web_server_port(x.srv);
-    assert_int_equal(http_req(x.port, "GET", "/api/settings", admin, NULL, 0, &r), 0);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\"answer.max_sentences\":2"));
-    assert_non_null(strstr(r.body, "\"server.public_ask\":true"));
-    assert_non_null(strstr(r.body, "\"widget.title\":\"Last\""));
-    http_resp_free(&r);
+    expect(&x, "GET", "/api/settings", admin, NULL, 200, last_read);
     web_server_stop(x.srv);
     rag_close(x.rag);
     config_release(&x.cfg);
