@@ -3,7 +3,9 @@
  *
  * Every assignment goes through config_assign(), which converts and checks a value against its key
  * before anything is changed, so a rejected value never leaves cfg half-written. Where each value
- * came from is kept in cfg->origins (one entry per key) for `kbox config show`. The file reader is
+ * came from is kept in cfg->origins (one entry per key) for `kbox config show`, config_key_source
+ * and config_write_overrides, which renders the keys whose source is CONFIG_SRC_SETTINGS as the
+ * run-time settings file (flat dotted keys; rag/ saves it as settings.json). The file reader is
  * config/jsonc.c. Tests: tests/config/test_config.c. */
 #include "config/config_int.h"
 
@@ -312,14 +314,31 @@ static int config_put_value(const struct config *cfg, int i, bool json, struct k
 
 static void config_origin_text(const struct config *cfg, int i, char *out, size_t out_bytes)
 {
-    static const char *const names[] = {"default", "file", "env", "flag"};
+    static const char *const names[] = {"default", "file", "env", "flag", "settings"};
     const struct config_origin *o = &cfg->origins[i];
     if (o->src == CONFIG_SRC_DEFAULT || o->src == CONFIG_SRC_FLAG || !o->detail[0])
         kb_strlcpy(out, names[o->src], out_bytes);
-    else if (o->src == CONFIG_SRC_ENV)
-        snprintf(out, out_bytes, "env:%s", o->detail);
     else
-        snprintf(out, out_bytes, "file:%s", o->detail);
+        snprintf(out, out_bytes, "%s:%s", names[o->src], o->detail);
+}
+
+enum config_source config_key_source(const struct config *cfg, int i)
+{
+    return i >= 0 && i < CONFIG_N_KEYS ? cfg->origins[i].src : CONFIG_SRC_DEFAULT;
+}
+
+int config_write_overrides(const struct config *cfg, struct kb_buf *out)
+{
+    bool first = true;
+    int rc = kb_buf_puts(out, "{\n");
+    for (int i = 0; i < CONFIG_N_KEYS && !rc; i++) {
+        if (cfg->origins[i].src != CONFIG_SRC_SETTINGS)
+            continue;
+        rc = kb_buf_printf(out, "%s  \"%s\": ", first ? "" : ",\n", config_metas[i].key);
+        rc = rc ? rc : config_put_value(cfg, i, true, out);
+        first = false;
+    }
+    return rc ? rc : kb_buf_puts(out, "\n}\n");
 }
 
 int config_show(const struct config *cfg, bool json, struct kb_buf *out)

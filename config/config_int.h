@@ -33,6 +33,8 @@ struct config_value {
 };
 
 const struct config_meta *config_meta_at(int i);
+/* Reads a JSON-with-comments file into cfg, every key with source src (jsonc.c). */
+int config_read_file(struct config *cfg, const char *path, enum config_source src, struct kb_error *err);
 int config_find(const char *dotted_key); /* index or -1 */
 void config_env_name(int i, char *out, size_t out_bytes);
 /* Validates v against key i and stores it; origin (nullable) is used in messages and `show`. */

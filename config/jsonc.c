@@ -289,7 +289,7 @@ static int jsonc_read_file(const char *path, struct kb_buf *b, struct kb_error *
     return rc;
 }
 
-int config_load_file(struct config *cfg, const char *path, struct kb_error *err)
+int config_read_file(struct config *cfg, const char *path, enum config_source src, struct kb_error *err)
 {
     struct kb_buf text;
     struct jsonc j = {.line = 1, .path = path, .err = err};
@@ -326,8 +326,8 @@ int config_load_file(struct config *cfg, const char *path, struct kb_error *err)
         for (int i = 0; i < j.n_leaves && !rc; i++) {
             char origin[300];
             snprintf(origin, sizeof origin, "%s:%d", path, j.leaves[i].line);
-            rc = config_assign(pass ? cfg : &scratch, j.leaves[i].key, &j.leaves[i].v, CONFIG_SRC_FILE,
-                               origin, err);
+            rc = config_assign(pass ? cfg : &scratch, j.leaves[i].key, &j.leaves[i].v, src, origin,
+                               err);
         }
     }
 out:
@@ -336,4 +336,14 @@ out:
     kb_arena_release(&j.strings);
     kb_buf_release(&text);
     return rc;
+}
+
+int config_load_file(struct config *cfg, const char *path, struct kb_error *err)
+{
+    return config_read_file(cfg, path, CONFIG_SRC_FILE, err);
+}
+
+int config_load_overrides(struct config *cfg, const char *path, struct kb_error *err)
+{
+    return config_read_file(cfg, path, CONFIG_SRC_SETTINGS, err);
 }

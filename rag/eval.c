@@ -117,16 +117,16 @@ static int eval_rm(const char *path, const struct stat *sb, int flag, struct FTW
     return remove(path);
 }
 
-static int eval_ingest_row(struct rag *r, const struct eval_row *row, struct kb_error *err)
+static int eval_ingest_row(struct rag *r, const struct config *cfg, const struct eval_row *row, struct kb_error *err)
 {
     struct ingest_doc *doc = NULL;
     struct index_chunk *chunks;
     struct index_doc meta = {0};
-    int rc = ingest_parse_memory(&r->cfg, row->text, strlen(row->text), "row.txt", INGEST_FMT_TEXT, &doc, err);
+    int rc = ingest_parse_memory(cfg, row->text, strlen(row->text), "row.txt", INGEST_FMT_TEXT, &doc, err);
     if (rc == KB_EEMPTY)
         return 0;
     if (!rc)
-        rc = ingest_chunk(&r->cfg, doc, err);
+        rc = ingest_chunk(cfg, doc, err);
     if (rc) {
         ingest_doc_free(doc);
         return rc;
@@ -146,20 +146,20 @@ static int eval_ingest_row(struct rag *r, const struct eval_row *row, struct kb_
     return rc;
 }
 
-static void eval_answer(struct rag *r, const struct eval_row *q, const struct index_hit *h, int n,
+static void eval_answer(const struct config *cfg, const struct eval_row *q, const struct index_hit *h, int n,
                         struct rag_eval_scores *s)
 {
     struct rag_passage p[8];
     struct rag_answer a;
     struct kb_error err = {0};
-    int k = KB_MIN(n, (int)r->cfg.index_top_k);
+    int k = KB_MIN(n, (int)cfg->index_top_k);
     if (q->n_answers == 0)
         return;
     for (int i = 0; i < k && i < 8; i++)
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .score = h[i].score};
-    if (rag_answer_extractive(&r->cfg, q->question, p, KB_MIN(k, 8), NULL, &a, &err))
+    if (rag_answer_extractive(cfg, q->question, p, KB_MIN(k, 8), NULL, &a, &err))
         return;
     /* drop the [n] markers before scoring */
     char *t = a.answer, *w = a.answer;
@@ -193,6 +193,7 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
     int n_docs = 0, n_qs = 0, rc;
     char dir[] = "/tmp/kbox-eval-XXXXXX";
     struct config tmp;
+    const struct config *rcfg; /* r's snapshot for the whole run: nothing changes its settings */
     struct rag *r = NULL;
     static const char *const names[3] = {"bm25", "vector", "hybrid"};
     static const enum index_mode modes[3] = {INDEX_MODE_BM25, INDEX_MODE_VECTOR, INDEX_MODE_HYBRID};
@@ -211,9 +212,10 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
     config_release(&tmp);
     if (rc)
         goto out_dir;
+    rcfg = rag_config_get(r);
     t0 = kb_now_s();
     for (int i = 0; i < n_docs && !rc; i++)
-        rc = eval_ingest_row(r, &docs[i], err);
+        rc = eval_ingest_row(r, rcfg, &docs[i], err);
     *ingest_s = kb_now_s() - t0;
     if (max_questions > 0 && n_qs > max_questions)
         n_qs = max_questions;
@@ -226,7 +228,7 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
             int n = 0, rank = 0, n_seen = 0;
             const char *seen[10];
             kb_arena_init(&a, 0, 0);
-            index_search_opts_from_config(&o, &r->cfg);
+            index_search_opts_from_config(&o, rcfg);
             o.mode = modes[m];
             o.top_k = 40;
             rc = index_search(r->st, qs[qi].question, &o, &a, &h, &n, err);
@@ -246,7 +248,7 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
                 out[m].recall5 += rank >= 1 && rank <= 5;
                 out[m].recall10 += rank >= 1 && rank <= 10;
                 out[m].mrr10 += rank ? 1.0 / rank : 0;
-                eval_answer(r, &qs[qi], h, n, &out[m]);
+                eval_answer(rcfg, &qs[qi], h, n, &out[m]);
                 out[m].n_questions++;
             }
             kb_arena_release(&a);
@@ -257,6 +259,7 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
             out[m].em /= q, out[m].f1 /= q;
         }
     }
+    rag_config_put(r, rcfg);
     rag_close(r);
 out_dir:
     nftw(dir, eval_rm, 16, FTW_DEPTH | FTW_PHYS);

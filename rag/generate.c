@@ -284,6 +284,130 @@ static void gen_give_session(struct rag_gen *g, int slot)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* Renders the prompt with as many passages (best first, at most 64) as fit the context minus
+ * answer.max_tokens, dropping the lowest-ranked ones whole, and tokenizes it. *tokens: caller frees. */
+static int gen_fit_prompt(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
+                          const struct rag_passage *p, int n_passages, struct kb_buf *prompt, int32_t **tokens,
+                          int *n_tok, int *n_use, struct kb_error *err)
+{
+    int budget = g->n_ctx - (int)KB_MIN(cfg->answer_max_tokens, g->n_ctx / 2) - 8;
+    int rc;
+    *n_use = KB_MIN(n_passages, 64);
+    for (;;) {
+        if ((rc = gen_render(g, question, previous, p, *n_use, prompt, err)))
+            return rc;
+        rc = infer_tokenize(g->model, prompt->data, prompt->len, true, true, NULL, 0, n_tok, NULL);
+        if (*n_tok <= budget)
+            break;
+        if (*n_use == 0)
+            return kb_error_set(err, KB_ETOOBIG, "the question does not fit the model's context of %d tokens",
+                                g->n_ctx);
+        (*n_use)--;
+    }
+    *tokens = kb_xcalloc((size_t)*n_tok + 1, sizeof **tokens);
+    return infer_tokenize(g->model, prompt->data, prompt->len, true, true, *tokens, *n_tok, n_tok, err);
+}
+
+/* Adds one generation to the model's statistics (rag_gen_get_stats). */
+static void gen_count(struct rag_gen *g, int n_tok, int reuse, const struct infer_gen_result *res)
+{
+    pthread_mutex_lock(&g->mu);
+    g->stats.n_answers++;
+    g->stats.n_prompt_tokens += n_tok;
+    g->stats.n_reused_tokens += reuse;
+    g->stats.n_generated += res->n_gen;
+    g->stats.n_drafted += res->n_drafted;
+    g->stats.n_accepted += res->n_accepted;
+    g->stats.last_reused = reuse;
+    g->stats.last_prompt_tokens = n_tok;
+    pthread_mutex_unlock(&g->mu);
+    kb_debug("answer: %d prompt tokens, %d reused from the cache, %d generated (%d of %d drafted accepted)", n_tok,
+             reuse, res->n_gen, res->n_accepted, res->n_drafted);
+}
+
+/* A model may emit bytes that are not UTF-8: they become U+FFFD before anyone sees them. Returns
+ * the answer text (caller frees) and sets out->reasoning. */
+static char *gen_sanitize(const struct gen_run *run, struct rag_answer *out)
+{
+    struct kb_buf clean;
+    char *answer;
+    kb_buf_init(&clean, 0);
+    kb_utf8_sanitize(&clean, run->answer.data ? run->answer.data : "", run->answer.len);
+    answer = kb_buf_take(&clean);
+    if (run->reasoning.len) {
+        kb_buf_init(&clean, 0);
+        kb_utf8_sanitize(&clean, run->reasoning.data, run->reasoning.len);
+        out->reasoning = kb_buf_take(&clean);
+    }
+    return answer;
+}
+
+/* Citations: markers to real passages stay (as out->citations), the rest leave answer. */
+static void gen_cite(char *answer, const struct rag_passage *p, int n_use, struct rag_answer *out)
+{
+    bool used[64] = {0};
+    rag_clean_markers(answer, n_use, used);
+    out->citations = kb_xcalloc((size_t)n_use + 1, sizeof *out->citations);
+    for (int i = 0; i < n_use; i++) {
+        if (!used[i])
+            continue;
+        struct rag_citation *c = &out->citations[out->n_citations++];
+        c->n = i + 1;
+        c->chunk_id = p[i].chunk_id;
+        c->document_id = p[i].document_id;
+        c->document = kb_xstrdup(p[i].document);
+        c->heading_path = kb_xstrdup(p[i].heading_path);
+        c->page = p[i].page;
+        c->page_end = p[i].page_end;
+        c->text = kb_xstrdup(p[i].text);
+    }
+}
+
+/* Grounding, sentence by sentence: a support score each, and in strict mode (answer.strict) the
+ * unsupported ones removed with a note, or the fallback text when none is left. Takes ownership of
+ * answer and returns the final text (caller frees). */
+static char *gen_ground(const struct config *cfg, char *answer, const struct rag_passage *p, int n_use,
+                        const struct rag_embedder_ref *emb, struct rag_answer *out)
+{
+    struct text_span spans[256];
+    int ns = text_split_sentences(answer, strlen(answer), spans, 256), kept = 0, dropped = 0;
+    struct kb_buf strict;
+    double sum = 0;
+    kb_buf_init(&strict, 1 << 20);
+    out->sentences = kb_xcalloc((size_t)ns + 1, sizeof *out->sentences);
+    for (int i = 0; i < ns; i++) {
+        const char *s = answer + spans[i].start;
+        size_t sn = spans[i].end - spans[i].start;
+        double sup = gen_support(s, sn, p, n_use, emb);
+        out->sentences[out->n_sentences++] = (struct rag_sentence){kb_xstrndup(s, sn), sup};
+        sum += sup;
+        if (sup >= cfg->answer_min_support) {
+            if (kept++)
+                kb_buf_putc(&strict, ' ');
+            kb_buf_append(&strict, s, sn);
+        } else {
+            dropped++;
+        }
+    }
+    out->confidence = ns ? sum / ns : 0;
+    out->support_min = cfg->answer_min_support;
+    out->n_weak = dropped;
+    if (cfg->answer_strict && dropped) {
+        out->n_dropped = dropped;
+        free(answer);
+        if (kept == 0) {
+            answer = kb_xstrdup(cfg->answer_fallback);
+            out->fallback = true;
+        } else {
+            kb_buf_printf(&strict, "\n\n(%d sentence%s not supported by the documents removed.)", dropped,
+                          dropped == 1 ? "" : "s");
+            answer = kb_buf_take(&strict);
+        }
+    }
+    kb_buf_release(&strict);
+    return answer;
+}
+
 int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                           const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                           rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
@@ -295,31 +419,14 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
     struct infer_gen_result res = {0};
     struct infer_chat_opts co = {.add_generation_prompt = true};
     int32_t *tokens = NULL;
-    int n_tok = 0, n_use = n_passages, budget, slot = -1, reuse = 0, rc;
-    bool used[64] = {0};
+    int n_tok = 0, n_use = 0, slot = -1, reuse = 0, rc;
 
     memset(out, 0, sizeof *out);
     out->mode = "generative";
     kb_buf_init(&prompt, 0);
     kb_buf_init(&run.answer, 1 << 20);
     kb_buf_init(&run.reasoning, 1 << 20);
-    budget = g->n_ctx - (int)KB_MIN(cfg->answer_max_tokens, g->n_ctx / 2) - 8;
-    n_use = KB_MIN(n_use, 64);
-    /* Fit the prompt: drop the lowest-ranked passages whole until it fits. */
-    for (;;) {
-        if ((rc = gen_render(g, question, previous, p, n_use, &prompt, err)))
-            goto out;
-        rc = infer_tokenize(g->model, prompt.data, prompt.len, true, true, NULL, 0, &n_tok, NULL);
-        if (n_tok <= budget)
-            break;
-        if (n_use == 0) {
-            rc = kb_error_set(err, KB_ETOOBIG, "the question does not fit the model's context of %d tokens", g->n_ctx);
-            goto out;
-        }
-        n_use--;
-    }
-    tokens = kb_xcalloc((size_t)n_tok + 1, sizeof *tokens);
-    if ((rc = infer_tokenize(g->model, prompt.data, prompt.len, true, true, tokens, n_tok, &n_tok, err)))
+    if ((rc = gen_fit_prompt(g, cfg, question, previous, p, n_passages, &prompt, &tokens, &n_tok, &n_use, err)))
         goto out;
     if (prompt_out)
         *prompt_out = kb_xstrndup(prompt.data, prompt.len);
@@ -344,92 +451,16 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
         infer_session_reset(g->sessions[slot]);
     if (!rc && run.canceled)
         rc = kb_error_set(err, KB_ECANCELED, "the client went away");
-    pthread_mutex_lock(&g->mu);
-    g->stats.n_answers++;
-    g->stats.n_prompt_tokens += n_tok;
-    g->stats.n_reused_tokens += reuse;
-    g->stats.n_generated += res.n_gen;
-    g->stats.n_drafted += res.n_drafted;
-    g->stats.n_accepted += res.n_accepted;
-    g->stats.last_reused = reuse;
-    g->stats.last_prompt_tokens = n_tok;
-    pthread_mutex_unlock(&g->mu);
-    kb_debug("answer: %d prompt tokens, %d reused from the cache, %d generated (%d of %d drafted accepted)", n_tok,
-             reuse, res.n_gen, res.n_accepted, res.n_drafted);
+    gen_count(g, n_tok, reuse, &res);
     if (rc)
         goto out;
     out->n_tokens = res.n_gen;
     *tokens_per_s = res.gen_s > 0 ? res.n_gen / res.gen_s : 0;
-
-    /* A model may emit bytes that are not UTF-8: they become U+FFFD before anyone sees them. */
-    char *answer;
     {
-        struct kb_buf clean;
-        kb_buf_init(&clean, 0);
-        kb_utf8_sanitize(&clean, run.answer.data ? run.answer.data : "", run.answer.len);
-        answer = kb_buf_take(&clean);
-        if (run.reasoning.len) {
-            kb_buf_init(&clean, 0);
-            kb_utf8_sanitize(&clean, run.reasoning.data, run.reasoning.len);
-            out->reasoning = kb_buf_take(&clean);
-        }
+        char *answer = gen_sanitize(&run, out);
+        gen_cite(answer, p, n_use, out);
+        out->answer = gen_ground(cfg, answer, p, n_use, emb, out);
     }
-    /* Citations: markers to real passages stay, the rest go. */
-    rag_clean_markers(answer, n_use, used);
-    out->citations = kb_xcalloc((size_t)n_use + 1, sizeof *out->citations);
-    for (int i = 0; i < n_use; i++) {
-        if (!used[i])
-            continue;
-        struct rag_citation *c = &out->citations[out->n_citations++];
-        c->n = i + 1;
-        c->chunk_id = p[i].chunk_id;
-        c->document_id = p[i].document_id;
-        c->document = kb_xstrdup(p[i].document);
-        c->heading_path = kb_xstrdup(p[i].heading_path);
-        c->page = p[i].page;
-        c->page_end = p[i].page_end;
-        c->text = kb_xstrdup(p[i].text);
-    }
-    /* Grounding, sentence by sentence. */
-    {
-        struct text_span spans[256];
-        int ns = text_split_sentences(answer, strlen(answer), spans, 256), kept = 0, dropped = 0;
-        struct kb_buf strict;
-        double sum = 0;
-        kb_buf_init(&strict, 1 << 20);
-        out->sentences = kb_xcalloc((size_t)ns + 1, sizeof *out->sentences);
-        for (int i = 0; i < ns; i++) {
-            const char *s = answer + spans[i].start;
-            size_t sn = spans[i].end - spans[i].start;
-            double sup = gen_support(s, sn, p, n_use, emb);
-            out->sentences[out->n_sentences++] = (struct rag_sentence){kb_xstrndup(s, sn), sup};
-            sum += sup;
-            if (sup >= cfg->answer_min_support) {
-                if (kept++)
-                    kb_buf_putc(&strict, ' ');
-                kb_buf_append(&strict, s, sn);
-            } else {
-                dropped++;
-            }
-        }
-        out->confidence = ns ? sum / ns : 0;
-        out->support_min = cfg->answer_min_support;
-        out->n_weak = dropped;
-        if (cfg->answer_strict && dropped) {
-            out->n_dropped = dropped;
-            free(answer);
-            if (kept == 0) {
-                answer = kb_xstrdup(cfg->answer_fallback);
-                out->fallback = true;
-            } else {
-                kb_buf_printf(&strict, "\n\n(%d sentence%s not supported by the documents removed.)", dropped,
-                              dropped == 1 ? "" : "s");
-                answer = kb_buf_take(&strict);
-            }
-        }
-        kb_buf_release(&strict);
-    }
-    out->answer = answer;
 out:
     if (slot >= 0)
         gen_give_session(g, slot);

@@ -10,7 +10,8 @@
  *   threads, skipping files whose sha256 is unchanged, replacing changed ones, pruning on request.
  * - rag_jobs_reembed() runs the re-embedding after an embedder change on its own thread (below).
  * Lock rules: r->lock guards the job ring and r->stopping; no lock is held while parsing or
- * embedding. r->lock may be held while calling into the store (its mutex comes second).
+ * embedding. r->lock may be held while calling into the store (its mutex comes second). The config
+ * is a snapshot (rag_config_get/put) held for one file, or for one batch of a re-embedding.
  * Tests: tests/rag/test_rag.c. */
 #include "rag/rag_int.h"
 
@@ -95,17 +96,14 @@ int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const c
     struct ingest_doc *doc = NULL;
     struct index_chunk *chunks = NULL;
     struct index_doc meta = {0};
-    struct config cfg;
+    const struct config *cfg = rag_config_get(r); /* one snapshot for the whole file */
     struct stat sb;
     int rc;
-    pthread_mutex_lock(&r->lock);
-    config_copy(&cfg, &r->cfg);
-    pthread_mutex_unlock(&r->lock);
-    rc = jobs_read_file(&cfg, path, &data, &n, err);
+    rc = jobs_read_file(cfg, path, &data, &n, err);
     if (!rc)
-        rc = ingest_parse_memory(&cfg, data, n, name, INGEST_FMT_UNKNOWN, &doc, err);
+        rc = ingest_parse_memory(cfg, data, n, name, INGEST_FMT_UNKNOWN, &doc, err);
     if (!rc)
-        rc = ingest_chunk(&cfg, doc, err);
+        rc = ingest_chunk(cfg, doc, err);
     if (rc)
         goto out;
     chunks = kb_xcalloc(doc->n_chunks + 1, sizeof *chunks);
@@ -132,7 +130,7 @@ out:
     free(chunks);
     ingest_doc_free(doc);
     free(data);
-    config_release(&cfg);
+    rag_config_put(r, cfg);
     return rc;
 }
 
@@ -210,7 +208,10 @@ int rag_jobs_start(struct rag *r, struct kb_error *err)
     struct index_doc *d;
     int n, rc;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    r->n_workers = r->cfg.ingest_workers ? (int)r->cfg.ingest_workers : (int)(cores > 0 ? cores : 1);
+    const struct config *cfg = rag_config_get(r);
+    /* the pool is sized once: a later ingest.workers change takes effect at the next start */
+    r->n_workers = cfg->ingest_workers ? (int)cfg->ingest_workers : (int)(cores > 0 ? cores : 1);
+    rag_config_put(r, cfg);
     /* Resume what a previous run left queued. */
     kb_arena_init(&a, 0, 0);
     rc = index_doc_list(r->st, 0, &a, &d, &n, err);
@@ -284,8 +285,12 @@ static void *jobs_reembed_main(void *arg)
     while (!r->stopping) {
         struct kb_error err = {0};
         bool fin = false;
-        int batch = (int)r->cfg.embed_batch, rc;
+        const struct config *cfg;
+        int batch, rc;
         pthread_mutex_unlock(&r->lock);
+        cfg = rag_config_get(r);
+        batch = (int)cfg->embed_batch;
+        rag_config_put(r, cfg);
         rc = index_reembed_step(r->st, batch, &s, &fin, &err);
         pthread_mutex_lock(&r->lock);
         if (rc) {
@@ -353,11 +358,14 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
     struct kb_arena a;
     struct index_doc existing, d = {0};
     const char *base = jobs_base_name(filename);
+    const struct config *cfg;
     int rc;
     *doc_id = *job_id = 0;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
         return kb_error_set(err, KB_EINVAL, "bad file name '%s'", filename);
-    rc = jobs_read_file(&r->cfg, tmp_path, &data, &n, err);
+    cfg = rag_config_get(r);
+    rc = jobs_read_file(cfg, tmp_path, &data, &n, err);
+    rag_config_put(r, cfg);
     if (rc)
         return rc;
     if (n == 0) {
@@ -374,7 +382,9 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
         return 0;
     }
     kb_arena_release(&a);
-    snprintf(spool, sizeof spool, "%s/uploads/%.16s-%s", r->cfg.data_dir, sha, base);
+    cfg = rag_config_get(r);
+    snprintf(spool, sizeof spool, "%s/uploads/%.16s-%s", cfg->data_dir, sha, base);
+    rag_config_put(r, cfg);
     if (rename(tmp_path, spool)) {
         /* different file system: copy */
         FILE *in = fopen(tmp_path, "rb"), *out = in ? fopen(spool, "wb") : NULL;
@@ -580,7 +590,11 @@ static void *ingest_run_worker(void *arg)
             break;
         const char *path = run->w->files[i];
         kb_arena_init(&a, 0, 0);
-        rc = jobs_read_file(&run->r->cfg, path, &data, &n, &err);
+        {
+            const struct config *cfg = rag_config_get(run->r);
+            rc = jobs_read_file(cfg, path, &data, &n, &err);
+            rag_config_put(run->r, cfg);
+        }
         if (!rc) {
             jobs_sha256(data, n, sha);
             if (index_doc_find_by_path(run->r->st, run->collection_id, path, &a, &old, NULL) == 0 &&

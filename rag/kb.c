@@ -2,8 +2,12 @@
  * search, answers, embeddings and statistics. Each is a thin composition of index/ (the store and
  * retrieval) and ingest/ (parsing) with result structs whose strings the caller owns.
  *
- * Settings changed at run time are kept in <data_dir>/settings.json (flat dotted keys) and applied
- * over the config at every open.
+ * Settings: the configuration is a chain of immutable, reference-counted snapshots (struct
+ * rag_cfg_snap). Readers take the current one with rag_config_get() for one request or question and
+ * put it back; a change copies the current snapshot, sets the key on the copy (source "settings"),
+ * writes the copy's overrides to <data_dir>/settings.json (flat dotted keys, config_write_overrides,
+ * applied over the config at every open) and publishes the copy; the old snapshot is freed by its
+ * last reader. Changes are serialised by settings_mu, so none is lost between copy and publish.
  * Models: answer.model and embed.model name files of the models folder (<data.dir>/models; a value
  * with a '/' in a config file is a path). Each is checked (rag_model_check: exists, fits in memory,
  * supported architecture of the right kind) before it loads. The answer model is reference
@@ -12,8 +16,10 @@
  * the store can keep searching the previous embedder's vectors while jobs.c re-embeds. The model
  * listing (rag_models_list) serves `kbox model list` and GET /api/models alike. Conversations keep the last question of up to
  * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
- * Threads: every function may be called from any thread; r->lock guards jobs, conversations and
- * config strings, the store has its own mutex. Tests: tests/rag/. */
+ * Threads: every function may be called from any thread; r->lock guards jobs and conversations,
+ * r->cfg_lock only the snapshot pointer and the reference counts (never held while a config is
+ * read), the store has its own mutex. Tests: tests/rag/ (settings under concurrent questions:
+ * tests/web/test_settings_race.c). */
 #include "rag/rag_int.h"
 
 #include <dirent.h>
@@ -52,9 +58,11 @@ static int kb_gguf_embed(void *ud, const char *const *texts, int n, float *out, 
     return infer_embed_texts(ud, texts, n, out, true, err);
 }
 
-/* The embedder an embed.model value names: the built-in one for "", else the GGUF file, opened
- * once per run and kept (see struct rag_gguf_embedder). Caller holds switch_mu (or is rag_open). */
-static int kb_embedder_for(struct rag *r, const char *value, struct index_embedder **out, struct kb_error *err)
+/* The embedder an embed.model value names: the built-in one for "", else the GGUF file (in cfg's
+ * models folder), opened once per run and kept (see struct rag_gguf_embedder). Caller holds
+ * switch_mu (or is rag_open). */
+static int kb_embedder_for(struct rag *r, const struct config *cfg, const char *value, struct index_embedder **out,
+                           struct kb_error *err)
 {
     char path[4200];
     struct rag_gguf_embedder *g;
@@ -63,7 +71,7 @@ static int kb_embedder_for(struct rag *r, const char *value, struct index_embedd
         *out = r->builtin;
         return 0;
     }
-    rag_model_path(&r->cfg, value, path, sizeof path);
+    rag_model_path(cfg, value, path, sizeof path);
     for (int i = 0; i < r->n_gguf; i++)
         if (!strcmp(r->gguf[i].path, path)) {
             *out = &r->gguf[i].iface;
@@ -77,7 +85,7 @@ static int kb_embedder_for(struct rag *r, const char *value, struct index_embedd
         return rc;
     }
     g = &r->gguf[r->n_gguf];
-    rc = infer_embedder_open(&g->e, path, (int)r->cfg.answer_threads, err);
+    rc = infer_embedder_open(&g->e, path, (int)cfg->answer_threads, err);
     if (rc) {
         kb_error_prefix(err, "embed.model '%s'", value);
         return rc;
@@ -157,8 +165,8 @@ static void kb_gen_swap(struct rag *r, struct rag_gen *g)
     }
 }
 
-/* Opens the answer model a setting value names (NULL for ""). */
-static int kb_gen_for(struct rag *r, const char *value, struct rag_gen **out, struct kb_error *err)
+/* Opens the answer model a setting value names (NULL for ""), with cfg's other answer.* keys. */
+static int kb_gen_for(const struct config *cfg, const char *value, struct rag_gen **out, struct kb_error *err)
 {
     char path[4200];
     struct config tmp;
@@ -166,14 +174,12 @@ static int kb_gen_for(struct rag *r, const char *value, struct rag_gen **out, st
     *out = NULL;
     if (!value[0])
         return 0;
-    rag_model_path(&r->cfg, value, path, sizeof path);
+    rag_model_path(cfg, value, path, sizeof path);
     if ((rc = rag_model_check(path, "generative", err))) {
         kb_error_prefix(err, "answer.model '%s'", value);
         return rc;
     }
-    pthread_mutex_lock(&r->lock);
-    config_copy(&tmp, &r->cfg);
-    pthread_mutex_unlock(&r->lock);
+    config_copy(&tmp, cfg);
     rc = config_set(&tmp, "answer.model", path, CONFIG_SRC_FLAG, err);
     if (!rc)
         rc = rag_gen_open(out, &tmp, err);
@@ -181,15 +187,87 @@ static int kb_gen_for(struct rag *r, const char *value, struct rag_gen **out, st
     return rc;
 }
 
+/* ---- configuration snapshots ------------------------------------------------------------------------ */
+
+/* One immutable configuration. r->cfg points to the current snapshot, which holds one reference
+ * of its own; every rag_config_get() adds one. Whoever drops the last reference frees it, so a
+ * replaced snapshot lives exactly as long as its last reader (users and r->cfg: r->cfg_lock). */
+struct rag_cfg_snap {
+    struct config cfg; /* never changed once published; first member, so &snap->cfg is the handle */
+    int users;         /* readers holding it, plus one while it is r->cfg */
+};
+
+static struct rag_cfg_snap *kb_cfg_new(const struct config *src)
+{
+    struct rag_cfg_snap *s = kb_xcalloc(1, sizeof *s);
+    config_copy(&s->cfg, src);
+    return s;
+}
+
+static void kb_cfg_free(struct rag_cfg_snap *s)
+{
+    if (!s)
+        return;
+    config_release(&s->cfg);
+    free(s);
+}
+
+/* Drops one reference; frees s when it was the last. */
+static void kb_cfg_unref(struct rag *r, struct rag_cfg_snap *s)
+{
+    bool last;
+    pthread_mutex_lock(&r->cfg_lock);
+    KB_ASSERT(s->users > 0);
+    last = --s->users == 0;
+    pthread_mutex_unlock(&r->cfg_lock);
+    if (last)
+        kb_cfg_free(s);
+}
+
+/* Makes s (not yet shared) the current snapshot; the old one goes when its last reader puts it. */
+static void kb_cfg_publish(struct rag *r, struct rag_cfg_snap *s)
+{
+    struct rag_cfg_snap *old;
+    s->users = 1;
+    pthread_mutex_lock(&r->cfg_lock);
+    old = r->cfg;
+    r->cfg = s;
+    pthread_mutex_unlock(&r->cfg_lock);
+    if (old)
+        kb_cfg_unref(r, old);
+}
+
+const struct config *rag_config_get(struct rag *r)
+{
+    struct rag_cfg_snap *s;
+    pthread_mutex_lock(&r->cfg_lock);
+    s = r->cfg;
+    s->users++;
+    pthread_mutex_unlock(&r->cfg_lock);
+    return &s->cfg;
+}
+
+void rag_config_put(struct rag *r, const struct config *cfg)
+{
+    if (cfg)
+        kb_cfg_unref(r, (struct rag_cfg_snap *)(uintptr_t)cfg); /* cfg is the first member */
+}
+
+/* ---- open and close ---------------------------------------------------------------------------------- */
+
 int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
 {
     struct rag *r = kb_xcalloc(1, sizeof *r);
     struct index_open_opts o;
     const struct index_embedder *prev[INDEX_MAX_PREV_EMBEDDERS];
     char spool[4200];
+    struct config *c; /* the first snapshot: only rag_open writes it, before any reader exists */
     int rc;
     *out = NULL;
-    config_copy(&r->cfg, cfg);
+    pthread_mutex_init(&r->cfg_lock, NULL);
+    pthread_mutex_init(&r->settings_mu, NULL);
+    kb_cfg_publish(r, kb_cfg_new(cfg));
+    c = &r->cfg->cfg;
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->switch_mu, NULL);
     pthread_cond_init(&r->job_cv, NULL);
@@ -199,12 +277,12 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     snprintf(spool, sizeof spool, "%s/uploads", cfg->data_dir);
     if ((rc = kb_mkdirs(cfg->data_dir, err)) || (rc = kb_mkdirs(spool, err)))
         goto fail;
-    if (access(r->settings_path, F_OK) == 0 && (rc = config_load_file(&r->cfg, r->settings_path, err)))
+    if (access(r->settings_path, F_OK) == 0 && (rc = config_load_overrides(c, r->settings_path, err)))
         goto fail;
-    if ((rc = index_embedder_builtin_new(&r->builtin, (int)r->cfg.embed_dim, err)) ||
-        (rc = kb_embedder_for(r, r->cfg.embed_model, &r->emb, err)))
+    if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)) ||
+        (rc = kb_embedder_for(r, c, c->embed_model, &r->emb, err)))
         goto fail;
-    index_open_opts_from_config(&o, &r->cfg);
+    index_open_opts_from_config(&o, c);
     o.embedder = r->emb;
     o.reembed_in_background = true; /* search keeps the old vectors; rag_jobs_reembed() does the work */
     o.prev_embedders = prev;
@@ -213,7 +291,7 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
         goto fail;
     {
         struct rag_gen *g = NULL;
-        if ((rc = kb_gen_for(r, r->cfg.answer_model, &g, err)))
+        if ((rc = kb_gen_for(c, c->answer_model, &g, err)))
             goto fail;
         kb_gen_swap(r, g);
     }
@@ -247,7 +325,11 @@ void rag_close(struct rag *r)
     pthread_cond_destroy(&r->job_cv);
     pthread_mutex_destroy(&r->switch_mu);
     pthread_mutex_destroy(&r->lock);
-    config_release(&r->cfg);
+    /* every reader has put its snapshot back: only the current one's own reference is left */
+    KB_ASSERT(r->cfg->users == 1);
+    kb_cfg_free(r->cfg);
+    pthread_mutex_destroy(&r->settings_mu);
+    pthread_mutex_destroy(&r->cfg_lock);
     free(r);
 }
 
@@ -261,39 +343,16 @@ static const struct index_embedder *kb_emb(struct rag *r)
     return e;
 }
 
-const struct config *rag_config(const struct rag *r)
+/* Rewrites settings.json (through a temporary file and a rename) with cfg's run-time settings:
+ * every key read from it at open or set by rag_setting_set. */
+static int kb_save_settings(struct rag *r, const struct config *cfg, struct kb_error *err)
 {
-    return &r->cfg;
-}
-
-/* Rewrites settings.json from every key whose value came from it or from rag_setting_set. */
-static int kb_save_settings(struct rag *r, struct kb_error *err)
-{
-    struct kb_buf all, out;
+    struct kb_buf out;
     char tmp[4300];
     FILE *f;
     int rc;
-    kb_buf_init(&all, 0);
     kb_buf_init(&out, 0);
-    rc = config_show(&r->cfg, true, &all);
-    /* config_show's JSON marks each key's source; keep those set here ("file:<settings>" or "flag"). */
-    rc = rc ? rc : kb_buf_puts(&out, "{\n");
-    for (int i = 0; !rc && i < config_n_keys(); i++) {
-        const char *key = config_key_name(i);
-        char needle[160], src_file[4300];
-        const char *at, *val, *src;
-        snprintf(needle, sizeof needle, "\"%s\":{\"value\":", key);
-        at = strstr(all.data, needle);
-        if (!at)
-            continue;
-        val = at + strlen(needle);
-        src = strstr(val, ",\"source\":\"");
-        snprintf(src_file, sizeof src_file, ",\"source\":\"file:%s:", r->settings_path);
-        if (!src || (strncmp(src, ",\"source\":\"flag\"", 16) && strncmp(src, src_file, strlen(src_file))))
-            continue;
-        rc = kb_buf_printf(&out, "%s  \"%s\": %.*s", out.len > 2 ? ",\n" : "", key, (int)(src - val), val);
-    }
-    rc = rc ? rc : kb_buf_puts(&out, "\n}\n");
+    rc = config_write_overrides(cfg, &out);
     snprintf(tmp, sizeof tmp, "%s.tmp", r->settings_path);
     if (!rc) {
         f = fopen(tmp, "wb");
@@ -301,8 +360,27 @@ static int kb_save_settings(struct rag *r, struct kb_error *err)
             rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", r->settings_path, strerror(errno));
         }
     }
-    kb_buf_release(&all);
     kb_buf_release(&out);
+    return rc;
+}
+
+/* Copies the current snapshot, sets key on the copy, saves the copy and publishes it. Caller holds
+ * settings_mu. A rejected value changes nothing; a failed save is reported after the change took
+ * effect (the model it names may be loaded already), as the in-place change used to. */
+static int kb_settings_apply(struct rag *r, const char *key, const char *value, struct kb_error *err)
+{
+    const struct config *cur = rag_config_get(r);
+    struct rag_cfg_snap *next = kb_cfg_new(cur);
+    int rc;
+    rag_config_put(r, cur);
+    rc = config_set(&next->cfg, key, value, CONFIG_SRC_SETTINGS, err);
+    if (rc)
+        goto out_free;
+    rc = kb_save_settings(r, &next->cfg, err);
+    kb_cfg_publish(r, next);
+    next = NULL;
+out_free:
+    kb_cfg_free(next);
     return rc;
 }
 
@@ -320,7 +398,9 @@ static int kb_check_model_value(const char *key, const char *value, struct kb_er
 static int kb_switch_answer_model(struct rag *r, const char *value, struct kb_error *err)
 {
     struct rag_gen *g = NULL;
-    int rc = kb_gen_for(r, value, &g, err);
+    const struct config *cfg = rag_config_get(r);
+    int rc = kb_gen_for(cfg, value, &g, err);
+    rag_config_put(r, cfg);
     if (rc)
         return rc;
     kb_gen_swap(r, g);
@@ -333,7 +413,9 @@ static int kb_switch_embedder(struct rag *r, const char *value, struct kb_error 
 {
     const struct index_embedder *prev[INDEX_MAX_PREV_EMBEDDERS];
     struct index_embedder *e;
-    int rc = kb_embedder_for(r, value, &e, err);
+    const struct config *cfg = rag_config_get(r);
+    int rc = kb_embedder_for(r, cfg, value, &e, err);
+    rag_config_put(r, cfg);
     if (rc)
         return rc;
     rc = index_store_set_embedder(r->st, e, prev, kb_prev_embedders(r, e, prev), err);
@@ -355,11 +437,9 @@ int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb
         if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
             return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs; set it in the config and restart", key);
     if (!model) {
-        pthread_mutex_lock(&r->lock);
-        rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
-        if (!rc)
-            rc = kb_save_settings(r, err);
-        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_lock(&r->settings_mu);
+        rc = kb_settings_apply(r, key, value, err);
+        pthread_mutex_unlock(&r->settings_mu);
         return rc;
     }
     if ((rc = kb_check_model_value(key, value, err)))
@@ -367,11 +447,9 @@ int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb
     pthread_mutex_lock(&r->switch_mu);
     rc = !strcmp(key, "answer.model") ? kb_switch_answer_model(r, value, err) : kb_switch_embedder(r, value, err);
     if (!rc) {
-        pthread_mutex_lock(&r->lock);
-        rc = config_set(&r->cfg, key, value, CONFIG_SRC_FLAG, err);
-        if (!rc)
-            rc = kb_save_settings(r, err);
-        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_lock(&r->settings_mu);
+        rc = kb_settings_apply(r, key, value, err);
+        pthread_mutex_unlock(&r->settings_mu);
     }
     pthread_mutex_unlock(&r->switch_mu);
     return rc;
@@ -564,14 +642,12 @@ int rag_document_reingest(struct rag *r, int64_t id, int64_t *job_id, struct kb_
 
 /* ---- search and answers ------------------------------------------------------------------------------ */
 
-static int kb_search_raw(struct rag *r, const char *query, int top_k, int64_t coll, int64_t doc,
-                         enum rag_search_mode mode, struct kb_arena *a, struct index_hit **hits, int *n,
+static int kb_search_raw(struct rag *r, const struct config *cfg, const char *query, int top_k, int64_t coll,
+                         int64_t doc, enum rag_search_mode mode, struct kb_arena *a, struct index_hit **hits, int *n,
                          struct kb_error *err)
 {
     struct index_search_opts o;
-    pthread_mutex_lock(&r->lock);
-    index_search_opts_from_config(&o, &r->cfg);
-    pthread_mutex_unlock(&r->lock);
+    index_search_opts_from_config(&o, cfg);
     if (top_k > 0)
         o.top_k = top_k;
     o.collection_id = coll;
@@ -586,12 +662,14 @@ int rag_search(struct rag *r, const struct rag_search_opts *opts, struct rag_hit
 {
     struct kb_arena a;
     struct index_hit *h;
+    const struct config *cfg = rag_config_get(r);
     int n, rc;
     kb_arena_init(&a, 0, 0);
     *out = NULL;
     *n_out = 0;
-    rc = kb_search_raw(r, opts->query ? opts->query : "", opts->top_k, opts->collection_id, opts->document_id,
-                       opts->mode, &a, &h, &n, err);
+    rc = kb_search_raw(r, cfg, opts->query ? opts->query : "", opts->top_k, opts->collection_id,
+                       opts->document_id, opts->mode, &a, &h, &n, err);
+    rag_config_put(r, cfg);
     if (!rc) {
         *out = kb_xcalloc((size_t)n + 1, sizeof **out);
         for (int i = 0; i < n; i++)
@@ -665,7 +743,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     const struct index_embedder *e = kb_emb(r);
     struct rag_embedder_ref emb = {kb_embed_docs, (void *)e, e->dim};
     struct rag_gen_ref *gen;
-    struct config cfg;
+    const struct config *cfg; /* one snapshot for the whole question */
     char query[2048], previous[512];
     double t0 = kb_now_s(), t1;
     int n = 0, rc;
@@ -675,9 +753,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     if (!opts->question || !*opts->question)
         return kb_error_set(err, KB_EINVAL, "the question is empty");
     kb_arena_init(&a, 0, 0);
-    pthread_mutex_lock(&r->lock);
-    config_copy(&cfg, &r->cfg);
-    pthread_mutex_unlock(&r->lock);
+    cfg = rag_config_get(r);
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     /* the reference keeps the model open even if answer.model changes meanwhile */
     gen = kb_gen_take(r);
@@ -690,7 +766,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
             kb_strlcpy(query, rewritten, sizeof query);
         free(rewritten);
     }
-    rc = kb_search_raw(r, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
+    rc = kb_search_raw(r, cfg, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
     t1 = kb_now_s();
     if (rc) {
         if (gen)
@@ -705,7 +781,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
                                     .score = h[i].score};
     if (gen) {
         double tps = 0;
-        rc = rag_answer_generative(gen->g, &cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
+        rc = rag_answer_generative(gen->g, cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
                                    opts->show_prompt ? prompt_out : NULL, &tps, err);
         kb_gen_put(r, gen);
         if (!rc) {
@@ -715,7 +791,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         }
         goto out;
     }
-    rc = rag_answer_extractive(&cfg, opts->question, p, n, &emb, out, err);
+    rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, out, err);
     if (rc)
         goto out;
     if (prompt_out && opts->show_prompt)
@@ -754,7 +830,7 @@ out:
     if (rc)
         rag_answer_release(out);
     free(p);
-    config_release(&cfg);
+    rag_config_put(r, cfg);
     kb_arena_release(&a);
     return rc;
 }

@@ -24,11 +24,17 @@ struct rag; /* opaque; shared by threads */
 int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err);
 /* Stops the workers after their current document; unfinished jobs stay queued for the next open. */
 void rag_close(struct rag *r); /* NULL ok */
-/* The effective configuration (borrowed; valid until rag_close). Settings changed with
- * rag_setting_set() are visible here. */
-const struct config *rag_config(const struct rag *r);
+/* The effective configuration as an immutable, reference-counted snapshot: borrowed; valid until
+ * the matching rag_config_put(), and never changed meanwhile. A reader takes one per request or
+ * question and holds no lock while it reads it. rag_setting_set() publishes a new snapshot for
+ * later rag_config_get() calls; a replaced one is freed when its last reader puts it back. Every
+ * snapshot must be put back before rag_close(). */
+const struct config *rag_config_get(struct rag *r);
+void rag_config_put(struct rag *r, const struct config *cfg); /* NULL ok */
 /* Changes a runtime setting (answer.*, index.top_k, widget.*, server.cors_origins, ...) and
- * persists it in the knowledge base so it survives restarts. KB_ECONFIG names a bad key/value.
+ * persists it in the knowledge base so it survives restarts: a copy of the current snapshot takes
+ * the value, is validated and saved (<data.dir>/settings.json), then replaces the snapshot in one
+ * step. KB_ECONFIG names a bad key/value; on any error before the save the snapshot is unchanged.
  * answer.model and embed.model take a file name in the models folder (or "" for extractive
  * answers / the built-in embedder); the file is checked first (readable GGUF, supported
  * architecture of the right kind, fits in memory: KB_ENOENT, KB_EFORMAT, KB_EINVAL, KB_ETOOBIG).

@@ -96,8 +96,14 @@ struct rag_gguf_embedder {
     struct index_embedder iface; /* .ud = e */
 };
 
+/* One immutable configuration snapshot with its reference count (kb.c). */
+struct rag_cfg_snap;
+
 struct rag {
-    struct config cfg;               /* owned copy; guarded by lock for setting changes */
+    struct rag_cfg_snap *cfg;        /* the current snapshot (owns one reference); read through
+                                      * rag_config_get/put; guarded by cfg_lock */
+    pthread_mutex_t cfg_lock;        /* guards cfg and every snapshot's reference count, nothing else */
+    pthread_mutex_t settings_mu;     /* serialises setting changes (copy, change, save, swap) */
     struct index_store *st;          /* thread-safe */
     struct index_embedder *emb;      /* the configured embedder: builtin or a gguf[].iface; guarded by lock */
     struct index_embedder *builtin;  /* the built-in embedder (owned); always open, so the vectors of a
@@ -109,7 +115,7 @@ struct rag {
     bool reembed_started;            /* reembed_thread exists (joined at the next start or stop) */
     bool reembed_running;            /* it is still looping; guarded by lock */
     int64_t reembed_job_id;          /* its job slot */
-    pthread_mutex_t lock;            /* guards jobs, conversations, cfg strings */
+    pthread_mutex_t lock;            /* guards jobs, conversations */
     pthread_cond_t job_cv;           /* signalled when a job is queued or on shutdown */
     struct rag_job_slot *jobs;       /* RAG_MAX_JOBS ring */
     int64_t next_job_id;

@@ -339,7 +339,11 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_int(&w, "done", st.reembed_done);
     jw_int(&w, "total", st.reembed_total);
     jw_end_obj(&w);
-    jw_int(&w, "max_upload_bytes", rag_config(req->ctx->rag)->server_max_upload_bytes);
+    {
+        const struct config *cfg = rag_config_get(req->ctx->rag);
+        jw_int(&w, "max_upload_bytes", cfg->server_max_upload_bytes);
+        rag_config_put(req->ctx->rag, cfg);
+    }
     jw_end_obj(&w);
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }
@@ -375,8 +379,7 @@ static void settings_json(struct web_ctx *ctx, struct kb_buf *b)
     struct jw w;
     jw_init(&w, b);
     jw_obj(&w, NULL);
-    pthread_rwlock_rdlock(&ctx->settings_lock);
-    c = rag_config(ctx->rag);
+    c = rag_config_get(ctx->rag);
     jw_obj(&w, "settings");
     jw_str(&w, "answer.model", c->answer_model);
     jw_str(&w, "embed.model", c->embed_model);
@@ -392,7 +395,7 @@ static void settings_json(struct web_ctx *ctx, struct kb_buf *b)
     jw_str(&w, "server.cors_origins", c->server_cors_origins);
     jw_bool(&w, "server.public_ask", c->server_public_ask);
     jw_end_obj(&w);
-    pthread_rwlock_unlock(&ctx->settings_lock);
+    rag_config_put(ctx->rag, c);
     jw_str(&w, "answer_mode", rag_stats(ctx->rag, &st, &err) == 0 ? st.answer_mode : "");
     jw_end_obj(&w);
 }
@@ -412,11 +415,9 @@ static int set_one(void *ud, const char *key, const char *value, struct kb_error
 
 int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
-    int rc;
-    /* The write lock keeps handlers from reading a config string while rag replaces it. */
-    pthread_rwlock_wrlock(&req->ctx->settings_lock);
-    rc = web_json_members(req->body, req->body_bytes, set_one, req, &req->arena, err);
-    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    /* Each member is one rag_setting_set: rag publishes a new configuration snapshot, and requests
+     * holding the old one keep reading it unchanged. */
+    int rc = web_json_members(req->body, req->body_bytes, set_one, req, &req->arena, err);
     if (rc)
         return rc;
     settings_json(req->ctx, &resp->body);
@@ -432,9 +433,8 @@ int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *er
     char dir[4200];
     struct jw w;
     int n = 0;
-    pthread_rwlock_rdlock(&req->ctx->settings_lock);
-    rag_models_dir(rag_config(req->ctx->rag), dir, sizeof dir);
-    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    const struct config *cfg = rag_config_get(req->ctx->rag);
+    rag_models_dir(cfg, dir, sizeof dir);
     if (rag_models_list(dir, &m, &n, NULL, &lerr) != 0)
         n = 0; /* no models folder yet: an empty list */
     jw_init(&w, &resp->body);
@@ -453,13 +453,12 @@ int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *er
         jw_end_obj(&w);
     }
     jw_end_arr(&w);
-    pthread_rwlock_rdlock(&req->ctx->settings_lock);
-    jw_str(&w, "answer_model", rag_config(req->ctx->rag)->answer_model);
-    jw_str(&w, "embed_model", rag_config(req->ctx->rag)->embed_model);
-    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    jw_str(&w, "answer_model", cfg->answer_model);
+    jw_str(&w, "embed_model", cfg->embed_model);
     jw_str(&w, "folder", dir); /* lets a page show a model configured by its full path as a file here */
     jw_end_obj(&w);
     rag_models_free(m, n);
+    rag_config_put(req->ctx->rag, cfg);
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }
 
@@ -470,13 +469,12 @@ int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_er
     (void)err;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
-    pthread_rwlock_rdlock(&req->ctx->settings_lock);
-    c = rag_config(req->ctx->rag);
+    c = rag_config_get(req->ctx->rag);
     jw_str(&w, "title", c->widget_title);
     jw_str(&w, "color", c->widget_color);
     jw_str(&w, "greeting", c->widget_greeting);
     jw_str(&w, "lang", c->widget_lang);
-    pthread_rwlock_unlock(&req->ctx->settings_lock);
+    rag_config_put(req->ctx->rag, c);
     jw_end_obj(&w);
     return 0;
 }

@@ -5,7 +5,10 @@
  * trailing "*" matches any rest), its handler, its body cap and its auth level. An unknown path is
  * 404 and a known path with another method is 405, both as JSON errors from server.c. HEAD is
  * matched as GET. Admission happens before any body byte is read, so an unauthenticated upload
- * never reaches the disk. Tests: tests/web/test_web.c. */
+ * never reaches the disk. Settings a request depends on (server.public_ask, server.cors_origins,
+ * the rate limit) are read from configuration snapshots (rag_config_get/put), never from a config
+ * that a settings change could be rewriting. Tests: tests/web/test_web.c,
+ * tests/web/test_settings_race.c. */
 #include "web/web_int.h"
 
 #include <stdio.h>
@@ -158,9 +161,9 @@ bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
         return true; /* not a browser cross-origin call */
     if (same_origin(origin, host))
         return true;
-    pthread_rwlock_rdlock(&ctx->settings_lock);
-    ok = web_origin_listed(rag_config(ctx->rag)->server_cors_origins, origin);
-    pthread_rwlock_unlock(&ctx->settings_lock);
+    const struct config *cfg = rag_config_get(ctx->rag);
+    ok = web_origin_listed(cfg->server_cors_origins, origin);
+    rag_config_put(ctx->rag, cfg);
     return ok;
 }
 
@@ -176,8 +179,9 @@ void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *or
 int web_route_admit(struct web_req *req, const char *authorization, const char *origin,
                     const char *host, struct kb_error *err)
 {
-    const struct config *cfg = rag_config(req->ctx->rag);
+    const struct config *cfg = rag_config_get(req->ctx->rag); /* one snapshot for the whole check */
     const char *tok = NULL;
+    int rc = 0;
     if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0) {
         tok = authorization + 7;
         while (*tok == ' ')
@@ -186,29 +190,36 @@ int web_route_admit(struct web_req *req, const char *authorization, const char *
     }
     switch (req->route->auth) {
     case WEB_AUTH_NONE:
-        return 0;
+        break;
     case WEB_AUTH_ADMIN:
         if (req->admin)
-            return 0;
+            break;
         /* failed admin attempts count against the client's public rate, so a short configured
          * token cannot be guessed at line speed */
         if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
-            return kb_error_set(err, KB_ERATE, "too many requests without the admin token; try again later");
-        if (!tok)
-            return kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");
-        return kb_error_set(err, KB_EFORBIDDEN, "the admin token is wrong");
+            rc = kb_error_set(err, KB_ERATE, "too many requests without the admin token; try again later");
+        else if (!tok)
+            rc = kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");
+        else
+            rc = kb_error_set(err, KB_EFORBIDDEN, "the admin token is wrong");
+        break;
     case WEB_AUTH_ASK:
         if (req->admin)
-            return 0;
+            break;
         if (!cfg->server_public_ask)
-            return tok ? kb_error_set(err, KB_EFORBIDDEN, "the token is wrong")
-                       : kb_error_set(err, KB_EAUTH, "this server needs a token (Authorization: Bearer TOKEN)");
-        if (!web_cors_allowed(req->ctx, origin, host))
-            return kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed (server.cors_origins)", origin);
-        if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
-            return kb_error_set(err, KB_ERATE, "rate limit of %lld requests per minute exceeded; try again later",
-                                (long long)cfg->server_rate_limit_per_min);
-        return 0;
+            rc = tok ? kb_error_set(err, KB_EFORBIDDEN, "the token is wrong")
+                     : kb_error_set(err, KB_EAUTH, "this server needs a token (Authorization: Bearer TOKEN)");
+        else if (!web_cors_allowed(req->ctx, origin, host))
+            rc = kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed (server.cors_origins)", origin);
+        else if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min,
+                                 (int64_t)time(NULL)))
+            rc = kb_error_set(err, KB_ERATE, "rate limit of %lld requests per minute exceeded; try again later",
+                              (long long)cfg->server_rate_limit_per_min);
+        break;
+    default:
+        rc = kb_error_set(err, KB_EINTERNAL, "route has no auth level");
+        break;
     }
-    return kb_error_set(err, KB_EINTERNAL, "route has no auth level");
+    rag_config_put(req->ctx->rag, cfg);
+    return rc;
 }

@@ -558,7 +558,7 @@ static bool has_bad_path(const char *url)
 static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *err)
 {
     struct web_req *req = &cs->req;
-    const struct config *cfg = rag_config(cs->s->ctx.rag);
+    const struct config *cfg;
     const char *clen, *te, *ctype;
     int rc;
     int64_t n = -1;
@@ -581,7 +581,9 @@ static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *e
                               web_req_header(req, "Host"), err)))
         return rc;
 
+    cfg = rag_config_get(cs->s->ctx.rag);
     cs->cap = web_route_cap(req->route, cfg);
+    rag_config_put(cs->s->ctx.rag, cfg);
     clen = web_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     te = web_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (clen && kb_parse_i64(clen, &n) != 0)
@@ -775,12 +777,13 @@ static void ctx_release(struct web_ctx *ctx)
 {
     web_metrics_release(ctx);
     web_rate_release(&ctx->rate);
-    pthread_rwlock_destroy(&ctx->settings_lock);
 }
 
 int web_server_start(struct web_server **out, struct rag *r, const struct web_opts *opts, struct kb_error *err)
 {
-    const struct config *cfg = rag_config(r);
+    /* Start-up values only (server.threads, host, port, timeout_s, admin_token, data.dir): settings
+     * may not change them while kbox runs, so one snapshot held through the start is enough. */
+    const struct config *cfg = rag_config_get(r);
     struct web_server *s = kb_xcalloc(1, sizeof *s);
     struct sockaddr_storage ss;
     bool ipv6 = false;
@@ -800,7 +803,6 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     s->ctx.started_s = kb_now_s();
     s->access_log = opts ? opts->access_log : true;
     s->quiesced_fd = MHD_INVALID_SOCKET;
-    pthread_rwlock_init(&s->ctx.settings_lock, NULL);
     web_rate_init(&s->ctx.rate);
     web_metrics_init(&s->ctx);
     pthread_mutex_init(&s->lock, NULL);
@@ -833,6 +835,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
     *out = s;
+    rag_config_put(r, cfg);
     return 0;
 
 out_free:
@@ -840,6 +843,7 @@ out_free:
     pthread_mutex_destroy(&s->lock);
     ctx_release(&s->ctx);
     free(s);
+    rag_config_put(r, cfg);
     return rc;
 }
 

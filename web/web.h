@@ -19,8 +19,8 @@
 struct web_server; /* opaque; owns the listening socket and worker threads */
 
 struct web_opts {
-    const char *host;  /* address to bind; NULL: rag_config(r)->server_host. Copied. */
-    int port;          /* TCP port; -1: rag_config(r)->server_port; 0: any free port */
+    const char *host;  /* address to bind; NULL: the configured server.host. Copied. */
+    int port;          /* TCP port; -1: the configured server.port; 0: any free port */
     int n_threads;     /* worker threads; 0: server.threads, and if that is 0 one per core */
     bool access_log;   /* one kb_info line per request (method, path, status, bytes, ms) */
 };

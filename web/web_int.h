@@ -60,7 +60,6 @@ struct web_ctx {
     char admin_token[WEB_TOKEN_BYTES];
     bool token_generated;            /* this start created <data_dir>/admin_token */
     char tmp_dir[4096];              /* <data_dir>/uploads.tmp: uploads land here before rag_upload */
-    pthread_rwlock_t settings_lock;  /* readers: handlers reading config strings; writer: settings */
     struct web_rate rate;
     pthread_mutex_t metrics_lock;
     struct web_route_stats *stats;   /* one per route + one for "unmatched"; owned */

@@ -1,6 +1,7 @@
 /* tests/config/test_config.c: config precedence (defaults < file < env < flags), every error path of
  * the file reader and of typed assignment, and that config/kbox.json is exactly the generated
- * template (so it lists every key at its default). */
+ * template (so it lists every key at its default), key sources and the run-time settings file
+ * (config_write_overrides, config_load_overrides). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -168,6 +169,56 @@ static void test_set_errors(void **state)
     config_release(&c);
 }
 
+/* Each key's source, and the run-time settings file: only keys set as settings are written, flat
+ * and in key-table order, and config_load_overrides reads them back as settings. */
+static void test_overrides(void **state)
+{
+    (void)state;
+    struct config c, back;
+    struct kb_error err = {0};
+    struct kb_buf out;
+    int port = -1, sentences = -1, title = -1;
+    for (int i = 0; i < config_n_keys(); i++) {
+        port = strcmp(config_key_name(i), "server.port") ? port : i;
+        sentences = strcmp(config_key_name(i), "answer.max_sentences") ? sentences : i;
+        title = strcmp(config_key_name(i), "widget.title") ? title : i;
+    }
+    config_init(&c);
+    kb_buf_init(&out, 0);
+    assert_int_equal(config_write_overrides(&c, &out), 0);
+    assert_string_equal(out.data, "{\n\n}\n");
+    assert_int_equal(config_set(&c, "server.port", "9000", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&c, "widget.title", "Say \"hi\"", CONFIG_SRC_SETTINGS, &err), 0);
+    assert_int_equal(config_set(&c, "answer.max_sentences", "2", CONFIG_SRC_SETTINGS, &err), 0);
+    assert_int_equal(config_key_source(&c, port), CONFIG_SRC_FLAG);
+    assert_int_equal(config_key_source(&c, sentences), CONFIG_SRC_SETTINGS);
+    assert_int_equal(config_key_source(&c, title), CONFIG_SRC_SETTINGS);
+    assert_int_equal(config_key_source(&c, -1), CONFIG_SRC_DEFAULT);
+    assert_int_equal(config_key_source(&c, config_n_keys()), CONFIG_SRC_DEFAULT);
+    kb_buf_reset(&out);
+    assert_int_equal(config_write_overrides(&c, &out), 0);
+    assert_string_equal(out.data, "{\n  \"answer.max_sentences\": 2,\n  \"widget.title\": \"Say \\\"hi\\\"\"\n}\n");
+
+    char *path = run_tmpfile(out.data, ".json");
+    config_init(&back);
+    assert_int_equal(config_load_overrides(&back, path, &err), 0);
+    assert_int_equal(back.answer_max_sentences, 2);
+    assert_string_equal(back.widget_title, "Say \"hi\"");
+    assert_int_equal(back.server_port, 8080);
+    assert_int_equal(config_key_source(&back, sentences), CONFIG_SRC_SETTINGS);
+    assert_int_equal(config_key_source(&back, port), CONFIG_SRC_DEFAULT);
+    kb_buf_reset(&out);
+    assert_int_equal(config_show(&back, true, &out), 0);
+    char want[400];
+    snprintf(want, sizeof want, "\"answer.max_sentences\":{\"value\":2,\"source\":\"settings:%s:2\"}", path);
+    assert_non_null(strstr(out.data, want));
+    config_release(&back);
+    unlink(path);
+    free(path);
+    kb_buf_release(&out);
+    config_release(&c);
+}
+
 /* The template parses back to the defaults, and config/kbox.json is the template. */
 static void test_template(void **state)
 {
@@ -207,7 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),    cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_file_errors), cmocka_unit_test(test_set_errors),
-        cmocka_unit_test(test_template),
+        cmocka_unit_test(test_template),    cmocka_unit_test(test_overrides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

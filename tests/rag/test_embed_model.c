@@ -256,8 +256,12 @@ static void test_model_settings(void **state)
     assert_non_null(strstr(err.msg, "embedding model"));
     assert_int_equal(rag_setting_set(r, "embed.model", "chat.gguf", &err), KB_EINVAL);
     assert_non_null(strstr(err.msg, "generative model"));
-    assert_string_equal(rag_config(r)->answer_model, "");
-    assert_string_equal(rag_config(r)->embed_model, "");
+    {
+        const struct config *c = rag_config_get(r);
+        assert_string_equal(c->answer_model, "");
+        assert_string_equal(c->embed_model, "");
+        rag_config_put(r, c);
+    }
 
     /* answer.model loads and unloads */
     assert_int_equal(rag_setting_set(r, "answer.model", "chat.gguf", &err), 0);
@@ -308,7 +312,11 @@ static void test_model_settings(void **state)
     assert_int_equal(rag_setting_set(r, "embed.model", "bge.gguf", &err), 0);
     rag_close(r); /* mid-job, maybe: resumes at the next open */
     assert_int_equal(rag_open(&r, &cfg, &err), 0);
-    assert_string_equal(rag_config(r)->embed_model, "bge.gguf");
+    {
+        const struct config *c = rag_config_get(r);
+        assert_string_equal(c->embed_model, "bge.gguf");
+        rag_config_put(r, c);
+    }
     assert_non_null(strstr(rag_embedder_id(r), "gguf:"));
     {
         struct rag_job *jobs;

@@ -1,7 +1,8 @@
 /* tests/rag/test_rag.c: the knowledge base end to end on the bundled samples, with a real SQLite
  * file and real FAISS in a temporary data directory: ingest samples/en and samples/zh, ask every
  * question of samples/QUESTIONS.md and check the answer and its citation; re-ingest is skipped by
- * sha256; uploads run as background jobs; delete removes a document. */
+ * sha256; uploads run as background jobs; delete removes a document; a setting change publishes a
+ * new configuration snapshot while readers keep theirs unchanged, and saves only settings. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -207,6 +208,47 @@ static void test_upload_job(void **state)
     assert_int_equal(rag_document_get(fx->r, doc, &d, NULL, NULL, &err), KB_ENOENT);
 }
 
+/* rag_config_get hands out immutable snapshots: a change makes a new one, an old reader's stays as
+ * it was, a rejected change publishes nothing, and settings.json holds only run-time settings. */
+static void test_settings_snapshot(void **state)
+{
+    struct fixture *fx = *state;
+    struct kb_error err = {0};
+    const struct config *before = rag_config_get(fx->r), *after, *again;
+    int64_t n = before->answer_max_sentences;
+    char value[32], path[128], *text;
+    int key = -1;
+    FILE *f;
+    for (int i = 0; i < config_n_keys(); i++)
+        key = strcmp(config_key_name(i), "answer.max_sentences") ? key : i;
+    snprintf(value, sizeof value, "%lld", (long long)n + 1);
+    assert_int_equal(rag_setting_set(fx->r, "answer.max_sentences", value, &err), 0);
+    after = rag_config_get(fx->r);
+    assert_true(after != before);
+    assert_int_equal(before->answer_max_sentences, n); /* the old reader's view never changes */
+    assert_int_equal(after->answer_max_sentences, n + 1);
+    assert_int_equal(config_key_source(after, key), CONFIG_SRC_SETTINGS);
+    assert_int_equal(rag_setting_set(fx->r, "answer.max_sentences", "-3", &err), KB_ECONFIG);
+    assert_int_equal(rag_setting_set(fx->r, "server.port", "1", &err), KB_EFORBIDDEN);
+    again = rag_config_get(fx->r);
+    assert_true(again == after); /* nothing published */
+    rag_config_put(fx->r, again);
+    rag_config_put(fx->r, before);
+
+    snprintf(path, sizeof path, "%s/settings.json", fx->dir);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    text = calloc(1, 4096);
+    assert_true(fread(text, 1, 4095, f) > 0);
+    fclose(f);
+    assert_non_null(strstr(text, "\"answer.max_sentences\": "));
+    assert_null(strstr(text, "data.dir")); /* a start-up flag is not a setting */
+    free(text);
+    snprintf(value, sizeof value, "%lld", (long long)n);
+    assert_int_equal(rag_setting_set(fx->r, "answer.max_sentences", value, &err), 0);
+    rag_config_put(fx->r, after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_unanswerable),
         cmocka_unit_test(test_docs_and_reingest),
         cmocka_unit_test(test_upload_job),
+        cmocka_unit_test(test_settings_snapshot),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
