@@ -8,7 +8,9 @@
  * - struct kb_buf: a growable byte buffer with a hard cap;
  * - logging: a leveled, process-wide sink (stderr by default);
  * - UTF-8: validation, decoding, encoding and script classes;
- * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks.
+ * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks;
+ * - JSON: the writer (struct jw) and the reader (kb_json_*), declared in base/json.h, which is
+ *   included at the end of this header so every module reaches it through base/base.h.
  *
  * Threads: everything here is thread-safe except kb_alloc_set_fail_hook() and kb_log_set_sink(),
  * which are set once before threads start. Tests: tests/base/. */
@@ -149,5 +151,7 @@ void kb_cpu_detect(struct kb_cpu *out);
 void kb_cpu_describe(const struct kb_cpu *c, char *out, size_t out_bytes);
 
 double kb_now_s(void); /* monotonic seconds */
+
+#include "base/json.h" /* JSON writer and reader; after the declarations it uses */
 
 #endif

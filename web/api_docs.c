@@ -299,8 +299,8 @@ struct name_body {
     char *name;
 };
 
-static const struct web_jfield name_fields[] = {
-    {.name = "name", .type = WEB_J_STR, .off = offsetof(struct name_body, name), .required = true},
+static const struct kb_jfield name_fields[] = {
+    {.name = "name", .type = KB_J_STR, .off = offsetof(struct name_body, name), .required = true},
     {0},
 };
 
@@ -308,7 +308,7 @@ static int decode_name(struct web_req *req, struct name_body *nb, struct kb_erro
 {
     int rc;
     memset(nb, 0, sizeof *nb);
-    if ((rc = web_json_decode(req->body, req->body_bytes, name_fields, nb, &req->arena, err)))
+    if ((rc = kb_json_decode(req->body, req->body_bytes, name_fields, nb, &req->arena, err)))
         return rc;
     if (!nb->name[0] || strlen(nb->name) > 200)
         return kb_error_set(err, KB_EINVAL, "a collection name has 1 to 200 bytes");

@@ -36,24 +36,24 @@ struct oa_chat_body {
     char *conversation_id; /* kbox extension: follow-ups use this conversation's last turns */
 };
 
-static const struct web_jfield message_fields[] = {
-    {.name = "role", .type = WEB_J_STR, .off = offsetof(struct oa_message, role), .required = true},
-    {.name = "content", .type = WEB_J_TEXT, .off = offsetof(struct oa_message, content)},
+static const struct kb_jfield message_fields[] = {
+    {.name = "role", .type = KB_J_STR, .off = offsetof(struct oa_message, role), .required = true},
+    {.name = "content", .type = KB_J_TEXT, .off = offsetof(struct oa_message, content)},
     {0},
 };
 
-static const struct web_jfield chat_fields[] = {
-    {.name = "model", .type = WEB_J_STR, .off = offsetof(struct oa_chat_body, model)},
+static const struct kb_jfield chat_fields[] = {
+    {.name = "model", .type = KB_J_STR, .off = offsetof(struct oa_chat_body, model)},
     {.name = "messages",
-     .type = WEB_J_OBJS,
+     .type = KB_J_OBJS,
      .off = offsetof(struct oa_chat_body, messages),
      .required = true,
      .count_off = offsetof(struct oa_chat_body, n_messages),
      .sub = message_fields,
      .elem_bytes = sizeof(struct oa_message),
      .max_items = OA_MAX_MESSAGES},
-    {.name = "stream", .type = WEB_J_BOOL, .off = offsetof(struct oa_chat_body, stream)},
-    {.name = "conversation_id", .type = WEB_J_STR, .off = offsetof(struct oa_chat_body, conversation_id)},
+    {.name = "stream", .type = KB_J_BOOL, .off = offsetof(struct oa_chat_body, stream)},
+    {.name = "conversation_id", .type = KB_J_STR, .off = offsetof(struct oa_chat_body, conversation_id)},
     {0},
 };
 
@@ -136,7 +136,7 @@ static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, s
     if (a) {
         jw_arr(&w, "citations");
         for (int i = 0; i < a->n_citations; i++)
-            web_citation_json(&w, &a->citations[i]);
+            rag_citation_json(&w, NULL, &a->citations[i]);
         jw_end_arr(&w);
     }
     jw_end_obj(&w);
@@ -214,7 +214,7 @@ static void oa_chat_task(struct web_task *t, void *ud)
     jw_end_obj(&w);
     jw_arr(&w, "citations");
     for (int i = 0; i < a.n_citations; i++)
-        web_citation_json(&w, &a.citations[i]);
+        rag_citation_json(&w, NULL, &a.citations[i]);
     jw_end_arr(&w);
     jw_str(&w, "answer_mode", a.mode);
     jw_end_obj(&w);
@@ -232,7 +232,7 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
     int64_t coll;
     int rc;
 
-    if ((rc = web_json_decode(req->body, req->body_bytes, chat_fields, &b, &req->arena, err)))
+    if ((rc = kb_json_decode(req->body, req->body_bytes, chat_fields, &b, &req->arena, err)))
         return rc;
     for (int i = b.n_messages - 1; i >= 0 && !question; i--)
         if (strcmp(b.messages[i].role, "user") == 0 && b.messages[i].content && b.messages[i].content[0])
@@ -296,15 +296,15 @@ struct oa_embed_body {
     char *encoding_format;
 };
 
-static const struct web_jfield embed_fields[] = {
+static const struct kb_jfield embed_fields[] = {
     {.name = "input",
-     .type = WEB_J_STRS,
+     .type = KB_J_STRS,
      .off = offsetof(struct oa_embed_body, input),
      .required = true,
      .count_off = offsetof(struct oa_embed_body, n_input),
      .max_items = OA_MAX_INPUTS},
-    {.name = "model", .type = WEB_J_STR, .off = offsetof(struct oa_embed_body, model)},
-    {.name = "encoding_format", .type = WEB_J_STR, .off = offsetof(struct oa_embed_body, encoding_format)},
+    {.name = "model", .type = KB_J_STR, .off = offsetof(struct oa_embed_body, model)},
+    {.name = "encoding_format", .type = KB_J_STR, .off = offsetof(struct oa_embed_body, encoding_format)},
     {0},
 };
 
@@ -338,7 +338,7 @@ int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_er
     int64_t n_chars = 0;
     struct jw w;
 
-    if ((rc = web_json_decode(req->body, req->body_bytes, embed_fields, &b, &req->arena, err)))
+    if ((rc = kb_json_decode(req->body, req->body_bytes, embed_fields, &b, &req->arena, err)))
         return rc;
     if (b.n_input == 0)
         return kb_error_set(err, KB_EINVAL, "input is empty");
