@@ -1,8 +1,9 @@
 /* cli/cmd_kb.c: the knowledge-base commands: `kbox docs`, `kbox search` and `kbox ask`, plus the
  * storing half of `kbox ingest` (cli_ingest_store). Each opens the knowledge base in data.dir
  * through rag/, does one thing, and prints text or, with --json, one JSON object written with
- * base's struct jw. Search hits and answers are rendered by rag (rag_hits_json, rag_answer_json),
- * so `kbox search|ask --json` print the objects POST /api/search and /api/ask return.
+ * base's struct jw. Documents, search hits and answers are rendered by rag (rag/render.c), so
+ * `kbox docs|search|ask --json` print the objects of GET /api/documents, POST /api/search and
+ * POST /api/ask.
  * Tests: tests/cli/test_json_same.c, tests/cli/test_cli.c. */
 #include "cli/cli.h"
 
@@ -73,19 +74,8 @@ int cmd_docs(struct cli *c)
         jw_init(&w, &out);
         jw_obj(&w, NULL);
         jw_arr(&w, "documents");
-        for (int i = 0; i < n; i++) {
-            jw_obj(&w, NULL);
-            jw_int(&w, "id", d[i].id);
-            jw_int(&w, "collection_id", d[i].collection_id);
-            jw_str(&w, "name", d[i].name ? d[i].name : "");
-            jw_str(&w, "mime", d[i].mime ? d[i].mime : "");
-            jw_str(&w, "status", d[i].status ? d[i].status : "");
-            jw_str(&w, "error", d[i].error ? d[i].error : "");
-            jw_int(&w, "bytes", d[i].bytes);
-            jw_int(&w, "chunks", d[i].n_chunks);
-            jw_str(&w, "sha256", d[i].sha256);
-            jw_end_obj(&w);
-        }
+        for (int i = 0; i < n; i++)
+            rag_document_json(&w, NULL, &d[i]); /* the objects GET /api/documents lists */
         jw_end_arr(&w);
         json_end(&w);
     } else {

@@ -281,8 +281,12 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
 /* ---- JSON rendering (render.c) ----------------------------------------------------------------------- */
 
 /* The one JSON shape of kbox's results, written with base's struct jw; the HTTP API (/api/search,
- * /api/ask and its SSE events, the OpenAI endpoints' citations) and `kbox search|ask --json` all
- * call these, so the two can never drift apart. w is borrowed. */
+ * /api/ask and its SSE events, the OpenAI endpoints' citations, /api/documents) and
+ * `kbox search|ask|docs --json` all call these, so the two can never drift apart. w is borrowed. */
+
+/* One document as an object (key NULL inside an array): {id, collection_id, name, mime, bytes,
+ * sha256, status, error, n_chunks, ingested_at, job_id}. */
+void rag_document_json(struct jw *w, const char *key, const struct rag_document *d);
 
 /* One citation as an object (key NULL inside an array): {n, chunk_id, document_id, document,
  * heading_path, page, page_end, text}. */

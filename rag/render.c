@@ -1,10 +1,27 @@
-/* rag/render.c: the JSON form of rag's result structs (struct rag_answer, rag_citation, rag_hit),
+/* rag/render.c: the JSON form of rag's result structs (rag_answer, rag_citation, rag_hit, rag_document),
  * in one place so that the HTTP API and the CLI's --json print the same objects. It writes with
  * base's struct jw into the caller's kb_buf and owns nothing; the writer's cap error stays sticky
  * in w->rc for the caller to check. The shapes are documented in rag/rag.h and web/api_ask.c.
  * Tests: tests/cli/test_json_same.c (`kbox ask|search --json` against POST /api/ask|search),
- * tests/web/test_web.c. */
+ * tests/web/test_web.c (documents). */
 #include "rag/rag.h"
+
+void rag_document_json(struct jw *w, const char *key, const struct rag_document *d)
+{
+    jw_obj(w, key);
+    jw_int(w, "id", d->id);
+    jw_int(w, "collection_id", d->collection_id);
+    jw_str(w, "name", d->name);
+    jw_str(w, "mime", d->mime);
+    jw_int(w, "bytes", d->bytes);
+    jw_str(w, "sha256", d->sha256);
+    jw_str(w, "status", d->status);
+    jw_str(w, "error", d->error ? d->error : "");
+    jw_int(w, "n_chunks", d->n_chunks);
+    jw_int(w, "ingested_at", d->ingested_at);
+    jw_int(w, "job_id", d->job_id);
+    jw_end_obj(w);
+}
 
 void rag_citation_json(struct jw *w, const char *key, const struct rag_citation *c)
 {

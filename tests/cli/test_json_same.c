@@ -3,7 +3,7 @@
  * Chinese) are ingested with the CLI into a fresh data directory; every question is asked and
  * searched with the CLI, then `kbox serve --port 0` is started on 127.0.0.1 over the same
  * directory and asked the same things over HTTP, also with stream:true (the SSE "done" event
- * carries the same answer object). Both sides are parsed with base's JSON reader and compared as
+ * carries the same answer object); `kbox docs --json` is compared with GET /api/documents. Both sides are parsed with base's JSON reader and compared as
  * trees, without the timing members ("timings", "took_ms"), which differ from run to run. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
@@ -15,20 +15,20 @@
 #include <cmocka.h>
 
 #include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/base.h"
 
 #include "../support/run.h"
 #include "../web/http.h"
+#include "serve.h"
 
 #define SAMPLES KBOX_SOURCE_DIR "/samples"
+#define TOKEN "json-same-admin-token-0123456789abcdef"
 
 /* English and Chinese sample questions (samples/QUESTIONS.md), answered ones and a fallback. */
 static const char *const questions[] = {
@@ -71,11 +71,12 @@ static void expect_same(const char *what, const char *cli_text, const char *api_
     kb_json_free(b);
 }
 
+/* `kbox CMD [TEXT] --json` over dir: its stdout (caller frees). */
 static char *kbox_json(const char *dir, const char *cmd, const char *text)
 {
     struct run_result r;
     char *argv[] = {KBOX_BIN, "--data-dir", (char *)dir, "--set", "log.level=warn", (char *)cmd,
-                    (char *)text, "--json", NULL};
+                    (char *)(text ? text : "--json"), text ? "--json" : NULL, NULL};
     char *out;
     assert_int_equal(run_cmd(&r, argv, NULL), 0);
     if (r.exit_code != 0)
@@ -124,49 +125,14 @@ static const char *sse_done(char *stream, size_t *n)
     return p;
 }
 
-/* Starts `kbox serve --port 0` over dir and returns its pid; *port from its first line. */
-static pid_t serve(const char *dir, int *port, int *out_fd)
-{
-    int out[2];
-    char buf[2048];
-    size_t n = 0;
-    pid_t pid;
-    assert_int_equal(pipe(out), 0);
-    pid = fork();
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl(KBOX_BIN, KBOX_BIN, "--data-dir", dir, "--set", "log.level=warn", "serve", "--port", "0",
-              "--quiet", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    *port = 0;
-    while (n < sizeof buf - 1) {
-        ssize_t k = read(out[0], buf + n, sizeof buf - 1 - n);
-        const char *p;
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-        buf[n] = '\0';
-        if ((p = strstr(buf, "http://127.0.0.1:")) && strchr(p, '\n')) {
-            *port = (int)strtol(p + 17, NULL, 10);
-            break;
-        }
-    }
-    if (*port <= 0)
-        fail_msg("kbox serve printed: %s", buf);
-    *out_fd = out[0];
-    return pid;
-}
-
 static void test_cli_and_api_agree(void **state)
 {
     char dir[] = "/tmp/kbox-json-same-XXXXXX";
     enum { N = sizeof questions / sizeof questions[0] };
-    char *cli_ask[N], *cli_search[N];
-    int port, fd, status;
-    pid_t pid;
+    static const char *const serve_args[] = {"--set", "log.level=warn", "--set", "server.admin_token=" TOKEN, NULL};
+    char *cli_ask[N], *cli_search[N], *cli_docs;
+    struct kbox_server srv;
+    int port;
     (void)state;
     assert_non_null(mkdtemp(dir));
     {
@@ -182,12 +148,24 @@ static void test_cli_and_api_agree(void **state)
         cli_ask[i] = kbox_json(dir, "ask", questions[i]);
         cli_search[i] = kbox_json(dir, "search", questions[i]);
     }
+    cli_docs = kbox_json(dir, "docs", NULL);
     /* the CLI's answer carries what only the API had before: document_id and page_end */
     assert_non_null(strstr(cli_ask[0], "\"document_id\":"));
     assert_non_null(strstr(cli_ask[0], "\"page_end\":"));
     assert_non_null(strstr(cli_search[0], "\"scores\":{\"bm25\":"));
 
-    pid = serve(dir, &port, &fd);
+    if (kbox_serve_start(&srv, dir, serve_args))
+        fail_msg("kbox serve printed: %s", srv.printed);
+    port = srv.port;
+    {
+        static const char *const auth[] = {"Authorization: Bearer " TOKEN, NULL};
+        struct http_resp r;
+        assert_int_equal(http_req(port, "GET", "/api/documents", auth, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        expect_same("documents", cli_docs, r.body, r.body_len);
+        http_resp_free(&r);
+        free(cli_docs);
+    }
     for (int i = 0; i < N; i++) {
         size_t n;
         char *api = api_post(port, "/api/ask", "question", questions[i], false, &n);
@@ -205,10 +183,7 @@ static void test_cli_and_api_agree(void **state)
         free(cli_ask[i]);
         free(cli_search[i]);
     }
-    kill(pid, SIGTERM);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    close(fd);
+    assert_int_equal(kbox_serve_stop(&srv), 0);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
