@@ -110,16 +110,9 @@ static const struct kb_jfield ask_fields[] = {
     {0},
 };
 
-/* What an ask task owns: copies of the request's strings (the request may end before the task). */
+/* What an ask task owns: the question (first member) and the buffer of its SSE events. */
 struct ask_job {
-    struct rag *rag;
-    char *question;
-    char *conversation_id;    /* NULL when none */
-    int64_t collection_id;
-    int top_k;
-    bool stream;
-    struct web_task *task;
-    bool emitted;             /* an SSE event went out: errors must be events now */
+    struct web_ask_job ask;
     struct kb_buf ev;         /* scratch for one SSE event */
 };
 
@@ -128,8 +121,7 @@ static void ask_job_free(void *p)
     struct ask_job *j = p;
     if (!j)
         return;
-    free(j->question);
-    free(j->conversation_id);
+    web_ask_job_release(&j->ask);
     kb_buf_release(&j->ev);
     free(j);
 }
@@ -152,8 +144,8 @@ static int sse_send(struct ask_job *j, const char *event, const char *json, size
     kb_buf_printf(&j->ev, "event: %s\ndata: ", event);
     kb_buf_append(&j->ev, json, n);
     kb_buf_puts(&j->ev, "\n\n");
-    j->emitted = true;
-    return web_task_emit(j->task, j->ev.data, j->ev.len);
+    j->ask.emitted = true;
+    return web_task_emit(j->ask.task, j->ev.data, j->ev.len);
 }
 
 static int ask_on_piece(void *ud, const char *kind, const char *text, size_t n)
@@ -177,31 +169,18 @@ static int ask_on_piece(void *ud, const char *kind, const char *text, size_t n)
 static void ask_task(struct web_task *t, void *ud)
 {
     struct ask_job *j = ud;
-    struct rag_ask_opts o = {0};
     struct rag_answer a;
-    struct kb_error err = {0};
     struct kb_buf body;
-    int rc;
 
     memset(&a, 0, sizeof a);
-    j->task = t;
-    o.question = j->question;
-    o.collection_id = j->collection_id;
-    o.conversation_id = j->conversation_id;
-    o.top_k = j->top_k;
     kb_buf_init(&body, 0);
-    rc = rag_ask(j->rag, &o, j->stream ? ask_on_piece : NULL, j, &a, NULL, &err);
-    if (rc) {
-        web_error_body(&body, rc, &err);
-        /* before any output this is a plain error response with its status; after, an event */
-        if (j->emitted)
+    if (web_ask_job_run(&j->ask, t, ask_on_piece, j, &a, &body)) {
+        if (j->ask.emitted)
             sse_send(j, "error", body.data, body.len);
-        else
-            web_task_finish(t, kb_err_http_status(rc), "application/json", &body);
         goto out;
     }
-    answer_json(&body, &a, j->conversation_id);
-    if (j->stream) {
+    answer_json(&body, &a, j->ask.conversation_id);
+    if (j->ask.stream) {
         for (int i = 0; i < a.n_citations; i++) {
             struct kb_buf cb;
             struct jw w;
@@ -232,15 +211,14 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
         return rc;
     if (!b.question[0])
         return kb_error_set(err, KB_EINVAL, "question is empty");
-    if (b.conversation_id && strlen(b.conversation_id) > 128)
-        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
     j = kb_xcalloc(1, sizeof *j);
-    j->rag = req->ctx->rag;
-    j->question = kb_xstrdup(b.question);
-    j->conversation_id = b.conversation_id && b.conversation_id[0] ? kb_xstrdup(b.conversation_id) : NULL;
-    j->collection_id = coll;
-    j->top_k = (int)b.top_k;
-    j->stream = b.stream;
+    if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, b.question, b.conversation_id, err))) {
+        free(j);
+        return rc;
+    }
+    j->ask.collection_id = coll;
+    j->ask.top_k = (int)b.top_k;
+    j->ask.stream = b.stream;
     kb_buf_init(&j->ev, 0);
     return web_task_start(req, resp, ask_task, j, ask_job_free, err);
 }

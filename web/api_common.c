@@ -1,8 +1,10 @@
 /* web/api_common.c: what every handler shares: the error body, collection lookup by name or id,
- * and extra response headers. Handlers write JSON with base's writer (struct jw, base/json.h) and
+ * extra response headers, and the answer task both POST /api/ask and /v1/chat/completions run
+ * (struct web_ask_job: copies of the question, rag_ask, errors before and after streaming began). Handlers write JSON with base's writer (struct jw, base/json.h) and
  * render rag's result structs with rag_*_json (rag/render.c). Tests: tests/web/test_web.c. */
 #include "web/web_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void web_error_body(struct kb_buf *b, int code, const struct kb_error *err)
@@ -48,4 +50,44 @@ int web_resp_header(struct web_req *req, struct web_resp *resp, const char *name
     resp->headers[resp->n_headers].value = v;
     resp->n_headers++;
     return 0;
+}
+
+int web_ask_job_init(struct web_ask_job *j, struct rag *rag, const char *question, const char *conversation_id,
+                     struct kb_error *err)
+{
+    memset(j, 0, sizeof *j);
+    if (conversation_id && strlen(conversation_id) > 128)
+        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
+    j->rag = rag;
+    j->question = kb_xstrdup(question);
+    j->conversation_id = conversation_id && conversation_id[0] ? kb_xstrdup(conversation_id) : NULL;
+    return 0;
+}
+
+void web_ask_job_release(struct web_ask_job *j)
+{
+    free(j->question);
+    free(j->conversation_id);
+    j->question = j->conversation_id = NULL;
+}
+
+int web_ask_job_run(struct web_ask_job *j, struct web_task *t, rag_stream_fn on_piece, void *ud,
+                    struct rag_answer *a, struct kb_buf *body)
+{
+    struct rag_ask_opts o = {0};
+    struct kb_error err = {0};
+    int rc;
+    j->task = t;
+    o.question = j->question;
+    o.collection_id = j->collection_id;
+    o.conversation_id = j->conversation_id;
+    o.top_k = j->top_k;
+    rc = rag_ask(j->rag, &o, j->stream ? on_piece : NULL, ud, a, NULL, &err);
+    if (rc) {
+        web_error_body(body, rc, &err);
+        /* before any output this is a plain error response with its status; after, an event */
+        if (!j->emitted)
+            web_task_finish(t, kb_err_http_status(rc), "application/json", body);
+    }
+    return rc;
 }

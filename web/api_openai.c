@@ -75,16 +75,10 @@ static int model_collection(struct web_ctx *ctx, const char *model, int64_t *id,
 }
 
 struct oa_job {
-    struct rag *rag;
-    char *question;
-    char *model;              /* echoed back */
-    char *conversation_id;    /* NULL when none */
-    int64_t collection_id;
-    bool stream;
+    struct web_ask_job ask;   /* the question; first member */
+    char *model;              /* echoed back; owned */
     char id[40];              /* chatcmpl-... */
-    int64_t created;
-    bool emitted;
-    struct web_task *task;
+    int64_t created;          /* unix seconds */
 };
 
 static void oa_job_free(void *p)
@@ -92,9 +86,8 @@ static void oa_job_free(void *p)
     struct oa_job *j = p;
     if (!j)
         return;
-    free(j->question);
+    web_ask_job_release(&j->ask);
     free(j->model);
-    free(j->conversation_id);
     free(j);
 }
 
@@ -141,8 +134,8 @@ static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, s
     }
     jw_end_obj(&w);
     kb_buf_puts(&b, "\n\n");
-    j->emitted = true;
-    stop = web_task_emit(j->task, b.data, b.len);
+    j->ask.emitted = true;
+    stop = web_task_emit(j->ask.task, b.data, b.len);
     kb_buf_release(&b);
     return stop;
 }
@@ -152,7 +145,7 @@ static int oa_on_piece(void *ud, const char *kind, const char *text, size_t n)
     struct oa_job *j = ud;
     if (strcmp(kind, "token") != 0)
         return 0;
-    if (!j->emitted && oa_send_chunk(j, "assistant", "", 0, NULL, NULL))
+    if (!j->ask.emitted && oa_send_chunk(j, "assistant", "", 0, NULL, NULL))
         return 1;
     return oa_send_chunk(j, NULL, text, n, NULL, NULL);
 }
@@ -160,23 +153,14 @@ static int oa_on_piece(void *ud, const char *kind, const char *text, size_t n)
 static void oa_chat_task(struct web_task *t, void *ud)
 {
     struct oa_job *j = ud;
-    struct rag_ask_opts o = {0};
     struct rag_answer a;
-    struct kb_error err = {0};
     struct kb_buf body;
     struct jw w;
-    int rc;
 
     memset(&a, 0, sizeof a);
-    j->task = t;
-    o.question = j->question;
-    o.collection_id = j->collection_id;
-    o.conversation_id = j->conversation_id;
     kb_buf_init(&body, 0);
-    rc = rag_ask(j->rag, &o, j->stream ? oa_on_piece : NULL, j, &a, NULL, &err);
-    if (rc) {
-        web_error_body(&body, rc, &err);
-        if (j->emitted) {
+    if (web_ask_job_run(&j->ask, t, oa_on_piece, j, &a, &body)) {
+        if (j->ask.emitted) {
             struct kb_buf ev;
             kb_buf_init(&ev, 0);
             if (body.len && body.data[body.len - 1] == '\n')
@@ -184,13 +168,11 @@ static void oa_chat_task(struct web_task *t, void *ud)
             kb_buf_printf(&ev, "data: %s\n\ndata: [DONE]\n\n", body.data);
             web_task_emit(t, ev.data, ev.len);
             kb_buf_release(&ev);
-        } else {
-            web_task_finish(t, kb_err_http_status(rc), "application/json", &body);
         }
         goto out;
     }
-    if (j->stream) {
-        if (!j->emitted) /* an answer with no streamed pieces (extractive, or empty) */
+    if (j->ask.stream) {
+        if (!j->ask.emitted) /* an answer with no streamed pieces (extractive, or empty) */
             oa_send_chunk(j, "assistant", a.answer ? a.answer : "", a.answer ? strlen(a.answer) : 0, NULL, NULL);
         oa_send_chunk(j, NULL, NULL, 0, "stop", &a);
         web_task_emit(t, "data: [DONE]\n\n", 14);
@@ -208,9 +190,9 @@ static void oa_chat_task(struct web_task *t, void *ud)
     jw_end_obj(&w);
     jw_end_arr(&w);
     jw_obj(&w, "usage");
-    jw_int(&w, "prompt_tokens", (int64_t)(strlen(j->question) + 3) / 4);
+    jw_int(&w, "prompt_tokens", (int64_t)(strlen(j->ask.question) + 3) / 4);
     jw_int(&w, "completion_tokens", a.n_tokens);
-    jw_int(&w, "total_tokens", (int64_t)(strlen(j->question) + 3) / 4 + a.n_tokens);
+    jw_int(&w, "total_tokens", (int64_t)(strlen(j->ask.question) + 3) / 4 + a.n_tokens);
     jw_end_obj(&w);
     jw_arr(&w, "citations");
     for (int i = 0; i < a.n_citations; i++)
@@ -241,15 +223,14 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
         return kb_error_set(err, KB_EINVAL, "messages hold no user message with text");
     if ((rc = model_collection(req->ctx, b.model, &coll, err)))
         return rc;
-    if (b.conversation_id && strlen(b.conversation_id) > 128)
-        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
     j = kb_xcalloc(1, sizeof *j);
-    j->rag = req->ctx->rag;
-    j->question = kb_xstrdup(question);
+    if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, question, b.conversation_id, err))) {
+        free(j);
+        return rc;
+    }
     j->model = kb_xstrdup(b.model && b.model[0] ? b.model : "kbox");
-    j->conversation_id = b.conversation_id && b.conversation_id[0] ? kb_xstrdup(b.conversation_id) : NULL;
-    j->collection_id = coll;
-    j->stream = b.stream;
+    j->ask.collection_id = coll;
+    j->ask.stream = b.stream;
     j->created = (int64_t)time(NULL);
     kb_strlcpy(j->id, "chatcmpl-", sizeof j->id);
     web_random_hex(j->id + 9, 24);

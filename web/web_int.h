@@ -191,6 +191,31 @@ void web_error_body(struct kb_buf *b, int code, const struct kb_error *err);
 int web_collection_resolve(struct web_ctx *ctx, const char *idname, int64_t *id, struct kb_error *err);
 int web_resp_header(struct web_req *req, struct web_resp *resp, const char *name, const char *value);
 
+/* ---- answer tasks (api_common.c): what POST /api/ask and /v1/chat/completions share ---------------------- */
+
+/* One question for rag_ask, asked on a task thread. The strings are copies (the request may end
+ * before the task); a handler's job struct embeds this as its first member. */
+struct web_ask_job {
+    struct rag *rag;             /* borrowed; outlives the server */
+    char *question;              /* owned */
+    char *conversation_id;       /* owned; NULL when none */
+    int64_t collection_id;       /* 0: all */
+    int top_k;                   /* 0: index.top_k */
+    bool stream;                 /* answer pieces go out as they come */
+    bool emitted;                /* a stream event went out: errors must be events now */
+    struct web_task *task;       /* set by web_ask_job_run */
+};
+/* Fills j with copies of question and conversation_id (nullable; "" counts as none).
+ * KB_EINVAL when conversation_id is longer than 128 bytes (then j holds nothing). */
+int web_ask_job_init(struct web_ask_job *j, struct rag *rag, const char *question, const char *conversation_id,
+                     struct kb_error *err);
+void web_ask_job_release(struct web_ask_job *j);
+/* Runs rag_ask on task t (pieces to on_piece(ud, ...) when j->stream). On failure before any
+ * output the task's response is the error body with its status; after output (j->emitted) body
+ * holds the error JSON for the caller to send as a stream event. Returns rag_ask's code. */
+int web_ask_job_run(struct web_ask_job *j, struct web_task *t, rag_stream_fn on_piece, void *ud,
+                    struct rag_answer *a, struct kb_buf *body);
+
 /* ---- server helpers a handler may use (server.c) ----------------------------------------------------- */
 
 /* A query-string argument or request header (borrowed; valid during the request), or NULL. */
