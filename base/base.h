@@ -10,7 +10,9 @@
  * - UTF-8: validation, decoding, encoding (strict, and the tokenizers' lenient form) and script classes;
  * - hashing: FNV-1a 32/64 and struct kb_idtab, an open-addressing index of ids over caller-held keys;
  * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks,
- *   available memory.
+ *   available memory;
+ * - JSON: the writer (struct jw) and the reader (kb_json_*), declared in base/json.h, which is
+ *   included at the end of this header so every module reaches it through base/base.h.
  *
  * Threads: everything here is thread-safe except kb_alloc_set_fail_hook() and kb_log_set_sink(),
  * which are set once before threads start. Tests: tests/base/. */
@@ -228,5 +230,7 @@ double kb_now_s(void); /* monotonic seconds */
 /* MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), -1 when
  * unknown (no /proc, or an old kernel without the line). */
 int64_t kb_mem_available_bytes(void);
+
+#include "base/json.h" /* JSON writer and reader; after the declarations it uses */
 
 #endif

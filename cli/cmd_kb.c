@@ -1,7 +1,10 @@
 /* cli/cmd_kb.c: the knowledge-base commands: `kbox docs`, `kbox search` and `kbox ask`, plus the
  * storing half of `kbox ingest` (cli_ingest_store). Each opens the knowledge base in data.dir
- * through rag/, does one thing, and prints text or, with --json, one JSON object.
- * Tests: tests/rag/test_cli_kb.c. */
+ * through rag/, does one thing, and prints text or, with --json, one JSON object written with
+ * base's struct jw. Documents, search hits and answers are rendered by rag (rag/render.c), so
+ * `kbox docs|search|ask --json` print the objects of GET /api/documents, POST /api/search and
+ * POST /api/ask.
+ * Tests: tests/cli/test_json_same.c, tests/cli/test_cli.c. */
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -30,10 +33,11 @@ static int kb_collection(struct rag *r, const char *name, int64_t *id)
     return rc ? cli_fail(rc, &err) : 0;
 }
 
-static void put_str(struct kb_buf *b, const char *key, const char *v)
+/* Ends a --json output object and its line. */
+static void json_end(struct jw *w)
 {
-    kb_buf_printf(b, "\"%s\":", key);
-    kb_buf_put_json_str(b, v ? v : "", v ? strlen(v) : 0);
+    jw_end_obj(w);
+    kb_buf_putc(w->b, '\n');
 }
 
 int cmd_docs(struct cli *c)
@@ -65,30 +69,22 @@ int cmd_docs(struct cli *c)
     if (rc)
         return cli_fail(rc, &err);
     kb_buf_init(&out, 0);
-    if (c->json)
-        kb_buf_puts(&out, "{\"documents\":[");
-    for (int i = 0; i < n; i++) {
-        if (c->json) {
-            kb_buf_printf(&out, "%s{\"id\":%lld,\"collection_id\":%lld,", i ? "," : "", (long long)d[i].id,
-                          (long long)d[i].collection_id);
-            put_str(&out, "name", d[i].name);
-            kb_buf_putc(&out, ',');
-            put_str(&out, "mime", d[i].mime);
-            kb_buf_putc(&out, ',');
-            put_str(&out, "status", d[i].status);
-            kb_buf_putc(&out, ',');
-            put_str(&out, "error", d[i].error);
-            kb_buf_printf(&out, ",\"bytes\":%lld,\"chunks\":%lld,\"sha256\":\"%s\"}", (long long)d[i].bytes,
-                          (long long)d[i].n_chunks, d[i].sha256);
-        } else {
+    if (c->json) {
+        struct jw w;
+        jw_init(&w, &out);
+        jw_obj(&w, NULL);
+        jw_arr(&w, "documents");
+        for (int i = 0; i < n; i++)
+            rag_document_json(&w, NULL, &d[i]); /* the objects GET /api/documents lists */
+        jw_end_arr(&w);
+        json_end(&w);
+    } else {
+        for (int i = 0; i < n; i++)
             kb_buf_printf(&out, "%5lld  %-8s %5lld chunks  %s%s%s\n", (long long)d[i].id, d[i].status,
                           (long long)d[i].n_chunks, d[i].name, d[i].error[0] ? "  error: " : "", d[i].error);
-        }
+        if (n == 0)
+            kb_buf_puts(&out, "no documents; add some with `kbox ingest PATH`\n");
     }
-    if (c->json)
-        kb_buf_puts(&out, "]}\n");
-    else if (n == 0)
-        kb_buf_puts(&out, "no documents; add some with `kbox ingest PATH`\n");
     rc = cli_print(&out);
     kb_buf_release(&out);
     rag_documents_free(d, n);
@@ -103,6 +99,7 @@ int cmd_search(struct cli *c)
     struct rag_hit *h = NULL;
     const char *coll = NULL;
     struct kb_buf out;
+    double t0, took_ms;
     int n = 0, rc;
     for (int i = 0; i < c->argc; i++) {
         const char *a = c->argv[i];
@@ -139,35 +136,30 @@ int cmd_search(struct cli *c)
         rag_close(r);
         return rc;
     }
+    t0 = kb_now_s();
     rc = rag_search(r, &o, &h, &n, &err);
+    took_ms = (kb_now_s() - t0) * 1000.0;
     rag_close(r);
     if (rc)
         return cli_fail(rc, &err);
     kb_buf_init(&out, 0);
-    if (c->json)
-        kb_buf_puts(&out, "{\"hits\":[");
-    for (int i = 0; i < n; i++) {
-        if (c->json) {
-            kb_buf_printf(&out, "%s{\"rank\":%d,\"chunk_id\":%lld,\"document_id\":%lld,", i ? "," : "", i + 1,
-                          (long long)h[i].chunk_id, (long long)h[i].document_id);
-            put_str(&out, "document", h[i].document);
-            kb_buf_putc(&out, ',');
-            put_str(&out, "heading_path", h[i].heading_path);
-            kb_buf_printf(&out, ",\"page\":%d,\"bm25\":%.6g,\"vector\":%.6g,\"fused\":%.6g,", h[i].page_start,
-                          h[i].bm25, h[i].vector, h[i].fused);
-            put_str(&out, "text", h[i].text);
-            kb_buf_putc(&out, '}');
-        } else {
+    if (c->json) {
+        /* the object POST /api/search returns */
+        struct jw w;
+        jw_init(&w, &out);
+        jw_obj(&w, NULL);
+        rag_hits_json(&w, h, n);
+        jw_num(&w, "took_ms", took_ms);
+        json_end(&w);
+    } else {
+        for (int i = 0; i < n; i++)
             kb_buf_printf(&out, "%d. %s%s%s%s  (fused %.4f, bm25 %.3f, vector %.3f)\n   %.200s%s\n", i + 1,
                           h[i].document, h[i].heading_path[0] ? " > " : "", h[i].heading_path,
                           h[i].page_start ? " (page)" : "", h[i].fused, h[i].bm25, h[i].vector, h[i].text,
                           strlen(h[i].text) > 200 ? "..." : "");
-        }
+        if (n == 0)
+            kb_buf_puts(&out, "no hits\n");
     }
-    if (c->json)
-        kb_buf_puts(&out, "]}\n");
-    else if (n == 0)
-        kb_buf_puts(&out, "no hits\n");
     rc = cli_print(&out);
     kb_buf_release(&out);
     rag_hits_free(h, n);
@@ -211,44 +203,14 @@ int cmd_ask(struct cli *c)
         return cli_fail(rc, &err);
     kb_buf_init(&out, 0);
     if (c->json) {
-        kb_buf_putc(&out, '{');
-        put_str(&out, "answer", a.answer);
-        kb_buf_printf(&out, ",\"mode\":\"%s\",\"confidence\":%.4f,\"fallback\":%s,\"citations\":[", a.mode,
-                      a.confidence, a.fallback ? "true" : "false");
-        for (int i = 0; i < a.n_citations; i++) {
-            const struct rag_citation *ct = &a.citations[i];
-            kb_buf_printf(&out, "%s{\"n\":%d,", i ? "," : "", ct->n);
-            put_str(&out, "document", ct->document);
-            kb_buf_putc(&out, ',');
-            put_str(&out, "heading_path", ct->heading_path);
-            kb_buf_printf(&out, ",\"page\":%d,\"chunk_id\":%lld,", ct->page, (long long)ct->chunk_id);
-            put_str(&out, "text", ct->text);
-            kb_buf_putc(&out, '}');
-        }
-        kb_buf_printf(&out, "],\"sentences\":[");
-        for (int i = 0; i < a.n_sentences; i++) {
-            kb_buf_printf(&out, "%s{", i ? "," : "");
-            put_str(&out, "text", a.sentences[i].text);
-            kb_buf_printf(&out, ",\"support\":%.4f}", a.sentences[i].support);
-        }
-        kb_buf_printf(&out, "],");
-        if (a.n_sentences)
-            kb_buf_printf(&out, "\"support_min\":%.4f,\"weak\":%d,\"dropped\":%d,", a.support_min, a.n_weak,
-                          a.n_dropped);
-        kb_buf_printf(&out, "\"n_tokens\":%d,", a.n_tokens);
-        put_str(&out, "query", a.query ? a.query : "");
-        kb_buf_putc(&out, ',');
-        if (a.reasoning)
-            put_str(&out, "reasoning", a.reasoning);
-        else
-            kb_buf_puts(&out, "\"reasoning\":null");
-        kb_buf_printf(&out, ",\"timings\":{\"retrieve_ms\":%.2f,\"answer_ms\":%.2f,\"total_ms\":%.2f}",
-                      a.retrieve_ms, a.answer_ms, a.total_ms);
-        if (prompt) {
-            kb_buf_putc(&out, ',');
-            put_str(&out, "prompt", prompt);
-        }
-        kb_buf_puts(&out, "}\n");
+        /* the object POST /api/ask returns (no conversation here), plus the prompt when asked */
+        struct jw w;
+        jw_init(&w, &out);
+        jw_obj(&w, NULL);
+        rag_answer_json(&w, &a, NULL);
+        if (prompt)
+            jw_str(&w, "prompt", prompt);
+        json_end(&w);
     } else {
         if (prompt)
             kb_buf_printf(&out, "--- prompt ---\n%s\n--- answer ---\n", prompt);
@@ -281,12 +243,16 @@ static void ingest_progress(void *ud, const struct rag_ingest_progress *p)
     if (c->json) {
         struct kb_buf b;
         kb_buf_init(&b, 0);
-        kb_buf_puts(&b, "{");
-        put_str(&b, "path", p->path);
-        kb_buf_printf(&b, ",\"status\":\"%s\",", p->status ? "failed" : p->skipped ? "unchanged" : "indexed");
-        put_str(&b, "error", p->error ? p->error : "");
-        kb_buf_printf(&b, ",\"files_done\":%d,\"files_total\":%d,\"chunks\":%lld}\n", p->files_done,
-                      p->files_total, (long long)p->chunks_done);
+        struct jw w;
+        jw_init(&w, &b);
+        jw_obj(&w, NULL);
+        jw_str(&w, "path", p->path ? p->path : "");
+        jw_str(&w, "status", p->status ? "failed" : p->skipped ? "unchanged" : "indexed");
+        jw_str(&w, "error", p->error ? p->error : "");
+        jw_int(&w, "files_done", p->files_done);
+        jw_int(&w, "files_total", p->files_total);
+        jw_int(&w, "chunks", p->chunks_done);
+        json_end(&w);
         fputs(b.data, stdout);
         fflush(stdout);
         kb_buf_release(&b);

@@ -7,7 +7,9 @@
  * pipes followed by a delimiter row starts a table whose rows become TABLE_ROW blocks with the header,
  * ">" quote markers are dropped, and everything else joins into paragraphs split by blank lines.
  * Inline markup is removed (emphasis, code spans, links and images keep their text, HTML tags go),
- * never the words. Q:/A: paragraphs pair up in doc_finish(). Tests: tests/ingest/test_text.c. */
+ * never the words. Q:/A: paragraphs pair up in doc_finish(). The state between lines lives in
+ * struct md_parser; md_line() tries the rules in order (fence, quote markers, blank, indented code,
+ * heading or fence or break, table, list, paragraph). Tests: tests/ingest/test_text.c. */
 #define _GNU_SOURCE /* memmem */
 #include "ingest/ingest_int.h"
 
@@ -199,195 +201,250 @@ static int md_table_line(struct ingest_ctx *c, struct doc_table *t, const char *
 
 enum md_state { MD_NONE, MD_PARA, MD_LIST, MD_TABLE };
 
+/* The state machine between lines. */
+struct md_parser {
+    struct ingest_ctx *c;
+    const char *s;          /* the whole text */
+    size_t n;               /* its bytes */
+    size_t pos;             /* start of the next line */
+    int no;                 /* 1-based number of the current line */
+    int rc;                 /* first error; the line loop stops at it */
+    enum md_state st;
+    struct kb_buf para;     /* text of the open paragraph or list item */
+    int para_line;          /* its first line */
+    int list_level;         /* MD_LIST: 1 + indentation / 2 */
+    struct doc_table table; /* the open table (MD_TABLE) */
+    const char *fence;      /* fence characters while inside fenced code, else NULL */
+    size_t fence_len;
+    int fence_line;         /* first line of the fenced code */
+    struct kb_buf code;     /* code being collected */
+};
+
+/* The line at pos: its start, its bytes without the '\n' (a '\r' stays), and the next line's pos. */
+static const char *md_line_at(const char *s, size_t n, size_t pos, size_t *len, size_t *next)
+{
+    const char *nl = memchr(s + pos, '\n', n - pos);
+    size_t end = nl ? (size_t)(nl - s) : n;
+    *len = end - pos;
+    *next = nl ? end + 1 : n;
+    return s + pos;
+}
+
+/* Ends the open paragraph, list item or table. */
+static void md_flush(struct md_parser *p)
+{
+    if (!p->rc && p->para.len && p->st == MD_PARA)
+        p->rc = md_add(p->c, INGEST_BLOCK_PARAGRAPH, 0, p->para.data, p->para.len, p->para_line);
+    else if (!p->rc && p->para.len && p->st == MD_LIST)
+        p->rc = md_add(p->c, INGEST_BLOCK_LIST_ITEM, p->list_level, p->para.data, p->para.len, p->para_line);
+    if (p->st == MD_TABLE)
+        doc_table_release(&p->table);
+    kb_buf_reset(&p->para);
+    p->st = MD_NONE;
+}
+
+/* A line inside fenced code: the closing fence ends the CODE block, anything else is code. */
+static void md_in_fence(struct md_parser *p, const char *line, size_t len, const char *t, size_t tl)
+{
+    if (tl >= p->fence_len && strncmp(t, p->fence, p->fence_len) == 0 && md_only(t, tl, p->fence[0], p->fence_len)) {
+        struct ingest_loc loc = {.line = p->fence_line};
+        p->rc = p->code.len ? doc_add(p->c, INGEST_BLOCK_CODE, 0, p->code.data, p->code.len, &loc) : 0;
+        kb_buf_reset(&p->code);
+        p->fence = NULL;
+    } else {
+        p->rc = kb_buf_append(&p->code, line, len);
+        p->rc = p->rc ? p->rc : kb_buf_putc(&p->code, '\n');
+    }
+}
+
+/* Indented code: 4+ columns after a blank line, outside lists; runs to the next line that is
+ * neither blank nor indented. Consumes its lines. */
+static void md_indented_code(struct md_parser *p, const char *line, size_t len)
+{
+    int code_line = p->no;
+    size_t p2 = p->pos;
+    const char *ln = line;
+    size_t ll = len;
+    kb_buf_reset(&p->code);
+    for (;;) {
+        size_t skip = 0, col = 0, nxl, next;
+        const char *nx;
+        while (skip < ll && col < 4 && (ln[skip] == ' ' || ln[skip] == '\t'))
+            col += ln[skip++] == '\t' ? 4 - col % 4 : 1;
+        p->rc = p->rc ? p->rc : kb_buf_append(&p->code, ln + skip, ll - skip);
+        p->rc = p->rc ? p->rc : kb_buf_putc(&p->code, '\n');
+        if (p2 >= p->n || p->rc)
+            break;
+        nx = md_line_at(p->s, p->n, p2, &nxl, &next);
+        if (nxl && nx[nxl - 1] == '\r')
+            nxl--;
+        bool blank = md_skip_ws(nx, nxl) == nxl;
+        if (!blank && md_indent(nx, nxl) < 4)
+            break;
+        ln = nx, ll = nxl;
+        p->no++;
+        p2 = next;
+    }
+    p->pos = p2;
+    struct ingest_loc loc = {.line = code_line};
+    if (!p->rc && p->code.len)
+        p->rc = doc_add(p->c, INGEST_BLOCK_CODE, 0, p->code.data, p->code.len, &loc);
+    kb_buf_reset(&p->code);
+}
+
+/* An opening fence, an ATX or setext heading, or a thematic break. True when the line was one. */
+static bool md_heading_or_fence(struct md_parser *p, size_t ind, const char *t, size_t tl)
+{
+    if (ind < 4 && tl >= 3 && (strncmp(t, "```", 3) == 0 || strncmp(t, "~~~", 3) == 0)) {
+        md_flush(p);
+        p->fence = t[0] == '`' ? "```" : "~~~";
+        p->fence_len = 3;
+        p->fence_line = p->no + 1;
+        return true;
+    }
+    if (ind < 4 && t[0] == '#') {
+        size_t h = 0;
+        while (h < tl && t[h] == '#')
+            h++;
+        if (h <= 6 && (h == tl || t[h] == ' ' || t[h] == '\t')) {
+            md_flush(p);
+            size_t e = tl;
+            while (e > h && (t[e - 1] == '#' || t[e - 1] == ' ' || t[e - 1] == '\t'))
+                e--;
+            p->rc = md_add(p->c, INGEST_BLOCK_HEADING, (int)h, t + h, e > h ? e - h : 0, p->no);
+            return true;
+        }
+    }
+    if (p->st == MD_PARA && (md_only(t, tl, '=', 1) || md_only(t, tl, '-', 1))) {
+        p->rc = md_add(p->c, INGEST_BLOCK_HEADING, t[0] == '=' ? 1 : 2, p->para.data, p->para.len, p->para_line);
+        kb_buf_reset(&p->para);
+        p->st = MD_NONE;
+        return true;
+    }
+    if (md_only(t, tl, '-', 3) || md_only(t, tl, '*', 3) || md_only(t, tl, '_', 3)) {
+        md_flush(p);
+        return true;
+    }
+    return false;
+}
+
+/* A row of the open table, or a header line followed by a delimiter row (which is consumed).
+ * True when the line was one; a line without pipes ends the open table. */
+static bool md_table(struct md_parser *p, const char *t, size_t tl)
+{
+    if (p->st == MD_TABLE) {
+        if (memchr(t, '|', tl)) {
+            p->rc = md_table_line(p->c, &p->table, t, tl, p->no, false);
+            return true;
+        }
+        md_flush(p);
+    }
+    if (memchr(t, '|', tl) && p->pos < p->n) {
+        size_t dl, next;
+        const char *delim = md_line_at(p->s, p->n, p->pos, &dl, &next);
+        if (md_delim_row(delim, dl)) {
+            md_flush(p);
+            p->rc = md_table_line(p->c, &p->table, t, tl, p->no, true);
+            p->st = MD_TABLE;
+            p->no++;
+            p->pos = next;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A list item's first line or its continuation. True when the line was one. */
+static bool md_list(struct md_parser *p, size_t ind, const char *t, size_t tl)
+{
+    size_t lm = md_list_marker(t, tl);
+    if (lm) {
+        md_flush(p);
+        p->st = MD_LIST;
+        p->list_level = (int)(ind / 2) + 1;
+        p->para_line = p->no;
+        p->rc = kb_buf_append(&p->para, t + lm, tl - lm);
+        return true;
+    }
+    if (p->st == MD_LIST && ind >= 2) { /* continuation of the list item */
+        p->rc = kb_buf_putc(&p->para, '\n');
+        p->rc = p->rc ? p->rc : kb_buf_append(&p->para, t, tl);
+        return true;
+    }
+    return false;
+}
+
+/* Paragraph text: starts a paragraph or joins the open one. */
+static void md_paragraph(struct md_parser *p, const char *t, size_t tl)
+{
+    /* Q:/A: lines start their own paragraph so they can pair up. */
+    if (p->st != MD_NONE && (doc_q_marker(t, tl) || doc_a_marker(t, tl)))
+        md_flush(p);
+    if (p->st == MD_LIST)
+        md_flush(p);
+    if (p->st == MD_NONE) {
+        p->st = MD_PARA;
+        p->para_line = p->no;
+    } else {
+        p->rc = kb_buf_putc(&p->para, '\n');
+    }
+    p->rc = p->rc ? p->rc : kb_buf_append(&p->para, t, tl);
+}
+
+/* One line (without its '\n' and '\r'), by the first rule that takes it. */
+static void md_line(struct md_parser *p, const char *line, size_t len)
+{
+    size_t ind = md_indent(line, len);
+    size_t ws = md_skip_ws(line, len);
+    const char *t = line + ws;
+    size_t tl = len - ws;
+
+    if (p->fence) {
+        md_in_fence(p, line, len, t, tl);
+        return;
+    }
+    /* Block quotes: drop the markers and parse the rest as usual. */
+    while (tl > 0 && t[0] == '>') {
+        t++, tl--;
+        size_t k = md_skip_ws(t, tl);
+        t += k, tl -= k;
+    }
+    if (tl == 0)
+        md_flush(p);
+    else if (p->st == MD_NONE && ind >= 4 && line[0] != '>')
+        md_indented_code(p, line, len);
+    else if (!md_heading_or_fence(p, ind, t, tl) && !md_table(p, t, tl) && !md_list(p, ind, t, tl))
+        md_paragraph(p, t, tl);
+}
+
 int parse_markdown(struct ingest_ctx *c, const char *s, size_t n)
 {
-    struct kb_buf para;
-    kb_buf_init(&para, c->max_parse_bytes);
-    struct doc_table table = {0};
-    enum md_state st = MD_NONE;
-    int rc = 0, no = 0, para_line = 0, list_level = 0;
-    const char *fence = NULL; /* fence characters while inside fenced code */
-    size_t fence_len = 0;
-    int fence_line = 0;
-    struct kb_buf code;
-    kb_buf_init(&code, c->max_parse_bytes);
-
-#define MD_FLUSH()                                                                                         \
-    do {                                                                                                   \
-        if (!rc && para.len && st == MD_PARA)                                                              \
-            rc = md_add(c, INGEST_BLOCK_PARAGRAPH, 0, para.data, para.len, para_line);                     \
-        else if (!rc && para.len && st == MD_LIST)                                                         \
-            rc = md_add(c, INGEST_BLOCK_LIST_ITEM, list_level, para.data, para.len, para_line);            \
-        if (st == MD_TABLE)                                                                                \
-            doc_table_release(&table);                                                                     \
-        kb_buf_reset(&para);                                                                               \
-        st = MD_NONE;                                                                                      \
-    } while (0)
-
-    size_t pos = 0;
-    while (pos < n && !rc) {
-        const char *nl = memchr(s + pos, '\n', n - pos);
-        size_t end = nl ? (size_t)(nl - s) : n;
-        const char *line = s + pos;
-        size_t len = end - pos;
+    struct md_parser p = {.c = c, .s = s, .n = n};
+    int rc;
+    kb_buf_init(&p.para, c->max_parse_bytes);
+    kb_buf_init(&p.code, c->max_parse_bytes);
+    while (p.pos < n && !p.rc) {
+        size_t len;
+        const char *line = md_line_at(s, n, p.pos, &len, &p.pos);
         if (len && line[len - 1] == '\r')
             len--;
-        no++;
-        pos = nl ? end + 1 : n;
-        if ((no & 1023) == 0 && (rc = ctx_check_time(c)))
+        p.no++;
+        if ((p.no & 1023) == 0 && (p.rc = ctx_check_time(c)))
             break;
-
-        size_t ind = md_indent(line, len);
-        size_t ws = md_skip_ws(line, len);
-        const char *t = line + ws;
-        size_t tl = len - ws;
-
-        if (fence) {
-            if (tl >= fence_len && strncmp(t, fence, fence_len) == 0 && md_only(t, tl, fence[0], fence_len)) {
-                struct ingest_loc loc = {.line = fence_line};
-                rc = code.len ? doc_add(c, INGEST_BLOCK_CODE, 0, code.data, code.len, &loc) : 0;
-                kb_buf_reset(&code);
-                fence = NULL;
-            } else {
-                rc = kb_buf_append(&code, line, len);
-                rc = rc ? rc : kb_buf_putc(&code, '\n');
-            }
-            continue;
-        }
-        /* Block quotes: drop the markers and parse the rest as usual. */
-        while (tl > 0 && t[0] == '>') {
-            t++, tl--;
-            size_t k = md_skip_ws(t, tl);
-            t += k, tl -= k;
-        }
-        if (tl == 0) {
-            MD_FLUSH();
-            continue;
-        }
-        /* Indented code: 4+ columns after a blank line, outside lists; runs to the next line that
-         * is neither blank nor indented. */
-        if (st == MD_NONE && ind >= 4 && line[0] != '>') {
-            int code_line = no;
-            kb_buf_reset(&code);
-            size_t p2 = pos;
-            const char *ln = line;
-            size_t ll = len;
-            for (;;) {
-                size_t skip = 0, col = 0;
-                while (skip < ll && col < 4 && (ln[skip] == ' ' || ln[skip] == '\t'))
-                    col += ln[skip++] == '\t' ? 4 - col % 4 : 1;
-                rc = rc ? rc : kb_buf_append(&code, ln + skip, ll - skip);
-                rc = rc ? rc : kb_buf_putc(&code, '\n');
-                if (p2 >= n || rc)
-                    break;
-                const char *nl3 = memchr(s + p2, '\n', n - p2);
-                size_t e3 = nl3 ? (size_t)(nl3 - s) : n;
-                const char *nx = s + p2;
-                size_t nxl = e3 - p2;
-                if (nxl && nx[nxl - 1] == '\r')
-                    nxl--;
-                bool blank = md_skip_ws(nx, nxl) == nxl;
-                if (!blank && md_indent(nx, nxl) < 4)
-                    break;
-                ln = nx, ll = nxl;
-                no++;
-                p2 = nl3 ? e3 + 1 : n;
-            }
-            pos = p2;
-            struct ingest_loc loc = {.line = code_line};
-            if (!rc && code.len)
-                rc = doc_add(c, INGEST_BLOCK_CODE, 0, code.data, code.len, &loc);
-            kb_buf_reset(&code);
-            continue;
-        }
-        if (ind < 4 && tl >= 3 && (strncmp(t, "```", 3) == 0 || strncmp(t, "~~~", 3) == 0)) {
-            MD_FLUSH();
-            fence = t[0] == '`' ? "```" : "~~~";
-            fence_len = 3;
-            fence_line = no + 1;
-            continue;
-        }
-        if (ind < 4 && t[0] == '#') {
-            size_t h = 0;
-            while (h < tl && t[h] == '#')
-                h++;
-            if (h <= 6 && (h == tl || t[h] == ' ' || t[h] == '\t')) {
-                MD_FLUSH();
-                size_t e = tl;
-                while (e > h && (t[e - 1] == '#' || t[e - 1] == ' ' || t[e - 1] == '\t'))
-                    e--;
-                rc = md_add(c, INGEST_BLOCK_HEADING, (int)h, t + h, e > h ? e - h : 0, no);
-                continue;
-            }
-        }
-        if (st == MD_PARA && (md_only(t, tl, '=', 1) || md_only(t, tl, '-', 1))) {
-            rc = md_add(c, INGEST_BLOCK_HEADING, t[0] == '=' ? 1 : 2, para.data, para.len, para_line);
-            kb_buf_reset(&para);
-            st = MD_NONE;
-            continue;
-        }
-        if (md_only(t, tl, '-', 3) || md_only(t, tl, '*', 3) || md_only(t, tl, '_', 3)) {
-            MD_FLUSH();
-            continue;
-        }
-        if (st == MD_TABLE) {
-            if (memchr(t, '|', tl)) {
-                rc = md_table_line(c, &table, t, tl, no, false);
-                continue;
-            }
-            MD_FLUSH();
-        }
-        if (memchr(t, '|', tl) && pos < n) {
-            const char *nl2 = memchr(s + pos, '\n', n - pos);
-            size_t e2 = nl2 ? (size_t)(nl2 - s) : n;
-            if (md_delim_row(s + pos, e2 - pos)) {
-                MD_FLUSH();
-                rc = md_table_line(c, &table, t, tl, no, true);
-                st = MD_TABLE;
-                no++;
-                pos = nl2 ? e2 + 1 : n;
-                continue;
-            }
-        }
-        size_t lm = md_list_marker(t, tl);
-        if (lm) {
-            MD_FLUSH();
-            st = MD_LIST;
-            list_level = (int)(ind / 2) + 1;
-            para_line = no;
-            rc = kb_buf_append(&para, t + lm, tl - lm);
-            continue;
-        }
-        if (st == MD_LIST && ind >= 2) { /* continuation of the list item */
-            rc = kb_buf_putc(&para, '\n');
-            rc = rc ? rc : kb_buf_append(&para, t, tl);
-            continue;
-        }
-        /* Q:/A: lines start their own paragraph so they can pair up. */
-        if (st != MD_NONE && (doc_q_marker(t, tl) || doc_a_marker(t, tl)))
-            MD_FLUSH();
-        if (st == MD_LIST)
-            MD_FLUSH();
-        if (st == MD_NONE) {
-            st = MD_PARA;
-            para_line = no;
-        } else {
-            rc = kb_buf_putc(&para, '\n');
-        }
-        rc = rc ? rc : kb_buf_append(&para, t, tl);
+        md_line(&p, line, len);
     }
-    if (!rc && fence && code.len) {
-        struct ingest_loc loc = {.line = fence_line};
-        rc = doc_add(c, INGEST_BLOCK_CODE, 0, code.data, code.len, &loc);
+    if (!p.rc && p.fence && p.code.len) {
+        struct ingest_loc loc = {.line = p.fence_line};
+        p.rc = doc_add(c, INGEST_BLOCK_CODE, 0, p.code.data, p.code.len, &loc);
     }
-    MD_FLUSH();
-#undef MD_FLUSH
-    if (st == MD_TABLE)
-        doc_table_release(&table);
-    if (table.head)
-        doc_table_release(&table);
-    kb_buf_release(&para);
-    kb_buf_release(&code);
+    md_flush(&p);
+    if (p.st == MD_TABLE)
+        doc_table_release(&p.table);
+    if (p.table.head)
+        doc_table_release(&p.table);
+    kb_buf_release(&p.para);
+    kb_buf_release(&p.code);
+    rc = p.rc;
     if (rc && (!c->err || c->err->code == 0))
         rc = kb_error_set(c->err, rc, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);
     return rc;

@@ -1,43 +1,43 @@
-/* rag/jsonl.c: reads the evaluation files (JSON lines, ../shared/eval/README.md) with cJSON, the only
- * cJSON includer in rag/. Each line becomes an eval_row with owned strings. Tests: tests/rag/. */
+/* rag/jsonl.c: reads the evaluation files (JSON lines, ../shared/eval/README.md) with base's JSON
+ * reader (kb_json_*, base/json.h). Each line becomes an eval_row with owned strings; ids given as
+ * numbers become their integer text. Tests: tests/cli/test_eval.c. */
 #include "rag/eval.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char *jsonl_str(const cJSON *o, const char *key)
+/* A string value copied, a number as its integer text, NULL for anything else. */
+static char *jsonl_text(const struct kb_json *v)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (cJSON_IsString(v))
-        return kb_xstrdup(v->valuestring);
-    if (cJSON_IsNumber(v)) {
-        char num[32];
-        snprintf(num, sizeof num, "%.0f", v->valuedouble);
-        return kb_xstrdup(num);
-    }
-    return kb_xstrdup("");
+    char num[32];
+    if (kb_json_kind(v) == KB_JSON_STRING)
+        return kb_xstrdup(kb_json_str(v));
+    if (kb_json_kind(v) != KB_JSON_NUMBER)
+        return NULL;
+    snprintf(num, sizeof num, "%.0f", kb_json_num(v));
+    return kb_xstrdup(num);
 }
 
-static void jsonl_list(const cJSON *o, const char *key, char ***out, int *n)
+static char *jsonl_str(const struct kb_json *o, const char *key)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+    char *s = jsonl_text(kb_json_get(o, key));
+    return s ? s : kb_xstrdup("");
+}
+
+static void jsonl_list(const struct kb_json *o, const char *key, char ***out, int *n)
+{
+    const struct kb_json *arr = kb_json_get(o, key);
     *out = NULL;
     *n = 0;
-    if (!cJSON_IsArray(arr))
+    if (kb_json_kind(arr) != KB_JSON_ARRAY)
         return;
-    *out = kb_xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **out);
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (cJSON_IsString(it))
-            (*out)[(*n)++] = kb_xstrdup(it->valuestring);
-        else if (cJSON_IsNumber(it)) {
-            char num[32];
-            snprintf(num, sizeof num, "%.0f", it->valuedouble);
-            (*out)[(*n)++] = kb_xstrdup(num);
-        }
+    *out = kb_xcalloc((size_t)kb_json_count(arr) + 1, sizeof **out);
+    for (const struct kb_json *it = kb_json_first(arr); it; it = kb_json_next(it)) {
+        char *s = jsonl_text(it);
+        if (s)
+            (*out)[(*n)++] = s;
     }
 }
 
@@ -53,15 +53,15 @@ int eval_read_jsonl(const char *path, struct eval_row **rows, int *n_rows, struc
     if (!f)
         return kb_error_set(err, KB_ENOENT, "cannot open '%s': %s", path, strerror(errno));
     while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-        const char *end = NULL;
-        cJSON *o;
+        size_t end;
+        struct kb_json *o = NULL;
         lineno++;
         if (len == 0 || line[0] == '\n')
             continue;
-        o = cJSON_ParseWithOpts(line, &end, 0);
-        if (!o || !cJSON_IsObject(o)) {
+        /* trailing bytes after the object are tolerated, as they always were */
+        if (kb_json_parse(&o, line, strlen(line), &end, NULL) || kb_json_kind(o) != KB_JSON_OBJECT) {
             rc = kb_error_set(err, KB_EJSON, "%s:%d: not a JSON object", path, lineno);
-            cJSON_Delete(o);
+            kb_json_free(o);
             break;
         }
         if (n == cap_rows) {
@@ -76,7 +76,7 @@ int eval_read_jsonl(const char *path, struct eval_row **rows, int *n_rows, struc
         r->question = jsonl_str(o, "question");
         jsonl_list(o, "gold_ids", &r->gold_ids, &r->n_gold);
         jsonl_list(o, "answers", &r->answers, &r->n_answers);
-        cJSON_Delete(o);
+        kb_json_free(o);
     }
     free(line);
     fclose(f);

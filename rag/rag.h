@@ -284,4 +284,26 @@ struct rag_eval_scores {
 int rag_eval(const struct config *cfg, const char *corpus, const char *questions, int max_questions,
              struct rag_eval_scores out[3], double *ingest_s, struct kb_error *err);
 
+/* ---- JSON rendering (render.c) ----------------------------------------------------------------------- */
+
+/* The one JSON shape of kbox's results, written with base's struct jw; the HTTP API (/api/search,
+ * /api/ask and its SSE events, the OpenAI endpoints' citations, /api/documents) and
+ * `kbox search|ask|docs --json` all call these, so the two can never drift apart. w is borrowed. */
+
+/* One document as an object (key NULL inside an array): {id, collection_id, name, mime, bytes,
+ * sha256, status, error, n_chunks, ingested_at, job_id}. */
+void rag_document_json(struct jw *w, const char *key, const struct rag_document *d);
+
+/* One citation as an object (key NULL inside an array): {n, chunk_id, document_id, document,
+ * heading_path, page, page_end, text}. */
+void rag_citation_json(struct jw *w, const char *key, const struct rag_citation *c);
+/* The answer's members, written into the object open in w: answer, reasoning, mode, citations,
+ * sentences [{text, support}], support_min, weak, dropped (those three only with sentences),
+ * confidence, fallback, timings {retrieve_ms, answer_ms, total_ms}, n_tokens, query and
+ * conversation_id (nullable: written as null). */
+void rag_answer_json(struct jw *w, const struct rag_answer *a, const char *conversation_id);
+/* The member "hits": [{chunk_id, document_id, document, heading_path, page_start, page_end, text,
+ * scores: {bm25, vector, fused}}], written into the object open in w. */
+void rag_hits_json(struct jw *w, const struct rag_hit *hits, int n);
+
 #endif

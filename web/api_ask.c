@@ -20,7 +20,9 @@
  *
  * Answers run as deferred tasks (server.c): rag_ask may take seconds with a model, and an HTTP
  * worker thread is never blocked on it. rag streams citation numbers only, so citation events
- * carry their full passage after the answer text (see the report in docs). Tests: tests/web/. */
+ * carry their full passage after the answer text (see the report in docs). Hits, answers and
+ * citations are rendered by rag (rag/render.c), the same objects `kbox search|ask --json` print.
+ * Tests: tests/web/, tests/cli/test_json_same.c. */
 #include "web/web_int.h"
 
 #include <stdio.h>
@@ -37,12 +39,12 @@ struct search_body {
     char *mode;
 };
 
-static const struct web_jfield search_fields[] = {
-    {.name = "query", .type = WEB_J_STR, .off = offsetof(struct search_body, query), .required = true},
-    {.name = "top_k", .type = WEB_J_INT, .off = offsetof(struct search_body, top_k)},
-    {.name = "collection", .type = WEB_J_IDNAME, .off = offsetof(struct search_body, collection)},
-    {.name = "document_id", .type = WEB_J_INT, .off = offsetof(struct search_body, document_id)},
-    {.name = "mode", .type = WEB_J_STR, .off = offsetof(struct search_body, mode)},
+static const struct kb_jfield search_fields[] = {
+    {.name = "query", .type = KB_J_STR, .off = offsetof(struct search_body, query), .required = true},
+    {.name = "top_k", .type = KB_J_INT, .off = offsetof(struct search_body, top_k)},
+    {.name = "collection", .type = KB_J_IDNAME, .off = offsetof(struct search_body, collection)},
+    {.name = "document_id", .type = KB_J_INT, .off = offsetof(struct search_body, document_id)},
+    {.name = "mode", .type = KB_J_STR, .off = offsetof(struct search_body, mode)},
     {0},
 };
 
@@ -51,24 +53,6 @@ static int check_top_k(int64_t top_k, struct kb_error *err)
     if (top_k < 0 || top_k > 100)
         return kb_error_set(err, KB_EINVAL, "top_k must be between 1 and 100 (0 or absent: index.top_k)");
     return 0;
-}
-
-static void hit_json(struct jw *w, const struct rag_hit *h)
-{
-    jw_obj(w, NULL);
-    jw_int(w, "chunk_id", h->chunk_id);
-    jw_int(w, "document_id", h->document_id);
-    jw_str(w, "document", h->document);
-    jw_str(w, "heading_path", h->heading_path);
-    jw_int(w, "page_start", h->page_start);
-    jw_int(w, "page_end", h->page_end);
-    jw_str(w, "text", h->text);
-    jw_obj(w, "scores");
-    jw_num(w, "bm25", h->bm25);
-    jw_num(w, "vector", h->vector);
-    jw_num(w, "fused", h->fused);
-    jw_end_obj(w);
-    jw_end_obj(w);
 }
 
 int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *err)
@@ -80,7 +64,7 @@ int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *er
     double t0 = kb_now_s();
     struct jw w;
 
-    if ((rc = web_json_decode(req->body, req->body_bytes, search_fields, &b, &req->arena, err)) ||
+    if ((rc = kb_json_decode(req->body, req->body_bytes, search_fields, &b, &req->arena, err)) ||
         (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &o.collection_id, err)))
         return rc;
     if (!b.query[0])
@@ -100,10 +84,7 @@ int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *er
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
-    jw_arr(&w, "hits");
-    for (int i = 0; i < n; i++)
-        hit_json(&w, &hits[i]);
-    jw_end_arr(&w);
+    rag_hits_json(&w, hits, n);
     jw_num(&w, "took_ms", (kb_now_s() - t0) * 1000.0);
     jw_end_obj(&w);
     rag_hits_free(hits, n);
@@ -120,25 +101,18 @@ struct ask_body {
     int64_t top_k;
 };
 
-static const struct web_jfield ask_fields[] = {
-    {.name = "question", .type = WEB_J_STR, .off = offsetof(struct ask_body, question), .required = true},
-    {.name = "collection", .type = WEB_J_IDNAME, .off = offsetof(struct ask_body, collection)},
-    {.name = "conversation_id", .type = WEB_J_STR, .off = offsetof(struct ask_body, conversation_id)},
-    {.name = "stream", .type = WEB_J_BOOL, .off = offsetof(struct ask_body, stream)},
-    {.name = "top_k", .type = WEB_J_INT, .off = offsetof(struct ask_body, top_k)},
+static const struct kb_jfield ask_fields[] = {
+    {.name = "question", .type = KB_J_STR, .off = offsetof(struct ask_body, question), .required = true},
+    {.name = "collection", .type = KB_J_IDNAME, .off = offsetof(struct ask_body, collection)},
+    {.name = "conversation_id", .type = KB_J_STR, .off = offsetof(struct ask_body, conversation_id)},
+    {.name = "stream", .type = KB_J_BOOL, .off = offsetof(struct ask_body, stream)},
+    {.name = "top_k", .type = KB_J_INT, .off = offsetof(struct ask_body, top_k)},
     {0},
 };
 
-/* What an ask task owns: copies of the request's strings (the request may end before the task). */
+/* What an ask task owns: the question (first member) and the buffer of its SSE events. */
 struct ask_job {
-    struct rag *rag;
-    char *question;
-    char *conversation_id;    /* NULL when none */
-    int64_t collection_id;
-    int top_k;
-    bool stream;
-    struct web_task *task;
-    bool emitted;             /* an SSE event went out: errors must be events now */
+    struct web_ask_job ask;
     struct kb_buf ev;         /* scratch for one SSE event */
 };
 
@@ -147,24 +121,9 @@ static void ask_job_free(void *p)
     struct ask_job *j = p;
     if (!j)
         return;
-    free(j->question);
-    free(j->conversation_id);
+    web_ask_job_release(&j->ask);
     kb_buf_release(&j->ev);
     free(j);
-}
-
-void web_citation_json(struct jw *w, const struct rag_citation *c)
-{
-    jw_obj(w, NULL);
-    jw_int(w, "n", c->n);
-    jw_int(w, "chunk_id", c->chunk_id);
-    jw_int(w, "document_id", c->document_id);
-    jw_str(w, "document", c->document);
-    jw_str(w, "heading_path", c->heading_path);
-    jw_int(w, "page", c->page);
-    jw_int(w, "page_end", c->page_end);
-    jw_str(w, "text", c->text);
-    jw_end_obj(w);
 }
 
 static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char *conversation_id)
@@ -172,36 +131,7 @@ static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char
     struct jw w;
     jw_init(&w, b);
     jw_obj(&w, NULL);
-    jw_str(&w, "answer", a->answer);
-    jw_str(&w, "reasoning", a->reasoning);
-    jw_str(&w, "mode", a->mode);
-    jw_arr(&w, "citations");
-    for (int i = 0; i < a->n_citations; i++)
-        web_citation_json(&w, &a->citations[i]);
-    jw_end_arr(&w);
-    jw_arr(&w, "sentences");
-    for (int i = 0; i < a->n_sentences; i++) {
-        jw_obj(&w, NULL);
-        jw_str(&w, "text", a->sentences[i].text);
-        jw_num(&w, "support", a->sentences[i].support);
-        jw_end_obj(&w);
-    }
-    jw_end_arr(&w);
-    if (a->n_sentences) {
-        jw_num(&w, "support_min", a->support_min);
-        jw_int(&w, "weak", a->n_weak);
-        jw_int(&w, "dropped", a->n_dropped);
-    }
-    jw_num(&w, "confidence", a->confidence);
-    jw_bool(&w, "fallback", a->fallback);
-    jw_obj(&w, "timings");
-    jw_num(&w, "retrieve_ms", a->retrieve_ms);
-    jw_num(&w, "answer_ms", a->answer_ms);
-    jw_num(&w, "total_ms", a->total_ms);
-    jw_end_obj(&w);
-    jw_int(&w, "n_tokens", a->n_tokens);
-    jw_str(&w, "query", a->query ? a->query : "");
-    jw_str(&w, "conversation_id", conversation_id);
+    rag_answer_json(&w, a, conversation_id);
     jw_end_obj(&w);
 }
 
@@ -214,8 +144,8 @@ static int sse_send(struct ask_job *j, const char *event, const char *json, size
     kb_buf_printf(&j->ev, "event: %s\ndata: ", event);
     kb_buf_append(&j->ev, json, n);
     kb_buf_puts(&j->ev, "\n\n");
-    j->emitted = true;
-    return web_task_emit(j->task, j->ev.data, j->ev.len);
+    j->ask.emitted = true;
+    return web_task_emit(j->ask.task, j->ev.data, j->ev.len);
 }
 
 static int ask_on_piece(void *ud, const char *kind, const char *text, size_t n)
@@ -239,37 +169,24 @@ static int ask_on_piece(void *ud, const char *kind, const char *text, size_t n)
 static void ask_task(struct web_task *t, void *ud)
 {
     struct ask_job *j = ud;
-    struct rag_ask_opts o = {0};
     struct rag_answer a;
-    struct kb_error err = {0};
     struct kb_buf body;
-    int rc;
 
     memset(&a, 0, sizeof a);
-    j->task = t;
-    o.question = j->question;
-    o.collection_id = j->collection_id;
-    o.conversation_id = j->conversation_id;
-    o.top_k = j->top_k;
     kb_buf_init(&body, 0);
-    rc = rag_ask(j->rag, &o, j->stream ? ask_on_piece : NULL, j, &a, NULL, &err);
-    if (rc) {
-        web_error_body(&body, rc, &err);
-        /* before any output this is a plain error response with its status; after, an event */
-        if (j->emitted)
+    if (web_ask_job_run(&j->ask, t, ask_on_piece, j, &a, &body)) {
+        if (j->ask.emitted)
             sse_send(j, "error", body.data, body.len);
-        else
-            web_task_finish(t, kb_err_http_status(rc), "application/json", &body);
         goto out;
     }
-    answer_json(&body, &a, j->conversation_id);
-    if (j->stream) {
+    answer_json(&body, &a, j->ask.conversation_id);
+    if (j->ask.stream) {
         for (int i = 0; i < a.n_citations; i++) {
             struct kb_buf cb;
             struct jw w;
             kb_buf_init(&cb, 0);
             jw_init(&w, &cb);
-            web_citation_json(&w, &a.citations[i]);
+            rag_citation_json(&w, NULL, &a.citations[i]);
             sse_send(j, "citation", cb.data, cb.len);
             kb_buf_release(&cb);
         }
@@ -289,20 +206,19 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
     int64_t coll;
     int rc;
 
-    if ((rc = web_json_decode(req->body, req->body_bytes, ask_fields, &b, &req->arena, err)) ||
+    if ((rc = kb_json_decode(req->body, req->body_bytes, ask_fields, &b, &req->arena, err)) ||
         (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &coll, err)))
         return rc;
     if (!b.question[0])
         return kb_error_set(err, KB_EINVAL, "question is empty");
-    if (b.conversation_id && strlen(b.conversation_id) > 128)
-        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
     j = kb_xcalloc(1, sizeof *j);
-    j->rag = req->ctx->rag;
-    j->question = kb_xstrdup(b.question);
-    j->conversation_id = b.conversation_id && b.conversation_id[0] ? kb_xstrdup(b.conversation_id) : NULL;
-    j->collection_id = coll;
-    j->top_k = (int)b.top_k;
-    j->stream = b.stream;
+    if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, b.question, b.conversation_id, err))) {
+        free(j);
+        return rc;
+    }
+    j->ask.collection_id = coll;
+    j->ask.top_k = (int)b.top_k;
+    j->ask.stream = b.stream;
     kb_buf_init(&j->ev, 0);
     return web_task_start(req, resp, ask_task, j, ask_job_free, err);
 }
@@ -417,7 +333,7 @@ int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_err
 {
     /* Each member is one rag_setting_set: rag publishes a new configuration snapshot, and requests
      * holding the old one keep reading it unchanged. */
-    int rc = web_json_members(req->body, req->body_bytes, set_one, req, &req->arena, err);
+    int rc = kb_json_members(req->body, req->body_bytes, set_one, req, &req->arena, err);
     if (rc)
         return rc;
     settings_json(req->ctx, &resp->body);

@@ -1,128 +1,11 @@
-/* web/api_common.c: what every handler shares: a small JSON writer over kb_buf (struct jw: it
- * tracks commas per nesting level and escapes every string with kb_buf_put_json_str, so document
- * text can never break out of its string), the error body, collection lookup by name or id, and
- * extra response headers.
- *
- * The writer's first kb_buf failure (the buffer's cap) is sticky in w->rc; handlers check it once
- * at the end. Tests: tests/web/test_web.c. */
+/* web/api_common.c: what every handler shares: the error body, collection lookup by name or id,
+ * extra response headers, and the answer task both POST /api/ask and /v1/chat/completions run
+ * (struct web_ask_job: copies of the question, rag_ask, errors before and after streaming began). Handlers write JSON with base's writer (struct jw, base/json.h) and
+ * render rag's result structs with rag_*_json (rag/render.c). Tests: tests/web/test_web.c. */
 #include "web/web_int.h"
 
-#include <math.h>
+#include <stdlib.h>
 #include <string.h>
-
-void jw_init(struct jw *w, struct kb_buf *b)
-{
-    memset(w, 0, sizeof *w);
-    w->b = b;
-    w->first[0] = true;
-}
-
-static void jw_put(struct jw *w, int rc)
-{
-    if (rc && !w->rc)
-        w->rc = rc;
-}
-
-/* Writes the comma and the key (when inside an object) that precede a value. */
-static void jw_key(struct jw *w, const char *key)
-{
-    if (!w->first[w->depth])
-        jw_put(w, kb_buf_putc(w->b, ','));
-    w->first[w->depth] = false;
-    if (key) {
-        jw_put(w, kb_buf_put_json_str(w->b, key, strlen(key)));
-        jw_put(w, kb_buf_putc(w->b, ':'));
-    }
-}
-
-static void jw_open(struct jw *w, const char *key, char c)
-{
-    jw_key(w, key);
-    jw_put(w, kb_buf_putc(w->b, c));
-    KB_ASSERT(w->depth + 1 < (int)KB_ARRAY_LEN(w->first));
-    w->first[++w->depth] = true;
-}
-
-void jw_obj(struct jw *w, const char *key)
-{
-    jw_open(w, key, '{');
-}
-
-void jw_arr(struct jw *w, const char *key)
-{
-    jw_open(w, key, '[');
-}
-
-void jw_end_obj(struct jw *w)
-{
-    KB_ASSERT(w->depth > 0);
-    w->depth--;
-    jw_put(w, kb_buf_putc(w->b, '}'));
-}
-
-void jw_end_arr(struct jw *w)
-{
-    KB_ASSERT(w->depth > 0);
-    w->depth--;
-    jw_put(w, kb_buf_putc(w->b, ']'));
-}
-
-void jw_strn(struct jw *w, const char *key, const char *v, size_t n)
-{
-    jw_key(w, key);
-    if (!v) {
-        jw_put(w, kb_buf_puts(w->b, "null"));
-        return;
-    }
-    if (kb_utf8_valid(v, n)) {
-        jw_put(w, kb_buf_put_json_str(w->b, v, n));
-    } else {
-        /* Invalid UTF-8 from a document must not make invalid JSON: replace bad bytes. */
-        struct kb_buf clean;
-        kb_buf_init(&clean, 0);
-        jw_put(w, kb_utf8_sanitize(&clean, v, n));
-        jw_put(w, kb_buf_put_json_str(w->b, clean.data ? clean.data : "", clean.len));
-        kb_buf_release(&clean);
-    }
-}
-
-void jw_str(struct jw *w, const char *key, const char *v)
-{
-    jw_strn(w, key, v, v ? strlen(v) : 0);
-}
-
-void jw_int(struct jw *w, const char *key, int64_t v)
-{
-    jw_key(w, key);
-    jw_put(w, kb_buf_printf(w->b, "%lld", (long long)v));
-}
-
-void jw_num(struct jw *w, const char *key, double v)
-{
-    jw_key(w, key);
-    if (!isfinite(v))
-        jw_put(w, kb_buf_puts(w->b, "null"));
-    else
-        jw_put(w, kb_buf_printf(w->b, "%.9g", v));
-}
-
-void jw_bool(struct jw *w, const char *key, bool v)
-{
-    jw_key(w, key);
-    jw_put(w, kb_buf_puts(w->b, v ? "true" : "false"));
-}
-
-void jw_null(struct jw *w, const char *key)
-{
-    jw_key(w, key);
-    jw_put(w, kb_buf_puts(w->b, "null"));
-}
-
-void jw_raw(struct jw *w, const char *key, const char *json)
-{
-    jw_key(w, key);
-    jw_put(w, kb_buf_puts(w->b, json));
-}
 
 void web_error_body(struct kb_buf *b, int code, const struct kb_error *err)
 {
@@ -167,4 +50,44 @@ int web_resp_header(struct web_req *req, struct web_resp *resp, const char *name
     resp->headers[resp->n_headers].value = v;
     resp->n_headers++;
     return 0;
+}
+
+int web_ask_job_init(struct web_ask_job *j, struct rag *rag, const char *question, const char *conversation_id,
+                     struct kb_error *err)
+{
+    memset(j, 0, sizeof *j);
+    if (conversation_id && strlen(conversation_id) > 128)
+        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
+    j->rag = rag;
+    j->question = kb_xstrdup(question);
+    j->conversation_id = conversation_id && conversation_id[0] ? kb_xstrdup(conversation_id) : NULL;
+    return 0;
+}
+
+void web_ask_job_release(struct web_ask_job *j)
+{
+    free(j->question);
+    free(j->conversation_id);
+    j->question = j->conversation_id = NULL;
+}
+
+int web_ask_job_run(struct web_ask_job *j, struct web_task *t, rag_stream_fn on_piece, void *ud,
+                    struct rag_answer *a, struct kb_buf *body)
+{
+    struct rag_ask_opts o = {0};
+    struct kb_error err = {0};
+    int rc;
+    j->task = t;
+    o.question = j->question;
+    o.collection_id = j->collection_id;
+    o.conversation_id = j->conversation_id;
+    o.top_k = j->top_k;
+    rc = rag_ask(j->rag, &o, j->stream ? on_piece : NULL, ud, a, NULL, &err);
+    if (rc) {
+        web_error_body(body, rc, &err);
+        /* before any output this is a plain error response with its status; after, an event */
+        if (!j->emitted)
+            web_task_finish(t, kb_err_http_status(rc), "application/json", body);
+    }
+    return rc;
 }

@@ -11,7 +11,8 @@
  *   GET/POST /api/collections, PATCH|PUT|DELETE /api/collections/{id}
  *
  * Each handler decodes, makes one rag_* call and encodes (STYLE.md 17). Uploaded files reach
- * rag_upload as temporary files written by server.c; rag takes them. Tests: tests/web/test_web.c. */
+ * rag_upload as temporary files written by server.c; rag takes them. A document renders with
+ * rag_document_json (rag/render.c), as in `kbox docs --json`. Tests: tests/web/test_web.c. */
 #include "web/web_int.h"
 
 #include <errno.h>
@@ -21,23 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void doc_json(struct jw *w, const char *key, const struct rag_document *d)
-{
-    jw_obj(w, key);
-    jw_int(w, "id", d->id);
-    jw_int(w, "collection_id", d->collection_id);
-    jw_str(w, "name", d->name);
-    jw_str(w, "mime", d->mime);
-    jw_int(w, "bytes", d->bytes);
-    jw_str(w, "sha256", d->sha256);
-    jw_str(w, "status", d->status);
-    jw_str(w, "error", d->error ? d->error : "");
-    jw_int(w, "n_chunks", d->n_chunks);
-    jw_int(w, "ingested_at", d->ingested_at);
-    jw_int(w, "job_id", d->job_id);
-    jw_end_obj(w);
-}
 
 static int finish(struct jw *w, struct kb_error *err)
 {
@@ -116,7 +100,7 @@ int web_h_docs_list(struct web_req *req, struct web_resp *resp, struct kb_error 
             continue;
         if (q && q[0] && !strstr(docs[i].name, q))
             continue;
-        doc_json(&w, NULL, &docs[i]);
+        rag_document_json(&w, NULL, &docs[i]);
     }
     jw_end_arr(&w);
     jw_end_obj(&w);
@@ -137,7 +121,7 @@ int web_h_doc_get(struct web_req *req, struct web_resp *resp, struct kb_error *e
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
-    doc_json(&w, "document", &d);
+    rag_document_json(&w, "document", &d);
     jw_arr(&w, "chunks");
     for (int i = 0; i < n; i++) {
         jw_obj(&w, NULL);
@@ -299,8 +283,8 @@ struct name_body {
     char *name;
 };
 
-static const struct web_jfield name_fields[] = {
-    {.name = "name", .type = WEB_J_STR, .off = offsetof(struct name_body, name), .required = true},
+static const struct kb_jfield name_fields[] = {
+    {.name = "name", .type = KB_J_STR, .off = offsetof(struct name_body, name), .required = true},
     {0},
 };
 
@@ -308,7 +292,7 @@ static int decode_name(struct web_req *req, struct name_body *nb, struct kb_erro
 {
     int rc;
     memset(nb, 0, sizeof *nb);
-    if ((rc = web_json_decode(req->body, req->body_bytes, name_fields, nb, &req->arena, err)))
+    if ((rc = kb_json_decode(req->body, req->body_bytes, name_fields, nb, &req->arena, err)))
         return rc;
     if (!nb->name[0] || strlen(nb->name) > 200)
         return kb_error_set(err, KB_EINVAL, "a collection name has 1 to 200 bytes");

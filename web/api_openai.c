@@ -36,24 +36,24 @@ struct oa_chat_body {
     char *conversation_id; /* kbox extension: follow-ups use this conversation's last turns */
 };
 
-static const struct web_jfield message_fields[] = {
-    {.name = "role", .type = WEB_J_STR, .off = offsetof(struct oa_message, role), .required = true},
-    {.name = "content", .type = WEB_J_TEXT, .off = offsetof(struct oa_message, content)},
+static const struct kb_jfield message_fields[] = {
+    {.name = "role", .type = KB_J_STR, .off = offsetof(struct oa_message, role), .required = true},
+    {.name = "content", .type = KB_J_TEXT, .off = offsetof(struct oa_message, content)},
     {0},
 };
 
-static const struct web_jfield chat_fields[] = {
-    {.name = "model", .type = WEB_J_STR, .off = offsetof(struct oa_chat_body, model)},
+static const struct kb_jfield chat_fields[] = {
+    {.name = "model", .type = KB_J_STR, .off = offsetof(struct oa_chat_body, model)},
     {.name = "messages",
-     .type = WEB_J_OBJS,
+     .type = KB_J_OBJS,
      .off = offsetof(struct oa_chat_body, messages),
      .required = true,
      .count_off = offsetof(struct oa_chat_body, n_messages),
      .sub = message_fields,
      .elem_bytes = sizeof(struct oa_message),
      .max_items = OA_MAX_MESSAGES},
-    {.name = "stream", .type = WEB_J_BOOL, .off = offsetof(struct oa_chat_body, stream)},
-    {.name = "conversation_id", .type = WEB_J_STR, .off = offsetof(struct oa_chat_body, conversation_id)},
+    {.name = "stream", .type = KB_J_BOOL, .off = offsetof(struct oa_chat_body, stream)},
+    {.name = "conversation_id", .type = KB_J_STR, .off = offsetof(struct oa_chat_body, conversation_id)},
     {0},
 };
 
@@ -75,16 +75,10 @@ static int model_collection(struct web_ctx *ctx, const char *model, int64_t *id,
 }
 
 struct oa_job {
-    struct rag *rag;
-    char *question;
-    char *model;              /* echoed back */
-    char *conversation_id;    /* NULL when none */
-    int64_t collection_id;
-    bool stream;
+    struct web_ask_job ask;   /* the question; first member */
+    char *model;              /* echoed back; owned */
     char id[40];              /* chatcmpl-... */
-    int64_t created;
-    bool emitted;
-    struct web_task *task;
+    int64_t created;          /* unix seconds */
 };
 
 static void oa_job_free(void *p)
@@ -92,9 +86,8 @@ static void oa_job_free(void *p)
     struct oa_job *j = p;
     if (!j)
         return;
-    free(j->question);
+    web_ask_job_release(&j->ask);
     free(j->model);
-    free(j->conversation_id);
     free(j);
 }
 
@@ -136,13 +129,13 @@ static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, s
     if (a) {
         jw_arr(&w, "citations");
         for (int i = 0; i < a->n_citations; i++)
-            web_citation_json(&w, &a->citations[i]);
+            rag_citation_json(&w, NULL, &a->citations[i]);
         jw_end_arr(&w);
     }
     jw_end_obj(&w);
     kb_buf_puts(&b, "\n\n");
-    j->emitted = true;
-    stop = web_task_emit(j->task, b.data, b.len);
+    j->ask.emitted = true;
+    stop = web_task_emit(j->ask.task, b.data, b.len);
     kb_buf_release(&b);
     return stop;
 }
@@ -152,7 +145,7 @@ static int oa_on_piece(void *ud, const char *kind, const char *text, size_t n)
     struct oa_job *j = ud;
     if (strcmp(kind, "token") != 0)
         return 0;
-    if (!j->emitted && oa_send_chunk(j, "assistant", "", 0, NULL, NULL))
+    if (!j->ask.emitted && oa_send_chunk(j, "assistant", "", 0, NULL, NULL))
         return 1;
     return oa_send_chunk(j, NULL, text, n, NULL, NULL);
 }
@@ -160,23 +153,14 @@ static int oa_on_piece(void *ud, const char *kind, const char *text, size_t n)
 static void oa_chat_task(struct web_task *t, void *ud)
 {
     struct oa_job *j = ud;
-    struct rag_ask_opts o = {0};
     struct rag_answer a;
-    struct kb_error err = {0};
     struct kb_buf body;
     struct jw w;
-    int rc;
 
     memset(&a, 0, sizeof a);
-    j->task = t;
-    o.question = j->question;
-    o.collection_id = j->collection_id;
-    o.conversation_id = j->conversation_id;
     kb_buf_init(&body, 0);
-    rc = rag_ask(j->rag, &o, j->stream ? oa_on_piece : NULL, j, &a, NULL, &err);
-    if (rc) {
-        web_error_body(&body, rc, &err);
-        if (j->emitted) {
+    if (web_ask_job_run(&j->ask, t, oa_on_piece, j, &a, &body)) {
+        if (j->ask.emitted) {
             struct kb_buf ev;
             kb_buf_init(&ev, 0);
             if (body.len && body.data[body.len - 1] == '\n')
@@ -184,13 +168,11 @@ static void oa_chat_task(struct web_task *t, void *ud)
             kb_buf_printf(&ev, "data: %s\n\ndata: [DONE]\n\n", body.data);
             web_task_emit(t, ev.data, ev.len);
             kb_buf_release(&ev);
-        } else {
-            web_task_finish(t, kb_err_http_status(rc), "application/json", &body);
         }
         goto out;
     }
-    if (j->stream) {
-        if (!j->emitted) /* an answer with no streamed pieces (extractive, or empty) */
+    if (j->ask.stream) {
+        if (!j->ask.emitted) /* an answer with no streamed pieces (extractive, or empty) */
             oa_send_chunk(j, "assistant", a.answer ? a.answer : "", a.answer ? strlen(a.answer) : 0, NULL, NULL);
         oa_send_chunk(j, NULL, NULL, 0, "stop", &a);
         web_task_emit(t, "data: [DONE]\n\n", 14);
@@ -208,13 +190,13 @@ static void oa_chat_task(struct web_task *t, void *ud)
     jw_end_obj(&w);
     jw_end_arr(&w);
     jw_obj(&w, "usage");
-    jw_int(&w, "prompt_tokens", (int64_t)(strlen(j->question) + 3) / 4);
+    jw_int(&w, "prompt_tokens", (int64_t)(strlen(j->ask.question) + 3) / 4);
     jw_int(&w, "completion_tokens", a.n_tokens);
-    jw_int(&w, "total_tokens", (int64_t)(strlen(j->question) + 3) / 4 + a.n_tokens);
+    jw_int(&w, "total_tokens", (int64_t)(strlen(j->ask.question) + 3) / 4 + a.n_tokens);
     jw_end_obj(&w);
     jw_arr(&w, "citations");
     for (int i = 0; i < a.n_citations; i++)
-        web_citation_json(&w, &a.citations[i]);
+        rag_citation_json(&w, NULL, &a.citations[i]);
     jw_end_arr(&w);
     jw_str(&w, "answer_mode", a.mode);
     jw_end_obj(&w);
@@ -232,7 +214,7 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
     int64_t coll;
     int rc;
 
-    if ((rc = web_json_decode(req->body, req->body_bytes, chat_fields, &b, &req->arena, err)))
+    if ((rc = kb_json_decode(req->body, req->body_bytes, chat_fields, &b, &req->arena, err)))
         return rc;
     for (int i = b.n_messages - 1; i >= 0 && !question; i--)
         if (strcmp(b.messages[i].role, "user") == 0 && b.messages[i].content && b.messages[i].content[0])
@@ -241,15 +223,14 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
         return kb_error_set(err, KB_EINVAL, "messages hold no user message with text");
     if ((rc = model_collection(req->ctx, b.model, &coll, err)))
         return rc;
-    if (b.conversation_id && strlen(b.conversation_id) > 128)
-        return kb_error_set(err, KB_EINVAL, "conversation_id is longer than 128 bytes");
     j = kb_xcalloc(1, sizeof *j);
-    j->rag = req->ctx->rag;
-    j->question = kb_xstrdup(question);
+    if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, question, b.conversation_id, err))) {
+        free(j);
+        return rc;
+    }
     j->model = kb_xstrdup(b.model && b.model[0] ? b.model : "kbox");
-    j->conversation_id = b.conversation_id && b.conversation_id[0] ? kb_xstrdup(b.conversation_id) : NULL;
-    j->collection_id = coll;
-    j->stream = b.stream;
+    j->ask.collection_id = coll;
+    j->ask.stream = b.stream;
     j->created = (int64_t)time(NULL);
     kb_strlcpy(j->id, "chatcmpl-", sizeof j->id);
     web_random_hex(j->id + 9, 24);
@@ -296,15 +277,15 @@ struct oa_embed_body {
     char *encoding_format;
 };
 
-static const struct web_jfield embed_fields[] = {
+static const struct kb_jfield embed_fields[] = {
     {.name = "input",
-     .type = WEB_J_STRS,
+     .type = KB_J_STRS,
      .off = offsetof(struct oa_embed_body, input),
      .required = true,
      .count_off = offsetof(struct oa_embed_body, n_input),
      .max_items = OA_MAX_INPUTS},
-    {.name = "model", .type = WEB_J_STR, .off = offsetof(struct oa_embed_body, model)},
-    {.name = "encoding_format", .type = WEB_J_STR, .off = offsetof(struct oa_embed_body, encoding_format)},
+    {.name = "model", .type = KB_J_STR, .off = offsetof(struct oa_embed_body, model)},
+    {.name = "encoding_format", .type = KB_J_STR, .off = offsetof(struct oa_embed_body, encoding_format)},
     {0},
 };
 
@@ -338,7 +319,7 @@ int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_er
     int64_t n_chars = 0;
     struct jw w;
 
-    if ((rc = web_json_decode(req->body, req->body_bytes, embed_fields, &b, &req->arena, err)))
+    if ((rc = kb_json_decode(req->body, req->body_bytes, embed_fields, &b, &req->arena, err)))
         return rc;
     if (b.n_input == 0)
         return kb_error_set(err, KB_EINVAL, "input is empty");

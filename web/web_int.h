@@ -1,6 +1,6 @@
 /* web/web_int.h: what the files of web/ share: the per-request and per-response structs, the route
  * table entry, deferred tasks (answers run on their own thread while the connection is suspended),
- * the JSON decoder, auth, rate limits, metrics and the embedded static assets.
+ * auth, rate limits, metrics and the embedded static assets.
  *
  * Flow of one request: server.c (libmicrohttpd) builds a struct web_req, asks routes.c for the
  * route (404/405), checks auth and the body cap before reading the body, reads the body (JSON into
@@ -179,72 +179,41 @@ extern const int web_n_assets;
 const struct web_asset *web_asset_find(const char *name);
 const char *web_mime_for(const char *name);
 
-/* ---- JSON (json.c, the only cJSON user) ----------------------------------------------------------- */
+/* ---- JSON ---------------------------------------------------------------------------------------------- */
 
-enum web_jtype {
-    WEB_J_STR,      /* char * (arena copy) */
-    WEB_J_INT,      /* int64_t */
-    WEB_J_DOUBLE,   /* double */
-    WEB_J_BOOL,     /* bool */
-    WEB_J_IDNAME,   /* char *: a string, or an integer rendered as text (collections by name or id) */
-    WEB_J_TEXT,     /* char *: a string, or an array of {"type":"text","text":..} parts joined */
-    WEB_J_STRS,     /* char **: a string or an array of strings; count at count_off */
-    WEB_J_OBJS,     /* array of objects decoded with sub (elements of elem_bytes) into a pointer at
-                       off; count at count_off */
-    WEB_J_ANY,      /* char *: any JSON value re-encoded as text ("1", "true", "\"s\"" -> "s") */
-};
-
-struct web_jfield {
-    const char *name;
-    enum web_jtype type;
-    size_t off;                        /* offsetof in the target struct */
-    bool required;
-    size_t count_off;                  /* WEB_J_STRS, WEB_J_OBJS: offsetof an int count */
-    const struct web_jfield *sub;      /* WEB_J_OBJS: fields of one element, NULL-name terminated */
-    size_t elem_bytes;                 /* WEB_J_OBJS */
-    int64_t max_items;                 /* WEB_J_STRS, WEB_J_OBJS: cap on elements */
-};
-
-/* Parses body (NUL-terminated) as one JSON object and fills out by fields (NULL-name terminated).
- * Unknown members are ignored. KB_EJSON with the reason and position for malformed JSON, a
- * missing required member or a wrong type (naming the member). Strings go into arena. */
-int web_json_decode(const char *body, size_t n, const struct web_jfield *fields, void *out,
-                    struct kb_arena *arena, struct kb_error *err);
-/* Iterates the members of a JSON object: calls fn(ud, key, value-as-text) for each; value text as
- * for WEB_J_ANY. KB_EJSON when body is not an object. */
-typedef int (*web_json_member_fn)(void *ud, const char *key, const char *value, struct kb_error *err);
-int web_json_members(const char *body, size_t n, web_json_member_fn fn, void *ud, struct kb_arena *arena,
-                     struct kb_error *err);
-
-/* ---- JSON output helpers over kb_buf (api_common.c) ------------------------------------------------ */
-
-/* Builds an object incrementally: jw_begin/jw_end write braces and commas. */
-struct jw {
-    struct kb_buf *b;
-    int depth;
-    bool first[16];     /* per nesting level: no comma before the next member */
-    int rc;             /* first error from kb_buf; sticky */
-};
-void jw_init(struct jw *w, struct kb_buf *b);
-void jw_obj(struct jw *w, const char *key);      /* key NULL inside arrays / at top */
-void jw_arr(struct jw *w, const char *key);
-void jw_end_obj(struct jw *w);
-void jw_end_arr(struct jw *w);
-void jw_str(struct jw *w, const char *key, const char *v);   /* NULL v writes null */
-void jw_strn(struct jw *w, const char *key, const char *v, size_t n);
-void jw_int(struct jw *w, const char *key, int64_t v);
-void jw_num(struct jw *w, const char *key, double v);
-void jw_bool(struct jw *w, const char *key, bool v);
-void jw_null(struct jw *w, const char *key);
-void jw_raw(struct jw *w, const char *key, const char *json); /* pre-encoded JSON value */
+/* Request bodies are decoded with kb_json_decode (base/json.h, field tables of struct kb_jfield);
+ * responses are written with base's struct jw, and rag's result structs with rag_*_json. */
 
 /* The error body {"error":{"code":"EINVAL","message":"..."}} for code/err. */
 void web_error_body(struct kb_buf *b, int code, const struct kb_error *err);
 /* Resolves a collection given by name or id text (NULL or "" -> 0: default/all). */
 int web_collection_resolve(struct web_ctx *ctx, const char *idname, int64_t *id, struct kb_error *err);
 int web_resp_header(struct web_req *req, struct web_resp *resp, const char *name, const char *value);
-/* One citation as a JSON object (api_ask.c; also used by the OpenAI endpoints). */
-void web_citation_json(struct jw *w, const struct rag_citation *c);
+
+/* ---- answer tasks (api_common.c): what POST /api/ask and /v1/chat/completions share ---------------------- */
+
+/* One question for rag_ask, asked on a task thread. The strings are copies (the request may end
+ * before the task); a handler's job struct embeds this as its first member. */
+struct web_ask_job {
+    struct rag *rag;             /* borrowed; outlives the server */
+    char *question;              /* owned */
+    char *conversation_id;       /* owned; NULL when none */
+    int64_t collection_id;       /* 0: all */
+    int top_k;                   /* 0: index.top_k */
+    bool stream;                 /* answer pieces go out as they come */
+    bool emitted;                /* a stream event went out: errors must be events now */
+    struct web_task *task;       /* set by web_ask_job_run */
+};
+/* Fills j with copies of question and conversation_id (nullable; "" counts as none).
+ * KB_EINVAL when conversation_id is longer than 128 bytes (then j holds nothing). */
+int web_ask_job_init(struct web_ask_job *j, struct rag *rag, const char *question, const char *conversation_id,
+                     struct kb_error *err);
+void web_ask_job_release(struct web_ask_job *j);
+/* Runs rag_ask on task t (pieces to on_piece(ud, ...) when j->stream). On failure before any
+ * output the task's response is the error body with its status; after output (j->emitted) body
+ * holds the error JSON for the caller to send as a stream event. Returns rag_ask's code. */
+int web_ask_job_run(struct web_ask_job *j, struct web_task *t, rag_stream_fn on_piece, void *ud,
+                    struct rag_answer *a, struct kb_buf *body);
 
 /* ---- server helpers a handler may use (server.c) ----------------------------------------------------- */
 

@@ -34,6 +34,7 @@
 #include "web/web.h"
 
 #include "http.h"
+#include "../cli/serve.h"
 
 #define TOKEN "test-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
@@ -1063,48 +1064,19 @@ static void test_graceful_stop(void **state)
 static void test_kbox_serve(void **state)
 {
     char dir[] = "/tmp/kbox-serve-test-XXXXXX";
-    int out[2];
-    pid_t pid;
-    char buf[2048];
-    size_t n = 0;
-    int port = 0, status;
+    struct kbox_server srv;
     (void)state;
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(pipe(out), 0);
-    pid = fork();
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl(KBOX_BIN, KBOX_BIN, "--data-dir", dir, "serve", "--port", "0", "--quiet", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    while (n < sizeof buf - 1) {
-        ssize_t k = read(out[0], buf + n, sizeof buf - 1 - n);
-        const char *p;
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-        buf[n] = '\0';
-        if ((p = strstr(buf, "http://127.0.0.1:")) && strstr(buf, "admin token")) {
-            port = (int)strtol(p + 17, NULL, 10);
-            break;
-        }
-    }
-    if (port <= 0)
-        fail_msg("kbox serve printed: %s", buf);
-    assert_non_null(strstr(buf, "(new)"));
+    if (kbox_serve_start(&srv, dir, NULL))
+        fail_msg("kbox serve printed: %s", srv.printed);
+    assert_non_null(strstr(srv.printed, "(new)"));
     {
         struct http_resp r;
-        assert_int_equal(http_req(port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
+        assert_int_equal(http_req(srv.port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, 200);
         http_resp_free(&r);
     }
-    kill(pid, SIGTERM);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    close(out[0]);
+    assert_int_equal(kbox_serve_stop(&srv), 0);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 

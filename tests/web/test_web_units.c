@@ -152,15 +152,15 @@ struct dec {
     int n_strs;
 };
 
-static const struct web_jfield dec_fields[] = {
-    {.name = "s", .type = WEB_J_STR, .off = offsetof(struct dec, s), .required = true},
-    {.name = "n", .type = WEB_J_INT, .off = offsetof(struct dec, n)},
-    {.name = "d", .type = WEB_J_DOUBLE, .off = offsetof(struct dec, d)},
-    {.name = "b", .type = WEB_J_BOOL, .off = offsetof(struct dec, b)},
-    {.name = "c", .type = WEB_J_IDNAME, .off = offsetof(struct dec, idname)},
-    {.name = "t", .type = WEB_J_TEXT, .off = offsetof(struct dec, text)},
+static const struct kb_jfield dec_fields[] = {
+    {.name = "s", .type = KB_J_STR, .off = offsetof(struct dec, s), .required = true},
+    {.name = "n", .type = KB_J_INT, .off = offsetof(struct dec, n)},
+    {.name = "d", .type = KB_J_DOUBLE, .off = offsetof(struct dec, d)},
+    {.name = "b", .type = KB_J_BOOL, .off = offsetof(struct dec, b)},
+    {.name = "c", .type = KB_J_IDNAME, .off = offsetof(struct dec, idname)},
+    {.name = "t", .type = KB_J_TEXT, .off = offsetof(struct dec, text)},
     {.name = "l",
-     .type = WEB_J_STRS,
+     .type = KB_J_STRS,
      .off = offsetof(struct dec, strs),
      .count_off = offsetof(struct dec, n_strs),
      .max_items = 3},
@@ -203,7 +203,7 @@ static void test_json_decode(void **state)
         int rc;
         memset(&d, 0, sizeof d);
         kb_arena_init(&a, 1024, 1 << 20);
-        rc = web_json_decode(cases[i].body, strlen(cases[i].body), dec_fields, &d, &a, &err);
+        rc = kb_json_decode(cases[i].body, strlen(cases[i].body), dec_fields, &d, &a, &err);
         if (rc != cases[i].want)
             fail_msg("case %zu '%s': rc %d (%s), want %d", i, cases[i].body, rc, err.msg, cases[i].want);
         if (cases[i].msg_part && !strstr(err.msg, cases[i].msg_part))
@@ -228,7 +228,7 @@ static void test_json_decode(void **state)
         const char *body = "{\"s\":\"\\ud800\"}";
         memset(&d, 0, sizeof d);
         kb_arena_init(&a, 1024, 1 << 20);
-        (void)web_json_decode(body, strlen(body), dec_fields, &d, &a, &err);
+        (void)kb_json_decode(body, strlen(body), dec_fields, &d, &a, &err);
         kb_arena_release(&a);
     }
 }

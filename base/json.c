@@ -1,18 +1,151 @@
-/* web/json.c: the only cJSON user in kbox's web layer. It decodes a request body into a plain C
- * struct described by a field table (struct web_jfield), copying strings into the request arena,
- * and turns cJSON's parse position into an error message ("malformed JSON at byte 17: ..."), using
- * cJSON_ParseWithOpts because the global error pointer is not thread-safe.
+/* base/json.c: the only file of kbox that includes cJSON (STYLE rule 18). It translates cJSON's
+ * values, errors and ownership into base/json.h's two reader interfaces:
  *
+ * - a tree: struct kb_json is a cJSON node behind an opaque type, with borrowed accessors. rag
+ *   reads evaluation JSON lines through it, tests compare CLI and HTTP output with it;
+ * - a decoder: one JSON object into a plain C struct described by a field table (struct
+ *   kb_jfield), strings copied into an arena. web decodes every request body with it.
+ *
+ * Parse errors carry the byte position and the text near it ("malformed JSON at byte 17 near
+ * ..."); cJSON_ParseWithOpts is used because the global error pointer is not thread-safe.
  * Bounds: nesting is limited by cJSON (CJSON_NESTING_LIMIT); arrays by each field's max_items;
- * the body itself is capped by the route before it gets here. Responses are not built here: they
- * are written straight into a kb_buf (api_common.c). err must not be NULL here.
- * Tests: tests/web/test_web.c (the 400 cases). */
-#include "web/web_int.h"
+ * input size by the caller (web caps the body before it gets here). Tests: tests/web/test_web.c
+ * (the 400 cases), tests/web/test_web_units.c, tests/cli/test_json_same.c. */
+#include "base/json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- the tree --------------------------------------------------------------------------------------- */
+
+/* struct kb_json is never defined: a struct kb_json * is a cJSON * under another name. */
+static const cJSON *cj(const struct kb_json *v)
+{
+    return (const cJSON *)(const void *)v;
+}
+
+static const struct kb_json *kj(const cJSON *v)
+{
+    return (const struct kb_json *)(const void *)v;
+}
+
+/* The error for text that stopped parsing at offset at: the position and the printable bytes there. */
+static int parse_error(const char *text, size_t n, size_t at, struct kb_error *err)
+{
+    char near[24];
+    size_t k = 0;
+    for (size_t i = at; i < n && k + 1 < sizeof near; i++)
+        near[k++] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+    near[k] = '\0';
+    return kb_error_set(err, KB_EJSON, "malformed JSON at byte %zu near '%s'", at, near);
+}
+
+int kb_json_parse(struct kb_json **out, const char *text, size_t n, size_t *end, struct kb_error *err)
+{
+    const char *stop = NULL;
+    cJSON *root;
+    int rc = 0;
+    *out = NULL;
+    root = cJSON_ParseWithOpts(text, &stop, end == NULL);
+    if (!root) {
+        rc = parse_error(text, n, stop && stop >= text ? (size_t)(stop - text) : 0, err);
+    } else if (!end && strlen(text) != n) {
+        cJSON_Delete(root);
+        rc = kb_error_set(err, KB_EJSON, "malformed JSON: NUL byte inside the text");
+    } else {
+        if (end)
+            *end = (size_t)(stop - text);
+        *out = (struct kb_json *)(void *)root;
+    }
+    return rc;
+}
+
+void kb_json_free(struct kb_json *v)
+{
+    cJSON_Delete((cJSON *)(void *)v);
+}
+
+enum kb_json_kind kb_json_kind(const struct kb_json *v)
+{
+    const cJSON *c = cj(v);
+    if (!c)
+        return KB_JSON_INVALID;
+    if (cJSON_IsNull(c))
+        return KB_JSON_NULL;
+    if (cJSON_IsBool(c))
+        return KB_JSON_BOOL;
+    if (cJSON_IsNumber(c))
+        return KB_JSON_NUMBER;
+    if (cJSON_IsString(c))
+        return KB_JSON_STRING;
+    if (cJSON_IsArray(c))
+        return KB_JSON_ARRAY;
+    return cJSON_IsObject(c) ? KB_JSON_OBJECT : KB_JSON_INVALID;
+}
+
+const struct kb_json *kb_json_get(const struct kb_json *obj, const char *key)
+{
+    return obj ? kj(cJSON_GetObjectItemCaseSensitive(cj(obj), key)) : NULL;
+}
+
+const char *kb_json_str(const struct kb_json *v)
+{
+    return cJSON_IsString(cj(v)) ? cj(v)->valuestring : NULL;
+}
+
+double kb_json_num(const struct kb_json *v)
+{
+    return cJSON_IsNumber(cj(v)) ? cj(v)->valuedouble : 0;
+}
+
+const struct kb_json *kb_json_first(const struct kb_json *v)
+{
+    return cJSON_IsArray(cj(v)) || cJSON_IsObject(cj(v)) ? kj(cj(v)->child) : NULL;
+}
+
+const struct kb_json *kb_json_next(const struct kb_json *v)
+{
+    return v ? kj(cj(v)->next) : NULL;
+}
+
+const char *kb_json_key(const struct kb_json *member)
+{
+    return member ? cj(member)->string : NULL;
+}
+
+int kb_json_count(const struct kb_json *v)
+{
+    return cJSON_IsArray(cj(v)) || cJSON_IsObject(cj(v)) ? cJSON_GetArraySize(cj(v)) : 0;
+}
+
+bool kb_json_remove(struct kb_json *obj, const char *key)
+{
+    cJSON *o = (cJSON *)(void *)obj;
+    bool found = false;
+    while (cJSON_IsObject(o) && cJSON_GetObjectItemCaseSensitive(o, key)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+        found = true;
+    }
+    return found;
+}
+
+bool kb_json_equal(const struct kb_json *a, const struct kb_json *b)
+{
+    return cJSON_Compare(cj(a), cj(b), true);
+}
+
+char *kb_json_print(const struct kb_json *v)
+{
+    char *s = v ? cJSON_PrintUnformatted(cj(v)) : NULL;
+    char *out = s ? kb_xstrdup(s) : NULL; /* ours to free() whatever allocator cJSON was given */
+    cJSON_free(s);
+    return out;
+}
+
+/* ---- the decoder ------------------------------------------------------------------------------------ */
 
 static char *arena_dup(struct kb_arena *a, const char *s, struct kb_error *err)
 {
@@ -79,44 +212,44 @@ static char *text_value(const cJSON *v, const char *name, struct kb_arena *a, st
     return out;
 }
 
-static int decode_object(const cJSON *obj, const struct web_jfield *fields, void *out,
+static int decode_object(const cJSON *obj, const struct kb_jfield *fields, void *out,
                          struct kb_arena *a, struct kb_error *err);
 
-static int decode_field(const cJSON *v, const struct web_jfield *f, char *base, struct kb_arena *a,
+static int decode_field(const cJSON *v, const struct kb_jfield *f, char *base, struct kb_arena *a,
                         struct kb_error *err)
 {
     void *dst = base + f->off;
     switch (f->type) {
-    case WEB_J_STR:
+    case KB_J_STR:
         if (!cJSON_IsString(v))
             return kb_error_set(err, KB_EJSON, "member '%s' must be a string", f->name);
         return (*(char **)dst = arena_dup(a, v->valuestring, err)) ? 0 : err->code;
-    case WEB_J_IDNAME:
+    case KB_J_IDNAME:
         if (!cJSON_IsString(v) && !cJSON_IsNumber(v))
             return kb_error_set(err, KB_EJSON, "member '%s' must be a name or an id", f->name);
         return (*(char **)dst = value_text(v, a, err)) ? 0 : err->code;
-    case WEB_J_ANY:
+    case KB_J_ANY:
         return (*(char **)dst = value_text(v, a, err)) ? 0 : err->code;
-    case WEB_J_TEXT:
+    case KB_J_TEXT:
         return (*(char **)dst = text_value(v, f->name, a, err)) ? 0 : err->code;
-    case WEB_J_INT:
+    case KB_J_INT:
         /* range first: converting an out-of-range double to an integer is undefined */
         if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= 9007199254740992.0) ||
             v->valuedouble != floor(v->valuedouble))
             return kb_error_set(err, KB_EJSON, "member '%s' must be an integer (at most 2^53 in size)", f->name);
         *(int64_t *)dst = (int64_t)v->valuedouble;
         return 0;
-    case WEB_J_DOUBLE:
+    case KB_J_DOUBLE:
         if (!cJSON_IsNumber(v))
             return kb_error_set(err, KB_EJSON, "member '%s' must be a number", f->name);
         *(double *)dst = v->valuedouble;
         return 0;
-    case WEB_J_BOOL:
+    case KB_J_BOOL:
         if (!cJSON_IsBool(v))
             return kb_error_set(err, KB_EJSON, "member '%s' must be true or false", f->name);
         *(bool *)dst = cJSON_IsTrue(v);
         return 0;
-    case WEB_J_STRS: {
+    case KB_J_STRS: {
         int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
         char **arr;
         if (!cJSON_IsString(v) && !cJSON_IsArray(v))
@@ -145,7 +278,7 @@ static int decode_field(const cJSON *v, const struct web_jfield *f, char *base, 
         *(int *)(base + f->count_off) = n;
         return 0;
     }
-    case WEB_J_OBJS: {
+    case KB_J_OBJS: {
         int n, i = 0, rc;
         char *arr;
         const cJSON *e;
@@ -174,10 +307,10 @@ static int decode_field(const cJSON *v, const struct web_jfield *f, char *base, 
     return kb_error_set(err, KB_EINTERNAL, "unknown JSON field type");
 }
 
-static int decode_object(const cJSON *obj, const struct web_jfield *fields, void *out,
+static int decode_object(const cJSON *obj, const struct kb_jfield *fields, void *out,
                          struct kb_arena *a, struct kb_error *err)
 {
-    for (const struct web_jfield *f = fields; f->name; f++) {
+    for (const struct kb_jfield *f = fields; f->name; f++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
         int rc;
         if (!v || cJSON_IsNull(v))
@@ -185,7 +318,7 @@ static int decode_object(const cJSON *obj, const struct web_jfield *fields, void
         if ((rc = decode_field(v, f, out, a, err)))
             return rc;
     }
-    for (const struct web_jfield *f = fields; f->name; f++) {
+    for (const struct kb_jfield *f = fields; f->name; f++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
         if (f->required && (!v || cJSON_IsNull(v)))
             return kb_error_set(err, KB_EJSON, "missing member '%s'", f->name);
@@ -201,15 +334,8 @@ static int parse_object(const char *body, size_t n, cJSON **root, struct kb_erro
     if (!body || n == 0)
         return kb_error_set(err, KB_EJSON, "malformed JSON: the request body is empty");
     *root = cJSON_ParseWithOpts(body, &end, true);
-    if (!*root) {
-        size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        char near[24];
-        size_t k = 0;
-        for (size_t i = at; i < n && k + 1 < sizeof near; i++)
-            near[k++] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : '?';
-        near[k] = '\0';
-        return kb_error_set(err, KB_EJSON, "malformed JSON at byte %zu near '%s'", at, near);
-    }
+    if (!*root)
+        return parse_error(body, n, end && end >= body ? (size_t)(end - body) : 0, err);
     if (strlen(body) != n) {
         cJSON_Delete(*root);
         *root = NULL;
@@ -223,7 +349,7 @@ static int parse_object(const char *body, size_t n, cJSON **root, struct kb_erro
     return 0;
 }
 
-int web_json_decode(const char *body, size_t n, const struct web_jfield *fields, void *out,
+int kb_json_decode(const char *body, size_t n, const struct kb_jfield *fields, void *out,
                     struct kb_arena *arena, struct kb_error *err)
 {
     cJSON *root;
@@ -235,7 +361,7 @@ int web_json_decode(const char *body, size_t n, const struct web_jfield *fields,
     return rc;
 }
 
-int web_json_members(const char *body, size_t n, web_json_member_fn fn, void *ud, struct kb_arena *arena,
+int kb_json_members(const char *body, size_t n, kb_json_member_fn fn, void *ud, struct kb_arena *arena,
                      struct kb_error *err)
 {
     cJSON *root;
