@@ -14,7 +14,7 @@
 
 #include "infer/gguf.h"
 #include "infer/infer.h"
-#include "infer/kern.h"
+#include "infer/matmul.h"
 
 enum model_arch {
     MODEL_ARCH_LLAMA,     /* also Mistral, and Mixtral when expert_count > 0 */
@@ -119,7 +119,7 @@ struct infer_model {
 /* Everything the forward pass writes. Shapes use T = n_batch (tokens per step). */
 struct infer_session {
     const struct infer_model *m; /* borrowed */
-    struct kern_pool *pool;      /* owned */
+    struct kern_pool *pool;      /* owned: this session's queue on its (private or shared) workers */
     int n_ctx, n_batch, n_past;
     bool kv_f32;
     void *k_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) F16 or F32 */

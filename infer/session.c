@@ -1,4 +1,4 @@
-/* infer/session.c: sessions (KV cache + scratch + pool, allocated once), batched evaluation and
+/* infer/session.c: sessions (KV cache + scratch allocated once, a queue on a private or shared pool), batched evaluation and
  * opening/closing models.
  *
  * infer_session_new() sizes every buffer from the model's hyperparameters, n_ctx and n_batch and
@@ -166,7 +166,8 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         rc = kb_error_set(err, KB_ETOOBIG, "session: context of %d tokens is too large", s->n_ctx);
         goto out_free;
     }
-    if ((rc = kern_pool_new(&s->pool, p->n_threads, err)))
+    rc = p->pool ? kern_pool_new_on(&s->pool, p->pool, err) : kern_pool_new(&s->pool, p->n_threads, err);
+    if (rc)
         goto out_free;
     sizes_of(m, s->n_ctx, s->n_batch, kern_pool_n_threads(s->pool), &z);
     el = s->kv_f32 ? 4 : 2;

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "base/base.h"
-#include "infer/kern.h"
+#include "infer/matmul.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
