@@ -127,8 +127,9 @@ struct infer_session_params {
 };
 void infer_session_params_default(struct infer_session_params *p);
 
-/* Allocates the KV cache, the scratch and the pool once. p NULL = defaults. Caller owns; free with
- * infer_session_free(). The session borrows m, which must outlive it. */
+/* Allocates the KV cache and the scratch once, and starts the session's own pool or opens a queue
+ * on p->pool (KB_EBUSY when 128 sessions already share it). p NULL = defaults. Caller owns; free
+ * with infer_session_free(). The session borrows m, which must outlive it. */
 int infer_session_new(struct infer_session **out, const struct infer_model *m,
                       const struct infer_session_params *p, struct kb_error *err);
 void infer_session_free(struct infer_session *s); /* NULL ok */
