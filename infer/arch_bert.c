@@ -95,12 +95,7 @@ static const float *bert_embed(struct infer_session *s, const int32_t *tok, int 
     }
     for (int il = 0; il < hp->n_layer; il++) {
         const struct model_layer *L = &m->layers[il];
-        model_matmul(s, &L->wq, s->x, n, s->q);
-        model_matmul(s, &L->wk, s->x, n, s->k);
-        model_matmul(s, &L->wv, s->x, n, s->v);
-        model_add_bias(s->q, &L->bq, n, nq);
-        model_add_bias(s->k, &L->bk, n, nq);
-        model_add_bias(s->v, &L->bv, n, nq);
+        model_qkv(s, L, s->x, n);
         struct attn_spec a = {
             .q = s->q, .q_tok = (size_t)nq, .q_head = (size_t)hd,
             .kc = s->k, .k_pos = (size_t)nq, .k_head = (size_t)hd,

@@ -33,12 +33,7 @@ static void llama_attention(struct infer_session *s, int il, int n, int pos0, in
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
-    model_matmul(s, &L->wq, s->xn, n, s->q);
-    model_matmul(s, &L->wk, s->xn, n, s->k);
-    model_matmul(s, &L->wv, s->xn, n, s->v);
-    model_add_bias(s->q, &L->bq, n, nq);
-    model_add_bias(s->k, &L->bk, n, nk);
-    model_add_bias(s->v, &L->bv, n, nv);
+    model_qkv(s, L, s->xn, n);
     for (int t = 0; t < n; t++) {
         const float *cs = s->rope_cs + (size_t)t * hp->n_rot;
         for (int h = 0; h < hp->n_head; h++) {

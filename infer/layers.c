@@ -44,6 +44,16 @@ void model_add_bias(float *y, const struct model_w *b, int n_tok, int n)
             y[(size_t)t * n + i] += bv[i];
 }
 
+void model_qkv(struct infer_session *s, const struct model_layer *L, const float *x, int n)
+{
+    model_matmul(s, &L->wq, x, n, s->q);
+    model_matmul(s, &L->wk, x, n, s->k);
+    model_matmul(s, &L->wv, x, n, s->v);
+    model_add_bias(s->q, &L->bq, n, (int)L->wq.ne[1]);
+    model_add_bias(s->k, &L->bk, n, (int)L->wk.ne[1]);
+    model_add_bias(s->v, &L->bv, n, (int)L->wv.ne[1]);
+}
+
 /* cos/sin table for one position: cs[2i], cs[2i+1] for rotary pair i (n_rot/2 pairs). With YaRN
  * (ggml's rope_yarn): theta = mix of the interpolated (freq_scale * theta) and extrapolated theta,
  * ramping by pair index between the correction dims, and cos/sin scaled by rope_mscale. */

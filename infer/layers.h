@@ -14,6 +14,10 @@ void model_matmul(struct infer_session *s, const struct model_w *w, const float 
 /* y(n_tok, n) += b for every row; nothing when b is absent. */
 void model_add_bias(float *y, const struct model_w *b, int n_tok, int n);
 
+/* q, k, v (n rows each, widths the weights' rows) = x Wq, x Wk, x Wv, plus the layer's biases when
+ * it has them (qwen2, bert). */
+void model_qkv(struct infer_session *s, const struct model_layer *L, const float *x, int n);
+
 /* One attention pass over the cache: out[t][h] = softmax(q[t][h] . K[0..pos0+t] * scale) V, split
  * over the pool by (token, head). Strides in elements. */
 struct attn_spec {
