@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "base/base.h"
-#include "infer/kern.h"
+#include "infer/matmul.h"
 
 #define N_IN 4096
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "base/base.h"
-#include "infer/kern.h"
+#include "infer/pool.h"
 
 struct st_job {
     double *a, *b, *c;

@@ -11,12 +11,14 @@
  * go through Wo. Scores are scaled by mscale^2 / sqrt(n_nope + n_rot) (YaRN correction, see
  * model.c). The per-head projections are batched matmuls over the step's tokens (one token: all
  * heads in one pool dispatch). Attention reads the values from an F32 transposed copy of the
- * latents in ff_u (mla_att_worker), else through model_attention. No allocation.
+ * latents in ff_u (mla_att_worker), else through model_attention. No allocation. Also here: the
+ * MLA hyperparameters and tensors, deepseek2's expert rules and its KV cache shape (arch_ops).
  * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "infer/model.h"
+#include "infer/layers.h"
 
 /* The 2-D slice of head h of a (n_head, rows, ne0) tensor. */
 static struct model_w head_slice(const struct model_w *w, int h)
@@ -160,7 +162,9 @@ static void mla_att_worker(void *ud, int ith, int nth)
     }
 }
 
-void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
+/* arch_ops.attention: the MLA block of layer il: all n rows go to the cache, rows t0.. get their
+ * output added into s->x. */
+static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
@@ -176,16 +180,16 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
     if (L->wq_a.data) {
         int ql = hp->q_lora_rank;
         if (!one)
-            session_matmul(s, &L->wq_a, s->xn, n, s->q_lat);
+            model_matmul(s, &L->wq_a, s->xn, n, s->q_lat);
         for (int t = 0; t < n; t++)
             model_rmsnorm(s->q_lat + (size_t)t * ql, s->q_lat + (size_t)t * ql, L->q_a_norm.data,
                           ql, hp->rms_eps);
-        session_matmul(s, &L->wq_b, s->q_lat, n, s->q);
+        model_matmul(s, &L->wq_b, s->q_lat, n, s->q);
     } else if (!one) {
-        session_matmul(s, &L->wq, s->xn, n, s->q);
+        model_matmul(s, &L->wq, s->xn, n, s->q);
     }
     if (!one)
-        session_matmul(s, &L->wkv_a, s->xn, n, s->kv_lat);
+        model_matmul(s, &L->wkv_a, s->xn, n, s->kv_lat);
     for (int t = 0; t < n; t++) {
         const float *cs = s->rope_cs + (size_t)t * R;
         for (int h = 0; h < H; h++)
@@ -211,7 +215,7 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
         for (int t = t0; t < n; t++)
             memcpy(s->h_in + (size_t)(t - t0) * nope, s->q + ((size_t)t * H + h) * dk,
                    (size_t)nope * sizeof(float));
-        session_matmul(s, &wk, s->h_in, k, s->h_out);
+        model_matmul(s, &wk, s->h_in, k, s->h_out);
         for (int t = t0; t < n; t++) {
             float *qa = s->q_abs + ((size_t)t * H + h) * CR;
             memcpy(qa, s->h_out + (size_t)(t - t0) * C, (size_t)C * sizeof(float));
@@ -250,12 +254,105 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
         for (int t = t0; t < n; t++)
             memcpy(s->h_in + (size_t)(t - t0) * C, s->o_lat + ((size_t)t * H + h) * C,
                    (size_t)C * sizeof(float));
-        session_matmul(s, &wv, s->h_in, k, s->h_out);
+        model_matmul(s, &wv, s->h_in, k, s->h_out);
         for (int t = t0; t < n; t++)
             memcpy(s->att + ((size_t)t * H + h) * dv, s->h_out + (size_t)(t - t0) * dv,
                    (size_t)dv * sizeof(float));
     }
-    session_matmul(s, &L->wo, s->att + (size_t)t0 * H * dv, k, s->tmp + (size_t)t0 * e);
+    model_matmul(s, &L->wo, s->att + (size_t)t0 * H * dv, k, s->tmp + (size_t)t0 * e);
     for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }
+
+/* MLA, expert and attention-scale hyperparameters (after model.c's common ones). */
+static int deepseek2_hparams(struct infer_model *m, struct kb_error *err)
+{
+    struct model_hparams *hp = &m->hp;
+    int rc, kmla = 0, vmla = 0, n_shared = 0;
+    float log_mul = 0.0f;
+    char full[128];
+    bool b;
+    if (hp->n_expert > 0) {
+        if ((rc = model_hp_u32(m, "expert_shared_count", &n_shared, false, err)))
+            return rc;
+        hp->n_ff_shexp = hp->n_ff_exp * n_shared;
+        snprintf(full, sizeof full, "%s.expert_weights_norm", m->arch_name);
+        hp->expert_norm = gguf_get_bool(m->gf, full, &b) && b;
+        model_hp_f32(m, "expert_weights_scale", &hp->expert_scale);
+    }
+    if ((rc = model_hp_u32(m, "attention.q_lora_rank", &hp->q_lora_rank, false, err)) ||
+        (rc = model_hp_u32(m, "attention.kv_lora_rank", &hp->kv_lora_rank, true, err)) ||
+        (rc = model_hp_u32(m, "attention.key_length_mla", &kmla, false, err)) ||
+        (rc = model_hp_u32(m, "attention.value_length_mla", &vmla, false, err)))
+        return rc;
+    if (kmla == 0 || vmla == 0)
+        return kb_error_set(err, KB_EFORMAT, "model: deepseek2 file without MLA key/value lengths "
+                            "(converted before llama.cpp's MLA support) is not supported");
+    hp->head_dim = kmla;
+    hp->head_dim_v = vmla;
+    hp->n_nope = kmla - hp->n_rot;
+    if (hp->n_nope <= 0 || hp->kv_lora_rank <= 0 || hp->q_lora_rank < 0)
+        return kb_error_set(err, KB_ECORRUPT, "model: bad MLA dimensions");
+    /* YaRN attention-scale correction: the rope keeps unit magnitude and the scores are scaled by
+     * mscale^2 instead, mscale = 1 + yarn_log_multiplier * ln(1/freq_scale). */
+    model_hp_f32(m, "rope.scaling.yarn_log_multiplier", &log_mul);
+    float ms = hp->yarn ? 1.0f + log_mul * logf(1.0f / hp->rope_freq_scale) : 1.0f;
+    hp->kq_scale = ms * ms / sqrtf((float)hp->head_dim);
+    return 0;
+}
+
+static int deepseek2_bind_attention(struct infer_model *m, int il, struct kb_error *err)
+{
+    const struct model_hparams *hp = &m->hp;
+    struct model_layer *L = &m->layers[il];
+    int64_t e = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim;
+    int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
+    int64_t C = hp->kv_lora_rank, R = hp->n_rot;
+    char nm[96];
+    int rc = 0;
+#define B(field, suffix, nd, a, b, c)                                                              \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
+        if ((rc = model_bind(m, &L->field, nm, nd, a, b, c, false, err)) != 0)                     \
+            return rc;                                                                             \
+    } while (0)
+    if (hp->q_lora_rank > 0) {
+        B(wq_a, "attn_q_a.weight", 2, e, hp->q_lora_rank, 1);
+        B(q_a_norm, "attn_q_a_norm.weight", 1, hp->q_lora_rank, 1, 1);
+        B(wq_b, "attn_q_b.weight", 2, hp->q_lora_rank, nq, 1);
+    } else {
+        B(wq, "attn_q.weight", 2, e, nq, 1);
+    }
+    B(wkv_a, "attn_kv_a_mqa.weight", 2, e, C + R, 1);
+    B(kv_a_norm, "attn_kv_a_norm.weight", 1, C, 1, 1);
+    snprintf(nm, sizeof nm, "blk.%d.attn_k_b.weight", il);
+    if (!gguf_find_tensor(m->gf, nm))
+        return kb_error_set(err, KB_EFORMAT, "model: deepseek2 file without attn_k_b/attn_v_b "
+                            "(converted before llama.cpp's MLA support) is not supported");
+    B(wk_b, "attn_k_b.weight", 3, hp->n_nope, C, hp->n_head);
+    B(wv_b, "attn_v_b.weight", 3, C, hp->head_dim_v, hp->n_head);
+    B(wo, "attn_output.weight", 2, no, e, 1);
+#undef B
+    return rc;
+}
+
+static int deepseek2_bind(struct infer_model *m, struct kb_error *err)
+{
+    return model_bind_decoder(m, deepseek2_bind_attention, err);
+}
+
+/* MLA caches the compressed latent and the rope key only: (kv_lora_rank + n_rot) per position. */
+static void deepseek2_kv_shape(const struct infer_model *m, struct arch_kv *kv)
+{
+    const struct model_hparams *hp = &m->hp;
+    kv->k_row = (size_t)hp->kv_lora_rank + hp->n_rot;
+    kv->v_row = 0;
+    kv->full_row = (size_t)hp->n_head * ((size_t)hp->head_dim + hp->head_dim_v);
+    kv->att_dim = hp->kv_lora_rank + hp->n_rot;
+}
+
+const struct arch_ops arch_deepseek2_ops = {
+    .name = "deepseek2", .experts = ARCH_EXPERTS_ALWAYS, .hparams = deepseek2_hparams,
+    .bind = deepseek2_bind, .forward = model_decoder_forward, .attention = deepseek2_attention,
+    .embed = model_decoder_embed, .kv_shape = deepseek2_kv_shape,
+};

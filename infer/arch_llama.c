@@ -1,235 +1,29 @@
-/* infer/arch_llama.c: the forward pass of the dense llama, qwen2 and qwen3 architectures, computed
- * the way llama.cpp's graphs compute them.
+/* infer/arch_llama.c: the llama family: llama (also Mistral, and Mixtral when the file has
+ * experts), qwen2, qwen3, qwen2moe and qwen3moe, computed the way llama.cpp's graphs compute them.
  *
- * Per step of T tokens at positions n_past..n_past+T-1 (batched: every weight matrix is applied to
- * all T rows at once by kern_matmul, which reads each weight row once per batch):
- *   x = token_embd[tok]
- *   per layer: xn = rmsnorm(x) * attn_norm
- *              q,k,v = xn Wq, xn Wk, xn Wv (+ biases: qwen2)
- *              qwen3: q,k = per-head rmsnorm(q,k) * q_norm/k_norm
- *              rope(q,k): NORM (adjacent pairs, llama) or NEOX (halves, qwen), theta_i =
- *                pos * freq_scale * base^(-2i/n_rot) / rope_freqs[i]
- *              k,v -> KV cache (F16 or F32) at their positions; V is stored transposed
- *                (one row of n_ctx positions per value dimension) so the weighted sum over
- *                positions is a dot product, as in ggml's non-flash attention
- *              att = softmax(q.K^T * 1/sqrt(head_dim), causal) V   per head; GQA maps
- *                query head h to kv head h / (n_head/n_head_kv); softmax in f32 with a double sum
- *              x += att Wo (+ bo)
- *              xn = rmsnorm(x) * ffn_norm;  x += (silu(xn Wgate) * (xn Wup)) Wdown
- *   logits = rmsnorm(x) * output_norm  Woutput (token_embd when tied)
- * All buffers are the session's (see model.h for shapes); nothing is allocated here. Attention is
- * split over the pool by (token, head) pairs, or (4 tokens, head) for bert; each worker owns
- * ATT_SCORE_ROWS rows of s->scores.
+ * These architectures share one attention sublayer and differ only in data: qwen2 adds Q/K/V biases,
+ * qwen3 normalises each Q/K head, qwen uses NEOX rope, the *moe ones always have experts. Per step
+ * (model_decoder_forward in layers.c runs the layers; this file is the attention of one layer):
+ *   xn = rmsnorm(x) * attn_norm
+ *   q,k,v = xn Wq, xn Wk, xn Wv (+ biases: qwen2)
+ *   qwen3: q,k = per-head rmsnorm(q,k) * q_norm/k_norm
+ *   rope(q,k): NORM (adjacent pairs, llama) or NEOX (halves, qwen), theta_i =
+ *     pos * freq_scale * base^(-2i/n_rot) / rope_freqs[i]
+ *   k,v -> KV cache (F16 or F32) at their positions; V is stored transposed (one row of n_ctx
+ *     positions per value dimension) so the weighted sum over positions is a dot product, as in
+ *     ggml's non-flash attention
+ *   att = softmax(q.K^T * 1/sqrt(head_dim), causal) V   per head; GQA maps query head h to kv head
+ *     h / (n_head/n_head_kv); softmax in f32 with a double sum
+ *   x += att Wo (+ bo)
+ * Tensors are bound by their llama.cpp names (blk.N.attn_q.weight, ...). All buffers are the
+ * session's (see model.h for shapes); nothing is allocated here.
  * Tests: tests/infer/test_conformance.c, test_ref_forward.c. */
-#include <math.h>
-#include <string.h>
+#include <stdio.h>
 
-#include "infer/model.h"
+#include "infer/layers.h"
 
-/* out = x / sqrt(mean(x^2) + eps) * w, as ggml_rms_norm then ggml_mul: sum of squares in double. */
-void model_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
-{
-    double ss = 0.0;
-    for (int i = 0; i < n; i++)
-        ss += (double)(x[i] * x[i]);
-    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (int i = 0; i < n; i++)
-        out[i] = (x[i] * scale) * w[i];
-}
-
-static void add_bias(float *y, const struct model_w *b, int n_tok, int n)
-{
-    if (!b->data)
-        return;
-    const float *bv = b->data;
-    for (int t = 0; t < n_tok; t++)
-        for (int i = 0; i < n; i++)
-            y[(size_t)t * n + i] += bv[i];
-}
-
-/* cos/sin table for one position: cs[2i], cs[2i+1] for rotary pair i (n_rot/2 pairs). With YaRN
- * (ggml's rope_yarn): theta = mix of the interpolated (freq_scale * theta) and extrapolated theta,
- * ramping by pair index between the correction dims, and cos/sin scaled by rope_mscale. */
-void model_rope_table(const struct infer_model *m, int pos, float *cs)
-{
-    const struct model_hparams *hp = &m->hp;
-    const float *ff = m->rope_freqs.data;
-    for (int i = 0; i < hp->n_rot / 2; i++) {
-        double extrap = (double)pos * pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
-        if (ff)
-            extrap /= ff[i];
-        double theta = extrap * hp->rope_freq_scale;
-        if (hp->yarn) {
-            double y = (i - hp->yarn_corr[0]) / fmax(0.001, hp->yarn_corr[1] - hp->yarn_corr[0]);
-            double mix = 1.0 - fmin(1.0, fmax(0.0, y));
-            theta = theta * (1.0 - mix) + extrap * mix;
-        }
-        cs[2 * i] = (float)cos(theta) * hp->rope_mscale;
-        cs[2 * i + 1] = (float)sin(theta) * hp->rope_mscale;
-    }
-}
-
-/* Rotates the first n_rot values of one head vector in place. */
-void model_rope(float *x, const float *cs, int n_rot, bool neox)
-{
-    int half = n_rot / 2;
-    for (int i = 0; i < half; i++) {
-        float c = cs[2 * i], s = cs[2 * i + 1];
-        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-        float x0 = x[a], x1 = x[b];
-        x[a] = x0 * c - x1 * s;
-        x[b] = x0 * s + x1 * c;
-    }
-}
-
-struct att_task {
-    struct infer_session *s;
-    const struct attn_spec *a;
-};
-
-/* One (token, head) item: scores of q against the cached keys (q converted once to the cache's
- * type, then the kernels' F16/F32 dot, as ggml does for K.Q), a softmax with a double sum, and
- * the weighted sum of the cached values. Scores come from the kernels' row-block dots (F32 or F16
- * rows, four positions per pass); values from their weighted row sum (F32), axpy per position
- * (F16) or, for a transposed cache, one dot per value dimension. */
-/* One (token, head) item into sc (n_ctx scores) with tmp (2 x att_tmp_dim) as scratch. */
-static void att_item(const struct infer_session *s, const struct attn_spec *a, int t, int h, float *sc, float *tmp)
-{
-    bool f32 = a->f32;
-    size_t el = f32 ? 4 : 2;
-    int kvh = h / a->group;
-    int n_kv = a->n_kv_all ? a->n_kv_all : a->pos0 + t + 1;
-    const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
-    float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
-    const uint8_t *kb = (const uint8_t *)a->kc + (size_t)kvh * a->k_head * el;
-    const uint8_t *vb = (const uint8_t *)a->vc + (size_t)kvh * a->v_head * el;
-    if (f32) {
-        kern.rows_dot_f32(a->dk, q, (const float *)kb, a->k_pos, n_kv, a->scale, sc);
-    } else {
-        uint16_t *qc = (uint16_t *)(tmp + s->att_tmp_dim);
-        kern.quant[GGML_TYPE_F16](q, qc, a->dk);
-        kern.rows_dot_f16(a->dk, qc, (const uint16_t *)kb, a->k_pos, n_kv, a->scale, sc);
-    }
-    kern.softmax_f32(n_kv, sc);
-    if (a->v_trans) {
-        /* V^T (dv rows of n_ctx positions): out[i] = V^T[i] . w, the weights rounded to the cache
-         * type first, as ggml's kq x V does */
-        kern_vec_dot_fn dot = kern.vec_dot[f32 ? GGML_TYPE_F32 : GGML_TYPE_F16];
-        const void *wc = sc;
-        if (!f32) {
-            kern.quant[GGML_TYPE_F16](sc, tmp, n_kv);
-            wc = tmp;
-        }
-        for (int i = 0; i < a->dv; i++)
-            out[i] = dot(n_kv, vb + (size_t)i * a->v_pos * el, wc);
-        return;
-    }
-    if (f32) {
-        kern.rows_wsum_f32(a->dv, sc, (const float *)vb, a->v_pos, n_kv, out);
-        return;
-    }
-    memset(out, 0, (size_t)a->dv * sizeof *out);
-    for (int p = 0; p < n_kv; p++)
-        kern.axpy_f16(a->dv, sc[p], (const uint16_t *)(vb + (size_t)p * a->v_pos * el), out);
-}
-
-static void att_worker(void *ud, int ith, int nth)
-{
-    const struct att_task *task = ud;
-    const struct infer_session *s = task->s;
-    const struct attn_spec *a = task->a;
-    float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
-    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
-    int n_items = (a->n_tok - a->t_first) * a->n_head;
-    for (int it = ith; it < n_items; it += nth)
-        att_item(s, a, a->t_first + it / a->n_head, it % a->n_head, sc, tmp);
-}
-
-/* Non-causal F32 attention (bert): items are (group of 4 tokens, head), so each cached key and
- * value row is loaded once for four queries (the _x4 kernels); a last group of fewer tokens goes
- * through att_item one token at a time. */
-static void att_worker_x4(void *ud, int ith, int nth)
-{
-    const struct att_task *task = ud;
-    const struct infer_session *s = task->s;
-    const struct attn_spec *a = task->a;
-    float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
-    float *tmp = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
-    int n_kv = a->n_kv_all, n_t = a->n_tok - a->t_first, n_groups = (n_t + 3) / 4;
-    for (int it = ith; it < n_groups * a->n_head; it += nth) {
-        int t = a->t_first + 4 * (it / a->n_head), h = it % a->n_head, kvh = h / a->group;
-        if (t + 4 > a->n_tok) {
-            for (; t < a->n_tok; t++)
-                att_item(s, a, t, h, sc, tmp);
-            continue;
-        }
-        const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
-        float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
-        kern.rows_dot_x4_f32(a->dk, q, a->q_tok, (const float *)a->kc + (size_t)kvh * a->k_head, a->k_pos, n_kv,
-                             a->scale, sc, (size_t)s->n_ctx);
-        for (int j = 0; j < 4; j++)
-            kern.softmax_f32(n_kv, sc + (size_t)j * s->n_ctx);
-        kern.rows_wsum_x4_f32(a->dv, sc, (size_t)s->n_ctx, (const float *)a->vc + (size_t)kvh * a->v_head, a->v_pos,
-                              n_kv, out, a->o_tok);
-    }
-}
-
-void model_attention(struct infer_session *s, const struct attn_spec *a)
-{
-    struct att_task task = {s, a};
-    bool x4 = a->f32 && a->n_kv_all > 0 && !a->v_trans && a->n_kv_all <= s->n_ctx;
-    kern_pool_run(s->pool, x4 ? att_worker_x4 : att_worker, &task);
-}
-
-/* Copies n rows of `width` floats (src row stride src_stride) into the cache rows of positions
- * pos0.. of a layer whose rows are dst_stride elements apart, converting to F16 unless kv_f32. */
-static void cache_put(struct infer_session *s, void *layer_base, size_t dst_stride, const float *src,
-                      size_t src_stride, int width, int n, int pos0)
-{
-    for (int t = 0; t < n; t++) {
-        size_t off = (size_t)(pos0 + t) * dst_stride;
-        const float *r = src + (size_t)t * src_stride;
-        if (s->kv_f32) {
-            memcpy((float *)layer_base + off, r, (size_t)width * sizeof(float));
-        } else {
-            kern.quant[GGML_TYPE_F16](r, (uint16_t *)layer_base + off, width);
-        }
-    }
-}
-
-/* V^T rows: element i of position p at i * n_ctx + p. */
-static void cache_put_trans(struct infer_session *s, void *layer_base, const float *src, int width,
-                            int n, int pos0)
-{
-    for (int t = 0; t < n; t++) {
-        const float *r = src + (size_t)t * width;
-        size_t p = (size_t)(pos0 + t);
-        if (s->kv_f32) {
-            float *d = layer_base;
-            for (int i = 0; i < width; i++)
-                d[(size_t)i * s->n_ctx + p] = r[i];
-        } else { /* convert the row with the SIMD kernel, then scatter it */
-            uint16_t *d = layer_base, *h = (uint16_t *)s->att_tmp;
-            kern.quant[GGML_TYPE_F16](r, h, width);
-            for (int i = 0; i < width; i++)
-                d[(size_t)i * s->n_ctx + p] = h[i];
-        }
-    }
-}
-
-void *model_cache_layer(struct infer_session *s, void *cache, int il, size_t row)
-{
-    return (uint8_t *)cache + (size_t)il * s->n_ctx * row * (s->kv_f32 ? 4 : 2);
-}
-
-void model_cache_put(struct infer_session *s, void *layer_base, size_t dst_stride, const float *src,
-                     size_t src_stride, int width, int n, int pos0)
-{
-    cache_put(s, layer_base, dst_stride, src, src_stride, width, n, pos0);
-}
-
-/* Rows t0..n-1 get their attention output (all n rows feed the cache). */
-static void attention_block(struct infer_session *s, int il, int n, int pos0, int t0)
+/* arch_ops.attention: rows t0..n-1 get their attention output (all n rows feed the cache). */
+static void llama_attention(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
@@ -239,12 +33,7 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0, in
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
-    session_matmul(s, &L->wq, s->xn, n, s->q);
-    session_matmul(s, &L->wk, s->xn, n, s->k);
-    session_matmul(s, &L->wv, s->xn, n, s->v);
-    add_bias(s->q, &L->bq, n, nq);
-    add_bias(s->k, &L->bk, n, nk);
-    add_bias(s->v, &L->bv, n, nv);
+    model_qkv(s, L, s->xn, n);
     for (int t = 0; t < n; t++) {
         const float *cs = s->rope_cs + (size_t)t * hp->n_rot;
         for (int h = 0; h < hp->n_head; h++) {
@@ -262,8 +51,8 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0, in
     }
     void *kl = model_cache_layer(s, s->k_cache, il, (size_t)nk);
     void *vl = model_cache_layer(s, s->v_cache, il, (size_t)nv);
-    cache_put(s, kl, (size_t)nk, s->k, (size_t)nk, nk, n, pos0);
-    cache_put_trans(s, vl, s->v, nv, n, pos0);
+    model_cache_put(s, kl, (size_t)nk, s->k, (size_t)nk, nk, n, pos0);
+    model_cache_put_trans(s, vl, s->v, nv, n, pos0);
     struct attn_spec a = {
         .q = s->q, .q_tok = (size_t)nq, .q_head = (size_t)hd,
         .kc = kl, .k_pos = (size_t)nk, .k_head = (size_t)hd,
@@ -277,78 +66,69 @@ static void attention_block(struct infer_session *s, int il, int n, int pos0, in
         return;
     model_attention(s, &a);
     size_t no = (size_t)hp->n_head * hp->head_dim_v;
-    session_matmul(s, &L->wo, s->att + (size_t)t0 * no, n - t0, s->tmp + (size_t)t0 * e);
-    add_bias(s->tmp + (size_t)t0 * e, &L->bo, n - t0, e);
+    model_matmul(s, &L->wo, s->att + (size_t)t0 * no, n - t0, s->tmp + (size_t)t0 * e);
+    model_add_bias(s->tmp + (size_t)t0 * e, &L->bo, n - t0, e);
     for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }
 
-/* out(T, n_embd) = (silu(x Wgate) * (x Wup)) Wdown */
-void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const struct model_w *up,
-                     const struct model_w *down, const float *x, int n, float *out)
+static int llama_bind_attention(struct infer_model *m, int il, struct kb_error *err)
 {
-    int ff = (int)gate->ne[1];
-    session_matmul(s, gate, x, n, s->ff_g);
-    session_matmul(s, up, x, n, s->ff_u);
-    for (size_t i = 0; i < (size_t)n * ff; i++) {
-        float g = s->ff_g[i];
-        s->ff_g[i] = g / (1.0f + expf(-g)) * s->ff_u[i];
-    }
-    session_matmul(s, down, s->ff_g, n, out);
-}
-
-/* The FFN sublayer for rows t0..n-1. */
-static void ffn_block(struct infer_session *s, int il, int n, int t0)
-{
-    const struct model_hparams *hp = &s->m->hp;
-    const struct model_layer *L = &s->m->layers[il];
-    int e = hp->n_embd, k = n - t0;
-    float *xn = s->xn + (size_t)t0 * e, *out = s->tmp + (size_t)t0 * e;
-    if (k <= 0)
-        return;
-    for (int t = t0; t < n; t++)
-        model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->ffn_norm.data, e,
-                      hp->rms_eps);
-    if (L->moe)
-        moe_ffn(s, il, xn, k, out);
-    else
-        model_ffn_dense(s, &L->ffn_gate, &L->ffn_up, &L->ffn_down, xn, k, out);
-    for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
-        s->x[i] += s->tmp[i];
-}
-
-void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
-                   bool keep_rows)
-{
-    const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
-    int e = hp->n_embd, pos0 = s->n_past;
-    KB_ASSERT(n > 0 && n <= s->n_batch && pos0 + n <= s->n_ctx);
-    for (int t = 0; t < n; t++) {
-        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes;
-        kern.dequant[m->tok_embd.type](row, s->x + (size_t)t * e, e);
-        model_rope_table(m, pos0 + t, s->rope_cs + (size_t)t * hp->n_rot);
+    struct model_layer *L = &m->layers[il];
+    int64_t e = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim;
+    int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim;
+    int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
+    bool bias = m->ops->qkv_bias;
+    char nm[96];
+    int rc = 0;
+#define B(field, suffix, nd, a, b, opt)                                                            \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
+        if ((rc = model_bind(m, &L->field, nm, nd, a, b, 1, opt, err)) != 0)                       \
+            return rc;                                                                             \
+    } while (0)
+    B(wq, "attn_q.weight", 2, e, nq, false);
+    B(wk, "attn_k.weight", 2, e, nk, false);
+    B(wv, "attn_v.weight", 2, e, nv, false);
+    B(wo, "attn_output.weight", 2, no, e, false);
+    B(bq, "attn_q.bias", 1, nq, 1, !bias);
+    B(bk, "attn_k.bias", 1, nk, 1, !bias);
+    B(bv, "attn_v.bias", 1, nv, 1, !bias);
+    B(bo, "attn_output.bias", 1, e, 1, true);
+    if (m->ops->qk_norm) {
+        B(q_norm, "attn_q_norm.weight", 1, hp->head_dim, 1, false);
+        B(k_norm, "attn_k_norm.weight", 1, hp->head_dim, 1, false);
     }
-    for (int il = 0; il < hp->n_layer; il++) {
-        /* the last layer computes only the rows whose output is used (llama.cpp's inp_out_ids):
-         * the last one for last-row logits, none without logits; every row writes the cache */
-        int t0 = 0;
-        if (il == hp->n_layer - 1 && !keep_rows && !(logits && all))
-            t0 = logits ? n - 1 : n;
-        if (m->arch == MODEL_ARCH_DEEPSEEK2)
-            deepseek2_attention(s, il, n, pos0, t0);
-        else
-            attention_block(s, il, n, pos0, t0);
-        ffn_block(s, il, n, t0);
-    }
-    if (!logits)
-        return;
-    if (all) {
-        for (int t = 0; t < n; t++)
-            model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e, hp->rms_eps);
-        session_matmul(s, &m->output, s->xn, n, logits);
-    } else {
-        model_rmsnorm(s->xn, s->x + (size_t)(n - 1) * e, m->out_norm.data, e, hp->rms_eps);
-        session_matmul(s, &m->output, s->xn, 1, logits);
-    }
+#undef B
+    return rc;
 }
+
+static int llama_bind(struct infer_model *m, struct kb_error *err)
+{
+    return model_bind_decoder(m, llama_bind_attention, err);
+}
+
+#define LLAMA_FAMILY                                                                               \
+    .bind = llama_bind, .forward = model_decoder_forward, .attention = llama_attention,             \
+    .embed = model_decoder_embed, .kv_shape = model_kv_shape_gqa
+
+const struct arch_ops arch_llama_ops = {
+    .name = "llama", .experts = ARCH_EXPERTS_OPTIONAL, .ff_exp_is_n_ff = true, .expert_norm = true,
+    .yarn_mscale = true, LLAMA_FAMILY,
+};
+const struct arch_ops arch_qwen2_ops = {
+    .name = "qwen2", .rope_neox = true, .yarn_mscale = true, .qkv_bias = true, LLAMA_FAMILY,
+};
+const struct arch_ops arch_qwen3_ops = {
+    .name = "qwen3", .rope_neox = true, .yarn_mscale = true, .qk_norm = true, LLAMA_FAMILY,
+};
+const struct arch_ops arch_qwen2moe_ops = {
+    .name = "qwen2moe", .rope_neox = true, .yarn_mscale = true, .experts = ARCH_EXPERTS_ALWAYS,
+    .qkv_bias = true, .shexp_gate = true, LLAMA_FAMILY,
+};
+const struct arch_ops arch_qwen3moe_ops = {
+    .name = "qwen3moe", .ff_optional = true, .rope_neox = true, .yarn_mscale = true,
+    .experts = ARCH_EXPERTS_ALWAYS, .expert_norm = true, .qk_norm = true, LLAMA_FAMILY,
+};

@@ -3,8 +3,9 @@
  *
  * A model (struct infer_model) is a GGUF file mmap'd read-only plus the hyperparameters, tensor
  * views and tokenizer built from it. It is immutable after open and may be shared by any number of
- * threads and sessions. A session (struct infer_session) owns a KV cache, the activation scratch
- * and a thread pool, all allocated once by infer_session_new(); evaluating and generating never
+ * threads and sessions. A session (struct infer_session) owns a KV cache and the activation
+ * scratch, allocated once by infer_session_new(), and a work queue on a thread pool (struct
+ * infer_pool: its own, or one shared by several sessions); evaluating and generating never
  * allocate. A session is used by one thread at a time.
  *
  * Data flow: messages -> infer_chat_render() (the model's template) -> text -> infer_tokenize()
@@ -30,6 +31,7 @@
 
 struct infer_model;   /* opaque; read-only after open, shared by threads */
 struct infer_session; /* opaque; one thread at a time */
+struct infer_pool;    /* opaque; worker threads that any number of sessions may share */
 
 /* ---- models ------------------------------------------------------------------------------------ */
 
@@ -103,18 +105,31 @@ int infer_detokenize(const struct infer_model *m, const int32_t *tokens, int n, 
                      struct kb_buf *out, struct kb_error *err);
 bool infer_token_is_eog(const struct infer_model *m, int32_t token); /* EOS, EOT, im_end... */
 
+/* ---- thread pools ---------------------------------------------------------------------------------- */
+
+/* One set of worker threads for several sessions (n_threads counts the thread that submits work;
+ * 0: one per core): N sessions opened on it share n_threads - 1 workers instead of starting N
+ * pools. Results are the same as with a private pool. Caller owns; free with infer_pool_free()
+ * after every session on it is freed. */
+int infer_pool_new(struct infer_pool **out, int n_threads, struct kb_error *err);
+void infer_pool_free(struct infer_pool *p); /* NULL ok */
+int infer_pool_n_threads(const struct infer_pool *p);
+
 /* ---- sessions ------------------------------------------------------------------------------------ */
 
 struct infer_session_params {
     int n_ctx;     /* positions in the KV cache; 0: min(n_ctx_train, 4096) */
     int n_batch;   /* most tokens one forward step takes (longer evals are split); 0: 512 */
-    int n_threads; /* worker threads of the session's pool; 0: one per core */
+    int n_threads; /* worker threads of the session's own pool; 0: one per core; unused with pool */
+    struct infer_pool *pool; /* borrowed; valid until the session is freed. NULL: the session starts
+                              * its own pool of n_threads; else it runs on this one's threads */
     bool kv_f32;   /* keep the KV cache in F32 instead of F16 (bit-closer to the conformance set) */
 };
 void infer_session_params_default(struct infer_session_params *p);
 
-/* Allocates the KV cache, the scratch and the pool once. p NULL = defaults. Caller owns; free with
- * infer_session_free(). The session borrows m, which must outlive it. */
+/* Allocates the KV cache and the scratch once, and starts the session's own pool or opens a queue
+ * on p->pool (KB_EBUSY when 128 sessions already share it). p NULL = defaults. Caller owns; free
+ * with infer_session_free(). The session borrows m, which must outlive it. */
 int infer_session_new(struct infer_session **out, const struct infer_model *m,
                       const struct infer_session_params *p, struct kb_error *err);
 void infer_session_free(struct infer_session *s); /* NULL ok */

@@ -1,4 +1,5 @@
-/* infer/kern.h (internal to infer/): the compute kernels, the thread pool and the matmul driver.
+/* infer/kern.h (internal to infer/): the compute kernels and their dispatch table. The thread pool
+ * is infer/pool.h, the matmul driver over it infer/matmul.h.
  *
  * Kernels (infer/kernels/): for every supported weight type a scalar reference in kern_ref.c (the
  * specification: plain loops) and SIMD versions in kern_avx2.c and kern_avx512.c (one file per
@@ -84,41 +85,5 @@ float kern_f16_to_f32(uint16_t h);
 uint16_t kern_f32_to_f16(float f);
 float kern_bf16_to_f32(uint16_t h);
 uint16_t kern_f32_to_bf16(float f);
-
-/* ---- thread pool ---------------------------------------------------------------------------------
- * One persistent pool per process user (a model session borrows it). pool_run() calls
- * fn(ud, ith, nth) on nth = n_threads workers (the caller is worker 0) and returns when all are
- * done. Work is split by (ith, nth) row ranges inside fn. Lock rules: pool_run is called by one
- * thread at a time per pool. */
-struct kern_pool;
-int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err); /* 0 = all cores */
-void kern_pool_free(struct kern_pool *p); /* NULL ok */
-int kern_pool_n_threads(const struct kern_pool *p);
-void kern_pool_run(struct kern_pool *p, void (*fn)(void *ud, int ith, int nth), void *ud);
-/* Dynamic split: fn(ud, chunk, ith) for every chunk in [0, n_chunks) (n_chunks < 2^20), each chunk
- * claimed by whichever thread is free (the caller included); returns when all are done. A worker
- * descheduled by the OS does not hold the caller up (it finds no chunk left), so prefer this for
- * work that splits into many equal pieces (the matmul does). `ith` is for per-thread scratch. */
-void kern_pool_for(struct kern_pool *p, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud);
-
-/* ---- matmul ----------------------------------------------------------------------------------------
- * y[t][r] = sum_k W[r][k] * x[t][k] for a weight matrix W (rows of `w_type`, ne0 = n_in values per
- * row, n_out rows, row stride ggml_row_bytes(w_type, n_in)) and n_tok activation rows x (F32).
- * `xq` is caller-provided scratch of kern_matmul_scratch_bytes(w_type, n_in, n_tok) bytes: the
- * activations are quantized into it once per call (once per batch), then rows are split over the
- * pool's threads; each weight row is read once per batch. No allocation. */
-size_t kern_matmul_scratch_bytes(int w_type, int64_t n_in, int64_t n_tok);
-void kern_matmul(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,
-                 const float *x, int64_t n_tok, float *y, void *xq);
-
-/* The two halves of kern_matmul, for reusing one quantized input across several weight matrices
- * (e.g. Q, K and V, or gate and up, all read the same normalised x): kern_quantize_rows() writes
- * n_tok rows of `type` (use kern.vec_dot_type[w_type]; for F32 it copies) into xq, of
- * ggml_row_bytes(type, n_in) * n_tok bytes; kern_matmul_pre() then runs the product over rows
- * already in the weight's vec_dot_type. No allocation. */
-void kern_quantize_rows(struct kern_pool *pool, int type, const float *x, int64_t n_in, int64_t n_tok,
-                        void *xq);
-void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t n_in, int64_t n_out,
-                     const void *xq, int64_t n_tok, float *y);
 
 #endif

@@ -11,11 +11,11 @@
  * weight and activation block once per tile; leftovers use vec_dot.
  * y is (n_tok, n_out) row-major: y[t * n_out + r].
  *
- * No allocation. Threads only through kern_pool_run. Tests: tests/infer/test_kernels.c (matmul
+ * No allocation. Threads only through kern_pool_for (infer/pool.h). Tests: tests/infer/test_kernels.c (matmul
  * against a double-precision loop over dequantized weights, 1 and several threads). */
 #include <string.h>
 
-#include "infer/kern.h"
+#include "infer/matmul.h"
 
 #define MM_ROW_BLOCK 16
 #define MM_MATVEC_CHUNK_BYTES (128 * 1024)

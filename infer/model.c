@@ -1,12 +1,14 @@
-/* infer/model.c: opening a model: the GGUF mapping, hyperparameters and tensor views per
- * architecture, validation, and the memory estimate.
+/* infer/model.c: opening a model: the GGUF mapping, the architecture, hyperparameters and tensor
+ * views, validation, and the memory estimate.
  *
- * Flow: gguf_open() maps and validates the file; model_load() reads `<arch>.*` metadata with the
- * same defaults llama.cpp uses (rope base 10000, head_dim = n_embd/n_head, rope dims = head_dim,
- * vocab size from the token list), then binds every tensor by its llama.cpp name
- * (`blk.N.attn_q.weight`, ...), checking its type is supported and its shape is exactly what the
- * hyperparameters imply, so the forward pass can trust every view. Nothing is copied: a model_w
- * points into the read-only mapping. Tests: tests/infer/test_model.c. */
+ * Flow: gguf_open() maps and validates the file; model_load() picks the architecture's ops ONCE
+ * from general.architecture through arch_table (the only place an architecture is named), reads
+ * the common `<arch>.*` metadata with the same defaults llama.cpp uses (rope base 10000, head_dim =
+ * n_embd/n_head, rope dims = head_dim, vocab size from the token list), steered by the ops' flags,
+ * then the architecture's own keys (ops->hparams), then binds every tensor by its llama.cpp name
+ * (ops->bind; decoders through model_bind_decoder here), checking its type is supported and its
+ * shape is exactly what the hyperparameters imply, so the forward pass can trust every view.
+ * Nothing is copied: a model_w points into the read-only mapping. Tests: tests/infer/test_model.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +19,13 @@
 #include "infer/moe.h"
 #include "infer/synth.h"
 
-static const char *const arch_names[MODEL_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "qwen2moe",
-                                                          "qwen3moe", "deepseek2", "bert"};
+/* The one place an architecture is chosen: general.architecture -> its ops. */
+static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
+                                                    &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
+                                                    &arch_bert_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
-static int hp_u32(const struct infer_model *m, const char *key, int *out, bool required,
-                  struct kb_error *err)
+int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)
 {
     char full[128];
     uint32_t v;
@@ -40,7 +43,7 @@ static int hp_u32(const struct infer_model *m, const char *key, int *out, bool r
     return 0;
 }
 
-static void hp_f32(const struct infer_model *m, const char *key, float *out)
+void model_hp_f32(const struct infer_model *m, const char *key, float *out)
 {
     char full[128];
     snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
@@ -61,8 +64,8 @@ static void copy_str(const struct gguf_file *f, const char *key, char *dst, size
 }
 
 /* Binds tensor `name` expecting shape ne[0..n_dims) (ne[i] > 0). Absent: error unless optional. */
-static int bind(const struct infer_model *m, struct model_w *w, const char *name, int n_dims,
-                int64_t ne0, int64_t ne1, int64_t ne2, bool optional, struct kb_error *err)
+int model_bind(const struct infer_model *m, struct model_w *w, const char *name, int n_dims, int64_t ne0,
+               int64_t ne1, int64_t ne2, bool optional, struct kb_error *err)
 {
     const struct gguf_tensor *t = gguf_find_tensor(m->gf, name);
     int64_t want[4] = {ne0, ne1, ne2, 1};
@@ -99,58 +102,20 @@ static int bind(const struct infer_model *m, struct model_w *w, const char *name
     return 0;
 }
 
-static int bind_layer(const struct infer_model *m, int il, struct kb_error *err)
+/* ffn_norm and the dense or MoE FFN of layer il. */
+static int bind_ffn(struct infer_model *m, int il, struct kb_error *err)
 {
     const struct model_hparams *hp = &m->hp;
     struct model_layer *L = &m->layers[il];
-    int64_t e = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim;
-    int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim;
-    int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
-    int64_t no = (int64_t)hp->n_head * hp->head_dim_v;
-    int64_t E = hp->n_expert;
-    bool bias = m->arch == MODEL_ARCH_QWEN2 || m->arch == MODEL_ARCH_QWEN2MOE;
-    bool qk_norm = m->arch == MODEL_ARCH_QWEN3 || m->arch == MODEL_ARCH_QWEN3MOE;
+    int64_t e = hp->n_embd, E = hp->n_expert;
     char nm[96];
     int rc = 0;
 #define B(field, suffix, nd, a, b, c, opt)                                                         \
     do {                                                                                           \
         snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
-        if ((rc = bind(m, &L->field, nm, nd, a, b, c, opt, err)) != 0)                             \
+        if ((rc = model_bind(m, &L->field, nm, nd, a, b, c, opt, err)) != 0)                       \
             return rc;                                                                             \
     } while (0)
-    B(attn_norm, "attn_norm.weight", 1, e, 1, 1, false);
-    if (m->arch == MODEL_ARCH_DEEPSEEK2) {
-        int64_t C = hp->kv_lora_rank, R = hp->n_rot;
-        if (hp->q_lora_rank > 0) {
-            B(wq_a, "attn_q_a.weight", 2, e, hp->q_lora_rank, 1, false);
-            B(q_a_norm, "attn_q_a_norm.weight", 1, hp->q_lora_rank, 1, 1, false);
-            B(wq_b, "attn_q_b.weight", 2, hp->q_lora_rank, nq, 1, false);
-        } else {
-            B(wq, "attn_q.weight", 2, e, nq, 1, false);
-        }
-        B(wkv_a, "attn_kv_a_mqa.weight", 2, e, C + R, 1, false);
-        B(kv_a_norm, "attn_kv_a_norm.weight", 1, C, 1, 1, false);
-        snprintf(nm, sizeof nm, "blk.%d.attn_k_b.weight", il);
-        if (!gguf_find_tensor(m->gf, nm))
-            return kb_error_set(err, KB_EFORMAT, "model: deepseek2 file without attn_k_b/attn_v_b "
-                                "(converted before llama.cpp's MLA support) is not supported");
-        B(wk_b, "attn_k_b.weight", 3, hp->n_nope, C, hp->n_head, false);
-        B(wv_b, "attn_v_b.weight", 3, C, hp->head_dim_v, hp->n_head, false);
-        B(wo, "attn_output.weight", 2, no, e, 1, false);
-    } else {
-        B(wq, "attn_q.weight", 2, e, nq, 1, false);
-        B(wk, "attn_k.weight", 2, e, nk, 1, false);
-        B(wv, "attn_v.weight", 2, e, nv, 1, false);
-        B(wo, "attn_output.weight", 2, no, e, 1, false);
-        B(bq, "attn_q.bias", 1, nq, 1, 1, !bias);
-        B(bk, "attn_k.bias", 1, nk, 1, 1, !bias);
-        B(bv, "attn_v.bias", 1, nv, 1, 1, !bias);
-        B(bo, "attn_output.bias", 1, e, 1, 1, true);
-        if (qk_norm) {
-            B(q_norm, "attn_q_norm.weight", 1, hp->head_dim, 1, 1, false);
-            B(k_norm, "attn_k_norm.weight", 1, hp->head_dim, 1, 1, false);
-        }
-    }
     B(ffn_norm, "ffn_norm.weight", 1, e, 1, 1, false);
     L->moe = hp->n_expert > 0 && il >= hp->n_layer_dense_lead;
     if (!L->moe) {
@@ -169,43 +134,35 @@ static int bind_layer(const struct infer_model *m, int il, struct kb_error *err)
         B(up_shexp, "ffn_up_shexp.weight", 2, e, hp->n_ff_shexp, 1, false);
         B(down_shexp, "ffn_down_shexp.weight", 2, hp->n_ff_shexp, e, 1, false);
     }
-    if (m->arch == MODEL_ARCH_QWEN2MOE)
+    if (m->ops->shexp_gate)
         B(gate_inp_shexp, "ffn_gate_inp_shexp.weight", 1, e, 1, 1, false);
 #undef B
     return rc;
 }
 
-static int bind_bert_layer(const struct infer_model *m, int il, struct kb_error *err)
+int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
+                       struct kb_error *err)
 {
     const struct model_hparams *hp = &m->hp;
-    struct model_layer *L = &m->layers[il];
-    int64_t e = hp->n_embd, nq = (int64_t)hp->n_head * hp->head_dim;
     char nm[96];
-    int rc = 0;
-#define B(field, suffix, nd, a, b)                                                                 \
-    do {                                                                                           \
-        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                          \
-        if ((rc = bind(m, &L->field, nm, nd, a, b, 1, false, err)) != 0)                           \
-            return rc;                                                                             \
-    } while (0)
-    B(wq, "attn_q.weight", 2, e, nq);
-    B(bq, "attn_q.bias", 1, nq, 1);
-    B(wk, "attn_k.weight", 2, e, nq);
-    B(bk, "attn_k.bias", 1, nq, 1);
-    B(wv, "attn_v.weight", 2, e, nq);
-    B(bv, "attn_v.bias", 1, nq, 1);
-    B(wo, "attn_output.weight", 2, nq, e);
-    B(bo, "attn_output.bias", 1, e, 1);
-    B(attn_out_norm, "attn_output_norm.weight", 1, e, 1);
-    B(attn_out_norm_b, "attn_output_norm.bias", 1, e, 1);
-    B(ffn_up, "ffn_up.weight", 2, e, hp->n_ff);
-    B(ffn_up_b, "ffn_up.bias", 1, hp->n_ff, 1);
-    B(ffn_down, "ffn_down.weight", 2, hp->n_ff, e);
-    B(ffn_down_b, "ffn_down.bias", 1, e, 1);
-    B(out_norm_l, "layer_output_norm.weight", 1, e, 1);
-    B(out_norm_l_b, "layer_output_norm.bias", 1, e, 1);
-#undef B
-    return rc;
+    int rc;
+    if ((rc = model_bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false, err)) ||
+        (rc = model_bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
+        (rc = model_bind(m, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, true, err)) ||
+        (rc = model_bind(m, &m->rope_freqs, "rope_freqs.weight", 1, hp->n_rot / 2, 1, 1, true, err)))
+        return rc;
+    if (!m->output.data) {
+        m->output = m->tok_embd;
+        m->tied_output = true;
+    }
+    m->layers = kb_xcalloc((size_t)hp->n_layer, sizeof *m->layers);
+    for (int il = 0; il < hp->n_layer; il++) {
+        snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", il);
+        if ((rc = model_bind(m, &m->layers[il].attn_norm, nm, 1, hp->n_embd, 1, 1, false, err)) ||
+            (rc = bind_attention(m, il, err)) || (rc = bind_ffn(m, il, err)))
+            return rc;
+    }
+    return 0;
 }
 
 /* Mixture-of-experts and MLA hyperparameters, with llama.cpp's per-architecture defaults. */
@@ -213,15 +170,12 @@ static int load_moe_hparams(struct infer_model *m, struct kb_error *err)
 {
     struct model_hparams *hp = &m->hp;
     int rc, n_shared = 0, n_group_used = 0, gating = 0;
-    bool b;
-    if ((rc = hp_u32(m, "expert_count", &hp->n_expert, false, err)) ||
-        (rc = hp_u32(m, "expert_used_count", &hp->n_expert_used, false, err)))
+    if ((rc = model_hp_u32(m, "expert_count", &hp->n_expert, false, err)) ||
+        (rc = model_hp_u32(m, "expert_used_count", &hp->n_expert_used, false, err)))
         return rc;
-    bool moe_arch = m->arch == MODEL_ARCH_QWEN2MOE || m->arch == MODEL_ARCH_QWEN3MOE ||
-                    m->arch == MODEL_ARCH_DEEPSEEK2;
-    if (moe_arch && hp->n_expert == 0)
+    if (m->ops->experts == ARCH_EXPERTS_ALWAYS && hp->n_expert == 0)
         return kb_error_set(err, KB_ECORRUPT, "model: %s without expert_count", m->arch_name);
-    if ((m->arch == MODEL_ARCH_QWEN2 || m->arch == MODEL_ARCH_QWEN3) && hp->n_expert > 0)
+    if (m->ops->experts == ARCH_EXPERTS_NEVER && hp->n_expert > 0)
         return kb_error_set(err, KB_EFORMAT, "model: %s with experts is not supported",
                             m->arch_name);
     if (hp->n_expert == 0)
@@ -230,34 +184,25 @@ static int load_moe_hparams(struct infer_model *m, struct kb_error *err)
         hp->n_expert_used > hp->n_expert || hp->n_expert_used > MOE_MAX_USED)
         return kb_error_set(err, KB_ECORRUPT, "model: %d experts with %d used per token",
                             hp->n_expert, hp->n_expert_used);
-    hp->n_ff_exp = m->arch == MODEL_ARCH_LLAMA ? hp->n_ff : 0;
-    if ((rc = hp_u32(m, "expert_feed_forward_length", &hp->n_ff_exp, false, err)) ||
-        (rc = hp_u32(m, "expert_shared_feed_forward_length", &hp->n_ff_shexp, false, err)) ||
-        (rc = hp_u32(m, "expert_shared_count", &n_shared, false, err)) ||
-        (rc = hp_u32(m, "leading_dense_block_count", &hp->n_layer_dense_lead, false, err)) ||
-        (rc = hp_u32(m, "expert_gating_func", &gating, false, err)) ||
-        (rc = hp_u32(m, "expert_group_count", &hp->n_group, false, err)) ||
-        (rc = hp_u32(m, "expert_group_used_count", &n_group_used, false, err)))
+    hp->n_ff_exp = m->ops->ff_exp_is_n_ff ? hp->n_ff : 0;
+    if ((rc = model_hp_u32(m, "expert_feed_forward_length", &hp->n_ff_exp, false, err)) ||
+        (rc = model_hp_u32(m, "expert_shared_feed_forward_length", &hp->n_ff_shexp, false, err)) ||
+        (rc = model_hp_u32(m, "expert_shared_count", &n_shared, false, err)) ||
+        (rc = model_hp_u32(m, "leading_dense_block_count", &hp->n_layer_dense_lead, false, err)) ||
+        (rc = model_hp_u32(m, "expert_gating_func", &gating, false, err)) ||
+        (rc = model_hp_u32(m, "expert_group_count", &hp->n_group, false, err)) ||
+        (rc = model_hp_u32(m, "expert_group_used_count", &n_group_used, false, err)))
         return rc;
     if (hp->n_ff_exp == 0)
         hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
-    if (m->arch == MODEL_ARCH_DEEPSEEK2)
-        hp->n_ff_shexp = hp->n_ff_exp * n_shared;
+    (void)n_shared; /* read (and checked) for every architecture; deepseek2's hparams hook uses it */
     hp->n_group_used = n_group_used;
     hp->gating = gating == 0 ? MOE_GATING_SOFTMAX : gating;
     if (hp->gating != MOE_GATING_SOFTMAX && hp->gating != MOE_GATING_SIGMOID)
         return kb_error_set(err, KB_EFORMAT, "model: expert gating function %d is not supported",
                             gating);
-    hp->expert_norm = m->arch == MODEL_ARCH_LLAMA || m->arch == MODEL_ARCH_QWEN3MOE;
-    {
-        char full[128];
-        snprintf(full, sizeof full, "%s.expert_weights_norm", m->arch_name);
-        if (m->arch == MODEL_ARCH_DEEPSEEK2)
-            hp->expert_norm = gguf_get_bool(m->gf, full, &b) && b;
-    }
+    hp->expert_norm = m->ops->expert_norm;
     hp->expert_scale = 0.0f;
-    if (m->arch == MODEL_ARCH_DEEPSEEK2)
-        hp_f32(m, "expert_weights_scale", &hp->expert_scale);
     if (hp->n_group > 1 && (hp->n_expert % hp->n_group != 0 || hp->n_group_used < 1 ||
                             hp->n_group_used > hp->n_group ||
                             hp->n_expert_used > hp->n_group_used * (hp->n_expert / hp->n_group) ||
@@ -269,40 +214,20 @@ static int load_moe_hparams(struct infer_model *m, struct kb_error *err)
     return 0;
 }
 
-static int load_mla_hparams(struct infer_model *m, struct kb_error *err)
-{
-    struct model_hparams *hp = &m->hp;
-    int rc, kmla = 0, vmla = 0;
-    if ((rc = hp_u32(m, "attention.q_lora_rank", &hp->q_lora_rank, false, err)) ||
-        (rc = hp_u32(m, "attention.kv_lora_rank", &hp->kv_lora_rank, true, err)) ||
-        (rc = hp_u32(m, "attention.key_length_mla", &kmla, false, err)) ||
-        (rc = hp_u32(m, "attention.value_length_mla", &vmla, false, err)))
-        return rc;
-    if (kmla == 0 || vmla == 0)
-        return kb_error_set(err, KB_EFORMAT, "model: deepseek2 file without MLA key/value lengths "
-                            "(converted before llama.cpp's MLA support) is not supported");
-    hp->head_dim = kmla;
-    hp->head_dim_v = vmla;
-    hp->n_nope = kmla - hp->n_rot;
-    if (hp->n_nope <= 0 || hp->kv_lora_rank <= 0 || hp->q_lora_rank < 0)
-        return kb_error_set(err, KB_ECORRUPT, "model: bad MLA dimensions");
-    return 0;
-}
-
 static int load_hparams(struct infer_model *m, struct kb_error *err)
 {
     struct model_hparams *hp = &m->hp;
     int rc;
     memset(hp, 0, sizeof *hp);
     hp->n_ctx_train = 2048;
-    if ((rc = hp_u32(m, "context_length", &hp->n_ctx_train, false, err)) ||
-        (rc = hp_u32(m, "embedding_length", &hp->n_embd, true, err)) ||
-        (rc = hp_u32(m, "block_count", &hp->n_layer, true, err)) ||
-        (rc = hp_u32(m, "feed_forward_length", &hp->n_ff, m->arch != MODEL_ARCH_QWEN3MOE, err)) ||
-        (rc = hp_u32(m, "attention.head_count", &hp->n_head, true, err)))
+    if ((rc = model_hp_u32(m, "context_length", &hp->n_ctx_train, false, err)) ||
+        (rc = model_hp_u32(m, "embedding_length", &hp->n_embd, true, err)) ||
+        (rc = model_hp_u32(m, "block_count", &hp->n_layer, true, err)) ||
+        (rc = model_hp_u32(m, "feed_forward_length", &hp->n_ff, !m->ops->ff_optional, err)) ||
+        (rc = model_hp_u32(m, "attention.head_count", &hp->n_head, true, err)))
         return rc;
     hp->n_head_kv = hp->n_head;
-    if ((rc = hp_u32(m, "attention.head_count_kv", &hp->n_head_kv, false, err)))
+    if ((rc = model_hp_u32(m, "attention.head_count_kv", &hp->n_head_kv, false, err)))
         return rc;
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
         hp->n_ff < 0 || hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096)
@@ -310,22 +235,22 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
                             "heads %d/%d, ff %d)", hp->n_embd, hp->n_layer, hp->n_head,
                             hp->n_head_kv, hp->n_ff);
     hp->head_dim = hp->n_embd / hp->n_head;
-    if ((rc = hp_u32(m, "attention.key_length", &hp->head_dim, false, err)))
+    if ((rc = model_hp_u32(m, "attention.key_length", &hp->head_dim, false, err)))
         return rc;
     hp->head_dim_v = hp->head_dim;
-    if ((rc = hp_u32(m, "attention.value_length", &hp->head_dim_v, false, err)))
+    if ((rc = model_hp_u32(m, "attention.value_length", &hp->head_dim_v, false, err)))
         return rc;
     hp->n_rot = hp->head_dim;
-    if ((rc = hp_u32(m, "rope.dimension_count", &hp->n_rot, false, err)))
+    if ((rc = model_hp_u32(m, "rope.dimension_count", &hp->n_rot, false, err)))
         return rc;
     if (hp->head_dim <= 0 || hp->head_dim_v <= 0 || hp->n_rot <= 0 || hp->n_rot > hp->head_dim ||
         hp->n_rot % 2 != 0)
         return kb_error_set(err, KB_ECORRUPT, "model: bad head/rope dimensions (%d, %d, rot %d)",
                             hp->head_dim, hp->head_dim_v, hp->n_rot);
     hp->rms_eps = 1e-5f;
-    hp_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps);
+    model_hp_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps);
     hp->rope_base = 10000.0f;
-    hp_f32(m, "rope.freq_base", &hp->rope_base);
+    model_hp_f32(m, "rope.freq_base", &hp->rope_base);
     hp->rope_freq_scale = 1.0f;
     hp->rope_mscale = 1.0f;
     {
@@ -341,15 +266,15 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
         if (!hp->yarn && !(n == 6 && memcmp(s, "linear", 6) == 0) && !(n == 4 && memcmp(s, "none", 4) == 0))
             return kb_error_set(err, KB_EFORMAT, "model: rope scaling '%.*s' is not supported",
                                 (int)KB_MIN(n, 32), s);
-        hp_f32(m, "rope.scaling.factor", &factor);
+        model_hp_f32(m, "rope.scaling.factor", &factor);
         if (factor == 0.0f) {
             float lin = 0.0f;
-            hp_f32(m, "rope.scale_linear", &lin);
+            model_hp_f32(m, "rope.scale_linear", &lin);
             factor = lin;
         }
         if (factor > 0.0f)
             hp->rope_freq_scale = 1.0f / factor;
-        if ((rc = hp_u32(m, "rope.scaling.original_context_length", &n_ctx_orig, false, err)))
+        if ((rc = model_hp_u32(m, "rope.scaling.original_context_length", &n_ctx_orig, false, err)))
             return rc;
         if (hp->yarn) {
             /* ggml_rope_yarn_corr_dims with beta_fast 32, beta_slow 1 */
@@ -358,29 +283,21 @@ static int load_hparams(struct infer_model *m, struct kb_error *err)
             double hi = ceil(nd * log(n_ctx_orig / (1.0 * 2 * M_PI)) / (2 * log(base)));
             hp->yarn_corr[0] = (float)fmax(0.0, lo);
             hp->yarn_corr[1] = (float)fmin(nd - 1, hi);
-            if (m->arch != MODEL_ARCH_DEEPSEEK2) /* ggml's own magnitude correction */
+            if (m->ops->yarn_mscale) /* ggml's own magnitude correction */
                 hp->rope_mscale = 1.0f + 0.1f * logf(1.0f / hp->rope_freq_scale);
         }
     }
     if (!(hp->rope_base > 0.0f) || !isfinite(hp->rope_freq_scale) || !(hp->rms_eps > 0.0f))
         return kb_error_set(err, KB_ECORRUPT, "model: bad rope base, scale or rms epsilon");
-    hp->rope_neox = m->arch != MODEL_ARCH_LLAMA && m->arch != MODEL_ARCH_DEEPSEEK2;
+    hp->rope_neox = m->ops->rope_neox;
     hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
     hp->pooling = 3; /* decoders embed with their last token unless the file says otherwise */
-    if ((rc = hp_u32(m, "pooling_type", &hp->pooling, false, err)))
+    if ((rc = model_hp_u32(m, "pooling_type", &hp->pooling, false, err)))
         return rc;
     if ((rc = load_moe_hparams(m, err)))
         return rc;
-    if (m->arch == MODEL_ARCH_DEEPSEEK2) {
-        float log_mul = 0.0f;
-        if ((rc = load_mla_hparams(m, err)))
-            return rc;
-        /* YaRN attention-scale correction: the rope keeps unit magnitude and the scores are scaled by
-         * mscale^2 instead, mscale = 1 + yarn_log_multiplier * ln(1/freq_scale). */
-        hp_f32(m, "rope.scaling.yarn_log_multiplier", &log_mul);
-        float ms = hp->yarn ? 1.0f + log_mul * logf(1.0f / hp->rope_freq_scale) : 1.0f;
-        hp->kq_scale = ms * ms / sqrtf((float)hp->head_dim);
-    }
+    if (m->ops->hparams && (rc = m->ops->hparams(m, err)))
+        return rc;
     return 0;
 }
 
@@ -391,7 +308,7 @@ static int vocab_size(struct infer_model *m, struct kb_error *err)
     const void *d;
     const struct gguf_tensor *te = gguf_find_tensor(m->gf, "token_embd.weight");
     int v = 0;
-    int rc = hp_u32(m, "vocab_size", &v, false, err);
+    int rc = model_hp_u32(m, "vocab_size", &v, false, err);
     if (rc)
         return rc;
     if (v == 0 && gguf_get_arr(m->gf, "tokenizer.ggml.tokens", &t, &n, &d))
@@ -412,7 +329,6 @@ static int32_t tok_id(const struct gguf_file *f, const char *key)
 
 int model_load(struct infer_model *m, struct kb_error *err)
 {
-    struct model_hparams *hp = &m->hp;
     int rc;
     copy_str(m->gf, "general.architecture", m->arch_name, sizeof m->arch_name);
     copy_str(m->gf, "general.name", m->name, sizeof m->name);
@@ -424,63 +340,17 @@ int model_load(struct infer_model *m, struct kb_error *err)
             s = "", n = 0;
         m->chat_template = kb_xstrndup(s, n);
     }
-    m->arch = MODEL_ARCH_COUNT;
-    for (int i = 0; i < MODEL_ARCH_COUNT; i++)
-        if (strcmp(m->arch_name, arch_names[i]) == 0)
-            m->arch = (enum model_arch)i;
-    if (m->arch == MODEL_ARCH_COUNT)
+    m->ops = NULL;
+    for (size_t i = 0; i < KB_ARRAY_LEN(arch_table); i++)
+        if (strcmp(m->arch_name, arch_table[i]->name) == 0)
+            m->ops = arch_table[i];
+    if (!m->ops)
         return kb_error_set(err, KB_EFORMAT, "model: architecture '%s' is not supported",
                             m->arch_name[0] ? m->arch_name : "(none)");
     if ((rc = load_hparams(m, err)) || (rc = vocab_size(m, err)))
         return rc;
-    if (m->arch == MODEL_ARCH_BERT) {
-        bool causal = true;
-        char full[128];
-        snprintf(full, sizeof full, "%s.attention.causal", m->arch_name);
-        if (gguf_get_bool(m->gf, full, &causal) && causal)
-            return kb_error_set(err, KB_EFORMAT, "model: causal bert is not supported");
-        hp->norm_eps = 1e-12f;
-        hp_f32(m, "attention.layer_norm_epsilon", &hp->norm_eps);
-        hp->pooling = 1;
-        if ((rc = hp_u32(m, "pooling_type", &hp->pooling, false, err)))
-            return rc;
-        if ((rc = bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false,
-                       err)) ||
-            (rc = bind(m, &m->type_embd, "token_types.weight", 2, hp->n_embd, 2, 1, true, err)) ||
-            (rc = bind(m, &m->tok_norm, "token_embd_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
-            (rc = bind(m, &m->tok_norm_b, "token_embd_norm.bias", 1, hp->n_embd, 1, 1, false, err)))
-            return rc;
-        const struct gguf_tensor *pe = gguf_find_tensor(m->gf, "position_embd.weight");
-        if (!pe || pe->ne[1] < 1 || pe->ne[1] > (1 << 20))
-            return kb_error_set(err, KB_ECORRUPT, "model: bert without position_embd.weight");
-        if ((rc = bind(m, &m->pos_embd, "position_embd.weight", 2, hp->n_embd, pe->ne[1], 1, false,
-                       err)))
-            return rc;
-        if (hp->n_ctx_train > pe->ne[1])
-            hp->n_ctx_train = (int)pe->ne[1];
-        m->layers = kb_xcalloc((size_t)hp->n_layer, sizeof *m->layers);
-        for (int il = 0; il < hp->n_layer; il++)
-            if ((rc = bind_bert_layer(m, il, err)))
-                return rc;
-        if (bert_init(m) != 0)
-            return kb_error_set(err, KB_ENOMEM, "model: no memory for the GELU table");
-        goto counts;
-    }
-    if ((rc = bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false,
-                   err)) ||
-        (rc = bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
-        (rc = bind(m, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, true, err)) ||
-        (rc = bind(m, &m->rope_freqs, "rope_freqs.weight", 1, hp->n_rot / 2, 1, 1, true, err)))
+    if ((rc = m->ops->bind(m, err)))
         return rc;
-    if (!m->output.data) {
-        m->output = m->tok_embd;
-        m->tied_output = true;
-    }
-    m->layers = kb_xcalloc((size_t)hp->n_layer, sizeof *m->layers);
-    for (int il = 0; il < hp->n_layer; il++)
-        if ((rc = bind_layer(m, il, err)))
-            return rc;
-counts:
     m->bos = tok_id(m->gf, "tokenizer.ggml.bos_token_id");
     m->eos = tok_id(m->gf, "tokenizer.ggml.eos_token_id");
     m->eot = tok_id(m->gf, "tokenizer.ggml.eot_token_id");
@@ -501,6 +371,7 @@ const char *infer_type_name(int type)
 void infer_model_get_info(const struct infer_model *m, struct infer_model_info *out)
 {
     const struct model_hparams *hp = &m->hp;
+    struct arch_kv kv;
     memset(out, 0, sizeof *out);
     out->arch = m->arch_name;
     out->name = m->name;
@@ -526,16 +397,9 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->n_layer_dense_lead = hp->n_layer_dense_lead;
     out->kv_lora_rank = hp->kv_lora_rank;
     out->q_lora_rank = hp->q_lora_rank;
-    out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 *
-                                   ((uint64_t)hp->n_head_kv * hp->head_dim +
-                                    (uint64_t)hp->n_head_kv * hp->head_dim_v);
-    if (m->arch == MODEL_ARCH_DEEPSEEK2) {
-        out->kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * (hp->kv_lora_rank + hp->n_rot);
-        out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 * hp->n_head *
-                                       ((uint64_t)hp->head_dim + hp->head_dim_v);
-    } else {
-        out->kv_bytes_per_token = out->kv_bytes_per_token_full;
-    }
+    m->ops->kv_shape(m, &kv);
+    out->kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * (kv.k_row + kv.v_row);
+    out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 * kv.full_row;
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = gguf_file_bytes(m->gf);
@@ -554,7 +418,7 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
         if (t >= 0 && t < (int)KB_ARRAY_LEN(out->tensor_type_count))
             out->tensor_type_count[t]++;
     }
-    out->encoder = m->arch == MODEL_ARCH_BERT;
+    out->encoder = m->ops->forward == NULL;
     out->pooling = hp->pooling;
     out->tok_model = m->tok_model;
     out->chat_template = m->chat_template;

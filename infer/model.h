@@ -1,11 +1,12 @@
-/* infer/model.h (internal to infer/): the loaded model and the session, shared by model.c,
- * session.c, arch_*.c and generate.c.
+/* infer/model.h (internal to infer/): the loaded model, the session, and struct arch_ops, shared
+ * by model.c, session.c, layers*.c, arch_*.c and generate.c.
  *
- * A model is immutable after model.c builds it: hyperparameters read from the GGUF metadata of its
- * architecture and one struct model_w view per tensor, pointing into the read-only mapping. A
- * session holds everything a forward pass writes: the KV cache and fixed-size scratch buffers, all
- * allocated in session.c; the forward pass (arch_llama.c) only reads the model and writes the
- * session. Tests: tests/infer/test_model.c, test_conformance.c, test_ref_forward.c. */
+ * A model is immutable after model.c builds it: its architecture's ops (chosen once by name),
+ * hyperparameters read from the GGUF metadata and one struct model_w view per tensor, pointing into
+ * the read-only mapping. A session holds everything a forward pass writes: the KV cache and
+ * fixed-size scratch buffers, all allocated in session.c; the forward pass (m->ops: layers.c and
+ * arch_*.c, declared in layers.h) only reads the model and writes the session. Calls go one way:
+ * model.c/session.c -> m->ops -> arch_*.c -> layers*.c. Tests: tests/infer/test_model.c, test_conformance.c, test_ref_forward.c. */
 #ifndef KB_INFER_MODEL_H
 #define KB_INFER_MODEL_H
 
@@ -14,18 +15,7 @@
 
 #include "infer/gguf.h"
 #include "infer/infer.h"
-#include "infer/kern.h"
-
-enum model_arch {
-    MODEL_ARCH_LLAMA,     /* also Mistral, and Mixtral when expert_count > 0 */
-    MODEL_ARCH_QWEN2,
-    MODEL_ARCH_QWEN3,
-    MODEL_ARCH_QWEN2MOE,
-    MODEL_ARCH_QWEN3MOE,
-    MODEL_ARCH_DEEPSEEK2, /* MLA attention; V2/V2-Lite and V3/R1 flavours */
-    MODEL_ARCH_BERT,      /* encoder: embeddings only */
-    MODEL_ARCH_COUNT
-};
+#include "infer/matmul.h"
 
 /* A weight tensor in the mapping: rows of ne[0] values of `type`, row_bytes apart. data NULL when
  * the tensor is absent (optional tensors only). */
@@ -90,10 +80,55 @@ struct model_layer {
 };
 
 struct tok_vocab;
+struct infer_model;
+struct infer_session;
+
+/* Per-position KV cache widths of an architecture, in elements per layer. */
+struct arch_kv {
+    size_t k_row;    /* cached K row (MLA: the latent + rope key) */
+    size_t v_row;    /* cached V row (0: MLA reads its values from the K rows) */
+    size_t full_row; /* K + V of the uncompressed attention (for infer_model_info) */
+    int att_dim;     /* widest attention row beyond head_dim/head_dim_v (MLA: kv_lora_rank + n_rot) */
+};
+
+/* What sets one architecture apart, chosen once by model_load() from general.architecture through
+ * model.c's table; model.c and session.c only call through m->ops. Hooks take the model or session
+ * they are about; flags feed model.c's common hyperparameter reader. One const instance per
+ * supported GGUF name, defined in the arch_*.c file that implements it. */
+enum arch_experts {
+    ARCH_EXPERTS_NEVER,    /* expert_count > 0 is not supported */
+    ARCH_EXPERTS_OPTIONAL, /* dense unless the file has experts (llama: Mixtral) */
+    ARCH_EXPERTS_ALWAYS    /* expert_count is required */
+};
+struct arch_ops {
+    const char *name;          /* general.architecture */
+    bool ff_optional;          /* feed_forward_length may be absent (qwen3moe: experts only) */
+    bool rope_neox;            /* rotary pairs are halves (NEOX), else adjacent (NORM) */
+    bool yarn_mscale;          /* YaRN scales cos/sin by ggml's magnitude correction */
+    enum arch_experts experts;
+    bool ff_exp_is_n_ff;       /* expert FFN width defaults to feed_forward_length (Mixtral) */
+    bool expert_norm;          /* renormalise the chosen experts' weights (default) */
+    bool qkv_bias, qk_norm;    /* qwen2 Q/K/V biases; qwen3 per-head Q/K RMSNorm */
+    bool shexp_gate;           /* qwen2moe: sigmoid gate on the shared experts */
+    /* After the common hyperparameters: the architecture's own keys (NULL: none). */
+    int (*hparams)(struct infer_model *m, struct kb_error *err);
+    /* Binds every tensor (after the vocabulary size is known). */
+    int (*bind)(struct infer_model *m, struct kb_error *err);
+    /* Decoders: one step (model_decoder_forward) and the attention sublayer it calls per layer,
+     * which adds rows t0..n-1 of its output into s->x and writes all n rows to the cache. NULL
+     * forward: an encoder (no infer_eval, no KV cache). */
+    void (*forward)(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
+                    bool keep_rows);
+    void (*attention)(struct infer_session *s, int il, int n, int pos0, int t0);
+    /* infer_embed: runs tok[0..n) from position 0 and returns the n final hidden rows (n, n_embd),
+     * in the session's buffers. */
+    const float *(*embed)(struct infer_session *s, const int32_t *tok, int n);
+    void (*kv_shape)(const struct infer_model *m, struct arch_kv *kv);
+};
 
 struct infer_model {
     struct gguf_file *gf;      /* owned; the mapping every model_w points into */
-    enum model_arch arch;
+    const struct arch_ops *ops; /* static; the architecture's behaviour */
     char arch_name[32];
     char name[128];
     char tok_model[32];
@@ -113,13 +148,13 @@ struct infer_model {
     int64_t n_params;
 };
 
-/* Score rows per attention worker: four queries at once in bert's attention (arch_llama.c). */
+/* Score rows per attention worker: four queries at once in bert's attention (layers.c). */
 #define ATT_SCORE_ROWS 4
 
 /* Everything the forward pass writes. Shapes use T = n_batch (tokens per step). */
 struct infer_session {
     const struct infer_model *m; /* borrowed */
-    struct kern_pool *pool;      /* owned */
+    struct kern_pool *pool;      /* owned: this session's queue on its (private or shared) workers */
     int n_ctx, n_batch, n_past;
     bool kv_f32;
     void *k_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) F16 or F32 */
@@ -162,71 +197,24 @@ struct infer_session {
 
 /* model.c */
 int model_load(struct infer_model *m, struct kb_error *err);
+/* `<arch>.<key>` as u32 into *out (absent keeps the default; present but bad: KB_ECORRUPT), and as
+ * f32 (absent or bad keeps the default). */
+int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err);
+void model_hp_f32(const struct infer_model *m, const char *key, float *out);
+/* Binds tensor `name` into *w expecting shape ne[0..n_dims); absent: KB_ECORRUPT unless optional. */
+int model_bind(const struct infer_model *m, struct model_w *w, const char *name, int n_dims, int64_t ne0,
+               int64_t ne1, int64_t ne2, bool optional, struct kb_error *err);
+/* A decoder's tensors: token embedding, output norm and head, rope_freqs, and per layer attn_norm,
+ * the attention tensors (bind_attention), ffn_norm and the dense or MoE FFN. */
+int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
+                       struct kb_error *err);
+/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c). */
+extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
+    arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops;
 /* generate.c: the tokenizer built from the file (vocab NULL when it has none). */
 int model_vocab_open(struct infer_model *m, struct kb_error *err);
 void model_vocab_close(struct infer_model *m);
-/* session.c */
+/* session.c: the largest activation scratch any matmul of the model needs for n_tok rows. */
 size_t session_matmul_scratch(const struct infer_model *m, int n_tok);
-/* y(T, n_out) = x(T, n_in) W^T over the session's pool. */
-void session_matmul(struct infer_session *s, const struct model_w *w, const float *x, int n_tok,
-                    float *y);
-/* One attention pass over the cache (arch_llama.c): out[t][h] = softmax(q[t][h] . K[0..pos0+t]
- * * scale) V, split over the pool by (token, head). Strides in elements. */
-struct attn_spec {
-    const float *q; size_t q_tok, q_head;
-    const void *kc; size_t k_pos, k_head; /* cache of this layer, F16 or F32 */
-    const void *vc; size_t v_pos, v_head; /* v_trans: v_pos is the stride between dimensions */
-    bool v_trans;                         /* V^T rows of positions (dense); else rows per position */
-    bool f32;                             /* K/V are F32 (else F16) */
-    int n_kv_all;                         /* > 0: every token sees positions [0, n_kv_all)
-                                           * (non-causal encoders); 0: causal */
-    float *out; size_t o_tok, o_head;
-    int dk, dv, n_head, group;            /* group: query heads per kv head */
-    float scale;
-    int n_tok, pos0;
-    int t_first;                          /* only rows t_first..n_tok-1 get an output */
-};
-void model_attention(struct infer_session *s, const struct attn_spec *a);
-/* The cache rows of layer il (each `row` elements) and a copy of n rows into positions pos0.. */
-void *model_cache_layer(struct infer_session *s, void *cache, int il, size_t row);
-void model_cache_put(struct infer_session *s, void *layer_base, size_t dst_stride, const float *src,
-                     size_t src_stride, int width, int n, int pos0);
-void model_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
-void model_rope_table(const struct infer_model *m, int pos, float *cs);
-void model_rope(float *x, const float *cs, int n_rot, bool neox);
-void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const struct model_w *up,
-                     const struct model_w *down, const float *x, int n, float *out);
-/* arch_moe.c: out(T, n_embd) = the layer's MoE FFN of xn (routed experts, expert-grouped over the
- * batch, plus shared experts). */
-void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out);
-/* Scratch floats (in e_out) that moe_ffn's one-token path needs; session.c sizes e_out with it. */
-size_t moe_gen_scratch_floats(const struct model_hparams *hp);
-/* arch_moe.c: several matrix-vector products in ONE pool dispatch (generation, where one hand-off
- * per small product would dominate): y[r] = W[r] . a for every row of each 2-D w, chunks of rows
- * of all products shared by the threads. a is already in w's vec_dot_type (model_mv_quant). */
-#define MODEL_MV_MAX 128
-struct model_mv {
-    const struct model_w *w;
-    const void *a;
-    float *y;
-};
-void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int n);
-/* x (n values) in w_type's vec_dot_type at *buf, which advances by model_mv_quant_bytes(); returns
- * the row (x itself, buffer untouched, when that type is F32). */
-size_t model_mv_quant_bytes(int w_type, int64_t n);
-const void *model_mv_quant(int w_type, const float *x, int64_t n, uint8_t **buf);
-/* arch_deepseek2.c: the MLA attention block of layer il: all n rows go to the cache, rows t0..
- * get their output added into s->x. */
-void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0);
-/* arch_bert.c: the encoder over tok[0..n) (n <= n_batch, one sequence, non-causal); leaves the
- * final hidden states in s->x (n, n_embd). */
-/* arch_bert.c: fills m->gelu_f16 (KB_ENOMEM). */
-int bert_init(struct infer_model *m);
-void bert_forward(struct infer_session *s, const int32_t *tok, int n);
-/* arch_llama.c: one forward step of n <= n_batch tokens at positions n_past..; logits as in
- * infer_eval (NULL: none). Does not advance n_past. keep_rows: every row's final state stays in
- * s->x (embeddings); otherwise the last layer skips rows whose output nobody reads. */
-void llama_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
-                   bool keep_rows);
 
 #endif

@@ -1,26 +1,33 @@
-/* infer/pool.c: the persistent worker pool. Two ways to hand it work:
+/* infer/pool.c: worker threads shared by the sessions of a process (struct infer_pool), and the
+ * per-submitter queues (struct kern_pool) through which each session hands them work.
  *
- * - kern_pool_run(fn, ud): fn(ud, ith, nth) on every worker, the caller being worker 0; returns
- *   when all have finished (static (ith, nth) partitions).
- * - kern_pool_for(n_chunks, fn, ud): fn(ud, chunk, ith) for every chunk in [0, n_chunks), chunks
- *   claimed one at a time by the caller and by whichever workers are awake; returns when every
- *   chunk is done. A worker the OS has not scheduled yet simply finds nothing left, so a busy
- *   machine (other processes on our cores) slows a run down to the caller's own speed instead of
- *   stalling it on the slowest thread. The matmul uses this.
+ * Ownership (STYLE.md 14 allows no hidden process-wide objects): the pool is an explicit object.
+ * Its owner creates it once with infer_pool_new(n_threads) and passes it to every session it opens
+ * (infer_session_params.pool); rag/generate.c does so for the answer.max_concurrent sessions, so N
+ * concurrent sessions share n_threads - 1 workers instead of starting N pools. A session opened
+ * without one (the CLI, tests, the embedder) gets a private pool through kern_pool_new(), exactly
+ * as before.
  *
- * Hand-off: the caller stores the job (fn, ud; for FOR jobs also the claim word), then the job
- * word `gen` = sequence << 2 | mode. Workers spin on `gen` for a while (cheap wake-ups between the
- * many small matmuls of a forward pass), then sleep on `wake` under `mu`. Mode and sequence share
- * one atomic word, so a worker never pairs one job's mode with another's sequence (64-bit: it never
- * wraps). RUN jobs: each worker decrements `pending`; the
- * caller spins on it, then sleeps on `done`. FOR jobs: the claim word packs (job tag, n_chunks,
- * next chunk) and is advanced by CAS, so a stale worker's CAS fails; a claimed chunk keeps the
- * caller inside kern_pool_for until it is done, which keeps the job's fields valid while it runs;
- * `n_done` counts finished chunks.
+ * Jobs: a queue holds one job at a time, described by its claim word
+ *   tag (22 bits) << 42 | mode (2) << 40 | n (20) << 20 | next (20)
+ * plus fn/ud and n_done. RUN jobs have n = n_threads slices, slice i running fn(ud, i, n_threads);
+ * FOR jobs have n = n_chunks, chunk c running fn(ud, c, ith) with ith the running thread's index
+ * (the submitter 0, worker w its w >= 1). Anyone (the submitter first, then any worker) takes the
+ * next item by CAS on the claim word; the tag changes with every job, so a stale worker's CAS
+ * fails. A claimed item keeps the submitter inside kern_pool_run/for until it is done (n_done),
+ * which keeps fn/ud valid while it runs. Which thread runs an item never changes what it computes,
+ * so results are the same at any number of threads and with any other session running beside.
  *
- * Lock rules: one thread calls kern_pool_run()/kern_pool_for() at a time per pool (a session owns
- * it during a forward pass). `mu` guards only the sleeping protocol (sleepers, caller_sleeping);
- * everything else is atomic. fn must not call back into the same pool. Tests: tests/infer/test_pool.c. */
+ * Workers: each scans the in-use queues (starting one further each round, so no session starves)
+ * and works off what it can claim; with nothing to do it spins on `gen` (bumped by every job) for a
+ * while, for cheap wake-ups between the many small matmuls of a forward pass, then sleeps on `wake`.
+ * Queue slots live in the pool's fixed array and are never freed before it, so a worker may look at
+ * a queue that is being closed.
+ *
+ * Lock rules: one thread submits to a queue at a time; fn must not submit to the same queue. `mu`
+ * guards the sleeping protocol (sleepers) and the slot table (in_use); everything a job needs is
+ * atomic. Tests: tests/infer/test_pool.c (every slice and chunk exactly once, sequential runs, two
+ * submitters on one pool; two sessions decoding concurrently on one pool). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -29,40 +36,51 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "infer/kern.h"
+#include "infer/pool.h"
 
 #define POOL_MAX_THREADS 256
+#define POOL_MAX_QUEUES 128 /* sessions on one pool (answer.max_concurrent is at most 64) */
 #define POOL_SPIN 4000 /* pause loops (about 0.1-0.5 ms) before yielding or sleeping */
-#define FOR_BITS 20 /* n_chunks and next chunk: up to 2^20 - 1 chunks per job */
+#define FOR_BITS 20 /* n and next: up to 2^20 - 1 items per job */
 #define FOR_MASK ((1ull << FOR_BITS) - 1)
+#define MODE_SHIFT (2 * FOR_BITS)
+#define TAG_SHIFT (2 * FOR_BITS + 2)
+#define TAG_MASK ((1u << (64 - TAG_SHIFT)) - 1)
 
-enum pool_mode { MODE_RUN = 1, MODE_FOR = 2, MODE_STOP = 3 };
+enum pool_mode { MODE_RUN = 1, MODE_FOR = 2 };
 
 typedef void (*run_fn)(void *ud, int ith, int nth);
 typedef void (*for_fn)(void *ud, int64_t chunk, int ith);
 
 struct kern_pool {
-    int n_threads;              /* workers including the caller */
-    pthread_t *threads;         /* (n_threads - 1); owned */
-    struct worker_arg *args;    /* (n_threads - 1); owned */
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    atomic_ullong gen;          /* job word: sequence << 2 | enum pool_mode; changes once per job */
-    unsigned long long seq;              /* caller-only: sequence of the last job */
-    _Atomic(run_fn) fn;         /* RUN job */
-    _Atomic(for_fn) ffn;        /* FOR job */
+    struct infer_pool *p;   /* the workers this queue feeds; owned when owns_workers */
+    atomic_ullong claim;    /* tag << 42 | mode << 40 | n << 20 | next */
+    _Atomic(run_fn) fn;     /* RUN job */
+    _Atomic(for_fn) ffn;    /* FOR job */
     _Atomic(void *) ud;
-    atomic_int pending;         /* RUN: workers still running */
-    atomic_ullong claim;        /* FOR: tag << 40 | n_chunks << 20 | next */
-    atomic_llong n_done;        /* FOR: chunks finished */
-    unsigned for_tag;           /* caller-only: tag of the last FOR job */
-    int sleepers;               /* workers waiting on wake; under mu */
-    bool caller_sleeping;       /* under mu */
+    atomic_llong n_done;    /* items finished of the current job */
+    unsigned tag;           /* submitter-only: tag of the last job */
+    bool in_use;            /* under p->mu */
+    bool owns_workers;      /* kern_pool_new(): free the workers with the queue */
+    char pad[64];           /* keeps two busy queues off one cache line */
 };
 
 struct worker_arg {
-    struct kern_pool *p;
+    struct infer_pool *p;
     int ith;
+};
+
+struct infer_pool {
+    int n_threads;             /* workers including a submitter */
+    pthread_t *threads;        /* (n_threads - 1); owned */
+    struct worker_arg *args;   /* (n_threads - 1); owned */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    atomic_ullong gen;         /* bumped by every published job and by stop */
+    atomic_bool stop;
+    atomic_int n_slots;        /* one past the highest queue slot ever used */
+    int sleepers;              /* workers waiting on wake; under mu */
+    struct kern_pool *queues;  /* (POOL_MAX_QUEUES); owned */
 };
 
 static inline void cpu_relax(void)
@@ -72,69 +90,79 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Claims and runs chunks of the current FOR job until none is left. */
-static void for_loop(struct kern_pool *p, int ith)
+/* Claims and runs items of q's current job until none is left; true when it ran any. */
+static bool queue_help(struct kern_pool *q, int ith)
 {
+    bool did = false;
     for (;;) {
-        unsigned long long c = atomic_load_explicit(&p->claim, memory_order_acquire);
+        unsigned long long c = atomic_load_explicit(&q->claim, memory_order_acquire);
         unsigned long long n = (c >> FOR_BITS) & FOR_MASK, next = c & FOR_MASK;
         if (next >= n)
-            return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+            break;
+        if (!atomic_compare_exchange_weak_explicit(&q->claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        /* the caller waits for this chunk, so the job's fn/ud are this job's */
-        for_fn f = atomic_load_explicit(&p->ffn, memory_order_relaxed);
-        f(atomic_load_explicit(&p->ud, memory_order_relaxed), (int64_t)next, ith);
-        atomic_fetch_add_explicit(&p->n_done, 1, memory_order_release);
+        /* the submitter waits for this item, so fn/ud are this job's */
+        void *ud = atomic_load_explicit(&q->ud, memory_order_relaxed);
+        if (((c >> MODE_SHIFT) & 3u) == MODE_RUN)
+            atomic_load_explicit(&q->fn, memory_order_relaxed)(ud, (int)next, q->p->n_threads);
+        else
+            atomic_load_explicit(&q->ffn, memory_order_relaxed)(ud, (int64_t)next, ith);
+        atomic_fetch_add_explicit(&q->n_done, 1, memory_order_release);
+        did = true;
     }
+    return did;
+}
+
+/* Waits for gen to move past g: spins first, then sleeps on wake. */
+static void worker_wait(struct infer_pool *p, unsigned long long g)
+{
+    for (int spins = 0; spins < POOL_SPIN; spins++) {
+        if (atomic_load(&p->gen) != g)
+            return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    p->sleepers++;
+    while (atomic_load(&p->gen) == g)
+        pthread_cond_wait(&p->wake, &p->mu);
+    p->sleepers--;
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
-    struct kern_pool *p = wa->p;
-    unsigned long long seen = 0; /* gen starts at 0; a job may bump it before this thread gets here */
+    struct infer_pool *p = wa->p;
+    int start = 0;
     for (;;) {
-        unsigned long long g;
-        int spins = 0;
-        while ((g = atomic_load(&p->gen)) == seen && spins < POOL_SPIN) {
-            cpu_relax();
-            spins++;
-        }
-        if (g == seen) {
-            pthread_mutex_lock(&p->mu);
-            p->sleepers++;
-            while ((g = atomic_load(&p->gen)) == seen)
-                pthread_cond_wait(&p->wake, &p->mu);
-            p->sleepers--;
-            pthread_mutex_unlock(&p->mu);
-        }
-        /* mode comes in the same word as the sequence, so it is this job's; fn/ud were stored
-         * before the word and cannot change until this worker has done a RUN job */
-        int mode = (int)(g & 3u);
-        run_fn f = atomic_load(&p->fn);
-        void *ud = atomic_load(&p->ud);
-        seen = g;
-        if (mode == MODE_STOP)
+        /* gen is read before the scan: a job published after the scan has changed it */
+        unsigned long long g = atomic_load(&p->gen);
+        if (atomic_load(&p->stop))
             break;
-        if (mode == MODE_FOR) {
-            for_loop(p, wa->ith);
-            continue;
-        }
-        f(ud, wa->ith, p->n_threads);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            if (p->caller_sleeping)
-                pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        int n = atomic_load(&p->n_slots);
+        bool did = false;
+        for (int k = 0; k < n; k++)
+            did |= queue_help(&p->queues[(start + k) % n], wa->ith);
+        start++;
+        if (!did)
+            worker_wait(p, g);
     }
     return NULL;
 }
 
-int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err)
+static void pool_wake(struct infer_pool *p)
 {
+    atomic_fetch_add(&p->gen, 1); /* seq_cst: ordered before the sleepers check below */
+    pthread_mutex_lock(&p->mu);
+    if (p->sleepers > 0)
+        pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int infer_pool_new(struct infer_pool **out, int n_threads, struct kb_error *err)
+{
+    int rc = 0;
     *out = NULL;
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -143,22 +171,26 @@ int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err)
     if (n_threads > POOL_MAX_THREADS)
         return kb_error_set(err, KB_EINVAL, "thread pool: %d threads is more than %d", n_threads,
                             POOL_MAX_THREADS);
-    struct kern_pool *p = kb_xcalloc(1, sizeof(*p));
+    struct infer_pool *p = kb_xcalloc(1, sizeof *p);
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
     atomic_init(&p->gen, 0);
-    atomic_init(&p->fn, NULL);
-    atomic_init(&p->ffn, NULL);
-    atomic_init(&p->ud, NULL);
-    atomic_init(&p->pending, 0);
-    atomic_init(&p->claim, 0);
-    atomic_init(&p->n_done, 0);
-    int rc = 0;
+    atomic_init(&p->stop, false);
+    atomic_init(&p->n_slots, 0);
+    p->queues = kb_xcalloc(POOL_MAX_QUEUES, sizeof *p->queues);
+    for (int i = 0; i < POOL_MAX_QUEUES; i++) {
+        struct kern_pool *q = &p->queues[i];
+        q->p = p;
+        atomic_init(&q->claim, 0);
+        atomic_init(&q->fn, NULL);
+        atomic_init(&q->ffn, NULL);
+        atomic_init(&q->ud, NULL);
+        atomic_init(&q->n_done, 0);
+    }
     if (n_threads > 1) {
-        p->threads = kb_xcalloc((size_t)n_threads - 1, sizeof(*p->threads));
-        p->args = kb_xcalloc((size_t)n_threads - 1, sizeof(*p->args));
+        p->threads = kb_xcalloc((size_t)n_threads - 1, sizeof *p->threads);
+        p->args = kb_xcalloc((size_t)n_threads - 1, sizeof *p->args);
         for (int i = 1; i < n_threads; i++) {
             p->args[i - 1].p = p;
             p->args[i - 1].ith = i;
@@ -171,96 +203,127 @@ int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err)
         }
     }
     if (rc) {
-        kern_pool_free(p);
+        infer_pool_free(p);
         return rc;
     }
     *out = p;
     return 0;
 }
 
-/* Publishes a job: its fields were stored first; then the job word (seq_cst), then wakes sleepers. */
-static void publish(struct kern_pool *p, int mode)
-{
-    p->seq++;
-    atomic_store(&p->gen, (p->seq << 2) | (unsigned long long)mode);
-    pthread_mutex_lock(&p->mu);
-    if (p->sleepers > 0)
-        pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-}
-
-void kern_pool_free(struct kern_pool *p)
+void infer_pool_free(struct infer_pool *p)
 {
     if (!p)
         return;
-    if (p->n_threads > 1) {
-        publish(p, MODE_STOP);
-        for (int i = 1; i < p->n_threads; i++)
-            pthread_join(p->threads[i - 1], NULL);
-    }
+    atomic_store(&p->stop, true);
+    pool_wake(p);
+    for (int i = 1; i < p->n_threads; i++)
+        pthread_join(p->threads[i - 1], NULL);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
     free(p->threads);
     free(p->args);
+    free(p->queues);
     free(p);
 }
 
-int kern_pool_n_threads(const struct kern_pool *p)
+int infer_pool_n_threads(const struct infer_pool *p)
 {
     return p ? p->n_threads : 1;
 }
 
-void kern_pool_run(struct kern_pool *p, void (*fn)(void *ud, int ith, int nth), void *ud)
+int kern_pool_new_on(struct kern_pool **out, struct infer_pool *p, struct kb_error *err)
 {
-    if (!p || p->n_threads == 1) {
-        fn(ud, 0, 1);
+    int rc = KB_EBUSY;
+    *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < POOL_MAX_QUEUES; i++) {
+        if (p->queues[i].in_use)
+            continue;
+        p->queues[i].in_use = true;
+        p->queues[i].owns_workers = false;
+        if (i >= atomic_load(&p->n_slots))
+            atomic_store(&p->n_slots, i + 1);
+        *out = &p->queues[i];
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc)
+        kb_error_set(err, rc, "thread pool: more than %d sessions share it", POOL_MAX_QUEUES);
+    return rc;
+}
+
+int kern_pool_new(struct kern_pool **out, int n_threads, struct kb_error *err)
+{
+    struct infer_pool *p;
+    int rc;
+    *out = NULL;
+    if ((rc = infer_pool_new(&p, n_threads, err)))
+        return rc;
+    KB_ASSERT(kern_pool_new_on(out, p, NULL) == 0);
+    (*out)->owns_workers = true;
+    return 0;
+}
+
+void kern_pool_free(struct kern_pool *q)
+{
+    if (!q)
+        return;
+    struct infer_pool *p = q->p;
+    if (q->owns_workers) {
+        infer_pool_free(p);
         return;
     }
-    atomic_store(&p->fn, fn);
-    atomic_store(&p->ud, ud);
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    publish(p, MODE_RUN);
-    fn(ud, 0, p->n_threads);
+    pthread_mutex_lock(&p->mu);
+    q->in_use = false;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int kern_pool_n_threads(const struct kern_pool *q)
+{
+    return q ? q->p->n_threads : 1;
+}
+
+/* Publishes a job of n items on q, works on it with the workers, and returns when all are done. */
+static void queue_submit(struct kern_pool *q, int mode, int64_t n)
+{
+    atomic_store_explicit(&q->n_done, 0, memory_order_relaxed);
+    q->tag = (q->tag + 1) & TAG_MASK;
+    unsigned long long w = (unsigned long long)q->tag << TAG_SHIFT | (unsigned long long)mode << MODE_SHIFT |
+                           (unsigned long long)n << FOR_BITS;
+    atomic_store_explicit(&q->claim, w, memory_order_release);
+    pool_wake(q->p);
+    queue_help(q, 0);
+    /* only items that a running worker has claimed are outstanding: wait for them */
     int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0 && spins < 2 * POOL_SPIN) {
+    while (atomic_load_explicit(&q->n_done, memory_order_acquire) != n) {
         if (++spins < POOL_SPIN)
             cpu_relax();
         else
             sched_yield(); /* a late worker may be waiting for this core */
     }
-    if (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) {
-        pthread_mutex_lock(&p->mu);
-        p->caller_sleeping = true;
-        while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
-            pthread_cond_wait(&p->done, &p->mu);
-        p->caller_sleeping = false;
-        pthread_mutex_unlock(&p->mu);
-    }
 }
 
-void kern_pool_for(struct kern_pool *p, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud)
+void kern_pool_run(struct kern_pool *q, void (*fn)(void *ud, int ith, int nth), void *ud)
+{
+    if (!q || q->p->n_threads == 1) {
+        fn(ud, 0, 1);
+        return;
+    }
+    atomic_store(&q->fn, fn);
+    atomic_store(&q->ud, ud);
+    queue_submit(q, MODE_RUN, q->p->n_threads);
+}
+
+void kern_pool_for(struct kern_pool *q, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud)
 {
     KB_ASSERT(n_chunks >= 0 && (unsigned long long)n_chunks <= FOR_MASK);
-    if (!p || p->n_threads == 1 || n_chunks <= 1) {
+    if (!q || q->p->n_threads == 1 || n_chunks <= 1) {
         for (int64_t c = 0; c < n_chunks; c++)
             fn(ud, c, 0);
         return;
     }
-    atomic_store(&p->ffn, fn);
-    atomic_store(&p->ud, ud);
-    atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
-    p->for_tag = (p->for_tag + 1) & 0xffffffu;
-    unsigned long long w = (unsigned long long)p->for_tag << (2 * FOR_BITS) | (unsigned long long)n_chunks << FOR_BITS;
-    atomic_store_explicit(&p->claim, w, memory_order_release);
-    publish(p, MODE_FOR);
-    for_loop(p, 0);
-    /* only chunks that a running worker has claimed are outstanding: wait for them */
-    int spins = 0;
-    while (atomic_load_explicit(&p->n_done, memory_order_acquire) != n_chunks) {
-        if (++spins < POOL_SPIN)
-            cpu_relax();
-        else
-            sched_yield();
-    }
+    atomic_store(&q->ffn, fn);
+    atomic_store(&q->ud, ud);
+    queue_submit(q, MODE_FOR, n_chunks);
 }

@@ -1,24 +1,23 @@
-/* infer/session.c: sessions (KV cache + scratch + pool, allocated once), batched evaluation and
+/* infer/session.c: sessions (KV cache + scratch allocated once, a queue on a private or shared pool), batched evaluation and
  * opening/closing models.
  *
  * infer_session_new() sizes every buffer from the model's hyperparameters, n_ctx and n_batch and
  * allocates it once (overflow-checked: the sizes come from the file); infer_eval() splits its
- * tokens into steps of at most n_batch and runs the architecture's forward pass on each, which only
- * writes these buffers. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
+ * tokens into steps of at most n_batch and runs the architecture's forward pass (m->ops) on each,
+ * which only writes these buffers; the cache's shape also comes from m->ops. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
  * positions [0, n_past). A session is used by one thread at a time; the model it borrows is
  * read-only. Tests: tests/infer/test_model.c, test_conformance.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "infer/model.h"
+#include "infer/layers.h"
 
 void infer_session_params_default(struct infer_session_params *p)
 {
     memset(p, 0, sizeof *p);
 }
 
-/* Largest activation scratch any matmul of the model needs for n_tok rows. */
 size_t session_matmul_scratch(const struct infer_model *m, int n_tok)
 {
     const struct model_hparams *hp = &m->hp;
@@ -40,12 +39,6 @@ size_t session_matmul_scratch(const struct infer_model *m, int n_tok)
     return best;
 }
 
-void session_matmul(struct infer_session *s, const struct model_w *w, const float *x, int n_tok,
-                    float *y)
-{
-    kern_matmul(s->pool, w->type, w->data, w->ne[0], w->ne[1], x, n_tok, y, s->xq);
-}
-
 /* Element counts of every buffer, shared by the estimate and the allocation. */
 struct sizes {
     size_t kv_k, kv_v, x, q, k, v, att, ff, scores, rope, logits;
@@ -55,13 +48,14 @@ struct sizes {
 static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_threads, struct sizes *z)
 {
     const struct model_hparams *hp = &m->hp;
+    struct arch_kv kv;
     memset(z, 0, sizeof *z);
-    bool mla = m->arch == MODEL_ARCH_DEEPSEEK2;
+    bool mla = hp->kv_lora_rank > 0;
     size_t C = (size_t)hp->kv_lora_rank, R = (size_t)hp->n_rot;
-    /* MLA caches the compressed latent and the rope key only: (kv_lora_rank + n_rot) per position */
-    z->kv_k = (size_t)hp->n_layer * n_ctx * (mla ? C + R : (size_t)hp->n_head_kv * hp->head_dim);
-    z->kv_v = mla ? 0 : (size_t)hp->n_layer * n_ctx * hp->n_head_kv * hp->head_dim_v;
-    if (m->arch == MODEL_ARCH_BERT) /* encoders keep no cache */
+    m->ops->kv_shape(m, &kv);
+    z->kv_k = (size_t)hp->n_layer * n_ctx * kv.k_row;
+    z->kv_v = (size_t)hp->n_layer * n_ctx * kv.v_row;
+    if (!m->ops->forward) /* encoders keep no cache */
         z->kv_k = z->kv_v = 0;
     z->x = (size_t)T * hp->n_embd;
     z->q = (size_t)T * hp->n_head * hp->head_dim;
@@ -166,7 +160,8 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         rc = kb_error_set(err, KB_ETOOBIG, "session: context of %d tokens is too large", s->n_ctx);
         goto out_free;
     }
-    if ((rc = kern_pool_new(&s->pool, p->n_threads, err)))
+    rc = p->pool ? kern_pool_new_on(&s->pool, p->pool, err) : kern_pool_new(&s->pool, p->n_threads, err);
+    if (rc)
         goto out_free;
     sizes_of(m, s->n_ctx, s->n_batch, kern_pool_n_threads(s->pool), &z);
     el = s->kv_f32 ? 4 : 2;
@@ -184,9 +179,9 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     s->scores = kb_try_malloc(z.scores, sizeof(float));
     {
         const struct model_hparams *hp = &m->hp;
-        int d = KB_MAX(hp->head_dim, hp->head_dim_v);
-        if (m->arch == MODEL_ARCH_DEEPSEEK2)
-            d = KB_MAX(d, hp->kv_lora_rank + hp->n_rot);
+        struct arch_kv kv;
+        m->ops->kv_shape(m, &kv);
+        int d = KB_MAX(KB_MAX(hp->head_dim, hp->head_dim_v), kv.att_dim);
         /* also holds one row of attention weights, and a V row in F16 while the cache is written */
         s->att_tmp_dim = KB_MAX(KB_MAX(d, s->n_ctx), hp->n_head_kv * hp->head_dim_v);
         s->att_tmp = kb_try_malloc((size_t)kern_pool_n_threads(s->pool) * 2,
@@ -266,7 +261,7 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return kb_error_set(err, KB_EINVAL, "eval: token id %d is outside the vocabulary (%d)",
                                 (int)tokens[i], hp->n_vocab);
-    if (s->m->arch == MODEL_ARCH_BERT)
+    if (!s->m->ops->forward)
         return kb_error_set(err, KB_EINVAL, "eval: '%s' is an encoder; use infer_embed",
                             s->m->arch_name);
     for (int done = 0; done < n;) {
@@ -277,7 +272,7 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
             lg = logits + (size_t)done * hp->n_vocab;
         else if (logits && last_step)
             lg = logits;
-        llama_forward(s, tokens + done, step, lg, all_logits, false);
+        s->m->ops->forward(s, tokens + done, step, lg, all_logits, false);
         memcpy(s->hist + s->n_past, tokens + done, (size_t)step * sizeof(int32_t));
         s->n_past += step;
         done += step;
@@ -314,21 +309,11 @@ int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *po
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return kb_error_set(err, KB_EINVAL, "embed: token id %d is outside the vocabulary (%d)",
                                 (int)tokens[i], hp->n_vocab);
-    if (m->arch == MODEL_ARCH_BERT && n > m->pos_embd.ne[1])
+    if (m->pos_embd.data && n > m->pos_embd.ne[1]) /* learned positions (bert) */
         return kb_error_set(err, KB_ETOOBIG, "embed: %d tokens, the model has %lld positions", n,
                             (long long)m->pos_embd.ne[1]);
     s->n_past = 0;
-    if (m->arch == MODEL_ARCH_BERT) {
-        bert_forward(s, tokens, n);
-        h = s->x;
-    } else {
-        llama_forward(s, tokens, n, NULL, false, true);
-        for (int t = 0; t < n; t++)
-            model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e,
-                          hp->rms_eps);
-        h = s->xn;
-        s->n_past = 0; /* an embedding keeps no context */
-    }
+    h = m->ops->embed(s, tokens, n); /* an embedding keeps no context: n_past stays 0 */
     if (per_token)
         memcpy(per_token, h, (size_t)n * e * sizeof *per_token);
     if (!pooled)

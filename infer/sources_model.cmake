@@ -1,9 +1,10 @@
-# infer/sources_model.cmake: the model side of the engine (architectures, sessions, generation,
-# MoE router). Included by infer/CMakeLists.txt.
+# infer/sources_model.cmake: the model side of the engine (shared layers, architectures, sessions,
+# generation, MoE router). Included by infer/CMakeLists.txt.
 list(APPEND KB_INFER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/model.c
+  ${CMAKE_CURRENT_LIST_DIR}/layers.c
+  ${CMAKE_CURRENT_LIST_DIR}/layers_moe.c
   ${CMAKE_CURRENT_LIST_DIR}/arch_llama.c
-  ${CMAKE_CURRENT_LIST_DIR}/arch_moe.c
   ${CMAKE_CURRENT_LIST_DIR}/arch_deepseek2.c
   ${CMAKE_CURRENT_LIST_DIR}/arch_bert.c
   ${CMAKE_CURRENT_LIST_DIR}/moe.c

@@ -21,6 +21,7 @@
 
 #include "infer/gguf.h"
 #include "infer/kern.h"
+#include "infer/pool.h"
 
 #define SYNTH_ALIGN 32
 #define SYNTH_MAX_TENSORS 4096

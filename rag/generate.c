@@ -34,6 +34,7 @@
 struct rag_gen {
     struct infer_model *model;
     struct infer_session **sessions; /* n of them; each keeps its last prompt + answer cached */
+    struct infer_pool *pool;         /* owned; the worker threads all n sessions share */
     bool *busy;                      /* guarded by mu */
     int n;
     int n_ctx;
@@ -68,7 +69,9 @@ int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error
     infer_model_get_info(g->model, &info);
     infer_session_params_default(&sp);
     sp.n_ctx = (int)KB_MIN(cfg->answer_context, info.n_ctx_train > 0 ? info.n_ctx_train : cfg->answer_context);
-    sp.n_threads = (int)cfg->answer_threads;
+    if ((rc = infer_pool_new(&g->pool, (int)cfg->answer_threads, err)))
+        goto fail;
+    sp.pool = g->pool;
     g->n_ctx = sp.n_ctx;
     g->n = (int)cfg->answer_max_concurrent;
     g->sessions = kb_xcalloc((size_t)g->n, sizeof *g->sessions);
@@ -93,6 +96,7 @@ void rag_gen_close(struct rag_gen *g)
         infer_session_free(g->sessions[i]);
     free(g->sessions);
     free(g->busy);
+    infer_pool_free(g->pool);
     infer_model_close(g->model);
     pthread_mutex_destroy(&g->mu);
     free(g);

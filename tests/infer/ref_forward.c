@@ -316,186 +316,235 @@ static void mla_qkv(const struct rm *r, int il, const double *xn, int t, double 
     free(ckv);
 }
 
+/* The hyperparameters of f into r (-1 with a message for what the reference does not handle). */
+static int ref_hparams(struct rm *r, const struct gguf_file *f, char *msg, size_t msg_bytes)
+{
+    const char *s;
+    size_t sl;
+    memset(r, 0, sizeof *r);
+    r->f = f;
+    if (!gguf_get_str(f, "general.architecture", &s, &sl) || sl >= sizeof r->arch) {
+        snprintf(msg, msg_bytes, "no architecture");
+        return -1;
+    }
+    memcpy(r->arch, s, sl);
+    if (strcmp(r->arch, "llama") && strcmp(r->arch, "qwen2") && strcmp(r->arch, "qwen3") &&
+        strcmp(r->arch, "qwen2moe") && strcmp(r->arch, "qwen3moe") && strcmp(r->arch, "deepseek2")) {
+        snprintf(msg, msg_bytes, "reference does not handle '%s'", r->arch);
+        return -1;
+    }
+    r->mla = strcmp(r->arch, "deepseek2") == 0;
+    r->neox = strcmp(r->arch, "llama") != 0 && !r->mla;
+    r->n_embd = key_u32(r, "embedding_length", 0);
+    r->n_layer = key_u32(r, "block_count", 0);
+    r->n_head = key_u32(r, "attention.head_count", 0);
+    r->n_kv = key_u32(r, "attention.head_count_kv", r->n_head);
+    r->hd = key_u32(r, "attention.key_length", r->n_embd / r->n_head);
+    r->hdv = key_u32(r, "attention.value_length", r->hd);
+    r->n_ff = key_u32(r, "feed_forward_length", 0);
+    r->n_rot = key_u32(r, "rope.dimension_count", r->hd);
+    r->eps = key_f32(r, "attention.layer_norm_rms_epsilon", 1e-5);
+    r->base = key_f32(r, "rope.freq_base", 10000.0);
+    double factor = key_f32(r, "rope.scaling.factor", 0.0);
+    r->fscale = factor > 0 ? 1.0 / factor : 1.0;
+    r->kq_scale = 1.0 / sqrt((double)r->hd);
+    {
+        char full[128];
+        snprintf(full, sizeof full, "%s.rope.scaling.type", r->arch);
+        r->yarn = gguf_get_str(f, full, &s, &sl) && sl == 4 && memcmp(s, "yarn", 4) == 0;
+    }
+    r->n_expert = key_u32(r, "expert_count", 0);
+    r->n_used = key_u32(r, "expert_used_count", 0);
+    r->n_ff_exp = key_u32(r, "expert_feed_forward_length", r->n_ff);
+    r->n_dense_lead = key_u32(r, "leading_dense_block_count", 0);
+    r->gating = key_u32(r, "expert_gating_func", 1);
+    r->n_group = key_u32(r, "expert_group_count", 0);
+    r->n_group_used = key_u32(r, "expert_group_used_count", 0);
+    r->w_scale = r->mla ? key_f32(r, "expert_weights_scale", 0.0) : 0.0;
+    {
+        char full[128];
+        bool b = false;
+        snprintf(full, sizeof full, "%s.expert_weights_norm", r->arch);
+        r->norm_w = r->mla ? gguf_get_bool(f, full, &b) && b
+                         : strcmp(r->arch, "qwen2moe") != 0; /* llama (mixtral), qwen3moe */
+    }
+    if (r->mla) {
+        int C = key_u32(r, "attention.kv_lora_rank", 0);
+        r->kv_lora = C;
+        r->q_lora = key_u32(r, "attention.q_lora_rank", 0);
+        r->hd = key_u32(r, "attention.key_length_mla", 0);
+        r->hdv = key_u32(r, "attention.value_length_mla", 0);
+        r->nope = r->hd - r->n_rot;
+        r->n_kv = r->n_head; /* decompressed: one k/v per query head */
+        double orig = key_u32(r, "rope.scaling.original_context_length", 4096);
+        double lm = key_f32(r, "rope.scaling.yarn_log_multiplier", 0.0);
+        double ms = r->yarn ? 1.0 + lm * log(1.0 / r->fscale) : 1.0;
+        r->kq_scale = ms * ms / sqrt((double)r->hd);
+        r->corr0 = fmax(0.0, floor(r->n_rot * log(orig / (32 * 2 * M_PI)) / (2 * log(r->base))));
+        r->corr1 = fmin(r->n_rot - 1, ceil(r->n_rot * log(orig / (1 * 2 * M_PI)) / (2 * log(r->base))));
+    } else if (r->yarn) {
+        snprintf(msg, msg_bytes, "reference handles YaRN only for deepseek2");
+        return -1;
+    }
+    r->n_vocab = (int)gguf_find_tensor(f, "token_embd.weight")->ne[1];
+    return 0;
+}
+
+/* The activations of the whole sequence (n tokens), in double. */
+struct ref_bufs {
+    double *x;   /* (n, E) residual stream */
+    double *xn;  /* (E) */
+    double *q;   /* (n, n_head * hd) */
+    double *k;   /* (n, n_kv * hd) */
+    double *v;   /* (n, n_kv * hdv) */
+    double *att; /* (n_head * hdv) */
+    double *tmp; /* (E) */
+    double *sc;  /* (n) */
+    double *g, *u; /* (n_ff) */
+};
+
+/* Dense q, k, v of every token: projections (+ biases), qwen3's per-head norms, rope. */
+static void ref_qkv(const struct rm *r, int il, const double *an, struct ref_bufs *b, int n)
+{
+    const struct gguf_file *f = r->f;
+    int E = r->n_embd, NQ = r->n_head * r->hd, NK = r->n_kv * r->hd, NV = r->n_kv * r->hdv;
+    double *wq = deq_blk(f, il, "attn_q.weight"), *wk = deq_blk(f, il, "attn_k.weight");
+    double *wv = deq_blk(f, il, "attn_v.weight");
+    double *bq = deq_blk(f, il, "attn_q.bias"), *bk = deq_blk(f, il, "attn_k.bias");
+    double *bv = deq_blk(f, il, "attn_v.bias");
+    double *qn = deq_blk(f, il, "attn_q_norm.weight"), *kn = deq_blk(f, il, "attn_k_norm.weight");
+    for (int t = 0; t < n; t++) {
+        rms(b->xn, b->x + (size_t)t * E, an, E, r->eps);
+        mv_t(b->q + (size_t)t * NQ, wq, blk_type(f, il, "attn_q.weight"), bq, b->xn, E, NQ);
+        mv_t(b->k + (size_t)t * NK, wk, blk_type(f, il, "attn_k.weight"), bk, b->xn, E, NK);
+        mv_t(b->v + (size_t)t * NV, wv, blk_type(f, il, "attn_v.weight"), bv, b->xn, E, NV);
+        for (int h = 0; h < r->n_head; h++) {
+            double *qh = b->q + (size_t)t * NQ + (size_t)h * r->hd;
+            if (qn)
+                rms(qh, qh, qn, r->hd, r->eps);
+            rope(qh, t, r);
+        }
+        for (int h = 0; h < r->n_kv; h++) {
+            double *kh = b->k + (size_t)t * NK + (size_t)h * r->hd;
+            if (kn)
+                rms(kh, kh, kn, r->hd, r->eps);
+            rope(kh, t, r);
+        }
+    }
+    double *all[] = {wq, wk, wv, bq, bk, bv, qn, kn};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+}
+
+/* Causal softmax attention of every token over q, k, v, then Wo (+ bo) added into x. */
+static void ref_attention(const struct rm *r, int il, struct ref_bufs *b, int n)
+{
+    const struct gguf_file *f = r->f;
+    int E = r->n_embd, NQ = r->n_head * r->hd, NK = r->n_kv * r->hd, NV = r->n_kv * r->hdv;
+    int NO = r->n_head * r->hdv;
+    double *wo = deq_blk(f, il, "attn_output.weight"), *bo = deq_blk(f, il, "attn_output.bias");
+    for (int t = 0; t < n; t++) {
+        for (int h = 0; h < r->n_head; h++) {
+            int kvh = h / (r->n_head / r->n_kv);
+            const double *qh = b->q + (size_t)t * NQ + (size_t)h * r->hd;
+            double mx = -INFINITY, sum = 0;
+            for (int p = 0; p <= t; p++) {
+                double d = 0;
+                for (int i = 0; i < r->hd; i++)
+                    d += qh[i] * b->k[(size_t)p * NK + (size_t)kvh * r->hd + i];
+                b->sc[p] = d * r->kq_scale;
+                mx = fmax(mx, b->sc[p]);
+            }
+            for (int p = 0; p <= t; p++)
+                sum += (b->sc[p] = exp(b->sc[p] - mx));
+            for (int i = 0; i < r->hdv; i++) {
+                double a = 0;
+                for (int p = 0; p <= t; p++)
+                    a += b->sc[p] / sum * b->v[(size_t)p * NV + (size_t)kvh * r->hdv + i];
+                b->att[(size_t)h * r->hdv + i] = a;
+            }
+        }
+        mv_t(b->tmp, wo, blk_type(f, il, "attn_output.weight"), bo, b->att, NO, E);
+        for (int i = 0; i < E; i++)
+            b->x[(size_t)t * E + i] += b->tmp[i];
+    }
+    free(wo);
+    free(bo);
+}
+
+/* The FFN sublayer of every token: rmsnorm, then SwiGLU or the experts, added into x. */
+static void ref_ffn(const struct rm *r, int il, struct ref_bufs *b, int n)
+{
+    const struct gguf_file *f = r->f;
+    int E = r->n_embd;
+    double *fn = deq_blk(f, il, "ffn_norm.weight"), *wg = deq_blk(f, il, "ffn_gate.weight");
+    double *wu = deq_blk(f, il, "ffn_up.weight"), *wd = deq_blk(f, il, "ffn_down.weight");
+    for (int t = 0; t < n; t++) {
+        double *xt = b->x + (size_t)t * E;
+        rms(b->xn, xt, fn, E, r->eps);
+        if (r->n_expert > 0 && il >= r->n_dense_lead) {
+            moe_row(r, il, b->tmp, b->xn);
+        } else {
+            mv_t(b->g, wg, blk_type(f, il, "ffn_gate.weight"), NULL, b->xn, E, r->n_ff);
+            mv_t(b->u, wu, blk_type(f, il, "ffn_up.weight"), NULL, b->xn, E, r->n_ff);
+            for (int i = 0; i < r->n_ff; i++)
+                b->g[i] = b->g[i] / (1.0 + exp(-b->g[i])) * b->u[i];
+            mv_t(b->tmp, wd, blk_type(f, il, "ffn_down.weight"), NULL, b->g, r->n_ff, E);
+        }
+        for (int i = 0; i < E; i++)
+            xt[i] += b->tmp[i];
+    }
+    double *all[] = {fn, wg, wu, wd};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+}
+
 int ref_forward(const struct gguf_file *f, const int32_t *tok, int n, double **logits_out,
                 int *n_vocab_out, char *msg, size_t msg_bytes)
 {
     struct rm r;
-    const char *s;
-    size_t sl;
-    memset(&r, 0, sizeof r);
-    r.f = f;
-    if (!gguf_get_str(f, "general.architecture", &s, &sl) || sl >= sizeof r.arch) {
-        snprintf(msg, msg_bytes, "no architecture");
+    struct ref_bufs b;
+    if (ref_hparams(&r, f, msg, msg_bytes))
         return -1;
-    }
-    memcpy(r.arch, s, sl);
-    if (strcmp(r.arch, "llama") && strcmp(r.arch, "qwen2") && strcmp(r.arch, "qwen3") &&
-        strcmp(r.arch, "qwen2moe") && strcmp(r.arch, "qwen3moe") && strcmp(r.arch, "deepseek2")) {
-        snprintf(msg, msg_bytes, "reference does not handle '%s'", r.arch);
-        return -1;
-    }
-    r.mla = strcmp(r.arch, "deepseek2") == 0;
-    r.neox = strcmp(r.arch, "llama") != 0 && !r.mla;
-    r.n_embd = key_u32(&r, "embedding_length", 0);
-    r.n_layer = key_u32(&r, "block_count", 0);
-    r.n_head = key_u32(&r, "attention.head_count", 0);
-    r.n_kv = key_u32(&r, "attention.head_count_kv", r.n_head);
-    r.hd = key_u32(&r, "attention.key_length", r.n_embd / r.n_head);
-    r.hdv = key_u32(&r, "attention.value_length", r.hd);
-    r.n_ff = key_u32(&r, "feed_forward_length", 0);
-    r.n_rot = key_u32(&r, "rope.dimension_count", r.hd);
-    r.eps = key_f32(&r, "attention.layer_norm_rms_epsilon", 1e-5);
-    r.base = key_f32(&r, "rope.freq_base", 10000.0);
-    double factor = key_f32(&r, "rope.scaling.factor", 0.0);
-    r.fscale = factor > 0 ? 1.0 / factor : 1.0;
-    r.kq_scale = 1.0 / sqrt((double)r.hd);
-    {
-        char full[128];
-        snprintf(full, sizeof full, "%s.rope.scaling.type", r.arch);
-        r.yarn = gguf_get_str(f, full, &s, &sl) && sl == 4 && memcmp(s, "yarn", 4) == 0;
-    }
-    r.n_expert = key_u32(&r, "expert_count", 0);
-    r.n_used = key_u32(&r, "expert_used_count", 0);
-    r.n_ff_exp = key_u32(&r, "expert_feed_forward_length", r.n_ff);
-    r.n_dense_lead = key_u32(&r, "leading_dense_block_count", 0);
-    r.gating = key_u32(&r, "expert_gating_func", 1);
-    r.n_group = key_u32(&r, "expert_group_count", 0);
-    r.n_group_used = key_u32(&r, "expert_group_used_count", 0);
-    r.w_scale = r.mla ? key_f32(&r, "expert_weights_scale", 0.0) : 0.0;
-    {
-        char full[128];
-        bool b = false;
-        snprintf(full, sizeof full, "%s.expert_weights_norm", r.arch);
-        r.norm_w = r.mla ? gguf_get_bool(f, full, &b) && b
-                         : strcmp(r.arch, "qwen2moe") != 0; /* llama (mixtral), qwen3moe */
-    }
-    if (r.mla) {
-        int C = key_u32(&r, "attention.kv_lora_rank", 0);
-        r.kv_lora = C;
-        r.q_lora = key_u32(&r, "attention.q_lora_rank", 0);
-        r.hd = key_u32(&r, "attention.key_length_mla", 0);
-        r.hdv = key_u32(&r, "attention.value_length_mla", 0);
-        r.nope = r.hd - r.n_rot;
-        r.n_kv = r.n_head; /* decompressed: one k/v per query head */
-        double orig = key_u32(&r, "rope.scaling.original_context_length", 4096);
-        double lm = key_f32(&r, "rope.scaling.yarn_log_multiplier", 0.0);
-        double ms = r.yarn ? 1.0 + lm * log(1.0 / r.fscale) : 1.0;
-        r.kq_scale = ms * ms / sqrt((double)r.hd);
-        r.corr0 = fmax(0.0, floor(r.n_rot * log(orig / (32 * 2 * M_PI)) / (2 * log(r.base))));
-        r.corr1 = fmin(r.n_rot - 1, ceil(r.n_rot * log(orig / (1 * 2 * M_PI)) / (2 * log(r.base))));
-    } else if (r.yarn) {
-        snprintf(msg, msg_bytes, "reference handles YaRN only for deepseek2");
-        return -1;
-    }
     const struct gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
-    r.n_vocab = (int)te->ne[1];
-
     int E = r.n_embd, NQ = r.n_head * r.hd, NK = r.n_kv * r.hd, NV = r.n_kv * r.hdv;
     int NO = r.n_head * r.hdv, V = r.n_vocab;
     double *emb = deq(f, "token_embd.weight");
-    double *x = calloc((size_t)n * E, sizeof *x), *xn = calloc((size_t)E, sizeof *xn);
-    double *q = calloc((size_t)n * NQ, sizeof *q), *k = calloc((size_t)n * NK, sizeof *k);
-    double *v = calloc((size_t)n * NV, sizeof *v), *att = calloc((size_t)NO, sizeof *att);
-    double *tmp = calloc((size_t)E, sizeof *tmp), *sc = calloc((size_t)n, sizeof *sc);
-    double *g = calloc((size_t)r.n_ff, sizeof *g), *u = calloc((size_t)r.n_ff, sizeof *u);
+    b.x = calloc((size_t)n * E, sizeof *b.x);
+    b.xn = calloc((size_t)E, sizeof *b.xn);
+    b.q = calloc((size_t)n * NQ, sizeof *b.q);
+    b.k = calloc((size_t)n * NK, sizeof *b.k);
+    b.v = calloc((size_t)n * NV, sizeof *b.v);
+    b.att = calloc((size_t)NO, sizeof *b.att);
+    b.tmp = calloc((size_t)E, sizeof *b.tmp);
+    b.sc = calloc((size_t)n, sizeof *b.sc);
+    b.g = calloc((size_t)r.n_ff, sizeof *b.g);
+    b.u = calloc((size_t)r.n_ff, sizeof *b.u);
     for (int t = 0; t < n; t++)
-        memcpy(x + (size_t)t * E, emb + (size_t)tok[t] * E, (size_t)E * sizeof *x);
+        memcpy(b.x + (size_t)t * E, emb + (size_t)tok[t] * E, (size_t)E * sizeof *b.x);
     for (int il = 0; il < r.n_layer; il++) {
-        double *an = deq_blk(f, il, "attn_norm.weight"), *wq = deq_blk(f, il, "attn_q.weight");
-        double *wk = deq_blk(f, il, "attn_k.weight"), *wv = deq_blk(f, il, "attn_v.weight");
-        double *wo = deq_blk(f, il, "attn_output.weight");
-        double *bq = deq_blk(f, il, "attn_q.bias"), *bk = deq_blk(f, il, "attn_k.bias");
-        double *bv = deq_blk(f, il, "attn_v.bias"), *bo = deq_blk(f, il, "attn_output.bias");
-        double *qn = deq_blk(f, il, "attn_q_norm.weight"), *kn = deq_blk(f, il, "attn_k_norm.weight");
-        double *fn = deq_blk(f, il, "ffn_norm.weight"), *wg = deq_blk(f, il, "ffn_gate.weight");
-        double *wu = deq_blk(f, il, "ffn_up.weight"), *wd = deq_blk(f, il, "ffn_down.weight");
+        double *an = deq_blk(f, il, "attn_norm.weight");
         for (int t = 0; t < n && r.mla; t++) {
-            rms(xn, x + (size_t)t * E, an, E, r.eps);
-            mla_qkv(&r, il, xn, t, q + (size_t)t * NQ, k + (size_t)t * NK, v + (size_t)t * NV);
+            rms(b.xn, b.x + (size_t)t * E, an, E, r.eps);
+            mla_qkv(&r, il, b.xn, t, b.q + (size_t)t * NQ, b.k + (size_t)t * NK, b.v + (size_t)t * NV);
         }
-        for (int t = 0; t < n && !r.mla; t++) {
-            rms(xn, x + (size_t)t * E, an, E, r.eps);
-            mv_t(q + (size_t)t * NQ, wq, blk_type(f, il, "attn_q.weight"), bq, xn, E, NQ);
-            mv_t(k + (size_t)t * NK, wk, blk_type(f, il, "attn_k.weight"), bk, xn, E, NK);
-            mv_t(v + (size_t)t * NV, wv, blk_type(f, il, "attn_v.weight"), bv, xn, E, NV);
-            for (int h = 0; h < r.n_head; h++) {
-                double *qh = q + (size_t)t * NQ + (size_t)h * r.hd;
-                if (qn)
-                    rms(qh, qh, qn, r.hd, r.eps);
-                rope(qh, t, &r);
-            }
-            for (int h = 0; h < r.n_kv; h++) {
-                double *kh = k + (size_t)t * NK + (size_t)h * r.hd;
-                if (kn)
-                    rms(kh, kh, kn, r.hd, r.eps);
-                rope(kh, t, &r);
-            }
-        }
-        for (int t = 0; t < n; t++) {
-            for (int h = 0; h < r.n_head; h++) {
-                int kvh = h / (r.n_head / r.n_kv);
-                const double *qh = q + (size_t)t * NQ + (size_t)h * r.hd;
-                double mx = -INFINITY, sum = 0;
-                for (int p = 0; p <= t; p++) {
-                    double d = 0;
-                    for (int i = 0; i < r.hd; i++)
-                        d += qh[i] * k[(size_t)p * NK + (size_t)kvh * r.hd + i];
-                    sc[p] = d * r.kq_scale;
-                    mx = fmax(mx, sc[p]);
-                }
-                for (int p = 0; p <= t; p++)
-                    sum += (sc[p] = exp(sc[p] - mx));
-                for (int i = 0; i < r.hdv; i++) {
-                    double a = 0;
-                    for (int p = 0; p <= t; p++)
-                        a += sc[p] / sum * v[(size_t)p * NV + (size_t)kvh * r.hdv + i];
-                    att[(size_t)h * r.hdv + i] = a;
-                }
-            }
-            mv_t(tmp, wo, blk_type(f, il, "attn_output.weight"), bo, att, NO, E);
-            for (int i = 0; i < E; i++)
-                x[(size_t)t * E + i] += tmp[i];
-        }
-        for (int t = 0; t < n; t++) {
-            double *xt = x + (size_t)t * E;
-            rms(xn, xt, fn, E, r.eps);
-            if (r.n_expert > 0 && il >= r.n_dense_lead) {
-                moe_row(&r, il, tmp, xn);
-            } else {
-                mv_t(g, wg, blk_type(f, il, "ffn_gate.weight"), NULL, xn, E, r.n_ff);
-                mv_t(u, wu, blk_type(f, il, "ffn_up.weight"), NULL, xn, E, r.n_ff);
-                for (int i = 0; i < r.n_ff; i++)
-                    g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
-                mv_t(tmp, wd, blk_type(f, il, "ffn_down.weight"), NULL, g, r.n_ff, E);
-            }
-            for (int i = 0; i < E; i++)
-                xt[i] += tmp[i];
-        }
-        double *all[] = {an, wq, wk, wv, wo, bq, bk, bv, bo, qn, kn, fn, wg, wu, wd};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            free(all[i]);
+        if (!r.mla)
+            ref_qkv(&r, il, an, &b, n);
+        ref_attention(&r, il, &b, n);
+        ref_ffn(&r, il, &b, n);
+        free(an);
     }
     const struct gguf_tensor *to = gguf_find_tensor(f, "output.weight");
     int out_type = to ? to->type : te->type;
     double *on = deq(f, "output_norm.weight"), *wout = deq(f, "output.weight");
     double *lg = malloc((size_t)n * V * sizeof *lg);
     for (int t = 0; t < n; t++) {
-        rms(xn, x + (size_t)t * E, on, E, r.eps);
-        mv_t(lg + (size_t)t * V, wout ? wout : emb, out_type, NULL, xn, E, V);
+        rms(b.xn, b.x + (size_t)t * E, on, E, r.eps);
+        mv_t(lg + (size_t)t * V, wout ? wout : emb, out_type, NULL, b.xn, E, V);
     }
-    free(on);
-    free(wout);
-    free(emb);
-    free(x);
-    free(xn);
-    free(q);
-    free(k);
-    free(v);
-    free(att);
-    free(tmp);
-    free(sc);
-    free(g);
-    free(u);
+    double *all[] = {on, wout, emb, b.x, b.xn, b.q, b.k, b.v, b.att, b.tmp, b.sc, b.g, b.u};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
     *logits_out = lg;
     *n_vocab_out = V;
     return 0;

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "base/base.h"
-#include "infer/model.h"
+#include "infer/layers.h"
 #include "infer/moe.h"
 
 struct rcase {

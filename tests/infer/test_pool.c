@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "infer/kern.h"
+#include "infer/pool.h"
 
 struct job {
     atomic_int hits[8];

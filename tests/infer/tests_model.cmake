@@ -11,3 +11,5 @@ add_dependencies(test_model_cli kbox)
 kb_test(test_moe SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_moe.c LIBS kb_infer kb_base m LABELS unit)
 kb_test(test_model SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_model.c
         ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_infer kb_base m LABELS unit)
+kb_test(test_pool_sessions SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_sessions.c LIBS kb_infer kb_base m
+        LABELS unit)

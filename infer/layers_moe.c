@@ -1,4 +1,4 @@
-/* infer/arch_moe.c: the mixture-of-experts FFN of qwen2moe, qwen3moe, mixtral (llama with
+/* infer/layers_moe.c: the mixture-of-experts FFN layer of qwen2moe, qwen3moe, mixtral (llama with
  * experts) and deepseek2, with expert-grouped batching.
  *
  * For T tokens: router logits = xn Wgate_inp (one matmul for the batch); moe_route() picks n_used
@@ -19,7 +19,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "infer/model.h"
+#include "infer/layers.h"
 #include "infer/moe.h"
 
 /* ---- one-dispatch matrix-vector products (generation) ---------------------------------------------
@@ -419,7 +419,7 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
         .bias = L->exp_probs_b.data, .n_group = hp->n_group, .n_group_used = hp->n_group_used,
         .norm = hp->expert_norm, .scale = hp->expert_scale,
     };
-    session_matmul(s, &L->gate_inp, xn, n, s->r_logits);
+    model_matmul(s, &L->gate_inp, xn, n, s->r_logits);
     memset(s->e_count, 0, (size_t)E * sizeof *s->e_count);
     for (int t = 0; t < n; t++) {
         int32_t *ids = s->r_ids + (size_t)t * K;
