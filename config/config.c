@@ -40,6 +40,16 @@ static const struct {
     {"index.fusion", {"rrf", "weighted", NULL}},
     {"index.ann", {"ivf", "hnsw", NULL}},
     {"widget.lang", {"en", "zh", NULL}},
+    {"embed.backend", {"builtin", "local", "openai", NULL}},
+    {"answer.backend", {"local", "openai", NULL}},
+    {"answer.on_backend_down", {"extractive", "fail", NULL}},
+};
+
+/* Secret keys (KB_CONFIG_SECRET_KEYS): shown as "***" when set. */
+static const char *const config_secrets[] = {
+#define CONFIG_SECRET_(sect, name) #sect "." #name,
+    KB_CONFIG_SECRET_KEYS(CONFIG_SECRET_)
+#undef CONFIG_SECRET_
 };
 
 static const char *const config_type_names[] = {"integer", "number", "boolean", "string"};
@@ -52,6 +62,14 @@ int config_n_keys(void)
 const char *config_key_name(int i)
 {
     return i >= 0 && i < CONFIG_N_KEYS ? config_metas[i].key : NULL;
+}
+
+bool config_key_secret(int i)
+{
+    bool secret = false;
+    for (size_t k = 0; k < KB_ARRAY_LEN(config_secrets) && i >= 0 && i < CONFIG_N_KEYS; k++)
+        secret = secret || strcmp(config_secrets[k], config_metas[i].key) == 0;
+    return secret;
 }
 
 const struct config_meta *config_meta_at(int i)
@@ -294,6 +312,17 @@ int config_load_env(struct config *cfg, struct kb_error *err)
     return 0;
 }
 
+static int config_put_value(const struct config *cfg, int i, bool json, struct kb_buf *out);
+
+/* A secret key's value as shown: "***" when set, "" when not. */
+static int config_put_shown(const struct config *cfg, int i, bool json, struct kb_buf *out)
+{
+    const char *s = *(char *const *)config_cfield(cfg, i);
+    if (!config_key_secret(i) || config_metas[i].type != CONFIG_T_STR)
+        return config_put_value(cfg, i, json, out);
+    return kb_buf_puts(out, s[0] ? "\"***\"" : "\"\"");
+}
+
 static int config_put_value(const struct config *cfg, int i, bool json, struct kb_buf *out)
 {
     const void *f = config_cfield(cfg, i);
@@ -349,13 +378,13 @@ int config_show(const struct config *cfg, bool json, struct kb_buf *out)
         config_origin_text(cfg, i, origin, sizeof origin);
         if (json) {
             rc = kb_buf_printf(out, "%s\"%s\":{\"value\":", i ? "," : "", config_metas[i].key);
-            rc = rc ? rc : config_put_value(cfg, i, true, out);
+            rc = rc ? rc : config_put_shown(cfg, i, true, out);
             rc = rc ? rc : kb_buf_puts(out, ",\"source\":");
             rc = rc ? rc : kb_buf_put_json_str(out, origin, strlen(origin));
             rc = rc ? rc : kb_buf_putc(out, '}');
         } else {
             rc = kb_buf_printf(out, "%-26s = ", config_metas[i].key);
-            rc = rc ? rc : config_put_value(cfg, i, false, out);
+            rc = rc ? rc : config_put_shown(cfg, i, false, out);
             rc = rc ? rc : kb_buf_printf(out, "    # %s\n", origin);
         }
     }

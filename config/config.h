@@ -56,13 +56,15 @@ int config_set(struct config *cfg, const char *dotted_key, const char *value, en
 /* Number of keys, and a key's dotted name, env name, type name and help, by index. */
 int config_n_keys(void);
 const char *config_key_name(int i);
+/* True for keys listed in KB_CONFIG_SECRET_KEYS: config_show prints "***" for them when set. */
+bool config_key_secret(int i);
 /* Where key i's current value came from; CONFIG_SRC_DEFAULT for an index out of range. */
 enum config_source config_key_source(const struct config *cfg, int i);
 /* Renders the run-time settings file: one JSON object with the flat dotted key and value of every
  * key whose source is CONFIG_SRC_SETTINGS, in key-table order ("{\n  \"answer.max_sentences\": 2\n}\n";
  * "{\n\n}\n" when there are none). config_load_overrides reads it back. */
 int config_write_overrides(const struct config *cfg, struct kb_buf *out);
-/* Renders every key with its effective value and origin: text lines, or one JSON object
+/* Renders every key with its effective value (secret keys as "***") and origin: text lines, or one JSON object
  * {"key": {"value": v, "source": "default|file:PATH:LINE|env:NAME|flag|settings[:PATH:LINE]"}}. */
 int config_show(const struct config *cfg, bool json, struct kb_buf *out);
 /* Renders a complete config file: every key, nested by section, at its default, with its help as a

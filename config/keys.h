@@ -50,6 +50,14 @@
     X(embed, model, STR, "", 0, 4096, "GGUF embedding model; empty uses the built-in embedder")      \
     X(embed, dim, INT, 512, 64, 8192, "dimension of the built-in embedder")                          \
     X(embed, batch, INT, 32, 1, 4096, "texts embedded per batch")                                    \
+    X(embed, backend, STR, "builtin", 5, 7,                                                           \
+      "builtin (hashing embedder), local (embed.model GGUF) or openai (remote /v1/embeddings)")       \
+    X(embed, url, STR, "", 0, 2048, "base URL of the remote embedding server, e.g. http://gpu:8000")  \
+    X(embed, model_name, STR, "", 0, 256, "model name sent to the remote embedding server")          \
+    X(embed, api_key, STR, "", 0, 4096, "bearer token for the embedding server (secret)")            \
+    X(embed, api_key_file, STR, "", 0, 4096, "file holding embed.api_key; read at start")            \
+    X(embed, remote_dim, INT, 0, 0, 65536,                                                            \
+      "vector size expected from the remote embedder; 0 takes it from the first response")           \
                                                                                                         \
     X(answer, model, STR, "", 0, 4096, "GGUF chat model; empty gives extractive answers")            \
     X(answer, min_confidence, FLOAT, 0.25, 0, 1, "below this the fallback text is answered")         \
@@ -64,9 +72,29 @@
     X(answer, max_concurrent, INT, 1, 1, 64, "generation sessions at once; more get 503")            \
     X(answer, context, INT, 4096, 256, 1048576, "context window used for generation, in tokens")     \
     X(answer, threads, INT, 0, 0, 256, "inference threads; 0 means one per core")                    \
+    X(answer, backend, STR, "local", 5, 6,                                                            \
+      "local (answer.model GGUF) or openai (an OpenAI-compatible /v1/chat/completions server)")       \
+    X(answer, url, STR, "", 0, 2048, "base URL of the remote chat server, e.g. http://gpu:8000")      \
+    X(answer, model_name, STR, "", 0, 256, "model name sent to the remote chat server")              \
+    X(answer, api_key, STR, "", 0, 4096, "bearer token for the remote server (secret)")              \
+    X(answer, api_key_file, STR, "", 0, 4096, "file holding answer.api_key; read at start")          \
+    X(answer, connect_timeout_s, INT, 5, 1, 600, "seconds to connect to the remote server")          \
+    X(answer, timeout_s, INT, 60, 1, 3600, "seconds without a byte from the remote server")          \
+    X(answer, ca_file, STR, "", 0, 4096, "CA bundle for TLS; empty uses the system store")           \
+    X(answer, insecure, BOOL, 0, 0, 1, "skip TLS verification (logs a warning at every start)")      \
+    X(answer, retries, INT, 2, 0, 10, "retries on 429/502/503/504 before the first token")           \
+    X(answer, breaker_failures, INT, 5, 1, 1000, "failures in the window that open the breaker")     \
+    X(answer, breaker_window_s, INT, 60, 1, 86400, "window in which breaker failures are counted")    \
+    X(answer, breaker_cooldown_s, INT, 30, 1, 86400, "seconds the backend is held down once open")   \
+    X(answer, on_backend_down, STR, "extractive", 4, 10,                                              \
+      "when the remote backend is down: extractive (answer from passages) or fail (503)")            \
                                                                                                         \
     X(widget, title, STR, "Ask us", 1, 200, "chat widget title")                                     \
     X(widget, color, STR, "#2b6cb0", 4, 32, "chat widget accent colour (CSS)")                       \
     X(widget, greeting, STR, "Hi! Ask me anything about our products and policies.", 0, 1000,        \
       "first message the widget shows")                                                               \
     X(widget, lang, STR, "en", 2, 5, "widget language: en or zh")
+
+/* Keys whose values are secrets: `config show`, its JSON and logs print "***" for them when set.
+ * S(section, name) for keys listed above. */
+#define KB_CONFIG_SECRET_KEYS(S) S(server, admin_token) S(embed, api_key) S(answer, api_key)

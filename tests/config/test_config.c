@@ -253,12 +253,57 @@ static void test_template(void **state)
     kb_buf_release(&t);
 }
 
+static int key_index(const char *name)
+{
+    int found = -1;
+    for (int i = 0; i < config_n_keys(); i++)
+        found = strcmp(config_key_name(i), name) == 0 ? i : found;
+    return found;
+}
+
+/* Secret keys never show their value: "***" in text and JSON when set, "" when not, while the
+ * struct keeps the real value for the client that needs it; the remote backends' keys are checked. */
+static void test_secrets(void **state)
+{
+    (void)state;
+    struct config c;
+    struct kb_error err = {0};
+    struct kb_buf show;
+    config_init(&c);
+    assert_string_equal(c.answer_backend, "local");
+    assert_string_equal(c.embed_backend, "builtin");
+    assert_int_equal(config_set(&c, "answer.api_key", "sk-live-123", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&c, "server.admin_token", "tok-456", CONFIG_SRC_FLAG, &err), 0);
+    assert_string_equal(c.answer_api_key, "sk-live-123");
+    assert_true(config_key_secret(key_index("answer.api_key")));
+    assert_true(config_key_secret(key_index("embed.api_key")));
+    assert_false(config_key_secret(key_index("answer.url")));
+    kb_buf_init(&show, 0);
+    assert_int_equal(config_show(&c, false, &show), 0);
+    assert_null(strstr(show.data, "sk-live-123"));
+    assert_null(strstr(show.data, "tok-456"));
+    assert_non_null(strstr(show.data, "answer.api_key             = \"***\""));
+    kb_buf_reset(&show);
+    assert_int_equal(config_show(&c, true, &show), 0);
+    assert_null(strstr(show.data, "sk-live-123"));
+    assert_non_null(strstr(show.data, "\"answer.api_key\":{\"value\":\"***\",\"source\":\"flag\"}"));
+    assert_non_null(strstr(show.data, "\"embed.api_key\":{\"value\":\"\",\"source\":\"default\"}"));
+    /* The backend choices are checked and named. */
+    assert_int_equal(config_set(&c, "answer.backend", "vllm", CONFIG_SRC_FLAG, &err), KB_ECONFIG);
+    assert_non_null(strstr(err.msg, "answer.backend"));
+    assert_int_equal(config_set(&c, "embed.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&c, "answer.on_backend_down", "retry", CONFIG_SRC_FLAG, &err), KB_ECONFIG);
+    kb_buf_release(&show);
+    config_release(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),    cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_file_errors), cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_template),    cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
