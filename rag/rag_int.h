@@ -183,4 +183,40 @@ void rag_gen_set_prefix_reuse(struct rag_gen *g, bool on);
 int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err);
 
+/* ---- remote backends: the OpenAI-wire stream parser (remote_sse.c) ---------------------------- */
+
+#define REMOTE_SSE_MAX_LINE (1 << 20) /* cap on one SSE line and on one event's data */
+
+enum remote_piece { REMOTE_PIECE_CONTENT, REMOTE_PIECE_REASONING };
+/* Called for each non-empty delta text (borrowed; valid during the call). Non-zero stops the parse
+ * and is returned by remote_sse_feed. */
+typedef int (*remote_piece_fn)(void *ud, enum remote_piece kind, const char *text, size_t n,
+                               struct kb_error *err);
+struct remote_usage {
+    int64_t prompt_tokens;     /* usage.prompt_tokens of the stream's usage chunk */
+    int64_t completion_tokens; /* usage.completion_tokens */
+};
+/* Parser state; fields after ud are read by the caller once the stream ends. */
+struct remote_sse {
+    struct kb_buf line;        /* the unfinished line */
+    struct kb_buf data;        /* the current event's data lines */
+    remote_piece_fn fn;        /* nullable */
+    void *ud;                  /* borrowed; passed to fn */
+    bool done;                 /* "data: [DONE]" seen */
+    bool have_usage;           /* a usage object was seen */
+    struct remote_usage usage;
+    char finish_reason[32];    /* of choices[0], "" until one is sent */
+    int n_events;              /* events parsed */
+    int n_content, n_reasoning; /* delta pieces passed to fn */
+};
+void remote_sse_init(struct remote_sse *p, remote_piece_fn fn, void *ud);
+void remote_sse_release(struct remote_sse *p);
+/* Feeds n bytes of the response body. Errors: KB_EIO (the server sent an error object; err has its
+ * message), KB_EJSON (an event is not JSON), KB_ECORRUPT (not an object, data after [DONE]),
+ * KB_ETOOBIG (a line or event over REMOTE_SSE_MAX_LINE), or fn's code. */
+int remote_sse_feed(struct remote_sse *p, const char *bytes, size_t n, struct kb_error *err);
+/* The body ended: handles a last line without its newline; KB_EIO when neither [DONE] nor a
+ * finish_reason arrived (the stream was cut). */
+int remote_sse_finish(struct remote_sse *p, struct kb_error *err);
+
 #endif
