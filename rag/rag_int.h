@@ -219,4 +219,53 @@ int remote_sse_feed(struct remote_sse *p, const char *bytes, size_t n, struct kb
  * finish_reason arrived (the stream was cut). */
 int remote_sse_finish(struct remote_sse *p, struct kb_error *err);
 
+/* ---- remote backends: the chat client and its circuit breaker (remote.c) ---------------------- */
+
+enum remote_breaker_state { REMOTE_BREAKER_CLOSED, REMOTE_BREAKER_OPEN, REMOTE_BREAKER_HALF_OPEN };
+/* Shared by the calls to one backend; thread-safe. */
+struct remote_breaker {
+    pthread_mutex_t mu;
+    int failures;                /* failed calls within window_s that open it */
+    double window_s, cooldown_s;
+    int n_fail;                  /* failures in the current window */
+    double window_start, open_until; /* monotonic seconds */
+    enum remote_breaker_state state;
+    int64_t n_opened;            /* times it opened */
+};
+void remote_breaker_init(struct remote_breaker *b, int failures, double window_s, double cooldown_s);
+void remote_breaker_release(struct remote_breaker *b);
+bool remote_breaker_allow(struct remote_breaker *b); /* false while open (before the cool-down ends) */
+void remote_breaker_record(struct remote_breaker *b, bool ok);
+enum remote_breaker_state remote_breaker_state(struct remote_breaker *b);
+
+/* Where and how to call; strings borrowed for the call (from a configuration snapshot). */
+struct remote_opts {
+    const char *url;       /* base URL: "http://gpu:8000" or "https://api.example.com/v1" */
+    const char *api_key;   /* nullable; sent as a bearer token, never logged */
+    const char *ca_file;   /* nullable */
+    bool insecure;         /* no TLS verification */
+    int connect_timeout_s; /* answer.connect_timeout_s */
+    int timeout_s;         /* no byte for this long is a timeout */
+    int retries;           /* before the first piece, on 429/502/503/504 and failed connects */
+};
+struct remote_result {
+    struct remote_usage usage; /* from the stream's usage chunk */
+    bool have_usage;
+    double ttft_s;             /* request start of the last attempt to first piece; 0 without one */
+    int n_pieces;              /* delta pieces passed on */
+    int n_retries;             /* attempts retried */
+    long status;               /* HTTP status of the last attempt; 0 when none arrived */
+    bool incomplete;           /* failed after pieces were passed on */
+    char finish_reason[32];
+};
+/* base + "/v1/" + path, without doubling a "/v1" the base already ends with. */
+void remote_endpoint(const char *base, const char *path, char *out, size_t out_bytes);
+/* Streams one chat completion: body is the request JSON (with "stream": true), each delta goes to
+ * fn as the parser gives it. b is nullable. Errors: KB_EBUSY (breaker open, or HTTP 5xx after
+ * retries), KB_ERATE (429 after retries), KB_ETIMEOUT, KB_EAUTH (401/403), KB_EIO (connection,
+ * stream cut, server error object; res->incomplete when pieces had been passed on), KB_EJSON,
+ * or fn's code. err never contains the API key. */
+int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const char *body, remote_piece_fn fn,
+                void *ud, struct remote_result *res, struct kb_error *err);
+
 #endif

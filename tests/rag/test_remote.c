@@ -1,0 +1,350 @@
+/* tests/rag/test_remote.c: the remote chat client (rag/remote.c) against a fault server in this
+ * test: a thread with a listening socket on 127.0.0.1 that answers each connection by a script
+ * (replay a transcript from tests/rag/remote/, HTTP 500, 429 with Retry-After, 503, hang, drop the
+ * stream after some bytes, malformed SSE). Checks each outcome: text and usage passed on, retries
+ * only where allowed and after Retry-After, timeouts, a cut stream marked incomplete with its text
+ * kept, the circuit breaker opening and closing, and that the API key goes in the Authorization
+ * header but never into an error message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rag/rag_int.h"
+
+#define KEY "sk-test-secret-42"
+
+/* Fault server: connection i follows script[min(i, n_script - 1)]. */
+struct fault_server {
+    int fd, port;
+    pthread_t thread;
+    const char *script[8];
+    int n_script;
+    int n_conn;             /* connections served */
+    char last_request[8192];
+    volatile int stop;
+};
+
+static char *slurp(const char *name, size_t *n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/rag/remote/%s", KBOX_SOURCE_DIR, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1 << 16);
+    *n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[*n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void read_request(struct fault_server *s, int fd)
+{
+    size_t got = 0;
+    long want = -1;
+    while (got < sizeof s->last_request - 1) {
+        ssize_t r = recv(fd, s->last_request + got, sizeof s->last_request - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        s->last_request[got] = '\0';
+        char *end = strstr(s->last_request, "\r\n\r\n");
+        if (end && want < 0) {
+            char *cl = strstr(s->last_request, "Content-Length:");
+            want = (long)(end + 4 - s->last_request) + (cl ? strtol(cl + 15, NULL, 10) : 0);
+        }
+        if (want >= 0 && (long)got >= want)
+            break;
+    }
+}
+
+/* Actions: "replay:FILE", "drop:FILE:BYTES", "status:CODE", "retry-after:CODE:SECONDS", "hang". */
+static void serve_one(struct fault_server *s, int fd, const char *act)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+    char head[256], file[64];
+    int code = 0, secs = 0;
+    long bytes = 0;
+    read_request(s, fd);
+    if (sscanf(act, "replay:%63s", file) == 1 || sscanf(act, "drop:%63[^:]:%ld", file, &bytes) == 2) {
+        size_t n;
+        char *t = slurp(file, &n);
+        send_all(fd, ok, strlen(ok));
+        send_all(fd, t, bytes > 0 && (size_t)bytes < n ? (size_t)bytes : n);
+        free(t);
+    } else if (sscanf(act, "retry-after:%d:%d", &code, &secs) == 2) {
+        snprintf(head, sizeof head, "HTTP/1.1 %d Busy\r\nRetry-After: %d\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
+                 code, secs);
+        send_all(fd, head, strlen(head));
+    } else if (sscanf(act, "status:%d", &code) == 1) {
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %d Err\r\nContent-Type: application/json\r\nContent-Length: 25\r\nConnection: close\r\n\r\n"
+                 "{\"error\":{\"message\":\"x\"}}",
+                 code);
+        send_all(fd, head, strlen(head));
+    } else if (strcmp(act, "hang") == 0) {
+        for (int i = 0; i < 100 && !s->stop; i++)
+            usleep(50000);
+    }
+}
+
+static void *fault_main(void *ud)
+{
+    struct fault_server *s = ud;
+    while (!s->stop) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        if (s->stop) {
+            close(c);
+            break;
+        }
+        int i = s->n_conn < s->n_script ? s->n_conn : s->n_script - 1;
+        serve_one(s, c, s->script[i]);
+        s->n_conn++;
+        close(c);
+    }
+    return NULL;
+}
+
+static void fault_start(struct fault_server *s)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->fd, 16), 0);
+    assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&s->thread, NULL, fault_main, s), 0);
+}
+
+static void fault_stop(struct fault_server *s)
+{
+    s->stop = 1;
+    shutdown(s->fd, SHUT_RDWR); /* wakes accept() */
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+}
+
+struct got {
+    struct kb_buf content, reasoning;
+};
+
+static int on_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
+{
+    struct got *g = ud;
+    (void)err;
+    return kb_buf_append(kind == REMOTE_PIECE_CONTENT ? &g->content : &g->reasoning, text, n);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Runs one call against a fresh fault server with the given script. */
+static int run(const char *const *script, int n_script, int retries, struct remote_breaker *b, struct got *g,
+               struct remote_result *res, struct kb_error *err, struct fault_server *s)
+{
+    char url[64];
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < n_script; i++)
+        s->script[i] = script[i];
+    s->n_script = n_script;
+    fault_start(s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/", s->port);
+    struct remote_opts o = {.url = url, .api_key = KEY, .connect_timeout_s = 2, .timeout_s = 1, .retries = retries};
+    kb_buf_init(&g->content, 0);
+    kb_buf_init(&g->reasoning, 0);
+    int rc = remote_chat(&o, b, "{\"model\":\"m\",\"stream\":true,\"messages\":[]}", on_piece, g, res, err);
+    fault_stop(s);
+    if (rc)
+        assert_null(strstr(err->msg, KEY));
+    return rc;
+}
+
+static void got_release(struct got *g)
+{
+    kb_buf_release(&g->content);
+    kb_buf_release(&g->reasoning);
+}
+
+static void test_replay(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"replay:vllm.sse", "replay:llama_server.sse", "replay:ollama.sse",
+                                        "replay:deepseek.sse"};
+    for (int i = 0; i < 4; i++) {
+        struct fault_server s;
+        struct got g;
+        struct remote_result res;
+        struct kb_error err = {0};
+        int rc = run(&files[i], 1, 0, NULL, &g, &res, &err, &s);
+        if (rc)
+            fail_msg("%s: %s", files[i], err.msg);
+        assert_string_equal(g.content.data, "Returns are accepted within 30 days [1].");
+        assert_non_null(strstr(g.reasoning.data, "[1]"));
+        assert_true(res.have_usage);
+        assert_int_equal(res.usage.completion_tokens, 14);
+        assert_false(res.incomplete);
+        assert_int_equal(s.n_conn, 1);
+        assert_non_null(strstr(s.last_request, "POST /v1/chat/completions HTTP/1.1"));
+        assert_non_null(strstr(s.last_request, "Authorization: Bearer " KEY));
+        assert_non_null(strstr(s.last_request, "\"stream\":true"));
+        got_release(&g);
+    }
+}
+
+static void test_faults(void **state)
+{
+    (void)state;
+    struct fault_server s;
+    struct got g;
+    struct remote_result res;
+    struct kb_error err = {0};
+
+    /* 500 is not retried. */
+    static const char *const s500[] = {"status:500", "replay:vllm.sse"};
+    int rc500 = run(s500, 2, 3, NULL, &g, &res, &err, &s);
+    if (rc500 != KB_EBUSY)
+        fail_msg("500: %d %s", rc500, err.msg);
+    assert_non_null(strstr(err.msg, "HTTP 500"));
+    assert_int_equal(s.n_conn, 1);
+    assert_int_equal(res.n_retries, 0);
+    got_release(&g);
+
+    /* 429 with Retry-After: 1 is retried after at least a second, then succeeds. */
+    static const char *const s429[] = {"retry-after:429:1", "replay:vllm.sse"};
+    double t0 = now_s();
+    assert_int_equal(run(s429, 2, 2, NULL, &g, &res, &err, &s), 0);
+    assert_true(now_s() - t0 >= 0.95);
+    assert_int_equal(res.n_retries, 1);
+    assert_int_equal(s.n_conn, 2);
+    assert_string_equal(g.content.data, "Returns are accepted within 30 days [1].");
+    got_release(&g);
+
+    /* 503 every time: retries, then gives up. */
+    static const char *const s503[] = {"status:503"};
+    assert_int_equal(run(s503, 1, 2, NULL, &g, &res, &err, &s), KB_EBUSY);
+    assert_int_equal(s.n_conn, 3);
+    assert_int_equal(res.n_retries, 2);
+    got_release(&g);
+
+    /* A server that never answers: a read timeout (timeout_s = 1). */
+    static const char *const shang[] = {"hang"};
+    int rch = run(shang, 1, 0, NULL, &g, &res, &err, &s);
+    if (rch != KB_ETIMEOUT)
+        fail_msg("hang: %d %s", rch, err.msg);
+    assert_non_null(strstr(err.msg, "no data"));
+    got_release(&g);
+
+    /* The stream drops after the third event: an error, the text so far kept, marked incomplete,
+     * and no retry (text had been passed on). */
+    size_t n;
+    char *t = slurp("vllm.sse", &n);
+    const char *cut = strstr(strstr(t, "Returns are accepted"), "\n\n") + 2;
+    char drop[64];
+    snprintf(drop, sizeof drop, "drop:vllm.sse:%ld", (long)(cut - t));
+    free(t);
+    const char *sdrop[] = {drop};
+    assert_int_equal(run(sdrop, 1, 2, NULL, &g, &res, &err, &s), KB_EIO);
+    assert_true(res.incomplete);
+    assert_string_equal(g.content.data, "Returns are accepted ");
+    assert_int_equal(s.n_conn, 1);
+    got_release(&g);
+
+    /* Malformed SSE and a server error object mid-stream. */
+    static const char *const sbad[] = {"replay:malformed.sse"};
+    assert_int_equal(run(sbad, 1, 2, NULL, &g, &res, &err, &s), KB_EJSON);
+    got_release(&g);
+    static const char *const serr[] = {"replay:error_midstream.sse"};
+    assert_int_equal(run(serr, 1, 2, NULL, &g, &res, &err, &s), KB_EIO);
+    assert_non_null(strstr(err.msg, "overloaded"));
+    assert_true(res.incomplete);
+    got_release(&g);
+
+    /* 401: an authentication error naming the key setting, not the key. */
+    static const char *const s401[] = {"status:401"};
+    assert_int_equal(run(s401, 1, 2, NULL, &g, &res, &err, &s), KB_EAUTH);
+    assert_non_null(strstr(err.msg, "answer.api_key"));
+    got_release(&g);
+
+    /* Nothing listening: a connection error. */
+    struct remote_opts o = {.url = "http://127.0.0.1:1", .connect_timeout_s = 1, .timeout_s = 1};
+    assert_int_equal(remote_chat(&o, NULL, "{}", NULL, NULL, &res, &err), KB_EIO);
+}
+
+static void test_breaker(void **state)
+{
+    (void)state;
+    struct fault_server s;
+    struct got g;
+    struct remote_result res;
+    struct kb_error err = {0};
+    struct remote_breaker b;
+    remote_breaker_init(&b, 2, 60, 1);
+    static const char *const s500[] = {"status:500"};
+    static const char *const sok[] = {"replay:vllm.sse"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run(s500, 1, 0, &b, &g, &res, &err, &s), KB_EBUSY);
+        got_release(&g);
+    }
+    assert_int_equal(remote_breaker_state(&b), REMOTE_BREAKER_OPEN);
+    /* Open: refused without a request. */
+    assert_int_equal(run(sok, 1, 0, &b, &g, &res, &err, &s), KB_EBUSY);
+    assert_non_null(strstr(err.msg, "circuit breaker"));
+    assert_int_equal(s.n_conn, 0);
+    got_release(&g);
+    usleep(1100000);
+    /* After the cool-down one probe goes through and closes it. */
+    assert_int_equal(run(sok, 1, 0, &b, &g, &res, &err, &s), 0);
+    assert_int_equal(remote_breaker_state(&b), REMOTE_BREAKER_CLOSED);
+    got_release(&g);
+    remote_breaker_release(&b);
+}
+
+static void test_endpoint(void **state)
+{
+    (void)state;
+    char u[256];
+    remote_endpoint("http://gpu:8000", "chat/completions", u, sizeof u);
+    assert_string_equal(u, "http://gpu:8000/v1/chat/completions");
+    remote_endpoint("https://api.deepseek.com/v1/", "embeddings", u, sizeof u);
+    assert_string_equal(u, "https://api.deepseek.com/v1/embeddings");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_breaker),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
