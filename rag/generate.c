@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "base/json.h"
 #include "infer/infer.h"
 
 
@@ -41,7 +42,15 @@ struct rag_gen {
     bool no_reuse;                   /* guarded by mu: evaluate every prompt from scratch */
     struct rag_gen_stats stats;      /* guarded by mu */
     pthread_mutex_t mu;
+    /* answer.backend = openai: no model or sessions; answers go to a remote server (remote.c) */
+    bool remote;
+    char *url, *model_name, *api_key, *ca_file; /* owned copies */
+    struct remote_opts ro;           /* points into the copies above */
+    struct remote_breaker breaker;
+    int n_remote_busy;               /* guarded by mu; at most n */
 };
+
+static int gen_open_remote(struct rag_gen *g, const struct config *cfg, struct kb_error *err);
 
 int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error *err)
 {
@@ -53,6 +62,12 @@ int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error
     int rc;
     *out = NULL;
     pthread_mutex_init(&g->mu, NULL);
+    if (strcmp(cfg->answer_backend, "openai") == 0) {
+        if ((rc = gen_open_remote(g, cfg, err)))
+            goto fail;
+        *out = g;
+        return 0;
+    }
     if (stat(cfg->answer_model, &sb)) {
         rc = kb_error_set(err, KB_ENOENT, "answer.model '%s' does not exist", cfg->answer_model);
         goto fail;
@@ -98,6 +113,15 @@ void rag_gen_close(struct rag_gen *g)
     free(g->busy);
     infer_pool_free(g->pool);
     infer_model_close(g->model);
+    if (g->remote) {
+        remote_breaker_release(&g->breaker);
+        if (g->api_key)
+            memset(g->api_key, 0, strlen(g->api_key));
+        free(g->url);
+        free(g->model_name);
+        free(g->api_key);
+        free(g->ca_file);
+    }
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -110,6 +134,23 @@ static const char gen_system[] =
     "numbers. If the passages do not contain the answer, say plainly that the documents do not "
     "contain it, and do not guess. Answer in the same language as the question, briefly.";
 
+/* The user message: the numbered passages, the previous question, the question. Local and remote
+ * answers send the same text. */
+static int gen_user_message(const char *question, const char *previous, const struct rag_passage *p, int n,
+                            struct kb_buf *user)
+{
+    int rc = kb_buf_puts(user, "Passages:\n");
+    for (int i = 0; i < n && !rc; i++) {
+        rc = kb_buf_printf(user, "\n[%d] %s%s%s\n%s\n", i + 1, p[i].document, p[i].heading_path[0] ? " > " : "",
+                           p[i].heading_path, p[i].text);
+    }
+    if (!rc && previous && *previous)
+        rc = kb_buf_printf(user, "\nThe previous question was: %s\n", previous);
+    if (!rc)
+        rc = kb_buf_printf(user, "\nQuestion: %s", question);
+    return rc;
+}
+
 static int gen_render(struct rag_gen *g, const char *question, const char *previous, const struct rag_passage *p,
                       int n, struct kb_buf *prompt, struct kb_error *err)
 {
@@ -117,15 +158,7 @@ static int gen_render(struct rag_gen *g, const char *question, const char *previ
     struct infer_chat_msg msgs[2];
     int rc = 0;
     kb_buf_init(&user, 0);
-    rc = kb_buf_puts(&user, "Passages:\n");
-    for (int i = 0; i < n && !rc; i++) {
-        rc = kb_buf_printf(&user, "\n[%d] %s%s%s\n%s\n", i + 1, p[i].document, p[i].heading_path[0] ? " > " : "",
-                           p[i].heading_path, p[i].text);
-    }
-    if (!rc && previous && *previous)
-        rc = kb_buf_printf(&user, "\nThe previous question was: %s\n", previous);
-    if (!rc)
-        rc = kb_buf_printf(&user, "\nQuestion: %s", question);
+    rc = gen_user_message(question, previous, p, n, &user);
     msgs[0] = (struct infer_chat_msg){"system", gen_system};
     msgs[1] = (struct infer_chat_msg){"user", user.data};
     kb_buf_reset(prompt);
@@ -412,6 +445,151 @@ static char *gen_ground(const struct config *cfg, char *answer, const struct rag
     return answer;
 }
 
+/* ---- remote backend (answer.backend = openai) ------------------------------------------------------ */
+
+/* Copies what the client needs from cfg; the API key comes from answer.api_key, else the first line
+ * of answer.api_key_file. */
+static int gen_open_remote(struct rag_gen *g, const struct config *cfg, struct kb_error *err)
+{
+    char key[4200] = "";
+    int rc = 0;
+    if (!cfg->answer_url[0])
+        return kb_error_set(err, KB_ECONFIG, "answer.backend is openai but answer.url is empty");
+    if (cfg->answer_api_key[0]) {
+        kb_strlcpy(key, cfg->answer_api_key, sizeof key);
+    } else if (cfg->answer_api_key_file[0]) {
+        FILE *f = fopen(cfg->answer_api_key_file, "r");
+        if (!f || !fgets(key, sizeof key, f))
+            rc = kb_error_set(err, KB_ECONFIG, "answer.api_key_file '%s' cannot be read", cfg->answer_api_key_file);
+        if (f)
+            fclose(f);
+        key[strcspn(key, "\r\n")] = '\0';
+    }
+    if (rc)
+        return rc;
+    g->remote = true;
+    g->n = (int)cfg->answer_max_concurrent;
+    g->n_ctx = (int)cfg->answer_context;
+    g->url = kb_xstrdup(cfg->answer_url);
+    g->model_name = kb_xstrdup(cfg->answer_model_name);
+    g->api_key = kb_xstrdup(key);
+    g->ca_file = kb_xstrdup(cfg->answer_ca_file);
+    memset(key, 0, sizeof key);
+    g->ro = (struct remote_opts){.url = g->url, .api_key = g->api_key, .ca_file = g->ca_file,
+                                 .insecure = cfg->answer_insecure,
+                                 .connect_timeout_s = (int)cfg->answer_connect_timeout_s,
+                                 .timeout_s = (int)cfg->answer_timeout_s, .retries = (int)cfg->answer_retries};
+    remote_breaker_init(&g->breaker, (int)cfg->answer_breaker_failures, (double)cfg->answer_breaker_window_s,
+                        (double)cfg->answer_breaker_cooldown_s);
+    if (cfg->answer_insecure)
+        kb_warn("answer.insecure is true: TLS certificates of %s are not verified", g->url);
+    kb_info("answer backend: openai at %s (model '%s'), %d concurrent", g->url, g->model_name, g->n);
+    return 0;
+}
+
+bool rag_gen_is_remote(const struct rag_gen *g)
+{
+    return g && g->remote;
+}
+
+bool rag_gen_backend_down(struct rag_gen *g)
+{
+    return g && g->remote && remote_breaker_state(&g->breaker) == REMOTE_BREAKER_OPEN;
+}
+
+/* The request body: the same system instruction and user message as the local prompt. */
+static void gen_remote_body(const struct rag_gen *g, const struct config *cfg, const char *system, const char *user,
+                            int max_tokens, struct kb_buf *body)
+{
+    struct jw w;
+    jw_init(&w, body);
+    jw_obj(&w, NULL);
+    jw_str(&w, "model", g->model_name);
+    jw_bool(&w, "stream", true);
+    jw_obj(&w, "stream_options");
+    jw_bool(&w, "include_usage", true);
+    jw_end_obj(&w);
+    jw_int(&w, "max_tokens", max_tokens);
+    jw_num(&w, "temperature", cfg->answer_temperature);
+    jw_arr(&w, "messages");
+    jw_obj(&w, NULL);
+    jw_str(&w, "role", "system");
+    jw_str(&w, "content", system);
+    jw_end_obj(&w);
+    jw_obj(&w, NULL);
+    jw_str(&w, "role", "user");
+    jw_str(&w, "content", user);
+    jw_end_obj(&w);
+    jw_end_arr(&w);
+    jw_end_obj(&w);
+}
+
+static int gen_remote_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
+{
+    (void)err;
+    return (kind == REMOTE_PIECE_CONTENT ? gen_piece : gen_think)(ud, text, n) ? KB_ECANCELED : 0;
+}
+
+static int gen_remote_slot(struct rag_gen *g, bool take, struct kb_error *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&g->mu);
+    if (!take)
+        g->n_remote_busy--;
+    else if (g->n_remote_busy >= g->n)
+        rc = kb_error_set(err, KB_EBUSY, "all %d answer slots are busy", g->n);
+    else
+        g->n_remote_busy++;
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+/* rag_answer_generative through the remote server: same prompt, same citation and grounding. */
+static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
+                             const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
+                             struct gen_run *run, struct rag_answer *out, char **prompt_out, double *tokens_per_s,
+                             struct kb_error *err)
+{
+    struct kb_buf user, body;
+    struct remote_result res = {0};
+    int n_use = KB_MIN(n_passages, 64), rc;
+    double t0 = kb_now_s();
+    kb_buf_init(&user, 0);
+    kb_buf_init(&body, 0);
+    if ((rc = gen_remote_slot(g, true, err)))
+        goto out;
+    rc = gen_user_message(question, previous, p, n_use, &user);
+    gen_remote_body(g, cfg, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
+    if (prompt_out)
+        *prompt_out = kb_xstrndup(body.data, body.len);
+    rc = rc ? rc : remote_chat(&g->ro, &g->breaker, body.data, gen_remote_piece, run, &res, err);
+    gen_remote_slot(g, false, NULL);
+    if (rc == KB_ECANCELED || (!rc && run->canceled))
+        rc = kb_error_set(err, KB_ECANCELED, "the client went away");
+    pthread_mutex_lock(&g->mu);
+    g->stats.n_answers++;
+    g->stats.n_prompt_tokens += res.usage.prompt_tokens;
+    g->stats.n_generated += res.usage.completion_tokens;
+    g->stats.last_prompt_tokens = (int)res.usage.prompt_tokens;
+    pthread_mutex_unlock(&g->mu);
+    kb_info("remote answer: %s, %lld prompt tokens, %lld generated, first token after %.0f ms, %d retries%s",
+            rc ? "failed" : "done", (long long)res.usage.prompt_tokens, (long long)res.usage.completion_tokens,
+            res.ttft_s * 1000, res.n_retries, res.incomplete ? ", incomplete" : "");
+    if (rc)
+        goto out;
+    out->n_tokens = (int)res.usage.completion_tokens;
+    *tokens_per_s = res.usage.completion_tokens / KB_MAX(kb_now_s() - t0, 1e-6);
+    {
+        char *answer = gen_sanitize(run, out);
+        gen_cite(answer, p, n_use, out);
+        out->answer = gen_ground(cfg, answer, p, n_use, emb, out);
+    }
+out:
+    kb_buf_release(&user);
+    kb_buf_release(&body);
+    return rc;
+}
+
 int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                           const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                           rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
@@ -430,6 +608,11 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
     kb_buf_init(&prompt, 0);
     kb_buf_init(&run.answer, 1 << 20);
     kb_buf_init(&run.reasoning, 1 << 20);
+    if (g->remote) {
+        rc = gen_remote_answer(g, cfg, question, previous, p, n_passages, emb, &run, out, prompt_out, tokens_per_s,
+                               err);
+        goto out;
+    }
     if ((rc = gen_fit_prompt(g, cfg, question, previous, p, n_passages, &prompt, &tokens, &n_tok, &n_use, err)))
         goto out;
     if (prompt_out)
@@ -522,7 +705,20 @@ static char *gen_rewrite_clean(const char *s, size_t n)
     return kb_buf_take(&b);
 }
 
+static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                             struct kb_error *err);
+
 int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                             struct kb_error *err)
+{
+    if (!g->remote)
+        return gen_rewrite_local(g, previous, followup, out, err);
+    /* Remote backends: not rewritten yet; the carried-over terms stand (see rag_ask). */
+    *out = kb_xstrdup(followup);
+    return kb_error_set(err, KB_ENOTIMPL, "follow-up rewriting through a remote backend is not built yet");
+}
+
+static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err)
 {
     struct kb_buf user, prompt, gen;

@@ -172,6 +172,8 @@ static int kb_gen_for(const struct config *cfg, const char *value, struct rag_ge
     struct config tmp;
     int rc;
     *out = NULL;
+    if (strcmp(cfg->answer_backend, "openai") == 0)
+        return rag_gen_open(out, cfg, err); /* a remote server answers; answer.model is not used */
     if (!value[0])
         return 0;
     rag_model_path(cfg, value, path, sizeof path);
@@ -745,7 +747,8 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     struct rag_gen_ref *gen;
     const struct config *cfg; /* one snapshot for the whole question */
     char query[2048], previous[512];
-    double t0 = kb_now_s(), t1;
+    double t0 = kb_now_s(), t1 = t0;
+    const char *note = NULL;
     int n = 0, rc;
     memset(out, 0, sizeof *out);
     if (prompt_out)
@@ -757,6 +760,17 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     /* the reference keeps the model open even if answer.model changes meanwhile */
     gen = kb_gen_take(r);
+    if (gen && rag_gen_backend_down(gen->g) && strcmp(cfg->answer_on_backend_down, "fail") == 0) {
+        kb_gen_put(r, gen);
+        rc = kb_error_set(err, KB_EBUSY, "the answer backend is unavailable (circuit breaker open)");
+        goto out;
+    }
+    if (gen && rag_gen_backend_down(gen->g)) {
+        /* answer.on_backend_down = extractive: answer from the passages, and say why */
+        kb_gen_put(r, gen);
+        gen = NULL;
+        note = "backend_unavailable";
+    }
     if (gen && previous[0] && strcmp(query, opts->question)) {
         /* A short follow-up (one that borrowed the previous question's terms above) is rewritten
          * as a standalone question by the loaded model; on any failure the carried-over terms
@@ -794,6 +808,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, out, err);
     if (rc)
         goto out;
+    out->note = note;
     if (prompt_out && opts->show_prompt)
         *prompt_out = kb_xstrdup("(extractive mode: no prompt; set answer.model for generative answers)");
     if (on_stream) {

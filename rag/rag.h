@@ -188,6 +188,7 @@ struct rag_answer {
     char *answer;                 /* owned */
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
     const char *mode;             /* "extractive" or "generative"; static */
+    const char *note;             /* "backend_unavailable" (remote backend down, extractive answer) or NULL; static */
     struct rag_citation *citations; /* owned */
     int n_citations;
     struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */

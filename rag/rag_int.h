@@ -268,4 +268,10 @@ void remote_endpoint(const char *base, const char *path, char *out, size_t out_b
 int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const char *body, remote_piece_fn fn,
                 void *ud, struct remote_result *res, struct kb_error *err);
 
+/* answer.backend = openai: rag_gen_open() makes a client of the remote server instead of loading a
+ * model (generate.c); rag_answer_generative() then streams from it. */
+bool rag_gen_is_remote(const struct rag_gen *g);
+/* True while the remote backend's circuit breaker is open. */
+bool rag_gen_backend_down(struct rag_gen *g);
+
 #endif

@@ -42,6 +42,8 @@ void rag_answer_json(struct jw *w, const struct rag_answer *a, const char *conve
     jw_str(w, "answer", a->answer);
     jw_str(w, "reasoning", a->reasoning);
     jw_str(w, "mode", a->mode);
+    if (a->note)
+        jw_str(w, "note", a->note);
     jw_arr(w, "citations");
     for (int i = 0; i < a->n_citations; i++)
         rag_citation_json(w, NULL, &a->citations[i]);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "rag/rag_int.h"
 
 #define KEY "sk-test-secret-42"
@@ -338,6 +339,92 @@ static void test_endpoint(void **state)
     assert_string_equal(u, "https://api.deepseek.com/v1/embeddings");
 }
 
+struct events {
+    struct kb_buf tokens, thinks;
+};
+
+static int on_event(void *ud, const char *kind, const char *text, size_t n)
+{
+    struct events *e = ud;
+    if (strcmp(kind, "token") == 0)
+        kb_buf_append(&e->tokens, text, n);
+    else if (strcmp(kind, "think") == 0)
+        kb_buf_append(&e->thinks, text, n);
+    return 0;
+}
+
+/* rag_answer_generative with answer.backend = openai against the fault server: the grounded prompt
+ * goes out as chat messages, the answer and reasoning stream back as token and think pieces, [1]
+ * becomes a citation, the sentence gets its support score; then a failing backend opens the breaker
+ * (answer.breaker_failures = 1) and rag_gen_backend_down() says so. */
+static void test_generative(void **state)
+{
+    (void)state;
+    struct fault_server s = {0};
+    struct config cfg;
+    struct kb_error err = {0};
+    struct rag_gen *g = NULL;
+    struct rag_answer a;
+    struct events ev;
+    char url[64], *prompt = NULL;
+    double tps = 0;
+    static const struct rag_passage p[] = {
+        {.chunk_id = 7, .document_id = 3, .document = "policy.md", .heading_path = "Returns",
+         .text = "Returns are accepted within 30 days of delivery with the receipt."},
+        {.chunk_id = 8, .document_id = 3, .document = "policy.md", .heading_path = "Shipping",
+         .text = "Shipping to Norway takes five working days."},
+    };
+    s.script[0] = "replay:vllm.sse";
+    s.script[1] = "status:503";
+    s.n_script = 2;
+    fault_start(&s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.api_key", KEY, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.breaker_failures", "1", CONFIG_SRC_FLAG, &err), 0);
+    if (rag_gen_open(&g, &cfg, &err))
+        fail_msg("%s", err.msg);
+    assert_true(rag_gen_is_remote(g));
+    kb_buf_init(&ev.tokens, 0);
+    kb_buf_init(&ev.thinks, 0);
+    if (rag_answer_generative(g, &cfg, "How long do I have to return an item?", NULL, p, 2, NULL, on_event, &ev, &a,
+                              &prompt, &tps, &err))
+        fail_msg("%s", err.msg);
+    assert_string_equal(a.mode, "generative");
+    assert_string_equal(a.answer, "Returns are accepted within 30 days [1].");
+    assert_string_equal(ev.tokens.data, "Returns are accepted within 30 days [1].");
+    assert_string_equal(ev.thinks.data, "The passage [1] gives the period.");
+    assert_string_equal(a.reasoning, "The passage [1] gives the period.");
+    assert_int_equal(a.n_citations, 1);
+    assert_int_equal(a.citations[0].chunk_id, 7);
+    assert_int_equal(a.n_tokens, 14);
+    assert_int_equal(a.n_sentences, 1);
+    assert_true(a.sentences[0].support > 0.5);
+    /* the request carried the grounded prompt as chat messages */
+    assert_non_null(strstr(s.last_request, "\"role\":\"system\""));
+    assert_non_null(strstr(s.last_request, "[1] policy.md > Returns"));
+    assert_non_null(strstr(s.last_request, "\"model\":\"qwen3\""));
+    assert_non_null(strstr(prompt, "Question: How long do I have to return an item?"));
+    rag_answer_release(&a);
+    free(prompt);
+    prompt = NULL;
+    assert_false(rag_gen_backend_down(g));
+    assert_int_equal(rag_answer_generative(g, &cfg, "And shipping?", NULL, p, 2, NULL, on_event, &ev, &a, NULL,
+                                           &tps, &err),
+                     KB_EBUSY);
+    assert_true(rag_gen_backend_down(g));
+    assert_null(strstr(err.msg, KEY));
+    fault_stop(&s);
+    rag_gen_close(g);
+    config_release(&cfg);
+    kb_buf_release(&ev.tokens);
+    kb_buf_release(&ev.thinks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_breaker),
+        cmocka_unit_test(test_generative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
