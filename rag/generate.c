@@ -28,7 +28,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "base/json.h"
 #include "infer/infer.h"
 
 
@@ -48,6 +47,7 @@ struct rag_gen {
     struct remote_opts ro;           /* points into the copies above */
     struct remote_breaker breaker;
     int n_remote_busy;               /* guarded by mu; at most n */
+    struct rag_backend_stats rstats; /* guarded by mu */
 };
 
 static int gen_open_remote(struct rag_gen *g, const struct config *cfg, struct kb_error *err);
@@ -492,6 +492,24 @@ bool rag_gen_is_remote(const struct rag_gen *g)
     return g && g->remote;
 }
 
+void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st)
+{
+    static const char *const states[] = {"up", "down", "probing"};
+    memset(st, 0, sizeof *st);
+    st->backend = g && g->remote ? "openai" : "local";
+    st->state = "";
+    if (!g || !g->remote)
+        return;
+    pthread_mutex_lock(&g->mu);
+    *st = g->rstats;
+    pthread_mutex_unlock(&g->mu);
+    st->backend = "openai";
+    st->state = states[remote_breaker_state(&g->breaker)];
+    pthread_mutex_lock(&g->breaker.mu);
+    st->breaker_opened = g->breaker.n_opened;
+    pthread_mutex_unlock(&g->breaker.mu);
+}
+
 bool rag_gen_backend_down(struct rag_gen *g)
 {
     return g && g->remote && remote_breaker_state(&g->breaker) == REMOTE_BREAKER_OPEN;
@@ -567,6 +585,13 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     if (rc == KB_ECANCELED || (!rc && run->canceled))
         rc = kb_error_set(err, KB_ECANCELED, "the client went away");
     pthread_mutex_lock(&g->mu);
+    g->rstats.requests++;
+    g->rstats.errors += rc != 0 && rc != KB_ECANCELED;
+    g->rstats.retries += res.n_retries;
+    g->rstats.tokens_in += res.usage.prompt_tokens;
+    g->rstats.tokens_out += res.usage.completion_tokens;
+    g->rstats.last_ttft_ms = res.ttft_s * 1000;
+    g->rstats.last_latency_ms = (kb_now_s() - t0) * 1000;
     g->stats.n_answers++;
     g->stats.n_prompt_tokens += res.usage.prompt_tokens;
     g->stats.n_generated += res.usage.completion_tokens;
@@ -711,7 +736,7 @@ static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char
 int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err)
 {
-    if (!g->remote)
+    if (!g || !g->remote) /* gen_rewrite_local handles a NULL model */
         return gen_rewrite_local(g, previous, followup, out, err);
     /* Remote backends: not rewritten yet; the carried-over terms stand (see rag_ask). */
     *out = kb_xstrdup(followup);

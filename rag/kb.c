@@ -899,6 +899,7 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
     }
     out->tokens_per_s = r->last_tokens_per_s;
     out->answer_mode = r->gen ? "generative" : "extractive";
+    rag_gen_backend_stats(r->gen, &out->answer_backend); /* r->gen stays open while r->lock is held */
     pthread_mutex_unlock(&r->lock);
     {
         struct index_reembed_status s;

@@ -274,4 +274,7 @@ bool rag_gen_is_remote(const struct rag_gen *g);
 /* True while the remote backend's circuit breaker is open. */
 bool rag_gen_backend_down(struct rag_gen *g);
 
+/* Fills st from g (NULL: no generator; backend "local"). */
+void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st);
+
 #endif

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/json.h"
 
 void remote_sse_init(struct remote_sse *p, remote_piece_fn fn, void *ud)
 {

@@ -246,6 +246,12 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_int(&w, "failed", st.jobs_failed);
     jw_end_obj(&w);
     jw_str(&w, "answer_mode", st.answer_mode);
+    jw_obj(&w, "answer_backend");
+    jw_str(&w, "backend", st.answer_backend.backend);
+    jw_str(&w, "state", st.answer_backend.state);
+    jw_num(&w, "last_ttft_ms", st.answer_backend.last_ttft_ms);
+    jw_num(&w, "last_latency_ms", st.answer_backend.last_latency_ms);
+    jw_end_obj(&w);
     jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
     /* which vectors search uses: during a re-embedding the old embedder's, or none (BM25 only) */
     jw_obj(&w, "vectors");

@@ -140,6 +140,28 @@ int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out)
                       (long long)rs.n_collections, (long long)rs.n_documents, (long long)rs.n_chunks,
                       (long long)rs.jobs_queued, (long long)rs.jobs_running, (long long)rs.jobs_failed,
                       rs.tokens_per_s);
+        if (strcmp(rs.answer_backend.backend, "openai") == 0) {
+            const struct rag_backend_stats *b = &rs.answer_backend;
+            kb_buf_printf(out,
+                          "# HELP kbox_backend_requests_total Answers sent to the remote backend.\n"
+                          "# TYPE kbox_backend_requests_total counter\nkbox_backend_requests_total %lld\n"
+                          "# HELP kbox_backend_errors_total Remote answers that failed.\n"
+                          "# TYPE kbox_backend_errors_total counter\nkbox_backend_errors_total %lld\n"
+                          "# HELP kbox_backend_retries_total Remote attempts retried.\n"
+                          "# TYPE kbox_backend_retries_total counter\nkbox_backend_retries_total %lld\n"
+                          "# HELP kbox_backend_tokens_total Tokens the remote backend reported.\n"
+                          "# TYPE kbox_backend_tokens_total counter\nkbox_backend_tokens_total{dir=\"in\"} %lld\n"
+                          "kbox_backend_tokens_total{dir=\"out\"} %lld\n"
+                          "# HELP kbox_backend_up 1 unless the circuit breaker holds the backend down.\n"
+                          "# TYPE kbox_backend_up gauge\nkbox_backend_up %d\n"
+                          "# HELP kbox_backend_breaker_opened_total Times the circuit breaker opened.\n"
+                          "# TYPE kbox_backend_breaker_opened_total counter\nkbox_backend_breaker_opened_total %lld\n"
+                          "# HELP kbox_backend_ttft_seconds Time to first token of the latest remote answer.\n"
+                          "# TYPE kbox_backend_ttft_seconds gauge\nkbox_backend_ttft_seconds %.4f\n",
+                          (long long)b->requests, (long long)b->errors, (long long)b->retries,
+                          (long long)b->tokens_in, (long long)b->tokens_out, strcmp(b->state, "down") != 0,
+                          (long long)b->breaker_opened, b->last_ttft_ms / 1000);
+        }
     }
     kb_buf_printf(out, "# HELP kbox_up Whether the knowledge base answered its statistics.\n"
                        "# TYPE kbox_up gauge\nkbox_up %d\n",

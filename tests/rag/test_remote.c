@@ -413,11 +413,25 @@ static void test_generative(void **state)
     free(prompt);
     prompt = NULL;
     assert_false(rag_gen_backend_down(g));
+    struct rag_backend_stats bs;
+    rag_gen_backend_stats(g, &bs);
+    assert_string_equal(bs.backend, "openai");
+    assert_string_equal(bs.state, "up");
+    assert_int_equal(bs.requests, 1);
+    assert_int_equal(bs.tokens_in, 187);
+    assert_int_equal(bs.tokens_out, 14);
+    assert_true(bs.last_ttft_ms > 0);
     assert_int_equal(rag_answer_generative(g, &cfg, "And shipping?", NULL, p, 2, NULL, on_event, &ev, &a, NULL,
                                            &tps, &err),
                      KB_EBUSY);
     assert_true(rag_gen_backend_down(g));
     assert_null(strstr(err.msg, KEY));
+    rag_gen_backend_stats(g, &bs);
+    assert_string_equal(bs.state, "down");
+    assert_int_equal(bs.errors, 1);
+    assert_int_equal(bs.breaker_opened, 1);
+    rag_gen_backend_stats(NULL, &bs);
+    assert_string_equal(bs.backend, "local");
     fault_stop(&s);
     rag_gen_close(g);
     config_release(&cfg);
