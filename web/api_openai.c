@@ -5,8 +5,10 @@
  *        is the last user message (rag takes no message history; an optional non-standard
  *        "conversation_id" member lets follow-ups use rag's stored turns); the answer comes from rag_ask with its citations. Not streamed:
  *        a chat.completion object (plus a "citations" member); streamed: chat.completion.chunk
- *        events as `data: {...}` lines, the last chunk with finish_reason "stop" and the
- *        citations, then `data: [DONE]`.
+ *        events as `data: {...}` lines (a role-only first chunk, delta.content pieces, think
+ *        pieces as delta.reasoning_content), the last chunk with finish_reason "stop", the
+ *        citations and usage.completion_tokens, then `data: [DONE]`. rag/remote.c parses this
+ *        too, so one kbox can be the answer backend of another.
  *   GET  /v1/models       the collections as models
  *   POST /v1/embeddings   {input: string | [string], model?, encoding_format?: float|base64}
  *        base64 is little-endian float32, which is what the official clients ask for by default.
@@ -102,8 +104,11 @@ static void oa_head(struct jw *w, const struct oa_job *j, const char *object)
     jw_arr(w, "choices");
 }
 
-static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, size_t n, const char *finish,
-                         const struct rag_answer *a)
+/* One chunk: text goes in delta.<key> ("content", or "reasoning_content" for think pieces, as
+ * vLLM and DeepSeek send them); the last chunk (a non-NULL) carries the citations and a usage
+ * object with the completion tokens. */
+static int oa_send_chunk(struct oa_job *j, const char *role, const char *key, const char *text, size_t n,
+                         const char *finish, const struct rag_answer *a)
 {
     struct kb_buf b;
     struct jw w;
@@ -118,7 +123,7 @@ static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, s
     if (role)
         jw_str(&w, "role", role);
     if (text)
-        jw_strn(&w, "content", text, n);
+        jw_strn(&w, key, text, n);
     jw_end_obj(&w);
     if (finish)
         jw_str(&w, "finish_reason", finish);
@@ -131,6 +136,9 @@ static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, s
         for (int i = 0; i < a->n_citations; i++)
             rag_citation_json(&w, NULL, &a->citations[i]);
         jw_end_arr(&w);
+        jw_obj(&w, "usage");
+        jw_int(&w, "completion_tokens", a->n_tokens);
+        jw_end_obj(&w);
     }
     jw_end_obj(&w);
     kb_buf_puts(&b, "\n\n");
@@ -143,11 +151,12 @@ static int oa_send_chunk(struct oa_job *j, const char *role, const char *text, s
 static int oa_on_piece(void *ud, const char *kind, const char *text, size_t n)
 {
     struct oa_job *j = ud;
-    if (strcmp(kind, "token") != 0)
+    bool think = strcmp(kind, "think") == 0;
+    if (strcmp(kind, "token") != 0 && !think)
         return 0;
-    if (!j->ask.emitted && oa_send_chunk(j, "assistant", "", 0, NULL, NULL))
+    if (!j->ask.emitted && oa_send_chunk(j, "assistant", "content", "", 0, NULL, NULL))
         return 1;
-    return oa_send_chunk(j, NULL, text, n, NULL, NULL);
+    return oa_send_chunk(j, NULL, think ? "reasoning_content" : "content", text, n, NULL, NULL);
 }
 
 static void oa_chat_task(struct web_task *t, void *ud)
@@ -173,8 +182,9 @@ static void oa_chat_task(struct web_task *t, void *ud)
     }
     if (j->ask.stream) {
         if (!j->ask.emitted) /* an answer with no streamed pieces (extractive, or empty) */
-            oa_send_chunk(j, "assistant", a.answer ? a.answer : "", a.answer ? strlen(a.answer) : 0, NULL, NULL);
-        oa_send_chunk(j, NULL, NULL, 0, "stop", &a);
+            oa_send_chunk(j, "assistant", "content", a.answer ? a.answer : "", a.answer ? strlen(a.answer) : 0, NULL,
+                          NULL);
+        oa_send_chunk(j, NULL, "content", NULL, 0, "stop", &a);
         web_task_emit(t, "data: [DONE]\n\n", 14);
         goto out;
     }
