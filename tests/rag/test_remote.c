@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "rag/rag_int.h"
+#include "remote_util.h"
 
 #define KEY "sk-test-secret-42"
 
@@ -35,19 +36,6 @@ struct fault_server {
     char last_request[8192];
     volatile int stop;
 };
-
-static char *slurp(const char *name, size_t *n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/tests/rag/remote/%s", KBOX_SOURCE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char *buf = malloc(1 << 16);
-    *n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[*n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static void send_all(int fd, const char *p, size_t n)
 {
@@ -90,7 +78,7 @@ static void serve_one(struct fault_server *s, int fd, const char *act)
     read_request(s, fd);
     if (sscanf(act, "replay:%63s", file) == 1 || sscanf(act, "drop:%63[^:]:%ld", file, &bytes) == 2) {
         size_t n;
-        char *t = slurp(file, &n);
+        char *t = read_transcript(file, &n);
         send_all(fd, ok, strlen(ok));
         send_all(fd, t, bytes > 0 && (size_t)bytes < n ? (size_t)bytes : n);
         free(t);
@@ -150,17 +138,6 @@ static void fault_stop(struct fault_server *s)
     close(s->fd);
 }
 
-struct got {
-    struct kb_buf content, reasoning;
-};
-
-static int on_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
-{
-    struct got *g = ud;
-    (void)err;
-    return kb_buf_append(kind == REMOTE_PIECE_CONTENT ? &g->content : &g->reasoning, text, n);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -169,7 +146,7 @@ static double now_s(void)
 }
 
 /* Runs one call against a fresh fault server with the given script. */
-static int run(const char *const *script, int n_script, int retries, struct remote_breaker *b, struct got *g,
+static int run(const char *const *script, int n_script, int retries, struct remote_breaker *b, struct collect *g,
                struct remote_result *res, struct kb_error *err, struct fault_server *s)
 {
     char url[64];
@@ -182,14 +159,14 @@ static int run(const char *const *script, int n_script, int retries, struct remo
     struct remote_opts o = {.url = url, .api_key = KEY, .connect_timeout_s = 2, .timeout_s = 1, .retries = retries};
     kb_buf_init(&g->content, 0);
     kb_buf_init(&g->reasoning, 0);
-    int rc = remote_chat(&o, b, "{\"model\":\"m\",\"stream\":true,\"messages\":[]}", on_piece, g, res, err);
+    int rc = remote_chat(&o, b, "{\"model\":\"m\",\"stream\":true,\"messages\":[]}", collect_piece, g, res, err);
     fault_stop(s);
     if (rc)
         assert_null(strstr(err->msg, KEY));
     return rc;
 }
 
-static void got_release(struct got *g)
+static void got_release(struct collect *g)
 {
     kb_buf_release(&g->content);
     kb_buf_release(&g->reasoning);
@@ -202,7 +179,7 @@ static void test_replay(void **state)
                                         "replay:deepseek.sse"};
     for (int i = 0; i < 4; i++) {
         struct fault_server s;
-        struct got g;
+        struct collect g;
         struct remote_result res;
         struct kb_error err = {0};
         int rc = run(&files[i], 1, 0, NULL, &g, &res, &err, &s);
@@ -225,7 +202,7 @@ static void test_faults(void **state)
 {
     (void)state;
     struct fault_server s;
-    struct got g;
+    struct collect g;
     struct remote_result res;
     struct kb_error err = {0};
 
@@ -267,7 +244,7 @@ static void test_faults(void **state)
     /* The stream drops after the third event: an error, the text so far kept, marked incomplete,
      * and no retry (text had been passed on). */
     size_t n;
-    char *t = slurp("vllm.sse", &n);
+    char *t = read_transcript("vllm.sse", &n);
     const char *cut = strstr(strstr(t, "Returns are accepted"), "\n\n") + 2;
     char drop[64];
     snprintf(drop, sizeof drop, "drop:vllm.sse:%ld", (long)(cut - t));
@@ -304,7 +281,7 @@ static void test_breaker(void **state)
 {
     (void)state;
     struct fault_server s;
-    struct got g;
+    struct collect g;
     struct remote_result res;
     struct kb_error err = {0};
     struct remote_breaker b;

@@ -14,31 +14,7 @@
 #include <string.h>
 
 #include "rag/rag_int.h"
-
-struct collect {
-    struct kb_buf content, reasoning;
-};
-
-static int collect_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
-{
-    struct collect *c = ud;
-    (void)err;
-    return kb_buf_append(kind == REMOTE_PIECE_CONTENT ? &c->content : &c->reasoning, text, n);
-}
-
-static char *read_transcript(const char *name, size_t *n)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/tests/rag/remote/%s", KBOX_SOURCE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char *buf = malloc(1 << 16);
-    assert_non_null(buf);
-    *n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[*n] = '\0';
-    fclose(f);
-    return buf;
-}
+#include "remote_util.h"
 
 /* Parses text in pieces of `step` bytes (0: whole); returns the first error code. */
 static int parse(const char *text, size_t n, size_t step, struct remote_sse *p, struct collect *c,
