@@ -51,7 +51,7 @@
     X(embed, dim, INT, 512, 64, 8192, "dimension of the built-in embedder")                          \
     X(embed, batch, INT, 32, 1, 4096, "texts embedded per batch")                                    \
     X(embed, backend, STR, "builtin", 5, 7,                                                           \
-      "builtin (hashing embedder), local (embed.model GGUF) or openai (remote /v1/embeddings)")       \
+      "builtin (hashing embedder), local (embed.model GGUF); openai (remote) is not built yet")     \
     X(embed, url, STR, "", 0, 2048, "base URL of the remote embedding server, e.g. http://gpu:8000")  \
     X(embed, model_name, STR, "", 0, 256, "model name sent to the remote embedding server")          \
     X(embed, api_key, STR, "", 0, 4096, "bearer token for the embedding server (secret)")            \

@@ -281,6 +281,11 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
         goto fail;
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_overrides(c, r->settings_path, err)))
         goto fail;
+    if (!strcmp(c->embed_backend, "openai")) { /* the keys exist; the embedder does not yet */
+        rc = kb_error_set(err, KB_ENOTIMPL, "embed.backend=openai: remote embeddings are not built yet "
+                                            "(issue 18); use builtin, or local with embed.model");
+        goto fail;
+    }
     if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)) ||
         (rc = kb_embedder_for(r, c, c->embed_model, &r->emb, err)))
         goto fail;
