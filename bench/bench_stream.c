@@ -4,12 +4,14 @@
  *
  * usage: bench_stream [MiB_per_array (default 512)] [max_threads (default 2)] [repeats (default 5)]
  * Reports the best of `repeats` runs in GB/s (10^9 bytes/s), counting bytes read + written as
- * STREAM does (copy/scale 2 arrays, add/triad 3 arrays). */
+ * STREAM does (copy/scale 2 arrays, add/triad 3 arrays), then the read-only pass that `kbox model bench`
+ * uses as its bound (infer_stream_read_gbs, one array of the same size, bytes read only). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "infer/infer.h"
 #include "infer/pool.h"
 
 struct st_job {
@@ -69,6 +71,9 @@ int main(int argc, char **argv)
             }
             printf("  %s %.1f GB/s", names[op], (double)arrays[op] * (double)n * 8 / best / 1e9);
         }
+        double read_gbs = 0;
+        if (infer_stream_read_gbs(t, n * 8, (int)reps, &read_gbs, NULL, NULL) == 0)
+            printf("  read %.1f GB/s", read_gbs);
         printf("\n");
         kern_pool_free(pool);
     }

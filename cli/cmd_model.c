@@ -8,10 +8,14 @@
  *                  model's chat template and prints only the answer (reasoning to stderr);
  *                  --expert-stats then prints per-layer expert selection counts
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
- *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R]  prompt and generation tokens/s
+ *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M]
+ *                  prompt and generation tokens/s
  *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
- *                  from an empty cache; best of the repetitions after a warm-up)
+ *                  from an empty cache; best of the repetitions after a warm-up; --ctx N: the
+ *                  generation starts after N untimed cached tokens; then a read-only STREAM pass
+ *                  of M MiB (default 256, 0 skips) on as many threads gives stream_gb_s and
+ *                  tg_bw_fraction = bytes read per token x tg tok/s / stream_gb_s)
  *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
  *   kbox model list [DIR]       GGUF files in <data.dir>/models: cmd_model_list.c (cli_model_list)
  *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
@@ -401,7 +405,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     struct infer_session_params sp;
     struct infer_model_info in;
     struct kb_error err = {0};
-    int n_pp = 512, n_tg = 128, reps = 3, rc = 0, n_batch = 0;
+    int n_pp = 512, n_tg = 128, reps = 3, rc = 0, n_batch = 0, n_kv = 0, stream_mib = 256;
     int32_t *ids = NULL;
     float *lg = NULL;
     infer_session_params_default(&sp);
@@ -417,22 +421,27 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model bench", a, v, 1, 100, &reps), i++;
         else if (strcmp(a, "-b") == 0)
             rc = parse_int("model bench", a, v, 1, 1 << 16, &n_batch), i++;
+        else if (strcmp(a, "--ctx") == 0)
+            rc = parse_int("model bench", a, v, 0, 1 << 20, &n_kv), i++;
+        else if (strcmp(a, "--stream-mib") == 0)
+            rc = parse_int("model bench", a, v, 0, 1 << 16, &stream_mib), i++;
         else
             rc = cli_usage("model bench", "unknown argument '%s'", a);
     }
     if (rc || (rc = open_model(path, &m)))
         return rc;
     infer_model_get_info(m, &in);
-    sp.n_ctx = KB_MAX(n_pp, n_tg) + 1;
+    int n_ids = KB_MAX(n_pp, n_kv + n_tg); /* --ctx: generation starts after n_kv cached tokens */
+    sp.n_ctx = n_ids + 1;
     sp.n_batch = n_batch > 0 ? n_batch : n_pp; /* -b 1: the prompt token by token */
     if ((rc = infer_session_new(&s, m, &sp, &err))) {
         rc = cli_fail(rc, &err);
         goto out;
     }
-    ids = kb_xmalloc((size_t)KB_MAX(n_pp, n_tg) * sizeof *ids);
+    ids = kb_xmalloc((size_t)n_ids * sizeof *ids);
     lg = kb_xmalloc((size_t)in.n_vocab * sizeof *lg);
     uint64_t r = 0x2545f4914f6cdd1dull;
-    for (int i = 0; i < KB_MAX(n_pp, n_tg); i++) {
+    for (int i = 0; i < n_ids; i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
         ids[i] = (int32_t)(r % (uint64_t)in.n_vocab);
     }
@@ -444,9 +453,11 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             break;
         double pp = n_pp / (kb_now_s() - t0);
         infer_session_reset(s);
+        if (n_kv > 0 && (rc = infer_eval(s, ids, n_kv, lg, false, &err))) /* untimed: the context */
+            break;
         t0 = kb_now_s();
         for (int i = 0; i < n_tg && rc == 0; i++)
-            rc = infer_eval(s, &ids[i], 1, lg, false, &err); /* every token gets its logits */
+            rc = infer_eval(s, &ids[n_kv + i], 1, lg, false, &err); /* every token gets its logits */
         double tg = n_tg / (kb_now_s() - t0);
         if (rep > 0) {
             best_pp = KB_MAX(best_pp, pp);
@@ -456,6 +467,15 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     if (rc) {
         rc = cli_fail(rc, &err);
         goto out;
+    }
+    /* The bound, in the same run with the same thread count: read GB/s of a STREAM-style pass. */
+    double stream_gbs = 0, frac = 0;
+    if (stream_mib > 0) {
+        if ((rc = infer_stream_read_gbs(sp.n_threads, (size_t)stream_mib << 20, 5, &stream_gbs, NULL, &err))) {
+            rc = cli_fail(rc, &err);
+            goto out;
+        }
+        frac = stream_gbs > 0 ? best_tg * (double)in.active_bytes / 1e9 / stream_gbs : 0;
     }
     struct kb_buf b;
     long rss_kb = -1, hwm_kb = -1;
@@ -474,17 +494,20 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     kb_buf_init(&b, 0);
     if (c->json)
         kb_buf_printf(&b, "{\"file\":\"%s\",\"threads\":%d,\"pp\":%d,\"pp_tok_s\":%.2f,\"tg\":%d,"
-                      "\"tg_tok_s\":%.2f,\"weight_bytes\":%llu,\"active_bytes\":%llu,"
-                      "\"tg_gb_s\":%.2f,\"rss_kb\":%ld,\"rss_peak_kb\":%ld}\n", path, sp.n_threads,
-                      n_pp, best_pp, n_tg, best_tg, (unsigned long long)in.weight_bytes,
+                      "\"ctx\":%d,\"tg_tok_s\":%.2f,\"weight_bytes\":%llu,\"active_bytes\":%llu,"
+                      "\"tg_gb_s\":%.2f,\"stream_gb_s\":%.2f,\"tg_bw_fraction\":%.4f,"
+                      "\"rss_kb\":%ld,\"rss_peak_kb\":%ld}\n", path, sp.n_threads,
+                      n_pp, best_pp, n_tg, n_kv, best_tg, (unsigned long long)in.weight_bytes,
                       (unsigned long long)in.active_bytes, best_tg * in.active_bytes / 1e9,
-                      rss_kb, hwm_kb);
+                      stream_gbs, frac, rss_kb, hwm_kb);
     else
         kb_buf_printf(&b, "model %s (%s, %.1f MB weights, %.1f MB read per token), threads %d, "
-                      "batch %d\npp%d  %8.2f tok/s\ntg%d  %8.2f tok/s  (%.2f GB/s of weights)\n"
+                      "batch %d\npp%d  %8.2f tok/s\ntg%d  %8.2f tok/s  (%.2f GB/s of weights, after %d "
+                      "cached tokens)\nstream read %.2f GB/s, tg at %.1f%% of the bandwidth bound\n"
                       "rss %.1f MB (peak %.1f MB)\n", path, in.arch, in.weight_bytes / 1e6,
                       in.active_bytes / 1e6, sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg,
-                      best_tg * in.active_bytes / 1e9, rss_kb / 1024.0, hwm_kb / 1024.0);
+                      best_tg * in.active_bytes / 1e9, n_kv, stream_gbs, 100.0 * frac, rss_kb / 1024.0,
+                      hwm_kb / 1024.0);
     rc = cli_print(&b);
     kb_buf_release(&b);
 out:

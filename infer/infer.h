@@ -115,6 +115,12 @@ int infer_pool_new(struct infer_pool **out, int n_threads, struct kb_error *err)
 void infer_pool_free(struct infer_pool *p); /* NULL ok */
 int infer_pool_n_threads(const struct infer_pool *p);
 
+/* Read bandwidth of this machine (infer/stream.c): best of reps read-only passes over a buffer of
+ * `bytes` with n_threads workers (0: one per core), in GB/s; checksum (NULL ok) gets the sum read.
+ * 0 or KB_EINVAL (threads outside 0..256, bytes < 4096, reps < 1) or the pool's error. */
+int infer_stream_read_gbs(int n_threads, size_t bytes, int reps, double *gbs, double *checksum,
+                          struct kb_error *err);
+
 /* ---- sessions ------------------------------------------------------------------------------------ */
 
 struct infer_session_params {

@@ -1,7 +1,8 @@
 /* tests/infer/test_model_cli.c: `kbox model` the way a person runs it. The done-when check of the
  * engine: `kbox model run stories260K.gguf -p "Once upon a time" -n 64 --temp 0` prints llama.cpp's
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
- * synth, and usage errors. */
+ * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction), and usage errors. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,43 @@ static void test_stories_greedy_text(void **state)
     free(json);
 }
 
+/* The number after "\"key\":" in a one-line JSON object; NAN when the key is missing. */
+static double json_num(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* kbox model bench --json on a tiny synth file: --ctx is echoed, the generation ran, and the
+ * read-bandwidth bound measured in the same run is a positive finite GB/s with a positive
+ * fraction (no timing thresholds: the machine is shared). A bad --ctx is a usage error. */
+static void bench_json(char *gguf)
+{
+    struct run_result r;
+    char *bench[] = {KBOX_BIN, "model", "bench", gguf, "-t", "2", "-p", "8", "-n", "4", "-r", "1", "--ctx",
+                     "16", "--stream-mib", "8", "--json", NULL};
+    assert_int_equal(run_cmd(&r, bench, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal((int)json_num(r.out, "ctx"), 16);
+    assert_int_equal((int)json_num(r.out, "threads"), 2);
+    double tg = json_num(r.out, "tg_tok_s"), gbs = json_num(r.out, "stream_gb_s");
+    double frac = json_num(r.out, "tg_bw_fraction"), act = json_num(r.out, "active_bytes");
+    assert_true(isfinite(tg) && tg > 0);
+    assert_true(isfinite(gbs) && gbs > 0 && gbs < 1e5);
+    assert_true(isfinite(act) && act > 0);
+    /* the fraction is what its definition says (to the printed precision) */
+    assert_true(isfinite(frac) && frac > 0);
+    assert_true(fabs(frac - tg * act / 1e9 / gbs) <= 1e-3 + 1e-2 * frac);
+    run_result_free(&r);
+    char *bad[] = {KBOX_BIN, "model", "bench", gguf, "--ctx", "-1", NULL};
+    assert_int_equal(run_cmd(&r, bad, NULL), 0);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "--ctx"));
+    run_result_free(&r);
+}
+
 static void test_info_logits_synth(void **state)
 {
     (void)state;
@@ -139,6 +177,7 @@ static void test_info_logits_synth(void **state)
     assert_int_equal(run_cmd(&r, bad3, NULL), 0);
     assert_int_equal(r.exit_code, 2);
     run_result_free(&r);
+    bench_json(gguf);
     unlink(gguf);
     unlink(out);
 }
