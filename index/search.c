@@ -4,7 +4,8 @@
  * Data flow of one query (the store's mutex held throughout, except while the query is embedded:
  * see search_embed_unlocked):
  *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> text_query_terms (text/: the
- *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, each
+ *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, the
+ *   characters of CJK pairs added as unigrams (CJK function characters skipped), each
  *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
  *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
@@ -38,22 +39,52 @@
 #define SEARCH_MAX_DEPTH 1000
 #define SEARCH_EMBED_TRIES 3 /* embeddings outside the lock before embedding under it */
 
-/* Builds the FTS5 expression; returns false when the query has no terms. */
+static void fts_put_term(struct kb_buf *out, const char *t, size_t n, int *used)
+{
+    if ((*used)++)
+        kb_buf_puts(out, " OR ");
+    kb_buf_putc(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '"')
+            kb_buf_putc(out, '"');
+        kb_buf_putc(out, t[i]);
+    }
+    kb_buf_putc(out, '"');
+}
+
+/* Builds the FTS5 expression; returns false when the query has no terms. The query-mode terms of a
+ * CJK run are its character pairs; each character of a pair is added once as a unigram too (the index
+ * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
+ * name differently from the text ("长城" vs "长城墙") still shares its characters' evidence. */
 static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
 {
     int used = 0;
+    char uni[2 * TEXT_MAX_TERMS][4];
+    int uni_len[2 * TEXT_MAX_TERMS], n_uni = 0;
     for (int i = 0; i < q->n; i++) {
         if (q->n_content > 0 && q->stop[i])
             continue;
-        if (used++)
-            kb_buf_puts(out, " OR ");
-        kb_buf_putc(out, '"');
-        for (const char *p = q->term[i]; *p; p++) {
-            if (*p == '"')
-                kb_buf_putc(out, '"');
-            kb_buf_putc(out, *p);
+        fts_put_term(out, q->term[i], strlen(q->term[i]), &used);
+    }
+    for (int i = 0; i < q->n; i++) {
+        const char *t = q->term[i];
+        size_t n = strlen(t);
+        uint32_t cp;
+        int la = q->cjk[i] ? kb_utf8_decode(t, n, &cp) : -1;
+        if (la <= 0 || (size_t)la >= n)
+            continue; /* not a CJK pair */
+        int offs[2] = {0, la}, lens[2] = {la, (int)n - la};
+        for (int k = 0; k < 2; k++) {
+            const char *c = t + offs[k];
+            bool seen = text_is_cjk_stop_char(c, (size_t)lens[k]) || lens[k] > 4;
+            for (int j = 0; j < n_uni && !seen; j++)
+                seen = uni_len[j] == lens[k] && memcmp(uni[j], c, (size_t)lens[k]) == 0;
+            if (seen || n_uni >= 2 * TEXT_MAX_TERMS)
+                continue;
+            memcpy(uni[n_uni], c, (size_t)lens[k]);
+            uni_len[n_uni++] = lens[k];
+            fts_put_term(out, c, (size_t)lens[k], &used);
         }
-        kb_buf_putc(out, '"');
     }
     return used > 0;
 }

@@ -82,3 +82,10 @@ bool text_is_cjk_stop_pair(const char *t, size_t n)
     return (words_is_cjk_function(a) && words_is_cjk_function(b)) || words_is_cjk_particle(a) ||
            words_is_cjk_particle(b);
 }
+
+bool text_is_cjk_stop_char(const char *t, size_t n)
+{
+    uint32_t cp;
+    int len = n > 0 ? kb_utf8_decode(t, n, &cp) : -1;
+    return len > 0 && (size_t)len == n && words_is_cjk_function(cp);
+}

@@ -341,6 +341,28 @@ static void test_hybrid_en_zh(void **state)
     kb_arena_release(&a);
 }
 
+/* CJK query unigrams: a query pair absent from the text still finds it by BM25 through its characters,
+ * while a query made only of function characters plus an absent pair finds nothing. */
+static void test_cjk_query_unigrams(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *hits;
+    static const char *const wall[] = {"长城的城墙很高。"};
+    static const char *const tea[] = {"绿茶产于杭州。"};
+    kb_arena_init(&a, 4096, 0);
+    int64_t id = put_doc(f->st, "/docs/wall.txt", wall, 1);
+    put_doc(f->st, "/docs/tea.txt", tea, 1);
+    /* the pair 城砖 is in no text; its character 城 is only in the wall text */
+    int n = search(f->st, "城砖", INDEX_MODE_BM25, &a, &hits);
+    assert_int_equal(n, 1);
+    assert_int_equal(hits[0].document_id, id);
+    /* 的 is a function character: a query pair built from it alone matches no unigram */
+    n = search(f->st, "的吗", INDEX_MODE_BM25, &a, &hits);
+    assert_int_equal(n, 0);
+    kb_arena_release(&a);
+}
+
 static void test_vector_file_rebuilds(void **state)
 {
     struct fx *f = *state;
@@ -651,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replace_is_atomic, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_query_syntax_never_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_hybrid_en_zh, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cjk_query_unigrams, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_vector_file_rebuilds, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_search_while_writing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ivf_above_threshold, fx_setup, fx_teardown),

@@ -203,6 +203,20 @@ static void test_word_lists(void **state)
     }
 }
 
+/* CJK stop characters: one function character only; a pair, a content character, a partial or empty
+ * sequence are not. */
+static void test_cjk_stop_char(void **state)
+{
+    (void)state;
+    assert_true(text_is_cjk_stop_char("的", strlen("的")));
+    assert_true(text_is_cjk_stop_char("什", strlen("什")));
+    assert_false(text_is_cjk_stop_char("城", strlen("城")));
+    assert_false(text_is_cjk_stop_char("的的", strlen("的的")));
+    assert_false(text_is_cjk_stop_char("的", 2)); /* cut inside the character */
+    assert_false(text_is_cjk_stop_char("", 0));
+    assert_false(text_is_cjk_stop_char("a", 1));
+}
+
 /* Every prefix of a mixed, partly invalid text splits and tokenizes without reading past its end. */
 static void test_invalid_utf8_prefixes(void **state)
 {
@@ -234,7 +248,8 @@ int main(void)
         cmocka_unit_test(test_sentence_end_offsets),
         cmocka_unit_test(test_long_word_is_cut),
         cmocka_unit_test(test_terms_and_stop_words), cmocka_unit_test(test_terms_cap),
-        cmocka_unit_test(test_word_lists),         cmocka_unit_test(test_invalid_utf8_prefixes),
+        cmocka_unit_test(test_word_lists),
+        cmocka_unit_test(test_cjk_stop_char),         cmocka_unit_test(test_invalid_utf8_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
