@@ -10,7 +10,9 @@
  *   numbers there;
  * - headings come from the outline (a line on the outline entry's page equal to its title takes the
  *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
- *   the body size (the most common size by characters) get levels by size rank;
+ *   the body size (the most common size by characters) get levels by size rank; then lines alone in
+ *   their block that are numbered like headings ("2. Brakes", "2.3 Pads", "Chapter 4", "第一章",
+ *   "一、") become headings one level per number part, below the size levels;
  * - tables: MuPDF puts each row of a ruled or aligned table into one block of side-by-side lines on
  *   one baseline; two or more such consecutive blocks with the same cell count become table rows
  *   (the first is the header);
@@ -312,6 +314,90 @@ static bool pdf_same_title(const char *a, size_t an, const char *b)
     return an == bn && strncasecmp(a, b, an) == 0;
 }
 
+/* Length of a run of CJK numerals (一二三四五六七八九十百零) or ASCII digits at s, 0 when none. */
+static size_t pdf_cjk_num(const char *s, size_t n)
+{
+    static const char *const nums[] = {"一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "百", "零"};
+    size_t i = 0;
+    bool more = true;
+    while (more && i < n) {
+        more = false;
+        if (s[i] >= '0' && s[i] <= '9') {
+            i++;
+            more = true;
+        }
+        for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !more; k++)
+            if (i + 3 <= n && memcmp(s + i, nums[k], 3) == 0) {
+                i += 3;
+                more = true;
+            }
+    }
+    return i;
+}
+
+/* Depth of a numbered-heading line ("2. Brakes" 1, "2.3 Pads" 2, "Chapter 4 ..." 1, "第一章" 1,
+ * "第二节" 2, "一、" 1), 0 when the line is not one. Latin titles must start upper case after the
+ * number and not end like a sentence, so numbered list items and page numbers do not qualify. */
+static int pdf_numbered_depth(const char *s, size_t n)
+{
+    int depth = 0;
+    while (n && (s[n - 1] == ' '))
+        n--;
+    if (n == 0 || strchr(".:;,", s[n - 1]))
+        return 0;
+    if (n > 3 && memcmp(s, "第", 3) == 0) {
+        size_t k = pdf_cjk_num(s + 3, n - 3);
+        if (k && 3 + k + 3 <= n && memcmp(s + 3 + k, "章", 3) == 0)
+            depth = 1;
+        else if (k && 3 + k + 3 <= n && memcmp(s + 3 + k, "节", 3) == 0)
+            depth = 2;
+        return depth;
+    }
+    size_t k = pdf_cjk_num(s, n);
+    if (k && !(s[0] >= '0' && s[0] <= '9') && k + 3 < n && memcmp(s + k, "、", 3) == 0)
+        return 1;
+    if ((n > 8 && strncasecmp(s, "chapter ", 8) == 0) || (n > 8 && strncasecmp(s, "section ", 8) == 0)) {
+        const char *p = s + 8;
+        return (*p >= '0' && *p <= '9') || strchr("IVXivx", *p) ? 1 : 0;
+    }
+    size_t i = 0;
+    bool dotted = false;
+    while (i < n) {
+        size_t d = 0;
+        while (i + d < n && s[i + d] >= '0' && s[i + d] <= '9')
+            d++;
+        if (d == 0 || d > 2)
+            break;
+        depth++;
+        i += d;
+        if (i < n && s[i] == '.') {
+            dotted = true;
+            i++;
+        } else {
+            break;
+        }
+    }
+    if (depth == 0 || i + 1 >= n || s[i] != ' ' || !(s[i + 1] >= 'A' && s[i + 1] <= 'Z'))
+        return 0;
+    return depth == 1 && !dotted && i > 2 ? 0 : depth;
+}
+
+/* Numbered lines at body size that stand alone in their block become headings below the size
+ * levels (n_sizes + depth, at most 6). */
+static void pdf_numbered_headings(struct pdf_doc *pd, int n_sizes)
+{
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        struct pline *l = &pd->lines[i];
+        bool alone = (i == 0 || pd->lines[i - 1].block != l->block) &&
+                     (i + 1 == pd->n_lines || pd->lines[i + 1].block != l->block);
+        if (l->drop || l->heading || !alone || l->n_chars > 80)
+            continue;
+        int depth = pdf_numbered_depth(pd->text.data + l->off, l->len);
+        if (depth > 0)
+            l->heading = n_sizes + depth > 6 ? 6 : n_sizes + depth;
+    }
+}
+
 static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_t n_ol)
 {
     size_t matched = 0;
@@ -345,8 +431,10 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
     for (int b = 1; b < 256; b++)
         if (hist[b] > hist[body])
             body = b;
-    if (body == 0)
+    if (body == 0) {
+        pdf_numbered_headings(pd, 0);
         return;
+    }
     /* Distinct heading sizes, largest first: levels 1..4. */
     int sizes[4], n_sizes = 0;
     for (int b = 255; b > 0 && n_sizes < 4; b--) {
@@ -367,6 +455,7 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
             if (sizes[k] == b)
                 l->heading = k + 1;
     }
+    pdf_numbered_headings(pd, n_sizes);
 }
 
 static bool pdf_ends_hyphen(const struct kb_buf *b)

@@ -335,12 +335,63 @@ static void test_ocr(void **state)
     config_release(&ocr);
 }
 
+/* Numbered headings at body size over three pages (no outline, no larger font): "1. Introduction",
+ * "2. Brakes", "2.1 Pads", "第三章 保修"; a numbered list item inside a paragraph block stays text. */
+static void test_pdf_numbered(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 760, 11, "1. Introduction");
+    fx_pdf_text(p, 72, 730, 11, "Intro sentence one: this manual covers the bicycle and its care.");
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 760, 11, "2. Brakes");
+    fx_pdf_text(p, 72, 730, 11, "Brake sentence: check the brakes before every ride.");
+    fx_pdf_text(p, 72, 690, 11, "2.1 Pads");
+    fx_pdf_text(p, 72, 660, 11, "Pad sentence: replace worn pads at once.");
+    fx_pdf_text(p, 72, 620, 11, "3 / 10");
+    fx_pdf_page(p);
+    fx_pdf_cjk(p, 72, 760, 11, "第三章 保修");
+    fx_pdf_cjk(p, 72, 730, 11, "保修句子：车架保修五年。");
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("numbered.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "1. Introduction");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    assert_int_equal(b->loc.page, 1);
+    b = fx_block_with(d, "2.1 Pads");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 2);
+    assert_int_equal(b->loc.page, 2);
+    b = fx_block_with(d, "第三章");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    assert_int_equal(b->loc.page, 3);
+    b = fx_block_with(d, "Brake sentence");
+    assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH);
+    assert_int_equal(ingest_chunk_with(d, 16, 0.15, NULL), 0);
+    static const char *const needles[] = {"Intro sentence", "Brake sentence", "Pad sentence", "保修句子"};
+    static const char *const paths[] = {"1. Introduction", "2. Brakes", "2. Brakes > 2.1 Pads", "第三章 保修"};
+    static const int pages[] = {1, 2, 2, 3};
+    for (int i = 0; i < 4; i++) {
+        const struct ingest_chunk *c = fx_chunk_with(d, needles[i]);
+        assert_non_null(c);
+        assert_string_equal(c->heading_path, paths[i]);
+        assert_int_equal(c->page_first, pages[i]);
+    }
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
-        cmocka_unit_test(test_pdf_table),
+        cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
