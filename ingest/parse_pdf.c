@@ -17,7 +17,9 @@
  *   one baseline; two or more such consecutive blocks with the same cell count become table rows
  *   (the first is the header);
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
- *   starting in lower case is joined without the hyphen.
+ *   starting in lower case is joined without the hyphen. A body paragraph that ends a page without
+ *   ending a sentence continues into the first body line of the next page when that line starts in
+ *   lower case (the block keeps the page it starts on).
  * The time cap is checked between pages. No text at all means no text layer: with ingest.ocr off that
  * is "no text layer; enable ingest.ocr" (KB_EEMPTY; images say so without touching MuPDF); with it on,
  * every page (or the image, opened as a one-page document) is rendered to grey at 200 dpi (at most
@@ -509,16 +511,36 @@ static int pdf_table(struct ingest_ctx *c, const struct pdf_doc *pd, size_t i, s
     return rc;
 }
 
+/* True when text ending a paragraph at a page end and the first line on the next page are one
+ * paragraph: the paragraph does not end a sentence (.!?:; or CJK 。！？：) and the line starts in
+ * lower case or continues a hyphenated word. */
+static bool pdf_continues(const struct kb_buf *para, const char *s, size_t n)
+{
+    size_t e = para->len;
+    while (e && para->data[e - 1] == ' ')
+        e--;
+    if (e == 0 || n == 0 || strchr(".!?:;", para->data[e - 1]))
+        return false;
+    static const char *const stops[] = {"。", "！", "？", "："};
+    for (size_t k = 0; k < 4; k++)
+        if (e >= 3 && memcmp(para->data + e - 3, stops[k], 3) == 0)
+            return false;
+    return (s[0] >= 'a' && s[0] <= 'z') || pdf_ends_hyphen(para);
+}
+
 static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
 {
     struct kb_buf para;
     kb_buf_init(&para, c->max_parse_bytes);
-    int rc = 0, para_page = 0, para_block = -1, head_level = 0;
+    int rc = 0, para_page = 0, para_block = -1, head_level = 0, para_last_page = 0;
     for (size_t i = 0; i <= pd->n_lines && !rc; i++) {
         struct pline *l = i < pd->n_lines ? &pd->lines[i] : NULL;
         if (l && l->drop)
             continue;
         bool boundary = !l || l->block != para_block || l->heading != head_level;
+        if (boundary && l && para.len && !head_level && !l->heading && l->page != para_last_page &&
+            pdf_continues(&para, pd->text.data + l->off, l->len))
+            boundary = false; /* a paragraph broken at the page end goes on at the top of the next */
         if (boundary && para.len) {
             struct ingest_loc loc = {.page = para_page};
             rc = doc_add(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para.data, para.len,
@@ -563,6 +585,7 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
         }
         rc = rc ? rc : kb_buf_append(&para, s, l->len);
         para_block = l->block;
+        para_last_page = l->page;
     }
     if (rc && (!c->err || c->err->code == 0))
         rc = kb_error_set(c->err, rc, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);

@@ -336,7 +336,7 @@ static void test_ocr(void **state)
 }
 
 /* Numbered headings at body size over three pages (no outline, no larger font): "1. Introduction",
- * "2. Brakes", "2.1 Pads", "第三章 保修"; a numbered list item inside a paragraph block stays text. */
+ * "2. Brakes", "2.1 Pads", "第三章 保修"; a paragraph broken at the end of page 1 goes on on page 2. */
 static void test_pdf_numbered(void **state)
 {
     (void)state;
@@ -344,7 +344,9 @@ static void test_pdf_numbered(void **state)
     fx_pdf_page(p);
     fx_pdf_text(p, 72, 760, 11, "1. Introduction");
     fx_pdf_text(p, 72, 730, 11, "Intro sentence one: this manual covers the bicycle and its care.");
+    fx_pdf_text(p, 72, 100, 11, "Broken paragraph: the frame number is stamped under the bottom");
     fx_pdf_page(p);
+    fx_pdf_text(p, 72, 790, 11, "bracket and on the invoice.");
     fx_pdf_text(p, 72, 760, 11, "2. Brakes");
     fx_pdf_text(p, 72, 730, 11, "Brake sentence: check the brakes before every ride.");
     fx_pdf_text(p, 72, 690, 11, "2.1 Pads");
@@ -372,6 +374,10 @@ static void test_pdf_numbered(void **state)
     assert_int_equal(b->loc.page, 3);
     b = fx_block_with(d, "Brake sentence");
     assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH);
+    b = fx_block_with(d, "Broken paragraph"); /* one paragraph across the page break, page of its start */
+    assert_string_equal(b->text, "Broken paragraph: the frame number is stamped under the bottom bracket and on the "
+                                 "invoice.");
+    assert_int_equal(b->loc.page, 1);
     assert_int_equal(ingest_chunk_with(d, 16, 0.15, NULL), 0);
     static const char *const needles[] = {"Intro sentence", "Brake sentence", "Pad sentence", "保修句子"};
     static const char *const paths[] = {"1. Introduction", "2. Brakes", "2. Brakes > 2.1 Pads", "第三章 保修"};
