@@ -12,7 +12,8 @@
  *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
  *   the body size (the most common size by characters) get levels by size rank; then lines alone in
  *   their block that are numbered like headings ("2. Brakes", "2.3 Pads", "Chapter 4", "第一章",
- *   "一、") become headings one level per number part, below the size levels;
+ *   "一、") become headings one level per number part, below the size levels, and short lines
+ *   alone in their block set in bold (when bold is not the body style) one level below the sizes;
  * - tables: MuPDF puts each row of a ruled or aligned table into one block of side-by-side lines on
  *   one baseline; two or more such consecutive blocks with the same cell count become table rows
  *   (the first is the header);
@@ -146,6 +147,7 @@ struct pline {
     int n_chars;
     int heading;   /* level, 0 for body text */
     bool drop;     /* running header/footer */
+    bool bold;     /* every visible character in a bold font */
 };
 
 struct pdf_doc {
@@ -184,13 +186,12 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
     if (ph <= 0)
         ph = 1;
     int rc = 0;
-    (void)ctx;
     for (fz_stext_block *b = st->first_block; b && !rc; b = b->next) {
         if (b->type != FZ_STEXT_BLOCK_TEXT)
             continue;
         (*block_no)++;
         for (fz_stext_line *ln = b->u.t.first_line; ln && !rc; ln = ln->next) {
-            struct pline l = {.page = page_no, .block = *block_no};
+            struct pline l = {.page = page_no, .block = *block_no, .bold = true};
             l.off = pd->text.len;
             for (fz_stext_char *ch = ln->first_char; ch && !rc; ch = ch->next) {
                 char enc[4];
@@ -198,6 +199,9 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
                 rc = kb_buf_append(&pd->text, enc, (size_t)el);
                 if (ch->c > ' ') {
                     l.n_chars++;
+                    if (l.bold && ch->font && !fz_font_is_bold(ctx, ch->font) &&
+                        !strstr(fz_font_name(ctx, ch->font), "Bold"))
+                        l.bold = false;
                     if (ch->size > l.size)
                         l.size = ch->size;
                 }
@@ -400,6 +404,30 @@ static void pdf_numbered_headings(struct pdf_doc *pd, int n_sizes)
     }
 }
 
+/* Bold lines at most 80 characters, alone in their block and not ending like a sentence, become
+ * headings one level below the size levels, unless bold is the body style (a quarter or more of the
+ * characters are bold). */
+static void pdf_bold_headings(struct pdf_doc *pd, int n_sizes)
+{
+    long bold = 0, all = 0;
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        all += pd->lines[i].n_chars;
+        bold += pd->lines[i].bold ? pd->lines[i].n_chars : 0;
+    }
+    for (size_t i = 0; i < pd->n_lines && bold * 4 < all; i++) {
+        struct pline *l = &pd->lines[i];
+        bool alone = (i == 0 || pd->lines[i - 1].block != l->block) &&
+                     (i + 1 == pd->n_lines || pd->lines[i + 1].block != l->block);
+        const char *s = pd->text.data + l->off;
+        size_t n = l->len;
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (l->drop || l->heading || !l->bold || !alone || l->n_chars > 80 || n == 0 || strchr(".,;", s[n - 1]))
+            continue;
+        l->heading = n_sizes + 1 > 6 ? 6 : n_sizes + 1;
+    }
+}
+
 static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_t n_ol)
 {
     size_t matched = 0;
@@ -435,6 +463,7 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
             body = b;
     if (body == 0) {
         pdf_numbered_headings(pd, 0);
+        pdf_bold_headings(pd, 0);
         return;
     }
     /* Distinct heading sizes, largest first: levels 1..4. */
@@ -458,6 +487,7 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
                 l->heading = k + 1;
     }
     pdf_numbered_headings(pd, n_sizes);
+    pdf_bold_headings(pd, n_sizes);
 }
 
 static bool pdf_ends_hyphen(const struct kb_buf *b)

@@ -392,12 +392,64 @@ static void test_pdf_numbered(void **state)
     fx_pdf_free(p);
 }
 
+/* Bold headings at body size under a larger title, three pages with a running header and a "- N -"
+ * footer: headings get levels below the title and no header/footer/page-number text reaches a chunk. */
+static void test_pdf_bold(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {"Safety", "Storage", "Cleaning"};
+    struct fx_pdf *p = fx_pdf_new();
+    for (int pg = 1; pg <= 3; pg++) {
+        char buf[96];
+        fx_pdf_page(p);
+        fx_pdf_text(p, 72, 815, 9, "ACME Bikes Owner Guide");
+        snprintf(buf, sizeof buf, "- %d -", pg);
+        fx_pdf_text(p, 290, 30, 9, buf);
+        if (pg == 1)
+            fx_pdf_text(p, 72, 770, 18, "Bike Guide");
+        fx_pdf_bold(p, 72, 730, 11, heads[pg - 1]);
+        snprintf(buf, sizeof buf, "Body of section %d: read this before you ride the bike.", pg);
+        fx_pdf_text(p, 72, 700, 11, buf);
+    }
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("bold.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "Bike Guide");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    for (int pg = 1; pg <= 3; pg++) {
+        b = fx_block_with(d, heads[pg - 1]);
+        assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+        assert_int_equal(b->level, 2);
+        assert_int_equal(b->loc.page, pg);
+    }
+    assert_int_equal(ingest_chunk_with(d, 16, 0.15, NULL), 0);
+    for (size_t i = 0; i < d->n_chunks; i++) {
+        assert_null(strstr(d->chunks[i].text, "Owner Guide"));
+        assert_null(strstr(d->chunks[i].text, "- 2 -"));
+    }
+    for (int pg = 1; pg <= 3; pg++) {
+        char needle[64], path[64];
+        snprintf(needle, sizeof needle, "Body of section %d", pg);
+        snprintf(path, sizeof path, "Bike Guide > %s", heads[pg - 1]);
+        const struct ingest_chunk *c = fx_chunk_with(d, needle);
+        assert_non_null(c);
+        assert_string_equal(c->heading_path, path);
+        assert_int_equal(c->page_first, pg);
+    }
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
         cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
+        cmocka_unit_test(test_pdf_bold),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
