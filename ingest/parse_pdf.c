@@ -179,6 +179,139 @@ static int pdf_push_line(struct pdf_doc *pd, struct pline *l)
     return 0;
 }
 
+struct pdf_order {
+    int seg, col;
+    float y;
+    size_t idx;
+};
+
+static int pdf_order_cmp(const void *a, const void *b)
+{
+    const struct pdf_order *x = a, *y = b;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    if (x->y != y->y)
+        return x->y < y->y ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static bool pdf_in_zone(const struct pline *l)
+{
+    return l->y0 < 0.08f || l->y1 > 0.92f;
+}
+
+/* Multi-column pages: lines of one page (lines[first..n_lines)) narrower than 55% of the text width
+ * are projected on the x axis; a gap of 10 pt or more with at least 3 such lines on each side, both
+ * sides overlapping vertically and averaging 20+ characters a line (prose, not table cells), splits
+ * columns (up to 4; pages of more than 2000 lines are left in MuPDF's order). Lines crossing a gap (titles, full-width paragraphs) and header/footer-zone
+ * lines cut the page into bands; the page is then read band by band, each band column by column,
+ * each column top to bottom, and blocks are renumbered so that no block spans two columns (lines of
+ * one column less than half a line apart join one block). */
+static int pdf_columns(struct pdf_doc *pd, size_t first, int *block_no)
+{
+    size_t n = pd->n_lines - first;
+    struct pline *ls = pd->lines + first;
+    if (n < 6 || n > 2000) /* the passes below are quadratic in the page's lines */
+        return 0;
+    float minx = 1e30f, maxx = -1e30f;
+    for (size_t i = 0; i < n; i++)
+        if (!pdf_in_zone(&ls[i])) {
+            minx = fminf(minx, ls[i].x0);
+            maxx = fmaxf(maxx, ls[i].x1);
+        }
+    float span = maxx - minx;
+    if (!(span > 0))
+        return 0;
+    /* Gaps in the union of the narrow lines' x intervals, swept in x0 order. */
+    float gaps[4][2];
+    int n_gaps = 0;
+    float reach = 0;
+    bool started = false;
+    for (float from = -1e30f;;) {
+        size_t pick = n; /* the narrow line with the smallest x0 after from (ties: largest x1 first) */
+        for (size_t i = 0; i < n; i++) {
+            const struct pline *l = &ls[i];
+            if (pdf_in_zone(l) || l->x1 - l->x0 >= 0.55f * span || l->x0 <= from)
+                continue;
+            if (pick == n || l->x0 < ls[pick].x0)
+                pick = i;
+        }
+        if (pick == n)
+            break;
+        float x0 = ls[pick].x0;
+        if (started && x0 - reach >= 10.0f && n_gaps < 4) {
+            gaps[n_gaps][0] = reach;
+            gaps[n_gaps][1] = x0;
+            n_gaps++;
+        }
+        for (size_t i = 0; i < n; i++) /* every narrow line starting at x0 extends the covered run */
+            if (!pdf_in_zone(&ls[i]) && ls[i].x1 - ls[i].x0 < 0.55f * span && ls[i].x0 == x0)
+                reach = started ? fmaxf(reach, ls[i].x1) : ls[i].x1, started = true;
+        from = x0;
+    }
+    if (n_gaps == 0)
+        return 0;
+    /* Evidence per gap: prose on both sides, overlapping vertically. */
+    for (int g = 0; g < n_gaps; g++) {
+        long nl = 0, nr = 0, cl = 0, cr = 0;
+        float ly0 = 2, ly1 = -1, ry0 = 2, ry1 = -1;
+        for (size_t i = 0; i < n; i++) {
+            const struct pline *l = &ls[i];
+            if (pdf_in_zone(l) || l->x1 - l->x0 >= 0.55f * span)
+                continue;
+            if (l->x1 <= gaps[g][0]) {
+                nl++, cl += l->n_chars, ly0 = fminf(ly0, l->y0), ly1 = fmaxf(ly1, l->y1);
+            } else if (l->x0 >= gaps[g][1]) {
+                nr++, cr += l->n_chars, ry0 = fminf(ry0, l->y0), ry1 = fmaxf(ry1, l->y1);
+            }
+        }
+        if (nl < 3 || nr < 3 || cl < 20 * nl || cr < 20 * nr || fminf(ly1, ry1) <= fmaxf(ly0, ry0))
+            return 0;
+    }
+    struct pdf_order *ord = kb_try_realloc(NULL, n, sizeof *ord);
+    struct pline *tmp = kb_try_realloc(NULL, n, sizeof *tmp);
+    int rc = ord && tmp ? 0 : KB_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct pline *l = &ls[i];
+        int col = 0;
+        bool wide = pdf_in_zone(l);
+        for (int g = 0; g < n_gaps; g++) {
+            if (l->x0 >= gaps[g][1])
+                col = g + 1;
+            else if (l->x1 > gaps[g][0])
+                wide = true;
+        }
+        ord[i] = (struct pdf_order){.col = wide ? -1 : col, .y = l->y0, .idx = i};
+    }
+    for (size_t i = 0; i < n && !rc; i++) { /* band: wide lines above, twice, +1 for a wide line */
+        int above = 0;
+        for (size_t j = 0; j < n; j++)
+            if (ord[j].col < 0 && (ord[j].y < ord[i].y || (ord[j].y == ord[i].y && j < i)))
+                above++;
+        ord[i].seg = 2 * above + (ord[i].col < 0);
+    }
+    if (!rc) {
+        qsort(ord, n, sizeof *ord, pdf_order_cmp);
+        int prev_block = -1, prev_col = -2;
+        for (size_t i = 0; i < n; i++) {
+            tmp[i] = ls[ord[i].idx];
+            /* Line by line blocks of one column join when the next line follows within half a line. */
+            bool near = i > 0 && ord[i].col >= 0 && tmp[i].y0 - tmp[i - 1].y1 < 0.5f * (tmp[i].y1 - tmp[i].y0);
+            if ((tmp[i].block != prev_block && !near) || ord[i].col != prev_col)
+                (*block_no)++;
+            prev_block = tmp[i].block;
+            prev_col = ord[i].col;
+            tmp[i].block = *block_no;
+        }
+        memcpy(ls, tmp, n * sizeof *tmp);
+    }
+    free(ord);
+    free(tmp);
+    return rc;
+}
+
 /* Reads one page's lines. Runs inside fz_try; returns a KB code for our own failures. */
 static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct pdf_doc *pd, int *block_no)
 {
@@ -186,6 +319,7 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
     if (ph <= 0)
         ph = 1;
     int rc = 0;
+    size_t first = pd->n_lines;
     for (fz_stext_block *b = st->first_block; b && !rc; b = b->next) {
         if (b->type != FZ_STEXT_BLOCK_TEXT)
             continue;
@@ -218,7 +352,7 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
             }
         }
     }
-    return rc;
+    return rc ? rc : pdf_columns(pd, first, block_no);
 }
 
 static void pdf_flatten_outline(fz_context *ctx, fz_document *doc, fz_outline *o, int level,

@@ -443,13 +443,46 @@ static void test_pdf_bold(void **state)
     fx_pdf_free(p);
 }
 
+/* Two columns written row by row (left line, right line, ...) under a full-width title, as some
+ * producers do: the text is read down the left column, then down the right one. */
+static void test_pdf_columns(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 780, 16, "Two Column Report On Wheel Care");
+    static const char *const left[] = {"Left one: spokes need even tension", "left two: so true the wheel",
+                                       "left three: twice every season and", "left four: after any hard crash."};
+    static const char *const right[] = {"Right one: tyres lose air slowly", "right two: so check the pressure",
+                                        "right three: every week with a gauge", "right four: before a long ride."};
+    for (int i = 0; i < 4; i++) {
+        fx_pdf_text(p, 72, 740 - 14 * i, 10, left[i]);
+        fx_pdf_text(p, 320, 740 - 14 * i, 10, right[i]);
+    }
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("columns.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "Left one");
+    assert_string_equal(b->text, "Left one: spokes need even tension left two: so true the wheel left three: twice "
+                                 "every season and left four: after any hard crash.");
+    b = fx_block_with(d, "Right one");
+    assert_string_equal(b->text, "Right one: tyres lose air slowly right two: so check the pressure right three: "
+                                 "every week with a gauge right four: before a long ride.");
+    const char *l = strstr(d->text, "Left one"), *r = strstr(d->text, "Right one"), *t = strstr(d->text, "Wheel Care");
+    assert_true(t && l && r && t < l && l < r);
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
         cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
-        cmocka_unit_test(test_pdf_bold),
+        cmocka_unit_test(test_pdf_bold),      cmocka_unit_test(test_pdf_columns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
