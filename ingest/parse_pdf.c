@@ -483,7 +483,7 @@ static int pdf_numbered_depth(const char *s, size_t n)
     int depth = 0;
     while (n && (s[n - 1] == ' '))
         n--;
-    if (n == 0 || strchr(".:;,", s[n - 1]))
+    if (n == 0 || strchr(".:;,-", s[n - 1]))
         return 0;
     if (n > 3 && memcmp(s, "第", 3) == 0) {
         size_t k = pdf_cjk_num(s + 3, n - 3);
@@ -556,7 +556,7 @@ static void pdf_bold_headings(struct pdf_doc *pd, int n_sizes)
         size_t n = l->len;
         while (n && s[n - 1] == ' ')
             n--;
-        if (l->drop || l->heading || !l->bold || !alone || l->n_chars > 80 || n == 0 || strchr(".,;", s[n - 1]))
+        if (l->drop || l->heading || !l->bold || !alone || l->n_chars > 80 || n == 0 || strchr(".,;-", s[n - 1]))
             continue;
         l->heading = n_sizes + 1 > 6 ? 6 : n_sizes + 1;
     }
