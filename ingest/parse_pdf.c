@@ -10,12 +10,17 @@
  *   numbers there;
  * - headings come from the outline (a line on the outline entry's page equal to its title takes the
  *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
- *   the body size (the most common size by characters) get levels by size rank;
+ *   the body size (the most common size by characters) get levels by size rank; then lines alone in
+ *   their block that are numbered like headings ("2. Brakes", "2.3 Pads", "Chapter 4", "第一章",
+ *   "一、") become headings one level per number part, below the size levels, and short lines
+ *   alone in their block set in bold (when bold is not the body style) one level below the sizes;
  * - tables: MuPDF puts each row of a ruled or aligned table into one block of side-by-side lines on
  *   one baseline; two or more such consecutive blocks with the same cell count become table rows
  *   (the first is the header);
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
- *   starting in lower case is joined without the hyphen.
+ *   starting in lower case is joined without the hyphen. A body paragraph that ends a page without
+ *   ending a sentence continues into the first body line of the next page when that line starts in
+ *   lower case (the block keeps the page it starts on).
  * The time cap is checked between pages. No text at all means no text layer: with ingest.ocr off that
  * is "no text layer; enable ingest.ocr" (KB_EEMPTY; images say so without touching MuPDF); with it on,
  * every page (or the image, opened as a one-page document) is rendered to grey at 200 dpi (at most
@@ -142,6 +147,7 @@ struct pline {
     int n_chars;
     int heading;   /* level, 0 for body text */
     bool drop;     /* running header/footer */
+    bool bold;     /* every visible character in a bold font */
 };
 
 struct pdf_doc {
@@ -173,6 +179,139 @@ static int pdf_push_line(struct pdf_doc *pd, struct pline *l)
     return 0;
 }
 
+struct pdf_order {
+    int seg, col;
+    float y;
+    size_t idx;
+};
+
+static int pdf_order_cmp(const void *a, const void *b)
+{
+    const struct pdf_order *x = a, *y = b;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    if (x->y != y->y)
+        return x->y < y->y ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static bool pdf_in_zone(const struct pline *l)
+{
+    return l->y0 < 0.08f || l->y1 > 0.92f;
+}
+
+/* Multi-column pages: lines of one page (lines[first..n_lines)) narrower than 55% of the text width
+ * are projected on the x axis; a gap of 10 pt or more with at least 3 such lines on each side, both
+ * sides overlapping vertically and averaging 20+ characters a line (prose, not table cells), splits
+ * columns (up to 4; pages of more than 2000 lines are left in MuPDF's order). Lines crossing a gap (titles, full-width paragraphs) and header/footer-zone
+ * lines cut the page into bands; the page is then read band by band, each band column by column,
+ * each column top to bottom, and blocks are renumbered so that no block spans two columns (lines of
+ * one column less than half a line apart join one block). */
+static int pdf_columns(struct pdf_doc *pd, size_t first, int *block_no)
+{
+    size_t n = pd->n_lines - first;
+    struct pline *ls = pd->lines + first;
+    if (n < 6 || n > 2000) /* the passes below are quadratic in the page's lines */
+        return 0;
+    float minx = 1e30f, maxx = -1e30f;
+    for (size_t i = 0; i < n; i++)
+        if (!pdf_in_zone(&ls[i])) {
+            minx = fminf(minx, ls[i].x0);
+            maxx = fmaxf(maxx, ls[i].x1);
+        }
+    float span = maxx - minx;
+    if (!(span > 0))
+        return 0;
+    /* Gaps in the union of the narrow lines' x intervals, swept in x0 order. */
+    float gaps[4][2];
+    int n_gaps = 0;
+    float reach = 0;
+    bool started = false;
+    for (float from = -1e30f;;) {
+        size_t pick = n; /* the narrow line with the smallest x0 after from (ties: largest x1 first) */
+        for (size_t i = 0; i < n; i++) {
+            const struct pline *l = &ls[i];
+            if (pdf_in_zone(l) || l->x1 - l->x0 >= 0.55f * span || l->x0 <= from)
+                continue;
+            if (pick == n || l->x0 < ls[pick].x0)
+                pick = i;
+        }
+        if (pick == n)
+            break;
+        float x0 = ls[pick].x0;
+        if (started && x0 - reach >= 10.0f && n_gaps < 4) {
+            gaps[n_gaps][0] = reach;
+            gaps[n_gaps][1] = x0;
+            n_gaps++;
+        }
+        for (size_t i = 0; i < n; i++) /* every narrow line starting at x0 extends the covered run */
+            if (!pdf_in_zone(&ls[i]) && ls[i].x1 - ls[i].x0 < 0.55f * span && ls[i].x0 == x0)
+                reach = started ? fmaxf(reach, ls[i].x1) : ls[i].x1, started = true;
+        from = x0;
+    }
+    if (n_gaps == 0)
+        return 0;
+    /* Evidence per gap: prose on both sides, overlapping vertically. */
+    for (int g = 0; g < n_gaps; g++) {
+        long nl = 0, nr = 0, cl = 0, cr = 0;
+        float ly0 = 2, ly1 = -1, ry0 = 2, ry1 = -1;
+        for (size_t i = 0; i < n; i++) {
+            const struct pline *l = &ls[i];
+            if (pdf_in_zone(l) || l->x1 - l->x0 >= 0.55f * span)
+                continue;
+            if (l->x1 <= gaps[g][0]) {
+                nl++, cl += l->n_chars, ly0 = fminf(ly0, l->y0), ly1 = fmaxf(ly1, l->y1);
+            } else if (l->x0 >= gaps[g][1]) {
+                nr++, cr += l->n_chars, ry0 = fminf(ry0, l->y0), ry1 = fmaxf(ry1, l->y1);
+            }
+        }
+        if (nl < 3 || nr < 3 || cl < 20 * nl || cr < 20 * nr || fminf(ly1, ry1) <= fmaxf(ly0, ry0))
+            return 0;
+    }
+    struct pdf_order *ord = kb_try_realloc(NULL, n, sizeof *ord);
+    struct pline *tmp = kb_try_realloc(NULL, n, sizeof *tmp);
+    int rc = ord && tmp ? 0 : KB_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct pline *l = &ls[i];
+        int col = 0;
+        bool wide = pdf_in_zone(l);
+        for (int g = 0; g < n_gaps; g++) {
+            if (l->x0 >= gaps[g][1])
+                col = g + 1;
+            else if (l->x1 > gaps[g][0])
+                wide = true;
+        }
+        ord[i] = (struct pdf_order){.col = wide ? -1 : col, .y = l->y0, .idx = i};
+    }
+    for (size_t i = 0; i < n && !rc; i++) { /* band: wide lines above, twice, +1 for a wide line */
+        int above = 0;
+        for (size_t j = 0; j < n; j++)
+            if (ord[j].col < 0 && (ord[j].y < ord[i].y || (ord[j].y == ord[i].y && j < i)))
+                above++;
+        ord[i].seg = 2 * above + (ord[i].col < 0);
+    }
+    if (!rc) {
+        qsort(ord, n, sizeof *ord, pdf_order_cmp);
+        int prev_block = -1, prev_col = -2;
+        for (size_t i = 0; i < n; i++) {
+            tmp[i] = ls[ord[i].idx];
+            /* Line by line blocks of one column join when the next line follows within half a line. */
+            bool near = i > 0 && ord[i].col >= 0 && tmp[i].y0 - tmp[i - 1].y1 < 0.5f * (tmp[i].y1 - tmp[i].y0);
+            if ((tmp[i].block != prev_block && !near) || ord[i].col != prev_col)
+                (*block_no)++;
+            prev_block = tmp[i].block;
+            prev_col = ord[i].col;
+            tmp[i].block = *block_no;
+        }
+        memcpy(ls, tmp, n * sizeof *tmp);
+    }
+    free(ord);
+    free(tmp);
+    return rc;
+}
+
 /* Reads one page's lines. Runs inside fz_try; returns a KB code for our own failures. */
 static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct pdf_doc *pd, int *block_no)
 {
@@ -180,13 +319,13 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
     if (ph <= 0)
         ph = 1;
     int rc = 0;
-    (void)ctx;
+    size_t first = pd->n_lines;
     for (fz_stext_block *b = st->first_block; b && !rc; b = b->next) {
         if (b->type != FZ_STEXT_BLOCK_TEXT)
             continue;
         (*block_no)++;
         for (fz_stext_line *ln = b->u.t.first_line; ln && !rc; ln = ln->next) {
-            struct pline l = {.page = page_no, .block = *block_no};
+            struct pline l = {.page = page_no, .block = *block_no, .bold = true};
             l.off = pd->text.len;
             for (fz_stext_char *ch = ln->first_char; ch && !rc; ch = ch->next) {
                 char enc[4];
@@ -194,6 +333,9 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
                 rc = kb_buf_append(&pd->text, enc, (size_t)el);
                 if (ch->c > ' ') {
                     l.n_chars++;
+                    if (l.bold && ch->font && !fz_font_is_bold(ctx, ch->font) &&
+                        !strstr(fz_font_name(ctx, ch->font), "Bold"))
+                        l.bold = false;
                     if (ch->size > l.size)
                         l.size = ch->size;
                 }
@@ -210,7 +352,7 @@ static int pdf_read_page(fz_context *ctx, fz_stext_page *st, int page_no, struct
             }
         }
     }
-    return rc;
+    return rc ? rc : pdf_columns(pd, first, block_no);
 }
 
 static void pdf_flatten_outline(fz_context *ctx, fz_document *doc, fz_outline *o, int level,
@@ -312,6 +454,114 @@ static bool pdf_same_title(const char *a, size_t an, const char *b)
     return an == bn && strncasecmp(a, b, an) == 0;
 }
 
+/* Length of a run of CJK numerals (一二三四五六七八九十百零) or ASCII digits at s, 0 when none. */
+static size_t pdf_cjk_num(const char *s, size_t n)
+{
+    static const char *const nums[] = {"一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "百", "零"};
+    size_t i = 0;
+    bool more = true;
+    while (more && i < n) {
+        more = false;
+        if (s[i] >= '0' && s[i] <= '9') {
+            i++;
+            more = true;
+        }
+        for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !more; k++)
+            if (i + 3 <= n && memcmp(s + i, nums[k], 3) == 0) {
+                i += 3;
+                more = true;
+            }
+    }
+    return i;
+}
+
+/* Depth of a numbered-heading line ("2. Brakes" 1, "2.3 Pads" 2, "Chapter 4 ..." 1, "第一章" 1,
+ * "第二节" 2, "一、" 1), 0 when the line is not one. Latin titles must start upper case after the
+ * number and not end like a sentence, so numbered list items and page numbers do not qualify. */
+static int pdf_numbered_depth(const char *s, size_t n)
+{
+    int depth = 0;
+    while (n && (s[n - 1] == ' '))
+        n--;
+    if (n == 0 || strchr(".:;,-", s[n - 1]))
+        return 0;
+    if (n > 3 && memcmp(s, "第", 3) == 0) {
+        size_t k = pdf_cjk_num(s + 3, n - 3);
+        if (k && 3 + k + 3 <= n && memcmp(s + 3 + k, "章", 3) == 0)
+            depth = 1;
+        else if (k && 3 + k + 3 <= n && memcmp(s + 3 + k, "节", 3) == 0)
+            depth = 2;
+        return depth;
+    }
+    size_t k = pdf_cjk_num(s, n);
+    if (k && !(s[0] >= '0' && s[0] <= '9') && k + 3 < n && memcmp(s + k, "、", 3) == 0)
+        return 1;
+    if ((n > 8 && strncasecmp(s, "chapter ", 8) == 0) || (n > 8 && strncasecmp(s, "section ", 8) == 0)) {
+        const char *p = s + 8;
+        return (*p >= '0' && *p <= '9') || strchr("IVXivx", *p) ? 1 : 0;
+    }
+    size_t i = 0;
+    bool dotted = false;
+    while (i < n) {
+        size_t d = 0;
+        while (i + d < n && s[i + d] >= '0' && s[i + d] <= '9')
+            d++;
+        if (d == 0 || d > 2)
+            break;
+        depth++;
+        i += d;
+        if (i < n && s[i] == '.') {
+            dotted = true;
+            i++;
+        } else {
+            break;
+        }
+    }
+    if (depth == 0 || i + 1 >= n || s[i] != ' ' || !(s[i + 1] >= 'A' && s[i + 1] <= 'Z'))
+        return 0;
+    return depth == 1 && !dotted && i > 2 ? 0 : depth;
+}
+
+/* Numbered lines at body size that stand alone in their block become headings below the size
+ * levels (n_sizes + depth, at most 6). */
+static void pdf_numbered_headings(struct pdf_doc *pd, int n_sizes)
+{
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        struct pline *l = &pd->lines[i];
+        bool alone = (i == 0 || pd->lines[i - 1].block != l->block) &&
+                     (i + 1 == pd->n_lines || pd->lines[i + 1].block != l->block);
+        if (l->drop || l->heading || !alone || l->n_chars > 80)
+            continue;
+        int depth = pdf_numbered_depth(pd->text.data + l->off, l->len);
+        if (depth > 0)
+            l->heading = n_sizes + depth > 6 ? 6 : n_sizes + depth;
+    }
+}
+
+/* Bold lines at most 80 characters, alone in their block and not ending like a sentence, become
+ * headings one level below the size levels, unless bold is the body style (a quarter or more of the
+ * characters are bold). */
+static void pdf_bold_headings(struct pdf_doc *pd, int n_sizes)
+{
+    long bold = 0, all = 0;
+    for (size_t i = 0; i < pd->n_lines; i++) {
+        all += pd->lines[i].n_chars;
+        bold += pd->lines[i].bold ? pd->lines[i].n_chars : 0;
+    }
+    for (size_t i = 0; i < pd->n_lines && bold * 4 < all; i++) {
+        struct pline *l = &pd->lines[i];
+        bool alone = (i == 0 || pd->lines[i - 1].block != l->block) &&
+                     (i + 1 == pd->n_lines || pd->lines[i + 1].block != l->block);
+        const char *s = pd->text.data + l->off;
+        size_t n = l->len;
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (l->drop || l->heading || !l->bold || !alone || l->n_chars > 80 || n == 0 || strchr(".,;-", s[n - 1]))
+            continue;
+        l->heading = n_sizes + 1 > 6 ? 6 : n_sizes + 1;
+    }
+}
+
 static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_t n_ol)
 {
     size_t matched = 0;
@@ -345,8 +595,11 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
     for (int b = 1; b < 256; b++)
         if (hist[b] > hist[body])
             body = b;
-    if (body == 0)
+    if (body == 0) {
+        pdf_numbered_headings(pd, 0);
+        pdf_bold_headings(pd, 0);
         return;
+    }
     /* Distinct heading sizes, largest first: levels 1..4. */
     int sizes[4], n_sizes = 0;
     for (int b = 255; b > 0 && n_sizes < 4; b--) {
@@ -367,6 +620,8 @@ static void pdf_headings(struct pdf_doc *pd, struct pdf_outline_entry *ol, size_
             if (sizes[k] == b)
                 l->heading = k + 1;
     }
+    pdf_numbered_headings(pd, n_sizes);
+    pdf_bold_headings(pd, n_sizes);
 }
 
 static bool pdf_ends_hyphen(const struct kb_buf *b)
@@ -420,16 +675,36 @@ static int pdf_table(struct ingest_ctx *c, const struct pdf_doc *pd, size_t i, s
     return rc;
 }
 
+/* True when text ending a paragraph at a page end and the first line on the next page are one
+ * paragraph: the paragraph does not end a sentence (.!?:; or CJK 。！？：) and the line starts in
+ * lower case or continues a hyphenated word. */
+static bool pdf_continues(const struct kb_buf *para, const char *s, size_t n)
+{
+    size_t e = para->len;
+    while (e && para->data[e - 1] == ' ')
+        e--;
+    if (e == 0 || n == 0 || strchr(".!?:;", para->data[e - 1]))
+        return false;
+    static const char *const stops[] = {"。", "！", "？", "："};
+    for (size_t k = 0; k < 4; k++)
+        if (e >= 3 && memcmp(para->data + e - 3, stops[k], 3) == 0)
+            return false;
+    return (s[0] >= 'a' && s[0] <= 'z') || pdf_ends_hyphen(para);
+}
+
 static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
 {
     struct kb_buf para;
     kb_buf_init(&para, c->max_parse_bytes);
-    int rc = 0, para_page = 0, para_block = -1, head_level = 0;
+    int rc = 0, para_page = 0, para_block = -1, head_level = 0, para_last_page = 0;
     for (size_t i = 0; i <= pd->n_lines && !rc; i++) {
         struct pline *l = i < pd->n_lines ? &pd->lines[i] : NULL;
         if (l && l->drop)
             continue;
         bool boundary = !l || l->block != para_block || l->heading != head_level;
+        if (boundary && l && para.len && !head_level && !l->heading && l->page != para_last_page &&
+            pdf_continues(&para, pd->text.data + l->off, l->len))
+            boundary = false; /* a paragraph broken at the page end goes on at the top of the next */
         if (boundary && para.len) {
             struct ingest_loc loc = {.page = para_page};
             rc = doc_add(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para.data, para.len,
@@ -474,6 +749,7 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
         }
         rc = rc ? rc : kb_buf_append(&para, s, l->len);
         para_block = l->block;
+        para_last_page = l->page;
     }
     if (rc && (!c->err || c->err->code == 0))
         rc = kb_error_set(c->err, rc, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);

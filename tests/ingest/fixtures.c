@@ -1,5 +1,5 @@
 /* tests/ingest/fixtures.c: see fixtures.h. The PDF writer lays out objects as
- * 1 catalog, 2 page tree, 3 Helvetica, 4 Type0 CJK font (Identity-H; codes are Unicode code points
+ * 1 catalog, 2 page tree, 3 Helvetica (Helvetica-Bold is inline in each page's resources as /F3), 4 Type0 CJK font (Identity-H; codes are Unicode code points
  * mapped back by a ToUnicode CMap), 5 its CIDFont, then (page, content) pairs, then the outline root
  * and items, then the /Encrypt dictionary, then the ToUnicode stream; offsets are recorded while writing
  * so the xref table is exact. */
@@ -136,16 +136,26 @@ void fx_pdf_page(struct fx_pdf *p)
     p->n_pages++;
 }
 
-void fx_pdf_text(struct fx_pdf *p, double x, double y, double size, const char *s)
+static void fx_pdf_latin(struct fx_pdf *p, const char *font, double x, double y, double size, const char *s)
 {
     struct kb_buf *b = &p->pages[p->n_pages - 1];
-    kb_buf_printf(b, "BT /F1 %.1f Tf %.1f %.1f Td (", size, x, y);
+    kb_buf_printf(b, "BT /%s %.1f Tf %.1f %.1f Td (", font, size, x, y);
     for (; *s; s++) {
         if (*s == '(' || *s == ')' || *s == '\\')
             kb_buf_putc(b, '\\');
         kb_buf_putc(b, *s);
     }
     kb_buf_puts(b, ") Tj ET\n");
+}
+
+void fx_pdf_text(struct fx_pdf *p, double x, double y, double size, const char *s)
+{
+    fx_pdf_latin(p, "F1", x, y, size, s);
+}
+
+void fx_pdf_bold(struct fx_pdf *p, double x, double y, double size, const char *s)
+{
+    fx_pdf_latin(p, "F3", x, y, size, s);
 }
 
 int fx_winansi(uint32_t cp)
@@ -280,7 +290,8 @@ char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out)
         off[po] = b.len;
         kb_buf_printf(&b,
                       "%zu 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << "
-                      "/F1 3 0 R /F2 4 0 R >> >> /Contents %zu 0 R >>\nendobj\n",
+                      "/F1 3 0 R /F2 4 0 R /F3 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding "
+                      "/WinAnsiEncoding >> >> >> /Contents %zu 0 R >>\nendobj\n",
                       po, po + 1);
         off[po + 1] = b.len;
         kb_buf_printf(&b, "%zu 0 obj\n<< /Length %zu >>\nstream\n", po + 1, p->pages[i].len);

@@ -31,6 +31,7 @@ struct fx_pdf *fx_pdf_new(void);
 void fx_pdf_page(struct fx_pdf *p); /* starts a new page (A4 portrait, 595x842 pt) */
 /* Text at (x, y) from the bottom-left in points. Latin-1 subset of ASCII only. */
 void fx_pdf_text(struct fx_pdf *p, double x, double y, double size, const char *ascii);
+void fx_pdf_bold(struct fx_pdf *p, double x, double y, double size, const char *ascii); /* Helvetica-Bold */
 /* The WinAnsi byte for a code point Helvetica can show, or -1. */
 int fx_winansi(uint32_t cp);
 /* Mixed text (UTF-8, BMP): WinAnsi runs in Helvetica, others in the CJK font whose 2-byte codes equal

@@ -335,12 +335,154 @@ static void test_ocr(void **state)
     config_release(&ocr);
 }
 
+/* Numbered headings at body size over three pages (no outline, no larger font): "1. Introduction",
+ * "2. Brakes", "2.1 Pads", "第三章 保修"; a paragraph broken at the end of page 1 goes on on page 2. */
+static void test_pdf_numbered(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 760, 11, "1. Introduction");
+    fx_pdf_text(p, 72, 730, 11, "Intro sentence one: this manual covers the bicycle and its care.");
+    fx_pdf_text(p, 72, 100, 11, "Broken paragraph: the frame number is stamped under the bottom");
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 790, 11, "bracket and on the invoice.");
+    fx_pdf_text(p, 72, 760, 11, "2. Brakes");
+    fx_pdf_text(p, 72, 730, 11, "Brake sentence: check the brakes before every ride.");
+    fx_pdf_text(p, 72, 690, 11, "2.1 Pads");
+    fx_pdf_text(p, 72, 660, 11, "Pad sentence: replace worn pads at once.");
+    fx_pdf_text(p, 72, 620, 11, "3 / 10");
+    fx_pdf_page(p);
+    fx_pdf_cjk(p, 72, 760, 11, "第三章 保修");
+    fx_pdf_cjk(p, 72, 730, 11, "保修句子：车架保修五年。");
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("numbered.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "1. Introduction");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    assert_int_equal(b->loc.page, 1);
+    b = fx_block_with(d, "2.1 Pads");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 2);
+    assert_int_equal(b->loc.page, 2);
+    b = fx_block_with(d, "第三章");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    assert_int_equal(b->loc.page, 3);
+    b = fx_block_with(d, "Brake sentence");
+    assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH);
+    b = fx_block_with(d, "Broken paragraph"); /* one paragraph across the page break, page of its start */
+    assert_string_equal(b->text, "Broken paragraph: the frame number is stamped under the bottom bracket and on the "
+                                 "invoice.");
+    assert_int_equal(b->loc.page, 1);
+    assert_int_equal(ingest_chunk_with(d, 16, 0.15, NULL), 0);
+    static const char *const needles[] = {"Intro sentence", "Brake sentence", "Pad sentence", "保修句子"};
+    static const char *const paths[] = {"1. Introduction", "2. Brakes", "2. Brakes > 2.1 Pads", "第三章 保修"};
+    static const int pages[] = {1, 2, 2, 3};
+    for (int i = 0; i < 4; i++) {
+        const struct ingest_chunk *c = fx_chunk_with(d, needles[i]);
+        assert_non_null(c);
+        assert_string_equal(c->heading_path, paths[i]);
+        assert_int_equal(c->page_first, pages[i]);
+    }
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
+/* Bold headings at body size under a larger title, three pages with a running header and a "- N -"
+ * footer: headings get levels below the title and no header/footer/page-number text reaches a chunk. */
+static void test_pdf_bold(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {"Safety", "Storage", "Cleaning"};
+    struct fx_pdf *p = fx_pdf_new();
+    for (int pg = 1; pg <= 3; pg++) {
+        char buf[96];
+        fx_pdf_page(p);
+        fx_pdf_text(p, 72, 815, 9, "ACME Bikes Owner Guide");
+        snprintf(buf, sizeof buf, "- %d -", pg);
+        fx_pdf_text(p, 290, 30, 9, buf);
+        if (pg == 1)
+            fx_pdf_text(p, 72, 770, 18, "Bike Guide");
+        fx_pdf_bold(p, 72, 730, 11, heads[pg - 1]);
+        snprintf(buf, sizeof buf, "Body of section %d: read this before you ride the bike.", pg);
+        fx_pdf_text(p, 72, 700, 11, buf);
+    }
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("bold.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "Bike Guide");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    for (int pg = 1; pg <= 3; pg++) {
+        b = fx_block_with(d, heads[pg - 1]);
+        assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+        assert_int_equal(b->level, 2);
+        assert_int_equal(b->loc.page, pg);
+    }
+    assert_int_equal(ingest_chunk_with(d, 16, 0.15, NULL), 0);
+    for (size_t i = 0; i < d->n_chunks; i++) {
+        assert_null(strstr(d->chunks[i].text, "Owner Guide"));
+        assert_null(strstr(d->chunks[i].text, "- 2 -"));
+    }
+    for (int pg = 1; pg <= 3; pg++) {
+        char needle[64], path[64];
+        snprintf(needle, sizeof needle, "Body of section %d", pg);
+        snprintf(path, sizeof path, "Bike Guide > %s", heads[pg - 1]);
+        const struct ingest_chunk *c = fx_chunk_with(d, needle);
+        assert_non_null(c);
+        assert_string_equal(c->heading_path, path);
+        assert_int_equal(c->page_first, pg);
+    }
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
+/* Two columns written row by row (left line, right line, ...) under a full-width title, as some
+ * producers do: the text is read down the left column, then down the right one. */
+static void test_pdf_columns(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 72, 780, 16, "Two Column Report On Wheel Care");
+    static const char *const left[] = {"Left one: spokes need even tension", "left two: so true the wheel",
+                                       "left three: twice every season and", "left four: after any hard crash."};
+    static const char *const right[] = {"Right one: tyres lose air slowly", "right two: so check the pressure",
+                                        "right three: every week with a gauge", "right four: before a long ride."};
+    for (int i = 0; i < 4; i++) {
+        fx_pdf_text(p, 72, 740 - 14 * i, 10, left[i]);
+        fx_pdf_text(p, 320, 740 - 14 * i, 10, right[i]);
+    }
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("columns.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    const struct ingest_block *b = fx_block_with(d, "Left one");
+    assert_string_equal(b->text, "Left one: spokes need even tension left two: so true the wheel left three: twice "
+                                 "every season and left four: after any hard crash.");
+    b = fx_block_with(d, "Right one");
+    assert_string_equal(b->text, "Right one: tyres lose air slowly right two: so check the pressure right three: "
+                                 "every week with a gauge right four: before a long ride.");
+    const char *l = strstr(d->text, "Left one"), *r = strstr(d->text, "Right one"), *t = strstr(d->text, "Wheel Care");
+    assert_true(t && l && r && t < l && l < r);
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
-        cmocka_unit_test(test_pdf_table),
+        cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
+        cmocka_unit_test(test_pdf_bold),      cmocka_unit_test(test_pdf_columns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
