@@ -10,7 +10,10 @@
  * + 0.10 * term overlap with the passage's heading path (the section's own name)
  * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
- * sentence after it, which is how FAQ pairs answer. The best sentence and up to
+ * sentence after it, which is how FAQ pairs answer when their question matches only loosely. When the
+ * top passage is a FAQ pair (a stored question with its curated answer) and its question matches the
+ * user's (rarity-weighted term overlap plus embedding cosine, answer.faq_min_match), the pair's answer
+ * is the answer, cited [1], mode "faq", confidence the match. The best sentence and up to
  * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage.
  * Below answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
@@ -122,6 +125,77 @@ static int answer_add_citation(struct rag_answer *out, const struct rag_passage 
     return c->n;
 }
 
+/* A stored question with its curated answer: a FAQ chunk "Q: question\nA: answer" (or 问：/答：).
+ * Finds the two sides in text; false when text is not such a pair. Curated answers reuse this path
+ * through answer_from_pair. */
+static bool answer_split_pair(const char *text, const char **q, size_t *qn, const char **a, size_t *an)
+{
+    static const char *const qp[] = {"Q: ", "Q:", "问：", "问:"};
+    static const char *const ap[] = {"\nA: ", "\nA:", "\n答：", "\n答:"};
+    for (size_t i = 0; i < KB_ARRAY_LEN(qp); i++) {
+        size_t k = strlen(qp[i]);
+        if (strncmp(text, qp[i], k) != 0)
+            continue;
+        for (size_t j = 0; j < KB_ARRAY_LEN(ap); j++) {
+            const char *m = strstr(text + k, ap[j]);
+            if (!m)
+                continue;
+            *q = text + k;
+            *qn = (size_t)(m - *q);
+            *a = m + strlen(ap[j]);
+            while (**a == ' ')
+                (*a)++;
+            *an = strlen(*a);
+            while (*an && ((*a)[*an - 1] == '\n' || (*a)[*an - 1] == ' '))
+                (*an)--;
+            return *qn > 0 && *an > 0;
+        }
+    }
+    return false;
+}
+
+/* How well the user's question matches a stored question: 0.6 * the rarity-weighted share of the
+ * user's terms found in the stored question + 0.4 * the embedder's cosine between the two
+ * questions (when there is an embedder; otherwise the overlap alone). The answer text plays no part. */
+static double answer_question_match(const struct rag_terms *qt, const double *weights, const struct rag_passage *p,
+                                    int n_passages, const char *sq, size_t sqn, double cosine, bool have_vec)
+{
+    double hit = 0, sum = 0, overlap;
+    for (int t = 0; t < qt->n; t++) {
+        bool anywhere = !qt->cjk[t];
+        /* a CJK pair found in no passage mostly straddles two words (费谁 in 运费谁出): no evidence */
+        for (int i = 0; i < n_passages && !anywhere; i++)
+            anywhere = p[i].text && rag_text_has_term(p[i].text, strlen(p[i].text), qt->term[t]);
+        if (!anywhere)
+            continue;
+        sum += weights[t];
+        if (rag_text_has_term(sq, sqn, qt->term[t]))
+            hit += weights[t];
+    }
+    overlap = sum > 0 ? hit / sum : 0;
+    return have_vec ? 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0) : overlap;
+}
+
+/* Answers with a stored pair's answer text, cited [1], mode "faq". */
+static int answer_from_pair(const struct rag_passage *p, int idx, const char *a, size_t an, double match,
+                            struct rag_answer *out, struct kb_error *err)
+{
+    int cite_of_one[1] = {0}, rc = 0, num;
+    struct kb_buf ans;
+    kb_buf_init(&ans, 1 << 20);
+    out->mode = "faq";
+    out->confidence = match > 1 ? 1 : match;
+    out->citations = kb_xcalloc(1, sizeof *out->citations);
+    num = answer_add_citation(out, p + idx, cite_of_one, 0);
+    rc = kb_buf_append(&ans, a, an);
+    rc = rc ? rc : kb_buf_printf(&ans, rag_text_is_cjk_heavy(a, an) ? "[%d]" : " [%d]", num);
+    out->answer = kb_buf_take(&ans);
+    if (rc)
+        rc = kb_error_set(err, rc, "composing the FAQ answer: %s", kb_strerror(rc));
+    kb_buf_release(&ans);
+    return rc;
+}
+
 static int cand_by_score(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
@@ -230,6 +304,22 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
         if (wants_number && answer_has_digit(st, sn))
             c[s].score += 0.08;
+    }
+    /* A FAQ pair at the top whose question matches the user's answers directly. */
+    {
+        const char *sq, *sa;
+        size_t sqn, san;
+        if (p[0].text && answer_split_pair(p[0].text, &sq, &sqn, &sa, &san)) {
+            double cosine = 0;
+            for (int s = 0; s < n; s++)
+                if (c[s].passage == 0 && c[s].ordinal == 0)
+                    cosine = c[s].vector;
+            double match = answer_question_match(&qt, weights, p, n_passages, sq, sqn, cosine, vecs != NULL);
+            if (match >= cfg->answer_faq_min_match) {
+                rc = answer_from_pair(p, 0, sa, san, match, out, err);
+                goto out;
+            }
+        }
     }
     /* Questions hand their score to the sentence that answers them. */
     for (int s = n - 1; s >= 0; s--) {

@@ -187,7 +187,7 @@ struct rag_sentence {
 struct rag_answer {
     char *answer;                 /* owned */
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
-    const char *mode;             /* "extractive" or "generative"; static */
+    const char *mode;             /* "extractive", "generative" or "faq"; static */
     struct rag_citation *citations; /* owned */
     int n_citations;
     struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */
