@@ -12,7 +12,8 @@
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
  * sentence after it, which is how FAQ pairs answer when their question matches only loosely. When the
  * top passage is a FAQ pair (a stored question with its curated answer) and its question matches the
- * user's (rarity-weighted term overlap plus embedding cosine, answer.faq_min_match), the pair's answer
+ * user's (symmetric rarity-weighted term overlap, word stems allowed, plus embedding cosine;
+ * answer.faq_min_match), the pair's answer
  * is the answer, cited [1], mode "faq", confidence the match. The best sentence and up to
  * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage.
  * Below answer.min_confidence the configured fallback text is answered with no citations.
@@ -154,25 +155,67 @@ static bool answer_split_pair(const char *text, const char **q, size_t *qn, cons
     return false;
 }
 
+/* rag_text_has_term, also accepting the word's stem (shipping -> ship, shipped -> ship, returns ->
+ * return), so that paraphrases in another word form still match. */
+static bool answer_has_term_stem(const char *s, size_t n, const char *term, bool cjk)
+{
+    static const char *const suffixes[] = {"ing", "ed", "es", "s"};
+    char stem[64];
+    size_t k = strlen(term);
+    if (rag_text_has_term(s, n, term))
+        return true;
+    if (cjk || k >= sizeof stem || strchr(term, ' '))
+        return false;
+    for (size_t i = 0; i < KB_ARRAY_LEN(suffixes); i++) {
+        size_t sl = strlen(suffixes[i]);
+        if (k < sl + 3 || memcmp(term + k - sl, suffixes[i], sl) != 0)
+            continue;
+        memcpy(stem, term, k - sl);
+        stem[k - sl] = '\0';
+        if (rag_text_has_term(s, n, stem))
+            return true;
+        if (k - sl >= 4 && stem[k - sl - 1] == stem[k - sl - 2]) { /* shipp -> ship */
+            stem[k - sl - 1] = '\0';
+            if (rag_text_has_term(s, n, stem))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The rarity-weighted share of from's terms that stand in s; a term's weight falls with the number
+ * of passages holding it, and a CJK pair found in no passage (it mostly straddles two words, 费谁 in
+ * 运费谁出) is no evidence either way. */
+static double answer_term_share(const struct rag_terms *from, const char *s, size_t sn, const struct rag_passage *p,
+                                int n_passages)
+{
+    double hit = 0, sum = 0;
+    for (int t = 0; t < from->n; t++) {
+        int df = 0;
+        for (int i = 0; i < n_passages; i++)
+            df += p[i].text && answer_has_term_stem(p[i].text, strlen(p[i].text), from->term[t], from->cjk[t]);
+        if (df == 0 && from->cjk[t])
+            continue;
+        double w = log(1.0 + (double)n_passages / (1.0 + df));
+        sum += w;
+        if (answer_has_term_stem(s, sn, from->term[t], from->cjk[t]))
+            hit += w;
+    }
+    return sum > 0 ? hit / sum : 0;
+}
+
 /* How well the user's question matches a stored question: 0.6 * the rarity-weighted share of the
  * user's terms found in the stored question + 0.4 * the embedder's cosine between the two
  * questions (when there is an embedder; otherwise the overlap alone). The answer text plays no part. */
-static double answer_question_match(const struct rag_terms *qt, const double *weights, const struct rag_passage *p,
+static double answer_question_match(const struct rag_terms *qt, const char *question, const struct rag_passage *p,
                                     int n_passages, const char *sq, size_t sqn, double cosine, bool have_vec)
 {
-    double hit = 0, sum = 0, overlap;
-    for (int t = 0; t < qt->n; t++) {
-        bool anywhere = !qt->cjk[t];
-        /* a CJK pair found in no passage mostly straddles two words (费谁 in 运费谁出): no evidence */
-        for (int i = 0; i < n_passages && !anywhere; i++)
-            anywhere = p[i].text && rag_text_has_term(p[i].text, strlen(p[i].text), qt->term[t]);
-        if (!anywhere)
-            continue;
-        sum += weights[t];
-        if (rag_text_has_term(sq, sqn, qt->term[t]))
-            hit += weights[t];
-    }
-    overlap = sum > 0 ? hit / sum : 0;
+    struct rag_terms st;
+    double overlap;
+    rag_terms_extract(sq, sqn, &st);
+    /* symmetric: the user's terms in the stored question and the stored question's in the user's */
+    overlap = 0.5 * answer_term_share(qt, sq, sqn, p, n_passages) +
+              0.5 * answer_term_share(&st, question, strlen(question), p, n_passages);
     return have_vec ? 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0) : overlap;
 }
 
@@ -314,7 +357,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             for (int s = 0; s < n; s++)
                 if (c[s].passage == 0 && c[s].ordinal == 0)
                     cosine = c[s].vector;
-            double match = answer_question_match(&qt, weights, p, n_passages, sq, sqn, cosine, vecs != NULL);
+            double match = answer_question_match(&qt, question, p, n_passages, sq, sqn, cosine, vecs != NULL);
             if (match >= cfg->answer_faq_min_match) {
                 rc = answer_from_pair(p, 0, sa, san, match, out, err);
                 goto out;

@@ -52,6 +52,7 @@ static void test_faq_english(void **state)
     config_init(&cfg);
     expect_faq(&cfg, "Do you ship to Iceland?", en, "by sea freight");
     expect_faq(&cfg, "Can you ship my order to Iceland?", en, "by sea freight"); /* two content words */
+    expect_faq(&cfg, "Is shipping to Iceland possible?", en, "by sea freight"); /* issue #14 */
     assert_int_equal(rag_answer_extractive(&cfg, "What is the capital of Peru?", en, 2, NULL, &a, &err), 0);
     assert_true(a.fallback);
     assert_string_not_equal(a.mode, "faq");
