@@ -15,7 +15,9 @@
  * user's (symmetric rarity-weighted term overlap, word stems allowed, plus embedding cosine;
  * answer.faq_min_match), the pair's answer
  * is the answer, cited [1], mode "faq", confidence the match. The best sentence and up to
- * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage.
+ * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
+ * sentence must cover a question term the ones before it do not (no off-topic sentences that merely
+ * repeat the topic words), and a sentence that is only its section's heading is never answered.
  * Below answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
  * Tests: tests/rag/test_answer.c. */
@@ -70,7 +72,7 @@ static void answer_strip_prefix(const char **s, size_t *n)
 static bool answer_wants_number(const char *q)
 {
     static const char *const cues[] = {"how many", "how much", "how long", "when ", "what time", "how often",
-                                       "what is the price", "多少", "几", "多久", "多长", "什么时候", "何时"};
+                                       "what is the price", " cost", "多少", "几", "多久", "多长", "什么时候", "何时"};
     char low[512];
     size_t n = kb_strlcpy(low, q, sizeof low);
     for (size_t i = 0; i < n && i < sizeof low; i++)
@@ -390,15 +392,34 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
     {
         bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
+        bool *covered = kb_xcalloc((size_t)qt.n, sizeof *covered);
         int used = 0;
         for (int s = 0; s < n && used < cfg->answer_max_sentences && !rc; s++) {
             const char *st = p[c[s].passage].text + c[s].start;
             size_t sn = c[s].end - c[s].start;
+            const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
+            const char *leaf = strrchr(hp, '>');
+            bool adds = false;
             int num;
             if (used > 0 && (c[s].score < 0.75 * c[0].score || c[s].is_question))
                 break;
             answer_strip_prefix(&st, &sn);
             if (sn == 0)
+                continue;
+            /* never a bare heading: a sentence that only repeats its section's name */
+            leaf = leaf ? leaf + 1 : hp;
+            while (*leaf == ' ')
+                leaf++;
+            if (strlen(leaf) == sn && memcmp(leaf, st, sn) == 0)
+                continue;
+            /* a further sentence must cover a question term the answer does not cover yet: one that
+             * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
+            for (int t = 0; t < qt.n; t++)
+                if (rag_text_has_term(st, sn, qt.term[t]) && !covered[t]) {
+                    covered[t] = true;
+                    adds = true;
+                }
+            if (used > 0 && !adds)
                 continue;
             num = answer_add_citation(out, p, cite_of, c[s].passage);
             if (used > 0 && !cjk)
@@ -407,6 +428,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             rc = rc ? rc : kb_buf_printf(&ans, cjk ? "[%d]" : " [%d]", num);
             used++;
         }
+        free(covered);
     }
     out->answer = kb_buf_take(&ans);
     if (rc)

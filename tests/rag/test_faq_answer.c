@@ -1,7 +1,8 @@
 /* tests/rag/test_faq_answer.c: FAQ pairs answer directly (issue #14 part 2). A FAQ chunk
  * ("Q: ...\nA: ...") at the top whose question matches the user's paraphrase gives that pair's
  * answer, cited [1], mode "faq", in English and Chinese; an unrelated question still gets the
- * fallback; answer.faq_min_match = 1 turns the direct path off for a loose paraphrase. */
+ * fallback. Also the extractive choice of sentences (issue #14 part 4): a further sentence must
+ * cover a question term the answer lacks, so the Aurora price question gets no roadmap sentence. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,11 +75,36 @@ static void test_faq_chinese(void **state)
     config_release(&cfg);
 }
 
+static void test_extractive_coverage(void **state)
+{
+    (void)state;
+    struct config cfg;
+    struct rag_answer a;
+    struct kb_error err = {0};
+    const struct rag_passage p[] = {
+        {.chunk_id = 5, .document_id = 14, .document = "roadmap.md", .heading_path = "Roadmap",
+         .text = "The Aurora e-bike launches in Lisbon in September. The Borealis follows in spring.", .score = 1},
+        {.chunk_id = 6, .document_id = 15, .document = "prices.md", .heading_path = "Prices",
+         .text = "Product | Price\nProduct: Aurora e-bike, Price: 2400 EUR\nProduct: Borealis e-bike, Price: 3100 EUR",
+         .score = 0.9},
+    };
+    config_init(&cfg);
+    cfg.answer_min_confidence = 0.05; /* no embedder here: this test is about which sentences */
+    assert_int_equal(rag_answer_extractive(&cfg, "What does the Aurora e-bike cost?", p, 2, NULL, &a, &err), 0);
+    assert_false(a.fallback);
+    assert_non_null(strstr(a.answer, "2400 EUR"));
+    assert_null(strstr(a.answer, "Lisbon"));
+    assert_null(strstr(a.answer, "3100"));
+    rag_answer_release(&a);
+    config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faq_english),
         cmocka_unit_test(test_faq_chinese),
+        cmocka_unit_test(test_extractive_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
