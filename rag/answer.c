@@ -10,8 +10,14 @@
  * + 0.10 * term overlap with the passage's heading path (the section's own name)
  * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
- * sentence after it, which is how FAQ pairs answer. The best sentence and up to
- * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage.
+ * sentence after it, which is how FAQ pairs answer when their question matches only loosely. When the
+ * top passage is a FAQ pair (a stored question with its curated answer) and its question matches the
+ * user's (symmetric rarity-weighted term overlap, word stems allowed, plus embedding cosine;
+ * answer.faq_min_match), the pair's answer
+ * is the answer, cited [1], mode "faq", confidence the match. The best sentence and up to
+ * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
+ * sentence must cover a question term the ones before it do not (no off-topic sentences that merely
+ * repeat the topic words), and a sentence that is only its section's heading is never answered.
  * Below answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
  * Tests: tests/rag/test_answer.c. */
@@ -66,7 +72,7 @@ static void answer_strip_prefix(const char **s, size_t *n)
 static bool answer_wants_number(const char *q)
 {
     static const char *const cues[] = {"how many", "how much", "how long", "when ", "what time", "how often",
-                                       "what is the price", "多少", "几", "多久", "多长", "什么时候", "何时"};
+                                       "what is the price", " cost", "多少", "几", "多久", "多长", "什么时候", "何时"};
     char low[512];
     size_t n = kb_strlcpy(low, q, sizeof low);
     for (size_t i = 0; i < n && i < sizeof low; i++)
@@ -120,6 +126,119 @@ static int answer_add_citation(struct rag_answer *out, const struct rag_passage 
     c->text = kb_xstrdup(p[idx].text ? p[idx].text : "");
     cite_of[idx] = c->n;
     return c->n;
+}
+
+/* A stored question with its curated answer: a FAQ chunk "Q: question\nA: answer" (or 问：/答：).
+ * Finds the two sides in text; false when text is not such a pair. Curated answers reuse this path
+ * through answer_from_pair. */
+static bool answer_split_pair(const char *text, const char **q, size_t *qn, const char **a, size_t *an)
+{
+    static const char *const qp[] = {"Q: ", "Q:", "问：", "问:"};
+    static const char *const ap[] = {"\nA: ", "\nA:", "\n答：", "\n答:"};
+    for (size_t i = 0; i < KB_ARRAY_LEN(qp); i++) {
+        size_t k = strlen(qp[i]);
+        if (strncmp(text, qp[i], k) != 0)
+            continue;
+        for (size_t j = 0; j < KB_ARRAY_LEN(ap); j++) {
+            const char *m = strstr(text + k, ap[j]);
+            if (!m)
+                continue;
+            *q = text + k;
+            *qn = (size_t)(m - *q);
+            *a = m + strlen(ap[j]);
+            while (**a == ' ')
+                (*a)++;
+            *an = strlen(*a);
+            while (*an && ((*a)[*an - 1] == '\n' || (*a)[*an - 1] == ' '))
+                (*an)--;
+            return *qn > 0 && *an > 0;
+        }
+    }
+    return false;
+}
+
+/* rag_text_has_term, also accepting the word's stem (shipping -> ship, shipped -> ship, returns ->
+ * return), so that paraphrases in another word form still match. */
+static bool answer_has_term_stem(const char *s, size_t n, const char *term, bool cjk)
+{
+    static const char *const suffixes[] = {"ing", "ed", "es", "s"};
+    char stem[64];
+    size_t k = strlen(term);
+    if (rag_text_has_term(s, n, term))
+        return true;
+    if (cjk || k >= sizeof stem || strchr(term, ' '))
+        return false;
+    for (size_t i = 0; i < KB_ARRAY_LEN(suffixes); i++) {
+        size_t sl = strlen(suffixes[i]);
+        if (k < sl + 3 || memcmp(term + k - sl, suffixes[i], sl) != 0)
+            continue;
+        memcpy(stem, term, k - sl);
+        stem[k - sl] = '\0';
+        if (rag_text_has_term(s, n, stem))
+            return true;
+        if (k - sl >= 4 && stem[k - sl - 1] == stem[k - sl - 2]) { /* shipp -> ship */
+            stem[k - sl - 1] = '\0';
+            if (rag_text_has_term(s, n, stem))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The rarity-weighted share of from's terms that stand in s; a term's weight falls with the number
+ * of passages holding it, and a CJK pair found in no passage (it mostly straddles two words, 费谁 in
+ * 运费谁出) is no evidence either way. */
+static double answer_term_share(const struct rag_terms *from, const char *s, size_t sn, const struct rag_passage *p,
+                                int n_passages)
+{
+    double hit = 0, sum = 0;
+    for (int t = 0; t < from->n; t++) {
+        int df = 0;
+        for (int i = 0; i < n_passages; i++)
+            df += p[i].text && answer_has_term_stem(p[i].text, strlen(p[i].text), from->term[t], from->cjk[t]);
+        if (df == 0 && from->cjk[t])
+            continue;
+        double w = log(1.0 + (double)n_passages / (1.0 + df));
+        sum += w;
+        if (answer_has_term_stem(s, sn, from->term[t], from->cjk[t]))
+            hit += w;
+    }
+    return sum > 0 ? hit / sum : 0;
+}
+
+/* How well the user's question matches a stored question: 0.6 * the rarity-weighted share of the
+ * user's terms found in the stored question + 0.4 * the embedder's cosine between the two
+ * questions (when there is an embedder; otherwise the overlap alone). The answer text plays no part. */
+static double answer_question_match(const struct rag_terms *qt, const char *question, const struct rag_passage *p,
+                                    int n_passages, const char *sq, size_t sqn, double cosine, bool have_vec)
+{
+    struct rag_terms st;
+    double overlap;
+    rag_terms_extract(sq, sqn, &st);
+    /* symmetric: the user's terms in the stored question and the stored question's in the user's */
+    overlap = 0.5 * answer_term_share(qt, sq, sqn, p, n_passages) +
+              0.5 * answer_term_share(&st, question, strlen(question), p, n_passages);
+    return have_vec ? 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0) : overlap;
+}
+
+/* Answers with a stored pair's answer text, cited [1], mode "faq". */
+static int answer_from_pair(const struct rag_passage *p, int idx, const char *a, size_t an, double match,
+                            struct rag_answer *out, struct kb_error *err)
+{
+    int cite_of_one[1] = {0}, rc = 0, num;
+    struct kb_buf ans;
+    kb_buf_init(&ans, 1 << 20);
+    out->mode = "faq";
+    out->confidence = match > 1 ? 1 : match;
+    out->citations = kb_xcalloc(1, sizeof *out->citations);
+    num = answer_add_citation(out, p + idx, cite_of_one, 0);
+    rc = kb_buf_append(&ans, a, an);
+    rc = rc ? rc : kb_buf_printf(&ans, rag_text_is_cjk_heavy(a, an) ? "[%d]" : " [%d]", num);
+    out->answer = kb_buf_take(&ans);
+    if (rc)
+        rc = kb_error_set(err, rc, "composing the FAQ answer: %s", kb_strerror(rc));
+    kb_buf_release(&ans);
+    return rc;
 }
 
 static int cand_by_score(const void *a, const void *b)
@@ -231,6 +350,22 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         if (wants_number && answer_has_digit(st, sn))
             c[s].score += 0.08;
     }
+    /* A FAQ pair at the top whose question matches the user's answers directly. */
+    {
+        const char *sq, *sa;
+        size_t sqn, san;
+        if (p[0].text && answer_split_pair(p[0].text, &sq, &sqn, &sa, &san)) {
+            double cosine = 0;
+            for (int s = 0; s < n; s++)
+                if (c[s].passage == 0 && c[s].ordinal == 0)
+                    cosine = c[s].vector;
+            double match = answer_question_match(&qt, question, p, n_passages, sq, sqn, cosine, vecs != NULL);
+            if (match >= cfg->answer_faq_min_match) {
+                rc = answer_from_pair(p, 0, sa, san, match, out, err);
+                goto out;
+            }
+        }
+    }
     /* Questions hand their score to the sentence that answers them. */
     for (int s = n - 1; s >= 0; s--) {
         if (!c[s].is_question)
@@ -257,15 +392,34 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
     {
         bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
+        bool *covered = kb_xcalloc((size_t)qt.n, sizeof *covered);
         int used = 0;
         for (int s = 0; s < n && used < cfg->answer_max_sentences && !rc; s++) {
             const char *st = p[c[s].passage].text + c[s].start;
             size_t sn = c[s].end - c[s].start;
+            const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
+            const char *leaf = strrchr(hp, '>');
+            bool adds = false;
             int num;
             if (used > 0 && (c[s].score < 0.75 * c[0].score || c[s].is_question))
                 break;
             answer_strip_prefix(&st, &sn);
             if (sn == 0)
+                continue;
+            /* never a bare heading: a sentence that only repeats its section's name */
+            leaf = leaf ? leaf + 1 : hp;
+            while (*leaf == ' ')
+                leaf++;
+            if (strlen(leaf) == sn && memcmp(leaf, st, sn) == 0)
+                continue;
+            /* a further sentence must cover a question term the answer does not cover yet: one that
+             * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
+            for (int t = 0; t < qt.n; t++)
+                if (rag_text_has_term(st, sn, qt.term[t]) && !covered[t]) {
+                    covered[t] = true;
+                    adds = true;
+                }
+            if (used > 0 && !adds)
                 continue;
             num = answer_add_citation(out, p, cite_of, c[s].passage);
             if (used > 0 && !cjk)
@@ -274,6 +428,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             rc = rc ? rc : kb_buf_printf(&ans, cjk ? "[%d]" : " [%d]", num);
             used++;
         }
+        free(covered);
     }
     out->answer = kb_buf_take(&ans);
     if (rc)

@@ -187,7 +187,7 @@ struct rag_sentence {
 struct rag_answer {
     char *answer;                 /* owned */
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
-    const char *mode;             /* "extractive" or "generative"; static */
+    const char *mode;             /* "extractive", "generative" or "faq"; static */
     const char *note;             /* "backend_unavailable" (remote backend down, extractive answer) or NULL; static */
     struct rag_citation *citations; /* owned */
     int n_citations;
