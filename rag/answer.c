@@ -206,8 +206,8 @@ static double answer_term_share(const struct rag_terms *from, const char *s, siz
     return sum > 0 ? hit / sum : 0;
 }
 
-/* How well the user's question matches a stored question: 0.6 * the rarity-weighted share of the
- * user's terms found in the stored question + 0.4 * the embedder's cosine between the two
+/* How well the user's question matches a stored question: 0.6 * the F1 of their rarity-weighted
+ * term overlap + 0.4 * the embedder's cosine between the two
  * questions (when there is an embedder; otherwise the overlap alone). The answer text plays no part. */
 static double answer_question_match(const struct rag_terms *qt, const char *question, const struct rag_passage *p,
                                     int n_passages, const char *sq, size_t sqn, double cosine, bool have_vec)
@@ -215,9 +215,15 @@ static double answer_question_match(const struct rag_terms *qt, const char *ques
     struct rag_terms st;
     double overlap;
     rag_terms_extract(sq, sqn, &st);
-    /* symmetric: the user's terms in the stored question and the stored question's in the user's */
-    overlap = 0.5 * answer_term_share(qt, sq, sqn, p, n_passages) +
-              0.5 * answer_term_share(&st, question, strlen(question), p, n_passages);
+    /* symmetric, as an F1: the harmonic mean of the share of the user's terms found in the stored
+     * question (recall of what is asked) and of the stored question's terms found in the user's
+     * (precision), so a question about something the pair does not name ("a milk frother" against
+     * "Which products do you sell?") cannot ride on the words the two share */
+    {
+        double r = answer_term_share(qt, sq, sqn, p, n_passages);
+        double pr = answer_term_share(&st, question, strlen(question), p, n_passages);
+        overlap = r + pr > 0 ? 2 * r * pr / (r + pr) : 0;
+    }
     return have_vec ? 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0) : overlap;
 }
 
