@@ -212,9 +212,10 @@ static bool pdf_in_zone(const struct pline *l)
 static int pdf_columns(struct pdf_doc *pd, size_t first, int *block_no)
 {
     size_t n = pd->n_lines - first;
-    struct pline *ls = pd->lines + first;
+    struct pline *ls;
     if (n < 6 || n > 2000) /* the passes below are quadratic in the page's lines */
         return 0;
+    ls = pd->lines + first;
     float minx = 1e30f, maxx = -1e30f;
     for (size_t i = 0; i < n; i++)
         if (!pdf_in_zone(&ls[i])) {
@@ -233,7 +234,7 @@ static int pdf_columns(struct pdf_doc *pd, size_t first, int *block_no)
         size_t pick = n; /* the narrow line with the smallest x0 after from (ties: largest x1 first) */
         for (size_t i = 0; i < n; i++) {
             const struct pline *l = &ls[i];
-            if (pdf_in_zone(l) || l->x1 - l->x0 >= 0.55f * span || l->x0 <= from)
+            if (pdf_in_zone(l) || l->x1 - l->x0 >= 0.55f * span || !(l->x0 > from)) /* NaN: never */
                 continue;
             if (pick == n || l->x0 < ls[pick].x0)
                 pick = i;
