@@ -12,15 +12,15 @@
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
  * sentence after it, which is how FAQ pairs answer when their question matches only loosely. When the
  * top passage is a FAQ pair (a stored question with its curated answer) and its question matches the
- * user's (symmetric rarity-weighted term overlap, word stems allowed, plus embedding cosine;
- * answer.faq_min_match), the pair's answer
- * is the answer, cited [1], mode "faq", confidence the match. The best sentence and up to
+ * user's (the F1 of the two questions' rarity-weighted term overlap, word stems allowed, blended
+ * with the embedder's cosine; answer.faq_min_match), the pair's answer is the answer, cited [1],
+ * mode "faq", confidence the match. The best sentence and up to
  * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
  * sentence must cover a question term the ones before it do not (no off-topic sentences that merely
  * repeat the topic words), and a sentence that is only its section's heading is never answered.
  * Below answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c. */
+ * Tests: tests/rag/test_answer.c, tests/rag/test_faq_answer.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -128,33 +128,22 @@ static int answer_add_citation(struct rag_answer *out, const struct rag_passage 
     return c->n;
 }
 
-/* A stored question with its curated answer: a FAQ chunk "Q: question\nA: answer" (or 问：/答：).
+/* A stored question with its curated answer: a FAQ chunk, which ingest/chunk.c always writes as
+ * "Q: question\nA: answer" whatever the source's markers were (Q:/A:, 问：/答：, CSV columns).
  * Finds the two sides in text; false when text is not such a pair. Curated answers reuse this path
  * through answer_from_pair. */
 static bool answer_split_pair(const char *text, const char **q, size_t *qn, const char **a, size_t *an)
 {
-    static const char *const qp[] = {"Q: ", "Q:", "问：", "问:"};
-    static const char *const ap[] = {"\nA: ", "\nA:", "\n答：", "\n答:"};
-    for (size_t i = 0; i < KB_ARRAY_LEN(qp); i++) {
-        size_t k = strlen(qp[i]);
-        if (strncmp(text, qp[i], k) != 0)
-            continue;
-        for (size_t j = 0; j < KB_ARRAY_LEN(ap); j++) {
-            const char *m = strstr(text + k, ap[j]);
-            if (!m)
-                continue;
-            *q = text + k;
-            *qn = (size_t)(m - *q);
-            *a = m + strlen(ap[j]);
-            while (**a == ' ')
-                (*a)++;
-            *an = strlen(*a);
-            while (*an && ((*a)[*an - 1] == '\n' || (*a)[*an - 1] == ' '))
-                (*an)--;
-            return *qn > 0 && *an > 0;
-        }
-    }
-    return false;
+    const char *m;
+    if (strncmp(text, "Q: ", 3) != 0 || !(m = strstr(text + 3, "\nA: ")))
+        return false;
+    *q = text + 3;
+    *qn = (size_t)(m - *q);
+    *a = m + 4;
+    *an = strlen(*a);
+    while (*an && ((*a)[*an - 1] == '\n' || (*a)[*an - 1] == ' '))
+        (*an)--;
+    return *qn > 0 && *an > 0;
 }
 
 /* rag_text_has_term, also accepting the word's stem (shipping -> ship, shipped -> ship, returns ->
