@@ -57,8 +57,9 @@ static int ingest_json_doc(struct kb_buf *o, const char *path, const struct inge
                 rc = kb_buf_puts(o, ",\"header\":");
                 rc = rc ? rc : kb_buf_put_json_str(o, b->header, strlen(b->header));
             }
+            int last = b->n_page_marks ? b->page_marks[b->n_page_marks - 1].page : b->loc.page;
             rc = rc ? rc
-                    : ingest_json_loc(o, b->loc.page, b->loc.page, b->loc.slide, b->loc.slide, b->loc.sheet, b->loc.row,
+                    : ingest_json_loc(o, b->loc.page, last, b->loc.slide, b->loc.slide, b->loc.sheet, b->loc.row,
                                       b->loc.row, b->loc.line, b->loc.line);
             rc = rc ? rc : kb_buf_printf(o, ",\"start\":%zu,\"end\":%zu}", b->off_start, b->off_end);
         }
@@ -73,6 +74,8 @@ static int ingest_json_doc(struct kb_buf *o, const char *path, const struct inge
         rc = rc ? rc
                 : ingest_json_loc(o, c->page_first, c->page_last, c->slide_first, c->slide_last, c->sheet, c->row_first,
                                   c->row_last, c->line_first, c->line_last);
+        if (!rc && c->page_map && c->page_map[0])
+            rc = kb_buf_printf(o, ",\"page_map\":\"%s\"", c->page_map);
         rc = rc ? rc : kb_buf_printf(o, ",\"start\":%zu,\"end\":%zu,\"text\":", c->off_start, c->off_end);
         rc = rc ? rc : kb_buf_put_json_str(o, c->text, c->text_bytes);
         rc = rc ? rc : kb_buf_puts(o, "}");

@@ -192,6 +192,8 @@ struct index_chunk {
     int page_start, page_end; /* 1-based pages, 0 when the format has no pages */
     int64_t off_start, off_end; /* byte offsets of the chunk in the extracted text */
     int n_tokens;             /* estimated tokens */
+    const char *page_map;     /* page changes inside text, "off:page,..." (ingest_chunk.page_map), or
+                                 NULL / "" when the chunk sits on page_start alone */
 };
 
 /* The text a chunk is embedded from: heading_path, a newline, then the text (just the text without a
@@ -244,9 +246,19 @@ struct index_chunk_row {
     int page_start, page_end;
     int64_t off_start, off_end;
     int n_tokens;
+    const char *page_map; /* "off:page,..." page changes inside text, "" when none */
 };
 int index_doc_chunks(struct index_store *st, int64_t doc_id, struct kb_arena *a, struct index_chunk_row **out,
                      int *n_out, struct kb_error *err);
+
+/* The page of byte off of a chunk's text: page_start, or the last page of page_map ("off:page,..."
+ * as stored with the chunk; NULL or "" = none) whose offset is <= off. 0 when the chunk has no
+ * pages. A malformed map ends where it stops parsing. Pure; for citations of a sentence at an
+ * offset (rag/answer.c). */
+int index_page_at(int page_start, const char *page_map, size_t off);
+/* The same by chunk id, reading the stored row: *page gets the page (0 when none). KB_ENOENT when
+ * no chunk has that id. */
+int index_chunk_page_at(struct index_store *st, int64_t chunk_id, size_t off, int *page, struct kb_error *err);
 
 /* ---- search ------------------------------------------------------------------------------------- */
 
@@ -283,6 +295,7 @@ struct index_hit {
     const char *text;         /* the chunk text */
     int ordinal;
     int page_start, page_end; /* 0 when unknown */
+    const char *page_map;     /* "off:page,..." page changes inside text, "" when none; arena-owned */
     int64_t off_start, off_end;
     double bm25;      /* BM25 relevance, higher is better (SQLite's bm25() negated); 0 if not matched */
     double vector;    /* inner product with the query vector (cosine), or 0 without vectors */

@@ -5,12 +5,14 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 2):
+ * Schema (user_version 3):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
  *   chunks(id AUTOINCREMENT = FAISS id, document_id, ordinal, text, heading_path, page_start, page_end,
- *          off_start, off_end, n_tokens)
+ *          off_start, off_end, n_tokens, page_map)
+ *                                  -- page_map (v3): "off:page,..." byte offsets in text where a new
+ *                                     page starts; '' on one page (and for rows written before v3)
  *   embeddings(chunk_id, embedder_id, vector BLOB, PRIMARY KEY(chunk_id, embedder_id))
  *                                  -- dim float32, little-endian; several embedders during a re-embedding
  *   meta(key PRIMARY KEY, value)   -- 'embedder': the embedder whose vectors are complete and searched
@@ -26,7 +28,8 @@
  * store_* helpers in index_int.h expect the lock held unless they say otherwise). Cached
  * statements are reset after each use. Writes use BEGIN IMMEDIATE so writers queue on the busy
  * timeout instead of deadlocking.
- * Tests: tests/index/test_store.c, test_crash.c, test_reembed.c. */
+ * Tests: tests/index/test_store.c, test_crash.c, test_reembed.c; the page_map column and migration:
+ * tests/ingest/test_pdf_pages.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,7 +45,7 @@
 
 #include "index/index_int.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -219,6 +222,9 @@ static const char *const store_migrations[] = {
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO meta(key, value) SELECT 'embedder', embedder_id FROM embeddings GROUP BY embedder_id"
     " ORDER BY count(*) DESC LIMIT 1;",
+    /* 2 -> 3: the page of every byte of a chunk that spans pages (citations give the page of the
+     * cited sentence); older rows keep '' and so cite page_start */
+    "ALTER TABLE chunks ADD COLUMN page_map TEXT NOT NULL DEFAULT '';",
 };
 
 static int store_user_version(struct index_store *st)

@@ -13,7 +13,9 @@
  *
  * Invariants: every public function takes the store's lock (embedding is done before taking it);
  * chunk ids are never reused (AUTOINCREMENT), so a FAISS id always names one version of one chunk.
- * Tests: tests/index/test_store.c, test_crash.c. */
+ * Chunk pages: page_map ("off:page,...", where later pages start in the chunk text) is stored as
+ * given; index_page_at() reads it (pure) and index_chunk_page_at() by chunk id.
+ * Tests: tests/index/test_store.c, test_crash.c; pages: tests/ingest/test_pdf_pages.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -339,7 +341,8 @@ static int st_insert_chunks(struct index_store *st, int64_t doc_id, const struct
                             const struct st_vecset *vs, int n_vs, int64_t *new_ids, struct kb_error *err)
 {
     sqlite3_stmt *ins = store_prep(st, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end,"
-                                    " off_start, off_end, n_tokens) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)", err);
+                                    " off_start, off_end, n_tokens, page_map) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                                   err);
     sqlite3_stmt *fts = store_prep(st, "INSERT INTO chunks_fts(rowid, text, heading_path) VALUES(?1, ?2, ?3)", err);
     sqlite3_stmt *emb = store_prep(st, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES(?1, ?2, ?3)", err);
     int rc = 0;
@@ -357,6 +360,7 @@ static int st_insert_chunks(struct index_store *st, int64_t doc_id, const struct
         sqlite3_bind_int64(ins, 7, c->off_start);
         sqlite3_bind_int64(ins, 8, c->off_end);
         sqlite3_bind_int(ins, 9, c->n_tokens);
+        sqlite3_bind_text(ins, 10, nz(c->page_map), -1, SQLITE_STATIC);
         rc = store_step_done(st, ins, "insert chunk", err);
         if (rc)
             break;
@@ -705,6 +709,7 @@ static void chunk_from_row(sqlite3_stmt *s, struct kb_arena *a, struct index_chu
     c->off_start = sqlite3_column_int64(s, 7);
     c->off_end = sqlite3_column_int64(s, 8);
     c->n_tokens = sqlite3_column_int(s, 9);
+    c->page_map = store_col_str(s, 10, a);
 }
 
 int index_doc_chunks(struct index_store *st, int64_t doc_id, struct kb_arena *a, struct index_chunk_row **out,
@@ -717,7 +722,7 @@ int index_doc_chunks(struct index_store *st, int64_t doc_id, struct kb_arena *a,
     *n_out = 0;
     store_lock(st);
     s = store_prep(st, "SELECT id, document_id, ordinal, text, heading_path, page_start, page_end, off_start, off_end,"
-                    " n_tokens FROM chunks WHERE document_id=?1 ORDER BY ordinal", err);
+                    " n_tokens, page_map FROM chunks WHERE document_id=?1 ORDER BY ordinal", err);
     if (!s) {
         rc = err ? err->code : KB_EIO;
         goto out_unlock;
@@ -745,6 +750,49 @@ int index_doc_chunks(struct index_store *st, int64_t doc_id, struct kb_arena *a,
         *out = v;
         *n_out = n;
     }
+out_unlock:
+    store_unlock(st);
+    return rc;
+}
+
+int index_page_at(int page_start, const char *page_map, size_t off)
+{
+    int page = page_start;
+    const char *p = page_map ? page_map : "";
+    while (*p) {
+        char *end;
+        unsigned long long o = strtoull(p, &end, 10);
+        if (end == p || *end != ':')
+            break;
+        p = end + 1;
+        long pg = strtol(p, &end, 10);
+        if (end == p || pg <= 0 || pg > INT32_MAX || o > off)
+            break;
+        page = (int)pg;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return page;
+}
+
+int index_chunk_page_at(struct index_store *st, int64_t chunk_id, size_t off, int *page, struct kb_error *err)
+{
+    int rc = 0, src;
+    *page = 0;
+    store_lock(st);
+    sqlite3_stmt *s = store_prep(st, "SELECT page_start, page_map FROM chunks WHERE id=?1", err);
+    if (!s) {
+        rc = err ? err->code : KB_EIO;
+        goto out_unlock;
+    }
+    sqlite3_bind_int64(s, 1, chunk_id);
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *page = index_page_at(sqlite3_column_int(s, 0), (const char *)sqlite3_column_text(s, 1), off);
+    else if (src == SQLITE_DONE)
+        rc = kb_error_set(err, KB_ENOENT, "no chunk %lld", (long long)chunk_id);
+    else
+        rc = store_fail(st, err, src, "read chunk pages");
+    sqlite3_reset(s);
 out_unlock:
     store_unlock(st);
     return rc;

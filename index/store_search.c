@@ -134,8 +134,8 @@ int store_doc_vectors(struct index_store *st, int64_t doc_id, struct kb_arena *a
 int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struct kb_arena *a, struct kb_error *err)
 {
     sqlite3_stmt *s = store_prep(st, "SELECT c.document_id, d.collection_id, d.name, d.title, d.path, d.external_id,"
-                                  " c.heading_path, c.text, c.ordinal, c.page_start, c.page_end, c.off_start, c.off_end"
-                                  " FROM chunks c JOIN documents d ON d.id=c.document_id WHERE c.id=?1", err);
+                                  " c.heading_path, c.text, c.ordinal, c.page_start, c.page_end, c.off_start, c.off_end,"
+                                  " c.page_map FROM chunks c JOIN documents d ON d.id=c.document_id WHERE c.id=?1", err);
     if (!s)
         return err ? err->code : KB_EIO;
     for (int i = 0; i < n; i++) {
@@ -144,6 +144,7 @@ int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struc
         sqlite3_bind_int64(s, 1, h->chunk_id);
         if (sqlite3_step(s) != SQLITE_ROW) {
             h->doc_name = h->doc_title = h->doc_path = h->external_id = h->heading_path = h->text = "";
+            h->page_map = "";
             continue;
         }
         h->document_id = sqlite3_column_int64(s, 0);
@@ -159,6 +160,7 @@ int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struc
         h->page_end = sqlite3_column_int(s, 10);
         h->off_start = sqlite3_column_int64(s, 11);
         h->off_end = sqlite3_column_int64(s, 12);
+        h->page_map = store_col_str(s, 13, a);
     }
     sqlite3_reset(s);
     return 0;

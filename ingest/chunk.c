@@ -13,7 +13,11 @@
  * same section goes on top of the first table chunk as its caption. A FAQ block is always exactly one
  * chunk; code splits at line ends only when it
  * is more than 1.5 targets. Chunk texts live in the document's arena; the chunk array is malloc'd.
- * Pure function of (blocks, target, overlap): deterministic. Tests: tests/ingest/test_chunk.c. */
+ * Pages: while a chunk's text is built, the page of each piece's first byte and every block page mark
+ * inside it are recorded at their byte offset in the chunk text; page_first is the page of text[0],
+ * page_last the largest, page_map the later changes as "off:page,..." (index_page_at reads it).
+ * Pure function of (blocks, target, overlap): deterministic. Tests: tests/ingest/test_chunk.c,
+ * test_pdf_pages.c. */
 #include "ingest/ingest_int.h"
 #include "text/text.h"
 
@@ -76,6 +80,8 @@ struct chunker {
     const char *pend_path; /* heading path of the pending run */
     int carried_tokens;    /* tokens carried over section boundaries in the pending run */
     size_t cap_out;
+    struct ingest_page_mark *marks; /* pages of the chunk being built, off = byte in its text */
+    size_t n_marks, cap_marks;
 };
 
 static int chunk_oom(struct chunker *k)
@@ -112,6 +118,7 @@ static struct ingest_chunk *chunk_new(struct chunker *k, enum ingest_chunk_kind 
     }
     struct ingest_chunk *c = &d->chunks[d->n_chunks++];
     memset(c, 0, sizeof *c);
+    k->n_marks = 0;
     c->kind = kind;
     c->heading_path = path ? path : "";
     return c;
@@ -145,15 +152,72 @@ static void chunk_cover(struct chunker *k, struct ingest_chunk *c, size_t bi)
     }
 }
 
+/* Page of byte off of block b's text. */
+static int chunk_block_page(const struct ingest_block *b, size_t off)
+{
+    int page = b->loc.page;
+    for (size_t i = 0; i < b->n_page_marks && b->page_marks[i].off <= off; i++)
+        page = b->page_marks[i].page;
+    return page;
+}
+
+static int chunk_push_mark(struct chunker *k, size_t off, int page)
+{
+    if (page <= 0 || (k->n_marks && k->marks[k->n_marks - 1].page == page))
+        return 0;
+    if (k->n_marks && k->marks[k->n_marks - 1].off == off) {
+        k->marks[k->n_marks - 1].page = page;
+        return 0;
+    }
+    if (k->n_marks == k->cap_marks) {
+        size_t nc = k->cap_marks ? k->cap_marks * 2 : 16;
+        struct ingest_page_mark *nm = kb_try_realloc(k->marks, nc, sizeof *nm);
+        if (!nm)
+            return kb_error_set(k->err, KB_ENOMEM, "cannot chunk '%s': out of memory", k->doc->name);
+        k->marks = nm;
+        k->cap_marks = nc;
+    }
+    k->marks[k->n_marks++] = (struct ingest_page_mark){off, page};
+    return 0;
+}
+
+/* Records the pages of block b's text [start, end), which the chunk text being built holds from
+ * byte pos on. */
+static int chunk_mark(struct chunker *k, size_t pos, const struct ingest_block *b, size_t start, size_t end)
+{
+    int rc = chunk_push_mark(k, pos, chunk_block_page(b, start));
+    for (size_t i = 0; i < b->n_page_marks && !rc; i++)
+        if (b->page_marks[i].off > start && b->page_marks[i].off < end)
+            rc = chunk_push_mark(k, pos + b->page_marks[i].off - start, b->page_marks[i].page);
+    return rc;
+}
+
+/* Sets c's text, and its pages from the marks recorded while it was built: page_first is the page
+ * of text[0], page_last the largest, page_map the changes after the first. */
 static int chunk_set_text(struct chunker *k, struct ingest_chunk *c, const char *s, size_t n)
 {
     char *t = kb_arena_strndup(&k->doc->arena, s, n);
-    if (!t)
-        return chunk_oom(k);
-    c->text = t;
-    c->text_bytes = n;
-    c->n_tokens = ingest_estimate_tokens(t, n);
-    return 0;
+    int rc = t ? 0 : chunk_oom(k);
+    struct kb_buf map;
+    kb_buf_init(&map, 0);
+    c->page_map = "";
+    if (!rc && k->n_marks) {
+        c->page_first = c->page_last = k->marks[0].page;
+        for (size_t i = 1; i < k->n_marks && !rc; i++) {
+            c->page_last = KB_MAX(c->page_last, k->marks[i].page);
+            rc = kb_buf_printf(&map, "%s%zu:%d", i > 1 ? "," : "", k->marks[i].off, k->marks[i].page);
+        }
+        c->page_map = rc || !map.len ? "" : kb_arena_strndup(&k->doc->arena, map.data, map.len);
+        rc = rc || !c->page_map ? chunk_oom(k) : 0;
+    }
+    kb_buf_release(&map);
+    k->n_marks = 0;
+    if (!rc) {
+        c->text = t;
+        c->text_bytes = n;
+        c->n_tokens = ingest_estimate_tokens(t, n);
+    }
+    return rc;
 }
 
 /* Appends pieces pend[a..b) to t (sentences of one block keep their separator, blocks are joined
@@ -174,6 +238,7 @@ static int chunk_join(struct chunker *k, size_t a, size_t b, struct kb_buf *t, s
                     rc = kb_buf_append(t, blk->text + q->end, p->start - q->end);
             }
         }
+        rc = rc ? rc : chunk_mark(k, t->len, blk, p->start, p->end);
         rc = rc ? rc : kb_buf_append(t, blk->text + p->start, p->end - p->start);
         chunk_cover(k, c, p->block);
     }
@@ -422,6 +487,7 @@ static int chunk_table(struct chunker *k, size_t *bi)
             k->pend_path = NULL;
             caption = false;
         }
+        size_t head_pos = t.len; /* the header line takes the page of the chunk's first row */
         if (header && !rc)
             rc = kb_buf_puts(&t, header);
         size_t first = i;
@@ -432,6 +498,7 @@ static int chunk_table(struct chunker *k, size_t *bi)
                 break;
             if (t.len && t.data[t.len - 1] != '\n')
                 rc = kb_buf_putc(&t, '\n');
+            rc = rc ? rc : chunk_mark(k, i == first ? head_pos : t.len, b, 0, b->text_bytes);
             rc = rc ? rc : kb_buf_append(&t, b->text, b->text_bytes);
             tok += rt;
             chunk_cover(k, c, i);
@@ -454,6 +521,9 @@ static int chunk_faq(struct chunker *k, size_t bi)
     chunk_cover(k, c, bi);
     c->off_start = b->off_start;
     c->off_end = b->off_end;
+    int mrc = chunk_mark(k, 0, b, 0, b->text_bytes);
+    if (mrc)
+        return mrc;
     struct kb_buf t;
     kb_buf_init(&t, 0);
     int rc = kb_buf_printf(&t, "Q: %s\nA: %s", b->text, b->answer ? b->answer : "");
@@ -495,7 +565,8 @@ static int chunk_code(struct chunker *k, size_t bi)
         size_t te = e;
         while (te > a && b->text[te - 1] == '\n')
             te--;
-        rc = chunk_set_text(k, c, b->text + a, te - a);
+        rc = chunk_mark(k, 0, b, a, te);
+        rc = rc ? rc : chunk_set_text(k, c, b->text + a, te - a);
         a = e;
     }
     return rc;
@@ -544,6 +615,7 @@ int ingest_chunk_with(struct ingest_doc *doc, int target_tokens, double overlap,
     if (!rc)
         rc = chunk_flush(&k);
     free(k.pend);
+    free(k.marks);
     if (rc) {
         free(doc->chunks);
         doc->chunks = NULL;

@@ -6,7 +6,10 @@
  * when the header has question and answer columns. doc_finish() runs once at the end: it merges
  * "Q: ..." / "A: ..." paragraph pairs into FAQ blocks, joins all block texts with "\n" into
  * doc->text and records each block's byte range in it. Invariant after doc_finish(): n_blocks > 0
- * and every block's text is non-empty NFC. Tests: tests/ingest/test_text.c, test_office.c. */
+ * and every block's text is non-empty NFC. doc_add_paged() also keeps where later pages start in a
+ * block's text: each raw offset is moved to the normalised text by normalising the prefix before it
+ * (norm.c only folds locally, so that prefix is a prefix of the result, give or take one space).
+ * Tests: tests/ingest/test_text.c, test_office.c, test_pdf_pages.c. */
 #include "ingest/ingest_int.h"
 
 #include <stdlib.h>
@@ -112,6 +115,45 @@ int doc_add(struct ingest_ctx *c, enum ingest_block_kind kind, int level, const 
     b->text_bytes = len;
     if (loc)
         b->loc = *loc;
+    return 0;
+}
+
+/* Byte offset in the normalised text t (len bytes) of the character at raw offset raw of s: the
+ * normalised prefix s[0..raw) ends there, or one space before it (norm folds locally: a whitespace
+ * run becomes at most one space, so the prefix normalises to a prefix of t). */
+static size_t doc_norm_offset(struct ingest_ctx *c, const char *s, size_t raw, const char *t, size_t len)
+{
+    struct kb_buf b;
+    kb_buf_init(&b, c->max_parse_bytes);
+    size_t off = norm_text(&b, s, raw, false) ? len : b.len;
+    kb_buf_release(&b);
+    if (off < len && t[off] == ' ')
+        off++;
+    return KB_MIN(off, len);
+}
+
+int doc_add_paged(struct ingest_ctx *c, enum ingest_block_kind kind, int level, const char *text, size_t n,
+                  const struct ingest_loc *loc, const struct ingest_page_mark *marks, size_t n_marks)
+{
+    size_t before = c->doc->n_blocks;
+    int rc = doc_add(c, kind, level, text, n, loc);
+    if (rc || n_marks == 0 || c->doc->n_blocks == before)
+        return rc;
+    struct ingest_block *b = &c->doc->blocks[c->doc->n_blocks - 1];
+    struct ingest_page_mark *m = kb_arena_alloc(&c->doc->arena, n_marks * sizeof *m);
+    if (!m)
+        return doc_cap_error(c);
+    size_t k = 0;
+    for (size_t i = 0; i < n_marks; i++) {
+        size_t off = doc_norm_offset(c, text, KB_MIN(marks[i].off, n), b->text, b->text_bytes);
+        if (off == 0 || off >= b->text_bytes)
+            continue; /* a page change before any or after all of the text moves nothing */
+        if (k && m[k - 1].off >= off)
+            k--; /* two changes at one place: the later page wins */
+        m[k++] = (struct ingest_page_mark){off, marks[i].page};
+    }
+    b->page_marks = k ? m : NULL;
+    b->n_page_marks = k;
     return 0;
 }
 

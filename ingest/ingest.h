@@ -3,7 +3,8 @@
  *
  * Flow: bytes -> ingest_detect() (content first: magic bytes and zip entries; then the extension)
  * -> one parser per format (parse_*.c) -> blocks, normalised to NFC with whitespace folded and
- * control characters stripped -> ingest_chunk() -> chunks with heading path and location.
+ * control characters stripped -> ingest_chunk() -> chunks with heading path and location (for PDFs
+ * the page of every byte: block page marks, chunk page_map).
  *
  * Every string in a document lives in the document's arena and is valid until ingest_doc_free().
  * Parses are independent: several threads may parse different files at once. A document is built by
@@ -73,6 +74,12 @@ struct ingest_loc {
     int line;          /* 1-based source line (text, Markdown, CSV); 0 when unknown */
 };
 
+/* A page change inside a text: from byte `off` of the text on, the text sits on page `page`. */
+struct ingest_page_mark {
+    size_t off; /* byte offset in the block's text */
+    int page;   /* 1-based page */
+};
+
 struct ingest_block {
     enum ingest_block_kind kind;
     int level;             /* heading level 1..9 or list depth 1..; 0 otherwise */
@@ -84,6 +91,10 @@ struct ingest_block {
     struct ingest_loc loc; /* where it came from */
     size_t off_start;      /* byte offset of this block's text in ingest_doc.text */
     size_t off_end;        /* end offset (exclusive) in ingest_doc.text */
+    const struct ingest_page_mark *page_marks; /* page changes after loc.page, ascending off (a PDF
+                                                  paragraph joined across a page break); borrowed
+                                                  from the document; NULL when on one page */
+    size_t n_page_marks;
 };
 
 enum ingest_chunk_kind { INGEST_CHUNK_PROSE, INGEST_CHUNK_TABLE, INGEST_CHUNK_FAQ, INGEST_CHUNK_CODE };
@@ -96,7 +107,10 @@ struct ingest_chunk {
                                  "Q: question\nA: answer"; borrowed from the document */
     size_t text_bytes;        /* strlen(text) */
     const char *heading_path; /* "Handbook > Returns > Refunds", "" at top level; borrowed */
-    int page_first, page_last;   /* page range (PDF/EPUB); 0 when none */
+    int page_first, page_last;   /* page range (PDF/EPUB): page_first is the page of text[0]; 0 when none */
+    const char *page_map;        /* page changes inside text: "off:page,off:page" (byte offset in text
+                                    where that 1-based page starts, ascending); "" when the text sits
+                                    on one page; borrowed */
     int slide_first, slide_last; /* slide range (PPTX); 0 when none */
     const char *sheet;           /* XLSX sheet; NULL when none; borrowed */
     int row_first, row_last;     /* row range (XLSX/CSV); 0 when none */

@@ -54,6 +54,10 @@ char *doc_strndup(struct ingest_ctx *c, const char *s, size_t n); /* arena copy;
  * adds nothing and returns 0. loc may be NULL. */
 int doc_add(struct ingest_ctx *c, enum ingest_block_kind kind, int level, const char *text, size_t n,
             const struct ingest_loc *loc);
+/* doc_add for text that crosses pages: marks[i].off are raw byte offsets in text where page
+ * marks[i].page starts; they are moved to the normalised text and kept in block.page_marks. */
+int doc_add_paged(struct ingest_ctx *c, enum ingest_block_kind kind, int level, const char *text, size_t n,
+                  const struct ingest_loc *loc, const struct ingest_page_mark *marks, size_t n_marks);
 int doc_add_faq(struct ingest_ctx *c, const char *q, size_t qn, const char *a, size_t an,
                 const struct ingest_loc *loc);
 

@@ -20,7 +20,10 @@
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
  *   starting in lower case is joined without the hyphen. A body paragraph that ends a page without
  *   ending a sentence continues into the first body line of the next page when that line starts in
- *   lower case (the block keeps the page it starts on).
+ *   lower case (or, after CJK text, with a CJK character: joined without a space; a hyphen at the
+ *   page end is dropped as within a page). The block keeps the page it starts on (loc.page) and
+ *   gets a page mark (doc_add_paged) at the byte where each later page's text starts, so chunk.c
+ *   can give every sentence its page.
  * The time cap is checked between pages. No text at all means no text layer: with ingest.ocr off that
  * is "no text layer; enable ingest.ocr" (KB_EEMPTY; images say so without touching MuPDF); with it on,
  * every page (or the image, opened as a one-page document) is rendered to grey at 200 dpi (at most
@@ -678,7 +681,8 @@ static int pdf_table(struct ingest_ctx *c, const struct pdf_doc *pd, size_t i, s
 
 /* True when text ending a paragraph at a page end and the first line on the next page are one
  * paragraph: the paragraph does not end a sentence (.!?:; or CJK 。！？：) and the line starts in
- * lower case or continues a hyphenated word. */
+ * lower case, continues a hyphenated word, or goes on with a CJK character after CJK text (the
+ * join then takes no space: norm.c drops a line break between CJK characters). */
 static bool pdf_continues(const struct kb_buf *para, const char *s, size_t n)
 {
     size_t e = para->len;
@@ -690,13 +694,36 @@ static bool pdf_continues(const struct kb_buf *para, const char *s, size_t n)
     for (size_t k = 0; k < 4; k++)
         if (e >= 3 && memcmp(para->data + e - 3, stops[k], 3) == 0)
             return false;
-    return (s[0] >= 'a' && s[0] <= 'z') || pdf_ends_hyphen(para);
+    uint32_t first = 0, last = 0;
+    size_t k = e - 1; /* start of the last character */
+    while (k > 0 && ((unsigned char)para->data[k] & 0xC0) == 0x80)
+        k--;
+    bool cjk = kb_utf8_decode(para->data + k, e - k, &last) > 0 &&
+               kb_utf8_decode(s, n, &first) > 0 && norm_is_cjk_like(last) && norm_is_cjk_like(first) &&
+               kb_utf8_is_cjk(first); /* a CJK sentence goes on with a character, not punctuation */
+    return (s[0] >= 'a' && s[0] <= 'z') || pdf_ends_hyphen(para) || cjk;
+}
+
+/* Adds the paragraph (or heading) collected in para with its page changes, and empties both. */
+static int pdf_flush_para(struct ingest_ctx *c, struct kb_buf *para, int head_level, int page,
+                          const struct ingest_page_mark *marks, size_t *n_marks)
+{
+    struct ingest_loc loc = {.page = page};
+    int rc = doc_add_paged(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para->data,
+                           para->len, &loc, marks, *n_marks);
+    kb_buf_reset(para);
+    *n_marks = 0;
+    return rc;
 }
 
 static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
 {
     struct kb_buf para;
     kb_buf_init(&para, c->max_parse_bytes);
+    /* Page changes inside para (raw offsets); a paragraph rarely spans more pages than this, and
+     * beyond it the later pages are credited to the last one recorded. */
+    struct ingest_page_mark marks[16];
+    size_t n_marks = 0;
     int rc = 0, para_page = 0, para_block = -1, head_level = 0, para_last_page = 0;
     for (size_t i = 0; i <= pd->n_lines && !rc; i++) {
         struct pline *l = i < pd->n_lines ? &pd->lines[i] : NULL;
@@ -706,12 +733,8 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
         if (boundary && l && para.len && !head_level && !l->heading && l->page != para_last_page &&
             pdf_continues(&para, pd->text.data + l->off, l->len))
             boundary = false; /* a paragraph broken at the page end goes on at the top of the next */
-        if (boundary && para.len) {
-            struct ingest_loc loc = {.page = para_page};
-            rc = doc_add(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para.data, para.len,
-                         &loc);
-            kb_buf_reset(&para);
-        }
+        if (boundary && para.len)
+            rc = pdf_flush_para(c, &para, head_level, para_page, marks, &n_marks);
         if (!l || rc)
             break;
         /* Tables: two or more consecutive row blocks on one page with the same number of cells. */
@@ -724,12 +747,8 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
                 rows++;
             }
             if (rows >= 2) {
-                if (para.len) {
-                    struct ingest_loc loc = {.page = para_page};
-                    rc = doc_add(c, head_level ? INGEST_BLOCK_HEADING : INGEST_BLOCK_PARAGRAPH, head_level, para.data,
-                                 para.len, &loc);
-                    kb_buf_reset(&para);
-                }
+                if (para.len)
+                    rc = pdf_flush_para(c, &para, head_level, para_page, marks, &n_marks);
                 rc = rc ? rc : pdf_table(c, pd, i, run_end);
                 i = run_end - 1;
                 para_block = -1;
@@ -748,6 +767,8 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
         } else if (para.len) {
             rc = kb_buf_putc(&para, '\n');
         }
+        if (para.len && l->page != para_last_page && n_marks < sizeof marks / sizeof marks[0])
+            marks[n_marks++] = (struct ingest_page_mark){para.len, l->page};
         rc = rc ? rc : kb_buf_append(&para, s, l->len);
         para_block = l->block;
         para_last_page = l->page;

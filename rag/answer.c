@@ -416,7 +416,9 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
                 }
             if (used > 0 && !adds)
                 continue;
+            bool fresh = !cite_of[c[s].passage]; /* the citation gives the pages of its sentences */
             num = answer_add_citation(out, p, cite_of, c[s].passage);
+            rag_citation_pages(&out->citations[num - 1], &p[c[s].passage], c[s].start, c[s].end, fresh);
             if (used > 0 && !cjk)
                 rc = kb_buf_putc(&ans, ' ');
             rc = rc ? rc : kb_buf_append(&ans, st, sn);

@@ -134,7 +134,7 @@ static int eval_ingest_row(struct rag *r, const struct config *cfg, const struct
     chunks = kb_xcalloc(doc->n_chunks + 1, sizeof *chunks);
     for (size_t i = 0; i < doc->n_chunks; i++)
         chunks[i] = (struct index_chunk){doc->chunks[i].text, row->title, 0, 0, (int64_t)doc->chunks[i].off_start,
-                                         (int64_t)doc->chunks[i].off_end, doc->chunks[i].n_tokens};
+                                         (int64_t)doc->chunks[i].off_end, doc->chunks[i].n_tokens, NULL};
     meta.name = row->title[0] ? row->title : row->id;
     meta.external_id = row->id;
     meta.title = row->title;

@@ -111,7 +111,7 @@ int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const c
         const struct ingest_chunk *c = &doc->chunks[i];
         chunks[i] = (struct index_chunk){c->text, c->heading_path, c->page_first ? c->page_first : c->slide_first,
                                          c->page_last ? c->page_last : c->slide_last, (int64_t)c->off_start,
-                                         (int64_t)c->off_end, c->n_tokens};
+                                         (int64_t)c->off_end, c->n_tokens, c->page_map};
     }
     meta.id = doc_id;
     meta.collection_id = collection_id;

@@ -797,7 +797,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
-                                    .score = h[i].score};
+                                    .page_map = h[i].page_map, .score = h[i].score};
     if (gen) {
         double tps = 0;
         rc = rag_answer_generative(gen->g, cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,

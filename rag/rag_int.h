@@ -14,6 +14,7 @@ struct rag_passage {
     const char *text;
     int page;                 /* first page, 0 when none */
     int page_end;             /* last page, 0 when none */
+    const char *page_map;     /* page changes inside text (index_page_at), NULL or "" when none */
     double score;             /* fused retrieval score */
 };
 
@@ -41,6 +42,13 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *out);
  * or pair; or two words "a b" as consecutive tokens). */
 bool rag_text_has_term(const char *s, size_t n, const char *term);
 bool rag_text_is_cjk_heavy(const char *s, size_t n); /* mostly CJK characters */
+
+/* ---- citations (render.c) ------------------------------------------------------------------------ */
+
+/* Gives citation c the pages of the cited text p->text[start, end) (a chunk may span pages; its
+ * page_map says where each starts): fresh sets them, else the range widens to take them in. No
+ * change when the passage has no page map (it sits on one page, or was stored before maps existed). */
+void rag_citation_pages(struct rag_citation *c, const struct rag_passage *p, size_t start, size_t end, bool fresh);
 
 /* ---- answers (answer.c) -------------------------------------------------------------------------- */
 

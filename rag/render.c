@@ -1,10 +1,24 @@
 /* rag/render.c: the JSON form of rag's result structs (rag_answer, rag_citation, rag_hit, rag_document),
- * in one place so that the HTTP API and the CLI's --json print the same objects. It writes with
+ * in one place so that the HTTP API and the CLI's --json print the same objects; and the pages a
+ * citation shows (rag_citation_pages: page/page_end of the cited sentences, from the chunk's page map,
+ * so a chunk spanning pages 4-5 cites "p. 5" for a sentence on page 5). It writes with
  * base's struct jw into the caller's kb_buf and owns nothing; the writer's cap error stays sticky
  * in w->rc for the caller to check. The shapes are documented in rag/rag.h and web/api_ask.c.
  * Tests: tests/cli/test_json_same.c (`kbox ask|search --json` against POST /api/ask|search),
  * tests/web/test_web.c (documents). */
-#include "rag/rag.h"
+#include "rag/rag_int.h"
+
+void rag_citation_pages(struct rag_citation *c, const struct rag_passage *p, size_t start, size_t end, bool fresh)
+{
+    if (!p->page_map || !p->page_map[0])
+        return; /* one page, or a row stored before page maps: the passage's own range stands */
+    int a = index_page_at(p->page, p->page_map, start);
+    int b = index_page_at(p->page, p->page_map, end > start ? end - 1 : start);
+    if (a <= 0)
+        return;
+    c->page = fresh ? a : KB_MIN(c->page, a);
+    c->page_end = fresh ? b : KB_MAX(c->page_end, b);
+}
 
 void rag_document_json(struct jw *w, const char *key, const struct rag_document *d)
 {
