@@ -404,7 +404,7 @@ async function readSSE(resp, onEvent) {
 function openCitation(c) {
   $('cite-doc').textContent = c.document || '';
   $('cite-heading').textContent = c.heading_path || '—';
-  $('cite-page').textContent = c.page ? String(c.page) : '—';
+  $('cite-page').textContent = c.page ? pageLabel(c.page, c.page_end) : '—';
   $('cite-text').textContent = c.text || '';
   $('cite-panel').hidden = false;
   document.body.classList.add('cite-open');
@@ -412,7 +412,7 @@ function openCitation(c) {
 
 function chip(c) {
   return el('button', {class: 'chip', type: 'button', title: c.heading_path || '', onclick: () => openCitation(c)},
-    '[' + c.n + '] ' + c.document + (c.page ? ' p.' + c.page : ''));
+    '[' + c.n + '] ' + c.document + (c.page ? ' p. ' + pageLabel(c.page, c.page_end) : ''));
 }
 
 /* Grounding. A generative answer carries sentences:[{text, support}] (0..1, rag/generate.c). Below

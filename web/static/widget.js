@@ -149,18 +149,23 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     document.body.append(host);
     if (greeting) log.append(el('div', {class: 'msg bot', text: greeting}));
 
+    /* the pages of the cited text: "5", or "4–5" when it runs over a page break */
+    function pageLabel(c) {
+      return c.page_end && c.page_end !== c.page ? c.page + '–' + c.page_end : String(c.page);
+    }
+
     /* shows (or hides again) citation c's passage at the end of the answer box */
     function togglePassage(c, box) {
       const old = box.querySelector('.passage');
       if (old && old.dataset.n === String(c.n)) { old.remove(); return; }
       if (old) old.remove();
-      const where = [c.document, c.heading_path, c.page ? tx.page + ' ' + c.page : ''].filter(Boolean).join(' · ');
+      const where = [c.document, c.heading_path, c.page ? tx.page + ' ' + pageLabel(c) : ''].filter(Boolean).join(' · ');
       box.append(el('div', {class: 'passage', 'data-n': String(c.n)}, el('div', {class: 'meta', text: where}), c.text || ''));
     }
 
     function chip(c, box) {
       return el('button', {class: 'chip', type: 'button', title: c.heading_path || '', onclick: () => togglePassage(c, box)},
-        '[' + c.n + '] ' + c.document);
+        '[' + c.n + '] ' + c.document + (c.page ? ' p. ' + pageLabel(c) : ''));
     }
 
     /* str as text, each [n] naming a citation as a button that shows its passage */
