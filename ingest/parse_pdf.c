@@ -7,7 +7,9 @@
  * (largest glyph), vertical position and block. Then, over the whole document:
  * - lines in the top or bottom 8% of a page whose text (digits ignored) repeats on at least half of
  *   3+ pages (or both pages of 2) are running headers/footers and are dropped, as are bare page
- *   numbers there;
+ *   numbers there, and page numbers anywhere that are the lowest or highest line of their page and
+ *   follow the page index with one offset on 3+ pages (filings converted from HTML print them right
+ *   under the text);
  * - headings come from the outline (a line on the outline entry's page equal to its title takes the
  *   entry's depth as level) or, with no outline or none of it found on the pages, from font size: short lines at least 15% larger than
  *   the body size (the most common size by characters) get levels by size rank; then lines alone in
@@ -399,6 +401,68 @@ static bool pdf_is_page_number(const char *s, size_t n)
     if (digits && !other)
         return true;
     return digits && n < 24 && (strncasecmp(s, "page", 4) == 0 || memmem(s, n, "\xE7\xAC\xAC", 3));
+}
+
+struct pdf_pnum {
+    size_t line; /* index in pd->lines */
+    long offset; /* printed number minus the page index */
+};
+
+/* The printed number of a page-number line ("12", "- 12 -", "Page 12 of 40", "第12页"), or -1. */
+static long pdf_page_value(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !(s[i] >= '0' && s[i] <= '9'))
+        i++;
+    long v = -1;
+    for (size_t k = 0; i < n && k < 6 && s[i] >= '0' && s[i] <= '9'; i++, k++)
+        v = (v < 0 ? 0 : v * 10) + (s[i] - '0');
+    return v;
+}
+
+static void pdf_pnum_add(const struct pdf_doc *pd, size_t i, struct pdf_pnum *c, size_t *n)
+{
+    const struct pline *l = &pd->lines[i];
+    long v;
+    if (l->drop || l->n_chars > 16 || !pdf_is_page_number(pd->text.data + l->off, l->len) ||
+        (v = pdf_page_value(pd->text.data + l->off, l->len)) < 0)
+        return;
+    c[(*n)++] = (struct pdf_pnum){i, v - l->page};
+}
+
+/* Page numbers away from the page edges: filings converted from HTML print the number right under
+ * the last line of text, wherever that ends. On each page the lowest line and the highest one count
+ * when they are bare page numbers; those whose number minus the page index is shared by 3 or more
+ * pages (or by every candidate of a 2-page document) are the page numbering and are dropped. The
+ * shared offset keeps a lone number ending a table or a list. */
+static int pdf_drop_page_numbers(struct pdf_doc *pd)
+{
+    struct pdf_pnum *c = pd->n_lines ? kb_try_realloc(NULL, pd->n_lines, sizeof *c) : NULL;
+    size_t n = 0;
+    if (pd->n_lines && !c)
+        return KB_ENOMEM;
+    for (size_t i = 0; i < pd->n_lines;) {
+        size_t j = i, low = i, high = i;
+        for (; j < pd->n_lines && pd->lines[j].page == pd->lines[i].page; j++) {
+            if (pd->lines[j].y1 > pd->lines[low].y1)
+                low = j;
+            if (pd->lines[j].y0 < pd->lines[high].y0)
+                high = j;
+        }
+        pdf_pnum_add(pd, low, c, &n);
+        if (high != low)
+            pdf_pnum_add(pd, high, c, &n);
+        i = j;
+    }
+    for (size_t a = 0; a < n; a++) {
+        size_t same = 0;
+        for (size_t b = 0; b < n; b++)
+            same += c[b].offset == c[a].offset;
+        if (same >= 3 || (pd->n_pages == 2 && same == 2))
+            pd->lines[c[a].line].drop = true;
+    }
+    free(c);
+    return 0;
 }
 
 static void pdf_drop_furniture(struct pdf_doc *pd)
@@ -945,8 +1009,12 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
                                     : pdf_no_text(c);
         } else {
             pdf_drop_furniture(&pd);
-            pdf_headings(&pd, ol, n_ol);
-            rc = pdf_emit(c, &pd);
+            if (pdf_drop_page_numbers(&pd))
+                rc = kb_error_set(c->err, KB_ENOMEM, "cannot parse '%s': out of memory", c->name);
+            if (!rc) {
+                pdf_headings(&pd, ol, n_ol);
+                rc = pdf_emit(c, &pd);
+            }
         }
     }
     fz_drop_stext_page(ctx, st);

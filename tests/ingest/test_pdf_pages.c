@@ -2,7 +2,8 @@
  * paragraphs broken across page breaks (one ends mid-word: "exam-" / "ple"; one is Chinese and joins
  * without a space); the blocks keep the page they start on plus page marks, chunks carry a page map
  * ("off:page,...") that index_page_at() reads, and the map survives a real SQLite store, including
- * one migrated from schema version 2 (no page_map column; old rows cite page_start). */
+ * one migrated from schema version 2 (no page_map column; old rows cite page_start). Page numbers
+ * printed mid-page under short text are dropped by their numbering, not by position. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,6 +238,45 @@ static void test_store_roundtrip_and_migration(void **state)
     ingest_doc_free(d);
 }
 
+/* Page numbers printed right under the text (mid-page), as filings converted from HTML have them:
+ * dropped when they follow the page index on 3+ pages; a lone number ending a page that does not
+ * ("42" on the last page) stays. */
+static void test_mid_page_numbers(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    char buf[64];
+    for (int pg = 1; pg <= 4; pg++) {
+        fx_pdf_page(p);
+        snprintf(buf, sizeof buf, "Short page %d of the filing ends here.", pg);
+        fx_pdf_text(p, 72, 760, 11, buf);
+        snprintf(buf, sizeof buf, "%d", pg + 2); /* printed numbers start at 3 */
+        fx_pdf_text(p, 290, 600, 11, buf);
+    }
+    fx_pdf_page(p); /* an unnumbered last page ending in a lone number */
+    fx_pdf_text(p, 72, 760, 11, "The answer to the riddle is below.");
+    fx_pdf_text(p, 72, 700, 11, "42");
+    size_t n;
+    char *data = fx_pdf_finish(p, false, &n);
+    const char *path = fx_write(fx_path("midnum.pdf"), data, n);
+    free(data);
+    fx_pdf_free(p);
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, path, &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    for (size_t i = 0; i < d->n_blocks; i++) {
+        long v = strtol(d->blocks[i].text, NULL, 10);
+        if (v >= 3 && v <= 6)
+            fail_msg("page number block '%s' on page %d", d->blocks[i].text, d->blocks[i].loc.page);
+    }
+    assert_string_equal(fx_block_with(d, "42")->text, "42");
+    assert_int_equal(fx_block_with(d, "42")->loc.page, 5);
+    assert_non_null(fx_block_with(d, "Short page 4"));
+    ingest_doc_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_chunk_maps),
         cmocka_unit_test(test_page_at),
         cmocka_unit_test(test_store_roundtrip_and_migration),
+        cmocka_unit_test(test_mid_page_numbers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
