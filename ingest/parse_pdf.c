@@ -406,6 +406,7 @@ static bool pdf_is_page_number(const char *s, size_t n)
 struct pdf_pnum {
     size_t line; /* index in pd->lines */
     long offset; /* printed number minus the page index */
+    bool vote;   /* already dropped at a page edge: evidence for the numbering only */
 };
 
 /* The printed number of a page-number line ("12", "- 12 -", "Page 12 of 40", "第12页"), or -1. */
@@ -424,17 +425,18 @@ static void pdf_pnum_add(const struct pdf_doc *pd, size_t i, struct pdf_pnum *c,
 {
     const struct pline *l = &pd->lines[i];
     long v;
-    if (l->drop || l->n_chars > 16 || !pdf_is_page_number(pd->text.data + l->off, l->len) ||
+    if (l->n_chars > 16 || !pdf_is_page_number(pd->text.data + l->off, l->len) ||
         (v = pdf_page_value(pd->text.data + l->off, l->len)) < 0)
         return;
-    c[(*n)++] = (struct pdf_pnum){i, v - l->page};
+    c[(*n)++] = (struct pdf_pnum){i, v - l->page, l->drop};
 }
 
 /* Page numbers away from the page edges: filings converted from HTML print the number right under
- * the last line of text, wherever that ends. On each page the lowest line and the highest one count
- * when they are bare page numbers; those whose number minus the page index is shared by 3 or more
- * pages (or by every candidate of a 2-page document) are the page numbering and are dropped. The
- * shared offset keeps a lone number ending a table or a list. */
+ * the last line of text, wherever that ends. On each page the lowest and the highest line still kept
+ * are candidates when they are bare page numbers, and page numbers already dropped at the page edge
+ * vote; candidates whose number minus the page index is shared by 3 or more of these (2 in a 2-page
+ * document) are the page numbering and are dropped. The shared offset keeps a lone number ending a
+ * table or a list. */
 static int pdf_drop_page_numbers(struct pdf_doc *pd)
 {
     struct pdf_pnum *c = pd->n_lines ? kb_try_realloc(NULL, pd->n_lines, sizeof *c) : NULL;
@@ -442,14 +444,20 @@ static int pdf_drop_page_numbers(struct pdf_doc *pd)
     if (pd->n_lines && !c)
         return KB_ENOMEM;
     for (size_t i = 0; i < pd->n_lines;) {
-        size_t j = i, low = i, high = i;
+        size_t j = i, low = SIZE_MAX, high = SIZE_MAX;
         for (; j < pd->n_lines && pd->lines[j].page == pd->lines[i].page; j++) {
-            if (pd->lines[j].y1 > pd->lines[low].y1)
+            const struct pline *l = &pd->lines[j];
+            if (l->drop) {
+                pdf_pnum_add(pd, j, c, &n);
+                continue;
+            }
+            if (low == SIZE_MAX || l->y1 > pd->lines[low].y1)
                 low = j;
-            if (pd->lines[j].y0 < pd->lines[high].y0)
+            if (high == SIZE_MAX || l->y0 < pd->lines[high].y0)
                 high = j;
         }
-        pdf_pnum_add(pd, low, c, &n);
+        if (low != SIZE_MAX)
+            pdf_pnum_add(pd, low, c, &n);
         if (high != low)
             pdf_pnum_add(pd, high, c, &n);
         i = j;
@@ -458,7 +466,7 @@ static int pdf_drop_page_numbers(struct pdf_doc *pd)
         size_t same = 0;
         for (size_t b = 0; b < n; b++)
             same += c[b].offset == c[a].offset;
-        if (same >= 3 || (pd->n_pages == 2 && same == 2))
+        if (!c[a].vote && (same >= 3 || (pd->n_pages == 2 && same == 2)))
             pd->lines[c[a].line].drop = true;
     }
     free(c);

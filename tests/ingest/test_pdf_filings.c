@@ -29,7 +29,7 @@ static int setup(void **state)
 {
     (void)state;
     config_init(&cfg);
-    const char *cands[] = {KBOX_SOURCE_DIR "/../shared/eval/financebench_en/raw_pdfs",
+    const char *cands[] = {KBOX_SHARED_DIR "/eval/financebench_en/raw_pdfs",
                            "/work/shared/eval/financebench_en/raw_pdfs"};
     for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !dir[0]; i++) {
         char probe[1200];
