@@ -89,18 +89,26 @@ static int chunk_oom(struct chunker *k)
     return kb_error_set(k->err, KB_ETOOBIG, "cannot chunk '%s': chunks pass ingest.max_parse_bytes", k->doc->name);
 }
 
+/* Makes room for one more element in *arr (n used of *cap, elem bytes each). */
+static int chunk_grow(struct chunker *k, void **arr, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    void *na = kb_try_realloc(*arr, nc, elem);
+    if (!na)
+        return kb_error_set(k->err, KB_ENOMEM, "cannot chunk '%s': out of memory", k->doc->name);
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
 static int chunk_push_piece(struct chunker *k, struct piece p)
 {
-    if (k->n_pend == k->cap_pend) {
-        size_t nc = k->cap_pend ? k->cap_pend * 2 : 64;
-        struct piece *np = kb_try_realloc(k->pend, nc, sizeof *np);
-        if (!np)
-            return kb_error_set(k->err, KB_ENOMEM, "cannot chunk '%s': out of memory", k->doc->name);
-        k->pend = np;
-        k->cap_pend = nc;
-    }
-    k->pend[k->n_pend++] = p;
-    return 0;
+    int rc = chunk_grow(k, (void **)&k->pend, k->n_pend, &k->cap_pend, sizeof p);
+    if (!rc)
+        k->pend[k->n_pend++] = p;
+    return rc;
 }
 
 static struct ingest_chunk *chunk_new(struct chunker *k, enum ingest_chunk_kind kind, const char *path)
@@ -169,16 +177,10 @@ static int chunk_push_mark(struct chunker *k, size_t off, int page)
         k->marks[k->n_marks - 1].page = page;
         return 0;
     }
-    if (k->n_marks == k->cap_marks) {
-        size_t nc = k->cap_marks ? k->cap_marks * 2 : 16;
-        struct ingest_page_mark *nm = kb_try_realloc(k->marks, nc, sizeof *nm);
-        if (!nm)
-            return kb_error_set(k->err, KB_ENOMEM, "cannot chunk '%s': out of memory", k->doc->name);
-        k->marks = nm;
-        k->cap_marks = nc;
-    }
-    k->marks[k->n_marks++] = (struct ingest_page_mark){off, page};
-    return 0;
+    int rc = chunk_grow(k, (void **)&k->marks, k->n_marks, &k->cap_marks, sizeof *k->marks);
+    if (!rc)
+        k->marks[k->n_marks++] = (struct ingest_page_mark){off, page};
+    return rc;
 }
 
 /* Records the pages of block b's text [start, end), which the chunk text being built holds from

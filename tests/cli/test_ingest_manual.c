@@ -22,32 +22,34 @@
 
 static const char *manual_pdf(void)
 {
+    static const struct {
+        int page;
+        double y;
+        const char *text;
+    } body[] = {
+        {1, 760, "1. Introduction"},
+        {1, 730, "This manual covers the Aurora e-bike and its care."},
+        {1, 100, "The frame number is stamped under the bottom"},
+        {2, 780, "bracket. The battery charger needs four hours for a full charge."},
+        {2, 740, "2. Brakes"},
+        {2, 710, "Check the hydraulic brakes before every ride."},
+        {2, 670, "2.1 Pads"},
+        {2, 640, "Replace the brake pads when they are thinner than two millimetres."},
+        {3, 760, "3. Tyres"},
+        {3, 730, "Keep the tyres at three bar of pressure."},
+    };
     struct fx_pdf *p = fx_pdf_new();
-    fx_pdf_page(p);
-    fx_pdf_text(p, 72, 815, 9, "Aurora E-Bike Owner Manual");
-    fx_pdf_text(p, 270, 30, 9, "Page 1 of 3");
-    fx_pdf_text(p, 72, 760, 11, "1. Introduction");
-    fx_pdf_text(p, 72, 730, 11, "This manual covers the Aurora e-bike and its care.");
-    fx_pdf_text(p, 72, 100, 11, "The frame number is stamped under the bottom");
-    fx_pdf_page(p);
-    fx_pdf_text(p, 72, 815, 9, "Aurora E-Bike Owner Manual");
-    fx_pdf_text(p, 270, 30, 9, "Page 2 of 3");
-    fx_pdf_text(p, 72, 780, 11, "bracket. The battery charger needs four hours for a full charge.");
-    fx_pdf_text(p, 72, 740, 11, "2. Brakes");
-    fx_pdf_text(p, 72, 710, 11, "Check the hydraulic brakes before every ride.");
-    fx_pdf_text(p, 72, 670, 11, "2.1 Pads");
-    fx_pdf_text(p, 72, 640, 11, "Replace the brake pads when they are thinner than two millimetres.");
-    fx_pdf_page(p);
-    fx_pdf_text(p, 72, 815, 9, "Aurora E-Bike Owner Manual");
-    fx_pdf_text(p, 270, 30, 9, "Page 3 of 3");
-    fx_pdf_text(p, 72, 760, 11, "3. Tyres");
-    fx_pdf_text(p, 72, 730, 11, "Keep the tyres at three bar of pressure.");
-    size_t n;
-    char *data = fx_pdf_finish(p, false, &n);
-    const char *path = fx_write(fx_path("aurora-manual.pdf"), data, n);
-    free(data);
-    fx_pdf_free(p);
-    return path;
+    for (int pg = 1; pg <= 3; pg++) {
+        char footer[32];
+        fx_pdf_page(p);
+        fx_pdf_text(p, 72, 815, 9, "Aurora E-Bike Owner Manual");
+        snprintf(footer, sizeof footer, "Page %d of 3", pg);
+        fx_pdf_text(p, 270, 30, 9, footer);
+        for (size_t i = 0; i < sizeof body / sizeof body[0]; i++)
+            if (body[i].page == pg)
+                fx_pdf_text(p, 72, body[i].y, 11, body[i].text);
+    }
+    return fx_pdf_save(p, "aurora-manual.pdf");
 }
 
 static const cJSON *item(const cJSON *o, const char *key)

@@ -238,6 +238,16 @@ static void fx_pdf_str(struct kb_buf *b, const char *s)
     kb_buf_putc(b, ')');
 }
 
+const char *fx_pdf_save(struct fx_pdf *p, const char *name)
+{
+    size_t n;
+    char *data = fx_pdf_finish(p, false, &n);
+    const char *path = fx_write(fx_path(name), data, n);
+    free(data);
+    fx_pdf_free(p);
+    return path;
+}
+
 char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out)
 {
     size_t n_obj = 5 + 2 * p->n_pages + (p->n_ol ? 1 + p->n_ol : 0) + (encrypted ? 1 : 0) + 1;

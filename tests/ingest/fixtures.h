@@ -43,6 +43,8 @@ void fx_pdf_outline(struct fx_pdf *p, const char *title, int page, int level);
  * password is not empty. Caller owns the returned buffer (free()). */
 char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out);
 void fx_pdf_free(struct fx_pdf *p);
+/* Finishes p (not encrypted), writes it to fx_path(name) and frees p. Returns the path (fx_path). */
+const char *fx_pdf_save(struct fx_pdf *p, const char *name);
 
 /* Reads a whole file (caller frees); NULL when missing. */
 char *fx_read(const char *path, size_t *n_out);

@@ -33,6 +33,16 @@ static int teardown(void **state)
     return 0;
 }
 
+static struct ingest_doc *parse(const char *path)
+{
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, path, &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    return d;
+}
+
 /* Four pages; "Page N" footers. Page 1 ends inside sentence two, page 2 ends in "exam-", page 3 in
  * the middle of a Chinese sentence. */
 static struct ingest_doc *paged_doc(void)
@@ -57,17 +67,7 @@ static struct ingest_doc *paged_doc(void)
             fx_pdf_cjk(p, 72, 790, 11, "一直写到第四页为止。");
         }
     }
-    size_t n;
-    char *data = fx_pdf_finish(p, false, &n);
-    const char *path = fx_write(fx_path("paged.pdf"), data, n);
-    free(data);
-    fx_pdf_free(p);
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, path, &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
-    return d;
+    return parse(fx_pdf_save(p, "paged.pdf"));
 }
 
 /* The page the chunk's map gives for the first byte of needle in its text. */
@@ -256,16 +256,7 @@ static void test_mid_page_numbers(void **state)
     fx_pdf_page(p); /* an unnumbered last page ending in a lone number */
     fx_pdf_text(p, 72, 760, 11, "The answer to the riddle is below.");
     fx_pdf_text(p, 72, 700, 11, "42");
-    size_t n;
-    char *data = fx_pdf_finish(p, false, &n);
-    const char *path = fx_write(fx_path("midnum.pdf"), data, n);
-    free(data);
-    fx_pdf_free(p);
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, path, &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse(fx_pdf_save(p, "midnum.pdf"));
     for (size_t i = 0; i < d->n_blocks; i++) {
         long v = strtol(d->blocks[i].text, NULL, 10);
         if (v >= 3 && v <= 6)
