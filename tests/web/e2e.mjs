@@ -2,7 +2,8 @@
 // (/usr/bin/chromium) driven by playwright-core:
 //   1. the UI: upload a sample through the file picker, wait until it is indexed, ask in the chat,
 //      see the answer stream in (several text pieces before "done") with a citation chip, open the
-//      cited passage from the chip and from the [n] marker in the text, switch the UI to Chinese
+//      cited passage from the chip and from the [n] marker in the text, upload a PDF and see its
+//      citation chip name the page ("p. 2"), switch the UI to Chinese
 //      and ask a Chinese question with a cited answer;
 //   2. the widget on a test page served from another origin (allowlisted): bubble, streamed answer,
 //      citation, passage (from the chip and the marker); and on a page from an origin that is not allowlisted: no widget.
@@ -132,6 +133,25 @@ async function main() {
     await ref.first().click();
     await page.waitForSelector('#cite-panel:not([hidden])');
     check(await page.textContent('#cite-doc') === 'returns-shipping.html', 'the marker opens its passage');
+    await page.click('#cite-close');
+
+    // a PDF citation names the page of the quoted sentence: "p. 2"
+    await page.click('#nav button[data-page="upload"]');
+    await page.setInputFiles('#file-input', path.join(src, 'samples/formats/en/employee-handbook.pdf'));
+    await page.waitForSelector('#upload-list li[data-name="employee-handbook.pdf"][data-state="indexed"]', {timeout: 60000});
+    await page.click('#nav button[data-page="chat"]');
+    await page.click('#chat-new');
+    await page.fill('#chat-input', 'How many days of paid annual leave do full-time employees receive?');
+    await page.click('#chat-send');
+    const botPdf = page.locator('#chat-log .msg.bot').last();
+    await botPdf.locator('xpath=.').and(page.locator('[data-state="done"]')).waitFor({timeout: 30000});
+    const pdfChip = botPdf.locator('.chip', {hasText: 'employee-handbook.pdf'}).first();
+    check(await pdfChip.count() === 1, 'the leave answer cites the handbook PDF');
+    check((await pdfChip.textContent()).endsWith('employee-handbook.pdf p. 2'), 'the chip names page 2: ' +
+      await pdfChip.textContent());
+    await pdfChip.click();
+    await page.waitForSelector('#cite-panel:not([hidden])');
+    check(await page.textContent('#cite-page') === '2', 'the passage panel shows page 2');
     await page.click('#cite-close');
 
     // hit testing shows the three scores
