@@ -65,7 +65,8 @@ for f in files:
             pages = [p for p, t in refn[doc].items() if words in t]
             if len(pages) != 1:
                 continue
-            page = [p for o, p in marks if o <= s.start()][-1]
+            first = s.start() + len(s.group()) - len(s.group().lstrip())  # the sentence's first character
+            page = [p for o, p in marks if o <= first][-1]
             counted += 1
             right += page == pages[0]
 qs = [json.loads(l) for l in open(os.path.join(fb, "questions.dev.jsonl"))]
