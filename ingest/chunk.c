@@ -169,17 +169,19 @@ static int chunk_block_page(const struct ingest_block *b, size_t off)
     return page;
 }
 
+/* Records that the chunk text is on page from byte off on: nothing when it already is, a change at
+ * the same byte replaces the last one. */
 static int chunk_push_mark(struct chunker *k, size_t off, int page)
 {
-    if (page <= 0 || (k->n_marks && k->marks[k->n_marks - 1].page == page))
-        return 0;
-    if (k->n_marks && k->marks[k->n_marks - 1].off == off) {
-        k->marks[k->n_marks - 1].page = page;
-        return 0;
-    }
-    int rc = chunk_grow(k, (void **)&k->marks, k->n_marks, &k->cap_marks, sizeof *k->marks);
-    if (!rc)
+    struct ingest_page_mark *last = k->n_marks ? &k->marks[k->n_marks - 1] : NULL;
+    int rc = 0;
+    if (page <= 0 || (last && last->page == page)) {
+        /* no page, or no change */
+    } else if (last && last->off == off) {
+        last->page = page;
+    } else if (!(rc = chunk_grow(k, (void **)&k->marks, k->n_marks, &k->cap_marks, sizeof *k->marks))) {
         k->marks[k->n_marks++] = (struct ingest_page_mark){off, page};
+    }
     return rc;
 }
 

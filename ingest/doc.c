@@ -138,11 +138,13 @@ int doc_add_paged(struct ingest_ctx *c, enum ingest_block_kind kind, int level, 
     size_t before = c->doc->n_blocks;
     int rc = doc_add(c, kind, level, text, n, loc);
     if (rc || n_marks == 0 || c->doc->n_blocks == before)
-        return rc;
+        goto out;
     struct ingest_block *b = &c->doc->blocks[c->doc->n_blocks - 1];
     struct ingest_page_mark *m = kb_arena_alloc(&c->doc->arena, n_marks * sizeof *m);
-    if (!m)
-        return doc_cap_error(c);
+    if (!m) {
+        rc = doc_cap_error(c);
+        goto out;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n_marks; i++) {
         size_t off = doc_norm_offset(c, text, KB_MIN(marks[i].off, n), b->text, b->text_bytes);
@@ -154,7 +156,8 @@ int doc_add_paged(struct ingest_ctx *c, enum ingest_block_kind kind, int level, 
     }
     b->page_marks = k ? m : NULL;
     b->n_page_marks = k;
-    return 0;
+out:
+    return rc;
 }
 
 int doc_add_faq(struct ingest_ctx *c, const char *q, size_t qn, const char *a, size_t an,

@@ -439,11 +439,9 @@ static void pdf_pnum_add(const struct pdf_doc *pd, size_t i, struct pdf_pnum *c,
  * table or a list. */
 static int pdf_drop_page_numbers(struct pdf_doc *pd)
 {
-    struct pdf_pnum *c = pd->n_lines ? kb_try_realloc(NULL, pd->n_lines, sizeof *c) : NULL;
+    struct pdf_pnum *c = kb_try_realloc(NULL, pd->n_lines + 1, sizeof *c);
     size_t n = 0;
-    if (pd->n_lines && !c)
-        return KB_ENOMEM;
-    for (size_t i = 0; i < pd->n_lines;) {
+    for (size_t i = 0; i < pd->n_lines && c;) {
         size_t j = i, low = SIZE_MAX, high = SIZE_MAX;
         for (; j < pd->n_lines && pd->lines[j].page == pd->lines[i].page; j++) {
             const struct pline *l = &pd->lines[j];
@@ -469,8 +467,9 @@ static int pdf_drop_page_numbers(struct pdf_doc *pd)
         if (!c[a].vote && (same >= 3 || (pd->n_pages == 2 && same == 2)))
             pd->lines[c[a].line].drop = true;
     }
+    int rc = c ? 0 : KB_ENOMEM;
     free(c);
-    return 0;
+    return rc;
 }
 
 static void pdf_drop_furniture(struct pdf_doc *pd)
