@@ -2,7 +2,8 @@
  *
  * What lives here
  * - A SQLite database `<data_dir>/kbox.db` (WAL, schema version in `PRAGMA user_version`) that is the
- *   single source of truth: collections, documents, chunks, one embedding per chunk and embedder
+ *   single source of truth: collections, documents, chunks (with their pages and, for a chunk that
+ *   spans pages, a page map: index_page_at gives the page of any byte), one embedding per chunk and embedder
  *   (the embedder whose set is complete is recorded; a second set exists only while re-embedding),
  *   and an FTS5 index over chunk text and heading path that uses kbox's own tokenizer (case folding
  *   and diacritic removal for Latin scripts; overlapping bigrams plus single characters for Han,
