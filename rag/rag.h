@@ -174,8 +174,9 @@ struct rag_citation {
     int64_t document_id;
     char *document;         /* file name; owned */
     char *heading_path;     /* owned */
-    int page;               /* first page (or slide), 0 when none */
-    int page_end;           /* last page of the passage, 0 when none */
+    int page;               /* first page (or slide) of the cited text: of the cited sentences for an
+                             * extractive answer (rag_citation_pages), else of the passage; 0 when none */
+    int page_end;           /* last page of the cited text, 0 when none */
     char *text;             /* the cited passage; owned */
 };
 
