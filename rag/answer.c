@@ -10,17 +10,23 @@
  * + 0.10 * term overlap with the passage's heading path (the section's own name)
  * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
- * sentence after it, which is how FAQ pairs answer when their question matches only loosely. When the
- * top passage is a FAQ pair (a stored question with its curated answer) and its question matches the
- * user's (the F1 of the two questions' rarity-weighted term overlap, word stems allowed, blended
- * with the embedder's cosine; answer.faq_min_match), the pair's answer is the answer, cited [1],
- * mode "faq", confidence the match. The best sentence and up to
- * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
+ * sentence after it, which is how FAQ pairs answer when their question matches only loosely.
+ *
+ * Curated answers come first: when the top passage is a stored question with its curated answer (a
+ * FAQ pair, "Q: ...\nA: ..." as ingest/chunk.c writes it) and its question matches the user's
+ * (rag_answer_question_match: 0.6 x an F2, recall-weighted, of the two questions' term overlap --
+ * words by stem, CJK by character, weighted by the knowledge base's IDF (index_idf) -- + 0.4 x the
+ * embedder's cosine; at least answer.faq_min_match, 0.49, the middle of the 0.44..0.54 gap between
+ * non-paraphrases and paraphrases on the labelled set in tests/rag/test_faq_match.c), the pair's
+ * answer is the answer, cited [1], mode "faq", confidence the match. The generative path (rag/kb.c)
+ * asks rag_answer_is_curated first and answers such a pair here too.
+ *
+ * Otherwise the best sentence and up to answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
  * sentence must cover a question term the ones before it do not (no off-topic sentences that merely
  * repeat the topic words), and a sentence that is only its section's heading is never answered.
  * Below answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c, tests/rag/test_faq_answer.c. */
+ * Tests: tests/rag/test_answer.c, tests/rag/test_faq_answer.c, tests/rag/test_faq_match.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -146,74 +152,128 @@ static bool answer_split_pair(const char *text, const char **q, size_t *qn, cons
     return *qn > 0 && *an > 0;
 }
 
-/* rag_text_has_term, also accepting the word's stem (shipping -> ship, shipped -> ship, returns ->
- * return), so that paraphrases in another word form still match. */
-static bool answer_has_term_stem(const char *s, size_t n, const char *term, bool cjk)
+/* The terms two questions are compared by: words (rag_terms_extract) matched by stem, and for CJK
+ * text its single characters other than function characters (什 么 多 可 以 ...), not its pairs: in
+ * two short questions a pair straddles a word boundary as often as not (订单多久之内 against 下单后多长
+ * 时间内), which made paraphrases score like unrelated questions on the labelled set of
+ * tests/rag/test_faq_match.c, while the characters still carry the topic. */
+#define ANSWER_QT_MAX (2 * TEXT_MAX_TERMS)
+enum qterm_kind { QT_WORD, QT_CJK_CHAR };
+struct answer_qterms {
+    char term[ANSWER_QT_MAX][TEXT_TOKEN_MAX_BYTES + 1]; /* folded words / CJK bytes, NUL-terminated */
+    char stem[ANSWER_QT_MAX][TEXT_TOKEN_MAX_BYTES + 1]; /* words: rag_text_stem; CJK: the term */
+    enum qterm_kind kind[ANSWER_QT_MAX];
+    int n;
+};
+
+static void qterms_add(struct answer_qterms *q, const char *t, size_t n, enum qterm_kind kind)
 {
-    static const char *const suffixes[] = {"ing", "ed", "es", "s"};
-    char stem[64];
-    size_t k = strlen(term);
-    if (rag_text_has_term(s, n, term))
-        return true;
-    if (cjk || k >= sizeof stem || strchr(term, ' '))
-        return false;
-    for (size_t i = 0; i < KB_ARRAY_LEN(suffixes); i++) {
-        size_t sl = strlen(suffixes[i]);
-        if (k < sl + 3 || memcmp(term + k - sl, suffixes[i], sl) != 0)
-            continue;
-        memcpy(stem, term, k - sl);
-        stem[k - sl] = '\0';
-        if (rag_text_has_term(s, n, stem))
-            return true;
-        if (k - sl >= 4 && stem[k - sl - 1] == stem[k - sl - 2]) { /* shipp -> ship */
-            stem[k - sl - 1] = '\0';
-            if (rag_text_has_term(s, n, stem))
-                return true;
-        }
-    }
-    return false;
+    if (q->n >= ANSWER_QT_MAX || n == 0 || n > TEXT_TOKEN_MAX_BYTES)
+        return;
+    memcpy(q->term[q->n], t, n);
+    q->term[q->n][n] = '\0';
+    if (kind == QT_WORD)
+        rag_text_stem(t, n, q->stem[q->n], sizeof q->stem[q->n]);
+    else
+        memcpy(q->stem[q->n], q->term[q->n], n + 1);
+    for (int i = 0; i < q->n; i++)
+        if (!strcmp(q->stem[i], q->stem[q->n]))
+            return; /* already there */
+    q->kind[q->n++] = kind;
 }
 
-/* The rarity-weighted share of from's terms that stand in s; a term's weight falls with the number
- * of passages holding it, and a CJK pair found in no passage (it mostly straddles two words, 费谁 in
- * 运费谁出) is no evidence either way. */
-static double answer_term_share(const struct rag_terms *from, const char *s, size_t sn, const struct rag_passage *p,
-                                int n_passages)
+static void qterms_build(const char *text, size_t n, struct answer_qterms *q)
+{
+    struct rag_terms rt;
+    size_t i = 0;
+    q->n = 0;
+    rag_terms_extract(text, n, &rt);
+    for (int t = 0; t < rt.n; t++)
+        if (!rt.cjk[t])
+            qterms_add(q, rt.term[t], strlen(rt.term[t]), QT_WORD);
+    while (i < n) {
+        uint32_t cp;
+        int len = kb_utf8_decode(text + i, n - i, &cp);
+        if (len <= 0)
+            len = 1;
+        else if (kb_utf8_is_cjk(cp) && !text_is_cjk_stop_char(text + i, (size_t)len))
+            qterms_add(q, text + i, (size_t)len, QT_CJK_CHAR);
+        i += (size_t)len;
+    }
+}
+
+/* The weight of one question term: its IDF over the knowledge base's chunks when stats are given
+ * (index_idf: the real document frequencies, so a word the knowledge base never uses, "frother",
+ * weighs most), else its rarity among the passages. */
+static double answer_term_weight(const char *term, const struct index_term_stats *stats,
+                                 const struct rag_passage *p, int n_passages)
+{
+    int df = 0;
+    double w;
+    if (stats && stats->idf) {
+        w = stats->idf(stats->ud, term, strlen(term));
+    } else {
+        for (int i = 0; i < n_passages; i++)
+            df += p[i].text && rag_text_has_term(p[i].text, strlen(p[i].text), term);
+        w = log(1.0 + (double)n_passages / (1.0 + df));
+    }
+    return w;
+}
+
+/* The weighted share of from's terms that the other question holds (a word by its stem, CJK by
+ * its bytes). */
+static double answer_term_share(const struct answer_qterms *from, const struct answer_qterms *to,
+                                const char *to_text, size_t to_n, const struct index_term_stats *stats,
+                                const struct rag_passage *p, int n_passages)
 {
     double hit = 0, sum = 0;
     for (int t = 0; t < from->n; t++) {
-        int df = 0;
-        for (int i = 0; i < n_passages; i++)
-            df += p[i].text && answer_has_term_stem(p[i].text, strlen(p[i].text), from->term[t], from->cjk[t]);
-        if (df == 0 && from->cjk[t])
-            continue;
-        double w = log(1.0 + (double)n_passages / (1.0 + df));
+        double w = answer_term_weight(from->term[t], stats, p, n_passages);
+        bool found = false;
         sum += w;
-        if (answer_has_term_stem(s, sn, from->term[t], from->cjk[t]))
+        if (from->kind[t] == QT_CJK_CHAR)
+            found = rag_text_has_term(to_text, to_n, from->term[t]);
+        for (int i = 0; i < to->n && !found; i++)
+            found = to->kind[i] == QT_WORD && !strcmp(to->stem[i], from->stem[t]);
+        if (found)
             hit += w;
     }
     return sum > 0 ? hit / sum : 0;
 }
 
-/* How well the user's question matches a stored question: 0.6 * the F1 of their rarity-weighted
- * term overlap + 0.4 * the embedder's cosine between the two
- * questions (when there is an embedder; otherwise the overlap alone). The answer text plays no part. */
-static double answer_question_match(const struct rag_terms *qt, const char *question, const struct rag_passage *p,
-                                    int n_passages, const char *sq, size_t sqn, double cosine, bool have_vec)
+double rag_answer_question_match(const char *question, const char *stored, size_t stored_n,
+                                 const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
+                                 const struct index_term_stats *stats, struct kb_error *err)
 {
-    struct rag_terms st;
-    double overlap;
-    rag_terms_extract(sq, sqn, &st);
-    /* symmetric, as an F1: the harmonic mean of the share of the user's terms found in the stored
-     * question (recall of what is asked) and of the stored question's terms found in the user's
-     * (precision), so a question about something the pair does not name ("a milk frother" against
-     * "Which products do you sell?") cannot ride on the words the two share */
-    {
-        double r = answer_term_share(qt, sq, sqn, p, n_passages);
-        double pr = answer_term_share(&st, question, strlen(question), p, n_passages);
-        overlap = r + pr > 0 ? 2 * r * pr / (r + pr) : 0;
+    struct answer_qterms *qt = kb_xcalloc(2, sizeof *qt), *st = qt + 1;
+    double overlap, r, pr, cosine = 0, match;
+    size_t qn = strlen(question);
+    qterms_build(question, qn, qt);
+    qterms_build(stored, stored_n, st);
+    /* an F2 of the share of the user's terms found in the stored question (recall: what is asked
+     * must be what the pair answers, so "a milk frother" against "Which products do you sell?"
+     * cannot ride on the words the two share) and of the stored question's terms found in the
+     * user's (precision: a general question should not take a specific pair's answer). Recall
+     * counts four times as much: a stored question's extra words are mostly its own phrasing
+     * ("How long do I have to" cancel an order) */
+    r = answer_term_share(qt, st, stored, stored_n, stats, p, n_passages);
+    pr = answer_term_share(st, qt, question, qn, stats, p, n_passages);
+    free(qt);
+    overlap = r + pr > 0 ? 5 * r * pr / (4 * pr + r) : 0;
+    match = overlap;
+    if (emb && emb->embed) {
+        float *v = kb_xcalloc(2 * (size_t)emb->dim, sizeof *v);
+        char *sq = kb_xstrndup(stored, stored_n);
+        const char *texts[2] = {question, sq};
+        if (emb->embed(emb->ud, texts, 2, v, err) == 0) {
+            for (int d = 0; d < emb->dim; d++)
+                cosine += (double)v[d] * v[emb->dim + d];
+        }
+        free(sq);
+        free(v);
+        match = 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0);
     }
-    return have_vec ? 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0) : overlap;
+    return match;
 }
 
 /* Answers with a stored pair's answer text, cited [1], mode "faq". */
@@ -236,6 +296,40 @@ static int answer_from_pair(const struct rag_passage *p, int idx, const char *a,
     return rc;
 }
 
+/* True when p[0] is a stored question with its curated answer (answer_split_pair) whose question
+ * matches the user's by at least answer.faq_min_match; *a, *an then hold the answer, *match the score. */
+static bool answer_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
+                           int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
+                           const char **a, size_t *an, double *match)
+{
+    const char *sq;
+    size_t sqn;
+    if (n_passages < 1 || !p[0].text || !answer_split_pair(p[0].text, &sq, &sqn, a, an))
+        return false;
+    *match = rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL);
+    return *match >= cfg->answer_faq_min_match;
+}
+
+bool rag_answer_is_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
+                           int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats)
+{
+    const char *a;
+    size_t an;
+    double match;
+    return answer_curated(cfg, question, p, n_passages, emb, stats, &a, &an, &match);
+}
+
+static double answer_store_idf(void *ud, const char *term, size_t n)
+{
+    return index_idf(ud, term, n);
+}
+
+void rag_store_term_stats(struct index_store *st, struct index_term_stats *out)
+{
+    out->idf = answer_store_idf;
+    out->ud = st;
+}
+
 static int cand_by_score(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
@@ -254,8 +348,8 @@ static void answer_fallback(const struct config *cfg, struct rag_answer *out, do
 }
 
 int rag_answer_extractive(const struct config *cfg, const char *question, const struct rag_passage *p,
-                          int n_passages, const struct rag_embedder_ref *emb, struct rag_answer *out,
-                          struct kb_error *err)
+                          int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
+                          struct rag_answer *out, struct kb_error *err)
 {
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
     struct text_span spans[128];
@@ -271,6 +365,16 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     rag_terms_extract(question, strlen(question), &qt);
     bool wants_number = answer_wants_number(question);
 
+    /* A stored question with its curated answer at the top, matching the user's, answers as written. */
+    {
+        const char *sa;
+        size_t san;
+        double match;
+        if (answer_curated(cfg, question, p, n_passages, emb, stats, &sa, &san, &match)) {
+            rc = answer_from_pair(p, 0, sa, san, match, out, err);
+            goto out;
+        }
+    }
     for (int i = 0; i < n_passages && n < ANSWER_MAX_SENTENCES; i++) {
         const char *t = p[i].text ? p[i].text : "";
         int k = text_split_sentences(t, strlen(t), spans, (int)KB_ARRAY_LEN(spans));
@@ -344,22 +448,6 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
         if (wants_number && answer_has_digit(st, sn))
             c[s].score += 0.08;
-    }
-    /* A FAQ pair at the top whose question matches the user's answers directly. */
-    {
-        const char *sq, *sa;
-        size_t sqn, san;
-        if (p[0].text && answer_split_pair(p[0].text, &sq, &sqn, &sa, &san)) {
-            double cosine = 0;
-            for (int s = 0; s < n; s++)
-                if (c[s].passage == 0 && c[s].ordinal == 0)
-                    cosine = c[s].vector;
-            double match = answer_question_match(&qt, question, p, n_passages, sq, sqn, cosine, vecs != NULL);
-            if (match >= cfg->answer_faq_min_match) {
-                rc = answer_from_pair(p, 0, sa, san, match, out, err);
-                goto out;
-            }
-        }
     }
     /* Questions hand their score to the sentence that answers them. */
     for (int s = n - 1; s >= 0; s--) {

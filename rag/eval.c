@@ -159,7 +159,7 @@ static void eval_answer(const struct config *cfg, const struct eval_row *q, cons
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .score = h[i].score};
-    if (rag_answer_extractive(cfg, q->question, p, KB_MIN(k, 8), NULL, &a, &err))
+    if (rag_answer_extractive(cfg, q->question, p, KB_MIN(k, 8), NULL, NULL, &a, &err))
         return;
     /* drop the [n] markers before scoring */
     char *t = a.answer, *w = a.answer;
