@@ -1,32 +1,38 @@
-/* rag/answer.c: extractive answers, kbox's default answerer when no model is configured.
- *
- * Every passage is split into sentences and the question into terms, both as text/ defines them (the
- * sentences chunking and retrieval use; rag/text.c says which terms count); each sentence is scored
- * against the question by
- *   0.55 * weighted term overlap   (terms weighted by rarity among the candidate sentences)
- * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
- * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
- * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
- * + 0.10 * term overlap with the passage's heading path (the section's own name)
- * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
- * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
- * sentence after it, which is how FAQ pairs answer when their question matches only loosely.
+/* rag/answer.c: extractive answers, kbox's default answerer when no model is configured, and the
+ * curated answers (FAQ pairs) every answer mode gives as written.
  *
  * Curated answers come first: when the top passage is a stored question with its curated answer (a
  * FAQ pair, "Q: ...\nA: ..." as ingest/chunk.c writes it) and its question matches the user's
  * (rag_answer_question_match: 0.6 x an F2, recall-weighted, of the two questions' term overlap --
  * words by stem, CJK by character, weighted by the knowledge base's IDF (index_idf) -- + 0.4 x the
- * embedder's cosine; at least answer.faq_min_match, 0.49, the middle of the 0.44..0.54 gap between
- * non-paraphrases and paraphrases on the labelled set in tests/rag/test_faq_match.c), the pair's
- * answer is the answer, cited [1], mode "faq", confidence the match. The generative path (rag/kb.c)
- * asks rag_answer_is_curated first and answers such a pair here too.
+ * embedder's cosine, and 0 when the two name different codes, error E7 against E4; at least
+ * answer.faq_min_match, 0.49, the middle of the 0.44..0.54 gap between non-paraphrases and
+ * paraphrases on the labelled set in tests/rag/test_faq_match.c), the pair's answer is the answer,
+ * cited [1], mode "faq", confidence the match. The generative path (rag/kb.c) asks
+ * rag_answer_is_curated first and answers such a pair here too.
  *
- * Otherwise the best sentence and up to answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
- * sentence must cover a question term the ones before it do not (no off-topic sentences that merely
- * repeat the topic words), and a sentence that is only its section's heading is never answered.
- * Below answer.min_confidence the configured fallback text is answered with no citations.
+ * Otherwise every passage is split into sentences and the question into terms, both as text/
+ * defines them (the sentences chunking and retrieval use; rag/text.c says which terms count). A
+ * term weighs its IDF over the knowledge base (how specific it is; without the store's statistics,
+ * its rarity among the candidate sentences). A sentence's coverage is the weighted share of the
+ * question's terms it holds (a table row also through its header line), and its score
+ *   0.55 * coverage
+ * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
+ * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
+ * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
+ * + 0.10 * term overlap with the passage's heading path (the section's own name)
+ * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
+ * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score and coverage
+ * pass to the sentence after it, which is how FAQ pairs answer when their question matches only
+ * loosely. The best sentence and up to answer.max_sentences - 1 more scoring within 0.75 of it are
+ * taken, each further one covering a question term the ones before do not (no off-topic sentence
+ * that merely repeats the topic words: "The Aurora e-bike launches in Lisbon" for the price); never
+ * a sentence covering none of the question's terms, a bare heading or a table's header line. They
+ * are written in the order of their coverage, cited [n] (one number per passage), a table row
+ * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
+ * EUR"). Below answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c, tests/rag/test_faq_answer.c, tests/rag/test_faq_match.c. */
+ * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -37,12 +43,17 @@
 
 #define ANSWER_MAX_SENTENCES 512
 
+enum cand_table { CAND_PROSE, CAND_TABLE_HEADER, CAND_TABLE_ROW };
+
 struct cand {
     int passage;       /* index into the passages */
     size_t start, end; /* sentence bytes in the passage text */
     int ordinal;       /* position within its passage */
     bool is_question;
-    double overlap, vector, prox, prior, score;
+    enum cand_table table;   /* a table's header line or one of its rows (answer_table_role) */
+    size_t hstart, hend;     /* CAND_TABLE_ROW: its table's header line in the passage text */
+    double overlap;          /* coverage: the weighted share of the question's terms it holds, in [0, 1] */
+    double vector, prox, prior, score;
 };
 
 static bool answer_is_question(const char *s, size_t n)
@@ -241,12 +252,31 @@ static double answer_term_share(const struct answer_qterms *from, const struct a
     return sum > 0 ? hit / sum : 0;
 }
 
+/* True when both questions name codes (words with a digit: E4, HK-350, 2026) and the user names one
+ * the stored question does not: "error E7" is not "error E4", however alike the rest reads. */
+static bool answer_codes_conflict(const struct answer_qterms *user, const struct answer_qterms *stored)
+{
+    bool stored_has = false, missing = false;
+    for (int i = 0; i < stored->n; i++)
+        stored_has |= stored->kind[i] == QT_WORD && strpbrk(stored->term[i], "0123456789") != NULL;
+    for (int i = 0; i < user->n && stored_has && !missing; i++) {
+        bool found = false;
+        if (user->kind[i] != QT_WORD || !strpbrk(user->term[i], "0123456789"))
+            continue;
+        for (int j = 0; j < stored->n && !found; j++)
+            found = stored->kind[j] == QT_WORD && !strcmp(stored->term[j], user->term[i]);
+        missing = !found;
+    }
+    return missing;
+}
+
 double rag_answer_question_match(const char *question, const char *stored, size_t stored_n,
                                  const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                                  const struct index_term_stats *stats, struct kb_error *err)
 {
     struct answer_qterms *qt = kb_xcalloc(2, sizeof *qt), *st = qt + 1;
     double overlap, r, pr, cosine = 0, match;
+    bool conflict;
     size_t qn = strlen(question);
     qterms_build(question, qn, qt);
     qterms_build(stored, stored_n, st);
@@ -258,10 +288,11 @@ double rag_answer_question_match(const char *question, const char *stored, size_
      * ("How long do I have to" cancel an order) */
     r = answer_term_share(qt, st, stored, stored_n, stats, p, n_passages);
     pr = answer_term_share(st, qt, question, qn, stats, p, n_passages);
+    conflict = answer_codes_conflict(qt, st);
     free(qt);
     overlap = r + pr > 0 ? 5 * r * pr / (4 * pr + r) : 0;
     match = overlap;
-    if (emb && emb->embed) {
+    if (emb && emb->embed && !conflict) {
         float *v = kb_xcalloc(2 * (size_t)emb->dim, sizeof *v);
         char *sq = kb_xstrndup(stored, stored_n);
         const char *texts[2] = {question, sq};
@@ -273,7 +304,7 @@ double rag_answer_question_match(const char *question, const char *stored, size_
         free(v);
         match = 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0);
     }
-    return match;
+    return conflict ? 0 : match;
 }
 
 /* Answers with a stored pair's answer text, cited [1], mode "faq". */
@@ -330,6 +361,111 @@ void rag_store_term_stats(struct index_store *st, struct index_term_stats *out)
     out->ud = st;
 }
 
+static int cand_by_score(const void *a, const void *b);
+
+/* A line of a table as ingest writes it: cells joined by " | " (the header line on top of every
+ * table chunk, and the rows of a table without header names). */
+static bool answer_is_pipe_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 3 <= n; i++)
+        if (s[i] == ' ' && s[i + 1] == '|' && s[i + 2] == ' ')
+            return true;
+    return false;
+}
+
+/* Where the sentence at text[start..end) stands in a table chunk: the first " | " line of a passage
+ * with lines after it is a table's header line (ingest/chunk.c puts it on top of every table chunk,
+ * after an optional caption); a later line is one of its rows ("Name: Aurora, Price: 2400 EUR", or
+ * "Aurora | 2400 EUR" when the source named no columns), whose header is then [*hs, *he). */
+static enum cand_table answer_table_role(const char *text, size_t start, size_t end, size_t *hs, size_t *he)
+{
+    size_t ls = 0, n = strlen(text);
+    enum cand_table role = CAND_PROSE;
+    while (ls < n) {
+        const char *nl = memchr(text + ls, '\n', n - ls);
+        size_t le = nl ? (size_t)(nl - text) : n;
+        if (answer_is_pipe_line(text + ls, le - ls)) {
+            if (le >= n)
+                break; /* one line alone is no table */
+            *hs = ls;
+            *he = le;
+            if (start >= ls && start < le)
+                role = end <= le + 1 ? CAND_TABLE_HEADER : CAND_PROSE;
+            else if (start > le)
+                role = CAND_TABLE_ROW;
+            break;
+        }
+        if (start < le)
+            break; /* a caption line before the header */
+        ls = le + 1;
+    }
+    return role;
+}
+
+/* The cells of one " | " line, trimmed: at most max; returns the count. */
+static int answer_cells(const char *s, size_t n, const char **cell, size_t *len, int max)
+{
+    int k = 0;
+    size_t i = 0;
+    while (i <= n && k < max) {
+        size_t j = i;
+        while (j + 3 <= n && !(s[j] == ' ' && s[j + 1] == '|' && s[j + 2] == ' '))
+            j++;
+        if (j + 3 > n)
+            j = n;
+        cell[k] = s + i;
+        len[k] = j - i;
+        while (len[k] && (cell[k][len[k] - 1] == ' ' || cell[k][len[k] - 1] == '\n'))
+            len[k]--;
+        k++;
+        i = j + 3;
+    }
+    return k;
+}
+
+/* Appends a table row with its header: a row that does not name its columns ("Aurora | 2400 EUR"
+ * under "Product | Price") is written as ingest writes named rows, "Product: Aurora, Price: 2400
+ * EUR"; a row that names them already stands as it is. */
+static int answer_put_row(struct kb_buf *b, const char *row, size_t rn, const char *head, size_t hn)
+{
+    const char *hc[32], *rc_[32];
+    size_t hl[32], rl[32];
+    int nh, nr, rc = 0;
+    if (!answer_is_pipe_line(row, rn))
+        return kb_buf_append(b, row, rn);
+    nh = answer_cells(head, hn, hc, hl, 32);
+    nr = answer_cells(row, rn, rc_, rl, 32);
+    if (nh != nr) {
+        rc = kb_buf_append(b, head, hn);
+        rc = rc ? rc : kb_buf_puts(b, ": ");
+        return rc ? rc : kb_buf_append(b, row, rn);
+    }
+    for (int i = 0; i < nr && !rc; i++)
+        rc = kb_buf_printf(b, "%s%.*s: %.*s", i ? ", " : "", (int)hl[i], hc[i], (int)rl[i], rc_[i]);
+    return rc;
+}
+
+/* A sentence that only repeats its section's name (the leaf of the heading path). */
+static bool answer_is_bare_heading(const char *heading_path, const char *s, size_t n)
+{
+    const char *hp = heading_path ? heading_path : "";
+    const char *leaf = strrchr(hp, '>');
+    leaf = leaf ? leaf + 1 : hp;
+    while (*leaf == ' ')
+        leaf++;
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        n--;
+    return strlen(leaf) == n && memcmp(leaf, s, n) == 0;
+}
+
+static int cand_by_coverage(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->overlap != y->overlap)
+        return x->overlap < y->overlap ? 1 : -1;
+    return cand_by_score(a, b);
+}
+
 static int cand_by_score(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
@@ -345,6 +481,71 @@ static void answer_fallback(const struct config *cfg, struct rag_answer *out, do
     out->answer = kb_xstrdup(cfg->answer_fallback);
     out->fallback = true;
     out->confidence = confidence;
+}
+
+/* True when the candidate holds term: the sentence itself, or for a table row its header line
+ * (a row under "Product | Price" answers a question about the price). */
+static bool answer_cand_has(const struct rag_passage *p, const struct cand *c, const char *term)
+{
+    const char *t = p[c->passage].text;
+    return rag_text_has_term(t + c->start, c->end - c->start, term) ||
+           (c->table == CAND_TABLE_ROW && rag_text_has_term(t + c->hstart, c->hend - c->hstart, term));
+}
+
+/* Picks the answer's sentences from the candidates c[0..n) (best score first) and writes them with
+ * their [n] markers: the best answerable one, then up to answer.max_sentences - 1 more scoring
+ * within 0.75 of it that each cover a question term the ones before do not. Never a question, a
+ * bare heading, a table's header line or a sentence covering none of the question's terms. The
+ * picks are written in the order of their coverage, a table row with its header. */
+static int answer_compose(const struct config *cfg, const char *question, const struct rag_terms *qt,
+                          const struct rag_passage *p, struct cand *c, int n, int *cite_of, struct rag_answer *out,
+                          struct kb_buf *ans)
+{
+    bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
+    bool *covered = kb_xcalloc((size_t)qt->n, sizeof *covered);
+    struct cand *pick = kb_xcalloc((size_t)cfg->answer_max_sentences, sizeof *pick);
+    int used = 0, rc = 0;
+    for (int s = 0; s < n && used < cfg->answer_max_sentences; s++) {
+        const char *st = p[c[s].passage].text + c[s].start;
+        size_t sn = c[s].end - c[s].start;
+        bool adds = false;
+        if (used > 0 && c[s].score < 0.75 * pick[0].score)
+            break;
+        answer_strip_prefix(&st, &sn);
+        if (sn == 0 || c[s].is_question || c[s].overlap <= 0 || c[s].table == CAND_TABLE_HEADER ||
+            answer_is_bare_heading(p[c[s].passage].heading_path, st, sn))
+            continue;
+        /* a further sentence must cover a question term the answer does not cover yet: one that
+         * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
+        for (int t = 0; t < qt->n; t++)
+            if (!covered[t] && answer_cand_has(p, &c[s], qt->term[t])) {
+                covered[t] = true;
+                adds = true;
+            }
+        if (used > 0 && !adds)
+            continue;
+        pick[used++] = c[s];
+    }
+    /* most of the question covered first */
+    qsort(pick, (size_t)used, sizeof *pick, cand_by_coverage);
+    for (int i = 0; i < used && !rc; i++) {
+        const char *text = p[pick[i].passage].text, *st = text + pick[i].start;
+        size_t sn = pick[i].end - pick[i].start;
+        int num = answer_add_citation(out, p, cite_of, pick[i].passage);
+        answer_strip_prefix(&st, &sn);
+        while (sn && (st[sn - 1] == '\n' || st[sn - 1] == ' '))
+            sn--;
+        if (i > 0 && !cjk)
+            rc = kb_buf_putc(ans, ' ');
+        if (pick[i].table == CAND_TABLE_ROW)
+            rc = rc ? rc : answer_put_row(ans, st, sn, text + pick[i].hstart, pick[i].hend - pick[i].hstart);
+        else
+            rc = rc ? rc : kb_buf_append(ans, st, sn);
+        rc = rc ? rc : kb_buf_printf(ans, cjk ? "[%d]" : " [%d]", num);
+    }
+    free(pick);
+    free(covered);
+    return rc;
 }
 
 int rag_answer_extractive(const struct config *cfg, const char *question, const struct rag_passage *p,
@@ -381,6 +582,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         for (int j = 0; j < k && n < ANSWER_MAX_SENTENCES; j++) {
             c[n] = (struct cand){.passage = i, .start = spans[j].start, .end = spans[j].end, .ordinal = j};
             c[n].is_question = answer_is_question(t + spans[j].start, spans[j].end - spans[j].start);
+            c[n].table = answer_table_role(t, spans[j].start, spans[j].end, &c[n].hstart, &c[n].hend);
             c[n].prior = 1.0 / (1.0 + 0.5 * i);
             n++;
         }
@@ -390,13 +592,15 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         goto out;
     }
 
-    /* Term weights: rarer among the candidates counts more. */
+    /* Term weights: the term's IDF over the knowledge base (its specificity) when stats are given,
+     * else its rarity among the candidates. */
     weights = kb_xcalloc((size_t)qt.n, sizeof *weights);
     for (int t = 0; t < qt.n; t++) {
         int df = 0;
         for (int s = 0; s < n; s++)
             df += rag_text_has_term(p[c[s].passage].text + c[s].start, c[s].end - c[s].start, qt.term[t]);
-        weights[t] = log(1.0 + (double)n / (1.0 + df));
+        weights[t] = stats && stats->idf ? stats->idf(stats->ud, qt.term[t], strlen(qt.term[t]))
+                                         : log(1.0 + (double)n / (1.0 + df));
         wsum += weights[t];
         /* Only words count: a CJK bigram that stands nowhere often just straddles two words
          * (到欧 in 寄到欧盟), or is a question word (几号), so it says little. */
@@ -425,7 +629,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         size_t sn = c[s].end - c[s].start;
         double hit = 0;
         for (int t = 0; t < qt.n; t++)
-            if (rag_text_has_term(st, sn, qt.term[t]))
+            if (answer_cand_has(p, &c[s], qt.term[t]))
                 hit += weights[t];
         c[s].overlap = wsum > 0 ? hit / wsum : 0;
         if (vecs) {
@@ -473,46 +677,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     }
     cite_of = kb_xcalloc((size_t)n_passages, sizeof *cite_of);
     out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
-    {
-        bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
-        bool *covered = kb_xcalloc((size_t)qt.n, sizeof *covered);
-        int used = 0;
-        for (int s = 0; s < n && used < cfg->answer_max_sentences && !rc; s++) {
-            const char *st = p[c[s].passage].text + c[s].start;
-            size_t sn = c[s].end - c[s].start;
-            const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
-            const char *leaf = strrchr(hp, '>');
-            bool adds = false;
-            int num;
-            if (used > 0 && (c[s].score < 0.75 * c[0].score || c[s].is_question))
-                break;
-            answer_strip_prefix(&st, &sn);
-            if (sn == 0)
-                continue;
-            /* never a bare heading: a sentence that only repeats its section's name */
-            leaf = leaf ? leaf + 1 : hp;
-            while (*leaf == ' ')
-                leaf++;
-            if (strlen(leaf) == sn && memcmp(leaf, st, sn) == 0)
-                continue;
-            /* a further sentence must cover a question term the answer does not cover yet: one that
-             * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
-            for (int t = 0; t < qt.n; t++)
-                if (rag_text_has_term(st, sn, qt.term[t]) && !covered[t]) {
-                    covered[t] = true;
-                    adds = true;
-                }
-            if (used > 0 && !adds)
-                continue;
-            num = answer_add_citation(out, p, cite_of, c[s].passage);
-            if (used > 0 && !cjk)
-                rc = kb_buf_putc(&ans, ' ');
-            rc = rc ? rc : kb_buf_append(&ans, st, sn);
-            rc = rc ? rc : kb_buf_printf(&ans, cjk ? "[%d]" : " [%d]", num);
-            used++;
-        }
-        free(covered);
-    }
+    rc = answer_compose(cfg, question, &qt, p, c, n, cite_of, out, &ans);
     out->answer = kb_buf_take(&ans);
     if (rc)
         rc = kb_error_set(err, rc, "composing the answer: %s", kb_strerror(rc));

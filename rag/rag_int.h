@@ -61,8 +61,10 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
                           int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
                           struct rag_answer *out, struct kb_error *err);
 /* How well the user's question matches a stored question stored[0..stored_n), in [0, 1]: 0.6 x
- * the F1 of their IDF-weighted term overlap (stems allowed) + 0.4 x the embedder's cosine of the
- * two (emb nullable: the overlap alone). The stored answer plays no part. */
+ * the F2 (recall-weighted) of their IDF-weighted term overlap (words by stem, CJK by character)
+ * + 0.4 x the embedder's cosine of the two (emb nullable: the overlap alone); 0 when both name
+ * codes (words with a digit) and the user names one the stored question lacks (error E7 is not
+ * error E4). The stored answer plays no part. */
 double rag_answer_question_match(const char *question, const char *stored, size_t stored_n,
                                  const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                                  const struct index_term_stats *stats, struct kb_error *err);

@@ -103,6 +103,7 @@ static const struct {
     {"What is the capital of Peru?", "Do you ship to Iceland?", 0},
     {"Can I cancel my gym membership?", "How long do I have to cancel an order?", 0},
     {"Do you offer free installation?", "Do you offer gift wrapping?", 0},
+    {"What does error E7 on my kettle mean?", "My kettle shows error E4. What does it mean?", 0}, /* another code */
     /* Chinese paraphrases (问/答 pairs of samples/zh/faq.md) */
     {"配送是免费的吗？", "配送免费吗？", 1},
     {"订单多久之内能取消？", "下单后多长时间内可以取消订单？", 1}, /* 订单, 取消 */
@@ -112,6 +113,7 @@ static const struct {
     {"鹭溪卖奶泡机吗？", "鹭溪目前销售哪些产品？", 0},
     {"火星上有几座山？", "红隼磨豆机有几档研磨粗细？", 0},
     {"订单可以寄到火星吗？", "订单什么时候发货？", 0},
+    {"电水壶显示 E7 是什么意思？", "电水壶显示 E4 是什么意思？", 0},
 };
 
 static void test_separation(void **state)
