@@ -30,9 +30,11 @@
  * a sentence covering none of the question's terms, a bare heading or a table's header line. They
  * are written in the order of their coverage, cited [n] (one number per passage), a table row
  * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
- * EUR"). Below answer.min_confidence the configured fallback text is answered with no citations.
+ * EUR"). With answer.extractive_span (off by default, docs/BENCHMARKS.md says why) the answer is
+ * the best-covering sentence alone, cut to the fragment that holds the answer (rag/span.c). Below
+ * answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c. */
+ * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -498,14 +500,15 @@ static bool answer_cand_has(const struct rag_passage *p, const struct cand *c, c
  * bare heading, a table's header line or a sentence covering none of the question's terms. The
  * picks are written in the order of their coverage, a table row with its header. */
 static int answer_compose(const struct config *cfg, const char *question, const struct rag_terms *qt,
-                          const struct rag_passage *p, struct cand *c, int n, int *cite_of, struct rag_answer *out,
-                          struct kb_buf *ans)
+                          const double *weights, const struct rag_passage *p, struct cand *c, int n, int *cite_of,
+                          struct rag_answer *out, struct kb_buf *ans)
 {
+    int max = cfg->answer_extractive_span ? 1 : cfg->answer_max_sentences;
     bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
     bool *covered = kb_xcalloc((size_t)qt->n, sizeof *covered);
-    struct cand *pick = kb_xcalloc((size_t)cfg->answer_max_sentences, sizeof *pick);
+    struct cand *pick = kb_xcalloc((size_t)max, sizeof *pick);
     int used = 0, rc = 0;
-    for (int s = 0; s < n && used < cfg->answer_max_sentences; s++) {
+    for (int s = 0; s < n && used < max; s++) {
         const char *st = p[c[s].passage].text + c[s].start;
         size_t sn = c[s].end - c[s].start;
         bool adds = false;
@@ -537,10 +540,16 @@ static int answer_compose(const struct config *cfg, const char *question, const 
             sn--;
         if (i > 0 && !cjk)
             rc = kb_buf_putc(ans, ' ');
-        if (pick[i].table == CAND_TABLE_ROW)
+        if (pick[i].table == CAND_TABLE_ROW) {
             rc = rc ? rc : answer_put_row(ans, st, sn, text + pick[i].hstart, pick[i].hend - pick[i].hstart);
-        else
+        } else {
+            if (cfg->answer_extractive_span) { /* the fragment that holds the answer */
+                size_t off = 0;
+                sn = rag_answer_span(st, sn, qt, weights, answer_wants_number(question), &off);
+                st += off;
+            }
             rc = rc ? rc : kb_buf_append(ans, st, sn);
+        }
         rc = rc ? rc : kb_buf_printf(ans, cjk ? "[%d]" : " [%d]", num);
     }
     free(pick);
@@ -677,7 +686,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     }
     cite_of = kb_xcalloc((size_t)n_passages, sizeof *cite_of);
     out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
-    rc = answer_compose(cfg, question, &qt, p, c, n, cite_of, out, &ans);
+    rc = answer_compose(cfg, question, &qt, weights, p, c, n, cite_of, out, &ans);
     out->answer = kb_buf_take(&ans);
     if (rc)
         rc = kb_error_set(err, rc, "composing the answer: %s", kb_strerror(rc));

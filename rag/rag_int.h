@@ -73,6 +73,10 @@ double rag_answer_question_match(const char *question, const char *stored, size_
  * which is how the generative path answers curated pairs too (no generation around them). */
 bool rag_answer_is_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
                            int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats);
+/* The fragment of the sentence s[0..n) that holds the answer (rag/span.c): its offset in *off and
+ * its bytes returned; the whole sentence when none stands out. w[t] weighs qt's term t (NULL: 1). */
+size_t rag_answer_span(const char *s, size_t n, const struct rag_terms *qt, const double *w, bool wants_number,
+                       size_t *off);
 /* Term statistics reading the store's document frequencies (index_idf); st borrowed. */
 void rag_store_term_stats(struct index_store *st, struct index_term_stats *out);
 
