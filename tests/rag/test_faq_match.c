@@ -24,14 +24,9 @@
 #include "config/config.h"
 #include "rag/rag.h"
 #include "rag/rag_int.h"
+#include "kb_fixture.h"
 
 #define MARGIN 0.04 /* the least distance of any labelled score from the threshold (measured: 0.05) */
-
-struct fixture {
-    char dir[64];
-    struct config cfg;
-    struct rag *r;
-};
 
 static const char faq_csv[] = "question,answer\n"
                               "Do you ship to Iceland?,\"Yes, we ship to Iceland by sea freight in about three "
@@ -42,38 +37,23 @@ static const char faq_csv[] = "question,answer\n"
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    struct kb_error err = {0};
+    struct fixture *fx = kb_fixture_new("faqm");
     char csv[128];
-    FILE *f;
     const char *paths[3] = {KBOX_SOURCE_DIR "/samples/en", KBOX_SOURCE_DIR "/samples/zh", csv};
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/kbox-faqm-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    FILE *f;
     snprintf(csv, sizeof csv, "%s/shop-faq.csv", fx->dir);
     f = fopen(csv, "w");
     assert_non_null(f);
     fputs(faq_csv, f);
     fclose(f);
-    config_init(&fx->cfg);
-    assert_int_equal(config_set(&fx->cfg, "data.dir", fx->dir, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&fx->cfg, "log.level", "warn", CONFIG_SRC_FLAG, &err), 0);
-    if (rag_open(&fx->r, &fx->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
-    if (rag_ingest_paths(fx->r, 0, paths, 3, false, NULL, NULL, &err))
-        fail_msg("ingest: %s", err.msg);
+    kb_fixture_open(fx, paths, 3);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *fx = *state;
-    char cmd[128];
-    rag_close(fx->r);
-    config_release(&fx->cfg);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
-    assert_int_equal(system(cmd), 0);
-    free(fx);
+    kb_fixture_free(*state);
     return 0;
 }
 
