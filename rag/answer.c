@@ -181,18 +181,21 @@ struct answer_qterms {
 
 static void qterms_add(struct answer_qterms *q, const char *t, size_t n, enum qterm_kind kind)
 {
+    bool dup = false;
     if (q->n >= ANSWER_QT_MAX || n == 0 || n > TEXT_TOKEN_MAX_BYTES)
-        return;
-    memcpy(q->term[q->n], t, n);
-    q->term[q->n][n] = '\0';
-    if (kind == QT_WORD)
-        rag_text_stem(t, n, q->stem[q->n], sizeof q->stem[q->n]);
-    else
-        memcpy(q->stem[q->n], q->term[q->n], n + 1);
-    for (int i = 0; i < q->n; i++)
-        if (!strcmp(q->stem[i], q->stem[q->n]))
-            return; /* already there */
-    q->kind[q->n++] = kind;
+        dup = true; /* full, or nothing to add */
+    if (!dup) {
+        memcpy(q->term[q->n], t, n);
+        q->term[q->n][n] = '\0';
+        if (kind == QT_WORD)
+            rag_text_stem(t, n, q->stem[q->n], sizeof q->stem[q->n]);
+        else
+            memcpy(q->stem[q->n], q->term[q->n], n + 1);
+        for (int i = 0; i < q->n && !dup; i++)
+            dup = !strcmp(q->stem[i], q->stem[q->n]); /* already there */
+    }
+    if (!dup)
+        q->kind[q->n++] = kind;
 }
 
 static void qterms_build(const char *text, size_t n, struct answer_qterms *q)
@@ -337,10 +340,9 @@ static bool answer_curated(const struct config *cfg, const char *question, const
 {
     const char *sq;
     size_t sqn;
-    if (n_passages < 1 || !p[0].text || !answer_split_pair(p[0].text, &sq, &sqn, a, an))
-        return false;
-    *match = rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL);
-    return *match >= cfg->answer_faq_min_match;
+    bool pair = n_passages >= 1 && p[0].text && answer_split_pair(p[0].text, &sq, &sqn, a, an);
+    *match = pair ? rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL) : 0;
+    return pair && *match >= cfg->answer_faq_min_match;
 }
 
 bool rag_answer_is_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
@@ -369,10 +371,10 @@ static int cand_by_score(const void *a, const void *b);
  * table chunk, and the rows of a table without header names). */
 static bool answer_is_pipe_line(const char *s, size_t n)
 {
-    for (size_t i = 0; i + 3 <= n; i++)
-        if (s[i] == ' ' && s[i + 1] == '|' && s[i + 2] == ' ')
-            return true;
-    return false;
+    bool found = false;
+    for (size_t i = 0; i + 3 <= n && !found; i++)
+        found = s[i] == ' ' && s[i + 1] == '|' && s[i + 2] == ' ';
+    return found;
 }
 
 /* Where the sentence at text[start..end) stands in a table chunk: the first " | " line of a passage
@@ -430,20 +432,22 @@ static int answer_cells(const char *s, size_t n, const char **cell, size_t *len,
  * EUR"; a row that names them already stands as it is. */
 static int answer_put_row(struct kb_buf *b, const char *row, size_t rn, const char *head, size_t hn)
 {
-    const char *hc[32], *rc_[32];
+    const char *hc[32], *rcell[32];
     size_t hl[32], rl[32];
     int nh, nr, rc = 0;
-    if (!answer_is_pipe_line(row, rn))
-        return kb_buf_append(b, row, rn);
-    nh = answer_cells(head, hn, hc, hl, 32);
-    nr = answer_cells(row, rn, rc_, rl, 32);
-    if (nh != nr) {
-        rc = kb_buf_append(b, head, hn);
-        rc = rc ? rc : kb_buf_puts(b, ": ");
-        return rc ? rc : kb_buf_append(b, row, rn);
+    if (!answer_is_pipe_line(row, rn)) {
+        rc = kb_buf_append(b, row, rn);
+    } else {
+        nh = answer_cells(head, hn, hc, hl, 32);
+        nr = answer_cells(row, rn, rcell, rl, 32);
+        if (nh != nr) { /* the cells do not line up: the header line, then the row */
+            rc = kb_buf_append(b, head, hn);
+            rc = rc ? rc : kb_buf_puts(b, ": ");
+            rc = rc ? rc : kb_buf_append(b, row, rn);
+        }
+        for (int i = 0; i < nr && nh == nr && !rc; i++)
+            rc = kb_buf_printf(b, "%s%.*s: %.*s", i ? ", " : "", (int)hl[i], hc[i], (int)rl[i], rcell[i]);
     }
-    for (int i = 0; i < nr && !rc; i++)
-        rc = kb_buf_printf(b, "%s%.*s: %.*s", i ? ", " : "", (int)hl[i], hc[i], (int)rl[i], rc_[i]);
     return rc;
 }
 
@@ -463,9 +467,7 @@ static bool answer_is_bare_heading(const char *heading_path, const char *s, size
 static int cand_by_coverage(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
-    if (x->overlap != y->overlap)
-        return x->overlap < y->overlap ? 1 : -1;
-    return cand_by_score(a, b);
+    return x->overlap != y->overlap ? (x->overlap < y->overlap ? 1 : -1) : cand_by_score(a, b);
 }
 
 static int cand_by_score(const void *a, const void *b)

@@ -89,9 +89,7 @@ static int span_word(void *ud, const char *tok, int n, int start, int end, bool 
     struct span_walk *w = ud;
     (void)tok;
     (void)n;
-    if (cjk)
-        return 0;
-    if (span_is_question_term(w->qt, w->base + start, (size_t)(end - start))) {
+    if (!cjk && span_is_question_term(w->qt, w->base + start, (size_t)(end - start))) {
         if (w->first < 0)
             w->first = start;
         w->last = end;
@@ -169,13 +167,14 @@ static size_t span_trim_char(const char *s, size_t n)
 {
     uint32_t cp;
     int len = kb_utf8_decode(s, n, &cp);
+    size_t k = 0;
     if (len <= 0)
-        return 1;
-    if (cp < 128)
-        return isspace((int)cp) || (ispunct((int)cp) && cp != '$' && cp != '(' && cp != '"' && cp != '%') ? 1 : 0;
-    if (span_is_cjk_punct(cp) || (kb_utf8_is_cjk(cp) && text_is_cjk_stop_char(s, (size_t)len)))
-        return (size_t)len;
-    return 0;
+        k = 1;
+    else if (cp < 128)
+        k = isspace((int)cp) || (ispunct((int)cp) && cp != '$' && cp != '(' && cp != '"' && cp != '%') ? 1 : 0;
+    else if (span_is_cjk_punct(cp) || (kb_utf8_is_cjk(cp) && text_is_cjk_stop_char(s, (size_t)len)))
+        k = (size_t)len;
+    return k;
 }
 
 static bool span_is_month(const char *s, size_t n)
@@ -192,14 +191,15 @@ static bool span_is_month(const char *s, size_t n)
 static size_t span_function_word(const char *s, size_t n)
 {
     char low[16];
-    size_t k = 0;
+    size_t k = 0, skip = 0;
     while (k < n && k < sizeof low && isalpha((unsigned char)s[k])) {
         low[k] = (char)tolower((unsigned char)s[k]);
         k++;
     }
-    if (k == 0 || k >= n || k >= sizeof low || s[k] != ' ')
-        return 0;
-    return (text_is_stop_word(low, k) || text_is_weak_word(low, k)) && !span_is_month(low, k) ? k + 1 : 0;
+    if (k > 0 && k < n && k < sizeof low && s[k] == ' ' && (text_is_stop_word(low, k) || text_is_weak_word(low, k)) &&
+        !span_is_month(low, k))
+        skip = k + 1;
+    return skip;
 }
 
 /* Trims white space, punctuation and function words from both ends of s[*a..*b). */
