@@ -64,7 +64,8 @@
     X(answer, fallback, STR, "The documents do not contain an answer to this question.", 1, 1024,    \
       "answer given when the documents do not contain one")                                          \
     X(answer, max_sentences, INT, 3, 1, 20, "sentences in an extractive answer")                     \
-    X(answer, faq_min_match, FLOAT, 0.55, 0, 1, "a FAQ question matching this well answers directly")  \
+    X(answer, faq_min_match, FLOAT, 0.49, 0, 1, "a FAQ question matching this well answers directly")  \
+    X(answer, extractive_span, BOOL, 0, 0, 1, "extractive answers give the fragment holding the answer") \
     X(answer, strict, BOOL, 0, 0, 1, "drop generated sentences the passages do not support")         \
     X(answer, min_support, FLOAT, 0.35, 0, 1, "a generated sentence below this support is weak")      \
     X(answer, speculative, BOOL, 1, 0, 1, "prompt-lookup speculative decoding when greedy")           \

@@ -1,26 +1,40 @@
-/* rag/answer.c: extractive answers, kbox's default answerer when no model is configured.
+/* rag/answer.c: extractive answers, kbox's default answerer when no model is configured, and the
+ * curated answers (FAQ pairs) every answer mode gives as written.
  *
- * Every passage is split into sentences and the question into terms, both as text/ defines them (the
- * sentences chunking and retrieval use; rag/text.c says which terms count); each sentence is scored
- * against the question by
- *   0.55 * weighted term overlap   (terms weighted by rarity among the candidate sentences)
+ * Curated answers come first: when the top passage is a stored question with its curated answer (a
+ * FAQ pair, "Q: ...\nA: ..." as ingest/chunk.c writes it) and its question matches the user's
+ * (rag_answer_question_match: 0.6 x an F2, recall-weighted, of the two questions' term overlap --
+ * words by stem, CJK by character, weighted by the knowledge base's IDF (index_idf) -- + 0.4 x the
+ * embedder's cosine, and 0 when the two name different codes, error E7 against E4; at least
+ * answer.faq_min_match, 0.49, the middle of the 0.44..0.54 gap between non-paraphrases and
+ * paraphrases on the labelled set in tests/rag/test_faq_match.c), the pair's answer is the answer,
+ * cited [1], mode "faq", confidence the match. The generative path (rag/kb.c) asks
+ * rag_answer_is_curated first and answers such a pair here too.
+ *
+ * Otherwise every passage is split into sentences and the question into terms, both as text/
+ * defines them (the sentences chunking and retrieval use; rag/text.c says which terms count). A
+ * term weighs its IDF over the knowledge base (how specific it is; without the store's statistics,
+ * its rarity among the candidate sentences). A sentence's coverage is the weighted share of the
+ * question's terms it holds (a table row also through its header line), and its score
+ *   0.55 * coverage
  * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
  * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
  * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
  * + 0.10 * term overlap with the passage's heading path (the section's own name)
  * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
- * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score passes to the
- * sentence after it, which is how FAQ pairs answer when their question matches only loosely. When the
- * top passage is a FAQ pair (a stored question with its curated answer) and its question matches the
- * user's (the F1 of the two questions' rarity-weighted term overlap, word stems allowed, blended
- * with the embedder's cosine; answer.faq_min_match), the pair's answer is the answer, cited [1],
- * mode "faq", confidence the match. The best sentence and up to
- * answer.max_sentences - 1 more scoring close to it are cited as [n], one number per passage; a further
- * sentence must cover a question term the ones before it do not (no off-topic sentences that merely
- * repeat the topic words), and a sentence that is only its section's heading is never answered.
- * Below answer.min_confidence the configured fallback text is answered with no citations.
+ * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score and coverage
+ * pass to the sentence after it, which is how FAQ pairs answer when their question matches only
+ * loosely. The best sentence and up to answer.max_sentences - 1 more scoring within 0.75 of it are
+ * taken, each further one covering a question term the ones before do not (no off-topic sentence
+ * that merely repeats the topic words: "The Aurora e-bike launches in Lisbon" for the price); never
+ * a sentence covering none of the question's terms, a bare heading or a table's header line. They
+ * are written in the order of their coverage, cited [n] (one number per passage), a table row
+ * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
+ * EUR"). With answer.extractive_span (off by default, docs/BENCHMARKS.md says why) the answer is
+ * the best-covering sentence alone, cut to the fragment that holds the answer (rag/span.c). Below
+ * answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c, tests/rag/test_faq_answer.c. */
+ * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -31,12 +45,17 @@
 
 #define ANSWER_MAX_SENTENCES 512
 
+enum cand_table { CAND_PROSE, CAND_TABLE_HEADER, CAND_TABLE_ROW };
+
 struct cand {
     int passage;       /* index into the passages */
     size_t start, end; /* sentence bytes in the passage text */
     int ordinal;       /* position within its passage */
     bool is_question;
-    double overlap, vector, prox, prior, score;
+    enum cand_table table;   /* a table's header line or one of its rows (answer_table_role) */
+    size_t hstart, hend;     /* CAND_TABLE_ROW: its table's header line in the passage text */
+    double overlap;          /* coverage: the weighted share of the question's terms it holds, in [0, 1] */
+    double vector, prox, prior, score;
 };
 
 static bool answer_is_question(const char *s, size_t n)
@@ -146,74 +165,151 @@ static bool answer_split_pair(const char *text, const char **q, size_t *qn, cons
     return *qn > 0 && *an > 0;
 }
 
-/* rag_text_has_term, also accepting the word's stem (shipping -> ship, shipped -> ship, returns ->
- * return), so that paraphrases in another word form still match. */
-static bool answer_has_term_stem(const char *s, size_t n, const char *term, bool cjk)
+/* The terms two questions are compared by: words (rag_terms_extract) matched by stem, and for CJK
+ * text its single characters other than function characters (什 么 多 可 以 ...), not its pairs: in
+ * two short questions a pair straddles a word boundary as often as not (订单多久之内 against 下单后多长
+ * 时间内), which made paraphrases score like unrelated questions on the labelled set of
+ * tests/rag/test_faq_match.c, while the characters still carry the topic. */
+#define ANSWER_QT_MAX (2 * TEXT_MAX_TERMS)
+enum qterm_kind { QT_WORD, QT_CJK_CHAR };
+struct answer_qterms {
+    char term[ANSWER_QT_MAX][TEXT_TOKEN_MAX_BYTES + 1]; /* folded words / CJK bytes, NUL-terminated */
+    char stem[ANSWER_QT_MAX][TEXT_TOKEN_MAX_BYTES + 1]; /* words: rag_text_stem; CJK: the term */
+    enum qterm_kind kind[ANSWER_QT_MAX];
+    int n;
+};
+
+static void qterms_add(struct answer_qterms *q, const char *t, size_t n, enum qterm_kind kind)
 {
-    static const char *const suffixes[] = {"ing", "ed", "es", "s"};
-    char stem[64];
-    size_t k = strlen(term);
-    if (rag_text_has_term(s, n, term))
-        return true;
-    if (cjk || k >= sizeof stem || strchr(term, ' '))
-        return false;
-    for (size_t i = 0; i < KB_ARRAY_LEN(suffixes); i++) {
-        size_t sl = strlen(suffixes[i]);
-        if (k < sl + 3 || memcmp(term + k - sl, suffixes[i], sl) != 0)
-            continue;
-        memcpy(stem, term, k - sl);
-        stem[k - sl] = '\0';
-        if (rag_text_has_term(s, n, stem))
-            return true;
-        if (k - sl >= 4 && stem[k - sl - 1] == stem[k - sl - 2]) { /* shipp -> ship */
-            stem[k - sl - 1] = '\0';
-            if (rag_text_has_term(s, n, stem))
-                return true;
-        }
+    bool dup = false;
+    if (q->n >= ANSWER_QT_MAX || n == 0 || n > TEXT_TOKEN_MAX_BYTES)
+        dup = true; /* full, or nothing to add */
+    if (!dup) {
+        memcpy(q->term[q->n], t, n);
+        q->term[q->n][n] = '\0';
+        if (kind == QT_WORD)
+            rag_text_stem(t, n, q->stem[q->n], sizeof q->stem[q->n]);
+        else
+            memcpy(q->stem[q->n], q->term[q->n], n + 1);
+        for (int i = 0; i < q->n && !dup; i++)
+            dup = !strcmp(q->stem[i], q->stem[q->n]); /* already there */
     }
-    return false;
+    if (!dup)
+        q->kind[q->n++] = kind;
 }
 
-/* The rarity-weighted share of from's terms that stand in s; a term's weight falls with the number
- * of passages holding it, and a CJK pair found in no passage (it mostly straddles two words, 费谁 in
- * 运费谁出) is no evidence either way. */
-static double answer_term_share(const struct rag_terms *from, const char *s, size_t sn, const struct rag_passage *p,
-                                int n_passages)
+static void qterms_build(const char *text, size_t n, struct answer_qterms *q)
+{
+    struct rag_terms rt;
+    size_t i = 0;
+    q->n = 0;
+    rag_terms_extract(text, n, &rt);
+    for (int t = 0; t < rt.n; t++)
+        if (!rt.cjk[t])
+            qterms_add(q, rt.term[t], strlen(rt.term[t]), QT_WORD);
+    while (i < n) {
+        uint32_t cp;
+        int len = kb_utf8_decode(text + i, n - i, &cp);
+        if (len <= 0)
+            len = 1;
+        else if (kb_utf8_is_cjk(cp) && !text_is_cjk_stop_char(text + i, (size_t)len))
+            qterms_add(q, text + i, (size_t)len, QT_CJK_CHAR);
+        i += (size_t)len;
+    }
+}
+
+/* The weight of one question term: its IDF over the knowledge base's chunks when stats are given
+ * (index_idf: the real document frequencies, so a word the knowledge base never uses, "frother",
+ * weighs most), else its rarity among the passages. */
+static double answer_term_weight(const char *term, const struct index_term_stats *stats,
+                                 const struct rag_passage *p, int n_passages)
+{
+    int df = 0;
+    double w;
+    if (stats && stats->idf) {
+        w = stats->idf(stats->ud, term, strlen(term));
+    } else {
+        for (int i = 0; i < n_passages; i++)
+            df += p[i].text && rag_text_has_term(p[i].text, strlen(p[i].text), term);
+        w = log(1.0 + (double)n_passages / (1.0 + df));
+    }
+    return w;
+}
+
+/* The weighted share of from's terms that the other question holds (a word by its stem, CJK by
+ * its bytes). */
+static double answer_term_share(const struct answer_qterms *from, const struct answer_qterms *to,
+                                const char *to_text, size_t to_n, const struct index_term_stats *stats,
+                                const struct rag_passage *p, int n_passages)
 {
     double hit = 0, sum = 0;
     for (int t = 0; t < from->n; t++) {
-        int df = 0;
-        for (int i = 0; i < n_passages; i++)
-            df += p[i].text && answer_has_term_stem(p[i].text, strlen(p[i].text), from->term[t], from->cjk[t]);
-        if (df == 0 && from->cjk[t])
-            continue;
-        double w = log(1.0 + (double)n_passages / (1.0 + df));
+        double w = answer_term_weight(from->term[t], stats, p, n_passages);
+        bool found = false;
         sum += w;
-        if (answer_has_term_stem(s, sn, from->term[t], from->cjk[t]))
+        if (from->kind[t] == QT_CJK_CHAR)
+            found = rag_text_has_term(to_text, to_n, from->term[t]);
+        for (int i = 0; i < to->n && !found; i++)
+            found = to->kind[i] == QT_WORD && !strcmp(to->stem[i], from->stem[t]);
+        if (found)
             hit += w;
     }
     return sum > 0 ? hit / sum : 0;
 }
 
-/* How well the user's question matches a stored question: 0.6 * the F1 of their rarity-weighted
- * term overlap + 0.4 * the embedder's cosine between the two
- * questions (when there is an embedder; otherwise the overlap alone). The answer text plays no part. */
-static double answer_question_match(const struct rag_terms *qt, const char *question, const struct rag_passage *p,
-                                    int n_passages, const char *sq, size_t sqn, double cosine, bool have_vec)
+/* True when both questions name codes (words with a digit: E4, HK-350, 2026) and the user names one
+ * the stored question does not: "error E7" is not "error E4", however alike the rest reads. */
+static bool answer_codes_conflict(const struct answer_qterms *user, const struct answer_qterms *stored)
 {
-    struct rag_terms st;
-    double overlap;
-    rag_terms_extract(sq, sqn, &st);
-    /* symmetric, as an F1: the harmonic mean of the share of the user's terms found in the stored
-     * question (recall of what is asked) and of the stored question's terms found in the user's
-     * (precision), so a question about something the pair does not name ("a milk frother" against
-     * "Which products do you sell?") cannot ride on the words the two share */
-    {
-        double r = answer_term_share(qt, sq, sqn, p, n_passages);
-        double pr = answer_term_share(&st, question, strlen(question), p, n_passages);
-        overlap = r + pr > 0 ? 2 * r * pr / (r + pr) : 0;
+    bool stored_has = false, missing = false;
+    for (int i = 0; i < stored->n; i++)
+        stored_has |= stored->kind[i] == QT_WORD && strpbrk(stored->term[i], "0123456789") != NULL;
+    for (int i = 0; i < user->n && stored_has && !missing; i++) {
+        bool found = false;
+        if (user->kind[i] != QT_WORD || !strpbrk(user->term[i], "0123456789"))
+            continue;
+        for (int j = 0; j < stored->n && !found; j++)
+            found = stored->kind[j] == QT_WORD && !strcmp(stored->term[j], user->term[i]);
+        missing = !found;
     }
-    return have_vec ? 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0) : overlap;
+    return missing;
+}
+
+double rag_answer_question_match(const char *question, const char *stored, size_t stored_n,
+                                 const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
+                                 const struct index_term_stats *stats, struct kb_error *err)
+{
+    struct answer_qterms *qt = kb_xcalloc(2, sizeof *qt), *st = qt + 1;
+    double overlap, r, pr, cosine = 0, match;
+    bool conflict;
+    size_t qn = strlen(question);
+    qterms_build(question, qn, qt);
+    qterms_build(stored, stored_n, st);
+    /* an F2 of the share of the user's terms found in the stored question (recall: what is asked
+     * must be what the pair answers, so "a milk frother" against "Which products do you sell?"
+     * cannot ride on the words the two share) and of the stored question's terms found in the
+     * user's (precision: a general question should not take a specific pair's answer). Recall
+     * counts four times as much: a stored question's extra words are mostly its own phrasing
+     * ("How long do I have to" cancel an order) */
+    r = answer_term_share(qt, st, stored, stored_n, stats, p, n_passages);
+    pr = answer_term_share(st, qt, question, qn, stats, p, n_passages);
+    conflict = answer_codes_conflict(qt, st);
+    free(qt);
+    overlap = r + pr > 0 ? 5 * r * pr / (4 * pr + r) : 0;
+    match = overlap;
+    if (emb && emb->embed && !conflict) {
+        float *v = kb_xcalloc(2 * (size_t)emb->dim, sizeof *v);
+        char *sq = kb_xstrndup(stored, stored_n);
+        const char *texts[2] = {question, sq};
+        if (emb->embed(emb->ud, texts, 2, v, err) == 0) {
+            for (int d = 0; d < emb->dim; d++)
+                cosine += (double)v[d] * v[emb->dim + d];
+        }
+        free(sq);
+        free(v);
+        match = 0.6 * overlap + 0.4 * (cosine > 0 ? cosine : 0);
+    }
+    return conflict ? 0 : match;
 }
 
 /* Answers with a stored pair's answer text, cited [1], mode "faq". */
@@ -236,6 +332,144 @@ static int answer_from_pair(const struct rag_passage *p, int idx, const char *a,
     return rc;
 }
 
+/* True when p[0] is a stored question with its curated answer (answer_split_pair) whose question
+ * matches the user's by at least answer.faq_min_match; *a, *an then hold the answer, *match the score. */
+static bool answer_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
+                           int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
+                           const char **a, size_t *an, double *match)
+{
+    const char *sq;
+    size_t sqn;
+    bool pair = n_passages >= 1 && p[0].text && answer_split_pair(p[0].text, &sq, &sqn, a, an);
+    *match = pair ? rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL) : 0;
+    return pair && *match >= cfg->answer_faq_min_match;
+}
+
+bool rag_answer_is_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
+                           int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats)
+{
+    const char *a;
+    size_t an;
+    double match;
+    return answer_curated(cfg, question, p, n_passages, emb, stats, &a, &an, &match);
+}
+
+static double answer_store_idf(void *ud, const char *term, size_t n)
+{
+    return index_idf(ud, term, n);
+}
+
+void rag_store_term_stats(struct index_store *st, struct index_term_stats *out)
+{
+    out->idf = answer_store_idf;
+    out->ud = st;
+}
+
+static int cand_by_score(const void *a, const void *b);
+
+/* A line of a table as ingest writes it: cells joined by " | " (the header line on top of every
+ * table chunk, and the rows of a table without header names). */
+static bool answer_is_pipe_line(const char *s, size_t n)
+{
+    bool found = false;
+    for (size_t i = 0; i + 3 <= n && !found; i++)
+        found = s[i] == ' ' && s[i + 1] == '|' && s[i + 2] == ' ';
+    return found;
+}
+
+/* Where the sentence at text[start..end) stands in a table chunk: the first " | " line of a passage
+ * with lines after it is a table's header line (ingest/chunk.c puts it on top of every table chunk,
+ * after an optional caption); a later line is one of its rows ("Name: Aurora, Price: 2400 EUR", or
+ * "Aurora | 2400 EUR" when the source named no columns), whose header is then [*hs, *he). */
+static enum cand_table answer_table_role(const char *text, size_t start, size_t end, size_t *hs, size_t *he)
+{
+    size_t ls = 0, n = strlen(text);
+    enum cand_table role = CAND_PROSE;
+    while (ls < n) {
+        const char *nl = memchr(text + ls, '\n', n - ls);
+        size_t le = nl ? (size_t)(nl - text) : n;
+        if (answer_is_pipe_line(text + ls, le - ls)) {
+            if (le >= n)
+                break; /* one line alone is no table */
+            *hs = ls;
+            *he = le;
+            if (start >= ls && start < le)
+                role = end <= le + 1 ? CAND_TABLE_HEADER : CAND_PROSE;
+            else if (start > le)
+                role = CAND_TABLE_ROW;
+            break;
+        }
+        if (start < le)
+            break; /* a caption line before the header */
+        ls = le + 1;
+    }
+    return role;
+}
+
+/* The cells of one " | " line, trimmed: at most max; returns the count. */
+static int answer_cells(const char *s, size_t n, const char **cell, size_t *len, int max)
+{
+    int k = 0;
+    size_t i = 0;
+    while (i <= n && k < max) {
+        size_t j = i;
+        while (j + 3 <= n && !(s[j] == ' ' && s[j + 1] == '|' && s[j + 2] == ' '))
+            j++;
+        if (j + 3 > n)
+            j = n;
+        cell[k] = s + i;
+        len[k] = j - i;
+        while (len[k] && (cell[k][len[k] - 1] == ' ' || cell[k][len[k] - 1] == '\n'))
+            len[k]--;
+        k++;
+        i = j + 3;
+    }
+    return k;
+}
+
+/* Appends a table row with its header: a row that does not name its columns ("Aurora | 2400 EUR"
+ * under "Product | Price") is written as ingest writes named rows, "Product: Aurora, Price: 2400
+ * EUR"; a row that names them already stands as it is. */
+static int answer_put_row(struct kb_buf *b, const char *row, size_t rn, const char *head, size_t hn)
+{
+    const char *hc[32], *rcell[32];
+    size_t hl[32], rl[32];
+    int nh, nr, rc = 0;
+    if (!answer_is_pipe_line(row, rn)) {
+        rc = kb_buf_append(b, row, rn);
+    } else {
+        nh = answer_cells(head, hn, hc, hl, 32);
+        nr = answer_cells(row, rn, rcell, rl, 32);
+        if (nh != nr) { /* the cells do not line up: the header line, then the row */
+            rc = kb_buf_append(b, head, hn);
+            rc = rc ? rc : kb_buf_puts(b, ": ");
+            rc = rc ? rc : kb_buf_append(b, row, rn);
+        }
+        for (int i = 0; i < nr && nh == nr && !rc; i++)
+            rc = kb_buf_printf(b, "%s%.*s: %.*s", i ? ", " : "", (int)hl[i], hc[i], (int)rl[i], rcell[i]);
+    }
+    return rc;
+}
+
+/* A sentence that only repeats its section's name (the leaf of the heading path). */
+static bool answer_is_bare_heading(const char *heading_path, const char *s, size_t n)
+{
+    const char *hp = heading_path ? heading_path : "";
+    const char *leaf = strrchr(hp, '>');
+    leaf = leaf ? leaf + 1 : hp;
+    while (*leaf == ' ')
+        leaf++;
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        n--;
+    return strlen(leaf) == n && memcmp(leaf, s, n) == 0;
+}
+
+static int cand_by_coverage(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    return x->overlap != y->overlap ? (x->overlap < y->overlap ? 1 : -1) : cand_by_score(a, b);
+}
+
 static int cand_by_score(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
@@ -253,9 +487,83 @@ static void answer_fallback(const struct config *cfg, struct rag_answer *out, do
     out->confidence = confidence;
 }
 
+/* True when the candidate holds term: the sentence itself, or for a table row its header line
+ * (a row under "Product | Price" answers a question about the price). */
+static bool answer_cand_has(const struct rag_passage *p, const struct cand *c, const char *term)
+{
+    const char *t = p[c->passage].text;
+    return rag_text_has_term(t + c->start, c->end - c->start, term) ||
+           (c->table == CAND_TABLE_ROW && rag_text_has_term(t + c->hstart, c->hend - c->hstart, term));
+}
+
+/* Picks the answer's sentences from the candidates c[0..n) (best score first) and writes them with
+ * their [n] markers: the best answerable one, then up to answer.max_sentences - 1 more scoring
+ * within 0.75 of it that each cover a question term the ones before do not. Never a question, a
+ * bare heading, a table's header line or a sentence covering none of the question's terms. The
+ * picks are written in the order of their coverage, a table row with its header. */
+static int answer_compose(const struct config *cfg, const char *question, const struct rag_terms *qt,
+                          const double *weights, const struct rag_passage *p, struct cand *c, int n, int *cite_of,
+                          struct rag_answer *out, struct kb_buf *ans)
+{
+    int max = cfg->answer_extractive_span ? 1 : cfg->answer_max_sentences;
+    bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
+    bool *covered = kb_xcalloc((size_t)qt->n, sizeof *covered);
+    struct cand *pick = kb_xcalloc((size_t)max, sizeof *pick);
+    int used = 0, rc = 0;
+    for (int s = 0; s < n && used < max; s++) {
+        const char *st = p[c[s].passage].text + c[s].start;
+        size_t sn = c[s].end - c[s].start;
+        bool adds = false;
+        if (used > 0 && c[s].score < 0.75 * pick[0].score)
+            break;
+        answer_strip_prefix(&st, &sn);
+        if (sn == 0 || c[s].is_question || c[s].overlap <= 0 || c[s].table == CAND_TABLE_HEADER ||
+            answer_is_bare_heading(p[c[s].passage].heading_path, st, sn))
+            continue;
+        /* a further sentence must cover a question term the answer does not cover yet: one that
+         * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
+        for (int t = 0; t < qt->n; t++)
+            if (!covered[t] && answer_cand_has(p, &c[s], qt->term[t])) {
+                covered[t] = true;
+                adds = true;
+            }
+        if (used > 0 && !adds)
+            continue;
+        pick[used++] = c[s];
+    }
+    /* most of the question covered first */
+    qsort(pick, (size_t)used, sizeof *pick, cand_by_coverage);
+    for (int i = 0; i < used && !rc; i++) {
+        const char *text = p[pick[i].passage].text, *st = text + pick[i].start;
+        size_t sn = pick[i].end - pick[i].start;
+        bool fresh = !cite_of[pick[i].passage]; /* the citation gives the pages of its sentences */
+        int num = answer_add_citation(out, p, cite_of, pick[i].passage);
+        rag_citation_pages(&out->citations[num - 1], &p[pick[i].passage], pick[i].start, pick[i].end, fresh);
+        answer_strip_prefix(&st, &sn);
+        while (sn && (st[sn - 1] == '\n' || st[sn - 1] == ' '))
+            sn--;
+        if (i > 0 && !cjk)
+            rc = kb_buf_putc(ans, ' ');
+        if (pick[i].table == CAND_TABLE_ROW) {
+            rc = rc ? rc : answer_put_row(ans, st, sn, text + pick[i].hstart, pick[i].hend - pick[i].hstart);
+        } else {
+            if (cfg->answer_extractive_span) { /* the fragment that holds the answer */
+                size_t off = 0;
+                sn = rag_answer_span(st, sn, qt, weights, answer_wants_number(question), &off);
+                st += off;
+            }
+            rc = rc ? rc : kb_buf_append(ans, st, sn);
+        }
+        rc = rc ? rc : kb_buf_printf(ans, cjk ? "[%d]" : " [%d]", num);
+    }
+    free(pick);
+    free(covered);
+    return rc;
+}
+
 int rag_answer_extractive(const struct config *cfg, const char *question, const struct rag_passage *p,
-                          int n_passages, const struct rag_embedder_ref *emb, struct rag_answer *out,
-                          struct kb_error *err)
+                          int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
+                          struct rag_answer *out, struct kb_error *err)
 {
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
     struct text_span spans[128];
@@ -271,12 +579,23 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     rag_terms_extract(question, strlen(question), &qt);
     bool wants_number = answer_wants_number(question);
 
+    /* A stored question with its curated answer at the top, matching the user's, answers as written. */
+    {
+        const char *sa;
+        size_t san;
+        double match;
+        if (answer_curated(cfg, question, p, n_passages, emb, stats, &sa, &san, &match)) {
+            rc = answer_from_pair(p, 0, sa, san, match, out, err);
+            goto out;
+        }
+    }
     for (int i = 0; i < n_passages && n < ANSWER_MAX_SENTENCES; i++) {
         const char *t = p[i].text ? p[i].text : "";
         int k = text_split_sentences(t, strlen(t), spans, (int)KB_ARRAY_LEN(spans));
         for (int j = 0; j < k && n < ANSWER_MAX_SENTENCES; j++) {
             c[n] = (struct cand){.passage = i, .start = spans[j].start, .end = spans[j].end, .ordinal = j};
             c[n].is_question = answer_is_question(t + spans[j].start, spans[j].end - spans[j].start);
+            c[n].table = answer_table_role(t, spans[j].start, spans[j].end, &c[n].hstart, &c[n].hend);
             c[n].prior = 1.0 / (1.0 + 0.5 * i);
             n++;
         }
@@ -286,13 +605,15 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         goto out;
     }
 
-    /* Term weights: rarer among the candidates counts more. */
+    /* Term weights: the term's IDF over the knowledge base (its specificity) when stats are given,
+     * else its rarity among the candidates. */
     weights = kb_xcalloc((size_t)qt.n, sizeof *weights);
     for (int t = 0; t < qt.n; t++) {
         int df = 0;
         for (int s = 0; s < n; s++)
             df += rag_text_has_term(p[c[s].passage].text + c[s].start, c[s].end - c[s].start, qt.term[t]);
-        weights[t] = log(1.0 + (double)n / (1.0 + df));
+        weights[t] = stats && stats->idf ? stats->idf(stats->ud, qt.term[t], strlen(qt.term[t]))
+                                         : log(1.0 + (double)n / (1.0 + df));
         wsum += weights[t];
         /* Only words count: a CJK bigram that stands nowhere often just straddles two words
          * (到欧 in 寄到欧盟), or is a question word (几号), so it says little. */
@@ -321,7 +642,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         size_t sn = c[s].end - c[s].start;
         double hit = 0;
         for (int t = 0; t < qt.n; t++)
-            if (rag_text_has_term(st, sn, qt.term[t]))
+            if (answer_cand_has(p, &c[s], qt.term[t]))
                 hit += weights[t];
         c[s].overlap = wsum > 0 ? hit / wsum : 0;
         if (vecs) {
@@ -344,22 +665,6 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
         if (wants_number && answer_has_digit(st, sn))
             c[s].score += 0.08;
-    }
-    /* A FAQ pair at the top whose question matches the user's answers directly. */
-    {
-        const char *sq, *sa;
-        size_t sqn, san;
-        if (p[0].text && answer_split_pair(p[0].text, &sq, &sqn, &sa, &san)) {
-            double cosine = 0;
-            for (int s = 0; s < n; s++)
-                if (c[s].passage == 0 && c[s].ordinal == 0)
-                    cosine = c[s].vector;
-            double match = answer_question_match(&qt, question, p, n_passages, sq, sqn, cosine, vecs != NULL);
-            if (match >= cfg->answer_faq_min_match) {
-                rc = answer_from_pair(p, 0, sa, san, match, out, err);
-                goto out;
-            }
-        }
     }
     /* Questions hand their score to the sentence that answers them. */
     for (int s = n - 1; s >= 0; s--) {
@@ -385,48 +690,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     }
     cite_of = kb_xcalloc((size_t)n_passages, sizeof *cite_of);
     out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
-    {
-        bool cjk = rag_text_is_cjk_heavy(question, strlen(question));
-        bool *covered = kb_xcalloc((size_t)qt.n, sizeof *covered);
-        int used = 0;
-        for (int s = 0; s < n && used < cfg->answer_max_sentences && !rc; s++) {
-            const char *st = p[c[s].passage].text + c[s].start;
-            size_t sn = c[s].end - c[s].start;
-            const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
-            const char *leaf = strrchr(hp, '>');
-            bool adds = false;
-            int num;
-            if (used > 0 && (c[s].score < 0.75 * c[0].score || c[s].is_question))
-                break;
-            answer_strip_prefix(&st, &sn);
-            if (sn == 0)
-                continue;
-            /* never a bare heading: a sentence that only repeats its section's name */
-            leaf = leaf ? leaf + 1 : hp;
-            while (*leaf == ' ')
-                leaf++;
-            if (strlen(leaf) == sn && memcmp(leaf, st, sn) == 0)
-                continue;
-            /* a further sentence must cover a question term the answer does not cover yet: one that
-             * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
-            for (int t = 0; t < qt.n; t++)
-                if (rag_text_has_term(st, sn, qt.term[t]) && !covered[t]) {
-                    covered[t] = true;
-                    adds = true;
-                }
-            if (used > 0 && !adds)
-                continue;
-            bool fresh = !cite_of[c[s].passage]; /* the citation gives the pages of its sentences */
-            num = answer_add_citation(out, p, cite_of, c[s].passage);
-            rag_citation_pages(&out->citations[num - 1], &p[c[s].passage], c[s].start, c[s].end, fresh);
-            if (used > 0 && !cjk)
-                rc = kb_buf_putc(&ans, ' ');
-            rc = rc ? rc : kb_buf_append(&ans, st, sn);
-            rc = rc ? rc : kb_buf_printf(&ans, cjk ? "[%d]" : " [%d]", num);
-            used++;
-        }
-        free(covered);
-    }
+    rc = answer_compose(cfg, question, &qt, weights, p, c, n, cite_of, out, &ans);
     out->answer = kb_buf_take(&ans);
     if (rc)
         rc = kb_error_set(err, rc, "composing the answer: %s", kb_strerror(rc));

@@ -1,7 +1,9 @@
 /* rag/eval.c: `kbox eval`. See rag/eval.h for what is measured. The corpus goes into a temporary
  * knowledge base through the same ingest -> chunk -> index path as any document (a row's text is
  * parsed as plain text); retrieval is scored on documents, keeping the first occurrence of each
- * document in the ranked chunks, as ../shared/eval/README.md specifies. Tests: tests/rag/. */
+ * document in the ranked chunks, as ../shared/eval/README.md specifies. Answers (em, f1) are the
+ * extractive answerer's over the top passages, with the store's IDF as rag_ask gives it (no
+ * embedder). Tests: tests/rag/. */
 #define _GNU_SOURCE
 #include "rag/eval.h"
 
@@ -146,9 +148,10 @@ static int eval_ingest_row(struct rag *r, const struct config *cfg, const struct
     return rc;
 }
 
-static void eval_answer(const struct config *cfg, const struct eval_row *q, const struct index_hit *h, int n,
-                        struct rag_eval_scores *s)
+static void eval_answer(const struct config *cfg, struct index_store *st, const struct eval_row *q,
+                        const struct index_hit *h, int n, struct rag_eval_scores *s)
 {
+    struct index_term_stats stats; /* the knowledge base's IDF, as rag_ask weighs question terms */
     struct rag_passage p[8];
     struct rag_answer a;
     struct kb_error err = {0};
@@ -159,7 +162,8 @@ static void eval_answer(const struct config *cfg, const struct eval_row *q, cons
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .score = h[i].score};
-    if (rag_answer_extractive(cfg, q->question, p, KB_MIN(k, 8), NULL, &a, &err))
+    rag_store_term_stats(st, &stats);
+    if (rag_answer_extractive(cfg, q->question, p, KB_MIN(k, 8), NULL, &stats, &a, &err))
         return;
     /* drop the [n] markers before scoring */
     char *t = a.answer, *w = a.answer;
@@ -248,7 +252,7 @@ int rag_eval(const struct config *cfg, const char *corpus, const char *questions
                 out[m].recall5 += rank >= 1 && rank <= 5;
                 out[m].recall10 += rank >= 1 && rank <= 10;
                 out[m].mrr10 += rank ? 1.0 / rank : 0;
-                eval_answer(rcfg, &qs[qi], h, n, &out[m]);
+                eval_answer(rcfg, r->st, &qs[qi], h, n, &out[m]);
                 out[m].n_questions++;
             }
             kb_arena_release(&a);

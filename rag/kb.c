@@ -749,6 +749,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     struct rag_passage *p = NULL;
     const struct index_embedder *e = kb_emb(r);
     struct rag_embedder_ref emb = {kb_embed_docs, (void *)e, e->dim};
+    struct index_term_stats df;
     struct rag_gen_ref *gen;
     const struct config *cfg; /* one snapshot for the whole question */
     char query[2048], previous[512];
@@ -761,6 +762,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     if (!opts->question || !*opts->question)
         return kb_error_set(err, KB_EINVAL, "the question is empty");
     kb_arena_init(&a, 0, 0);
+    rag_store_term_stats(r->st, &df);
     cfg = rag_config_get(r);
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     /* the reference keeps the model open even if answer.model changes meanwhile */
@@ -798,6 +800,11 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
                                     .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
                                     .page_map = h[i].page_map, .score = h[i].score};
+    if (gen && rag_answer_is_curated(cfg, opts->question, p, n, &emb, &df)) {
+        /* a stored question with its curated answer matches: answered as written, not generated */
+        kb_gen_put(r, gen);
+        gen = NULL;
+    }
     if (gen) {
         double tps = 0;
         rc = rag_answer_generative(gen->g, cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
@@ -810,7 +817,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
         }
         goto out;
     }
-    rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, out, err);
+    rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, &df, out, err);
     if (rc)
         goto out;
     out->note = note;

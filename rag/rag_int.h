@@ -42,6 +42,10 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *out);
  * or pair; or two words "a b" as consecutive tokens). */
 bool rag_text_has_term(const char *s, size_t n, const char *term);
 bool rag_text_is_cjk_heavy(const char *s, size_t n); /* mostly CJK characters */
+/* The stem of a folded word w[0..n) into out (NUL-terminated, at most out_bytes - 1 bytes): plain
+ * English suffixes stripped (-ing -ed -es -s -er -ies), a doubled final consonant and a final e
+ * dropped, so that shipping, shipped and ship, or placing and place, share one. Returns its bytes. */
+size_t rag_text_stem(const char *w, size_t n, char *out, size_t out_bytes);
 
 /* ---- citations (render.c) ------------------------------------------------------------------------ */
 
@@ -52,12 +56,37 @@ void rag_citation_pages(struct rag_citation *c, const struct rag_passage *p, siz
 
 /* ---- answers (answer.c) -------------------------------------------------------------------------- */
 
+struct index_term_stats; /* index/index.h: IDF of a term over the knowledge base */
+struct index_store;
+
 /* Picks the sentences of the passages that best answer the question, by term overlap, vector
  * similarity (when emb is non-NULL) and proximity, and composes at most cfg->answer_max_sentences
- * of them with [n] citations; below cfg->answer_min_confidence it answers cfg->answer_fallback. */
+ * of them with [n] citations; below cfg->answer_min_confidence it answers cfg->answer_fallback.
+ * A stored question with its curated answer at the top that matches answers as written (mode
+ * "faq"). stats (nullable) weighs question terms by the knowledge base's IDF; without it, by their
+ * rarity among the passages. */
 int rag_answer_extractive(const struct config *cfg, const char *question, const struct rag_passage *p,
-                          int n_passages, const struct rag_embedder_ref *emb, struct rag_answer *out,
-                          struct kb_error *err);
+                          int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
+                          struct rag_answer *out, struct kb_error *err);
+/* How well the user's question matches a stored question stored[0..stored_n), in [0, 1]: 0.6 x
+ * the F2 (recall-weighted) of their IDF-weighted term overlap (words by stem, CJK by character)
+ * + 0.4 x the embedder's cosine of the two (emb nullable: the overlap alone); 0 when both name
+ * codes (words with a digit) and the user names one the stored question lacks (error E7 is not
+ * error E4). The stored answer plays no part. */
+double rag_answer_question_match(const char *question, const char *stored, size_t stored_n,
+                                 const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
+                                 const struct index_term_stats *stats, struct kb_error *err);
+/* True when the top passage is a stored question with its curated answer (a FAQ pair) whose
+ * question matches the user's by answer.faq_min_match: rag_answer_extractive then answers with it,
+ * which is how the generative path answers curated pairs too (no generation around them). */
+bool rag_answer_is_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
+                           int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats);
+/* The fragment of the sentence s[0..n) that holds the answer (rag/span.c): its offset in *off and
+ * its bytes returned; the whole sentence when none stands out. w[t] weighs qt's term t (NULL: 1). */
+size_t rag_answer_span(const char *s, size_t n, const struct rag_terms *qt, const double *w, bool wants_number,
+                       size_t *off);
+/* Term statistics reading the store's document frequencies (index_idf); st borrowed. */
+void rag_store_term_stats(struct index_store *st, struct index_term_stats *out);
 
 /* ---- the knowledge base (kb.c, jobs.c) ----------------------------------------------------------- */
 

@@ -8,8 +8,10 @@
  * not a one-letter word (digits stay) and not a CJK pair that names no topic (text_is_cjk_stop_pair). A sentence holds a word term
  * when one of its folded tokens is the term or the term plus a plain English inflection (refund ~
  * refunds, refunded); a CJK term when its bytes occur; a two-word phrase "a b" when two consecutive
- * tokens hold a then b. Pure functions over borrowed text; no allocation. Tests:
- * tests/rag/test_answer.c. */
+ * tokens hold a then b. Two questions compare their word terms by stem (rag_text_stem: a light
+ * suffix stripper, so shipping ~ ship ~ shipped and accepted ~ accept, in both directions). Pure
+ * functions over borrowed text; no allocation. Tests: tests/rag/test_answer.c,
+ * tests/rag/test_faq_match.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -111,4 +113,27 @@ bool rag_text_is_cjk_heavy(const char *s, size_t n)
             other++;
     }
     return cjk * 3 > other;
+}
+
+size_t rag_text_stem(const char *w, size_t n, char *out, size_t out_bytes)
+{
+    static const char *const sfx[] = {"ings", "ing", "ers", "er", "ies", "es", "ed", "s"};
+    size_t k = n < out_bytes ? n : out_bytes - 1;
+    memcpy(out, w, k);
+    for (size_t i = 0; i < KB_ARRAY_LEN(sfx); i++) {
+        size_t sl = strlen(sfx[i]);
+        if (k >= sl + 3 && memcmp(out + k - sl, sfx[i], sl) == 0 && !(sl == 1 && out[k - 2] == 's')) {
+            k -= sl;
+            if (!strcmp(sfx[i], "ies"))
+                out[k++] = 'y'; /* deliveries -> delivery */
+            break;
+        }
+    }
+    /* shipp -> ship, but not "all"-like doubles that end the word itself (staff stays) */
+    if (k >= 4 && out[k - 1] == out[k - 2] && !strchr("aeioulsfz", out[k - 1]))
+        k--;
+    if (k >= 4 && out[k - 1] == 'e') /* place -> plac, matching placing -> plac */
+        k--;
+    out[k] = '\0';
+    return k;
 }

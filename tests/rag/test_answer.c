@@ -68,7 +68,7 @@ static void test_extractive(void **state)
          .page = 3, .page_end = 4, .score = 0.9},
     };
     config_init(&cfg);
-    assert_int_equal(rag_answer_extractive(&cfg, "How many days to return a kettle?", p, 2, NULL, &a, &err), 0);
+    assert_int_equal(rag_answer_extractive(&cfg, "How many days to return a kettle?", p, 2, NULL, NULL, &a, &err), 0);
     assert_string_equal(a.mode, "extractive");
     assert_false(a.fallback);
     assert_non_null(strstr(a.answer, "45 days"));
@@ -81,18 +81,18 @@ static void test_extractive(void **state)
     rag_answer_release(&a);
 
     /* The FAQ question hands its score to its answer. */
-    assert_int_equal(rag_answer_extractive(&cfg, "Can I cancel my order?", p, 2, NULL, &a, &err), 0);
+    assert_int_equal(rag_answer_extractive(&cfg, "Can I cancel my order?", p, 2, NULL, NULL, &a, &err), 0);
     assert_non_null(strstr(a.answer, "within 2 hours"));
     assert_null(strstr(a.answer, "Q:"));
     rag_answer_release(&a);
 
     /* A key word that stands nowhere in the passages: the documents lack the answer. */
-    assert_int_equal(rag_answer_extractive(&cfg, "Can I return a milk frother?", p, 2, NULL, &a, &err), 0);
+    assert_int_equal(rag_answer_extractive(&cfg, "Can I return a milk frother?", p, 2, NULL, NULL, &a, &err), 0);
     assert_true(a.fallback);
     rag_answer_release(&a);
 
     /* Nothing relevant: the configured fallback, no citations. */
-    assert_int_equal(rag_answer_extractive(&cfg, "What is the capital of Peru?", p, 2, NULL, &a, &err), 0);
+    assert_int_equal(rag_answer_extractive(&cfg, "What is the capital of Peru?", p, 2, NULL, NULL, &a, &err), 0);
     assert_true(a.fallback);
     assert_string_equal(a.answer, cfg.answer_fallback);
     assert_int_equal(a.n_citations, 0);

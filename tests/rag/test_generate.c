@@ -2,7 +2,9 @@
  * synthetic-model writer (random weights, so the text is noise, but every step is real): the
  * grounded prompt, streaming, citation markers, grounding scores, strict mode, the busy limit,
  * the errors for a missing model, prompt-prefix KV reuse (same answers with and without it) and
- * follow-up rewriting with the model (never fails: a rewrite or the follow-up itself). */
+ * follow-up rewriting with the model (never fails: a rewrite or the follow-up itself). A question
+ * matching a stored FAQ question is answered with the pair's curated answer, not generated. The
+ * other questions ask what only the prose documents answer, so that they reach the model. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,7 +124,7 @@ static void test_generative_path(void **state)
 {
     struct fixture *fx = *state;
     struct rag *r = open_kb(fx, &fx->cfg);
-    struct rag_ask_opts o = {.question = "How many days do I have to return a kettle?", .show_prompt = true};
+    struct rag_ask_opts o = {.question = "What happens when my parcel is lost?", .show_prompt = true};
     struct rag_answer a;
     struct kb_error err = {0};
     struct stream s = {0};
@@ -138,7 +140,7 @@ static void test_generative_path(void **state)
     assert_non_null(strstr(prompt, "cite the passages"));
     assert_non_null(strstr(prompt, "[1] "));
     assert_non_null(strstr(prompt, "returns-shipping.html"));
-    assert_non_null(strstr(prompt, "Question: How many days do I have to return a kettle?"));
+    assert_non_null(strstr(prompt, "Question: What happens when my parcel is lost?"));
     /* every marker left in the answer points at a citation */
     for (const char *p = strchr(a.answer, '['); p; p = strchr(p + 1, '[')) {
         int k;
@@ -176,7 +178,7 @@ static void test_strict_mode(void **state)
     struct config cfg;
     struct kb_error err = {0};
     struct rag_answer a;
-    struct rag_ask_opts o = {.question = "What does error E4 mean?"};
+    struct rag_ask_opts o = {.question = "Who pays the return shipping for a damaged item?"};
     config_copy(&cfg, &fx->cfg);
     assert_int_equal(config_set(&cfg, "answer.strict", "true", CONFIG_SRC_FLAG, &err), 0);
     struct rag *r = open_kb(fx, &cfg);
@@ -230,7 +232,7 @@ static void test_busy(void **state)
     struct busy_arg b = {r, &s, -1};
     struct rag_answer a;
     struct kb_error err = {0};
-    struct rag_ask_opts o = {.question = "How many days do I have to return a kettle?"};
+    struct rag_ask_opts o = {.question = "What happens when my parcel is lost?"};
     pthread_t th;
     kb_buf_init(&s.tokens, 0);
     pthread_mutex_lock(&hold);
@@ -290,8 +292,8 @@ static void test_prefix_reuse(void **state)
     struct fixture *fx = *state;
     struct rag *r = open_kb(fx, &fx->cfg);
     struct rag_gen_stats st;
-    static const char q1[] = "How many days do I have to return a kettle?";
-    static const char q2[] = "What does error E4 mean?";
+    static const char q1[] = "What happens when my parcel is lost?";
+    static const char q2[] = "Who pays the return shipping for a damaged item?";
     assert_non_null(r->gen);
     char *a1 = ask_text(r, q1);
     assert_true(strlen(a1) > 0);
@@ -322,6 +324,46 @@ static void test_prefix_reuse(void **state)
     free(a2);
     free(a1_plain);
     free(a2_plain);
+    rag_close(r);
+}
+
+/* A curated answer (a FAQ pair whose question matches) is answered as written in generative mode
+ * too: mode "faq", the pair cited, streamed, and the model never runs. */
+static void test_generative_faq(void **state)
+{
+    struct fixture *fx = *state;
+    struct rag *r = open_kb(fx, &fx->cfg);
+    struct rag_ask_opts o = {.question = "How many days do I have to return a kettle?"};
+    struct rag_answer a;
+    struct rag_gen_stats st;
+    struct kb_error err = {0};
+    struct stream s = {0};
+    kb_buf_init(&s.tokens, 0);
+    assert_non_null(r->gen);
+    if (rag_ask(r, &o, on_stream, &s, &a, NULL, &err))
+        fail_msg("ask: %s", err.msg);
+    assert_string_equal(a.mode, "faq");
+    assert_false(a.fallback);
+    assert_non_null(strstr(a.answer, "within 45 days of delivery"));
+    assert_int_equal(a.n_citations, 1);
+    assert_string_equal(a.citations[0].document, "faq.md");
+    assert_true(s.n_pieces > 0);
+    {
+        char *streamed = kb_buf_take(&s.tokens);
+        assert_string_equal(streamed, a.answer); /* the whole answer, in pieces */
+        free(streamed);
+    }
+    rag_gen_get_stats(r->gen, &st);
+    assert_int_equal(st.n_answers, 0);
+    rag_answer_release(&a);
+    /* a question no pair answers still goes to the model */
+    o.question = "What happens when my parcel is lost?";
+    assert_int_equal(rag_ask(r, &o, NULL, NULL, &a, NULL, &err), 0);
+    assert_string_equal(a.mode, "generative");
+    rag_gen_get_stats(r->gen, &st);
+    assert_int_equal(st.n_answers, 1);
+    rag_answer_release(&a);
+    kb_buf_release(&s.tokens);
     rag_close(r);
 }
 
@@ -380,7 +422,7 @@ int main(void)
         cmocka_unit_test(test_markers),      cmocka_unit_test(test_generative_path),
         cmocka_unit_test(test_strict_mode),  cmocka_unit_test(test_busy),
         cmocka_unit_test(test_missing_model), cmocka_unit_test(test_prefix_reuse),
-        cmocka_unit_test(test_rewrite_followup),
+        cmocka_unit_test(test_generative_faq), cmocka_unit_test(test_rewrite_followup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "rag/rag.h"
+#include "kb_fixture.h"
 
 struct qa {
     char question[512], expected[256], file[128];
@@ -56,39 +57,18 @@ static int read_questions(const char *lang, struct qa *out, int cap)
     return n;
 }
 
-struct fixture {
-    char dir[64];
-    struct config cfg;
-    struct rag *r;
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    struct kb_error err = {0};
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/kbox-rag-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    config_init(&fx->cfg);
-    assert_int_equal(config_set(&fx->cfg, "data.dir", fx->dir, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&fx->cfg, "log.level", "warn", CONFIG_SRC_FLAG, &err), 0);
-    if (rag_open(&fx->r, &fx->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
     const char *paths[] = {KBOX_SOURCE_DIR "/samples/en", KBOX_SOURCE_DIR "/samples/zh"};
-    if (rag_ingest_paths(fx->r, 0, paths, 2, false, NULL, NULL, &err))
-        fail_msg("ingest: %s", err.msg);
+    struct fixture *fx = kb_fixture_new("rag");
+    kb_fixture_open(fx, paths, 2);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *fx = *state;
-    char cmd[128];
-    rag_close(fx->r);
-    config_release(&fx->cfg);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
-    assert_int_equal(system(cmd), 0);
-    free(fx);
+    kb_fixture_free(*state);
     return 0;
 }
 

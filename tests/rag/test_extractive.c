@@ -1,0 +1,101 @@
+/* tests/rag/test_extractive.c: which sentences an extractive answer takes and how it writes them
+ * (issue #14 part 4): the issue's Aurora case (a roadmap passage ranked above the price sheet)
+ * answers with the price row alone; a table row keeps its header ("Product: Aurora e-bike, Price:
+ * 2400 EUR" from "Aurora e-bike | 2400 EUR" under "Product | Price"), and a table's header line is
+ * never the answer; sentences come in the order of how much of the question they cover, and one
+ * covering none of its terms is never taken. Cases are tables of passages and expectations. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "rag/rag_int.h"
+
+#define MAX_P 3
+
+struct pick_case {
+    const char *question;
+    struct rag_passage p[MAX_P];
+    int n;
+    const char *want[3];   /* substrings the answer holds, in this order */
+    const char *absent[3]; /* substrings it must not hold */
+};
+
+static const struct pick_case cases[] = {
+    /* the issue's case: the roadmap ranks first, the price sheet (a table without column names
+     * in its rows) second */
+    {"What does the Aurora e-bike cost?",
+     {{.chunk_id = 1, .document = "roadmap.md", .heading_path = "Roadmap",
+       .text = "The Aurora e-bike launches in Lisbon in September. The Borealis follows in spring."},
+      {.chunk_id = 2, .document = "prices.md", .heading_path = "Prices",
+       .text = "Product | Price\nAurora e-bike | 2400 EUR\nBorealis e-bike | 3100 EUR"}},
+     2,
+     {"Product: Aurora e-bike, Price: 2400 EUR [1]"},
+     {"Lisbon", "3100", "Product | Price"}},
+    /* a question about the column itself: a row with its header, never the bare header line */
+    {"What is the price of the Borealis?",
+     {{.chunk_id = 2, .document = "prices.md", .heading_path = "Prices",
+       .text = "Bike prices for 2026:\nProduct | Price\nAurora e-bike | 2400 EUR\nBorealis e-bike | 3100 EUR"}},
+     1,
+     {"Product: Borealis e-bike, Price: 3100 EUR"},
+     {"Product | Price", "2400"}},
+    /* rows that name their columns (CSV, HTML with a header) stand as they are */
+    {"How much is shipping to Iceland?",
+     {{.chunk_id = 3, .document = "shipping.html", .heading_path = "Shipping > Zones",
+       .text = "Zone | Countries | Cost\nZone: Zone 4, Countries: Norway, Switzerland, Iceland, Cost: 19.00 GBP\n"
+               "Zone: Zone 5, Countries: Rest of the world, Cost: 32.00 GBP"}},
+     1,
+     {"Zone: Zone 4, Countries: Norway, Switzerland, Iceland, Cost: 19.00 GBP [1]"},
+     {"Zone 5", "Zone | Countries"}},
+    /* coverage order: the sentence holding more of the question comes first, although the other
+     * scores higher on rank, section name and the number the question asks for */
+    {"How much does Aurora delivery to Lisbon cost?",
+     {{.chunk_id = 4, .document = "lisbon.md", .heading_path = "Lisbon",
+       .text = "Lisbon delivery takes 3 days."},
+      {.chunk_id = 5, .document = "notes.md", .heading_path = "Notes", .text = "Our vans are electric."},
+      {.chunk_id = 6, .document = "fees.md", .heading_path = "Fees",
+       .text = "Aurora owners pay the Lisbon delivery fee at the door."}},
+     3,
+     {"Aurora owners pay", "Lisbon delivery takes 3 days"},
+     {"electric"}},
+};
+
+static void test_picks(void **state)
+{
+    (void)state;
+    struct config cfg;
+    config_init(&cfg);
+    cfg.answer_min_confidence = 0.05; /* no embedder here: these cases are about which sentences */
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        struct rag_answer a;
+        struct kb_error err = {0};
+        const char *at;
+        assert_int_equal(rag_answer_extractive(&cfg, cases[i].question, cases[i].p, cases[i].n, NULL, NULL, &a, &err),
+                         0);
+        print_message("  %s -> %s\n", cases[i].question, a.answer);
+        assert_false(a.fallback);
+        at = a.answer;
+        for (int k = 0; k < 3 && cases[i].want[k]; k++) {
+            const char *f = strstr(at, cases[i].want[k]);
+            if (!f)
+                fail_msg("case %zu: '%s' not (in order) in '%s'", i, cases[i].want[k], a.answer);
+            at = f + strlen(cases[i].want[k]);
+        }
+        for (int k = 0; k < 3 && cases[i].absent[k]; k++)
+            if (strstr(a.answer, cases[i].absent[k]))
+                fail_msg("case %zu: '%s' in '%s'", i, cases[i].absent[k], a.answer);
+        rag_answer_release(&a);
+    }
+    config_release(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_picks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
