@@ -39,8 +39,10 @@
 #define SEARCH_MAX_DEPTH 1000
 #define SEARCH_EMBED_TRIES 3 /* embeddings outside the lock before embedding under it */
 
-static void fts_put_term(struct kb_buf *out, const char *t, size_t n, int *used)
+/* Appends one phrase "t" to the expression and its BM25 weight w to weight[*used]. */
+static void fts_put_term(struct kb_buf *out, const char *t, size_t n, double w, double *weight, int *used)
 {
+    weight[*used] = w;
     if ((*used)++)
         kb_buf_puts(out, " OR ");
     kb_buf_putc(out, '"');
@@ -56,7 +58,8 @@ static void fts_put_term(struct kb_buf *out, const char *t, size_t n, int *used)
  * CJK run are its character pairs; each character of a pair is added once as a unigram too (the index
  * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
  * name differently from the text ("长城" vs "长城墙") still shares its characters' evidence. */
-static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
+static bool build_fts_expr(const struct text_terms *q, double uni_weight, struct kb_buf *out, double *weight,
+                           int *n_weight)
 {
     int used = 0;
     char uni[2 * TEXT_MAX_TERMS][4];
@@ -64,7 +67,7 @@ static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
     for (int i = 0; i < q->n; i++) {
         if (q->n_content > 0 && q->stop[i])
             continue;
-        fts_put_term(out, q->term[i], strlen(q->term[i]), &used);
+        fts_put_term(out, q->term[i], strlen(q->term[i]), 1.0, weight, &used);
     }
     for (int i = 0; i < q->n; i++) {
         const char *t = q->term[i];
@@ -83,9 +86,10 @@ static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
                 continue;
             memcpy(uni[n_uni], c, (size_t)lens[k]);
             uni_len[n_uni++] = lens[k];
-            fts_put_term(out, c, (size_t)lens[k], &used);
+            fts_put_term(out, c, (size_t)lens[k], uni_weight, weight, &used);
         }
     }
+    *n_weight = used;
     return used > 0;
 }
 
@@ -100,6 +104,9 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->mmr = cfg->index_mmr;
     o->mmr_lambda = cfg->index_mmr_lambda;
     o->evidence = cfg->index_sentence_evidence;
+    o->bm25_k1 = cfg->index_bm25_k1;
+    o->bm25_b = cfg->index_bm25_b;
+    o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
 }
 
 static float dot(const float *a, const float *b, int n)
@@ -478,19 +485,27 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     float *vsc = NULL, *qv = NULL;
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
+    double weight[3 * TEXT_MAX_TERMS], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
+    struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, NULL, 0};
 
     kb_buf_init(&expr, 64 * 1024);
     if ((rc = search_query_text(query_in, &query, err)) != 0)
         goto out_free;
     text_query_terms(query.data ? query.data : "", query.len, &q);
-    has_terms = build_fts_expr(&q, &expr);
+    if (o->bm25_k1 > 0) {
+        rank.k1 = o->bm25_k1;
+        rank.b = o->bm25_b;
+        uni_weight = o->bm25_cjk_unigram_weight;
+    }
+    has_terms = build_fts_expr(&q, uni_weight, &expr, weight, &rank.n_weight);
+    rank.weight = weight;
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */
     depth = KB_MIN(SEARCH_MAX_DEPTH, KB_MAX(4 * o->top_k, 50));
     cand = kb_xmalloc((size_t)(2 * depth) * sizeof(*cand));
 
     if (o->mode != INDEX_MODE_VECTOR) {
-        rc = store_bm25(st, expr.data, o->collection_id, o->document_id, depth, cand, &n_b, err);
+        rc = store_bm25(st, expr.data, &rank, o->collection_id, o->document_id, depth, cand, &n_b, err);
         if (rc)
             goto out_free;
         n_cand = n_b;

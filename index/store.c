@@ -175,7 +175,9 @@ static int store_register_tokenizer(struct index_store *st, struct kb_error *err
     if (!api)
         return kb_error_set(err, KB_EINTERNAL, "database: SQLite has no FTS5");
     rc = api->xCreateTokenizer(api, "kbox", st, &tk, NULL);
-    return rc == SQLITE_OK ? 0 : store_fail(st, err, rc, "register tokenizer");
+    if (rc != SQLITE_OK)
+        return store_fail(st, err, rc, "register tokenizer");
+    return store_register_ranker(st, api, err);
 }
 
 /* ---- schema ------------------------------------------------------------------------------------- */
