@@ -269,10 +269,17 @@ struct index_search_opts {
      * 1 (cfg->index_bm25_cjk_unigram_weight). bm25_k1 0 (a zeroed struct) takes INDEX_BM25_K1,
      * INDEX_BM25_B and INDEX_BM25_CJK_UNIGRAM_WEIGHT for all three. */
     double bm25_k1, bm25_b, bm25_cjk_unigram_weight;
+    /* CJK query segmentation (search.c): the word list (cfg->index_segment_dict; borrowed; NULL or ""
+     * = none, and an unreadable file is logged once and treated as none) and the weight of a query
+     * character pair that straddles two of its words (cfg->index_bm25_cjk_cross_pair_weight; only
+     * read when bm25_k1 > 0, else INDEX_BM25_CJK_CROSS_PAIR_WEIGHT). */
+    const char *segment_dict;
+    double bm25_cjk_cross_pair_weight;
 };
 #define INDEX_BM25_K1 1.2
 #define INDEX_BM25_B 0.75
 #define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
+#define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 1.0
 /* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence,
  * the BM25 parameters;
  * hybrid mode, no filters. */

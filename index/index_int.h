@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "index/index.h"
+#include "text/text.h"
 
 /* ---- vectors.c ---------------------------------------------------------------------------------- */
 
@@ -107,6 +108,9 @@ struct index_store {
     bool read_only;
     int data_version;                 /* PRAGMA data_version at the last sync */
     int64_t n_chunks_cache;           /* -1 = unknown */
+    struct text_dict *dict;           /* query segmenter's word list (search.c loads it at the first
+                                       * search naming dict_path); owned; NULL = none */
+    char dict_path[STORE_PATH_BYTES]; /* the path dict was (or failed to be) read from; "" none tried */
     struct store_stmt stmts[STORE_N_STMT];
     int n_stmts;
 };

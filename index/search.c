@@ -54,12 +54,112 @@ static void fts_put_term(struct kb_buf *out, const char *t, size_t n, double w, 
     kb_buf_putc(out, '"');
 }
 
+/* The character pairs of a query's CJK runs that straddle two words of its dictionary segmentation
+ * and never sit inside one word ("城在" in 长城|在|哪里). A pair is the tokenizer's evidence for a
+ * two-character word; one across a word boundary is evidence for no word, only for two words being
+ * adjacent, so it weighs index.bm25_cjk_cross_pair_weight. */
+#define SEG_MAX_PAIRS (2 * TEXT_MAX_TERMS)
+struct seg_pairs {
+    char cross[SEG_MAX_PAIRS][8], in[SEG_MAX_PAIRS][8];
+    int cross_len[SEG_MAX_PAIRS], in_len[SEG_MAX_PAIRS];
+    int n_cross, n_in;
+};
+
+static bool seg_has(const char (*list)[8], const int *lens, int n, const char *t, size_t len)
+{
+    bool found = false;
+    for (int i = 0; i < n && !found; i++)
+        found = (size_t)lens[i] == len && memcmp(list[i], t, len) == 0;
+    return found;
+}
+
+static bool seg_is_cross(const struct seg_pairs *sp, const char *t, size_t n)
+{
+    return sp && seg_has(sp->cross, sp->cross_len, sp->n_cross, t, n) &&
+           !seg_has(sp->in, sp->in_len, sp->n_in, t, n);
+}
+
+/* Cuts one CJK run and files its pairs as inside a word or across two. */
+static void seg_run(const struct text_dict *d, const char *run, size_t n, struct seg_pairs *sp)
+{
+    int ends[TEXT_DICT_RUN_MAX], w = 0;
+    bool known[TEXT_DICT_RUN_MAX];
+    int n_words = text_dict_cut(d, run, n, ends, known, TEXT_DICT_RUN_MAX);
+    size_t a = 0;
+    while (a < n) {
+        uint32_t cp;
+        int la = kb_utf8_decode(run + a, n - a, &cp), lb;
+        size_t b = a + (size_t)(la > 0 ? la : 1);
+        if (b >= n || la <= 0 || la > 4)
+            break;
+        lb = kb_utf8_decode(run + b, n - b, &cp);
+        if (lb <= 0 || lb > 4)
+            break;
+        while (w < n_words && (size_t)ends[w] <= a)
+            w++;
+        if (w >= n_words)
+            break; /* past the characters cut */
+        {
+            /* a word ends between the two characters, and the list knows the words on both sides
+             * (a character it lacks, e.g. a Traditional one in a Simplified list, says nothing) */
+            bool cross = (size_t)ends[w] == b && known[w] && w + 1 < n_words && known[w + 1];
+            size_t len = (size_t)(la + lb);
+            if (cross && sp->n_cross < SEG_MAX_PAIRS) {
+                memcpy(sp->cross[sp->n_cross], run + a, len);
+                sp->cross_len[sp->n_cross++] = (int)len;
+            } else if (!cross && sp->n_in < SEG_MAX_PAIRS) {
+                memcpy(sp->in[sp->n_in], run + a, len);
+                sp->in_len[sp->n_in++] = (int)len;
+            }
+        }
+        a = b;
+    }
+}
+
+/* Fills *sp from every CJK run of text[0..n). */
+static void seg_query(const struct text_dict *d, const char *text, size_t n, struct seg_pairs *sp)
+{
+    size_t i = 0, run = 0;
+    bool in_run = false;
+    memset(sp, 0, sizeof(*sp));
+    while (i <= n) {
+        uint32_t cp = 0;
+        int len = i < n ? kb_utf8_decode(text + i, n - i, &cp) : 1;
+        bool cjk = i < n && len > 0 && kb_utf8_is_cjk(cp);
+        if (cjk && !in_run) {
+            run = i;
+            in_run = true;
+        } else if (!cjk && in_run) {
+            seg_run(d, text + run, i - run, sp);
+            in_run = false;
+        }
+        i += (size_t)(len > 0 ? len : 1);
+    }
+}
+
+/* The store's word list for path, read at the first search that names it (lock held). A file that
+ * cannot be read is logged once; the search then goes on without segmentation. */
+static const struct text_dict *search_dict(struct index_store *st, const char *path)
+{
+    if (!path || !path[0])
+        return NULL;
+    if (strcmp(st->dict_path, path) != 0) {
+        struct kb_error err = {0};
+        text_dict_free(st->dict);
+        st->dict = NULL;
+        kb_strlcpy(st->dict_path, path, sizeof(st->dict_path));
+        if (text_dict_open(&st->dict, path, &err) != 0)
+            kb_log(KB_LOG_WARN, "search: no CJK query segmentation: %s", err.msg);
+    }
+    return st->dict;
+}
+
 /* Builds the FTS5 expression; returns false when the query has no terms. The query-mode terms of a
  * CJK run are its character pairs; each character of a pair is added once as a unigram too (the index
  * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
  * name differently from the text ("长城" vs "长城墙") still shares its characters' evidence. */
-static bool build_fts_expr(const struct text_terms *q, double uni_weight, struct kb_buf *out, double *weight,
-                           int *n_weight)
+static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *seg, double uni_weight,
+                           double cross_weight, struct kb_buf *out, double *weight, int *n_weight)
 {
     int used = 0;
     char uni[2 * TEXT_MAX_TERMS][4];
@@ -67,7 +167,8 @@ static bool build_fts_expr(const struct text_terms *q, double uni_weight, struct
     for (int i = 0; i < q->n; i++) {
         if (q->n_content > 0 && q->stop[i])
             continue;
-        fts_put_term(out, q->term[i], strlen(q->term[i]), 1.0, weight, &used);
+        double w = q->cjk[i] && seg_is_cross(seg, q->term[i], (size_t)q->len[i]) ? cross_weight : 1.0;
+        fts_put_term(out, q->term[i], strlen(q->term[i]), w, weight, &used);
     }
     for (int i = 0; i < q->n; i++) {
         const char *t = q->term[i];
@@ -107,6 +208,8 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->bm25_k1 = cfg->index_bm25_k1;
     o->bm25_b = cfg->index_bm25_b;
     o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
+    o->bm25_cjk_cross_pair_weight = cfg->index_bm25_cjk_cross_pair_weight;
+    o->segment_dict = cfg->index_segment_dict;
 }
 
 static float dot(const float *a, const float *b, int n)
@@ -486,6 +589,9 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
     double weight[3 * TEXT_MAX_TERMS], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
+    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT;
+    const struct text_dict *dict;
+    struct seg_pairs seg;
     struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, NULL, 0};
 
     kb_buf_init(&expr, 64 * 1024);
@@ -496,8 +602,12 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
         rank.k1 = o->bm25_k1;
         rank.b = o->bm25_b;
         uni_weight = o->bm25_cjk_unigram_weight;
+        cross_weight = o->bm25_cjk_cross_pair_weight;
     }
-    has_terms = build_fts_expr(&q, uni_weight, &expr, weight, &rank.n_weight);
+    dict = q.n_cjk > 0 ? search_dict(st, o->segment_dict) : NULL;
+    if (dict)
+        seg_query(dict, query.data, query.len, &seg);
+    has_terms = build_fts_expr(&q, dict ? &seg : NULL, uni_weight, cross_weight, &expr, weight, &rank.n_weight);
     rank.weight = weight;
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */

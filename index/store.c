@@ -587,6 +587,7 @@ void index_store_close(struct index_store *st)
             kb_warn("vectors: not saved (%s); they are rebuilt at the next open", e.msg);
     }
     vec_free(st->vec);
+    text_dict_free(st->dict);
     for (int i = 0; i < st->n_stmts; i++)
         sqlite3_finalize(st->stmts[i].stmt);
     if (st->db)

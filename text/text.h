@@ -89,6 +89,26 @@ struct text_terms {
 /* Fills *out with the terms of text[0..n). */
 void text_query_terms(const char *text, size_t n, struct text_terms *out);
 
+/* ---- dictionary segmentation (segment.c) ----------------------------------------------------- */
+
+#define TEXT_DICT_MAX_BYTES (64 * 1024 * 1024) /* a larger word list is refused */
+#define TEXT_DICT_WORD_MAX_CHARS 16           /* longer dictionary words are a malformed line */
+#define TEXT_DICT_RUN_MAX 256                 /* characters of a run cut at once; the rest is not cut */
+
+struct text_dict; /* a word list with frequencies; immutable after open, shareable by threads */
+
+/* Reads a "word frequency [tag]" list (jieba's dict.txt format; see segment.c). Caller owns *out;
+ * free with text_dict_free(). KB_ENOENT when the file is absent, KB_EINVAL naming the line of a
+ * malformed entry, KB_ETOOBIG past TEXT_DICT_MAX_BYTES. */
+int text_dict_open(struct text_dict **out, const char *path, struct kb_error *err);
+void text_dict_free(struct text_dict *d); /* NULL ok */
+int32_t text_dict_size(const struct text_dict *d); /* entries; 0 for NULL */
+/* Cuts the CJK run[0..n) (UTF-8, CJK characters only; at most TEXT_DICT_RUN_MAX characters are cut)
+ * into the maximum-probability word sequence; word_end[k] is the byte offset just past word k and
+ * known[k] (known may be NULL) whether word k is in the list (false for a character it lacks).
+ * Returns the number of words written (at most cap). */
+int text_dict_cut(const struct text_dict *d, const char *run, size_t n, int *word_end, bool *known, int cap);
+
 /* ---- sentences (sentence.c) --------------------------------------------------------------------- */
 
 /* The end (exclusive byte offset) of the sentence of s[0..n) that starts at `start`: just past its

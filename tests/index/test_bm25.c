@@ -2,7 +2,7 @@
  * on a real SQLite store: the score of every hit of a tiny corpus against the formula worked by hand
  * (term frequencies, row lengths and document frequencies written out below), the effect of k1 and b
  * (set through config keys, as the CLI and server do), the weight of CJK query unigrams, and the
- * collection filter path ranking the same way. */
+ * weight of query pairs that straddle two words of a word list the test writes. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,6 +84,7 @@ static int search(struct index_store *st, const char *q, const char *k1, const c
     assert_int_equal(config_set(&cfg, "index.bm25_k1", k1, CONFIG_SRC_FLAG, &err), 0);
     assert_int_equal(config_set(&cfg, "index.bm25_b", b, CONFIG_SRC_FLAG, &err), 0);
     assert_int_equal(config_set(&cfg, "index.bm25_cjk_unigram_weight", w, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "index.segment_dict", "", CONFIG_SRC_FLAG, &err), 0);
     index_search_opts_from_config(&o, &cfg);
     o.mode = INDEX_MODE_BM25;
     o.top_k = 10;
@@ -219,6 +220,56 @@ static void test_zeroed_opts_take_defaults(void **state)
     kb_arena_release(&a);
 }
 
+/* With a word list, a query pair that straddles two of its words weighs bm25_cjk_cross_pair_weight:
+ * "长城在" cut by the list below is 长城|在, so 城在 is such a pair; the row 城在 matches it (and the
+ * unigram 城, weighed 0 here), so its score is that weight times the pair's BM25 term. Without a list,
+ * or with one that cannot be read, the pair weighs 1. */
+static void test_cross_pair_weight(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    char path[] = "/tmp/kbox-bm25-dict-XXXXXX";
+    int fd = mkstemp(path), n = 0;
+    static const char dict[] = "长城 100\n在 50\n城在 1\n";
+    int64_t row = put(f->st, "row", "城在");
+    double full = -1;
+    static const struct {
+        const char *dict;
+        double cross, want_share;
+    } cases[] = {{"", 0.5, 1}, {NULL, 1, 1}, {NULL, 0.5, 0.5}, {NULL, 0, 0}, {"/nonexistent/kbox-dict.txt", 0.5, 1}};
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, dict, strlen(dict)), (ssize_t)strlen(dict));
+    close(fd);
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        memset(&o, 0, sizeof(o));
+        o.mode = INDEX_MODE_BM25;
+        o.top_k = 10;
+        o.bm25_k1 = 1.2;
+        o.bm25_b = 0.75;
+        o.bm25_cjk_unigram_weight = 0;
+        o.bm25_cjk_cross_pair_weight = cases[i].cross;
+        o.segment_dict = cases[i].dict ? cases[i].dict : path;
+        assert_int_equal(index_search(f->st, "长城在", &o, &a, &h, &n, &err), 0);
+        if (i == 0) {
+            assert_int_equal(n, 1);
+            full = score_of(h, n, row);
+            assert_true(full > 0);
+        } else if (cases[i].want_share > 0) {
+            assert_int_equal(n, 1);
+            if (fabs(score_of(h, n, row) - cases[i].want_share * full) > 1e-9)
+                fail_msg("case %zu: %.12f, want %.12f", i, score_of(h, n, row), cases[i].want_share * full);
+        } else {
+            assert_true(n == 0 || score_of(h, n, row) == 0);
+        }
+    }
+    kb_arena_release(&a);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_k1_b_change_order, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cjk_unigram_weight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_zeroed_opts_take_defaults, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cross_pair_weight, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
