@@ -276,10 +276,10 @@ struct index_search_opts {
     const char *segment_dict;
     double bm25_cjk_cross_pair_weight;
 };
-#define INDEX_BM25_K1 1.2
-#define INDEX_BM25_B 0.75
+#define INDEX_BM25_K1 0.9 /* k1 and b: the reference BM25's (../shared/eval/README.md), Anserini's defaults */
+#define INDEX_BM25_B 0.4
 #define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
-#define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 1.0
+#define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 0.5 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 /* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence,
  * the BM25 parameters;
  * hybrid mode, no filters. */

@@ -7,7 +7,11 @@
  *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, the
  *   characters of CJK pairs added as unigrams (CJK function characters skipped), each
  *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
- *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
+ *   text), with one BM25 weight per phrase: 1, or bm25_cjk_unigram_weight for the added characters,
+ *   or bm25_cjk_cross_pair_weight for a pair that straddles two words of the query's dictionary cut
+ *   (text_dict_cut over the word list opts->segment_dict, read at the first search that names it and
+ *   kept in the store) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
+ *   candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
  *   vector-only query; exact scan of the document's vectors for a document filter;
  *   over-fetch and filter for a collection filter) -> union by chunk id; BM25-only candidates get
@@ -26,7 +30,8 @@
  * own first chunk to the front when BM25 scores it within 1% of BM25's best.
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
  * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
- * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_search_fusion.c (fusion,
+ * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_bm25.c (BM25 weights and
+ * the query cut), tests/index/test_search_fusion.c (fusion,
  * sentence evidence), tests/index/test_search_unlocked.c (a search and a commit proceed while another
  * search embeds its query), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
 #include <math.h>

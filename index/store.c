@@ -1,7 +1,7 @@
-/* index/store.c: the SQLite glue: the connection, schema and migrations, the FTS5 tokenizer, the
- * statement cache and transactions, collections, the consistency check, and every query the
- * FAISS-cache policy (vcache.c) and the re-embedding (reembed.c) need, so those two never call
- * SQLite. SQLite is included by three files, all named store*.c and sharing this file's statement
+/* index/store.c: the SQLite glue: the connection, schema and migrations, the FTS5 tokenizer and the
+ * registration of the ranking function kbox_bm25 (store_search.c), the statement cache and
+ * transactions, collections, the consistency check, and every query the FAISS-cache policy
+ * (vcache.c) and the re-embedding (reembed.c) need, so those two never call SQLite. SQLite is included by three files, all named store*.c and sharing this file's statement
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *

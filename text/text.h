@@ -1,7 +1,8 @@
 /* text/text.h: kbox's one text layer, the manual for what a sentence, a token, a term and a stop word
  * are. ingest/ cuts chunks at its sentences, index/ indexes, queries and embeds its tokens, and rag/
  * scores answer sentences with the same sentences and terms, so retrieval and answering agree.
- * Depends on base/ only; pure functions over borrowed text, no allocation, thread-safe.
+ * Depends on base/ only; pure functions over borrowed text, no allocation, thread-safe, except the
+ * dictionary segmenter's word list (segment.c), which is read from a file once and then immutable.
  *
  * Tokens (text_tokenize). UTF-8 text -> code points (an invalid byte is a separator) -> one of three
  * classes:
@@ -33,7 +34,11 @@
  * initials, and the CJK marks are 。！？； alone. Only the index's sentence-evidence step uses it: its
  * depth and weights were tuned on it, and the full rule moves covid_faq_en (hybrid R@5 0.676 ->
  * 0.662, see docs/BENCHMARKS.md), so retrieval keeps it until the evidence step is re-tuned.
- * Tests: tests/text/test_text.c. */
+ *
+ * Segmentation (text_dict_cut): a CJK run cut into the words of a word list (jieba's dict.txt from
+ * Debian's python3-jieba) by the maximum-probability path of a unigram language model. Tokens do not
+ * change with it; index/search.c uses the cut to weigh query character pairs that straddle two words.
+ * Tests: tests/text/test_text.c, tests/text/test_segment.c. */
 #ifndef KB_TEXT_TEXT_H
 #define KB_TEXT_TEXT_H
 

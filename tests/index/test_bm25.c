@@ -202,6 +202,7 @@ static void test_zeroed_opts_take_defaults(void **state)
     assert_true(fabs(cfg.index_bm25_k1 - INDEX_BM25_K1) < 1e-12);
     assert_true(fabs(cfg.index_bm25_b - INDEX_BM25_B) < 1e-12);
     assert_true(fabs(cfg.index_bm25_cjk_unigram_weight - INDEX_BM25_CJK_UNIGRAM_WEIGHT) < 1e-12);
+    assert_true(fabs(cfg.index_bm25_cjk_cross_pair_weight - INDEX_BM25_CJK_CROSS_PAIR_WEIGHT) < 1e-12);
     config_release(&cfg);
     snprintf(k1, sizeof(k1), "%.17g", INDEX_BM25_K1);
     snprintf(b, sizeof(b), "%.17g", INDEX_BM25_B);
