@@ -12,29 +12,16 @@
 #include "base/base.h"
 #include "text/text.h"
 
-static void fz_cut(const struct text_dict *d, const char *s, size_t n)
+static void fz_run(void *ud, const char *run, size_t n)
 {
-    size_t i = 0, run = 0;
-    bool in_run = false;
-    while (i <= n) {
-        uint32_t cp = 0;
-        int len = i < n ? kb_utf8_decode(s + i, n - i, &cp) : 1;
-        bool cjk = i < n && len > 0 && kb_utf8_is_cjk(cp);
-        if (cjk && !in_run) {
-            run = i;
-            in_run = true;
-        } else if (!cjk && in_run) {
-            int ends[TEXT_DICT_RUN_MAX];
-            bool known[TEXT_DICT_RUN_MAX];
-            int k = text_dict_cut(d, s + run, i - run, ends, known, TEXT_DICT_RUN_MAX), prev = 0;
-            for (int w = 0; w < k; w++) {
-                if (ends[w] <= prev || (size_t)ends[w] > i - run)
-                    abort();
-                prev = ends[w];
-            }
-            in_run = false;
-        }
-        i += (size_t)(len > 0 ? len : 1);
+    const struct text_dict *d = ud;
+    int ends[TEXT_DICT_RUN_MAX], prev = 0;
+    bool known[TEXT_DICT_RUN_MAX];
+    int k = text_dict_cut(d, run, n, ends, known, TEXT_DICT_RUN_MAX);
+    for (int w = 0; w < k; w++) {
+        if (ends[w] <= prev || (size_t)ends[w] > n)
+            abort();
+        prev = ends[w];
     }
 }
 
@@ -49,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fd < 0)
         return 0;
     if (write(fd, data, dict_n) == (ssize_t)dict_n && text_dict_open(&d, path, &err) == 0) {
-        fz_cut(d, (const char *)data + dict_n, size - dict_n);
+        text_cjk_runs((const char *)data + dict_n, size - dict_n, fz_run, d);
         text_dict_free(d);
     } else if (d) {
         abort(); /* a failed open must leave *out NULL */

@@ -84,9 +84,17 @@ static bool seg_is_cross(const struct seg_pairs *sp, const char *t, size_t n)
            !seg_has(sp->in, sp->in_len, sp->n_in, t, n);
 }
 
+struct seg_ctx {
+    const struct text_dict *d;
+    struct seg_pairs *sp;
+};
+
 /* Cuts one CJK run and files its pairs as inside a word or across two. */
-static void seg_run(const struct text_dict *d, const char *run, size_t n, struct seg_pairs *sp)
+static void seg_run(void *ud, const char *run, size_t n)
 {
+    const struct seg_ctx *c = ud;
+    const struct text_dict *d = c->d;
+    struct seg_pairs *sp = c->sp;
     int ends[TEXT_DICT_RUN_MAX], w = 0;
     bool known[TEXT_DICT_RUN_MAX];
     int n_words = text_dict_cut(d, run, n, ends, known, TEXT_DICT_RUN_MAX);
@@ -124,22 +132,9 @@ static void seg_run(const struct text_dict *d, const char *run, size_t n, struct
 /* Fills *sp from every CJK run of text[0..n). */
 static void seg_query(const struct text_dict *d, const char *text, size_t n, struct seg_pairs *sp)
 {
-    size_t i = 0, run = 0;
-    bool in_run = false;
+    struct seg_ctx c = {d, sp};
     memset(sp, 0, sizeof(*sp));
-    while (i <= n) {
-        uint32_t cp = 0;
-        int len = i < n ? kb_utf8_decode(text + i, n - i, &cp) : 1;
-        bool cjk = i < n && len > 0 && kb_utf8_is_cjk(cp);
-        if (cjk && !in_run) {
-            run = i;
-            in_run = true;
-        } else if (!cjk && in_run) {
-            seg_run(d, text + run, i - run, sp);
-            in_run = false;
-        }
-        i += (size_t)(len > 0 ? len : 1);
-    }
+    text_cjk_runs(text, n, seg_run, &c);
 }
 
 /* The store's word list for path, read at the first search that names it (lock held). A file that

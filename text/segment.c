@@ -204,3 +204,22 @@ int text_dict_cut(const struct text_dict *d, const char *run, size_t n, int *wor
     }
     return n_words;
 }
+
+void text_cjk_runs(const char *s, size_t n, text_run_fn fn, void *ud)
+{
+    size_t i = 0, run = 0;
+    bool in_run = false;
+    while (i <= n) {
+        uint32_t cp = 0;
+        int len = i < n ? kb_utf8_decode(s + i, n - i, &cp) : 1;
+        bool cjk = i < n && len > 0 && kb_utf8_is_cjk(cp);
+        if (cjk && !in_run) {
+            run = i;
+            in_run = true;
+        } else if (!cjk && in_run) {
+            fn(ud, s + run, i - run);
+            in_run = false;
+        }
+        i += (size_t)(len > 0 ? len : 1);
+    }
+}

@@ -114,6 +114,10 @@ int32_t text_dict_size(const struct text_dict *d); /* entries; 0 for NULL */
  * Returns the number of words written (at most cap). */
 int text_dict_cut(const struct text_dict *d, const char *run, size_t n, int *word_end, bool *known, int cap);
 
+/* Calls fn for every maximal run of CJK characters (kb_utf8_is_cjk) of s[0..n), in order. */
+typedef void (*text_run_fn)(void *ud, const char *run, size_t run_bytes);
+void text_cjk_runs(const char *s, size_t n, text_run_fn fn, void *ud);
+
 /* ---- sentences (sentence.c) --------------------------------------------------------------------- */
 
 /* The end (exclusive byte offset) of the sentence of s[0..n) that starts at `start`: just past its
