@@ -12,6 +12,8 @@
 #include "base/base.h"
 #include "text/text.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static void fz_run(void *ud, const char *run, size_t n)
 {
     const struct text_dict *d = ud;
