@@ -46,6 +46,14 @@
     X(index, top_k, INT, 6, 1, 100, "hits returned by search and used by ask")                       \
     X(index, mmr, BOOL, 0, 0, 1, "diversify hits with maximal marginal relevance")                   \
     X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \
+    X(index, bm25_k1, FLOAT, 0.9, 0.05, 10, "BM25 term-frequency saturation k1")                    \
+    X(index, bm25_b, FLOAT, 0.3, 0, 1, "BM25 length normalisation b (0 none, 1 full)")             \
+    X(index, bm25_cjk_unigram_weight, FLOAT, 1.0, 0, 1,                                              \
+      "weight of a CJK query character against its character pairs' 1")                          \
+    X(index, bm25_cjk_cross_pair_weight, FLOAT, 0.5, 0, 1,                                           \
+      "weight of a CJK query character pair that straddles two dictionary words")                  \
+    X(index, segment_dict, STR, "/usr/lib/python3/dist-packages/jieba/dict.txt", 0, 4096,             \
+      "word list (word frequency [tag] per line, jieba's) that cuts CJK queries; empty = none")    \
                                                                                                         \
     X(embed, model, STR, "", 0, 4096, "GGUF embedding model; empty uses the built-in embedder")      \
     X(embed, dim, INT, 512, 64, 8192, "dimension of the built-in embedder")                          \

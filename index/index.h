@@ -277,8 +277,27 @@ struct index_search_opts {
     bool mmr;               /* diversify with maximal marginal relevance */
     double mmr_lambda;      /* 1 = pure relevance */
     bool evidence;          /* hybrid: sentence-evidence rerank of the first fused hits (search.c) */
+    /* kbox's BM25 (store_search.c): term-frequency saturation k1 and length normalisation b
+     * (cfg->index_bm25_k1, index_bm25_b), and the weight of a CJK query unigram against its pairs'
+     * 1 (cfg->index_bm25_cjk_unigram_weight). bm25_k1 0 (a zeroed struct) takes INDEX_BM25_K1,
+     * INDEX_BM25_B and INDEX_BM25_CJK_UNIGRAM_WEIGHT for all three. */
+    double bm25_k1, bm25_b, bm25_cjk_unigram_weight;
+    /* CJK query segmentation (search.c): the word list (cfg->index_segment_dict; borrowed; NULL or ""
+     * = none, and an unreadable file is logged once and treated as none) and the weight of a query
+     * character pair that straddles two of its words (cfg->index_bm25_cjk_cross_pair_weight; only
+     * read when bm25_k1 > 0, else INDEX_BM25_CJK_CROSS_PAIR_WEIGHT). */
+    const char *segment_dict;
+    double bm25_cjk_cross_pair_weight;
 };
-/* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence;
+/* k1 is the reference BM25's (../shared/eval/README.md) and Anserini's; b is a little below their 0.4,
+ * chosen on ../shared/eval's dev splits (docs/BENCHMARKS.md): passages that answer are longer than
+ * average (dureader_demo_zh's gold paragraphs 2.4x), which full length normalisation penalises. */
+#define INDEX_BM25_K1 0.9
+#define INDEX_BM25_B 0.3
+#define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
+#define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 0.5 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
+/* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence,
+ * the BM25 parameters;
  * hybrid mode, no filters. */
 void index_search_opts_from_config(struct index_search_opts *o, const struct config *cfg);
 
@@ -298,7 +317,7 @@ struct index_hit {
     int page_start, page_end; /* 0 when unknown */
     const char *page_map;     /* "off:page,..." page changes inside text, "" when none; arena-owned */
     int64_t off_start, off_end;
-    double bm25;      /* BM25 relevance, higher is better (SQLite's bm25() negated); 0 if not matched */
+    double bm25;      /* BM25 relevance (kbox's BM25, store_search.c), higher is better; 0 if not matched */
     double vector;    /* inner product with the query vector (cosine), or 0 without vectors */
     double score;     /* the score hits are ordered by: fused, then rescaled by the sentence-evidence step */
     int bm25_rank;    /* 1-based rank in the BM25 list, 0 if absent */

@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "index/index.h"
+#include "text/text.h"
 
 /* ---- vectors.c ---------------------------------------------------------------------------------- */
 
@@ -107,6 +108,9 @@ struct index_store {
     bool read_only;
     int data_version;                 /* PRAGMA data_version at the last sync */
     int64_t n_chunks_cache;           /* -1 = unknown */
+    struct text_dict *dict;           /* query segmenter's word list (search.c loads it at the first
+                                       * search naming dict_path); owned; NULL = none */
+    char dict_path[STORE_PATH_BYTES]; /* the path dict was (or failed to be) read from; "" none tried */
     struct store_stmt stmts[STORE_N_STMT];
     int n_stmts;
 };
@@ -117,6 +121,10 @@ struct vec_index *store_vectors(struct index_store *st);          /* borrowed; N
 const struct index_embedder *store_embedder(struct index_store *st);
 
 /* ---- store.c: SQLite glue for the store*.c files (lock held) ------------------------------------ */
+
+typedef struct fts5_api fts5_api; /* SQLite's, named without including sqlite3.h */
+/* Registers the FTS5 auxiliary function kbox_bm25 (store_search.c) on st's connection. */
+int store_register_ranker(struct index_store *st, fts5_api *api, struct kb_error *err);
 
 /* Maps a SQLite result code to KB_E* with "database: what: sqlite message" in err. */
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what);
@@ -191,9 +199,16 @@ struct store_cand {
     double score;
 };
 
-/* BM25 candidates for an already-built FTS5 expression, best first. */
-int store_bm25(struct index_store *st, const char *fts_expr, int64_t collection_id, int64_t document_id,
-               int limit, struct store_cand *out, int *n_out, struct kb_error *err);
+/* The BM25 parameters of one query (store_search.c's kbox_bm25). */
+struct store_rank {
+    double k1, b;
+    const double *weight; /* borrowed; one per phrase of the FTS5 expression, in order; NULL = all 1 */
+    int n_weight;
+};
+
+/* BM25 candidates for an already-built FTS5 expression, best first (ties by chunk id). */
+int store_bm25(struct index_store *st, const char *fts_expr, const struct store_rank *r, int64_t collection_id,
+               int64_t document_id, int limit, struct store_cand *out, int *n_out, struct kb_error *err);
 /* Keeps the candidates (vector hits) whose chunk belongs to the collection/document filter. */
 int store_filter_chunks(struct index_store *st, int64_t collection_id, int64_t document_id, int64_t *ids,
                         float *scores, int *n, struct kb_error *err);

@@ -7,7 +7,11 @@
  *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, the
  *   characters of CJK pairs added as unigrams (CJK function characters skipped), each
  *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
- *   text) -> BM25 candidates; the same text -> embedder (the built-in one weights terms by IDF from the
+ *   text), with one BM25 weight per phrase: 1, or bm25_cjk_unigram_weight for the added characters,
+ *   or bm25_cjk_cross_pair_weight for a pair that straddles two words of the query's dictionary cut
+ *   (text_dict_cut over the word list opts->segment_dict, read at the first search that names it and
+ *   kept in the store) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
+ *   candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
  *   vector-only query; exact scan of the document's vectors for a document filter;
  *   over-fetch and filter for a collection filter) -> union by chunk id; BM25-only candidates get
@@ -26,7 +30,8 @@
  * own first chunk to the front when BM25 scores it within 1% of BM25's best.
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
  * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
- * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_search_fusion.c (fusion,
+ * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_bm25.c (BM25 weights and
+ * the query cut), tests/index/test_search_fusion.c (fusion,
  * sentence evidence), tests/index/test_search_unlocked.c (a search and a commit proceed while another
  * search embeds its query), tests/cli/test_eval.c (hybrid ahead on two shared dev sets). */
 #include <math.h>
@@ -39,8 +44,10 @@
 #define SEARCH_MAX_DEPTH 1000
 #define SEARCH_EMBED_TRIES 3 /* embeddings outside the lock before embedding under it */
 
-static void fts_put_term(struct kb_buf *out, const char *t, size_t n, int *used)
+/* Appends one phrase "t" to the expression and its BM25 weight w to weight[*used]. */
+static void fts_put_term(struct kb_buf *out, const char *t, size_t n, double w, double *weight, int *used)
 {
+    weight[*used] = w;
     if ((*used)++)
         kb_buf_puts(out, " OR ");
     kb_buf_putc(out, '"');
@@ -52,11 +59,107 @@ static void fts_put_term(struct kb_buf *out, const char *t, size_t n, int *used)
     kb_buf_putc(out, '"');
 }
 
+/* The character pairs of a query's CJK runs that straddle two words of its dictionary segmentation
+ * and never sit inside one word ("城在" in 长城|在|哪里). A pair is the tokenizer's evidence for a
+ * two-character word; one across a word boundary is evidence for no word, only for two words being
+ * adjacent, so it weighs index.bm25_cjk_cross_pair_weight. */
+#define SEG_MAX_PAIRS (2 * TEXT_MAX_TERMS)
+struct seg_pairs {
+    char cross[SEG_MAX_PAIRS][8], in[SEG_MAX_PAIRS][8];
+    int cross_len[SEG_MAX_PAIRS], in_len[SEG_MAX_PAIRS];
+    int n_cross, n_in;
+};
+
+static bool seg_has(const char (*list)[8], const int *lens, int n, const char *t, size_t len)
+{
+    bool found = false;
+    for (int i = 0; i < n && !found; i++)
+        found = (size_t)lens[i] == len && memcmp(list[i], t, len) == 0;
+    return found;
+}
+
+static bool seg_is_cross(const struct seg_pairs *sp, const char *t, size_t n)
+{
+    return sp && seg_has(sp->cross, sp->cross_len, sp->n_cross, t, n) &&
+           !seg_has(sp->in, sp->in_len, sp->n_in, t, n);
+}
+
+struct seg_ctx {
+    const struct text_dict *d;
+    struct seg_pairs *sp;
+};
+
+/* Cuts one CJK run and files its pairs as inside a word or across two. */
+static void seg_run(void *ud, const char *run, size_t n)
+{
+    const struct seg_ctx *c = ud;
+    const struct text_dict *d = c->d;
+    struct seg_pairs *sp = c->sp;
+    int ends[TEXT_DICT_RUN_MAX], w = 0;
+    bool known[TEXT_DICT_RUN_MAX];
+    int n_words = text_dict_cut(d, run, n, ends, known, TEXT_DICT_RUN_MAX);
+    size_t a = 0;
+    while (a < n) {
+        uint32_t cp;
+        int la = kb_utf8_decode(run + a, n - a, &cp), lb;
+        size_t b = a + (size_t)(la > 0 ? la : 1);
+        if (b >= n || la <= 0 || la > 4)
+            break;
+        lb = kb_utf8_decode(run + b, n - b, &cp);
+        if (lb <= 0 || lb > 4)
+            break;
+        while (w < n_words && (size_t)ends[w] <= a)
+            w++;
+        if (w >= n_words)
+            break; /* past the characters cut */
+        {
+            /* a word ends between the two characters, and the list knows the words on both sides
+             * (a character it lacks, e.g. a Traditional one in a Simplified list, says nothing) */
+            bool cross = (size_t)ends[w] == b && known[w] && w + 1 < n_words && known[w + 1];
+            size_t len = (size_t)(la + lb);
+            if (cross && sp->n_cross < SEG_MAX_PAIRS) {
+                memcpy(sp->cross[sp->n_cross], run + a, len);
+                sp->cross_len[sp->n_cross++] = (int)len;
+            } else if (!cross && sp->n_in < SEG_MAX_PAIRS) {
+                memcpy(sp->in[sp->n_in], run + a, len);
+                sp->in_len[sp->n_in++] = (int)len;
+            }
+        }
+        a = b;
+    }
+}
+
+/* Fills *sp from every CJK run of text[0..n). */
+static void seg_query(const struct text_dict *d, const char *text, size_t n, struct seg_pairs *sp)
+{
+    struct seg_ctx c = {d, sp};
+    memset(sp, 0, sizeof(*sp));
+    text_cjk_runs(text, n, seg_run, &c);
+}
+
+/* The store's word list for path, read at the first search that names it (lock held). A file that
+ * cannot be read is logged once; the search then goes on without segmentation. */
+static const struct text_dict *search_dict(struct index_store *st, const char *path)
+{
+    if (!path || !path[0])
+        return NULL;
+    if (strcmp(st->dict_path, path) != 0) {
+        struct kb_error err = {0};
+        text_dict_free(st->dict);
+        st->dict = NULL;
+        kb_strlcpy(st->dict_path, path, sizeof(st->dict_path));
+        if (text_dict_open(&st->dict, path, &err) != 0)
+            kb_log(KB_LOG_WARN, "search: no CJK query segmentation: %s", err.msg);
+    }
+    return st->dict;
+}
+
 /* Builds the FTS5 expression; returns false when the query has no terms. The query-mode terms of a
  * CJK run are its character pairs; each character of a pair is added once as a unigram too (the index
  * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
  * name differently from the text ("长城" vs "长城墙") still shares its characters' evidence. */
-static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
+static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *seg, double uni_weight,
+                           double cross_weight, struct kb_buf *out, double *weight, int *n_weight)
 {
     int used = 0;
     char uni[2 * TEXT_MAX_TERMS][4];
@@ -64,7 +167,8 @@ static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
     for (int i = 0; i < q->n; i++) {
         if (q->n_content > 0 && q->stop[i])
             continue;
-        fts_put_term(out, q->term[i], strlen(q->term[i]), &used);
+        double w = q->cjk[i] && seg_is_cross(seg, q->term[i], (size_t)q->len[i]) ? cross_weight : 1.0;
+        fts_put_term(out, q->term[i], strlen(q->term[i]), w, weight, &used);
     }
     for (int i = 0; i < q->n; i++) {
         const char *t = q->term[i];
@@ -83,9 +187,10 @@ static bool build_fts_expr(const struct text_terms *q, struct kb_buf *out)
                 continue;
             memcpy(uni[n_uni], c, (size_t)lens[k]);
             uni_len[n_uni++] = lens[k];
-            fts_put_term(out, c, (size_t)lens[k], &used);
+            fts_put_term(out, c, (size_t)lens[k], uni_weight, weight, &used);
         }
     }
+    *n_weight = used;
     return used > 0;
 }
 
@@ -100,6 +205,11 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->mmr = cfg->index_mmr;
     o->mmr_lambda = cfg->index_mmr_lambda;
     o->evidence = cfg->index_sentence_evidence;
+    o->bm25_k1 = cfg->index_bm25_k1;
+    o->bm25_b = cfg->index_bm25_b;
+    o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
+    o->bm25_cjk_cross_pair_weight = cfg->index_bm25_cjk_cross_pair_weight;
+    o->segment_dict = cfg->index_segment_dict;
 }
 
 static float dot(const float *a, const float *b, int n)
@@ -478,19 +588,34 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     float *vsc = NULL, *qv = NULL;
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
+    double weight[3 * TEXT_MAX_TERMS], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
+    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT;
+    const struct text_dict *dict;
+    struct seg_pairs seg;
+    struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, NULL, 0};
 
     kb_buf_init(&expr, 64 * 1024);
     if ((rc = search_query_text(query_in, &query, err)) != 0)
         goto out_free;
     text_query_terms(query.data ? query.data : "", query.len, &q);
-    has_terms = build_fts_expr(&q, &expr);
+    if (o->bm25_k1 > 0) {
+        rank.k1 = o->bm25_k1;
+        rank.b = o->bm25_b;
+        uni_weight = o->bm25_cjk_unigram_weight;
+        cross_weight = o->bm25_cjk_cross_pair_weight;
+    }
+    dict = q.n_cjk > 0 ? search_dict(st, o->segment_dict) : NULL;
+    if (dict)
+        seg_query(dict, query.data, query.len, &seg);
+    has_terms = build_fts_expr(&q, dict ? &seg : NULL, uni_weight, cross_weight, &expr, weight, &rank.n_weight);
+    rank.weight = weight;
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */
     depth = KB_MIN(SEARCH_MAX_DEPTH, KB_MAX(4 * o->top_k, 50));
     cand = kb_xmalloc((size_t)(2 * depth) * sizeof(*cand));
 
     if (o->mode != INDEX_MODE_VECTOR) {
-        rc = store_bm25(st, expr.data, o->collection_id, o->document_id, depth, cand, &n_b, err);
+        rc = store_bm25(st, expr.data, &rank, o->collection_id, o->document_id, depth, cand, &n_b, err);
         if (rc)
             goto out_free;
         n_cand = n_b;

@@ -1,7 +1,7 @@
-/* index/store.c: the SQLite glue: the connection, schema and migrations, the FTS5 tokenizer, the
- * statement cache and transactions, collections, the consistency check, and every query the
- * FAISS-cache policy (vcache.c) and the re-embedding (reembed.c) need, so those two never call
- * SQLite. SQLite is included by three files, all named store*.c and sharing this file's statement
+/* index/store.c: the SQLite glue: the connection, schema and migrations, the FTS5 tokenizer and the
+ * registration of the ranking function kbox_bm25 (store_search.c), the statement cache and
+ * transactions, collections, the consistency check, and every query the FAISS-cache policy
+ * (vcache.c) and the re-embedding (reembed.c) need, so those two never call SQLite. SQLite is included by three files, all named store*.c and sharing this file's statement
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
@@ -178,7 +178,9 @@ static int store_register_tokenizer(struct index_store *st, struct kb_error *err
     if (!api)
         return kb_error_set(err, KB_EINTERNAL, "database: SQLite has no FTS5");
     rc = api->xCreateTokenizer(api, "kbox", st, &tk, NULL);
-    return rc == SQLITE_OK ? 0 : store_fail(st, err, rc, "register tokenizer");
+    if (rc != SQLITE_OK)
+        return store_fail(st, err, rc, "register tokenizer");
+    return store_register_ranker(st, api, err);
 }
 
 /* ---- schema ------------------------------------------------------------------------------------- */
@@ -591,6 +593,7 @@ void index_store_close(struct index_store *st)
             kb_warn("vectors: not saved (%s); they are rebuilt at the next open", e.msg);
     }
     vec_free(st->vec);
+    text_dict_free(st->dict);
     for (int i = 0; i < st->n_stmts; i++)
         sqlite3_finalize(st->stmts[i].stmt);
     if (st->db)

@@ -1,5 +1,6 @@
 /* index/store_search.c: the read queries search.c builds on (part of the SQLite glue; see store.c):
- * BM25 candidates from FTS5 with collection/document filters, the filter of vector hits, stored
+ * kbox's BM25 (the FTS5 auxiliary function kbox_bm25, described below) and its candidates from FTS5
+ * with collection/document filters, the filter of vector hits, stored
  * vectors of candidates and of one document, the text and provenance of hits, and the IDF of a
  * term from the FTS5 vocabulary (for the built-in embedder's queries and sentence evidence).
  *
@@ -7,7 +8,7 @@
  * -> store_fill_hits into the caller's arena. IDF = log(1 + (N - df + 0.5) / (df + 0.5)) with N the
  * chunk count (cached in st->n_chunks_cache until a write) and df from chunks_vocab.
  * Invariants: every function here expects the store's lock held, except index_idf, which takes it.
- * Tests: tests/index/test_store.c (search), test_search_fusion.c. */
+ * Tests: tests/index/test_store.c (search), test_search_fusion.c, test_bm25.c (the BM25 maths). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,38 +17,174 @@
 
 #include "index/index_int.h"
 
-int store_bm25(struct index_store *st, const char *fts_expr, int64_t collection_id, int64_t document_id, int limit,
-               struct store_cand *out, int *n_out, struct kb_error *err)
+/* ---- kbox's BM25: the FTS5 auxiliary function kbox_bm25 ------------------------------------------
+ *
+ * kbox_bm25(chunks_fts, k1, b, weights) scores the current row for the MATCH expression:
+ *   score = sum over phrases p of w_p x idf_p x tf_p (k1 + 1) / (tf_p + k1 (1 - b + b dl / avgdl))
+ *   idf_p = ln(1 + (N - n_p + 0.5) / (n_p + 0.5))
+ * tf_p: occurrences of phrase p in the row (both columns, text and heading_path, weigh 1); dl: the
+ * row's tokens in both columns; avgdl: the mean over the table; N: rows; n_p: rows holding p. The
+ * weights are a blob of little-endian doubles, one per phrase in the expression's order (a shorter
+ * or absent blob leaves the rest at 1). This IDF is the one store_idf and the reference BM25 use
+ * (never negative), unlike FTS5's built-in bm25(), which also fixes k1 1.2 and b 0.75.
+ * N, avgdl and every n_p are computed once per query (xQueryPhrase walks each phrase's doclist) and
+ * kept as the query's auxiliary data. */
+struct rank_query {
+    int n_phrase;
+    double avgdl;
+    double *idf;    /* n_phrase */
+    double *weight; /* n_phrase */
+    int *tf;        /* n_phrase, scratch for the current row */
+};
+
+static void rank_query_free(void *p)
 {
-    const char *sql_all = "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2";
-    const char *sql_doc = "SELECT f.rowid, f.rank FROM chunks_fts f JOIN chunks c ON c.id=f.rowid"
-                          " WHERE chunks_fts MATCH ?1 AND c.document_id=?3 ORDER BY f.rank LIMIT ?2";
-    const char *sql_coll = "SELECT f.rowid, f.rank FROM chunks_fts f JOIN chunks c ON c.id=f.rowid"
-                           " JOIN documents d ON d.id=c.document_id"
-                           " WHERE chunks_fts MATCH ?1 AND d.collection_id=?3 ORDER BY f.rank LIMIT ?2";
+    struct rank_query *q = p;
+    if (q) {
+        free(q->idf);
+        free(q->weight);
+        free(q->tf);
+        free(q);
+    }
+}
+
+static int rank_count_row(const Fts5ExtensionApi *api, Fts5Context *fts, void *ud)
+{
+    (void)api;
+    (void)fts;
+    (*(int64_t *)ud)++;
+    return SQLITE_OK;
+}
+
+static struct rank_query *rank_query_new(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_value *wv, int *src)
+{
+    struct rank_query *q = kb_xcalloc(1, sizeof(*q));
+    sqlite3_int64 n_rows = 0, n_tokens = 0;
+    const unsigned char *wb = wv ? sqlite3_value_blob(wv) : NULL;
+    int wn = wv ? sqlite3_value_bytes(wv) / 8 : 0;
+    q->n_phrase = api->xPhraseCount(fts);
+    q->idf = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(double));
+    q->weight = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(double));
+    q->tf = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(int));
+    *src = api->xRowCount(fts, &n_rows);
+    if (*src == SQLITE_OK)
+        *src = api->xColumnTotalSize(fts, -1, &n_tokens);
+    q->avgdl = n_rows > 0 ? (double)n_tokens / (double)n_rows : 1;
+    if (q->avgdl <= 0)
+        q->avgdl = 1;
+    for (int p = 0; p < q->n_phrase && *src == SQLITE_OK; p++) {
+        int64_t n_p = 0;
+        *src = api->xQueryPhrase(fts, p, &n_p, rank_count_row);
+        q->idf[p] = log(1.0 + ((double)n_rows - (double)n_p + 0.5) / ((double)n_p + 0.5));
+        q->weight[p] = 1;
+        if (wb && p < wn) {
+            uint64_t bits = 0;
+            double w;
+            for (int k = 7; k >= 0; k--)
+                bits = bits << 8 | wb[8 * p + k];
+            memcpy(&w, &bits, sizeof(w));
+            q->weight[p] = isfinite(w) && w >= 0 ? w : 1;
+        }
+    }
+    if (*src != SQLITE_OK) {
+        rank_query_free(q);
+        q = NULL;
+    }
+    return q;
+}
+
+static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int n_val,
+                    sqlite3_value **val)
+{
+    struct rank_query *q = api->xGetAuxdata(fts, 0);
+    double k1 = n_val > 0 ? sqlite3_value_double(val[0]) : INDEX_BM25_K1;
+    double b = n_val > 1 ? sqlite3_value_double(val[1]) : INDEX_BM25_B;
+    double score = 0, norm;
+    int src = SQLITE_OK, n_inst = 0, dl = 0;
+    if (!q) {
+        q = rank_query_new(api, fts, n_val > 2 ? val[2] : NULL, &src);
+        if (q && (src = api->xSetAuxdata(fts, q, rank_query_free)) != SQLITE_OK)
+            q = NULL; /* xSetAuxdata freed it */
+    }
+    if (q && src == SQLITE_OK)
+        src = api->xInstCount(fts, &n_inst);
+    if (q && src == SQLITE_OK)
+        src = api->xColumnSize(fts, -1, &dl);
+    if (q && src == SQLITE_OK) {
+        memset(q->tf, 0, (size_t)q->n_phrase * sizeof(int));
+        for (int i = 0; i < n_inst && src == SQLITE_OK; i++) {
+            int p, col, off;
+            src = api->xInst(fts, i, &p, &col, &off);
+            if (src == SQLITE_OK && p >= 0 && p < q->n_phrase)
+                q->tf[p]++;
+        }
+        norm = k1 * (1 - b + b * (double)dl / q->avgdl);
+        for (int p = 0; p < q->n_phrase; p++)
+            if (q->tf[p] > 0)
+                score += q->weight[p] * q->idf[p] * q->tf[p] * (k1 + 1) / (q->tf[p] + norm);
+    }
+    if (!q || src != SQLITE_OK)
+        sqlite3_result_error_code(ctx, src != SQLITE_OK ? src : SQLITE_NOMEM);
+    else
+        sqlite3_result_double(ctx, score);
+}
+
+int store_register_ranker(struct index_store *st, fts5_api *api, struct kb_error *err)
+{
+    int rc = api->xCreateFunction(api, "kbox_bm25", st, rank_fn, NULL);
+    return rc == SQLITE_OK ? 0 : store_fail(st, err, rc, "register kbox_bm25");
+}
+
+int store_bm25(struct index_store *st, const char *fts_expr, const struct store_rank *r, int64_t collection_id,
+               int64_t document_id, int limit, struct store_cand *out, int *n_out, struct kb_error *err)
+{
+    const char *sql_all = "SELECT rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6) AS s FROM chunks_fts"
+                          " WHERE chunks_fts MATCH ?1 ORDER BY s DESC, rowid LIMIT ?2";
+    const char *sql_doc = "SELECT f.rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6) AS s FROM chunks_fts f"
+                          " JOIN chunks c ON c.id=f.rowid"
+                          " WHERE chunks_fts MATCH ?1 AND c.document_id=?3 ORDER BY s DESC, f.rowid LIMIT ?2";
+    const char *sql_coll = "SELECT f.rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6) AS s FROM chunks_fts f"
+                           " JOIN chunks c ON c.id=f.rowid JOIN documents d ON d.id=c.document_id"
+                           " WHERE chunks_fts MATCH ?1 AND d.collection_id=?3 ORDER BY s DESC, f.rowid LIMIT ?2";
     sqlite3_stmt *s = store_prep(st, document_id > 0 ? sql_doc : collection_id > 0 ? sql_coll : sql_all, err);
-    int n = 0, src;
+    unsigned char *wb = NULL;
+    int n = 0, src = SQLITE_DONE, rc = 0;
     *n_out = 0;
     if (!s)
         return err ? err->code : KB_EIO;
+    if (r->n_weight > 0) {
+        wb = kb_xmalloc((size_t)r->n_weight * 8);
+        for (int i = 0; i < r->n_weight; i++) {
+            uint64_t bits;
+            memcpy(&bits, &r->weight[i], sizeof(bits));
+            for (int k = 0; k < 8; k++)
+                wb[8 * i + k] = (unsigned char)(bits >> (8 * k));
+        }
+    }
     sqlite3_bind_text(s, 1, fts_expr, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, limit);
     if (document_id > 0 || collection_id > 0)
         sqlite3_bind_int64(s, 3, document_id > 0 ? document_id : collection_id);
+    sqlite3_bind_double(s, 4, r->k1);
+    sqlite3_bind_double(s, 5, r->b);
+    if (wb)
+        sqlite3_bind_blob(s, 6, wb, r->n_weight * 8, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 6);
     while (n < limit && (src = sqlite3_step(s)) == SQLITE_ROW) {
         memset(&out[n], 0, sizeof(out[n]));
         out[n].chunk_id = sqlite3_column_int64(s, 0);
-        out[n].bm25 = -sqlite3_column_double(s, 1);
+        out[n].bm25 = sqlite3_column_double(s, 1);
         out[n].bm25_rank = n + 1;
         n++;
     }
-    if (n < limit && src != SQLITE_DONE) {
-        sqlite3_reset(s);
-        return store_fail(st, err, src, "full-text search");
-    }
+    if (n < limit && src != SQLITE_DONE)
+        rc = store_fail(st, err, src, "full-text search");
     sqlite3_reset(s);
-    *n_out = n;
-    return 0;
+    sqlite3_clear_bindings(s);
+    free(wb);
+    *n_out = rc ? 0 : n;
+    return rc;
 }
 
 int store_filter_chunks(struct index_store *st, int64_t collection_id, int64_t document_id, int64_t *ids,

@@ -1,7 +1,8 @@
 /* text/text.h: kbox's one text layer, the manual for what a sentence, a token, a term and a stop word
  * are. ingest/ cuts chunks at its sentences, index/ indexes, queries and embeds its tokens, and rag/
  * scores answer sentences with the same sentences and terms, so retrieval and answering agree.
- * Depends on base/ only; pure functions over borrowed text, no allocation, thread-safe.
+ * Depends on base/ only; pure functions over borrowed text, no allocation, thread-safe, except the
+ * dictionary segmenter's word list (segment.c), which is read from a file once and then immutable.
  *
  * Tokens (text_tokenize). UTF-8 text -> code points (an invalid byte is a separator) -> one of three
  * classes:
@@ -33,7 +34,11 @@
  * initials, and the CJK marks are 。！？； alone. Only the index's sentence-evidence step uses it: its
  * depth and weights were tuned on it, and the full rule moves covid_faq_en (hybrid R@5 0.676 ->
  * 0.662, see docs/BENCHMARKS.md), so retrieval keeps it until the evidence step is re-tuned.
- * Tests: tests/text/test_text.c. */
+ *
+ * Segmentation (text_dict_cut): a CJK run cut into the words of a word list (jieba's dict.txt from
+ * Debian's python3-jieba) by the maximum-probability path of a unigram language model. Tokens do not
+ * change with it; index/search.c uses the cut to weigh query character pairs that straddle two words.
+ * Tests: tests/text/test_text.c, tests/text/test_segment.c. */
 #ifndef KB_TEXT_TEXT_H
 #define KB_TEXT_TEXT_H
 
@@ -88,6 +93,30 @@ struct text_terms {
 
 /* Fills *out with the terms of text[0..n). */
 void text_query_terms(const char *text, size_t n, struct text_terms *out);
+
+/* ---- dictionary segmentation (segment.c) ----------------------------------------------------- */
+
+#define TEXT_DICT_MAX_BYTES (64 * 1024 * 1024) /* a larger word list is refused */
+#define TEXT_DICT_WORD_MAX_CHARS 16           /* longer dictionary words are a malformed line */
+#define TEXT_DICT_RUN_MAX 256                 /* characters of a run cut at once; the rest is not cut */
+
+struct text_dict; /* a word list with frequencies; immutable after open, shareable by threads */
+
+/* Reads a "word frequency [tag]" list (jieba's dict.txt format; see segment.c). Caller owns *out;
+ * free with text_dict_free(). KB_ENOENT when the file is absent, KB_EINVAL naming the line of a
+ * malformed entry, KB_ETOOBIG past TEXT_DICT_MAX_BYTES. */
+int text_dict_open(struct text_dict **out, const char *path, struct kb_error *err);
+void text_dict_free(struct text_dict *d); /* NULL ok */
+int32_t text_dict_size(const struct text_dict *d); /* entries; 0 for NULL */
+/* Cuts the CJK run[0..n) (UTF-8, CJK characters only; at most TEXT_DICT_RUN_MAX characters are cut)
+ * into the maximum-probability word sequence; word_end[k] is the byte offset just past word k and
+ * known[k] (known may be NULL) whether word k is in the list (false for a character it lacks).
+ * Returns the number of words written (at most cap). */
+int text_dict_cut(const struct text_dict *d, const char *run, size_t n, int *word_end, bool *known, int cap);
+
+/* Calls fn for every maximal run of CJK characters (kb_utf8_is_cjk) of s[0..n), in order. */
+typedef void (*text_run_fn)(void *ud, const char *run, size_t run_bytes);
+void text_cjk_runs(const char *s, size_t n, text_run_fn fn, void *ud);
 
 /* ---- sentences (sentence.c) --------------------------------------------------------------------- */
 

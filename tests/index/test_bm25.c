@@ -1,0 +1,284 @@
+/* tests/index/test_bm25.c: kbox's BM25 (the FTS5 auxiliary function kbox_bm25, index/store_search.c)
+ * on a real SQLite store: the score of every hit of a tiny corpus against the formula worked by hand
+ * (term frequencies, row lengths and document frequencies written out below), the effect of k1 and b
+ * (set through config keys, as the CLI and server do), the weight of CJK query unigrams, and the
+ * weight of query pairs that straddle two words of a word list the test writes. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "idx_test.h"
+
+/* Four one-chunk documents, no heading: 10 tokens in all, avgdl 2.5.
+ *   d1 "apple banana apple"          dl 3
+ *   d2 "apple cherry"                dl 2
+ *   d3 "banana cherry cherry durian" dl 4
+ *   d4 "durian"                      dl 1 */
+static const char *const corpus[] = {"apple banana apple", "apple cherry", "banana cherry cherry durian", "durian"};
+
+struct fx {
+    char *dir;
+    struct index_store *st;
+    int64_t ids[4];
+    int64_t cjk_id;
+};
+
+static int64_t put(struct index_store *st, const char *name, const char *text)
+{
+    struct index_doc d;
+    struct index_chunk ch;
+    struct kb_error err = {0};
+    int64_t id = 0;
+    memset(&d, 0, sizeof(d));
+    memset(&ch, 0, sizeof(ch));
+    d.name = d.path = name;
+    d.mime = "text/plain";
+    ch.text = text;
+    ch.heading_path = "";
+    if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0)
+        fail_msg("replace %s: %s", name, err.msg);
+    return id;
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *f = kb_xcalloc(1, sizeof(*f));
+    struct kb_error err = {0};
+    f->dir = idx_tmpdir();
+    if (idx_open(&f->st, f->dir, NULL, &err) != 0) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "d%d", i + 1);
+        f->ids[i] = put(f->st, name, corpus[i]);
+    }
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    index_store_close(f->st);
+    idx_rm_rf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* The BM25 leg's hits for q, with k1/b/unigram weight from a config where the three keys are set. */
+static int search(struct index_store *st, const char *q, const char *k1, const char *b, const char *w,
+                  struct kb_arena *a, struct index_hit **h)
+{
+    struct config cfg;
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    int n = -1;
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "index.bm25_k1", k1, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "index.bm25_b", b, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "index.bm25_cjk_unigram_weight", w, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "index.segment_dict", "", CONFIG_SRC_FLAG, &err), 0);
+    index_search_opts_from_config(&o, &cfg);
+    o.mode = INDEX_MODE_BM25;
+    o.top_k = 10;
+    if (index_search(st, q, &o, a, h, &n, &err) != 0)
+        fail_msg("search '%s': %s", q, err.msg);
+    config_release(&cfg);
+    return n;
+}
+
+static double idf(double n_rows, double df)
+{
+    return log(1 + (n_rows - df + 0.5) / (df + 0.5));
+}
+
+static double term(double idf_t, double tf, double dl, double avgdl, double k1, double b)
+{
+    return idf_t * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl));
+}
+
+static double score_of(const struct index_hit *h, int n, int64_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (h[i].chunk_id == id)
+            return h[i].bm25;
+    return -1;
+}
+
+/* "apple cherry": apple in d1 (tf 2) and d2 (tf 1), cherry in d2 (tf 1) and d3 (tf 2); both df 2 of 4. */
+static void test_scores_by_hand(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *k1, *b;
+        double k1v, bv;
+    } cases[] = {{"1.2", "0.75", 1.2, 0.75}, {"0.9", "0.4", 0.9, 0.4}, {"2", "0", 2, 0}, {"0.5", "1", 0.5, 1}};
+    const double i2 = idf(4, 2);
+    for (size_t c = 0; c < KB_ARRAY_LEN(cases); c++) {
+        struct kb_arena a;
+        struct index_hit *h;
+        double k1 = cases[c].k1v, b = cases[c].bv, want[3];
+        kb_arena_init(&a, 1 << 16, 1 << 24);
+        int n = search(f->st, "apple cherry", cases[c].k1, cases[c].b, "1", &a, &h);
+        assert_int_equal(n, 3);
+        want[0] = term(i2, 2, 3, 2.5, k1, b);
+        want[1] = term(i2, 1, 2, 2.5, k1, b) + term(i2, 1, 2, 2.5, k1, b);
+        want[2] = term(i2, 2, 4, 2.5, k1, b);
+        for (int d = 0; d < 3; d++)
+            if (fabs(score_of(h, n, f->ids[d]) - want[d]) > 1e-9)
+                fail_msg("k1 %s b %s: d%d scored %.12f, by hand %.12f", cases[c].k1, cases[c].b, d + 1,
+                         score_of(h, n, f->ids[d]), want[d]);
+        for (int i = 1; i < n; i++)
+            assert_true(h[i - 1].bm25 >= h[i].bm25);
+        kb_arena_release(&a);
+    }
+}
+
+/* k1 and b change the order, not just the values. "durian apple": durian df 2 (d3, d4), apple df 2
+ * (d1, d2). With b = 1 the shortest row d4 (durian once, dl 1) leads; with b = 0 every row with one
+ * match ties and d1 (apple twice) leads. */
+static void test_k1_b_change_order(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    int n = search(f->st, "durian apple", "1.2", "1", "1", &a, &h);
+    assert_int_equal(n, 4);
+    assert_true(h[0].chunk_id == f->ids[3]); /* d4: the shortest row */
+    n = search(f->st, "durian apple", "1.2", "0", "1", &a, &h);
+    assert_int_equal(n, 4);
+    assert_true(h[0].chunk_id == f->ids[0]); /* d1: apple twice, no length penalty */
+    assert_true(fabs(h[1].bm25 - h[3].bm25) < 1e-12); /* d2, d3, d4 tie */
+    kb_arena_release(&a);
+}
+
+/* "长城": the pair 长城 and, weighted by index.bm25_cjk_unigram_weight, the characters 长 and 城. A
+ * row holding only 长 (in 长江) scores w x idf(长) x tf-part; the row with the pair scores the pair
+ * plus both characters. */
+static void test_cjk_unigram_weight(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    int64_t wall = put(f->st, "wall", "长城"), river = put(f->st, "river", "长江");
+    /* 6 rows; 长城 -> tokens 长 城 长城 (dl 3), 长江 -> 长 江 长江 (dl 3); 10 + 6 tokens, avgdl 16/6 */
+    const double avgdl = 16.0 / 6, k1 = 1.2, b = 0.75;
+    const double s_pair = term(idf(6, 1), 1, 3, avgdl, k1, b), s_chang = term(idf(6, 2), 1, 3, avgdl, k1, b),
+                 s_cheng = term(idf(6, 1), 1, 3, avgdl, k1, b);
+    static const char *const ws[] = {"1", "0.5", "0"};
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    for (int i = 0; i < 3; i++) {
+        double w = i == 0 ? 1 : i == 1 ? 0.5 : 0;
+        int n = search(f->st, "长城", "1.2", "0.75", ws[i], &a, &h);
+        assert_int_equal(n, 2);
+        assert_true(h[0].chunk_id == wall);
+        assert_true(fabs(score_of(h, n, wall) - (s_pair + w * (s_chang + s_cheng))) < 1e-9);
+        assert_true(fabs(score_of(h, n, river) - w * s_chang) < 1e-9);
+    }
+    kb_arena_release(&a);
+}
+
+/* A zeroed options struct (bm25_k1 0) ranks with the INDEX_BM25_* defaults, the same as the config
+ * defaults. */
+static void test_zeroed_opts_take_defaults(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h, *h0;
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    struct config cfg;
+    int n = 0, n0 = 0;
+    char k1[32], b[32], w[32];
+    config_init(&cfg);
+    assert_true(fabs(cfg.index_bm25_k1 - INDEX_BM25_K1) < 1e-12);
+    assert_true(fabs(cfg.index_bm25_b - INDEX_BM25_B) < 1e-12);
+    assert_true(fabs(cfg.index_bm25_cjk_unigram_weight - INDEX_BM25_CJK_UNIGRAM_WEIGHT) < 1e-12);
+    assert_true(fabs(cfg.index_bm25_cjk_cross_pair_weight - INDEX_BM25_CJK_CROSS_PAIR_WEIGHT) < 1e-12);
+    config_release(&cfg);
+    snprintf(k1, sizeof(k1), "%.17g", INDEX_BM25_K1);
+    snprintf(b, sizeof(b), "%.17g", INDEX_BM25_B);
+    snprintf(w, sizeof(w), "%.17g", INDEX_BM25_CJK_UNIGRAM_WEIGHT);
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    memset(&o, 0, sizeof(o));
+    o.mode = INDEX_MODE_BM25;
+    o.top_k = 10;
+    assert_int_equal(index_search(f->st, "apple durian cherry", &o, &a, &h0, &n0, &err), 0);
+    n = search(f->st, "apple durian cherry", k1, b, w, &a, &h);
+    assert_int_equal(n, n0);
+    for (int i = 0; i < n; i++) {
+        assert_true(h[i].chunk_id == h0[i].chunk_id);
+        assert_true(fabs(h[i].bm25 - h0[i].bm25) < 1e-12);
+    }
+    kb_arena_release(&a);
+}
+
+/* With a word list, a query pair that straddles two of its words weighs bm25_cjk_cross_pair_weight:
+ * "长城在" cut by the list below is 长城|在, so 城在 is such a pair; the row 城在 matches it (and the
+ * unigram 城, weighed 0 here), so its score is that weight times the pair's BM25 term. Without a list,
+ * or with one that cannot be read, the pair weighs 1. */
+static void test_cross_pair_weight(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    char path[] = "/tmp/kbox-bm25-dict-XXXXXX";
+    int fd = mkstemp(path), n = 0;
+    static const char dict[] = "长城 100\n在 50\n城在 1\n";
+    int64_t row = put(f->st, "row", "城在");
+    double full = -1;
+    static const struct {
+        const char *dict;
+        double cross, want_share;
+    } cases[] = {{"", 0.5, 1}, {NULL, 1, 1}, {NULL, 0.5, 0.5}, {NULL, 0, 0}, {"/nonexistent/kbox-dict.txt", 0.5, 1}};
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, dict, strlen(dict)), (ssize_t)strlen(dict));
+    close(fd);
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        memset(&o, 0, sizeof(o));
+        o.mode = INDEX_MODE_BM25;
+        o.top_k = 10;
+        o.bm25_k1 = 1.2;
+        o.bm25_b = 0.75;
+        o.bm25_cjk_unigram_weight = 0;
+        o.bm25_cjk_cross_pair_weight = cases[i].cross;
+        o.segment_dict = cases[i].dict ? cases[i].dict : path;
+        assert_int_equal(index_search(f->st, "长城在", &o, &a, &h, &n, &err), 0);
+        if (i == 0) {
+            assert_int_equal(n, 1);
+            full = score_of(h, n, row);
+            assert_true(full > 0);
+        } else if (cases[i].want_share > 0) {
+            assert_int_equal(n, 1);
+            if (fabs(score_of(h, n, row) - cases[i].want_share * full) > 1e-9)
+                fail_msg("case %zu: %.12f, want %.12f", i, score_of(h, n, row), cases[i].want_share * full);
+        } else {
+            assert_true(n == 0 || score_of(h, n, row) == 0);
+        }
+    }
+    kb_arena_release(&a);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_scores_by_hand, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_k1_b_change_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cjk_unigram_weight, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_zeroed_opts_take_defaults, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cross_pair_weight, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
