@@ -497,7 +497,7 @@ void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st)
     static const char *const states[] = {"up", "down", "probing"};
     memset(st, 0, sizeof *st);
     st->backend = g && g->remote ? "openai" : "local";
-    st->state = "";
+    st->state = g ? "up" : "none"; /* in-process: a loaded model is up; none answers extractively */
     if (!g || !g->remote)
         return;
     pthread_mutex_lock(&g->mu);

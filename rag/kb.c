@@ -13,7 +13,9 @@
  * supported architecture of the right kind) before it loads. The answer model is reference
  * counted, so answer.model swaps at once and a replaced model closes after its last answer. The
  * built-in embedder is always open and every GGUF embedder opened stays open until rag_close, so
- * the store can keep searching the previous embedder's vectors while jobs.c re-embeds. The model
+ * the store can keep searching the previous embedder's vectors while jobs.c re-embeds.
+ * embed.backend = openai opens a remote embedder (rag/remote_embed.c) instead of embed.model at
+ * rag_open; the embed.* keys of the remote server change only with a restart. The model
  * listing (rag_models_list) serves `kbox model list` and GET /api/models alike. Conversations keep the last question of up to
  * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
  * Threads: every function may be called from any thread; r->lock guards jobs and conversations,
@@ -107,6 +109,8 @@ static int kb_prev_embedders(struct rag *r, const struct index_embedder *e, cons
     int n = 0;
     if (r->builtin != e)
         prev[n++] = r->builtin;
+    if (r->remote_emb && rag_remote_embedder_iface(r->remote_emb) != e)
+        prev[n++] = rag_remote_embedder_iface(r->remote_emb);
     for (int i = 0; i < r->n_gguf; i++)
         if (&r->gguf[i].iface != e)
             prev[n++] = &r->gguf[i].iface;
@@ -281,14 +285,15 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
         goto fail;
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_overrides(c, r->settings_path, err)))
         goto fail;
-    if (!strcmp(c->embed_backend, "openai")) { /* the keys exist; the embedder does not yet */
-        rc = kb_error_set(err, KB_ENOTIMPL, "embed.backend=openai: remote embeddings are not built yet "
-                                            "(issue 18); use builtin, or local with embed.model");
+    if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)))
+        goto fail;
+    if (!strcmp(c->embed_backend, "openai")) { /* a remote /v1/embeddings server; embed.model unused */
+        if ((rc = rag_remote_embedder_open(&r->remote_emb, c, err)))
+            goto fail;
+        r->emb = rag_remote_embedder_iface(r->remote_emb);
+    } else if ((rc = kb_embedder_for(r, c, c->embed_model, &r->emb, err))) {
         goto fail;
     }
-    if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)) ||
-        (rc = kb_embedder_for(r, c, c->embed_model, &r->emb, err)))
-        goto fail;
     index_open_opts_from_config(&o, c);
     o.embedder = r->emb;
     o.reembed_in_background = true; /* search keeps the old vectors; rag_jobs_reembed() does the work */
@@ -324,6 +329,7 @@ void rag_close(struct rag *r)
         free(r->gguf[i].path);
     }
     index_embedder_builtin_free(r->builtin);
+    rag_remote_embedder_close(r->remote_emb);
     for (int i = 0; i < RAG_MAX_JOBS; i++) {
         free(r->jobs[i].spool_path);
         free(r->jobs[i].name);
@@ -440,6 +446,7 @@ int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb
     int rc;
     bool model = !strcmp(key, "answer.model") || !strcmp(key, "embed.model");
     if (!strncmp(key, "data.", 5) || !strncmp(key, "server.", 7) || !strcmp(key, "embed.dim") ||
+        (!strncmp(key, "embed.", 6) && strcmp(key, "embed.model") && strcmp(key, "embed.batch")) ||
         !strcmp(key, "answer.context") || !strcmp(key, "answer.max_concurrent") || !strcmp(key, "answer.threads"))
         if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
             return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs; set it in the config and restart", key);
@@ -905,6 +912,12 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
     out->tokens_per_s = r->last_tokens_per_s;
     out->answer_mode = r->gen ? "generative" : "extractive";
     rag_gen_backend_stats(r->gen, &out->answer_backend); /* r->gen stays open while r->lock is held */
+    if (r->remote_emb && r->emb == rag_remote_embedder_iface(r->remote_emb)) {
+        rag_remote_embedder_stats(r->remote_emb, &out->embed_backend);
+    } else {
+        out->embed_backend.backend = r->emb == r->builtin ? "builtin" : "local";
+        out->embed_backend.state = "up";
+    }
     pthread_mutex_unlock(&r->lock);
     {
         struct index_reembed_status s;

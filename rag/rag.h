@@ -229,19 +229,24 @@ void rag_answer_release(struct rag_answer *a);
 int rag_embed(struct rag *r, const char *const *texts, int n, float **out, int *dim, struct kb_error *err);
 const char *rag_embedder_id(const struct rag *r); /* borrowed */
 
-/* The answer backend (answer.backend), for /api/health and /metrics. Counters since start. */
+/* The answer backend (answer.backend) or the embedding backend (embed.backend), for /api/health
+ * and /metrics. Counters since start. */
 struct rag_backend_stats {
-    const char *backend;          /* "local" or "openai"; static */
-    const char *state;            /* openai: "up", "down" (breaker open) or "probing"; "" for local */
+    const char *backend;          /* answers: "local" or "openai"; embeddings: "builtin", "local" or
+                                   * "openai"; static */
+    const char *state;            /* openai: "up", "down" (breaker open) or "probing"; in-process:
+                                   * "up", or "none" (no answer model: extractive answers); static */
     int64_t requests, errors, retries;
-    int64_t tokens_in, tokens_out; /* prompt and completion tokens the server reported */
-    double last_ttft_ms;          /* time to first token of the latest answer */
-    double last_latency_ms;       /* whole latest answer */
+    int64_t tokens_in, tokens_out; /* prompt and completion tokens the server reported; embeddings:
+                                    * texts sent, 0 */
+    double last_ttft_ms;          /* time to first token of the latest answer (0 for embeddings) */
+    double last_latency_ms;       /* whole latest answer, or latest embedding request */
     int64_t breaker_opened;       /* times the circuit breaker opened */
 };
 
 struct rag_stats {
     struct rag_backend_stats answer_backend;
+    struct rag_backend_stats embed_backend;
     int64_t n_collections, n_documents, n_chunks;
     int64_t jobs_queued, jobs_running, jobs_failed;
     double tokens_per_s;          /* last generative answer's speed, 0 if none */

@@ -84,8 +84,8 @@ struct rag_gen;        /* generate.c: the answer model and its sessions */
 struct rag_gen_ref;    /* kb.c: a loaded answer model with the count of answers using it */
 struct infer_embedder; /* infer/: a GGUF embedding model (embed.model) */
 
-#define RAG_MAX_GGUF_EMBEDDERS 7 /* GGUF embedders opened in one run (with the built-in one, the
-                                  * store's INDEX_MAX_PREV_EMBEDDERS) */
+#define RAG_MAX_GGUF_EMBEDDERS 6 /* GGUF embedders opened in one run (with the built-in and the
+                                  * remote one, the store's INDEX_MAX_PREV_EMBEDDERS) */
 
 /* A GGUF embedding model behind the index's embedder interface. Opened on demand (embed.model)
  * and kept until rag_close(): the store, queries and a re-embedding may still use an embedder
@@ -108,6 +108,7 @@ struct rag {
     struct index_embedder *emb;      /* the configured embedder: builtin or a gguf[].iface; guarded by lock */
     struct index_embedder *builtin;  /* the built-in embedder (owned); always open, so the vectors of a
                                       * knowledge base built without embed.model stay searchable */
+    struct rag_remote_embedder *remote_emb; /* embed.backend = openai (owned), else NULL; set at open */
     struct rag_gguf_embedder gguf[RAG_MAX_GGUF_EMBEDDERS]; /* guarded by switch_mu */
     int n_gguf;
     pthread_mutex_t switch_mu;       /* serialises answer.model / embed.model changes */
@@ -267,6 +268,36 @@ void remote_endpoint(const char *base, const char *path, char *out, size_t out_b
  * or fn's code. err never contains the API key. */
 int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const char *body, remote_piece_fn fn,
                 void *ud, struct remote_result *res, struct kb_error *err);
+
+/* One non-streamed POST of body to <url>/v1/<path> (e.g. "embeddings"); the 2xx response body is
+ * put in out (whose cap bounds it: KB_ETOOBIG past it). Same retries, timeouts, breaker and errors
+ * as remote_chat. */
+int remote_post_json(const struct remote_opts *o, struct remote_breaker *b, const char *path, const char *body,
+                     struct kb_buf *out, struct remote_result *res, struct kb_error *err);
+
+/* ---- remote backends: embeddings (remote_embed.c) ------------------------------------------------ */
+
+#define REMOTE_EMBED_MAX_DIM 65536
+
+/* Decodes an OpenAI /v1/embeddings response for n_texts inputs: data[] must hold n_texts objects
+ * whose "embedding" is an array of *dim finite numbers, placed by their "index" (each index once;
+ * without one, in order). *dim 0 takes the dimension from the first vector. *out (caller frees) gets
+ * n_texts x *dim floats, each L2-normalised. Errors: KB_EJSON (not JSON), KB_EIO (an error object
+ * from the server), KB_ECORRUPT (wrong shape, count, index or value), KB_ECONFIG (a vector of
+ * another dimension than *dim), KB_ENOMEM. */
+int remote_embed_parse(const char *body, size_t n, int n_texts, int *dim, float **out, struct kb_error *err);
+
+/* embed.backend = openai: an index_embedder whose embed() posts the texts to <embed.url>/v1/embeddings
+ * in requests of embed.batch texts, up to embed.max_concurrent requests at once. */
+struct rag_remote_embedder;
+/* Copies what it needs from cfg. The dimension is embed.remote_dim, checked on every response; 0
+ * asks the server once here (one text) and takes it from that response. Caller owns *out; free with
+ * rag_remote_embedder_close(). KB_ECONFIG (no embed.url, unreadable key file), or the call's error. */
+int rag_remote_embedder_open(struct rag_remote_embedder **out, const struct config *cfg, struct kb_error *err);
+void rag_remote_embedder_close(struct rag_remote_embedder *e); /* NULL ok */
+struct index_embedder *rag_remote_embedder_iface(struct rag_remote_embedder *e); /* borrowed; as long as e */
+/* Fills st ("openai", breaker state, counters since open). */
+void rag_remote_embedder_stats(struct rag_remote_embedder *e, struct rag_backend_stats *st);
 
 /* answer.backend = openai: rag_gen_open() makes a client of the remote server instead of loading a
  * model (generate.c); rag_answer_generative() then streams from it. */

@@ -1,6 +1,7 @@
-/* rag/remote.c: the client of an OpenAI-compatible chat server (vLLM, SGLang, llama-server,
- * Ollama, a hosted DeepSeek-compatible API): one streamed POST <url>/v1/chat/completions per
- * answer, with Debian's libcurl, and a circuit breaker shared by the answers.
+/* rag/remote.c: the client of an OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama, a
+ * hosted DeepSeek-compatible API): one streamed POST <url>/v1/chat/completions per answer
+ * (remote_chat), or one non-streamed POST such as /v1/embeddings (remote_post_json, for
+ * rag/remote_embed.c), with Debian's libcurl, and a circuit breaker per backend shared by its calls.
  *
  * Threads: remote_chat() is blocking and runs on the thread that answers (an HTTP worker of web/,
  * or the CLI), with one curl easy handle per call. The number of calls in flight is bounded by the
@@ -117,6 +118,7 @@ struct remote_call {
     int rc;                  /* the parser's or the callback's error */
     long status;             /* HTTP status, once known */
     struct kb_buf error_body; /* body of a non-2xx answer */
+    struct kb_buf *raw;      /* non-streamed calls: the 2xx body goes here (capped); NULL: SSE */
     int retry_after_s;       /* Retry-After header, -1 when absent */
     double t_start, t_first; /* t_first: first piece passed on, 0 before */
     remote_piece_fn fn;
@@ -153,6 +155,11 @@ static size_t remote_on_body(char *p, size_t size, size_t nmemb, void *ud)
     if (c->status / 100 != 2) {
         kb_buf_append(&c->error_body, p, n); /* capped; the excess is dropped */
         return n;
+    }
+    if (c->raw) {
+        if (kb_buf_append(c->raw, p, n))
+            c->rc = kb_error_set(c->err, KB_ETOOBIG, "remote backend: response over %zu bytes", c->raw->max_bytes);
+        return c->rc ? 0 : n;
     }
     c->rc = remote_sse_feed(&c->sse, p, n, c->err);
     return c->rc ? 0 : n; /* 0 aborts the transfer */
@@ -208,8 +215,9 @@ void remote_endpoint(const char *base, const char *path, char *out, size_t out_b
     snprintf(out, out_bytes, "%.*s%s/%s", (int)n, base, has_v1 ? "" : "/v1", path);
 }
 
-/* One HTTP attempt. Returns 0, or the error with err set; *retry says whether it may be retried. */
-static int remote_attempt(const struct remote_opts *o, const char *body, struct remote_call *c,
+/* One HTTP POST of body to <url>/v1/<path>. Returns 0, or the error with err set; *retry says
+ * whether it may be retried. */
+static int remote_attempt(const struct remote_opts *o, const char *path, const char *body, struct remote_call *c,
                           bool *retry, struct kb_error *err)
 {
     char url[2200], auth[4200];
@@ -220,9 +228,9 @@ static int remote_attempt(const struct remote_opts *o, const char *body, struct 
     *retry = false;
     if (!h)
         return kb_error_set(err, KB_ENOMEM, "cannot create an HTTP client");
-    remote_endpoint(o->url, "chat/completions", url, sizeof url);
+    remote_endpoint(o->url, path, url, sizeof url);
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    hdr = curl_slist_append(hdr, "Accept: text/event-stream");
+    hdr = curl_slist_append(hdr, c->raw ? "Accept: application/json" : "Accept: text/event-stream");
     if (o->api_key && o->api_key[0]) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->api_key);
         hdr = curl_slist_append(hdr, auth);
@@ -261,7 +269,7 @@ static int remote_attempt(const struct remote_opts *o, const char *body, struct 
         if (c->status == 401 || c->status == 403)
             rc = kb_error_set(err, KB_EAUTH, "remote backend %s: HTTP %ld: check answer.api_key", o->url,
                               c->status);
-    } else {
+    } else if (!c->raw) {
         rc = remote_sse_finish(&c->sse, err);
     }
     curl_slist_free_all(hdr);
@@ -269,8 +277,10 @@ static int remote_attempt(const struct remote_opts *o, const char *body, struct 
     return rc;
 }
 
-int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const char *body, remote_piece_fn fn,
-                void *ud, struct remote_result *res, struct kb_error *err)
+/* The retry loop shared by streamed (raw NULL) and non-streamed calls. */
+static int remote_run(const struct remote_opts *o, struct remote_breaker *b, const char *path, const char *body,
+                      remote_piece_fn fn, void *ud, struct kb_buf *raw, struct remote_result *res,
+                      struct kb_error *err)
 {
     struct remote_call c;
     unsigned seed = (unsigned)(remote_now() * 1e6);
@@ -285,13 +295,16 @@ int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const cha
         c.err = err;
         c.fn = fn;
         c.ud = ud;
+        c.raw = raw;
         c.retry_after_s = -1;
         c.t_start = remote_now();
         c.t_last = c.t_start;
         c.idle_s = o->timeout_s;
+        if (raw)
+            kb_buf_reset(raw);
         kb_buf_init(&c.error_body, REMOTE_MAX_ERROR_BODY);
         remote_sse_init(&c.sse, remote_on_piece, &c);
-        rc = remote_attempt(o, body, &c, &retry, err);
+        rc = remote_attempt(o, path, body, &c, &retry, err);
         res->usage = c.sse.usage;
         res->have_usage = c.sse.have_usage;
         res->ttft_s = c.t_first ? c.t_first - c.t_start : 0;
@@ -309,4 +322,16 @@ int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const cha
     if (b)
         remote_breaker_record(b, rc == 0 || rc == KB_ECANCELED);
     return rc;
+}
+
+int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const char *body, remote_piece_fn fn,
+                void *ud, struct remote_result *res, struct kb_error *err)
+{
+    return remote_run(o, b, "chat/completions", body, fn, ud, NULL, res, err);
+}
+
+int remote_post_json(const struct remote_opts *o, struct remote_breaker *b, const char *path, const char *body,
+                     struct kb_buf *out, struct remote_result *res, struct kb_error *err)
+{
+    return remote_run(o, b, path, body, NULL, NULL, out, res, err);
 }
