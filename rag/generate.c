@@ -15,8 +15,11 @@
  * session whose cache shares the longest token prefix with its prompt (system instruction and
  * passages, all of it for a repeated question), cuts the cache to that prefix and evaluates only
  * the rest (rag_gen_stats counts it). Generation uses infer/'s prompt-lookup speculative decoding
- * at its default. Follow-ups: rag_gen_rewrite_followup() asks the model for a standalone question
- * and falls back to the follow-up itself.
+ * at its default. Follow-ups: rag_gen_rewrite_followup() asks the model (or the remote server, with
+ * the same prompt) for a standalone question and falls back to the follow-up itself.
+ * answer.backend = openai: no model is loaded; the same system instruction and user message go to
+ * the remote server through rag/remote.c, and its streamed text gets the same citation cleaning,
+ * grounding and strict mode.
  * Threads: the model is shared; a session is taken under g->mu and used by one request at a time.
  * Tests: tests/rag/test_generate.c. */
 #include "rag/rag_int.h"
@@ -516,7 +519,7 @@ bool rag_gen_backend_down(struct rag_gen *g)
 }
 
 /* The request body: the same system instruction and user message as the local prompt. */
-static void gen_remote_body(const struct rag_gen *g, const struct config *cfg, const char *system, const char *user,
+static void gen_remote_body(const struct rag_gen *g, double temperature, const char *system, const char *user,
                             int max_tokens, struct kb_buf *body)
 {
     struct jw w;
@@ -528,7 +531,7 @@ static void gen_remote_body(const struct rag_gen *g, const struct config *cfg, c
     jw_bool(&w, "include_usage", true);
     jw_end_obj(&w);
     jw_int(&w, "max_tokens", max_tokens);
-    jw_num(&w, "temperature", cfg->answer_temperature);
+    jw_num(&w, "temperature", temperature);
     jw_arr(&w, "messages");
     jw_obj(&w, NULL);
     jw_str(&w, "role", "system");
@@ -577,7 +580,7 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     if ((rc = gen_remote_slot(g, true, err)))
         goto out;
     rc = gen_user_message(question, previous, p, n_use, &user);
-    gen_remote_body(g, cfg, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
+    gen_remote_body(g, cfg->answer_temperature, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
     if (prompt_out)
         *prompt_out = kb_xstrndup(body.data, body.len);
     rc = rc ? rc : remote_chat(&g->ro, &g->breaker, body.data, gen_remote_piece, run, &res, err);
@@ -732,15 +735,85 @@ static char *gen_rewrite_clean(const char *s, size_t n)
 
 static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err);
+static int gen_rewrite_remote(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                              struct kb_error *err);
 
 int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err)
 {
     if (!g || !g->remote) /* gen_rewrite_local handles a NULL model */
         return gen_rewrite_local(g, previous, followup, out, err);
-    /* Remote backends: not rewritten yet; the carried-over terms stand (see rag_ask). */
-    *out = kb_xstrdup(followup);
-    return kb_error_set(err, KB_ENOTIMPL, "follow-up rewriting through a remote backend is not built yet");
+    return gen_rewrite_remote(g, previous, followup, out, err);
+}
+
+/* The checks both paths apply to the model's text: *out takes the cleaned rewrite (0), or stays
+ * NULL with the reason (cut: the model hit the token cap). */
+static int gen_rewrite_accept(const char *gen, size_t n, bool cut, const char *previous, const char *followup,
+                              char **out, struct kb_error *err)
+{
+    char *text = gen_rewrite_clean(gen ? gen : "", n);
+    int rc = 0;
+    if (cut)
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model did not finish within %d tokens", GEN_REWRITE_MAX_TOKENS);
+    else if (strlen(text) < 2)
+        rc = kb_error_set(err, KB_EFORMAT, "rewrite: the model wrote no question");
+    else if (strlen(text) > 2 * (strlen(previous) + strlen(followup)) + 32)
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model's question is longer than both questions together");
+    if (rc == 0)
+        *out = text;
+    else
+        free(text);
+    return rc;
+}
+
+/* Only the answer text of the rewrite counts; reasoning deltas are dropped. */
+static int gen_rewrite_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
+{
+    (void)err;
+    if (kind != REMOTE_PIECE_CONTENT)
+        return 0;
+    return gen_collect(ud, text, n) ? KB_ECANCELED : 0;
+}
+
+/* The same system instruction and user message as the local rewrite, streamed from the remote
+ * server with temperature 0 and at most GEN_REWRITE_MAX_TOKENS tokens; it takes one of the
+ * answer.max_concurrent slots and counts in the breaker like an answer. */
+static int gen_rewrite_remote(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                              struct kb_error *err)
+{
+    struct kb_buf user, body, gen;
+    struct remote_result res = {0};
+    int rc;
+    *out = NULL;
+    kb_buf_init(&user, 0);
+    kb_buf_init(&body, 0);
+    kb_buf_init(&gen, 0);
+    if (!followup)
+        followup = "";
+    if (!previous || !*previous || !*followup) {
+        rc = kb_error_set(err, KB_EINVAL, "rewrite: need a previous question and a follow-up");
+        goto out;
+    }
+    if ((rc = gen_remote_slot(g, true, err)))
+        goto out;
+    kb_buf_printf(&user, "Previous question: %s\nFollow-up question: %s", previous, followup);
+    gen_remote_body(g, 0, gen_rewrite_system, user.data, GEN_REWRITE_MAX_TOKENS, &body);
+    rc = remote_chat(&g->ro, &g->breaker, body.data, gen_rewrite_piece, &gen, &res, err);
+    gen_remote_slot(g, false, NULL);
+    if (rc == KB_ECANCELED)
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model wrote far more than a question");
+    if (rc == 0)
+        rc = gen_rewrite_accept(gen.data, gen.len, strcmp(res.finish_reason, "length") == 0, previous, followup,
+                                out, err);
+    kb_info("remote rewrite: %s, %lld prompt tokens, %lld generated", rc ? "fallback" : "done",
+            (long long)res.usage.prompt_tokens, (long long)res.usage.completion_tokens);
+out:
+    if (!*out)
+        *out = kb_xstrdup(followup);
+    kb_buf_release(&user);
+    kb_buf_release(&body);
+    kb_buf_release(&gen);
+    return rc;
 }
 
 static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char *followup, char **out,
@@ -753,7 +826,6 @@ static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char
     struct infer_gen_result res = {0};
     static const char *const stop[] = {"\n"};
     int32_t *tokens = NULL;
-    char *text = NULL;
     int n_tok = 0, slot = -1, reuse, rc;
     *out = NULL;
     kb_buf_init(&user, 0);
@@ -800,17 +872,8 @@ static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char
         infer_session_reset(g->sessions[slot]);
         goto out;
     }
-    text = gen_rewrite_clean(gen.data ? gen.data : "", gen.len);
-    if (res.why == INFER_STOP_MAX_TOKENS || res.why == INFER_STOP_CALLBACK) {
-        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model did not finish within %d tokens", GEN_REWRITE_MAX_TOKENS);
-    } else if (strlen(text) < 2) {
-        rc = kb_error_set(err, KB_EFORMAT, "rewrite: the model wrote no question");
-    } else if (strlen(text) > 2 * (strlen(previous) + strlen(followup)) + 32) {
-        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model's question is longer than both questions together");
-    } else {
-        *out = text;
-        text = NULL;
-    }
+    rc = gen_rewrite_accept(gen.data, gen.len, res.why == INFER_STOP_MAX_TOKENS || res.why == INFER_STOP_CALLBACK,
+                            previous, followup, out, err);
     goto out;
 out_tok:
     kb_error_set(err, rc, "rewrite: cannot tokenize the prompt");
@@ -819,7 +882,6 @@ out:
         gen_give_session(g, slot);
     if (!*out)
         *out = kb_xstrdup(followup);
-    free(text);
     free(tokens);
     kb_buf_release(&user);
     kb_buf_release(&prompt);

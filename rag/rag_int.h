@@ -177,7 +177,8 @@ void rag_gen_get_stats(struct rag_gen *g, struct rag_gen_stats *out);
 /* Prefix reuse on (the default) or off (every prompt from position 0; for tests and A/B runs). */
 void rag_gen_set_prefix_reuse(struct rag_gen *g, bool on);
 /* Rewrites a follow-up question into a standalone one with the answer model: a short prompt in
- * its chat template with the previous question, greedy, at most 48 tokens, one line. *out always
+ * its chat template with the previous question, greedy, at most 48 tokens, one line (a remote
+ * backend gets the same system and user messages, temperature 0, max_tokens 48). *out always
  * gets a caller-owned string (free()): the model's rewrite, or a copy of followup when the model
  * fails, every session is busy, or the rewrite is empty or too long. Returns 0 for the model's
  * rewrite, or the KB_E* code of the fallback's reason (err says why; callers may ignore it). */

@@ -4,7 +4,8 @@
  * stream after some bytes, malformed SSE). Checks each outcome: text and usage passed on, retries
  * only where allowed and after Retry-After, timeouts, a cut stream marked incomplete with its text
  * kept, the circuit breaker opening and closing, and that the API key goes in the Authorization
- * header but never into an error message. */
+ * header but never into an error message. Follow-up rewriting through the remote backend
+ * (test_rewrite): the prompt sent, the cleaned line, and the fallbacks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -416,6 +417,56 @@ static void test_generative(void **state)
     kb_buf_release(&ev.thinks);
 }
 
+/* rag_gen_rewrite_followup through the remote backend: the rewrite prompt goes out (temperature 0,
+ * max_tokens 48), the streamed text is cleaned to one line and the reasoning dropped; a rewrite cut
+ * at the token cap (finish_reason "length") and a failing server fall back to the follow-up. */
+static void test_rewrite(void **state)
+{
+    (void)state;
+    struct fault_server s = {0};
+    struct config cfg;
+    struct kb_error err = {0};
+    struct rag_gen *g = NULL;
+    char url[64], *out = NULL;
+    s.script[0] = "replay:rewrite.sse";
+    s.script[1] = "replay:rewrite_length.sse";
+    s.script[2] = "status:500";
+    s.n_script = 3;
+    fault_start(&s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(&cfg, "answer.temperature", "0.7", CONFIG_SRC_FLAG, &err), 0);
+    if (rag_gen_open(&g, &cfg, &err))
+        fail_msg("%s", err.msg);
+    if (rag_gen_rewrite_followup(g, "How long does shipping take?", "And to Norway?", &out, &err))
+        fail_msg("rewrite: %s", err.msg);
+    assert_string_equal(out, "How long does shipping to Norway take?");
+    assert_non_null(strstr(s.last_request, "Rewrite the user's follow-up question"));
+    assert_non_null(strstr(s.last_request, "Previous question: How long does shipping take?\\nFollow-up question: "
+                                           "And to Norway?"));
+    assert_non_null(strstr(s.last_request, "\"max_tokens\":48"));
+    assert_non_null(strstr(s.last_request, "\"temperature\":0,"));
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(g, "How long does shipping take?", "And to Norway?", &out, &err),
+                     KB_ETOOBIG);
+    assert_string_equal(out, "And to Norway?");
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(g, "How long does shipping take?", "And to Norway?", &out, &err),
+                     KB_EBUSY);
+    assert_string_equal(out, "And to Norway?");
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(g, "", "And to Norway?", &out, &err), KB_EINVAL);
+    free(out);
+    assert_int_equal(s.n_conn, 3);
+    fault_stop(&s);
+    rag_gen_close(g);
+    config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_generative),
+        cmocka_unit_test(test_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
