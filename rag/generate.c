@@ -569,7 +569,7 @@ static int gen_remote_slot(struct rag_gen *g, bool take, struct kb_error *err)
 static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                              const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                              struct gen_run *run, struct rag_answer *out, char **prompt_out, double *tokens_per_s,
-                             struct kb_error *err)
+                             bool *backend_failed, struct kb_error *err)
 {
     struct kb_buf user, body;
     struct remote_result res = {0};
@@ -603,10 +603,18 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     kb_info("remote answer: %s, %lld prompt tokens, %lld generated, first token after %.0f ms, %d retries%s",
             rc ? "failed" : "done", (long long)res.usage.prompt_tokens, (long long)res.usage.completion_tokens,
             res.ttft_s * 1000, res.n_retries, res.incomplete ? ", incomplete" : "");
+    if (rc && rc != KB_ECANCELED && res.incomplete) {
+        /* the stream broke after the client saw text: end the answer with what came, marked */
+        out->incomplete = true;
+        kb_strlcpy(out->error, kb_error_msg(err, rc), sizeof out->error);
+        rc = 0;
+    } else if (rc && rc != KB_ECANCELED && backend_failed) {
+        *backend_failed = true; /* nothing reached the client: the caller may answer otherwise */
+    }
     if (rc)
         goto out;
-    out->n_tokens = (int)res.usage.completion_tokens;
-    *tokens_per_s = res.usage.completion_tokens / KB_MAX(kb_now_s() - t0, 1e-6);
+    out->n_tokens = (int)(res.have_usage ? res.usage.completion_tokens : res.n_pieces);
+    *tokens_per_s = out->n_tokens / KB_MAX(kb_now_s() - t0, 1e-6);
     {
         char *answer = gen_sanitize(run, out);
         gen_cite(answer, p, n_use, out);
@@ -621,7 +629,7 @@ out:
 int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                           const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                           rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
-                          double *tokens_per_s, struct kb_error *err)
+                          double *tokens_per_s, bool *backend_failed, struct kb_error *err)
 {
     struct kb_buf prompt;
     struct gen_run run = {.on_stream = on_stream, .ud = ud};
@@ -633,12 +641,14 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
 
     memset(out, 0, sizeof *out);
     out->mode = "generative";
+    if (backend_failed)
+        *backend_failed = false;
     kb_buf_init(&prompt, 0);
     kb_buf_init(&run.answer, 1 << 20);
     kb_buf_init(&run.reasoning, 1 << 20);
     if (g->remote) {
         rc = gen_remote_answer(g, cfg, question, previous, p, n_passages, emb, &run, out, prompt_out, tokens_per_s,
-                               err);
+                               backend_failed, err);
         goto out;
     }
     if ((rc = gen_fit_prompt(g, cfg, question, previous, p, n_passages, &prompt, &tokens, &n_tok, &n_use, err)))

@@ -807,15 +807,31 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
                                     .score = h[i].score};
     if (gen) {
         double tps = 0;
+        bool failed = false;
         rc = rag_answer_generative(gen->g, cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
-                                   opts->show_prompt ? prompt_out : NULL, &tps, err);
+                                   opts->show_prompt ? prompt_out : NULL, &tps, &failed, err);
         kb_gen_put(r, gen);
         if (!rc) {
             pthread_mutex_lock(&r->lock);
             r->last_tokens_per_s = tps;
             pthread_mutex_unlock(&r->lock);
         }
-        goto out;
+        if (!rc || !failed)
+            goto out;
+        /* the remote backend failed (after its retries) before the client saw anything: the same
+         * choice as while its breaker is open */
+        char why[256];
+        kb_strlcpy(why, kb_error_msg(err, rc), sizeof why);
+        if (strcmp(cfg->answer_on_backend_down, "fail") == 0) {
+            rc = kb_error_set(err, KB_EBUSY, "the answer backend is unavailable: %s", why);
+            goto out;
+        }
+        kb_warn("answer backend failed (%s): answering from the passages instead", why);
+        note = "backend_unavailable";
+        if (prompt_out) {
+            free(*prompt_out);
+            *prompt_out = NULL;
+        }
     }
     rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, out, err);
     if (rc)

@@ -188,7 +188,8 @@ struct rag_answer {
     char *answer;                 /* owned */
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
     const char *mode;             /* "extractive", "generative" or "faq"; static */
-    const char *note;             /* "backend_unavailable" (remote backend down, extractive answer) or NULL; static */
+    const char *note;             /* "backend_unavailable" (remote backend down or failing before it
+                                   * streamed anything: extractive answer) or NULL; static */
     struct rag_citation *citations; /* owned */
     int n_citations;
     struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */
@@ -202,6 +203,9 @@ struct rag_answer {
     int n_tokens;                 /* generated tokens (0 for extractive) */
     char *query;                  /* what retrieval searched for: the question, or a follow-up
                                    * rewritten as a standalone question; owned */
+    bool incomplete;              /* a remote backend's stream broke mid-answer: answer holds what
+                                   * came before (streamed clients also got an error event) */
+    char error[256];              /* when incomplete: why the stream stopped */
 };
 
 struct rag_ask_opts {

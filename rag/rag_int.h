@@ -151,11 +151,14 @@ void rag_model_path(const struct config *cfg, const char *value, char *buf, size
 int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error *err);
 void rag_gen_close(struct rag_gen *g); /* NULL ok */
 /* Answers from the passages with the model: grounded prompt, streaming, citations, grounding
- * scores, strict mode. previous (nullable) is the conversation's last question. */
+ * scores, strict mode. previous (nullable) is the conversation's last question. A remote backend
+ * whose stream breaks after pieces were passed on returns 0 with what came so far, out->incomplete
+ * and out->error set; *backend_failed (nullable) is set true when the remote call failed before
+ * any piece was passed on (the caller may answer otherwise), false for every other outcome. */
 int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                           const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                           rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
-                          double *tokens_per_s, struct kb_error *err);
+                          double *tokens_per_s, bool *backend_failed, struct kb_error *err);
 /* Removes [n] markers outside 1..n_passages in place (and a space before them); marks used[n-1]
  * for the ones kept (used nullable, n_passages entries). Returns the markers kept. */
 int rag_clean_markers(char *text, int n_passages, bool *used);
@@ -238,6 +241,8 @@ void remote_breaker_init(struct remote_breaker *b, int failures, double window_s
 void remote_breaker_release(struct remote_breaker *b);
 bool remote_breaker_allow(struct remote_breaker *b); /* false while open (before the cool-down ends) */
 void remote_breaker_record(struct remote_breaker *b, bool ok);
+/* The state now: an open breaker whose cool-down has ended turns half-open here too, so callers
+ * that ask before calling (rag_gen_backend_down) let the probe through. */
 enum remote_breaker_state remote_breaker_state(struct remote_breaker *b);
 
 /* Where and how to call; strings borrowed for the call (from a configuration snapshot). */

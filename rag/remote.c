@@ -104,7 +104,10 @@ void remote_breaker_record(struct remote_breaker *b, bool ok)
 enum remote_breaker_state remote_breaker_state(struct remote_breaker *b)
 {
     enum remote_breaker_state s;
+    double now = remote_now();
     pthread_mutex_lock(&b->mu);
+    if (b->state == REMOTE_BREAKER_OPEN && now >= b->open_until)
+        b->state = REMOTE_BREAKER_HALF_OPEN; /* the cool-down is over: callers that check first may probe */
     s = b->state;
     pthread_mutex_unlock(&b->mu);
     return s;

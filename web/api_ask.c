@@ -11,12 +11,19 @@
  *          event: citation  data: {n, chunk_id, document_id, document, heading_path, page, page_end,
  *                                      text}
  *          event: done      data: the full answer JSON
- *          event: error     data: {"error":{"code","message"}} (only after output began)
+ *          event: error     data: {"error":{"code","message"}} (only after output began; when a
+ *                           remote backend's stream broke mid-answer it is followed by the
+ *                           citations and done, whose answer JSON has "incomplete": true)
  *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
  *                      support_min, weak, dropped (these three with sentences, i.e. generative),
  *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens, query,
- *                      conversation_id}
- *   GET /api/health, GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
+ *                      conversation_id, and incomplete: true with error when a remote stream broke}
+ *   GET /api/health -> {status, version, uptime_s, collections, documents, chunks, jobs, answer_mode,
+ *        answer_backend:{backend: local|openai, state: up|down|probing (openai), up|none (local:
+ *        a model, or extractive), last_ttft_ms, last_latency_ms, and for openai requests, errors,
+ *        breaker_opened}, embed_backend:{backend: builtin|local|openai, state, and for openai
+ *        last_latency_ms, requests, errors, breaker_opened}, embedder, vectors, max_upload_bytes}
+ *   GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
  *
  * Answers run as deferred tasks (server.c): rag_ask may take seconds with a model, and an HTTP
  * worker thread is never blocked on it. rag streams citation numbers only, so citation events
@@ -179,6 +186,13 @@ static void ask_task(struct web_task *t, void *ud)
             sse_send(j, "error", body.data, body.len);
         goto out;
     }
+    if (j->ask.stream && a.incomplete) { /* the backend's stream broke: say so, then end normally */
+        struct kb_error e = {0};
+        kb_error_set(&e, KB_EIO, "%s", a.error);
+        web_error_body(&body, KB_EIO, &e);
+        sse_send(j, "error", body.data, body.len);
+        kb_buf_reset(&body);
+    }
     answer_json(&body, &a, j->ask.conversation_id);
     if (j->ask.stream) {
         for (int i = 0; i < a.n_citations; i++) {
@@ -251,6 +265,21 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_str(&w, "state", st.answer_backend.state);
     jw_num(&w, "last_ttft_ms", st.answer_backend.last_ttft_ms);
     jw_num(&w, "last_latency_ms", st.answer_backend.last_latency_ms);
+    if (strcmp(st.answer_backend.backend, "openai") == 0) {
+        jw_int(&w, "requests", st.answer_backend.requests);
+        jw_int(&w, "errors", st.answer_backend.errors);
+        jw_int(&w, "breaker_opened", st.answer_backend.breaker_opened);
+    }
+    jw_end_obj(&w);
+    jw_obj(&w, "embed_backend");
+    jw_str(&w, "backend", st.embed_backend.backend);
+    jw_str(&w, "state", st.embed_backend.state);
+    if (strcmp(st.embed_backend.backend, "openai") == 0) {
+        jw_num(&w, "last_latency_ms", st.embed_backend.last_latency_ms);
+        jw_int(&w, "requests", st.embed_backend.requests);
+        jw_int(&w, "errors", st.embed_backend.errors);
+        jw_int(&w, "breaker_opened", st.embed_backend.breaker_opened);
+    }
     jw_end_obj(&w);
     jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
     /* which vectors search uses: during a re-embedding the old embedder's, or none (BM25 only) */

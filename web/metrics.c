@@ -3,7 +3,9 @@
  *
  * Data: ctx->stats holds one struct web_route_stats per route index plus a last one for requests
  * that matched no route; all under ctx->metrics_lock. Routes that share a name (PUT and PATCH of a
- * collection) are summed into one series when rendered. Tests: tests/web/test_web.c (/metrics). */
+ * collection) are summed into one series when rendered. Remote backends (rag_stats'
+ * answer_backend and embed_backend, when "openai") add kbox_backend_* and kbox_embed_backend_*.
+ * Tests: tests/web/test_web.c (/metrics), tests/web/test_remote_served.c (the backend series). */
 #include "web/web_int.h"
 
 #include <stdlib.h>
@@ -161,6 +163,24 @@ int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out)
                           (long long)b->requests, (long long)b->errors, (long long)b->retries,
                           (long long)b->tokens_in, (long long)b->tokens_out, strcmp(b->state, "down") != 0,
                           (long long)b->breaker_opened, b->last_ttft_ms / 1000);
+        }
+        if (strcmp(rs.embed_backend.backend, "openai") == 0) {
+            const struct rag_backend_stats *b = &rs.embed_backend;
+            kb_buf_printf(out,
+                          "# HELP kbox_embed_backend_requests_total Requests sent to the remote embedder.\n"
+                          "# TYPE kbox_embed_backend_requests_total counter\nkbox_embed_backend_requests_total %lld\n"
+                          "# HELP kbox_embed_backend_errors_total Remote embedding requests that failed.\n"
+                          "# TYPE kbox_embed_backend_errors_total counter\nkbox_embed_backend_errors_total %lld\n"
+                          "# HELP kbox_embed_backend_retries_total Remote embedding attempts retried.\n"
+                          "# TYPE kbox_embed_backend_retries_total counter\nkbox_embed_backend_retries_total %lld\n"
+                          "# HELP kbox_embed_backend_texts_total Texts sent to the remote embedder.\n"
+                          "# TYPE kbox_embed_backend_texts_total counter\nkbox_embed_backend_texts_total %lld\n"
+                          "# HELP kbox_embed_backend_up 1 unless the circuit breaker holds the embedder down.\n"
+                          "# TYPE kbox_embed_backend_up gauge\nkbox_embed_backend_up %d\n"
+                          "# HELP kbox_embed_backend_latency_seconds Latency of the latest embedding request.\n"
+                          "# TYPE kbox_embed_backend_latency_seconds gauge\nkbox_embed_backend_latency_seconds %.4f\n",
+                          (long long)b->requests, (long long)b->errors, (long long)b->retries,
+                          (long long)b->tokens_in, strcmp(b->state, "down") != 0, b->last_latency_ms / 1000);
         }
     }
     kb_buf_printf(out, "# HELP kbox_up Whether the knowledge base answered its statistics.\n"

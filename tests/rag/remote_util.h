@@ -11,7 +11,7 @@ struct collect {
     struct kb_buf content, reasoning;
 };
 
-static int collect_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
+__attribute__((unused)) static int collect_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
 {
     struct collect *c = ud;
     (void)err;

@@ -91,7 +91,7 @@ static void test_kbox_behind_kbox(void **state)
         fail_msg("%s", err.msg);
     kb_buf_init(&ev.tokens, 0);
     if (rag_answer_generative(g, &cfg, "How long do I have to return an item?", NULL, p, 1, NULL, on_event, &ev, &a,
-                              NULL, &tps, &err))
+                              NULL, &tps, NULL, &err))
         fail_msg("remote answer: %s", err.msg);
     assert_string_equal(a.mode, "generative");
     assert_true(ev.n > 0);
