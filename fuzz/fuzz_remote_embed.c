@@ -5,6 +5,7 @@
  * a KB_E* code the header names (never crash, never leak). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rag/rag_int.h"
 
@@ -17,7 +18,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     if (size < 2)
         return 0;
     int n = data[0] % 8 + 1, dim = data[1] % 5; /* 0 learns it */
-    int rc = remote_embed_parse((const char *)data + 2, size - 2, n, &dim, &x, &err);
+    char *body = malloc(size - 1); /* NUL-terminated, as the kb_buf of a response is */
+    if (!body)
+        return 0;
+    memcpy(body, data + 2, size - 2);
+    body[size - 2] = '\0';
+    int rc = remote_embed_parse(body, size - 2, n, &dim, &x, &err);
+    free(body);
     if (rc == 0) {
         if (!x || dim < 1 || dim > REMOTE_EMBED_MAX_DIM)
             abort();

@@ -285,7 +285,8 @@ int remote_post_json(const struct remote_opts *o, struct remote_breaker *b, cons
 
 #define REMOTE_EMBED_MAX_DIM 65536
 
-/* Decodes an OpenAI /v1/embeddings response for n_texts inputs: data[] must hold n_texts objects
+/* Decodes an OpenAI /v1/embeddings response (n bytes, NUL-terminated at n, as a kb_buf's data
+ * is) for n_texts inputs: data[] must hold n_texts objects
  * whose "embedding" is an array of *dim finite numbers, placed by their "index" (each index once;
  * without one, in order). *dim 0 takes the dimension from the first vector. *out (caller frees) gets
  * n_texts x *dim floats, each L2-normalised. Errors: KB_EJSON (not JSON), KB_EIO (an error object
