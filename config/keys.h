@@ -71,7 +71,8 @@
     X(answer, speculative, BOOL, 1, 0, 1, "prompt-lookup speculative decoding when greedy")           \
     X(answer, max_tokens, INT, 512, 1, 32768, "tokens generated per answer")                         \
     X(answer, temperature, FLOAT, 0, 0, 5, "sampling temperature; 0 is greedy")                      \
-    X(answer, max_concurrent, INT, 1, 1, 64, "generation sessions at once; more get 503")            \
+    X(answer, max_concurrent, INT, 1, 1, 512,                                                          \
+      "answers generated at once (local: sessions with their KV cache; openai: streams); more get 503") \
     X(answer, context, INT, 4096, 256, 1048576, "context window used for generation, in tokens")     \
     X(answer, threads, INT, 0, 0, 256, "inference threads; 0 means one per core")                    \
     X(answer, backend, STR, "local", 5, 6,                                                            \

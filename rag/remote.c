@@ -3,11 +3,18 @@
  * (remote_chat), or one non-streamed POST such as /v1/embeddings (remote_post_json, for
  * rag/remote_embed.c), with Debian's libcurl, and a circuit breaker per backend shared by its calls.
  *
- * Threads: remote_chat() is blocking and runs on the thread that answers (an HTTP worker of web/,
- * or the CLI), with one curl easy handle per call. The number of calls in flight is bounded by the
- * caller's generation slots (answer.max_concurrent, which rag/ enforces before it calls here), so
- * the design needs no event loop of its own; a curl multi loop that shares one thread between
- * answers is the step after this one (see the report of issue #18) and would keep this interface.
+ * Threads: remote_chat() and remote_post_json() block and run on the calling thread (a web/ task
+ * thread that answers, the re-embedding job, a search, or the CLI), with one curl easy handle per
+ * call. The number of answers in flight is bounded by answer.max_concurrent (generate.c's slots,
+ * up to 512) and web/'s WEB_MAX_TASKS. This is deliberately not a curl multi loop: every answer
+ * already owns a thread in web/ for retrieval, grounding and relaying its SSE events, so a shared
+ * event loop would save no thread; it would only move the socket wait and then need a queue back
+ * to each answer's thread (or run every client's relay on one shared thread, where one slow
+ * reader stalls all). Measured with bench/bench_remote.c (docs/BENCHMARKS.md, "Remote answer
+ * backend"): 200 concurrent streamed answers through one kbox on the 2-core box all finished,
+ * all 200 streams open at the backend at once, kbox at 114 MiB peak RSS, 206 threads and about
+ * 15 ms of CPU per answer (retrieval and grounding included); the per-answer thread is not what
+ * limits it.
  *
  * Faults: CURLOPT_CONNECTTIMEOUT is answer.connect_timeout_s; a read timeout is "no byte for
  * answer.timeout_s" (checked in curl's progress callback). Before the first piece has
@@ -17,10 +24,13 @@
  * retried (the client has seen text) and a broken stream returns KB_EIO with what came so far kept
  * by the caller. The breaker opens after answer.breaker_failures failed calls within
  * answer.breaker_window_s and refuses calls (KB_EBUSY, "backend unavailable") for
- * answer.breaker_cooldown_s; the first call after the cool-down is a probe whose success closes it.
+ * answer.breaker_cooldown_s; after the cool-down it is half-open (also when its state is only
+ * read, so rag_ask lets a call through) and the next call is a probe whose success closes it.
  * TLS is verified unless answer.insecure (which rag/ logs as a warning at every start); answer.ca_file
  * replaces the system store. The API key goes in an Authorization header only, never in a log line
- * or error message. Tests: tests/rag/test_remote.c (a fault server on 127.0.0.1). */
+ * or error message; no "Expect: 100-continue" wait is added before a body is sent.
+ * Tests: tests/rag/test_remote.c (a fault server on 127.0.0.1), tests/web/test_remote_served.c
+ * (the same through a served kbox), tests/rag/test_remote_e2e.c (kbox behind kbox). */
 #include "rag/rag_int.h"
 
 #include <curl/curl.h>
@@ -234,6 +244,7 @@ static int remote_attempt(const struct remote_opts *o, const char *path, const c
     remote_endpoint(o->url, path, url, sizeof url);
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, c->raw ? "Accept: application/json" : "Accept: text/event-stream");
+    hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue wait (up to 1 s) before a prompt is sent */
     if (o->api_key && o->api_key[0]) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->api_key);
         hdr = curl_slist_append(hdr, auth);
