@@ -46,9 +46,7 @@ struct rag_gen {
     pthread_mutex_t mu;
     /* answer.backend = openai: no model or sessions; answers go to a remote server (remote.c) */
     bool remote;
-    char *url, *model_name, *api_key, *ca_file; /* owned copies */
-    struct remote_opts ro;           /* points into the copies above */
-    struct remote_breaker breaker;
+    struct remote_client rc;         /* the server, its options and breaker */
     int n_remote_busy;               /* guarded by mu; at most n */
     struct rag_backend_stats rstats; /* guarded by mu */
 };
@@ -117,13 +115,7 @@ void rag_gen_close(struct rag_gen *g)
     infer_pool_free(g->pool);
     infer_model_close(g->model);
     if (g->remote) {
-        remote_breaker_release(&g->breaker);
-        if (g->api_key)
-            memset(g->api_key, 0, strlen(g->api_key));
-        free(g->url);
-        free(g->model_name);
-        free(g->api_key);
-        free(g->ca_file);
+        remote_client_release(&g->rc);
     }
     pthread_mutex_destroy(&g->mu);
     free(g);
@@ -450,43 +442,18 @@ static char *gen_ground(const struct config *cfg, char *answer, const struct rag
 
 /* ---- remote backend (answer.backend = openai) ------------------------------------------------------ */
 
-/* Copies what the client needs from cfg; the API key comes from answer.api_key, else the first line
- * of answer.api_key_file. */
+/* Copies what the client needs from cfg (remote_client_init: the key from answer.api_key, else the
+ * first line of answer.api_key_file). */
 static int gen_open_remote(struct rag_gen *g, const struct config *cfg, struct kb_error *err)
 {
-    char key[4200] = "";
-    int rc = 0;
-    if (!cfg->answer_url[0])
-        return kb_error_set(err, KB_ECONFIG, "answer.backend is openai but answer.url is empty");
-    if (cfg->answer_api_key[0]) {
-        kb_strlcpy(key, cfg->answer_api_key, sizeof key);
-    } else if (cfg->answer_api_key_file[0]) {
-        FILE *f = fopen(cfg->answer_api_key_file, "r");
-        if (!f || !fgets(key, sizeof key, f))
-            rc = kb_error_set(err, KB_ECONFIG, "answer.api_key_file '%s' cannot be read", cfg->answer_api_key_file);
-        if (f)
-            fclose(f);
-        key[strcspn(key, "\r\n")] = '\0';
-    }
+    int rc = remote_client_init(&g->rc, cfg, "answer", cfg->answer_url, cfg->answer_model_name, cfg->answer_api_key,
+                                cfg->answer_api_key_file, err);
     if (rc)
         return rc;
     g->remote = true;
     g->n = (int)cfg->answer_max_concurrent;
     g->n_ctx = (int)cfg->answer_context;
-    g->url = kb_xstrdup(cfg->answer_url);
-    g->model_name = kb_xstrdup(cfg->answer_model_name);
-    g->api_key = kb_xstrdup(key);
-    g->ca_file = kb_xstrdup(cfg->answer_ca_file);
-    memset(key, 0, sizeof key);
-    g->ro = (struct remote_opts){.url = g->url, .api_key = g->api_key, .ca_file = g->ca_file,
-                                 .insecure = cfg->answer_insecure,
-                                 .connect_timeout_s = (int)cfg->answer_connect_timeout_s,
-                                 .timeout_s = (int)cfg->answer_timeout_s, .retries = (int)cfg->answer_retries};
-    remote_breaker_init(&g->breaker, (int)cfg->answer_breaker_failures, (double)cfg->answer_breaker_window_s,
-                        (double)cfg->answer_breaker_cooldown_s);
-    if (cfg->answer_insecure)
-        kb_warn("answer.insecure is true: TLS certificates of %s are not verified", g->url);
-    kb_info("answer backend: openai at %s (model '%s'), %d concurrent", g->url, g->model_name, g->n);
+    kb_info("answer backend: openai at %s (model '%s'), %d concurrent", g->rc.url, g->rc.model_name, g->n);
     return 0;
 }
 
@@ -497,7 +464,6 @@ bool rag_gen_is_remote(const struct rag_gen *g)
 
 void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st)
 {
-    static const char *const states[] = {"up", "down", "probing"};
     memset(st, 0, sizeof *st);
     st->backend = g && g->remote ? "openai" : "local";
     st->state = g ? "up" : "none"; /* in-process: a loaded model is up; none answers extractively */
@@ -507,15 +473,12 @@ void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st)
     *st = g->rstats;
     pthread_mutex_unlock(&g->mu);
     st->backend = "openai";
-    st->state = states[remote_breaker_state(&g->breaker)];
-    pthread_mutex_lock(&g->breaker.mu);
-    st->breaker_opened = g->breaker.n_opened;
-    pthread_mutex_unlock(&g->breaker.mu);
+    remote_client_state(&g->rc, st);
 }
 
 bool rag_gen_backend_down(struct rag_gen *g)
 {
-    return g && g->remote && remote_breaker_state(&g->breaker) == REMOTE_BREAKER_OPEN;
+    return g && g->remote && remote_breaker_state(&g->rc.breaker) == REMOTE_BREAKER_OPEN;
 }
 
 /* The request body: the same system instruction and user message as the local prompt. */
@@ -525,7 +488,7 @@ static void gen_remote_body(const struct rag_gen *g, double temperature, const c
     struct jw w;
     jw_init(&w, body);
     jw_obj(&w, NULL);
-    jw_str(&w, "model", g->model_name);
+    jw_str(&w, "model", g->rc.model_name);
     jw_bool(&w, "stream", true);
     jw_obj(&w, "stream_options");
     jw_bool(&w, "include_usage", true);
@@ -583,7 +546,7 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     gen_remote_body(g, cfg->answer_temperature, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
     if (prompt_out)
         *prompt_out = kb_xstrndup(body.data, body.len);
-    rc = rc ? rc : remote_chat(&g->ro, &g->breaker, body.data, gen_remote_piece, run, &res, err);
+    rc = rc ? rc : remote_chat(&g->rc.ro, &g->rc.breaker, body.data, gen_remote_piece, run, &res, err);
     gen_remote_slot(g, false, NULL);
     if (rc == KB_ECANCELED || (!rc && run->canceled))
         rc = kb_error_set(err, KB_ECANCELED, "the client went away");
@@ -808,7 +771,7 @@ static int gen_rewrite_remote(struct rag_gen *g, const char *previous, const cha
         goto out;
     kb_buf_printf(&user, "Previous question: %s\nFollow-up question: %s", previous, followup);
     gen_remote_body(g, 0, gen_rewrite_system, user.data, GEN_REWRITE_MAX_TOKENS, &body);
-    rc = remote_chat(&g->ro, &g->breaker, body.data, gen_rewrite_piece, &gen, &res, err);
+    rc = remote_chat(&g->rc.ro, &g->rc.breaker, body.data, gen_rewrite_piece, &gen, &res, err);
     gen_remote_slot(g, false, NULL);
     if (rc == KB_ECANCELED)
         rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model wrote far more than a question");

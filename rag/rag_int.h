@@ -265,6 +265,22 @@ struct remote_result {
     bool incomplete;           /* failed after pieces were passed on */
     char finish_reason[32];
 };
+/* One configured remote server: owned copies of its address, model name and key, the call
+ * options (timeouts, retries and TLS from the answer.* keys) and its own circuit breaker. */
+struct remote_client {
+    char *url, *model_name, *api_key, *ca_file; /* owned copies */
+    struct remote_opts ro;                      /* points into the copies */
+    struct remote_breaker breaker;
+};
+/* Fills c for the server of section ("answer" or "embed", which names the keys in errors): url and
+ * model_name, the key from api_key or else the first line of api_key_file. Logs a warning when
+ * answer.insecure is set. KB_ECONFIG: url empty, key file unreadable (c is then left empty). */
+int remote_client_init(struct remote_client *c, const struct config *cfg, const char *section, const char *url,
+                       const char *model_name, const char *api_key, const char *api_key_file, struct kb_error *err);
+void remote_client_release(struct remote_client *c); /* wipes the key */
+/* st->state ("up", "down", "probing") and st->breaker_opened from c's breaker. */
+void remote_client_state(struct remote_client *c, struct rag_backend_stats *st);
+
 /* base + "/v1/" + path, without doubling a "/v1" the base already ends with. */
 void remote_endpoint(const char *base, const char *path, char *out, size_t out_bytes);
 /* Streams one chat completion: body is the request JSON (with "stream": true), each delta goes to

@@ -123,6 +123,66 @@ enum remote_breaker_state remote_breaker_state(struct remote_breaker *b)
     return s;
 }
 
+/* ---- a configured server ---------------------------------------------------------------------------- */
+
+int remote_client_init(struct remote_client *c, const struct config *cfg, const char *section, const char *url,
+                       const char *model_name, const char *api_key, const char *api_key_file, struct kb_error *err)
+{
+    char key[4200] = "";
+    int rc = 0;
+    memset(c, 0, sizeof *c);
+    if (!url[0])
+        return kb_error_set(err, KB_ECONFIG, "%s.backend is openai but %s.url is empty", section, section);
+    if (api_key[0]) {
+        kb_strlcpy(key, api_key, sizeof key);
+    } else if (api_key_file[0]) {
+        FILE *f = fopen(api_key_file, "r");
+        if (!f || !fgets(key, sizeof key, f))
+            rc = kb_error_set(err, KB_ECONFIG, "%s.api_key_file '%s' cannot be read", section, api_key_file);
+        if (f)
+            fclose(f);
+        key[strcspn(key, "\r\n")] = '\0';
+    }
+    if (rc == 0) {
+        c->url = kb_xstrdup(url);
+        c->model_name = kb_xstrdup(model_name);
+        c->api_key = kb_xstrdup(key);
+        c->ca_file = kb_xstrdup(cfg->answer_ca_file);
+        c->ro = (struct remote_opts){.url = c->url, .api_key = c->api_key, .ca_file = c->ca_file,
+                                     .insecure = cfg->answer_insecure,
+                                     .connect_timeout_s = (int)cfg->answer_connect_timeout_s,
+                                     .timeout_s = (int)cfg->answer_timeout_s, .retries = (int)cfg->answer_retries};
+        remote_breaker_init(&c->breaker, (int)cfg->answer_breaker_failures, (double)cfg->answer_breaker_window_s,
+                            (double)cfg->answer_breaker_cooldown_s);
+        if (cfg->answer_insecure)
+            kb_warn("answer.insecure is true: TLS certificates of %s are not verified", c->url);
+    }
+    memset(key, 0, sizeof key);
+    return rc;
+}
+
+void remote_client_release(struct remote_client *c)
+{
+    if (!c->url)
+        return;
+    remote_breaker_release(&c->breaker);
+    memset(c->api_key, 0, strlen(c->api_key));
+    free(c->url);
+    free(c->model_name);
+    free(c->api_key);
+    free(c->ca_file);
+    memset(c, 0, sizeof *c);
+}
+
+void remote_client_state(struct remote_client *c, struct rag_backend_stats *st)
+{
+    static const char *const states[] = {"up", "down", "probing"};
+    st->state = states[remote_breaker_state(&c->breaker)];
+    pthread_mutex_lock(&c->breaker.mu);
+    st->breaker_opened = c->breaker.n_opened;
+    pthread_mutex_unlock(&c->breaker.mu);
+}
+
 /* ---- one streamed call ------------------------------------------------------------------------- */
 
 struct remote_call {

@@ -36,9 +36,7 @@
 #define REMOTE_EMBED_MAX_PARALLEL 64
 
 struct rag_remote_embedder {
-    char *url, *model_name, *api_key, *ca_file; /* owned copies */
-    struct remote_opts ro;                      /* points into the copies */
-    struct remote_breaker breaker;
+    struct remote_client rc;                    /* the server, its options and breaker */
     int batch;                                  /* texts per request (embed.batch) */
     int max_parallel;                           /* requests in flight at once (embed.max_concurrent) */
     char id[128];
@@ -66,22 +64,21 @@ static int embed_error_text(const struct kb_json *root, struct kb_error *err)
 static int embed_row(const struct kb_json *vec, int i, int dim, float *row, struct kb_error *err)
 {
     double ss = 0;
-    int k = 0;
-    for (const struct kb_json *x = kb_json_first(vec); x; x = kb_json_next(x), k++) {
+    int k = 0, rc = 0;
+    for (const struct kb_json *x = kb_json_first(vec); x && rc == 0; x = kb_json_next(x), k++) {
         double v = kb_json_num(x);
         if (kb_json_kind(x) != KB_JSON_NUMBER || !isfinite(v) || fabs(v) > 1e30)
-            return kb_error_set(err, KB_ECORRUPT, "remote embedder: data[%d].embedding[%d] is not a finite number",
-                                i, k);
+            rc = kb_error_set(err, KB_ECORRUPT, "remote embedder: data[%d].embedding[%d] is not a finite number", i, k);
         row[k] = (float)v;
         ss += v * v;
     }
-    KB_ASSERT(k == dim);
-    if (ss > 0) {
+    if (rc == 0 && ss > 0) {
         float inv = (float)(1.0 / sqrt(ss));
+        KB_ASSERT(k == dim);
         for (k = 0; k < dim; k++)
             row[k] *= inv;
     }
-    return 0;
+    return rc;
 }
 
 int remote_embed_parse(const char *body, size_t n, int n_texts, int *dim, float **out, struct kb_error *err)
@@ -169,7 +166,7 @@ static void embed_body(const struct rag_remote_embedder *e, const char *const *t
     struct jw w;
     jw_init(&w, body);
     jw_obj(&w, NULL);
-    jw_str(&w, "model", e->model_name);
+    jw_str(&w, "model", e->rc.model_name);
     jw_str(&w, "encoding_format", "float");
     jw_arr(&w, "input");
     for (int i = 0; i < n; i++)
@@ -195,9 +192,9 @@ static int embed_request(struct rag_remote_embedder *e, const char *const *texts
     e->in_flight++;
     pthread_mutex_unlock(&e->mu);
     embed_body(e, texts, n, &body);
-    rc = remote_post_json(&e->ro, &e->breaker, "embeddings", body.data, &resp, &res, err);
+    rc = remote_post_json(&e->rc.ro, &e->rc.breaker, "embeddings", body.data, &resp, &res, err);
     if (!rc && (rc = remote_embed_parse(resp.data ? resp.data : "", resp.len, n, dim, &x, err)) == KB_ECONFIG)
-        kb_error_prefix(err, "embed.url %s, embed.remote_dim %d", e->url, want);
+        kb_error_prefix(err, "embed.url %s, embed.remote_dim %d", e->rc.url, want);
     if (!rc && out)
         memcpy(out, x, (size_t)n * (size_t)*dim * sizeof *x);
     pthread_mutex_lock(&e->mu);
@@ -238,12 +235,10 @@ static int embed_texts(void *ud, const char *const *texts, int n, float *out, st
 {
     struct rag_remote_embedder *e = ud;
     int dim = e->iface.dim, rc = 0;
-    int n_parts = (n + e->batch - 1) / e->batch;
-    if (n <= 0)
-        return 0;
-    if (n_parts == 1)
-        return embed_request(e, texts, n, &dim, out, err);
-    for (int first = 0; first < n_parts && !rc; first += e->max_parallel) {
+    int n_parts = n > 0 ? (n + e->batch - 1) / e->batch : 0;
+    if (n_parts == 1) /* one request, on this thread */
+        rc = embed_request(e, texts, n, &dim, out, err);
+    for (int first = 0; n_parts > 1 && first < n_parts && !rc; first += e->max_parallel) {
         int m = KB_MIN(e->max_parallel, n_parts - first);
         struct embed_part parts[REMOTE_EMBED_MAX_PARALLEL];
         pthread_t th[REMOTE_EMBED_MAX_PARALLEL];
@@ -272,71 +267,33 @@ static int embed_texts(void *ud, const char *const *texts, int n, float *out, st
 
 /* ---- open, close, stats -------------------------------------------------------------------------------- */
 
-static int embed_read_key(const struct config *cfg, char *key, size_t key_bytes, struct kb_error *err)
-{
-    FILE *f;
-    int rc = 0;
-    key[0] = '\0';
-    if (cfg->embed_api_key[0]) {
-        kb_strlcpy(key, cfg->embed_api_key, key_bytes);
-        return 0;
-    }
-    if (!cfg->embed_api_key_file[0])
-        return 0;
-    f = fopen(cfg->embed_api_key_file, "r");
-    if (!f || !fgets(key, (int)key_bytes, f))
-        rc = kb_error_set(err, KB_ECONFIG, "embed.api_key_file '%s' cannot be read", cfg->embed_api_key_file);
-    if (f)
-        fclose(f);
-    key[strcspn(key, "\r\n")] = '\0';
-    return rc;
-}
-
 int rag_remote_embedder_open(struct rag_remote_embedder **out, const struct config *cfg, struct kb_error *err)
 {
-    struct rag_remote_embedder *e;
-    char key[4200];
+    struct rag_remote_embedder *e = kb_xcalloc(1, sizeof *e);
     int rc, dim = (int)cfg->embed_remote_dim;
-    *out = NULL;
-    if (!cfg->embed_url[0])
-        return kb_error_set(err, KB_ECONFIG, "embed.backend is openai but embed.url is empty");
-    if ((rc = embed_read_key(cfg, key, sizeof key, err)))
-        return rc;
-    e = kb_xcalloc(1, sizeof *e);
-    e->url = kb_xstrdup(cfg->embed_url);
-    e->model_name = kb_xstrdup(cfg->embed_model_name);
-    e->api_key = kb_xstrdup(key);
-    e->ca_file = kb_xstrdup(cfg->answer_ca_file);
-    memset(key, 0, sizeof key);
-    e->ro = (struct remote_opts){.url = e->url, .api_key = e->api_key, .ca_file = e->ca_file,
-                                 .insecure = cfg->answer_insecure,
-                                 .connect_timeout_s = (int)cfg->answer_connect_timeout_s,
-                                 .timeout_s = (int)cfg->answer_timeout_s, .retries = (int)cfg->answer_retries};
-    remote_breaker_init(&e->breaker, (int)cfg->answer_breaker_failures, (double)cfg->answer_breaker_window_s,
-                        (double)cfg->answer_breaker_cooldown_s);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     e->batch = (int)KB_MAX(cfg->embed_batch, 1);
     e->max_parallel = (int)KB_MIN(KB_MAX(cfg->embed_max_concurrent, 1), REMOTE_EMBED_MAX_PARALLEL);
     e->st.backend = "openai";
-    if (cfg->answer_insecure)
-        kb_warn("answer.insecure is true: TLS certificates of %s are not verified", e->url);
-    if (dim == 0) {
+    rc = remote_client_init(&e->rc, cfg, "embed", cfg->embed_url, cfg->embed_model_name, cfg->embed_api_key,
+                            cfg->embed_api_key_file, err);
+    if (rc == 0 && dim == 0) {
         static const char *const probe[] = {"kbox dimension probe"};
-        if ((rc = embed_request(e, probe, 1, &dim, NULL, err))) {
+        if ((rc = embed_request(e, probe, 1, &dim, NULL, err)))
             kb_error_prefix(err, "embed.backend openai: cannot learn the vector dimension from %s (set embed.remote_dim"
-                                 " to start without asking)", e->url);
-            goto fail;
-        }
+                                 " to start without asking)", e->rc.url);
     }
-    snprintf(e->id, sizeof e->id, "openai:%.80s:d%d", e->model_name[0] ? e->model_name : e->url, dim);
-    e->iface = (struct index_embedder){.id = e->id, .dim = dim, .embed = embed_texts, .ud = e};
-    kb_info("embedder: %s at %s (%d dimensions, %d texts per request, %d requests at once)", e->id, e->url, dim,
-            e->batch, e->max_parallel);
+    if (rc == 0) {
+        snprintf(e->id, sizeof e->id, "openai:%.80s:d%d", e->rc.model_name[0] ? e->rc.model_name : e->rc.url, dim);
+        e->iface = (struct index_embedder){.id = e->id, .dim = dim, .embed = embed_texts, .ud = e};
+        kb_info("embedder: %s at %s (%d dimensions, %d texts per request, %d requests at once)", e->id, e->rc.url,
+                dim, e->batch, e->max_parallel);
+    } else {
+        rag_remote_embedder_close(e);
+        e = NULL;
+    }
     *out = e;
-    return 0;
-fail:
-    rag_remote_embedder_close(e);
     return rc;
 }
 
@@ -344,13 +301,9 @@ void rag_remote_embedder_close(struct rag_remote_embedder *e)
 {
     if (!e)
         return;
-    remote_breaker_release(&e->breaker);
+    remote_client_release(&e->rc);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
-    free(e->url);
-    free(e->model_name);
-    free(e->api_key);
-    free(e->ca_file);
     free(e);
 }
 
@@ -361,13 +314,9 @@ struct index_embedder *rag_remote_embedder_iface(struct rag_remote_embedder *e)
 
 void rag_remote_embedder_stats(struct rag_remote_embedder *e, struct rag_backend_stats *st)
 {
-    static const char *const states[] = {"up", "down", "probing"};
     pthread_mutex_lock(&e->mu);
     *st = e->st;
     pthread_mutex_unlock(&e->mu);
     st->backend = "openai";
-    st->state = states[remote_breaker_state(&e->breaker)];
-    pthread_mutex_lock(&e->breaker.mu);
-    st->breaker_opened = e->breaker.n_opened;
-    pthread_mutex_unlock(&e->breaker.mu);
+    remote_client_state(&e->rc, st);
 }

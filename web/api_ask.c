@@ -239,6 +239,26 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 
 /* ---- health and metrics ------------------------------------------------------------------------------------- */
 
+/* One backend's object: backend and state; latencies for answers (always) and remote embedders;
+ * counters for remote ("openai") backends. */
+static void health_backend(struct jw *w, const char *key, const struct rag_backend_stats *b, bool answers)
+{
+    bool remote = strcmp(b->backend, "openai") == 0;
+    jw_obj(w, key);
+    jw_str(w, "backend", b->backend);
+    jw_str(w, "state", b->state);
+    if (answers)
+        jw_num(w, "last_ttft_ms", b->last_ttft_ms);
+    if (answers || remote)
+        jw_num(w, "last_latency_ms", b->last_latency_ms);
+    if (remote) {
+        jw_int(w, "requests", b->requests);
+        jw_int(w, "errors", b->errors);
+        jw_int(w, "breaker_opened", b->breaker_opened);
+    }
+    jw_end_obj(w);
+}
+
 int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct rag_stats st;
@@ -260,27 +280,8 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_int(&w, "failed", st.jobs_failed);
     jw_end_obj(&w);
     jw_str(&w, "answer_mode", st.answer_mode);
-    jw_obj(&w, "answer_backend");
-    jw_str(&w, "backend", st.answer_backend.backend);
-    jw_str(&w, "state", st.answer_backend.state);
-    jw_num(&w, "last_ttft_ms", st.answer_backend.last_ttft_ms);
-    jw_num(&w, "last_latency_ms", st.answer_backend.last_latency_ms);
-    if (strcmp(st.answer_backend.backend, "openai") == 0) {
-        jw_int(&w, "requests", st.answer_backend.requests);
-        jw_int(&w, "errors", st.answer_backend.errors);
-        jw_int(&w, "breaker_opened", st.answer_backend.breaker_opened);
-    }
-    jw_end_obj(&w);
-    jw_obj(&w, "embed_backend");
-    jw_str(&w, "backend", st.embed_backend.backend);
-    jw_str(&w, "state", st.embed_backend.state);
-    if (strcmp(st.embed_backend.backend, "openai") == 0) {
-        jw_num(&w, "last_latency_ms", st.embed_backend.last_latency_ms);
-        jw_int(&w, "requests", st.embed_backend.requests);
-        jw_int(&w, "errors", st.embed_backend.errors);
-        jw_int(&w, "breaker_opened", st.embed_backend.breaker_opened);
-    }
-    jw_end_obj(&w);
+    health_backend(&w, "answer_backend", &st.answer_backend, true);
+    health_backend(&w, "embed_backend", &st.embed_backend, false);
     jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
     /* which vectors search uses: during a re-embedding the old embedder's, or none (BM25 only) */
     jw_obj(&w, "vectors");

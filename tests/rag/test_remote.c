@@ -220,6 +220,18 @@ static int on_event(void *ud, const char *kind, const char *text, size_t n)
     return 0;
 }
 
+/* answer.backend = openai at url, model qwen3, the test key, no retries. */
+static void remote_config(struct config *cfg, const char *url)
+{
+    struct kb_error err = {0};
+    config_init(cfg);
+    assert_int_equal(config_set(cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.api_key", KEY, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+}
+
 /* rag_answer_generative with answer.backend = openai against the fault server: the grounded prompt
  * goes out as chat messages, the answer and reasoning stream back as token and think pieces, [1]
  * becomes a citation, the sentence gets its support score; then a failing backend opens the breaker
@@ -246,12 +258,7 @@ static void test_generative(void **state)
     s.n_script = 2;
     fault_start(&s);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
-    config_init(&cfg);
-    assert_int_equal(config_set(&cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.api_key", KEY, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+    remote_config(&cfg, url);
     assert_int_equal(config_set(&cfg, "answer.breaker_failures", "1", CONFIG_SRC_FLAG, &err), 0);
     if (rag_gen_open(&g, &cfg, &err))
         fail_msg("%s", err.msg);
@@ -323,11 +330,7 @@ static void test_rewrite(void **state)
     s.n_script = 3;
     fault_start(&s);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
-    config_init(&cfg);
-    assert_int_equal(config_set(&cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+    remote_config(&cfg, url);
     assert_int_equal(config_set(&cfg, "answer.temperature", "0.7", CONFIG_SRC_FLAG, &err), 0);
     if (rag_gen_open(&g, &cfg, &err))
         fail_msg("%s", err.msg);

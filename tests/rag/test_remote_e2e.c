@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "infer/infer.h"
 #include "rag/rag_int.h"
+#include "remote_util.h"
 
 struct events {
     struct kb_buf tokens;
@@ -67,15 +68,7 @@ static void test_kbox_behind_kbox(void **state)
     sp.seed = 7;
     if (infer_synth_write(model, &sp, &err))
         fail_msg("synth: %s", err.msg);
-    {
-        struct run_result r;
-        char *argv[] = {KBOX_BIN, "--data-dir", dir, "--set", "log.level=warn", "ingest",
-                        KBOX_SOURCE_DIR "/samples/en", NULL};
-        assert_int_equal(run_cmd(&r, argv, NULL), 0);
-        if (r.exit_code != 0)
-            fail_msg("kbox ingest exited %d: %s", r.exit_code, r.err);
-        run_result_free(&r);
-    }
+    ingest_samples(dir);
     snprintf(set_model, sizeof set_model, "answer.model=%s", model);
     const char *const serve_args[] = {"--set", "log.level=warn", "--set", set_model, "--set", "answer.max_tokens=24",
                                       "--set", "answer.context=2048", NULL};

@@ -80,15 +80,7 @@ static void test_served(void **state)
     struct fault_server fs = {0};
     size_t n;
     assert_non_null(mkdtemp(dir));
-    {
-        struct run_result r;
-        char *argv[] = {KBOX_BIN, "--data-dir", dir, "--set", "log.level=warn", "ingest",
-                        KBOX_SOURCE_DIR "/samples/en", NULL};
-        assert_int_equal(run_cmd(&r, argv, NULL), 0);
-        if (r.exit_code != 0)
-            fail_msg("kbox ingest exited %d: %s", r.exit_code, r.err);
-        run_result_free(&r);
-    }
+    ingest_samples(dir);
     char *t = read_transcript("vllm.sse", &n);
     const char *cut = strstr(strstr(t, "Returns are accepted"), "\n\n") + 2;
     snprintf(drop, sizeof drop, "drop:vllm.sse:%ld", (long)(cut - t));
