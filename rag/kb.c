@@ -15,7 +15,8 @@
  * built-in embedder is always open and every GGUF embedder opened stays open until rag_close, so
  * the store can keep searching the previous embedder's vectors while jobs.c re-embeds.
  * embed.backend = openai opens a remote embedder (rag/remote_embed.c) instead of embed.model at
- * rag_open; the embed.* keys of the remote server change only with a restart. The model
+ * rag_open; the embed.* keys of the remote server change only with a restart, and a hybrid search
+ * whose query the remote embedder cannot embed (down, timed out) falls back to BM25. The model
  * listing (rag_models_list) serves `kbox model list` and GET /api/models alike. Conversations keep the last question of up to
  * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
  * Threads: every function may be called from any thread; r->lock guards jobs and conversations,
@@ -668,7 +669,15 @@ static int kb_search_raw(struct rag *r, const struct config *cfg, const char *qu
     o.document_id = doc;
     o.mode = mode == RAG_SEARCH_BM25 ? INDEX_MODE_BM25 : mode == RAG_SEARCH_VECTOR ? INDEX_MODE_VECTOR
                                                                                   : INDEX_MODE_HYBRID;
-    return index_search(r->st, query, &o, a, hits, n, err);
+    int rc = index_search(r->st, query, &o, a, hits, n, err);
+    if ((rc == KB_EBUSY || rc == KB_ETIMEOUT || rc == KB_EIO || rc == KB_ERATE) && o.mode == INDEX_MODE_HYBRID &&
+        r->remote_emb) {
+        /* the remote embedder could not embed the query (down, timed out): BM25 still answers */
+        kb_warn("search: %s; searching BM25 only", kb_error_msg(err, rc));
+        o.mode = INDEX_MODE_BM25;
+        rc = index_search(r->st, query, &o, a, hits, n, err);
+    }
+    return rc;
 }
 
 int rag_search(struct rag *r, const struct rag_search_opts *opts, struct rag_hit **out, int *n_out,

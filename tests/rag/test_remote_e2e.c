@@ -7,7 +7,8 @@
  *   counted.
  * - Embeddings: a `kbox serve` whose built-in embedder (64 dimensions) answers /v1/embeddings, and
  *   an in-process knowledge base with embed.backend = openai pointing at it: ingest and vector
- *   search through the remote embedder (dimension learnt from the first response); a knowledge base
+ *   search through the remote embedder (dimension learnt from the first response), then hybrid
+ *   search falling back to BM25 once the server is gone; a knowledge base
  *   built with the built-in embedder re-embedded through it by the background job, interrupted by
  *   stopping the server and closing, then resumed after a restart (only the missing chunks are
  *   sent: one request per chunk with embed.batch 1); and embed.remote_dim set to another size
@@ -237,8 +238,24 @@ static void test_remote_embeddings(void **state)
     assert_true(st.embed_backend.requests >= 3); /* the probe, the documents, the query */
     assert_int_equal(st.embed_backend.errors, 0);
     assert_string_equal(st.search_embedder, "openai:kbox:d64");
+    /* the embedding server goes away: hybrid search falls back to BM25, vector search fails */
+    assert_int_equal(kbox_serve_stop(&srv), 0);
+    {
+        struct rag_search_opts so = {.query = "widget W43 weight", .top_k = 5, .mode = RAG_SEARCH_HYBRID};
+        struct rag_hit *h = NULL;
+        int n = 0;
+        if (rag_search(r, &so, &h, &n, &err))
+            fail_msg("hybrid search with the embedder down: %s", err.msg);
+        assert_true(n > 0);
+        assert_non_null(strstr(h[0].text, "W43"));
+        assert_true(h[0].vector == 0 && h[0].bm25 > 0);
+        rag_hits_free(h, n);
+        so.mode = RAG_SEARCH_VECTOR;
+        assert_int_not_equal(rag_search(r, &so, &h, &n, &err), 0);
+    }
     rag_close(r);
     config_release(&cfg);
+    serve_embedder(&srv, a_dir, url, sizeof url);
 
     /* 2. re-embed a built-in knowledge base; stop the server half way, close, resume */
     build_builtin(b2, corpus);
