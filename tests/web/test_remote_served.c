@@ -11,7 +11,9 @@
  *      stream counted too), and /api/health and /metrics say down;
  *   4. while it is open: extractive with the note, no request reaches the fault server;
  *   5. answer.on_backend_down = fail (PUT /api/settings), after the cool-down: the probe fails
- *      with HTTP 500, and the answer is a 503 naming the backend.
+ *      with HTTP 500, and the answer is a 503 naming the backend;
+ *   6. POST /v1/chat/completions streamed, after the next cool-down, with the stream cut: the text
+ *      that came, then an error object and [DONE].
  * It also checks the embed_backend object (the built-in embedder here). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,7 +90,10 @@ static void test_served(void **state)
     fs.script[0] = "replay:vllm.sse";
     fs.script[1] = drop;
     fs.script[2] = "status:500";
-    fs.n_script = 3;
+    fs.script[3] = "status:500";
+    fs.script[4] = "status:500";
+    fs.script[5] = drop;
+    fs.n_script = 6;
     fault_start(&fs);
     snprintf(url, sizeof url, "answer.url=http://127.0.0.1:%d", fs.port);
     const char *const args[] = {"--set", "log.level=warn", "--set", "answer.backend=openai", "--set", url,
@@ -167,6 +172,21 @@ static void test_served(void **state)
     has(b, "HTTP 500");
     free(b);
     assert_int_equal(fs.n_conn, 5);
+
+    /* 6. the OpenAI-compatible endpoint, after the next cool-down: a stream that breaks mid-answer
+     * ends with an error object and [DONE] after the text that came */
+    usleep(2100 * 1000);
+    b = post(srv.port, "/v1/chat/completions",
+             "{\"model\":\"kbox\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+             "\"How long do I have to return an item?\"}]}",
+             200);
+    has(b, "\"content\":\"Returns are accepted \"");
+    e = strstr(b, "\"error\":");
+    assert_non_null(e);
+    has(e, "data: [DONE]");
+    assert_null(strstr(b, "\"finish_reason\":\"stop\""));
+    free(b);
+    assert_int_equal(fs.n_conn, 6);
 
     assert_int_equal(kbox_serve_stop(&srv), 0);
     srv.pid = 0;
