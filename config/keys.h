@@ -59,13 +59,14 @@
     X(embed, dim, INT, 512, 64, 8192, "dimension of the built-in embedder")                          \
     X(embed, batch, INT, 32, 1, 4096, "texts embedded per batch")                                    \
     X(embed, backend, STR, "builtin", 5, 7,                                                           \
-      "builtin (hashing embedder), local (embed.model GGUF); openai (remote) is not built yet")     \
+      "builtin (hashing embedder), local (embed.model GGUF) or openai (a /v1/embeddings server)")   \
     X(embed, url, STR, "", 0, 2048, "base URL of the remote embedding server, e.g. http://gpu:8000")  \
     X(embed, model_name, STR, "", 0, 256, "model name sent to the remote embedding server")          \
     X(embed, api_key, STR, "", 0, 4096, "bearer token for the embedding server (secret)")            \
     X(embed, api_key_file, STR, "", 0, 4096, "file holding embed.api_key; read at start")            \
     X(embed, remote_dim, INT, 0, 0, 65536,                                                            \
       "vector size expected from the remote embedder; 0 takes it from the first response")           \
+    X(embed, max_concurrent, INT, 2, 1, 64, "remote embedding requests in flight at once")            \
                                                                                                         \
     X(answer, model, STR, "", 0, 4096, "GGUF chat model; empty gives extractive answers")            \
     X(answer, min_confidence, FLOAT, 0.25, 0, 1, "below this the fallback text is answered")         \
@@ -79,7 +80,8 @@
     X(answer, speculative, BOOL, 1, 0, 1, "prompt-lookup speculative decoding when greedy")           \
     X(answer, max_tokens, INT, 512, 1, 32768, "tokens generated per answer")                         \
     X(answer, temperature, FLOAT, 0, 0, 5, "sampling temperature; 0 is greedy")                      \
-    X(answer, max_concurrent, INT, 1, 1, 64, "generation sessions at once; more get 503")            \
+    X(answer, max_concurrent, INT, 1, 1, 512,                                                          \
+      "answers generated at once (local: sessions with their KV cache; openai: streams); more get 503") \
     X(answer, context, INT, 4096, 256, 1048576, "context window used for generation, in tokens")     \
     X(answer, threads, INT, 0, 0, 256, "inference threads; 0 means one per core")                    \
     X(answer, backend, STR, "local", 5, 6,                                                            \

@@ -1,4 +1,5 @@
 kb_fuzz(fuzz_remote_sse SOURCES fuzz_remote_sse.c LIBS kb_rag)
+kb_fuzz(fuzz_remote_embed SOURCES fuzz_remote_embed.c LIBS kb_rag)
 # the extractive answerer and its spans on arbitrary passage text; kb_rag instrumented so the
 # fuzzer is guided through answer.c and span.c, not only the harness
 kb_fuzz(fuzz_answer SOURCES fuzz_answer.c LIBS kb_rag)

@@ -15,8 +15,11 @@
  * session whose cache shares the longest token prefix with its prompt (system instruction and
  * passages, all of it for a repeated question), cuts the cache to that prefix and evaluates only
  * the rest (rag_gen_stats counts it). Generation uses infer/'s prompt-lookup speculative decoding
- * at its default. Follow-ups: rag_gen_rewrite_followup() asks the model for a standalone question
- * and falls back to the follow-up itself.
+ * at its default. Follow-ups: rag_gen_rewrite_followup() asks the model (or the remote server, with
+ * the same prompt) for a standalone question and falls back to the follow-up itself.
+ * answer.backend = openai: no model is loaded; the same system instruction and user message go to
+ * the remote server through rag/remote.c, and its streamed text gets the same citation cleaning,
+ * grounding and strict mode.
  * Threads: the model is shared; a session is taken under g->mu and used by one request at a time.
  * Tests: tests/rag/test_generate.c. */
 #include "rag/rag_int.h"
@@ -43,9 +46,7 @@ struct rag_gen {
     pthread_mutex_t mu;
     /* answer.backend = openai: no model or sessions; answers go to a remote server (remote.c) */
     bool remote;
-    char *url, *model_name, *api_key, *ca_file; /* owned copies */
-    struct remote_opts ro;           /* points into the copies above */
-    struct remote_breaker breaker;
+    struct remote_client rc;         /* the server, its options and breaker */
     int n_remote_busy;               /* guarded by mu; at most n */
     struct rag_backend_stats rstats; /* guarded by mu */
 };
@@ -114,13 +115,7 @@ void rag_gen_close(struct rag_gen *g)
     infer_pool_free(g->pool);
     infer_model_close(g->model);
     if (g->remote) {
-        remote_breaker_release(&g->breaker);
-        if (g->api_key)
-            memset(g->api_key, 0, strlen(g->api_key));
-        free(g->url);
-        free(g->model_name);
-        free(g->api_key);
-        free(g->ca_file);
+        remote_client_release(&g->rc);
     }
     pthread_mutex_destroy(&g->mu);
     free(g);
@@ -447,43 +442,18 @@ static char *gen_ground(const struct config *cfg, char *answer, const struct rag
 
 /* ---- remote backend (answer.backend = openai) ------------------------------------------------------ */
 
-/* Copies what the client needs from cfg; the API key comes from answer.api_key, else the first line
- * of answer.api_key_file. */
+/* Copies what the client needs from cfg (remote_client_init: the key from answer.api_key, else the
+ * first line of answer.api_key_file). */
 static int gen_open_remote(struct rag_gen *g, const struct config *cfg, struct kb_error *err)
 {
-    char key[4200] = "";
-    int rc = 0;
-    if (!cfg->answer_url[0])
-        return kb_error_set(err, KB_ECONFIG, "answer.backend is openai but answer.url is empty");
-    if (cfg->answer_api_key[0]) {
-        kb_strlcpy(key, cfg->answer_api_key, sizeof key);
-    } else if (cfg->answer_api_key_file[0]) {
-        FILE *f = fopen(cfg->answer_api_key_file, "r");
-        if (!f || !fgets(key, sizeof key, f))
-            rc = kb_error_set(err, KB_ECONFIG, "answer.api_key_file '%s' cannot be read", cfg->answer_api_key_file);
-        if (f)
-            fclose(f);
-        key[strcspn(key, "\r\n")] = '\0';
-    }
+    int rc = remote_client_init(&g->rc, cfg, "answer", cfg->answer_url, cfg->answer_model_name, cfg->answer_api_key,
+                                cfg->answer_api_key_file, err);
     if (rc)
         return rc;
     g->remote = true;
     g->n = (int)cfg->answer_max_concurrent;
     g->n_ctx = (int)cfg->answer_context;
-    g->url = kb_xstrdup(cfg->answer_url);
-    g->model_name = kb_xstrdup(cfg->answer_model_name);
-    g->api_key = kb_xstrdup(key);
-    g->ca_file = kb_xstrdup(cfg->answer_ca_file);
-    memset(key, 0, sizeof key);
-    g->ro = (struct remote_opts){.url = g->url, .api_key = g->api_key, .ca_file = g->ca_file,
-                                 .insecure = cfg->answer_insecure,
-                                 .connect_timeout_s = (int)cfg->answer_connect_timeout_s,
-                                 .timeout_s = (int)cfg->answer_timeout_s, .retries = (int)cfg->answer_retries};
-    remote_breaker_init(&g->breaker, (int)cfg->answer_breaker_failures, (double)cfg->answer_breaker_window_s,
-                        (double)cfg->answer_breaker_cooldown_s);
-    if (cfg->answer_insecure)
-        kb_warn("answer.insecure is true: TLS certificates of %s are not verified", g->url);
-    kb_info("answer backend: openai at %s (model '%s'), %d concurrent", g->url, g->model_name, g->n);
+    kb_info("answer backend: openai at %s (model '%s'), %d concurrent", g->rc.url, g->rc.model_name, g->n);
     return 0;
 }
 
@@ -494,41 +464,37 @@ bool rag_gen_is_remote(const struct rag_gen *g)
 
 void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st)
 {
-    static const char *const states[] = {"up", "down", "probing"};
     memset(st, 0, sizeof *st);
     st->backend = g && g->remote ? "openai" : "local";
-    st->state = "";
+    st->state = g ? "up" : "none"; /* in-process: a loaded model is up; none answers extractively */
     if (!g || !g->remote)
         return;
     pthread_mutex_lock(&g->mu);
     *st = g->rstats;
     pthread_mutex_unlock(&g->mu);
     st->backend = "openai";
-    st->state = states[remote_breaker_state(&g->breaker)];
-    pthread_mutex_lock(&g->breaker.mu);
-    st->breaker_opened = g->breaker.n_opened;
-    pthread_mutex_unlock(&g->breaker.mu);
+    remote_client_state(&g->rc, st);
 }
 
 bool rag_gen_backend_down(struct rag_gen *g)
 {
-    return g && g->remote && remote_breaker_state(&g->breaker) == REMOTE_BREAKER_OPEN;
+    return g && g->remote && remote_breaker_state(&g->rc.breaker) == REMOTE_BREAKER_OPEN;
 }
 
 /* The request body: the same system instruction and user message as the local prompt. */
-static void gen_remote_body(const struct rag_gen *g, const struct config *cfg, const char *system, const char *user,
+static void gen_remote_body(const struct rag_gen *g, double temperature, const char *system, const char *user,
                             int max_tokens, struct kb_buf *body)
 {
     struct jw w;
     jw_init(&w, body);
     jw_obj(&w, NULL);
-    jw_str(&w, "model", g->model_name);
+    jw_str(&w, "model", g->rc.model_name);
     jw_bool(&w, "stream", true);
     jw_obj(&w, "stream_options");
     jw_bool(&w, "include_usage", true);
     jw_end_obj(&w);
     jw_int(&w, "max_tokens", max_tokens);
-    jw_num(&w, "temperature", cfg->answer_temperature);
+    jw_num(&w, "temperature", temperature);
     jw_arr(&w, "messages");
     jw_obj(&w, NULL);
     jw_str(&w, "role", "system");
@@ -566,7 +532,7 @@ static int gen_remote_slot(struct rag_gen *g, bool take, struct kb_error *err)
 static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                              const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                              struct gen_run *run, struct rag_answer *out, char **prompt_out, double *tokens_per_s,
-                             struct kb_error *err)
+                             bool *backend_failed, struct kb_error *err)
 {
     struct kb_buf user, body;
     struct remote_result res = {0};
@@ -577,10 +543,10 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     if ((rc = gen_remote_slot(g, true, err)))
         goto out;
     rc = gen_user_message(question, previous, p, n_use, &user);
-    gen_remote_body(g, cfg, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
+    gen_remote_body(g, cfg->answer_temperature, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
     if (prompt_out)
         *prompt_out = kb_xstrndup(body.data, body.len);
-    rc = rc ? rc : remote_chat(&g->ro, &g->breaker, body.data, gen_remote_piece, run, &res, err);
+    rc = rc ? rc : remote_chat(&g->rc.ro, &g->rc.breaker, body.data, gen_remote_piece, run, &res, err);
     gen_remote_slot(g, false, NULL);
     if (rc == KB_ECANCELED || (!rc && run->canceled))
         rc = kb_error_set(err, KB_ECANCELED, "the client went away");
@@ -600,10 +566,18 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     kb_info("remote answer: %s, %lld prompt tokens, %lld generated, first token after %.0f ms, %d retries%s",
             rc ? "failed" : "done", (long long)res.usage.prompt_tokens, (long long)res.usage.completion_tokens,
             res.ttft_s * 1000, res.n_retries, res.incomplete ? ", incomplete" : "");
+    if (rc && rc != KB_ECANCELED && res.incomplete) {
+        /* the stream broke after the client saw text: end the answer with what came, marked */
+        out->incomplete = true;
+        kb_strlcpy(out->error, kb_error_msg(err, rc), sizeof out->error);
+        rc = 0;
+    } else if (rc && rc != KB_ECANCELED && backend_failed) {
+        *backend_failed = true; /* nothing reached the client: the caller may answer otherwise */
+    }
     if (rc)
         goto out;
-    out->n_tokens = (int)res.usage.completion_tokens;
-    *tokens_per_s = res.usage.completion_tokens / KB_MAX(kb_now_s() - t0, 1e-6);
+    out->n_tokens = (int)(res.have_usage ? res.usage.completion_tokens : res.n_pieces);
+    *tokens_per_s = out->n_tokens / KB_MAX(kb_now_s() - t0, 1e-6);
     {
         char *answer = gen_sanitize(run, out);
         gen_cite(answer, p, n_use, out);
@@ -618,7 +592,7 @@ out:
 int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                           const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                           rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
-                          double *tokens_per_s, struct kb_error *err)
+                          double *tokens_per_s, bool *backend_failed, struct kb_error *err)
 {
     struct kb_buf prompt;
     struct gen_run run = {.on_stream = on_stream, .ud = ud};
@@ -630,12 +604,14 @@ int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const cha
 
     memset(out, 0, sizeof *out);
     out->mode = "generative";
+    if (backend_failed)
+        *backend_failed = false;
     kb_buf_init(&prompt, 0);
     kb_buf_init(&run.answer, 1 << 20);
     kb_buf_init(&run.reasoning, 1 << 20);
     if (g->remote) {
         rc = gen_remote_answer(g, cfg, question, previous, p, n_passages, emb, &run, out, prompt_out, tokens_per_s,
-                               err);
+                               backend_failed, err);
         goto out;
     }
     if ((rc = gen_fit_prompt(g, cfg, question, previous, p, n_passages, &prompt, &tokens, &n_tok, &n_use, err)))
@@ -732,15 +708,85 @@ static char *gen_rewrite_clean(const char *s, size_t n)
 
 static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err);
+static int gen_rewrite_remote(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                              struct kb_error *err);
 
 int rag_gen_rewrite_followup(struct rag_gen *g, const char *previous, const char *followup, char **out,
                              struct kb_error *err)
 {
     if (!g || !g->remote) /* gen_rewrite_local handles a NULL model */
         return gen_rewrite_local(g, previous, followup, out, err);
-    /* Remote backends: not rewritten yet; the carried-over terms stand (see rag_ask). */
-    *out = kb_xstrdup(followup);
-    return kb_error_set(err, KB_ENOTIMPL, "follow-up rewriting through a remote backend is not built yet");
+    return gen_rewrite_remote(g, previous, followup, out, err);
+}
+
+/* The checks both paths apply to the model's text: *out takes the cleaned rewrite (0), or stays
+ * NULL with the reason (cut: the model hit the token cap). */
+static int gen_rewrite_accept(const char *gen, size_t n, bool cut, const char *previous, const char *followup,
+                              char **out, struct kb_error *err)
+{
+    char *text = gen_rewrite_clean(gen ? gen : "", n);
+    int rc = 0;
+    if (cut)
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model did not finish within %d tokens", GEN_REWRITE_MAX_TOKENS);
+    else if (strlen(text) < 2)
+        rc = kb_error_set(err, KB_EFORMAT, "rewrite: the model wrote no question");
+    else if (strlen(text) > 2 * (strlen(previous) + strlen(followup)) + 32)
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model's question is longer than both questions together");
+    if (rc == 0)
+        *out = text;
+    else
+        free(text);
+    return rc;
+}
+
+/* Only the answer text of the rewrite counts; reasoning deltas are dropped. */
+static int gen_rewrite_piece(void *ud, enum remote_piece kind, const char *text, size_t n, struct kb_error *err)
+{
+    (void)err;
+    if (kind != REMOTE_PIECE_CONTENT)
+        return 0;
+    return gen_collect(ud, text, n) ? KB_ECANCELED : 0;
+}
+
+/* The same system instruction and user message as the local rewrite, streamed from the remote
+ * server with temperature 0 and at most GEN_REWRITE_MAX_TOKENS tokens; it takes one of the
+ * answer.max_concurrent slots and counts in the breaker like an answer. */
+static int gen_rewrite_remote(struct rag_gen *g, const char *previous, const char *followup, char **out,
+                              struct kb_error *err)
+{
+    struct kb_buf user, body, gen;
+    struct remote_result res = {0};
+    int rc;
+    *out = NULL;
+    kb_buf_init(&user, 0);
+    kb_buf_init(&body, 0);
+    kb_buf_init(&gen, 0);
+    if (!followup)
+        followup = "";
+    if (!previous || !*previous || !*followup) {
+        rc = kb_error_set(err, KB_EINVAL, "rewrite: need a previous question and a follow-up");
+        goto out;
+    }
+    if ((rc = gen_remote_slot(g, true, err)))
+        goto out;
+    kb_buf_printf(&user, "Previous question: %s\nFollow-up question: %s", previous, followup);
+    gen_remote_body(g, 0, gen_rewrite_system, user.data, GEN_REWRITE_MAX_TOKENS, &body);
+    rc = remote_chat(&g->rc.ro, &g->rc.breaker, body.data, gen_rewrite_piece, &gen, &res, err);
+    gen_remote_slot(g, false, NULL);
+    if (rc == KB_ECANCELED)
+        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model wrote far more than a question");
+    if (rc == 0)
+        rc = gen_rewrite_accept(gen.data, gen.len, strcmp(res.finish_reason, "length") == 0, previous, followup,
+                                out, err);
+    kb_info("remote rewrite: %s, %lld prompt tokens, %lld generated", rc ? "fallback" : "done",
+            (long long)res.usage.prompt_tokens, (long long)res.usage.completion_tokens);
+out:
+    if (!*out)
+        *out = kb_xstrdup(followup);
+    kb_buf_release(&user);
+    kb_buf_release(&body);
+    kb_buf_release(&gen);
+    return rc;
 }
 
 static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char *followup, char **out,
@@ -753,7 +799,6 @@ static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char
     struct infer_gen_result res = {0};
     static const char *const stop[] = {"\n"};
     int32_t *tokens = NULL;
-    char *text = NULL;
     int n_tok = 0, slot = -1, reuse, rc;
     *out = NULL;
     kb_buf_init(&user, 0);
@@ -800,17 +845,8 @@ static int gen_rewrite_local(struct rag_gen *g, const char *previous, const char
         infer_session_reset(g->sessions[slot]);
         goto out;
     }
-    text = gen_rewrite_clean(gen.data ? gen.data : "", gen.len);
-    if (res.why == INFER_STOP_MAX_TOKENS || res.why == INFER_STOP_CALLBACK) {
-        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model did not finish within %d tokens", GEN_REWRITE_MAX_TOKENS);
-    } else if (strlen(text) < 2) {
-        rc = kb_error_set(err, KB_EFORMAT, "rewrite: the model wrote no question");
-    } else if (strlen(text) > 2 * (strlen(previous) + strlen(followup)) + 32) {
-        rc = kb_error_set(err, KB_ETOOBIG, "rewrite: the model's question is longer than both questions together");
-    } else {
-        *out = text;
-        text = NULL;
-    }
+    rc = gen_rewrite_accept(gen.data, gen.len, res.why == INFER_STOP_MAX_TOKENS || res.why == INFER_STOP_CALLBACK,
+                            previous, followup, out, err);
     goto out;
 out_tok:
     kb_error_set(err, rc, "rewrite: cannot tokenize the prompt");
@@ -819,7 +855,6 @@ out:
         gen_give_session(g, slot);
     if (!*out)
         *out = kb_xstrdup(followup);
-    free(text);
     free(tokens);
     kb_buf_release(&user);
     kb_buf_release(&prompt);

@@ -257,7 +257,12 @@ void rag_jobs_stop(struct rag *r)
  * When the configured embedder differs from the one the stored vectors come from, one thread runs
  * index_reembed_step() in batches of embed.batch chunks until the store has switched; search keeps
  * the old vectors meanwhile. It shows as a job of kind "reembed" with chunk progress. Stopping
- * (rag_close) leaves the work done so far in the database; the next rag_open() starts it again. */
+ * (rag_close) leaves the work done so far in the database; the next rag_open() starts it again.
+ * With a remote embedder (embed.backend = openai) a step takes embed.batch x embed.max_concurrent
+ * chunks, which rag/remote_embed.c sends as that many requests at once; a transient failure
+ * (timeout, breaker open, 429, connection) waits JOBS_REEMBED_WAIT_S and tries again, up to
+ * JOBS_REEMBED_TRANSIENT times in a row; any other error (a dimension mismatch) fails the job at
+ * once, and search keeps the old vectors. */
 
 static void jobs_reembed_mark(struct rag *r, int64_t id, const char *state, const struct index_reembed_status *s,
                               const char *error)
@@ -275,10 +280,21 @@ static void jobs_reembed_mark(struct rag *r, int64_t id, const char *state, cons
         kb_strlcpy(slot->error, error, sizeof slot->error);
 }
 
+#define JOBS_REEMBED_TRANSIENT 20 /* transient failures in a row before the job fails */
+#define JOBS_REEMBED_WAIT_S 3
+
+/* Errors of a remote embedder that may pass: the breaker is open, a timeout, rate limited, a
+ * connection that failed. Anything else (a dimension mismatch, bad responses) fails the job. */
+static bool jobs_transient(int rc)
+{
+    return rc == KB_EBUSY || rc == KB_ETIMEOUT || rc == KB_ERATE || rc == KB_EIO;
+}
+
 static void *jobs_reembed_main(void *arg)
 {
     struct rag *r = arg;
     struct index_reembed_status s;
+    int n_transient = 0;
     int64_t id;
     pthread_mutex_lock(&r->lock);
     id = r->reembed_job_id;
@@ -290,9 +306,24 @@ static void *jobs_reembed_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         cfg = rag_config_get(r);
         batch = (int)cfg->embed_batch;
+        if (r->remote_emb) /* one step feeds every request slot of the remote embedder */
+            batch *= (int)cfg->embed_max_concurrent;
         rag_config_put(r, cfg);
         rc = index_reembed_step(r->st, batch, &s, &fin, &err);
         pthread_mutex_lock(&r->lock);
+        if (rc && jobs_transient(rc) && ++n_transient <= JOBS_REEMBED_TRANSIENT) {
+            /* a remote embedder that timed out or is held down by its breaker: wait and go on */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += JOBS_REEMBED_WAIT_S;
+            kb_warn("re-embedding: %s; trying again in %d s", kb_error_msg(&err, rc), JOBS_REEMBED_WAIT_S);
+            jobs_reembed_mark(r, id, NULL, &s, kb_error_msg(&err, rc));
+            if (!r->stopping)
+                pthread_cond_timedwait(&r->job_cv, &r->lock, &until);
+            continue;
+        }
+        if (!rc)
+            n_transient = 0;
         if (rc) {
             jobs_reembed_mark(r, id, "failed", &s, kb_error_msg(&err, rc));
             kb_warn("re-embedding failed (it restarts at the next start or embed.model change): %s",

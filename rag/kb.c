@@ -13,7 +13,10 @@
  * supported architecture of the right kind) before it loads. The answer model is reference
  * counted, so answer.model swaps at once and a replaced model closes after its last answer. The
  * built-in embedder is always open and every GGUF embedder opened stays open until rag_close, so
- * the store can keep searching the previous embedder's vectors while jobs.c re-embeds. The model
+ * the store can keep searching the previous embedder's vectors while jobs.c re-embeds.
+ * embed.backend = openai opens a remote embedder (rag/remote_embed.c) instead of embed.model at
+ * rag_open; the embed.* keys of the remote server change only with a restart, and a hybrid search
+ * whose query the remote embedder cannot embed (down, timed out) falls back to BM25. The model
  * listing (rag_models_list) serves `kbox model list` and GET /api/models alike. Conversations keep the last question of up to
  * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
  * Threads: every function may be called from any thread; r->lock guards jobs and conversations,
@@ -107,6 +110,8 @@ static int kb_prev_embedders(struct rag *r, const struct index_embedder *e, cons
     int n = 0;
     if (r->builtin != e)
         prev[n++] = r->builtin;
+    if (r->remote_emb && rag_remote_embedder_iface(r->remote_emb) != e)
+        prev[n++] = rag_remote_embedder_iface(r->remote_emb);
     for (int i = 0; i < r->n_gguf; i++)
         if (&r->gguf[i].iface != e)
             prev[n++] = &r->gguf[i].iface;
@@ -281,14 +286,15 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
         goto fail;
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_overrides(c, r->settings_path, err)))
         goto fail;
-    if (!strcmp(c->embed_backend, "openai")) { /* the keys exist; the embedder does not yet */
-        rc = kb_error_set(err, KB_ENOTIMPL, "embed.backend=openai: remote embeddings are not built yet "
-                                            "(issue 18); use builtin, or local with embed.model");
+    if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)))
+        goto fail;
+    if (!strcmp(c->embed_backend, "openai")) { /* a remote /v1/embeddings server; embed.model unused */
+        if ((rc = rag_remote_embedder_open(&r->remote_emb, c, err)))
+            goto fail;
+        r->emb = rag_remote_embedder_iface(r->remote_emb);
+    } else if ((rc = kb_embedder_for(r, c, c->embed_model, &r->emb, err))) {
         goto fail;
     }
-    if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)) ||
-        (rc = kb_embedder_for(r, c, c->embed_model, &r->emb, err)))
-        goto fail;
     index_open_opts_from_config(&o, c);
     o.embedder = r->emb;
     o.reembed_in_background = true; /* search keeps the old vectors; rag_jobs_reembed() does the work */
@@ -324,6 +330,7 @@ void rag_close(struct rag *r)
         free(r->gguf[i].path);
     }
     index_embedder_builtin_free(r->builtin);
+    rag_remote_embedder_close(r->remote_emb);
     for (int i = 0; i < RAG_MAX_JOBS; i++) {
         free(r->jobs[i].spool_path);
         free(r->jobs[i].name);
@@ -440,6 +447,7 @@ int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb
     int rc;
     bool model = !strcmp(key, "answer.model") || !strcmp(key, "embed.model");
     if (!strncmp(key, "data.", 5) || !strncmp(key, "server.", 7) || !strcmp(key, "embed.dim") ||
+        (!strncmp(key, "embed.", 6) && strcmp(key, "embed.model") && strcmp(key, "embed.batch")) ||
         !strcmp(key, "answer.context") || !strcmp(key, "answer.max_concurrent") || !strcmp(key, "answer.threads"))
         if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
             return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs; set it in the config and restart", key);
@@ -661,7 +669,15 @@ static int kb_search_raw(struct rag *r, const struct config *cfg, const char *qu
     o.document_id = doc;
     o.mode = mode == RAG_SEARCH_BM25 ? INDEX_MODE_BM25 : mode == RAG_SEARCH_VECTOR ? INDEX_MODE_VECTOR
                                                                                   : INDEX_MODE_HYBRID;
-    return index_search(r->st, query, &o, a, hits, n, err);
+    int rc = index_search(r->st, query, &o, a, hits, n, err);
+    if ((rc == KB_EBUSY || rc == KB_ETIMEOUT || rc == KB_EIO || rc == KB_ERATE) && o.mode == INDEX_MODE_HYBRID &&
+        r->remote_emb) {
+        /* the remote embedder could not embed the query (down, timed out): BM25 still answers */
+        kb_warn("search: %s; searching BM25 only", kb_error_msg(err, rc));
+        o.mode = INDEX_MODE_BM25;
+        rc = index_search(r->st, query, &o, a, hits, n, err);
+    }
+    return rc;
 }
 
 int rag_search(struct rag *r, const struct rag_search_opts *opts, struct rag_hit **out, int *n_out,
@@ -807,15 +823,31 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     }
     if (gen) {
         double tps = 0;
+        bool failed = false;
         rc = rag_answer_generative(gen->g, cfg, opts->question, previous, p, n, &emb, on_stream, ud, out,
-                                   opts->show_prompt ? prompt_out : NULL, &tps, err);
+                                   opts->show_prompt ? prompt_out : NULL, &tps, &failed, err);
         kb_gen_put(r, gen);
         if (!rc) {
             pthread_mutex_lock(&r->lock);
             r->last_tokens_per_s = tps;
             pthread_mutex_unlock(&r->lock);
         }
-        goto out;
+        if (!rc || !failed)
+            goto out;
+        /* the remote backend failed (after its retries) before the client saw anything: the same
+         * choice as while its breaker is open */
+        char why[256];
+        kb_strlcpy(why, kb_error_msg(err, rc), sizeof why);
+        if (strcmp(cfg->answer_on_backend_down, "fail") == 0) {
+            rc = kb_error_set(err, KB_EBUSY, "the answer backend is unavailable: %s", why);
+            goto out;
+        }
+        kb_warn("answer backend failed (%s): answering from the passages instead", why);
+        note = "backend_unavailable";
+        if (prompt_out) {
+            free(*prompt_out);
+            *prompt_out = NULL;
+        }
     }
     rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, &df, out, err);
     if (rc)
@@ -912,6 +944,12 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
     out->tokens_per_s = r->last_tokens_per_s;
     out->answer_mode = r->gen ? "generative" : "extractive";
     rag_gen_backend_stats(r->gen, &out->answer_backend); /* r->gen stays open while r->lock is held */
+    if (r->remote_emb && r->emb == rag_remote_embedder_iface(r->remote_emb)) {
+        rag_remote_embedder_stats(r->remote_emb, &out->embed_backend);
+    } else {
+        out->embed_backend.backend = r->emb == r->builtin ? "builtin" : "local";
+        out->embed_backend.state = "up";
+    }
     pthread_mutex_unlock(&r->lock);
     {
         struct index_reembed_status s;

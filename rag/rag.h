@@ -189,7 +189,8 @@ struct rag_answer {
     char *answer;                 /* owned */
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
     const char *mode;             /* "extractive", "generative" or "faq"; static */
-    const char *note;             /* "backend_unavailable" (remote backend down, extractive answer) or NULL; static */
+    const char *note;             /* "backend_unavailable" (remote backend down or failing before it
+                                   * streamed anything: extractive answer) or NULL; static */
     struct rag_citation *citations; /* owned */
     int n_citations;
     struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */
@@ -203,6 +204,9 @@ struct rag_answer {
     int n_tokens;                 /* generated tokens (0 for extractive) */
     char *query;                  /* what retrieval searched for: the question, or a follow-up
                                    * rewritten as a standalone question; owned */
+    bool incomplete;              /* a remote backend's stream broke mid-answer: answer holds what
+                                   * came before (streamed clients also got an error event) */
+    char error[256];              /* when incomplete: why the stream stopped */
 };
 
 struct rag_ask_opts {
@@ -230,19 +234,24 @@ void rag_answer_release(struct rag_answer *a);
 int rag_embed(struct rag *r, const char *const *texts, int n, float **out, int *dim, struct kb_error *err);
 const char *rag_embedder_id(const struct rag *r); /* borrowed */
 
-/* The answer backend (answer.backend), for /api/health and /metrics. Counters since start. */
+/* The answer backend (answer.backend) or the embedding backend (embed.backend), for /api/health
+ * and /metrics. Counters since start. */
 struct rag_backend_stats {
-    const char *backend;          /* "local" or "openai"; static */
-    const char *state;            /* openai: "up", "down" (breaker open) or "probing"; "" for local */
+    const char *backend;          /* answers: "local" or "openai"; embeddings: "builtin", "local" or
+                                   * "openai"; static */
+    const char *state;            /* openai: "up", "down" (breaker open) or "probing"; in-process:
+                                   * "up", or "none" (no answer model: extractive answers); static */
     int64_t requests, errors, retries;
-    int64_t tokens_in, tokens_out; /* prompt and completion tokens the server reported */
-    double last_ttft_ms;          /* time to first token of the latest answer */
-    double last_latency_ms;       /* whole latest answer */
+    int64_t tokens_in, tokens_out; /* prompt and completion tokens the server reported; embeddings:
+                                    * texts sent, 0 */
+    double last_ttft_ms;          /* time to first token of the latest answer (0 for embeddings) */
+    double last_latency_ms;       /* whole latest answer, or latest embedding request */
     int64_t breaker_opened;       /* times the circuit breaker opened */
 };
 
 struct rag_stats {
     struct rag_backend_stats answer_backend;
+    struct rag_backend_stats embed_backend;
     int64_t n_collections, n_documents, n_chunks;
     int64_t jobs_queued, jobs_running, jobs_failed;
     double tokens_per_s;          /* last generative answer's speed, 0 if none */

@@ -121,8 +121,8 @@ struct rag_gen;        /* generate.c: the answer model and its sessions */
 struct rag_gen_ref;    /* kb.c: a loaded answer model with the count of answers using it */
 struct infer_embedder; /* infer/: a GGUF embedding model (embed.model) */
 
-#define RAG_MAX_GGUF_EMBEDDERS 7 /* GGUF embedders opened in one run (with the built-in one, the
-                                  * store's INDEX_MAX_PREV_EMBEDDERS) */
+#define RAG_MAX_GGUF_EMBEDDERS 6 /* GGUF embedders opened in one run (with the built-in and the
+                                  * remote one, the store's INDEX_MAX_PREV_EMBEDDERS) */
 
 /* A GGUF embedding model behind the index's embedder interface. Opened on demand (embed.model)
  * and kept until rag_close(): the store, queries and a re-embedding may still use an embedder
@@ -145,6 +145,7 @@ struct rag {
     struct index_embedder *emb;      /* the configured embedder: builtin or a gguf[].iface; guarded by lock */
     struct index_embedder *builtin;  /* the built-in embedder (owned); always open, so the vectors of a
                                       * knowledge base built without embed.model stay searchable */
+    struct rag_remote_embedder *remote_emb; /* embed.backend = openai (owned), else NULL; set at open */
     struct rag_gguf_embedder gguf[RAG_MAX_GGUF_EMBEDDERS]; /* guarded by switch_mu */
     int n_gguf;
     pthread_mutex_t switch_mu;       /* serialises answer.model / embed.model changes */
@@ -187,11 +188,14 @@ void rag_model_path(const struct config *cfg, const char *value, char *buf, size
 int rag_gen_open(struct rag_gen **out, const struct config *cfg, struct kb_error *err);
 void rag_gen_close(struct rag_gen *g); /* NULL ok */
 /* Answers from the passages with the model: grounded prompt, streaming, citations, grounding
- * scores, strict mode. previous (nullable) is the conversation's last question. */
+ * scores, strict mode. previous (nullable) is the conversation's last question. A remote backend
+ * whose stream breaks after pieces were passed on returns 0 with what came so far, out->incomplete
+ * and out->error set; *backend_failed (nullable) is set true when the remote call failed before
+ * any piece was passed on (the caller may answer otherwise), false for every other outcome. */
 int rag_answer_generative(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
                           const struct rag_passage *p, int n_passages, const struct rag_embedder_ref *emb,
                           rag_stream_fn on_stream, void *ud, struct rag_answer *out, char **prompt_out,
-                          double *tokens_per_s, struct kb_error *err);
+                          double *tokens_per_s, bool *backend_failed, struct kb_error *err);
 /* Removes [n] markers outside 1..n_passages in place (and a space before them); marks used[n-1]
  * for the ones kept (used nullable, n_passages entries). Returns the markers kept. */
 int rag_clean_markers(char *text, int n_passages, bool *used);
@@ -213,7 +217,8 @@ void rag_gen_get_stats(struct rag_gen *g, struct rag_gen_stats *out);
 /* Prefix reuse on (the default) or off (every prompt from position 0; for tests and A/B runs). */
 void rag_gen_set_prefix_reuse(struct rag_gen *g, bool on);
 /* Rewrites a follow-up question into a standalone one with the answer model: a short prompt in
- * its chat template with the previous question, greedy, at most 48 tokens, one line. *out always
+ * its chat template with the previous question, greedy, at most 48 tokens, one line (a remote
+ * backend gets the same system and user messages, temperature 0, max_tokens 48). *out always
  * gets a caller-owned string (free()): the model's rewrite, or a copy of followup when the model
  * fails, every session is busy, or the rewrite is empty or too long. Returns 0 for the model's
  * rewrite, or the KB_E* code of the fallback's reason (err says why; callers may ignore it). */
@@ -273,6 +278,8 @@ void remote_breaker_init(struct remote_breaker *b, int failures, double window_s
 void remote_breaker_release(struct remote_breaker *b);
 bool remote_breaker_allow(struct remote_breaker *b); /* false while open (before the cool-down ends) */
 void remote_breaker_record(struct remote_breaker *b, bool ok);
+/* The state now: an open breaker whose cool-down has ended turns half-open here too, so callers
+ * that ask before calling (rag_gen_backend_down) let the probe through. */
 enum remote_breaker_state remote_breaker_state(struct remote_breaker *b);
 
 /* Where and how to call; strings borrowed for the call (from a configuration snapshot). */
@@ -295,6 +302,22 @@ struct remote_result {
     bool incomplete;           /* failed after pieces were passed on */
     char finish_reason[32];
 };
+/* One configured remote server: owned copies of its address, model name and key, the call
+ * options (timeouts, retries and TLS from the answer.* keys) and its own circuit breaker. */
+struct remote_client {
+    char *url, *model_name, *api_key, *ca_file; /* owned copies */
+    struct remote_opts ro;                      /* points into the copies */
+    struct remote_breaker breaker;
+};
+/* Fills c for the server of section ("answer" or "embed", which names the keys in errors): url and
+ * model_name, the key from api_key or else the first line of api_key_file. Logs a warning when
+ * answer.insecure is set. KB_ECONFIG: url empty, key file unreadable (c is then left empty). */
+int remote_client_init(struct remote_client *c, const struct config *cfg, const char *section, const char *url,
+                       const char *model_name, const char *api_key, const char *api_key_file, struct kb_error *err);
+void remote_client_release(struct remote_client *c); /* wipes the key */
+/* st->state ("up", "down", "probing") and st->breaker_opened from c's breaker. */
+void remote_client_state(struct remote_client *c, struct rag_backend_stats *st);
+
 /* base + "/v1/" + path, without doubling a "/v1" the base already ends with. */
 void remote_endpoint(const char *base, const char *path, char *out, size_t out_bytes);
 /* Streams one chat completion: body is the request JSON (with "stream": true), each delta goes to
@@ -304,6 +327,37 @@ void remote_endpoint(const char *base, const char *path, char *out, size_t out_b
  * or fn's code. err never contains the API key. */
 int remote_chat(const struct remote_opts *o, struct remote_breaker *b, const char *body, remote_piece_fn fn,
                 void *ud, struct remote_result *res, struct kb_error *err);
+
+/* One non-streamed POST of body to <url>/v1/<path> (e.g. "embeddings"); the 2xx response body is
+ * put in out (whose cap bounds it: KB_ETOOBIG past it). Same retries, timeouts, breaker and errors
+ * as remote_chat. */
+int remote_post_json(const struct remote_opts *o, struct remote_breaker *b, const char *path, const char *body,
+                     struct kb_buf *out, struct remote_result *res, struct kb_error *err);
+
+/* ---- remote backends: embeddings (remote_embed.c) ------------------------------------------------ */
+
+#define REMOTE_EMBED_MAX_DIM 65536
+
+/* Decodes an OpenAI /v1/embeddings response (n bytes, NUL-terminated at n, as a kb_buf's data
+ * is) for n_texts inputs: data[] must hold n_texts objects
+ * whose "embedding" is an array of *dim finite numbers, placed by their "index" (each index once;
+ * without one, in order). *dim 0 takes the dimension from the first vector. *out (caller frees) gets
+ * n_texts x *dim floats, each L2-normalised. Errors: KB_EJSON (not JSON), KB_EIO (an error object
+ * from the server), KB_ECORRUPT (wrong shape, count, index or value), KB_ECONFIG (a vector of
+ * another dimension than *dim), KB_ENOMEM. */
+int remote_embed_parse(const char *body, size_t n, int n_texts, int *dim, float **out, struct kb_error *err);
+
+/* embed.backend = openai: an index_embedder whose embed() posts the texts to <embed.url>/v1/embeddings
+ * in requests of embed.batch texts, up to embed.max_concurrent requests at once. */
+struct rag_remote_embedder;
+/* Copies what it needs from cfg. The dimension is embed.remote_dim, checked on every response; 0
+ * asks the server once here (one text) and takes it from that response. Caller owns *out; free with
+ * rag_remote_embedder_close(). KB_ECONFIG (no embed.url, unreadable key file), or the call's error. */
+int rag_remote_embedder_open(struct rag_remote_embedder **out, const struct config *cfg, struct kb_error *err);
+void rag_remote_embedder_close(struct rag_remote_embedder *e); /* NULL ok */
+struct index_embedder *rag_remote_embedder_iface(struct rag_remote_embedder *e); /* borrowed; as long as e */
+/* Fills st ("openai", breaker state, counters since open). */
+void rag_remote_embedder_stats(struct rag_remote_embedder *e, struct rag_backend_stats *st);
 
 /* answer.backend = openai: rag_gen_open() makes a client of the remote server instead of loading a
  * model (generate.c); rag_answer_generative() then streams from it. */

@@ -85,6 +85,10 @@ void rag_answer_json(struct jw *w, const struct rag_answer *a, const char *conve
     jw_int(w, "n_tokens", a->n_tokens);
     jw_str(w, "query", a->query ? a->query : "");
     jw_str(w, "conversation_id", conversation_id);
+    if (a->incomplete) { /* a remote stream broke mid-answer; answer is what came before */
+        jw_bool(w, "incomplete", true);
+        jw_str(w, "error", a->error);
+    }
 }
 
 void rag_hits_json(struct jw *w, const struct rag_hit *hits, int n)

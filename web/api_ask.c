@@ -11,12 +11,19 @@
  *          event: citation  data: {n, chunk_id, document_id, document, heading_path, page, page_end,
  *                                      text}
  *          event: done      data: the full answer JSON
- *          event: error     data: {"error":{"code","message"}} (only after output began)
+ *          event: error     data: {"error":{"code","message"}} (only after output began; when a
+ *                           remote backend's stream broke mid-answer it is followed by the
+ *                           citations and done, whose answer JSON has "incomplete": true)
  *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
  *                      support_min, weak, dropped (these three with sentences, i.e. generative),
  *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens, query,
- *                      conversation_id}
- *   GET /api/health, GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
+ *                      conversation_id, and incomplete: true with error when a remote stream broke}
+ *   GET /api/health -> {status, version, uptime_s, collections, documents, chunks, jobs, answer_mode,
+ *        answer_backend:{backend: local|openai, state: up|down|probing (openai), up|none (local:
+ *        a model, or extractive), last_ttft_ms, last_latency_ms, and for openai requests, errors,
+ *        breaker_opened}, embed_backend:{backend: builtin|local|openai, state, and for openai
+ *        last_latency_ms, requests, errors, breaker_opened}, embedder, vectors, max_upload_bytes}
+ *   GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
  *
  * Answers run as deferred tasks (server.c): rag_ask may take seconds with a model, and an HTTP
  * worker thread is never blocked on it. rag streams citation numbers only, so citation events
@@ -179,6 +186,13 @@ static void ask_task(struct web_task *t, void *ud)
             sse_send(j, "error", body.data, body.len);
         goto out;
     }
+    if (j->ask.stream && a.incomplete) { /* the backend's stream broke: say so, then end normally */
+        struct kb_error e = {0};
+        kb_error_set(&e, KB_EIO, "%s", a.error);
+        web_error_body(&body, KB_EIO, &e);
+        sse_send(j, "error", body.data, body.len);
+        kb_buf_reset(&body);
+    }
     answer_json(&body, &a, j->ask.conversation_id);
     if (j->ask.stream) {
         for (int i = 0; i < a.n_citations; i++) {
@@ -225,6 +239,26 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 
 /* ---- health and metrics ------------------------------------------------------------------------------------- */
 
+/* One backend's object: backend and state; latencies for answers (always) and remote embedders;
+ * counters for remote ("openai") backends. */
+static void health_backend(struct jw *w, const char *key, const struct rag_backend_stats *b, bool answers)
+{
+    bool remote = strcmp(b->backend, "openai") == 0;
+    jw_obj(w, key);
+    jw_str(w, "backend", b->backend);
+    jw_str(w, "state", b->state);
+    if (answers)
+        jw_num(w, "last_ttft_ms", b->last_ttft_ms);
+    if (answers || remote)
+        jw_num(w, "last_latency_ms", b->last_latency_ms);
+    if (remote) {
+        jw_int(w, "requests", b->requests);
+        jw_int(w, "errors", b->errors);
+        jw_int(w, "breaker_opened", b->breaker_opened);
+    }
+    jw_end_obj(w);
+}
+
 int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct rag_stats st;
@@ -246,12 +280,8 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_int(&w, "failed", st.jobs_failed);
     jw_end_obj(&w);
     jw_str(&w, "answer_mode", st.answer_mode);
-    jw_obj(&w, "answer_backend");
-    jw_str(&w, "backend", st.answer_backend.backend);
-    jw_str(&w, "state", st.answer_backend.state);
-    jw_num(&w, "last_ttft_ms", st.answer_backend.last_ttft_ms);
-    jw_num(&w, "last_latency_ms", st.answer_backend.last_latency_ms);
-    jw_end_obj(&w);
+    health_backend(&w, "answer_backend", &st.answer_backend, true);
+    health_backend(&w, "embed_backend", &st.embed_backend, false);
     jw_str(&w, "embedder", rag_embedder_id(req->ctx->rag));
     /* which vectors search uses: during a re-embedding the old embedder's, or none (BM25 only) */
     jw_obj(&w, "vectors");

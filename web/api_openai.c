@@ -8,7 +8,9 @@
  *        events as `data: {...}` lines (a role-only first chunk, delta.content pieces, think
  *        pieces as delta.reasoning_content), the last chunk with finish_reason "stop", the
  *        citations and usage.completion_tokens, then `data: [DONE]`. rag/remote.c parses this
- *        too, so one kbox can be the answer backend of another.
+ *        too, so one kbox can be the answer backend of another. When kbox's own remote backend
+ *        breaks mid-answer, the stream ends with an error object and [DONE] (not streamed:
+ *        finish_reason "error" with the text that came).
  *   GET  /v1/models       the collections as models
  *   POST /v1/embeddings   {input: string | [string], model?, encoding_format?: float|base64}
  *        base64 is little-endian float32, which is what the official clients ask for by default.
@@ -180,6 +182,20 @@ static void oa_chat_task(struct web_task *t, void *ud)
         }
         goto out;
     }
+    if (j->ask.stream && a.incomplete) {
+        /* the remote backend's stream broke mid-answer: an error object ends this stream too */
+        struct kb_error e = {0};
+        struct kb_buf ev;
+        kb_error_set(&e, KB_EIO, "%s", a.error);
+        web_error_body(&body, KB_EIO, &e);
+        if (body.len && body.data[body.len - 1] == '\n')
+            body.data[--body.len] = '\0';
+        kb_buf_init(&ev, 0);
+        kb_buf_printf(&ev, "data: %s\n\ndata: [DONE]\n\n", body.data);
+        web_task_emit(t, ev.data, ev.len);
+        kb_buf_release(&ev);
+        goto out;
+    }
     if (j->ask.stream) {
         if (!j->ask.emitted) /* an answer with no streamed pieces (extractive, or empty) */
             oa_send_chunk(j, "assistant", "content", a.answer ? a.answer : "", a.answer ? strlen(a.answer) : 0, NULL,
@@ -196,7 +212,7 @@ static void oa_chat_task(struct web_task *t, void *ud)
     jw_str(&w, "role", "assistant");
     jw_str(&w, "content", a.answer ? a.answer : "");
     jw_end_obj(&w);
-    jw_str(&w, "finish_reason", "stop");
+    jw_str(&w, "finish_reason", a.incomplete ? "error" : "stop"); /* incomplete: a remote stream broke */
     jw_end_obj(&w);
     jw_end_arr(&w);
     jw_obj(&w, "usage");

@@ -3,11 +3,33 @@
  *
  * Data: ctx->stats holds one struct web_route_stats per route index plus a last one for requests
  * that matched no route; all under ctx->metrics_lock. Routes that share a name (PUT and PATCH of a
- * collection) are summed into one series when rendered. Tests: tests/web/test_web.c (/metrics). */
+ * collection) are summed into one series when rendered. Remote backends (rag_stats'
+ * answer_backend and embed_backend, when "openai") add kbox_backend_* and kbox_embed_backend_*.
+ * Tests: tests/web/test_web.c (/metrics), tests/web/test_remote_served.c (the backend series). */
 #include "web/web_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The series every remote backend has, named prefix_*: requests, errors, retries, whether its
+ * breaker lets calls through, and how often it opened. */
+static void metrics_backend(struct kb_buf *out, const char *prefix, const char *what,
+                            const struct rag_backend_stats *b)
+{
+    kb_buf_printf(out,
+                  "# HELP %s_requests_total Requests sent to the %s.\n# TYPE %s_requests_total counter\n"
+                  "%s_requests_total %lld\n"
+                  "# HELP %s_errors_total Requests to the %s that failed.\n# TYPE %s_errors_total counter\n"
+                  "%s_errors_total %lld\n"
+                  "# HELP %s_retries_total Attempts retried against the %s.\n# TYPE %s_retries_total counter\n"
+                  "%s_retries_total %lld\n"
+                  "# HELP %s_up 1 unless the circuit breaker holds the %s down.\n# TYPE %s_up gauge\n%s_up %d\n"
+                  "# HELP %s_breaker_opened_total Times the %s's circuit breaker opened.\n"
+                  "# TYPE %s_breaker_opened_total counter\n%s_breaker_opened_total %lld\n",
+                  prefix, what, prefix, prefix, (long long)b->requests, prefix, what, prefix, prefix,
+                  (long long)b->errors, prefix, what, prefix, prefix, (long long)b->retries, prefix, what, prefix,
+                  prefix, strcmp(b->state, "down") != 0, prefix, what, prefix, prefix, (long long)b->breaker_opened);
+}
 
 static const double web_buckets_s[WEB_N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
                                                      0.05,  0.1,    0.5,   2.5,  10};
@@ -142,25 +164,25 @@ int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out)
                       rs.tokens_per_s);
         if (strcmp(rs.answer_backend.backend, "openai") == 0) {
             const struct rag_backend_stats *b = &rs.answer_backend;
+            metrics_backend(out, "kbox_backend", "remote answer backend", b);
             kb_buf_printf(out,
-                          "# HELP kbox_backend_requests_total Answers sent to the remote backend.\n"
-                          "# TYPE kbox_backend_requests_total counter\nkbox_backend_requests_total %lld\n"
-                          "# HELP kbox_backend_errors_total Remote answers that failed.\n"
-                          "# TYPE kbox_backend_errors_total counter\nkbox_backend_errors_total %lld\n"
-                          "# HELP kbox_backend_retries_total Remote attempts retried.\n"
-                          "# TYPE kbox_backend_retries_total counter\nkbox_backend_retries_total %lld\n"
                           "# HELP kbox_backend_tokens_total Tokens the remote backend reported.\n"
                           "# TYPE kbox_backend_tokens_total counter\nkbox_backend_tokens_total{dir=\"in\"} %lld\n"
                           "kbox_backend_tokens_total{dir=\"out\"} %lld\n"
-                          "# HELP kbox_backend_up 1 unless the circuit breaker holds the backend down.\n"
-                          "# TYPE kbox_backend_up gauge\nkbox_backend_up %d\n"
-                          "# HELP kbox_backend_breaker_opened_total Times the circuit breaker opened.\n"
-                          "# TYPE kbox_backend_breaker_opened_total counter\nkbox_backend_breaker_opened_total %lld\n"
                           "# HELP kbox_backend_ttft_seconds Time to first token of the latest remote answer.\n"
                           "# TYPE kbox_backend_ttft_seconds gauge\nkbox_backend_ttft_seconds %.4f\n",
-                          (long long)b->requests, (long long)b->errors, (long long)b->retries,
-                          (long long)b->tokens_in, (long long)b->tokens_out, strcmp(b->state, "down") != 0,
-                          (long long)b->breaker_opened, b->last_ttft_ms / 1000);
+                          (long long)b->tokens_in, (long long)b->tokens_out, b->last_ttft_ms / 1000);
+        }
+        if (strcmp(rs.embed_backend.backend, "openai") == 0) {
+            const struct rag_backend_stats *b = &rs.embed_backend;
+            metrics_backend(out, "kbox_embed_backend", "remote embedder", b);
+            kb_buf_printf(out,
+                          "# HELP kbox_embed_backend_texts_total Texts sent to the remote embedder.\n"
+                          "# TYPE kbox_embed_backend_texts_total counter\nkbox_embed_backend_texts_total %lld\n"
+                          "# HELP kbox_embed_backend_latency_seconds Latency of the latest embedding request.\n"
+                          "# TYPE kbox_embed_backend_latency_seconds gauge\n"
+                          "kbox_embed_backend_latency_seconds %.4f\n",
+                          (long long)b->tokens_in, b->last_latency_ms / 1000);
         }
     }
     kb_buf_printf(out, "# HELP kbox_up Whether the knowledge base answered its statistics.\n"

@@ -27,7 +27,8 @@
 #define WEB_MAX_UPLOADS 64       /* files in one multipart request */
 #define WEB_MAX_HEADERS 6        /* extra response headers a handler may set */
 #define WEB_RATE_SLOTS 1024      /* clients tracked by the per-IP rate limiter */
-#define WEB_MAX_TASKS 64         /* answers running at once on task threads; more get 503 */
+#define WEB_MAX_TASKS 512        /* answers running at once on task threads; more get 503 (remote
+                                  * backends stream hundreds at once: docs/BENCHMARKS.md) */
 
 /* ---- rate limiter (auth.c) ------------------------------------------------------------------------ */
 

@@ -4,7 +4,8 @@
  * stream after some bytes, malformed SSE). Checks each outcome: text and usage passed on, retries
  * only where allowed and after Retry-After, timeouts, a cut stream marked incomplete with its text
  * kept, the circuit breaker opening and closing, and that the API key goes in the Authorization
- * header but never into an error message. */
+ * header but never into an error message. Follow-up rewriting through the remote backend
+ * (test_rewrite): the prompt sent, the cleaned line, and the fallbacks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,120 +24,9 @@
 #include "config/config.h"
 #include "rag/rag_int.h"
 #include "remote_util.h"
+#include "fault_server.h"
 
 #define KEY "sk-test-secret-42"
-
-/* Fault server: connection i follows script[min(i, n_script - 1)]. */
-struct fault_server {
-    int fd, port;
-    pthread_t thread;
-    const char *script[8];
-    int n_script;
-    int n_conn;             /* connections served */
-    char last_request[8192];
-    volatile int stop;
-};
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-static void read_request(struct fault_server *s, int fd)
-{
-    size_t got = 0;
-    long want = -1;
-    while (got < sizeof s->last_request - 1) {
-        ssize_t r = recv(fd, s->last_request + got, sizeof s->last_request - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        s->last_request[got] = '\0';
-        char *end = strstr(s->last_request, "\r\n\r\n");
-        if (end && want < 0) {
-            char *cl = strstr(s->last_request, "Content-Length:");
-            want = (long)(end + 4 - s->last_request) + (cl ? strtol(cl + 15, NULL, 10) : 0);
-        }
-        if (want >= 0 && (long)got >= want)
-            break;
-    }
-}
-
-/* Actions: "replay:FILE", "drop:FILE:BYTES", "status:CODE", "retry-after:CODE:SECONDS", "hang". */
-static void serve_one(struct fault_server *s, int fd, const char *act)
-{
-    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
-    char head[256], file[64];
-    int code = 0, secs = 0;
-    long bytes = 0;
-    read_request(s, fd);
-    if (sscanf(act, "replay:%63s", file) == 1 || sscanf(act, "drop:%63[^:]:%ld", file, &bytes) == 2) {
-        size_t n;
-        char *t = read_transcript(file, &n);
-        send_all(fd, ok, strlen(ok));
-        send_all(fd, t, bytes > 0 && (size_t)bytes < n ? (size_t)bytes : n);
-        free(t);
-    } else if (sscanf(act, "retry-after:%d:%d", &code, &secs) == 2) {
-        snprintf(head, sizeof head, "HTTP/1.1 %d Busy\r\nRetry-After: %d\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
-                 code, secs);
-        send_all(fd, head, strlen(head));
-    } else if (sscanf(act, "status:%d", &code) == 1) {
-        snprintf(head, sizeof head,
-                 "HTTP/1.1 %d Err\r\nContent-Type: application/json\r\nContent-Length: 25\r\nConnection: close\r\n\r\n"
-                 "{\"error\":{\"message\":\"x\"}}",
-                 code);
-        send_all(fd, head, strlen(head));
-    } else if (strcmp(act, "hang") == 0) {
-        for (int i = 0; i < 100 && !s->stop; i++)
-            usleep(50000);
-    }
-}
-
-static void *fault_main(void *ud)
-{
-    struct fault_server *s = ud;
-    while (!s->stop) {
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            break;
-        if (s->stop) {
-            close(c);
-            break;
-        }
-        int i = s->n_conn < s->n_script ? s->n_conn : s->n_script - 1;
-        serve_one(s, c, s->script[i]);
-        s->n_conn++;
-        close(c);
-    }
-    return NULL;
-}
-
-static void fault_start(struct fault_server *s)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->fd >= 0);
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->fd, 16), 0);
-    assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&s->thread, NULL, fault_main, s), 0);
-}
-
-static void fault_stop(struct fault_server *s)
-{
-    s->stop = 1;
-    shutdown(s->fd, SHUT_RDWR); /* wakes accept() */
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-}
 
 static double now_s(void)
 {
@@ -330,6 +220,18 @@ static int on_event(void *ud, const char *kind, const char *text, size_t n)
     return 0;
 }
 
+/* answer.backend = openai at url, model qwen3, the test key, no retries. */
+static void remote_config(struct config *cfg, const char *url)
+{
+    struct kb_error err = {0};
+    config_init(cfg);
+    assert_int_equal(config_set(cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.api_key", KEY, CONFIG_SRC_FLAG, &err), 0);
+    assert_int_equal(config_set(cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+}
+
 /* rag_answer_generative with answer.backend = openai against the fault server: the grounded prompt
  * goes out as chat messages, the answer and reasoning stream back as token and think pieces, [1]
  * becomes a citation, the sentence gets its support score; then a failing backend opens the breaker
@@ -356,12 +258,7 @@ static void test_generative(void **state)
     s.n_script = 2;
     fault_start(&s);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
-    config_init(&cfg);
-    assert_int_equal(config_set(&cfg, "answer.backend", "openai", CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.url", url, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.model_name", "qwen3", CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.api_key", KEY, CONFIG_SRC_FLAG, &err), 0);
-    assert_int_equal(config_set(&cfg, "answer.retries", "0", CONFIG_SRC_FLAG, &err), 0);
+    remote_config(&cfg, url);
     assert_int_equal(config_set(&cfg, "answer.breaker_failures", "1", CONFIG_SRC_FLAG, &err), 0);
     if (rag_gen_open(&g, &cfg, &err))
         fail_msg("%s", err.msg);
@@ -369,7 +266,7 @@ static void test_generative(void **state)
     kb_buf_init(&ev.tokens, 0);
     kb_buf_init(&ev.thinks, 0);
     if (rag_answer_generative(g, &cfg, "How long do I have to return an item?", NULL, p, 2, NULL, on_event, &ev, &a,
-                              &prompt, &tps, &err))
+                              &prompt, &tps, NULL, &err))
         fail_msg("%s", err.msg);
     assert_string_equal(a.mode, "generative");
     assert_string_equal(a.answer, "Returns are accepted within 30 days [1].");
@@ -399,7 +296,7 @@ static void test_generative(void **state)
     assert_int_equal(bs.tokens_out, 14);
     assert_true(bs.last_ttft_ms > 0);
     assert_int_equal(rag_answer_generative(g, &cfg, "And shipping?", NULL, p, 2, NULL, on_event, &ev, &a, NULL,
-                                           &tps, &err),
+                                           &tps, NULL, &err),
                      KB_EBUSY);
     assert_true(rag_gen_backend_down(g));
     assert_null(strstr(err.msg, KEY));
@@ -416,6 +313,52 @@ static void test_generative(void **state)
     kb_buf_release(&ev.thinks);
 }
 
+/* rag_gen_rewrite_followup through the remote backend: the rewrite prompt goes out (temperature 0,
+ * max_tokens 48), the streamed text is cleaned to one line and the reasoning dropped; a rewrite cut
+ * at the token cap (finish_reason "length") and a failing server fall back to the follow-up. */
+static void test_rewrite(void **state)
+{
+    (void)state;
+    struct fault_server s = {0};
+    struct config cfg;
+    struct kb_error err = {0};
+    struct rag_gen *g = NULL;
+    char url[64], *out = NULL;
+    s.script[0] = "replay:rewrite.sse";
+    s.script[1] = "replay:rewrite_length.sse";
+    s.script[2] = "status:500";
+    s.n_script = 3;
+    fault_start(&s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
+    remote_config(&cfg, url);
+    assert_int_equal(config_set(&cfg, "answer.temperature", "0.7", CONFIG_SRC_FLAG, &err), 0);
+    if (rag_gen_open(&g, &cfg, &err))
+        fail_msg("%s", err.msg);
+    if (rag_gen_rewrite_followup(g, "How long does shipping take?", "And to Norway?", &out, &err))
+        fail_msg("rewrite: %s", err.msg);
+    assert_string_equal(out, "How long does shipping to Norway take?");
+    assert_non_null(strstr(s.last_request, "Rewrite the user's follow-up question"));
+    assert_non_null(strstr(s.last_request, "Previous question: How long does shipping take?\\nFollow-up question: "
+                                           "And to Norway?"));
+    assert_non_null(strstr(s.last_request, "\"max_tokens\":48"));
+    assert_non_null(strstr(s.last_request, "\"temperature\":0,"));
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(g, "How long does shipping take?", "And to Norway?", &out, &err),
+                     KB_ETOOBIG);
+    assert_string_equal(out, "And to Norway?");
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(g, "How long does shipping take?", "And to Norway?", &out, &err),
+                     KB_EBUSY);
+    assert_string_equal(out, "And to Norway?");
+    free(out);
+    assert_int_equal(rag_gen_rewrite_followup(g, "", "And to Norway?", &out, &err), KB_EINVAL);
+    free(out);
+    assert_int_equal(s.n_conn, 3);
+    fault_stop(&s);
+    rag_gen_close(g);
+    config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_generative),
+        cmocka_unit_test(test_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
