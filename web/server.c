@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -546,12 +547,88 @@ static struct conn_state *conn_new(struct web_server *s, struct MHD_Connection *
     return cs;
 }
 
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: %XX decoding of the path and query arguments, as MHD's own, except
+ * that a decoded NUL becomes DEL (0x7f). MHD's decoder would leave a NUL that silently cuts the
+ * string ("/api/documents/1%00x" would serve document 1); DEL is refused in paths below. */
+static size_t on_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    char *w = s;
+    (void)cls;
+    (void)mc;
+    for (const char *r = s; *r; w++) {
+        int hi = r[0] == '%' && r[1] ? hex_val(r[1]) : -1, lo = hi >= 0 && r[2] ? hex_val(r[2]) : -1;
+        if (hi >= 0 && lo >= 0) {
+            *w = (char)(hi * 16 + lo);
+            if (*w == '\0')
+                *w = 0x7f;
+            r += 3;
+        } else {
+            *w = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static bool has_control_byte(const char *url)
+{
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
 static bool has_bad_path(const char *url)
 {
-    /* MHD has decoded %XX already: refuse NULs never reach here; refuse dot segments and
+    /* MHD has decoded %XX already (NUL as DEL, see on_unescape); refuse dot segments and
      * backslashes outright so no handler ever sees them. */
     return strstr(url, "/../") || kb_str_has_suffix(url, "/..") || strstr(url, "/./") || strchr(url, '\\') ||
            url[0] != '/';
+}
+
+struct header_count {
+    int n_clen;         /* Content-Length headers */
+    bool clen_differ;   /* two of them disagree */
+    const char *clen;   /* the first one */
+    int n_te;           /* Transfer-Encoding headers */
+};
+
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct header_count *hc = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (hc->n_clen++ == 0)
+            hc->clen = value;
+        else if (strcmp(hc->clen, value ? value : "") != 0)
+            hc->clen_differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        hc->n_te++;
+    }
+    return MHD_YES;
+}
+
+/* Request smuggling (RFC 9112 section 6.3): a message whose length two parsers could read
+ * differently is refused, and the connection closed, before any body byte is read. */
+static int check_framing(struct conn_state *cs, struct kb_error *err)
+{
+    struct header_count hc = {0};
+    MHD_get_connection_values(cs->mc, MHD_HEADER_KIND, on_header, &hc);
+    if (hc.clen_differ)
+        return kb_error_set(err, KB_EINVAL, "conflicting Content-Length headers");
+    if (hc.n_clen && hc.n_te)
+        return kb_error_set(err, KB_EINVAL, "Content-Length together with Transfer-Encoding");
+    if (hc.n_te > 1)
+        return kb_error_set(err, KB_EINVAL, "more than one Transfer-Encoding header");
+    return 0;
 }
 
 /* First call: route, admission and caps, before any body byte. Returns 0 or a KB_E* code. */
@@ -567,6 +644,13 @@ static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *e
     req->path = kb_arena_strdup(&req->arena, url);
     if (!req->path)
         return kb_error_set(err, KB_ETOOBIG, "URL too long");
+    if ((rc = check_framing(cs, err)))
+        return rc;
+    if (!web_host_allowed(&cs->s->ctx, web_req_header(req, "Host")))
+        return kb_error_set(err, KB_EHOST, "this server does not answer to Host '%.100s' (server.allowed_hosts)",
+                            web_req_header(req, "Host"));
+    if (has_control_byte(url))
+        return kb_error_set(err, KB_EINVAL, "the path holds a NUL or control character");
     if (has_bad_path(url))
         return kb_error_set(err, KB_ENOENT, "no such path");
     m = web_route_find(cs->method, url, req->ids, &req->n_ids, &cs->route_idx);
@@ -637,8 +721,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (!cs) {
         cs = conn_new(s, mc, url, method);
         *con_cls = cs;
-        if ((rc = conn_begin(cs, url, &err)))
-            return queue_error(cs, rc, &err); /* MHD closes the connection instead of reading a body */
+        if ((rc = conn_begin(cs, url, &err))) {
+            /* MHD closes the connection instead of reading a body; say so, and close it even when
+             * no body was announced, since a refused request's framing is not to be trusted */
+            web_resp_header(&cs->req, &cs->resp, "Connection", "close");
+            return queue_error(cs, rc, &err);
+        }
         return MHD_YES;
     }
     if (cs->responded) {
@@ -776,7 +864,59 @@ static int make_tmp_dir(struct web_ctx *ctx, const struct config *cfg, struct kb
 static void ctx_release(struct web_ctx *ctx)
 {
     web_metrics_release(ctx);
+    web_rate_release(&ctx->login_rate);
     web_rate_release(&ctx->rate);
+}
+
+static void hosts_add(struct web_ctx *ctx, const char *name, const char *port)
+{
+    size_t len = strlen(ctx->allowed_hosts);
+    bool v6 = strchr(name, ':') && name[0] != '[';
+    if (!name[0])
+        return;
+    snprintf(ctx->allowed_hosts + len, sizeof ctx->allowed_hosts - len, "%s%s%s%s%s%s", len ? "," : "",
+             v6 ? "[" : "", name, v6 ? "]" : "", port[0] ? ":" : "", port);
+}
+
+static bool is_wildcard(const char *host)
+{
+    return !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "[::]") == 0;
+}
+
+/* The Host values this server answers (DNS rebinding guard): server.allowed_hosts as written, the
+ * loopback names and the bind address with our port ("0" = the port listened on, see
+ * web_host_allowed), and for a wildcard bind every address of this machine and its host name. */
+static void hosts_build(struct web_ctx *ctx, const struct config *cfg, const char *bind_host)
+{
+    kb_strlcpy(ctx->allowed_hosts, cfg->server_allowed_hosts, sizeof ctx->allowed_hosts);
+    hosts_add(ctx, "localhost", "0");
+    hosts_add(ctx, "127.0.0.1", "0");
+    hosts_add(ctx, "::1", "0");
+    if (!is_wildcard(bind_host)) {
+        hosts_add(ctx, bind_host, "0");
+    } else {
+        struct ifaddrs *ifa = NULL;
+        char name[256];
+        if (gethostname(name, sizeof name) == 0) {
+            name[sizeof name - 1] = '\0';
+            hosts_add(ctx, name, "0");
+        }
+        if (getifaddrs(&ifa) == 0) {
+            for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+                int fam = i->ifa_addr ? i->ifa_addr->sa_family : AF_UNSPEC;
+                if ((fam == AF_INET || fam == AF_INET6) &&
+                    getnameinfo(i->ifa_addr, fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+                                name, sizeof name, NULL, 0, NI_NUMERICHOST) == 0 &&
+                    !strchr(name, '%')) /* link-local scoped addresses cannot be a Host */
+                    hosts_add(ctx, name, "0");
+            }
+            freeifaddrs(ifa);
+        }
+        if (!cfg->server_allowed_hosts[0])
+            kb_warn("server.host is %s: only requests naming this machine's addresses or host name (%.300s) are "
+                    "answered, others get 421; set server.allowed_hosts to the public name clients use "
+                    "(e.g. kb.example.com)", bind_host[0] ? bind_host : "any address", ctx->allowed_hosts);
+    }
 }
 
 int web_server_start(struct web_server **out, struct rag *r, const struct web_opts *opts, struct kb_error *err)
@@ -804,7 +944,11 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     s->access_log = opts ? opts->access_log : true;
     s->quiesced_fd = MHD_INVALID_SOCKET;
     web_rate_init(&s->ctx.rate);
+    web_rate_init(&s->ctx.login_rate);
     web_metrics_init(&s->ctx);
+    /* everything kbox creates from here on (uploads, originals, index files) is the owner's alone */
+    umask(077);
+    hosts_build(&s->ctx, cfg, host);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
 
@@ -823,6 +967,8 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
                             MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->server_max_conns_per_ip,
+                            MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
@@ -834,6 +980,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     }
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
+    __atomic_store_n(&s->ctx.hosts_port, s->port, __ATOMIC_RELEASE);
     *out = s;
     rag_config_put(r, cfg);
     return 0;
