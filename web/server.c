@@ -19,9 +19,21 @@
  * resume can never precede its suspend. A task ends when its function returns; a client that goes
  * away marks the task "gone" and the next emit tells the function to cancel.
  *
+ * Hardening (issue #22): before routing, a request whose length two parsers could read differently
+ * (conflicting Content-Length headers, Content-Length with Transfer-Encoding; RFC 9112 section
+ * 6.3), a path holding a decoded NUL (on_unescape turns %00 into DEL so it cannot cut the path
+ * short) or a Host that is not ours (web_host_allowed: server.allowed_hosts, the loopback names and
+ * the bind address; for a wildcard bind the machine's addresses and host name) is refused (400 or
+ * 421), and every early error closes the connection. Connections: MHD caps them per client address
+ * (server.max_conns_per_ip) and in all (WEB_CONN_LIMIT); on_accept keeps the last WEB_CONN_RESERVE
+ * for loopback clients, so the health probe and a local admin get in while other addresses hold
+ * the rest; a watchdog thread shuts down any connection that has been receiving one request
+ * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
+ * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
+ *
  * Shutdown: stop accepting (quiesce), wait up to WEB_DRAIN_S for in-flight requests, cancel
  * running tasks, wait for their threads, then stop the daemon (which must not hold suspended
- * connections). Tests: tests/web/test_web.c. */
+ * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c. */
 #include "web/web_int.h"
 
 #include <arpa/inet.h>
@@ -59,6 +71,23 @@ struct web_server {
     int n_tasks;                   /* task threads running */
     struct web_task *tasks;        /* running tasks, for cancellation at shutdown */
     bool stopping;
+    struct conn_watch *watches;    /* open connections (NOTIFY_CONNECTION), for the receive deadline */
+    int n_conns;                   /* length of watches */
+    double request_timeout_s;      /* server.request_timeout_s */
+    pthread_t watchdog;
+    bool watchdog_started;
+    bool watchdog_stop;
+};
+
+/* One open connection. Receiving (headers and body of a request, or waiting for the next one) is
+ * bounded by request_timeout_s in total, whatever the idle timeout says: the watchdog shuts down
+ * the socket of one that is over, so trickled bytes cannot hold it. While the handler runs and
+ * the response goes out (busy) there is no deadline. */
+struct conn_watch {
+    MHD_socket fd;
+    double t0;                     /* when receiving began */
+    bool busy;
+    struct conn_watch *prev, *next;
 };
 
 struct web_task {
@@ -518,6 +547,103 @@ static enum MHD_Result on_post_part(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* ---- connection accounting: the receive deadline and the localhost reserve ---------------------------------- */
+
+static struct conn_watch *watch_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* busy: the request is read and being answered; otherwise receiving starts now. */
+static void watch_mark(struct web_server *s, struct MHD_Connection *mc, bool busy)
+{
+    struct conn_watch *w = watch_of(mc);
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->lock);
+    w->busy = busy;
+    w->t0 = kb_now_s();
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct web_server *s = cls;
+    struct conn_watch *w = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = kb_xcalloc(1, sizeof *w);
+        w->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        w->t0 = kb_now_s();
+        pthread_mutex_lock(&s->lock);
+        w->next = s->watches;
+        if (s->watches)
+            s->watches->prev = w;
+        s->watches = w;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->lock);
+        *socket_context = w;
+    } else if (w) {
+        /* MHD reports the close before it closes the socket, so the watchdog never touches a reused fd */
+        pthread_mutex_lock(&s->lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            s->watches = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->lock);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+    return false;
+}
+
+/* MHD_OPTION_ACCEPT_POLICY: the last WEB_CONN_RESERVE connections of WEB_CONN_LIMIT are for
+ * loopback clients (the health probe, the admin on the machine), so a crowd of other addresses,
+ * each under server.max_conns_per_ip, cannot lock them out. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct web_server *s = cls;
+    bool ok;
+    (void)addrlen;
+    pthread_mutex_lock(&s->lock);
+    ok = s->n_conns < WEB_CONN_LIMIT - WEB_CONN_RESERVE || (addr && is_loopback(addr));
+    pthread_mutex_unlock(&s->lock);
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct web_server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->watchdog_stop) {
+        struct timespec ts;
+        double now = kb_now_s();
+        for (struct conn_watch *w = s->watches; w; w = w->next)
+            if (!w->busy && w->fd != MHD_INVALID_SOCKET && now - w->t0 > s->request_timeout_s) {
+                shutdown(w->fd, SHUT_RDWR); /* MHD sees the end of the stream and cleans up */
+                w->busy = true;             /* once */
+            }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
 /* ---- the access handler ------------------------------------------------------------------------------------- */
 
 static struct conn_state *conn_new(struct web_server *s, struct MHD_Connection *mc, const char *url,
@@ -751,6 +877,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return queue_error(cs, cs->fail_code, &cs->fail_err);
 
     /* The body is complete: run the handler. */
+    watch_mark(s, mc, true);
     if (cs->pp) {
         MHD_destroy_post_processor(cs->pp);
         cs->pp = NULL;
@@ -781,10 +908,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     struct conn_state *cs = *con_cls;
     double ms;
     int64_t bytes;
-    (void)mc;
     if (!cs)
         return;
     *con_cls = NULL;
+    watch_mark(s, mc, false); /* keep-alive: the next request's receive time starts */
     if (cs->pp)
         MHD_destroy_post_processor(cs->pp);
     if (cs->up_fd >= 0)
@@ -963,10 +1090,11 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     pool[0] = (struct MHD_OptionItem){n_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
                                       (intptr_t)n_threads, NULL};
     pool[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+    s->d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
                             MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)WEB_CONN_LIMIT,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->server_max_conns_per_ip,
                             MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -980,6 +1108,8 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     }
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
+    s->request_timeout_s = (double)cfg->server_request_timeout_s;
+    s->watchdog_started = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
     __atomic_store_n(&s->ctx.hosts_port, s->port, __ATOMIC_RELEASE);
     *out = s;
     rag_config_put(r, cfg);
@@ -1031,7 +1161,11 @@ void web_server_stop(struct web_server *s)
     /* Tasks check for cancellation at every emit; a task stuck inside one long call still has to
      * return before the daemon may stop, because it owns a suspended connection. */
     wait_zero(s, NULL, &s->n_tasks, kb_now_s() + 3600.0);
+    s->watchdog_stop = true;
+    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    if (s->watchdog_started)
+        pthread_join(s->watchdog, NULL);
     MHD_stop_daemon(s->d);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);

@@ -28,6 +28,8 @@
 #define WEB_MAX_HEADERS 6        /* extra response headers a handler may set */
 #define WEB_RATE_SLOTS 1024      /* clients tracked by the per-IP rate limiter */
 #define WEB_MAX_TASKS 64         /* answers running at once on task threads; more get 503 */
+#define WEB_CONN_LIMIT 1024      /* open connections in all */
+#define WEB_CONN_RESERVE 64      /* of which the last are kept for loopback clients (health, admin) */
 #define WEB_TOKEN_MIN 32         /* shortest admin token accepted (server.admin_token) */
 #define WEB_LOGIN_FAILS_PER_MIN 20 /* failed admin logins per IP and minute before 429, whatever
                                       server.rate_limit_per_min says */
