@@ -255,9 +255,11 @@ int web_route_admit(struct web_req *req, const char *authorization, const char *
     case WEB_AUTH_ADMIN:
         if (req->admin)
             break;
-        /* failed admin attempts have their own limit, on even when server.rate_limit_per_min is 0,
-         * so the token cannot be guessed at line speed */
-        if (!web_rate_allow(&req->ctx->login_rate, req->client_ip, WEB_LOGIN_FAILS_PER_MIN, (int64_t)time(NULL)))
+        /* failed admin attempts count against the client's public rate and against a limit of
+         * their own that stays on when server.rate_limit_per_min is 0, so the token cannot be
+         * guessed at line speed */
+        if (!web_rate_allow(&req->ctx->login_rate, req->client_ip, WEB_LOGIN_FAILS_PER_MIN, (int64_t)time(NULL)) ||
+            !web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
             rc = kb_error_set(err, KB_ERATE, "too many requests without the admin token; try again later");
         else if (!tok)
             rc = kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");

@@ -1011,14 +1011,16 @@ static bool is_wildcard(const char *host)
 }
 
 /* The Host values this server answers (DNS rebinding guard): server.allowed_hosts as written, the
- * loopback names and the bind address with our port ("0" = the port listened on, see
+ * loopback names on any port and the bind address with our port ("0" = the port listened on, see
  * web_host_allowed), and for a wildcard bind every address of this machine and its host name. */
 static void hosts_build(struct web_ctx *ctx, const struct config *cfg, const char *bind_host)
 {
     kb_strlcpy(ctx->allowed_hosts, cfg->server_allowed_hosts, sizeof ctx->allowed_hosts);
-    hosts_add(ctx, "localhost", "0");
-    hosts_add(ctx, "127.0.0.1", "0");
-    hosts_add(ctx, "::1", "0");
+    /* loopback names on any port: only a page really loaded from this machine makes a browser send
+     * them, never a rebound public name */
+    hosts_add(ctx, "localhost", "");
+    hosts_add(ctx, "127.0.0.1", "");
+    hosts_add(ctx, "::1", "");
     if (!is_wildcard(bind_host)) {
         hosts_add(ctx, bind_host, "0");
     } else {
