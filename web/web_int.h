@@ -162,7 +162,8 @@ bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
 void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *origin);
 
 /* True when the Host header (nullable: HTTP/1.0 without Host) names this server: an entry of
- * ctx->allowed_hosts, compared case-insensitively, a missing port meaning 80. */
+ * ctx->allowed_hosts ("*" = any), names compared case-insensitively. A Host without a port means
+ * port 80; an entry without a port matches any port, and an entry with port 0 the port listened on. */
 bool web_host_allowed(const struct web_ctx *ctx, const char *host);
 
 /* auth.c */
