@@ -25,6 +25,7 @@
     X(EAUTH,       401, 2, "authentication required")                             \
     X(EFORBIDDEN,  403, 2, "forbidden")                                           \
     X(EMETHOD,     405, 1, "method not allowed")                                  \
+    X(EHOST,       421, 2, "misdirected request (unknown Host)")                  \
     X(ECONFLICT,   409, 2, "conflict")                                            \
     X(ERATE,       429, 3, "rate limit exceeded")                                 \
     X(EBUSY,       503, 3, "busy; try again later")                               \

@@ -88,27 +88,35 @@ static void *backend_conn(void *arg)
 {
     int fd = (int)(intptr_t)arg, cur;
     char ev[512];
-    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+    static const char head[] =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
     if (read_request(fd) == 0) {
         cur = atomic_fetch_add(&g_streams, 1) + 1;
-        for (int peak = atomic_load(&g_streams_peak); cur > peak && !atomic_compare_exchange_weak(&g_streams_peak, &peak, cur);)
+        for (int peak = atomic_load(&g_streams_peak);
+             cur > peak && !atomic_compare_exchange_weak(&g_streams_peak, &peak, cur);)
             ;
         int bad = send_all(fd, head, sizeof head - 1);
-        snprintf(ev, sizeof ev, "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-                                "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+        snprintf(ev, sizeof ev,
+                 "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                 "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
         bad = bad || send_all(fd, ev, strlen(ev));
         for (int i = 0; i < g_tokens && !bad; i++) {
             if (i)
                 usleep((useconds_t)g_token_ms * 1000);
-            snprintf(ev, sizeof ev, "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-                                    "\"delta\":{\"content\":\"word%d \"},\"finish_reason\":null}]}\n\n", i);
+            snprintf(ev, sizeof ev,
+                     "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                     "\"delta\":{\"content\":\"word%d \"},\"finish_reason\":null}]}\n\n",
+                     i);
             bad = send_all(fd, ev, strlen(ev));
         }
-        snprintf(ev, sizeof ev,
-                 "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},"
-                 "\"finish_reason\":\"stop\"}]}\n\ndata: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
-                 "\"usage\":{\"prompt_tokens\":200,\"completion_tokens\":%d,\"total_tokens\":%d}}\n\ndata: [DONE]\n\n",
-                 g_tokens, 200 + g_tokens);
+        snprintf(
+            ev, sizeof ev,
+            "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},"
+            "\"finish_reason\":\"stop\"}]}\n\ndata: "
+            "{\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+            "\"usage\":{\"prompt_tokens\":200,\"completion_tokens\":%d,\"total_tokens\":%d}}\n\ndata: "
+            "[DONE]\n\n",
+            g_tokens, 200 + g_tokens);
         if (!bad)
             send_all(fd, ev, strlen(ev));
         atomic_fetch_sub(&g_streams, 1);
@@ -145,12 +153,13 @@ static int listen_any(int *port)
     return fd;
 }
 
-/* ---- clients ---------------------------------------------------------------------------------------------- */
+/* ---- clients ----------------------------------------------------------------------------------------------
+ */
 
 struct stream_result {
-    double ttft_s;  /* request sent to the first token; <0 when none */
+    double ttft_s; /* request sent to the first token; <0 when none */
     double total_s;
-    int ok;         /* ended as a finished stream without an error */
+    int ok; /* ended as a finished stream without an error */
 };
 
 /* POSTs body to port/path and reads the whole streamed response; the first token is the first
@@ -158,8 +167,8 @@ struct stream_result {
 static void stream_once(int port, const char *path, const char *body, const char *mark, const char *done_mark,
                         struct stream_result *out)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     char req[2048];
     size_t cap = 1 << 20, n = 0;
     char *buf = malloc(cap);
@@ -167,10 +176,11 @@ static void stream_once(int port, const char *path, const char *body, const char
     double t0 = now_s();
     out->ttft_s = -1;
     out->ok = 0;
-    snprintf(req, sizeof req,
-             "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n%s",
-             path, strlen(body), body);
+    snprintf(
+        req, sizeof req,
+        "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+        "Connection: close\r\n\r\n%s",
+        path, strlen(body), body);
     if (!buf || fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) || send_all(fd, req, strlen(req)))
         goto out;
     for (;;) {
@@ -194,7 +204,8 @@ out:
 }
 
 static const char ask_body[] = "{\"question\":\"How long do I have to return an item?\",\"stream\":true}";
-static const char chat_body[] = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+static const char chat_body[] =
+    "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
 static void ask_kbox(int port, struct stream_result *r)
 {
@@ -220,7 +231,8 @@ static void *conc_main(void *arg)
     return NULL;
 }
 
-/* ---- the kbox process --------------------------------------------------------------------------------------- */
+/* ---- the kbox process
+ * --------------------------------------------------------------------------------------- */
 
 static double proc_cpu_s(pid_t pid)
 {
@@ -274,9 +286,29 @@ static pid_t kbox_start(const char *bin, const char *dir, int backend_port, int 
     int fds[2];
     size_t n = 0;
     snprintf(url, sizeof url, "answer.url=http://127.0.0.1:%d", backend_port);
-    char *argv[] = {(char *)bin, "--data-dir", (char *)dir, "--set", "log.level=warn", "--set", "answer.backend=openai",
-                    "--set", url, "--set", "answer.model_name=m", "--set", "answer.max_concurrent=512", "--set",
-                    "server.rate_limit_per_min=0", "--set", "answer.timeout_s=120", "serve", "--port", "0", "--quiet",
+    char *argv[] = {(char *)bin,
+                    "--data-dir",
+                    (char *)dir,
+                    "--set",
+                    "log.level=warn",
+                    "--set",
+                    "answer.backend=openai",
+                    "--set",
+                    url,
+                    "--set",
+                    "answer.model_name=m",
+                    "--set",
+                    "answer.max_concurrent=512",
+                    "--set",
+                    "server.rate_limit_per_min=0",
+                    "--set",
+                    "server.max_conns_per_ip=0",
+                    "--set",
+                    "answer.timeout_s=120",
+                    "serve",
+                    "--port",
+                    "0",
+                    "--quiet",
                     NULL};
     if (pipe(fds))
         return -1;
@@ -323,7 +355,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *bin = argv[1], *src = argv[2];
-    int n_seq = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 40, n_conc = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 200;
+    int n_seq = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 40,
+        n_conc = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 200;
     g_tokens = argc > 5 ? (int)strtol(argv[5], NULL, 10) : 64;
     g_token_ms = argc > 6 ? (int)strtol(argv[6], NULL, 10) : 10;
     if (n_seq < 1 || n_conc < 1 || g_tokens < 1 || g_token_ms < 0) {
@@ -371,7 +404,8 @@ int main(int argc, char **argv)
         n_ok += r.ok;
     }
     double cpu_seq = proc_cpu_s(kp) - cpu0, wall_seq = now_s() - wall0;
-    double d50 = pct(td, n_seq, 0.5), d90 = pct(td, n_seq, 0.9), k50 = pct(tk, n_seq, 0.5), k90 = pct(tk, n_seq, 0.9);
+    double d50 = pct(td, n_seq, 0.5), d90 = pct(td, n_seq, 0.9), k50 = pct(tk, n_seq, 0.5),
+           k90 = pct(tk, n_seq, 0.9);
 
     /* N_CONC at once */
     struct conc_arg *ca = calloc((size_t)n_conc, sizeof *ca);
@@ -417,13 +451,13 @@ int main(int argc, char **argv)
            "(an answer streams for about %.2f s).\n\n",
            g_tokens, g_token_ms, (g_tokens - 1) * g_token_ms / 1000.0);
     printf("| measure | value |\n|---|---|\n");
-    printf("| TTFT calling the backend directly, median / p90 (%d requests) | %.2f / %.2f ms |\n", n_seq, d50 * 1e3,
-           d90 * 1e3);
+    printf("| TTFT calling the backend directly, median / p90 (%d requests) | %.2f / %.2f ms |\n", n_seq,
+           d50 * 1e3, d90 * 1e3);
     printf("| TTFT through kbox POST /api/ask stream, median / p90 (%d requests) | %.2f / %.2f ms |\n", n_seq,
            k50 * 1e3, k90 * 1e3);
     printf("| kbox's added TTFT (difference of medians) | %.2f ms |\n", (k50 - d50) * 1e3);
-    printf("| kbox CPU per answer (user+system, %d sequential answers, %d ok, %.1f s) | %.2f ms |\n", n_seq, n_ok,
-           wall_seq, cpu_seq / n_seq * 1e3);
+    printf("| kbox CPU per answer (user+system, %d sequential answers, %d ok, %.1f s) | %.2f ms |\n", n_seq,
+           n_ok, wall_seq, cpu_seq / n_seq * 1e3);
     printf("| %d concurrent streamed answers: finished without error | %d of %d |\n", n_conc, c_ok, n_conc);
     printf("| peak streams open at the backend at once | %d |\n", atomic_load(&g_streams_peak));
     printf("| wall time for all %d | %.2f s |\n", n_conc, c_wall);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifdef KBOX_HAVE_RAG
 #include "rag/rag.h"
@@ -54,6 +55,7 @@ int cmd_serve(struct cli *c)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client that goes away must not kill the server */
+    umask(077); /* the data directory (database, originals, uploads, token) is the owner's alone */
 
     if ((rc = rag_open(&r, &c->cfg, &err))) {
         rc = cli_fail(rc, &err);

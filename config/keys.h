@@ -21,6 +21,12 @@
     X(server, max_body_bytes, INT, 1048576, 1024, 1073741824, "cap on JSON request bodies")          \
     X(server, max_upload_bytes, INT, 104857600, 1024, 17179869184, "cap on one upload request")      \
     X(server, timeout_s, INT, 30, 1, 3600, "seconds an idle connection is kept")                     \
+    X(server, allowed_hosts, STR, "", 0, 4096,                                                        \
+      "Host names (name or name:port, comma-separated; * = any) the server answers besides its own "  \
+      "addresses and localhost; set the public name here")                                            \
+    X(server, max_conns_per_ip, INT, 64, 0, 100000, "open connections per client address; 0 = no cap") \
+    X(server, request_timeout_s, INT, 300, 1, 86400,                                                  \
+      "seconds a client may take to send one request's headers and body")                            \
                                                                                                         \
     X(ingest, max_file_bytes, INT, 104857600, 1, 17179869184, "largest file accepted for ingestion") \
     X(ingest, max_expanded_bytes, INT, 536870912, 1024, 17179869184,                                  \

@@ -517,7 +517,7 @@ static int mkdir_p(const char *dir, struct kb_error *err)
         if (tmp[i] == '/' || tmp[i] == '\0') {
             char c = tmp[i];
             tmp[i] = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
                 return kb_error_set(err, KB_EIO, "cannot create '%s': %s", tmp, strerror(errno));
             tmp[i] = c;
         }

@@ -2,7 +2,9 @@
  * (index_doc_replace), so a crash leaves a document's old or new version.
  *
  * Two ways in:
- * - rag_upload() spools the upload under <data_dir>/uploads/, creates the document "queued" and
+ * - rag_upload() spools the upload under <data_dir>/uploads/ (as <sha256 prefix>-<collection>-<name
+ *   hash><.ext>: the display name, up to 255 bytes, lives in the database only; the spool copy is
+ *   removed once the job stored the original in originals/), creates the document "queued" and
  *   queues a job for rag's worker threads (ingest.workers, default one per core). Jobs live in a
  *   ring in memory; the document rows carry the durable state, so at rag_open() every document
  *   still "queued" or "parsing" is queued again (uploads resume after a restart).
@@ -17,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +159,16 @@ int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, con
     return id;
 }
 
+/* True when path is a spooled upload (<data_dir>/uploads/...), not an original a reingest reads. */
+static bool jobs_is_spool(struct rag *r, const char *path)
+{
+    const struct config *cfg = rag_config_get(r);
+    size_t n = strlen(cfg->data_dir);
+    bool yes = strncmp(path, cfg->data_dir, n) == 0 && strncmp(path + n, "/uploads/", 9) == 0;
+    rag_config_put(r, cfg);
+    return yes;
+}
+
 static void *jobs_worker(void *arg)
 {
     struct rag *r = arg;
@@ -188,6 +201,8 @@ static void *jobs_worker(void *arg)
             index_doc_set_status(r->st, doc, INDEX_DOC_FAILED, kb_error_msg(&err, rc), &e2);
             kb_warn("ingest '%s' failed: %s", name, kb_error_msg(&err, rc));
         }
+        if (!rc && jobs_is_spool(r, spool))
+            unlink(spool); /* the original is in originals/ now; a failed upload keeps its spool for reingest */
         pthread_mutex_lock(&r->lock);
         job = &r->jobs[id % RAG_MAX_JOBS];
         if (job->id == id) {
@@ -381,6 +396,59 @@ out_unlock:
     pthread_mutex_unlock(&r->lock);
 }
 
+/* name cut to fit out (at a UTF-8 boundary, "..." added), for error messages: a name may be 255 bytes. */
+static const char *jobs_short_name(const char *name, char *out, size_t out_bytes)
+{
+    size_t n = strlen(name);
+    if (n < out_bytes)
+        return memcpy(out, name, n + 1);
+    n = out_bytes - 4;
+    while (n && ((unsigned char)name[n] & 0xc0) == 0x80)
+        n--;
+    memcpy(out, name, n);
+    memcpy(out + n, "...", 4);
+    return out;
+}
+
+/* The spool file of an upload: "<data_dir>/uploads/<sha256 prefix>-<collection>-<hash of name><.ext>".
+ * Never the name itself, which may be up to 255 bytes already; the extension (when short) is kept
+ * for whoever looks at the directory. The display name lives in the database. */
+static void jobs_spool_name(const char *data_dir, const char *sha, int64_t collection_id, const char *base, char *out,
+                            size_t out_bytes)
+{
+    const char *dot = strrchr(base, '.');
+    bool ext_ok = dot && dot != base && strlen(dot) <= 16;
+    for (const char *c = dot; ext_ok && *c; c++)
+        ext_ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.';
+    snprintf(out, out_bytes, "%s/uploads/%.16s-%lld-%08x%s", data_dir, sha, (long long)collection_id,
+             (unsigned)kb_fnv1a32(KB_FNV1A32_INIT, base, strlen(base)), ext_ok ? dot : "");
+}
+
+/* Copies src to a new file dst (mode 0600) and removes src: rename across file systems. errno is
+ * kept from the failing call. */
+static int jobs_copy(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = in >= 0 ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
+                                                           : -1;
+    char buf[65536];
+    ssize_t k = 0;
+    int rc = in >= 0 && out >= 0 ? 0 : KB_EIO;
+    while (!rc && (k = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)k) != k)
+            rc = errno == ENOSPC ? KB_ENOSPC : KB_EIO;
+    if (!rc && k < 0)
+        rc = KB_EIO;
+    if (out >= 0 && close(out) != 0 && !rc)
+        rc = KB_EIO;
+    if (in >= 0)
+        close(in);
+    if (rc && out >= 0)
+        unlink(dst);
+    else if (!rc)
+        unlink(src);
+    return rc;
+}
+
 int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const char *tmp_path,
                int64_t *doc_id, int64_t *job_id, struct kb_error *err)
 {
@@ -390,10 +458,10 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
     struct index_doc existing, d = {0};
     const char *base = jobs_base_name(filename);
     const struct config *cfg;
-    int rc;
+    int rc = 0;
     *doc_id = *job_id = 0;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-        return kb_error_set(err, KB_EINVAL, "bad file name '%s'", filename);
+        return kb_error_set(err, KB_EINVAL, "bad file name '%.100s'", filename);
     cfg = rag_config_get(r);
     rc = jobs_read_file(cfg, tmp_path, &data, &n, err);
     rag_config_put(r, cfg);
@@ -401,7 +469,8 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
         return rc;
     if (n == 0) {
         free(data);
-        return kb_error_set(err, KB_EEMPTY, "'%s' is empty", base);
+        char shown[80];
+        return kb_error_set(err, KB_EEMPTY, "'%s' is empty", jobs_short_name(base, shown, sizeof shown));
     }
     jobs_sha256(data, n, sha);
     free(data);
@@ -414,24 +483,13 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
     }
     kb_arena_release(&a);
     cfg = rag_config_get(r);
-    snprintf(spool, sizeof spool, "%s/uploads/%.16s-%s", cfg->data_dir, sha, base);
+    jobs_spool_name(cfg->data_dir, sha, collection_id, base, spool, sizeof spool);
     rag_config_put(r, cfg);
-    if (rename(tmp_path, spool)) {
-        /* different file system: copy */
-        FILE *in = fopen(tmp_path, "rb"), *out = in ? fopen(spool, "wb") : NULL;
-        char buf[65536];
-        size_t k;
-        rc = in && out ? 0 : KB_EIO;
-        while (!rc && (k = fread(buf, 1, sizeof buf, in)) > 0)
-            if (fwrite(buf, 1, k, out) != k)
-                rc = KB_ENOSPC;
-        if (in)
-            fclose(in);
-        if (out && fclose(out))
-            rc = KB_ENOSPC;
-        if (rc)
-            return kb_error_set(err, rc, "cannot store upload '%s': %s", base, strerror(errno));
-        unlink(tmp_path);
+    if (rename(tmp_path, spool) != 0 && (errno != EXDEV || (rc = jobs_copy(tmp_path, spool)) != 0)) {
+        char shown[80];
+        rc = rc ? rc : errno == ENOSPC ? KB_ENOSPC : KB_EIO;
+        return kb_error_set(err, rc, "cannot store upload '%s': %s", jobs_short_name(base, shown, sizeof shown),
+                            strerror(errno));
     }
     d.collection_id = collection_id;
     d.name = base;

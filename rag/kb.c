@@ -284,6 +284,8 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     snprintf(spool, sizeof spool, "%s/uploads", cfg->data_dir);
     if ((rc = kb_mkdirs(cfg->data_dir, err)) || (rc = kb_mkdirs(spool, err)))
         goto fail;
+    chmod(cfg->data_dir, 0700); /* uploads and originals are the owner's alone (best effort: may be shared) */
+    chmod(spool, 0700);
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_overrides(c, r->settings_path, err)))
         goto fail;
     if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)))

@@ -76,6 +76,8 @@ int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *er
         return rc;
     if (!b.query[0])
         return kb_error_set(err, KB_EINVAL, "query is empty");
+    if (!kb_utf8_valid(b.query, strlen(b.query)))
+        return kb_error_set(err, KB_EINVAL, "query is not valid UTF-8");
     o.query = b.query;
     o.top_k = (int)b.top_k;
     o.document_id = b.document_id;
@@ -225,6 +227,8 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
         return rc;
     if (!b.question[0])
         return kb_error_set(err, KB_EINVAL, "question is empty");
+    if (!kb_utf8_valid(b.question, strlen(b.question)))
+        return kb_error_set(err, KB_EINVAL, "question is not valid UTF-8");
     j = kb_xcalloc(1, sizeof *j);
     if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, b.question, b.conversation_id, err))) {
         free(j);

@@ -30,10 +30,20 @@ int web_collection_resolve(struct web_ctx *ctx, const char *idname, int64_t *id,
     if (!idname || !idname[0])
         return 0;
     if (kb_parse_i64(idname, &v) == 0) {
+        struct rag_collection *c = NULL;
+        int n = 0, rc;
         if (v < 0)
             return kb_error_set(err, KB_EINVAL, "collection id %lld is negative", (long long)v);
-        *id = v;
-        return 0;
+        if (v == 0)
+            return 0;
+        /* an id nobody has is an error, not an empty result (collections are few: a list is cheap) */
+        if ((rc = rag_collections_list(ctx->rag, &c, &n, err)))
+            return rc;
+        for (int i = 0; i < n; i++)
+            if (c[i].id == v)
+                *id = v;
+        rag_collections_free(c, n);
+        return *id ? 0 : kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)v);
     }
     return rag_collection_find(ctx->rag, idname, id, err);
 }

@@ -1,7 +1,8 @@
 /* web/auth.c: the admin token, constant-time comparison, the per-IP rate limiter and the CORS
  * origin allowlist.
  *
- * Token: server.admin_token when set; else <data_dir>/admin_token (64 hex characters, mode 0600,
+ * Token: server.admin_token when set (WEB_TOKEN_MIN = 32 characters or more, else the server does
+ * not start); else <data_dir>/admin_token (64 hex characters, mode 0600,
  * created with O_EXCL so two servers starting at once agree on one); else a new one from
  * getrandom(). The token is never logged. Comparison walks the whole presented token, so timing
  * does not reveal how long a matching prefix is.
@@ -63,8 +64,8 @@ static int token_read(const char *path, char *out, struct kb_error *err)
         return kb_error_set(err, KB_EIO, "cannot read '%s': %s", path, strerror(errno));
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n \t")] = '\0';
-    if (strlen(buf) < 16 || strlen(buf) >= WEB_TOKEN_BYTES)
-        return kb_error_set(err, KB_ECORRUPT, "'%s' does not hold a token (16 to 64 characters)", path);
+    if (strlen(buf) < WEB_TOKEN_MIN || strlen(buf) >= WEB_TOKEN_BYTES)
+        return kb_error_set(err, KB_ECORRUPT, "'%s' does not hold a token (32 to 64 characters)", path);
     kb_strlcpy(out, buf, WEB_TOKEN_BYTES);
     return 0;
 }
@@ -78,6 +79,11 @@ int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_erro
     if (cfg->server_admin_token[0]) {
         if (strlen(cfg->server_admin_token) >= WEB_TOKEN_BYTES)
             return kb_error_set(err, KB_ECONFIG, "server.admin_token is longer than 64 characters");
+        if (strlen(cfg->server_admin_token) < WEB_TOKEN_MIN)
+            return kb_error_set(err, KB_ECONFIG,
+                                "server.admin_token is %zu characters long; it needs %d or more (make one with: "
+                                "head -c 24 /dev/urandom | base64), or leave it empty to have one generated",
+                                strlen(cfg->server_admin_token), WEB_TOKEN_MIN);
         kb_strlcpy(ctx->admin_token, cfg->server_admin_token, sizeof ctx->admin_token);
         return 0;
     }

@@ -7,7 +7,12 @@
  * matched as GET. Admission happens before any body byte is read, so an unauthenticated upload
  * never reaches the disk. Settings a request depends on (server.public_ask, server.cors_origins,
  * the rate limit) are read from configuration snapshots (rag_config_get/put), never from a config
- * that a settings change could be rewriting. Tests: tests/web/test_web.c,
+ * that a settings change could be rewriting.
+ *
+ * Host check (DNS rebinding): server.c answers 421 to a Host header that web_host_allowed does
+ * not find in ctx->allowed_hosts, before routing; same_origin() also checks it, so a page on a
+ * rebound name cannot pass as our own UI. Failed admin logins are throttled per IP on their own
+ * table (WEB_LOGIN_FAILS_PER_MIN), independent of server.rate_limit_per_min. Tests: tests/web/test_web.c,
  * tests/web/test_settings_race.c. */
 #include "web/web_int.h"
 
@@ -139,11 +144,67 @@ int64_t web_route_cap(const struct web_route *rt, const struct config *cfg)
     return rt->max_body_bytes;
 }
 
-/* "http://host:port" for the Host header, to recognise same-origin requests of our own UI. */
-static bool same_origin(const char *origin, const char *host)
+/* Splits "name[:port]" (name may be a bracketed IPv6 literal) into name and port ("" when absent). */
+static void host_split(const char *h, size_t n, char *name, size_t name_n, char *port, size_t port_n)
+{
+    size_t colon = n;
+    if (n && h[0] == '[') {
+        const char *rb = memchr(h, ']', n);
+        if (rb && (size_t)(rb - h) + 1 < n && rb[1] == ':')
+            colon = (size_t)(rb - h) + 1;
+    } else {
+        const char *c = memchr(h, ':', n);
+        colon = c ? (size_t)(c - h) : n;
+    }
+    snprintf(name, name_n, "%.*s", (int)colon, h);
+    snprintf(port, port_n, "%.*s", colon < n ? (int)(n - colon - 1) : 0, colon < n ? h + colon + 1 : "");
+}
+
+bool web_host_allowed(const struct web_ctx *ctx, const char *host)
+{
+    char name[256], port[16], ename[256], eport[16], ours[16];
+    const char *p = ctx->allowed_hosts;
+    size_t n;
+    if (!host)
+        return true; /* HTTP/1.0 without Host: no browser sends that (MHD refuses HTTP/1.1 without one) */
+    n = strlen(host);
+    if (n == 0 || n >= sizeof name)
+        return false;
+    host_split(host, n, name, sizeof name, port, sizeof port);
+    if (!name[0] || strlen(port) >= sizeof port - 1)
+        return false;
+    if (!port[0])
+        kb_strlcpy(port, "80", sizeof port);
+    snprintf(ours, sizeof ours, "%d", __atomic_load_n(&ctx->hosts_port, __ATOMIC_ACQUIRE));
+    while (*p) {
+        const char *e;
+        size_t len;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        e = strchr(p, ',');
+        len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 1 && p[0] == '*')
+            return true;
+        if (len && len < sizeof ename) {
+            /* an entry without a port matches any port; port 0 means the port kbox listens on */
+            host_split(p, len, ename, sizeof ename, eport, sizeof eport);
+            if (strcasecmp(ename, name) == 0 &&
+                (!eport[0] || strcmp(strcmp(eport, "0") == 0 ? ours : eport, port) == 0))
+                return true;
+        }
+        p = e ? e + 1 : p + len;
+    }
+    return false;
+}
+
+/* Our own UI calls with Origin "http(s)://<Host>". A Host header alone proves nothing (a rebound DNS
+ * name makes the browser send the attacker's name as both), so the Host must also be one of ours. */
+static bool same_origin(const struct web_ctx *ctx, const char *origin, const char *host)
 {
     const char *rest;
-    if (!host || !host[0])
+    if (!host || !host[0] || !web_host_allowed(ctx, host))
         return false;
     if (strncasecmp(origin, "http://", 7) == 0)
         rest = origin + 7;
@@ -159,7 +220,7 @@ bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
     bool ok;
     if (!origin || !origin[0])
         return true; /* not a browser cross-origin call */
-    if (same_origin(origin, host))
+    if (same_origin(ctx, origin, host))
         return true;
     const struct config *cfg = rag_config_get(ctx->rag);
     ok = web_origin_listed(cfg->server_cors_origins, origin);
@@ -170,7 +231,7 @@ bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
 void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *origin)
 {
     const char *host = web_req_header(req, "Host");
-    if (!origin || !origin[0] || same_origin(origin, host) || !web_cors_allowed(req->ctx, origin, host))
+    if (!origin || !origin[0] || same_origin(req->ctx, origin, host) || !web_cors_allowed(req->ctx, origin, host))
         return;
     web_resp_header(req, resp, "Access-Control-Allow-Origin", origin);
     web_resp_header(req, resp, "Vary", "Origin");
@@ -194,9 +255,11 @@ int web_route_admit(struct web_req *req, const char *authorization, const char *
     case WEB_AUTH_ADMIN:
         if (req->admin)
             break;
-        /* failed admin attempts count against the client's public rate, so a short configured
-         * token cannot be guessed at line speed */
-        if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
+        /* failed admin attempts count against the client's public rate and against a limit of
+         * their own that stays on when server.rate_limit_per_min is 0, so the token cannot be
+         * guessed at line speed */
+        if (!web_rate_allow(&req->ctx->login_rate, req->client_ip, WEB_LOGIN_FAILS_PER_MIN, (int64_t)time(NULL)) ||
+            !web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
             rc = kb_error_set(err, KB_ERATE, "too many requests without the admin token; try again later");
         else if (!tok)
             rc = kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");

@@ -19,14 +19,27 @@
  * resume can never precede its suspend. A task ends when its function returns; a client that goes
  * away marks the task "gone" and the next emit tells the function to cancel.
  *
+ * Hardening (issue #22): before routing, a request whose length two parsers could read differently
+ * (conflicting Content-Length headers, Content-Length with Transfer-Encoding; RFC 9112 section
+ * 6.3), a path holding a decoded NUL (on_unescape turns %00 into DEL so it cannot cut the path
+ * short) or a Host that is not ours (web_host_allowed: server.allowed_hosts, the loopback names and
+ * the bind address; for a wildcard bind the machine's addresses and host name) is refused (400 or
+ * 421), and every early error closes the connection. Connections: MHD caps them per client address
+ * (server.max_conns_per_ip) and in all (WEB_CONN_LIMIT); on_accept keeps the last WEB_CONN_RESERVE
+ * for loopback clients, so the health probe and a local admin get in while other addresses hold
+ * the rest; a watchdog thread shuts down any connection that has been receiving one request
+ * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
+ * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
+ *
  * Shutdown: stop accepting (quiesce), wait up to WEB_DRAIN_S for in-flight requests, cancel
  * running tasks, wait for their threads, then stop the daemon (which must not hold suspended
- * connections). Tests: tests/web/test_web.c. */
+ * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c. */
 #include "web/web_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -58,6 +71,23 @@ struct web_server {
     int n_tasks;                   /* task threads running */
     struct web_task *tasks;        /* running tasks, for cancellation at shutdown */
     bool stopping;
+    struct conn_watch *watches;    /* open connections (NOTIFY_CONNECTION), for the receive deadline */
+    int n_conns;                   /* length of watches */
+    double request_timeout_s;      /* server.request_timeout_s */
+    pthread_t watchdog;
+    bool watchdog_started;
+    bool watchdog_stop;
+};
+
+/* One open connection. Receiving (headers and body of a request, or waiting for the next one) is
+ * bounded by request_timeout_s in total, whatever the idle timeout says: the watchdog shuts down
+ * the socket of one that is over, so trickled bytes cannot hold it. While the handler runs and
+ * the response goes out (busy) there is no deadline. */
+struct conn_watch {
+    MHD_socket fd;
+    double t0;                     /* when receiving began */
+    bool busy;
+    struct conn_watch *prev, *next;
 };
 
 struct web_task {
@@ -517,6 +547,103 @@ static enum MHD_Result on_post_part(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* ---- connection accounting: the receive deadline and the localhost reserve ---------------------------------- */
+
+static struct conn_watch *watch_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* busy: the request is read and being answered; otherwise receiving starts now. */
+static void watch_mark(struct web_server *s, struct MHD_Connection *mc, bool busy)
+{
+    struct conn_watch *w = watch_of(mc);
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->lock);
+    w->busy = busy;
+    w->t0 = kb_now_s();
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct web_server *s = cls;
+    struct conn_watch *w = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = kb_xcalloc(1, sizeof *w);
+        w->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        w->t0 = kb_now_s();
+        pthread_mutex_lock(&s->lock);
+        w->next = s->watches;
+        if (s->watches)
+            s->watches->prev = w;
+        s->watches = w;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->lock);
+        *socket_context = w;
+    } else if (w) {
+        /* MHD reports the close before it closes the socket, so the watchdog never touches a reused fd */
+        pthread_mutex_lock(&s->lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            s->watches = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->lock);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+    return false;
+}
+
+/* MHD_OPTION_ACCEPT_POLICY: the last WEB_CONN_RESERVE connections of WEB_CONN_LIMIT are for
+ * loopback clients (the health probe, the admin on the machine), so a crowd of other addresses,
+ * each under server.max_conns_per_ip, cannot lock them out. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct web_server *s = cls;
+    bool ok;
+    (void)addrlen;
+    pthread_mutex_lock(&s->lock);
+    ok = s->n_conns < WEB_CONN_LIMIT - WEB_CONN_RESERVE || (addr && is_loopback(addr));
+    pthread_mutex_unlock(&s->lock);
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct web_server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->watchdog_stop) {
+        struct timespec ts;
+        double now = kb_now_s();
+        for (struct conn_watch *w = s->watches; w; w = w->next)
+            if (!w->busy && w->fd != MHD_INVALID_SOCKET && now - w->t0 > s->request_timeout_s) {
+                shutdown(w->fd, SHUT_RDWR); /* MHD sees the end of the stream and cleans up */
+                w->busy = true;             /* once */
+            }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
 /* ---- the access handler ------------------------------------------------------------------------------------- */
 
 static struct conn_state *conn_new(struct web_server *s, struct MHD_Connection *mc, const char *url,
@@ -546,12 +673,88 @@ static struct conn_state *conn_new(struct web_server *s, struct MHD_Connection *
     return cs;
 }
 
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: %XX decoding of the path and query arguments, as MHD's own, except
+ * that a decoded NUL becomes DEL (0x7f). MHD's decoder would leave a NUL that silently cuts the
+ * string ("/api/documents/1%00x" would serve document 1); DEL is refused in paths below. */
+static size_t on_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    char *w = s;
+    (void)cls;
+    (void)mc;
+    for (const char *r = s; *r; w++) {
+        int hi = r[0] == '%' && r[1] ? hex_val(r[1]) : -1, lo = hi >= 0 && r[2] ? hex_val(r[2]) : -1;
+        if (hi >= 0 && lo >= 0) {
+            *w = (char)(hi * 16 + lo);
+            if (*w == '\0')
+                *w = 0x7f;
+            r += 3;
+        } else {
+            *w = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static bool has_control_byte(const char *url)
+{
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
 static bool has_bad_path(const char *url)
 {
-    /* MHD has decoded %XX already: refuse NULs never reach here; refuse dot segments and
+    /* MHD has decoded %XX already (NUL as DEL, see on_unescape); refuse dot segments and
      * backslashes outright so no handler ever sees them. */
     return strstr(url, "/../") || kb_str_has_suffix(url, "/..") || strstr(url, "/./") || strchr(url, '\\') ||
            url[0] != '/';
+}
+
+struct header_count {
+    int n_clen;         /* Content-Length headers */
+    bool clen_differ;   /* two of them disagree */
+    const char *clen;   /* the first one */
+    int n_te;           /* Transfer-Encoding headers */
+};
+
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct header_count *hc = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (hc->n_clen++ == 0)
+            hc->clen = value;
+        else if (strcmp(hc->clen, value ? value : "") != 0)
+            hc->clen_differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        hc->n_te++;
+    }
+    return MHD_YES;
+}
+
+/* Request smuggling (RFC 9112 section 6.3): a message whose length two parsers could read
+ * differently is refused, and the connection closed, before any body byte is read. */
+static int check_framing(struct conn_state *cs, struct kb_error *err)
+{
+    struct header_count hc = {0};
+    MHD_get_connection_values(cs->mc, MHD_HEADER_KIND, on_header, &hc);
+    if (hc.clen_differ)
+        return kb_error_set(err, KB_EINVAL, "conflicting Content-Length headers");
+    if (hc.n_clen && hc.n_te)
+        return kb_error_set(err, KB_EINVAL, "Content-Length together with Transfer-Encoding");
+    if (hc.n_te > 1)
+        return kb_error_set(err, KB_EINVAL, "more than one Transfer-Encoding header");
+    return 0;
 }
 
 /* First call: route, admission and caps, before any body byte. Returns 0 or a KB_E* code. */
@@ -567,6 +770,13 @@ static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *e
     req->path = kb_arena_strdup(&req->arena, url);
     if (!req->path)
         return kb_error_set(err, KB_ETOOBIG, "URL too long");
+    if ((rc = check_framing(cs, err)))
+        return rc;
+    if (!web_host_allowed(&cs->s->ctx, web_req_header(req, "Host")))
+        return kb_error_set(err, KB_EHOST, "this server does not answer to Host '%.100s' (server.allowed_hosts)",
+                            web_req_header(req, "Host"));
+    if (has_control_byte(url))
+        return kb_error_set(err, KB_EINVAL, "the path holds a NUL or control character");
     if (has_bad_path(url))
         return kb_error_set(err, KB_ENOENT, "no such path");
     m = web_route_find(cs->method, url, req->ids, &req->n_ids, &cs->route_idx);
@@ -637,8 +847,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (!cs) {
         cs = conn_new(s, mc, url, method);
         *con_cls = cs;
-        if ((rc = conn_begin(cs, url, &err)))
-            return queue_error(cs, rc, &err); /* MHD closes the connection instead of reading a body */
+        if ((rc = conn_begin(cs, url, &err))) {
+            /* MHD closes the connection instead of reading a body; say so, and close it even when
+             * no body was announced, since a refused request's framing is not to be trusted */
+            web_resp_header(&cs->req, &cs->resp, "Connection", "close");
+            return queue_error(cs, rc, &err);
+        }
         return MHD_YES;
     }
     if (cs->responded) {
@@ -663,6 +877,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return queue_error(cs, cs->fail_code, &cs->fail_err);
 
     /* The body is complete: run the handler. */
+    watch_mark(s, mc, true);
     if (cs->pp) {
         MHD_destroy_post_processor(cs->pp);
         cs->pp = NULL;
@@ -693,10 +908,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     struct conn_state *cs = *con_cls;
     double ms;
     int64_t bytes;
-    (void)mc;
     if (!cs)
         return;
     *con_cls = NULL;
+    watch_mark(s, mc, false); /* keep-alive: the next request's receive time starts */
     if (cs->pp)
         MHD_destroy_post_processor(cs->pp);
     if (cs->up_fd >= 0)
@@ -776,7 +991,61 @@ static int make_tmp_dir(struct web_ctx *ctx, const struct config *cfg, struct kb
 static void ctx_release(struct web_ctx *ctx)
 {
     web_metrics_release(ctx);
+    web_rate_release(&ctx->login_rate);
     web_rate_release(&ctx->rate);
+}
+
+static void hosts_add(struct web_ctx *ctx, const char *name, const char *port)
+{
+    size_t len = strlen(ctx->allowed_hosts);
+    bool v6 = strchr(name, ':') && name[0] != '[';
+    if (!name[0])
+        return;
+    snprintf(ctx->allowed_hosts + len, sizeof ctx->allowed_hosts - len, "%s%s%s%s%s%s", len ? "," : "",
+             v6 ? "[" : "", name, v6 ? "]" : "", port[0] ? ":" : "", port);
+}
+
+static bool is_wildcard(const char *host)
+{
+    return !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "[::]") == 0;
+}
+
+/* The Host values this server answers (DNS rebinding guard): server.allowed_hosts as written, the
+ * loopback names on any port and the bind address with our port ("0" = the port listened on, see
+ * web_host_allowed), and for a wildcard bind every address of this machine and its host name. */
+static void hosts_build(struct web_ctx *ctx, const struct config *cfg, const char *bind_host)
+{
+    kb_strlcpy(ctx->allowed_hosts, cfg->server_allowed_hosts, sizeof ctx->allowed_hosts);
+    /* loopback names on any port: only a page really loaded from this machine makes a browser send
+     * them, never a rebound public name */
+    hosts_add(ctx, "localhost", "");
+    hosts_add(ctx, "127.0.0.1", "");
+    hosts_add(ctx, "::1", "");
+    if (!is_wildcard(bind_host)) {
+        hosts_add(ctx, bind_host, "0");
+    } else {
+        struct ifaddrs *ifa = NULL;
+        char name[256];
+        if (gethostname(name, sizeof name) == 0) {
+            name[sizeof name - 1] = '\0';
+            hosts_add(ctx, name, "0");
+        }
+        if (getifaddrs(&ifa) == 0) {
+            for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+                int fam = i->ifa_addr ? i->ifa_addr->sa_family : AF_UNSPEC;
+                if ((fam == AF_INET || fam == AF_INET6) &&
+                    getnameinfo(i->ifa_addr, fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
+                                name, sizeof name, NULL, 0, NI_NUMERICHOST) == 0 &&
+                    !strchr(name, '%')) /* link-local scoped addresses cannot be a Host */
+                    hosts_add(ctx, name, "0");
+            }
+            freeifaddrs(ifa);
+        }
+        if (!cfg->server_allowed_hosts[0])
+            kb_warn("server.host is %s: only requests naming this machine's addresses or host name (%.300s) are "
+                    "answered, others get 421; set server.allowed_hosts to the public name clients use "
+                    "(e.g. kb.example.com)", bind_host[0] ? bind_host : "any address", ctx->allowed_hosts);
+    }
 }
 
 int web_server_start(struct web_server **out, struct rag *r, const struct web_opts *opts, struct kb_error *err)
@@ -804,7 +1073,11 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     s->access_log = opts ? opts->access_log : true;
     s->quiesced_fd = MHD_INVALID_SOCKET;
     web_rate_init(&s->ctx.rate);
+    web_rate_init(&s->ctx.login_rate);
     web_metrics_init(&s->ctx);
+    /* everything kbox creates from here on (uploads, originals, index files) is the owner's alone */
+    umask(077);
+    hosts_build(&s->ctx, cfg, host);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
 
@@ -819,10 +1092,13 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     pool[0] = (struct MHD_OptionItem){n_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
                                       (intptr_t)n_threads, NULL};
     pool[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+    s->d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
                             MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)WEB_CONN_LIMIT,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->server_max_conns_per_ip,
+                            MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
@@ -834,6 +1110,9 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     }
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
+    s->request_timeout_s = (double)cfg->server_request_timeout_s;
+    s->watchdog_started = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
+    __atomic_store_n(&s->ctx.hosts_port, s->port, __ATOMIC_RELEASE);
     *out = s;
     rag_config_put(r, cfg);
     return 0;
@@ -884,7 +1163,11 @@ void web_server_stop(struct web_server *s)
     /* Tasks check for cancellation at every emit; a task stuck inside one long call still has to
      * return before the daemon may stop, because it owns a suspended connection. */
     wait_zero(s, NULL, &s->n_tasks, kb_now_s() + 3600.0);
+    s->watchdog_stop = true;
+    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    if (s->watchdog_started)
+        pthread_join(s->watchdog, NULL);
     MHD_stop_daemon(s->d);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);

@@ -29,6 +29,11 @@
 #define WEB_RATE_SLOTS 1024      /* clients tracked by the per-IP rate limiter */
 #define WEB_MAX_TASKS 512        /* answers running at once on task threads; more get 503 (remote
                                   * backends stream hundreds at once: docs/BENCHMARKS.md) */
+#define WEB_CONN_LIMIT 1024      /* open connections in all */
+#define WEB_CONN_RESERVE 64      /* of which the last are kept for loopback clients (health, admin) */
+#define WEB_TOKEN_MIN 32         /* shortest admin token accepted (server.admin_token) */
+#define WEB_LOGIN_FAILS_PER_MIN 20 /* failed admin logins per IP and minute before 429, whatever
+                                      server.rate_limit_per_min says */
 
 /* ---- rate limiter (auth.c) ------------------------------------------------------------------------ */
 
@@ -62,6 +67,11 @@ struct web_ctx {
     bool token_generated;            /* this start created <data_dir>/admin_token */
     char tmp_dir[4096];              /* <data_dir>/uploads.tmp: uploads land here before rag_upload */
     struct web_rate rate;
+    struct web_rate login_rate;      /* failed admin logins per IP: WEB_LOGIN_FAILS_PER_MIN, always on */
+    char allowed_hosts[4096];        /* comma-separated Host values: server.allowed_hosts plus the
+                                        loopback and bind names; written before the daemon starts */
+    int hosts_port;                  /* the port listened on, for list entries with port 0; set
+                                        (atomically) once the daemon runs */
     pthread_mutex_t metrics_lock;
     struct web_route_stats *stats;   /* one per route + one for "unmatched"; owned */
     int64_t n_requests;              /* all requests, for ids */
@@ -151,6 +161,11 @@ int64_t web_route_cap(const struct web_route *rt, const struct config *cfg);
 /* CORS: true when origin (nullable) may call the API; writes the allow headers into resp. */
 bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host);
 void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *origin);
+
+/* True when the Host header (nullable: HTTP/1.0 without Host) names this server: an entry of
+ * ctx->allowed_hosts ("*" = any), names compared case-insensitively. A Host without a port means
+ * port 80; an entry without a port matches any port, and an entry with port 0 the port listened on. */
+bool web_host_allowed(const struct web_ctx *ctx, const char *host);
 
 /* auth.c */
 int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_error *err);

@@ -339,7 +339,7 @@ static int announce(struct fixture *f, const char *method, const char *path, con
     char raw[1024];
     struct http_resp r;
     int status;
-    snprintf(raw, sizeof raw, "%s %s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: %lld\r\nExpect: 100-continue\r\n\r\n",
+    snprintf(raw, sizeof raw, "%s %s HTTP/1.1\r\nHost: localhost\r\n%s%sContent-Length: %lld\r\nExpect: 100-continue\r\n\r\n",
              method, path, extra ? extra : "", extra ? "\r\n" : "", n);
     assert_int_equal(http_raw(f->port, raw, strlen(raw), &r), 0);
     status = r.status;
@@ -357,7 +357,7 @@ static int chunked(struct fixture *f, const char *path, const char *headers, con
     char *req = malloc(cap);
     struct http_resp r;
     int status;
-    n += (size_t)snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n%s\r\n\r\n", path,
+    n += (size_t)snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n%s\r\n\r\n", path,
                           headers);
     if (prefix)
         n += (size_t)snprintf(req + n, cap - n, "%zx\r\n%s\r\n", strlen(prefix), prefix);
@@ -779,7 +779,7 @@ static void test_traversal(void **state)
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
         struct http_resp r;
         char raw[512];
-        snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: x\r\n" AUTH "\r\nConnection: close\r\n\r\n", paths[i]);
+        snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: localhost\r\n" AUTH "\r\nConnection: close\r\n\r\n", paths[i]);
         assert_int_equal(http_raw(f->port, raw, strlen(raw), &r), 0);
         if (r.status != 404 && r.status != 400)
             fail_msg("%s: status %d", paths[i], r.status);
@@ -798,7 +798,7 @@ static void test_slow_and_vanishing_clients(void **state)
         const char *body = "{\"question\":\"How do I return a product?\",\"stream\":true}";
         char req[512], buf[64];
         snprintf(req, sizeof req,
-                 "POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                 "POST /api/ask HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                  strlen(body), body);
         assert_true(fd >= 0);
         assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
@@ -813,7 +813,7 @@ static void test_slow_and_vanishing_clients(void **state)
     {
         int fd = http_connect(f->port);
         assert_true(fd >= 0);
-        assert_true(send(fd, "POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 61, MSG_NOSIGNAL) > 0);
+        assert_true(send(fd, "POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{", 69, MSG_NOSIGNAL) > 0);
         call(f, "GET", "/api/health", NULL, NULL, 200, &r);
         http_resp_free(&r);
         close(fd);
@@ -1039,7 +1039,7 @@ static void test_graceful_stop(void **state)
     (void)state;
     assert_true(fd >= 0);
     snprintf(req, sizeof req,
-             "POST /api/search HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+             "POST /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n"
              "Content-Length: %zu\r\n\r\n%.5s",
              strlen(body), body);
     assert_true(send(fd, req, strlen(req), MSG_NOSIGNAL) > 0);

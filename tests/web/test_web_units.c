@@ -107,6 +107,35 @@ static void test_origins(void **state)
             fail_msg("'%s' in '%s' should be %d", cases[i].origin, cases[i].list, cases[i].want);
 }
 
+/* The Host check's port rules (web_host_allowed): no port in the Host is 80, no port in an entry is
+ * any port, port 0 in an entry is the port listened on, bracketed IPv6, case, spaces, "*". */
+static void test_hosts(void **state)
+{
+    static struct web_ctx ctx;
+    static const struct {
+        const char *list, *host;
+        bool ok;
+    } cases[] = {
+        {"localhost,127.0.0.1:0", "localhost:1234", true},  {"localhost,127.0.0.1:0", "127.0.0.1:8080", true},
+        {"localhost,127.0.0.1:0", "127.0.0.1:8081", false}, {"localhost,127.0.0.1:0", "127.0.0.1", false},
+        {"kb.example.com:0", "kb.example.com", false},     {"kb.example.com:80", "kb.example.com", true},
+        {" KB.Example.com , x", "kb.example.COM:443", true}, {"kb.example.com", "kb.example.com.evil", false},
+        {"kb.example.com", "evil.kb.example.com", false},  {"[::1]:0", "[::1]:8080", true},
+        {"[::1]:0", "[::1]", false},                       {"[::1]", "[::1]:9", true},
+        {"*", "anything:1", true},                         {"a,*", "b", true},
+        {"localhost", "", false},                          {"localhost", NULL, true},
+        {"", "localhost", false},                          {"localhost:", "localhost:8080", true},
+    };
+    (void)state;
+    ctx.hosts_port = 8080;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(ctx.allowed_hosts, sizeof ctx.allowed_hosts, "%s", cases[i].list);
+        if (web_host_allowed(&ctx, cases[i].host) != cases[i].ok)
+            fail_msg("list '%s', Host '%s': want %d", cases[i].list, cases[i].host ? cases[i].host : "(none)",
+                     cases[i].ok);
+    }
+}
+
 static void test_token_equal(void **state)
 {
     (void)state;
@@ -286,7 +315,7 @@ static void test_assets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_match), cmocka_unit_test(test_route_table), cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_route_match), cmocka_unit_test(test_route_table), cmocka_unit_test(test_origins), cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_token_equal), cmocka_unit_test(test_rate),        cmocka_unit_test(test_json_decode),
         cmocka_unit_test(test_json_writer), cmocka_unit_test(test_assets),
     };
