@@ -174,6 +174,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
+    model_prof_mark(s, INFER_PROF_NORM);
     /* one token: the q (or q-LoRA) and kv projections share a dispatch */
     bool one = n == 1 && first_proj_one(s, L, L->wq_a.data ? &L->wq_a : &L->wq,
                                         L->wq_a.data ? s->q_lat : s->q);
@@ -200,6 +201,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
     }
     void *kl = model_cache_layer(s, s->k_cache, il, (size_t)CR);
     model_cache_put(s, kl, (size_t)CR, s->kv_lat, (size_t)CR, CR, n, pos0);
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     if (t0 >= n) /* only the cache was needed (last layer, no logits) */
         return;
     int k = n - t0; /* rows whose output is needed */
@@ -222,6 +224,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
             memcpy(qa + C, s->q + ((size_t)t * H + h) * dk + nope, (size_t)R * sizeof(float));
         }
     }
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     struct attn_spec a = {
         .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
         .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
@@ -246,6 +249,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
     } else {
         model_attention(s, &a);
     }
+    model_prof_mark(s, INFER_PROF_ATTN);
     /* decompress each head's latent output with Wv_b */
     done = k == 1 && heads_matvec(s, &L->wv_b, H, s->o_lat + (size_t)t0 * H * C, (size_t)C,
                                   s->att + (size_t)t0 * H * dv, (size_t)dv);
@@ -260,6 +264,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
                    (size_t)dv * sizeof(float));
     }
     model_matmul(s, &L->wo, s->att + (size_t)t0 * H * dv, k, s->tmp + (size_t)t0 * e);
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }
