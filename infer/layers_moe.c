@@ -81,11 +81,10 @@ static void mv_worker(void *ud, int64_t c, int ith)
     const struct mv_job *j = ud;
     int i = mv_find(j, c);
     const struct model_mv *p = &j->mv[i];
-    kern_vec_dot_fn dot = kern.vec_dot[p->w->type];
     int64_t r0 = (c - j->first[i]) * j->rows[i], r1 = KB_MIN(r0 + j->rows[i], p->w->ne[1]);
     const uint8_t *w = p->w->data;
-    for (int64_t r = r0; r < r1; r++)
-        p->y[r] = dot(p->w->ne[0], w + (size_t)r * p->w->row_bytes, p->a);
+    kern_dot_rows(p->w->type, p->w->ne[0], w + (size_t)r0 * p->w->row_bytes, p->w->row_bytes, r1 - r0, p->a,
+                  p->y + r0);
 }
 
 void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int n)
@@ -164,15 +163,18 @@ static void moe_gu_worker(void *ud, int64_t c, int ith)
     while (c >= j->first[i + 1])
         i++;
     const struct moe_gu *p = &j->gu[i];
-    kern_vec_dot_fn dg = kern.vec_dot[p->g.type], du = kern.vec_dot[p->u.type];
     int64_t r0 = (c - j->first[i]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->g.ne[1]), n = p->g.ne[0];
     const uint8_t *gw = p->g.data, *uw = p->u.data;
     /* the block of gate rows, then the block of up rows: two long sequential reads */
-    for (int64_t r = r0; r < r1; r++)
-        p->h[r] = dg(n, gw + (size_t)r * p->g.row_bytes, p->ag);
-    for (int64_t r = r0; r < r1; r++) {
-        float g = p->h[r], u = du(n, uw + (size_t)r * p->u.row_bytes, p->au);
-        p->h[r] = g / (1.0f + expf(-g)) * u; /* as model_ffn_dense */
+    kern_dot_rows(p->g.type, n, gw + (size_t)r0 * p->g.row_bytes, p->g.row_bytes, r1 - r0, p->ag, p->h + r0);
+    float u[64];
+    for (int64_t b = r0; b < r1; b += 64) {
+        int64_t nb = KB_MIN(64, r1 - b);
+        kern_dot_rows(p->u.type, n, uw + (size_t)b * p->u.row_bytes, p->u.row_bytes, nb, p->au, u);
+        for (int64_t r = 0; r < nb; r++) {
+            float g = p->h[b + r];
+            p->h[b + r] = g / (1.0f + expf(-g)) * u[r]; /* as model_ffn_dense */
+        }
     }
     moe_prof_add(j, ith, i, t0);
 }
@@ -186,11 +188,10 @@ static void moe_dn_worker(void *ud, int64_t c, int ith)
     while (c >= j->dn_first[k + 1])
         k++;
     const struct moe_dn *p = &j->dn[k];
-    kern_vec_dot_fn dot = kern.vec_dot[p->d.type];
     int64_t r0 = (c - j->dn_first[k]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->d.ne[1]);
     const uint8_t *w = p->d.data;
-    for (int64_t r = r0; r < r1; r++)
-        p->y[r] = dot(p->d.ne[0], w + (size_t)r * p->d.row_bytes, p->a);
+    kern_dot_rows(p->d.type, p->d.ne[0], w + (size_t)r0 * p->d.row_bytes, p->d.row_bytes, r1 - r0, p->a,
+                  p->y + r0);
     moe_prof_add(j, ith, k, t0);
 }
 
