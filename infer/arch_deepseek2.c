@@ -125,6 +125,16 @@ static void transpose_worker(void *ud, int64_t chunk, int ith)
     transpose_latents(t, j0, KB_MIN(j0 + TR_DIMS, t->C));
 }
 
+/* The latents of n_kv cached rows (CR values each, C of them latents) transposed into s->ff_u. */
+static void mla_transpose(struct infer_session *s, const void *kl, int CR, int C, int n_kv)
+{
+    struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
+    if ((size_t)C * (size_t)n_kv < TR_SERIAL)
+        transpose_latents(&tj, 0, C);
+    else
+        kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
+}
+
 /* MLA attention with the values in a transposed F32 copy: per (token, head) item, split over the
  * pool as model_attention splits it, scores over the cached [c ; k_pe] rows (q in the cache type,
  * as model_attention), softmax, then out[i] = V^T[i] . weights (F32 dots, exact weights). */
@@ -245,24 +255,19 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
         return;
     int k = n - t0; /* rows whose output is needed */
     int n_kv = pos0 + n;
+    struct attn_spec a = {
+        .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
+        .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
+        .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
+        .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
+        .dk = CR, .dv = C, .n_head = H, .group = H,
+        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
+    };
     bool tr = C <= TR_MAX_C && (size_t)C * (size_t)n_kv * sizeof(float) <= ffn_scratch_bytes(s);
     size_t hq = model_mv_quant_bytes(L->wk_b.type, nope) + model_mv_quant_bytes(L->wv_b.type, C);
     if (k == 1 && tr && (size_t)H * hq <= s->xq_bytes) { /* generation: one dispatch for all heads */
-        model_prof_mark(s, INFER_PROF_ATTN_PROJ);
-        struct attn_spec a1 = {
-            .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
-            .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
-            .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
-            .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
-            .dk = CR, .dv = C, .n_head = H, .group = H,
-            .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
-        };
-        struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
-        if ((size_t)C * (size_t)n_kv < TR_SERIAL)
-            transpose_latents(&tj, 0, C);
-        else
-            kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
-        struct mla_att ma = {s, &a1, s->ff_u, (size_t)n_kv};
+        mla_transpose(s, kl, CR, C, n_kv);
+        struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
         struct mla_head_job hj = {&ma, L, t0, C, R, nope, dk, dv, hq};
         kern_pool_for(s->pool, H, mla_head_worker, &hj);
         model_prof_mark(s, INFER_PROF_ATTN);
@@ -288,24 +293,12 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
         }
     }
     model_prof_mark(s, INFER_PROF_ATTN_PROJ);
-    struct attn_spec a = {
-        .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
-        .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
-        .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
-        .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
-        .dk = CR, .dv = C, .n_head = H, .group = H,
-        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
-    };
     /* the values go through a transposed F32 copy of the latents (in ff_u, free during attention),
      * so each head's output is C F32 dot products over the positions (SIMD, each latent converted
      * once per layer) instead of a scaled add of every position's row converted again for every
      * head. Prompt and token-by-token runs compute each row alike. */
     if (tr) {
-        struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
-        if ((size_t)C * (size_t)n_kv < TR_SERIAL)
-            transpose_latents(&tj, 0, C);
-        else
-            kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
+        mla_transpose(s, kl, CR, C, n_kv);
         struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
         kern_pool_run(s->pool, mla_att_worker, &ma);
     } else {
