@@ -10,7 +10,9 @@
  * usage: bench_kernels micro [TYPE,TYPE...] [n_tok (default 64)] [rows (default 128)]
  * Kernel-only figures for A/B work on a busy machine: 128 rows of 4096 values (L2-resident; many
  * more rows, e.g. 65536, stream from memory), one
- * thread (the caller: its CPU time is measured), best of many short runs: vec_dot (matrix-vector) and kern_matmul_pre over n_tok
+ * thread (the caller: its CPU time is measured), best of many short runs: a plain vec_dot loop over
+ * the rows, the matrix-vector product through kern_matmul_pre (kern_dot_rows: the row kernel where
+ * the type has one), and kern_matmul_pre over n_tok
  * pre-quantized tokens (tiles/panels), in GB/s of weights (x tokens for the batch). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,14 +69,20 @@ static double micro_best(struct kern_pool *pool, int type, const uint8_t *w, int
         double t0 = thread_cpu_s();
         int iters = 0;
         do {
-            kern_matmul_pre(pool, type, w, N_IN, n_out, xq, n_tok ? n_tok : 1, y);
+            if (n_tok == -1) /* one vec_dot per row: the generation path before kern_dot_rows */
+                for (int64_t r = 0; r < n_out; r++)
+                    y[r] = kern.vec_dot[type](N_IN, w + (size_t)r * rb, xq);
+            else if (n_tok == -2) /* the row kernel over all rows in one call */
+                kern_dot_rows(type, N_IN, w, rb, n_out, xq, y);
+            else
+                kern_matmul_pre(pool, type, w, N_IN, n_out, xq, n_tok ? n_tok : 1, y);
             iters++;
         } while (thread_cpu_s() - t0 < 0.005);
         double dt = (thread_cpu_s() - t0) / iters;
         best = dt < best ? dt : best;
     }
     (void)ab;
-    return (double)rb * (double)n_out * (double)(n_tok ? n_tok : 1) / best / 1e9;
+    return (double)rb * (double)n_out * (double)(n_tok > 0 ? n_tok : 1) / best / 1e9;
 }
 
 static int micro(int argc, char **argv)
@@ -119,9 +127,13 @@ static int micro(int argc, char **argv)
         }
         void *xq = kb_xmalloc(ggml_row_bytes(vdt, N_IN) * (size_t)n_tok);
         kern_quantize_rows(pool, vdt, x, N_IN, n_tok, xq);
+        double g0 = micro_best(pool, t, w, n_out, xq, -1, y);
+        double g2 = micro_best(pool, t, w, n_out, xq, -2, y);
         double g1 = micro_best(pool, t, w, n_out, xq, 0, y);
         double gb = micro_best(pool, t, w, n_out, xq, n_tok, y);
-        printf("%-5s vec_dot %8.2f   batch of %lld %8.2f\n", ggml_type_info(t)->name, g1, (long long)n_tok, gb);
+        printf("%-5s vec_dot loop %8.2f   kern_dot_rows (row kernel %s) %8.2f   matvec %8.2f   batch of %lld "
+               "%8.2f\n", ggml_type_info(t)->name, g0, kern.vec_dot_rows[t] ? "yes" : "no", g2, g1,
+               (long long)n_tok, gb);
         fflush(stdout);
         free(xq);
         free(wf);

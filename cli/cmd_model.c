@@ -15,7 +15,10 @@
  *                  from an empty cache; best of the repetitions after a warm-up; --ctx N: the
  *                  generation starts after N untimed cached tokens; then a read-only STREAM pass
  *                  of M MiB (default 256, 0 skips) on as many threads gives stream_gb_s and
- *                  tg_bw_fraction = bytes read per token x tg tok/s / stream_gb_s)
+ *                  tg_bw_fraction = bytes read per token x tg tok/s / stream_gb_s;
+ *                  --profile: one more untimed-in-the-table generation run of -n tokens with
+ *                  per-phase timers per decode step and the pool's per-thread busy time and
+ *                  barrier waits, printed after the table, or as "profile" in --json)
  *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
  *   kbox model list [DIR]       GGUF files in <data.dir>/models: cmd_model_list.c (cli_model_list)
  *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
@@ -398,6 +401,51 @@ out:
 
 /* ---- bench ---------------------------------------------------------------------------------------- */
 
+/* The --profile counters, per generated token (ms) and as shares of the step, as JSON or text. */
+static void bench_profile_json(struct jw *w, const struct infer_profile *p)
+{
+    double n = p->n_steps ? (double)p->n_steps : 1.0, ms = 1e3 / n;
+    jw_obj(w, "profile");
+    jw_int(w, "steps", (int64_t)p->n_steps);
+    jw_num(w, "step_ms", p->step_s * ms);
+    jw_obj(w, "phase_ms");
+    for (int i = 0; i < INFER_PROF_N; i++)
+        jw_num(w, infer_prof_phase_name(i), p->phase_s[i] * ms);
+    jw_end_obj(w);
+    jw_num(w, "routed_expert_thread_ms", p->routed_thr_s * ms);
+    jw_num(w, "shared_expert_thread_ms", p->shared_thr_s * ms);
+    jw_num(w, "handoffs_per_step", (double)p->n_jobs / n);
+    jw_num(w, "barrier_wait_ms", p->barrier_wait_s * ms);
+    jw_arr(w, "threads");
+    for (int t = 0; t < p->n_threads && t < INFER_PROF_MAX_THREADS; t++) {
+        jw_obj(w, NULL);
+        jw_int(w, "ith", t);
+        jw_num(w, "busy_ms", p->busy_s[t] * ms);
+        jw_num(w, "idle_ms", (p->step_s - p->busy_s[t]) * ms);
+        jw_num(w, "items_per_step", p->items[t] / n);
+        jw_end_obj(w);
+    }
+    jw_end_arr(w);
+    jw_end_obj(w);
+}
+
+static void bench_profile_text(struct kb_buf *b, const struct infer_profile *p)
+{
+    double n = p->n_steps ? (double)p->n_steps : 1.0, ms = 1e3 / n, st = p->step_s > 0 ? p->step_s : 1;
+    kb_buf_printf(b, "profile: %llu decode steps, %.3f ms per step\n", (unsigned long long)p->n_steps,
+                  p->step_s * ms);
+    for (int i = 0; i < INFER_PROF_N; i++)
+        kb_buf_printf(b, "  %-10s %8.3f ms  %5.1f%%\n", infer_prof_phase_name(i), p->phase_s[i] * ms,
+                      100.0 * p->phase_s[i] / st);
+    kb_buf_printf(b, "  experts, thread time: routed %.3f ms, shared %.3f ms\n", p->routed_thr_s * ms,
+                  p->shared_thr_s * ms);
+    kb_buf_printf(b, "  pool: %.1f hand-offs per step, caller waits %.3f ms per step at their ends\n",
+                  (double)p->n_jobs / n, p->barrier_wait_s * ms);
+    for (int t = 0; t < p->n_threads && t < INFER_PROF_MAX_THREADS; t++)
+        kb_buf_printf(b, "  thread %d: busy in pool items %.3f ms (%.1f%% of the step), %.1f items\n", t,
+                      p->busy_s[t] * ms, 100.0 * p->busy_s[t] / st, p->items[t] / n);
+}
+
 static int model_bench(struct cli *c, const char *path, int argc, char **argv)
 {
     struct infer_model *m = NULL;
@@ -406,6 +454,8 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     struct infer_model_info in;
     struct kb_error err = {0};
     int n_pp = 512, n_tg = 128, reps = 3, rc = 0, n_batch = 0, n_kv = 0, stream_mib = 256;
+    bool profile = false;
+    struct infer_profile prof;
     int32_t *ids = NULL;
     float *lg = NULL;
     infer_session_params_default(&sp);
@@ -425,6 +475,8 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model bench", a, v, 0, 1 << 20, &n_kv), i++;
         else if (strcmp(a, "--stream-mib") == 0)
             rc = parse_int("model bench", a, v, 0, 1 << 16, &stream_mib), i++;
+        else if (strcmp(a, "--profile") == 0)
+            profile = true;
         else
             rc = cli_usage("model bench", "unknown argument '%s'", a);
     }
@@ -464,6 +516,17 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             best_tg = KB_MAX(best_tg, tg);
         }
     }
+    /* --profile: the same generation once more with the timers on (not in the table) */
+    if (rc == 0 && profile) {
+        infer_session_reset(s);
+        if (n_kv > 0)
+            rc = infer_eval(s, ids, n_kv, lg, false, &err);
+        infer_session_profile(s, true);
+        for (int i = 0; i < n_tg && rc == 0; i++)
+            rc = infer_eval(s, &ids[n_kv + i], 1, lg, false, &err);
+        infer_session_profile_get(s, &prof);
+        infer_session_profile(s, false);
+    }
     if (rc) {
         rc = cli_fail(rc, &err);
         goto out;
@@ -492,15 +555,31 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             fclose(st);
     }
     kb_buf_init(&b, 0);
-    if (c->json)
-        kb_buf_printf(&b, "{\"file\":\"%s\",\"threads\":%d,\"pp\":%d,\"pp_tok_s\":%.2f,\"tg\":%d,"
-                      "\"ctx\":%d,\"tg_tok_s\":%.2f,\"weight_bytes\":%llu,\"active_bytes\":%llu,"
-                      "\"tg_gb_s\":%.2f,\"stream_gb_s\":%.2f,\"tg_bw_fraction\":%.4f,"
-                      "\"rss_kb\":%ld,\"rss_peak_kb\":%ld}\n", path, sp.n_threads,
-                      n_pp, best_pp, n_tg, n_kv, best_tg, (unsigned long long)in.weight_bytes,
-                      (unsigned long long)in.active_bytes, best_tg * in.active_bytes / 1e9,
-                      stream_gbs, frac, rss_kb, hwm_kb);
-    else
+    if (c->json) {
+        struct jw w;
+        jw_init(&w, &b);
+        jw_obj(&w, NULL);
+        jw_str(&w, "file", path);
+        jw_int(&w, "threads", sp.n_threads);
+        jw_int(&w, "pp", n_pp);
+        jw_num(&w, "pp_tok_s", best_pp);
+        jw_int(&w, "tg", n_tg);
+        jw_int(&w, "ctx", n_kv);
+        jw_num(&w, "tg_tok_s", best_tg);
+        jw_int(&w, "weight_bytes", (int64_t)in.weight_bytes);
+        jw_int(&w, "active_bytes", (int64_t)in.active_bytes);
+        jw_num(&w, "tg_gb_s", best_tg * in.active_bytes / 1e9);
+        jw_num(&w, "stream_gb_s", stream_gbs);
+        jw_num(&w, "tg_bw_fraction", frac);
+        jw_int(&w, "rss_kb", rss_kb);
+        jw_int(&w, "rss_peak_kb", hwm_kb);
+        if (profile)
+            bench_profile_json(&w, &prof);
+        jw_end_obj(&w);
+        kb_buf_puts(&b, "\n");
+        if (w.rc)
+            rc = cli_fail(w.rc, NULL);
+    } else {
         kb_buf_printf(&b, "model %s (%s, %.1f MB weights, %.1f MB read per token), threads %d, "
                       "batch %d\npp%d  %8.2f tok/s\ntg%d  %8.2f tok/s  (%.2f GB/s of weights, after %d "
                       "cached tokens)\nstream read %.2f GB/s, tg at %.1f%% of the bandwidth bound\n"
@@ -508,7 +587,11 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
                       in.active_bytes / 1e6, sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg,
                       best_tg * in.active_bytes / 1e9, n_kv, stream_gbs, 100.0 * frac, rss_kb / 1024.0,
                       hwm_kb / 1024.0);
-    rc = cli_print(&b);
+        if (profile)
+            bench_profile_text(&b, &prof);
+    }
+    if (rc == 0)
+        rc = cli_print(&b);
     kb_buf_release(&b);
 out:
     free(ids);

@@ -47,7 +47,7 @@ static const struct cli_command commands[] = {
      "  run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"
      "      [-t THREADS] [-c CTX] [--expert-stats] [--chat [--system S] [--think]]   generate text\n"
      "  logits FILE --tokens 1,2,3 --out F  float32 logits, n_tokens x n_vocab\n"
-     "  bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R]   prompt and generation tokens/s\n"
+     "  bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M] [--profile]\n      prompt and generation tokens/s, the bandwidth bound, per-phase decode timers\n"
      "  embed FILE (--text T | --tokens 1,2,3) [--normalize] [--out F] [-t N]   one embedding\n"
      "  list [DIR]                         GGUF files in <data.dir>/models\n"
      "  synth --arch A --type T --out F [shape flags]   write a synthetic GGUF (cli/cmd_model.c lists\n"

@@ -9,8 +9,9 @@
  * Q over the cached [c ; k_pe] rows (one kv head shared by all query heads) with values c gives a
  * latent output o_lat (kv_lora_rank), decompressed per head by Wv_b[h] to head_dim_v; the heads
  * go through Wo. Scores are scaled by mscale^2 / sqrt(n_nope + n_rot) (YaRN correction, see
- * model.c). The per-head projections are batched matmuls over the step's tokens (one token: all
- * heads in one pool dispatch). Attention reads the values from an F32 transposed copy of the
+ * model.c). The per-head projections are batched matmuls over the step's tokens; one token runs
+ * each head's absorb, attention and decompression as one pool item, all heads in ONE dispatch
+ * (mla_head_worker). Attention reads the values from an F32 transposed copy of the
  * latents in ff_u (mla_att_worker), else through model_attention. No allocation. Also here: the
  * MLA hyperparameters and tensors, deepseek2's expert rules and its KV cache shape (arch_ops).
  * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
@@ -124,6 +125,16 @@ static void transpose_worker(void *ud, int64_t chunk, int ith)
     transpose_latents(t, j0, KB_MIN(j0 + TR_DIMS, t->C));
 }
 
+/* The latents of n_kv cached rows (CR values each, C of them latents) transposed into s->ff_u. */
+static void mla_transpose(struct infer_session *s, const void *kl, int CR, int C, int n_kv)
+{
+    struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
+    if ((size_t)C * (size_t)n_kv < TR_SERIAL)
+        transpose_latents(&tj, 0, C);
+    else
+        kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
+}
+
 /* MLA attention with the values in a transposed F32 copy: per (token, head) item, split over the
  * pool as model_attention splits it, scores over the cached [c ; k_pe] rows (q in the cache type,
  * as model_attention), softmax, then out[i] = V^T[i] . weights (F32 dots, exact weights). */
@@ -134,32 +145,70 @@ struct mla_att {
     size_t vt_stride;
 };
 
-static void mla_att_worker(void *ud, int ith, int nth)
+/* One (token t, head h) item of mla_att on thread ith's scratch. */
+static void mla_att_item(const struct mla_att *m, int t, int h, int ith)
 {
-    const struct mla_att *m = ud;
     const struct attn_spec *a = m->a;
     struct infer_session *s = m->s;
     float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
     float *qt = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
     kern_vec_dot_fn dot32 = kern.vec_dot[GGML_TYPE_F32];
-    int n_items = (a->n_tok - a->t_first) * a->n_head;
-    for (int it = ith; it < n_items; it += nth) {
-        int t = a->t_first + it / a->n_head, h = it % a->n_head, n_kv = a->pos0 + t + 1;
-        const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
-        float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
-        const void *qc = q;
-        if (!a->f32) {
-            kern.quant[GGML_TYPE_F16](q, qt, a->dk);
-            qc = qt;
-        }
-        if (a->f32)
-            kern.rows_dot_f32(a->dk, q, (const float *)a->kc, a->k_pos, n_kv, a->scale, sc);
-        else
-            kern.rows_dot_f16(a->dk, qc, (const uint16_t *)a->kc, a->k_pos, n_kv, a->scale, sc);
-        kern.softmax_f32(n_kv, sc);
-        for (int i = 0; i < a->dv; i++)
-            out[i] = dot32(n_kv, m->vt + (size_t)i * m->vt_stride, sc);
+    int n_kv = a->pos0 + t + 1;
+    const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
+    float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
+    const void *qc = q;
+    if (!a->f32) {
+        kern.quant[GGML_TYPE_F16](q, qt, a->dk);
+        qc = qt;
     }
+    if (a->f32)
+        kern.rows_dot_f32(a->dk, q, (const float *)a->kc, a->k_pos, n_kv, a->scale, sc);
+    else
+        kern.rows_dot_f16(a->dk, qc, (const uint16_t *)a->kc, a->k_pos, n_kv, a->scale, sc);
+    kern.softmax_f32(n_kv, sc);
+    for (int i = 0; i < a->dv; i++)
+        out[i] = dot32(n_kv, m->vt + (size_t)i * m->vt_stride, sc);
+}
+
+static void mla_att_worker(void *ud, int ith, int nth)
+{
+    const struct mla_att *m = ud;
+    const struct attn_spec *a = m->a;
+    int n_items = (a->n_tok - a->t_first) * a->n_head;
+    for (int it = ith; it < n_items; it += nth)
+        mla_att_item(m, a->t_first + it / a->n_head, it % a->n_head, ith);
+}
+
+/* Generation (one output row t): a head's whole attention is independent of the other heads, so
+ * it goes out as ONE dispatch of H items instead of three (Wk_b absorb, attention, Wv_b): item h
+ * quantizes q_nope[h] and absorbs it (Wk_b[h], C rows), appends q_pe, attends over the cache
+ * (mla_att_item) and decompresses its latent output (Wv_b[h], dv rows). Every value is computed
+ * by the same kernels on the same bytes as in the three-dispatch form (heads_matvec's rows through
+ * kern_dot_rows, the same attention item), so results are bit for bit equal. xq holds each head's
+ * two quantized inputs at h * hq_bytes. */
+struct mla_head_job {
+    const struct mla_att *ma;
+    const struct model_layer *L;
+    int t, C, R, nope, dk, dv;
+    size_t hq_bytes;
+};
+
+static void mla_head_worker(void *ud, int64_t chunk, int ith)
+{
+    const struct mla_head_job *j = ud;
+    const struct mla_att *ma = j->ma;
+    struct infer_session *s = ma->s;
+    int h = (int)chunk, H = ma->a->n_head, CR = j->C + j->R, t = j->t;
+    uint8_t *q = (uint8_t *)s->xq + (size_t)h * j->hq_bytes;
+    struct model_w wk = head_slice(&j->L->wk_b, h), wv = head_slice(&j->L->wv_b, h);
+    const float *qh = s->q + ((size_t)t * H + h) * j->dk;
+    float *qa = s->q_abs + ((size_t)t * H + h) * CR;
+    const void *aq = model_mv_quant(wk.type, qh, j->nope, &q);
+    kern_dot_rows(wk.type, wk.ne[0], wk.data, wk.row_bytes, wk.ne[1], aq, qa);
+    memcpy(qa + j->C, qh + j->nope, (size_t)j->R * sizeof(float));
+    mla_att_item(ma, t, h, ith);
+    const void *av = model_mv_quant(wv.type, s->o_lat + ((size_t)t * H + h) * j->C, j->C, &q);
+    kern_dot_rows(wv.type, wv.ne[0], wv.data, wv.row_bytes, wv.ne[1], av, s->att + ((size_t)t * H + h) * j->dv);
 }
 
 /* arch_ops.attention: the MLA block of layer il: all n rows go to the cache, rows t0.. get their
@@ -174,6 +223,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
+    model_prof_mark(s, INFER_PROF_NORM);
     /* one token: the q (or q-LoRA) and kv projections share a dispatch */
     bool one = n == 1 && first_proj_one(s, L, L->wq_a.data ? &L->wq_a : &L->wq,
                                         L->wq_a.data ? s->q_lat : s->q);
@@ -200,9 +250,29 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
     }
     void *kl = model_cache_layer(s, s->k_cache, il, (size_t)CR);
     model_cache_put(s, kl, (size_t)CR, s->kv_lat, (size_t)CR, CR, n, pos0);
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     if (t0 >= n) /* only the cache was needed (last layer, no logits) */
         return;
     int k = n - t0; /* rows whose output is needed */
+    int n_kv = pos0 + n;
+    struct attn_spec a = {
+        .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
+        .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
+        .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
+        .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
+        .dk = CR, .dv = C, .n_head = H, .group = H,
+        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
+    };
+    bool tr = C <= TR_MAX_C && (size_t)C * (size_t)n_kv * sizeof(float) <= ffn_scratch_bytes(s);
+    size_t hq = model_mv_quant_bytes(L->wk_b.type, nope) + model_mv_quant_bytes(L->wv_b.type, C);
+    if (k == 1 && tr && (size_t)H * hq <= s->xq_bytes) { /* generation: one dispatch for all heads */
+        mla_transpose(s, kl, CR, C, n_kv);
+        struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
+        struct mla_head_job hj = {&ma, L, t0, C, R, nope, dk, dv, hq};
+        kern_pool_for(s->pool, H, mla_head_worker, &hj);
+        model_prof_mark(s, INFER_PROF_ATTN);
+        goto out_proj;
+    }
     /* absorb Wk_b into the queries, head by head over those rows (one row: all heads at once) */
     bool done = k == 1 && heads_matvec(s, &L->wk_b, H, s->q + (size_t)t0 * H * dk, (size_t)dk,
                                        s->q_abs + (size_t)t0 * H * CR, (size_t)CR);
@@ -222,30 +292,19 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
             memcpy(qa + C, s->q + ((size_t)t * H + h) * dk + nope, (size_t)R * sizeof(float));
         }
     }
-    struct attn_spec a = {
-        .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
-        .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
-        .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
-        .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
-        .dk = CR, .dv = C, .n_head = H, .group = H,
-        .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
-    };
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     /* the values go through a transposed F32 copy of the latents (in ff_u, free during attention),
      * so each head's output is C F32 dot products over the positions (SIMD, each latent converted
      * once per layer) instead of a scaled add of every position's row converted again for every
      * head. Prompt and token-by-token runs compute each row alike. */
-    int n_kv = pos0 + n;
-    if (C <= TR_MAX_C && (size_t)C * (size_t)n_kv * sizeof(float) <= ffn_scratch_bytes(s)) {
-        struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
-        if ((size_t)C * (size_t)n_kv < TR_SERIAL)
-            transpose_latents(&tj, 0, C);
-        else
-            kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
+    if (tr) {
+        mla_transpose(s, kl, CR, C, n_kv);
         struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
         kern_pool_run(s->pool, mla_att_worker, &ma);
     } else {
         model_attention(s, &a);
     }
+    model_prof_mark(s, INFER_PROF_ATTN);
     /* decompress each head's latent output with Wv_b */
     done = k == 1 && heads_matvec(s, &L->wv_b, H, s->o_lat + (size_t)t0 * H * C, (size_t)C,
                                   s->att + (size_t)t0 * H * dv, (size_t)dv);
@@ -259,7 +318,9 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
             memcpy(s->att + ((size_t)t * H + h) * dv, s->h_out + (size_t)(t - t0) * dv,
                    (size_t)dv * sizeof(float));
     }
+out_proj:
     model_matmul(s, &L->wo, s->att + (size_t)t0 * H * dv, k, s->tmp + (size_t)t0 * e);
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }

@@ -33,6 +33,7 @@ static void llama_attention(struct infer_session *s, int il, int n, int pos0, in
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
+    model_prof_mark(s, INFER_PROF_NORM);
     model_qkv(s, L, s->xn, n);
     for (int t = 0; t < n; t++) {
         const float *cs = s->rope_cs + (size_t)t * hp->n_rot;
@@ -62,12 +63,15 @@ static void llama_attention(struct infer_session *s, int il, int n, int pos0, in
         .dk = hd, .dv = hp->head_dim_v, .n_head = hp->n_head, .group = hp->n_head / hp->n_head_kv,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
     };
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     if (t0 >= n)
         return;
     model_attention(s, &a);
+    model_prof_mark(s, INFER_PROF_ATTN);
     size_t no = (size_t)hp->n_head * hp->head_dim_v;
     model_matmul(s, &L->wo, s->att + (size_t)t0 * no, n - t0, s->tmp + (size_t)t0 * e);
     model_add_bias(s->tmp + (size_t)t0 * e, &L->bo, n - t0, e);
+    model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
 }

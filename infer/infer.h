@@ -165,6 +165,40 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
 int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, size_t max_counts,
                                struct kb_error *err);
 
+/* Per-phase timers of the forward pass (kbox model bench --profile). Phases are wall time on the
+ * calling thread, attributed in the order the pass runs them (a lap timer: each phase gets the
+ * time since the previous mark, so they add up to step_s). Pool counters are per thread. */
+enum infer_prof_phase {
+    INFER_PROF_NORM,      /* embedding row, rmsnorms, rope tables, residual adds */
+    INFER_PROF_ATTN_PROJ, /* attention projections: q, kv (MLA: kv_a, Wk_b absorb, Wv_b), wo */
+    INFER_PROF_ATTN,      /* attention over the cache (MLA: latent transpose + scores + values) */
+    INFER_PROF_ROUTER,    /* MoE router matmul and top-k */
+    INFER_PROF_EXPERTS,   /* MoE experts: routed and shared, gate/up and down, weighted sum */
+    INFER_PROF_FFN_DENSE, /* dense FFN (deepseek2's leading dense layers, dense models) */
+    INFER_PROF_OUTPUT,    /* output norm and projection to the vocabulary */
+    INFER_PROF_N
+};
+#define INFER_PROF_MAX_THREADS 16
+struct infer_profile {
+    uint64_t n_steps;                 /* forward steps profiled */
+    double step_s;                    /* wall seconds in them */
+    double phase_s[INFER_PROF_N];     /* wall seconds per phase (caller's clock) */
+    double routed_thr_s;              /* thread-seconds in routed-expert work items (one-token path) */
+    double shared_thr_s;              /* thread-seconds in shared-expert work items (one-token path) */
+    int n_threads;                    /* of the session's pool */
+    uint64_t n_jobs;                  /* pool hand-offs (parallel regions) published */
+    double busy_s[INFER_PROF_MAX_THREADS]; /* per thread: seconds running the session's work items */
+    double items[INFER_PROF_MAX_THREADS];  /* per thread: work items run */
+    double barrier_wait_s;            /* caller: seconds waiting at the end of hand-offs for others */
+};
+/* Starts (on: counters zeroed; allocates once, outside the forward pass) or stops profiling. Off is
+ * the default and costs a NULL test per mark and a relaxed load per pool item. */
+void infer_session_profile(struct infer_session *s, bool on);
+/* The counters since profiling started (all zero when off). */
+void infer_session_profile_get(const struct infer_session *s, struct infer_profile *out);
+/* "norm", "attn_proj", "attn", "router", "experts", "ffn_dense", "output"; static storage. */
+const char *infer_prof_phase_name(int phase);
+
 /* Embeds one sequence tokens[0..n) (n <= n_batch) from scratch: the session's cache is reset. For
  * encoders (bert) the final hidden states, for decoders the output-normed final hidden states;
  * pooled (n_embd floats, NULL: skip) pools them as the model says (mean, first, last), L2-normalised

@@ -33,6 +33,13 @@ typedef float (*kern_vec_dot_fn)(int64_t n, const void *w, const void *a);
 #define KERN_TILE 4
 typedef void (*kern_gemm_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
                              size_t y_stride);
+/* Several rows of one matrix against one activation row (generation's matrix-vector products):
+ * y[r] = vec_dot(n, w + r * w_stride, a) for r < n_rows, BIT FOR BIT the dispatched vec_dot (each
+ * row's sums in the same lanes and order), with rows interleaved so that several weight streams
+ * are in flight, the activation block and its scale are loaded once for all of them, and each row
+ * has its own accumulator chain. Optional (NULL: kern_dot_rows loops over vec_dot). */
+typedef void (*kern_vec_dot_rows_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *a,
+                                     float *y);
 
 /* Optional wide panel (prompt processing with many tokens): for r < KERN_PANEL_ROWS and t < n_tok,
  * y[t * y_stride + r] = vec_dot(n, w + r * w_stride, a + t * a_stride). The kernel rearranges the
@@ -72,6 +79,7 @@ struct kern_ops {
                          float *out);
     const char *isa;                          /* "ref", "avx2", "avx512" */
     kern_gemm_panel_fn gemm_panel[GGML_TYPE_COUNT]; /* optional panels (NULL where absent) */
+    kern_vec_dot_rows_fn vec_dot_rows[GGML_TYPE_COUNT]; /* optional; set only beside its own vec_dot */
 };
 
 /* The dispatch table: written once by kern_init(), read-only afterwards (one of the three
@@ -79,6 +87,20 @@ struct kern_ops {
 extern struct kern_ops kern;
 void kern_init(bool force_scalar);          /* idempotent; honours KBOX_FORCE_SCALAR=1 */
 const struct kern_ops *kern_ref_ops(void);  /* the reference table, for tests */
+
+/* y[r] = kern.vec_dot[type](n, w + r * w_stride, a) for r < n_rows, through the row kernel when the
+ * type has one (the same bits either way). */
+static inline void kern_dot_rows(int type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
+                                 const void *a, float *y)
+{
+    if (kern.vec_dot_rows[type]) {
+        kern.vec_dot_rows[type](n, w, w_stride, n_rows, a, y);
+    } else {
+        kern_vec_dot_fn dot = kern.vec_dot[type];
+        for (int64_t r = 0; r < n_rows; r++)
+            y[r] = dot(n, (const uint8_t *)w + (size_t)r * w_stride, a);
+    }
+}
 
 /* fp16/bf16 scalar conversion (exact, round-to-nearest-even). */
 float kern_f16_to_f32(uint16_t h);

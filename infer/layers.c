@@ -255,12 +255,16 @@ static void ffn_block(struct infer_session *s, int il, int n, int t0)
     for (int t = t0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->ffn_norm.data, e,
                       hp->rms_eps);
-    if (L->moe)
-        moe_ffn(s, il, xn, k, out);
-    else
+    model_prof_mark(s, INFER_PROF_NORM);
+    if (L->moe) {
+        moe_ffn(s, il, xn, k, out); /* marks ROUTER, then EXPERTS */
+    } else {
         model_ffn_dense(s, &L->ffn_gate, &L->ffn_up, &L->ffn_down, xn, k, out);
+        model_prof_mark(s, INFER_PROF_FFN_DENSE);
+    }
     for (size_t i = (size_t)t0 * e; i < (size_t)n * e; i++)
         s->x[i] += s->tmp[i];
+    model_prof_mark(s, INFER_PROF_NORM);
 }
 
 void model_decoder_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
@@ -275,6 +279,7 @@ void model_decoder_forward(struct infer_session *s, const int32_t *tok, int n, f
         kern.dequant[m->tok_embd.type](row, s->x + (size_t)t * e, e);
         model_rope_table(m, pos0 + t, s->rope_cs + (size_t)t * hp->n_rot);
     }
+    model_prof_mark(s, INFER_PROF_NORM);
     for (int il = 0; il < hp->n_layer; il++) {
         /* the last layer computes only the rows whose output is used (llama.cpp's inp_out_ids):
          * the last one for last-row logits, none without logits; every row writes the cache */
@@ -282,10 +287,12 @@ void model_decoder_forward(struct infer_session *s, const int32_t *tok, int n, f
         if (il == hp->n_layer - 1 && !keep_rows && !(logits && all))
             t0 = logits ? n - 1 : n;
         m->ops->attention(s, il, n, pos0, t0);
+        model_prof_mark(s, INFER_PROF_NORM); /* the residual add after the attention */
         ffn_block(s, il, n, t0);
     }
     if (!logits)
         return;
+    model_prof_mark(s, INFER_PROF_NORM);
     if (all) {
         for (int t = 0; t < n; t++)
             model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, m->out_norm.data, e, hp->rms_eps);
@@ -294,6 +301,7 @@ void model_decoder_forward(struct infer_session *s, const int32_t *tok, int n, f
         model_rmsnorm(s->xn, s->x + (size_t)(n - 1) * e, m->out_norm.data, e, hp->rms_eps);
         model_matmul(s, &m->output, s->xn, 1, logits);
     }
+    model_prof_mark(s, INFER_PROF_OUTPUT);
 }
 
 const float *model_decoder_embed(struct infer_session *s, const int32_t *tok, int n)

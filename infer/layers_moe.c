@@ -81,11 +81,10 @@ static void mv_worker(void *ud, int64_t c, int ith)
     const struct mv_job *j = ud;
     int i = mv_find(j, c);
     const struct model_mv *p = &j->mv[i];
-    kern_vec_dot_fn dot = kern.vec_dot[p->w->type];
     int64_t r0 = (c - j->first[i]) * j->rows[i], r1 = KB_MIN(r0 + j->rows[i], p->w->ne[1]);
     const uint8_t *w = p->w->data;
-    for (int64_t r = r0; r < r1; r++)
-        p->y[r] = dot(p->w->ne[0], w + (size_t)r * p->w->row_bytes, p->a);
+    kern_dot_rows(p->w->type, p->w->ne[0], w + (size_t)r0 * p->w->row_bytes, p->w->row_bytes, r1 - r0, p->a,
+                  p->y + r0);
 }
 
 void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int n)
@@ -136,46 +135,64 @@ struct moe_dn {
 
 struct moe_gen_job {
     int n;                /* products: the K slots, then the shared experts */
+    int n_routed;         /* K */
+    struct model_prof *prof; /* the session's timers or NULL */
     struct moe_gu gu[MOE_MAX_USED + 1];
     struct moe_dn dn[MOE_MAX_USED + 1];
     int64_t first[MOE_MAX_USED + 2];    /* first gate/up chunk of each product */
     int64_t dn_first[MOE_MAX_USED + 2]; /* first down chunk of each product */
 };
 
+/* Profiling: the item's time to its thread's routed or shared counter. */
+static void moe_prof_add(const struct moe_gen_job *j, int ith, int i, uint64_t t0)
+{
+    if (!j->prof || ith >= INFER_PROF_MAX_THREADS)
+        return;
+    uint64_t dt = model_prof_now() - t0;
+    if (i < j->n_routed)
+        j->prof->thr[ith].routed_ns += dt;
+    else
+        j->prof->thr[ith].shared_ns += dt;
+}
+
 static void moe_gu_worker(void *ud, int64_t c, int ith)
 {
-    (void)ith;
     const struct moe_gen_job *j = ud;
+    uint64_t t0 = j->prof ? model_prof_now() : 0;
     int i = 0;
     while (c >= j->first[i + 1])
         i++;
     const struct moe_gu *p = &j->gu[i];
-    kern_vec_dot_fn dg = kern.vec_dot[p->g.type], du = kern.vec_dot[p->u.type];
     int64_t r0 = (c - j->first[i]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->g.ne[1]), n = p->g.ne[0];
     const uint8_t *gw = p->g.data, *uw = p->u.data;
     /* the block of gate rows, then the block of up rows: two long sequential reads */
-    for (int64_t r = r0; r < r1; r++)
-        p->h[r] = dg(n, gw + (size_t)r * p->g.row_bytes, p->ag);
-    for (int64_t r = r0; r < r1; r++) {
-        float g = p->h[r], u = du(n, uw + (size_t)r * p->u.row_bytes, p->au);
-        p->h[r] = g / (1.0f + expf(-g)) * u; /* as model_ffn_dense */
+    kern_dot_rows(p->g.type, n, gw + (size_t)r0 * p->g.row_bytes, p->g.row_bytes, r1 - r0, p->ag, p->h + r0);
+    float u[64];
+    for (int64_t b = r0; b < r1; b += 64) {
+        int64_t nb = KB_MIN(64, r1 - b);
+        kern_dot_rows(p->u.type, n, uw + (size_t)b * p->u.row_bytes, p->u.row_bytes, nb, p->au, u);
+        for (int64_t r = 0; r < nb; r++) {
+            float g = p->h[b + r];
+            p->h[b + r] = g / (1.0f + expf(-g)) * u[r]; /* as model_ffn_dense */
+        }
     }
+    moe_prof_add(j, ith, i, t0);
 }
 
 /* A block of rows of one down projection (unweighted, into its own slice of y). */
 static void moe_dn_worker(void *ud, int64_t c, int ith)
 {
-    (void)ith;
     const struct moe_gen_job *j = ud;
+    uint64_t t0 = j->prof ? model_prof_now() : 0;
     int k = 0;
     while (c >= j->dn_first[k + 1])
         k++;
     const struct moe_dn *p = &j->dn[k];
-    kern_vec_dot_fn dot = kern.vec_dot[p->d.type];
     int64_t r0 = (c - j->dn_first[k]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->d.ne[1]);
     const uint8_t *w = p->d.data;
-    for (int64_t r = r0; r < r1; r++)
-        p->y[r] = dot(p->d.ne[0], w + (size_t)r * p->d.row_bytes, p->a);
+    kern_dot_rows(p->d.type, p->d.ne[0], w + (size_t)r0 * p->d.row_bytes, p->d.row_bytes, r1 - r0, p->a,
+                  p->y + r0);
+    moe_prof_add(j, ith, k, t0);
 }
 
 /* Floats of scratch the generation path carves from e_out: the hidden rows and each product's down
@@ -230,6 +247,8 @@ static bool moe_gen(struct infer_session *s, const struct model_layer *L, const 
     const void *done[4];
     int n_done = 0;
     j->n = K + (sh ? 1 : 0);
+    j->n_routed = K;
+    j->prof = s->prof;
     j->first[0] = 0;
     for (int k = 0; k < j->n; k++) {
         struct moe_gu *p = &j->gu[k];
@@ -430,10 +449,15 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
             s->expert_hits[(size_t)il * E + e]++;
         }
     }
-    if (n == 1 && moe_gen(s, L, xn, s->r_ids, s->r_w, shexp_gate(L, xn, d), out))
+    model_prof_mark(s, INFER_PROF_ROUTER);
+    if (n == 1 && moe_gen(s, L, xn, s->r_ids, s->r_w, shexp_gate(L, xn, d), out)) {
+        model_prof_mark(s, INFER_PROF_EXPERTS);
         return;
-    if (moe_batch(s, L, xn, n, out))
+    }
+    if (moe_batch(s, L, xn, n, out)) {
+        model_prof_mark(s, INFER_PROF_EXPERTS);
         return;
+    }
     for (int e = 0; e < E; e++) {
         int cnt = s->e_count[e];
         const int32_t *rows = s->e_rows + (size_t)e * T;
@@ -461,8 +485,10 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
                 o[i] += src[i];
         }
     }
-    if (!L->gate_shexp.data)
+    if (!L->gate_shexp.data) {
+        model_prof_mark(s, INFER_PROF_EXPERTS);
         return;
+    }
     model_ffn_dense(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, xn, n, s->sh_out);
     for (int t = 0; t < n; t++) {
         float gate = shexp_gate(L, xn + (size_t)t * d, d);
@@ -471,4 +497,5 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
         for (int i = 0; i < d; i++)
             o[i] += sh[i] * gate;
     }
+    model_prof_mark(s, INFER_PROF_EXPERTS);
 }

@@ -8,7 +8,8 @@
  * chunk it loops over all tokens, so each weight row is read from memory once per batch and reused
  * from cache for every token. Where the ISA has a tile
  * kernel (kern.gemm), groups of KERN_TILE tokens x KERN_TILE rows go through it, decoding each
- * weight and activation block once per tile; leftovers use vec_dot.
+ * weight and activation block once per tile; leftovers, and generation's matrix-vector chunks, go
+ * through kern_dot_rows (the type's row kernel where it has one: bit for bit vec_dot).
  * y is (n_tok, n_out) row-major: y[t * n_out + r].
  *
  * No allocation. Threads only through kern_pool_for (infer/pool.h). Tests: tests/infer/test_kernels.c (matmul
@@ -30,6 +31,7 @@
 
 struct mm_job {
     kern_vec_dot_fn dot;
+    int w_type;
     kern_gemm_fn gemm;  /* NULL: dots only */
     kern_gemm_panel_fn panel; /* NULL: no panels */
     int64_t row_block;  /* rows per chunk */
@@ -91,12 +93,9 @@ static void mm_worker(void *ud, int64_t c, int ith)
                                                       a + (size_t)t * j->xq_row_bytes);
             }
         }
-        for (int64_t t = t0; t < j->n_tok; t++) {
-            const uint8_t *a = j->xq + (size_t)t * j->xq_row_bytes;
-            float *yt = j->y + t * j->n_out;
-            for (int64_t r = rb; r < re; r++)
-                yt[r] = j->dot(j->n_in, j->w + (size_t)r * j->w_row_bytes, a);
-        }
+        for (int64_t t = t0; t < j->n_tok; t++) /* generation: several rows in flight (kern_dot_rows) */
+            kern_dot_rows(j->w_type, j->n_in, j->w + (size_t)rb * j->w_row_bytes, j->w_row_bytes, re - rb,
+                          j->xq + (size_t)t * j->xq_row_bytes, j->y + t * j->n_out + rb);
     }
 }
 
@@ -113,7 +112,7 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
                      const void *xq, int64_t n_tok, float *y)
 {
     int vdt = vec_dot_type(w_type);
-    struct mm_job j = {.dot = kern.vec_dot[w_type], .gemm = n_tok >= KERN_TILE ? kern.gemm[w_type] : NULL, .w = w, .w_row_bytes = ggml_row_bytes(w_type, n_in),
+    struct mm_job j = {.dot = kern.vec_dot[w_type], .w_type = w_type, .gemm = n_tok >= KERN_TILE ? kern.gemm[w_type] : NULL, .w = w, .w_row_bytes = ggml_row_bytes(w_type, n_in),
                        .xq = (uint8_t *)(uintptr_t)xq, .xq_row_bytes = ggml_row_bytes(vdt, n_in),
                        .n_in = n_in, .n_out = n_out, .n_tok = n_tok, .y = y};
     KB_ASSERT(j.dot != NULL && j.w_row_bytes > 0 && j.xq_row_bytes > 0);

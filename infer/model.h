@@ -193,7 +193,30 @@ struct infer_session {
     size_t xq_bytes;
     float *logits;  /* (n_vocab) scratch for generation */
     int32_t *hist;  /* (n_ctx) the token at each cached position */
+    struct model_prof *prof; /* NULL: not profiling; owned (infer_session_profile) */
 };
+
+/* Forward-pass timers (infer_session_profile): a lap clock on the calling thread, plus per-thread
+ * expert work-item time written by the pool threads (each its own 64-byte line). */
+struct model_prof {
+    uint64_t t_last;                   /* ns of the previous mark */
+    uint64_t n_steps, step_ns;
+    uint64_t phase_ns[INFER_PROF_N];
+    struct {
+        uint64_t routed_ns, shared_ns;
+        char pad[48];
+    } thr[INFER_PROF_MAX_THREADS];
+};
+uint64_t model_prof_now(void); /* monotonic ns */
+/* Adds the time since the previous mark to phase ph (nothing when not profiling). */
+static inline void model_prof_mark(struct infer_session *s, int ph)
+{
+    if (s->prof) {
+        uint64_t now = model_prof_now();
+        s->prof->phase_ns[ph] += now - s->prof->t_last;
+        s->prof->t_last = now;
+    }
+}
 
 /* model.c */
 int model_load(struct infer_model *m, struct kb_error *err);

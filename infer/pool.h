@@ -12,6 +12,7 @@
 #ifndef KB_INFER_POOL_H
 #define KB_INFER_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/base.h"
@@ -39,5 +40,20 @@ void kern_pool_run(struct kern_pool *q, void (*fn)(void *ud, int ith, int nth), 
  * this for work that splits into many equal pieces (the matmul does). `ith` (< n_threads) is for
  * per-thread scratch. */
 void kern_pool_for(struct kern_pool *q, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud);
+
+/* Profiling (kbox model bench --profile): with it on, every item run for this queue adds its time
+ * to its thread's busy_ns, and the submitter adds the time it spins at the end of a job for other
+ * threads' items to wait_ns (the barrier wait). Off (the default) costs one relaxed load per item.
+ * on: allocates (or zeroes) the counters; off frees them. Not while a job of q runs. */
+#define KERN_POOL_PROF_MAX 16
+struct kern_pool_prof {
+    int n_threads;                        /* threads reported (<= KERN_POOL_PROF_MAX) */
+    uint64_t jobs;                        /* jobs published (1-thread pools publish none) */
+    uint64_t busy_ns[KERN_POOL_PROF_MAX]; /* per thread: running this queue's items */
+    uint64_t wait_ns[KERN_POOL_PROF_MAX]; /* [0] only: the submitter's end-of-job wait */
+    uint64_t items[KERN_POOL_PROF_MAX];   /* per thread: items run */
+};
+void kern_pool_prof(struct kern_pool *q, bool on);
+void kern_pool_prof_read(const struct kern_pool *q, struct kern_pool_prof *out); /* zeros when off */
 
 #endif

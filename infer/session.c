@@ -6,7 +6,10 @@
  * tokens into steps of at most n_batch and runs the architecture's forward pass (m->ops) on each,
  * which only writes these buffers; the cache's shape also comes from m->ops. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
  * positions [0, n_past). A session is used by one thread at a time; the model it borrows is
- * read-only. Tests: tests/infer/test_model.c, test_conformance.c. */
+ * read-only. Profiling (infer_session_profile): s->prof holds lap timers that the forward pass marks
+ * with model_prof_mark() (model.h) and the pool's per-thread counters; allocated when turned on,
+ * never inside a forward pass. Tests: tests/infer/test_model.c, test_conformance.c,
+ * test_model_cli.c (bench --profile). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +137,7 @@ void infer_session_free(struct infer_session *s)
     free(s->h_out);
     free(s->o_lat);
     free(s->expert_hits);
+    free(s->prof);
     free(s);
 }
 
@@ -272,12 +276,70 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
             lg = logits + (size_t)done * hp->n_vocab;
         else if (logits && last_step)
             lg = logits;
+        uint64_t t0 = s->prof ? model_prof_now() : 0;
+        if (s->prof)
+            s->prof->t_last = t0;
         s->m->ops->forward(s, tokens + done, step, lg, all_logits, false);
+        if (s->prof) {
+            model_prof_mark(s, INFER_PROF_NORM); /* what the pass left unmarked */
+            s->prof->n_steps++;
+            s->prof->step_ns += s->prof->t_last - t0;
+        }
         memcpy(s->hist + s->n_past, tokens + done, (size_t)step * sizeof(int32_t));
         s->n_past += step;
         done += step;
     }
     return 0;
+}
+
+uint64_t model_prof_now(void)
+{
+    return (uint64_t)(kb_now_s() * 1e9);
+}
+
+void infer_session_profile(struct infer_session *s, bool on)
+{
+    if (on) {
+        if (!s->prof)
+            s->prof = kb_xmalloc(sizeof *s->prof);
+        memset(s->prof, 0, sizeof *s->prof);
+    } else {
+        free(s->prof);
+        s->prof = NULL;
+    }
+    kern_pool_prof(s->pool, on);
+}
+
+void infer_session_profile_get(const struct infer_session *s, struct infer_profile *out)
+{
+    struct kern_pool_prof pp;
+    memset(out, 0, sizeof *out);
+    if (!s->prof)
+        return;
+    const struct model_prof *p = s->prof;
+    out->n_steps = p->n_steps;
+    out->step_s = p->step_ns * 1e-9;
+    for (int i = 0; i < INFER_PROF_N; i++)
+        out->phase_s[i] = p->phase_ns[i] * 1e-9;
+    for (int i = 0; i < INFER_PROF_MAX_THREADS; i++) {
+        out->routed_thr_s += p->thr[i].routed_ns * 1e-9;
+        out->shared_thr_s += p->thr[i].shared_ns * 1e-9;
+    }
+    kern_pool_prof_read(s->pool, &pp);
+    out->n_threads = kern_pool_n_threads(s->pool);
+    out->n_jobs = pp.jobs;
+    for (int i = 0; i < pp.n_threads && i < INFER_PROF_MAX_THREADS; i++) {
+        out->busy_s[i] = pp.busy_ns[i] * 1e-9;
+        out->items[i] = (double)pp.items[i];
+    }
+    out->barrier_wait_s = pp.wait_ns[0] * 1e-9;
+}
+
+const char *infer_prof_phase_name(int phase)
+{
+    static const char *const names[INFER_PROF_N] = {"norm", "attn_proj", "attn", "router",
+                                                    "experts", "ffn_dense", "output"};
+    return phase >= 0 && phase < INFER_PROF_N ? names[phase] : "?";
 }
 
 int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, size_t max_counts,

@@ -73,6 +73,11 @@ void kern_init(bool force_scalar)
             }
         }
     }
+    /* a row kernel must sum like the vec_dot beside it: an ISA that replaced vec_dot without
+     * bringing its own rows gets the vec_dot loop (NULL) */
+    for (int t = 0; t < GGML_TYPE_COUNT; t++)
+        if (kern.vec_dot_rows[t] == ref_ops.vec_dot_rows[t] && kern.vec_dot[t] != ref_ops.vec_dot[t])
+            kern.vec_dot_rows[t] = NULL;
     atomic_store_explicit(&kern_ready, true, memory_order_release);
     pthread_mutex_unlock(&init_mu);
 }

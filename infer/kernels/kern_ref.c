@@ -672,6 +672,13 @@ static float dot_q8_0(int64_t n, const void *w, const void *a)
     return s;
 }
 
+/* Reference twin of the row kernels: the plain loop over rows. */
+static void dot_rows_q8_0(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *a, float *y)
+{
+    for (int64_t r = 0; r < n_rows; r++)
+        y[r] = dot_q8_0(n, (const uint8_t *)w + (size_t)r * w_stride, a);
+}
+
 static float dot_q8_1(int64_t n, const void *w, const void *a)
 {
     const struct blk_q8_1 *x = w;
@@ -809,6 +816,7 @@ void kern_ref_fill(struct kern_ops *ops)
         ops->vec_dot[tab[i].type] = tab[i].dot;
         ops->vec_dot_type[tab[i].type] = tab[i].vdt;
     }
+    ops->vec_dot_rows[GGML_TYPE_Q8_0] = dot_rows_q8_0;
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
     ops->rows_dot_f32 = rows_dot_f32;

@@ -414,6 +414,56 @@ static int check_tiles(const struct kern_ops *ref)
     return n_tiles;
 }
 
+/* Row kernels (generation): the dispatched one bit for bit against the dispatched vec_dot on every
+ * row (kern_dot_rows must not change a logit), and against its reference twin within the vec_dot
+ * tolerance, at random lengths (odd block counts: the pair loop's tail), row counts (not multiples
+ * of four: the leftover rows) and padded strides. Returns the cases checked. */
+static int check_rows(const struct kern_ops *ref)
+{
+    int n_cases = 0;
+    for (size_t ti = 0; ti < KB_ARRAY_LEN(weight_types); ti++) {
+        int t = weight_types[ti];
+        if (!ref->vec_dot_rows[t] && !kern.vec_dot_rows[t])
+            continue;
+        const struct ggml_type_info *info = ggml_type_info(t);
+        int at = ref->vec_dot_type[t];
+        for (int iter = 0; iter < 40; iter++) {
+            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % 40));
+            int64_t n_rows = 1 + (int64_t)(rnd_u32() % 11);
+            size_t wrb = ggml_row_bytes(t, n) + 2 * (size_t)(iter % 3);
+            uint8_t *pw = kb_xmalloc(wrb * (size_t)n_rows);
+            float got[11], want[11];
+            for (int64_t r = 0; r < n_rows; r++) {
+                fill(sx, n, (int)((iter + r) % 3));
+                ref->quant[t](sx, pw + (size_t)r * wrb, n);
+            }
+            fill(sy, n, iter % 2);
+            ref->quant[at](sy, sqa1, n);
+            kern_dot_rows(t, n, pw, wrb, n_rows, sqa1, got);
+            if (ref->vec_dot_rows[t])
+                ref->vec_dot_rows[t](n, pw, wrb, n_rows, sqa1, want);
+            for (int64_t r = 0; r < n_rows; r++) {
+                float one = kern.vec_dot[t](n, pw + (size_t)r * wrb, sqa1);
+                if (memcmp(&one, &got[r], sizeof one) != 0)
+                    fail_msg("%s rows n=%lld rows=%lld r=%lld: %.9g, vec_dot %.9g (not bit-identical)", info->name,
+                             (long long)n, (long long)n_rows, (long long)r, (double)got[r], (double)one);
+                float w = ref->vec_dot_rows[t] ? want[r] : ref->vec_dot[t](n, pw + (size_t)r * wrb, sqa1);
+                ref->dequant[t](pw + (size_t)r * wrb, sd1, n);
+                ref->dequant[at](sqa1, sd2, n);
+                double as = 0;
+                for (int64_t i = 0; i < n; i++)
+                    as += fabs((double)sd1[i] * sd2[i]);
+                if (fabs((double)got[r] - w) > 1e-5 * as + 1e-6)
+                    fail_msg("%s rows n=%lld r=%lld: %.9g vs reference %.9g", info->name, (long long)n,
+                             (long long)r, (double)got[r], (double)w);
+            }
+            free(pw);
+            n_cases++;
+        }
+    }
+    return n_cases;
+}
+
 /* Panel kernels against the reference dots. */
 static int check_panels(const struct kern_ops *ref)
 {
@@ -473,8 +523,9 @@ static void test_simd_vs_ref(void **state)
     check_softmax(ref);
     int n_tiles = check_tiles(ref);
     int n_panels = check_panels(ref);
-    printf("kernels: isa %s, %d vec_dot cases, %d tiles and %d panels checked\n", kern.isa, n_checked, n_tiles,
-           n_panels);
+    int n_rows = check_rows(ref);
+    printf("kernels: isa %s, %d vec_dot cases, %d tiles, %d panels and %d row-kernel cases checked\n", kern.isa,
+           n_checked, n_tiles, n_panels, n_rows);
 }
 
 static void test_matmul(void **state)

@@ -1,7 +1,8 @@
 /* tests/infer/test_model_cli.c: `kbox model` the way a person runs it. The done-when check of the
  * engine: `kbox model run stories260K.gguf -p "Once upon a time" -n 64 --temp 0` prints llama.cpp's
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
- * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction), and usage errors. */
+ * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction), bench --profile on a synth MoE file
+ * (every phase and pool field present and consistent), and usage errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../support/run.h"
+#include "base/json.h"
 
 #ifndef KBOX_SHARED_DIR
 #define KBOX_SHARED_DIR "../shared"
@@ -134,6 +136,89 @@ static void bench_json(char *gguf)
     run_result_free(&r);
 }
 
+/* A number member of a parsed object; fails the test when it is missing or not a finite number. */
+static double jnum(const struct kb_json *o, const char *key)
+{
+    const struct kb_json *v = kb_json_get(o, key);
+    if (kb_json_kind(v) != KB_JSON_NUMBER || !isfinite(kb_json_num(v)))
+        fail_msg("profile: '%s' missing or not a number", key);
+    return kb_json_num(v);
+}
+
+/* kbox model bench --profile --json on a small deepseek2 file (MLA, a leading dense block, routed
+ * and shared experts) at 1 and 2 threads: one step per generated token; every phase present and
+ * >= 0, the MoE phases and the expert thread times > 0 (the file has experts), the phases sum to
+ * the step (it is a lap clock); at 2 threads hand-offs happen, each thread's busy time is within
+ * the step and the caller's barrier wait is within its own idle time. Without --profile there is
+ * no "profile" member. No timing thresholds: the machine is shared. */
+static void test_bench_profile(void **state)
+{
+    (void)state;
+    char gguf[128];
+    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-prof-%d.gguf", (int)getpid());
+    struct run_result r;
+    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "deepseek2", "--type", "Q8_0", "--layers", "3",
+                     "--dense-lead", "1", "--experts", "8", "--experts-used", "2", "--shared-experts", "1",
+                     "--out", gguf, NULL};
+    assert_int_equal(run_cmd(&r, synth, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    static const char *const phases[] = {"norm", "attn_proj", "attn", "router", "experts", "ffn_dense",
+                                         "output"};
+    for (int nt = 1; nt <= 2; nt++) {
+        char t[4];
+        snprintf(t, sizeof t, "%d", nt);
+        char *bench[] = {KBOX_BIN, "model", "bench", gguf, "-t", t, "-p", "4", "-n", "6", "-r", "1",
+                         "--stream-mib", "0", "--profile", "--json", NULL};
+        assert_int_equal(run_cmd(&r, bench, NULL), 0);
+        assert_int_equal(r.exit_code, 0);
+        struct kb_json *root = NULL;
+        assert_int_equal(kb_json_parse(&root, r.out, strlen(r.out), NULL, NULL), 0);
+        const struct kb_json *p = kb_json_get(root, "profile");
+        assert_int_equal(kb_json_kind(p), KB_JSON_OBJECT);
+        assert_int_equal((int)jnum(p, "steps"), 6);
+        double step = jnum(p, "step_ms"), sum = 0;
+        assert_true(step > 0);
+        const struct kb_json *ph = kb_json_get(p, "phase_ms");
+        for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+            double v = jnum(ph, phases[i]);
+            assert_true(v >= 0);
+            sum += v;
+        }
+        assert_true(fabs(sum - step) <= 1e-3 * step + 1e-3);
+        assert_true(jnum(ph, "router") > 0 && jnum(ph, "experts") > 0 && jnum(ph, "attn") > 0);
+        assert_true(jnum(ph, "ffn_dense") > 0 && jnum(ph, "output") > 0);
+        assert_true(jnum(p, "routed_expert_thread_ms") > 0 && jnum(p, "shared_expert_thread_ms") > 0);
+        double handoffs = jnum(p, "handoffs_per_step"), wait = jnum(p, "barrier_wait_ms");
+        const struct kb_json *th = kb_json_get(p, "threads");
+        int n = 0;
+        for (const struct kb_json *x = kb_json_first(th); x; x = kb_json_next(x), n++) {
+            assert_int_equal((int)jnum(x, "ith"), n);
+            double busy = jnum(x, "busy_ms"), idle = jnum(x, "idle_ms");
+            assert_true(busy >= 0 && busy <= step * 1.001 + 1e-3);
+            assert_true(fabs(busy + idle - step) <= 1e-3 * step + 1e-3);
+            if (n == 0)
+                assert_true(wait <= idle * 1.001 + 1e-3);
+        }
+        assert_int_equal(n, nt);
+        if (nt == 1) {
+            assert_true(handoffs == 0 && wait == 0); /* a 1-thread pool runs everything inline */
+        } else {
+            assert_true(handoffs > 0);
+            assert_true(wait >= 0);
+        }
+        kb_json_free(root);
+        run_result_free(&r);
+    }
+    char *plain[] = {KBOX_BIN, "model", "bench", gguf, "-p", "4", "-n", "2", "-r", "1", "--stream-mib", "0",
+                     "--json", NULL};
+    assert_int_equal(run_cmd(&r, plain, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_null(strstr(r.out, "\"profile\""));
+    run_result_free(&r);
+    unlink(gguf);
+}
+
 static void test_info_logits_synth(void **state)
 {
     (void)state;
@@ -215,6 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_greedy_text),
         cmocka_unit_test(test_info_logits_synth),
+        cmocka_unit_test(test_bench_profile),
         cmocka_unit_test(test_embed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

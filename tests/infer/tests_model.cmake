@@ -13,3 +13,5 @@ kb_test(test_model SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_model.c
         ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_infer kb_base m LABELS unit)
 kb_test(test_pool_sessions SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_sessions.c LIBS kb_infer kb_base m
         LABELS unit)
+kb_test(test_decode_threads SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_decode_threads.c LIBS kb_infer kb_base m
+        LABELS unit)

@@ -1,0 +1,176 @@
+/* bench/bench_ttft.c: time to first token of a long grounded prompt, and what the shared-prefix KV
+ * reuse of rag/generate.c saves.
+ *
+ * usage: bench_ttft MODEL [-t THREADS (2)] [-p PROMPT_TOKENS (2000)] [--prefix P (150)]
+ *                   [-b N_BATCH (512)] [-r REPS (3)] [--json]
+ * A grounded answer's prompt is a system instruction and persona (the same for every request,
+ * about P tokens), the retrieved passages and the question (different per request). Token ids are
+ * random (as llama-bench's pp, so a MoE routes to all its experts); tokenizing, retrieval and
+ * sampling are not timed (tokenizing 2,000 tokens takes well under a millisecond next to the
+ * prompt evaluation). Three cases, medians over REPS after one warm-up, each until the first
+ * token's logits are out (that is when the first token can be sampled and streamed):
+ *   cold   - empty cache: all PROMPT_TOKENS evaluated (what llama.cpp's pp2048 measures);
+ *   prefix - the session holds the previous request (same first P tokens, other passages): the
+ *            cache is cut to the P shared tokens (infer_session_truncate, as rag/generate.c does)
+ *            and PROMPT_TOKENS - P are evaluated;
+ *   repeat - the same prompt again: cut to PROMPT_TOKENS - 1, one token evaluated.
+ * The session is made as rag/generate.c makes its answer sessions (n_ctx = prompt + 256, the given
+ * n_batch, one shared pool of THREADS). Prints text, or one JSON object with --json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/json.h"
+#include "infer/infer.h"
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int arg_int(const char *name, const char *v, int lo, int hi, int *out)
+{
+    int64_t x;
+    if (!v || kb_parse_i64(v, &x) != 0 || x < lo || x > hi) {
+        fprintf(stderr, "bench_ttft: %s needs a number in [%d, %d]\n", name, lo, hi);
+        return 1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int n_threads = 2, n_prompt = 2000, n_prefix = 150, n_batch = 512, reps = 3, bad = 0, rc = 1;
+    bool json = false;
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_ttft MODEL [-t T] [-p N] [--prefix P] [-b B] [-r R] [--json]\n");
+        return 1;
+    }
+    for (int i = 2; i < argc && !bad; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-t") == 0)
+            bad = arg_int(a, v, 1, 256, &n_threads), i++;
+        else if (strcmp(a, "-p") == 0)
+            bad = arg_int(a, v, 2, 1 << 16, &n_prompt), i++;
+        else if (strcmp(a, "--prefix") == 0)
+            bad = arg_int(a, v, 0, 1 << 16, &n_prefix), i++;
+        else if (strcmp(a, "-b") == 0)
+            bad = arg_int(a, v, 1, 1 << 16, &n_batch), i++;
+        else if (strcmp(a, "-r") == 0)
+            bad = arg_int(a, v, 1, 100, &reps), i++;
+        else if (strcmp(a, "--json") == 0)
+            json = true;
+        else
+            fprintf(stderr, "bench_ttft: unknown argument '%s'\n", a), bad = 1;
+    }
+    if (bad)
+        return 1;
+    if (n_prefix >= n_prompt) {
+        fprintf(stderr, "bench_ttft: --prefix must be below -p\n");
+        return 1;
+    }
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    struct infer_pool *pool = NULL;
+    struct infer_session *s = NULL;
+    struct infer_model_info in;
+    struct infer_session_params sp;
+    int32_t *a = NULL, *b = NULL;
+    float *lg = NULL;
+    double *t_cold = kb_xcalloc((size_t)reps, sizeof(double)), *t_pre = kb_xcalloc((size_t)reps, sizeof(double));
+    double *t_rep = kb_xcalloc((size_t)reps, sizeof(double));
+    if (infer_model_open(&m, argv[1], &err) || infer_pool_new(&pool, n_threads, &err))
+        goto fail;
+    infer_model_get_info(m, &in);
+    infer_session_params_default(&sp);
+    sp.n_ctx = n_prompt + 256;
+    sp.n_batch = n_batch;
+    sp.pool = pool;
+    if (infer_session_new(&s, m, &sp, &err))
+        goto fail;
+    /* two requests: the same first n_prefix tokens, different passages after them */
+    a = kb_xmalloc((size_t)n_prompt * sizeof *a);
+    b = kb_xmalloc((size_t)n_prompt * sizeof *b);
+    lg = kb_xmalloc((size_t)in.n_vocab * sizeof *lg);
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < n_prompt; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        a[i] = (int32_t)(r % (uint64_t)in.n_vocab);
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        b[i] = i < n_prefix ? a[i] : (int32_t)(r % (uint64_t)in.n_vocab);
+    }
+    for (int rep = 0; rep <= reps; rep++) { /* rep 0 warms up (page cache, first touches) */
+        infer_session_reset(s);
+        double t0 = kb_now_s();
+        if (infer_eval(s, a, n_prompt, lg, false, &err))
+            goto fail;
+        double cold = kb_now_s() - t0;
+        infer_session_truncate(s, n_prefix); /* request b after request a */
+        t0 = kb_now_s();
+        if (infer_eval(s, b + n_prefix, n_prompt - n_prefix, lg, false, &err))
+            goto fail;
+        double pre = kb_now_s() - t0;
+        infer_session_truncate(s, n_prompt - 1); /* b again */
+        t0 = kb_now_s();
+        if (infer_eval(s, b + n_prompt - 1, 1, lg, false, &err))
+            goto fail;
+        double again = kb_now_s() - t0;
+        if (rep > 0) {
+            t_cold[rep - 1] = cold;
+            t_pre[rep - 1] = pre;
+            t_rep[rep - 1] = again;
+        }
+    }
+    double mc = median(t_cold, reps), mp = median(t_pre, reps), mr = median(t_rep, reps);
+    if (json) {
+        struct kb_buf out;
+        struct jw w;
+        kb_buf_init(&out, 0);
+        jw_init(&w, &out);
+        jw_obj(&w, NULL);
+        jw_str(&w, "model", argv[1]);
+        jw_int(&w, "threads", n_threads);
+        jw_int(&w, "prompt_tokens", n_prompt);
+        jw_int(&w, "prefix_tokens", n_prefix);
+        jw_int(&w, "n_batch", n_batch);
+        jw_int(&w, "reps", reps);
+        jw_num(&w, "ttft_cold_s", mc);
+        jw_num(&w, "pp_tok_s", n_prompt / mc);
+        jw_num(&w, "ttft_prefix_reuse_s", mp);
+        jw_num(&w, "ttft_repeat_s", mr);
+        jw_num(&w, "prefix_saving_fraction", mc > 0 ? 1.0 - mp / mc : 0);
+        jw_end_obj(&w);
+        printf("%.*s\n", (int)out.len, out.data);
+        kb_buf_release(&out);
+    } else {
+        printf("model %s, %d threads, prompt %d tokens (shared prefix %d), batch %d, medians of %d\n", argv[1],
+               n_threads, n_prompt, n_prefix, n_batch, reps);
+        printf("ttft cold          %8.3f s  (%.1f prompt tok/s)\n", mc, n_prompt / mc);
+        printf("ttft prefix reuse  %8.3f s  (%.1f%% saved)\n", mp, 100.0 * (1.0 - mp / mc));
+        printf("ttft repeat        %8.3f s\n", mr);
+    }
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "bench_ttft: %s\n", err.msg);
+out:
+    free(a);
+    free(b);
+    free(lg);
+    free(t_cold);
+    free(t_pre);
+    free(t_rep);
+    infer_session_free(s);
+    infer_pool_free(pool);
+    infer_model_close(m);
+    return rc;
+}
