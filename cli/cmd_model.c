@@ -446,6 +446,21 @@ static void bench_profile_text(struct kb_buf *b, const struct infer_profile *p)
                       p->busy_s[t] * ms, 100.0 * p->busy_s[t] / st, p->items[t] / n);
 }
 
+/* The process's resident and peak resident set in KiB from /proc/self/status (-1 when unknown). */
+static void bench_rss(long *rss_kb, long *hwm_kb)
+{
+    FILE *st = fopen("/proc/self/status", "r");
+    char line[256];
+    while (st && fgets(line, sizeof line, st)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            *rss_kb = strtol(line + 6, NULL, 10);
+        else if (strncmp(line, "VmHWM:", 6) == 0)
+            *hwm_kb = strtol(line + 6, NULL, 10);
+    }
+    if (st)
+        fclose(st);
+}
+
 static int model_bench(struct cli *c, const char *path, int argc, char **argv)
 {
     struct infer_model *m = NULL;
@@ -542,18 +557,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     }
     struct kb_buf b;
     long rss_kb = -1, hwm_kb = -1;
-    {
-        FILE *st = fopen("/proc/self/status", "r");
-        char line[256];
-        while (st && fgets(line, sizeof line, st)) {
-            if (strncmp(line, "VmRSS:", 6) == 0)
-                rss_kb = strtol(line + 6, NULL, 10);
-            else if (strncmp(line, "VmHWM:", 6) == 0)
-                hwm_kb = strtol(line + 6, NULL, 10);
-        }
-        if (st)
-            fclose(st);
-    }
+    bench_rss(&rss_kb, &hwm_kb);
     kb_buf_init(&b, 0);
     if (c->json) {
         struct jw w;
