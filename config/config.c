@@ -317,9 +317,10 @@ static int config_put_value(const struct config *cfg, int i, bool json, struct k
 /* A secret key's value as shown: "***" when set, "" when not. */
 static int config_put_shown(const struct config *cfg, int i, bool json, struct kb_buf *out)
 {
-    const char *s = *(char *const *)config_cfield(cfg, i);
     if (!config_key_secret(i) || config_metas[i].type != CONFIG_T_STR)
         return config_put_value(cfg, i, json, out);
+    /* only a string field holds a pointer: reading one from another type's field is misaligned */
+    const char *s = *(char *const *)config_cfield(cfg, i);
     return kb_buf_puts(out, s[0] ? "\"***\"" : "\"\"");
 }
 
