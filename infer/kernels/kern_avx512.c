@@ -300,6 +300,73 @@ static float dot_q4_k(int64_t n, const void *w, const void *a)
     return q4k_finish(acc, accm);
 }
 
+/* Generation's Q4_K rows (kern_vec_dot_rows_fn), in 512-bit registers (this core, Zen 5, runs
+ * them at full width; the one-row dot above stays 256-bit for the tiles it shares code with). The
+ * activation is rearranged once per call (on the stack, rows up to Q4K_ROWS_MAXB super-blocks;
+ * longer rows use dot_q4_k) so that one 64-byte load of a row's nibbles meets it directly: vector
+ * k of super-block i holds the activation of sub-blocks (0|2), (1|3), (4|6), (5|7), matching the
+ * low and high nibbles of qs[0..63] and qs[64..127]. Per row and super-block: two loads, four
+ * maddubs, four vpdpwssd with the sub-block scales permuted into place, one fold of the high half
+ * onto the low. Bit for bit dot_q4_k: every int32 lane m ends with the same exact integer, the sum
+ * over the 8 sub-blocks of scale x (the dot of bytes 4m..4m+3), the mins go through the same
+ * madd, and the float operations (d * d_act, dmin * d_act, the two fma chains, q4k_finish) are
+ * the same in the same order. Rows are read one after the other: one linear stream per thread. */
+#define Q4K_ROWS_MAXB 64
+
+static void dot_rows_q4_k(int64_t n, const void *w, size_t ws, int64_t n_rows, const void *a, float *y)
+{
+    const struct blk_q8_k *ya = a;
+    int64_t nb = n / QK_K;
+    if (nb > Q4K_ROWS_MAXB) {
+        for (int64_t r = 0; r < n_rows; r++)
+            y[r] = dot_q4_k(n, (const uint8_t *)w + (size_t)r * ws, a);
+        return;
+    }
+    __m512i yv[4 * Q4K_ROWS_MAXB];
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *q = ya[i].qs;
+        for (int k = 0; k < 4; k++) {
+            const int8_t *lo = q + 128 * (k >> 1) + 32 * (k & 1);
+            yv[4 * i + k] = load2x32(lo, lo + 64);
+        }
+    }
+    /* int16 lane l of vector k: scale of sub-block (k: 0|2, 1|3, 4|6, 5|7), low | high 256 bits */
+    const __m512i sidx[4] = {
+        _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1),
+        _mm512_inserti64x4(_mm512_set1_epi16(1), _mm256_set1_epi16(3), 1),
+        _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1),
+        _mm512_inserti64x4(_mm512_set1_epi16(5), _mm256_set1_epi16(7), 1),
+    };
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const struct blk_q4_k *x = (const struct blk_q4_k *)((const uint8_t *)w + (size_t)r * ws);
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_v(x[i].scales));
+            const __m256i mins = _mm256_permute2x128_si256(_mm256_unpacklo_epi16(sm, sm),
+                                                           _mm256_unpackhi_epi16(sm, sm), 0x31);
+            const __m256i mp = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)ya[i].bsums));
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].dmin) * ya[i].d), _mm256_cvtepi32_ps(mp), accm);
+            const __m512i sm5 = _mm512_castsi256_si512(sm);
+            const __m512i q0 = _mm512_loadu_si512((const void *)x[i].qs);
+            const __m512i q1 = _mm512_loadu_si512((const void *)(x[i].qs + 64));
+            const __m512i *yk = yv + 4 * i;
+            __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), yk[0]),
+                                            _mm512_permutexvar_epi16(sidx[0], sm5));
+            __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), yk[2]),
+                                            _mm512_permutexvar_epi16(sidx[2], sm5));
+            s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), yk[1]),
+                                    _mm512_permutexvar_epi16(sidx[1], sm5));
+            t = _mm512_dpwssd_epi32(t, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4), yk[3]),
+                                    _mm512_permutexvar_epi16(sidx[3], sm5));
+            s = _mm512_add_epi32(s, t);
+            const __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * ya[i].d), _mm256_cvtepi32_ps(si), acc);
+        }
+        y[r] = q4k_finish(acc, accm);
+    }
+}
+
 /* Q6_K int16 scale vectors for one 128-value half: A covers values 0..63 (scales 0..3, 16 values
  * = 8 int16 lanes each), B values 64..127 (scales 4..7). Scales are signed. */
 static inline void q6k_scale_vecs(const int8_t *sc8, __m512i *sa, __m512i *sb)
@@ -1113,6 +1180,7 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
     ops->vec_dot_rows[GGML_TYPE_Q8_0] = dot_rows_q8_0;
+    ops->vec_dot_rows[GGML_TYPE_Q4_K] = dot_rows_q4_k;
     ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
     ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;

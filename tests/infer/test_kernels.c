@@ -428,7 +428,8 @@ static int check_rows(const struct kern_ops *ref)
         const struct ggml_type_info *info = ggml_type_info(t);
         int at = ref->vec_dot_type[t];
         for (int iter = 0; iter < 40; iter++) {
-            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % 40));
+            int64_t max_blocks = KB_MIN(40, NMAX / info->block_elems); /* sx, sd1...: NMAX values */
+            int64_t n = info->block_elems * (1 + (int64_t)(rnd_u32() % (uint32_t)max_blocks));
             int64_t n_rows = 1 + (int64_t)(rnd_u32() % 11);
             size_t wrb = ggml_row_bytes(t, n) + 2 * (size_t)(iter % 3);
             uint8_t *pw = kb_xmalloc(wrb * (size_t)n_rows);
