@@ -1,5 +1,5 @@
 /* infer/kernels/kern_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels for the hottest dot products:
- * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; four-row Q8_0 matrix-vector rows (generation);
+ * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; Q8_0, Q5_0 and Q4_K matrix-vector rows (generation);
  * 4x4 tiles for small batches; 32-row panels (all
  * tokens of a batch) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K. Compiled with those flags alone;
  * kern_init() installs them only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table).
@@ -627,6 +627,59 @@ static float dot_q5_0(int64_t n, const void *w, const void *a)
     return r;
 }
 
+/* Generation's Q5_0 rows (kern_vec_dot_rows_fn): what dot_q5_0 computes from the activation alone
+ * is done once per call for all rows (on the stack, rows up to Q8_ROWS_MAXP block pairs; longer
+ * rows use dot_q5_0): the block pairs' 64 bytes, the -16 offset's vpdpbusd (the start value of
+ * each row's vpdpbusd: the same exact int32 lanes as dot_q5_0's difference) and the activation
+ * deltas as floats. Per row and pair: the levels as in dot_q5_0, one vpdpbusd, the delta products
+ * dw * da (the same single multiply), one fma. Bit for bit dot_q5_0, tail included. */
+static void dot_rows_q5_0(int64_t n, const void *w, size_t ws, int64_t n_rows, const void *a, float *y)
+{
+    const struct blk_q8_0 *ya = a;
+    int64_t nb = n / QK, np = nb / 2;
+    if (np > Q8_ROWS_MAXP) {
+        for (int64_t r = 0; r < n_rows; r++)
+            y[r] = dot_q5_0(n, (const uint8_t *)w + (size_t)r * ws, a);
+        return;
+    }
+    const __m512i sixteen = _mm512_set1_epi8(16), m4 = _mm512_set1_epi8(0xF);
+    const __m512i nibshift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
+                                               0x0004000400040004, 0x0004000400040004);
+    const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512i yq[Q8_ROWS_MAXP], corr[Q8_ROWS_MAXP];
+    __m128 da[Q8_ROWS_MAXP];
+    for (int64_t p = 0; p < np; p++) {
+        yq[p] = load2x32(ya[2 * p].qs, ya[2 * p + 1].qs);
+        corr[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), sixteen, yq[p]));
+        da[p] = _mm_setr_ps(f16(ya[2 * p].d), f16(ya[2 * p + 1].d), 0.0f, 0.0f);
+    }
+    for (int64_t r = 0; r < n_rows; r++) {
+        const struct blk_q5_0 *x = (const struct blk_q5_0 *)((const uint8_t *)w + (size_t)r * ws);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t p = 0; p < np; p++) {
+            int64_t i = 2 * p;
+            uint32_t h0, h1;
+            memcpy(&h0, x[i].qh, 4);
+            memcpy(&h1, x[i + 1].qh, 4);
+            __m512i u = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i].qs))),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 1].qs)), 1);
+            u = _mm512_and_si512(_mm512_srlv_epi16(u, nibshift), m4);
+            u = _mm512_mask_add_epi8(u, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), u, sixteen);
+            const __m512i q = _mm512_dpbusd_epi32(corr[p], u, yq[p]);
+            __m128i h = _mm_cvtsi32_si128(x[i].d);
+            h = _mm_insert_epi16(h, x[i + 1].d, 1);
+            const __m128 pr = _mm_mul_ps(_mm_cvtph_ps(h), da[p]); /* dw0*da0 dw1*da1 */
+            acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(pr)), _mm512_cvtepi32_ps(q),
+                                  acc);
+        }
+        float s = _mm512_reduce_add_ps(acc);
+        for (int64_t i = 2 * np; i < nb; i++)
+            s += q0_tail(GGML_TYPE_Q5_0, x, ya, i);
+        y[r] = s;
+    }
+}
+
 /* Q4_K, one weight row against 4 tokens: the row's super-blocks are decoded once and reused for
  * the 4 activations, with exactly dot_q4_k's arithmetic per token. */
 static void row4_q4_k(int64_t n, const struct blk_q4_k *x, const uint8_t *a, size_t as, float *y, size_t ys)
@@ -1181,6 +1234,7 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
     ops->vec_dot_rows[GGML_TYPE_Q8_0] = dot_rows_q8_0;
     ops->vec_dot_rows[GGML_TYPE_Q4_K] = dot_rows_q4_k;
+    ops->vec_dot_rows[GGML_TYPE_Q5_0] = dot_rows_q5_0;
     ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;
     ops->gemm_panel[GGML_TYPE_Q4_K] = gemm_panel_q4_k;
     ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;
