@@ -2,7 +2,7 @@
  * reuse of rag/generate.c saves.
  *
  * usage: bench_ttft MODEL [-t THREADS (2)] [-p PROMPT_TOKENS (2000)] [--prefix P (150)]
- *                   [-b N_BATCH (512)] [-r REPS (3)] [--json]
+ *                   [-b N_BATCH (512)] [-r REPS (3)] [--profile] [--json]
  * A grounded answer's prompt is a system instruction and persona (the same for every request,
  * about P tokens), the retrieved passages and the question (different per request). Token ids are
  * random (as llama-bench's pp, so a MoE routes to all its experts); tokenizing, retrieval and
@@ -15,7 +15,9 @@
  *            and PROMPT_TOKENS - P are evaluated;
  *   repeat - the same prompt again: cut to PROMPT_TOKENS - 1, one token evaluated.
  * The session is made as rag/generate.c makes its answer sessions (n_ctx = prompt + 256, the given
- * n_batch, one shared pool of THREADS). Prints text, or one JSON object with --json. */
+ * n_batch, one shared pool of THREADS). --profile: one more cold prompt with the session's phase
+ * timers on (infer_session_profile: seconds per phase of the whole prompt, and each thread's busy
+ * seconds), not in the medians. Prints text, or one JSON object with --json. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +52,10 @@ static int arg_int(const char *name, const char *v, int lo, int hi, int *out)
 int main(int argc, char **argv)
 {
     int n_threads = 2, n_prompt = 2000, n_prefix = 150, n_batch = 512, reps = 3, bad = 0, rc = 1;
-    bool json = false;
+    bool json = false, profile = false;
+    struct infer_profile prof;
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_ttft MODEL [-t T] [-p N] [--prefix P] [-b B] [-r R] [--json]\n");
+        fprintf(stderr, "usage: bench_ttft MODEL [-t T] [-p N] [--prefix P] [-b B] [-r R] [--profile] [--json]\n");
         return 1;
     }
     for (int i = 2; i < argc && !bad; i++) {
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
             bad = arg_int(a, v, 1, 100, &reps), i++;
         else if (strcmp(a, "--json") == 0)
             json = true;
+        else if (strcmp(a, "--profile") == 0)
+            profile = true;
         else
             fprintf(stderr, "bench_ttft: unknown argument '%s'\n", a), bad = 1;
     }
@@ -131,6 +136,14 @@ int main(int argc, char **argv)
         }
     }
     double mc = median(t_cold, reps), mp = median(t_pre, reps), mr = median(t_rep, reps);
+    if (profile) { /* the cold prompt once more, timers on */
+        infer_session_reset(s);
+        infer_session_profile(s, true);
+        if (infer_eval(s, a, n_prompt, lg, false, &err))
+            goto fail;
+        infer_session_profile_get(s, &prof);
+        infer_session_profile(s, false);
+    }
     if (json) {
         struct kb_buf out;
         struct jw w;
@@ -148,6 +161,22 @@ int main(int argc, char **argv)
         jw_num(&w, "ttft_prefix_reuse_s", mp);
         jw_num(&w, "ttft_repeat_s", mr);
         jw_num(&w, "prefix_saving_fraction", mc > 0 ? 1.0 - mp / mc : 0);
+        if (profile) {
+            jw_obj(&w, "profile");
+            jw_num(&w, "prompt_s", prof.step_s);
+            jw_int(&w, "steps", (int64_t)prof.n_steps);
+            jw_int(&w, "handoffs", (int64_t)prof.n_jobs);
+            jw_obj(&w, "phase_s");
+            for (int ph = 0; ph < INFER_PROF_N; ph++)
+                jw_num(&w, infer_prof_phase_name(ph), prof.phase_s[ph]);
+            jw_end_obj(&w);
+            jw_arr(&w, "busy_s");
+            for (int t = 0; t < prof.n_threads && t < INFER_PROF_MAX_THREADS; t++)
+                jw_num(&w, NULL, prof.busy_s[t]);
+            jw_end_arr(&w);
+            jw_num(&w, "barrier_wait_s", prof.barrier_wait_s);
+            jw_end_obj(&w);
+        }
         jw_end_obj(&w);
         printf("%.*s\n", (int)out.len, out.data);
         kb_buf_release(&out);
@@ -157,6 +186,16 @@ int main(int argc, char **argv)
         printf("ttft cold          %8.3f s  (%.1f prompt tok/s)\n", mc, n_prompt / mc);
         printf("ttft prefix reuse  %8.3f s  (%.1f%% saved)\n", mp, 100.0 * (1.0 - mp / mc));
         printf("ttft repeat        %8.3f s\n", mr);
+        if (profile) {
+            printf("profile of one cold prompt: %.3f s in %llu steps, %llu hand-offs\n", prof.step_s,
+                   (unsigned long long)prof.n_steps, (unsigned long long)prof.n_jobs);
+            for (int ph = 0; ph < INFER_PROF_N; ph++)
+                printf("  %-10s %8.3f s  %5.1f%%\n", infer_prof_phase_name(ph), prof.phase_s[ph],
+                       prof.step_s > 0 ? 100.0 * prof.phase_s[ph] / prof.step_s : 0);
+            for (int t = 0; t < prof.n_threads && t < INFER_PROF_MAX_THREADS; t++)
+                printf("  thread %d busy %.3f s\n", t, prof.busy_s[t]);
+            printf("  barrier wait %.3f s\n", prof.barrier_wait_s);
+        }
     }
     rc = 0;
     goto out;

@@ -12,7 +12,8 @@
  * model.c). The per-head projections are batched matmuls over the step's tokens; one token runs
  * each head's absorb, attention and decompression as one pool item, all heads in ONE dispatch
  * (mla_head_worker). Attention reads the values from an F32 transposed copy of the
- * latents in ff_u (mla_att_worker), else through model_attention. No allocation. Also here: the
+ * latents in ff_u, a token's heads in groups that share each cached row (mla_att_heads), else
+ * through model_attention. No allocation. Also here: the
  * MLA hyperparameters and tensors, deepseek2's expert rules and its KV cache shape (arch_ops).
  * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
 #include <math.h>
@@ -135,9 +136,13 @@ static void mla_transpose(struct infer_session *s, const void *kl, int CR, int C
         kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
 }
 
-/* MLA attention with the values in a transposed F32 copy: per (token, head) item, split over the
- * pool as model_attention splits it, scores over the cached [c ; k_pe] rows (q in the cache type,
- * as model_attention), softmax, then out[i] = V^T[i] . weights (F32 dots, exact weights). */
+/* MLA attention with the values in a transposed F32 copy. All heads of a token attend over the
+ * same cached [c ; k_pe] rows and the same latent values, so an item is a group of up to
+ * ATT_SCORE_ROWS heads of one token: the scores of the group's queries in one pass over the cache
+ * (each row loaded once for the group, not once per head), softmax per head, then out[h][i] =
+ * V^T[i] . weights_h, again each latent row loaded once for the group (q in the cache type, as
+ * model_attention). The multi-query kernels sum every (head, row) pair alike whatever the group
+ * size, so generation (one head an item, in mla_head_worker) and prompts give the same bits. */
 struct mla_att {
     struct infer_session *s;
     const struct attn_spec *a;
@@ -145,46 +150,56 @@ struct mla_att {
     size_t vt_stride;
 };
 
-/* One (token t, head h) item of mla_att on thread ith's scratch. */
-static void mla_att_item(const struct mla_att *m, int t, int h, int ith)
+/* Heads h0 .. h0 + g - 1 (g <= ATT_SCORE_ROWS) of row t on thread ith's scratch: g score rows of
+ * n_ctx in s->scores, the g queries (rounded to F16 for an F16 cache) in s->att_tmp, whose 2 x
+ * att_tmp_dim floats hold ATT_SCORE_ROWS + 1 rows of dk (see session.c). */
+static void mla_att_heads(const struct mla_att *m, int t, int h0, int g, int ith)
 {
     const struct attn_spec *a = m->a;
     struct infer_session *s = m->s;
     float *sc = s->scores + (size_t)ith * ATT_SCORE_ROWS * s->n_ctx;
     float *qt = s->att_tmp + (size_t)ith * 2 * s->att_tmp_dim;
-    kern_vec_dot_fn dot32 = kern.vec_dot[GGML_TYPE_F32];
+    size_t ns = (size_t)s->n_ctx;
     int n_kv = a->pos0 + t + 1;
-    const float *q = a->q + (size_t)t * a->q_tok + (size_t)h * a->q_head;
-    float *out = a->out + (size_t)t * a->o_tok + (size_t)h * a->o_head;
-    const void *qc = q;
-    if (!a->f32) {
-        kern.quant[GGML_TYPE_F16](q, qt, a->dk);
-        qc = qt;
+    const float *q = a->q + (size_t)t * a->q_tok + (size_t)h0 * a->q_head;
+    float *out = a->out + (size_t)t * a->o_tok + (size_t)h0 * a->o_head;
+    KB_ASSERT(g >= 1 && g <= ATT_SCORE_ROWS);
+    if (a->f32) {
+        kern.rows_dot_mq_f32(a->dk, q, a->q_head, g, (const float *)a->kc, a->k_pos, n_kv, a->scale, sc, ns);
+    } else {
+        /* the queries rounded to F16 (as ggml's K.Q), kept as F32 values */
+        uint16_t *qh = (uint16_t *)(qt + (size_t)g * a->dk);
+        for (int j = 0; j < g; j++) {
+            kern.quant[GGML_TYPE_F16](q + (size_t)j * a->q_head, qh, a->dk);
+            kern.dequant[GGML_TYPE_F16](qh, qt + (size_t)j * a->dk, a->dk);
+        }
+        kern.rows_dot_mq_f16(a->dk, qt, (size_t)a->dk, g, (const uint16_t *)a->kc, a->k_pos, n_kv, a->scale, sc,
+                             ns);
     }
-    if (a->f32)
-        kern.rows_dot_f32(a->dk, q, (const float *)a->kc, a->k_pos, n_kv, a->scale, sc);
-    else
-        kern.rows_dot_f16(a->dk, qc, (const uint16_t *)a->kc, a->k_pos, n_kv, a->scale, sc);
-    kern.softmax_f32(n_kv, sc);
-    for (int i = 0; i < a->dv; i++)
-        out[i] = dot32(n_kv, m->vt + (size_t)i * m->vt_stride, sc);
+    for (int j = 0; j < g; j++)
+        kern.softmax_f32(n_kv, sc + (size_t)j * ns);
+    kern.rows_dot_mq_f32(n_kv, sc, ns, g, m->vt, m->vt_stride, a->dv, 1.0f, out, a->o_head);
 }
 
+/* Prompt rows: items are (row, group of ATT_SCORE_ROWS heads), interleaved over the threads. */
 static void mla_att_worker(void *ud, int ith, int nth)
 {
     const struct mla_att *m = ud;
     const struct attn_spec *a = m->a;
-    int n_items = (a->n_tok - a->t_first) * a->n_head;
-    for (int it = ith; it < n_items; it += nth)
-        mla_att_item(m, a->t_first + it / a->n_head, it % a->n_head, ith);
+    int n_grp = (a->n_head + ATT_SCORE_ROWS - 1) / ATT_SCORE_ROWS;
+    int n_items = (a->n_tok - a->t_first) * n_grp;
+    for (int it = ith; it < n_items; it += nth) {
+        int h0 = (it % n_grp) * ATT_SCORE_ROWS;
+        mla_att_heads(m, a->t_first + it / n_grp, h0, KB_MIN(ATT_SCORE_ROWS, a->n_head - h0), ith);
+    }
 }
 
 /* Generation (one output row t): a head's whole attention is independent of the other heads, so
  * it goes out as ONE dispatch of H items instead of three (Wk_b absorb, attention, Wv_b): item h
  * quantizes q_nope[h] and absorbs it (Wk_b[h], C rows), appends q_pe, attends over the cache
- * (mla_att_item) and decompresses its latent output (Wv_b[h], dv rows). Every value is computed
+ * (mla_att_heads) and decompresses its latent output (Wv_b[h], dv rows). Every value is computed
  * by the same kernels on the same bytes as in the three-dispatch form (heads_matvec's rows through
- * kern_dot_rows, the same attention item), so results are bit for bit equal. xq holds each head's
+ * kern_dot_rows, the same attention arithmetic), so results are bit for bit equal. xq holds each head's
  * two quantized inputs at h * hq_bytes. */
 struct mla_head_job {
     const struct mla_att *ma;
@@ -206,7 +221,7 @@ static void mla_head_worker(void *ud, int64_t chunk, int ith)
     const void *aq = model_mv_quant(wk.type, qh, j->nope, &q);
     kern_dot_rows(wk.type, wk.ne[0], wk.data, wk.row_bytes, wk.ne[1], aq, qa);
     memcpy(qa + j->C, qh + j->nope, (size_t)j->R * sizeof(float));
-    mla_att_item(ma, t, h, ith);
+    mla_att_heads(ma, t, h, 1, ith);
     const void *av = model_mv_quant(wv.type, s->o_lat + ((size_t)t * H + h) * j->C, j->C, &q);
     kern_dot_rows(wv.type, wv.ne[0], wv.data, wv.row_bytes, wv.ne[1], av, s->att + ((size_t)t * H + h) * j->dv);
 }

@@ -80,6 +80,18 @@ struct kern_ops {
     const char *isa;                          /* "ref", "avx2", "avx512" */
     kern_gemm_panel_fn gemm_panel[GGML_TYPE_COUNT]; /* optional panels (NULL where absent) */
     kern_vec_dot_rows_fn vec_dot_rows[GGML_TYPE_COUNT]; /* optional; set only beside its own vec_dot */
+    /* nq queries against n_rows rows (always set): out[j * os + r] = scale * (q_j . k[r]) over n
+     * values, q_j = q + j * qs, row r at k + r * stride (strides in values). Every (query, row)
+     * product is summed in one fixed order whatever nq and n_rows are, so queries grouped into one
+     * call give the bits of one call per query: MLA's prompt attention takes a token's heads
+     * together (each cached row loaded once for all of them) and generation one head at a time,
+     * with the same logits. F32 rows and queries, or F16 rows and F32 queries that the caller
+     * rounded to F16 (each product then equals ggml's F16 x F16 one, and the queries are widened
+     * once instead of once per row). */
+    void (*rows_dot_mq_f32)(int64_t n, const float *q, size_t qs, int nq, const float *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os);
+    void (*rows_dot_mq_f16)(int64_t n, const float *q, size_t qs, int nq, const uint16_t *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os);
 };
 
 /* The dispatch table: written once by kern_init(), read-only afterwards (one of the three

@@ -148,8 +148,9 @@ struct infer_model {
     int64_t n_params;
 };
 
-/* Score rows per attention worker: four queries at once in bert's attention (layers.c). */
-#define ATT_SCORE_ROWS 4
+/* Score rows per attention worker: four queries at once in bert's attention (layers.c), a group
+ * of up to 16 heads of one token in MLA's (arch_deepseek2.c). */
+#define ATT_SCORE_ROWS 16
 
 /* Everything the forward pass writes. Shapes use T = n_batch (tokens per step). */
 struct infer_session {

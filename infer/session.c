@@ -186,8 +186,10 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         struct arch_kv kv;
         m->ops->kv_shape(m, &kv);
         int d = KB_MAX(KB_MAX(hp->head_dim, hp->head_dim_v), kv.att_dim);
-        /* also holds one row of attention weights, and a V row in F16 while the cache is written */
-        s->att_tmp_dim = KB_MAX(KB_MAX(d, s->n_ctx), hp->n_head_kv * hp->head_dim_v);
+        /* also holds one row of attention weights, a V row in F16 while the cache is written, and
+         * (2 x att_tmp_dim floats) ATT_SCORE_ROWS + 1 rows of d values (MLA's head groups) */
+        s->att_tmp_dim = KB_MAX(KB_MAX(KB_MAX(d, s->n_ctx), hp->n_head_kv * hp->head_dim_v),
+                                ((ATT_SCORE_ROWS + 1) * d + 1) / 2);
         s->att_tmp = kb_try_malloc((size_t)kern_pool_n_threads(s->pool) * 2,
                                    (size_t)s->att_tmp_dim * sizeof(float));
     }

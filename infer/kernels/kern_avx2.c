@@ -322,6 +322,106 @@ static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t
     rows_dot_float(1, dot_f16, n, q, k, stride, n_rows, scale, out);
 }
 
+/* ---- multi-query dots (kern.rows_dot_mq_f32/f16) -------------------------------------------------
+ * Each (query, row) pair has its own 8-lane accumulator: products of 8 values at a time by one fma
+ * in value order, the lanes summed as ((0+1)+(2+3))+((4+5)+(6+7)), then the last n % 8 products one
+ * by one (explicit fmas), then the scale. Blocks of 4 queries x 2 rows load (and widen) each row once for four
+ * queries and each query once for two rows; leftover queries and rows go through the same
+ * per-pair arithmetic one at a time, so the grouping never changes a bit. Queries are F32 (for
+ * F16 rows: values the caller rounded to F16, so every product is the F16 x F16 one). */
+static inline float mq_reduce(__m256 a)
+{
+    float d[8];
+    _mm256_storeu_ps(d, a);
+    return ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
+}
+
+/* s + x * y with one rounding (an explicit fma: the tails must not depend on how the compiler
+ * contracts them in different places) */
+static inline float mq_fma1(float x, float y, float s)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(x), _mm_set_ss(y), _mm_set_ss(s)));
+}
+
+static inline __attribute__((always_inline)) float mq_one(int is_f16, int64_t n, const float *q, const uint8_t *k,
+                                                          float scale)
+{
+    __m256 a = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        a = _mm256_fmadd_ps(fl8(is_f16, k, i), _mm256_loadu_ps(q + i), a);
+    float s = mq_reduce(a);
+    for (; i < n; i++)
+        s = mq_fma1(fl1(is_f16, k, i), q[i], s);
+    return s * scale;
+}
+
+static inline __attribute__((always_inline)) void rows_dot_mq(int is_f16, int64_t n, const float *q, size_t qs,
+                                                              int nq, const void *kv, size_t stride,
+                                                              int64_t n_rows, float scale, float *out, size_t os)
+{
+    const size_t krow = stride * (is_f16 ? 2 : 4);
+    const uint8_t *k = kv;
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) {
+        const uint8_t *k0 = k + (size_t)r * krow, *k1 = k0 + krow;
+        int j = 0;
+        for (; j + 4 <= nq; j += 4) {
+            const float *q0 = q + (size_t)j * qs, *q1 = q0 + qs, *q2 = q1 + qs, *q3 = q2 + qs;
+            __m256 a[2][4];
+#pragma GCC unroll 2
+            for (int rr = 0; rr < 2; rr++)
+#pragma GCC unroll 4
+                for (int jj = 0; jj < 4; jj++)
+                    a[rr][jj] = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8) {
+                __m256 x0 = fl8(is_f16, k0, i), x1 = fl8(is_f16, k1, i);
+                __m256 v0 = _mm256_loadu_ps(q0 + i), v1 = _mm256_loadu_ps(q1 + i);
+                __m256 v2 = _mm256_loadu_ps(q2 + i), v3 = _mm256_loadu_ps(q3 + i);
+                a[0][0] = _mm256_fmadd_ps(x0, v0, a[0][0]);
+                a[0][1] = _mm256_fmadd_ps(x0, v1, a[0][1]);
+                a[0][2] = _mm256_fmadd_ps(x0, v2, a[0][2]);
+                a[0][3] = _mm256_fmadd_ps(x0, v3, a[0][3]);
+                a[1][0] = _mm256_fmadd_ps(x1, v0, a[1][0]);
+                a[1][1] = _mm256_fmadd_ps(x1, v1, a[1][1]);
+                a[1][2] = _mm256_fmadd_ps(x1, v2, a[1][2]);
+                a[1][3] = _mm256_fmadd_ps(x1, v3, a[1][3]);
+            }
+            for (int rr = 0; rr < 2; rr++) {
+                const uint8_t *kr = rr ? k1 : k0;
+                for (int jj = 0; jj < 4; jj++) {
+                    const float *qj = q + (size_t)(j + jj) * qs;
+                    float s = mq_reduce(a[rr][jj]);
+                    for (int64_t t = i; t < n; t++)
+                        s = mq_fma1(fl1(is_f16, kr, t), qj[t], s);
+                    out[(size_t)(j + jj) * os + (size_t)(r + rr)] = s * scale;
+                }
+            }
+        }
+        for (; j < nq; j++) {
+            const float *qj = q + (size_t)j * qs;
+            out[(size_t)j * os + (size_t)r] = mq_one(is_f16, n, qj, k0, scale);
+            out[(size_t)j * os + (size_t)r + 1] = mq_one(is_f16, n, qj, k1, scale);
+        }
+    }
+    for (; r < n_rows; r++)
+        for (int j = 0; j < nq; j++)
+            out[(size_t)j * os + (size_t)r] = mq_one(is_f16, n, q + (size_t)j * qs, k + (size_t)r * krow, scale);
+}
+
+static void rows_dot_mq_f32(int64_t n, const float *q, size_t qs, int nq, const float *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os)
+{
+    rows_dot_mq(0, n, q, qs, nq, k, stride, n_rows, scale, out, os);
+}
+
+static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const uint16_t *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os)
+{
+    rows_dot_mq(1, n, q, qs, nq, k, stride, n_rows, scale, out, os);
+}
+
 /* Four queries against pairs of cached rows: 8 accumulators, 2 row loads and 4 query loads for
  * 8 FMAs. */
 static void rows_dot_x4_f32(int64_t n, const float *q, size_t qs, const float *k, size_t stride, int64_t n_rows,
@@ -1248,6 +1348,8 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->rows_dot_x4_f32 = rows_dot_x4_f32;
     ops->rows_wsum_x4_f32 = rows_wsum_x4_f32;
     ops->rows_dot_f16 = rows_dot_f16;
+    ops->rows_dot_mq_f32 = rows_dot_mq_f32;
+    ops->rows_dot_mq_f16 = rows_dot_mq_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;
     ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;

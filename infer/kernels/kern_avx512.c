@@ -1,6 +1,6 @@
 /* infer/kernels/kern_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels for the hottest dot products:
  * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; Q8_0, Q5_0 and Q4_K matrix-vector rows (generation);
- * 4x4 tiles for small batches; 32-row panels (all
+ * multi-query F32/F16 row dots (attention); 4x4 tiles for small batches; 32-row panels (all
  * tokens of a batch) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K. Compiled with those flags alone;
  * kern_init() installs them only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table).
  * Each has a reference twin in kern_ref.c (tiles and panels: the reference vec_dot) and is tested
@@ -99,6 +99,115 @@ static float dot_q8_0(int64_t n, const void *w, const void *a)
         r += (float)si * (f16(x[i].d) * f16(y[i].d));
     }
     return r;
+}
+
+/* ---- multi-query dots (kern.rows_dot_mq_f32/f16) -------------------------------------------------
+ * As the AVX2 pair (kern_avx2.c) with 16-lane accumulators: per (query, row) pair, products of 16
+ * values by one fma in value order, the lanes summed in a fixed tree, then the last n % 16
+ * products one by one (explicit fmas), then the scale. Blocks of 8 queries x 2 rows (16 accumulators of the 32
+ * registers) widen each F16 row once for eight queries; leftover queries and rows go through the
+ * same per-pair arithmetic one at a time, so the grouping never changes a bit. */
+static inline float mq_reduce16(__m512 a)
+{
+    float d[16];
+    _mm512_storeu_ps(d, a);
+    float h[8];
+    for (int i = 0; i < 8; i++)
+        h[i] = d[2 * i] + d[2 * i + 1];
+    return ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]));
+}
+
+static inline __attribute__((always_inline)) __m512 mq_row16(int is_f16, const uint8_t *p, int64_t i)
+{
+    return is_f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 2 * i)))
+                  : _mm512_loadu_ps((const float *)p + i);
+}
+
+static inline __attribute__((always_inline)) float mq_row1(int is_f16, const uint8_t *p, int64_t i)
+{
+    return is_f16 ? f16(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+/* s + x * y with one rounding (an explicit fma: the tails must not depend on how the compiler
+ * contracts them in different places) */
+static inline float mq_fma1(float x, float y, float s)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(x), _mm_set_ss(y), _mm_set_ss(s)));
+}
+
+static inline __attribute__((always_inline)) float mq_one16(int is_f16, int64_t n, const float *q, const uint8_t *k,
+                                                            float scale)
+{
+    __m512 a = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        a = _mm512_fmadd_ps(mq_row16(is_f16, k, i), _mm512_loadu_ps(q + i), a);
+    float s = mq_reduce16(a);
+    for (; i < n; i++)
+        s = mq_fma1(mq_row1(is_f16, k, i), q[i], s);
+    return s * scale;
+}
+
+#define MQ_QB 8 /* queries per block */
+
+static inline __attribute__((always_inline)) void rows_dot_mq16(int is_f16, int64_t n, const float *q, size_t qs,
+                                                                int nq, const void *kv, size_t stride,
+                                                                int64_t n_rows, float scale, float *out, size_t os)
+{
+    const size_t krow = stride * (is_f16 ? 2 : 4);
+    const uint8_t *k = kv;
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) {
+        const uint8_t *k0 = k + (size_t)r * krow, *k1 = k0 + krow;
+        int j = 0;
+        for (; j + MQ_QB <= nq; j += MQ_QB) {
+            const float *qb = q + (size_t)j * qs;
+            __m512 a0[MQ_QB], a1[MQ_QB];
+#pragma GCC unroll 8
+            for (int jj = 0; jj < MQ_QB; jj++)
+                a0[jj] = a1[jj] = _mm512_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) {
+                __m512 x0 = mq_row16(is_f16, k0, i), x1 = mq_row16(is_f16, k1, i);
+#pragma GCC unroll 8
+                for (int jj = 0; jj < MQ_QB; jj++) {
+                    __m512 v = _mm512_loadu_ps(qb + (size_t)jj * qs + i);
+                    a0[jj] = _mm512_fmadd_ps(x0, v, a0[jj]);
+                    a1[jj] = _mm512_fmadd_ps(x1, v, a1[jj]);
+                }
+            }
+            for (int jj = 0; jj < MQ_QB; jj++) {
+                const float *qj = qb + (size_t)jj * qs;
+                float s0 = mq_reduce16(a0[jj]), s1 = mq_reduce16(a1[jj]);
+                for (int64_t t = i; t < n; t++) {
+                    s0 = mq_fma1(mq_row1(is_f16, k0, t), qj[t], s0);
+                    s1 = mq_fma1(mq_row1(is_f16, k1, t), qj[t], s1);
+                }
+                out[(size_t)(j + jj) * os + (size_t)r] = s0 * scale;
+                out[(size_t)(j + jj) * os + (size_t)r + 1] = s1 * scale;
+            }
+        }
+        for (; j < nq; j++) {
+            const float *qj = q + (size_t)j * qs;
+            out[(size_t)j * os + (size_t)r] = mq_one16(is_f16, n, qj, k0, scale);
+            out[(size_t)j * os + (size_t)r + 1] = mq_one16(is_f16, n, qj, k1, scale);
+        }
+    }
+    for (; r < n_rows; r++)
+        for (int j = 0; j < nq; j++)
+            out[(size_t)j * os + (size_t)r] = mq_one16(is_f16, n, q + (size_t)j * qs, k + (size_t)r * krow, scale);
+}
+
+static void rows_dot_mq_f32(int64_t n, const float *q, size_t qs, int nq, const float *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os)
+{
+    rows_dot_mq16(0, n, q, qs, nq, k, stride, n_rows, scale, out, os);
+}
+
+static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const uint16_t *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os)
+{
+    rows_dot_mq16(1, n, q, qs, nq, k, stride, n_rows, scale, out, os);
 }
 
 /* Generation's Q8_0 rows (kern_vec_dot_rows_fn): every row gets exactly the int32 lane sums and
@@ -1233,6 +1342,8 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->vec_dot[GGML_TYPE_Q5_K] = dot_q5_k;
     ops->gemm[GGML_TYPE_Q8_0] = gemm_q8_0;
     ops->vec_dot_rows[GGML_TYPE_Q8_0] = dot_rows_q8_0;
+    ops->rows_dot_mq_f32 = rows_dot_mq_f32;
+    ops->rows_dot_mq_f16 = rows_dot_mq_f16;
     ops->vec_dot_rows[GGML_TYPE_Q4_K] = dot_rows_q4_k;
     ops->vec_dot_rows[GGML_TYPE_Q5_0] = dot_rows_q5_0;
     ops->gemm_panel[GGML_TYPE_Q8_0] = gemm_panel_q8_0;

@@ -126,6 +126,21 @@ static void rows_dot_f16(int64_t n, const uint16_t *q, const uint16_t *k, size_t
         out[r] = dot_f16(n, k + (size_t)r * stride, q) * scale;
 }
 
+/* Reference twins of the multi-query dots: one dot per (query, row), in double. */
+static void rows_dot_mq_f32(int64_t n, const float *q, size_t qs, int nq, const float *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os)
+{
+    for (int j = 0; j < nq; j++)
+        rows_dot_f32(n, q + (size_t)j * qs, k, stride, n_rows, scale, out + (size_t)j * os);
+}
+
+static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const uint16_t *k, size_t stride,
+                            int64_t n_rows, float scale, float *out, size_t os)
+{
+    for (int j = 0; j < nq; j++)
+        for (int64_t r = 0; r < n_rows; r++)
+            out[(size_t)j * os + (size_t)r] = dot_f32_f16(n, q + (size_t)j * qs, k + (size_t)r * stride) * scale;
+}
 static void softmax_f32(int64_t n, float *x)
 {
     float mx = -INFINITY;
@@ -839,4 +854,6 @@ void kern_ref_fill(struct kern_ops *ops)
     ops->rows_dot_x4_f32 = rows_dot_x4_f32;
     ops->rows_wsum_x4_f32 = rows_wsum_x4_f32;
     ops->rows_dot_f16 = rows_dot_f16;
+    ops->rows_dot_mq_f32 = rows_dot_mq_f32;
+    ops->rows_dot_mq_f16 = rows_dot_mq_f16;
 }

@@ -513,6 +513,59 @@ static int check_panels(const struct kern_ops *ref)
     return n_panels;
 }
 
+/* rows_dot_mq_f32/f16 (several queries at once): against the reference within the dot tolerance,
+ * and bit for bit against one call per (query, row), at random lengths (tails of 8), query counts
+ * (the 4- and 8-query blocks and their leftovers) and row counts (odd: the leftover row). Returns cases run. */
+static int check_rows_mq(const struct kern_ops *ref)
+{
+    enum { MQ_N = 200, MQ_Q = 19, MQ_R = 9, MQ_QS = 203, MQ_KS = 211, MQ_OS = 13 };
+    static float q[MQ_Q * MQ_QS], k[MQ_R * MQ_KS], want[MQ_Q * MQ_OS], got[MQ_Q * MQ_OS];
+    static uint16_t qh[MQ_Q * MQ_QS], kh[MQ_R * MQ_KS];
+    static float qr[MQ_Q * MQ_QS]; /* the queries rounded to F16, for the F16 rows */
+    int n_cases = 0;
+    for (int iter = 0; iter < 60; iter++) {
+        int64_t n = 1 + (int64_t)(rnd_u32() % MQ_N), n_rows = 1 + (int64_t)(rnd_u32() % MQ_R);
+        int nq = 1 + (int)(rnd_u32() % MQ_Q), f16 = iter % 2;
+        float scale = f16 ? 0.125f : 1.0f;
+        fill(q, MQ_Q * MQ_QS, iter % 3);
+        fill(k, MQ_R * MQ_KS, (iter + 1) % 3);
+        ref->quant[GGML_TYPE_F16](q, qh, MQ_Q * MQ_QS);
+        ref->quant[GGML_TYPE_F16](k, kh, MQ_R * MQ_KS);
+        ref->dequant[GGML_TYPE_F16](qh, qr, MQ_Q * MQ_QS);
+        if (f16) {
+            ref->rows_dot_mq_f16(n, qr, MQ_QS, nq, kh, MQ_KS, n_rows, scale, want, MQ_OS);
+            kern.rows_dot_mq_f16(n, qr, MQ_QS, nq, kh, MQ_KS, n_rows, scale, got, MQ_OS);
+        } else {
+            ref->rows_dot_mq_f32(n, q, MQ_QS, nq, k, MQ_KS, n_rows, scale, want, MQ_OS);
+            kern.rows_dot_mq_f32(n, q, MQ_QS, nq, k, MQ_KS, n_rows, scale, got, MQ_OS);
+        }
+        for (int j = 0; j < nq; j++)
+            for (int64_t r = 0; r < n_rows; r++) {
+                float one;
+                double as = 0;
+                if (f16)
+                    kern.rows_dot_mq_f16(n, qr + (size_t)j * MQ_QS, MQ_QS, 1, kh + (size_t)r * MQ_KS, MQ_KS, 1, scale,
+                                         &one, 1);
+                else
+                    kern.rows_dot_mq_f32(n, q + (size_t)j * MQ_QS, MQ_QS, 1, k + (size_t)r * MQ_KS, MQ_KS, 1, scale,
+                                         &one, 1);
+                float g = got[j * MQ_OS + r];
+                if (memcmp(&one, &g, sizeof g) != 0)
+                    fail_msg("rows_dot_mq_%s n=%lld nq=%d rows=%lld j=%d r=%lld: %.9g grouped, %.9g alone",
+                             f16 ? "f16" : "f32", (long long)n, nq, (long long)n_rows, j, (long long)r, (double)g,
+                             (double)one);
+                for (int64_t i = 0; i < n; i++)
+                    as += f16 ? fabs((double)kern_f16_to_f32(kh[r * MQ_KS + i]) * kern_f16_to_f32(qh[j * MQ_QS + i]))
+                              : fabs((double)k[r * MQ_KS + i] * q[j * MQ_QS + i]);
+                if (fabs((double)g - want[j * MQ_OS + r]) > scale * (1e-5 * as + 1e-6))
+                    fail_msg("rows_dot_mq_%s n=%lld j=%d r=%lld: %g vs reference %g", f16 ? "f16" : "f32",
+                             (long long)n, j, (long long)r, (double)g, (double)want[j * MQ_OS + r]);
+            }
+        n_cases++;
+    }
+    return n_cases;
+}
+
 static void test_simd_vs_ref(void **state)
 {
     (void)state;
@@ -525,8 +578,9 @@ static void test_simd_vs_ref(void **state)
     int n_tiles = check_tiles(ref);
     int n_panels = check_panels(ref);
     int n_rows = check_rows(ref);
-    printf("kernels: isa %s, %d vec_dot cases, %d tiles, %d panels and %d row-kernel cases checked\n", kern.isa,
-           n_checked, n_tiles, n_panels, n_rows);
+    int n_mq = check_rows_mq(ref);
+    printf("kernels: isa %s, %d vec_dot cases, %d tiles, %d panels, %d row-kernel and %d multi-query cases checked\n",
+           kern.isa, n_checked, n_tiles, n_panels, n_rows, n_mq);
 }
 
 static void test_matmul(void **state)
