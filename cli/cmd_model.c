@@ -16,6 +16,9 @@
  *                  generation starts after N untimed cached tokens; then a read-only STREAM pass
  *                  of M MiB (default 256, 0 skips) on as many threads gives stream_gb_s and
  *                  tg_bw_fraction = bytes read per token x tg tok/s / stream_gb_s;
+ *                  tg_cpu_per_wall: the process's CPU seconds over the wall seconds of the best
+ *                  generation run (about -t when every thread had a core throughout; less when
+ *                  other processes took the cores: read tg on a shared machine with it);
  *                  --profile: one more untimed-in-the-table generation run of -n tokens with
  *                  per-phase timers per decode step and the pool's per-thread busy time and
  *                  barrier waits, printed after the table, or as "profile" in --json)
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli/cli.h"
 #include "infer/infer.h"
@@ -461,6 +465,15 @@ static void bench_rss(long *rss_kb, long *hwm_kb)
         fclose(st);
 }
 
+/* CPU seconds (user + system) of the whole process so far, every thread included. */
+static double bench_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 static int model_bench(struct cli *c, const char *path, int argc, char **argv)
 {
     struct infer_model *m = NULL;
@@ -512,7 +525,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
         ids[i] = (int32_t)(r % (uint64_t)in.n_vocab);
     }
-    double best_pp = 0, best_tg = 0;
+    double best_pp = 0, best_tg = 0, tg_cpu = 0;
     for (int rep = 0; rep <= reps; rep++) { /* rep 0 warms up */
         infer_session_reset(s);
         double t0 = kb_now_s();
@@ -523,11 +536,14 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         if (n_kv > 0 && (rc = infer_eval(s, ids, n_kv, lg, false, &err))) /* untimed: the context */
             break;
         t0 = kb_now_s();
+        double c0 = bench_cpu_s();
         for (int i = 0; i < n_tg && rc == 0; i++)
             rc = infer_eval(s, &ids[n_kv + i], 1, lg, false, &err); /* every token gets its logits */
-        double tg = n_tg / (kb_now_s() - t0);
+        double wall = kb_now_s() - t0, tg = n_tg / wall;
         if (rep > 0) {
             best_pp = KB_MAX(best_pp, pp);
+            if (tg > best_tg)
+                tg_cpu = wall > 0 ? (bench_cpu_s() - c0) / wall : 0;
             best_tg = KB_MAX(best_tg, tg);
         }
     }
@@ -575,6 +591,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         jw_num(&w, "tg_gb_s", best_tg * in.active_bytes / 1e9);
         jw_num(&w, "stream_gb_s", stream_gbs);
         jw_num(&w, "tg_bw_fraction", frac);
+        jw_num(&w, "tg_cpu_per_wall", tg_cpu);
         jw_int(&w, "rss_kb", rss_kb);
         jw_int(&w, "rss_peak_kb", hwm_kb);
         if (profile)
@@ -586,10 +603,10 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     } else {
         kb_buf_printf(&b, "model %s (%s, %.1f MB weights, %.1f MB read per token), threads %d, "
                       "batch %d\npp%d  %8.2f tok/s\ntg%d  %8.2f tok/s  (%.2f GB/s of weights, after %d "
-                      "cached tokens)\nstream read %.2f GB/s, tg at %.1f%% of the bandwidth bound\n"
-                      "rss %.1f MB (peak %.1f MB)\n", path, in.arch, in.weight_bytes / 1e6,
+                      "cached tokens, %.2f CPU s per wall s)\nstream read %.2f GB/s, tg at %.1f%% of the "
+                      "bandwidth bound\nrss %.1f MB (peak %.1f MB)\n", path, in.arch, in.weight_bytes / 1e6,
                       in.active_bytes / 1e6, sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg,
-                      best_tg * in.active_bytes / 1e9, n_kv, stream_gbs, 100.0 * frac, rss_kb / 1024.0,
+                      best_tg * in.active_bytes / 1e9, n_kv, tg_cpu, stream_gbs, 100.0 * frac, rss_kb / 1024.0,
                       hwm_kb / 1024.0);
         if (profile)
             bench_profile_text(&b, &prof);

@@ -1,7 +1,7 @@
 /* tests/infer/test_model_cli.c: `kbox model` the way a person runs it. The done-when check of the
  * engine: `kbox model run stories260K.gguf -p "Once upon a time" -n 64 --temp 0` prints llama.cpp's
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
- * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction), bench --profile on a synth MoE file
+ * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction, tg_cpu_per_wall), bench --profile on a synth MoE file
  * (every phase and pool field present and consistent), and usage errors. */
 #include <math.h>
 #include <setjmp.h>
@@ -128,6 +128,10 @@ static void bench_json(char *gguf)
     /* the fraction is what its definition says (to the printed precision) */
     assert_true(isfinite(frac) && frac > 0);
     assert_true(fabs(frac - tg * act / 1e9 / gbs) <= 1e-3 + 1e-2 * frac);
+    /* CPU per wall second of the generation: something ran, and two threads cannot use more than
+     * two cores (a little slack for the clocks' granularity on a 4-token run) */
+    double cpw = json_num(r.out, "tg_cpu_per_wall");
+    assert_true(isfinite(cpw) && cpw > 0 && cpw <= 2.5);
     run_result_free(&r);
     char *bad[] = {KBOX_BIN, "model", "bench", gguf, "--ctx", "-1", NULL};
     assert_int_equal(run_cmd(&r, bad, NULL), 0);
