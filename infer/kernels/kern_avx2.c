@@ -422,53 +422,12 @@ static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const 
     rows_dot_mq(1, n, q, qs, nq, k, stride, n_rows, scale, out, os);
 }
 
-/* Four queries against pairs of cached rows: 8 accumulators, 2 row loads and 4 query loads for
- * 8 FMAs. */
+/* Four queries against the cached rows: the multi-query dot with nq = 4 (blocks of 4 queries x 2
+ * rows: 8 accumulators, 2 row loads and 4 query loads for 8 FMAs). */
 static void rows_dot_x4_f32(int64_t n, const float *q, size_t qs, const float *k, size_t stride, int64_t n_rows,
                             float scale, float *out, size_t os)
 {
-    const float *q0 = q, *q1 = q + qs, *q2 = q + 2 * qs, *q3 = q + 3 * qs;
-    int64_t r = 0;
-    for (; r + 2 <= n_rows; r += 2) {
-        const float *k0 = k + (size_t)r * stride, *k1 = k0 + stride;
-        __m256 a[2][4];
-#pragma GCC unroll 2
-        for (int rr = 0; rr < 2; rr++)
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++)
-                a[rr][j] = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 x0 = _mm256_loadu_ps(k0 + i), x1 = _mm256_loadu_ps(k1 + i);
-            __m256 v0 = _mm256_loadu_ps(q0 + i), v1 = _mm256_loadu_ps(q1 + i);
-            __m256 v2 = _mm256_loadu_ps(q2 + i), v3 = _mm256_loadu_ps(q3 + i);
-            a[0][0] = _mm256_fmadd_ps(x0, v0, a[0][0]);
-            a[0][1] = _mm256_fmadd_ps(x0, v1, a[0][1]);
-            a[0][2] = _mm256_fmadd_ps(x0, v2, a[0][2]);
-            a[0][3] = _mm256_fmadd_ps(x0, v3, a[0][3]);
-            a[1][0] = _mm256_fmadd_ps(x1, v0, a[1][0]);
-            a[1][1] = _mm256_fmadd_ps(x1, v1, a[1][1]);
-            a[1][2] = _mm256_fmadd_ps(x1, v2, a[1][2]);
-            a[1][3] = _mm256_fmadd_ps(x1, v3, a[1][3]);
-        }
-#pragma GCC unroll 2
-        for (int rr = 0; rr < 2; rr++) {
-            const float *kr = rr ? k1 : k0;
-            float d[4];
-            _mm_storeu_ps(d, hsum4x8(a[rr][0], a[rr][1], a[rr][2], a[rr][3]));
-            for (int64_t t = i; t < n; t++) {
-                d[0] += kr[t] * q0[t];
-                d[1] += kr[t] * q1[t];
-                d[2] += kr[t] * q2[t];
-                d[3] += kr[t] * q3[t];
-            }
-            for (int j = 0; j < 4; j++)
-                out[(size_t)j * os + (size_t)(r + rr)] = d[j] * scale;
-        }
-    }
-    for (; r < n_rows; r++)
-        for (int j = 0; j < 4; j++)
-            out[(size_t)j * os + (size_t)r] = dot_f32(n, k + (size_t)r * stride, q + (size_t)j * qs) * scale;
+    rows_dot_mq(0, n, q, qs, 4, k, stride, n_rows, scale, out, os);
 }
 
 static void rows_wsum_f32(int64_t n, const float *w, const float *v, size_t stride, int64_t n_rows, float *out);

@@ -222,13 +222,20 @@ static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const 
  * (bench_kernels micro Q8_0 64 65536: 15.6 against 23 GB/s for the plain loop). */
 #define Q8_ROWS_MAXP 256
 
+/* The row kernels' fallback for rows longer than their stack copies of the activation. */
+static inline void rows_by_dot(float (*dot)(int64_t, const void *, const void *), int64_t n, const void *w, size_t ws,
+                               int64_t n_rows, const void *a, float *y)
+{
+    for (int64_t r = 0; r < n_rows; r++)
+        y[r] = dot(n, (const uint8_t *)w + (size_t)r * ws, a);
+}
+
 static void dot_rows_q8_0(int64_t n, const void *w, size_t ws, int64_t n_rows, const void *a, float *y)
 {
     const struct blk_q8_0 *ya = a;
     int64_t nb = n / QK, np = nb / 2;
     if (np > Q8_ROWS_MAXP) {
-        for (int64_t r = 0; r < n_rows; r++)
-            y[r] = dot_q8_0(n, (const uint8_t *)w + (size_t)r * ws, a);
+        rows_by_dot(dot_q8_0, n, w, ws, n_rows, a, y);
         return;
     }
     const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -427,8 +434,7 @@ static void dot_rows_q4_k(int64_t n, const void *w, size_t ws, int64_t n_rows, c
     const struct blk_q8_k *ya = a;
     int64_t nb = n / QK_K;
     if (nb > Q4K_ROWS_MAXB) {
-        for (int64_t r = 0; r < n_rows; r++)
-            y[r] = dot_q4_k(n, (const uint8_t *)w + (size_t)r * ws, a);
+        rows_by_dot(dot_q4_k, n, w, ws, n_rows, a, y);
         return;
     }
     __m512i yv[4 * Q4K_ROWS_MAXB];
@@ -747,8 +753,7 @@ static void dot_rows_q5_0(int64_t n, const void *w, size_t ws, int64_t n_rows, c
     const struct blk_q8_0 *ya = a;
     int64_t nb = n / QK, np = nb / 2;
     if (np > Q8_ROWS_MAXP) {
-        for (int64_t r = 0; r < n_rows; r++)
-            y[r] = dot_q5_0(n, (const uint8_t *)w + (size_t)r * ws, a);
+        rows_by_dot(dot_q5_0, n, w, ws, n_rows, a, y);
         return;
     }
     const __m512i sixteen = _mm512_set1_epi8(16), m4 = _mm512_set1_epi8(0xF);
