@@ -707,6 +707,22 @@ static inline __m512 q0_scale2(const uint8_t *wd, size_t wstride, const struct b
                                  _mm512_castps128_ps512(pr));
 }
 
+/* The unsigned levels (nibble + 16 * fifth bit) of Q5_0 blocks x[0] and x[1], low 256 bits block 0:
+ * [qs0 qs0 qs1 qs1] by two broadcast loads and an insert, the odd 128-bit lanes shifted by 4 (the
+ * 64 nibbles in value order in one shift and one and), then one masked add from the two blocks' qh
+ * as a 64-bit mask. */
+static inline __m512i q5_0_levels2(const struct blk_q5_0 *x, __m512i nibshift, __m512i m4, __m512i sixteen)
+{
+    uint32_t h0, h1;
+    memcpy(&h0, x[0].qh, 4);
+    memcpy(&h1, x[1].qh, 4);
+    __m512i u = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[0].qs))),
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[1].qs)), 1);
+    u = _mm512_and_si512(_mm512_srlv_epi16(u, nibshift), m4);
+    return _mm512_mask_add_epi8(u, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), u, sixteen);
+}
+
 /* Q5_0, one row: unsigned levels (nibble + 16 * fifth bit, set by one masked add from the two
  * blocks' qh as a 64-bit mask) times the activations by vpdpbusd, the -16 offset taken out by a
  * second vpdpbusd of the constant 16. Same lanes and float operations as the Q5_0 tile
@@ -721,16 +737,7 @@ static float dot_q5_0(int64_t n, const void *w, const void *a)
     const __m512i nibshift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
                                                0x0004000400040004, 0x0004000400040004);
     for (; i + 2 <= nb; i += 2) {
-        uint32_t h0, h1;
-        memcpy(&h0, x[i].qh, 4);
-        memcpy(&h1, x[i + 1].qh, 4);
-        /* [qs0 qs0 qs1 qs1] by two broadcast loads and an insert; the odd 128-bit lanes shifted by 4:
-         * the 64 nibbles in value order, in one shift and one and */
-        __m512i u = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i].qs))),
-            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 1].qs)), 1);
-        u = _mm512_and_si512(_mm512_srlv_epi16(u, nibshift), m4);
-        u = _mm512_mask_add_epi8(u, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), u, sixteen);
+        const __m512i u = q5_0_levels2(&x[i], nibshift, m4, sixteen);
         const __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
         const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, ya), _mm512_dpbusd_epi32(zero, sixteen, ya));
         acc = _mm512_fmadd_ps(q0_scale2((const uint8_t *)&x[i].d, sizeof(struct blk_q5_0), &y[i]),
@@ -772,14 +779,7 @@ static void dot_rows_q5_0(int64_t n, const void *w, size_t ws, int64_t n_rows, c
         __m512 acc = _mm512_setzero_ps();
         for (int64_t p = 0; p < np; p++) {
             int64_t i = 2 * p;
-            uint32_t h0, h1;
-            memcpy(&h0, x[i].qh, 4);
-            memcpy(&h1, x[i + 1].qh, 4);
-            __m512i u = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i].qs))),
-                _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[i + 1].qs)), 1);
-            u = _mm512_and_si512(_mm512_srlv_epi16(u, nibshift), m4);
-            u = _mm512_mask_add_epi8(u, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), u, sixteen);
+            const __m512i u = q5_0_levels2(&x[i], nibshift, m4, sixteen);
             const __m512i q = _mm512_dpbusd_epi32(corr[p], u, yq[p]);
             __m128i h = _mm_cvtsi32_si128(x[i].d);
             h = _mm_insert_epi16(h, x[i + 1].d, 1);
