@@ -45,6 +45,7 @@ int cmd_serve(struct cli *c)
     struct kb_error err = {0};
     struct rag *r = NULL;
     struct web_server *s = NULL;
+    struct cli_backup_sched *bs = NULL;
     sigset_t set;
     int rc, sig = 0;
 
@@ -71,11 +72,17 @@ int cmd_serve(struct cli *c)
     else
         printf("kbox: admin token%s: %s (stored in %s/admin_token)\n",
                web_server_token_generated(s) ? " (new)" : "", web_server_admin_token(s), c->cfg.data_dir);
+    if ((rc = cli_backup_sched_start(&bs, &c->cfg, &err))) {
+        web_server_stop(s);
+        rc = cli_fail(rc, &err);
+        goto out_close_rag;
+    }
     printf("kbox: press Ctrl-C to stop\n");
     fflush(stdout);
 
     sigwait(&set, &sig);
     fprintf(stderr, "kbox: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cli_backup_sched_stop(bs);
     web_server_stop(s);
     rc = CLI_EXIT_OK;
 out_close_rag:
