@@ -31,6 +31,11 @@
  * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
  * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
  *
+ * HTTPS (server.tls_cert + server.tls_key): MHD_USE_TLS with MHD_OPTION_HTTPS_CERT_CALLBACK, the
+ * certificate coming from web/tls.c so that web_server_reload_tls (serve's SIGHUP) swaps it for the
+ * next handshakes without restarting the listener; every response then carries
+ * Strict-Transport-Security. Tests: tests/web/test_tls.c.
+ *
  * Shutdown: stop accepting (quiesce), wait up to WEB_DRAIN_S for in-flight requests, cancel
  * running tasks, wait for their threads, then stop the daemon (which must not hold suspended
  * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c. */
@@ -77,6 +82,7 @@ struct web_server {
     pthread_t watchdog;
     bool watchdog_started;
     bool watchdog_stop;
+    struct web_tls *tls;           /* HTTPS credentials (web/tls.c); NULL for plain HTTP */
 };
 
 /* One open connection. Receiving (headers and body of a request, or waiting for the next one) is
@@ -164,10 +170,13 @@ static void client_ip(struct MHD_Connection *mc, char *out, size_t n)
                   (socklen_t)n);
 }
 
-static void add_headers(struct MHD_Response *r, const struct web_resp *resp, const char *ctype)
+static void add_headers(struct MHD_Response *r, const struct conn_state *cs, const char *ctype)
 {
+    const struct web_resp *resp = &cs->resp;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype ? ctype : "application/json");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (cs->s->tls) /* browsers that saw HTTPS once keep using it for a year */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     for (int i = 0; i < resp->n_headers; i++)
         MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
 }
@@ -182,7 +191,7 @@ static enum MHD_Result queue_buffer(struct conn_state *cs, int status, const cha
         free(data);
         return MHD_NO;
     }
-    add_headers(r, &cs->resp, ctype);
+    add_headers(r, cs, ctype);
     ok = MHD_queue_response(cs->mc, (unsigned)status, r);
     MHD_destroy_response(r);
     cs->status = status;
@@ -213,7 +222,7 @@ static enum MHD_Result queue_resp(struct conn_state *cs)
             return MHD_NO;
         }
         resp->fd = -1; /* the response owns it now */
-        add_headers(r, resp, resp->content_type);
+        add_headers(r, cs, resp->content_type);
         ok = MHD_queue_response(cs->mc, (unsigned)resp->status, r);
         MHD_destroy_response(r);
         cs->status = resp->status;
@@ -418,7 +427,7 @@ static enum MHD_Result task_respond(struct conn_state *cs)
         }
         t->refs++; /* the response's */
         pthread_mutex_unlock(&t->lock);
-        add_headers(r, &cs->resp, "text/event-stream; charset=utf-8");
+        add_headers(r, cs, "text/event-stream; charset=utf-8");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
         MHD_add_response_header(r, "X-Accel-Buffering", "no");
         ok = MHD_queue_response(cs->mc, 200, r);
@@ -1061,7 +1070,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     const char *host = opts && opts->host ? opts->host : cfg->server_host;
     int port = opts && opts->port >= 0 ? opts->port : (int)cfg->server_port;
     const union MHD_DaemonInfo *di;
-    struct MHD_OptionItem pool[2];
+    struct MHD_OptionItem pool[3];
     int rc;
 
     *out = NULL;
@@ -1092,6 +1101,18 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     pool[0] = (struct MHD_OptionItem){n_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
                                       (intptr_t)n_threads, NULL};
     pool[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    pool[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (cfg->server_tls_cert[0] || cfg->server_tls_key[0]) { /* HTTPS: web/tls.c hands out the certificate */
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+            rc = kb_error_set(err, KB_ENOTIMPL, "server.tls_cert is set but this libmicrohttpd has no TLS support");
+            goto out_free;
+        }
+        if ((rc = web_tls_open(&s->tls, cfg->server_tls_cert, cfg->server_tls_key, err)))
+            goto out_free;
+        flags |= MHD_USE_TLS;
+        pool[n_threads > 1 ? 1 : 0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, web_tls_callback()};
+    }
     s->d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
                             MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
@@ -1118,6 +1139,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     return 0;
 
 out_free:
+    web_tls_close(s->tls);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     ctx_release(&s->ctx);
@@ -1169,12 +1191,23 @@ void web_server_stop(struct web_server *s)
     if (s->watchdog_started)
         pthread_join(s->watchdog, NULL);
     MHD_stop_daemon(s->d);
+    web_tls_close(s->tls);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     ctx_release(&s->ctx);
     free(s);
+}
+
+int web_server_reload_tls(struct web_server *s, struct kb_error *err)
+{
+    return s && s->tls ? web_tls_reload(s->tls, err) : 0;
+}
+
+bool web_server_tls(const struct web_server *s)
+{
+    return s && s->tls;
 }
 
 int web_server_port(const struct web_server *s)

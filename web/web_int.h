@@ -179,6 +179,16 @@ bool web_origin_listed(const char *list, const char *origin);
 void web_random_hex(char *out, size_t n_hex); /* n_hex random hex chars + NUL */
 
 /* metrics.c */
+/* tls.c: HTTPS credentials (server.tls_cert, server.tls_key). open loads and checks both files
+ * (KB_ECONFIG naming the file and the reason); reload rereads them, keeping the old ones on failure;
+ * the callback (a gnutls_certificate_retrieve_function2 *) goes to MHD_OPTION_HTTPS_CERT_CALLBACK.
+ * Caller owns *out; close with web_tls_close() after the daemon stopped (NULL ok). */
+struct web_tls;
+int web_tls_open(struct web_tls **out, const char *cert_path, const char *key_path, struct kb_error *err);
+int web_tls_reload(struct web_tls *t, struct kb_error *err);
+void *web_tls_callback(void);
+void web_tls_close(struct web_tls *t);
+
 void web_metrics_init(struct web_ctx *ctx);
 void web_metrics_release(struct web_ctx *ctx);
 void web_metrics_observe(struct web_ctx *ctx, int route_idx, int status, double seconds);

@@ -45,10 +45,10 @@ int kbox_serve_start(struct kbox_server *s, const char *dir, const char *const *
             break;
         n += (size_t)got;
         s->printed[n] = '\0';
-        url = strstr(s->printed, "http://127.0.0.1:");
+        url = strstr(s->printed, "://127.0.0.1:"); /* http or https (server.tls_cert) */
         token = strstr(s->printed, "admin token");
         if (url && token && strchr(token, '\n')) {
-            s->port = (int)strtol(url + 17, NULL, 10);
+            s->port = (int)strtol(url + 13, NULL, 10);
             break;
         }
     }
