@@ -31,6 +31,9 @@
  * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
  * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
  *
+ * Cost (admit_cost): /metrics needs the admin token unless server.public_metrics; ask, chat and
+ * embeddings hold one of server.max_expensive slots (default: HTTP threads - 1) and get 503 beyond.
+ *
  * HTTPS (server.tls_cert + server.tls_key): MHD_USE_TLS with MHD_OPTION_HTTPS_CERT_CALLBACK, the
  * certificate coming from web/tls.c so that web_server_reload_tls (serve's SIGHUP) swaps it for the
  * next handshakes without restarting the listener; every response then carries
@@ -83,6 +86,8 @@ struct web_server {
     bool watchdog_started;
     bool watchdog_stop;
     struct web_tls *tls;           /* HTTPS credentials (web/tls.c); NULL for plain HTTP */
+    int n_expensive;               /* expensive requests running (guarded by lock) */
+    int max_expensive;             /* server.max_expensive, resolved at start */
 };
 
 /* One open connection. Receiving (headers and body of a request, or waiting for the next one) is
@@ -137,6 +142,7 @@ struct conn_state {
     int fail_code;                 /* error found while reading the body */
     struct kb_error fail_err;
     struct web_task *task;
+    bool expensive;                /* holds one of s->max_expensive slots until completion */
     char method[16];
     char path[512];                /* for the log, truncated */
 };
@@ -767,6 +773,39 @@ static int check_framing(struct conn_state *cs, struct kb_error *err)
 }
 
 /* First call: route, admission and caps, before any body byte. Returns 0 or a KB_E* code. */
+/* Cost admission (issue #22 item 4), after auth: /metrics is the admin's unless server.public_metrics;
+ * ask, chat and embeddings (WEB_EXPENSIVE_ROUTES) take one of s->max_expensive slots until the
+ * request completes, so they cannot occupy every HTTP thread and health, admin and search keep
+ * a thread; over the cap they get 503 at once with Retry-After instead of queueing. */
+#define WEB_EXPENSIVE_ROUTES " ask oa_chat oa_embeddings "
+static int admit_cost(struct conn_state *cs, struct kb_error *err)
+{
+    const char *name = cs->req.route->name;
+    char key[40];
+    int rc = 0;
+    if (strcmp(name, "metrics") == 0 && !cs->req.admin) {
+        const struct config *cfg = rag_config_get(cs->s->ctx.rag);
+        if (!cfg->server_public_metrics)
+            rc = kb_error_set(err, KB_EAUTH, "/metrics needs the admin token (or server.public_metrics)");
+        rag_config_put(cs->s->ctx.rag, cfg);
+        return rc;
+    }
+    snprintf(key, sizeof key, " %.36s ", name);
+    if (!strstr(WEB_EXPENSIVE_ROUTES, key))
+        return 0;
+    pthread_mutex_lock(&cs->s->lock);
+    if (cs->s->n_expensive >= cs->s->max_expensive)
+        rc = kb_error_set(err, KB_EBUSY, "busy: %d ask, chat and embedding requests run already "
+                          "(server.max_expensive); try again shortly", cs->s->n_expensive);
+    else
+        cs->s->n_expensive++;
+    pthread_mutex_unlock(&cs->s->lock);
+    cs->expensive = rc == 0;
+    if (rc)
+        web_resp_header(&cs->req, &cs->resp, "Retry-After", "1");
+    return rc;
+}
+
 static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *err)
 {
     struct web_req *req = &cs->req;
@@ -797,7 +836,8 @@ static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *e
     /* CORS headers first, so a browser on an allowed origin can read even the errors below */
     web_cors_headers(req, &cs->resp, web_req_header(req, "Origin"));
     if ((rc = web_route_admit(req, web_req_header(req, "Authorization"), web_req_header(req, "Origin"),
-                              web_req_header(req, "Host"), err)))
+                              web_req_header(req, "Host"), err)) ||
+        (rc = admit_cost(cs, err)))
         return rc;
 
     cfg = rag_config_get(cs->s->ctx.rag);
@@ -921,6 +961,11 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
         return;
     *con_cls = NULL;
     watch_mark(s, mc, false); /* keep-alive: the next request's receive time starts */
+    if (cs->expensive) {
+        pthread_mutex_lock(&s->lock);
+        s->n_expensive--;
+        pthread_mutex_unlock(&s->lock);
+    }
     if (cs->pp)
         MHD_destroy_post_processor(cs->pp);
     if (cs->up_fd >= 0)
@@ -1132,6 +1177,8 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
     s->request_timeout_s = (double)cfg->server_request_timeout_s;
+    s->max_expensive = cfg->server_max_expensive > 0 ? (int)cfg->server_max_expensive
+                                                     : (int)KB_MAX(1, n_threads - 1);
     s->watchdog_started = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
     __atomic_store_n(&s->ctx.hosts_port, s->port, __ATOMIC_RELEASE);
     *out = s;

@@ -172,6 +172,11 @@ int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_erro
 bool web_token_equal(const char *a, const char *b); /* constant time in the token length */
 /* Counts a request from ip; false when over limit_per_min this minute (0: no limit). */
 bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s);
+/* Charges cost units (>= 1) to ip's minute; false when its budget was already spent. */
+bool web_rate_charge(struct web_rate *rl, const char *ip, int64_t cost, int64_t limit_per_min, int64_t now_s);
+/* The limiter's key for a client address: IPv4 as is (also when IPv4-mapped), IPv6 as its /64
+ * ("2001:db8:1:2::/64"). */
+void web_rate_key(const char *ip, char *out, size_t out_bytes);
 void web_rate_init(struct web_rate *rl);
 void web_rate_release(struct web_rate *rl);
 /* True when origin appears in the comma-separated list ("*" allows any). */
