@@ -51,6 +51,7 @@ int cmd_serve(struct cli *c);  /* cmd_serve.c */
 int cmd_model(struct cli *c);  /* cmd_model.c */
 int cmd_backup(struct cli *c);  /* cmd_backup.c */
 int cmd_restore(struct cli *c); /* cmd_backup.c */
+int cmd_doctor(struct cli *c);  /* cmd_doctor.c */
 /* The backup schedule serve runs (backup.schedule; cmd_backup.c). *out stays NULL when the schedule
  * is empty. cfg is borrowed until stop. KB_ECONFIG for a bad schedule or no backup.dir. */
 struct cli_backup_sched;
