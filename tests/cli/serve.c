@@ -73,3 +73,10 @@ int kbox_serve_stop(struct kbox_server *s)
     s->out_fd = -1;
     return rc;
 }
+
+void kbox_serve_reap(struct kbox_server **running)
+{
+    if (*running && (*running)->pid > 0)
+        kbox_serve_stop(*running);
+    *running = NULL;
+}

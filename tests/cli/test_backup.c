@@ -43,9 +43,7 @@ static struct kbox_server *running; /* the server of the running test, stopped b
 static int teardown(void **state)
 {
     (void)state;
-    if (running && running->pid > 0)
-        kbox_serve_stop(running);
-    running = NULL;
+    kbox_serve_reap(&running);
     return 0;
 }
 

@@ -73,9 +73,7 @@ static void stop(struct kbox_server *k)
 static int teardown(void **state)
 {
     (void)state;
-    if (running && running->pid > 0)
-        kbox_serve_stop(running);
-    running = NULL;
+    kbox_serve_reap(&running);
     return 0;
 }
 

@@ -130,9 +130,7 @@ static long https_get(int port, const char *ca, struct got *g)
 static int teardown(void **state)
 {
     (void)state;
-    if (running && running->pid > 0)
-        kbox_serve_stop(running);
-    running = NULL;
+    kbox_serve_reap(&running);
     return 0;
 }
 
