@@ -40,7 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/json.h"
 
 #ifdef KBOX_HAVE_RAG
 #include "index/index.h"

@@ -28,7 +28,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "base/json.h"
 
 #ifdef KBOX_HAVE_RAG
 #include "index/index.h"

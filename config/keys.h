@@ -29,7 +29,7 @@
       "seconds a client may take to send one request's headers and body")                            \
     X(server, max_embed_inputs, INT, 256, 1, 2048, "inputs one /v1/embeddings call may carry (400 above)") \
     X(server, max_expensive, INT, 0, 0, 1024,                                                          \
-      "ask, chat and embeddings requests run at once (more get 503); 0 = HTTP threads - 1, at least 1") \
+      "embedding requests computed at once in HTTP threads (more get 503); 0 = threads - 1, at least 1") \
     X(server, public_metrics, BOOL, 0, 0, 1, "serve /metrics without the admin token")                \
     X(server, tls_cert, STR, "", 0, 4096, "PEM certificate chain file; with tls_key serves HTTPS (reread on SIGHUP)") \
     X(server, tls_key, STR, "", 0, 4096, "PEM private key file for server.tls_cert")                 \

@@ -31,8 +31,8 @@
  * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
  * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
  *
- * Cost (admit_cost): /metrics needs the admin token unless server.public_metrics; ask, chat and
- * embeddings hold one of server.max_expensive slots (default: HTTP threads - 1) and get 503 beyond.
+ * Cost (admit_cost): /metrics needs the admin token unless server.public_metrics; embeddings (computed
+ * in the HTTP thread) hold one of server.max_expensive slots (default: HTTP threads - 1), 503 beyond.
  *
  * HTTPS (server.tls_cert + server.tls_key): MHD_USE_TLS with MHD_OPTION_HTTPS_CERT_CALLBACK, the
  * certificate coming from web/tls.c so that web_server_reload_tls (serve's SIGHUP) swaps it for the
@@ -774,13 +774,17 @@ static int check_framing(struct conn_state *cs, struct kb_error *err)
 
 /* First call: route, admission and caps, before any body byte. Returns 0 or a KB_E* code. */
 /* Cost admission (issue #22 item 4), after auth: /metrics is the admin's unless server.public_metrics;
- * ask, chat and embeddings (WEB_EXPENSIVE_ROUTES) take one of s->max_expensive slots until the
- * request completes, so they cannot occupy every HTTP thread and health, admin and search keep
- * a thread; over the cap they get 503 at once with Retry-After instead of queueing. */
-#define WEB_EXPENSIVE_ROUTES " ask oa_chat oa_embeddings "
+ * the expensive routes that compute inside an HTTP worker thread (WEB_EXPENSIVE_ROUTES: embeddings),
+ * when their body is over WEB_EXPENSIVE_MIN_BYTES (or of unknown length), take one of s->max_expensive slots until the request completes, so they cannot occupy every HTTP
+ * thread and health, admin and search keep one; over the cap they get 503 at once with Retry-After
+ * instead of queueing. Ask and chat run as tasks on threads of their own (web_task_start), bounded by
+ * answer.max_concurrent, so they hold no HTTP thread while they work. */
+#define WEB_EXPENSIVE_ROUTES " oa_embeddings "
+#define WEB_EXPENSIVE_MIN_BYTES (64 * 1024) /* bodies above this take a slot: ~0.05 s of embedding work and up */
 static int admit_cost(struct conn_state *cs, struct kb_error *err)
 {
-    const char *name = cs->req.route->name;
+    const char *name = cs->req.route->name, *clen;
+    int64_t n = 0;
     char key[40];
     int rc = 0;
     if (strcmp(name, "metrics") == 0 && !cs->req.admin) {
@@ -793,9 +797,12 @@ static int admit_cost(struct conn_state *cs, struct kb_error *err)
     snprintf(key, sizeof key, " %.36s ", name);
     if (!strstr(WEB_EXPENSIVE_ROUTES, key))
         return 0;
+    clen = web_req_header(&cs->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen && kb_parse_i64(clen, &n) == 0 && n <= WEB_EXPENSIVE_MIN_BYTES)
+        return 0; /* a small call (a remote embedder's batch of chunks) costs milliseconds: no slot */
     pthread_mutex_lock(&cs->s->lock);
     if (cs->s->n_expensive >= cs->s->max_expensive)
-        rc = kb_error_set(err, KB_EBUSY, "busy: %d ask, chat and embedding requests run already "
+        rc = kb_error_set(err, KB_EBUSY, "busy: %d embedding requests run already "
                           "(server.max_expensive); try again shortly", cs->s->n_expensive);
     else
         cs->s->n_expensive++;
