@@ -49,6 +49,14 @@ int cmd_ask(struct cli *c);    /* cmd_kb.c */
 int cmd_eval(struct cli *c);   /* cmd_eval.c */
 int cmd_serve(struct cli *c);  /* cmd_serve.c */
 int cmd_model(struct cli *c);  /* cmd_model.c */
+int cmd_backup(struct cli *c);  /* cmd_backup.c */
+int cmd_restore(struct cli *c); /* cmd_backup.c */
+int cmd_doctor(struct cli *c);  /* cmd_doctor.c */
+/* The backup schedule serve runs (backup.schedule; cmd_backup.c). *out stays NULL when the schedule
+ * is empty. cfg is borrowed until stop. KB_ECONFIG for a bad schedule or no backup.dir. */
+struct cli_backup_sched;
+int cli_backup_sched_start(struct cli_backup_sched **out, const struct config *cfg, struct kb_error *err);
+void cli_backup_sched_stop(struct cli_backup_sched *s); /* NULL ok */
 /* Stores documents through rag/ (cmd_kb.c): `kbox ingest` without --dry-run. */
 int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool prune, const char *collection);
 /* `kbox model list [DIR]` (cmd_model_list.c); argv is what follows "list". */

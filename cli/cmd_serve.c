@@ -45,6 +45,7 @@ int cmd_serve(struct cli *c)
     struct kb_error err = {0};
     struct rag *r = NULL;
     struct web_server *s = NULL;
+    struct cli_backup_sched *bs = NULL;
     sigset_t set;
     int rc, sig = 0;
 
@@ -53,6 +54,7 @@ int cmd_serve(struct cli *c)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* reload the HTTPS certificate */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client that goes away must not kill the server */
     umask(077); /* the data directory (database, originals, uploads, token) is the owner's alone */
@@ -65,17 +67,31 @@ int cmd_serve(struct cli *c)
         rc = cli_fail(rc, &err);
         goto out_close_rag;
     }
-    printf("kbox: serving http://%s:%d/ (data in %s)\n", c->cfg.server_host, web_server_port(s), c->cfg.data_dir);
+    printf("kbox: serving %s://%s:%d/ (data in %s)\n", web_server_tls(s) ? "https" : "http", c->cfg.server_host,
+           web_server_port(s), c->cfg.data_dir);
     if (c->cfg.server_admin_token[0])
         printf("kbox: admin token: from server.admin_token\n");
     else
         printf("kbox: admin token%s: %s (stored in %s/admin_token)\n",
                web_server_token_generated(s) ? " (new)" : "", web_server_admin_token(s), c->cfg.data_dir);
+    if ((rc = cli_backup_sched_start(&bs, &c->cfg, &err))) {
+        web_server_stop(s);
+        rc = cli_fail(rc, &err);
+        goto out_close_rag;
+    }
     printf("kbox: press Ctrl-C to stop\n");
     fflush(stdout);
 
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        struct kb_error herr = {0};
+        int hrc = web_server_reload_tls(s, &herr);
+        if (hrc)
+            kb_log_error("SIGHUP: kept the old certificate: %s", kb_error_msg(&herr, hrc));
+        else if (web_server_tls(s))
+            kb_info("SIGHUP: reloaded the HTTPS certificate from %s", c->cfg.server_tls_cert);
+    }
     fprintf(stderr, "kbox: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cli_backup_sched_stop(bs);
     web_server_stop(s);
     rc = CLI_EXIT_OK;
 out_close_rag:

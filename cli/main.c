@@ -42,6 +42,16 @@ static const struct cli_command commands[] = {
      "  --port P     port (default server.port; 0 picks a free one)\n"
      "  --threads N  HTTP worker threads\n"
      "  --quiet      no access log\n"},
+    {"backup", cmd_backup, "[DEST]", "consistent snapshot of the database, originals and settings",
+     "  DEST     backup directory (default backup.dir); snapshots go to DEST/snapshots/<UTC time>,\n"
+     "           originals to DEST/originals (only new ones are copied); keeps backup.keep snapshots\n"
+     "  --json   the result as one JSON object\n"},
+    {"restore", cmd_restore, "SRC [--dry-run]", "restore a backup into an empty data directory",
+     "  SRC        a backup directory (its newest snapshot) or one snapshot directory\n"
+     "  --dry-run  verify the snapshot and the target, write nothing\n"
+     "  --json     the result as one JSON object\n"},
+    {"doctor", cmd_doctor, "[--json]", "check the data directory, disk, database, models, backends and address",
+     "  prints ok, warn or fail per check and what to fix; exit 2 when a check failed\n"},
     {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark",
      "  info FILE [--json]                 metadata, tensors and memory\n"
      "  run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"

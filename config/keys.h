@@ -27,6 +27,18 @@
     X(server, max_conns_per_ip, INT, 64, 0, 100000, "open connections per client address; 0 = no cap") \
     X(server, request_timeout_s, INT, 300, 1, 86400,                                                  \
       "seconds a client may take to send one request's headers and body")                            \
+    X(server, max_embed_inputs, INT, 256, 1, 2048, "inputs one /v1/embeddings call may carry (400 above)") \
+    X(server, max_expensive, INT, 0, 0, 1024,                                                          \
+      "embedding requests computed at once in HTTP threads (more get 503); 0 = threads - 1, at least 1") \
+    X(server, public_metrics, BOOL, 0, 0, 1, "serve /metrics without the admin token")                \
+    X(server, tls_cert, STR, "", 0, 4096, "PEM certificate chain file; with tls_key serves HTTPS (reread on SIGHUP)") \
+    X(server, tls_key, STR, "", 0, 4096, "PEM private key file for server.tls_cert")                 \
+                                                                                                        \
+    X(backup, dir, STR, "", 0, 4096, "directory `kbox backup` and the schedule write snapshots into") \
+    X(backup, schedule, STR, "", 0, 64,                                                                \
+      "when serve backs up into backup.dir: empty = never, \"daily HH:MM\" (local time) or \"every N\" " \
+      "with N in minutes (e.g. 90m), hours (6h) or days (1d)")                                        \
+    X(backup, keep, INT, 7, 0, 100000, "snapshots kept in backup.dir (older ones are removed); 0 = all") \
                                                                                                         \
     X(ingest, max_file_bytes, INT, 104857600, 1, 17179869184, "largest file accepted for ingestion") \
     X(ingest, max_expanded_bytes, INT, 536870912, 1024, 17179869184,                                  \

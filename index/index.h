@@ -116,6 +116,26 @@ void index_store_close(struct index_store *st); /* NULL ok */
 int index_store_save_vectors(struct index_store *st, struct kb_error *err);
 int index_store_schema_version(struct index_store *st); /* PRAGMA user_version */
 
+/* ---- backups (store_backup.c; cli/cmd_backup.c drives them) ------------------------------------ */
+
+/* What a database copy holds. */
+struct index_backup_info {
+    int schema_version;    /* PRAGMA user_version */
+    int64_t n_collections;
+    int64_t n_documents;
+    int64_t n_chunks;
+    char **sha256;         /* distinct originals the documents name (lowercase hex), sorted; arena-owned */
+    int n_sha256;
+};
+/* Copies the database file src_db into dest_db through SQLite's online backup API: one consistent
+ * snapshot even while another connection or process writes (WAL). Written as dest_db.tmp, synced and
+ * renamed. No index_store needed. KB_ENOENT (no src_db), KB_EIO, KB_ENOSPC, KB_EBUSY. */
+int index_backup_copy(const char *src_db, const char *dest_db, struct kb_error *err);
+/* Checks a database file (read-only): PRAGMA integrity_check, then fills info (strings in a).
+ * KB_ENOENT, KB_ECORRUPT naming the first problem. */
+int index_backup_verify(const char *db_path, struct kb_arena *a, struct index_backup_info *info,
+                        struct kb_error *err);
+
 /* ---- embedder changes ----------------------------------------------------------------------------- */
 
 /* Where the vectors stand. Strings are copies. */

@@ -336,6 +336,28 @@ static void put_base64(struct kb_buf *b, const unsigned char *p, size_t n)
     kb_buf_putc(b, '"');
 }
 
+/* Issue #22 item 4: caps the inputs of one call (server.max_embed_inputs, 400 naming it) and charges
+ * a public caller's rate budget by cost: one unit more per input and per 4 KiB of text beyond the
+ * request's own unit (the route's admission charged that one). */
+static int oa_embed_admit(struct web_req *req, const struct oa_embed_body *b, struct kb_error *err)
+{
+    const struct config *cfg = rag_config_get(req->ctx->rag);
+    int64_t bytes = 0, cost;
+    int rc = 0;
+    for (int i = 0; i < b->n_input; i++)
+        bytes += (int64_t)strlen(b->input[i]);
+    cost = (int64_t)b->n_input - 1 + bytes / 4096;
+    if (b->n_input > cfg->server_max_embed_inputs)
+        rc = kb_error_set(err, KB_EINVAL, "input has %d items; this server takes at most %lld per call "
+                          "(server.max_embed_inputs)", b->n_input, (long long)cfg->server_max_embed_inputs);
+    else if (!req->admin && cost > 0 &&
+             !web_rate_charge(&req->ctx->rate, req->client_ip, cost, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
+        rc = kb_error_set(err, KB_ERATE, "rate limit of %lld units per minute spent (an embedding input costs one); "
+                          "try again later", (long long)cfg->server_rate_limit_per_min);
+    rag_config_put(req->ctx->rag, cfg);
+    return rc;
+}
+
 int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct oa_embed_body b = {0};
@@ -349,6 +371,8 @@ int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_er
         return rc;
     if (b.n_input == 0)
         return kb_error_set(err, KB_EINVAL, "input is empty");
+    if ((rc = oa_embed_admit(req, &b, err)))
+        return rc;
     b64 = b.encoding_format && strcmp(b.encoding_format, "base64") == 0;
     if (b.encoding_format && !b64 && strcmp(b.encoding_format, "float") != 0)
         return kb_error_set(err, KB_EINVAL, "encoding_format must be float or base64");

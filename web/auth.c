@@ -10,9 +10,14 @@
  * Rate limiter: a fixed table of WEB_RATE_SLOTS slots hashed by client address, each counting
  * requests in the current unix minute; a slot from an older minute is reused by any address
  * that hashes there, so memory stays bounded under address floods. One mutex guards the table.
+ * Clients are keyed by address, IPv6 ones by their /64 (web_rate_key), since one host or customer
+ * gets a whole /64. Requests are charged by cost (web_rate_charge): one unit each, and a
+ * /v1/embeddings call one more per input and per 4 KiB of text beyond the first (api_openai.c);
+ * a request is admitted while the minute's budget is not spent, and may overdraw it once.
  * Tests: tests/web/test_web.c. */
 #include "web/web_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -135,10 +140,29 @@ void web_rate_release(struct web_rate *rl)
     pthread_mutex_destroy(&rl->lock);
 }
 
-bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s)
+void web_rate_key(const char *ip, char *out, size_t out_bytes)
+{
+    struct in6_addr a;
+    kb_strlcpy(out, ip, out_bytes);
+    if (strchr(ip, ':') && inet_pton(AF_INET6, ip, &a) == 1) {
+        bool v4 = IN6_IS_ADDR_V4MAPPED(&a);
+        if (!v4) /* one /64 is what one customer of an ISP or one host gets */
+            memset(a.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &a, out, (socklen_t)out_bytes);
+        if (v4 && strrchr(out, ':')) /* ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4 */
+            kb_strlcpy(out, strrchr(out, ':') + 1, out_bytes);
+        else if (!v4 && strlen(out) + 3 < out_bytes)
+            memcpy(out + strlen(out), "/64", 4);
+    }
+}
+
+bool web_rate_charge(struct web_rate *rl, const char *client_ip, int64_t cost, int64_t limit_per_min, int64_t now_s)
 {
     int64_t minute = now_s / 60;
-    uint32_t h = kb_fnv1a32(KB_FNV1A32_INIT, ip, strlen(ip));
+    char ip[64];
+    uint32_t h;
+    web_rate_key(client_ip, ip, sizeof ip);
+    h = kb_fnv1a32(KB_FNV1A32_INIT, ip, strlen(ip));
     struct web_rate_slot *slot = NULL;
     bool ok;
     if (limit_per_min <= 0)
@@ -168,11 +192,16 @@ bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, 
         slot->window = minute;
         slot->count = 0;
     }
-    ok = slot->count < limit_per_min;
+    ok = slot->count < limit_per_min; /* any budget left admits; a costly request may end in debt */
     if (ok)
-        slot->count++;
+        slot->count += cost;
     pthread_mutex_unlock(&rl->lock);
     return ok;
+}
+
+bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s)
+{
+    return web_rate_charge(rl, ip, 1, limit_per_min, now_s);
 }
 
 /* ---- CORS ----------------------------------------------------------------------------------------------- */

@@ -31,6 +31,14 @@
  * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
  * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
  *
+ * Cost (admit_cost): /metrics needs the admin token unless server.public_metrics; embeddings (computed
+ * in the HTTP thread) hold one of server.max_expensive slots (default: HTTP threads - 1), 503 beyond.
+ *
+ * HTTPS (server.tls_cert + server.tls_key): MHD_USE_TLS with MHD_OPTION_HTTPS_CERT_CALLBACK, the
+ * certificate coming from web/tls.c so that web_server_reload_tls (serve's SIGHUP) swaps it for the
+ * next handshakes without restarting the listener; every response then carries
+ * Strict-Transport-Security. Tests: tests/web/test_tls.c.
+ *
  * Shutdown: stop accepting (quiesce), wait up to WEB_DRAIN_S for in-flight requests, cancel
  * running tasks, wait for their threads, then stop the daemon (which must not hold suspended
  * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c. */
@@ -77,6 +85,9 @@ struct web_server {
     pthread_t watchdog;
     bool watchdog_started;
     bool watchdog_stop;
+    struct web_tls *tls;           /* HTTPS credentials (web/tls.c); NULL for plain HTTP */
+    int n_expensive;               /* expensive requests running (guarded by lock) */
+    int max_expensive;             /* server.max_expensive, resolved at start */
 };
 
 /* One open connection. Receiving (headers and body of a request, or waiting for the next one) is
@@ -131,6 +142,7 @@ struct conn_state {
     int fail_code;                 /* error found while reading the body */
     struct kb_error fail_err;
     struct web_task *task;
+    bool expensive;                /* holds one of s->max_expensive slots until completion */
     char method[16];
     char path[512];                /* for the log, truncated */
 };
@@ -164,10 +176,13 @@ static void client_ip(struct MHD_Connection *mc, char *out, size_t n)
                   (socklen_t)n);
 }
 
-static void add_headers(struct MHD_Response *r, const struct web_resp *resp, const char *ctype)
+static void add_headers(struct MHD_Response *r, const struct conn_state *cs, const char *ctype)
 {
+    const struct web_resp *resp = &cs->resp;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype ? ctype : "application/json");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (cs->s->tls) /* browsers that saw HTTPS once keep using it for a year */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     for (int i = 0; i < resp->n_headers; i++)
         MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
 }
@@ -182,7 +197,7 @@ static enum MHD_Result queue_buffer(struct conn_state *cs, int status, const cha
         free(data);
         return MHD_NO;
     }
-    add_headers(r, &cs->resp, ctype);
+    add_headers(r, cs, ctype);
     ok = MHD_queue_response(cs->mc, (unsigned)status, r);
     MHD_destroy_response(r);
     cs->status = status;
@@ -213,7 +228,7 @@ static enum MHD_Result queue_resp(struct conn_state *cs)
             return MHD_NO;
         }
         resp->fd = -1; /* the response owns it now */
-        add_headers(r, resp, resp->content_type);
+        add_headers(r, cs, resp->content_type);
         ok = MHD_queue_response(cs->mc, (unsigned)resp->status, r);
         MHD_destroy_response(r);
         cs->status = resp->status;
@@ -418,7 +433,7 @@ static enum MHD_Result task_respond(struct conn_state *cs)
         }
         t->refs++; /* the response's */
         pthread_mutex_unlock(&t->lock);
-        add_headers(r, &cs->resp, "text/event-stream; charset=utf-8");
+        add_headers(r, cs, "text/event-stream; charset=utf-8");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
         MHD_add_response_header(r, "X-Accel-Buffering", "no");
         ok = MHD_queue_response(cs->mc, 200, r);
@@ -758,6 +773,46 @@ static int check_framing(struct conn_state *cs, struct kb_error *err)
 }
 
 /* First call: route, admission and caps, before any body byte. Returns 0 or a KB_E* code. */
+/* Cost admission (issue #22 item 4), after auth: /metrics is the admin's unless server.public_metrics;
+ * the expensive routes that compute inside an HTTP worker thread (WEB_EXPENSIVE_ROUTES: embeddings),
+ * when their body is over WEB_EXPENSIVE_MIN_BYTES (or of unknown length), take one of s->max_expensive slots until the request completes, so they cannot occupy every HTTP
+ * thread and health, admin and search keep one; over the cap they get 503 at once with Retry-After
+ * instead of queueing. Ask and chat run as tasks on threads of their own (web_task_start), bounded by
+ * answer.max_concurrent, so they hold no HTTP thread while they work. */
+#define WEB_EXPENSIVE_ROUTES " oa_embeddings "
+#define WEB_EXPENSIVE_MIN_BYTES (64 * 1024) /* bodies above this take a slot: ~0.05 s of embedding work and up */
+static int admit_cost(struct conn_state *cs, struct kb_error *err)
+{
+    const char *name = cs->req.route->name, *clen;
+    int64_t n = 0;
+    char key[40];
+    int rc = 0;
+    if (strcmp(name, "metrics") == 0 && !cs->req.admin) {
+        const struct config *cfg = rag_config_get(cs->s->ctx.rag);
+        if (!cfg->server_public_metrics)
+            rc = kb_error_set(err, KB_EAUTH, "/metrics needs the admin token (or server.public_metrics)");
+        rag_config_put(cs->s->ctx.rag, cfg);
+        return rc;
+    }
+    snprintf(key, sizeof key, " %.36s ", name);
+    if (!strstr(WEB_EXPENSIVE_ROUTES, key))
+        return 0;
+    clen = web_req_header(&cs->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen && kb_parse_i64(clen, &n) == 0 && n <= WEB_EXPENSIVE_MIN_BYTES)
+        return 0; /* a small call (a remote embedder's batch of chunks) costs milliseconds: no slot */
+    pthread_mutex_lock(&cs->s->lock);
+    if (cs->s->n_expensive >= cs->s->max_expensive)
+        rc = kb_error_set(err, KB_EBUSY, "busy: %d embedding requests run already "
+                          "(server.max_expensive); try again shortly", cs->s->n_expensive);
+    else
+        cs->s->n_expensive++;
+    pthread_mutex_unlock(&cs->s->lock);
+    cs->expensive = rc == 0;
+    if (rc)
+        web_resp_header(&cs->req, &cs->resp, "Retry-After", "1");
+    return rc;
+}
+
 static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *err)
 {
     struct web_req *req = &cs->req;
@@ -788,7 +843,8 @@ static int conn_begin(struct conn_state *cs, const char *url, struct kb_error *e
     /* CORS headers first, so a browser on an allowed origin can read even the errors below */
     web_cors_headers(req, &cs->resp, web_req_header(req, "Origin"));
     if ((rc = web_route_admit(req, web_req_header(req, "Authorization"), web_req_header(req, "Origin"),
-                              web_req_header(req, "Host"), err)))
+                              web_req_header(req, "Host"), err)) ||
+        (rc = admit_cost(cs, err)))
         return rc;
 
     cfg = rag_config_get(cs->s->ctx.rag);
@@ -912,6 +968,11 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
         return;
     *con_cls = NULL;
     watch_mark(s, mc, false); /* keep-alive: the next request's receive time starts */
+    if (cs->expensive) {
+        pthread_mutex_lock(&s->lock);
+        s->n_expensive--;
+        pthread_mutex_unlock(&s->lock);
+    }
     if (cs->pp)
         MHD_destroy_post_processor(cs->pp);
     if (cs->up_fd >= 0)
@@ -1061,7 +1122,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     const char *host = opts && opts->host ? opts->host : cfg->server_host;
     int port = opts && opts->port >= 0 ? opts->port : (int)cfg->server_port;
     const union MHD_DaemonInfo *di;
-    struct MHD_OptionItem pool[2];
+    struct MHD_OptionItem pool[3];
     int rc;
 
     *out = NULL;
@@ -1092,6 +1153,18 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     pool[0] = (struct MHD_OptionItem){n_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
                                       (intptr_t)n_threads, NULL};
     pool[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    pool[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (cfg->server_tls_cert[0] || cfg->server_tls_key[0]) { /* HTTPS: web/tls.c hands out the certificate */
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+            rc = kb_error_set(err, KB_ENOTIMPL, "server.tls_cert is set but this libmicrohttpd has no TLS support");
+            goto out_free;
+        }
+        if ((rc = web_tls_open(&s->tls, cfg->server_tls_cert, cfg->server_tls_key, err)))
+            goto out_free;
+        flags |= MHD_USE_TLS;
+        pool[n_threads > 1 ? 1 : 0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, web_tls_callback()};
+    }
     s->d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
                             MHD_OPTION_ARRAY, pool,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->server_timeout_s,
@@ -1111,6 +1184,8 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
     s->request_timeout_s = (double)cfg->server_request_timeout_s;
+    s->max_expensive = cfg->server_max_expensive > 0 ? (int)cfg->server_max_expensive
+                                                     : (int)KB_MAX(1, n_threads - 1);
     s->watchdog_started = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
     __atomic_store_n(&s->ctx.hosts_port, s->port, __ATOMIC_RELEASE);
     *out = s;
@@ -1118,6 +1193,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     return 0;
 
 out_free:
+    web_tls_close(s->tls);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     ctx_release(&s->ctx);
@@ -1169,12 +1245,23 @@ void web_server_stop(struct web_server *s)
     if (s->watchdog_started)
         pthread_join(s->watchdog, NULL);
     MHD_stop_daemon(s->d);
+    web_tls_close(s->tls);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     ctx_release(&s->ctx);
     free(s);
+}
+
+int web_server_reload_tls(struct web_server *s, struct kb_error *err)
+{
+    return s && s->tls ? web_tls_reload(s->tls, err) : 0;
+}
+
+bool web_server_tls(const struct web_server *s)
+{
+    return s && s->tls;
 }
 
 int web_server_port(const struct web_server *s)

@@ -34,6 +34,11 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
  * joins the threads and frees the server. NULL ok. */
 void web_server_stop(struct web_server *s);
 
+/* HTTPS (server.tls_cert and server.tls_key set): rereads both files for the next handshakes, after a
+ * certificate renewal (serve calls it on SIGHUP). A bad file keeps the old certificate and returns
+ * KB_ECONFIG naming it. 0 and nothing done for plain HTTP. */
+int web_server_reload_tls(struct web_server *s, struct kb_error *err);
+bool web_server_tls(const struct web_server *s); /* serving HTTPS */
 /* The TCP port actually bound (useful with port 0). */
 int web_server_port(const struct web_server *s);
 /* The admin token (borrowed; valid until web_server_stop). For printing once at start-up. */

@@ -172,6 +172,11 @@ int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_erro
 bool web_token_equal(const char *a, const char *b); /* constant time in the token length */
 /* Counts a request from ip; false when over limit_per_min this minute (0: no limit). */
 bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s);
+/* Charges cost units (>= 1) to ip's minute; false when its budget was already spent. */
+bool web_rate_charge(struct web_rate *rl, const char *ip, int64_t cost, int64_t limit_per_min, int64_t now_s);
+/* The limiter's key for a client address: IPv4 as is (also when IPv4-mapped), IPv6 as its /64
+ * ("2001:db8:1:2::/64"). */
+void web_rate_key(const char *ip, char *out, size_t out_bytes);
 void web_rate_init(struct web_rate *rl);
 void web_rate_release(struct web_rate *rl);
 /* True when origin appears in the comma-separated list ("*" allows any). */
@@ -179,6 +184,16 @@ bool web_origin_listed(const char *list, const char *origin);
 void web_random_hex(char *out, size_t n_hex); /* n_hex random hex chars + NUL */
 
 /* metrics.c */
+/* tls.c: HTTPS credentials (server.tls_cert, server.tls_key). open loads and checks both files
+ * (KB_ECONFIG naming the file and the reason); reload rereads them, keeping the old ones on failure;
+ * the callback (a gnutls_certificate_retrieve_function2 *) goes to MHD_OPTION_HTTPS_CERT_CALLBACK.
+ * Caller owns *out; close with web_tls_close() after the daemon stopped (NULL ok). */
+struct web_tls;
+int web_tls_open(struct web_tls **out, const char *cert_path, const char *key_path, struct kb_error *err);
+int web_tls_reload(struct web_tls *t, struct kb_error *err);
+void *web_tls_callback(void);
+void web_tls_close(struct web_tls *t);
+
 void web_metrics_init(struct web_ctx *ctx);
 void web_metrics_release(struct web_ctx *ctx);
 void web_metrics_observe(struct web_ctx *ctx, int route_idx, int status, double seconds);

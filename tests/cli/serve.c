@@ -45,10 +45,10 @@ int kbox_serve_start(struct kbox_server *s, const char *dir, const char *const *
             break;
         n += (size_t)got;
         s->printed[n] = '\0';
-        url = strstr(s->printed, "http://127.0.0.1:");
+        url = strstr(s->printed, "://127.0.0.1:"); /* http or https (server.tls_cert) */
         token = strstr(s->printed, "admin token");
         if (url && token && strchr(token, '\n')) {
-            s->port = (int)strtol(url + 17, NULL, 10);
+            s->port = (int)strtol(url + 13, NULL, 10);
             break;
         }
     }
@@ -72,4 +72,11 @@ int kbox_serve_stop(struct kbox_server *s)
         close(s->out_fd);
     s->out_fd = -1;
     return rc;
+}
+
+void kbox_serve_reap(struct kbox_server **running)
+{
+    if (*running && (*running)->pid > 0)
+        kbox_serve_stop(*running);
+    *running = NULL;
 }

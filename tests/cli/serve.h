@@ -17,6 +17,8 @@ struct kbox_server {
  * its URL and the admin token line. extra is NULL-terminated (may be NULL). Returns 0, or -1
  * when it did not (then s->printed says what it printed; the child is stopped). */
 int kbox_serve_start(struct kbox_server *s, const char *dir, const char *const *extra);
+/* For a cmocka teardown after a failed assertion: stops *running when it still runs, sets it NULL. */
+void kbox_serve_reap(struct kbox_server **running);
 /* SIGTERM, then waits: the exit code, or -1 when it died from a signal. */
 int kbox_serve_stop(struct kbox_server *s);
 

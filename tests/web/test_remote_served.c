@@ -99,7 +99,8 @@ static void test_served(void **state)
     const char *const args[] = {"--set", "log.level=warn", "--set", "answer.backend=openai", "--set", url,
                                 "--set", "answer.retries=0", "--set", "answer.breaker_failures=3", "--set",
                                 "answer.breaker_cooldown_s=2", "--set", "server.rate_limit_per_min=0", "--set",
-                                "server.admin_token=served-admin-token-of-32-characters", NULL};
+                                "server.admin_token=served-admin-token-of-32-characters", "--set",
+                                "server.public_metrics=true", NULL};
     if (kbox_serve_start(&srv, dir, args))
         fail_msg("kbox serve printed: %s", srv.printed);
 

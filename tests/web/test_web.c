@@ -752,7 +752,8 @@ static void test_metrics(void **state)
 {
     struct fixture *f = *state;
     struct http_resp r;
-    call(f, "GET", "/metrics", NULL, NULL, 200, &r);
+    /* /metrics is the admin's unless server.public_metrics */
+    call(f, "GET", "/metrics", admin, NULL, 200, &r);
     assert_non_null(strstr(r.body, "# TYPE kbox_http_requests_total counter"));
     assert_non_null(strstr(r.body, "kbox_http_requests_total{route=\"health\",code=\"2xx\"}"));
     assert_non_null(strstr(r.body, "kbox_http_request_duration_seconds_bucket{route=\"search\",le=\"+Inf\"}"));
