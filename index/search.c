@@ -129,12 +129,17 @@ static void seg_run(void *ud, const char *run, size_t n)
     }
 }
 
-/* Fills *sp from every CJK run of text[0..n). */
+/* Fills *sp from every CJK run of text[0..n), cut after the tokenizer's Traditional -> Simplified
+ * folding (text_fold_han), so the pairs compare with the query's terms and a zh-Hant query is cut by
+ * the (Simplified) word list. */
 static void seg_query(const struct text_dict *d, const char *text, size_t n, struct seg_pairs *sp)
 {
     struct seg_ctx c = {d, sp};
+    char *folded = kb_xmalloc(n + 1);
+    memcpy(folded, text, n);
     memset(sp, 0, sizeof(*sp));
-    text_cjk_runs(text, n, seg_run, &c);
+    text_cjk_runs(folded, text_fold_han_inplace(folded, n), seg_run, &c);
+    free(folded);
 }
 
 /* The store's word list for path, read at the first search that names it (lock held). A file that
