@@ -42,6 +42,8 @@
     X(index, fusion, STR, "weighted", 3, 8, "hybrid fusion: weighted (score blend) or rrf")                             \
     X(index, rrf_k, INT, 60, 1, 10000, "reciprocal rank fusion constant")                            \
     X(index, vector_weight, FLOAT, 0.7, 0, 1, "vector weight in fusion, scaled by top-10 agreement") \
+    X(index, lexical_cjk_trust, FLOAT, 0.4, 0, 1,                                                     \
+      "share of vector_weight a term-hashing embedder (the built-in) keeps for CJK query terms")     \
     X(index, ann_threshold, INT, 50000, 1000, 1000000000,                                             \
       "vector count above which an approximate index (index.ann) replaces exact search")              \
     X(index, ann, STR, "ivf", 3, 4,                                                                   \

@@ -256,6 +256,7 @@ int index_embedder_builtin_new(struct index_embedder **out, int dim, struct kb_e
     e->embed = builtin_embed;
     e->embed_query = builtin_embed_query;
     e->ud = s;
+    e->lexical = true; /* hashed terms: fusion weighs its CJK vectors less (search.c) */
     *out = e;
     return 0;
 }

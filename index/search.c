@@ -22,7 +22,10 @@
  * Fusion: RRF score = sum over lists of 1 / (rrf_k + rank). Weighted: w * (cos - min_cos) / (max_cos -
  * min_cos) + (1 - w) * bm25/max_bm25 over the candidates, with a query-adaptive
  * w = vector_weight x (0.015 + 0.985 x agree^3), agree = |BM25 top 10 & vector top 10| / 10
- * (fuse_vector_weight). Measured on ../shared/eval with the built-in embedder (docs/BENCHMARKS.md):
+ * (fuse_vector_weight), times the embedder's trust for this query (fuse_trust: 1 for a model
+ * embedder; for the built-in hashed one, index.lexical_cjk_trust for the query's CJK terms, whose
+ * hashed n-grams repeat BM25's evidence). Measured on ../shared/eval with the built-in embedder
+ * (docs/BENCHMARKS.md):
  * a fixed w either lets hashed-vector noise reorder sets where BM25 is near-perfect (xquad_zh, drcd,
  * cmrc2018, emanual) or gives too little where the vectors help (rgb_zh, dureader, covid_faq); how
  * much the two top-10 lists agree separates the two kinds of query better than BM25's score shape
@@ -207,6 +210,7 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->fusion = strcmp(cfg->index_fusion, "weighted") == 0 ? INDEX_FUSION_WEIGHTED : INDEX_FUSION_RRF;
     o->rrf_k = (int)cfg->index_rrf_k;
     o->vector_weight = cfg->index_vector_weight;
+    o->lexical_cjk_trust = cfg->index_lexical_cjk_trust;
     o->mmr = cfg->index_mmr;
     o->mmr_lambda = cfg->index_mmr_lambda;
     o->evidence = cfg->index_sentence_evidence;
@@ -333,7 +337,23 @@ static double fuse_vector_weight(const struct store_cand *c, int n, const struct
     return o->vector_weight * (FUSE_FLOOR + (1 - FUSE_FLOOR) * agree * agree * agree);
 }
 
-static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
+/* How far this query may trust the embedder's vectors, as a share of its weight: 1 for a model
+ * embedder; for a lexical one (the built-in hashed terms), lexical_cjk_trust for the CJK share of the
+ * query's content terms and 1 for the rest. A CJK query's hashed features are its characters, pairs
+ * and triples, so its vector score restates BM25's characters and pairs (plus hash collisions);
+ * a word query's also carry word pairs and the character 3-grams of each word, which BM25 lacks
+ * (inflections, typos), so they keep their weight. */
+static double fuse_trust(const struct index_embedder *emb, const struct text_terms *q, const struct index_search_opts *o)
+{
+    double cjk_trust = o->lexical_cjk_trust > 0 ? o->lexical_cjk_trust : INDEX_LEXICAL_CJK_TRUST;
+    int n = q->n_content > 0 ? q->n_content : q->n;
+    double cjk_share = n > 0 ? (double)q->n_cjk / n : 0;
+    if (!emb || !emb->lexical)
+        return 1;
+    return 1 - KB_MIN(1.0, cjk_share) * (1 - KB_MIN(1.0, cjk_trust));
+}
+
+static void fuse(struct store_cand *c, int n, const struct index_search_opts *o, double trust)
 {
     double max_b = 0, max_v = -1, min_v = 1, w = 0;
     for (int i = 0; i < n; i++) {
@@ -342,7 +362,7 @@ static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
         min_v = KB_MIN(min_v, c[i].vector);
     }
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED)
-        w = fuse_vector_weight(c, n, o);
+        w = trust * fuse_vector_weight(c, n, o);
     for (int i = 0; i < n; i++) {
         struct store_cand *x = &c[i];
         if (o->mode == INDEX_MODE_BM25) {
@@ -677,7 +697,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     }
     if (n_cand == 0)
         goto out_free;
-    fuse(cand, n_cand, o);
+    fuse(cand, n_cand, o, fuse_trust(emb, &q, o));
     qsort(cand, (size_t)n_cand, sizeof(*cand), cand_cmp_score);
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED && o->vector_weight > 0)
         fuse_near_tie(cand, n_cand);
