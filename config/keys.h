@@ -56,6 +56,8 @@
     X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \
     X(index, bm25_k1, FLOAT, 0.9, 0.05, 10, "BM25 term-frequency saturation k1")                    \
     X(index, bm25_b, FLOAT, 0.3, 0, 1, "BM25 length normalisation b (0 none, 1 full)")             \
+    X(index, bm25_heading_weight, FLOAT, 2.0, 0, 10,                                                  \
+      "BM25F weight of a chunk's heading path (title, section headings) against its text's 1")     \
     X(index, bm25_cjk_unigram_weight, FLOAT, 1.0, 0, 1,                                              \
       "weight of a CJK query character against its character pairs' 1")                          \
     X(index, bm25_cjk_cross_pair_weight, FLOAT, 0.5, 0, 1,                                           \

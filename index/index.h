@@ -291,6 +291,9 @@ struct index_search_opts {
      * 1 (cfg->index_bm25_cjk_unigram_weight). bm25_k1 0 (a zeroed struct) takes INDEX_BM25_K1,
      * INDEX_BM25_B and INDEX_BM25_CJK_UNIGRAM_WEIGHT for all three. */
     double bm25_k1, bm25_b, bm25_cjk_unigram_weight;
+    /* BM25F weight of a chunk's heading path (title and section headings) against its text's 1
+     * (cfg->index_bm25_heading_weight; store_search.c); read with bm25_k1. */
+    double bm25_heading_weight;
     /* CJK query segmentation (search.c): the word list (cfg->index_segment_dict; borrowed; NULL or ""
      * = none, and an unreadable file is logged once and treated as none) and the weight of a query
      * character pair that straddles two of its words (cfg->index_bm25_cjk_cross_pair_weight; only
@@ -304,6 +307,7 @@ struct index_search_opts {
 #define INDEX_BM25_K1 0.9
 #define INDEX_BM25_B 0.3
 #define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
+#define INDEX_BM25_HEADING_WEIGHT 2.0 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 #define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 0.5 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 #define INDEX_LEXICAL_CJK_TRUST 0.4          /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 /* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence,

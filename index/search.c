@@ -216,6 +216,7 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->evidence = cfg->index_sentence_evidence;
     o->bm25_k1 = cfg->index_bm25_k1;
     o->bm25_b = cfg->index_bm25_b;
+    o->bm25_heading_weight = cfg->index_bm25_heading_weight;
     o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
     o->bm25_cjk_cross_pair_weight = cfg->index_bm25_cjk_cross_pair_weight;
     o->segment_dict = cfg->index_segment_dict;
@@ -617,7 +618,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT;
     const struct text_dict *dict;
     struct seg_pairs seg;
-    struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, NULL, 0};
+    struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, INDEX_BM25_HEADING_WEIGHT, NULL, 0};
 
     kb_buf_init(&expr, 64 * 1024);
     if ((rc = search_query_text(query_in, &query, err)) != 0)
@@ -626,6 +627,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     if (o->bm25_k1 > 0) {
         rank.k1 = o->bm25_k1;
         rank.b = o->bm25_b;
+        rank.heading_weight = o->bm25_heading_weight;
         uni_weight = o->bm25_cjk_unigram_weight;
         cross_weight = o->bm25_cjk_cross_pair_weight;
     }
