@@ -30,7 +30,7 @@
  * cmrc2018, emanual) or gives too little where the vectors help (rgb_zh, dureader, covid_faq); how
  * much the two top-10 lists agree separates the two kinds of query better than BM25's score shape
  * (10th/1st BM25 score, also tried). After sorting, a near-tie rule (fuse_near_tie) moves the vectors'
- * own first chunk to the front when BM25 scores it within 1% of BM25's best.
+ * own first chunk to the front when BM25 scores it within 1% x trust of BM25's best.
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
  * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
  * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_bm25.c (BM25 weights and
@@ -390,9 +390,11 @@ static void fuse(struct store_cand *c, int n, const struct index_search_opts *o,
  * for the vector score among near-ties reordered the CJK sets by hashed-n-gram noise). It takes the
  * front chunk's score so scores stay non-increasing; vector_weight 0 (BM25 order) turns it off. Replayed on ../shared/eval dumps
  * (bench_index_eval): 1% flips cmrc2018 questions up and changes nothing else; 2-5% starts losing
- * xquad_zh and pubmedqa questions. */
+ * xquad_zh and pubmedqa questions. The margin is scaled by the query's trust in the embedder
+ * (fuse_trust), like the vector weight: a lexical embedder's first CJK pick breaks only closer ties
+ * (0.4% at index.lexical_cjk_trust 0.4), as its hashed n-grams are mostly BM25's own evidence. */
 #define FUSE_TIE_EPS 0.01
-static void fuse_near_tie(struct store_cand *c, int n)
+static void fuse_near_tie(struct store_cand *c, int n, double trust)
 {
     double max_b = 0;
     int t = -1;
@@ -401,7 +403,7 @@ static void fuse_near_tie(struct store_cand *c, int n)
         if (c[i].vector_rank == 1)
             t = i;
     }
-    if (t > 0 && max_b > 0 && c[t].bm25 / max_b >= 1 - FUSE_TIE_EPS) {
+    if (t > 0 && max_b > 0 && c[t].bm25 / max_b >= 1 - FUSE_TIE_EPS * trust) {
         struct store_cand x = c[t];
         memmove(c + 1, c, (size_t)t * sizeof(*c));
         x.score = c[1].score;
@@ -615,7 +617,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
     double weight[3 * TEXT_MAX_TERMS], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
-    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT;
+    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT, trust;
     const struct text_dict *dict;
     struct seg_pairs seg;
     struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, INDEX_BM25_HEADING_WEIGHT, NULL, 0};
@@ -699,10 +701,11 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     }
     if (n_cand == 0)
         goto out_free;
-    fuse(cand, n_cand, o, fuse_trust(emb, &q, o));
+    trust = fuse_trust(emb, &q, o);
+    fuse(cand, n_cand, o, trust);
     qsort(cand, (size_t)n_cand, sizeof(*cand), cand_cmp_score);
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED && o->vector_weight > 0)
-        fuse_near_tie(cand, n_cand);
+        fuse_near_tie(cand, n_cand, trust);
     if (o->mode == INDEX_MODE_HYBRID && o->evidence && (rc = evid_rerank(st, &q, cand, n_cand, err)) != 0)
         goto out_free;
     if (o->mmr && (rc = mmr_rerank(st, cand, KB_MIN(n_cand, depth), o->top_k, o->mmr_lambda, err)) != 0)
