@@ -67,6 +67,10 @@ int text_tokenize(const char *text, size_t n, bool for_query, text_token_fn fn, 
  * from Debian's libopencc-data, see gen_t2s.c), or cp itself when it has none. Never a longer UTF-8
  * encoding than cp's. */
 uint32_t text_fold_han(uint32_t cp);
+/* The bytes of s[0..n) whose prefix reads as term[0..k) once its CJK characters are folded with
+ * text_fold_han (term is a token, already folded: 說話 in s matches 说话); 0 when it does not, and
+ * for an empty term. For finding a query's CJK terms in original text. */
+size_t text_match_folded(const char *s, size_t n, const char *term, size_t k);
 /* Folds every CJK character of s[0..n) with text_fold_han, in place; returns the new length (<= n).
  * Other bytes, invalid ones included, are kept. */
 size_t text_fold_han_inplace(char *s, size_t n);

@@ -36,6 +36,20 @@ uint32_t text_fold_han(uint32_t cp)
     return lo < KB_ARRAY_LEN(tokenize_t2s) && tokenize_t2s[lo].from == cp ? tokenize_t2s[lo].to : cp;
 }
 
+size_t text_match_folded(const char *s, size_t n, const char *term, size_t k)
+{
+    size_t i = 0, j = 0;
+    while (j < k && i < n) {
+        uint32_t a, b;
+        int la = kb_utf8_decode(s + i, n - i, &a), lb = kb_utf8_decode(term + j, k - j, &b);
+        if (la <= 0 || lb <= 0 || (kb_utf8_is_cjk(a) ? text_fold_han(a) : a) != b)
+            break;
+        i += (size_t)la;
+        j += (size_t)lb;
+    }
+    return j == k && k > 0 ? i : 0;
+}
+
 size_t text_fold_han_inplace(char *s, size_t n)
 {
     size_t r = 0, w = 0;

@@ -258,6 +258,14 @@ static void test_fold_han(void **state)
         if (strcmp(buf, strs[i].out) != 0)
             fail_msg("case %zu: '%s' folded to '%s', want '%s'", i, strs[i].in, buf, strs[i].out);
     }
+    /* finding a folded term in original text: the bytes of the original that match */
+    assert_int_equal(text_match_folded("說話很快", strlen("說話很快"), "说话", strlen("说话")), strlen("說話"));
+    assert_int_equal(text_match_folded("说话", strlen("说话"), "说话", strlen("说话")), strlen("说话"));
+    assert_int_equal(text_match_folded("說", strlen("說"), "说话", strlen("说话")), 0); /* text ends first */
+    assert_int_equal(text_match_folded("說謊", strlen("說謊"), "说话", strlen("说话")), 0);
+    assert_int_equal(text_match_folded("abc", 3, "ab", 2), 2);
+    assert_int_equal(text_match_folded("abc", 3, "", 0), 0);
+    assert_int_equal(text_match_folded("\xe8", 1, "说", strlen("说")), 0); /* a cut character */
 }
 
 static void test_invalid_utf8_prefixes(void **state)
