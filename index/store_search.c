@@ -23,10 +23,12 @@
  * expression with BM25F (Robertson, Zaragoza and Taylor 2004: per-field length normalisation, field
  * weights on term frequencies, one saturation):
  *   score = sum over phrases p of w_p x idf_p x tf_p (k1 + 1) / (tf_p + k1)
- *   tf_p  = tf_text / B_text + heading_weight x tf_heading / B_heading
+ *   tf_p  = tf_text / B_text + heading_weight x min(1, tf_heading) / B_heading
  *   B_f   = 1 - b + b dl_f / avgdl_f
  *   idf_p = ln(1 + (N - n_p + 0.5) / (n_p + 0.5))
- * tf_f: occurrences of phrase p in the row's column f (text, heading_path); dl_f: the row's tokens
+ * tf_f: occurrences of phrase p in the row's column f (text, heading_path; a heading path lists a
+ * section's ancestors, so a word repeated along it, "Shipping > Shipping zones", names one topic and
+ * counts once); dl_f: the row's tokens
  * in f; avgdl_f: their mean over the table; N: rows; n_p: rows holding p. With an empty heading
  * this is plain BM25: tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)). A chunk's heading path (document
  * title and section headings) names its topic in a few words, so a query term there is stronger
@@ -136,8 +138,8 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
         for (int p = 0; p < q->n_phrase; p++) {
             double tf = 0;
             for (int c = 0; c < RANK_COLS; c++)
-                if (q->tf[p * RANK_COLS + c] > 0)
-                    tf += q->tf[p * RANK_COLS + c] * inv_norm[c];
+                if (q->tf[p * RANK_COLS + c] > 0) /* a heading counts a phrase once (see above) */
+                    tf += (c == 1 ? 1 : q->tf[p * RANK_COLS + c]) * inv_norm[c];
             if (tf > 0)
                 score += q->weight[p] * q->idf[p] * tf * (k1 + 1) / (tf + k1);
         }
