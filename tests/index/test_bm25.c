@@ -237,6 +237,36 @@ static void test_heading_bm25f(void **state)
         config_release(&cfg);
         kb_arena_release(&a);
     }
+    /* a word repeated along a heading path counts once: d7 heading "plum > plum" (2 tokens), text
+     * "kiwi"; now N 7, heading tokens 3 (avg 3/7); at the defaults (k1 0.9, b 0.3, heading weight 2)
+     * plum's tf = 2 x 1 / (0.7 + 0.3 x 2 / (3/7)), not 2 x 2 / ... */
+    {
+        struct index_doc d;
+        struct index_chunk ch;
+        struct index_search_opts o;
+        struct kb_error err = {0};
+        struct kb_arena a;
+        struct index_hit *h;
+        int64_t d7;
+        int n = -1;
+        const double k1 = INDEX_BM25_K1, b = INDEX_BM25_B, hw = INDEX_BM25_HEADING_WEIGHT;
+        double tf = hw / (1 - b + b * 2 / (3.0 / 7));
+        memset(&d, 0, sizeof(d));
+        memset(&ch, 0, sizeof(ch));
+        d.name = d.path = "d7";
+        d.mime = "text/plain";
+        ch.text = "kiwi";
+        ch.heading_path = "plum > plum";
+        assert_int_equal(index_doc_replace(f->st, &d, &ch, 1, NULL, "kiwi", 4, &d7, &err), 0);
+        kb_arena_init(&a, 1 << 16, 1 << 24);
+        memset(&o, 0, sizeof(o)); /* zeroed: the compiled-in defaults */
+        o.mode = INDEX_MODE_BM25;
+        o.top_k = 10;
+        assert_int_equal(index_search(f->st, "plum", &o, &a, &h, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_true(fabs(h[0].bm25 - idf(7, 1) * tf * (k1 + 1) / (tf + k1)) < 1e-9);
+        kb_arena_release(&a);
+    }
 }
 
 static void test_zeroed_opts_take_defaults(void **state)
