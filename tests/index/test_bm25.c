@@ -28,7 +28,7 @@ struct fx {
     int64_t cjk_id;
 };
 
-static int64_t put(struct index_store *st, const char *name, const char *text)
+static int64_t put_headed(struct index_store *st, const char *name, const char *heading, const char *text)
 {
     struct index_doc d;
     struct index_chunk ch;
@@ -39,10 +39,15 @@ static int64_t put(struct index_store *st, const char *name, const char *text)
     d.name = d.path = name;
     d.mime = "text/plain";
     ch.text = text;
-    ch.heading_path = "";
+    ch.heading_path = heading;
     if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0)
         fail_msg("replace %s: %s", name, err.msg);
     return id;
+}
+
+static int64_t put(struct index_store *st, const char *name, const char *text)
+{
+    return put_headed(st, name, "", text);
 }
 
 static int fx_setup(void **state)
@@ -198,20 +203,7 @@ static void test_heading_bm25f(void **state)
 {
     struct fx *f = *state;
     static const char *const hws[] = {"1", "3"};
-    int64_t d5, d6;
-    {
-        struct index_doc d;
-        struct index_chunk ch;
-        struct kb_error err = {0};
-        memset(&d, 0, sizeof(d));
-        memset(&ch, 0, sizeof(ch));
-        d.name = d.path = "d5";
-        d.mime = "text/plain";
-        ch.text = "grape";
-        ch.heading_path = "fig";
-        assert_int_equal(index_doc_replace(f->st, &d, &ch, 1, NULL, "grape", 5, &d5, &err), 0);
-    }
-    d6 = put(f->st, "d6", "fig grape grape");
+    int64_t d5 = put_headed(f->st, "d5", "fig", "grape"), d6 = put(f->st, "d6", "fig grape grape");
     for (int i = 0; i < 2; i++) {
         struct config cfg;
         struct index_search_opts o;
@@ -241,29 +233,21 @@ static void test_heading_bm25f(void **state)
      * "kiwi"; now N 7, heading tokens 3 (avg 3/7); at the defaults (k1 0.9, b 0.3, heading weight 2)
      * plum's tf = 2 x 1 / (0.7 + 0.3 x 2 / (3/7)), not 2 x 2 / ... */
     {
-        struct index_doc d;
-        struct index_chunk ch;
         struct index_search_opts o;
         struct kb_error err = {0};
         struct kb_arena a;
         struct index_hit *h;
-        int64_t d7;
+        int64_t d7 = put_headed(f->st, "d7", "plum > plum", "kiwi");
         int n = -1;
         const double k1 = INDEX_BM25_K1, b = INDEX_BM25_B, hw = INDEX_BM25_HEADING_WEIGHT;
         double tf = hw / (1 - b + b * 2 / (3.0 / 7));
-        memset(&d, 0, sizeof(d));
-        memset(&ch, 0, sizeof(ch));
-        d.name = d.path = "d7";
-        d.mime = "text/plain";
-        ch.text = "kiwi";
-        ch.heading_path = "plum > plum";
-        assert_int_equal(index_doc_replace(f->st, &d, &ch, 1, NULL, "kiwi", 4, &d7, &err), 0);
         kb_arena_init(&a, 1 << 16, 1 << 24);
         memset(&o, 0, sizeof(o)); /* zeroed: the compiled-in defaults */
         o.mode = INDEX_MODE_BM25;
         o.top_k = 10;
         assert_int_equal(index_search(f->st, "plum", &o, &a, &h, &n, &err), 0);
         assert_int_equal(n, 1);
+        assert_true(h[0].document_id == d7);
         assert_true(fabs(h[0].bm25 - idf(7, 1) * tf * (k1 + 1) / (tf + k1)) < 1e-9);
         kb_arena_release(&a);
     }
