@@ -54,6 +54,8 @@
     X(index, fusion, STR, "weighted", 3, 8, "hybrid fusion: weighted (score blend) or rrf")                             \
     X(index, rrf_k, INT, 60, 1, 10000, "reciprocal rank fusion constant")                            \
     X(index, vector_weight, FLOAT, 0.7, 0, 1, "vector weight in fusion, scaled by top-10 agreement") \
+    X(index, lexical_cjk_trust, FLOAT, 0.4, 0, 1,                                                     \
+      "share of vector_weight a term-hashing embedder (the built-in) keeps for CJK query terms")     \
     X(index, ann_threshold, INT, 50000, 1000, 1000000000,                                             \
       "vector count above which an approximate index (index.ann) replaces exact search")              \
     X(index, ann, STR, "ivf", 3, 4,                                                                   \
@@ -66,6 +68,8 @@
     X(index, mmr_lambda, FLOAT, 0.7, 0, 1, "MMR trade-off: 1 is pure relevance")                     \
     X(index, bm25_k1, FLOAT, 0.9, 0.05, 10, "BM25 term-frequency saturation k1")                    \
     X(index, bm25_b, FLOAT, 0.3, 0, 1, "BM25 length normalisation b (0 none, 1 full)")             \
+    X(index, bm25_heading_weight, FLOAT, 2.0, 0, 10,                                                  \
+      "BM25F weight of a chunk's heading path (title, section headings) against its text's 1")     \
     X(index, bm25_cjk_unigram_weight, FLOAT, 1.0, 0, 1,                                              \
       "weight of a CJK query character against its character pairs' 1")                          \
     X(index, bm25_cjk_cross_pair_weight, FLOAT, 0.5, 0, 1,                                           \

@@ -7,3 +7,5 @@ target_link_options(kb_index INTERFACE -fsanitize=address,undefined)
 kb_fuzz(fuzz_text_dict SOURCES fuzz_text_dict.c LIBS kb_text)
 target_compile_options(kb_text PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
 target_link_options(kb_text INTERFACE -fsanitize=address,undefined)
+# The Traditional -> Simplified folding and the folded-term match of text/tokenize.c.
+kb_fuzz(fuzz_text_fold SOURCES fuzz_text_fold.c LIBS kb_text)

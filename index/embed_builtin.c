@@ -20,6 +20,10 @@
  * documents — TF-IDF with the IDF counted once instead of twice, which ranks like BM25-style weighting.
  * Unknown query terms (typos) get the highest IDF, capped, and match through their 3-grams.
  *
+ * The embedder says it is lexical (index_embedder.lexical): its features are the text's own terms, so
+ * hybrid fusion keeps only index.lexical_cjk_trust of the vector weight for a query's CJK terms,
+ * whose hashed n-grams are BM25's characters and pairs again (search.c).
+ *
  * Invariants: pure function of (text, dim) for documents and (text, stats, dim) for queries;
  * thread-safe (state per call); texts are read up to EMBED_MAX_TEXT_BYTES.
  * Tests: tests/index/test_embed.c. */
@@ -256,6 +260,7 @@ int index_embedder_builtin_new(struct index_embedder **out, int dim, struct kb_e
     e->embed = builtin_embed;
     e->embed_query = builtin_embed_query;
     e->ud = s;
+    e->lexical = true; /* hashed terms: fusion weighs its CJK vectors less (search.c) */
     *out = e;
     return 0;
 }

@@ -73,6 +73,11 @@ struct index_embedder {
     int (*embed_query)(void *ud, const char *text, const struct index_term_stats *stats, float *out,
                        struct kb_error *err);
     void *ud; /* embedder state; owned by whoever created the embedder */
+    /* The vectors hash the text's own terms (the built-in embedder), so they restate much of BM25's
+     * evidence rather than add a second view: hybrid fusion trusts them less for CJK queries, whose
+     * hashed character n-grams are BM25's own characters and pairs (search.c, fuse_vector_weight).
+     * false (a zeroed or designated initialiser) for a model embedder. */
+    bool lexical;
 };
 
 /* The built-in embedder: hashed word, word-bigram and character n-gram features (CJK character
@@ -294,6 +299,10 @@ struct index_search_opts {
     enum index_fusion fusion;
     int rrf_k;              /* RRF constant (cfg->index_rrf_k, 60) */
     double vector_weight;   /* weighted fusion: share of the vector score, 0..1 */
+    /* Weighted fusion with a lexical embedder (index_embedder.lexical): the share of vector_weight kept
+     * for the CJK part of a query, 0..1 (cfg->index_lexical_cjk_trust); 0 in a zeroed struct takes
+     * INDEX_LEXICAL_CJK_TRUST. */
+    double lexical_cjk_trust;
     bool mmr;               /* diversify with maximal marginal relevance */
     double mmr_lambda;      /* 1 = pure relevance */
     bool evidence;          /* hybrid: sentence-evidence rerank of the first fused hits (search.c) */
@@ -302,6 +311,9 @@ struct index_search_opts {
      * 1 (cfg->index_bm25_cjk_unigram_weight). bm25_k1 0 (a zeroed struct) takes INDEX_BM25_K1,
      * INDEX_BM25_B and INDEX_BM25_CJK_UNIGRAM_WEIGHT for all three. */
     double bm25_k1, bm25_b, bm25_cjk_unigram_weight;
+    /* BM25F weight of a chunk's heading path (title and section headings) against its text's 1
+     * (cfg->index_bm25_heading_weight; store_search.c); read with bm25_k1. */
+    double bm25_heading_weight;
     /* CJK query segmentation (search.c): the word list (cfg->index_segment_dict; borrowed; NULL or ""
      * = none, and an unreadable file is logged once and treated as none) and the weight of a query
      * character pair that straddles two of its words (cfg->index_bm25_cjk_cross_pair_weight; only
@@ -315,7 +327,9 @@ struct index_search_opts {
 #define INDEX_BM25_K1 0.9
 #define INDEX_BM25_B 0.3
 #define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
+#define INDEX_BM25_HEADING_WEIGHT 2.0 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 #define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 0.5 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
+#define INDEX_LEXICAL_CJK_TRUST 0.4          /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 /* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence,
  * the BM25 parameters;
  * hybrid mode, no filters. */

@@ -202,6 +202,7 @@ struct store_cand {
 /* The BM25 parameters of one query (store_search.c's kbox_bm25). */
 struct store_rank {
     double k1, b;
+    double heading_weight; /* BM25F weight of the heading_path column against the text's 1 */
     const double *weight; /* borrowed; one per phrase of the FTS5 expression, in order; NULL = all 1 */
     int n_weight;
 };

@@ -22,12 +22,15 @@
  * Fusion: RRF score = sum over lists of 1 / (rrf_k + rank). Weighted: w * (cos - min_cos) / (max_cos -
  * min_cos) + (1 - w) * bm25/max_bm25 over the candidates, with a query-adaptive
  * w = vector_weight x (0.015 + 0.985 x agree^3), agree = |BM25 top 10 & vector top 10| / 10
- * (fuse_vector_weight). Measured on ../shared/eval with the built-in embedder (docs/BENCHMARKS.md):
+ * (fuse_vector_weight), times the embedder's trust for this query (fuse_trust: 1 for a model
+ * embedder; for the built-in hashed one, index.lexical_cjk_trust for the query's CJK terms, whose
+ * hashed n-grams repeat BM25's evidence). Measured on ../shared/eval with the built-in embedder
+ * (docs/BENCHMARKS.md):
  * a fixed w either lets hashed-vector noise reorder sets where BM25 is near-perfect (xquad_zh, drcd,
  * cmrc2018, emanual) or gives too little where the vectors help (rgb_zh, dureader, covid_faq); how
  * much the two top-10 lists agree separates the two kinds of query better than BM25's score shape
  * (10th/1st BM25 score, also tried). After sorting, a near-tie rule (fuse_near_tie) moves the vectors'
- * own first chunk to the front when BM25 scores it within 1% of BM25's best.
+ * own first chunk to the front when BM25 scores it within 1% x trust of BM25's best.
  * Invariants: candidate depth = max(4 * top_k, 50), capped at 1000; scratch is malloc'd per query and
  * freed before return (the evidence step uses stack arrays and a short-lived arena); hits live in the
  * caller's arena. Tests: tests/index/test_store.c (search), tests/index/test_bm25.c (BM25 weights and
@@ -129,12 +132,17 @@ static void seg_run(void *ud, const char *run, size_t n)
     }
 }
 
-/* Fills *sp from every CJK run of text[0..n). */
+/* Fills *sp from every CJK run of text[0..n), cut after the tokenizer's Traditional -> Simplified
+ * folding (text_fold_han), so the pairs compare with the query's terms and a zh-Hant query is cut by
+ * the (Simplified) word list. */
 static void seg_query(const struct text_dict *d, const char *text, size_t n, struct seg_pairs *sp)
 {
     struct seg_ctx c = {d, sp};
+    char *folded = kb_xmalloc(n + 1);
+    memcpy(folded, text, n);
     memset(sp, 0, sizeof(*sp));
-    text_cjk_runs(text, n, seg_run, &c);
+    text_cjk_runs(folded, text_fold_han_inplace(folded, n), seg_run, &c);
+    free(folded);
 }
 
 /* The store's word list for path, read at the first search that names it (lock held). A file that
@@ -202,11 +210,13 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->fusion = strcmp(cfg->index_fusion, "weighted") == 0 ? INDEX_FUSION_WEIGHTED : INDEX_FUSION_RRF;
     o->rrf_k = (int)cfg->index_rrf_k;
     o->vector_weight = cfg->index_vector_weight;
+    o->lexical_cjk_trust = cfg->index_lexical_cjk_trust;
     o->mmr = cfg->index_mmr;
     o->mmr_lambda = cfg->index_mmr_lambda;
     o->evidence = cfg->index_sentence_evidence;
     o->bm25_k1 = cfg->index_bm25_k1;
     o->bm25_b = cfg->index_bm25_b;
+    o->bm25_heading_weight = cfg->index_bm25_heading_weight;
     o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
     o->bm25_cjk_cross_pair_weight = cfg->index_bm25_cjk_cross_pair_weight;
     o->segment_dict = cfg->index_segment_dict;
@@ -328,7 +338,23 @@ static double fuse_vector_weight(const struct store_cand *c, int n, const struct
     return o->vector_weight * (FUSE_FLOOR + (1 - FUSE_FLOOR) * agree * agree * agree);
 }
 
-static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
+/* How far this query may trust the embedder's vectors, as a share of its weight: 1 for a model
+ * embedder; for a lexical one (the built-in hashed terms), lexical_cjk_trust for the CJK share of the
+ * query's content terms and 1 for the rest. A CJK query's hashed features are its characters, pairs
+ * and triples, so its vector score restates BM25's characters and pairs (plus hash collisions);
+ * a word query's also carry word pairs and the character 3-grams of each word, which BM25 lacks
+ * (inflections, typos), so they keep their weight. */
+static double fuse_trust(const struct index_embedder *emb, const struct text_terms *q, const struct index_search_opts *o)
+{
+    double cjk_trust = o->lexical_cjk_trust > 0 ? o->lexical_cjk_trust : INDEX_LEXICAL_CJK_TRUST;
+    int n = q->n_content > 0 ? q->n_content : q->n;
+    double cjk_share = n > 0 ? (double)q->n_cjk / n : 0;
+    if (!emb || !emb->lexical)
+        return 1;
+    return 1 - KB_MIN(1.0, cjk_share) * (1 - KB_MIN(1.0, cjk_trust));
+}
+
+static void fuse(struct store_cand *c, int n, const struct index_search_opts *o, double trust)
 {
     double max_b = 0, max_v = -1, min_v = 1, w = 0;
     for (int i = 0; i < n; i++) {
@@ -337,7 +363,7 @@ static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
         min_v = KB_MIN(min_v, c[i].vector);
     }
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED)
-        w = fuse_vector_weight(c, n, o);
+        w = trust * fuse_vector_weight(c, n, o);
     for (int i = 0; i < n; i++) {
         struct store_cand *x = &c[i];
         if (o->mode == INDEX_MODE_BM25) {
@@ -364,9 +390,11 @@ static void fuse(struct store_cand *c, int n, const struct index_search_opts *o)
  * for the vector score among near-ties reordered the CJK sets by hashed-n-gram noise). It takes the
  * front chunk's score so scores stay non-increasing; vector_weight 0 (BM25 order) turns it off. Replayed on ../shared/eval dumps
  * (bench_index_eval): 1% flips cmrc2018 questions up and changes nothing else; 2-5% starts losing
- * xquad_zh and pubmedqa questions. */
+ * xquad_zh and pubmedqa questions. The margin is scaled by the query's trust in the embedder
+ * (fuse_trust), like the vector weight: a lexical embedder's first CJK pick breaks only closer ties
+ * (0.4% at index.lexical_cjk_trust 0.4), as its hashed n-grams are mostly BM25's own evidence. */
 #define FUSE_TIE_EPS 0.01
-static void fuse_near_tie(struct store_cand *c, int n)
+static void fuse_near_tie(struct store_cand *c, int n, double trust)
 {
     double max_b = 0;
     int t = -1;
@@ -375,7 +403,7 @@ static void fuse_near_tie(struct store_cand *c, int n)
         if (c[i].vector_rank == 1)
             t = i;
     }
-    if (t > 0 && max_b > 0 && c[t].bm25 / max_b >= 1 - FUSE_TIE_EPS) {
+    if (t > 0 && max_b > 0 && c[t].bm25 / max_b >= 1 - FUSE_TIE_EPS * trust) {
         struct store_cand x = c[t];
         memmove(c + 1, c, (size_t)t * sizeof(*c));
         x.score = c[1].score;
@@ -589,10 +617,10 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
     double weight[3 * TEXT_MAX_TERMS], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
-    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT;
+    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT, trust;
     const struct text_dict *dict;
     struct seg_pairs seg;
-    struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, NULL, 0};
+    struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, INDEX_BM25_HEADING_WEIGHT, NULL, 0};
 
     kb_buf_init(&expr, 64 * 1024);
     if ((rc = search_query_text(query_in, &query, err)) != 0)
@@ -601,6 +629,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     if (o->bm25_k1 > 0) {
         rank.k1 = o->bm25_k1;
         rank.b = o->bm25_b;
+        rank.heading_weight = o->bm25_heading_weight;
         uni_weight = o->bm25_cjk_unigram_weight;
         cross_weight = o->bm25_cjk_cross_pair_weight;
     }
@@ -672,10 +701,11 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     }
     if (n_cand == 0)
         goto out_free;
-    fuse(cand, n_cand, o);
+    trust = fuse_trust(emb, &q, o);
+    fuse(cand, n_cand, o, trust);
     qsort(cand, (size_t)n_cand, sizeof(*cand), cand_cmp_score);
     if (o->mode == INDEX_MODE_HYBRID && o->fusion == INDEX_FUSION_WEIGHTED && o->vector_weight > 0)
-        fuse_near_tie(cand, n_cand);
+        fuse_near_tie(cand, n_cand, trust);
     if (o->mode == INDEX_MODE_HYBRID && o->evidence && (rc = evid_rerank(st, &q, cand, n_cand, err)) != 0)
         goto out_free;
     if (o->mmr && (rc = mmr_rerank(st, cand, KB_MIN(n_cand, depth), o->top_k, o->mmr_lambda, err)) != 0)

@@ -15,13 +15,14 @@
  *                                     page starts; '' on one page (and for rows written before v3)
  *   embeddings(chunk_id, embedder_id, vector BLOB, PRIMARY KEY(chunk_id, embedder_id))
  *                                  -- dim float32, little-endian; several embedders during a re-embedding
- *   meta(key PRIMARY KEY, value)   -- 'embedder': the embedder whose vectors are complete and searched
+ *   meta(key PRIMARY KEY, value)   -- 'embedder': the embedder whose vectors are complete and searched;
+ *                                     'tokenizer': TEXT_TOKENIZER_VERSION of chunks_fts (rebuilt on change)
  *   chunks_fts: FTS5(text, heading_path), external content = chunks, tokenize = 'kbox'
  *   chunks_vocab: fts5vocab(chunks_fts, 'row')  -- document frequencies for the embedder's IDF
  * AUTOINCREMENT makes chunk ids never reused, so a FAISS id always names one version of one chunk.
  *
  * Data flow at open: open the file (WAL, busy timeout) -> register the tokenizer -> migrate ->
- * vcache_open (which asks reembed_open which vectors are searched) -> the store is ready.
+ * re-index FTS when the tokenizer version changed (store_check_tokenizer) -> vcache_open (which asks reembed_open which vectors are searched) -> the store is ready.
  * At close: the FAISS cache is saved when it changed (vcache.c).
  *
  * Invariants: one connection per store, guarded by st->mu (every public function locks; the
@@ -269,6 +270,37 @@ static int store_migrate(struct index_store *st, struct kb_error *err)
 }
 
 /* ---- meta ----------------------------------------------------------------------------------------- */
+
+/* meta 'tokenizer' is the TEXT_TOKENIZER_VERSION that wrote chunks_fts (absent: 1, before the key).
+ * When it differs, FTS5 rebuilds the index from the chunks table (external content) in one
+ * transaction at a writable open, so old rows and new queries tokenize alike; a read-only open
+ * warns and searches the old index. No schema change: meta exists since version 2. */
+static int64_t st_count_bind(struct index_store *st, const char *sql, const char *bind);
+
+static int store_check_tokenizer(struct index_store *st, struct kb_error *err)
+{
+    char have[32], want[32];
+    int rc = 0;
+    store_meta_get(st, "tokenizer", have, sizeof(have));
+    snprintf(want, sizeof(want), "%d", TEXT_TOKENIZER_VERSION);
+    if (strcmp(have, want) == 0)
+        return 0;
+    if (st->read_only) {
+        kb_warn("database: full-text index written by tokenizer %s, this kbox has %s; open it writable to "
+                "re-index", have[0] ? have : "1", want);
+        return 0;
+    }
+    if ((rc = store_begin(st, err)) != 0)
+        return rc;
+    if (st_count_bind(st, "SELECT count(*) FROM chunks", NULL) != 0)
+        rc = store_exec(st, "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild')", err);
+    if (rc == 0)
+        rc = store_meta_set(st, "tokenizer", want, err);
+    rc = store_end(st, rc, err);
+    if (rc == 0 && have[0])
+        kb_info("database: full-text index rebuilt for tokenizer %s (was %s)", want, have);
+    return rc;
+}
 
 /* meta.value of key into buf ("" when absent). */
 void store_meta_get(struct index_store *st, const char *key, char *buf, size_t buf_bytes)
@@ -573,7 +605,7 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
     }
     if ((rc = store_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err)) != 0 ||
         (rc = store_register_tokenizer(st, err)) != 0 || (rc = store_migrate(st, err)) != 0 ||
-        (rc = vcache_open(st, err)) != 0)
+        (rc = store_check_tokenizer(st, err)) != 0 || (rc = vcache_open(st, err)) != 0)
         goto out_fail;
     *out = st;
     return 0;

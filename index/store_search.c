@@ -19,22 +19,32 @@
 
 /* ---- kbox's BM25: the FTS5 auxiliary function kbox_bm25 ------------------------------------------
  *
- * kbox_bm25(chunks_fts, k1, b, weights) scores the current row for the MATCH expression:
- *   score = sum over phrases p of w_p x idf_p x tf_p (k1 + 1) / (tf_p + k1 (1 - b + b dl / avgdl))
+ * kbox_bm25(chunks_fts, k1, b, weights, heading_weight) scores the current row for the MATCH
+ * expression with BM25F (Robertson, Zaragoza and Taylor 2004: per-field length normalisation, field
+ * weights on term frequencies, one saturation):
+ *   score = sum over phrases p of w_p x idf_p x tf_p (k1 + 1) / (tf_p + k1)
+ *   tf_p  = tf_text / B_text + heading_weight x min(1, tf_heading) / B_heading
+ *   B_f   = 1 - b + b dl_f / avgdl_f
  *   idf_p = ln(1 + (N - n_p + 0.5) / (n_p + 0.5))
- * tf_p: occurrences of phrase p in the row (both columns, text and heading_path, weigh 1); dl: the
- * row's tokens in both columns; avgdl: the mean over the table; N: rows; n_p: rows holding p. The
- * weights are a blob of little-endian doubles, one per phrase in the expression's order (a shorter
- * or absent blob leaves the rest at 1). This IDF is the one store_idf and the reference BM25 use
- * (never negative), unlike FTS5's built-in bm25(), which also fixes k1 1.2 and b 0.75.
- * N, avgdl and every n_p are computed once per query (xQueryPhrase walks each phrase's doclist) and
- * kept as the query's auxiliary data. */
+ * tf_f: occurrences of phrase p in the row's column f (text, heading_path; a heading path lists a
+ * section's ancestors, so a word repeated along it, "Shipping > Shipping zones", names one topic and
+ * counts once); dl_f: the row's tokens
+ * in f; avgdl_f: their mean over the table; N: rows; n_p: rows holding p. With an empty heading
+ * this is plain BM25: tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)). A chunk's heading path (document
+ * title and section headings) names its topic in a few words, so a query term there is stronger
+ * evidence than one more occurrence in the body, and a long body must not dilute it
+ * (heading_weight: index.bm25_heading_weight; absent = 1). The weights are a blob of little-endian
+ * doubles, one per phrase in the expression's order (a shorter or absent blob leaves the rest at 1).
+ * This IDF is the one store_idf and the reference BM25 use (never negative), unlike FTS5's built-in
+ * bm25(), which also fixes k1 1.2 and b 0.75. N, avgdl_f and every n_p are computed once per query
+ * (xQueryPhrase walks each phrase's doclist) and kept as the query's auxiliary data. */
+#define RANK_COLS 2 /* text, heading_path: chunks_fts's columns in order */
 struct rank_query {
     int n_phrase;
-    double avgdl;
+    double avgdl[RANK_COLS];
     double *idf;    /* n_phrase */
     double *weight; /* n_phrase */
-    int *tf;        /* n_phrase, scratch for the current row */
+    int *tf;        /* (n_phrase, RANK_COLS), scratch for the current row */
 };
 
 static void rank_query_free(void *p)
@@ -65,13 +75,14 @@ static struct rank_query *rank_query_new(const Fts5ExtensionApi *api, Fts5Contex
     q->n_phrase = api->xPhraseCount(fts);
     q->idf = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(double));
     q->weight = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(double));
-    q->tf = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(int));
+    q->tf = kb_xcalloc(((size_t)q->n_phrase + 1) * RANK_COLS, sizeof(int));
     *src = api->xRowCount(fts, &n_rows);
-    if (*src == SQLITE_OK)
-        *src = api->xColumnTotalSize(fts, -1, &n_tokens);
-    q->avgdl = n_rows > 0 ? (double)n_tokens / (double)n_rows : 1;
-    if (q->avgdl <= 0)
-        q->avgdl = 1;
+    for (int c = 0; c < RANK_COLS && *src == SQLITE_OK; c++) {
+        *src = api->xColumnTotalSize(fts, c, &n_tokens);
+        q->avgdl[c] = n_rows > 0 ? (double)n_tokens / (double)n_rows : 1;
+        if (q->avgdl[c] <= 0)
+            q->avgdl[c] = 1;
+    }
     for (int p = 0; p < q->n_phrase && *src == SQLITE_OK; p++) {
         int64_t n_p = 0;
         *src = api->xQueryPhrase(fts, p, &n_p, rank_count_row);
@@ -99,8 +110,9 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
     struct rank_query *q = api->xGetAuxdata(fts, 0);
     double k1 = n_val > 0 ? sqlite3_value_double(val[0]) : INDEX_BM25_K1;
     double b = n_val > 1 ? sqlite3_value_double(val[1]) : INDEX_BM25_B;
-    double score = 0, norm;
-    int src = SQLITE_OK, n_inst = 0, dl = 0;
+    double hw = n_val > 3 ? sqlite3_value_double(val[3]) : 1;
+    double score = 0, inv_norm[RANK_COLS];
+    int src = SQLITE_OK, n_inst = 0;
     if (!q) {
         q = rank_query_new(api, fts, n_val > 2 ? val[2] : NULL, &src);
         if (q && (src = api->xSetAuxdata(fts, q, rank_query_free)) != SQLITE_OK)
@@ -108,20 +120,29 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
     }
     if (q && src == SQLITE_OK)
         src = api->xInstCount(fts, &n_inst);
-    if (q && src == SQLITE_OK)
-        src = api->xColumnSize(fts, -1, &dl);
+    for (int c = 0; c < RANK_COLS && q && src == SQLITE_OK; c++) {
+        int dl = 0;
+        double norm;
+        src = api->xColumnSize(fts, c, &dl);
+        norm = 1 - b + b * (double)dl / q->avgdl[c];
+        inv_norm[c] = norm > 0 ? (c == 1 ? hw : 1) / norm : 0; /* 0: an empty column at b 1, no terms */
+    }
     if (q && src == SQLITE_OK) {
-        memset(q->tf, 0, (size_t)q->n_phrase * sizeof(int));
+        memset(q->tf, 0, (size_t)q->n_phrase * RANK_COLS * sizeof(int));
         for (int i = 0; i < n_inst && src == SQLITE_OK; i++) {
             int p, col, off;
             src = api->xInst(fts, i, &p, &col, &off);
-            if (src == SQLITE_OK && p >= 0 && p < q->n_phrase)
-                q->tf[p]++;
+            if (src == SQLITE_OK && p >= 0 && p < q->n_phrase && col >= 0 && col < RANK_COLS)
+                q->tf[p * RANK_COLS + col]++;
         }
-        norm = k1 * (1 - b + b * (double)dl / q->avgdl);
-        for (int p = 0; p < q->n_phrase; p++)
-            if (q->tf[p] > 0)
-                score += q->weight[p] * q->idf[p] * q->tf[p] * (k1 + 1) / (q->tf[p] + norm);
+        for (int p = 0; p < q->n_phrase; p++) {
+            double tf = 0;
+            for (int c = 0; c < RANK_COLS; c++)
+                if (q->tf[p * RANK_COLS + c] > 0) /* a heading counts a phrase once (see above) */
+                    tf += (c == 1 ? 1 : q->tf[p * RANK_COLS + c]) * inv_norm[c];
+            if (tf > 0)
+                score += q->weight[p] * q->idf[p] * tf * (k1 + 1) / (tf + k1);
+        }
     }
     if (!q || src != SQLITE_OK)
         sqlite3_result_error_code(ctx, src != SQLITE_OK ? src : SQLITE_NOMEM);
@@ -138,12 +159,12 @@ int store_register_ranker(struct index_store *st, fts5_api *api, struct kb_error
 int store_bm25(struct index_store *st, const char *fts_expr, const struct store_rank *r, int64_t collection_id,
                int64_t document_id, int limit, struct store_cand *out, int *n_out, struct kb_error *err)
 {
-    const char *sql_all = "SELECT rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6) AS s FROM chunks_fts"
+    const char *sql_all = "SELECT rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6, ?7) AS s FROM chunks_fts"
                           " WHERE chunks_fts MATCH ?1 ORDER BY s DESC, rowid LIMIT ?2";
-    const char *sql_doc = "SELECT f.rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6) AS s FROM chunks_fts f"
+    const char *sql_doc = "SELECT f.rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6, ?7) AS s FROM chunks_fts f"
                           " JOIN chunks c ON c.id=f.rowid"
                           " WHERE chunks_fts MATCH ?1 AND c.document_id=?3 ORDER BY s DESC, f.rowid LIMIT ?2";
-    const char *sql_coll = "SELECT f.rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6) AS s FROM chunks_fts f"
+    const char *sql_coll = "SELECT f.rowid, kbox_bm25(chunks_fts, ?4, ?5, ?6, ?7) AS s FROM chunks_fts f"
                            " JOIN chunks c ON c.id=f.rowid JOIN documents d ON d.id=c.document_id"
                            " WHERE chunks_fts MATCH ?1 AND d.collection_id=?3 ORDER BY s DESC, f.rowid LIMIT ?2";
     sqlite3_stmt *s = store_prep(st, document_id > 0 ? sql_doc : collection_id > 0 ? sql_coll : sql_all, err);
@@ -167,6 +188,7 @@ int store_bm25(struct index_store *st, const char *fts_expr, const struct store_
         sqlite3_bind_int64(s, 3, document_id > 0 ? document_id : collection_id);
     sqlite3_bind_double(s, 4, r->k1);
     sqlite3_bind_double(s, 5, r->b);
+    sqlite3_bind_double(s, 7, r->heading_weight);
     if (wb)
         sqlite3_bind_blob(s, 6, wb, r->n_weight * 8, SQLITE_STATIC);
     else

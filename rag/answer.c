@@ -1,8 +1,9 @@
 /* rag/answer.c: extractive answers, kbox's default answerer when no model is configured, and the
  * curated answers (FAQ pairs) every answer mode gives as written.
  *
- * Curated answers come first: when the top passage is a stored question with its curated answer (a
- * FAQ pair, "Q: ...\nA: ..." as ingest/chunk.c writes it) and its question matches the user's
+ * Curated answers come first: when one of the first three passages is a stored question with its
+ * curated answer (a FAQ pair, "Q: ...\nA: ..." as ingest/chunk.c writes it) and its question matches
+ * the user's
  * (rag_answer_question_match: 0.6 x an F2, recall-weighted, of the two questions' term overlap --
  * words by stem, CJK by character, weighted by the knowledge base's IDF (index_idf) -- + 0.4 x the
  * embedder's cosine, and 0 when the two name different codes, error E7 against E4; at least
@@ -333,16 +334,27 @@ static int answer_from_pair(const struct rag_passage *p, int idx, const char *a,
 }
 
 /* True when p[0] is a stored question with its curated answer (answer_split_pair) whose question
- * matches the user's by at least answer.faq_min_match; *a, *an then hold the answer, *match the score. */
+ * matches the user's by at least answer.faq_min_match; *a, *an then hold the answer, *match the score.
+ * The first ANSWER_CURATED_DEPTH passages are tried in rank order, not the first alone: the match
+ * compares the two questions, whatever the retrieval order (a section whose heading shares the
+ * question's words may rank above the pair); *idx is the pair's passage. */
+#define ANSWER_CURATED_DEPTH 3
 static bool answer_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
                            int n_passages, const struct rag_embedder_ref *emb, const struct index_term_stats *stats,
-                           const char **a, size_t *an, double *match)
+                           const char **a, size_t *an, double *match, int *idx)
 {
-    const char *sq;
-    size_t sqn;
-    bool pair = n_passages >= 1 && p[0].text && answer_split_pair(p[0].text, &sq, &sqn, a, an);
-    *match = pair ? rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL) : 0;
-    return pair && *match >= cfg->answer_faq_min_match;
+    bool found = false;
+    *match = 0;
+    for (int i = 0; i < n_passages && i < ANSWER_CURATED_DEPTH && !found; i++) {
+        const char *sq;
+        size_t sqn;
+        if (p[i].text && answer_split_pair(p[i].text, &sq, &sqn, a, an)) {
+            *match = rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL);
+            found = *match >= cfg->answer_faq_min_match;
+            *idx = i;
+        }
+    }
+    return found;
 }
 
 bool rag_answer_is_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
@@ -351,7 +363,8 @@ bool rag_answer_is_curated(const struct config *cfg, const char *question, const
     const char *a;
     size_t an;
     double match;
-    return answer_curated(cfg, question, p, n_passages, emb, stats, &a, &an, &match);
+    int idx;
+    return answer_curated(cfg, question, p, n_passages, emb, stats, &a, &an, &match, &idx);
 }
 
 static double answer_store_idf(void *ud, const char *term, size_t n)
@@ -584,8 +597,9 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         const char *sa;
         size_t san;
         double match;
-        if (answer_curated(cfg, question, p, n_passages, emb, stats, &sa, &san, &match)) {
-            rc = answer_from_pair(p, 0, sa, san, match, out, err);
+        int idx = 0;
+        if (answer_curated(cfg, question, p, n_passages, emb, stats, &sa, &san, &match, &idx)) {
+            rc = answer_from_pair(p, idx, sa, san, match, out, err);
             goto out;
         }
     }

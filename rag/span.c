@@ -106,13 +106,15 @@ static void span_matches(const struct rag_terms *qt, const char *s, size_t n, lo
         size_t k = strlen(qt->term[t]);
         if (!qt->cjk[t])
             continue;
-        for (size_t i = 0; i + k <= n; i++)
-            if (memcmp(s + i, qt->term[t], k) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            size_t m = text_match_folded(s + i, n - i, qt->term[t], k); /* terms are folded, s is not */
+            if (m > 0) {
                 if (w.first < 0 || (long)i < w.first)
                     w.first = (long)i;
-                if ((long)(i + k) > w.last)
-                    w.last = (long)(i + k);
+                if ((long)(i + m) > w.last)
+                    w.last = (long)(i + m);
             }
+        }
     }
     *first = w.first;
     *last = w.last;

@@ -87,8 +87,8 @@ bool rag_text_has_term(const char *s, size_t n, const char *term)
         return false;
     kb_utf8_decode(term, k, &cp);
     if (kb_utf8_is_cjk(cp)) { /* CJK tokens are the characters themselves */
-        for (size_t i = 0; i + k <= n; i++)
-            if (memcmp(s + i, term, k) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (text_match_folded(s + i, n - i, term, k) > 0) /* terms are folded, s is not */
                 return true;
         return false;
     }

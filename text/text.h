@@ -10,8 +10,10 @@
  *   folded per character (compatibility decomposition, case folding, marks stripped), so "Ünïcödé",
  *   "UNICODE" and "unicode" are one token, "ﬁ" is "fi" and fullwidth "Ａ" is "a";
  * - CJK characters (Han, Kana, Hangul; kb_utf8_is_cjk): a run gives every character and every
- *   overlapping pair. In query mode only the pairs are given (or the character of a one-character
- *   run), so a quoted query term re-tokenizes into exactly itself;
+ *   overlapping pair, each character folded from Traditional to Simplified (text_fold_han: OpenCC's
+ *   t2s character table, so 說話 and 说话 are one token and a zh-Hans question finds zh-Hant text).
+ *   In query mode only the pairs are given (or the character of a one-character run), so a quoted
+ *   query term re-tokenizes into exactly itself;
  * - everything else separates tokens.
  * Tokens are at most TEXT_TOKEN_MAX_BYTES bytes (a long word is cut at a character boundary).
  *
@@ -56,6 +58,22 @@ typedef int (*text_token_fn)(void *ud, const char *tok, int tok_bytes, int start
 /* Calls fn for each token of text[0..n) (see the top of this header; for_query: CJK pairs only).
  * Returns 0, or the first non-zero value fn returned. */
 int text_tokenize(const char *text, size_t n, bool for_query, text_token_fn fn, void *ud);
+
+/* The tokenizer's version: changes whenever a text's tokens change (index/ re-indexes its full-text
+ * index on open when the stored version differs). 2: Han characters folded Traditional -> Simplified. */
+#define TEXT_TOKENIZER_VERSION 2
+
+/* The Simplified form of a Han code point under OpenCC's t2s character table (generated at build time
+ * from Debian's libopencc-data, see gen_t2s.c), or cp itself when it has none. Never a longer UTF-8
+ * encoding than cp's. */
+uint32_t text_fold_han(uint32_t cp);
+/* The bytes of s[0..n) whose prefix reads as term[0..k) once its CJK characters are folded with
+ * text_fold_han (term is a token, already folded: 說話 in s matches 说话); 0 when it does not, and
+ * for an empty term. For finding a query's CJK terms in original text. */
+size_t text_match_folded(const char *s, size_t n, const char *term, size_t k);
+/* Folds every CJK character of s[0..n) with text_fold_han, in place; returns the new length (<= n).
+ * Other bytes, invalid ones included, are kept. */
+size_t text_fold_han_inplace(char *s, size_t n);
 
 /* ---- words (words.c) ---------------------------------------------------------------------------- */
 

@@ -2,8 +2,11 @@
  * utf8proc includer of text/.
  *
  * Data flow: bytes -> kb_utf8_decode (an invalid byte is U+FFFD, a separator) -> class of the code
- * point -> a word being gathered (folded per character into word[]) or a CJK run (the previous
- * character kept for the pair) -> fn per token, with byte offsets into the input.
+ * point -> a word being gathered (folded per character into word[]) or a CJK run (each character
+ * folded Traditional -> Simplified by text_fold_han, the previous one kept for the pair) -> fn per
+ * token, with byte offsets into the input.
+ * The Han folding table (t2s_table.h, {traditional, simplified} sorted by the first) is generated at
+ * build time from Debian's OpenCC data by gen_t2s.c; a code point's lookup is a binary search.
  * Invariants: tokens are at most TEXT_TOKEN_MAX_BYTES; no allocation; thread-safe. Users: index/
  * (FTS5 tokenizer, FTS query, built-in embedder, sentence evidence) and rag/ (answer terms).
  * Tests: tests/text/test_text.c, tests/index/test_fts_tok.c. */
@@ -11,6 +14,63 @@
 #include <utf8proc.h>
 
 #include "text/text.h"
+
+static const struct {
+    uint32_t from, to;
+} tokenize_t2s[] = {
+#include "t2s_table.h"
+};
+
+uint32_t text_fold_han(uint32_t cp)
+{
+    size_t lo = 0, hi = KB_ARRAY_LEN(tokenize_t2s);
+    if (cp < tokenize_t2s[0].from)
+        return cp;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tokenize_t2s[mid].from < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < KB_ARRAY_LEN(tokenize_t2s) && tokenize_t2s[lo].from == cp ? tokenize_t2s[lo].to : cp;
+}
+
+size_t text_match_folded(const char *s, size_t n, const char *term, size_t k)
+{
+    size_t i = 0, j = 0;
+    while (j < k && i < n) {
+        uint32_t a, b;
+        int la = kb_utf8_decode(s + i, n - i, &a), lb = kb_utf8_decode(term + j, k - j, &b);
+        if (la <= 0 || lb <= 0 || (kb_utf8_is_cjk(a) ? text_fold_han(a) : a) != b)
+            break;
+        i += (size_t)la;
+        j += (size_t)lb;
+    }
+    return j == k && k > 0 ? i : 0;
+}
+
+size_t text_fold_han_inplace(char *s, size_t n)
+{
+    size_t r = 0, w = 0;
+    while (r < n) {
+        uint32_t cp;
+        int len = kb_utf8_decode(s + r, n - r, &cp);
+        if (len > 0 && kb_utf8_is_cjk(cp)) {
+            char enc[4];
+            int out = kb_utf8_encode(text_fold_han(cp), enc);
+            KB_ASSERT(out <= len); /* gen_t2s keeps only pairs that do not grow */
+            memcpy(s + w, enc, (size_t)out);
+            w += (size_t)out;
+        } else {
+            len = len > 0 ? len : 1;
+            memmove(s + w, s + r, (size_t)len);
+            w += (size_t)len;
+        }
+        r += (size_t)len;
+    }
+    return w;
+}
 
 static bool tokenize_is_word_cp(uint32_t cp)
 {
@@ -104,7 +164,7 @@ int text_tokenize(const char *text, size_t n, bool for_query, text_token_fn fn, 
             tokenize_fold_append(cp, word, &word_n);
         } else if (is_cjk) {
             char cur[4];
-            int cur_len = kb_utf8_encode(cp, cur);
+            int cur_len = kb_utf8_encode(text_fold_han(cp), cur);
             if (!for_query)
                 rc = fn(ud, cur, cur_len, (int)i, (int)i + len, true);
             if (rc == 0 && run_len > 0) {

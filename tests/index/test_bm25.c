@@ -1,7 +1,8 @@
 /* tests/index/test_bm25.c: kbox's BM25 (the FTS5 auxiliary function kbox_bm25, index/store_search.c)
  * on a real SQLite store: the score of every hit of a tiny corpus against the formula worked by hand
  * (term frequencies, row lengths and document frequencies written out below), the effect of k1 and b
- * (set through config keys, as the CLI and server do), the weight of CJK query unigrams, and the
+ * (set through config keys, as the CLI and server do), BM25F's heading column (its own length
+ * normalisation and index.bm25_heading_weight), the weight of CJK query unigrams, and the
  * weight of query pairs that straddle two words of a word list the test writes. */
 #include <math.h>
 #include <setjmp.h>
@@ -27,7 +28,7 @@ struct fx {
     int64_t cjk_id;
 };
 
-static int64_t put(struct index_store *st, const char *name, const char *text)
+static int64_t put_headed(struct index_store *st, const char *name, const char *heading, const char *text)
 {
     struct index_doc d;
     struct index_chunk ch;
@@ -38,10 +39,15 @@ static int64_t put(struct index_store *st, const char *name, const char *text)
     d.name = d.path = name;
     d.mime = "text/plain";
     ch.text = text;
-    ch.heading_path = "";
+    ch.heading_path = heading;
     if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0)
         fail_msg("replace %s: %s", name, err.msg);
     return id;
+}
+
+static int64_t put(struct index_store *st, const char *name, const char *text)
+{
+    return put_headed(st, name, "", text);
 }
 
 static int fx_setup(void **state)
@@ -188,6 +194,65 @@ static void test_cjk_unigram_weight(void **state)
 
 /* A zeroed options struct (bm25_k1 0) ranks with the INDEX_BM25_* defaults, the same as the config
  * defaults. */
+/* BM25F: a heading counts its own length against the mean heading length and weighs
+ * index.bm25_heading_weight. Two rows join the fixture: d5 text "grape", heading "fig"; d6 text "fig
+ * grape grape", no heading. N 6, text tokens 14 (avg 14/6), heading tokens 1 (avg 1/6), fig df 2.
+ * At k1 0.9, b 0.3: d5's tf = hw / (0.7 + 0.3 x 6) = hw / 2.5, d6's tf = 1 / (0.7 + 0.3 x 3 / (14/6)),
+ * so d6 leads at heading weight 1 and d5 at 3. */
+static void test_heading_bm25f(void **state)
+{
+    struct fx *f = *state;
+    static const char *const hws[] = {"1", "3"};
+    int64_t d5 = put_headed(f->st, "d5", "fig", "grape"), d6 = put(f->st, "d6", "fig grape grape");
+    for (int i = 0; i < 2; i++) {
+        struct config cfg;
+        struct index_search_opts o;
+        struct kb_error err = {0};
+        struct kb_arena a;
+        struct index_hit *h;
+        int n = -1;
+        const double k1 = 0.9, b = 0.3, hw = i ? 3 : 1, i_fig = idf(6, 2);
+        double tf5 = hw / (1 - b + b * 1 / (1.0 / 6)), tf6 = 1 / (1 - b + b * 3 / (14.0 / 6));
+        kb_arena_init(&a, 1 << 16, 1 << 24);
+        config_init(&cfg);
+        assert_int_equal(config_set(&cfg, "index.bm25_k1", "0.9", CONFIG_SRC_FLAG, &err), 0);
+        assert_int_equal(config_set(&cfg, "index.bm25_b", "0.3", CONFIG_SRC_FLAG, &err), 0);
+        assert_int_equal(config_set(&cfg, "index.bm25_heading_weight", hws[i], CONFIG_SRC_FLAG, &err), 0);
+        index_search_opts_from_config(&o, &cfg);
+        o.mode = INDEX_MODE_BM25;
+        o.top_k = 10;
+        assert_int_equal(index_search(f->st, "fig", &o, &a, &h, &n, &err), 0);
+        assert_int_equal(n, 2);
+        assert_true(fabs(score_of(h, n, d5) - i_fig * tf5 * (k1 + 1) / (tf5 + k1)) < 1e-9);
+        assert_true(fabs(score_of(h, n, d6) - i_fig * tf6 * (k1 + 1) / (tf6 + k1)) < 1e-9);
+        assert_true(h[0].chunk_id == (i ? d5 : d6));
+        config_release(&cfg);
+        kb_arena_release(&a);
+    }
+    /* a word repeated along a heading path counts once: d7 heading "plum > plum" (2 tokens), text
+     * "kiwi"; now N 7, heading tokens 3 (avg 3/7); at the defaults (k1 0.9, b 0.3, heading weight 2)
+     * plum's tf = 2 x 1 / (0.7 + 0.3 x 2 / (3/7)), not 2 x 2 / ... */
+    {
+        struct index_search_opts o;
+        struct kb_error err = {0};
+        struct kb_arena a;
+        struct index_hit *h;
+        int64_t d7 = put_headed(f->st, "d7", "plum > plum", "kiwi");
+        int n = -1;
+        const double k1 = INDEX_BM25_K1, b = INDEX_BM25_B, hw = INDEX_BM25_HEADING_WEIGHT;
+        double tf = hw / (1 - b + b * 2 / (3.0 / 7));
+        kb_arena_init(&a, 1 << 16, 1 << 24);
+        memset(&o, 0, sizeof(o)); /* zeroed: the compiled-in defaults */
+        o.mode = INDEX_MODE_BM25;
+        o.top_k = 10;
+        assert_int_equal(index_search(f->st, "plum", &o, &a, &h, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_true(h[0].document_id == d7);
+        assert_true(fabs(h[0].bm25 - idf(7, 1) * tf * (k1 + 1) / (tf + k1)) < 1e-9);
+        kb_arena_release(&a);
+    }
+}
+
 static void test_zeroed_opts_take_defaults(void **state)
 {
     struct fx *f = *state;
@@ -278,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_k1_b_change_order, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cjk_unigram_weight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_zeroed_opts_take_defaults, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_heading_bm25f, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cross_pair_weight, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

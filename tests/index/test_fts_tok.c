@@ -1,6 +1,6 @@
 /* tests/index/test_fts_tok.c: kbox's tokenizer as tables (English folding and diacritics, Chinese
- * bigrams plus unigrams, mixed text, query mode) and the built-in embedder (determinism, dimension,
- * norm, typo robustness, CJK). */
+ * bigrams plus unigrams, Traditional folded to Simplified, mixed text, query mode) and the built-in
+ * embedder (determinism, dimension, norm, typo robustness, CJK). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,6 +56,11 @@ static void test_tokenize_table(void **state)
         {"Wi-Fi 设置 v2.5", false, "wi|fi|设|置|设置|v2|5"},
         {"Wi-Fi 设置 v2.5", true, "wi|fi|设置|v2|5"},
         {"カタカナ", true, "カタ|タカ|カナ"},
+        /* Traditional folds to Simplified (OpenCC's t2s characters): 說話 and 说话 are one token */
+        {"說話", false, "说|话|说话"},
+        {"說話", true, "说话"},
+        {"臺灣的電腦 台湾的电脑", true, "台湾|湾的|的电|电脑|台湾|湾的|的电|电脑"},
+        {"乾淨", true, "干净"},
         {"한국어", false, "한|국|한국|어|국어"},
         {"\"*():^-+ AND OR NOT NEAR", true, "and|or|not|near"},
         {"", false, ""},

@@ -6,6 +6,8 @@
  *   a query the two methods answer differently gets a far smaller vector weight than one they agree on;
  * - when they agree, with vector_weight 0.9 the hybrid order is the vector order at the top, and with
  *   vector_weight 0 it is BM25's;
+ * - the built-in embedder is lexical: a CJK query keeps only index.lexical_cjk_trust of that weight,
+ *   a word query all of it, and a model embedder all of it for both;
  * - every hybrid hit carries both scores and the list is sorted by the fused score;
  * - with opts.evidence, a chunk holding the query's words in one sentence moves ahead of one that
  *   scatters them (the sentence-evidence step), for an English and a Chinese query. */
@@ -131,7 +133,7 @@ static const char *top1(struct fx *f, struct kb_arena *a, const char *query, enu
 
 /* Recomputes the fused score of every candidate (top_k large enough to return all of them) from
  * its BM25 and vector scores and ranks, and returns the vector weight the fusion used. */
-static double check_formula(struct fx *f, const char *q, double vw)
+static double check_formula_trust(struct fx *f, const char *q, double vw, double cjk_trust, double trust)
 {
     struct kb_arena a;
     struct index_hit *h;
@@ -146,6 +148,7 @@ static double check_formula(struct fx *f, const char *q, double vw)
         o.mode = INDEX_MODE_HYBRID;
         o.fusion = INDEX_FUSION_WEIGHTED;
         o.vector_weight = vw;
+        o.lexical_cjk_trust = cjk_trust;
         assert_int_equal(index_search(f->st, q, &o, &a, &h, &n, &err), 0);
     }
     assert_true(n >= 10);
@@ -157,7 +160,7 @@ static double check_formula(struct fx *f, const char *q, double vw)
     }
     assert_true(max_b > 0 && max_v > min_v);
     agree = both / 10.0;
-    w = vw * (0.015 + 0.985 * agree * agree * agree);
+    w = trust * vw * (0.015 + 0.985 * agree * agree * agree);
     for (int i = 0; i < n; i++) {
         double want = w * (h[i].vector - min_v) / (max_v - min_v) + (1 - w) * h[i].bm25 / max_b;
         if (i == 0 && fabs(h[0].score - want) > 1e-6) {
@@ -174,6 +177,11 @@ static double check_formula(struct fx *f, const char *q, double vw)
     return w;
 }
 
+static double check_formula(struct fx *f, const char *q, double vw)
+{
+    return check_formula_trust(f, q, vw, 0, 1); /* a word query: full trust */
+}
+
 static void test_weight_follows_agreement(void **state)
 {
     struct fx *f = *state;
@@ -184,6 +192,36 @@ static void test_weight_follows_agreement(void **state)
     assert_true(w_apart < 0.1 * w_together);
     assert_true(w_apart >= 0.9 * 0.015 - 1e-12);
     assert_true(w_together > 0.3 && w_together <= 0.9);
+}
+
+/* The built-in embedder is lexical (index_embedder.lexical): for a CJK query the fusion keeps only
+ * lexical_cjk_trust of the vector weight, since its hashed character n-grams restate BM25's
+ * characters and pairs; a model embedder (lexical false) keeps all of it. */
+static void test_lexical_embedder_cjk_trust(void **state)
+{
+    struct fx *f = *state;
+    static const char *const topics[] = {"花园", "河流", "石桥", "市场", "森林", "港口"};
+    double w_low, w_high, w_model;
+    assert_true(f->emb->lexical);
+    for (int i = 0; i < 14; i++) {
+        char name[32], text[256];
+        snprintf(name, sizeof(name), "zh%02d", i);
+        snprintf(text, sizeof(text), "%s的植物靠近%s，小路经过%s通向%s。", topics[i % 6], topics[(i + 1) % 6],
+                 topics[(i + 2) % 6], topics[(i + 4) % 6]);
+        add_doc(f->st, name, text);
+    }
+    w_low = check_formula_trust(f, "花园植物", 0.9, 0.25, 0.25);
+    w_high = check_formula_trust(f, "花园植物", 0.9, 1.0, 1.0);
+    assert_true(w_high > 0);
+    assert_float_equal(w_low, 0.25 * w_high, 1e-12);
+    /* a model embedder's vectors are a second view: full weight whatever lexical_cjk_trust says */
+    f->emb->lexical = false;
+    w_model = check_formula_trust(f, "花园植物", 0.9, 0.25, 1.0);
+    f->emb->lexical = true;
+    assert_float_equal(w_model, w_high, 1e-12);
+    /* a word query keeps its weight with the lexical embedder too */
+    assert_float_equal(check_formula_trust(f, "garden plants", 0.9, 0.25, 1.0), check_formula(f, "garden plants", 0.9),
+                       1e-12);
 }
 
 static void test_agreeing_lists_follow_vectors(void **state)
@@ -315,6 +353,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_weight_follows_agreement, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lexical_embedder_cjk_trust, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agreeing_lists_follow_vectors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_hybrid_hits_carry_both_scores, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_near_tie_goes_to_vectors, fx_setup, fx_teardown),

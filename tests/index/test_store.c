@@ -1,7 +1,8 @@
 /* tests/index/test_store.c: the store on a real SQLite file in a temp dir with real FAISS: schema and
  * migration version, collections, document lifecycle, replace in one transaction, delete consistency,
  * originals, the vector sidecar (corrupt, missing, mismatched embedder -> rebuild), FTS5 syntax never
- * erroring, empty and huge queries, hybrid search in English and Chinese, filters, searching while
+ * erroring, empty and huge queries, hybrid search in English and Chinese, zh-Hans questions over zh-Hant
+ * text and back, the full-text rebuild after a tokenizer change, filters, searching while
  * another connection writes, and the approximate index above the threshold: IVF, and HNSW chosen by
  * index.ann (search, deletion through tombstones, rebuilt as IVF when the config changes). */
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "idx_test.h"
 
@@ -363,6 +365,61 @@ static void test_cjk_query_unigrams(void **state)
     kb_arena_release(&a);
 }
 
+/* Mixed scripts: a zh-Hans question finds zh-Hant text and the other way round (the tokenizer folds
+ * Traditional to Simplified at index and query time), and a store whose full-text index was written
+ * by an older tokenizer (meta 'tokenizer' absent or different) is re-indexed at the next writable
+ * open: here the chunks table is changed behind FTS5's back, so only a rebuild finds the new word. */
+static void test_mixed_script(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *hits;
+    struct kb_error err = {0};
+    static const char *const hant[] = {"臺灣的高速鐵路從臺北到高雄只要九十分鐘。"};
+    static const char *const hans[] = {"长城是中国古代的军事防御工程，绵延数千公里。"};
+    static const char *const other[] = {"绿茶产于杭州，龙井最有名。"};
+    char db[4096];
+    sqlite3 *s;
+    int64_t id_hant, id_hans;
+    int n;
+    kb_arena_init(&a, 4096, 0);
+    id_hant = put_doc(f->st, "/docs/hsr.txt", hant, 1);
+    id_hans = put_doc(f->st, "/docs/wall.txt", hans, 1);
+    put_doc(f->st, "/docs/tea.txt", other, 1);
+    for (int m = 0; m < 2; m++) {
+        enum index_mode mode = m ? INDEX_MODE_HYBRID : INDEX_MODE_BM25;
+        n = search(f->st, "台湾高速铁路多久", mode, &a, &hits); /* Simplified question, Traditional text */
+        assert_true(n >= 1);
+        assert_int_equal(hits[0].document_id, id_hant);
+        n = search(f->st, "長城綿延多少公裡", mode, &a, &hits); /* Traditional question, Simplified text */
+        assert_true(n >= 1);
+        assert_int_equal(hits[0].document_id, id_hans);
+    }
+    /* the pair 铁路 occurs only in its Traditional spelling: BM25 alone must find it */
+    n = search(f->st, "铁路", INDEX_MODE_BM25, &a, &hits);
+    assert_int_equal(n, 1);
+    assert_int_equal(hits[0].document_id, id_hant);
+    index_store_close(f->st);
+    f->st = NULL;
+
+    /* an index from an older tokenizer: the stored text changes, FTS5 still holds the old tokens */
+    snprintf(db, sizeof(db), "%s/kbox.db", f->dir);
+    assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(s,
+                                  "UPDATE chunks SET text='緑茶和烏龍茶' WHERE text LIKE '绿茶%';"
+                                  "DELETE FROM meta WHERE key='tokenizer';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(s);
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    n = search(f->st, "乌龙", INDEX_MODE_BM25, &a, &hits); /* 烏龍 folded, found only after the rebuild */
+    assert_int_equal(n, 1);
+    n = search(f->st, "杭州", INDEX_MODE_BM25, &a, &hits); /* the old text's tokens are gone */
+    assert_int_equal(n, 0);
+    check_ok(f->st);
+    kb_arena_release(&a);
+}
+
 static void test_vector_file_rebuilds(void **state)
 {
     struct fx *f = *state;
@@ -674,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_syntax_never_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_hybrid_en_zh, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cjk_query_unigrams, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_script, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_vector_file_rebuilds, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_search_while_writing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ivf_above_threshold, fx_setup, fx_teardown),

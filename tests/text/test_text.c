@@ -1,7 +1,8 @@
 /* tests/text/test_text.c: the text layer as tables: sentences (English, Chinese, abbreviations,
  * decimals, closers, line breaks, mixed scripts), query terms and stop words, articles, the token cap,
- * and invalid UTF-8 (no crash, no terminator). The tokenizer's folding table stays in
- * tests/index/test_fts_tok.c, which drives the same function through index_tokenize. */
+ * Traditional -> Simplified folding of code points and text, and invalid UTF-8 (no crash, no
+ * terminator). The tokenizer's folding table stays in tests/index/test_fts_tok.c, which drives the
+ * same function through index_tokenize. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -218,6 +219,55 @@ static void test_cjk_stop_char(void **state)
 }
 
 /* Every prefix of a mixed, partly invalid text splits and tokenizes without reading past its end. */
+/* Traditional -> Simplified folding (OpenCC's t2s characters, built into t2s_table.h): single code
+ * points, characters it leaves alone, and in-place folding of mixed text with invalid bytes. */
+static void test_fold_han(void **state)
+{
+    static const struct {
+        uint32_t in, out;
+    } cps[] = {
+        {0x8AAA, 0x8BF4}, /* 說 -> 说 */
+        {0x81FA, 0x53F0}, /* 臺 -> 台 */
+        {0x9AD4, 0x4F53}, /* 體 -> 体 */
+        {0x8BF4, 0x8BF4}, /* 说 is already Simplified */
+        {0x4E2D, 0x4E2D}, /* 中 is the same in both */
+        {'a', 'a'},       /* not Han */
+        {0x30AB, 0x30AB}, /* カ */
+        {0x1F600, 0x1F600},
+    };
+    static const struct {
+        const char *in, *out;
+    } strs[] = {
+        {"", ""},
+        {"abc", "abc"},
+        {"臺灣電腦 and 说话", "台湾电脑 and 说话"},
+        {"\xff說\xe8", "\xff说\xe8"}, /* invalid bytes are kept */
+        {"長城在哪裡？", "长城在哪里？"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++)
+        if (text_fold_han(cps[i].in) != cps[i].out)
+            fail_msg("U+%04X folded to U+%04X, want U+%04X", (unsigned)cps[i].in, (unsigned)text_fold_han(cps[i].in),
+                     (unsigned)cps[i].out);
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        char buf[64];
+        size_t n = strlen(strs[i].in);
+        memcpy(buf, strs[i].in, n + 1);
+        n = text_fold_han_inplace(buf, n);
+        buf[n] = '\0';
+        if (strcmp(buf, strs[i].out) != 0)
+            fail_msg("case %zu: '%s' folded to '%s', want '%s'", i, strs[i].in, buf, strs[i].out);
+    }
+    /* finding a folded term in original text: the bytes of the original that match */
+    assert_int_equal(text_match_folded("說話很快", strlen("說話很快"), "说话", strlen("说话")), strlen("說話"));
+    assert_int_equal(text_match_folded("说话", strlen("说话"), "说话", strlen("说话")), strlen("说话"));
+    assert_int_equal(text_match_folded("說", strlen("說"), "说话", strlen("说话")), 0); /* text ends first */
+    assert_int_equal(text_match_folded("說謊", strlen("說謊"), "说话", strlen("说话")), 0);
+    assert_int_equal(text_match_folded("abc", 3, "ab", 2), 2);
+    assert_int_equal(text_match_folded("abc", 3, "", 0), 0);
+    assert_int_equal(text_match_folded("\xe8", 1, "说", strlen("说")), 0); /* a cut character */
+}
+
 static void test_invalid_utf8_prefixes(void **state)
 {
     static const char text[] = "Dr. 中文。\xff\xc3( x.\xe2\x80\xa6 \xf0\x9f\x98\x80 end; \xe3\x80\x82\xe3";
@@ -250,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_terms_and_stop_words), cmocka_unit_test(test_terms_cap),
         cmocka_unit_test(test_word_lists),
         cmocka_unit_test(test_cjk_stop_char),         cmocka_unit_test(test_invalid_utf8_prefixes),
+        cmocka_unit_test(test_fold_han),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
