@@ -332,6 +332,15 @@ static int answer_from_pair(const struct rag_passage *p, int idx, const char *a,
     return rc;
 }
 
+/* The next "\nQ: " in s[0..n) (a curated entry's next similar question), or NULL. */
+static const char *answer_next_q(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (s[i] == '\n' && !memcmp(s + i, "\nQ: ", 4))
+            return s + i;
+    return NULL;
+}
+
 /* True when p[0] is a stored question with its curated answer (answer_split_pair) whose question
  * matches the user's by at least answer.faq_min_match; *a, *an then hold the answer, *match the score. */
 static bool answer_curated(const struct config *cfg, const char *question, const struct rag_passage *p,
@@ -341,7 +350,19 @@ static bool answer_curated(const struct config *cfg, const char *question, const
     const char *sq;
     size_t sqn;
     bool pair = n_passages >= 1 && p[0].text && answer_split_pair(p[0].text, &sq, &sqn, a, an);
-    *match = pair ? rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL) : 0;
+    *match = 0;
+    /* a curated entry (rag/curated.c) holds its similar questions as more "Q: " lines: the best
+     * of them is the match */
+    while (pair && sqn > 0) {
+        const char *nl = answer_next_q(sq, sqn);
+        size_t len = nl ? (size_t)(nl - sq) : sqn;
+        double m = rag_answer_question_match(question, sq, len, p, n_passages, emb, stats, NULL);
+        *match = m > *match ? m : *match;
+        if (!nl)
+            break;
+        sqn -= len + 4;
+        sq = nl + 4;
+    }
     return pair && *match >= cfg->answer_faq_min_match;
 }
 

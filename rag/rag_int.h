@@ -182,6 +182,32 @@ void rag_jobs_reembed(struct rag *r);
  * in the models folder (<data.dir>/models). */
 void rag_model_path(const struct config *cfg, const char *value, char *buf, size_t buf_bytes);
 
+/* ---- curated answers (curated.c) ------------------------------------------------------------------ */
+
+/* Rewrites the hidden documents that lag their curated entry and deletes those whose entry is gone
+ * (rag_open calls it: a crash between an entry's write and its document's heals here). */
+int rag_curated_sync(struct rag *r, struct kb_error *err);
+/* True for the mime of a curated entry's hidden document (left out of document lists). */
+bool rag_curated_is_doc(const char *mime);
+/* After an answer: a "faq" answer citing a curated entry's document becomes mode "curated" with
+ * curated_id/curated_version set, and the entry's use is counted. */
+void rag_curated_mark(struct rag *r, struct rag_answer *out);
+/* A table of text cells read from CSV or XLSX (import). */
+struct rag_table_row {
+    char **cell; /* n cells; owned */
+    int n;
+};
+struct rag_table {
+    struct rag_table_row *rows; /* n_rows; owned */
+    int n_rows, cap;
+};
+/* Parses RFC 4180 CSV (UTF-8, optional BOM; "," separated, '"' quoted with "" escapes, LF or CRLF
+ * rows; a blank line is an empty row) into t. KB_EINVAL "row N: ..." for an unclosed quote, text
+ * after a closing quote, too many columns or a field over RAG_CURATED_ANSWER_MAX bytes; KB_ETOOBIG
+ * past 100001 rows. Free with rag_table_free (also after an error). Fuzzed: fuzz/fuzz_curated_csv.c. */
+int rag_curated_csv_parse(const char *s, size_t n, struct rag_table *t, struct kb_error *err);
+void rag_table_free(struct rag_table *t);
+
 /* ---- generative answers (generate.c) ------------------------------------------------------------ */
 
 /* Opens cfg->answer_model (after checking it fits in memory) with answer.max_concurrent sessions. */
