@@ -54,11 +54,16 @@ struct index_store; /* opaque; one SQLite connection + the FAISS cache; thread-s
 
 /* ---- embedders ---------------------------------------------------------------------------------- */
 
+struct text_dict; /* text/text.h */
+
 /* Knowledge-base term statistics handed to embed_query (built-in embedder only). */
 struct index_term_stats {
     /* Inverse document frequency of one folded token (as the FTS tokenizer emits it), >= 0. */
     double (*idf)(void *ud, const char *term, size_t term_bytes);
     void *ud; /* borrowed; valid during the embed_query call */
+    /* The word list questions are segmented with, for rag/'s answer scoring (which words of a
+     * question only ask "how long"); the index ignores it. Borrowed; NULL = none. */
+    const struct text_dict *dict;
 };
 
 /* Turns texts into L2-normalised float vectors. GGUF embedders from infer/ plug in here via rag/. */

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #define ANSWER_MAX_SENTENCES 512
+#define ANSWER_QUESTION_MAX 4096 /* bytes of a question whose terms count (text_query_terms reads fewer) */
 
 enum cand_table { CAND_PROSE, CAND_TABLE_HEADER, CAND_TABLE_ROW };
 
@@ -282,19 +283,25 @@ double rag_answer_question_match(const char *question, const char *stored, size_
     struct answer_qterms *qt = kb_xcalloc(2, sizeof *qt), *st = qt + 1;
     double overlap, r, pr, cosine = 0, match;
     bool conflict;
-    size_t qn = strlen(question);
-    qterms_build(question, qn, qt);
-    qterms_build(stored, stored_n, st);
+    const struct text_dict *dict = stats ? stats->dict : NULL;
+    char *mq = kb_xmalloc(ANSWER_QUESTION_MAX + 1), *ms = kb_xmalloc(ANSWER_QUESTION_MAX + 1);
+    size_t qn = rag_question_mask(question, strlen(question), dict, true, mq, ANSWER_QUESTION_MAX + 1);
+    size_t sn = rag_question_mask(stored, stored_n, dict, true, ms, ANSWER_QUESTION_MAX + 1);
+    /* terms of what each question is about: its question words ("how long", 多长时间) blanked */
+    qterms_build(mq, qn, qt);
+    qterms_build(ms, sn, st);
     /* an F2 of the share of the user's terms found in the stored question (recall: what is asked
      * must be what the pair answers, so "a milk frother" against "Which products do you sell?"
      * cannot ride on the words the two share) and of the stored question's terms found in the
      * user's (precision: a general question should not take a specific pair's answer). Recall
      * counts four times as much: a stored question's extra words are mostly its own phrasing
      * ("How long do I have to" cancel an order) */
-    r = answer_term_share(qt, st, stored, stored_n, stats, p, n_passages);
-    pr = answer_term_share(st, qt, question, qn, stats, p, n_passages);
+    r = answer_term_share(qt, st, ms, sn, stats, p, n_passages);
+    pr = answer_term_share(st, qt, mq, qn, stats, p, n_passages);
     conflict = answer_codes_conflict(qt, st);
     free(qt);
+    free(mq);
+    free(ms);
     overlap = r + pr > 0 ? 5 * r * pr / (4 * pr + r) : 0;
     match = overlap;
     if (emb && emb->embed && !conflict) {
@@ -384,6 +391,25 @@ void rag_store_term_stats(struct index_store *st, struct index_term_stats *out)
 {
     out->idf = answer_store_idf;
     out->ud = st;
+    out->dict = NULL;
+}
+
+const struct text_dict *rag_question_dict(struct rag *r, const struct config *cfg)
+{
+    const char *path = cfg->index_segment_dict ? cfg->index_segment_dict : "";
+    const struct text_dict *d;
+    pthread_mutex_lock(&r->lock);
+    if (strcmp(r->dict_path, path) != 0) {
+        struct kb_error err = {0};
+        text_dict_free(r->dict);
+        r->dict = NULL;
+        kb_strlcpy(r->dict_path, path, sizeof r->dict_path);
+        if (path[0] && text_dict_open(&r->dict, path, &err) != 0)
+            kb_warn("question words: %s (questions are read without a word list)", err.msg);
+    }
+    d = r->dict;
+    pthread_mutex_unlock(&r->lock);
+    return d;
 }
 
 static int cand_by_score(const void *a, const void *b);
@@ -589,6 +615,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
     struct text_span spans[128];
     struct rag_terms qt;
+    char *masked = NULL;
     double *weights = NULL, wsum = 0, missing = 0;
     float *vecs = NULL;
     int n = 0, rc = 0, *cite_of = NULL;
@@ -597,7 +624,11 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     memset(out, 0, sizeof *out);
     out->mode = "extractive";
     kb_buf_init(&ans, 1 << 20);
-    rag_terms_extract(question, strlen(question), &qt);
+    /* the terms of what is asked about: the question words ("how long", 多长时间) blanked out, so a
+     * sentence that only shares them (a stored question of another topic) covers nothing */
+    masked = kb_xmalloc(ANSWER_QUESTION_MAX + 1);
+    rag_question_mask(question, strlen(question), stats ? stats->dict : NULL, false, masked, ANSWER_QUESTION_MAX + 1);
+    rag_terms_extract(masked, strlen(masked), &qt);
     bool wants_number = answer_wants_number(question);
 
     /* A stored question with its curated answer at the top, matching the user's, answers as written. */
@@ -672,7 +703,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
                 dot += (double)vecs[d] * vecs[(size_t)(s + 1) * (size_t)emb->dim + (size_t)d];
             c[s].vector = dot > 0 ? dot : 0;
         }
-        c[s].prox = answer_proximity(question, st, sn);
+        c[s].prox = answer_proximity(masked, st, sn);
         c[s].score = 0.55 * c[s].overlap + 0.25 * c[s].vector + 0.10 * c[s].prox + 0.10 * c[s].prior;
         /* the section's own name: "Returns > Refunds" speaks for its sentences */
         {
@@ -720,6 +751,7 @@ out:
     free(vecs);
     free(weights);
     free(c);
+    free(masked);
     kb_buf_release(&ans);
     return rc;
 }

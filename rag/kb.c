@@ -332,6 +332,7 @@ void rag_close(struct rag *r)
     rag_jobs_stop(r);
     kb_gen_swap(r, NULL); /* no answer runs any more */
     index_store_close(r->st);
+    text_dict_free(r->dict);
     for (int i = 0; i < r->n_gguf; i++) {
         infer_embedder_close(r->gguf[i].e);
         free(r->gguf[i].path);
@@ -790,6 +791,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     kb_arena_init(&a, 0, 0);
     rag_store_term_stats(r->st, &df);
     cfg = rag_config_get(r);
+    df.dict = rag_question_dict(r, cfg); /* question words are words of its segmentation */
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     /* the reference keeps the model open even if answer.model changes meanwhile */
     gen = kb_gen_take(r);

@@ -42,6 +42,13 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *out);
  * or pair; or two words "a b" as consecutive tokens). */
 bool rag_text_has_term(const char *s, size_t n, const char *term);
 bool rag_text_is_cjk_heavy(const char *s, size_t n); /* mostly CJK characters */
+struct text_dict;
+/* Copies the question q[0..n) into out (at most out_bytes - 1 bytes, cut at a character boundary,
+ * NUL-terminated) with its question words blanked out (spaces): Chinese interrogative and modal
+ * words of its segmentation by dict (nullable: any listed one) and, with how_words, English "how
+ * long/often/...". Terms taken from the copy are what the question is about. Returns its bytes. */
+size_t rag_question_mask(const char *q, size_t n, const struct text_dict *dict, bool how_words, char *out,
+                         size_t out_bytes);
 /* The stem of a folded word w[0..n) into out (NUL-terminated, at most out_bytes - 1 bytes): plain
  * English suffixes stripped (-ing -ed -es -s -er -ies), a doubled final consonant and a final e
  * dropped, so that shipping, shipped and ship, or placing and place, share one. Returns its bytes. */
@@ -85,8 +92,13 @@ bool rag_answer_is_curated(const struct config *cfg, const char *question, const
  * its bytes returned; the whole sentence when none stands out. w[t] weighs qt's term t (NULL: 1). */
 size_t rag_answer_span(const char *s, size_t n, const struct rag_terms *qt, const double *w, bool wants_number,
                        size_t *off);
-/* Term statistics reading the store's document frequencies (index_idf); st borrowed. */
+/* Term statistics reading the store's document frequencies (index_idf); st borrowed; no dictionary. */
 void rag_store_term_stats(struct index_store *st, struct index_term_stats *out);
+struct rag;
+/* The word list questions are segmented with (index.segment_dict), read at the first call that
+ * names it and kept until rag_close; NULL when the setting is empty or the file unreadable (logged
+ * once). Borrowed. */
+const struct text_dict *rag_question_dict(struct rag *r, const struct config *cfg);
 
 /* ---- the knowledge base (kb.c, jobs.c) ----------------------------------------------------------- */
 
@@ -165,6 +177,8 @@ struct rag {
     double last_tokens_per_s;
     struct rag_gen *gen;             /* answer model, or NULL for extractive answers (= gen_ref->g) */
     struct rag_gen_ref *gen_ref;     /* gen with the count of answers using it; guarded by lock (kb.c) */
+    struct text_dict *dict;          /* question segmentation (rag_question_dict); owned; guarded by lock */
+    char dict_path[4200];            /* the path dict was (or failed to be) read from; "" none tried */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
