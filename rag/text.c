@@ -219,8 +219,8 @@ size_t rag_question_mask(const char *q, size_t n, const struct text_dict *dict, 
     struct mask_ctx m = {dict, out, out};
     size_t k = n < out_bytes ? n : out_bytes - 1;
     memcpy(out, q, k);
-    while (k > 0 && ((unsigned char)out[k] & 0xC0) == 0x80 && k < n)
-        k--; /* cut at a character boundary */
+    while (k > 0 && k < n && ((unsigned char)q[k] & 0xC0) == 0x80)
+        k--; /* q[k] would continue a character: cut before that character */
     out[k] = '\0';
     text_cjk_runs(out, k, mask_run, &m); /* runs of the copy: a cut never reaches past k */
     /* English: "how long", "how often": the word after "how" */
