@@ -12,6 +12,7 @@
  * Tests: tests/cli/test_faq_cli.c. */
 #include "cli/cli.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,16 @@ struct faq_args {
     int64_t page, id;
 };
 
+/* The flags that take one string value. */
+static const struct {
+    const char *name;
+    size_t off; /* offsetof the string in struct faq_args */
+} faq_flags[] = {
+    {"--collection", offsetof(struct faq_args, collection)}, {"--search", offsetof(struct faq_args, search)},
+    {"--question", offsetof(struct faq_args, question)},     {"--answer", offsetof(struct faq_args, answer)},
+    {"--format", offsetof(struct faq_args, format)},         {"--out", offsetof(struct faq_args, out)},
+};
+
 static int faq_parse(struct cli *c, struct faq_args *a, const char *sub)
 {
     memset(a, 0, sizeof *a);
@@ -36,18 +47,14 @@ static int faq_parse(struct cli *c, struct faq_args *a, const char *sub)
     for (int i = 1; i < c->argc; i++) {
         const char *f = c->argv[i];
         const char *v = i + 1 < c->argc ? c->argv[i + 1] : NULL;
-        if (!strcmp(f, "--collection") && v) {
-            a->collection = v;
-        } else if (!strcmp(f, "--search") && v) {
-            a->search = v;
-        } else if (!strcmp(f, "--question") && v) {
-            a->question = v;
-        } else if (!strcmp(f, "--answer") && v) {
-            a->answer = v;
-        } else if (!strcmp(f, "--format") && v) {
-            a->format = v;
-        } else if (!strcmp(f, "--out") && v) {
-            a->out = v;
+        const char **slot = NULL;
+        for (size_t k = 0; k < KB_ARRAY_LEN(faq_flags) && !slot; k++)
+            if (!strcmp(f, faq_flags[k].name))
+                slot = (const char **)((char *)a + faq_flags[k].off);
+        if (slot && v) {
+            *slot = v;
+        } else if (slot || ((!strcmp(f, "--similar") || !strcmp(f, "--page")) && !v)) {
+            return cli_usage("faq", "%s needs a value", f);
         } else if (!strcmp(f, "--similar") && v) {
             if (a->n_similar >= FAQ_CLI_MAX_SIMILAR)
                 return cli_usage("faq", "at most %d --similar questions", FAQ_CLI_MAX_SIMILAR);

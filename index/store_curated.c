@@ -342,28 +342,36 @@ int index_curated_set_document(struct index_store *st, int64_t id, int version, 
     return rc;
 }
 
-/* Appends v to a growing int64 array in the arena. */
-static int ids_push(struct kb_arena *a, int64_t **ids, int *n, int *cap, int64_t v)
+/* The ids the one-column query sql returns, into an arena array (lock held). */
+static int st_id_list(struct index_store *st, const char *sql, struct kb_arena *a, int64_t **ids, int *n,
+                      struct kb_error *err)
 {
-    if (*n == *cap) {
-        int64_t *grown;
-        *cap = *cap ? *cap * 2 : 16;
-        grown = kb_arena_alloc(a, (size_t)*cap * sizeof *grown);
-        if (!grown)
-            return KB_ENOMEM;
-        if (*n)
-            memcpy(grown, *ids, (size_t)*n * sizeof *grown);
-        *ids = grown;
+    sqlite3_stmt *s = store_prep(st, sql, err);
+    int rc = s ? 0 : err ? err->code : KB_EIO, cap = 0;
+    while (!rc && sqlite3_step(s) == SQLITE_ROW) {
+        if (*n == cap) {
+            int64_t *grown;
+            cap = cap ? cap * 2 : 16;
+            grown = kb_arena_alloc(a, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                rc = kb_error_set(err, KB_ENOMEM, "no memory for the curated answers to repair");
+                break;
+            }
+            if (*n)
+                memcpy(grown, *ids, (size_t)*n * sizeof *grown);
+            *ids = grown;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
     }
-    (*ids)[(*n)++] = v;
-    return 0;
+    if (s)
+        sqlite3_reset(s);
+    return rc;
 }
 
 int index_curated_stale(struct index_store *st, struct kb_arena *a, int64_t **stale, int *n_stale,
                         int64_t **orphans, int *n_orphans, struct kb_error *err)
 {
-    sqlite3_stmt *s;
-    int rc = 0, src, cap_s = 0, cap_o = 0;
+    int rc = 0;
     *stale = *orphans = NULL;
     *n_stale = *n_orphans = 0;
     store_lock(st);
@@ -372,24 +380,13 @@ int index_curated_stale(struct index_store *st, struct kb_arena *a, int64_t **st
         rc = store_exec(st, "DELETE FROM curated_versions WHERE curated_id IN (SELECT id FROM curated WHERE"
                             " collection_id NOT IN (SELECT id FROM collections));"
                             "DELETE FROM curated WHERE collection_id NOT IN (SELECT id FROM collections);", err);
-    s = rc ? NULL : store_prep(st, "SELECT c.id FROM curated c LEFT JOIN documents d ON d.id=c.document_id"
-                                   " WHERE c.doc_version<>c.version OR d.id IS NULL ORDER BY c.id", err);
-    if (!s && !rc)
-        rc = err ? err->code : KB_EIO;
-    while (!rc && (src = sqlite3_step(s)) == SQLITE_ROW)
-        rc = ids_push(a, stale, n_stale, &cap_s, sqlite3_column_int64(s, 0));
-    if (s)
-        sqlite3_reset(s);
-    s = rc ? NULL : store_prep(st, "SELECT d.id FROM documents d WHERE d.mime='" INDEX_CURATED_MIME "' AND NOT EXISTS"
-                                   " (SELECT 1 FROM curated c WHERE c.document_id=d.id) ORDER BY d.id", err);
-    if (!s && !rc)
-        rc = err ? err->code : KB_EIO;
-    while (!rc && (src = sqlite3_step(s)) == SQLITE_ROW)
-        rc = ids_push(a, orphans, n_orphans, &cap_o, sqlite3_column_int64(s, 0));
-    if (s)
-        sqlite3_reset(s);
-    if (rc == KB_ENOMEM)
-        rc = kb_error_set(err, KB_ENOMEM, "no memory for the curated answers to repair");
+    if (!rc)
+        rc = st_id_list(st, "SELECT c.id FROM curated c LEFT JOIN documents d ON d.id=c.document_id"
+                            " WHERE c.doc_version<>c.version OR d.id IS NULL ORDER BY c.id", a, stale, n_stale, err);
+    if (!rc)
+        rc = st_id_list(st, "SELECT d.id FROM documents d WHERE d.mime='" INDEX_CURATED_MIME "' AND NOT EXISTS"
+                            " (SELECT 1 FROM curated c WHERE c.document_id=d.id) ORDER BY d.id", a, orphans,
+                        n_orphans, err);
     store_unlock(st);
     return rc;
 }

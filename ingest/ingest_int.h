@@ -103,6 +103,12 @@ enum ingest_format zipf_sniff(const void *data, size_t n, bool *readable);
 int zipf_write(const char *const *names, const char *const *datas, const size_t *lens, int n, struct kb_buf *out,
                struct kb_error *err);
 
+/* ---- sheet.c: XLSX cells (what parse_office.c shares with it) -------------------------------------- */
+
+struct xml_node;
+/* Appends the text of one shared-string item <si> (its <t>, or the <t> of its rich-text runs). */
+int sheet_si_text(const struct xml_node *si, struct kb_buf *b);
+
 /* ---- xml.c (libxml2) ------------------------------------------------------------------------------- */
 
 struct xml_attr {

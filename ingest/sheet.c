@@ -46,6 +46,19 @@ static int sheet_part(struct sheet_read *s, const char *entry, bool optional, st
     return rc;
 }
 
+int sheet_si_text(const struct xml_node *si, struct kb_buf *b)
+{
+    int rc = 0;
+    /* direct t, or t inside rich-text runs r; phonetic rPh is skipped */
+    for (const struct xml_node *k = si->child; k && !rc; k = k->next) {
+        if (xml_is(k, "t"))
+            rc = xml_text(k, b);
+        else if (xml_is(k, "r"))
+            rc = xml_text(xml_child(k, "t"), b);
+    }
+    return rc;
+}
+
 static int sheet_shared(struct sheet_read *s, const struct xml_node *root)
 {
     const struct xml_node *sst = xml_child(root, "sst");
@@ -64,12 +77,7 @@ static int sheet_shared(struct sheet_read *s, const struct xml_node *root)
         if (!xml_is(si, "si"))
             continue;
         kb_buf_reset(&b);
-        for (const struct xml_node *k = si->child; k && !rc; k = k->next) {
-            if (xml_is(k, "t"))
-                rc = xml_text(k, &b);
-            else if (xml_is(k, "r"))
-                rc = xml_text(xml_child(k, "t"), &b);
-        }
+        rc = sheet_si_text(si, &b);
         s->shared[s->n_shared] = rc ? NULL : kb_arena_strndup(&s->scratch, b.data ? b.data : "", b.len);
         if (!s->shared[s->n_shared])
             rc = kb_error_set(s->c.err, KB_ETOOBIG, "the workbook's shared strings are too large");
