@@ -29,15 +29,15 @@
 #include "index/index_int.h"
 
 const char *const store_curated_migration =
-    "CREATE TABLE curated(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "CREATE TABLE IF NOT EXISTS curated(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " collection_id INTEGER NOT NULL REFERENCES collections(id), version INTEGER NOT NULL DEFAULT 1,"
     " question TEXT NOT NULL, similar TEXT NOT NULL DEFAULT '', answer TEXT NOT NULL,"
     " citations TEXT NOT NULL DEFAULT '', document_id INTEGER NOT NULL DEFAULT 0,"
     " doc_version INTEGER NOT NULL DEFAULT 0, uses INTEGER NOT NULL DEFAULT 0,"
     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-    "CREATE INDEX curated_coll ON curated(collection_id, id);"
-    "CREATE INDEX curated_doc ON curated(document_id);"
-    "CREATE TABLE curated_versions(curated_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+    "CREATE INDEX IF NOT EXISTS curated_coll ON curated(collection_id, id);"
+    "CREATE INDEX IF NOT EXISTS curated_doc ON curated(document_id);"
+    "CREATE TABLE IF NOT EXISTS curated_versions(curated_id INTEGER NOT NULL, version INTEGER NOT NULL,"
     " question TEXT NOT NULL, similar TEXT NOT NULL DEFAULT '', answer TEXT NOT NULL,"
     " citations TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, PRIMARY KEY(curated_id, version));";
 

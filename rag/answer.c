@@ -8,11 +8,16 @@
  * embedder's cosine, and 0 when the two name different codes, error E7 against E4; at least
  * answer.faq_min_match, 0.49, the middle of the 0.44..0.54 gap between non-paraphrases and
  * paraphrases on the labelled set in tests/rag/test_faq_match.c), the pair's answer is the answer,
- * cited [1], mode "faq", confidence the match. The generative path (rag/kb.c) asks
+ * cited [1], mode "faq", confidence the match. A curated answer of the FAQ editor (rag/curated.c)
+ * is such a pair with more "Q: " lines, its similar questions: the best match of them counts, and
+ * rag_ask then reports it as mode "curated". Both questions are compared without their question
+ * words (rag_question_mask: 多长时间, 多久, modal 需要, "how long"), so a shared "how long" does not
+ * make a cancellation question match a returns question. The generative path (rag/kb.c) asks
  * rag_answer_is_curated first and answers such a pair here too.
  *
  * Otherwise every passage is split into sentences and the question into terms, both as text/
- * defines them (the sentences chunking and retrieval use; rag/text.c says which terms count). A
+ * defines them (the sentences chunking and retrieval use; rag/text.c says which terms count), the
+ * question's Chinese question words blanked first (segmented with index.segment_dict). A
  * term weighs its IDF over the knowledge base (how specific it is; without the store's statistics,
  * its rarity among the candidate sentences). A sentence's coverage is the weighted share of the
  * question's terms it holds (a table row also through its header line), and its score
@@ -34,7 +39,8 @@
  * the best-covering sentence alone, cut to the fragment that holds the answer (rag/span.c). Below
  * answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c. */
+ * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c,
+ * test_curated.c, test_question_words.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
