@@ -26,6 +26,14 @@ static const struct cli_command commands[] = {
      "  --no-blocks        with --dry-run: print the chunks only\n"
      "  --json             JSON lines: progress, then one object per file\n"},
     {"docs", cmd_docs, "[rm ID]", "list stored documents, or delete one", ""},
+    {"faq", cmd_faq, "list|add|import|export|rm ...", "curated answers (the FAQ editor)",
+     "  list [--search TEXT] [--page N]            entries, newest first, with versions and use counts\n"
+     "  add --question Q --answer A [--similar S]...  a new curated answer (--similar repeats)\n"
+     "  import FILE [--format csv|xlsx]            columns question, similar_questions, answer; similar\n"
+     "      questions in one cell split by newlines or '|'; a bad row imports nothing\n"
+     "  export [--format csv|xlsx] [--out FILE]    the same table (CSV to stdout without --out)\n"
+     "  rm ID                                      delete an entry and its versions\n"
+     "  --collection NAME                          one collection (default: all, new ones: default)\n"},
     {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores",
      "  --top-k N          hits to print (1-1000; default index.top_k)\n"
      "  --collection NAME  search one collection\n"

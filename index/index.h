@@ -54,11 +54,16 @@ struct index_store; /* opaque; one SQLite connection + the FAISS cache; thread-s
 
 /* ---- embedders ---------------------------------------------------------------------------------- */
 
+struct text_dict; /* text/text.h */
+
 /* Knowledge-base term statistics handed to embed_query (built-in embedder only). */
 struct index_term_stats {
     /* Inverse document frequency of one folded token (as the FTS tokenizer emits it), >= 0. */
     double (*idf)(void *ud, const char *term, size_t term_bytes);
     void *ud; /* borrowed; valid during the embed_query call */
+    /* The word list questions are segmented with, for rag/'s answer scoring (which words of a
+     * question only ask "how long"); the index ignores it. Borrowed; NULL = none. */
+    const struct text_dict *dict;
 };
 
 /* Turns texts into L2-normalised float vectors. GGUF embedders from infer/ plug in here via rag/. */
@@ -378,6 +383,55 @@ int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn
  * knowledge base: ln(1 + (N - df + 0.5) / (df + 0.5)); unknown tokens get the highest value. For
  * answer scoring in rag/ (weighting query-term overlap). */
 double index_idf(struct index_store *st, const char *term, size_t term_bytes);
+
+/* ---- curated answers (store_curated.c) ------------------------------------------------------------ */
+
+/* A curated answer (the FAQ editor's entry), or one version of it. As input, NULL strings mean "";
+ * as output, strings are arena-owned. Each entry is searched as a hidden document of mime
+ * INDEX_CURATED_MIME that rag/ writes from it (rag/curated.c). */
+#define INDEX_CURATED_MIME "application/x-kbox-curated"
+#define INDEX_CURATED_PAGE_MAX 1000 /* entries per index_curated_list page */
+struct index_curated {
+    int64_t id;            /* input: 0 = a new entry, else the entry that gets a new version */
+    int64_t collection_id; /* input: 0 = the default collection (new entries only) */
+    int version;           /* 1, 2, ...: the current version (a version row: its number) */
+    const char *question;
+    const char *similar;   /* similar questions, one per line; "" none */
+    const char *answer;
+    const char *citations; /* cited document ids, comma-separated; "" none */
+    int64_t document_id;   /* output: its hidden document, 0 before rag/ wrote it */
+    int doc_version;       /* output: the version that document holds */
+    int64_t uses;          /* output: answers given with it */
+    int64_t created_at, updated_at; /* output: unix seconds (a version row: when it was written) */
+};
+/* Writes in[0..n) in ONE transaction (all or nothing): new entries at version 1, existing ones
+ * (in[i].id > 0) as their next version, each version also kept in the versions table. ids[i] and
+ * versions[i] receive the results. KB_ENOENT names an id that does not exist. */
+int index_curated_put(struct index_store *st, const struct index_curated *in, int n, int64_t *ids, int *versions,
+                      struct kb_error *err);
+int index_curated_get(struct index_store *st, int64_t id, struct kb_arena *a, struct index_curated *out,
+                      struct kb_error *err); /* KB_ENOENT */
+/* One page (newest first) of a collection's entries (0 = all) whose question, similar questions or
+ * answer contain q (NULL or "" = all); *total counts all matches. limit 1..INDEX_CURATED_PAGE_MAX. */
+int index_curated_list(struct index_store *st, int64_t collection_id, const char *q, int64_t offset, int limit,
+                       struct kb_arena *a, struct index_curated **out, int *n_out, int64_t *total,
+                       struct kb_error *err);
+/* Every version of entry id, newest first (document_id, uses 0). KB_ENOENT. */
+int index_curated_versions(struct index_store *st, int64_t id, struct kb_arena *a, struct index_curated **out,
+                           int *n_out, struct kb_error *err);
+/* Deletes the entry and its versions; *document_id gets its hidden document (for the caller to
+ * delete; 0 when none). KB_ENOENT. */
+int index_curated_delete(struct index_store *st, int64_t id, int64_t *document_id, struct kb_error *err);
+/* Records that document_id holds version `version` of entry id. */
+int index_curated_set_document(struct index_store *st, int64_t id, int version, int64_t document_id,
+                               struct kb_error *err);
+/* What rag/ must repair (arena arrays): entries whose hidden document is missing or holds an older
+ * version, and hidden documents whose entry is gone. Entries of deleted collections are deleted. */
+int index_curated_stale(struct index_store *st, struct kb_arena *a, int64_t **stale, int *n_stale,
+                        int64_t **orphans, int *n_orphans, struct kb_error *err);
+/* An answer was given with hidden document document_id: counts the use and gives the entry and the
+ * version the document holds. KB_ENOENT (no detail) when the document is no curated answer's. */
+int index_curated_used(struct index_store *st, int64_t document_id, int64_t *id, int *version, struct kb_error *err);
 
 /* ---- consistency -------------------------------------------------------------------------------- */
 

@@ -5,7 +5,7 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 3):
+ * Schema (user_version 4; v4 adds curated answers, whose SQL is store_curated.c's):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
@@ -46,7 +46,7 @@
 
 #include "index/index_int.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -186,6 +186,9 @@ static int store_register_tokenizer(struct index_store *st, struct kb_error *err
 
 /* ---- schema ------------------------------------------------------------------------------------- */
 
+/* The SQL of a migration kept in the file that owns its tables; its entry below is NULL. */
+extern const char *const store_curated_migration; /* store_curated.c */
+
 static const char *const store_migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE collections(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
@@ -228,6 +231,8 @@ static const char *const store_migrations[] = {
     /* 2 -> 3: the page of every byte of a chunk that spans pages (citations give the page of the
      * cited sentence); older rows keep '' and so cite page_start */
     "ALTER TABLE chunks ADD COLUMN page_map TEXT NOT NULL DEFAULT '';",
+    /* 3 -> 4: curated answers and their versions: store_curated_migration (store_curated.c) */
+    NULL,
 };
 
 static int store_user_version(struct index_store *st)
@@ -257,7 +262,7 @@ static int store_migrate(struct index_store *st, struct kb_error *err)
         rc = store_begin(st, err);
         if (rc)
             break;
-        rc = store_exec(st, store_migrations[v], err);
+        rc = store_exec(st, store_migrations[v] ? store_migrations[v] : store_curated_migration, err);
         if (rc == 0) {
             snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v + 1);
             rc = store_exec(st, pragma, err);

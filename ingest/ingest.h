@@ -171,4 +171,23 @@ int ingest_chunk_with(struct ingest_doc *doc, int target_tokens, double overlap,
  * own tokenizer replaces this later. */
 int ingest_estimate_tokens(const char *s, size_t n);
 
+/* ---- sheets (sheet.c): XLSX as a table of text cells, for imports and exports ------------------- */
+
+#define INGEST_SHEET_MAX_ROWS 100001
+#define INGEST_SHEET_MAX_COLS 64
+struct ingest_sheet {
+    char ***rows;  /* rows[i][k]: the text of row i+1, column k (UTF-8, "" when empty); owned */
+    int *n_cells;  /* cells of each row up to its last non-empty one (0 for an empty row) */
+    int n_rows;    /* up to the last row with a cell */
+};
+/* Reads the first sheet of an XLSX workbook in memory (data borrowed for the call). Errors:
+ * KB_EFORMAT (no workbook), KB_ECORRUPT (damaged zip or XML), KB_ETOOBIG (over the row or column
+ * caps, or ingest.max_expanded_bytes). Caller owns *out; free with ingest_sheet_free(). */
+int ingest_sheet_read(const struct config *cfg, const void *data, size_t n, struct ingest_sheet **out,
+                      struct kb_error *err);
+void ingest_sheet_free(struct ingest_sheet *s); /* NULL ok */
+/* Appends an XLSX workbook of one sheet holding cells[r * n_cols + c] (n_rows x n_cols, inline
+ * strings) to out. */
+int ingest_sheet_write(const char *const *cells, int n_rows, int n_cols, struct kb_buf *out, struct kb_error *err);
+
 #endif

@@ -98,6 +98,16 @@ void zipf_close(struct zipf *z); /* NULL ok */
 /* Detection helper without a context: the format implied by the entries of a zip in memory;
  * *readable is false when the archive cannot be opened at all (damaged or truncated). */
 enum ingest_format zipf_sniff(const void *data, size_t n, bool *readable);
+/* Writes a new zip archive of n entries (names[i] holding datas[i][0..lens[i]), deflated) into out
+ * (sheet.c: XLSX exports). KB_ETOOBIG past out's cap. */
+int zipf_write(const char *const *names, const char *const *datas, const size_t *lens, int n, struct kb_buf *out,
+               struct kb_error *err);
+
+/* ---- sheet.c: XLSX cells (what parse_office.c shares with it) -------------------------------------- */
+
+struct xml_node;
+/* Appends the text of one shared-string item <si> (its <t>, or the <t> of its rich-text runs). */
+int sheet_si_text(const struct xml_node *si, struct kb_buf *b);
 
 /* ---- xml.c (libxml2) ------------------------------------------------------------------------------- */
 

@@ -358,13 +358,7 @@ static int xlsx_load_shared(struct xlsx *x, const struct xml_node *root)
         if (!xml_is(si, "si"))
             continue;
         kb_buf_reset(&b);
-        /* Direct t, or t inside rich-text runs r; phonetic rPh is skipped. */
-        for (const struct xml_node *k = si->child; k && !rc; k = k->next) {
-            if (xml_is(k, "t"))
-                rc = xml_text(k, &b);
-            else if (xml_is(k, "r"))
-                rc = xml_text(xml_child(k, "t"), &b);
-        }
+        rc = sheet_si_text(si, &b);
         const char *s = rc ? NULL : kb_arena_strndup(&x->o.scratch, b.data ? b.data : "", b.len);
         if (!s)
             rc = office_oom(x->o.c);

@@ -146,3 +146,52 @@ enum ingest_format zipf_sniff(const void *data, size_t n, bool *readable)
     zip_error_fini(&ze);
     return f;
 }
+
+int zipf_write(const char *const *names, const char *const *datas, const size_t *lens, int n, struct kb_buf *out,
+               struct kb_error *err)
+{
+    zip_error_t ze;
+    zip_source_t *src;
+    zip_t *za = NULL;
+    zip_stat_t st;
+    int rc = 0;
+    zip_error_init(&ze);
+    src = zip_source_buffer_create(NULL, 0, 0, &ze);
+    if (src)
+        za = zip_open_from_source(src, ZIP_TRUNCATE, &ze);
+    if (!za) {
+        rc = kb_error_set(err, KB_ENOMEM, "cannot create a zip archive: %s", zip_error_strerror(&ze));
+        zip_source_free(src);
+        zip_error_fini(&ze);
+        return rc;
+    }
+    zip_source_keep(src); /* the written bytes stay readable after zip_close */
+    for (int i = 0; i < n && !rc; i++) {
+        zip_source_t *part = zip_source_buffer(za, datas[i], lens[i], 0);
+        if (!part || zip_file_add(za, names[i], part, ZIP_FL_ENC_UTF_8) < 0) {
+            zip_source_free(part);
+            rc = kb_error_set(err, KB_EINTERNAL, "cannot add '%s' to a zip archive: %s", names[i], zip_strerror(za));
+        }
+    }
+    if (rc) {
+        zip_discard(za);
+    } else if (zip_close(za) != 0) {
+        rc = kb_error_set(err, KB_EINTERNAL, "cannot write a zip archive: %s", zip_strerror(za));
+        zip_discard(za);
+    }
+    zip_stat_init(&st);
+    if (!rc && (zip_source_stat(src, &st) != 0 || zip_source_open(src) != 0))
+        rc = kb_error_set(err, KB_EINTERNAL, "cannot read back the zip archive");
+    if (!rc) {
+        char chunk[16384];
+        zip_int64_t got;
+        while (!rc && (got = zip_source_read(src, chunk, sizeof chunk)) > 0)
+            rc = kb_buf_append(out, chunk, (size_t)got);
+        zip_source_close(src);
+        if (rc)
+            rc = kb_error_set(err, rc, "the zip archive is too large");
+    }
+    zip_source_free(src);
+    zip_error_fini(&ze);
+    return rc;
+}

@@ -9,11 +9,16 @@
  * embedder's cosine, and 0 when the two name different codes, error E7 against E4; at least
  * answer.faq_min_match, 0.49, the middle of the 0.44..0.54 gap between non-paraphrases and
  * paraphrases on the labelled set in tests/rag/test_faq_match.c), the pair's answer is the answer,
- * cited [1], mode "faq", confidence the match. The generative path (rag/kb.c) asks
+ * cited [1], mode "faq", confidence the match. A curated answer of the FAQ editor (rag/curated.c)
+ * is such a pair with more "Q: " lines, its similar questions: the best match of them counts, and
+ * rag_ask then reports it as mode "curated". Both questions are compared without their question
+ * words (rag_question_mask: 多长时间, 多久, modal 需要, "how long"), so a shared "how long" does not
+ * make a cancellation question match a returns question. The generative path (rag/kb.c) asks
  * rag_answer_is_curated first and answers such a pair here too.
  *
  * Otherwise every passage is split into sentences and the question into terms, both as text/
- * defines them (the sentences chunking and retrieval use; rag/text.c says which terms count). A
+ * defines them (the sentences chunking and retrieval use; rag/text.c says which terms count), the
+ * question's Chinese question words blanked first (segmented with index.segment_dict). A
  * term weighs its IDF over the knowledge base (how specific it is; without the store's statistics,
  * its rarity among the candidate sentences). A sentence's coverage is the weighted share of the
  * question's terms it holds (a table row also through its header line), and its score
@@ -35,7 +40,8 @@
  * the best-covering sentence alone, cut to the fragment that holds the answer (rag/span.c). Below
  * answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
- * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c. */
+ * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c,
+ * test_curated.c, test_question_words.c. */
 #include "rag/rag_int.h"
 
 #include <ctype.h>
@@ -45,6 +51,7 @@
 #include <string.h>
 
 #define ANSWER_MAX_SENTENCES 512
+#define ANSWER_QUESTION_MAX 4096 /* bytes of a question whose terms count (text_query_terms reads fewer) */
 
 enum cand_table { CAND_PROSE, CAND_TABLE_HEADER, CAND_TABLE_ROW };
 
@@ -283,19 +290,25 @@ double rag_answer_question_match(const char *question, const char *stored, size_
     struct answer_qterms *qt = kb_xcalloc(2, sizeof *qt), *st = qt + 1;
     double overlap, r, pr, cosine = 0, match;
     bool conflict;
-    size_t qn = strlen(question);
-    qterms_build(question, qn, qt);
-    qterms_build(stored, stored_n, st);
+    const struct text_dict *dict = stats ? stats->dict : NULL;
+    char *mq = kb_xmalloc(ANSWER_QUESTION_MAX + 1), *ms = kb_xmalloc(ANSWER_QUESTION_MAX + 1);
+    size_t qn = rag_question_mask(question, strlen(question), dict, true, mq, ANSWER_QUESTION_MAX + 1);
+    size_t sn = rag_question_mask(stored, stored_n, dict, true, ms, ANSWER_QUESTION_MAX + 1);
+    /* terms of what each question is about: its question words ("how long", 多长时间) blanked */
+    qterms_build(mq, qn, qt);
+    qterms_build(ms, sn, st);
     /* an F2 of the share of the user's terms found in the stored question (recall: what is asked
      * must be what the pair answers, so "a milk frother" against "Which products do you sell?"
      * cannot ride on the words the two share) and of the stored question's terms found in the
      * user's (precision: a general question should not take a specific pair's answer). Recall
      * counts four times as much: a stored question's extra words are mostly its own phrasing
      * ("How long do I have to" cancel an order) */
-    r = answer_term_share(qt, st, stored, stored_n, stats, p, n_passages);
-    pr = answer_term_share(st, qt, question, qn, stats, p, n_passages);
+    r = answer_term_share(qt, st, ms, sn, stats, p, n_passages);
+    pr = answer_term_share(st, qt, mq, qn, stats, p, n_passages);
     conflict = answer_codes_conflict(qt, st);
     free(qt);
+    free(mq);
+    free(ms);
     overlap = r + pr > 0 ? 5 * r * pr / (4 * pr + r) : 0;
     match = overlap;
     if (emb && emb->embed && !conflict) {
@@ -333,6 +346,15 @@ static int answer_from_pair(const struct rag_passage *p, int idx, const char *a,
     return rc;
 }
 
+/* The next "\nQ: " in s[0..n) (a curated entry's next similar question), or NULL. */
+static const char *answer_next_q(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (s[i] == '\n' && !memcmp(s + i, "\nQ: ", 4))
+            return s + i;
+    return NULL;
+}
+
 /* True when p[0] is a stored question with its curated answer (answer_split_pair) whose question
  * matches the user's by at least answer.faq_min_match; *a, *an then hold the answer, *match the score.
  * The first ANSWER_CURATED_DEPTH passages are tried in rank order, not the first alone: the match
@@ -348,11 +370,24 @@ static bool answer_curated(const struct config *cfg, const char *question, const
     for (int i = 0; i < n_passages && i < ANSWER_CURATED_DEPTH && !found; i++) {
         const char *sq;
         size_t sqn;
-        if (p[i].text && answer_split_pair(p[i].text, &sq, &sqn, a, an)) {
-            *match = rag_answer_question_match(question, sq, sqn, p, n_passages, emb, stats, NULL);
-            found = *match >= cfg->answer_faq_min_match;
-            *idx = i;
+        double best = 0;
+        if (!p[i].text || !answer_split_pair(p[i].text, &sq, &sqn, a, an))
+            continue;
+        /* a curated entry (rag/curated.c) holds its similar questions as more "Q: " lines: the
+         * best of them is the match */
+        while (sqn > 0) {
+            const char *nl = answer_next_q(sq, sqn);
+            size_t len = nl ? (size_t)(nl - sq) : sqn;
+            double m = rag_answer_question_match(question, sq, len, p, n_passages, emb, stats, NULL);
+            best = m > best ? m : best;
+            if (!nl)
+                break;
+            sqn -= len + 4;
+            sq = nl + 4;
         }
+        *match = best;
+        found = best >= cfg->answer_faq_min_match;
+        *idx = i;
     }
     return found;
 }
@@ -376,6 +411,25 @@ void rag_store_term_stats(struct index_store *st, struct index_term_stats *out)
 {
     out->idf = answer_store_idf;
     out->ud = st;
+    out->dict = NULL;
+}
+
+const struct text_dict *rag_question_dict(struct rag *r, const struct config *cfg)
+{
+    const char *path = cfg->index_segment_dict ? cfg->index_segment_dict : "";
+    const struct text_dict *d;
+    pthread_mutex_lock(&r->lock);
+    if (strcmp(r->dict_path, path) != 0) {
+        struct kb_error err = {0};
+        text_dict_free(r->dict);
+        r->dict = NULL;
+        kb_strlcpy(r->dict_path, path, sizeof r->dict_path);
+        if (path[0] && text_dict_open(&r->dict, path, &err) != 0)
+            kb_warn("question words: %s (questions are read without a word list)", err.msg);
+    }
+    d = r->dict;
+    pthread_mutex_unlock(&r->lock);
+    return d;
 }
 
 static int cand_by_score(const void *a, const void *b);
@@ -581,6 +635,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
     struct text_span spans[128];
     struct rag_terms qt;
+    char *masked = NULL;
     double *weights = NULL, wsum = 0, missing = 0;
     float *vecs = NULL;
     int n = 0, rc = 0, *cite_of = NULL;
@@ -589,7 +644,11 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     memset(out, 0, sizeof *out);
     out->mode = "extractive";
     kb_buf_init(&ans, 1 << 20);
-    rag_terms_extract(question, strlen(question), &qt);
+    /* the terms of what is asked about: the question words ("how long", 多长时间) blanked out, so a
+     * sentence that only shares them (a stored question of another topic) covers nothing */
+    masked = kb_xmalloc(ANSWER_QUESTION_MAX + 1);
+    rag_question_mask(question, strlen(question), stats ? stats->dict : NULL, false, masked, ANSWER_QUESTION_MAX + 1);
+    rag_terms_extract(masked, strlen(masked), &qt);
     bool wants_number = answer_wants_number(question);
 
     /* A stored question with its curated answer at the top, matching the user's, answers as written. */
@@ -665,7 +724,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
                 dot += (double)vecs[d] * vecs[(size_t)(s + 1) * (size_t)emb->dim + (size_t)d];
             c[s].vector = dot > 0 ? dot : 0;
         }
-        c[s].prox = answer_proximity(question, st, sn);
+        c[s].prox = answer_proximity(masked, st, sn);
         c[s].score = 0.55 * c[s].overlap + 0.25 * c[s].vector + 0.10 * c[s].prox + 0.10 * c[s].prior;
         /* the section's own name: "Returns > Refunds" speaks for its sentences */
         {
@@ -713,6 +772,7 @@ out:
     free(vecs);
     free(weights);
     free(c);
+    free(masked);
     kb_buf_release(&ans);
     return rc;
 }

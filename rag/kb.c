@@ -305,6 +305,11 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     if ((rc = index_store_open(&r->st, &o, err)))
         goto fail;
     {
+        struct kb_error serr = {0}; /* curated answers' search documents: repaired, never fatal */
+        if (!o.read_only && rag_curated_sync(r, &serr))
+            kb_warn("curated answers: %s", serr.msg);
+    }
+    {
         struct rag_gen *g = NULL;
         if ((rc = kb_gen_for(c, c->answer_model, &g, err)))
             goto fail;
@@ -327,6 +332,7 @@ void rag_close(struct rag *r)
     rag_jobs_stop(r);
     kb_gen_swap(r, NULL); /* no answer runs any more */
     index_store_close(r->st);
+    text_dict_free(r->dict);
     for (int i = 0; i < r->n_gguf; i++) {
         infer_embedder_close(r->gguf[i].e);
         free(r->gguf[i].path);
@@ -548,9 +554,12 @@ int rag_documents_list(struct rag *r, int64_t collection_id, struct rag_document
     *n_out = 0;
     rc = index_doc_list(r->st, collection_id, &a, &d, &n, err);
     if (!rc) {
+        int k = 0;
         *out = kb_xcalloc((size_t)n + 1, sizeof **out);
         for (int i = 0; i < n; i++)
-            doc_from_index(&(*out)[i], &d[i]);
+            if (!rag_curated_is_doc(d[i].mime)) /* curated answers are listed by the FAQ editor */
+                doc_from_index(&(*out)[k++], &d[i]);
+        n = k;
         *n_out = n;
         pthread_mutex_lock(&r->lock);
         for (int i = 0; i < n; i++)
@@ -782,6 +791,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     kb_arena_init(&a, 0, 0);
     rag_store_term_stats(r->st, &df);
     cfg = rag_config_get(r);
+    df.dict = rag_question_dict(r, cfg); /* question words are words of its segmentation */
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     /* the reference keeps the model open even if answer.model changes meanwhile */
     gen = kb_gen_take(r);
@@ -854,6 +864,7 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     rc = rag_answer_extractive(cfg, opts->question, p, n, &emb, &df, out, err);
     if (rc)
         goto out;
+    rag_curated_mark(r, out); /* a FAQ answer from a curated entry: mode "curated", its id and version */
     out->note = note;
     if (prompt_out && opts->show_prompt)
         *prompt_out = kb_xstrdup("(extractive mode: no prompt; set answer.model for generative answers)");

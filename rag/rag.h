@@ -188,7 +188,7 @@ struct rag_sentence {
 struct rag_answer {
     char *answer;                 /* owned */
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
-    const char *mode;             /* "extractive", "generative" or "faq"; static */
+    const char *mode;             /* "extractive", "generative", "faq" or "curated"; static */
     const char *note;             /* "backend_unavailable" (remote backend down or failing before it
                                    * streamed anything: extractive answer) or NULL; static */
     struct rag_citation *citations; /* owned */
@@ -207,6 +207,8 @@ struct rag_answer {
     bool incomplete;              /* a remote backend's stream broke mid-answer: answer holds what
                                    * came before (streamed clients also got an error event) */
     char error[256];              /* when incomplete: why the stream stopped */
+    int64_t curated_id;           /* mode "curated": the curated answer that answered, else 0 */
+    int curated_version;          /* mode "curated": its version that answered, else 0 */
 };
 
 struct rag_ask_opts {
@@ -226,6 +228,73 @@ typedef int (*rag_stream_fn)(void *ud, const char *kind, const char *text, size_
 int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_stream, void *ud,
             struct rag_answer *out, char **prompt_out, struct kb_error *err);
 void rag_answer_release(struct rag_answer *a);
+
+/* ---- curated answers (curated.c) ---------------------------------------------------------------------- */
+
+/* A curated answer: a question, its similar questions and the answer text (with optional cited
+ * documents), in a collection, versioned (an edit keeps the old text), with a use counter. Each is
+ * searched as a hidden FAQ chunk ("Q: question\nQ: similar...\nA: answer", not in the documents
+ * list) and answered by the FAQ direct-answer path with mode "curated" when its question or one of
+ * its similar questions matches (answer.faq_min_match). */
+struct rag_curated {
+    int64_t id;
+    int64_t collection_id;
+    int version;            /* current version (1 = as created), or the version row's number */
+    char *question;         /* owned */
+    char **similar;         /* owned, n_similar strings */
+    int n_similar;
+    char *answer;           /* owned */
+    int64_t *citations;     /* cited document ids; owned; n_citations */
+    int n_citations;
+    int64_t uses;           /* answers given with it (0 in a version row) */
+    int64_t created_at, updated_at; /* unix seconds */
+};
+/* What a curated answer is written from: strings borrowed for the call. Empty question or answer:
+ * KB_EINVAL "question is empty" / "answer is empty"; a question (or similar one) is one line, at
+ * most RAG_CURATED_QUESTION_MAX bytes; at most RAG_CURATED_SIMILAR_MAX similar questions; an
+ * answer of at most RAG_CURATED_ANSWER_MAX bytes; cited documents must exist (KB_EINVAL). */
+#define RAG_CURATED_QUESTION_MAX 1000
+#define RAG_CURATED_ANSWER_MAX 20000
+#define RAG_CURATED_SIMILAR_MAX 50
+struct rag_curated_input {
+    int64_t collection_id;          /* 0: default (ignored by updates: an entry keeps its collection) */
+    const char *question;
+    const char *const *similar;     /* n_similar questions; empty ones are skipped */
+    int n_similar;
+    const char *answer;
+    const int64_t *citations;       /* n_citations document ids */
+    int n_citations;
+};
+/* Adds an entry (version 1); *id_out gets its id. */
+int rag_curated_add(struct rag *r, const struct rag_curated_input *in, int64_t *id_out, struct kb_error *err);
+/* Writes the next version of entry id. KB_ENOENT. */
+int rag_curated_update(struct rag *r, int64_t id, const struct rag_curated_input *in, struct kb_error *err);
+/* Adds question to entry id's similar questions (a new version; nothing when it is already there). */
+int rag_curated_add_similar(struct rag *r, int64_t id, const char *question, struct kb_error *err);
+int rag_curated_delete(struct rag *r, int64_t id, struct kb_error *err); /* KB_ENOENT */
+/* One entry; release with rag_curated_release. KB_ENOENT. */
+int rag_curated_get(struct rag *r, int64_t id, struct rag_curated *out, struct kb_error *err);
+/* A page (newest first, page_size 1..1000) of a collection's entries (0 = all) whose texts contain
+ * q (NULL or "" = all); *total counts all matches. Free with rag_curated_free. */
+int rag_curated_list(struct rag *r, int64_t collection_id, const char *q, int page, int page_size,
+                     struct rag_curated **out, int *n_out, int64_t *total, struct kb_error *err);
+/* Every version of entry id, newest first. Free with rag_curated_free. KB_ENOENT. */
+int rag_curated_versions(struct rag *r, int64_t id, struct rag_curated **out, int *n_out, struct kb_error *err);
+void rag_curated_release(struct rag_curated *c);
+void rag_curated_free(struct rag_curated *c, int n);
+/* Imports a CSV or XLSX table (format "csv", "xlsx", or NULL to tell by the bytes) with the columns
+ * question, similar_questions, answer (a header row naming them, in any order; similar questions in
+ * one cell separated by newlines or "|") into a collection, in ONE transaction: a bad row is
+ * KB_EINVAL "row N: ..." (N counts the header as row 1) and nothing is imported. */
+int rag_curated_import(struct rag *r, int64_t collection_id, const void *data, size_t n, const char *format,
+                       int *n_imported, struct kb_error *err);
+/* Exports a collection's entries (0 = all) as "csv" (RFC 4180, UTF-8, similar questions one per
+ * line inside their cell) or "xlsx" (one sheet, the same columns) into out. */
+int rag_curated_export(struct rag *r, int64_t collection_id, const char *format, struct kb_buf *out,
+                       struct kb_error *err);
+/* One entry as an object (key NULL inside an array): {id, collection_id, version, question,
+ * similar_questions, answer, citations, uses, created_at, updated_at}. */
+void rag_curated_json(struct jw *w, const char *key, const struct rag_curated *c);
 
 /* ---- embeddings and statistics --------------------------------------------------------------------- */
 

@@ -42,6 +42,13 @@ void rag_terms_extract(const char *text, size_t n, struct rag_terms *out);
  * or pair; or two words "a b" as consecutive tokens). */
 bool rag_text_has_term(const char *s, size_t n, const char *term);
 bool rag_text_is_cjk_heavy(const char *s, size_t n); /* mostly CJK characters */
+struct text_dict;
+/* Copies the question q[0..n) into out (at most out_bytes - 1 bytes, cut at a character boundary,
+ * NUL-terminated) with its question words blanked out (spaces): Chinese interrogative and modal
+ * words of its segmentation by dict (nullable: any listed one) and, with how_words, English "how
+ * long/often/...". Terms taken from the copy are what the question is about. Returns its bytes. */
+size_t rag_question_mask(const char *q, size_t n, const struct text_dict *dict, bool how_words, char *out,
+                         size_t out_bytes);
 /* The stem of a folded word w[0..n) into out (NUL-terminated, at most out_bytes - 1 bytes): plain
  * English suffixes stripped (-ing -ed -es -s -er -ies), a doubled final consonant and a final e
  * dropped, so that shipping, shipped and ship, or placing and place, share one. Returns its bytes. */
@@ -85,8 +92,13 @@ bool rag_answer_is_curated(const struct config *cfg, const char *question, const
  * its bytes returned; the whole sentence when none stands out. w[t] weighs qt's term t (NULL: 1). */
 size_t rag_answer_span(const char *s, size_t n, const struct rag_terms *qt, const double *w, bool wants_number,
                        size_t *off);
-/* Term statistics reading the store's document frequencies (index_idf); st borrowed. */
+/* Term statistics reading the store's document frequencies (index_idf); st borrowed; no dictionary. */
 void rag_store_term_stats(struct index_store *st, struct index_term_stats *out);
+struct rag;
+/* The word list questions are segmented with (index.segment_dict), read at the first call that
+ * names it and kept until rag_close; NULL when the setting is empty or the file unreadable (logged
+ * once). Borrowed. */
+const struct text_dict *rag_question_dict(struct rag *r, const struct config *cfg);
 
 /* ---- the knowledge base (kb.c, jobs.c) ----------------------------------------------------------- */
 
@@ -165,6 +177,8 @@ struct rag {
     double last_tokens_per_s;
     struct rag_gen *gen;             /* answer model, or NULL for extractive answers (= gen_ref->g) */
     struct rag_gen_ref *gen_ref;     /* gen with the count of answers using it; guarded by lock (kb.c) */
+    struct text_dict *dict;          /* question segmentation (rag_question_dict); owned; guarded by lock */
+    char dict_path[4200];            /* the path dict was (or failed to be) read from; "" none tried */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
@@ -181,6 +195,32 @@ void rag_jobs_reembed(struct rag *r);
 /* The file a model setting names: "" stays "", a value with a '/' is a path, a bare name is a file
  * in the models folder (<data.dir>/models). */
 void rag_model_path(const struct config *cfg, const char *value, char *buf, size_t buf_bytes);
+
+/* ---- curated answers (curated.c) ------------------------------------------------------------------ */
+
+/* Rewrites the hidden documents that lag their curated entry and deletes those whose entry is gone
+ * (rag_open calls it: a crash between an entry's write and its document's heals here). */
+int rag_curated_sync(struct rag *r, struct kb_error *err);
+/* True for the mime of a curated entry's hidden document (left out of document lists). */
+bool rag_curated_is_doc(const char *mime);
+/* After an answer: a "faq" answer citing a curated entry's document becomes mode "curated" with
+ * curated_id/curated_version set, and the entry's use is counted. */
+void rag_curated_mark(struct rag *r, struct rag_answer *out);
+/* A table of text cells read from CSV or XLSX (import). */
+struct rag_table_row {
+    char **cell; /* n cells; owned */
+    int n;
+};
+struct rag_table {
+    struct rag_table_row *rows; /* n_rows; owned */
+    int n_rows, cap;
+};
+/* Parses RFC 4180 CSV (UTF-8, optional BOM; "," separated, '"' quoted with "" escapes, LF or CRLF
+ * rows; a blank line is an empty row) into t. KB_EINVAL "row N: ..." for an unclosed quote, text
+ * after a closing quote, too many columns or a field over RAG_CURATED_ANSWER_MAX bytes; KB_ETOOBIG
+ * past 100001 rows. Free with rag_table_free (also after an error). Fuzzed: fuzz/fuzz_curated_csv.c. */
+int rag_curated_csv_parse(const char *s, size_t n, struct rag_table *t, struct kb_error *err);
+void rag_table_free(struct rag_table *t);
 
 /* ---- generative answers (generate.c) ------------------------------------------------------------ */
 

@@ -53,6 +53,16 @@ static const struct web_route routes[] = {
     {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search"},
     {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask"},
     {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config"},
+    /* curated answers: the FAQ editor (api_faq.c) */
+    {"GET", "/api/faq", web_h_faq_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_list"},
+    {"POST", "/api/faq", web_h_faq_create, 256 * KiB, WEB_AUTH_ADMIN, "faq_create"},
+    {"POST", "/api/faq/import", web_h_faq_import, 16 * 1024 * KiB, WEB_AUTH_ADMIN, "faq_import"},
+    {"GET", "/api/faq/export", web_h_faq_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_export"},
+    {"GET", "/api/faq/{id}", web_h_faq_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_get"},
+    {"PUT", "/api/faq/{id}", web_h_faq_update, 256 * KiB, WEB_AUTH_ADMIN, "faq_update"},
+    {"DELETE", "/api/faq/{id}", web_h_faq_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_delete"},
+    {"GET", "/api/faq/{id}/versions", web_h_faq_versions, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_versions"},
+    {"POST", "/api/faq/{id}/similar", web_h_faq_similar, 16 * KiB, WEB_AUTH_ADMIN, "faq_similar"},
     /* settings */
     {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get"},
     {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},

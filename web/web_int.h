@@ -295,6 +295,16 @@ int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_err
 int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
+int web_h_faq_list(struct web_req *req, struct web_resp *resp, struct kb_error *err); /* api_faq.c */
+int web_h_faq_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_update(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_versions(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_similar(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_import(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_faq_export(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
 int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_oa_embeddings(struct web_req *req, struct web_resp *resp, struct kb_error *err);

@@ -208,6 +208,7 @@ function show(page) {
   if (page === 'documents') loadDocuments();
   if (page === 'chat' || page === 'hits') loadCollections();
   if (page === 'settings') loadSettings();
+  if (page === 'faq' && typeof loadFaq === 'function') loadFaq(); /* faq.js */
   location.hash = page;
 }
 
