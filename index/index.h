@@ -361,4 +361,98 @@ struct index_check {
 /* Checks chunks vs FTS vs embeddings vs FAISS (for tests and `kbox doctor`). */
 int index_store_check(struct index_store *st, struct index_check *out, struct kb_error *err);
 
+/* ---- conversation logs (store_log.c, schema v4) ----------------------------------------------------
+ * Every answer given to the UI, the widget, /api/ask and /v1/chat/completions, with its feedback and
+ * its review state, plus per-day rollups (kept by triggers) that /api/stats reads instead of the
+ * messages, so analytics cost the days and distinct questions of a range, not its messages. */
+
+/* One question and its answer, to log. Strings are copied; NULL means "". */
+struct index_log_exchange {
+    const char *secret;        /* the conversation's secret from an earlier answer, or NULL: a new
+                                  conversation unless it names one */
+    const char *new_secret;    /* 32 hex characters for a new conversation (rag draws them) */
+    const char *client_key;    /* the client's conversation_id (follow-ups), or "" */
+    const char *channel;       /* "ui", "widget", "api" or "openai" */
+    int64_t collection_id;     /* 0: all collections */
+    const char *client_ip;     /* NULL: not stored (log.store_ip off) */
+    const char *question;
+    const char *qnorm;         /* normalised question: the key top questions are clustered by */
+    const char *answer;
+    const char *mode;          /* the answer's mode, "fallback" for a fallback */
+    const char *model;         /* the answer model, "" for extractive answers */
+    bool fallback;
+    double confidence;         /* 0..1 */
+    double latency_ms;
+    const char *citations;     /* JSON array [{n, document_id, chunk_id, document, page}] */
+    int64_t curated_id, curated_version; /* 0: NULL (not a curated answer) */
+    int64_t created_at;        /* unix seconds; 0: now */
+    int64_t purge_before;      /* > 0: once a day, messages older than this are deleted first */
+};
+/* Appends one exchange (and its conversation when new) in one transaction. *message_id and
+ * *conversation_id get the new rows' ids, secret_out (33 bytes) the conversation's secret. */
+int index_log_append(struct index_store *st, const struct index_log_exchange *x, int64_t *message_id,
+                     int64_t *conversation_id, char *secret_out, struct kb_error *err);
+/* Records (or replaces) the vote (1 or -1) and comment on message_id, which must belong to the
+ * conversation whose secret is given: KB_ENOENT otherwise, with nothing written. */
+int index_log_feedback(struct index_store *st, int64_t message_id, const char *secret, int vote,
+                       const char *comment, struct kb_error *err);
+
+/* Which logged messages a listing or an export covers. */
+struct index_log_filter {
+    int64_t from, to;          /* unix seconds, [from, to); 0 = open */
+    int64_t collection_id;     /* > 0: only this collection */
+    const char *channel;       /* NULL or "": any */
+    const char *kind;          /* review only: "fallback", "low_confidence", "thumbs_down"; NULL: any */
+    double low_confidence;     /* review: answered below this confidence counts as low */
+    int64_t offset;
+    int limit;                 /* rows wanted; <= 0: no limit (exports) */
+};
+
+/* One logged message as listed. Strings borrowed; valid during the callback. */
+struct index_log_row {
+    int64_t id, conversation_id, created_at, collection_id;
+    const char *channel, *question, *answer, *mode, *model, *client_ip, *citations, *comment, *review;
+    bool fallback;
+    double confidence, latency_ms;
+    int vote;                  /* 1, -1, or 0 without feedback */
+    int64_t curated_id, curated_version; /* 0 when NULL */
+};
+typedef int (*index_log_row_fn)(void *ud, const struct index_log_row *row);
+/* The review inbox: messages not yet dismissed or resolved that fell back, were answered below
+ * f->low_confidence, or got a thumbs-down; newest first; *total (nullable) counts them all. */
+int index_log_review(struct index_store *st, const struct index_log_filter *f, index_log_row_fn fn, void *ud,
+                     int64_t *total, struct kb_error *err);
+/* Takes message_id out of the inbox: state "dismissed" or "resolved". KB_ENOENT, KB_EINVAL. */
+int index_log_review_set(struct index_store *st, int64_t message_id, const char *state, struct kb_error *err);
+/* Every message the filter covers, oldest first (exports). The lock is held throughout. */
+int index_log_each(struct index_store *st, const struct index_log_filter *f, index_log_row_fn fn, void *ud,
+                   struct kb_error *err);
+/* Deletes a conversation with its messages and their feedback. KB_ENOENT if absent. */
+int index_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err);
+/* Deletes messages created before `before` (unix seconds), then conversations left empty. */
+int index_log_purge(struct index_store *st, int64_t before, int64_t *n_deleted, struct kb_error *err);
+
+#define INDEX_LOG_TOP 10             /* entries of each top list in the statistics */
+#define INDEX_LOG_LAT_BUCKETS 128    /* latency histogram: bucket b holds [1.1^(b-1), 1.1^b) ms */
+struct index_log_count {
+    const char *key;           /* a day "YYYY-MM-DD", a mode, a question, a document name; arena */
+    int64_t id;                /* document id (most cited), else 0 */
+    int64_t n;
+};
+struct index_log_stats {
+    int64_t n_questions, n_fallback, n_up, n_down;
+    double p50_ms, p95_ms;     /* from the latency histogram: bucket upper bounds (within 10%) */
+    struct index_log_count *days; int n_days;        /* questions per day, ascending */
+    struct index_log_count *modes; int n_modes;      /* answers per mode ("fallback" included) */
+    struct index_log_count *top; int n_top;          /* questions by normalised text, most asked first */
+    struct index_log_count *unanswered; int n_unanswered; /* fallbacks by normalised text */
+    struct index_log_count *docs; int n_docs;        /* documents by answers citing them */
+};
+/* Statistics of [from, to) (unix seconds, 0 = open; whole UTC days) and collection (> 0) from
+ * the rollups. Arrays in a. */
+int index_log_stats(struct index_store *st, int64_t from, int64_t to, int64_t collection_id, struct kb_arena *a,
+                    struct index_log_stats *out, struct kb_error *err);
+/* The latency histogram's bucket of ms (pure; the rollup key). */
+int index_log_latency_bucket(double ms);
+
 #endif

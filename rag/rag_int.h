@@ -170,6 +170,9 @@ struct rag {
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
 int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const char *path, const char *name,
                    const char *key_path, int64_t *n_chunks, struct kb_error *err);
+/* Logs an answer when opts->channel is set and cfg->log_enabled (log.c); fills a->message_id,
+ * log_conversation_id and log_secret. A failure is logged as a warning: the answer stands. */
+void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a);
 int rag_jobs_start(struct rag *r, struct kb_error *err);
 void rag_jobs_stop(struct rag *r);
 /* Queues an ingestion job for a document; returns the job id. */

@@ -53,6 +53,14 @@ static const struct web_route routes[] = {
     {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search"},
     {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask"},
     {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config"},
+    /* the conversation log: feedback (public, with the conversation's secret), review, analytics */
+    {"POST", "/api/feedback", web_h_feedback, 32 * KiB, WEB_AUTH_ASK, "feedback"},
+    {"GET", "/api/review", web_h_review_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "review_list"},
+    {"POST", "/api/review/{id}", web_h_review_set, 4 * KiB, WEB_AUTH_ADMIN, "review_set"},
+    {"GET", "/api/stats", web_h_stats, WEB_BODY_NONE, WEB_AUTH_ADMIN, "stats"},
+    {"GET", "/api/logs/export", web_h_logs_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "logs_export"},
+    {"DELETE", "/api/conversations/{id}", web_h_conversation_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN,
+     "conversation_delete"},
     /* settings */
     {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get"},
     {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
