@@ -49,6 +49,7 @@ int cmd_ask(struct cli *c);    /* cmd_kb.c */
 int cmd_eval(struct cli *c);   /* cmd_eval.c */
 int cmd_serve(struct cli *c);  /* cmd_serve.c */
 int cmd_model(struct cli *c);  /* cmd_model.c */
+int cmd_logs(struct cli *c);   /* cmd_logs.c */
 /* Stores documents through rag/ (cmd_kb.c): `kbox ingest` without --dry-run. */
 int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool prune, const char *collection);
 /* `kbox model list [DIR]` (cmd_model_list.c); argv is what follows "list". */

@@ -141,6 +141,23 @@ void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_as
     kb_buf_release(&cit);
 }
 
+int rag_log_parse_date(const char *key, const char *v, bool end_of_day, int64_t *out, struct kb_error *err)
+{
+    int y, m, d, n = 0;
+    *out = 0;
+    if (!v || !v[0])
+        return 0;
+    if (kb_parse_i64(v, out) == 0 && *out >= 0)
+        return 0;
+    if (sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && v[n] == '\0' && y >= 1970 && y < 10000 && m >= 1 &&
+        m <= 12 && d >= 1 && d <= 31) {
+        struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
+        *out = (int64_t)timegm(&tm) + (end_of_day ? 86400 : 0);
+        return 0;
+    }
+    return kb_error_set(err, KB_EINVAL, "%s must be a date YYYY-MM-DD or unix seconds, not '%.40s'", key, v);
+}
+
 /* ---- feedback and review ----------------------------------------------------------------------------- */
 
 int rag_feedback(struct rag *r, int64_t message_id, const char *secret, int vote, const char *comment,

@@ -361,6 +361,9 @@ struct rag_log_query {
     int64_t offset;         /* review paging */
     int limit;              /* review: 1..200 (0: 50) */
 };
+/* A date of a query into unix seconds: YYYY-MM-DD (00:00 UTC, or with end_of_day the next day's
+ * 00:00, so `to` includes its day), or unix seconds; NULL or "" is 0 (open). KB_EINVAL names key. */
+int rag_log_parse_date(const char *key, const char *v, bool end_of_day, int64_t *out, struct kb_error *err);
 /* Checks q's channel, kind and paging: KB_EINVAL naming the field. */
 int rag_log_query_check(const struct rag_log_query *q, struct kb_error *err);
 /* The review inbox as the members of the object open in w: enabled, (message when logging is off),

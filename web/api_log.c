@@ -77,24 +77,6 @@ int web_h_feedback(struct web_req *req, struct web_resp *resp, struct kb_error *
 
 /* ---- query strings ------------------------------------------------------------------------------------ */
 
-/* A date argument: YYYY-MM-DD (00:00 UTC; end_of_day: the next day's 00:00) or unix seconds. */
-static int parse_date(const char *key, const char *v, bool end_of_day, int64_t *out, struct kb_error *err)
-{
-    int y, m, d, n = 0;
-    *out = 0;
-    if (!v || !v[0])
-        return 0;
-    if (kb_parse_i64(v, out) == 0 && *out >= 0)
-        return 0;
-    if (sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && v[n] == '\0' && y >= 1970 && y < 10000 && m >= 1 &&
-        m <= 12 && d >= 1 && d <= 31) {
-        struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
-        *out = (int64_t)timegm(&tm) + (end_of_day ? 86400 : 0);
-        return 0;
-    }
-    return kb_error_set(err, KB_EINVAL, "%s must be a date YYYY-MM-DD or unix seconds, not '%.40s'", key, v);
-}
-
 static int parse_count(const char *key, const char *v, int64_t max, int64_t *out, struct kb_error *err)
 {
     *out = 0;
@@ -113,8 +95,8 @@ static int log_query(struct web_req *req, struct rag_log_query *q, struct kb_err
     memset(q, 0, sizeof *q);
     q->channel = web_req_query(req, "channel");
     q->kind = web_req_query(req, "kind");
-    if ((rc = parse_date("from", web_req_query(req, "from"), false, &q->from, err)) ||
-        (rc = parse_date("to", web_req_query(req, "to"), true, &q->to, err)) ||
+    if ((rc = rag_log_parse_date("from", web_req_query(req, "from"), false, &q->from, err)) ||
+        (rc = rag_log_parse_date("to", web_req_query(req, "to"), true, &q->to, err)) ||
         (rc = parse_count("offset", web_req_query(req, "offset"), INT64_MAX / 2, &q->offset, err)) ||
         (rc = parse_count("limit", web_req_query(req, "limit"), 200, &limit, err)) ||
         (rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &q->collection_id, err)))
