@@ -452,6 +452,12 @@ struct index_log_stats {
  * the rollups. Arrays in a. */
 int index_log_stats(struct index_store *st, int64_t from, int64_t to, int64_t collection_id, struct kb_arena *a,
                     struct index_log_stats *out, struct kb_error *err);
+/* For benchmarks (bench/bench_log.c): appends n synthetic messages in one INSERT ... SELECT over a
+ * recursive CTE (triggers keep the rollups): spread evenly over the `days` days before now, one
+ * conversation per 4 messages, questions drawn from n_questions wordings (skewed: a few are
+ * frequent, as in customer service), 15% fallbacks, three citations of 200 documents, feedback on
+ * 3% of them. */
+int index_log_synthesize(struct index_store *st, int64_t n, int days, int n_questions, struct kb_error *err);
 /* The latency histogram's bucket of ms (pure; the rollup key). */
 int index_log_latency_bucket(double ms);
 

@@ -9,11 +9,15 @@
  *            collection_id, question, qnorm, answer, mode, fallback, confidence, latency_ms,
  *            lat_bucket, model, client_ip NULL, citations JSON, curated_id NULL, curated_version
  *            NULL, review '' | 'dismissed' | 'resolved', reviewed_at NULL)
- *   feedback(message_id PK -> messages ON DELETE CASCADE, vote -1|1, comment, created_at)
+ *   feedback(message_id PK -> messages ON DELETE CASCADE, vote -1|1, comment, created_at, day,
+ *            collection_id)              -- day and collection_id: the message's (for log_votes)
  *   log_days(day, collection_id, mode, n)                        -- day = created_at / 86400 (UTC)
  *   log_latency(day, collection_id, bucket, n)                   -- index_log_latency_bucket
- *   log_questions(day, collection_id, qnorm, n, n_fallback, sample) -- sample: the latest wording
+ *   log_questions(collection_id, qnorm, day, n, n_fallback, sample) -- sample: the latest wording
+ *   log_question_totals(collection_id, qnorm, n, n_fallback)       -- over every retained day
+ *     (both question rollups hold each message twice: under its collection_id and under -1, "all")
  *   log_docs(day, collection_id, document_id, document, n)       -- answers citing the document
+ *   log_votes(day, collection_id, up, down)                      -- feedback on the day's messages
  * The four rollups are kept by triggers on insert into and delete from messages, in the same
  * transaction, so they never disagree with the messages (deleting a conversation or purging old
  * messages decrements them). The statistics read only rollups and the feedback of the range: their
@@ -50,14 +54,33 @@ const char store_log_migration[] =
     "CREATE INDEX IF NOT EXISTS messages_conv ON messages(conversation_id);"
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(created_at);"
     "CREATE TABLE IF NOT EXISTS feedback(message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,"
-    " vote INTEGER NOT NULL CHECK(vote IN (-1, 1)), comment TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
+    " vote INTEGER NOT NULL CHECK(vote IN (-1, 1)), comment TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+    " day INTEGER NOT NULL, collection_id INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS log_votes(day INTEGER NOT NULL, collection_id INTEGER NOT NULL, up INTEGER NOT NULL,"
+    " down INTEGER NOT NULL, PRIMARY KEY(day, collection_id)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS feedback_rollup_add AFTER INSERT ON feedback BEGIN"
+    " INSERT INTO log_votes VALUES(NEW.day, NEW.collection_id, NEW.vote > 0, NEW.vote < 0)"
+    "  ON CONFLICT DO UPDATE SET up = up + excluded.up, down = down + excluded.down;"
+    " END;"
+    "CREATE TRIGGER IF NOT EXISTS feedback_rollup_del AFTER DELETE ON feedback BEGIN"
+    " UPDATE log_votes SET up = up - (OLD.vote > 0), down = down - (OLD.vote < 0) WHERE day = OLD.day"
+    "  AND collection_id = OLD.collection_id;"
+    " END;"
+    "CREATE TRIGGER IF NOT EXISTS feedback_rollup_upd AFTER UPDATE OF vote ON feedback BEGIN"
+    " UPDATE log_votes SET up = up - (OLD.vote > 0) + (NEW.vote > 0), down = down - (OLD.vote < 0) + (NEW.vote < 0)"
+    "  WHERE day = OLD.day AND collection_id = OLD.collection_id;"
+    " END;"
     "CREATE TABLE IF NOT EXISTS log_days(day INTEGER NOT NULL, collection_id INTEGER NOT NULL, mode TEXT NOT NULL,"
     " n INTEGER NOT NULL, PRIMARY KEY(day, collection_id, mode)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS log_latency(day INTEGER NOT NULL, collection_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"
     " n INTEGER NOT NULL, PRIMARY KEY(day, collection_id, bucket)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS log_questions(day INTEGER NOT NULL, collection_id INTEGER NOT NULL, qnorm TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS log_questions(collection_id INTEGER NOT NULL, qnorm TEXT NOT NULL, day INTEGER NOT NULL,"
     " n INTEGER NOT NULL, n_fallback INTEGER NOT NULL, sample TEXT NOT NULL,"
-    " PRIMARY KEY(day, collection_id, qnorm)) WITHOUT ROWID;"
+    " PRIMARY KEY(collection_id, qnorm, day)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS log_question_totals(collection_id INTEGER NOT NULL, qnorm TEXT NOT NULL,"
+    " n INTEGER NOT NULL, n_fallback INTEGER NOT NULL, PRIMARY KEY(collection_id, qnorm)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS log_question_totals_n ON log_question_totals(collection_id, n);"
+    "CREATE INDEX IF NOT EXISTS log_question_totals_fb ON log_question_totals(collection_id, n_fallback);"
     "CREATE TABLE IF NOT EXISTS log_docs(day INTEGER NOT NULL, collection_id INTEGER NOT NULL, document_id INTEGER NOT NULL,"
     " document TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(day, collection_id, document_id)) WITHOUT ROWID;"
     "CREATE TRIGGER IF NOT EXISTS messages_rollup_add AFTER INSERT ON messages BEGIN"
@@ -65,9 +88,12 @@ const char store_log_migration[] =
     "  ON CONFLICT DO UPDATE SET n = n + 1;"
     " INSERT INTO log_latency VALUES(NEW.created_at / 86400, NEW.collection_id, NEW.lat_bucket, 1)"
     "  ON CONFLICT DO UPDATE SET n = n + 1;"
-    " INSERT INTO log_questions VALUES(NEW.created_at / 86400, NEW.collection_id, NEW.qnorm, 1, NEW.fallback,"
-    "  NEW.question) ON CONFLICT DO UPDATE SET n = n + 1, n_fallback = n_fallback + excluded.n_fallback,"
-    "  sample = excluded.sample;"
+    " INSERT INTO log_questions SELECT c, NEW.qnorm, NEW.created_at / 86400, 1, NEW.fallback, NEW.question"
+    "  FROM (SELECT -1 AS c UNION ALL SELECT NEW.collection_id) WHERE true ON CONFLICT DO UPDATE SET n = n + 1,"
+    "  n_fallback = n_fallback + excluded.n_fallback, sample = excluded.sample;"
+    " INSERT INTO log_question_totals SELECT c, NEW.qnorm, 1, NEW.fallback"
+    "  FROM (SELECT -1 AS c UNION ALL SELECT NEW.collection_id) WHERE true ON CONFLICT DO UPDATE SET n = n + 1,"
+    "  n_fallback = n_fallback + excluded.n_fallback;"
     " INSERT INTO log_docs SELECT DISTINCT NEW.created_at / 86400, NEW.collection_id,"
     "  json_extract(value, '$.document_id'), json_extract(value, '$.document'), 1 FROM json_each(NEW.citations)"
     "  WHERE json_extract(value, '$.document_id') IS NOT NULL ON CONFLICT DO UPDATE SET n = n + 1;"
@@ -78,7 +104,9 @@ const char store_log_migration[] =
     " UPDATE log_latency SET n = n - 1 WHERE day = OLD.created_at / 86400 AND collection_id = OLD.collection_id"
     "  AND bucket = OLD.lat_bucket;"
     " UPDATE log_questions SET n = n - 1, n_fallback = n_fallback - OLD.fallback WHERE day = OLD.created_at / 86400"
-    "  AND collection_id = OLD.collection_id AND qnorm = OLD.qnorm;"
+    "  AND collection_id IN (-1, OLD.collection_id) AND qnorm = OLD.qnorm;"
+    " UPDATE log_question_totals SET n = n - 1, n_fallback = n_fallback - OLD.fallback"
+    "  WHERE collection_id IN (-1, OLD.collection_id) AND qnorm = OLD.qnorm;"
     " UPDATE log_docs SET n = n - 1 WHERE day = OLD.created_at / 86400 AND collection_id = OLD.collection_id"
     "  AND document_id IN (SELECT json_extract(value, '$.document_id') FROM json_each(OLD.citations));"
     " END;";
@@ -114,7 +142,9 @@ static int log_purge_locked(struct index_store *st, int64_t before, int64_t *n_d
         rc = store_exec(st, "DELETE FROM conversations WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE"
                             " m.conversation_id = conversations.id);"
                             "DELETE FROM log_days WHERE n <= 0; DELETE FROM log_latency WHERE n <= 0;"
-                            "DELETE FROM log_questions WHERE n <= 0; DELETE FROM log_docs WHERE n <= 0",
+                            "DELETE FROM log_questions WHERE n <= 0; DELETE FROM log_docs WHERE n <= 0;"
+                            "DELETE FROM log_question_totals WHERE n <= 0;"
+                            "DELETE FROM log_votes WHERE up <= 0 AND down <= 0",
                         err);
     return rc;
 }
@@ -247,8 +277,8 @@ int index_log_feedback(struct index_store *st, int64_t message_id, const char *s
     if (vote != 1 && vote != -1)
         return kb_error_set(err, KB_EINVAL, "vote must be 1 or -1");
     store_lock(st);
-    s = store_prep(st, "INSERT INTO feedback(message_id, vote, comment, created_at) SELECT m.id, ?3, ?4, ?5"
-                       " FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1"
+    s = store_prep(st, "INSERT INTO feedback(message_id, vote, comment, created_at, day, collection_id) SELECT m.id,"
+                       " ?3, ?4, ?5, m.created_at / 86400, m.collection_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1"
                        " AND c.secret = ?2 ON CONFLICT(message_id) DO UPDATE SET vote = excluded.vote,"
                        " comment = excluded.comment, created_at = excluded.created_at", err);
     if (!s) {
@@ -533,18 +563,16 @@ static int log_percentiles(struct index_store *st, int64_t d0, int64_t d1, int64
     return rc;
 }
 
-/* Thumbs up and down on the range's messages (feedback is a small share of messages). */
-static int log_votes(struct index_store *st, int64_t from, int64_t to, int64_t coll, struct index_log_stats *o,
+/* Thumbs up and down on the range's messages, from the votes rollup. */
+static int log_votes(struct index_store *st, int64_t d0, int64_t d1, int64_t coll, struct index_log_stats *o,
                      struct kb_error *err)
 {
     sqlite3_stmt *s = NULL;
-    int rc = 0, src = sqlite3_prepare_v2(st->db, "SELECT coalesce(sum(f.vote > 0), 0), coalesce(sum(f.vote < 0), 0)"
-                                                 " FROM feedback f JOIN messages m ON m.id = f.message_id WHERE"
-                                                 " m.created_at >= ?1 AND m.created_at < ?2 AND (?3 = 0 OR"
-                                                 " m.collection_id = ?3)", -1, &s, NULL);
+    int rc = 0, src = sqlite3_prepare_v2(st->db, "SELECT coalesce(sum(up), 0), coalesce(sum(down), 0) FROM log_votes"
+                                                 " WHERE" STATS_RANGE, -1, &s, NULL);
     if (src == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, from);
-        sqlite3_bind_int64(s, 2, to);
+        sqlite3_bind_int64(s, 1, d0);
+        sqlite3_bind_int64(s, 2, d1);
         sqlite3_bind_int64(s, 3, coll);
         src = sqlite3_step(s);
     }
@@ -555,6 +583,72 @@ static int log_votes(struct index_store *st, int64_t from, int64_t to, int64_t c
         rc = store_fail(st, err, src, "read feedback statistics");
     }
     sqlite3_finalize(s);
+    return rc;
+}
+
+/* The INDEX_LOG_TOP questions (fallbacks when unanswered) of days [d0, d1) in collection coll
+ * (0: all), exactly, without grouping every question of the range (the threshold algorithm):
+ * candidates come in the order of their all-time totals, which bound their count in any range;
+ * each gets its range count from log_questions by key, and the walk stops once the tenth best
+ * range count reaches the next candidate's total, or the range's questions not yet counted
+ * (range_total minus those seen) could no longer reach it. */
+static int log_top_questions(struct index_store *st, int64_t d0, int64_t d1, int64_t coll, bool unanswered,
+                             int64_t range_total, struct kb_arena *a, struct index_log_count **out, int *n_out,
+                             struct kb_error *err)
+{
+    sqlite3_stmt *c = NULL, *r = NULL;
+    struct index_log_count top[INDEX_LOG_TOP];
+    int n = 0, rc = 0, src;
+    int64_t seen = 0, key = coll > 0 ? coll : -1;
+    *out = NULL;
+    *n_out = 0;
+    src = sqlite3_prepare_v2(st->db, unanswered ? "SELECT qnorm, n_fallback FROM log_question_totals WHERE"
+                                                  " collection_id = ?1 AND n_fallback > 0 ORDER BY n_fallback DESC"
+                                                : "SELECT qnorm, n FROM log_question_totals WHERE collection_id = ?1"
+                                                  " AND n > 0 ORDER BY n DESC",
+                             -1, &c, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(st->db, "SELECT coalesce(sum(n), 0), coalesce(sum(n_fallback), 0), max(sample) FROM"
+                                         " log_questions WHERE collection_id = ?1 AND qnorm = ?2 AND day >= ?3 AND"
+                                         " day < ?4", -1, &r, NULL);
+    if (src != SQLITE_OK) {
+        rc = store_fail(st, err, src, "prepare top questions");
+        goto out_finalize;
+    }
+    sqlite3_bind_int64(c, 1, key);
+    sqlite3_bind_int64(r, 1, key);
+    sqlite3_bind_int64(r, 3, d0);
+    sqlite3_bind_int64(r, 4, d1);
+    while (range_total - seen > 0 && (src = sqlite3_step(c)) == SQLITE_ROW) {
+        int64_t bound = sqlite3_column_int64(c, 1), got;
+        int at;
+        if (n == INDEX_LOG_TOP && (top[n - 1].n >= bound || top[n - 1].n >= range_total - seen))
+            break;
+        sqlite3_reset(r);
+        sqlite3_bind_text(r, 2, (const char *)sqlite3_column_text(c, 0), sqlite3_column_bytes(c, 0), SQLITE_TRANSIENT);
+        if (sqlite3_step(r) != SQLITE_ROW)
+            continue;
+        got = sqlite3_column_int64(r, unanswered ? 1 : 0);
+        seen += got;
+        if (got <= 0 || (n == INDEX_LOG_TOP && got <= top[n - 1].n))
+            continue;
+        at = n < INDEX_LOG_TOP ? n++ : n - 1;
+        while (at > 0 && top[at - 1].n < got) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = (struct index_log_count){kb_arena_strdup(a, col_text(r, 2)), 0, got};
+    }
+    *out = kb_arena_alloc(a, sizeof top);
+    if (!*out) {
+        rc = kb_error_set(err, KB_ENOMEM, "statistics exceed the memory cap");
+        goto out_finalize;
+    }
+    memcpy(*out, top, (size_t)n * sizeof top[0]);
+    *n_out = n;
+out_finalize:
+    sqlite3_finalize(c);
+    sqlite3_finalize(r);
     return rc;
 }
 
@@ -571,14 +665,15 @@ int index_log_stats(struct index_store *st, int64_t from, int64_t to, int64_t co
     if (rc == 0)
         rc = log_counts(st, "SELECT mode, 0, sum(n) FROM log_days WHERE" STATS_RANGE " GROUP BY mode HAVING sum(n) > 0"
                             " ORDER BY sum(n) DESC", d0, d1, coll, false, a, &out->modes, &out->n_modes, err);
+    for (int i = 0; rc == 0 && i < out->n_modes; i++) {
+        out->n_questions += out->modes[i].n;
+        if (strcmp(out->modes[i].key, "fallback") == 0)
+            out->n_fallback += out->modes[i].n;
+    }
     if (rc == 0)
-        rc = log_counts(st, "SELECT max(sample), 0, sum(n) FROM log_questions WHERE" STATS_RANGE " GROUP BY qnorm"
-                            " HAVING sum(n) > 0 ORDER BY sum(n) DESC, qnorm LIMIT 10", d0, d1, coll, false, a,
-                        &out->top, &out->n_top, err);
+        rc = log_top_questions(st, d0, d1, coll, false, out->n_questions, a, &out->top, &out->n_top, err);
     if (rc == 0)
-        rc = log_counts(st, "SELECT max(sample), 0, sum(n_fallback) FROM log_questions WHERE" STATS_RANGE
-                            " AND n_fallback > 0 GROUP BY qnorm ORDER BY sum(n_fallback) DESC, qnorm LIMIT 10",
-                        d0, d1, coll, false, a, &out->unanswered, &out->n_unanswered, err);
+        rc = log_top_questions(st, d0, d1, coll, true, out->n_fallback, a, &out->unanswered, &out->n_unanswered, err);
     if (rc == 0)
         rc = log_counts(st, "SELECT max(document), document_id, sum(n) FROM log_docs WHERE" STATS_RANGE
                             " GROUP BY document_id HAVING sum(n) > 0 ORDER BY sum(n) DESC, document_id LIMIT 10",
@@ -586,12 +681,86 @@ int index_log_stats(struct index_store *st, int64_t from, int64_t to, int64_t co
     if (rc == 0)
         rc = log_percentiles(st, d0, d1, coll, out, err);
     if (rc == 0)
-        rc = log_votes(st, d0 * 86400, d1 >= INT64_MAX / 86400 ? INT64_MAX : d1 * 86400, coll, out, err);
-    for (int i = 0; rc == 0 && i < out->n_modes; i++) {
-        out->n_questions += out->modes[i].n;
-        if (strcmp(out->modes[i].key, "fallback") == 0)
-            out->n_fallback += out->modes[i].n;
+        rc = log_votes(st, d0, d1, coll, out, err);
+    store_unlock(st);
+    return rc;
+}
+
+/* ---- synthetic logs for benchmarks ---------------------------------------------------------------- */
+
+int index_log_synthesize(struct index_store *st, int64_t n, int days, int n_questions, struct kb_error *err)
+{
+    static const char sql[] =
+        "WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ?1),"
+        " r(k, q, fb, lat) AS (SELECT k, (abs(random()) % ?3) * (abs(random()) % ?3) / ?3,"
+        "  abs(random()) % 100 < 15, 2 + abs(random()) % 400 FROM i)"
+        " INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm, answer, mode,"
+        "  fallback, confidence, latency_ms, lat_bucket, citations)"
+        " SELECT ?5 + k / 4, ?4 - (?1 - k) * (?2 * 86400 / ?1), CASE k % 4 WHEN 0 THEN 'widget' WHEN 1 THEN 'ui'"
+        "  WHEN 2 THEN 'api' ELSE 'openai' END, 1, 'How do I return order item ' || q || '?',"
+        "  'how do i return order item ' || q, CASE WHEN fb THEN 'The documents do not contain an answer to this"
+        "  question.' ELSE 'You can return any product within 45 days of delivery for a full refund, as long as all"
+        "  parts are included [1]. Refunds reach your account within 7 working days [2]. See the policy [3].' END,"
+        "  CASE WHEN fb THEN 'fallback' ELSE 'extractive' END, fb, CASE WHEN fb THEN 0.1 ELSE 0.7 END, lat,"
+        "  json_extract(?6, '$[' || lat || ']'), CASE WHEN fb THEN '[]' ELSE json_array("
+        "  json_object('n', 1, 'document_id', 1 + q % 200, 'chunk_id', 1 + q, 'document', 'doc' || (q % 200) || '.pdf', 'page', 1),"
+        "  json_object('n', 2, 'document_id', 1 + (q + 7) % 200, 'chunk_id', 2 + q, 'document', 'doc' || ((q + 7) % 200) || '.pdf', 'page', 2),"
+        "  json_object('n', 3, 'document_id', 1 + (q + 13) % 200, 'chunk_id', 3 + q, 'document', 'doc' || ((q + 13) % 200) || '.pdf', 'page', 3)) END"
+        " FROM r";
+    int64_t now = store_now_s(), first = 0;
+    sqlite3_stmt *s = NULL;
+    char buckets[402 * 4 + 8]; /* the latency bucket of 0..401 ms as a JSON array (no ln() in SQL) */
+    size_t used = 0;
+    int rc, src;
+    for (int ms = 0; ms <= 401; ms++)
+        used += (size_t)snprintf(buckets + used, sizeof buckets - used, "%c%d", ms ? ',' : '[',
+                                 index_log_latency_bucket(ms));
+    snprintf(buckets + used, sizeof buckets - used, "]");
+    if (n <= 0 || days <= 0 || n_questions <= 0)
+        return kb_error_set(err, KB_EINVAL, "n, days and n_questions must be positive");
+    store_lock(st);
+    rc = store_begin(st, err);
+    if (rc)
+        goto out_unlock;
+    /* the conversations first: one per 4 messages, ids from first */
+    src = sqlite3_prepare_v2(st->db, "SELECT coalesce(max(id), 0) + 1 FROM conversations", -1, &s, NULL);
+    if (src == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        first = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    src = sqlite3_prepare_v2(st->db, "WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ?1)"
+                                     " INSERT INTO conversations(id, secret, channel, collection_id, created_at, updated_at)"
+                                     " SELECT ?2 + k, lower(hex(randomblob(16))), 'widget', 1, ?3, ?3 FROM i",
+                             -1, &s, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, (n + 3) / 4);
+        sqlite3_bind_int64(s, 2, first);
+        sqlite3_bind_int64(s, 3, now);
+        src = sqlite3_step(s);
     }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (src != SQLITE_DONE)
+        rc = store_fail(st, err, src, "synthesize conversations");
+    if (rc == 0 && (src = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, n);
+        sqlite3_bind_int64(s, 2, days);
+        sqlite3_bind_int64(s, 3, n_questions);
+        sqlite3_bind_int64(s, 4, now);
+        sqlite3_bind_int64(s, 5, first);
+        sqlite3_bind_text(s, 6, buckets, -1, SQLITE_STATIC);
+        src = sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = store_fail(st, err, src, "synthesize messages");
+    if (rc == 0)
+        rc = store_exec(st, "INSERT OR IGNORE INTO feedback(message_id, vote, comment, created_at, day, collection_id)"
+                            " SELECT id, CASE WHEN fallback THEN -1 ELSE 1 END, '', created_at, created_at / 86400,"
+                            " collection_id FROM messages"
+                            " WHERE abs(random()) % 100 < 3", err);
+    rc = store_end(st, rc, err);
+out_unlock:
     store_unlock(st);
     return rc;
 }
