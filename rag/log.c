@@ -4,7 +4,7 @@
  * input and writes the JSON, CSV and JSONL shapes the HTTP API (web/api_log.c) and `kbox logs`
  * (cli/cmd_logs.c) print.
  *
- * Data flow: rag_ask -> rag_log_answer: the question normalised for clustering (log_normalise:
+ * Data flow: rag_ask -> rag_log_answer: the question normalised for clustering (rag_log_normalise:
  * lower case, punctuation and spaces folded, so "Return policy?" and "return  policy" count as one
  * top question), the citations as compact JSON [{n, document_id, chunk_id, document, page}] (no
  * passage text: the documents hold it), the model, a fresh 32-hex secret from getrandom for a new
@@ -12,7 +12,7 @@
  * Privacy: the client's address is kept only with log.store_ip; a conversation's secret is known
  * only to the client it was returned to, and feedback needs it. With log.enabled false nothing is
  * logged, feedback is refused and the review inbox says that logging is off.
- * Tests: tests/web/test_log.c (over HTTP), tests/index/test_store_log.c. */
+ * Tests: tests/web/test_log.c (over HTTP), tests/index/test_store_log.c; fuzz/fuzz_log.c. */
 #include "rag/rag_int.h"
 
 #include <stdio.h>
@@ -33,13 +33,11 @@ static bool log_is_punct(uint32_t cp)
            (cp >= 0x2000 && cp <= 0x206F) || cp == 0xA0;
 }
 
-/* q folded to its clustering key: ASCII lower case, every run of punctuation and spaces one space,
- * trimmed; other characters kept as they are. Invalid UTF-8 bytes are dropped. */
-static void log_normalise(const char *q, char *out, size_t out_bytes)
+void rag_log_normalise(const char *q, char *out, size_t out_bytes)
 {
     size_t n = strlen(q), i = 0, o = 0;
     bool space = false;
-    while (i < n && o + 5 < out_bytes) {
+    while (i < n) {
         uint32_t cp;
         int k = kb_utf8_decode(q + i, n - i, &cp);
         if (k <= 0) {
@@ -49,6 +47,8 @@ static void log_normalise(const char *q, char *out, size_t out_bytes)
         if (log_is_punct(cp)) {
             space = o > 0;
         } else {
+            if (o + (space ? 1 : 0) + (size_t)k + 1 > out_bytes)
+                break; /* whole characters only */
             if (space)
                 out[o++] = ' ';
             space = false;
@@ -103,7 +103,7 @@ void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_as
         kb_warn("conversation log: no random bytes for a secret; answer not logged");
         return;
     }
-    log_normalise(opts->question, qnorm, sizeof qnorm);
+    rag_log_normalise(opts->question, qnorm, sizeof qnorm);
     kb_buf_init(&cit, 0);
     jw_init(&w, &cit);
     jw_arr(&w, NULL);

@@ -173,6 +173,10 @@ int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const c
 /* Logs an answer when opts->channel is set and cfg->log_enabled (log.c); fills a->message_id,
  * log_conversation_id and log_secret. A failure is logged as a warning: the answer stands. */
 void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a);
+/* q folded to its clustering key (log.c): ASCII lower case, every run of punctuation and spaces one
+ * space, trimmed, other characters kept; invalid UTF-8 bytes dropped; at most out_bytes - 1 bytes,
+ * never a cut character. */
+void rag_log_normalise(const char *q, char *out, size_t out_bytes);
 int rag_jobs_start(struct rag *r, struct kb_error *err);
 void rag_jobs_stop(struct rag *r);
 /* Queues an ingestion job for a document; returns the job id. */
