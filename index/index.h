@@ -419,7 +419,9 @@ struct index_log_row {
 };
 typedef int (*index_log_row_fn)(void *ud, const struct index_log_row *row);
 /* The review inbox: messages not yet dismissed or resolved that fell back, were answered below
- * f->low_confidence, or got a thumbs-down; newest first; *total (nullable) counts them all. */
+ * f->low_confidence, or got a thumbs-down; newest first; *total (nullable) counts them, up to
+ * INDEX_LOG_REVIEW_COUNT_CAP + 1 (more means "over the cap"). */
+#define INDEX_LOG_REVIEW_COUNT_CAP 10000
 int index_log_review(struct index_store *st, const struct index_log_filter *f, index_log_row_fn fn, void *ud,
                      int64_t *total, struct kb_error *err);
 /* Takes message_id out of the inbox: state "dismissed" or "resolved". KB_ENOENT, KB_EINVAL. */

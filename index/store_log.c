@@ -381,8 +381,10 @@ int index_log_review(struct index_store *st, const struct index_log_filter *f, i
 {
     static const char list_sql[] = "SELECT " LOG_COLS " FROM messages m LEFT JOIN feedback f ON f.message_id = m.id"
                                    " WHERE" LOG_WHERE REVIEW_WHERE " ORDER BY m.id DESC LIMIT ?7 OFFSET ?8";
-    static const char count_sql[] = "SELECT count(*) FROM messages m LEFT JOIN feedback f ON f.message_id = m.id"
-                                    " WHERE" LOG_WHERE REVIEW_WHERE;
+    /* counting stops at INDEX_LOG_REVIEW_COUNT_CAP + 1: an exact count of a huge inbox would scan
+     * every message (bench_log: 0.5 s over 1M), and nobody pages that far */
+    static const char count_sql[] = "SELECT count(*) FROM (SELECT 1 FROM messages m LEFT JOIN feedback f ON"
+                                    " f.message_id = m.id WHERE" LOG_WHERE REVIEW_WHERE " LIMIT 10001)";
     int rc;
     store_lock(st);
     rc = log_rows(st, list_sql, f, fn, ud, err);

@@ -275,7 +275,8 @@ int rag_review_json(struct rag *r, const struct rag_log_query *q, struct jw *w, 
     if (rc == 0)
         rc = index_log_review(r->st, &f, review_row, &c, &total, err);
     jw_end_arr(w);
-    jw_int(w, "total", total);
+    jw_int(w, "total", total > INDEX_LOG_REVIEW_COUNT_CAP ? INDEX_LOG_REVIEW_COUNT_CAP : total);
+    jw_bool(w, "total_capped", total > INDEX_LOG_REVIEW_COUNT_CAP); /* more items than total */
     jw_int(w, "offset", f.offset);
     jw_int(w, "limit", f.limit);
     if (rc == 0 && w->rc)

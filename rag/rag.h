@@ -367,7 +367,7 @@ int rag_log_parse_date(const char *key, const char *v, bool end_of_day, int64_t 
 /* Checks q's channel, kind and paging: KB_EINVAL naming the field. */
 int rag_log_query_check(const struct rag_log_query *q, struct kb_error *err);
 /* The review inbox as the members of the object open in w: enabled, (message when logging is off),
- * total, offset, limit, items [{message_id, conversation_id, created_at, channel, collection_id,
+ * total (at most 10000; total_capped says there are more), offset, limit, items [{message_id, conversation_id, created_at, channel, collection_id,
  * question, answer, mode, confidence, fallback, vote, comment, kinds [...], citations}]: fallbacks,
  * answers below log.review_below and thumbs-down not yet dismissed or resolved, newest first. */
 int rag_review_json(struct rag *r, const struct rag_log_query *q, struct jw *w, struct kb_error *err);

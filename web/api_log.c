@@ -9,8 +9,8 @@
  *   GET  /api/review?collection&channel&from&to&kind&offset&limit   (admin)
  *        -> {enabled, message (logging off), low_confidence_below, items:[{message_id,
  *        conversation_id, created_at, channel, collection_id, question, answer, mode, confidence,
- *        fallback, vote, comment, kinds:[fallback|low_confidence|thumbs_down], citations}], total,
- *        offset, limit}; newest first
+ *        fallback, vote, comment, kinds:[fallback|low_confidence|thumbs_down], citations}], total
+ *        (counted up to 10000), total_capped, offset, limit}; newest first
  *   POST /api/review/{message_id} {action: "dismiss" | "resolved"}  (admin) -> {"ok": true}; the
  *        item leaves the inbox (the UI resolves after writing a curated answer or a similar question)
  *   GET  /api/stats?from&to&collection   (admin) -> {enabled, questions, answered, fallback,

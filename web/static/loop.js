@@ -177,9 +177,10 @@
     const list = document.getElementById('review-list');
     list.replaceChildren(...data.items.map(reviewCard));
     if (!data.items.length) list.append(el('p', {class: 'hint', 'data-i18n': 'loop.empty', text: t('loop.empty')}));
-    document.getElementById('review-count').textContent = data.total ? (data.offset + 1) + '–' + (data.offset + data.items.length) + ' / ' + data.total : '';
+    document.getElementById('review-count').textContent = data.total ? (data.offset + 1) + '–' + (data.offset + data.items.length) + ' / ' + data.total + (data.total_capped ? '+' : '') : '';
     document.getElementById('review-prev').disabled = data.offset === 0;
-    document.getElementById('review-next').disabled = data.offset + data.items.length >= data.total;
+    document.getElementById('review-next').disabled = data.items.length < PAGE_SIZE ||
+      (!data.total_capped && data.offset + data.items.length >= data.total);
   }
 
   /* ---- dashboard ------------------------------------------------------------------------------------- */
