@@ -368,9 +368,10 @@ int index_store_check(struct index_store *st, struct index_check *out, struct kb
 
 /* One question and its answer, to log. Strings are copied; NULL means "". */
 struct index_log_exchange {
-    const char *secret;        /* the conversation's secret from an earlier answer, or NULL: a new
-                                  conversation unless it names one */
-    const char *new_secret;    /* 32 hex characters for a new conversation (rag draws them) */
+    int64_t message_id;        /* > 0: the id to give the message (rag hands ids out before the write,
+                                  index_log_next_id); 0: the next free one */
+    const char *secret;        /* the conversation's secret (32 hex): its conversation, created with
+                                  the fields below when no conversation has it yet */
     const char *client_key;    /* the client's conversation_id (follow-ups), or "" */
     const char *channel;       /* "ui", "widget", "api" or "openai" */
     int64_t collection_id;     /* 0: all collections */
@@ -386,12 +387,13 @@ struct index_log_exchange {
     const char *citations;     /* JSON array [{n, document_id, chunk_id, document, page}] */
     int64_t curated_id, curated_version; /* 0: NULL (not a curated answer) */
     int64_t created_at;        /* unix seconds; 0: now */
-    int64_t purge_before;      /* > 0: once a day, messages older than this are deleted first */
 };
-/* Appends one exchange (and its conversation when new) in one transaction. *message_id and
- * *conversation_id get the new rows' ids, secret_out (33 bytes) the conversation's secret. */
-int index_log_append(struct index_store *st, const struct index_log_exchange *x, int64_t *message_id,
-                     int64_t *conversation_id, char *secret_out, struct kb_error *err);
+/* Appends n exchanges (and their conversations when new) in one transaction, after the daily
+ * retention purge when purge_before > 0 and none ran today (meta 'log_purged_day'). */
+int index_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                     struct kb_error *err);
+/* The first message id never used (AUTOINCREMENT's sequence + 1), for handing ids out ahead. */
+int index_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err);
 /* Records (or replaces) the vote (1 or -1) and comment on message_id, which must belong to the
  * conversation whose secret is given: KB_ENOENT otherwise, with nothing written. */
 int index_log_feedback(struct index_store *st, int64_t message_id, const char *secret, int vote,

@@ -23,9 +23,10 @@
  * messages decrements them). The statistics read only rollups and the feedback of the range: their
  * cost follows days x distinct questions, not messages (bench/bench_log.c: 1M messages).
  *
- * Data flow: rag/log.c -> index_log_append (BEGIN IMMEDIATE; the daily retention purge when due,
- * recorded in meta 'log_purged_day'; find or create the conversation by secret; insert the
- * message) -> triggers. Reads prepare their statements per call (they are admin-only and rare) so
+ * Data flow: rag/log.c's writer thread -> index_log_append with a batch of exchanges (one BEGIN
+ * IMMEDIATE for all: each touched page is written to the WAL once per batch, not per message; the
+ * daily retention purge when due, recorded in meta 'log_purged_day'; per exchange, find or create
+ * the conversation by secret and insert the message under the id rag handed out) -> triggers. Reads prepare their statements per call (they are admin-only and rare) so
  * the statement cache keeps its room for the hot paths.
  * Invariants: every public function takes the store's lock. Tests: tests/index/test_store_log.c,
  * tests/web/test_log.c. */
@@ -162,109 +163,114 @@ static int log_purge_due(struct index_store *st, int64_t before, int64_t now, st
     return rc ? rc : store_meta_set(st, "log_purged_day", day, err);
 }
 
-/* The conversation of x (found by secret, else created). */
+/* The id of the conversation of x (found by secret, else created from x). */
 static int log_conversation(struct index_store *st, const struct index_log_exchange *x, int64_t now, int64_t *id,
-                            char *secret_out, struct kb_error *err)
+                            struct kb_error *err)
 {
     sqlite3_stmt *s = store_prep(st, "SELECT id FROM conversations WHERE secret = ?1", err);
     int src;
     if (!s)
         return err ? err->code : KB_EIO;
+    if (!x->secret || strlen(x->secret) != 32)
+        return kb_error_set(err, KB_EINVAL, "a logged exchange needs its conversation's 32-character secret");
     *id = 0;
-    if (x->secret && x->secret[0]) {
-        bind_str(s, 1, x->secret);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            *id = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-    }
-    if (*id) {
-        kb_strlcpy(secret_out, x->secret, 33);
-        s = store_prep(st, "UPDATE conversations SET updated_at = ?2 WHERE id = ?1", err);
-        if (!s)
-            return err ? err->code : KB_EIO;
-        sqlite3_bind_int64(s, 1, *id);
-        sqlite3_bind_int64(s, 2, now);
-        return store_step_done(st, s, "update conversation", err);
-    }
-    if (!x->new_secret || strlen(x->new_secret) != 32)
-        return kb_error_set(err, KB_EINVAL, "a new conversation needs a 32-character secret");
-    s = store_prep(st, "INSERT INTO conversations(secret, client_key, channel, collection_id, client_ip, created_at,"
-                       " updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)", err);
+    bind_str(s, 1, x->secret);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    s = store_prep(st, *id ? "UPDATE conversations SET updated_at = ?6 WHERE id = ?7"
+                           : "INSERT INTO conversations(secret, client_key, channel, collection_id, client_ip,"
+                             " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)", err);
     if (!s)
         return err ? err->code : KB_EIO;
-    bind_str(s, 1, x->new_secret);
-    bind_str(s, 2, x->client_key);
-    bind_str(s, 3, x->channel);
-    sqlite3_bind_int64(s, 4, x->collection_id);
-    if (x->client_ip)
-        bind_str(s, 5, x->client_ip);
+    if (*id) {
+        sqlite3_bind_int64(s, 7, *id);
+    } else {
+        bind_str(s, 1, x->secret);
+        bind_str(s, 2, x->client_key);
+        bind_str(s, 3, x->channel);
+        sqlite3_bind_int64(s, 4, x->collection_id);
+        if (x->client_ip)
+            bind_str(s, 5, x->client_ip);
+    }
     sqlite3_bind_int64(s, 6, now);
     src = sqlite3_step(s);
     sqlite3_reset(s);
     if (src != SQLITE_DONE)
-        return store_fail(st, err, src, "create conversation");
-    *id = sqlite3_last_insert_rowid(st->db);
-    kb_strlcpy(secret_out, x->new_secret, 33);
+        return store_fail(st, err, src, "write conversation");
+    if (!*id)
+        *id = sqlite3_last_insert_rowid(st->db);
     return 0;
 }
 
-int index_log_append(struct index_store *st, const struct index_log_exchange *x, int64_t *message_id,
-                     int64_t *conversation_id, char *secret_out, struct kb_error *err)
+/* One message (lock and transaction held). */
+static int log_message(struct index_store *st, const struct index_log_exchange *x, struct kb_error *err)
 {
-    int64_t now = x->created_at > 0 ? x->created_at : store_now_s();
+    int64_t now = x->created_at > 0 ? x->created_at : store_now_s(), conv = 0;
     sqlite3_stmt *s;
-    int rc, src;
-    *message_id = 0;
-    *conversation_id = 0;
-    secret_out[0] = '\0';
+    int rc = log_conversation(st, x, now, &conv, err), src;
+    if (rc)
+        return rc;
+    s = store_prep(st, "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm,"
+                       " answer, mode, fallback, confidence, latency_ms, lat_bucket, model, client_ip, citations,"
+                       " curated_id, curated_version, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                       " ?13, ?14, ?15, ?16, ?17, ?18)", err);
+    if (!s)
+        return err ? err->code : KB_EIO;
+    sqlite3_bind_int64(s, 1, conv);
+    sqlite3_bind_int64(s, 2, now);
+    bind_str(s, 3, x->channel);
+    sqlite3_bind_int64(s, 4, x->collection_id);
+    bind_str(s, 5, x->question);
+    bind_str(s, 6, x->qnorm);
+    bind_str(s, 7, x->answer);
+    bind_str(s, 8, x->mode);
+    sqlite3_bind_int(s, 9, x->fallback);
+    sqlite3_bind_double(s, 10, x->confidence);
+    sqlite3_bind_double(s, 11, x->latency_ms);
+    sqlite3_bind_int(s, 12, index_log_latency_bucket(x->latency_ms));
+    bind_str(s, 13, x->model);
+    if (x->client_ip)
+        bind_str(s, 14, x->client_ip);
+    sqlite3_bind_text(s, 15, x->citations && x->citations[0] ? x->citations : "[]", -1, SQLITE_STATIC);
+    if (x->curated_id > 0) {
+        sqlite3_bind_int64(s, 16, x->curated_id);
+        sqlite3_bind_int64(s, 17, x->curated_version);
+    }
+    if (x->message_id > 0)
+        sqlite3_bind_int64(s, 18, x->message_id);
+    src = sqlite3_step(s);
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : store_fail(st, err, src, "log message");
+}
+
+int index_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                     struct kb_error *err)
+{
+    int rc;
     store_lock(st);
     rc = store_begin(st, err);
-    if (rc)
-        goto out_unlock;
-    if (x->purge_before > 0)
-        rc = log_purge_due(st, x->purge_before, now, err);
-    if (rc == 0)
-        rc = log_conversation(st, x, now, conversation_id, secret_out, err);
-    if (rc == 0 && !(s = store_prep(st, "INSERT INTO messages(conversation_id, created_at, channel, collection_id,"
-                                        " question, qnorm, answer, mode, fallback, confidence, latency_ms, lat_bucket,"
-                                        " model, client_ip, citations, curated_id, curated_version) VALUES(?1, ?2, ?3,"
-                                        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                                    err)))
-        rc = err ? err->code : KB_EIO;
-    if (rc == 0) {
-        sqlite3_bind_int64(s, 1, *conversation_id);
-        sqlite3_bind_int64(s, 2, now);
-        bind_str(s, 3, x->channel);
-        sqlite3_bind_int64(s, 4, x->collection_id);
-        bind_str(s, 5, x->question);
-        bind_str(s, 6, x->qnorm);
-        bind_str(s, 7, x->answer);
-        bind_str(s, 8, x->mode);
-        sqlite3_bind_int(s, 9, x->fallback);
-        sqlite3_bind_double(s, 10, x->confidence);
-        sqlite3_bind_double(s, 11, x->latency_ms);
-        sqlite3_bind_int(s, 12, index_log_latency_bucket(x->latency_ms));
-        bind_str(s, 13, x->model);
-        if (x->client_ip)
-            bind_str(s, 14, x->client_ip);
-        sqlite3_bind_text(s, 15, x->citations && x->citations[0] ? x->citations : "[]", -1, SQLITE_STATIC);
-        if (x->curated_id > 0) {
-            sqlite3_bind_int64(s, 16, x->curated_id);
-            sqlite3_bind_int64(s, 17, x->curated_version);
-        }
-        src = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (src != SQLITE_DONE)
-            rc = store_fail(st, err, src, "log message");
-        else
-            *message_id = sqlite3_last_insert_rowid(st->db);
-    }
+    if (rc == 0 && purge_before > 0)
+        rc = log_purge_due(st, purge_before, store_now_s(), err);
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = log_message(st, &x[i], err);
     rc = store_end(st, rc, err);
-    if (rc) {
-        *message_id = *conversation_id = 0;
-        secret_out[0] = '\0';
-    }
-out_unlock:
+    store_unlock(st);
+    return rc;
+}
+
+int index_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0, src;
+    store_lock(st);
+    src = sqlite3_prepare_v2(st->db, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+                                     " coalesce((SELECT max(id) FROM messages), 0)) + 1", -1, &s, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+        *next = sqlite3_column_int64(s, 0);
+    else
+        rc = store_fail(st, err, src, "read the next message id");
+    sqlite3_finalize(s);
     store_unlock(st);
     return rc;
 }

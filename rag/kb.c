@@ -327,6 +327,7 @@ void rag_close(struct rag *r)
         return;
     rag_jobs_stop(r);
     kb_gen_swap(r, NULL); /* no answer runs any more */
+    rag_log_close(r);     /* the conversation log's last batch (log.c) */
     index_store_close(r->st);
     for (int i = 0; i < r->n_gguf; i++) {
         infer_embedder_close(r->gguf[i].e);

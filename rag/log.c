@@ -4,17 +4,25 @@
  * input and writes the JSON, CSV and JSONL shapes the HTTP API (web/api_log.c) and `kbox logs`
  * (cli/cmd_logs.c) print.
  *
- * Data flow: rag_ask -> rag_log_answer: the question normalised for clustering (rag_log_normalise:
+ * Data flow: rag_ask -> rag_log_answer, which only queues (the answer does not wait for SQLite):
+ * the message id is handed out from a counter read once from the store (index_log_next_id), the
+ * conversation's secret is the client's (a well-formed one it sent back) or a fresh one, and a
+ * writer thread takes everything queued and writes it in one transaction (index_log_append),
+ * which costs a page write per table per batch instead of per answer (docs/BENCHMARKS.md: the
+ * cost on /api/ask throughput). Reads of the log (feedback, review, stats, export, delete) wait
+ * until what was queued before them is written. One server per data directory logs (the ids are
+ * its own). Queued: the question normalised for clustering (rag_log_normalise:
  * lower case, punctuation and spaces folded, so "Return policy?" and "return  policy" count as one
  * top question), the citations as compact JSON [{n, document_id, chunk_id, document, page}] (no
  * passage text: the documents hold it), the model, a fresh 32-hex secret from getrandom for a new
- * conversation -> index_log_append, which also runs the daily retention purge.
+ * conversation; index_log_append also runs the daily retention purge.
  * Privacy: the client's address is kept only with log.store_ip; a conversation's secret is known
  * only to the client it was returned to, and feedback needs it. With log.enabled false nothing is
  * logged, feedback is refused and the review inbox says that logging is off.
  * Tests: tests/web/test_log.c (over HTTP), tests/index/test_store_log.c; fuzz/fuzz_log.c. */
 #include "rag/rag_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +31,9 @@
 
 #define LOG_QNORM_BYTES 512      /* normalised questions are cut here (clustering key) */
 #define LOG_REVIEW_MAX_LIMIT 200
+#define LOG_QUEUE_MAX 1024       /* answers waiting for the writer; more wait for room */
+#define LOG_LINGER_MS 25         /* the writer waits this long for more answers to batch... */
+#define LOG_BATCH_MIN 64         /* ...unless this many are queued, or a reader waits */
 
 /* ---- logging an answer ------------------------------------------------------------------------------- */
 
@@ -89,21 +100,153 @@ static const char *log_model(const struct config *cfg, const struct rag_answer *
     return strcmp(cfg->answer_backend, "openai") == 0 ? cfg->answer_model_name : cfg->answer_model;
 }
 
-void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a)
+/* ---- the writer: answers are queued and written in batches by one thread ----------------------------- */
+
+/* A queued exchange owns copies of its strings (the answer is released right after rag_ask). */
+struct log_item {
+    struct index_log_exchange x;
+    char *strings[8];               /* owned copies the fields of x point at */
+};
+
+struct rag_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;              /* signalled on a new item, a written batch and at stop */
+    pthread_t thread;
+    struct log_item *q[LOG_QUEUE_MAX]; /* pending items, oldest first */
+    int n;
+    int64_t next_id;                /* the next message id to hand out */
+    int64_t queued, written;        /* items ever queued / written (or dropped after an error) */
+    int64_t flush_wanted;           /* a reader waits for the items queued up to this count */
+    int64_t purge_before;           /* from the latest item's config: log.retention_days */
+    bool stopping;
+};
+
+static char *log_dup(struct log_item *it, int i, const char *s)
 {
-    struct index_log_exchange x = {0};
-    struct kb_error err = {0};
+    it->strings[i] = s ? kb_xstrdup(s) : NULL;
+    return it->strings[i];
+}
+
+static void log_item_free(struct log_item *it)
+{
+    for (size_t i = 0; i < KB_ARRAY_LEN(it->strings); i++)
+        free(it->strings[i]);
+    free(it);
+}
+
+static void *log_writer(void *ud)
+{
+    struct rag *r = ud;
+    struct rag_log *l = r->log;
+    struct log_item *batch[LOG_QUEUE_MAX];
+    struct index_log_exchange *x = kb_xcalloc(LOG_QUEUE_MAX, sizeof *x);
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        struct kb_error err = {0};
+        int n, rc;
+        while (l->n == 0 && !l->stopping)
+            pthread_cond_wait(&l->cv, &l->mu);
+        if (l->n == 0)
+            break;
+        /* linger a moment so a busy server writes many answers per transaction: the WAL page
+         * writes of a commit, not the SQL, are most of a lone exchange's cost (bench_log) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += LOG_LINGER_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (l->n < LOG_BATCH_MIN && !l->stopping && l->flush_wanted <= l->written &&
+               pthread_cond_timedwait(&l->cv, &l->mu, &until) == 0) {
+        }
+        n = l->n;
+        memcpy(batch, l->q, (size_t)n * sizeof batch[0]);
+        l->n = 0;
+        pthread_cond_broadcast(&l->cv); /* room in the queue */
+        int64_t purge = l->purge_before;
+        pthread_mutex_unlock(&l->mu);
+        for (int i = 0; i < n; i++)
+            x[i] = batch[i]->x;
+        rc = index_log_append(r->st, x, n, purge, &err);
+        if (rc)
+            kb_warn("conversation log: %d answers not logged: %s", n, kb_error_msg(&err, rc));
+        for (int i = 0; i < n; i++)
+            log_item_free(batch[i]);
+        pthread_mutex_lock(&l->mu);
+        l->written += n;
+        pthread_cond_broadcast(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    free(x);
+    return NULL;
+}
+
+/* The writer, started at the first logged answer. NULL when it cannot start (then nothing is logged). */
+static struct rag_log *log_writer_get(struct rag *r)
+{
+    struct rag_log *l;
+    pthread_mutex_lock(&r->lock);
+    l = r->log;
+    if (!l) {
+        struct kb_error err = {0};
+        l = kb_xcalloc(1, sizeof *l);
+        pthread_mutex_init(&l->mu, NULL);
+        pthread_cond_init(&l->cv, NULL);
+        r->log = l;
+        if (index_log_next_id(r->st, &l->next_id, &err) != 0 || pthread_create(&l->thread, NULL, log_writer, r) != 0) {
+            kb_warn("conversation log: cannot start its writer (%s); answers are not logged", err.msg);
+            pthread_cond_destroy(&l->cv);
+            pthread_mutex_destroy(&l->mu);
+            free(l);
+            r->log = l = NULL;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return l;
+}
+
+/* Waits until everything queued before the call is in the database (reads of the log call this, so
+ * feedback right after an answer finds its message). */
+static void log_flush(struct rag *r)
+{
+    struct rag_log *l;
+    pthread_mutex_lock(&r->lock);
+    l = r->log;
+    pthread_mutex_unlock(&r->lock);
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    int64_t target = l->queued;
+    if (l->flush_wanted < target)
+        l->flush_wanted = target;
+    pthread_cond_broadcast(&l->cv); /* the writer stops lingering */
+    while (l->written < target)
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void rag_log_close(struct rag *r)
+{
+    struct rag_log *l = r->log;
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL); /* it writes what is queued first */
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+    r->log = NULL;
+}
+
+/* The citations as compact JSON [{n, document_id, chunk_id, document, page}] (caller frees). */
+static char *log_citations(const struct rag_answer *a)
+{
     struct kb_buf cit;
     struct jw w;
-    char qnorm[LOG_QNORM_BYTES], secret[33];
-    int rc;
-    if (!opts->channel || !cfg->log_enabled)
-        return;
-    if ((rc = log_secret_new(secret)) != 0) {
-        kb_warn("conversation log: no random bytes for a secret; answer not logged");
-        return;
-    }
-    rag_log_normalise(opts->question, qnorm, sizeof qnorm);
     kb_buf_init(&cit, 0);
     jw_init(&w, &cit);
     jw_arr(&w, NULL);
@@ -117,28 +260,69 @@ void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_as
         jw_end_obj(&w);
     }
     jw_end_arr(&w);
-    x.secret = opts->log_secret;
-    x.new_secret = secret;
-    x.client_key = opts->conversation_id;
-    x.channel = opts->channel;
-    x.collection_id = opts->collection_id;
-    x.client_ip = cfg->log_store_ip && opts->client_ip ? opts->client_ip : NULL;
-    x.question = opts->question;
-    x.qnorm = qnorm;
-    x.answer = a->answer;
-    x.mode = a->fallback ? "fallback" : a->mode ? a->mode : "extractive";
-    x.model = log_model(cfg, a);
-    x.fallback = a->fallback;
-    x.confidence = a->confidence;
-    x.latency_ms = a->total_ms;
-    x.citations = w.rc ? "[]" : cit.data;
+    if (w.rc) {
+        kb_buf_release(&cit);
+        return kb_xstrdup("[]");
+    }
+    return kb_buf_take(&cit);
+}
+
+/* The conversation's secret: the client's when it sent a well-formed one (its conversation, or a new
+ * one under that secret when none has it), else a fresh one. */
+static int log_secret_for(const char *given, char out[33])
+{
+    size_t n = given ? strlen(given) : 0;
+    bool ok = n == 32;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (given[i] >= '0' && given[i] <= '9') || (given[i] >= 'a' && given[i] <= 'f');
+    if (ok) {
+        memcpy(out, given, 33);
+        return 0;
+    }
+    return log_secret_new(out);
+}
+
+void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a)
+{
+    struct rag_log *l;
+    struct log_item *it;
+    char qnorm[LOG_QNORM_BYTES], secret[33];
+    if (!opts->channel || !cfg->log_enabled || !(l = log_writer_get(r)))
+        return;
+    if (log_secret_for(opts->log_secret, secret) != 0) {
+        kb_warn("conversation log: no random bytes for a secret; answer not logged");
+        return;
+    }
+    rag_log_normalise(opts->question, qnorm, sizeof qnorm);
+    it = kb_xcalloc(1, sizeof *it);
+    it->x.secret = log_dup(it, 0, secret);
+    it->x.client_key = log_dup(it, 1, opts->conversation_id);
+    it->x.channel = opts->channel; /* static */
+    it->x.collection_id = opts->collection_id;
+    it->x.client_ip = cfg->log_store_ip && opts->client_ip ? log_dup(it, 2, opts->client_ip) : NULL;
+    it->x.question = log_dup(it, 3, opts->question);
+    it->x.qnorm = log_dup(it, 4, qnorm);
+    it->x.answer = log_dup(it, 5, a->answer);
+    it->x.mode = a->fallback ? "fallback" : a->mode ? a->mode : "extractive"; /* static */
+    it->x.model = log_dup(it, 6, log_model(cfg, a));
+    it->strings[7] = log_citations(a);
+    it->x.citations = it->strings[7];
+    it->x.fallback = a->fallback;
+    it->x.confidence = a->confidence;
+    it->x.latency_ms = a->total_ms;
+    it->x.created_at = (int64_t)time(NULL);
     /* curated_id / curated_version: set from the answer once curated answers carry them */
-    if (cfg->log_retention_days > 0)
-        x.purge_before = (int64_t)time(NULL) - cfg->log_retention_days * 86400;
-    rc = index_log_append(r->st, &x, &a->message_id, &a->log_conversation_id, a->log_secret, &err);
-    if (rc)
-        kb_warn("conversation log: answer not logged: %s", kb_error_msg(&err, rc));
-    kb_buf_release(&cit);
+    pthread_mutex_lock(&l->mu);
+    while (l->n == LOG_QUEUE_MAX && !l->stopping)
+        pthread_cond_wait(&l->cv, &l->mu); /* the writer is behind: wait for room */
+    it->x.message_id = l->next_id++;
+    l->purge_before = cfg->log_retention_days > 0 ? it->x.created_at - cfg->log_retention_days * 86400 : 0;
+    l->q[l->n++] = it;
+    l->queued++;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    a->message_id = it->x.message_id;
+    kb_strlcpy(a->log_secret, secret, sizeof a->log_secret);
 }
 
 int rag_log_parse_date(const char *key, const char *v, bool end_of_day, int64_t *out, struct kb_error *err)
@@ -179,8 +363,10 @@ int rag_feedback(struct rag *r, int64_t message_id, const char *secret, int vote
                           RAG_FEEDBACK_MAX_CHARS);
     else if (message_id <= 0 || !secret || strlen(secret) != 32)
         rc = kb_error_set(err, KB_ENOENT, "no message %lld in this conversation", (long long)message_id);
-    else
+    else {
+        log_flush(r); /* the answer may still be on its way to the database */
         rc = index_log_feedback(r->st, message_id, secret, vote, comment, err);
+    }
     rag_config_put(r, cfg);
     return rc;
 }
@@ -272,6 +458,7 @@ int rag_review_json(struct rag *r, const struct rag_log_query *q, struct jw *w, 
         jw_str(w, "message", "conversation logging is off (log.enabled = false): nothing new is logged or reviewed");
     jw_num(w, "low_confidence_below", cfg->log_review_below);
     jw_arr(w, "items");
+    log_flush(r);
     if (rc == 0)
         rc = index_log_review(r->st, &f, review_row, &c, &total, err);
     jw_end_arr(w);
@@ -287,6 +474,7 @@ int rag_review_json(struct rag *r, const struct rag_log_query *q, struct jw *w, 
 
 int rag_review_set(struct rag *r, int64_t message_id, const char *action, struct kb_error *err)
 {
+    log_flush(r);
     if (action && strcmp(action, "dismiss") == 0)
         return index_log_review_set(r->st, message_id, "dismissed", err);
     if (action && strcmp(action, "resolved") == 0)
@@ -319,6 +507,7 @@ int rag_log_stats_json(struct rag *r, const struct rag_log_query *q, struct jw *
     int64_t answered;
     int rc = rag_log_query_check(q, err);
     kb_arena_init(&a, 0, 0);
+    log_flush(r);
     if (rc == 0)
         rc = index_log_stats(r->st, q->from, q->to, q->collection_id, &a, &s, err);
     if (rc)
@@ -476,6 +665,7 @@ int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *for
     f.limit = 0;
     c.csv = strcmp(format, "csv") == 0;
     kb_buf_init(&c.line, 0);
+    log_flush(r);
     rc = c.csv ? write(ud, header, sizeof header - 1) : 0;
     if (rc == 0)
         rc = index_log_each(r->st, &f, export_row, &c, err);
@@ -487,6 +677,7 @@ int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *for
 
 int rag_conversation_delete(struct rag *r, int64_t id, struct kb_error *err)
 {
+    log_flush(r);
     return index_log_conversation_delete(r->st, id, err);
 }
 
@@ -498,6 +689,7 @@ int rag_log_purge(struct rag *r, int64_t *n_deleted, struct kb_error *err)
     rag_config_put(r, cfg);
     if (n_deleted)
         *n_deleted = 0;
+    log_flush(r);
     if (days > 0)
         rc = index_log_purge(r->st, (int64_t)time(NULL) - days * 86400, n_deleted, err);
     return rc;

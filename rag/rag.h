@@ -209,7 +209,6 @@ struct rag_answer {
     char error[256];              /* when incomplete: why the stream stopped */
     /* the conversation log (rag/log.c), when opts->channel was given and log.enabled: */
     int64_t message_id;           /* the logged message (POST /api/feedback names it); 0: not logged */
-    int64_t log_conversation_id;  /* its conversation (DELETE /api/conversations/{id}) */
     char log_secret[33];          /* the conversation's secret: feedback needs it, and the next
                                    * question of the conversation passes it back; "" when not logged */
 };

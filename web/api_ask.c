@@ -164,7 +164,8 @@ static int ask_channel(const struct ask_body *b, const char **channel, struct kb
         *channel = strcmp(b->channel, "ui") == 0 ? "ui" : strcmp(b->channel, "widget") == 0 ? "widget" : "api";
     else if (b->channel && b->channel[0])
         return kb_error_set(err, KB_EINVAL, "channel must be ui, widget or api");
-    if (b->conversation_secret && b->conversation_secret[0] && strlen(b->conversation_secret) != 32)
+    if (b->conversation_secret && b->conversation_secret[0] &&
+        (strlen(b->conversation_secret) != 32 || strspn(b->conversation_secret, "0123456789abcdef") != 32))
         return kb_error_set(err, KB_EINVAL, "conversation_secret must be the 32-character secret of an earlier answer");
     return 0;
 }

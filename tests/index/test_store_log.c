@@ -29,18 +29,16 @@ struct msg {
 
 static struct msg msgs[N_MSG];
 
-static void append(struct index_store *st, const struct msg *m, int64_t now, const char *secret_in, char *secret_out,
-                   int64_t *mid)
+/* Logs m in the conversation of secret (created when new); *mid gets the message id. */
+static void append(struct index_store *st, const struct msg *m, int64_t now, const char *secret, int64_t *mid)
 {
     struct index_log_exchange x = {0};
     struct kb_error err = {0};
-    char q[32], fresh[33];
-    int64_t cid;
-    static int n_conv;
+    char q[32];
     snprintf(q, sizeof q, "question %d", m->q);
-    snprintf(fresh, sizeof fresh, "%032x", ++n_conv);
-    x.secret = secret_in;
-    x.new_secret = fresh;
+    assert_int_equal(index_log_next_id(st, mid, &err), 0);
+    x.message_id = *mid;
+    x.secret = secret;
     x.channel = "api";
     x.collection_id = m->coll;
     x.question = q;
@@ -52,7 +50,7 @@ static void append(struct index_store *st, const struct msg *m, int64_t now, con
     x.latency_ms = 5 + m->q;
     x.citations = m->fb ? "[]" : "[{\"n\":1,\"document_id\":3,\"chunk_id\":9,\"document\":\"d.md\",\"page\":0}]";
     x.created_at = now - (int64_t)m->day * 86400;
-    if (index_log_append(st, &x, mid, &cid, secret_out, &err))
+    if (index_log_append(st, &x, 1, 0, &err))
         fail_msg("append: %s", err.msg);
 }
 
@@ -95,7 +93,8 @@ static void test_top_questions_exact(void **state)
         msgs[i].q = msgs[i].day < DAYS / 2 ? a * b / N_Q : N_Q - 1 - a * b / N_Q;
         msgs[i].coll = 1 + rand() % 3;
         msgs[i].fb = rand() % 5 == 0;
-        append(st, &msgs[i], now, NULL, secret, &mid);
+        snprintf(secret, sizeof secret, "%032x", i + 1);
+        append(st, &msgs[i], now, secret, &mid);
     }
     static const int ranges[][2] = {{0, DAYS - 1}, {0, 0}, {0, 4}, {5, 14}, {DAYS / 2, DAYS - 1}, {3, 3}};
     for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++)
@@ -132,7 +131,9 @@ static int first_id(void *ud, const struct index_log_row *r)
 
 static void test_purge_delete_feedback(void **state)
 {
-    char dir[] = "/tmp/kbox-store-log-XXXXXX", s1[33], s2[33], s3[33];
+    char dir[] = "/tmp/kbox-store-log-XXXXXX";
+    const char *s1 = "11111111111111111111111111111111", *s2 = "22222222222222222222222222222222",
+               *s3 = "33333333333333333333333333333333";
     struct index_store *st;
     struct kb_error err = {0};
     struct kb_arena a;
@@ -142,11 +143,10 @@ static void test_purge_delete_feedback(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     assert_int_equal(idx_open(&st, dir, NULL, &err), 0);
-    append(st, &old, now, NULL, s1, &m_old);
-    append(st, &fresh, now, NULL, s2, &m_new);
-    append(st, &fresh, now, s2, s3, &m_new2); /* the same conversation */
-    assert_string_equal(s3, s2);
-    append(st, &other, now, NULL, s3, &m_other);
+    append(st, &old, now, s1, &m_old);
+    append(st, &fresh, now, s2, &m_new);
+    append(st, &fresh, now, s2, &m_new2); /* the same conversation */
+    append(st, &other, now, s3, &m_other);
     /* feedback needs the conversation's secret */
     assert_int_equal(index_log_feedback(st, m_new, s1, 1, "", &err), KB_ENOENT);
     assert_int_equal(index_log_feedback(st, m_new, s2, 1, "good", &err), 0);
