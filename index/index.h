@@ -23,6 +23,8 @@
  *   addressed, written atomically; a document row names its file by sha256). Files are removed when
  *   the last document that names them is deleted. A crash can leave an unreferenced file, never a
  *   row without its file.
+ * - The conversation log (store_log.c, schema v4): conversations, messages, feedback and review
+ *   state, with per-day rollups kept by triggers for the statistics.
  * - The embedder interface (struct index_embedder) and the built-in hashed embedder.
  * - Hybrid search: BM25 from FTS5 and vector search from FAISS fused by reciprocal rank fusion or a
  *   weighted sum, with optional MMR diversity, filtered by collection or document.
