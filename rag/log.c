@@ -315,13 +315,12 @@ void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_as
     pthread_mutex_lock(&l->mu);
     while (l->n == LOG_QUEUE_MAX && !l->stopping)
         pthread_cond_wait(&l->cv, &l->mu); /* the writer is behind: wait for room */
-    it->x.message_id = l->next_id++;
+    it->x.message_id = a->message_id = l->next_id++; /* it belongs to the writer once queued */
     l->purge_before = cfg->log_retention_days > 0 ? it->x.created_at - cfg->log_retention_days * 86400 : 0;
     l->q[l->n++] = it;
     l->queued++;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
-    a->message_id = it->x.message_id;
     kb_strlcpy(a->log_secret, secret, sizeof a->log_secret);
 }
 
