@@ -18,18 +18,21 @@
  *     (both question rollups hold each message twice: under its collection_id and under -1, "all")
  *   log_docs(day, collection_id, document_id, document, n)       -- answers citing the document
  *   log_votes(day, collection_id, up, down)                      -- feedback on the day's messages
- * The four rollups are kept by triggers on insert into and delete from messages, in the same
- * transaction, so they never disagree with the messages (deleting a conversation or purging old
- * messages decrements them). The statistics read only rollups and the feedback of the range: their
- * cost follows days x distinct questions, not messages (bench/bench_log.c: 1M messages).
+ * The rollups are kept by triggers on messages (insert, delete) and feedback (insert, update,
+ * delete), in the same transaction, so they never disagree with the rows (deleting a conversation
+ * or purging old messages decrements them). The statistics read only rollups: per-day tables cost
+ * days x keys, and the top questions walk log_question_totals in descending order, reading a
+ * candidate's range count from log_questions by key, until no unread question can enter the top
+ * ten (log_top_questions) -- not every message (bench/bench_log.c: 1M messages in a few ms).
  *
  * Data flow: rag/log.c's writer thread -> index_log_append with a batch of exchanges (one BEGIN
  * IMMEDIATE for all: each touched page is written to the WAL once per batch, not per message; the
  * daily retention purge when due, recorded in meta 'log_purged_day'; per exchange, find or create
- * the conversation by secret and insert the message under the id rag handed out) -> triggers. Reads prepare their statements per call (they are admin-only and rare) so
- * the statement cache keeps its room for the hot paths.
+ * the conversation by secret and insert the message under the id rag handed out) -> triggers.
+ * Reads prepare their statements per call (they are admin-only and rare), so the statement cache
+ * keeps its room for the hot paths.
  * Invariants: every public function takes the store's lock. Tests: tests/index/test_store_log.c,
- * tests/web/test_log.c. */
+ * tests/web/test_log.c; bench: bench/bench_log.c (index_log_synthesize fills it for that). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
