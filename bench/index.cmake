@@ -11,3 +11,6 @@ target_link_libraries(bench_index_hnsw PRIVATE kb_index)
 find_package(Threads REQUIRED)
 add_executable(bench_search_concurrent ${CMAKE_CURRENT_SOURCE_DIR}/bench_search_concurrent.c)
 target_link_libraries(bench_search_concurrent PRIVATE kb_index kb_infer Threads::Threads)
+# The conversation log (issue #15): bytes per logged exchange, /api/stats over 1M messages (bench_log.c).
+add_executable(bench_log ${CMAKE_CURRENT_SOURCE_DIR}/bench_log.c)
+target_link_libraries(bench_log PRIVATE kb_index)

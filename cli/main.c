@@ -60,6 +60,14 @@ static const struct cli_command commands[] = {
      "  --json     the result as one JSON object\n"},
     {"doctor", cmd_doctor, "[--json]", "check the data directory, disk, database, models, backends and address",
      "  prints ok, warn or fail per check and what to fix; exit 2 when a check failed\n"},
+    {"logs", cmd_logs, "export|stats|purge [flags]", "the conversation log: export, analytics, retention purge",
+     "  export --format csv|jsonl  the logged messages, oldest first (default jsonl)\n"
+     "  --from D --to D            dates YYYY-MM-DD (UTC; --to includes its day) or unix seconds\n"
+     "  --collection NAME          one collection\n"
+     "  --channel X                export: ui, widget, api or openai\n"
+     "  --out FILE                 export: write FILE instead of stdout\n"
+     "  stats                      questions, shares, thumbs, latency and top lists (--json: all)\n"
+     "  purge                      delete messages older than log.retention_days now\n"},
     {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark",
      "  info FILE [--json]                 metadata, tensors and memory\n"
      "  run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"

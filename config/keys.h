@@ -10,6 +10,10 @@
 #define KB_CONFIG_KEYS(X)                                                                               \
     X(data, dir, STR, "kbox-data", 1, 4096, "directory holding the database, vectors and originals")  \
     X(log, level, STR, "info", 2, 5, "log level: debug, info, warn, error or off")                   \
+    X(log, enabled, BOOL, 1, 0, 1, "keep every question and answer (conversation log, feedback, review)") \
+    X(log, store_ip, BOOL, 0, 0, 1, "store the client's IP address with logged conversations")     \
+    X(log, retention_days, INT, 90, 0, 36500, "days logged conversations are kept; 0 = keep forever") \
+    X(log, review_below, FLOAT, 0.5, 0, 1, "answers below this confidence go to the review inbox")  \
                                                                                                         \
     X(server, host, STR, "127.0.0.1", 1, 255, "address the web server binds")                        \
     X(server, port, INT, 8080, 0, 65535, "TCP port; 0 picks any free port and prints it")            \

@@ -23,6 +23,8 @@
  *   addressed, written atomically; a document row names its file by sha256). Files are removed when
  *   the last document that names them is deleted. A crash can leave an unreferenced file, never a
  *   row without its file.
+ * - The conversation log (store_log.c, schema v4): conversations, messages, feedback and review
+ *   state, with per-day rollups kept by triggers for the statistics.
  * - The embedder interface (struct index_embedder) and the built-in hashed embedder.
  * - Hybrid search: BM25 from FTS5 and vector search from FAISS fused by reciprocal rank fusion or a
  *   weighted sum, with optional MMR diversity, filtered by collection or document.
@@ -448,5 +450,109 @@ struct index_check {
 };
 /* Checks chunks vs FTS vs embeddings vs FAISS (for tests and `kbox doctor`). */
 int index_store_check(struct index_store *st, struct index_check *out, struct kb_error *err);
+
+/* ---- conversation logs (store_log.c, schema v4) ----------------------------------------------------
+ * Every answer given to the UI, the widget, /api/ask and /v1/chat/completions, with its feedback and
+ * its review state, plus per-day rollups (kept by triggers) that /api/stats reads instead of the
+ * messages, so analytics cost the days and distinct questions of a range, not its messages. */
+
+/* One question and its answer, to log. Strings are copied; NULL means "". */
+struct index_log_exchange {
+    int64_t message_id;        /* > 0: the id to give the message (rag hands ids out before the write,
+                                  index_log_next_id); 0: the next free one */
+    const char *secret;        /* the conversation's secret (32 hex): its conversation, created with
+                                  the fields below when no conversation has it yet */
+    const char *client_key;    /* the client's conversation_id (follow-ups), or "" */
+    const char *channel;       /* "ui", "widget", "api" or "openai" */
+    int64_t collection_id;     /* 0: all collections */
+    const char *client_ip;     /* NULL: not stored (log.store_ip off) */
+    const char *question;
+    const char *qnorm;         /* normalised question: the key top questions are clustered by */
+    const char *answer;
+    const char *mode;          /* the answer's mode, "fallback" for a fallback */
+    const char *model;         /* the answer model, "" for extractive answers */
+    bool fallback;
+    double confidence;         /* 0..1 */
+    double latency_ms;
+    const char *citations;     /* JSON array [{n, document_id, chunk_id, document, page}] */
+    int64_t curated_id, curated_version; /* 0: NULL (not a curated answer) */
+    int64_t created_at;        /* unix seconds; 0: now */
+};
+/* Appends n exchanges (and their conversations when new) in one transaction, after the daily
+ * retention purge when purge_before > 0 and none ran today (meta 'log_purged_day'). */
+int index_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                     struct kb_error *err);
+/* The first message id never used (AUTOINCREMENT's sequence + 1), for handing ids out ahead. */
+int index_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err);
+/* Records (or replaces) the vote (1 or -1) and comment on message_id, which must belong to the
+ * conversation whose secret is given: KB_ENOENT otherwise, with nothing written. */
+int index_log_feedback(struct index_store *st, int64_t message_id, const char *secret, int vote,
+                       const char *comment, struct kb_error *err);
+
+/* Which logged messages a listing or an export covers. */
+struct index_log_filter {
+    int64_t from, to;          /* unix seconds, [from, to); 0 = open */
+    int64_t collection_id;     /* > 0: only this collection */
+    const char *channel;       /* NULL or "": any */
+    const char *kind;          /* review only: "fallback", "low_confidence", "thumbs_down"; NULL: any */
+    double low_confidence;     /* review: answered below this confidence counts as low */
+    int64_t offset;
+    int limit;                 /* rows wanted; <= 0: no limit (exports) */
+};
+
+/* One logged message as listed. Strings borrowed; valid during the callback. */
+struct index_log_row {
+    int64_t id, conversation_id, created_at, collection_id;
+    const char *channel, *question, *answer, *mode, *model, *client_ip, *citations, *comment, *review;
+    bool fallback;
+    double confidence, latency_ms;
+    int vote;                  /* 1, -1, or 0 without feedback */
+    int64_t curated_id, curated_version; /* 0 when NULL */
+};
+typedef int (*index_log_row_fn)(void *ud, const struct index_log_row *row);
+/* The review inbox: messages not yet dismissed or resolved that fell back, were answered below
+ * f->low_confidence, or got a thumbs-down; newest first; *total (nullable) counts them, up to
+ * INDEX_LOG_REVIEW_COUNT_CAP + 1 (more means "over the cap"). */
+#define INDEX_LOG_REVIEW_COUNT_CAP 10000
+int index_log_review(struct index_store *st, const struct index_log_filter *f, index_log_row_fn fn, void *ud,
+                     int64_t *total, struct kb_error *err);
+/* Takes message_id out of the inbox: state "dismissed" or "resolved". KB_ENOENT, KB_EINVAL. */
+int index_log_review_set(struct index_store *st, int64_t message_id, const char *state, struct kb_error *err);
+/* Every message the filter covers, oldest first (exports). The lock is held throughout. */
+int index_log_each(struct index_store *st, const struct index_log_filter *f, index_log_row_fn fn, void *ud,
+                   struct kb_error *err);
+/* Deletes a conversation with its messages and their feedback. KB_ENOENT if absent. */
+int index_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err);
+/* Deletes messages created before `before` (unix seconds), then conversations left empty. */
+int index_log_purge(struct index_store *st, int64_t before, int64_t *n_deleted, struct kb_error *err);
+
+#define INDEX_LOG_TOP 10             /* entries of each top list in the statistics */
+#define INDEX_LOG_LAT_BUCKETS 128    /* latency histogram: bucket b holds [1.1^(b-1), 1.1^b) ms */
+struct index_log_count {
+    const char *key;           /* a day "YYYY-MM-DD", a mode, a question, a document name; arena */
+    int64_t id;                /* document id (most cited), else 0 */
+    int64_t n;
+};
+struct index_log_stats {
+    int64_t n_questions, n_fallback, n_up, n_down;
+    double p50_ms, p95_ms;     /* from the latency histogram: bucket upper bounds (within 10%) */
+    struct index_log_count *days; int n_days;        /* questions per day, ascending */
+    struct index_log_count *modes; int n_modes;      /* answers per mode ("fallback" included) */
+    struct index_log_count *top; int n_top;          /* questions by normalised text, most asked first */
+    struct index_log_count *unanswered; int n_unanswered; /* fallbacks by normalised text */
+    struct index_log_count *docs; int n_docs;        /* documents by answers citing them */
+};
+/* Statistics of [from, to) (unix seconds, 0 = open; whole UTC days) and collection (> 0) from
+ * the rollups. Arrays in a. */
+int index_log_stats(struct index_store *st, int64_t from, int64_t to, int64_t collection_id, struct kb_arena *a,
+                    struct index_log_stats *out, struct kb_error *err);
+/* For benchmarks (bench/bench_log.c): appends n synthetic messages in one INSERT ... SELECT over a
+ * recursive CTE (triggers keep the rollups): spread evenly over the `days` days before now, one
+ * conversation per 4 messages, questions drawn from n_questions wordings (skewed: a few are
+ * frequent, as in customer service), 15% fallbacks, three citations of 200 documents, feedback on
+ * 3% of them. */
+int index_log_synthesize(struct index_store *st, int64_t n, int days, int n_questions, struct kb_error *err);
+/* The latency histogram's bucket of ms (pure; the rollup key). */
+int index_log_latency_bucket(double ms);
 
 #endif

@@ -5,7 +5,7 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 4; v4 adds curated answers, whose SQL is store_curated.c's):
+ * Schema (user_version 5; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's)):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
@@ -19,6 +19,7 @@
  *                                     'tokenizer': TEXT_TOKENIZER_VERSION of chunks_fts (rebuilt on change)
  *   chunks_fts: FTS5(text, heading_path), external content = chunks, tokenize = 'kbox'
  *   chunks_vocab: fts5vocab(chunks_fts, 'row')  -- document frequencies for the embedder's IDF
+ *   conversations, messages, feedback and their rollups (v4): the conversation log, see store_log.c
  * AUTOINCREMENT makes chunk ids never reused, so a FAISS id always names one version of one chunk.
  *
  * Data flow at open: open the file (WAL, busy timeout) -> register the tokenizer -> migrate ->
@@ -46,7 +47,7 @@
 
 #include "index/index_int.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -186,8 +187,9 @@ static int store_register_tokenizer(struct index_store *st, struct kb_error *err
 
 /* ---- schema ------------------------------------------------------------------------------------- */
 
-/* The SQL of a migration kept in the file that owns its tables; its entry below is NULL. */
-extern const char *const store_curated_migration; /* store_curated.c */
+/* The SQL of a migration kept in the file that owns its tables. */
+extern const char store_log_migration[]; /* store_log.c: 3 -> 4 */
+extern const char *const store_curated_migration; /* store_curated.c: 4 -> 5; its entry below is NULL */
 
 static const char *const store_migrations[] = {
     /* 0 -> 1 */
@@ -231,7 +233,9 @@ static const char *const store_migrations[] = {
     /* 2 -> 3: the page of every byte of a chunk that spans pages (citations give the page of the
      * cited sentence); older rows keep '' and so cite page_start */
     "ALTER TABLE chunks ADD COLUMN page_map TEXT NOT NULL DEFAULT '';",
-    /* 3 -> 4: curated answers and their versions: store_curated_migration (store_curated.c) */
+    /* 3 -> 4: the conversation log (store_log.c) */
+    store_log_migration,
+    /* 4 -> 5: curated answers and their versions: store_curated_migration (store_curated.c) */
     NULL,
 };
 

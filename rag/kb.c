@@ -18,7 +18,8 @@
  * rag_open; the embed.* keys of the remote server change only with a restart, and a hybrid search
  * whose query the remote embedder cannot embed (down, timed out) falls back to BM25. The model
  * listing (rag_models_list) serves `kbox model list` and GET /api/models alike. Conversations keep the last question of up to
- * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval.
+ * RAG_MAX_CONVERSATIONS ids in memory, so follow-ups can carry its key terms into retrieval. An
+ * answer asked with a channel is written to the conversation log (rag/log.c) before rag_ask returns.
  * Threads: every function may be called from any thread; r->lock guards jobs and conversations,
  * r->cfg_lock only the snapshot pointer and the reference counts (never held while a config is
  * read), the store has its own mutex. Tests: tests/rag/ (settings under concurrent questions:
@@ -331,6 +332,7 @@ void rag_close(struct rag *r)
         return;
     rag_jobs_stop(r);
     kb_gen_swap(r, NULL); /* no answer runs any more */
+    rag_log_close(r);     /* the conversation log's last batch (log.c) */
     index_store_close(r->st);
     text_dict_free(r->dict);
     for (int i = 0; i < r->n_gguf; i++) {
@@ -899,6 +901,8 @@ out:
     out->retrieve_ms = (t1 - t0) * 1000;
     out->total_ms = (kb_now_s() - t0) * 1000;
     out->answer_ms = out->total_ms - out->retrieve_ms;
+    if (!rc)
+        rag_log_answer(r, cfg, opts, out); /* the conversation log (log.c), when asked with a channel */
     if (rc)
         rag_answer_release(out);
     free(p);

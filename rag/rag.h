@@ -209,6 +209,10 @@ struct rag_answer {
     char error[256];              /* when incomplete: why the stream stopped */
     int64_t curated_id;           /* mode "curated": the curated answer that answered, else 0 */
     int curated_version;          /* mode "curated": its version that answered, else 0 */
+    /* the conversation log (rag/log.c), when opts->channel was given and log.enabled: */
+    int64_t message_id;           /* the logged message (POST /api/feedback names it); 0: not logged */
+    char log_secret[33];          /* the conversation's secret: feedback needs it, and the next
+                                   * question of the conversation passes it back; "" when not logged */
 };
 
 struct rag_ask_opts {
@@ -217,6 +221,11 @@ struct rag_ask_opts {
     const char *conversation_id;  /* nullable: follow-ups use this conversation's last turns */
     int top_k;                    /* 0: index.top_k */
     bool show_prompt;             /* generative: put the exact prompt in *prompt_out */
+    const char *channel;          /* "ui", "widget", "api" or "openai": the answer is logged there
+                                   * (log.enabled); NULL: not logged (the CLI) */
+    const char *client_ip;        /* nullable; stored only with log.store_ip */
+    const char *log_secret;       /* nullable: the secret of an earlier answer of this conversation;
+                                   * unknown or absent starts a new logged conversation */
 };
 
 /* Streamed output: kind is "token" (answer text), "think" (reasoning text) or "citation" (text
@@ -397,5 +406,51 @@ void rag_answer_json(struct jw *w, const struct rag_answer *a, const char *conve
 /* The member "hits": [{chunk_id, document_id, document, heading_path, page_start, page_end, text,
  * scores: {bm25, vector, fused}}], written into the object open in w. */
 void rag_hits_json(struct jw *w, const struct rag_hit *hits, int n);
+
+/* ---- the conversation log: feedback, review, analytics, export (log.c) --------------------------------
+ * Answers asked with a channel are logged (log.enabled) with their question, mode, confidence,
+ * citations, latency, model and, with log.store_ip, the client's address; messages older than
+ * log.retention_days are purged once a day. Everything but feedback is for administrators. */
+
+/* Records a thumbs up (vote 1) or down (-1) with an optional comment (<= RAG_FEEDBACK_MAX_CHARS
+ * characters of UTF-8) on a logged message. secret is the one returned with the answer: an unknown
+ * message or one of another conversation is KB_ENOENT with nothing recorded; a bad vote or comment
+ * KB_EINVAL; log.enabled false KB_EFORBIDDEN. */
+#define RAG_FEEDBACK_MAX_CHARS 2000
+int rag_feedback(struct rag *r, int64_t message_id, const char *secret, int vote, const char *comment,
+                 struct kb_error *err);
+
+/* Which logged messages a listing covers. */
+struct rag_log_query {
+    int64_t from, to;       /* unix seconds, [from, to); 0 = open */
+    int64_t collection_id;  /* > 0: only this collection */
+    const char *channel;    /* "ui", "widget", "api", "openai"; NULL or "": any */
+    const char *kind;       /* review: "fallback", "low_confidence", "thumbs_down"; NULL or "": any */
+    int64_t offset;         /* review paging */
+    int limit;              /* review: 1..200 (0: 50) */
+};
+/* A date of a query into unix seconds: YYYY-MM-DD (00:00 UTC, or with end_of_day the next day's
+ * 00:00, so `to` includes its day), or unix seconds; NULL or "" is 0 (open). KB_EINVAL names key. */
+int rag_log_parse_date(const char *key, const char *v, bool end_of_day, int64_t *out, struct kb_error *err);
+/* Checks q's channel, kind and paging: KB_EINVAL naming the field. */
+int rag_log_query_check(const struct rag_log_query *q, struct kb_error *err);
+/* The review inbox as the members of the object open in w: enabled, (message when logging is off),
+ * total (at most 10000; total_capped says there are more), offset, limit, items [{message_id, conversation_id, created_at, channel, collection_id,
+ * question, answer, mode, confidence, fallback, vote, comment, kinds [...], citations}]: fallbacks,
+ * answers below log.review_below and thumbs-down not yet dismissed or resolved, newest first. */
+int rag_review_json(struct rag *r, const struct rag_log_query *q, struct jw *w, struct kb_error *err);
+/* Takes a message out of the review inbox: action "dismiss" or "resolved". KB_ENOENT, KB_EINVAL. */
+int rag_review_set(struct rag *r, int64_t message_id, const char *action, struct kb_error *err);
+/* Analytics of q's range and collection as members of the object open in w (see web/api_log.c). */
+int rag_log_stats_json(struct rag *r, const struct rag_log_query *q, struct jw *w, struct kb_error *err);
+/* Writes the messages of q's range, oldest first, as "csv" (a header line, RFC 4180 quoting) or
+ * "jsonl" (one object per line) through write (nonzero stops: its value is returned). */
+typedef int (*rag_write_fn)(void *ud, const char *p, size_t n);
+int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *format, rag_write_fn write, void *ud,
+                   struct kb_error *err);
+/* Deletes a logged conversation with its messages and their feedback. KB_ENOENT. */
+int rag_conversation_delete(struct rag *r, int64_t id, struct kb_error *err);
+/* Deletes messages older than log.retention_days now (0 days: nothing). */
+int rag_log_purge(struct rag *r, int64_t *n_deleted, struct kb_error *err);
 
 #endif

@@ -179,11 +179,23 @@ struct rag {
     struct rag_gen_ref *gen_ref;     /* gen with the count of answers using it; guarded by lock (kb.c) */
     struct text_dict *dict;          /* question segmentation (rag_question_dict); owned; guarded by lock */
     char dict_path[4200];            /* the path dict was (or failed to be) read from; "" none tried */
+    struct rag_log *log;             /* log.c: the conversation log's writer; started by the first
+                                      * logged answer (under lock), stopped by rag_close */
 };
 
 /* Parses, chunks and stores one file as document doc (already created). Returns 0 or KB_E*. */
 int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const char *path, const char *name,
                    const char *key_path, int64_t *n_chunks, struct kb_error *err);
+/* Logs an answer when opts->channel is set and cfg->log_enabled (log.c); fills a->message_id,
+ * log_conversation_id and log_secret. A failure is logged as a warning: the answer stands. */
+void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a);
+/* Writes what the conversation log still holds and stops its writer (rag_close, before the store
+ * closes). */
+void rag_log_close(struct rag *r);
+/* q folded to its clustering key (log.c): ASCII lower case, every run of punctuation and spaces one
+ * space, trimmed, other characters kept; invalid UTF-8 bytes dropped; at most out_bytes - 1 bytes,
+ * never a cut character. */
+void rag_log_normalise(const char *q, char *out, size_t out_bytes);
 int rag_jobs_start(struct rag *r, struct kb_error *err);
 void rag_jobs_stop(struct rag *r);
 /* Queues an ingestion job for a document; returns the job id. */

@@ -4,7 +4,8 @@
  *   POST /api/search {query, top_k?, collection?, document_id?, mode?: hybrid|bm25|vector}
  *        -> {"hits":[{chunk_id, document_id, document, heading_path, page_start, page_end, text,
  *                     scores:{bm25, vector, fused}}], "took_ms"}
- *   POST /api/ask {question, collection?, conversation_id?, stream?, top_k?}
+ *   POST /api/ask {question, collection?, conversation_id?, stream?, top_k?, channel?: ui|widget|api,
+ *                  conversation_secret?}  (every answer is logged with log.enabled: rag/log.c)
  *        stream false -> one JSON answer (below); stream true -> Server-Sent Events:
  *          event: token     data: {"text":"..."}          answer text as it is produced
  *          event: think     data: {"text":"..."}          reasoning of R1-style models
@@ -17,7 +18,9 @@
  *        answer JSON: {answer, reasoning, mode, citations:[...], sentences:[{text, support}],
  *                      support_min, weak, dropped (these three with sentences, i.e. generative),
  *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens, query,
- *                      conversation_id, and incomplete: true with error when a remote stream broke}
+ *                      conversation_id, and incomplete: true with error when a remote stream broke;
+ *                      when logged, message_id and conversation_secret for POST /api/feedback and
+ *                      the conversation's next question}
  *   GET /api/health -> {status, version, uptime_s, collections, documents, chunks, jobs, answer_mode,
  *        answer_backend:{backend: local|openai, state: up|down|probing (openai), up|none (local:
  *        a model, or extractive), last_ttft_ms, last_latency_ms, and for openai requests, errors,
@@ -108,6 +111,8 @@ struct ask_body {
     char *conversation_id;
     bool stream;
     int64_t top_k;
+    char *channel;             /* "ui" or "widget" (kbox's pages say which); absent: "api" */
+    char *conversation_secret; /* from an earlier answer of this conversation (the log's key) */
 };
 
 static const struct kb_jfield ask_fields[] = {
@@ -116,6 +121,8 @@ static const struct kb_jfield ask_fields[] = {
     {.name = "conversation_id", .type = KB_J_STR, .off = offsetof(struct ask_body, conversation_id)},
     {.name = "stream", .type = KB_J_BOOL, .off = offsetof(struct ask_body, stream)},
     {.name = "top_k", .type = KB_J_INT, .off = offsetof(struct ask_body, top_k)},
+    {.name = "channel", .type = KB_J_STR, .off = offsetof(struct ask_body, channel)},
+    {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct ask_body, conversation_secret)},
     {0},
 };
 
@@ -141,7 +148,26 @@ static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char
     jw_init(&w, b);
     jw_obj(&w, NULL);
     rag_answer_json(&w, a, conversation_id);
+    if (a->message_id > 0) { /* logged: what POST /api/feedback and the next question need */
+        jw_int(&w, "message_id", a->message_id);
+        jw_str(&w, "conversation_secret", a->log_secret);
+    }
     jw_end_obj(&w);
+}
+
+/* The log channel a request names: ui and widget are kbox's own pages, anything else is the API. */
+static int ask_channel(const struct ask_body *b, const char **channel, struct kb_error *err)
+{
+    *channel = "api";
+    if (b->channel && (strcmp(b->channel, "ui") == 0 || strcmp(b->channel, "widget") == 0 ||
+                       strcmp(b->channel, "api") == 0))
+        *channel = strcmp(b->channel, "ui") == 0 ? "ui" : strcmp(b->channel, "widget") == 0 ? "widget" : "api";
+    else if (b->channel && b->channel[0])
+        return kb_error_set(err, KB_EINVAL, "channel must be ui, widget or api");
+    if (b->conversation_secret && b->conversation_secret[0] &&
+        (strlen(b->conversation_secret) != 32 || strspn(b->conversation_secret, "0123456789abcdef") != 32))
+        return kb_error_set(err, KB_EINVAL, "conversation_secret must be the 32-character secret of an earlier answer");
+    return 0;
 }
 
 /* Sends "event: NAME\ndata: JSON\n\n"; nonzero when the client is gone. */
@@ -219,11 +245,13 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct ask_body b = {0};
     struct ask_job *j;
+    const char *channel;
     int64_t coll;
     int rc;
 
     if ((rc = kb_json_decode(req->body, req->body_bytes, ask_fields, &b, &req->arena, err)) ||
-        (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &coll, err)))
+        (rc = check_top_k(b.top_k, err)) || (rc = ask_channel(&b, &channel, err)) ||
+        (rc = web_collection_resolve(req->ctx, b.collection, &coll, err)))
         return rc;
     if (!b.question[0])
         return kb_error_set(err, KB_EINVAL, "question is empty");
@@ -237,6 +265,9 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
     j->ask.collection_id = coll;
     j->ask.top_k = (int)b.top_k;
     j->ask.stream = b.stream;
+    j->ask.channel = channel;
+    kb_strlcpy(j->ask.client_ip, req->client_ip, sizeof j->ask.client_ip);
+    kb_strlcpy(j->ask.log_secret, b.conversation_secret ? b.conversation_secret : "", sizeof j->ask.log_secret);
     kb_buf_init(&j->ev, 0);
     return web_task_start(req, resp, ask_task, j, ask_job_free, err);
 }

@@ -92,7 +92,12 @@ int web_ask_job_run(struct web_ask_job *j, struct web_task *t, rag_stream_fn on_
     o.collection_id = j->collection_id;
     o.conversation_id = j->conversation_id;
     o.top_k = j->top_k;
+    o.channel = j->channel;
+    o.client_ip = j->client_ip;
+    o.log_secret = j->log_secret;
     rc = rag_ask(j->rag, &o, j->stream ? on_piece : NULL, ud, a, NULL, &err);
+    if (rc == 0)
+        web_metrics_answer(web_task_ctx(t), a);
     if (rc) {
         web_error_body(body, rc, &err);
         /* before any output this is a plain error response with its status; after, an event */

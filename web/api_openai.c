@@ -15,6 +15,8 @@
  *   POST /v1/embeddings   {input: string | [string], model?, encoding_format?: float|base64}
  *        base64 is little-endian float32, which is what the official clients ask for by default.
  *
+ * Every answer is written to the conversation log with channel "openai" (rag/log.c); OpenAI
+ * clients send the whole history each time, so each call is a conversation of its own.
  * Errors use kbox's {"error":{"code","message","type"}} shape, which OpenAI clients read.
  * Tests: tests/web/openai.mjs (the `openai` npm package) and tests/web/test_web.c. */
 #include "web/web_int.h"
@@ -257,6 +259,8 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
     j->model = kb_xstrdup(b.model && b.model[0] ? b.model : "kbox");
     j->ask.collection_id = coll;
     j->ask.stream = b.stream;
+    j->ask.channel = "openai"; /* logged (log.enabled); this endpoint takes no feedback */
+    kb_strlcpy(j->ask.client_ip, req->client_ip, sizeof j->ask.client_ip);
     j->created = (int64_t)time(NULL);
     kb_strlcpy(j->id, "chatcmpl-", sizeof j->id);
     web_random_hex(j->id + 9, 24);

@@ -5,6 +5,8 @@
  * that matched no route; all under ctx->metrics_lock. Routes that share a name (PUT and PATCH of a
  * collection) are summed into one series when rendered. Remote backends (rag_stats'
  * answer_backend and embed_backend, when "openai") add kbox_backend_* and kbox_embed_backend_*.
+ * The customer-service loop adds kbox_answers_total{mode} and kbox_feedback_total{vote}, counted
+ * by the answer tasks (api_common.c) and POST /api/feedback (api_log.c).
  * Tests: tests/web/test_web.c (/metrics), tests/web/test_remote_served.c (the backend series). */
 #include "web/web_int.h"
 
@@ -97,6 +99,49 @@ static void sum_route(const struct web_route_stats *all, int n, int i, struct we
     }
 }
 
+static const char *const web_answer_modes[WEB_N_ANSWER_MODES] = {"extractive", "faq", "curated", "generative",
+                                                                   "fallback", "other"};
+
+void web_metrics_answer(struct web_ctx *ctx, const struct rag_answer *a)
+{
+    const char *m = a->fallback ? "fallback" : a->mode ? a->mode : "";
+    int i = 0;
+    while (i < WEB_N_ANSWER_MODES - 1 && strcmp(web_answer_modes[i], m) != 0)
+        i++;
+    pthread_mutex_lock(&ctx->metrics_lock);
+    ctx->answers_by_mode[i]++;
+    pthread_mutex_unlock(&ctx->metrics_lock);
+}
+
+void web_metrics_vote(struct web_ctx *ctx, int vote)
+{
+    pthread_mutex_lock(&ctx->metrics_lock);
+    if (vote > 0)
+        ctx->votes_up++;
+    else
+        ctx->votes_down++;
+    pthread_mutex_unlock(&ctx->metrics_lock);
+}
+
+/* kbox_answers_total{mode} and kbox_feedback_total{vote}. */
+static void metrics_loop(struct web_ctx *ctx, struct kb_buf *out)
+{
+    int64_t modes[WEB_N_ANSWER_MODES], up, down;
+    pthread_mutex_lock(&ctx->metrics_lock);
+    memcpy(modes, ctx->answers_by_mode, sizeof modes);
+    up = ctx->votes_up;
+    down = ctx->votes_down;
+    pthread_mutex_unlock(&ctx->metrics_lock);
+    kb_buf_puts(out, "# HELP kbox_answers_total Answers given (UI, widget, API, OpenAI), by mode.\n"
+                     "# TYPE kbox_answers_total counter\n");
+    for (int i = 0; i < WEB_N_ANSWER_MODES; i++)
+        kb_buf_printf(out, "kbox_answers_total{mode=\"%s\"} %lld\n", web_answer_modes[i], (long long)modes[i]);
+    kb_buf_printf(out, "# HELP kbox_feedback_total Thumbs recorded on answers, by vote.\n"
+                       "# TYPE kbox_feedback_total counter\nkbox_feedback_total{vote=\"up\"} %lld\n"
+                       "kbox_feedback_total{vote=\"down\"} %lld\n",
+                  (long long)up, (long long)down);
+}
+
 int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out)
 {
     int n = web_n_routes() + 1;
@@ -185,6 +230,7 @@ int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out)
                           (long long)b->tokens_in, b->last_latency_ms / 1000);
         }
     }
+    metrics_loop(ctx, out);
     kb_buf_printf(out, "# HELP kbox_up Whether the knowledge base answered its statistics.\n"
                        "# TYPE kbox_up gauge\nkbox_up %d\n",
                   rc == 0);

@@ -63,6 +63,14 @@ static const struct web_route routes[] = {
     {"DELETE", "/api/faq/{id}", web_h_faq_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_delete"},
     {"GET", "/api/faq/{id}/versions", web_h_faq_versions, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_versions"},
     {"POST", "/api/faq/{id}/similar", web_h_faq_similar, 16 * KiB, WEB_AUTH_ADMIN, "faq_similar"},
+    /* the conversation log: feedback (public, with the conversation's secret), review, analytics */
+    {"POST", "/api/feedback", web_h_feedback, 32 * KiB, WEB_AUTH_ASK, "feedback"},
+    {"GET", "/api/review", web_h_review_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "review_list"},
+    {"POST", "/api/review/{id}", web_h_review_set, 4 * KiB, WEB_AUTH_ADMIN, "review_set"},
+    {"GET", "/api/stats", web_h_stats, WEB_BODY_NONE, WEB_AUTH_ADMIN, "stats"},
+    {"GET", "/api/logs/export", web_h_logs_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "logs_export"},
+    {"DELETE", "/api/conversations/{id}", web_h_conversation_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN,
+     "conversation_delete"},
     /* settings */
     {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get"},
     {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},

@@ -50,6 +50,9 @@ struct web_rate {
 
 /* ---- metrics (metrics.c) -------------------------------------------------------------------------- */
 
+/* Answer modes counted for /metrics (kbox_answers_total{mode}); the last one, "other", takes any
+ * mode not listed. metrics.c holds the names. */
+#define WEB_N_ANSWER_MODES 6
 #define WEB_N_BUCKETS 10
 struct web_route_stats {
     int64_t n_2xx, n_4xx, n_5xx;
@@ -75,6 +78,8 @@ struct web_ctx {
     pthread_mutex_t metrics_lock;
     struct web_route_stats *stats;   /* one per route + one for "unmatched"; owned */
     int64_t n_requests;              /* all requests, for ids */
+    int64_t answers_by_mode[WEB_N_ANSWER_MODES]; /* answers given, by web_answer_modes[]; metrics_lock */
+    int64_t votes_up, votes_down;    /* feedback recorded (POST /api/feedback); metrics_lock */
     double started_s;                /* kb_now_s() at start */
     struct web_server *server;       /* back pointer for tasks */
 };
@@ -198,6 +203,9 @@ void web_metrics_init(struct web_ctx *ctx);
 void web_metrics_release(struct web_ctx *ctx);
 void web_metrics_observe(struct web_ctx *ctx, int route_idx, int status, double seconds);
 int web_metrics_render(struct web_ctx *ctx, struct kb_buf *out);
+/* Counts an answer by its mode (a->fallback counts as "fallback"), and a recorded vote (1 or -1). */
+void web_metrics_answer(struct web_ctx *ctx, const struct rag_answer *a);
+void web_metrics_vote(struct web_ctx *ctx, int vote);
 
 /* static.c: assets compiled in from web/static/ (the table is generated at build time). */
 struct web_asset {
@@ -233,6 +241,9 @@ struct web_ask_job {
     int top_k;                   /* 0: index.top_k */
     bool stream;                 /* answer pieces go out as they come */
     bool emitted;                /* a stream event went out: errors must be events now */
+    const char *channel;         /* the conversation log's channel ("ui", "widget", "api", "openai"); static */
+    char client_ip[48];          /* the asking client's address (logged with log.store_ip) */
+    char log_secret[33];         /* the conversation's secret from an earlier answer, or "" */
     struct web_task *task;       /* set by web_ask_job_run */
 };
 /* Fills j with copies of question and conversation_id (nullable; "" counts as none).
@@ -304,6 +315,12 @@ int web_h_faq_versions(struct web_req *req, struct web_resp *resp, struct kb_err
 int web_h_faq_similar(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_faq_import(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_faq_export(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_feedback(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_review_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_review_set(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_stats(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_logs_export(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_conversation_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
 int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);

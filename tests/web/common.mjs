@@ -129,3 +129,37 @@ export function parseSSE(text) {
   }
   return out;
 }
+
+/* For browser tests: playwright-core's chromium and the screenshot folder BUILD_DIR/screenshots,
+ * or exit 77 (skip) when /usr/bin/chromium or the package is missing. */
+export function browserOrSkip(build) {
+  const executablePath = '/usr/bin/chromium';
+  if (!fs.existsSync(executablePath)) {
+    console.log('SKIP: /usr/bin/chromium is missing (Debian package chromium)');
+    process.exit(SKIP);
+  }
+  const {chromium} = requirePackage('playwright-core');
+  const shots = path.join(build, 'screenshots');
+  fs.mkdirSync(shots, {recursive: true});
+  const launch = () => chromium.launch({executablePath, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking']});
+  return {launch, shots};
+}
+
+/* Runs body(), then always stops the server k; exits 1 with the error and the server's log tail
+ * when body failed or the server did not stop cleanly. */
+export async function runWithServer(k, body) {
+  let failed = null;
+  try {
+    await body();
+  } catch (e) {
+    failed = e;
+  }
+  const {code} = await k.stop();
+  if (!failed && code !== 0) failed = new Error('kbox serve exited ' + code + ' on SIGTERM');
+  if (failed) {
+    console.error(failed.stack || failed);
+    console.error('--- kbox log ---\n' + k.log().slice(-4000));
+    process.exit(1);
+  }
+}

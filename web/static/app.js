@@ -99,10 +99,16 @@ const I18N = {
   },
 };
 
+/* Pages and hooks other files add before this one loads (loop.js: Review, Dashboard, thumbs):
+ * window.kboxExtras holds {i18n: {en, zh}, pages: {name: load()}, onAnswer(data, bubble)}. */
+const EXTRAS = window.kboxExtras || [];
+for (const x of EXTRAS) for (const l of Object.keys(I18N)) Object.assign(I18N[l], (x.i18n || {})[l] || {});
+
 const state = {
   lang: localStorage.getItem('kbox.lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en'),
   token: localStorage.getItem('kbox.token') || '',
   conversation: newConversationId(),
+  secret: '', /* the logged conversation's secret (POST /api/feedback; sent with the next question) */
   page: 'upload',
 };
 
@@ -209,6 +215,7 @@ function show(page) {
   if (page === 'chat' || page === 'hits') loadCollections();
   if (page === 'settings') loadSettings();
   if (page === 'faq' && typeof loadFaq === 'function') loadFaq(); /* faq.js */
+  for (const x of EXTRAS) if (x.pages && x.pages[page]) x.pages[page]();
   location.hash = page;
 }
 
@@ -503,7 +510,8 @@ async function ask(question) {
   const seen = new Set();
   try {
     const r = await fetch('/api/ask', {method: 'POST', headers: headers(true),
-      body: JSON.stringify(Object.assign({question, conversation_id: state.conversation, stream: true},
+      body: JSON.stringify(Object.assign({question, conversation_id: state.conversation, stream: true, channel: 'ui'},
+        state.secret ? {conversation_secret: state.secret} : {},
         $('chat-collection').value ? {collection: $('chat-collection').value} : {}))});
     if (!r.ok) {
       let msg = r.statusText;
@@ -550,6 +558,8 @@ function showAnswer(data, bubble, answer, chips, meta, seen, thoughts) {
   if (data.fallback) facts.push(t('chat.fallback'));
   meta.textContent = facts.join(' · ');
   bubble.classList.toggle('fallback', !!data.fallback);
+  if (data.conversation_secret) state.secret = data.conversation_secret;
+  for (const x of EXTRAS) if (x.onAnswer) x.onAnswer(data, bubble);
   bubble.dataset.state = 'done';
 }
 
@@ -563,6 +573,7 @@ function setupChat() {
   });
   $('chat-new').addEventListener('click', () => {
     state.conversation = newConversationId();
+    state.secret = '';
     $('chat-log').replaceChildren();
   });
   $('cite-close').addEventListener('click', () => {
@@ -863,7 +874,8 @@ function start() {
   setupHits();
   setupSettings();
   const page = (location.hash || '#upload').slice(1);
-  show(['upload', 'documents', 'chat', 'hits', 'settings'].includes(page) ? page : 'upload');
+  const pages = ['upload', 'documents', 'chat', 'hits', 'settings'].concat(...EXTRAS.map((x) => Object.keys(x.pages || {})));
+  show(pages.includes(page) ? page : 'upload');
 }
 
 start();

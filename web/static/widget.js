@@ -3,7 +3,8 @@
  * and gets a chat bubble in the corner. Optional attributes override the server's widget settings:
  * data-title, data-color, data-greeting, data-lang (en|zh).
  *
- * It calls back only to the server it was loaded from (GET /api/widget, POST /api/ask with SSE);
+ * It calls back only to the server it was loaded from (GET /api/widget, POST /api/ask with SSE,
+ * POST /api/feedback for the thumbs under each logged answer, with the conversation's secret);
  * the server answers only origins listed in server.cors_origins, so on other sites the widget stays
  * hidden. Everything lives in a shadow root (the host page's CSS cannot break it, and it cannot
  * break the page), and all server text is placed with textContent, never parsed as HTML.
@@ -22,12 +23,14 @@
       support: 'support', weak: 'Weakly supported by the sources; support',
       weaknote: 'Dotted underline: the sources barely support that sentence.',
       dropped: '{n} sentence(s) the documents do not support were removed.',
-      noanswer: 'No answer after the reasoning.'},
+      noanswer: 'No answer after the reasoning.', up: 'Helpful', down: 'Not helpful', comment: 'Tell us more (optional)',
+      thanks: 'Thanks for your feedback!', csend: 'Send'},
     zh: {ph: '请输入您的问题', send: '发送', sources: '来源', open: '打开聊天', close: '关闭',
       thinking: '思考中…', failed: '抱歉，出错了：', page: '页', reasoning: '推理过程',
       support: '支持度', weak: '来源对这句话的支持较弱；支持度',
       weaknote: '虚线下划线：来源对该句的支持很弱。',
-      dropped: '已删除 {n} 个文档不支持的句子。', noanswer: '推理之后没有给出回答。'},
+      dropped: '已删除 {n} 个文档不支持的句子。', noanswer: '推理之后没有给出回答。', up: '有帮助', down: '没有帮助',
+      comment: '补充说明（可选）', thanks: '感谢您的反馈！', csend: '发送'},
   };
 
   /* Grounding of generative answers, as in the main UI (app.js): sentences below the threshold
@@ -118,6 +121,11 @@ details.reasoning summary { cursor: pointer; }
 .cite-ref { background: none; border: 0; padding: 0 1px; color: ${color}; font: inherit; font-size: .85em; cursor: pointer; }
 form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e2e8f0; }
 input { flex: 1; padding: 7px 9px; border: 1px solid #cbd5e0; border-radius: 8px; font-size: 14px; }
+.votes { display: flex; gap: 6px; align-items: center; margin-top: 6px; flex-wrap: wrap; }
+.vote { background: #fff; border: 1px solid #cbd5e0; border-radius: 12px; padding: 1px 8px; cursor: pointer; font-size: 13px; }
+.vote[aria-pressed="true"] { border-color: ${color}; background: ${color}; color: #fff; }
+.votes input { flex: 1 1 140px; padding: 3px 6px; font-size: 12px; }
+.votes .send-comment { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 3px 8px; cursor: pointer; font-size: 12px; }
 form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 0 12px; cursor: pointer; font-size: 14px; }
 `;
   }
@@ -130,6 +138,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     const greeting = opt.greeting !== undefined ? opt.greeting : cfg.greeting;
     const collection = opt.collection || '';
     let conversation = 'w-' + Math.random().toString(16).slice(2) + Date.now().toString(16);
+    let secret = ''; /* the logged conversation's secret: feedback needs it, the next question sends it */
 
     const host = el('div', {id: 'kbox-widget'});
     const root = host.attachShadow({mode: 'open'});
@@ -205,6 +214,31 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       return weak;
     }
 
+    /* Thumbs up and down under an answer (POST /api/feedback with the conversation's secret); a
+     * vote is sent at once, and an optional comment re-sends it with the text. */
+    function votes(id) {
+      const box = el('div', {class: 'votes'});
+      let vote = 0;
+      const post = (comment) => fetch(base + '/api/feedback', {method: 'POST', headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({message_id: id, vote, comment, secret})}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); });
+      const pick = (v) => {
+        vote = v;
+        up.setAttribute('aria-pressed', String(v > 0));
+        down.setAttribute('aria-pressed', String(v < 0));
+        post('').then(() => {
+          if (box.querySelector('input')) return;
+          const note = el('input', {maxlength: '2000', placeholder: tx.comment, 'aria-label': tx.comment});
+          const done = el('span', {class: 'note', text: ''});
+          box.append(note, el('button', {type: 'button', class: 'send-comment', text: tx.csend,
+            onclick: () => post(note.value.trim()).then(() => { done.textContent = tx.thanks; }).catch((e) => { done.textContent = tx.failed + e.message; })}), done);
+        }).catch((e) => { box.append(el('span', {class: 'note', text: tx.failed + e.message})); });
+      };
+      const up = el('button', {type: 'button', class: 'vote vote-up', 'aria-pressed': 'false', 'aria-label': tx.up, title: tx.up, text: '▲ ' + tx.up, onclick: () => pick(1)});
+      const down = el('button', {type: 'button', class: 'vote vote-down', 'aria-pressed': 'false', 'aria-label': tx.down, title: tx.down, text: '▼ ' + tx.down, onclick: () => pick(-1)});
+      box.append(up, down);
+      return box;
+    }
+
     async function send() {
       const q = input.value.trim();
       if (!q) return;
@@ -226,7 +260,8 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       let got = false;
       const seen = new Set();
       try {
-        const body = {question: q, conversation_id: conversation, stream: true};
+        const body = {question: q, conversation_id: conversation, stream: true, channel: 'widget'};
+        if (secret) body.conversation_secret = secret;
         if (collection) body.collection = collection;
         const r = await fetch(base + '/api/ask', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
         if (!r.ok) {
@@ -252,6 +287,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
             if (m) msg.insertBefore(el('div', {class: 'note strict-note', title: m[0].trim(), text: tx.dropped.replace('{n}', m[1])}), chips);
             if (weak) msg.append(el('div', {class: 'note weak-note', text: tx.weaknote}));
             for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c, msg)); }
+            if (data.message_id) { secret = data.conversation_secret; msg.append(votes(data.message_id)); }
             msg.dataset.state = 'done';
           } else if (name === 'error') {
             throw new Error(data.error.message);
