@@ -102,10 +102,31 @@ struct index_open_opts {
     bool reembed_in_background;
     const struct index_embedder *const *prev_embedders; /* borrowed for the store's life; nullable */
     int n_prev_embedders;                              /* 0..INDEX_MAX_PREV_EMBEDDERS */
+    /* store.backend = postgres: PostgreSQL (pg_url) is the source of truth and data_dir holds this
+     * node's cache of it, followed by a sync thread (index/pg_sync.c); writes go to PostgreSQL
+     * first and fail with KB_EBUSY while it is unreachable; searches read the cache only.
+     * NULL: SQLite alone; "" is refused (KB_ECONFIG). All borrowed during index_store_open(). */
+    const char *pg_url;
+    const char *pg_password_file; /* "" or NULL: libpq's sources (PGPASSWORD, ~/.pgpass) */
+    int pg_poll_s;                /* seconds between change-log polls; <= 0 means 2 */
+    int64_t pg_rebuild_lag;       /* changes behind above which the cache is rebuilt; <= 0: 100000 */
 };
 #define INDEX_MAX_PREV_EMBEDDERS 8
 /* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold, ann); embedder stays NULL. */
 void index_open_opts_from_config(struct index_open_opts *o, const struct config *cfg);
+
+/* How far this node's cache is behind PostgreSQL (store.backend = postgres; zeros otherwise). */
+struct index_sync_status {
+    bool enabled;          /* the store follows PostgreSQL */
+    bool connected;        /* the last exchange with PostgreSQL succeeded */
+    int64_t applied_seq;   /* last change-log sequence applied to the local cache */
+    int64_t head_seq;      /* last sequence seen in PostgreSQL */
+    int64_t lag_seq;       /* head_seq - applied_seq */
+    double lag_s;          /* seconds since the oldest change not yet applied committed; 0 caught up */
+    double since_contact_s; /* seconds since PostgreSQL last answered */
+    char error[256];       /* the last sync error, "" when none */
+};
+int index_store_sync_status(struct index_store *st, struct index_sync_status *out);
 
 /* Opens or creates the store, migrates the schema, loads or rebuilds the vector cache.
  * Errors: KB_EIO (cannot create/open), KB_ECORRUPT (not a kbox database, or a newer schema).
