@@ -11,3 +11,7 @@ target_link_libraries(bench_index_hnsw PRIVATE kb_index)
 find_package(Threads REQUIRED)
 add_executable(bench_search_concurrent ${CMAKE_CURRENT_SOURCE_DIR}/bench_search_concurrent.c)
 target_link_libraries(bench_search_concurrent PRIVATE kb_index kb_infer Threads::Threads)
+# store.backend = postgres against SQLite alone on a private PostgreSQL cluster (bench_pg.c).
+add_executable(bench_pg ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+               ${PROJECT_SOURCE_DIR}/tests/support/run.c)
+target_link_libraries(bench_pg PRIVATE kb_index)

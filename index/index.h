@@ -27,6 +27,14 @@
  * - Hybrid search: BM25 from FTS5 and vector search from FAISS fused by reciprocal rank fusion or a
  *   weighted sum, with optional MMR diversity, filtered by collection or document.
  *
+ * - With store.backend = postgres (index_open_opts.pg_url), PostgreSQL is the source of truth and
+ *   the SQLite database and FAISS file in data_dir are this node's cache of it, kept equal by a sync
+ *   thread that follows PostgreSQL's change log (index/pg.c, pg_sync.c, store_mirror.c): the write
+ *   functions below commit to PostgreSQL first (KB_EBUSY while it is unreachable) and then apply
+ *   the change to the cache, reads and searches use the cache only. Ids (documents, chunks) are
+ *   PostgreSQL's, so every node returns the same hits. Not yet followed: the re-embedding's
+ *   vectors (index_reembed_step writes the cache only).
+ *
  * Atomicity: index_doc_replace() writes a document's row, chunks, FTS rows and embeddings in one
  * SQLite transaction, so a kill -9 leaves the old or the new version, never a mix. The in-memory
  * FAISS index follows SQLite: own writes are applied after the commit; writes by other connections or
@@ -254,6 +262,11 @@ int index_doc_list(struct index_store *st, int64_t collection_id, struct kb_aren
 /* Deletes the row, its chunks, FTS rows and embeddings in one transaction, then its original file if
  * no other row names it. KB_ENOENT if absent. */
 int index_doc_delete(struct index_store *st, int64_t id, struct kb_error *err);
+/* With store.backend = postgres: stores data (an upload not yet ingested) as the original with
+ * SHA-256 sha (64 lowercase hex) in PostgreSQL before it returns, so the upload outlives this node and
+ * any node can read it. With SQLite alone it does nothing (the ingestion job stores the original).
+ * KB_EINVAL (bad sha), KB_EBUSY (PostgreSQL unreachable), KB_EIO. */
+int index_original_put(struct index_store *st, const char *sha, const void *data, size_t n, struct kb_error *err);
 /* The stored original's path (data_dir/originals/<sha>) into buf. KB_ENOENT if the file is absent. */
 int index_doc_original_path(struct index_store *st, const char *sha256_hex, char *buf, size_t buf_bytes,
                             struct kb_error *err);

@@ -279,6 +279,13 @@ static int pg_read_password(const char *path, char *buf, size_t buf_bytes, struc
     return 0;
 }
 
+/* Server notices (and the FATAL a shutting-down server sends) go to the log, not to stderr. */
+static void pg_notice(void *ud, const char *msg)
+{
+    (void)ud;
+    kb_debug("postgresql: %s", msg);
+}
+
 int pg_db_open(struct pg_db **out, const char *url, const char *password_file, bool migrate, struct kb_error *err)
 {
     struct pg_db *db;
@@ -306,6 +313,7 @@ int pg_db_open(struct pg_db **out, const char *url, const char *password_file, b
         rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable at store.url: %s", clean);
         goto out_fail;
     }
+    PQsetNoticeProcessor(db->conn, pg_notice, NULL);
     pthread_mutex_lock(&db->mu);
     rc = pg_cmd(db, "SET client_min_messages = warning", "configure session", err);
     pthread_mutex_unlock(&db->mu);
@@ -634,6 +642,17 @@ int pg_doc_delete(struct pg_db *db, int64_t id, struct kb_error *err)
         rc = kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)id);
     free(ids);
     return pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
+}
+
+int pg_original_put(struct pg_db *db, const char *sha, const void *data, size_t n, struct kb_error *err)
+{
+    const char *v[2] = {sha, NULL};
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "INSERT INTO originals(sha256, data) VALUES($1, $2) ON CONFLICT DO NOTHING", 2, v, 1, data, n, 0,
+                NULL, "store original", err);
+    return pg_end(db, rc, 0, NULL, 0, err);
 }
 
 /* ---- reads ----------------------------------------------------------------------------------------- */

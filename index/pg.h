@@ -44,6 +44,9 @@ int pg_doc_replace(struct pg_db *db, const struct index_doc *doc, const char *sh
                    int n_chunks, const struct index_embedder *e, const float *vectors, const void *original,
                    size_t original_bytes, int64_t *id_out, struct kb_error *err);
 int pg_doc_delete(struct pg_db *db, int64_t id, struct kb_error *err); /* KB_ENOENT */
+/* Stores an original's bytes under sha (kept when present). No change row: nodes read originals by
+ * sha when a document names one. */
+int pg_original_put(struct pg_db *db, const char *sha, const void *data, size_t n, struct kb_error *err);
 
 /* ---- notifications ------------------------------------------------------------------------------ */
 

@@ -719,6 +719,13 @@ out_unlock:
     return rc;
 }
 
+int index_original_put(struct index_store *st, const char *sha, const void *data, size_t n, struct kb_error *err)
+{
+    if (!sha || !sha_hex_ok(sha))
+        return kb_error_set(err, KB_EINVAL, "sha256 must be 64 lowercase hex digits");
+    return st->pg ? pg_original_put(pg_sync_db(st->pg), sha, data, n, err) : 0;
+}
+
 int index_doc_original_path(struct index_store *st, const char *sha256_hex, char *buf, size_t buf_bytes,
                             struct kb_error *err)
 {

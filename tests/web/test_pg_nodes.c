@@ -1,6 +1,7 @@
 /* tests/web/test_pg_nodes.c: two `kbox serve` nodes (real processes, real HTTP on 127.0.0.1) on one
  * private PostgreSQL cluster (tests/support/pgcluster.c), store.backend = postgres:
- * - an upload through node A is searchable through node B, with the same hits (ids and scores);
+ * - an upload through node A is in PostgreSQL when answered, and searchable through node B, with the
+ *   same hits (ids and scores);
  * - /api/health on both reports the store, connected, with lag 0 once caught up, and equal counts;
  * - PostgreSQL stopped: both nodes still answer searches from their caches, an upload fails with
  *   503 naming PostgreSQL and leaves the counts unchanged; PostgreSQL back: the nodes reconnect by
@@ -206,6 +207,10 @@ static void test_two_nodes(void **state)
     job = json_int(ra, "job_id");
     free(ra);
     assert_true(job > 0);
+    /* the upload's bytes are in PostgreSQL as soon as it was answered */
+    assert_int_equal(pgcluster_sql(&g_pg, "DO $$ BEGIN IF (SELECT count(*) FROM originals) <> 1 THEN"
+                                          " RAISE 'upload not in postgresql'; END IF; END $$"),
+                     0);
     wait_job(&a, job);
     wait_found(&b, "oolong oxidised", "Oolong");
     sa = search(&a, "oolong oxidised");
