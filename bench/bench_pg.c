@@ -165,6 +165,7 @@ int main(int argc, char **argv)
     double r_sq, r_pg, p50, p99, lat[N_PROPAGATE], t0;
     struct index_sync_status sa, sb;
     struct kb_error err = {0};
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each phase shows as it ends */
     if ((argc > 1 && kb_parse_i64(argv[1], &n_docs_arg) != 0) || (argc > 2 && kb_parse_i64(argv[2], &lag_arg) != 0) ||
         n_docs_arg < 1 || lag_arg < CHUNKS_PER_DOC) {
         fprintf(stderr, "usage: bench_pg [N_DOCS [LAG_CHUNKS]]\n");
