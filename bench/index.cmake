@@ -14,3 +14,7 @@ target_link_libraries(bench_search_concurrent PRIVATE kb_index kb_infer Threads:
 # The conversation log (issue #15): bytes per logged exchange, /api/stats over 1M messages (bench_log.c).
 add_executable(bench_log ${CMAKE_CURRENT_SOURCE_DIR}/bench_log.c)
 target_link_libraries(bench_log PRIVATE kb_index)
+# store.backend = postgres against SQLite alone on a private PostgreSQL cluster (bench_pg.c).
+add_executable(bench_pg ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+               ${PROJECT_SOURCE_DIR}/tests/support/run.c)
+target_link_libraries(bench_pg PRIVATE kb_index)

@@ -39,6 +39,7 @@ static const struct {
     {"log.level", {"debug", "info", "warn", "error", "off", NULL}},
     {"index.fusion", {"rrf", "weighted", NULL}},
     {"index.ann", {"ivf", "hnsw", NULL}},
+    {"store.backend", {"sqlite", "postgres", NULL}},
     {"widget.lang", {"en", "zh", NULL}},
     {"embed.backend", {"builtin", "local", "openai", NULL}},
     {"answer.backend", {"local", "openai", NULL}},

@@ -14,6 +14,13 @@
     X(log, store_ip, BOOL, 0, 0, 1, "store the client's IP address with logged conversations")     \
     X(log, retention_days, INT, 90, 0, 36500, "days logged conversations are kept; 0 = keep forever") \
     X(log, review_below, FLOAT, 0.5, 0, 1, "answers below this confidence go to the review inbox")  \
+    X(store, backend, STR, "sqlite", 6, 8,                                                             \
+      "sqlite (one box, data.dir alone) or postgres (several nodes share store.url; data.dir is a cache)") \
+    X(store, url, STR, "", 0, 4096, "PostgreSQL connection URL, e.g. postgresql://kbox@db/kbox?sslmode=require") \
+    X(store, password_file, STR, "", 0, 4096, "file holding the PostgreSQL password; empty: libpq's sources") \
+    X(store, poll_s, INT, 2, 1, 3600, "seconds between change-log polls (NOTIFY wakes a node sooner)") \
+    X(store, rebuild_lag, INT, 100000, 1, 1000000000000,                                              \
+      "changes behind above which a node rebuilds its cache from PostgreSQL instead of replaying")    \
                                                                                                         \
     X(server, host, STR, "127.0.0.1", 1, 255, "address the web server binds")                        \
     X(server, port, INT, 8080, 0, 65535, "TCP port; 0 picks any free port and prints it")            \

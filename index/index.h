@@ -29,6 +29,14 @@
  * - Hybrid search: BM25 from FTS5 and vector search from FAISS fused by reciprocal rank fusion or a
  *   weighted sum, with optional MMR diversity, filtered by collection or document.
  *
+ * - With store.backend = postgres (index_open_opts.pg_url), PostgreSQL is the source of truth and
+ *   the SQLite database and FAISS file in data_dir are this node's cache of it, kept equal by a sync
+ *   thread that follows PostgreSQL's change log (index/pg.c, pg_sync.c, store_mirror.c): the write
+ *   functions below commit to PostgreSQL first (KB_EBUSY while it is unreachable) and then apply
+ *   the change to the cache, reads and searches use the cache only. Ids (documents, chunks) are
+ *   PostgreSQL's, so every node returns the same hits. Not yet followed: the re-embedding's
+ *   vectors (index_reembed_step writes the cache only).
+ *
  * Atomicity: index_doc_replace() writes a document's row, chunks, FTS rows and embeddings in one
  * SQLite transaction, so a kill -9 leaves the old or the new version, never a mix. The in-memory
  * FAISS index follows SQLite: own writes are applied after the commit; writes by other connections or
@@ -114,10 +122,31 @@ struct index_open_opts {
     bool reembed_in_background;
     const struct index_embedder *const *prev_embedders; /* borrowed for the store's life; nullable */
     int n_prev_embedders;                              /* 0..INDEX_MAX_PREV_EMBEDDERS */
+    /* store.backend = postgres: PostgreSQL (pg_url) is the source of truth and data_dir holds this
+     * node's cache of it, followed by a sync thread (index/pg_sync.c); writes go to PostgreSQL
+     * first and fail with KB_EBUSY while it is unreachable; searches read the cache only.
+     * NULL: SQLite alone; "" is refused (KB_ECONFIG). All borrowed during index_store_open(). */
+    const char *pg_url;
+    const char *pg_password_file; /* "" or NULL: libpq's sources (PGPASSWORD, ~/.pgpass) */
+    int pg_poll_s;                /* seconds between change-log polls; <= 0 means 2 */
+    int64_t pg_rebuild_lag;       /* changes behind above which the cache is rebuilt; <= 0: 100000 */
 };
 #define INDEX_MAX_PREV_EMBEDDERS 8
 /* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold, ann); embedder stays NULL. */
 void index_open_opts_from_config(struct index_open_opts *o, const struct config *cfg);
+
+/* How far this node's cache is behind PostgreSQL (store.backend = postgres; zeros otherwise). */
+struct index_sync_status {
+    bool enabled;          /* the store follows PostgreSQL */
+    bool connected;        /* the last exchange with PostgreSQL succeeded */
+    int64_t applied_seq;   /* last change-log sequence applied to the local cache */
+    int64_t head_seq;      /* last sequence seen in PostgreSQL */
+    int64_t lag_seq;       /* head_seq - applied_seq */
+    double lag_s;          /* seconds since the oldest change not yet applied committed; 0 caught up */
+    double since_contact_s; /* seconds since PostgreSQL last answered */
+    char error[256];       /* the last sync error, "" when none */
+};
+int index_store_sync_status(struct index_store *st, struct index_sync_status *out);
 
 /* Opens or creates the store, migrates the schema, loads or rebuilds the vector cache.
  * Errors: KB_EIO (cannot create/open), KB_ECORRUPT (not a kbox database, or a newer schema).
@@ -265,6 +294,11 @@ int index_doc_list(struct index_store *st, int64_t collection_id, struct kb_aren
 /* Deletes the row, its chunks, FTS rows and embeddings in one transaction, then its original file if
  * no other row names it. KB_ENOENT if absent. */
 int index_doc_delete(struct index_store *st, int64_t id, struct kb_error *err);
+/* With store.backend = postgres: stores data (an upload not yet ingested) as the original with
+ * SHA-256 sha (64 lowercase hex) in PostgreSQL before it returns, so the upload outlives this node and
+ * any node can read it. With SQLite alone it does nothing (the ingestion job stores the original).
+ * KB_EINVAL (bad sha), KB_EBUSY (PostgreSQL unreachable), KB_EIO. */
+int index_original_put(struct index_store *st, const char *sha, const void *data, size_t n, struct kb_error *err);
 /* The stored original's path (data_dir/originals/<sha>) into buf. KB_ENOENT if the file is absent. */
 int index_doc_original_path(struct index_store *st, const char *sha256_hex, char *buf, size_t buf_bytes,
                             struct kb_error *err);

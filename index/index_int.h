@@ -113,6 +113,8 @@ struct index_store {
     char dict_path[STORE_PATH_BYTES]; /* the path dict was (or failed to be) read from; "" none tried */
     struct store_stmt stmts[STORE_N_STMT];
     int n_stmts;
+    struct pg_sync *pg;               /* store.backend = postgres: the sync (index/pg.h); NULL = SQLite
+                                       * alone. Set once at open, before any other thread sees st */
 };
 
 void store_lock(struct index_store *st);
@@ -137,6 +139,31 @@ int store_step_done(struct index_store *st, struct sqlite3_stmt *s, const char *
 const char *store_col_str(struct sqlite3_stmt *s, int i, struct kb_arena *a); /* arena copy; "" for NULL */
 int64_t store_now_s(void);
 int64_t store_default_collection(struct index_store *st);
+
+/* ---- store_docs.c: document internals store_mirror.c shares (lock held; inside a transaction) ---- */
+
+/* One set of chunk vectors to store with the chunks: n x e->dim floats. */
+struct store_vecset {
+    const struct index_embedder *e; /* NULL: none */
+    const float *x;
+};
+/* Appends the chunk ids of a document to *ids (kb_xrealloc'd). */
+int store_doc_chunk_ids(struct index_store *st, int64_t doc_id, int64_t **ids, int64_t *n, int64_t *cap,
+                        struct kb_error *err);
+/* Deletes FTS rows, embeddings and chunks of a document. */
+int store_doc_clear_chunks(struct index_store *st, int64_t doc_id, struct kb_error *err);
+/* Inserts chunks, FTS rows and vectors; ids (nullable) gives each chunk's id, else AUTOINCREMENT does;
+ * new_ids[n] gets them. */
+int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct index_chunk *chunks, int n,
+                        const struct store_vecset *vs, int n_vs, const int64_t *ids, int64_t *new_ids,
+                        struct kb_error *err);
+/* Writes originals/<sha of data> (tmp + fsync + rename) unless present; sha gets the hex digest. */
+int store_original_put(struct index_store *st, const void *data, size_t n, char sha[65], struct kb_error *err);
+void store_original_gc(struct index_store *st, const char *sha); /* after a commit: unlink when unnamed */
+/* Deletes the documents sel_sql (?1 = key) selects, with all they own, in one transaction; updates
+ * the FAISS cache and removes unnamed originals. */
+int store_delete_docs(struct index_store *st, const char *sel_sql, int64_t key, int64_t *n_deleted,
+                      struct kb_error *err);
 
 /* ---- store.c: the queries vcache.c and reembed.c use (lock held unless said) -------------------- */
 

@@ -45,7 +45,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h"
 
 #define STORE_SCHEMA_VERSION 5
 #define STORE_BUSY_MS 10000
@@ -546,6 +546,12 @@ void index_open_opts_from_config(struct index_open_opts *o, const struct config 
     o->data_dir = cfg->data_dir;
     o->ann_threshold = cfg->index_ann_threshold;
     o->ann = strcmp(cfg->index_ann, "hnsw") == 0 ? INDEX_ANN_HNSW : INDEX_ANN_IVF;
+    if (strcmp(cfg->store_backend, "postgres") == 0) {
+        o->pg_url = cfg->store_url; /* "" is refused at open: postgres needs a URL */
+        o->pg_password_file = cfg->store_password_file;
+        o->pg_poll_s = (int)cfg->store_poll_s;
+        o->pg_rebuild_lag = cfg->store_rebuild_lag;
+    }
 }
 
 static int mkdir_p(const char *dir, struct kb_error *err)
@@ -616,6 +622,18 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
         (rc = store_register_tokenizer(st, err)) != 0 || (rc = store_migrate(st, err)) != 0 ||
         (rc = store_check_tokenizer(st, err)) != 0 || (rc = vcache_open(st, err)) != 0)
         goto out_fail;
+    if (opts->pg_url) {
+        struct pg_db *db = NULL;
+        if (st->read_only) {
+            rc = kb_error_set(err, KB_EINVAL, "a read-only store cannot follow postgresql");
+            goto out_fail;
+        }
+        if ((rc = pg_db_open(&db, opts->pg_url, opts->pg_password_file, true, err)) != 0 ||
+            (rc = pg_sync_start(&st->pg, st, db, opts->pg_url, opts->pg_password_file,
+                                opts->pg_poll_s > 0 ? opts->pg_poll_s : 2,
+                                opts->pg_rebuild_lag > 0 ? opts->pg_rebuild_lag : 100000, err)) != 0)
+            goto out_fail;
+    }
     *out = st;
     return 0;
 out_fail:
@@ -628,6 +646,7 @@ void index_store_close(struct index_store *st)
 {
     if (!st)
         return;
+    pg_sync_stop(st->pg); /* first: the sync thread writes into the cache */
     if (st->db && st->vec) {
         struct kb_error e = {0};
         if (index_store_save_vectors(st, &e) != 0)
@@ -673,6 +692,12 @@ int index_collection_create(struct index_store *st, const char *name, int64_t *i
     int rc = check_name(name, err), src;
     if (rc)
         return rc;
+    if (st->pg) {
+        rc = pg_collection_create(pg_sync_db(st->pg), name, id_out, err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+        return rc;
+    }
     store_lock(st);
     s = store_prep(st, "INSERT INTO collections(name, created_at) VALUES(?1, ?2)", err);
     if (!s) {
@@ -777,6 +802,12 @@ int index_collection_rename(struct index_store *st, int64_t id, const char *name
     int rc = check_name(name, err), src;
     if (rc)
         return rc;
+    if (st->pg) {
+        rc = pg_collection_rename(pg_sync_db(st->pg), id, name, err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+        return rc;
+    }
     store_lock(st);
     s = store_prep(st, "UPDATE collections SET name=?2 WHERE id=?1", err);
     if (!s) {

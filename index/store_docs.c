@@ -27,7 +27,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h"
 
 char *index_chunk_embed_text(const struct index_chunk *c)
 {
@@ -114,7 +114,7 @@ static int st_doc_query(struct index_store *st, const char *sql, int64_t a1, con
 }
 
 /* Appends the chunk ids of a document to *ids (kb_xrealloc'd). */
-static int st_doc_chunk_ids(struct index_store *st, int64_t doc_id, int64_t **ids, int64_t *n, int64_t *cap,
+int store_doc_chunk_ids(struct index_store *st, int64_t doc_id, int64_t **ids, int64_t *n, int64_t *cap,
                             struct kb_error *err)
 {
     sqlite3_stmt *s = store_prep(st, "SELECT id FROM chunks WHERE document_id=?1", err);
@@ -134,7 +134,7 @@ static int st_doc_chunk_ids(struct index_store *st, int64_t doc_id, int64_t **id
 }
 
 /* Deletes FTS rows, embeddings and chunks of a document (inside a transaction). */
-static int st_doc_clear_chunks(struct index_store *st, int64_t doc_id, struct kb_error *err)
+int store_doc_clear_chunks(struct index_store *st, int64_t doc_id, struct kb_error *err)
 {
     static const char *const sqls[] = {
         ("INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path)"
@@ -154,7 +154,7 @@ static int st_doc_clear_chunks(struct index_store *st, int64_t doc_id, struct kb
 }
 
 /* Removes originals/<sha> when no document names it any more (after a commit). */
-static void st_original_gc(struct index_store *st, const char *sha)
+void store_original_gc(struct index_store *st, const char *sha)
 {
     sqlite3_stmt *s;
     bool used = true;
@@ -184,7 +184,7 @@ static bool sha_hex_ok(const char *s)
     return true;
 }
 
-static int st_original_put(struct index_store *st, const void *data, size_t n, char sha[65], struct kb_error *err)
+int store_original_put(struct index_store *st, const void *data, size_t n, char sha[65], struct kb_error *err)
 {
     struct kb_sha256 h;
     uint8_t dg[32];
@@ -259,10 +259,16 @@ int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_
         return kb_error_set(err, KB_EINVAL, "no document given");
     if (doc->sha256[0] && !sha_hex_ok(doc->sha256))
         return kb_error_set(err, KB_EINVAL, "sha256 must be 64 lowercase hex digits");
-    store_lock(st);
-    rc = st_doc_insert(st, doc, doc->collection_id > 0 ? doc->collection_id : store_default_collection(st), doc->sha256,
-                       &id, err);
-    store_unlock(st);
+    if (st->pg) { /* PostgreSQL first; the cache follows (pg_sync.c) */
+        rc = pg_doc_create(pg_sync_db(st->pg), doc, &id, err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+    } else {
+        store_lock(st);
+        rc = st_doc_insert(st, doc, doc->collection_id > 0 ? doc->collection_id : store_default_collection(st),
+                           doc->sha256, &id, err);
+        store_unlock(st);
+    }
     if (rc == 0 && id_out)
         *id_out = id;
     return rc;
@@ -273,6 +279,12 @@ int index_doc_set_status(struct index_store *st, int64_t id, enum index_doc_stat
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg) {
+        rc = pg_doc_set_status(pg_sync_db(st->pg), id, status, error, err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+        return rc;
+    }
     store_lock(st);
     s = store_prep(st, "UPDATE documents SET status=?2, error=?3 WHERE id=?1", err);
     if (!s) {
@@ -331,17 +343,13 @@ static int st_replace_target(struct index_store *st, const struct index_doc *d, 
     return 0;
 }
 
-/* One set of chunk vectors to store with the chunks: n x e->dim floats. */
-struct st_vecset {
-    const struct index_embedder *e; /* NULL: none */
-    const float *x;
-};
-
-static int st_insert_chunks(struct index_store *st, int64_t doc_id, const struct index_chunk *chunks, int n,
-                            const struct st_vecset *vs, int n_vs, int64_t *new_ids, struct kb_error *err)
+int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct index_chunk *chunks, int n,
+                        const struct store_vecset *vs, int n_vs, const int64_t *ids, int64_t *new_ids,
+                        struct kb_error *err)
 {
     sqlite3_stmt *ins = store_prep(st, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end,"
-                                    " off_start, off_end, n_tokens, page_map) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                                    " off_start, off_end, n_tokens, page_map, id)"
+                                    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
                                    err);
     sqlite3_stmt *fts = store_prep(st, "INSERT INTO chunks_fts(rowid, text, heading_path) VALUES(?1, ?2, ?3)", err);
     sqlite3_stmt *emb = store_prep(st, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES(?1, ?2, ?3)", err);
@@ -361,6 +369,10 @@ static int st_insert_chunks(struct index_store *st, int64_t doc_id, const struct
         sqlite3_bind_int64(ins, 8, c->off_end);
         sqlite3_bind_int(ins, 9, c->n_tokens);
         sqlite3_bind_text(ins, 10, nz(c->page_map), -1, SQLITE_STATIC);
+        if (ids)
+            sqlite3_bind_int64(ins, 11, ids[i]);
+        else
+            sqlite3_bind_null(ins, 11); /* AUTOINCREMENT picks it */
         rc = store_step_done(st, ins, "insert chunk", err);
         if (rc)
             break;
@@ -413,7 +425,7 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
     char sha[65], old_sha[65] = "";
     float *own_vec = NULL, *srv_vec = NULL;
     const struct index_embedder *tgt, *srv;
-    struct st_vecset vs[2];
+    struct store_vecset vs[2];
     int64_t *old_ids = NULL, n_old = 0, cap_old = 0, *new_ids = NULL, coll, id = 0;
     int rc = 0;
 
@@ -425,7 +437,7 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
     kb_strlcpy(sha, doc->sha256, sizeof(sha));
     if (sha[0] && !sha_hex_ok(sha))
         return kb_error_set(err, KB_EINVAL, "sha256 must be 64 lowercase hex digits");
-    if (original && (rc = st_original_put(st, original, original_bytes, sha, err)) != 0)
+    if (original && (rc = store_original_put(st, original, original_bytes, sha, err)) != 0)
         return rc;
     /* the configured embedder's vectors, and during a re-embedding also the searched embedder's,
      * so the document is found now and needs no re-embedding later */
@@ -443,8 +455,17 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
         goto out_free;
     if (!tgt)
         vectors = NULL;
-    vs[0] = (struct st_vecset){tgt, vectors};
-    vs[1] = (struct st_vecset){srv, srv_vec};
+    vs[0] = (struct store_vecset){tgt, vectors};
+    vs[1] = (struct store_vecset){srv, srv_vec};
+    if (st->pg) { /* PostgreSQL first (the configured embedder's vectors); the cache follows */
+        rc = pg_doc_replace(pg_sync_db(st->pg), doc, sha, chunks, n_chunks, tgt, vectors, original, original_bytes, &id,
+                            err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+        if (rc == 0 && id_out)
+            *id_out = id;
+        goto out_free;
+    }
     new_ids = kb_xmalloc((size_t)(n_chunks + 1) * sizeof(int64_t));
 
     store_lock(st);
@@ -456,9 +477,9 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
     if (rc == 0 && id == 0) {
         rc = st_doc_insert(st, doc, coll, sha, &id, err);
     } else if (rc == 0) {
-        rc = st_doc_chunk_ids(st, id, &old_ids, &n_old, &cap_old, err);
+        rc = store_doc_chunk_ids(st, id, &old_ids, &n_old, &cap_old, err);
         if (rc == 0)
-            rc = st_doc_clear_chunks(st, id, err);
+            rc = store_doc_clear_chunks(st, id, err);
     }
     if (rc == 0) {
         sqlite3_stmt *s = store_prep(st, "UPDATE documents SET collection_id=?2, name=?3, path=?4, mime=?5, bytes=?6,"
@@ -482,7 +503,7 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
         }
     }
     if (rc == 0)
-        rc = st_insert_chunks(st, id, chunks, n_chunks, vs, 2, new_ids, err);
+        rc = store_insert_chunks(st, id, chunks, n_chunks, vs, 2, NULL, new_ids, err);
     rc = store_end(st, rc, err);
     if (rc)
         goto out_unlock;
@@ -498,7 +519,7 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
         vcache_apply(st, old_ids, n_old, cached ? new_ids : NULL, cached, cached ? n_chunks : 0);
     }
     if (old_sha[0] && strcmp(old_sha, sha) != 0)
-        st_original_gc(st, old_sha);
+        store_original_gc(st, old_sha);
     if (id_out)
         *id_out = id;
 out_unlock:
@@ -585,7 +606,7 @@ out_unlock:
 }
 
 /* Deletes documents matching (sql with ?1) and everything they own, in one transaction. */
-static int st_delete_docs(struct index_store *st, const char *sel_sql, int64_t key, int64_t *n_deleted,
+int store_delete_docs(struct index_store *st, const char *sel_sql, int64_t key, int64_t *n_deleted,
                           struct kb_error *err)
 {
     int64_t *doc_ids = NULL, n_docs = 0, cap_docs = 0, *chunk_ids = NULL, n_ch = 0, cap_ch = 0;
@@ -615,9 +636,9 @@ static int st_delete_docs(struct index_store *st, const char *sel_sql, int64_t k
     if (src != SQLITE_DONE)
         rc = store_fail(st, err, src, "find documents");
     for (int64_t i = 0; rc == 0 && i < n_docs; i++) {
-        rc = st_doc_chunk_ids(st, doc_ids[i], &chunk_ids, &n_ch, &cap_ch, err);
+        rc = store_doc_chunk_ids(st, doc_ids[i], &chunk_ids, &n_ch, &cap_ch, err);
         if (rc == 0)
-            rc = st_doc_clear_chunks(st, doc_ids[i], err);
+            rc = store_doc_clear_chunks(st, doc_ids[i], err);
         if (rc == 0) {
             sqlite3_stmt *d = store_prep(st, "DELETE FROM documents WHERE id=?1", err);
             if (!d) {
@@ -638,7 +659,7 @@ out_end:
                 kb_warn("vectors: rebuild failed: %s", verr.msg);
         }
         for (int64_t i = 0; i < n_docs; i++)
-            st_original_gc(st, shas[i]);
+            store_original_gc(st, shas[i]);
         *n_deleted = n_docs;
     }
     free(doc_ids);
@@ -651,8 +672,14 @@ int index_doc_delete(struct index_store *st, int64_t id, struct kb_error *err)
 {
     int64_t n = 0;
     int rc;
+    if (st->pg) {
+        rc = pg_doc_delete(pg_sync_db(st->pg), id, err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+        return rc;
+    }
     store_lock(st);
-    rc = st_delete_docs(st, "SELECT id, sha256 FROM documents WHERE id=?1", id, &n, err);
+    rc = store_delete_docs(st, "SELECT id, sha256 FROM documents WHERE id=?1", id, &n, err);
     if (rc == 0 && n == 0)
         rc = kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)id);
     store_unlock(st);
@@ -664,12 +691,18 @@ int index_collection_delete(struct index_store *st, int64_t id, struct kb_error 
     int64_t n = 0;
     int rc;
     sqlite3_stmt *s;
+    if (st->pg) {
+        rc = pg_collection_delete(pg_sync_db(st->pg), id, err);
+        if (rc == 0)
+            pg_sync_catch_up(st->pg);
+        return rc;
+    }
     store_lock(st);
     if (id == store_default_collection(st)) {
         rc = kb_error_set(err, KB_EFORBIDDEN, "the default collection cannot be deleted");
         goto out_unlock;
     }
-    rc = st_delete_docs(st, "SELECT id, sha256 FROM documents WHERE collection_id=?1", id, &n, err);
+    rc = store_delete_docs(st, "SELECT id, sha256 FROM documents WHERE collection_id=?1", id, &n, err);
     if (rc)
         goto out_unlock;
     s = store_prep(st, "DELETE FROM collections WHERE id=?1", err);
@@ -684,6 +717,13 @@ int index_collection_delete(struct index_store *st, int64_t id, struct kb_error 
 out_unlock:
     store_unlock(st);
     return rc;
+}
+
+int index_original_put(struct index_store *st, const char *sha, const void *data, size_t n, struct kb_error *err)
+{
+    if (!sha || !sha_hex_ok(sha))
+        return kb_error_set(err, KB_EINVAL, "sha256 must be 64 lowercase hex digits");
+    return st->pg ? pg_original_put(pg_sync_db(st->pg), sha, data, n, err) : 0;
 }
 
 int index_doc_original_path(struct index_store *st, const char *sha256_hex, char *buf, size_t buf_bytes,

@@ -7,7 +7,9 @@
  *   removed once the job stored the original in originals/), creates the document "queued" and
  *   queues a job for rag's worker threads (ingest.workers, default one per core). Jobs live in a
  *   ring in memory; the document rows carry the durable state, so at rag_open() every document
- *   still "queued" or "parsing" is queued again (uploads resume after a restart).
+ *   still "queued" or "parsing" is queued again (uploads resume after a restart). With
+ *   store.backend = postgres the bytes are stored in PostgreSQL (index_original_put) before the
+ *   document row is created and the upload answered.
  * - rag_ingest_paths() (the CLI) walks files and folders and ingests them with a bounded pool of
  *   threads, skipping files whose sha256 is unchanged, replacing changed ones, pruning on request.
  * - rag_jobs_reembed() runs the re-embedding after an embedder change on its own thread (below).
@@ -473,15 +475,20 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
         return kb_error_set(err, KB_EEMPTY, "'%s' is empty", jobs_short_name(base, shown, sizeof shown));
     }
     jobs_sha256(data, n, sha);
-    free(data);
     kb_arena_init(&a, 0, 0);
     if (index_doc_find_by_sha256(r->st, collection_id, sha, &a, &existing, NULL) == 0) {
         *doc_id = existing.id;
         unlink(tmp_path);
         kb_arena_release(&a);
+        free(data);
         return 0;
     }
     kb_arena_release(&a);
+    /* store.backend = postgres: the bytes are in PostgreSQL before the upload is answered */
+    rc = index_original_put(r->st, sha, data, n, err);
+    free(data);
+    if (rc)
+        return rc;
     cfg = rag_config_get(r);
     jobs_spool_name(cfg->data_dir, sha, collection_id, base, spool, sizeof spool);
     rag_config_put(r, cfg);

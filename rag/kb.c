@@ -970,6 +970,16 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
     pthread_mutex_unlock(&r->lock);
     {
         struct index_reembed_status s;
+        struct index_sync_status ss;
+        index_store_sync_status(r->st, &ss);
+        out->sync.enabled = ss.enabled;
+        out->sync.connected = ss.connected;
+        out->sync.applied_seq = ss.applied_seq;
+        out->sync.head_seq = ss.head_seq;
+        out->sync.lag_seq = ss.lag_seq;
+        out->sync.lag_s = ss.lag_s;
+        out->sync.since_contact_s = ss.since_contact_s;
+        kb_strlcpy(out->sync.error, ss.error, sizeof out->sync.error);
         index_reembed_status(r->st, &s);
         kb_strlcpy(out->embedder, s.embedder_id, sizeof out->embedder);
         kb_strlcpy(out->search_embedder, s.search_id, sizeof out->search_embedder);

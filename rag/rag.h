@@ -339,6 +339,14 @@ struct rag_stats {
                                    * (while re-embedding after the old embedder went away) */
     bool reembedding;             /* vectors of the configured embedder are still being made */
     int64_t reembed_done, reembed_total; /* chunks */
+    struct {                              /* store.backend = postgres: this node's cache against PostgreSQL */
+        bool enabled;                     /* false with SQLite alone (the rest is zero) */
+        bool connected;                   /* the last exchange with PostgreSQL succeeded */
+        int64_t applied_seq, head_seq, lag_seq; /* change-log sequences */
+        double lag_s;                     /* seconds the oldest unapplied change has waited; 0 caught up */
+        double since_contact_s;           /* seconds since PostgreSQL last answered */
+        char error[256];                  /* the last sync error, "" */
+    } sync;
 };
 int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err);
 

@@ -25,7 +25,9 @@
  *        answer_backend:{backend: local|openai, state: up|down|probing (openai), up|none (local:
  *        a model, or extractive), last_ttft_ms, last_latency_ms, and for openai requests, errors,
  *        breaker_opened}, embed_backend:{backend: builtin|local|openai, state, and for openai
- *        last_latency_ms, requests, errors, breaker_opened}, embedder, vectors, max_upload_bytes}
+ *        last_latency_ms, requests, errors, breaker_opened}, embedder, vectors, store (with
+ *        store.backend = postgres: {backend, connected, applied_seq, head_seq, lag_seq, lag_s,
+ *        since_contact_s, error}), max_upload_bytes}
  *   GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
  *
  * Answers run as deferred tasks (server.c): rag_ask may take seconds with a model, and an HTTP
@@ -326,6 +328,18 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
     jw_int(&w, "done", st.reembed_done);
     jw_int(&w, "total", st.reembed_total);
     jw_end_obj(&w);
+    if (st.sync.enabled) { /* store.backend = postgres: how far this node's cache is behind */
+        jw_obj(&w, "store");
+        jw_str(&w, "backend", "postgres");
+        jw_bool(&w, "connected", st.sync.connected);
+        jw_int(&w, "applied_seq", st.sync.applied_seq);
+        jw_int(&w, "head_seq", st.sync.head_seq);
+        jw_int(&w, "lag_seq", st.sync.lag_seq);
+        jw_num(&w, "lag_s", st.sync.lag_s);
+        jw_num(&w, "since_contact_s", st.sync.since_contact_s);
+        jw_str(&w, "error", st.sync.error);
+        jw_end_obj(&w);
+    }
     {
         const struct config *cfg = rag_config_get(req->ctx->rag);
         jw_int(&w, "max_upload_bytes", cfg->server_max_upload_bytes);

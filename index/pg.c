@@ -1,0 +1,944 @@
+/* index/pg.c: the libpq glue of the PostgreSQL backend (store.backend = postgres): the connection,
+ * the schema and its migrations, the write transactions and the reads the sync (pg_sync.c) needs.
+ *
+ * Design: PostgreSQL is the source of truth; each node's SQLite store (FTS5 + FAISS) is a derived
+ * cache of it (pg_sync.c). Every write is one PostgreSQL transaction that changes the tables AND
+ * appends one row per changed object to `changes` (seq bigserial) and NOTIFYs kbox_changes; a node
+ * then reads the changed objects' current state (state-based, so applying a change twice is
+ * harmless). Chunk and document ids are PostgreSQL's, so every node's FAISS ids and search results
+ * are the same. A bigserial is taken at insert time, not at commit, so a later seq could commit
+ * before an earlier one and a node reading in between would skip the earlier one for ever; every
+ * writer therefore takes the transaction-level advisory lock PG_LOCK_CHANGES just before it appends
+ * its change rows (the last statement before COMMIT), which makes seq order equal commit order at
+ * the cost of serialising only those last statements.
+ *
+ * Schema (kbox_schema.version 1):
+ *   kbox_schema(version)                    -- one row; a newer version than PG_SCHEMA_VERSION is refused
+ *   kbox_meta(key PRIMARY KEY, value)       -- 'cluster_id': random hex, names this database
+ *   collections(id bigserial, name UNIQUE, created_at)          -- id 1 = 'default'
+ *   documents(id bigserial, collection_id, name, path, mime, bytes, sha256, mtime, status, error,
+ *             ingested_at, external_id, title, created_at)      -- as SQLite's (store.c)
+ *   chunks(id bigserial = FAISS id everywhere, document_id ON DELETE CASCADE, ordinal, text,
+ *          heading_path, page_start, page_end, off_start, off_end, n_tokens, page_map)
+ *   embeddings(chunk_id ON DELETE CASCADE, embedder_id, vector bytea)  -- dim float32 little-endian
+ *   originals(sha256 PRIMARY KEY, data bytea)                          -- uploaded files
+ *   changes(seq bigserial, kind 'c'|'d'|'m', obj_id, at)              -- at: commit time, unix s
+ * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
+ *
+ * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
+ * which web/ answers with 503; the next call reconnects (PQreset). Unique violations are
+ * KB_ECONFLICT, others KB_EIO with PostgreSQL's message.
+ * Threads: one connection per pg_db, guarded by its mutex for a whole transaction.
+ * Tests: tests/index/test_pg.c (migrations, newer-schema refusal, writes and their change rows). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "index/pg.h"
+
+#define PG_LOCK_MIGRATE 7216001
+#define PG_LOCK_CHANGES 7216002
+#define PG_PASSWORD_MAX 1024
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
+
+struct pg_db {
+    PGconn *conn;
+    pthread_mutex_t mu;
+};
+
+/* ---- errors and statements (mu held) --------------------------------------------------------------- */
+
+static int pg_fail(struct pg_db *db, const PGresult *res, const char *what, struct kb_error *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+    char clean[300];
+    size_t n = kb_strlcpy(clean, msg, sizeof clean);
+    while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
+        clean[--n] = '\0';
+    if (PQstatus(db->conn) != CONNECTION_OK || (state && !strncmp(state, "08", 2)) ||
+        (state && !strncmp(state, "57P", 3)))
+        return kb_error_set(err, KB_EBUSY, "postgresql is unreachable (%s): %s", what, clean);
+    if (state && !strcmp(state, "23505"))
+        return kb_error_set(err, KB_ECONFLICT, "postgresql: %s: %s", what, clean);
+    if (state && !strcmp(state, "23503"))
+        return kb_error_set(err, KB_ENOENT, "postgresql: %s: %s", what, clean);
+    return kb_error_set(err, KB_EIO, "postgresql: %s: %s", what, clean);
+}
+
+/* Runs sql with text parameters (NULL = SQL NULL) and, when bin_index >= 0, that one parameter as
+ * binary (bin, bin_bytes). *out (nullable) gets the result on success; KB_E* otherwise. */
+static int pg_run(struct pg_db *db, const char *sql, int n, const char *const *vals, int bin_index, const void *bin,
+                  size_t bin_bytes, int result_binary, PGresult **out, const char *what, struct kb_error *err)
+{
+    int lens[16] = {0}, fmts[16] = {0}, rc = 0;
+    PGresult *res;
+    ExecStatusType t;
+    KB_ASSERT(n <= 16);
+    if (bin_index >= 0) {
+        KB_ASSERT(bin_index < n && bin_bytes <= (size_t)INT32_MAX);
+        lens[bin_index] = (int)bin_bytes;
+        fmts[bin_index] = 1;
+        ((const char **)vals)[bin_index] = bin;
+    }
+    res = PQexecParams(db->conn, sql, n, NULL, vals, lens, fmts, result_binary);
+    t = PQresultStatus(res);
+    if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+        rc = pg_fail(db, res, what, err);
+        PQclear(res);
+        res = NULL;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return rc;
+}
+
+/* sql without parameters; may hold several statements (migrations). */
+static int pg_cmd(struct pg_db *db, const char *sql, const char *what, struct kb_error *err)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    ExecStatusType t = PQresultStatus(res);
+    int rc = t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK ? 0 : pg_fail(db, res, what, err);
+    PQclear(res);
+    return rc;
+}
+
+/* Reconnects a connection that broke (mu held). */
+static int pg_ensure(struct pg_db *db, struct kb_error *err)
+{
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        return 0;
+    PQreset(db->conn);
+    if (PQstatus(db->conn) == CONNECTION_OK) {
+        kb_info("postgresql: reconnected");
+        return 0;
+    }
+    return pg_fail(db, NULL, "connect", err);
+}
+
+static int pg_begin(struct pg_db *db, struct kb_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_cmd(db, "BEGIN", "begin", err);
+    if (rc)
+        pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* Appends the change rows (kind, ids) and NOTIFYs, then COMMITs when rc == 0, else ROLLBACKs;
+ * unlocks mu. */
+static int pg_end(struct pg_db *db, int rc, char kind, const int64_t *ids, int n_ids, struct kb_error *err)
+{
+    if (rc == 0 && n_ids > 0) {
+        char k[2] = {kind, 0}, idbuf[32];
+        rc = pg_cmd(db, "SELECT pg_advisory_xact_lock(" PG_STR(PG_LOCK_CHANGES) ")", "lock change log", err);
+        for (int i = 0; rc == 0 && i < n_ids; i++) {
+            const char *v[2] = {k, idbuf};
+            snprintf(idbuf, sizeof idbuf, "%lld", (long long)ids[i]);
+            rc = pg_run(db, "INSERT INTO changes(kind, obj_id) VALUES($1, $2)", 2, v, -1, NULL, 0, 0, NULL,
+                        "append change", err);
+        }
+        if (rc == 0)
+            rc = pg_cmd(db, "NOTIFY " PG_NOTIFY_CHANNEL, "notify", err);
+    }
+    if (rc == 0)
+        rc = pg_cmd(db, "COMMIT", "commit", err);
+    if (rc && PQstatus(db->conn) == CONNECTION_OK)
+        pg_cmd(db, "ROLLBACK", "rollback", NULL);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+static int64_t pg_i64(const PGresult *r, int row, int col)
+{
+    int64_t v = 0;
+    if (!PQgetisnull(r, row, col))
+        kb_parse_i64(PQgetvalue(r, row, col), &v);
+    return v;
+}
+
+/* ---- connection and migrations --------------------------------------------------------------------- */
+
+static const char *const pg_migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE kbox_meta(key text PRIMARY KEY, value text NOT NULL);"
+    "INSERT INTO kbox_meta VALUES('cluster_id', md5(random()::text || clock_timestamp()::text));"
+    "CREATE TABLE collections(id bigserial PRIMARY KEY, name text NOT NULL UNIQUE, created_at bigint NOT NULL);"
+    "INSERT INTO collections(name, created_at) VALUES('default', extract(epoch from now())::bigint);"
+    "CREATE TABLE documents(id bigserial PRIMARY KEY, collection_id bigint NOT NULL REFERENCES collections(id),"
+    " name text NOT NULL DEFAULT '', path text NOT NULL DEFAULT '', mime text NOT NULL DEFAULT '',"
+    " bytes bigint NOT NULL DEFAULT 0, sha256 text NOT NULL DEFAULT '', mtime bigint NOT NULL DEFAULT 0,"
+    " status text NOT NULL DEFAULT 'queued' CHECK(status IN ('queued','parsing','indexed','failed')),"
+    " error text NOT NULL DEFAULT '', ingested_at bigint NOT NULL DEFAULT 0, external_id text NOT NULL DEFAULT '',"
+    " title text NOT NULL DEFAULT '', created_at bigint NOT NULL);"
+    "CREATE INDEX documents_path ON documents(collection_id, path);"
+    "CREATE INDEX documents_ext ON documents(collection_id, external_id);"
+    "CREATE INDEX documents_sha ON documents(sha256);"
+    "CREATE TABLE chunks(id bigserial PRIMARY KEY,"
+    " document_id bigint NOT NULL REFERENCES documents(id) ON DELETE CASCADE, ordinal int NOT NULL,"
+    " text text NOT NULL, heading_path text NOT NULL DEFAULT '', page_start int NOT NULL DEFAULT 0,"
+    " page_end int NOT NULL DEFAULT 0, off_start bigint NOT NULL DEFAULT 0, off_end bigint NOT NULL DEFAULT 0,"
+    " n_tokens int NOT NULL DEFAULT 0, page_map text NOT NULL DEFAULT '');"
+    "CREATE INDEX chunks_doc ON chunks(document_id, ordinal);"
+    "CREATE TABLE embeddings(chunk_id bigint NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+    " embedder_id text NOT NULL, vector bytea NOT NULL, PRIMARY KEY(chunk_id, embedder_id));"
+    "CREATE TABLE originals(sha256 text PRIMARY KEY, data bytea NOT NULL);"
+    "CREATE TABLE changes(seq bigserial PRIMARY KEY, kind \"char\" NOT NULL, obj_id bigint NOT NULL,"
+    " at double precision NOT NULL DEFAULT extract(epoch from clock_timestamp()));",
+};
+
+/* defined below */
+static int pg_value(struct pg_db *db, const char *sql, int n, const char *const *vals, char *buf, size_t buf_bytes,
+                    const char *what, struct kb_error *err);
+
+int pg_db_schema_version(struct pg_db *db, int *version, struct kb_error *err)
+{
+    char b[32];
+    int64_t v = 0;
+    int rc = pg_value(db, "SELECT to_regclass('kbox_schema') IS NOT NULL", 0, NULL, b, sizeof b, "read schema", err);
+    if (rc == 0 && b[0] == 't')
+        rc = pg_value(db, "SELECT coalesce(max(version), 0) FROM kbox_schema", 0, NULL, b, sizeof b,
+                      "read schema version", err);
+    else
+        kb_strlcpy(b, "0", sizeof b);
+    if (rc == 0)
+        kb_parse_i64(b, &v);
+    *version = (int)v;
+    return rc;
+}
+
+static int pg_migrate(struct pg_db *db, struct kb_error *err)
+{
+    int rc = 0;
+    for (;;) {
+        PGresult *r = NULL;
+        int v = 0;
+        if ((rc = pg_begin(db, err)) != 0)
+            break;
+        rc = pg_cmd(db, "SELECT pg_advisory_xact_lock(" PG_STR(PG_LOCK_MIGRATE) ")", "lock for migration", err);
+        if (rc == 0)
+            rc = pg_cmd(db, "CREATE TABLE IF NOT EXISTS kbox_schema(version int NOT NULL)", "create kbox_schema", err);
+        if (rc == 0)
+            rc = pg_run(db, "SELECT max(version) FROM kbox_schema", 0, NULL, -1, NULL, 0, 0, &r, "read schema version",
+                        err);
+        if (rc == 0)
+            v = (int)pg_i64(r, 0, 0);
+        PQclear(r);
+        if (rc == 0 && v > PG_SCHEMA_VERSION)
+            rc = kb_error_set(err, KB_ECONFIG,
+                              "postgresql database schema version %d is newer than this kbox knows (%d); "
+                              "upgrade kbox on this node",
+                              v, PG_SCHEMA_VERSION);
+        if (rc || v == PG_SCHEMA_VERSION) {
+            pg_end(db, rc ? rc : KB_ECANCELED, 0, NULL, 0, NULL); /* nothing to commit */
+            break;
+        }
+        rc = pg_cmd(db, pg_migrations[v], "migrate", err);
+        if (rc == 0) {
+            char vb[16];
+            const char *vals[1] = {vb};
+            snprintf(vb, sizeof vb, "%d", v + 1);
+            rc = pg_cmd(db, "DELETE FROM kbox_schema", "record schema version", err);
+            if (rc == 0)
+                rc = pg_run(db, "INSERT INTO kbox_schema(version) VALUES($1)", 1, vals, -1, NULL, 0, 0, NULL,
+                            "record schema version", err);
+        }
+        rc = pg_end(db, rc, 0, NULL, 0, err);
+        if (rc)
+            break;
+        kb_info("postgresql: migrated schema to version %d", v + 1);
+    }
+    return rc;
+}
+
+/* The first line of path, without its newline, into buf. */
+static int pg_read_password(const char *path, char *buf, size_t buf_bytes, struct kb_error *err)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+    if (!f)
+        return kb_error_set(err, KB_ECONFIG, "store.password_file '%s': %s", path, strerror(errno));
+    if (!fgets(buf, (int)buf_bytes, f))
+        buf[0] = '\0';
+    fclose(f);
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return 0;
+}
+
+/* Server notices (and the FATAL a shutting-down server sends) go to the log, not to stderr. */
+static void pg_notice(void *ud, const char *msg)
+{
+    (void)ud;
+    kb_debug("postgresql: %s", msg);
+}
+
+int pg_db_open(struct pg_db **out, const char *url, const char *password_file, bool migrate, struct kb_error *err)
+{
+    struct pg_db *db;
+    char pw[PG_PASSWORD_MAX] = "";
+    const char *keys[4] = {"dbname", "connect_timeout", NULL, NULL}, *vals[4] = {url, "5", NULL, NULL};
+    int rc = 0;
+    *out = NULL;
+    if (!url || !url[0])
+        return kb_error_set(err, KB_ECONFIG, "store.backend is postgres but store.url is empty");
+    if (password_file && password_file[0]) {
+        if ((rc = pg_read_password(password_file, pw, sizeof pw, err)) != 0)
+            return rc;
+        keys[2] = "password";
+        vals[2] = pw;
+    }
+    db = kb_xcalloc(1, sizeof *db);
+    pthread_mutex_init(&db->mu, NULL);
+    db->conn = PQconnectdbParams(keys, vals, 1);
+    memset(pw, 0, sizeof pw);
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        char clean[300];
+        size_t n = kb_strlcpy(clean, db->conn ? PQerrorMessage(db->conn) : "out of memory", sizeof clean);
+        while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
+            clean[--n] = '\0';
+        rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable at store.url: %s", clean);
+        goto out_fail;
+    }
+    PQsetNoticeProcessor(db->conn, pg_notice, NULL);
+    pthread_mutex_lock(&db->mu);
+    rc = pg_cmd(db, "SET client_min_messages = warning", "configure session", err);
+    pthread_mutex_unlock(&db->mu);
+    if (rc == 0 && migrate)
+        rc = pg_migrate(db, err);
+    if (rc)
+        goto out_fail;
+    *out = db;
+    return 0;
+out_fail:
+    pg_db_close(db);
+    return rc;
+}
+
+void pg_db_close(struct pg_db *db)
+{
+    if (!db)
+        return;
+    PQfinish(db->conn);
+    pthread_mutex_destroy(&db->mu);
+    free(db);
+}
+
+/* One text value of a one-row query into buf; "" when no row. */
+static int pg_value(struct pg_db *db, const char *sql, int n, const char *const *vals, char *buf, size_t buf_bytes,
+                    const char *what, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, sql, n, vals, -1, NULL, 0, 0, &r, what, err);
+    buf[0] = '\0';
+    if (rc == 0 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        kb_strlcpy(buf, PQgetvalue(r, 0, 0), buf_bytes);
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_db_cluster_id(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err)
+{
+    return pg_value(db, "SELECT value FROM kbox_meta WHERE key='cluster_id'", 0, NULL, buf, buf_bytes,
+                    "read cluster id", err);
+}
+
+int pg_head(struct pg_db *db, int64_t *seq, struct kb_error *err)
+{
+    char b[32];
+    int rc = pg_value(db, "SELECT coalesce(max(seq), 0) FROM changes", 0, NULL, b, sizeof b, "read head", err);
+    *seq = 0;
+    if (rc == 0)
+        kb_parse_i64(b, seq);
+    return rc;
+}
+
+/* ---- writes ---------------------------------------------------------------------------------------- */
+
+#define I64(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (buf))
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+int pg_collection_create(struct pg_db *db, const char *name, int64_t *id_out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char now[32];
+    const char *v[2] = {name, I64(now, store_now_s())};
+    int64_t id = 0;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "INSERT INTO collections(name, created_at) VALUES($1, $2) RETURNING id", 2, v, -1, NULL, 0, 0, &r,
+                "create collection", err);
+    if (rc == KB_ECONFLICT)
+        rc = kb_error_set(err, KB_ECONFLICT, "collection '%s' already exists", name);
+    if (rc == 0)
+        id = pg_i64(r, 0, 0);
+    PQclear(r);
+    rc = pg_end(db, rc, PG_KIND_COLLECTION, &id, 1, err);
+    if (rc == 0 && id_out)
+        *id_out = id;
+    return rc;
+}
+
+int pg_collection_rename(struct pg_db *db, int64_t id, const char *name, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[2] = {I64(ib, id), name};
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "UPDATE collections SET name=$2 WHERE id=$1", 2, v, -1, NULL, 0, 0, &r, "rename collection", err);
+    if (rc == KB_ECONFLICT)
+        rc = kb_error_set(err, KB_ECONFLICT, "collection '%s' already exists", name);
+    else if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)id);
+    PQclear(r);
+    return pg_end(db, rc, PG_KIND_COLLECTION, &id, 1, err);
+}
+
+/* Deletes the documents selected by sql ($1 = key) and returns their ids (caller frees). */
+static int pg_delete_docs(struct pg_db *db, const char *sql, int64_t key, int64_t **ids, int *n,
+                          struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char kb[32];
+    const char *v[1] = {I64(kb, key)};
+    int rc = pg_run(db, sql, 1, v, -1, NULL, 0, 0, &r, "delete documents", err);
+    *ids = NULL;
+    *n = 0;
+    if (rc == 0) {
+        *n = PQntuples(r);
+        *ids = kb_xmalloc((size_t)(*n + 1) * sizeof(int64_t));
+        for (int i = 0; i < *n; i++)
+            (*ids)[i] = pg_i64(r, i, 0);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int pg_collection_delete(struct pg_db *db, int64_t id, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int64_t *ids = NULL;
+    int n = 0, rc;
+    char ib[32];
+    const char *v[1] = {I64(ib, id)};
+    if (id == 1)
+        return kb_error_set(err, KB_EFORBIDDEN, "the default collection cannot be deleted");
+    if ((rc = pg_begin(db, err)) != 0)
+        return rc;
+    rc = pg_delete_docs(db, "DELETE FROM documents WHERE collection_id=$1 RETURNING id", id, &ids, &n, err);
+    if (rc == 0)
+        rc = pg_run(db, "DELETE FROM collections WHERE id=$1", 1, v, -1, NULL, 0, 0, &r, "delete collection", err);
+    if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)id);
+    PQclear(r);
+    if (rc == 0) { /* the documents' changes first, then the collection's: a node applies them in order */
+        ids = kb_xrealloc(ids, (size_t)(n + 1) * sizeof(int64_t));
+        if (n > 0) {
+            char k[2] = {PG_KIND_DOC, 0}, idb[32];
+            rc = pg_cmd(db, "SELECT pg_advisory_xact_lock(" PG_STR(PG_LOCK_CHANGES) ")", "lock change log", err);
+            for (int i = 0; rc == 0 && i < n; i++) {
+                const char *cv[2] = {k, I64(idb, ids[i])};
+                rc = pg_run(db, "INSERT INTO changes(kind, obj_id) VALUES($1, $2)", 2, cv, -1, NULL, 0, 0, NULL,
+                            "append change", err);
+            }
+        }
+    }
+    free(ids);
+    return pg_end(db, rc, PG_KIND_COLLECTION, &id, 1, err);
+}
+
+/* Inserts a document row; *id gets its id. */
+static int pg_doc_insert(struct pg_db *db, const struct index_doc *d, int64_t coll, const char *sha, int64_t *id,
+                         struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char cb[32], bb[32], mb[32], nb[32];
+    const char *v[11] = {I64(cb, coll), nz(d->name), nz(d->path), nz(d->mime), I64(bb, d->bytes), sha,
+                         I64(mb, d->mtime), index_doc_status_name(d->status), nz(d->error), nz(d->external_id),
+                         nz(d->title)};
+    const char *v2[12];
+    int rc;
+    memcpy(v2, v, sizeof v);
+    v2[11] = I64(nb, store_now_s());
+    rc = pg_run(db, "INSERT INTO documents(collection_id, name, path, mime, bytes, sha256, mtime, status, error,"
+                    " external_id, title, created_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
+                12, v2, -1, NULL, 0, 0, &r, "insert document", err);
+    if (rc == KB_ENOENT)
+        rc = kb_error_set(err, KB_ENOENT, "collection %lld does not exist", (long long)coll);
+    if (rc == 0)
+        *id = pg_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+int pg_doc_create(struct pg_db *db, const struct index_doc *doc, int64_t *id_out, struct kb_error *err)
+{
+    int64_t id = 0;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_doc_insert(db, doc, doc->collection_id > 0 ? doc->collection_id : 1, doc->sha256, &id, err);
+    rc = pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
+    if (rc == 0 && id_out)
+        *id_out = id;
+    return rc;
+}
+
+int pg_doc_set_status(struct pg_db *db, int64_t id, enum index_doc_status s, const char *error, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[3] = {I64(ib, id), index_doc_status_name(s), nz(error)};
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "UPDATE documents SET status=$2, error=$3 WHERE id=$1", 3, v, -1, NULL, 0, 0, &r,
+                "update document status", err);
+    if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)id);
+    PQclear(r);
+    return pg_end(db, rc, PG_KIND_DOC_META, &id, 1, err);
+}
+
+/* The row a replace writes to (FOR UPDATE); *id 0 = a new row; *coll takes an existing row's
+ * collection when the caller gave none. */
+static int pg_replace_target(struct pg_db *db, const struct index_doc *d, int64_t *coll, int64_t *id,
+                             struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char a[32], b[32];
+    const char *v[2];
+    const char *sql;
+    int rc;
+    *id = 0;
+    if (d->id > 0) {
+        sql = "SELECT id, collection_id FROM documents WHERE id=$1 FOR UPDATE";
+        v[0] = I64(a, d->id);
+        v[1] = NULL;
+    } else if ((d->path && d->path[0]) || (d->external_id && d->external_id[0])) {
+        sql = d->path && d->path[0]
+                  ? "SELECT id, collection_id FROM documents WHERE collection_id=$1 AND path=$2 ORDER BY id LIMIT 1"
+                    " FOR UPDATE"
+                  : "SELECT id, collection_id FROM documents WHERE collection_id=$1 AND external_id=$2 ORDER BY id"
+                    " LIMIT 1 FOR UPDATE";
+        v[0] = I64(a, *coll);
+        v[1] = d->path && d->path[0] ? d->path : d->external_id;
+    } else {
+        return 0;
+    }
+    (void)b;
+    rc = pg_run(db, sql, d->id > 0 ? 1 : 2, v, -1, NULL, 0, 0, &r, "find document", err);
+    if (rc == 0 && PQntuples(r) > 0) {
+        *id = pg_i64(r, 0, 0);
+        if (d->collection_id <= 0)
+            *coll = pg_i64(r, 0, 1);
+    }
+    PQclear(r);
+    if (rc == 0 && d->id > 0 && *id == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)d->id);
+    return rc;
+}
+
+static int pg_insert_chunks(struct pg_db *db, int64_t doc_id, const struct index_chunk *chunks, int n,
+                            const struct index_embedder *e, const float *vectors, struct kb_error *err)
+{
+    char db_[32], ob[32], ps[32], pe[32], os[32], oe[32], nt[32], cb[32];
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const struct index_chunk *c = &chunks[i];
+        const char *v[10] = {I64(db_, doc_id), I64(ob, i), c->text, nz(c->heading_path), I64(ps, c->page_start),
+                             I64(pe, c->page_end), I64(os, c->off_start), I64(oe, c->off_end), I64(nt, c->n_tokens),
+                             nz(c->page_map)};
+        PGresult *r = NULL;
+        int64_t cid;
+        rc = pg_run(db, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end, off_start,"
+                        " off_end, n_tokens, page_map) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
+                    10, v, -1, NULL, 0, 0, &r, "insert chunk", err);
+        cid = rc == 0 ? pg_i64(r, 0, 0) : 0;
+        PQclear(r);
+        if (rc == 0 && e && vectors) {
+            const char *ev[3] = {I64(cb, cid), e->id, NULL};
+            rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES($1, $2, $3)", 3, ev, 2,
+                        vectors + (size_t)i * (size_t)e->dim, (size_t)e->dim * sizeof(float), 0, NULL,
+                        "store embedding", err);
+        }
+    }
+    return rc;
+}
+
+int pg_doc_replace(struct pg_db *db, const struct index_doc *doc, const char *sha, const struct index_chunk *chunks,
+                   int n_chunks, const struct index_embedder *e, const float *vectors, const void *original,
+                   size_t original_bytes, int64_t *id_out, struct kb_error *err)
+{
+    int64_t coll = doc->collection_id > 0 ? doc->collection_id : 1, id = 0;
+    char ib[32], cb[32], bb[32], mb[32], nb[32];
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    if (original && sha[0]) {
+        const char *v[2] = {sha, NULL};
+        rc = pg_run(db, "INSERT INTO originals(sha256, data) VALUES($1, $2) ON CONFLICT DO NOTHING", 2, v, 1,
+                    original, original_bytes, 0, NULL, "store original", err);
+    }
+    if (rc == 0)
+        rc = pg_replace_target(db, doc, &coll, &id, err);
+    if (rc == 0 && id == 0) {
+        rc = pg_doc_insert(db, doc, coll, sha, &id, err);
+    } else if (rc == 0) {
+        const char *v[1] = {I64(ib, id)};
+        rc = pg_run(db, "DELETE FROM chunks WHERE document_id=$1", 1, v, -1, NULL, 0, 0, NULL, "delete chunks", err);
+    }
+    if (rc == 0) {
+        const char *v[11] = {I64(ib, id), I64(cb, coll), nz(doc->name), nz(doc->path), nz(doc->mime),
+                             I64(bb, doc->bytes), sha, I64(mb, doc->mtime), I64(nb, store_now_s()),
+                             nz(doc->external_id), nz(doc->title)};
+        rc = pg_run(db, "UPDATE documents SET collection_id=$2, name=$3, path=$4, mime=$5, bytes=$6, sha256=$7,"
+                        " mtime=$8, status='indexed', error='', ingested_at=$9, external_id=$10, title=$11 WHERE id=$1",
+                    11, v, -1, NULL, 0, 0, NULL, "update document", err);
+        if (rc == KB_ENOENT)
+            rc = kb_error_set(err, KB_ENOENT, "collection %lld does not exist", (long long)coll);
+    }
+    if (rc == 0)
+        rc = pg_insert_chunks(db, id, chunks, n_chunks, e, vectors, err);
+    rc = pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
+    if (rc == 0 && id_out)
+        *id_out = id;
+    return rc;
+}
+
+int pg_doc_delete(struct pg_db *db, int64_t id, struct kb_error *err)
+{
+    int64_t *ids = NULL;
+    int n = 0, rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_delete_docs(db, "DELETE FROM documents WHERE id=$1 RETURNING id", id, &ids, &n, err);
+    if (rc == 0 && n == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)id);
+    free(ids);
+    return pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
+}
+
+int pg_original_put(struct pg_db *db, const char *sha, const void *data, size_t n, struct kb_error *err)
+{
+    const char *v[2] = {sha, NULL};
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "INSERT INTO originals(sha256, data) VALUES($1, $2) ON CONFLICT DO NOTHING", 2, v, 1, data, n, 0,
+                NULL, "store original", err);
+    return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+/* ---- reads ----------------------------------------------------------------------------------------- */
+
+int pg_changes_since(struct pg_db *db, int64_t after, struct pg_change *out, int max, int *n_out,
+                     struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ab[32], mb[32];
+    const char *v[2] = {I64(ab, after), I64(mb, max)};
+    int rc;
+    *n_out = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT seq, kind, obj_id, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2", 2, v, -1,
+                    NULL, 0, 0, &r, "read changes", err);
+    for (int i = 0; rc == 0 && i < PQntuples(r) && i < max; i++) {
+        out[i].seq = pg_i64(r, i, 0);
+        out[i].kind = PQgetvalue(r, i, 1)[0];
+        out[i].obj_id = pg_i64(r, i, 2);
+        kb_parse_f64(PQgetvalue(r, i, 3), &out[i].at);
+        *n_out = i + 1;
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_collection_fetch(struct pg_db *db, int64_t id, bool *found, char *name, size_t name_bytes, int64_t *created_at,
+                        struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[1] = {I64(ib, id)};
+    int rc;
+    *found = false;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT name, created_at FROM collections WHERE id=$1", 1, v, -1, NULL, 0, 0, &r,
+                    "read collection", err);
+    if (rc == 0 && PQntuples(r) > 0) {
+        *found = true;
+        kb_strlcpy(name, PQgetvalue(r, 0, 0), name_bytes);
+        *created_at = pg_i64(r, 0, 1);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+static enum index_doc_status pg_status_parse(const char *s)
+{
+    for (int k = INDEX_DOC_QUEUED; k <= INDEX_DOC_FAILED; k++)
+        if (!strcmp(s, index_doc_status_name((enum index_doc_status)k)))
+            return (enum index_doc_status)k;
+    return INDEX_DOC_FAILED;
+}
+
+static const char *pg_str(const PGresult *r, int row, int col, struct kb_arena *a)
+{
+    char *s = kb_arena_strdup(a, PQgetvalue(r, row, col));
+    return s ? s : "";
+}
+
+/* Decodes a big-endian int8 of a binary result. */
+static int64_t pg_bin_i64(const PGresult *r, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    uint64_t v = 0;
+    if (PQgetlength(r, row, col) != 8)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+/* The chunks (and their vectors of e) of document id into out (inside the snapshot, mu held). */
+static int pg_doc_fetch_chunks(struct pg_db *db, const char *idv, const struct index_embedder *e, struct kb_arena *a,
+                               struct pg_doc_state *out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    const char *v[2] = {idv, e ? e->id : ""};
+    int rc = pg_run(db, "SELECT id, text, heading_path, page_start, page_end, off_start, off_end, n_tokens, page_map"
+                        " FROM chunks WHERE document_id=$1 ORDER BY ordinal", 1, v, -1, NULL, 0, 0, &r, "read chunks",
+                    err);
+    int n = rc == 0 ? PQntuples(r) : 0;
+    if (rc == 0) {
+        out->chunk_ids = kb_arena_alloc(a, (size_t)(n + 1) * sizeof(int64_t));
+        out->chunks = kb_arena_alloc(a, (size_t)(n + 1) * sizeof(struct index_chunk));
+        if (!out->chunk_ids || !out->chunks)
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: %d chunks exceed the memory cap", idv, n);
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        struct index_chunk *c = &out->chunks[i];
+        memset(c, 0, sizeof *c);
+        out->chunk_ids[i] = pg_i64(r, i, 0);
+        c->text = pg_str(r, i, 1, a);
+        c->heading_path = pg_str(r, i, 2, a);
+        c->page_start = (int)pg_i64(r, i, 3);
+        c->page_end = (int)pg_i64(r, i, 4);
+        c->off_start = pg_i64(r, i, 5);
+        c->off_end = pg_i64(r, i, 6);
+        c->n_tokens = (int)pg_i64(r, i, 7);
+        c->page_map = pg_str(r, i, 8, a);
+        out->n_chunks = i + 1;
+    }
+    PQclear(r);
+    r = NULL;
+    if (rc || !e || n == 0)
+        return rc;
+    out->vectors = kb_try_malloc((size_t)n * (size_t)e->dim, sizeof(float));
+    if (!out->vectors)
+        return kb_error_set(err, KB_ENOMEM, "no memory for %d chunk vectors", n);
+    rc = pg_run(db, "SELECT e.chunk_id, e.vector FROM embeddings e JOIN chunks c ON c.id=e.chunk_id"
+                    " WHERE c.document_id=$1 AND e.embedder_id=$2 ORDER BY c.ordinal", 2, v, -1, NULL, 0, 1, &r,
+                "read vectors", err);
+    out->n_vec_missing = n;
+    for (int i = 0, k = 0; rc == 0 && i < PQntuples(r); i++) {
+        int64_t cid = pg_bin_i64(r, i, 0);
+        while (k < n && out->chunk_ids[k] != cid)
+            k++;
+        if (k == n || PQgetlength(r, i, 1) != (int)((size_t)e->dim * sizeof(float)))
+            continue;
+        memcpy(out->vectors + (size_t)k * (size_t)e->dim, PQgetvalue(r, i, 1), (size_t)e->dim * sizeof(float));
+        out->n_vec_missing--;
+    }
+    PQclear(r);
+    if (out->n_vec_missing > 0) {
+        free(out->vectors);
+        out->vectors = NULL;
+    }
+    return rc;
+}
+
+int pg_doc_fetch(struct pg_db *db, int64_t id, bool meta_only, const struct index_embedder *e, struct kb_arena *a,
+                 struct pg_doc_state *out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[1] = {I64(ib, id)};
+    int rc;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_cmd(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin snapshot", err);
+    if (rc == 0) {
+        rc = pg_run(db, "SELECT id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,"
+                        " external_id, title FROM documents WHERE id=$1", 1, v, -1, NULL, 0, 0, &r, "read document",
+                    err);
+        if (rc == 0 && PQntuples(r) > 0) {
+            struct index_doc *d = &out->doc;
+            out->found = true;
+            d->id = pg_i64(r, 0, 0);
+            d->collection_id = pg_i64(r, 0, 1);
+            d->name = pg_str(r, 0, 2, a);
+            d->path = pg_str(r, 0, 3, a);
+            d->mime = pg_str(r, 0, 4, a);
+            d->bytes = pg_i64(r, 0, 5);
+            kb_strlcpy(d->sha256, PQgetvalue(r, 0, 6), sizeof d->sha256);
+            d->mtime = pg_i64(r, 0, 7);
+            d->status = pg_status_parse(PQgetvalue(r, 0, 8));
+            d->error = pg_str(r, 0, 9, a);
+            d->ingested_at = pg_i64(r, 0, 10);
+            d->external_id = pg_str(r, 0, 11, a);
+            d->title = pg_str(r, 0, 12, a);
+        }
+        PQclear(r);
+        if (rc == 0 && out->found && !meta_only)
+            rc = pg_doc_fetch_chunks(db, v[0], e, a, out, err);
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            pg_cmd(db, rc ? "ROLLBACK" : "COMMIT", "end snapshot", NULL);
+    }
+    pthread_mutex_unlock(&db->mu);
+    if (rc) {
+        free(out->vectors);
+        out->vectors = NULL;
+    }
+    return rc;
+}
+
+int pg_original_fetch(struct pg_db *db, const char *sha, void **data, size_t *n, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    const char *v[1] = {sha};
+    int rc;
+    *data = NULL;
+    *n = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT data FROM originals WHERE sha256=$1", 1, v, -1, NULL, 0, 1, &r, "read original", err);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = kb_error_set(err, KB_ENOENT, "original '%s' is not in postgresql", sha);
+    if (rc == 0) {
+        *n = (size_t)PQgetlength(r, 0, 0);
+        *data = kb_try_malloc(*n + 1, 1);
+        if (!*data)
+            rc = kb_error_set(err, KB_ENOMEM, "no memory for an original of %zu bytes", *n);
+        else
+            memcpy(*data, PQgetvalue(r, 0, 0), *n);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_ids(struct pg_db *db, const char *table, int64_t **ids, int64_t *n, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+    KB_ASSERT(!strcmp(table, "documents") || !strcmp(table, "collections"));
+    *ids = NULL;
+    *n = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, strcmp(table, "documents") ? "SELECT id FROM collections ORDER BY id"
+                                                   : "SELECT id FROM documents ORDER BY id",
+                    0, NULL, -1, NULL, 0, 0, &r, "list ids", err);
+    if (rc == 0) {
+        *n = PQntuples(r);
+        *ids = kb_xmalloc((size_t)(*n + 1) * sizeof(int64_t));
+        for (int i = 0; i < (int)*n; i++)
+            (*ids)[i] = pg_i64(r, i, 0);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_counts(struct pg_db *db, int64_t *n_docs, int64_t *n_chunks, struct kb_error *err)
+{
+    char b[64];
+    int rc = pg_value(db, "SELECT (SELECT count(*) FROM documents)::text || ' ' || (SELECT count(*) FROM chunks)", 0,
+                      NULL, b, sizeof b, "count", err);
+    long long d = 0, c = 0;
+    if (rc == 0 && sscanf(b, "%lld %lld", &d, &c) != 2)
+        rc = kb_error_set(err, KB_EIO, "postgresql: unexpected count '%s'", b);
+    *n_docs = d;
+    *n_chunks = c;
+    return rc;
+}
+
+/* ---- notifications --------------------------------------------------------------------------------- */
+
+int pg_listen(struct pg_db *db, struct kb_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_cmd(db, "LISTEN " PG_NOTIFY_CHANNEL, "listen", err);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_wait(struct pg_db *db, int wake_fd, int timeout_ms, bool *notified, struct kb_error *err)
+{
+    struct pollfd fds[2] = {{.fd = PQsocket(db->conn), .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+    int rc = 0;
+    *notified = false;
+    pthread_mutex_lock(&db->mu);
+    if (fds[0].fd < 0 || PQstatus(db->conn) != CONNECTION_OK) {
+        rc = pg_fail(db, NULL, "wait for changes", err);
+        goto out_unlock;
+    }
+    /* the sync thread is this connection's only user: no need to hold mu while waiting */
+    pthread_mutex_unlock(&db->mu);
+    if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR)
+        fds[0].revents = 0;
+    pthread_mutex_lock(&db->mu);
+    if (fds[0].revents) {
+        PGnotify *nf;
+        if (!PQconsumeInput(db->conn)) {
+            rc = pg_fail(db, NULL, "wait for changes", err);
+            goto out_unlock;
+        }
+        while ((nf = PQnotifies(db->conn)) != NULL) {
+            *notified = true;
+            PQfreemem(nf);
+        }
+    }
+out_unlock:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}

@@ -1,0 +1,132 @@
+/* index/pg.h: the PostgreSQL backend of the store, shared by index/pg.c (libpq glue: connection,
+ * schema migrations, the write transactions and the reads a node needs to follow them), index/pg_sync.c
+ * (the sync thread that keeps a node's local SQLite+FAISS cache equal to PostgreSQL) and the hooks in
+ * store.c and store_docs.c. Never included outside index/ (tests of index/ excepted); rag/ and web/
+ * see the backend only through index_store_sync_status() and KB_EBUSY from writes.
+ * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c,
+ * tests/web/test_pg_nodes.c. */
+#ifndef KB_INDEX_PG_H
+#define KB_INDEX_PG_H
+
+#include "index/index_int.h"
+
+#define PG_SCHEMA_VERSION 1 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_NOTIFY_CHANNEL "kbox_changes"
+
+struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
+
+/* Connects (store.url, the password from password_file when non-empty, else libpq's usual sources)
+ * and, unless `migrate` is false, runs the pending schema migrations, each in a transaction under an
+ * advisory lock so nodes starting together migrate once. A schema newer than PG_SCHEMA_VERSION is
+ * refused with KB_ECONFIG naming both versions. Errors: KB_EBUSY (unreachable), KB_ECONFIG.
+ * Caller owns *out; close with pg_db_close(). */
+int pg_db_open(struct pg_db **out, const char *url, const char *password_file, bool migrate, struct kb_error *err);
+void pg_db_close(struct pg_db *db); /* NULL ok */
+/* The schema version recorded in the database (0 before any migration). */
+int pg_db_schema_version(struct pg_db *db, int *version, struct kb_error *err);
+/* The random id the first migration gave this database (kbox_meta 'cluster_id'); a node's cache
+ * records it, so a cache filled from another database is rebuilt. buf >= 64 bytes. */
+int pg_db_cluster_id(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err);
+
+/* ---- writes: one PostgreSQL transaction each, which also appends its change-log rows and NOTIFYs */
+
+int pg_collection_create(struct pg_db *db, const char *name, int64_t *id_out, struct kb_error *err);
+int pg_collection_rename(struct pg_db *db, int64_t id, const char *name, struct kb_error *err);
+/* Deletes the collection's documents and the collection. KB_ENOENT, KB_EFORBIDDEN (default). */
+int pg_collection_delete(struct pg_db *db, int64_t id, struct kb_error *err);
+/* collection_id 0 = default. sha may be "". */
+int pg_doc_create(struct pg_db *db, const struct index_doc *doc, int64_t *id_out, struct kb_error *err);
+int pg_doc_set_status(struct pg_db *db, int64_t id, enum index_doc_status s, const char *error,
+                      struct kb_error *err);
+/* index_doc_replace's contract (target row, collection) with the vectors of embedder e (n x e->dim,
+ * nullable) and the original (nullable) stored as bytea under its sha256 `sha`. */
+int pg_doc_replace(struct pg_db *db, const struct index_doc *doc, const char *sha, const struct index_chunk *chunks,
+                   int n_chunks, const struct index_embedder *e, const float *vectors, const void *original,
+                   size_t original_bytes, int64_t *id_out, struct kb_error *err);
+int pg_doc_delete(struct pg_db *db, int64_t id, struct kb_error *err); /* KB_ENOENT */
+/* Stores an original's bytes under sha (kept when present). No change row: nodes read originals by
+ * sha when a document names one. */
+int pg_original_put(struct pg_db *db, const char *sha, const void *data, size_t n, struct kb_error *err);
+
+/* ---- notifications ------------------------------------------------------------------------------ */
+
+/* (Re)connects when needed and LISTENs on PG_NOTIFY_CHANNEL. KB_EBUSY while unreachable. */
+int pg_listen(struct pg_db *db, struct kb_error *err);
+/* Waits up to timeout_ms for a notification on db or a readable wake_fd; *notified tells which
+ * (notifications are drained). KB_EBUSY when the connection broke (pg_listen again). */
+int pg_wait(struct pg_db *db, int wake_fd, int timeout_ms, bool *notified, struct kb_error *err);
+
+/* ---- reads for the sync ---------------------------------------------------------------------- */
+
+/* One change-log row: the object named changed; its current state is read from its table. */
+enum pg_kind { PG_KIND_COLLECTION = 'c', PG_KIND_DOC = 'd', PG_KIND_DOC_META = 'm' };
+struct pg_change {
+    int64_t seq;    /* change-log sequence, increasing in commit order */
+    char kind;      /* enum pg_kind */
+    int64_t obj_id; /* collection or document id */
+    double at;      /* commit time, unix seconds (PostgreSQL's clock) */
+};
+/* Up to max changes with seq > after, by seq. */
+int pg_changes_since(struct pg_db *db, int64_t after, struct pg_change *out, int max, int *n_out,
+                     struct kb_error *err);
+int pg_head(struct pg_db *db, int64_t *seq, struct kb_error *err); /* the last seq (0 when none) */
+
+/* A collection's state: *found false when deleted. name >= 256 bytes. */
+int pg_collection_fetch(struct pg_db *db, int64_t id, bool *found, char *name, size_t name_bytes, int64_t *created_at,
+                        struct kb_error *err);
+/* A document's state in one snapshot: *found false when deleted; with meta_only, the row alone.
+ * Strings go to arena a; *chunk_ids and *chunks have *n_chunks entries (arena); *vectors (caller
+ * frees, NULL without e or when a chunk lacks a vector of e: then *n_vec_missing counts those). */
+struct pg_doc_state {
+    bool found;
+    struct index_doc doc;
+    int64_t *chunk_ids;
+    struct index_chunk *chunks;
+    int n_chunks;
+    float *vectors;        /* n_chunks x e->dim; caller frees */
+    int n_vec_missing;
+};
+int pg_doc_fetch(struct pg_db *db, int64_t id, bool meta_only, const struct index_embedder *e, struct kb_arena *a,
+                 struct pg_doc_state *out, struct kb_error *err);
+/* The bytes of an original (caller frees *data). KB_ENOENT. */
+int pg_original_fetch(struct pg_db *db, const char *sha, void **data, size_t *n, struct kb_error *err);
+/* Every id of "documents" or "collections" (table is one of the two), sorted. Caller frees *ids. */
+int pg_ids(struct pg_db *db, const char *table, int64_t **ids, int64_t *n, struct kb_error *err);
+/* Counts for checks and `kbox store migrate`. */
+int pg_counts(struct pg_db *db, int64_t *n_docs, int64_t *n_chunks, struct kb_error *err);
+
+/* ---- pg_sync.c -------------------------------------------------------------------------------- */
+
+struct pg_sync; /* the sync thread and the lag figures of one store */
+
+/* Attaches the backend to st (opened with a local cache in data_dir): catches up (or rebuilds) once,
+ * synchronously, then starts the thread, which LISTENs on a second connection (url, password_file:
+ * copied). Takes ownership of db (closed on failure too). */
+int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
+                  const char *password_file, int poll_s, int64_t rebuild_lag, struct kb_error *err);
+void pg_sync_stop(struct pg_sync *s); /* NULL ok; joins the thread, closes the connections */
+struct pg_db *pg_sync_db(struct pg_sync *s); /* borrowed: the write connection */
+/* Applies every committed change not yet in the cache (the writer calls it after its commit, so it
+ * reads its own write). Errors are logged; the thread retries. */
+void pg_sync_catch_up(struct pg_sync *s);
+void pg_sync_status(struct pg_sync *s, struct index_sync_status *out);
+
+/* ---- store_mirror.c: the SQLite side of applying changes (takes the store lock itself) ---------- */
+
+/* name NULL: the collection is gone (deleted locally with its documents). */
+int store_mirror_collection(struct index_store *st, int64_t id, const char *name, int64_t created_at,
+                            struct kb_error *err);
+/* Makes local document id equal to ds (ds->found false: deletes it). meta_only: the row alone;
+ * KB_ENOENT when the row is not cached yet (the caller fetches it whole). vec_e: the embedder of
+ * ds->vectors. */
+int store_mirror_doc(struct index_store *st, int64_t id, const struct pg_doc_state *ds, bool meta_only,
+                     const struct index_embedder *vec_e, struct kb_error *err);
+/* Deletes every document and every collection but the default one (before a rebuild). */
+int store_mirror_wipe(struct index_store *st, struct kb_error *err);
+/* The applied sequence and the database's cluster id as recorded in meta ('pg_seq', 'pg_cluster'). */
+void store_mirror_position(struct index_store *st, int64_t *seq, char *cluster, size_t cluster_bytes);
+int store_mirror_set_position(struct index_store *st, int64_t seq, const char *cluster, struct kb_error *err);
+/* True when originals/<sha> exists locally. */
+bool store_mirror_has_original(struct index_store *st, const char *sha);
+
+#endif

@@ -1,0 +1,279 @@
+/* tests/web/test_pg_nodes.c: two `kbox serve` nodes (real processes, real HTTP on 127.0.0.1) on one
+ * private PostgreSQL cluster (tests/support/pgcluster.c), store.backend = postgres:
+ * - an upload through node A is in PostgreSQL when answered, and searchable through node B, with the
+ *   same hits (ids and scores);
+ * - /api/health on both reports the store, connected, with lag 0 once caught up, and equal counts;
+ * - PostgreSQL stopped: both nodes still answer searches from their caches, an upload fails with
+ *   503 naming PostgreSQL and leaves the counts unchanged; PostgreSQL back: the nodes reconnect by
+ *   themselves and the next upload reaches both.
+ * Skipped with a message when PostgreSQL 15 is not installed. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "http.h"
+#include "../cli/serve.h"
+#include "../support/pgcluster.h"
+
+#define TOKEN "pg-nodes-admin-token-0123456789abcdef"
+#define AUTH "Authorization: Bearer " TOKEN
+
+static const char *const admin[] = {AUTH, NULL};
+static const char *const json_hdr[] = {AUTH, "Content-Type: application/json", NULL};
+static const char *const upload_hdrs[] = {AUTH, "Content-Type: multipart/form-data; boundary=XbOuNdArY", NULL};
+
+struct node {
+    struct kbox_server k;
+    char dir[64];
+    bool up;
+};
+
+static struct pgcluster g_pg;
+static struct node *g_nodes[4]; /* stopped by main after a failed assertion too */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void node_start(struct node *n)
+{
+    char url[600];
+    const char *argv[20];
+    int k = 0;
+    snprintf(n->dir, sizeof n->dir, "/tmp/kbox-pgnode-XXXXXX");
+    assert_non_null(mkdtemp(n->dir));
+    snprintf(url, sizeof url, "store.url=%s", g_pg.url);
+    argv[k++] = "--set";
+    argv[k++] = "server.admin_token=" TOKEN;
+    argv[k++] = "--set";
+    argv[k++] = "ingest.workers=1";
+    argv[k++] = "--set";
+    argv[k++] = "store.backend=postgres";
+    argv[k++] = "--set";
+    argv[k++] = url;
+    argv[k++] = "--set";
+    argv[k++] = "store.poll_s=1";
+    argv[k] = NULL;
+    if (kbox_serve_start(&n->k, n->dir, argv))
+        fail_msg("kbox serve did not start: %s", n->k.printed);
+    n->up = true;
+    for (int i = 0; i < 4; i++)
+        if (!g_nodes[i]) {
+            g_nodes[i] = n;
+            break;
+        }
+}
+
+static void node_stop(struct node *n)
+{
+    char cmd[128];
+    if (!n->up)
+        return;
+    n->up = false;
+    kbox_serve_stop(&n->k);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", n->dir);
+}
+
+/* status of method path; *body (nullable) gets the body (caller frees). */
+static int call(struct node *n, const char *method, const char *path, const char *const *hdrs, const char *body,
+                size_t body_len, char **out)
+{
+    struct http_resp r;
+    int st;
+    assert_int_equal(http_req(n->k.port, method, path, hdrs, body, body_len, &r), 0);
+    st = r.status;
+    if (out)
+        *out = strdup(r.body ? r.body : "");
+    http_resp_free(&r);
+    return st;
+}
+
+static int upload(struct node *n, const char *name, const char *text, char **out)
+{
+    char body[4096];
+    int len = snprintf(body, sizeof body,
+                       "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+                       "Content-Type: text/plain\r\n\r\n%s\r\n--XbOuNdArY--\r\n",
+                       name, text);
+    return call(n, "POST", "/api/documents", upload_hdrs, body, (size_t)len, out);
+}
+
+static int64_t json_int(const char *body, const char *key)
+{
+    char pat[64];
+    const char *p;
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    p = strstr(body, pat);
+    return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+static void wait_job(struct node *n, int64_t job)
+{
+    char path[64], *b = NULL;
+    double t0 = now_s();
+    snprintf(path, sizeof path, "/api/jobs/%lld", (long long)job);
+    while (now_s() - t0 < 60) {
+        assert_int_equal(call(n, "GET", path, admin, NULL, 0, &b), 200);
+        if (strstr(b, "\"state\":\"done\"")) {
+            free(b);
+            return;
+        }
+        if (strstr(b, "\"state\":\"failed\""))
+            fail_msg("job failed: %s", b);
+        free(b);
+        usleep(50000);
+    }
+    fail_msg("job %lld did not finish", (long long)job);
+}
+
+/* The search body without its timing, into a malloc'd string. */
+static char *search(struct node *n, const char *q)
+{
+    char body[512], *b = NULL, *t;
+    int len = snprintf(body, sizeof body, "{\"query\":\"%s\",\"top_k\":5}", q);
+    assert_int_equal(call(n, "POST", "/api/search", json_hdr, body, (size_t)len, &b), 200);
+    t = strstr(b, "\"took_ms\"");
+    if (t)
+        *t = '\0';
+    return b;
+}
+
+/* Waits until q finds something on n (the change arrived), up to 10 s; returns the seconds waited. */
+static double wait_found(struct node *n, const char *q, const char *needle)
+{
+    double t0 = now_s();
+    while (now_s() - t0 < 10) {
+        char *b = search(n, q);
+        bool found = strstr(b, needle) != NULL;
+        free(b);
+        if (found)
+            return now_s() - t0;
+        usleep(20000);
+    }
+    fail_msg("'%s' never became searchable on port %d", q, n->k.port);
+    return -1;
+}
+
+static char *health(struct node *n)
+{
+    char *b = NULL;
+    assert_int_equal(call(n, "GET", "/api/health", admin, NULL, 0, &b), 200);
+    return b;
+}
+
+static void wait_connected(struct node *n)
+{
+    double t0 = now_s();
+    while (now_s() - t0 < 20) {
+        char *h = health(n);
+        bool ok = strstr(h, "\"connected\":true") != NULL;
+        free(h);
+        if (ok)
+            return;
+        usleep(100000);
+    }
+    fail_msg("node on port %d did not reconnect", n->k.port);
+}
+
+static void test_two_nodes(void **state)
+{
+    static struct node a, b; /* static: main stops them after a failed assertion */
+    char *ra = NULL, *sa, *sb, *h;
+    int64_t job;
+    int rc = pgcluster_start(&g_pg);
+    (void)state;
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+    node_start(&a);
+    node_start(&b);
+    /* upload through A; searchable through B, with the same hits */
+    assert_int_equal(upload(&a, "tea.txt", "Oolong tea leaves are rolled and partially oxidised before firing.", &ra),
+                     202);
+    job = json_int(ra, "job_id");
+    free(ra);
+    assert_true(job > 0);
+    /* the upload's bytes are in PostgreSQL as soon as it was answered */
+    assert_int_equal(pgcluster_sql(&g_pg, "DO $$ BEGIN IF (SELECT count(*) FROM originals) <> 1 THEN"
+                                          " RAISE 'upload not in postgresql'; END IF; END $$"),
+                     0);
+    wait_job(&a, job);
+    wait_found(&b, "oolong oxidised", "Oolong");
+    sa = search(&a, "oolong oxidised");
+    sb = search(&b, "oolong oxidised");
+    assert_string_equal(sa, sb);
+    free(sa);
+    free(sb);
+    /* health: the store section, connected, caught up, the same counts */
+    h = health(&b);
+    assert_non_null(strstr(h, "\"backend\":\"postgres\""));
+    assert_non_null(strstr(h, "\"connected\":true"));
+    assert_non_null(strstr(h, "\"lag_seq\":0"));
+    assert_int_equal(json_int(h, "documents"), 1);
+    assert_true(json_int(h, "chunks") >= 1);
+    free(h);
+    h = health(&a);
+    assert_int_equal(json_int(h, "documents"), 1);
+    free(h);
+
+    /* PostgreSQL stopped: searches answer from the caches, an upload gets 503 and changes nothing */
+    assert_int_equal(pgcluster_stop(&g_pg), 0);
+    sa = search(&a, "oolong oxidised");
+    sb = search(&b, "oolong oxidised");
+    assert_non_null(strstr(sb, "Oolong"));
+    assert_string_equal(sa, sb);
+    free(sa);
+    free(sb);
+    assert_int_equal(upload(&a, "coffee.txt", "Arabica beans grow at high altitude in volcanic soil.", &ra), 503);
+    assert_non_null(strstr(ra, "postgresql"));
+    free(ra);
+    h = health(&a);
+    assert_int_equal(json_int(h, "documents"), 1);
+    free(h);
+
+    /* back: both reconnect by themselves; the next upload reaches both */
+    assert_int_equal(pgcluster_resume(&g_pg), 0);
+    wait_connected(&a);
+    wait_connected(&b);
+    assert_int_equal(upload(&b, "coffee.txt", "Arabica beans grow at high altitude in volcanic soil.", &ra), 202);
+    job = json_int(ra, "job_id");
+    free(ra);
+    wait_job(&b, job);
+    wait_found(&a, "arabica altitude", "Arabica");
+    h = health(&a);
+    assert_int_equal(json_int(h, "documents"), 2);
+    free(h);
+    h = health(&b);
+    assert_int_equal(json_int(h, "documents"), 2);
+    free(h);
+    node_stop(&a);
+    node_stop(&b);
+    pgcluster_destroy(&g_pg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_nodes),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    for (int i = 0; i < 4; i++)
+        if (g_nodes[i])
+            node_stop(g_nodes[i]);
+    pgcluster_destroy(&g_pg); /* after a failed assertion too */
+    return rc;
+}
