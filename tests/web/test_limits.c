@@ -202,7 +202,7 @@ static void *hammer_main(void *ud)
             continue;
         }
         if (r.status == 200)
-            h->n_ok++;
+            __atomic_fetch_add(&h->n_ok, 1, __ATOMIC_RELAXED); /* read by the test while hammering */
         else if (r.status == 503 && http_header(&r, "Retry-After", ra, sizeof ra))
             h->n_busy++;
         else
@@ -242,6 +242,16 @@ static void test_saturation(void **state)
         assert_int_equal(r.status, 200);
         http_resp_free(&r);
         worst = KB_MAX(worst, kb_now_s() - t0);
+        usleep(100 * 1000);
+    }
+    /* one 1,000-input call takes seconds of CPU on a loaded machine: hammer on until one got
+     * through (the bound is on health and search, not on embeddings) */
+    for (double t0 = kb_now_s(); kb_now_s() - t0 < 120;) {
+        int n = 0;
+        for (int i = 0; i < 6; i++)
+            n += __atomic_load_n(&h[i].n_ok, __ATOMIC_RELAXED);
+        if (n >= 1)
+            break;
         usleep(100 * 1000);
     }
     stop_flag = 1;
