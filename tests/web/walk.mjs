@@ -1,0 +1,121 @@
+// tests/web/walk.mjs: issue #15's loop end to end in headless Chromium, as its "done when" walks it:
+//   1. a widget user (a shop page on another, allowlisted origin) asks a question the documents
+//      cannot answer (a fallback) and gives a thumbs-down;
+//   2. the admin sees it in Review and writes the correct answer there (a curated answer through
+//      POST /api/faq; the item is resolved and leaves the inbox);
+//   3. the same widget user asks a paraphrase and gets the curated answer, cited, with mode
+//      "curated" (checked in the widget and in the conversation log's export, which also names
+//      the curated entry and its version);
+//   4. the Dashboard shows one fallback, one thumbs-down and one curated answer.
+// The pages' screenshots in both languages come from loop.mjs and faq.mjs. Exit 77 (skip) without
+// chromium or playwright-core.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import {browserOrSkip, check, runWithServer, startKbox, uploadAndWait} from './common.mjs';
+
+const [kbox, src, build] = process.argv.slice(2);
+const {launch} = browserOrSkip(build);
+
+const MISS = 'Do you deliver parcels to the Moon?';
+const PARAPHRASE = 'Can parcels be delivered to the Moon?';
+const CURATED = 'No. We deliver parcels on Earth only, to 42 countries.';
+
+async function freePort() {
+  const s = http.createServer();
+  await new Promise((res) => s.listen(0, '127.0.0.1', res));
+  const port = s.address().port;
+  await new Promise((res) => s.close(res));
+  return port;
+}
+
+async function admin(k, route) {
+  const r = await fetch(k.url + route, {headers: {Authorization: 'Bearer ' + k.token}});
+  check(r.status === 200, route + ' ' + r.status);
+  return r;
+}
+
+async function ask(page, q) {
+  const before = await page.locator('#kbox-widget .msg.bot[data-state="done"]').count();
+  await page.fill('#kbox-widget form input', q);
+  await page.click('#kbox-widget form button');
+  const bot = page.locator('#kbox-widget .msg.bot[data-state="done"]').nth(before);
+  await bot.waitFor();
+  return bot;
+}
+
+async function main() {
+  const pagePort = await freePort();
+  const k = await startKbox(kbox, ['server.cors_origins=http://127.0.0.1:' + pagePort]);
+  const samples = path.join(src, 'samples/en');
+  await uploadAndWait(k, fs.readdirSync(samples).map((f) => path.join(samples, f)));
+  const shop = http.createServer((req, res) => {
+    res.writeHead(200, {'Content-Type': 'text/html; charset=utf-8'});
+    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body><h1>Shop</h1>
+<script src="${k.url}/widget.js" data-collection=""></script></body></html>`);
+  });
+  await new Promise((res) => shop.listen(pagePort, '127.0.0.1', res));
+  const browser = await launch();
+  await runWithServer(k, async () => {
+    try {
+      const ctx = await browser.newContext({viewport: {width: 1280, height: 900}});
+      const errors = [];
+
+      // ---- 1. the widget: no answer, thumbs-down ----
+      const shopPage = await ctx.newPage();
+      shopPage.on('pageerror', (e) => errors.push(String(e)));
+      await shopPage.goto(`http://127.0.0.1:${pagePort}/`);
+      await shopPage.waitForSelector('#kbox-widget', {state: 'attached'});
+      await shopPage.click('#kbox-widget .bubble');
+      const miss = await ask(shopPage, MISS);
+      await miss.locator('.vote-down').click();
+      await miss.locator('.votes input').waitFor();
+
+      // ---- 2. Review: the admin writes the correct answer ----
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(k.url + '/#review');
+      await page.fill('#token', k.token);
+      await page.click('#token-save');
+      await page.click('#nav button[data-page="review"]');
+      const item = page.locator('#review-list .loop-item').first();
+      await item.waitFor();
+      check((await item.locator('.loop-q').textContent()) === MISS, 'the widget question is in Review');
+      check(await item.locator('.badge-fallback').count() === 1 && await item.locator('.badge-thumbs_down').count() === 1,
+        'it is a fallback with a thumbs-down');
+      await item.locator('.loop-write').click();
+      await item.locator('textarea.loop-answer').fill(CURATED);
+      await item.locator('.loop-save').click();
+      await page.waitForFunction(() => !document.querySelector('#review-list .loop-item'));
+      const faq = await (await admin(k, '/api/faq')).json();
+      check(JSON.stringify(faq).includes(CURATED), 'the written answer is a curated entry: ' + JSON.stringify(faq).slice(0, 300));
+
+      // ---- 3. the same widget user asks a paraphrase: the curated answer, cited ----
+      const hit = await ask(shopPage, PARAPHRASE);
+      const text = await hit.locator('.answer').textContent();
+      check(text.includes('42 countries'), 'the paraphrase gets the curated answer: ' + text);
+      check(await hit.locator('.chips > *').count() >= 1, 'the curated answer is cited');
+      const log = (await (await admin(k, '/api/logs/export?format=jsonl')).text()).trim().split('\n').map((l) => JSON.parse(l));
+      const last = log[log.length - 1];
+      check(last.question === PARAPHRASE && last.mode === 'curated', 'logged with mode curated: ' + JSON.stringify(last).slice(0, 300));
+      check(last.curated_id > 0 && last.curated_version === 1, 'the log names the curated entry and its version');
+      check(log[0].conversation_id === last.conversation_id, 'one widget conversation');
+
+      // ---- 4. the Dashboard: one fallback, one thumbs-down, one curated answer ----
+      await page.click('#nav button[data-page="dashboard"]');
+      await page.waitForSelector('#dash-body[data-questions="2"]');
+      const cards = await page.locator('#dash-body .loop-cards').textContent();
+      check(cards.includes('▼ 1'), 'one thumbs-down: ' + cards);
+      check(cards.includes('1 curated'), 'one curated answer: ' + cards);
+      const s = await (await admin(k, '/api/stats')).json();
+      check(s.fallback === 1 && s.thumbs.down === 1 && s.modes.curated === 1, 'stats: ' + JSON.stringify(s).slice(0, 300));
+      check(errors.length === 0, 'no page errors: ' + errors.join('; '));
+      console.log('walk: ok');
+    } finally {
+      await browser.close();
+      shop.close();
+    }
+  });
+}
+
+main().catch((e) => { console.error(e.stack || e); process.exit(1); });
