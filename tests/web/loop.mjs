@@ -122,6 +122,8 @@ async function main() {
         const p = document.getElementById('page-dashboard');
         return p.scrollWidth - p.clientWidth;
       });
+      const head = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      check(head <= 1, 'the header fits 360 px too (overflow ' + head + ' px)');
       check(over <= 1, 'the Dashboard fits 360 px (overflow ' + over + ' px)');
       await page.screenshot({path: path.join(shots, 'dashboard-360.png'), fullPage: true});
       await page.setViewportSize({width: 1280, height: 900});
