@@ -8,7 +8,8 @@
  * so that BM25 and the vectors find it with no search code of its own, and rag/answer.c's FAQ path
  * (answer_split_pair; the best match of the question and its similar questions) answers with it.
  * rag_ask then calls rag_curated_mark: a "faq" answer whose cited document is a curated entry's
- * becomes mode "curated" with the entry's id and the version its document holds, and counts a use.
+ * becomes mode "curated" with the entry's id and the version its document holds, and counts a use;
+ * the documents the entry cites (optional) follow its own passage as citations [2], [3]...
  * Writes go entry rows first, then the document (curated_write_doc); rag_open runs
  * rag_curated_sync, which rewrites the documents that lag their entry and deletes the hidden
  * documents whose entry is gone, so a crash between the two writes heals at the next open.
@@ -293,6 +294,39 @@ bool rag_curated_is_doc(const char *mime)
     return mime && !strcmp(mime, INDEX_CURATED_MIME);
 }
 
+/* Appends the documents entry id cites (its optional citations) to out's citations after the
+ * entry's own passage: [2], [3]... carry each document's name and its first passage, so a client
+ * shows them as sources. A cited document deleted since is skipped. */
+static void curated_cite_documents(struct rag *r, int64_t id, struct rag_answer *out)
+{
+    struct kb_arena a;
+    struct index_curated c;
+    kb_arena_init(&a, 0, 0);
+    if (index_curated_get(r->st, id, &a, &c, NULL) == 0 && c.citations && c.citations[0]) {
+        const char *s = c.citations;
+        while (*s && out->n_citations < 1 + CURATED_CITATIONS_MAX) {
+            char tok[32];
+            size_t k = strcspn(s, ",");
+            int64_t doc_id = 0;
+            struct index_doc d;
+            struct index_chunk_row *ch;
+            int n_ch = 0;
+            snprintf(tok, sizeof tok, "%.*s", (int)(k < sizeof tok - 1 ? k : sizeof tok - 1), s);
+            s += k + (s[k] == ',');
+            if (kb_parse_i64(tok, &doc_id) || index_doc_get(r->st, doc_id, &a, &d, NULL) != 0 ||
+                index_doc_chunks(r->st, doc_id, &a, &ch, &n_ch, NULL) != 0 || n_ch < 1)
+                continue;
+            out->citations = kb_xrealloc(out->citations, (size_t)(out->n_citations + 1) * sizeof *out->citations);
+            out->citations[out->n_citations] = (struct rag_citation){
+                .n = out->n_citations + 1, .chunk_id = ch[0].id, .document_id = doc_id,
+                .document = kb_xstrdup(d.name ? d.name : ""), .heading_path = kb_xstrdup(ch[0].heading_path ? ch[0].heading_path : ""),
+                .page = ch[0].page_start, .page_end = ch[0].page_end, .text = kb_xstrdup(ch[0].text ? ch[0].text : "")};
+            out->n_citations++;
+        }
+    }
+    kb_arena_release(&a);
+}
+
 void rag_curated_mark(struct rag *r, struct rag_answer *out)
 {
     int64_t id;
@@ -303,6 +337,7 @@ void rag_curated_mark(struct rag *r, struct rag_answer *out)
         out->mode = "curated";
         out->curated_id = id;
         out->curated_version = version;
+        curated_cite_documents(r, id, out);
     }
 }
 

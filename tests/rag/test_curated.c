@@ -218,6 +218,47 @@ static void test_hidden_and_repaired(void **state)
     assert_int_equal(rag_curated_delete(fx->r, id, &err), 0);
 }
 
+/* An entry's cited documents follow its own passage in the answer's citations ([2], ...), with
+ * their names and first passages; a cited document deleted since is left out. */
+static void test_cited_documents(void **state)
+{
+    struct fixture *fx = *state;
+    struct rag_document *d = NULL;
+    struct kb_error err = {0};
+    int64_t csv = 0, id = 0;
+    int n = 0;
+    assert_int_equal(rag_documents_list(fx->r, 0, &d, &n, &err), 0);
+    for (int i = 0; i < n; i++)
+        if (strcmp(d[i].name, "shop-faq.csv") == 0)
+            csv = d[i].id;
+    rag_documents_free(d, n);
+    assert_true(csv > 0);
+    {
+        const int64_t cites[] = {csv, 999999};
+        struct rag_curated_input in = {.question = "Which carrier brings parcels to Greenland?",
+                                       .answer = "Our Zone 4 carrier, by sea freight.", .citations = cites,
+                                       .n_citations = 1};
+        assert_int_equal(rag_curated_add(fx->r, &in, &id, &err), 0);
+        in.n_citations = 2; /* a document that does not exist is refused by name */
+        assert_int_equal(rag_curated_add(fx->r, &in, NULL, &err), KB_EINVAL);
+        assert_non_null(strstr(err.msg, "citations[1]"));
+    }
+    {
+        struct rag_ask_opts o = {.question = "Which carrier brings parcels to Greenland?"};
+        struct rag_answer a;
+        assert_int_equal(rag_ask(fx->r, &o, NULL, NULL, &a, NULL, &err), 0);
+        assert_string_equal(a.mode, "curated");
+        assert_int_equal(a.n_citations, 2);
+        assert_non_null(strstr(a.citations[0].text, "Q: "));
+        assert_int_equal(a.citations[1].n, 2);
+        assert_int_equal(a.citations[1].document_id, csv);
+        assert_string_equal(a.citations[1].document, "shop-faq.csv");
+        assert_true(a.citations[1].chunk_id > 0 && a.citations[1].text[0] != '\0');
+        rag_answer_release(&a);
+    }
+    assert_int_equal(rag_curated_delete(fx->r, id, &err), 0);
+}
+
 static int64_t count_all(struct rag *r)
 {
     struct rag_curated *list = NULL;
@@ -351,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_paraphrases_en),
         cmocka_unit_test(test_paraphrases_zh),
         cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_cited_documents),
         cmocka_unit_test(test_hidden_and_repaired),
         cmocka_unit_test(test_import_export),
     };
