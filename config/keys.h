@@ -35,6 +35,9 @@
     X(server, allowed_hosts, STR, "", 0, 4096,                                                        \
       "Host names (name or name:port, comma-separated; * = any) the server answers besides its own "  \
       "addresses and localhost; set the public name here")                                            \
+    X(server, trust_proxy, STR, "", 0, 4096,                                                          \
+      "addresses of reverse proxies (comma-separated) whose X-Forwarded-For names the client; "       \
+      "empty: the peer address is the client")                                                        \
     X(server, max_conns_per_ip, INT, 64, 0, 100000, "open connections per client address; 0 = no cap") \
     X(server, request_timeout_s, INT, 300, 1, 86400,                                                  \
       "seconds a client may take to send one request's headers and body")                            \

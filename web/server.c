@@ -30,6 +30,8 @@
  * the rest; a watchdog thread shuts down any connection that has been receiving one request
  * (headers and body, or waiting for the next) for longer than server.request_timeout_s, since
  * MHD's timeout counts idle time only and trickled bytes would reset it. umask(077) at start.
+ * Behind a reverse proxy named in server.trust_proxy the client is the right-most X-Forwarded-For
+ * entry that is not itself a trusted proxy (client_ip); rate limits, logs and the per-IP keys use it.
  *
  * Cost (admit_cost): /metrics needs the admin token unless server.public_metrics; embeddings (computed
  * in the HTTP thread) hold one of server.max_expensive slots (default: HTTP threads - 1), 503 beyond.
@@ -163,9 +165,33 @@ const char *web_req_header(struct web_req *req, const char *name)
     return MHD_lookup_connection_value(cs->mc, MHD_HEADER_KIND, name);
 }
 
-static void client_ip(struct MHD_Connection *mc, char *out, size_t n)
+/* True when ip (as inet_ntop writes it) is one of the comma-separated addresses in list. */
+static bool ip_listed(const char *list, const char *ip)
+{
+    size_t n = strlen(ip);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        const char *b = p;
+        size_t m = k;
+        while (m && (*b == ' ' || *b == '\t'))
+            b++, m--;
+        while (m && (b[m - 1] == ' ' || b[m - 1] == '\t'))
+            m--;
+        if (m == n && !strncasecmp(b, ip, n))
+            return true;
+        p += k + (p[k] == ',');
+    }
+    return false;
+}
+
+/* The client's address: the peer's, or, when the peer is a proxy named in server.trust_proxy, the
+ * right-most X-Forwarded-For entry that is not itself a trusted proxy (entries left of it could
+ * be written by the client, so they are never believed). An entry that is not an IP address is
+ * ignored and the peer stays the client. */
+static void client_ip(const struct web_ctx *ctx, struct MHD_Connection *mc, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const char *xff;
     kb_strlcpy(out, "?", n);
     if (!ci || !ci->client_addr)
         return;
@@ -174,6 +200,29 @@ static void client_ip(struct MHD_Connection *mc, char *out, size_t n)
     else if (ci->client_addr->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, out,
                   (socklen_t)n);
+    if (!ctx->trust_proxy[0] || !ip_listed(ctx->trust_proxy, out))
+        return;
+    xff = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Forwarded-For");
+    for (size_t end = xff ? strlen(xff) : 0; end > 0;) {
+        size_t start = end, b, e = end;
+        char hop[INET6_ADDRSTRLEN + 1];
+        unsigned char bin[sizeof(struct in6_addr)];
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        for (b = start; b < e && (xff[b] == ' ' || xff[b] == '\t');)
+            b++;
+        while (e > b && (xff[e - 1] == ' ' || xff[e - 1] == '\t'))
+            e--;
+        if (e - b >= sizeof hop)
+            return; /* too long for an address: keep what we have */
+        snprintf(hop, sizeof hop, "%.*s", (int)(e - b), xff + b);
+        end = start ? start - 1 : 0;
+        if (inet_pton(AF_INET, hop, bin) != 1 && inet_pton(AF_INET6, hop, bin) != 1)
+            return; /* not an address: keep the peer */
+        kb_strlcpy(out, hop, n);
+        if (!ip_listed(ctx->trust_proxy, hop))
+            return;
+    }
 }
 
 static void add_headers(struct MHD_Response *r, const struct conn_state *cs, const char *ctype)
@@ -677,7 +726,7 @@ static struct conn_state *conn_new(struct web_server *s, struct MHD_Connection *
     cs->req.ctx = &s->ctx;
     cs->req.conn = cs;
     cs->req.method = cs->method;
-    client_ip(mc, cs->req.client_ip, sizeof cs->req.client_ip);
+    client_ip(&s->ctx, mc, cs->req.client_ip, sizeof cs->req.client_ip);
     kb_buf_init(&cs->resp.body, 0);
     cs->resp.fd = -1;
     cs->resp.status = 200;
@@ -1139,6 +1188,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     /* everything kbox creates from here on (uploads, originals, index files) is the owner's alone */
     umask(077);
     hosts_build(&s->ctx, cfg, host);
+    kb_strlcpy(s->ctx.trust_proxy, cfg->server_trust_proxy, sizeof s->ctx.trust_proxy);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
 

@@ -73,6 +73,8 @@ struct web_ctx {
     struct web_rate login_rate;      /* failed admin logins per IP: WEB_LOGIN_FAILS_PER_MIN, always on */
     char allowed_hosts[4096];        /* comma-separated Host values: server.allowed_hosts plus the
                                         loopback and bind names; written before the daemon starts */
+    char trust_proxy[4096];          /* server.trust_proxy: proxy addresses whose X-Forwarded-For
+                                        names the client (web_client_ip); written before start */
     int hosts_port;                  /* the port listened on, for list entries with port 0; set
                                         (atomically) once the daemon runs */
     pthread_mutex_t metrics_lock;

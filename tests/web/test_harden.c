@@ -6,6 +6,8 @@
  *   - DNS rebinding: a Host that is not ours is 421 (even with a matching Origin), ours and the
  *     loopback names work, a widget on another site (its own Origin, our Host) still works, and
  *     server.allowed_hosts adds a public name;
+ *   - server.trust_proxy: behind a trusted proxy the right-most X-Forwarded-For entry is the client
+ *     for rate limits, a prepended entry is not believed, and without the key the header is ignored;
  *   - small findings: a short admin token stops the start with a message, failed admin logins are
  *     throttled with rate_limit_per_min=0, data files are 0600 and directories 0700, invalid UTF-8
  *     in a query is 400, an unknown collection id is 404;
@@ -272,6 +274,45 @@ static int check_mode(const char *p, const struct stat *st, int flag, struct FTW
 
 #define POST_JSON(port, path, hdrs, json, r) http_req(port, "POST", path, hdrs, json, strlen(json), r)
 
+/* Status of POST /api/search sent with "X-Forwarded-For: xff". */
+static int search_as(int port, const char *xff)
+{
+    char h[128];
+    const char *hdrs[] = {h, "Content-Type: application/json", NULL};
+    const char *body = "{\"query\":\"kettle\"}";
+    struct http_resp r;
+    int st;
+    snprintf(h, sizeof h, "X-Forwarded-For: %s", xff);
+    assert_int_equal(http_req(port, "POST", "/api/search", hdrs, body, strlen(body), &r), 0);
+    st = r.status;
+    http_resp_free(&r);
+    return st;
+}
+
+/* server.trust_proxy: behind a trusted proxy the client is the right-most X-Forwarded-For entry
+ * (rate limits follow it; what a client prepends is never believed); without it the header is
+ * ignored and every request counts against the peer. */
+static void test_trust_proxy(void **state)
+{
+    static const char *const trusted[] = {"server.rate_limit_per_min=3", "server.trust_proxy=127.0.0.1", NULL};
+    static const char *const untrusted[] = {"server.rate_limit_per_min=3", NULL};
+    struct srv s;
+    (void)state;
+    srv_start(&s, trusted);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(search_as(s.k.port, "10.0.0.1"), 200);
+    assert_int_equal(search_as(s.k.port, "10.0.0.1"), 429);
+    assert_int_equal(search_as(s.k.port, "10.0.0.2"), 200);             /* another client */
+    assert_int_equal(search_as(s.k.port, "10.0.0.2, 10.0.0.1"), 429);   /* a prepended entry is not believed */
+    assert_int_equal(search_as(s.k.port, "10.0.0.3, 127.0.0.1"), 200);  /* a chain of trusted proxies */
+    srv_stop(&s);
+    srv_start(&s, untrusted);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(search_as(s.k.port, "10.0.1.1"), 200);
+    assert_int_equal(search_as(s.k.port, "10.0.1.2"), 429); /* the header is ignored: one peer */
+    srv_stop(&s);
+}
+
 static void test_small_findings(void **state)
 {
     static const char *const sets[] = {"server.rate_limit_per_min=0", NULL};
@@ -483,6 +524,7 @@ int main(void)
         cmocka_unit_test_teardown(test_small_findings, teardown),
         cmocka_unit_test_teardown(test_long_names_and_modes, teardown),
         cmocka_unit_test_teardown(test_conn_limits, teardown),
+        cmocka_unit_test_teardown(test_trust_proxy, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
