@@ -149,8 +149,10 @@ void web_rate_key(const char *ip, char *out, size_t out_bytes)
         if (!v4) /* one /64 is what one customer of an ISP or one host gets */
             memset(a.s6_addr + 8, 0, 8);
         inet_ntop(AF_INET6, &a, out, (socklen_t)out_bytes);
-        if (v4 && strrchr(out, ':')) /* ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4 */
-            kb_strlcpy(out, strrchr(out, ':') + 1, out_bytes);
+        if (v4 && strrchr(out, ':')) { /* ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4 */
+            const char *v4s = strrchr(out, ':') + 1;
+            memmove(out, v4s, strlen(v4s) + 1); /* within out: the ranges overlap */
+        }
         else if (!v4 && strlen(out) + 3 < out_bytes)
             memcpy(out + strlen(out), "/64", 4);
     }

@@ -76,6 +76,8 @@ static void test_faq_commands(void **state)
     }
     unlink(csv);
     unlink(bad);
+    free(csv);
+    free(bad);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
 }
