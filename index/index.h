@@ -370,6 +370,8 @@ struct index_search_opts {
 #define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
 #define INDEX_BM25_HEADING_WEIGHT 2.0 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 #define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 0.5 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
+/* weight of a letter or digit part of a query word mixing both ("fy2022" -> "2022"; search.c) */
+#define INDEX_BM25_PART_WEIGHT 0.5
 #define INDEX_LEXICAL_CJK_TRUST 0.4          /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 /* Fills from cfg: top_k, fusion ("rrf" or "weighted"), rrf_k, vector_weight, mmr, mmr_lambda, evidence,
  * the BM25 parameters;

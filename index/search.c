@@ -10,7 +10,8 @@
  *   text), with one BM25 weight per phrase: 1, or bm25_cjk_unigram_weight for the added characters,
  *   or bm25_cjk_cross_pair_weight for a pair that straddles two words of the query's dictionary cut
  *   (text_dict_cut over the word list opts->segment_dict, read at the first search that names it and
- *   kept in the store) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
+ *   kept in the store), or INDEX_BM25_PART_WEIGHT for the letter and digit parts of a word mixing
+ *   both ("fy2022" -> "2022", fts_put_parts) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
  *   candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
  *   vector-only query; exact scan of the document's vectors for a document filter;
@@ -46,6 +47,8 @@
 
 #define SEARCH_MAX_DEPTH 1000
 #define SEARCH_EMBED_TRIES 3 /* embeddings outside the lock before embedding under it */
+/* phrases of one FTS5 expression: the terms, the CJK pairs' unigrams, the mixed words' parts */
+#define FTS_MAX_PHRASES (5 * TEXT_MAX_TERMS)
 
 /* Appends one phrase "t" to the expression and its BM25 weight w to weight[*used]. */
 static void fts_put_term(struct kb_buf *out, const char *t, size_t n, double w, double *weight, int *used)
@@ -162,6 +165,58 @@ static const struct text_dict *search_dict(struct index_store *st, const char *p
     return st->dict;
 }
 
+/* The letter and digit parts of a query word that mixes both ("fy2022" -> "fy", "2022"; "covid19";
+ * "10k"), each added once as its own phrase of weight INDEX_BM25_PART_WEIGHT unless the query already
+ * has it. Documents often write the parts apart ("fiscal 2022", "10-K", "COVID-19"), which the index
+ * holds as separate tokens, while the whole word only matches where it is written the same way; a
+ * part is weaker evidence than the word the user wrote, hence the lower weight. Parts of one
+ * character ("q3" -> "q", "3") say too little and are skipped. ASCII only (letters and digits are
+ * one script's); the index is unchanged, so no re-index. */
+#define FTS_PART_MIN 2
+#define FTS_MAX_PARTS (2 * TEXT_MAX_TERMS)
+struct fts_parts {
+    char part[FTS_MAX_PARTS][TEXT_TOKEN_MAX_BYTES + 1];
+    int n;
+};
+
+static bool fts_part_seen(const struct text_terms *q, const struct fts_parts *p, const char *t, size_t len)
+{
+    bool seen = false;
+    for (int j = 0; j < q->n && !seen; j++)
+        seen = (size_t)q->len[j] == len && memcmp(q->term[j], t, len) == 0;
+    for (int j = 0; j < p->n && !seen; j++)
+        seen = strlen(p->part[j]) == len && memcmp(p->part[j], t, len) == 0;
+    return seen;
+}
+
+static void fts_put_parts(const struct text_terms *q, const char *t, size_t n, struct fts_parts *p,
+                          struct kb_buf *out, double *weight, int *used)
+{
+    size_t start = 0;
+    bool has_digit = false, has_alpha = false;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)t[i] >= 0x80)
+            return;
+        has_digit |= t[i] >= '0' && t[i] <= '9';
+        has_alpha |= !(t[i] >= '0' && t[i] <= '9');
+    }
+    if (!has_digit || !has_alpha)
+        return;
+    for (size_t i = 1; i <= n; i++) {
+        bool digit_prev = t[i - 1] >= '0' && t[i - 1] <= '9';
+        if (i < n && (t[i] >= '0' && t[i] <= '9') == digit_prev)
+            continue;
+        size_t len = i - start;
+        if (len >= FTS_PART_MIN && *used < FTS_MAX_PHRASES && p->n < FTS_MAX_PARTS &&
+            !fts_part_seen(q, p, t + start, len)) {
+            memcpy(p->part[p->n], t + start, len);
+            p->part[p->n++][len] = '\0';
+            fts_put_term(out, t + start, len, INDEX_BM25_PART_WEIGHT, weight, used);
+        }
+        start = i;
+    }
+}
+
 /* Builds the FTS5 expression; returns false when the query has no terms. The query-mode terms of a
  * CJK run are its character pairs; each character of a pair is added once as a unigram too (the index
  * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
@@ -172,6 +227,8 @@ static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *s
     int used = 0;
     char uni[2 * TEXT_MAX_TERMS][4];
     int uni_len[2 * TEXT_MAX_TERMS], n_uni = 0;
+    struct fts_parts parts;
+    parts.n = 0;
     for (int i = 0; i < q->n; i++) {
         if (q->n_content > 0 && q->stop[i])
             continue;
@@ -198,6 +255,9 @@ static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *s
             fts_put_term(out, c, (size_t)lens[k], uni_weight, weight, &used);
         }
     }
+    for (int i = 0; i < q->n; i++)
+        if (!q->cjk[i] && !(q->n_content > 0 && q->stop[i]))
+            fts_put_parts(q, q->term[i], (size_t)q->len[i], &parts, out, weight, &used);
     *n_weight = used;
     return used > 0;
 }
@@ -616,7 +676,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     float *vsc = NULL, *qv = NULL;
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
-    double weight[3 * TEXT_MAX_TERMS], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
+    double weight[FTS_MAX_PHRASES], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
     double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT, trust;
     const struct text_dict *dict;
     struct seg_pairs seg;

@@ -2,8 +2,9 @@
  * on a real SQLite store: the score of every hit of a tiny corpus against the formula worked by hand
  * (term frequencies, row lengths and document frequencies written out below), the effect of k1 and b
  * (set through config keys, as the CLI and server do), BM25F's heading column (its own length
- * normalisation and index.bm25_heading_weight), the weight of CJK query unigrams, and the
- * weight of query pairs that straddle two words of a word list the test writes. */
+ * normalisation and index.bm25_heading_weight), the weight of CJK query unigrams, the
+ * weight of query pairs that straddle two words of a word list the test writes, and the parts of a
+ * query word that mixes letters and digits. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -336,6 +337,35 @@ static void test_cross_pair_weight(void **state)
     unlink(path);
 }
 
+/* A query word mixing letters and digits also searches its parts at INDEX_BM25_PART_WEIGHT: "fy2022
+ * revenue" finds "fiscal 2022 revenue" (p1) through 2022, so p1 leads "revenue 2021" (p3) although
+ * p1 is longer. Three rows join the fixture: N 7, text tokens 10 + 3 + 2 + 2 = 17 (avgdl 17/7);
+ * revenue df 3, 2022 df 1; "fy" is in no row and fy2022 only in p2. */
+static void test_mixed_word_parts(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    int64_t p1 = put(f->st, "p1", "fiscal 2022 revenue"), p2 = put(f->st, "p2", "fy2022 revenue"),
+            p3 = put(f->st, "p3", "revenue 2021");
+    const double avgdl = 17.0 / 7, k1 = 0.9, b = 0.3, i_rev = idf(7, 3), i_2022 = idf(7, 1);
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    int n = search(f->st, "FY2022 revenue?", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 3);
+    assert_true(h[0].chunk_id == p2 && h[1].chunk_id == p1 && h[2].chunk_id == p3);
+    assert_true(fabs(score_of(h, n, p1) - (term(i_rev, 1, 3, avgdl, k1, b) +
+                                           INDEX_BM25_PART_WEIGHT * term(i_2022, 1, 3, avgdl, k1, b))) < 1e-9);
+    assert_true(fabs(score_of(h, n, p3) - term(i_rev, 1, 2, avgdl, k1, b)) < 1e-9);
+    /* a part the query already has is not added twice, and one-character parts ("q" of "q3") are not
+     * searched: "2022 fy2022" scores p1 by 2022 at weight 1 alone; "q3" finds nothing */
+    n = search(f->st, "2022 fy2022", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 2);
+    assert_true(fabs(score_of(h, n, p1) - term(i_2022, 1, 3, avgdl, k1, b)) < 1e-9);
+    n = search(f->st, "q3", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 0);
+    kb_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zeroed_opts_take_defaults, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_heading_bm25f, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cross_pair_weight, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_word_parts, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
