@@ -24,7 +24,7 @@
  *                  barrier waits, printed after the table, or as "profile" in --json)
  *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
  *   kbox model list [DIR]       GGUF files in <data.dir>/models: cmd_model_list.c (cli_model_list)
- *   kbox model synth --arch A --type T [--layers N --dim N --heads N --kv-heads N --head-dim N
+ *   kbox model synth --arch A --type T (a ggml type, or Q4_K_M: llama-quantize's mix) [--layers N --dim N --heads N --kv-heads N --head-dim N
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "cli/cli.h"
@@ -712,7 +713,9 @@ static int model_synth(int argc, char **argv)
         return rc;
     if (!out)
         return cli_usage("model synth", "missing --out FILE");
-    p.type = infer_type_from_name(type);
+    /* Q4_K_M: Q4_K matrices with llama-quantize's per-tensor Q6_K/Q8_0/Q5_K choices */
+    p.mix_q4_k_m = strcasecmp(type, "Q4_K_M") == 0;
+    p.type = p.mix_q4_k_m ? infer_type_from_name("Q4_K") : infer_type_from_name(type);
     if (p.type < 0)
         return cli_usage("model synth", "unknown type '%s'", type);
     if ((rc = infer_synth_write(out, &p, &err)))

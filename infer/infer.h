@@ -317,6 +317,7 @@ bool infer_chat_opens_think(const struct infer_model *m, const struct infer_chat
 struct infer_synth_params {
     const char *arch;  /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"; borrowed */
     int type;          /* ggml type id of the weight matrices (infer_type_from_name) */
+    bool mix_q4_k_m;   /* type Q4_K with llama-quantize's Q4_K_M per-tensor choices (Q6_K/Q8_0/Q5_K) */
     int n_layer, n_embd, n_head, n_head_kv;
     int head_dim;      /* 0: n_embd / n_head */
     int n_ff;          /* dense FFN width */

@@ -508,6 +508,7 @@ int infer_synth_write(const char *path, const struct infer_synth_params *p, stru
     struct synth_params sp;
     synth_params_default(&sp, p->arch ? p->arch : "");
     sp.type = p->type;
+    sp.mix_q4_k_m = p->mix_q4_k_m;
     sp.n_layer = p->n_layer;
     sp.n_embd = p->n_embd;
     sp.n_head = p->n_head;

@@ -128,6 +128,8 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
         return kb_error_set(err, KB_EINVAL, "synth: bad deepseek2 attention/expert configuration");
     if (!ggml_type_supported(p->type) || p->type == GGML_TYPE_Q8_1 || p->type == GGML_TYPE_Q8_K)
         return kb_error_set(err, KB_EINVAL, "synth: type %d is not a supported weight type", p->type);
+    if (p->mix_q4_k_m && p->type != GGML_TYPE_Q4_K)
+        return kb_error_set(err, KB_EINVAL, "synth: the Q4_K_M mix needs type Q4_K (got %d)", p->type);
     if (p->n_layer < 1 || p->n_layer > 1000 || p->n_embd < 1 || p->n_embd > 65536 || p->n_head < 1 ||
         p->n_head_kv < 1 || p->n_ff < 1 || p->n_ff > 1 << 20 || p->n_ctx < 1 || p->head_dim < 0 ||
         p->head_dim > 1024)
@@ -168,6 +170,35 @@ static int weight_type(int want, int64_t ne0)
     return GGML_TYPE_F32;
 }
 
+/* llama-quantize's "use more bits" layers (the first and last eighth, every third between). */
+static bool more_bits(int i, int n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* The type a matrix asks for before the block-size fallbacks: p->type, or with mix_q4_k_m the
+ * Q4_K_M choice for its name (see synth.h). */
+static int want_type(const struct synth_params *p, const char *name)
+{
+    if (!p->mix_q4_k_m)
+        return p->type;
+    if (strcmp(name, "output.weight") == 0 || (p->tied_output && strcmp(name, "token_embd.weight") == 0))
+        return GGML_TYPE_Q6_K;
+    int b = -1;
+    if (sscanf(name, "blk.%d.", &b) != 1 || b < 0)
+        return GGML_TYPE_Q4_K;
+    bool more = more_bits(b, p->n_layer), e8 = is_moe(p->arch) && p->n_expert == 8;
+    if (strstr(name, "attn_v.weight"))
+        return e8 ? GGML_TYPE_Q8_0 : more ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
+    if (e8 && strstr(name, "attn_k.weight"))
+        return GGML_TYPE_Q8_0;
+    if (e8 && strstr(name, "attn_output.weight"))
+        return GGML_TYPE_Q5_K;
+    if (strstr(name, "ffn_down"))
+        return more ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
+    return GGML_TYPE_Q4_K;
+}
+
 static void add_t(struct slist *l, int want_type, enum tkind kind, const char *name, int n_dims, int64_t ne0,
                   int64_t ne1, int64_t ne2)
 {
@@ -199,7 +230,7 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, p->type, kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n), kind, n, nd, a0, a1, a2);                                                        \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         if (p->q_lora_rank > 0) {
@@ -245,7 +276,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
     bool bias = strcmp(a, "qwen2") == 0 || strcmp(a, "qwen2moe") == 0;
     bool qknorm = strcmp(a, "qwen3") == 0 || strcmp(a, "qwen3moe") == 0;
     char n[64];
-    add_t(l, p->type, TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
+    add_t(l, want_type(p, "token_embd.weight"), TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
     if (is_ds2(a)) {
         build_ds2_blocks(p, l);
         goto out_head;
@@ -254,7 +285,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, p->type, kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n), kind, n, nd, a0, a1, a2);                                                        \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         T(TK_MAT, "attn_q.weight", 2, E, nq, 1);
@@ -294,7 +325,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
 out_head:
     add_t(l, p->type, TK_NORM, "output_norm.weight", 1, E, 1, 1);
     if (!p->tied_output)
-        add_t(l, p->type, TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
+        add_t(l, want_type(p, "output.weight"), TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
     uint64_t off = 0;
     for (int i = 0; i < l->n; i++) {
         l->t[i].offset = off;

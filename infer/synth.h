@@ -10,6 +10,11 @@
  * so the same parameters always give the same bytes. 2-D+ weight matrices use `type`; a tensor
  * whose row length is not a multiple of the type's block falls back as llama-quantize does
  * (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16); norms, biases and routers stay F32.
+ * With mix_q4_k_m the matrices get the types llama-quantize's Q4_K_M gives them (read from
+ * src/llama-quant.cpp at llama.cpp d32676d77): output.weight (or a tied token_embd) Q6_K, attn_v
+ * and every ffn_down* Q6_K in the "more bits" layers (the first and last eighth and every third
+ * between), with 8 experts attn_v/attn_k Q8_0 and attn_output Q5_K, the rest Q4_K; then the same
+ * fallbacks, so a deepseek2 file mixes Q4_K, Q6_K, Q5_0 and Q8_0 as a real Q4_K_M does.
  * Data is generated and written tensor by tensor (constant memory, so multi-GB files are fine).
  *
  * Supported architectures: llama, qwen2, qwen3, and the MoE ones qwen2moe, qwen3moe, mixtral
@@ -27,6 +32,7 @@
 struct synth_params {
     const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2"; borrowed */
     int type;           /* enum ggml_type of the weight matrices */
+    bool mix_q4_k_m;    /* true (type must be Q4_K): llama-quantize's Q4_K_M mix, see synth_weight_type */
     int n_layer;        /* transformer blocks */
     int n_embd;         /* model width */
     int n_head;         /* query heads */

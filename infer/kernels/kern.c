@@ -68,8 +68,14 @@ void kern_init(bool force_scalar)
             kern_avx2_fill(&kern);
             kern.isa = "avx2";
             if (!cap_avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512vnni) {
+                struct kern_ops below = kern;
                 kern_avx512_fill(&kern);
                 kern.isa = "avx512";
+                /* the same rule one level up: AVX2 rows beside an AVX-512 vec_dot would not sum
+                 * like it */
+                for (int t = 0; t < GGML_TYPE_COUNT; t++)
+                    if (kern.vec_dot_rows[t] == below.vec_dot_rows[t] && kern.vec_dot[t] != below.vec_dot[t])
+                        kern.vec_dot_rows[t] = NULL;
             }
         }
     }

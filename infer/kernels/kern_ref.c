@@ -800,6 +800,12 @@ static float dot_q6_k(int64_t n, const void *w, const void *a)
     return s;
 }
 
+static void dot_rows_q6_k(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *a, float *y)
+{
+    for (int64_t r = 0; r < n_rows; r++)
+        y[r] = dot_q6_k(n, (const uint8_t *)w + (size_t)r * w_stride, a);
+}
+
 static float dot_q8_k(int64_t n, const void *w, const void *a)
 {
     const struct blk_q8_k *x = w;
@@ -846,6 +852,7 @@ void kern_ref_fill(struct kern_ops *ops)
     ops->vec_dot_rows[GGML_TYPE_Q8_0] = dot_rows_q8_0;
     ops->vec_dot_rows[GGML_TYPE_Q4_K] = dot_rows_q4_k;
     ops->vec_dot_rows[GGML_TYPE_Q5_0] = dot_rows_q5_0;
+    ops->vec_dot_rows[GGML_TYPE_Q6_K] = dot_rows_q6_k;
     ops->dot_f32_f16 = dot_f32_f16;
     ops->axpy_f16 = axpy_f16;
     ops->rows_dot_f32 = rows_dot_f32;

@@ -1,7 +1,7 @@
 /* tests/infer/test_decode_threads.c: greedy decoding is bit-identical at 1 and 2 threads. For
  * synthetic MoE files large enough that every generation product is split into several pool chunks
  * (deepseek2 Q8_0 with MLA, a dense lead block and shared experts, where the one-token expert path
- * and the Q8_0 row kernel run; qwen3moe Q4_K), a 20-token prompt (one batch: panels and expert
+ * and the Q8_0 row kernel run; qwen3moe Q4_K; deepseek2 in llama-quantize's Q4_K_M mix), a 20-token prompt (one batch: panels and expert
  * batching) and then 24 greedy steps run on a private 1-thread session and a private 2-thread one;
  * every step's full logits row must be equal bit for bit, and so the tokens. Also checked: the
  * same with profiling on (bench --profile must not change a result). Real GGUF files written by
@@ -80,7 +80,8 @@ static void check(const char *arch, const char *type)
     struct infer_model_info in;
     snprintf(path, sizeof path, "/tmp/kbox-test-decode-threads-%d-%s.gguf", (int)getpid(), arch);
     infer_synth_params_default(&sp, arch);
-    sp.type = infer_type_from_name(type);
+    sp.mix_q4_k_m = strcmp(type, "Q4_K_M") == 0;
+    sp.type = infer_type_from_name(sp.mix_q4_k_m ? "Q4_K" : type);
     sp.n_layer = 3;
     sp.n_embd = 512;
     sp.n_head = 4;
@@ -90,6 +91,8 @@ static void check(const char *arch, const char *type)
     sp.n_expert = 8;
     sp.n_expert_used = 2;
     sp.n_ff_exp = 512; /* 512 rows x 544 B of Q8_0 per expert matrix: several chunks */
+    if (sp.mix_q4_k_m)
+        sp.n_ff_exp = 640; /* expert rows Q6_K cannot hold: the Q8_0 and Q5_0 fallbacks in the mix */
     if (strcmp(arch, "deepseek2") == 0) {
         sp.n_expert_shared = 1;
         sp.n_dense_lead = 1;
@@ -133,11 +136,21 @@ static void test_qwen3moe_q4_k(void **state)
     check("qwen3moe", "Q4_K");
 }
 
+/* llama-quantize's Q4_K_M mix: Q4_K, Q6_K (output, the last layer's down projections), Q5_0
+ * (attn_k_b, 640-wide expert rows), Q8_0 (the Q6_K ones of those), Q5_K (attn_output with 8
+ * experts): the Q4_K and Q6_K row kernels and the other types' fallbacks in one decode. */
+static void test_deepseek2_q4_k_m(void **state)
+{
+    (void)state;
+    check("deepseek2", "Q4_K_M");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deepseek2_q8_0),
         cmocka_unit_test(test_qwen3moe_q4_k),
+        cmocka_unit_test(test_deepseek2_q4_k_m),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,12 +261,108 @@ static void test_deepseek2(void **state)
     }
 }
 
+/* The type a Q4_K_M matrix must have: the mix's choice, then the block-size fallback. */
+static int mix_expect(int want, int64_t ne0)
+{
+    if (ne0 % 256 == 0)
+        return want;
+    return want == GGML_TYPE_Q6_K ? GGML_TYPE_Q8_0 : GGML_TYPE_Q5_0;
+}
+
+static void expect_type(const struct gguf_file *f, const char *name, int want)
+{
+    const struct gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t)
+        fail_msg("%s: missing", name);
+    int e = mix_expect(want, t->ne[0]);
+    if ((int)t->type != e)
+        fail_msg("%s (row %lld): type %d, want %d", name, (long long)t->ne[0], (int)t->type, e);
+}
+
+/* --type Q4_K_M: llama-quantize's per-tensor choices. 8 layers: the "more bits" layers are 0, 3,
+ * 6 and 7 (first and last eighth, every third between). deepseek2 (64 experts) mixes Q4_K, Q6_K,
+ * Q5_0 (attn_k_b rows of 128) and Q8_0 (expert rows of 1408 that Q6_K cannot hold); a llama file
+ * gets Q6_K attn_v/ffn_down in those layers; a qwen3moe with 8 experts Q8_0 attn_v/attn_k and
+ * Q5_K attn_output; a mix of any other type is refused. */
+static void test_q4_k_m_mix(void **state)
+{
+    (void)state;
+    static const int more[8] = {1, 0, 0, 1, 0, 0, 1, 1};
+    const char *archs[] = {"deepseek2", "llama", "qwen3moe"};
+    for (size_t ai = 0; ai < KB_ARRAY_LEN(archs); ai++) {
+        struct synth_params p;
+        synth_params_default(&p, archs[ai]);
+        p.type = GGML_TYPE_Q4_K;
+        p.mix_q4_k_m = true;
+        p.n_layer = 8;
+        p.n_dense_lead = 1;
+        if (ai == 0)
+            p.n_ff_exp = 1408;
+        char path[256];
+        tmp_path(path, sizeof(path), archs[ai]);
+        struct kb_error err = {0};
+        if (synth_write(path, &p, &err) != 0)
+            fail_msg("%s", err.msg);
+        struct gguf_file *f = NULL;
+        assert_int_equal(gguf_open(&f, path, &err), 0);
+        assert_int_equal(get_u32(f, "general.file_type"), 15); /* LLAMA_FTYPE_MOSTLY_Q4_K_M */
+        expect_type(f, "output.weight", GGML_TYPE_Q6_K);
+        expect_type(f, "token_embd.weight", GGML_TYPE_Q4_K);
+        char n[64];
+        int seen[GGML_TYPE_COUNT] = {0};
+        for (int b = 0; b < 8; b++) {
+            int down = more[b] ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
+            if (ai == 0) {
+                snprintf(n, sizeof(n), b == 0 ? "blk.%d.ffn_down.weight" : "blk.%d.ffn_down_exps.weight", b);
+                expect_type(f, n, down);
+                snprintf(n, sizeof(n), "blk.%d.attn_k_b.weight", b);
+                expect_type(f, n, GGML_TYPE_Q4_K);
+                snprintf(n, sizeof(n), "blk.%d.attn_kv_a_mqa.weight", b);
+                expect_type(f, n, GGML_TYPE_Q4_K);
+                if (b > 0) {
+                    snprintf(n, sizeof(n), "blk.%d.ffn_down_shexp.weight", b);
+                    expect_type(f, n, down);
+                    snprintf(n, sizeof(n), "blk.%d.ffn_up_exps.weight", b);
+                    expect_type(f, n, GGML_TYPE_Q4_K);
+                }
+            } else {
+                bool e8 = ai == 2;
+                snprintf(n, sizeof(n), e8 ? "blk.%d.ffn_down_exps.weight" : "blk.%d.ffn_down.weight", b);
+                expect_type(f, n, down);
+                snprintf(n, sizeof(n), "blk.%d.attn_v.weight", b);
+                expect_type(f, n, e8 ? GGML_TYPE_Q8_0 : down);
+                snprintf(n, sizeof(n), "blk.%d.attn_k.weight", b);
+                expect_type(f, n, e8 ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_K);
+                snprintf(n, sizeof(n), "blk.%d.attn_output.weight", b);
+                expect_type(f, n, e8 ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K);
+                snprintf(n, sizeof(n), "blk.%d.attn_q.weight", b);
+                expect_type(f, n, GGML_TYPE_Q4_K);
+            }
+        }
+        for (int i = 0; i < gguf_n_tensors(f); i++)
+            seen[gguf_tensor_at(f, i)->type]++;
+        assert_true(seen[GGML_TYPE_Q4_K] > 0 && seen[GGML_TYPE_Q6_K] > 0);
+        if (ai == 0)
+            assert_true(seen[GGML_TYPE_Q5_0] > 0 && seen[GGML_TYPE_Q8_0] > 0);
+        gguf_close(f);
+        unlink(path);
+    }
+    struct synth_params p;
+    synth_params_default(&p, "llama");
+    p.type = GGML_TYPE_Q8_0;
+    p.mix_q4_k_m = true;
+    struct kb_error err = {0};
+    assert_int_equal(synth_check(&p, &err), KB_EINVAL);
+    assert_non_null(strstr(err.msg, "Q4_K_M"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_archs_and_types),
         cmocka_unit_test(test_determinism_and_errors),
         cmocka_unit_test(test_deepseek2),
+        cmocka_unit_test(test_q4_k_m_mix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
