@@ -2,7 +2,8 @@
 # /usr/bin/kbox, /etc/kbox/kbox.json (the full config template, a conffile), the hardened unit
 # /lib/systemd/system/kbox.service, its generator /lib/systemd/system-generators/kbox-generator
 # (limits from the service.* keys), README and ARCHITECTURE in /usr/share/doc/kbox; postinst creates
-# the kbox system user and /var/lib/kbox (0700). Package dependencies come from dpkg-shlibdeps.
+# the kbox system user and /var/lib/kbox (0700); prerm stops the service; postrm removes the user
+# on purge. Package dependencies come from dpkg-shlibdeps.
 # Included from the top-level CMakeLists.txt (CPack must be included there). Tests: packaging/test_deb.sh
 # (unpacked into a scratch root), packaging/test_deb_install.sh (dpkg -i and purge on a throwaway machine).
 install(TARGETS kbox RUNTIME DESTINATION bin)
@@ -22,7 +23,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION web)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    "${PROJECT_SOURCE_DIR}/packaging/postinst;${PROJECT_SOURCE_DIR}/packaging/postrm;${PROJECT_SOURCE_DIR}/packaging/conffiles")
+    "${PROJECT_SOURCE_DIR}/packaging/postinst;${PROJECT_SOURCE_DIR}/packaging/prerm;${PROJECT_SOURCE_DIR}/packaging/postrm;${PROJECT_SOURCE_DIR}/packaging/conffiles")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)
 include(CPack)
