@@ -38,8 +38,7 @@ touched=0
 serve_pid=
 # dpkg with a wait for its lock (another engineer's or CI step's apt may hold it)
 dpkg_locked() {
-  local i
-  for i in $(seq 150); do
+  for _ in $(seq 150); do
     if dpkg "$@" >"$work/dpkg.out" 2>&1; then return 0; fi
     grep -qi 'lock' "$work/dpkg.out" || { cat "$work/dpkg.out" >&2; return 1; }
     sleep 2
