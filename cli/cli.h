@@ -53,6 +53,19 @@ int cmd_model(struct cli *c);  /* cmd_model.c */
 int cmd_backup(struct cli *c);  /* cmd_backup.c */
 int cmd_restore(struct cli *c); /* cmd_backup.c */
 int cmd_doctor(struct cli *c);  /* cmd_doctor.c */
+int cmd_service(struct cli *c); /* cmd_service.c */
+/* The systemd limits the service.* keys ask for (cmd_service.c); cmd_doctor reports them too. */
+struct cli_service_limits {
+    int64_t memory_max_bytes;  /* MemoryMax; -1 = infinity; 0 = auto could not measure a model */
+    int64_t models_bytes;      /* sizes of the local backends' model files that could be measured */
+    int64_t cpu_quota_percent; /* CPUQuota in percent of one core; 0 = none */
+    int64_t open_files;        /* LimitNOFILE */
+    int64_t tasks_max;         /* TasksMax; 0 = systemd's default */
+    bool unmeasured;           /* a configured model file could not be stat'ed */
+    char memory_source[160];   /* how memory_max_bytes was chosen, for people */
+    char note[1024];           /* the models that could not be measured and why, or "" */
+};
+void cli_service_limits(const struct config *cfg, struct cli_service_limits *lim);
 /* The backup schedule serve runs (backup.schedule; cmd_backup.c). *out stays NULL when the schedule
  * is empty. cfg is borrowed until stop. KB_ECONFIG for a bad schedule or no backup.dir. */
 struct cli_backup_sched;

@@ -12,6 +12,9 @@
  *                bind without server.allowed_hosts
  *   tls          server.tls_cert / tls_key both set and readable
  *   backup       backup.schedule has a writable backup.dir
+ *   service      the systemd limits of the service.* keys (cmd_service.c); an explicit
+ *                service.memory_max_mib below the model files plus 256 MiB fails (the unit would be
+ *                killed loading them); auto that cannot measure a model warns
  * Exit code: 0 when nothing failed, 2 otherwise. Tests: tests/cli/test_backup.c (doctor case). */
 #define _DEFAULT_SOURCE
 #include "cli/cli.h"
@@ -250,6 +253,25 @@ static void dr_tls_backup(struct dr *d, const struct config *cfg)
     }
 }
 
+static void dr_service(struct dr *d, const struct config *cfg)
+{
+    struct cli_service_limits lim;
+    const int64_t mib = (int64_t)1 << 20;
+    cli_service_limits(cfg, &lim);
+    if (lim.memory_max_bytes > 0 && lim.memory_max_bytes < lim.models_bytes + 256 * mib)
+        dr_report(d, "service", DR_FAIL, "raise service.memory_max_mib, or set it to 0 (auto: models + headroom)",
+                  "MemoryMax %lld MiB (%s) is below the models' %lld MiB + 256 MiB", (long long)(lim.memory_max_bytes / mib),
+                  lim.memory_source, (long long)(lim.models_bytes / mib));
+    else if (lim.memory_max_bytes == 0)
+        dr_report(d, "service", DR_WARN, "fix the models check, or set service.memory_max_mib", "%s; %s",
+                  lim.memory_source, lim.note);
+    else if (lim.memory_max_bytes < 0)
+        dr_report(d, "service", DR_OK, NULL, "no memory limit; LimitNOFILE %lld", (long long)lim.open_files);
+    else
+        dr_report(d, "service", DR_OK, NULL, "MemoryMax %lld MiB (%s); LimitNOFILE %lld",
+                  (long long)((lim.memory_max_bytes + mib - 1) / mib), lim.memory_source, (long long)lim.open_files);
+}
+
 int cmd_doctor(struct cli *c)
 {
     struct dr d = {.c = c};
@@ -272,6 +294,7 @@ int cmd_doctor(struct cli *c)
     dr_backends(&d, &c->cfg);
     dr_listen(&d, &c->cfg);
     dr_tls_backup(&d, &c->cfg);
+    dr_service(&d, &c->cfg);
     if (c->json) {
         jw_end_arr(&d.w);
         jw_int(&d.w, "failed", d.n_fail);
@@ -287,6 +310,25 @@ int cmd_doctor(struct cli *c)
 }
 
 #else
+
+static void dr_service(struct dr *d, const struct config *cfg)
+{
+    struct cli_service_limits lim;
+    const int64_t mib = (int64_t)1 << 20;
+    cli_service_limits(cfg, &lim);
+    if (lim.memory_max_bytes > 0 && lim.memory_max_bytes < lim.models_bytes + 256 * mib)
+        dr_report(d, "service", DR_FAIL, "raise service.memory_max_mib, or set it to 0 (auto: models + headroom)",
+                  "MemoryMax %lld MiB (%s) is below the models' %lld MiB + 256 MiB", (long long)(lim.memory_max_bytes / mib),
+                  lim.memory_source, (long long)(lim.models_bytes / mib));
+    else if (lim.memory_max_bytes == 0)
+        dr_report(d, "service", DR_WARN, "fix the models check, or set service.memory_max_mib", "%s; %s",
+                  lim.memory_source, lim.note);
+    else if (lim.memory_max_bytes < 0)
+        dr_report(d, "service", DR_OK, NULL, "no memory limit; LimitNOFILE %lld", (long long)lim.open_files);
+    else
+        dr_report(d, "service", DR_OK, NULL, "MemoryMax %lld MiB (%s); LimitNOFILE %lld",
+                  (long long)((lim.memory_max_bytes + mib - 1) / mib), lim.memory_source, (long long)lim.open_files);
+}
 
 int cmd_doctor(struct cli *c)
 {

@@ -60,6 +60,9 @@ static const struct cli_command commands[] = {
      "  --json     the result as one JSON object\n"},
     {"doctor", cmd_doctor, "[--json]", "check the data directory, disk, database, models, backends and address",
      "  prints ok, warn or fail per check and what to fix; exit 2 when a check failed\n"},
+    {"service", cmd_service, "limits [--json]", "the systemd limits the service.* keys ask for, as a unit drop-in",
+     "  limits   MemoryMax (service.memory_max_mib; 0 = the local model files + service.memory_headroom_mib),\n"
+     "           CPUQuota, LimitNOFILE and TasksMax; the packaged systemd generator installs this output\n"},
     {"logs", cmd_logs, "export|stats|purge [flags]", "the conversation log: export, analytics, retention purge",
      "  export --format csv|jsonl  the logged messages, oldest first (default jsonl)\n"
      "  --from D --to D            dates YYYY-MM-DD (UTC; --to includes its day) or unix seconds\n"

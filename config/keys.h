@@ -54,6 +54,16 @@
       "with N in minutes (e.g. 90m), hours (6h) or days (1d)")                                        \
     X(backup, keep, INT, 7, 0, 100000, "snapshots kept in backup.dir (older ones are removed); 0 = all") \
                                                                                                         \
+    X(service, memory_max_mib, INT, 0, -1, 67108864,                                                  \
+      "MemoryMax of the packaged systemd unit in MiB: 0 = auto (the local model files plus "           \
+      "service.memory_headroom_mib), -1 = no limit; applied at systemctl daemon-reload")              \
+    X(service, memory_headroom_mib, INT, 2048, 256, 67108864,                                         \
+      "auto memory limit: MiB beyond the model files (database cache, requests, parsing one file)")   \
+    X(service, cpu_quota_percent, INT, 0, 0, 102400,                                                  \
+      "CPUQuota of the packaged systemd unit in percent of one core (200 = two cores); 0 = none")     \
+    X(service, open_files, INT, 65536, 1024, 1048576, "LimitNOFILE of the packaged systemd unit (files and connections)") \
+    X(service, tasks_max, INT, 0, 0, 4194304, "TasksMax (threads) of the packaged systemd unit; 0 = systemd's default") \
+                                                                                                        \
     X(ingest, max_file_bytes, INT, 104857600, 1, 17179869184, "largest file accepted for ingestion") \
     X(ingest, max_expanded_bytes, INT, 536870912, 1024, 17179869184,                                  \
       "cap on bytes expanded from one zip entry or stream (zip-bomb guard)")                          \

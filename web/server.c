@@ -665,13 +665,20 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     }
 }
 
-static bool is_loopback(const struct sockaddr *sa)
+bool web_is_loopback(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->sa_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+    if (sa->sa_family == AF_INET6) { /* ::1, or an IPv4 127.x on a dual-stack (::) listener */
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
     return false;
+}
+
+bool web_conn_admit(int n_open, const struct sockaddr *addr)
+{
+    return n_open < WEB_CONN_LIMIT - WEB_CONN_RESERVE || (addr && web_is_loopback(addr));
 }
 
 /* MHD_OPTION_ACCEPT_POLICY: the last WEB_CONN_RESERVE connections of WEB_CONN_LIMIT are for
@@ -683,7 +690,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     bool ok;
     (void)addrlen;
     pthread_mutex_lock(&s->lock);
-    ok = s->n_conns < WEB_CONN_LIMIT - WEB_CONN_RESERVE || (addr && is_loopback(addr));
+    ok = web_conn_admit(s->n_conns, addr);
     pthread_mutex_unlock(&s->lock);
     return ok ? MHD_YES : MHD_NO;
 }

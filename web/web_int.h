@@ -31,6 +31,12 @@
                                   * backends stream hundreds at once: docs/BENCHMARKS.md) */
 #define WEB_CONN_LIMIT 1024      /* open connections in all */
 #define WEB_CONN_RESERVE 64      /* of which the last are kept for loopback clients (health, admin) */
+struct sockaddr;
+/* True for 127.0.0.0/8, ::1 and ::ffff:127.x (IPv4 loopback clients of a dual-stack listener). */
+bool web_is_loopback(const struct sockaddr *sa);
+/* The accept policy (server.c): a connection with n_open already open is admitted below
+ * WEB_CONN_LIMIT - WEB_CONN_RESERVE, and above only from loopback. Tests: test_web_units. */
+bool web_conn_admit(int n_open, const struct sockaddr *addr);
 #define WEB_TOKEN_MIN 32         /* shortest admin token accepted (server.admin_token) */
 #define WEB_LOGIN_FAILS_PER_MIN 20 /* failed admin logins per IP and minute before 429, whatever
                                       server.rate_limit_per_min says */

@@ -216,55 +216,68 @@ static int count_lines(const char *s)
     return n;
 }
 
-static void test_loop(void **state)
-{
-    static const char *const sets[] = {"server.rate_limit_per_min=0", NULL};
-    struct srv s;
+/* test_loop's four answers: two widget questions in one conversation (ok, follow), a widget
+ * fallback (miss) and a ui fallback (ui2). */
+struct loop_ctx {
+    int port;
     struct answer ok, miss, ui2, follow;
-    int64_t ids[16], total = 0;
-    char body[512], *text;
-    int port, n;
-    (void)state;
-    srv_start(&s, sets);
-    port = s.k.port;
+};
 
-    ask(port, "How many days do I have to return a kettle?", "widget", NULL, &ok);
-    ask(port, "What is the airspeed of an unladen swallow?", "widget", NULL, &miss);
-    ask(port, "Do you sell submarines on Jupiter?", "ui", NULL, &ui2);
-    assert_true(ok.message_id > 0 && miss.message_id > ok.message_id && ui2.message_id > miss.message_id);
-    assert_int_equal(strlen(ok.secret), 32);
-    assert_string_not_equal(ok.secret, miss.secret);
-    assert_false(ok.fallback);
-    assert_true(miss.fallback);
+static void loop_ask(struct loop_ctx *c)
+{
+    int port = c->port;
+    ask(port, "How many days do I have to return a kettle?", "widget", NULL, &c->ok);
+    ask(port, "What is the airspeed of an unladen swallow?", "widget", NULL, &c->miss);
+    ask(port, "Do you sell submarines on Jupiter?", "ui", NULL, &c->ui2);
+    assert_true(c->ok.message_id > 0 && c->miss.message_id > c->ok.message_id && c->ui2.message_id > c->miss.message_id);
+    assert_int_equal(strlen(c->ok.secret), 32);
+    assert_string_not_equal(c->ok.secret, c->miss.secret);
+    assert_false(c->ok.fallback);
+    assert_true(c->miss.fallback);
     /* the conversation continues with its secret (same secret back); a wrong one starts a new one */
-    ask(port, "How many days do I have to return a toaster?", "widget", ok.secret, &follow);
-    assert_string_equal(follow.secret, ok.secret);
-    assert_false(follow.fallback);
+    ask(port, "How many days do I have to return a toaster?", "widget", c->ok.secret, &c->follow);
+    assert_string_equal(c->follow.secret, c->ok.secret);
+    assert_false(c->follow.fallback);
 
+}
+
+/* Feedback: the rejected cases record nothing, then two thumbs-down and one thumbs-up. */
+static void loop_feedback(struct loop_ctx *c)
+{
+    int64_t ids[16], total = 0;
+    int port = c->port, n;
     /* feedback: errors first, nothing recorded by them */
-    feedback(port, miss.message_id, -1, NULL, ok.secret, 404);             /* another conversation's */
-    feedback(port, miss.message_id, -1, NULL, NULL, 404);                  /* no secret */
-    feedback(port, 999999, -1, NULL, miss.secret, 404);                    /* unknown message */
-    feedback(port, miss.message_id, 0, NULL, miss.secret, 400);            /* bad vote */
-    feedback(port, miss.message_id, 2, NULL, miss.secret, 400);
+    feedback(port, c->miss.message_id, -1, NULL, c->ok.secret, 404);             /* another conversation's */
+    feedback(port, c->miss.message_id, -1, NULL, NULL, 404);                  /* no secret */
+    feedback(port, 999999, -1, NULL, c->miss.secret, 404);                    /* unknown message */
+    feedback(port, c->miss.message_id, 0, NULL, c->miss.secret, 400);            /* bad vote */
+    feedback(port, c->miss.message_id, 2, NULL, c->miss.secret, 400);
     {
         char *big = malloc(2002), *cjk = malloc(6001);
         memset(big, 'x', 2001);
         big[2001] = '\0';
-        feedback(port, miss.message_id, -1, big, miss.secret, 400);        /* 2001 characters */
+        feedback(port, c->miss.message_id, -1, big, c->miss.secret, 400);        /* 2001 characters */
         for (int i = 0; i < 2000; i++)
             memcpy(cjk + 3 * i, "\xe5\xa5\xbd", 3);                          /* 好 x 2000: 6000 bytes */
         cjk[6000] = '\0';
-        feedback(port, ok.message_id, 1, cjk, ok.secret, 200);
+        feedback(port, c->ok.message_id, 1, cjk, c->ok.secret, 200);
         free(big);
         free(cjk);
     }
     kb_json_free(call(port, "POST", "/api/feedback", false, "{\"message_id\":", 400, true));
     n = review_ids(port, "?kind=thumbs_down", ids, 16, &total);
     assert_int_equal(n, 0); /* the rejected thumbs-down left nothing */
-    feedback(port, miss.message_id, -1, "not helpful", miss.secret, 200);
-    feedback(port, follow.message_id, -1, "wrong", ok.secret, 200);        /* same conversation: allowed */
+    feedback(port, c->miss.message_id, -1, "not helpful", c->miss.secret, 200);
+    feedback(port, c->follow.message_id, -1, "wrong", c->ok.secret, 200);        /* same conversation: allowed */
 
+}
+
+/* The review inbox: order, kinds, filters, paging, errors, dismiss and resolve. */
+static void loop_review(struct loop_ctx *c)
+{
+    int64_t ids[16], total = 0;
+    char body[512];
+    int port = c->port, n;
     /* the inbox: newest first; miss is both a fallback and a thumbs-down */
     n = review_ids(port, "", ids, 16, &total);
     assert_true(n >= 3);
@@ -272,11 +285,11 @@ static void test_loop(void **state)
         assert_true(ids[i] < ids[i - 1]);
     n = review_ids(port, "?kind=thumbs_down", ids, 16, &total);
     assert_int_equal(n, 2);
-    assert_int_equal(ids[0], follow.message_id);
-    assert_int_equal(ids[1], miss.message_id);
+    assert_int_equal(ids[0], c->follow.message_id);
+    assert_int_equal(ids[1], c->miss.message_id);
     n = review_ids(port, "?kind=fallback&channel=ui", ids, 16, &total);
     assert_int_equal(n, 1);
-    assert_int_equal(ids[0], ui2.message_id);
+    assert_int_equal(ids[0], c->ui2.message_id);
     n = review_ids(port, "?kind=fallback&limit=1&offset=1", ids, 16, &total);
     assert_int_equal(n, 1);
     assert_true(total >= 2);
@@ -290,20 +303,27 @@ static void test_loop(void **state)
     kb_json_free(call(port, "GET", "/api/review", false, NULL, 401, true));
 
     /* dismiss and resolve take items out */
-    snprintf(body, sizeof body, "/api/review/%lld", (long long)ui2.message_id);
+    snprintf(body, sizeof body, "/api/review/%lld", (long long)c->ui2.message_id);
     kb_json_free(call(port, "POST", body, true, "{\"action\":\"dismiss\"}", 200, true));
-    snprintf(body, sizeof body, "/api/review/%lld", (long long)follow.message_id);
+    snprintf(body, sizeof body, "/api/review/%lld", (long long)c->follow.message_id);
     kb_json_free(call(port, "POST", body, true, "{\"action\":\"resolved\"}", 200, true));
     kb_json_free(call(port, "POST", body, true, "{\"action\":\"archive\"}", 400, true));
     kb_json_free(call(port, "POST", "/api/review/999999", true, "{\"action\":\"dismiss\"}", 404, true));
     kb_json_free(call(port, "POST", body, false, "{\"action\":\"dismiss\"}", 401, true));
     n = review_ids(port, "", ids, 16, &total);
     for (int i = 0; i < n; i++)
-        assert_true(ids[i] != ui2.message_id && ids[i] != follow.message_id);
+        assert_true(ids[i] != c->ui2.message_id && ids[i] != c->follow.message_id);
     n = review_ids(port, "?kind=thumbs_down", ids, 16, &total);
     assert_int_equal(n, 1);
-    assert_int_equal(ids[0], miss.message_id);
+    assert_int_equal(ids[0], c->miss.message_id);
 
+}
+
+/* The OpenAI channel, analytics, exports and metrics over the five logged answers. */
+static void loop_stats_exports(struct loop_ctx *c)
+{
+    char *text;
+    int port = c->port;
     /* the OpenAI endpoint is logged too (channel openai) */
     kb_json_free(call(port, "POST", "/v1/chat/completions", false,
                       "{\"model\":\"kbox\",\"messages\":[{\"role\":\"user\",\"content\":\"How long is the warranty?\"}]}",
@@ -356,6 +376,12 @@ static void test_loop(void **state)
     assert_non_null(strstr(text, "kbox_feedback_total{vote=\"up\"} 1"));
     free(text);
 
+}
+
+static void loop_delete(struct loop_ctx *c)
+{
+    char body[512], *text;
+    int port = c->port;
     /* deleting the widget conversation of ok/follow removes its messages and their feedback */
     {
         struct kb_json *v;
@@ -368,12 +394,27 @@ static void test_loop(void **state)
         kb_json_free(call(port, "DELETE", body, false, NULL, 401, true));
         kb_json_free(call(port, "DELETE", body, true, NULL, 200, true));
         kb_json_free(call(port, "DELETE", body, true, NULL, 404, true));
-        feedback(port, ok.message_id, 1, NULL, ok.secret, 404);
+        feedback(port, c->ok.message_id, 1, NULL, c->ok.secret, 404);
         v = call(port, "GET", "/api/stats", true, NULL, 200, true);
         assert_int_equal((int)kb_json_num(kb_json_get(v, "questions")), 3);
         assert_int_equal((int)kb_json_num(kb_json_get(kb_json_get(v, "thumbs"), "up")), 0);
         kb_json_free(v);
     }
+}
+
+static void test_loop(void **state)
+{
+    static const char *const sets[] = {"server.rate_limit_per_min=0", NULL};
+    struct srv s;
+    struct loop_ctx c = {0};
+    (void)state;
+    srv_start(&s, sets);
+    c.port = s.k.port;
+    loop_ask(&c);
+    loop_feedback(&c);
+    loop_review(&c);
+    loop_stats_exports(&c);
+    loop_delete(&c);
     srv_stop(&s);
 }
 

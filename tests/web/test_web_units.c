@@ -1,6 +1,7 @@
 /* tests/web/test_web_units.c: table-driven unit tests of web/'s pure parts, below the HTTP level:
  * route matching (routes.c), the origin allowlist, constant-time token comparison and the per-IP
- * rate limiter (auth.c), the JSON decoder (json.c) and the JSON writer (api_common.c). */
+ * rate limiter (auth.c), the connection reserve for loopback clients (server.c: web_conn_admit), the
+ * JSON decoder (json.c) and the JSON writer (api_common.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +9,51 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "web/web_int.h"
+
+/* The accept policy of issue #22 item 1: below WEB_CONN_LIMIT - WEB_CONN_RESERVE open connections
+ * every client is admitted; in the reserve only loopback ones (127/8, ::1, ::ffff:127.x), so a crowd
+ * of other addresses cannot lock out the health probe and a local admin. (The HTTP tests can only
+ * connect from loopback, so the refusal of other addresses is checked here.) */
+static void test_conn_reserve(void **state)
+{
+    static const struct {
+        const char *ip;
+        bool loopback;
+    } cases[] = {
+        {"127.0.0.1", true}, {"127.3.4.5", true},  {"::1", true},          {"::ffff:127.0.0.1", true},
+        {"10.0.0.1", false}, {"128.0.0.1", false}, {"2001:db8::1", false}, {"::ffff:10.0.0.1", false},
+        {"::2", false},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sockaddr_storage ss = {0};
+        struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
+        const struct sockaddr *sa = (const struct sockaddr *)(const void *)&ss;
+        if (strchr(cases[i].ip, ':')) {
+            v6->sin6_family = AF_INET6;
+            assert_int_equal(inet_pton(AF_INET6, cases[i].ip, &v6->sin6_addr), 1);
+        } else {
+            v4->sin_family = AF_INET;
+            assert_int_equal(inet_pton(AF_INET, cases[i].ip, &v4->sin_addr), 1);
+        }
+        if (web_is_loopback(sa) != cases[i].loopback)
+            fail_msg("%s: loopback %d, want %d", cases[i].ip, !cases[i].loopback, cases[i].loopback);
+        assert_true(web_conn_admit(0, sa));
+        assert_true(web_conn_admit(WEB_CONN_LIMIT - WEB_CONN_RESERVE - 1, sa));
+        if (web_conn_admit(WEB_CONN_LIMIT - WEB_CONN_RESERVE, sa) != cases[i].loopback ||
+            web_conn_admit(WEB_CONN_LIMIT - 1, sa) != cases[i].loopback)
+            fail_msg("%s: in the reserve admitted %d, want %d", cases[i].ip, !cases[i].loopback, cases[i].loopback);
+    }
+    assert_false(web_conn_admit(WEB_CONN_LIMIT - WEB_CONN_RESERVE, NULL)); /* no address: not loopback */
+}
 
 static void test_route_match(void **state)
 {
@@ -315,7 +357,7 @@ static void test_assets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_match), cmocka_unit_test(test_route_table), cmocka_unit_test(test_origins), cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_route_match), cmocka_unit_test(test_conn_reserve), cmocka_unit_test(test_route_table), cmocka_unit_test(test_origins), cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_token_equal), cmocka_unit_test(test_rate),        cmocka_unit_test(test_json_decode),
         cmocka_unit_test(test_json_writer), cmocka_unit_test(test_assets),
     };
