@@ -133,7 +133,11 @@ static void test_migrate_and_refuse_newer(void **state)
     assert_int_equal(node_open(&a, dir, 0, &err), KB_ECONFIG);
     assert_non_null(strstr(err.msg, "newer"));
     assert_non_null(strstr(err.msg, "99"));
-    assert_int_equal(pgcluster_sql(&g_pg, "UPDATE kbox_schema SET version = 1"), 0);
+    {
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE kbox_schema SET version = %d", PG_SCHEMA_VERSION);
+        assert_int_equal(pgcluster_sql(&g_pg, sql), 0);
+    }
     /* opening again migrates nothing and works */
     assert_int_equal(node_open(&a, dir, 0, &err), 0);
     node_close(&a, true);
