@@ -341,6 +341,8 @@ int index_job_claim(struct index_job_worker *w, struct index_job *out, struct kb
 int index_job_end(struct index_job_worker *w, int64_t id, enum index_job_end how, const char *error,
                   struct kb_error *err);
 int index_job_get(struct index_store *st, int64_t id, struct index_job *out, struct kb_error *err); /* KB_ENOENT */
+/* The newest max jobs of every node, newest first, into out (max entries). */
+int index_job_list(struct index_store *st, int max, struct index_job *out, int *n_out, struct kb_error *err);
 /* An original's bytes from PostgreSQL (caller frees *data). KB_ENOENT, KB_EINVAL without PostgreSQL. */
 int index_original_get(struct index_store *st, const char *sha, void **data, size_t *n, struct kb_error *err);
 

@@ -661,6 +661,25 @@ int pg_job_end(struct pg_db *db, int64_t id, enum index_job_end how, const char 
     return rc;
 }
 
+int pg_job_list(struct pg_db *db, int max, struct index_job *out, int *n_out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char mb[32];
+    const char *v[1] = {I64(mb, max)};
+    int rc;
+    *n_out = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT " PG_JOB_COLS " FROM jobs j LEFT JOIN documents d ON d.id = j.document_id"
+                        " ORDER BY j.id DESC LIMIT $1", 1, v, -1, NULL, 0, 0, &r, "list jobs", err);
+    for (int i = 0; rc == 0 && i < PQntuples(r) && i < max; i++)
+        pg_job_row(r, i, &out[(*n_out)++]);
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
 int pg_job_get(struct pg_db *db, int64_t id, struct index_job *out, struct kb_error *err)
 {
     PGresult *r = NULL;

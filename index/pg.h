@@ -68,6 +68,8 @@ int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err);
 int pg_job_end(struct pg_db *db, int64_t id, enum index_job_end how, const char *node, const char *error,
                struct kb_error *err);
 int pg_job_get(struct pg_db *db, int64_t id, struct index_job *out, struct kb_error *err); /* KB_ENOENT */
+/* The newest max jobs, newest first, into out (max entries). */
+int pg_job_list(struct pg_db *db, int max, struct index_job *out, int *n_out, struct kb_error *err);
 
 /* ---- notifications ------------------------------------------------------------------------------ */
 

@@ -112,6 +112,13 @@ int index_job_get(struct index_store *st, int64_t id, struct index_job *out, str
     return rc ? rc : pg_job_get(pg_sync_db(st->pg), id, out, err);
 }
 
+int index_job_list(struct index_store *st, int max, struct index_job *out, int *n_out, struct kb_error *err)
+{
+    int rc = jobs_need_pg(st, err);
+    *n_out = 0;
+    return rc ? rc : pg_job_list(pg_sync_db(st->pg), max, out, n_out, err);
+}
+
 int index_original_get(struct index_store *st, const char *sha, void **data, size_t *n, struct kb_error *err)
 {
     int rc = jobs_need_pg(st, err);

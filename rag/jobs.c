@@ -688,26 +688,45 @@ static void jobs_export(const struct rag_job_slot *s, struct rag_job *out)
         out->progress = !strcmp(s->state, "failed") ? 1.0 : !strcmp(s->state, "running") ? 0.5 : 0.0;
 }
 
-/* A job shared through PostgreSQL as rag_job; this node's ring says whether it runs it now. */
+/* A job shared through PostgreSQL as rag_job; this node's ring says whether it runs it now (r->lock
+ * held). */
+static void jobs_pg_export(struct rag *r, const struct index_job *j, struct rag_job *out)
+{
+    const struct rag_job_slot *s = &r->jobs[j->id % RAG_MAX_JOBS];
+    memset(out, 0, sizeof *out);
+    out->id = j->id;
+    out->document_id = j->document_id;
+    kb_strlcpy(out->kind, j->kind, sizeof out->kind);
+    kb_strlcpy(out->state, j->state, sizeof out->state);
+    kb_strlcpy(out->error, j->error, sizeof out->error);
+    if (!strcmp(out->state, "queued") && s->id == j->id && !strcmp(s->state, "running"))
+        kb_strlcpy(out->state, "running", sizeof out->state);
+    out->progress = strcmp(out->state, "queued") == 0 ? 0.0 : strcmp(out->state, "running") == 0 ? 0.5 : 1.0;
+}
+
 static int jobs_pg_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err)
 {
     struct index_job *j = kb_xmalloc(sizeof *j);
-    struct rag_job_slot *s;
     int rc = index_job_get(r->st, id, j, err);
     if (rc == 0) {
-        memset(out, 0, sizeof *out);
-        out->id = j->id;
-        out->document_id = j->document_id;
-        kb_strlcpy(out->kind, j->kind, sizeof out->kind);
-        kb_strlcpy(out->state, j->state, sizeof out->state);
-        kb_strlcpy(out->error, j->error, sizeof out->error);
         pthread_mutex_lock(&r->lock);
-        s = &r->jobs[id % RAG_MAX_JOBS];
-        if (!strcmp(out->state, "queued") && s->id == id && !strcmp(s->state, "running"))
-            kb_strlcpy(out->state, "running", sizeof out->state);
+        jobs_pg_export(r, j, out);
         pthread_mutex_unlock(&r->lock);
-        out->progress = strcmp(out->state, "queued") == 0 ? 0.0 : strcmp(out->state, "running") == 0 ? 0.5 : 1.0;
     }
+    free(j);
+    return rc;
+}
+
+/* Appends the newest shared jobs (every node's) to out[*n..RAG_JOBS_LIST_MAX). */
+static int jobs_pg_list(struct rag *r, struct rag_job *out, int *n, struct kb_error *err)
+{
+    int max = RAG_JOBS_LIST_MAX - *n, got = 0, rc;
+    struct index_job *j = kb_xcalloc((size_t)max + 1, sizeof *j);
+    rc = index_job_list(r->st, max, j, &got, err);
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; rc == 0 && i < got; i++)
+        jobs_pg_export(r, &j[i], &out[(*n)++]);
+    pthread_mutex_unlock(&r->lock);
     free(j);
     return rc;
 }
@@ -751,6 +770,16 @@ int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_err
         r->jobs[r->reembed_job_id % RAG_MAX_JOBS].id == r->reembed_job_id)
         jobs_export(&r->jobs[r->reembed_job_id % RAG_MAX_JOBS], &(*out)[n++]);
     pthread_mutex_unlock(&r->lock);
+    /* shared through PostgreSQL: the ring above held this node's re-embedding only; the ingestion
+     * jobs are every node's (PostgreSQL unreachable: the list says so with 503) */
+    if (index_jobs_shared(r->st)) {
+        int rc = jobs_pg_list(r, *out, &n, err);
+        if (rc) {
+            free(*out);
+            *out = NULL;
+            return rc;
+        }
+    }
     *n_out = n;
     return 0;
 }

@@ -16,7 +16,8 @@
  * - afterwards: three documents, all indexed, each job done once by a node that is not A, every
  *   document's chunks exactly ordinals 0..n-1 (no chunk twice, none missing), and B's and C's caches
  *   hold the same document and chunk counts as PostgreSQL;
- * - six more uploads spread over B and C are each done by exactly one job row, all indexed.
+ * - six more uploads spread over B and C are each done by exactly one job row, all indexed; every
+ *   node's /api/jobs lists all nine jobs done and /api/jobs/N answers for a job another node ran.
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <setjmp.h>
 #include <signal.h>
@@ -457,6 +458,20 @@ static void test_shared_jobs(void **state)
     assert_true(pg_true("(SELECT count(*) FROM documents WHERE status = 'indexed') = 9"));
     assert_true(pg_true("(SELECT count(DISTINCT document_id) FROM jobs) = 9"));
     assert_true(pg_true(CHUNKS_WHOLE));
+    /* every node lists every node's jobs, and answers for a job another node ran */
+    {
+        char *jl = NULL, path[64];
+        int n_done = 0;
+        assert_int_equal(call(&b, "GET", "/api/jobs", admin, NULL, 0, &jl), 200);
+        for (const char *p = jl; (p = strstr(p, "\"state\":\"done\"")) != NULL; p++)
+            n_done++;
+        assert_int_equal(n_done, 9);
+        free(jl);
+        snprintf(path, sizeof path, "/api/jobs/%lld", (long long)big_job);
+        assert_int_equal(call(&c, "GET", path, admin, NULL, 0, &jl), 200);
+        assert_non_null(strstr(jl, "\"state\":\"done\""));
+        free(jl);
+    }
     node_stop(&b);
     node_stop(&c);
     pgcluster_destroy(&g_pg);
