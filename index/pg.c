@@ -50,6 +50,7 @@
 #define PG_LOCK_MIGRATE 7216001
 #define PG_LOCK_CHANGES 7216002
 #define PG_PASSWORD_MAX 1024
+#define PG_CLAIM_KEEPALIVE_IDLE_S 15
 #define PG_STR_(x) #x
 #define PG_STR(x) PG_STR_(x)
 
@@ -608,6 +609,21 @@ static void pg_job_row(const PGresult *r, int row, struct index_job *j)
 #define PG_JOB_COLS                                                                                                    \
     "j.id, j.kind, j.document_id, j.state, j.node, j.error, d.collection_id, coalesce(d.name, ''),"                   \
     " coalesce(d.sha256, ''), coalesce(d.path, '')"
+
+int pg_db_claim_session(struct pg_db *db, struct kb_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    /* a node cut off (not killed) has no socket closed: the server's keepalive probes end its session,
+     * and so its claims, within about idle + interval x count seconds (ignored on a Unix socket) */
+    if (rc == 0)
+        rc = pg_cmd(db, "SET tcp_keepalives_idle = " PG_STR(PG_CLAIM_KEEPALIVE_IDLE_S)
+                        "; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3",
+                    "configure claiming session", err);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
 
 int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err)
 {

@@ -63,6 +63,9 @@ int pg_job_requeue(struct pg_db *db, int64_t doc_id, int64_t *job_id, struct kb_
  * until pg_job_end (or until the connection ends: a killed node's jobs go back to the queue). db must
  * be a connection of its own (one claim at a time). KB_ENOENT: nothing to claim. */
 int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err);
+/* Makes db's session end soon after its node becomes unreachable (server-side TCP keepalives), so
+ * the claims of a node cut off by the network are released too, not only those of a dead one. */
+int pg_db_claim_session(struct pg_db *db, struct kb_error *err);
 /* Ends the claimed job: records done/failed (with node and error) and commits, or, with
  * INDEX_JOB_RELEASE, rolls back so another node takes it. KB_EBUSY when the claim was lost meanwhile. */
 int pg_job_end(struct pg_db *db, int64_t id, enum index_job_end how, const char *node, const char *error,

@@ -9,6 +9,8 @@
  * it or when its session ends: `kill -9` of a node closes its sockets, PostgreSQL rolls the claim
  * back and the job is the next node's. Writing a document twice is harmless (index_doc_replace
  * replaces), so a job that was half done when its node died is simply done again.
+ * A node cut off by the network rather than killed keeps its sockets; the claiming session asks the
+ * server for TCP keepalives (pg_db_claim_session), which end it, and its claim, in about 30 s.
  * The node's name in a finished job is "<host>:<pid>".
  * Tests: tests/web/test_pg_nodes.c (three serve processes, one killed mid-ingest). */
 #include <stdio.h>
@@ -87,12 +89,18 @@ int index_job_claim(struct index_job_worker *w, struct index_job *out, struct kb
 {
     int rc = 0;
     KB_ASSERT(w->held == 0);
-    if (!w->db)
-        rc = pg_sync_connect(w->st->pg, &w->db, err);
+    if (!w->db && (rc = pg_sync_connect(w->st->pg, &w->db, err)) == 0 && (rc = pg_db_claim_session(w->db, err)) != 0) {
+        pg_db_close(w->db);
+        w->db = NULL;
+    }
     if (rc == 0)
         rc = pg_job_claim(w->db, out, err);
     if (rc == 0)
         w->held = out->id;
+    if (rc == KB_EBUSY && w->db) { /* a new session next time, with its keepalive settings */
+        pg_db_close(w->db);
+        w->db = NULL;
+    }
     return rc;
 }
 
@@ -103,6 +111,10 @@ int index_job_end(struct index_job_worker *w, int64_t id, enum index_job_end how
     KB_ASSERT(w->held == id);
     rc = pg_job_end(w->db, id, how, w->node, error, err);
     w->held = 0;
+    if (rc == KB_EBUSY) {
+        pg_db_close(w->db);
+        w->db = NULL;
+    }
     return rc;
 }
 
