@@ -303,6 +303,49 @@ int index_original_put(struct index_store *st, const char *sha, const void *data
 int index_doc_original_path(struct index_store *st, const char *sha256_hex, char *buf, size_t buf_bytes,
                             struct kb_error *err);
 
+/* ---- shared ingestion jobs (store.backend = postgres; index/store_jobs.c) ------------------------------
+ * With PostgreSQL every node's workers take jobs from one table: a claim is a row lock held by the
+ * worker's own connection (SELECT ... FOR UPDATE SKIP LOCKED) until the job ends, so each job runs on
+ * one node at a time, and a node that dies (kill -9) loses its connection and with it its claims: the
+ * job is queued again for the other nodes. With SQLite there are no shared jobs (rag/ keeps its own). */
+struct index_job {
+    int64_t id;
+    char kind[16];         /* "ingest" */
+    int64_t document_id;
+    char state[16];        /* "queued" (also while a node holds it), "done", "failed" */
+    char node[128];        /* the node that ended it ("host:pid") */
+    char error[256];
+    bool doc_found;        /* false: the document was deleted meanwhile */
+    int64_t collection_id;
+    char name[768];
+    char sha256[65];
+    char path[4200];
+};
+enum index_job_end { INDEX_JOB_DONE, INDEX_JOB_FAILED, INDEX_JOB_RELEASE };
+struct index_job_worker; /* one claiming connection; used by one thread */
+
+bool index_jobs_shared(struct index_store *st); /* true with store.backend = postgres */
+/* index_doc_create plus, in the same PostgreSQL transaction, an ingestion job for the document.
+ * KB_EINVAL without PostgreSQL. */
+int index_doc_create_job(struct index_store *st, const struct index_doc *doc, int64_t *doc_id, int64_t *job_id,
+                         struct kb_error *err);
+/* Sets the document queued again and queues a job for it (one transaction). KB_ENOENT, KB_EINVAL. */
+int index_job_requeue(struct index_store *st, int64_t doc_id, int64_t *job_id, struct kb_error *err);
+int index_job_worker_open(struct index_store *st, struct index_job_worker **out, struct kb_error *err);
+void index_job_worker_close(struct index_job_worker *w); /* NULL ok; releases a claim still held */
+/* Claims the oldest queued job no node holds. KB_ENOENT: none; KB_EBUSY: PostgreSQL unreachable (the
+ * next call reconnects). One claim at a time per worker. */
+int index_job_claim(struct index_job_worker *w, struct index_job *out, struct kb_error *err);
+/* Ends the claimed job: done or failed (error) is recorded with this node's name; INDEX_JOB_RELEASE
+ * gives it back to the queue. KB_EBUSY when the claim was lost (the job will run again elsewhere). */
+int index_job_end(struct index_job_worker *w, int64_t id, enum index_job_end how, const char *error,
+                  struct kb_error *err);
+int index_job_get(struct index_store *st, int64_t id, struct index_job *out, struct kb_error *err); /* KB_ENOENT */
+/* The newest max jobs of every node, newest first, into out (max entries). */
+int index_job_list(struct index_store *st, int max, struct index_job *out, int *n_out, struct kb_error *err);
+/* An original's bytes from PostgreSQL (caller frees *data). KB_ENOENT, KB_EINVAL without PostgreSQL. */
+int index_original_get(struct index_store *st, const char *sha, void **data, size_t *n, struct kb_error *err);
+
 /* A stored chunk, as read back. Strings arena-owned. */
 struct index_chunk_row {
     int64_t id;          /* chunk row id = FAISS id */

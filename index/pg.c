@@ -12,7 +12,7 @@
  * its change rows (the last statement before COMMIT), which makes seq order equal commit order at
  * the cost of serialising only those last statements.
  *
- * Schema (kbox_schema.version 1):
+ * Schema (kbox_schema.version 1, then 2):
  *   kbox_schema(version)                    -- one row; a newer version than PG_SCHEMA_VERSION is refused
  *   kbox_meta(key PRIMARY KEY, value)       -- 'cluster_id': random hex, names this database
  *   collections(id bigserial, name UNIQUE, created_at)          -- id 1 = 'default'
@@ -23,13 +23,18 @@
  *   embeddings(chunk_id ON DELETE CASCADE, embedder_id, vector bytea)  -- dim float32 little-endian
  *   originals(sha256 PRIMARY KEY, data bytea)                          -- uploaded files
  *   changes(seq bigserial, kind 'c'|'d'|'m', obj_id, at)              -- at: commit time, unix s
+ * Schema 2 adds
+ *   jobs(id bigserial, kind 'ingest', document_id, state 'queued'|'done'|'failed', node, error,
+ *        created_at, ended_at)  -- claimed by a row lock held for the job's duration (pg_job_claim);
+ *                                  no foreign key, so document writes never wait for a claim
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
  * which web/ answers with 503; the next call reconnects (PQreset). Unique violations are
  * KB_ECONFLICT, others KB_EIO with PostgreSQL's message.
  * Threads: one connection per pg_db, guarded by its mutex for a whole transaction.
- * Tests: tests/index/test_pg.c (migrations, newer-schema refusal, writes and their change rows). */
+ * Tests: tests/index/test_pg.c (migrations, newer-schema refusal, writes and their change rows),
+ * tests/web/test_pg_nodes.c (jobs claimed by three nodes, one killed mid-job). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,6 +50,7 @@
 #define PG_LOCK_MIGRATE 7216001
 #define PG_LOCK_CHANGES 7216002
 #define PG_PASSWORD_MAX 1024
+#define PG_CLAIM_KEEPALIVE_IDLE_S 15
 #define PG_STR_(x) #x
 #define PG_STR(x) PG_STR_(x)
 
@@ -197,6 +203,12 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE originals(sha256 text PRIMARY KEY, data bytea NOT NULL);"
     "CREATE TABLE changes(seq bigserial PRIMARY KEY, kind \"char\" NOT NULL, obj_id bigint NOT NULL,"
     " at double precision NOT NULL DEFAULT extract(epoch from clock_timestamp()));",
+    /* 1 -> 2: shared jobs (no foreign key: a claimed job's row lock must not meet document writes) */
+    "CREATE TABLE jobs(id bigserial PRIMARY KEY, kind text NOT NULL CHECK(kind IN ('ingest')),"
+    " document_id bigint NOT NULL, state text NOT NULL DEFAULT 'queued' CHECK(state IN ('queued','done','failed')),"
+    " node text NOT NULL DEFAULT '', error text NOT NULL DEFAULT '',"
+    " created_at bigint NOT NULL, ended_at bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_queued ON jobs(id) WHERE state = 'queued';",
 };
 
 /* defined below */
@@ -286,12 +298,13 @@ static void pg_notice(void *ud, const char *msg)
     kb_debug("postgresql: %s", msg);
 }
 
-int pg_db_open(struct pg_db **out, const char *url, const char *password_file, bool migrate, struct kb_error *err)
+/* A pg_db whose connection may have failed (PQreset retries it later). KB_ECONFIG only. */
+static int pg_db_new(struct pg_db **out, const char *url, const char *password_file, struct kb_error *err)
 {
     struct pg_db *db;
     char pw[PG_PASSWORD_MAX] = "";
     const char *keys[4] = {"dbname", "connect_timeout", NULL, NULL}, *vals[4] = {url, "5", NULL, NULL};
-    int rc = 0;
+    int rc;
     *out = NULL;
     if (!url || !url[0])
         return kb_error_set(err, KB_ECONFIG, "store.backend is postgres but store.url is empty");
@@ -305,27 +318,55 @@ int pg_db_open(struct pg_db **out, const char *url, const char *password_file, b
     pthread_mutex_init(&db->mu, NULL);
     db->conn = PQconnectdbParams(keys, vals, 1);
     memset(pw, 0, sizeof pw);
-    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
-        char clean[300];
-        size_t n = kb_strlcpy(clean, db->conn ? PQerrorMessage(db->conn) : "out of memory", sizeof clean);
-        while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
-            clean[--n] = '\0';
-        rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable at store.url: %s", clean);
-        goto out_fail;
+    if (!db->conn) {
+        pg_db_close(db);
+        return kb_error_set(err, KB_ENOMEM, "postgresql: out of memory");
     }
     PQsetNoticeProcessor(db->conn, pg_notice, NULL);
+    *out = db;
+    return 0;
+}
+
+int pg_db_prepare(struct pg_db *db, bool migrate, struct kb_error *err)
+{
+    int rc;
     pthread_mutex_lock(&db->mu);
-    rc = pg_cmd(db, "SET client_min_messages = warning", "configure session", err);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_cmd(db, "SET client_min_messages = warning", "configure session", err);
     pthread_mutex_unlock(&db->mu);
     if (rc == 0 && migrate)
         rc = pg_migrate(db, err);
+    return rc;
+}
+
+int pg_db_open(struct pg_db **out, const char *url, const char *password_file, bool migrate, struct kb_error *err)
+{
+    struct pg_db *db;
+    int rc = pg_db_new(&db, url, password_file, err);
+    *out = NULL;
     if (rc)
-        goto out_fail;
+        return rc;
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        char clean[300];
+        size_t n = kb_strlcpy(clean, PQerrorMessage(db->conn), sizeof clean);
+        while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
+            clean[--n] = '\0';
+        rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable at store.url: %s", clean);
+    }
+    if (rc == 0)
+        rc = pg_db_prepare(db, migrate, err);
+    if (rc) {
+        pg_db_close(db);
+        return rc;
+    }
     *out = db;
     return 0;
-out_fail:
-    pg_db_close(db);
-    return rc;
+}
+
+int pg_db_open_offline(struct pg_db **out, const char *url, const char *password_file, struct kb_error *err)
+{
+    return pg_db_new(out, url, password_file, err);
 }
 
 void pg_db_close(struct pg_db *db)
@@ -496,16 +537,182 @@ static int pg_doc_insert(struct pg_db *db, const struct index_doc *d, int64_t co
     return rc;
 }
 
-int pg_doc_create(struct pg_db *db, const struct index_doc *doc, int64_t *id_out, struct kb_error *err)
+/* Inserts a queued job (mu held, inside a transaction). */
+static int pg_job_insert(struct pg_db *db, const char *kind, int64_t doc_id, int64_t *job_id, struct kb_error *err)
 {
-    int64_t id = 0;
+    PGresult *r = NULL;
+    char db_[32], nb[32];
+    const char *v[3] = {kind, I64(db_, doc_id), I64(nb, store_now_s())};
+    int rc = pg_run(db, "INSERT INTO jobs(kind, document_id, created_at) VALUES($1, $2, $3) RETURNING id", 3, v, -1,
+                    NULL, 0, 0, &r, "queue job", err);
+    if (rc == 0)
+        *job_id = pg_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+int pg_doc_create(struct pg_db *db, const struct index_doc *doc, int64_t *id_out, int64_t *job_out,
+                  struct kb_error *err)
+{
+    int64_t id = 0, job = 0;
     int rc = pg_begin(db, err);
     if (rc)
         return rc;
     rc = pg_doc_insert(db, doc, doc->collection_id > 0 ? doc->collection_id : 1, doc->sha256, &id, err);
+    if (rc == 0 && job_out)
+        rc = pg_job_insert(db, "ingest", id, &job, err);
     rc = pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
     if (rc == 0 && id_out)
         *id_out = id;
+    if (rc == 0 && job_out)
+        *job_out = job;
+    return rc;
+}
+
+/* ---- shared jobs ----------------------------------------------------------------------------------- */
+
+int pg_job_requeue(struct pg_db *db, int64_t doc_id, int64_t *job_id, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[3] = {I64(ib, doc_id), index_doc_status_name(INDEX_DOC_QUEUED), ""};
+    int64_t id = doc_id;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "UPDATE documents SET status=$2, error=$3 WHERE id=$1", 3, v, -1, NULL, 0, 0, &r,
+                "queue document", err);
+    if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)doc_id);
+    PQclear(r);
+    if (rc == 0)
+        rc = pg_job_insert(db, "ingest", doc_id, job_id, err);
+    return pg_end(db, rc, PG_KIND_DOC_META, &id, 1, err);
+}
+
+static void pg_job_row(const PGresult *r, int row, struct index_job *j)
+{
+    memset(j, 0, sizeof *j);
+    j->id = pg_i64(r, row, 0);
+    kb_strlcpy(j->kind, PQgetvalue(r, row, 1), sizeof j->kind);
+    j->document_id = pg_i64(r, row, 2);
+    kb_strlcpy(j->state, PQgetvalue(r, row, 3), sizeof j->state);
+    kb_strlcpy(j->node, PQgetvalue(r, row, 4), sizeof j->node);
+    kb_strlcpy(j->error, PQgetvalue(r, row, 5), sizeof j->error);
+    j->doc_found = !PQgetisnull(r, row, 6);
+    j->collection_id = pg_i64(r, row, 6);
+    kb_strlcpy(j->name, PQgetvalue(r, row, 7), sizeof j->name);
+    kb_strlcpy(j->sha256, PQgetvalue(r, row, 8), sizeof j->sha256);
+    kb_strlcpy(j->path, PQgetvalue(r, row, 9), sizeof j->path);
+}
+
+#define PG_JOB_COLS                                                                                                    \
+    "j.id, j.kind, j.document_id, j.state, j.node, j.error, d.collection_id, coalesce(d.name, ''),"                   \
+    " coalesce(d.sha256, ''), coalesce(d.path, '')"
+
+int pg_db_claim_session(struct pg_db *db, struct kb_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    /* a node cut off (not killed) has no socket closed: the server's keepalive probes end its session,
+     * and so its claims, within about idle + interval x count seconds (ignored on a Unix socket) */
+    if (rc == 0)
+        rc = pg_cmd(db, "SET tcp_keepalives_idle = " PG_STR(PG_CLAIM_KEEPALIVE_IDLE_S)
+                        "; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3",
+                    "configure claiming session", err);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    /* the row lock is the claim: it lasts as long as this transaction, which ends with pg_job_end or
+     * with this connection (a node killed mid-job), whichever comes first */
+    rc = pg_run(db, "SELECT " PG_JOB_COLS " FROM jobs j LEFT JOIN documents d ON d.id = j.document_id"
+                    " WHERE j.state = 'queued' ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+                0, NULL, -1, NULL, 0, 0, &r, "claim job", err);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = KB_ENOENT; /* nothing to do: not an error worth a message */
+    if (rc == 0)
+        pg_job_row(r, 0, out);
+    PQclear(r);
+    if (rc) {
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            pg_cmd(db, "ROLLBACK", "rollback", NULL);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&db->mu); /* the transaction stays open on this connection */
+    return 0;
+}
+
+int pg_job_end(struct pg_db *db, int64_t id, enum index_job_end how, const char *node, const char *error,
+               struct kb_error *err)
+{
+    char ib[32], nb[32];
+    const char *v[5] = {I64(ib, id), how == INDEX_JOB_FAILED ? "failed" : "done", nz(node), nz(error),
+                        I64(nb, store_now_s())};
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS) { /* the connection (and so the claim) was lost */
+        rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable (end job %lld): the claim was lost", (long long)id);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    if (how == INDEX_JOB_RELEASE) {
+        rc = pg_cmd(db, "ROLLBACK", "release job", err);
+    } else {
+        rc = pg_run(db, "UPDATE jobs SET state=$2, node=$3, error=$4, ended_at=$5 WHERE id=$1", 5, v, -1, NULL, 0, 0,
+                    NULL, "end job", err);
+        rc = rc ? rc : pg_cmd(db, "COMMIT", "commit", err);
+        if (rc && PQstatus(db->conn) == CONNECTION_OK)
+            pg_cmd(db, "ROLLBACK", "rollback", NULL);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_job_list(struct pg_db *db, int max, struct index_job *out, int *n_out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char mb[32];
+    const char *v[1] = {I64(mb, max)};
+    int rc;
+    *n_out = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT " PG_JOB_COLS " FROM jobs j LEFT JOIN documents d ON d.id = j.document_id"
+                        " ORDER BY j.id DESC LIMIT $1", 1, v, -1, NULL, 0, 0, &r, "list jobs", err);
+    for (int i = 0; rc == 0 && i < PQntuples(r) && i < max; i++)
+        pg_job_row(r, i, &out[(*n_out)++]);
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_job_get(struct pg_db *db, int64_t id, struct index_job *out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[1] = {I64(ib, id)};
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT " PG_JOB_COLS " FROM jobs j LEFT JOIN documents d ON d.id = j.document_id"
+                        " WHERE j.id = $1", 1, v, -1, NULL, 0, 0, &r, "read job", err);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no job %lld", (long long)id);
+    if (rc == 0)
+        pg_job_row(r, 0, out);
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
     return rc;
 }
 

@@ -10,7 +10,7 @@
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 1 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 2 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -21,6 +21,11 @@ struct pg_db; /* one libpq connection and its mutex; every function locks it for
  * refused with KB_ECONFIG naming both versions. Errors: KB_EBUSY (unreachable), KB_ECONFIG.
  * Caller owns *out; close with pg_db_close(). */
 int pg_db_open(struct pg_db **out, const char *url, const char *password_file, bool migrate, struct kb_error *err);
+/* A handle whose connection is made later (PostgreSQL down at start): every call tries to connect
+ * (KB_EBUSY until it can); pg_db_prepare() then migrates. Errors: KB_ECONFIG (password file). */
+int pg_db_open_offline(struct pg_db **out, const char *url, const char *password_file, struct kb_error *err);
+/* (Re)configures the session and, with migrate, runs the pending migrations. KB_EBUSY, KB_ECONFIG. */
+int pg_db_prepare(struct pg_db *db, bool migrate, struct kb_error *err);
 void pg_db_close(struct pg_db *db); /* NULL ok */
 /* The schema version recorded in the database (0 before any migration). */
 int pg_db_schema_version(struct pg_db *db, int *version, struct kb_error *err);
@@ -34,8 +39,10 @@ int pg_collection_create(struct pg_db *db, const char *name, int64_t *id_out, st
 int pg_collection_rename(struct pg_db *db, int64_t id, const char *name, struct kb_error *err);
 /* Deletes the collection's documents and the collection. KB_ENOENT, KB_EFORBIDDEN (default). */
 int pg_collection_delete(struct pg_db *db, int64_t id, struct kb_error *err);
-/* collection_id 0 = default. sha may be "". */
-int pg_doc_create(struct pg_db *db, const struct index_doc *doc, int64_t *id_out, struct kb_error *err);
+/* collection_id 0 = default. sha may be "". With job_out, an ingestion job for the new document is
+ * queued in the same transaction (its id in *job_out). */
+int pg_doc_create(struct pg_db *db, const struct index_doc *doc, int64_t *id_out, int64_t *job_out,
+                  struct kb_error *err);
 int pg_doc_set_status(struct pg_db *db, int64_t id, enum index_doc_status s, const char *error,
                       struct kb_error *err);
 /* index_doc_replace's contract (target row, collection) with the vectors of embedder e (n x e->dim,
@@ -47,6 +54,25 @@ int pg_doc_delete(struct pg_db *db, int64_t id, struct kb_error *err); /* KB_ENO
 /* Stores an original's bytes under sha (kept when present). No change row: nodes read originals by
  * sha when a document names one. */
 int pg_original_put(struct pg_db *db, const char *sha, const void *data, size_t n, struct kb_error *err);
+
+/* ---- shared jobs (schema 2): claimed with SELECT ... FOR UPDATE SKIP LOCKED ----------------------- */
+
+/* Sets document doc_id queued again and queues an ingestion job for it, in one transaction. */
+int pg_job_requeue(struct pg_db *db, int64_t doc_id, int64_t *job_id, struct kb_error *err);
+/* Claims the oldest queued job nobody holds: db's transaction stays open, holding the job's row lock,
+ * until pg_job_end (or until the connection ends: a killed node's jobs go back to the queue). db must
+ * be a connection of its own (one claim at a time). KB_ENOENT: nothing to claim. */
+int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err);
+/* Makes db's session end soon after its node becomes unreachable (server-side TCP keepalives), so
+ * the claims of a node cut off by the network are released too, not only those of a dead one. */
+int pg_db_claim_session(struct pg_db *db, struct kb_error *err);
+/* Ends the claimed job: records done/failed (with node and error) and commits, or, with
+ * INDEX_JOB_RELEASE, rolls back so another node takes it. KB_EBUSY when the claim was lost meanwhile. */
+int pg_job_end(struct pg_db *db, int64_t id, enum index_job_end how, const char *node, const char *error,
+               struct kb_error *err);
+int pg_job_get(struct pg_db *db, int64_t id, struct index_job *out, struct kb_error *err); /* KB_ENOENT */
+/* The newest max jobs, newest first, into out (max entries). */
+int pg_job_list(struct pg_db *db, int max, struct index_job *out, int *n_out, struct kb_error *err);
 
 /* ---- notifications ------------------------------------------------------------------------------ */
 
@@ -104,8 +130,16 @@ struct pg_sync; /* the sync thread and the lag figures of one store */
  * copied). Takes ownership of db (closed on failure too). */
 int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
                   const char *password_file, int poll_s, int64_t rebuild_lag, struct kb_error *err);
+/* The same with PostgreSQL unreachable (db from pg_db_open_offline) and a cache that followed this
+ * database before: starts at once serving from the cache; the thread connects, migrates, checks the
+ * database is the cache's (else rebuilds) and catches up when PostgreSQL is back. KB_EBUSY (the
+ * caller's) when the cache never followed a database: there is nothing to serve. */
+int pg_sync_start_offline(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
+                          const char *password_file, int poll_s, int64_t rebuild_lag, struct kb_error *err);
 void pg_sync_stop(struct pg_sync *s); /* NULL ok; joins the thread, closes the connections */
 struct pg_db *pg_sync_db(struct pg_sync *s); /* borrowed: the write connection */
+/* A new connection to the same database (no migrations), e.g. for a job worker. KB_EBUSY. */
+int pg_sync_connect(struct pg_sync *s, struct pg_db **out, struct kb_error *err);
 /* Applies every committed change not yet in the cache (the writer calls it after its commit, so it
  * reads its own write). Errors are logged; the thread retries. */
 void pg_sync_catch_up(struct pg_sync *s);

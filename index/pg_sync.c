@@ -17,7 +17,9 @@
  * only while one object is written into SQLite.
  * Faults: while PostgreSQL is unreachable the thread retries every poll_s seconds (libpq's PQreset),
  * writes fail with KB_EBUSY (pg.c), searches go on from the cache, and /api/health shows the node
- * disconnected with its lag.
+ * disconnected with its lag. A node that starts while PostgreSQL is down (pg_sync_start_offline)
+ * serves the cache it has; at the first contact the thread migrates, checks the database is the one
+ * the cache followed (meta 'pg_cluster'; else it rebuilds) and catches up.
  * Locks: apply_mu makes one applier at a time (the thread or a writer's catch-up); it is taken before
  * the pg_db mutex (one PostgreSQL transaction) and before the store's mutex (one SQLite
  * transaction), never the other way. stat_mu guards the figures /api/health reads.
@@ -54,6 +56,7 @@ struct pg_sync {
     double contact_at;        /* wall time of the last successful exchange, unix s */
     bool connected;
     char error[256];
+    bool need_prepare;        /* started offline: migrate and check the database at the first contact */
 };
 
 static double sync_wall_s(void)
@@ -308,14 +311,34 @@ static bool sync_stopping(struct pg_sync *s)
     return v;
 }
 
+/* The first contact of a node started offline: migrations, then the database must be the one the
+ * cache followed (else the cache is rebuilt from it). */
+static int sync_prepare(struct pg_sync *s, struct kb_error *err)
+{
+    char cluster[64];
+    int rc = pg_db_prepare(s->db, true, err);
+    if (rc == 0)
+        rc = pg_db_cluster_id(s->db, cluster, sizeof cluster, err);
+    if (rc == 0 && strcmp(cluster, s->cluster) != 0) {
+        kb_warn("postgresql: the local cache was filled from another database (%s); rebuilding", s->cluster);
+        kb_strlcpy(s->cluster, cluster, sizeof s->cluster);
+        rc = sync_rebuild(s, true, err);
+    }
+    if (rc == 0) {
+        kb_info("postgresql: reachable again; following the change log");
+        s->need_prepare = false;
+    }
+    return rc;
+}
+
 static void *sync_main(void *arg)
 {
     struct pg_sync *s = arg;
     while (!sync_stopping(s)) {
         struct kb_error e = {0};
         bool notified = false;
-        int rc = 0;
-        if (!s->listen)
+        int rc = s->need_prepare ? sync_prepare(s, &e) : 0;
+        if (rc == 0 && !s->listen)
             rc = pg_db_open(&s->listen, s->url, s->password_file, false, &e);
         if (rc == 0)
             rc = pg_listen(s->listen, &e); /* after a reconnect too: LISTEN does not survive it */
@@ -336,8 +359,8 @@ static void *sync_main(void *arg)
     return NULL;
 }
 
-int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
-                  const char *password_file, int poll_s, int64_t rebuild_lag, struct kb_error *err)
+static int sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
+                      const char *password_file, int poll_s, int64_t rebuild_lag, bool offline, struct kb_error *err)
 {
     struct pg_sync *s = kb_xcalloc(1, sizeof *s);
     char cached[64];
@@ -357,11 +380,23 @@ int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db
         rc = kb_error_set(err, KB_EIO, "pipe: %s", strerror(errno));
         goto out_fail;
     }
+    store_mirror_position(st, &pos, cached, sizeof cached);
+    s->applied = pos;
+    if (offline) { /* serve the cache as it is; sync_main does the rest once PostgreSQL answers */
+        struct kb_error e = {0};
+        if (!cached[0]) {
+            rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable and the local cache never followed it: "
+                                             "nothing to serve");
+            goto out_fail;
+        }
+        kb_strlcpy(s->cluster, cached, sizeof s->cluster);
+        s->need_prepare = true;
+        sync_note(s, kb_error_set(&e, KB_EBUSY, "postgresql is unreachable; serving the local cache"), &e);
+        goto out_thread;
+    }
     rc = pg_db_cluster_id(db, s->cluster, sizeof s->cluster, err);
     if (rc)
         goto out_fail;
-    store_mirror_position(st, &pos, cached, sizeof cached);
-    s->applied = pos;
     if (strcmp(cached, s->cluster) != 0) {
         if (cached[0])
             kb_warn("postgresql: the local cache was filled from another database (%s); rebuilding", cached);
@@ -374,6 +409,7 @@ int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db
     sync_note(s, rc, err ? err : &(struct kb_error){0});
     if (rc)
         goto out_fail;
+out_thread:
     if (pthread_create(&s->th, NULL, sync_main, s) != 0) {
         rc = kb_error_set(err, KB_EINTERNAL, "cannot start the postgresql sync thread");
         goto out_fail;
@@ -384,6 +420,18 @@ int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db
 out_fail:
     pg_sync_stop(s);
     return rc;
+}
+
+int pg_sync_start(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
+                  const char *password_file, int poll_s, int64_t rebuild_lag, struct kb_error *err)
+{
+    return sync_start(out, st, db, url, password_file, poll_s, rebuild_lag, false, err);
+}
+
+int pg_sync_start_offline(struct pg_sync **out, struct index_store *st, struct pg_db *db, const char *url,
+                          const char *password_file, int poll_s, int64_t rebuild_lag, struct kb_error *err)
+{
+    return sync_start(out, st, db, url, password_file, poll_s, rebuild_lag, true, err);
 }
 
 void pg_sync_stop(struct pg_sync *s)
@@ -413,6 +461,11 @@ void pg_sync_stop(struct pg_sync *s)
 struct pg_db *pg_sync_db(struct pg_sync *s)
 {
     return s->db;
+}
+
+int pg_sync_connect(struct pg_sync *s, struct pg_db **out, struct kb_error *err)
+{
+    return pg_db_open(out, s->url, s->password_file, false, err);
 }
 
 void pg_sync_status(struct pg_sync *s, struct index_sync_status *out)

@@ -628,11 +628,26 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
             rc = kb_error_set(err, KB_EINVAL, "a read-only store cannot follow postgresql");
             goto out_fail;
         }
-        if ((rc = pg_db_open(&db, opts->pg_url, opts->pg_password_file, true, err)) != 0 ||
-            (rc = pg_sync_start(&st->pg, st, db, opts->pg_url, opts->pg_password_file,
-                                opts->pg_poll_s > 0 ? opts->pg_poll_s : 2,
-                                opts->pg_rebuild_lag > 0 ? opts->pg_rebuild_lag : 100000, err)) != 0)
+        int poll_s = opts->pg_poll_s > 0 ? opts->pg_poll_s : 2;
+        int64_t lag = opts->pg_rebuild_lag > 0 ? opts->pg_rebuild_lag : 100000;
+        struct kb_error e = {0};
+        rc = pg_db_open(&db, opts->pg_url, opts->pg_password_file, true, &e);
+        if (rc == KB_EBUSY) { /* down: serve the cache when there is one; the sync connects later */
+            kb_warn("%s; starting from the local cache (writes fail until it is back)", e.msg);
+            if ((rc = pg_db_open_offline(&db, opts->pg_url, opts->pg_password_file, err)) == 0 &&
+                (rc = pg_sync_start_offline(&st->pg, st, db, opts->pg_url, opts->pg_password_file, poll_s, lag,
+                                            err)) == KB_EBUSY)
+                kb_error_set(err, KB_EBUSY, "%s, and the local cache never followed it: nothing to serve", e.msg);
+            if (rc)
+                goto out_fail;
+        } else if (rc) {
+            if (err)
+                *err = e;
             goto out_fail;
+        } else if ((rc = pg_sync_start(&st->pg, st, db, opts->pg_url, opts->pg_password_file, poll_s, lag, err)) !=
+                   0) {
+            goto out_fail;
+        }
     }
     *out = st;
     return 0;

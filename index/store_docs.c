@@ -260,7 +260,7 @@ int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_
     if (doc->sha256[0] && !sha_hex_ok(doc->sha256))
         return kb_error_set(err, KB_EINVAL, "sha256 must be 64 lowercase hex digits");
     if (st->pg) { /* PostgreSQL first; the cache follows (pg_sync.c) */
-        rc = pg_doc_create(pg_sync_db(st->pg), doc, &id, err);
+        rc = pg_doc_create(pg_sync_db(st->pg), doc, &id, NULL, err);
         if (rc == 0)
             pg_sync_catch_up(st->pg);
     } else {

@@ -16,7 +16,10 @@
  * Lock rules: r->lock guards the job ring and r->stopping; no lock is held while parsing or
  * embedding. r->lock may be held while calling into the store (its mutex comes second). The config
  * is a snapshot (rag_config_get/put) held for one file, or for one batch of a re-embedding.
- * Tests: tests/rag/test_rag.c. */
+ * With store.backend = postgres the jobs are PostgreSQL's, shared by every node (below, "jobs shared
+ * through PostgreSQL"): uploads create the document and its job in one PostgreSQL transaction and
+ * nothing is spooled locally; the ring then only mirrors the jobs this node runs.
+ * Tests: tests/rag/test_rag.c; shared jobs: tests/web/test_pg_nodes.c. */
 #include "rag/rag_int.h"
 
 #include <dirent.h>
@@ -219,6 +222,140 @@ static void *jobs_worker(void *arg)
     return NULL;
 }
 
+/* ---- jobs shared through PostgreSQL (store.backend = postgres) ---------------------------------------
+ * Each worker thread claims jobs from PostgreSQL (index_job_claim: a row lock held by its own
+ * connection until the job ends) instead of from the ring; the ring only mirrors what this node
+ * runs, for /api/jobs. Between claims a worker waits JOBS_PG_POLL_MS or until this node queues a job
+ * (rag_jobs_wake); jobs queued by other nodes are found by that poll. The file's bytes come from
+ * PostgreSQL (originals), so any node can ingest any upload. PostgreSQL unreachable mid-job: the job
+ * is released (or its claim dies with the connection) and runs again, on some node, later. */
+
+#define JOBS_PG_POLL_MS 500
+#define JOBS_LOCAL_ID_BASE ((int64_t)1 << 40) /* ring-only ids (re-embedding) above PostgreSQL's job ids */
+
+void rag_jobs_wake(struct rag *r)
+{
+    pthread_mutex_lock(&r->lock);
+    pthread_cond_broadcast(&r->job_cv);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Records what this node does with a shared job in the ring (lock taken here). */
+static void jobs_pg_mark(struct rag *r, const struct index_job *j, const char *state, const char *error)
+{
+    struct rag_job_slot *s;
+    pthread_mutex_lock(&r->lock);
+    s = &r->jobs[j->id % RAG_MAX_JOBS];
+    if (s->id != j->id) {
+        free(s->spool_path);
+        free(s->name);
+        *s = (struct rag_job_slot){.id = j->id, .document_id = j->document_id, .collection_id = j->collection_id};
+        kb_strlcpy(s->kind, j->kind, sizeof s->kind);
+        s->name = kb_xstrdup(j->name);
+    }
+    kb_strlcpy(s->state, state, sizeof s->state);
+    kb_strlcpy(s->error, error ? error : "", sizeof s->error);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* The original's bytes from PostgreSQL into a private file under uploads/ (path into buf). */
+static int jobs_pg_fetch(struct rag *r, const struct index_job *j, char *buf, size_t buf_bytes, struct kb_error *err)
+{
+    void *data = NULL;
+    size_t n = 0;
+    const struct config *cfg = rag_config_get(r);
+    int fd, rc = index_original_get(r->st, j->sha256, &data, &n, err);
+    snprintf(buf, buf_bytes, "%s/uploads/job-%lld-%ld", cfg->data_dir, (long long)j->id, (long)getpid());
+    rag_config_put(r, cfg);
+    if (rc)
+        return rc;
+    fd = open(buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+        rc = kb_error_set(err, errno == ENOSPC ? KB_ENOSPC : KB_EIO, "cannot write '%s': %s", buf, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && !rc)
+        rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", buf, strerror(errno));
+    free(data);
+    return rc;
+}
+
+/* Runs one claimed job to its end (done, failed, or released when PostgreSQL went away). */
+static void jobs_pg_run(struct rag *r, struct index_job_worker *w, const struct index_job *j)
+{
+    struct kb_error err = {0}, e2 = {0};
+    char tmp[4400] = "";
+    enum index_job_end how = INDEX_JOB_DONE;
+    const char *msg = NULL;
+    int rc = 0;
+    jobs_pg_mark(r, j, "running", NULL);
+    if (!j->doc_found) {
+        msg = "the document was deleted";
+        goto out_end;
+    }
+    rc = index_doc_set_status(r->st, j->document_id, INDEX_DOC_PARSING, NULL, &err);
+    if (!rc)
+        rc = jobs_pg_fetch(r, j, tmp, sizeof tmp, &err);
+    if (!rc)
+        rc = rag_ingest_one(r, j->document_id, j->collection_id, tmp, j->name, j->path, NULL, &err);
+    if (tmp[0])
+        unlink(tmp);
+    if (rc == KB_EBUSY) {
+        how = INDEX_JOB_RELEASE; /* PostgreSQL went away: the job runs again later */
+        msg = kb_error_msg(&err, rc);
+    } else if (rc) {
+        how = INDEX_JOB_FAILED;
+        msg = kb_error_msg(&err, rc);
+        if (index_doc_set_status(r->st, j->document_id, INDEX_DOC_FAILED, msg, &e2) != 0)
+            kb_warn("ingest '%s': cannot record the failure: %s", j->name, e2.msg);
+        kb_warn("ingest '%s' failed: %s", j->name, msg);
+    }
+out_end:
+    if (index_job_end(w, j->id, how, msg, &e2) != 0) {
+        kb_warn("job %lld: %s", (long long)j->id, e2.msg);
+        how = INDEX_JOB_RELEASE; /* the claim is gone: PostgreSQL gives the job to the next claimer */
+    }
+    jobs_pg_mark(r, j, how == INDEX_JOB_DONE ? "done" : how == INDEX_JOB_FAILED ? "failed" : "queued", msg);
+}
+
+static bool jobs_stopping(struct rag *r)
+{
+    bool v;
+    pthread_mutex_lock(&r->lock);
+    v = r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    return v;
+}
+
+static void *jobs_pg_worker(void *arg)
+{
+    struct rag *r = arg;
+    struct index_job_worker *w = NULL;
+    struct index_job *j = kb_xmalloc(sizeof *j);
+    while (!jobs_stopping(r)) {
+        struct kb_error err = {0};
+        struct timespec until;
+        int rc = w ? 0 : index_job_worker_open(r->st, &w, &err);
+        if (rc == 0)
+            rc = index_job_claim(w, j, &err);
+        if (rc == 0) {
+            jobs_pg_run(r, w, j);
+            continue;
+        }
+        if (rc != KB_ENOENT)
+            kb_debug("ingestion worker: %s", err.msg); /* the sync thread reports the outage */
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += JOBS_PG_POLL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&r->lock);
+        if (!r->stopping)
+            pthread_cond_timedwait(&r->job_cv, &r->lock, &until);
+        pthread_mutex_unlock(&r->lock);
+    }
+    index_job_worker_close(w);
+    free(j);
+    return NULL;
+}
+
 int rag_jobs_start(struct rag *r, struct kb_error *err)
 {
     struct kb_arena a;
@@ -229,6 +366,17 @@ int rag_jobs_start(struct rag *r, struct kb_error *err)
     /* the pool is sized once: a later ingest.workers change takes effect at the next start */
     r->n_workers = cfg->ingest_workers ? (int)cfg->ingest_workers : (int)(cores > 0 ? cores : 1);
     rag_config_put(r, cfg);
+    if (index_jobs_shared(r->st)) { /* the queue is PostgreSQL's: nothing to resume here */
+        r->next_job_id = JOBS_LOCAL_ID_BASE;
+        r->workers = kb_xcalloc((size_t)r->n_workers, sizeof *r->workers);
+        for (int i = 0; i < r->n_workers; i++) {
+            if (pthread_create(&r->workers[i], NULL, jobs_pg_worker, r)) {
+                r->n_workers = i;
+                return kb_error_set(err, KB_EINTERNAL, "cannot start ingestion workers");
+            }
+        }
+        return 0;
+    }
     /* Resume what a previous run left queued. */
     kb_arena_init(&a, 0, 0);
     rc = index_doc_list(r->st, 0, &a, &d, &n, err);
@@ -492,7 +640,7 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
     cfg = rag_config_get(r);
     jobs_spool_name(cfg->data_dir, sha, collection_id, base, spool, sizeof spool);
     rag_config_put(r, cfg);
-    if (rename(tmp_path, spool) != 0 && (errno != EXDEV || (rc = jobs_copy(tmp_path, spool)) != 0)) {
+    if (!index_jobs_shared(r->st) && rename(tmp_path, spool) != 0 && (errno != EXDEV || (rc = jobs_copy(tmp_path, spool)) != 0)) {
         char shown[80];
         rc = rc ? rc : errno == ENOSPC ? KB_ENOSPC : KB_EIO;
         return kb_error_set(err, rc, "cannot store upload '%s': %s", jobs_short_name(base, shown, sizeof shown),
@@ -504,6 +652,15 @@ int rag_upload(struct rag *r, int64_t collection_id, const char *filename, const
     d.bytes = (int64_t)n;
     memcpy(d.sha256, sha, sizeof d.sha256);
     d.status = INDEX_DOC_QUEUED;
+    if (index_jobs_shared(r->st)) {
+        /* the bytes are in PostgreSQL: the document and its job are one transaction there, and
+         * whichever node's worker claims the job reads the bytes back from PostgreSQL */
+        unlink(tmp_path);
+        rc = index_doc_create_job(r->st, &d, doc_id, job_id, err);
+        if (rc == 0)
+            rag_jobs_wake(r);
+        return rc;
+    }
     rc = index_doc_create(r->st, &d, doc_id, err);
     if (rc) {
         unlink(spool);
@@ -531,10 +688,59 @@ static void jobs_export(const struct rag_job_slot *s, struct rag_job *out)
         out->progress = !strcmp(s->state, "failed") ? 1.0 : !strcmp(s->state, "running") ? 0.5 : 0.0;
 }
 
+/* A job shared through PostgreSQL as rag_job; this node's ring says whether it runs it now (r->lock
+ * held). */
+static void jobs_pg_export(struct rag *r, const struct index_job *j, struct rag_job *out)
+{
+    const struct rag_job_slot *s = &r->jobs[j->id % RAG_MAX_JOBS];
+    memset(out, 0, sizeof *out);
+    out->id = j->id;
+    out->document_id = j->document_id;
+    kb_strlcpy(out->kind, j->kind, sizeof out->kind);
+    kb_strlcpy(out->state, j->state, sizeof out->state);
+    kb_strlcpy(out->error, j->error, sizeof out->error);
+    if (!strcmp(out->state, "queued") && s->id == j->id && !strcmp(s->state, "running"))
+        kb_strlcpy(out->state, "running", sizeof out->state);
+    out->progress = strcmp(out->state, "queued") == 0 ? 0.0 : strcmp(out->state, "running") == 0 ? 0.5 : 1.0;
+}
+
+static int jobs_pg_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err)
+{
+    struct index_job *j = kb_xmalloc(sizeof *j);
+    int rc = index_job_get(r->st, id, j, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&r->lock);
+        jobs_pg_export(r, j, out);
+        pthread_mutex_unlock(&r->lock);
+    }
+    free(j);
+    return rc;
+}
+
+/* Appends the newest shared jobs (every node's) to out[*n..RAG_JOBS_LIST_MAX). */
+static int jobs_pg_list(struct rag *r, struct rag_job *out, int *n, struct kb_error *err)
+{
+    int max = RAG_JOBS_LIST_MAX - *n, got = 0, rc;
+    struct index_job *j = kb_xcalloc((size_t)max + 1, sizeof *j);
+    rc = index_job_list(r->st, max, j, &got, err);
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; rc == 0 && i < got; i++)
+        jobs_pg_export(r, &j[i], &out[(*n)++]);
+    pthread_mutex_unlock(&r->lock);
+    free(j);
+    return rc;
+}
+
 int rag_job_get(struct rag *r, int64_t id, struct rag_job *out, struct kb_error *err)
 {
     int rc = 0;
     memset(out, 0, sizeof *out);
+    if (index_jobs_shared(r->st) && id > 0 && id < JOBS_LOCAL_ID_BASE) {
+        rc = jobs_pg_get(r, id, out, err);
+        if (rc != KB_EBUSY)
+            return rc;
+        rc = 0; /* PostgreSQL unreachable: what this node knows */
+    }
     pthread_mutex_lock(&r->lock);
     struct rag_job_slot *s = &r->jobs[((id % RAG_MAX_JOBS) + RAG_MAX_JOBS) % RAG_MAX_JOBS];
     if (id <= 0 || s->id != id)
@@ -564,6 +770,16 @@ int rag_jobs_list(struct rag *r, struct rag_job **out, int *n_out, struct kb_err
         r->jobs[r->reembed_job_id % RAG_MAX_JOBS].id == r->reembed_job_id)
         jobs_export(&r->jobs[r->reembed_job_id % RAG_MAX_JOBS], &(*out)[n++]);
     pthread_mutex_unlock(&r->lock);
+    /* shared through PostgreSQL: the ring above held this node's re-embedding only; the ingestion
+     * jobs are every node's (PostgreSQL unreachable: the list says so with 503) */
+    if (index_jobs_shared(r->st)) {
+        int rc = jobs_pg_list(r, *out, &n, err);
+        if (rc) {
+            free(*out);
+            *out = NULL;
+            return rc;
+        }
+    }
     *n_out = n;
     return 0;
 }

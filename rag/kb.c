@@ -656,7 +656,14 @@ int rag_document_reingest(struct rag *r, int64_t id, int64_t *job_id, struct kb_
 {
     char path[4200];
     struct rag_document d;
-    int rc = rag_document_get(r, id, &d, NULL, NULL, err);
+    int rc;
+    if (index_jobs_shared(r->st)) { /* any node's worker takes it, reading the original from PostgreSQL */
+        rc = index_job_requeue(r->st, id, job_id, err);
+        if (rc == 0)
+            rag_jobs_wake(r);
+        return rc;
+    }
+    rc = rag_document_get(r, id, &d, NULL, NULL, err);
     if (rc)
         return rc;
     rc = rag_document_file(r, id, path, sizeof path, err);

@@ -201,6 +201,8 @@ void rag_jobs_stop(struct rag *r);
 /* Queues an ingestion job for a document; returns the job id. */
 int64_t rag_jobs_queue(struct rag *r, int64_t doc_id, int64_t collection_id, const char *spool_path,
                        const char *name);
+/* Wakes idle ingestion workers (a job was queued in PostgreSQL by this node). */
+void rag_jobs_wake(struct rag *r);
 const char *rag_mime_of(enum ingest_format f);
 /* Starts the re-embedding job when the store has one pending and none runs (jobs.c). */
 void rag_jobs_reembed(struct rag *r);

@@ -4,7 +4,8 @@
  * writes (collections, documents with chunks and vectors, status, deletes) reaches the other's
  * cache through NOTIFY, search results are identical once caught up, the change-log position and
  * lag are reported, a restarted node catches up from its position or rebuilds, and PostgreSQL
- * stopped leaves search answering from the cache while writes fail with KB_EBUSY until it is back.
+ * stopped leaves search answering from the cache while writes fail with KB_EBUSY until it is back;
+ * shared job claims (SKIP LOCKED, released when the claiming session ends).
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -133,7 +134,11 @@ static void test_migrate_and_refuse_newer(void **state)
     assert_int_equal(node_open(&a, dir, 0, &err), KB_ECONFIG);
     assert_non_null(strstr(err.msg, "newer"));
     assert_non_null(strstr(err.msg, "99"));
-    assert_int_equal(pgcluster_sql(&g_pg, "UPDATE kbox_schema SET version = 1"), 0);
+    {
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE kbox_schema SET version = %d", PG_SCHEMA_VERSION);
+        assert_int_equal(pgcluster_sql(&g_pg, sql), 0);
+    }
     /* opening again migrates nothing and works */
     assert_int_equal(node_open(&a, dir, 0, &err), 0);
     node_close(&a, true);
@@ -157,6 +162,70 @@ static void test_bad_url(void **state)
     assert_non_null(strstr(err.msg, "unreachable"));
     assert_null(st);
     idx_rm_rf(dir);
+    free(dir);
+}
+
+/* Jobs shared through PostgreSQL: two workers (two claiming connections) never hold the same job;
+ * a claim lives as long as its worker's session: closing a worker mid-job (as a killed node's
+ * connection ends) gives its job to the other; ended jobs are recorded with the worker's node. */
+static void test_job_claims(void **state)
+{
+    struct node a = {0};
+    struct kb_error err = {0};
+    struct index_job_worker *w1 = NULL, *w2 = NULL;
+    struct index_job j1, j2, j3;
+    int64_t doc[2], job[2], n = 0;
+    char *dir = idx_tmpdir();
+    (void)state;
+    NEED_PG();
+    assert_int_equal(node_open(&a, dir, 0, &err), 0);
+    assert_true(index_jobs_shared(a.st));
+    for (int i = 0; i < 2; i++) {
+        struct index_doc d = {.name = i ? "b.txt" : "a.txt", .path = i ? "/spool/b" : "/spool/a",
+                              .status = INDEX_DOC_QUEUED};
+        assert_int_equal(index_doc_create_job(a.st, &d, &doc[i], &job[i], &err), 0);
+        assert_true(job[i] > 0);
+    }
+    assert_int_equal(index_job_worker_open(a.st, &w1, &err), 0);
+    assert_int_equal(index_job_worker_open(a.st, &w2, &err), 0);
+    assert_int_equal(index_job_claim(w1, &j1, &err), 0);
+    assert_int_equal(index_job_claim(w2, &j2, &err), 0);
+    assert_int_equal(j1.id, job[0]); /* oldest first */
+    assert_int_equal(j2.id, job[1]); /* SKIP LOCKED: not the one w1 holds */
+    assert_int_equal(j1.document_id, doc[0]);
+    assert_string_equal(j1.name, "a.txt");
+    assert_true(j1.doc_found);
+    /* w2 finishes its job; w1 "dies" holding its claim: the job is claimable again */
+    assert_int_equal(index_job_end(w2, j2.id, INDEX_JOB_DONE, NULL, &err), 0);
+    assert_int_equal(index_job_claim(w2, &j3, &err), KB_ENOENT); /* w1 still holds job[0] */
+    index_job_worker_close(w1);
+    {
+        /* the server ends w1's session (and rolls its claim back) a moment after the socket closes */
+        double t0 = now_s();
+        int rc;
+        while ((rc = index_job_claim(w2, &j3, &err)) == KB_ENOENT && now_s() - t0 < 10)
+            usleep(20000);
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(j3.id, job[0]);
+    assert_int_equal(index_job_end(w2, j3.id, INDEX_JOB_FAILED, "no parser", &err), 0);
+    assert_int_equal(index_job_get(a.st, job[0], &j3, &err), 0);
+    assert_string_equal(j3.state, "failed");
+    assert_string_equal(j3.error, "no parser");
+    assert_non_null(strchr(j3.node, ':'));
+    assert_int_equal(index_job_get(a.st, job[1], &j3, &err), 0);
+    assert_string_equal(j3.state, "done");
+    /* a requeue makes a new job for the same document; a released one is claimable again */
+    assert_int_equal(index_job_requeue(a.st, doc[1], &n, &err), 0);
+    assert_int_equal(index_job_claim(w2, &j3, &err), 0);
+    assert_int_equal(j3.id, n);
+    assert_int_equal(index_job_end(w2, n, INDEX_JOB_RELEASE, NULL, &err), 0);
+    assert_int_equal(index_job_claim(w2, &j3, &err), 0);
+    assert_int_equal(j3.id, n);
+    assert_int_equal(index_job_end(w2, n, INDEX_JOB_DONE, NULL, &err), 0);
+    assert_int_equal(index_job_requeue(a.st, 999999, &n, &err), KB_ENOENT);
+    index_job_worker_close(w2);
+    node_close(&a, true);
     free(dir);
 }
 
@@ -367,6 +436,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_url),
         cmocka_unit_test(test_migrate_and_refuse_newer),
+        cmocka_unit_test(test_job_claims),
         cmocka_unit_test(test_two_nodes),
         cmocka_unit_test(test_rebuild),
         cmocka_unit_test(test_database_down),

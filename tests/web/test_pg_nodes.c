@@ -1,11 +1,23 @@
-/* tests/web/test_pg_nodes.c: two `kbox serve` nodes (real processes, real HTTP on 127.0.0.1) on one
- * private PostgreSQL cluster (tests/support/pgcluster.c), store.backend = postgres:
+/* tests/web/test_pg_nodes.c: `kbox serve` nodes (real processes, real HTTP on 127.0.0.1) on one
+ * private PostgreSQL cluster (tests/support/pgcluster.c), store.backend = postgres.
+ * test_two_nodes:
  * - an upload through node A is in PostgreSQL when answered, and searchable through node B, with the
  *   same hits (ids and scores);
  * - /api/health on both reports the store, connected, with lag 0 once caught up, and equal counts;
  * - PostgreSQL stopped: both nodes still answer searches from their caches, an upload fails with
  *   503 naming PostgreSQL and leaves the counts unchanged; PostgreSQL back: the nodes reconnect by
- *   themselves and the next upload reaches both.
+ *   themselves and the next upload reaches both;
+ * - node A restarted while PostgreSQL is down comes up on its local cache: searches answer, an
+ *   upload gets 503, health says disconnected; it reconnects by itself when PostgreSQL is back.
+ * test_shared_jobs (three nodes, jobs shared through PostgreSQL):
+ * - node A alone takes a large upload and two small ones; A is killed with SIGKILL while the large
+ *   one is being ingested (its document "parsing", its job not done); nodes B and C start, the
+ *   killed claim has died with A's session, and B or C finishes every job;
+ * - afterwards: three documents, all indexed, each job done once by a node that is not A, every
+ *   document's chunks exactly ordinals 0..n-1 (no chunk twice, none missing), and B's and C's caches
+ *   hold the same document and chunk counts as PostgreSQL;
+ * - six more uploads spread over B and C are each done by exactly one job row, all indexed; every
+ *   node's /api/jobs lists all nine jobs done and /api/jobs/N answers for a job another node ran.
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <setjmp.h>
 #include <signal.h>
@@ -38,7 +50,7 @@ struct node {
 };
 
 static struct pgcluster g_pg;
-static struct node *g_nodes[4]; /* stopped by main after a failed assertion too */
+static struct node *g_nodes[8]; /* stopped by main after a failed assertion too */
 
 static double now_s(void)
 {
@@ -47,18 +59,17 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void node_start(struct node *n)
+/* Starts kbox serve on n->dir (which exists). */
+static void node_launch(struct node *n, const char *workers)
 {
     char url[600];
     const char *argv[20];
     int k = 0;
-    snprintf(n->dir, sizeof n->dir, "/tmp/kbox-pgnode-XXXXXX");
-    assert_non_null(mkdtemp(n->dir));
     snprintf(url, sizeof url, "store.url=%s", g_pg.url);
     argv[k++] = "--set";
     argv[k++] = "server.admin_token=" TOKEN;
     argv[k++] = "--set";
-    argv[k++] = "ingest.workers=1";
+    argv[k++] = workers;
     argv[k++] = "--set";
     argv[k++] = "store.backend=postgres";
     argv[k++] = "--set";
@@ -69,11 +80,23 @@ static void node_start(struct node *n)
     if (kbox_serve_start(&n->k, n->dir, argv))
         fail_msg("kbox serve did not start: %s", n->k.printed);
     n->up = true;
-    for (int i = 0; i < 4; i++)
+}
+
+static void node_start_workers(struct node *n, const char *workers)
+{
+    snprintf(n->dir, sizeof n->dir, "/tmp/kbox-pgnode-XXXXXX");
+    assert_non_null(mkdtemp(n->dir));
+    node_launch(n, workers);
+    for (int i = 0; i < 8; i++)
         if (!g_nodes[i]) {
             g_nodes[i] = n;
             break;
         }
+}
+
+static void node_start(struct node *n)
+{
+    node_start_workers(n, "ingest.workers=1");
 }
 
 static void node_stop(struct node *n)
@@ -244,6 +267,20 @@ static void test_two_nodes(void **state)
     h = health(&a);
     assert_int_equal(json_int(h, "documents"), 1);
     free(h);
+    /* A restarts while PostgreSQL is still down: it comes up on its cache, searches answer, writes
+     * get 503, health says disconnected */
+    kbox_serve_stop(&a.k);
+    node_launch(&a, "ingest.workers=1");
+    sa = search(&a, "oolong oxidised");
+    assert_non_null(strstr(sa, "Oolong"));
+    free(sa);
+    assert_int_equal(upload(&a, "coffee.txt", "Arabica beans grow at high altitude in volcanic soil.", &ra), 503);
+    assert_non_null(strstr(ra, "postgresql"));
+    free(ra);
+    h = health(&a);
+    assert_non_null(strstr(h, "\"connected\":false"));
+    assert_int_equal(json_int(h, "documents"), 1);
+    free(h);
 
     /* back: both reconnect by themselves; the next upload reaches both */
     assert_int_equal(pgcluster_resume(&g_pg), 0);
@@ -265,13 +302,189 @@ static void test_two_nodes(void **state)
     pgcluster_destroy(&g_pg);
 }
 
+/* SIGKILL: no shutdown, no goodbye to PostgreSQL (the kernel closes its sockets). */
+static void node_kill(struct node *n)
+{
+    char cmd[128];
+    int status;
+    assert_true(n->up && n->k.pid > 0);
+    kill(n->k.pid, SIGKILL);
+    waitpid(n->k.pid, &status, 0);
+    n->k.pid = 0;
+    kbox_serve_stop(&n->k); /* closes its pipe */
+    n->up = false;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", n->dir);
+}
+
+/* A checked fact about the database: sql_cond is a boolean SQL expression. */
+static bool pg_true(const char *sql_cond)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, "DO $$ BEGIN IF NOT coalesce((%s), false) THEN RAISE 'no'; END IF; END $$", sql_cond);
+    return pgcluster_sql(&g_pg, sql) == 0;
+}
+
+static void wait_pg_true(const char *sql_cond, double timeout_s)
+{
+    double t0 = now_s();
+    while (now_s() - t0 < timeout_s) {
+        if (pg_true(sql_cond))
+            return;
+        usleep(100000);
+    }
+    fail_msg("postgresql never had: %s", sql_cond);
+}
+
+/* Uploads a body of n bytes (malloc'd by the caller) as name. */
+static int upload_big(struct node *n, const char *name, const char *text, size_t len, char **out)
+{
+    size_t cap = len + 512;
+    char *body = malloc(cap);
+    int head, st;
+    assert_non_null(body);
+    head = snprintf(body, cap,
+                    "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+                    "Content-Type: text/plain\r\n\r\n",
+                    name);
+    memcpy(body + head, text, len);
+    static const char tail[] = "\r\n--XbOuNdArY--\r\n";
+    memcpy(body + head + len, tail, sizeof tail - 1);
+    st = call(n, "POST", "/api/documents", upload_hdrs, body, (size_t)head + len + sizeof tail - 1, out);
+    free(body);
+    return st;
+}
+
+/* A plain-text manual of about `bytes` bytes: numbered sections of varied sentences. */
+static char *big_text(size_t bytes, size_t *len)
+{
+    static const char *const w[] = {"valve", "pressure", "gasket", "turbine", "sensor", "calibrate", "inspect",
+                                    "replace", "bearing", "coolant", "filter", "torque", "voltage", "relay",
+                                    "housing", "seal", "pump", "nozzle", "flange", "rotor"};
+    char *t = malloc(bytes + 256);
+    size_t n = 0;
+    unsigned x = 12345;
+    assert_non_null(t);
+    for (int sec = 1; n < bytes; sec++) {
+        n += (size_t)sprintf(t + n, "Section %d\n\n", sec);
+        for (int k = 0; k < 12 && n < bytes; k++) {
+            x = x * 1103515245u + 12345u;
+            n += (size_t)sprintf(t + n, "Step %d.%d: %s the %s before the %s reaches %u units. ", sec, k,
+                                 w[(x >> 8) % 20], w[(x >> 13) % 20], w[(x >> 18) % 20], (x >> 4) % 997);
+        }
+        n += (size_t)sprintf(t + n, "\n\n");
+    }
+    *len = n;
+    return t;
+}
+
+/* Every document's chunks are exactly ordinals 0..n-1: nothing written twice, nothing missing. */
+#define CHUNKS_WHOLE                                                                                                 \
+    "NOT EXISTS (SELECT 1 FROM (SELECT document_id, count(*) AS n, count(DISTINCT ordinal) AS d, min(ordinal) AS lo," \
+    " max(ordinal) AS hi FROM chunks GROUP BY document_id) c WHERE n <> d OR lo <> 0 OR hi <> n - 1)"
+
+static void check_counts(struct node *n)
+{
+    char cond[256], *h = health(n);
+    snprintf(cond, sizeof cond, "(SELECT count(*) FROM documents) = %lld AND (SELECT count(*) FROM chunks) = %lld",
+             (long long)json_int(h, "documents"), (long long)json_int(h, "chunks"));
+    free(h);
+    assert_true(pg_true(cond));
+}
+
+static void test_shared_jobs(void **state)
+{
+    static struct node a, b, c;
+    char *ra = NULL, *text, cond[512];
+    size_t len;
+    int64_t big_job;
+    long pid_a;
+    int rc = pgcluster_start(&g_pg);
+    (void)state;
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+    node_start(&a);
+    text = big_text(3u << 20, &len);
+    rc = upload_big(&a, "manual.txt", text, len, &ra);
+    if (rc != 202)
+        fail_msg("upload: %d %s", rc, ra);
+    free(text);
+    big_job = json_int(ra, "job_id");
+    free(ra);
+    assert_true(big_job > 0);
+    assert_int_equal(upload(&a, "tea.txt", "Oolong tea leaves are rolled and partially oxidised.", &ra), 202);
+    free(ra);
+    assert_int_equal(upload(&a, "coffee.txt", "Arabica beans grow at high altitude in volcanic soil.", &ra), 202);
+    free(ra);
+    /* the uploads, their bytes and their jobs are in PostgreSQL as soon as they were answered */
+    assert_true(pg_true("(SELECT count(*) FROM jobs) = 3 AND (SELECT count(*) FROM originals) = 3"));
+    /* kill A while it ingests the manual (ingest.workers=1: the small ones wait behind it) */
+    snprintf(cond, sizeof cond, "(SELECT status FROM documents d JOIN jobs j ON j.document_id = d.id WHERE j.id = %lld)"
+             " = 'parsing'", (long long)big_job);
+    wait_pg_true(cond, 60);
+    pid_a = (long)a.k.pid;
+    node_kill(&a);
+    snprintf(cond, sizeof cond, "(SELECT state FROM jobs WHERE id = %lld) = 'queued'", (long long)big_job);
+    assert_true(pg_true(cond)); /* A died mid-job: nothing recorded it done */
+    assert_true(pg_true("(SELECT count(*) FROM jobs WHERE state = 'done') < 3"));
+    /* B and C finish everything: A's claim died with its session */
+    node_start(&b);
+    node_start(&c);
+    wait_pg_true("(SELECT count(*) FROM jobs WHERE state <> 'done') = 0", 180);
+    assert_true(pg_true("(SELECT count(*) FROM documents WHERE status = 'indexed') = 3"));
+    assert_true(pg_true("(SELECT count(*) FROM documents) = 3"));
+    snprintf(cond, sizeof cond, "NOT EXISTS (SELECT 1 FROM jobs WHERE node = '' OR node LIKE '%%:%ld')",
+             pid_a);
+    assert_true(pg_true(cond));
+    assert_true(pg_true(CHUNKS_WHOLE));
+    assert_true(pg_true("(SELECT count(*) FROM chunks) > 100"));
+    wait_found(&b, "oolong oxidised", "Oolong");
+    wait_found(&c, "arabica altitude", "Arabica");
+    wait_found(&c, "calibrate turbine", "manual.txt");
+    check_counts(&b);
+    check_counts(&c);
+
+    /* six uploads spread over B and C: each done by one job, every document indexed */
+    for (int i = 0; i < 6; i++) {
+        char name[32], body[160];
+        snprintf(name, sizeof name, "note%d.txt", i);
+        snprintf(body, sizeof body, "Note %d says the warehouse ships parcel batch %d on weekday %d.", i, i * 7, i);
+        assert_int_equal(upload(i % 2 ? &b : &c, name, body, &ra), 202);
+        free(ra);
+    }
+    wait_pg_true("(SELECT count(*) FROM jobs WHERE state <> 'done') = 0 AND (SELECT count(*) FROM jobs) = 9", 60);
+    assert_true(pg_true("(SELECT count(*) FROM documents WHERE status = 'indexed') = 9"));
+    assert_true(pg_true("(SELECT count(DISTINCT document_id) FROM jobs) = 9"));
+    assert_true(pg_true(CHUNKS_WHOLE));
+    /* every node lists every node's jobs, and answers for a job another node ran */
+    {
+        char *jl = NULL, path[64];
+        int n_done = 0;
+        assert_int_equal(call(&b, "GET", "/api/jobs", admin, NULL, 0, &jl), 200);
+        for (const char *p = jl; (p = strstr(p, "\"state\":\"done\"")) != NULL; p++)
+            n_done++;
+        assert_int_equal(n_done, 9);
+        free(jl);
+        snprintf(path, sizeof path, "/api/jobs/%lld", (long long)big_job);
+        assert_int_equal(call(&c, "GET", path, admin, NULL, 0, &jl), 200);
+        assert_non_null(strstr(jl, "\"state\":\"done\""));
+        free(jl);
+    }
+    node_stop(&b);
+    node_stop(&c);
+    pgcluster_destroy(&g_pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
+        cmocka_unit_test(test_shared_jobs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 8; i++)
         if (g_nodes[i])
             node_stop(g_nodes[i]);
     pgcluster_destroy(&g_pg); /* after a failed assertion too */
