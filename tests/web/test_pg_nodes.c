@@ -367,13 +367,13 @@ static char *big_text(size_t bytes, size_t *len)
     unsigned x = 12345;
     assert_non_null(t);
     for (int sec = 1; n < bytes; sec++) {
-        n += (size_t)sprintf(t + n, "Section %d\n\n", sec);
+        n += (size_t)snprintf(t + n, bytes + 256 - n, "Section %d\n\n", sec);
         for (int k = 0; k < 12 && n < bytes; k++) {
             x = x * 1103515245u + 12345u;
-            n += (size_t)sprintf(t + n, "Step %d.%d: %s the %s before the %s reaches %u units. ", sec, k,
+            n += (size_t)snprintf(t + n, bytes + 256 - n, "Step %d.%d: %s the %s before the %s reaches %u units. ", sec, k,
                                  w[(x >> 8) % 20], w[(x >> 13) % 20], w[(x >> 18) % 20], (x >> 4) % 997);
         }
-        n += (size_t)sprintf(t + n, "\n\n");
+        n += (size_t)snprintf(t + n, bytes + 256 - n, "\n\n");
     }
     *len = n;
     return t;
