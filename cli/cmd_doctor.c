@@ -311,25 +311,6 @@ int cmd_doctor(struct cli *c)
 
 #else
 
-static void dr_service(struct dr *d, const struct config *cfg)
-{
-    struct cli_service_limits lim;
-    const int64_t mib = (int64_t)1 << 20;
-    cli_service_limits(cfg, &lim);
-    if (lim.memory_max_bytes > 0 && lim.memory_max_bytes < lim.models_bytes + 256 * mib)
-        dr_report(d, "service", DR_FAIL, "raise service.memory_max_mib, or set it to 0 (auto: models + headroom)",
-                  "MemoryMax %lld MiB (%s) is below the models' %lld MiB + 256 MiB", (long long)(lim.memory_max_bytes / mib),
-                  lim.memory_source, (long long)(lim.models_bytes / mib));
-    else if (lim.memory_max_bytes == 0)
-        dr_report(d, "service", DR_WARN, "fix the models check, or set service.memory_max_mib", "%s; %s",
-                  lim.memory_source, lim.note);
-    else if (lim.memory_max_bytes < 0)
-        dr_report(d, "service", DR_OK, NULL, "no memory limit; LimitNOFILE %lld", (long long)lim.open_files);
-    else
-        dr_report(d, "service", DR_OK, NULL, "MemoryMax %lld MiB (%s); LimitNOFILE %lld",
-                  (long long)((lim.memory_max_bytes + mib - 1) / mib), lim.memory_source, (long long)lim.open_files);
-}
-
 int cmd_doctor(struct cli *c)
 {
     (void)c;
