@@ -101,6 +101,16 @@ double kb_json_num(const struct kb_json *v)
     return cJSON_IsNumber(cj(v)) ? cj(v)->valuedouble : 0;
 }
 
+int64_t kb_json_i64(const struct kb_json *v, int64_t lo, int64_t hi)
+{
+    double d = kb_json_num(v);
+    if (!(d > (double)lo)) /* also NaN */
+        return lo;
+    if (d >= (double)hi)
+        return hi;
+    return (int64_t)d;
+}
+
 const struct kb_json *kb_json_first(const struct kb_json *v)
 {
     return cJSON_IsArray(cj(v)) || cJSON_IsObject(cj(v)) ? kj(cj(v)->child) : NULL;

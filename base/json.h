@@ -75,6 +75,9 @@ enum kb_json_kind kb_json_kind(const struct kb_json *v);
 const struct kb_json *kb_json_get(const struct kb_json *obj, const char *key);
 const char *kb_json_str(const struct kb_json *v);   /* borrowed; NULL unless a string */
 double kb_json_num(const struct kb_json *v);        /* 0 unless a number */
+/* A number truncated to an integer and clamped to [lo, hi] (NaN counts as lo): safe to
+ * take from untrusted JSON, where a plain cast of 1e35 is undefined behaviour. */
+int64_t kb_json_i64(const struct kb_json *v, int64_t lo, int64_t hi);
 /* Children of an array or object in order: first, then next until NULL. Borrowed. */
 const struct kb_json *kb_json_first(const struct kb_json *v);
 const struct kb_json *kb_json_next(const struct kb_json *v);

@@ -591,12 +591,12 @@ static int rs_verify(const char *snap, const char *pool, struct kb_arena *a, str
     snprintf(p, sizeof p, "%s/kbox.db", snap);
     if ((rc = bk_read_manifest(snap, manifest, err)) || (rc = index_backup_verify(p, a, &r->info, err)))
         return rc;
-    if ((int64_t)kb_json_num(kb_json_get(*manifest, "documents")) != r->info.n_documents ||
-        (int64_t)kb_json_num(kb_json_get(*manifest, "chunks")) != r->info.n_chunks)
+    if (kb_json_i64(kb_json_get(*manifest, "documents"), -1, INT64_MAX / 2) != r->info.n_documents ||
+        kb_json_i64(kb_json_get(*manifest, "chunks"), -1, INT64_MAX / 2) != r->info.n_chunks)
         return kb_error_set(err, KB_ECORRUPT, "'%s': the database holds %lld documents and %lld chunks, the manifest says %lld and %lld",
                             snap, (long long)r->info.n_documents, (long long)r->info.n_chunks,
-                            (long long)kb_json_num(kb_json_get(*manifest, "documents")),
-                            (long long)kb_json_num(kb_json_get(*manifest, "chunks")));
+                            (long long)kb_json_i64(kb_json_get(*manifest, "documents"), -1, INT64_MAX / 2),
+                            (long long)kb_json_i64(kb_json_get(*manifest, "chunks"), -1, INT64_MAX / 2));
     for (const struct kb_json *o = kb_json_first(kb_json_get(*manifest, "originals")); o; o = kb_json_next(o)) {
         const char *h = kb_json_str(o);
         if (!h || strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64)
@@ -608,7 +608,7 @@ static int rs_verify(const char *snap, const char *pool, struct kb_arena *a, str
             return kb_error_set(err, KB_ECORRUPT, "original '%s' is damaged (its SHA-256 differs)", p);
         r->n_reused++;
     }
-    r->n_missing = (int)kb_json_num(kb_json_get(*manifest, "missing_originals"));
+    r->n_missing = (int)kb_json_i64(kb_json_get(*manifest, "missing_originals"), 0, INT32_MAX);
     return 0;
 }
 

@@ -103,8 +103,8 @@ static int sse_event(struct remote_sse *p, struct kb_error *err)
     }
     usage = kb_json_get(chunk, "usage");
     if (kb_json_kind(usage) == KB_JSON_OBJECT) {
-        p->usage.prompt_tokens = (int64_t)kb_json_num(kb_json_get(usage, "prompt_tokens"));
-        p->usage.completion_tokens = (int64_t)kb_json_num(kb_json_get(usage, "completion_tokens"));
+        p->usage.prompt_tokens = kb_json_i64(kb_json_get(usage, "prompt_tokens"), 0, INT32_MAX);
+        p->usage.completion_tokens = kb_json_i64(kb_json_get(usage, "completion_tokens"), 0, INT32_MAX);
         p->have_usage = true;
     }
     choice = kb_json_first(kb_json_get(chunk, "choices"));

@@ -341,12 +341,31 @@ static void test_sha256(void **state)
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* Integers taken from untrusted JSON are clamped, never cast out of range (a fuzzer found
+ * usage.prompt_tokens = 1e35 in a remote stream). */
+static void test_json_i64(void **state)
+{
+    (void)state;
+    struct kb_json *v = NULL;
+    const char *t = "{\"a\":12.9,\"big\":1e35,\"neg\":-1e35,\"s\":\"7\",\"m\":-3}";
+    assert_int_equal(kb_json_parse(&v, t, strlen(t), NULL, NULL), 0);
+    assert_int_equal(kb_json_i64(kb_json_get(v, "a"), 0, 100), 12);
+    assert_int_equal(kb_json_i64(kb_json_get(v, "big"), 0, INT32_MAX), INT32_MAX);
+    assert_true(kb_json_i64(kb_json_get(v, "big"), 0, INT64_MAX) == INT64_MAX);
+    assert_int_equal(kb_json_i64(kb_json_get(v, "neg"), -5, 5), -5);
+    assert_int_equal(kb_json_i64(kb_json_get(v, "s"), 0, 100), 0);       /* not a number */
+    assert_int_equal(kb_json_i64(kb_json_get(v, "missing"), 0, 100), 0);
+    assert_int_equal(kb_json_i64(kb_json_get(v, "m"), -10, 10), -3);
+    kb_json_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_table), cmocka_unit_test(test_alloc),  cmocka_unit_test(test_arena),
         cmocka_unit_test(test_buf),       cmocka_unit_test(test_log),    cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_util),      cmocka_unit_test(test_sha256), cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_json_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
