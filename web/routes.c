@@ -39,7 +39,7 @@ static const struct web_route routes[] = {
     {"GET", "/widget.js", web_h_widget_js, WEB_BODY_NONE, WEB_AUTH_NONE, "widget_js", WEB_ROLE_PUBLIC, NULL},
     /* health and metrics */
     {"GET", "/api/health", web_h_health, WEB_BODY_NONE, WEB_AUTH_NONE, "health", WEB_ROLE_PUBLIC, NULL},
-    {"GET", "/metrics", web_h_metrics, WEB_BODY_NONE, WEB_AUTH_ASK, "metrics", WEB_ROLE_VIEWER, "metrics:read"},
+    {"GET", "/metrics", web_h_metrics, WEB_BODY_NONE, WEB_AUTH_ASK, "metrics", WEB_ROLE_OWNER, "metrics:read"},
     /* CORS preflight for the widget and browser clients of the OpenAI API */
     {"OPTIONS", "/api/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight", WEB_ROLE_PUBLIC, NULL},
     {"OPTIONS", "/v1/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight", WEB_ROLE_PUBLIC, NULL},
