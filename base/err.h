@@ -35,7 +35,12 @@
     X(EIO,         500, 3, "input/output error")                                  \
     X(ENOSPC,      507, 3, "no space left on device")                             \
     X(ENOTIMPL,    501, 3, "not built yet")                                       \
-    X(EINTERNAL,   500, 3, "internal error")
+    X(EINTERNAL,   500, 3, "internal error")                                      \
+    X(ELOGIN,      401, 2, "wrong email or password")                             \
+    X(ESESSION,    401, 2, "the session expired or ended; log in again")          \
+    X(EKEYREVOKED, 401, 2, "the API key was revoked")                             \
+    X(EKEYEXPIRED, 401, 2, "the API key expired")                                 \
+    X(ESCOPE,      403, 2, "the API key lacks the scope this needs")
 
 enum kb_err {
 #define KB_ERR_ENUM_(name, http, exitc, msg) KB_##name##_INDEX_,

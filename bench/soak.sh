@@ -20,7 +20,7 @@ token=soak-admin-token-0123456789abcdef0123
   --set log.level=warn serve --port 0 --quiet >"$dir/serve.out" 2>"$dir/serve.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do grep -q 'admin token' "$dir/serve.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q 'kbox: log in' "$dir/serve.out" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[0-9.]*:[0-9]*' "$dir/serve.out" | head -1)
 auth="Authorization: Bearer $token"
 args=()

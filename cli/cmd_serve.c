@@ -69,11 +69,17 @@ int cmd_serve(struct cli *c)
     }
     printf("kbox: serving %s://%s:%d/ (data in %s)\n", web_server_tls(s) ? "https" : "http", c->cfg.server_host,
            web_server_port(s), c->cfg.data_dir);
-    if (c->cfg.server_admin_token[0])
-        printf("kbox: admin token: from server.admin_token\n");
+    if (web_server_admin_token(s)[0])
+        printf("kbox: break-glass admin token: from %s\n",
+               c->cfg.auth_admin_token[0] ? "auth.admin_token" : "server.admin_token");
+    if (web_server_setup_token(s)[0]) /* no owner yet: a one-time link instead of a printed token */
+        printf("kbox: log in: no owner account yet; open this one-time setup link to create it:\n"
+               "kbox:   %s://%s:%d/#setup=%s\n"
+               "kbox:   (or: kbox user add --role owner EMAIL)\n",
+               web_server_tls(s) ? "https" : "http", c->cfg.server_host, web_server_port(s), web_server_setup_token(s));
     else
-        printf("kbox: admin token%s: %s (stored in %s/admin_token)\n",
-               web_server_token_generated(s) ? " (new)" : "", web_server_admin_token(s), c->cfg.data_dir);
+        printf("kbox: log in: %s://%s:%d/ with your account (kbox user list)\n", web_server_tls(s) ? "https" : "http",
+               c->cfg.server_host, web_server_port(s));
     if ((rc = cli_backup_sched_start(&bs, &c->cfg, &err))) {
         web_server_stop(s);
         rc = cli_fail(rc, &err);

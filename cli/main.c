@@ -34,6 +34,13 @@ static const struct cli_command commands[] = {
      "  export [--format csv|xlsx] [--out FILE]    the same table (CSV to stdout without --out)\n"
      "  rm ID                                      delete an entry and its versions\n"
      "  --collection NAME                          one collection (default: all, new ones: default)\n"},
+    {"user", cmd_user, "add|list|passwd|rm|role ...", "accounts: owner, editor, agent, viewer",
+     "  add EMAIL --role R [--name N] [--collections 1,3]  a new account; the password is read from stdin\n"
+     "  list [--json]                 every account with its role and collections\n"
+     "  passwd EMAIL                  a new password from stdin (ends the user's sessions)\n"
+     "  role EMAIL ROLE               owner, editor, agent or viewer (the last owner stays one)\n"
+     "  rm EMAIL                      delete the account, end its sessions, revoke its API keys\n"},
+    {"audit", cmd_audit, "[--limit N] [--json]", "the audit log: who changed what, newest first", ""},
     {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores",
      "  --top-k N          hits to print (1-1000; default index.top_k)\n"
      "  --collection NAME  search one collection\n"

@@ -25,7 +25,7 @@
     X(server, host, STR, "127.0.0.1", 1, 255, "address the web server binds")                        \
     X(server, port, INT, 8080, 0, 65535, "TCP port; 0 picks any free port and prints it")            \
     X(server, threads, INT, 0, 0, 256, "HTTP worker threads; 0 means one per core")                  \
-    X(server, admin_token, STR, "", 0, 256, "admin token; empty: generated at first start")          \
+    X(server, admin_token, STR, "", 0, 256, "old name of auth.admin_token (still accepted)")         \
     X(server, public_ask, BOOL, 1, 0, 1, "ask, search and the widget need no token when true")       \
     X(server, cors_origins, STR, "", 0, 4096, "comma-separated origins allowed to use the widget")   \
     X(server, rate_limit_per_min, INT, 60, 0, 100000, "public requests per minute per IP; 0 = off")  \
@@ -47,6 +47,15 @@
     X(server, public_metrics, BOOL, 0, 0, 1, "serve /metrics without the admin token")                \
     X(server, tls_cert, STR, "", 0, 4096, "PEM certificate chain file; with tls_key serves HTTPS (reread on SIGHUP)") \
     X(server, tls_key, STR, "", 0, 4096, "PEM private key file for server.tls_cert")                 \
+                                                                                                        \
+    X(auth, admin_token, STR, "", 0, 256,                                                             \
+      "break-glass token with owner rights (32+ characters); empty: only accounts and API keys")      \
+    X(auth, session_idle_s, INT, 28800, 60, 31536000, "seconds a login session lasts without use")    \
+    X(auth, session_max_s, INT, 604800, 60, 31536000, "seconds a login session lasts at most")        \
+    X(auth, lockout_fails, INT, 10, 1, 1000000, "failed logins in a row that lock an account")        \
+    X(auth, lockout_s, INT, 900, 1, 86400, "seconds a locked account stays locked")                   \
+    X(auth, login_fails_per_ip_min, INT, 20, 1, 1000000,                                              \
+      "failed logins per minute from one address before it gets 429")                                 \
                                                                                                         \
     X(backup, dir, STR, "", 0, 4096, "directory `kbox backup` and the schedule write snapshots into") \
     X(backup, schedule, STR, "", 0, 64,                                                                \
@@ -155,4 +164,4 @@
 
 /* Keys whose values are secrets: `config show`, its JSON and logs print "***" for them when set.
  * S(section, name) for keys listed above. */
-#define KB_CONFIG_SECRET_KEYS(S) S(server, admin_token) S(embed, api_key) S(answer, api_key)
+#define KB_CONFIG_SECRET_KEYS(S) S(server, admin_token) S(auth, admin_token) S(embed, api_key) S(answer, api_key)

@@ -634,4 +634,82 @@ int index_log_synthesize(struct index_store *st, int64_t n, int days, int n_ques
 /* The latency histogram's bucket of ms (pure; the rollup key). */
 int index_log_latency_bucket(double ms);
 
+
+/* ---- accounts, sessions, API keys, audit (store_users.c, schema v6) ------------------------------- */
+
+/* A user account. As input to index_user_update, NULL fields are left as they are. Strings are
+ * arena-owned when read. */
+struct index_user {
+    int64_t id;
+    const char *email;       /* unique, compared case-insensitively */
+    const char *name;        /* display name; may be "" */
+    const char *role;        /* "owner", "editor", "agent" or "viewer" */
+    const char *pw_hash;     /* libsodium's encoded Argon2id string (web/auth.c) */
+    const char *collections; /* comma-separated collection ids the user may see; "" = all */
+    int64_t created_at, updated_at; /* unix s */
+};
+/* KB_ECONFLICT when the email exists. */
+int index_user_add(struct index_store *st, const struct index_user *u, int64_t *id, struct kb_error *err);
+/* By id when id > 0, else by email. KB_ENOENT when absent. */
+int index_user_get(struct index_store *st, int64_t id, const char *email, struct kb_arena *a, struct index_user *out,
+                   struct kb_error *err);
+int index_user_list(struct index_store *st, struct kb_arena *a, struct index_user **out, int *n_out,
+                    struct kb_error *err);
+/* Changes the non-NULL fields of u; a new pw_hash deletes the user's sessions. KB_ENOENT. */
+int index_user_update(struct index_store *st, int64_t id, const struct index_user *u, struct kb_error *err);
+/* Deletes the user and its sessions and revokes its keys, in one transaction. KB_ENOENT. */
+int index_user_delete(struct index_store *st, int64_t id, struct kb_error *err);
+/* Users with role (NULL: all). */
+int index_user_count(struct index_store *st, const char *role, int64_t *n, struct kb_error *err);
+
+/* A login session; the id itself is never stored, only its SHA-256 (hex). */
+struct index_session {
+    int64_t user_id;
+    const char *csrf;         /* 64 hex; arena */
+    int64_t created_at, last_seen; /* unix s */
+};
+int index_session_add(struct index_store *st, const char *id_hash, int64_t user_id, const char *csrf, int64_t now,
+                      struct kb_error *err);
+int index_session_get(struct index_store *st, const char *id_hash, struct kb_arena *a, struct index_session *out,
+                      struct kb_error *err); /* KB_ENOENT */
+int index_session_touch(struct index_store *st, const char *id_hash, int64_t now, struct kb_error *err);
+/* Deletes one session (id_hash), or every session of user_id when id_hash is NULL. */
+int index_session_delete(struct index_store *st, const char *id_hash, int64_t user_id, struct kb_error *err);
+
+/* An API key; the key is shown once and stored as the SHA-256 (hex) of the whole key. */
+struct index_api_key {
+    int64_t id;
+    const char *prefix;      /* the visible start of the key, unique ("kbx_" + 8 hex) */
+    const char *hash;        /* SHA-256 hex of the whole key */
+    const char *name;        /* what it is for; may be "" */
+    int64_t user_id;         /* who created it; its rights never exceed this user's */
+    const char *scopes;      /* comma-separated: "documents:write,logs:read", "bot:ID", ... */
+    int64_t rate_per_min;    /* requests per minute this key may make; 0 = server.rate_limit_per_min */
+    int64_t created_at, expires_at, last_used, revoked_at; /* unix s; 0 = never / not yet */
+};
+int index_key_add(struct index_store *st, const struct index_api_key *k, int64_t *id, struct kb_error *err);
+/* By id when id > 0, else by prefix. KB_ENOENT. */
+int index_key_get(struct index_store *st, int64_t id, const char *prefix, struct kb_arena *a, struct index_api_key *out,
+                  struct kb_error *err);
+/* Keys of user_id (0: all), oldest first. */
+int index_key_list(struct index_store *st, int64_t user_id, struct kb_arena *a, struct index_api_key **out, int *n_out,
+                   struct kb_error *err);
+/* revoke: sets revoked_at (KB_ENOENT when absent or revoked already); else records a use (last_used). */
+int index_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t now, struct kb_error *err);
+
+/* One audit log entry. */
+#define INDEX_AUDIT_PAGE_MAX 1000
+struct index_audit {
+    int64_t id, at;          /* at: unix s (0 on input: now) */
+    const char *actor;       /* "user:EMAIL", "key:PREFIX", "admin-token", "cli:USER" */
+    const char *action;      /* "document.upload", "user.role", "key.create", "login.lockout", ... */
+    const char *target;      /* what it was done to ("document 12", an email, a key prefix) */
+    const char *detail;      /* free text, e.g. "editor -> viewer" */
+    const char *ip;          /* client address; "" from the CLI */
+};
+int index_audit_add(struct index_store *st, const struct index_audit *e, struct kb_error *err);
+/* Newest first: up to limit entries with id < before_id (0: from the newest). */
+int index_audit_list(struct index_store *st, int64_t before_id, int limit, struct kb_arena *a, struct index_audit **out,
+                     int *n_out, struct kb_error *err);
+
 #endif

@@ -77,7 +77,7 @@ void vec_ids_digest(const int64_t *ids, int64_t n, uint8_t out[32]);
 struct sqlite3;      /* SQLite's handle types, named without including sqlite3.h */
 struct sqlite3_stmt;
 
-#define STORE_N_STMT 64
+#define STORE_N_STMT 128
 #define STORE_PATH_BYTES 4200
 
 struct store_stmt {

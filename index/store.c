@@ -5,7 +5,8 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 5; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's)):
+ * Schema (user_version 6; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
+ * v6 users, sessions, API keys and the audit log (store_users.c's)):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
@@ -47,7 +48,7 @@
 
 #include "index/pg.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -190,6 +191,7 @@ static int store_register_tokenizer(struct index_store *st, struct kb_error *err
 /* The SQL of a migration kept in the file that owns its tables. */
 extern const char store_log_migration[]; /* store_log.c: 3 -> 4 */
 extern const char *const store_curated_migration; /* store_curated.c: 4 -> 5; its entry below is NULL */
+extern const char store_users_migration[]; /* store_users.c: 5 -> 6 */
 
 static const char *const store_migrations[] = {
     /* 0 -> 1 */
@@ -237,6 +239,8 @@ static const char *const store_migrations[] = {
     store_log_migration,
     /* 4 -> 5: curated answers and their versions: store_curated_migration (store_curated.c) */
     NULL,
+    /* 5 -> 6: accounts, sessions, API keys and the audit log (store_users.c) */
+    store_users_migration,
 };
 
 static int store_user_version(struct index_store *st)

@@ -261,6 +261,11 @@ void rag_config_put(struct rag *r, const struct config *cfg)
         kb_cfg_unref(r, (struct rag_cfg_snap *)(uintptr_t)cfg); /* cfg is the first member */
 }
 
+struct index_store *rag_store(struct rag *r)
+{
+    return r->st;
+}
+
 /* ---- open and close ---------------------------------------------------------------------------------- */
 
 int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)

@@ -31,6 +31,9 @@ void rag_close(struct rag *r); /* NULL ok */
  * snapshot must be put back before rag_close(). */
 const struct config *rag_config_get(struct rag *r);
 void rag_config_put(struct rag *r, const struct config *cfg); /* NULL ok */
+/* The knowledge base's store, for web/ and cli/ to reach the account tables (index_user_*,
+ * index_session_*, index_key_*, index_audit_*): borrowed; valid until rag_close(). */
+struct index_store *rag_store(struct rag *r);
 /* Changes a runtime setting (answer.*, index.top_k, widget.*, server.cors_origins, ...) and
  * persists it in the knowledge base so it survives restarts: a copy of the current snapshot takes
  * the value, is validated and saved (<data.dir>/settings.json), then replaces the snapshot in one

@@ -1,11 +1,18 @@
-/* web/auth.c: the admin token, constant-time comparison, the per-IP rate limiter and the CORS
- * origin allowlist.
+/* web/auth.c: the break-glass admin token, password hashing (the libsodium glue), constant-time
+ * comparison, the per-IP rate limiter and the CORS origin allowlist.
  *
- * Token: server.admin_token when set (WEB_TOKEN_MIN = 32 characters or more, else the server does
- * not start); else <data_dir>/admin_token (64 hex characters, mode 0600,
- * created with O_EXCL so two servers starting at once agree on one); else a new one from
- * getrandom(). The token is never logged. Comparison walks the whole presented token, so timing
- * does not reveal how long a matching prefix is.
+ * Break-glass token: auth.admin_token (or its old name server.admin_token) when set; it must be
+ * WEB_TOKEN_MIN = 32 characters or more, else the server does not start. It carries owner rights.
+ * Unset, there is no token at all: people log in with accounts (web/session.c) and programs use
+ * API keys. The <data_dir>/admin_token file of earlier versions is no longer read or written.
+ * The token is never logged. Comparison walks the whole presented token, so timing does not reveal
+ * how long a matching prefix is.
+ *
+ * Passwords: Argon2id (libsodium crypto_pwhash_str, algorithm ARGON2ID13) with opslimit
+ * WEB_PW_OPSLIMIT = 2 passes and memlimit WEB_PW_MEMLIMIT = 64 MiB (libsodium's "interactive"
+ * level), one lane, a random 16-byte salt; the stored string is libsodium's encoded form
+ * ($argon2id$v=19$m=65536,t=2,p=1$salt$hash), so verification reads the parameters from it and a
+ * later change of the constants keeps old hashes valid. Passwords are 8 to 1024 bytes.
  *
  * Rate limiter: a fixed table of WEB_RATE_SLOTS slots hashed by client address, each counting
  * requests in the current unix minute; a slot from an older minute is reused by any address
@@ -14,7 +21,8 @@
  * gets a whole /64. Requests are charged by cost (web_rate_charge): one unit each, and a
  * /v1/embeddings call one more per input and per 4 KiB of text beyond the first (api_openai.c);
  * a request is admitted while the minute's budget is not spent, and may overdraw it once.
- * Tests: tests/web/test_web.c. */
+ * The same table also counts API keys ("key:PREFIX" in place of an address) for their own limits.
+ * Tests: tests/web/test_web.c, tests/web/test_acct.c. */
 #include "web/web_int.h"
 
 #include <arpa/inet.h>
@@ -26,6 +34,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 void web_random_hex(char *out, size_t n_hex)
 {
@@ -56,75 +66,71 @@ bool web_token_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-static int token_read(const char *path, char *out, struct kb_error *err)
+int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_error *err)
 {
-    char buf[WEB_TOKEN_BYTES + 8];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-    if (fd < 0)
-        return errno == ENOENT ? KB_ENOENT : kb_error_set(err, KB_EIO, "cannot read '%s': %s", path, strerror(errno));
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n < 0)
-        return kb_error_set(err, KB_EIO, "cannot read '%s': %s", path, strerror(errno));
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n \t")] = '\0';
-    if (strlen(buf) < WEB_TOKEN_MIN || strlen(buf) >= WEB_TOKEN_BYTES)
-        return kb_error_set(err, KB_ECORRUPT, "'%s' does not hold a token (32 to 64 characters)", path);
-    kb_strlcpy(out, buf, WEB_TOKEN_BYTES);
+    const char *tok = cfg->auth_admin_token[0] ? cfg->auth_admin_token : cfg->server_admin_token;
+    const char *key = cfg->auth_admin_token[0] ? "auth.admin_token" : "server.admin_token";
+    ctx->admin_token[0] = '\0';
+    if (!tok[0])
+        return 0;
+    if (strlen(tok) >= WEB_TOKEN_BYTES)
+        return kb_error_set(err, KB_ECONFIG, "%s is longer than 64 characters", key);
+    if (strlen(tok) < WEB_TOKEN_MIN)
+        return kb_error_set(err, KB_ECONFIG,
+                            "%s is %zu characters long; it needs %d or more (make one with: "
+                            "head -c 24 /dev/urandom | base64), or leave it empty to use accounts only",
+                            key, strlen(tok), WEB_TOKEN_MIN);
+    kb_strlcpy(ctx->admin_token, tok, sizeof ctx->admin_token);
     return 0;
 }
 
-int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_error *err)
+/* ---- passwords (libsodium) ------------------------------------------------------------------------------ */
+
+static int pw_init(struct kb_error *err)
 {
-    char path[4200];
-    char tok[WEB_TOKEN_BYTES];
-    int fd, rc;
-    size_t off = 0;
-    if (cfg->server_admin_token[0]) {
-        if (strlen(cfg->server_admin_token) >= WEB_TOKEN_BYTES)
-            return kb_error_set(err, KB_ECONFIG, "server.admin_token is longer than 64 characters");
-        if (strlen(cfg->server_admin_token) < WEB_TOKEN_MIN)
-            return kb_error_set(err, KB_ECONFIG,
-                                "server.admin_token is %zu characters long; it needs %d or more (make one with: "
-                                "head -c 24 /dev/urandom | base64), or leave it empty to have one generated",
-                                strlen(cfg->server_admin_token), WEB_TOKEN_MIN);
-        kb_strlcpy(ctx->admin_token, cfg->server_admin_token, sizeof ctx->admin_token);
-        return 0;
-    }
-    snprintf(path, sizeof path, "%s/admin_token", cfg->data_dir);
-    rc = token_read(path, ctx->admin_token, err);
-    if (rc != KB_ENOENT)
-        return rc;
-    rc = 0;
-    web_random_hex(tok, 64);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) /* another process won the race: use its token */
-        return token_read(path, ctx->admin_token, err);
-    if (fd < 0)
-        return kb_error_set(err, KB_EIO, "cannot create '%s': %s", path, strerror(errno));
-    tok[64] = '\n';
-    while (off < 65) {
-        ssize_t k = write(fd, tok + off, 65 - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", path, strerror(errno));
-            break;
-        }
-        off += (size_t)k;
-    }
-    if (!rc && fsync(fd) != 0)
-        rc = kb_error_set(err, KB_EIO, "cannot write '%s': %s", path, strerror(errno));
-    close(fd);
-    if (rc) {
-        unlink(path);
-        return rc;
-    }
-    tok[64] = '\0';
-    kb_strlcpy(ctx->admin_token, tok, sizeof ctx->admin_token);
-    ctx->token_generated = true;
+    if (sodium_init() < 0) /* idempotent and thread-safe after the first call */
+        return kb_error_set(err, KB_EINTERNAL, "libsodium failed to initialise");
     return 0;
+}
+
+int web_password_check(const char *pw, struct kb_error *err)
+{
+    size_t n = pw ? strlen(pw) : 0;
+    if (n < WEB_PW_MIN)
+        return kb_error_set(err, KB_EINVAL, "the password is too short: it needs %d characters or more", WEB_PW_MIN);
+    if (n > WEB_PW_MAX)
+        return kb_error_set(err, KB_EINVAL, "the password is longer than %d bytes", WEB_PW_MAX);
+    return 0;
+}
+
+int web_password_hash(const char *pw, char out[WEB_PW_HASH_BYTES], struct kb_error *err)
+{
+    int rc = web_password_check(pw, err);
+    if (rc || (rc = pw_init(err)))
+        return rc;
+    _Static_assert(WEB_PW_HASH_BYTES >= crypto_pwhash_STRBYTES, "hash buffer");
+    if (crypto_pwhash_str_alg(out, pw, strlen(pw), WEB_PW_OPSLIMIT, WEB_PW_MEMLIMIT,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return kb_error_set(err, KB_ENOMEM, "cannot hash the password (Argon2id needs %d MiB)",
+                            (int)(WEB_PW_MEMLIMIT >> 20));
+    return 0;
+}
+
+bool web_password_verify(const char *hash, const char *pw)
+{
+    if (pw_init(NULL) || !hash || !pw || strncmp(hash, "$argon2id$", 10) != 0 || strlen(pw) > WEB_PW_MAX)
+        return false;
+    return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+}
+
+void web_sha256_hex(const char *s, char out[65])
+{
+    struct kb_sha256 h;
+    uint8_t d[32];
+    kb_sha256_init(&h);
+    kb_sha256_update(&h, s, strlen(s));
+    kb_sha256_final(&h, d);
+    kb_sha256_hex(d, out);
 }
 
 /* ---- rate limiter ------------------------------------------------------------------------------------ */

@@ -11,9 +11,18 @@
  *
  * Host check (DNS rebinding): server.c answers 421 to a Host header that web_host_allowed does
  * not find in ctx->allowed_hosts, before routing; same_origin() also checks it, so a page on a
- * rebound name cannot pass as our own UI. Failed admin logins are throttled per IP on their own
- * table (WEB_LOGIN_FAILS_PER_MIN), independent of server.rate_limit_per_min. Tests: tests/web/test_web.c,
- * tests/web/test_settings_race.c. */
+ * rebound name cannot pass as our own UI. Requests to account routes without valid credentials are
+ * throttled per IP on their own table (WEB_LOGIN_FAILS_PER_MIN), independent of
+ * server.rate_limit_per_min.
+ *
+ * Who may call what: every route names the least role (enum web_role: public < viewer < agent <
+ * editor < owner) and the scope an API key needs (NULL: no key may call it). web_auth_identify
+ * (session.c) finds the caller (session cookie or bearer session id, API key, break-glass token);
+ * admission then checks role, scope, the CSRF header of cookie-authenticated state changes and a
+ * key's own rate limit. A route whose role is WEB_ROLE_UNSET (an entry that forgot it) answers 500,
+ * and tests/web/test_acct.c fails for any route missing from its role table. Collections a user may
+ * not see are 404 in the handlers (web_coll_visible). Tests: tests/web/test_web.c,
+ * tests/web/test_settings_race.c, tests/web/test_acct.c. */
 #include "web/web_int.h"
 
 #include <stdio.h>
@@ -25,61 +34,77 @@
 
 static const struct web_route routes[] = {
     /* UI and widget: static files compiled into the binary */
-    {"GET", "/", web_h_index, WEB_BODY_NONE, WEB_AUTH_NONE, "ui"},
-    {"GET", "/static/*", web_h_static, WEB_BODY_NONE, WEB_AUTH_NONE, "static"},
-    {"GET", "/widget.js", web_h_widget_js, WEB_BODY_NONE, WEB_AUTH_NONE, "widget_js"},
+    {"GET", "/", web_h_index, WEB_BODY_NONE, WEB_AUTH_NONE, "ui", WEB_ROLE_PUBLIC, NULL},
+    {"GET", "/static/*", web_h_static, WEB_BODY_NONE, WEB_AUTH_NONE, "static", WEB_ROLE_PUBLIC, NULL},
+    {"GET", "/widget.js", web_h_widget_js, WEB_BODY_NONE, WEB_AUTH_NONE, "widget_js", WEB_ROLE_PUBLIC, NULL},
     /* health and metrics */
-    {"GET", "/api/health", web_h_health, WEB_BODY_NONE, WEB_AUTH_NONE, "health"},
-    {"GET", "/metrics", web_h_metrics, WEB_BODY_NONE, WEB_AUTH_ASK, "metrics"},
+    {"GET", "/api/health", web_h_health, WEB_BODY_NONE, WEB_AUTH_NONE, "health", WEB_ROLE_PUBLIC, NULL},
+    {"GET", "/metrics", web_h_metrics, WEB_BODY_NONE, WEB_AUTH_ASK, "metrics", WEB_ROLE_OWNER, "metrics:read"},
     /* CORS preflight for the widget and browser clients of the OpenAI API */
-    {"OPTIONS", "/api/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight"},
-    {"OPTIONS", "/v1/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight"},
+    {"OPTIONS", "/api/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight", WEB_ROLE_PUBLIC, NULL},
+    {"OPTIONS", "/v1/*", web_h_preflight, WEB_BODY_NONE, WEB_AUTH_NONE, "preflight", WEB_ROLE_PUBLIC, NULL},
     /* documents and jobs */
-    {"POST", "/api/documents", web_h_docs_upload, WEB_BODY_UPLOAD, WEB_AUTH_ADMIN, "documents_upload"},
-    {"GET", "/api/documents", web_h_docs_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "documents_list"},
-    {"GET", "/api/documents/{id}", web_h_doc_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_get"},
-    {"DELETE", "/api/documents/{id}", web_h_doc_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_delete"},
-    {"GET", "/api/documents/{id}/file", web_h_doc_file, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_file"},
-    {"POST", "/api/documents/{id}/reingest", web_h_doc_reingest, 4 * KiB, WEB_AUTH_ADMIN, "document_reingest"},
-    {"GET", "/api/jobs", web_h_jobs_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "jobs_list"},
-    {"GET", "/api/jobs/{id}", web_h_job_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "job_get"},
+    {"POST", "/api/documents", web_h_docs_upload, WEB_BODY_UPLOAD, WEB_AUTH_ADMIN, "documents_upload", WEB_ROLE_EDITOR, "documents:write"},
+    {"GET", "/api/documents", web_h_docs_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "documents_list", WEB_ROLE_AGENT, "documents:read"},
+    {"GET", "/api/documents/{id}", web_h_doc_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_get", WEB_ROLE_AGENT, "documents:read"},
+    {"DELETE", "/api/documents/{id}", web_h_doc_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_delete", WEB_ROLE_EDITOR, "documents:write"},
+    {"GET", "/api/documents/{id}/file", web_h_doc_file, WEB_BODY_NONE, WEB_AUTH_ADMIN, "document_file", WEB_ROLE_AGENT, "documents:read"},
+    {"POST", "/api/documents/{id}/reingest", web_h_doc_reingest, 4 * KiB, WEB_AUTH_ADMIN, "document_reingest", WEB_ROLE_EDITOR, "documents:write"},
+    {"GET", "/api/jobs", web_h_jobs_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "jobs_list", WEB_ROLE_AGENT, "documents:read"},
+    {"GET", "/api/jobs/{id}", web_h_job_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "job_get", WEB_ROLE_AGENT, "documents:read"},
     /* collections */
-    {"GET", "/api/collections", web_h_colls_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collections_list"},
-    {"POST", "/api/collections", web_h_coll_create, 16 * KiB, WEB_AUTH_ADMIN, "collection_create"},
-    {"PATCH", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename"},
-    {"PUT", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename"},
-    {"DELETE", "/api/collections/{id}", web_h_coll_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collection_delete"},
+    {"GET", "/api/collections", web_h_colls_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collections_list", WEB_ROLE_VIEWER, "documents:read"},
+    {"POST", "/api/collections", web_h_coll_create, 16 * KiB, WEB_AUTH_ADMIN, "collection_create", WEB_ROLE_EDITOR, "documents:write"},
+    {"PATCH", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename", WEB_ROLE_EDITOR, "documents:write"},
+    {"PUT", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename", WEB_ROLE_EDITOR, "documents:write"},
+    {"DELETE", "/api/collections/{id}", web_h_coll_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collection_delete", WEB_ROLE_EDITOR, "documents:write"},
     /* retrieval and answers */
-    {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search"},
-    {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask"},
-    {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config"},
+    {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config", WEB_ROLE_VIEWER, "ask"},
     /* curated answers: the FAQ editor (api_faq.c) */
-    {"GET", "/api/faq", web_h_faq_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_list"},
-    {"POST", "/api/faq", web_h_faq_create, 256 * KiB, WEB_AUTH_ADMIN, "faq_create"},
-    {"POST", "/api/faq/import", web_h_faq_import, 16 * 1024 * KiB, WEB_AUTH_ADMIN, "faq_import"},
-    {"GET", "/api/faq/export", web_h_faq_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_export"},
-    {"GET", "/api/faq/{id}", web_h_faq_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_get"},
-    {"PUT", "/api/faq/{id}", web_h_faq_update, 256 * KiB, WEB_AUTH_ADMIN, "faq_update"},
-    {"DELETE", "/api/faq/{id}", web_h_faq_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_delete"},
-    {"GET", "/api/faq/{id}/versions", web_h_faq_versions, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_versions"},
-    {"POST", "/api/faq/{id}/similar", web_h_faq_similar, 16 * KiB, WEB_AUTH_ADMIN, "faq_similar"},
+    {"GET", "/api/faq", web_h_faq_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_list", WEB_ROLE_AGENT, "faq:read"},
+    {"POST", "/api/faq", web_h_faq_create, 256 * KiB, WEB_AUTH_ADMIN, "faq_create", WEB_ROLE_EDITOR, "faq:write"},
+    {"POST", "/api/faq/import", web_h_faq_import, 16 * 1024 * KiB, WEB_AUTH_ADMIN, "faq_import", WEB_ROLE_EDITOR, "faq:write"},
+    {"GET", "/api/faq/export", web_h_faq_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_export", WEB_ROLE_AGENT, "faq:read"},
+    {"GET", "/api/faq/{id}", web_h_faq_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_get", WEB_ROLE_AGENT, "faq:read"},
+    {"PUT", "/api/faq/{id}", web_h_faq_update, 256 * KiB, WEB_AUTH_ADMIN, "faq_update", WEB_ROLE_EDITOR, "faq:write"},
+    {"DELETE", "/api/faq/{id}", web_h_faq_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_delete", WEB_ROLE_EDITOR, "faq:write"},
+    {"GET", "/api/faq/{id}/versions", web_h_faq_versions, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_versions", WEB_ROLE_AGENT, "faq:read"},
+    {"POST", "/api/faq/{id}/similar", web_h_faq_similar, 16 * KiB, WEB_AUTH_ADMIN, "faq_similar", WEB_ROLE_EDITOR, "faq:write"},
     /* the conversation log: feedback (public, with the conversation's secret), review, analytics */
-    {"POST", "/api/feedback", web_h_feedback, 32 * KiB, WEB_AUTH_ASK, "feedback"},
-    {"GET", "/api/review", web_h_review_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "review_list"},
-    {"POST", "/api/review/{id}", web_h_review_set, 4 * KiB, WEB_AUTH_ADMIN, "review_set"},
-    {"GET", "/api/stats", web_h_stats, WEB_BODY_NONE, WEB_AUTH_ADMIN, "stats"},
-    {"GET", "/api/logs/export", web_h_logs_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "logs_export"},
+    {"POST", "/api/feedback", web_h_feedback, 32 * KiB, WEB_AUTH_ASK, "feedback", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "/api/review", web_h_review_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "review_list", WEB_ROLE_AGENT, "logs:read"},
+    {"POST", "/api/review/{id}", web_h_review_set, 4 * KiB, WEB_AUTH_ADMIN, "review_set", WEB_ROLE_AGENT, "review:write"},
+    {"GET", "/api/stats", web_h_stats, WEB_BODY_NONE, WEB_AUTH_ADMIN, "stats", WEB_ROLE_AGENT, "logs:read"},
+    {"GET", "/api/logs/export", web_h_logs_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "logs_export", WEB_ROLE_EDITOR, "logs:read"},
     {"DELETE", "/api/conversations/{id}", web_h_conversation_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN,
-     "conversation_delete"},
+     "conversation_delete", WEB_ROLE_OWNER, "logs:write"},
     /* settings */
-    {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get"},
-    {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
-    {"POST", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set"},
-    {"GET", "/api/models", web_h_models, WEB_BODY_NONE, WEB_AUTH_ADMIN, "models"},
+    {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get", WEB_ROLE_EDITOR, "settings:read"},
+    {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set", WEB_ROLE_OWNER, "settings:write"},
+    {"POST", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set", WEB_ROLE_OWNER, "settings:write"},
+    {"GET", "/api/models", web_h_models, WEB_BODY_NONE, WEB_AUTH_ADMIN, "models", WEB_ROLE_EDITOR, "settings:read"},
     /* OpenAI-compatible */
-    {"POST", "/v1/chat/completions", web_h_oa_chat, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_chat"},
-    {"GET", "/v1/models", web_h_oa_models, WEB_BODY_NONE, WEB_AUTH_ASK, "oa_models"},
-    {"POST", "/v1/embeddings", web_h_oa_embeddings, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_embeddings"},
+    {"POST", "/v1/chat/completions", web_h_oa_chat, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_chat", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "/v1/models", web_h_oa_models, WEB_BODY_NONE, WEB_AUTH_ASK, "oa_models", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/v1/embeddings", web_h_oa_embeddings, WEB_BODY_CFG, WEB_AUTH_ASK, "oa_embeddings", WEB_ROLE_VIEWER, "ask"},
+    /* accounts: login, sessions, the first owner (session.c); users (api_users.c), API keys
+     * (api_keys.c) and the audit log (api_audit.c) */
+    {"POST", "/api/login", web_h_login, 16 * KiB, WEB_AUTH_NONE, "login", WEB_ROLE_PUBLIC, NULL},
+    {"POST", "/api/setup", web_h_setup, 16 * KiB, WEB_AUTH_NONE, "setup", WEB_ROLE_PUBLIC, NULL},
+    {"POST", "/api/logout", web_h_logout, 4 * KiB, WEB_AUTH_ADMIN, "logout", WEB_ROLE_VIEWER, NULL},
+    {"POST", "/api/logout/all", web_h_logout_all, 4 * KiB, WEB_AUTH_ADMIN, "logout_all", WEB_ROLE_VIEWER, NULL},
+    {"GET", "/api/me", web_h_me, WEB_BODY_NONE, WEB_AUTH_ADMIN, "me", WEB_ROLE_VIEWER, NULL},
+    {"POST", "/api/password", web_h_password, 16 * KiB, WEB_AUTH_ADMIN, "password", WEB_ROLE_VIEWER, NULL},
+    {"GET", "/api/users", web_h_users_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "users_list", WEB_ROLE_OWNER, NULL},
+    {"POST", "/api/users", web_h_user_create, 16 * KiB, WEB_AUTH_ADMIN, "user_create", WEB_ROLE_OWNER, NULL},
+    {"PATCH", "/api/users/{id}", web_h_user_update, 16 * KiB, WEB_AUTH_ADMIN, "user_update", WEB_ROLE_OWNER, NULL},
+    {"DELETE", "/api/users/{id}", web_h_user_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "user_delete", WEB_ROLE_OWNER, NULL},
+    {"GET", "/api/keys", web_h_keys_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "keys_list", WEB_ROLE_EDITOR, NULL},
+    {"POST", "/api/keys", web_h_key_create, 16 * KiB, WEB_AUTH_ADMIN, "key_create", WEB_ROLE_EDITOR, NULL},
+    {"DELETE", "/api/keys/{id}", web_h_key_revoke, WEB_BODY_NONE, WEB_AUTH_ADMIN, "key_revoke", WEB_ROLE_EDITOR, NULL},
+    {"GET", "/api/audit", web_h_audit_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "audit_list", WEB_ROLE_OWNER, "audit:read"},
 };
 
 int web_n_routes(void)
@@ -255,41 +280,91 @@ void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *or
     web_resp_header(req, resp, "Vary", "Origin");
 }
 
+/* True when a key's comma-separated scopes hold scope; "ask" is also met by any "bot:" scope. */
+static bool scope_has(const char *scopes, const char *scope)
+{
+    size_t n = strlen(scope);
+    const char *p = scopes;
+    while (*p) {
+        size_t k = strcspn(p, ",");
+        while (*p == ' ')
+            p++, k--;
+        if ((k == n && strncmp(p, scope, n) == 0) || (strcmp(scope, "ask") == 0 && strncmp(p, "bot:", 4) == 0))
+            return true;
+        p += k;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+/* Role, scope, CSRF and the key's own rate limit of an identified caller on a WEB_AUTH_ADMIN route
+ * (and on WEB_AUTH_ASK routes for an identified caller). */
+static int admit_principal(struct web_req *req, struct kb_error *err)
+{
+    const struct web_route *rt = req->route;
+    const struct web_principal *who = &req->who;
+    if (who->role < rt->role)
+        return kb_error_set(err, KB_EFORBIDDEN, "this needs the %s role or higher (you are %s)", web_role_name(rt->role),
+                            web_role_name(who->role));
+    if (who->key_id && (!rt->scope || !scope_has(who->scopes, rt->scope)))
+        return rt->scope ? kb_error_set(err, KB_ESCOPE, "the API key lacks the scope '%s'", rt->scope)
+                         : kb_error_set(err, KB_ESCOPE, "API keys may not call %s %s; log in instead", rt->method, rt->path);
+    /* a cookie rides along on cross-site requests; the CSRF header cannot (it is not a simple header) */
+    if (who->via_cookie && strcmp(req->method, "GET") && strcmp(req->method, "HEAD") && strcmp(req->method, "OPTIONS")) {
+        const char *t = web_req_header(req, "X-CSRF-Token");
+        if (!t || !web_token_equal(who->csrf, t))
+            return kb_error_set(err, KB_EFORBIDDEN, "missing or wrong X-CSRF-Token for this session");
+    }
+    if (who->key_id && who->key_rate > 0) {
+        char k[48];
+        snprintf(k, sizeof k, "key:%lld", (long long)who->key_id);
+        if (!web_rate_allow(&req->ctx->key_rate, k, who->key_rate, (int64_t)time(NULL)))
+            return kb_error_set(err, KB_ERATE, "this API key's limit of %lld requests per minute is spent",
+                                (long long)who->key_rate);
+    }
+    return 0;
+}
+
 int web_route_admit(struct web_req *req, const char *authorization, const char *origin,
                     const char *host, struct kb_error *err)
 {
     const struct config *cfg = rag_config_get(req->ctx->rag); /* one snapshot for the whole check */
-    const char *tok = NULL;
-    int rc = 0;
-    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0) {
-        tok = authorization + 7;
-        while (*tok == ' ')
-            tok++;
-        req->admin = web_token_equal(req->ctx->admin_token, tok);
+    struct kb_error id_err = {0};
+    int rc = 0, id_rc;
+    if (req->route->role == WEB_ROLE_UNSET) { /* a route entry that forgot to say who may call it */
+        rc = kb_error_set(err, KB_EINTERNAL, "route %s has no role", req->route->name);
+        goto out;
     }
+    id_rc = req->route->auth == WEB_AUTH_NONE ? 0 : web_auth_identify(req, authorization, cfg, &id_err);
+    req->admin = id_rc == 0 && req->who.role >= WEB_ROLE_OWNER;
     switch (req->route->auth) {
     case WEB_AUTH_NONE:
         break;
     case WEB_AUTH_ADMIN:
-        if (req->admin)
+        if (id_rc == 0 && req->who.role > WEB_ROLE_PUBLIC) {
+            rc = admit_principal(req, err);
             break;
-        /* failed admin attempts count against the client's public rate and against a limit of
-         * their own that stays on when server.rate_limit_per_min is 0, so the token cannot be
-         * guessed at line speed */
+        }
+        /* failed attempts count against the client's public rate and against a limit of their own
+         * that stays on when server.rate_limit_per_min is 0, so tokens cannot be guessed at line speed */
         if (!web_rate_allow(&req->ctx->login_rate, req->client_ip, WEB_LOGIN_FAILS_PER_MIN, (int64_t)time(NULL)) ||
             !web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min, (int64_t)time(NULL)))
-            rc = kb_error_set(err, KB_ERATE, "too many requests without the admin token; try again later");
-        else if (!tok)
-            rc = kb_error_set(err, KB_EAUTH, "this needs the admin token (Authorization: Bearer TOKEN)");
+            rc = kb_error_set(err, KB_ERATE, "too many requests without valid credentials; try again later");
+        else if (id_rc)
+            rc = kb_error_set(err, id_rc, "%s", id_err.msg);
         else
-            rc = kb_error_set(err, KB_EFORBIDDEN, "the admin token is wrong");
+            rc = kb_error_set(err, KB_EAUTH, "this needs a login (or Authorization: Bearer with an API key)");
         break;
     case WEB_AUTH_ASK:
-        if (req->admin)
+        if (id_rc == 0 && req->who.role > WEB_ROLE_PUBLIC && (rc = admit_principal(req, err)) == 0)
             break;
+        if (rc && (req->who.key_id || !cfg->server_public_ask))
+            break; /* a key without the scope, or a viewer-less role, on a closed server */
+        rc = 0;
         if (!cfg->server_public_ask)
-            rc = tok ? kb_error_set(err, KB_EFORBIDDEN, "the token is wrong")
-                     : kb_error_set(err, KB_EAUTH, "this server needs a token (Authorization: Bearer TOKEN)");
+            rc = id_rc ? kb_error_set(err, id_rc, "%s", id_err.msg)
+                       : kb_error_set(err, KB_EAUTH, "this server needs a login or an API key (Authorization: Bearer)");
         else if (!web_cors_allowed(req->ctx, origin, host))
             rc = kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed (server.cors_origins)", origin);
         else if (!web_rate_allow(&req->ctx->rate, req->client_ip, cfg->server_rate_limit_per_min,
@@ -301,6 +376,7 @@ int web_route_admit(struct web_req *req, const char *authorization, const char *
         rc = kb_error_set(err, KB_EINTERNAL, "route has no auth level");
         break;
     }
+out:
     rag_config_put(req->ctx->rag, cfg);
     return rc;
 }

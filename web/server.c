@@ -1108,6 +1108,7 @@ static int make_tmp_dir(struct web_ctx *ctx, const struct config *cfg, struct kb
 static void ctx_release(struct web_ctx *ctx)
 {
     web_metrics_release(ctx);
+    web_session_release(ctx);
     web_rate_release(&ctx->login_rate);
     web_rate_release(&ctx->rate);
 }
@@ -1191,6 +1192,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     s->quiesced_fd = MHD_INVALID_SOCKET;
     web_rate_init(&s->ctx.rate);
     web_rate_init(&s->ctx.login_rate);
+    web_session_init(&s->ctx);
     web_metrics_init(&s->ctx);
     /* everything kbox creates from here on (uploads, originals, index files) is the owner's alone */
     umask(077);
@@ -1199,7 +1201,8 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
 
-    if ((rc = web_token_load(&s->ctx, cfg, err)) || (rc = make_tmp_dir(&s->ctx, cfg, err)) ||
+    if ((rc = web_token_load(&s->ctx, cfg, err)) || (rc = web_setup_prepare(&s->ctx, err)) ||
+        (rc = make_tmp_dir(&s->ctx, cfg, err)) ||
         (rc = resolve_bind(host, port, &ss, &ipv6, err)))
         goto out_free;
 
@@ -1220,6 +1223,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
         if ((rc = web_tls_open(&s->tls, cfg->server_tls_cert, cfg->server_tls_key, err)))
             goto out_free;
         flags |= MHD_USE_TLS;
+        s->ctx.tls = true; /* session cookies get Secure */
         pool[n_threads > 1 ? 1 : 0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, web_tls_callback()};
     }
     s->d = MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
@@ -1331,7 +1335,12 @@ const char *web_server_admin_token(const struct web_server *s)
     return s->ctx.admin_token;
 }
 
-bool web_server_token_generated(const struct web_server *s)
+const char *web_server_setup_token(const struct web_server *s)
 {
-    return s->ctx.token_generated;
+    return s->ctx.setup_token; /* read once at start-up, before any request could clear it */
+}
+
+int64_t web_server_login_hashes(const struct web_server *s)
+{
+    return __atomic_load_n(&s->ctx.n_login_hashes, __ATOMIC_RELAXED);
 }

@@ -38,8 +38,9 @@ bool web_is_loopback(const struct sockaddr *sa);
  * WEB_CONN_LIMIT - WEB_CONN_RESERVE, and above only from loopback. Tests: test_web_units. */
 bool web_conn_admit(int n_open, const struct sockaddr *addr);
 #define WEB_TOKEN_MIN 32         /* shortest admin token accepted (server.admin_token) */
-#define WEB_LOGIN_FAILS_PER_MIN 20 /* failed admin logins per IP and minute before 429, whatever
-                                      server.rate_limit_per_min says */
+#define WEB_LOGIN_FAILS_PER_MIN 20 /* failed break-glass token attempts per IP and minute before 429,
+                                      whatever server.rate_limit_per_min says */
+#define WEB_LOCK_SLOTS 4096      /* accounts (by email) tracked for login lockout */
 
 /* ---- rate limiter (auth.c) ------------------------------------------------------------------------ */
 
@@ -66,14 +67,58 @@ struct web_route_stats {
     double sum_s;                   /* total seconds */
 };
 
+/* ---- accounts: roles, principals, lockout (session.c) ------------------------------------------- */
+
+/* Roles in rising order of rights; a route states the least one it needs. UNSET (0) is what a route
+ * entry without a role gets, and admission refuses it (a route must say who may call it). */
+enum web_role {
+    WEB_ROLE_UNSET = 0,
+    WEB_ROLE_PUBLIC,  /* nobody authenticated */
+    WEB_ROLE_VIEWER,  /* chat and hit testing */
+    WEB_ROLE_AGENT,   /* + the inbox and review list, documents read-only */
+    WEB_ROLE_EDITOR,  /* + documents, collections, FAQ and curated answers, API keys */
+    WEB_ROLE_OWNER,   /* everything: users, settings, audit */
+};
+const char *web_role_name(enum web_role r);   /* static; "public" for PUBLIC, "" for UNSET */
+enum web_role web_role_parse(const char *name); /* UNSET when unknown */
+
+/* Who made a request: filled by web_auth_identify before the route's check. */
+struct web_principal {
+    enum web_role role;       /* WEB_ROLE_PUBLIC when nobody */
+    int64_t user_id;          /* the account (also a key's creator); 0 for the break-glass token */
+    int64_t key_id;           /* > 0: authenticated by an API key */
+    int64_t key_rate;         /* the key's requests per minute; 0 = none of its own */
+    char actor[200];          /* for the audit log: "user:EMAIL", "key:PREFIX", "admin-token" */
+    char scopes[512];         /* a key's scopes, comma-separated */
+    char collections[512];    /* collection ids the account may see, comma-separated; "" = all */
+    char session_hash[65];    /* SHA-256 of the session id when authenticated by one, else "" */
+    char csrf[65];            /* the session's CSRF token */
+    bool via_cookie;          /* the session came in a cookie (state changes need X-CSRF-Token) */
+};
+
+struct web_lock_slot {
+    uint64_t who;             /* FNV-1a 64 of the lower-cased email; 0 when free */
+    int64_t fails;            /* failed logins in a row */
+    int64_t locked_until;     /* unix s; 0 when not locked */
+};
+
 /* ---- the shared context --------------------------------------------------------------------------- */
 
 struct web_route;
 
 struct web_ctx {
     struct rag *rag;                 /* borrowed; outlives the server */
-    char admin_token[WEB_TOKEN_BYTES];
-    bool token_generated;            /* this start created <data_dir>/admin_token */
+    char admin_token[WEB_TOKEN_BYTES]; /* break-glass token (auth.admin_token); "" = none */
+    char setup_token[WEB_TOKEN_BYTES]; /* one-time owner setup token; "" once used or not needed;
+                                          setup_lock */
+    pthread_mutex_t setup_lock;      /* also guards dummy_hash */
+    char dummy_hash[WEB_PW_HASH_BYTES]; /* Argon2id of a random password, for unknown emails */
+    bool tls;                        /* serving HTTPS: cookies get Secure */
+    pthread_mutex_t lock_lock;       /* guards locks[] */
+    struct web_lock_slot *locks;     /* WEB_LOCK_SLOTS; login lockout by account; owned */
+    struct web_rate login_fail_rate; /* failed account logins per IP (auth.login_fails_per_ip_min) */
+    struct web_rate key_rate;        /* requests per API key and minute (its rate_per_min) */
+    int64_t n_login_hashes;          /* Argon2id verifications done by logins; atomic */
     char tmp_dir[4096];              /* <data_dir>/uploads.tmp: uploads land here before rag_upload */
     struct web_rate rate;
     struct web_rate login_rate;      /* failed admin logins per IP: WEB_LOGIN_FAILS_PER_MIN, always on */
@@ -112,7 +157,8 @@ struct web_req {
     struct web_upload uploads[WEB_MAX_UPLOADS]; /* upload routes */
     int n_uploads;
     char client_ip[48];
-    bool admin;                     /* presented the admin token */
+    bool admin;                     /* owner rights (an owner's session or key, or the break-glass token) */
+    struct web_principal who;       /* who is asking (routes.c, session.c) */
     struct kb_arena arena;          /* everything allocated for this request */
     void *conn;                     /* server.c's connection state */
 };
@@ -139,9 +185,9 @@ struct web_resp {
 typedef int (*web_handler_fn)(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
 enum web_auth {
-    WEB_AUTH_NONE,   /* anyone: static files, health */
-    WEB_AUTH_ASK,    /* public when server.public_ask (then rate-limited per IP), else the token */
-    WEB_AUTH_ADMIN,  /* the admin token */
+    WEB_AUTH_NONE,   /* anyone: static files, health, login */
+    WEB_AUTH_ASK,    /* public when server.public_ask (then rate-limited per IP), else route.role */
+    WEB_AUTH_ADMIN,  /* an account's session, an API key or the break-glass token with route.role */
 };
 
 /* Body caps: a byte count, or one of these. */
@@ -157,6 +203,9 @@ struct web_route {
     int64_t max_body_bytes;        /* cap, or WEB_BODY_* */
     enum web_auth auth;
     const char *name;              /* metrics label */
+    enum web_role role;            /* the least role that may call it (PUBLIC for AUTH_NONE routes) */
+    const char *scope;             /* the scope an API key needs ("documents:write"); NULL: keys may
+                                      not call it (sessions and the break-glass token only) */
 };
 
 /* routes.c */
@@ -182,6 +231,7 @@ bool web_host_allowed(const struct web_ctx *ctx, const char *host);
 
 /* auth.c */
 int web_token_load(struct web_ctx *ctx, const struct config *cfg, struct kb_error *err);
+void web_sha256_hex(const char *s, char out[65]); /* SHA-256 of a string, as 64 hex + NUL */
 bool web_token_equal(const char *a, const char *b); /* constant time in the token length */
 /* Counts a request from ip; false when over limit_per_min this minute (0: no limit). */
 bool web_rate_allow(struct web_rate *rl, const char *ip, int64_t limit_per_min, int64_t now_s);
@@ -329,6 +379,35 @@ int web_h_review_set(struct web_req *req, struct web_resp *resp, struct kb_error
 int web_h_stats(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_logs_export(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_conversation_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+/* session.c: who is asking, logins and sessions */
+/* Fills req->who from the Authorization header (Bearer: the break-glass token, an API key
+ * "kbx_...", or a session id) or the kbox_session cookie. 0 with role PUBLIC when nothing was
+ * presented; KB_EAUTH (unknown token), KB_ESESSION, KB_EKEYREVOKED or KB_EKEYEXPIRED otherwise. */
+int web_auth_identify(struct web_req *req, const char *authorization, const struct config *cfg, struct kb_error *err);
+/* True when the principal may see collection id (> 0); 0 (all) only for unrestricted ones. */
+bool web_coll_visible(const struct web_req *req, int64_t collection_id);
+/* Appends an audit entry naming req->who and the client address; failures are logged, not returned. */
+void web_audit(struct web_req *req, const char *action, const char *target, const char *detail);
+void web_session_init(struct web_ctx *ctx);
+void web_session_release(struct web_ctx *ctx);
+/* Makes the setup token when no owner exists (start-up). */
+int web_setup_prepare(struct web_ctx *ctx, struct kb_error *err);
+int web_h_login(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_logout(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_logout_all(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_me(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_setup(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_password(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+/* api_users.c, api_keys.c, api_audit.c */
+int web_h_users_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_user_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_user_update(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_user_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_keys_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_key_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_key_revoke(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
 int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);

@@ -15,12 +15,12 @@ root=$(cd "$here/../.." && pwd)
 command -v wrk >/dev/null || { echo "bench/web: wrk is missing (Debian package wrk)" >&2; exit 1; }
 dir=$(mktemp -d /tmp/kbox-bench-web-XXXXXX)
 out=$dir/serve.out
-"$kbox" --data-dir "$dir/data" --set server.rate_limit_per_min="${KBOX_BENCH_RATE:-0}" --set log.level=warn serve --port 0 --quiet >"$out" 2>"$dir/serve.err" &
+token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+"$kbox" --data-dir "$dir/data" --set server.rate_limit_per_min="${KBOX_BENCH_RATE:-0}" --set log.level=warn --set auth.admin_token=$token serve --port 0 --quiet >"$out" 2>"$dir/serve.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do grep -q 'admin token' "$out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q 'kbox: log in' "$out" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[0-9.]*:[0-9]*' "$out" | head -1)
-token=$(grep -o '[0-9a-f]\{64\}' "$out" | head -1)
 rss() { awk "/^$2:/ {print \$2}" "/proc/$1/status"; }
 rss_start=$(rss $pid VmRSS)
 args=()

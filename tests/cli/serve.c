@@ -46,7 +46,7 @@ int kbox_serve_start(struct kbox_server *s, const char *dir, const char *const *
         n += (size_t)got;
         s->printed[n] = '\0';
         url = strstr(s->printed, "://127.0.0.1:"); /* http or https (server.tls_cert) */
-        token = strstr(s->printed, "admin token");
+        token = strstr(s->printed, "kbox: log in");
         if (url && token && strchr(token, '\n')) {
             s->port = (int)strtol(url + 13, NULL, 10);
             break;

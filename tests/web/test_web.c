@@ -3,7 +3,7 @@
  * ephemeral port, and drives it with raw HTTP (tests/web/http.c): every route, the error cases
  * (404, 405, 400 with a reason, 413 per route, 401/403, 429), uploads through multipart, answers
  * streamed as SSE, the OpenAI-compatible endpoints, CORS, path traversal, slow and vanishing
- * clients, concurrency, the generated admin token, and `kbox serve` itself with SIGTERM. */
+ * clients, concurrency, the setup link that replaced the generated admin token, and `kbox serve` itself with SIGTERM. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -962,33 +962,38 @@ static void test_cors(void **state)
     stop(f);
 }
 
-static void test_generated_token(void **state)
+/* Without auth.admin_token there is no token at all: no file is written, an old token is refused,
+ * and a one-time setup token creates the first owner (once). */
+static void test_setup_link(void **state)
 {
     static const char *const extra[] = {"server.admin_token=", NULL};
     struct fixture *f;
     struct kb_error err = {0};
     struct web_opts o = {.host = NULL, .port = -1, .n_threads = 1, .access_log = false};
-    char path[300], hdr[128], first[80];
-    const char *hdrs[2] = {hdr, NULL};
+    char path[300], body[400], setup[80];
     struct stat st;
     struct http_resp r;
     (void)state;
     f = start(extra);
     snprintf(path, sizeof path, "%s/admin_token", f->dir);
-    assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    assert_true(web_server_token_generated(f->srv));
-    assert_int_equal(strlen(web_server_admin_token(f->srv)), 64);
-    kb_strlcpy(first, web_server_admin_token(f->srv), sizeof first);
-    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", first);
-    call(f, "GET", "/api/documents", hdrs, NULL, 200, &r);
+    assert_int_equal(stat(path, &st), -1);
+    assert_string_equal(web_server_admin_token(f->srv), "");
+    assert_int_equal(strlen(web_server_setup_token(f->srv)), 64);
+    kb_strlcpy(setup, web_server_setup_token(f->srv), sizeof setup);
+    expect_error(f, "GET", "/api/documents", admin, NULL, 403, "EFORBIDDEN"); /* no token is configured */
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"email\":\"boss@example.com\",\"password\":\"correct horse\"}",
+             setup);
+    expect_error(f, "POST", "/api/setup", NULL, "{\"token\":\"nope\",\"email\":\"x@example.com\",\"password\":\"12345678\"}",
+                 403, "EFORBIDDEN");
+    call(f, "POST", "/api/setup", NULL, body, 201, &r);
+    assert_non_null(strstr(r.body, "\"role\":\"owner\""));
     http_resp_free(&r);
-    expect_error(f, "GET", "/api/documents", admin, NULL, 403, "EFORBIDDEN");
-    /* a restart reads the same token back */
+    expect_error(f, "POST", "/api/setup", NULL, body, 403, "EFORBIDDEN"); /* once */
+    /* a restart with an owner makes no setup token */
     web_server_stop(f->srv);
     assert_int_equal(web_server_start(&f->srv, f->rag, &o, &err), 0);
-    assert_false(web_server_token_generated(f->srv));
-    assert_string_equal(web_server_admin_token(f->srv), first);
+    f->port = web_server_port(f->srv);
+    assert_string_equal(web_server_setup_token(f->srv), "");
     stop(f);
 }
 
@@ -1061,7 +1066,7 @@ static void test_graceful_stop(void **state)
     stop(f);
 }
 
-/* `kbox serve --port 0`: prints the URL and token, serves, and exits 0 on SIGTERM. */
+/* `kbox serve --port 0`: prints the URL and the setup link, serves, and exits 0 on SIGTERM. */
 static void test_kbox_serve(void **state)
 {
     char dir[] = "/tmp/kbox-serve-test-XXXXXX";
@@ -1070,7 +1075,7 @@ static void test_kbox_serve(void **state)
     assert_non_null(mkdtemp(dir));
     if (kbox_serve_start(&srv, dir, NULL))
         fail_msg("kbox serve printed: %s", srv.printed);
-    assert_non_null(strstr(srv.printed, "(new)"));
+    assert_non_null(strstr(srv.printed, "#setup=")); /* a new data directory: the one-time owner link */
     {
         struct http_resp r;
         assert_int_equal(http_req(srv.port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
@@ -1218,7 +1223,7 @@ int main(void)
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_rate_limit),   cmocka_unit_test(test_private_ask), cmocka_unit_test(test_cors),
-        cmocka_unit_test(test_generated_token), cmocka_unit_test(test_timeout), cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_setup_link), cmocka_unit_test(test_timeout), cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_kbox_serve),  cmocka_unit_test(test_models),
     };
     int failed;
