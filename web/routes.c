@@ -53,6 +53,14 @@ static const struct web_route routes[] = {
     {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search"},
     {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask"},
     {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config"},
+    /* bots (api_bots.c): management, and each bot's public full-page chat */
+    {"GET", "/api/bots", web_h_bots_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "bots_list"},
+    {"POST", "/api/bots", web_h_bot_create, 256 * KiB, WEB_AUTH_ADMIN, "bot_create"},
+    {"GET", "/api/bots/*", web_h_bot_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "bot_get"},
+    {"PUT", "/api/bots/*", web_h_bot_update, 256 * KiB, WEB_AUTH_ADMIN, "bot_update"},
+    {"PATCH", "/api/bots/*", web_h_bot_update, 256 * KiB, WEB_AUTH_ADMIN, "bot_update"},
+    {"DELETE", "/api/bots/*", web_h_bot_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "bot_delete"},
+    {"GET", "/b/*", web_h_bot_page, WEB_BODY_NONE, WEB_AUTH_NONE, "bot_page"},
     /* curated answers: the FAQ editor (api_faq.c) */
     {"GET", "/api/faq", web_h_faq_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_list"},
     {"POST", "/api/faq", web_h_faq_create, 256 * KiB, WEB_AUTH_ADMIN, "faq_create"},
@@ -243,6 +251,8 @@ bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
     const struct config *cfg = rag_config_get(ctx->rag);
     ok = web_origin_listed(cfg->server_cors_origins, origin);
     rag_config_put(ctx->rag, cfg);
+    /* a bot's widget origin; the handler checks it against the bot the body names (api_bots.c) */
+    ok = ok || rag_bot_origin_any(ctx->rag, origin);
     return ok;
 }
 
