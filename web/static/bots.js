@@ -62,7 +62,7 @@
     $('bot-form').addEventListener('submit', (e) => { e.preventDefault(); save(); });
     $('bot-logo-file').addEventListener('change', pickLogo);
     $('bot-logo').addEventListener('input', () => preview($('bot-logo').value.trim()));
-    $('lang').addEventListener('change', () => { if (state.page === 'bots') render(); });
+    $('lang').addEventListener('change', () => { if (state.page === 'bots') { render(); title(); } });
     applyLang();
   }
 
@@ -114,7 +114,7 @@
   function open(b) {
     bots.editing = b ? b.id : '';
     $('bot-form').hidden = false;
-    $('bot-form-title').textContent = b ? t('bots.editing').replace('{id}', b.id) : t('bots.new');
+    title();
     $('bot-id').value = b ? b.id : '';
     $('bot-id').disabled = !!b;
     $('bot-name').value = b ? b.name : '';
@@ -133,6 +133,10 @@
     snippet(b ? b.id : '');
     fillChoices(b);
     $('bot-form').scrollIntoView({block: 'nearest'});
+  }
+
+  function title() {
+    $('bot-form-title').textContent = bots.editing ? t('bots.editing').replace('{id}', bots.editing) : t('bots.new');
   }
 
   async function save() {
@@ -154,6 +158,7 @@
       bots.editing = data.bot.id;
       $('bot-id').disabled = true;
       $('bot-status').textContent = t('bots.saved');
+      title();
       snippet(data.bot.id);
       load();
     } catch (e) {
