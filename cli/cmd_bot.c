@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/json.h"
 #include "rag/rag.h"
 
 /* The flags whose value is one JSON string member. */

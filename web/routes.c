@@ -7,7 +7,9 @@
  * matched as GET. Admission happens before any body byte is read, so an unauthenticated upload
  * never reaches the disk. Settings a request depends on (server.public_ask, server.cors_origins,
  * the rate limit) are read from configuration snapshots (rag_config_get/put), never from a config
- * that a settings change could be rewriting.
+ * that a settings change could be rewriting. A cross-origin browser is admitted when
+ * server.cors_origins or any bot's origins list it; the handlers then check the bot the body names
+ * (web/api_bots.c, web_bot_admit) or, naming none, server.cors_origins.
  *
  * Host check (DNS rebinding): server.c answers 421 to a Host header that web_host_allowed does
  * not find in ctx->allowed_hosts, before routing; same_origin() also checks it, so a page on a
