@@ -49,6 +49,7 @@ int cmd_ask(struct cli *c);    /* cmd_kb.c */
 int cmd_faq(struct cli *c);    /* cmd_faq.c */
 int cmd_user(struct cli *c);   /* cmd_user.c */
 int cmd_audit(struct cli *c);  /* cmd_user.c */
+int cmd_bot(struct cli *c);    /* cmd_bot.c */
 int cmd_eval(struct cli *c);   /* cmd_eval.c */
 int cmd_serve(struct cli *c);  /* cmd_serve.c */
 int cmd_model(struct cli *c);  /* cmd_model.c */

@@ -39,6 +39,12 @@ int cmd_audit(struct cli *c)
     return cli_not_built("audit");
 }
 
+int cmd_bot(struct cli *c)
+{
+    (void)c;
+    return cli_not_built("bot");
+}
+
 int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool prune, const char *collection)
 {
     (void)c, (void)paths, (void)n_paths, (void)prune, (void)collection;

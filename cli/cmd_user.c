@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/json.h"
 #include "index/index.h"
 #include "rag/rag.h"
 #include "web/web.h"

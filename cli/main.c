@@ -41,6 +41,16 @@ static const struct cli_command commands[] = {
      "  role EMAIL ROLE               owner, editor, agent or viewer (the last owner stays one)\n"
      "  rm EMAIL                      delete the account, end its sessions, revoke its API keys\n"},
     {"audit", cmd_audit, "[--limit N] [--json]", "the audit log: who changed what, newest first", ""},
+    {"bot", cmd_bot, "list|show|add|set|rm ...", "bots: named public configurations over collections",
+     "  list                                       every bot with its collections\n"
+     "  show ID                                    one bot's settings (inherited ones say from where)\n"
+     "  add ID [SETTINGS]                          a new bot (every setting not given inherits)\n"
+     "  set ID SETTINGS                            change the settings given, keep the rest\n"
+     "  rm ID                                      delete a bot\n"
+     "  SETTINGS: --name N  --collection C (repeat; --all-collections: every one)  --greeting T\n"
+     "      --persona T  --fallback T  --strict true|false|inherit  --model FILE.gguf|extractive\n"
+     "      --origin https://site (repeat; --no-origins: server.cors_origins)  --color #rrggbb\n"
+     "      --logo URL  --lang en|zh  --public-page on|off   (\"\" inherits the global setting)\n"},
     {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores",
      "  --top-k N          hits to print (1-1000; default index.top_k)\n"
      "  --collection NAME  search one collection\n"

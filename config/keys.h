@@ -127,6 +127,8 @@
     X(answer, min_confidence, FLOAT, 0.25, 0, 1, "below this the fallback text is answered")         \
     X(answer, fallback, STR, "The documents do not contain an answer to this question.", 1, 1024,    \
       "answer given when the documents do not contain one")                                          \
+    X(answer, persona, STR, "", 0, 4000,                                                               \
+      "persona put before the grounding rules of generated answers' system prompt (bots set their own)") \
     X(answer, max_sentences, INT, 3, 1, 20, "sentences in an extractive answer")                     \
     X(answer, faq_min_match, FLOAT, 0.49, 0, 1, "a FAQ question matching this well answers directly")  \
     X(answer, extractive_span, BOOL, 0, 0, 1, "extractive answers give the fragment holding the answer") \

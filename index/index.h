@@ -465,6 +465,35 @@ int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn
  * answer scoring in rag/ (weighting query-term overlap). */
 double index_idf(struct index_store *st, const char *term, size_t term_bytes);
 
+/* ---- bots (store_bots.c) ---------------------------------------------------------------------------- */
+
+/* A bot: a named public-facing configuration over some collections (rag/bots.c validates it). As
+ * input, NULL strings mean ""; as output, strings are arena-owned. "" in a setting means "inherit
+ * the global setting"; see store_bots.c for the columns. */
+#define INDEX_BOTS_MAX 1000 /* bots listed at most */
+struct index_bot {
+    const char *id;          /* slug, 1..32 bytes of [a-z0-9-] */
+    const char *name;
+    const char *collections; /* collection ids, comma-separated; "" = every collection */
+    const char *greeting, *persona, *fallback;
+    int strict;              /* -1 inherit answer.strict, 0 off, 1 on */
+    const char *model;       /* "" inherit answer.model, "extractive", or a GGUF file name */
+    const char *origins;     /* comma-separated widget origins; "" inherit server.cors_origins */
+    const char *color, *logo, *lang;
+    bool public_page;        /* /b/ID is served */
+    int64_t created_at, updated_at; /* output: unix seconds */
+};
+/* create: a new row (KB_ECONFLICT when the id exists); else replaces every setting of an existing
+ * one (KB_ENOENT). */
+int index_bot_put(struct index_store *st, const struct index_bot *b, bool create, struct kb_error *err);
+int index_bot_get(struct index_store *st, const char *id, struct kb_arena *a, struct index_bot *out,
+                  struct kb_error *err); /* KB_ENOENT */
+/* Every bot by id (at most INDEX_BOTS_MAX) into an arena array; origins_only reads id and origins
+ * alone (the per-request origin check). */
+int index_bot_list(struct index_store *st, bool origins_only, struct kb_arena *a, struct index_bot **out,
+                   int *n_out, struct kb_error *err);
+int index_bot_delete(struct index_store *st, const char *id, struct kb_error *err); /* KB_ENOENT */
+
 /* ---- curated answers (store_curated.c) ------------------------------------------------------------ */
 
 /* A curated answer (the FAQ editor's entry), or one version of it. As input, NULL strings mean "";

@@ -1,8 +1,8 @@
 /* rag/generate.c: generative answers from a GGUF chat model (answer.model), grounded in the
  * retrieved passages.
  *
- * Flow: passages (best first) -> a prompt in the model's chat template: a system instruction (answer
- * only from the numbered passages, cite them as [n], say plainly when they do not hold the answer,
+ * Flow: passages (best first) -> a prompt in the model's chat template: a system instruction
+ * (answer.persona first when set: a bot's persona, rag/bots.c; then: answer only from the numbered passages, cite them as [n], say plainly when they do not hold the answer,
  * answer in the question's language), the numbered passages with document and heading path, the
  * conversation's previous question, and the question -> if the prompt does not fit the context
  * (answer.context minus answer.max_tokens), the lowest-ranked passages are dropped whole, never cut
@@ -129,6 +129,16 @@ static const char gen_system[] =
     "numbers. If the passages do not contain the answer, say plainly that the documents do not "
     "contain it, and do not guess. Answer in the same language as the question, briefly.";
 
+/* The system message: answer.persona (a bot's own, or the global one), then the grounding rules,
+ * which a persona cannot replace. Caller releases out. */
+static void gen_system_text(const struct config *cfg, struct kb_buf *out)
+{
+    kb_buf_init(out, 0);
+    if (cfg->answer_persona && cfg->answer_persona[0])
+        kb_buf_printf(out, "%s\n\n", cfg->answer_persona);
+    kb_buf_puts(out, gen_system);
+}
+
 /* The user message: the numbered passages, the previous question, the question. Local and remote
  * answers send the same text. */
 static int gen_user_message(const char *question, const char *previous, const struct rag_passage *p, int n,
@@ -146,20 +156,22 @@ static int gen_user_message(const char *question, const char *previous, const st
     return rc;
 }
 
-static int gen_render(struct rag_gen *g, const char *question, const char *previous, const struct rag_passage *p,
-                      int n, struct kb_buf *prompt, struct kb_error *err)
+static int gen_render(struct rag_gen *g, const struct config *cfg, const char *question, const char *previous,
+                      const struct rag_passage *p, int n, struct kb_buf *prompt, struct kb_error *err)
 {
-    struct kb_buf user;
+    struct kb_buf user, sys;
     struct infer_chat_msg msgs[2];
     int rc = 0;
     kb_buf_init(&user, 0);
+    gen_system_text(cfg, &sys);
     rc = gen_user_message(question, previous, p, n, &user);
-    msgs[0] = (struct infer_chat_msg){"system", gen_system};
+    msgs[0] = (struct infer_chat_msg){"system", sys.data};
     msgs[1] = (struct infer_chat_msg){"user", user.data};
     kb_buf_reset(prompt);
     if (!rc)
         rc = infer_chat_render(g->model, msgs, 2, NULL, prompt, err);
     kb_buf_release(&user);
+    kb_buf_release(&sys);
     return rc;
 }
 
@@ -326,7 +338,7 @@ static int gen_fit_prompt(struct rag_gen *g, const struct config *cfg, const cha
     int rc;
     *n_use = KB_MIN(n_passages, 64);
     for (;;) {
-        if ((rc = gen_render(g, question, previous, p, *n_use, prompt, err)))
+        if ((rc = gen_render(g, cfg, question, previous, p, *n_use, prompt, err)))
             return rc;
         rc = infer_tokenize(g->model, prompt->data, prompt->len, true, true, NULL, 0, n_tok, NULL);
         if (*n_tok <= budget)
@@ -534,7 +546,7 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
                              struct gen_run *run, struct rag_answer *out, char **prompt_out, double *tokens_per_s,
                              bool *backend_failed, struct kb_error *err)
 {
-    struct kb_buf user, body;
+    struct kb_buf user, body, sys;
     struct remote_result res = {0};
     int n_use = KB_MIN(n_passages, 64), rc;
     double t0 = kb_now_s();
@@ -543,7 +555,9 @@ static int gen_remote_answer(struct rag_gen *g, const struct config *cfg, const 
     if ((rc = gen_remote_slot(g, true, err)))
         goto out;
     rc = gen_user_message(question, previous, p, n_use, &user);
-    gen_remote_body(g, cfg->answer_temperature, gen_system, user.data, (int)cfg->answer_max_tokens, &body);
+    gen_system_text(cfg, &sys);
+    gen_remote_body(g, cfg->answer_temperature, sys.data, user.data, (int)cfg->answer_max_tokens, &body);
+    kb_buf_release(&sys);
     if (prompt_out)
         *prompt_out = kb_xstrndup(body.data, body.len);
     rc = rc ? rc : remote_chat(&g->rc.ro, &g->rc.breaker, body.data, gen_remote_piece, run, &res, err);

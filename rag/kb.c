@@ -705,6 +705,42 @@ static int kb_search_raw(struct rag *r, const struct config *cfg, const char *qu
     return rc;
 }
 
+static int kb_hit_cmp(const void *x, const void *y)
+{
+    const struct index_hit *a = x, *b = y;
+    return a->score < b->score ? 1 : a->score > b->score ? -1 : (a->chunk_id > b->chunk_id) - (a->chunk_id < b->chunk_id);
+}
+
+/* A bot's retrieval: every collection (none listed), its one collection, or each of its
+ * collections searched alone and the hits merged by score (fused scores of one query are on one
+ * scale: RRF ranks or the weighted sum), best top_k kept. */
+static int kb_search_bot(struct rag *r, const struct config *cfg, const char *query, int top_k,
+                         const struct rag_bot *bot, struct kb_arena *a, struct index_hit **hits, int *n,
+                         struct kb_error *err)
+{
+    int want = top_k > 0 ? top_k : (int)cfg->index_top_k, total = 0, rc = 0;
+    struct index_hit *all;
+    if (bot->n_collections <= 1)
+        return kb_search_raw(r, cfg, query, top_k, bot->n_collections ? bot->collection_ids[0] : 0, 0,
+                             RAG_SEARCH_HYBRID, a, hits, n, err);
+    all = kb_arena_alloc(a, (size_t)want * (size_t)bot->n_collections * sizeof *all);
+    if (!all)
+        return kb_error_set(err, KB_ENOMEM, "no memory for a bot's hits");
+    for (int i = 0; i < bot->n_collections && !rc; i++) {
+        struct index_hit *h = NULL;
+        int k = 0;
+        rc = kb_search_raw(r, cfg, query, want, bot->collection_ids[i], 0, RAG_SEARCH_HYBRID, a, &h, &k, err);
+        for (int j = 0; !rc && j < k && j < want; j++)
+            all[total++] = h[j];
+    }
+    if (rc)
+        return rc;
+    qsort(all, (size_t)total, sizeof *all, kb_hit_cmp);
+    *hits = all;
+    *n = KB_MIN(total, want);
+    return 0;
+}
+
 int rag_search(struct rag *r, const struct rag_search_opts *opts, struct rag_hit **out, int *n_out,
                struct kb_error *err)
 {
@@ -792,7 +828,10 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     struct rag_embedder_ref emb = {kb_embed_docs, (void *)e, e->dim};
     struct index_term_stats df;
     struct rag_gen_ref *gen;
-    const struct config *cfg; /* one snapshot for the whole question */
+    const struct config *cfg; /* one snapshot for the whole question (a bot's: its private copy) */
+    struct rag_bot bot_v, *bot = NULL;
+    struct config bot_cfg;
+    bool bot_extractive = false;
     char query[2048], previous[512];
     double t0 = kb_now_s(), t1 = t0;
     const char *note = NULL;
@@ -805,10 +844,29 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     kb_arena_init(&a, 0, 0);
     rag_store_term_stats(r->st, &df);
     cfg = rag_config_get(r);
+    if (opts->bot_id) { /* the bot's settings over this question's snapshot: cfg is the copy from here */
+        if ((rc = rag_bot_get(r, opts->bot_id, &a, &bot_v, err)) == 0 && bot_v.n_stored_collections > 0 &&
+            bot_v.n_collections == 0)
+            rc = kb_error_set(err, KB_ENOENT, "every collection of bot '%s' was deleted", bot_v.id);
+        if (rc == 0)
+            rc = rag_bot_config(&bot_v, cfg, &bot_cfg, &bot_extractive, &note, err);
+        rag_config_put(r, cfg);
+        cfg = NULL;
+        if (rc) {
+            kb_arena_release(&a);
+            return rc;
+        }
+        bot = &bot_v;
+        cfg = &bot_cfg;
+    }
     df.dict = rag_question_dict(r, cfg); /* question words are words of its segmentation */
     kb_conversation_query(r, opts->conversation_id, opts->question, query, sizeof query, previous, sizeof previous);
     /* the reference keeps the model open even if answer.model changes meanwhile */
     gen = kb_gen_take(r);
+    if (gen && bot_extractive) { /* the bot answers from the passages */
+        kb_gen_put(r, gen);
+        gen = NULL;
+    }
     if (gen && rag_gen_backend_down(gen->g) && strcmp(cfg->answer_on_backend_down, "fail") == 0) {
         kb_gen_put(r, gen);
         rc = kb_error_set(err, KB_EBUSY, "the answer backend is unavailable (circuit breaker open)");
@@ -829,7 +887,8 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
             kb_strlcpy(query, rewritten, sizeof query);
         free(rewritten);
     }
-    rc = kb_search_raw(r, cfg, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
+    rc = bot ? kb_search_bot(r, cfg, query, opts->top_k, &bot_v, &a, &h, &n, err)
+             : kb_search_raw(r, cfg, query, opts->top_k, opts->collection_id, 0, RAG_SEARCH_HYBRID, &a, &h, &n, err);
     t1 = kb_now_s();
     if (rc) {
         if (gen)
@@ -918,7 +977,10 @@ out:
     if (rc)
         rag_answer_release(out);
     free(p);
-    rag_config_put(r, cfg);
+    if (bot)
+        config_release(&bot_cfg);
+    else
+        rag_config_put(r, cfg);
     kb_arena_release(&a);
     return rc;
 }

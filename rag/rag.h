@@ -193,7 +193,9 @@ struct rag_answer {
     char *reasoning;              /* <think> text of R1-style models, or NULL; owned */
     const char *mode;             /* "extractive", "generative", "faq" or "curated"; static */
     const char *note;             /* "backend_unavailable" (remote backend down or failing before it
-                                   * streamed anything: extractive answer) or NULL; static */
+                                   * streamed anything: extractive answer), "bot_model_not_loaded"
+                                   * (the bot names another model than the loaded one: extractive
+                                   * answer) or NULL; static */
     struct rag_citation *citations; /* owned */
     int n_citations;
     struct rag_sentence *sentences; /* per-sentence grounding (generative), or NULL */
@@ -229,6 +231,8 @@ struct rag_ask_opts {
     const char *client_ip;        /* nullable; stored only with log.store_ip */
     const char *log_secret;       /* nullable: the secret of an earlier answer of this conversation;
                                    * unknown or absent starts a new logged conversation */
+    const char *bot_id;           /* nullable: answer as this bot (its collections replace
+                                   * collection_id; its settings apply over the snapshot); KB_ENOENT */
 };
 
 /* Streamed output: kind is "token" (answer text), "think" (reasoning text) or "citation" (text
@@ -463,5 +467,57 @@ int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *for
 int rag_conversation_delete(struct rag *r, int64_t id, struct kb_error *err);
 /* Deletes messages older than log.retention_days now (0 days: nothing). */
 int rag_log_purge(struct rag *r, int64_t *n_deleted, struct kb_error *err);
+
+/* ---- bots (bots.c) ------------------------------------------------------------------------------------ */
+
+/* A bot: a named public-facing configuration (the website widget with data-bot="ID", the page
+ * /b/ID, the OpenAI model ID) over some collections, with its own greeting, persona, fallback,
+ * strict mode, answer model, widget origins, colour, logo and language. Every setting that is ""
+ * (strict: -1) inherits the global one at question time; the bot "default" (created by the schema
+ * migration) inherits all of them over every collection. Strings are borrowed from the arena the
+ * bot was read into. */
+#define RAG_BOT_ID_MAX 32
+#define RAG_BOT_MAX_COLLECTIONS 64
+#define RAG_BOT_MAX_ORIGINS 32
+#define RAG_BOT_LOGO_MAX (64 * 1024) /* bytes of the logo's URL (a data: URL holds about 48 KiB of image) */
+struct rag_bot {
+    const char *id, *name;
+    int64_t *collection_ids;        /* existing collections it answers from; n_collections of them */
+    const char **collection_names;
+    int n_collections;              /* 0 with n_stored_collections 0: every collection */
+    int n_stored_collections;       /* as stored (deleted collections included) */
+    const char *greeting, *persona, *fallback;
+    int strict;                     /* -1 inherit answer.strict, 0, 1 */
+    const char *model;              /* "" answer.model, "extractive", or a .gguf file name */
+    const char *origins;            /* comma-separated widget origins; "" server.cors_origins */
+    const char *color, *logo, *lang;
+    bool public_page;               /* /b/ID is served */
+    int64_t created_at, updated_at; /* unix seconds */
+};
+/* Creates (id NULL; the body names it) or updates (members absent from body keep their value) a bot
+ * from a JSON object {id, name, collections:[name or id], greeting, persona, fallback, strict:
+ * true|false|"inherit", model, origins:[...], color, logo, lang, public_page}. KB_EINVAL and
+ * KB_ETOOBIG (the logo) name the bad member, KB_EJSON bad JSON, KB_ENOENT an unknown bot or
+ * collection, KB_ECONFLICT an existing id. The bot's id is copied into id_out (nullable). */
+int rag_bot_put_json(struct rag *r, const char *id, const char *body, size_t n, char *id_out, size_t id_bytes,
+                     struct kb_error *err);
+int rag_bot_delete(struct rag *r, const char *id, struct kb_error *err); /* KB_ENOENT */
+/* One bot into *out, strings in arena a. KB_ENOENT. */
+int rag_bot_get(struct rag *r, const char *id, struct kb_arena *a, struct rag_bot *out, struct kb_error *err);
+/* The bot's JSON object: id, name, greeting, color, lang (effective: inherited values filled in from
+ * cfg), logo, public_page; full adds collections [{id, name}], persona, fallback, strict, model,
+ * origins, own {greeting, color, lang} (as stored) and effective {fallback, strict, model, origins}. */
+void rag_bot_json(struct jw *w, const char *key, const struct rag_bot *b, const struct config *cfg, bool full);
+/* Every bot (full objects) as the array key in the object open in w. */
+int rag_bots_json(struct rag *r, struct jw *w, const char *key, struct kb_error *err);
+/* Every bot's id, sorted, into arena a. */
+int rag_bot_ids(struct rag *r, struct kb_arena *a, const char ***ids, int *n_out, struct kb_error *err);
+/* Whether a browser on origin may use bot b: its origins, or server.cors_origins when it has none. */
+bool rag_bot_origin_allowed(const struct rag_bot *b, const struct config *cfg, const char *origin);
+/* Whether some bot lists origin among its own origins (admission of a cross-origin request before
+ * its body, which names the bot, is read). */
+bool rag_bot_origin_any(struct rag *r, const char *origin);
+/* Whether origin is in a comma-separated origin list ("*" allows every origin). */
+bool rag_origin_in_list(const char *list, const char *origin);
 
 #endif

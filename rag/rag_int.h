@@ -422,4 +422,12 @@ bool rag_gen_backend_down(struct rag_gen *g);
 /* Fills st from g (NULL: no generator; backend "local"). */
 void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st);
 
+/* ---- bots (bots.c) ---------------------------------------------------------------------------------- */
+
+/* The configuration one question of bot b uses: a copy of cfg (release with config_release) with
+ * the bot's fallback, persona and strict mode; *extractive when the bot answers from the passages
+ * (model "extractive", or a model file that is not the loaded one: *note "bot_model_not_loaded"). */
+int rag_bot_config(const struct rag_bot *b, const struct config *cfg, struct config *out, bool *extractive,
+                   const char **note, struct kb_error *err);
+
 #endif

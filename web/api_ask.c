@@ -5,7 +5,8 @@
  *        -> {"hits":[{chunk_id, document_id, document, heading_path, page_start, page_end, text,
  *                     scores:{bm25, vector, fused}}], "took_ms"}
  *   POST /api/ask {question, collection?, conversation_id?, stream?, top_k?, channel?: ui|widget|api,
- *                  conversation_secret?}  (every answer is logged with log.enabled: rag/log.c)
+ *                  conversation_secret?, bot?}  (every answer is logged with log.enabled: rag/log.c;
+ *                  bot: answer as that bot, its origins checked: api_bots.c)
  *        stream false -> one JSON answer (below); stream true -> Server-Sent Events:
  *          event: token     data: {"text":"..."}          answer text as it is produced
  *          event: think     data: {"text":"..."}          reasoning of R1-style models
@@ -28,7 +29,8 @@
  *        last_latency_ms, requests, errors, breaker_opened}, embedder, vectors, store (with
  *        store.backend = postgres: {backend, connected, applied_seq, head_seq, lag_seq, lag_s,
  *        since_contact_s, error}), max_upload_bytes}
- *   GET /metrics, GET|PUT /api/settings, GET /api/widget, OPTIONS (preflight).
+ *   GET /metrics, GET|PUT /api/settings, GET /api/widget[?bot=ID] (a bot's widget settings:
+ *   api_bots.c), OPTIONS (preflight).
  *
  * Answers run as deferred tasks (server.c): rag_ask may take seconds with a model, and an HTTP
  * worker thread is never blocked on it. rag streams citation numbers only, so citation events
@@ -77,7 +79,8 @@ int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *er
     struct jw w;
 
     if ((rc = kb_json_decode(req->body, req->body_bytes, search_fields, &b, &req->arena, err)) ||
-        (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &o.collection_id, err)))
+        (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &o.collection_id, err)) ||
+        (rc = web_origin_global(req, err)))
         return rc;
     if (!b.query[0])
         return kb_error_set(err, KB_EINVAL, "query is empty");
@@ -115,6 +118,7 @@ struct ask_body {
     int64_t top_k;
     char *channel;             /* "ui" or "widget" (kbox's pages say which); absent: "api" */
     char *conversation_secret; /* from an earlier answer of this conversation (the log's key) */
+    char *bot;                 /* answer as this bot (its collections and settings; api_bots.c) */
 };
 
 static const struct kb_jfield ask_fields[] = {
@@ -125,6 +129,7 @@ static const struct kb_jfield ask_fields[] = {
     {.name = "top_k", .type = KB_J_INT, .off = offsetof(struct ask_body, top_k)},
     {.name = "channel", .type = KB_J_STR, .off = offsetof(struct ask_body, channel)},
     {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct ask_body, conversation_secret)},
+    {.name = "bot", .type = KB_J_STR, .off = offsetof(struct ask_body, bot)},
     {0},
 };
 
@@ -259,6 +264,15 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
         return kb_error_set(err, KB_EINVAL, "question is empty");
     if (!kb_utf8_valid(b.question, strlen(b.question)))
         return kb_error_set(err, KB_EINVAL, "question is not valid UTF-8");
+    if (b.bot && b.bot[0]) {
+        struct rag_bot bot;
+        if (coll)
+            return kb_error_set(err, KB_EINVAL, "name a bot or a collection, not both (the bot has its collections)");
+        if ((rc = web_bot_admit(req, b.bot, &bot, err)))
+            return rc;
+    } else if ((rc = web_origin_global(req, err))) {
+        return rc;
+    }
     j = kb_xcalloc(1, sizeof *j);
     if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, b.question, b.conversation_id, err))) {
         free(j);
@@ -270,6 +284,7 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
     j->ask.channel = channel;
     kb_strlcpy(j->ask.client_ip, req->client_ip, sizeof j->ask.client_ip);
     kb_strlcpy(j->ask.log_secret, b.conversation_secret ? b.conversation_secret : "", sizeof j->ask.log_secret);
+    kb_strlcpy(j->ask.bot, b.bot ? b.bot : "", sizeof j->ask.bot);
     kb_buf_init(&j->ev, 0);
     return web_task_start(req, resp, ask_task, j, ask_job_free, err);
 }
@@ -467,7 +482,12 @@ int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_er
 {
     const struct config *c;
     struct jw w;
-    (void)err;
+    const char *bot = web_req_query(req, "bot");
+    int rc;
+    if (bot && bot[0]) /* a bot's widget (data-bot): its own settings and origins */
+        return web_bot_widget_config(req, resp, bot, err);
+    if ((rc = web_origin_global(req, err)))
+        return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
     c = rag_config_get(req->ctx->rag);

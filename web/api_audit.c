@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/json.h"
 #include "index/index.h"
 
 int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error *err)

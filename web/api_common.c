@@ -95,6 +95,7 @@ int web_ask_job_run(struct web_ask_job *j, struct web_task *t, rag_stream_fn on_
     o.channel = j->channel;
     o.client_ip = j->client_ip;
     o.log_secret = j->log_secret;
+    o.bot_id = j->bot[0] ? j->bot : NULL;
     rc = rag_ask(j->rag, &o, j->stream ? on_piece : NULL, ud, a, NULL, &err);
     if (rc == 0)
         web_metrics_answer(web_task_ctx(t), a);

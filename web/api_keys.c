@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/json.h"
 #include "index/index.h"
 
 /* The admin scopes a key may carry; route entries name them (routes.c). */

@@ -1,7 +1,8 @@
 /* web/api_openai.c: the OpenAI-compatible endpoints, so stock OpenAI client libraries talk to kbox.
  *
  *   POST /v1/chat/completions {model, messages:[{role, content}], stream?}
- *        `model` names the collection ("kbox", "default" or "" mean all collections). The question
+ *        `model` names a bot (its collections and settings, its origins checked: api_bots.c), else
+ *        the collection ("kbox", "default" or "" mean all collections). The question
  *        is the last user message (rag takes no message history; an optional non-standard
  *        "conversation_id" member lets follow-ups use rag's stored turns); the answer comes from rag_ask with its citations. Not streamed:
  *        a chat.completion object (plus a "citations" member); streamed: chat.completion.chunk
@@ -11,7 +12,7 @@
  *        too, so one kbox can be the answer backend of another. When kbox's own remote backend
  *        breaks mid-answer, the stream ends with an error object and [DONE] (not streamed:
  *        finish_reason "error" with the text that came).
- *   GET  /v1/models       the collections as models
+ *   GET  /v1/models       "kbox", the bots, then the collections no bot's id shadows, as models
  *   POST /v1/embeddings   {input: string | [string], model?, encoding_format?: float|base64}
  *        base64 is little-endian float32, which is what the official clients ask for by default.
  *
@@ -233,12 +234,26 @@ out:
     kb_buf_release(&body);
     rag_answer_release(&a);
 }
+/* A bot named as the model (checked before collections: a bot and a collection may share a name).
+ * KB_ENOENT (without detail) when no bot has that id. */
+static int model_bot(struct web_req *req, const char *model, struct rag_bot *out, struct kb_error *err)
+{
+    struct kb_error tmp = {0};
+    int rc = rag_bot_get(req->ctx->rag, model, &req->arena, out, &tmp);
+    if (rc == KB_ENOENT)
+        return KB_ENOENT;
+    if (rc)
+        return kb_error_set(err, rc, "%s", tmp.msg);
+    return web_bot_admit(req, model, out, err);
+}
 
 int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct oa_chat_body b = {0};
     const char *question = NULL;
     struct oa_job *j;
+    struct rag_bot bot;
+    bool is_bot = false;
     int64_t coll;
     int rc;
 
@@ -249,8 +264,14 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
             question = b.messages[i].content;
     if (!question)
         return kb_error_set(err, KB_EINVAL, "messages hold no user message with text");
-    if ((rc = model_collection(req->ctx, b.model, &coll, err)))
+    if (b.model && b.model[0] && strcmp(b.model, "kbox") != 0 && (rc = model_bot(req, b.model, &bot, err)) != KB_ENOENT) {
+        if (rc)
+            return rc; /* a bot, but this browser's origin may not use it */
+        is_bot = true;
+        coll = 0;
+    } else if ((rc = model_collection(req->ctx, b.model, &coll, err)) || (rc = web_origin_global(req, err))) {
         return rc;
+    }
     j = kb_xcalloc(1, sizeof *j);
     if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, question, b.conversation_id, err))) {
         free(j);
@@ -258,6 +279,8 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
     }
     j->model = kb_xstrdup(b.model && b.model[0] ? b.model : "kbox");
     j->ask.collection_id = coll;
+    if (is_bot)
+        kb_strlcpy(j->ask.bot, bot.id, sizeof j->ask.bot);
     j->ask.stream = b.stream;
     j->ask.channel = "openai"; /* logged (log.enabled); this endpoint takes no feedback */
     kb_strlcpy(j->ask.client_ip, req->client_ip, sizeof j->ask.client_ip);
@@ -270,21 +293,42 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
 int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct rag_collection *c = NULL;
-    int n = 0, rc;
+    const char **bot_ids = NULL;
+    int n = 0, n_bots = 0, rc;
+    bool all = web_key_may_use_bot(&req->who, NULL); /* false for a key scoped to bots */
     struct jw w;
-    if ((rc = rag_collections_list(req->ctx->rag, &c, &n, err)))
+    if ((rc = rag_bot_ids(req->ctx->rag, &req->arena, &bot_ids, &n_bots, err)) ||
+        (rc = rag_collections_list(req->ctx->rag, &c, &n, err)))
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
     jw_str(&w, "object", "list");
     jw_arr(&w, "data");
-    jw_obj(&w, NULL);
-    jw_str(&w, "id", "kbox");
-    jw_str(&w, "object", "model");
-    jw_int(&w, "created", 0);
-    jw_str(&w, "owned_by", "kbox");
-    jw_end_obj(&w);
-    for (int i = 0; i < n; i++) {
+    if (all) {
+        jw_obj(&w, NULL);
+        jw_str(&w, "id", "kbox");
+        jw_str(&w, "object", "model");
+        jw_int(&w, "created", 0);
+        jw_str(&w, "owned_by", "kbox");
+        jw_end_obj(&w);
+    }
+    /* the bots this caller may use (a key scoped to some bots lists those alone) */
+    for (int i = 0; i < n_bots; i++) {
+        if (!web_key_may_use_bot(&req->who, bot_ids[i]))
+            continue;
+        jw_obj(&w, NULL);
+        jw_str(&w, "id", bot_ids[i]);
+        jw_str(&w, "object", "model");
+        jw_int(&w, "created", 0);
+        jw_str(&w, "owned_by", "kbox-bot");
+        jw_end_obj(&w);
+    }
+    for (int i = 0; i < n && all; i++) {
+        bool shadowed = false; /* a collection named like a bot is reached through the bot */
+        for (int k = 0; k < n_bots && !shadowed; k++)
+            shadowed = strcmp(bot_ids[k], c[i].name) == 0;
+        if (shadowed)
+            continue;
         jw_obj(&w, NULL);
         jw_str(&w, "id", c[i].name);
         jw_str(&w, "object", "model");

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/json.h"
 #include "index/index.h"
 
 struct user_body {

@@ -7,7 +7,9 @@
  * matched as GET. Admission happens before any body byte is read, so an unauthenticated upload
  * never reaches the disk. Settings a request depends on (server.public_ask, server.cors_origins,
  * the rate limit) are read from configuration snapshots (rag_config_get/put), never from a config
- * that a settings change could be rewriting.
+ * that a settings change could be rewriting. A cross-origin browser is admitted when
+ * server.cors_origins or any bot's origins list it; the handlers then check the bot the body names
+ * (web/api_bots.c, web_bot_admit) or, naming none, server.cors_origins.
  *
  * Host check (DNS rebinding): server.c answers 421 to a Host header that web_host_allowed does
  * not find in ctx->allowed_hosts, before routing; same_origin() also checks it, so a page on a
@@ -62,6 +64,14 @@ static const struct web_route routes[] = {
     {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search", WEB_ROLE_VIEWER, "ask"},
     {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask", WEB_ROLE_VIEWER, "ask"},
     {"GET", "/api/widget", web_h_widget_config, WEB_BODY_NONE, WEB_AUTH_ASK, "widget_config", WEB_ROLE_VIEWER, "ask"},
+    /* bots (api_bots.c): management, and each bot's public full-page chat */
+    {"GET", "/api/bots", web_h_bots_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "bots_list", WEB_ROLE_EDITOR, "settings:read"},
+    {"POST", "/api/bots", web_h_bot_create, 256 * KiB, WEB_AUTH_ADMIN, "bot_create", WEB_ROLE_EDITOR, "settings:write"},
+    {"GET", "/api/bots/*", web_h_bot_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "bot_get", WEB_ROLE_EDITOR, "settings:read"},
+    {"PUT", "/api/bots/*", web_h_bot_update, 256 * KiB, WEB_AUTH_ADMIN, "bot_update", WEB_ROLE_EDITOR, "settings:write"},
+    {"PATCH", "/api/bots/*", web_h_bot_update, 256 * KiB, WEB_AUTH_ADMIN, "bot_update", WEB_ROLE_EDITOR, "settings:write"},
+    {"DELETE", "/api/bots/*", web_h_bot_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "bot_delete", WEB_ROLE_EDITOR, "settings:write"},
+    {"GET", "/b/*", web_h_bot_page, WEB_BODY_NONE, WEB_AUTH_NONE, "bot_page", WEB_ROLE_PUBLIC, NULL},
     /* curated answers: the FAQ editor (api_faq.c) */
     {"GET", "/api/faq", web_h_faq_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "faq_list", WEB_ROLE_AGENT, "faq:read"},
     {"POST", "/api/faq", web_h_faq_create, 256 * KiB, WEB_AUTH_ADMIN, "faq_create", WEB_ROLE_EDITOR, "faq:write"},
@@ -268,6 +278,8 @@ bool web_cors_allowed(struct web_ctx *ctx, const char *origin, const char *host)
     const struct config *cfg = rag_config_get(ctx->rag);
     ok = web_origin_listed(cfg->server_cors_origins, origin);
     rag_config_put(ctx->rag, cfg);
+    /* a bot's widget origin; the handler checks it against the bot the body names (api_bots.c) */
+    ok = ok || rag_bot_origin_any(ctx->rag, origin);
     return ok;
 }
 
@@ -280,8 +292,9 @@ void web_cors_headers(struct web_req *req, struct web_resp *resp, const char *or
     web_resp_header(req, resp, "Vary", "Origin");
 }
 
-/* True when a key's comma-separated scopes hold scope; "ask" is also met by any "bot:" scope. */
-static bool scope_has(const char *scopes, const char *scope)
+/* True when a key's comma-separated scopes hold scope; with bots, "ask" is also met by any "bot:"
+ * scope (admission only: the handlers then check which bot, web_key_may_use_bot). */
+static bool scope_in(const char *scopes, const char *scope, bool bots)
 {
     size_t n = strlen(scope);
     const char *p = scopes;
@@ -289,13 +302,29 @@ static bool scope_has(const char *scopes, const char *scope)
         size_t k = strcspn(p, ",");
         while (*p == ' ')
             p++, k--;
-        if ((k == n && strncmp(p, scope, n) == 0) || (strcmp(scope, "ask") == 0 && strncmp(p, "bot:", 4) == 0))
+        if ((k == n && strncmp(p, scope, n) == 0) || (bots && strcmp(scope, "ask") == 0 && strncmp(p, "bot:", 4) == 0))
             return true;
         p += k;
         if (*p == ',')
             p++;
     }
     return false;
+}
+
+static bool scope_has(const char *scopes, const char *scope)
+{
+    return scope_in(scopes, scope, true);
+}
+
+bool web_key_may_use_bot(const struct web_principal *who, const char *bot_id)
+{
+    char want[200];
+    if (!who->key_id || scope_in(who->scopes, "ask", false))
+        return true;
+    if (!bot_id || !bot_id[0])
+        return false;
+    snprintf(want, sizeof want, "bot:%s", bot_id);
+    return scope_in(who->scopes, want, false);
 }
 
 /* Role, scope, CSRF and the key's own rate limit of an identified caller on a WEB_AUTH_ADMIN route

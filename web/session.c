@@ -36,7 +36,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "base/json.h"
 #include "index/index.h"
 
 #define SESSION_COOKIE "kbox_session"

@@ -302,6 +302,7 @@ struct web_ask_job {
     const char *channel;         /* the conversation log's channel ("ui", "widget", "api", "openai"); static */
     char client_ip[48];          /* the asking client's address (logged with log.store_ip) */
     char log_secret[33];         /* the conversation's secret from an earlier answer, or "" */
+    char bot[RAG_BOT_ID_MAX + 1]; /* answer as this bot (rag_ask_opts.bot_id), or "" */
     struct web_task *task;       /* set by web_ask_job_run */
 };
 /* Fills j with copies of question and conversation_id (nullable; "" counts as none).
@@ -364,6 +365,23 @@ int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_err
 int web_h_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_widget_config(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
+int web_h_bots_list(struct web_req *req, struct web_resp *resp, struct kb_error *err); /* api_bots.c */
+int web_h_bot_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_bot_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_bot_update(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_bot_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_bot_page(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+/* Reads bot id into *out (strings in req->arena) and refuses (KB_EFORBIDDEN) a browser Origin that
+ * is neither kbox's own nor in the bot's origins (server.cors_origins when it has none). KB_ENOENT. */
+/* True unless who is an API key whose only answering scopes are "bot:ID" ones and bot_id (NULL or ""
+ * for none) is not among them: a bot key answers as its bots only (routes.c). */
+bool web_key_may_use_bot(const struct web_principal *who, const char *bot_id);
+int web_bot_admit(struct web_req *req, const char *id, struct rag_bot *out, struct kb_error *err);
+/* For requests that name no bot: a cross-origin browser must be in server.cors_origins (admission
+ * also passes origins only a bot lists). KB_EFORBIDDEN. */
+int web_origin_global(struct web_req *req, struct kb_error *err);
+/* GET /api/widget?bot=ID: the bot's widget settings (web_h_widget_config calls it). */
+int web_bot_widget_config(struct web_req *req, struct web_resp *resp, const char *id, struct kb_error *err);
 int web_h_faq_list(struct web_req *req, struct web_resp *resp, struct kb_error *err); /* api_faq.c */
 int web_h_faq_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_faq_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);

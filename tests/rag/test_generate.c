@@ -4,7 +4,8 @@
  * the errors for a missing model, prompt-prefix KV reuse (same answers with and without it) and
  * follow-up rewriting with the model (never fails: a rewrite or the follow-up itself). A question
  * matching a stored FAQ question is answered with the pair's curated answer, not generated. The
- * other questions ask what only the prose documents answer, so that they reach the model. */
+ * other questions ask what only the prose documents answer, so that they reach the model. Bots:
+ * a persona in the prompt, extractive and unloaded-model bots (test_bot_generative). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -416,6 +417,60 @@ static void test_rewrite_followup(void **state)
     rag_close(r);
 }
 
+/* Bots over the generative path (rag/bots.c): a bot's persona opens the system prompt before the
+ * grounding rules; a bot whose model is "extractive" or another file than the loaded one answers
+ * from the passages (the latter says why in note); an unknown bot is KB_ENOENT. */
+static void test_bot_generative(void **state)
+{
+    struct fixture *fx = *state;
+    struct rag *r = open_kb(fx, &fx->cfg);
+    static const char persona[] = "You are Heron, the Heronbrook shop's assistant.";
+    static const char body[] = "{\"id\":\"heron\",\"persona\":\"You are Heron, the Heronbrook shop's assistant.\"}";
+    static const char ex[] = "{\"id\":\"quoter\",\"model\":\"extractive\"}";
+    static const char other[] = "{\"id\":\"bigmodel\",\"model\":\"other-model.gguf\"}";
+    struct rag_ask_opts o = {.question = "What happens when my parcel is lost?", .show_prompt = true, .bot_id = "heron"};
+    struct rag_answer a;
+    struct kb_error err = {0};
+    char *prompt = NULL;
+    const char *p, *rules;
+    assert_int_equal(rag_bot_put_json(r, NULL, body, sizeof body - 1, NULL, 0, &err), 0);
+    assert_int_equal(rag_bot_put_json(r, NULL, ex, sizeof ex - 1, NULL, 0, &err), 0);
+    assert_int_equal(rag_bot_put_json(r, NULL, other, sizeof other - 1, NULL, 0, &err), 0);
+    if (rag_ask(r, &o, NULL, NULL, &a, &prompt, &err))
+        fail_msg("ask: %s", err.msg);
+    assert_string_equal(a.mode, "generative");
+    assert_non_null(prompt);
+    p = strstr(prompt, persona);
+    rules = strstr(prompt, "cite the passages");
+    assert_non_null(p);
+    assert_non_null(rules);
+    assert_true(p < rules);
+    free(prompt);
+    rag_answer_release(&a);
+    /* without a bot the persona is absent */
+    o.bot_id = NULL;
+    prompt = NULL;
+    assert_int_equal(rag_ask(r, &o, NULL, NULL, &a, &prompt, &err), 0);
+    assert_null(strstr(prompt, persona));
+    free(prompt);
+    rag_answer_release(&a);
+    o.show_prompt = false;
+    o.bot_id = "quoter";
+    assert_int_equal(rag_ask(r, &o, NULL, NULL, &a, NULL, &err), 0);
+    assert_string_not_equal(a.mode, "generative");
+    assert_null(a.note);
+    rag_answer_release(&a);
+    o.bot_id = "bigmodel";
+    assert_int_equal(rag_ask(r, &o, NULL, NULL, &a, NULL, &err), 0);
+    assert_string_not_equal(a.mode, "generative");
+    assert_non_null(a.note);
+    assert_string_equal(a.note, "bot_model_not_loaded");
+    rag_answer_release(&a);
+    o.bot_id = "nope";
+    assert_int_equal(rag_ask(r, &o, NULL, NULL, &a, NULL, &err), KB_ENOENT);
+    rag_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_strict_mode),  cmocka_unit_test(test_busy),
         cmocka_unit_test(test_missing_model), cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_generative_faq), cmocka_unit_test(test_rewrite_followup),
+        cmocka_unit_test(test_bot_generative),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

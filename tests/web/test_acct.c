@@ -54,6 +54,10 @@ static const struct {
     {"DELETE", "collection_delete", WEB_ROLE_EDITOR, "documents:write"},
     {"POST", "search", WEB_ROLE_VIEWER, "ask"}, {"POST", "ask", WEB_ROLE_VIEWER, "ask"},
     {"GET", "widget_config", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "bots_list", WEB_ROLE_EDITOR, "settings:read"}, {"GET", "bot_get", WEB_ROLE_EDITOR, "settings:read"},
+    {"POST", "bot_create", WEB_ROLE_EDITOR, "settings:write"}, {"PUT", "bot_update", WEB_ROLE_EDITOR, "settings:write"},
+    {"PATCH", "bot_update", WEB_ROLE_EDITOR, "settings:write"}, {"DELETE", "bot_delete", WEB_ROLE_EDITOR, "settings:write"},
+    {"GET", "bot_page", WEB_ROLE_PUBLIC, NULL},
     {"GET", "faq_list", WEB_ROLE_AGENT, "faq:read"}, {"POST", "faq_create", WEB_ROLE_EDITOR, "faq:write"},
     {"POST", "faq_import", WEB_ROLE_EDITOR, "faq:write"}, {"GET", "faq_export", WEB_ROLE_AGENT, "faq:read"},
     {"GET", "faq_get", WEB_ROLE_AGENT, "faq:read"}, {"PUT", "faq_update", WEB_ROLE_EDITOR, "faq:write"},
@@ -411,11 +415,62 @@ static void test_keys_and_audit(void **state)
     stop(f);
 }
 
+/* A key scoped to a bot answers as that bot only: another bot, no bot, a collection as the model and
+ * admin routes are refused; /v1/models lists just its bot. */
+static void test_bot_key(void **state)
+{
+    static const char *const admin[] = {AUTH, NULL};
+    struct fixture *f = start();
+    struct http_resp r;
+    char secret[80], kh[128];
+    char tok[80], th[128];
+    const char *key[] = {kh, NULL}, *ed[] = {th, NULL};
+    (void)state;
+    add_user(f, "ed@example.com", "editor");
+    login(f, "ed@example.com", "editor", tok, sizeof tok);
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"web\",\"collections\":[\"default\"]}", 201, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"hr\",\"collections\":[\"default\"]}", 201, NULL);
+    expect(f, "POST", "/api/keys", ed, "{\"name\":\"w\",\"scopes\":[\"bot:nope,ask\"]}", 400, "EINVAL");
+    if (req(f, "POST", "/api/keys", ed, "{\"name\":\"site\",\"scopes\":[\"bot:web\"]}", &r) != 201)
+        fail_msg("bot key: %d %s", r.status, r.body);
+    json_str(r.body, "secret", secret, sizeof secret);
+    http_resp_free(&r);
+    snprintf(kh, sizeof kh, "Authorization: Bearer %s", secret);
+    expect(f, "POST", "/api/ask", key, "{\"question\":\"hello\",\"bot\":\"web\"}", 200, NULL);
+    expect(f, "POST", "/api/ask", key, "{\"question\":\"hello\",\"bot\":\"hr\"}", 403, "ESCOPE");
+    expect(f, "POST", "/api/ask", key, "{\"question\":\"hello\"}", 403, "ESCOPE");
+    expect(f, "POST", "/api/search", key, "{\"query\":\"hello\"}", 403, "ESCOPE");
+    expect(f, "POST", "/v1/chat/completions", key,
+           "{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}", 403, "ESCOPE");
+    expect(f, "POST", "/v1/chat/completions", key,
+           "{\"model\":\"web\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}", 200, NULL);
+    expect(f, "GET", "/api/documents", key, NULL, 403, "ESCOPE");
+    expect(f, "GET", "/api/bots", key, NULL, 403, "ESCOPE");
+    assert_int_equal(req(f, "GET", "/v1/models", key, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"id\":\"web\""));
+    assert_null(strstr(r.body, "\"id\":\"hr\""));
+    assert_null(strstr(r.body, "\"id\":\"kbox\""));
+    assert_null(strstr(r.body, "\"id\":\"default\""));
+    http_resp_free(&r);
+    /* an "ask" key may use every bot */
+    assert_int_equal(req(f, "POST", "/api/keys", ed, "{\"name\":\"all\",\"scopes\":[\"ask\"]}", &r), 201);
+    json_str(r.body, "secret", secret, sizeof secret);
+    http_resp_free(&r);
+    snprintf(kh, sizeof kh, "Authorization: Bearer %s", secret);
+    expect(f, "POST", "/api/ask", key, "{\"question\":\"hello\",\"bot\":\"hr\"}", 200, NULL);
+    assert_int_equal(req(f, "GET", "/v1/models", key, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"id\":\"hr\""));
+    assert_non_null(strstr(r.body, "\"id\":\"kbox\""));
+    http_resp_free(&r);
+    stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_table), cmocka_unit_test(test_role_by_route),
-        cmocka_unit_test(test_login_session_csrf), cmocka_unit_test(test_lockout),
+        cmocka_unit_test(test_login_session_csrf), cmocka_unit_test(test_lockout), cmocka_unit_test(test_bot_key),
         cmocka_unit_test(test_keys_and_audit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

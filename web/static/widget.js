@@ -1,7 +1,10 @@
 /* web/static/widget.js: kbox's website chat widget. A page adds
- *   <script src="http://KBOX-HOST/widget.js" data-collection="NAME"></script>
- * and gets a chat bubble in the corner. Optional attributes override the server's widget settings:
- * data-title, data-color, data-greeting, data-lang (en|zh).
+ *   <script src="http://KBOX-HOST/widget.js" data-bot="ID"></script>
+ * (or, as before bots, data-collection="NAME") and gets a chat bubble in the corner. With data-bot
+ * the bot's settings come from GET /api/widget?bot=ID (name as title, greeting, colour, language,
+ * logo) and every question names the bot, whose own origin list the server enforces. Optional
+ * attributes override the settings: data-title, data-color, data-greeting, data-lang (en|zh).
+ * data-page="1" (the bot's public page /b/ID, bot.js) shows the chat full-page without a bubble.
  *
  * It calls back only to the server it was loaded from (GET /api/widget, POST /api/ask with SSE,
  * POST /api/feedback for the thumbs under each logged answer, with the conversation's secret);
@@ -103,6 +106,10 @@
   background: #fff; color: #1a202c; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.25); display: flex;
   flex-direction: column; overflow: hidden; z-index: 2147483000; font-size: 14px; line-height: 1.45; }
 .panel[hidden] { display: none; }
+.panel.full { right: 0; bottom: 0; top: 0; left: 0; width: 100%; height: 100%; border-radius: 0; box-shadow: none; }
+.panel.full .log { padding: 16px max(16px, calc(50% - 380px)); }
+.panel.full form { padding: 10px max(16px, calc(50% - 380px)); }
+.logo { width: 24px; height: 24px; border-radius: 4px; object-fit: contain; background: #fff; margin-right: 8px; vertical-align: middle; }
 .head { background: ${color}; color: #fff; padding: 10px 14px; font-weight: 600; display: flex; justify-content: space-between; align-items: center; }
 .head button { background: none; border: 0; color: #fff; font-size: 18px; cursor: pointer; }
 .log { flex: 1; overflow-y: auto; padding: 10px; background: #f7f8fa; }
@@ -137,6 +144,9 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     const title = opt.title || cfg.title || 'Ask us';
     const greeting = opt.greeting !== undefined ? opt.greeting : cfg.greeting;
     const collection = opt.collection || '';
+    const bot = opt.bot || '';
+    const full = opt.page === '1';
+    const logo = /^(https?:\/\/|data:image\/(png|jpeg|gif|webp);base64,)/.test(cfg.logo || '') ? cfg.logo : '';
     let conversation = 'w-' + Math.random().toString(16).slice(2) + Date.now().toString(16);
     let secret = ''; /* the logged conversation's secret: feedback needs it, the next question sends it */
 
@@ -147,14 +157,16 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     const log = el('div', {class: 'log', part: 'log'});
     const input = el('input', {placeholder: tx.ph, 'aria-label': tx.ph});
     const panel = el('div', {class: 'panel', role: 'dialog', 'aria-label': title},
-      el('div', {class: 'head'}, el('span', {text: title}),
-        el('button', {type: 'button', 'aria-label': tx.close, text: '×', onclick: () => { panel.hidden = true; }})),
+      el('div', {class: 'head'}, el('span', {}, logo ? el('img', {class: 'logo', src: logo, alt: ''}) : null, title),
+        full ? null : el('button', {type: 'button', 'aria-label': tx.close, text: '×', onclick: () => { panel.hidden = true; }})),
       log,
       el('form', {onsubmit: (e) => { e.preventDefault(); send(); }}, input, el('button', {type: 'submit', text: tx.send})));
-    panel.hidden = true;
+    panel.hidden = !full;
+    if (full) { panel.classList.add('full'); document.title = title; }
     const bubble = el('button', {class: 'bubble', type: 'button', 'aria-label': tx.open, title,
       onclick: () => { panel.hidden = !panel.hidden; if (!panel.hidden) input.focus(); }}, chatIcon());
-    root.append(style, panel, bubble);
+    root.append(style, panel);
+    if (!full) root.append(bubble);
     document.body.append(host);
     if (greeting) log.append(el('div', {class: 'msg bot', text: greeting}));
 
@@ -262,7 +274,8 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       try {
         const body = {question: q, conversation_id: conversation, stream: true, channel: 'widget'};
         if (secret) body.conversation_secret = secret;
-        if (collection) body.collection = collection;
+        if (bot) body.bot = bot;
+        else if (collection) body.collection = collection;
         const r = await fetch(base + '/api/ask', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
         if (!r.ok) {
           let m = r.statusText;
@@ -302,10 +315,10 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
   }
 
   function init() {
-    fetch(base + '/api/widget', {headers: {Accept: 'application/json'}})
+    fetch(base + '/api/widget' + (opt.bot ? '?bot=' + encodeURIComponent(opt.bot) : ''), {headers: {Accept: 'application/json'}})
       .then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .then(build)
-      /* a site missing from server.cors_origins gets no CORS headers, so the browser refuses the reply */
+      /* a site missing from server.cors_origins (or the bot's origins) gets no CORS headers or a 403 */
       .catch((e) => { console.warn('kbox widget: not allowed on this site or server unreachable (' + (e.message || e) + ')'); });
   }
 

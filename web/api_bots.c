@@ -1,0 +1,204 @@
+/* web/api_bots.c: bots over HTTP (issue #16 item 3): their management API, their public page and
+ * the per-bot origin check the widget, /api/ask and /v1/chat/completions go through.
+ *
+ *   GET    /api/bots            (admin) {"bots":[bot]}   bot: rag_bot_json's full object
+ *   POST   /api/bots            (admin) {id, name, collections, greeting, persona, fallback, strict,
+ *                                        model, origins, color, logo, lang, public_page}  201 {"bot"}
+ *   GET    /api/bots/ID         (admin) {"bot"}
+ *   PUT|PATCH /api/bots/ID      (admin) members to change  {"bot"}
+ *   DELETE /api/bots/ID         (admin) 204
+ *   GET    /b/ID                (public) the bot's full-page chat (static bot.html, which loads
+ *                                widget.js in page mode); 404 for an unknown bot or one whose
+ *                                public page is off
+ * The widget asks GET /api/widget?bot=ID and POST /api/ask {bot: ID}; OpenAI clients name the bot
+ * as `model` (api_openai.c). All of them call web_bot_admit, which refuses (403) a browser whose
+ * Origin is neither kbox's own nor in the bot's origins (server.cors_origins when the bot has none).
+ * Admission (routes.c) lets a cross-origin request through when server.cors_origins or any bot
+ * lists its origin, because the bot is named in the body it has not read yet; web_bot_admit is the
+ * check that counts, and a request naming no bot must pass server.cors_origins (web_origin_global).
+ *
+ * Errors: 404 unknown bot, 400 bad JSON or a bad member (named), 413 a logo over RAG_BOT_LOGO_MAX,
+ * 409 an existing id, 403 a refused origin. Tests: tests/web/test_bots.c, tests/web/bots.mjs. */
+#include "web/web_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define BOT_PATH "/api/bots/"
+
+/* The ID of /api/bots/ID or /b/ID; KB_ENOENT when the rest is empty or has another segment. */
+static int path_bot_id(const struct web_req *req, const char *prefix, char *id, size_t n, struct kb_error *err)
+{
+    const char *rest = req->path + strlen(prefix);
+    if (!rest[0] || strchr(rest, '/') || strlen(rest) >= n)
+        return kb_error_set(err, KB_ENOENT, "no bot with id '%.64s'", rest);
+    kb_strlcpy(id, rest, n);
+    return 0;
+}
+
+/* A browser's own UI: Origin "http(s)://Host" with a Host kbox answers to. */
+static bool web_same_origin(struct web_req *req, const char *origin)
+{
+    const char *host = web_req_header(req, "Host"), *rest;
+    if (!host || !host[0] || !web_host_allowed(req->ctx, host))
+        return false;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        rest = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        rest = origin + 8;
+    else
+        return false;
+    return strcasecmp(rest, host) == 0;
+}
+
+int web_bot_admit(struct web_req *req, const char *id, struct rag_bot *out, struct kb_error *err)
+{
+    const char *origin = web_req_header(req, "Origin");
+    const struct config *cfg;
+    int rc;
+    if (!web_key_may_use_bot(&req->who, id))
+        return kb_error_set(err, KB_ESCOPE, "the API key is not scoped to bot '%.100s'", id);
+    rc = rag_bot_get(req->ctx->rag, id, &req->arena, out, err);
+    if (rc || !origin || !origin[0] || req->admin || web_same_origin(req, origin))
+        return rc;
+    cfg = rag_config_get(req->ctx->rag);
+    if (!rag_bot_origin_allowed(out, cfg, origin))
+        rc = kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed for bot '%s' (its origins: %.300s)",
+                          origin, out->id, out->origins[0] ? out->origins : "server.cors_origins");
+    rag_config_put(req->ctx->rag, cfg);
+    return rc;
+}
+
+int web_origin_global(struct web_req *req, struct kb_error *err)
+{
+    const char *origin = web_req_header(req, "Origin");
+    const struct config *cfg;
+    int rc = 0;
+    if (!web_key_may_use_bot(&req->who, NULL))
+        return kb_error_set(err, KB_ESCOPE, "the API key is scoped to bots: name one (\"bot\", or the bot as the model)");
+    if (!origin || !origin[0] || req->admin || web_same_origin(req, origin))
+        return 0;
+    cfg = rag_config_get(req->ctx->rag);
+    if (!rag_origin_in_list(cfg->server_cors_origins, origin))
+        rc = kb_error_set(err, KB_EFORBIDDEN, "origin '%.200s' is not allowed (server.cors_origins; a bot's "
+                                              "widget names its bot)", origin);
+    rag_config_put(req->ctx->rag, cfg);
+    return rc;
+}
+
+/* {"bot": ...} of bot id, full. */
+static int bot_resp(struct web_req *req, struct web_resp *resp, const char *id, struct kb_error *err)
+{
+    struct rag_bot b;
+    const struct config *cfg;
+    struct jw w;
+    int rc = rag_bot_get(req->ctx->rag, id, &req->arena, &b, err);
+    if (rc)
+        return rc;
+    cfg = rag_config_get(req->ctx->rag);
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    rag_bot_json(&w, "bot", &b, cfg, true);
+    jw_end_obj(&w);
+    rag_config_put(req->ctx->rag, cfg);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}
+
+int web_h_bots_list(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct jw w;
+    int rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    rc = rag_bots_json(req->ctx->rag, &w, "bots", err);
+    jw_end_obj(&w);
+    return rc ? rc : w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}
+
+int web_h_bot_create(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    char id[RAG_BOT_ID_MAX + 1];
+    int rc = rag_bot_put_json(req->ctx->rag, NULL, req->body ? req->body : "", req->body_bytes, id, sizeof id, err);
+    if (rc)
+        return rc;
+    resp->status = 201;
+    return bot_resp(req, resp, id, err);
+}
+
+int web_h_bot_get(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    char id[RAG_BOT_ID_MAX + 1];
+    int rc = path_bot_id(req, BOT_PATH, id, sizeof id, err);
+    return rc ? rc : bot_resp(req, resp, id, err);
+}
+
+int web_h_bot_update(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    char id[RAG_BOT_ID_MAX + 1];
+    int rc = path_bot_id(req, BOT_PATH, id, sizeof id, err);
+    if (!rc)
+        rc = rag_bot_put_json(req->ctx->rag, id, req->body ? req->body : "", req->body_bytes, NULL, 0, err);
+    return rc ? rc : bot_resp(req, resp, id, err);
+}
+
+int web_h_bot_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    char id[RAG_BOT_ID_MAX + 1];
+    int rc = path_bot_id(req, BOT_PATH, id, sizeof id, err);
+    if (!rc)
+        rc = rag_bot_delete(req->ctx->rag, id, err);
+    if (!rc)
+        resp->status = 204;
+    return rc;
+}
+
+/* The widget's settings for a bot: {bot, title, greeting, color, lang, logo} (title is the bot's
+ * name). Called by web_h_widget_config for GET /api/widget?bot=ID. */
+int web_bot_widget_config(struct web_req *req, struct web_resp *resp, const char *id, struct kb_error *err)
+{
+    struct rag_bot b;
+    const struct config *cfg;
+    struct jw w;
+    int rc = web_bot_admit(req, id, &b, err);
+    if (rc)
+        return rc;
+    cfg = rag_config_get(req->ctx->rag);
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_str(&w, "bot", b.id);
+    jw_str(&w, "title", b.name);
+    jw_str(&w, "greeting", b.greeting[0] ? b.greeting : cfg->widget_greeting);
+    jw_str(&w, "color", b.color[0] ? b.color : cfg->widget_color);
+    jw_str(&w, "lang", b.lang[0] ? b.lang : cfg->widget_lang);
+    jw_str(&w, "logo", b.logo);
+    jw_end_obj(&w);
+    rag_config_put(req->ctx->rag, cfg);
+    return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+}
+
+/* The full-page chat may show a logo from any https site; otherwise as strict as the UI. */
+static const char page_csp[] = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data: https: http:; connect-src 'self'; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'";
+
+int web_h_bot_page(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    char id[RAG_BOT_ID_MAX + 1];
+    struct rag_bot b;
+    const struct web_asset *a;
+    int rc = path_bot_id(req, "/b/", id, sizeof id, err);
+    if (rc || (rc = rag_bot_get(req->ctx->rag, id, &req->arena, &b, err)))
+        return rc;
+    if (!b.public_page)
+        return kb_error_set(err, KB_ENOENT, "bot '%s' has no public page", b.id);
+    if (!(a = web_asset_find("bot.html")))
+        return kb_error_set(err, KB_EINTERNAL, "bot.html is not compiled in");
+    resp->content_type = web_mime_for(a->name);
+    if ((rc = kb_buf_append(&resp->body, a->data, a->n_bytes)))
+        return kb_error_set(err, rc, "cannot send the bot page");
+    web_resp_header(req, resp, "Cache-Control", "no-cache");
+    web_resp_header(req, resp, "Content-Security-Policy", page_csp);
+    web_resp_header(req, resp, "Referrer-Policy", "no-referrer");
+    return 0;
+}
