@@ -162,7 +162,19 @@
     X(widget, color, STR, "#2b6cb0", 4, 32, "chat widget accent colour (CSS)")                       \
     X(widget, greeting, STR, "Hi! Ask me anything about our products and policies.", 0, 1000,        \
       "first message the widget shows")                                                               \
-    X(widget, lang, STR, "en", 2, 5, "widget language: en or zh")
+    X(widget, lang, STR, "en", 2, 5, "widget language: en or zh")                                   \
+                                                                                                        \
+    X(handoff, enabled, BOOL, 1, 0, 1, "customers can ask for a person (live chat, or a ticket)")    \
+    X(handoff, keywords, STR, "human,agent,real person,talk to a person,转人工,人工客服,人工服务", 0, 4096, \
+      "comma-separated phrases that ask for a person when a question contains one; empty: off")      \
+    X(handoff, after_fallbacks, INT, 2, 0, 100,                                                       \
+      "offer a person after this many fallback answers in a row in one conversation; 0: off")        \
+    X(handoff, on_thumbs_down, BOOL, 1, 0, 1, "offer a person when the customer votes an answer down") \
+    X(handoff, hours, STR, "", 0, 512,                                                                \
+      "business hours for live chat, e.g. \"Mon-Fri 09:00-18:00, Sat 10:00-14:00\"; empty: always")   \
+    X(handoff, timezone, STR, "+00:00", 3, 6, "UTC offset handoff.hours are in: UTC, +08:00, -05:00") \
+    X(handoff, wait_seconds, INT, 300, 1, 86400,                                                      \
+      "seconds a queued customer waits for an agent before the ticket form is offered")
 
 /* Keys whose values are secrets: `config show`, its JSON and logs print "***" for them when set.
  * S(section, name) for keys listed above. */

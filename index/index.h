@@ -494,6 +494,81 @@ int index_bot_list(struct index_store *st, bool origins_only, struct kb_arena *a
                    int *n_out, struct kb_error *err);
 int index_bot_delete(struct index_store *st, const char *id, struct kb_error *err); /* KB_ENOENT */
 
+/* ---- human handoff (store_handoff.c) ---------------------------------------------------------------- */
+
+/* A handoff conversation or ticket (see store_handoff.c for the columns and the state machine). As
+ * input, NULL strings mean ""; as output, strings are arena-owned. */
+#define INDEX_HANDOFF_LIST_MAX 500    /* conversations listed at most */
+#define INDEX_HANDOFF_EVENTS_MAX 1000 /* events read at most per call */
+#define INDEX_HANDOFF_TURNS_MAX 50    /* bot exchanges read for an agent's view of the history */
+struct index_handoff {
+    int64_t id;
+    const char *kind;         /* "chat" | "ticket" */
+    const char *state;        /* "queued" | "taken" | "closed" */
+    const char *trigger;      /* "button", "keyword", "fallbacks", "thumbs_down", "ticket" */
+    const char *bot_id;       /* the bot the customer talked to, "" none */
+    int64_t collection_id;    /* 0: none given */
+    const char *log_secret;   /* the logged bot conversation (32 hex) the customer came from, or "" */
+    const char *agent;        /* holder's principal ("user:EMAIL", "admin-token"); "" while queued */
+    const char *agent_name;   /* holder's display name */
+    int rating;               /* 1..5 from the customer; 0 none */
+    const char *name, *contact, *message; /* ticket form */
+    const char *closed_by;    /* "customer" or the closing agent's name */
+    int64_t created_at, taken_at, closed_at; /* unix s; 0 not yet */
+    int64_t last_event;       /* the last event seq handed out */
+};
+struct index_handoff_event {
+    int64_t seq;              /* 1, 2, ... per handoff: the SSE event id */
+    int64_t created_at;       /* unix s */
+    const char *kind;         /* "customer" | "agent" | "state" */
+    const char *author;       /* agent name for agent/taken events, else "" */
+    const char *text;         /* the message; for "state" the new state (queued, taken, closed,
+                                 ticket, rated:N) */
+};
+/* One logged bot exchange of the conversation a handoff came from (arena strings). */
+struct index_handoff_turn {
+    int64_t message_id, created_at;
+    const char *question, *answer, *mode;
+    const char *citations_json; /* the log's citations JSON array */
+    bool fallback;              /* the bot answered with its fallback text */
+};
+/* Creates a handoff (kind "chat" queued, or "ticket") under token_hash (SHA-256 hex of the client's
+ * token) and appends its first state event. */
+int index_handoff_create(struct index_store *st, const struct index_handoff *h, const char *token_hash,
+                         int64_t *id_out, struct kb_error *err);
+/* By id, or (id 0) by token hash. KB_ENOENT. */
+int index_handoff_get(struct index_store *st, int64_t id, const char *token_hash, struct kb_arena *a,
+                      struct index_handoff *out, struct kb_error *err);
+/* queued chat -> taken by agent; KB_ECONFLICT (naming state and holder) when it is not queued. */
+int index_handoff_take(struct index_store *st, int64_t id, const char *agent, const char *agent_name,
+                       struct kb_error *err);
+/* -> closed. agent non-NULL: an agent closing what it holds or anything queued; NULL: the customer.
+ * KB_ECONFLICT otherwise (already closed, held by another agent). */
+int index_handoff_close(struct index_store *st, int64_t id, const char *agent, const char *closed_by,
+                        struct kb_error *err);
+/* The customer's rating 1..5 of a chat an agent took; once (KB_ECONFLICT after). */
+int index_handoff_rate(struct index_store *st, int64_t id, int rating, struct kb_error *err);
+/* A queued chat becomes a ticket with the form's fields (KB_ECONFLICT unless queued chat). */
+int index_handoff_to_ticket(struct index_store *st, int64_t id, const char *name, const char *contact,
+                            const char *message, struct kb_error *err);
+/* Appends a message: agent NULL is the customer (chat not closed), else the agent holding it.
+ * KB_EFORBIDDEN (nothing stored) otherwise. *seq_out: its event seq. */
+int index_handoff_message(struct index_store *st, int64_t id, const char *agent, const char *agent_name,
+                          const char *text, int64_t *seq_out, struct kb_error *err);
+/* Events with seq > after_seq, ascending, at most limit (<= INDEX_HANDOFF_EVENTS_MAX). */
+int index_handoff_events(struct index_store *st, int64_t id, int64_t after_seq, int limit, struct kb_arena *a,
+                         struct index_handoff_event **out, int *n_out, struct kb_error *err);
+/* Open handoffs oldest first, or (closed) closed ones newest first; at most limit. */
+int index_handoff_list(struct index_store *st, bool closed, int limit, struct kb_arena *a, struct index_handoff **out,
+                       int *n_out, struct kb_error *err);
+/* 1-based place of a queued chat in the queue; 0 when it is not queued. */
+int index_handoff_position(struct index_store *st, int64_t id, int64_t *pos, struct kb_error *err);
+/* The bot exchanges of the logged conversation log_secret ("" or NULL: none), oldest first. */
+int index_handoff_bot_turns(struct index_store *st, const char *log_secret, struct kb_arena *a,
+                            struct index_handoff_turn **out, int *n_out, struct kb_error *err);
+/* True when an agent holds a handoff of the logged conversation log_secret (the bot stays silent). */
+int index_handoff_held(struct index_store *st, const char *log_secret, bool *held, struct kb_error *err);
+
 /* ---- curated answers (store_curated.c) ------------------------------------------------------------ */
 
 /* A curated answer (the FAQ editor's entry), or one version of it. As input, NULL strings mean "";

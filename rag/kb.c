@@ -294,6 +294,11 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     chmod(spool, 0700);
     if (access(r->settings_path, F_OK) == 0 && (rc = config_load_overrides(c, r->settings_path, err)))
         goto fail;
+    {
+        bool open; /* handoff.hours and handoff.timezone are parsed at use; a bad value is refused here */
+        if ((rc = rag_handoff_in_hours(c->handoff_hours, c->handoff_timezone, 0, &open, err)))
+            goto fail;
+    }
     if ((rc = index_embedder_builtin_new(&r->builtin, (int)c->embed_dim, err)))
         goto fail;
     if (!strcmp(c->embed_backend, "openai")) { /* a remote /v1/embeddings server; embed.model unused */
@@ -466,6 +471,15 @@ int rag_setting_set(struct rag *r, const char *key, const char *value, struct kb
         !strcmp(key, "answer.context") || !strcmp(key, "answer.max_concurrent") || !strcmp(key, "answer.threads"))
         if (strcmp(key, "server.cors_origins") && strcmp(key, "server.public_ask"))
             return kb_error_set(err, KB_EFORBIDDEN, "'%s' cannot be changed while kbox runs; set it in the config and restart", key);
+    if (!strcmp(key, "handoff.hours") || !strcmp(key, "handoff.timezone")) { /* parsed at use: check now */
+        const struct config *c = rag_config_get(r);
+        bool open;
+        rc = rag_handoff_in_hours(!strcmp(key, "handoff.hours") ? value : c->handoff_hours,
+                                  !strcmp(key, "handoff.timezone") ? value : c->handoff_timezone, 0, &open, err);
+        rag_config_put(r, c);
+        if (rc)
+            return rc;
+    }
     if (!model) {
         pthread_mutex_lock(&r->settings_mu);
         rc = kb_settings_apply(r, key, value, err);

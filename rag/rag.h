@@ -422,6 +422,21 @@ void rag_answer_json(struct jw *w, const struct rag_answer *a, const char *conve
  * scores: {bm25, vector, fused}}], written into the object open in w. */
 void rag_hits_json(struct jw *w, const struct rag_hit *hits, int n);
 
+/* ---- human handoff: the rules (handoff.c); the store is index/store_handoff.c, the routes
+ * web/api_handoff.c ---------------------------------------------------------------------------------- */
+#define RAG_HANDOFF_TEXT_MAX 4000 /* characters (code points) in one handoff message */
+/* Whether live chat is open at now_s under hours (handoff.hours; "" = always) in time zone tz
+ * (handoff.timezone). KB_ECONFIG naming the bad part of either. */
+int rag_handoff_in_hours(const char *hours, const char *tz, int64_t now_s, bool *open, struct kb_error *err);
+/* tz ("UTC", "+08:00") as minutes east of UTC; KB_ECONFIG when malformed. */
+int rag_handoff_tz_minutes(const char *tz, int *minutes, struct kb_error *err);
+/* True when question contains one of the comma-separated phrases of keywords (handoff.keywords). */
+bool rag_handoff_keyword(const char *keywords, const char *question);
+/* A message's text: non-empty valid UTF-8 of at most RAG_HANDOFF_TEXT_MAX characters, else KB_EINVAL. */
+int rag_handoff_text_check(const char *text, struct kb_error *err);
+/* Fallback answers in a row at the end of the logged conversation log_secret (what is logged so far). */
+int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_out, struct kb_error *err);
+
 /* ---- the conversation log: feedback, review, analytics, export (log.c) --------------------------------
  * Answers asked with a channel are logged (log.enabled) with their question, mode, confidence,
  * citations, latency, model and, with log.store_ip, the client's address; messages older than

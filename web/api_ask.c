@@ -21,7 +21,9 @@
  *                      confidence, fallback, timings:{retrieve_ms, answer_ms, total_ms}, n_tokens, query,
  *                      conversation_id, and incomplete: true with error when a remote stream broke;
  *                      when logged, message_id and conversation_secret for POST /api/feedback and
- *                      the conversation's next question}
+ *                      the conversation's next question; handoff_offer: "keyword" | "fallbacks" when
+ *                      handoff.* suggests a person (web/api_handoff.c)}
+ *        409 when a person holds the conversation of conversation_secret (the bot stays silent)
  *   GET /api/health -> {status, version, uptime_s, collections, documents, chunks, jobs, answer_mode,
  *        answer_backend:{backend: local|openai, state: up|down|probing (openai), up|none (local:
  *        a model, or extractive), last_ttft_ms, last_latency_ms, and for openai requests, errors,
@@ -149,7 +151,8 @@ static void ask_job_free(void *p)
     free(j);
 }
 
-static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char *conversation_id)
+static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char *conversation_id,
+                        const char *handoff_offer)
 {
     struct jw w;
     jw_init(&w, b);
@@ -159,6 +162,8 @@ static void answer_json(struct kb_buf *b, const struct rag_answer *a, const char
         jw_int(&w, "message_id", a->message_id);
         jw_str(&w, "conversation_secret", a->log_secret);
     }
+    if (handoff_offer) /* handoff.*: the widget offers a person (api_handoff.c) */
+        jw_str(&w, "handoff_offer", handoff_offer);
     jw_end_obj(&w);
 }
 
@@ -228,7 +233,7 @@ static void ask_task(struct web_task *t, void *ud)
         sse_send(j, "error", body.data, body.len);
         kb_buf_reset(&body);
     }
-    answer_json(&body, &a, j->ask.conversation_id);
+    answer_json(&body, &a, j->ask.conversation_id, web_handoff_offer(web_task_ctx(t), j->ask.question, &a));
     if (j->ask.stream) {
         for (int i = 0; i < a.n_citations; i++) {
             struct kb_buf cb;
@@ -273,6 +278,9 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
     } else if ((rc = web_origin_global(req, err))) {
         return rc;
     }
+    if (b.conversation_secret && b.conversation_secret[0] &&
+        (rc = web_handoff_silent(req->ctx, b.conversation_secret, err))) /* a person holds it */
+        return rc;
     j = kb_xcalloc(1, sizeof *j);
     if ((rc = web_ask_job_init(&j->ask, req->ctx->rag, b.question, b.conversation_id, err))) {
         free(j);

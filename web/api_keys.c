@@ -21,7 +21,8 @@
 /* The admin scopes a key may carry; route entries name them (routes.c). */
 static const char *const key_scopes[] = {"ask", "documents:read", "documents:write", "faq:read", "faq:write",
                                          "logs:read", "logs:write", "review:write", "settings:read",
-                                         "settings:write", "metrics:read", "audit:read"};
+                                         "settings:write", "metrics:read", "audit:read", "inbox:read",
+                                         "inbox:write"};
 
 struct key_body {
     char *name;

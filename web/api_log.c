@@ -72,6 +72,10 @@ int web_h_feedback(struct web_req *req, struct web_resp *resp, struct kb_error *
     if (rc)
         return rc;
     web_metrics_vote(req->ctx, (int)b.vote);
+    if (web_handoff_thumbs_down_offer(req->ctx, (int)b.vote)) { /* handoff.on_thumbs_down: offer a person */
+        kb_buf_puts(&resp->body, "{\"ok\":true,\"handoff_offer\":\"thumbs_down\"}");
+        return 0;
+    }
     return ok_body(resp);
 }
 

@@ -90,6 +90,23 @@ static const struct web_route routes[] = {
     {"GET", "/api/logs/export", web_h_logs_export, WEB_BODY_NONE, WEB_AUTH_ADMIN, "logs_export", WEB_ROLE_EDITOR, "logs:read"},
     {"DELETE", "/api/conversations/{id}", web_h_conversation_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN,
      "conversation_delete", WEB_ROLE_OWNER, "logs:write"},
+    /* human handoff (api_handoff.c): the customer's side is public and holds a conversation token;
+     * the Inbox is for agents and up */
+    {"GET", "/api/handoff/status", web_h_handoff_status, WEB_BODY_NONE, WEB_AUTH_ASK, "handoff_status", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/api/handoff", web_h_handoff_request, 16 * KiB, WEB_AUTH_ASK, "handoff_request", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/api/handoff/ticket", web_h_handoff_ticket, 64 * KiB, WEB_AUTH_ASK, "handoff_ticket", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "/api/handoff/conversation", web_h_handoff_conversation, WEB_BODY_NONE, WEB_AUTH_ASK, "handoff_conversation", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/api/handoff/messages", web_h_handoff_message, 64 * KiB, WEB_AUTH_ASK, "handoff_message", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/api/handoff/close", web_h_handoff_close, 4 * KiB, WEB_AUTH_ASK, "handoff_close", WEB_ROLE_VIEWER, "ask"},
+    {"POST", "/api/handoff/rate", web_h_handoff_rate, 4 * KiB, WEB_AUTH_ASK, "handoff_rate", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "/api/handoff/stream", web_h_handoff_stream, WEB_BODY_NONE, WEB_AUTH_ASK, "handoff_stream", WEB_ROLE_VIEWER, "ask"},
+    {"GET", "/api/inbox", web_h_inbox_list, WEB_BODY_NONE, WEB_AUTH_ADMIN, "inbox_list", WEB_ROLE_AGENT, "inbox:read"},
+    {"GET", "/api/inbox/stream", web_h_inbox_stream, WEB_BODY_NONE, WEB_AUTH_ADMIN, "inbox_stream", WEB_ROLE_AGENT, "inbox:read"},
+    {"GET", "/api/inbox/{id}", web_h_inbox_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "inbox_get", WEB_ROLE_AGENT, "inbox:read"},
+    {"GET", "/api/inbox/{id}/stream", web_h_inbox_conv_stream, WEB_BODY_NONE, WEB_AUTH_ADMIN, "inbox_conv_stream", WEB_ROLE_AGENT, "inbox:read"},
+    {"POST", "/api/inbox/{id}/take", web_h_inbox_take, 4 * KiB, WEB_AUTH_ADMIN, "inbox_take", WEB_ROLE_AGENT, "inbox:write"},
+    {"POST", "/api/inbox/{id}/messages", web_h_inbox_message, 64 * KiB, WEB_AUTH_ADMIN, "inbox_message", WEB_ROLE_AGENT, "inbox:write"},
+    {"POST", "/api/inbox/{id}/close", web_h_inbox_close, 4 * KiB, WEB_AUTH_ADMIN, "inbox_close", WEB_ROLE_AGENT, "inbox:write"},
     /* settings */
     {"GET", "/api/settings", web_h_settings_get, WEB_BODY_NONE, WEB_AUTH_ADMIN, "settings_get", WEB_ROLE_EDITOR, "settings:read"},
     {"PUT", "/api/settings", web_h_settings_set, 64 * KiB, WEB_AUTH_ADMIN, "settings_set", WEB_ROLE_OWNER, "settings:write"},

@@ -320,6 +320,20 @@ int web_task_emit(struct web_task *t, const char *p, size_t n)
     return stop;
 }
 
+bool web_task_stopping(struct web_task *t)
+{
+    bool stop;
+    pthread_mutex_lock(&t->s->lock); /* a server that stops ends idle streams at once, not after the drain */
+    stop = t->s->stopping;
+    pthread_mutex_unlock(&t->s->lock);
+    if (stop)
+        return true;
+    pthread_mutex_lock(&t->lock);
+    stop = t->gone || t->cancel;
+    pthread_mutex_unlock(&t->lock);
+    return stop;
+}
+
 void web_task_finish(struct web_task *t, int status, const char *content_type, struct kb_buf *body)
 {
     pthread_mutex_lock(&t->lock);
@@ -1108,6 +1122,7 @@ static int make_tmp_dir(struct web_ctx *ctx, const struct config *cfg, struct kb
 static void ctx_release(struct web_ctx *ctx)
 {
     web_metrics_release(ctx);
+    web_hub_release(ctx);
     web_session_release(ctx);
     web_rate_release(&ctx->login_rate);
     web_rate_release(&ctx->rate);
@@ -1194,6 +1209,7 @@ int web_server_start(struct web_server **out, struct rag *r, const struct web_op
     web_rate_init(&s->ctx.login_rate);
     web_session_init(&s->ctx);
     web_metrics_init(&s->ctx);
+    web_hub_init(&s->ctx);
     /* everything kbox creates from here on (uploads, originals, index files) is the owner's alone */
     umask(077);
     hosts_build(&s->ctx, cfg, host);

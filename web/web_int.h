@@ -135,6 +135,8 @@ struct web_ctx {
     int64_t votes_up, votes_down;    /* feedback recorded (POST /api/feedback); metrics_lock */
     double started_s;                /* kb_now_s() at start */
     struct web_server *server;       /* back pointer for tasks */
+    struct web_hub *hub;             /* human handoff: live wake-ups and agents' presence
+                                        (api_handoff.c); owned; its own lock */
 };
 
 /* ---- request and response ------------------------------------------------------------------------ */
@@ -335,6 +337,9 @@ int web_task_emit(struct web_task *t, const char *p, size_t n);
 /* The complete response when nothing was emitted (status and JSON body); ignored after emits. */
 void web_task_finish(struct web_task *t, int status, const char *content_type, struct kb_buf *body);
 struct web_ctx *web_task_ctx(struct web_task *t);
+/* True once the client went away or the server began to stop (a long-lived stream polls this while
+ * idle and ends, so it does not hold the shutdown for the drain period). */
+bool web_task_stopping(struct web_task *t);
 
 /* ---- handlers (api_*.c) ------------------------------------------------------------------------------ */
 
@@ -426,6 +431,31 @@ int web_h_keys_list(struct web_req *req, struct web_resp *resp, struct kb_error 
 int web_h_key_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_key_revoke(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+
+/* api_handoff.c: human handoff (customer side, the staff Inbox, live streams, presence) */
+void web_hub_init(struct web_ctx *ctx);
+void web_hub_release(struct web_ctx *ctx); /* after every task ended */
+/* The handoff an answer suggests to the widget: "keyword", "fallbacks" or NULL (handoff.*). */
+const char *web_handoff_offer(struct web_ctx *ctx, const char *question, const struct rag_answer *a);
+/* True when a thumbs-down vote should offer a person (handoff.on_thumbs_down). */
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, int vote);
+/* KB_ECONFLICT when an agent holds the handoff of this logged conversation: the bot stays silent. */
+int web_handoff_silent(struct web_ctx *ctx, const char *conversation_secret, struct kb_error *err);
+int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_conversation(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_message(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_close(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_rate(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_handoff_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_list(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_get(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_conv_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_take(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_message(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_inbox_close(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
 int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error *err);

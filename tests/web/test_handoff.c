@@ -1,0 +1,628 @@
+/* tests/web/test_handoff.c: human handoff (issue #17) over real HTTP on 127.0.0.1: a real server
+ * (web_server_start over a real rag in a fresh data directory, real SQLite) driven with raw requests
+ * (tests/web/http.c) and raw SSE readers on their own sockets.
+ * - test_hours, test_keywords: handoff.hours / handoff.timezone parsing and matching, keywords as
+ *   whole words (English) and substrings (Chinese), tables;
+ * - test_live_chat: keyword and fallback triggers in /api/ask, thumbs-down in /api/feedback; no agent
+ *   online -> 409 and the status says "offline"; an Inbox stream makes its agent online; queue and
+ *   positions; the customer's stream gets every event with its id; two agents take at once from two
+ *   threads: exactly one 200, the other 409; messages from the non-holder 403 and not stored; a
+ *   message of 4001 characters 400, 4000 fine; /api/ask stays silent (409) while a person holds the
+ *   conversation; a stream resumed with Last-Event-ID gets the next events and no repeat; the agent's
+ *   view has the bot's answers with citations; a restart keeps queue and held conversation; close,
+ *   rate (once, 1..5), messages after close 403; the wait timeout event; a queued chat turned ticket,
+ *   a fresh ticket and the form's errors; unknown tokens 401; a viewer gets 403 on the Inbox;
+ * - test_out_of_hours: outside handoff.hours live chat is refused (409, reason "hours") even with
+ *   an agent online, and the ticket path works. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#define _DEFAULT_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "rag/rag.h"
+#include "web/web.h"
+
+#include "http.h"
+
+#define TOKEN "test-admin-token-0123456789abcdef"
+#define AUTH "Authorization: Bearer " TOKEN
+
+struct fixture {
+    char dir[256];
+    struct config cfg;
+    struct rag *rag;
+    struct web_server *srv;
+    int port;
+};
+
+static const char *const admin[] = {AUTH, "Content-Type: application/json", NULL};
+static const char *const public_h[] = {"Content-Type: application/json", NULL};
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    return remove(p);
+}
+
+static void set(struct config *cfg, const char *k, const char *v)
+{
+    struct kb_error err = {0};
+    if (config_set(cfg, k, v, CONFIG_SRC_FLAG, &err))
+        fail_msg("config_set %s=%s: %s", k, v, err.msg);
+}
+
+static void start(struct fixture *f)
+{
+    struct kb_error err = {0};
+    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 4, .access_log = false};
+    if (rag_open(&f->rag, &f->cfg, &err))
+        fail_msg("rag_open: %s", err.msg);
+    if (web_server_start(&f->srv, f->rag, &o, &err))
+        fail_msg("web_server_start: %s", err.msg);
+    f->port = web_server_port(f->srv);
+    assert_true(f->port > 0);
+}
+
+static void stop(struct fixture *f)
+{
+    web_server_stop(f->srv);
+    rag_close(f->rag);
+    f->srv = NULL;
+    f->rag = NULL;
+}
+
+static struct fixture *fixture_new(const char *hours)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-handoff-test-XXXXXX");
+    if (!mkdtemp(f->dir))
+        fail_msg("mkdtemp: %s", strerror(errno));
+    config_init(&f->cfg);
+    set(&f->cfg, "data.dir", f->dir);
+    set(&f->cfg, "server.port", "0");
+    set(&f->cfg, "server.admin_token", TOKEN);
+    set(&f->cfg, "server.rate_limit_per_min", "0");
+    set(&f->cfg, "log.level", "warn");
+    set(&f->cfg, "handoff.wait_seconds", "2");
+    if (hours)
+        set(&f->cfg, "handoff.hours", hours);
+    start(f);
+    return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    stop(f);
+    config_release(&f->cfg);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+}
+
+/* One request; fails unless the status is want. The caller frees r. */
+static void call(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+                 int want, struct http_resp *r)
+{
+    assert_int_equal(http_req(f->port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
+    if (r->status != want)
+        fail_msg("%s %s: status %d, want %d; body: %s", method, path, r->status, want, r->body);
+}
+
+/* A request whose body must contain each of the NULL-terminated fragments. */
+static void expect(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+                   int want, const char *frag, const char *frag2)
+{
+    struct http_resp r;
+    call(f, method, path, hdrs, body, want, &r);
+    if ((frag && !strstr(r.body, frag)) || (frag2 && !strstr(r.body, frag2)))
+        fail_msg("%s %s: body %s lacks '%s' / '%s'", method, path, r.body, frag ? frag : "", frag2 ? frag2 : "");
+    http_resp_free(&r);
+}
+
+/* The string value of "key" in a flat JSON body, into out. */
+static void json_str(const char *body, const char *key, char *out, size_t n)
+{
+    char pat[64];
+    const char *p, *e;
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    p = strstr(body, pat);
+    if (!p)
+        fail_msg("no %s in %s", key, body);
+    p += strlen(pat);
+    e = strchr(p, '"');
+    assert_non_null(e);
+    assert_true((size_t)(e - p) < n);
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+}
+
+static int64_t json_int(const char *body, const char *key)
+{
+    char pat[64];
+    const char *p;
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    p = strstr(body, pat);
+    if (!p)
+        fail_msg("no %s in %s", key, body);
+    return strtoll(p + strlen(pat), NULL, 10);
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* ---- a raw SSE reader -------------------------------------------------------------------------------- */
+
+struct sse {
+    int fd;
+    char buf[1 << 17];
+    size_t n, pos;   /* bytes read; where the next search starts */
+};
+
+static void sse_open(struct sse *s, struct fixture *f, const char *path, const char *extra)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s%s\r\n",
+                     path, extra ? extra : "", extra ? "\r\n" : "");
+    s->n = s->pos = 0;
+    s->fd = http_connect(f->port);
+    assert_true(s->fd >= 0);
+    assert_int_equal(send(s->fd, req, (size_t)n, MSG_NOSIGNAL), n);
+}
+
+/* Reads until needle appears after the last match (within ms); true when found. */
+static bool sse_wait(struct sse *s, const char *needle, int ms)
+{
+    double end = kb_now_s() + ms / 1000.0;
+    for (;;) {
+        const char *hit;
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        ssize_t got;
+        s->buf[s->n] = '\0';
+        if ((hit = strstr(s->buf + s->pos, needle))) {
+            s->pos = (size_t)(hit - s->buf) + strlen(needle);
+            return true;
+        }
+        if (kb_now_s() > end || s->n + 1 >= sizeof s->buf)
+            return false;
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        got = recv(s->fd, s->buf + s->n, sizeof s->buf - 1 - s->n, 0);
+        if (got <= 0)
+            return false;
+        s->n += (size_t)got;
+    }
+}
+
+static void sse_close(struct sse *s)
+{
+    close(s->fd);
+    s->fd = -1;
+}
+
+/* ---- units ----------------------------------------------------------------------------------------------- */
+
+static void test_hours(void **state)
+{
+    /* 2026-12-07 is a Monday; 10:30 UTC */
+    const int64_t mon_1030 = 1796639400;
+    static const struct {
+        const char *hours, *tz;
+        int64_t add_s;
+        int want; /* 1 open, 0 closed, -1 KB_ECONFIG */
+    } cases[] = {
+        {"", "UTC", 0, 1},
+        {"Mon-Fri 09:00-18:00", "UTC", 0, 1},
+        {"Mon-Fri 09:00-18:00", "+08:00", 0, 0},          /* 18:30 in +08:00 */
+        {"Mon-Fri 09:00-18:00", "-05:00", 0, 0},          /* 05:30 */
+        {"Mon-Fri 09:00-18:00", "UTC", 5 * 86400, 0},     /* Saturday */
+        {"Mon-Fri 09:00-18:00, Sat 10:00-14:00", "UTC", 5 * 86400, 1},
+        {"sat-mon 10:00-11:00", "UTC", 0, 1},             /* a span that wraps, any case */
+        {"Tue 00:00-24:00", "UTC", 0, 0},
+        {"Mon 10:30-10:31", "UTC", 0, 1},
+        {"Mon 10:00-10:30", "UTC", 0, 0},                 /* the end is exclusive */
+        {"Mon-Fri 9:00-18:00", "UTC", 0, -1},
+        {"Mon-Fri 18:00-09:00", "UTC", 0, -1},
+        {"Funday 09:00-18:00", "UTC", 0, -1},
+        {"Mon-Fri 09:00-18:00;", "UTC", 0, -1},
+        {"Mon-Fri 09:00-25:00", "UTC", 0, -1},
+        {"", "Europe/Berlin", 0, -1},
+        {"", "+15:00", 0, -1},
+    };
+    (void)state;
+    assert_int_equal(sizeof(time_t) >= 8, 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct kb_error err = {0};
+        bool open = false;
+        int rc = rag_handoff_in_hours(cases[i].hours, cases[i].tz, mon_1030 + cases[i].add_s, &open, &err);
+        if (cases[i].want < 0) {
+            if (rc != KB_ECONFIG || !strstr(err.msg, "handoff."))
+                fail_msg("case %zu '%s' %s: rc %d '%s', want KB_ECONFIG", i, cases[i].hours, cases[i].tz, rc, err.msg);
+        } else if (rc != 0 || open != (cases[i].want == 1)) {
+            fail_msg("case %zu '%s' %s: rc %d open %d, want %d (%s)", i, cases[i].hours, cases[i].tz, rc, open,
+                     cases[i].want, err.msg);
+        }
+    }
+}
+
+static void test_keywords(void **state)
+{
+    static const char kw[] = "human, agent ,转人工,人工客服";
+    static const struct {
+        const char *q;
+        bool want;
+    } cases[] = {
+        {"Can I talk to a HUMAN please?", true}, {"agent", true},       {"I need an agent.", true},
+        {"what do agents earn", false},          {"reagent storage", false}, {"humanity", false},
+        {"我要转人工", true},                     {"请帮我接人工客服", true}, {"人工智能是什么", false},
+        {"", false},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (rag_handoff_keyword(kw, cases[i].q) != cases[i].want)
+            fail_msg("keyword case %zu '%s': want %d", i, cases[i].q, cases[i].want);
+    assert_false(rag_handoff_keyword("", "human"));
+    {
+        struct kb_error err = {0};
+        char big[4 * 4001 + 1];
+        size_t n = 0;
+        for (int i = 0; i < 4000; i++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "字");
+        assert_int_equal(rag_handoff_text_check(big, &err), 0); /* 4000 characters, 12000 bytes */
+        snprintf(big + n, sizeof big - n, "a");
+        assert_int_equal(rag_handoff_text_check(big, &err), KB_EINVAL);
+        assert_non_null(strstr(err.msg, "4001 characters"));
+        assert_int_equal(rag_handoff_text_check("", &err), KB_EINVAL);
+        assert_int_equal(rag_handoff_text_check("\xff\xfe", &err), KB_EINVAL);
+    }
+}
+
+/* ---- over HTTP ----------------------------------------------------------------------------------------- */
+
+struct take_arg {
+    struct fixture *f;
+    const char *const *hdrs;
+    const char *path;
+    int status;
+    pthread_barrier_t *bar;
+};
+
+static void *take_thread(void *p)
+{
+    struct take_arg *a = p;
+    struct http_resp r;
+    pthread_barrier_wait(a->bar);
+    if (http_req(a->f->port, "POST", a->path, a->hdrs, "{}", 2, &r) == 0) {
+        a->status = r.status;
+        http_resp_free(&r);
+    }
+    return NULL;
+}
+
+/* Logs in user email (password pass-ROLE) and fills the bearer header line into hdr. */
+static void agent_login(struct fixture *f, const char *email, const char *role, char *hdr, size_t n)
+{
+    char body[256], tok[128];
+    struct http_resp r;
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"role\":\"%s\",\"password\":\"pass-%s\"}", email, role, role);
+    call(f, "POST", "/api/users", admin, body, 201, &r);
+    http_resp_free(&r);
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"pass-%s\",\"token\":true}", email, role);
+    call(f, "POST", "/api/login", public_h, body, 200, &r);
+    json_str(r.body, "token", tok, sizeof tok);
+    http_resp_free(&r);
+    snprintf(hdr, n, "Authorization: Bearer %s", tok);
+}
+
+/* Asks the bot; the conversation secret and message id of the answer into secret/mid. */
+static void ask(struct fixture *f, const char *question, const char *secret_in, char secret[33], int64_t *mid,
+                const char *want_offer)
+{
+    char body[512];
+    struct http_resp r;
+    snprintf(body, sizeof body, "{\"question\":\"%s\",\"channel\":\"widget\"%s%s%s}", question,
+             secret_in ? ",\"conversation_secret\":\"" : "", secret_in ? secret_in : "", secret_in ? "\"" : "");
+    call(f, "POST", "/api/ask", public_h, body, 200, &r);
+    json_str(r.body, "conversation_secret", secret, 33);
+    *mid = json_int(r.body, "message_id");
+    if (want_offer) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"handoff_offer\":\"%s\"", want_offer);
+        if (!strstr(r.body, pat))
+            fail_msg("ask '%s': no %s in %s", question, pat, r.body);
+    } else if (strstr(r.body, "handoff_offer")) {
+        fail_msg("ask '%s': unexpected offer in %s", question, r.body);
+    }
+    http_resp_free(&r);
+}
+
+/* Requests a person; token and id out. */
+static int64_t request_person(struct fixture *f, const char *secret, char token[33], int64_t want_pos)
+{
+    char body[256];
+    struct http_resp r;
+    int64_t id;
+    snprintf(body, sizeof body, "{\"trigger\":\"button\"%s%s%s}", secret ? ",\"conversation_secret\":\"" : "",
+             secret ? secret : "", secret ? "\"" : "");
+    call(f, "POST", "/api/handoff", public_h, body, 200, &r);
+    json_str(r.body, "token", token, 33);
+    id = json_int(r.body, "id");
+    assert_int_equal(json_int(r.body, "position"), want_pos);
+    http_resp_free(&r);
+    return id;
+}
+
+static void test_live_chat(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char secret[33], secret2[33], tok1[33], tok2[33], path[256], body[8200], bhdr[300], vhdr[300];
+    const char *b_h[] = {bhdr, "Content-Type: application/json", NULL};
+    const char *v_h[] = {vhdr, NULL};
+    const char *win_h[3], *lose_h[3];
+    int64_t mid, id1, id2, seq_customer;
+    struct sse inbox, cust, cust2, waiting;
+    struct http_resp r;
+    (void)state;
+
+    /* triggers: a keyword, two fallbacks in a row, a thumbs-down */
+    ask(f, "Can I talk to a human", NULL, secret, &mid, "keyword");
+    ask(f, "what is the warranty on kettles", NULL, secret2, &mid, NULL); /* one fallback: not yet */
+    usleep(200 * 1000); /* the log's writer commits within 25 ms */
+    ask(f, "and for toasters", secret2, secret2, &mid, "fallbacks");
+    snprintf(body, sizeof body, "{\"message_id\":%lld,\"secret\":\"%s\",\"vote\":-1}", (long long)mid, secret2);
+    expect(f, "POST", "/api/feedback", public_h, body, 200, "\"handoff_offer\":\"thumbs_down\"", NULL);
+    snprintf(body, sizeof body, "{\"message_id\":%lld,\"secret\":\"%s\",\"vote\":1}", (long long)mid, secret2);
+    call(f, "POST", "/api/feedback", public_h, body, 200, &r);
+    assert_null(strstr(r.body, "handoff_offer"));
+    http_resp_free(&r);
+
+    /* nobody online: no live chat */
+    expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"live\":false", "\"reason\":\"offline\"");
+    expect(f, "POST", "/api/handoff", public_h, "{}", 409, "no agent is online", NULL);
+    expect(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"magic\"}", 400, "trigger must be", NULL);
+    expect(f, "POST", "/api/handoff", public_h, "{\"conversation_secret\":\"xyz\"}", 400, "conversation_secret", NULL);
+
+    /* accounts: agent B, a viewer; the viewer may not see the Inbox */
+    agent_login(f, "b@example.com", "agent", bhdr, sizeof bhdr);
+    agent_login(f, "v@example.com", "viewer", vhdr, sizeof vhdr);
+    expect(f, "GET", "/api/inbox", v_h, NULL, 403, NULL, NULL);
+    expect(f, "GET", "/api/inbox", NULL, NULL, 401, NULL, NULL);
+
+    /* the admin's Inbox stream: online */
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"live\":true", "\"agents_online\":1");
+
+    id1 = request_person(f, secret, tok1, 1);
+    id2 = request_person(f, NULL, tok2, 2);
+    assert_true(id2 > id1);
+    assert_true(sse_wait(&inbox, "\"state\":\"queued\"", 5000));
+
+    /* the customer's stream: the queued state with id 1, the position */
+    snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok1);
+    sse_open(&cust, f, path, NULL);
+    assert_true(sse_wait(&cust, "id: 1\nevent: state", 5000));
+    assert_true(sse_wait(&cust, "event: position\ndata: {\"position\":1}", 5000));
+
+    /* the customer writes; an agent who does not hold it cannot; a message too long is refused */
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"hello, my kettle leaks\"}", tok1);
+    call(f, "POST", "/api/handoff/messages", public_h, body, 200, &r);
+    seq_customer = json_int(r.body, "seq");
+    assert_int_equal(seq_customer, 2);
+    http_resp_free(&r);
+    assert_true(sse_wait(&cust, "id: 2\nevent: message", 5000));
+    assert_true(sse_wait(&cust, "hello, my kettle leaks", 5000));
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id1);
+    expect(f, "POST", path, b_h, "{\"text\":\"sneaky\"}", 403, "do not hold", NULL);
+    {
+        size_t n = (size_t)snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"", tok1);
+        memset(body + n, 'a', 4001);
+        snprintf(body + n + 4001, sizeof body - n - 4001, "\"}");
+        expect(f, "POST", "/api/handoff/messages", public_h, body, 400, "4001 characters", NULL);
+    }
+
+    /* two agents take at once: exactly one wins */
+    {
+        pthread_t th[2];
+        pthread_barrier_t bar;
+        static const char *const a_h[] = {AUTH, "Content-Type: application/json", NULL};
+        struct take_arg ta[2] = {{f, a_h, path, 0, &bar}, {f, b_h, path, 0, &bar}};
+        snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id1);
+        pthread_barrier_init(&bar, NULL, 2);
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, take_thread, &ta[i]);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&bar);
+        assert_true((ta[0].status == 200 && ta[1].status == 409) || (ta[0].status == 409 && ta[1].status == 200));
+        memcpy(win_h, ta[0].status == 200 ? (const char *[]){AUTH, "Content-Type: application/json", NULL}
+                                          : (const char *[]){bhdr, "Content-Type: application/json", NULL},
+               sizeof win_h);
+        memcpy(lose_h, ta[0].status == 200 ? (const char *[]){bhdr, "Content-Type: application/json", NULL}
+                                           : (const char *[]){AUTH, "Content-Type: application/json", NULL},
+               sizeof lose_h);
+        expect(f, "POST", path, lose_h, "{}", 409, "is taken by", NULL);
+    }
+    assert_true(sse_wait(&cust, "id: 3\nevent: state", 5000));
+    assert_true(sse_wait(&cust, "\"text\":\"taken\"", 5000));
+
+    /* the holder's reply reaches the customer live; the other agent's is refused and not stored */
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id1);
+    expect(f, "POST", path, win_h, "{\"text\":\"Sorry to hear that. Which model?\"}", 200, "\"seq\":4", NULL);
+    assert_true(sse_wait(&cust, "id: 4\nevent: message", 5000));
+    assert_true(sse_wait(&cust, "Which model?", 5000));
+    expect(f, "POST", path, lose_h, "{\"text\":\"not mine\"}", 403, NULL, NULL);
+    expect(f, "POST", path, win_h, "{\"text\":\"\"}", 400, "empty", NULL);
+
+    /* the bot stays silent while a person holds the conversation */
+    snprintf(body, sizeof body, "{\"question\":\"hello?\",\"channel\":\"widget\",\"conversation_secret\":\"%s\"}",
+             secret);
+    expect(f, "POST", "/api/ask", public_h, body, 409, "a person is answering", NULL);
+
+    /* a dropped stream resumes after Last-Event-ID: the next event, no repeat */
+    sse_close(&cust);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"KX-200\"}", tok1);
+    expect(f, "POST", "/api/handoff/messages", public_h, body, 200, "\"seq\":5", NULL);
+    snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok1);
+    sse_open(&cust2, f, path, "Last-Event-ID: 4");
+    assert_true(sse_wait(&cust2, "id: 5\nevent: message", 5000));
+    assert_true(sse_wait(&cust2, "KX-200", 5000));
+    assert_null(strstr(cust2.buf, "id: 4\n"));
+    assert_null(strstr(cust2.buf, "id: 3\n"));
+    sse_close(&cust2);
+
+    /* the agent's view: the bot's answer with its citations, then every event */
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id1);
+    call(f, "GET", path, win_h, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"question\":\"Can I talk to a human\""));
+    assert_non_null(strstr(r.body, "\"citations\":["));
+    assert_non_null(strstr(r.body, "\"from_bot\":true"));
+    assert_int_equal(count(r.body, "\"seq\":"), 5);
+    assert_null(strstr(r.body, "sneaky"));
+    assert_null(strstr(r.body, "not mine"));
+    http_resp_free(&r);
+
+    /* the customer's reload: the whole conversation by token; a bad token is 401 */
+    snprintf(path, sizeof path, "/api/handoff/conversation?token=%s", tok1);
+    call(f, "GET", path, NULL, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"state\":\"taken\""));
+    assert_int_equal(count(r.body, "\"seq\":"), 5);
+    http_resp_free(&r);
+    expect(f, "GET", "/api/handoff/conversation?token=0123456789abcdef0123456789abcdef", NULL, NULL, 401,
+           "unknown conversation token", NULL);
+    expect(f, "GET", "/api/handoff/conversation?token=nope", NULL, NULL, 401, NULL, NULL);
+    expect(f, "GET", "/api/handoff/stream?token=nope", NULL, NULL, 401, NULL, NULL);
+
+    /* restart: the queue and the held conversation survive */
+    sse_close(&inbox);
+    stop(f);
+    start(f);
+    call(f, "GET", "/api/inbox", admin, NULL, 200, &r);
+    assert_int_equal(json_int(r.body, "agents_online"), 0);
+    assert_non_null(strstr(r.body, "\"state\":\"taken\""));
+    assert_non_null(strstr(r.body, "\"state\":\"queued\""));
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "/api/handoff/conversation?token=%s", tok2);
+    expect(f, "GET", path, NULL, NULL, 200, "\"position\":1", "\"state\":\"queued\"");
+
+    /* a queued customer waiting past handoff.wait_seconds (2 s here) is offered the form */
+    snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok2);
+    sse_open(&waiting, f, path, NULL);
+    assert_true(sse_wait(&waiting, "event: timeout", 8000));
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"name\":\"Ann\",\"message\":\"call me\"}", tok2);
+    expect(f, "POST", "/api/handoff/ticket", public_h, body, 400, "email or a phone", NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"name\":\"Ann\",\"email\":\"ann@\",\"message\":\"x\"}", tok2);
+    expect(f, "POST", "/api/handoff/ticket", public_h, body, 400, "not an email", NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"name\":\"Ann\",\"phone\":\"12ab\",\"message\":\"x\"}", tok2);
+    expect(f, "POST", "/api/handoff/ticket", public_h, body, 400, "phone", NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"name\":\"Ann\",\"phone\":\"+86 138 0000 0000\",\"message\":\"call me\"}",
+             tok2);
+    expect(f, "POST", "/api/handoff/ticket", public_h, body, 200, "\"kind\":\"ticket\"", NULL);
+    assert_true(sse_wait(&waiting, "\"text\":\"ticket\"", 5000));
+    sse_close(&waiting);
+    expect(f, "POST", "/api/handoff/ticket", public_h, body, 409, NULL, NULL); /* already a ticket */
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id2);
+    expect(f, "POST", path, admin, "{}", 409, NULL, NULL); /* a ticket is not a live chat */
+    call(f, "GET", "/api/inbox", admin, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"contact\":\"+86 138 0000 0000\""));
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "/api/inbox/%lld/close", (long long)id2);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+
+    /* close by the customer, then rate once */
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"rating\":5}", tok1);
+    snprintf(path, sizeof path, "{\"token\":\"%s\"}", tok1);
+    expect(f, "POST", "/api/handoff/close", public_h, path, 200, NULL, NULL);
+    expect(f, "POST", "/api/handoff/close", public_h, path, 409, "closed", NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"rating\":6}", tok1);
+    expect(f, "POST", "/api/handoff/rate", public_h, body, 400, "1 to 5", NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"rating\":5}", tok1);
+    expect(f, "POST", "/api/handoff/rate", public_h, body, 200, NULL, NULL);
+    expect(f, "POST", "/api/handoff/rate", public_h, body, 409, NULL, NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"still there?\"}", tok1);
+    expect(f, "POST", "/api/handoff/messages", public_h, body, 403, "not open", NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id1);
+    expect(f, "POST", path, win_h, "{\"text\":\"bye\"}", 403, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id1);
+    expect(f, "GET", path, admin, NULL, 200, "\"rating\":5", "\"closed_by\":\"customer\"");
+    expect(f, "GET", "/api/inbox/99999", admin, NULL, 404, NULL, NULL);
+    /* once closed, the bot answers this conversation again */
+    snprintf(body, sizeof body, "{\"question\":\"hello?\",\"channel\":\"widget\",\"conversation_secret\":\"%s\"}",
+             secret);
+    expect(f, "POST", "/api/ask", public_h, body, 200, NULL, NULL);
+
+    /* a fresh ticket without a chat */
+    expect(f, "POST", "/api/handoff/ticket", public_h,
+           "{\"name\":\"Bo\",\"email\":\"bo@example.com\",\"message\":\"please call back\"}", 200, "\"token\":\"",
+           "\"kind\":\"ticket\"");
+    fixture_free(f);
+}
+
+static void test_out_of_hours(void **state)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    struct fixture *f;
+    struct sse inbox;
+    (void)state;
+    gmtime_r(&now, &tm);
+    /* a range that does not hold the current UTC hour (nor the next, for a run at hh:59) */
+    f = fixture_new(tm.tm_hour < 10 ? "Mon-Sun 12:00-23:00" : "Mon-Sun 01:00-09:00");
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"reason\":\"hours\"", "\"agents_online\":1");
+    expect(f, "POST", "/api/handoff", public_h, "{}", 409, "outside business hours", NULL);
+    expect(f, "POST", "/api/handoff/ticket", public_h,
+           "{\"name\":\"张三\",\"phone\":\"13800000000\",\"message\":\"我要转人工\"}", 200, "\"kind\":\"ticket\"", NULL);
+    assert_true(sse_wait(&inbox, "\"name\":\"张三\"", 5000));
+    /* a bad value is refused when set at run time, and at open */
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.hours\":\"Mon-Fri 9-18\"}", 400, "handoff.hours", NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Shanghai\"}", 400, "handoff.timezone",
+           NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"+08:00\"}", 200, NULL, NULL);
+    sse_close(&inbox);
+    stop(f);
+    {
+        struct kb_error err = {0};
+        struct rag *r = NULL;
+        set(&f->cfg, "handoff.hours", "Mon-Fri 18:00-09:00");
+        assert_int_equal(rag_open(&r, &f->cfg, &err), KB_ECONFIG);
+        assert_non_null(strstr(err.msg, "handoff.hours"));
+        assert_null(r);
+        set(&f->cfg, "handoff.hours", "");
+        start(f); /* fixture_free stops it */
+    }
+    fixture_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hours),
+        cmocka_unit_test(test_keywords),
+        cmocka_unit_test(test_live_chat),
+        cmocka_unit_test(test_out_of_hours),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,893 @@
+/* web/api_handoff.c: human handoff over HTTP (issue #17): the customer's side (public, authenticated
+ * by the conversation token the widget keeps in localStorage), the staff Inbox (role agent and up,
+ * key scopes inbox:read / inbox:write), the live streams and agents' presence.
+ *
+ * Customer routes (token: 32 hex, given once by POST /api/handoff or /api/handoff/ticket; the store
+ * keeps its SHA-256 only; GET routes take it as ?token=, POST routes as the body's "token"):
+ *   GET  /api/handoff/status[?bot=ID] -> {enabled, live, reason: ""|disabled|hours|offline,
+ *        in_hours, agents_online, wait_seconds}: the widget offers live chat when live, else the form
+ *   POST /api/handoff {trigger?: button|keyword|fallbacks|thumbs_down, bot?, conversation_secret?}
+ *        -> {id, token, state: "queued", position}; when live chat is not offered: 409 naming why
+ *   POST /api/handoff/ticket {token?, name, email?, phone?, message, bot?} -> {id, token, kind:"ticket"}
+ *        (with the token of a queued chat: that chat becomes the ticket)
+ *   GET  /api/handoff/conversation?token= -> {id, kind, state, position, agent_name, rating, events}
+ *   POST /api/handoff/messages {token, text} -> {seq}; 403 when the chat is closed (nothing stored)
+ *   POST /api/handoff/close {token}; POST /api/handoff/rate {token, rating: 1..5}
+ *   GET  /api/handoff/stream?token= (SSE; resumes after Last-Event-ID or ?last_event_id=):
+ *        id: SEQ / event: message|state / data: {seq, kind, author, text, at}  (stored events)
+ *        event: position data: {position}   (while queued, when it changes; no id)
+ *        event: timeout  data: {wait_seconds} (queued longer than handoff.wait_seconds: offer the form)
+ *        the stream ends after the "closed" state event.
+ * Staff routes:
+ *   GET  /api/inbox -> {agents_online, open: [handoff...], closed: [the last 50]}
+ *   GET  /api/inbox/stream (SSE): event: inbox data: the GET /api/inbox object, at once and after
+ *        every change; while it is connected its caller counts as online (presence)
+ *   GET  /api/inbox/{id} -> {handoff, events, bot: [{question, answer, mode, citations, at}]}
+ *   GET  /api/inbox/{id}/stream: the conversation's events, as the customer's stream
+ *   POST /api/inbox/{id}/take (409 when someone else took it first), /messages {text}, /close
+ * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
+ * 403, not stored. While an agent holds a conversation, POST /api/ask naming its
+ * conversation_secret gets 409 (the bot stays silent): web_handoff_silent.
+ *
+ * Live delivery: every change bumps the hub's version under its mutex and broadcasts its condition
+ * variable; each stream is a deferred task (server.c) that reads the store for events after its last
+ * seq whenever the version moved, so a stream never loses or repeats an event (seq order is the
+ * store's). Streams wake at least once a second to notice a stopping server or a cancelled task, and
+ * send a comment line every 15 s (Inbox: 5 s) to keep proxies from closing them; that write is also
+ * how a closed page is noticed (libmicrohttpd does not poll a suspended connection), so an agent who
+ * closed the Inbox counts as online for up to two pings. Each stream holds one task thread
+ * (WEB_MAX_TASKS in all, shared with answers). Presence is in memory: nobody is online after a
+ * restart until an Inbox connects again, which is the truth.
+ * Tests: tests/web/test_handoff.c (every route, state change and error over HTTP on 127.0.0.1). */
+#include "web/web_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "index/index.h"
+
+#define HUB_AGENTS_MAX 64      /* distinct agents counted online */
+#define HO_PING_S 15           /* seconds between keep-alive comments of a customer's stream */
+#define HO_INBOX_PING_S 5      /* the same for Inbox streams: a write is how a closed page is noticed
+                                  (a suspended connection is not polled), and presence depends on it */
+#define HO_CLOSED_LISTED 50    /* closed conversations in the Inbox list */
+
+struct web_hub {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;         /* broadcast on every change */
+    uint64_t version;          /* bumped on every change */
+    struct {
+        char actor[200];       /* "" when free */
+        int n_streams;         /* Inbox streams of this agent open now */
+    } agents[HUB_AGENTS_MAX];
+};
+
+void web_hub_init(struct web_ctx *ctx)
+{
+    struct web_hub *h = kb_xcalloc(1, sizeof *h);
+    pthread_condattr_t ca;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    ctx->hub = h;
+}
+
+void web_hub_release(struct web_ctx *ctx)
+{
+    if (!ctx->hub)
+        return;
+    pthread_cond_destroy(&ctx->hub->cv);
+    pthread_mutex_destroy(&ctx->hub->mu);
+    free(ctx->hub);
+    ctx->hub = NULL;
+}
+
+static void hub_bump(struct web_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->version++;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static uint64_t hub_version(struct web_hub *h)
+{
+    uint64_t v;
+    pthread_mutex_lock(&h->mu);
+    v = h->version;
+    pthread_mutex_unlock(&h->mu);
+    return v;
+}
+
+/* Waits up to 1 s for the version to move past v; returns the version now. */
+static uint64_t hub_wait(struct web_hub *h, uint64_t v)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += 1;
+    pthread_mutex_lock(&h->mu);
+    while (h->version == v && pthread_cond_timedwait(&h->cv, &h->mu, &ts) == 0)
+        ;
+    v = h->version;
+    pthread_mutex_unlock(&h->mu);
+    return v;
+}
+
+static int hub_online(struct web_hub *h)
+{
+    int n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < HUB_AGENTS_MAX; i++)
+        n += h->agents[i].actor[0] != '\0';
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+/* An Inbox stream of actor opens (+1) or closes (-1). */
+static void hub_presence(struct web_hub *h, const char *actor, int delta)
+{
+    int free_i = -1, i;
+    pthread_mutex_lock(&h->mu);
+    for (i = 0; i < HUB_AGENTS_MAX; i++) {
+        if (!h->agents[i].actor[0] && free_i < 0)
+            free_i = i;
+        if (h->agents[i].actor[0] && !strcmp(h->agents[i].actor, actor))
+            break;
+    }
+    if (i == HUB_AGENTS_MAX && delta > 0 && free_i >= 0) {
+        i = free_i;
+        kb_strlcpy(h->agents[i].actor, actor, sizeof h->agents[i].actor);
+    }
+    if (i < HUB_AGENTS_MAX) {
+        h->agents[i].n_streams += delta;
+        if (h->agents[i].n_streams <= 0) {
+            h->agents[i].actor[0] = '\0';
+            h->agents[i].n_streams = 0;
+        }
+    }
+    h->version++;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- availability and triggers ------------------------------------------------------------------------ */
+
+struct ho_avail {
+    bool enabled, in_hours, live;
+    int agents_online;
+    const char *reason;        /* "", "disabled", "hours", "offline" */
+    int64_t wait_seconds;
+};
+
+static int ho_availability(struct web_ctx *ctx, struct ho_avail *av, struct kb_error *err)
+{
+    const struct config *cfg = rag_config_get(ctx->rag);
+    int rc = rag_handoff_in_hours(cfg->handoff_hours, cfg->handoff_timezone, (int64_t)time(NULL), &av->in_hours, err);
+    av->enabled = cfg->handoff_enabled;
+    av->wait_seconds = cfg->handoff_wait_seconds;
+    av->agents_online = hub_online(ctx->hub);
+    av->reason = !av->enabled ? "disabled" : !av->in_hours ? "hours" : av->agents_online == 0 ? "offline" : "";
+    av->live = !av->reason[0];
+    rag_config_put(ctx->rag, cfg);
+    return rc;
+}
+
+const char *web_handoff_offer(struct web_ctx *ctx, const char *question, const struct rag_answer *a)
+{
+    const struct config *cfg = rag_config_get(ctx->rag);
+    const char *offer = NULL;
+    if (cfg->handoff_enabled && rag_handoff_keyword(cfg->handoff_keywords, question)) {
+        offer = "keyword";
+    } else if (cfg->handoff_enabled && a->fallback && cfg->handoff_after_fallbacks > 0) {
+        struct kb_error e = {0};
+        int n = 0;
+        /* the earlier answers of this conversation in the log, plus this one (not yet written) */
+        if (a->log_secret[0] && rag_handoff_fallback_streak(ctx->rag, a->log_secret, &n, &e) == 0 &&
+            n + 1 >= cfg->handoff_after_fallbacks)
+            offer = "fallbacks";
+        else if (cfg->handoff_after_fallbacks <= 1)
+            offer = "fallbacks";
+    }
+    rag_config_put(ctx->rag, cfg);
+    return offer;
+}
+
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, int vote)
+{
+    const struct config *cfg = rag_config_get(ctx->rag);
+    bool offer = vote < 0 && cfg->handoff_enabled && cfg->handoff_on_thumbs_down;
+    rag_config_put(ctx->rag, cfg);
+    return offer;
+}
+
+int web_handoff_silent(struct web_ctx *ctx, const char *conversation_secret, struct kb_error *err)
+{
+    bool held = false;
+    int rc = index_handoff_held(rag_store(ctx->rag), conversation_secret, &held, err);
+    if (rc == 0 && held)
+        rc = kb_error_set(err, KB_ECONFLICT, "a person is answering this conversation; send messages with POST "
+                                             "/api/handoff/messages");
+    return rc;
+}
+
+/* ---- shared pieces ------------------------------------------------------------------------------------ */
+
+/* The origin check of a customer's request: the bot's own list when it names one, else the global. */
+static int ho_origin(struct web_req *req, const char *bot_id, struct kb_error *err)
+{
+    struct rag_bot bot;
+    if (bot_id && bot_id[0])
+        return web_bot_admit(req, bot_id, &bot, err);
+    return web_origin_global(req, err);
+}
+
+static bool ho_token_ok(const char *t)
+{
+    return t && strlen(t) == 32 && strspn(t, "0123456789abcdef") == 32;
+}
+
+/* Finds the handoff of a customer's token and checks the origin against its bot. */
+static int ho_by_token(struct web_req *req, const char *token, struct index_handoff *h, struct kb_error *err)
+{
+    char hash[65];
+    int rc;
+    if (!ho_token_ok(token))
+        return kb_error_set(err, KB_EAUTH, "token must be the 32-character conversation token");
+    web_sha256_hex(token, hash);
+    rc = index_handoff_get(rag_store(req->ctx->rag), 0, hash, &req->arena, h, err);
+    if (rc == KB_ENOENT)
+        rc = kb_error_set(err, KB_EAUTH, "unknown conversation token");
+    return rc ? rc : ho_origin(req, h->bot_id, err);
+}
+
+static void ho_json(struct jw *w, const char *key, const struct index_handoff *h, bool staff)
+{
+    jw_obj(w, key);
+    jw_int(w, "id", h->id);
+    jw_str(w, "kind", h->kind);
+    jw_str(w, "state", h->state);
+    jw_str(w, "trigger", h->trigger);
+    jw_str(w, "bot", h->bot_id);
+    jw_str(w, "agent_name", h->agent_name);
+    jw_int(w, "rating", h->rating);
+    jw_int(w, "created_at", h->created_at);
+    jw_int(w, "taken_at", h->taken_at);
+    jw_int(w, "closed_at", h->closed_at);
+    jw_int(w, "last_event", h->last_event);
+    if (staff) {
+        jw_str(w, "name", h->name);
+        jw_str(w, "contact", h->contact);
+        jw_str(w, "message", h->message);
+        jw_str(w, "closed_by", h->closed_by);
+        jw_bool(w, "from_bot", h->log_secret[0] != '\0');
+    }
+    jw_end_obj(w);
+}
+
+static void ho_event_json(struct jw *w, const struct index_handoff_event *e)
+{
+    jw_obj(w, NULL);
+    jw_int(w, "seq", e->seq);
+    jw_str(w, "kind", e->kind);
+    jw_str(w, "author", e->author);
+    jw_str(w, "text", e->text);
+    jw_int(w, "at", e->created_at);
+    jw_end_obj(w);
+}
+
+static int ho_events_json(struct web_req *req, struct jw *w, int64_t id, struct kb_error *err)
+{
+    struct index_handoff_event *ev;
+    int n, rc;
+    int64_t after = 0;
+    jw_arr(w, "events");
+    do { /* every event, a page at a time */
+        if ((rc = index_handoff_events(rag_store(req->ctx->rag), id, after, 0, &req->arena, &ev, &n, err)))
+            break;
+        for (int i = 0; i < n; i++)
+            ho_event_json(w, &ev[i]);
+        after = n ? ev[n - 1].seq : after;
+    } while (n == INDEX_HANDOFF_EVENTS_MAX);
+    jw_end_arr(w);
+    return rc;
+}
+
+/* The display name of a staff principal: the account's email, or "admin". */
+static const char *ho_agent_name(const struct web_req *req)
+{
+    const char *a = req->who.actor;
+    return !strncmp(a, "user:", 5) ? a + 5 : !strncmp(a, "key:", 4) ? a : "admin";
+}
+
+/* ---- customer routes ---------------------------------------------------------------------------------- */
+
+int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct ho_avail av;
+    struct jw w;
+    int rc;
+    if ((rc = ho_origin(req, web_req_query(req, "bot"), err)) || (rc = ho_availability(req->ctx, &av, err)))
+        return rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_bool(&w, "enabled", av.enabled);
+    jw_bool(&w, "live", av.live);
+    jw_str(&w, "reason", av.reason);
+    jw_bool(&w, "in_hours", av.in_hours);
+    jw_int(&w, "agents_online", av.agents_online);
+    jw_int(&w, "wait_seconds", av.wait_seconds);
+    jw_end_obj(&w);
+    return 0;
+}
+
+struct request_body {
+    char *trigger, *bot, *conversation_secret;
+};
+static const struct kb_jfield request_fields[] = {
+    {.name = "trigger", .type = KB_J_STR, .off = offsetof(struct request_body, trigger)},
+    {.name = "bot", .type = KB_J_STR, .off = offsetof(struct request_body, bot)},
+    {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct request_body, conversation_secret)},
+    {0},
+};
+
+static int ho_trigger_check(const char *t, struct kb_error *err)
+{
+    static const char *const ok[] = {"button", "keyword", "fallbacks", "thumbs_down"};
+    for (size_t i = 0; i < KB_ARRAY_LEN(ok); i++)
+        if (!strcmp(t, ok[i]))
+            return 0;
+    return kb_error_set(err, KB_EINVAL, "trigger must be button, keyword, fallbacks or thumbs_down");
+}
+
+static int ho_secret_check(const char *s, struct kb_error *err)
+{
+    if (s && s[0] && (strlen(s) != 32 || strspn(s, "0123456789abcdef") != 32))
+        return kb_error_set(err, KB_EINVAL, "conversation_secret must be the 32-character secret of an earlier answer");
+    return 0;
+}
+
+/* Writes {id, token, ...} for a new handoff. */
+static void ho_created_json(struct web_resp *resp, int64_t id, const char *token, const char *kind, int64_t position)
+{
+    struct jw w;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_int(&w, "id", id);
+    jw_str(&w, "token", token);
+    jw_str(&w, "kind", kind);
+    jw_str(&w, "state", "queued");
+    jw_int(&w, "position", position);
+    jw_end_obj(&w);
+}
+
+int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct request_body b = {0};
+    struct index_handoff h = {0};
+    struct ho_avail av;
+    char token[33], hash[65];
+    int64_t id, pos = 0;
+    int rc;
+    if ((rc = kb_json_decode(req->body, req->body_bytes, request_fields, &b, &req->arena, err)) ||
+        (rc = ho_trigger_check(b.trigger && b.trigger[0] ? b.trigger : "button", err)) ||
+        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_origin(req, b.bot, err)) ||
+        (rc = ho_availability(req->ctx, &av, err)))
+        return rc;
+    if (!av.enabled)
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
+    if (!av.live)
+        return kb_error_set(err, KB_ECONFLICT, "%s; leave a message with POST /api/handoff/ticket",
+                            !strcmp(av.reason, "hours") ? "outside business hours" : "no agent is online");
+    web_random_hex(token, 32);
+    web_sha256_hex(token, hash);
+    h.kind = "chat";
+    h.trigger = b.trigger && b.trigger[0] ? b.trigger : "button";
+    h.bot_id = b.bot;
+    h.log_secret = b.conversation_secret;
+    if ((rc = index_handoff_create(rag_store(req->ctx->rag), &h, hash, &id, err)) ||
+        (rc = index_handoff_position(rag_store(req->ctx->rag), id, &pos, err)))
+        return rc;
+    hub_bump(req->ctx->hub);
+    ho_created_json(resp, id, token, "chat", pos);
+    return 0;
+}
+
+struct ticket_body {
+    char *token, *name, *email, *phone, *message, *bot, *conversation_secret;
+};
+static const struct kb_jfield ticket_fields[] = {
+    {.name = "token", .type = KB_J_STR, .off = offsetof(struct ticket_body, token)},
+    {.name = "name", .type = KB_J_STR, .off = offsetof(struct ticket_body, name), .required = true},
+    {.name = "email", .type = KB_J_STR, .off = offsetof(struct ticket_body, email)},
+    {.name = "phone", .type = KB_J_STR, .off = offsetof(struct ticket_body, phone)},
+    {.name = "message", .type = KB_J_STR, .off = offsetof(struct ticket_body, message), .required = true},
+    {.name = "bot", .type = KB_J_STR, .off = offsetof(struct ticket_body, bot)},
+    {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct ticket_body, conversation_secret)},
+    {0},
+};
+
+/* The ticket form: a name (1..200 bytes), an email (something@something.tld) or a phone (7..20
+ * digits with + - ( ) and spaces), and a message. */
+static int ticket_check(const struct ticket_body *b, char *contact, size_t contact_bytes, struct kb_error *err)
+{
+    const char *e = b->email ? b->email : "", *p = b->phone ? b->phone : "";
+    size_t n_digits = 0;
+    int rc;
+    if (!b->name[0] || strlen(b->name) > 200 || !kb_utf8_valid(b->name, strlen(b->name)))
+        return kb_error_set(err, KB_EINVAL, "name must be 1 to 200 bytes of text");
+    if (!e[0] && !p[0])
+        return kb_error_set(err, KB_EINVAL, "give an email or a phone number");
+    if (e[0]) {
+        const char *at = strchr(e, '@');
+        if (strlen(e) > 254 || !at || at == e || !strchr(at, '.') || strchr(at + 1, '@') || strpbrk(e, " \t\r\n<>,;"))
+            return kb_error_set(err, KB_EINVAL, "email '%.64s' is not an email address", e);
+    }
+    if (p[0]) {
+        for (const char *c = p; *c; c++) {
+            if (*c >= '0' && *c <= '9')
+                n_digits++;
+            else if (!strchr("+-() ", *c))
+                return kb_error_set(err, KB_EINVAL, "phone '%.32s' may hold only digits, spaces and + - ( )", p);
+        }
+        if (n_digits < 7 || n_digits > 20)
+            return kb_error_set(err, KB_EINVAL, "phone '%.32s' must have 7 to 20 digits", p);
+    }
+    if ((rc = rag_handoff_text_check(b->message, err))) {
+        char why[200];
+        kb_strlcpy(why, err ? err->msg : "", sizeof why);
+        return kb_error_set(err, rc, "message: %s", why);
+    }
+    snprintf(contact, contact_bytes, "%s%s%s", e, e[0] && p[0] ? " / " : "", p);
+    return 0;
+}
+
+int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct ticket_body b = {0};
+    char contact[300], token[33], hash[65];
+    int64_t id;
+    int rc;
+    if ((rc = kb_json_decode(req->body, req->body_bytes, ticket_fields, &b, &req->arena, err)) ||
+        (rc = ticket_check(&b, contact, sizeof contact, err)) || (rc = ho_secret_check(b.conversation_secret, err)))
+        return rc;
+    if (b.token && b.token[0]) { /* a queued chat nobody took becomes this ticket */
+        struct index_handoff h;
+        if ((rc = ho_by_token(req, b.token, &h, err)) ||
+            (rc = index_handoff_to_ticket(rag_store(req->ctx->rag), h.id, b.name, contact, b.message, err)))
+            return rc;
+        hub_bump(req->ctx->hub);
+        ho_created_json(resp, h.id, b.token, "ticket", 0);
+        return 0;
+    }
+    {
+        struct index_handoff h = {0};
+        const struct config *cfg = rag_config_get(req->ctx->rag);
+        bool enabled = cfg->handoff_enabled;
+        rag_config_put(req->ctx->rag, cfg);
+        if (!enabled)
+            return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
+        if ((rc = ho_origin(req, b.bot, err)))
+            return rc;
+        web_random_hex(token, 32);
+        web_sha256_hex(token, hash);
+        h.kind = "ticket";
+        h.trigger = "ticket";
+        h.bot_id = b.bot;
+        h.log_secret = b.conversation_secret;
+        h.name = b.name;
+        h.contact = contact;
+        h.message = b.message;
+        if ((rc = index_handoff_create(rag_store(req->ctx->rag), &h, hash, &id, err)))
+            return rc;
+    }
+    hub_bump(req->ctx->hub);
+    ho_created_json(resp, id, token, "ticket", 0);
+    return 0;
+}
+
+int web_h_handoff_conversation(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct index_handoff h;
+    struct jw w;
+    int64_t pos = 0;
+    int rc;
+    if ((rc = ho_by_token(req, web_req_query(req, "token"), &h, err)) ||
+        (rc = index_handoff_position(rag_store(req->ctx->rag), h.id, &pos, err)))
+        return rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    ho_json(&w, "handoff", &h, false);
+    jw_int(&w, "position", pos);
+    rc = ho_events_json(req, &w, h.id, err);
+    jw_end_obj(&w);
+    return rc;
+}
+
+struct msg_body {
+    char *token, *text;
+    int64_t rating;
+};
+static const struct kb_jfield msg_fields[] = {
+    {.name = "token", .type = KB_J_STR, .off = offsetof(struct msg_body, token)},
+    {.name = "text", .type = KB_J_STR, .off = offsetof(struct msg_body, text)},
+    {.name = "rating", .type = KB_J_INT, .off = offsetof(struct msg_body, rating)},
+    {0},
+};
+
+static void seq_json(struct web_resp *resp, int64_t seq)
+{
+    struct jw w;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    jw_int(&w, "seq", seq);
+    jw_end_obj(&w);
+}
+
+static void ok_json(struct web_resp *resp)
+{
+    kb_buf_puts(&resp->body, "{\"ok\":true}");
+}
+
+int web_h_handoff_message(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct msg_body b = {0};
+    struct index_handoff h;
+    int64_t seq;
+    int rc;
+    if ((rc = kb_json_decode(req->body, req->body_bytes, msg_fields, &b, &req->arena, err)) ||
+        (rc = ho_by_token(req, b.token, &h, err)) || (rc = rag_handoff_text_check(b.text, err)) ||
+        (rc = index_handoff_message(rag_store(req->ctx->rag), h.id, NULL, NULL, b.text, &seq, err)))
+        return rc;
+    hub_bump(req->ctx->hub);
+    seq_json(resp, seq);
+    return 0;
+}
+
+int web_h_handoff_close(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct msg_body b = {0};
+    struct index_handoff h;
+    int rc;
+    if ((rc = kb_json_decode(req->body, req->body_bytes, msg_fields, &b, &req->arena, err)) ||
+        (rc = ho_by_token(req, b.token, &h, err)) ||
+        (rc = index_handoff_close(rag_store(req->ctx->rag), h.id, NULL, "customer", err)))
+        return rc;
+    hub_bump(req->ctx->hub);
+    ok_json(resp);
+    return 0;
+}
+
+int web_h_handoff_rate(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct msg_body b = {0};
+    struct index_handoff h;
+    int rc;
+    if ((rc = kb_json_decode(req->body, req->body_bytes, msg_fields, &b, &req->arena, err)) ||
+        (rc = ho_by_token(req, b.token, &h, err)))
+        return rc;
+    if (b.rating < 1 || b.rating > 5)
+        return kb_error_set(err, KB_EINVAL, "rating must be 1 to 5");
+    if (!h.agent[0])
+        return kb_error_set(err, KB_ECONFLICT, "no agent has answered this conversation yet");
+    if ((rc = index_handoff_rate(rag_store(req->ctx->rag), h.id, (int)b.rating, err)))
+        return rc;
+    hub_bump(req->ctx->hub);
+    ok_json(resp);
+    return 0;
+}
+
+/* ---- live streams ---------------------------------------------------------------------------------------- */
+
+struct stream_job {
+    struct rag *rag;           /* borrowed */
+    struct web_hub *hub;       /* borrowed; outlives every task */
+    int64_t id;                /* the handoff (0: the Inbox list) */
+    int64_t after;             /* last seq sent */
+    bool customer;             /* position and timeout events */
+    char actor[200];           /* Inbox streams: who is online */
+    struct kb_buf ev;          /* one event being written */
+};
+
+static void stream_job_free(void *ud)
+{
+    struct stream_job *j = ud;
+    kb_buf_release(&j->ev);
+    free(j);
+}
+
+static int stream_emit(struct web_task *t, struct stream_job *j, int64_t id, const char *event, const char *json,
+                       size_t n)
+{
+    kb_buf_reset(&j->ev);
+    if (id > 0)
+        kb_buf_printf(&j->ev, "id: %lld\n", (long long)id);
+    kb_buf_printf(&j->ev, "event: %s\ndata: ", event);
+    kb_buf_append(&j->ev, json, n);
+    kb_buf_puts(&j->ev, "\n\n");
+    return web_task_emit(t, j->ev.data, j->ev.len);
+}
+
+/* Sends the events after j->after; *closed when the closed state went out. Nonzero: stop. */
+static int stream_events(struct web_task *t, struct stream_job *j, bool *closed)
+{
+    struct kb_arena a;
+    struct index_handoff_event *ev;
+    struct kb_error err = {0};
+    int n = 0, stop = 0;
+    kb_arena_init(&a, 16 * 1024, 0);
+    do {
+        if (index_handoff_events(rag_store(j->rag), j->id, j->after, 0, &a, &ev, &n, &err)) {
+            kb_warn("handoff %lld: %s", (long long)j->id, err.msg);
+            break;
+        }
+        for (int i = 0; i < n && !stop; i++) {
+            struct kb_buf b;
+            struct jw w;
+            kb_buf_init(&b, 0);
+            jw_init(&w, &b);
+            ho_event_json(&w, &ev[i]);
+            stop = stream_emit(t, j, ev[i].seq, strcmp(ev[i].kind, "state") ? "message" : "state", b.data, b.len);
+            kb_buf_release(&b);
+            j->after = ev[i].seq;
+            *closed = *closed || (!strcmp(ev[i].kind, "state") && !strcmp(ev[i].text, "closed"));
+        }
+    } while (!stop && n == INDEX_HANDOFF_EVENTS_MAX);
+    kb_arena_release(&a);
+    return stop;
+}
+
+/* Customer extras while queued: the position when it changed, and the timeout once. */
+static int stream_queue_info(struct web_task *t, struct stream_job *j, int64_t *last_pos, bool *timed_out)
+{
+    struct kb_arena a;
+    struct index_handoff h;
+    struct kb_error err = {0};
+    int64_t pos = 0;
+    int stop = 0;
+    char buf[64];
+    kb_arena_init(&a, 4096, 0);
+    if (index_handoff_get(rag_store(j->rag), j->id, NULL, &a, &h, &err) == 0 && !strcmp(h.state, "queued") &&
+        !strcmp(h.kind, "chat") && index_handoff_position(rag_store(j->rag), j->id, &pos, &err) == 0) {
+        const struct config *cfg = rag_config_get(j->rag);
+        int64_t wait = cfg->handoff_wait_seconds;
+        rag_config_put(j->rag, cfg);
+        if (pos != *last_pos) {
+            int n = snprintf(buf, sizeof buf, "{\"position\":%lld}", (long long)pos);
+            stop = stream_emit(t, j, 0, "position", buf, (size_t)n);
+            *last_pos = pos;
+        }
+        if (!stop && !*timed_out && (int64_t)time(NULL) - h.created_at >= wait) {
+            int n = snprintf(buf, sizeof buf, "{\"wait_seconds\":%lld}", (long long)wait);
+            stop = stream_emit(t, j, 0, "timeout", buf, (size_t)n);
+            *timed_out = true;
+        }
+    }
+    kb_arena_release(&a);
+    return stop;
+}
+
+static void conv_stream_task(struct web_task *t, void *ud)
+{
+    struct stream_job *j = ud;
+    uint64_t v = hub_version(j->hub) - 1; /* read at once */
+    int64_t last_pos = -1;
+    double last_emit = kb_now_s();
+    bool closed = false, timed_out = false;
+    if (web_task_emit(t, "retry: 2000\n\n", 13))
+        return;
+    for (;;) {
+        uint64_t now_v = hub_wait(j->hub, v);
+        if (web_task_stopping(t))
+            break;
+        if (now_v != v) {
+            v = now_v;
+            if (stream_events(t, j, &closed) || closed)
+                break;
+            if (j->customer && stream_queue_info(t, j, &last_pos, &timed_out))
+                break;
+            last_emit = kb_now_s();
+        } else if (j->customer && !timed_out && stream_queue_info(t, j, &last_pos, &timed_out)) {
+            break;
+        }
+        if (kb_now_s() - last_emit >= HO_PING_S) {
+            if (web_task_emit(t, ": ping\n\n", 8))
+                break;
+            last_emit = kb_now_s();
+        }
+    }
+}
+
+/* The resume point: Last-Event-ID (the browser's reconnect), else ?last_event_id=. */
+static int stream_after(struct web_req *req, int64_t *after, struct kb_error *err)
+{
+    const char *s = web_req_header(req, "Last-Event-ID");
+    *after = 0;
+    if (!s || !s[0])
+        s = web_req_query(req, "last_event_id");
+    if (s && s[0] && (kb_parse_i64(s, after) || *after < 0))
+        return kb_error_set(err, KB_EINVAL, "Last-Event-ID must be an event id");
+    return 0;
+}
+
+static int stream_start(struct web_req *req, struct web_resp *resp, int64_t id, bool customer, struct kb_error *err)
+{
+    struct stream_job *j;
+    int64_t after;
+    int rc;
+    if ((rc = stream_after(req, &after, err)))
+        return rc;
+    j = kb_xcalloc(1, sizeof *j);
+    j->rag = req->ctx->rag;
+    j->hub = req->ctx->hub;
+    j->id = id;
+    j->after = after;
+    j->customer = customer;
+    kb_buf_init(&j->ev, 0);
+    return web_task_start(req, resp, conv_stream_task, j, stream_job_free, err);
+}
+
+int web_h_handoff_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct index_handoff h;
+    int rc = ho_by_token(req, web_req_query(req, "token"), &h, err);
+    return rc ? rc : stream_start(req, resp, h.id, true, err);
+}
+
+/* ---- staff routes ------------------------------------------------------------------------------------------ */
+
+static int inbox_json(struct web_ctx *ctx, struct kb_arena *a, struct kb_buf *out, struct kb_error *err)
+{
+    struct index_handoff *v;
+    struct jw w;
+    int n, rc;
+    jw_init(&w, out);
+    jw_obj(&w, NULL);
+    jw_int(&w, "agents_online", hub_online(ctx->hub));
+    jw_arr(&w, "open");
+    if ((rc = index_handoff_list(rag_store(ctx->rag), false, 0, a, &v, &n, err)) == 0) {
+        for (int i = 0; i < n; i++)
+            ho_json(&w, NULL, &v[i], true);
+    }
+    jw_end_arr(&w);
+    jw_arr(&w, "closed");
+    if (rc == 0 && (rc = index_handoff_list(rag_store(ctx->rag), true, HO_CLOSED_LISTED, a, &v, &n, err)) == 0) {
+        for (int i = 0; i < n; i++)
+            ho_json(&w, NULL, &v[i], true);
+    }
+    jw_end_arr(&w);
+    jw_end_obj(&w);
+    return rc;
+}
+
+int web_h_inbox_list(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    return inbox_json(req->ctx, &req->arena, &resp->body, err);
+}
+
+static void inbox_stream_task(struct web_task *t, void *ud)
+{
+    struct stream_job *j = ud;
+    struct web_ctx *ctx = web_task_ctx(t);
+    uint64_t v = hub_version(j->hub) - 1;
+    double last_emit = kb_now_s();
+    hub_presence(j->hub, j->actor, +1);
+    while (!web_task_stopping(t)) {
+        uint64_t now_v = hub_wait(j->hub, v);
+        if (now_v != v) {
+            struct kb_arena a;
+            struct kb_buf b;
+            struct kb_error err = {0};
+            int stop = 0;
+            v = now_v;
+            kb_arena_init(&a, 64 * 1024, 0);
+            kb_buf_init(&b, 0);
+            if (inbox_json(ctx, &a, &b, &err) == 0)
+                stop = stream_emit(t, j, 0, "inbox", b.data, b.len);
+            else
+                kb_warn("inbox stream: %s", err.msg);
+            kb_buf_release(&b);
+            kb_arena_release(&a);
+            last_emit = kb_now_s();
+            if (stop)
+                break;
+        }
+        if (kb_now_s() - last_emit >= HO_INBOX_PING_S) {
+            if (web_task_emit(t, ": ping\n\n", 8))
+                break;
+            last_emit = kb_now_s();
+        }
+    }
+    hub_presence(j->hub, j->actor, -1);
+}
+
+int web_h_inbox_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct stream_job *j = kb_xcalloc(1, sizeof *j);
+    j->rag = req->ctx->rag;
+    j->hub = req->ctx->hub;
+    kb_strlcpy(j->actor, req->who.actor[0] ? req->who.actor : "admin", sizeof j->actor);
+    kb_buf_init(&j->ev, 0);
+    return web_task_start(req, resp, inbox_stream_task, j, stream_job_free, err);
+}
+
+int web_h_inbox_get(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct index_handoff h;
+    struct index_handoff_turn *turns;
+    struct jw w;
+    int n, rc;
+    if ((rc = index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, err)) ||
+        (rc = index_handoff_bot_turns(rag_store(req->ctx->rag), h.log_secret, &req->arena, &turns, &n, err)))
+        return rc;
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    ho_json(&w, "handoff", &h, true);
+    jw_arr(&w, "bot");
+    for (int i = 0; i < n; i++) {
+        jw_obj(&w, NULL);
+        jw_int(&w, "message_id", turns[i].message_id);
+        jw_int(&w, "at", turns[i].created_at);
+        jw_str(&w, "question", turns[i].question);
+        jw_str(&w, "answer", turns[i].answer);
+        jw_str(&w, "mode", turns[i].mode);
+        jw_bool(&w, "fallback", turns[i].fallback);
+        jw_raw(&w, "citations", turns[i].citations_json[0] ? turns[i].citations_json : "[]");
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    rc = ho_events_json(req, &w, h.id, err);
+    jw_end_obj(&w);
+    return rc;
+}
+
+int web_h_inbox_conv_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct index_handoff h;
+    int rc = index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, err);
+    return rc ? rc : stream_start(req, resp, h.id, false, err);
+}
+
+static const char *ho_actor(const struct web_req *req)
+{
+    return req->who.actor[0] ? req->who.actor : "admin";
+}
+
+int web_h_inbox_take(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    int rc = index_handoff_take(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
+    if (rc)
+        return rc;
+    web_audit(req, "handoff.take", "", "");
+    hub_bump(req->ctx->hub);
+    ok_json(resp);
+    return 0;
+}
+
+int web_h_inbox_message(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct msg_body b = {0};
+    int64_t seq;
+    int rc;
+    if ((rc = kb_json_decode(req->body, req->body_bytes, msg_fields, &b, &req->arena, err)) ||
+        (rc = rag_handoff_text_check(b.text, err)) ||
+        (rc = index_handoff_message(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), b.text,
+                                    &seq, err)))
+        return rc;
+    hub_bump(req->ctx->hub);
+    seq_json(resp, seq);
+    return 0;
+}
+
+int web_h_inbox_close(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    int rc = index_handoff_close(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
+    if (rc)
+        return rc;
+    hub_bump(req->ctx->hub);
+    ok_json(resp);
+    return 0;
+}
