@@ -17,7 +17,8 @@
  *        id: SEQ / event: message|state / data: {seq, kind, author, text, at}  (stored events)
  *        event: position data: {position}   (while queued, when it changes; no id)
  *        event: timeout  data: {wait_seconds} (queued longer than handoff.wait_seconds: offer the form)
- *        the stream ends after the "closed" state event.
+ *        the customer's stream ends after the "closed" state event (an agent's stays open for the
+ *        rating that may follow).
  * Staff routes:
  *   GET  /api/inbox -> {agents_online, open: [handoff...], closed: [the last 50]}
  *   GET  /api/inbox/stream (SSE): event: inbox data: the GET /api/inbox object, at once and after
@@ -685,8 +686,8 @@ static void conv_stream_task(struct web_task *t, void *ud)
             break;
         if (now_v != v) {
             v = now_v;
-            if (stream_events(t, j, &closed) || closed)
-                break;
+            if (stream_events(t, j, &closed) || (closed && j->customer))
+                break; /* an agent's stream stays: the rating comes after the close */
             if (j->customer && stream_queue_info(t, j, &last_pos, &timed_out))
                 break;
             last_emit = kb_now_s();

@@ -7,11 +7,14 @@
  * data-page="1" (the bot's public page /b/ID, bot.js) shows the chat full-page without a bubble.
  *
  * It calls back only to the server it was loaded from (GET /api/widget, POST /api/ask with SSE,
- * POST /api/feedback for the thumbs under each logged answer, with the conversation's secret);
+ * POST /api/feedback for the thumbs under each logged answer, with the conversation's secret, and
+ * the human handoff routes /api/handoff/*: "Talk to a person", the queue position, live chat over
+ * an EventSource, the conversation back after a reload from a token in localStorage, rating, and the
+ * ticket form out of hours or when nobody is online);
  * the server answers only origins listed in server.cors_origins, so on other sites the widget stays
  * hidden. Everything lives in a shadow root (the host page's CSS cannot break it, and it cannot
  * break the page), and all server text is placed with textContent, never parsed as HTML.
- * Tests: tests/web/e2e.mjs. */
+ * Tests: tests/web/e2e.mjs, tests/web/handoff.mjs. */
 (function () {
   'use strict';
   const script = document.currentScript;
@@ -27,13 +30,23 @@
       weaknote: 'Dotted underline: the sources barely support that sentence.',
       dropped: '{n} sentence(s) the documents do not support were removed.',
       noanswer: 'No answer after the reasoning.', up: 'Helpful', down: 'Not helpful', comment: 'Tell us more (optional)',
-      thanks: 'Thanks for your feedback!', csend: 'Send'},
+      thanks: 'Thanks for your feedback!', csend: 'Send',
+      person: 'Talk to a person', waiting: 'Waiting for an agent (position {n})', joined: '{name} joined the conversation',
+      closed: 'The conversation was closed.', end: 'End chat', rate: 'How did {name} do?', rated: 'Thank you for rating!',
+      ticketIntro: 'Nobody can chat right now. Leave a message and we will get back to you.',
+      tname: 'Your name', tcontact: 'Email or phone', tmsg: 'Your message', tsend: 'Leave a message',
+      ticketDone: 'Thanks! We received your message and will contact you.', agent: 'Agent'},
     zh: {ph: '请输入您的问题', send: '发送', sources: '来源', open: '打开聊天', close: '关闭',
       thinking: '思考中…', failed: '抱歉，出错了：', page: '页', reasoning: '推理过程',
       support: '支持度', weak: '来源对这句话的支持较弱；支持度',
       weaknote: '虚线下划线：来源对该句的支持很弱。',
       dropped: '已删除 {n} 个文档不支持的句子。', noanswer: '推理之后没有给出回答。', up: '有帮助', down: '没有帮助',
-      comment: '补充说明（可选）', thanks: '感谢您的反馈！', csend: '发送'},
+      comment: '补充说明（可选）', thanks: '感谢您的反馈！', csend: '发送',
+      person: '转人工客服', waiting: '正在为您转接人工客服（排队第 {n} 位）', joined: '{name} 已接入对话',
+      closed: '对话已结束。', end: '结束对话', rate: '请为 {name} 的服务评分', rated: '感谢您的评价！',
+      ticketIntro: '当前没有客服在线。请留言，我们会尽快联系您。',
+      tname: '您的姓名', tcontact: '邮箱或电话', tmsg: '留言内容', tsend: '提交留言',
+      ticketDone: '感谢！我们已收到您的留言，会尽快与您联系。', agent: '客服'},
   };
 
   /* Grounding of generative answers, as in the main UI (app.js): sentences below the threshold
@@ -134,6 +147,17 @@ input { flex: 1; padding: 7px 9px; border: 1px solid #cbd5e0; border-radius: 8px
 .votes input { flex: 1 1 140px; padding: 3px 6px; font-size: 12px; }
 .votes .send-comment { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 3px 8px; cursor: pointer; font-size: 12px; }
 form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 0 12px; cursor: pointer; font-size: 14px; }
+.agent { background: #e6fffa; border: 1px solid #81e6d9; }
+.agent .meta { display: block; margin-bottom: 2px; }
+.status { font-size: 12px; color: #4a5568; text-align: center; margin: 8px 0; }
+.person { background: #fff; border: 1px solid ${color}; color: ${color}; border-radius: 12px; padding: 2px 10px; cursor: pointer; font-size: 12px; margin-top: 6px; }
+.bar { display: flex; justify-content: center; gap: 6px; padding: 4px 8px 0; }
+.bar[hidden] { display: none; }
+.ticket { display: flex; flex-direction: column; gap: 6px; padding: 8px; background: #fff; border: 1px solid #e2e8f0; border-radius: 10px; margin: 6px 0; }
+.ticket input, .ticket textarea { padding: 6px 8px; border: 1px solid #cbd5e0; border-radius: 8px; font: inherit; }
+.ticket button { background: ${color}; color: #fff; border: 0; border-radius: 8px; padding: 6px; cursor: pointer; }
+.stars { display: flex; gap: 4px; justify-content: center; }
+.stars button { background: none; border: 0; font-size: 20px; color: #d69e2e; cursor: pointer; }
 `;
   }
 
@@ -156,10 +180,17 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     style.textContent = css(color);
     const log = el('div', {class: 'log', part: 'log'});
     const input = el('input', {placeholder: tx.ph, 'aria-label': tx.ph});
+    /* human handoff: the "Talk to a person" button and, while a person chats, "End chat" */
+    const personBtn = el('button', {type: 'button', class: 'person person-main', text: tx.person, onclick: () => handoff('button')});
+    const endBtn = el('button', {type: 'button', class: 'person end-chat', text: tx.end, onclick: () => endChat()});
+    const bar = el('div', {class: 'bar'}, personBtn, endBtn);
+    endBtn.hidden = true;
+    bar.hidden = true;
     const panel = el('div', {class: 'panel', role: 'dialog', 'aria-label': title},
       el('div', {class: 'head'}, el('span', {}, logo ? el('img', {class: 'logo', src: logo, alt: ''}) : null, title),
         full ? null : el('button', {type: 'button', 'aria-label': tx.close, text: '×', onclick: () => { panel.hidden = true; }})),
       log,
+      bar,
       el('form', {onsubmit: (e) => { e.preventDefault(); send(); }}, input, el('button', {type: 'submit', text: tx.send})));
     panel.hidden = !full;
     if (full) { panel.classList.add('full'); document.title = title; }
@@ -232,12 +263,13 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       const box = el('div', {class: 'votes'});
       let vote = 0;
       const post = (comment) => fetch(base + '/api/feedback', {method: 'POST', headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({message_id: id, vote, comment, secret})}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); });
+        body: JSON.stringify({message_id: id, vote, comment, secret})}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); });
       const pick = (v) => {
         vote = v;
         up.setAttribute('aria-pressed', String(v > 0));
         down.setAttribute('aria-pressed', String(v < 0));
-        post('').then(() => {
+        post('').then((body) => {
+          if (body && body.handoff_offer && !box.querySelector('.person')) box.append(offer(body.handoff_offer));
           if (box.querySelector('input')) return;
           const note = el('input', {maxlength: '2000', placeholder: tx.comment, 'aria-label': tx.comment});
           const done = el('span', {class: 'note', text: ''});
@@ -251,10 +283,163 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       return box;
     }
 
+
+    /* ---- human handoff (web/api_handoff.c) ----
+     * ho.token is the conversation token, kept in localStorage (per server and bot) so a reload gets
+     * the conversation back; messages go out with POST /api/handoff/messages and come in on an
+     * EventSource (/api/handoff/stream), which resumes after the last event id by itself. Outside
+     * hours, with nobody online, or after handoff.wait_seconds in the queue, a ticket form is shown. */
+    const hoKey = 'kbox-handoff:' + base + ':' + (bot || collection || '');
+    const ho = {token: '', live: false, es: null, last: 0, agent: '', status: null};
+    let hoStatus = {enabled: false};
+
+    function say(cls, text, meta) {
+      const m = el('div', {class: 'msg ' + cls}, meta ? el('span', {class: 'meta', text: meta}) : null, text);
+      log.append(m);
+      log.scrollTop = log.scrollHeight;
+      return m;
+    }
+    function statusLine(text) {
+      if (!ho.status) { ho.status = el('div', {class: 'status', 'data-role': 'handoff-status'}); log.append(ho.status); }
+      ho.status.textContent = text;
+      log.scrollTop = log.scrollHeight;
+    }
+    function offer() {
+      return el('button', {type: 'button', class: 'person', text: tx.person, onclick: () => handoff('button')});
+    }
+    function saveToken(t) {
+      ho.token = t;
+      try { if (t) localStorage.setItem(hoKey, t); else localStorage.removeItem(hoKey); } catch (e) { /* storage off */ }
+    }
+    async function api(method, path, body) {
+      const r = await fetch(base + path, {method, headers: {'Content-Type': 'application/json'}, body: body ? JSON.stringify(body) : undefined});
+      let data = null;
+      try { data = await r.json(); } catch (e) { /* empty */ }
+      if (!r.ok) throw new Error((data && data.error && data.error.message) || r.statusText);
+      return data;
+    }
+    function setLive(on) {
+      ho.live = on;
+      personBtn.hidden = on || !hoStatus.enabled;
+      endBtn.hidden = !on;
+      bar.hidden = personBtn.hidden && endBtn.hidden;
+    }
+    function showEvent(e) {
+      if (e.seq <= ho.last) return; /* already shown (history, then the stream) */
+      ho.last = e.seq;
+      if (e.kind === 'customer') say('user', e.text);
+      else if (e.kind === 'agent') { ho.agent = e.author; say('bot agent', e.text, e.author || tx.agent); }
+      else if (e.text === 'taken') { ho.agent = e.author; statusLine(tx.joined.replace('{name}', e.author || tx.agent)); }
+      else if (e.text === 'ticket') { statusLine(tx.ticketDone); finish(false); }
+      else if (e.text === 'closed') { statusLine(tx.closed); finish(true); }
+    }
+    function listen() {
+      if (ho.es) ho.es.close();
+      const es = new EventSource(base + '/api/handoff/stream?token=' + ho.token + '&last_event_id=' + ho.last);
+      ho.es = es;
+      const on = (name, fn) => es.addEventListener(name, (ev) => { try { fn(JSON.parse(ev.data)); } catch (x) { /* ignore */ } });
+      on('message', showEvent);
+      on('state', showEvent);
+      on('position', (d) => { if (!ho.agent) statusLine(tx.waiting.replace('{n}', d.position)); });
+      on('timeout', () => { if (!ho.agent) ticketForm(); });
+    }
+    function finish(rate) {
+      if (ho.es) { ho.es.close(); ho.es = null; }
+      const token = ho.token;
+      saveToken('');
+      setLive(false);
+      if (rate && ho.agent) {
+        const stars = el('div', {class: 'stars', 'data-role': 'rating'});
+        for (let i = 1; i <= 5; i++) {
+          stars.append(el('button', {type: 'button', 'data-stars': String(i), 'aria-label': String(i), text: '★', onclick: () => {
+            api('POST', '/api/handoff/rate', {token, rating: i}).then(() => { stars.replaceWith(el('div', {class: 'status', text: tx.rated})); }).catch(() => {});
+          }}));
+        }
+        log.append(el('div', {class: 'status', text: tx.rate.replace('{name}', ho.agent)}), stars);
+        log.scrollTop = log.scrollHeight;
+      }
+    }
+    function ticketForm() {
+      if (log.querySelector('.ticket')) return;
+      const name = el('input', {name: 'name', placeholder: tx.tname, 'aria-label': tx.tname, maxlength: '200'});
+      const contact = el('input', {name: 'contact', placeholder: tx.tcontact, 'aria-label': tx.tcontact, maxlength: '254'});
+      const text = el('textarea', {name: 'message', placeholder: tx.tmsg, 'aria-label': tx.tmsg, rows: '3', maxlength: '4000'});
+      const err = el('div', {class: 'note'});
+      const form = el('form', {class: 'ticket', onsubmit: (ev) => {
+        ev.preventDefault();
+        const c = contact.value.trim();
+        const body = {name: name.value.trim(), message: text.value.trim()};
+        if (c.includes('@')) body.email = c; else body.phone = c;
+        if (ho.token) body.token = ho.token;
+        if (bot) body.bot = bot;
+        if (secret) body.conversation_secret = secret;
+        api('POST', '/api/handoff/ticket', body).then(() => {
+          form.replaceWith(el('div', {class: 'status', 'data-role': 'ticket-done', text: tx.ticketDone}));
+          if (ho.es) { ho.es.close(); ho.es = null; }
+          saveToken('');
+          setLive(false);
+        }).catch((x) => { err.textContent = tx.failed + x.message; });
+      }}, el('div', {class: 'meta', text: tx.ticketIntro}), name, contact, text, el('button', {type: 'submit', text: tx.tsend}), err);
+      log.append(form);
+      log.scrollTop = log.scrollHeight;
+    }
+    async function handoff(trigger) {
+      if (ho.token) return;
+      try {
+        const st = await api('GET', '/api/handoff/status' + (bot ? '?bot=' + encodeURIComponent(bot) : ''));
+        if (!st.live) { ticketForm(); return; }
+        const body = {trigger};
+        if (bot) body.bot = bot;
+        if (secret) body.conversation_secret = secret;
+        const r = await api('POST', '/api/handoff', body);
+        saveToken(r.token);
+        ho.last = 0;
+        ho.agent = '';
+        setLive(true);
+        statusLine(tx.waiting.replace('{n}', r.position));
+        listen();
+      } catch (e) {
+        ticketForm(); /* refused (nobody online any more, hours): leave a message instead */
+      }
+    }
+    async function sendToPerson(q) {
+      try {
+        await api('POST', '/api/handoff/messages', {token: ho.token, text: q});
+      } catch (e) {
+        say('bot', tx.failed + e.message);
+      }
+    }
+    function endChat() {
+      if (ho.token) api('POST', '/api/handoff/close', {token: ho.token}).catch(() => {});
+    }
+    /* a conversation in progress when the page was (re)loaded */
+    async function resume() {
+      let t = '';
+      try { t = localStorage.getItem(hoKey) || ''; } catch (e) { /* storage off */ }
+      if (!t) return;
+      try {
+        const c = await api('GET', '/api/handoff/conversation?token=' + encodeURIComponent(t));
+        if (c.handoff.state === 'closed' || c.handoff.kind === 'ticket') { saveToken(''); return; }
+        ho.token = t;
+        setLive(true);
+        for (const e of c.events) showEvent(e);
+        if (!ho.agent) statusLine(tx.waiting.replace('{n}', c.position));
+        listen();
+      } catch (e) {
+        saveToken('');
+      }
+    }
+    api('GET', '/api/handoff/status' + (bot ? '?bot=' + encodeURIComponent(bot) : '')).then((st) => {
+      hoStatus = st;
+      setLive(ho.live);
+    }).catch(() => {});
+    resume();
+
     async function send() {
       const q = input.value.trim();
       if (!q) return;
       input.value = '';
+      if (ho.token && ho.live) { sendToPerson(q); return; }
       log.append(el('div', {class: 'msg user', text: q}));
       const text = el('div', {class: 'answer', text: tx.thinking});
       const chips = el('div', {class: 'chips'});
@@ -301,6 +486,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
             if (weak) msg.append(el('div', {class: 'note weak-note', text: tx.weaknote}));
             for (const c of data.citations) if (!seen.has(c.n)) { seen.add(c.n); chips.append(chip(c, msg)); }
             if (data.message_id) { secret = data.conversation_secret; msg.append(votes(data.message_id)); }
+            if (data.handoff_offer) msg.append(offer(data.handoff_offer));
             msg.dataset.state = 'done';
           } else if (name === 'error') {
             throw new Error(data.error.message);
