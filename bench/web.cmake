@@ -7,3 +7,10 @@ if(TARGET kbox AND TARGET kb_web)
     USES_TERMINAL
     COMMENT "wrk against kbox serve: /api/search and /api/ask")
 endif()
+# Human handoff (issue #17): N waiting customers' SSE streams held open, reply delivery p99 and RSS per
+# connection against a `kbox serve` child (bench_handoff.c). Run: bench_handoff BUILD/cli/kbox 500 500
+if(TARGET kbox AND TARGET kb_web)
+  add_executable(bench_handoff ${CMAKE_CURRENT_SOURCE_DIR}/bench_handoff.c ${PROJECT_SOURCE_DIR}/tests/web/http.c)
+  target_link_libraries(bench_handoff PRIVATE kb_base)
+  add_dependencies(bench_handoff kbox)
+endif()

@@ -563,6 +563,9 @@ int index_handoff_list(struct index_store *st, bool closed, int limit, struct kb
                        int *n_out, struct kb_error *err);
 /* 1-based place of a queued chat in the queue; 0 when it is not queued. */
 int index_handoff_position(struct index_store *st, int64_t id, int64_t *pos, struct kb_error *err);
+/* The queued chats' ids, oldest first, at most INDEX_HANDOFF_QUEUE_MAX; *ids: caller owns, free(). */
+#define INDEX_HANDOFF_QUEUE_MAX 100000
+int index_handoff_queue(struct index_store *st, int64_t **ids, int *n_out, struct kb_error *err);
 /* The bot exchanges of the logged conversation log_secret ("" or NULL: none), oldest first. */
 int index_handoff_bot_turns(struct index_store *st, const char *log_secret, struct kb_arena *a,
                             struct index_handoff_turn **out, int *n_out, struct kb_error *err);

@@ -449,3 +449,28 @@ out_unlock:
     store_unlock(st);
     return rc;
 }
+
+int index_handoff_queue(struct index_store *st, int64_t **ids, int *n_out, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src = SQLITE_DONE, n = 0, cap = 0;
+    *ids = NULL;
+    *n_out = 0;
+    store_lock(st);
+    if ((rc = ho_prepare(st, "SELECT id FROM handoffs WHERE state='queued' AND kind='chat' ORDER BY id", &s, err)))
+        goto out_unlock;
+    while (n < INDEX_HANDOFF_QUEUE_MAX && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            *ids = kb_xrealloc(*ids, (size_t)cap * sizeof **ids);
+        }
+        (*ids)[n++] = sqlite3_column_int64(s, 0);
+    }
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = store_fail(st, err, src, "read the queue");
+    *n_out = rc ? 0 : n;
+out_unlock:
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}

@@ -30,10 +30,13 @@
  * 403, not stored. While an agent holds a conversation, POST /api/ask naming its
  * conversation_secret gets 409 (the bot stays silent): web_handoff_silent.
  *
- * Live delivery: every change bumps the hub's version under its mutex and broadcasts its condition
- * variable; each stream is a deferred task (server.c) that reads the store for events after its last
- * seq whenever the version moved, so a stream never loses or repeats an event (seq order is the
- * store's). Streams wake at least once a second to notice a stopping server or a cancelled task, and
+ * Live delivery: every change bumps the hub's version under its mutex, notes which handoff it touched
+ * and whether the queue changed in a ring of the last HUB_RING changes, and broadcasts its condition
+ * variable; each stream is a deferred task (server.c) that wakes, and reads the store for events
+ * after its last seq only when a change touched its handoff (or the ring overflowed), so a stream
+ * never loses or repeats an event (seq order is the store's) and N waiting streams do not cost N
+ * queries per message. Queue positions come from one shared snapshot of the queue's ids, read again
+ * only after the queue changed. Streams wake at least once a second to notice a stopping server or a cancelled task, and
  * send a comment line every 15 s (Inbox: 5 s) to keep proxies from closing them; that write is also
  * how a closed page is noticed (libmicrohttpd does not poll a suspended connection), so an agent who
  * closed the Inbox counts as online for up to two pings. Each stream holds one task thread
@@ -55,14 +58,31 @@
                                   (a suspended connection is not polled), and presence depends on it */
 #define HO_CLOSED_LISTED 50    /* closed conversations in the Inbox list */
 
+#define HUB_RING 1024          /* recent changes a waking stream can tell apart */
+#define HUB_STRIPES 64         /* conversation streams sleep on cv[id % HUB_STRIPES] */
+
 struct web_hub {
     pthread_mutex_t mu;
-    pthread_cond_t cv;         /* broadcast on every change */
+    pthread_cond_t cv;         /* broadcast on every change (Inbox streams sleep on it) */
+    pthread_cond_t stripe[HUB_STRIPES]; /* broadcast on a change of a handoff id with this id %
+                                           HUB_STRIPES, all of them on a queue change: a message
+                                           wakes about N/64 of N waiting streams, not all N */
     uint64_t version;          /* bumped on every change */
+    struct {
+        uint64_t version;      /* the change's version */
+        int64_t id;            /* the handoff it touched; 0: none (presence) */
+        bool queue;            /* the queue of waiting chats changed (a take, close, ticket) */
+    } ring[HUB_RING];          /* change v sits at ring[v % HUB_RING] */
+    uint64_t queue_changes;    /* count of queue changes */
     struct {
         char actor[200];       /* "" when free */
         int n_streams;         /* Inbox streams of this agent open now */
     } agents[HUB_AGENTS_MAX];
+    pthread_mutex_t qmu;       /* guards the queue snapshot below (never taken with mu held) */
+    uint64_t q_loaded;         /* queue_changes when ids was read */
+    bool q_valid;
+    int64_t *q_ids;            /* the queued chats' ids, ascending; owned */
+    int q_n;
 };
 
 void web_hub_init(struct web_ctx *ctx)
@@ -70,9 +90,12 @@ void web_hub_init(struct web_ctx *ctx)
     struct web_hub *h = kb_xcalloc(1, sizeof *h);
     pthread_condattr_t ca;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->qmu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cv, &ca);
+    for (int i = 0; i < HUB_STRIPES; i++)
+        pthread_cond_init(&h->stripe[i], &ca);
     pthread_condattr_destroy(&ca);
     ctx->hub = h;
 }
@@ -82,17 +105,84 @@ void web_hub_release(struct web_ctx *ctx)
     if (!ctx->hub)
         return;
     pthread_cond_destroy(&ctx->hub->cv);
+    for (int i = 0; i < HUB_STRIPES; i++)
+        pthread_cond_destroy(&ctx->hub->stripe[i]);
     pthread_mutex_destroy(&ctx->hub->mu);
+    pthread_mutex_destroy(&ctx->hub->qmu);
+    free(ctx->hub->q_ids);
     free(ctx->hub);
     ctx->hub = NULL;
 }
 
-static void hub_bump(struct web_hub *h)
+/* Records a change of handoff id (0: none) and wakes every stream. Lock held. */
+static void hub_note_locked(struct web_hub *h, int64_t id, bool queue)
+{
+    h->version++;
+    h->ring[h->version % HUB_RING].version = h->version;
+    h->ring[h->version % HUB_RING].id = id;
+    h->ring[h->version % HUB_RING].queue = queue;
+    h->queue_changes += queue;
+    pthread_cond_broadcast(&h->cv);
+    for (int i = 0; i < HUB_STRIPES; i++)
+        if (queue || (id > 0 && id % HUB_STRIPES == i))
+            pthread_cond_broadcast(&h->stripe[i]);
+}
+
+static void hub_note(struct web_hub *h, int64_t id, bool queue)
 {
     pthread_mutex_lock(&h->mu);
-    h->version++;
-    pthread_cond_broadcast(&h->cv);
+    hub_note_locked(h, id, queue);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* What changed after version since, for a stream of handoff id: *mine when id was touched, *queue
+ * when the queue was; both when the ring no longer holds every change since then. */
+static void hub_changes(struct web_hub *h, uint64_t since, int64_t id, bool *mine, bool *queue)
+{
+    *mine = *queue = false;
+    pthread_mutex_lock(&h->mu);
+    if (h->version - since >= HUB_RING) {
+        *mine = *queue = true;
+    } else {
+        for (uint64_t v = since + 1; v <= h->version; v++) {
+            *mine = *mine || h->ring[v % HUB_RING].id == id;
+            *queue = *queue || h->ring[v % HUB_RING].queue;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The 1-based queue place of handoff id (0: not queued) from one shared snapshot of the queue, read
+ * again from the store only after the queue changed: N waiting streams cost one query per change. */
+static int hub_position(struct web_hub *h, struct rag *r, int64_t id, int64_t *pos, struct kb_error *err)
+{
+    uint64_t changes;
+    int rc = 0, lo, hi;
+    pthread_mutex_lock(&h->mu);
+    changes = h->queue_changes;
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&h->qmu);
+    if (!h->q_valid || h->q_loaded != changes) {
+        int64_t *ids = NULL;
+        int n = 0;
+        if ((rc = index_handoff_queue(rag_store(r), &ids, &n, err)) == 0) {
+            free(h->q_ids);
+            h->q_ids = ids;
+            h->q_n = n;
+            h->q_loaded = changes;
+            h->q_valid = true;
+        }
+    }
+    for (lo = 0, hi = h->q_n; lo < hi;) { /* binary search */
+        int mid = lo + (hi - lo) / 2;
+        if (h->q_ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *pos = lo < h->q_n && h->q_ids[lo] == id ? lo + 1 : 0;
+    pthread_mutex_unlock(&h->qmu);
+    return rc;
 }
 
 static uint64_t hub_version(struct web_hub *h)
@@ -104,14 +194,16 @@ static uint64_t hub_version(struct web_hub *h)
     return v;
 }
 
-/* Waits up to 1 s for the version to move past v; returns the version now. */
-static uint64_t hub_wait(struct web_hub *h, uint64_t v)
+/* Waits up to 1 s for a change after version v: any change (id 0, Inbox streams), or one that may
+ * concern handoff id (its stripe); returns the version now. */
+static uint64_t hub_wait(struct web_hub *h, uint64_t v, int64_t id)
 {
     struct timespec ts;
+    pthread_cond_t *cv = id > 0 ? &h->stripe[id % HUB_STRIPES] : &h->cv;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += 1;
     pthread_mutex_lock(&h->mu);
-    while (h->version == v && pthread_cond_timedwait(&h->cv, &h->mu, &ts) == 0)
+    while (h->version == v && pthread_cond_timedwait(cv, &h->mu, &ts) == 0)
         ;
     v = h->version;
     pthread_mutex_unlock(&h->mu);
@@ -150,8 +242,7 @@ static void hub_presence(struct web_hub *h, const char *actor, int delta)
             h->agents[i].n_streams = 0;
         }
     }
-    h->version++;
-    pthread_cond_broadcast(&h->cv);
+    hub_note_locked(h, 0, false);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -392,7 +483,7 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
     if ((rc = index_handoff_create(rag_store(req->ctx->rag), &h, hash, &id, err)) ||
         (rc = index_handoff_position(rag_store(req->ctx->rag), id, &pos, err)))
         return rc;
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, id, true);
     ho_created_json(resp, id, token, "chat", pos);
     return 0;
 }
@@ -460,7 +551,7 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
         if ((rc = ho_by_token(req, b.token, &h, err)) ||
             (rc = index_handoff_to_ticket(rag_store(req->ctx->rag), h.id, b.name, contact, b.message, err)))
             return rc;
-        hub_bump(req->ctx->hub);
+        hub_note(req->ctx->hub, h.id, true);
         ho_created_json(resp, h.id, b.token, "ticket", 0);
         return 0;
     }
@@ -485,7 +576,7 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
         if ((rc = index_handoff_create(rag_store(req->ctx->rag), &h, hash, &id, err)))
             return rc;
     }
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, id, false);
     ho_created_json(resp, id, token, "ticket", 0);
     return 0;
 }
@@ -543,7 +634,7 @@ int web_h_handoff_message(struct web_req *req, struct web_resp *resp, struct kb_
         (rc = ho_by_token(req, b.token, &h, err)) || (rc = rag_handoff_text_check(b.text, err)) ||
         (rc = index_handoff_message(rag_store(req->ctx->rag), h.id, NULL, NULL, b.text, &seq, err)))
         return rc;
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, h.id, false);
     seq_json(resp, seq);
     return 0;
 }
@@ -557,7 +648,7 @@ int web_h_handoff_close(struct web_req *req, struct web_resp *resp, struct kb_er
         (rc = ho_by_token(req, b.token, &h, err)) ||
         (rc = index_handoff_close(rag_store(req->ctx->rag), h.id, NULL, "customer", err)))
         return rc;
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, h.id, true);
     ok_json(resp);
     return 0;
 }
@@ -576,7 +667,7 @@ int web_h_handoff_rate(struct web_req *req, struct web_resp *resp, struct kb_err
         return kb_error_set(err, KB_ECONFLICT, "no agent has answered this conversation yet");
     if ((rc = index_handoff_rate(rag_store(req->ctx->rag), h.id, (int)b.rating, err)))
         return rc;
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, h.id, false);
     ok_json(resp);
     return 0;
 }
@@ -589,6 +680,8 @@ struct stream_job {
     int64_t id;                /* the handoff (0: the Inbox list) */
     int64_t after;             /* last seq sent */
     bool customer;             /* position and timeout events */
+    int64_t created_at;        /* customer streams: when the handoff was created (unix s) */
+    int64_t wait_s;            /* customer streams: handoff.wait_seconds at the stream's start */
     char actor[200];           /* Inbox streams: who is online */
     struct kb_buf ev;          /* one event being written */
 };
@@ -641,59 +734,54 @@ static int stream_events(struct web_task *t, struct stream_job *j, bool *closed)
     return stop;
 }
 
-/* Customer extras while queued: the position when it changed, and the timeout once. */
-static int stream_queue_info(struct web_task *t, struct stream_job *j, int64_t *last_pos, bool *timed_out)
+/* Customer extras while queued: the position when it changed (read from the hub's queue snapshot
+ * when requeue), and the timeout once (from memory: an idle stream costs no query). */
+static int stream_queue_info(struct web_task *t, struct stream_job *j, bool requeue, int64_t *last_pos,
+                             bool *timed_out)
 {
-    struct kb_arena a;
-    struct index_handoff h;
     struct kb_error err = {0};
-    int64_t pos = 0;
+    int64_t pos = *last_pos;
     int stop = 0;
     char buf[64];
-    kb_arena_init(&a, 4096, 0);
-    if (index_handoff_get(rag_store(j->rag), j->id, NULL, &a, &h, &err) == 0 && !strcmp(h.state, "queued") &&
-        !strcmp(h.kind, "chat") && index_handoff_position(rag_store(j->rag), j->id, &pos, &err) == 0) {
-        const struct config *cfg = rag_config_get(j->rag);
-        int64_t wait = cfg->handoff_wait_seconds;
-        rag_config_put(j->rag, cfg);
-        if (pos != *last_pos) {
-            int n = snprintf(buf, sizeof buf, "{\"position\":%lld}", (long long)pos);
-            stop = stream_emit(t, j, 0, "position", buf, (size_t)n);
-            *last_pos = pos;
-        }
-        if (!stop && !*timed_out && (int64_t)time(NULL) - h.created_at >= wait) {
-            int n = snprintf(buf, sizeof buf, "{\"wait_seconds\":%lld}", (long long)wait);
-            stop = stream_emit(t, j, 0, "timeout", buf, (size_t)n);
-            *timed_out = true;
-        }
+    if (requeue && hub_position(j->hub, j->rag, j->id, &pos, &err))
+        kb_warn("handoff %lld: %s", (long long)j->id, err.msg);
+    if (pos > 0 && pos != *last_pos) {
+        int n = snprintf(buf, sizeof buf, "{\"position\":%lld}", (long long)pos);
+        stop = stream_emit(t, j, 0, "position", buf, (size_t)n);
     }
-    kb_arena_release(&a);
+    *last_pos = pos;
+    if (!stop && pos > 0 && !*timed_out && (int64_t)time(NULL) - j->created_at >= j->wait_s) {
+        int n = snprintf(buf, sizeof buf, "{\"wait_seconds\":%lld}", (long long)j->wait_s);
+        stop = stream_emit(t, j, 0, "timeout", buf, (size_t)n);
+        *timed_out = true;
+    }
     return stop;
 }
 
 static void conv_stream_task(struct web_task *t, void *ud)
 {
     struct stream_job *j = ud;
-    uint64_t v = hub_version(j->hub) - 1; /* read at once */
+    uint64_t v = hub_version(j->hub);
     int64_t last_pos = -1;
     double last_emit = kb_now_s();
-    bool closed = false, timed_out = false;
+    bool closed = false, timed_out = false, first = true;
     if (web_task_emit(t, "retry: 2000\n\n", 13))
         return;
     for (;;) {
-        uint64_t now_v = hub_wait(j->hub, v);
+        uint64_t now_v = first ? v : hub_wait(j->hub, v, j->id);
+        bool mine = first, queue = first;
         if (web_task_stopping(t))
             break;
-        if (now_v != v) {
-            v = now_v;
-            if (stream_events(t, j, &closed) || (closed && j->customer))
-                break; /* an agent's stream stays: the rating comes after the close */
-            if (j->customer && stream_queue_info(t, j, &last_pos, &timed_out))
-                break;
-            last_emit = kb_now_s();
-        } else if (j->customer && !timed_out && stream_queue_info(t, j, &last_pos, &timed_out)) {
+        if (!first && now_v != v)
+            hub_changes(j->hub, v, j->id, &mine, &queue);
+        first = false;
+        v = now_v;
+        if (mine && (stream_events(t, j, &closed) || (closed && j->customer)))
+            break; /* an agent's stream stays: the rating comes after the close */
+        if (j->customer && stream_queue_info(t, j, queue, &last_pos, &timed_out))
             break;
-        }
+        if (mine || queue)
+            last_emit = kb_now_s();
         if (kb_now_s() - last_emit >= HO_PING_S) {
             if (web_task_emit(t, ": ping\n\n", 8))
                 break;
@@ -714,8 +802,10 @@ static int stream_after(struct web_req *req, int64_t *after, struct kb_error *er
     return 0;
 }
 
-static int stream_start(struct web_req *req, struct web_resp *resp, int64_t id, bool customer, struct kb_error *err)
+static int stream_start(struct web_req *req, struct web_resp *resp, const struct index_handoff *h, bool customer,
+                        struct kb_error *err)
 {
+    const struct config *cfg;
     struct stream_job *j;
     int64_t after;
     int rc;
@@ -724,9 +814,13 @@ static int stream_start(struct web_req *req, struct web_resp *resp, int64_t id, 
     j = kb_xcalloc(1, sizeof *j);
     j->rag = req->ctx->rag;
     j->hub = req->ctx->hub;
-    j->id = id;
+    j->id = h->id;
     j->after = after;
     j->customer = customer;
+    j->created_at = h->created_at;
+    cfg = rag_config_get(req->ctx->rag);
+    j->wait_s = cfg->handoff_wait_seconds;
+    rag_config_put(req->ctx->rag, cfg);
     kb_buf_init(&j->ev, 0);
     return web_task_start(req, resp, conv_stream_task, j, stream_job_free, err);
 }
@@ -735,7 +829,7 @@ int web_h_handoff_stream(struct web_req *req, struct web_resp *resp, struct kb_e
 {
     struct index_handoff h;
     int rc = ho_by_token(req, web_req_query(req, "token"), &h, err);
-    return rc ? rc : stream_start(req, resp, h.id, true, err);
+    return rc ? rc : stream_start(req, resp, &h, true, err);
 }
 
 /* ---- staff routes ------------------------------------------------------------------------------------------ */
@@ -777,7 +871,7 @@ static void inbox_stream_task(struct web_task *t, void *ud)
     double last_emit = kb_now_s();
     hub_presence(j->hub, j->actor, +1);
     while (!web_task_stopping(t)) {
-        uint64_t now_v = hub_wait(j->hub, v);
+        uint64_t now_v = hub_wait(j->hub, v, 0);
         if (now_v != v) {
             struct kb_arena a;
             struct kb_buf b;
@@ -849,7 +943,7 @@ int web_h_inbox_conv_stream(struct web_req *req, struct web_resp *resp, struct k
 {
     struct index_handoff h;
     int rc = index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, err);
-    return rc ? rc : stream_start(req, resp, h.id, false, err);
+    return rc ? rc : stream_start(req, resp, &h, false, err);
 }
 
 static const char *ho_actor(const struct web_req *req)
@@ -863,7 +957,7 @@ int web_h_inbox_take(struct web_req *req, struct web_resp *resp, struct kb_error
     if (rc)
         return rc;
     web_audit(req, "handoff.take", "", "");
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, req->ids[0], true);
     ok_json(resp);
     return 0;
 }
@@ -878,7 +972,7 @@ int web_h_inbox_message(struct web_req *req, struct web_resp *resp, struct kb_er
         (rc = index_handoff_message(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), b.text,
                                     &seq, err)))
         return rc;
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, req->ids[0], false);
     seq_json(resp, seq);
     return 0;
 }
@@ -888,7 +982,7 @@ int web_h_inbox_close(struct web_req *req, struct web_resp *resp, struct kb_erro
     int rc = index_handoff_close(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
     if (rc)
         return rc;
-    hub_bump(req->ctx->hub);
+    hub_note(req->ctx->hub, req->ids[0], true);
     ok_json(resp);
     return 0;
 }
