@@ -44,6 +44,7 @@ static const struct {
     {"embed.backend", {"builtin", "local", "openai", NULL}},
     {"answer.backend", {"local", "openai", NULL}},
     {"answer.on_backend_down", {"extractive", "fail", NULL}},
+    {"handoff.webhook_format", {"generic", "wecom", "dingtalk", "feishu", "slack", NULL}},
 };
 
 /* Secret keys (KB_CONFIG_SECRET_KEYS): shown as "***" when set. */

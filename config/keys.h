@@ -174,8 +174,23 @@
       "business hours for live chat, e.g. \"Mon-Fri 09:00-18:00, Sat 10:00-14:00\"; empty: always")   \
     X(handoff, timezone, STR, "+00:00", 3, 6, "UTC offset handoff.hours are in: UTC, +08:00, -05:00") \
     X(handoff, wait_seconds, INT, 300, 1, 86400,                                                      \
-      "seconds a queued customer waits for an agent before the ticket form is offered")
+      "seconds a queued customer waits for an agent before the ticket form is offered")              \
+    X(handoff, webhook_url, STR, "", 0, 2048,                                                        \
+      "POST a notification of every new handoff and ticket here (secret: robot URLs carry a key); empty: off") \
+    X(handoff, webhook_format, STR, "generic", 5, 8,                                                  \
+      "webhook body: generic (JSON), wecom, dingtalk, feishu (group robot text) or slack")           \
+    X(handoff, smtp_host, STR, "", 0, 255, "SMTP server for handoff e-mails; empty: no e-mail")      \
+    X(handoff, smtp_port, INT, 587, 1, 65535, "SMTP port (465: TLS from the start)")                 \
+    X(handoff, smtp_starttls, BOOL, 1, 0, 1, "require STARTTLS on the SMTP connection")              \
+    X(handoff, smtp_user, STR, "", 0, 255, "SMTP login; empty: none")                                \
+    X(handoff, smtp_password, STR, "", 0, 1024, "SMTP password (secret)")                            \
+    X(handoff, smtp_password_file, STR, "", 0, 4096, "file holding handoff.smtp_password (first line)") \
+    X(handoff, smtp_from, STR, "", 0, 255, "sender address of handoff e-mails")                      \
+    X(handoff, smtp_to, STR, "", 0, 2048, "comma-separated recipients of handoff e-mails")           \
+    X(handoff, notify_retries, INT, 4, 0, 20, "retries of a failed notification (backoff 1 s, 2 s, 4 s, ... up to 5 min)") \
+    X(handoff, notify_timeout_s, INT, 10, 1, 300, "seconds one notification attempt may take")
 
 /* Keys whose values are secrets: `config show`, its JSON and logs print "***" for them when set.
  * S(section, name) for keys listed above. */
-#define KB_CONFIG_SECRET_KEYS(S) S(server, admin_token) S(auth, admin_token) S(embed, api_key) S(answer, api_key)
+#define KB_CONFIG_SECRET_KEYS(S) S(server, admin_token) S(auth, admin_token) S(embed, api_key) S(answer, api_key) \
+    S(handoff, webhook_url) S(handoff, smtp_password)

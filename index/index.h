@@ -563,6 +563,22 @@ int index_handoff_list(struct index_store *st, bool closed, int limit, struct kb
                        int *n_out, struct kb_error *err);
 /* 1-based place of a queued chat in the queue; 0 when it is not queued. */
 int index_handoff_position(struct index_store *st, int64_t id, int64_t *pos, struct kb_error *err);
+/* One delivery of a handoff notification (store_handoff.c; arena strings). */
+struct index_notify {
+    int64_t id, handoff_id;
+    const char *channel;      /* "webhook" | "email" */
+    const char *state;        /* "pending" | "sent" | "failed" */
+    int attempts;             /* tries made */
+    int64_t next_at;          /* unix s of the next try (pending) */
+    const char *last_error;   /* why the last try failed; never a secret */
+    int64_t updated_at;
+};
+int index_notify_add(struct index_store *st, int64_t handoff_id, const char *channel, struct kb_error *err);
+/* failed false: pending deliveries due at now, oldest first; true: failed ones, newest first. */
+int index_notify_list(struct index_store *st, bool failed, int64_t now, int limit, struct kb_arena *a,
+                      struct index_notify **out, int *n_out, struct kb_error *err);
+int index_notify_update(struct index_store *st, int64_t id, const char *state, int attempts, int64_t next_at,
+                        const char *last_error, struct kb_error *err);
 /* The queued chats' ids, oldest first, at most INDEX_HANDOFF_QUEUE_MAX; *ids: caller owns, free(). */
 #define INDEX_HANDOFF_QUEUE_MAX 100000
 int index_handoff_queue(struct index_store *st, int64_t **ids, int *n_out, struct kb_error *err);

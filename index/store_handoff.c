@@ -15,6 +15,10 @@
  *                  PRIMARY KEY(handoff_id, seq))
  *       -- kind: 'customer' | 'agent' (messages), 'state' (text = the new state: queued, taken,
  *          closed, ticket, rated:N); author: the agent's display name for agent and taken events
+ *   handoff_notifications(id, handoff_id, channel 'webhook'|'email', state 'pending'|'sent'|'failed',
+ *                         attempts, next_at, last_error, created_at, updated_at)
+ *       -- one delivery of a new handoff or ticket, retried by rag/notify.c until sent or failed;
+ *          last_error never holds a secret (rag/notify.c writes it)
  * State machine: chat queued -> taken -> closed, queued -> closed, queued -> ticket (kind becomes
  * 'ticket', state stays queued until an agent closes it). Every change bumps last_event and appends
  * its event in the same transaction: the event seq is the SSE id (Last-Event-ID resumes after it).
@@ -44,7 +48,13 @@ const char store_handoff_migration[] =
     "CREATE INDEX IF NOT EXISTS handoffs_log ON handoffs(log_secret) WHERE log_secret<>'';"
     "CREATE TABLE IF NOT EXISTS handoff_events(handoff_id INTEGER NOT NULL REFERENCES handoffs(id) ON DELETE CASCADE,"
     " seq INTEGER NOT NULL, created_at INTEGER NOT NULL, kind TEXT NOT NULL, author TEXT NOT NULL DEFAULT '',"
-    " text TEXT NOT NULL, PRIMARY KEY(handoff_id, seq)) WITHOUT ROWID;";
+    " text TEXT NOT NULL, PRIMARY KEY(handoff_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS handoff_notifications(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " handoff_id INTEGER NOT NULL REFERENCES handoffs(id) ON DELETE CASCADE, channel TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending' CHECK(state IN ('pending','sent','failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS handoff_notifications_due ON handoff_notifications(state, next_at);";
 
 #define HO_COLS                                                                                           \
     "id, kind, state, trigger, bot_id, collection_id, log_secret, agent, agent_name, rating, name, contact," \
@@ -470,6 +480,89 @@ int index_handoff_queue(struct index_store *st, int64_t **ids, int *n_out, struc
         rc = store_fail(st, err, src, "read the queue");
     *n_out = rc ? 0 : n;
 out_unlock:
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}
+
+/* ---- notifications ---- */
+
+int index_notify_add(struct index_store *st, int64_t handoff_id, const char *channel, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+    int64_t now = store_now_s();
+    store_lock(st);
+    if ((rc = ho_prepare(st, "INSERT INTO handoff_notifications(handoff_id, channel, next_at, created_at, updated_at)"
+                             " VALUES(?1,?2,?3,?3,?3)", &s, err)) == 0) {
+        sqlite3_bind_int64(s, 1, handoff_id);
+        sqlite3_bind_text(s, 2, channel, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, now);
+        rc = ho_step_done(st, s, "queue a notification", err);
+        s = NULL;
+    }
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}
+
+/* Pending deliveries due at now (failed = false), or the latest failed ones (failed = true). */
+int index_notify_list(struct index_store *st, bool failed, int64_t now, int limit, struct kb_arena *a,
+                      struct index_notify **out, int *n_out, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, src = SQLITE_DONE, n = 0;
+    *n_out = 0;
+    if (limit <= 0 || limit > 500)
+        limit = 500;
+    if (!(*out = kb_arena_alloc(a, (size_t)limit * sizeof **out)))
+        return kb_error_set(err, KB_ENOMEM, "no memory for notifications");
+    store_lock(st);
+    if ((rc = ho_prepare(st, failed ? "SELECT id, handoff_id, channel, state, attempts, next_at, last_error, updated_at"
+                                      " FROM handoff_notifications WHERE state='failed' ORDER BY id DESC LIMIT ?2"
+                                    : "SELECT id, handoff_id, channel, state, attempts, next_at, last_error, updated_at"
+                                      " FROM handoff_notifications WHERE state='pending' AND next_at<=?1 ORDER BY"
+                                      " next_at LIMIT ?2", &s, err)))
+        goto out_unlock;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, limit);
+    while (n < limit && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        struct index_notify *x = &(*out)[n++];
+        x->id = sqlite3_column_int64(s, 0);
+        x->handoff_id = sqlite3_column_int64(s, 1);
+        x->channel = store_col_str(s, 2, a);
+        x->state = store_col_str(s, 3, a);
+        x->attempts = sqlite3_column_int(s, 4);
+        x->next_at = sqlite3_column_int64(s, 5);
+        x->last_error = store_col_str(s, 6, a);
+        x->updated_at = sqlite3_column_int64(s, 7);
+    }
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = store_fail(st, err, src, "list notifications");
+    *n_out = rc ? 0 : n;
+out_unlock:
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}
+
+int index_notify_update(struct index_store *st, int64_t id, const char *state, int attempts, int64_t next_at,
+                        const char *last_error, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+    store_lock(st);
+    if ((rc = ho_prepare(st, "UPDATE handoff_notifications SET state=?2, attempts=?3, next_at=?4, last_error=?5,"
+                             " updated_at=?6 WHERE id=?1", &s, err)) == 0) {
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, attempts);
+        sqlite3_bind_int64(s, 4, next_at);
+        sqlite3_bind_text(s, 5, nz(last_error), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 6, store_now_s());
+        rc = ho_step_done(st, s, "record a notification", err);
+        s = NULL;
+    }
     sqlite3_finalize(s);
     store_unlock(st);
     return rc;

@@ -329,6 +329,8 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     if ((rc = rag_jobs_start(r, err)))
         goto fail;
     rag_jobs_reembed(r);
+    if (!o.read_only)
+        rag_notify_resume(r); /* handoff notifications still pending from before a restart */
     *out = r;
     return 0;
 fail:
@@ -342,6 +344,7 @@ void rag_close(struct rag *r)
         return;
     rag_jobs_stop(r);
     kb_gen_swap(r, NULL); /* no answer runs any more */
+    rag_notify_close(r);  /* handoff notifications' worker (notify.c) */
     rag_log_close(r);     /* the conversation log's last batch (log.c) */
     index_store_close(r->st);
     text_dict_free(r->dict);

@@ -434,6 +434,10 @@ int rag_handoff_tz_minutes(const char *tz, int *minutes, struct kb_error *err);
 bool rag_handoff_keyword(const char *keywords, const char *question);
 /* A message's text: non-empty valid UTF-8 of at most RAG_HANDOFF_TEXT_MAX characters, else KB_EINVAL. */
 int rag_handoff_text_check(const char *text, struct kb_error *err);
+/* Queues the notifications of new handoff or ticket handoff_id (handoff.webhook_url, handoff.smtp_*)
+ * and wakes their worker (notify.c); delivery, retries and failures happen in the background and
+ * are recorded in the store. 0 when nothing is configured. */
+int rag_handoff_notify(struct rag *r, int64_t handoff_id, struct kb_error *err);
 /* Fallback answers in a row at the end of the logged conversation log_secret (what is logged so far). */
 int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_out, struct kb_error *err);
 

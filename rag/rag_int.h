@@ -179,6 +179,8 @@ struct rag {
     struct rag_gen_ref *gen_ref;     /* gen with the count of answers using it; guarded by lock (kb.c) */
     struct text_dict *dict;          /* question segmentation (rag_question_dict); owned; guarded by lock */
     char dict_path[4200];            /* the path dict was (or failed to be) read from; "" none tried */
+    struct rag_notifier *notifier;   /* notify.c: handoff notifications' worker; started by the first
+                                      * notification (under lock), stopped by rag_close */
     struct rag_log *log;             /* log.c: the conversation log's writer; started by the first
                                       * logged answer (under lock), stopped by rag_close */
 };
@@ -189,6 +191,10 @@ int rag_ingest_one(struct rag *r, int64_t doc_id, int64_t collection_id, const c
 /* Logs an answer when opts->channel is set and cfg->log_enabled (log.c); fills a->message_id,
  * log_conversation_id and log_secret. A failure is logged as a warning: the answer stands. */
 void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a);
+/* Handoff notifications (notify.c): starts the worker when deliveries are pending (rag_open), and
+ * stops it (rag_close, before the store closes). */
+void rag_notify_resume(struct rag *r);
+void rag_notify_close(struct rag *r);
 /* Writes what the conversation log still holds and stops its writer (rag_close, before the store
  * closes). */
 void rag_log_close(struct rag *r);

@@ -20,7 +20,8 @@
  *        the customer's stream ends after the "closed" state event (an agent's stays open for the
  *        rating that may follow).
  * Staff routes:
- *   GET  /api/inbox -> {agents_online, open: [handoff...], closed: [the last 50]}
+ *   GET  /api/inbox -> {agents_online, open: [handoff...], closed: [the last 50], notify_failures:
+ *        [{handoff_id, channel, attempts, error, at}] (the last 20 notifications that gave up)}
  *   GET  /api/inbox/stream (SSE): event: inbox data: the GET /api/inbox object, at once and after
  *        every change; while it is connected its caller counts as online (presence)
  *   GET  /api/inbox/{id} -> {handoff, events, bot: [{question, answer, mode, citations, at}]}
@@ -388,6 +389,15 @@ static int ho_events_json(struct web_req *req, struct jw *w, int64_t id, struct 
     return rc;
 }
 
+/* Queues the notifications of a new handoff or ticket; a failure to queue is logged, never the
+ * customer's error (the conversation exists). */
+static void ho_notify(struct web_req *req, int64_t id)
+{
+    struct kb_error e = {0};
+    if (rag_handoff_notify(req->ctx->rag, id, &e))
+        kb_warn("handoff %lld: notifications not queued: %s", (long long)id, e.msg);
+}
+
 /* The display name of a staff principal: the account's email, or "admin". */
 static const char *ho_agent_name(const struct web_req *req)
 {
@@ -484,6 +494,7 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
         (rc = index_handoff_position(rag_store(req->ctx->rag), id, &pos, err)))
         return rc;
     hub_note(req->ctx->hub, id, true);
+    ho_notify(req, id);
     ho_created_json(resp, id, token, "chat", pos);
     return 0;
 }
@@ -552,6 +563,7 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
             (rc = index_handoff_to_ticket(rag_store(req->ctx->rag), h.id, b.name, contact, b.message, err)))
             return rc;
         hub_note(req->ctx->hub, h.id, true);
+        ho_notify(req, h.id);
         ho_created_json(resp, h.id, b.token, "ticket", 0);
         return 0;
     }
@@ -577,6 +589,7 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
             return rc;
     }
     hub_note(req->ctx->hub, id, false);
+    ho_notify(req, id);
     ho_created_json(resp, id, token, "ticket", 0);
     return 0;
 }
@@ -852,6 +865,22 @@ static int inbox_json(struct web_ctx *ctx, struct kb_arena *a, struct kb_buf *ou
     if (rc == 0 && (rc = index_handoff_list(rag_store(ctx->rag), true, HO_CLOSED_LISTED, a, &v, &n, err)) == 0) {
         for (int i = 0; i < n; i++)
             ho_json(&w, NULL, &v[i], true);
+    }
+    jw_end_arr(&w);
+    jw_arr(&w, "notify_failures"); /* deliveries that gave up (rag/notify.c), newest first */
+    if (rc == 0) {
+        struct index_notify *x;
+        if ((rc = index_notify_list(rag_store(ctx->rag), true, 0, 20, a, &x, &n, err)) == 0) {
+            for (int i = 0; i < n; i++) {
+                jw_obj(&w, NULL);
+                jw_int(&w, "handoff_id", x[i].handoff_id);
+                jw_str(&w, "channel", x[i].channel);
+                jw_int(&w, "attempts", x[i].attempts);
+                jw_str(&w, "error", x[i].last_error);
+                jw_int(&w, "at", x[i].updated_at);
+                jw_end_obj(&w);
+            }
+        }
     }
     jw_end_arr(&w);
     jw_end_obj(&w);

@@ -13,7 +13,11 @@
  *   rate (once, 1..5), messages after close 403; the wait timeout event; a queued chat turned ticket,
  *   a fresh ticket and the form's errors; unknown tokens 401; a viewer gets 403 on the Inbox;
  * - test_out_of_hours: outside handoff.hours live chat is refused (409, reason "hours") even with
- *   an agent online, and the ticket path works. */
+ *   an agent online, and the ticket path works; bad handoff.hours/timezone refused at run time and open;
+ * - test_notify: a webhook receiver and an SMTP sink the test runs on 127.0.0.1: the generic JSON,
+ *   then the WeCom, DingTalk, Feishu and Slack shapes switched at run time, an e-mail to two
+ *   recipients; a hanging target does not hold the customer's request, is retried and marked failed
+ *   in the Inbox with an error naming the host only; the robot key never reaches the log. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -30,6 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -616,6 +623,331 @@ static void test_out_of_hours(void **state)
     fixture_free(f);
 }
 
+/* ---- notifications: a webhook receiver and an SMTP sink on 127.0.0.1 ---------------------------------- */
+
+struct sink {
+    int lfd, port;
+    pthread_t th;
+    pthread_mutex_t mu;
+    bool smtp;               /* speaks SMTP, else HTTP */
+    int status;              /* HTTP: the answer's status; 0 = hold the connection until release */
+    bool release, stop;
+    int n_got, n_holding;
+    char got[16][4096];      /* bodies (HTTP) or DATA plus envelope (SMTP), in order */
+};
+
+static int sink_listen(struct sink *k)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    int one = 1;
+    k->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(k->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(k->lfd, (struct sockaddr *)&a, sizeof a) || listen(k->lfd, 16) ||
+        getsockname(k->lfd, (struct sockaddr *)&a, &n))
+        return -1;
+    k->port = ntohs(a.sin_port);
+    return 0;
+}
+
+/* Reads into buf until needle (or 4095 bytes / EOF / 5 s); returns bytes. */
+static size_t read_until(int fd, char *buf, size_t cap, size_t have, const char *needle)
+{
+    double end = kb_now_s() + 5;
+    buf[have] = '\0';
+    while (!strstr(buf, needle) && have + 1 < cap && kb_now_s() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t got;
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        if ((got = recv(fd, buf + have, cap - 1 - have, 0)) <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = '\0';
+    }
+    return have;
+}
+
+static void sink_store(struct sink *k, const char *text)
+{
+    pthread_mutex_lock(&k->mu);
+    if (k->n_got < 16)
+        snprintf(k->got[k->n_got++], sizeof k->got[0], "%s", text);
+    pthread_mutex_unlock(&k->mu);
+}
+
+static void sink_http(struct sink *k, int fd)
+{
+    char buf[8192];
+    size_t n = read_until(fd, buf, sizeof buf, 0, "\r\n\r\n");
+    const char *cl = strstr(buf, "Content-Length:"), *body = strstr(buf, "\r\n\r\n");
+    long len = cl ? strtol(cl + 15, NULL, 10) : 0;
+    int status;
+    char resp[128];
+    if (!body)
+        return;
+    body += 4;
+    while ((long)(n - (size_t)(body - buf)) < len) {
+        size_t before = n;
+        n = read_until(fd, buf, sizeof buf, n, "\x01"); /* until the body is complete */
+        if (n == before)
+            break;
+    }
+    sink_store(k, body);
+    pthread_mutex_lock(&k->mu);
+    status = k->status;
+    if (!status) { /* hold the connection: a hanging target */
+        k->n_holding++;
+        while (!k->release && !k->stop) {
+            pthread_mutex_unlock(&k->mu);
+            usleep(20 * 1000);
+            pthread_mutex_lock(&k->mu);
+        }
+        k->n_holding--;
+        status = 500;
+    }
+    pthread_mutex_unlock(&k->mu);
+    n = (size_t)snprintf(resp, sizeof resp, "HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", status);
+    (void)!send(fd, resp, n, MSG_NOSIGNAL);
+}
+
+static void say(int fd, const char *line)
+{
+    (void)!send(fd, line, strlen(line), MSG_NOSIGNAL);
+}
+
+static void sink_smtp(struct sink *k, int fd)
+{
+    char buf[8192], env[1024] = "";
+    size_t n = 0;
+    say(fd, "220 sink ESMTP\r\n");
+    for (;;) {
+        char *eol;
+        n = read_until(fd, buf, sizeof buf, n, "\r\n");
+        if (!(eol = strstr(buf, "\r\n")))
+            return;
+        *eol = '\0';
+        if (!strncasecmp(buf, "EHLO", 4) || !strncasecmp(buf, "HELO", 4)) {
+            say(fd, "250 sink\r\n");
+        } else if (!strncasecmp(buf, "MAIL FROM", 9) || !strncasecmp(buf, "RCPT TO", 7)) {
+            strncat(env, buf, sizeof env - strlen(env) - 2);
+            strncat(env, "\n", sizeof env - strlen(env) - 1);
+            say(fd, "250 OK\r\n");
+        } else if (!strncasecmp(buf, "DATA", 4)) {
+            size_t rest = n - (size_t)(eol + 2 - buf), m;
+            char data[8192];
+            memmove(data, eol + 2, rest);
+            say(fd, "354 go on\r\n");
+            m = read_until(fd, data, sizeof data, rest, "\r\n.\r\n");
+            data[m] = '\0';
+            {
+                char all[4096];
+                snprintf(all, sizeof all, "%s%s", env, data);
+                sink_store(k, all);
+            }
+            say(fd, "250 queued\r\n");
+            n = 0;
+            continue;
+        } else if (!strncasecmp(buf, "QUIT", 4)) {
+            say(fd, "221 bye\r\n");
+            return;
+        } else {
+            say(fd, "250 OK\r\n");
+        }
+        { /* drop the line handled */
+            size_t used = (size_t)(eol + 2 - buf);
+            memmove(buf, buf + used, n - used);
+            n -= used;
+            buf[n] = '\0';
+        }
+    }
+}
+
+static void *sink_main(void *p)
+{
+    struct sink *k = p;
+    for (;;) {
+        struct pollfd pf = {.fd = k->lfd, .events = POLLIN};
+        int fd;
+        bool stop;
+        pthread_mutex_lock(&k->mu);
+        stop = k->stop;
+        pthread_mutex_unlock(&k->mu);
+        if (stop)
+            break;
+        if (poll(&pf, 1, 50) <= 0 || (fd = accept(k->lfd, NULL, NULL)) < 0)
+            continue;
+        if (k->smtp)
+            sink_smtp(k, fd);
+        else
+            sink_http(k, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void sink_start(struct sink *k, bool smtp)
+{
+    memset(k, 0, sizeof *k);
+    k->smtp = smtp;
+    k->status = 200;
+    pthread_mutex_init(&k->mu, NULL);
+    assert_int_equal(sink_listen(k), 0);
+    assert_int_equal(pthread_create(&k->th, NULL, sink_main, k), 0);
+}
+
+static void sink_stop(struct sink *k)
+{
+    pthread_mutex_lock(&k->mu);
+    k->stop = true;
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->th, NULL);
+    close(k->lfd);
+    pthread_mutex_destroy(&k->mu);
+}
+
+/* Waits for the sink's i-th delivery; returns a copy in out. */
+static void sink_wait(struct sink *k, int i, char *out, size_t n)
+{
+    double end = kb_now_s() + 15;
+    for (;;) {
+        bool have;
+        pthread_mutex_lock(&k->mu);
+        have = k->n_got > i;
+        if (have)
+            snprintf(out, n, "%s", k->got[i]);
+        pthread_mutex_unlock(&k->mu);
+        if (have)
+            return;
+        if (kb_now_s() > end)
+            fail_msg("sink (%s) got no delivery #%d", k->smtp ? "smtp" : "http", i);
+        usleep(20 * 1000);
+    }
+}
+
+static char log_text[1 << 16];
+static size_t log_len;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_capture(enum kb_log_level level, const char *msg, void *ud)
+{
+    (void)level, (void)ud;
+    pthread_mutex_lock(&log_mu);
+    log_len += (size_t)snprintf(log_text + log_len, sizeof log_text - log_len, "%s\n", msg);
+    if (log_len >= sizeof log_text)
+        log_len = sizeof log_text - 1;
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void test_notify(void **state)
+{
+    struct sink hook, mail;
+    struct fixture *f;
+    char url[256], v[64], got[4096], body[512];
+    static const struct {
+        const char *format, *want1, *want2;
+    } shapes[] = {
+        {"wecom", "{\"msgtype\":\"text\",\"text\":{\"content\":\"kbox: new ticket #", NULL},
+        {"dingtalk", "{\"msgtype\":\"text\",\"text\":{\"content\":\"kbox: new ticket #", NULL},
+        {"feishu", "{\"msg_type\":\"text\",\"content\":{\"text\":\"kbox: new ticket #", NULL},
+        {"slack", "{\"text\":\"kbox: new ticket #", NULL},
+    };
+    struct http_resp r;
+    (void)state;
+    sink_start(&hook, false);
+    sink_start(&mail, true);
+    kb_log_set_sink(log_capture, NULL);
+    f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-handoff-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    config_init(&f->cfg);
+    set(&f->cfg, "data.dir", f->dir);
+    set(&f->cfg, "server.port", "0");
+    set(&f->cfg, "server.admin_token", TOKEN);
+    set(&f->cfg, "server.rate_limit_per_min", "0");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/robot/send?key=SECRET-ROBOT-KEY-42", hook.port);
+    set(&f->cfg, "handoff.webhook_url", url);
+    set(&f->cfg, "handoff.smtp_host", "127.0.0.1");
+    snprintf(v, sizeof v, "%d", mail.port);
+    set(&f->cfg, "handoff.smtp_port", v);
+    set(&f->cfg, "handoff.smtp_starttls", "false");
+    set(&f->cfg, "handoff.smtp_from", "kbox@example.com");
+    set(&f->cfg, "handoff.smtp_to", "desk@example.com, boss@example.com");
+    set(&f->cfg, "handoff.notify_retries", "1");
+    set(&f->cfg, "handoff.notify_timeout_s", "2");
+    start(f);
+
+    /* a ticket: the generic JSON and an e-mail to both recipients */
+    expect(f, "POST", "/api/handoff/ticket", public_h,
+           "{\"name\":\"Ann\",\"email\":\"ann@example.com\",\"message\":\"my kettle leaks\"}", 200, NULL, NULL);
+    sink_wait(&hook, 0, got, sizeof got);
+    if (!strstr(got, "\"event\":\"ticket\"") || !strstr(got, "\"name\":\"Ann\"") ||
+        !strstr(got, "\"contact\":\"ann@example.com\"") || !strstr(got, "\"message\":\"my kettle leaks\"") ||
+        !strstr(got, "\"text\":\"kbox: new ticket #1 from Ann"))
+        fail_msg("generic webhook body: %s", got);
+    sink_wait(&mail, 0, got, sizeof got);
+    if (!strstr(got, "MAIL FROM:<kbox@example.com>") || !strstr(got, "RCPT TO:<desk@example.com>") ||
+        !strstr(got, "RCPT TO:<boss@example.com>") || !strstr(got, "Subject: kbox: new ticket") ||
+        !strstr(got, "my kettle leaks"))
+        fail_msg("smtp delivery: %s", got);
+
+    /* the robots' shapes, switched at run time */
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        snprintf(body, sizeof body, "{\"handoff.webhook_format\":\"%s\"}", shapes[i].format);
+        expect(f, "PUT", "/api/settings", admin, body, 200, NULL, NULL);
+        expect(f, "POST", "/api/handoff/ticket", public_h, "{\"name\":\"Bo\",\"phone\":\"1234567\",\"message\":\"hi\"}",
+               200, NULL, NULL);
+        sink_wait(&hook, (int)i + 1, got, sizeof got);
+        if (!strstr(got, shapes[i].want1) || strstr(got, "\"event\""))
+            fail_msg("%s body: %s", shapes[i].format, got);
+    }
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.webhook_format\":\"teams\"}", 400, "handoff.webhook_format", NULL);
+
+    /* a hanging target does not block the customer; then it fails, is retried, and is marked failed */
+    pthread_mutex_lock(&hook.mu);
+    hook.status = 0;
+    pthread_mutex_unlock(&hook.mu);
+    expect(f, "POST", "/api/handoff/ticket", public_h, "{\"name\":\"Cy\",\"phone\":\"7654321\",\"message\":\"hello\"}",
+           200, NULL, NULL);
+    {
+        double end = kb_now_s() + 10;
+        int holding = 0;
+        while (kb_now_s() < end && !holding) {
+            pthread_mutex_lock(&hook.mu);
+            holding = hook.n_holding;
+            pthread_mutex_unlock(&hook.mu);
+            usleep(20 * 1000);
+        }
+        assert_int_equal(holding, 1); /* the ticket was answered while its webhook still hangs */
+    }
+    {
+        double end = kb_now_s() + 20;
+        bool failed = false;
+        while (kb_now_s() < end && !failed) {
+            call(f, "GET", "/api/inbox", admin, NULL, 200, &r);
+            failed = strstr(r.body, "\"channel\":\"webhook\",\"attempts\":2") != NULL;
+            if (failed && (!strstr(r.body, "webhook 127.0.0.1:") || strstr(r.body, "SECRET-ROBOT-KEY")))
+                fail_msg("failure entry: %s", r.body);
+            http_resp_free(&r);
+            if (!failed)
+                usleep(200 * 1000);
+        }
+        assert_true(failed);
+    }
+    pthread_mutex_lock(&hook.mu);
+    hook.release = true;
+    pthread_mutex_unlock(&hook.mu);
+    stop(f);
+    kb_log_set_sink(NULL, NULL);
+    log_text[log_len] = '\0';
+    assert_non_null(strstr(log_text, "giving up"));
+    assert_null(strstr(log_text, "SECRET-ROBOT-KEY"));
+    start(f);
+    fixture_free(f);
+    sink_stop(&hook);
+    sink_stop(&mail);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_keywords),
         cmocka_unit_test(test_live_chat),
         cmocka_unit_test(test_out_of_hours),
+        cmocka_unit_test(test_notify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
