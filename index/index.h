@@ -579,6 +579,8 @@ int index_notify_list(struct index_store *st, bool failed, int64_t now, int limi
                       struct index_notify **out, int *n_out, struct kb_error *err);
 int index_notify_update(struct index_store *st, int64_t id, const char *state, int attempts, int64_t next_at,
                         const char *last_error, struct kb_error *err);
+/* Handoffs (chats and tickets) created in [from, to) (unix s; 0 = open): the Dashboard's handed-off count. */
+int index_handoff_count(struct index_store *st, int64_t from, int64_t to, int64_t *n, struct kb_error *err);
 /* The queued chats' ids, oldest first, at most INDEX_HANDOFF_QUEUE_MAX; *ids: caller owns, free(). */
 #define INDEX_HANDOFF_QUEUE_MAX 100000
 int index_handoff_queue(struct index_store *st, int64_t **ids, int *n_out, struct kb_error *err);

@@ -567,3 +567,22 @@ int index_notify_update(struct index_store *st, int64_t id, const char *state, i
     store_unlock(st);
     return rc;
 }
+
+int index_handoff_count(struct index_store *st, int64_t from, int64_t to, int64_t *n, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+    *n = 0;
+    store_lock(st);
+    if ((rc = ho_prepare(st, "SELECT count(*) FROM handoffs WHERE created_at>=?1 AND created_at<?2", &s, err)) == 0) {
+        sqlite3_bind_int64(s, 1, from > 0 ? from : 0);
+        sqlite3_bind_int64(s, 2, to > 0 ? to : INT64_MAX);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *n = sqlite3_column_int64(s, 0);
+        else
+            rc = store_fail(st, err, sqlite3_errcode(st->db), "count handoffs");
+    }
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}

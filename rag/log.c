@@ -504,7 +504,7 @@ int rag_log_stats_json(struct rag *r, const struct rag_log_query *q, struct jw *
     const struct config *cfg = rag_config_get(r);
     struct index_log_stats s;
     struct kb_arena a;
-    int64_t answered;
+    int64_t answered, handed = 0;
     int rc = rag_log_query_check(q, err);
     kb_arena_init(&a, 0, 0);
     log_flush(r);
@@ -512,16 +512,25 @@ int rag_log_stats_json(struct rag *r, const struct rag_log_query *q, struct jw *
         rc = index_log_stats(r->st, q->from, q->to, q->collection_id, &a, &s, err);
     if (rc)
         goto out;
+    /* handed off: handoffs to a person created in the range (index/store_handoff.c), every collection
+     * (a handoff names no collection); as a share of the questions they take from the fallback
+     * share first, then from the answered one, so the three shares still add up to the questions */
+    if (q->collection_id <= 0 && (rc = index_handoff_count(r->st, q->from, q->to, &handed, err)))
+        goto out;
+    handed = handed < s.n_questions ? handed : s.n_questions;
     answered = s.n_questions - s.n_fallback;
     jw_bool(w, "enabled", cfg->log_enabled);
     jw_int(w, "questions", s.n_questions);
     jw_int(w, "answered", answered);
     jw_int(w, "fallback", s.n_fallback);
-    jw_int(w, "handed_off", 0); /* no hand-off to a person exists yet: always 0 */
+    jw_int(w, "handed_off", handed);
     jw_obj(w, "shares");
-    jw_num(w, "answered", s.n_questions ? (double)answered / (double)s.n_questions : 0);
-    jw_num(w, "fallback", s.n_questions ? (double)s.n_fallback / (double)s.n_questions : 0);
-    jw_num(w, "handed_off", 0);
+    {
+        int64_t from_fb = handed < s.n_fallback ? handed : s.n_fallback, from_ans = handed - from_fb;
+        jw_num(w, "answered", s.n_questions ? (double)(answered - from_ans) / (double)s.n_questions : 0);
+        jw_num(w, "fallback", s.n_questions ? (double)(s.n_fallback - from_fb) / (double)s.n_questions : 0);
+        jw_num(w, "handed_off", s.n_questions ? (double)handed / (double)s.n_questions : 0);
+    }
     jw_end_obj(w);
     jw_obj(w, "thumbs");
     jw_int(w, "up", s.n_up);

@@ -328,12 +328,14 @@ static int ho_by_token(struct web_req *req, const char *token, struct index_hand
 {
     char hash[65];
     int rc;
+    /* 400 and 404, not 401: 401 and 403 are admission's answers (the route is public), and the
+     * token names a conversation as an id would */
     if (!ho_token_ok(token))
-        return kb_error_set(err, KB_EAUTH, "token must be the 32-character conversation token");
+        return kb_error_set(err, KB_EINVAL, "token must be the 32-character conversation token");
     web_sha256_hex(token, hash);
     rc = index_handoff_get(rag_store(req->ctx->rag), 0, hash, &req->arena, h, err);
     if (rc == KB_ENOENT)
-        rc = kb_error_set(err, KB_EAUTH, "unknown conversation token");
+        rc = kb_error_set(err, KB_ENOENT, "unknown conversation token");
     return rc ? rc : ho_origin(req, h->bot_id, err);
 }
 

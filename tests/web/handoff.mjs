@@ -13,6 +13,7 @@
 //   5. the agent closes the conversation; the customer sees it and rates the agent 5 stars.
 // Then, outside business hours (handoff.hours set so that now is outside), a customer on a Chinese
 // widget gets the ticket form instead of live chat, leaves a message, and it reaches the Inbox.
+// Every handoff notifies a webhook that refuses connections: the Inbox shows those failures.
 // Screenshots of both sides in English and Chinese: BUILD_DIR/screenshots/handoff-widget-en.png,
 // handoff-inbox-en.png, handoff-widget-zh.png (the ticket form), handoff-ticket-done-zh.png,
 // handoff-inbox-zh.png. Exit 77 (skip) without
@@ -39,7 +40,10 @@ async function main() {
   const shop = await site(() => `<!doctype html><html><head><meta charset="utf-8"><title>Heronbrook shop</title></head>
 <body style="font-family:sans-serif;background:#fafafa"><h1>Heronbrook Appliances</h1><p>Questions? Use the chat bubble.</p>
 <script src="${kboxUrl}/widget.js" data-lang="${lang}" data-title="Heronbrook"></script></body></html>`);
-  const k = await startKbox(kbox, ['server.cors_origins=' + shop.origin]);
+  /* a webhook target that refuses connections: each notification fails at once (no retries) and
+   * the Inbox lists it, naming the host but not the URL's key */
+  const k = await startKbox(kbox, ['server.cors_origins=' + shop.origin, 'handoff.webhook_url=http://127.0.0.1:9/hook?key=UIKEY7',
+    'handoff.notify_retries=0']);
   kboxUrl = k.url;
   const auth = {Authorization: 'Bearer ' + k.token, 'Content-Type': 'application/json'};
   const browser = await launch();
@@ -166,6 +170,9 @@ async function main() {
       await ticket.locator('.inbox-open').click();
       await ui.locator('#inbox-log .ib-customer', {hasText: '水壶漏水'}).waitFor({timeout: 10000});
       check((await ui.textContent('#page-inbox h1')) === '人工客服收件箱', 'Inbox title in Chinese');
+      await ui.locator('#inbox-failures .inbox-failure').first().waitFor({timeout: 15000});
+      const fails = await ui.textContent('#inbox-failures');
+      check(fails.startsWith('以下通知未能送达') && fails.includes('127.0.0.1:9') && !fails.includes('UIKEY7'), 'failures: ' + fails);
       await ui.screenshot({path: path.join(shots, 'handoff-inbox-zh.png'), fullPage: true});
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log(`handoff: ok (screenshots in ${shots})`);

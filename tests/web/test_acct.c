@@ -264,6 +264,8 @@ static void test_role_by_route(void **state)
             int st;
             if (mine >= rt->role && strcmp(rt->method, "GET"))
                 continue; /* state changes by allowed roles are tested by their own tests */
+            if (mine >= rt->role && strstr(rt->name, "_stream"))
+                continue; /* a live SSE stream never ends; test_handoff opens them */
             st = req(f, rt->method, path, h, NULL, &r);
             if (mine < rt->role && (st != 403 || !strstr(r.body, "EFORBIDDEN")))
                 fail_msg("%s %s as %s: %d, want 403: %s", rt->method, path, roles[k], st, r.body);

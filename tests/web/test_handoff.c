@@ -11,7 +11,7 @@
  *   conversation; a stream resumed with Last-Event-ID gets the next events and no repeat; the agent's
  *   view has the bot's answers with citations; a restart keeps queue and held conversation; close,
  *   rate (once, 1..5), messages after close 403; the wait timeout event; a queued chat turned ticket,
- *   a fresh ticket and the form's errors; unknown tokens 401; a viewer gets 403 on the Inbox;
+ *   a fresh ticket and the form's errors; a malformed token 400, an unknown one 404; a viewer gets 403 on the Inbox;
  * - test_out_of_hours: outside handoff.hours live chat is refused (409, reason "hours") even with
  *   an agent online, and the ticket path works; bad handoff.hours/timezone refused at run time and open;
  * - test_notify: a webhook receiver and an SMTP sink the test runs on 127.0.0.1: the generic JSON,
@@ -516,10 +516,11 @@ static void test_live_chat(void **state)
     assert_non_null(strstr(r.body, "\"state\":\"taken\""));
     assert_int_equal(count(r.body, "\"seq\":"), 5);
     http_resp_free(&r);
-    expect(f, "GET", "/api/handoff/conversation?token=0123456789abcdef0123456789abcdef", NULL, NULL, 401,
+    expect(f, "GET", "/api/handoff/conversation?token=0123456789abcdef0123456789abcdef", NULL, NULL, 404,
            "unknown conversation token", NULL);
-    expect(f, "GET", "/api/handoff/conversation?token=nope", NULL, NULL, 401, NULL, NULL);
-    expect(f, "GET", "/api/handoff/stream?token=nope", NULL, NULL, 401, NULL, NULL);
+    expect(f, "GET", "/api/handoff/conversation?token=nope", NULL, NULL, 400, "32-character", NULL);
+    expect(f, "GET", "/api/handoff/stream?token=nope", NULL, NULL, 400, "32-character", NULL);
+    expect(f, "POST", "/api/handoff/messages", public_h, "{\"text\":\"hi\"}", 400, "32-character", NULL);
 
     /* restart: the queue and the held conversation survive */
     sse_close(&inbox);
@@ -583,6 +584,8 @@ static void test_live_chat(void **state)
     expect(f, "POST", "/api/handoff/ticket", public_h,
            "{\"name\":\"Bo\",\"email\":\"bo@example.com\",\"message\":\"please call back\"}", 200, "\"token\":\"",
            "\"kind\":\"ticket\"");
+    /* the Dashboard's handed-off count: two chats (one became a ticket) and one ticket */
+    expect(f, "GET", "/api/stats", admin, NULL, 200, "\"handed_off\":3", NULL);
     fixture_free(f);
 }
 

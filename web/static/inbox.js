@@ -1,6 +1,7 @@
 /* web/static/inbox.js: the Inbox page of the kbox UI (human handoff, web/api_handoff.c): the queue
  * of customers waiting for a person, conversations held by agents, tickets and the last closed
- * conversations, live (GET /api/inbox/stream); a conversation's whole history (the bot's answers
+ * conversations, live (GET /api/inbox/stream), and the notifications that could not be delivered;
+ * a conversation's whole history (the bot's answers
  * with their citations, then the customer's and agents' messages) with Take, Reply and Close.
  * While the Inbox stream is connected its user counts as online, so the widget offers live chat;
  * the stream stays open once the page was opened, until the tab closes.
@@ -46,6 +47,7 @@
     const section = el('section', {id: 'page-inbox', class: 'page'},
       el('h1', {'data-i18n': 'inbox.title'}),
       el('p', {class: 'hint', id: 'inbox-online'}),
+      el('div', {id: 'inbox-failures', class: 'inbox-failures', hidden: ''}),
       el('div', {class: 'inbox-cols'},
         el('div', {class: 'inbox-list'},
           el('h2', {'data-i18n': 'inbox.open'}),
@@ -99,6 +101,12 @@
     document.getElementById('inbox-rows').replaceChildren(...ib.rows.map(rowFor));
     document.getElementById('inbox-closed').replaceChildren(...ib.closed.map(rowFor));
     document.getElementById('inbox-empty').hidden = ib.rows.length > 0;
+    /* notifications (webhook, e-mail) that gave up after their retries */
+    const fails = data.notify_failures || [];
+    const fbox = document.getElementById('inbox-failures');
+    fbox.hidden = fails.length === 0;
+    fbox.replaceChildren(el('strong', {text: t('inbox.notify_failed')}),
+      ...fails.map((x) => el('div', {class: 'inbox-failure', text: '#' + x.handoff_id + ' · ' + x.channel + ' · ' + x.error + ' · ' + when(x.at)})));
     const cur = ib.rows.concat(ib.closed).find((h) => h.id === ib.current);
     if (cur) convButtons(cur);
   }
@@ -220,6 +228,7 @@
         'inbox.from_bot': 'after the bot', 'inbox.customer': 'Customer', 'inbox.bot': 'Bot',
         'inbox.event.queued': 'Asked for a person', 'inbox.event.taken': 'Taken', 'inbox.event.closed': 'Closed',
         'inbox.event.ticket': 'Left a message (ticket)', 'inbox.event.rated': 'Rated',
+        'inbox.notify_failed': 'Notifications that could not be delivered:',
       },
       zh: {
         'nav.inbox': '人工客服', 'inbox.title': '人工客服收件箱', 'inbox.open': '排队与进行中', 'inbox.closed': '最近结束',
@@ -229,6 +238,7 @@
         'inbox.from_bot': '来自机器人对话', 'inbox.customer': '客户', 'inbox.bot': '机器人',
         'inbox.event.queued': '请求转人工', 'inbox.event.taken': '已接入', 'inbox.event.closed': '已结束',
         'inbox.event.ticket': '已留言（工单）', 'inbox.event.rated': '已评分',
+        'inbox.notify_failed': '以下通知未能送达：',
       },
     },
   });
