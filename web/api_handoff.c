@@ -43,6 +43,9 @@
  * closed the Inbox counts as online for up to two pings. Each stream holds one task thread
  * (WEB_MAX_TASKS in all, shared with answers). Presence is in memory: nobody is online after a
  * restart until an Inbox connects again, which is the truth.
+ * Size: about 1000 lines, because the customer routes, the Inbox routes and both kinds of stream
+ * share the hub and the JSON writers; the hub (wake-ups, presence, queue snapshot) is the part to
+ * move to a file of its own when this grows.
  * Tests: tests/web/test_handoff.c (every route, state change and error over HTTP on 127.0.0.1). */
 #include "web/web_int.h"
 
@@ -697,6 +700,7 @@ struct stream_job {
     bool customer;             /* position and timeout events */
     int64_t created_at;        /* customer streams: when the handoff was created (unix s) */
     int64_t wait_s;            /* customer streams: handoff.wait_seconds at the stream's start */
+    bool closed_at_start;      /* the conversation was already closed: send what is left, then end */
     char actor[200];           /* Inbox streams: who is online */
     struct kb_buf ev;          /* one event being written */
 };
@@ -793,6 +797,8 @@ static void conv_stream_task(struct web_task *t, void *ud)
         v = now_v;
         if (mine && (stream_events(t, j, &closed) || (closed && j->customer)))
             break; /* an agent's stream stays: the rating comes after the close */
+        if (j->customer && j->closed_at_start)
+            break; /* a reconnect after the close (EventSource retries by itself): nothing more comes */
         if (j->customer && stream_queue_info(t, j, queue, &last_pos, &timed_out))
             break;
         if (mine || queue)
@@ -833,6 +839,7 @@ static int stream_start(struct web_req *req, struct web_resp *resp, const struct
     j->after = after;
     j->customer = customer;
     j->created_at = h->created_at;
+    j->closed_at_start = !strcmp(h->state, "closed");
     cfg = rag_config_get(req->ctx->rag);
     j->wait_s = cfg->handoff_wait_seconds;
     rag_config_put(req->ctx->rag, cfg);

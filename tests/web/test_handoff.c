@@ -574,6 +574,9 @@ static void test_live_chat(void **state)
     expect(f, "POST", path, win_h, "{\"text\":\"bye\"}", 403, NULL, NULL);
     snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id1);
     expect(f, "GET", path, admin, NULL, 200, "\"rating\":5", "\"closed_by\":\"customer\"");
+    /* a stream of a closed conversation sends what is left and ends (http_req reads to the close) */
+    snprintf(path, sizeof path, "/api/handoff/stream?token=%s&last_event_id=5", tok1);
+    expect(f, "GET", path, NULL, NULL, 200, "\"text\":\"closed\"", "\"text\":\"rated:5\"");
     expect(f, "GET", "/api/inbox/99999", admin, NULL, 404, NULL, NULL);
     /* once closed, the bot answers this conversation again */
     snprintf(body, sizeof body, "{\"question\":\"hello?\",\"channel\":\"widget\",\"conversation_secret\":\"%s\"}",
