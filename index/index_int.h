@@ -165,6 +165,55 @@ void store_original_gc(struct index_store *st, const char *sha); /* after a comm
 int store_delete_docs(struct index_store *st, const char *sel_sql, int64_t key, int64_t *n_deleted,
                       struct kb_error *err);
 
+/* ---- store_copy.c and pg.c: whole objects as `kbox store migrate` (migrate.c) copies them -------- */
+
+/* One collection row. */
+struct copy_coll {
+    int64_t id;
+    const char *name; /* arena */
+    int64_t created_at; /* unix s */
+};
+/* One stored vector: the raw little-endian float32 bytes of one (chunk, embedder) row. */
+struct copy_vec {
+    int64_t chunk_id;
+    const char *embedder_id; /* arena */
+    const void *data;        /* arena; n_bytes */
+    int n_bytes;
+};
+/* A document with everything it owns, ids included (every pointer in the reader's arena). */
+struct copy_doc {
+    bool found;
+    struct index_doc doc;    /* every column; has_original: the original of doc.sha256 is stored */
+    int64_t created_at;      /* unix s */
+    int n_chunks;
+    int64_t *chunk_ids;      /* n_chunks, by ordinal */
+    struct index_chunk *chunks; /* n_chunks, by ordinal */
+    int n_vecs;
+    struct copy_vec *vecs;   /* sorted by (chunk_id, embedder_id) */
+};
+/* Row counts of one store, for the check after a migration. */
+struct copy_counts {
+    int64_t n_collections, n_documents, n_chunks, n_vectors;
+};
+/* Sorts vecs by (chunk_id, embedder_id) so both backends list them alike (store_copy.c). */
+void copy_sort_vecs(struct copy_vec *v, int n);
+
+/* store_copy.c (takes the lock itself) */
+int store_copy_collections(struct index_store *st, struct kb_arena *a, struct copy_coll **out, int *n,
+                           struct kb_error *err);
+/* Inserts (or renames/redates) collection c under its id. KB_ECONFLICT when another id has the name. */
+int store_copy_collection_put(struct index_store *st, const struct copy_coll *c, struct kb_error *err);
+int store_copy_doc_ids(struct index_store *st, int64_t **ids, int64_t *n, struct kb_error *err); /* sorted; caller frees */
+int store_copy_doc_read(struct index_store *st, int64_t id, struct kb_arena *a, struct copy_doc *out,
+                        struct kb_error *err);
+/* Writes d (absent before) with its ids in one transaction; the original goes in first (data may be NULL). */
+int store_copy_doc_write(struct index_store *st, const struct copy_doc *d, const void *original, size_t original_bytes,
+                         struct kb_error *err);
+int store_copy_original_read(struct index_store *st, const char *sha, void **data, size_t *n, struct kb_error *err);
+int store_copy_counts(struct index_store *st, struct copy_counts *out, struct kb_error *err);
+/* When meta names no embedder: names the one with the most stored vectors (none: nothing). */
+int store_copy_name_embedder(struct index_store *st, struct kb_error *err);
+
 /* ---- store.c: the queries vcache.c and reembed.c use (lock held unless said) -------------------- */
 
 void store_meta_get(struct index_store *st, const char *key, char *buf, size_t buf_bytes); /* "" if absent */

@@ -1149,3 +1149,220 @@ out_unlock:
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
+
+/* ---- whole objects for `kbox store migrate` (migrate.c) ---------------------------------------------- */
+
+int pg_copy_collections(struct pg_db *db, struct kb_arena *a, struct copy_coll **out, int *n, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT id, name, created_at FROM collections ORDER BY id", 0, NULL, -1, NULL, 0, 0, &r,
+                    "read collections", err);
+    if (rc == 0) {
+        *out = kb_xmalloc((size_t)(PQntuples(r) + 1) * sizeof **out);
+        for (int i = 0; i < PQntuples(r); i++) {
+            (*out)[i].id = pg_i64(r, i, 0);
+            (*out)[i].name = pg_str(r, i, 1, a);
+            (*out)[i].created_at = pg_i64(r, i, 2);
+        }
+        *n = PQntuples(r);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_copy_collection_put(struct pg_db *db, const struct copy_coll *c, struct kb_error *err)
+{
+    char ib[32], cb[32];
+    const char *v[3] = {I64(ib, c->id), c->name, I64(cb, c->created_at)};
+    int64_t id = c->id;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "INSERT INTO collections(id, name, created_at) VALUES($1, $2, $3)"
+                    " ON CONFLICT(id) DO UPDATE SET name=excluded.name, created_at=excluded.created_at",
+                3, v, -1, NULL, 0, 0, NULL, "copy collection", err);
+    if (rc == KB_ECONFLICT)
+        rc = kb_error_set(err, KB_ECONFLICT, "collection '%s' exists under another id than %lld", c->name,
+                          (long long)c->id);
+    return pg_end(db, rc, PG_KIND_COLLECTION, &id, 1, err);
+}
+
+/* Every vector row of the document's chunks (mu held, in the snapshot). */
+static int pg_copy_read_vecs(struct pg_db *db, const char *idv, struct kb_arena *a, struct copy_doc *out,
+                             struct kb_error *err)
+{
+    PGresult *r = NULL;
+    const char *v[1] = {idv};
+    int rc = pg_run(db, "SELECT e.chunk_id, e.embedder_id, e.vector FROM embeddings e JOIN chunks c ON c.id=e.chunk_id"
+                        " WHERE c.document_id=$1", 1, v, -1, NULL, 0, 1, &r, "read vectors", err);
+    int n = rc == 0 ? PQntuples(r) : 0;
+    if (rc == 0 && n > 0) {
+        out->vecs = kb_arena_alloc(a, (size_t)n * sizeof *out->vecs);
+        if (!out->vecs)
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: no memory for its vectors", idv);
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        struct copy_vec *cv = &out->vecs[i];
+        int nb = PQgetlength(r, i, 2);
+        void *data = kb_arena_alloc(a, (size_t)nb + 1);
+        if (!data) {
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: no memory for its vectors", idv);
+            break;
+        }
+        memcpy(data, PQgetvalue(r, i, 2), (size_t)nb);
+        cv->chunk_id = pg_bin_i64(r, i, 0);
+        cv->embedder_id = pg_str(r, i, 1, a);
+        cv->data = data;
+        cv->n_bytes = nb;
+        out->n_vecs = i + 1;
+    }
+    PQclear(r);
+    if (rc == 0)
+        copy_sort_vecs(out->vecs, out->n_vecs);
+    return rc;
+}
+
+int pg_copy_doc_read(struct pg_db *db, int64_t id, struct kb_arena *a, struct copy_doc *out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[1] = {I64(ib, id)};
+    struct pg_doc_state ds;
+    int rc;
+    memset(out, 0, sizeof *out);
+    memset(&ds, 0, sizeof ds);
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_cmd(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin snapshot", err);
+    if (rc)
+        goto out_unlock;
+    rc = pg_run(db, "SELECT d.id, d.collection_id, d.name, d.path, d.mime, d.bytes, d.sha256, d.mtime, d.status,"
+                    " d.error, d.ingested_at, d.external_id, d.title, d.created_at,"
+                    " EXISTS(SELECT 1 FROM originals o WHERE o.sha256 = d.sha256 AND d.sha256 <> '')"
+                    " FROM documents d WHERE d.id=$1", 1, v, -1, NULL, 0, 0, &r, "read document", err);
+    if (rc == 0 && PQntuples(r) > 0) {
+        struct index_doc *d = &out->doc;
+        out->found = true;
+        d->id = pg_i64(r, 0, 0);
+        d->collection_id = pg_i64(r, 0, 1);
+        d->name = pg_str(r, 0, 2, a);
+        d->path = pg_str(r, 0, 3, a);
+        d->mime = pg_str(r, 0, 4, a);
+        d->bytes = pg_i64(r, 0, 5);
+        kb_strlcpy(d->sha256, PQgetvalue(r, 0, 6), sizeof d->sha256);
+        d->mtime = pg_i64(r, 0, 7);
+        d->status = pg_status_parse(PQgetvalue(r, 0, 8));
+        d->error = pg_str(r, 0, 9, a);
+        d->ingested_at = pg_i64(r, 0, 10);
+        d->external_id = pg_str(r, 0, 11, a);
+        d->title = pg_str(r, 0, 12, a);
+        out->created_at = pg_i64(r, 0, 13);
+        d->has_original = PQgetvalue(r, 0, 14)[0] == 't';
+    }
+    PQclear(r);
+    if (rc == 0 && out->found) { /* the chunks as the sync reads them, without vectors */
+        rc = pg_doc_fetch_chunks(db, v[0], NULL, a, &ds, err);
+        out->n_chunks = ds.n_chunks;
+        out->chunk_ids = ds.chunk_ids;
+        out->chunks = ds.chunks;
+    }
+    if (rc == 0 && out->found)
+        rc = pg_copy_read_vecs(db, v[0], a, out, err);
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        pg_cmd(db, rc ? "ROLLBACK" : "COMMIT", "end snapshot", NULL);
+out_unlock:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* The chunks and vectors of d under their ids (mu held, in the transaction). */
+static int pg_copy_write_chunks(struct pg_db *db, const struct copy_doc *d, struct kb_error *err)
+{
+    char ib[32], db_[32], ob[32], ps[32], pe[32], os[32], oe[32], nt[32];
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < d->n_chunks; i++) {
+        const struct index_chunk *c = &d->chunks[i];
+        const char *v[11] = {I64(ib, d->chunk_ids[i]), I64(db_, d->doc.id), I64(ob, i), c->text, nz(c->heading_path),
+                             I64(ps, c->page_start), I64(pe, c->page_end), I64(os, c->off_start),
+                             I64(oe, c->off_end), I64(nt, c->n_tokens), nz(c->page_map)};
+        rc = pg_run(db, "INSERT INTO chunks(id, document_id, ordinal, text, heading_path, page_start, page_end,"
+                        " off_start, off_end, n_tokens, page_map) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                    11, v, -1, NULL, 0, 0, NULL, "copy chunk", err);
+    }
+    for (int i = 0; rc == 0 && i < d->n_vecs; i++) {
+        const char *v[3] = {I64(ib, d->vecs[i].chunk_id), d->vecs[i].embedder_id, NULL};
+        rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES($1, $2, $3)", 3, v, 2,
+                    d->vecs[i].data, (size_t)d->vecs[i].n_bytes, 0, NULL, "copy vector", err);
+    }
+    return rc;
+}
+
+int pg_copy_doc_write(struct pg_db *db, const struct copy_doc *cd, const void *original, size_t original_bytes,
+                      struct kb_error *err)
+{
+    const struct index_doc *d = &cd->doc;
+    char ib[32], cb[32], bb[32], mb[32], gb[32], kb_[32];
+    const char *v[14] = {I64(ib, d->id), I64(cb, d->collection_id), nz(d->name), nz(d->path), nz(d->mime),
+                         I64(bb, d->bytes), d->sha256, I64(mb, d->mtime), index_doc_status_name(d->status),
+                         nz(d->error), I64(gb, d->ingested_at), nz(d->external_id), nz(d->title),
+                         I64(kb_, cd->created_at)};
+    int64_t id = d->id;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    if (original) {
+        const char *ov[2] = {d->sha256, NULL};
+        rc = pg_run(db, "INSERT INTO originals(sha256, data) VALUES($1, $2) ON CONFLICT DO NOTHING", 2, ov, 1,
+                    original, original_bytes, 0, NULL, "copy original", err);
+    }
+    if (rc == 0)
+        rc = pg_run(db, "INSERT INTO documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error,"
+                        " ingested_at, external_id, title, created_at)"
+                        " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                    14, v, -1, NULL, 0, 0, NULL, "copy document", err);
+    if (rc == KB_ECONFLICT)
+        rc = kb_error_set(err, KB_ECONFLICT, "document %lld is already in the target", (long long)id);
+    else if (rc == KB_ENOENT)
+        rc = kb_error_set(err, KB_ENOENT, "document %lld: collection %lld is not in the target", (long long)id,
+                          (long long)d->collection_id);
+    if (rc == 0)
+        rc = pg_copy_write_chunks(db, cd, err);
+    return pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
+}
+
+int pg_copy_finish(struct pg_db *db, struct kb_error *err)
+{
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    /* explicit ids leave the sequences behind: the next row a node inserts must not collide */
+    rc = pg_cmd(db, "SELECT setval('collections_id_seq', greatest((SELECT max(id) FROM collections), 1));"
+                    "SELECT setval('documents_id_seq', greatest((SELECT max(id) FROM documents), 1));"
+                    "SELECT setval('chunks_id_seq', greatest((SELECT max(id) FROM chunks), 1))",
+                "advance id sequences", err);
+    return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *err)
+{
+    char b[128];
+    long long c = 0, d = 0, k = 0, e = 0;
+    int rc = pg_value(db, "SELECT (SELECT count(*) FROM collections)::text || ' ' || (SELECT count(*) FROM documents)"
+                          " || ' ' || (SELECT count(*) FROM chunks) || ' ' || (SELECT count(*) FROM embeddings)",
+                      0, NULL, b, sizeof b, "count rows", err);
+    if (rc == 0 && sscanf(b, "%lld %lld %lld %lld", &c, &d, &k, &e) != 4)
+        rc = kb_error_set(err, KB_EIO, "postgresql: unexpected counts '%s'", b);
+    out->n_collections = c;
+    out->n_documents = d;
+    out->n_chunks = k;
+    out->n_vectors = e;
+    return rc;
+}

@@ -121,6 +121,21 @@ int pg_ids(struct pg_db *db, const char *table, int64_t **ids, int64_t *n, struc
 /* Counts for checks and `kbox store migrate`. */
 int pg_counts(struct pg_db *db, int64_t *n_docs, int64_t *n_chunks, struct kb_error *err);
 
+/* ---- whole objects for `kbox store migrate` (index/migrate.c; struct copy_* in index_int.h) ------ */
+
+int pg_copy_collections(struct pg_db *db, struct kb_arena *a, struct copy_coll **out, int *n, struct kb_error *err);
+/* Inserts (or renames/redates) c under its id, with its change row. KB_ECONFLICT: name under another id. */
+int pg_copy_collection_put(struct pg_db *db, const struct copy_coll *c, struct kb_error *err);
+/* The document with every chunk and vector row, in one snapshot; out->found false when absent. */
+int pg_copy_doc_read(struct pg_db *db, int64_t id, struct kb_arena *a, struct copy_doc *out, struct kb_error *err);
+/* Writes the absent document d under its ids (and its original, nullable) in one transaction with its
+ * change row, so nodes following the database pick it up. KB_ECONFLICT when the id is taken. */
+int pg_copy_doc_write(struct pg_db *db, const struct copy_doc *d, const void *original, size_t original_bytes,
+                      struct kb_error *err);
+/* Moves the id sequences past the copied ids. */
+int pg_copy_finish(struct pg_db *db, struct kb_error *err);
+int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *err);
+
 /* ---- pg_sync.c -------------------------------------------------------------------------------- */
 
 struct pg_sync; /* the sync thread and the lag figures of one store */
