@@ -115,6 +115,8 @@ struct index_store {
     int n_stmts;
     struct pg_sync *pg;               /* store.backend = postgres: the sync (index/pg.h); NULL = SQLite
                                        * alone. Set once at open, before any other thread sees st */
+    struct reembed_pg *reembed_pg;    /* the shared re-embedding's claiming connection (reembed_pg.c);
+                                       * owned; used by the stepping thread only; NULL until needed */
 };
 
 void store_lock(struct index_store *st);
@@ -264,6 +266,9 @@ void vcache_apply(struct index_store *st, const int64_t *del, int64_t n_del, con
 /* At open (lock not needed yet): which vectors are searched, whether a re-embedding is pending,
  * and the synchronous re-embedding when the store is not set up for background work. */
 int reembed_open(struct index_store *st, struct kb_error *err);
+/* After a store following PostgreSQL caught up at open: starts the re-embedding bookkeeping when
+ * chunks lack the configured embedder's vectors (the database had none of them). Takes the lock. */
+void reembed_recheck(struct index_store *st);
 
 /* ---- store_search.c: helpers for search.c (lock held unless said) ------------------------------- */
 

@@ -209,6 +209,11 @@ static const char *const pg_migrations[] = {
     " node text NOT NULL DEFAULT '', error text NOT NULL DEFAULT '',"
     " created_at bigint NOT NULL, ended_at bigint NOT NULL DEFAULT 0);"
     "CREATE INDEX jobs_queued ON jobs(id) WHERE state = 'queued';",
+    /* 2 -> 3: shared re-embedding: a 'reembed' job names a document and the embedder its chunks
+     * need vectors of (pg_reembed_*) */
+    "ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;"
+    "ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK(kind IN ('ingest', 'reembed'));"
+    "ALTER TABLE jobs ADD COLUMN embedder_id text NOT NULL DEFAULT '';",
 };
 
 /* defined below */
@@ -634,7 +639,7 @@ int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err)
     /* the row lock is the claim: it lasts as long as this transaction, which ends with pg_job_end or
      * with this connection (a node killed mid-job), whichever comes first */
     rc = pg_run(db, "SELECT " PG_JOB_COLS " FROM jobs j LEFT JOIN documents d ON d.id = j.document_id"
-                    " WHERE j.state = 'queued' ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+                    " WHERE j.state = 'queued' AND j.kind = 'ingest' ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
                 0, NULL, -1, NULL, 0, 0, &r, "claim job", err);
     if (rc == 0 && PQntuples(r) == 0)
         rc = KB_ENOENT; /* nothing to do: not an error worth a message */
@@ -1364,5 +1369,162 @@ int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *e
     out->n_documents = d;
     out->n_chunks = k;
     out->n_vectors = e;
+    return rc;
+}
+
+/* ---- shared re-embedding (schema 3) ----------------------------------------------------------------- */
+
+#define PG_LOCK_REEMBED 7216003
+
+int pg_reembed_queue(struct pg_db *db, const char *embedder_id, int64_t *n_queued, int64_t *n_missing,
+                     struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char nb[32];
+    const char *v[2] = {embedder_id, I64(nb, store_now_s())};
+    int rc = pg_begin(db, err);
+    *n_queued = *n_missing = 0;
+    if (rc)
+        return rc;
+    /* one queuer at a time, so two nodes starting the same switch queue each document once */
+    rc = pg_cmd(db, "SELECT pg_advisory_xact_lock(" PG_STR(PG_LOCK_REEMBED) ")", "lock re-embedding queue", err);
+    if (rc == 0)
+        rc = pg_run(db, "INSERT INTO jobs(kind, document_id, embedder_id, created_at)"
+                        " SELECT 'reembed', d.id, $1, $2 FROM documents d WHERE EXISTS (SELECT 1 FROM chunks c"
+                        "  WHERE c.document_id = d.id AND NOT EXISTS (SELECT 1 FROM embeddings e"
+                        "  WHERE e.chunk_id = c.id AND e.embedder_id = $1))"
+                        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'reembed' AND j.state = 'queued'"
+                        "  AND j.document_id = d.id AND j.embedder_id = $1) ORDER BY d.id",
+                    2, v, -1, NULL, 0, 0, &r, "queue re-embedding", err);
+    if (rc == 0)
+        kb_parse_i64(PQcmdTuples(r), n_queued);
+    PQclear(r);
+    r = NULL;
+    if (rc == 0)
+        rc = pg_run(db, "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e"
+                        " WHERE e.chunk_id = c.id AND e.embedder_id = $1)", 1, v, -1, NULL, 0, 0, &r,
+                    "count chunks to re-embed", err);
+    if (rc == 0)
+        *n_missing = pg_i64(r, 0, 0);
+    PQclear(r);
+    return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+int pg_reembed_claim(struct pg_db *db, const char *embedder_id, struct kb_arena *a, struct pg_reembed_work *out,
+                     struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[2] = {embedder_id, NULL};
+    int rc = pg_begin(db, err);
+    memset(out, 0, sizeof *out);
+    if (rc)
+        return rc;
+    /* the row lock is the claim, as for ingestion (pg_job_claim) */
+    rc = pg_run(db, "SELECT id, document_id FROM jobs WHERE state = 'queued' AND kind = 'reembed' AND embedder_id = $1"
+                    " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", 1, v, -1, NULL, 0, 0, &r, "claim re-embedding", err);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = KB_ENOENT;
+    if (rc == 0) {
+        out->job_id = pg_i64(r, 0, 0);
+        out->document_id = pg_i64(r, 0, 1);
+    }
+    PQclear(r);
+    r = NULL;
+    v[1] = I64(ib, out->document_id);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT c.id, c.text, c.heading_path FROM chunks c WHERE c.document_id = $2 AND NOT EXISTS"
+                        " (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.embedder_id = $1) ORDER BY c.ordinal",
+                    2, v, -1, NULL, 0, 0, &r, "read chunks to re-embed", err);
+    if (rc == 0 && PQntuples(r) > 0) {
+        int n = PQntuples(r);
+        out->chunk_ids = kb_arena_alloc(a, (size_t)n * sizeof *out->chunk_ids);
+        out->chunks = kb_arena_alloc(a, (size_t)n * sizeof *out->chunks);
+        if (!out->chunk_ids || !out->chunks)
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: no memory for %d chunks", v[1], n);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            memset(&out->chunks[i], 0, sizeof out->chunks[i]);
+            out->chunk_ids[i] = pg_i64(r, i, 0);
+            out->chunks[i].text = pg_str(r, i, 1, a);
+            out->chunks[i].heading_path = pg_str(r, i, 2, a);
+            out->n_chunks = i + 1;
+        }
+    }
+    PQclear(r);
+    if (rc) {
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            pg_cmd(db, "ROLLBACK", "rollback", NULL);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&db->mu); /* the transaction stays open: pg_reembed_finish or pg_job_end */
+    return 0;
+}
+
+int pg_reembed_finish(struct pg_db *db, const struct pg_reembed_work *w, const struct index_embedder *e,
+                      const float *x, const char *node, struct kb_error *err)
+{
+    char cb[32], jb[32], tb[32];
+    int64_t doc = w->document_id;
+    int rc = 0;
+    pthread_mutex_lock(&db->mu);
+    if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
+        rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable (end re-embedding job %lld): the claim was lost",
+                          (long long)w->job_id);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    for (int i = 0; rc == 0 && i < w->n_chunks; i++) {
+        const char *v[3] = {I64(cb, w->chunk_ids[i]), e->id, NULL};
+        /* a chunk replaced meanwhile is gone: nothing to store for it */
+        rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) SELECT $1, $2, $3"
+                        " WHERE EXISTS (SELECT 1 FROM chunks WHERE id = $1::bigint)"
+                        " ON CONFLICT (chunk_id, embedder_id) DO UPDATE SET vector = excluded.vector",
+                    3, v, 2, x + (size_t)i * (size_t)e->dim, (size_t)e->dim * sizeof(float), 0, NULL,
+                    "store re-embedded vector", err);
+    }
+    if (rc == 0) {
+        const char *v[3] = {I64(jb, w->job_id), nz(node), I64(tb, store_now_s())};
+        rc = pg_run(db, "UPDATE jobs SET state = 'done', node = $2, ended_at = $3 WHERE id = $1", 3, v, -1, NULL, 0, 0,
+                    NULL, "end re-embedding job", err);
+    }
+    /* the document's change row: every node's cache reads its vectors again */
+    return pg_end(db, rc, PG_KIND_DOC, &doc, 1, err);
+}
+
+int pg_vectors_get(struct pg_db *db, const char *embedder_id, int dim, const int64_t *ids, int n, float *x,
+                   bool *found, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    struct kb_buf arr;
+    const char *v[2] = {embedder_id, NULL};
+    int rc;
+    kb_buf_init(&arr, 0);
+    kb_buf_putc(&arr, '{');
+    for (int i = 0; i < n; i++)
+        kb_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)ids[i]);
+    kb_buf_putc(&arr, '}');
+    v[1] = arr.data;
+    for (int i = 0; i < n; i++)
+        found[i] = false;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT chunk_id, vector FROM embeddings WHERE embedder_id = $1 AND chunk_id = ANY($2::bigint[])",
+                    2, v, -1, NULL, 0, 1, &r, "read vectors", err);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        int64_t cid = pg_bin_i64(r, i, 0);
+        if (PQgetlength(r, i, 1) != (int)((size_t)dim * sizeof(float)))
+            continue;
+        for (int k = 0; k < n; k++)
+            if (ids[k] == cid) {
+                memcpy(x + (size_t)k * (size_t)dim, PQgetvalue(r, i, 1), (size_t)dim * sizeof(float));
+                found[k] = true;
+                break;
+            }
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    kb_buf_release(&arr);
     return rc;
 }

@@ -10,7 +10,7 @@
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 2 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 3 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -73,6 +73,34 @@ int pg_job_end(struct pg_db *db, int64_t id, enum index_job_end how, const char 
 int pg_job_get(struct pg_db *db, int64_t id, struct index_job *out, struct kb_error *err); /* KB_ENOENT */
 /* The newest max jobs, newest first, into out (max entries). */
 int pg_job_list(struct pg_db *db, int max, struct index_job *out, int *n_out, struct kb_error *err);
+
+/* ---- shared re-embedding (schema 3; index/reembed_pg.c drives it) ------------------------------- */
+
+/* Queues one 'reembed' job per document with chunks lacking a vector of embedder_id and no queued
+ * job for it yet (under an advisory lock: nodes queueing together queue once). *n_missing: chunks
+ * in the database still lacking such a vector. */
+int pg_reembed_queue(struct pg_db *db, const char *embedder_id, int64_t *n_queued, int64_t *n_missing,
+                     struct kb_error *err);
+/* One claimed re-embedding job: the document's chunks that lack the embedder's vectors. */
+struct pg_reembed_work {
+    int64_t job_id, document_id;
+    int n_chunks;
+    int64_t *chunk_ids;          /* arena */
+    struct index_chunk *chunks;  /* text and heading_path only; arena */
+};
+/* Claims the oldest queued re-embedding job for embedder_id nobody holds (FOR UPDATE SKIP LOCKED):
+ * like pg_job_claim, db's transaction stays open holding the claim until pg_reembed_finish or
+ * pg_job_end(RELEASE), or until the session ends (a killed node's job goes back to the queue).
+ * KB_ENOENT: nothing to claim. */
+int pg_reembed_claim(struct pg_db *db, const char *embedder_id, struct kb_arena *a, struct pg_reembed_work *out,
+                     struct kb_error *err);
+/* Stores x (w->n_chunks x e->dim) for the chunks that still exist, marks the job done by node and
+ * appends the document's change row, in the claim's transaction. KB_EBUSY when the claim was lost. */
+int pg_reembed_finish(struct pg_db *db, const struct pg_reembed_work *w, const struct index_embedder *e,
+                      const float *x, const char *node, struct kb_error *err);
+/* The vectors of embedder_id for chunk ids (n) into x (n x dim); found[i] false when absent. */
+int pg_vectors_get(struct pg_db *db, const char *embedder_id, int dim, const int64_t *ids, int n, float *x,
+                   bool *found, struct kb_error *err);
 
 /* ---- notifications ------------------------------------------------------------------------------ */
 
@@ -159,6 +187,15 @@ int pg_sync_connect(struct pg_sync *s, struct pg_db **out, struct kb_error *err)
  * reads its own write). Errors are logged; the thread retries. */
 void pg_sync_catch_up(struct pg_sync *s);
 void pg_sync_status(struct pg_sync *s, struct index_sync_status *out);
+
+/* ---- reembed_pg.c: re-embedding as shared jobs (index_reembed_step with st->pg) ----------------- */
+
+/* One step towards tgt (steps run from one thread at a time): does one claimed document, or waits
+ * for other nodes' claims, or pulls a batch of vectors into the cache; *switch_now: the cache holds
+ * every vector of tgt, reembed.c switches. KB_EBUSY while PostgreSQL is unreachable. */
+int reembed_pg_step(struct index_store *st, const struct index_embedder *tgt, int batch, bool *switch_now,
+                    struct kb_error *err);
+void reembed_pg_close(struct index_store *st); /* at store close: ends the claiming session */
 
 /* ---- store_mirror.c: the SQLite side of applying changes (takes the store lock itself) ---------- */
 
