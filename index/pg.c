@@ -27,14 +27,20 @@
  *   jobs(id bigserial, kind 'ingest', document_id, state 'queued'|'done'|'failed', node, error,
  *        created_at, ended_at)  -- claimed by a row lock held for the job's duration (pg_job_claim);
  *                                  no foreign key, so document writes never wait for a claim
+ * Schema 3 adds kind 'reembed' and jobs.embedder_id: one job per document whose chunks lack that
+ *   embedder's vectors (pg_reembed_*; index/reembed_pg.c drives them)
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
  * which web/ answers with 503; the next call reconnects (PQreset). Unique violations are
  * KB_ECONFLICT, others KB_EIO with PostgreSQL's message.
  * Threads: one connection per pg_db, guarded by its mutex for a whole transaction.
+ * `kbox store migrate` (index/migrate.c) reads and writes whole objects with their ids through the
+ * pg_copy_* functions (explicit ids, then the sequences moved past them); this file is over 1000
+ * lines because libpq is included here alone (STYLE rule 18).
  * Tests: tests/index/test_pg.c (migrations, newer-schema refusal, writes and their change rows),
- * tests/web/test_pg_nodes.c (jobs claimed by three nodes, one killed mid-job). */
+ * tests/web/test_pg_nodes.c (jobs claimed by three nodes, one killed mid-job),
+ * tests/index/test_pg_migrate.c (store migrate), tests/index/test_pg_reembed.c (shared re-embedding). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

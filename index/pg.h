@@ -3,8 +3,9 @@
  * (the sync thread that keeps a node's local SQLite+FAISS cache equal to PostgreSQL) and the hooks in
  * store.c and store_docs.c. Never included outside index/ (tests of index/ excepted); rag/ and web/
  * see the backend only through index_store_sync_status() and KB_EBUSY from writes.
- * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c,
- * tests/web/test_pg_nodes.c. */
+ * Also index/migrate.c (`kbox store migrate`) and index/reembed_pg.c (re-embedding as shared jobs).
+ * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c, test_pg_migrate.c,
+ * test_pg_reembed.c, tests/web/test_pg_nodes.c. */
 #ifndef KB_INDEX_PG_H
 #define KB_INDEX_PG_H
 

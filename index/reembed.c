@@ -21,7 +21,9 @@
  * Replaces during the re-embedding write vectors of both embedders (store_docs.c). A crash leaves
  * meta on the old embedder and the new rows written so far, so the next open resumes. This file
  * never calls SQLite (store.c does the queries). Steps run from one thread at a time.
- * Tests: tests/index/test_reembed.c. */
+ * A store following PostgreSQL (st->pg) does its steps as shared jobs instead (reembed_pg.c: the
+ * vectors go to PostgreSQL and are then copied into the cache), and ends with the same switch.
+ * Tests: tests/index/test_reembed.c, tests/index/test_pg_reembed.c. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
