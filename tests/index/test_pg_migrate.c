@@ -6,8 +6,8 @@
  *   documents; a rerun finishes without duplicates and verifies; a third run copies nothing;
  * - a node following that database serves search results identical to the SQLite store's (chunk ids
  *   and scores), and its writes get fresh ids (the sequences moved past the copied ids);
- * - the way back into a new SQLite store: the same checksum, the same search results, no
- *   re-embedding pending;
+ * - the way back into a new SQLite store, also killed after 10 documents and rerun: the same
+ *   checksum, the same search results, no re-embedding pending;
  * - refusals: a target holding other data (PostgreSQL and SQLite; nothing written), a bad URL, a
  *   missing SQLite store, an unknown scheme, a database without kbox schema;
  * - the CLI: --json output of a run and clear errors on stderr.
@@ -229,8 +229,19 @@ static void test_sqlite_to_pg_and_back(void **state)
 
         /* the way back into a new SQLite store: same checksum, same results, nothing to re-embed */
         snprintf(back_spec, sizeof back_spec, "sqlite:%s", back);
+        o.from = to;
+        o.to = back_spec;
+        pid = fork(); /* killed after 10 documents this way too */
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            index_store_migrate(&o, &r, &err);
+            _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
         assert_int_equal(migrate(to, back_spec, &r, &err), 0);
-        assert_int_equal(r.n_copied, N_DOCS - 1);
+        assert_int_equal(r.n_present, 10);
+        assert_int_equal(r.n_copied, N_DOCS - 1 - 10);
         assert_int_equal(r.n_originals, 10);
         assert_true(r.verified);
         assert_string_equal(r.checksum, checksum);
