@@ -213,6 +213,10 @@ int store_copy_doc_write(struct index_store *st, const struct copy_doc *d, const
                          struct kb_error *err);
 int store_copy_original_read(struct index_store *st, const char *sha, void **data, size_t *n, struct kb_error *err);
 int store_copy_counts(struct index_store *st, struct copy_counts *out, struct kb_error *err);
+/* meta 'migrate_from': the --from of a migration into this store not yet verified ("" none);
+ * from NULL clears it. */
+void store_copy_marker_get(struct index_store *st, char *buf, size_t buf_bytes);
+int store_copy_marker_set(struct index_store *st, const char *from, struct kb_error *err);
 /* When meta names no embedder: names the one with the most stored vectors (none: nothing). */
 int store_copy_name_embedder(struct index_store *st, struct kb_error *err);
 

@@ -14,6 +14,10 @@
  * the report's checksum is SHA-256 over the digests in id order.
  * Resumable: a run killed at any point leaves whole documents only; the next run finds them equal
  * (so not "different data"), skips them and copies the rest. No duplicates: ids are the keys.
+ * Marker: from the first write until the verification passes, the target's meta names the --from
+ * it is being filled from ('migrate_from', kbox_meta on PostgreSQL). A rerun with the same --from
+ * then also repairs documents the source changed or deleted since the interrupted run (deletes
+ * them, copies the new version), instead of refusing them as different data.
  * Digest of one document: SHA-256 over its columns (id, collection, name, path, mime, bytes, sha256,
  * mtime, status, error, ingested_at, external_id, title, created_at, whether the original is
  * stored), then each chunk by ordinal (id, text, heading_path, pages, offsets, n_tokens, page_map),
@@ -256,34 +260,45 @@ static int mig_check_collections(const struct copy_coll *sc, int n_sc, const str
     return 0;
 }
 
-/* Before any write: every document the target holds must be the source's, unchanged. Ids the
- * target lacks go to *todo (caller frees); *n_present counts the others. */
-static int mig_check_docs(struct mig_side *src, struct mig_side *dst, const char *to, const int64_t *sids, int64_t n_s,
-                          const int64_t *tids, int64_t n_t, int64_t **todo, int64_t *n_todo, int64_t *n_present,
-                          struct kb_error *err)
+/* Before any write: every document the target holds must be the source's, unchanged, unless the
+ * target is marked as this migration's (resume): then a document the source changed or deleted
+ * since the interrupted run goes to *drop (deleted before the copy; changed ones copied again).
+ * Ids to copy go to *todo; *n_present counts the documents already equal. Caller frees both. */
+static int mig_check_docs(struct mig_side *src, struct mig_side *dst, const char *to, bool resume, const int64_t *sids,
+                          int64_t n_s, const int64_t *tids, int64_t n_t, int64_t **todo, int64_t *n_todo,
+                          int64_t **drop, int64_t *n_drop, int64_t *n_present, struct kb_error *err)
 {
     int64_t i = 0, k = 0;
     int rc = 0;
     *todo = kb_xmalloc((size_t)(n_s + 1) * sizeof(int64_t));
-    *n_todo = 0;
-    *n_present = 0;
+    *drop = kb_xmalloc((size_t)(n_t + 1) * sizeof(int64_t));
+    *n_todo = *n_drop = *n_present = 0;
     while (rc == 0 && (i < n_s || k < n_t)) {
         bool same = false;
-        if (k < n_t && (i == n_s || tids[k] < sids[i]))
-            return kb_error_set(err, KB_ECONFLICT,
-                                "--to %s already holds different data: document %lld is not in the source; "
-                                "migrate into an empty store",
-                                to, (long long)tids[k]);
+        if (k < n_t && (i == n_s || tids[k] < sids[i])) {
+            if (!resume)
+                return kb_error_set(err, KB_ECONFLICT,
+                                    "--to %s already holds different data: document %lld is not in the source; "
+                                    "migrate into an empty store",
+                                    to, (long long)tids[k]);
+            (*drop)[(*n_drop)++] = tids[k++];
+            continue;
+        }
         if (k == n_t || sids[i] < tids[k]) {
             (*todo)[(*n_todo)++] = sids[i++];
             continue;
         }
         rc = mig_compare_doc(src, dst, sids[i], &same, NULL, NULL, err);
-        if (rc == 0 && !same)
+        if (rc == 0 && !same && !resume)
             rc = kb_error_set(err, KB_ECONFLICT,
                               "--to %s already holds different data: document %lld differs from the source's",
                               to, (long long)sids[i]);
-        (*n_present)++;
+        if (rc == 0 && !same) { /* changed in the source since the interrupted run */
+            (*drop)[(*n_drop)++] = sids[i];
+            (*todo)[(*n_todo)++] = sids[i];
+        } else if (rc == 0) {
+            (*n_present)++;
+        }
         i++;
         k++;
     }
@@ -392,10 +407,16 @@ static int mig_finish(struct mig_side *dst, struct kb_error *err)
     return store_copy_name_embedder(dst->st, err);
 }
 
+static int mig_marker(struct mig_side *dst, const char *from, struct kb_error *err)
+{
+    return dst->pg ? pg_copy_marker_set(dst->db, from, err) : store_copy_marker_set(dst->st, from, err);
+}
+
 int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate_report *r, struct kb_error *err)
 {
     struct mig_side src, dst;
-    int64_t *sids = NULL, *tids = NULL, *todo = NULL, n_s = 0, n_t = 0, n_todo = 0;
+    int64_t *sids = NULL, *tids = NULL, *todo = NULL, *drop = NULL, n_s = 0, n_t = 0, n_todo = 0, n_drop = 0;
+    char marker[STORE_PATH_BYTES + 16] = "";
     int rc;
     memset(r, 0, sizeof *r);
     memset(&dst, 0, sizeof dst);
@@ -405,11 +426,22 @@ int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate
         goto out_close;
     if ((rc = mig_open(&dst, "--to", o->to, false, o->password_file, err)) != 0)
         goto out_close;
-    rc = mig_doc_ids(&src, &sids, &n_s, err);
+    if (dst.pg)
+        rc = pg_copy_marker_get(dst.db, marker, sizeof marker, err);
+    else
+        store_copy_marker_get(dst.st, marker, sizeof marker);
+    if (rc == 0)
+        rc = mig_doc_ids(&src, &sids, &n_s, err);
     if (rc == 0)
         rc = mig_doc_ids(&dst, &tids, &n_t, err);
     if (rc == 0)
-        rc = mig_check_docs(&src, &dst, o->to, sids, n_s, tids, n_t, &todo, &n_todo, &r->n_present, err);
+        rc = mig_check_docs(&src, &dst, o->to, strcmp(marker, o->from) == 0, sids, n_s, tids, n_t, &todo, &n_todo,
+                            &drop, &n_drop, &r->n_present, err);
+    /* from here the target is this migration's until it verifies: a rerun may repair it */
+    if (rc == 0 && strcmp(marker, o->from) != 0)
+        rc = mig_marker(&dst, o->from, err);
+    for (int64_t i = 0; rc == 0 && i < n_drop; i++)
+        rc = dst.pg ? pg_doc_delete(dst.db, drop[i], err) : index_doc_delete(dst.st, drop[i], err);
     if (rc == 0)
         rc = mig_collections_step(&src, &dst, o->to, err);
     for (int64_t i = 0; rc == 0 && i < n_todo; i++) {
@@ -424,10 +456,13 @@ int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate
         rc = mig_finish(&dst, err);
     if (rc == 0)
         rc = mig_verify(&src, &dst, sids, n_s, r, err);
+    if (rc == 0)
+        rc = mig_marker(&dst, NULL, err);
 out_close:
     free(sids);
     free(tids);
     free(todo);
+    free(drop);
     mig_close(&dst);
     mig_close(&src);
     return rc;

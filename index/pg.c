@@ -1534,3 +1534,22 @@ int pg_vectors_get(struct pg_db *db, const char *embedder_id, int dim, const int
     kb_buf_release(&arr);
     return rc;
 }
+
+int pg_copy_marker_get(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err)
+{
+    return pg_value(db, "SELECT value FROM kbox_meta WHERE key='migrate_from'", 0, NULL, buf, buf_bytes,
+                    "read migration marker", err);
+}
+
+int pg_copy_marker_set(struct pg_db *db, const char *from, struct kb_error *err)
+{
+    const char *v[1] = {from};
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = from ? pg_run(db, "INSERT INTO kbox_meta(key, value) VALUES('migrate_from', $1)"
+                           " ON CONFLICT(key) DO UPDATE SET value = excluded.value", 1, v, -1, NULL, 0, 0, NULL,
+                       "write migration marker", err)
+              : pg_cmd(db, "DELETE FROM kbox_meta WHERE key='migrate_from'", "clear migration marker", err);
+    return pg_end(db, rc, 0, NULL, 0, err);
+}

@@ -164,6 +164,10 @@ int pg_copy_doc_write(struct pg_db *db, const struct copy_doc *d, const void *or
 /* Moves the id sequences past the copied ids. */
 int pg_copy_finish(struct pg_db *db, struct kb_error *err);
 int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *err);
+/* kbox_meta 'migrate_from': the --from of a migration into this database not yet verified ("" none);
+ * from NULL clears it. buf >= 1 byte. */
+int pg_copy_marker_get(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err);
+int pg_copy_marker_set(struct pg_db *db, const char *from, struct kb_error *err);
 
 /* ---- pg_sync.c -------------------------------------------------------------------------------- */
 

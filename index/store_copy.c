@@ -429,3 +429,28 @@ out_unlock:
     store_unlock(st);
     return rc;
 }
+
+void store_copy_marker_get(struct index_store *st, char *buf, size_t buf_bytes)
+{
+    store_lock(st);
+    store_meta_get(st, "migrate_from", buf, buf_bytes);
+    store_unlock(st);
+}
+
+int store_copy_marker_set(struct index_store *st, const char *from, struct kb_error *err)
+{
+    int rc;
+    store_lock(st);
+    rc = store_begin(st, err);
+    if (rc == 0) {
+        if (from) {
+            rc = store_meta_set(st, "migrate_from", from, err);
+        } else {
+            sqlite3_stmt *s = store_prep(st, "DELETE FROM meta WHERE key='migrate_from'", err);
+            rc = s ? store_step_done(st, s, "clear migration marker", err) : (err ? err->code : KB_EIO);
+        }
+        rc = store_end(st, rc, err);
+    }
+    store_unlock(st);
+    return rc;
+}

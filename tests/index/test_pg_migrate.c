@@ -8,6 +8,8 @@
  *   and scores), and its writes get fresh ids (the sequences moved past the copied ids);
  * - the way back into a new SQLite store, also killed after 10 documents and rerun: the same
  *   checksum, the same search results, no re-embedding pending;
+ * - a rerun after the source changed (a document deleted, one rewritten, one added) repairs the
+ *   interrupted copy, because the target is marked as this migration's until it verifies;
  * - refusals: a target holding other data (PostgreSQL and SQLite; nothing written), a bad URL, a
  *   missing SQLite store, an unknown scheme, a database without kbox schema;
  * - the CLI: --json output of a run and clear errors on stderr.
@@ -288,6 +290,64 @@ static void test_sqlite_to_pg_and_back(void **state)
     free(back);
 }
 
+/* The source changed between an interrupted run and its rerun (the box kept serving): the rerun,
+ * with the same --from, repairs the copy instead of refusing it. */
+static void test_resume_after_source_change(void **state)
+{
+    char *src = idx_tmpdir(), from[4200], to[700];
+    struct index_migrate_opts o;
+    struct index_migrate_report r;
+    struct kb_error err = {0};
+    struct index_store *st = NULL;
+    struct pg_db *db = NULL;
+    int64_t n_docs = 0, n_chunks = 0;
+    pid_t pid;
+    int status = 0;
+    (void)state;
+    NEED_PG();
+    fill_sqlite(src);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+    memset(&o, 0, sizeof o);
+    o.from = from;
+    o.to = to;
+    o.progress = die_after_ten;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        index_store_migrate(&o, &r, &err);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* meanwhile: document 2 deleted, document 3 rewritten, one new document */
+    assert_int_equal(idx_open(&st, src, g_emb, &err), 0);
+    assert_int_equal(index_doc_delete(st, 2, &err), 0);
+    {
+        struct index_chunk ch = {.text = "Rewritten: the thermostat of the boiler is calibrated yearly."};
+        struct index_doc d = {0};
+        d.id = 3;
+        assert_int_equal(index_doc_replace(st, &d, &ch, 1, NULL, NULL, 0, NULL, &err), 0);
+        d.id = 0;
+        d.path = "/docs/late.md";
+        assert_int_equal(index_doc_replace(st, &d, &ch, 1, NULL, NULL, 0, NULL, &err), 0);
+    }
+    index_store_close(st);
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_true(r.verified);
+    assert_int_equal(r.n_present, 10 - 2); /* 2 and 3 were dropped, 3 copied again */
+    assert_int_equal(r.n_documents, N_DOCS - 1);
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(pg_counts(db, &n_docs, &n_chunks, &err), 0);
+    assert_int_equal(n_docs, N_DOCS - 1);
+    pg_db_close(db);
+    /* done: the marker is gone, so a different --from meets the strict check again */
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_int_equal(r.n_copied, 0);
+    idx_rm_rf(src);
+    free(src);
+}
+
 /* A SQLite target holding another document under a copied id: refused before any write. */
 static void test_refuse_different_sqlite(void **state)
 {
@@ -395,6 +455,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_sqlite_to_pg_and_back),
+        cmocka_unit_test(test_resume_after_source_change),
         cmocka_unit_test(test_refuse_different_sqlite),
         cmocka_unit_test(test_cli),
     };
