@@ -782,30 +782,48 @@ static int pg_replace_target(struct pg_db *db, const struct index_doc *d, int64_
     return rc;
 }
 
+static int pg_copy_write_chunks(struct pg_db *db, const struct copy_doc *d, struct kb_error *err); /* below */
+
+/* A document's new chunks (and their vectors of e): ids drawn from the sequence in one round trip,
+ * then the rows in multi-row INSERTs (pg_copy_write_chunks) instead of two round trips per chunk. */
 static int pg_insert_chunks(struct pg_db *db, int64_t doc_id, const struct index_chunk *chunks, int n,
                             const struct index_embedder *e, const float *vectors, struct kb_error *err)
 {
-    char db_[32], ob[32], ps[32], pe[32], os[32], oe[32], nt[32], cb[32];
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        const struct index_chunk *c = &chunks[i];
-        const char *v[10] = {I64(db_, doc_id), I64(ob, i), c->text, nz(c->heading_path), I64(ps, c->page_start),
-                             I64(pe, c->page_end), I64(os, c->off_start), I64(oe, c->off_end), I64(nt, c->n_tokens),
-                             nz(c->page_map)};
-        PGresult *r = NULL;
-        int64_t cid;
-        rc = pg_run(db, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end, off_start,"
-                        " off_end, n_tokens, page_map) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
-                    10, v, -1, NULL, 0, 0, &r, "insert chunk", err);
-        cid = rc == 0 ? pg_i64(r, 0, 0) : 0;
-        PQclear(r);
-        if (rc == 0 && e && vectors) {
-            const char *ev[3] = {I64(cb, cid), e->id, NULL};
-            rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES($1, $2, $3)", 3, ev, 2,
-                        vectors + (size_t)i * (size_t)e->dim, (size_t)e->dim * sizeof(float), 0, NULL,
-                        "store embedding", err);
+    struct copy_doc d;
+    PGresult *r = NULL;
+    char nb[32];
+    const char *v[1] = {I64(nb, n)};
+    int rc;
+    if (n <= 0)
+        return 0;
+    memset(&d, 0, sizeof d);
+    d.doc.id = doc_id;
+    d.n_chunks = n;
+    d.chunks = (struct index_chunk *)chunks;
+    rc = pg_run(db, "SELECT nextval('chunks_id_seq') FROM generate_series(1, $1::int)", 1, v, -1, NULL, 0, 0, &r,
+                "allocate chunk ids", err);
+    if (rc == 0 && PQntuples(r) != n)
+        rc = kb_error_set(err, KB_EIO, "postgresql: %d chunk ids for %d chunks", PQntuples(r), n);
+    if (rc == 0) {
+        d.chunk_ids = kb_xmalloc((size_t)n * sizeof *d.chunk_ids);
+        for (int i = 0; i < n; i++)
+            d.chunk_ids[i] = pg_i64(r, i, 0);
+    }
+    PQclear(r);
+    if (rc == 0 && e && vectors) {
+        d.vecs = kb_xmalloc((size_t)n * sizeof *d.vecs);
+        d.n_vecs = n;
+        for (int i = 0; i < n; i++) {
+            d.vecs[i].chunk_id = d.chunk_ids[i];
+            d.vecs[i].embedder_id = e->id;
+            d.vecs[i].data = vectors + (size_t)i * (size_t)e->dim;
+            d.vecs[i].n_bytes = e->dim * (int)sizeof(float);
         }
     }
+    if (rc == 0)
+        rc = pg_copy_write_chunks(db, &d, err);
+    free(d.chunk_ids);
+    free(d.vecs);
     return rc;
 }
 
@@ -1294,25 +1312,77 @@ out_unlock:
     return rc;
 }
 
-/* The chunks and vectors of d under their ids (mu held, in the transaction). */
+#define PG_ROWS_PER_STMT 64 /* rows of one multi-row INSERT: one round trip instead of 64 */
+
+/* INSERTs n_rows rows of n_cols parameters each (vals row-major; lens/fmts per value, NULL = all
+ * text) as multi-row statements "<head> VALUES ($1,...),(...)" (mu held, in a transaction). */
+static int pg_insert_rows(struct pg_db *db, const char *head, int n_cols, int n_rows, const char *const *vals,
+                          const int *lens, const int *fmts, const char *what, struct kb_error *err)
+{
+    int rc = 0;
+    for (int r0 = 0; rc == 0 && r0 < n_rows; r0 += PG_ROWS_PER_STMT) {
+        int nr = KB_MIN(PG_ROWS_PER_STMT, n_rows - r0), np = nr * n_cols;
+        struct kb_buf sql;
+        PGresult *res;
+        kb_buf_init(&sql, 0);
+        kb_buf_puts(&sql, head);
+        kb_buf_puts(&sql, " VALUES ");
+        for (int r = 0; r < nr; r++) {
+            kb_buf_puts(&sql, r ? ",(" : "(");
+            for (int c = 0; c < n_cols; c++)
+                kb_buf_printf(&sql, "%s$%d", c ? "," : "", r * n_cols + c + 1);
+            kb_buf_putc(&sql, ')');
+        }
+        res = PQexecParams(db->conn, sql.data, np, NULL, vals + (size_t)r0 * (size_t)n_cols,
+                           lens ? lens + (size_t)r0 * (size_t)n_cols : NULL,
+                           fmts ? fmts + (size_t)r0 * (size_t)n_cols : NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_fail(db, res, what, err);
+        PQclear(res);
+        kb_buf_release(&sql);
+    }
+    return rc;
+}
+
+/* The chunks and vectors of d under their ids, in multi-row INSERTs (mu held, in the transaction). */
 static int pg_copy_write_chunks(struct pg_db *db, const struct copy_doc *d, struct kb_error *err)
 {
-    char ib[32], db_[32], ob[32], ps[32], pe[32], os[32], oe[32], nt[32];
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < d->n_chunks; i++) {
+    enum { NC = 11, NV = 3, NUM = 8 }; /* columns of a chunk row and a vector row; numbers per chunk */
+    size_t nc = (size_t)d->n_chunks, nv = (size_t)d->n_vecs;
+    const char **cv = kb_xcalloc(nc * NC + 1, sizeof *cv), **vv = kb_xcalloc(nv * NV + 1, sizeof *vv);
+    char(*num)[24] = kb_xcalloc(nc * NUM + nv + 1, sizeof *num);
+    int *vl = kb_xcalloc(nv * NV + 1, sizeof *vl), *vf = kb_xcalloc(nv * NV + 1, sizeof *vf), rc;
+    for (size_t i = 0; i < nc; i++) {
         const struct index_chunk *c = &d->chunks[i];
-        const char *v[11] = {I64(ib, d->chunk_ids[i]), I64(db_, d->doc.id), I64(ob, i), c->text, nz(c->heading_path),
-                             I64(ps, c->page_start), I64(pe, c->page_end), I64(os, c->off_start),
-                             I64(oe, c->off_end), I64(nt, c->n_tokens), nz(c->page_map)};
-        rc = pg_run(db, "INSERT INTO chunks(id, document_id, ordinal, text, heading_path, page_start, page_end,"
-                        " off_start, off_end, n_tokens, page_map) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-                    11, v, -1, NULL, 0, 0, NULL, "copy chunk", err);
+        char(*n)[24] = num + i * NUM;
+        const char **row = cv + i * NC;
+        int64_t v[NUM] = {d->chunk_ids[i], d->doc.id, (int64_t)i, c->page_start, c->page_end, c->off_start,
+                          c->off_end, c->n_tokens};
+        for (int k = 0; k < NUM; k++)
+            snprintf(n[k], sizeof n[k], "%lld", (long long)v[k]);
+        row[0] = n[0], row[1] = n[1], row[2] = n[2], row[3] = c->text, row[4] = nz(c->heading_path);
+        row[5] = n[3], row[6] = n[4], row[7] = n[5], row[8] = n[6], row[9] = n[7], row[10] = nz(c->page_map);
     }
-    for (int i = 0; rc == 0 && i < d->n_vecs; i++) {
-        const char *v[3] = {I64(ib, d->vecs[i].chunk_id), d->vecs[i].embedder_id, NULL};
-        rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES($1, $2, $3)", 3, v, 2,
-                    d->vecs[i].data, (size_t)d->vecs[i].n_bytes, 0, NULL, "copy vector", err);
+    for (size_t i = 0; i < nv; i++) {
+        char *n = num[nc * NUM + i];
+        snprintf(n, 24, "%lld", (long long)d->vecs[i].chunk_id);
+        vv[i * NV] = n;
+        vv[i * NV + 1] = d->vecs[i].embedder_id;
+        vv[i * NV + 2] = d->vecs[i].data;
+        vl[i * NV + 2] = d->vecs[i].n_bytes;
+        vf[i * NV + 2] = 1; /* bytea, binary */
     }
+    rc = pg_insert_rows(db, "INSERT INTO chunks(id, document_id, ordinal, text, heading_path, page_start, page_end,"
+                            " off_start, off_end, n_tokens, page_map)", NC, d->n_chunks, cv, NULL, NULL, "copy chunks",
+                        err);
+    if (rc == 0)
+        rc = pg_insert_rows(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector)", NV, d->n_vecs, vv, vl, vf,
+                            "copy vectors", err);
+    free(cv);
+    free(vv);
+    free(num);
+    free(vl);
+    free(vf);
     return rc;
 }
 
