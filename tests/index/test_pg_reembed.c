@@ -1,8 +1,9 @@
 /* tests/index/test_pg_reembed.c: re-embedding as shared jobs with store.backend = postgres
  * (index/reembed_pg.c, pg_reembed_* in index/pg.c) on a private PostgreSQL 15 cluster: two nodes
  * switched to a new embedder split the documents through 'reembed' jobs claimed with SKIP LOCKED;
- * a job held by a third connection is skipped by both (its document keeps lacking the vectors and
- * neither node switches) until the holder releases it, after which a node finishes it; every
+ * a job claimed by a third process is skipped by both (its document keeps lacking the vectors and
+ * neither node switches) until that process is killed with SIGKILL, after which its claim is gone
+ * with its session and a node finishes the job; every
  * document is re-embedded exactly once, the vectors are in PostgreSQL, both caches switch and
  * serve identical results; a fresh third node needs no re-embedding at all. The schema migration
  * 2 -> 3 (the jobs' kind and embedder columns) runs at the first open.
@@ -11,6 +12,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "idx_test.h"
@@ -134,6 +137,8 @@ static void test_shared_reembed(void **state)
     struct pg_db *holder = NULL;
     struct pg_reembed_work held;
     struct kb_arena ar;
+    int ready[2];
+    pid_t child;
     struct index_reembed_status rs;
     struct index_check ck;
     int64_t q = 0, missing = 0;
@@ -165,10 +170,27 @@ static void test_shared_reembed(void **state)
     assert_int_equal(pg_reembed_queue(holder, g_new->id, &q, &missing, &err), 0);
     assert_int_equal(q, N_DOCS);
     assert_int_equal(missing, 4 * 6);
-    kb_arena_init(&ar, 0, 0);
-    assert_int_equal(pg_reembed_claim(holder, g_new->id, &ar, &held, &err), 0);
-    assert_int_equal(held.document_id, 1);
-    assert_int_equal(held.n_chunks, 1);
+    /* the holder is another process, which claims the first job and is later killed with SIGKILL */
+    assert_int_equal(pipe(ready), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct pg_db *cdb = NULL;
+        char ok = 0;
+        kb_arena_init(&ar, 0, 0);
+        if (pg_db_open(&cdb, g_pg.url, NULL, false, &err) == 0 &&
+            pg_reembed_claim(cdb, g_new->id, &ar, &held, &err) == 0 && held.document_id == 1 && held.n_chunks == 1)
+            ok = 1;
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    {
+        char ok = 0;
+        assert_int_equal(read(ready[0], &ok, 1), 1);
+        assert_int_equal(ok, 1);
+    }
 
     /* the nodes take turns: every other job gets done, the held one is skipped, nobody switches */
     for (int i = 0; i < 2 * N_DOCS + 4; i++) {
@@ -180,14 +202,18 @@ static void test_shared_reembed(void **state)
     {
         float x[96];
         bool found = true;
-        assert_int_equal(pg_vectors_get(holder, g_new->id, 96, held.chunk_ids, 1, x, &found, &err), 0);
+        int64_t first_chunk = 1; /* document 1's only chunk */
+        assert_int_equal(pg_vectors_get(holder, g_new->id, 96, &first_chunk, 1, x, &found, &err), 0);
         assert_false(found); /* nobody embedded the held document */
     }
     index_reembed_status(a, &rs);
     assert_true(rs.pending);
 
-    /* the holder lets go (as a killed node's session would): a node finishes it, both switch */
-    assert_int_equal(pg_job_end(holder, held.job_id, INDEX_JOB_RELEASE, "holder", NULL, &err), 0);
+    /* kill -9 of the holder: its session ends, the claim with it; a node finishes it, both switch */
+    kill(child, SIGKILL);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    close(ready[0]);
+    close(ready[1]);
     for (int i = 0; i < 400 && !(fa && fb); i++) {
         fa = fa || step(a);
         fb = fb || step(b);
@@ -218,7 +244,6 @@ static void test_shared_reembed(void **state)
     hits_of(c, "descaling citric acid", hc, sizeof hc);
     assert_string_equal(ha, hc);
 
-    kb_arena_release(&ar);
     pg_db_close(holder);
     index_store_close(a);
     index_store_close(b);
