@@ -18,8 +18,8 @@
  *      to the new embedder (reembed_switch) exactly as on a single box.
  * Until the switch, search uses the previous vectors (the sync keeps applying documents with them).
  * Old embedders' vectors stay in PostgreSQL (nodes not yet switched still read them).
- * Tests: tests/index/test_pg.c (test_shared_reembed: two nodes, one claim held by a third
- * connection is skipped, then finished after release). */
+ * Tests: tests/index/test_pg_reembed.c (two nodes; a claim held by a third process is skipped,
+ * then finished by a node once that process is killed with SIGKILL). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
