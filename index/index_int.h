@@ -10,6 +10,8 @@
  *   - store_search.c: the read queries search.c needs (BM25, filters, vectors, hit details, IDF);
  *   - vcache.c: the FAISS-cache policy (trusted, rebuilt or synced; which kind; IVF training);
  *   - reembed.c: the switch to a new embedder (status, steps, set_embedder, the open-time decision);
+ *   - store_copy.c: whole collections and documents with their ids, for `kbox store migrate`
+ *     (migrate.c, which with pg.c's pg_copy_* moves a store between SQLite and PostgreSQL);
  * - search.c: index_search() on top of all of them.
  * SQLite is included by the store*.c files only (STYLE rule 18 names store.c; see store.c's top
  * comment for why three files). */
