@@ -177,9 +177,14 @@ static bool more_bits(int i, int n)
 }
 
 /* The type a matrix asks for before the block-size fallbacks: p->type, or with mix_q4_k_m the
- * Q4_K_M choice for its name (see synth.h). */
-static int want_type(const struct synth_params *p, const char *name)
+ * Q4_K_M choice for its name, or for MXFP4 the MXFP4_MOE rule (see synth.h). */
+static int want_type(const struct synth_params *p, const char *name, int n_dims)
 {
+    if (p->type == GGML_TYPE_MXFP4) {
+        bool dense_ffn = !is_moe(p->arch) && (strstr(name, "ffn_gate.weight") || strstr(name, "ffn_up.weight") ||
+                                              strstr(name, "ffn_down.weight"));
+        return n_dims > 2 || dense_ffn ? GGML_TYPE_MXFP4 : GGML_TYPE_Q8_0;
+    }
     if (!p->mix_q4_k_m)
         return p->type;
     if (strcmp(name, "output.weight") == 0 || (p->tied_output && strcmp(name, "token_embd.weight") == 0))
@@ -230,7 +235,7 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n), kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                                        \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         if (p->q_lora_rank > 0) {
@@ -276,7 +281,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
     bool bias = strcmp(a, "qwen2") == 0 || strcmp(a, "qwen2moe") == 0;
     bool qknorm = strcmp(a, "qwen3") == 0 || strcmp(a, "qwen3moe") == 0;
     char n[64];
-    add_t(l, want_type(p, "token_embd.weight"), TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
+    add_t(l, want_type(p, "token_embd.weight", 2), TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
     if (is_ds2(a)) {
         build_ds2_blocks(p, l);
         goto out_head;
@@ -285,7 +290,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n), kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                                        \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         T(TK_MAT, "attn_q.weight", 2, E, nq, 1);
@@ -325,7 +330,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
 out_head:
     add_t(l, p->type, TK_NORM, "output_norm.weight", 1, E, 1, 1);
     if (!p->tied_output)
-        add_t(l, want_type(p, "output.weight"), TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
+        add_t(l, want_type(p, "output.weight", 2), TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
     uint64_t off = 0;
     for (int i = 0; i < l->n; i++) {
         l->t[i].offset = off;
@@ -517,6 +522,7 @@ static uint32_t file_type(int type)
     case GGML_TYPE_Q5_K: return 17; /* Q5_K_M */
     case GGML_TYPE_Q6_K: return 18;
     case GGML_TYPE_BF16: return 32;
+    case GGML_TYPE_MXFP4: return 38; /* MXFP4_MOE */
     default: return 0;
     }
 }

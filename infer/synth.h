@@ -15,6 +15,10 @@
  * and every ffn_down* Q6_K in the "more bits" layers (the first and last eighth and every third
  * between), with 8 experts attn_v/attn_k Q8_0 and attn_output Q5_K, the rest Q4_K; then the same
  * fallbacks, so a deepseek2 file mixes Q4_K, Q6_K, Q5_0 and Q8_0 as a real Q4_K_M does.
+ * type MXFP4 follows llama-quantize's MXFP4_MOE (file type 38): every 3-D matrix (the experts
+ * ffn_*_exps, and deepseek2's per-head attn_k_b/attn_v_b) MXFP4, every other matrix (embeddings
+ * and output included) Q8_0. A dense architecture would then get no MXFP4 at all, so there (kbox's
+ * choice, not llama-quantize's) the FFN matrices ffn_gate/ffn_up/ffn_down are MXFP4 as well.
  * Data is generated and written tensor by tensor (constant memory, so multi-GB files are fine).
  *
  * Supported architectures: llama, qwen2, qwen3, and the MoE ones qwen2moe, qwen3moe, mixtral

@@ -356,6 +356,65 @@ static void test_q4_k_m_mix(void **state)
     assert_non_null(strstr(err.msg, "Q4_K_M"));
 }
 
+static void expect_exact(const struct gguf_file *f, const char *name, int want)
+{
+    const struct gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t)
+        fail_msg("%s: missing", name);
+    if ((int)t->type != want)
+        fail_msg("%s: type %d, want %d", name, (int)t->type, want);
+}
+
+/* --type MXFP4: llama-quantize's MXFP4_MOE (3-D matrices MXFP4, other matrices Q8_0, file type
+ * 38), and on a dense architecture the FFN matrices MXFP4 too. The expert weights dequantize to
+ * the drawn distribution (the block layout and scale are right). */
+static void test_mxfp4_mix(void **state)
+{
+    (void)state;
+    const char *archs[] = {"deepseek2", "qwen3moe", "llama"};
+    for (size_t ai = 0; ai < KB_ARRAY_LEN(archs); ai++) {
+        struct synth_params p;
+        synth_params_default(&p, archs[ai]);
+        p.type = GGML_TYPE_MXFP4;
+        char path[256];
+        tmp_path(path, sizeof(path), archs[ai]);
+        struct kb_error err = {0};
+        if (synth_write(path, &p, &err) != 0)
+            fail_msg("%s", err.msg);
+        struct gguf_file *f = NULL;
+        assert_int_equal(gguf_open(&f, path, &err), 0);
+        assert_int_equal(get_u32(f, "general.file_type"), 38); /* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
+        expect_exact(f, "output.weight", GGML_TYPE_Q8_0);
+        expect_exact(f, "token_embd.weight", GGML_TYPE_Q8_0);
+        expect_exact(f, "output_norm.weight", GGML_TYPE_F32);
+        int last = p.n_layer - 1;
+        char n[64];
+        if (ai < 2) {
+            snprintf(n, sizeof(n), "blk.%d.ffn_gate_exps.weight", last);
+            expect_exact(f, n, GGML_TYPE_MXFP4);
+            check_std(gguf_find_tensor(f, n), 0, 1.0 / sqrt((double)p.n_embd));
+            snprintf(n, sizeof(n), "blk.%d.ffn_down_exps.weight", last);
+            expect_exact(f, n, GGML_TYPE_MXFP4);
+            snprintf(n, sizeof(n), "blk.%d.ffn_gate_inp.weight", last);
+            expect_exact(f, n, GGML_TYPE_F32);
+        }
+        if (ai == 0) {
+            expect_exact(f, "blk.0.ffn_up.weight", GGML_TYPE_Q8_0); /* leading dense block: 2-D */
+            expect_exact(f, "blk.1.attn_k_b.weight", GGML_TYPE_MXFP4);
+            expect_exact(f, "blk.1.attn_kv_a_mqa.weight", GGML_TYPE_Q8_0);
+        } else if (ai == 1) {
+            expect_exact(f, "blk.0.attn_q.weight", GGML_TYPE_Q8_0);
+        } else {
+            expect_exact(f, "blk.0.ffn_up.weight", GGML_TYPE_MXFP4);
+            expect_exact(f, "blk.0.ffn_down.weight", GGML_TYPE_MXFP4);
+            expect_exact(f, "blk.0.attn_v.weight", GGML_TYPE_Q8_0);
+            check_std(gguf_find_tensor(f, "blk.0.ffn_up.weight"), 0, 1.0 / sqrt((double)p.n_embd));
+        }
+        gguf_close(f);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_determinism_and_errors),
         cmocka_unit_test(test_deepseek2),
         cmocka_unit_test(test_q4_k_m_mix),
+        cmocka_unit_test(test_mxfp4_mix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
