@@ -24,7 +24,9 @@
  *                  barrier waits, printed after the table, or as "profile" in --json)
  *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
  *   kbox model list [DIR]       GGUF files in <data.dir>/models: cmd_model_list.c (cli_model_list)
- *   kbox model synth --arch A --type T (a ggml type, or Q4_K_M: llama-quantize's mix) [--layers N --dim N --heads N --kv-heads N --head-dim N
+ *   kbox model synth --arch A --type T (a ggml type, or Q4_K_M: llama-quantize's mix; MXFP4 is its MXFP4_MOE
+ *                  mix: 3-D expert matrices MXFP4, other matrices Q8_0, and a dense arch's FFN MXFP4)
+ *                  [--layers N --dim N --heads N --kv-heads N --head-dim N
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
