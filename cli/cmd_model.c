@@ -30,7 +30,8 @@
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
- *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N] --out F
+ *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
+ *                  and the yarn flags] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -706,6 +707,7 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--groups") == 0) dst = &p.n_expert_group;
         else if (strcmp(a, "--groups-used") == 0) dst = &p.n_expert_group_used;
         else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
+        else if (strcmp(a, "--swa") == 0) dst = &p.n_swa;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);
