@@ -1,9 +1,9 @@
 /* tests/infer/test_model_cli.c: `kbox model` the way a person runs it. The done-when check of the
  * engine: `kbox model run stories260K.gguf -p "Once upon a time" -n 64 --temp 0` prints llama.cpp's
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
- * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction, tg_cpu_per_wall), bench --profile on a synth MoE file,
- * synth --type MXFP4 through info and run, and a gpt-oss file refused with a clear error
- * (every phase and pool field present and consistent), and usage errors. */
+ * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction, tg_cpu_per_wall), bench --profile on a synth MoE file
+ * (every phase and pool field present and consistent), synth --type MXFP4 through info and run, a
+ * gpt-oss file refused with a clear error, and usage errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
