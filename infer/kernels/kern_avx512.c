@@ -864,9 +864,11 @@ static inline __m512i mxfp4_utab(void)
     return _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
 }
 
-static inline __m512 mxfp4_scale2(const struct blk_mxfp4 *x, const struct blk_q8_0 *y)
+/* dw0 * da0 in the low 256 bits, dw1 * da1 in the high: the same single multiplies as the tile's
+ * scale2(dw0, dw1) * scale2(da0, da1). */
+static inline __m512 mxfp4_scale2(const struct blk_mxfp4 *x, float da0, float da1)
 {
-    return scale2(kern_e8m0_half(x[0].e) * f16(y[0].d), kern_e8m0_half(x[1].e) * f16(y[1].d));
+    return scale2(kern_e8m0_half(x[0].e) * da0, kern_e8m0_half(x[1].e) * da1);
 }
 
 static float dot_mxfp4(int64_t n, const void *w, const void *a)
@@ -883,7 +885,7 @@ static float dot_mxfp4(int64_t n, const void *w, const void *a)
         const __m512i u = mxfp4_ulevels2(&x[i], nibshift, m4, tab);
         const __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
         const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, ya), _mm512_dpbusd_epi32(zero, twelve, ya));
-        acc = _mm512_fmadd_ps(mxfp4_scale2(&x[i], &y[i]), _mm512_cvtepi32_ps(p), acc);
+        acc = _mm512_fmadd_ps(mxfp4_scale2(&x[i], f16(y[i].d), f16(y[i + 1].d)), _mm512_cvtepi32_ps(p), acc);
     }
     float r = _mm512_reduce_add_ps(acc);
     for (; i < nb; i++)
@@ -907,16 +909,19 @@ static void dot_rows_mxfp4(int64_t n, const void *w, size_t ws, int64_t n_rows, 
                                                0x0004000400040004, 0x0004000400040004);
     const __m512i tab = mxfp4_utab();
     __m512i yq[Q8_ROWS_MAXP], corr[Q8_ROWS_MAXP];
+    float da[2 * Q8_ROWS_MAXP];
     for (int64_t p = 0; p < np; p++) {
         yq[p] = load2x32(ya[2 * p].qs, ya[2 * p + 1].qs);
         corr[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), twelve, yq[p]));
+        da[2 * p] = f16(ya[2 * p].d);
+        da[2 * p + 1] = f16(ya[2 * p + 1].d);
     }
     for (int64_t r = 0; r < n_rows; r++) {
         const struct blk_mxfp4 *x = (const struct blk_mxfp4 *)((const uint8_t *)w + (size_t)r * ws);
         __m512 acc = _mm512_setzero_ps();
         for (int64_t p = 0; p < np; p++) {
             const __m512i q = _mm512_dpbusd_epi32(corr[p], mxfp4_ulevels2(&x[2 * p], nibshift, m4, tab), yq[p]);
-            acc = _mm512_fmadd_ps(mxfp4_scale2(&x[2 * p], &ya[2 * p]), _mm512_cvtepi32_ps(q), acc);
+            acc = _mm512_fmadd_ps(mxfp4_scale2(&x[2 * p], da[2 * p], da[2 * p + 1]), _mm512_cvtepi32_ps(q), acc);
         }
         float s = _mm512_reduce_add_ps(acc);
         for (int64_t i = 2 * np; i < nb; i++)
