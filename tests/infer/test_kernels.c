@@ -751,7 +751,7 @@ static void test_mxfp4_layout(void **state)
         ones[j] = 1.0f;
     ref->quant[GGML_TYPE_MXFP4](x, blk, 32);
     ref->dequant[GGML_TYPE_MXFP4](blk, w, 32);
-    uint8_t qa[34];
+    uint16_t qa[17]; /* one Q8_0 block (34 bytes), 2-byte aligned for its f16 delta */
     ref->quant[GGML_TYPE_Q8_0](ones, qa, 32);
     double sum = 0;
     for (int j = 0; j < 32; j++)
