@@ -631,6 +631,21 @@ static void dot_rows_q6_k(int64_t n, const void *w, size_t ws, int64_t n_rows, c
     }
 }
 
+/* kern_e8m0_half as a table of float bits, filled at compile time (the row kernel looks the two
+ * scales of a block pair up instead of rebuilding them). */
+#define E8M0H(e) ((e) < 2 ? 0x00200000u << (e) : (uint32_t)((e) - 1) << 23)
+#define E8M0H4(e) E8M0H(e), E8M0H((e) + 1), E8M0H((e) + 2), E8M0H((e) + 3)
+#define E8M0H16(e) E8M0H4(e), E8M0H4((e) + 4), E8M0H4((e) + 8), E8M0H4((e) + 12)
+#define E8M0H64(e) E8M0H16(e), E8M0H16((e) + 16), E8M0H16((e) + 32), E8M0H16((e) + 48)
+static const uint32_t e8m0_half_bits[256] = {E8M0H64(0), E8M0H64(64), E8M0H64(128), E8M0H64(192)};
+
+static inline float e8m0_half_tab(uint8_t e)
+{
+    float f;
+    memcpy(&f, &e8m0_half_bits[e], 4);
+    return f;
+}
+
 /* ---- tiles for prompt processing (KERN_TILE x KERN_TILE = 4 rows x 4 tokens) ------------------------
  * Q8_0: the activation is made unsigned (a + 128, by flipping the sign bit) so vpdpbusd can take the
  * signed weight directly; the extra 128 * sum(w) is cancelled by starting each dot from
@@ -641,7 +656,7 @@ static inline __m256i q0_levels(int type, const void *row, int64_t i, float *d)
 {
     if (type == GGML_TYPE_MXFP4) {
         const struct blk_mxfp4 *b = (const struct blk_mxfp4 *)row + i;
-        *d = kern_e8m0_half(b->e);
+        *d = e8m0_half_tab(b->e);
         return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern_fp4_lv)),
                                    nib32(b->qs));
     }
@@ -864,11 +879,14 @@ static inline __m512i mxfp4_utab(void)
     return _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
 }
 
-/* dw0 * da0 in the low 256 bits, dw1 * da1 in the high: the same single multiplies as the tile's
- * scale2(dw0, dw1) * scale2(da0, da1). */
-static inline __m512 mxfp4_scale2(const struct blk_mxfp4 *x, float da0, float da1)
+/* dw0 * da0 in the low 256 bits, dw1 * da1 in the high (da: the pair's activation deltas in lanes
+ * 0 and 1): the same single multiplies as the tile's scale2(dw0, dw1) * scale2(da0, da1). */
+static inline __m512 mxfp4_scale2_tab(const struct blk_mxfp4 *x, __m128 da)
 {
-    return scale2(kern_e8m0_half(x[0].e) * da0, kern_e8m0_half(x[1].e) * da1);
+    __m128i bits = _mm_insert_epi32(_mm_cvtsi32_si128((int)e8m0_half_bits[x[0].e]), (int)e8m0_half_bits[x[1].e], 1);
+    const __m128 pr = _mm_mul_ps(_mm_castsi128_ps(bits), da);
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                 _mm512_castps128_ps512(pr));
 }
 
 static float dot_mxfp4(int64_t n, const void *w, const void *a)
@@ -885,7 +903,8 @@ static float dot_mxfp4(int64_t n, const void *w, const void *a)
         const __m512i u = mxfp4_ulevels2(&x[i], nibshift, m4, tab);
         const __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
         const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, ya), _mm512_dpbusd_epi32(zero, twelve, ya));
-        acc = _mm512_fmadd_ps(mxfp4_scale2(&x[i], f16(y[i].d), f16(y[i + 1].d)), _mm512_cvtepi32_ps(p), acc);
+        const __m128 da = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(y[i].d), y[i + 1].d, 1));
+        acc = _mm512_fmadd_ps(mxfp4_scale2_tab(&x[i], da), _mm512_cvtepi32_ps(p), acc);
     }
     float r = _mm512_reduce_add_ps(acc);
     for (; i < nb; i++)
@@ -909,19 +928,18 @@ static void dot_rows_mxfp4(int64_t n, const void *w, size_t ws, int64_t n_rows, 
                                                0x0004000400040004, 0x0004000400040004);
     const __m512i tab = mxfp4_utab();
     __m512i yq[Q8_ROWS_MAXP], corr[Q8_ROWS_MAXP];
-    float da[2 * Q8_ROWS_MAXP];
+    __m128 da[Q8_ROWS_MAXP];
     for (int64_t p = 0; p < np; p++) {
         yq[p] = load2x32(ya[2 * p].qs, ya[2 * p + 1].qs);
         corr[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), twelve, yq[p]));
-        da[2 * p] = f16(ya[2 * p].d);
-        da[2 * p + 1] = f16(ya[2 * p + 1].d);
+        da[p] = _mm_setr_ps(f16(ya[2 * p].d), f16(ya[2 * p + 1].d), 0.0f, 0.0f);
     }
     for (int64_t r = 0; r < n_rows; r++) {
         const struct blk_mxfp4 *x = (const struct blk_mxfp4 *)((const uint8_t *)w + (size_t)r * ws);
         __m512 acc = _mm512_setzero_ps();
         for (int64_t p = 0; p < np; p++) {
             const __m512i q = _mm512_dpbusd_epi32(corr[p], mxfp4_ulevels2(&x[2 * p], nibshift, m4, tab), yq[p]);
-            acc = _mm512_fmadd_ps(mxfp4_scale2(&x[2 * p], da[2 * p], da[2 * p + 1]), _mm512_cvtepi32_ps(q), acc);
+            acc = _mm512_fmadd_ps(mxfp4_scale2_tab(&x[2 * p], da[p]), _mm512_cvtepi32_ps(q), acc);
         }
         float s = _mm512_reduce_add_ps(acc);
         for (int64_t i = 2 * np; i < nb; i++)
