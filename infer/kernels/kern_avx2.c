@@ -643,7 +643,7 @@ static float dot_mxfp4(int64_t n, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK; i++) {
         __m256i p = dot_i8(mxfp4_levels(x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(kern_e8m0_half(x[i].e) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(e8m0_half_tab(x[i].e) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
     return hsum8(acc);
 }
@@ -885,7 +885,7 @@ static inline __m256i q0_levels(int type, const void *row, int64_t i, float *d)
 {
     if (type == GGML_TYPE_MXFP4) {
         const struct blk_mxfp4 *b = (const struct blk_mxfp4 *)row + i;
-        *d = kern_e8m0_half(b->e);
+        *d = e8m0_half_tab(b->e);
         return mxfp4_levels(b->qs);
     }
     if (type == GGML_TYPE_Q8_0) {
@@ -1347,7 +1347,7 @@ static void mxfp4_panel_pack(struct mxfp4_panel *ps, const uint8_t *w, size_t ws
             for (int r = 0; r < 8; r++) {
                 const struct blk_mxfp4 *x = (const struct blk_mxfp4 *)(w + (size_t)(8 * g + r) * ws) + b0 + b;
                 lv[r] = _mm256_add_epi8(mxfp4_levels(x->qs), off);
-                d[r] = kern_e8m0_half(x->e);
+                d[r] = e8m0_half_tab(x->e);
             }
             transpose8x8(lv, ps->q[b][g]);
             ps->d[b][g] = _mm256_loadu_ps(d);

@@ -631,20 +631,6 @@ static void dot_rows_q6_k(int64_t n, const void *w, size_t ws, int64_t n_rows, c
     }
 }
 
-/* kern_e8m0_half as a table of float bits, filled at compile time (the row kernel looks the two
- * scales of a block pair up instead of rebuilding them). */
-#define E8M0H(e) ((e) < 2 ? 0x00200000u << (e) : (uint32_t)((e) - 1) << 23)
-#define E8M0H4(e) E8M0H(e), E8M0H((e) + 1), E8M0H((e) + 2), E8M0H((e) + 3)
-#define E8M0H16(e) E8M0H4(e), E8M0H4((e) + 4), E8M0H4((e) + 8), E8M0H4((e) + 12)
-#define E8M0H64(e) E8M0H16(e), E8M0H16((e) + 16), E8M0H16((e) + 32), E8M0H16((e) + 48)
-static const uint32_t e8m0_half_bits[256] = {E8M0H64(0), E8M0H64(64), E8M0H64(128), E8M0H64(192)};
-
-static inline float e8m0_half_tab(uint8_t e)
-{
-    float f;
-    memcpy(&f, &e8m0_half_bits[e], 4);
-    return f;
-}
 
 /* ---- tiles for prompt processing (KERN_TILE x KERN_TILE = 4 rows x 4 tokens) ------------------------
  * Q8_0: the activation is made unsigned (a + 128, by flipping the sign bit) so vpdpbusd can take the
