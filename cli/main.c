@@ -103,7 +103,9 @@ static const struct cli_command commands[] = {
      "  embed FILE (--text T | --tokens 1,2,3) [--normalize] [--out F] [-t N]   one embedding\n"
      "  list [DIR]                         GGUF files in <data.dir>/models\n"
      "  synth --arch A --type T --out F [shape flags]   write a synthetic GGUF (cli/cmd_model.c lists\n"
-     "      the shape flags: --layers --dim --heads --kv-heads --ff --vocab --experts ...)\n"},
+     "      the shape flags: --layers --dim --heads --kv-heads --ff --vocab --experts ...); T is a ggml\n"
+     "      type, Q4_K_M (llama-quantize's mix) or MXFP4 (its MXFP4_MOE mix: expert matrices MXFP4, the\n"
+     "      other matrices Q8_0; a dense arch's FFN MXFP4 too)\n"},
 };
 
 const struct cli_command *cli_commands(int *n_out)
