@@ -269,7 +269,8 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
             return rc; /* a bot, but this browser's origin may not use it */
         is_bot = true;
         coll = 0;
-    } else if ((rc = model_collection(req->ctx, b.model, &coll, err)) || (rc = web_origin_global(req, err))) {
+    } else if ((rc = model_collection(req->ctx, b.model, &coll, err)) || (rc = web_coll_pick(req, &coll, err)) ||
+               (rc = web_origin_global(req, err))) {
         return rc;
     }
     j = kb_xcalloc(1, sizeof *j);
