@@ -1,8 +1,11 @@
 /* web/static/app.js: the kbox browser UI: upload, documents, chat, hit testing, settings, in English
  * and Chinese. Plain DOM, no framework, no network access beyond this server.
  * Safety rule: text that comes from documents or users is only ever placed with textContent (the
- * el() helper below); innerHTML is never used. The admin token lives in localStorage and is sent as
- * "Authorization: Bearer". Tests: tests/web/e2e.mjs (headless Chromium). */
+ * el() helper below); innerHTML is never used. Staff log in (acct.js): the session cookie goes with
+ * every request and state.csrf as X-CSRF-Token; the break-glass admin token, when typed, lives in
+ * localStorage and is sent as "Authorization: Bearer". Pages above the caller's role are hidden
+ * (the gate of extras: allow(page), landing()). Tests: tests/web/e2e.mjs, tests/web/acct.mjs
+ * (headless Chromium). */
 'use strict';
 
 const I18N = {
@@ -107,6 +110,9 @@ for (const x of EXTRAS) for (const l of Object.keys(I18N)) Object.assign(I18N[l]
 const state = {
   lang: localStorage.getItem('kbox.lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en'),
   token: localStorage.getItem('kbox.token') || '',
+  me: null, /* GET /api/me of the logged-in caller (acct.js); null when nobody */
+  csrf: '', /* the session's CSRF token, sent as X-CSRF-Token */
+  wanted: '', /* a page asked for before logging in */
   conversation: newConversationId(),
   secret: '', /* the logged conversation's secret (POST /api/feedback; sent with the next question) */
   page: 'upload',
@@ -152,6 +158,7 @@ function headers(json) {
   const h = {};
   if (json) h['Content-Type'] = 'application/json';
   if (state.token) h['Authorization'] = 'Bearer ' + state.token;
+  if (state.csrf) h['X-CSRF-Token'] = state.csrf;
   return h;
 }
 
@@ -171,6 +178,7 @@ async function api(method, path, body) {
 }
 
 function showError(e) {
+  if (e instanceof ApiError && e.status === 401 && window.kboxAuthLost) window.kboxAuthLost(); /* acct.js */
   if (e instanceof ApiError && e.status === 401) toast(t('err.auth'));
   else toast(e.message || String(e));
 }
@@ -205,7 +213,21 @@ function applyLang() {
 
 /* ---- navigation ----------------------------------------------------------------------------------- */
 
+/* Pages the caller's role may not use are not shown (acct.js gates; the server checks every call). */
+function pageAllowed(page) {
+  return EXTRAS.every((x) => !x.allow || x.allow(page));
+}
+
+function landingPage() {
+  const g = EXTRAS.find((x) => x.landing);
+  return g ? g.landing() : 'upload';
+}
+
 function show(page) {
+  if (!pageAllowed(page)) {
+    if (page !== 'login') state.wanted = page; /* shown after a login if the role allows it */
+    page = landingPage();
+  }
   state.page = page;
   $('cite-panel').hidden = true;
   document.body.classList.remove('cite-open');
@@ -239,6 +261,7 @@ function uploadFile(file) {
   const xhr = new XMLHttpRequest();
   xhr.open('POST', '/api/documents' + (coll ? '?collection=' + encodeURIComponent(coll) : ''));
   if (state.token) xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
+  if (state.csrf) xhr.setRequestHeader('X-CSRF-Token', state.csrf);
   xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round((ev.loaded / ev.total) * 100); };
   xhr.onerror = () => { status.textContent = 'network error'; status.className = 'status st-failed'; };
   xhr.onload = () => {
@@ -248,7 +271,7 @@ function uploadFile(file) {
       const msg = (data && data.error && data.error.message) || xhr.statusText;
       status.textContent = msg;
       status.className = 'status st-failed';
-      if (xhr.status === 401) toast(t('err.auth'));
+      if (xhr.status === 401) showError(new ApiError(401, 'auth', msg));
       return;
     }
     bar.value = 100;
@@ -372,7 +395,7 @@ async function removeDoc(id) {
 /* ---- collections (knowledge bases) for the chat and hit-testing pages ---------------------------- */
 
 async function loadCollections() {
-  if (!state.token) return; /* listing collections is an admin call; without it: all collections */
+  if (!state.token && !state.me) return; /* listing collections needs a login; without it: all collections */
   let list = [];
   try { list = (await api('GET', '/api/collections')).collections; } catch (e) { return; }
   for (const sel of document.querySelectorAll('.coll-select')) {
@@ -847,6 +870,19 @@ function setupSettings() {
 
 /* ---- start --------------------------------------------------------------------------------------------- */
 
+/* After a login: the page asked for before it, else the current one, else the landing page. */
+function showWanted() {
+  const want = state.wanted && pageAllowed(state.wanted) ? state.wanted : state.page;
+  state.wanted = '';
+  show(want);
+}
+
+/* Runs the extras' boot() (acct.js: who is logged in), then shows the landing or asked-for page. */
+async function bootExtras() {
+  for (const x of EXTRAS) if (x.boot) await x.boot();
+  applyLang();
+}
+
 function start() {
   applyLang();
   $('token').value = state.token;
@@ -854,8 +890,7 @@ function start() {
     state.token = $('token').value.trim();
     localStorage.setItem('kbox.token', state.token);
     toast('✓');
-    if (state.page === 'documents') loadDocuments();
-    if (state.page === 'settings') loadSettings();
+    bootExtras().then(() => showWanted());
   });
   $('lang').addEventListener('change', () => {
     state.lang = $('lang').value;
@@ -875,7 +910,7 @@ function start() {
   setupSettings();
   const page = (location.hash || '#upload').slice(1);
   const pages = ['upload', 'documents', 'chat', 'hits', 'settings'].concat(...EXTRAS.map((x) => Object.keys(x.pages || {})));
-  show(pages.includes(page) ? page : 'upload');
+  bootExtras().then(() => show(pages.includes(page) ? page : landingPage()));
 }
 
 start();
