@@ -12,7 +12,10 @@
 //      page, and GET /api/documents with its session is 403;
 //   5. the `openai` client with the bot-scoped key sees only that bot and chats with it; the key
 //      cannot list documents;
-//   6. screenshots (BUILD_DIR/screenshots/acct-*.png): login, users, keys and audit in English and
+//   6. the viewer changes its password on the Account page and logs out everywhere;
+//   7. the owner revokes the key (the client is then refused), resets the editor's password and
+//      removes the viewer (whose session ends);
+//   8. screenshots (BUILD_DIR/screenshots/acct-*.png): login, users, keys and audit in English and
 //      Chinese, the editor's upload page and the viewer's chat page.
 // Exit 77 (skip) without chromium or the npm packages.
 import http from 'node:http';
@@ -62,7 +65,7 @@ async function main() {
       const oc = await browser.newContext({viewport: {width: 1280, height: 900}});
       const ui = await oc.newPage();
       ui.on('pageerror', (e) => errors.push(String(e)));
-      ui.on('dialog', (d) => d.accept());
+      ui.on('dialog', (d) => d.accept(d.type() === 'prompt' ? 'reset-password-9' : undefined));
       await ui.goto(k.url + '/');
       await ui.selectOption('#lang', 'en');
       await ui.waitForSelector('#page-login:not([hidden])');
@@ -213,6 +216,45 @@ async function main() {
       check(/45/.test(c.choices[0].message.content), 'bot key answer: ' + c.choices[0].message.content);
       const kd = await fetch(k.url + '/api/documents', {headers: {Authorization: 'Bearer ' + secret}});
       check(kd.status === 403, 'the bot key cannot list documents: ' + kd.status);
+
+      // ---- 6. the viewer changes its password and logs out everywhere ----
+      await v.click('#me-name');
+      await v.waitForSelector('#page-account:not([hidden])');
+      await v.fill('#pw-old', 'viewer-password-1');
+      await v.fill('#pw-new', 'viewer-password-2');
+      await v.click('#password-form button[type="submit"]');
+      await v.waitForFunction(() => document.querySelector('#pw-status').textContent === 'Password changed');
+      await v.click('#logout-all');
+      await v.waitForSelector('#page-login:not([hidden])');
+      const old = await fetch(k.url + '/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({email: 'vi@example.com', password: 'viewer-password-1'})});
+      check(old.status === 401, 'the old password is refused: ' + old.status);
+      await login(v, k.url + '/', 'vi@example.com', 'viewer-password-2');
+
+      // ---- 7. the owner revokes the key, resets the editor's password, removes the viewer ----
+      await ui.click('#me-name');
+      await ui.click('#logout');
+      await login(ui, k.url + '/', 'owner@example.com', 'owner-password-1');
+      await ui.click('#nav button[data-page="keys"]');
+      await row.locator('.key-revoke').click();
+      await ui.waitForSelector('#key-rows tr.revoked[data-prefix="' + secret.slice(0, 12) + '"]');
+      let revoked = 0;
+      try {
+        await client.chat.completions.create({model: 'shopbot', messages: [{role: 'user', content: 'Refund?'}]});
+      } catch (e) { revoked = e.status; }
+      check(revoked === 401, 'the openai client with a revoked key is refused: ' + revoked);
+      const rk = await fetch(k.url + '/v1/models', {headers: {Authorization: 'Bearer ' + secret}});
+      check(rk.status === 401 && (await rk.json()).error.code === 'EKEYREVOKED', 'revoked key: ' + rk.status);
+      await ui.click('#nav button[data-page="users"]');
+      await ui.click('#user-rows tr[data-email="ed@example.com"] .user-reset');
+      await ui.waitForFunction(() => { const b = document.querySelector('#toast'); return !b.hidden && b.textContent === '✓ ed@example.com'; });
+      const reset = await fetch(k.url + '/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({email: 'ed@example.com', password: 'reset-password-9'})});
+      check(reset.status === 200, 'the owner reset the editor\'s password: ' + reset.status);
+      await ui.click('#user-rows tr[data-email="vi@example.com"] .user-remove');
+      await ui.waitForSelector('#user-rows tr[data-email="vi@example.com"]', {state: 'detached'});
+      const gone = await v.evaluate(async () => (await fetch('/api/me')).status);
+      check(gone === 401, 'a removed user\'s session ends: ' + gone);
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log(`acct: ok (screenshots in ${shots})`);
     } finally {

@@ -405,6 +405,13 @@ static void test_keys_and_audit(void **state)
     snprintf(body, sizeof body, "/api/keys/%s", id);
     expect(f, "DELETE", body, ed, NULL, 200, NULL);
     expect(f, "GET", "/api/documents", key, NULL, 401, "EKEYREVOKED");
+    /* on a server where anyone may ask, a revoked key is still refused, not let in anonymously;
+     * a token kbox never issued asks anonymously there */
+    expect(f, "PUT", "/api/settings", admin, "{\"server.public_ask\":true}", 200, NULL);
+    expect(f, "POST", "/api/search", key, "{\"query\":\"hello\"}", 401, "EKEYREVOKED");
+    expect(f, "POST", "/api/search", (const char *const[]){"Authorization: Bearer sk-placeholder", NULL},
+           "{\"query\":\"hello\"}", 200, NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"server.public_ask\":false}", 200, NULL);
     /* expiry */
     snprintf(body, sizeof body, "{\"scopes\":[\"documents:read\"],\"expires_at\":%lld}", (long long)time(NULL) + 1);
     assert_int_equal(req(f, "POST", "/api/keys", ed, body, &r), 201);

@@ -229,7 +229,9 @@
   async function changePassword(e) {
     e.preventDefault();
     try {
-      await api('POST', '/api/password', {old_password: $('pw-old').value, password: $('pw-new').value});
+      /* the change ends every session of the account and starts a new one here: new cookie, new CSRF */
+      const data = await api('POST', '/api/password', {old_password: $('pw-old').value, password: $('pw-new').value});
+      if (data && data.csrf) state.csrf = data.csrf;
       $('pw-old').value = '';
       $('pw-new').value = '';
       $('pw-status').textContent = t('account.changed');
