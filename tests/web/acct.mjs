@@ -15,7 +15,8 @@
 //   6. the viewer changes its password on the Account page and logs out everywhere;
 //   7. the owner revokes the key (the client is then refused), resets the editor's password and
 //      removes the viewer (whose session ends);
-//   8. screenshots (BUILD_DIR/screenshots/acct-*.png): login, users, keys and audit in English and
+//   8. an agent sees Documents without Delete or Re-ingest, and Review, but not Upload;
+//   9. screenshots (BUILD_DIR/screenshots/acct-*.png): login, users, keys and audit in English and
 //      Chinese, the editor's upload page and the viewer's chat page.
 // Exit 77 (skip) without chromium or the npm packages.
 import http from 'node:http';
@@ -36,6 +37,7 @@ async function site(html) {
 }
 
 async function login(page, url, email, password) {
+  await page.goto('about:blank'); /* a new document: only a hash would differ, and that does not reload */
   await page.goto(url);
   await page.waitForSelector('#page-login:not([hidden])');
   await page.fill('#login-email', email);
@@ -255,6 +257,16 @@ async function main() {
       await ui.waitForSelector('#user-rows tr[data-email="vi@example.com"]', {state: 'detached'});
       const gone = await v.evaluate(async () => (await fetch('/api/me')).status);
       check(gone === 401, 'a removed user\'s session ends: ' + gone);
+
+      // ---- 8. an agent reads documents but cannot change them ----
+      const ag = await fetch(k.url + '/api/users', {method: 'POST', headers: admin,
+        body: JSON.stringify({email: 'ag@example.com', role: 'agent', password: 'agent-password-1'})});
+      check(ag.status === 201, 'agent created: ' + ag.status);
+      await login(v, k.url + '/#documents', 'ag@example.com', 'agent-password-1');
+      await v.waitForSelector('#page-documents:not([hidden]) #doc-rows tr[data-id]');
+      check(await v.locator('#doc-rows button.danger').count() === 0, 'agent: no Delete buttons');
+      check(await v.locator('#nav button[data-page="upload"]').isHidden(), 'agent: no Upload nav');
+      check(await v.locator('#nav button[data-page="review"]').isVisible(), 'agent: Review nav');
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log(`acct: ok (screenshots in ${shots})`);
     } finally {

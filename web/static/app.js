@@ -339,12 +339,14 @@ function renderDocuments() {
   rows.replaceChildren();
   const list = docsCache.filter((d) => (!q || d.name.toLowerCase().includes(q)) && (!st || d.status === st));
   if (!list.length) rows.append(el('tr', {}, el('td', {colspan: '5', class: 'hint', text: t('docs.none')})));
+  /* agents and viewers read documents; changing them is for editors and owners (or the admin token) */
+  const canEdit = pageAllowed('upload');
   for (const d of list) {
     const actions = el('div', {class: 'actions'},
       el('button', {class: 'secondary', onclick: () => viewChunks(d.id)}, t('docs.view')),
       el('button', {class: 'secondary', onclick: () => download(d)}, t('docs.download')),
-      el('button', {class: 'secondary', onclick: () => reingest(d.id)}, t('docs.reingest')),
-      el('button', {class: 'danger', onclick: () => removeDoc(d.id)}, t('docs.delete')));
+      canEdit ? el('button', {class: 'secondary', onclick: () => reingest(d.id)}, t('docs.reingest')) : null,
+      canEdit ? el('button', {class: 'danger', onclick: () => removeDoc(d.id)}, t('docs.delete')) : null);
     rows.append(el('tr', {'data-id': String(d.id)},
       el('td', {}, d.name, d.error ? el('div', {class: 'error', text: d.error}) : null),
       el('td', {class: 'st-' + d.status, text: t('status.' + d.status)}),
