@@ -65,13 +65,17 @@ int main(int argc, char **argv)
 {
     char dir[] = "/tmp/kbox-bench-auth-XXXXXX", cmd[4096], hash[WEB_PW_HASH_BYTES], sid[65], sh[65];
     char key[64], prefix[13], rest[41], kh[65], authk[100], auths[100];
-    int n = argc > 3 ? atoi(argv[3]) : 2000, n_pw = 10;
+    int64_t n_arg = 2000;
+    int n, n_pw = 10;
     struct config cfg;
     struct rag *rag;
     struct kb_error e = {0};
     struct web_ctx ctx;
     int64_t uid = 0, kid = 0;
     double *tk, *ts, *tq, *tp;
+    if (argc > 3 && (kb_parse_i64(argv[3], &n_arg) || n_arg > 1000000))
+        n_arg = 0;
+    n = (int)n_arg;
     if (argc < 3 || n < 10) {
         fprintf(stderr, "usage: bench_auth KBOX SRC_DIR [N >= 10]\n");
         return 2;
