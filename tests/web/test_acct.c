@@ -642,6 +642,15 @@ static void test_coll_access(void **state)
     expect(f, "POST", "/api/bots", ed, "{\"id\":\"sneaky\"}", 403, "EFORBIDDEN");
     expect(f, "POST", "/api/bots", ed, "{\"id\":\"mine\",\"collections\":[\"shop\"]}", 201, NULL);
     expect(f, "POST", "/api/ask", ed, "{\"question\":\"return?\",\"bot\":\"shopbot\"}", 200, NULL);
+    assert_int_equal(req(f, "GET", "/v1/models", ed, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"id\":\"shopbot\""));
+    assert_non_null(strstr(r.body, "\"id\":\"shop\""));
+    assert_null(strstr(r.body, "\"id\":\"hrbot\""));
+    assert_null(strstr(r.body, "\"id\":\"hr\""));
+    assert_null(strstr(r.body, "\"id\":\"allbot\""));
+    http_resp_free(&r);
+    expect(f, "POST", "/v1/chat/completions", ed,
+           "{\"model\":\"hr\",\"messages\":[{\"role\":\"user\",\"content\":\"salary?\"}]}", 404, "ENOENT");
     /* the owner still sees everything */
     snprintf(path, sizeof path, "/api/documents/%lld", hr_doc);
     expect(f, "GET", path, admin, NULL, 200, NULL);
