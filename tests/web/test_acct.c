@@ -651,6 +651,20 @@ static void test_coll_access(void **state)
     http_resp_free(&r);
     expect(f, "POST", "/v1/chat/completions", ed,
            "{\"model\":\"hr\",\"messages\":[{\"role\":\"user\",\"content\":\"salary?\"}]}", 404, "ENOENT");
+    /* curated answers: one in hr is 404 to the editor, its list is the shop's */
+    assert_int_equal(req(f, "POST", "/api/faq", admin,
+                         "{\"collection\":\"hr\",\"question\":\"What is the zebracorn bonus?\",\"answer\":\"Ten percent.\"}", &r),
+                     201);
+    snprintf(path, sizeof path, "/api/faq/%lld", json_int(r.body, "id"));
+    http_resp_free(&r);
+    expect(f, "GET", path, ed, NULL, 404, "ENOENT");
+    expect(f, "PUT", path, ed, "{\"answer\":\"Nothing.\"}", 404, "ENOENT");
+    expect(f, "DELETE", path, ed, NULL, 404, "ENOENT");
+    expect(f, "POST", "/api/faq", ed, "{\"collection\":\"hr\",\"question\":\"q?\",\"answer\":\"a.\"}", 404, "ENOENT");
+    assert_int_equal(req(f, "GET", "/api/faq", ed, NULL, &r), 200);
+    assert_null(strstr(r.body, "zebracorn bonus"));
+    http_resp_free(&r);
+    expect(f, "GET", path, admin, NULL, 200, NULL);
     /* the owner still sees everything */
     snprintf(path, sizeof path, "/api/documents/%lld", hr_doc);
     expect(f, "GET", path, admin, NULL, 200, NULL);
