@@ -54,7 +54,7 @@ const I18N = {
     'kind.generative': 'answers', 'kind.embedding': 'embeddings',
     'coll.all': 'All collections', 'cite.title': 'Cited passage', 'cite.close': 'Close', 'cite.document': 'Document', 'cite.heading': 'Section',
     'cite.page': 'Page', 'mode.extractive': 'extractive (sentences quoted from the documents)',
-    'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Enter the admin token (printed by kbox serve) at the top right.',
+    'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Log in first (or type the break-glass admin token at the top right).',
   },
   zh: {
     'nav.upload': '上传', 'nav.documents': '文档', 'nav.chat': '问答', 'nav.hits': '召回测试',
@@ -98,7 +98,7 @@ const I18N = {
     'kind.generative': '回答', 'kind.embedding': '向量',
     'coll.all': '全部知识库', 'cite.title': '引用段落', 'cite.close': '关闭', 'cite.document': '文档', 'cite.heading': '章节',
     'cite.page': '页码', 'mode.extractive': '抽取式（直接引用文档中的句子）',
-    'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请在右上角输入管理员令牌（kbox serve 启动时会打印）。',
+    'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请先登录（或在右上角输入应急管理员令牌）。',
   },
 };
 
