@@ -105,7 +105,7 @@ static int micro(int argc, char **argv)
     for (int64_t i = 0; i < N_IN * n_tok; i++)
         x[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
     static const int types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,
-                                GGML_TYPE_Q6_K};
+                                GGML_TYPE_Q6_K, GGML_TYPE_MXFP4};
     printf("micro: isa %s, %lld rows of %d, 1 thread; GB/s of weights (x tokens for the batch)\n", kern.isa,
            (long long)n_out, N_IN);
     for (size_t ti = 0; ti < KB_ARRAY_LEN(types); ti++) {
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
     }
     kern_init(false);
     static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-                                GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+                                GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_MXFP4};
     const int64_t n_tok_pp = 64;
     float *x = kb_xmalloc(sizeof(float) * N_IN * n_tok_pp), *y = NULL;
     for (int64_t i = 0; i < N_IN * n_tok_pp; i++)

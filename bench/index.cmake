@@ -18,3 +18,7 @@ target_link_libraries(bench_log PRIVATE kb_index)
 add_executable(bench_pg ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg PRIVATE kb_index)
+# `kbox store migrate` both ways and the shared re-embedding by one and two nodes (bench_pg_migrate.c).
+add_executable(bench_pg_migrate ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_migrate.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+               ${PROJECT_SOURCE_DIR}/tests/support/run.c)
+target_link_libraries(bench_pg_migrate PRIVATE kb_index Threads::Threads)

@@ -14,3 +14,14 @@ if(TARGET kbox AND TARGET kb_web)
   target_link_libraries(bench_handoff PRIVATE kb_base)
   add_dependencies(bench_handoff kbox)
 endif()
+# What an account check costs next to a search, and a login's Argon2id (bench_auth.c, issue #16);
+# over HTTP with wrk: bench/web/auth.sh KBOX.
+if(TARGET kbox AND TARGET kb_web)
+  add_executable(bench_auth ${CMAKE_CURRENT_SOURCE_DIR}/bench_auth.c)
+  target_link_libraries(bench_auth PRIVATE kb_web)
+  add_custom_target(bench_auth_run
+    COMMAND bench_auth $<TARGET_FILE:kbox> ${PROJECT_SOURCE_DIR} 2000
+    DEPENDS kbox bench_auth
+    USES_TERMINAL
+    COMMENT "account checks against rag_search, Argon2id per login")
+endif()

@@ -75,6 +75,7 @@ struct cli_backup_sched;
 int cli_backup_sched_start(struct cli_backup_sched **out, const struct config *cfg, struct kb_error *err);
 void cli_backup_sched_stop(struct cli_backup_sched *s); /* NULL ok */
 int cmd_logs(struct cli *c);   /* cmd_logs.c */
+int cmd_store(struct cli *c);  /* cmd_store.c */
 /* Stores documents through rag/ (cmd_kb.c): `kbox ingest` without --dry-run. */
 int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool prune, const char *collection);
 /* `kbox model list [DIR]` (cmd_model_list.c); argv is what follows "list". */

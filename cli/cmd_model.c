@@ -24,11 +24,14 @@
  *                  barrier waits, printed after the table, or as "profile" in --json)
  *   kbox model embed FILE ...   the text's embedding: cmd_model_embed.c (cli_model_embed)
  *   kbox model list [DIR]       GGUF files in <data.dir>/models: cmd_model_list.c (cli_model_list)
- *   kbox model synth --arch A --type T (a ggml type, or Q4_K_M: llama-quantize's mix) [--layers N --dim N --heads N --kv-heads N --head-dim N
+ *   kbox model synth --arch A --type T (a ggml type, or Q4_K_M: llama-quantize's mix; MXFP4 is its MXFP4_MOE
+ *                  mix: 3-D expert matrices MXFP4, other matrices Q8_0, and a dense arch's FFN MXFP4)
+ *                  [--layers N --dim N --heads N --kv-heads N --head-dim N
  *                  --ff N --vocab N --experts N --experts-used N --ff-exp N --ff-shexp N --tied
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
- *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N] --out F
+ *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
+ *                  and the yarn flags] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -704,6 +707,7 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--groups") == 0) dst = &p.n_expert_group;
         else if (strcmp(a, "--groups-used") == 0) dst = &p.n_expert_group_used;
         else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
+        else if (strcmp(a, "--swa") == 0) dst = &p.n_swa;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);

@@ -88,6 +88,12 @@ static const struct cli_command commands[] = {
      "  --out FILE                 export: write FILE instead of stdout\n"
      "  stats                      questions, shares, thumbs, latency and top lists (--json: all)\n"
      "  purge                      delete messages older than log.retention_days now\n"},
+    {"store", cmd_store, "migrate --from A --to B", "copy a whole store between SQLite and PostgreSQL",
+     "  migrate --from A --to B  A and B are sqlite:DATA_DIR or postgres:URL (either way); copies collections,\n"
+     "      documents with originals, chunks and vectors under their ids, one transaction per document;\n"
+     "      rerun after an interruption to finish; verifies counts and checksums; refuses a target that\n"
+     "      holds other data. Not copied: the conversation log, curated answers, jobs\n"
+     "  --json                   the result as one JSON object\n"},
     {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark",
      "  info FILE [--json]                 metadata, tensors and memory\n"
      "  run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"
@@ -97,7 +103,9 @@ static const struct cli_command commands[] = {
      "  embed FILE (--text T | --tokens 1,2,3) [--normalize] [--out F] [-t N]   one embedding\n"
      "  list [DIR]                         GGUF files in <data.dir>/models\n"
      "  synth --arch A --type T --out F [shape flags]   write a synthetic GGUF (cli/cmd_model.c lists\n"
-     "      the shape flags: --layers --dim --heads --kv-heads --ff --vocab --experts ...)\n"},
+     "      the shape flags: --layers --dim --heads --kv-heads --ff --vocab --experts ...); T is a ggml\n"
+     "      type, Q4_K_M (llama-quantize's mix) or MXFP4 (its MXFP4_MOE mix: expert matrices MXFP4, the\n"
+     "      other matrices Q8_0; a dense arch's FFN MXFP4 too)\n"},
 };
 
 const struct cli_command *cli_commands(int *n_out)

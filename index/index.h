@@ -177,6 +177,34 @@ int index_backup_copy(const char *src_db, const char *dest_db, struct kb_error *
 int index_backup_verify(const char *db_path, struct kb_arena *a, struct index_backup_info *info,
                         struct kb_error *err);
 
+/* ---- moving a whole store between backends (migrate.c; cli `kbox store migrate`) ----------------- */
+
+struct index_migrate_opts {
+    const char *from;          /* "sqlite:PATH" (a data directory, or its kbox.db) or "postgres:URL"; borrowed */
+    const char *to;            /* the same forms; a SQLite target is created when absent; borrowed */
+    const char *password_file; /* for a postgres side; NULL or "": libpq's usual sources; borrowed */
+    /* Called after each document copied (nullable), with documents in the target so far and in the
+     * source. Tests kill the process here to check that a rerun finishes the copy. */
+    void (*progress)(void *ud, int64_t done, int64_t total);
+    void *progress_ud;
+};
+struct index_migrate_report {
+    int64_t n_collections, n_documents, n_chunks, n_vectors; /* rows in the target, equal to the source's */
+    int64_t n_originals;   /* documents whose original file is stored (in both) */
+    int64_t n_copied;      /* documents this run copied */
+    int64_t n_present;     /* documents an earlier (interrupted) run had copied already */
+    char checksum[65];     /* SHA-256 (hex) over every document's digest in id order, equal on both sides */
+    bool verified;         /* counts and every document's digest were compared equal */
+};
+/* Copies every collection, document (with its original), chunk and vector from o->from to o->to
+ * under the same ids, one transaction per document, then verifies counts and digests (migrate.c
+ * says what a digest covers). Rerunning after an interruption copies only what is missing.
+ * Errors: KB_EINVAL (malformed --from/--to), KB_ENOENT (no store at the source), KB_EBUSY
+ * (postgresql unreachable, a bad URL), KB_ECONFLICT (the target holds data that is not the
+ * source's: nothing was written), KB_ECORRUPT (verification failed: the source changed meanwhile).
+ * The conversation log, curated answers and jobs are not copied. */
+int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate_report *r, struct kb_error *err);
+
 /* ---- embedder changes ----------------------------------------------------------------------------- */
 
 /* Where the vectors stand. Strings are copies. */

@@ -10,6 +10,8 @@
  *   - store_search.c: the read queries search.c needs (BM25, filters, vectors, hit details, IDF);
  *   - vcache.c: the FAISS-cache policy (trusted, rebuilt or synced; which kind; IVF training);
  *   - reembed.c: the switch to a new embedder (status, steps, set_embedder, the open-time decision);
+ *   - store_copy.c: whole collections and documents with their ids, for `kbox store migrate`
+ *     (migrate.c, which with pg.c's pg_copy_* moves a store between SQLite and PostgreSQL);
  * - search.c: index_search() on top of all of them.
  * SQLite is included by the store*.c files only (STYLE rule 18 names store.c; see store.c's top
  * comment for why three files). */
@@ -115,6 +117,8 @@ struct index_store {
     int n_stmts;
     struct pg_sync *pg;               /* store.backend = postgres: the sync (index/pg.h); NULL = SQLite
                                        * alone. Set once at open, before any other thread sees st */
+    struct reembed_pg *reembed_pg;    /* the shared re-embedding's claiming connection (reembed_pg.c);
+                                       * owned; used by the stepping thread only; NULL until needed */
 };
 
 void store_lock(struct index_store *st);
@@ -164,6 +168,59 @@ void store_original_gc(struct index_store *st, const char *sha); /* after a comm
  * the FAISS cache and removes unnamed originals. */
 int store_delete_docs(struct index_store *st, const char *sel_sql, int64_t key, int64_t *n_deleted,
                       struct kb_error *err);
+
+/* ---- store_copy.c and pg.c: whole objects as `kbox store migrate` (migrate.c) copies them -------- */
+
+/* One collection row. */
+struct copy_coll {
+    int64_t id;
+    const char *name; /* arena */
+    int64_t created_at; /* unix s */
+};
+/* One stored vector: the raw little-endian float32 bytes of one (chunk, embedder) row. */
+struct copy_vec {
+    int64_t chunk_id;
+    const char *embedder_id; /* arena */
+    const void *data;        /* arena; n_bytes */
+    int n_bytes;
+};
+/* A document with everything it owns, ids included (every pointer in the reader's arena). */
+struct copy_doc {
+    bool found;
+    struct index_doc doc;    /* every column; has_original: the original of doc.sha256 is stored */
+    int64_t created_at;      /* unix s */
+    int n_chunks;
+    int64_t *chunk_ids;      /* n_chunks, by ordinal */
+    struct index_chunk *chunks; /* n_chunks, by ordinal */
+    int n_vecs;
+    struct copy_vec *vecs;   /* sorted by (chunk_id, embedder_id) */
+};
+/* Row counts of one store, for the check after a migration. */
+struct copy_counts {
+    int64_t n_collections, n_documents, n_chunks, n_vectors;
+};
+/* Sorts vecs by (chunk_id, embedder_id) so both backends list them alike (store_copy.c). */
+void copy_sort_vecs(struct copy_vec *v, int n);
+
+/* store_copy.c (takes the lock itself) */
+int store_copy_collections(struct index_store *st, struct kb_arena *a, struct copy_coll **out, int *n,
+                           struct kb_error *err);
+/* Inserts (or renames/redates) collection c under its id. KB_ECONFLICT when another id has the name. */
+int store_copy_collection_put(struct index_store *st, const struct copy_coll *c, struct kb_error *err);
+int store_copy_doc_ids(struct index_store *st, int64_t **ids, int64_t *n, struct kb_error *err); /* sorted; caller frees */
+int store_copy_doc_read(struct index_store *st, int64_t id, struct kb_arena *a, struct copy_doc *out,
+                        struct kb_error *err);
+/* Writes d (absent before) with its ids in one transaction; the original goes in first (data may be NULL). */
+int store_copy_doc_write(struct index_store *st, const struct copy_doc *d, const void *original, size_t original_bytes,
+                         struct kb_error *err);
+int store_copy_original_read(struct index_store *st, const char *sha, void **data, size_t *n, struct kb_error *err);
+int store_copy_counts(struct index_store *st, struct copy_counts *out, struct kb_error *err);
+/* meta 'migrate_from': the --from of a migration into this store not yet verified ("" none);
+ * from NULL clears it. */
+void store_copy_marker_get(struct index_store *st, char *buf, size_t buf_bytes);
+int store_copy_marker_set(struct index_store *st, const char *from, struct kb_error *err);
+/* When meta names no embedder: names the one with the most stored vectors (none: nothing). */
+int store_copy_name_embedder(struct index_store *st, struct kb_error *err);
 
 /* ---- store.c: the queries vcache.c and reembed.c use (lock held unless said) -------------------- */
 
@@ -215,6 +272,9 @@ void vcache_apply(struct index_store *st, const int64_t *del, int64_t n_del, con
 /* At open (lock not needed yet): which vectors are searched, whether a re-embedding is pending,
  * and the synchronous re-embedding when the store is not set up for background work. */
 int reembed_open(struct index_store *st, struct kb_error *err);
+/* After a store following PostgreSQL caught up at open: starts the re-embedding bookkeeping when
+ * chunks lack the configured embedder's vectors (the database had none of them). Takes the lock. */
+void reembed_recheck(struct index_store *st);
 
 /* ---- store_search.c: helpers for search.c (lock held unless said) ------------------------------- */
 

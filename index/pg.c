@@ -27,14 +27,20 @@
  *   jobs(id bigserial, kind 'ingest', document_id, state 'queued'|'done'|'failed', node, error,
  *        created_at, ended_at)  -- claimed by a row lock held for the job's duration (pg_job_claim);
  *                                  no foreign key, so document writes never wait for a claim
+ * Schema 3 adds kind 'reembed' and jobs.embedder_id: one job per document whose chunks lack that
+ *   embedder's vectors (pg_reembed_*; index/reembed_pg.c drives them)
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
  * which web/ answers with 503; the next call reconnects (PQreset). Unique violations are
  * KB_ECONFLICT, others KB_EIO with PostgreSQL's message.
  * Threads: one connection per pg_db, guarded by its mutex for a whole transaction.
+ * `kbox store migrate` (index/migrate.c) reads and writes whole objects with their ids through the
+ * pg_copy_* functions (explicit ids, then the sequences moved past them); this file is over 1000
+ * lines because libpq is included here alone (STYLE rule 18).
  * Tests: tests/index/test_pg.c (migrations, newer-schema refusal, writes and their change rows),
- * tests/web/test_pg_nodes.c (jobs claimed by three nodes, one killed mid-job). */
+ * tests/web/test_pg_nodes.c (jobs claimed by three nodes, one killed mid-job),
+ * tests/index/test_pg_migrate.c (store migrate), tests/index/test_pg_reembed.c (shared re-embedding). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -209,6 +215,11 @@ static const char *const pg_migrations[] = {
     " node text NOT NULL DEFAULT '', error text NOT NULL DEFAULT '',"
     " created_at bigint NOT NULL, ended_at bigint NOT NULL DEFAULT 0);"
     "CREATE INDEX jobs_queued ON jobs(id) WHERE state = 'queued';",
+    /* 2 -> 3: shared re-embedding: a 'reembed' job names a document and the embedder its chunks
+     * need vectors of (pg_reembed_*) */
+    "ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;"
+    "ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK(kind IN ('ingest', 'reembed'));"
+    "ALTER TABLE jobs ADD COLUMN embedder_id text NOT NULL DEFAULT '';",
 };
 
 /* defined below */
@@ -634,7 +645,7 @@ int pg_job_claim(struct pg_db *db, struct index_job *out, struct kb_error *err)
     /* the row lock is the claim: it lasts as long as this transaction, which ends with pg_job_end or
      * with this connection (a node killed mid-job), whichever comes first */
     rc = pg_run(db, "SELECT " PG_JOB_COLS " FROM jobs j LEFT JOIN documents d ON d.id = j.document_id"
-                    " WHERE j.state = 'queued' ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+                    " WHERE j.state = 'queued' AND j.kind = 'ingest' ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
                 0, NULL, -1, NULL, 0, 0, &r, "claim job", err);
     if (rc == 0 && PQntuples(r) == 0)
         rc = KB_ENOENT; /* nothing to do: not an error worth a message */
@@ -771,30 +782,48 @@ static int pg_replace_target(struct pg_db *db, const struct index_doc *d, int64_
     return rc;
 }
 
+static int pg_copy_write_chunks(struct pg_db *db, const struct copy_doc *d, struct kb_error *err); /* below */
+
+/* A document's new chunks (and their vectors of e): ids drawn from the sequence in one round trip,
+ * then the rows in multi-row INSERTs (pg_copy_write_chunks) instead of two round trips per chunk. */
 static int pg_insert_chunks(struct pg_db *db, int64_t doc_id, const struct index_chunk *chunks, int n,
                             const struct index_embedder *e, const float *vectors, struct kb_error *err)
 {
-    char db_[32], ob[32], ps[32], pe[32], os[32], oe[32], nt[32], cb[32];
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        const struct index_chunk *c = &chunks[i];
-        const char *v[10] = {I64(db_, doc_id), I64(ob, i), c->text, nz(c->heading_path), I64(ps, c->page_start),
-                             I64(pe, c->page_end), I64(os, c->off_start), I64(oe, c->off_end), I64(nt, c->n_tokens),
-                             nz(c->page_map)};
-        PGresult *r = NULL;
-        int64_t cid;
-        rc = pg_run(db, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end, off_start,"
-                        " off_end, n_tokens, page_map) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
-                    10, v, -1, NULL, 0, 0, &r, "insert chunk", err);
-        cid = rc == 0 ? pg_i64(r, 0, 0) : 0;
-        PQclear(r);
-        if (rc == 0 && e && vectors) {
-            const char *ev[3] = {I64(cb, cid), e->id, NULL};
-            rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES($1, $2, $3)", 3, ev, 2,
-                        vectors + (size_t)i * (size_t)e->dim, (size_t)e->dim * sizeof(float), 0, NULL,
-                        "store embedding", err);
+    struct copy_doc d;
+    PGresult *r = NULL;
+    char nb[32];
+    const char *v[1] = {I64(nb, n)};
+    int rc;
+    if (n <= 0)
+        return 0;
+    memset(&d, 0, sizeof d);
+    d.doc.id = doc_id;
+    d.n_chunks = n;
+    d.chunks = (struct index_chunk *)chunks;
+    rc = pg_run(db, "SELECT nextval('chunks_id_seq') FROM generate_series(1, $1::int)", 1, v, -1, NULL, 0, 0, &r,
+                "allocate chunk ids", err);
+    if (rc == 0 && PQntuples(r) != n)
+        rc = kb_error_set(err, KB_EIO, "postgresql: %d chunk ids for %d chunks", PQntuples(r), n);
+    if (rc == 0) {
+        d.chunk_ids = kb_xmalloc((size_t)n * sizeof *d.chunk_ids);
+        for (int i = 0; i < n; i++)
+            d.chunk_ids[i] = pg_i64(r, i, 0);
+    }
+    PQclear(r);
+    if (rc == 0 && e && vectors) {
+        d.vecs = kb_xmalloc((size_t)n * sizeof *d.vecs);
+        d.n_vecs = n;
+        for (int i = 0; i < n; i++) {
+            d.vecs[i].chunk_id = d.chunk_ids[i];
+            d.vecs[i].embedder_id = e->id;
+            d.vecs[i].data = vectors + (size_t)i * (size_t)e->dim;
+            d.vecs[i].n_bytes = e->dim * (int)sizeof(float);
         }
     }
+    if (rc == 0)
+        rc = pg_copy_write_chunks(db, &d, err);
+    free(d.chunk_ids);
+    free(d.vecs);
     return rc;
 }
 
@@ -1148,4 +1177,449 @@ int pg_wait(struct pg_db *db, int wake_fd, int timeout_ms, bool *notified, struc
 out_unlock:
     pthread_mutex_unlock(&db->mu);
     return rc;
+}
+
+/* ---- whole objects for `kbox store migrate` (migrate.c) ---------------------------------------------- */
+
+int pg_copy_collections(struct pg_db *db, struct kb_arena *a, struct copy_coll **out, int *n, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT id, name, created_at FROM collections ORDER BY id", 0, NULL, -1, NULL, 0, 0, &r,
+                    "read collections", err);
+    if (rc == 0) {
+        *out = kb_xmalloc((size_t)(PQntuples(r) + 1) * sizeof **out);
+        for (int i = 0; i < PQntuples(r); i++) {
+            (*out)[i].id = pg_i64(r, i, 0);
+            (*out)[i].name = pg_str(r, i, 1, a);
+            (*out)[i].created_at = pg_i64(r, i, 2);
+        }
+        *n = PQntuples(r);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int pg_copy_collection_put(struct pg_db *db, const struct copy_coll *c, struct kb_error *err)
+{
+    char ib[32], cb[32];
+    const char *v[3] = {I64(ib, c->id), c->name, I64(cb, c->created_at)};
+    int64_t id = c->id;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = pg_run(db, "INSERT INTO collections(id, name, created_at) VALUES($1, $2, $3)"
+                    " ON CONFLICT(id) DO UPDATE SET name=excluded.name, created_at=excluded.created_at",
+                3, v, -1, NULL, 0, 0, NULL, "copy collection", err);
+    if (rc == KB_ECONFLICT)
+        rc = kb_error_set(err, KB_ECONFLICT, "collection '%s' exists under another id than %lld", c->name,
+                          (long long)c->id);
+    return pg_end(db, rc, PG_KIND_COLLECTION, &id, 1, err);
+}
+
+/* Every vector row of the document's chunks (mu held, in the snapshot). */
+static int pg_copy_read_vecs(struct pg_db *db, const char *idv, struct kb_arena *a, struct copy_doc *out,
+                             struct kb_error *err)
+{
+    PGresult *r = NULL;
+    const char *v[1] = {idv};
+    int rc = pg_run(db, "SELECT e.chunk_id, e.embedder_id, e.vector FROM embeddings e JOIN chunks c ON c.id=e.chunk_id"
+                        " WHERE c.document_id=$1", 1, v, -1, NULL, 0, 1, &r, "read vectors", err);
+    int n = rc == 0 ? PQntuples(r) : 0;
+    if (rc == 0 && n > 0) {
+        out->vecs = kb_arena_alloc(a, (size_t)n * sizeof *out->vecs);
+        if (!out->vecs)
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: no memory for its vectors", idv);
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        struct copy_vec *cv = &out->vecs[i];
+        int nb = PQgetlength(r, i, 2);
+        void *data = kb_arena_alloc(a, (size_t)nb + 1);
+        if (!data) {
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: no memory for its vectors", idv);
+            break;
+        }
+        memcpy(data, PQgetvalue(r, i, 2), (size_t)nb);
+        cv->chunk_id = pg_bin_i64(r, i, 0);
+        cv->embedder_id = pg_str(r, i, 1, a);
+        cv->data = data;
+        cv->n_bytes = nb;
+        out->n_vecs = i + 1;
+    }
+    PQclear(r);
+    if (rc == 0)
+        copy_sort_vecs(out->vecs, out->n_vecs);
+    return rc;
+}
+
+int pg_copy_doc_read(struct pg_db *db, int64_t id, struct kb_arena *a, struct copy_doc *out, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[1] = {I64(ib, id)};
+    struct pg_doc_state ds;
+    int rc;
+    memset(out, 0, sizeof *out);
+    memset(&ds, 0, sizeof ds);
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_cmd(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin snapshot", err);
+    if (rc)
+        goto out_unlock;
+    rc = pg_run(db, "SELECT d.id, d.collection_id, d.name, d.path, d.mime, d.bytes, d.sha256, d.mtime, d.status,"
+                    " d.error, d.ingested_at, d.external_id, d.title, d.created_at,"
+                    " EXISTS(SELECT 1 FROM originals o WHERE o.sha256 = d.sha256 AND d.sha256 <> '')"
+                    " FROM documents d WHERE d.id=$1", 1, v, -1, NULL, 0, 0, &r, "read document", err);
+    if (rc == 0 && PQntuples(r) > 0) {
+        struct index_doc *d = &out->doc;
+        out->found = true;
+        d->id = pg_i64(r, 0, 0);
+        d->collection_id = pg_i64(r, 0, 1);
+        d->name = pg_str(r, 0, 2, a);
+        d->path = pg_str(r, 0, 3, a);
+        d->mime = pg_str(r, 0, 4, a);
+        d->bytes = pg_i64(r, 0, 5);
+        kb_strlcpy(d->sha256, PQgetvalue(r, 0, 6), sizeof d->sha256);
+        d->mtime = pg_i64(r, 0, 7);
+        d->status = pg_status_parse(PQgetvalue(r, 0, 8));
+        d->error = pg_str(r, 0, 9, a);
+        d->ingested_at = pg_i64(r, 0, 10);
+        d->external_id = pg_str(r, 0, 11, a);
+        d->title = pg_str(r, 0, 12, a);
+        out->created_at = pg_i64(r, 0, 13);
+        d->has_original = PQgetvalue(r, 0, 14)[0] == 't';
+    }
+    PQclear(r);
+    if (rc == 0 && out->found) { /* the chunks as the sync reads them, without vectors */
+        rc = pg_doc_fetch_chunks(db, v[0], NULL, a, &ds, err);
+        out->n_chunks = ds.n_chunks;
+        out->chunk_ids = ds.chunk_ids;
+        out->chunks = ds.chunks;
+    }
+    if (rc == 0 && out->found)
+        rc = pg_copy_read_vecs(db, v[0], a, out, err);
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        pg_cmd(db, rc ? "ROLLBACK" : "COMMIT", "end snapshot", NULL);
+out_unlock:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+#define PG_ROWS_PER_STMT 64 /* rows of one multi-row INSERT: one round trip instead of 64 */
+
+/* INSERTs n_rows rows of n_cols parameters each (vals row-major; lens/fmts per value, NULL = all
+ * text) as multi-row statements "<head> VALUES ($1,...),(...)" (mu held, in a transaction). */
+static int pg_insert_rows(struct pg_db *db, const char *head, int n_cols, int n_rows, const char *const *vals,
+                          const int *lens, const int *fmts, const char *what, struct kb_error *err)
+{
+    int rc = 0;
+    for (int r0 = 0; rc == 0 && r0 < n_rows; r0 += PG_ROWS_PER_STMT) {
+        int nr = KB_MIN(PG_ROWS_PER_STMT, n_rows - r0), np = nr * n_cols;
+        struct kb_buf sql;
+        PGresult *res;
+        kb_buf_init(&sql, 0);
+        kb_buf_puts(&sql, head);
+        kb_buf_puts(&sql, " VALUES ");
+        for (int r = 0; r < nr; r++) {
+            kb_buf_puts(&sql, r ? ",(" : "(");
+            for (int c = 0; c < n_cols; c++)
+                kb_buf_printf(&sql, "%s$%d", c ? "," : "", r * n_cols + c + 1);
+            kb_buf_putc(&sql, ')');
+        }
+        res = PQexecParams(db->conn, sql.data, np, NULL, vals + (size_t)r0 * (size_t)n_cols,
+                           lens ? lens + (size_t)r0 * (size_t)n_cols : NULL,
+                           fmts ? fmts + (size_t)r0 * (size_t)n_cols : NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_fail(db, res, what, err);
+        PQclear(res);
+        kb_buf_release(&sql);
+    }
+    return rc;
+}
+
+/* The chunks and vectors of d under their ids, in multi-row INSERTs (mu held, in the transaction). */
+static int pg_copy_write_chunks(struct pg_db *db, const struct copy_doc *d, struct kb_error *err)
+{
+    enum { NC = 11, NV = 3, NUM = 8 }; /* columns of a chunk row and a vector row; numbers per chunk */
+    size_t nc = (size_t)d->n_chunks, nv = (size_t)d->n_vecs;
+    const char **cv = kb_xcalloc(nc * NC + 1, sizeof *cv), **vv = kb_xcalloc(nv * NV + 1, sizeof *vv);
+    char(*num)[24] = kb_xcalloc(nc * NUM + nv + 1, sizeof *num);
+    int *vl = kb_xcalloc(nv * NV + 1, sizeof *vl), *vf = kb_xcalloc(nv * NV + 1, sizeof *vf), rc;
+    for (size_t i = 0; i < nc; i++) {
+        const struct index_chunk *c = &d->chunks[i];
+        char(*n)[24] = num + i * NUM;
+        const char **row = cv + i * NC;
+        int64_t v[NUM] = {d->chunk_ids[i], d->doc.id, (int64_t)i, c->page_start, c->page_end, c->off_start,
+                          c->off_end, c->n_tokens};
+        for (int k = 0; k < NUM; k++)
+            snprintf(n[k], sizeof n[k], "%lld", (long long)v[k]);
+        row[0] = n[0], row[1] = n[1], row[2] = n[2], row[3] = c->text, row[4] = nz(c->heading_path);
+        row[5] = n[3], row[6] = n[4], row[7] = n[5], row[8] = n[6], row[9] = n[7], row[10] = nz(c->page_map);
+    }
+    for (size_t i = 0; i < nv; i++) {
+        char *n = num[nc * NUM + i];
+        snprintf(n, 24, "%lld", (long long)d->vecs[i].chunk_id);
+        vv[i * NV] = n;
+        vv[i * NV + 1] = d->vecs[i].embedder_id;
+        vv[i * NV + 2] = d->vecs[i].data;
+        vl[i * NV + 2] = d->vecs[i].n_bytes;
+        vf[i * NV + 2] = 1; /* bytea, binary */
+    }
+    rc = pg_insert_rows(db, "INSERT INTO chunks(id, document_id, ordinal, text, heading_path, page_start, page_end,"
+                            " off_start, off_end, n_tokens, page_map)", NC, d->n_chunks, cv, NULL, NULL, "copy chunks",
+                        err);
+    if (rc == 0)
+        rc = pg_insert_rows(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector)", NV, d->n_vecs, vv, vl, vf,
+                            "copy vectors", err);
+    free(cv);
+    free(vv);
+    free(num);
+    free(vl);
+    free(vf);
+    return rc;
+}
+
+int pg_copy_doc_write(struct pg_db *db, const struct copy_doc *cd, const void *original, size_t original_bytes,
+                      struct kb_error *err)
+{
+    const struct index_doc *d = &cd->doc;
+    char ib[32], cb[32], bb[32], mb[32], gb[32], kb_[32];
+    const char *v[14] = {I64(ib, d->id), I64(cb, d->collection_id), nz(d->name), nz(d->path), nz(d->mime),
+                         I64(bb, d->bytes), d->sha256, I64(mb, d->mtime), index_doc_status_name(d->status),
+                         nz(d->error), I64(gb, d->ingested_at), nz(d->external_id), nz(d->title),
+                         I64(kb_, cd->created_at)};
+    int64_t id = d->id;
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    if (original) {
+        const char *ov[2] = {d->sha256, NULL};
+        rc = pg_run(db, "INSERT INTO originals(sha256, data) VALUES($1, $2) ON CONFLICT DO NOTHING", 2, ov, 1,
+                    original, original_bytes, 0, NULL, "copy original", err);
+    }
+    if (rc == 0)
+        rc = pg_run(db, "INSERT INTO documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error,"
+                        " ingested_at, external_id, title, created_at)"
+                        " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                    14, v, -1, NULL, 0, 0, NULL, "copy document", err);
+    if (rc == KB_ECONFLICT)
+        rc = kb_error_set(err, KB_ECONFLICT, "document %lld is already in the target", (long long)id);
+    else if (rc == KB_ENOENT)
+        rc = kb_error_set(err, KB_ENOENT, "document %lld: collection %lld is not in the target", (long long)id,
+                          (long long)d->collection_id);
+    if (rc == 0)
+        rc = pg_copy_write_chunks(db, cd, err);
+    return pg_end(db, rc, PG_KIND_DOC, &id, 1, err);
+}
+
+int pg_copy_finish(struct pg_db *db, struct kb_error *err)
+{
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    /* explicit ids leave the sequences behind: the next row a node inserts must not collide */
+    rc = pg_cmd(db, "SELECT setval('collections_id_seq', greatest((SELECT max(id) FROM collections), 1));"
+                    "SELECT setval('documents_id_seq', greatest((SELECT max(id) FROM documents), 1));"
+                    "SELECT setval('chunks_id_seq', greatest((SELECT max(id) FROM chunks), 1))",
+                "advance id sequences", err);
+    return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *err)
+{
+    char b[128];
+    long long c = 0, d = 0, k = 0, e = 0;
+    int rc = pg_value(db, "SELECT (SELECT count(*) FROM collections)::text || ' ' || (SELECT count(*) FROM documents)"
+                          " || ' ' || (SELECT count(*) FROM chunks) || ' ' || (SELECT count(*) FROM embeddings)",
+                      0, NULL, b, sizeof b, "count rows", err);
+    if (rc == 0 && sscanf(b, "%lld %lld %lld %lld", &c, &d, &k, &e) != 4)
+        rc = kb_error_set(err, KB_EIO, "postgresql: unexpected counts '%s'", b);
+    out->n_collections = c;
+    out->n_documents = d;
+    out->n_chunks = k;
+    out->n_vectors = e;
+    return rc;
+}
+
+/* ---- shared re-embedding (schema 3) ----------------------------------------------------------------- */
+
+#define PG_LOCK_REEMBED 7216003
+
+int pg_reembed_queue(struct pg_db *db, const char *embedder_id, int64_t *n_queued, int64_t *n_missing,
+                     struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char nb[32];
+    const char *v[2] = {embedder_id, I64(nb, store_now_s())};
+    int rc = pg_begin(db, err);
+    *n_queued = *n_missing = 0;
+    if (rc)
+        return rc;
+    /* one queuer at a time, so two nodes starting the same switch queue each document once */
+    rc = pg_cmd(db, "SELECT pg_advisory_xact_lock(" PG_STR(PG_LOCK_REEMBED) ")", "lock re-embedding queue", err);
+    if (rc == 0)
+        rc = pg_run(db, "INSERT INTO jobs(kind, document_id, embedder_id, created_at)"
+                        " SELECT 'reembed', d.id, $1, $2 FROM documents d WHERE EXISTS (SELECT 1 FROM chunks c"
+                        "  WHERE c.document_id = d.id AND NOT EXISTS (SELECT 1 FROM embeddings e"
+                        "  WHERE e.chunk_id = c.id AND e.embedder_id = $1))"
+                        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'reembed' AND j.state = 'queued'"
+                        "  AND j.document_id = d.id AND j.embedder_id = $1) ORDER BY d.id",
+                    2, v, -1, NULL, 0, 0, &r, "queue re-embedding", err);
+    if (rc == 0)
+        kb_parse_i64(PQcmdTuples(r), n_queued);
+    PQclear(r);
+    r = NULL;
+    if (rc == 0)
+        rc = pg_run(db, "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e"
+                        " WHERE e.chunk_id = c.id AND e.embedder_id = $1)", 1, v, -1, NULL, 0, 0, &r,
+                    "count chunks to re-embed", err);
+    if (rc == 0)
+        *n_missing = pg_i64(r, 0, 0);
+    PQclear(r);
+    return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+int pg_reembed_claim(struct pg_db *db, const char *embedder_id, struct kb_arena *a, struct pg_reembed_work *out,
+                     struct kb_error *err)
+{
+    PGresult *r = NULL;
+    char ib[32];
+    const char *v[2] = {embedder_id, NULL};
+    int rc = pg_begin(db, err);
+    memset(out, 0, sizeof *out);
+    if (rc)
+        return rc;
+    /* the row lock is the claim, as for ingestion (pg_job_claim) */
+    rc = pg_run(db, "SELECT id, document_id FROM jobs WHERE state = 'queued' AND kind = 'reembed' AND embedder_id = $1"
+                    " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", 1, v, -1, NULL, 0, 0, &r, "claim re-embedding", err);
+    if (rc == 0 && PQntuples(r) == 0)
+        rc = KB_ENOENT;
+    if (rc == 0) {
+        out->job_id = pg_i64(r, 0, 0);
+        out->document_id = pg_i64(r, 0, 1);
+    }
+    PQclear(r);
+    r = NULL;
+    v[1] = I64(ib, out->document_id);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT c.id, c.text, c.heading_path FROM chunks c WHERE c.document_id = $2 AND NOT EXISTS"
+                        " (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.embedder_id = $1) ORDER BY c.ordinal",
+                    2, v, -1, NULL, 0, 0, &r, "read chunks to re-embed", err);
+    if (rc == 0 && PQntuples(r) > 0) {
+        int n = PQntuples(r);
+        out->chunk_ids = kb_arena_alloc(a, (size_t)n * sizeof *out->chunk_ids);
+        out->chunks = kb_arena_alloc(a, (size_t)n * sizeof *out->chunks);
+        if (!out->chunk_ids || !out->chunks)
+            rc = kb_error_set(err, KB_ENOMEM, "document %s: no memory for %d chunks", v[1], n);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            memset(&out->chunks[i], 0, sizeof out->chunks[i]);
+            out->chunk_ids[i] = pg_i64(r, i, 0);
+            out->chunks[i].text = pg_str(r, i, 1, a);
+            out->chunks[i].heading_path = pg_str(r, i, 2, a);
+            out->n_chunks = i + 1;
+        }
+    }
+    PQclear(r);
+    if (rc) {
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            pg_cmd(db, "ROLLBACK", "rollback", NULL);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&db->mu); /* the transaction stays open: pg_reembed_finish or pg_job_end */
+    return 0;
+}
+
+int pg_reembed_finish(struct pg_db *db, const struct pg_reembed_work *w, const struct index_embedder *e,
+                      const float *x, const char *node, struct kb_error *err)
+{
+    char cb[32], jb[32], tb[32];
+    int64_t doc = w->document_id;
+    int rc = 0;
+    pthread_mutex_lock(&db->mu);
+    if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
+        rc = kb_error_set(err, KB_EBUSY, "postgresql is unreachable (end re-embedding job %lld): the claim was lost",
+                          (long long)w->job_id);
+        pthread_mutex_unlock(&db->mu);
+        return rc;
+    }
+    for (int i = 0; rc == 0 && i < w->n_chunks; i++) {
+        const char *v[3] = {I64(cb, w->chunk_ids[i]), e->id, NULL};
+        /* a chunk replaced meanwhile is gone: nothing to store for it */
+        rc = pg_run(db, "INSERT INTO embeddings(chunk_id, embedder_id, vector) SELECT $1, $2, $3"
+                        " WHERE EXISTS (SELECT 1 FROM chunks WHERE id = $1::bigint)"
+                        " ON CONFLICT (chunk_id, embedder_id) DO UPDATE SET vector = excluded.vector",
+                    3, v, 2, x + (size_t)i * (size_t)e->dim, (size_t)e->dim * sizeof(float), 0, NULL,
+                    "store re-embedded vector", err);
+    }
+    if (rc == 0) {
+        const char *v[3] = {I64(jb, w->job_id), nz(node), I64(tb, store_now_s())};
+        rc = pg_run(db, "UPDATE jobs SET state = 'done', node = $2, ended_at = $3 WHERE id = $1", 3, v, -1, NULL, 0, 0,
+                    NULL, "end re-embedding job", err);
+    }
+    /* the document's change row: every node's cache reads its vectors again */
+    return pg_end(db, rc, PG_KIND_DOC, &doc, 1, err);
+}
+
+int pg_vectors_get(struct pg_db *db, const char *embedder_id, int dim, const int64_t *ids, int n, float *x,
+                   bool *found, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    struct kb_buf arr;
+    const char *v[2] = {embedder_id, NULL};
+    int rc;
+    kb_buf_init(&arr, 0);
+    kb_buf_putc(&arr, '{');
+    for (int i = 0; i < n; i++)
+        kb_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)ids[i]);
+    kb_buf_putc(&arr, '}');
+    v[1] = arr.data;
+    for (int i = 0; i < n; i++)
+        found[i] = false;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_run(db, "SELECT chunk_id, vector FROM embeddings WHERE embedder_id = $1 AND chunk_id = ANY($2::bigint[])",
+                    2, v, -1, NULL, 0, 1, &r, "read vectors", err);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        int64_t cid = pg_bin_i64(r, i, 0);
+        if (PQgetlength(r, i, 1) != (int)((size_t)dim * sizeof(float)))
+            continue;
+        for (int k = 0; k < n; k++)
+            if (ids[k] == cid) {
+                memcpy(x + (size_t)k * (size_t)dim, PQgetvalue(r, i, 1), (size_t)dim * sizeof(float));
+                found[k] = true;
+                break;
+            }
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&db->mu);
+    kb_buf_release(&arr);
+    return rc;
+}
+
+int pg_copy_marker_get(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err)
+{
+    return pg_value(db, "SELECT value FROM kbox_meta WHERE key='migrate_from'", 0, NULL, buf, buf_bytes,
+                    "read migration marker", err);
+}
+
+int pg_copy_marker_set(struct pg_db *db, const char *from, struct kb_error *err)
+{
+    const char *v[1] = {from};
+    int rc = pg_begin(db, err);
+    if (rc)
+        return rc;
+    rc = from ? pg_run(db, "INSERT INTO kbox_meta(key, value) VALUES('migrate_from', $1)"
+                           " ON CONFLICT(key) DO UPDATE SET value = excluded.value", 1, v, -1, NULL, 0, 0, NULL,
+                       "write migration marker", err)
+              : pg_cmd(db, "DELETE FROM kbox_meta WHERE key='migrate_from'", "clear migration marker", err);
+    return pg_end(db, rc, 0, NULL, 0, err);
 }

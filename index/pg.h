@@ -3,14 +3,15 @@
  * (the sync thread that keeps a node's local SQLite+FAISS cache equal to PostgreSQL) and the hooks in
  * store.c and store_docs.c. Never included outside index/ (tests of index/ excepted); rag/ and web/
  * see the backend only through index_store_sync_status() and KB_EBUSY from writes.
- * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c,
- * tests/web/test_pg_nodes.c. */
+ * Also index/migrate.c (`kbox store migrate`) and index/reembed_pg.c (re-embedding as shared jobs).
+ * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c, test_pg_migrate.c,
+ * test_pg_reembed.c, tests/web/test_pg_nodes.c. */
 #ifndef KB_INDEX_PG_H
 #define KB_INDEX_PG_H
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 2 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 3 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -74,6 +75,34 @@ int pg_job_get(struct pg_db *db, int64_t id, struct index_job *out, struct kb_er
 /* The newest max jobs, newest first, into out (max entries). */
 int pg_job_list(struct pg_db *db, int max, struct index_job *out, int *n_out, struct kb_error *err);
 
+/* ---- shared re-embedding (schema 3; index/reembed_pg.c drives it) ------------------------------- */
+
+/* Queues one 'reembed' job per document with chunks lacking a vector of embedder_id and no queued
+ * job for it yet (under an advisory lock: nodes queueing together queue once). *n_missing: chunks
+ * in the database still lacking such a vector. */
+int pg_reembed_queue(struct pg_db *db, const char *embedder_id, int64_t *n_queued, int64_t *n_missing,
+                     struct kb_error *err);
+/* One claimed re-embedding job: the document's chunks that lack the embedder's vectors. */
+struct pg_reembed_work {
+    int64_t job_id, document_id;
+    int n_chunks;
+    int64_t *chunk_ids;          /* arena */
+    struct index_chunk *chunks;  /* text and heading_path only; arena */
+};
+/* Claims the oldest queued re-embedding job for embedder_id nobody holds (FOR UPDATE SKIP LOCKED):
+ * like pg_job_claim, db's transaction stays open holding the claim until pg_reembed_finish or
+ * pg_job_end(RELEASE), or until the session ends (a killed node's job goes back to the queue).
+ * KB_ENOENT: nothing to claim. */
+int pg_reembed_claim(struct pg_db *db, const char *embedder_id, struct kb_arena *a, struct pg_reembed_work *out,
+                     struct kb_error *err);
+/* Stores x (w->n_chunks x e->dim) for the chunks that still exist, marks the job done by node and
+ * appends the document's change row, in the claim's transaction. KB_EBUSY when the claim was lost. */
+int pg_reembed_finish(struct pg_db *db, const struct pg_reembed_work *w, const struct index_embedder *e,
+                      const float *x, const char *node, struct kb_error *err);
+/* The vectors of embedder_id for chunk ids (n) into x (n x dim); found[i] false when absent. */
+int pg_vectors_get(struct pg_db *db, const char *embedder_id, int dim, const int64_t *ids, int n, float *x,
+                   bool *found, struct kb_error *err);
+
 /* ---- notifications ------------------------------------------------------------------------------ */
 
 /* (Re)connects when needed and LISTENs on PG_NOTIFY_CHANNEL. KB_EBUSY while unreachable. */
@@ -121,6 +150,25 @@ int pg_ids(struct pg_db *db, const char *table, int64_t **ids, int64_t *n, struc
 /* Counts for checks and `kbox store migrate`. */
 int pg_counts(struct pg_db *db, int64_t *n_docs, int64_t *n_chunks, struct kb_error *err);
 
+/* ---- whole objects for `kbox store migrate` (index/migrate.c; struct copy_* in index_int.h) ------ */
+
+int pg_copy_collections(struct pg_db *db, struct kb_arena *a, struct copy_coll **out, int *n, struct kb_error *err);
+/* Inserts (or renames/redates) c under its id, with its change row. KB_ECONFLICT: name under another id. */
+int pg_copy_collection_put(struct pg_db *db, const struct copy_coll *c, struct kb_error *err);
+/* The document with every chunk and vector row, in one snapshot; out->found false when absent. */
+int pg_copy_doc_read(struct pg_db *db, int64_t id, struct kb_arena *a, struct copy_doc *out, struct kb_error *err);
+/* Writes the absent document d under its ids (and its original, nullable) in one transaction with its
+ * change row, so nodes following the database pick it up. KB_ECONFLICT when the id is taken. */
+int pg_copy_doc_write(struct pg_db *db, const struct copy_doc *d, const void *original, size_t original_bytes,
+                      struct kb_error *err);
+/* Moves the id sequences past the copied ids. */
+int pg_copy_finish(struct pg_db *db, struct kb_error *err);
+int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *err);
+/* kbox_meta 'migrate_from': the --from of a migration into this database not yet verified ("" none);
+ * from NULL clears it. buf >= 1 byte. */
+int pg_copy_marker_get(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err);
+int pg_copy_marker_set(struct pg_db *db, const char *from, struct kb_error *err);
+
 /* ---- pg_sync.c -------------------------------------------------------------------------------- */
 
 struct pg_sync; /* the sync thread and the lag figures of one store */
@@ -144,6 +192,15 @@ int pg_sync_connect(struct pg_sync *s, struct pg_db **out, struct kb_error *err)
  * reads its own write). Errors are logged; the thread retries. */
 void pg_sync_catch_up(struct pg_sync *s);
 void pg_sync_status(struct pg_sync *s, struct index_sync_status *out);
+
+/* ---- reembed_pg.c: re-embedding as shared jobs (index_reembed_step with st->pg) ----------------- */
+
+/* One step towards tgt (steps run from one thread at a time): does one claimed document, or waits
+ * for other nodes' claims, or pulls a batch of vectors into the cache; *switch_now: the cache holds
+ * every vector of tgt, reembed.c switches. KB_EBUSY while PostgreSQL is unreachable. */
+int reembed_pg_step(struct index_store *st, const struct index_embedder *tgt, int batch, bool *switch_now,
+                    struct kb_error *err);
+void reembed_pg_close(struct index_store *st); /* at store close: ends the claiming session */
 
 /* ---- store_mirror.c: the SQLite side of applying changes (takes the store lock itself) ---------- */
 

@@ -409,6 +409,7 @@ static int sync_start(struct pg_sync **out, struct index_store *st, struct pg_db
     sync_note(s, rc, err ? err : &(struct kb_error){0});
     if (rc)
         goto out_fail;
+    reembed_recheck(st); /* the database may lack this node's embedder's vectors: shared re-embedding */
 out_thread:
     if (pthread_create(&s->th, NULL, sync_main, s) != 0) {
         rc = kb_error_set(err, KB_EINTERNAL, "cannot start the postgresql sync thread");

@@ -21,12 +21,14 @@
  * Replaces during the re-embedding write vectors of both embedders (store_docs.c). A crash leaves
  * meta on the old embedder and the new rows written so far, so the next open resumes. This file
  * never calls SQLite (store.c does the queries). Steps run from one thread at a time.
- * Tests: tests/index/test_reembed.c. */
+ * A store following PostgreSQL (st->pg) does its steps as shared jobs instead (reembed_pg.c: the
+ * vectors go to PostgreSQL and are then copied into the cache), and ends with the same switch.
+ * Tests: tests/index/test_reembed.c, tests/index/test_pg_reembed.c. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "index/index_int.h"
+#include "index/pg.h"
 
 /* The embedder among emb and prev whose id is id, or NULL. */
 static const struct index_embedder *reembed_find_embedder(struct index_store *st, const char *id)
@@ -135,6 +137,7 @@ int index_reembed_step(struct index_store *st, int batch, struct index_reembed_s
     char **texts = NULL;
     float *x = NULL;
     int n = 0, rc = 0;
+    bool shared = false, switch_now = false;
     *finished = false;
     batch = KB_MIN(KB_MAX(batch, 1), 4096);
     store_lock(st);
@@ -143,13 +146,22 @@ int index_reembed_step(struct index_store *st, int batch, struct index_reembed_s
         *finished = true;
         goto out_unlock;
     }
+    if (st->pg) { /* following PostgreSQL: shared jobs (reembed_pg.c), then the same switch */
+        shared = true;
+        goto out_unlock;
+    }
     ids = kb_xmalloc((size_t)batch * sizeof(*ids));
     texts = kb_xcalloc((size_t)batch, sizeof(*texts));
     rc = store_missing_batch(st, tgt->id, st->reembed_cursor, batch, ids, texts, &n, err);
 out_unlock:
     store_unlock(st);
-    if (rc == 0 && !*finished && n == 0)
+    if (shared) {
+        rc = reembed_pg_step(st, tgt, batch, &switch_now, err);
+        if (rc == 0 && switch_now)
+            rc = reembed_switch(st, tgt, finished, err);
+    } else if (rc == 0 && !*finished && n == 0) {
         rc = reembed_switch(st, tgt, finished, err);
+    }
     if (rc == 0 && n > 0) {
         /* embedding is the slow part (a GGUF model): searches and writes go on meanwhile */
         x = kb_try_malloc((size_t)n * (size_t)tgt->dim, sizeof(float));
@@ -261,4 +273,15 @@ int reembed_open(struct index_store *st, struct kb_error *err)
                 st->serve ? "search uses the old vectors meanwhile"
                           : "that embedder is not available, so search is BM25-only meanwhile");
     return 0;
+}
+
+void reembed_recheck(struct index_store *st)
+{
+    store_lock(st);
+    if (st->emb && !st->reembed_pending && !st->read_only && store_n_missing(st, st->emb->id) > 0) {
+        reembed_begin(st);
+        kb_warn("vectors: %lld chunks from postgresql lack vectors of '%s': re-embedding them as shared jobs",
+                (long long)(st->reembed_total - st->reembed_done), st->emb->id);
+    }
+    store_unlock(st);
 }

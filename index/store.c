@@ -675,6 +675,7 @@ void index_store_close(struct index_store *st)
 {
     if (!st)
         return;
+    reembed_pg_close(st);
     pg_sync_stop(st->pg); /* first: the sync thread writes into the cache */
     if (st->db && st->vec) {
         struct kb_error e = {0};

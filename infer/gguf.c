@@ -49,6 +49,7 @@ static const struct ggml_type_info type_table[GGML_TYPE_COUNT] = {
     [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210},
     [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292},
     [GGML_TYPE_BF16] = {"BF16", 1, 2},
+    [GGML_TYPE_MXFP4] = {"MXFP4", 32, 17},
 };
 
 /* Names of ggml types kbox recognises but does not compute with, for error messages only. */
@@ -68,7 +69,6 @@ static const char *unsupported_type_name(int type)
     case 29: return "IQ1_M";
     case 34: return "TQ1_0";
     case 35: return "TQ2_0";
-    case 39: return "MXFP4";
     default: return "unknown";
     }
 }

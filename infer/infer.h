@@ -315,7 +315,8 @@ bool infer_chat_opens_think(const struct infer_model *m, const struct infer_chat
 
 /* A GGUF with seeded random weights that llama.cpp loads too; see infer/synth.h for the layout. */
 struct infer_synth_params {
-    const char *arch;  /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral"; borrowed */
+    const char *arch;  /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss"
+                        * (written, not run yet); borrowed */
     int type;          /* ggml type id of the weight matrices (infer_type_from_name) */
     bool mix_q4_k_m;   /* type Q4_K with llama-quantize's Q4_K_M per-tensor choices (Q6_K/Q8_0/Q5_K) */
     int n_layer, n_embd, n_head, n_head_kv;
@@ -337,6 +338,7 @@ struct infer_synth_params {
     int n_expert_group, n_expert_group_used; /* 0: no group routing */
     float yarn_factor;   /* 0: no rope scaling */
     int yarn_orig_ctx;
+    int n_swa;           /* gpt-oss only: sliding window (0: the default, 128) */
 };
 void infer_synth_params_default(struct infer_synth_params *p, const char *arch);
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err);

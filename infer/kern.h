@@ -8,7 +8,7 @@
  * reference; KBOX_FORCE_SCALAR=1 (or force_scalar) selects the reference everywhere.
  *
  * Dot products follow the reference implementation (llama.cpp/ggml): the activation row is first
- * quantized to the weight type's vec_dot_type (Q8_0 for Q4_0/Q4_1(Q8_1)/Q5_0/Q5_1(Q8_1)/Q8_0, Q8_K
+ * quantized to the weight type's vec_dot_type (Q8_0 for Q4_0/Q4_1(Q8_1)/Q5_0/Q5_1(Q8_1)/Q8_0/MXFP4, Q8_K
  * for the K-quants, F16 for F16, BF16 for BF16, F32 for F32), then an integer (or float) dot product
  * runs block by block. Kernels never allocate, never start threads and know nothing about models.
  * Tests: tests/infer/test_kernels.c (every kernel against its reference, random lengths/tails). */

@@ -501,6 +501,7 @@ void infer_synth_params_default(struct infer_synth_params *p, const char *arch)
     p->n_expert_group_used = sp.n_expert_group_used;
     p->yarn_factor = sp.yarn_factor;
     p->yarn_orig_ctx = sp.yarn_orig_ctx;
+    p->n_swa = sp.n_swa;
 }
 
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err)
@@ -537,6 +538,8 @@ int infer_synth_write(const char *path, const struct infer_synth_params *p, stru
     sp.n_expert_group_used = p->n_expert_group_used;
     sp.yarn_factor = p->yarn_factor;
     sp.yarn_orig_ctx = p->yarn_orig_ctx;
+    if (p->n_swa > 0)
+        sp.n_swa = p->n_swa;
     kern_init(false);
     return synth_write(path, &sp, err);
 }

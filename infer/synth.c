@@ -44,7 +44,8 @@ struct slist {
     int n;
 };
 
-static const char *arch_names[] = {"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2"};
+static const char *arch_names[] = {"llama",   "qwen2",     "qwen3",   "qwen2moe",
+                                   "qwen3moe", "mixtral", "deepseek2", "gpt-oss"};
 
 static bool arch_known(const char *a)
 {
@@ -62,7 +63,12 @@ static bool is_qwen(const char *a)
 static bool is_moe(const char *a)
 {
     return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0 ||
-           strcmp(a, "deepseek2") == 0;
+           strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0;
+}
+
+static bool is_oss(const char *a)
+{
+    return strcmp(a, "gpt-oss") == 0;
 }
 
 static bool is_ds2(const char *a)
@@ -108,6 +114,15 @@ void synth_params_default(struct synth_params *p, const char *arch)
         p->yarn_factor = 40.0f;
         p->yarn_orig_ctx = 4096;
     }
+    if (is_oss(arch)) { /* gpt-oss-20b's settings at a small width */
+        p->head_dim = 64;
+        p->n_expert_used = 4;
+        p->rope_base = 150000.0f;
+        p->n_ctx = 131072;
+        p->yarn_factor = 32.0f;
+        p->yarn_orig_ctx = 4096;
+        p->n_swa = 128;
+    }
 }
 
 int synth_check(const struct synth_params *p, struct kb_error *err)
@@ -115,7 +130,7 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
     if (!p->arch || !arch_known(p->arch))
         return kb_error_set(err, KB_EINVAL,
                             "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral, "
-                            "deepseek2)",
+                            "deepseek2, gpt-oss)",
                             p->arch ? p->arch : "");
     if (is_ds2(p->arch) &&
         (p->kv_lora_rank < 1 || p->kv_lora_rank > 8192 || p->qk_rope_dim < 2 || p->qk_rope_dim % 2 ||
@@ -149,6 +164,10 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
                             p->n_expert_used > p->n_expert || p->n_ff_exp < 1 ||
                             (strcmp(p->arch, "qwen2moe") == 0 && p->n_ff_shexp < 1)))
         return kb_error_set(err, KB_EINVAL, "synth: bad expert configuration");
+    if (is_oss(p->arch) && (p->n_swa < 1 || p->n_swa > 1 << 20 || !(p->yarn_factor >= 0) ||
+                            (p->yarn_factor > 0 && p->yarn_orig_ctx < 1) || p->n_vocab < SYNTH_N_VOCAB_MIN + 3))
+        return kb_error_set(err, KB_EINVAL, "synth: gpt-oss needs a sliding window >= 1, a valid YaRN setting and "
+                                            "3 tokens of padding for its extra control tokens");
     if (!isfinite(p->rope_base) || p->rope_base <= 0 || !isfinite(p->norm_eps) || p->norm_eps <= 0)
         return kb_error_set(err, KB_EINVAL, "synth: rope base and norm epsilon must be positive");
     return 0;
@@ -177,9 +196,14 @@ static bool more_bits(int i, int n)
 }
 
 /* The type a matrix asks for before the block-size fallbacks: p->type, or with mix_q4_k_m the
- * Q4_K_M choice for its name (see synth.h). */
-static int want_type(const struct synth_params *p, const char *name)
+ * Q4_K_M choice for its name, or for MXFP4 the MXFP4_MOE rule (see synth.h). */
+static int want_type(const struct synth_params *p, const char *name, int n_dims)
 {
+    if (p->type == GGML_TYPE_MXFP4) {
+        bool dense_ffn = !is_moe(p->arch) && (strstr(name, "ffn_gate.weight") || strstr(name, "ffn_up.weight") ||
+                                              strstr(name, "ffn_down.weight"));
+        return n_dims > 2 || dense_ffn ? GGML_TYPE_MXFP4 : GGML_TYPE_Q8_0;
+    }
     if (!p->mix_q4_k_m)
         return p->type;
     if (strcmp(name, "output.weight") == 0 || (p->tied_output && strcmp(name, "token_embd.weight") == 0))
@@ -230,7 +254,7 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n), kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                                        \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         if (p->q_lora_rank > 0) {
@@ -268,6 +292,43 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
     }
 }
 
+/* gpt-oss blocks as llama.cpp's openai-moe loader names them: biased q/k/v/o projections, one
+ * attention sink logit per head, post_attention_norm (no ffn_norm), a biased router and biased
+ * experts (the expert biases are 2-D: one row per expert). */
+static void build_oss_blocks(const struct synth_params *p, struct slist *l)
+{
+    int64_t E = p->n_embd, hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    int64_t nq = p->n_head * hd, nkv = p->n_head_kv * hd, F = p->n_ff_exp, X = p->n_expert;
+    char n[64];
+    for (int b = 0; b < p->n_layer; b++) {
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+    } while (0)
+        T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
+        T(TK_MAT, "attn_q.weight", 2, E, nq, 1);
+        T(TK_BIAS, "attn_q.bias", 1, nq, 1, 1);
+        T(TK_MAT, "attn_k.weight", 2, E, nkv, 1);
+        T(TK_BIAS, "attn_k.bias", 1, nkv, 1, 1);
+        T(TK_MAT, "attn_v.weight", 2, E, nkv, 1);
+        T(TK_BIAS, "attn_v.bias", 1, nkv, 1, 1);
+        T(TK_MAT, "attn_output.weight", 2, nq, E, 1);
+        T(TK_BIAS, "attn_output.bias", 1, E, 1, 1);
+        T(TK_BIAS, "attn_sinks.weight", 1, p->n_head, 1, 1);
+        T(TK_NORM, "post_attention_norm.weight", 1, E, 1, 1);
+        T(TK_ROUTER, "ffn_gate_inp.weight", 2, E, X, 1);
+        T(TK_BIAS, "ffn_gate_inp.bias", 1, X, 1, 1);
+        T(TK_MAT, "ffn_gate_exps.weight", 3, E, F, X);
+        T(TK_BIAS, "ffn_gate_exps.bias", 2, F, X, 1);
+        T(TK_MAT, "ffn_up_exps.weight", 3, E, F, X);
+        T(TK_BIAS, "ffn_up_exps.bias", 2, F, X, 1);
+        T(TK_MAT, "ffn_down_exps.weight", 3, F, E, X);
+        T(TK_BIAS, "ffn_down_exps.bias", 2, E, X, 1);
+#undef T
+    }
+}
+
 static void build_tensors(const struct synth_params *p, struct slist *l)
 {
     const char *a = p->arch;
@@ -276,16 +337,20 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
     bool bias = strcmp(a, "qwen2") == 0 || strcmp(a, "qwen2moe") == 0;
     bool qknorm = strcmp(a, "qwen3") == 0 || strcmp(a, "qwen3moe") == 0;
     char n[64];
-    add_t(l, want_type(p, "token_embd.weight"), TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
+    add_t(l, want_type(p, "token_embd.weight", 2), TK_EMB, "token_embd.weight", 2, E, p->n_vocab, 1);
     if (is_ds2(a)) {
         build_ds2_blocks(p, l);
+        goto out_head;
+    }
+    if (is_oss(a)) {
+        build_oss_blocks(p, l);
         goto out_head;
     }
     for (int b = 0; b < p->n_layer; b++) {
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n), kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                                        \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         T(TK_MAT, "attn_q.weight", 2, E, nq, 1);
@@ -325,7 +390,7 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
 out_head:
     add_t(l, p->type, TK_NORM, "output_norm.weight", 1, E, 1, 1);
     if (!p->tied_output)
-        add_t(l, want_type(p, "output.weight"), TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
+        add_t(l, want_type(p, "output.weight", 2), TK_EMB, "output.weight", 2, E, p->n_vocab, 1);
     uint64_t off = 0;
     for (int i = 0; i < l->n; i++) {
         l->t[i].offset = off;
@@ -414,6 +479,10 @@ static const char *merges[SYNTH_N_MERGES][2] = {
 static const char *specials_llama[5] = {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
                                         "<|end_header_id|>", "<|eot_id|>"};
 static const char *specials_qwen[5] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"};
+/* gpt-oss (harmony): more control tokens than the five slots; <|channel|>, <|call|> and
+ * <|constrain|> take the first padding slots (n_vocab leaves room: synth_check). */
+static const char *specials_oss[5] = {"<|startoftext|>", "<|return|>", "<|start|>", "<|message|>", "<|end|>"};
+static const char *specials_oss_extra[3] = {"<|channel|>", "<|call|>", "<|constrain|>"};
 static const char *specials_ds[5] = {"<ï½" "beginâofâsentenceï½>",
                                      "<ï½" "endâofâsentenceï½>",
                                      "<ï½Userï½>", "<ï½" "Assistantï½>",
@@ -446,14 +515,24 @@ static const char *tmpl_ds_v3 =
     "}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>' }}"
     "{% endif %}";
 
+/* A harmony-format template (gpt-oss): each message as <|start|>role<|message|>text<|end|>, the
+ * assistant's past answers on the final channel, the generation prompt opening an assistant turn
+ * (the model then picks its channel: analysis for reasoning, final for the answer). */
+static const char *tmpl_harmony =
+    "{%- for message in messages %}{%- if message['role'] == 'assistant' %}{{- '<|start|>assistant<|channel|>final"
+    "<|message|>' + message['content'] + '<|end|>' }}{%- else %}{{- '<|start|>' + message['role'] + '<|message|>' + "
+    "message['content'] + '<|end|>' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|start|>assistant'"
+    " }}{%- endif %}";
+
 static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
 {
     bool ds = is_ds2(p->arch), v3 = ds && p->q_lora_rank > 0;
-    const char **sp = is_qwen(p->arch) ? specials_qwen : ds ? specials_ds : specials_llama;
+    bool oss = is_oss(p->arch);
+    const char **sp = is_qwen(p->arch) ? specials_qwen : ds ? specials_ds : oss ? specials_oss : specials_llama;
     char tok[64];
     kv_str(b, n_kv, NULL, "tokenizer.ggml.model", "gpt2");
     kv_str(b, n_kv, NULL, "tokenizer.ggml.pre",
-           is_qwen(p->arch) ? "qwen2" : v3 ? "deepseek-v3" : ds ? "deepseek-llm" : "llama-bpe");
+           is_qwen(p->arch) ? "qwen2" : v3 ? "deepseek-v3" : ds ? "deepseek-llm" : oss ? "gpt-4o" : "llama-bpe");
     kv_head(b, NULL, "tokenizer.ggml.tokens", GGUF_VT_ARRAY);
     put_u32(b, GGUF_VT_STRING);
     put_u64(b, (uint64_t)p->n_vocab);
@@ -469,7 +548,11 @@ static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
     for (int i = 0; i < 5; i++)
         put_str(b, sp[i], strlen(sp[i]));
     for (int i = SYNTH_N_VOCAB_MIN; i < p->n_vocab; i++) {
-        snprintf(tok, sizeof(tok), "<|reserved_%d|>", i - SYNTH_N_VOCAB_MIN);
+        int k = i - SYNTH_N_VOCAB_MIN;
+        if (oss && k < 3)
+            snprintf(tok, sizeof(tok), "%s", specials_oss_extra[k]);
+        else
+            snprintf(tok, sizeof(tok), "<|reserved_%d|>", k);
         put_str(b, tok, strlen(tok));
     }
     (*n_kv)++;
@@ -494,8 +577,9 @@ static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
            qwen ? SYNTH_TOK_SPECIAL0 + 2 : ds ? SYNTH_TOK_SPECIAL0 + 1 : SYNTH_TOK_SPECIAL0 + 4);
     if (qwen)
         kv_u32(b, n_kv, NULL, "tokenizer.ggml.padding_token_id", SYNTH_TOK_SPECIAL0);
-    kv_bool(b, n_kv, "tokenizer.ggml.add_bos_token", !qwen);
+    kv_bool(b, n_kv, "tokenizer.ggml.add_bos_token", !qwen && !oss);
     const char *tmpl = strncmp(p->arch, "qwen3", 5) == 0 ? tmpl_qwen3
+                       : oss                             ? tmpl_harmony
                        : qwen                            ? tmpl_chatml
                        : v3                              ? tmpl_ds_v3
                        : ds                              ? tmpl_ds_v2
@@ -517,6 +601,7 @@ static uint32_t file_type(int type)
     case GGML_TYPE_Q5_K: return 17; /* Q5_K_M */
     case GGML_TYPE_Q6_K: return 18;
     case GGML_TYPE_BF16: return 32;
+    case GGML_TYPE_MXFP4: return 38; /* MXFP4_MOE */
     default: return 0;
     }
 }
@@ -579,7 +664,7 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
         return;
     }
     kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)hd);
-    if (hd * p->n_head != p->n_embd || p->head_dim) {
+    if (hd * p->n_head != p->n_embd || p->head_dim || is_oss(p->arch)) {
         kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)hd);
         kv_u32(b, n_kv, A, "attention.value_length", (uint32_t)hd);
     }
@@ -590,6 +675,14 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
             kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
         if (strcmp(p->arch, "qwen2moe") == 0)
             kv_u32(b, n_kv, A, "expert_shared_feed_forward_length", (uint32_t)p->n_ff_shexp);
+    }
+    if (is_oss(p->arch)) { /* sliding-window layers alternate with full ones (llama.cpp's default period 2) */
+        kv_u32(b, n_kv, A, "attention.sliding_window", (uint32_t)p->n_swa);
+        if (p->yarn_factor > 0) {
+            kv_str(b, n_kv, A, "rope.scaling.type", "yarn");
+            kv_f32(b, n_kv, A, "rope.scaling.factor", p->yarn_factor);
+            kv_u32(b, n_kv, A, "rope.scaling.original_context_length", (uint32_t)p->yarn_orig_ctx);
+        }
     }
     put_vocab(b, n_kv, p);
 }

@@ -15,11 +15,18 @@
  * and every ffn_down* Q6_K in the "more bits" layers (the first and last eighth and every third
  * between), with 8 experts attn_v/attn_k Q8_0 and attn_output Q5_K, the rest Q4_K; then the same
  * fallbacks, so a deepseek2 file mixes Q4_K, Q6_K, Q5_0 and Q8_0 as a real Q4_K_M does.
+ * type MXFP4 follows llama-quantize's MXFP4_MOE (file type 38): every 3-D matrix (the experts
+ * ffn_*_exps, and deepseek2's per-head attn_k_b/attn_v_b) MXFP4, every other matrix (embeddings
+ * and output included) Q8_0. A dense architecture would then get no MXFP4 at all, so there (kbox's
+ * choice, not llama-quantize's) the FFN matrices ffn_gate/ffn_up/ffn_down are MXFP4 as well.
  * Data is generated and written tensor by tensor (constant memory, so multi-GB files are fine).
  *
  * Supported architectures: llama, qwen2, qwen3, and the MoE ones qwen2moe, qwen3moe, mixtral
  * (llama with experts) and deepseek2 (MLA attention in llama.cpp's current layout: attn_kv_a_mqa,
- * 3-D attn_k_b/attn_v_b; optional q-LoRA; leading dense blocks; shared experts; YaRN keys).
+ * 3-D attn_k_b/attn_v_b; optional q-LoRA; leading dense blocks; shared experts; YaRN keys), and
+ * gpt-oss (llama.cpp's openai-moe: q/k/v/o biases, per-head attention sinks, post_attention_norm,
+ * biased router and experts, sliding window, YaRN; harmony control tokens and template). kbox
+ * writes gpt-oss files but does not run them yet (issue 21 item 2).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -30,7 +37,7 @@
 #include "base/base.h"
 
 struct synth_params {
-    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2"; borrowed */
+    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss"; borrowed */
     int type;           /* enum ggml_type of the weight matrices */
     bool mix_q4_k_m;    /* true (type must be Q4_K): llama-quantize's Q4_K_M mix, see synth_weight_type */
     int n_layer;        /* transformer blocks */
@@ -64,6 +71,7 @@ struct synth_params {
     int n_expert_group, n_expert_group_used; /* 0: no group routing */
     float yarn_factor;  /* 0: no rope scaling keys; else YaRN with this factor */
     int yarn_orig_ctx;  /* rope.scaling.original_context_length */
+    int n_swa;          /* gpt-oss: attention.sliding_window (default 128; also uses the yarn keys) */
 };
 
 /* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,

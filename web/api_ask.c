@@ -82,7 +82,7 @@ int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *er
 
     if ((rc = kb_json_decode(req->body, req->body_bytes, search_fields, &b, &req->arena, err)) ||
         (rc = check_top_k(b.top_k, err)) || (rc = web_collection_resolve(req->ctx, b.collection, &o.collection_id, err)) ||
-        (rc = web_origin_global(req, err)))
+        (rc = web_coll_pick(req, &o.collection_id, err)) || (rc = web_origin_global(req, err)))
         return rc;
     if (!b.query[0])
         return kb_error_set(err, KB_EINVAL, "query is empty");
@@ -275,7 +275,7 @@ int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err)
             return kb_error_set(err, KB_EINVAL, "name a bot or a collection, not both (the bot has its collections)");
         if ((rc = web_bot_admit(req, b.bot, &bot, err)))
             return rc;
-    } else if ((rc = web_origin_global(req, err))) {
+    } else if ((rc = web_coll_pick(req, &coll, err)) || (rc = web_origin_global(req, err))) {
         return rc;
     }
     if (b.conversation_secret && b.conversation_secret[0] &&
@@ -434,7 +434,13 @@ int web_h_settings_get(struct web_req *req, struct web_resp *resp, struct kb_err
 static int set_one(void *ud, const char *key, const char *value, struct kb_error *err)
 {
     struct web_req *req = ud;
-    return rag_setting_set(req->ctx->rag, key, value, err);
+    char detail[220];
+    int rc = rag_setting_set(req->ctx->rag, key, value, err);
+    if (rc == 0) { /* each changed key is audited with (the start of) its new value */
+        snprintf(detail, sizeof detail, "= %.200s", value);
+        web_audit(req, "settings.change", key, detail);
+    }
+    return rc;
 }
 
 int web_h_settings_set(struct web_req *req, struct web_resp *resp, struct kb_error *err)

@@ -4,8 +4,10 @@
  *   GET /api/audit[?before=ID&limit=N]   {"entries":[{id, at, actor, action, target, detail, ip}...]}
  *                                        newest first, N <= 1000 (default 100)
  * Actions recorded: user.create, user.role, user.password, user.collections, user.delete,
- * key.create, key.revoke, login.lockout, session.logout_all, document.upload, document.delete,
- * collection.create, collection.delete, settings.change. Tests: tests/web/test_acct.c. */
+ * key.create, key.revoke, login.lockout, session.logout_all, document.upload (api_docs.c),
+ * document.delete, collection.create, collection.rename, collection.delete, settings.change (one per
+ * key, api_ask.c), bot.create, bot.update, bot.delete (api_bots.c). Tests: tests/web/test_acct.c
+ * (test_audit_actions). */
 #include "web/web_int.h"
 
 #include <stdio.h>

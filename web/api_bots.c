@@ -17,6 +17,10 @@
  * lists its origin, because the bot is named in the body it has not read yet; web_bot_admit is the
  * check that counts, and a request naming no bot must pass server.cors_origins (web_origin_global).
  *
+ * Per-collection access: an account limited to some collections sees (lists, reads, changes,
+ * deletes, asks through) only bots whose collections it may all see, others are 404; a bot it makes
+ * or changes must name such collections (a bot over every collection would show it the rest).
+ * Creation, changes and deletion are audited (bot.create, bot.update, bot.delete).
  * Errors: 404 unknown bot, 400 bad JSON or a bad member (named), 413 a logo over RAG_BOT_LOGO_MAX,
  * 409 an existing id, 403 a refused origin. Tests: tests/web/test_bots.c, tests/web/bots.mjs. */
 #include "web/web_int.h"
@@ -60,6 +64,8 @@ int web_bot_admit(struct web_req *req, const char *id, struct rag_bot *out, stru
     if (!web_key_may_use_bot(&req->who, id))
         return kb_error_set(err, KB_ESCOPE, "the API key is not scoped to bot '%.100s'", id);
     rc = rag_bot_get(req->ctx->rag, id, &req->arena, out, err);
+    if (rc == 0 && !web_bot_visible(req, out)) /* a restricted account: bots over hidden collections are 404 */
+        rc = kb_error_set(err, KB_ENOENT, "no bot with id '%.64s'", id);
     if (rc || !origin || !origin[0] || req->admin || web_same_origin(req, origin))
         return rc;
     cfg = rag_config_get(req->ctx->rag);
@@ -105,23 +111,92 @@ static int bot_resp(struct web_req *req, struct web_resp *resp, const char *id, 
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }
 
+/* A restricted account's view of bots: only those over collections it may see (404 otherwise). */
+static int bot_seen(struct web_req *req, const char *id, struct kb_error *err)
+{
+    struct rag_bot b;
+    int rc;
+    if (!req->who.collections[0])
+        return 0;
+    rc = rag_bot_get(req->ctx->rag, id, &req->arena, &b, err);
+    if (rc == 0 && !web_bot_visible(req, &b))
+        rc = kb_error_set(err, KB_ENOENT, "no bot with id '%.64s'", id);
+    return rc;
+}
+
+/* A restricted account may only give a bot collections it sees, and at least one (none: every
+ * collection). creating: the body must name them. Names or ids a bot does not know are left to
+ * rag_bot_put_json's own error. */
+struct colls_body {
+    char **names;
+    int n;
+};
+
+static int bot_colls_check(struct web_req *req, bool creating, struct kb_error *err)
+{
+    static const struct kb_jfield fields[] = {
+        {.name = "collections", .type = KB_J_STRS, .off = offsetof(struct colls_body, names),
+         .count_off = offsetof(struct colls_body, n), .max_items = RAG_BOT_MAX_COLLECTIONS},
+        {0},
+    };
+    struct colls_body b = {NULL, -1};
+    int rc;
+    if (!req->who.collections[0])
+        return 0;
+    if ((rc = kb_json_decode(req->body ? req->body : "{}", req->body ? req->body_bytes : 2, fields, &b, &req->arena, err)))
+        return rc;
+    if (b.n < 0 && !creating)
+        return 0;
+    if (b.n <= 0)
+        return kb_error_set(err, KB_EFORBIDDEN, "this account sees only some collections: name the bot's collections");
+    for (int i = 0; i < b.n; i++) {
+        int64_t id = 0;
+        if ((rc = web_collection_resolve(req->ctx, b.names[i], &id, err)))
+            return rc == KB_ENOENT ? kb_error_set(err, KB_ENOENT, "bot collection '%.200s' does not exist", b.names[i]) : rc;
+        if (!id || !web_coll_visible(req, id))
+            return kb_error_set(err, KB_ENOENT, "bot collection '%.200s' does not exist", b.names[i]);
+    }
+    return 0;
+}
+
 int web_h_bots_list(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
+    const struct config *cfg;
+    const char **ids = NULL;
     struct jw w;
-    int rc;
+    int n = 0, rc;
+    if (!req->who.collections[0]) {
+        jw_init(&w, &resp->body);
+        jw_obj(&w, NULL);
+        rc = rag_bots_json(req->ctx->rag, &w, "bots", err);
+        jw_end_obj(&w);
+        return rc ? rc : w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
+    }
+    if ((rc = rag_bot_ids(req->ctx->rag, &req->arena, &ids, &n, err)))
+        return rc;
+    cfg = rag_config_get(req->ctx->rag);
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
-    rc = rag_bots_json(req->ctx->rag, &w, "bots", err);
+    jw_arr(&w, "bots");
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct rag_bot b;
+        if ((rc = rag_bot_get(req->ctx->rag, ids[i], &req->arena, &b, err)) == 0 && web_bot_visible(req, &b))
+            rag_bot_json(&w, NULL, &b, cfg, true);
+    }
+    jw_end_arr(&w);
     jw_end_obj(&w);
+    rag_config_put(req->ctx->rag, cfg);
     return rc ? rc : w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }
 
 int web_h_bot_create(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     char id[RAG_BOT_ID_MAX + 1];
-    int rc = rag_bot_put_json(req->ctx->rag, NULL, req->body ? req->body : "", req->body_bytes, id, sizeof id, err);
+    int rc = bot_colls_check(req, true, err);
+    rc = rc ? rc : rag_bot_put_json(req->ctx->rag, NULL, req->body ? req->body : "", req->body_bytes, id, sizeof id, err);
     if (rc)
         return rc;
+    web_audit(req, "bot.create", id, "");
     resp->status = 201;
     return bot_resp(req, resp, id, err);
 }
@@ -130,6 +205,7 @@ int web_h_bot_get(struct web_req *req, struct web_resp *resp, struct kb_error *e
 {
     char id[RAG_BOT_ID_MAX + 1];
     int rc = path_bot_id(req, BOT_PATH, id, sizeof id, err);
+    rc = rc ? rc : bot_seen(req, id, err);
     return rc ? rc : bot_resp(req, resp, id, err);
 }
 
@@ -137,8 +213,12 @@ int web_h_bot_update(struct web_req *req, struct web_resp *resp, struct kb_error
 {
     char id[RAG_BOT_ID_MAX + 1];
     int rc = path_bot_id(req, BOT_PATH, id, sizeof id, err);
+    rc = rc ? rc : bot_seen(req, id, err);
+    rc = rc ? rc : bot_colls_check(req, false, err);
     if (!rc)
         rc = rag_bot_put_json(req->ctx->rag, id, req->body ? req->body : "", req->body_bytes, NULL, 0, err);
+    if (!rc)
+        web_audit(req, "bot.update", id, "");
     return rc ? rc : bot_resp(req, resp, id, err);
 }
 
@@ -146,10 +226,13 @@ int web_h_bot_delete(struct web_req *req, struct web_resp *resp, struct kb_error
 {
     char id[RAG_BOT_ID_MAX + 1];
     int rc = path_bot_id(req, BOT_PATH, id, sizeof id, err);
+    rc = rc ? rc : bot_seen(req, id, err);
     if (!rc)
         rc = rag_bot_delete(req->ctx->rag, id, err);
-    if (!rc)
+    if (!rc) {
+        web_audit(req, "bot.delete", id, "");
         resp->status = 204;
+    }
     return rc;
 }
 

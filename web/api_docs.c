@@ -10,6 +10,11 @@
  *   GET    /api/jobs/{id}                       {"id","document_id","state","progress","error"}
  *   GET/POST /api/collections, PATCH|PUT|DELETE /api/collections/{id}
  *
+ * Per-collection access: a principal limited to some collections (web_coll_visible) gets 404, as
+ * for a missing one, for documents, jobs and collections outside them; lists leave them out; an
+ * upload naming no collection goes to its one collection (or must name one), and a limited
+ * principal cannot create collections (it could not see them). Uploads, deletions and collection
+ * changes are audited (web_audit).
  * Each handler decodes, makes one rag_* call and encodes (STYLE.md 17). Uploaded files reach
  * rag_upload as temporary files written by server.c; rag takes them. A document renders with
  * rag_document_json (rag/render.c), as in `kbox docs --json`. Tests: tests/web/test_web.c. */
@@ -35,7 +40,8 @@ int web_h_docs_upload(struct web_req *req, struct web_resp *resp, struct kb_erro
     int rc, n_ok = 0, first_rc = 0;
     struct kb_error first_err = {0};
 
-    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)))
+    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)) ||
+        (rc = web_coll_pick(req, &coll, err)))
         return rc;
     if (req->n_uploads == 0)
         return kb_error_set(err, KB_EINVAL, "no files in the upload (send multipart parts with a filename)");
@@ -57,6 +63,11 @@ int web_h_docs_upload(struct web_req *req, struct web_resp *resp, struct kb_erro
             jw_int(&w, "job_id", job);
             jw_bool(&w, "duplicate", job == 0);
             n_ok++;
+            if (job) {
+                char detail[64];
+                snprintf(detail, sizeof detail, "document %lld, collection %lld", (long long)doc, (long long)coll);
+                web_audit(req, "document.upload", u->name, detail);
+            }
         } else {
             jw_obj(&w, "error");
             jw_str(&w, "code", kb_err_name(urc));
@@ -88,7 +99,8 @@ int web_h_docs_list(struct web_req *req, struct web_resp *resp, struct kb_error 
     const char *q = web_req_query(req, "q");
     struct jw w;
 
-    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)))
+    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)) ||
+        (coll && (rc = web_coll_pick(req, &coll, err))))
         return rc;
     if ((rc = rag_documents_list(req->ctx->rag, coll, &docs, &n, err)))
         return rc;
@@ -99,6 +111,8 @@ int web_h_docs_list(struct web_req *req, struct web_resp *resp, struct kb_error 
         if (status && status[0] && strcmp(status, docs[i].status) != 0)
             continue;
         if (q && q[0] && !strstr(docs[i].name, q))
+            continue;
+        if (!web_coll_visible(req, docs[i].collection_id))
             continue;
         rag_document_json(&w, NULL, &docs[i]);
     }
@@ -117,7 +131,8 @@ int web_h_doc_get(struct web_req *req, struct web_resp *resp, struct kb_error *e
     int n = 0, rc;
     struct jw w;
 
-    if ((rc = rag_document_get(req->ctx->rag, req->ids[0], &d, with_chunks ? &chunks : NULL, &n, err)))
+    if ((rc = web_doc_visible(req, req->ids[0], err)) ||
+        (rc = rag_document_get(req->ctx->rag, req->ids[0], &d, with_chunks ? &chunks : NULL, &n, err)))
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
@@ -143,10 +158,19 @@ int web_h_doc_get(struct web_req *req, struct web_resp *resp, struct kb_error *e
 
 int web_h_doc_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
+    struct rag_document d = {0};
     struct jw w;
-    int rc = rag_document_delete(req->ctx->rag, req->ids[0], err);
+    char target[300];
+    int n_unused = 0;
+    int rc = web_doc_visible(req, req->ids[0], err);
+    rc = rc ? rc : rag_document_get(req->ctx->rag, req->ids[0], &d, NULL, &n_unused, err);
     if (rc)
         return rc;
+    snprintf(target, sizeof target, "%.250s (document %lld)", d.name, (long long)d.id);
+    rag_document_release(&d);
+    if ((rc = rag_document_delete(req->ctx->rag, req->ids[0], err)))
+        return rc;
+    web_audit(req, "document.delete", target, "");
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
     jw_int(&w, "deleted", req->ids[0]);
@@ -186,7 +210,8 @@ int web_h_doc_file(struct web_req *req, struct web_resp *resp, struct kb_error *
     struct stat st;
     int rc, fd, n_unused = 0;
 
-    if ((rc = rag_document_get(req->ctx->rag, req->ids[0], &d, NULL, &n_unused, err)))
+    if ((rc = web_doc_visible(req, req->ids[0], err)) ||
+        (rc = rag_document_get(req->ctx->rag, req->ids[0], &d, NULL, &n_unused, err)))
         return rc;
     if ((rc = rag_document_file(req->ctx->rag, req->ids[0], path, sizeof path, err)))
         goto out_release;
@@ -217,7 +242,8 @@ int web_h_doc_reingest(struct web_req *req, struct web_resp *resp, struct kb_err
 {
     struct jw w;
     int64_t job = 0;
-    int rc = rag_document_reingest(req->ctx->rag, req->ids[0], &job, err);
+    int rc = web_doc_visible(req, req->ids[0], err);
+    rc = rc ? rc : rag_document_reingest(req->ctx->rag, req->ids[0], &job, err);
     if (rc)
         return rc;
     jw_init(&w, &resp->body);
@@ -253,6 +279,8 @@ int web_h_job_get(struct web_req *req, struct web_resp *resp, struct kb_error *e
     memset(&job, 0, sizeof job);
     if ((rc = rag_job_get(req->ctx->rag, req->ids[0], &job, err)))
         return rc;
+    if (job.document_id > 0 && web_doc_visible(req, job.document_id, NULL))
+        return kb_error_set(err, KB_ENOENT, "no job %lld", (long long)req->ids[0]);
     jw_init(&w, &resp->body);
     job_json(&w, &job);
     return finish(&w, err);
@@ -270,7 +298,8 @@ int web_h_jobs_list(struct web_req *req, struct web_resp *resp, struct kb_error 
     jw_obj(&w, NULL);
     jw_arr(&w, "jobs");
     for (int i = 0; i < n; i++)
-        job_json(&w, &jobs[i]);
+        if (!(jobs[i].document_id > 0 && web_doc_visible(req, jobs[i].document_id, NULL)))
+            job_json(&w, &jobs[i]);
     jw_end_arr(&w);
     jw_end_obj(&w);
     free(jobs);
@@ -310,6 +339,8 @@ int web_h_colls_list(struct web_req *req, struct web_resp *resp, struct kb_error
     jw_obj(&w, NULL);
     jw_arr(&w, "collections");
     for (int i = 0; i < n; i++) {
+        if (!web_coll_visible(req, c[i].id))
+            continue;
         jw_obj(&w, NULL);
         jw_int(&w, "id", c[i].id);
         jw_str(&w, "name", c[i].name);
@@ -329,8 +360,11 @@ int web_h_coll_create(struct web_req *req, struct web_resp *resp, struct kb_erro
     struct jw w;
     int64_t id = 0;
     int rc;
+    if (req->who.collections[0])
+        return kb_error_set(err, KB_EFORBIDDEN, "this account sees only some collections and cannot make new ones");
     if ((rc = decode_name(req, &nb, err)) || (rc = rag_collection_create(req->ctx->rag, nb.name, &id, err)))
         return rc;
+    web_audit(req, "collection.create", nb.name, "");
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
     jw_int(&w, "id", id);
@@ -344,9 +378,14 @@ int web_h_coll_rename(struct web_req *req, struct web_resp *resp, struct kb_erro
 {
     struct name_body nb;
     struct jw w;
+    char detail[64];
     int rc;
+    if (!web_coll_visible(req, req->ids[0]))
+        return kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)req->ids[0]);
     if ((rc = decode_name(req, &nb, err)) || (rc = rag_collection_rename(req->ctx->rag, req->ids[0], nb.name, err)))
         return rc;
+    snprintf(detail, sizeof detail, "collection %lld renamed", (long long)req->ids[0]);
+    web_audit(req, "collection.rename", nb.name, detail);
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
     jw_int(&w, "id", req->ids[0]);
@@ -358,9 +397,14 @@ int web_h_coll_rename(struct web_req *req, struct web_resp *resp, struct kb_erro
 int web_h_coll_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct jw w;
-    int rc = rag_collection_delete(req->ctx->rag, req->ids[0], err);
+    char target[32];
+    int rc = web_coll_visible(req, req->ids[0])
+                 ? rag_collection_delete(req->ctx->rag, req->ids[0], err)
+                 : kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)req->ids[0]);
     if (rc)
         return rc;
+    snprintf(target, sizeof target, "collection %lld", (long long)req->ids[0]);
+    web_audit(req, "collection.delete", target, "");
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
     jw_int(&w, "deleted", req->ids[0]);

@@ -14,7 +14,9 @@
  *   GET    /api/faq/export[?collection=&format=csv|xlsx]  the table as an attachment
  * entry = {id, collection_id, version, question, similar_questions[], answer, citations[], uses,
  * created_at, updated_at}. Errors: 400 naming the field ("question is empty", "row 3: answer is
- * empty"), 404 for an unknown id or collection. Tests: tests/web/test_faq.c. */
+ * empty"), 404 for an unknown id or collection. An account limited to some collections gets 404 for
+ * curated answers outside them; a list, import or export naming no collection uses its one collection
+ * (or must name one: web_coll_pick). Tests: tests/web/test_faq.c, tests/web/test_acct.c. */
 #include "web/web_int.h"
 
 #include <stdio.h>
@@ -78,6 +80,22 @@ static int faq_citations(const char *text, int64_t *ids, int cap, int *n_out, st
     return 0;
 }
 
+/* 0 when the caller may see curated answer id (an unrestricted caller: no lookup); KB_ENOENT, as for
+ * a missing one, when it is in a collection a limited account may not see. */
+static int faq_seen(struct web_req *req, int64_t id, struct kb_error *err)
+{
+    struct rag_curated c;
+    bool seen;
+    int rc;
+    if (!req->who.collections[0])
+        return 0;
+    if ((rc = rag_curated_get(req->ctx->rag, id, &c, err)))
+        return rc;
+    seen = web_coll_visible(req, c.collection_id);
+    rag_curated_release(&c);
+    return seen ? 0 : kb_error_set(err, KB_ENOENT, "no curated answer with id %lld", (long long)id);
+}
+
 static int faq_entry_resp(struct web_req *req, struct web_resp *resp, int64_t id, struct kb_error *err)
 {
     struct rag_curated c;
@@ -100,7 +118,8 @@ int web_h_faq_list(struct web_req *req, struct web_resp *resp, struct kb_error *
     int64_t coll, page = 1, size = FAQ_PAGE_SIZE, total = 0;
     int n = 0, rc;
     struct jw w;
-    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)))
+    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)) ||
+        (rc = web_coll_pick(req, &coll, err)))
         return rc;
     if (page_s && (kb_parse_i64(page_s, &page) || page < 1 || page > 1000000))
         return kb_error_set(err, KB_EINVAL, "page must be a number from 1");
@@ -155,6 +174,7 @@ int web_h_faq_create(struct web_req *req, struct web_resp *resp, struct kb_error
     int64_t cites[RAG_CURATED_SIMILAR_MAX], id = 0;
     int rc = faq_decode(req, &b, &in, cites, err);
     rc = rc ? rc : web_collection_resolve(req->ctx, b.collection, &in.collection_id, err);
+    rc = rc ? rc : web_coll_pick(req, &in.collection_id, err);
     rc = rc ? rc : rag_curated_add(req->ctx->rag, &in, &id, err);
     rc = rc ? rc : faq_entry_resp(req, resp, id, err);
     if (!rc)
@@ -164,7 +184,8 @@ int web_h_faq_create(struct web_req *req, struct web_resp *resp, struct kb_error
 
 int web_h_faq_get(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
-    return faq_entry_resp(req, resp, req->ids[0], err);
+    int rc = faq_seen(req, req->ids[0], err);
+    return rc ? rc : faq_entry_resp(req, resp, req->ids[0], err);
 }
 
 int web_h_faq_update(struct web_req *req, struct web_resp *resp, struct kb_error *err)
@@ -173,8 +194,8 @@ int web_h_faq_update(struct web_req *req, struct web_resp *resp, struct kb_error
     struct faq_body b = {0};
     struct rag_curated_input in = {0};
     int64_t cites[RAG_CURATED_SIMILAR_MAX];
-    int rc = rag_curated_get(req->ctx->rag, req->ids[0], &cur, err);
-    if (rc)
+    int rc = faq_seen(req, req->ids[0], err);
+    if (rc || (rc = rag_curated_get(req->ctx->rag, req->ids[0], &cur, err)))
         return rc;
     in.question = cur.question; /* what the body leaves out stays */
     in.answer = cur.answer;
@@ -191,7 +212,8 @@ int web_h_faq_update(struct web_req *req, struct web_resp *resp, struct kb_error
 int web_h_faq_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct jw w;
-    int rc = rag_curated_delete(req->ctx->rag, req->ids[0], err);
+    int rc = faq_seen(req, req->ids[0], err);
+    rc = rc ? rc : rag_curated_delete(req->ctx->rag, req->ids[0], err);
     if (rc)
         return rc;
     jw_init(&w, &resp->body);
@@ -204,9 +226,9 @@ int web_h_faq_delete(struct web_req *req, struct web_resp *resp, struct kb_error
 int web_h_faq_versions(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct rag_curated *c = NULL;
-    int n = 0, rc = rag_curated_versions(req->ctx->rag, req->ids[0], &c, &n, err);
+    int n = 0, rc = faq_seen(req, req->ids[0], err);
     struct jw w;
-    if (rc)
+    if (rc || (rc = rag_curated_versions(req->ctx->rag, req->ids[0], &c, &n, err)))
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
@@ -226,6 +248,7 @@ int web_h_faq_similar(struct web_req *req, struct web_resp *resp, struct kb_erro
     if (!req->body)
         return kb_error_set(err, KB_EINVAL, "the body must be a JSON object {\"question\": ...}");
     rc = kb_json_decode(req->body, req->body_bytes, faq_fields, &b, &req->arena, err);
+    rc = rc ? rc : faq_seen(req, req->ids[0], err);
     rc = rc ? rc : rag_curated_add_similar(req->ctx->rag, req->ids[0], b.question ? b.question : "", err);
     return rc ? rc : faq_entry_resp(req, resp, req->ids[0], err);
 }
@@ -235,7 +258,8 @@ int web_h_faq_import(struct web_req *req, struct web_resp *resp, struct kb_error
     int64_t coll;
     int n = 0, rc;
     struct jw w;
-    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)))
+    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)) ||
+        (rc = web_coll_pick(req, &coll, err)))
         return rc;
     if (!req->body || req->body_bytes == 0)
         return kb_error_set(err, KB_EINVAL, "the body must be the CSV or XLSX file to import");
@@ -256,7 +280,8 @@ int web_h_faq_export(struct web_req *req, struct web_resp *resp, struct kb_error
     bool xlsx = format && !strcmp(format, "xlsx");
     int64_t coll;
     int rc;
-    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)))
+    if ((rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &coll, err)) ||
+        (rc = web_coll_pick(req, &coll, err)))
         return rc;
     if ((rc = rag_curated_export(req->ctx->rag, coll, format ? format : "csv", &resp->body, err)))
         return rc;

@@ -994,7 +994,11 @@ int web_h_inbox_take(struct web_req *req, struct web_resp *resp, struct kb_error
     int rc = index_handoff_take(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
     if (rc)
         return rc;
-    web_audit(req, "handoff.take", "", "");
+    {
+        char target[40];
+        snprintf(target, sizeof target, "handoff:%lld", (long long)req->ids[0]);
+        web_audit(req, "handoff.take", target, "");
+    }
     hub_note(req->ctx->hub, req->ids[0], true);
     ok_json(resp);
     return 0;

@@ -13,6 +13,8 @@
  *        breaks mid-answer, the stream ends with an error object and [DONE] (not streamed:
  *        finish_reason "error" with the text that came).
  *   GET  /v1/models       "kbox", the bots, then the collections no bot's id shadows, as models
+ *        (an account limited to some collections sees only those and the bots within them; the
+ *        others, named as the model, are 404)
  *   POST /v1/embeddings   {input: string | [string], model?, encoding_format?: float|base64}
  *        base64 is little-endian float32, which is what the official clients ask for by default.
  *
@@ -269,7 +271,8 @@ int web_h_oa_chat(struct web_req *req, struct web_resp *resp, struct kb_error *e
             return rc; /* a bot, but this browser's origin may not use it */
         is_bot = true;
         coll = 0;
-    } else if ((rc = model_collection(req->ctx, b.model, &coll, err)) || (rc = web_origin_global(req, err))) {
+    } else if ((rc = model_collection(req->ctx, b.model, &coll, err)) || (rc = web_coll_pick(req, &coll, err)) ||
+               (rc = web_origin_global(req, err))) {
         return rc;
     }
     j = kb_xcalloc(1, sizeof *j);
@@ -314,7 +317,12 @@ int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error 
     }
     /* the bots this caller may use (a key scoped to some bots lists those alone) */
     for (int i = 0; i < n_bots; i++) {
+        struct rag_bot b;
         if (!web_key_may_use_bot(&req->who, bot_ids[i]))
+            continue;
+        /* an account limited to some collections sees only bots within them */
+        if (req->who.collections[0] &&
+            (rag_bot_get(req->ctx->rag, bot_ids[i], &req->arena, &b, NULL) || !web_bot_visible(req, &b)))
             continue;
         jw_obj(&w, NULL);
         jw_str(&w, "id", bot_ids[i]);
@@ -327,7 +335,7 @@ int web_h_oa_models(struct web_req *req, struct web_resp *resp, struct kb_error 
         bool shadowed = false; /* a collection named like a bot is reached through the bot */
         for (int k = 0; k < n_bots && !shadowed; k++)
             shadowed = strcmp(bot_ids[k], c[i].name) == 0;
-        if (shadowed)
+        if (shadowed || !web_coll_visible(req, c[i].id))
             continue;
         jw_obj(&w, NULL);
         jw_str(&w, "id", c[i].name);

@@ -21,7 +21,8 @@
  * editor < owner) and the scope an API key needs (NULL: no key may call it). web_auth_identify
  * (session.c) finds the caller (session cookie or bearer session id, API key, break-glass token);
  * admission then checks role, scope, the CSRF header of cookie-authenticated state changes and a
- * key's own rate limit. A route whose role is WEB_ROLE_UNSET (an entry that forgot it) answers 500,
+ * key's own rate limit. On ask routes (WEB_AUTH_ASK) with server.public_ask an unknown token asks
+ * anonymously, but a revoked or expired API key is refused (401). A route whose role is WEB_ROLE_UNSET (an entry that forgot it) answers 500,
  * and tests/web/test_acct.c fails for any route missing from its role table. Collections a user may
  * not see are 404 in the handlers (web_coll_visible). Tests: tests/web/test_web.c,
  * tests/web/test_settings_race.c, tests/web/test_acct.c. */
@@ -403,6 +404,13 @@ int web_route_admit(struct web_req *req, const char *authorization, const char *
             rc = kb_error_set(err, KB_EAUTH, "this needs a login (or Authorization: Bearer with an API key)");
         break;
     case WEB_AUTH_ASK:
+        /* a revoked or expired API key is refused even where anyone may ask: its owner ended it, and
+         * an integration must learn that rather than go on as an anonymous caller (a token kbox never
+         * issued, e.g. an OpenAI client's placeholder key, still asks anonymously) */
+        if (id_rc == KB_EKEYREVOKED || id_rc == KB_EKEYEXPIRED) {
+            rc = kb_error_set(err, id_rc, "%s", id_err.msg);
+            break;
+        }
         if (id_rc == 0 && req->who.role > WEB_ROLE_PUBLIC && (rc = admit_principal(req, err)) == 0)
             break;
         if (rc && (req->who.key_id || !cfg->server_public_ask))

@@ -234,6 +234,47 @@ bool web_coll_visible(const struct web_req *req, int64_t collection_id)
     return false;
 }
 
+bool web_bot_visible(const struct web_req *req, const struct rag_bot *b)
+{
+    if (!req->who.collections[0])
+        return true;
+    if (b->n_stored_collections == 0) /* every collection, some of them hidden from this caller */
+        return false;
+    for (int i = 0; i < b->n_collections; i++)
+        if (!web_coll_visible(req, b->collection_ids[i]))
+            return false;
+    return true;
+}
+
+int web_doc_visible(struct web_req *req, int64_t doc_id, struct kb_error *err)
+{
+    struct rag_document d = {0};
+    int n = 0, rc;
+    bool seen;
+    if (!req->who.collections[0])
+        return 0; /* unrestricted: the handler's own lookup says whether it exists */
+    if ((rc = rag_document_get(req->ctx->rag, doc_id, &d, NULL, &n, err)))
+        return rc;
+    seen = web_coll_visible(req, d.collection_id);
+    rag_document_release(&d);
+    return seen ? 0 : kb_error_set(err, KB_ENOENT, "no document with id %lld", (long long)doc_id);
+}
+
+int web_coll_pick(struct web_req *req, int64_t *coll, struct kb_error *err)
+{
+    const char *p = req->who.collections;
+    if (!p[0])
+        return 0;
+    if (*coll)
+        return web_coll_visible(req, *coll)
+                   ? 0
+                   : kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)*coll);
+    if (strchr(p, ','))
+        return kb_error_set(err, KB_EINVAL, "this account sees only some collections: name one (collection)");
+    *coll = strtoll(p, NULL, 10);
+    return 0;
+}
+
 void web_audit(struct web_req *req, const char *action, const char *target, const char *detail)
 {
     struct kb_error e = {0};

@@ -410,6 +410,15 @@ int web_h_conversation_delete(struct web_req *req, struct web_resp *resp, struct
 int web_auth_identify(struct web_req *req, const char *authorization, const struct config *cfg, struct kb_error *err);
 /* True when the principal may see collection id (> 0); 0 (all) only for unrestricted ones. */
 bool web_coll_visible(const struct web_req *req, int64_t collection_id);
+/* True when the principal may see every collection of bot b (a bot over all collections: only an
+ * unrestricted principal). */
+bool web_bot_visible(const struct web_req *req, const struct rag_bot *b);
+/* 0 when the principal may see document doc_id (or is unrestricted: no lookup); KB_ENOENT, as for a
+ * document that does not exist, when it is in a collection the principal may not see. */
+int web_doc_visible(struct web_req *req, int64_t doc_id, struct kb_error *err);
+/* For a restricted principal: *coll (0: none named) must be visible (else KB_ENOENT); none named
+ * becomes its one collection, or KB_EINVAL when it has several. Unrestricted: unchanged, 0. */
+int web_coll_pick(struct web_req *req, int64_t *coll, struct kb_error *err);
 /* Appends an audit entry naming req->who and the client address; failures are logged, not returned. */
 void web_audit(struct web_req *req, const char *action, const char *target, const char *detail);
 void web_session_init(struct web_ctx *ctx);

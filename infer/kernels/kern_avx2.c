@@ -5,7 +5,8 @@
  *
  * Integer dot products: signed x signed int8 uses |a| * sign(b, a) with maddubs (pairs of products
  * fit int16: |q| <= 127 on one side and <= 128 on the other); unsigned nibbles x int8 go straight
- * to maddubs. Per-block int32 sums are exact; they are scaled and accumulated in 8 float lanes.
+ * to maddubs; MXFP4's nibbles become signed levels by one byte shuffle through the E2M1 table (its
+ * tile is the Q*_0 one, its panel its own). Per-block int32 sums are exact; they are scaled and accumulated in 8 float lanes.
  * BF16 rows are widened by a 16-bit shift. The quantizers round with cvtps (round half to even, the default MXCSR mode), as llama.cpp's x86
  * path does. */
 #include <immintrin.h>
@@ -627,6 +628,26 @@ static float dot_q4_0(int64_t n, const void *w, const void *a)
     return hsum8(acc);
 }
 
+/* The 32 signed levels (twice the E2M1 values, -12..12) of an MXFP4 block: one byte shuffle of the
+ * nibbles through the value table. */
+static inline __m256i mxfp4_levels(const uint8_t *qs)
+{
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern_fp4_lv));
+    return _mm256_shuffle_epi8(tab, nibbles32(qs));
+}
+
+static float dot_mxfp4(int64_t n, const void *w, const void *a)
+{
+    const struct blk_mxfp4 *x = w;
+    const struct blk_q8_0 *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i p = dot_i8(mxfp4_levels(x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(e8m0_half_tab(x[i].e) * f16(y[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
 static float dot_q5_0(int64_t n, const void *w, const void *a)
 {
     const struct blk_q5_0 *x = w;
@@ -859,9 +880,14 @@ static float dot_q6_k(int64_t n, const void *w, const void *a)
  * Each sums exactly like its vec_dot (same integer products, same float operations per lane, same
  * horizontal sum), so a batch of any size gives the logits of as many single steps. */
 
-/* The 32 signed levels of block i of a Q8_0, Q4_0 or Q5_0 row, and its delta. */
+/* The 32 signed levels of block i of a Q8_0, Q4_0, Q5_0 or MXFP4 row, and its delta. */
 static inline __m256i q0_levels(int type, const void *row, int64_t i, float *d)
 {
+    if (type == GGML_TYPE_MXFP4) {
+        const struct blk_mxfp4 *b = (const struct blk_mxfp4 *)row + i;
+        *d = e8m0_half_tab(b->e);
+        return mxfp4_levels(b->qs);
+    }
     if (type == GGML_TYPE_Q8_0) {
         const struct blk_q8_0 *b = (const struct blk_q8_0 *)row + i;
         *d = f16(b->d);
@@ -937,6 +963,11 @@ static void gemm_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t
 static void gemm_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
 {
     gemm_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, y, ys);
+}
+
+static void gemm_mxfp4(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_MXFP4, n, w, ws, a, as, y, ys);
 }
 
 /* K-quants: each weight row's super-blocks are decoded once and applied to the 4 tokens. */
@@ -1290,6 +1321,91 @@ static void gemm_panel_q6_k(int64_t n, const void *w, size_t ws, const void *a, 
     }
 }
 
+/* ---- MXFP4 panel: 32 rows x any number of tokens (prompt processing) -----------------------------
+ * Along n, slabs of MXP_SLAB blocks. The 32 weight rows' levels are made unsigned (level + 12,
+ * 0..24) and rearranged on the stack like the Q4_K panel's: vector (block b, row group g, group k)
+ * holds bytes 4k..4k+3 of block b of rows 8g..8g+7, one row per int32 lane; beside them each row's
+ * half scale. For every token each 4-byte activation group is broadcast once for all 32 rows into
+ * maddubs; four groups are summed in int16 (at most 4 x 2 x 24 x 128 = 24576) before madd widens
+ * them, and the +12 offset comes out as 12 x (the activation block's sum), one scalar per token and
+ * block. One convert + fma per 8 rows and block applies d_w * d_act. Sums in another order than
+ * vec_dot: used from MM_PANEL_MIN_TOK tokens. */
+#define MXP_SLAB 8
+
+struct mxfp4_panel {
+    __m256i q[MXP_SLAB][4][8]; /* [block][row group][group] */
+    __m256 d[MXP_SLAB][4];     /* half scale of each row */
+};
+
+static void mxfp4_panel_pack(struct mxfp4_panel *ps, const uint8_t *w, size_t ws, int64_t b0, int nbs)
+{
+    const __m256i off = _mm256_set1_epi8(12);
+    for (int b = 0; b < nbs; b++)
+        for (int g = 0; g < 4; g++) {
+            __m256i lv[8];
+            float d[8];
+            for (int r = 0; r < 8; r++) {
+                const struct blk_mxfp4 *x = (const struct blk_mxfp4 *)(w + (size_t)(8 * g + r) * ws) + b0 + b;
+                lv[r] = _mm256_add_epi8(mxfp4_levels(x->qs), off);
+                d[r] = e8m0_half_tab(x->e);
+            }
+            transpose8x8(lv, ps->q[b][g]);
+            ps->d[b][g] = _mm256_loadu_ps(d);
+        }
+}
+
+/* One token's activation blocks of the slab against the packed rows: acc[g] += rows 8g..8g+7. */
+static inline __attribute__((always_inline)) void mxfp4_panel_token(const struct mxfp4_panel *ps, int nbs,
+                                                                    const struct blk_q8_0 *x, __m256 acc[4])
+{
+    const __m256i ones = _mm256_set1_epi16(1), twelve = _mm256_set1_epi8(12);
+    for (int b = 0; b < nbs; b++) {
+        int32_t u[8];
+        const __m256i av = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        _mm256_storeu_si256((__m256i *)u, av);
+        const int32_t off = hsum8i(_mm256_madd_epi16(_mm256_maddubs_epi16(twelve, av), ones));
+        const __m256i offv = _mm256_set1_epi32(off);
+        const __m256 da = _mm256_set1_ps(f16(x[b].d));
+        __m256i lo[4], hi[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++)
+            lo[g] = hi[g] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i b0 = _mm256_set1_epi32(u[k]), b1 = _mm256_set1_epi32(u[k + 4]);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                lo[g] = _mm256_add_epi16(lo[g], _mm256_maddubs_epi16(ps->q[b][g][k], b0));
+                hi[g] = _mm256_add_epi16(hi[g], _mm256_maddubs_epi16(ps->q[b][g][k + 4], b1));
+            }
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            __m256i si = _mm256_add_epi32(_mm256_madd_epi16(lo[g], ones), _mm256_madd_epi16(hi[g], ones));
+            si = _mm256_sub_epi32(si, offv);
+            acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(ps->d[b][g], da), _mm256_cvtepi32_ps(si), acc[g]);
+        }
+    }
+}
+
+static void gemm_panel_mxfp4(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                             size_t ys)
+{
+    const int64_t nb = n / QK;
+    struct mxfp4_panel ps;
+    for (int64_t b0 = 0; b0 < nb; b0 += MXP_SLAB) {
+        int nbs = nb - b0 < MXP_SLAB ? (int)(nb - b0) : MXP_SLAB;
+        mxfp4_panel_pack(&ps, w, ws, b0, nbs);
+        for (int64_t t = 0; t < n_tok; t++) {
+            float *yt = y + (size_t)t * ys;
+            __m256 acc[4];
+            panel_acc_load(yt, b0 == 0, acc);
+            mxfp4_panel_token(&ps, nbs, (const struct blk_q8_0 *)((const uint8_t *)a + (size_t)t * as) + b0, acc);
+            panel_acc_store(yt, acc);
+        }
+    }
+}
+
 void kern_avx2_fill(struct kern_ops *ops)
 {
     ops->quant[GGML_TYPE_Q8_0] = q_q8_0;
@@ -1328,4 +1444,7 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->gemm_panel[GGML_TYPE_F32] = gemm_panel_f32;
     ops->gemm_panel[GGML_TYPE_F16] = gemm_panel_f16;
     ops->gemm_panel[GGML_TYPE_Q6_K] = gemm_panel_q6_k;
+    ops->vec_dot[GGML_TYPE_MXFP4] = dot_mxfp4;
+    ops->gemm[GGML_TYPE_MXFP4] = gemm_mxfp4;
+    ops->gemm_panel[GGML_TYPE_MXFP4] = gemm_panel_mxfp4;
 }

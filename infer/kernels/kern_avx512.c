@@ -1,7 +1,7 @@
 /* infer/kernels/kern_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels for the hottest dot products:
- * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; Q8_0, Q5_0, Q4_K and Q6_K matrix-vector rows (generation);
- * multi-query F32/F16 row dots (attention); 4x4 tiles for small batches; 32-row panels (all
- * tokens of a batch) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K. Compiled with those flags alone;
+ * F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, MXFP4; Q8_0, Q5_0, Q4_K, Q6_K and MXFP4 matrix-vector
+ * rows (generation); multi-query F32/F16 row dots (attention); 4x4 tiles for small batches; 32-row
+ * panels (all tokens of a batch) for Q8_0, Q4_0, Q5_0, MXFP4, Q4_K and Q6_K. Compiled with those flags alone;
  * kern_init() installs them only when the CPU has AVX-512 F/BW/VL and VNNI (over the AVX2 table).
  * Each has a reference twin in kern_ref.c (tiles and panels: the reference vec_dot) and is tested
  * against it in tests/infer/test_kernels.c.
@@ -16,7 +16,7 @@
  * 256-bit registers: this core (Zen 4) issues 512-bit integer ops as two 256-bit halves, so the
  * wider form only added cross-lane inserts.
  *
- * Bit-exactness: the Q8_0, Q4_0, Q5_0 and Q4_K tiles sum exactly like their vec_dot (same lanes,
+ * Bit-exactness: the Q8_0, Q4_0, Q5_0, MXFP4 and Q4_K tiles sum exactly like their vec_dot (same lanes,
  * same float operations), so a batch of up to 15 tokens (speculative verification) gives the
  * logits of as many single steps; panels (16 tokens and more, see matmul.c) sum in another order. */
 #include <immintrin.h>
@@ -631,14 +631,21 @@ static void dot_rows_q6_k(int64_t n, const void *w, size_t ws, int64_t n_rows, c
     }
 }
 
+
 /* ---- tiles for prompt processing (KERN_TILE x KERN_TILE = 4 rows x 4 tokens) ------------------------
  * Q8_0: the activation is made unsigned (a + 128, by flipping the sign bit) so vpdpbusd can take the
  * signed weight directly; the extra 128 * sum(w) is cancelled by starting each dot from
  * -128 * sum(w), computed once per weight block and shared by the 4 tokens. Each weight block and
  * each activation block is loaded once per tile. */
-/* The 32 signed levels of block i of a Q8_0, Q4_0 or Q5_0 row, and its delta. */
+/* The 32 signed levels of block i of a Q8_0, Q4_0, Q5_0 or MXFP4 row, and its delta. */
 static inline __m256i q0_levels(int type, const void *row, int64_t i, float *d)
 {
+    if (type == GGML_TYPE_MXFP4) {
+        const struct blk_mxfp4 *b = (const struct blk_mxfp4 *)row + i;
+        *d = e8m0_half_tab(b->e);
+        return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern_fp4_lv)),
+                                   nib32(b->qs));
+    }
     if (type == GGML_TYPE_Q8_0) {
         const struct blk_q8_0 *b = (const struct blk_q8_0 *)row + i;
         *d = f16(b->d);
@@ -729,6 +736,11 @@ static void gemm_q4_0(int64_t n, const void *w, size_t ws, const void *a, size_t
 static void gemm_q5_0(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
 {
     gemm_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, y, ys);
+}
+
+static void gemm_mxfp4(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *y, size_t ys)
+{
+    gemm_q0(GGML_TYPE_MXFP4, n, w, ws, a, as, y, ys);
 }
 
 /* The products d_w * d_a of blocks i and i + 1 (weights of `wstride` bytes, activations Q8_0), as
@@ -829,6 +841,95 @@ static void dot_rows_q5_0(int64_t n, const void *w, size_t ws, int64_t n_rows, c
         float s = _mm512_reduce_add_ps(acc);
         for (int64_t i = 2 * np; i < nb; i++)
             s += q0_tail(GGML_TYPE_Q5_0, x, ya, i);
+        y[r] = s;
+    }
+}
+
+/* ---- MXFP4 (vec_dot, rows) --------------------------------------------------------------------------
+ * The levels are made unsigned (level + 12, 0..24) by the table itself, so vpdpbusd takes them
+ * against the signed activation and a second vpdpbusd of the constant 12 takes the offset out,
+ * as Q5_0 does with 16. Two blocks per 512-bit register; the scale products d_w * d_a are the same
+ * single multiplies as the tile's (gemm_q0 with q0_levels), so tiles, rows and this dot agree bit
+ * for bit. */
+static inline __m512i mxfp4_ulevels2(const struct blk_mxfp4 *x, __m512i nibshift, __m512i m4, __m512i tab)
+{
+    __m512i u = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[0].qs))),
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[1].qs)), 1);
+    return _mm512_shuffle_epi8(tab, _mm512_and_si512(_mm512_srlv_epi16(u, nibshift), m4));
+}
+
+/* The unsigned level table (twice the E2M1 values, plus 12) in every 128-bit lane. */
+static inline __m512i mxfp4_utab(void)
+{
+    return _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+}
+
+/* dw0 * da0 in the low 256 bits, dw1 * da1 in the high (da: the pair's activation deltas in lanes
+ * 0 and 1): the same single multiplies as the tile's scale2(dw0, dw1) * scale2(da0, da1). */
+static inline __m512 mxfp4_scale2_tab(const struct blk_mxfp4 *x, __m128 da)
+{
+    __m128i bits = _mm_insert_epi32(_mm_cvtsi32_si128((int)e8m0_half_bits[x[0].e]), (int)e8m0_half_bits[x[1].e], 1);
+    const __m128 pr = _mm_mul_ps(_mm_castsi128_ps(bits), da);
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                 _mm512_castps128_ps512(pr));
+}
+
+static float dot_mxfp4(int64_t n, const void *w, const void *a)
+{
+    const struct blk_mxfp4 *x = w;
+    const struct blk_q8_0 *y = a;
+    int64_t nb = n / QK, i = 0;
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i twelve = _mm512_set1_epi8(12), zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(0xF);
+    const __m512i nibshift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
+                                               0x0004000400040004, 0x0004000400040004);
+    const __m512i tab = mxfp4_utab();
+    for (; i + 2 <= nb; i += 2) {
+        const __m512i u = mxfp4_ulevels2(&x[i], nibshift, m4, tab);
+        const __m512i ya = load2x32(y[i].qs, y[i + 1].qs);
+        const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, ya), _mm512_dpbusd_epi32(zero, twelve, ya));
+        const __m128 da = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(y[i].d), y[i + 1].d, 1));
+        acc = _mm512_fmadd_ps(mxfp4_scale2_tab(&x[i], da), _mm512_cvtepi32_ps(p), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; i < nb; i++)
+        r += q0_tail(GGML_TYPE_MXFP4, w, y, i);
+    return r;
+}
+
+/* Generation's MXFP4 rows: dot_mxfp4 with the activation's part (its pairs, the offset's vpdpbusd
+ * as each row's start value: the same exact int32 lanes) done once per call. Bit for bit
+ * dot_mxfp4, tail included. */
+static void dot_rows_mxfp4(int64_t n, const void *w, size_t ws, int64_t n_rows, const void *a, float *y)
+{
+    const struct blk_q8_0 *ya = a;
+    int64_t nb = n / QK, np = nb / 2;
+    if (np > Q8_ROWS_MAXP) {
+        rows_by_dot(dot_mxfp4, n, w, ws, n_rows, a, y);
+        return;
+    }
+    const __m512i twelve = _mm512_set1_epi8(12), m4 = _mm512_set1_epi8(0xF);
+    const __m512i nibshift = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0,
+                                               0x0004000400040004, 0x0004000400040004);
+    const __m512i tab = mxfp4_utab();
+    __m512i yq[Q8_ROWS_MAXP], corr[Q8_ROWS_MAXP];
+    __m128 da[Q8_ROWS_MAXP];
+    for (int64_t p = 0; p < np; p++) {
+        yq[p] = load2x32(ya[2 * p].qs, ya[2 * p + 1].qs);
+        corr[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), twelve, yq[p]));
+        da[p] = _mm_setr_ps(f16(ya[2 * p].d), f16(ya[2 * p + 1].d), 0.0f, 0.0f);
+    }
+    for (int64_t r = 0; r < n_rows; r++) {
+        const struct blk_mxfp4 *x = (const struct blk_mxfp4 *)((const uint8_t *)w + (size_t)r * ws);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t p = 0; p < np; p++) {
+            const __m512i q = _mm512_dpbusd_epi32(corr[p], mxfp4_ulevels2(&x[2 * p], nibshift, m4, tab), yq[p]);
+            acc = _mm512_fmadd_ps(mxfp4_scale2_tab(&x[2 * p], da[p]), _mm512_cvtepi32_ps(q), acc);
+        }
+        float s = _mm512_reduce_add_ps(acc);
+        for (int64_t i = 2 * np; i < nb; i++)
+            s += q0_tail(GGML_TYPE_MXFP4, x, ya, i);
         y[r] = s;
     }
 }
@@ -1023,6 +1124,12 @@ static void gemm_panel_q5_0(int64_t n, const void *w, size_t ws, const void *a, 
                             size_t ys)
 {
     gemm_panel_q0(GGML_TYPE_Q5_0, n, w, ws, a, as, n_tok, y, ys);
+}
+
+static void gemm_panel_mxfp4(int64_t n, const void *w, size_t ws, const void *a, size_t as, int64_t n_tok, float *y,
+                             size_t ys)
+{
+    gemm_panel_q0(GGML_TYPE_MXFP4, n, w, ws, a, as, n_tok, y, ys);
 }
 
 /* ---- Q4_K panel: 32 rows x any number of tokens ----------------------------------------------------
@@ -1401,4 +1508,8 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->gemm[GGML_TYPE_Q5_K] = gemm_q5_k;
     ops->gemm[GGML_TYPE_Q4_K] = gemm_q4_k;
     ops->gemm[GGML_TYPE_Q6_K] = gemm_q6_k;
+    ops->vec_dot[GGML_TYPE_MXFP4] = dot_mxfp4;
+    ops->vec_dot_rows[GGML_TYPE_MXFP4] = dot_rows_mxfp4;
+    ops->gemm[GGML_TYPE_MXFP4] = gemm_mxfp4;
+    ops->gemm_panel[GGML_TYPE_MXFP4] = gemm_panel_mxfp4;
 }

@@ -7,7 +7,7 @@
  * 127/amax and round half to even (its AVX path); Q8_K uses iscale = -127/max (max = the value of
  * largest magnitude), round half to even, d = 1/iscale. Dot products accumulate each block's
  * integer sum exactly and add the scaled block sums in order; float dots accumulate in double.
- * Weight quantizers for Q4_0..Q5_1 follow ggml's reference formulas; the K-quant weight quantizers
+ * Weight quantizers for Q4_0..Q5_1 and MXFP4 follow ggml's reference formulas; the K-quant weight quantizers
  * (used by the synthetic-model writer only) are simple min/max fits, not llama-quantize's search,
  * which is fine because any valid block is a valid weight.
  *
@@ -611,6 +611,60 @@ static void q_q6_k(const float *x, void *dst, int64_t n)
     }
 }
 
+/* ---- MXFP4 ------------------------------------------------------------------------------------ */
+
+static void deq_mxfp4(const void *src, float *dst, int64_t n)
+{
+    const struct blk_mxfp4 *b = src;
+    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
+        float d = kern_e8m0_half(b[i].e);
+        for (int j = 0; j < QK / 2; j++) {
+            dst[j] = (float)kern_fp4_lv[b[i].qs[j] & 0xF] * d;
+            dst[j + QK / 2] = (float)kern_fp4_lv[b[i].qs[j] >> 4] * d;
+        }
+    }
+}
+
+/* The FP4 code nearest to x at half-scale d: the magnitude by smallest |lv * d - |x|| (ties to the
+ * smaller magnitude), then the sign bit unless the magnitude is zero. */
+static uint8_t fp4_code(float x, float d)
+{
+    float ax = fabsf(x), best = ax;
+    int k = 0;
+    for (int i = 1; i < 8; i++) {
+        float e = fabsf((float)kern_fp4_lv[i] * d - ax);
+        if (e < best) {
+            best = e;
+            k = i;
+        }
+    }
+    return (uint8_t)(k && x < 0 ? k | 8 : k);
+}
+
+/* The scale as ggml's reference quantizer picks it: E8M0 exponent floor(log2(amax)) - 2, so amax
+ * lands between 4 and 8 (times 2^(e-127)), i.e. the top FP4 levels 4 and 6 (saturating at 6 for
+ * the top quarter of the binade). frexpf gives floor(log2) exactly. All-zero blocks get e = 0. */
+static void q_mxfp4(const float *x, void *dst, int64_t n)
+{
+    struct blk_mxfp4 *b = dst;
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        int e = 0;
+        if (amax > 0) {
+            int ex;
+            (void)frexpf(amax, &ex); /* amax = m * 2^ex, m in [0.5, 1): floor(log2 amax) = ex - 1 */
+            e = ex - 1 - 2 + 127;
+            e = e < 0 ? 0 : e > 254 ? 254 : e;
+        }
+        b[i].e = (uint8_t)e;
+        float d = kern_e8m0_half(b[i].e);
+        for (int j = 0; j < QK / 2; j++)
+            b[i].qs[j] = (uint8_t)(fp4_code(x[j], d) | fp4_code(x[j + QK / 2], d) << 4);
+    }
+}
+
 /* ---- dot products ----------------------------------------------------------------------------- */
 
 static float dot_q4_0(int64_t n, const void *w, const void *a)
@@ -623,6 +677,20 @@ static float dot_q4_0(int64_t n, const void *w, const void *a)
         for (int j = 0; j < QK / 2; j++)
             si += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK / 2];
         s += (float)si * (F16(x[i].d) * F16(y[i].d));
+    }
+    return s;
+}
+
+static float dot_mxfp4(int64_t n, const void *w, const void *a)
+{
+    const struct blk_mxfp4 *x = w;
+    const struct blk_q8_0 *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        int si = 0;
+        for (int j = 0; j < QK / 2; j++)
+            si += kern_fp4_lv[x[i].qs[j] & 0xF] * y[i].qs[j] + kern_fp4_lv[x[i].qs[j] >> 4] * y[i].qs[j + QK / 2];
+        s += (float)si * (kern_e8m0_half(x[i].e) * F16(y[i].d));
     }
     return s;
 }
@@ -842,6 +910,7 @@ void kern_ref_fill(struct kern_ops *ops)
         {GGML_TYPE_Q5_K, deq_q5_k, q_q5_k, dot_q5_k, GGML_TYPE_Q8_K},
         {GGML_TYPE_Q6_K, deq_q6_k, q_q6_k, dot_q6_k, GGML_TYPE_Q8_K},
         {GGML_TYPE_Q8_K, deq_q8_k, q_q8_k, dot_q8_k, GGML_TYPE_Q8_K},
+        {GGML_TYPE_MXFP4, deq_mxfp4, q_mxfp4, dot_mxfp4, GGML_TYPE_Q8_0},
     };
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
         ops->dequant[tab[i].type] = tab[i].deq;

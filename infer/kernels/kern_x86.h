@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline float f16(uint16_t h)
 {
@@ -33,6 +34,21 @@ static inline __m128i k4_scales_v(const uint8_t *s12)
     /* the top two bits of bytes 0..7 become bits 4..5 (the 16-bit shift's spill is masked off) */
     const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
     return _mm_or_si128(_mm_or_si128(lo, hn), top);
+}
+
+/* kern_e8m0_half (MXFP4's half scale 2^(e-128)) as a table of float bits, filled at compile time:
+ * one load instead of rebuilding the float per block (measured faster in the AVX-512 dots). */
+#define E8M0H(e) ((e) < 2 ? 0x00200000u << ((e) & 1) : (uint32_t)((e) - 1) << 23) /* (e & 1 == e there) */
+#define E8M0H4(e) E8M0H(e), E8M0H((e) + 1), E8M0H((e) + 2), E8M0H((e) + 3)
+#define E8M0H16(e) E8M0H4(e), E8M0H4((e) + 4), E8M0H4((e) + 8), E8M0H4((e) + 12)
+#define E8M0H64(e) E8M0H16(e), E8M0H16((e) + 16), E8M0H16((e) + 32), E8M0H16((e) + 48)
+static const uint32_t e8m0_half_bits[256] = {E8M0H64(0), E8M0H64(64), E8M0H64(128), E8M0H64(192)};
+
+static inline float e8m0_half_tab(uint8_t e)
+{
+    float f;
+    memcpy(&f, &e8m0_half_bits[e], 4);
+    return f;
 }
 
 #endif

@@ -5,7 +5,10 @@
  * cache through NOTIFY, search results are identical once caught up, the change-log position and
  * lag are reported, a restarted node catches up from its position or rebuilds, and PostgreSQL
  * stopped leaves search answering from the cache while writes fail with KB_EBUSY until it is back;
- * shared job claims (SKIP LOCKED, released when the claiming session ends).
+ * shared job claims (SKIP LOCKED, released when the claiming session ends); NOTIFY wakes a node
+ * whose poll is a minute away, the poll applies a change committed without NOTIFY, the lag in
+ * sequence numbers and seconds while a node cannot apply (its SQLite cache locked by another
+ * process) and back to 0 after; `kbox docs` on a newer schema exits non-zero saying why.
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,9 +17,12 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "idx_test.h"
 #include "index/pg.h"
 #include "../support/pgcluster.h"
+#include "../support/run.h"
 
 static struct pgcluster g_pg;
 static int g_pg_rc = -1;
@@ -28,6 +34,8 @@ struct node {
 
 static struct index_embedder *g_emb;
 
+static int g_poll_s = 1;
+
 static int node_open(struct node *n, const char *dir, int64_t rebuild_lag, struct kb_error *err)
 {
     struct index_open_opts o;
@@ -36,7 +44,7 @@ static int node_open(struct node *n, const char *dir, int64_t rebuild_lag, struc
     o.embedder = g_emb;
     o.ann_threshold = 200000;
     o.pg_url = g_pg.url;
-    o.pg_poll_s = 1;
+    o.pg_poll_s = g_poll_s;
     o.pg_rebuild_lag = rebuild_lag;
     int rc;
     n->dir = n->dir ? n->dir : kb_xstrdup(dir);
@@ -431,6 +439,119 @@ static void test_database_down(void **state)
     free(da);
 }
 
+
+/* Waits up to max_s for n to reach head; returns the seconds it took (or max_s). */
+static double time_to_head(struct node *n, int64_t head, double max_s)
+{
+    struct index_sync_status s;
+    double t0 = now_s();
+    do {
+        index_store_sync_status(n->st, &s);
+        if (s.applied_seq >= head)
+            break;
+        usleep(10000);
+    } while (now_s() - t0 < max_s);
+    return now_s() - t0;
+}
+
+static int64_t db_head(void)
+{
+    struct pg_db *db = NULL;
+    struct kb_error err = {0};
+    int64_t head = -1;
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(pg_head(db, &head, &err), 0);
+    pg_db_close(db);
+    return head;
+}
+
+/* Item 2 of the issue: NOTIFY wakes, the poll covers a missed notification, the lag is reported. */
+static void test_notify_poll_lag(void **state)
+{
+    struct node a = {0}, b = {0};
+    struct kb_error err = {0};
+    char *da = idx_tmpdir(), *db_ = idx_tmpdir(), path[4200];
+    struct index_doc d = {0};
+    struct index_sync_status ss;
+    sqlite3 *lock = NULL;
+    int64_t coll = 0;
+    (void)state;
+    NEED_PG();
+    assert_int_equal(node_open(&a, da, 0, &err), 0);
+    g_poll_s = 60; /* B polls once a minute: only NOTIFY can wake it within the test */
+    assert_int_equal(node_open(&b, db_, 0, &err), 0);
+    g_poll_s = 1;
+    d.path = "/n/1.md";
+    d.name = "1.md";
+    assert_int_equal(index_doc_replace(a.st, &d, chunks_a, 2, NULL, NULL, 0, NULL, &err), 0);
+    assert_true(time_to_head(&b, db_head(), 10) < 5);
+    node_close(&b, false);
+
+    /* a change committed without NOTIFY (a lost notification): B, polling every second, applies it */
+    assert_int_equal(node_open(&b, db_, 0, &err), 0);
+    assert_int_equal(pgcluster_sql(&g_pg, "BEGIN; INSERT INTO collections(name, created_at) VALUES('quiet', 1);"
+                                          " INSERT INTO changes(kind, obj_id) SELECT 'c', id FROM collections"
+                                          " WHERE name = 'quiet'; COMMIT"), 0);
+    assert_true(time_to_head(&b, db_head(), 10) < 5);
+    assert_int_equal(index_collection_find(b.st, "quiet", &coll, &err), 0);
+
+    /* B cannot write its cache (another process holds its SQLite write lock): the lag shows in
+     * sequence numbers and seconds, and goes back to 0 once the lock is gone */
+    snprintf(path, sizeof path, "%s/kbox.db", db_);
+    assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    d.path = "/n/2.md";
+    d.name = "2.md";
+    assert_int_equal(index_doc_replace(a.st, &d, chunks_a, 3, NULL, NULL, 0, NULL, &err), 0);
+    {
+        double t0 = now_s();
+        do {
+            usleep(50000);
+            index_store_sync_status(b.st, &ss);
+        } while ((ss.lag_seq < 1 || ss.lag_s < 1.0) && now_s() - t0 < 8);
+    }
+    assert_true(ss.lag_seq >= 1);
+    assert_true(ss.lag_s >= 1.0);
+    assert_true(ss.head_seq == db_head());
+    assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    assert_true(time_to_head(&b, db_head(), 30) < 30);
+    index_store_sync_status(b.st, &ss);
+    assert_int_equal(ss.lag_seq, 0);
+    assert_true(ss.lag_s == 0);
+    node_close(&a, true);
+    node_close(&b, true);
+    free(da);
+    free(db_);
+}
+
+/* A node process meeting a newer schema than it knows refuses to start, and says why. */
+static void test_cli_refuses_newer(void **state)
+{
+    struct node a = {0};
+    struct kb_error err = {0};
+    char *dir = idx_tmpdir(), *dir2 = idx_tmpdir(), url[600], ddir[4200];
+    struct run_result rr;
+    (void)state;
+    NEED_PG();
+    assert_int_equal(node_open(&a, dir, 0, &err), 0);
+    node_close(&a, true);
+    assert_int_equal(pgcluster_sql(&g_pg, "UPDATE kbox_schema SET version = 42"), 0);
+    snprintf(url, sizeof url, "store.url=%s", g_pg.url);
+    snprintf(ddir, sizeof ddir, "%s", dir2);
+    {
+        char *argv[] = {KBOX_BIN, "--data-dir", ddir, "--set", "store.backend=postgres", "--set", url, "docs",
+                        "--json", NULL};
+        assert_int_equal(run_cmd(&rr, argv, NULL), 0);
+        assert_true(rr.exit_code != 0);
+        assert_non_null(strstr(rr.err, "schema version 42 is newer"));
+        run_result_free(&rr);
+    }
+    idx_rm_rf(dir2);
+    free(dir);
+    free(dir2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +561,8 @@ int main(void)
         cmocka_unit_test(test_two_nodes),
         cmocka_unit_test(test_rebuild),
         cmocka_unit_test(test_database_down),
+        cmocka_unit_test(test_notify_poll_lag),
+        cmocka_unit_test(test_cli_refuses_newer),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

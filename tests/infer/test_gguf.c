@@ -382,6 +382,23 @@ static void test_type_table(void **state)
     assert_false(ggml_type_supported(5000));
     assert_true(ggml_type_supported(GGML_TYPE_Q5_1));
     assert_string_equal(ggml_type_info(GGML_TYPE_Q6_K)->name, "Q6_K");
+    /* MXFP4 (39): 32 values in 17 bytes (E8M0 scale + 16 nibble bytes) */
+    assert_true(ggml_type_supported(GGML_TYPE_MXFP4));
+    assert_string_equal(ggml_type_info(GGML_TYPE_MXFP4)->name, "MXFP4");
+    assert_int_equal(ggml_row_bytes(GGML_TYPE_MXFP4, 2880), 90 * 17);
+    assert_int_equal(ggml_row_bytes(GGML_TYPE_MXFP4, 48), 0);
+    /* a file with an MXFP4 tensor opens, with the block geometry applied to its size */
+    struct gb b;
+    struct spec s = {.type1 = GGML_TYPE_MXFP4};
+    build(&b, &s);
+    struct gguf_file *f = NULL;
+    struct kb_error err = {0};
+    assert_int_equal(gguf_open_memory(&f, b.buf, b.n, &err), 0);
+    const struct gguf_tensor *t = gguf_find_tensor(f, "b");
+    assert_non_null(t);
+    assert_int_equal(t->type, GGML_TYPE_MXFP4);
+    assert_int_equal(t->n_bytes, 17);
+    gguf_close(f);
 }
 
 /* Opens every *.gguf in dir; returns how many. */

@@ -6,7 +6,7 @@
  *   quantizers bit-identical, vec_dots within 1e-5 of sum|w*a| (integer sums are exact, only the
  *   float summation order differs), dequantizers identical;
  * - tile kernels against the reference, and bit for bit against vec_dot for the types whose tiles
- *   promise it (Q8_0, Q4_0, Q5_0, Q4_K: speculative verify batches then match single steps);
+ *   promise it (Q8_0, Q4_0, Q5_0, Q4_K, MXFP4: speculative verify batches then match single steps);
  * - panel kernels (kern.gemm_panel) against the reference dots at random lengths (several slabs and
  *   a partial one), token counts and padded strides;
  * - kern_matmul against a double loop over dequantized weights, 1 and 3 threads, 1 to 41 tokens
@@ -58,7 +58,8 @@ static void fill(float *x, int64_t n, int mode)
 
 static const int weight_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,
                                    GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
-                                   GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K};
+                                   GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K,
+                                   GGML_TYPE_MXFP4};
 
 /* Max abs error of a quantize/dequantize round trip relative to the row's max |x|. */
 static double max_rel_roundtrip(int type)
@@ -70,6 +71,8 @@ static double max_rel_roundtrip(int type)
     case GGML_TYPE_Q8_0: case GGML_TYPE_Q8_1: case GGML_TYPE_Q8_K: return 0.01;
     case GGML_TYPE_Q6_K: return 0.06;
     case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q5_K: return 0.08;
+    /* ggml's scale choice saturates the top quarter of each binade at level 6 (x 2^(e-127)) */
+    case GGML_TYPE_MXFP4: return 0.26;
     default: return 0.16; /* 4-bit */
     }
 }
@@ -187,7 +190,8 @@ static void test_reference(void **state)
  * which). */
 static bool tile_exact(int type)
 {
-    bool q0 = type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q4_K;
+    bool q0 = type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q4_K ||
+              type == GGML_TYPE_MXFP4;
     if (strcmp(kern.isa, "avx2") == 0)
         return q0 || type == GGML_TYPE_Q6_K;
     return strcmp(kern.isa, "avx512") == 0 && q0;
@@ -588,7 +592,7 @@ static void test_matmul(void **state)
     (void)state;
     kern_init(false);
     static const int types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-                                GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K};
+                                GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K, GGML_TYPE_MXFP4};
     const int64_t n_in = 768, n_out = 69, n_tok_max = 41;
     float *wf = kb_xmalloc(sizeof(float) * n_in * n_out), *x = kb_xmalloc(sizeof(float) * n_in * n_tok_max);
     float *y = kb_xmalloc(sizeof(float) * n_out * n_tok_max), *wd = kb_xmalloc(sizeof(float) * n_in * n_out);
@@ -694,11 +698,74 @@ static void test_against_shared_files(void **state)
                 seen[GGML_TYPE_Q5_0] > 0);
 }
 
+/* MXFP4 against the OCP MX spec, decoded independently of the kernels' table: E2M1 code = sign,
+ * 2-bit exponent (bias 1), 1-bit mantissa; block value = 2^(e-127) * E2M1, nibble j of byte k is
+ * element k (low) or k + 16 (high). Also ggml's scale choice (floor(log2 amax) - 2) and the dot of
+ * such a block with a Q8_0 activation. */
+static double e2m1(int code)
+{
+    int ex = (code >> 1) & 3, m = code & 1;
+    double v = ex == 0 ? 0.5 * m : (1.0 + 0.5 * m) * ldexp(1.0, ex - 1);
+    return code & 8 ? -v : v;
+}
+
+static void test_mxfp4_layout(void **state)
+{
+    (void)state;
+    const struct kern_ops *ref = kern_ref_ops();
+    kern_init(false);
+    uint8_t blk[17 * 3];
+    float out[96];
+    for (int b = 0; b < 3; b++) {
+        blk[17 * b] = (uint8_t)(b == 0 ? 127 : b == 1 ? 120 : 1); /* 2^0, 2^-7, 2^-126 */
+        for (int k = 0; k < 16; k++)
+            blk[17 * b + 1 + k] = (uint8_t)(k | (15 - k) << 4);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        (pass ? kern.dequant : ref->dequant)[GGML_TYPE_MXFP4](blk, out, 96);
+        for (int b = 0; b < 3; b++)
+            for (int j = 0; j < 32; j++) {
+                int code = j < 16 ? j : 15 - (j - 16);
+                double want = e2m1(code) * ldexp(1.0, blk[17 * b] - 127);
+                if ((double)out[32 * b + j] != want)
+                    fail_msg("mxfp4 block %d value %d: %g, spec %g", b, j, (double)out[32 * b + j], want);
+            }
+    }
+    /* the scale: amax 5.0 -> floor(log2 5) - 2 = 0 -> e 127; 5.0 / 1 lies between 4 and 6, ties to 4 */
+    float x[32] = {0};
+    x[3] = 5.0f;
+    x[20] = -0.74f; /* nearest 0.5 */
+    x[21] = 100.0f / 128.0f; /* 0.78: nearest 1.0 */
+    ref->quant[GGML_TYPE_MXFP4](x, blk, 32);
+    assert_int_equal(blk[0], 127);
+    assert_int_equal(blk[1 + 3] & 0xF, 6);  /* 4.0 */
+    assert_int_equal(blk[1 + 4] >> 4, 9);   /* -0.5 */
+    assert_int_equal(blk[1 + 5] >> 4, 2);   /* 1.0 */
+    assert_int_equal(blk[1 + 0], 0);        /* zeros stay code 0, not -0 */
+    float z[32] = {0};
+    ref->quant[GGML_TYPE_MXFP4](z, blk, 32);
+    assert_int_equal(blk[0], 0);
+    /* the dot with a Q8_0 activation of all ones (d = 1/127, q = 127) is the block's sum */
+    float ones[32], w[32];
+    for (int j = 0; j < 32; j++)
+        ones[j] = 1.0f;
+    ref->quant[GGML_TYPE_MXFP4](x, blk, 32);
+    ref->dequant[GGML_TYPE_MXFP4](blk, w, 32);
+    uint16_t qa[17]; /* one Q8_0 block (34 bytes), 2-byte aligned for its f16 delta */
+    ref->quant[GGML_TYPE_Q8_0](ones, qa, 32);
+    double sum = 0;
+    for (int j = 0; j < 32; j++)
+        sum += w[j];
+    assert_float_equal(ref->vec_dot[GGML_TYPE_MXFP4](32, blk, qa), sum, 1e-3);
+    assert_float_equal(kern.vec_dot[GGML_TYPE_MXFP4](32, blk, qa), sum, 1e-3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fp16),
         cmocka_unit_test(test_reference),
+        cmocka_unit_test(test_mxfp4_layout),
         cmocka_unit_test(test_simd_vs_ref),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_against_shared_files),

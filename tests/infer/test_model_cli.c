@@ -2,7 +2,8 @@
  * engine: `kbox model run stories260K.gguf -p "Once upon a time" -n 64 --temp 0` prints llama.cpp's
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
  * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction, tg_cpu_per_wall), bench --profile on a synth MoE file
- * (every phase and pool field present and consistent), and usage errors. */
+ * (every phase and pool field present and consistent), synth --type MXFP4 through info and run, a
+ * gpt-oss file refused with a clear error, and usage errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -299,11 +300,48 @@ static void test_embed(void **state)
     run_result_free(&r);
 }
 
+/* --type MXFP4 end to end: synth writes MXFP4 experts (and Q8_0 elsewhere), info --json counts
+ * them, run generates from them; a gpt-oss file is written but refused by info with a clear error. */
+static void test_synth_mxfp4(void **state)
+{
+    (void)state;
+    char gguf[128];
+    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-cli-mx-%d.gguf", (int)getpid());
+    struct run_result r;
+    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "qwen3moe", "--type", "MXFP4", "--layers", "1",
+                     "--out", gguf, NULL};
+    assert_int_equal(run_cmd(&r, synth, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    char *info[] = {KBOX_BIN, "model", "info", gguf, "--json", NULL};
+    assert_int_equal(run_cmd(&r, info, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"MXFP4\":3")); /* gate, up and down experts of the one layer */
+    assert_non_null(strstr(r.out, "\"Q8_0\":"));
+    run_result_free(&r);
+    char *run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "-n", "4", "--temp", "0", NULL};
+    assert_int_equal(run_cmd(&r, run, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.err, "generated 4 tokens"));
+    run_result_free(&r);
+    char *oss[] = {KBOX_BIN, "model", "synth", "--arch", "gpt-oss", "--type", "MXFP4", "--swa", "64", "--out", gguf,
+                   NULL};
+    assert_int_equal(run_cmd(&r, oss, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    assert_int_equal(run_cmd(&r, info, NULL), 0);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "gpt-oss"));
+    run_result_free(&r);
+    unlink(gguf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_greedy_text),
         cmocka_unit_test(test_info_logits_synth),
+        cmocka_unit_test(test_synth_mxfp4),
         cmocka_unit_test(test_bench_profile),
         cmocka_unit_test(test_embed),
     };

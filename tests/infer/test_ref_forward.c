@@ -6,7 +6,8 @@
  * compared twice: with the reference rounding activations the same way (only summation order
  * differs) and with exact activations (a per-type bound of that rounding's scale). Every position
  * of one batched eval is compared, then the same tokens fed one at a time must give the same last
- * row. */
+ * row. MXFP4 runs on every architecture: with the weights dequantized by the reference kernels
+ * this is the dequantize-then-F32 equivalence of that type. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +35,8 @@ static const struct tcase types[] = {
     {"F32", 1e-5, 1e-5}, {"F16", 1e-2, 5e-3}, {"BF16", 3e-2, 1e-2}, {"Q8_0", 6e-2, 2e-2},
     {"Q4_0", 6e-2, 2e-2}, {"Q4_1", 6e-2, 4e-2}, {"Q5_0", 6e-2, 2e-2}, {"Q5_1", 6e-2, 4e-2},
     {"Q4_K", 6e-2, 2e-2}, {"Q5_K", 6e-2, 2e-2}, {"Q6_K", 6e-2, 2e-2},
+    /* MXFP4: synth's MXFP4_MOE mix (experts, or a dense model's FFN, in MXFP4; the rest Q8_0) */
+    {"MXFP4", 6e-2, 2e-2},
 };
 static const char *const archs[] = {"llama",   "qwen2",     "qwen3",       "qwen2moe",
                                     "qwen3moe", "mixtral", "deepseek2", "deepseek2-v3"};
@@ -126,12 +129,12 @@ static void test_engine_matches_reference(void **state)
         for (size_t t = 0; t < KB_ARRAY_LEN(types); t++) {
             bool moe = a >= 3;
             if (a >= 6 && strcmp(types[t].type, "F32") && strcmp(types[t].type, "Q8_0") &&
-                strcmp(types[t].type, "Q4_K"))
+                strcmp(types[t].type, "Q4_K") && strcmp(types[t].type, "MXFP4"))
                 continue;
             /* MoE archs: one type per kernel family keeps the naive reference's run short */
             if (moe && strcmp(types[t].type, "F32") && strcmp(types[t].type, "F16") &&
                 strcmp(types[t].type, "Q8_0") && strcmp(types[t].type, "Q4_0") &&
-                strcmp(types[t].type, "Q4_K") && strcmp(types[t].type, "Q6_K"))
+                strcmp(types[t].type, "Q4_K") && strcmp(types[t].type, "Q6_K") && strcmp(types[t].type, "MXFP4"))
                 continue;
             check_one(archs[a], &types[t]);
         }

@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "infer/gguf.h"
+#include "infer/infer.h"
 #include "infer/kern.h"
 #include "infer/synth.h"
 
@@ -356,6 +357,141 @@ static void test_q4_k_m_mix(void **state)
     assert_non_null(strstr(err.msg, "Q4_K_M"));
 }
 
+static void expect_exact(const struct gguf_file *f, const char *name, int want)
+{
+    const struct gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t)
+        fail_msg("%s: missing", name);
+    if ((int)t->type != want)
+        fail_msg("%s: type %d, want %d", name, (int)t->type, want);
+}
+
+/* --type MXFP4: llama-quantize's MXFP4_MOE (3-D matrices MXFP4, other matrices Q8_0, file type
+ * 38), and on a dense architecture the FFN matrices MXFP4 too. The expert weights dequantize to
+ * the drawn distribution (the block layout and scale are right). */
+static void test_mxfp4_mix(void **state)
+{
+    (void)state;
+    const char *archs[] = {"deepseek2", "qwen3moe", "llama"};
+    for (size_t ai = 0; ai < KB_ARRAY_LEN(archs); ai++) {
+        struct synth_params p;
+        synth_params_default(&p, archs[ai]);
+        p.type = GGML_TYPE_MXFP4;
+        char path[256];
+        tmp_path(path, sizeof(path), archs[ai]);
+        struct kb_error err = {0};
+        if (synth_write(path, &p, &err) != 0)
+            fail_msg("%s", err.msg);
+        struct gguf_file *f = NULL;
+        assert_int_equal(gguf_open(&f, path, &err), 0);
+        assert_int_equal(get_u32(f, "general.file_type"), 38); /* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
+        expect_exact(f, "output.weight", GGML_TYPE_Q8_0);
+        expect_exact(f, "token_embd.weight", GGML_TYPE_Q8_0);
+        expect_exact(f, "output_norm.weight", GGML_TYPE_F32);
+        int last = p.n_layer - 1;
+        char n[64];
+        if (ai < 2) {
+            snprintf(n, sizeof(n), "blk.%d.ffn_gate_exps.weight", last);
+            expect_exact(f, n, GGML_TYPE_MXFP4);
+            check_std(gguf_find_tensor(f, n), 0, 1.0 / sqrt((double)p.n_embd));
+            snprintf(n, sizeof(n), "blk.%d.ffn_down_exps.weight", last);
+            expect_exact(f, n, GGML_TYPE_MXFP4);
+            snprintf(n, sizeof(n), "blk.%d.ffn_gate_inp.weight", last);
+            expect_exact(f, n, GGML_TYPE_F32);
+        }
+        if (ai == 0) {
+            expect_exact(f, "blk.0.ffn_up.weight", GGML_TYPE_Q8_0); /* leading dense block: 2-D */
+            expect_exact(f, "blk.1.attn_k_b.weight", GGML_TYPE_MXFP4);
+            expect_exact(f, "blk.1.attn_kv_a_mqa.weight", GGML_TYPE_Q8_0);
+        } else if (ai == 1) {
+            expect_exact(f, "blk.0.attn_q.weight", GGML_TYPE_Q8_0);
+        } else {
+            expect_exact(f, "blk.0.ffn_up.weight", GGML_TYPE_MXFP4);
+            expect_exact(f, "blk.0.ffn_down.weight", GGML_TYPE_MXFP4);
+            expect_exact(f, "blk.0.attn_v.weight", GGML_TYPE_Q8_0);
+            check_std(gguf_find_tensor(f, "blk.0.ffn_up.weight"), 0, 1.0 / sqrt((double)p.n_embd));
+        }
+        gguf_close(f);
+        unlink(path);
+    }
+}
+
+/* --arch gpt-oss: llama.cpp's openai-moe layout (biases, sinks, post_attention_norm, biased
+ * router and experts, no ffn_norm), its hyperparameter keys (sliding window, YaRN, head_dim 64
+ * written as key/value length), the harmony control tokens and template; experts MXFP4 with
+ * --type MXFP4. The engine does not run gpt-oss yet: opening the file must say so. */
+static void test_gpt_oss(void **state)
+{
+    (void)state;
+    struct synth_params p;
+    synth_params_default(&p, "gpt-oss");
+    p.type = GGML_TYPE_MXFP4;
+    char path[256];
+    tmp_path(path, sizeof(path), "gpt-oss");
+    struct kb_error err = {0};
+    if (synth_write(path, &p, &err) != 0)
+        fail_msg("%s", err.msg);
+    struct gguf_file *f = NULL;
+    assert_int_equal(gguf_open(&f, path, &err), 0);
+    const char *s;
+    size_t n;
+    assert_true(gguf_get_str(f, "general.architecture", &s, &n) && n == 7 && memcmp(s, "gpt-oss", 7) == 0);
+    assert_int_equal(get_u32(f, "gpt-oss.attention.sliding_window"), 128);
+    assert_int_equal(get_u32(f, "gpt-oss.attention.key_length"), 64);
+    assert_int_equal(get_u32(f, "gpt-oss.expert_used_count"), 4);
+    assert_int_equal(get_u32(f, "gpt-oss.rope.scaling.original_context_length"), 4096);
+    float v = 0;
+    assert_true(gguf_get_f32(f, "gpt-oss.rope.scaling.factor", &v) && v == 32.0f);
+    assert_true(gguf_get_str(f, "tokenizer.ggml.pre", &s, &n) && n == 6 && memcmp(s, "gpt-4o", 6) == 0);
+    assert_true(gguf_arr_str(f, "tokenizer.ggml.tokens", SYNTH_TOK_SPECIAL0 + 3, &s, &n) && n == 11 &&
+                memcmp(s, "<|message|>", 11) == 0);
+    assert_true(gguf_arr_str(f, "tokenizer.ggml.tokens", SYNTH_N_VOCAB_MIN, &s, &n) && n == 11 &&
+                memcmp(s, "<|channel|>", 11) == 0);
+    assert_true(gguf_get_str(f, "tokenizer.chat_template", &s, &n) && n < 1024);
+    char tmpl[1024];
+    memcpy(tmpl, s, n);
+    tmpl[n] = 0;
+    assert_non_null(strstr(tmpl, "<|start|>assistant<|channel|>final<|message|>"));
+    for (int b = 0; b < p.n_layer; b++) {
+        static const struct { const char *suffix; int type; int64_t ne0, ne1, ne2; } want[] = {
+            {"attn_q.bias", GGML_TYPE_F32, 256, 1, 1},
+            {"attn_output.bias", GGML_TYPE_F32, 256, 1, 1},
+            {"attn_sinks.weight", GGML_TYPE_F32, 4, 1, 1},
+            {"post_attention_norm.weight", GGML_TYPE_F32, 256, 1, 1},
+            {"ffn_gate_inp.bias", GGML_TYPE_F32, 8, 1, 1},
+            {"attn_q.weight", GGML_TYPE_Q8_0, 256, 256, 1},
+            {"attn_k.weight", GGML_TYPE_Q8_0, 256, 128, 1},
+            {"ffn_gate_exps.weight", GGML_TYPE_MXFP4, 256, 256, 8},
+            {"ffn_gate_exps.bias", GGML_TYPE_F32, 256, 8, 1},
+            {"ffn_down_exps.weight", GGML_TYPE_MXFP4, 256, 256, 8},
+            {"ffn_down_exps.bias", GGML_TYPE_F32, 256, 8, 1},
+        };
+        char name[64];
+        for (size_t i = 0; i < KB_ARRAY_LEN(want); i++) {
+            snprintf(name, sizeof(name), "blk.%d.%s", b, want[i].suffix);
+            const struct gguf_tensor *t = gguf_find_tensor(f, name);
+            if (!t || t->type != want[i].type || t->ne[0] != want[i].ne0 || t->ne[1] != want[i].ne1 ||
+                t->ne[2] != want[i].ne2)
+                fail_msg("%s: missing or wrong type/shape", name);
+        }
+        snprintf(name, sizeof(name), "blk.%d.ffn_norm.weight", b);
+        assert_null(gguf_find_tensor(f, name));
+    }
+    gguf_close(f);
+    struct infer_model *m = NULL;
+    assert_int_not_equal(infer_model_open(&m, path, &err), 0);
+    assert_null(m);
+    assert_non_null(strstr(err.msg, "gpt-oss"));
+    unlink(path);
+    /* a window of 0 and a vocabulary without room for the extra control tokens are refused */
+    p.n_swa = 0;
+    assert_int_equal(synth_check(&p, &err), KB_EINVAL);
+    assert_non_null(strstr(err.msg, "gpt-oss"));
+    synth_params_default(&p, "gpt-oss");
+    p.n_vocab = SYNTH_N_VOCAB_MIN;
+    assert_int_equal(synth_check(&p, &err), KB_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +499,8 @@ int main(void)
         cmocka_unit_test(test_determinism_and_errors),
         cmocka_unit_test(test_deepseek2),
         cmocka_unit_test(test_q4_k_m_mix),
+        cmocka_unit_test(test_mxfp4_mix),
+        cmocka_unit_test(test_gpt_oss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,3 +15,9 @@ kb_test(test_pool_sessions SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_sessions.
         LABELS unit)
 kb_test(test_decode_threads SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_decode_threads.c LIBS kb_infer kb_base m
         LABELS unit)
+# MXFP4 against llama.cpp's logits on a committed tiny file, on every kernel set.
+kb_test(test_mxfp4_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mxfp4_conf.c LIBS kb_infer kb_base m LABELS unit)
+add_test(NAME test_mxfp4_conf_avx2 COMMAND test_mxfp4_conf)
+set_tests_properties(test_mxfp4_conf_avx2 PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_ISA=avx2")
+add_test(NAME test_mxfp4_conf_scalar COMMAND test_mxfp4_conf)
+set_tests_properties(test_mxfp4_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")

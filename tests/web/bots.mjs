@@ -8,7 +8,8 @@
 //      bot's widget with its name and greeting; a question gets a cited answer from the shop's page;
 //   3. a second foreign site not in the bot's origins gets no widget (the server refuses it);
 //   4. the bot's public page /b/ID answers full-page; switched off, it is 404;
-//   5. the `openai` client lists the bot as a model and chats with it (answered from "shop" only);
+//   5. the `openai` client with a key scoped to the bot (made by an editor: keys belong to accounts)
+//      lists just that bot as a model and chats with it (answered from "shop" only);
 //   6. screenshots of the Bots page in English and Chinese and of the widget and the public page
 //      (BUILD_DIR/screenshots/bots-en.png, bots-zh.png, bots-widget.png, bots-page.png).
 // Exit 77 (skip) without chromium or the npm packages.
@@ -134,10 +135,19 @@ async function main() {
       check(r.status === 404, '/b/shopbot is 404 when off: ' + r.status);
 
       // ---- 5. the stock openai client with the bot as model ----
-      const client = new OpenAI({baseURL: k.url + '/v1', apiKey: 'anything-works-when-public', maxRetries: 0});
+      r = await fetch(k.url + '/api/users', {method: 'POST', headers: auth,
+        body: JSON.stringify({email: 'ed@example.com', role: 'editor', password: 'editor-password-1'})});
+      check(r.status === 201, 'editor created: ' + r.status);
+      const ses = await (await fetch(k.url + '/api/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({email: 'ed@example.com', password: 'editor-password-1', token: true})})).json();
+      r = await fetch(k.url + '/api/keys', {method: 'POST', headers: {Authorization: 'Bearer ' + ses.token, 'Content-Type': 'application/json'},
+        body: JSON.stringify({name: 'shop site', scopes: ['bot:shopbot']})});
+      check(r.status === 201, 'bot key created: ' + r.status);
+      const botKey = (await r.json()).secret;
+      const client = new OpenAI({baseURL: k.url + '/v1', apiKey: botKey, maxRetries: 0});
       const ids = [];
       for await (const m of await client.models.list()) ids.push(m.id);
-      check(ids.includes('shopbot') && ids.includes('default'), 'models list the bots: ' + ids.join(','));
+      check(ids.length === 1 && ids[0] === 'shopbot', 'models list just the key\'s bot: ' + ids.join(','));
       const c = await client.chat.completions.create({model: 'shopbot',
         messages: [{role: 'user', content: 'How many days do I have to return a product?'}]});
       check(c.model === 'shopbot', 'model echoed');

@@ -26,7 +26,7 @@ export function check(cond, msg) {
   if (!cond) throw new Error('check failed: ' + msg);
 }
 
-/* Starts `kbox serve --port 0`; resolves to {url, port, token, proc, dir, stop()}. opts.setup(dir),
+/* Starts `kbox serve --port 0`; resolves to {url, port, token, proc, dir, log(), stdout(), stop()}. opts.setup(dir),
  * when given, runs on the fresh data directory before the server starts and may return more
  * "key=value" settings (e.g. paths inside the directory). */
 export function startKbox(kbox, sets = [], opts = {}) {
@@ -54,6 +54,7 @@ export function startKbox(kbox, sets = [], opts = {}) {
         resolve({
           url: u[1], port: Number(u[2]), token, proc, dir,
           log: () => err,
+          stdout: () => out, /* what kbox serve printed (the one-time setup link, when no owner exists) */
           stop: () => new Promise((res) => {
             proc.removeAllListeners('exit');
             proc.on('exit', (code, sig) => { fs.rmSync(dir, {recursive: true, force: true}); res({code, sig}); });

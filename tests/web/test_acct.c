@@ -9,7 +9,13 @@
  *     that, and another user still logs in;
  *   - API keys: scope checks (ESCOPE), a key may not manage users, revocation (EKEYREVOKED),
  *     expiry (EKEYEXPIRED);
- *   - the audit log names the user and key changes and the lockout. */
+ *   - the audit log names the user and key changes and the lockout, and uploads, document
+ *     deletions, settings, collection and bot changes (test_audit_actions);
+ *   - per-collection access: an account limited to one collection gets 404 (not 403) for
+ *     documents, jobs, collections, search/ask and bots outside it, and its lists leave them out
+ *     (test_coll_access);
+ *   - idle and absolute session timeouts (auth.session_idle_s, auth.session_max_s at their 60 s
+ *     and 120 s minimums; the session rows are back-dated instead of sleeping: test_session_timeouts). */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -27,6 +33,7 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include "index/index.h"
 #include "web/web_int.h"
 
 #define TOKEN "acct-test-break-glass-token-0123456789"
@@ -108,7 +115,8 @@ static void set(struct config *cfg, const char *k, const char *v)
         fail_msg("config_set %s=%s: %s", k, v, err.msg);
 }
 
-static struct fixture *start(void)
+/* Starts a server; kv (nullable, NULL-terminated key, value pairs) adds settings. */
+static struct fixture *start_cfg(const char *const *kv)
 {
     struct fixture *f = calloc(1, sizeof *f);
     struct kb_error err = {0};
@@ -124,12 +132,19 @@ static struct fixture *start(void)
     set(&f->cfg, "auth.login_fails_per_ip_min", "100000");
     set(&f->cfg, "server.rate_limit_per_min", "0");
     set(&f->cfg, "server.public_ask", "false");
+    for (int i = 0; kv && kv[i]; i += 2)
+        set(&f->cfg, kv[i], kv[i + 1]);
     if (rag_open(&f->rag, &f->cfg, &err))
         fail_msg("rag_open: %s", err.msg);
     if (web_server_start(&f->srv, f->rag, &o, &err))
         fail_msg("web_server_start: %s", err.msg);
     f->port = web_server_port(f->srv);
     return f;
+}
+
+static struct fixture *start(void)
+{
+    return start_cfg(NULL);
 }
 
 static void stop(struct fixture *f)
@@ -400,6 +415,13 @@ static void test_keys_and_audit(void **state)
     snprintf(body, sizeof body, "/api/keys/%s", id);
     expect(f, "DELETE", body, ed, NULL, 200, NULL);
     expect(f, "GET", "/api/documents", key, NULL, 401, "EKEYREVOKED");
+    /* on a server where anyone may ask, a revoked key is still refused, not let in anonymously;
+     * a token kbox never issued asks anonymously there */
+    expect(f, "PUT", "/api/settings", admin, "{\"server.public_ask\":true}", 200, NULL);
+    expect(f, "POST", "/api/search", key, "{\"query\":\"hello\"}", 401, "EKEYREVOKED");
+    expect(f, "POST", "/api/search", (const char *const[]){"Authorization: Bearer sk-placeholder", NULL},
+           "{\"query\":\"hello\"}", 200, NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"server.public_ask\":false}", 200, NULL);
     /* expiry */
     snprintf(body, sizeof body, "{\"scopes\":[\"documents:read\"],\"expires_at\":%lld}", (long long)time(NULL) + 1);
     assert_int_equal(req(f, "POST", "/api/keys", ed, body, &r), 201);
@@ -476,12 +498,290 @@ static void test_bot_key(void **state)
     stop(f);
 }
 
+/* POST /api/documents[?collection=coll] of one text file; returns the status, the body in *r. */
+static int upload(struct fixture *f, const char *hdr, const char *coll, const char *name, const char *text,
+                  struct http_resp *r)
+{
+    char path[128], body[2048];
+    const char *h[] = {hdr, "Content-Type: multipart/form-data; boundary=acctBoundary42", NULL};
+    int n = snprintf(body, sizeof body,
+                     "--acctBoundary42\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+                     "Content-Type: text/plain\r\n\r\n%s\r\n--acctBoundary42--\r\n",
+                     name, text);
+    snprintf(path, sizeof path, "/api/documents%s%s", coll ? "?collection=" : "", coll ? coll : "");
+    assert_int_equal(http_req(f->port, "POST", path, h, body, (size_t)n, r), 0);
+    return r->status;
+}
+
+/* The integer after "key": in body. */
+static long long json_int(const char *body, const char *key)
+{
+    char pat[64];
+    const char *p;
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    if (!(p = strstr(body, pat)))
+        fail_msg("no %s in %s", key, body);
+    return strtoll(p + strlen(pat), NULL, 10);
+}
+
+static void wait_job(struct fixture *f, long long job)
+{
+    static const char *const admin[] = {AUTH, NULL};
+    char path[64];
+    snprintf(path, sizeof path, "/api/jobs/%lld", job);
+    for (int i = 0; i < 1200; i++) {
+        struct http_resp r;
+        assert_int_equal(req(f, "GET", path, admin, NULL, &r), 200);
+        bool done = strstr(r.body, "\"state\":\"done\"") != NULL;
+        if (strstr(r.body, "\"state\":\"failed\""))
+            fail_msg("job %lld failed: %s", job, r.body);
+        http_resp_free(&r);
+        if (done)
+            return;
+        usleep(50000);
+    }
+    fail_msg("job %lld did not finish in 60 s", job);
+}
+
+/* Uploads name into coll as hdr and waits until it is indexed; returns the document id. */
+static long long upload_indexed(struct fixture *f, const char *hdr, const char *coll, const char *name, const char *text)
+{
+    struct http_resp r;
+    long long doc, job;
+    if (upload(f, hdr, coll, name, text, &r) != 202)
+        fail_msg("upload %s: %d %s", name, r.status, r.body);
+    doc = json_int(r.body, "document_id");
+    job = json_int(r.body, "job_id");
+    http_resp_free(&r);
+    wait_job(f, job);
+    return doc;
+}
+
+/* An editor limited to the collection "shop": everything of "hr" answers 404, as if it did not exist. */
+static void test_coll_access(void **state)
+{
+    static const char *const admin[] = {AUTH, NULL};
+    struct fixture *f = start();
+    struct http_resp r;
+    char tok[80], th[128], path[128], body[256];
+    const char *ed[] = {th, NULL};
+    long long hr, shop, hr_doc, shop_doc;
+    (void)state;
+    assert_int_equal(req(f, "POST", "/api/collections", admin, "{\"name\":\"hr\"}", &r), 201);
+    hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    assert_int_equal(req(f, "POST", "/api/collections", admin, "{\"name\":\"shop\"}", &r), 201);
+    shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    snprintf(body, sizeof body, "{\"email\":\"ed@example.com\",\"role\":\"editor\",\"password\":\"pass-editor\",\"collections\":[%lld]}",
+             shop);
+    expect(f, "POST", "/api/users", admin, body, 201, NULL);
+    login(f, "ed@example.com", "editor", tok, sizeof tok);
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    hr_doc = upload_indexed(f, AUTH, "hr", "salaries.txt", "The zebracorn salary table is secret to HR staff.");
+    /* the editor's upload names no collection: it goes to the one it may see */
+    assert_int_equal(upload(f, th, NULL, "returns.txt", "A zebracorn may be returned within thirty days.", &r), 202);
+    assert_int_equal(json_int(r.body, "collection_id"), shop);
+    shop_doc = json_int(r.body, "document_id");
+    wait_job(f, json_int(r.body, "job_id"));
+    http_resp_free(&r);
+    assert_int_equal(upload(f, th, "hr", "sneaky.txt", "Not for the shop.", &r), 404);
+    assert_non_null(strstr(r.body, "ENOENT"));
+    http_resp_free(&r);
+    /* documents */
+    assert_int_equal(req(f, "GET", "/api/documents", ed, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "returns.txt"));
+    assert_null(strstr(r.body, "salaries.txt"));
+    http_resp_free(&r);
+    expect(f, "GET", "/api/documents?collection=hr", ed, NULL, 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/documents/%lld", hr_doc);
+    expect(f, "GET", path, ed, NULL, 404, "ENOENT");
+    expect(f, "DELETE", path, ed, NULL, 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/documents/%lld/file", hr_doc);
+    expect(f, "GET", path, ed, NULL, 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/documents/%lld/reingest", hr_doc);
+    expect(f, "POST", path, ed, "{}", 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/documents/%lld", shop_doc);
+    expect(f, "GET", path, ed, NULL, 200, NULL);
+    assert_int_equal(req(f, "GET", "/api/jobs", ed, NULL, &r), 200);
+    snprintf(body, sizeof body, "\"document_id\":%lld,", hr_doc);
+    assert_null(strstr(r.body, body));
+    http_resp_free(&r);
+    /* collections */
+    assert_int_equal(req(f, "GET", "/api/collections", ed, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"shop\""));
+    assert_null(strstr(r.body, "\"hr\""));
+    assert_null(strstr(r.body, "\"default\""));
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "/api/collections/%lld", hr);
+    expect(f, "PATCH", path, ed, "{\"name\":\"mine\"}", 404, "ENOENT");
+    expect(f, "DELETE", path, ed, NULL, 404, "ENOENT");
+    expect(f, "POST", "/api/collections", ed, "{\"name\":\"new\"}", 403, "EFORBIDDEN");
+    /* search and ask: the hidden collection is 404; unnamed means the visible one */
+    expect(f, "POST", "/api/search", ed, "{\"query\":\"zebracorn\",\"collection\":\"hr\"}", 404, "ENOENT");
+    expect(f, "POST", "/api/ask", ed, "{\"question\":\"zebracorn?\",\"collection\":\"hr\"}", 404, "ENOENT");
+    assert_int_equal(req(f, "POST", "/api/search", ed, "{\"query\":\"zebracorn\"}", &r), 200);
+    assert_non_null(strstr(r.body, "returns.txt"));
+    assert_null(strstr(r.body, "salaries.txt"));
+    http_resp_free(&r);
+    assert_int_equal(req(f, "POST", "/api/search", admin, "{\"query\":\"zebracorn\"}", &r), 200);
+    assert_non_null(strstr(r.body, "salaries.txt")); /* the owner sees both: the filter is the account's */
+    http_resp_free(&r);
+    assert_int_equal(req(f, "POST", "/api/ask", ed, "{\"question\":\"zebracorn salary\"}", &r), 200);
+    assert_null(strstr(r.body, "salaries.txt"));
+    http_resp_free(&r);
+    /* bots: over hr, over everything, over shop */
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"hrbot\",\"collections\":[\"hr\"]}", 201, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"allbot\"}", 201, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"shopbot\",\"collections\":[\"shop\"]}", 201, NULL);
+    assert_int_equal(req(f, "GET", "/api/bots", ed, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"id\":\"shopbot\""));
+    assert_null(strstr(r.body, "\"id\":\"hrbot\""));
+    assert_null(strstr(r.body, "\"id\":\"allbot\""));
+    http_resp_free(&r);
+    expect(f, "GET", "/api/bots/hrbot", ed, NULL, 404, "ENOENT");
+    expect(f, "GET", "/api/bots/allbot", ed, NULL, 404, "ENOENT");
+    expect(f, "PUT", "/api/bots/hrbot", ed, "{\"greeting\":\"hi\"}", 404, "ENOENT");
+    expect(f, "DELETE", "/api/bots/hrbot", ed, NULL, 404, "ENOENT");
+    expect(f, "POST", "/api/ask", ed, "{\"question\":\"salary?\",\"bot\":\"hrbot\"}", 404, "ENOENT");
+    expect(f, "GET", "/api/bots/shopbot", ed, NULL, 200, NULL);
+    expect(f, "PATCH", "/api/bots/shopbot", ed, "{\"collections\":[\"hr\"]}", 404, "ENOENT");
+    expect(f, "PATCH", "/api/bots/shopbot", ed, "{\"collections\":[]}", 403, "EFORBIDDEN");
+    expect(f, "PATCH", "/api/bots/shopbot", ed, "{\"greeting\":\"Welcome\"}", 200, NULL);
+    expect(f, "POST", "/api/bots", ed, "{\"id\":\"sneaky\",\"collections\":[\"hr\"]}", 404, "ENOENT");
+    expect(f, "POST", "/api/bots", ed, "{\"id\":\"sneaky\"}", 403, "EFORBIDDEN");
+    expect(f, "POST", "/api/bots", ed, "{\"id\":\"mine\",\"collections\":[\"shop\"]}", 201, NULL);
+    expect(f, "POST", "/api/ask", ed, "{\"question\":\"return?\",\"bot\":\"shopbot\"}", 200, NULL);
+    assert_int_equal(req(f, "GET", "/v1/models", ed, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"id\":\"shopbot\""));
+    assert_non_null(strstr(r.body, "\"id\":\"shop\""));
+    assert_null(strstr(r.body, "\"id\":\"hrbot\""));
+    assert_null(strstr(r.body, "\"id\":\"hr\""));
+    assert_null(strstr(r.body, "\"id\":\"allbot\""));
+    http_resp_free(&r);
+    expect(f, "POST", "/v1/chat/completions", ed,
+           "{\"model\":\"hr\",\"messages\":[{\"role\":\"user\",\"content\":\"salary?\"}]}", 404, "ENOENT");
+    /* curated answers: one in hr is 404 to the editor, its list is the shop's */
+    assert_int_equal(req(f, "POST", "/api/faq", admin,
+                         "{\"collection\":\"hr\",\"question\":\"What is the zebracorn bonus?\",\"answer\":\"Ten percent.\"}", &r),
+                     201);
+    snprintf(path, sizeof path, "/api/faq/%lld", json_int(r.body, "id"));
+    http_resp_free(&r);
+    expect(f, "GET", path, ed, NULL, 404, "ENOENT");
+    expect(f, "PUT", path, ed, "{\"answer\":\"Nothing.\"}", 404, "ENOENT");
+    expect(f, "DELETE", path, ed, NULL, 404, "ENOENT");
+    expect(f, "POST", "/api/faq", ed, "{\"collection\":\"hr\",\"question\":\"q?\",\"answer\":\"a.\"}", 404, "ENOENT");
+    assert_int_equal(req(f, "GET", "/api/faq", ed, NULL, &r), 200);
+    assert_null(strstr(r.body, "zebracorn bonus"));
+    http_resp_free(&r);
+    expect(f, "GET", path, admin, NULL, 200, NULL);
+    /* the owner still sees everything */
+    snprintf(path, sizeof path, "/api/documents/%lld", hr_doc);
+    expect(f, "GET", path, admin, NULL, 200, NULL);
+    expect(f, "GET", "/api/bots/hrbot", admin, NULL, 200, NULL);
+    /* two collections: a search must name one */
+    snprintf(body, sizeof body, "{\"collections\":[%lld,%lld]}", shop, hr);
+    expect(f, "PATCH", "/api/users/1", admin, body, 200, NULL);
+    expect(f, "POST", "/api/search", ed, "{\"query\":\"zebracorn\"}", 400, "EINVAL");
+    expect(f, "POST", "/api/search", ed, "{\"query\":\"zebracorn\",\"collection\":\"hr\"}", 200, NULL);
+    stop(f);
+}
+
+/* Uploads, deletions, settings, collection and bot changes each leave an audit entry naming who. */
+static void test_audit_actions(void **state)
+{
+    static const char *const admin[] = {AUTH, NULL};
+    static const char *const actions[] = {"document.upload", "document.delete", "settings.change", "collection.create",
+                                          "collection.rename", "collection.delete", "bot.create", "bot.update",
+                                          "bot.delete"};
+    struct fixture *f = start();
+    struct http_resp r;
+    char tok[80], th[128], path[64], pat[80];
+    const char *ed[] = {th, NULL};
+    long long coll, doc;
+    (void)state;
+    add_user(f, "ed@example.com", "editor");
+    login(f, "ed@example.com", "editor", tok, sizeof tok);
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    assert_int_equal(req(f, "POST", "/api/collections", ed, "{\"name\":\"sales\"}", &r), 201);
+    coll = json_int(r.body, "id");
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "/api/collections/%lld", coll);
+    expect(f, "PATCH", path, ed, "{\"name\":\"sales-2\"}", 200, NULL);
+    doc = upload_indexed(f, th, "sales-2", "prices.txt", "Prices are listed in euros.");
+    snprintf(path, sizeof path, "/api/documents/%lld", doc);
+    expect(f, "DELETE", path, ed, NULL, 200, NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"answer.fallback\":\"Ask a human.\"}", 200, NULL);
+    expect(f, "POST", "/api/bots", ed, "{\"id\":\"salesbot\",\"collections\":[\"sales-2\"]}", 201, NULL);
+    expect(f, "PATCH", "/api/bots/salesbot", ed, "{\"greeting\":\"Hello\"}", 200, NULL);
+    expect(f, "DELETE", "/api/bots/salesbot", ed, NULL, 204, NULL);
+    snprintf(path, sizeof path, "/api/collections/%lld", coll);
+    expect(f, "DELETE", path, ed, NULL, 200, NULL);
+    assert_int_equal(req(f, "GET", "/api/audit", admin, NULL, &r), 200);
+    for (size_t i = 0; i < KB_ARRAY_LEN(actions); i++) {
+        snprintf(pat, sizeof pat, "\"action\":\"%s\"", actions[i]);
+        if (!strstr(r.body, pat))
+            fail_msg("no %s entry in the audit log: %s", actions[i], r.body);
+    }
+    assert_non_null(strstr(r.body, "\"target\":\"prices.txt\""));
+    assert_non_null(strstr(r.body, "\"target\":\"answer.fallback\""));
+    assert_non_null(strstr(r.body, "\"target\":\"salesbot\""));
+    assert_non_null(strstr(r.body, "\"actor\":\"user:ed@example.com\""));
+    http_resp_free(&r);
+    stop(f);
+}
+
+/* A session unused for auth.session_idle_s, or older than auth.session_max_s, is refused (401
+ * ESESSION naming which) and gone; a fresh one passes. */
+static void test_session_timeouts(void **state)
+{
+    static const char *const kv[] = {"auth.session_idle_s", "60", "auth.session_max_s", "120", NULL};
+    struct fixture *f = start_cfg(kv);
+    struct index_store *st = rag_store(f->rag);
+    struct kb_error err = {0};
+    struct http_resp r;
+    char tok[80], th[128], h[65];
+    const char *me[] = {th, NULL};
+    int64_t now = (int64_t)time(NULL);
+    (void)state;
+    add_user(f, "vi@example.com", "viewer");
+    /* idle: last used 61 s ago */
+    login(f, "vi@example.com", "viewer", tok, sizeof tok);
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    expect(f, "GET", "/api/me", me, NULL, 200, NULL);
+    web_sha256_hex(tok, h);
+    assert_int_equal(index_session_touch(st, h, now - 61, &err), 0);
+    assert_int_equal(req(f, "GET", "/api/me", me, NULL, &r), 401);
+    assert_non_null(strstr(r.body, "ESESSION"));
+    assert_non_null(strstr(r.body, "idle"));
+    http_resp_free(&r);
+    assert_int_equal(index_session_touch(st, h, now, &err), 0); /* the row is gone: touching it revives nothing */
+    expect(f, "GET", "/api/me", me, NULL, 401, "ESESSION");
+    /* just inside the idle limit it still works */
+    login(f, "vi@example.com", "viewer", tok, sizeof tok);
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    web_sha256_hex(tok, h);
+    assert_int_equal(index_session_touch(st, h, now - 50, &err), 0);
+    expect(f, "GET", "/api/me", me, NULL, 200, NULL);
+    /* absolute: made 121 s ago and used all along */
+    snprintf(tok, sizeof tok, "%s", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    web_sha256_hex(tok, h);
+    assert_int_equal(index_session_add(st, h, 1, "csrf-of-an-old-session", now - 121, &err), 0);
+    assert_int_equal(index_session_touch(st, h, now, &err), 0);
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    assert_int_equal(req(f, "GET", "/api/me", me, NULL, &r), 401);
+    assert_non_null(strstr(r.body, "auth.session_max_s"));
+    http_resp_free(&r);
+    stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_table), cmocka_unit_test(test_role_by_route),
         cmocka_unit_test(test_login_session_csrf), cmocka_unit_test(test_lockout), cmocka_unit_test(test_bot_key),
-        cmocka_unit_test(test_keys_and_audit),
+        cmocka_unit_test(test_keys_and_audit), cmocka_unit_test(test_coll_access),
+        cmocka_unit_test(test_audit_actions), cmocka_unit_test(test_session_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -587,6 +587,8 @@ static void test_live_chat(void **state)
     expect(f, "POST", "/api/handoff/ticket", public_h,
            "{\"name\":\"Bo\",\"email\":\"bo@example.com\",\"message\":\"please call back\"}", 200, "\"token\":\"",
            "\"kind\":\"ticket\"");
+    /* the take is in the audit log */
+    expect(f, "GET", "/api/audit", admin, NULL, 200, "\"action\":\"handoff.take\"", "\"target\":\"handoff:1\"");
     /* the Dashboard's handed-off count: two chats (one became a ticket) and one ticket */
     expect(f, "GET", "/api/stats", admin, NULL, 200, "\"handed_off\":3", NULL);
     fixture_free(f);

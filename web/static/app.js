@@ -1,8 +1,11 @@
 /* web/static/app.js: the kbox browser UI: upload, documents, chat, hit testing, settings, in English
  * and Chinese. Plain DOM, no framework, no network access beyond this server.
  * Safety rule: text that comes from documents or users is only ever placed with textContent (the
- * el() helper below); innerHTML is never used. The admin token lives in localStorage and is sent as
- * "Authorization: Bearer". Tests: tests/web/e2e.mjs (headless Chromium). */
+ * el() helper below); innerHTML is never used. Staff log in (acct.js): the session cookie goes with
+ * every request and state.csrf as X-CSRF-Token; the break-glass admin token, when typed, lives in
+ * localStorage and is sent as "Authorization: Bearer". Pages above the caller's role are hidden
+ * (the gate of extras: allow(page), landing()). Tests: tests/web/e2e.mjs, tests/web/acct.mjs
+ * (headless Chromium). */
 'use strict';
 
 const I18N = {
@@ -51,7 +54,7 @@ const I18N = {
     'kind.generative': 'answers', 'kind.embedding': 'embeddings',
     'coll.all': 'All collections', 'cite.title': 'Cited passage', 'cite.close': 'Close', 'cite.document': 'Document', 'cite.heading': 'Section',
     'cite.page': 'Page', 'mode.extractive': 'extractive (sentences quoted from the documents)',
-    'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Enter the admin token (printed by kbox serve) at the top right.',
+    'mode.generative': 'generative (a local model writes the answer)', 'err.auth': 'Log in first (or type the break-glass admin token at the top right).',
   },
   zh: {
     'nav.upload': '上传', 'nav.documents': '文档', 'nav.chat': '问答', 'nav.hits': '召回测试',
@@ -95,7 +98,7 @@ const I18N = {
     'kind.generative': '回答', 'kind.embedding': '向量',
     'coll.all': '全部知识库', 'cite.title': '引用段落', 'cite.close': '关闭', 'cite.document': '文档', 'cite.heading': '章节',
     'cite.page': '页码', 'mode.extractive': '抽取式（直接引用文档中的句子）',
-    'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请在右上角输入管理员令牌（kbox serve 启动时会打印）。',
+    'mode.generative': '生成式（由本地模型撰写回答）', 'err.auth': '请先登录（或在右上角输入应急管理员令牌）。',
   },
 };
 
@@ -107,6 +110,9 @@ for (const x of EXTRAS) for (const l of Object.keys(I18N)) Object.assign(I18N[l]
 const state = {
   lang: localStorage.getItem('kbox.lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en'),
   token: localStorage.getItem('kbox.token') || '',
+  me: null, /* GET /api/me of the logged-in caller (acct.js); null when nobody */
+  csrf: '', /* the session's CSRF token, sent as X-CSRF-Token */
+  wanted: '', /* a page asked for before logging in */
   conversation: newConversationId(),
   secret: '', /* the logged conversation's secret (POST /api/feedback; sent with the next question) */
   page: 'upload',
@@ -152,6 +158,7 @@ function headers(json) {
   const h = {};
   if (json) h['Content-Type'] = 'application/json';
   if (state.token) h['Authorization'] = 'Bearer ' + state.token;
+  if (state.csrf) h['X-CSRF-Token'] = state.csrf;
   return h;
 }
 
@@ -171,6 +178,7 @@ async function api(method, path, body) {
 }
 
 function showError(e) {
+  if (e instanceof ApiError && e.status === 401 && window.kboxAuthLost) window.kboxAuthLost(); /* acct.js */
   if (e instanceof ApiError && e.status === 401) toast(t('err.auth'));
   else toast(e.message || String(e));
 }
@@ -205,7 +213,21 @@ function applyLang() {
 
 /* ---- navigation ----------------------------------------------------------------------------------- */
 
+/* Pages the caller's role may not use are not shown (acct.js gates; the server checks every call). */
+function pageAllowed(page) {
+  return EXTRAS.every((x) => !x.allow || x.allow(page));
+}
+
+function landingPage() {
+  const g = EXTRAS.find((x) => x.landing);
+  return g ? g.landing() : 'upload';
+}
+
 function show(page) {
+  if (!pageAllowed(page)) {
+    if (page !== 'login') state.wanted = page; /* shown after a login if the role allows it */
+    page = landingPage();
+  }
   state.page = page;
   $('cite-panel').hidden = true;
   document.body.classList.remove('cite-open');
@@ -239,6 +261,7 @@ function uploadFile(file) {
   const xhr = new XMLHttpRequest();
   xhr.open('POST', '/api/documents' + (coll ? '?collection=' + encodeURIComponent(coll) : ''));
   if (state.token) xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
+  if (state.csrf) xhr.setRequestHeader('X-CSRF-Token', state.csrf);
   xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round((ev.loaded / ev.total) * 100); };
   xhr.onerror = () => { status.textContent = 'network error'; status.className = 'status st-failed'; };
   xhr.onload = () => {
@@ -248,7 +271,7 @@ function uploadFile(file) {
       const msg = (data && data.error && data.error.message) || xhr.statusText;
       status.textContent = msg;
       status.className = 'status st-failed';
-      if (xhr.status === 401) toast(t('err.auth'));
+      if (xhr.status === 401) showError(new ApiError(401, 'auth', msg));
       return;
     }
     bar.value = 100;
@@ -316,12 +339,14 @@ function renderDocuments() {
   rows.replaceChildren();
   const list = docsCache.filter((d) => (!q || d.name.toLowerCase().includes(q)) && (!st || d.status === st));
   if (!list.length) rows.append(el('tr', {}, el('td', {colspan: '5', class: 'hint', text: t('docs.none')})));
+  /* agents and viewers read documents; changing them is for editors and owners (or the admin token) */
+  const canEdit = pageAllowed('upload');
   for (const d of list) {
     const actions = el('div', {class: 'actions'},
       el('button', {class: 'secondary', onclick: () => viewChunks(d.id)}, t('docs.view')),
       el('button', {class: 'secondary', onclick: () => download(d)}, t('docs.download')),
-      el('button', {class: 'secondary', onclick: () => reingest(d.id)}, t('docs.reingest')),
-      el('button', {class: 'danger', onclick: () => removeDoc(d.id)}, t('docs.delete')));
+      canEdit ? el('button', {class: 'secondary', onclick: () => reingest(d.id)}, t('docs.reingest')) : null,
+      canEdit ? el('button', {class: 'danger', onclick: () => removeDoc(d.id)}, t('docs.delete')) : null);
     rows.append(el('tr', {'data-id': String(d.id)},
       el('td', {}, d.name, d.error ? el('div', {class: 'error', text: d.error}) : null),
       el('td', {class: 'st-' + d.status, text: t('status.' + d.status)}),
@@ -372,7 +397,7 @@ async function removeDoc(id) {
 /* ---- collections (knowledge bases) for the chat and hit-testing pages ---------------------------- */
 
 async function loadCollections() {
-  if (!state.token) return; /* listing collections is an admin call; without it: all collections */
+  if (!state.token && !state.me) return; /* listing collections needs a login; without it: all collections */
   let list = [];
   try { list = (await api('GET', '/api/collections')).collections; } catch (e) { return; }
   for (const sel of document.querySelectorAll('.coll-select')) {
@@ -847,6 +872,19 @@ function setupSettings() {
 
 /* ---- start --------------------------------------------------------------------------------------------- */
 
+/* After a login: the page asked for before it, else the current one, else the landing page. */
+function showWanted() {
+  const want = state.wanted && pageAllowed(state.wanted) ? state.wanted : state.page;
+  state.wanted = '';
+  show(want);
+}
+
+/* Runs the extras' boot() (acct.js: who is logged in), then shows the landing or asked-for page. */
+async function bootExtras() {
+  for (const x of EXTRAS) if (x.boot) await x.boot();
+  applyLang();
+}
+
 function start() {
   applyLang();
   $('token').value = state.token;
@@ -854,8 +892,7 @@ function start() {
     state.token = $('token').value.trim();
     localStorage.setItem('kbox.token', state.token);
     toast('✓');
-    if (state.page === 'documents') loadDocuments();
-    if (state.page === 'settings') loadSettings();
+    bootExtras().then(() => showWanted());
   });
   $('lang').addEventListener('change', () => {
     state.lang = $('lang').value;
@@ -875,7 +912,7 @@ function start() {
   setupSettings();
   const page = (location.hash || '#upload').slice(1);
   const pages = ['upload', 'documents', 'chat', 'hits', 'settings'].concat(...EXTRAS.map((x) => Object.keys(x.pages || {})));
-  show(pages.includes(page) ? page : 'upload');
+  bootExtras().then(() => show(pages.includes(page) ? page : landingPage()));
 }
 
 start();

@@ -1,0 +1,463 @@
+/* tests/index/test_pg_migrate.c: `kbox store migrate` (index/migrate.c, index/store_copy.c, the
+ * pg_copy_* functions of index/pg.c, cli/cmd_store.c) against a private PostgreSQL 15 cluster
+ * (tests/support/pgcluster.c):
+ * - a real SQLite store (collections, documents with originals, a failed one, id gaps, vectors of
+ *   the built-in embedder) migrated into PostgreSQL by a child process killed with SIGKILL after 10
+ *   documents; a rerun finishes without duplicates and verifies; a third run copies nothing;
+ * - a node following that database serves search results identical to the SQLite store's (chunk ids
+ *   and scores), and its writes get fresh ids (the sequences moved past the copied ids);
+ * - the way back into a new SQLite store, also killed after 10 documents and rerun: the same
+ *   checksum, the same search results, no re-embedding pending;
+ * - a rerun after the source changed (a document deleted, one rewritten, one added) repairs the
+ *   interrupted copy, because the target is marked as this migration's until it verifies;
+ * - refusals: a target holding other data (PostgreSQL and SQLite; nothing written), a bad URL, a
+ *   missing SQLite store, an unknown scheme, a database without kbox schema;
+ * - the CLI: --json output of a run and clear errors on stderr.
+ * Skipped with a message when PostgreSQL 15 is not installed. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "idx_test.h"
+#include "index/pg.h"
+#include "../support/pgcluster.h"
+#include "../support/run.h"
+
+static struct pgcluster g_pg;
+static int g_pg_rc = -1;
+static struct index_embedder *g_emb;
+
+#define N_DOCS 30
+
+static const char *const g_words[] = {"espresso", "grinder", "burrs", "steam", "wand", "descaling", "citric",
+                                      "boiler", "pressure", "portafilter", "tamper", "crema", "milk", "frothing",
+                                      "gasket", "shower", "screen", "pump", "valve", "thermostat"};
+
+static int group_setup(void **state)
+{
+    struct kb_error err = {0};
+    (void)state;
+    g_pg_rc = pgcluster_start(&g_pg);
+    if (g_pg_rc < 0)
+        return -1;
+    return index_embedder_builtin_new(&g_emb, 64, &err) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_pg_rc == 0)
+        pgcluster_destroy(&g_pg);
+    index_embedder_builtin_free(g_emb);
+    return 0;
+}
+
+#define NEED_PG()                                                                                             \
+    do {                                                                                                      \
+        if (g_pg_rc == PGCLUSTER_SKIP)                                                                        \
+            skip();                                                                                           \
+        assert_int_equal(pgcluster_sql(&g_pg, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);      \
+    } while (0)
+
+/* A single-box store: two collections, N_DOCS documents (every third with an original), one
+ * deleted (an id gap), one failed. */
+static void fill_sqlite(const char *dir)
+{
+    struct index_store *st = NULL;
+    struct kb_error err = {0};
+    int64_t manuals = 0, gone = 0;
+    assert_int_equal(idx_open(&st, dir, g_emb, &err), 0);
+    assert_int_equal(index_collection_create(st, "manuals", &manuals, &err), 0);
+    for (int i = 0; i < N_DOCS; i++) {
+        char text[3][256], heading[64], path[64], orig[96];
+        struct index_chunk ch[3];
+        struct index_doc d = {0};
+        int64_t id = 0;
+        int nc = 1 + i % 3;
+        for (int k = 0; k < nc; k++) {
+            snprintf(text[k], sizeof text[k], "Document %d part %d: the %s and the %s need the %s check, page %d.", i,
+                     k, g_words[(i + k) % 20], g_words[(i * 7 + k) % 20], g_words[(i * 3 + 2 * k) % 20], k + 1);
+            memset(&ch[k], 0, sizeof ch[k]);
+            ch[k].text = text[k];
+            ch[k].heading_path = heading;
+            ch[k].page_start = ch[k].page_end = k + 1;
+            ch[k].n_tokens = 12;
+        }
+        snprintf(heading, sizeof heading, "Manual %d > Care", i);
+        snprintf(path, sizeof path, "/docs/manual-%02d.md", i);
+        snprintf(orig, sizeof orig, "original bytes of manual %d", i);
+        d.collection_id = i % 2 ? manuals : 0;
+        d.name = path + 6;
+        d.path = path;
+        d.mime = "text/markdown";
+        d.title = heading;
+        assert_int_equal(index_doc_replace(st, &d, ch, nc, NULL, i % 3 == 0 ? orig : NULL,
+                                           i % 3 == 0 ? strlen(orig) : 0, &id, &err), 0);
+        if (i == 4)
+            gone = id;
+        if (i == 7)
+            assert_int_equal(index_doc_set_status(st, id, INDEX_DOC_FAILED, "parser said no", &err), 0);
+    }
+    assert_int_equal(index_doc_delete(st, gone, &err), 0);
+    index_store_close(st);
+}
+
+/* The top hits of q on st as "chunk_id:score;..." into buf. */
+static void hits_of(struct index_store *st, const char *q, char *buf, size_t n)
+{
+    struct index_search_opts o;
+    struct kb_arena a;
+    struct index_hit *h = NULL;
+    int nh = 0;
+    struct kb_error err = {0};
+    size_t len = 0;
+    buf[0] = '\0';
+    memset(&o, 0, sizeof o);
+    o.top_k = 8;
+    o.rrf_k = 60;
+    o.vector_weight = 0.5;
+    kb_arena_init(&a, 0, 0);
+    assert_int_equal(index_search(st, q, &o, &a, &h, &nh, &err), 0);
+    for (int i = 0; i < nh && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%lld:%.6f;", (long long)h[i].chunk_id, h[i].score);
+    kb_arena_release(&a);
+}
+
+static const char *const g_queries[] = {"descaling citric", "grinder burrs check", "steam wand frothing milk",
+                                        "pump valve pressure"};
+#define N_Q 4
+
+static void all_hits(struct index_store *st, char out[N_Q][1024])
+{
+    for (int q = 0; q < N_Q; q++) {
+        hits_of(st, g_queries[q], out[q], sizeof out[q]);
+        assert_true(out[q][0] != '\0');
+    }
+}
+
+static void die_after_ten(void *ud, int64_t done, int64_t total)
+{
+    (void)ud;
+    (void)total;
+    if (done == 10)
+        raise(SIGKILL); /* kill -9 mid-migration: 10 documents committed, the rest not */
+}
+
+static int migrate(const char *from, const char *to, struct index_migrate_report *r, struct kb_error *err)
+{
+    struct index_migrate_opts o;
+    memset(&o, 0, sizeof o);
+    o.from = from;
+    o.to = to;
+    return index_store_migrate(&o, r, err);
+}
+
+static void test_sqlite_to_pg_and_back(void **state)
+{
+    char *src = idx_tmpdir(), *node_dir = idx_tmpdir(), *back = idx_tmpdir(), from[4200], to[700], back_spec[4200];
+    char want[N_Q][1024], got[N_Q][1024], checksum[65];
+    struct index_migrate_report r;
+    struct kb_error err = {0};
+    struct index_store *st = NULL;
+    struct index_migrate_opts o;
+    struct pg_db *db = NULL;
+    int64_t n_docs = 0, n_chunks = 0;
+    pid_t pid;
+    int status = 0;
+    (void)state;
+    NEED_PG();
+    fill_sqlite(src);
+    assert_int_equal(idx_open(&st, src, g_emb, &err), 0);
+    all_hits(st, want);
+    index_store_close(st);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+
+    /* a child copies 10 documents and is killed with SIGKILL */
+    memset(&o, 0, sizeof o);
+    o.from = from;
+    o.to = to;
+    o.progress = die_after_ten;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        index_store_migrate(&o, &r, &err);
+        _exit(0); /* not reached: the progress callback kills the child */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(pg_counts(db, &n_docs, &n_chunks, &err), 0);
+    assert_int_equal(n_docs, 10); /* whole documents only */
+
+    /* the rerun finishes, without duplicates, and verifies */
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_int_equal(r.n_present, 10);
+    assert_int_equal(r.n_copied, N_DOCS - 1 - 10);
+    assert_int_equal(r.n_documents, N_DOCS - 1);
+    assert_int_equal(r.n_collections, 2);
+    assert_int_equal(r.n_originals, 10); /* every third has one; the deleted manual 4 is not among them */
+    assert_int_equal(r.n_vectors, r.n_chunks);
+    assert_true(r.verified);
+    assert_int_equal(strlen(r.checksum), 64);
+    kb_strlcpy(checksum, r.checksum, sizeof checksum);
+    assert_int_equal(pg_counts(db, &n_docs, &n_chunks, &err), 0);
+    assert_int_equal(n_docs, N_DOCS - 1);
+    assert_int_equal(n_chunks, r.n_chunks);
+    /* a third run has nothing left to copy */
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_int_equal(r.n_copied, 0);
+    assert_int_equal(r.n_present, N_DOCS - 1);
+    assert_string_equal(r.checksum, checksum);
+
+    /* a node on the database serves the same results as the single box did */
+    {
+        struct index_open_opts no;
+        struct index_store *node = NULL;
+        memset(&no, 0, sizeof no);
+        no.data_dir = node_dir;
+        no.embedder = g_emb;
+        no.ann_threshold = 200000;
+        no.pg_url = g_pg.url;
+        no.pg_poll_s = 1;
+        assert_int_equal(index_store_open(&node, &no, &err), 0);
+        all_hits(node, got);
+        for (int q = 0; q < N_Q; q++)
+            assert_string_equal(got[q], want[q]);
+
+        /* the way back into a new SQLite store: same checksum, same results, nothing to re-embed */
+        snprintf(back_spec, sizeof back_spec, "sqlite:%s", back);
+        o.from = to;
+        o.to = back_spec;
+        pid = fork(); /* killed after 10 documents this way too */
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            index_store_migrate(&o, &r, &err);
+            _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        assert_int_equal(migrate(to, back_spec, &r, &err), 0);
+        assert_int_equal(r.n_present, 10);
+        assert_int_equal(r.n_copied, N_DOCS - 1 - 10);
+        assert_int_equal(r.n_originals, 10);
+        assert_true(r.verified);
+        assert_string_equal(r.checksum, checksum);
+        assert_int_equal(idx_open(&st, back, g_emb, &err), 0);
+        {
+            struct index_reembed_status rs;
+            struct index_check ck;
+            index_reembed_status(st, &rs);
+            assert_false(rs.pending);
+            assert_int_equal(index_store_check(st, &ck, &err), 0);
+            assert_true(ck.ok);
+            assert_int_equal(ck.n_documents, N_DOCS - 1);
+        }
+        all_hits(st, got);
+        for (int q = 0; q < N_Q; q++)
+            assert_string_equal(got[q], want[q]);
+        index_store_close(st);
+
+        /* a write through the node gets ids past the copied ones */
+        {
+            struct index_chunk ch = {.text = "A new note about the espresso boiler gasket."};
+            struct index_doc d = {0};
+            int64_t id = 0;
+            d.name = "new.md";
+            d.path = "/docs/new.md";
+            assert_int_equal(index_doc_replace(node, &d, &ch, 1, NULL, NULL, 0, &id, &err), 0);
+            assert_true(id > N_DOCS);
+        }
+        index_store_close(node);
+    }
+
+    /* the database now holds a document the SQLite store lacks: refused, nothing written */
+    assert_int_equal(migrate(from, to, &r, &err), KB_ECONFLICT);
+    assert_non_null(strstr(err.msg, "different data"));
+    assert_int_equal(pg_counts(db, &n_docs, &n_chunks, &err), 0);
+    assert_int_equal(n_docs, N_DOCS);
+
+    pg_db_close(db);
+    idx_rm_rf(src);
+    idx_rm_rf(node_dir);
+    idx_rm_rf(back);
+    free(src);
+    free(node_dir);
+    free(back);
+}
+
+/* The source changed between an interrupted run and its rerun (the box kept serving): the rerun,
+ * with the same --from, repairs the copy instead of refusing it. */
+static void test_resume_after_source_change(void **state)
+{
+    char *src = idx_tmpdir(), from[4200], to[700];
+    struct index_migrate_opts o;
+    struct index_migrate_report r;
+    struct kb_error err = {0};
+    struct index_store *st = NULL;
+    struct pg_db *db = NULL;
+    int64_t n_docs = 0, n_chunks = 0;
+    pid_t pid;
+    int status = 0;
+    (void)state;
+    NEED_PG();
+    fill_sqlite(src);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+    memset(&o, 0, sizeof o);
+    o.from = from;
+    o.to = to;
+    o.progress = die_after_ten;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        index_store_migrate(&o, &r, &err);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* meanwhile: document 2 deleted, document 3 rewritten, one new document */
+    assert_int_equal(idx_open(&st, src, g_emb, &err), 0);
+    assert_int_equal(index_doc_delete(st, 2, &err), 0);
+    {
+        struct index_chunk ch = {.text = "Rewritten: the thermostat of the boiler is calibrated yearly."};
+        struct index_doc d = {0};
+        d.id = 3;
+        assert_int_equal(index_doc_replace(st, &d, &ch, 1, NULL, NULL, 0, NULL, &err), 0);
+        d.id = 0;
+        d.path = "/docs/late.md";
+        assert_int_equal(index_doc_replace(st, &d, &ch, 1, NULL, NULL, 0, NULL, &err), 0);
+    }
+    index_store_close(st);
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_true(r.verified);
+    assert_int_equal(r.n_present, 10 - 2); /* 2 and 3 were dropped, 3 copied again */
+    assert_int_equal(r.n_documents, N_DOCS - 1);
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(pg_counts(db, &n_docs, &n_chunks, &err), 0);
+    assert_int_equal(n_docs, N_DOCS - 1);
+    pg_db_close(db);
+    /* done: the marker is gone, so a different --from meets the strict check again */
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_int_equal(r.n_copied, 0);
+    idx_rm_rf(src);
+    free(src);
+}
+
+/* A SQLite target holding another document under a copied id: refused before any write. */
+static void test_refuse_different_sqlite(void **state)
+{
+    char *src = idx_tmpdir(), *other = idx_tmpdir(), from[4200], to[700], spec[4200];
+    struct index_migrate_report r;
+    struct kb_error err = {0};
+    struct index_store *st = NULL;
+    struct index_check ck;
+    (void)state;
+    NEED_PG();
+    fill_sqlite(src);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+    assert_int_equal(migrate(from, to, &r, &err), 0);
+    assert_int_equal(idx_open(&st, other, g_emb, &err), 0);
+    {
+        struct index_chunk ch = {.text = "Something else entirely."};
+        struct index_doc d = {0};
+        d.path = "/elsewhere.md";
+        assert_int_equal(index_doc_replace(st, &d, &ch, 1, NULL, NULL, 0, NULL, &err), 0);
+    }
+    index_store_close(st);
+    snprintf(spec, sizeof spec, "sqlite:%s/kbox.db", other); /* the kbox.db form names its directory */
+    assert_int_equal(migrate(to, spec, &r, &err), KB_ECONFLICT);
+    assert_non_null(strstr(err.msg, "document 1 differs"));
+    assert_int_equal(idx_open(&st, other, g_emb, &err), 0);
+    assert_int_equal(index_store_check(st, &ck, &err), 0);
+    assert_int_equal(ck.n_documents, 1);
+    index_store_close(st);
+    idx_rm_rf(src);
+    idx_rm_rf(other);
+    free(src);
+    free(other);
+}
+
+static void test_bad_inputs(void **state)
+{
+    char *src = idx_tmpdir(), from[4200], to[700];
+    struct index_migrate_report r;
+    struct kb_error err = {0};
+    (void)state;
+    NEED_PG();
+    fill_sqlite(src);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    /* nothing listens on port 1 */
+    assert_int_equal(migrate(from, "postgres:postgresql://kbox@127.0.0.1:1/kbox?connect_timeout=2", &r, &err),
+                     KB_EBUSY);
+    assert_non_null(strstr(err.msg, "--to postgres:"));
+    assert_non_null(strstr(err.msg, "unreachable"));
+    assert_int_equal(migrate("sqlite:/nonexistent/kbox-dir", from, &r, &err), KB_ENOENT);
+    assert_non_null(strstr(err.msg, "no kbox store"));
+    assert_int_equal(migrate(from, "mysql://db/kbox", &r, &err), KB_EINVAL);
+    assert_non_null(strstr(err.msg, "expected sqlite:PATH or postgres:URL"));
+    assert_int_equal(migrate(from, from, &r, &err), KB_EINVAL);
+    /* the empty database holds no kbox store to read */
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+    assert_int_equal(migrate(to, "sqlite:/tmp/kbox-never-created", &r, &err), KB_ENOENT);
+    assert_non_null(strstr(err.msg, "holds no kbox store"));
+    assert_int_equal(access("/tmp/kbox-never-created", F_OK), -1);
+    idx_rm_rf(src);
+    free(src);
+}
+
+/* The command as a person runs it: --json on stdout, errors on stderr. */
+static void test_cli(void **state)
+{
+    char *src = idx_tmpdir(), from[4200], to[700];
+    struct run_result rr;
+    (void)state;
+    NEED_PG();
+    fill_sqlite(src);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+    {
+        char *argv[] = {KBOX_BIN, "store", "migrate", "--from", from, "--to", to, "--json", NULL};
+        assert_int_equal(run_cmd(&rr, argv, NULL), 0);
+        assert_int_equal(rr.exit_code, 0);
+        assert_non_null(strstr(rr.out, "\"documents\":29"));
+        assert_non_null(strstr(rr.out, "\"copied\":29"));
+        assert_non_null(strstr(rr.out, "\"verified\":true"));
+        assert_non_null(strstr(rr.out, "\"checksum\":\""));
+        run_result_free(&rr);
+    }
+    {
+        char *argv[] = {KBOX_BIN, "store", "migrate", "--from", from, "--to", "postgres:", "--json", NULL};
+        assert_int_equal(run_cmd(&rr, argv, NULL), 0);
+        assert_int_equal(rr.exit_code, 2);
+        assert_string_equal(rr.out, "");
+        assert_non_null(strstr(rr.err, "needs a connection URL"));
+        run_result_free(&rr);
+    }
+    {
+        char *argv[] = {KBOX_BIN, "store", "migrate", "--from", from, NULL};
+        assert_int_equal(run_cmd(&rr, argv, NULL), 0);
+        assert_int_equal(rr.exit_code, 1);
+        assert_non_null(strstr(rr.err, "--from and --to"));
+        run_result_free(&rr);
+    }
+    idx_rm_rf(src);
+    free(src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_sqlite_to_pg_and_back),
+        cmocka_unit_test(test_resume_after_source_change),
+        cmocka_unit_test(test_refuse_different_sqlite),
+        cmocka_unit_test(test_cli),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
