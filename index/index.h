@@ -753,6 +753,10 @@ int index_log_review_set(struct index_store *st, int64_t message_id, const char 
 /* Every message the filter covers, oldest first (exports). The lock is held throughout. */
 int index_log_each(struct index_store *st, const struct index_log_filter *f, index_log_row_fn fn, void *ud,
                    struct kb_error *err);
+/* The collection_id a message (conversation false) or a conversation was logged under (0: asked
+ * over every collection), for per-collection access checks. KB_ENOENT if absent. */
+int index_log_collection_of(struct index_store *st, bool conversation, int64_t id, int64_t *collection_id,
+                            struct kb_error *err);
 /* Deletes a conversation with its messages and their feedback. KB_ENOENT if absent. */
 int index_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err);
 /* Deletes messages created before `before` (unix seconds), then conversations left empty. */

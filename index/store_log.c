@@ -460,6 +460,33 @@ int index_log_review_set(struct index_store *st, int64_t message_id, const char 
     return rc;
 }
 
+int index_log_collection_of(struct index_store *st, bool conversation, int64_t id, int64_t *collection_id,
+                            struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    const char *what = conversation ? "conversation" : "message";
+    int rc = 0, src;
+    *collection_id = 0;
+    store_lock(st);
+    src = sqlite3_prepare_v2(st->db,
+                             conversation ? "SELECT collection_id FROM conversations WHERE id = ?1"
+                                          : "SELECT collection_id FROM messages WHERE id = ?1",
+                             -1, &s, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        src = sqlite3_step(s);
+    }
+    if (src == SQLITE_ROW)
+        *collection_id = sqlite3_column_int64(s, 0);
+    else if (src == SQLITE_DONE)
+        rc = kb_error_set(err, KB_ENOENT, "no %s with id %lld", what, (long long)id);
+    else
+        rc = store_fail(st, err, src, what);
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}
+
 int index_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err)
 {
     int rc;

@@ -482,6 +482,9 @@ int rag_log_stats_json(struct rag *r, const struct rag_log_query *q, struct jw *
 typedef int (*rag_write_fn)(void *ud, const char *p, size_t n);
 int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *format, rag_write_fn write, void *ud,
                    struct kb_error *err);
+/* The collection_id a logged message (conversation false) or conversation was asked over (0: every
+ * collection), after the pending log is written: web/ checks per-collection access with it. KB_ENOENT. */
+int rag_log_collection_of(struct rag *r, bool conversation, int64_t id, int64_t *collection_id, struct kb_error *err);
 /* Deletes a logged conversation with its messages and their feedback. KB_ENOENT. */
 int rag_conversation_delete(struct rag *r, int64_t id, struct kb_error *err);
 /* Deletes messages older than log.retention_days now (0 days: nothing). */

@@ -23,7 +23,13 @@
  *   DELETE /api/conversations/{id}   (admin) -> {"ok": true}: its messages and their feedback go too
  *
  * Dates (from, to) are YYYY-MM-DD (UTC; `to` includes its day) or unix seconds.
- * Tests: tests/web/test_log.c, tests/web/loop.mjs (the pages in Chromium). */
+ * Per-collection access: for a principal limited to some collections, the review list, stats and
+ * export are of one of them (web_coll_pick: another is 404 as a missing one; none named is their
+ * only one, or 400 asking to name one when they have several, since the log queries and rollups
+ * filter by one collection), and a message or conversation asked over another collection (or over
+ * every one) is 404 to review_set and delete.
+ * Tests: tests/web/test_log.c, tests/web/test_acct.c (test_coll_access), tests/web/loop.mjs (the
+ * pages in Chromium). */
 #include "web/web_int.h"
 
 #include <stdio.h>
@@ -103,10 +109,26 @@ static int log_query(struct web_req *req, struct rag_log_query *q, struct kb_err
         (rc = rag_log_parse_date("to", web_req_query(req, "to"), true, &q->to, err)) ||
         (rc = parse_count("offset", web_req_query(req, "offset"), INT64_MAX / 2, &q->offset, err)) ||
         (rc = parse_count("limit", web_req_query(req, "limit"), 200, &limit, err)) ||
-        (rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &q->collection_id, err)))
+        (rc = web_collection_resolve(req->ctx, web_req_query(req, "collection"), &q->collection_id, err)) ||
+        (rc = web_coll_pick(req, &q->collection_id, err)))
         return rc;
     q->limit = (int)limit;
     return rag_log_query_check(q, err);
+}
+
+/* 404 (as for a missing one) when the caller is limited to collections and the logged message or
+ * conversation id was asked over another one, or over every collection. */
+static int log_visible(struct web_req *req, bool conversation, int64_t id, struct kb_error *err)
+{
+    int64_t coll = 0;
+    int rc;
+    if (!req->who.collections[0])
+        return 0; /* unrestricted: the change itself says whether it exists */
+    if ((rc = rag_log_collection_of(req->ctx->rag, conversation, id, &coll, err)))
+        return rc;
+    return web_coll_visible(req, coll) ? 0
+                                       : kb_error_set(err, KB_ENOENT, "no %s with id %lld",
+                                                      conversation ? "conversation" : "message", (long long)id);
 }
 
 /* ---- review and analytics ------------------------------------------------------------------------------ */
@@ -138,7 +160,7 @@ int web_h_review_set(struct web_req *req, struct web_resp *resp, struct kb_error
 {
     struct review_body b = {0};
     int rc = kb_json_decode(req->body, req->body_bytes, review_fields, &b, &req->arena, err);
-    if (rc == 0)
+    if (rc == 0 && (rc = log_visible(req, false, req->ids[0], err)) == 0)
         rc = rag_review_set(req->ctx->rag, req->ids[0], b.action, err);
     return rc ? rc : ok_body(resp);
 }
@@ -193,6 +215,8 @@ int web_h_logs_export(struct web_req *req, struct web_resp *resp, struct kb_erro
 
 int web_h_conversation_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
-    int rc = rag_conversation_delete(req->ctx->rag, req->ids[0], err);
+    int rc = log_visible(req, true, req->ids[0], err);
+    if (rc == 0)
+        rc = rag_conversation_delete(req->ctx->rag, req->ids[0], err);
     return rc ? rc : ok_body(resp);
 }

@@ -13,7 +13,8 @@
  *     deletions, settings, collection and bot changes (test_audit_actions);
  *   - per-collection access: an account limited to one collection gets 404 (not 403) for
  *     documents, jobs, collections, search/ask and bots outside it, and its lists leave them out
- *     (test_coll_access);
+ *     (test_coll_access); the review list, stats, log export, review actions and conversation
+ *     deletion are of the user's collections too (test_coll_logs);
  *   - idle and absolute session timeouts (auth.session_idle_s, auth.session_max_s at their 60 s
  *     and 120 s minimums; the session rows are back-dated instead of sleeping: test_session_timeouts). */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -687,6 +688,136 @@ static void test_coll_access(void **state)
     stop(f);
 }
 
+/* POST /api/ask as the break-glass owner in collection coll (NULL: every collection) on channel api;
+ * returns the logged message_id. */
+static long long ask_logged(struct fixture *f, const char *coll, const char *question)
+{
+    static const char *const admin[] = {AUTH, NULL};
+    struct http_resp r;
+    char body[256];
+    long long id;
+    if (coll)
+        snprintf(body, sizeof body, "{\"question\":\"%s\",\"collection\":\"%s\",\"channel\":\"api\"}", question, coll);
+    else
+        snprintf(body, sizeof body, "{\"question\":\"%s\",\"channel\":\"api\"}", question);
+    if (req(f, "POST", "/api/ask", admin, body, &r) != 200)
+        fail_msg("ask %s: %d %s", body, r.status, r.body);
+    id = json_int(r.body, "message_id");
+    assert_true(id > 0);
+    http_resp_free(&r);
+    return id;
+}
+
+/* Whether body lists the review item or export row of message id. */
+static bool has_message(const char *body, long long id)
+{
+    char pat[48];
+    snprintf(pat, sizeof pat, "\"message_id\":%lld,", id);
+    if (strstr(body, pat))
+        return true;
+    snprintf(pat, sizeof pat, "\"id\":%lld,", id);
+    return strstr(body, pat) != NULL;
+}
+
+/* The conversation log under per-collection access: the review list, stats and export of a user
+ * limited to one collection are that collection's; another is 404; with several, naming none is 400;
+ * review and delete of a message or conversation of another collection (or of every one) are 404. */
+static void test_coll_logs(void **state)
+{
+    static const char *const admin[] = {AUTH, NULL};
+    static const char *const kv[] = {"log.review_below", "1", NULL}; /* every answer is a review item */
+    struct fixture *f = start_cfg(kv);
+    struct http_resp r;
+    char tok[2][80], th[2][128], path[128], body[256];
+    const char *ag[] = {th[0], NULL}, *ed[] = {th[1], NULL};
+    long long hr, shop, hm, sm, am, hconv;
+    (void)state;
+    assert_int_equal(req(f, "POST", "/api/collections", admin, "{\"name\":\"hr\"}", &r), 201);
+    hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    assert_int_equal(req(f, "POST", "/api/collections", admin, "{\"name\":\"shop\"}", &r), 201);
+    shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    upload_indexed(f, AUTH, "hr", "salaries.txt", "The zebracorn salary table is secret to HR staff.");
+    upload_indexed(f, AUTH, "shop", "returns.txt", "A zebracorn may be returned within thirty days.");
+    snprintf(body, sizeof body, "{\"email\":\"ag@example.com\",\"role\":\"agent\",\"password\":\"pass-agent\",\"collections\":[%lld]}",
+             shop);
+    expect(f, "POST", "/api/users", admin, body, 201, NULL);
+    snprintf(body, sizeof body, "{\"email\":\"ed@example.com\",\"role\":\"editor\",\"password\":\"pass-editor\",\"collections\":[%lld]}",
+             shop);
+    expect(f, "POST", "/api/users", admin, body, 201, NULL);
+    login(f, "ag@example.com", "agent", tok[0], sizeof tok[0]);
+    login(f, "ed@example.com", "editor", tok[1], sizeof tok[1]);
+    for (int i = 0; i < 2; i++)
+        snprintf(th[i], sizeof th[i], "Authorization: Bearer %s", tok[i]);
+    /* three fallbacks (nothing matches): one per collection and one over every collection */
+    hm = ask_logged(f, "hr", "Which quasar orbits the payroll nebula?");
+    sm = ask_logged(f, "shop", "Which quasar orbits the checkout nebula?");
+    am = ask_logged(f, NULL, "Which quasar orbits the lobby nebula?");
+    assert_int_equal(req(f, "GET", "/api/review?collection=hr", admin, NULL, &r), 200);
+    assert_true(has_message(r.body, hm));
+    hconv = json_int(r.body, "conversation_id");
+    http_resp_free(&r);
+    /* review list: the agent's is the shop's */
+    assert_int_equal(req(f, "GET", "/api/review", ag, NULL, &r), 200);
+    assert_true(has_message(r.body, sm));
+    assert_false(has_message(r.body, hm));
+    assert_false(has_message(r.body, am));
+    assert_int_equal(json_int(r.body, "total"), 1);
+    http_resp_free(&r);
+    expect(f, "GET", "/api/review?collection=hr", ag, NULL, 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/review?collection=%lld", hr);
+    expect(f, "GET", path, ag, NULL, 404, "ENOENT");
+    expect(f, "GET", "/api/review?collection=shop", ag, NULL, 200, NULL);
+    /* stats */
+    assert_int_equal(req(f, "GET", "/api/stats", ag, NULL, &r), 200);
+    assert_int_equal(json_int(r.body, "questions"), 1);
+    assert_null(strstr(r.body, "payroll"));
+    assert_null(strstr(r.body, "lobby"));
+    http_resp_free(&r);
+    expect(f, "GET", "/api/stats?collection=hr", ag, NULL, 404, "ENOENT");
+    /* export (an editor's route) */
+    assert_int_equal(req(f, "GET", "/api/logs/export?format=jsonl", ed, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "checkout nebula"));
+    assert_null(strstr(r.body, "payroll nebula"));
+    assert_null(strstr(r.body, "lobby nebula"));
+    http_resp_free(&r);
+    expect(f, "GET", "/api/logs/export?format=csv&collection=hr", ed, NULL, 404, "ENOENT");
+    /* review actions: another collection's message, or one over every collection, is 404 */
+    snprintf(path, sizeof path, "/api/review/%lld", hm);
+    expect(f, "POST", path, ag, "{\"action\":\"dismiss\"}", 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/review/%lld", am);
+    expect(f, "POST", path, ag, "{\"action\":\"dismiss\"}", 404, "ENOENT");
+    expect(f, "POST", "/api/review/999999", ag, "{\"action\":\"dismiss\"}", 404, "ENOENT");
+    snprintf(path, sizeof path, "/api/review/%lld", sm);
+    expect(f, "POST", path, ag, "{\"action\":\"dismiss\"}", 200, NULL);
+    /* the unlimited owner still sees everything: the hr item is still in its inbox */
+    assert_int_equal(req(f, "GET", "/api/review", admin, NULL, &r), 200);
+    assert_true(has_message(r.body, hm));
+    assert_true(has_message(r.body, am));
+    assert_false(has_message(r.body, sm));
+    http_resp_free(&r);
+    assert_int_equal(req(f, "GET", "/api/stats", admin, NULL, &r), 200);
+    assert_int_equal(json_int(r.body, "questions"), 3);
+    http_resp_free(&r);
+    /* two collections: naming none is 400, naming one of them works */
+    snprintf(body, sizeof body, "{\"collections\":[%lld,%lld]}", shop, hr);
+    expect(f, "PATCH", "/api/users/1", admin, body, 200, NULL);
+    expect(f, "GET", "/api/review", ag, NULL, 400, "EINVAL");
+    expect(f, "GET", "/api/stats", ag, NULL, 400, "EINVAL");
+    assert_int_equal(req(f, "GET", "/api/review?collection=hr", ag, NULL, &r), 200);
+    assert_true(has_message(r.body, hm));
+    http_resp_free(&r);
+    /* deleting a conversation (owner's route) of a collection the owner may not see is 404 */
+    snprintf(body, sizeof body, "{\"role\":\"owner\",\"collections\":[%lld]}", shop);
+    expect(f, "PATCH", "/api/users/2", admin, body, 200, NULL);
+    snprintf(path, sizeof path, "/api/conversations/%lld", hconv);
+    expect(f, "DELETE", path, ed, NULL, 404, "ENOENT");
+    expect(f, "DELETE", path, admin, NULL, 200, NULL);
+    expect(f, "DELETE", path, admin, NULL, 404, "ENOENT");
+    stop(f);
+}
+
 /* Uploads, deletions, settings, collection and bot changes each leave an audit entry naming who. */
 static void test_audit_actions(void **state)
 {
@@ -781,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_route_table), cmocka_unit_test(test_role_by_route),
         cmocka_unit_test(test_login_session_csrf), cmocka_unit_test(test_lockout), cmocka_unit_test(test_bot_key),
         cmocka_unit_test(test_keys_and_audit), cmocka_unit_test(test_coll_access),
+        cmocka_unit_test(test_coll_logs),
         cmocka_unit_test(test_audit_actions), cmocka_unit_test(test_session_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
