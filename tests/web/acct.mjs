@@ -15,7 +15,9 @@
 //   6. the viewer changes its password on the Account page and logs out everywhere;
 //   7. the owner revokes the key (the client is then refused), resets the editor's password and
 //      removes the viewer (whose session ends);
-//   8. an agent sees Documents without Delete or Re-ingest, and Review, but not Upload;
+//   8. an agent limited to "shop" sees Documents without Delete or Re-ingest, and Review, but not
+//      Upload; its Dashboard counts shop's questions only (one is logged in "hr") and its Review page
+//      loads without an error, while GET /api/review?collection=hr is 404;
 //   9. screenshots (BUILD_DIR/screenshots/acct-*.png): login, users, keys and audit in English and
 //      Chinese, the editor's upload page and the viewer's chat page.
 // Exit 77 (skip) without chromium or the npm packages.
@@ -57,9 +59,11 @@ async function main() {
   const browser = await launch();
   await runWithServer(k, async () => {
     try {
+      const collId = {};
       for (const name of ['shop', 'hr']) {
         const r = await fetch(k.url + '/api/collections', {method: 'POST', headers: admin, body: JSON.stringify({name})});
         check(r.status === 201, 'collection ' + name + ': ' + r.status);
+        collId[name] = (await r.json()).id;
       }
       const errors = [];
 
@@ -260,13 +264,28 @@ async function main() {
 
       // ---- 8. an agent reads documents but cannot change them ----
       const ag = await fetch(k.url + '/api/users', {method: 'POST', headers: admin,
-        body: JSON.stringify({email: 'ag@example.com', role: 'agent', password: 'agent-password-1'})});
+        body: JSON.stringify({email: 'ag@example.com', role: 'agent', password: 'agent-password-1', collections: [collId.shop]})});
       check(ag.status === 201, 'agent created: ' + ag.status);
       await login(v, k.url + '/#documents', 'ag@example.com', 'agent-password-1');
       await v.waitForSelector('#page-documents:not([hidden]) #doc-rows tr[data-id]');
       check(await v.locator('#doc-rows button.danger').count() === 0, 'agent: no Delete buttons');
       check(await v.locator('#nav button[data-page="upload"]').isHidden(), 'agent: no Upload nav');
       check(await v.locator('#nav button[data-page="review"]').isVisible(), 'agent: Review nav');
+      // the agent is limited to "shop": its Dashboard and Review pages load that collection's log alone
+      const hrAsk = await fetch(k.url + '/api/ask', {method: 'POST', headers: admin,
+        body: JSON.stringify({question: 'Who signs the payroll quasar?', collection: 'hr', channel: 'api'})});
+      check(hrAsk.status === 200, 'a logged question in hr: ' + hrAsk.status);
+      const shopStats = await (await fetch(k.url + '/api/stats?collection=shop', {headers: admin})).json();
+      const allStats = await (await fetch(k.url + '/api/stats', {headers: admin})).json();
+      check(allStats.questions > shopStats.questions, `the log holds more than shop's questions: ${allStats.questions}`);
+      await v.click('#nav button[data-page="dashboard"]');
+      await v.waitForSelector(`#page-dashboard:not([hidden]) #dash-body[data-questions="${shopStats.questions}"]`);
+      await v.click('#nav button[data-page="review"]');
+      await v.waitForSelector('#page-review:not([hidden]) #review-list > *');
+      check(!(await v.locator('#review-list').textContent()).includes('payroll quasar'), 'agent: no hr item to review');
+      check(await v.locator('#toast').isHidden(), 'agent: no error on Dashboard or Review');
+      const hrHidden = await v.evaluate(async () => (await fetch('/api/review?collection=hr')).status);
+      check(hrHidden === 404, 'agent: the hr review list is 404: ' + hrHidden);
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log(`acct: ok (screenshots in ${shots})`);
     } finally {
