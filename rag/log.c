@@ -684,7 +684,8 @@ int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *for
 
 /* ---- deletion and retention ------------------------------------------------------------------------------- */
 
-int rag_log_collection_of(struct rag *r, bool conversation, int64_t id, int64_t *collection_id, struct kb_error *err)
+int rag_log_collection_of(struct rag *r, bool conversation, int64_t id, int64_t *collection_id,
+                          struct kb_error *err)
 {
     log_flush(r);
     return index_log_collection_of(r->st, conversation, id, collection_id, err);

@@ -484,7 +484,8 @@ int rag_log_export(struct rag *r, const struct rag_log_query *q, const char *for
                    struct kb_error *err);
 /* The collection_id a logged message (conversation false) or conversation was asked over (0: every
  * collection), after the pending log is written: web/ checks per-collection access with it. KB_ENOENT. */
-int rag_log_collection_of(struct rag *r, bool conversation, int64_t id, int64_t *collection_id, struct kb_error *err);
+int rag_log_collection_of(struct rag *r, bool conversation, int64_t id, int64_t *collection_id,
+                          struct kb_error *err);
 /* Deletes a logged conversation with its messages and their feedback. KB_ENOENT. */
 int rag_conversation_delete(struct rag *r, int64_t id, struct kb_error *err);
 /* Deletes messages older than log.retention_days now (0 days: nothing). */

@@ -126,9 +126,10 @@ static int log_visible(struct web_req *req, bool conversation, int64_t id, struc
         return 0; /* unrestricted: the change itself says whether it exists */
     if ((rc = rag_log_collection_of(req->ctx->rag, conversation, id, &coll, err)))
         return rc;
-    return web_coll_visible(req, coll) ? 0
-                                       : kb_error_set(err, KB_ENOENT, "no %s with id %lld",
-                                                      conversation ? "conversation" : "message", (long long)id);
+    return web_coll_visible(req, coll)
+               ? 0
+               : kb_error_set(err, KB_ENOENT, "no %s with id %lld", conversation ? "conversation" : "message",
+                              (long long)id);
 }
 
 /* ---- review and analytics ------------------------------------------------------------------------------ */

@@ -697,7 +697,8 @@ static long long ask_logged(struct fixture *f, const char *coll, const char *que
     char body[256];
     long long id;
     if (coll)
-        snprintf(body, sizeof body, "{\"question\":\"%s\",\"collection\":\"%s\",\"channel\":\"api\"}", question, coll);
+        snprintf(body, sizeof body, "{\"question\":\"%s\",\"collection\":\"%s\",\"channel\":\"api\"}",
+                 question, coll);
     else
         snprintf(body, sizeof body, "{\"question\":\"%s\",\"channel\":\"api\"}", question);
     if (req(f, "POST", "/api/ask", admin, body, &r) != 200)
@@ -740,10 +741,14 @@ static void test_coll_logs(void **state)
     http_resp_free(&r);
     upload_indexed(f, AUTH, "hr", "salaries.txt", "The zebracorn salary table is secret to HR staff.");
     upload_indexed(f, AUTH, "shop", "returns.txt", "A zebracorn may be returned within thirty days.");
-    snprintf(body, sizeof body, "{\"email\":\"ag@example.com\",\"role\":\"agent\",\"password\":\"pass-agent\",\"collections\":[%lld]}",
+    snprintf(body, sizeof body,
+             "{\"email\":\"ag@example.com\",\"role\":\"agent\",\"password\":\"pass-agent\",\"collections\":[%"
+             "lld]}",
              shop);
     expect(f, "POST", "/api/users", admin, body, 201, NULL);
-    snprintf(body, sizeof body, "{\"email\":\"ed@example.com\",\"role\":\"editor\",\"password\":\"pass-editor\",\"collections\":[%lld]}",
+    snprintf(body, sizeof body,
+             "{\"email\":\"ed@example.com\",\"role\":\"editor\",\"password\":\"pass-editor\",\"collections\":"
+             "[%lld]}",
              shop);
     expect(f, "POST", "/api/users", admin, body, 201, NULL);
     login(f, "ag@example.com", "agent", tok[0], sizeof tok[0]);
@@ -909,11 +914,16 @@ static void test_session_timeouts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route_table), cmocka_unit_test(test_role_by_route),
-        cmocka_unit_test(test_login_session_csrf), cmocka_unit_test(test_lockout), cmocka_unit_test(test_bot_key),
-        cmocka_unit_test(test_keys_and_audit), cmocka_unit_test(test_coll_access),
+        cmocka_unit_test(test_route_table),
+        cmocka_unit_test(test_role_by_route),
+        cmocka_unit_test(test_login_session_csrf),
+        cmocka_unit_test(test_lockout),
+        cmocka_unit_test(test_bot_key),
+        cmocka_unit_test(test_keys_and_audit),
+        cmocka_unit_test(test_coll_access),
         cmocka_unit_test(test_coll_logs),
-        cmocka_unit_test(test_audit_actions), cmocka_unit_test(test_session_timeouts),
+        cmocka_unit_test(test_audit_actions),
+        cmocka_unit_test(test_session_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
