@@ -52,7 +52,7 @@
 
 #include "index/pg.h"
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -198,6 +198,7 @@ extern const char *const store_curated_migration; /* store_curated.c: 4 -> 5; it
 extern const char store_users_migration[]; /* store_users.c: 5 -> 6 */
 extern const char store_bots_migration[]; /* store_bots.c: 6 -> 7 */
 extern const char store_handoff_migration[]; /* store_handoff.c: 7 -> 8 */
+extern const char store_bots_handoff_migration[]; /* store_bots.c: 8 -> 9 */
 
 static const char *const store_migrations[] = {
     /* 0 -> 1 */
@@ -251,6 +252,8 @@ static const char *const store_migrations[] = {
     store_bots_migration,
     /* 7 -> 8: human handoff conversations, tickets and their events (store_handoff.c) */
     store_handoff_migration,
+    /* 8 -> 9: a bot's own handoff settings (store_bots.c) */
+    store_bots_handoff_migration,
 };
 
 static int store_user_version(struct index_store *st)

@@ -1,15 +1,19 @@
 /* index/store_bots.c: bots, the named public-facing configurations (issue #16 item 3): the SQL of
  * their table and its migration, part of the SQLite glue (store.c runs store_bots_migration as the
- * entry for schema version 7 of its migrations array).
+ * entry for schema version 7 of its migrations array, store_bots_handoff_migration for 9).
  *
  * Schema (added by one migration; no other table refers to it):
  *   bots(id TEXT PRIMARY KEY, name, collections, greeting, persona, fallback, strict, model, origins,
  *        color, logo, lang, public_page, created_at, updated_at)
+ *        (+ schema 9: handoff, handoff_keywords, handoff_after_fallbacks, handoff_on_thumbs_down)
  *       -- id: a slug [a-z0-9-], 1..32 bytes (rag/bots.c checks it); collections: collection ids,
  *          comma-separated ("" = every collection); strict: -1 inherit answer.strict, 0 off, 1 on;
  *          every text column "" = inherit the global setting (widget.greeting, answer.persona,
  *          answer.fallback, answer.model, server.cors_origins, widget.color, widget.lang); logo: ""
  *          none, an http(s) URL or a data:image/...;base64 URL; public_page: /b/ID is served (1) or 404
+ *          handoff, handoff_on_thumbs_down: -1 inherit handoff.enabled / handoff.on_thumbs_down, 0 off,
+ *          1 on; handoff_keywords: "" inherit handoff.keywords; handoff_after_fallbacks: -1 inherit
+ *          handoff.after_fallbacks, 0 off, N (issues #16 item 3, #17 item 1: per-bot handoff triggers)
  * The migration also creates the bot "default" over every collection with every setting inherited,
  * so an upgraded data directory's answers, widget and OpenAI model "default" behave as before.
  *
@@ -34,9 +38,17 @@ const char store_bots_migration[] =
     "INSERT OR IGNORE INTO bots(id, name, created_at, updated_at) VALUES('default', 'Default',"
     " CAST(strftime('%s','now') AS INTEGER), CAST(strftime('%s','now') AS INTEGER));";
 
+/* 8 -> 9: a bot's own handoff settings; every existing bot inherits the global ones */
+const char store_bots_handoff_migration[] =
+    "ALTER TABLE bots ADD COLUMN handoff INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE bots ADD COLUMN handoff_keywords TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE bots ADD COLUMN handoff_after_fallbacks INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE bots ADD COLUMN handoff_on_thumbs_down INTEGER NOT NULL DEFAULT -1;";
+
 #define BOT_COLS                                                                                          \
     "id, name, collections, greeting, persona, fallback, strict, model, origins, color, logo, lang,"     \
-    " public_page, created_at, updated_at"
+    " public_page, created_at, updated_at, handoff, handoff_keywords, handoff_after_fallbacks,"             \
+    " handoff_on_thumbs_down"
 
 static const char *nz(const char *s)
 {
@@ -60,6 +72,10 @@ static void bot_from_row(sqlite3_stmt *s, struct kb_arena *a, struct index_bot *
     b->public_page = sqlite3_column_int(s, 12) != 0;
     b->created_at = sqlite3_column_int64(s, 13);
     b->updated_at = sqlite3_column_int64(s, 14);
+    b->handoff = sqlite3_column_int(s, 15);
+    b->handoff_keywords = store_col_str(s, 16, a);
+    b->handoff_after_fallbacks = sqlite3_column_int(s, 17);
+    b->handoff_on_thumbs_down = sqlite3_column_int(s, 18);
 }
 
 static int bot_prepare(struct index_store *st, const char *sql, sqlite3_stmt **s, struct kb_error *err)
@@ -70,10 +86,12 @@ static int bot_prepare(struct index_store *st, const char *sql, sqlite3_stmt **s
 
 int index_bot_put(struct index_store *st, const struct index_bot *b, bool create, struct kb_error *err)
 {
-    static const char sql_ins[] = "INSERT INTO bots(" BOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?14)";
+    static const char sql_ins[] = "INSERT INTO bots(" BOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?14,"
+                                  "?15,?16,?17,?18)";
     static const char sql_upd[] = "UPDATE bots SET name=?2, collections=?3, greeting=?4, persona=?5, fallback=?6,"
                                   " strict=?7, model=?8, origins=?9, color=?10, logo=?11, lang=?12, public_page=?13,"
-                                  " updated_at=?14 WHERE id=?1";
+                                  " updated_at=?14, handoff=?15, handoff_keywords=?16, handoff_after_fallbacks=?17,"
+                                  " handoff_on_thumbs_down=?18 WHERE id=?1";
     sqlite3_stmt *s = NULL;
     int rc, src;
     store_lock(st);
@@ -95,6 +113,10 @@ int index_bot_put(struct index_store *st, const struct index_bot *b, bool create
     sqlite3_bind_text(s, 12, nz(b->lang), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 13, b->public_page ? 1 : 0);
     sqlite3_bind_int64(s, 14, store_now_s());
+    sqlite3_bind_int(s, 15, b->handoff);
+    sqlite3_bind_text(s, 16, nz(b->handoff_keywords), -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 17, b->handoff_after_fallbacks);
+    sqlite3_bind_int(s, 18, b->handoff_on_thumbs_down);
     src = sqlite3_step(s);
     if (src == SQLITE_CONSTRAINT_PRIMARYKEY || (src & 0xff) == SQLITE_CONSTRAINT)
         rc = kb_error_set(err, KB_ECONFLICT, "a bot with id '%s' already exists", nz(b->id));
