@@ -5,9 +5,9 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 8; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
+ * Schema (user_version 9; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
  * v6 users, sessions, API keys and the audit log (store_users.c's), v7 bots (store_bots.c's), v8 human
- * handoff (store_handoff.c's)):
+ * handoff (store_handoff.c's), v9 a bot's own handoff settings (store_bots.c's)):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
@@ -25,6 +25,7 @@
  *   bots (v7): named public-facing configurations, see store_bots.c (v6 is #16's accounts; until
  *                                  that lands its entry below is an empty placeholder)
  *   handoffs, handoff_events (v8): conversations passed to a person, tickets, see store_handoff.c
+ *   bots.handoff, handoff_keywords, handoff_after_fallbacks, handoff_on_thumbs_down (v9): see store_bots.c
  * AUTOINCREMENT makes chunk ids never reused, so a FAISS id always names one version of one chunk.
  *
  * Data flow at open: open the file (WAL, busy timeout) -> register the tokenizer -> migrate ->

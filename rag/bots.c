@@ -20,7 +20,8 @@
  * RAG_BOT_MAX_ORIGINS origins ("scheme://host[:port]", or "*"); color "#rgb" or "#rrggbb" (it goes
  * into CSS); logo an http(s) URL or a data:image/(png|jpeg|gif|webp);base64 URL of at most
  * RAG_BOT_LOGO_MAX bytes; lang "", "en" or "zh"; model "", "extractive" or a *.gguf file name.
- * Threads: stateless; the store has its own lock. Tests: tests/web/test_bots.c, tests/web/bots.mjs. */
+ * Threads: stateless; the store has its own lock. Tests: tests/web/test_bots.c, tests/web/bots.mjs,
+ * tests/web/test_handoff.c (test_bot_handoff), tests/cli/test_bot_cli.c. */
 #include "rag/rag_int.h"
 
 #include <stdio.h>

@@ -27,6 +27,9 @@
  *   GET  /api/inbox/{id} -> {handoff, events, bot: [{question, answer, mode, citations, at}]}
  *   GET  /api/inbox/{id}/stream: the conversation's events, as the customer's stream
  *   POST /api/inbox/{id}/take (409 when someone else took it first), /messages {text}, /close
+ * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
+ * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
+ * bot with handoff off gets "enabled": false and 403 for requests and tickets.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
  * 403, not stored. While an agent holds a conversation, POST /api/ask naming its
  * conversation_secret gets 409 (the bot stays silent): web_handoff_silent.
