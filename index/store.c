@@ -25,7 +25,7 @@
  *   bots (v7): named public-facing configurations, see store_bots.c (v6 is #16's accounts; until
  *                                  that lands its entry below is an empty placeholder)
  *   handoffs, handoff_events (v8): conversations passed to a person, tickets, see store_handoff.c
- *   bots.handoff, handoff_keywords, handoff_after_fallbacks, handoff_on_thumbs_down (v9): see store_bots.c
+ *   bot_handoff (v9): a bot's own handoff settings, see store_bots.c
  * AUTOINCREMENT makes chunk ids never reused, so a FAISS id always names one version of one chunk.
  *
  * Data flow at open: open the file (WAL, busy timeout) -> register the tokenizer -> migrate ->
