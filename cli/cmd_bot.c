@@ -7,7 +7,9 @@
  * SETTINGS: --name N, --collection C (repeat; --all-collections clears the list: every collection),
  * --greeting T, --persona T, --fallback T, --strict true|false|inherit, --model FILE|extractive|"",
  * --origin O (repeat; --no-origins clears: server.cors_origins), --color #rrggbb, --logo URL,
- * --lang en|zh|"", --public-page on|off. An empty value ("") inherits the global setting.
+ * --lang en|zh|"", --public-page on|off, --handoff true|false|inherit, --handoff-keywords "A,B",
+ * --handoff-after-fallbacks N|inherit, --handoff-on-thumbs-down true|false|inherit.
+ * An empty value ("") inherits the global setting.
  * The flags become the JSON object POST/PUT /api/bots take, so validation and messages are one.
  * With --json: list {"bots":[bot...]}, show/add/set {"bot":bot} (rag_bot_json's full object), rm
  * {"deleted":ID}. Errors go to stderr as "kbox: ..." (exit 2 for bad input, 1 for usage).
@@ -27,6 +29,16 @@ static const struct {
 } bot_str_flags[] = {
     {"--name", "name"},   {"--greeting", "greeting"}, {"--persona", "persona"}, {"--fallback", "fallback"},
     {"--model", "model"}, {"--color", "color"},       {"--logo", "logo"},       {"--lang", "lang"},
+    {"--handoff-keywords", "handoff_keywords"},
+};
+
+/* The flags whose value is true, false, or another value sent as a string for rag to judge. */
+static const struct {
+    const char *flag, *member;
+} bot_tri_flags[] = {
+    {"--strict", "strict"},
+    {"--handoff", "handoff"},
+    {"--handoff-on-thumbs-down", "handoff_on_thumbs_down"},
 };
 
 /* Builds the JSON body from argv[2..] (after "add|set ID"); id is set only for add. */
@@ -50,6 +62,26 @@ static int bot_body(struct cli *c, const char *id, struct kb_buf *body)
                 jw_str(&w, bot_str_flags[k].member, v);
                 done = true;
             }
+        for (size_t k = 0; k < KB_ARRAY_LEN(bot_tri_flags) && !done; k++)
+            if (!strcmp(f, bot_tri_flags[k].flag)) {
+                if (!v)
+                    return cli_usage("bot", "%s needs a value", f);
+                if (!strcmp(v, "true") || !strcmp(v, "false"))
+                    jw_bool(&w, bot_tri_flags[k].member, !strcmp(v, "true"));
+                else
+                    jw_str(&w, bot_tri_flags[k].member, v); /* "inherit", or a bad value rag names */
+                done = true;
+            }
+        if (!done && !strcmp(f, "--handoff-after-fallbacks")) {
+            int64_t n = 0;
+            if (!v)
+                return cli_usage("bot", "%s needs a value", f);
+            if (kb_parse_i64(v, &n) == 0)
+                jw_int(&w, "handoff_after_fallbacks", n);
+            else
+                jw_str(&w, "handoff_after_fallbacks", v); /* "inherit", or a bad value rag names */
+            done = true;
+        }
         if (done) {
             i++;
         } else if (!strcmp(f, "--all-collections")) {
@@ -58,8 +90,7 @@ static int bot_body(struct cli *c, const char *id, struct kb_buf *body)
         } else if (!strcmp(f, "--no-origins")) {
             set_origins = true;
             n_origins = 0;
-        } else if (!v && (!strcmp(f, "--collection") || !strcmp(f, "--origin") || !strcmp(f, "--strict") ||
-                          !strcmp(f, "--public-page"))) {
+        } else if (!v && (!strcmp(f, "--collection") || !strcmp(f, "--origin") || !strcmp(f, "--public-page"))) {
             return cli_usage("bot", "%s needs a value", f);
         } else if (!strcmp(f, "--collection")) {
             if (n_colls >= RAG_BOT_MAX_COLLECTIONS)
@@ -72,12 +103,6 @@ static int bot_body(struct cli *c, const char *id, struct kb_buf *body)
                 return cli_usage("bot", "at most %d --origin", RAG_BOT_MAX_ORIGINS);
             origins[n_origins++] = v;
             set_origins = true;
-            i++;
-        } else if (!strcmp(f, "--strict")) {
-            if (!strcmp(v, "true") || !strcmp(v, "false"))
-                jw_bool(&w, "strict", !strcmp(v, "true"));
-            else
-                jw_str(&w, "strict", v); /* "inherit", or a bad value rag names */
             i++;
         } else if (!strcmp(f, "--public-page")) {
             if (strcmp(v, "on") && strcmp(v, "off"))
@@ -102,6 +127,20 @@ static int bot_body(struct cli *c, const char *id, struct kb_buf *body)
     }
     jw_end_obj(&w);
     return w.rc ? cli_usage("bot", "the settings are too long") : 0;
+}
+
+/* The handoff lines of `kbox bot show`: each setting in force, "(handoff.KEY)" when inherited. */
+static void bot_show_handoff(const struct rag_bot *b, const struct config *cfg, struct kb_buf *out)
+{
+    struct rag_handoff_rules h;
+    rag_bot_handoff(b, cfg, &h);
+    kb_buf_printf(out, "handoff      %s%s\n", h.enabled ? "on" : "off", b->handoff < 0 ? "  (handoff.enabled)" : "");
+    kb_buf_printf(out, "  keywords   %s%s\n", h.keywords[0] ? h.keywords : "(none)",
+                  b->handoff_keywords[0] ? "" : "  (handoff.keywords)");
+    kb_buf_printf(out, "  after      %d fallbacks in a row%s\n", h.after_fallbacks,
+                  b->handoff_after_fallbacks < 0 ? "  (handoff.after_fallbacks)" : h.after_fallbacks ? "" : " (off)");
+    kb_buf_printf(out, "  thumbs     %s%s\n", h.on_thumbs_down ? "on" : "off",
+                  b->handoff_on_thumbs_down < 0 ? "  (handoff.on_thumbs_down)" : "");
 }
 
 /* One bot: JSON {"bot":...}, or its settings as lines. */
@@ -134,6 +173,7 @@ static int bot_show(struct cli *c, struct rag *r, const char *id, struct kb_buf 
         kb_buf_printf(out, "color        %s\nlogo         %s\nlang         %s\npublic page  %s\n",
                       b.color[0] ? b.color : cfg->widget_color, b.logo[0] ? (strlen(b.logo) > 80 ? "(image)" : b.logo) : "(none)",
                       b.lang[0] ? b.lang : cfg->widget_lang, b.public_page ? "on (/b/ID)" : "off");
+        bot_show_handoff(&b, cfg, out);
     }
     kb_arena_release(&a);
     rag_config_put(r, cfg);

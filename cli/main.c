@@ -50,7 +50,9 @@ static const struct cli_command commands[] = {
      "  SETTINGS: --name N  --collection C (repeat; --all-collections: every one)  --greeting T\n"
      "      --persona T  --fallback T  --strict true|false|inherit  --model FILE.gguf|extractive\n"
      "      --origin https://site (repeat; --no-origins: server.cors_origins)  --color #rrggbb\n"
-     "      --logo URL  --lang en|zh  --public-page on|off   (\"\" inherits the global setting)\n"},
+     "      --logo URL  --lang en|zh  --public-page on|off   (\"\" inherits the global setting)\n"
+     "      --handoff true|false|inherit  --handoff-keywords \"A,B\" (\"\": handoff.keywords)\n"
+     "      --handoff-after-fallbacks N|inherit  --handoff-on-thumbs-down true|false|inherit\n"},
     {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores",
      "  --top-k N          hits to print (1-1000; default index.top_k)\n"
      "  --collection NAME  search one collection\n"

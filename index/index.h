@@ -510,6 +510,10 @@ struct index_bot {
     const char *color, *logo, *lang;
     bool public_page;        /* /b/ID is served */
     int64_t created_at, updated_at; /* output: unix seconds */
+    int handoff;             /* -1 inherit handoff.enabled, 0 off, 1 on */
+    const char *handoff_keywords; /* "" inherit handoff.keywords */
+    int handoff_after_fallbacks;  /* -1 inherit handoff.after_fallbacks, 0 off, N */
+    int handoff_on_thumbs_down;   /* -1 inherit handoff.on_thumbs_down, 0 off, 1 on */
 };
 /* create: a new row (KB_ECONFLICT when the id exists); else replaces every setting of an existing
  * one (KB_ENOENT). */

@@ -10,12 +10,18 @@
  * configuration snapshot: a private copy of the snapshot takes the bot's answer.* values for that
  * question only (kb.c, rag_bot_config); retrieval is limited to the bot's collections.
  *
+ * Handoff (issues #16 item 3, #17 item 1): handoff (true|false|"inherit"), handoff_keywords ("" =
+ * handoff.keywords), handoff_after_fallbacks (0..100 or "inherit"; 0 = off) and
+ * handoff_on_thumbs_down (true|false|"inherit") override the global handoff.* keys for questions,
+ * votes and handoff requests that name the bot (rag_bot_handoff; web/api_handoff.c applies them).
+ *
  * Bounds: id 1..RAG_BOT_ID_MAX bytes of [a-z0-9-] (not starting with '-'); name 1..200; greeting,
  * fallback 0..1000; persona 0..4000; at most RAG_BOT_MAX_COLLECTIONS collections and
  * RAG_BOT_MAX_ORIGINS origins ("scheme://host[:port]", or "*"); color "#rgb" or "#rrggbb" (it goes
  * into CSS); logo an http(s) URL or a data:image/(png|jpeg|gif|webp);base64 URL of at most
  * RAG_BOT_LOGO_MAX bytes; lang "", "en" or "zh"; model "", "extractive" or a *.gguf file name.
- * Threads: stateless; the store has its own lock. Tests: tests/web/test_bots.c, tests/web/bots.mjs. */
+ * Threads: stateless; the store has its own lock. Tests: tests/web/test_bots.c, tests/web/bots.mjs,
+ * tests/web/test_handoff.c (test_bot_handoff), tests/cli/test_bot_cli.c. */
 #include "rag/rag_int.h"
 
 #include <stdio.h>
@@ -117,6 +123,9 @@ static int model_check(const char *m, struct kb_error *err)
 struct bot_body {
     char *id, *name, *greeting, *persona, *fallback, *model, *color, *logo, *lang;
     char *strict;            /* KB_J_ANY: true, false, "inherit" */
+    char *handoff, *handoff_on_thumbs_down; /* KB_J_ANY: true, false, "inherit" */
+    char *handoff_after_fallbacks;          /* KB_J_ANY: 0..100, "inherit" */
+    char *handoff_keywords;
     char **collections;      /* names, or ids as text */
     int n_collections;
     char **origins;
@@ -140,6 +149,10 @@ static const struct kb_jfield bot_fields[] = {
     {.name = "logo", .type = KB_J_STR, .off = offsetof(struct bot_body, logo)},
     {.name = "lang", .type = KB_J_STR, .off = offsetof(struct bot_body, lang)},
     {.name = "public_page", .type = KB_J_BOOL, .off = offsetof(struct bot_body, public_page)},
+    {.name = "handoff", .type = KB_J_ANY, .off = offsetof(struct bot_body, handoff)},
+    {.name = "handoff_keywords", .type = KB_J_STR, .off = offsetof(struct bot_body, handoff_keywords)},
+    {.name = "handoff_after_fallbacks", .type = KB_J_ANY, .off = offsetof(struct bot_body, handoff_after_fallbacks)},
+    {.name = "handoff_on_thumbs_down", .type = KB_J_ANY, .off = offsetof(struct bot_body, handoff_on_thumbs_down)},
     {0},
 };
 
@@ -212,6 +225,40 @@ static int bot_collections(struct rag *r, char *const *names, int n, struct kb_a
     return rc;
 }
 
+/* true|false|"inherit" -> 1|0|-1; -2 for anything else. */
+static int tri_state(const char *v)
+{
+    return !strcmp(v, "inherit") ? -1 : !strcmp(v, "true") ? 1 : !strcmp(v, "false") ? 0 : -2;
+}
+
+/* "inherit" -> -1, a whole number 0..100 -> itself, else -2. */
+static int after_fallbacks_value(const char *v)
+{
+    int64_t n = 0;
+    if (!strcmp(v, "inherit"))
+        return -1;
+    return kb_parse_i64(v, &n) == 0 && n >= 0 && n <= 100 ? (int)n : -2;
+}
+
+static int handoff_validate(const struct bot_body *b, struct kb_error *err)
+{
+    int rc;
+    if (tri_state(b->handoff) < -1)
+        return kb_error_set(err, KB_EINVAL, "bot handoff must be true, false or \"inherit\" (got %.20s)", b->handoff);
+    if (tri_state(b->handoff_on_thumbs_down) < -1)
+        return kb_error_set(err, KB_EINVAL, "bot handoff_on_thumbs_down must be true, false or \"inherit\" (got %.20s)",
+                            b->handoff_on_thumbs_down);
+    if (after_fallbacks_value(b->handoff_after_fallbacks) < -1)
+        return kb_error_set(err, KB_EINVAL, "bot handoff_after_fallbacks must be 0 to 100 or \"inherit\" (got %.20s)",
+                            b->handoff_after_fallbacks);
+    if ((rc = check_len("handoff_keywords", b->handoff_keywords, 0, 1000, err)))
+        return rc;
+    for (const char *p = b->handoff_keywords ? b->handoff_keywords : ""; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return kb_error_set(err, KB_EINVAL, "bot handoff_keywords has a control character (write a comma-separated list)");
+    return 0;
+}
+
 static int bot_validate(const struct bot_body *b, struct kb_error *err)
 {
     int rc;
@@ -233,7 +280,7 @@ static int bot_validate(const struct bot_body *b, struct kb_error *err)
         if (!origin_ok(b->origins[i]))
             return kb_error_set(err, KB_EINVAL, "bot origin '%.200s' must look like https://shop.example.com[:port]",
                                 b->origins[i]);
-    return 0;
+    return handoff_validate(b, err);
 }
 
 static void body_from_bot(struct bot_body *b, const struct index_bot *ib, struct kb_arena *a)
@@ -251,6 +298,17 @@ static void body_from_bot(struct bot_body *b, const struct index_bot *ib, struct
     b->collections = split_list(ib->collections, a, &b->n_collections);
     b->origins = split_list(ib->origins, a, &b->n_origins);
     b->public_page = ib->public_page;
+    b->handoff = ib->handoff < 0 ? "inherit" : ib->handoff ? "true" : "false";
+    b->handoff_on_thumbs_down = ib->handoff_on_thumbs_down < 0 ? "inherit" : ib->handoff_on_thumbs_down ? "true" : "false";
+    b->handoff_keywords = (char *)ib->handoff_keywords;
+    b->handoff_after_fallbacks = "inherit";
+    if (ib->handoff_after_fallbacks >= 0) {
+        b->handoff_after_fallbacks = kb_arena_alloc(a, 16);
+        if (b->handoff_after_fallbacks)
+            snprintf(b->handoff_after_fallbacks, 16, "%d", ib->handoff_after_fallbacks);
+        else
+            b->handoff_after_fallbacks = "inherit";
+    }
 }
 
 int rag_bot_put_json(struct rag *r, const char *id, const char *body, size_t n, char *id_out, size_t id_bytes,
@@ -259,7 +317,9 @@ int rag_bot_put_json(struct rag *r, const char *id, const char *body, size_t n, 
     struct kb_arena a;
     struct index_bot ib = {0};
     struct bot_body b = {.name = "", .greeting = "", .persona = "", .fallback = "", .model = "", .color = "",
-                         .logo = "", .lang = "", .strict = "inherit", .public_page = true};
+                         .logo = "", .lang = "", .strict = "inherit", .public_page = true,
+                         .handoff = "inherit", .handoff_on_thumbs_down = "inherit",
+                         .handoff_after_fallbacks = "inherit", .handoff_keywords = ""};
     int rc = 0;
     kb_arena_init(&a, 0, 0);
     if (id) { /* update: the stored bot, then what the body names */
@@ -290,6 +350,10 @@ int rag_bot_put_json(struct rag *r, const char *id, const char *body, size_t n, 
     ib.lang = b.lang;
     ib.strict = strcmp(b.strict, "inherit") == 0 ? -1 : strcmp(b.strict, "true") == 0;
     ib.public_page = b.public_page;
+    ib.handoff = tri_state(b.handoff);
+    ib.handoff_on_thumbs_down = tri_state(b.handoff_on_thumbs_down);
+    ib.handoff_after_fallbacks = after_fallbacks_value(b.handoff_after_fallbacks);
+    ib.handoff_keywords = b.handoff_keywords ? b.handoff_keywords : "";
     ib.origins = join_list(b.origins, b.n_origins, &a);
     if ((rc = bot_collections(r, b.collections, b.n_collections, &a, &ib.collections, err)))
         goto out;
@@ -346,7 +410,10 @@ int rag_bot_get(struct rag *r, const char *id, struct kb_arena *a, struct rag_bo
     *out = (struct rag_bot){.id = ib.id, .name = ib.name, .greeting = ib.greeting, .persona = ib.persona,
                             .fallback = ib.fallback, .strict = ib.strict, .model = ib.model, .origins = ib.origins,
                             .color = ib.color, .logo = ib.logo, .lang = ib.lang, .public_page = ib.public_page,
-                            .created_at = ib.created_at, .updated_at = ib.updated_at};
+                            .created_at = ib.created_at, .updated_at = ib.updated_at, .handoff = ib.handoff,
+                            .handoff_keywords = ib.handoff_keywords,
+                            .handoff_after_fallbacks = ib.handoff_after_fallbacks,
+                            .handoff_on_thumbs_down = ib.handoff_on_thumbs_down};
     ids = split_list(ib.collections, a, &n_ids);
     out->n_stored_collections = n_ids;
     out->collection_ids = kb_arena_alloc(a, (size_t)(n_ids + 1) * sizeof *out->collection_ids);
@@ -389,6 +456,52 @@ bool rag_bot_origin_any(struct rag *r, const char *origin)
 static const char *or_(const char *v, const char *dflt)
 {
     return v && v[0] ? v : dflt;
+}
+
+void rag_bot_handoff(const struct rag_bot *b, const struct config *cfg, struct rag_handoff_rules *out)
+{
+    out->enabled = cfg->handoff_enabled;
+    out->on_thumbs_down = cfg->handoff_on_thumbs_down;
+    out->keywords = cfg->handoff_keywords;
+    out->after_fallbacks = (int)cfg->handoff_after_fallbacks;
+    if (!b)
+        return;
+    if (b->handoff >= 0)
+        out->enabled = b->handoff != 0;
+    if (b->handoff_on_thumbs_down >= 0)
+        out->on_thumbs_down = b->handoff_on_thumbs_down != 0;
+    if (b->handoff_keywords && b->handoff_keywords[0])
+        out->keywords = b->handoff_keywords;
+    if (b->handoff_after_fallbacks >= 0)
+        out->after_fallbacks = b->handoff_after_fallbacks;
+}
+
+static void tri_json(struct jw *w, const char *key, int v)
+{
+    if (v < 0)
+        jw_str(w, key, "inherit");
+    else
+        jw_bool(w, key, v != 0);
+}
+
+/* The bot's own handoff settings ("inherit" / "") and, under "effective", the rules in force. */
+static void bot_handoff_json(struct jw *w, const struct rag_bot *b, const struct config *cfg)
+{
+    struct rag_handoff_rules h;
+    tri_json(w, "handoff", b->handoff);
+    jw_str(w, "handoff_keywords", b->handoff_keywords ? b->handoff_keywords : "");
+    if (b->handoff_after_fallbacks < 0)
+        jw_str(w, "handoff_after_fallbacks", "inherit");
+    else
+        jw_int(w, "handoff_after_fallbacks", b->handoff_after_fallbacks);
+    tri_json(w, "handoff_on_thumbs_down", b->handoff_on_thumbs_down);
+    rag_bot_handoff(b, cfg, &h);
+    jw_obj(w, "effective_handoff");
+    jw_bool(w, "enabled", h.enabled);
+    jw_str(w, "keywords", h.keywords);
+    jw_int(w, "after_fallbacks", h.after_fallbacks);
+    jw_bool(w, "on_thumbs_down", h.on_thumbs_down);
+    jw_end_obj(w);
 }
 
 void rag_bot_json(struct jw *w, const char *key, const struct rag_bot *b, const struct config *cfg, bool full)
@@ -437,6 +550,7 @@ void rag_bot_json(struct jw *w, const char *key, const struct rag_bot *b, const 
         jw_str(w, "model", or_(b->model, cfg->answer_model[0] ? cfg->answer_model : "extractive"));
         jw_str(w, "origins", or_(b->origins, cfg->server_cors_origins));
         jw_end_obj(w);
+        bot_handoff_json(w, b, cfg);
         jw_int(w, "created_at", b->created_at);
         jw_int(w, "updated_at", b->updated_at);
     }

@@ -516,7 +516,20 @@ struct rag_bot {
     const char *color, *logo, *lang;
     bool public_page;               /* /b/ID is served */
     int64_t created_at, updated_at; /* unix seconds */
+    int handoff;                    /* -1 inherit handoff.enabled, 0 off, 1 on */
+    const char *handoff_keywords;   /* "" inherit handoff.keywords */
+    int handoff_after_fallbacks;    /* -1 inherit handoff.after_fallbacks, 0 off, N */
+    int handoff_on_thumbs_down;     /* -1 inherit handoff.on_thumbs_down, 0, 1 */
 };
+/* The handoff triggers in force for one question: the global handoff.* keys with a bot's own
+ * settings over them (rag_bot_handoff). keywords points into the bot or the config snapshot. */
+struct rag_handoff_rules {
+    bool enabled, on_thumbs_down;
+    const char *keywords;
+    int after_fallbacks;
+};
+/* Fills *out from cfg, then from bot b (nullable: the global keys alone). */
+void rag_bot_handoff(const struct rag_bot *b, const struct config *cfg, struct rag_handoff_rules *out);
 /* Creates (id NULL; the body names it) or updates (members absent from body keep their value) a bot
  * from a JSON object {id, name, collections:[name or id], greeting, persona, fallback, strict:
  * true|false|"inherit", model, origins:[...], color, logo, lang, public_page}. KB_EINVAL and

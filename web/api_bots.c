@@ -3,7 +3,9 @@
  *
  *   GET    /api/bots            (admin) {"bots":[bot]}   bot: rag_bot_json's full object
  *   POST   /api/bots            (admin) {id, name, collections, greeting, persona, fallback, strict,
- *                                        model, origins, color, logo, lang, public_page}  201 {"bot"}
+ *                                        model, origins, color, logo, lang, public_page, handoff,
+ *                                        handoff_keywords, handoff_after_fallbacks,
+ *                                        handoff_on_thumbs_down}  201 {"bot"}
  *   GET    /api/bots/ID         (admin) {"bot"}
  *   PUT|PATCH /api/bots/ID      (admin) members to change  {"bot"}
  *   DELETE /api/bots/ID         (admin) 204

@@ -27,6 +27,9 @@
  *   GET  /api/inbox/{id} -> {handoff, events, bot: [{question, answer, mode, citations, at}]}
  *   GET  /api/inbox/{id}/stream: the conversation's events, as the customer's stream
  *   POST /api/inbox/{id}/take (409 when someone else took it first), /messages {text}, /close
+ * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
+ * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
+ * bot with handoff off gets "enabled": false and 403 for requests and tickets.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
  * 403, not stored. While an agent holds a conversation, POST /api/ask naming its
  * conversation_secret gets 409 (the bot stays silent): web_handoff_silent.
@@ -259,11 +262,13 @@ struct ho_avail {
     int64_t wait_seconds;
 };
 
-static int ho_availability(struct web_ctx *ctx, struct ho_avail *av, struct kb_error *err)
+static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struct ho_avail *av, struct kb_error *err)
 {
     const struct config *cfg = rag_config_get(ctx->rag);
+    struct rag_handoff_rules rules;
     int rc = rag_handoff_in_hours(cfg->handoff_hours, cfg->handoff_timezone, (int64_t)time(NULL), &av->in_hours, err);
-    av->enabled = cfg->handoff_enabled;
+    rag_bot_handoff(bot, cfg, &rules); /* a bot's own handoff on/off over handoff.enabled */
+    av->enabled = rules.enabled;
     av->wait_seconds = cfg->handoff_wait_seconds;
     av->agents_online = hub_online(ctx->hub);
     av->reason = !av->enabled ? "disabled" : !av->in_hours ? "hours" : av->agents_online == 0 ? "offline" : "";
@@ -272,32 +277,54 @@ static int ho_availability(struct web_ctx *ctx, struct ho_avail *av, struct kb_e
     return rc;
 }
 
-const char *web_handoff_offer(struct web_ctx *ctx, const char *question, const struct rag_answer *a)
+/* The rules for a question or vote through bot_id (NULL/"": the global keys; an unknown bot, which
+ * the answer or vote already refused or ignored, also gets the global keys). keywords is copied into
+ * kw so it outlives the bot's arena and the snapshot. */
+static void ho_rules(struct web_ctx *ctx, const char *bot_id, struct rag_handoff_rules *out, char *kw, size_t kw_bytes)
 {
     const struct config *cfg = rag_config_get(ctx->rag);
+    struct kb_arena a;
+    struct rag_bot b;
+    bool have = false;
+    kb_arena_init(&a, 0, 0);
+    if (bot_id && bot_id[0])
+        have = rag_bot_get(ctx->rag, bot_id, &a, &b, NULL) == 0;
+    rag_bot_handoff(have ? &b : NULL, cfg, out);
+    kb_strlcpy(kw, out->keywords ? out->keywords : "", kw_bytes);
+    out->keywords = kw;
+    kb_arena_release(&a);
+    rag_config_put(ctx->rag, cfg);
+}
+
+const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a)
+{
+    struct rag_handoff_rules h;
+    char kw[4200]; /* handoff.keywords is at most 4096 bytes */
     const char *offer = NULL;
-    if (cfg->handoff_enabled && rag_handoff_keyword(cfg->handoff_keywords, question)) {
+    ho_rules(ctx, bot_id, &h, kw, sizeof kw);
+    if (h.enabled && rag_handoff_keyword(h.keywords, question)) {
         offer = "keyword";
-    } else if (cfg->handoff_enabled && a->fallback && cfg->handoff_after_fallbacks > 0) {
+    } else if (h.enabled && a->fallback && h.after_fallbacks > 0) {
         struct kb_error e = {0};
         int n = 0;
         /* the earlier answers of this conversation in the log, plus this one (not yet written) */
         if (a->log_secret[0] && rag_handoff_fallback_streak(ctx->rag, a->log_secret, &n, &e) == 0 &&
-            n + 1 >= cfg->handoff_after_fallbacks)
+            n + 1 >= h.after_fallbacks)
             offer = "fallbacks";
-        else if (cfg->handoff_after_fallbacks <= 1)
+        else if (h.after_fallbacks <= 1)
             offer = "fallbacks";
     }
-    rag_config_put(ctx->rag, cfg);
     return offer;
 }
 
-bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, int vote)
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int vote)
 {
-    const struct config *cfg = rag_config_get(ctx->rag);
-    bool offer = vote < 0 && cfg->handoff_enabled && cfg->handoff_on_thumbs_down;
-    rag_config_put(ctx->rag, cfg);
-    return offer;
+    struct rag_handoff_rules h;
+    char kw[8];
+    if (vote >= 0)
+        return false;
+    ho_rules(ctx, bot_id, &h, kw, sizeof kw);
+    return h.enabled && h.on_thumbs_down;
 }
 
 int web_handoff_silent(struct web_ctx *ctx, const char *conversation_secret, struct kb_error *err)
@@ -312,13 +339,25 @@ int web_handoff_silent(struct web_ctx *ctx, const char *conversation_secret, str
 
 /* ---- shared pieces ------------------------------------------------------------------------------------ */
 
-/* The origin check of a customer's request: the bot's own list when it names one, else the global. */
+/* The origin check of a customer's request: the bot's own list when it names one, else the global.
+ * With bot_out: *bot_out is the bot read (strings in req->arena), or NULL when none is named. */
+static int ho_origin_bot(struct web_req *req, const char *bot_id, struct rag_bot *bot, const struct rag_bot **bot_out,
+                         struct kb_error *err)
+{
+    *bot_out = NULL;
+    if (bot_id && bot_id[0]) {
+        int rc = web_bot_admit(req, bot_id, bot, err);
+        *bot_out = rc ? NULL : bot;
+        return rc;
+    }
+    return web_origin_global(req, err);
+}
+
 static int ho_origin(struct web_req *req, const char *bot_id, struct kb_error *err)
 {
     struct rag_bot bot;
-    if (bot_id && bot_id[0])
-        return web_bot_admit(req, bot_id, &bot, err);
-    return web_origin_global(req, err);
+    const struct rag_bot *b;
+    return ho_origin_bot(req, bot_id, &bot, &b, err);
 }
 
 static bool ho_token_ok(const char *t)
@@ -415,9 +454,12 @@ static const char *ho_agent_name(const struct web_req *req)
 int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct ho_avail av;
+    struct rag_bot bot;
+    const struct rag_bot *bp;
     struct jw w;
     int rc;
-    if ((rc = ho_origin(req, web_req_query(req, "bot"), err)) || (rc = ho_availability(req->ctx, &av, err)))
+    if ((rc = ho_origin_bot(req, web_req_query(req, "bot"), &bot, &bp, err)) ||
+        (rc = ho_availability(req->ctx, bp, &av, err)))
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
@@ -476,16 +518,20 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
     struct request_body b = {0};
     struct index_handoff h = {0};
     struct ho_avail av;
+    struct rag_bot bot;
+    const struct rag_bot *bp;
     char token[33], hash[65];
     int64_t id, pos = 0;
     int rc;
     if ((rc = kb_json_decode(req->body, req->body_bytes, request_fields, &b, &req->arena, err)) ||
         (rc = ho_trigger_check(b.trigger && b.trigger[0] ? b.trigger : "button", err)) ||
-        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_origin(req, b.bot, err)) ||
-        (rc = ho_availability(req->ctx, &av, err)))
+        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)) ||
+        (rc = ho_availability(req->ctx, bp, &av, err)))
         return rc;
     if (!av.enabled)
-        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
+        return kb_error_set(err, KB_EFORBIDDEN, bp && bp->handoff == 0 ? "handoff to a person is off for bot '%s'"
+                                                                          : "handoff to a person is off (handoff.enabled)",
+                            bp ? bp->id : "");
     if (!av.live)
         return kb_error_set(err, KB_ECONFLICT, "%s; leave a message with POST /api/handoff/ticket",
                             !strcmp(av.reason, "hours") ? "outside business hours" : "no agent is online");
@@ -574,13 +620,16 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
     }
     {
         struct index_handoff h = {0};
-        const struct config *cfg = rag_config_get(req->ctx->rag);
-        bool enabled = cfg->handoff_enabled;
-        rag_config_put(req->ctx->rag, cfg);
-        if (!enabled)
-            return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
-        if ((rc = ho_origin(req, b.bot, err)))
+        struct ho_avail av;
+        struct rag_bot bot;
+        const struct rag_bot *bp;
+        if ((rc = ho_origin_bot(req, b.bot, &bot, &bp, err)))
             return rc;
+        ho_availability(req->ctx, bp, &av, NULL); /* only .enabled is used: hours do not matter to a ticket */
+        if (!av.enabled)
+            return kb_error_set(err, KB_EFORBIDDEN, bp && bp->handoff == 0 ? "handoff to a person is off for bot '%s'"
+                                                                              : "handoff to a person is off (handoff.enabled)",
+                                bp ? bp->id : "");
         web_random_hex(token, 32);
         web_sha256_hex(token, hash);
         h.kind = "ticket";

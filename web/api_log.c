@@ -3,6 +3,7 @@
  * and writes the result.
  *
  *   POST /api/feedback {message_id, vote: 1|-1, comment?, secret}   public (rate-limited like ask)
+ *        (bot?: the widget's bot id: its own handoff_on_thumbs_down decides handoff_offer; unknown: 404)
  *        -> {"ok": true}; 404 for an unknown message or one of another conversation (secret is the
  *        conversation_secret returned with the answer), 400 for a bad vote or a comment over 2000
  *        characters, 403 with log.enabled false. Nothing is recorded on any error.
@@ -46,6 +47,7 @@ struct feedback_body {
     int64_t vote;
     char *comment;
     char *secret;
+    char *bot;       /* the widget's bot: its own handoff_on_thumbs_down applies */
 };
 
 static const struct kb_jfield feedback_fields[] = {
@@ -53,6 +55,7 @@ static const struct kb_jfield feedback_fields[] = {
     {.name = "vote", .type = KB_J_INT, .off = offsetof(struct feedback_body, vote), .required = true},
     {.name = "comment", .type = KB_J_STR, .off = offsetof(struct feedback_body, comment)},
     {.name = "secret", .type = KB_J_STR, .off = offsetof(struct feedback_body, secret)},
+    {.name = "bot", .type = KB_J_STR, .off = offsetof(struct feedback_body, bot)},
     {0},
 };
 
@@ -74,11 +77,16 @@ int web_h_feedback(struct web_req *req, struct web_resp *resp, struct kb_error *
         return rc;
     if (b.vote != 1 && b.vote != -1)
         return kb_error_set(err, KB_EINVAL, "vote must be 1 (thumbs up) or -1 (thumbs down)");
+    if (b.bot && b.bot[0]) { /* an unknown bot is named before the vote is stored */
+        struct rag_bot bot;
+        if ((rc = web_bot_admit(req, b.bot, &bot, err)))
+            return rc;
+    }
     rc = rag_feedback(req->ctx->rag, b.message_id, b.secret, (int)b.vote, b.comment, err);
     if (rc)
         return rc;
     web_metrics_vote(req->ctx, (int)b.vote);
-    if (web_handoff_thumbs_down_offer(req->ctx, (int)b.vote)) { /* handoff.on_thumbs_down: offer a person */
+    if (web_handoff_thumbs_down_offer(req->ctx, b.bot, (int)b.vote)) { /* handoff.on_thumbs_down: offer a person */
         kb_buf_puts(&resp->body, "{\"ok\":true,\"handoff_offer\":\"thumbs_down\"}");
         return 0;
     }

@@ -444,10 +444,11 @@ int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error
 /* api_handoff.c: human handoff (customer side, the staff Inbox, live streams, presence) */
 void web_hub_init(struct web_ctx *ctx);
 void web_hub_release(struct web_ctx *ctx); /* after every task ended */
-/* The handoff an answer suggests to the widget: "keyword", "fallbacks" or NULL (handoff.*). */
-const char *web_handoff_offer(struct web_ctx *ctx, const char *question, const struct rag_answer *a);
-/* True when a thumbs-down vote should offer a person (handoff.on_thumbs_down). */
-bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, int vote);
+/* The handoff an answer suggests to the widget: "keyword", "fallbacks" or NULL (handoff.*, with the
+ * own handoff settings of bot_id over them; NULL or "" for none). */
+const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a);
+/* True when a thumbs-down vote should offer a person (handoff.on_thumbs_down, or bot_id's own). */
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int vote);
 /* KB_ECONFLICT when an agent holds the handoff of this logged conversation: the bot stays silent. */
 int web_handoff_silent(struct web_ctx *ctx, const char *conversation_secret, struct kb_error *err);
 int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err);

@@ -2,7 +2,9 @@
  * the real kbox binary on a fresh data directory (real SQLite), checked by exit code (0 ok, 1
  * usage, 2 bad input), stdout (text and --json) and stderr. Cases are a table run in order against
  * one data directory: the default bot of a new store, add with settings, set keeping the rest,
- * bad input named (id, collection, strict, colour, origin), rm, and `kbox ask` untouched. */
+ * bad input named (id, collection, strict, colour, origin), the handoff overrides (--handoff,
+ * --handoff-keywords, --handoff-after-fallbacks, --handoff-on-thumbs-down: shown, kept, validated,
+ * inherited again), rm, and `kbox ask` untouched. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,6 +56,25 @@ static void test_bot_commands(void **state)
         {{"bot", "set", "nope", "--name", "n"}, 2, NULL, "no bot with id 'nope'"},
         {{"bot", "show", "nope"}, 2, NULL, "no bot with id 'nope'"},
         {{"bot", "show"}, 1, NULL, "needs the bot's ID"},
+        /* the bot's own handoff settings: shown, kept by a set naming others, validated, inheritable */
+        {{"bot", "set", "support", "--handoff", "false", "--handoff-keywords", "store manager",
+          "--handoff-after-fallbacks", "3", "--handoff-on-thumbs-down", "false", "--json"},
+         0, "\"handoff\":false,\"handoff_keywords\":\"store manager\",\"handoff_after_fallbacks\":3", NULL},
+        {{"bot", "set", "support", "--name", "Support", "--json"}, 0,
+         "\"effective_handoff\":{\"enabled\":false,\"keywords\":\"store manager\",\"after_fallbacks\":3", NULL},
+        {{"bot", "show", "support"}, 0, "handoff      off\n  keywords   store manager\n  after      3 fallbacks", NULL},
+        {{"bot", "set", "support", "--handoff", "inherit", "--handoff-keywords", "", "--handoff-after-fallbacks",
+          "inherit"},
+         0, "updated bot support", NULL},
+        {{"bot", "show", "support"}, 0, "handoff      on  (handoff.enabled)\n  keywords   human,agent", NULL},
+        {{"bot", "show", "default"}, 0, "  after      2 fallbacks in a row  (handoff.after_fallbacks)", NULL},
+        {{"bot", "set", "support", "--handoff", "sometimes"}, 2, NULL, "bot handoff must be true, false or"},
+        {{"bot", "set", "support", "--handoff-after-fallbacks", "500"}, 2, NULL,
+         "bot handoff_after_fallbacks must be 0 to 100"},
+        {{"bot", "set", "support", "--handoff-after-fallbacks", "lots"}, 2, NULL,
+         "bot handoff_after_fallbacks must be 0 to 100"},
+        {{"bot", "set", "support", "--handoff-on-thumbs-down"}, 1, NULL, "--handoff-on-thumbs-down needs a value"},
+        {{"bot", "show", "support", "--json"}, 0, "\"handoff_on_thumbs_down\":false", NULL},
         {{"bot", "rm", "support", "--json"}, 0, "{\"deleted\":\"support\"}", NULL},
         {{"bot", "rm", "support"}, 2, NULL, "no bot with id 'support'"},
         {{"bot", "frob"}, 1, NULL, "usage: kbox bot"},

@@ -7,7 +7,8 @@
 //   2. a foreign site (a second 127.0.0.1 port serving a tiny page holding that snippet) shows the
 //      bot's widget with its name and greeting; a question gets a cited answer from the shop's page;
 //   3. a second foreign site not in the bot's origins gets no widget (the server refuses it);
-//   4. the bot's public page /b/ID answers full-page; switched off, it is 404;
+//   4. the bot's public page /b/ID answers full-page and offers "Talk to a person"; with handoff
+//      switched off for the bot on the Bots page it does not; switched off, the page is 404;
 //   5. the `openai` client with a key scoped to the bot (made by an editor: keys belong to accounts)
 //      lists just that bot as a model and chats with it (answered from "shop" only);
 //   6. screenshots of the Bots page in English and Chinese and of the widget and the public page
@@ -129,6 +130,27 @@ async function main() {
       check(await pd.locator('.chip').count() > 0, 'public page answer cited');
       check(await p.title() === 'Heronbrook helper', 'page title is the bot name');
       await p.screenshot({path: path.join(shots, 'bots-page.png')});
+      // ---- 4b. the bot's own handoff setting: set on the Bots page, "Talk to a person" follows it ----
+      await p.waitForFunction(() => {
+        const b = document.querySelector('#kbox-widget').shadowRoot.querySelector('.person-main');
+        return b && !b.hidden;
+      }, null, {timeout: 10000});
+      await ui.click('#bot-rows tr[data-bot="shopbot"] .bot-edit');
+      check(await ui.inputValue('#bot-handoff') === 'inherit', 'handoff inherits by default');
+      await ui.selectOption('#bot-handoff', 'false');
+      await ui.fill('#bot-handoff-keywords', 'store manager');
+      await ui.click('#bot-save');
+      await ui.waitForFunction(() => document.querySelector('#bot-status').textContent === 'Saved');
+      const hb = await (await fetch(k.url + '/api/bots/shopbot', {headers: auth})).json();
+      check(hb.bot.handoff === false && hb.bot.handoff_keywords === 'store manager' &&
+            hb.bot.handoff_after_fallbacks === 'inherit', 'handoff settings saved from the form: ' + JSON.stringify(hb.bot));
+      await p.reload();
+      await p.waitForSelector('#kbox-widget', {state: 'attached', timeout: 15000});
+      await p.waitForTimeout(1500); // the widget's GET /api/handoff/status?bot= has answered
+      check(await p.evaluate(() => {
+        const b = document.querySelector('#kbox-widget').shadowRoot.querySelector('.person-main');
+        return !b || b.hidden || b.closest('[hidden]') !== null;
+      }), 'no "Talk to a person" for a bot with handoff off');
       let r = await fetch(k.url + '/api/bots/shopbot', {method: 'PUT', headers: auth, body: JSON.stringify({public_page: false})});
       check(r.status === 200, 'public page switched off');
       r = await fetch(k.url + '/b/shopbot');

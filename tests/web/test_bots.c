@@ -3,7 +3,8 @@
  * requests (tests/web/http.c). Two collections ("shop": kettle returns; "hr": holidays) and bots
  * over them:
  * - migration: a schema-5 database (bots table dropped, user_version 5) upgrades in place at open,
- *   its documents kept, with the bot "default" over every collection inheriting every setting;
+ *   its documents kept, with the bot "default" over every collection inheriting every setting; a
+ *   schema-8 one (no bot_handoff table) upgrades to 9 keeping its bots, handoff inherited;
  * - management: create/read/list/update/delete and bad input (malformed JSON, bad id, duplicate id,
  *   unknown collection, bad colour/origin/lang/model/strict, a logo over 64 KiB, unknown bot, no token);
  * - answers: a bot answers from its collections only, with its own fallback text; unknown bot 404;
@@ -234,6 +235,21 @@ static void test_migration(void **state)
          "{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"Can a kettle be returned?\"}]}", 200,
          &r);
     assert_non_null(strstr(r.body, "returns.md"));
+    http_resp_free(&r);
+
+    /* a schema-8 database (no bot_handoff table) upgrades to 9: the bots are kept and inherit the
+     * global handoff settings */
+    call(f, "POST", "/api/bots", "{\"id\":\"legacy\",\"greeting\":\"Old hello\"}", 201, &r);
+    http_resp_free(&r);
+    stop(f);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE bot_handoff; PRAGMA user_version=8;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    start(f);
+    call(f, "GET", "/api/bots/legacy", NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"greeting\":\"Old hello\""));
+    assert_non_null(strstr(r.body, "\"handoff\":\"inherit\",\"handoff_keywords\":\"\",\"handoff_after_fallbacks\":\"inherit\","
+                                   "\"handoff_on_thumbs_down\":\"inherit\""));
     http_resp_free(&r);
 }
 

@@ -17,7 +17,11 @@
  * - test_notify: a webhook receiver and an SMTP sink the test runs on 127.0.0.1: the generic JSON,
  *   then the WeCom, DingTalk, Feishu and Slack shapes switched at run time, an e-mail to two
  *   recipients; a hanging target does not hold the customer's request, is retried and marked failed
- *   in the Inbox with an error naming the host only; the robot key never reaches the log. */
+ *   in the Inbox with an error naming the host only; the robot key never reaches the log;
+ * - test_bot_handoff: a bot's own handoff settings: bad values named (400), a bot with handoff off
+ *   offers no person on the global keyword, a fallback streak or a thumbs-down, its status says
+ *   disabled and its requests and tickets get 403; a bot's own keyword triggers where the global
+ *   list does not, its fallback count and thumbs-down setting apply; "inherit" restores the global. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -956,6 +960,121 @@ static void test_notify(void **state)
     sink_stop(&mail);
 }
 
+/* ---- a bot's own handoff settings (issue #16 item 3, #17 item 1) -------------------------------------- */
+
+/* Asks as bot (NULL: none) in conversation secret_in (NULL: a new one); want_offer as in ask(). */
+static void ask_bot(struct fixture *f, const char *bot, const char *question, const char *secret_in, char secret[33],
+                    int64_t *mid, const char *want_offer)
+{
+    char body[512];
+    struct http_resp r;
+    snprintf(body, sizeof body, "{\"question\":\"%s\",\"channel\":\"widget\"%s%s%s%s%s%s}", question,
+             secret_in ? ",\"conversation_secret\":\"" : "", secret_in ? secret_in : "", secret_in ? "\"" : "",
+             bot ? ",\"bot\":\"" : "", bot ? bot : "", bot ? "\"" : "");
+    call(f, "POST", "/api/ask", public_h, body, 200, &r);
+    json_str(r.body, "conversation_secret", secret, 33);
+    *mid = json_int(r.body, "message_id");
+    if (want_offer) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"handoff_offer\":\"%s\"", want_offer);
+        if (!strstr(r.body, pat))
+            fail_msg("ask '%s' as %s: no %s in %s", question, bot ? bot : "-", pat, r.body);
+    } else if (strstr(r.body, "handoff_offer")) {
+        fail_msg("ask '%s' as %s: unexpected offer in %s", question, bot ? bot : "-", r.body);
+    }
+    http_resp_free(&r);
+}
+
+/* A thumbs-down on message mid, naming bot (NULL: none); whether the reply offers a person. */
+static bool thumbs_down_offers(struct fixture *f, const char *bot, const char *secret, int64_t mid)
+{
+    char body[256];
+    struct http_resp r;
+    bool offer;
+    snprintf(body, sizeof body, "{\"message_id\":%lld,\"secret\":\"%s\",\"vote\":-1%s%s%s}", (long long)mid, secret,
+             bot ? ",\"bot\":\"" : "", bot ? bot : "", bot ? "\"" : "");
+    call(f, "POST", "/api/feedback", public_h, body, 200, &r);
+    offer = strstr(r.body, "\"handoff_offer\":\"thumbs_down\"") != NULL;
+    http_resp_free(&r);
+    return offer;
+}
+
+static void test_bot_handoff(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char secret[33], secret2[33];
+    int64_t mid;
+    struct sse inbox;
+    (void)state;
+
+    /* bad settings are named and nothing is stored */
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"x\",\"handoff\":\"maybe\"}", 400, "bot handoff must be", NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"x\",\"handoff_after_fallbacks\":101}", 400,
+           "handoff_after_fallbacks must be 0 to 100", NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"x\",\"handoff_on_thumbs_down\":3}", 400,
+           "handoff_on_thumbs_down must be", NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"x\",\"handoff_keywords\":\"a\\nb\"}", 400, "control character", NULL);
+    expect(f, "GET", "/api/bots/x", admin, NULL, 404, NULL, NULL);
+
+    /* "quiet" never hands off; "shop" has its own keyword, one fallback suffices, no thumbs-down offer */
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"quiet\",\"handoff\":false}", 201, "\"handoff\":false", NULL);
+    expect(f, "POST", "/api/bots", admin,
+           "{\"id\":\"shop\",\"handoff_keywords\":\"store manager\",\"handoff_after_fallbacks\":1,"
+           "\"handoff_on_thumbs_down\":false}",
+           201, "\"handoff_keywords\":\"store manager\",\"handoff_after_fallbacks\":1", NULL);
+    expect(f, "GET", "/api/bots/shop", admin, NULL, 200, "\"handoff\":\"inherit\"",
+           "\"effective_handoff\":{\"enabled\":true,\"keywords\":\"store manager\",\"after_fallbacks\":1,"
+           "\"on_thumbs_down\":false}");
+    expect(f, "GET", "/api/bots/default", admin, NULL, 200, "\"handoff_after_fallbacks\":\"inherit\"",
+           "\"after_fallbacks\":2");
+    /* an update naming other members keeps the handoff settings */
+    expect(f, "PUT", "/api/bots/shop", admin, "{\"id\":\"shop\",\"greeting\":\"Hi\"}", 200,
+           "\"handoff_keywords\":\"store manager\"", "\"handoff_on_thumbs_down\":false");
+
+    /* an agent is online, so live chat is open for the global settings */
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
+
+    /* quiet: the global keyword, a fallback streak and a thumbs-down offer nothing; the button is refused */
+    ask_bot(f, NULL, "Can I talk to a human", NULL, secret, &mid, "keyword");
+    ask_bot(f, "quiet", "Can I talk to a human", NULL, secret, &mid, NULL);
+    usleep(200 * 1000); /* the log's writer commits within 25 ms */
+    ask_bot(f, "quiet", "what about a human then", secret, secret, &mid, NULL);
+    assert_false(thumbs_down_offers(f, "quiet", secret, mid));
+    assert_true(thumbs_down_offers(f, NULL, secret, mid));
+    expect(f, "GET", "/api/handoff/status?bot=quiet", NULL, NULL, 200, "\"enabled\":false", "\"reason\":\"disabled\"");
+    expect(f, "POST", "/api/handoff", public_h, "{\"bot\":\"quiet\"}", 403, "off for bot 'quiet'", NULL);
+    expect(f, "POST", "/api/handoff/ticket", public_h,
+           "{\"bot\":\"quiet\",\"name\":\"Ann\",\"email\":\"ann@example.com\",\"message\":\"help\"}", 403,
+           "off for bot 'quiet'", NULL);
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"open\":[]", NULL);
+
+    /* shop: its own keyword triggers where the global list does not; its list replaces the global one,
+     * so "human" is no keyword there, but its one-fallback rule offers a person */
+    ask_bot(f, NULL, "may I see the store manager", NULL, secret2, &mid, NULL);
+    ask_bot(f, "shop", "may I see the store manager", NULL, secret2, &mid, "keyword");
+    ask_bot(f, "shop", "Can I talk to a human", NULL, secret2, &mid, "fallbacks");
+    assert_false(thumbs_down_offers(f, "shop", secret2, mid));
+    expect(f, "GET", "/api/handoff/status?bot=shop", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
+    expect(f, "POST", "/api/handoff", public_h, "{\"bot\":\"shop\",\"trigger\":\"keyword\"}", 200, "\"position\":1", NULL);
+
+    /* an unknown bot in a vote is named, not ignored */
+    {
+        char body[256];
+        snprintf(body, sizeof body, "{\"message_id\":%lld,\"secret\":\"%s\",\"vote\":-1,\"bot\":\"nope\"}",
+                 (long long)mid, secret2);
+        expect(f, "POST", "/api/feedback", public_h, body, 404, "nope", NULL);
+    }
+
+    /* back to inherit: quiet follows handoff.enabled again */
+    expect(f, "PUT", "/api/bots/quiet", admin, "{\"id\":\"quiet\",\"handoff\":\"inherit\"}", 200, "\"handoff\":\"inherit\"",
+           NULL);
+    expect(f, "GET", "/api/handoff/status?bot=quiet", NULL, NULL, 200, "\"enabled\":true", NULL);
+    sse_close(&inbox);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -964,6 +1083,7 @@ int main(void)
         cmocka_unit_test(test_live_chat),
         cmocka_unit_test(test_out_of_hours),
         cmocka_unit_test(test_notify),
+        cmocka_unit_test(test_bot_handoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /* web/static/bots.js: the Bots page of the kbox UI (GET/POST/PUT/DELETE /api/bots, web/api_bots.c):
  * the list of bots with their collections and public page, a form to create or edit one (id, name,
  * collections, greeting, persona, fallback text, strict mode, answer model, widget origins, colour,
- * logo as a URL or a small uploaded image, language, public page on/off) and the embed snippet of
- * the bot being edited. Empty fields inherit the global settings (the Settings page).
+ * logo as a URL or a small uploaded image, language, public page on/off, and the handoff overrides:
+ * on/off, keywords, fallbacks in a row, thumbs-down) and the embed snippet of the bot being edited.
+ * Empty fields inherit the global settings (the Settings page).
  * It loads before app.js and registers itself in window.kboxExtras like loop.js (strings in English
  * and Chinese, the page loader); at run time it uses app.js's helpers (el, $, t, api, state, toast,
  * showError, applyLang). It builds its own <section id="page-bots">. Data is placed with
@@ -41,6 +42,10 @@
           el('img', {id: 'bot-logo-preview', class: 'bot-logo', alt: '', hidden: ''})),
         label('bots.lang', el('select', {id: 'bot-lang'}, opt('', 'bots.inherit'), el('option', {value: 'en', text: 'English'}), el('option', {value: 'zh', text: '中文'}))),
         el('label', {class: 'check'}, el('input', {id: 'bot-public', type: 'checkbox'}), el('span', {'data-i18n': 'bots.public'})),
+        label('bots.handoff', el('select', {id: 'bot-handoff'}, opt('inherit', 'bots.inherit'), opt('true', 'bots.on'), opt('false', 'bots.off'))),
+        label('bots.handoff_keywords', el('input', {id: 'bot-handoff-keywords', placeholder: 'human, agent, 转人工'})),
+        label('bots.handoff_after', el('input', {id: 'bot-handoff-after', type: 'number', min: '0', max: '100'})),
+        label('bots.handoff_thumbs', el('select', {id: 'bot-handoff-thumbs'}, opt('inherit', 'bots.inherit'), opt('true', 'bots.on'), opt('false', 'bots.off'))),
         el('div', {class: 'row'},
           el('button', {id: 'bot-save', type: 'submit', 'data-i18n': 'bots.save'}),
           el('button', {id: 'bot-cancel', type: 'button', class: 'secondary', 'data-i18n': 'bots.cancel'}),
@@ -127,6 +132,10 @@
     $('bot-logo').value = b ? b.logo : '';
     $('bot-lang').value = b ? b.own.lang : '';
     $('bot-public').checked = b ? b.public_page : true;
+    $('bot-handoff').value = b ? String(b.handoff) : 'inherit';
+    $('bot-handoff-keywords').value = b ? b.handoff_keywords : '';
+    $('bot-handoff-after').value = b && b.handoff_after_fallbacks !== 'inherit' ? String(b.handoff_after_fallbacks) : '';
+    $('bot-handoff-thumbs').value = b ? String(b.handoff_on_thumbs_down) : 'inherit';
     $('bot-status').textContent = '';
     $('bot-logo-file').value = '';
     preview(b ? b.logo : '');
@@ -137,6 +146,11 @@
 
   function title() {
     $('bot-form-title').textContent = bots.editing ? t('bots.editing').replace('{id}', bots.editing) : t('bots.new');
+  }
+
+  /* a select's "inherit" | "true" | "false" as the JSON value the API takes */
+  function tri(v) {
+    return v === 'inherit' ? 'inherit' : v === 'true';
   }
 
   async function save() {
@@ -150,6 +164,9 @@
       origins: $('bot-origins').value.split(/[\s,]+/).filter(Boolean),
       color: $('bot-color').value.trim(), logo: $('bot-logo').value.trim(), lang: $('bot-lang').value,
       public_page: $('bot-public').checked,
+      handoff: tri($('bot-handoff').value), handoff_keywords: $('bot-handoff-keywords').value.trim(),
+      handoff_after_fallbacks: $('bot-handoff-after').value.trim() === '' ? 'inherit' : Number($('bot-handoff-after').value),
+      handoff_on_thumbs_down: tri($('bot-handoff-thumbs').value),
     };
     try {
       let data;
@@ -219,6 +236,9 @@
         'bots.on': 'On', 'bots.off': 'Off', 'bots.extractive': 'Extractive (quote the documents)', 'bots.all': 'All collections',
         'bots.actions': 'Actions', 'bots.edit': 'Edit', 'bots.delete': 'Delete', 'bots.confirm': 'Delete bot {id}?',
         'bots.logo_big': 'The image is too large: at most about 48 KB.',
+        'bots.handoff': 'Handoff to a person', 'bots.handoff_keywords': 'Handoff keywords (comma-separated; empty: global list)',
+        'bots.handoff_after': 'Offer a person after this many fallbacks in a row (empty: global; 0: never)',
+        'bots.handoff_thumbs': 'Offer a person on a thumbs-down',
       },
       zh: {
         'nav.bots': '机器人', 'bots.title': '机器人',
@@ -233,6 +253,9 @@
         'bots.on': '开', 'bots.off': '关', 'bots.extractive': '抽取式（直接引用文档）', 'bots.all': '全部知识库',
         'bots.actions': '操作', 'bots.edit': '编辑', 'bots.delete': '删除', 'bots.confirm': '确定删除机器人 {id} 吗？',
         'bots.logo_big': '图片太大：最多约 48 KB。',
+        'bots.handoff': '转人工', 'bots.handoff_keywords': '转人工关键词（逗号分隔；留空：全局列表）',
+        'bots.handoff_after': '连续多少次无答案后提供人工（留空：全局；0：从不）',
+        'bots.handoff_thumbs': '点踩时提供人工',
       },
     },
   });

@@ -263,7 +263,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
       const box = el('div', {class: 'votes'});
       let vote = 0;
       const post = (comment) => fetch(base + '/api/feedback', {method: 'POST', headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({message_id: id, vote, comment, secret})}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); });
+        body: JSON.stringify(Object.assign({message_id: id, vote, comment, secret}, bot ? {bot} : {}))}).then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); });
       const pick = (v) => {
         vote = v;
         up.setAttribute('aria-pressed', String(v > 0));
