@@ -243,19 +243,7 @@ int cmd_audit(struct cli *c)
         struct jw w;
         jw_init(&w, &out);
         jw_obj(&w, NULL);
-        jw_arr(&w, "entries");
-        for (int i = 0; i < n; i++) {
-            jw_obj(&w, NULL);
-            jw_int(&w, "id", v[i].id);
-            jw_int(&w, "at", v[i].at);
-            jw_str(&w, "actor", v[i].actor);
-            jw_str(&w, "action", v[i].action);
-            jw_str(&w, "target", v[i].target);
-            jw_str(&w, "detail", v[i].detail);
-            jw_str(&w, "ip", v[i].ip);
-            jw_end_obj(&w);
-        }
-        jw_end_arr(&w);
+        rag_audit_json(&w, v, n);
         jw_end_obj(&w);
         kb_buf_putc(&out, '\n');
     } else if (rc == 0) {

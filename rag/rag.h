@@ -421,6 +421,10 @@ void rag_answer_json(struct jw *w, const struct rag_answer *a, const char *conve
 /* The member "hits": [{chunk_id, document_id, document, heading_path, page_start, page_end, text,
  * scores: {bm25, vector, fused}}], written into the object open in w. */
 void rag_hits_json(struct jw *w, const struct rag_hit *hits, int n);
+/* The member "entries": [{id, at, actor, action, target, detail, ip}] of the audit log
+ * (index_audit_list's rows), written into the object open in w (GET /api/audit, `kbox audit --json`). */
+struct index_audit;
+void rag_audit_json(struct jw *w, const struct index_audit *v, int n);
 
 /* ---- human handoff: the rules (handoff.c); the store is index/store_handoff.c, the routes
  * web/api_handoff.c ---------------------------------------------------------------------------------- */

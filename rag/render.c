@@ -113,3 +113,20 @@ void rag_hits_json(struct jw *w, const struct rag_hit *hits, int n)
     }
     jw_end_arr(w);
 }
+
+void rag_audit_json(struct jw *w, const struct index_audit *v, int n)
+{
+    jw_arr(w, "entries");
+    for (int i = 0; i < n; i++) {
+        jw_obj(w, NULL);
+        jw_int(w, "id", v[i].id);
+        jw_int(w, "at", v[i].at);
+        jw_str(w, "actor", v[i].actor);
+        jw_str(w, "action", v[i].action);
+        jw_str(w, "target", v[i].target);
+        jw_str(w, "detail", v[i].detail);
+        jw_str(w, "ip", v[i].ip);
+        jw_end_obj(w);
+    }
+    jw_end_arr(w);
+}

@@ -30,19 +30,7 @@ int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
-    jw_arr(&w, "entries");
-    for (int i = 0; i < n; i++) {
-        jw_obj(&w, NULL);
-        jw_int(&w, "id", v[i].id);
-        jw_int(&w, "at", v[i].at);
-        jw_str(&w, "actor", v[i].actor);
-        jw_str(&w, "action", v[i].action);
-        jw_str(&w, "target", v[i].target);
-        jw_str(&w, "detail", v[i].detail);
-        jw_str(&w, "ip", v[i].ip);
-        jw_end_obj(&w);
-    }
-    jw_end_arr(&w);
+    rag_audit_json(&w, v, n);
     jw_end_obj(&w);
     return w.rc ? kb_error_set(err, w.rc, "response too large") : 0;
 }
