@@ -1,5 +1,5 @@
 /* tests/cli/serve.c: `kbox serve` as a child process; see serve.h. */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* memrchr */
 #include "serve.h"
 
 #include <signal.h>
@@ -45,10 +45,12 @@ int kbox_serve_start(struct kbox_server *s, const char *dir, const char *const *
             break;
         n += (size_t)got;
         s->printed[n] = '\0';
-        url = strstr(s->printed, "://127.0.0.1:"); /* http or https (server.tls_cert) */
+        url = strstr(s->printed, "kbox: serving "); /* "http(s)://HOST:PORT/" (https with server.tls_cert) */
         token = strstr(s->printed, "kbox: log in");
         if (url && token && strchr(token, '\n')) {
-            s->port = (int)strtol(url + 13, NULL, 10);
+            const char *host = strstr(url, "://"), *slash = host ? strchr(host + 3, '/') : NULL;
+            const char *colon = slash ? memrchr(host + 3, ':', (size_t)(slash - host - 3)) : NULL;
+            s->port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
             break;
         }
     }

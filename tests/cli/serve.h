@@ -8,7 +8,7 @@
 
 struct kbox_server {
     pid_t pid;           /* the child */
-    int port;            /* on 127.0.0.1; 0 when it never said */
+    int port;            /* on server.host (127.0.0.1 unless set); 0 when it never said */
     int out_fd;          /* read end of its stdout */
     char printed[2048];  /* its stdout up to the admin token line, NUL-terminated */
 };

@@ -14,7 +14,9 @@
  *   - long upload names: an 80-character Chinese name uploads and is listed whole, the error for a
  *     bad file does not echo the whole name, and no spool copy stays in uploads/;
  *   - connection exhaustion: server.max_conns_per_ip caps idle sockets from one address, while
- *     another address (the health probe) still gets through. */
+ *     another address (the health probe) still gets through; and with every connection but the
+ *     reserve held by a non-loopback address of this machine, its next one is refused while the
+ *     loopback health probe gets in (test_conn_reserve). */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -27,11 +29,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -39,6 +45,7 @@
 
 #include "http.h"
 #include "../cli/serve.h"
+#include "../../web/web_int.h" /* WEB_CONN_LIMIT, WEB_CONN_RESERVE */
 
 #define TOKEN "harden-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
@@ -447,13 +454,13 @@ static void test_long_names_and_modes(void **state)
     srv_stop(&s);
 }
 
-/* A socket from a chosen loopback source address to 127.0.0.1:port, or -1. */
-static int connect_from(const char *src, int port)
+/* A socket from source address src to dst:port (IPv4), or -1. */
+static int connect_to(const char *src, const char *dst, int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     inet_pton(AF_INET, src, &a.sin_addr);
-    inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+    inet_pton(AF_INET, dst, &b.sin_addr);
     b.sin_port = htons((uint16_t)port);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || connect(fd, (struct sockaddr *)&b, sizeof b) != 0) {
         if (fd >= 0)
@@ -461,6 +468,12 @@ static int connect_from(const char *src, int port)
         return -1;
     }
     return fd;
+}
+
+/* A socket from a chosen loopback source address to 127.0.0.1:port, or -1. */
+static int connect_from(const char *src, int port)
+{
+    return connect_to(src, "127.0.0.1", port);
 }
 
 /* True when the server closes fd (or resets it) within a second. */
@@ -516,6 +529,86 @@ static void test_conn_limits(void **state)
     srv_stop(&s);
 }
 
+/* One IPv4 address of this machine that is not loopback (an interface that is up), or false. */
+static bool own_address(char *out, size_t n)
+{
+    struct ifaddrs *all, *i;
+    bool found = false;
+    if (getifaddrs(&all) != 0)
+        return false;
+    for (i = all; i && !found; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_UP) && !(i->ifa_flags & IFF_LOOPBACK))
+            found = inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, out, (socklen_t)n) != NULL;
+    freeifaddrs(all);
+    return found;
+}
+
+/* GET /api/health from src to dst:port over a fresh socket: the status, or -1. */
+static int health_from(const char *src, const char *dst, int port)
+{
+    char req[160], resp[64] = "";
+    int fd = connect_to(src, dst, port), status = -1;
+    struct timeval tv = {.tv_sec = 10};
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    snprintf(req, sizeof req, "GET /api/health HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", dst, port);
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) > 0 && recv(fd, resp, sizeof resp - 1, MSG_WAITALL) > 12)
+        status = (int)strtol(resp + 9, NULL, 10);
+    close(fd);
+    return status;
+}
+
+/* The localhost reserve, end to end: kbox bound to this machine's own non-loopback address (traffic
+ * still never leaves the machine), a client from that address holds every connection it may have
+ * (WEB_CONN_LIMIT - WEB_CONN_RESERVE), its next one is closed at once, and the health probe from
+ * 127.0.0.1 still gets 200. Skipped on a machine with no address but loopback. */
+static void test_conn_reserve(void **state)
+{
+    enum { OPEN = WEB_CONN_LIMIT - WEB_CONN_RESERVE };
+    char ip[INET_ADDRSTRLEN], host_set[64];
+    const char *sets[] = {host_set, "server.max_conns_per_ip=0", "server.request_timeout_s=300", NULL};
+    struct rlimit rl;
+    struct srv s;
+    static int fds[OPEN];
+    int extra, still_open = 0;
+    char c;
+    (void)state;
+    if (!own_address(ip, sizeof ip))
+        skip();
+    /* the client holds OPEN sockets and the server as many; both inherit this limit */
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < 2 * OPEN + 256)
+        skip();
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    snprintf(host_set, sizeof host_set, "server.host=%s", ip);
+    srv_start(&s, sets);
+    assert_int_equal(health_from(ip, ip, s.k.port), 200);
+    for (int i = 0; i < OPEN; i++) {
+        fds[i] = connect_to(ip, ip, s.k.port);
+        assert_true(fds[i] >= 0);
+    }
+    sleep(1); /* the server has accepted them all */
+    extra = connect_to(ip, ip, s.k.port);
+    assert_true(extra >= 0);
+    assert_true(closed_by_server(extra));
+    close(extra);
+    /* the reserve: loopback gets in, twice (each probe's connection closes after it) */
+    assert_int_equal(health_from("127.0.0.1", ip, s.k.port), 200);
+    assert_int_equal(health_from("127.0.0.1", ip, s.k.port), 200);
+    /* and the other address's held connections were all kept */
+    for (int i = 0; i < OPEN; i++) {
+        errno = 0;
+        if (recv(fds[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            still_open++;
+        close(fds[i]);
+    }
+    assert_int_equal(still_open, OPEN);
+    srv_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +618,7 @@ int main(void)
         cmocka_unit_test_teardown(test_long_names_and_modes, teardown),
         cmocka_unit_test_teardown(test_conn_limits, teardown),
         cmocka_unit_test_teardown(test_trust_proxy, teardown),
+        cmocka_unit_test_teardown(test_conn_reserve, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
