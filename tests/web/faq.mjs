@@ -7,7 +7,7 @@
 //   3. import a CSV through the page (a bad one is refused with its row number, nothing imported),
 //      search the list, export CSV;
 //   4. screenshots of the FAQ page in English and Chinese (BUILD_DIR/screenshots/faq-en.png,
-//      faq-zh.png), where e2e.mjs saves its own.
+//      faq-zh.png), where e2e.mjs saves its own, and one at 360 px wide, which it must fit.
 // Exit 77 (skip) without chromium or playwright-core.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -110,6 +110,9 @@ async function main() {
     await page.screenshot({path: path.join(shots, 'faq-zh.png'), fullPage: true});
     // a narrow phone screen still shows the list
     await page.setViewportSize({width: 360, height: 780});
+    const over = await page.evaluate(() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      document.getElementById('page-faq').scrollWidth - document.getElementById('page-faq').clientWidth]);
+    check(over[0] <= 1 && over[1] <= 1, 'the FAQ page fits 360 px (overflow ' + over.join(', ') + ' px)');
     await page.screenshot({path: path.join(shots, 'faq-zh-360.png'), fullPage: true});
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
     console.log(`faq: ok (screenshots in ${shots})`);

@@ -6,7 +6,9 @@
 //   3. the same widget user asks a paraphrase and gets the curated answer, cited, with mode
 //      "curated" (checked in the widget and in the conversation log's export, which also names
 //      the curated entry and its version);
-//   4. the Dashboard shows one fallback, one thumbs-down and one curated answer.
+//   4. the Dashboard shows one fallback, one thumbs-down and one curated answer;
+//   5. another wording gets a thumbs-down; in Review the admin attaches it to the curated entry as
+//      a similar question (the entry picked from the searchable list); asked again, it is answered.
 // The pages' screenshots in both languages come from loop.mjs and faq.mjs. Exit 77 (skip) without
 // chromium or playwright-core.
 import fs from 'node:fs';
@@ -20,6 +22,7 @@ const {launch} = browserOrSkip(build);
 const MISS = 'Do you deliver parcels to the Moon?';
 const PARAPHRASE = 'Can parcels be delivered to the Moon?';
 const CURATED = 'No. We deliver parcels on Earth only, to 42 countries.';
+const OTHER = 'Is lunar shipping an option?';
 
 async function freePort() {
   const s = http.createServer();
@@ -109,6 +112,31 @@ async function main() {
       check(cards.includes('1 curated'), 'one curated answer: ' + cards);
       const s = await (await admin(k, '/api/stats')).json();
       check(s.fallback === 1 && s.thumbs.down === 1 && s.modes.curated === 1, 'stats: ' + JSON.stringify(s).slice(0, 300));
+
+      // ---- 5. another wording gets a thumbs-down; the admin attaches it to the entry as a similar
+      //         question, picked from the searchable list; asked again, it gets the curated answer ----
+      const other = await ask(shopPage, OTHER);
+      check(!(await other.locator('.answer').textContent()).includes('42 countries'), 'the other wording is not matched yet');
+      await other.locator('.vote-down').click();
+      await other.locator('.votes input').waitFor();
+      await page.click('#nav button[data-page="review"]');
+      const item2 = page.locator('#review-list .loop-item').first();
+      await item2.waitFor();
+      check((await item2.locator('.loop-q').textContent()) === OTHER, 'the other wording is in Review');
+      await item2.locator('.loop-similar').click();
+      await item2.locator('.loop-faq-search').fill('Moon');
+      await page.waitForFunction(() => {
+        const o = document.querySelector('#review-list .loop-faq-pick option');
+        return o && o.value !== '' && o.textContent.includes('Moon');
+      });
+      check(await item2.locator('.loop-faq-pick option').count() === 1, 'the search finds the one entry');
+      await item2.locator('.loop-attach').click();
+      await page.waitForFunction(() => !document.querySelector('#review-list .loop-item'));
+      const entry = (await (await admin(k, '/api/faq')).json()).faq[0];
+      check(entry.similar_questions.includes(OTHER) && entry.version === 2,
+        'attached as a similar question (version 2): ' + JSON.stringify(entry).slice(0, 300));
+      const again = await ask(shopPage, OTHER);
+      check((await again.locator('.answer').textContent()).includes('42 countries'), 'the attached wording gets the curated answer');
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log('walk: ok');
     } finally {

@@ -5,7 +5,8 @@
  * (strings in English and Chinese, page loaders, an answer hook); at run time it uses app.js's
  * helpers (el, t, api, state, toast, showError), which exist by the time a page is shown.
  * From a review item, staff write the correct answer (POST /api/faq {collection, question,
- * answer}), attach the question to an existing FAQ entry (POST /api/faq/{id}/similar {question}),
+ * answer}), attach the question to an existing FAQ entry picked from a searchable list (GET
+ * /api/faq?q=, then POST /api/faq/{id}/similar {question}),
  * both followed by POST /api/review/{id} {action: "resolved"}, or dismiss it (action "dismiss").
  * Data from users is placed with textContent only. The Dashboard reflows to one column at 360 px.
  * Tests: tests/web/loop.mjs (headless Chromium; screenshots of both pages in both languages). */
@@ -41,6 +42,17 @@
 
   function field(key, input) {
     return el('label', {class: 'loop-field'}, label(key), input);
+  }
+
+  /* A collection filter: "All collections" and the collections by name (GET /api/collections).
+   * Questions asked without naming a collection (the widget's and the chat's default) were asked
+   * over every collection and are counted under "All collections" only; the hint says so. */
+  function collSelect(id) {
+    const sel = el('select', {id, class: 'loop-coll'}, el('option', {value: '', 'data-i18n': 'coll.all', text: t('coll.all')}));
+    api('GET', '/api/collections').then((data) => {
+      for (const c of data.collections || []) sel.append(el('option', {value: c.name, text: c.name}));
+    }).catch(() => { /* the page's own request reports a login problem */ });
+    return sel;
   }
 
   function query(params) {
@@ -86,13 +98,14 @@
       el('option', {value: '', 'data-i18n': 'loop.channel.all', text: t('loop.channel.all')}),
       ...['ui', 'widget', 'api', 'openai'].map((c) => el('option', {value: c, text: c})));
     const refresh = () => { view.offset = 0; loadReview(); };
-    for (const x of [kind, channel]) x.addEventListener('change', refresh);
-    const coll = el('input', {id: 'review-collection', 'data-i18n-ph': 'loop.collection', placeholder: t('loop.collection')});
+    const coll = collSelect('review-collection');
+    for (const x of [kind, channel, coll]) x.addEventListener('change', refresh);
     const from = el('input', {id: 'review-from', type: 'date'});
     const to = el('input', {id: 'review-to', type: 'date'});
     page.append(el('div', {class: 'row loop-filters'}, field('loop.kind', kind), field('loop.channel', channel),
       field('loop.collection', coll), field('loop.from', from), field('loop.to', to),
-      el('button', {type: 'button', id: 'review-refresh', 'data-i18n': 'docs.refresh', text: t('docs.refresh'), onclick: refresh})));
+      el('button', {type: 'button', id: 'review-refresh', 'data-i18n': 'docs.refresh', text: t('docs.refresh'), onclick: refresh})),
+      el('p', {class: 'hint loop-coll-hint', 'data-i18n': 'loop.coll_hint', text: t('loop.coll_hint')}));
   }
 
   async function resolveWith(item, card, call) {
@@ -119,14 +132,31 @@
         }}));
       text.focus();
     };
+    /* The entry to attach to is picked from a list of the collection's curated answers (searched
+     * as one types; GET /api/faq?q=), not typed as an id nobody knows by heart. */
     const similarForm = () => {
-      const id = el('input', {class: 'loop-faq-id', type: 'number', min: '1', 'data-i18n-ph': 'loop.faq_id', placeholder: t('loop.faq_id')});
-      forms.replaceChildren(id, el('button', {type: 'button', class: 'loop-attach', 'data-i18n': 'loop.attach', text: t('loop.attach'),
+      const search = el('input', {class: 'loop-faq-search', type: 'search', 'data-i18n-ph': 'loop.faq_search', placeholder: t('loop.faq_search')});
+      const pick = el('select', {class: 'loop-faq-pick', 'aria-label': t('loop.faq_pick')});
+      let seq = 0;
+      const fill = async () => {
+        const mine = ++seq;
+        let data;
+        try {
+          data = await api('GET', '/api/faq' + query({collection: item.collection_id > 0 ? item.collection_id : '', q: search.value.trim(), page_size: 50}));
+        } catch (e) { showError(e); return; }
+        if (mine !== seq) return; /* a later search already answered */
+        pick.replaceChildren(...data.faq.map((f) => el('option', {value: String(f.id), text: '#' + f.id + ' ' + f.question})));
+        if (!data.faq.length) pick.append(el('option', {value: '', 'data-i18n': 'loop.faq_none', text: t('loop.faq_none')}));
+      };
+      let timer = 0;
+      search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(fill, 200); });
+      forms.replaceChildren(search, pick, el('button', {type: 'button', class: 'loop-attach', 'data-i18n': 'loop.attach', text: t('loop.attach'),
         onclick: () => {
-          if (!(Number(id.value) > 0)) { toast(t('loop.faq_id')); return; }
-          resolveWith(item, card, () => api('POST', '/api/faq/' + Number(id.value) + '/similar', {question: item.question}));
+          if (!(Number(pick.value) > 0)) { toast(t('loop.faq_pick')); return; }
+          resolveWith(item, card, () => api('POST', '/api/faq/' + Number(pick.value) + '/similar', {question: item.question}));
         }}));
-      id.focus();
+      fill();
+      search.focus();
     };
     const dismiss = async () => {
       try {
@@ -256,10 +286,12 @@
     if (!page.querySelector('h1')) {
       const from = el('input', {id: 'dash-from', type: 'date', value: day(-29)});
       const to = el('input', {id: 'dash-to', type: 'date', value: day(0)});
-      const coll = el('input', {id: 'dash-collection', 'data-i18n-ph': 'loop.collection', placeholder: t('loop.collection')});
+      const coll = collSelect('dash-collection');
+      coll.addEventListener('change', loadDashboard);
       page.append(el('h1', {'data-i18n': 'nav.dashboard', text: t('nav.dashboard')}),
         el('div', {class: 'row loop-filters'}, field('loop.from', from), field('loop.to', to), field('loop.collection', coll),
           el('button', {type: 'button', id: 'dash-refresh', 'data-i18n': 'docs.refresh', text: t('docs.refresh'), onclick: loadDashboard})),
+        el('p', {class: 'hint loop-coll-hint', 'data-i18n': 'loop.coll_hint', text: t('loop.coll_hint')}),
         el('div', {id: 'dash-body'}));
     }
     const val = (id) => document.getElementById(id).value.trim();
@@ -305,9 +337,11 @@
         'loop.kind': 'Kind', 'loop.kind.all': 'All kinds', 'loop.kind.fallback': 'no answer', 'loop.kind.low_confidence': 'low confidence',
         'loop.kind.thumbs_down': 'thumbs down', 'loop.channel': 'Channel', 'loop.channel.all': 'All channels',
         'loop.collection': 'Collection', 'loop.from': 'From', 'loop.to': 'To',
+        'loop.coll_hint': 'Questions asked without naming a collection (the widget and the chat by default) are searched over every collection and count under "All collections" only.',
         'loop.write': 'Write the correct answer', 'loop.similar': 'Attach as similar question', 'loop.dismiss': 'Dismiss',
         'loop.answer.ph': 'The correct answer', 'loop.answer.empty': 'Write the answer first.', 'loop.save': 'Save answer',
-        'loop.faq_id': 'FAQ entry id', 'loop.attach': 'Attach', 'loop.resolved': 'Resolved',
+        'loop.faq_search': 'Search the FAQ entries', 'loop.faq_pick': 'Pick the FAQ entry to attach the question to',
+        'loop.faq_none': 'No FAQ entry matches: write the answer instead.', 'loop.attach': 'Attach', 'loop.resolved': 'Resolved',
         'loop.prev': 'Newer', 'loop.next': 'Older', 'loop.empty': 'Nothing to review.',
         'loop.off': 'Conversation logging is off (log.enabled = false): nothing is logged, so there is nothing to review.',
         'loop.questions': 'Questions', 'loop.answered': 'Answered', 'loop.fallback': 'No answer', 'loop.handed_off': 'Handed off',
@@ -325,9 +359,11 @@
         'loop.kind': '类型', 'loop.kind.all': '全部类型', 'loop.kind.fallback': '无答案', 'loop.kind.low_confidence': '置信度低',
         'loop.kind.thumbs_down': '点踩', 'loop.channel': '渠道', 'loop.channel.all': '全部渠道',
         'loop.collection': '知识库', 'loop.from': '开始日期', 'loop.to': '结束日期',
+        'loop.coll_hint': '未指定知识库的提问（网页挂件和对话页默认如此）会在所有知识库中检索，只计入“全部知识库”。',
         'loop.write': '填写正确答案', 'loop.similar': '作为相似问题添加', 'loop.dismiss': '忽略',
         'loop.answer.ph': '正确的答案', 'loop.answer.empty': '请先填写答案。', 'loop.save': '保存答案',
-        'loop.faq_id': '问答条目编号', 'loop.attach': '添加', 'loop.resolved': '已处理',
+        'loop.faq_search': '搜索问答条目', 'loop.faq_pick': '选择要添加此问题的问答条目',
+        'loop.faq_none': '没有匹配的问答条目：请直接填写答案。', 'loop.attach': '添加', 'loop.resolved': '已处理',
         'loop.prev': '较新', 'loop.next': '较早', 'loop.empty': '没有待处理的内容。',
         'loop.off': '对话记录已关闭（log.enabled = false）：不记录任何内容，因此没有待处理项。',
         'loop.questions': '提问数', 'loop.answered': '已回答', 'loop.fallback': '无答案', 'loop.handed_off': '转人工',
