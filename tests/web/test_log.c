@@ -15,6 +15,7 @@
  *   - /metrics counts answers by mode and feedback by vote;
  *   - DELETE /api/conversations/{id} removes its messages and feedback; 404 the second time;
  *   - log.enabled=false: nothing logged, feedback 403, the inbox says logging is off;
+ *   - a generative answer is logged with the model (a GGUF from `kbox model synth`), others with none;
  *   - log.review_below: answers under it are in the inbox as low_confidence;
  *   - `kbox logs export|stats|purge` (text and --json, --out, bad flags and dates) over the same
  *     data directory; the retention purge by hand and the daily one run by the next logged answer
@@ -377,6 +378,7 @@ static void loop_stats_exports(struct loop_ctx *c)
     text = get_text(port, "/api/logs/export?format=jsonl", true, 200);
     assert_int_equal(count_lines(text), 5);
     assert_non_null(strstr(text, "\"client_ip\":null"));
+    assert_non_null(strstr(text, "\"model\":\"\"")); /* no model wrote the extractive answers */
     assert_null(strstr(text, "127.0.0.1"));
     free(text);
     text = get_text(port, "/api/logs/export?format=jsonl&channel=openai", true, 200);
@@ -619,12 +621,50 @@ static void test_cli(void **state)
     nftw(s.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A generative answer (answer.model = a GGUF written by `kbox model synth`) is logged with its mode
+ * and the model that wrote it (test_loop's extractive answers and fallbacks name none). */
+static void test_generative_model(void **state)
+{
+    struct srv s;
+    struct answer a;
+    struct run_result r;
+    char model[160], set[200], *text;
+    const char *sets[] = {set, "answer.max_tokens=24", "answer.context=2048", NULL};
+    char dir[] = "/tmp/kbox-log-model-XXXXXX";
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(model, sizeof model, "%s/llama.gguf", dir);
+    {
+        char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "llama", "--type", "Q8_0", "--seed", "7", "--out", model, NULL};
+        assert_int_equal(run_cmd(&r, synth, NULL), 0);
+        if (r.exit_code != 0)
+            fail_msg("kbox model synth: %s", r.err);
+        run_result_free(&r);
+    }
+    snprintf(set, sizeof set, "answer.model=%s", model);
+    srv_start(&s, sets);
+    ask(s.k.port, "How many days of annual leave do employees get?", "api", NULL, &a);
+    assert_string_equal(a.mode, "generative");
+    text = get_text(s.k.port, "/api/logs/export?format=jsonl", true, 200);
+    {
+        char want[200];
+        snprintf(want, sizeof want, "\"model\":\"%s\"", model);
+        assert_int_equal(count_lines(text), 1);
+        assert_non_null(strstr(text, "\"mode\":\"generative\""));
+        assert_non_null(strstr(text, want));
+    }
+    free(text);
+    srv_stop(&s);
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_loop, teardown),
         cmocka_unit_test_teardown(test_disabled_ip_and_rate, teardown),
         cmocka_unit_test_teardown(test_cli, teardown),
+        cmocka_unit_test_teardown(test_generative_model, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
