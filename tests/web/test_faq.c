@@ -3,7 +3,7 @@
  * (tests/web/http.c). Every route and its errors: 400 naming the empty field, malformed JSON, bad
  * citations, paging arguments and import rows ("row 3: ..."), 401 without the token, 404 for unknown
  * ids and collections; versions on edit, a similar question attached, all-or-nothing CSV and XLSX
- * import (a bad XLSX row made with ingest_sheet_write),
+ * import (a bad XLSX row made with ingest_sheet_write), the log naming the version that answered,
  * CSV and XLSX export and re-import, and /api/ask answering a paraphrase with mode "curated". */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
@@ -205,6 +205,19 @@ static void test_crud(void **state)
     call(f, "PUT", path, "{\"answer\":\"About three weeks by sea, or four days by air.\"}", 200, &r);
     assert_int_equal(json_int(r.body, "version"), 2);
     assert_non_null(strstr(r.body, "When will my parcel reach Reykjavik?"));
+    http_resp_free(&r);
+    /* the next answer is the new version's, and the log names which version answered each time */
+    call(f, "POST", "/api/ask", "{\"question\":\"When does a parcel reach Reykjavik?\"}", 200, &r);
+    assert_non_null(strstr(r.body, "four days by air"));
+    http_resp_free(&r);
+    call(f, "GET", "/api/logs/export?format=jsonl", NULL, 200, &r);
+    {
+        const char *v1 = strstr(r.body, "\"curated_version\":1"), *v2 = strstr(r.body, "\"curated_version\":2");
+        assert_non_null(v1);
+        assert_non_null(v2);
+        assert_true(v1 < v2); /* oldest first */
+        assert_int_equal(json_int(r.body, "curated_id"), id);
+    }
     http_resp_free(&r);
     expect_error(f, "PUT", path, "{\"answer\":\"\"}", 400, "EINVAL", "answer is empty");
     expect_error(f, "PUT", "/api/faq/999999", "{\"answer\":\"x\"}", 404, "ENOENT", NULL);
