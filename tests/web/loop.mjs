@@ -115,6 +115,7 @@ async function main() {
       await page.locator('#dash-body h2', {hasText: 'Questions per day'}).waitFor();
       const cards = await page.locator('#dash-body .loop-cards').textContent();
       check(cards.includes('▼ 1') && cards.includes('▲ 1'), 'one thumbs-down and one thumbs-up: ' + cards);
+      check(cards.includes('0 passed to a person'), 'the handed-off card counts the handoffs: ' + cards);
       await page.screenshot({path: path.join(shots, 'dashboard-en.png'), fullPage: true});
       // the collection filter lists the collections; questions asked over every collection (the
       // widget's and chat's default) count under "All collections" only, as the hint says

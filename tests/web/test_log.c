@@ -3,7 +3,7 @@
  * samples/en):
  *   - every answer of /api/ask (channels ui, widget, api) and /v1/chat/completions (openai) is
  *     logged and returns message_id and conversation_secret; a question sent with the secret stays
- *     in its conversation;
+ *     in its conversation; a channel other than ui, widget or api is 400 and not logged;
  *   - POST /api/feedback: recorded with the right secret; 404 for an unknown message, another
  *     conversation's secret or none (nothing recorded); 400 for a bad vote, a comment over 2000
  *     characters (2000 Chinese characters pass), malformed JSON; 429 past the rate limit;
@@ -244,6 +244,10 @@ static void loop_ask(struct loop_ctx *c)
     ask(port, "How many days do I have to return a toaster?", "widget", c->ok.secret, &c->follow);
     assert_string_equal(c->follow.secret, c->ok.secret);
     assert_false(c->follow.fallback);
+    /* a channel the client may not claim (openai is the OpenAI endpoint's) is refused, not logged
+     * (loop_stats_exports counts five questions) */
+    kb_json_free(call(port, "POST", "/api/ask", false, "{\"question\":\"hi\",\"channel\":\"openai\"}", 400, true));
+    kb_json_free(call(port, "POST", "/api/ask", false, "{\"question\":\"hi\",\"channel\":\"fax\"}", 400, true));
 
 }
 

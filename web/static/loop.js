@@ -306,7 +306,7 @@
         card('loop.questions', String(s.questions)),
         card('loop.answered', pct(s.shares.answered), String(s.answered)),
         card('loop.fallback', pct(s.shares.fallback), String(s.fallback)),
-        card('loop.handed_off', pct(s.shares.handed_off), t('loop.handed_off.none')),
+        card('loop.handed_off', pct(s.shares.handed_off), String(s.handed_off) + ' ' + t('loop.handed_off.none')),
         card('loop.thumbs', pct(s.thumbs.up_rate), '▲ ' + s.thumbs.up + ' · ▼ ' + s.thumbs.down),
         card('loop.latency', Math.round(s.latency_ms.p50) + ' / ' + Math.round(s.latency_ms.p95) + ' ms', 'p50 / p95'),
         card('loop.modes', String(s.modes.curated || 0) + ' ' + t('loop.mode.curated'),
