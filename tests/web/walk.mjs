@@ -8,7 +8,9 @@
 //      the curated entry and its version);
 //   4. the Dashboard shows one fallback, one thumbs-down and one curated answer;
 //   5. another wording gets a thumbs-down; in Review the admin attaches it to the curated entry as
-//      a similar question (the entry picked from the searchable list); asked again, it is answered.
+//      a similar question (the entry picked from the searchable list); asked again, it is answered;
+//   6. a third wording is attached to a FAQ pair of an ingested document (samples/en/faq.md): the
+//      pair becomes a curated answer citing the document, and the wording gets its answer.
 // The pages' screenshots in both languages come from loop.mjs and faq.mjs. Exit 77 (skip) without
 // chromium or playwright-core.
 import fs from 'node:fs';
@@ -23,6 +25,7 @@ const MISS = 'Do you deliver parcels to the Moon?';
 const PARAPHRASE = 'Can parcels be delivered to the Moon?';
 const CURATED = 'No. We deliver parcels on Earth only, to 42 countries.';
 const OTHER = 'Is lunar shipping an option?';
+const THIRD = 'For how many months is a Kestrel covered by guarantee?';
 
 async function freePort() {
   const s = http.createServer();
@@ -137,6 +140,32 @@ async function main() {
         'attached as a similar question (version 2): ' + JSON.stringify(entry).slice(0, 300));
       const again = await ask(shopPage, OTHER);
       check((await again.locator('.answer').textContent()).includes('42 countries'), 'the attached wording gets the curated answer');
+
+      // ---- 6. a wording that an ingested FAQ document's pair should answer: the admin attaches it
+      //         to that pair (found by searching); the pair becomes a curated answer citing the
+      //         document, and the wording gets its answer ----
+      const third = await ask(shopPage, THIRD);
+      await third.locator('.vote-down').click();
+      await third.locator('.votes input').waitFor();
+      await page.click('#review-refresh');
+      const item3 = page.locator('#review-list .loop-item').first();
+      await item3.waitFor();
+      check((await item3.locator('.loop-q').textContent()) === THIRD, 'the third wording is in Review');
+      await item3.locator('.loop-similar').click();
+      await item3.locator('.loop-faq-search').fill('warranty grinder');
+      const pairOpt = item3.locator('.loop-faq-pick option.loop-doc-pair', {hasText: 'How long is the warranty on my grinder?'});
+      await pairOpt.first().waitFor({state: 'attached'});
+      check((await pairOpt.first().textContent()).startsWith('[faq.md] '), 'the pair is named with its document');
+      await item3.locator('.loop-faq-pick').selectOption(await pairOpt.first().getAttribute('value'));
+      await item3.locator('.loop-attach').click();
+      await page.waitForFunction(() => !document.querySelector('#review-list .loop-item'));
+      const list = (await (await admin(k, '/api/faq')).json()).faq;
+      const made = list.find((f) => f.question === 'How long is the warranty on my grinder?');
+      check(list.length === 2 && made && made.similar_questions.includes(THIRD) && made.citations.length === 1 &&
+        made.answer.includes('24-month warranty'), 'the pair became a curated answer citing faq.md: ' + JSON.stringify(list).slice(0, 500));
+      const fixed = await ask(shopPage, THIRD);
+      check((await fixed.locator('.answer').textContent()).includes('24-month warranty'), 'the third wording gets the pair\'s answer');
+      check(await fixed.locator('.chips > *').count() >= 1, 'cited');
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log('walk: ok');
     } finally {

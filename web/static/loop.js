@@ -5,8 +5,9 @@
  * (strings in English and Chinese, page loaders, an answer hook); at run time it uses app.js's
  * helpers (el, t, api, state, toast, showError), which exist by the time a page is shown.
  * From a review item, staff write the correct answer (POST /api/faq {collection, question,
- * answer}), attach the question to an existing FAQ entry picked from a searchable list (GET
- * /api/faq?q=, then POST /api/faq/{id}/similar {question}),
+ * answer}), attach the question to an existing curated answer or a document's FAQ pair picked
+ * from a searchable list (POST /api/faq/{id}/similar {question}; a document's pair becomes a
+ * curated answer citing it, see similarForm),
  * both followed by POST /api/review/{id} {action: "resolved"}, or dismiss it (action "dismiss").
  * Data from users is placed with textContent only. The Dashboard reflows to one column at 360 px.
  * Tests: tests/web/loop.mjs (headless Chromium; screenshots of both pages in both languages). */
@@ -53,6 +54,14 @@
       for (const c of data.collections || []) sel.append(el('option', {value: c.name, text: c.name}));
     }).catch(() => { /* the page's own request reports a login problem */ });
     return sel;
+  }
+
+  /* A search hit that is a FAQ pair of a document ("Q: question\n[Q: similar\n]A: answer", as
+   * ingestion writes pairs whatever their markers were) as {question, answer, document,
+   * document_id}, else null. */
+  function faqPair(hit) {
+    const m = /^Q: (.+)\n(?:Q: .*\n)*A: ([\s\S]+)$/.exec(hit.text || '');
+    return m ? {question: m[1].trim(), answer: m[2].trim(), document: hit.document, document_id: hit.document_id} : null;
   }
 
   function query(params) {
@@ -132,28 +141,49 @@
         }}));
       text.focus();
     };
-    /* The entry to attach to is picked from a list of the collection's curated answers (searched
-     * as one types; GET /api/faq?q=), not typed as an id nobody knows by heart. */
+    /* The entry to attach to is picked from a list (searched as one types), not typed as an id
+     * nobody knows by heart: the collection's curated answers (GET /api/faq?q=) and, for a search
+     * text, the FAQ pairs of ingested documents (POST /api/search: chunks "Q: ...\nA: ..."). A
+     * curated answer takes the question as one more similar question (POST /api/faq/{id}/similar);
+     * a document's pair cannot change without editing the document, so it becomes a curated answer
+     * with the pair's question and answer, citing the document, and the question as its similar
+     * question (POST /api/faq). */
     const similarForm = () => {
       const search = el('input', {class: 'loop-faq-search', type: 'search', 'data-i18n-ph': 'loop.faq_search', placeholder: t('loop.faq_search')});
       const pick = el('select', {class: 'loop-faq-pick', 'aria-label': t('loop.faq_pick')});
-      let seq = 0;
+      const coll = item.collection_id > 0 ? item.collection_id : '';
+      let seq = 0, pairs = [], docs = null;
       const fill = async () => {
-        const mine = ++seq;
-        let data;
+        const mine = ++seq, q = search.value.trim();
+        let data, found = [];
         try {
-          data = await api('GET', '/api/faq' + query({collection: item.collection_id > 0 ? item.collection_id : '', q: search.value.trim(), page_size: 50}));
+          data = await api('GET', '/api/faq' + query({collection: coll, q, page_size: 50}));
+          if (q) {
+            /* only listed documents: a curated answer's own hidden search document is no pair */
+            docs = docs || new Set((await api('GET', '/api/documents')).documents.map((d) => d.id));
+            const hits = (await api('POST', '/api/search', Object.assign({query: q, top_k: 10}, coll ? {collection: String(coll)} : {}))).hits;
+            found = hits.map(faqPair).filter((x) => x && docs.has(x.document_id));
+          }
         } catch (e) { showError(e); return; }
         if (mine !== seq) return; /* a later search already answered */
-        pick.replaceChildren(...data.faq.map((f) => el('option', {value: String(f.id), text: '#' + f.id + ' ' + f.question})));
-        if (!data.faq.length) pick.append(el('option', {value: '', 'data-i18n': 'loop.faq_none', text: t('loop.faq_none')}));
+        pairs = found;
+        pick.replaceChildren(...data.faq.map((f) => el('option', {value: 'c' + f.id, text: '#' + f.id + ' ' + f.question})),
+          ...found.map((x, i) => el('option', {value: 'd' + i, class: 'loop-doc-pair', text: '[' + x.document + '] ' + x.question})));
+        if (!pick.options.length) pick.append(el('option', {value: '', 'data-i18n': 'loop.faq_none', text: t('loop.faq_none')}));
+      };
+      const attach = () => {
+        const v = pick.value;
+        if (v[0] === 'c') return api('POST', '/api/faq/' + Number(v.slice(1)) + '/similar', {question: item.question});
+        const x = pairs[Number(v.slice(1))];
+        return api('POST', '/api/faq', {collection: coll ? String(coll) : 'default', question: x.question,
+          similar_questions: [item.question], answer: x.answer, citations: [x.document_id]});
       };
       let timer = 0;
       search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(fill, 200); });
       forms.replaceChildren(search, pick, el('button', {type: 'button', class: 'loop-attach', 'data-i18n': 'loop.attach', text: t('loop.attach'),
         onclick: () => {
-          if (!(Number(pick.value) > 0)) { toast(t('loop.faq_pick')); return; }
-          resolveWith(item, card, () => api('POST', '/api/faq/' + Number(pick.value) + '/similar', {question: item.question}));
+          if (!pick.value) { toast(t('loop.faq_pick')); return; }
+          resolveWith(item, card, attach);
         }}));
       fill();
       search.focus();
