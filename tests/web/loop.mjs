@@ -93,6 +93,7 @@ async function main() {
       check(await item.locator('.badge-thumbs_down').count() === 1 && await item.locator('.badge-fallback').count() === 1,
         'kinds: no answer and thumbs down');
       check((await item.locator('.loop-comment').textContent()).includes('Moon'), 'the comment is shown');
+      check((await item.locator('.loop-meta').textContent()).includes('widget · no answer'), 'channel and mode named');
       check(await page.locator('#review-list .loop-item').count() === 1, 'only the fallback is to review');
       await item.locator('.loop-write').click();
       await item.locator('textarea.loop-answer').waitFor();
@@ -100,6 +101,9 @@ async function main() {
       await page.selectOption('#lang', 'zh');
       await page.locator('#page-review h1', {hasText: '待处理'}).waitFor();
       await page.locator('#review-list .badge-thumbs_down', {hasText: '点踩'}).waitFor();
+      const meta = await page.locator('#review-list .loop-meta').first().textContent();
+      check(meta.includes('网页挂件 · 未答出'), 'channel and mode in Chinese: ' + meta);
+      check(await page.locator('#review-channel option[value="widget"]').textContent() === '网页挂件', 'channel filter in Chinese');
       await page.screenshot({path: path.join(shots, 'review-zh.png'), fullPage: true});
 
       // ---- 4. the Dashboard ----

@@ -105,7 +105,7 @@
       el('option', {value: 'thumbs_down', 'data-i18n': 'loop.kind.thumbs_down', text: t('loop.kind.thumbs_down')}));
     const channel = el('select', {id: 'review-channel'},
       el('option', {value: '', 'data-i18n': 'loop.channel.all', text: t('loop.channel.all')}),
-      ...['ui', 'widget', 'api', 'openai'].map((c) => el('option', {value: c, text: c})));
+      ...['ui', 'widget', 'api', 'openai'].map((c) => el('option', {value: c, 'data-i18n': 'loop.channel.' + c, text: t('loop.channel.' + c)})));
     const refresh = () => { view.offset = 0; loadReview(); };
     const coll = collSelect('review-collection');
     for (const x of [kind, channel, coll]) x.addEventListener('change', refresh);
@@ -204,7 +204,8 @@
     const card = el('article', {class: 'loop-item', 'data-message-id': String(item.message_id)});
     const badges = el('div', {class: 'loop-badges'},
       ...item.kinds.map((k) => el('span', {class: 'badge badge-' + k, 'data-i18n': 'loop.kind.' + k, text: t('loop.kind.' + k)})),
-      el('span', {class: 'hint', text: when(item.created_at) + ' · ' + item.channel + ' · ' + item.mode + ' · ' + item.confidence.toFixed(2)}));
+      el('span', {class: 'hint loop-meta', text: when(item.created_at) + ' · ' + t('loop.channel.' + item.channel) + ' · ' +
+        t('loop.mode.' + item.mode) + ' · ' + item.confidence.toFixed(2)}));
     card.append(badges, el('div', {class: 'loop-q', text: item.question}), el('div', {class: 'loop-a', text: item.answer}));
     if (item.comment) card.append(el('div', {class: 'loop-comment', text: '“' + item.comment + '”'}));
     card.append(...itemForms(item, card));
@@ -366,6 +367,7 @@
         'loop.review.hint': 'Answers that fell back, answered with low confidence or got a thumbs-down. Fix them once: the fix serves every later paraphrase.',
         'loop.kind': 'Kind', 'loop.kind.all': 'All kinds', 'loop.kind.fallback': 'no answer', 'loop.kind.low_confidence': 'low confidence',
         'loop.kind.thumbs_down': 'thumbs down', 'loop.channel': 'Channel', 'loop.channel.all': 'All channels',
+        'loop.channel.ui': 'chat page', 'loop.channel.widget': 'widget', 'loop.channel.api': 'API', 'loop.channel.openai': 'OpenAI API',
         'loop.collection': 'Collection', 'loop.from': 'From', 'loop.to': 'To',
         'loop.coll_hint': 'Questions asked without naming a collection (the widget and the chat by default) are searched over every collection and count under "All collections" only.',
         'loop.write': 'Write the correct answer', 'loop.similar': 'Attach as similar question', 'loop.dismiss': 'Dismiss',
@@ -388,6 +390,7 @@
         'loop.review.hint': '没有答案、置信度低或被点踩的回答。修正一次，之后同类问题都会用上。',
         'loop.kind': '类型', 'loop.kind.all': '全部类型', 'loop.kind.fallback': '无答案', 'loop.kind.low_confidence': '置信度低',
         'loop.kind.thumbs_down': '点踩', 'loop.channel': '渠道', 'loop.channel.all': '全部渠道',
+        'loop.channel.ui': '对话页', 'loop.channel.widget': '网页挂件', 'loop.channel.api': 'API', 'loop.channel.openai': 'OpenAI 接口',
         'loop.collection': '知识库', 'loop.from': '开始日期', 'loop.to': '结束日期',
         'loop.coll_hint': '未指定知识库的提问（网页挂件和对话页默认如此）会在所有知识库中检索，只计入“全部知识库”。',
         'loop.write': '填写正确答案', 'loop.similar': '作为相似问题添加', 'loop.dismiss': '忽略',
