@@ -17,8 +17,8 @@
  *   - log.enabled=false: nothing logged, feedback 403, the inbox says logging is off;
  *   - a generative answer is logged with the model (a GGUF from `kbox model synth`), others with none;
  *   - log.review_below: answers under it are in the inbox as low_confidence;
- *   - `kbox logs export|stats|purge` (text and --json, --out, bad flags and dates) over the same
- *     data directory; the retention purge by hand and the daily one run by the next logged answer
+ *   - `kbox logs export|stats|purge` (text and --json, --out, bad flags and dates; a question that
+ *     is a spreadsheet formula is defused in CSV) over the same data directory; the retention purge by hand and the daily one run by the next logged answer
  *     (messages moved 200 days back with SQLite on the stopped server's file). */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
@@ -615,12 +615,18 @@ static void test_cli(void **state)
         fail_msg("kbox serve did not start again: %s", s.k.printed);
     running = s.k.pid;
     ask(s.k.port, MISS, "ui", NULL, &a);
+    ask(s.k.port, "=HYPERLINK(\"http://example.com\")", "widget", NULL, &a); /* a customer's formula */
     running = 0;
     assert_int_equal(kbox_serve_stop(&s.k), 0);
     kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--json", NULL}, 0);
-    assert_int_equal(count_lines(r.out), 1);
+    assert_int_equal(count_lines(r.out), 2);
     assert_null(strstr(r.out, KETTLE));
     assert_non_null(strstr(r.out, "\"channel\":\"ui\""));
+    assert_non_null(strstr(r.out, "\"question\":\"=HYPERLINK(")); /* JSON keeps the text as asked */
+    run_result_free(&r);
+    /* CSV opened in a spreadsheet must not run it: the cell starts with an apostrophe */
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--format", "csv", NULL}, 0);
+    assert_non_null(strstr(r.out, ",\"'=HYPERLINK(\"\"http://example.com\"\")\","));
     run_result_free(&r);
     nftw(s.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
