@@ -121,6 +121,9 @@ async function main() {
     check(await page.textContent('#nav button[data-page="faq"]') === '问答库', 'nav in Chinese');
     check(await page.textContent('#page-faq h1') === '常见问题与人工答案', 'FAQ title in Chinese');
     check((await page.textContent(`#faq-rows tr[data-id="${id}"] .faq-edit`)) === '编辑', 'row buttons in Chinese');
+    check(await page.textContent('#faq-form-title') === '编辑人工答案 #' + id, 'the open form\'s title in Chinese');
+    check(await page.textContent('#faq-versions h3') === '历史版本', 'the versions heading in Chinese');
+    check(await page.textContent('#faq-collection option[value=""]') === '全部知识库', 'the collection list in Chinese');
     await page.screenshot({path: path.join(shots, 'faq-zh.png'), fullPage: true});
     // a narrow phone screen still shows the list
     await page.setViewportSize({width: 360, height: 780});
