@@ -7,7 +7,8 @@
  *   kbox faq rm ID
  * With --json each prints one object: list {"faq":[entry...],"total","page","page_size"} (the
  * entries as GET /api/faq renders them, rag_curated_json), add {"faq":entry}, import
- * {"imported":n}, export {"exported":path,"bytes":n} (with --out), rm {"deleted":id}. Errors go
+ * {"imported":n}, export {"exported":path,"bytes":n} (with --out; --json without it is a usage
+ * error rather than the CSV under a --json flag), rm {"deleted":id}. Errors go
  * to stderr as "kbox: ..." with exit code 2 for bad input ("row 3: answer is empty").
  * Tests: tests/cli/test_faq_cli.c. */
 #include "cli/cli.h"
@@ -236,6 +237,9 @@ int cmd_faq(struct cli *c)
         return cli_usage("faq", "faq import needs the FILE to import");
     if (!strcmp(sub, "rm") && !a.id)
         return cli_usage("faq", "faq rm needs the ID of a curated answer");
+    if (!strcmp(sub, "export") && c->json && !a.out) /* the CSV itself would be printed, not JSON */
+        return cli_usage("faq", "faq export --json reports on a file: add --out FILE (kbox faq list --json prints the "
+                                "entries as JSON)");
     if ((rc = rag_open(&r, &c->cfg, &err)))
         return cli_fail(rc, &err);
     kb_buf_init(&out, 0);

@@ -4,7 +4,8 @@
  *        the logged messages, oldest first, to stdout or F (default jsonl; --json means jsonl)
  *   kbox logs stats [--from D] [--to D] [--collection C] [--json]   the analytics of /api/stats
  *   kbox logs purge [--json]     deletes messages older than log.retention_days now
- * Dates are YYYY-MM-DD (UTC; --to includes its day) or unix seconds. Tests: tests/cli/test_logs.c. */
+ * Dates are YYYY-MM-DD (UTC; --to includes its day) or unix seconds. Tests: tests/web/test_log.c
+ * (test_cli: over a data directory `kbox serve` logged into). */
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -96,9 +97,9 @@ static int logs_stats(struct cli *c, struct rag *r, const struct logs_args *a, s
     } else if (rc == 0) {
         struct kb_json *v = NULL;
         if ((rc = kb_json_parse(&v, out.data, out.len, NULL, err)) == 0) {
-            printf("questions %.0f, answered %.0f, fallback %.0f, handed off 0 (no hand-off yet)\n",
+            printf("questions %.0f, answered %.0f, fallback %.0f, handed off %.0f\n",
                    kb_json_num(kb_json_get(v, "questions")), kb_json_num(kb_json_get(v, "answered")),
-                   kb_json_num(kb_json_get(v, "fallback")));
+                   kb_json_num(kb_json_get(v, "fallback")), kb_json_num(kb_json_get(v, "handed_off")));
             printf("thumbs up %.0f, down %.0f; latency p50 %.1f ms, p95 %.1f ms\n",
                    kb_json_num(kb_json_get(kb_json_get(v, "thumbs"), "up")),
                    kb_json_num(kb_json_get(kb_json_get(v, "thumbs"), "down")),

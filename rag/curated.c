@@ -18,6 +18,10 @@
  * any column order, other columns ignored); similar questions in one cell separated by newlines or
  * "|" (export writes newlines). CSV is RFC 4180 (curated_csv_parse, a parser of untrusted bytes:
  * fuzz/fuzz_curated_csv.c); XLSX goes through ingest's sheet reader and writer (ingest/sheet.c).
+ * Customers' words reach these cells (the review inbox makes their questions curated questions and
+ * similar questions), so a CSV cell that a spreadsheet would run as a formula (starting with = + -
+ * @, tab or CR) is exported behind an apostrophe, which a CSV import removes again: the export
+ * round-trips. XLSX cells are written as strings, never formulas.
  * An import is validated whole before anything is written and then written in one transaction
  * (index_curated_put), so a bad row ("row 3: the answer is empty") imports nothing.
  *
@@ -641,6 +645,12 @@ int rag_curated_csv_parse(const char *s, size_t n, struct rag_table *t, struct k
     return rc;
 }
 
+/* True for a cell text a spreadsheet would take as a formula. */
+static bool curated_formula_lead(char c)
+{
+    return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
 /* Splits a similar_questions cell at newlines and '|' into owned strings. */
 static char **curated_similar_cell(const char *s, int *n_out)
 {
@@ -741,6 +751,12 @@ int rag_curated_import(struct rag *r, int64_t collection_id, const void *data, s
         ingest_sheet_free(sh);
     } else {
         rc = rag_curated_csv_parse(data, n, &t, err);
+        for (int i = 1; !rc && i < t.n_rows; i++) /* the export's formula guard comes off */
+            for (int j = 0; j < t.rows[i].n; j++) {
+                char *c = t.rows[i].cell[j];
+                if (c[0] == '\'' && curated_formula_lead(c[1]))
+                    memmove(c, c + 1, strlen(c));
+            }
     }
     if (!rc)
         rc = curated_import_table(r, collection_id, &t, n_imported, err);
@@ -758,6 +774,8 @@ static int curated_write_table(const char *const *cells, int n_rows, bool xlsx, 
     for (int i = 0; i < n_rows * 3 && !rc; i++) { /* every field quoted (RFC 4180), CRLF row ends */
         const char *s = cells[i];
         rc = kb_buf_putc(out, '"');
+        if (!rc && curated_formula_lead(s[0]))
+            rc = kb_buf_putc(out, '\''); /* not run as a formula; the import drops it */
         for (; *s && !rc; s++)
             rc = *s == '"' ? kb_buf_puts(out, "\"\"") : kb_buf_putc(out, *s);
         rc = rc ? rc : kb_buf_puts(out, i % 3 == 2 ? "\"\r\n" : "\",");

@@ -15,8 +15,9 @@
  *   POST /api/review/{message_id} {action: "dismiss" | "resolved"}  (admin) -> {"ok": true}; the
  *        item leaves the inbox (the UI resolves after writing a curated answer or a similar question)
  *   GET  /api/stats?from&to&collection   (admin) -> {enabled, questions, answered, fallback,
- *        handed_off (0: no hand-off exists yet), shares:{answered, fallback, handed_off},
- *        thumbs:{up, down, up_rate}, latency_ms:{p50, p95}, modes:{mode: n}, per_day:[{day, n}],
+ *        handed_off (handoffs to a person created in the range; 0 when a collection is named, as a
+ *        handoff names none), shares:{answered, fallback, handed_off}, thumbs:
+ *        {up, down, up_rate}, latency_ms:{p50, p95}, modes:{mode: n}, per_day:[{day, n}],
  *        top_questions:[{question, n}], top_unanswered:[{question, n}], top_documents:[{document_id,
  *        document, n}]}
  *   GET  /api/logs/export?format=csv|jsonl&from&to&collection&channel   (admin) -> the messages,

@@ -45,6 +45,7 @@ static void test_faq_commands(void **state)
         {{"faq", "list", "--search", "voucher"}, 0, "Do you sell gift cards?", NULL},
         {{"faq", "export"}, 0, "\"Can I buy a voucher?\nGift voucher\"", NULL},
         {{"faq", "export", "--format", "xlsx"}, 2, NULL, "needs --out FILE"},
+        {{"faq", "export", "--json"}, 1, NULL, "add --out FILE"},
         {{"faq", "export", "--format", "xlsx", "--out", "@XLSX", "--json"}, 0, "\"exported\":", NULL},
         {{"faq", "import", "@XLSX"}, 0, "imported 2 curated answers", NULL},
         {{"ask", "Will the parcel come to the office?", "--json"}, 0, "\"mode\":\"curated\"", NULL},

@@ -10,6 +10,7 @@
  *   open; a deleted entry answers no more;
  * - the imported CSV FAQ documents stay documents (mode "faq", no curated id);
  * - import is all or nothing with the row number (CSV and XLSX), export/import round trips;
+ * - cells a spreadsheet would run as formulas are exported behind an apostrophe and imported back;
  * - the CSV parser's malformed inputs, table-driven. */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -346,6 +347,38 @@ static void test_import_export(void **state)
     kb_buf_release(&xlsx);
 }
 
+/* Customers' words in a curated entry (the review inbox puts them there) that a spreadsheet would
+ * run as formulas go out of a CSV export behind an apostrophe and come back as they were. */
+static void test_formula_guard(void **state)
+{
+    struct fixture *fx = *state;
+    const char *sim[] = {"-1 star, why?"};
+    struct rag_curated_input in = {.question = "=HYPERLINK(\"http://example.com\",\"refund\")",
+                                   .similar = sim, .n_similar = 1, .answer = "@support replies within a day."};
+    struct rag_curated *list = NULL;
+    struct kb_error err = {0};
+    struct kb_buf csv;
+    int64_t id = 0, total = 0;
+    int n = 0, k = 0;
+    assert_int_equal(rag_curated_add(fx->r, &in, &id, &err), 0);
+    kb_buf_init(&csv, 0);
+    assert_int_equal(rag_curated_export(fx->r, 0, "csv", &csv, &err), 0);
+    assert_non_null(strstr(csv.data, "\"'=HYPERLINK(\"\"http://example.com\"\",\"\"refund\"\")\",\"'-1 star, why?\","
+                                     "\"'@support replies within a day.\"\r\n"));
+    assert_non_null(strstr(csv.data, "\"question\",\"similar_questions\",\"answer\"\r\n")); /* the header as is */
+    assert_int_equal(rag_curated_delete(fx->r, id, &err), 0);
+    assert_int_equal(rag_curated_import(fx->r, 0, csv.data, csv.len, "csv", &n, &err), 0);
+    assert_int_equal(rag_curated_list(fx->r, 0, "HYPERLINK", 1, 10, &list, &k, &total, &err), 0);
+    assert_int_equal(k, 1);
+    assert_string_equal(list[0].question, in.question);
+    assert_string_equal(list[0].similar[0], sim[0]);
+    assert_string_equal(list[0].answer, in.answer);
+    assert_int_equal(rag_curated_delete(fx->r, list[0].id, &err), 0);
+    rag_curated_free(list, k);
+    kb_buf_release(&csv);
+    (void)n;
+}
+
 struct csv_case {
     const char *in;
     int rc;
@@ -395,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_cited_documents),
         cmocka_unit_test(test_hidden_and_repaired),
         cmocka_unit_test(test_import_export),
+        cmocka_unit_test(test_formula_guard),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,9 +5,9 @@
 //   2. ask a paraphrase in the chat and get the curated answer, cited, with mode "curated"; the
 //      FAQ list then shows one use;
 //   3. import a CSV through the page (a bad one is refused with its row number, nothing imported),
-//      search the list, export CSV;
+//      search the list, export CSV and XLSX, import the XLSX back, delete an entry;
 //   4. screenshots of the FAQ page in English and Chinese (BUILD_DIR/screenshots/faq-en.png,
-//      faq-zh.png), where e2e.mjs saves its own.
+//      faq-zh.png), where e2e.mjs saves its own, and one at 360 px wide, which it must fit.
 // Exit 77 (skip) without chromium or playwright-core.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -98,6 +98,20 @@ async function main() {
     const csv = fs.readFileSync(await download.path(), 'utf8');
     check(csv.startsWith('"question","similar_questions","answer"'), 'CSV export header');
     check(csv.includes('Gift voucher'), 'CSV export holds the similar questions');
+    const [xdown] = await Promise.all([page.waitForEvent('download'), page.click('#faq-export-xlsx')]);
+    const xlsx = fs.readFileSync(await xdown.path());
+    check(xdown.suggestedFilename() === 'faq.xlsx' && xlsx.subarray(0, 4).equals(Buffer.from('PK\x03\x04')), 'XLSX export is a zip');
+    // the XLSX imports back through the page (three more entries), then one is deleted
+    const back = path.join(tmp, 'back.xlsx');
+    fs.writeFileSync(back, xlsx);
+    await page.setInputFiles('#faq-import', back);
+    await page.waitForFunction(() => document.querySelectorAll('#faq-rows tr[data-id]').length === 6, null, {timeout: 10000});
+    const gone = await page.getAttribute('#faq-rows tr[data-id] >> nth=0', 'data-id');
+    check(gone !== id, 'the newest row is an imported one');
+    await page.click(`#faq-rows tr[data-id="${gone}"] .faq-del`); /* the confirm dialog is accepted */
+    await page.waitForFunction(() => document.querySelectorAll('#faq-rows tr[data-id]').length === 5, null, {timeout: 10000});
+    const del = await fetch(k.url + '/api/faq/' + gone, {headers: {Authorization: 'Bearer ' + k.token}});
+    check(del.status === 404, 'the deleted entry is gone: ' + del.status);
 
     // ---- 4. screenshots in both languages ----
     await page.click(`#faq-rows tr[data-id="${id}"] .faq-edit`);
@@ -107,9 +121,15 @@ async function main() {
     check(await page.textContent('#nav button[data-page="faq"]') === '问答库', 'nav in Chinese');
     check(await page.textContent('#page-faq h1') === '常见问题与人工答案', 'FAQ title in Chinese');
     check((await page.textContent(`#faq-rows tr[data-id="${id}"] .faq-edit`)) === '编辑', 'row buttons in Chinese');
+    check(await page.textContent('#faq-form-title') === '编辑人工答案 #' + id, 'the open form\'s title in Chinese');
+    check(await page.textContent('#faq-versions h3') === '历史版本', 'the versions heading in Chinese');
+    check(await page.textContent('#faq-collection option[value=""]') === '全部知识库', 'the collection list in Chinese');
     await page.screenshot({path: path.join(shots, 'faq-zh.png'), fullPage: true});
     // a narrow phone screen still shows the list
     await page.setViewportSize({width: 360, height: 780});
+    const over = await page.evaluate(() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      document.getElementById('page-faq').scrollWidth - document.getElementById('page-faq').clientWidth]);
+    check(over[0] <= 1 && over[1] <= 1, 'the FAQ page fits 360 px (overflow ' + over.join(', ') + ' px)');
     await page.screenshot({path: path.join(shots, 'faq-zh-360.png'), fullPage: true});
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
     console.log(`faq: ok (screenshots in ${shots})`);

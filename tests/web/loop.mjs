@@ -5,9 +5,10 @@
 //   3. the admin sees the widget question in Review (kinds "no answer" and "thumbs down", the
 //      comment), in English and Chinese;
 //   4. the Dashboard shows the two questions, one fallback, one thumbs-down and one thumbs-up,
-//      its SVG charts, and fits a 360 px wide screen;
-//   5. dismissing the item takes it out of Review.
-// Screenshots (review-en/zh, dashboard-en/zh, dashboard-360) go to BUILD_DIR/screenshots/, with
+//      its SVG charts, filters by collection from a list, and fits a 360 px wide screen;
+//   5. Review fits a 360 px wide screen too (with the similar-question picker open); dismissing the
+//      item takes it out of Review.
+// Screenshots (review-en/zh, dashboard-en/zh, dashboard-360, review-360) go to BUILD_DIR/screenshots/, with
 // e2e.mjs's. Exit 77 (skip) without chromium or playwright-core.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -92,6 +93,7 @@ async function main() {
       check(await item.locator('.badge-thumbs_down').count() === 1 && await item.locator('.badge-fallback').count() === 1,
         'kinds: no answer and thumbs down');
       check((await item.locator('.loop-comment').textContent()).includes('Moon'), 'the comment is shown');
+      check((await item.locator('.loop-meta').textContent()).includes('widget · no answer'), 'channel and mode named');
       check(await page.locator('#review-list .loop-item').count() === 1, 'only the fallback is to review');
       await item.locator('.loop-write').click();
       await item.locator('textarea.loop-answer').waitFor();
@@ -99,6 +101,9 @@ async function main() {
       await page.selectOption('#lang', 'zh');
       await page.locator('#page-review h1', {hasText: '待处理'}).waitFor();
       await page.locator('#review-list .badge-thumbs_down', {hasText: '点踩'}).waitFor();
+      const meta = await page.locator('#review-list .loop-meta').first().textContent();
+      check(meta.includes('网页挂件 · 未答出'), 'channel and mode in Chinese: ' + meta);
+      check(await page.locator('#review-channel option[value="widget"]').textContent() === '网页挂件', 'channel filter in Chinese');
       await page.screenshot({path: path.join(shots, 'review-zh.png'), fullPage: true});
 
       // ---- 4. the Dashboard ----
@@ -114,7 +119,16 @@ async function main() {
       await page.locator('#dash-body h2', {hasText: 'Questions per day'}).waitFor();
       const cards = await page.locator('#dash-body .loop-cards').textContent();
       check(cards.includes('▼ 1') && cards.includes('▲ 1'), 'one thumbs-down and one thumbs-up: ' + cards);
+      check(cards.includes('0 passed to a person'), 'the handed-off card counts the handoffs: ' + cards);
       await page.screenshot({path: path.join(shots, 'dashboard-en.png'), fullPage: true});
+      // the collection filter lists the collections; questions asked over every collection (the
+      // widget's and chat's default) count under "All collections" only, as the hint says
+      await page.waitForSelector('#dash-collection option[value="default"]', {state: 'attached'});
+      check((await page.textContent('#page-dashboard .loop-coll-hint')).includes('All collections'), 'the collection hint');
+      await page.selectOption('#dash-collection', 'default');
+      await page.waitForSelector('#dash-body[data-questions="0"]');
+      await page.selectOption('#dash-collection', '');
+      await page.waitForSelector('#dash-body[data-questions="2"]');
       await page.setViewportSize({width: 360, height: 800});
       await page.click('#dash-refresh');
       await page.waitForSelector('#dash-body[data-questions="2"]');
@@ -128,8 +142,17 @@ async function main() {
       await page.screenshot({path: path.join(shots, 'dashboard-360.png'), fullPage: true});
       await page.setViewportSize({width: 1280, height: 900});
 
-      // ---- 5. dismiss ----
+      // ---- 5. Review at 360 px, then dismiss ----
+      await page.setViewportSize({width: 360, height: 800});
       await page.click('#nav button[data-page="review"]');
+      await page.locator('#review-list .loop-item').first().waitFor();
+      await page.locator('#review-list .loop-item').first().locator('.loop-similar').click();
+      await page.locator('#review-list .loop-faq-pick').waitFor();
+      const rover = await page.evaluate(() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        document.getElementById('page-review').scrollWidth - document.getElementById('page-review').clientWidth]);
+      check(rover[0] <= 1 && rover[1] <= 1, 'Review fits 360 px (overflow ' + rover.join(', ') + ' px)');
+      await page.screenshot({path: path.join(shots, 'review-360.png'), fullPage: true});
+      await page.setViewportSize({width: 1280, height: 900});
       await page.locator('#review-list .loop-item').first().locator('.loop-dismiss').click();
       await page.waitForFunction(() => !document.querySelector('#review-list .loop-item'));
       await page.click('#review-refresh');

@@ -2,7 +2,8 @@
  * server (web_server_start over a real rag in a fresh data directory) driven with raw requests
  * (tests/web/http.c). Every route and its errors: 400 naming the empty field, malformed JSON, bad
  * citations, paging arguments and import rows ("row 3: ..."), 401 without the token, 404 for unknown
- * ids and collections; versions on edit, a similar question attached, all-or-nothing CSV import,
+ * ids and collections; versions on edit, a similar question attached, all-or-nothing CSV and XLSX
+ * import (a bad XLSX row made with ingest_sheet_write), the log naming the version that answered,
  * CSV and XLSX export and re-import, and /api/ask answering a paraphrase with mode "curated". */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
@@ -23,6 +24,7 @@
 
 #include "base/base.h"
 #include "config/config.h"
+#include "ingest/ingest.h"
 #include "rag/rag.h"
 #include "web/web.h"
 
@@ -204,6 +206,19 @@ static void test_crud(void **state)
     assert_int_equal(json_int(r.body, "version"), 2);
     assert_non_null(strstr(r.body, "When will my parcel reach Reykjavik?"));
     http_resp_free(&r);
+    /* the next answer is the new version's, and the log names which version answered each time */
+    call(f, "POST", "/api/ask", "{\"question\":\"When does a parcel reach Reykjavik?\"}", 200, &r);
+    assert_non_null(strstr(r.body, "four days by air"));
+    http_resp_free(&r);
+    call(f, "GET", "/api/logs/export?format=jsonl", NULL, 200, &r);
+    {
+        const char *v1 = strstr(r.body, "\"curated_version\":1"), *v2 = strstr(r.body, "\"curated_version\":2");
+        assert_non_null(v1);
+        assert_non_null(v2);
+        assert_true(v1 < v2); /* oldest first */
+        assert_int_equal(json_int(r.body, "curated_id"), id);
+    }
+    http_resp_free(&r);
     expect_error(f, "PUT", path, "{\"answer\":\"\"}", 400, "EINVAL", "answer is empty");
     expect_error(f, "PUT", "/api/faq/999999", "{\"answer\":\"x\"}", 404, "ENOENT", NULL);
 
@@ -293,6 +308,22 @@ static void test_import_export(void **state)
     free(xlsx);
     assert_int_equal(total(f), 2 * (before + 2));
     expect_error(f, "GET", "/api/faq/export?format=doc", NULL, 400, "EINVAL", "format must be csv or xlsx");
+
+    /* an XLSX upload with a bad row (row 3 has no question): 400 naming the row, nothing imported */
+    {
+        static const char *const cells[] = {"question", "similar_questions", "answer", "Do you ship to Malta?", "",
+                                            "Yes, in five days.", "", "Malta shipping", "Answer without a question."};
+        struct kb_buf bx;
+        struct kb_error err = {0};
+        int64_t mid = total(f);
+        kb_buf_init(&bx, 0);
+        assert_int_equal(ingest_sheet_write(cells, 3, 3, &bx, &err), 0);
+        call_n(f, "POST", "/api/faq/import", admin, bx.data, bx.len, 400, &r);
+        assert_non_null(strstr(r.body, "row 3: question is empty"));
+        http_resp_free(&r);
+        assert_int_equal(total(f), mid);
+        kb_buf_release(&bx);
+    }
 }
 
 int main(void)

@@ -3,7 +3,7 @@
  * samples/en):
  *   - every answer of /api/ask (channels ui, widget, api) and /v1/chat/completions (openai) is
  *     logged and returns message_id and conversation_secret; a question sent with the secret stays
- *     in its conversation;
+ *     in its conversation; a channel other than ui, widget or api is 400 and not logged;
  *   - POST /api/feedback: recorded with the right secret; 404 for an unknown message, another
  *     conversation's secret or none (nothing recorded); 400 for a bad vote, a comment over 2000
  *     characters (2000 Chinese characters pass), malformed JSON; 429 past the rate limit;
@@ -15,7 +15,11 @@
  *   - /metrics counts answers by mode and feedback by vote;
  *   - DELETE /api/conversations/{id} removes its messages and feedback; 404 the second time;
  *   - log.enabled=false: nothing logged, feedback 403, the inbox says logging is off;
- *   - `kbox logs export|stats` over the same data directory. */
+ *   - a generative answer is logged with the model (a GGUF from `kbox model synth`), others with none;
+ *   - log.review_below: answers under it are in the inbox as low_confidence;
+ *   - `kbox logs export|stats|purge` (text and --json, --out, bad flags and dates; a question that
+ *     is a spreadsheet formula is defused in CSV) over the same data directory; the retention purge by hand and the daily one run by the next logged answer
+ *     (messages moved 200 days back with SQLite on the stopped server's file). */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -32,6 +36,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#include <sqlite3.h>
 
 #include "base/base.h"
 #include "base/json.h"
@@ -238,6 +244,10 @@ static void loop_ask(struct loop_ctx *c)
     ask(port, "How many days do I have to return a toaster?", "widget", c->ok.secret, &c->follow);
     assert_string_equal(c->follow.secret, c->ok.secret);
     assert_false(c->follow.fallback);
+    /* a channel the client may not claim (openai is the OpenAI endpoint's) is refused, not logged
+     * (loop_stats_exports counts five questions) */
+    kb_json_free(call(port, "POST", "/api/ask", false, "{\"question\":\"hi\",\"channel\":\"openai\"}", 400, true));
+    kb_json_free(call(port, "POST", "/api/ask", false, "{\"question\":\"hi\",\"channel\":\"fax\"}", 400, true));
 
 }
 
@@ -324,10 +334,21 @@ static void loop_stats_exports(struct loop_ctx *c)
 {
     char *text;
     int port = c->port;
-    /* the OpenAI endpoint is logged too (channel openai) */
-    kb_json_free(call(port, "POST", "/v1/chat/completions", false,
-                      "{\"model\":\"kbox\",\"messages\":[{\"role\":\"user\",\"content\":\"How long is the warranty?\"}]}",
-                      200, true));
+    /* the OpenAI endpoint is logged too (channel openai), and takes no feedback: its answer names
+     * no message id and no conversation secret, so its message cannot be voted on */
+    {
+        struct kb_json *v = call(port, "POST", "/v1/chat/completions", false,
+                                 "{\"model\":\"kbox\",\"messages\":[{\"role\":\"user\",\"content\":\"How long is "
+                                 "the warranty?\"}]}",
+                                 200, true);
+        char *all = kb_json_print(v);
+        assert_null(strstr(all, "message_id"));
+        assert_null(strstr(all, "conversation_secret"));
+        free(all);
+        kb_json_free(v);
+        feedback(port, c->follow.message_id + 1, 1, NULL, c->ok.secret, 404);
+        feedback(port, c->follow.message_id + 1, 1, NULL, NULL, 404);
+    }
 
     /* analytics */
     {
@@ -361,6 +382,7 @@ static void loop_stats_exports(struct loop_ctx *c)
     text = get_text(port, "/api/logs/export?format=jsonl", true, 200);
     assert_int_equal(count_lines(text), 5);
     assert_non_null(strstr(text, "\"client_ip\":null"));
+    assert_non_null(strstr(text, "\"model\":\"\"")); /* no model wrote the extractive answers */
     assert_null(strstr(text, "127.0.0.1"));
     free(text);
     text = get_text(port, "/api/logs/export?format=jsonl&channel=openai", true, 200);
@@ -453,35 +475,197 @@ static void test_disabled_ip_and_rate(void **state)
     srv_stop(&s);
 }
 
-/* `kbox logs` over a data directory the server logged into. */
+/* Runs kbox with args after "--data-dir dir"; expects exit code; returns the result (caller frees). */
+static void kbox_run(struct run_result *r, const char *dir, const char *const *args, int exit_code)
+{
+    char *argv[24] = {KBOX_BIN, "--data-dir", (char *)dir, "--set", "log.level=warn"};
+    int n = 5;
+    for (int i = 0; args[i] && n < 23; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    assert_int_equal(run_cmd(r, argv, NULL), 0);
+    if (r->exit_code != exit_code)
+        fail_msg("kbox %s %s: exit %d, want %d; stdout '%.300s' stderr '%.300s'", args[0], args[1] ? args[1] : "",
+                 r->exit_code, exit_code, r->out, r->err);
+}
+
+/* Moves the logged message with this question 200 days back (as if asked then) with the SQLite
+ * library on the stopped server's file; the purge is what is tested, not the clock. */
+static void backdate(const char *dir, const char *question)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    snprintf(path, sizeof path, "%s/kbox.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "UPDATE messages SET created_at = created_at - 200 * 86400 WHERE question = ?1",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(s, 1, question, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(s);
+    /* the automatic purge ran today already (meta log_purged_day); make the next append run it again */
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = '0' WHERE key = 'log_purged_day'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* `kbox logs export|stats|purge` (every one with --json) over a data directory the server logged
+ * into; low-confidence answers in the inbox (log.review_below); the retention purge, by hand and the
+ * daily one the server runs with the next logged answer. */
 static void test_cli(void **state)
+{
+    static const char *const sets[] = {"log.review_below=1", NULL};
+    static const char *const resets[] = {"--set", "server.admin_token=" TOKEN, "--set", "log.level=warn", NULL};
+    static const char *const MISS = "What is the airspeed of an unladen swallow?";
+    static const char *const KETTLE = "How many days do I have to return a kettle?";
+    struct srv s;
+    struct answer a;
+    struct run_result r;
+    struct kb_json *v;
+    char out[128];
+    int64_t ids[8], total = 0;
+    (void)state;
+    srv_start(&s, sets);
+    ask(s.k.port, MISS, "widget", NULL, &a);
+    ask(s.k.port, KETTLE, "api", NULL, &a);
+    /* log.review_below=1: the confident answer is in the inbox as low confidence; the fallback is not */
+    assert_int_equal(review_ids(s.k.port, "?kind=low_confidence", ids, 8, &total), 1);
+    assert_int_equal(ids[0], a.message_id);
+    v = call(s.k.port, "GET", "/api/review?kind=low_confidence", true, NULL, 200, true);
+    {
+        const struct kb_json *it = kb_json_first(kb_json_get(v, "items"));
+        char *kinds = kb_json_print(kb_json_get(it, "kinds"));
+        assert_string_equal(kinds, "[\"low_confidence\"]");
+        assert_true(kb_json_num(kb_json_get(it, "confidence")) < 1);
+        free(kinds);
+    }
+    assert_true(kb_json_num(kb_json_get(v, "low_confidence_below")) == 1);
+    kb_json_free(v);
+    kb_json_free(call(s.k.port, "GET", "/api/stats?collection=nope", true, NULL, 404, true));
+    kb_json_free(call(s.k.port, "GET", "/api/stats?kind=fallback", true, NULL, 400, true));
+    running = 0;
+    assert_int_equal(kbox_serve_stop(&s.k), 0);
+
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--format", "csv", NULL}, 0);
+    assert_int_equal(count_lines(r.out), 3);
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--json", "--channel", "widget", NULL}, 0);
+    assert_int_equal(count_lines(r.out), 1); /* --json: JSON lines */
+    assert_non_null(strstr(r.out, "\"channel\":\"widget\""));
+    assert_non_null(strstr(r.out, "\"mode\":\"fallback\""));
+    run_result_free(&r);
+    snprintf(out, sizeof out, "%s/export.csv", s.dir);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--format", "csv", "--out", out, NULL}, 0);
+    run_result_free(&r);
+    {
+        FILE *f = fopen(out, "r");
+        char line[256];
+        int n = 0;
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f))
+            n += line[strlen(line) - 1] == '\n';
+        fclose(f);
+        assert_true(n >= 3); /* the header and two rows (a quoted answer may hold newlines) */
+    }
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "stats", "--json", NULL}, 0);
+    assert_non_null(strstr(r.out, "\"questions\":2"));
+    assert_non_null(strstr(r.out, "\"fallback\":1"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "stats", NULL}, 0);
+    assert_non_null(strstr(r.out, "questions 2, answered 1, fallback 1, handed off 0\n"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "stats", "--from", "2000-01-01", "--to", "2000-01-31", "--json", NULL},
+             0);
+    assert_non_null(strstr(r.out, "\"questions\":0"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--format", "xml", NULL}, 2);
+    assert_non_null(strstr(r.err, "format must be csv or jsonl"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "stats", "--from", "yesterday", NULL}, 2);
+    assert_non_null(strstr(r.err, "from"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "stats", "--collection", "nope", NULL}, 2);
+    assert_non_null(strstr(r.err, "nope"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "stats", "--bogus", "1", NULL}, 1);
+    assert_non_null(strstr(r.err, "unknown flag '--bogus'"));
+    run_result_free(&r);
+
+    /* retention: nothing is 90 days old; then one message 200 days old goes, by hand */
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "purge", "--json", NULL}, 0);
+    assert_string_equal(r.out, "{\"deleted\":0}\n");
+    run_result_free(&r);
+    backdate(s.dir, MISS);
+    kbox_run(&r, s.dir, (const char *const[]){"--set", "log.retention_days=0", "logs", "purge", "--json", NULL}, 0);
+    assert_string_equal(r.out, "{\"deleted\":0}\n"); /* 0 days: keep forever */
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "purge", NULL}, 0);
+    assert_non_null(strstr(r.out, "deleted 1 logged messages"));
+    run_result_free(&r);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--json", NULL}, 0);
+    assert_int_equal(count_lines(r.out), 1);
+    assert_null(strstr(r.out, MISS));
+    run_result_free(&r);
+
+    /* the daily purge: the server's next logged answer removes the now 200-day-old kettle question */
+    backdate(s.dir, KETTLE);
+    if (kbox_serve_start(&s.k, s.dir, resets))
+        fail_msg("kbox serve did not start again: %s", s.k.printed);
+    running = s.k.pid;
+    ask(s.k.port, MISS, "ui", NULL, &a);
+    ask(s.k.port, "=HYPERLINK(\"http://example.com\")", "widget", NULL, &a); /* a customer's formula */
+    running = 0;
+    assert_int_equal(kbox_serve_stop(&s.k), 0);
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--json", NULL}, 0);
+    assert_int_equal(count_lines(r.out), 2);
+    assert_null(strstr(r.out, KETTLE));
+    assert_non_null(strstr(r.out, "\"channel\":\"ui\""));
+    assert_non_null(strstr(r.out, "\"question\":\"=HYPERLINK(")); /* JSON keeps the text as asked */
+    run_result_free(&r);
+    /* CSV opened in a spreadsheet must not run it: the cell starts with an apostrophe */
+    kbox_run(&r, s.dir, (const char *const[]){"logs", "export", "--format", "csv", NULL}, 0);
+    assert_non_null(strstr(r.out, ",\"'=HYPERLINK(\"\"http://example.com\"\")\","));
+    run_result_free(&r);
+    nftw(s.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A generative answer (answer.model = a GGUF written by `kbox model synth`) is logged with its mode
+ * and the model that wrote it (test_loop's extractive answers and fallbacks name none). */
+static void test_generative_model(void **state)
 {
     struct srv s;
     struct answer a;
     struct run_result r;
+    char model[160], set[200], *text;
+    const char *sets[] = {set, "answer.max_tokens=24", "answer.context=2048", NULL};
+    char dir[] = "/tmp/kbox-log-model-XXXXXX";
     (void)state;
-    srv_start(&s, NULL);
-    ask(s.k.port, "What is the airspeed of an unladen swallow?", "widget", NULL, &a);
-    ask(s.k.port, "How many days do I have to return a kettle?", "api", NULL, &a);
-    running = 0;
-    assert_int_equal(kbox_serve_stop(&s.k), 0);
-    char *exp[] = {KBOX_BIN, "--data-dir", s.dir, "logs", "export", "--format", "csv", NULL};
-    assert_int_equal(run_cmd(&r, exp, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    assert_int_equal(count_lines(r.out), 3);
-    run_result_free(&r);
-    char *st[] = {KBOX_BIN, "--data-dir", s.dir, "logs", "stats", "--json", NULL};
-    assert_int_equal(run_cmd(&r, st, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    assert_non_null(strstr(r.out, "\"questions\":2"));
-    assert_non_null(strstr(r.out, "\"fallback\":1"));
-    run_result_free(&r);
-    char *bad[] = {KBOX_BIN, "--data-dir", s.dir, "logs", "export", "--format", "xml", NULL};
-    assert_int_equal(run_cmd(&r, bad, NULL), 0);
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "format must be csv or jsonl"));
-    run_result_free(&r);
-    nftw(s.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    assert_non_null(mkdtemp(dir));
+    snprintf(model, sizeof model, "%s/llama.gguf", dir);
+    {
+        char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "llama", "--type", "Q8_0", "--seed", "7", "--out", model, NULL};
+        assert_int_equal(run_cmd(&r, synth, NULL), 0);
+        if (r.exit_code != 0)
+            fail_msg("kbox model synth: %s", r.err);
+        run_result_free(&r);
+    }
+    snprintf(set, sizeof set, "answer.model=%s", model);
+    srv_start(&s, sets);
+    ask(s.k.port, "How many days of annual leave do employees get?", "api", NULL, &a);
+    assert_string_equal(a.mode, "generative");
+    text = get_text(s.k.port, "/api/logs/export?format=jsonl", true, 200);
+    {
+        char want[200];
+        snprintf(want, sizeof want, "\"model\":\"%s\"", model);
+        assert_int_equal(count_lines(text), 1);
+        assert_non_null(strstr(text, "\"mode\":\"generative\""));
+        assert_non_null(strstr(text, want));
+    }
+    free(text);
+    srv_stop(&s);
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int main(void)
@@ -490,6 +674,7 @@ int main(void)
         cmocka_unit_test_teardown(test_loop, teardown),
         cmocka_unit_test_teardown(test_disabled_ip_and_rate, teardown),
         cmocka_unit_test_teardown(test_cli, teardown),
+        cmocka_unit_test_teardown(test_generative_model, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

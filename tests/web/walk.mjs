@@ -6,7 +6,11 @@
 //   3. the same widget user asks a paraphrase and gets the curated answer, cited, with mode
 //      "curated" (checked in the widget and in the conversation log's export, which also names
 //      the curated entry and its version);
-//   4. the Dashboard shows one fallback, one thumbs-down and one curated answer.
+//   4. the Dashboard shows one fallback, one thumbs-down and one curated answer;
+//   5. another wording gets a thumbs-down; in Review the admin attaches it to the curated entry as
+//      a similar question (the entry picked from the searchable list); asked again, it is answered;
+//   6. a third wording is attached to a FAQ pair of an ingested document (samples/en/faq.md): the
+//      pair becomes a curated answer citing the document, and the wording gets its answer.
 // The pages' screenshots in both languages come from loop.mjs and faq.mjs. Exit 77 (skip) without
 // chromium or playwright-core.
 import fs from 'node:fs';
@@ -20,6 +24,8 @@ const {launch} = browserOrSkip(build);
 const MISS = 'Do you deliver parcels to the Moon?';
 const PARAPHRASE = 'Can parcels be delivered to the Moon?';
 const CURATED = 'No. We deliver parcels on Earth only, to 42 countries.';
+const OTHER = 'Is lunar shipping an option?';
+const THIRD = 'For how many months is a Kestrel covered by guarantee?';
 
 async function freePort() {
   const s = http.createServer();
@@ -109,6 +115,57 @@ async function main() {
       check(cards.includes('1 curated'), 'one curated answer: ' + cards);
       const s = await (await admin(k, '/api/stats')).json();
       check(s.fallback === 1 && s.thumbs.down === 1 && s.modes.curated === 1, 'stats: ' + JSON.stringify(s).slice(0, 300));
+
+      // ---- 5. another wording gets a thumbs-down; the admin attaches it to the entry as a similar
+      //         question, picked from the searchable list; asked again, it gets the curated answer ----
+      const other = await ask(shopPage, OTHER);
+      check(!(await other.locator('.answer').textContent()).includes('42 countries'), 'the other wording is not matched yet');
+      await other.locator('.vote-down').click();
+      await other.locator('.votes input').waitFor();
+      await page.click('#nav button[data-page="review"]');
+      const item2 = page.locator('#review-list .loop-item').first();
+      await item2.waitFor();
+      check((await item2.locator('.loop-q').textContent()) === OTHER, 'the other wording is in Review');
+      await item2.locator('.loop-similar').click();
+      await item2.locator('.loop-faq-search').fill('Moon');
+      await page.waitForFunction(() => {
+        const o = document.querySelector('#review-list .loop-faq-pick option');
+        return o && o.value !== '' && o.textContent.includes('Moon');
+      });
+      check(await item2.locator('.loop-faq-pick option').count() === 1, 'the search finds the one entry');
+      await item2.locator('.loop-attach').click();
+      await page.waitForFunction(() => !document.querySelector('#review-list .loop-item'));
+      const entry = (await (await admin(k, '/api/faq')).json()).faq[0];
+      check(entry.similar_questions.includes(OTHER) && entry.version === 2,
+        'attached as a similar question (version 2): ' + JSON.stringify(entry).slice(0, 300));
+      const again = await ask(shopPage, OTHER);
+      check((await again.locator('.answer').textContent()).includes('42 countries'), 'the attached wording gets the curated answer');
+
+      // ---- 6. a wording that an ingested FAQ document's pair should answer: the admin attaches it
+      //         to that pair (found by searching); the pair becomes a curated answer citing the
+      //         document, and the wording gets its answer ----
+      const third = await ask(shopPage, THIRD);
+      await third.locator('.vote-down').click();
+      await third.locator('.votes input').waitFor();
+      await page.click('#review-refresh');
+      const item3 = page.locator('#review-list .loop-item').first();
+      await item3.waitFor();
+      check((await item3.locator('.loop-q').textContent()) === THIRD, 'the third wording is in Review');
+      await item3.locator('.loop-similar').click();
+      await item3.locator('.loop-faq-search').fill('warranty grinder');
+      const pairOpt = item3.locator('.loop-faq-pick option.loop-doc-pair', {hasText: 'How long is the warranty on my grinder?'});
+      await pairOpt.first().waitFor({state: 'attached'});
+      check((await pairOpt.first().textContent()).startsWith('[faq.md] '), 'the pair is named with its document');
+      await item3.locator('.loop-faq-pick').selectOption(await pairOpt.first().getAttribute('value'));
+      await item3.locator('.loop-attach').click();
+      await page.waitForFunction(() => !document.querySelector('#review-list .loop-item'));
+      const list = (await (await admin(k, '/api/faq')).json()).faq;
+      const made = list.find((f) => f.question === 'How long is the warranty on my grinder?');
+      check(list.length === 2 && made && made.similar_questions.includes(THIRD) && made.citations.length === 1 &&
+        made.answer.includes('24-month warranty'), 'the pair became a curated answer citing faq.md: ' + JSON.stringify(list).slice(0, 500));
+      const fixed = await ask(shopPage, THIRD);
+      check((await fixed.locator('.answer').textContent()).includes('24-month warranty'), 'the third wording gets the pair\'s answer');
+      check(await fixed.locator('.chips > *').count() >= 1, 'cited');
       check(errors.length === 0, 'no page errors: ' + errors.join('; '));
       console.log('walk: ok');
     } finally {

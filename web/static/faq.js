@@ -88,7 +88,10 @@ function buildFaqPage() {
   $('faq-import').addEventListener('change', importFaq);
   $('faq-export-csv').addEventListener('click', () => exportFaq('csv'));
   $('faq-export-xlsx').addEventListener('click', () => exportFaq('xlsx'));
-  $('lang').addEventListener('change', () => { if (state.page === 'faq') renderFaqRows(faq.rows || []); });
+  $('lang').addEventListener('change', () => {
+    if (state.page === 'faq') renderFaqRows(faq.rows || []);
+    $('faq-form-title').textContent = faq.editing ? t('faq.editing').replace('{id}', faq.editing) : t('faq.new');
+  });
   applyLang();
 }
 
@@ -106,7 +109,7 @@ async function loadFaqCollections() {
   try {
     const data = await api('GET', '/api/collections');
     const keep = sel.value;
-    sel.replaceChildren(el('option', {value: '', text: t('coll.all')}));
+    sel.replaceChildren(el('option', {value: '', 'data-i18n': 'coll.all', text: t('coll.all')}));
     for (const c of data.collections || []) sel.append(el('option', {value: String(c.id), text: c.name}));
     sel.value = keep;
   } catch (e) { /* the list stays as it is; loadFaq reports auth errors */ }
@@ -161,7 +164,7 @@ async function openFaqForm(f) {
       list.append(el('li', {}, el('span', {class: 'meta', text: 'v' + v.version + ' · ' + new Date(v.created_at * 1000).toLocaleString() + ' · '}),
         el('span', {text: v.answer})));
     }
-    $('faq-versions').replaceChildren(el('h3', {text: t('faq.versions')}), list);
+    $('faq-versions').replaceChildren(el('h3', {'data-i18n': 'faq.versions', text: t('faq.versions')}), list);
   } catch (e) { showError(e); }
 }
 

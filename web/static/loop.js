@@ -5,7 +5,9 @@
  * (strings in English and Chinese, page loaders, an answer hook); at run time it uses app.js's
  * helpers (el, t, api, state, toast, showError), which exist by the time a page is shown.
  * From a review item, staff write the correct answer (POST /api/faq {collection, question,
- * answer}), attach the question to an existing FAQ entry (POST /api/faq/{id}/similar {question}),
+ * answer}), attach the question to an existing curated answer or a document's FAQ pair picked
+ * from a searchable list (POST /api/faq/{id}/similar {question}; a document's pair becomes a
+ * curated answer citing it, see similarForm),
  * both followed by POST /api/review/{id} {action: "resolved"}, or dismiss it (action "dismiss").
  * Data from users is placed with textContent only. The Dashboard reflows to one column at 360 px.
  * Tests: tests/web/loop.mjs (headless Chromium; screenshots of both pages in both languages). */
@@ -41,6 +43,25 @@
 
   function field(key, input) {
     return el('label', {class: 'loop-field'}, label(key), input);
+  }
+
+  /* A collection filter: "All collections" and the collections by name (GET /api/collections).
+   * Questions asked without naming a collection (the widget's and the chat's default) were asked
+   * over every collection and are counted under "All collections" only; the hint says so. */
+  function collSelect(id) {
+    const sel = el('select', {id, class: 'loop-coll'}, el('option', {value: '', 'data-i18n': 'coll.all', text: t('coll.all')}));
+    api('GET', '/api/collections').then((data) => {
+      for (const c of data.collections || []) sel.append(el('option', {value: c.name, text: c.name}));
+    }).catch(() => { /* the page's own request reports a login problem */ });
+    return sel;
+  }
+
+  /* A search hit that is a FAQ pair of a document ("Q: question\n[Q: similar\n]A: answer", as
+   * ingestion writes pairs whatever their markers were) as {question, answer, document,
+   * document_id}, else null. */
+  function faqPair(hit) {
+    const m = /^Q: (.+)\n(?:Q: .*\n)*A: ([\s\S]+)$/.exec(hit.text || '');
+    return m ? {question: m[1].trim(), answer: m[2].trim(), document: hit.document, document_id: hit.document_id} : null;
   }
 
   function query(params) {
@@ -84,15 +105,16 @@
       el('option', {value: 'thumbs_down', 'data-i18n': 'loop.kind.thumbs_down', text: t('loop.kind.thumbs_down')}));
     const channel = el('select', {id: 'review-channel'},
       el('option', {value: '', 'data-i18n': 'loop.channel.all', text: t('loop.channel.all')}),
-      ...['ui', 'widget', 'api', 'openai'].map((c) => el('option', {value: c, text: c})));
+      ...['ui', 'widget', 'api', 'openai'].map((c) => el('option', {value: c, 'data-i18n': 'loop.channel.' + c, text: t('loop.channel.' + c)})));
     const refresh = () => { view.offset = 0; loadReview(); };
-    for (const x of [kind, channel]) x.addEventListener('change', refresh);
-    const coll = el('input', {id: 'review-collection', 'data-i18n-ph': 'loop.collection', placeholder: t('loop.collection')});
+    const coll = collSelect('review-collection');
+    for (const x of [kind, channel, coll]) x.addEventListener('change', refresh);
     const from = el('input', {id: 'review-from', type: 'date'});
     const to = el('input', {id: 'review-to', type: 'date'});
     page.append(el('div', {class: 'row loop-filters'}, field('loop.kind', kind), field('loop.channel', channel),
       field('loop.collection', coll), field('loop.from', from), field('loop.to', to),
-      el('button', {type: 'button', id: 'review-refresh', 'data-i18n': 'docs.refresh', text: t('docs.refresh'), onclick: refresh})));
+      el('button', {type: 'button', id: 'review-refresh', 'data-i18n': 'docs.refresh', text: t('docs.refresh'), onclick: refresh})),
+      el('p', {class: 'hint loop-coll-hint', 'data-i18n': 'loop.coll_hint', text: t('loop.coll_hint')}));
   }
 
   async function resolveWith(item, card, call) {
@@ -119,14 +141,52 @@
         }}));
       text.focus();
     };
+    /* The entry to attach to is picked from a list (searched as one types), not typed as an id
+     * nobody knows by heart: the collection's curated answers (GET /api/faq?q=) and, for a search
+     * text, the FAQ pairs of ingested documents (POST /api/search: chunks "Q: ...\nA: ..."). A
+     * curated answer takes the question as one more similar question (POST /api/faq/{id}/similar);
+     * a document's pair cannot change without editing the document, so it becomes a curated answer
+     * with the pair's question and answer, citing the document, and the question as its similar
+     * question (POST /api/faq). */
     const similarForm = () => {
-      const id = el('input', {class: 'loop-faq-id', type: 'number', min: '1', 'data-i18n-ph': 'loop.faq_id', placeholder: t('loop.faq_id')});
-      forms.replaceChildren(id, el('button', {type: 'button', class: 'loop-attach', 'data-i18n': 'loop.attach', text: t('loop.attach'),
+      const search = el('input', {class: 'loop-faq-search', type: 'search', 'data-i18n-ph': 'loop.faq_search', placeholder: t('loop.faq_search')});
+      const pick = el('select', {class: 'loop-faq-pick', 'aria-label': t('loop.faq_pick')});
+      const coll = item.collection_id > 0 ? item.collection_id : '';
+      let seq = 0, pairs = [], docs = null;
+      const fill = async () => {
+        const mine = ++seq, q = search.value.trim();
+        let data, found = [];
+        try {
+          data = await api('GET', '/api/faq' + query({collection: coll, q, page_size: 50}));
+          if (q) {
+            /* only listed documents: a curated answer's own hidden search document is no pair */
+            docs = docs || new Set((await api('GET', '/api/documents')).documents.map((d) => d.id));
+            const hits = (await api('POST', '/api/search', Object.assign({query: q, top_k: 10}, coll ? {collection: String(coll)} : {}))).hits;
+            found = hits.map(faqPair).filter((x) => x && docs.has(x.document_id));
+          }
+        } catch (e) { showError(e); return; }
+        if (mine !== seq) return; /* a later search already answered */
+        pairs = found;
+        pick.replaceChildren(...data.faq.map((f) => el('option', {value: 'c' + f.id, text: '#' + f.id + ' ' + f.question})),
+          ...found.map((x, i) => el('option', {value: 'd' + i, class: 'loop-doc-pair', text: '[' + x.document + '] ' + x.question})));
+        if (!pick.options.length) pick.append(el('option', {value: '', 'data-i18n': 'loop.faq_none', text: t('loop.faq_none')}));
+      };
+      const attach = () => {
+        const v = pick.value;
+        if (v[0] === 'c') return api('POST', '/api/faq/' + Number(v.slice(1)) + '/similar', {question: item.question});
+        const x = pairs[Number(v.slice(1))];
+        return api('POST', '/api/faq', {collection: coll ? String(coll) : 'default', question: x.question,
+          similar_questions: [item.question], answer: x.answer, citations: [x.document_id]});
+      };
+      let timer = 0;
+      search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(fill, 200); });
+      forms.replaceChildren(search, pick, el('button', {type: 'button', class: 'loop-attach', 'data-i18n': 'loop.attach', text: t('loop.attach'),
         onclick: () => {
-          if (!(Number(id.value) > 0)) { toast(t('loop.faq_id')); return; }
-          resolveWith(item, card, () => api('POST', '/api/faq/' + Number(id.value) + '/similar', {question: item.question}));
+          if (!pick.value) { toast(t('loop.faq_pick')); return; }
+          resolveWith(item, card, attach);
         }}));
-      id.focus();
+      fill();
+      search.focus();
     };
     const dismiss = async () => {
       try {
@@ -144,7 +204,8 @@
     const card = el('article', {class: 'loop-item', 'data-message-id': String(item.message_id)});
     const badges = el('div', {class: 'loop-badges'},
       ...item.kinds.map((k) => el('span', {class: 'badge badge-' + k, 'data-i18n': 'loop.kind.' + k, text: t('loop.kind.' + k)})),
-      el('span', {class: 'hint', text: when(item.created_at) + ' · ' + item.channel + ' · ' + item.mode + ' · ' + item.confidence.toFixed(2)}));
+      el('span', {class: 'hint loop-meta', text: when(item.created_at) + ' · ' + t('loop.channel.' + item.channel) + ' · ' +
+        t('loop.mode.' + item.mode) + ' · ' + item.confidence.toFixed(2)}));
     card.append(badges, el('div', {class: 'loop-q', text: item.question}), el('div', {class: 'loop-a', text: item.answer}));
     if (item.comment) card.append(el('div', {class: 'loop-comment', text: '“' + item.comment + '”'}));
     card.append(...itemForms(item, card));
@@ -256,10 +317,12 @@
     if (!page.querySelector('h1')) {
       const from = el('input', {id: 'dash-from', type: 'date', value: day(-29)});
       const to = el('input', {id: 'dash-to', type: 'date', value: day(0)});
-      const coll = el('input', {id: 'dash-collection', 'data-i18n-ph': 'loop.collection', placeholder: t('loop.collection')});
+      const coll = collSelect('dash-collection');
+      coll.addEventListener('change', loadDashboard);
       page.append(el('h1', {'data-i18n': 'nav.dashboard', text: t('nav.dashboard')}),
         el('div', {class: 'row loop-filters'}, field('loop.from', from), field('loop.to', to), field('loop.collection', coll),
           el('button', {type: 'button', id: 'dash-refresh', 'data-i18n': 'docs.refresh', text: t('docs.refresh'), onclick: loadDashboard})),
+        el('p', {class: 'hint loop-coll-hint', 'data-i18n': 'loop.coll_hint', text: t('loop.coll_hint')}),
         el('div', {id: 'dash-body'}));
     }
     const val = (id) => document.getElementById(id).value.trim();
@@ -274,7 +337,7 @@
         card('loop.questions', String(s.questions)),
         card('loop.answered', pct(s.shares.answered), String(s.answered)),
         card('loop.fallback', pct(s.shares.fallback), String(s.fallback)),
-        card('loop.handed_off', pct(s.shares.handed_off), t('loop.handed_off.none')),
+        card('loop.handed_off', pct(s.shares.handed_off), String(s.handed_off) + ' ' + t('loop.handed_off.none')),
         card('loop.thumbs', pct(s.thumbs.up_rate), '▲ ' + s.thumbs.up + ' · ▼ ' + s.thumbs.down),
         card('loop.latency', Math.round(s.latency_ms.p50) + ' / ' + Math.round(s.latency_ms.p95) + ' ms', 'p50 / p95'),
         card('loop.modes', String(s.modes.curated || 0) + ' ' + t('loop.mode.curated'),
@@ -304,10 +367,13 @@
         'loop.review.hint': 'Answers that fell back, answered with low confidence or got a thumbs-down. Fix them once: the fix serves every later paraphrase.',
         'loop.kind': 'Kind', 'loop.kind.all': 'All kinds', 'loop.kind.fallback': 'no answer', 'loop.kind.low_confidence': 'low confidence',
         'loop.kind.thumbs_down': 'thumbs down', 'loop.channel': 'Channel', 'loop.channel.all': 'All channels',
+        'loop.channel.ui': 'chat page', 'loop.channel.widget': 'widget', 'loop.channel.api': 'API', 'loop.channel.openai': 'OpenAI API',
         'loop.collection': 'Collection', 'loop.from': 'From', 'loop.to': 'To',
+        'loop.coll_hint': 'Questions asked without naming a collection (the widget and the chat by default) are searched over every collection and count under "All collections" only.',
         'loop.write': 'Write the correct answer', 'loop.similar': 'Attach as similar question', 'loop.dismiss': 'Dismiss',
         'loop.answer.ph': 'The correct answer', 'loop.answer.empty': 'Write the answer first.', 'loop.save': 'Save answer',
-        'loop.faq_id': 'FAQ entry id', 'loop.attach': 'Attach', 'loop.resolved': 'Resolved',
+        'loop.faq_search': 'Search the FAQ entries', 'loop.faq_pick': 'Pick the FAQ entry to attach the question to',
+        'loop.faq_none': 'No FAQ entry matches: write the answer instead.', 'loop.attach': 'Attach', 'loop.resolved': 'Resolved',
         'loop.prev': 'Newer', 'loop.next': 'Older', 'loop.empty': 'Nothing to review.',
         'loop.off': 'Conversation logging is off (log.enabled = false): nothing is logged, so there is nothing to review.',
         'loop.questions': 'Questions', 'loop.answered': 'Answered', 'loop.fallback': 'No answer', 'loop.handed_off': 'Handed off',
@@ -324,10 +390,13 @@
         'loop.review.hint': '没有答案、置信度低或被点踩的回答。修正一次，之后同类问题都会用上。',
         'loop.kind': '类型', 'loop.kind.all': '全部类型', 'loop.kind.fallback': '无答案', 'loop.kind.low_confidence': '置信度低',
         'loop.kind.thumbs_down': '点踩', 'loop.channel': '渠道', 'loop.channel.all': '全部渠道',
+        'loop.channel.ui': '对话页', 'loop.channel.widget': '网页挂件', 'loop.channel.api': 'API', 'loop.channel.openai': 'OpenAI 接口',
         'loop.collection': '知识库', 'loop.from': '开始日期', 'loop.to': '结束日期',
+        'loop.coll_hint': '未指定知识库的提问（网页挂件和对话页默认如此）会在所有知识库中检索，只计入“全部知识库”。',
         'loop.write': '填写正确答案', 'loop.similar': '作为相似问题添加', 'loop.dismiss': '忽略',
         'loop.answer.ph': '正确的答案', 'loop.answer.empty': '请先填写答案。', 'loop.save': '保存答案',
-        'loop.faq_id': '问答条目编号', 'loop.attach': '添加', 'loop.resolved': '已处理',
+        'loop.faq_search': '搜索问答条目', 'loop.faq_pick': '选择要添加此问题的问答条目',
+        'loop.faq_none': '没有匹配的问答条目：请直接填写答案。', 'loop.attach': '添加', 'loop.resolved': '已处理',
         'loop.prev': '较新', 'loop.next': '较早', 'loop.empty': '没有待处理的内容。',
         'loop.off': '对话记录已关闭（log.enabled = false）：不记录任何内容，因此没有待处理项。',
         'loop.questions': '提问数', 'loop.answered': '已回答', 'loop.fallback': '无答案', 'loop.handed_off': '转人工',
