@@ -21,7 +21,12 @@
  * - test_bot_handoff: a bot's own handoff settings: bad values named (400), a bot with handoff off
  *   offers no person on the global keyword, a fallback streak or a thumbs-down, its status says
  *   disabled and its requests and tickets get 403; a bot's own keyword triggers where the global
- *   list does not, its fallback count and thumbs-down setting apply; "inherit" restores the global. */
+ *   list does not, its fallback count and thumbs-down setting apply; "inherit" restores the global;
+ * - test_stream_threads: 40 waiting streams and an Inbox add no thread each (Threads: of this
+ *   process); a take moves every position, a reply reaches its customer only; stopping the server
+ *   with every stream open returns and ends each stream; the queue survives the restart;
+ * - test_coll_agent: an agent limited to one collection lists, streams, views, takes, writes to and
+ *   closes only the handoffs of the bot over that collection; the others 404 and stay unchanged. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -1075,6 +1080,182 @@ static void test_bot_handoff(void **state)
     fixture_free(f);
 }
 
+/* The server's threads now (Threads: in /proc/self/status; the server runs in this process). */
+static int threads_now(void)
+{
+    char line[256];
+    int n = -1;
+    FILE *fp = fopen("/proc/self/status", "r");
+    assert_non_null(fp);
+    while (fgets(line, sizeof line, fp))
+        if (!strncmp(line, "Threads:", 8))
+            n = atoi(line + 8);
+    fclose(fp);
+    return n;
+}
+
+#define N_STREAMS 40
+
+/* Event-driven streams: N_STREAMS waiting customers and an Inbox hold no thread each; a take moves
+ * every position and each stream gets its new one; a reply reaches its customer; stopping the
+ * server with every stream open returns and ends each stream (EOF on its socket). */
+static void test_stream_threads(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    static struct sse cust[N_STREAMS];
+    struct sse inbox;
+    char tok[N_STREAMS][33], path[256], want[64];
+    int64_t id[N_STREAMS];
+    int before, after;
+    (void)state;
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    before = threads_now();
+    for (int i = 0; i < N_STREAMS; i++) {
+        id[i] = request_person(f, NULL, tok[i], i + 1);
+        snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok[i]);
+        sse_open(&cust[i], f, path, NULL);
+    }
+    for (int i = 0; i < N_STREAMS; i++) {
+        snprintf(want, sizeof want, "data: {\"position\":%d}", i + 1);
+        if (!sse_wait(&cust[i], want, 5000))
+            fail_msg("stream %d: no position %d in %s", i, i + 1, cust[i].buf);
+    }
+    after = threads_now();
+    /* a thread per stream would add N_STREAMS; the client side here is this one thread */
+    if (after - before >= 4)
+        fail_msg("threads %d -> %d with %d streams open", before, after, N_STREAMS);
+
+    /* the take moves every waiting position up by one */
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id[0]);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+    assert_true(sse_wait(&cust[0], "\"text\":\"taken\"", 5000));
+    for (int i = 1; i < N_STREAMS; i++) {
+        snprintf(want, sizeof want, "data: {\"position\":%d}", i);
+        if (!sse_wait(&cust[i], want, 5000))
+            fail_msg("stream %d: no position %d after the take", i, i);
+    }
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id[0]);
+    expect(f, "POST", path, admin, "{\"text\":\"hello from the agent\"}", 200, NULL, NULL);
+    assert_true(sse_wait(&cust[0], "hello from the agent", 5000));
+    assert_int_equal(count(cust[1].buf, "hello from the agent"), 0);
+
+    /* a client that goes away: its stream ends, the others stay */
+    sse_close(&cust[N_STREAMS - 1]);
+
+    /* stop with every stream open: it returns, and each stream sees the end */
+    stop(f);
+    for (int i = 0; i < N_STREAMS - 1; i++) {
+        char tail[256];
+        ssize_t got;
+        struct pollfd p = {.fd = cust[i].fd, .events = POLLIN};
+        do { /* drain what was sent, then EOF (0) */
+            got = poll(&p, 1, 5000) == 1 ? recv(cust[i].fd, tail, sizeof tail, 0) : -2;
+        } while (got > 0);
+        if (got != 0 && !(got < 0 && errno == ECONNRESET))
+            fail_msg("stream %d not ended by the stop (%zd)", i, got);
+        sse_close(&cust[i]);
+    }
+    sse_close(&inbox);
+    start(f); /* the queue is still there after the restart */
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"state\":\"taken\"", "\"state\":\"queued\"");
+    fixture_free(f);
+}
+
+/* Per-collection access: an agent limited to the collection "shop" sees and handles the handoffs of
+ * the bot over "shop" only; the "hr" bot's and the bot-less ones are left out and 404. */
+static void test_coll_agent(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char tok[3][33], body[256], path[256], ahdr[300];
+    const char *a_h[] = {ahdr, "Content-Type: application/json", NULL};
+    int64_t hr, shop, id_hr, id_shop, id_none;
+    struct sse inbox, mine;
+    struct http_resp r;
+    (void)state;
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"hr\"}", 201, &r);
+    hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"shop\"}", 201, &r);
+    shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    assert_true(hr > 0 && shop > 0 && hr != shop);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"hrbot\",\"collections\":[\"hr\"]}", 201, NULL, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"shopbot\",\"collections\":[\"shop\"]}", 201, NULL, NULL);
+    snprintf(body, sizeof body,
+             "{\"email\":\"s@example.com\",\"role\":\"agent\",\"password\":\"pass-agent\",\"collections\":[%lld]}",
+             (long long)shop);
+    expect(f, "POST", "/api/users", admin, body, 201, NULL, NULL);
+    call(f, "POST", "/api/login", public_h, "{\"email\":\"s@example.com\",\"password\":\"pass-agent\",\"token\":true}",
+         200, &r);
+    {
+        char t[128];
+        json_str(r.body, "token", t, sizeof t);
+        snprintf(ahdr, sizeof ahdr, "Authorization: Bearer %s", t);
+    }
+    http_resp_free(&r);
+
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH); /* someone online */
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    call(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"button\",\"bot\":\"hrbot\"}", 200, &r);
+    json_str(r.body, "token", tok[0], 33);
+    id_hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    call(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"button\",\"bot\":\"shopbot\"}", 200, &r);
+    json_str(r.body, "token", tok[1], 33);
+    id_shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    id_none = request_person(f, NULL, tok[2], 3);
+
+    /* the list and the live list */
+    call(f, "GET", "/api/inbox", a_h, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"bot\":\"shopbot\""));
+    assert_null(strstr(r.body, "\"bot\":\"hrbot\""));
+    assert_int_equal(count(r.body, "\"kind\":\"chat\""), 1);
+    http_resp_free(&r);
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"bot\":\"hrbot\"", "\"bot\":\"shopbot\"");
+    sse_open(&mine, f, "/api/inbox/stream", ahdr);
+    assert_true(sse_wait(&mine, "\"bot\":\"shopbot\"", 5000));
+    assert_null(strstr(mine.buf, "hrbot"));
+    assert_int_equal(count(mine.buf, "\"kind\":\"chat\""), 1);
+
+    /* by id: hr's and the bot-less conversation do not exist for this agent; nothing changes */
+    for (int k = 0; k < 2; k++) {
+        int64_t id = k ? id_none : id_hr;
+        snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+        expect(f, "GET", path, a_h, NULL, 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/stream", (long long)id);
+        expect(f, "GET", path, a_h, NULL, 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id);
+        expect(f, "POST", path, a_h, "{}", 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id);
+        expect(f, "POST", path, a_h, "{\"text\":\"hi\"}", 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/close", (long long)id);
+        expect(f, "POST", path, a_h, "{}", 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+        expect(f, "GET", path, admin, NULL, 200, "\"state\":\"queued\"", NULL);
+    }
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id_hr);
+    call(f, "GET", path, admin, NULL, 200, &r);
+    assert_null(strstr(r.body, "\"text\":\"hi\""));
+    http_resp_free(&r);
+
+    /* the shop's conversation: all of it */
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id_shop);
+    expect(f, "POST", path, a_h, "{}", 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id_shop);
+    expect(f, "POST", path, a_h, "{\"text\":\"shop agent here\"}", 200, "\"seq\"", NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id_shop);
+    expect(f, "GET", path, a_h, NULL, 200, "shop agent here", "\"state\":\"taken\"");
+    assert_true(sse_wait(&mine, "\"state\":\"taken\"", 5000));
+    assert_null(strstr(mine.buf, "hrbot"));
+    snprintf(path, sizeof path, "/api/inbox/%lld/close", (long long)id_shop);
+    expect(f, "POST", path, a_h, "{}", 200, NULL, NULL);
+    sse_close(&mine);
+    sse_close(&inbox);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1084,6 +1265,8 @@ int main(void)
         cmocka_unit_test(test_out_of_hours),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_bot_handoff),
+        cmocka_unit_test(test_stream_threads),
+        cmocka_unit_test(test_coll_agent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
