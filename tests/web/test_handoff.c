@@ -1,6 +1,9 @@
 /* tests/web/test_handoff.c: human handoff (issue #17) over real HTTP on 127.0.0.1: a real server
  * (web_server_start over a real rag in a fresh data directory, real SQLite) driven with raw requests
  * (tests/web/http.c) and raw SSE readers on their own sockets.
+ * - test_tz: zone names read from the system's TZif files (base/tz.c): DST at the transition
+ *   second, in the footer rule past 2037, southern hemisphere; rules of a slim file of our own;
+ *   a missing zone, a name leaving the zone directory, every truncation and a corrupt file refused;
  * - test_hours, test_keywords: handoff.hours / handoff.timezone parsing and matching, keywords as
  *   whole words (English) and substrings (Chinese), tables;
  * - test_live_chat: keyword and fallback triggers in /api/ask, thumbs-down in /api/feedback; no agent
@@ -263,7 +266,14 @@ static void test_hours(void **state)
         {"Funday 09:00-18:00", "UTC", 0, -1},
         {"Mon-Fri 09:00-18:00;", "UTC", 0, -1},
         {"Mon-Fri 09:00-25:00", "UTC", 0, -1},
-        {"", "Europe/Berlin", 0, -1},
+        {"", "Europe/Nowhere", 0, -1},
+        {"", "../etc/passwd", 0, -1},
+        {"Mon 11:00-12:00", "Europe/Berlin", 0, 1},       /* 11:30 CET (+01:00) in December */
+        {"Mon 10:00-11:00", "Europe/Berlin", 0, 0},
+        {"Mon 12:00-13:00", "Europe/Berlin", -154 * 86400, 1}, /* 2026-07-06: 12:30 CEST (+02:00) */
+        {"Mon 11:00-12:00", "Europe/Berlin", -154 * 86400, 0},
+        {"Mon-Fri 09:00-18:00", "Asia/Shanghai", 0, 0},   /* 18:30 */
+        {"Mon 18:00-19:00", "Asia/Shanghai", 0, 1},
         {"", "+15:00", 0, -1},
     };
     (void)state;
@@ -280,6 +290,133 @@ static void test_hours(void **state)
                      cases[i].want, err.msg);
         }
     }
+}
+
+/* A TZif file of version 2 with no transitions (a "slim" file): a minimal 32-bit block, the same
+ * with 64-bit times, then the footer rule. Into buf; returns its length. */
+static size_t tzif_slim(unsigned char *buf, const char *rule)
+{
+    size_t n = 0;
+    for (int block = 0; block < 2; block++) {
+        memset(buf + n, 0, 44);
+        memcpy(buf + n, "TZif2", 5);
+        buf[n + 39] = 1; /* typecnt 1 */
+        buf[n + 43] = 4; /* charcnt 4 */
+        n += 44;
+        memset(buf + n, 0, 6 + 4); /* one type: offset 0, not DST, abbreviation 0; "UTC\0" */
+        memcpy(buf + n + 6, "UTC", 4);
+        n += 10;
+    }
+    n += (size_t)sprintf((char *)buf + n, "\n%s\n", rule);
+    return n;
+}
+
+/* Zone names (base/tz.c): DST changes at the right second in the zone files' transitions and in
+ * their footer rules (after 2037), the southern hemisphere, rules in a file of our own, and clear
+ * errors for a missing zone, a name leaving the zone directory and corrupt files. */
+static void test_tz(void **state)
+{
+    static const struct {
+        const char *zone;
+        int64_t t;
+        int32_t off;
+    } cases[] = {
+        {"Europe/Berlin", 1774745999, 3600},  /* 2026-03-29 00:59:59 UTC: still CET */
+        {"Europe/Berlin", 1774746000, 7200},  /* 01:00:00 UTC: CEST */
+        {"Europe/Berlin", 1792889999, 7200},  /* 2026-10-25 00:59:59 UTC */
+        {"Europe/Berlin", 1792890000, 3600},
+        {"Europe/Berlin", 2382523200, 7200},  /* 2045-07-01: past the listed transitions, the rule */
+        {"Europe/Berlin", 2366884800, 3600},  /* 2045-01-01 */
+        {"Europe/Berlin", 2405552399, 3600},  /* 2046-03-25 00:59:59 UTC (the rule's last Sunday) */
+        {"Europe/Berlin", 2405552400, 7200},
+        {"Asia/Shanghai", 1782907200, 28800}, /* no DST */
+        {"Asia/Shanghai", 2382523200, 28800},
+        {"Australia/Sydney", 1768478400, 39600}, /* January: AEDT */
+        {"Australia/Sydney", 1784116800, 36000}, /* July: AEST */
+        {"Australia/Sydney", 2399630400, 39600}, /* 2046 */
+        {"Australia/Sydney", 2415268800, 36000},
+    };
+    static const struct {
+        const char *rule;
+        int64_t t;
+        int32_t off;
+    } rules[] = {
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1774745999, 3600},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1774746000, 7200},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1792889999, 7200},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1792890000, 3600},
+        {"EST5EDT,M3.2.0,M11.1.0", 1782907200, -14400},
+        {"EST5EDT,M3.2.0,M11.1.0", 1768478400, -18000},
+        {"<+0330>-3:30", 1782907200, 12600},
+        {"AEST-10AEDT,M10.1.0,M4.1.0/3", 1768478400, 39600},
+        {"AEST-10AEDT,M10.1.0,M4.1.0/3", 1784116800, 36000},
+        {"XST3XDT,J60/0,J300/0", 1782907200, -7200}, /* Julian days, DST in between */
+        {"", 1782907200, 0},                       /* no rule: the last type */
+    };
+    static const char *const bad_rules[] = {"CET", "CET-1CEST,M3.5.0", "CET-1CEST,M13.5.0,M10.5.0",
+                                            "CET-1CEST,M3.6.0,M10.5.0", "<+03-3", "CET-1CEST,M3.5.0,M10.5.0/200"};
+    unsigned char buf[512];
+    char dir[] = "/tmp/kbox-tz-test-XXXXXX", path[256];
+    struct kb_error err = {0};
+    struct kb_tz *tz;
+    FILE *fp;
+    size_t n;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (kb_tz_load(NULL, cases[i].zone, &tz, &err))
+            fail_msg("%s: %s", cases[i].zone, err.msg);
+        if (kb_tz_offset(tz, cases[i].t) != cases[i].off)
+            fail_msg("%s at %lld: %d, want %d", cases[i].zone, (long long)cases[i].t, kb_tz_offset(tz, cases[i].t),
+                     cases[i].off);
+        kb_tz_free(tz);
+    }
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        n = tzif_slim(buf, rules[i].rule);
+        if (kb_tz_parse(buf, n, &tz, &err))
+            fail_msg("rule '%s': %s", rules[i].rule, err.msg);
+        if (kb_tz_offset(tz, rules[i].t) != rules[i].off)
+            fail_msg("rule '%s' at %lld: %d, want %d", rules[i].rule, (long long)rules[i].t,
+                     kb_tz_offset(tz, rules[i].t), rules[i].off);
+        kb_tz_free(tz);
+    }
+    for (size_t i = 0; i < sizeof bad_rules / sizeof bad_rules[0]; i++) {
+        n = tzif_slim(buf, bad_rules[i]);
+        tz = (struct kb_tz *)buf;
+        if (kb_tz_parse(buf, n, &tz, &err) != KB_ECORRUPT || tz || !strstr(err.msg, "rule"))
+            fail_msg("bad rule '%s' accepted or unnamed: %s", bad_rules[i], err.msg);
+    }
+    /* every cut of a valid file is refused, none read past the end (ASan watches) */
+    n = tzif_slim(buf, "CET-1CEST,M3.5.0,M10.5.0/3");
+    for (size_t cut = 0; cut < n; cut++) {
+        unsigned char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, buf, cut);
+        assert_int_equal(kb_tz_parse(copy, cut, &tz, &err), KB_ECORRUPT);
+        assert_null(tz);
+        free(copy);
+    }
+    memcpy(buf, "TZjf", 4);
+    assert_int_equal(kb_tz_parse(buf, n, &tz, &err), KB_ECORRUPT);
+    assert_non_null(strstr(err.msg, "not a TZif file"));
+    /* names */
+    assert_int_equal(kb_tz_load(NULL, "Europe/Nowhere", &tz, &err), KB_ECONFIG);
+    assert_non_null(strstr(err.msg, "unknown time zone 'Europe/Nowhere'"));
+    assert_int_equal(kb_tz_load(NULL, "../../etc/passwd", &tz, &err), KB_ECONFIG);
+    assert_int_equal(kb_tz_load(NULL, "/etc/passwd", &tz, &err), KB_ECONFIG);
+    assert_int_equal(kb_tz_load(NULL, "Europe//Berlin", &tz, &err), KB_ECONFIG);
+    assert_int_equal(kb_tz_load(NULL, "Europe/Berlin;", &tz, &err), KB_ECONFIG);
+    /* a corrupt zone file: the name, the path and what is wrong */
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/Bad", dir);
+    assert_non_null(fp = fopen(path, "wb"));
+    n = tzif_slim(buf, "CET-1CEST,M3.5.0,M10.5.0/3");
+    buf[39] = 200; /* typecnt 200 with room for one */
+    fwrite(buf, 1, n, fp);
+    fclose(fp);
+    assert_int_equal(kb_tz_load(dir, "Bad", &tz, &err), KB_ECORRUPT);
+    assert_non_null(strstr(err.msg, "time zone 'Bad'"));
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_keywords(void **state)
@@ -622,8 +759,11 @@ static void test_out_of_hours(void **state)
     assert_true(sse_wait(&inbox, "\"name\":\"张三\"", 5000));
     /* a bad value is refused when set at run time, and at open */
     expect(f, "PUT", "/api/settings", admin, "{\"handoff.hours\":\"Mon-Fri 9-18\"}", 400, "handoff.hours", NULL);
-    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Shanghai\"}", 400, "handoff.timezone",
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Nowhere\"}", 400, "handoff.timezone",
+           "Asia/Nowhere");
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"../../etc/passwd\"}", 400, "handoff.timezone",
            NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Shanghai\"}", 200, NULL, NULL);
     expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"+08:00\"}", 200, NULL, NULL);
     sse_close(&inbox);
     stop(f);
@@ -1261,6 +1401,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hours),
         cmocka_unit_test(test_keywords),
+        cmocka_unit_test(test_tz),
         cmocka_unit_test(test_live_chat),
         cmocka_unit_test(test_out_of_hours),
         cmocka_unit_test(test_notify),
