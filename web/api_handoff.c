@@ -33,6 +33,8 @@
  * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
  * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
  * bot with handoff off gets "enabled": false and 403 for requests and tickets.
+ * Messages of a handoff that came from a logged bot conversation also go into that conversation's
+ * log (rag_log_handoff: modes "handoff" and "agent"), so its history and export show the exchange.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
  * 403, not stored. While an agent holds a conversation, POST /api/ask naming its
  * conversation_secret gets 409 (the bot stays silent): web_handoff_silent.
@@ -728,6 +730,7 @@ int web_h_handoff_message(struct web_req *req, struct web_resp *resp, struct kb_
         (rc = index_handoff_message(rag_store(req->ctx->rag), h.id, NULL, NULL, b.text, &seq, err)))
         return rc;
     hub_note(req->ctx->hub, h.id, false);
+    rag_log_handoff(req->ctx->rag, h.log_secret, false, NULL, b.text);
     seq_json(resp, seq);
     return 0;
 }
@@ -1212,6 +1215,12 @@ int web_h_inbox_message(struct web_req *req, struct web_resp *resp, struct kb_er
                                     &seq, err)))
         return rc;
     hub_note(req->ctx->hub, req->ids[0], false);
+    {
+        struct index_handoff h; /* its bot conversation, for the log */
+        struct kb_error e = {0};
+        if (index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, &e) == 0)
+            rag_log_handoff(req->ctx->rag, h.log_secret, true, ho_agent_name(req), b.text);
+    }
     seq_json(resp, seq);
     return 0;
 }

@@ -29,7 +29,9 @@
  *   process); a take moves every position, a reply reaches its customer only; stopping the server
  *   with every stream open returns and ends each stream; the queue survives the restart;
  * - test_coll_agent: an agent limited to one collection lists, streams, views, takes, writes to and
- *   closes only the handoffs of the bot over that collection; the others 404 and stay unchanged. */
+ *   closes only the handoffs of the bot over that collection; the others 404 and stay unchanged;
+ * - test_handoff_log: a handoff's customer and agent messages join its bot conversation's log
+ *   (export), the statistics stay the bot's, a handoff with no bot conversation logs nothing. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -1396,6 +1398,68 @@ static void test_coll_agent(void **state)
     fixture_free(f);
 }
 
+/* Messages of a handoff from a logged bot conversation join that conversation's log: the export
+ * shows the customer's ("handoff") and the agent's ("agent", the agent's name as model) messages
+ * under the bot's conversation id; the statistics stay the bot's (questions, modes, top questions);
+ * a handoff with no bot conversation logs nothing. */
+static void test_handoff_log(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char secret[33], tok[33], tok2[33], path[256], body[256], conv[64];
+    int64_t mid, id, id2, questions;
+    struct sse inbox;
+    struct http_resp r;
+    const char *p;
+    (void)state;
+    ask(f, "Can I talk to a human", NULL, secret, &mid, "keyword");
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    call(f, "GET", "/api/stats", admin, NULL, 200, &r);
+    questions = json_int(r.body, "questions");
+    assert_int_equal(questions, 1);
+    http_resp_free(&r);
+
+    id = request_person(f, secret, tok, 1);
+    id2 = request_person(f, NULL, tok2, 2);
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"zebrakettle leaks\"}", tok);
+    expect(f, "POST", "/api/handoff/messages", public_h, body, 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id);
+    expect(f, "POST", path, admin, "{\"text\":\"a new zebrakettle is on its way\"}", 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id2);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"orphanmessage\"}", tok2);
+    expect(f, "POST", "/api/handoff/messages", public_h, body, 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id2);
+    expect(f, "POST", path, admin, "{\"text\":\"orphanreply\"}", 200, NULL, NULL);
+
+    call(f, "GET", "/api/logs/export?format=jsonl", admin, NULL, 200, &r);
+    assert_int_equal(count(r.body, "\n"), 3); /* the bot's answer, the customer's, the agent's */
+    p = strstr(r.body, "\"conversation_id\":");
+    assert_non_null(p);
+    snprintf(conv, sizeof conv, "%.*s,", (int)strcspn(p, ","), p);
+    assert_int_equal(count(r.body, conv), 3); /* one conversation */
+    p = strstr(r.body, "\"question\":\"zebrakettle leaks\"");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\"mode\":\"handoff\""));
+    p = strstr(r.body, "\"answer\":\"a new zebrakettle is on its way\"");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\"mode\":\"agent\""));
+    assert_non_null(strstr(p, "\"model\":\"admin\""));
+    assert_null(strstr(r.body, "orphan"));
+    http_resp_free(&r);
+
+    call(f, "GET", "/api/stats", admin, NULL, 200, &r);
+    assert_int_equal(json_int(r.body, "questions"), questions);
+    assert_null(strstr(r.body, "zebrakettle"));
+    assert_null(strstr(r.body, "\"agent\""));
+    assert_null(strstr(r.body, "\"handoff\""));
+    http_resp_free(&r);
+    sse_close(&inbox);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1408,6 +1472,7 @@ int main(void)
         cmocka_unit_test(test_bot_handoff),
         cmocka_unit_test(test_stream_threads),
         cmocka_unit_test(test_coll_agent),
+        cmocka_unit_test(test_handoff_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
