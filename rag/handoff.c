@@ -217,7 +217,8 @@ int rag_handoff_text_check(const char *text, struct kb_error *err)
     return 0;
 }
 
-int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_out, struct kb_error *err)
+int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int64_t before_id, int *n_out,
+                                struct kb_error *err)
 {
     struct kb_arena a;
     struct index_handoff_turn *t;
@@ -225,6 +226,8 @@ int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_ou
     *n_out = 0;
     kb_arena_init(&a, 16 * 1024, 0);
     rc = index_handoff_bot_turns(r->st, log_secret, &a, &t, &n, err);
+    while (rc == 0 && before_id > 0 && n > 0 && t[n - 1].message_id >= before_id)
+        n--; /* the answer being judged, when the log's writer was quicker than the caller */
     for (int i = n - 1; rc == 0 && i >= 0 && t[i].fallback; i--)
         (*n_out)++;
     kb_arena_release(&a);

@@ -85,6 +85,7 @@ struct web_hub {
     pthread_t thread;          /* hub_main: writes every open stream */
     bool started;
     bool quit;                 /* web_hub_release: the hub thread ends */
+    bool kick;                 /* web_hub_wake: pass over the streams now (the server stops) */
     struct stream_job *incoming; /* opened by handlers, not yet taken over by the hub thread (mu) */
     struct stream_job *streams;  /* the hub thread's own list (touched by that thread only) */
     struct kb_buf ev;          /* one event being written (hub thread only) */
@@ -125,6 +126,17 @@ void web_hub_init(struct web_ctx *ctx)
     h->started = pthread_create(&h->thread, NULL, hub_main, h) == 0;
     if (!h->started)
         kb_warn("handoff: cannot start the stream thread; live streams are off");
+}
+
+void web_hub_wake(struct web_ctx *ctx)
+{
+    struct web_hub *h = ctx->hub;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->kick = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void web_hub_release(struct web_ctx *ctx)
@@ -306,8 +318,8 @@ const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const cha
     } else if (h.enabled && a->fallback && h.after_fallbacks > 0) {
         struct kb_error e = {0};
         int n = 0;
-        /* the earlier answers of this conversation in the log, plus this one (not yet written) */
-        if (a->log_secret[0] && rag_handoff_fallback_streak(ctx->rag, a->log_secret, &n, &e) == 0 &&
+        /* the earlier answers of this conversation in the log (without this one, written or not), plus it */
+        if (a->log_secret[0] && rag_handoff_fallback_streak(ctx->rag, a->log_secret, a->message_id, &n, &e) == 0 &&
             n + 1 >= h.after_fallbacks)
             offer = "fallbacks";
         else if (h.after_fallbacks <= 1)
@@ -977,11 +989,12 @@ static void *hub_main(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += 1;
-        while (!h->quit && h->version == seen && !h->incoming && kb_now_s() < next_tick &&
+        while (!h->quit && !h->kick && h->version == seen && !h->incoming && kb_now_s() < next_tick &&
                pthread_cond_timedwait(&h->cv, &h->mu, &ts) == 0)
             ;
         if (h->quit)
             break;
+        h->kick = false;
         while (h->incoming) { /* new streams join at the front: their first pass is their start */
             struct stream_job *j = h->incoming;
             h->incoming = j->next;

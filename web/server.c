@@ -44,9 +44,10 @@
  * next handshakes without restarting the listener; every response then carries
  * Strict-Transport-Security. Tests: tests/web/test_tls.c.
  *
- * Shutdown: stop accepting (quiesce), wait up to WEB_DRAIN_S for in-flight requests, cancel
- * running tasks, wait for their threads and for the threadless streams (their owner closes them
- * within a second of the stop), then stop the daemon (which must not hold suspended connections). Tests: tests/web/test_web.c, tests/web/test_harden.c. */
+ * Shutdown: stop accepting (quiesce), wake the owner of the threadless streams so it closes them
+ * (web_hub_wake), wait up to WEB_DRAIN_S for in-flight requests, cancel running tasks, wait for
+ * their threads and for the streams, then stop the daemon (which must not hold suspended
+ * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c, tests/web/test_handoff.c. */
 #include "web/web_int.h"
 
 #include <arpa/inet.h>
@@ -1362,6 +1363,9 @@ void web_server_stop(struct web_server *s)
     }
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
+    pthread_mutex_unlock(&s->lock);
+    web_hub_wake(&s->ctx); /* open streams end at once instead of holding the drain */
+    pthread_mutex_lock(&s->lock);
     wait_zero(s, &s->n_inflight, NULL, kb_now_s() + WEB_DRAIN_S);
     for (struct web_task *t = s->tasks; t; t = t->next) {
         pthread_mutex_lock(&t->lock);
@@ -1371,8 +1375,8 @@ void web_server_stop(struct web_server *s)
     /* Tasks check for cancellation at every emit; a task stuck inside one long call still has to
      * return before the daemon may stop, because it owns a suspended connection. */
     wait_zero(s, NULL, &s->n_tasks, kb_now_s() + 3600.0);
-    /* Threadless streams: their owner (the handoff hub) notices the stop within a second and
-     * closes them; none may stay suspended when the daemon stops. */
+    /* Threadless streams: their owner (the handoff hub, woken above) closes them; none may stay
+     * suspended when the daemon stops. */
     wait_zero(s, NULL, &s->n_streams, kb_now_s() + 3600.0);
     s->watchdog_stop = true;
     pthread_cond_broadcast(&s->cond);

@@ -453,6 +453,7 @@ int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error
 /* api_handoff.c: human handoff (customer side, the staff Inbox, live streams, presence) */
 void web_hub_init(struct web_ctx *ctx);
 void web_hub_release(struct web_ctx *ctx); /* after every task ended */
+void web_hub_wake(struct web_ctx *ctx);    /* the server stops: close the streams now, not within 1 s */
 /* The handoff an answer suggests to the widget: "keyword", "fallbacks" or NULL (handoff.*, with the
  * own handoff settings of bot_id over them; NULL or "" for none). */
 const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a);

@@ -31,7 +31,8 @@
  * - test_coll_agent: an agent limited to one collection lists, streams, views, takes, writes to and
  *   closes only the handoffs of the bot over that collection; the others 404 and stay unchanged;
  * - test_handoff_log: a handoff's customer and agent messages join its bot conversation's log
- *   (export), the statistics stay the bot's, a handoff with no bot conversation logs nothing. */
+ *   (export) but not the Inbox's list of the bot's turns, the statistics stay the bot's, a handoff
+ *   with no bot conversation logs nothing. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -1448,6 +1449,13 @@ static void test_handoff_log(void **state)
     assert_non_null(strstr(p, "\"mode\":\"agent\""));
     assert_non_null(strstr(p, "\"model\":\"admin\""));
     assert_null(strstr(r.body, "orphan"));
+    http_resp_free(&r);
+
+    /* the agent's view of the bot's turns holds the bot's answer only, not the logged handoff */
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+    call(f, "GET", path, admin, NULL, 200, &r);
+    assert_int_equal(count(r.body, "\"message_id\":"), 1);
+    assert_int_equal(count(r.body, "\"mode\":\"agent\""), 0);
     http_resp_free(&r);
 
     call(f, "GET", "/api/stats", admin, NULL, 200, &r);
