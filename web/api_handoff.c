@@ -29,7 +29,9 @@
  *   POST /api/inbox/{id}/take (409 when someone else took it first), /messages {text}, /close
  * Per-collection access: a staff member limited to some collections sees (list, streams, view,
  * take, messages, close) only the handoffs through bots whose collections it may all see; others
- * are left out of lists and 404 by id, as documents of hidden collections are (ho_visible).
+ * are left out of lists and 404 by id, as documents of hidden collections are (ho_visible). The
+ * widget offers live chat only while an agent who may see its handoffs is online: a bot's customers
+ * count the agents whose collections hold all the bot's, a customer of no bot unrestricted agents.
  * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
  * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
  * bot with handoff off gets "enabled": false and 403 for requests and tickets.
@@ -99,6 +101,7 @@ struct web_hub {
     struct {
         char actor[200];       /* "" when free */
         int n_streams;         /* Inbox streams of this agent open now */
+        char collections[512]; /* the agent's collections (who.collections); "" all */
     } agents[HUB_AGENTS_MAX];
     pthread_mutex_t qmu;       /* guards the queue snapshot below (never taken with mu held) */
     uint64_t q_loaded;         /* queue_changes when ids was read */
@@ -228,18 +231,30 @@ static int hub_position(struct web_hub *h, struct rag *r, int64_t id, int64_t *p
     return rc;
 }
 
-static int hub_online(struct web_hub *h)
+/* Agents online (all: every one; else those who may see the handoffs through bot b, NULL: through
+ * no bot, which only unrestricted agents see; ho_visible's rule). */
+static int hub_online(struct web_hub *h, bool all, const struct rag_bot *b)
 {
     int n = 0;
+    struct web_req *v = all ? NULL : kb_xcalloc(1, sizeof *v); /* only who.collections is read */
     pthread_mutex_lock(&h->mu);
-    for (int i = 0; i < HUB_AGENTS_MAX; i++)
-        n += h->agents[i].actor[0] != '\0';
+    for (int i = 0; i < HUB_AGENTS_MAX; i++) {
+        if (!h->agents[i].actor[0])
+            continue;
+        if (!all && h->agents[i].collections[0]) {
+            kb_strlcpy(v->who.collections, h->agents[i].collections, sizeof v->who.collections);
+            if (!b || !web_bot_visible(v, b))
+                continue;
+        }
+        n++;
+    }
     pthread_mutex_unlock(&h->mu);
+    free(v);
     return n;
 }
 
-/* An Inbox stream of actor opens (+1) or closes (-1). */
-static void hub_presence(struct web_hub *h, const char *actor, int delta)
+/* An Inbox stream of actor (limited to collections, "" all) opens (+1) or closes (-1). */
+static void hub_presence(struct web_hub *h, const char *actor, const char *collections, int delta)
 {
     int free_i = -1, i;
     pthread_mutex_lock(&h->mu);
@@ -252,6 +267,7 @@ static void hub_presence(struct web_hub *h, const char *actor, int delta)
     if (i == HUB_AGENTS_MAX && delta > 0 && free_i >= 0) {
         i = free_i;
         kb_strlcpy(h->agents[i].actor, actor, sizeof h->agents[i].actor);
+        kb_strlcpy(h->agents[i].collections, collections, sizeof h->agents[i].collections);
     }
     if (i < HUB_AGENTS_MAX) {
         h->agents[i].n_streams += delta;
@@ -281,7 +297,7 @@ static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struc
     rag_bot_handoff(bot, cfg, &rules); /* a bot's own handoff on/off over handoff.enabled */
     av->enabled = rules.enabled;
     av->wait_seconds = cfg->handoff_wait_seconds;
-    av->agents_online = hub_online(ctx->hub);
+    av->agents_online = hub_online(ctx->hub, false, bot); /* those who may take this customer */
     av->reason = !av->enabled ? "disabled" : !av->in_hours ? "hours" : av->agents_online == 0 ? "offline" : "";
     av->live = !av->reason[0];
     rag_config_put(ctx->rag, cfg);
@@ -907,7 +923,7 @@ static bool inbox_step(struct web_hub *h, struct stream_job *j, uint64_t v, doub
     if (!j->started) {
         j->started = true;
         j->last_emit = now;
-        hub_presence(h, j->actor, +1); /* bumps the version: the list goes out on the next pass */
+        hub_presence(h, j->actor, j->viewer ? j->viewer->who.collections : "", +1); /* bumps the version: the list goes out on the next pass */
         return false;
     }
     if (v != j->v) {
@@ -946,7 +962,7 @@ static bool inbox_step(struct web_hub *h, struct stream_job *j, uint64_t v, doub
 static void stream_end(struct web_hub *h, struct stream_job *j)
 {
     if (j->id == 0 && j->started)
-        hub_presence(h, j->actor, -1);
+        hub_presence(h, j->actor, "", -1);
     web_stream_close(j->t);
     free(j->viewer);
     free(j);
@@ -1093,7 +1109,7 @@ static int inbox_json(struct web_ctx *ctx, const struct web_req *viewer, struct 
     int n, rc;
     jw_init(&w, out);
     jw_obj(&w, NULL);
-    jw_int(&w, "agents_online", hub_online(ctx->hub));
+    jw_int(&w, "agents_online", hub_online(ctx->hub, true, NULL));
     jw_arr(&w, "open");
     if ((rc = index_handoff_list(rag_store(ctx->rag), false, 0, a, &v, &n, err)) == 0) {
         for (int i = 0; i < n; i++)
