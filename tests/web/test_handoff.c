@@ -311,7 +311,7 @@ static size_t tzif_slim(unsigned char *buf, const char *rule)
         memcpy(buf + n + 6, "UTC", 4);
         n += 10;
     }
-    n += (size_t)sprintf((char *)buf + n, "\n%s\n", rule);
+    n += (size_t)snprintf((char *)buf + n, 512 - n, "\n%s\n", rule); /* callers' buffers hold 512 */
     return n;
 }
 
@@ -1233,7 +1233,7 @@ static int threads_now(void)
     assert_non_null(fp);
     while (fgets(line, sizeof line, fp))
         if (!strncmp(line, "Threads:", 8))
-            n = atoi(line + 8);
+            n = (int)strtol(line + 8, NULL, 10);
     fclose(fp);
     return n;
 }
