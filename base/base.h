@@ -11,6 +11,7 @@
  * - hashing: FNV-1a 32/64 and struct kb_idtab, an open-addressing index of ids over caller-held keys;
  * - small helpers: bounded string copy, strict integer parsing, SHA-256, CPU features, clocks,
  *   available memory;
+ * - time zones by IANA name from the system's TZif files (base/tz.c);
  * - JSON: the writer (struct jw) and the reader (kb_json_*), declared in base/json.h, which is
  *   included at the end of this header so every module reaches it through base/base.h.
  *
@@ -230,6 +231,20 @@ double kb_now_s(void); /* monotonic seconds */
 /* MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), -1 when
  * unknown (no /proc, or an old kernel without the line). */
 int64_t kb_mem_available_bytes(void);
+
+/* Time zones by IANA name (base/tz.c): a compiled zone file (TZif, RFC 8536) read and checked by
+ * our own parser, so a named zone applies without touching the process-wide TZ. */
+struct kb_tz;
+/* True when name may name a zone file: letters, digits, "/_+-.", no empty, "." or ".." component. */
+bool kb_tz_name_ok(const char *name);
+/* Reads zone name from dir (NULL: $TZDIR, else /usr/share/zoneinfo). KB_ECONFIG for a bad or unknown
+ * name, KB_ECORRUPT naming what is wrong with the file. Caller owns *out; free with kb_tz_free(). */
+int kb_tz_load(const char *dir, const char *name, struct kb_tz **out, struct kb_error *err);
+/* The same from n bytes of a TZif file (copies what it keeps). */
+int kb_tz_parse(const void *data, size_t n, struct kb_tz **out, struct kb_error *err);
+/* Seconds east of UT in force at unix time t. */
+int32_t kb_tz_offset(const struct kb_tz *tz, int64_t t);
+void kb_tz_free(struct kb_tz *tz);
 
 #include "base/json.h" /* JSON writer and reader; after the declarations it uses */
 

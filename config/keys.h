@@ -172,7 +172,8 @@
     X(handoff, on_thumbs_down, BOOL, 1, 0, 1, "offer a person when the customer votes an answer down") \
     X(handoff, hours, STR, "", 0, 512,                                                                \
       "business hours for live chat, e.g. \"Mon-Fri 09:00-18:00, Sat 10:00-14:00\"; empty: always")   \
-    X(handoff, timezone, STR, "+00:00", 3, 6, "UTC offset handoff.hours are in: UTC, +08:00, -05:00") \
+    X(handoff, timezone, STR, "+00:00", 1, 64,                                                      \
+      "time zone handoff.hours are in: UTC, an offset (+08:00) or a zone name (Europe/Berlin)")      \
     X(handoff, wait_seconds, INT, 300, 1, 86400,                                                      \
       "seconds a queued customer waits for an agent before the ticket form is offered")              \
     X(handoff, webhook_url, STR, "", 0, 2048,                                                        \

@@ -419,6 +419,7 @@ int index_handoff_bot_turns(struct index_store *st, const char *log_secret, stru
     if ((rc = ho_prepare(st, "SELECT * FROM (SELECT m.id, m.created_at, m.question, m.answer, m.mode, m.citations,"
                              " m.fallback"
                              " FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.secret=?1"
+                             " AND m.mode NOT IN ('handoff', 'agent')" /* the bot's, not the handoff's (log.c) */
                              " ORDER BY m.id DESC LIMIT ?2) ORDER BY id", &s, err)))
         goto out_unlock;
     sqlite3_bind_text(s, 1, log_secret, -1, SQLITE_STATIC);

@@ -31,6 +31,8 @@
  * the conversation by secret and insert the message under the id rag handed out) -> triggers.
  * Reads prepare their statements per call (they are admin-only and rare), so the statement cache
  * keeps its room for the hot paths.
+ * Human handoff messages (modes "handoff", "agent"; rag/log.c's rag_log_handoff) are rows like the
+ * others, with latency bucket -1 and an empty qnorm, and the statistics leave them out.
  * Invariants: every public function takes the store's lock. Tests: tests/index/test_store_log.c,
  * tests/web/test_log.c; bench: bench/bench_log.c (index_log_synthesize fills it for that). */
 #include <math.h>
@@ -121,6 +123,16 @@ int index_log_latency_bucket(double ms)
     if (ms >= 1)
         b = 1 + (int)floor(log(ms) / log(1.1));
     return b < 0 ? 0 : b >= INDEX_LOG_LAT_BUCKETS ? INDEX_LOG_LAT_BUCKETS - 1 : b;
+}
+
+/* Messages of a human handoff (issue #17): mode "handoff" (the customer's) and "agent" (a person's).
+ * They are logged with an empty qnorm and latency bucket -1, and the statistics leave them out
+ * (LOG_BOT_ONLY, qnorm <> ''), so questions, modes, top questions and latency stay the bot's. */
+#define LOG_BOT_ONLY " AND mode NOT IN ('handoff', 'agent')"
+
+static bool log_person(const char *mode)
+{
+    return mode && (!strcmp(mode, "handoff") || !strcmp(mode, "agent"));
 }
 
 static void bind_str(sqlite3_stmt *s, int i, const char *v)
@@ -231,7 +243,7 @@ static int log_message(struct index_store *st, const struct index_log_exchange *
     sqlite3_bind_int(s, 9, x->fallback);
     sqlite3_bind_double(s, 10, x->confidence);
     sqlite3_bind_double(s, 11, x->latency_ms);
-    sqlite3_bind_int(s, 12, index_log_latency_bucket(x->latency_ms));
+    sqlite3_bind_int(s, 12, log_person(x->mode) ? -1 : index_log_latency_bucket(x->latency_ms));
     bind_str(s, 13, x->model);
     if (x->client_ip)
         bind_str(s, 14, x->client_ip);
@@ -641,9 +653,10 @@ static int log_top_questions(struct index_store *st, int64_t d0, int64_t d1, int
     *out = NULL;
     *n_out = 0;
     src = sqlite3_prepare_v2(st->db, unanswered ? "SELECT qnorm, n_fallback FROM log_question_totals WHERE"
-                                                  " collection_id = ?1 AND n_fallback > 0 ORDER BY n_fallback DESC"
+                                                  " collection_id = ?1 AND n_fallback > 0 AND qnorm <> ''"
+                                                  " ORDER BY n_fallback DESC"
                                                 : "SELECT qnorm, n FROM log_question_totals WHERE collection_id = ?1"
-                                                  " AND n > 0 ORDER BY n DESC",
+                                                  " AND n > 0 AND qnorm <> '' ORDER BY n DESC",
                              -1, &c, NULL);
     if (src == SQLITE_OK)
         src = sqlite3_prepare_v2(st->db, "SELECT coalesce(sum(n), 0), coalesce(sum(n_fallback), 0), max(sample) FROM"
@@ -698,10 +711,10 @@ int index_log_stats(struct index_store *st, int64_t from, int64_t to, int64_t co
     int rc;
     memset(out, 0, sizeof *out);
     store_lock(st);
-    rc = log_counts(st, "SELECT day, 0, sum(n) FROM log_days WHERE" STATS_RANGE " GROUP BY day HAVING sum(n) > 0"
+    rc = log_counts(st, "SELECT day, 0, sum(n) FROM log_days WHERE" STATS_RANGE LOG_BOT_ONLY " GROUP BY day HAVING sum(n) > 0"
                         " ORDER BY day", d0, d1, coll, true, a, &out->days, &out->n_days, err);
     if (rc == 0)
-        rc = log_counts(st, "SELECT mode, 0, sum(n) FROM log_days WHERE" STATS_RANGE " GROUP BY mode HAVING sum(n) > 0"
+        rc = log_counts(st, "SELECT mode, 0, sum(n) FROM log_days WHERE" STATS_RANGE LOG_BOT_ONLY " GROUP BY mode HAVING sum(n) > 0"
                             " ORDER BY sum(n) DESC", d0, d1, coll, false, a, &out->modes, &out->n_modes, err);
     for (int i = 0; rc == 0 && i < out->n_modes; i++) {
         out->n_questions += out->modes[i].n;

@@ -7,9 +7,9 @@
  * handoff.hours grammar: RANGE ("," RANGE)*, RANGE = DAYS " " HH:MM "-" HH:MM, DAYS = DAY | DAY "-"
  * DAY, DAY = Mon|Tue|Wed|Thu|Fri|Sat|Sun (any case). A day span may wrap (Sat-Mon). The end time is
  * exclusive and must follow the start (no ranges across midnight: write two). "" = always open.
- * handoff.timezone is a fixed UTC offset ("UTC", "+08:00", "-05:30"): a name with daylight saving
- * rules (Europe/Berlin) is not read, because the only thread-safe way to apply one would be to parse
- * the zoneinfo files ourselves.
+ * handoff.timezone is a fixed UTC offset ("UTC", "+08:00", "-05:30") or an IANA zone name
+ * ("Europe/Berlin", "Asia/Shanghai") whose daylight saving rules apply: base/tz.c reads the zone's
+ * TZif file from /usr/share/zoneinfo (package tzdata) at each check, with no process-wide TZ.
  * Keywords: a question asks for a person when it contains one of the comma-separated phrases; ASCII
  * letters compare case-insensitively and an ASCII phrase must stand as whole words ("agent" matches
  * "an agent please" but not "agents' fees" or "reagent"); other phrases (Chinese) match anywhere.
@@ -105,17 +105,36 @@ static int ho_range(const char **pp, unsigned *days, int *from, int *to, struct 
     return 0;
 }
 
+/* The offset of handoff.timezone tz at now_s, in seconds east of UTC. */
+static int ho_offset(const char *tz, int64_t now_s, int64_t *off_s, struct kb_error *err)
+{
+    struct kb_error e = {0};
+    struct kb_tz *z;
+    int min = 0, rc;
+    *off_s = 0;
+    if (!strcasecmp(tz, "UTC") || !strcasecmp(tz, "Z") || tz[0] == '+' || tz[0] == '-') {
+        rc = rag_handoff_tz_minutes(tz, &min, err);
+        *off_s = (int64_t)min * 60;
+        return rc;
+    }
+    if ((rc = kb_tz_load(NULL, tz, &z, &e)))
+        return kb_error_set(err, KB_ECONFIG, "handoff.timezone: %s", e.msg);
+    *off_s = kb_tz_offset(z, now_s);
+    kb_tz_free(z);
+    return 0;
+}
+
 int rag_handoff_in_hours(const char *hours, const char *tz, int64_t now_s, bool *open, struct kb_error *err)
 {
     const char *p = hours ? ho_skip(hours) : "";
-    int off, rc, wday, minute;
-    int64_t local;
+    int rc, wday, minute;
+    int64_t local, off;
     struct tm tm;
     time_t t;
     *open = false;
-    if ((rc = rag_handoff_tz_minutes(tz ? tz : "UTC", &off, err)))
+    if ((rc = ho_offset(tz ? tz : "UTC", now_s, &off, err)))
         return rc;
-    local = now_s + (int64_t)off * 60;
+    local = now_s + off;
     t = (time_t)local;
     gmtime_r(&t, &tm);
     wday = (tm.tm_wday + 6) % 7; /* 0 = Monday */
@@ -198,7 +217,8 @@ int rag_handoff_text_check(const char *text, struct kb_error *err)
     return 0;
 }
 
-int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_out, struct kb_error *err)
+int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int64_t before_id, int *n_out,
+                                struct kb_error *err)
 {
     struct kb_arena a;
     struct index_handoff_turn *t;
@@ -206,6 +226,8 @@ int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_ou
     *n_out = 0;
     kb_arena_init(&a, 16 * 1024, 0);
     rc = index_handoff_bot_turns(r->st, log_secret, &a, &t, &n, err);
+    while (rc == 0 && before_id > 0 && n > 0 && t[n - 1].message_id >= before_id)
+        n--; /* the answer being judged, when the log's writer was quicker than the caller */
     for (int i = n - 1; rc == 0 && i >= 0 && t[i].fallback; i--)
         (*n_out)++;
     kb_arena_release(&a);

@@ -19,7 +19,12 @@
  * Privacy: the client's address is kept only with log.store_ip; a conversation's secret is known
  * only to the client it was returned to, and feedback needs it. With log.enabled false nothing is
  * logged, feedback is refused and the review inbox says that logging is off.
- * Tests: tests/web/test_log.c (over HTTP), tests/index/test_store_log.c; fuzz/fuzz_log.c. */
+ * Human handoff (issue #17): rag_log_handoff queues the customer's and the agent's messages of a
+ * handoff that came from a logged bot conversation into that conversation (modes "handoff" and
+ * "agent", channel "widget"), so its history and export hold the whole exchange; the statistics
+ * leave them out (index/store_log.c).
+ * Tests: tests/web/test_log.c (over HTTP), tests/index/test_store_log.c; fuzz/fuzz_log.c;
+ * tests/web/test_handoff.c (test_handoff_log). */
 #include "rag/rag_int.h"
 
 #include <pthread.h>
@@ -323,6 +328,37 @@ void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_as
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     kb_strlcpy(a->log_secret, secret, sizeof a->log_secret);
+}
+
+void rag_log_handoff(struct rag *r, const char *log_secret, bool agent, const char *agent_name, const char *text)
+{
+    const struct config *cfg = rag_config_get(r);
+    struct rag_log *l;
+    struct log_item *it;
+    char secret[33];
+    bool ok = log_secret && strlen(log_secret) == 32 && cfg->log_enabled;
+    if (ok && log_secret_for(log_secret, secret) == 0 && !strcmp(secret, log_secret) && (l = log_writer_get(r))) {
+        it = kb_xcalloc(1, sizeof *it);
+        it->x.secret = log_dup(it, 0, secret);
+        it->x.channel = "widget"; /* where the exchange happens (the channel filter then shows all of it) */
+        it->x.question = agent ? "" : log_dup(it, 1, text);
+        it->x.qnorm = ""; /* never a top question: the statistics are the bot's */
+        it->x.answer = agent ? log_dup(it, 2, text) : "";
+        it->x.mode = agent ? "agent" : "handoff";
+        it->x.model = agent ? log_dup(it, 3, agent_name ? agent_name : "") : "";
+        it->x.citations = "[]";
+        it->x.created_at = (int64_t)time(NULL);
+        pthread_mutex_lock(&l->mu);
+        while (l->n == LOG_QUEUE_MAX && !l->stopping)
+            pthread_cond_wait(&l->cv, &l->mu);
+        it->x.message_id = l->next_id++;
+        l->purge_before = cfg->log_retention_days > 0 ? it->x.created_at - cfg->log_retention_days * 86400 : 0;
+        l->q[l->n++] = it;
+        l->queued++;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    rag_config_put(r, cfg);
 }
 
 int rag_log_parse_date(const char *key, const char *v, bool end_of_day, int64_t *out, struct kb_error *err)

@@ -442,8 +442,16 @@ int rag_handoff_text_check(const char *text, struct kb_error *err);
  * and wakes their worker (notify.c); delivery, retries and failures happen in the background and
  * are recorded in the store. 0 when nothing is configured. */
 int rag_handoff_notify(struct rag *r, int64_t handoff_id, struct kb_error *err);
-/* Fallback answers in a row at the end of the logged conversation log_secret (what is logged so far). */
-int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int *n_out, struct kb_error *err);
+/* Fallback answers in a row at the end of the logged conversation log_secret (what is logged so far),
+ * counting only messages before message id before_id (> 0; 0: all). */
+int rag_handoff_fallback_streak(struct rag *r, const char *log_secret, int64_t before_id, int *n_out,
+                                struct kb_error *err);
+/* Logs one message of a human handoff into the conversation log under the bot conversation
+ * log_secret (32 hex; "" or malformed: nothing is logged, there is no conversation to join): a
+ * customer's (agent false) as a question with mode "handoff", a person's as an answer with mode
+ * "agent" and the agent's name as the model. Queued like answers (log.c); statistics leave these
+ * messages out, history and export show them. Nothing with log.enabled false. Copies the strings. */
+void rag_log_handoff(struct rag *r, const char *log_secret, bool agent, const char *agent_name, const char *text);
 
 /* ---- the conversation log: feedback, review, analytics, export (log.c) --------------------------------
  * Answers asked with a channel are logged (log.enabled) with their question, mode, confidence,

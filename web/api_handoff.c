@@ -27,25 +27,36 @@
  *   GET  /api/inbox/{id} -> {handoff, events, bot: [{question, answer, mode, citations, at}]}
  *   GET  /api/inbox/{id}/stream: the conversation's events, as the customer's stream
  *   POST /api/inbox/{id}/take (409 when someone else took it first), /messages {text}, /close
+ * Per-collection access: a staff member limited to some collections sees (list, streams, view,
+ * take, messages, close) only the handoffs through bots whose collections it may all see; others
+ * are left out of lists and 404 by id, as documents of hidden collections are (ho_visible). The
+ * widget offers live chat only while an agent who may see its handoffs is online: a bot's customers
+ * count the agents whose collections hold all the bot's, a customer of no bot unrestricted agents.
  * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
  * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
  * bot with handoff off gets "enabled": false and 403 for requests and tickets.
+ * Messages of a handoff that came from a logged bot conversation also go into that conversation's
+ * log (rag_log_handoff: modes "handoff" and "agent"), so its history and export show the exchange.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
  * 403, not stored. While an agent holds a conversation, POST /api/ask naming its
  * conversation_secret gets 409 (the bot stays silent): web_handoff_silent.
  *
  * Live delivery: every change bumps the hub's version under its mutex, notes which handoff it touched
- * and whether the queue changed in a ring of the last HUB_RING changes, and broadcasts its condition
- * variable; each stream is a deferred task (server.c) that wakes, and reads the store for events
- * after its last seq only when a change touched its handoff (or the ring overflowed), so a stream
- * never loses or repeats an event (seq order is the store's) and N waiting streams do not cost N
- * queries per message. Queue positions come from one shared snapshot of the queue's ids, read again
- * only after the queue changed. Streams wake at least once a second to notice a stopping server or a cancelled task, and
- * send a comment line every 15 s (Inbox: 5 s) to keep proxies from closing them; that write is also
- * how a closed page is noticed (libmicrohttpd does not poll a suspended connection), so an agent who
- * closed the Inbox counts as online for up to two pings. Each stream holds one task thread
- * (WEB_MAX_TASKS in all, shared with answers). Presence is in memory: nobody is online after a
- * restart until an Inbox connects again, which is the truth.
+ * and whether the queue changed in a ring of the last HUB_RING changes, and signals the hub thread.
+ * No stream holds a thread: each is a threadless stream of server.c (web_stream_open), its
+ * connection suspended in libmicrohttpd between writes, and one hub thread (hub_main) writes them
+ * all: it wakes on a change, a new stream, or once a second, and passes over the open streams. A
+ * conversation's stream reads the store for events after its last seq only when a change touched
+ * its handoff (or the ring overflowed), so a stream never loses or repeats an event (seq order is
+ * the store's) and N waiting streams do not cost N queries per message. Queue positions come from
+ * one shared snapshot of the queue's ids, read again only after the queue changed; the Inbox list
+ * is built once per pass for every open Inbox stream. Each pass notices a stopping server or a
+ * client gone (server.c marks it) and closes those streams; a comment line goes out every 15 s
+ * (Inbox: 5 s) to keep proxies from closing them, and that write is also how a closed page is
+ * noticed (libmicrohttpd does not poll a suspended connection), so an agent who closed the Inbox
+ * counts as online for up to two pings. Streams are bounded by WEB_MAX_STREAMS, apart from the
+ * answer threads (WEB_MAX_TASKS). Presence is in memory: nobody is online after a restart until an
+ * Inbox connects again, which is the truth.
  * Size: about 1000 lines, because the customer routes, the Inbox routes and both kinds of stream
  * share the hub and the JSON writers; the hub (wake-ups, presence, queue snapshot) is the part to
  * move to a file of its own when this grows.
@@ -66,14 +77,20 @@
 #define HO_CLOSED_LISTED 50    /* closed conversations in the Inbox list */
 
 #define HUB_RING 1024          /* recent changes a waking stream can tell apart */
-#define HUB_STRIPES 64         /* conversation streams sleep on cv[id % HUB_STRIPES] */
+
+struct stream_job;
 
 struct web_hub {
+    struct web_ctx *ctx;       /* borrowed; the server's, outlives the hub */
     pthread_mutex_t mu;
-    pthread_cond_t cv;         /* broadcast on every change (Inbox streams sleep on it) */
-    pthread_cond_t stripe[HUB_STRIPES]; /* broadcast on a change of a handoff id with this id %
-                                           HUB_STRIPES, all of them on a queue change: a message
-                                           wakes about N/64 of N waiting streams, not all N */
+    pthread_cond_t cv;         /* signalled on every change and every new stream (the hub thread waits) */
+    pthread_t thread;          /* hub_main: writes every open stream */
+    bool started;
+    bool quit;                 /* web_hub_release: the hub thread ends */
+    bool kick;                 /* web_hub_wake: pass over the streams now (the server stops) */
+    struct stream_job *incoming; /* opened by handlers, not yet taken over by the hub thread (mu) */
+    struct stream_job *streams;  /* the hub thread's own list (touched by that thread only) */
+    struct kb_buf ev;          /* one event being written (hub thread only) */
     uint64_t version;          /* bumped on every change */
     struct {
         uint64_t version;      /* the change's version */
@@ -84,6 +101,7 @@ struct web_hub {
     struct {
         char actor[200];       /* "" when free */
         int n_streams;         /* Inbox streams of this agent open now */
+        char collections[512]; /* the agent's collections (who.collections); "" all */
     } agents[HUB_AGENTS_MAX];
     pthread_mutex_t qmu;       /* guards the queue snapshot below (never taken with mu held) */
     uint64_t q_loaded;         /* queue_changes when ids was read */
@@ -92,28 +110,52 @@ struct web_hub {
     int q_n;
 };
 
+static void *hub_main(void *arg);
+
 void web_hub_init(struct web_ctx *ctx)
 {
     struct web_hub *h = kb_xcalloc(1, sizeof *h);
     pthread_condattr_t ca;
+    h->ctx = ctx;
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->qmu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cv, &ca);
-    for (int i = 0; i < HUB_STRIPES; i++)
-        pthread_cond_init(&h->stripe[i], &ca);
     pthread_condattr_destroy(&ca);
+    kb_buf_init(&h->ev, 0);
     ctx->hub = h;
+    /* without the thread no stream can open (stream_add refuses): the rest of kbox still works */
+    h->started = pthread_create(&h->thread, NULL, hub_main, h) == 0;
+    if (!h->started)
+        kb_warn("handoff: cannot start the stream thread; live streams are off");
+}
+
+void web_hub_wake(struct web_ctx *ctx)
+{
+    struct web_hub *h = ctx->hub;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->kick = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void web_hub_release(struct web_ctx *ctx)
 {
-    if (!ctx->hub)
+    struct web_hub *h = ctx->hub;
+    if (!h)
         return;
+    if (h->started) {
+        pthread_mutex_lock(&h->mu);
+        h->quit = true;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+    }
+    kb_buf_release(&h->ev);
     pthread_cond_destroy(&ctx->hub->cv);
-    for (int i = 0; i < HUB_STRIPES; i++)
-        pthread_cond_destroy(&ctx->hub->stripe[i]);
     pthread_mutex_destroy(&ctx->hub->mu);
     pthread_mutex_destroy(&ctx->hub->qmu);
     free(ctx->hub->q_ids);
@@ -130,9 +172,6 @@ static void hub_note_locked(struct web_hub *h, int64_t id, bool queue)
     h->ring[h->version % HUB_RING].queue = queue;
     h->queue_changes += queue;
     pthread_cond_broadcast(&h->cv);
-    for (int i = 0; i < HUB_STRIPES; i++)
-        if (queue || (id > 0 && id % HUB_STRIPES == i))
-            pthread_cond_broadcast(&h->stripe[i]);
 }
 
 static void hub_note(struct web_hub *h, int64_t id, bool queue)
@@ -192,43 +231,30 @@ static int hub_position(struct web_hub *h, struct rag *r, int64_t id, int64_t *p
     return rc;
 }
 
-static uint64_t hub_version(struct web_hub *h)
-{
-    uint64_t v;
-    pthread_mutex_lock(&h->mu);
-    v = h->version;
-    pthread_mutex_unlock(&h->mu);
-    return v;
-}
-
-/* Waits up to 1 s for a change after version v: any change (id 0, Inbox streams), or one that may
- * concern handoff id (its stripe); returns the version now. */
-static uint64_t hub_wait(struct web_hub *h, uint64_t v, int64_t id)
-{
-    struct timespec ts;
-    pthread_cond_t *cv = id > 0 ? &h->stripe[id % HUB_STRIPES] : &h->cv;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += 1;
-    pthread_mutex_lock(&h->mu);
-    while (h->version == v && pthread_cond_timedwait(cv, &h->mu, &ts) == 0)
-        ;
-    v = h->version;
-    pthread_mutex_unlock(&h->mu);
-    return v;
-}
-
-static int hub_online(struct web_hub *h)
+/* Agents online (all: every one; else those who may see the handoffs through bot b, NULL: through
+ * no bot, which only unrestricted agents see; ho_visible's rule). */
+static int hub_online(struct web_hub *h, bool all, const struct rag_bot *b)
 {
     int n = 0;
+    struct web_req *v = all ? NULL : kb_xcalloc(1, sizeof *v); /* only who.collections is read */
     pthread_mutex_lock(&h->mu);
-    for (int i = 0; i < HUB_AGENTS_MAX; i++)
-        n += h->agents[i].actor[0] != '\0';
+    for (int i = 0; i < HUB_AGENTS_MAX; i++) {
+        if (!h->agents[i].actor[0])
+            continue;
+        if (!all && h->agents[i].collections[0]) {
+            kb_strlcpy(v->who.collections, h->agents[i].collections, sizeof v->who.collections);
+            if (!b || !web_bot_visible(v, b))
+                continue;
+        }
+        n++;
+    }
     pthread_mutex_unlock(&h->mu);
+    free(v);
     return n;
 }
 
-/* An Inbox stream of actor opens (+1) or closes (-1). */
-static void hub_presence(struct web_hub *h, const char *actor, int delta)
+/* An Inbox stream of actor (limited to collections, "" all) opens (+1) or closes (-1). */
+static void hub_presence(struct web_hub *h, const char *actor, const char *collections, int delta)
 {
     int free_i = -1, i;
     pthread_mutex_lock(&h->mu);
@@ -241,6 +267,7 @@ static void hub_presence(struct web_hub *h, const char *actor, int delta)
     if (i == HUB_AGENTS_MAX && delta > 0 && free_i >= 0) {
         i = free_i;
         kb_strlcpy(h->agents[i].actor, actor, sizeof h->agents[i].actor);
+        kb_strlcpy(h->agents[i].collections, collections, sizeof h->agents[i].collections);
     }
     if (i < HUB_AGENTS_MAX) {
         h->agents[i].n_streams += delta;
@@ -270,7 +297,7 @@ static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struc
     rag_bot_handoff(bot, cfg, &rules); /* a bot's own handoff on/off over handoff.enabled */
     av->enabled = rules.enabled;
     av->wait_seconds = cfg->handoff_wait_seconds;
-    av->agents_online = hub_online(ctx->hub);
+    av->agents_online = hub_online(ctx->hub, false, bot); /* those who may take this customer */
     av->reason = !av->enabled ? "disabled" : !av->in_hours ? "hours" : av->agents_online == 0 ? "offline" : "";
     av->live = !av->reason[0];
     rag_config_put(ctx->rag, cfg);
@@ -307,8 +334,8 @@ const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const cha
     } else if (h.enabled && a->fallback && h.after_fallbacks > 0) {
         struct kb_error e = {0};
         int n = 0;
-        /* the earlier answers of this conversation in the log, plus this one (not yet written) */
-        if (a->log_secret[0] && rag_handoff_fallback_streak(ctx->rag, a->log_secret, &n, &e) == 0 &&
+        /* the earlier answers of this conversation in the log (without this one, written or not), plus it */
+        if (a->log_secret[0] && rag_handoff_fallback_streak(ctx->rag, a->log_secret, a->message_id, &n, &e) == 0 &&
             n + 1 >= h.after_fallbacks)
             offer = "fallbacks";
         else if (h.after_fallbacks <= 1)
@@ -447,6 +474,35 @@ static const char *ho_agent_name(const struct web_req *req)
 {
     const char *a = req->who.actor;
     return !strncmp(a, "user:", 5) ? a + 5 : !strncmp(a, "key:", 4) ? a : "admin";
+}
+
+/* Per-collection access: a principal limited to some collections (who.collections) sees only the
+ * handoffs through bots whose collections it may all see (web_bot_visible); a handoff through no
+ * bot (the global widget answers from every collection) only an unrestricted one. viewer NULL:
+ * everything. Only viewer->ctx and viewer->who are read. */
+static bool ho_visible(const struct web_req *viewer, const char *bot_id)
+{
+    struct kb_arena a;
+    struct rag_bot b;
+    bool ok;
+    if (!viewer || !viewer->who.collections[0])
+        return true;
+    if (!bot_id || !bot_id[0])
+        return false;
+    kb_arena_init(&a, 0, 0);
+    ok = rag_bot_get(viewer->ctx->rag, bot_id, &a, &b, NULL) == 0 && web_bot_visible(viewer, &b);
+    kb_arena_release(&a);
+    return ok;
+}
+
+/* A staff route's handoff {id}: KB_ENOENT, as for one that does not exist, when the caller may not
+ * see it (so a restricted agent learns nothing of other collections' conversations). */
+static int ho_staff_get(struct web_req *req, int64_t id, struct index_handoff *h, struct kb_error *err)
+{
+    int rc = index_handoff_get(rag_store(req->ctx->rag), id, NULL, &req->arena, h, err);
+    if (rc == 0 && !ho_visible(req, h->bot_id))
+        rc = kb_error_set(err, KB_ENOENT, "no handoff with id %lld", (long long)id);
+    return rc;
 }
 
 /* ---- customer routes ---------------------------------------------------------------------------------- */
@@ -702,6 +758,7 @@ int web_h_handoff_message(struct web_req *req, struct web_resp *resp, struct kb_
         (rc = index_handoff_message(rag_store(req->ctx->rag), h.id, NULL, NULL, b.text, &seq, err)))
         return rc;
     hub_note(req->ctx->hub, h.id, false);
+    rag_log_handoff(req->ctx->rag, h.log_secret, false, NULL, b.text);
     seq_json(resp, seq);
     return 0;
 }
@@ -741,9 +798,9 @@ int web_h_handoff_rate(struct web_req *req, struct web_resp *resp, struct kb_err
 
 /* ---- live streams ---------------------------------------------------------------------------------------- */
 
+/* One open stream, written by the hub thread only (after stream_add handed it over). */
 struct stream_job {
-    struct rag *rag;           /* borrowed */
-    struct web_hub *hub;       /* borrowed; outlives every task */
+    struct web_task *t;        /* the threadless stream (server.c); borrowed until web_stream_close */
     int64_t id;                /* the handoff (0: the Inbox list) */
     int64_t after;             /* last seq sent */
     bool customer;             /* position and timeout events */
@@ -751,30 +808,30 @@ struct stream_job {
     int64_t wait_s;            /* customer streams: handoff.wait_seconds at the stream's start */
     bool closed_at_start;      /* the conversation was already closed: send what is left, then end */
     char actor[200];           /* Inbox streams: who is online */
-    struct kb_buf ev;          /* one event being written */
+    struct web_req *viewer;    /* Inbox streams of a principal limited to some collections: its ctx
+                                  and who (ho_visible); owned; NULL: unrestricted */
+    bool started;              /* the first pass ran (retry line, the events so far, presence) */
+    uint64_t v;                /* hub version this stream has caught up with */
+    int64_t last_pos;          /* customer: position last sent (-1: none yet) */
+    double last_emit;          /* when the last bytes went out (monotonic s), for the pings */
+    bool closed, timed_out;    /* the closed state / the timeout event went out */
+    struct stream_job *next;
 };
 
-static void stream_job_free(void *ud)
-{
-    struct stream_job *j = ud;
-    kb_buf_release(&j->ev);
-    free(j);
-}
-
-static int stream_emit(struct web_task *t, struct stream_job *j, int64_t id, const char *event, const char *json,
+static int stream_emit(struct web_hub *h, struct stream_job *j, int64_t id, const char *event, const char *json,
                        size_t n)
 {
-    kb_buf_reset(&j->ev);
+    kb_buf_reset(&h->ev);
     if (id > 0)
-        kb_buf_printf(&j->ev, "id: %lld\n", (long long)id);
-    kb_buf_printf(&j->ev, "event: %s\ndata: ", event);
-    kb_buf_append(&j->ev, json, n);
-    kb_buf_puts(&j->ev, "\n\n");
-    return web_task_emit(t, j->ev.data, j->ev.len);
+        kb_buf_printf(&h->ev, "id: %lld\n", (long long)id);
+    kb_buf_printf(&h->ev, "event: %s\ndata: ", event);
+    kb_buf_append(&h->ev, json, n);
+    kb_buf_puts(&h->ev, "\n\n");
+    return web_task_emit(j->t, h->ev.data, h->ev.len);
 }
 
-/* Sends the events after j->after; *closed when the closed state went out. Nonzero: stop. */
-static int stream_events(struct web_task *t, struct stream_job *j, bool *closed)
+/* Sends the events after j->after; j->closed when the closed state went out. Nonzero: stop. */
+static int stream_events(struct web_hub *h, struct stream_job *j)
 {
     struct kb_arena a;
     struct index_handoff_event *ev;
@@ -782,7 +839,7 @@ static int stream_events(struct web_task *t, struct stream_job *j, bool *closed)
     int n = 0, stop = 0;
     kb_arena_init(&a, 16 * 1024, 0);
     do {
-        if (index_handoff_events(rag_store(j->rag), j->id, j->after, 0, &a, &ev, &n, &err)) {
+        if (index_handoff_events(rag_store(h->ctx->rag), j->id, j->after, 0, &a, &ev, &n, &err)) {
             kb_warn("handoff %lld: %s", (long long)j->id, err.msg);
             break;
         }
@@ -792,10 +849,10 @@ static int stream_events(struct web_task *t, struct stream_job *j, bool *closed)
             kb_buf_init(&b, 0);
             jw_init(&w, &b);
             ho_event_json(&w, &ev[i]);
-            stop = stream_emit(t, j, ev[i].seq, strcmp(ev[i].kind, "state") ? "message" : "state", b.data, b.len);
+            stop = stream_emit(h, j, ev[i].seq, strcmp(ev[i].kind, "state") ? "message" : "state", b.data, b.len);
             kb_buf_release(&b);
             j->after = ev[i].seq;
-            *closed = *closed || (!strcmp(ev[i].kind, "state") && !strcmp(ev[i].text, "closed"));
+            j->closed = j->closed || (!strcmp(ev[i].kind, "state") && !strcmp(ev[i].text, "closed"));
         }
     } while (!stop && n == INDEX_HANDOFF_EVENTS_MAX);
     kb_arena_release(&a);
@@ -804,60 +861,202 @@ static int stream_events(struct web_task *t, struct stream_job *j, bool *closed)
 
 /* Customer extras while queued: the position when it changed (read from the hub's queue snapshot
  * when requeue), and the timeout once (from memory: an idle stream costs no query). */
-static int stream_queue_info(struct web_task *t, struct stream_job *j, bool requeue, int64_t *last_pos,
-                             bool *timed_out)
+static int stream_queue_info(struct web_hub *h, struct stream_job *j, bool requeue)
 {
     struct kb_error err = {0};
-    int64_t pos = *last_pos;
+    int64_t pos = j->last_pos;
     int stop = 0;
     char buf[64];
-    if (requeue && hub_position(j->hub, j->rag, j->id, &pos, &err))
+    if (requeue && hub_position(h, h->ctx->rag, j->id, &pos, &err))
         kb_warn("handoff %lld: %s", (long long)j->id, err.msg);
-    if (pos > 0 && pos != *last_pos) {
+    if (pos > 0 && pos != j->last_pos) {
         int n = snprintf(buf, sizeof buf, "{\"position\":%lld}", (long long)pos);
-        stop = stream_emit(t, j, 0, "position", buf, (size_t)n);
+        stop = stream_emit(h, j, 0, "position", buf, (size_t)n);
     }
-    *last_pos = pos;
-    if (!stop && pos > 0 && !*timed_out && (int64_t)time(NULL) - j->created_at >= j->wait_s) {
+    j->last_pos = pos;
+    if (!stop && pos > 0 && !j->timed_out && (int64_t)time(NULL) - j->created_at >= j->wait_s) {
         int n = snprintf(buf, sizeof buf, "{\"wait_seconds\":%lld}", (long long)j->wait_s);
-        stop = stream_emit(t, j, 0, "timeout", buf, (size_t)n);
-        *timed_out = true;
+        stop = stream_emit(h, j, 0, "timeout", buf, (size_t)n);
+        j->timed_out = true;
     }
     return stop;
 }
 
-static void conv_stream_task(struct web_task *t, void *ud)
+/* One pass over a conversation's stream at hub version v; true when the stream is over. */
+static bool conv_step(struct web_hub *h, struct stream_job *j, uint64_t v, double now)
 {
-    struct stream_job *j = ud;
-    uint64_t v = hub_version(j->hub);
-    int64_t last_pos = -1;
-    double last_emit = kb_now_s();
-    bool closed = false, timed_out = false, first = true;
-    if (web_task_emit(t, "retry: 2000\n\n", 13))
-        return;
-    for (;;) {
-        uint64_t now_v = first ? v : hub_wait(j->hub, v, j->id);
-        bool mine = first, queue = first;
-        if (web_task_stopping(t))
-            break;
-        if (!first && now_v != v)
-            hub_changes(j->hub, v, j->id, &mine, &queue);
-        first = false;
-        v = now_v;
-        if (mine && (stream_events(t, j, &closed) || (closed && j->customer)))
-            break; /* an agent's stream stays: the rating comes after the close */
-        if (j->customer && j->closed_at_start)
-            break; /* a reconnect after the close (EventSource retries by itself): nothing more comes */
-        if (j->customer && stream_queue_info(t, j, queue, &last_pos, &timed_out))
-            break;
-        if (mine || queue)
-            last_emit = kb_now_s();
-        if (kb_now_s() - last_emit >= HO_PING_S) {
-            if (web_task_emit(t, ": ping\n\n", 8))
-                break;
-            last_emit = kb_now_s();
+    bool mine = !j->started, queue = !j->started;
+    if (!j->started) {
+        j->started = true;
+        j->last_emit = now;
+        if (web_task_emit(j->t, "retry: 2000\n\n", 13))
+            return true;
+    } else if (v != j->v) {
+        hub_changes(h, j->v, j->id, &mine, &queue);
+    }
+    j->v = v;
+    if (mine && (stream_events(h, j) || (j->closed && j->customer)))
+        return true; /* an agent's stream stays: the rating comes after the close */
+    if (j->customer && j->closed_at_start)
+        return true; /* a reconnect after the close (EventSource retries by itself): nothing more comes */
+    if (j->customer && stream_queue_info(h, j, queue))
+        return true;
+    if (mine || queue)
+        j->last_emit = now;
+    if (now - j->last_emit >= HO_PING_S) {
+        if (web_task_emit(j->t, ": ping\n\n", 8))
+            return true;
+        j->last_emit = now;
+    }
+    return false;
+}
+
+static int inbox_json(struct web_ctx *ctx, const struct web_req *viewer, struct kb_arena *a, struct kb_buf *out,
+                      struct kb_error *err);
+
+/* One pass over an Inbox stream: the list (built once per pass for every unrestricted Inbox stream,
+ * in *list; a restricted one gets its own) when anything changed, else a ping when due; true when
+ * the stream is over. */
+static bool inbox_step(struct web_hub *h, struct stream_job *j, uint64_t v, double now, struct kb_buf *list,
+                       bool *list_ok)
+{
+    if (!j->started) {
+        j->started = true;
+        j->last_emit = now;
+        hub_presence(h, j->actor, j->viewer ? j->viewer->who.collections : "", +1); /* bumps the version: the list goes out on the next pass */
+        return false;
+    }
+    if (v != j->v) {
+        struct kb_buf own;
+        bool own_ok = true, stop;
+        j->v = v;
+        kb_buf_init(&own, 0);
+        if (j->viewer ? true : !list->len && *list_ok) {
+            struct kb_arena a;
+            struct kb_error err = {0};
+            struct kb_buf *out = j->viewer ? &own : list;
+            bool *ok = j->viewer ? &own_ok : list_ok;
+            kb_arena_init(&a, 64 * 1024, 0);
+            if (inbox_json(h->ctx, j->viewer, &a, out, &err)) {
+                kb_warn("inbox stream: %s", err.msg);
+                kb_buf_reset(out);
+                *ok = false;
+            }
+            kb_arena_release(&a);
+        }
+        j->last_emit = now;
+        stop = j->viewer ? own_ok && stream_emit(h, j, 0, "inbox", own.data, own.len)
+                         : *list_ok && stream_emit(h, j, 0, "inbox", list->data, list->len);
+        kb_buf_release(&own);
+        if (stop)
+            return true;
+    }
+    if (now - j->last_emit >= HO_INBOX_PING_S) {
+        if (web_task_emit(j->t, ": ping\n\n", 8))
+            return true;
+        j->last_emit = now;
+    }
+    return false;
+}
+
+static void stream_end(struct web_hub *h, struct stream_job *j)
+{
+    if (j->id == 0 && j->started)
+        hub_presence(h, j->actor, "", -1);
+    web_stream_close(j->t);
+    free(j->viewer);
+    free(j);
+}
+
+/* One pass over every open stream at version v. Streams that ended (client gone, server stopping,
+ * conversation over) are closed and dropped. */
+static void hub_pass(struct web_hub *h, uint64_t v)
+{
+    struct stream_job **pp = &h->streams;
+    double now = kb_now_s();
+    struct kb_buf list;
+    bool list_ok = true;
+    kb_buf_init(&list, 0);
+    while (*pp) {
+        struct stream_job *j = *pp;
+        bool over = web_task_stopping(j->t) ||
+                    (j->id ? conv_step(h, j, v, now) : inbox_step(h, j, v, now, &list, &list_ok));
+        if (over) {
+            *pp = j->next;
+            stream_end(h, j);
+        } else {
+            pp = &j->next;
         }
     }
+    kb_buf_release(&list);
+}
+
+/* The hub thread: waits for a change, a new stream or a second to pass, then writes what each
+ * open stream needs. No stream holds a thread of its own; between writes its connection is
+ * suspended in libmicrohttpd. */
+static void *hub_main(void *arg)
+{
+    struct web_hub *h = arg;
+    uint64_t seen = 0;
+    double next_tick = kb_now_s() + 1.0;
+    pthread_mutex_lock(&h->mu);
+    while (!h->quit) {
+        uint64_t v;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 1;
+        while (!h->quit && !h->kick && h->version == seen && !h->incoming && kb_now_s() < next_tick &&
+               pthread_cond_timedwait(&h->cv, &h->mu, &ts) == 0)
+            ;
+        if (h->quit)
+            break;
+        h->kick = false;
+        while (h->incoming) { /* new streams join at the front: their first pass is their start */
+            struct stream_job *j = h->incoming;
+            h->incoming = j->next;
+            j->next = h->streams;
+            h->streams = j;
+        }
+        v = seen = h->version;
+        pthread_mutex_unlock(&h->mu);
+        hub_pass(h, v);
+        if (kb_now_s() >= next_tick)
+            next_tick = kb_now_s() + 1.0;
+        pthread_mutex_lock(&h->mu);
+    }
+    while (h->incoming) {
+        struct stream_job *j = h->incoming;
+        h->incoming = j->next;
+        j->next = h->streams;
+        h->streams = j;
+    }
+    pthread_mutex_unlock(&h->mu);
+    while (h->streams) { /* only when the server could not stop them itself */
+        struct stream_job *j = h->streams;
+        h->streams = j->next;
+        stream_end(h, j);
+    }
+    return NULL;
+}
+
+/* Opens the threadless stream of job j (owned from here on) and hands it to the hub thread. */
+static int stream_add(struct web_req *req, struct web_resp *resp, struct stream_job *j, struct kb_error *err)
+{
+    struct web_hub *h = req->ctx->hub;
+    int rc = h->started ? web_stream_open(req, resp, &j->t, err)
+                        : kb_error_set(err, KB_EBUSY, "live streams are off (no stream thread)");
+    if (rc) {
+        free(j->viewer);
+        free(j);
+        return rc;
+    }
+    j->last_pos = -1;
+    pthread_mutex_lock(&h->mu);
+    j->next = h->incoming;
+    h->incoming = j;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
 }
 
 /* The resume point: Last-Event-ID (the browser's reconnect), else ?last_event_id=. */
@@ -882,8 +1081,6 @@ static int stream_start(struct web_req *req, struct web_resp *resp, const struct
     if ((rc = stream_after(req, &after, err)))
         return rc;
     j = kb_xcalloc(1, sizeof *j);
-    j->rag = req->ctx->rag;
-    j->hub = req->ctx->hub;
     j->id = h->id;
     j->after = after;
     j->customer = customer;
@@ -892,8 +1089,7 @@ static int stream_start(struct web_req *req, struct web_resp *resp, const struct
     cfg = rag_config_get(req->ctx->rag);
     j->wait_s = cfg->handoff_wait_seconds;
     rag_config_put(req->ctx->rag, cfg);
-    kb_buf_init(&j->ev, 0);
-    return web_task_start(req, resp, conv_stream_task, j, stream_job_free, err);
+    return stream_add(req, resp, j, err);
 }
 
 int web_h_handoff_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err)
@@ -905,24 +1101,27 @@ int web_h_handoff_stream(struct web_req *req, struct web_resp *resp, struct kb_e
 
 /* ---- staff routes ------------------------------------------------------------------------------------------ */
 
-static int inbox_json(struct web_ctx *ctx, struct kb_arena *a, struct kb_buf *out, struct kb_error *err)
+static int inbox_json(struct web_ctx *ctx, const struct web_req *viewer, struct kb_arena *a, struct kb_buf *out,
+                      struct kb_error *err)
 {
     struct index_handoff *v;
     struct jw w;
     int n, rc;
     jw_init(&w, out);
     jw_obj(&w, NULL);
-    jw_int(&w, "agents_online", hub_online(ctx->hub));
+    jw_int(&w, "agents_online", hub_online(ctx->hub, true, NULL));
     jw_arr(&w, "open");
     if ((rc = index_handoff_list(rag_store(ctx->rag), false, 0, a, &v, &n, err)) == 0) {
         for (int i = 0; i < n; i++)
-            ho_json(&w, NULL, &v[i], true);
+            if (ho_visible(viewer, v[i].bot_id))
+                ho_json(&w, NULL, &v[i], true);
     }
     jw_end_arr(&w);
     jw_arr(&w, "closed");
     if (rc == 0 && (rc = index_handoff_list(rag_store(ctx->rag), true, HO_CLOSED_LISTED, a, &v, &n, err)) == 0) {
         for (int i = 0; i < n; i++)
-            ho_json(&w, NULL, &v[i], true);
+            if (ho_visible(viewer, v[i].bot_id))
+                ho_json(&w, NULL, &v[i], true);
     }
     jw_end_arr(&w);
     jw_arr(&w, "notify_failures"); /* deliveries that gave up (rag/notify.c), newest first */
@@ -930,6 +1129,11 @@ static int inbox_json(struct web_ctx *ctx, struct kb_arena *a, struct kb_buf *ou
         struct index_notify *x;
         if ((rc = index_notify_list(rag_store(ctx->rag), true, 0, 20, a, &x, &n, err)) == 0) {
             for (int i = 0; i < n; i++) {
+                struct index_handoff h;
+                if (viewer && viewer->who.collections[0] &&
+                    (index_handoff_get(rag_store(ctx->rag), x[i].handoff_id, NULL, a, &h, NULL) ||
+                     !ho_visible(viewer, h.bot_id)))
+                    continue;
                 jw_obj(&w, NULL);
                 jw_int(&w, "handoff_id", x[i].handoff_id);
                 jw_str(&w, "channel", x[i].channel);
@@ -947,53 +1151,19 @@ static int inbox_json(struct web_ctx *ctx, struct kb_arena *a, struct kb_buf *ou
 
 int web_h_inbox_list(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
-    return inbox_json(req->ctx, &req->arena, &resp->body, err);
-}
-
-static void inbox_stream_task(struct web_task *t, void *ud)
-{
-    struct stream_job *j = ud;
-    struct web_ctx *ctx = web_task_ctx(t);
-    uint64_t v = hub_version(j->hub) - 1;
-    double last_emit = kb_now_s();
-    hub_presence(j->hub, j->actor, +1);
-    while (!web_task_stopping(t)) {
-        uint64_t now_v = hub_wait(j->hub, v, 0);
-        if (now_v != v) {
-            struct kb_arena a;
-            struct kb_buf b;
-            struct kb_error err = {0};
-            int stop = 0;
-            v = now_v;
-            kb_arena_init(&a, 64 * 1024, 0);
-            kb_buf_init(&b, 0);
-            if (inbox_json(ctx, &a, &b, &err) == 0)
-                stop = stream_emit(t, j, 0, "inbox", b.data, b.len);
-            else
-                kb_warn("inbox stream: %s", err.msg);
-            kb_buf_release(&b);
-            kb_arena_release(&a);
-            last_emit = kb_now_s();
-            if (stop)
-                break;
-        }
-        if (kb_now_s() - last_emit >= HO_INBOX_PING_S) {
-            if (web_task_emit(t, ": ping\n\n", 8))
-                break;
-            last_emit = kb_now_s();
-        }
-    }
-    hub_presence(j->hub, j->actor, -1);
+    return inbox_json(req->ctx, req, &req->arena, &resp->body, err);
 }
 
 int web_h_inbox_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct stream_job *j = kb_xcalloc(1, sizeof *j);
-    j->rag = req->ctx->rag;
-    j->hub = req->ctx->hub;
     kb_strlcpy(j->actor, req->who.actor[0] ? req->who.actor : "admin", sizeof j->actor);
-    kb_buf_init(&j->ev, 0);
-    return web_task_start(req, resp, inbox_stream_task, j, stream_job_free, err);
+    if (req->who.collections[0]) {
+        j->viewer = kb_xcalloc(1, sizeof *j->viewer);
+        j->viewer->ctx = req->ctx;
+        j->viewer->who = req->who;
+    }
+    return stream_add(req, resp, j, err);
 }
 
 int web_h_inbox_get(struct web_req *req, struct web_resp *resp, struct kb_error *err)
@@ -1002,7 +1172,7 @@ int web_h_inbox_get(struct web_req *req, struct web_resp *resp, struct kb_error 
     struct index_handoff_turn *turns;
     struct jw w;
     int n, rc;
-    if ((rc = index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, err)) ||
+    if ((rc = ho_staff_get(req, req->ids[0], &h, err)) ||
         (rc = index_handoff_bot_turns(rag_store(req->ctx->rag), h.log_secret, &req->arena, &turns, &n, err)))
         return rc;
     jw_init(&w, &resp->body);
@@ -1029,7 +1199,7 @@ int web_h_inbox_get(struct web_req *req, struct web_resp *resp, struct kb_error 
 int web_h_inbox_conv_stream(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
     struct index_handoff h;
-    int rc = index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, err);
+    int rc = ho_staff_get(req, req->ids[0], &h, err);
     return rc ? rc : stream_start(req, resp, &h, false, err);
 }
 
@@ -1038,9 +1208,18 @@ static const char *ho_actor(const struct web_req *req)
     return req->who.actor[0] ? req->who.actor : "admin";
 }
 
+/* The write routes check visibility first (only a restricted caller pays the lookup). */
+static int ho_staff_may(struct web_req *req, struct kb_error *err)
+{
+    struct index_handoff h;
+    return req->who.collections[0] ? ho_staff_get(req, req->ids[0], &h, err) : 0;
+}
+
 int web_h_inbox_take(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
-    int rc = index_handoff_take(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
+    int rc = ho_staff_may(req, err);
+    if (rc == 0)
+        rc = index_handoff_take(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
     if (rc)
         return rc;
     {
@@ -1058,19 +1237,28 @@ int web_h_inbox_message(struct web_req *req, struct web_resp *resp, struct kb_er
     struct msg_body b = {0};
     int64_t seq;
     int rc;
-    if ((rc = kb_json_decode(req->body, req->body_bytes, msg_fields, &b, &req->arena, err)) ||
+    if ((rc = ho_staff_may(req, err)) ||
+        (rc = kb_json_decode(req->body, req->body_bytes, msg_fields, &b, &req->arena, err)) ||
         (rc = rag_handoff_text_check(b.text, err)) ||
         (rc = index_handoff_message(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), b.text,
                                     &seq, err)))
         return rc;
     hub_note(req->ctx->hub, req->ids[0], false);
+    {
+        struct index_handoff h; /* its bot conversation, for the log */
+        struct kb_error e = {0};
+        if (index_handoff_get(rag_store(req->ctx->rag), req->ids[0], NULL, &req->arena, &h, &e) == 0)
+            rag_log_handoff(req->ctx->rag, h.log_secret, true, ho_agent_name(req), b.text);
+    }
     seq_json(resp, seq);
     return 0;
 }
 
 int web_h_inbox_close(struct web_req *req, struct web_resp *resp, struct kb_error *err)
 {
-    int rc = index_handoff_close(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
+    int rc = ho_staff_may(req, err);
+    if (rc == 0)
+        rc = index_handoff_close(rag_store(req->ctx->rag), req->ids[0], ho_actor(req), ho_agent_name(req), err);
     if (rc)
         return rc;
     hub_note(req->ctx->hub, req->ids[0], true);

@@ -17,7 +17,10 @@
  * callback that suspends the connection whenever it has nothing to send; the task resumes it on
  * each emit. Lock rule: a task's mutex is held around every suspend/resume of its connection, so a
  * resume can never precede its suspend. A task ends when its function returns; a client that goes
- * away marks the task "gone" and the next emit tells the function to cancel.
+ * away marks the task "gone" and the next emit tells the function to cancel. Threadless streams
+ * (web_stream_open; the handoff SSE routes) are tasks without a thread: their owner emits from a
+ * thread of its own and ends them with web_stream_close, so 500 waiting streams cost 500 suspended
+ * connections, not 500 threads.
  *
  * Hardening (issue #22): before routing, a request whose length two parsers could read differently
  * (conflicting Content-Length headers, Content-Length with Transfer-Encoding; RFC 9112 section
@@ -41,9 +44,10 @@
  * next handshakes without restarting the listener; every response then carries
  * Strict-Transport-Security. Tests: tests/web/test_tls.c.
  *
- * Shutdown: stop accepting (quiesce), wait up to WEB_DRAIN_S for in-flight requests, cancel
- * running tasks, wait for their threads, then stop the daemon (which must not hold suspended
- * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c. */
+ * Shutdown: stop accepting (quiesce), wake the owner of the threadless streams so it closes them
+ * (web_hub_wake), wait up to WEB_DRAIN_S for in-flight requests, cancel running tasks, wait for
+ * their threads and for the streams, then stop the daemon (which must not hold suspended
+ * connections). Tests: tests/web/test_web.c, tests/web/test_harden.c, tests/web/test_handoff.c. */
 #include "web/web_int.h"
 
 #include <arpa/inet.h>
@@ -79,6 +83,7 @@ struct web_server {
     pthread_cond_t cond;           /* signalled when n_inflight or n_tasks drops */
     int64_t n_inflight;            /* requests between first call and completion */
     int n_tasks;                   /* task threads running */
+    int n_streams;                 /* threadless streams open (web_stream_open) */
     struct web_task *tasks;        /* running tasks, for cancellation at shutdown */
     bool stopping;
     struct conn_watch *watches;    /* open connections (NOTIFY_CONNECTION), for the receive deadline */
@@ -118,6 +123,7 @@ struct web_task {
     bool gone;                     /* the client side is done: no one reads any more */
     bool cancel;                   /* server stopping */
     bool suspended;                /* mc is suspended waiting for this task */
+    bool threadless;               /* a stream an owner drives (web_stream_open), not a thread */
     int final_status;
     const char *final_ctype;
     struct kb_buf final_body;
@@ -345,14 +351,11 @@ void web_task_finish(struct web_task *t, int status, const char *content_type, s
     pthread_mutex_unlock(&t->lock);
 }
 
-static void *task_main(void *arg)
+/* The end of a task (its function returned) or of a threadless stream (its owner closed it): the
+ * response ends once the buffered bytes are out, and the owner's reference goes. */
+static void task_end(struct web_task *t)
 {
-    struct web_task *t = arg;
     struct web_server *s = t->s;
-    t->fn(t, t->ud);
-    if (t->free_ud)
-        t->free_ud(t->ud);
-    t->ud = NULL;
     pthread_mutex_lock(&t->lock);
     t->finished = true;
     task_resume_locked(t);
@@ -365,11 +368,64 @@ static void *task_main(void *arg)
             break;
         }
     }
-    s->n_tasks--;
+    if (t->threadless)
+        s->n_streams--;
+    else
+        s->n_tasks--;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     task_unref(t);
+}
+
+static void *task_main(void *arg)
+{
+    struct web_task *t = arg;
+    t->fn(t, t->ud);
+    if (t->free_ud)
+        t->free_ud(t->ud);
+    t->ud = NULL;
+    task_end(t);
     return NULL;
+}
+
+void web_stream_close(struct web_task *t)
+{
+    if (t)
+        task_end(t);
+}
+
+int web_stream_open(struct web_req *req, struct web_resp *resp, struct web_task **out, struct kb_error *err)
+{
+    struct conn_state *cs = req->conn;
+    struct web_server *s = cs->s;
+    struct web_task *t;
+    int rc = 0;
+    *out = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_streams >= WEB_MAX_STREAMS || s->stopping)
+        rc = kb_error_set(err, KB_EBUSY, "%d streams are open; try again shortly", s->n_streams);
+    else
+        s->n_streams++;
+    pthread_mutex_unlock(&s->lock);
+    if (rc)
+        return rc;
+    t = kb_xcalloc(1, sizeof *t);
+    t->s = s;
+    t->mc = cs->mc;
+    t->threadless = true;
+    pthread_mutex_init(&t->lock, NULL);
+    t->refs = 2; /* the owner and the request */
+    kb_buf_init(&t->out, WEB_STREAM_MAX);
+    kb_buf_init(&t->final_body, 0);
+    t->final_status = 500;
+    pthread_mutex_lock(&s->lock);
+    t->next = s->tasks;
+    s->tasks = t;
+    pthread_mutex_unlock(&s->lock);
+    resp->task = t;
+    cs->task = t;
+    *out = t;
+    return 0;
 }
 
 static void task_unref(struct web_task *t)
@@ -1307,6 +1363,9 @@ void web_server_stop(struct web_server *s)
     }
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
+    pthread_mutex_unlock(&s->lock);
+    web_hub_wake(&s->ctx); /* open streams end at once instead of holding the drain */
+    pthread_mutex_lock(&s->lock);
     wait_zero(s, &s->n_inflight, NULL, kb_now_s() + WEB_DRAIN_S);
     for (struct web_task *t = s->tasks; t; t = t->next) {
         pthread_mutex_lock(&t->lock);
@@ -1316,6 +1375,9 @@ void web_server_stop(struct web_server *s)
     /* Tasks check for cancellation at every emit; a task stuck inside one long call still has to
      * return before the daemon may stop, because it owns a suspended connection. */
     wait_zero(s, NULL, &s->n_tasks, kb_now_s() + 3600.0);
+    /* Threadless streams: their owner (the handoff hub, woken above) closes them; none may stay
+     * suspended when the daemon stops. */
+    wait_zero(s, NULL, &s->n_streams, kb_now_s() + 3600.0);
     s->watchdog_stop = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);

@@ -30,6 +30,7 @@
 #define WEB_MAX_TASKS 512        /* answers running at once on task threads; more get 503 (remote
                                   * backends stream hundreds at once: docs/BENCHMARKS.md) */
 #define WEB_CONN_LIMIT 1024      /* open connections in all */
+#define WEB_MAX_STREAMS WEB_CONN_LIMIT /* threadless streams open at once (handoff SSE) */
 #define WEB_CONN_RESERVE 64      /* of which the last are kept for loopback clients (health, admin) */
 struct sockaddr;
 /* True for 127.0.0.0/8, ::1 and ::ffff:127.x (IPv4 loopback clients of a dual-stack listener). */
@@ -340,6 +341,14 @@ struct web_ctx *web_task_ctx(struct web_task *t);
 /* True once the client went away or the server began to stop (a long-lived stream polls this while
  * idle and ends, so it does not hold the shutdown for the drain period). */
 bool web_task_stopping(struct web_task *t);
+/* Threadless streams (long-lived SSE that must not hold a thread each): the handler opens one and
+ * hands it to an owner that writes with web_task_emit from a thread of its own and ends it with
+ * web_stream_close; between writes the connection is suspended and costs no thread. The owner
+ * polls web_task_stopping and closes its streams when the server stops (web_server_stop waits for
+ * them). KB_EBUSY when WEB_MAX_STREAMS are open or the server is stopping. *out is borrowed by the
+ * owner until it calls web_stream_close (exactly once). */
+int web_stream_open(struct web_req *req, struct web_resp *resp, struct web_task **out, struct kb_error *err);
+void web_stream_close(struct web_task *t);
 
 /* ---- handlers (api_*.c) ------------------------------------------------------------------------------ */
 
@@ -444,6 +453,7 @@ int web_h_audit_list(struct web_req *req, struct web_resp *resp, struct kb_error
 /* api_handoff.c: human handoff (customer side, the staff Inbox, live streams, presence) */
 void web_hub_init(struct web_ctx *ctx);
 void web_hub_release(struct web_ctx *ctx); /* after every task ended */
+void web_hub_wake(struct web_ctx *ctx);    /* the server stops: close the streams now, not within 1 s */
 /* The handoff an answer suggests to the widget: "keyword", "fallbacks" or NULL (handoff.*, with the
  * own handoff settings of bot_id over them; NULL or "" for none). */
 const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a);

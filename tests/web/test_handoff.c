@@ -1,6 +1,9 @@
 /* tests/web/test_handoff.c: human handoff (issue #17) over real HTTP on 127.0.0.1: a real server
  * (web_server_start over a real rag in a fresh data directory, real SQLite) driven with raw requests
  * (tests/web/http.c) and raw SSE readers on their own sockets.
+ * - test_tz: zone names read from the system's TZif files (base/tz.c): DST at the transition
+ *   second, in the footer rule past 2037, southern hemisphere; rules of a slim file of our own;
+ *   a missing zone, a name leaving the zone directory, every truncation and a corrupt file refused;
  * - test_hours, test_keywords: handoff.hours / handoff.timezone parsing and matching, keywords as
  *   whole words (English) and substrings (Chinese), tables;
  * - test_live_chat: keyword and fallback triggers in /api/ask, thumbs-down in /api/feedback; no agent
@@ -21,7 +24,16 @@
  * - test_bot_handoff: a bot's own handoff settings: bad values named (400), a bot with handoff off
  *   offers no person on the global keyword, a fallback streak or a thumbs-down, its status says
  *   disabled and its requests and tickets get 403; a bot's own keyword triggers where the global
- *   list does not, its fallback count and thumbs-down setting apply; "inherit" restores the global. */
+ *   list does not, its fallback count and thumbs-down setting apply; "inherit" restores the global;
+ * - test_stream_threads: 40 waiting streams and an Inbox add no thread each (Threads: of this
+ *   process); a take moves every position, a reply reaches its customer only; stopping the server
+ *   with every stream open returns and ends each stream; the queue survives the restart;
+ * - test_coll_agent: an agent limited to one collection lists, streams, views, takes, writes to and
+ *   closes only the handoffs of the bot over that collection; the others 404 and stay unchanged;
+ *   while only that agent is online, live chat is offered to that bot's customers only;
+ * - test_handoff_log: a handoff's customer and agent messages join its bot conversation's log
+ *   (export) but not the Inbox's list of the bot's turns, the statistics stay the bot's, a handoff
+ *   with no bot conversation logs nothing. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
@@ -258,7 +270,14 @@ static void test_hours(void **state)
         {"Funday 09:00-18:00", "UTC", 0, -1},
         {"Mon-Fri 09:00-18:00;", "UTC", 0, -1},
         {"Mon-Fri 09:00-25:00", "UTC", 0, -1},
-        {"", "Europe/Berlin", 0, -1},
+        {"", "Europe/Nowhere", 0, -1},
+        {"", "../etc/passwd", 0, -1},
+        {"Mon 11:00-12:00", "Europe/Berlin", 0, 1},       /* 11:30 CET (+01:00) in December */
+        {"Mon 10:00-11:00", "Europe/Berlin", 0, 0},
+        {"Mon 12:00-13:00", "Europe/Berlin", -154 * 86400, 1}, /* 2026-07-06: 12:30 CEST (+02:00) */
+        {"Mon 11:00-12:00", "Europe/Berlin", -154 * 86400, 0},
+        {"Mon-Fri 09:00-18:00", "Asia/Shanghai", 0, 0},   /* 18:30 */
+        {"Mon 18:00-19:00", "Asia/Shanghai", 0, 1},
         {"", "+15:00", 0, -1},
     };
     (void)state;
@@ -275,6 +294,133 @@ static void test_hours(void **state)
                      cases[i].want, err.msg);
         }
     }
+}
+
+/* A TZif file of version 2 with no transitions (a "slim" file): a minimal 32-bit block, the same
+ * with 64-bit times, then the footer rule. Into buf; returns its length. */
+static size_t tzif_slim(unsigned char *buf, const char *rule)
+{
+    size_t n = 0;
+    for (int block = 0; block < 2; block++) {
+        memset(buf + n, 0, 44);
+        memcpy(buf + n, "TZif2", 5);
+        buf[n + 39] = 1; /* typecnt 1 */
+        buf[n + 43] = 4; /* charcnt 4 */
+        n += 44;
+        memset(buf + n, 0, 6 + 4); /* one type: offset 0, not DST, abbreviation 0; "UTC\0" */
+        memcpy(buf + n + 6, "UTC", 4);
+        n += 10;
+    }
+    n += (size_t)snprintf((char *)buf + n, 512 - n, "\n%s\n", rule); /* callers' buffers hold 512 */
+    return n;
+}
+
+/* Zone names (base/tz.c): DST changes at the right second in the zone files' transitions and in
+ * their footer rules (after 2037), the southern hemisphere, rules in a file of our own, and clear
+ * errors for a missing zone, a name leaving the zone directory and corrupt files. */
+static void test_tz(void **state)
+{
+    static const struct {
+        const char *zone;
+        int64_t t;
+        int32_t off;
+    } cases[] = {
+        {"Europe/Berlin", 1774745999, 3600},  /* 2026-03-29 00:59:59 UTC: still CET */
+        {"Europe/Berlin", 1774746000, 7200},  /* 01:00:00 UTC: CEST */
+        {"Europe/Berlin", 1792889999, 7200},  /* 2026-10-25 00:59:59 UTC */
+        {"Europe/Berlin", 1792890000, 3600},
+        {"Europe/Berlin", 2382523200, 7200},  /* 2045-07-01: past the listed transitions, the rule */
+        {"Europe/Berlin", 2366884800, 3600},  /* 2045-01-01 */
+        {"Europe/Berlin", 2405552399, 3600},  /* 2046-03-25 00:59:59 UTC (the rule's last Sunday) */
+        {"Europe/Berlin", 2405552400, 7200},
+        {"Asia/Shanghai", 1782907200, 28800}, /* no DST */
+        {"Asia/Shanghai", 2382523200, 28800},
+        {"Australia/Sydney", 1768478400, 39600}, /* January: AEDT */
+        {"Australia/Sydney", 1784116800, 36000}, /* July: AEST */
+        {"Australia/Sydney", 2399630400, 39600}, /* 2046 */
+        {"Australia/Sydney", 2415268800, 36000},
+    };
+    static const struct {
+        const char *rule;
+        int64_t t;
+        int32_t off;
+    } rules[] = {
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1774745999, 3600},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1774746000, 7200},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1792889999, 7200},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1792890000, 3600},
+        {"EST5EDT,M3.2.0,M11.1.0", 1782907200, -14400},
+        {"EST5EDT,M3.2.0,M11.1.0", 1768478400, -18000},
+        {"<+0330>-3:30", 1782907200, 12600},
+        {"AEST-10AEDT,M10.1.0,M4.1.0/3", 1768478400, 39600},
+        {"AEST-10AEDT,M10.1.0,M4.1.0/3", 1784116800, 36000},
+        {"XST3XDT,J60/0,J300/0", 1782907200, -7200}, /* Julian days, DST in between */
+        {"", 1782907200, 0},                       /* no rule: the last type */
+    };
+    static const char *const bad_rules[] = {"CET", "CET-1CEST,M3.5.0", "CET-1CEST,M13.5.0,M10.5.0",
+                                            "CET-1CEST,M3.6.0,M10.5.0", "<+03-3", "CET-1CEST,M3.5.0,M10.5.0/200"};
+    unsigned char buf[512];
+    char dir[] = "/tmp/kbox-tz-test-XXXXXX", path[256];
+    struct kb_error err = {0};
+    struct kb_tz *tz;
+    FILE *fp;
+    size_t n;
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (kb_tz_load(NULL, cases[i].zone, &tz, &err))
+            fail_msg("%s: %s", cases[i].zone, err.msg);
+        if (kb_tz_offset(tz, cases[i].t) != cases[i].off)
+            fail_msg("%s at %lld: %d, want %d", cases[i].zone, (long long)cases[i].t, kb_tz_offset(tz, cases[i].t),
+                     cases[i].off);
+        kb_tz_free(tz);
+    }
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        n = tzif_slim(buf, rules[i].rule);
+        if (kb_tz_parse(buf, n, &tz, &err))
+            fail_msg("rule '%s': %s", rules[i].rule, err.msg);
+        if (kb_tz_offset(tz, rules[i].t) != rules[i].off)
+            fail_msg("rule '%s' at %lld: %d, want %d", rules[i].rule, (long long)rules[i].t,
+                     kb_tz_offset(tz, rules[i].t), rules[i].off);
+        kb_tz_free(tz);
+    }
+    for (size_t i = 0; i < sizeof bad_rules / sizeof bad_rules[0]; i++) {
+        n = tzif_slim(buf, bad_rules[i]);
+        tz = (struct kb_tz *)buf;
+        if (kb_tz_parse(buf, n, &tz, &err) != KB_ECORRUPT || tz || !strstr(err.msg, "rule"))
+            fail_msg("bad rule '%s' accepted or unnamed: %s", bad_rules[i], err.msg);
+    }
+    /* every cut of a valid file is refused, none read past the end (ASan watches) */
+    n = tzif_slim(buf, "CET-1CEST,M3.5.0,M10.5.0/3");
+    for (size_t cut = 0; cut < n; cut++) {
+        unsigned char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, buf, cut);
+        assert_int_equal(kb_tz_parse(copy, cut, &tz, &err), KB_ECORRUPT);
+        assert_null(tz);
+        free(copy);
+    }
+    memcpy(buf, "TZjf", 4);
+    assert_int_equal(kb_tz_parse(buf, n, &tz, &err), KB_ECORRUPT);
+    assert_non_null(strstr(err.msg, "not a TZif file"));
+    /* names */
+    assert_int_equal(kb_tz_load(NULL, "Europe/Nowhere", &tz, &err), KB_ECONFIG);
+    assert_non_null(strstr(err.msg, "unknown time zone 'Europe/Nowhere'"));
+    assert_int_equal(kb_tz_load(NULL, "../../etc/passwd", &tz, &err), KB_ECONFIG);
+    assert_int_equal(kb_tz_load(NULL, "/etc/passwd", &tz, &err), KB_ECONFIG);
+    assert_int_equal(kb_tz_load(NULL, "Europe//Berlin", &tz, &err), KB_ECONFIG);
+    assert_int_equal(kb_tz_load(NULL, "Europe/Berlin;", &tz, &err), KB_ECONFIG);
+    /* a corrupt zone file: the name, the path and what is wrong */
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/Bad", dir);
+    assert_non_null(fp = fopen(path, "wb"));
+    n = tzif_slim(buf, "CET-1CEST,M3.5.0,M10.5.0/3");
+    buf[39] = 200; /* typecnt 200 with room for one */
+    fwrite(buf, 1, n, fp);
+    fclose(fp);
+    assert_int_equal(kb_tz_load(dir, "Bad", &tz, &err), KB_ECORRUPT);
+    assert_non_null(strstr(err.msg, "time zone 'Bad'"));
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_keywords(void **state)
@@ -617,8 +763,11 @@ static void test_out_of_hours(void **state)
     assert_true(sse_wait(&inbox, "\"name\":\"张三\"", 5000));
     /* a bad value is refused when set at run time, and at open */
     expect(f, "PUT", "/api/settings", admin, "{\"handoff.hours\":\"Mon-Fri 9-18\"}", 400, "handoff.hours", NULL);
-    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Shanghai\"}", 400, "handoff.timezone",
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Nowhere\"}", 400, "handoff.timezone",
+           "Asia/Nowhere");
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"../../etc/passwd\"}", 400, "handoff.timezone",
            NULL);
+    expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Shanghai\"}", 200, NULL, NULL);
     expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"+08:00\"}", 200, NULL, NULL);
     sse_close(&inbox);
     stop(f);
@@ -1075,15 +1224,275 @@ static void test_bot_handoff(void **state)
     fixture_free(f);
 }
 
+/* The server's threads now (Threads: in /proc/self/status; the server runs in this process). */
+static int threads_now(void)
+{
+    char line[256];
+    int n = -1;
+    FILE *fp = fopen("/proc/self/status", "r");
+    assert_non_null(fp);
+    while (fgets(line, sizeof line, fp))
+        if (!strncmp(line, "Threads:", 8))
+            n = (int)strtol(line + 8, NULL, 10);
+    fclose(fp);
+    return n;
+}
+
+#define N_STREAMS 40
+
+/* Event-driven streams: N_STREAMS waiting customers and an Inbox hold no thread each; a take moves
+ * every position and each stream gets its new one; a reply reaches its customer; stopping the
+ * server with every stream open returns and ends each stream (EOF on its socket). */
+static void test_stream_threads(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    static struct sse cust[N_STREAMS];
+    struct sse inbox;
+    char tok[N_STREAMS][33], path[256], want[64];
+    int64_t id[N_STREAMS];
+    int before, after;
+    (void)state;
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    before = threads_now();
+    for (int i = 0; i < N_STREAMS; i++) {
+        id[i] = request_person(f, NULL, tok[i], i + 1);
+        snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok[i]);
+        sse_open(&cust[i], f, path, NULL);
+    }
+    for (int i = 0; i < N_STREAMS; i++) {
+        snprintf(want, sizeof want, "data: {\"position\":%d}", i + 1);
+        if (!sse_wait(&cust[i], want, 5000))
+            fail_msg("stream %d: no position %d in %s", i, i + 1, cust[i].buf);
+    }
+    after = threads_now();
+    /* a thread per stream would add N_STREAMS; the client side here is this one thread */
+    if (after - before >= 4)
+        fail_msg("threads %d -> %d with %d streams open", before, after, N_STREAMS);
+
+    /* the take moves every waiting position up by one */
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id[0]);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+    assert_true(sse_wait(&cust[0], "\"text\":\"taken\"", 5000));
+    for (int i = 1; i < N_STREAMS; i++) {
+        snprintf(want, sizeof want, "data: {\"position\":%d}", i);
+        if (!sse_wait(&cust[i], want, 5000))
+            fail_msg("stream %d: no position %d after the take", i, i);
+    }
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id[0]);
+    expect(f, "POST", path, admin, "{\"text\":\"hello from the agent\"}", 200, NULL, NULL);
+    assert_true(sse_wait(&cust[0], "hello from the agent", 5000));
+    assert_int_equal(count(cust[1].buf, "hello from the agent"), 0);
+
+    /* a client that goes away: its stream ends, the others stay */
+    sse_close(&cust[N_STREAMS - 1]);
+
+    /* stop with every stream open: it returns, and each stream sees the end */
+    stop(f);
+    for (int i = 0; i < N_STREAMS - 1; i++) {
+        char tail[256];
+        ssize_t got;
+        struct pollfd p = {.fd = cust[i].fd, .events = POLLIN};
+        do { /* drain what was sent, then EOF (0) */
+            got = poll(&p, 1, 5000) == 1 ? recv(cust[i].fd, tail, sizeof tail, 0) : -2;
+        } while (got > 0);
+        if (got != 0 && !(got < 0 && errno == ECONNRESET))
+            fail_msg("stream %d not ended by the stop (%zd)", i, got);
+        sse_close(&cust[i]);
+    }
+    sse_close(&inbox);
+    start(f); /* the queue is still there after the restart */
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"state\":\"taken\"", "\"state\":\"queued\"");
+    fixture_free(f);
+}
+
+/* Per-collection access: an agent limited to the collection "shop" sees and handles the handoffs of
+ * the bot over "shop" only; the "hr" bot's and the bot-less ones are left out and 404. */
+static void test_coll_agent(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char tok[3][33], body[256], path[256], ahdr[300];
+    const char *a_h[] = {ahdr, "Content-Type: application/json", NULL};
+    int64_t hr, shop, id_hr, id_shop, id_none;
+    struct sse inbox, mine;
+    struct http_resp r;
+    (void)state;
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"hr\"}", 201, &r);
+    hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"shop\"}", 201, &r);
+    shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    assert_true(hr > 0 && shop > 0 && hr != shop);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"hrbot\",\"collections\":[\"hr\"]}", 201, NULL, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"shopbot\",\"collections\":[\"shop\"]}", 201, NULL, NULL);
+    snprintf(body, sizeof body,
+             "{\"email\":\"s@example.com\",\"role\":\"agent\",\"password\":\"pass-agent\",\"collections\":[%lld]}",
+             (long long)shop);
+    expect(f, "POST", "/api/users", admin, body, 201, NULL, NULL);
+    call(f, "POST", "/api/login", public_h, "{\"email\":\"s@example.com\",\"password\":\"pass-agent\",\"token\":true}",
+         200, &r);
+    {
+        char t[128];
+        json_str(r.body, "token", t, sizeof t);
+        snprintf(ahdr, sizeof ahdr, "Authorization: Bearer %s", t);
+    }
+    http_resp_free(&r);
+
+    /* only the shop's agent online: live chat for the shop's customers only */
+    sse_open(&mine, f, "/api/inbox/stream", ahdr);
+    assert_true(sse_wait(&mine, "event: inbox", 5000));
+    expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"live\":true", "\"agents_online\":1");
+    expect(f, "GET", "/api/handoff/status?bot=hrbot", NULL, NULL, 200, "\"reason\":\"offline\"",
+           "\"agents_online\":0");
+    expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"reason\":\"offline\"", NULL);
+    expect(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"button\",\"bot\":\"hrbot\"}", 409, NULL, NULL);
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"agents_online\":1", NULL);
+
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH); /* an unrestricted agent online too */
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    expect(f, "GET", "/api/handoff/status?bot=hrbot", NULL, NULL, 200, "\"live\":true", "\"agents_online\":1");
+    expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"live\":true", "\"agents_online\":2");
+    call(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"button\",\"bot\":\"hrbot\"}", 200, &r);
+    json_str(r.body, "token", tok[0], 33);
+    id_hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    call(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"button\",\"bot\":\"shopbot\"}", 200, &r);
+    json_str(r.body, "token", tok[1], 33);
+    id_shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    id_none = request_person(f, NULL, tok[2], 3);
+
+    /* the list and the live list */
+    call(f, "GET", "/api/inbox", a_h, NULL, 200, &r);
+    assert_non_null(strstr(r.body, "\"bot\":\"shopbot\""));
+    assert_null(strstr(r.body, "\"bot\":\"hrbot\""));
+    assert_int_equal(count(r.body, "\"kind\":\"chat\""), 1);
+    http_resp_free(&r);
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"bot\":\"hrbot\"", "\"bot\":\"shopbot\"");
+    assert_true(sse_wait(&mine, "\"bot\":\"shopbot\"", 5000));
+    assert_null(strstr(mine.buf, "hrbot"));
+
+    /* by id: hr's and the bot-less conversation do not exist for this agent; nothing changes */
+    for (int k = 0; k < 2; k++) {
+        int64_t id = k ? id_none : id_hr;
+        snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+        expect(f, "GET", path, a_h, NULL, 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/stream", (long long)id);
+        expect(f, "GET", path, a_h, NULL, 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id);
+        expect(f, "POST", path, a_h, "{}", 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id);
+        expect(f, "POST", path, a_h, "{\"text\":\"hi\"}", 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld/close", (long long)id);
+        expect(f, "POST", path, a_h, "{}", 404, "ENOENT", NULL);
+        snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+        expect(f, "GET", path, admin, NULL, 200, "\"state\":\"queued\"", NULL);
+    }
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id_hr);
+    call(f, "GET", path, admin, NULL, 200, &r);
+    assert_null(strstr(r.body, "\"text\":\"hi\""));
+    http_resp_free(&r);
+
+    /* the shop's conversation: all of it */
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id_shop);
+    expect(f, "POST", path, a_h, "{}", 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id_shop);
+    expect(f, "POST", path, a_h, "{\"text\":\"shop agent here\"}", 200, "\"seq\"", NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id_shop);
+    expect(f, "GET", path, a_h, NULL, 200, "shop agent here", "\"state\":\"taken\"");
+    assert_true(sse_wait(&mine, "\"state\":\"taken\"", 5000));
+    assert_null(strstr(mine.buf, "hrbot")); /* the live list never held the others (events are in order) */
+    assert_null(strstr(mine.buf, "\"bot\":\"\""));
+    snprintf(path, sizeof path, "/api/inbox/%lld/close", (long long)id_shop);
+    expect(f, "POST", path, a_h, "{}", 200, NULL, NULL);
+    sse_close(&mine);
+    sse_close(&inbox);
+    fixture_free(f);
+}
+
+/* Messages of a handoff from a logged bot conversation join that conversation's log: the export
+ * shows the customer's ("handoff") and the agent's ("agent", the agent's name as model) messages
+ * under the bot's conversation id; the statistics stay the bot's (questions, modes, top questions);
+ * a handoff with no bot conversation logs nothing. */
+static void test_handoff_log(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char secret[33], tok[33], tok2[33], path[256], body[256], conv[64];
+    int64_t mid, id, id2, questions;
+    struct sse inbox;
+    struct http_resp r;
+    const char *p;
+    (void)state;
+    ask(f, "Can I talk to a human", NULL, secret, &mid, "keyword");
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    call(f, "GET", "/api/stats", admin, NULL, 200, &r);
+    questions = json_int(r.body, "questions");
+    assert_int_equal(questions, 1);
+    http_resp_free(&r);
+
+    id = request_person(f, secret, tok, 1);
+    id2 = request_person(f, NULL, tok2, 2);
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"zebrakettle leaks\"}", tok);
+    expect(f, "POST", "/api/handoff/messages", public_h, body, 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id);
+    expect(f, "POST", path, admin, "{\"text\":\"a new zebrakettle is on its way\"}", 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id2);
+    expect(f, "POST", path, admin, "{}", 200, NULL, NULL);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"orphanmessage\"}", tok2);
+    expect(f, "POST", "/api/handoff/messages", public_h, body, 200, NULL, NULL);
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id2);
+    expect(f, "POST", path, admin, "{\"text\":\"orphanreply\"}", 200, NULL, NULL);
+
+    call(f, "GET", "/api/logs/export?format=jsonl", admin, NULL, 200, &r);
+    assert_int_equal(count(r.body, "\n"), 3); /* the bot's answer, the customer's, the agent's */
+    p = strstr(r.body, "\"conversation_id\":");
+    assert_non_null(p);
+    snprintf(conv, sizeof conv, "%.*s,", (int)strcspn(p, ","), p);
+    assert_int_equal(count(r.body, conv), 3); /* one conversation */
+    p = strstr(r.body, "\"question\":\"zebrakettle leaks\"");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\"mode\":\"handoff\""));
+    p = strstr(r.body, "\"answer\":\"a new zebrakettle is on its way\"");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\"mode\":\"agent\""));
+    assert_non_null(strstr(p, "\"model\":\"admin\""));
+    assert_null(strstr(r.body, "orphan"));
+    http_resp_free(&r);
+
+    /* the agent's view of the bot's turns holds the bot's answer only, not the logged handoff */
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+    call(f, "GET", path, admin, NULL, 200, &r);
+    assert_int_equal(count(r.body, "\"message_id\":"), 1);
+    assert_int_equal(count(r.body, "\"mode\":\"agent\""), 0);
+    http_resp_free(&r);
+
+    call(f, "GET", "/api/stats", admin, NULL, 200, &r);
+    assert_int_equal(json_int(r.body, "questions"), questions);
+    assert_null(strstr(r.body, "zebrakettle"));
+    assert_null(strstr(r.body, "\"agent\""));
+    assert_null(strstr(r.body, "\"handoff\""));
+    http_resp_free(&r);
+    sse_close(&inbox);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hours),
         cmocka_unit_test(test_keywords),
+        cmocka_unit_test(test_tz),
         cmocka_unit_test(test_live_chat),
         cmocka_unit_test(test_out_of_hours),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_bot_handoff),
+        cmocka_unit_test(test_stream_threads),
+        cmocka_unit_test(test_coll_agent),
+        cmocka_unit_test(test_handoff_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
