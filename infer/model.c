@@ -22,7 +22,7 @@
 /* The one place an architecture is chosen: general.architecture -> its ops. */
 static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
                                                     &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
-                                                    &arch_bert_ops};
+                                                    &arch_bert_ops,     &arch_gptoss_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)
@@ -198,7 +198,7 @@ static int load_moe_hparams(struct infer_model *m, struct kb_error *err)
     (void)n_shared; /* read (and checked) for every architecture; deepseek2's hparams hook uses it */
     hp->n_group_used = n_group_used;
     hp->gating = gating == 0 ? MOE_GATING_SOFTMAX : gating;
-    if (hp->gating != MOE_GATING_SOFTMAX && hp->gating != MOE_GATING_SIGMOID)
+    if (hp->gating != MOE_GATING_SOFTMAX && hp->gating != MOE_GATING_SIGMOID && hp->gating != MOE_GATING_SOFTMAX_WEIGHT)
         return kb_error_set(err, KB_EFORMAT, "model: expert gating function %d is not supported",
                             gating);
     hp->expert_norm = m->ops->expert_norm;

@@ -15,7 +15,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum moe_gating { MOE_GATING_SOFTMAX = 1, MOE_GATING_SIGMOID = 2 };
+/* SOFTMAX_WEIGHT (gpt-oss): experts are chosen by their raw logits and the softmax runs over the
+ * n_used chosen logits only (llama.cpp's expert_gating_func 3). */
+enum moe_gating { MOE_GATING_SOFTMAX = 1, MOE_GATING_SIGMOID = 2, MOE_GATING_SOFTMAX_WEIGHT = 3 };
 
 struct moe_router {
     int n_expert;        /* experts in the layer */
