@@ -297,9 +297,10 @@ struct infer_chat_msg {
 
 struct infer_chat_opts {
     bool add_generation_prompt; /* end with the opening of an assistant turn */
-    bool enable_thinking;       /* Qwen3: false pre-fills an empty think block */
+    bool enable_thinking;       /* Qwen3: false pre-fills an empty think block; harmony:
+                                 * reasoning effort medium, else low */
     const char *family;         /* NULL: detect from the model's template; else "chatml", "llama3",
-                                 * "qwen3", "llama2", "mistral", "deepseek2", "deepseek3" */
+                                 * "qwen3", "llama2", "mistral", "deepseek2", "deepseek3", "harmony" */
 };
 
 /* Appends the chat prompt for msgs[0..n) in the model's template family (detected from

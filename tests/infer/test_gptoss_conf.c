@@ -169,6 +169,65 @@ static void test_ring_memory(void **state)
     infer_model_close(m);
 }
 
+/* The harmony prompt of the file's template: its control tokens are single ids of the vocabulary,
+ * and generation with split_reasoning runs (the splitter reads rendered control tokens). */
+static int count_piece(void *ud, const char *s, size_t n)
+{
+    (void)s;
+    *(size_t *)ud += n;
+    return 0;
+}
+
+static void test_harmony_prompt(void **state)
+{
+    (void)state;
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    if (infer_model_open(&m, GOLDEN_DIR "tiny_gptoss_f32.gguf", &err))
+        fail_msg("open: %s", err.msg);
+    assert_string_equal(infer_chat_family(m), "harmony");
+    struct infer_chat_msg msgs[] = {{"system", "Be brief."}, {"user", "hello"}};
+    struct infer_chat_opts co = {true, true, NULL};
+    struct kb_buf b;
+    kb_buf_init(&b, 0);
+    assert_int_equal(infer_chat_render(m, msgs, 2, &co, &b, &err), 0);
+    assert_non_null(strstr(b.data, "<|start|>user<|message|>hello<|end|><|start|>assistant"));
+    int32_t tok[1024], start = -1, message = -1;
+    int n = 0;
+    if (infer_tokenize(m, b.data, b.len, true, true, tok, 1024, &n, &err))
+        fail_msg("tokenize: %s", err.msg);
+    printf("[ gpt-oss  ] harmony prompt: %zu bytes, %d tokens\n", b.len, n);
+    assert_int_equal(infer_tokenize(m, "<|start|>", 9, false, true, &start, 1, &(int){0}, &err), 0);
+    assert_int_equal(infer_tokenize(m, "<|message|>", 11, false, true, &message, 1, &(int){0}, &err), 0);
+    int n_start = 0, n_message = 0;
+    for (int i = 0; i < n; i++) {
+        n_start += tok[i] == start;
+        n_message += tok[i] == message;
+    }
+    assert_int_equal(n_start, 4); /* system, developer, user, and the assistant's opening */
+    assert_int_equal(n_message, 3);
+    struct infer_session *s = NULL;
+    struct infer_session_params sp;
+    infer_session_params_default(&sp);
+    sp.n_ctx = 2048;
+    sp.n_batch = 64; /* the prompt in several steps through the ring of the window of 8 */
+    if (infer_session_new(&s, m, &sp, &err))
+        fail_msg("session: %s", err.msg);
+    struct infer_gen_params gp;
+    struct infer_gen_result res;
+    size_t n_answer = 0;
+    infer_gen_params_default(&gp);
+    gp.sample.temp = 0;
+    gp.max_tokens = 24;
+    gp.split_reasoning = true;
+    gp.reasoning = count_piece;
+    assert_int_equal(infer_generate(s, tok, n, &gp, count_piece, &n_answer, &res, &err), 0);
+    assert_true(res.n_gen > 0);
+    infer_session_free(s);
+    kb_buf_release(&b);
+    infer_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_f32_second_shape),
         cmocka_unit_test(test_mxfp4),
         cmocka_unit_test(test_ring_memory),
+        cmocka_unit_test(test_harmony_prompt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

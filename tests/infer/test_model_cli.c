@@ -336,7 +336,7 @@ static void test_synth_mxfp4(void **state)
     assert_non_null(strstr(r.out, "\"n_swa\":64,\"n_swa_layers\":1,")); /* synth's default: 2 layers */
     assert_non_null(strstr(r.out, "\"MXFP4\":6"));
     run_result_free(&r);
-    char *oss_run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "-n", "4", "--temp", "0", NULL};
+    char *oss_run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "4", "--temp", "0", NULL};
     assert_int_equal(run_cmd(&r, oss_run, NULL), 0);
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.err, "generated 4 tokens"));
