@@ -1,5 +1,7 @@
 /* infer/layers_moe.c: the mixture-of-experts FFN layer of qwen2moe, qwen3moe, mixtral (llama with
- * experts) and deepseek2, with expert-grouped batching.
+ * experts), deepseek2 and gpt-oss, with expert-grouped batching. gpt-oss adds a router bias to the
+ * logits, per-expert gate/up biases before its clamped SwiGLU (model_glu, layers.h) and a down bias
+ * before the weighting; the three paths below apply them in the same places.
  *
  * For T tokens: router logits = xn Wgate_inp (one matmul for the batch); moe_route() picks n_used
  * experts and weights per token; the (token, slot) pairs are bucketed by expert; then for every

@@ -248,7 +248,7 @@ int model_bind(const struct infer_model *m, struct model_w *w, const char *name,
  * the attention tensors (bind_attention), ffn_norm and the dense or MoE FFN. */
 int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
                        struct kb_error *err);
-/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c). */
+/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c). */
 extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
     arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops;
 /* Whether layer il attends through a sliding window (hp->n_swa > 0 and the pattern says so). */

@@ -7,7 +7,8 @@
  * only the n_group_used best groups stay eligible; the n_used best eligible experts are chosen
  * (descending score, ties to the lower id); their weights are probs (not the biased scores),
  * optionally divided by their sum (clamped below at 6.103515625e-5, as ggml does) and multiplied
- * by a scale. moe_route() is the engine's version (float, no allocation); moe_route_ref() its
+ * by a scale. gpt-oss (MOE_GATING_SOFTMAX_WEIGHT) chooses by raw logits and softmaxes the chosen
+ * ones. moe_route() is the engine's version (float, no allocation); moe_route_ref() its
  * reference twin (double, the plainest loops), for tests. Tests: tests/infer/test_moe.c. */
 #ifndef KB_INFER_MOE_H
 #define KB_INFER_MOE_H
