@@ -77,15 +77,19 @@ void moe_route(const struct moe_router *r, const float *logits, int32_t *ids, fl
         w[k] = probs[e];
         sum += w[k];
     }
-    if (r->gating == MOE_GATING_SOFTMAX_WEIGHT) { /* softmax over the chosen logits (w[0] is the largest) */
+    if (r->gating == MOE_GATING_SOFTMAX_WEIGHT) { /* softmax over the chosen logits, as ggml_soft_max */
+        float mx = w[0];
         double z = 0.0;
+        for (int k = 1; k < r->n_used; k++)
+            mx = w[k] > mx ? w[k] : mx;
         for (int k = 0; k < r->n_used; k++) {
-            w[k] = expf(w[k] - probs[ids[0]]);
+            w[k] = expf(w[k] - mx);
             z += w[k];
         }
+        float inv = (float)(1.0 / z);
         sum = 0.0f;
         for (int k = 0; k < r->n_used; k++) {
-            w[k] = (float)(w[k] / z);
+            w[k] *= inv;
             sum += w[k];
         }
     }
