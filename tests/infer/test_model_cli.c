@@ -3,7 +3,7 @@
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
  * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction, tg_cpu_per_wall), bench --profile on a synth MoE file
  * (every phase and pool field present and consistent), synth --type MXFP4 through info and run, a
- * gpt-oss file refused with a clear error, and usage errors. */
+ * gpt-oss MXFP4 file through info (--json window fields) and run --chat, and usage errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
