@@ -171,7 +171,8 @@ struct infer_session {
     void *k_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) F16 or F32 */
     void *v_cache;  /* (n_layer, n_head_kv*head_dim_v, n_ctx) F16 or F32: transposed */
     /* Sliding-window layers keep a ring of swa_cells cells (position p in cell p % swa_cells)
-     * instead of n_ctx; kv_cell0[il] is layer il's first cell in both caches (NULL: il * n_ctx).
+     * instead of n_ctx; kv_cell0[il] is layer il's first cell in both caches (owned, n_layer + 1
+     * entries; NULL: il * n_ctx).
      * kv_hi: one past the highest position written since the last reset (what the rings hold). */
     int swa_cells;
     size_t *kv_cell0;
