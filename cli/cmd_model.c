@@ -141,7 +141,7 @@ static int model_info(struct cli *c, const char *path)
                           in.q_lora_rank);
         if (in.n_swa)
             kb_buf_printf(&b, "sliding       window of %d tokens in %d of %d layers (their KV cache keeps only the "
-                          "window)\n", in.n_swa, in.n_swa_layers, in.n_layer);
+                          "window; not in the bytes/token below)\n", in.n_swa, in.n_swa_layers, in.n_layer);
         kb_buf_printf(&b, "KV cache      %llu bytes/token (F16)%s", (unsigned long long)in.kv_bytes_per_token,
                       in.kv_bytes_per_token != in.kv_bytes_per_token_full ? "" : "\n");
         if (in.kv_bytes_per_token != in.kv_bytes_per_token_full)

@@ -397,12 +397,13 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->n_layer_dense_lead = hp->n_layer_dense_lead;
     out->kv_lora_rank = hp->kv_lora_rank;
     out->q_lora_rank = hp->q_lora_rank;
+    m->ops->kv_shape(m, &kv);
     out->n_swa = hp->n_swa;
     for (int il = 0; il < hp->n_layer; il++)
         out->n_swa_layers += model_layer_swa(hp, il);
-    m->ops->kv_shape(m, &kv);
-    out->kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * (kv.k_row + kv.v_row);
-    out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 * kv.full_row;
+    /* a sliding layer's cache is its window whatever the context: it does not grow per token */
+    out->kv_bytes_per_token = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * (kv.k_row + kv.v_row);
+    out->kv_bytes_per_token_full = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * kv.full_row;
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = gguf_file_bytes(m->gf);

@@ -178,6 +178,12 @@ static void test_ring_memory(void **state)
     printf("[ gpt-oss  ] session bytes at 4096: %llu, at 8192: %llu (+%llu per position)\n", (unsigned long long)a,
            (unsigned long long)b, (unsigned long long)((b - a) / 4096));
     assert_int_equal(b - a, 4096ull * (128 + 128 + 4));
+    /* model info counts per position only what grows: the full layer's 128 bytes */
+    struct infer_model_info mi;
+    infer_model_get_info(m, &mi);
+    assert_int_equal(mi.n_swa, 8);
+    assert_int_equal(mi.n_swa_layers, 1);
+    assert_int_equal(mi.kv_bytes_per_token, 128);
     infer_model_close(m);
 }
 
