@@ -1,5 +1,5 @@
 /* infer/chat.c: chat-template detection, prompt rendering per family, and the streaming
- * <think>...</think> splitter (see chat.h).
+ * <think>...</think> and harmony-channel splitters (see chat.h).
  *
  * Detection looks for each family's marker strings in the template, most specific first (Qwen3's
  * enable_thinking before plain ChatML, Llama 2's <<SYS>> before Mistral's [INST]). Rendering
@@ -22,7 +22,7 @@
 static const char *const family_names[CHAT_N_FAMILIES] = {
     [CHAT_CHATML] = "chatml",       [CHAT_QWEN3] = "qwen3",     [CHAT_LLAMA3] = "llama3",
     [CHAT_LLAMA2] = "llama2",       [CHAT_MISTRAL] = "mistral", [CHAT_DEEPSEEK2] = "deepseek2",
-    [CHAT_DEEPSEEK3] = "deepseek3",
+    [CHAT_DEEPSEEK3] = "deepseek3", [CHAT_HARMONY] = "harmony",
 };
 
 const char *chat_family_name(enum chat_family family)
@@ -46,6 +46,11 @@ static bool has(const char *t, const char *s)
     return strstr(t, s) != NULL;
 }
 
+bool chat_template_is_harmony(const char *tmpl)
+{
+    return tmpl && has(tmpl, "<|start|>") && has(tmpl, "<|message|>");
+}
+
 void chat_format_detect(struct chat_format *f, const char *tmpl)
 {
     memset(f, 0, sizeof *f);
@@ -54,7 +59,9 @@ void chat_format_detect(struct chat_format *f, const char *tmpl)
         kb_warn("chat: the model has no chat template; using ChatML");
         return;
     }
-    if (has(tmpl, "<|im_start|>")) {
+    if (chat_template_is_harmony(tmpl)) {
+        f->family = CHAT_HARMONY;
+    } else if (has(tmpl, "<|im_start|>")) {
         if (has(tmpl, "enable_thinking") || has(tmpl, "<think>"))
             f->family = CHAT_QWEN3;
         if (has(tmpl, QWEN25_SYSTEM))
@@ -104,7 +111,7 @@ static int render_one(const struct chat_format *f, enum role r, const char *role
                       bool first_user, const char *sys, struct kb_buf *b)
 {
     int rc = 0;
-    bool thinking = f->family == CHAT_QWEN3 || f->family == CHAT_DEEPSEEK3;
+    bool thinking = f->family == CHAT_QWEN3 || f->family == CHAT_DEEPSEEK3 || f->family == CHAT_HARMONY;
     if (r == R_ASSISTANT && thinking)
         c = strip_think(c);
     switch (f->family) {
@@ -151,11 +158,28 @@ static int render_one(const struct chat_format *f, enum role r, const char *role
         else
             rc = kb_buf_printf(b, U8_ASSISTANT "%s" U8_EOS, c);
         break;
+    case CHAT_HARMONY: /* the system turn is the developer's instructions */
+        if (r == R_SYSTEM)
+            rc = kb_buf_printf(b, "<|start|>developer<|message|># Instructions\n\n%s<|end|>", c);
+        else if (r == R_USER)
+            rc = kb_buf_printf(b, "<|start|>user<|message|>%s<|end|>", c);
+        else
+            rc = kb_buf_printf(b, "<|start|>assistant<|channel|>final<|message|>%s<|end|>", c);
+        break;
     default:
         rc = KB_EINVAL;
         break;
     }
     return rc;
+}
+
+/* Harmony's own system message: identity, reasoning effort and the channels the model may use. */
+static int harmony_system(const struct chat_opts *o, struct kb_buf *b)
+{
+    return kb_buf_printf(b, "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+                         "Knowledge cutoff: 2024-06\n\nReasoning: %s\n\n# Valid channels: analysis, commentary, "
+                         "final. Channel must be included for every message.<|end|>",
+                         o->enable_thinking ? "medium" : "low");
 }
 
 int chat_render(const struct chat_format *f, const struct chat_msg *msgs, int n, const struct chat_opts *o,
@@ -173,7 +197,9 @@ int chat_render(const struct chat_format *f, const struct chat_msg *msgs, int n,
         if (strcmp(msgs[i].role, "system") == 0 && !sys)
             sys = msgs[i].content;
     }
-    if (!sys && f->default_system) { /* the template's own default system turn */
+    if (f->family == CHAT_HARMONY)
+        rc = harmony_system(o, out);
+    if (rc == 0 && !sys && f->default_system) { /* the template's own default system turn */
         struct chat_msg m = {"system", f->default_system};
         rc = render_one(f, R_SYSTEM, m.role, m.content, true, NULL, out);
     }
@@ -211,6 +237,9 @@ int chat_render(const struct chat_format *f, const struct chat_msg *msgs, int n,
             break;
         case CHAT_DEEPSEEK3:
             rc = kb_buf_puts(out, f->think_prefix ? U8_ASSISTANT "<think>\n" : U8_ASSISTANT);
+            break;
+        case CHAT_HARMONY: /* the model names its channel */
+            rc = kb_buf_puts(out, "<|start|>assistant");
             break;
         default: /* [INST] families: the prompt already ends with [/INST] */
             break;
@@ -253,8 +282,106 @@ static void span_put(struct chat_think *t, const char *s, size_t n)
     }
 }
 
+/* ---- harmony splitter ---------------------------------------------------------------------------- */
+
+void chat_think_init_harmony(struct chat_think *t, chat_span_fn fn, void *ud)
+{
+    memset(t, 0, sizeof *t);
+    t->harmony = true;
+    t->fn = fn;
+    t->ud = ud;
+}
+
+/* Text (not a control token) in the current part of a message. */
+static void h_text(struct chat_think *t, const char *s, size_t n)
+{
+    if (t->h_part == 1) {
+        span_put(t, s, n);
+        return;
+    }
+    if (t->h_part == 2)
+        return;
+    if (t->n_hdr + n <= sizeof t->hdr) {
+        memcpy(t->hdr + t->n_hdr, s, n);
+        t->n_hdr += n;
+        return;
+    }
+    /* no header after all: what was read is answer text */
+    t->h_part = 1;
+    t->state = 0;
+    span_put(t, t->hdr, t->n_hdr);
+    span_put(t, s, n);
+    t->n_hdr = 0;
+}
+
+static bool h_hdr_has(const struct chat_think *t, const char *w)
+{
+    size_t k = strlen(w);
+    for (size_t i = 0; i + k <= t->n_hdr; i++)
+        if (memcmp(t->hdr + i, w, k) == 0)
+            return true;
+    return false;
+}
+
+/* A complete "<|...|>" control token. */
+static void h_tag(struct chat_think *t)
+{
+    const char *g = t->tag;
+    size_t n = t->n_tag;
+#define IS(lit) (n == sizeof(lit) - 1 && memcmp(g, lit, n) == 0)
+    if (IS("<|start|>") || IS("<|end|>")) {
+        span_flush(t);
+        t->h_part = IS("<|start|>") ? 0 : 2;
+        t->n_hdr = 0;
+    } else if (IS("<|channel|>")) {
+        if (t->h_part == 0)
+            h_text(t, " ", 1);
+    } else if (IS("<|message|>")) {
+        if (t->h_part == 0) {
+            span_flush(t);
+            t->state = h_hdr_has(t, "final") ? 0 : 1;
+            t->h_part = 1;
+            t->n_hdr = 0;
+        }
+    } else if (!IS("<|constrain|>") && !IS("<|return|>") && !IS("<|call|>")) {
+        h_text(t, g, n); /* not harmony's: text */
+    }
+#undef IS
+}
+
+static void h_feed(struct chat_think *t, char c)
+{
+    if (t->n_tag == 1 && c != '|') { /* a lone '<' */
+        h_text(t, "<", 1);
+        t->n_tag = 0;
+    }
+    if (t->n_tag > 0) {
+        t->tag[t->n_tag++] = c;
+        if (t->n_tag >= 4 && t->tag[t->n_tag - 2] == '|' && c == '>') {
+            h_tag(t);
+            t->n_tag = 0;
+        } else if (t->n_tag == sizeof t->tag) {
+            h_text(t, t->tag, t->n_tag);
+            t->n_tag = 0;
+        }
+        return;
+    }
+    if (c == '<') {
+        t->tag[0] = c;
+        t->n_tag = 1;
+        return;
+    }
+    h_text(t, &c, 1);
+}
+
 void chat_think_feed(struct chat_think *t, const char *piece, size_t n)
 {
+    if (t->harmony) {
+        for (size_t i = 0; i < n; i++)
+            h_feed(t, piece[i]);
+        span_flush(t);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const char *tag = t->state == 0 ? tag_open : t->state == 1 ? tag_close : NULL;
         char c = piece[i];
@@ -286,6 +413,18 @@ void chat_think_feed(struct chat_think *t, const char *piece, size_t n)
 
 void chat_think_flush(struct chat_think *t)
 {
+    if (t->harmony) { /* a partial tag is text; an unfinished header with text was no header */
+        if (t->n_tag > 0)
+            h_text(t, t->tag, t->n_tag);
+        t->n_tag = 0;
+        if (t->h_part == 0 && t->n_hdr > 0) {
+            t->state = 0;
+            span_put(t, t->hdr, t->n_hdr);
+            t->n_hdr = 0;
+        }
+        span_flush(t);
+        return;
+    }
     const char *tag = t->state == 0 ? tag_open : tag_close;
     if (t->matched > 0 && t->state < 2)
         span_put(t, tag, (size_t)t->matched);

@@ -9,7 +9,8 @@
  * Sampling is sampler.h's chain (penalties over the prompt and generated tokens, greedy or
  * top-k/top-p/min-p/temperature with a seeded PRNG: same seed, same text) and stop strings go
  * through its stop matcher (text that may still begin a stop string is held back). With
- * split_reasoning, a chat_think splitter sends "<think>...</think>" text to the reasoning
+ * split_reasoning, a chat_think splitter sends "<think>...</think>" text (harmony templates: the
+ * analysis channel, read from the rendered control tokens) to the reasoning
  * callback and the rest to the piece callback. Chat prompts are chat.h's renderings, chosen from
  * the model's template.
  *
@@ -412,9 +413,16 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
         if (!vlog)
             draft_max = 0;
     }
-    tok_stream_init(&gs.st, m->vocab, 0);
-    if (gs.g.split)
-        chat_think_init(&gs.g.think, p->starts_in_reasoning, on_span, &gs.g);
+    {
+        /* harmony (gpt-oss) marks its channels with control tokens: the splitter reads them, so
+         * they are rendered; it drops them from both sides */
+        bool harmony = gs.g.split && chat_template_is_harmony(m->chat_template);
+        tok_stream_init(&gs.st, m->vocab, harmony ? TOK_RENDER_SPECIAL : 0);
+        if (harmony)
+            chat_think_init_harmony(&gs.g.think, on_span, &gs.g);
+        else if (gs.g.split)
+            chat_think_init(&gs.g.think, p->starts_in_reasoning, on_span, &gs.g);
+    }
     for (int i = 0; i < n_prompt; i++)
         sampler_accept(gs.smp, prompt[i]);
     t0 = kb_now_s();

@@ -69,7 +69,10 @@ struct infer_model_info {
     int n_layer_dense_lead;    /* leading layers with a dense FFN */
     int kv_lora_rank;          /* MLA (deepseek2) latent width, 0 otherwise */
     int q_lora_rank;           /* MLA query LoRA rank, 0 when queries are projected directly */
-    uint64_t kv_bytes_per_token;      /* F16 KV cache bytes per position, all layers */
+    int n_swa;                 /* sliding-window attention (gpt-oss): window in tokens, 0 none */
+    int n_swa_layers;          /* layers that slide (their KV cache is a ring of the window) */
+    uint64_t kv_bytes_per_token;      /* F16 KV cache bytes per position, all layers but the
+                                       * sliding-window ones (their cache is the window) */
     uint64_t kv_bytes_per_token_full; /* the same for full per-head K and V (= above unless MLA) */
     int64_t n_params;          /* weight values in the file */
     uint64_t weight_bytes;     /* bytes of tensor data (mmap'd, not copied) */
@@ -295,9 +298,10 @@ struct infer_chat_msg {
 
 struct infer_chat_opts {
     bool add_generation_prompt; /* end with the opening of an assistant turn */
-    bool enable_thinking;       /* Qwen3: false pre-fills an empty think block */
+    bool enable_thinking;       /* Qwen3: false pre-fills an empty think block; harmony:
+                                 * reasoning effort medium, else low */
     const char *family;         /* NULL: detect from the model's template; else "chatml", "llama3",
-                                 * "qwen3", "llama2", "mistral", "deepseek2", "deepseek3" */
+                                 * "qwen3", "llama2", "mistral", "deepseek2", "deepseek3", "harmony" */
 };
 
 /* Appends the chat prompt for msgs[0..n) in the model's template family (detected from

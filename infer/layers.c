@@ -226,7 +226,15 @@ void model_cache_put_trans(struct infer_session *s, void *layer_base, const floa
 
 void *model_cache_layer(struct infer_session *s, void *cache, int il, size_t row)
 {
-    return (uint8_t *)cache + (size_t)il * s->n_ctx * row * (s->kv_f32 ? 4 : 2);
+    size_t cell0 = s->kv_cell0 ? s->kv_cell0[il] : (size_t)il * s->n_ctx;
+    return (uint8_t *)cache + cell0 * row * (s->kv_f32 ? 4 : 2);
+}
+
+int model_kv_cells(const struct model_hparams *hp, int il, int n_ctx, int n_batch)
+{
+    if (!model_layer_swa(hp, il))
+        return n_ctx;
+    return KB_MIN(n_ctx, hp->n_swa + KB_MIN(n_batch, n_ctx) - 1);
 }
 
 /* out(T, n_embd) = (silu(x Wgate) * (x Wup)) Wdown */

@@ -7,6 +7,8 @@
 #ifndef KB_INFER_LAYERS_H
 #define KB_INFER_LAYERS_H
 
+#include <math.h>
+
 #include "infer/model.h"
 
 /* y(T, n_out) = x(T, n_in) W^T over the session's pool. */
@@ -59,6 +61,23 @@ const float *model_decoder_embed(struct infer_session *s, const int32_t *tok, in
 /* arch_ops.kv_shape of grouped-query attention: n_head_kv K rows of head_dim and V rows of
  * head_dim_v per position. */
 void model_kv_shape_gqa(const struct infer_model *m, struct arch_kv *kv);
+
+/* The gated activation of an expert's hidden value: silu(g) * u, or gpt-oss's clamped SwiGLU
+ * (hp->glu_oai, as ggml's swiglu_oai: x = min(g, limit), y = clamp(u, -limit, limit),
+ * x * sigmoid(alpha x) * (y + 1)). */
+static inline float model_glu(const struct model_hparams *hp, float g, float u)
+{
+    if (!hp->glu_oai)
+        return g / (1.0f + expf(-g)) * u;
+    float x = g < hp->glu_limit ? g : hp->glu_limit;
+    float y = u < -hp->glu_limit ? -hp->glu_limit : u > hp->glu_limit ? hp->glu_limit : u;
+    return x / (1.0f + expf(hp->glu_alpha * -x)) * (y + 1.0f);
+}
+/* Row e of a per-expert F32 bias (n_expert rows; NULL when the layer has none). */
+static inline const float *model_expert_bias(const struct model_w *b, int e)
+{
+    return b->data ? (const float *)((const uint8_t *)b->data + (size_t)e * b->row_bytes) : NULL;
+}
 
 /* layers_moe.c: out(T, n_embd) = the layer's MoE FFN of xn (routed experts, expert-grouped over the
  * batch, plus shared experts). */

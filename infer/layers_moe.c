@@ -1,5 +1,7 @@
 /* infer/layers_moe.c: the mixture-of-experts FFN layer of qwen2moe, qwen3moe, mixtral (llama with
- * experts) and deepseek2, with expert-grouped batching.
+ * experts), deepseek2 and gpt-oss, with expert-grouped batching. gpt-oss adds a router bias to the
+ * logits, per-expert gate/up biases before its clamped SwiGLU (model_glu, layers.h) and a down bias
+ * before the weighting; the three paths below apply them in the same places.
  *
  * For T tokens: router logits = xn Wgate_inp (one matmul for the batch); moe_route() picks n_used
  * experts and weights per token; the (token, slot) pairs are bucketed by expert; then for every
@@ -119,6 +121,8 @@ static struct model_w expert_slice(const struct model_w *w, int e)
 /* One gate/up pair: h[r] = silu(x . G[r]) * (x . U[r]) for r < ff. */
 struct moe_gu {
     struct model_w g, u;  /* 2-D views */
+    const float *bg, *bu; /* the expert's gate and up biases (gpt-oss) or NULL */
+    const struct model_hparams *hp;
     const void *ag, *au;  /* x in each one's vec_dot_type */
     float *h;
     int64_t rows;         /* per chunk */
@@ -128,6 +132,7 @@ struct moe_gu {
 struct moe_dn {
     struct model_w d;     /* 2-D view */
     const void *a;        /* h in D's vec_dot_type */
+    const float *bd;      /* the expert's down bias (gpt-oss) or NULL */
     float wt;
     float *y;             /* (n_embd) */
     int64_t rows;         /* per chunk */
@@ -172,8 +177,12 @@ static void moe_gu_worker(void *ud, int64_t c, int ith)
         int64_t nb = KB_MIN(64, r1 - b);
         kern_dot_rows(p->u.type, n, uw + (size_t)b * p->u.row_bytes, p->u.row_bytes, nb, p->au, u);
         for (int64_t r = 0; r < nb; r++) {
-            float g = p->h[b + r];
-            p->h[b + r] = g / (1.0f + expf(-g)) * u[r]; /* as model_ffn_dense */
+            float g = p->h[b + r], uv = u[r];
+            if (p->bg) {
+                g += p->bg[b + r];
+                uv += p->bu[b + r];
+            }
+            p->h[b + r] = model_glu(p->hp, g, uv);
         }
     }
     moe_prof_add(j, ith, i, t0);
@@ -253,16 +262,22 @@ static bool moe_gen(struct infer_session *s, const struct model_layer *L, const 
     for (int k = 0; k < j->n; k++) {
         struct moe_gu *p = &j->gu[k];
         struct moe_dn *dn = &j->dn[k];
+        p->hp = hp;
         if (k < K) {
             p->g = expert_slice(&L->gate_exps, ids[k]);
             p->u = expert_slice(&L->up_exps, ids[k]);
+            p->bg = model_expert_bias(&L->gate_exps_b, ids[k]);
+            p->bu = model_expert_bias(&L->up_exps_b, ids[k]);
             dn->d = expert_slice(&L->down_exps, ids[k]);
+            dn->bd = model_expert_bias(&L->down_exps_b, ids[k]);
             dn->wt = wts[k];
             p->h = h + (size_t)k * ff;
         } else {
             p->g = L->gate_shexp;
             p->u = L->up_shexp;
+            p->bg = p->bu = NULL;
             dn->d = L->down_shexp;
+            dn->bd = NULL;
             dn->wt = sh_gate;
             p->h = h + (size_t)K * ff;
         }
@@ -283,10 +298,10 @@ static bool moe_gen(struct infer_session *s, const struct model_layer *L, const 
     kern_pool_for(s->pool, j->dn_first[j->n], moe_dn_worker, j);
     /* the weighted sum in the batched path's order: slots best first, then the shared experts */
     for (int k = 0; k < j->n; k++) {
-        const float *yk = j->dn[k].y;
+        const float *yk = j->dn[k].y, *bd = j->dn[k].bd;
         float wt = j->dn[k].wt;
         for (int64_t r = 0; r < d; r++) {
-            float v = yk[r] * wt;
+            float v = (bd ? yk[r] + bd[r] : yk[r]) * wt;
             out[r] = k == 0 ? v : out[r] + v;
         }
     }
@@ -313,6 +328,8 @@ static float shexp_gate(const struct model_layer *L, const float *x, int d)
  * equals the per-expert path's (same kernels, same quantized bytes, same order of the sum). */
 struct moe_act_job {
     const float *g, *u;    /* (rows, ff) */
+    const float *bg, *bu;  /* (ff) the expert's biases or NULL */
+    const struct model_hparams *hp;
     float *h;              /* (rows, ff): silu(g) * u, may alias g */
     uint8_t *hq;           /* (rows, hq_rb) h in down's vec_dot_type */
     size_t hq_rb;
@@ -326,23 +343,34 @@ static void moe_act_worker(void *ud, int64_t r, int ith)
     const struct moe_act_job *j = ud;
     const float *g = j->g + r * j->ff, *u = j->u + r * j->ff;
     float *h = j->h + r * j->ff;
-    for (int64_t i = 0; i < j->ff; i++)
-        h[i] = g[i] / (1.0f + expf(-g[i])) * u[i]; /* as model_ffn_dense */
+    if (j->bg)
+        for (int64_t i = 0; i < j->ff; i++)
+            h[i] = model_glu(j->hp, g[i] + j->bg[i], u[i] + j->bu[i]);
+    else
+        for (int64_t i = 0; i < j->ff; i++)
+            h[i] = model_glu(j->hp, g[i], u[i]);
     j->quant(h, j->hq + (size_t)r * j->hq_rb, j->ff);
 }
 
-/* out(rows, n_embd) = down(silu(x gate) * (x up)) for rows already quantized (xq, gate's
- * vec_dot_type, which up shares); hq: scratch for the hidden rows in down's vec_dot_type. */
+/* out(rows, n_embd) = down(glu(x gate + bg, x up + bu)) + bd for rows already quantized (xq,
+ * gate's vec_dot_type, which up shares); hq: scratch for the hidden rows in down's vec_dot_type;
+ * b: the expert's three bias rows (gpt-oss) or NULLs. */
 static void moe_ffn_rows(struct infer_session *s, const struct model_w *g, const struct model_w *u,
-                         const struct model_w *dn, const void *xq, int rows, uint8_t *hq, float *out)
+                         const struct model_w *dn, const float *const b[3], const void *xq, int rows, uint8_t *hq,
+                         float *out)
 {
     int64_t ff = g->ne[1];
     int hdt = kern.vec_dot_type[dn->type];
     kern_matmul_pre(s->pool, g->type, g->data, g->ne[0], ff, xq, rows, s->ff_g);
     kern_matmul_pre(s->pool, u->type, u->data, u->ne[0], ff, xq, rows, s->ff_u);
-    struct moe_act_job aj = {s->ff_g, s->ff_u, s->ff_g, hq, ggml_row_bytes(hdt, ff), ff, kern.quant[hdt]};
+    struct moe_act_job aj = {s->ff_g, s->ff_u, b[0], b[1], &s->m->hp, s->ff_g, hq, ggml_row_bytes(hdt, ff), ff,
+                             kern.quant[hdt]};
     kern_pool_for(s->pool, rows, moe_act_worker, &aj);
     kern_matmul_pre(s->pool, dn->type, dn->data, dn->ne[0], dn->ne[1], hq, rows, out);
+    if (b[2])
+        for (int r = 0; r < rows; r++)
+            for (int64_t i = 0; i < dn->ne[1]; i++)
+                out[(size_t)r * dn->ne[1] + i] += b[2][i];
 }
 
 struct moe_sum_job {
@@ -408,12 +436,15 @@ static bool moe_batch(struct infer_session *s, const struct model_layer *L, cons
         }
         struct model_w g = expert_slice(&L->gate_exps, e), u = expert_slice(&L->up_exps, e);
         struct model_w dn = expert_slice(&L->down_exps, e);
-        moe_ffn_rows(s, &g, &u, &dn, xq_e, cnt, hq, s->e_out + (size_t)off * d);
+        const float *b[3] = {model_expert_bias(&L->gate_exps_b, e), model_expert_bias(&L->up_exps_b, e),
+                             model_expert_bias(&L->down_exps_b, e)};
+        moe_ffn_rows(s, &g, &u, &dn, b, xq_e, cnt, hq, s->e_out + (size_t)off * d);
         off += cnt;
     }
     struct moe_sum_job sj = {s->e_out, pos, s->r_w, NULL, NULL, out, K, d};
     if (sh) {
-        moe_ffn_rows(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, xq_all, n, hq, s->sh_out);
+        const float *nob[3] = {NULL, NULL, NULL};
+        moe_ffn_rows(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, nob, xq_all, n, hq, s->sh_out);
         sj.sh = s->sh_out;
         if (L->gate_inp_shexp.data) {
             float *gates = s->e_x; /* free now: n <= n_batch floats */
@@ -424,6 +455,31 @@ static bool moe_batch(struct infer_session *s, const struct model_layer *L, cons
     }
     kern_pool_for(s->pool, n, moe_sum_worker, &sj);
     return true;
+}
+
+/* out(n, n_embd) = expert e's FFN of x (n rows) in float: glu(x Wg + bg, x Wu + bu) Wd + bd, the
+ * biases only where the layer has them; out may be x (read before down writes). */
+static void moe_expert_dense(struct infer_session *s, const struct model_layer *L, int e, const float *x, int n,
+                             float *out)
+{
+    const struct model_hparams *hp = &s->m->hp;
+    struct model_w g = expert_slice(&L->gate_exps, e), u = expert_slice(&L->up_exps, e);
+    struct model_w dn = expert_slice(&L->down_exps, e);
+    const float *bg = model_expert_bias(&L->gate_exps_b, e), *bu = model_expert_bias(&L->up_exps_b, e);
+    const float *bd = model_expert_bias(&L->down_exps_b, e);
+    int ff = (int)g.ne[1], d = (int)dn.ne[1];
+    model_matmul(s, &g, x, n, s->ff_g);
+    model_matmul(s, &u, x, n, s->ff_u);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < ff; i++) {
+            size_t k = (size_t)t * ff + i;
+            s->ff_g[k] = bg ? model_glu(hp, s->ff_g[k] + bg[i], s->ff_u[k] + bu[i]) : model_glu(hp, s->ff_g[k], s->ff_u[k]);
+        }
+    model_matmul(s, &dn, s->ff_g, n, out);
+    if (bd)
+        for (int t = 0; t < n; t++)
+            for (int i = 0; i < d; i++)
+                out[(size_t)t * d + i] += bd[i];
 }
 
 void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out)
@@ -439,6 +495,7 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
         .norm = hp->expert_norm, .scale = hp->expert_scale,
     };
     model_matmul(s, &L->gate_inp, xn, n, s->r_logits);
+    model_add_bias(s->r_logits, &L->gate_inp_b, n, E);
     memset(s->e_count, 0, (size_t)E * sizeof *s->e_count);
     for (int t = 0; t < n; t++) {
         int32_t *ids = s->r_ids + (size_t)t * K;
@@ -465,9 +522,7 @@ void moe_ffn(struct infer_session *s, int il, const float *xn, int n, float *out
             continue;
         for (int j = 0; j < cnt; j++)
             memcpy(s->e_x + (size_t)j * d, xn + (size_t)(rows[j] / K) * d, (size_t)d * sizeof(float));
-        struct model_w g = expert_slice(&L->gate_exps, e), u = expert_slice(&L->up_exps, e);
-        struct model_w dn = expert_slice(&L->down_exps, e);
-        model_ffn_dense(s, &g, &u, &dn, s->e_x, cnt, s->e_x); /* e_x is consumed before down */
+        moe_expert_dense(s, L, e, s->e_x, cnt, s->e_x); /* e_x is consumed before down */
         for (int j = 0; j < cnt; j++) {
             float w = s->r_w[rows[j]];
             float *dst = s->e_out + (size_t)rows[j] * d;

@@ -22,7 +22,7 @@
 /* The one place an architecture is chosen: general.architecture -> its ops. */
 static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
                                                     &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
-                                                    &arch_bert_ops};
+                                                    &arch_bert_ops,     &arch_gptoss_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)
@@ -198,7 +198,7 @@ static int load_moe_hparams(struct infer_model *m, struct kb_error *err)
     (void)n_shared; /* read (and checked) for every architecture; deepseek2's hparams hook uses it */
     hp->n_group_used = n_group_used;
     hp->gating = gating == 0 ? MOE_GATING_SOFTMAX : gating;
-    if (hp->gating != MOE_GATING_SOFTMAX && hp->gating != MOE_GATING_SIGMOID)
+    if (hp->gating != MOE_GATING_SOFTMAX && hp->gating != MOE_GATING_SIGMOID && hp->gating != MOE_GATING_SOFTMAX_WEIGHT)
         return kb_error_set(err, KB_EFORMAT, "model: expert gating function %d is not supported",
                             gating);
     hp->expert_norm = m->ops->expert_norm;
@@ -398,8 +398,12 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->kv_lora_rank = hp->kv_lora_rank;
     out->q_lora_rank = hp->q_lora_rank;
     m->ops->kv_shape(m, &kv);
-    out->kv_bytes_per_token = (uint64_t)hp->n_layer * 2 * (kv.k_row + kv.v_row);
-    out->kv_bytes_per_token_full = (uint64_t)hp->n_layer * 2 * kv.full_row;
+    out->n_swa = hp->n_swa;
+    for (int il = 0; il < hp->n_layer; il++)
+        out->n_swa_layers += model_layer_swa(hp, il);
+    /* a sliding layer's cache is its window whatever the context: it does not grow per token */
+    out->kv_bytes_per_token = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * (kv.k_row + kv.v_row);
+    out->kv_bytes_per_token_full = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * kv.full_row;
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = gguf_file_bytes(m->gf);

@@ -52,6 +52,13 @@ struct model_hparams {
     int q_lora_rank;  /* 0: plain attn_q */
     int kv_lora_rank; /* latent width cached per position */
     int n_nope;       /* non-rotary part of a query/key head */
+    /* sliding-window attention (gpt-oss): layer il attends to its last n_swa positions when
+     * il % swa_period < swa_period - 1 (llama.cpp's set_swa_pattern); n_swa 0: every layer full */
+    int n_swa, swa_period;
+    /* gpt-oss's clamped SwiGLU in the experts: min(g, limit) * sigmoid(alpha min(g, limit)) *
+     * (clamp(u, -limit, limit) + 1); false: silu(g) * u */
+    bool glu_oai;
+    float glu_alpha, glu_limit;
     /* encoders (bert) */
     float norm_eps;   /* LayerNorm epsilon */
     int pooling;      /* 0 none, 1 mean, 2 cls, 3 last (llama.cpp's pooling_type) */
@@ -75,6 +82,9 @@ struct model_layer {
     struct model_w kv_a_norm;           /* (kv_lora_rank) */
     struct model_w wk_b;                /* (n_head, kv_lora_rank, n_nope) */
     struct model_w wv_b;                /* (n_head, head_dim_v, kv_lora_rank) */
+    /* gpt-oss: per-head attention sink logits (n_head), the router's bias (n_expert) and the
+     * experts' biases, one F32 row per expert: (n_expert, n_ff_exp) and (n_expert, n_embd) */
+    struct model_w attn_sinks, gate_inp_b, gate_exps_b, up_exps_b, down_exps_b;
     /* bert: post-norm LayerNorms and FFN biases */
     struct model_w attn_out_norm, attn_out_norm_b, out_norm_l, out_norm_l_b, ffn_up_b, ffn_down_b;
 };
@@ -160,6 +170,13 @@ struct infer_session {
     bool kv_f32;
     void *k_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) F16 or F32 */
     void *v_cache;  /* (n_layer, n_head_kv*head_dim_v, n_ctx) F16 or F32: transposed */
+    /* Sliding-window layers keep a ring of swa_cells cells (position p in cell p % swa_cells)
+     * instead of n_ctx; kv_cell0[il] is layer il's first cell in both caches (owned, n_layer + 1
+     * entries; NULL: il * n_ctx).
+     * kv_hi: one past the highest position written since the last reset (what the rings hold). */
+    int swa_cells;
+    size_t *kv_cell0;
+    int kv_hi;
     float *x;       /* (T, n_embd) residual stream */
     float *xn;      /* (T, n_embd) normed input of a sublayer */
     float *q;       /* (T, n_head*head_dim) */
@@ -232,9 +249,18 @@ int model_bind(const struct infer_model *m, struct model_w *w, const char *name,
  * the attention tensors (bind_attention), ffn_norm and the dense or MoE FFN. */
 int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
                        struct kb_error *err);
-/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c). */
+/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c). */
 extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
-    arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops;
+    arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops;
+/* Whether layer il attends through a sliding window (hp->n_swa > 0 and the pattern says so). */
+static inline bool model_layer_swa(const struct model_hparams *hp, int il)
+{
+    return hp->n_swa > 0 && (hp->swa_period <= 0 || il % hp->swa_period < hp->swa_period - 1);
+}
+/* KV cells of layer il in a session of n_ctx positions and n_batch tokens per step: a sliding
+ * layer keeps its window plus one step (the step's first query still sees n_swa - 1 older keys
+ * while the step's n_batch keys are written), never more than n_ctx. */
+int model_kv_cells(const struct model_hparams *hp, int il, int n_ctx, int n_batch);
 /* generate.c: the tokenizer built from the file (vocab NULL when it has none). */
 int model_vocab_open(struct infer_model *m, struct kb_error *err);
 void model_vocab_close(struct infer_model *m);

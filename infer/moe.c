@@ -26,6 +26,9 @@ void moe_route(const struct moe_router *r, const float *logits, int32_t *ids, fl
     if (r->gating == MOE_GATING_SIGMOID) {
         for (int e = 0; e < n; e++)
             probs[e] = 1.0f / (1.0f + expf(-logits[e]));
+    } else if (r->gating == MOE_GATING_SOFTMAX_WEIGHT) {
+        for (int e = 0; e < n; e++)
+            probs[e] = logits[e];
     } else {
         float mx = -INFINITY;
         double sum = 0.0;
@@ -74,6 +77,22 @@ void moe_route(const struct moe_router *r, const float *logits, int32_t *ids, fl
         w[k] = probs[e];
         sum += w[k];
     }
+    if (r->gating == MOE_GATING_SOFTMAX_WEIGHT) { /* softmax over the chosen logits, as ggml_soft_max */
+        float mx = w[0];
+        double z = 0.0;
+        for (int k = 1; k < r->n_used; k++)
+            mx = w[k] > mx ? w[k] : mx;
+        for (int k = 0; k < r->n_used; k++) {
+            w[k] = expf(w[k] - mx);
+            z += w[k];
+        }
+        float inv = (float)(1.0 / z);
+        sum = 0.0f;
+        for (int k = 0; k < r->n_used; k++) {
+            w[k] *= inv;
+            sum += w[k];
+        }
+    }
     if (r->norm) {
         if (sum < 6.103515625e-5f)
             sum = 6.103515625e-5f;
@@ -94,12 +113,13 @@ void moe_route_ref(const struct moe_router *r, const float *logits, int32_t *ids
     for (int e = 0; e < n; e++)
         mx = fmax(mx, logits[e]);
     for (int e = 0; e < n; e++) {
-        p[e] = r->gating == MOE_GATING_SIGMOID ? 1.0 / (1.0 + exp(-(double)logits[e]))
-                                               : exp((double)logits[e] - mx);
+        p[e] = r->gating == MOE_GATING_SIGMOID          ? 1.0 / (1.0 + exp(-(double)logits[e]))
+               : r->gating == MOE_GATING_SOFTMAX_WEIGHT ? (double)logits[e]
+                                                        : exp((double)logits[e] - mx);
         z += p[e];
     }
     for (int e = 0; e < n; e++) {
-        if (r->gating != MOE_GATING_SIGMOID)
+        if (r->gating == MOE_GATING_SOFTMAX)
             p[e] /= z;
         s[e] = p[e] + (r->bias ? r->bias[e] : 0.0);
         ok[e] = true;
@@ -141,6 +161,16 @@ void moe_route_ref(const struct moe_router *r, const float *logits, int32_t *ids
         used[b] = true;
         ids[k] = b;
         sum += p[b];
+    }
+    if (r->gating == MOE_GATING_SOFTMAX_WEIGHT) { /* softmax over the chosen logits */
+        double zk = 0, top = p[ids[0]];
+        for (int k = 0; k < r->n_used; k++)
+            zk += exp(p[ids[k]] - top);
+        sum = 0;
+        for (int k = 0; k < r->n_used; k++) {
+            p[ids[k]] = exp(p[ids[k]] - top) / zk;
+            sum += p[ids[k]];
+        }
     }
     for (int k = 0; k < r->n_used; k++) {
         double v = p[ids[k]];

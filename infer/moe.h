@@ -7,7 +7,8 @@
  * only the n_group_used best groups stay eligible; the n_used best eligible experts are chosen
  * (descending score, ties to the lower id); their weights are probs (not the biased scores),
  * optionally divided by their sum (clamped below at 6.103515625e-5, as ggml does) and multiplied
- * by a scale. moe_route() is the engine's version (float, no allocation); moe_route_ref() its
+ * by a scale. gpt-oss (MOE_GATING_SOFTMAX_WEIGHT) chooses by raw logits and softmaxes the chosen
+ * ones. moe_route() is the engine's version (float, no allocation); moe_route_ref() its
  * reference twin (double, the plainest loops), for tests. Tests: tests/infer/test_moe.c. */
 #ifndef KB_INFER_MOE_H
 #define KB_INFER_MOE_H
@@ -15,7 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum moe_gating { MOE_GATING_SOFTMAX = 1, MOE_GATING_SIGMOID = 2 };
+/* SOFTMAX_WEIGHT (gpt-oss): experts are chosen by their raw logits and the softmax runs over the
+ * n_used chosen logits only (llama.cpp's expert_gating_func 3). */
+enum moe_gating { MOE_GATING_SOFTMAX = 1, MOE_GATING_SIGMOID = 2, MOE_GATING_SOFTMAX_WEIGHT = 3 };
 
 struct moe_router {
     int n_expert;        /* experts in the layer */

@@ -5,7 +5,8 @@
  * allocates it once (overflow-checked: the sizes come from the file); infer_eval() splits its
  * tokens into steps of at most n_batch and runs the architecture's forward pass (m->ops) on each,
  * which only writes these buffers; the cache's shape also comes from m->ops. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
- * positions [0, n_past). A session is used by one thread at a time; the model it borrows is
+ * positions [0, n_past), except that sliding-window layers (gpt-oss) keep a ring of their window
+ * plus one step (kv_cell0, swa_cells; infer_session_truncate re-evaluates a prefix the ring lost). A session is used by one thread at a time; the model it borrows is
  * read-only. Profiling (infer_session_profile): s->prof holds lap timers that the forward pass marks
  * with model_prof_mark() (model.h) and the pool's per-thread counters; allocated when turned on,
  * never inside a forward pass. Tests: tests/infer/test_model.c, test_conformance.c,
@@ -56,8 +57,11 @@ static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_thread
     bool mla = hp->kv_lora_rank > 0;
     size_t C = (size_t)hp->kv_lora_rank, R = (size_t)hp->n_rot;
     m->ops->kv_shape(m, &kv);
-    z->kv_k = (size_t)hp->n_layer * n_ctx * kv.k_row;
-    z->kv_v = (size_t)hp->n_layer * n_ctx * kv.v_row;
+    size_t cells = 0;
+    for (int il = 0; il < hp->n_layer; il++)
+        cells += (size_t)model_kv_cells(hp, il, n_ctx, T);
+    z->kv_k = cells * kv.k_row;
+    z->kv_v = cells * kv.v_row;
     if (!m->ops->forward) /* encoders keep no cache */
         z->kv_k = z->kv_v = 0;
     z->x = (size_t)T * hp->n_embd;
@@ -122,6 +126,7 @@ void infer_session_free(struct infer_session *s)
     free(s->xq);
     free(s->logits);
     free(s->hist);
+    free(s->kv_cell0);
     free(s->r_logits);
     free(s->r_ids);
     free(s->r_w);
@@ -196,6 +201,12 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     s->rope_cs = kb_try_malloc(z.rope, sizeof(float));
     s->logits = kb_try_malloc(z.logits, sizeof(float));
     s->hist = kb_try_malloc((size_t)s->n_ctx, sizeof(int32_t));
+    if (m->hp.n_swa > 0 && m->ops->forward) { /* ring layers: each layer's first cell */
+        s->swa_cells = KB_MIN(s->n_ctx, m->hp.n_swa + s->n_batch - 1);
+        s->kv_cell0 = kb_xcalloc((size_t)m->hp.n_layer + 1, sizeof *s->kv_cell0);
+        for (int il = 0; il < m->hp.n_layer; il++)
+            s->kv_cell0[il + 1] = s->kv_cell0[il] + (size_t)model_kv_cells(&m->hp, il, s->n_ctx, s->n_batch);
+    }
     s->xq_bytes = session_matmul_scratch(m, s->n_batch);
     s->xq = kb_try_malloc(s->xq_bytes ? s->xq_bytes : 1, 1);
     bool moe_ok = true, mla_ok = true;
@@ -239,13 +250,28 @@ out_free:
 
 int infer_session_n_ctx(const struct infer_session *s) { return s->n_ctx; }
 int infer_session_n_past(const struct infer_session *s) { return s->n_past; }
-void infer_session_reset(struct infer_session *s) { s->n_past = 0; }
+void infer_session_reset(struct infer_session *s)
+{
+    s->n_past = 0;
+    s->kv_hi = 0;
+}
 
 void infer_session_truncate(struct infer_session *s, int n)
 {
     /* rows at positions >= n stay in memory but are dead: attention reads [0, n_past) only, and
      * the next eval overwrites them (K/V rows, MLA latent + rope key rows and hist alike) */
-    s->n_past = KB_MAX(0, KB_MIN(n, s->n_past));
+    n = KB_MAX(0, KB_MIN(n, s->n_past));
+    s->n_past = n;
+    /* A sliding layer's ring holds positions [kv_hi - swa_cells, kv_hi): going back further than
+     * that lost window keys the next token at n needs, so the kept prefix is evaluated again
+     * from the tokens in hist (valid ids: this cannot fail). Rolling back one step's drafts never
+     * gets here (swa_cells = n_swa + n_batch - 1). */
+    if (s->swa_cells > 0 && n > 0 && KB_MAX(0, n - s->m->hp.n_swa + 1) < s->kv_hi - s->swa_cells) {
+        struct kb_error err = {0};
+        s->n_past = 0;
+        s->kv_hi = 0;
+        (void)infer_eval(s, s->hist, n, NULL, false, &err);
+    }
 }
 
 const int32_t *infer_session_tokens(const struct infer_session *s, int *n_out)
@@ -287,8 +313,9 @@ int infer_eval(struct infer_session *s, const int32_t *tokens, int n, float *log
             s->prof->n_steps++;
             s->prof->step_ns += s->prof->t_last - t0;
         }
-        memcpy(s->hist + s->n_past, tokens + done, (size_t)step * sizeof(int32_t));
+        memmove(s->hist + s->n_past, tokens + done, (size_t)step * sizeof(int32_t)); /* may be hist itself */
         s->n_past += step;
+        s->kv_hi = KB_MAX(s->kv_hi, s->n_past);
         done += step;
     }
     return 0;
@@ -377,6 +404,7 @@ int infer_embed(struct infer_session *s, const int32_t *tokens, int n, float *po
         return kb_error_set(err, KB_ETOOBIG, "embed: %d tokens, the model has %lld positions", n,
                             (long long)m->pos_embd.ne[1]);
     s->n_past = 0;
+    s->kv_hi = 0;
     h = m->ops->embed(s, tokens, n); /* an embedding keeps no context: n_past stays 0 */
     if (per_token)
         memcpy(per_token, h, (size_t)n * e * sizeof *per_token);

@@ -46,6 +46,7 @@ enum tok_pre {
     PRE_DEEPSEEK3,
     PRE_FALCON,
     PRE_STARCODER,
+    PRE_GPT4O,
     PRE_COUNT
 };
 /* Splits cps[0..n) into words: writes word lengths (in code points) to lens and returns their count

@@ -4,8 +4,10 @@
  * llama.cpp runs each pre-tokenizer as a list of regexes applied one after the other: every regex
  * splits every fragment left by the previous one into its matches and the unmatched gaps between
  * them (a gap stays one fragment). A regex is an ordered alternation; each alternative here is a
- * sequence of up to four character-class atoms with greedy {min,max} counts, optionally followed
- * by "(?!\S)" or "$". That covers every pre-tokenizer kbox supports.
+ * sequence of up to six character-class atoms with greedy {min,max} counts, optionally followed
+ * by "(?!\S)" or "$"; an optional group at the end of an alternative (gpt-4o's contractions) is
+ * written as one alternative per choice followed by the one without it, which ordered alternation
+ * makes equivalent there. That covers every pre-tokenizer kbox supports.
  *
  * What a class matches depends on how llama.cpp evaluates the regex, which we reproduce:
  *   MODE_UNI: its hand-written GPT-2 and Llama 3 splitters: Unicode categories of the code point;
@@ -27,10 +29,12 @@ enum { TAIL_NONE, TAIL_NOT_NONSPACE, TAIL_END };
 #define INF 0xFFFF
 
 struct pre_class {
-    uint8_t neg;            /* match when NOT (cats hit or unit in ranges) */
+    uint8_t neg;            /* match when NOT (cats hit or unit in ranges, and unit not in excl) */
     uint8_t cats;           /* CB_* */
     uint8_t n_ranges;       /* pairs in ranges */
     const uint32_t *ranges; /* inclusive [lo, hi] pairs over units */
+    uint8_t n_excl;         /* pairs in excl */
+    const uint32_t *excl;   /* units taken out of the class (gpt-4o: "a letter but not a-z") */
 };
 struct pre_atom {
     struct pre_class c;
@@ -39,7 +43,7 @@ struct pre_atom {
 struct pre_alt {
     uint8_t n_atoms;
     uint8_t tail;
-    struct pre_atom a[4];
+    struct pre_atom a[6];
 };
 struct pre_regex {
     uint8_t mode;
@@ -59,6 +63,8 @@ static const uint32_t r_l[] = {'l', 'l', 'L', 'L'}, r_d[] = {'d', 'd', 'D', 'D'}
 static const uint32_t r_sl[] = {'s', 's'}, r_tl[] = {'t', 't'}, r_rl[] = {'r', 'r'}, r_el[] = {'e', 'e'};
 static const uint32_t r_vl[] = {'v', 'v'}, r_ml[] = {'m', 'm'}, r_ll[] = {'l', 'l'}, r_dl[] = {'d', 'd'};
 static const uint32_t r_digit[] = {'0', '9'};
+static const uint32_t r_lower[] = {'a', 'z'}, r_upper[] = {'A', 'Z'};
+static const uint32_t r_crlf_slash[] = {'\n', '\n', '\r', '\r', '/', '/'};
 static const uint32_t r_alpha[] = {'A', 'Z', 'a', 'z'};
 static const uint32_t r_ascii_punct[] = {0x21, 0x2F, 0x3A, 0x40, 0x5B, 0x60, 0x7B, 0x7E};
 static const uint32_t r_default_sym[] = {'$', '$', '+', '+', '<', '>', '^', '^', '~', '~', '|', '|'};
@@ -90,8 +96,9 @@ static const uint32_t r_cjk_v3[] = {
 };
 
 #define RANGES(r) (uint8_t)(KB_ARRAY_LEN(r) / 2), r
-#define CLS(neg, cats) {neg, cats, 0, NULL}
-#define CLSR(neg, cats, r) {neg, cats, RANGES(r)}
+#define CLS(neg, cats) {neg, cats, 0, NULL, 0, NULL}
+#define CLSR(neg, cats, r) {neg, cats, RANGES(r), 0, NULL}
+#define CLSX(cats, x) {0, cats, 0, NULL, RANGES(x)}
 #define ONE(c) {c, 1, 1}
 #define PLUS(c) {c, 1, INF}
 #define STAR(c) {c, 0, INF}
@@ -169,6 +176,34 @@ static const struct pre_alt alts_v3_main[] = {
     {1, TAIL_NONE, {PLUS(c_ws)}},
 };
 
+/* gpt-4o (gpt-oss, llama4), as llama.cpp runs it on the collapsed text (non-ASCII letters are one
+ * "letter" unit, so "a letter but not a-z" holds upper-case ASCII and every non-ASCII letter):
+ *   [^\r\n\p{L}\p{N}]?U*W+C?|[^\r\n\p{L}\p{N}]?U+W*C?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|
+ *   \s*[\r\n]+|\s+(?!\S)|\s+
+ * with U = (?=\p{L})[^a-z], W = (?=\p{L})[^A-Z], C = '[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]. */
+#define c_up CLSX(CB_L, r_lower)
+#define c_lo CLSX(CB_L, r_upper)
+/* UMIN, WMIN: the least counts of U and W (0 or 1); both are greedy without bound */
+#define OSS_C1(UMIN, WMIN, A)                                                                                 \
+    {5, TAIL_NONE, {OPT(c_not_crlf_l_n), {c_up, UMIN, INF}, {c_lo, WMIN, INF}, ONE(c_apos), ONE(CLSR(0, 0, A))}}
+#define OSS_C2(UMIN, WMIN, A, B)                                                                              \
+    {6, TAIL_NONE,                                                                                            \
+     {OPT(c_not_crlf_l_n), {c_up, UMIN, INF}, {c_lo, WMIN, INF}, ONE(c_apos), ONE(CLSR(0, 0, A)),              \
+      ONE(CLSR(0, 0, B))}}
+#define OSS_WORD(UMIN, WMIN)                                                                                  \
+    OSS_C1(UMIN, WMIN, r_s), OSS_C1(UMIN, WMIN, r_t), OSS_C2(UMIN, WMIN, r_r, r_e),                            \
+    OSS_C2(UMIN, WMIN, r_v, r_e), OSS_C1(UMIN, WMIN, r_m), OSS_C2(UMIN, WMIN, r_l, r_l),                       \
+    OSS_C1(UMIN, WMIN, r_d), {3, TAIL_NONE, {OPT(c_not_crlf_l_n), {c_up, UMIN, INF}, {c_lo, WMIN, INF}}}
+static const struct pre_alt alts_gpt4o[] = {
+    OSS_WORD(0, 1),
+    OSS_WORD(1, 0),
+    {1, TAIL_NONE, {{c_n, 1, 3}}},
+    {3, TAIL_NONE, {OPT(c_space), PLUS(c_not_ws_l_n), STAR(CLSR(0, 0, r_crlf_slash))}},
+    {2, TAIL_NONE, {STAR(c_ws), PLUS(c_crlf)}},
+    {1, TAIL_NOT_NONSPACE, {PLUS(c_ws)}},
+    {1, TAIL_NONE, {PLUS(c_ws)}},
+};
+
 #define RX(mode, alts) {mode, (uint8_t)KB_ARRAY_LEN(alts), alts}
 static const struct pre_regex rx_gpt2 = RX(MODE_UNI, alts_gpt2);
 static const struct pre_regex rx_llama3 = RX(MODE_UNI, alts_llama3);
@@ -188,6 +223,7 @@ static const struct pre_regex rx_ws_l = RX(MODE_COLLAPSED, alts_ws_l);
 static const struct pre_regex rx_ws_p = RX(MODE_COLLAPSED, alts_ws_p);
 static const struct pre_regex rx_cjk_v3 = RX(MODE_RAW, alts_cjk_v3);
 static const struct pre_regex rx_v3_main = RX(MODE_COLLAPSED, alts_v3_main);
+static const struct pre_regex rx_gpt4o = RX(MODE_COLLAPSED, alts_gpt4o);
 
 /* The regex lists per pre-tokenizer, in llama.cpp's order. */
 static const struct pre_regex *const programs[PRE_COUNT][7] = {
@@ -200,6 +236,7 @@ static const struct pre_regex *const programs[PRE_COUNT][7] = {
     [PRE_DEEPSEEK3] = {&rx_n3, &rx_cjk_v3, &rx_v3_main},
     [PRE_FALCON] = {&rx_falcon_sym, &rx_gpt2, &rx_digit3},
     [PRE_STARCODER] = {&rx_n1, &rx_gpt2},
+    [PRE_GPT4O] = {&rx_gpt4o},
 };
 
 /* clang-format on */
@@ -273,6 +310,8 @@ static bool class_match(const struct pre_class *c, uint8_t cat, uint32_t unit)
     bool hit = (cat & c->cats) != 0;
     for (int i = 0; !hit && i < c->n_ranges; i++)
         hit = unit >= c->ranges[2 * i] && unit <= c->ranges[2 * i + 1];
+    for (int i = 0; hit && i < c->n_excl; i++)
+        hit = !(unit >= c->excl[2 * i] && unit <= c->excl[2 * i + 1]);
     return c->neg ? !hit : hit;
 }
 
@@ -287,7 +326,7 @@ static long match_seq(const struct pre_alt *alt, int i, size_t pos, size_t end, 
             return -1;
         return (long)pos;
     }
-    if (i >= (int)KB_ARRAY_LEN(alt->a)) /* n_atoms <= 4; says so to the optimiser too */
+    if (i >= (int)KB_ARRAY_LEN(alt->a)) /* n_atoms <= 6; says so to the optimiser too */
         return -1;
     const struct pre_atom *at = &alt->a[i];
     size_t k = 0;

@@ -67,6 +67,8 @@ static const struct pre_name pre_names[] = {
     {"codeshell", PRE_STARCODER, 0},
     {"exaone", PRE_STARCODER, 0},
     {"minerva-7b", PRE_STARCODER, 0},
+    {"gpt-4o", PRE_GPT4O, 2},
+    {"llama4", PRE_GPT4O, 2},
     {"qwen2", PRE_QWEN2, 2},
     {"deepseek-r1-qwen", PRE_QWEN2, 2},
     {"kormo", PRE_QWEN2, 2},

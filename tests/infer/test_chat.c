@@ -1,5 +1,6 @@
 /* tests/infer/test_chat.c: template detection from real templates' marker strings, the exact prompt
- * each family renders, and the streaming <think> splitter with tags cut at every byte. */
+ * each family renders (harmony included), the streaming <think> splitter and gpt-oss's harmony
+ * channel splitter with tags cut at every byte. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,6 +63,9 @@ static void test_detect(void **state)
          false, false},
         {"{% for message in messages %}<|user|>{{ message['content'] }}<|end|>{% endfor %}", CHAT_CHATML,
          false, false},
+        {"{%- for message in messages %}{{- '<|start|>' + message['role'] + '<|message|>' + message['content'] + "
+         "'<|end|>' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|start|>assistant' }}{%- endif %}",
+         CHAT_HARMONY, false, false},
         {"", CHAT_CHATML, false, false},
         {NULL, CHAT_CHATML, false, false},
     };
@@ -124,6 +128,18 @@ static void test_render(void **state)
          "Be brief.\n\n" U8_USER "Hi" U8_ASSISTANT "Hello." U8_EOS U8_USER " Why? " U8_ASSISTANT},
         {CHAT_DEEPSEEK3, true, true,
          "Be brief.\n\n" U8_USER "Hi" U8_ASSISTANT "Hello." U8_EOS U8_USER " Why? " U8_ASSISTANT "<think>\n"},
+        {CHAT_HARMONY, false, true,
+         "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: "
+         "2024-06\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must be included "
+         "for every message.<|end|><|start|>developer<|message|># Instructions\n\nBe brief.<|end|>"
+         "<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|end|>"
+         "<|start|>user<|message|> Why? <|end|><|start|>assistant"},
+        {CHAT_HARMONY, false, false,
+         "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: "
+         "2024-06\n\nReasoning: low\n\n# Valid channels: analysis, commentary, final. Channel must be included "
+         "for every message.<|end|><|start|>developer<|message|># Instructions\n\nBe brief.<|end|>"
+         "<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|end|>"
+         "<|start|>user<|message|> Why? <|end|><|start|>assistant"},
     };
     struct kb_buf b;
     struct kb_error err = {0};
@@ -211,6 +227,45 @@ static void test_think(void **state)
     }
 }
 
+/* gpt-oss's harmony output: the analysis (and commentary) channel is reasoning, the final channel
+ * the answer; control tokens and headers never reach either side; pieces cut at every byte. */
+static void test_harmony_split(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *reasoning, *answer;
+    } cases[] = {
+        {"<|channel|>analysis<|message|>User says hi. Reply briefly.<|end|><|start|>assistant<|channel|>final"
+         "<|message|>Hello!",
+         "User says hi. Reply briefly.", "Hello!"},
+        {"<|channel|>final<|message|>Straight to it.", "", "Straight to it."},
+        {"<|channel|>analysis<|message|>a < b and c<|d|> e<|end|>", "a < b and c<|d|> e", ""},
+        {"<|channel|>commentary<|message|>calling<|end|><|start|>assistant<|channel|>final <|constrain|>text"
+         "<|message|>x<y",
+         "calling", "x<y"},
+        {"no header at all", "", "no header at all"},
+        {"an unheaded answer that runs longer than any harmony header could be, so it is text", "",
+         "an unheaded answer that runs longer than any harmony header could be, so it is text"},
+        {"<|channel|>analysis<|message|>unfinished <|", "unfinished <|", ""},
+        {"", "", ""},
+    };
+    for (size_t c = 0; c < KB_ARRAY_LEN(cases); c++) {
+        size_t n = strlen(cases[c].text);
+        for (size_t step = 1; step <= n + 1; step++) {
+            struct spans sp = {0};
+            struct chat_think t;
+            chat_think_init_harmony(&t, on_span, &sp);
+            for (size_t i = 0; i < n; i += step)
+                chat_think_feed(&t, cases[c].text + i, KB_MIN(step, n - i));
+            chat_think_flush(&t);
+            if (strcmp(sp.reasoning, cases[c].reasoning) != 0 || strcmp(sp.answer, cases[c].answer) != 0)
+                fail_msg("case %zu step %zu: reasoning '%s' answer '%s'", c, step, sp.reasoning, sp.answer);
+        }
+    }
+    assert_true(chat_template_is_harmony("<|start|>user<|message|>"));
+    assert_false(chat_template_is_harmony("<|im_start|>user<|im_end|>"));
+}
+
 /* A rendered ChatML prompt tokenizes with its control tokens as single ids and decodes back. */
 static void test_render_tokenize(void **state)
 {
@@ -258,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_think),
+        cmocka_unit_test(test_harmony_split),
         cmocka_unit_test(test_render_tokenize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

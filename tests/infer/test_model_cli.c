@@ -3,7 +3,7 @@
  * greedy_text exactly (skipped without ../shared); plus info, logits against infer_eval's numbers,
  * synth, bench --json (--ctx, stream_gb_s, tg_bw_fraction, tg_cpu_per_wall), bench --profile on a synth MoE file
  * (every phase and pool field present and consistent), synth --type MXFP4 through info and run, a
- * gpt-oss file refused with a clear error, and usage errors. */
+ * gpt-oss MXFP4 file through info (--json window fields) and run --chat, and usage errors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -329,9 +329,17 @@ static void test_synth_mxfp4(void **state)
     assert_int_equal(run_cmd(&r, oss, NULL), 0);
     assert_int_equal(r.exit_code, 0);
     run_result_free(&r);
+    /* gpt-oss: info tells its window; run generates with the harmony template's tokens */
     assert_int_equal(run_cmd(&r, info, NULL), 0);
-    assert_int_equal(r.exit_code, 2);
-    assert_non_null(strstr(r.err, "gpt-oss"));
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"arch\":\"gpt-oss\""));
+    assert_non_null(strstr(r.out, "\"n_swa\":64,\"n_swa_layers\":1,")); /* synth's default: 2 layers */
+    assert_non_null(strstr(r.out, "\"MXFP4\":6"));
+    run_result_free(&r);
+    char *oss_run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "4", "--temp", "0", NULL};
+    assert_int_equal(run_cmd(&r, oss_run, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.err, "generated 4 tokens"));
     run_result_free(&r);
     unlink(gguf);
 }

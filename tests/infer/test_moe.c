@@ -1,6 +1,6 @@
 /* tests/infer/test_moe.c: the MoE router (infer/moe.c) as a table of hand-checked cases (softmax
  * and sigmoid scoring, bias for selection only, group-limited top-k, normalisation and scaling,
- * ties to the lower id), then the engine's float router against its double reference twin on
+ * ties to the lower id, gpt-oss's softmax after top-k), gpt-oss's clamped SwiGLU, then the engine's float router against its double reference twin on
  * thousands of random inputs of every configuration; model_matvec_multi (generation's one-dispatch
  * products) bit for bit against vec_dot loops on 1 and 3 threads. */
 #include <math.h>
@@ -46,6 +46,12 @@ static const struct rcase cases[] = {
     {"groups: 4 groups of 2, keep 2; the best single expert's group loses on its top-2 sum",
      {8, 2, MOE_GATING_SIGMOID, NULL, 4, 2, false, 0}, {5, -5, 2, 2, 1, 1, 0, 0}, {0}, false,
      {2, 3}, {0.880797f, 0.880797f}},
+    {"softmax after top-k (gpt-oss): chosen by raw logit, softmax over the chosen two only",
+     {8, 2, MOE_GATING_SOFTMAX_WEIGHT, NULL, 0, 0, false, 0}, {0, 1, 2, 3, -9, 0, 0, 0}, {0}, false,
+     {3, 2}, {0.731059f, 0.268941f}},
+    {"softmax after top-k, three chosen, tie to the lower id",
+     {8, 3, MOE_GATING_SOFTMAX_WEIGHT, NULL, 0, 0, false, 0}, {5, 0, 5, 4, 0, 0, 0, 0}, {0}, false,
+     {0, 2, 3}, {0.422318f, 0.422318f, 0.155362f}},
     {"scale alone (softmax, no norm)",
      {8, 1, MOE_GATING_SOFTMAX, NULL, 0, 0, false, 1.5f}, {0, 0, 0, 0, 0, 0, 0, 10}, {0}, false,
      {7}, {1.5f * 0.999681f}},
@@ -97,6 +103,7 @@ static void test_router_vs_reference(void **state)
         {64, 6, MOE_GATING_SOFTMAX, 0, 0, false, false, 1.0f}, /* V2-Lite */
         {160, 6, MOE_GATING_SOFTMAX, 8, 3, false, false, 16.0f}, /* V2 */
         {256, 8, MOE_GATING_SIGMOID, 8, 4, true, true, 2.5f}, /* V3 / R1 */
+        {32, 4, MOE_GATING_SOFTMAX_WEIGHT, 0, 0, false, false, 0}, /* gpt-oss-20b */
     };
     float logits[256], bias[256];
     int checked = 0;
@@ -124,7 +131,7 @@ static void test_router_vs_reference(void **state)
                 for (int j = 0; j < k; j++)
                     assert_int_not_equal(ids[j], ids[k]);
             }
-            if (r.norm)
+            if (r.norm || r.gating == MOE_GATING_SOFTMAX_WEIGHT)
                 assert_true(fabsf(sum - (r.scale != 0 ? r.scale : 1.0f)) < 1e-4f * sum);
             if (r.n_group > 1) { /* every chosen expert lies in one of n_group_used groups */
                 int per = r.n_expert / r.n_group, groups = 0;
@@ -140,6 +147,26 @@ static void test_router_vs_reference(void **state)
         }
     }
     assert_int_equal(checked, 500 * (int)KB_ARRAY_LEN(cfg));
+}
+
+/* gpt-oss's clamped SwiGLU (model_glu) against its definition in double, and plain SwiGLU. */
+static void test_glu(void **state)
+{
+    (void)state;
+    struct model_hparams oai = {.glu_oai = true, .glu_alpha = 1.702f, .glu_limit = 7.0f}, plain = {0};
+    static const float gu[][2] = {{0.5f, -0.25f}, {-3, 2}, {10, 10}, {9, -12}, {-20, 0.5f}, {6.9f, 7.1f}};
+    for (size_t i = 0; i < KB_ARRAY_LEN(gu); i++) {
+        double g = gu[i][0], u = gu[i][1];
+        double x = fmin(g, 7.0), y = fmax(-7.0, fmin(u, 7.0));
+        double want = x / (1.0 + exp(-1.702 * x)) * (y + 1.0);
+        double got = model_glu(&oai, gu[i][0], gu[i][1]);
+        if (fabs(got - want) > 1e-5 * fmax(1.0, fabs(want)))
+            fail_msg("glu_oai(%g, %g) = %g, want %g", g, u, got, want);
+        assert_true(fabs(model_glu(&plain, gu[i][0], gu[i][1]) - g / (1.0 + exp(-g)) * u) < 1e-4 * fmax(1, fabs(g * u)));
+    }
+    /* the clamp: any gate above the limit gives the same value; up above the limit too */
+    assert_true(model_glu(&oai, 8.0f, 1.0f) == model_glu(&oai, 100.0f, 1.0f));
+    assert_true(model_glu(&oai, 1.0f, 8.0f) == model_glu(&oai, 1.0f, 7.0f));
 }
 
 /* model_matvec_multi (the one-dispatch products of generation) against plain vec_dot loops over
@@ -219,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_router_table),
         cmocka_unit_test(test_router_vs_reference),
         cmocka_unit_test(test_matvec_multi),
+        cmocka_unit_test(test_glu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -695,6 +695,62 @@ static int gw_load(struct gw *g, struct tok_vocab **v, struct kb_error *err)
     return rc;
 }
 
+/* gpt-4o's pre-tokenizer (gpt-oss): fragment lengths in code points. The expected splits come from
+ * the regex llama.cpp d32676d77 runs for it, evaluated the way llama.cpp does (on the collapsed
+ * text: every non-ASCII code point replaced by its category, so "a letter that is not a-z" holds
+ * upper-case ASCII and every non-ASCII letter) by a separate regex engine when the cases were made:
+ * case-split words, contractions in either case, 3-digit groups, punctuation runs keeping a
+ * trailing '/' or newline, whitespace runs. */
+static void test_pre_gpt4o(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"Hello World", "5,6"},
+        {"HelloWorld's", "5,7"},
+        {"HELLOworld", "10"},
+        {"helloWORLD", "5,5"},
+        {"I'm fine, you're NOT'S here", "3,5,1,7,6,5"},
+        {"can't don'T we'LL", "5,6,6"},
+        {"12345 6789", "3,2,1,3,1"},
+        {"a/b//c\x0a""\x0a""/x", "1,2,2,1,2,2"},
+        {"  leading", "1,8"},
+        {"trailing   ", "8,3"},
+        {"tab\x09""sep\x0a""\x0a""new", "3,4,2,3"},
+        {"na\xc3""\xaf""ve caf\xc3""\xa9", "5,5"},
+        {"\xc3""\x80""BC d\xc3""\xa9""f", "1,2,4"},
+        {"Stra\xc3""\x9f""e", "6"},
+        {"\xe6""\x97""\xa5""\xe6""\x9c""\xac""\xe8""\xaa""\x9e""\xe3""\x83""\x86""\xe3""\x82""\xad""\xe3""\x82""\xb9""\xe3""\x83""\x88", "7"},
+        {"x = y + z;", "1,2,2,2,2,1"},
+        {"path/to/file.txt\x0d""\x0a", "4,3,5,4,2"},
+        {"emoji \xf0""\x9f""\x98""\x80"" ok", "5,2,3"},
+        {"MixedCASEWords andStuff", "5,9,4,5"},
+        {" ?!", "3"},
+        {"'s alone", "2,6"},
+        {"ABC'S", "5"},
+        {"d\xc3""\xa9""j\xc3""\xa0""-vu", "4,3"},
+        {"$100.00 (USD)", "1,3,1,2,2,3,1"},
+        {"  \x0a""  x", "3,1,2"},
+        {"a\xcc""\x81""b", "1,2"},
+    };
+    for (size_t c = 0; c < KB_ARRAY_LEN(cases); c++) {
+        const char *t = cases[c].text;
+        size_t n = strlen(t), n_cp = 0;
+        uint32_t cps[128], lens[128], units[128], tmp[128];
+        uint8_t cats[128];
+        for (size_t i = 0; i < n;)
+            i += (size_t)kb_utf8_decode_lenient(t + i, n - i, &cps[n_cp++]);
+        size_t nf = tok_pre_split(PRE_GPT4O, cps, n_cp, lens, cats, units, tmp);
+        char got[256];
+        size_t g = 0;
+        for (size_t f = 0; f < nf; f++)
+            g += (size_t)snprintf(got + g, sizeof got - g, "%s%u", f ? "," : "", lens[f]);
+        if (strcmp(got, cases[c].want) != 0)
+            fail_msg("gpt-4o case %zu (%s): fragments %s, want %s", c, t, got, cases[c].want);
+    }
+}
+
 static void test_gguf_malformed(void **state)
 {
     (void)state;
@@ -776,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_vocab_files), cmocka_unit_test(test_conformance_cases),
         cmocka_unit_test(test_stories),     cmocka_unit_test(test_special_and_stream),
         cmocka_unit_test(test_gguf_errors), cmocka_unit_test(test_gguf_malformed),
+        cmocka_unit_test(test_pre_gpt4o),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

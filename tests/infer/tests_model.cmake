@@ -21,3 +21,8 @@ add_test(NAME test_mxfp4_conf_avx2 COMMAND test_mxfp4_conf)
 set_tests_properties(test_mxfp4_conf_avx2 PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_ISA=avx2")
 add_test(NAME test_mxfp4_conf_scalar COMMAND test_mxfp4_conf)
 set_tests_properties(test_mxfp4_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
+# gpt-oss (sinks, sliding windows in a KV ring, YaRN, biased SwiGLU-OAI experts) against llama.cpp's
+# logits on committed tiny files (F32, MXFP4, a second shape), on the dispatched and scalar kernels.
+kb_test(test_gptoss_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gptoss_conf.c LIBS kb_infer kb_base m LABELS unit)
+add_test(NAME test_gptoss_conf_scalar COMMAND test_gptoss_conf)
+set_tests_properties(test_gptoss_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
