@@ -178,6 +178,8 @@ static int sync_batch(struct pg_sync *s, const struct pg_change *ch, int n, stru
             whole = ch[k].kind == PG_KIND_DOC && ch[k].obj_id == ch[i].obj_id;
         rc = sync_doc(s, ch[i].obj_id, !whole, err);
     }
+    if (rc == 0) /* the conversation log and curated answers (pg_rows.c) */
+        rc = pg_rows_apply(s->st, s->db, ch, n, err);
     for (int i = 0; rc == 0 && i < n; i++)
         if (gone[i])
             rc = store_mirror_collection(s->st, ch[i].obj_id, NULL, 0, err);
@@ -226,6 +228,8 @@ static int sync_rebuild(struct pg_sync *s, bool wipe, struct kb_error *err)
         if (lo == n || ids[lo] != docs[i].id)
             rc = sync_doc(s, docs[i].id, false, err); /* reads "not found": deletes it */
     }
+    if (rc == 0)
+        rc = pg_rows_resync(s->st, s->db, err);
     if (rc == 0)
         rc = index_collection_list(s->st, &a, &colls, &n_colls, err);
     for (int i = 0; rc == 0 && i < n_colls; i++) {

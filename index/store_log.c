@@ -41,7 +41,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_rows.c) */
 
 const char store_log_migration[] =
     "CREATE TABLE IF NOT EXISTS conversations(id INTEGER PRIMARY KEY AUTOINCREMENT, secret TEXT NOT NULL UNIQUE,"
@@ -251,6 +251,8 @@ int index_log_append(struct index_store *st, const struct index_log_exchange *x,
                      struct kb_error *err)
 {
     int rc;
+    if (st->pg)
+        return pg_rows_log_append(st, x, n, purge_before, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0 && purge_before > 0)
@@ -266,6 +268,8 @@ int index_log_next_id(struct index_store *st, int64_t *next, struct kb_error *er
 {
     sqlite3_stmt *s = NULL;
     int rc = 0, src;
+    if (st->pg)
+        return pg_rows_log_next_id(st, next, err);
     store_lock(st);
     src = sqlite3_prepare_v2(st->db, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
                                      " coalesce((SELECT max(id) FROM messages), 0)) + 1", -1, &s, NULL);
@@ -285,6 +289,8 @@ int index_log_feedback(struct index_store *st, int64_t message_id, const char *s
     int rc = 0, src;
     if (vote != 1 && vote != -1)
         return kb_error_set(err, KB_EINVAL, "vote must be 1 or -1");
+    if (st->pg)
+        return pg_rows_log_feedback(st, message_id, secret, vote, comment, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO feedback(message_id, vote, comment, created_at, day, collection_id) SELECT m.id,"
                        " ?3, ?4, ?5, m.created_at / 86400, m.collection_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1"
@@ -453,6 +459,8 @@ int index_log_review_set(struct index_store *st, int64_t message_id, const char 
     int rc;
     if (!state || (strcmp(state, "dismissed") != 0 && strcmp(state, "resolved") != 0))
         return kb_error_set(err, KB_EINVAL, "review state must be dismissed or resolved");
+    if (st->pg)
+        return pg_rows_log_review_set(st, message_id, state, err);
     store_lock(st);
     rc = log_change_one(st, "UPDATE messages SET review = ?2, reviewed_at = ?3 WHERE id = ?1", message_id, state,
                         "message", err);
@@ -490,6 +498,8 @@ int index_log_collection_of(struct index_store *st, bool conversation, int64_t i
 int index_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err)
 {
     int rc;
+    if (st->pg)
+        return pg_rows_log_conversation_delete(st, id, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0)
@@ -504,6 +514,8 @@ int index_log_purge(struct index_store *st, int64_t before, int64_t *n_deleted, 
     int rc;
     if (n_deleted)
         *n_deleted = 0;
+    if (st->pg)
+        return pg_rows_log_purge(st, before, n_deleted, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0)

@@ -233,3 +233,50 @@ bool store_mirror_has_original(struct index_store *st, const char *sha)
     snprintf(p, sizeof p, "%s/originals/%s", st->data_dir, sha);
     return access(p, R_OK) == 0;
 }
+
+/* ---- shared rows (pg_rows.c): the conversation log and curated answers ------------------------------ */
+
+static int mirror_step(struct index_store *st, const struct store_mirror_step *step, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0, src, n_par;
+    if (!step->rows)
+        return store_exec(st, step->sql, err);
+    if (step->rows->n == 0)
+        return 0;
+    src = sqlite3_prepare_v2(st->db, step->sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return store_fail(st, err, src, "prepare a mirrored row");
+    }
+    n_par = KB_MIN(sqlite3_bind_parameter_count(s), step->rows->cols);
+    for (int i = 0; rc == 0 && i < step->rows->n; i++) {
+        const char *const *row = step->rows->v + (size_t)i * (size_t)step->rows->cols;
+        for (int k = 0; k < n_par; k++)
+            if (row[k])
+                sqlite3_bind_text(s, k + 1, row[k], -1, SQLITE_STATIC); /* column affinity converts */
+            else
+                sqlite3_bind_null(s, k + 1);
+        src = sqlite3_step(s);
+        if (src != SQLITE_DONE && src != SQLITE_ROW)
+            rc = store_fail(st, err, src, "mirror a row");
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int store_mirror_steps(struct index_store *st, const struct store_mirror_step *steps, int n, struct kb_error *err)
+{
+    int rc;
+    store_lock(st);
+    rc = store_begin(st, err);
+    if (rc == 0) {
+        for (int i = 0; rc == 0 && i < n; i++)
+            rc = mirror_step(st, &steps[i], err);
+        rc = store_end(st, rc, err);
+    }
+    store_unlock(st);
+    return rc;
+}
