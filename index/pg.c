@@ -12,7 +12,7 @@
  * its change rows (the last statement before COMMIT), which makes seq order equal commit order at
  * the cost of serialising only those last statements.
  *
- * Schema (kbox_schema.version 1, then 2, 3, 4):
+ * Schema (kbox_schema.version 1, then 2, 3, 4, 5):
  *   kbox_schema(version)                    -- one row; a newer version than PG_SCHEMA_VERSION is refused
  *   kbox_meta(key PRIMARY KEY, value)       -- 'cluster_id': random hex, names this database
  *   collections(id bigserial, name UNIQUE, created_at)          -- id 1 = 'default'
@@ -34,6 +34,8 @@
  *   conversations(id bigserial, secret UNIQUE, ...), messages(id from blocks of log_id_blocks, ...),
  *   feedback(message_id, ...), curated(id bigserial, ...), curated_versions(curated_id, version, ...);
  *   change kinds 'v' 'g' 'p' 'q' (pg.h)
+ * Schema 5 adds users, sessions, api_keys, audit, bots, bot_handoff likewise (pg_accounts.c; users'
+ *   email unique case-insensitively by an index on lower(email)); kinds 'u' 's' 'k' 'a' 'b' 
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
@@ -255,6 +257,30 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE curated_versions(curated_id bigint NOT NULL REFERENCES curated(id) ON DELETE CASCADE,"
     " version int NOT NULL, question text NOT NULL, \"similar\" text NOT NULL DEFAULT '', answer text NOT NULL,"
     " citations text NOT NULL DEFAULT '', created_at bigint NOT NULL, PRIMARY KEY(curated_id, version));",
+    /* 4 -> 5: accounts, sessions, API keys, the audit log and bots, shared likewise (pg_accounts.c) */
+    "CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text NOT NULL DEFAULT '',"
+    " role text NOT NULL CHECK(role IN ('owner','editor','agent','viewer')), pw_hash text NOT NULL,"
+    " collections text NOT NULL DEFAULT '', created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE UNIQUE INDEX users_email ON users(lower(email));"
+    "CREATE TABLE sessions(id_hash text PRIMARY KEY, user_id bigint NOT NULL, csrf text NOT NULL,"
+    " created_at bigint NOT NULL, last_seen bigint NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE api_keys(id bigserial PRIMARY KEY, prefix text NOT NULL UNIQUE, hash text NOT NULL,"
+    " name text NOT NULL DEFAULT '', user_id bigint NOT NULL, scopes text NOT NULL DEFAULT '',"
+    " rate_per_min bigint NOT NULL DEFAULT 0, created_at bigint NOT NULL, expires_at bigint NOT NULL DEFAULT 0,"
+    " last_used bigint NOT NULL DEFAULT 0, revoked_at bigint NOT NULL DEFAULT 0);"
+    "CREATE TABLE audit(id bigserial PRIMARY KEY, at bigint NOT NULL, actor text NOT NULL, action text NOT NULL,"
+    " target text NOT NULL DEFAULT '', detail text NOT NULL DEFAULT '', ip text NOT NULL DEFAULT '');"
+    "CREATE TABLE bots(id text PRIMARY KEY, name text NOT NULL, collections text NOT NULL DEFAULT '',"
+    " greeting text NOT NULL DEFAULT '', persona text NOT NULL DEFAULT '', fallback text NOT NULL DEFAULT '',"
+    " strict int NOT NULL DEFAULT -1, model text NOT NULL DEFAULT '', origins text NOT NULL DEFAULT '',"
+    " color text NOT NULL DEFAULT '', logo text NOT NULL DEFAULT '', lang text NOT NULL DEFAULT '',"
+    " public_page int NOT NULL DEFAULT 1, created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "INSERT INTO bots(id, name, created_at, updated_at) VALUES('default', 'Default',"
+    " extract(epoch from now())::bigint, extract(epoch from now())::bigint);"
+    "CREATE TABLE bot_handoff(bot_id text PRIMARY KEY, handoff int NOT NULL DEFAULT -1,"
+    " keywords text NOT NULL DEFAULT '', after_fallbacks int NOT NULL DEFAULT -1,"
+    " on_thumbs_down int NOT NULL DEFAULT -1);",
 };
 
 /* defined below */

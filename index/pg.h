@@ -12,7 +12,7 @@
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 4 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 5 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -123,6 +123,11 @@ enum pg_kind {
     PG_KIND_MESSAGE = 'g',      /* a message with its conversation and feedback */
     PG_KIND_PURGE = 'p',        /* messages before obj_id (unix s) deleted */
     PG_KIND_CURATED = 'q',      /* a curated answer with its versions */
+    PG_KIND_USER = 'u',         /* schema 5 (pg_accounts.c): a user */
+    PG_KIND_SESSIONS = 's',     /* every session of user obj_id */
+    PG_KIND_KEY = 'k',          /* an API key */
+    PG_KIND_AUDIT = 'a',        /* an audit entry */
+    PG_KIND_BOTS = 'b',         /* the bots (all of them, with their handoff settings; obj_id 0) */
 };
 struct pg_change {
     int64_t seq;    /* change-log sequence, increasing in commit order */
@@ -217,7 +222,48 @@ int pg_rows_curated_set_document(struct index_store *st, int64_t id, int version
                                  struct kb_error *err);
 /* Counts one use of entry curated_id (its hidden document document_id) in PostgreSQL; best effort. */
 void pg_rows_curated_used(struct index_store *st, int64_t curated_id, int64_t document_id);
-/* pg_sync.c: applies the changes of kinds v, g, p, q among ch[0..n) (in log order around purges). */
+/* Shared by pg_rows.c and pg_accounts.c (inside pg_tx_begin .. pg_rows_commit): */
+/* Ends the transaction with its change rows (pg_tx_end), then this node's cache catches up. */
+int pg_rows_commit(struct index_store *st, int rc, const char *kinds, const int64_t *ids, int n, struct kb_error *err);
+/* The first value of a statement's first row into *v; KB_ENOENT (no message) when no row came back. */
+int pg_rows_i64(struct pg_db *db, const char *sql, int n, const char *const *vals, int64_t *v, const char *what,
+                struct kb_error *err);
+/* One statement in its own transaction with the change (kind, id); KB_ENOENT "no <what> with id <id>"
+ * when it returned no row; *out (nullable): its first value. */
+int pg_rows_change_one(struct index_store *st, const char *sql, int n, const char *const *vals, char kind, int64_t id,
+                       const char *what, int64_t *out, struct kb_error *err);
+
+/* ids as a PostgreSQL array literal "{1,2,3}" in a (NULL: no memory). */
+const char *pg_rows_array(struct kb_arena *a, const int64_t *ids, int n);
+/* ids as one-column rows (for SQLite statements taking ?1 = id). */
+int pg_rows_of_ids(struct kb_arena *a, const int64_t *ids, int n, struct pg_rows *out, struct kb_error *err);
+/* The first column (ids) of sql($1 = after) into ids (room for every row sql can return). */
+int pg_rows_page_ids(struct pg_db *db, const char *sql, int64_t after, struct kb_arena *a, int64_t *ids, int *n,
+                     struct kb_error *err);
+
+/* ---- pg_accounts.c: users, sessions, API keys, audit and bots shared likewise (schema 5) ----------- */
+
+/* The store_users.c / store_bots.c contracts of their writes, for a store following PostgreSQL. */
+int pg_acct_user_add(struct index_store *st, const struct index_user *u, int64_t *id, struct kb_error *err);
+int pg_acct_user_update(struct index_store *st, int64_t id, const struct index_user *u, struct kb_error *err);
+int pg_acct_user_delete(struct index_store *st, int64_t id, struct kb_error *err);
+int pg_acct_session_add(struct index_store *st, const char *id_hash, int64_t user_id, const char *csrf, int64_t now,
+                        struct kb_error *err);
+int pg_acct_session_touch(struct index_store *st, const char *id_hash, int64_t now, struct kb_error *err);
+int pg_acct_session_delete(struct index_store *st, const char *id_hash, int64_t user_id, struct kb_error *err);
+int pg_acct_key_add(struct index_store *st, const struct index_api_key *k, int64_t *id, struct kb_error *err);
+int pg_acct_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t now, struct kb_error *err);
+int pg_acct_audit_add(struct index_store *st, const struct index_audit *e, struct kb_error *err);
+int pg_acct_bot_put(struct index_store *st, const struct index_bot *b, bool create, struct kb_error *err);
+int pg_acct_bot_delete(struct index_store *st, const char *id, struct kb_error *err);
+
+/* pg_rows.c's apply and resync for these kinds (u s k a b): the rows of ids[0..n) of one kind made
+ * equal in the cache; the resync empties the cached tables and reloads them. */
+int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int64_t *ids, int n, struct kb_arena *a,
+                  struct kb_error *err);
+int pg_acct_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
+
+/* pg_sync.c: applies the changes of kinds v g p q u s k a b among ch[0..n) (in log order around purges). */
 int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_change *ch, int n, struct kb_error *err);
 /* pg_sync.c's rebuild: empties the cached rows of those tables and reloads them all. */
 int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);

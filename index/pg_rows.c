@@ -103,7 +103,7 @@ static const char *nz(const char *s)
 /* ---- the id list of a batch --------------------------------------------------------------------- */
 
 /* ids as a PostgreSQL array literal "{1,2,3}" (arena). */
-static const char *rows_array(struct kb_arena *a, const int64_t *ids, int n)
+const char *pg_rows_array(struct kb_arena *a, const int64_t *ids, int n)
 {
     size_t cap = (size_t)n * 21 + 3, len = 0;
     char *s = kb_arena_alloc(a, cap);
@@ -118,7 +118,7 @@ static const char *rows_array(struct kb_arena *a, const int64_t *ids, int n)
 }
 
 /* ids as one-column rows (SQLite statements taking ?1 = id). */
-static int rows_of_ids(struct kb_arena *a, const int64_t *ids, int n, struct pg_rows *out, struct kb_error *err)
+int pg_rows_of_ids(struct kb_arena *a, const int64_t *ids, int n, struct pg_rows *out, struct kb_error *err)
 {
     out->n = n;
     out->cols = 1;
@@ -141,7 +141,7 @@ static int apply_messages(struct index_store *st, struct pg_db *db, const int64_
                           struct kb_error *err)
 {
     struct pg_rows conv, msg, gone, fb, fb_gone;
-    const char *v[1] = {rows_array(a, ids, n)};
+    const char *v[1] = {pg_rows_array(a, ids, n)};
     int rc = v[0] ? 0 : kb_error_set(err, KB_ENOMEM, "no memory for %d message ids", n);
     if (rc == 0)
         rc = pg_query(db, "SELECT DISTINCT " CONV_COLS " FROM conversations WHERE id IN (SELECT conversation_id"
@@ -173,7 +173,7 @@ static int apply_conversations(struct index_store *st, struct pg_db *db, const i
                                struct kb_arena *a, struct kb_error *err)
 {
     struct pg_rows conv, gone;
-    const char *v[1] = {rows_array(a, ids, n)};
+    const char *v[1] = {pg_rows_array(a, ids, n)};
     int rc = v[0] ? 0 : kb_error_set(err, KB_ENOMEM, "no memory for %d conversation ids", n);
     if (rc == 0)
         rc = pg_query(db, "SELECT " CONV_COLS " FROM conversations WHERE id = ANY($1::bigint[])", 1, v, a, &conv,
@@ -194,7 +194,7 @@ static int apply_curated(struct index_store *st, struct pg_db *db, const int64_t
                          struct kb_error *err)
 {
     struct pg_rows cur, ver, gone, all;
-    const char *v[1] = {rows_array(a, ids, n)};
+    const char *v[1] = {pg_rows_array(a, ids, n)};
     int rc = v[0] ? 0 : kb_error_set(err, KB_ENOMEM, "no memory for %d curated ids", n);
     if (rc == 0)
         rc = pg_query(db, "SELECT " CUR_COLS " FROM curated WHERE id = ANY($1::bigint[])", 1, v, a, &cur,
@@ -206,7 +206,7 @@ static int apply_curated(struct index_store *st, struct pg_db *db, const int64_t
         rc = pg_query(db, "SELECT x FROM unnest($1::bigint[]) x WHERE NOT EXISTS (SELECT 1 FROM curated WHERE id = x)",
                       1, v, a, &gone, "read deleted curated answers", err);
     if (rc == 0)
-        rc = rows_of_ids(a, ids, n, &all, err);
+        rc = pg_rows_of_ids(a, ids, n, &all, err);
     if (rc == 0) {
         const struct store_mirror_step steps[] = {
             {SQL_CURV_DEL, &all}, {SQL_CUR_DEL, &gone}, {SQL_CUR_PUT, &cur}, {SQL_CURV_PUT, &ver}};
@@ -218,7 +218,7 @@ static int apply_curated(struct index_store *st, struct pg_db *db, const int64_t
 static int apply_purge(struct index_store *st, int64_t before, struct kb_arena *a, struct kb_error *err)
 {
     struct pg_rows r;
-    int rc = rows_of_ids(a, &before, 1, &r, err);
+    int rc = pg_rows_of_ids(a, &before, 1, &r, err);
     if (rc == 0) {
         const struct store_mirror_step steps[] = {{SQL_PURGE, &r}, {SQL_PURGE_TIDY, NULL}};
         rc = store_mirror_steps(st, steps, (int)KB_ARRAY_LEN(steps), err);
@@ -247,6 +247,10 @@ static int apply_run(struct index_store *st, struct pg_db *db, const struct pg_c
         rc = apply_messages(st, db, ids, m, a, err);
     if (rc == 0 && (m = collect(ch, n, PG_KIND_CURATED, ids)) > 0)
         rc = apply_curated(st, db, ids, m, a, err);
+    /* accounts (pg_accounts.c): users before their sessions and keys */
+    for (const char *k = "uskab"; rc == 0 && *k; k++)
+        if ((m = collect(ch, n, *k, ids)) > 0)
+            rc = pg_acct_apply(st, db, *k, ids, m, a, err);
     return rc;
 }
 
@@ -272,7 +276,7 @@ int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_chan
 }
 
 /* Every id of table (id column col) after `after`, by id, up to ROWS_PAGE of them. */
-static int page_ids(struct pg_db *db, const char *sql, int64_t after, struct kb_arena *a, int64_t *ids, int *n,
+int pg_rows_page_ids(struct pg_db *db, const char *sql, int64_t after, struct kb_arena *a, int64_t *ids, int *n,
                     struct kb_error *err)
 {
     char ab[24];
@@ -303,7 +307,7 @@ int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *er
             struct kb_arena a;
             int n = 0;
             kb_arena_init(&a, 0, 0);
-            rc = page_ids(db, pages[t], after, &a, ids, &n, err);
+            rc = pg_rows_page_ids(db, pages[t], after, &a, ids, &n, err);
             if (rc == 0 && n > 0)
                 rc = t == 0 ? apply_conversations(st, db, ids, n, &a, err)
                      : t == 1 ? apply_messages(st, db, ids, n, &a, err)
@@ -314,13 +318,13 @@ int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *er
             after = ids[n - 1];
         }
     }
-    return rc;
+    return rc ? rc : pg_acct_resync(st, db, err);
 }
 
 /* ---- writes (store_log.c, store_curated.c) --------------------------------------------------------- */
 
 /* Ends the transaction with its change rows, then brings this node's cache up to it. */
-static int rows_commit(struct index_store *st, int rc, const char *kinds, const int64_t *ids, int n,
+int pg_rows_commit(struct index_store *st, int rc, const char *kinds, const int64_t *ids, int n,
                        struct kb_error *err)
 {
     rc = pg_tx_end(rows_db(st), rc, kinds, ids, n, err);
@@ -330,7 +334,7 @@ static int rows_commit(struct index_store *st, int rc, const char *kinds, const 
 }
 
 /* The one value of a statement's single row into *v; KB_ENOENT when no row came back. */
-static int rows_i64(struct pg_db *db, const char *sql, int n, const char *const *vals, int64_t *v, const char *what,
+int pg_rows_i64(struct pg_db *db, const char *sql, int n, const char *const *vals, int64_t *v, const char *what,
                     struct kb_error *err)
 {
     struct kb_arena a;
@@ -366,7 +370,7 @@ static int log_purge_due(struct pg_db *db, int64_t before, bool *purged, struct 
     char day[24], bb[24];
     const char *v[1] = {I64S(day, store_now_s() / 86400)}, *vb[1] = {I64S(bb, before)};
     int64_t one = 0;
-    int rc = rows_i64(db, "INSERT INTO kbox_meta(key, value) VALUES('log_purged_day', $1) ON CONFLICT(key)"
+    int rc = pg_rows_i64(db, "INSERT INTO kbox_meta(key, value) VALUES('log_purged_day', $1) ON CONFLICT(key)"
                           " DO UPDATE SET value = excluded.value WHERE kbox_meta.value <> excluded.value RETURNING 1",
                       1, v, &one, "record the purge day", err);
     *purged = rc == 0;
@@ -392,7 +396,7 @@ static int log_one(struct pg_db *db, const struct index_log_exchange *x, int64_t
     I64S(coll, x->collection_id);
     {
         const char *v[6] = {x->secret, nz(x->client_key), nz(x->channel), coll, x->client_ip, now};
-        rc = rows_i64(db, "INSERT INTO conversations(secret, client_key, channel, collection_id, client_ip, created_at,"
+        rc = pg_rows_i64(db, "INSERT INTO conversations(secret, client_key, channel, collection_id, client_ip, created_at,"
                           " updated_at) VALUES($1, $2, $3, $4, $5, $6, $6) ON CONFLICT(secret) DO UPDATE SET"
                           " updated_at = excluded.updated_at RETURNING id", 6, v, &conv, "write conversation", err);
     }
@@ -409,7 +413,7 @@ static int log_one(struct pg_db *db, const struct index_log_exchange *x, int64_t
                              x->curated_id > 0 ? I64S(cur, x->curated_id) : NULL,
                              x->curated_id > 0 ? I64S(curv, x->curated_version) : NULL,
                              x->message_id > 0 ? I64S(mid, x->message_id) : NULL};
-        rc = rows_i64(db, "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm,"
+        rc = pg_rows_i64(db, "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm,"
                           " answer, mode, fallback, confidence, latency_ms, lat_bucket, model, client_ip, citations,"
                           " curated_id, curated_version, id) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
                           " $12, $13, $14, $15, $16, $17, coalesce($18::bigint, (nextval('log_id_blocks') << "
@@ -442,7 +446,7 @@ int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *
         rc = log_one(db, &x[i], &ids[m], err);
         kinds[m++] = PG_KIND_MESSAGE;
     }
-    rc = rows_commit(st, rc, kinds, ids, m, err);
+    rc = pg_rows_commit(st, rc, kinds, ids, m, err);
     free(ids);
     free(kinds);
     return rc;
@@ -450,7 +454,7 @@ int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *
 
 /* One statement by id in its own transaction with change (kind, id of its single returned row);
  * KB_ENOENT "no <what> with id <id>" when it touched no row. */
-static int rows_change_one(struct index_store *st, const char *sql, int n, const char *const *vals, char kind,
+int pg_rows_change_one(struct index_store *st, const char *sql, int n, const char *const *vals, char kind,
                            int64_t id, const char *what, int64_t *out, struct kb_error *err)
 {
     struct pg_db *db = rows_db(st);
@@ -458,12 +462,12 @@ static int rows_change_one(struct index_store *st, const char *sql, int n, const
     int rc = pg_tx_begin(db, err);
     if (rc)
         return rc;
-    rc = rows_i64(db, sql, n, vals, &got, what, err);
+    rc = pg_rows_i64(db, sql, n, vals, &got, what, err);
     if (rc == KB_ENOENT)
         rc = kb_error_set(err, KB_ENOENT, "no %s with id %lld", what, (long long)id);
     if (rc == 0 && out)
         *out = got;
-    return rows_commit(st, rc, &kind, &id, 1, err);
+    return pg_rows_commit(st, rc, &kind, &id, 1, err);
 }
 
 int pg_rows_log_feedback(struct index_store *st, int64_t message_id, const char *secret, int vote,
@@ -473,7 +477,7 @@ int pg_rows_log_feedback(struct index_store *st, int64_t message_id, const char 
     const char *v[5] = {I64S(mb, message_id), nz(secret), vb, nz(comment), I64S(nb, store_now_s())};
     int rc;
     snprintf(vb, sizeof vb, "%d", vote);
-    rc = rows_change_one(st, "INSERT INTO feedback(message_id, vote, comment, created_at, day, collection_id)"
+    rc = pg_rows_change_one(st, "INSERT INTO feedback(message_id, vote, comment, created_at, day, collection_id)"
                              " SELECT m.id, $3, $4, $5, m.created_at / 86400, m.collection_id FROM messages m"
                              " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1 AND c.secret = $2"
                              " ON CONFLICT(message_id) DO UPDATE SET vote = excluded.vote,"
@@ -488,7 +492,7 @@ int pg_rows_log_review_set(struct index_store *st, int64_t message_id, const cha
 {
     char mb[24], nb[24];
     const char *v[3] = {I64S(mb, message_id), state, I64S(nb, store_now_s())};
-    return rows_change_one(st, "UPDATE messages SET review = $2, reviewed_at = $3 WHERE id = $1 RETURNING id", 3, v,
+    return pg_rows_change_one(st, "UPDATE messages SET review = $2, reviewed_at = $3 WHERE id = $1 RETURNING id", 3, v,
                            PG_KIND_MESSAGE, message_id, "message", NULL, err);
 }
 
@@ -496,7 +500,7 @@ int pg_rows_log_conversation_delete(struct index_store *st, int64_t id, struct k
 {
     char ib[24];
     const char *v[1] = {I64S(ib, id)};
-    return rows_change_one(st, "DELETE FROM conversations WHERE id = $1 RETURNING id", 1, v, PG_KIND_CONVERSATION, id,
+    return pg_rows_change_one(st, "DELETE FROM conversations WHERE id = $1 RETURNING id", 1, v, PG_KIND_CONVERSATION, id,
                            "conversation", NULL, err);
 }
 
@@ -510,12 +514,12 @@ int pg_rows_log_purge(struct index_store *st, int64_t before, int64_t *n_deleted
     int rc = pg_tx_begin(db, err);
     if (rc)
         return rc;
-    rc = rows_i64(db, "WITH d AS (DELETE FROM messages WHERE created_at < $1 RETURNING 1) SELECT count(*) FROM d", 1,
+    rc = pg_rows_i64(db, "WITH d AS (DELETE FROM messages WHERE created_at < $1 RETURNING 1) SELECT count(*) FROM d", 1,
                   v, &n, "purge old messages", err);
     if (rc == 0)
         rc = pg_tx_exec(db, "DELETE FROM conversations c WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE"
                             " m.conversation_id = c.id)", 0, NULL, NULL, NULL, "purge old conversations", err);
-    rc = rows_commit(st, rc, &kind, &before, 1, err);
+    rc = pg_rows_commit(st, rc, &kind, &before, 1, err);
     if (rc == 0 && n_deleted)
         *n_deleted = n;
     return rc;
@@ -531,14 +535,14 @@ static int curated_one(struct pg_db *db, const struct index_curated *c, int64_t 
     if (c->id > 0) {
         const char *v[6] = {I64S(ib, c->id), nz(c->question), nz(c->similar), nz(c->answer), nz(c->citations), now};
         *id = c->id;
-        rc = rows_i64(db, "UPDATE curated SET version = version + 1, question = $2, \"similar\" = $3, answer = $4,"
+        rc = pg_rows_i64(db, "UPDATE curated SET version = version + 1, question = $2, \"similar\" = $3, answer = $4,"
                           " citations = $5, updated_at = $6 WHERE id = $1 RETURNING version", 6, v, &ver,
                       "update curated answer", err);
         if (rc == KB_ENOENT)
             rc = kb_error_set(err, KB_ENOENT, "no curated answer with id %lld", (long long)c->id);
     } else {
         const char *v[6] = {I64S(cb, coll), nz(c->question), nz(c->similar), nz(c->answer), nz(c->citations), now};
-        rc = rows_i64(db, "INSERT INTO curated(collection_id, version, question, \"similar\", answer, citations,"
+        rc = pg_rows_i64(db, "INSERT INTO curated(collection_id, version, question, \"similar\", answer, citations,"
                           " created_at, updated_at) VALUES($1, 1, $2, $3, $4, $5, $6, $6) RETURNING id", 6, v, id,
                       "insert curated answer", err);
     }
@@ -570,7 +574,7 @@ int pg_rows_curated_put(struct index_store *st, const struct index_curated *in, 
         for (int i = 0; rc == 0 && i < n; i++)
             rc = curated_one(db, &in[i], in[i].collection_id > 0 ? in[i].collection_id : coll, now, &ids[i],
                              &versions[i], err);
-        rc = rows_commit(st, rc, kinds, ids, n, err);
+        rc = pg_rows_commit(st, rc, kinds, ids, n, err);
     }
     free(kinds);
     return rc;
@@ -580,7 +584,7 @@ int pg_rows_curated_delete(struct index_store *st, int64_t id, int64_t *document
 {
     char ib[24];
     const char *v[1] = {I64S(ib, id)};
-    int rc = rows_change_one(st, "DELETE FROM curated WHERE id = $1 RETURNING document_id", 1, v, PG_KIND_CURATED, id,
+    int rc = pg_rows_change_one(st, "DELETE FROM curated WHERE id = $1 RETURNING document_id", 1, v, PG_KIND_CURATED, id,
                              "curated answer", document_id, err);
     if (rc)
         *document_id = 0;
@@ -594,7 +598,7 @@ int pg_rows_curated_set_document(struct index_store *st, int64_t id, int version
     const char *v[3] = {I64S(ib, id), vb, I64S(db_, document_id)};
     int rc;
     snprintf(vb, sizeof vb, "%d", version);
-    rc = rows_change_one(st, "UPDATE curated SET document_id = $3, doc_version = $2 WHERE id = $1 RETURNING id", 3, v,
+    rc = pg_rows_change_one(st, "UPDATE curated SET document_id = $3, doc_version = $2 WHERE id = $1 RETURNING id", 3, v,
                          PG_KIND_CURATED, id, "curated answer", NULL, err);
     return rc == KB_ENOENT ? 0 : rc; /* as in SQLite: an entry deleted meanwhile is no error */
 }
@@ -604,7 +608,7 @@ void pg_rows_curated_used(struct index_store *st, int64_t curated_id, int64_t do
     char db_[24];
     const char *v[1] = {I64S(db_, document_id)};
     struct kb_error e = {0};
-    int rc = rows_change_one(st, "UPDATE curated SET uses = uses + 1 WHERE document_id = $1 RETURNING id", 1, v,
+    int rc = pg_rows_change_one(st, "UPDATE curated SET uses = uses + 1 WHERE document_id = $1 RETURNING id", 1, v,
                              PG_KIND_CURATED, curated_id, "curated answer", NULL, &e);
     if (rc)
         kb_warn("postgresql: the use of curated answer %lld not counted: %s", (long long)curated_id, e.msg);

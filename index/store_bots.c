@@ -27,7 +27,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_accounts.c) */
 
 const char store_bots_migration[] =
     "CREATE TABLE IF NOT EXISTS bots(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
@@ -119,6 +119,8 @@ int index_bot_put(struct index_store *st, const struct index_bot *b, bool create
                                   " updated_at=?14 WHERE id=?1";
     sqlite3_stmt *s = NULL;
     int rc, src;
+    if (st->pg)
+        return pg_acct_bot_put(st, b, create, err);
     store_lock(st);
     if ((rc = store_begin(st, err)))
         goto out_unlock;
@@ -224,6 +226,8 @@ int index_bot_delete(struct index_store *st, const char *id, struct kb_error *er
 {
     sqlite3_stmt *s = NULL;
     int rc, src;
+    if (st->pg)
+        return pg_acct_bot_delete(st, id, err);
     store_lock(st);
     if ((rc = store_begin(st, err)))
         goto out_unlock;

@@ -25,7 +25,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_accounts.c) */
 
 const char store_users_migration[] =
     "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -95,6 +95,8 @@ int index_user_add(struct index_store *st, const struct index_user *u, int64_t *
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_user_add(st, u, id, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO users(email, name, role, pw_hash, collections, created_at, updated_at)"
                        " VALUES(?1,?2,?3,?4,?5,?6,?6)", err);
@@ -192,6 +194,8 @@ int index_user_update(struct index_store *st, int64_t id, const struct index_use
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_user_update(st, id, u, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc)
@@ -236,6 +240,8 @@ int index_user_delete(struct index_store *st, int64_t id, struct kb_error *err)
         "UPDATE api_keys SET revoked_at=?2 WHERE user_id=?1 AND revoked_at=0",
     };
     int rc;
+    if (st->pg)
+        return pg_acct_user_delete(st, id, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc)
@@ -288,6 +294,8 @@ int index_session_add(struct index_store *st, const char *id_hash, int64_t user_
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_session_add(st, id_hash, user_id, csrf, now, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO sessions(id_hash, user_id, csrf, created_at, last_seen) VALUES(?1,?2,?3,?4,?4)",
                    err);
@@ -337,6 +345,8 @@ int index_session_touch(struct index_store *st, const char *id_hash, int64_t now
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_session_touch(st, id_hash, now, err);
     store_lock(st);
     s = store_prep(st, "UPDATE sessions SET last_seen=?2 WHERE id_hash=?1", err);
     if (!s)
@@ -354,6 +364,8 @@ int index_session_delete(struct index_store *st, const char *id_hash, int64_t us
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_session_delete(st, id_hash, user_id, err);
     store_lock(st);
     s = id_hash ? store_prep(st, "DELETE FROM sessions WHERE id_hash=?1", err)
                 : store_prep(st, "DELETE FROM sessions WHERE user_id=?2", err);
@@ -376,6 +388,8 @@ int index_key_add(struct index_store *st, const struct index_api_key *k, int64_t
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_key_add(st, k, id, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO api_keys(prefix, hash, name, user_id, scopes, rate_per_min, created_at, expires_at)"
                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)", err);
@@ -472,6 +486,8 @@ int index_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t now,
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_key_mark(st, id, revoke, now, err);
     store_lock(st);
     s = revoke ? store_prep(st, "UPDATE api_keys SET revoked_at=?2 WHERE id=?1 AND revoked_at=0", err)
                : store_prep(st, "UPDATE api_keys SET last_used=?2 WHERE id=?1", err);
@@ -492,6 +508,8 @@ int index_audit_add(struct index_store *st, const struct index_audit *e, struct 
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_audit_add(st, e, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO audit(at, actor, action, target, detail, ip) VALUES(?1,?2,?3,?4,?5,?6)", err);
     if (!s)

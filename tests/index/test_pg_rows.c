@@ -362,11 +362,138 @@ static void test_curated_two_nodes(void **state)
     kb_arena_release(&ar);
 }
 
+/* Accounts, sessions, keys, audit and bots: written on either node, valid on both. */
+static void test_accounts_two_nodes(void **state)
+{
+    struct node a = {0}, b = {0}, c = {0};
+    struct kb_error err = {0};
+    struct kb_arena ar;
+    struct index_user u = {.email = "Ann@Example.com", .name = "Ann", .role = "owner", .pw_hash = "$argon2id$x",
+                           .collections = ""};
+    struct index_user got;
+    struct index_session ses;
+    struct index_api_key key = {.prefix = "kbx_0123abcd", .hash = "ab12", .name = "ci", .scopes = "documents:write"},
+                         kgot;
+    struct index_bot bot = {.id = "support", .name = "Support", .collections = "", .greeting = "Hi!", .persona = "",
+                            .fallback = "", .strict = 1, .model = "", .origins = "https://shop.example",
+                            .color = "#112233", .logo = "", .lang = "en", .public_page = true, .handoff = 1,
+                            .handoff_keywords = "human,agent", .handoff_after_fallbacks = 2,
+                            .handoff_on_thumbs_down = 0};
+    struct index_bot bgot, *bots = NULL;
+    struct index_audit ev = {.actor = "user:ann", .action = "user.add", .target = "ann", .detail = "", .ip = "1.2.3.4"};
+    struct index_audit *la = NULL, *lb = NULL;
+    int64_t uid = 0, kid = 0, now = (int64_t)time(NULL);
+    int n_a = 0, n_b = 0, n_bots = 0;
+    (void)state;
+    NEED_PG();
+    kb_arena_init(&ar, 0, 0);
+    node_open(&a);
+    node_open(&b);
+    assert_int_equal(index_user_add(a.st, &u, &uid, &err), 0);
+    u.email = "ann@example.COM";
+    assert_int_equal(index_user_add(b.st, &u, NULL, &err), KB_ECONFLICT); /* case-insensitive, across nodes */
+    assert_non_null(strstr(err.msg, "exists already"));
+    wait_caught_up(&b);
+    assert_int_equal(index_user_get(b.st, 0, "ann@example.com", &ar, &got, &err), 0);
+    assert_int_equal(got.id, uid);
+    assert_string_equal(got.role, "owner");
+    /* a login on A is valid on B; B's touch reaches A; a new password on B ends it on A */
+    assert_int_equal(index_session_add(a.st, "hash1", uid, "csrf1", now, &err), 0);
+    wait_caught_up(&b);
+    assert_int_equal(index_session_get(b.st, "hash1", &ar, &ses, &err), 0);
+    assert_int_equal(ses.user_id, uid);
+    assert_string_equal(ses.csrf, "csrf1");
+    assert_int_equal(index_session_touch(b.st, "hash1", now + 100, &err), 0);
+    wait_caught_up(&a);
+    assert_int_equal(index_session_get(a.st, "hash1", &ar, &ses, &err), 0);
+    assert_int_equal(ses.last_seen, now + 100);
+    {
+        struct index_user pw = {.pw_hash = "$argon2id$y"};
+        assert_int_equal(index_user_update(b.st, uid, &pw, &err), 0);
+        assert_int_equal(index_user_update(b.st, 9999, &pw, &err), KB_ENOENT);
+    }
+    wait_caught_up(&a);
+    assert_int_equal(index_session_get(a.st, "hash1", &ar, &ses, &err), KB_ENOENT);
+    assert_int_equal(index_user_get(a.st, uid, NULL, &ar, &got, &err), 0);
+    assert_string_equal(got.pw_hash, "$argon2id$y");
+    /* a key made on A works on B; revoked on B, A refuses it */
+    key.user_id = uid;
+    assert_int_equal(index_key_add(a.st, &key, &kid, &err), 0);
+    wait_caught_up(&b);
+    assert_int_equal(index_key_get(b.st, 0, "kbx_0123abcd", &ar, &kgot, &err), 0);
+    assert_int_equal(kgot.id, kid);
+    assert_int_equal(kgot.revoked_at, 0);
+    assert_int_equal(index_key_mark(b.st, kid, true, now, &err), 0);
+    assert_int_equal(index_key_mark(b.st, kid, true, now, &err), KB_ENOENT);
+    wait_caught_up(&a);
+    assert_int_equal(index_key_get(a.st, kid, NULL, &ar, &kgot, &err), 0);
+    assert_int_equal(kgot.revoked_at, now);
+    /* the audit log has both nodes' entries, under the same ids */
+    assert_int_equal(index_audit_add(a.st, &ev, &err), 0);
+    ev.action = "key.revoke";
+    assert_int_equal(index_audit_add(b.st, &ev, &err), 0);
+    wait_caught_up(&a);
+    wait_caught_up(&b);
+    assert_int_equal(index_audit_list(a.st, 0, 10, &ar, &la, &n_a, &err), 0);
+    assert_int_equal(index_audit_list(b.st, 0, 10, &ar, &lb, &n_b, &err), 0);
+    assert_int_equal(n_a, 2);
+    assert_int_equal(n_b, 2);
+    assert_int_equal(la[0].id, lb[0].id);
+    assert_string_equal(la[0].action, "key.revoke");
+    assert_string_equal(lb[1].action, "user.add");
+    /* a bot created on A serves on B with its handoff settings; B's edit reaches A */
+    assert_int_equal(index_bot_put(a.st, &bot, true, &err), 0);
+    assert_int_equal(index_bot_put(b.st, &bot, true, &err), KB_ECONFLICT);
+    wait_caught_up(&b);
+    assert_int_equal(index_bot_get(b.st, "support", &ar, &bgot, &err), 0);
+    assert_string_equal(bgot.origins, "https://shop.example");
+    assert_string_equal(bgot.handoff_keywords, "human,agent");
+    assert_int_equal(bgot.handoff_after_fallbacks, 2);
+    bot.greeting = "Hello!";
+    assert_int_equal(index_bot_put(b.st, &bot, false, &err), 0);
+    wait_caught_up(&a);
+    assert_int_equal(index_bot_get(a.st, "support", &ar, &bgot, &err), 0);
+    assert_string_equal(bgot.greeting, "Hello!");
+    assert_int_equal(index_bot_list(a.st, false, &ar, &bots, &n_bots, &err), 0);
+    assert_int_equal(n_bots, 2); /* "default" and "support" */
+    /* a third node rebuilds all of it */
+    node_open(&c);
+    wait_caught_up(&c);
+    assert_int_equal(index_user_get(c.st, uid, NULL, &ar, &got, &err), 0);
+    assert_int_equal(index_key_get(c.st, kid, NULL, &ar, &kgot, &err), 0);
+    assert_int_equal(kgot.revoked_at, now);
+    assert_int_equal(index_audit_list(c.st, 0, 10, &ar, &la, &n_a, &err), 0);
+    assert_int_equal(n_a, 2);
+    assert_int_equal(index_bot_get(c.st, "support", &ar, &bgot, &err), 0);
+    assert_string_equal(bgot.greeting, "Hello!");
+    /* deleting the bot and the user on A: gone on B and C, the user's sessions too */
+    assert_int_equal(index_session_add(a.st, "hash2", uid, "csrf2", now, &err), 0);
+    assert_int_equal(index_bot_delete(a.st, "support", &err), 0);
+    assert_int_equal(index_bot_delete(a.st, "support", &err), KB_ENOENT);
+    assert_int_equal(index_user_delete(a.st, uid, &err), 0);
+    wait_caught_up(&b);
+    wait_caught_up(&c);
+    assert_int_equal(index_bot_get(b.st, "support", &ar, &bgot, &err), KB_ENOENT);
+    assert_int_equal(index_user_get(b.st, uid, NULL, &ar, &got, &err), KB_ENOENT);
+    assert_int_equal(index_session_get(c.st, "hash2", &ar, &ses, &err), KB_ENOENT);
+    assert_int_equal(index_bot_get(c.st, "default", &ar, &bgot, &err), 0);
+    /* PostgreSQL down: a login cannot be recorded (KB_EBUSY), the cache still answers */
+    assert_int_equal(pgcluster_stop(&g_pg), 0);
+    assert_int_equal(index_session_add(b.st, "hash3", uid, "csrf3", now, &err), KB_EBUSY);
+    assert_int_equal(index_bot_get(b.st, "default", &ar, &bgot, &err), 0);
+    assert_int_equal(pgcluster_resume(&g_pg), 0);
+    node_close(&c);
+    node_close(&b);
+    node_close(&a);
+    kb_arena_release(&ar);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_two_nodes),
         cmocka_unit_test(test_curated_two_nodes),
+        cmocka_unit_test(test_accounts_two_nodes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
