@@ -202,6 +202,28 @@ int pg_tx_end(struct pg_db *db, int rc, const char *kinds, const int64_t *ids, i
 int pg_query(struct pg_db *db, const char *sql, int n, const char *const *vals, struct kb_arena *a,
              struct pg_rows *out, const char *what, struct kb_error *err);
 
+/* The columns of the shared row tables, in the same order on both sides (PostgreSQL SELECTs, SQLite
+ * ?N parameters); the key first. "similar" is quoted: a reserved word in PostgreSQL. */
+#define PG_CONV_COLS "id, secret, client_key, channel, collection_id, client_ip, created_at, updated_at"
+#define PG_MSG_COLS                                                                                            \
+    "id, conversation_id, created_at, channel, collection_id, question, qnorm, answer, mode, fallback,"        \
+    " confidence, latency_ms, lat_bucket, model, client_ip, citations, curated_id, curated_version, review,"  \
+    " reviewed_at"
+#define PG_FB_COLS "message_id, vote, comment, created_at, day, collection_id"
+#define PG_CUR_COLS                                                                                            \
+    "id, collection_id, version, question, \"similar\", answer, citations, document_id, doc_version, uses,"     \
+    " created_at, updated_at"
+#define PG_CURV_COLS "curated_id, version, question, \"similar\", answer, citations, created_at"
+#define PG_USER_COLS "id, email, name, role, pw_hash, collections, created_at, updated_at"
+#define PG_SES_COLS "id_hash, user_id, csrf, created_at, last_seen"
+#define PG_KEY_COLS \
+    "id, prefix, hash, name, user_id, scopes, rate_per_min, created_at, expires_at, last_used, revoked_at"
+#define PG_AUDIT_COLS "id, at, actor, action, target, detail, ip"
+#define PG_BOT_COLS                                                                                     \
+    "id, name, collections, greeting, persona, fallback, strict, model, origins, color, logo, lang,"  \
+    " public_page, created_at, updated_at"
+#define PG_HANDOFF_COLS "bot_id, handoff, keywords, after_fallbacks, on_thumbs_down"
+
 /* ---- pg_rows.c: the conversation log and curated answers shared through PostgreSQL (schema 4) ---- */
 
 /* The store.c contracts of index_log_next_id, _append, _feedback, _review_set, _conversation_delete,
@@ -268,6 +290,28 @@ int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_chan
 /* pg_sync.c's rebuild: empties the cached rows of those tables and reloads them all. */
 int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
 
+/* ---- pg_migrate_rows.c: `kbox store migrate` of the shared rows (log, curated, accounts, bots) ---- */
+
+/* One side of a migration: SQLite (st) or PostgreSQL (db). */
+struct pg_mig_side {
+    bool pg;
+    struct index_store *st;
+    struct pg_db *db;
+};
+#define PG_MIG_TABLES 11
+/* Before anything is written: which tables to copy (copy[PG_MIG_TABLES]). A target table with rows
+ * (beyond the built-in bot "default") is skipped when equal to the source's, else KB_ECONFLICT naming
+ * it; with resume (the target's marker names this source) every table is copied again. */
+int pg_mig_rows_plan(const struct pg_mig_side *src, const struct pg_mig_side *dst, const char *to, bool resume,
+                     bool *copy, struct kb_error *err);
+/* Copies the planned tables (with resume, after emptying the target's): pages of rows under their ids,
+ * one transaction each (PostgreSQL: with change rows; then the id sequences move past them). */
+int pg_mig_rows_copy(const struct pg_mig_side *src, const struct pg_mig_side *dst, bool resume, const bool *copy,
+                     int64_t *n_copied, struct kb_error *err);
+/* Row counts and digests of every table equal on both sides; *n_rows: the rows compared. KB_ECORRUPT. */
+int pg_mig_rows_verify(const struct pg_mig_side *src, const struct pg_mig_side *dst, int64_t *n_rows,
+                       struct kb_error *err);
+
 /* ---- pg_sync.c -------------------------------------------------------------------------------- */
 
 struct pg_sync; /* the sync thread and the lag figures of one store */
@@ -324,6 +368,9 @@ struct store_mirror_step {
 };
 /* Runs steps[0..n) in one SQLite transaction under the store's lock (pg_rows.c's rows). */
 int store_mirror_steps(struct index_store *st, const struct store_mirror_step *steps, int n, struct kb_error *err);
+/* The rows of sql (a SELECT; vals bound as ?1.. text) as text into a (store lock held meanwhile). */
+int store_mirror_read(struct index_store *st, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+                      struct pg_rows *out, struct kb_error *err);
 /* True when originals/<sha> exists locally. */
 bool store_mirror_has_original(struct index_store *st, const char *sha);
 

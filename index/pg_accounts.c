@@ -26,15 +26,12 @@
 #define ACCT_PAGE 500
 #define ACCT_PAGE_S "500"
 
-#define USER_COLS "id, email, name, role, pw_hash, collections, created_at, updated_at"
-#define SES_COLS "id_hash, user_id, csrf, created_at, last_seen"
-#define KEY_COLS \
-    "id, prefix, hash, name, user_id, scopes, rate_per_min, created_at, expires_at, last_used, revoked_at"
-#define AUDIT_COLS "id, at, actor, action, target, detail, ip"
-#define BOT_COLS                                                                                       \
-    "id, name, collections, greeting, persona, fallback, strict, model, origins, color, logo, lang,"  \
-    " public_page, created_at, updated_at"
-#define HANDOFF_COLS "bot_id, handoff, keywords, after_fallbacks, on_thumbs_down"
+#define USER_COLS PG_USER_COLS
+#define SES_COLS PG_SES_COLS
+#define KEY_COLS PG_KEY_COLS
+#define AUDIT_COLS PG_AUDIT_COLS
+#define BOT_COLS PG_BOT_COLS
+#define HANDOFF_COLS PG_HANDOFF_COLS
 
 #define I64S(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (buf))
 

@@ -42,16 +42,11 @@
 #define ROWS_STR(x) ROWS_STR_(x)
 
 /* Columns in the same order on both sides (PostgreSQL SELECTs, SQLite ?N parameters). */
-#define CONV_COLS "id, secret, client_key, channel, collection_id, client_ip, created_at, updated_at"
-#define MSG_COLS                                                                                               \
-    "id, conversation_id, created_at, channel, collection_id, question, qnorm, answer, mode, fallback,"        \
-    " confidence, latency_ms, lat_bucket, model, client_ip, citations, curated_id, curated_version, review,"  \
-    " reviewed_at"
-#define FB_COLS "message_id, vote, comment, created_at, day, collection_id"
-#define CUR_COLS                                                                                               \
-    "id, collection_id, version, question, \"similar\", answer, citations, document_id, doc_version, uses,"       \
-    " created_at, updated_at"
-#define CURV_COLS "curated_id, version, question, \"similar\", answer, citations, created_at"
+#define CONV_COLS PG_CONV_COLS
+#define MSG_COLS PG_MSG_COLS
+#define FB_COLS PG_FB_COLS
+#define CUR_COLS PG_CUR_COLS
+#define CURV_COLS PG_CURV_COLS
 
 #define P8 "?1,?2,?3,?4,?5,?6,?7,?8"
 #define P12 P8 ",?9,?10,?11,?12"

@@ -280,3 +280,52 @@ int store_mirror_steps(struct index_store *st, const struct store_mirror_step *s
     store_unlock(st);
     return rc;
 }
+
+int store_mirror_read(struct index_store *st, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+                      struct pg_rows *out, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0, src, cols, cap = 0;
+    memset(out, 0, sizeof *out);
+    store_lock(st);
+    src = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        rc = store_fail(st, err, src, "prepare a read of rows");
+        goto out_unlock;
+    }
+    for (int k = 0; k < n && k < sqlite3_bind_parameter_count(s); k++)
+        if (vals[k])
+            sqlite3_bind_text(s, k + 1, vals[k], -1, SQLITE_STATIC);
+    cols = sqlite3_column_count(s);
+    out->cols = cols;
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            const char **grown;
+            cap = cap ? cap * 2 : 64;
+            grown = kb_arena_alloc(a, (size_t)cap * (size_t)cols * sizeof *grown);
+            if (!grown) {
+                rc = kb_error_set(err, KB_ENOMEM, "no memory for %d rows", cap);
+                break;
+            }
+            if (out->n)
+                memcpy(grown, out->v, (size_t)out->n * (size_t)cols * sizeof *grown);
+            out->v = grown;
+        }
+        for (int k = 0; k < cols; k++) {
+            const unsigned char *t = sqlite3_column_text(s, k);
+            const char *c = t ? kb_arena_strdup(a, (const char *)t) : NULL;
+            if (t && !c) {
+                rc = kb_error_set(err, KB_ENOMEM, "no memory for rows");
+                break;
+            }
+            out->v[(size_t)out->n * (size_t)cols + (size_t)k] = c;
+        }
+        out->n++;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = store_fail(st, err, src, "read rows");
+out_unlock:
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
+}
