@@ -18,7 +18,8 @@
  * The migration also creates the bot "default" over every collection with every setting inherited,
  * so an upgraded data directory's answers, widget and OpenAI model "default" behave as before.
  *
- * Data flow: rag/bots.c validates and fills struct index_bot; this file stores and reads it.
+ * Data flow: rag/bots.c validates and fills struct index_bot; this file stores and reads it (with
+ * store.backend = postgres, writes go to PostgreSQL and come back through the sync: pg_accounts.c).
  * Statements are prepared per call (bots change rarely; the statement cache stays for hot paths).
  * Invariants: every public function takes the store's lock. Tests: tests/web/test_bots.c. */
 #include <stdio.h>

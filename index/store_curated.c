@@ -18,7 +18,8 @@
  *
  * Data flow: index_curated_put writes n entries (new ones or new versions) in ONE transaction (an
  * import is all or nothing); index_curated_used counts an answer and says which entry and version
- * a hidden document holds. Invariants: every public function takes the store's lock; versions
+ * a hidden document holds. With store.backend = postgres the writes go to PostgreSQL and come back
+ * through the node's sync (index/pg_rows.c). Invariants: every public function takes the store's lock; versions
  * count from 1 and only grow. Tests: tests/rag/test_curated.c, tests/web/test_faq.c. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -31,6 +31,8 @@
  * the conversation by secret and insert the message under the id rag handed out) -> triggers.
  * Reads prepare their statements per call (they are admin-only and rare), so the statement cache
  * keeps its room for the hot paths.
+ * With store.backend = postgres (st->pg) the writes go to PostgreSQL instead and come back through
+ * the node's sync (index/pg_rows.c); the reads here are the same in both modes.
  * Invariants: every public function takes the store's lock. Tests: tests/index/test_store_log.c,
  * tests/web/test_log.c; bench: bench/bench_log.c (index_log_synthesize fills it for that). */
 #include <math.h>

@@ -16,6 +16,8 @@
  *          key; scopes: comma-separated; expires_at/last_used/revoked_at: unix s, 0 = never/not yet
  *   audit(id AUTOINCREMENT, at, actor, action, target, detail, ip)
  *       -- who did what to what; append-only (nothing here updates or deletes a row)
+ * With store.backend = postgres the writes go to PostgreSQL and come back through the node's sync
+ * (index/pg_accounts.c); reads are the same in both modes.
  * Invariants: every public function takes the store's lock; changing a password or deleting a user
  * deletes the user's sessions in the same transaction. Tests: tests/web/test_acct.c,
  * tests/cli/test_user_cli.c. */
