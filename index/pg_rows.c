@@ -603,7 +603,12 @@ void pg_rows_curated_used(struct index_store *st, int64_t curated_id, int64_t do
     char db_[24];
     const char *v[1] = {I64S(db_, document_id)};
     struct kb_error e = {0};
-    int rc = pg_rows_change_one(st, "UPDATE curated SET uses = uses + 1 WHERE document_id = $1 RETURNING id", 1, v,
+    struct index_sync_status ss;
+    int rc;
+    pg_sync_status(st->pg, &ss);
+    if (!ss.connected) /* an answer must not wait for an unreachable server over a counter */
+        return;
+    rc = pg_rows_change_one(st, "UPDATE curated SET uses = uses + 1 WHERE document_id = $1 RETURNING id", 1, v,
                              PG_KIND_CURATED, curated_id, "curated answer", NULL, &e);
     if (rc)
         kb_warn("postgresql: the use of curated answer %lld not counted: %s", (long long)curated_id, e.msg);
