@@ -357,6 +357,22 @@ static void test_curated_two_nodes(void **state)
     assert_int_equal(index_curated_get(a.st, id, &ar, &got, &err), KB_ENOENT);
     assert_int_equal(index_curated_versions(a.st, id, &ar, &vers, &n_vers, &err), KB_ENOENT);
     assert_int_equal(index_curated_versions(b.st, id, &ar, &vers, &n_vers, &err), KB_ENOENT);
+    /* a collection deleted with a curated answer in it: every node's cache follows (not stuck) */
+    {
+        int64_t coll = 0, cid = 0;
+        struct index_curated cin = {.question = "Opening hours?", .answer = "Nine to five.", .similar = "",
+                                    .citations = ""};
+        assert_int_equal(index_collection_create(a.st, "faq2", &coll, &err), 0);
+        cin.collection_id = coll;
+        assert_int_equal(index_curated_put(a.st, &cin, 1, &cid, &ver, &err), 0);
+        wait_caught_up(&b);
+        assert_int_equal(index_curated_get(b.st, cid, &ar, &got, &err), 0);
+        assert_int_equal(index_collection_delete(a.st, coll, &err), 0);
+        wait_caught_up(&b);
+        assert_int_equal(index_curated_get(b.st, cid, &ar, &got, &err), KB_ENOENT);
+        assert_int_equal(index_curated_get(a.st, cid, &ar, &got, &err), KB_ENOENT);
+        assert_int_equal(index_collection_find(b.st, "faq2", &coll, &err), KB_ENOENT);
+    }
     node_close(&b);
     node_close(&a);
     kb_arena_release(&ar);
