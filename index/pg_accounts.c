@@ -16,7 +16,8 @@
  * Ids: users, keys and audit entries take PostgreSQL's bigserial ids; bots keep their slugs.
  * Invariants: the same as store_users.c's (a new password or a deleted user ends the user's
  * sessions in the same transaction; a deleted user's keys are revoked in it).
- * Tests: tests/index/test_pg_rows.c (two nodes). */
+ * Tests: tests/index/test_pg_rows.c (test_accounts_two_nodes), tests/web/test_pg_nodes.c
+ * (test_accounts_across_nodes: login, key revocation and bots across two kbox serve processes). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -18,7 +18,8 @@
  * values (length-prefixed; NULL marked; REAL columns as llround(value * 1e6), the only values
  * whose text differs between the two databases).
  * Only libpq-free and SQLite-free code here: pg.c (pg_query, pg_tx_*) and store_mirror.c
- * (store_mirror_read, store_mirror_steps) do the I/O. Tests: tests/index/test_pg_migrate.c. */
+ * (store_mirror_read, store_mirror_steps) do the I/O. Tests: tests/index/test_pg_migrate.c
+ * (test_rows_both_ways). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -28,7 +28,8 @@
  * one transaction), answers are not logged (rag/log.c warns), reads go on from the cache. Counting
  * a curated answer's use (index_curated_used) is best effort: counted locally at once, and in
  * PostgreSQL when reachable, whose figure the cache then takes.
- * Tests: tests/index/test_pg_rows.c (two nodes on one database). */
+ * Tests: tests/index/test_pg_rows.c (two and three nodes on one database), tests/web/test_pg_nodes.c
+ * (test_accounts_across_nodes: a question on one kbox serve in the other's /api/stats). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
