@@ -24,9 +24,6 @@
 
 #include "index/pg.h"
 
-#define ACCT_PAGE 500
-#define ACCT_PAGE_S "500"
-
 #define USER_COLS PG_USER_COLS
 #define SES_COLS PG_SES_COLS
 #define KEY_COLS PG_KEY_COLS
@@ -127,42 +124,33 @@ int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int
     return rc;
 }
 
+/* Every row read first, then emptied and refilled in ONE SQLite transaction: a node resynchronising
+ * while it serves never answers a request from half-loaded accounts (a login refused meanwhile). */
 int pg_acct_resync(struct index_store *st, struct pg_db *db, struct kb_error *err)
 {
-    static const struct {
-        char kind;
-        const char *sql;
-    } pages[] = {
-        {PG_KIND_USER, "SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT " ACCT_PAGE_S},
-        {PG_KIND_SESSIONS, "SELECT DISTINCT user_id FROM sessions WHERE user_id > $1 ORDER BY 1 LIMIT " ACCT_PAGE_S},
-        {PG_KIND_KEY, "SELECT id FROM api_keys WHERE id > $1 ORDER BY id LIMIT " ACCT_PAGE_S},
-        {PG_KIND_AUDIT, "SELECT id FROM audit WHERE id > $1 ORDER BY id LIMIT " ACCT_PAGE_S},
-    };
-    const struct store_mirror_step wipe[] = {
-        {"DELETE FROM sessions; DELETE FROM api_keys; DELETE FROM audit; DELETE FROM users", NULL}};
-    int64_t ids[ACCT_PAGE], zero = 0;
-    int rc = store_mirror_steps(st, wipe, (int)KB_ARRAY_LEN(wipe), err);
-    for (size_t t = 0; rc == 0 && t < KB_ARRAY_LEN(pages); t++) {
-        int64_t after = 0;
-        for (;;) {
-            struct kb_arena a;
-            int n = 0;
-            kb_arena_init(&a, 0, 0);
-            rc = pg_rows_page_ids(db, pages[t].sql, after, &a, ids, &n, err);
-            if (rc == 0 && n > 0)
-                rc = pg_acct_apply(st, db, pages[t].kind, ids, n, &a, err);
-            kb_arena_release(&a);
-            if (rc || n < ACCT_PAGE)
-                break;
-            after = ids[n - 1];
-        }
-    }
+    struct kb_arena a;
+    struct pg_rows users, ses, keys, audit, bots, handoff;
+    int rc;
+    kb_arena_init(&a, 0, 0);
+    rc = acct_read(db, "SELECT " USER_COLS " FROM users", NULL, &a, &users, err);
+    if (rc == 0)
+        rc = acct_read(db, "SELECT " SES_COLS " FROM sessions", NULL, &a, &ses, err);
+    if (rc == 0)
+        rc = acct_read(db, "SELECT " KEY_COLS " FROM api_keys", NULL, &a, &keys, err);
+    if (rc == 0)
+        rc = acct_read(db, "SELECT " AUDIT_COLS " FROM audit", NULL, &a, &audit, err);
+    if (rc == 0)
+        rc = acct_read(db, "SELECT " BOT_COLS " FROM bots", NULL, &a, &bots, err);
+    if (rc == 0)
+        rc = acct_read(db, "SELECT " HANDOFF_COLS " FROM bot_handoff", NULL, &a, &handoff, err);
     if (rc == 0) {
-        struct kb_arena a;
-        kb_arena_init(&a, 0, 0);
-        rc = pg_acct_apply(st, db, PG_KIND_BOTS, &zero, 1, &a, err);
-        kb_arena_release(&a);
+        const struct store_mirror_step steps[] = {
+            {"DELETE FROM sessions; DELETE FROM api_keys; DELETE FROM audit; DELETE FROM users", NULL},
+            {SQL_USER_PUT, &users}, {SQL_SES_PUT, &ses}, {SQL_KEY_PUT, &keys}, {SQL_AUDIT_PUT, &audit},
+            {SQL_BOTS_DEL, NULL},   {SQL_BOT_PUT, &bots}, {SQL_HANDOFF_PUT, &handoff}};
+        rc = store_mirror_steps(st, steps, (int)KB_ARRAY_LEN(steps), err);
     }
+    kb_arena_release(&a);
     return rc;
 }
 
