@@ -20,7 +20,8 @@
  *   node's /api/jobs lists all nine jobs done and /api/jobs/N answers for a job another node ran.
  * test_accounts_across_nodes (two nodes): a user added on A logs in on B and B's session is valid on
  *   A; an API key made on A works on B and, revoked on A, is refused by B within 3 s; a bot created
- *   on A serves /b/ID on B; a question asked on A counts in B's /api/stats.
+ *   on A serves /b/ID on B; a question asked on A counts in B's /api/stats; a curated answer written
+ *   on A answers a paraphrase asked on B (mode "curated").
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <setjmp.h>
 #include <signal.h>
@@ -572,6 +573,24 @@ static void test_accounts_across_nodes(void **state)
                 usleep(100000);
         }
         assert_true(seen);
+    }
+    /* a curated answer written on A answers a paraphrase on B */
+    {
+        static const char faq[] = "{\"question\":\"How long does delivery to Iceland take?\","
+                                  "\"similar_questions\":[\"When will my parcel reach Reykjavik?\"],"
+                                  "\"answer\":\"About three weeks by sea freight.\"}";
+        static const char ask[] = "{\"question\":\"When does a parcel reach Reykjavik?\"}";
+        double t0 = now_s();
+        bool curated = false;
+        assert_int_equal(call(&a, "POST", "/api/faq", json_hdr, faq, strlen(faq), NULL), 201);
+        while (!curated && now_s() - t0 < 5) {
+            assert_int_equal(call(&b, "POST", "/api/ask", json_hdr, ask, strlen(ask), &r), 200);
+            curated = strstr(r, "\"mode\":\"curated\"") && strstr(r, "three weeks");
+            free(r);
+            if (!curated)
+                usleep(100000);
+        }
+        assert_true(curated);
     }
     node_stop(&a);
     node_stop(&b);
