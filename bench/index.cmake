@@ -22,3 +22,7 @@ target_link_libraries(bench_pg PRIVATE kb_index)
 add_executable(bench_pg_migrate ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_migrate.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg_migrate PRIVATE kb_index Threads::Threads)
+# the conversation log shared through PostgreSQL against SQLite alone (bench_pg_rows.c).
+add_executable(bench_pg_rows ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_rows.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+               ${PROJECT_SOURCE_DIR}/tests/support/run.c)
+target_link_libraries(bench_pg_rows PRIVATE kb_index)

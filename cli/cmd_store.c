@@ -3,7 +3,8 @@
  * index_store_migrate() (index/migrate.c: one transaction per document, resumable, verified by
  * counts and per-document digests). The password of a postgres side comes from store.password_file
  * or libpq's usual sources. Output: one line, or with --json one object {from, to, collections,
- * documents, chunks, vectors, originals, copied, already_present, checksum, verified, seconds}.
+ * documents, chunks, vectors, originals, copied, already_present, rows, rows_copied, checksum, verified,
+ * seconds}; rows: the log, curated answers, accounts, audit and bots.
  * Tests: tests/index/test_pg_migrate.c (test_cli). */
 #include "cli/cli.h"
 
@@ -20,10 +21,10 @@ static void store_print(const struct cli *c, const struct index_migrate_opts *o,
     struct jw w;
     if (!c->json) {
         printf("kbox: migrated %s -> %s: %lld collections, %lld documents (%lld copied now, %lld already there), "
-               "%lld chunks, %lld vectors, %lld originals; verified, checksum %s\n",
+               "%lld chunks, %lld vectors, %lld originals, %lld log/curated/account/bot rows; verified, checksum %s\n",
                o->from, o->to, (long long)r->n_collections, (long long)r->n_documents, (long long)r->n_copied,
                (long long)r->n_present, (long long)r->n_chunks, (long long)r->n_vectors, (long long)r->n_originals,
-               r->checksum);
+               (long long)r->n_rows, r->checksum);
         return;
     }
     kb_buf_init(&b, 1 << 16);
@@ -38,6 +39,8 @@ static void store_print(const struct cli *c, const struct index_migrate_opts *o,
     jw_int(&w, "originals", r->n_originals);
     jw_int(&w, "copied", r->n_copied);
     jw_int(&w, "already_present", r->n_present);
+    jw_int(&w, "rows", r->n_rows);
+    jw_int(&w, "rows_copied", r->n_rows_copied);
     jw_str(&w, "checksum", r->checksum);
     jw_bool(&w, "verified", r->verified);
     jw_num(&w, "seconds", seconds);

@@ -195,6 +195,9 @@ struct index_migrate_report {
     int64_t n_present;     /* documents an earlier (interrupted) run had copied already */
     char checksum[65];     /* SHA-256 (hex) over every document's digest in id order, equal on both sides */
     bool verified;         /* counts and every document's digest were compared equal */
+    int64_t n_rows;        /* rows of the log, curated answers, accounts, audit and bots in the target
+                              (counts and digests compared equal per table) */
+    int64_t n_rows_copied; /* of those, written by this run */
 };
 /* Copies every collection, document (with its original), chunk and vector from o->from to o->to
  * under the same ids, one transaction per document, then verifies counts and digests (migrate.c
@@ -202,7 +205,8 @@ struct index_migrate_report {
  * Errors: KB_EINVAL (malformed --from/--to), KB_ENOENT (no store at the source), KB_EBUSY
  * (postgresql unreachable, a bad URL), KB_ECONFLICT (the target holds data that is not the
  * source's: nothing was written), KB_ECORRUPT (verification failed: the source changed meanwhile).
- * The conversation log, curated answers and jobs are not copied. */
+ * The conversation log, curated answers, accounts, audit and bots are copied and verified too
+ * (index/pg_migrate_rows.c); jobs are not. */
 int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate_report *r, struct kb_error *err);
 
 /* ---- embedder changes ----------------------------------------------------------------------------- */

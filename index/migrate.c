@@ -24,7 +24,9 @@
  * then each vector row by (chunk id, embedder id) (ids and the raw float32 bytes); integers as 8
  * bytes little-endian, strings as their 8-byte length then bytes. An original's bytes are checked
  * against its sha256 when it is copied.
- * Not copied: the conversation log, curated answers and jobs (SQLite-only or per-node state today).
+ * Also copied, after the documents: the conversation log, curated answers, users, sessions, API keys,
+ * the audit log and bots (pg_migrate_rows.c: planned before anything is written, verified by row
+ * counts and digests per table). Not copied: jobs (per-run state).
  * Only libpq-free and SQLite-free code here: pg.c and store_copy.c do the I/O.
  * Tests: tests/index/test_pg_migrate.c. */
 #include <stdio.h>
@@ -417,6 +419,8 @@ int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate
     struct mig_side src, dst;
     int64_t *sids = NULL, *tids = NULL, *todo = NULL, *drop = NULL, n_s = 0, n_t = 0, n_todo = 0, n_drop = 0;
     char marker[STORE_PATH_BYTES + 16] = "";
+    bool rows_copy[PG_MIG_TABLES] = {false}, resume = false;
+    struct pg_mig_side rs, rd;
     int rc;
     memset(r, 0, sizeof *r);
     memset(&dst, 0, sizeof dst);
@@ -434,9 +438,14 @@ int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate
         rc = mig_doc_ids(&src, &sids, &n_s, err);
     if (rc == 0)
         rc = mig_doc_ids(&dst, &tids, &n_t, err);
+    resume = strcmp(marker, o->from) == 0;
+    rs = (struct pg_mig_side){src.pg, src.st, src.db};
+    rd = (struct pg_mig_side){dst.pg, dst.st, dst.db};
     if (rc == 0)
-        rc = mig_check_docs(&src, &dst, o->to, strcmp(marker, o->from) == 0, sids, n_s, tids, n_t, &todo, &n_todo,
-                            &drop, &n_drop, &r->n_present, err);
+        rc = mig_check_docs(&src, &dst, o->to, resume, sids, n_s, tids, n_t, &todo, &n_todo, &drop, &n_drop,
+                            &r->n_present, err);
+    if (rc == 0) /* the shared rows: refused or planned before anything is written too */
+        rc = pg_mig_rows_plan(&rs, &rd, o->to, resume, rows_copy, err);
     /* from here the target is this migration's until it verifies: a rerun may repair it */
     if (rc == 0 && strcmp(marker, o->from) != 0)
         rc = mig_marker(&dst, o->from, err);
@@ -455,7 +464,11 @@ int index_store_migrate(const struct index_migrate_opts *o, struct index_migrate
     if (rc == 0)
         rc = mig_finish(&dst, err);
     if (rc == 0)
+        rc = pg_mig_rows_copy(&rs, &rd, resume, rows_copy, &r->n_rows_copied, err);
+    if (rc == 0)
         rc = mig_verify(&src, &dst, sids, n_s, r, err);
+    if (rc == 0)
+        rc = pg_mig_rows_verify(&rs, &rd, &r->n_rows, err);
     if (rc == 0)
         rc = mig_marker(&dst, NULL, err);
 out_close:

@@ -12,7 +12,7 @@
  * its change rows (the last statement before COMMIT), which makes seq order equal commit order at
  * the cost of serialising only those last statements.
  *
- * Schema (kbox_schema.version 1, then 2):
+ * Schema (kbox_schema.version 1, then 2, 3, 4, 5):
  *   kbox_schema(version)                    -- one row; a newer version than PG_SCHEMA_VERSION is refused
  *   kbox_meta(key PRIMARY KEY, value)       -- 'cluster_id': random hex, names this database
  *   collections(id bigserial, name UNIQUE, created_at)          -- id 1 = 'default'
@@ -29,6 +29,13 @@
  *                                  no foreign key, so document writes never wait for a claim
  * Schema 3 adds kind 'reembed' and jobs.embedder_id: one job per document whose chunks lack that
  *   embedder's vectors (pg_reembed_*; index/reembed_pg.c drives them)
+ * Schema 4 adds the conversation log and curated answers with SQLite's columns (pg_rows.c, which
+ *   composes their SQL through the generic pg_tx_* / pg_query statements at the end of this file):
+ *   conversations(id bigserial, secret UNIQUE, ...), messages(id from blocks of log_id_blocks, ...),
+ *   feedback(message_id, ...), curated(id bigserial, ...), curated_versions(curated_id, version, ...);
+ *   change kinds 'v' 'g' 'p' 'q' (pg.h)
+ * Schema 5 adds users, sessions, api_keys, audit, bots, bot_handoff likewise (pg_accounts.c; users'
+ *   email unique case-insensitively by an index on lower(email)); kinds 'u' 's' 'k' 'a' 'b' 
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
@@ -40,7 +47,8 @@
  * lines because libpq is included here alone (STYLE rule 18).
  * Tests: tests/index/test_pg.c (migrations, newer-schema refusal, writes and their change rows),
  * tests/web/test_pg_nodes.c (jobs claimed by three nodes, one killed mid-job),
- * tests/index/test_pg_migrate.c (store migrate), tests/index/test_pg_reembed.c (shared re-embedding). */
+ * tests/index/test_pg_migrate.c (store migrate), tests/index/test_pg_reembed.c (shared re-embedding),
+ * tests/index/test_pg_rows.c (the shared log and curated answers). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -90,10 +98,10 @@ static int pg_fail(struct pg_db *db, const PGresult *res, const char *what, stru
 static int pg_run(struct pg_db *db, const char *sql, int n, const char *const *vals, int bin_index, const void *bin,
                   size_t bin_bytes, int result_binary, PGresult **out, const char *what, struct kb_error *err)
 {
-    int lens[16] = {0}, fmts[16] = {0}, rc = 0;
+    int lens[24] = {0}, fmts[24] = {0}, rc = 0;
     PGresult *res;
     ExecStatusType t;
-    KB_ASSERT(n <= 16);
+    KB_ASSERT(n <= 24);
     if (bin_index >= 0) {
         KB_ASSERT(bin_index < n && bin_bytes <= (size_t)INT32_MAX);
         lens[bin_index] = (int)bin_bytes;
@@ -220,6 +228,59 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;"
     "ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK(kind IN ('ingest', 'reembed'));"
     "ALTER TABLE jobs ADD COLUMN embedder_id text NOT NULL DEFAULT '';",
+    /* 3 -> 4: the conversation log and curated answers, shared by every node (pg_rows.c); the
+     * columns are SQLite's (store_log.c, store_curated.c) so a row copies across as it is */
+    "CREATE SEQUENCE log_id_blocks;"
+    "CREATE TABLE conversations(id bigserial PRIMARY KEY, secret text NOT NULL UNIQUE,"
+    " client_key text NOT NULL DEFAULT '', channel text NOT NULL, collection_id bigint NOT NULL DEFAULT 0,"
+    " client_ip text, created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE TABLE messages(id bigint PRIMARY KEY,"
+    " conversation_id bigint NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " created_at bigint NOT NULL, channel text NOT NULL, collection_id bigint NOT NULL DEFAULT 0,"
+    " question text NOT NULL, qnorm text NOT NULL, answer text NOT NULL, mode text NOT NULL,"
+    " fallback int NOT NULL DEFAULT 0, confidence double precision NOT NULL DEFAULT 0,"
+    " latency_ms double precision NOT NULL DEFAULT 0, lat_bucket int NOT NULL DEFAULT 0,"
+    " model text NOT NULL DEFAULT '', client_ip text, citations text NOT NULL DEFAULT '[]', curated_id bigint,"
+    " curated_version int, review text NOT NULL DEFAULT '' CHECK(review IN ('','dismissed','resolved')),"
+    " reviewed_at bigint);"
+    "CREATE INDEX messages_conv ON messages(conversation_id);"
+    "CREATE INDEX messages_time ON messages(created_at);"
+    "CREATE TABLE feedback(message_id bigint PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,"
+    " vote int NOT NULL CHECK(vote IN (-1, 1)), comment text NOT NULL DEFAULT '', created_at bigint NOT NULL,"
+    " day bigint NOT NULL, collection_id bigint NOT NULL);"
+    "CREATE TABLE curated(id bigserial PRIMARY KEY, collection_id bigint NOT NULL, version int NOT NULL DEFAULT 1,"
+    " question text NOT NULL, \"similar\" text NOT NULL DEFAULT '', answer text NOT NULL,"
+    " citations text NOT NULL DEFAULT '', document_id bigint NOT NULL DEFAULT 0,"
+    " doc_version int NOT NULL DEFAULT 0, uses bigint NOT NULL DEFAULT 0,"
+    " created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE INDEX curated_doc ON curated(document_id);"
+    "CREATE TABLE curated_versions(curated_id bigint NOT NULL REFERENCES curated(id) ON DELETE CASCADE,"
+    " version int NOT NULL, question text NOT NULL, \"similar\" text NOT NULL DEFAULT '', answer text NOT NULL,"
+    " citations text NOT NULL DEFAULT '', created_at bigint NOT NULL, PRIMARY KEY(curated_id, version));",
+    /* 4 -> 5: accounts, sessions, API keys, the audit log and bots, shared likewise (pg_accounts.c) */
+    "CREATE TABLE users(id bigserial PRIMARY KEY, email text NOT NULL, name text NOT NULL DEFAULT '',"
+    " role text NOT NULL CHECK(role IN ('owner','editor','agent','viewer')), pw_hash text NOT NULL,"
+    " collections text NOT NULL DEFAULT '', created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE UNIQUE INDEX users_email ON users(lower(email));"
+    "CREATE TABLE sessions(id_hash text PRIMARY KEY, user_id bigint NOT NULL, csrf text NOT NULL,"
+    " created_at bigint NOT NULL, last_seen bigint NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE api_keys(id bigserial PRIMARY KEY, prefix text NOT NULL UNIQUE, hash text NOT NULL,"
+    " name text NOT NULL DEFAULT '', user_id bigint NOT NULL, scopes text NOT NULL DEFAULT '',"
+    " rate_per_min bigint NOT NULL DEFAULT 0, created_at bigint NOT NULL, expires_at bigint NOT NULL DEFAULT 0,"
+    " last_used bigint NOT NULL DEFAULT 0, revoked_at bigint NOT NULL DEFAULT 0);"
+    "CREATE TABLE audit(id bigserial PRIMARY KEY, at bigint NOT NULL, actor text NOT NULL, action text NOT NULL,"
+    " target text NOT NULL DEFAULT '', detail text NOT NULL DEFAULT '', ip text NOT NULL DEFAULT '');"
+    "CREATE TABLE bots(id text PRIMARY KEY, name text NOT NULL, collections text NOT NULL DEFAULT '',"
+    " greeting text NOT NULL DEFAULT '', persona text NOT NULL DEFAULT '', fallback text NOT NULL DEFAULT '',"
+    " strict int NOT NULL DEFAULT -1, model text NOT NULL DEFAULT '', origins text NOT NULL DEFAULT '',"
+    " color text NOT NULL DEFAULT '', logo text NOT NULL DEFAULT '', lang text NOT NULL DEFAULT '',"
+    " public_page int NOT NULL DEFAULT 1, created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "INSERT INTO bots(id, name, created_at, updated_at) VALUES('default', 'Default',"
+    " extract(epoch from now())::bigint, extract(epoch from now())::bigint);"
+    "CREATE TABLE bot_handoff(bot_id text PRIMARY KEY, handoff int NOT NULL DEFAULT -1,"
+    " keywords text NOT NULL DEFAULT '', after_fallbacks int NOT NULL DEFAULT -1,"
+    " on_thumbs_down int NOT NULL DEFAULT -1);",
 };
 
 /* defined below */
@@ -1622,4 +1683,77 @@ int pg_copy_marker_set(struct pg_db *db, const char *from, struct kb_error *err)
                        "write migration marker", err)
               : pg_cmd(db, "DELETE FROM kbox_meta WHERE key='migrate_from'", "clear migration marker", err);
     return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+/* ---- generic statements for the shared row tables (schema 4; index/pg_rows.c composes them) ------ */
+
+/* The rows of r as text into a (NULL for SQL NULL). */
+static int pg_rows_copy(const PGresult *r, struct kb_arena *a, struct pg_rows *out, struct kb_error *err)
+{
+    int n = PQntuples(r), c = PQnfields(r);
+    out->n = n;
+    out->cols = c;
+    out->v = NULL;
+    if (n == 0 || c == 0)
+        return 0;
+    out->v = kb_arena_alloc(a, (size_t)n * (size_t)c * sizeof *out->v);
+    if (!out->v)
+        return kb_error_set(err, KB_ENOMEM, "no memory for %d rows from postgresql", n);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c; k++) {
+            const char *s = PQgetisnull(r, i, k) ? NULL : kb_arena_strdup(a, PQgetvalue(r, i, k));
+            if (!PQgetisnull(r, i, k) && !s)
+                return kb_error_set(err, KB_ENOMEM, "no memory for rows from postgresql");
+            out->v[(size_t)i * (size_t)c + (size_t)k] = s;
+        }
+    return 0;
+}
+
+int pg_tx_begin(struct pg_db *db, struct kb_error *err)
+{
+    return pg_begin(db, err);
+}
+
+int pg_tx_exec(struct pg_db *db, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+               struct pg_rows *out, const char *what, struct kb_error *err)
+{
+    PGresult *r = NULL;
+    int rc = pg_run(db, sql, n, vals, -1, NULL, 0, 0, out ? &r : NULL, what, err);
+    if (rc == 0 && out)
+        rc = pg_rows_copy(r, a, out, err);
+    PQclear(r);
+    return rc;
+}
+
+int pg_tx_end(struct pg_db *db, int rc, const char *kinds, const int64_t *ids, int n_ids, struct kb_error *err)
+{
+    /* change rows of several kinds: all but the last kind's run go first, pg_end appends that run */
+    int i = 0;
+    if (rc == 0 && n_ids > 0) {
+        int last = n_ids - 1, start = last;
+        while (start > 0 && kinds[start - 1] == kinds[last])
+            start--;
+        if (start > 0)
+            rc = pg_cmd(db, "SELECT pg_advisory_xact_lock(" PG_STR(PG_LOCK_CHANGES) ")", "lock change log", err);
+        for (i = 0; rc == 0 && i < start; i++) {
+            char k[2] = {kinds[i], 0}, idbuf[32];
+            const char *v[2] = {k, I64(idbuf, ids[i])};
+            rc = pg_run(db, "INSERT INTO changes(kind, obj_id) VALUES($1, $2)", 2, v, -1, NULL, 0, 0, NULL,
+                        "append change", err);
+        }
+        return pg_end(db, rc, kinds[last], ids + start, n_ids - start, err);
+    }
+    return pg_end(db, rc, 0, NULL, 0, err);
+}
+
+int pg_query(struct pg_db *db, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+             struct pg_rows *out, const char *what, struct kb_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&db->mu);
+    rc = pg_ensure(db, err);
+    if (rc == 0)
+        rc = pg_tx_exec(db, sql, n, vals, a, out, what, err);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
 }

@@ -3,15 +3,16 @@
  * (the sync thread that keeps a node's local SQLite+FAISS cache equal to PostgreSQL) and the hooks in
  * store.c and store_docs.c. Never included outside index/ (tests of index/ excepted); rag/ and web/
  * see the backend only through index_store_sync_status() and KB_EBUSY from writes.
- * Also index/migrate.c (`kbox store migrate`) and index/reembed_pg.c (re-embedding as shared jobs).
+ * Also index/migrate.c (`kbox store migrate`), index/reembed_pg.c (re-embedding as shared jobs) and
+ * index/pg_rows.c (the conversation log and curated answers; hooks in store_log.c, store_curated.c).
  * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c, test_pg_migrate.c,
- * test_pg_reembed.c, tests/web/test_pg_nodes.c. */
+ * test_pg_reembed.c, test_pg_rows.c, tests/web/test_pg_nodes.c. */
 #ifndef KB_INDEX_PG_H
 #define KB_INDEX_PG_H
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 3 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 5 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -114,7 +115,20 @@ int pg_wait(struct pg_db *db, int wake_fd, int timeout_ms, bool *notified, struc
 /* ---- reads for the sync ---------------------------------------------------------------------- */
 
 /* One change-log row: the object named changed; its current state is read from its table. */
-enum pg_kind { PG_KIND_COLLECTION = 'c', PG_KIND_DOC = 'd', PG_KIND_DOC_META = 'm' };
+enum pg_kind {
+    PG_KIND_COLLECTION = 'c',
+    PG_KIND_DOC = 'd',
+    PG_KIND_DOC_META = 'm',
+    PG_KIND_CONVERSATION = 'v', /* schema 4 (pg_rows.c): a conversation (deleted) */
+    PG_KIND_MESSAGE = 'g',      /* a message with its conversation and feedback */
+    PG_KIND_PURGE = 'p',        /* messages before obj_id (unix s) deleted */
+    PG_KIND_CURATED = 'q',      /* a curated answer with its versions */
+    PG_KIND_USER = 'u',         /* schema 5 (pg_accounts.c): a user */
+    PG_KIND_SESSIONS = 's',     /* every session of user obj_id */
+    PG_KIND_KEY = 'k',          /* an API key */
+    PG_KIND_AUDIT = 'a',        /* an audit entry */
+    PG_KIND_BOTS = 'b',         /* the bots (all of them, with their handoff settings; obj_id 0) */
+};
 struct pg_change {
     int64_t seq;    /* change-log sequence, increasing in commit order */
     char kind;      /* enum pg_kind */
@@ -169,6 +183,135 @@ int pg_copy_counts(struct pg_db *db, struct copy_counts *out, struct kb_error *e
 int pg_copy_marker_get(struct pg_db *db, char *buf, size_t buf_bytes, struct kb_error *err);
 int pg_copy_marker_set(struct pg_db *db, const char *from, struct kb_error *err);
 
+/* ---- generic statements (schema 4's shared row tables; index/pg_rows.c composes the SQL) --------- */
+
+/* Rows of text values: v[row * cols + col], NULL for SQL NULL; all in the caller's arena. */
+struct pg_rows {
+    int n, cols;
+    const char **v;
+};
+/* One transaction: pg_tx_begin, then statements, then pg_tx_end, which appends one change row per
+ * (kinds[i], ids[i]) and NOTIFYs when rc == 0 and commits, else rolls back; the connection is held
+ * (other users of db wait) from begin to end. */
+int pg_tx_begin(struct pg_db *db, struct kb_error *err);
+/* sql with text parameters (NULL = SQL NULL); out (nullable) gets the rows. */
+int pg_tx_exec(struct pg_db *db, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+               struct pg_rows *out, const char *what, struct kb_error *err);
+int pg_tx_end(struct pg_db *db, int rc, const char *kinds, const int64_t *ids, int n_ids, struct kb_error *err);
+/* One statement outside a transaction (reads). */
+int pg_query(struct pg_db *db, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+             struct pg_rows *out, const char *what, struct kb_error *err);
+
+/* The columns of the shared row tables, in the same order on both sides (PostgreSQL SELECTs, SQLite
+ * ?N parameters); the key first. "similar" is quoted: a reserved word in PostgreSQL. */
+#define PG_CONV_COLS "id, secret, client_key, channel, collection_id, client_ip, created_at, updated_at"
+#define PG_MSG_COLS                                                                                            \
+    "id, conversation_id, created_at, channel, collection_id, question, qnorm, answer, mode, fallback,"        \
+    " confidence, latency_ms, lat_bucket, model, client_ip, citations, curated_id, curated_version, review,"  \
+    " reviewed_at"
+#define PG_FB_COLS "message_id, vote, comment, created_at, day, collection_id"
+#define PG_CUR_COLS                                                                                            \
+    "id, collection_id, version, question, \"similar\", answer, citations, document_id, doc_version, uses,"     \
+    " created_at, updated_at"
+#define PG_CURV_COLS "curated_id, version, question, \"similar\", answer, citations, created_at"
+#define PG_USER_COLS "id, email, name, role, pw_hash, collections, created_at, updated_at"
+#define PG_SES_COLS "id_hash, user_id, csrf, created_at, last_seen"
+#define PG_KEY_COLS \
+    "id, prefix, hash, name, user_id, scopes, rate_per_min, created_at, expires_at, last_used, revoked_at"
+#define PG_AUDIT_COLS "id, at, actor, action, target, detail, ip"
+#define PG_BOT_COLS                                                                                     \
+    "id, name, collections, greeting, persona, fallback, strict, model, origins, color, logo, lang,"  \
+    " public_page, created_at, updated_at"
+#define PG_HANDOFF_COLS "bot_id, handoff, keywords, after_fallbacks, on_thumbs_down"
+
+/* ---- pg_rows.c: the conversation log and curated answers shared through PostgreSQL (schema 4) ---- */
+
+/* The store.c contracts of index_log_next_id, _append, _feedback, _review_set, _conversation_delete,
+ * _purge and index_curated_put, _delete, _set_document, for a store following PostgreSQL: written
+ * there (KB_EBUSY while unreachable), then this node's cache catches up. */
+int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err);
+int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                       struct kb_error *err);
+int pg_rows_log_feedback(struct index_store *st, int64_t message_id, const char *secret, int vote,
+                         const char *comment, struct kb_error *err);
+int pg_rows_log_review_set(struct index_store *st, int64_t message_id, const char *state, struct kb_error *err);
+int pg_rows_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err);
+int pg_rows_log_purge(struct index_store *st, int64_t before, int64_t *n_deleted, struct kb_error *err);
+int pg_rows_curated_put(struct index_store *st, const struct index_curated *in, int n, int64_t *ids, int *versions,
+                        struct kb_error *err);
+int pg_rows_curated_delete(struct index_store *st, int64_t id, int64_t *document_id, struct kb_error *err);
+int pg_rows_curated_set_document(struct index_store *st, int64_t id, int version, int64_t document_id,
+                                 struct kb_error *err);
+/* Counts one use of entry curated_id (its hidden document document_id) in PostgreSQL; best effort. */
+void pg_rows_curated_used(struct index_store *st, int64_t curated_id, int64_t document_id);
+/* Shared by pg_rows.c and pg_accounts.c (inside pg_tx_begin .. pg_rows_commit): */
+/* Ends the transaction with its change rows (pg_tx_end), then this node's cache catches up. */
+int pg_rows_commit(struct index_store *st, int rc, const char *kinds, const int64_t *ids, int n, struct kb_error *err);
+/* The first value of a statement's first row into *v; KB_ENOENT (no message) when no row came back. */
+int pg_rows_i64(struct pg_db *db, const char *sql, int n, const char *const *vals, int64_t *v, const char *what,
+                struct kb_error *err);
+/* One statement in its own transaction with the change (kind, id); KB_ENOENT "no <what> with id <id>"
+ * when it returned no row; *out (nullable): its first value. */
+int pg_rows_change_one(struct index_store *st, const char *sql, int n, const char *const *vals, char kind, int64_t id,
+                       const char *what, int64_t *out, struct kb_error *err);
+
+/* ids as a PostgreSQL array literal "{1,2,3}" in a (NULL: no memory). */
+const char *pg_rows_array(struct kb_arena *a, const int64_t *ids, int n);
+/* ids as one-column rows (for SQLite statements taking ?1 = id). */
+int pg_rows_of_ids(struct kb_arena *a, const int64_t *ids, int n, struct pg_rows *out, struct kb_error *err);
+/* The first column (ids) of sql($1 = after) into ids (room for every row sql can return). */
+int pg_rows_page_ids(struct pg_db *db, const char *sql, int64_t after, struct kb_arena *a, int64_t *ids, int *n,
+                     struct kb_error *err);
+
+/* ---- pg_accounts.c: users, sessions, API keys, audit and bots shared likewise (schema 5) ----------- */
+
+/* The store_users.c / store_bots.c contracts of their writes, for a store following PostgreSQL. */
+int pg_acct_user_add(struct index_store *st, const struct index_user *u, int64_t *id, struct kb_error *err);
+int pg_acct_user_update(struct index_store *st, int64_t id, const struct index_user *u, struct kb_error *err);
+int pg_acct_user_delete(struct index_store *st, int64_t id, struct kb_error *err);
+int pg_acct_session_add(struct index_store *st, const char *id_hash, int64_t user_id, const char *csrf, int64_t now,
+                        struct kb_error *err);
+int pg_acct_session_touch(struct index_store *st, const char *id_hash, int64_t now, struct kb_error *err);
+int pg_acct_session_delete(struct index_store *st, const char *id_hash, int64_t user_id, struct kb_error *err);
+int pg_acct_key_add(struct index_store *st, const struct index_api_key *k, int64_t *id, struct kb_error *err);
+int pg_acct_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t now, struct kb_error *err);
+int pg_acct_audit_add(struct index_store *st, const struct index_audit *e, struct kb_error *err);
+int pg_acct_bot_put(struct index_store *st, const struct index_bot *b, bool create, struct kb_error *err);
+int pg_acct_bot_delete(struct index_store *st, const char *id, struct kb_error *err);
+
+/* pg_rows.c's apply and resync for these kinds (u s k a b): the rows of ids[0..n) of one kind made
+ * equal in the cache; the resync empties the cached tables and reloads them. */
+int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int64_t *ids, int n, struct kb_arena *a,
+                  struct kb_error *err);
+int pg_acct_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
+
+/* pg_sync.c: applies the changes of kinds v g p q u s k a b among ch[0..n) (in log order around purges). */
+int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_change *ch, int n, struct kb_error *err);
+/* pg_sync.c's rebuild: empties the cached rows of those tables and reloads them all. */
+int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
+
+/* ---- pg_migrate_rows.c: `kbox store migrate` of the shared rows (log, curated, accounts, bots) ---- */
+
+/* One side of a migration: SQLite (st) or PostgreSQL (db). */
+struct pg_mig_side {
+    bool pg;
+    struct index_store *st;
+    struct pg_db *db;
+};
+#define PG_MIG_TABLES 11
+/* Before anything is written: which tables to copy (copy[PG_MIG_TABLES]). A target table with rows
+ * (beyond the built-in bot "default") is skipped when equal to the source's, else KB_ECONFLICT naming
+ * it; with resume (the target's marker names this source) every table is copied again. */
+int pg_mig_rows_plan(const struct pg_mig_side *src, const struct pg_mig_side *dst, const char *to, bool resume,
+                     bool *copy, struct kb_error *err);
+/* Copies the planned tables (with resume, after emptying the target's): pages of rows under their ids,
+ * one transaction each (PostgreSQL: with change rows; then the id sequences move past them). */
+int pg_mig_rows_copy(const struct pg_mig_side *src, const struct pg_mig_side *dst, bool resume, const bool *copy,
+                     int64_t *n_copied, struct kb_error *err);
+/* Row counts and digests of every table equal on both sides; *n_rows: the rows compared. KB_ECORRUPT. */
+int pg_mig_rows_verify(const struct pg_mig_side *src, const struct pg_mig_side *dst, int64_t *n_rows,
+                       struct kb_error *err);
+
 /* ---- pg_sync.c -------------------------------------------------------------------------------- */
 
 struct pg_sync; /* the sync thread and the lag figures of one store */
@@ -217,6 +360,17 @@ int store_mirror_wipe(struct index_store *st, struct kb_error *err);
 /* The applied sequence and the database's cluster id as recorded in meta ('pg_seq', 'pg_cluster'). */
 void store_mirror_position(struct index_store *st, int64_t *seq, char *cluster, size_t cluster_bytes);
 int store_mirror_set_position(struct index_store *st, int64_t seq, const char *cluster, struct kb_error *err);
+/* One statement run once per row of rows (the row's values bound as ?1.., text or NULL, as many as
+ * the statement takes); rows NULL: sql (may hold several statements) runs once. */
+struct store_mirror_step {
+    const char *sql;
+    const struct pg_rows *rows;
+};
+/* Runs steps[0..n) in one SQLite transaction under the store's lock (pg_rows.c's rows). */
+int store_mirror_steps(struct index_store *st, const struct store_mirror_step *steps, int n, struct kb_error *err);
+/* The rows of sql (a SELECT; vals bound as ?1.. text) as text into a (store lock held meanwhile). */
+int store_mirror_read(struct index_store *st, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+                      struct pg_rows *out, struct kb_error *err);
 /* True when originals/<sha> exists locally. */
 bool store_mirror_has_original(struct index_store *st, const char *sha);
 

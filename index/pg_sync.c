@@ -9,7 +9,9 @@
  * through store_mirror.c. A batch of changes is deduplicated (an object changed ten times is read
  * once); collections that exist are applied before documents, and deleted collections after them,
  * so the cache's foreign keys always hold. The position (meta 'pg_seq') advances after a batch is
- * applied; a crash in between re-applies states, which is harmless.
+ * applied; a crash in between re-applies states, which is harmless. The batch's changes of the shared
+ * rows (log, curated answers, accounts, bots: kinds v g p q u s k a b) go to pg_rows_apply (pg_rows.c),
+ * and a rebuild reloads those tables too (pg_rows_resync).
  * Rebuild: a cache filled from another database (meta 'pg_cluster' differs), or one more than
  * store.rebuild_lag changes behind, is resynchronised from the tables instead of the log: every
  * collection and document is applied, then cached objects PostgreSQL no longer has are deleted.
@@ -178,6 +180,8 @@ static int sync_batch(struct pg_sync *s, const struct pg_change *ch, int n, stru
             whole = ch[k].kind == PG_KIND_DOC && ch[k].obj_id == ch[i].obj_id;
         rc = sync_doc(s, ch[i].obj_id, !whole, err);
     }
+    if (rc == 0) /* the conversation log and curated answers (pg_rows.c) */
+        rc = pg_rows_apply(s->st, s->db, ch, n, err);
     for (int i = 0; rc == 0 && i < n; i++)
         if (gone[i])
             rc = store_mirror_collection(s->st, ch[i].obj_id, NULL, 0, err);
@@ -226,6 +230,8 @@ static int sync_rebuild(struct pg_sync *s, bool wipe, struct kb_error *err)
         if (lo == n || ids[lo] != docs[i].id)
             rc = sync_doc(s, docs[i].id, false, err); /* reads "not found": deletes it */
     }
+    if (rc == 0)
+        rc = pg_rows_resync(s->st, s->db, err);
     if (rc == 0)
         rc = index_collection_list(s->st, &a, &colls, &n_colls, err);
     for (int i = 0; rc == 0 && i < n_colls; i++) {

@@ -18,7 +18,8 @@
  * The migration also creates the bot "default" over every collection with every setting inherited,
  * so an upgraded data directory's answers, widget and OpenAI model "default" behave as before.
  *
- * Data flow: rag/bots.c validates and fills struct index_bot; this file stores and reads it.
+ * Data flow: rag/bots.c validates and fills struct index_bot; this file stores and reads it (with
+ * store.backend = postgres, writes go to PostgreSQL and come back through the sync: pg_accounts.c).
  * Statements are prepared per call (bots change rarely; the statement cache stays for hot paths).
  * Invariants: every public function takes the store's lock. Tests: tests/web/test_bots.c. */
 #include <stdio.h>
@@ -27,7 +28,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_accounts.c) */
 
 const char store_bots_migration[] =
     "CREATE TABLE IF NOT EXISTS bots(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
@@ -119,6 +120,8 @@ int index_bot_put(struct index_store *st, const struct index_bot *b, bool create
                                   " updated_at=?14 WHERE id=?1";
     sqlite3_stmt *s = NULL;
     int rc, src;
+    if (st->pg)
+        return pg_acct_bot_put(st, b, create, err);
     store_lock(st);
     if ((rc = store_begin(st, err)))
         goto out_unlock;
@@ -224,6 +227,8 @@ int index_bot_delete(struct index_store *st, const char *id, struct kb_error *er
 {
     sqlite3_stmt *s = NULL;
     int rc, src;
+    if (st->pg)
+        return pg_acct_bot_delete(st, id, err);
     store_lock(st);
     if ((rc = store_begin(st, err)))
         goto out_unlock;

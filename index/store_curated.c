@@ -18,7 +18,8 @@
  *
  * Data flow: index_curated_put writes n entries (new ones or new versions) in ONE transaction (an
  * import is all or nothing); index_curated_used counts an answer and says which entry and version
- * a hidden document holds. Invariants: every public function takes the store's lock; versions
+ * a hidden document holds. With store.backend = postgres the writes go to PostgreSQL and come back
+ * through the node's sync (index/pg_rows.c). Invariants: every public function takes the store's lock; versions
  * count from 1 and only grow. Tests: tests/rag/test_curated.c, tests/web/test_faq.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_rows.c) */
 
 const char *const store_curated_migration =
     "CREATE TABLE IF NOT EXISTS curated(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -139,6 +140,8 @@ int index_curated_put(struct index_store *st, const struct index_curated *in, in
 {
     int64_t now = store_now_s();
     int rc;
+    if (st->pg)
+        return pg_rows_curated_put(st, in, n, ids, versions, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0) {
@@ -290,6 +293,8 @@ int index_curated_delete(struct index_store *st, int64_t id, int64_t *document_i
     sqlite3_stmt *s;
     int rc, src;
     *document_id = 0;
+    if (st->pg)
+        return pg_rows_curated_delete(st, id, document_id, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc)
@@ -328,6 +333,8 @@ int index_curated_set_document(struct index_store *st, int64_t id, int version, 
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_rows_curated_set_document(st, id, version, document_id, err);
     store_lock(st);
     s = store_prep(st, "UPDATE curated SET document_id=?2, doc_version=?3 WHERE id=?1", err);
     if (!s) {
@@ -418,5 +425,7 @@ int index_curated_used(struct index_store *st, int64_t document_id, int64_t *id,
             rc = store_fail(st, err, src, "count curated answer use");
     }
     store_unlock(st);
+    if (rc == 0 && st->pg && !st->read_only) /* counted here at once; PostgreSQL's figure follows */
+        pg_rows_curated_used(st, *id, document_id);
     return rc;
 }

@@ -33,6 +33,8 @@
  * keeps its room for the hot paths.
  * Human handoff messages (modes "handoff", "agent"; rag/log.c's rag_log_handoff) are rows like the
  * others, with latency bucket -1 and an empty qnorm, and the statistics leave them out.
+ * With store.backend = postgres (st->pg) the writes go to PostgreSQL instead and come back through
+ * the node's sync (index/pg_rows.c); the reads here are the same in both modes.
  * Invariants: every public function takes the store's lock. Tests: tests/index/test_store_log.c,
  * tests/web/test_log.c; bench: bench/bench_log.c (index_log_synthesize fills it for that). */
 #include <math.h>
@@ -43,7 +45,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_rows.c) */
 
 const char store_log_migration[] =
     "CREATE TABLE IF NOT EXISTS conversations(id INTEGER PRIMARY KEY AUTOINCREMENT, secret TEXT NOT NULL UNIQUE,"
@@ -263,6 +265,8 @@ int index_log_append(struct index_store *st, const struct index_log_exchange *x,
                      struct kb_error *err)
 {
     int rc;
+    if (st->pg)
+        return pg_rows_log_append(st, x, n, purge_before, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0 && purge_before > 0)
@@ -278,6 +282,8 @@ int index_log_next_id(struct index_store *st, int64_t *next, struct kb_error *er
 {
     sqlite3_stmt *s = NULL;
     int rc = 0, src;
+    if (st->pg)
+        return pg_rows_log_next_id(st, next, err);
     store_lock(st);
     src = sqlite3_prepare_v2(st->db, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
                                      " coalesce((SELECT max(id) FROM messages), 0)) + 1", -1, &s, NULL);
@@ -297,6 +303,8 @@ int index_log_feedback(struct index_store *st, int64_t message_id, const char *s
     int rc = 0, src;
     if (vote != 1 && vote != -1)
         return kb_error_set(err, KB_EINVAL, "vote must be 1 or -1");
+    if (st->pg)
+        return pg_rows_log_feedback(st, message_id, secret, vote, comment, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO feedback(message_id, vote, comment, created_at, day, collection_id) SELECT m.id,"
                        " ?3, ?4, ?5, m.created_at / 86400, m.collection_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1"
@@ -465,6 +473,8 @@ int index_log_review_set(struct index_store *st, int64_t message_id, const char 
     int rc;
     if (!state || (strcmp(state, "dismissed") != 0 && strcmp(state, "resolved") != 0))
         return kb_error_set(err, KB_EINVAL, "review state must be dismissed or resolved");
+    if (st->pg)
+        return pg_rows_log_review_set(st, message_id, state, err);
     store_lock(st);
     rc = log_change_one(st, "UPDATE messages SET review = ?2, reviewed_at = ?3 WHERE id = ?1", message_id, state,
                         "message", err);
@@ -502,6 +512,8 @@ int index_log_collection_of(struct index_store *st, bool conversation, int64_t i
 int index_log_conversation_delete(struct index_store *st, int64_t id, struct kb_error *err)
 {
     int rc;
+    if (st->pg)
+        return pg_rows_log_conversation_delete(st, id, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0)
@@ -516,6 +528,8 @@ int index_log_purge(struct index_store *st, int64_t before, int64_t *n_deleted, 
     int rc;
     if (n_deleted)
         *n_deleted = 0;
+    if (st->pg)
+        return pg_rows_log_purge(st, before, n_deleted, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc == 0)

@@ -38,7 +38,23 @@ int store_mirror_collection(struct index_store *st, int64_t id, const char *name
     if (!name) {
         rc = store_delete_docs(st, "SELECT id, sha256 FROM documents WHERE collection_id=?1", id, &n, err);
         if (rc == 0 && (rc = store_begin(st, err)) == 0) {
-            s = store_prep(st, "DELETE FROM collections WHERE id=?1", err);
+            /* its curated answers first (their rows name it; store_curated.c drops such entries too) */
+            s = store_prep(st, "DELETE FROM curated_versions WHERE curated_id IN (SELECT id FROM curated WHERE"
+                               " collection_id=?1)", err);
+            if (!s) {
+                rc = err ? err->code : KB_EIO;
+            } else {
+                sqlite3_bind_int64(s, 1, id);
+                rc = store_step_done(st, s, "delete the collection's curated versions", err);
+            }
+            s = rc ? NULL : store_prep(st, "DELETE FROM curated WHERE collection_id=?1", err);
+            if (!s && rc == 0) {
+                rc = err ? err->code : KB_EIO;
+            } else if (s) {
+                sqlite3_bind_int64(s, 1, id);
+                rc = store_step_done(st, s, "delete the collection's curated answers", err);
+            }
+            s = rc ? NULL : store_prep(st, "DELETE FROM collections WHERE id=?1", err);
             if (!s) {
                 rc = err ? err->code : KB_EIO;
             } else {
@@ -232,4 +248,100 @@ bool store_mirror_has_original(struct index_store *st, const char *sha)
     char p[STORE_PATH_BYTES];
     snprintf(p, sizeof p, "%s/originals/%s", st->data_dir, sha);
     return access(p, R_OK) == 0;
+}
+
+/* ---- shared rows (pg_rows.c): the conversation log and curated answers ------------------------------ */
+
+static int mirror_step(struct index_store *st, const struct store_mirror_step *step, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0, src, n_par;
+    if (!step->rows)
+        return store_exec(st, step->sql, err);
+    if (step->rows->n == 0)
+        return 0;
+    src = sqlite3_prepare_v2(st->db, step->sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return store_fail(st, err, src, "prepare a mirrored row");
+    }
+    n_par = KB_MIN(sqlite3_bind_parameter_count(s), step->rows->cols);
+    for (int i = 0; rc == 0 && i < step->rows->n; i++) {
+        const char *const *row = step->rows->v + (size_t)i * (size_t)step->rows->cols;
+        for (int k = 0; k < n_par; k++)
+            if (row[k])
+                sqlite3_bind_text(s, k + 1, row[k], -1, SQLITE_STATIC); /* column affinity converts */
+            else
+                sqlite3_bind_null(s, k + 1);
+        src = sqlite3_step(s);
+        if (src != SQLITE_DONE && src != SQLITE_ROW)
+            rc = store_fail(st, err, src, "mirror a row");
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int store_mirror_steps(struct index_store *st, const struct store_mirror_step *steps, int n, struct kb_error *err)
+{
+    int rc;
+    store_lock(st);
+    rc = store_begin(st, err);
+    if (rc == 0) {
+        for (int i = 0; rc == 0 && i < n; i++)
+            rc = mirror_step(st, &steps[i], err);
+        rc = store_end(st, rc, err);
+    }
+    store_unlock(st);
+    return rc;
+}
+
+int store_mirror_read(struct index_store *st, const char *sql, int n, const char *const *vals, struct kb_arena *a,
+                      struct pg_rows *out, struct kb_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0, src, cols, cap = 0;
+    memset(out, 0, sizeof *out);
+    store_lock(st);
+    src = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        rc = store_fail(st, err, src, "prepare a read of rows");
+        goto out_unlock;
+    }
+    for (int k = 0; k < n && k < sqlite3_bind_parameter_count(s); k++)
+        if (vals[k])
+            sqlite3_bind_text(s, k + 1, vals[k], -1, SQLITE_STATIC);
+    cols = sqlite3_column_count(s);
+    out->cols = cols;
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            const char **grown;
+            cap = cap ? cap * 2 : 64;
+            grown = kb_arena_alloc(a, (size_t)cap * (size_t)cols * sizeof *grown);
+            if (!grown) {
+                rc = kb_error_set(err, KB_ENOMEM, "no memory for %d rows", cap);
+                break;
+            }
+            if (out->n)
+                memcpy(grown, out->v, (size_t)out->n * (size_t)cols * sizeof *grown);
+            out->v = grown;
+        }
+        for (int k = 0; k < cols; k++) {
+            const unsigned char *t = sqlite3_column_text(s, k);
+            const char *c = t ? kb_arena_strdup(a, (const char *)t) : NULL;
+            if (t && !c) {
+                rc = kb_error_set(err, KB_ENOMEM, "no memory for rows");
+                break;
+            }
+            out->v[(size_t)out->n * (size_t)cols + (size_t)k] = c;
+        }
+        out->n++;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = store_fail(st, err, src, "read rows");
+out_unlock:
+    sqlite3_finalize(s);
+    store_unlock(st);
+    return rc;
 }

@@ -16,6 +16,8 @@
  *          key; scopes: comma-separated; expires_at/last_used/revoked_at: unix s, 0 = never/not yet
  *   audit(id AUTOINCREMENT, at, actor, action, target, detail, ip)
  *       -- who did what to what; append-only (nothing here updates or deletes a row)
+ * With store.backend = postgres the writes go to PostgreSQL and come back through the node's sync
+ * (index/pg_accounts.c); reads are the same in both modes.
  * Invariants: every public function takes the store's lock; changing a password or deleting a user
  * deletes the user's sessions in the same transaction. Tests: tests/web/test_acct.c,
  * tests/cli/test_user_cli.c. */
@@ -25,7 +27,7 @@
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: these writes go to PostgreSQL first (pg_accounts.c) */
 
 const char store_users_migration[] =
     "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -95,6 +97,8 @@ int index_user_add(struct index_store *st, const struct index_user *u, int64_t *
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_user_add(st, u, id, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO users(email, name, role, pw_hash, collections, created_at, updated_at)"
                        " VALUES(?1,?2,?3,?4,?5,?6,?6)", err);
@@ -192,6 +196,8 @@ int index_user_update(struct index_store *st, int64_t id, const struct index_use
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_user_update(st, id, u, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc)
@@ -236,6 +242,8 @@ int index_user_delete(struct index_store *st, int64_t id, struct kb_error *err)
         "UPDATE api_keys SET revoked_at=?2 WHERE user_id=?1 AND revoked_at=0",
     };
     int rc;
+    if (st->pg)
+        return pg_acct_user_delete(st, id, err);
     store_lock(st);
     rc = store_begin(st, err);
     if (rc)
@@ -288,6 +296,8 @@ int index_session_add(struct index_store *st, const char *id_hash, int64_t user_
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_session_add(st, id_hash, user_id, csrf, now, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO sessions(id_hash, user_id, csrf, created_at, last_seen) VALUES(?1,?2,?3,?4,?4)",
                    err);
@@ -337,6 +347,8 @@ int index_session_touch(struct index_store *st, const char *id_hash, int64_t now
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_session_touch(st, id_hash, now, err);
     store_lock(st);
     s = store_prep(st, "UPDATE sessions SET last_seen=?2 WHERE id_hash=?1", err);
     if (!s)
@@ -354,6 +366,8 @@ int index_session_delete(struct index_store *st, const char *id_hash, int64_t us
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_session_delete(st, id_hash, user_id, err);
     store_lock(st);
     s = id_hash ? store_prep(st, "DELETE FROM sessions WHERE id_hash=?1", err)
                 : store_prep(st, "DELETE FROM sessions WHERE user_id=?2", err);
@@ -376,6 +390,8 @@ int index_key_add(struct index_store *st, const struct index_api_key *k, int64_t
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_key_add(st, k, id, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO api_keys(prefix, hash, name, user_id, scopes, rate_per_min, created_at, expires_at)"
                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)", err);
@@ -472,6 +488,8 @@ int index_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t now,
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_key_mark(st, id, revoke, now, err);
     store_lock(st);
     s = revoke ? store_prep(st, "UPDATE api_keys SET revoked_at=?2 WHERE id=?1 AND revoked_at=0", err)
                : store_prep(st, "UPDATE api_keys SET last_used=?2 WHERE id=?1", err);
@@ -492,6 +510,8 @@ int index_audit_add(struct index_store *st, const struct index_audit *e, struct 
 {
     sqlite3_stmt *s;
     int rc;
+    if (st->pg)
+        return pg_acct_audit_add(st, e, err);
     store_lock(st);
     s = store_prep(st, "INSERT INTO audit(at, actor, action, target, detail, ip) VALUES(?1,?2,?3,?4,?5,?6)", err);
     if (!s)

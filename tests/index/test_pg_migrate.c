@@ -195,7 +195,8 @@ static void test_sqlite_to_pg_and_back(void **state)
     assert_int_equal(n_docs, 10); /* whole documents only */
 
     /* the rerun finishes, without duplicates, and verifies */
-    assert_int_equal(migrate(from, to, &r, &err), 0);
+    if (migrate(from, to, &r, &err) != 0)
+        fail_msg("rerun: %s", err.msg);
     assert_int_equal(r.n_present, 10);
     assert_int_equal(r.n_copied, N_DOCS - 1 - 10);
     assert_int_equal(r.n_documents, N_DOCS - 1);
@@ -450,6 +451,159 @@ static void test_cli(void **state)
     free(src);
 }
 
+/* The conversation log, curated answers, accounts, audit and bots of a single box as the figures an
+ * admin sees: "stats questions/up/down | top question | curated versions | users | keys revoked |
+ * audit entries | bots" into buf. */
+static void rows_summary(struct index_store *st, char *buf, size_t n)
+{
+    struct kb_arena a;
+    struct kb_error err = {0};
+    struct index_log_stats ls;
+    struct index_curated *cv = NULL;
+    struct index_user *users = NULL;
+    struct index_api_key *keys = NULL;
+    struct index_audit *au = NULL;
+    struct index_bot *bots = NULL, bot;
+    int n_cv = 0, n_users = 0, n_keys = 0, n_au = 0, n_bots = 0;
+    kb_arena_init(&a, 0, 0);
+    assert_int_equal(index_log_stats(st, 0, 0, 0, &a, &ls, &err), 0);
+    assert_int_equal(index_curated_versions(st, 1, &a, &cv, &n_cv, &err), 0);
+    assert_int_equal(index_user_list(st, &a, &users, &n_users, &err), 0);
+    assert_int_equal(index_key_list(st, 0, &a, &keys, &n_keys, &err), 0);
+    assert_int_equal(index_audit_list(st, 0, 50, &a, &au, &n_au, &err), 0);
+    assert_int_equal(index_bot_list(st, false, &a, &bots, &n_bots, &err), 0);
+    assert_int_equal(index_bot_get(st, "shop", &a, &bot, &err), 0);
+    snprintf(buf, n, "%lld/%lld/%lld/%lld|%s|%d:%s|%d:%s|%d:%lld|%d:%s|%d:%s:%s", (long long)ls.n_questions,
+             (long long)ls.n_up, (long long)ls.n_down, (long long)ls.n_fallback, ls.n_top ? ls.top[0].key : "", n_cv,
+             n_cv ? cv[0].answer : "", n_users, n_users ? users[0].email : "", n_keys,
+             n_keys ? (long long)keys[0].revoked_at : -1LL, n_au, n_au ? au[0].action : "", n_bots, bot.greeting,
+             bot.handoff_keywords);
+    kb_arena_release(&a);
+}
+
+/* Fills a single box's log, curated answers, accounts, audit and bots. */
+static void fill_rows(struct index_store *st)
+{
+    struct kb_error err = {0};
+    int64_t id = 0, uid = 0, kid = 0;
+    int ver = 0;
+    struct index_curated c = {.question = "How to descale?", .similar = "descaling", .answer = "Use citric acid."};
+    struct index_user u = {.email = "owner@example.com", .name = "Owner", .role = "owner", .pw_hash = "$argon2id$z"};
+    struct index_api_key k = {.prefix = "kbx_aaaabbbb", .hash = "ff00", .name = "ci", .scopes = "documents:write"};
+    struct index_audit ev = {.actor = "cli:root", .action = "user.add", .target = "owner@example.com"};
+    struct index_bot b = {.id = "shop", .name = "Shop", .greeting = "Welcome!", .strict = -1, .public_page = true,
+                          .handoff = 1, .handoff_keywords = "human", .handoff_after_fallbacks = -1,
+                          .handoff_on_thumbs_down = -1};
+    for (int i = 0; i < 40; i++) {
+        char secret[33], q[64];
+        struct index_log_exchange x = {.message_id = 0, .secret = secret, .channel = i % 2 ? "ui" : "widget",
+                                       .question = q, .qnorm = q, .answer = "Answer.", .mode = "extractive",
+                                       .fallback = i % 5 == 0, .confidence = 0.3 + (i % 7) / 10.0,
+                                       .latency_ms = 10.5 * i, .citations = "[]", .created_at = 0};
+        snprintf(secret, sizeof secret, "%032d", i / 3);
+        snprintf(q, sizeof q, "question %d", i % 6);
+        assert_int_equal(index_log_append(st, &x, 1, 0, &err), 0);
+    }
+    assert_int_equal(index_log_feedback(st, 1, "00000000000000000000000000000000", -1, "meh", &err), 0);
+    assert_int_equal(index_log_feedback(st, 4, "00000000000000000000000000000001", 1, "", &err), 0);
+    assert_int_equal(index_log_review_set(st, 5, "resolved", &err), 0);
+    assert_int_equal(index_curated_put(st, &c, 1, &id, &ver, &err), 0);
+    c.id = id;
+    c.answer = "Use citric acid, then rinse.";
+    assert_int_equal(index_curated_put(st, &c, 1, &id, &ver, &err), 0);
+    assert_int_equal(index_user_add(st, &u, &uid, &err), 0);
+    k.user_id = uid;
+    assert_int_equal(index_key_add(st, &k, &kid, &err), 0);
+    assert_int_equal(index_key_mark(st, kid, true, 1700000000, &err), 0);
+    assert_int_equal(index_session_add(st, "sesshash", uid, "csrf", 1700000000, &err), 0);
+    assert_int_equal(index_audit_add(st, &ev, &err), 0);
+    assert_int_equal(index_bot_put(st, &b, true, &err), 0);
+}
+
+/* The shared rows both ways: SQLite -> PostgreSQL (a node then shows the same log, curated answers,
+ * accounts and bots) -> a new SQLite store, verified per table; a rerun copies nothing; a resumed
+ * run repairs rows the target should not have; a target with other accounts is refused. */
+static void test_rows_both_ways(void **state)
+{
+    char *src = idx_tmpdir(), *node_dir = idx_tmpdir(), *back = idx_tmpdir(), from[4200], to[700], back_spec[4200];
+    char want[512], got[512];
+    struct index_migrate_report r;
+    struct kb_error err = {0};
+    struct index_store *st = NULL;
+    struct pg_db *db = NULL;
+    (void)state;
+    NEED_PG();
+    assert_int_equal(idx_open(&st, src, g_emb, &err), 0);
+    fill_rows(st);
+    rows_summary(st, want, sizeof want);
+    index_store_close(st);
+    snprintf(from, sizeof from, "sqlite:%s", src);
+    snprintf(to, sizeof to, "postgres:%s", g_pg.url);
+    snprintf(back_spec, sizeof back_spec, "sqlite:%s", back);
+    if (migrate(from, to, &r, &err) != 0)
+        fail_msg("migrate: %s", err.msg);
+    assert_true(r.verified);
+    /* 40 messages, 14 conversations, 2 feedback, 1 curated + 2 versions, 1 user, 1 session, 1 key,
+     * 1 audit entry, 2 bots, 2 handoff rows (default's none in SQLite: only shop's) */
+    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 1 + 1 + 1 + 1 + 2 + 1);
+    assert_int_equal(r.n_rows_copied, r.n_rows);
+    {
+        struct index_open_opts no;
+        struct index_store *node = NULL;
+        memset(&no, 0, sizeof no);
+        no.data_dir = node_dir;
+        no.embedder = g_emb;
+        no.ann_threshold = 200000;
+        no.pg_url = g_pg.url;
+        no.pg_poll_s = 1;
+        assert_int_equal(index_store_open(&node, &no, &err), 0);
+        rows_summary(node, got, sizeof got);
+        assert_string_equal(got, want);
+        /* ids continue past the copied ones */
+        {
+            struct index_user u2 = {.email = "agent@example.com", .role = "agent", .pw_hash = "h"};
+            int64_t uid = 0;
+            assert_int_equal(index_user_add(node, &u2, &uid, &err), 0);
+            assert_true(uid > 1);
+        }
+        index_store_close(node);
+    }
+    /* the database now has another account: a migration into it is refused before any write */
+    assert_int_equal(migrate(from, to, &r, &err), KB_ECONFLICT);
+    assert_non_null(strstr(err.msg, "users"));
+    /* the way back into a new SQLite store: every table verified, the same figures */
+    if (migrate(to, back_spec, &r, &err) != 0)
+        fail_msg("migrate back: %s", err.msg);
+    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 2 + 1 + 1 + 1 + 2 + 1);
+    assert_int_equal(idx_open(&st, back, g_emb, &err), 0);
+    rows_summary(st, got, sizeof got);
+    index_store_close(st);
+    assert_string_equal(got + strlen(got) - 10, want + strlen(want) - 10);
+    /* a rerun copies nothing */
+    assert_int_equal(migrate(to, back_spec, &r, &err), 0);
+    assert_int_equal(r.n_rows_copied, 0);
+    /* a run the target's marker says is unfinished copies the tables again: a row the source lacks goes */
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(idx_open(&st, back, g_emb, &err), 0);
+    {
+        struct index_audit ev = {.actor = "x", .action = "stray"};
+        assert_int_equal(index_audit_add(st, &ev, &err), 0);
+        assert_int_equal(store_copy_marker_set(st, to, &err), 0);
+    }
+    index_store_close(st);
+    if (migrate(to, back_spec, &r, &err) != 0)
+        fail_msg("resumed: %s", err.msg);
+    assert_true(r.verified);
+    assert_int_equal(r.n_rows_copied, r.n_rows);
+    pg_db_close(db);
+    idx_rm_rf(src);
+    idx_rm_rf(node_dir);
+    idx_rm_rf(back);
+    free(src);
+    free(node_dir);
+    free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_resume_after_source_change),
         cmocka_unit_test(test_refuse_different_sqlite),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_rows_both_ways),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

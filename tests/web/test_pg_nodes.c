@@ -18,6 +18,10 @@
  *   hold the same document and chunk counts as PostgreSQL;
  * - six more uploads spread over B and C are each done by exactly one job row, all indexed; every
  *   node's /api/jobs lists all nine jobs done and /api/jobs/N answers for a job another node ran.
+ * test_accounts_across_nodes (two nodes): a user added on A logs in on B and B's session is valid on
+ *   A; an API key made on A works on B and, revoked on A, is refused by B within 3 s; a bot created
+ *   on A serves /b/ID on B; a question asked on A counts in B's /api/stats; a curated answer written
+ *   on A answers a paraphrase asked on B (mode "curated").
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <setjmp.h>
 #include <signal.h>
@@ -477,11 +481,128 @@ static void test_shared_jobs(void **state)
     pgcluster_destroy(&g_pg);
 }
 
+/* Waits (up to 5 s) until method path on n answers want; fails with the last status otherwise. */
+static void wait_status(struct node *n, const char *method, const char *path, const char *const *hdrs,
+                        const char *body, int want)
+{
+    double t0 = now_s();
+    int st = 0;
+    do {
+        st = call(n, method, path, hdrs, body, body ? strlen(body) : 0, NULL);
+        if (st == want)
+            return;
+        usleep(50000);
+    } while (now_s() - t0 < 5);
+    fail_msg("%s %s: %d, wanted %d", method, path, st, want);
+}
+
+/* Accounts, keys, bots and the conversation log shared by two nodes through PostgreSQL. */
+static void test_accounts_across_nodes(void **state)
+{
+    static struct node a, b;
+    char tok[256] = "", th[300], secret[128] = "", kh[200], path[64], *r = NULL;
+    int64_t key_id;
+    int rc = pgcluster_start(&g_pg);
+    (void)state;
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+    node_start(&a);
+    node_start(&b);
+    /* a user created on A can log in on B; the session B gave is valid on A */
+    {
+        static const char user[] = "{\"email\":\"ed@example.com\",\"role\":\"editor\",\"password\":\"pass-editor-1\"}";
+        assert_int_equal(call(&a, "POST", "/api/users", json_hdr, user, strlen(user), &r), 201);
+        free(r);
+    }
+    {
+        static const char login[] = "{\"email\":\"ed@example.com\",\"password\":\"pass-editor-1\",\"token\":true}";
+        const char *const jh[] = {"Content-Type: application/json", NULL};
+        char *p;
+        wait_status(&b, "POST", "/api/login", jh, login, 200);
+        assert_int_equal(call(&b, "POST", "/api/login", jh, login, strlen(login), &r), 200);
+        p = strstr(r, "\"token\":\"");
+        assert_non_null(p);
+        snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+        free(r);
+    }
+    snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
+    {
+        const char *const ed[] = {th, NULL}, *const edj[] = {th, "Content-Type: application/json", NULL};
+        const char *const key[] = {kh, NULL};
+        static const char kbody[] = "{\"name\":\"sync\",\"scopes\":[\"documents:read\"]}";
+        char *p;
+        wait_status(&a, "GET", "/api/me", ed, NULL, 200);
+        /* a key made on A works on B; revoked on A, B refuses it within the sync interval */
+        assert_int_equal(call(&a, "POST", "/api/keys", edj, kbody, strlen(kbody), &r), 201);
+        p = strstr(r, "\"secret\":\"");
+        assert_non_null(p);
+        snprintf(secret, sizeof secret, "%.*s", (int)strcspn(p + 10, "\""), p + 10);
+        key_id = json_int(r, "id");
+        free(r);
+        snprintf(kh, sizeof kh, "Authorization: Bearer %s", secret);
+        wait_status(&b, "GET", "/api/documents", key, NULL, 200);
+        snprintf(path, sizeof path, "/api/keys/%lld", (long long)key_id);
+        assert_int_equal(call(&a, "DELETE", path, ed, NULL, 0, NULL), 200);
+        {
+            double t0 = now_s();
+            wait_status(&b, "GET", "/api/documents", key, NULL, 401);
+            assert_true(now_s() - t0 < 3); /* store.poll_s = 1, and NOTIFY usually sooner */
+        }
+    }
+    /* a bot created on A serves its public page on B */
+    {
+        static const char bot[] = "{\"id\":\"shop\",\"name\":\"Shop helper\",\"greeting\":\"Hello shopper!\"}";
+        assert_int_equal(call(&a, "POST", "/api/bots", json_hdr, bot, strlen(bot), NULL), 201);
+        wait_status(&b, "GET", "/b/shop", NULL, NULL, 200);
+        assert_int_equal(call(&b, "GET", "/api/bots/shop", admin, NULL, 0, &r), 200);
+        assert_non_null(strstr(r, "Hello shopper!"));
+        free(r);
+    }
+    /* a question asked on A is in B's statistics */
+    {
+        static const char ask[] = "{\"question\":\"What is the warranty on the espresso grinder?\"}";
+        double t0 = now_s();
+        bool seen = false;
+        assert_int_equal(call(&a, "POST", "/api/ask", json_hdr, ask, strlen(ask), NULL), 200);
+        while (!seen && now_s() - t0 < 5) {
+            assert_int_equal(call(&b, "GET", "/api/stats", admin, NULL, 0, &r), 200);
+            seen = json_int(r, "questions") == 1;
+            free(r);
+            if (!seen)
+                usleep(100000);
+        }
+        assert_true(seen);
+    }
+    /* a curated answer written on A answers a paraphrase on B */
+    {
+        static const char faq[] = "{\"question\":\"How long does delivery to Iceland take?\","
+                                  "\"similar_questions\":[\"When will my parcel reach Reykjavik?\"],"
+                                  "\"answer\":\"About three weeks by sea freight.\"}";
+        static const char ask[] = "{\"question\":\"When does a parcel reach Reykjavik?\"}";
+        double t0 = now_s();
+        bool curated = false;
+        assert_int_equal(call(&a, "POST", "/api/faq", json_hdr, faq, strlen(faq), NULL), 201);
+        while (!curated && now_s() - t0 < 5) {
+            assert_int_equal(call(&b, "POST", "/api/ask", json_hdr, ask, strlen(ask), &r), 200);
+            curated = strstr(r, "\"mode\":\"curated\"") && strstr(r, "three weeks");
+            free(r);
+            if (!curated)
+                usleep(100000);
+        }
+        assert_true(curated);
+    }
+    node_stop(&a);
+    node_stop(&b);
+    pgcluster_destroy(&g_pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
         cmocka_unit_test(test_shared_jobs),
+        cmocka_unit_test(test_accounts_across_nodes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     for (int i = 0; i < 8; i++)

@@ -1,0 +1,173 @@
+/* bench/bench_pg_rows.c: the conversation log shared through PostgreSQL (index/pg_rows.c) against
+ * SQLite alone, on a private PostgreSQL 15 cluster this program starts (tests/support/pgcluster.c,
+ * fsync off as in the tests). Two nodes are two stores with their own data dirs in this process.
+ * Phases (exchanges of 20 question wordings, 3 per conversation, a citation each):
+ *   1. append N exchanges in batches of 32 (rag/log.c's writer batches the same way) to a
+ *      SQLite-only store and through node A; exchanges/s of each;
+ *   2. propagation: 200 one-exchange appends on A, each timed from the return of A's append (its
+ *      commit and its own cache update) until B has applied it, p50/p99;
+ *   3. /api/stats on B (index_log_stats over everything): p50 of 50 calls, and on the SQLite store;
+ *   4. a new node with an empty cache rebuilding the N + 200 messages from the tables: seconds.
+ * Usage: bench_pg_rows [N]   (default 20000). Needs postgresql-15. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index/index.h"
+#include "../tests/support/pgcluster.h"
+
+#define BATCH 32
+#define N_PROPAGATE 200
+#define N_STATS 50
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static struct index_store *open_store(const char *dir, const char *url)
+{
+    struct index_open_opts o;
+    struct index_store *st = NULL;
+    struct kb_error err = {0};
+    memset(&o, 0, sizeof o);
+    o.data_dir = dir;
+    o.ann_threshold = 200000;
+    o.pg_url = url;
+    o.pg_poll_s = 2;
+    if (index_store_open(&st, &o, &err) != 0) {
+        fprintf(stderr, "bench_pg_rows: open %s: %s\n", dir, err.msg);
+        exit(1);
+    }
+    return st;
+}
+
+static char *tmpdir(void)
+{
+    char *d = strdup("/tmp/kbox-bench-pgrows-XXXXXX");
+    if (!d || !mkdtemp(d)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return d;
+}
+
+/* Appends n exchanges (from number `first`) in batches; seconds taken. */
+static double append(struct index_store *st, int64_t first, int n)
+{
+    static char secrets[BATCH][33], qs[BATCH][64];
+    struct index_log_exchange x[BATCH];
+    struct kb_error err = {0};
+    int64_t next = 0;
+    double t0 = now_s();
+    if (index_log_next_id(st, &next, &err) != 0) {
+        fprintf(stderr, "bench_pg_rows: next id: %s\n", err.msg);
+        exit(1);
+    }
+    for (int done = 0; done < n;) {
+        int m = n - done < BATCH ? n - done : BATCH;
+        for (int i = 0; i < m; i++) {
+            int64_t k = first + done + i;
+            snprintf(secrets[i], sizeof secrets[i], "%032lld", (long long)(k / 3));
+            snprintf(qs[i], sizeof qs[i], "how do i descale model %lld", (long long)(k % 20));
+            memset(&x[i], 0, sizeof x[i]);
+            x[i].message_id = next++;
+            x[i].secret = secrets[i];
+            x[i].channel = "widget";
+            x[i].question = x[i].qnorm = qs[i];
+            x[i].answer = "Run the descaling programme with citric acid.";
+            x[i].mode = "extractive";
+            x[i].confidence = 0.8;
+            x[i].latency_ms = 35 + (double)(k % 40);
+            x[i].citations = "[{\"n\":1,\"document_id\":3,\"chunk_id\":7,\"document\":\"manual.pdf\",\"page\":4}]";
+        }
+        if (index_log_append(st, x, m, 0, &err) != 0) {
+            fprintf(stderr, "bench_pg_rows: append: %s\n", err.msg);
+            exit(1);
+        }
+        done += m;
+    }
+    return now_s() - t0;
+}
+
+static double stats_p50(struct index_store *st)
+{
+    double t[N_STATS];
+    for (int i = 0; i < N_STATS; i++) {
+        struct kb_arena a;
+        struct index_log_stats s;
+        struct kb_error err = {0};
+        double t0 = now_s();
+        kb_arena_init(&a, 0, 0);
+        if (index_log_stats(st, 0, 0, 0, &a, &s, &err) != 0)
+            fprintf(stderr, "bench_pg_rows: stats: %s\n", err.msg);
+        t[i] = now_s() - t0;
+        kb_arena_release(&a);
+    }
+    qsort(t, N_STATS, sizeof t[0], cmp_d);
+    return t[N_STATS / 2];
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 20000;
+    struct pgcluster pg;
+    char *ds = tmpdir(), *da = tmpdir(), *db = tmpdir(), *dc = tmpdir(), cmd[512];
+    struct index_store *sq, *a, *b, *c;
+    double t_sq, t_pg, lat[N_PROPAGATE], t0;
+    if (n < 1 || pgcluster_start(&pg) != 0) {
+        fprintf(stderr, "usage: bench_pg_rows [N] (needs postgresql-15)\n");
+        return 1;
+    }
+    sq = open_store(ds, NULL);
+    a = open_store(da, pg.url);
+    b = open_store(db, pg.url);
+    t_sq = append(sq, 0, n);
+    t_pg = append(a, 0, n);
+    printf("append %d exchanges in batches of %d: sqlite %.0f/s, through postgresql (node A) %.0f/s\n", n, BATCH,
+           n / t_sq, n / t_pg);
+    for (int i = 0; i < N_PROPAGATE; i++) {
+        struct index_sync_status sa, sb;
+        double t1;
+        append(a, n + i, 1);
+        t1 = now_s();
+        index_store_sync_status(a, &sa);
+        do {
+            index_store_sync_status(b, &sb);
+            if (sb.applied_seq < sa.applied_seq)
+                usleep(200);
+        } while (sb.applied_seq < sa.applied_seq && now_s() - t1 < 10);
+        lat[i] = now_s() - t1;
+    }
+    qsort(lat, N_PROPAGATE, sizeof lat[0], cmp_d);
+    printf("propagation A -> B of one logged exchange: p50 %.1f ms, p99 %.1f ms (%d samples)\n", lat[N_PROPAGATE / 2] * 1e3,
+           lat[N_PROPAGATE * 99 / 100] * 1e3, N_PROPAGATE);
+    printf("stats over all messages: sqlite store p50 %.2f ms, node B p50 %.2f ms\n", stats_p50(sq) * 1e3,
+           stats_p50(b) * 1e3);
+    t0 = now_s();
+    c = open_store(dc, pg.url);
+    printf("new node rebuilding %d messages from the tables: %.2f s\n", n + N_PROPAGATE, now_s() - t0);
+    index_store_close(c);
+    index_store_close(b);
+    index_store_close(a);
+    index_store_close(sq);
+    pgcluster_destroy(&pg);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s %s %s", ds, da, db, dc);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_pg_rows: could not remove the temporary directories\n");
+    free(ds);
+    free(da);
+    free(db);
+    free(dc);
+    return 0;
+}
