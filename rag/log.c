@@ -287,6 +287,23 @@ static int log_secret_for(const char *given, char out[33])
     return log_secret_new(out);
 }
 
+/* Hands it to the writer (waiting for room when the writer is behind) under the next message id,
+ * which it returns; it belongs to the writer from then on. */
+static int64_t log_enqueue(struct rag_log *l, const struct config *cfg, struct log_item *it)
+{
+    int64_t id;
+    pthread_mutex_lock(&l->mu);
+    while (l->n == LOG_QUEUE_MAX && !l->stopping)
+        pthread_cond_wait(&l->cv, &l->mu);
+    id = it->x.message_id = l->next_id++;
+    l->purge_before = cfg->log_retention_days > 0 ? it->x.created_at - cfg->log_retention_days * 86400 : 0;
+    l->q[l->n++] = it;
+    l->queued++;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return id;
+}
+
 void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_ask_opts *opts, struct rag_answer *a)
 {
     struct rag_log *l;
@@ -318,15 +335,7 @@ void rag_log_answer(struct rag *r, const struct config *cfg, const struct rag_as
     it->x.created_at = (int64_t)time(NULL);
     it->x.curated_id = a->curated_id; /* mode curated: the entry and version that answered */
     it->x.curated_version = a->curated_version;
-    pthread_mutex_lock(&l->mu);
-    while (l->n == LOG_QUEUE_MAX && !l->stopping)
-        pthread_cond_wait(&l->cv, &l->mu); /* the writer is behind: wait for room */
-    it->x.message_id = a->message_id = l->next_id++; /* it belongs to the writer once queued */
-    l->purge_before = cfg->log_retention_days > 0 ? it->x.created_at - cfg->log_retention_days * 86400 : 0;
-    l->q[l->n++] = it;
-    l->queued++;
-    pthread_cond_broadcast(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    a->message_id = log_enqueue(l, cfg, it);
     kb_strlcpy(a->log_secret, secret, sizeof a->log_secret);
 }
 
@@ -348,15 +357,7 @@ void rag_log_handoff(struct rag *r, const char *log_secret, bool agent, const ch
         it->x.model = agent ? log_dup(it, 3, agent_name ? agent_name : "") : "";
         it->x.citations = "[]";
         it->x.created_at = (int64_t)time(NULL);
-        pthread_mutex_lock(&l->mu);
-        while (l->n == LOG_QUEUE_MAX && !l->stopping)
-            pthread_cond_wait(&l->cv, &l->mu);
-        it->x.message_id = l->next_id++;
-        l->purge_before = cfg->log_retention_days > 0 ? it->x.created_at - cfg->log_retention_days * 86400 : 0;
-        l->q[l->n++] = it;
-        l->queued++;
-        pthread_cond_broadcast(&l->cv);
-        pthread_mutex_unlock(&l->mu);
+        log_enqueue(l, cfg, it);
     }
     rag_config_put(r, cfg);
 }
