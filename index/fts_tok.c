@@ -22,6 +22,11 @@
  * its mutex, so the lazy read needs no lock of its own. A list that cannot be read then is logged and
  * no words are emitted (a store written meanwhile may keep word tokens of rows indexed before, until
  * the list's file changes and the index is rebuilt).
+ * English plurals (index.stem_plurals, on): the FTS5 index and its queries hold a Latin word folded
+ * to its singular by text_stem_plural (Harman's S-stemmer: margins -> margin, policies -> policy),
+ * so a question's "gross margins" finds a page's "gross margin"; store_idf folds the term it looks up
+ * the same way (fts_tok_stem). text_tokenize's tokens, which rag/, the evidence step and the built-in
+ * embedder use, are not stemmed. The identity gains "+s1".
  * No allocation besides the word list. Tests: tests/index/test_fts_tok.c, tests/text/test_text.c. */
 #include <stdio.h>
 #include <string.h>
@@ -39,20 +44,42 @@ int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn
     return text_tokenize(text, n, for_query, fn, ud);
 }
 
-void fts_tok_setup(struct index_store *st, const char *dict_path)
+void fts_tok_setup(struct index_store *st, const char *dict_path, bool stem)
 {
     struct stat sb;
     st->tok_dict = NULL;
     st->tok_dict_tried = false;
     st->tok_dict_path[0] = '\0';
-    snprintf(st->tok_id, sizeof(st->tok_id), "%d", TEXT_TOKENIZER_VERSION);
+    st->tok_stem = stem;
+    snprintf(st->tok_id, sizeof(st->tok_id), "%d%s", TEXT_TOKENIZER_VERSION, stem ? "+s1" : "");
     if (!dict_path || !dict_path[0] || strlen(dict_path) >= sizeof(st->tok_dict_path))
         return;
     if (stat(dict_path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return; /* no list: the tokens are text_tokenize's (search.c logs an unreadable one) */
     kb_strlcpy(st->tok_dict_path, dict_path, sizeof(st->tok_dict_path));
-    snprintf(st->tok_id, sizeof(st->tok_id), "%d+words%d:%lld:%lld", TEXT_TOKENIZER_VERSION, FTS_WORDS_VERSION,
-             (long long)sb.st_size, (long long)sb.st_mtime);
+    snprintf(st->tok_id, sizeof(st->tok_id), "%d%s+words%d:%lld:%lld", TEXT_TOKENIZER_VERSION, stem ? "+s1" : "",
+             FTS_WORDS_VERSION, (long long)sb.st_size, (long long)sb.st_mtime);
+}
+
+size_t fts_tok_stem(const struct index_store *st, char *t, size_t n)
+{
+    return st->tok_stem ? text_stem_plural(t, n) : n;
+}
+
+struct fts_stem {
+    index_token_fn fn;
+    void *ud;
+};
+
+/* Passes a token on, a Latin word folded to its singular (text_stem_plural). */
+static int fts_stem_tok(void *ud, const char *tok, int n, int start, int end, bool cjk)
+{
+    struct fts_stem *c = ud;
+    char t[TEXT_TOKEN_MAX_BYTES];
+    if (cjk || n > TEXT_TOKEN_MAX_BYTES)
+        return c->fn(c->ud, tok, n, start, end, cjk);
+    memcpy(t, tok, (size_t)n);
+    return c->fn(c->ud, t, (int)text_stem_plural(t, (size_t)n), start, end, cjk);
 }
 
 const struct text_dict *fts_tok_dict(struct index_store *st)
@@ -155,7 +182,12 @@ int fts_tok_tokenize(struct index_store *st, const char *text, size_t n, bool fo
         if (fts_is_one_word(d, text, n, word, &word_n))
             return fn(ud, word, word_n, 0, (int)n, true);
     }
-    rc = text_tokenize(text, n, for_query, fn, ud);
+    if (st->tok_stem) {
+        struct fts_stem sc = {fn, ud};
+        rc = text_tokenize(text, n, for_query, fts_stem_tok, &sc);
+    } else {
+        rc = text_tokenize(text, n, for_query, fn, ud);
+    }
     if (rc || !d || for_query)
         return rc;
     c = (struct fts_words){d, text, fn, ud, 0};

@@ -253,8 +253,8 @@ static void fts_put_parts(const struct text_terms *q, const char *t, size_t n, s
  * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
  * name differently from the text ("长城" vs "长城墙") still shares its characters' evidence. */
 static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *seg, double uni_weight,
-                           double cross_weight, double word_weight, struct kb_buf *out, double *weight,
-                           int *n_weight)
+                           double cross_weight, double word_weight, double stop_weight, struct kb_buf *out,
+                           double *weight, int *n_weight)
 {
     int used = 0;
     char uni[2 * TEXT_MAX_TERMS][4];
@@ -262,9 +262,11 @@ static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *s
     struct fts_parts parts;
     parts.n = 0;
     for (int i = 0; i < q->n; i++) {
-        if (q->n_content > 0 && q->stop[i])
+        bool stop = q->n_content > 0 && q->stop[i];
+        if (stop && stop_weight <= 0)
             continue;
-        double w = q->cjk[i] && seg_is_cross(seg, q->term[i], (size_t)q->len[i]) ? cross_weight : 1.0;
+        double w = stop ? stop_weight
+                        : q->cjk[i] && seg_is_cross(seg, q->term[i], (size_t)q->len[i]) ? cross_weight : 1.0;
         fts_put_term(out, q->term[i], strlen(q->term[i]), w, weight, &used);
     }
     for (int i = 0; i < q->n; i++) {
@@ -314,6 +316,7 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
     o->bm25_cjk_cross_pair_weight = cfg->index_bm25_cjk_cross_pair_weight;
     o->bm25_cjk_word_weight = cfg->index_bm25_cjk_word_weight;
+    o->bm25_stop_word_weight = cfg->index_bm25_stop_word_weight;
     o->segment_dict = cfg->index_segment_dict;
 }
 
@@ -713,6 +716,7 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     bool has_terms;
     double weight[FTS_MAX_PHRASES], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
     double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT, word_weight = INDEX_BM25_CJK_WORD_WEIGHT, trust;
+    double stop_weight = INDEX_BM25_STOP_WORD_WEIGHT;
     const struct text_dict *dict;
     struct seg_pairs seg;
     struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, INDEX_BM25_HEADING_WEIGHT, NULL, 0};
@@ -728,12 +732,13 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
         uni_weight = o->bm25_cjk_unigram_weight;
         cross_weight = o->bm25_cjk_cross_pair_weight;
         word_weight = o->bm25_cjk_word_weight;
+        stop_weight = o->bm25_stop_word_weight;
     }
     dict = q.n_cjk > 0 ? search_dict(st, o->segment_dict) : NULL;
     if (dict)
         seg_query(dict, query.data, query.len, dict == st->tok_dict, &seg);
-    has_terms = build_fts_expr(&q, dict ? &seg : NULL, uni_weight, cross_weight, word_weight, &expr, weight,
-                               &rank.n_weight);
+    has_terms = build_fts_expr(&q, dict ? &seg : NULL, uni_weight, cross_weight, word_weight, stop_weight, &expr,
+                               weight, &rank.n_weight);
     rank.weight = weight;
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */

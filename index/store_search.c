@@ -341,7 +341,13 @@ static double store_idf(void *ud, const char *term, size_t n)
     N = (double)st->n_chunks_cache;
     s = store_prep(st, "SELECT doc FROM chunks_vocab WHERE term=?1", NULL);
     if (s) {
-        sqlite3_bind_text(s, 1, term, (int)n, SQLITE_STATIC);
+        char t[INDEX_TOKEN_MAX_BYTES];
+        if (n <= sizeof(t)) { /* the index's form of the term (a plural folded, fts_tok.c) */
+            memcpy(t, term, n);
+            n = fts_tok_stem(st, t, n);
+            term = t;
+        }
+        sqlite3_bind_text(s, 1, term, (int)n, SQLITE_TRANSIENT);
         if (sqlite3_step(s) == SQLITE_ROW)
             df = sqlite3_column_double(s, 0);
         sqlite3_reset(s);

@@ -91,6 +91,11 @@ bool text_is_article(const char *t, size_t n);
  * characters (什么, 多少, 请问) or either is a particle (的 是 吗 呢 了 么 吧 啊), so 退货的 gives 退货
  * but not 货的. False for anything that is not exactly two characters. */
 bool text_is_cjk_stop_pair(const char *t, size_t n);
+/* Folds an English plural to its singular in place (Harman's S-stemmer: policies -> policy, margins ->
+ * margin, houses -> house; glass, virus, shoes stay): the folded token t[0..n) of four or more
+ * letters a-z that is not a stop word; returns the new length (<= n). Idempotent on its output. Only
+ * the full-text index uses it (index/fts_tok.c), on both its text and its queries. */
+size_t text_stem_plural(char *t, size_t n);
 /* True when t[0..n) is one CJK function character (the short list in words.c: 的 是 吗 呢 了 么 什 怎 哪
  * 多 少 几 如 何 请 问 我 你 们 有 在 和 与 吧 啊 要 会 能 可 以 个); the FTS5 query skips these as unigrams. */
 bool text_is_cjk_stop_char(const char *t, size_t n);

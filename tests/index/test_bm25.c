@@ -4,7 +4,8 @@
  * (set through config keys, as the CLI and server do), BM25F's heading column (its own length
  * normalisation and index.bm25_heading_weight), the weight of CJK query unigrams, the
  * weight of query pairs that straddle two words of a word list the test writes, the parts of a
- * query word that mixes letters and digits, and the word list's words in the index (fts_tok.c). */
+ * query word that mixes letters and digits, the word list's words in the index and English plurals
+ * folded to the singular (fts_tok.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -394,7 +395,7 @@ static double words_score(struct index_store *st, const char *q, const char *dic
     return score_of(h, n, id);
 }
 
-static struct index_store *words_open(const char *dir, const char *dict)
+static struct index_store *words_open_stem(const char *dir, const char *dict, bool stem)
 {
     struct index_open_opts o;
     struct index_store *st = NULL;
@@ -403,9 +404,15 @@ static struct index_store *words_open(const char *dir, const char *dict)
     o.data_dir = dir;
     o.ann_threshold = 200000;
     o.segment_dict = dict;
+    o.no_stem = !stem;
     if (index_store_open(&st, &o, &err) != 0)
         fail_msg("open: %s", err.msg);
     return st;
+}
+
+static struct index_store *words_open(const char *dir, const char *dict)
+{
+    return words_open_stem(dir, dict, true);
 }
 
 /* The index holds the list's words only when index.cjk_index_words asks (off by default: measured
@@ -483,6 +490,44 @@ static void test_index_dictionary_words(void **state)
     free(dir);
 }
 
+/* English plurals in the full-text index (index.stem_plurals, fts_tok.c): "gross margins" finds a row
+ * that says "gross margin" and the other way round, the IDF of a plural is its singular's, and opening
+ * without stemming rebuilds the index with the words as written. */
+static void test_stem_plurals(void **state)
+{
+    char *dir = idx_tmpdir();
+    struct kb_arena a;
+    struct index_store *st;
+    struct index_hit *h;
+    int64_t p1, p2;
+    int n;
+    (void)state;
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    st = words_open_stem(dir, NULL, true);
+    p1 = put(st, "p1", "gross margin fell");
+    p2 = put(st, "p2", "our policies on refunds");
+    put(st, "p3", "net revenue rose");
+    n = search(st, "gross margins", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == p1);
+    n = search(st, "refund policy", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == p2);
+    assert_true(fabs(index_idf(st, "margins", 7) - idf(3, 1)) < 1e-9);
+    assert_true(fabs(index_idf(st, "margin", 6) - idf(3, 1)) < 1e-9);
+    index_store_close(st);
+    /* without stemming: rebuilt, "margins" is in no row and "refund policy" finds nothing */
+    st = words_open_stem(dir, NULL, false);
+    n = search(st, "gross margins", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1); /* by "gross" alone */
+    assert_true(fabs(index_idf(st, "margins", 7) - idf(3, 0)) < 1e-9);
+    assert_int_equal(search(st, "refund policy", "0.9", "0.3", "1", &a, &h), 0);
+    index_store_close(st);
+    kb_arena_release(&a);
+    idx_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +540,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mixed_word_parts, fx_setup, fx_teardown),
         cmocka_unit_test(test_index_dictionary_words),
         cmocka_unit_test(test_index_words_key),
+        cmocka_unit_test(test_stem_plurals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
