@@ -4,14 +4,18 @@
  * Data flow of one query (the store's mutex held throughout, except while the query is embedded:
  * see search_embed_unlocked):
  *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> text_query_terms (text/: the
- *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, the
+ *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain (or
+ *   weighed index.bm25_stop_word_weight when that is above 0), the
  *   characters of CJK pairs added as unigrams (CJK function characters skipped), each
  *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
  *   text), with one BM25 weight per phrase: 1, or bm25_cjk_unigram_weight for the added characters,
  *   or bm25_cjk_cross_pair_weight for a pair that straddles two words of the query's dictionary cut
  *   (text_dict_cut over the word list opts->segment_dict, read at the first search that names it and
  *   kept in the store), or INDEX_BM25_PART_WEIGHT for the letter and digit parts of a word mixing
- *   both ("fy2022" -> "2022", fts_put_parts) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
+ *   both ("fy2022" -> "2022", fts_put_parts), and, when the store's index holds the word list's words
+ *   (index.cjk_index_words, fts_tok.c), the cut's words of 3+ characters at bm25_cjk_word_weight; each
+ *   phrase is tokenized by the store's FTS5 tokenizer (fts_tok.c: English plurals folded to the
+ *   singular, as in the index) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
  *   candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
  *   vector-only query; exact scan of the document's vectors for a document filter;
