@@ -490,6 +490,38 @@ static void test_index_dictionary_words(void **state)
     free(dir);
 }
 
+/* index.bm25_stop_word_weight: 0 (the default) leaves a query's stop words out when it has other
+ * words; above 0 a stop word is a phrase of that weight. "the fig" against rows "the fig" (s1) and
+ * "the end" (s2): at 0 only s1 matches, by fig; at 0.5 s2 matches by "the" alone, at half its term. */
+static void test_stop_word_weight(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    int64_t s1 = put(f->st, "s1", "the fig"), s2 = put(f->st, "s2", "the end");
+    const double avgdl = 14.0 / 6, k1 = 0.9, b = 0.3, i_the = idf(6, 2);
+    int n = 0;
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    memset(&o, 0, sizeof(o));
+    o.mode = INDEX_MODE_BM25;
+    o.top_k = 10;
+    o.bm25_k1 = k1;
+    o.bm25_b = b;
+    o.bm25_heading_weight = 1;
+    o.bm25_cjk_unigram_weight = 1;
+    assert_int_equal(index_search(f->st, "the fig", &o, &a, &h, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == s1);
+    o.bm25_stop_word_weight = 0.5;
+    assert_int_equal(index_search(f->st, "the fig", &o, &a, &h, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(h[0].chunk_id == s1 && h[1].chunk_id == s2);
+    assert_true(fabs(h[1].bm25 - 0.5 * term(i_the, 1, 2, avgdl, k1, b)) < 1e-9);
+    kb_arena_release(&a);
+}
+
 /* English plurals in the full-text index (index.stem_plurals, fts_tok.c): "gross margins" finds a row
  * that says "gross margin" and the other way round, the IDF of a plural is its singular's, and opening
  * without stemming rebuilds the index with the words as written. */
@@ -541,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_index_dictionary_words),
         cmocka_unit_test(test_index_words_key),
         cmocka_unit_test(test_stem_plurals),
+        cmocka_unit_test_setup_teardown(test_stop_word_weight, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
