@@ -107,6 +107,14 @@
       "weight of a CJK query character against its character pairs' 1")                          \
     X(index, bm25_cjk_cross_pair_weight, FLOAT, 0.5, 0, 1,                                           \
       "weight of a CJK query character pair that straddles two dictionary words")                  \
+    X(index, bm25_stop_word_weight, FLOAT, 0.0, 0, 1,                                                 \
+      "weight of an English stop word of a query that has other words; 0 = left out")                 \
+    X(index, stem_plurals, BOOL, 1, 0, 1,                                                             \
+      "full-text index folds English plurals to the singular (re-indexes when changed)")             \
+    X(index, cjk_index_words, BOOL, 0, 0, 1,                                                          \
+      "full-text index also holds segment_dict's words of 3+ characters (re-indexes when changed)")  \
+    X(index, bm25_cjk_word_weight, FLOAT, 1.0, 0, 4,                                                 \
+      "weight of a CJK query's dictionary word (3+ characters) when the index holds the words")      \
     X(index, segment_dict, STR, "/usr/lib/python3/dist-packages/jieba/dict.txt", 0, 4096,             \
       "word list (word frequency [tag] per line, jieba's) that cuts CJK queries; empty = none")    \
                                                                                                         \

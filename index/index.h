@@ -130,6 +130,15 @@ struct index_open_opts {
     const char *pg_password_file; /* "" or NULL: libpq's sources (PGPASSWORD, ~/.pgpass) */
     int pg_poll_s;                /* seconds between change-log polls; <= 0 means 2 */
     int64_t pg_rebuild_lag;       /* changes behind above which the cache is rebuilt; <= 0: 100000 */
+    /* The word list whose words of three or more characters the full-text index also holds for CJK
+     * text (cfg->index_segment_dict when cfg->index_cjk_index_words, else NULL; index/fts_tok.c);
+     * NULL, "" or a missing file: none. Changing it re-indexes the full-text index at the next
+     * writable open. Borrowed during index_store_open(). */
+    const char *segment_dict;
+    /* true: the full-text index keeps English plurals as written (cfg->index_stem_plurals false);
+     * false, the default of a zeroed struct: they are folded to the singular (index/fts_tok.c).
+     * Changing it re-indexes the full-text index at the next writable open. */
+    bool no_stem;
 };
 #define INDEX_MAX_PREV_EMBEDDERS 8
 /* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold, ann); embedder stays NULL. */
@@ -436,6 +445,13 @@ struct index_search_opts {
      * read when bm25_k1 > 0, else INDEX_BM25_CJK_CROSS_PAIR_WEIGHT). */
     const char *segment_dict;
     double bm25_cjk_cross_pair_weight;
+    /* The weight of a word of three or more characters of the query's cut, a phrase of its own when the
+     * store's full-text index holds the same list's words (fts_tok.c); 0 = none
+     * (cfg->index_bm25_cjk_word_weight; only read when bm25_k1 > 0, else INDEX_BM25_CJK_WORD_WEIGHT). */
+    double bm25_cjk_word_weight;
+    /* The weight of an English stop word of a query that has other terms (cfg->index_bm25_stop_word_weight;
+     * only read when bm25_k1 > 0, else INDEX_BM25_STOP_WORD_WEIGHT); 0 leaves them out of the query. */
+    double bm25_stop_word_weight;
 };
 /* k1 is the reference BM25's (../shared/eval/README.md) and Anserini's; b is a little below their 0.4,
  * chosen on ../shared/eval's dev splits (docs/BENCHMARKS.md): passages that answer are longer than
@@ -445,6 +461,8 @@ struct index_search_opts {
 #define INDEX_BM25_CJK_UNIGRAM_WEIGHT 1.0
 #define INDEX_BM25_HEADING_WEIGHT 2.0 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
 #define INDEX_BM25_CJK_CROSS_PAIR_WEIGHT 0.5 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
+#define INDEX_BM25_CJK_WORD_WEIGHT 1.0 /* measured on ../shared/eval (docs/BENCHMARKS.md) */
+#define INDEX_BM25_STOP_WORD_WEIGHT 0.0
 /* weight of a letter or digit part of a query word mixing both ("fy2022" -> "2022"; search.c) */
 #define INDEX_BM25_PART_WEIGHT 0.5
 #define INDEX_LEXICAL_CJK_TRUST 0.4          /* measured on ../shared/eval (docs/BENCHMARKS.md) */

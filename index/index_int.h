@@ -113,6 +113,14 @@ struct index_store {
     struct text_dict *dict;           /* query segmenter's word list (search.c loads it at the first
                                        * search naming dict_path); owned; NULL = none */
     char dict_path[STORE_PATH_BYTES]; /* the path dict was (or failed to be) read from; "" none tried */
+    /* the full-text index's word list (fts_tok.c): path ("" = the index holds no dictionary words),
+     * the list once read (at the first CJK text; owned; NULL = not yet or unreadable), and the
+     * identity of the index's tokens (meta 'tokenizer'; set at open by fts_tok_setup) */
+    char tok_dict_path[STORE_PATH_BYTES];
+    struct text_dict *tok_dict;
+    bool tok_dict_tried;
+    bool tok_stem;                    /* Latin words folded to their singular in the index (fts_tok.c) */
+    char tok_id[96];
     struct store_stmt stmts[STORE_N_STMT];
     int n_stmts;
     struct pg_sync *pg;               /* store.backend = postgres: the sync (index/pg.h); NULL = SQLite
@@ -120,6 +128,20 @@ struct index_store {
     struct reembed_pg *reembed_pg;    /* the shared re-embedding's claiming connection (reembed_pg.c);
                                        * owned; used by the stepping thread only; NULL until needed */
 };
+
+/* fts_tok.c: the FTS5 tokenizer with dictionary words (see its top comment). fts_tok_setup fixes the
+ * store's list (dict_path: NULL or "" = none; a file that does not exist counts as none), whether
+ * Latin plurals are folded (stem) and tok_id;
+ * fts_tok_dict reads the list at its first call (NULL when none or unreadable); fts_tok_tokenize is
+ * what the "kbox" FTS5 tokenizer runs; fts_tok_release frees the list. All under the store's mutex. */
+void fts_tok_setup(struct index_store *st, const char *dict_path, bool stem);
+/* The form of the folded Latin token t[0..n) in the full-text index (its plural folded when the store
+ * stems, fts_tok.c); in place, returns the new length. */
+size_t fts_tok_stem(const struct index_store *st, char *t, size_t n);
+const struct text_dict *fts_tok_dict(struct index_store *st);
+int fts_tok_tokenize(struct index_store *st, const char *text, size_t n, bool for_query, index_token_fn fn,
+                     void *ud);
+void fts_tok_release(struct index_store *st);
 
 void store_lock(struct index_store *st);
 void store_unlock(struct index_store *st);

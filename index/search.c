@@ -4,14 +4,18 @@
  * Data flow of one query (the store's mutex held throughout, except while the query is embedded:
  * see search_embed_unlocked):
  *   query text -> cut to INDEX_QUERY_MAX_BYTES, invalid UTF-8 replaced -> text_query_terms (text/: the
- *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain, the
+ *   distinct query-mode tokens, at most 64) -> English stop words dropped when other terms remain (or
+ *   weighed index.bm25_stop_word_weight when that is above 0), the
  *   characters of CJK pairs added as unigrams (CJK function characters skipped), each
  *   quoted -> FTS5 expression `"t1" OR "t2" ...` (no user syntax ever reaches FTS5, so `"*():^-` are plain
  *   text), with one BM25 weight per phrase: 1, or bm25_cjk_unigram_weight for the added characters,
  *   or bm25_cjk_cross_pair_weight for a pair that straddles two words of the query's dictionary cut
  *   (text_dict_cut over the word list opts->segment_dict, read at the first search that names it and
  *   kept in the store), or INDEX_BM25_PART_WEIGHT for the letter and digit parts of a word mixing
- *   both ("fy2022" -> "2022", fts_put_parts) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
+ *   both ("fy2022" -> "2022", fts_put_parts), and, when the store's index holds the word list's words
+ *   (index.cjk_index_words, fts_tok.c), the cut's words of 3+ characters at bm25_cjk_word_weight; each
+ *   phrase is tokenized by the store's FTS5 tokenizer (fts_tok.c: English plurals folded to the
+ *   singular, as in the index) -> kbox's BM25 over FTS5 (store_search.c: kbox_bm25 with k1, b) -> BM25
  *   candidates; the same text -> embedder (the built-in one weights terms by IDF from the
  *   FTS5 vocabulary) -> FAISS candidates (an IVF index visits VEC_IVF_NPROBE_ALONE lists for a
  *   vector-only query; exact scan of the document's vectors for a document filter;
@@ -70,10 +74,16 @@ static void fts_put_term(struct kb_buf *out, const char *t, size_t n, double w, 
  * two-character word; one across a word boundary is evidence for no word, only for two words being
  * adjacent, so it weighs index.bm25_cjk_cross_pair_weight. */
 #define SEG_MAX_PAIRS (2 * TEXT_MAX_TERMS)
+#define SEG_MAX_WORDS 32
+#define SEG_WORD_MIN_CHARS 3 /* as fts_tok.c's index words */
 struct seg_pairs {
     char cross[SEG_MAX_PAIRS][8], in[SEG_MAX_PAIRS][8];
     int cross_len[SEG_MAX_PAIRS], in_len[SEG_MAX_PAIRS];
     int n_cross, n_in;
+    /* the cut's known words of SEG_WORD_MIN_CHARS or more characters, distinct, when the store's
+     * full-text index holds dictionary words (fts_tok.c): each is one more phrase of the query */
+    char word[SEG_MAX_WORDS][TEXT_DICT_WORD_MAX_CHARS * 4 + 1];
+    int n_word;
 };
 
 static bool seg_has(const char (*list)[8], const int *lens, int n, const char *t, size_t len)
@@ -93,7 +103,28 @@ static bool seg_is_cross(const struct seg_pairs *sp, const char *t, size_t n)
 struct seg_ctx {
     const struct text_dict *d;
     struct seg_pairs *sp;
+    bool words; /* collect sp->word */
 };
+
+/* Files the known words of SEG_WORD_MIN_CHARS or more characters of one cut run into sp->word. */
+static void seg_words(struct seg_pairs *sp, const char *run, const int *ends, const bool *known, int n_words)
+{
+    int start = 0;
+    for (int w = 0; w < n_words; start = ends[w++]) {
+        int len = ends[w] - start, chars = 0;
+        bool seen = false;
+        for (int k = start; k < ends[w]; k++)
+            chars += ((unsigned char)run[k] & 0xC0) != 0x80;
+        if (!known[w] || chars < SEG_WORD_MIN_CHARS || chars > TEXT_DICT_WORD_MAX_CHARS || sp->n_word >= SEG_MAX_WORDS)
+            continue;
+        for (int j = 0; j < sp->n_word && !seen; j++)
+            seen = strlen(sp->word[j]) == (size_t)len && memcmp(sp->word[j], run + start, (size_t)len) == 0;
+        if (!seen) {
+            memcpy(sp->word[sp->n_word], run + start, (size_t)len);
+            sp->word[sp->n_word++][len] = '\0';
+        }
+    }
+}
 
 /* Cuts one CJK run and files its pairs as inside a word or across two. */
 static void seg_run(void *ud, const char *run, size_t n)
@@ -105,6 +136,8 @@ static void seg_run(void *ud, const char *run, size_t n)
     bool known[TEXT_DICT_RUN_MAX];
     int n_words = text_dict_cut(d, run, n, ends, known, TEXT_DICT_RUN_MAX);
     size_t a = 0;
+    if (c->words)
+        seg_words(sp, run, ends, known, n_words);
     while (a < n) {
         uint32_t cp;
         int la = kb_utf8_decode(run + a, n - a, &cp), lb;
@@ -138,9 +171,9 @@ static void seg_run(void *ud, const char *run, size_t n)
 /* Fills *sp from every CJK run of text[0..n), cut after the tokenizer's Traditional -> Simplified
  * folding (text_fold_han), so the pairs compare with the query's terms and a zh-Hant query is cut by
  * the (Simplified) word list. */
-static void seg_query(const struct text_dict *d, const char *text, size_t n, struct seg_pairs *sp)
+static void seg_query(const struct text_dict *d, const char *text, size_t n, bool words, struct seg_pairs *sp)
 {
-    struct seg_ctx c = {d, sp};
+    struct seg_ctx c = {d, sp, words};
     char *folded = kb_xmalloc(n + 1);
     memcpy(folded, text, n);
     memset(sp, 0, sizeof(*sp));
@@ -154,6 +187,8 @@ static const struct text_dict *search_dict(struct index_store *st, const char *p
 {
     if (!path || !path[0])
         return NULL;
+    if (strcmp(st->tok_dict_path, path) == 0)
+        return fts_tok_dict(st); /* the full-text index's own list: read once for both */
     if (strcmp(st->dict_path, path) != 0) {
         struct kb_error err = {0};
         text_dict_free(st->dict);
@@ -222,7 +257,8 @@ static void fts_put_parts(const struct text_terms *q, const char *t, size_t n, s
  * holds both), except CJK function characters (text_is_cjk_stop_char), so a question that words a
  * name differently from the text ("长城" vs "长城墙") still shares its characters' evidence. */
 static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *seg, double uni_weight,
-                           double cross_weight, struct kb_buf *out, double *weight, int *n_weight)
+                           double cross_weight, double word_weight, double stop_weight, struct kb_buf *out,
+                           double *weight, int *n_weight)
 {
     int used = 0;
     char uni[2 * TEXT_MAX_TERMS][4];
@@ -230,9 +266,11 @@ static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *s
     struct fts_parts parts;
     parts.n = 0;
     for (int i = 0; i < q->n; i++) {
-        if (q->n_content > 0 && q->stop[i])
+        bool stop = q->n_content > 0 && q->stop[i];
+        if (stop && stop_weight <= 0)
             continue;
-        double w = q->cjk[i] && seg_is_cross(seg, q->term[i], (size_t)q->len[i]) ? cross_weight : 1.0;
+        double w = stop ? stop_weight
+                        : q->cjk[i] && seg_is_cross(seg, q->term[i], (size_t)q->len[i]) ? cross_weight : 1.0;
         fts_put_term(out, q->term[i], strlen(q->term[i]), w, weight, &used);
     }
     for (int i = 0; i < q->n; i++) {
@@ -258,6 +296,8 @@ static bool build_fts_expr(const struct text_terms *q, const struct seg_pairs *s
     for (int i = 0; i < q->n; i++)
         if (!q->cjk[i] && !(q->n_content > 0 && q->stop[i]))
             fts_put_parts(q, q->term[i], (size_t)q->len[i], &parts, out, weight, &used);
+    for (int i = 0; seg && word_weight > 0 && i < seg->n_word && used < FTS_MAX_PHRASES; i++)
+        fts_put_term(out, seg->word[i], strlen(seg->word[i]), word_weight, weight, &used);
     *n_weight = used;
     return used > 0;
 }
@@ -279,6 +319,8 @@ void index_search_opts_from_config(struct index_search_opts *o, const struct con
     o->bm25_heading_weight = cfg->index_bm25_heading_weight;
     o->bm25_cjk_unigram_weight = cfg->index_bm25_cjk_unigram_weight;
     o->bm25_cjk_cross_pair_weight = cfg->index_bm25_cjk_cross_pair_weight;
+    o->bm25_cjk_word_weight = cfg->index_bm25_cjk_word_weight;
+    o->bm25_stop_word_weight = cfg->index_bm25_stop_word_weight;
     o->segment_dict = cfg->index_segment_dict;
 }
 
@@ -677,7 +719,8 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
     int depth, n_cand = 0, n_b = 0, n_v = 0, rc = 0;
     bool has_terms;
     double weight[FTS_MAX_PHRASES], uni_weight = INDEX_BM25_CJK_UNIGRAM_WEIGHT;
-    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT, trust;
+    double cross_weight = INDEX_BM25_CJK_CROSS_PAIR_WEIGHT, word_weight = INDEX_BM25_CJK_WORD_WEIGHT, trust;
+    double stop_weight = INDEX_BM25_STOP_WORD_WEIGHT;
     const struct text_dict *dict;
     struct seg_pairs seg;
     struct store_rank rank = {INDEX_BM25_K1, INDEX_BM25_B, INDEX_BM25_HEADING_WEIGHT, NULL, 0};
@@ -692,11 +735,14 @@ static int search_locked(struct index_store *st, const char *query_in, const flo
         rank.heading_weight = o->bm25_heading_weight;
         uni_weight = o->bm25_cjk_unigram_weight;
         cross_weight = o->bm25_cjk_cross_pair_weight;
+        word_weight = o->bm25_cjk_word_weight;
+        stop_weight = o->bm25_stop_word_weight;
     }
     dict = q.n_cjk > 0 ? search_dict(st, o->segment_dict) : NULL;
     if (dict)
-        seg_query(dict, query.data, query.len, &seg);
-    has_terms = build_fts_expr(&q, dict ? &seg : NULL, uni_weight, cross_weight, &expr, weight, &rank.n_weight);
+        seg_query(dict, query.data, query.len, dict == st->tok_dict, &seg);
+    has_terms = build_fts_expr(&q, dict ? &seg : NULL, uni_weight, cross_weight, word_weight, stop_weight, &expr,
+                               weight, &rank.n_weight);
     rank.weight = weight;
     if (!has_terms)
         goto out_free; /* nothing searchable: no hits */

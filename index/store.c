@@ -18,7 +18,7 @@
  *   embeddings(chunk_id, embedder_id, vector BLOB, PRIMARY KEY(chunk_id, embedder_id))
  *                                  -- dim float32, little-endian; several embedders during a re-embedding
  *   meta(key PRIMARY KEY, value)   -- 'embedder': the embedder whose vectors are complete and searched;
- *                                     'tokenizer': TEXT_TOKENIZER_VERSION of chunks_fts (rebuilt on change)
+ *                                     'tokenizer': identity of chunks_fts's tokens (fts_tok.c; rebuilt on change)
  *   chunks_fts: FTS5(text, heading_path), external content = chunks, tokenize = 'kbox'
  *   chunks_vocab: fts5vocab(chunks_fts, 'row')  -- document frequencies for the embedder's IDF
  *   conversations, messages, feedback and their rollups (v4): the conversation log, see store_log.c
@@ -166,10 +166,10 @@ static int tok_tokenize(Fts5Tokenizer *t, void *ctx, int flags, const char *text
                         int (*x_token)(void *, int, const char *, int, int, int))
 {
     struct tok_ctx c = {ctx, x_token};
-    (void)t;
     if (n <= 0)
         return SQLITE_OK;
-    return index_tokenize(text, (size_t)n, (flags & FTS5_TOKENIZE_QUERY) != 0, tok_emit, &c);
+    return fts_tok_tokenize((struct index_store *)t, text, (size_t)n, (flags & FTS5_TOKENIZE_QUERY) != 0, tok_emit,
+                            &c);
 }
 
 static int store_register_tokenizer(struct index_store *st, struct kb_error *err)
@@ -298,7 +298,9 @@ static int store_migrate(struct index_store *st, struct kb_error *err)
 
 /* ---- meta ----------------------------------------------------------------------------------------- */
 
-/* meta 'tokenizer' is the TEXT_TOKENIZER_VERSION that wrote chunks_fts (absent: 1, before the key).
+/* meta 'tokenizer' is the identity of the tokens that wrote chunks_fts (st->tok_id: the
+ * TEXT_TOKENIZER_VERSION, plus the word list's when the index holds dictionary words, fts_tok.c;
+ * absent: 1, before the key).
  * When it differs, FTS5 rebuilds the index from the chunks table (external content) in one
  * transaction at a writable open, so old rows and new queries tokenize alike; a read-only open
  * warns and searches the old index. No schema change: meta exists since version 2. */
@@ -306,10 +308,10 @@ static int64_t st_count_bind(struct index_store *st, const char *sql, const char
 
 static int store_check_tokenizer(struct index_store *st, struct kb_error *err)
 {
-    char have[32], want[32];
+    char have[96], want[96];
     int rc = 0;
     store_meta_get(st, "tokenizer", have, sizeof(have));
-    snprintf(want, sizeof(want), "%d", TEXT_TOKENIZER_VERSION);
+    kb_strlcpy(want, st->tok_id, sizeof(want));
     if (strcmp(have, want) == 0)
         return 0;
     if (st->read_only) {
@@ -564,6 +566,8 @@ void index_open_opts_from_config(struct index_open_opts *o, const struct config 
     o->data_dir = cfg->data_dir;
     o->ann_threshold = cfg->index_ann_threshold;
     o->ann = strcmp(cfg->index_ann, "hnsw") == 0 ? INDEX_ANN_HNSW : INDEX_ANN_IVF;
+    o->segment_dict = cfg->index_cjk_index_words ? cfg->index_segment_dict : NULL;
+    o->no_stem = !cfg->index_stem_plurals;
     if (strcmp(cfg->store_backend, "postgres") == 0) {
         o->pg_url = cfg->store_url; /* "" is refused at open: postgres needs a URL */
         o->pg_password_file = cfg->store_password_file;
@@ -614,6 +618,7 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
     st->ann_kind = opts->ann == INDEX_ANN_HNSW ? VEC_HNSW : VEC_IVF;
     st->read_only = opts->read_only;
     st->n_chunks_cache = -1;
+    fts_tok_setup(st, opts->segment_dict, !opts->no_stem);
     kb_strlcpy(st->data_dir, opts->data_dir, sizeof(st->data_dir));
     snprintf(db_path, sizeof(db_path), "%s/kbox.db", opts->data_dir);
     snprintf(st->vec_path, sizeof(st->vec_path), "%s/vectors.faiss", opts->data_dir);
@@ -688,6 +693,7 @@ void index_store_close(struct index_store *st)
     }
     vec_free(st->vec);
     text_dict_free(st->dict);
+    fts_tok_release(st);
     for (int i = 0; i < st->n_stmts; i++)
         sqlite3_finalize(st->stmts[i].stmt);
     if (st->db)

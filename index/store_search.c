@@ -6,7 +6,8 @@
  *
  * Data flow: search.c -> store_bm25 / store_filter_chunks / store_get_vectors / store_doc_vectors
  * -> store_fill_hits into the caller's arena. IDF = log(1 + (N - df + 0.5) / (df + 0.5)) with N the
- * chunk count (cached in st->n_chunks_cache until a write) and df from chunks_vocab.
+ * chunk count (cached in st->n_chunks_cache until a write) and df from chunks_vocab, of the term in
+ * the index's form (a plural folded to its singular when the store stems, fts_tok_stem).
  * Invariants: every function here expects the store's lock held, except index_idf, which takes it.
  * Tests: tests/index/test_store.c (search), test_search_fusion.c, test_bm25.c (the BM25 maths). */
 #include <math.h>
@@ -341,7 +342,13 @@ static double store_idf(void *ud, const char *term, size_t n)
     N = (double)st->n_chunks_cache;
     s = store_prep(st, "SELECT doc FROM chunks_vocab WHERE term=?1", NULL);
     if (s) {
-        sqlite3_bind_text(s, 1, term, (int)n, SQLITE_STATIC);
+        char t[INDEX_TOKEN_MAX_BYTES];
+        if (n <= sizeof(t)) { /* the index's form of the term (a plural folded, fts_tok.c) */
+            memcpy(t, term, n);
+            n = fts_tok_stem(st, t, n);
+            term = t;
+        }
+        sqlite3_bind_text(s, 1, term, (int)n, SQLITE_TRANSIENT);
         if (sqlite3_step(s) == SQLITE_ROW)
             df = sqlite3_column_double(s, 0);
         sqlite3_reset(s);

@@ -12,7 +12,8 @@
  * a single character that is not in the dictionary (or has frequency 0) counts as frequency 1, so
  * every run has a segmentation. Ties go to the longer word. O(n x TEXT_DICT_WORD_MAX_CHARS) lookups.
  * Invariants: a dictionary is immutable after open and may be shared by threads; cutting allocates
- * nothing. Users: index/search.c (query pairs inside a word weigh more than pairs across words).
+ * nothing. Users: index/search.c (query pairs inside a word weigh more than pairs across words; the
+ * query's words) and index/fts_tok.c (text_dict_has: the words in the full-text index).
  * Tests: tests/text/test_segment.c. */
 #include <math.h>
 #include <stdio.h>
@@ -164,6 +165,12 @@ void text_dict_free(struct text_dict *d)
 int32_t text_dict_size(const struct text_dict *d)
 {
     return d ? d->n : 0;
+}
+
+bool text_dict_has(const struct text_dict *d, const char *w, size_t n)
+{
+    int32_t id = d ? dict_find(d, w, n) : -1;
+    return id >= 0 && d->entries[id].logp > -INFINITY;
 }
 
 int text_dict_cut(const struct text_dict *d, const char *run, size_t n, int *word_end, bool *known, int cap)

@@ -39,8 +39,9 @@
  *
  * Segmentation (text_dict_cut): a CJK run cut into the words of a word list (jieba's dict.txt from
  * Debian's python3-jieba) by the maximum-probability path of a unigram language model. Tokens do not
- * change with it; index/search.c uses the cut to weigh query character pairs that straddle two words.
- * Tests: tests/text/test_text.c, tests/text/test_segment.c. */
+ * change with it; index/search.c uses the cut to weigh query character pairs that straddle two words,
+ * and index/fts_tok.c (index.cjk_index_words) the list (text_dict_has) for the words it adds to the
+ * full-text index beside text_tokenize's tokens. Tests: tests/text/test_text.c, tests/text/test_segment.c. */
 #ifndef KB_TEXT_TEXT_H
 #define KB_TEXT_TEXT_H
 
@@ -90,6 +91,11 @@ bool text_is_article(const char *t, size_t n);
  * characters (什么, 多少, 请问) or either is a particle (的 是 吗 呢 了 么 吧 啊), so 退货的 gives 退货
  * but not 货的. False for anything that is not exactly two characters. */
 bool text_is_cjk_stop_pair(const char *t, size_t n);
+/* Folds an English plural to its singular in place (Harman's S-stemmer: policies -> policy, margins ->
+ * margin, houses -> house; glass, virus, shoes stay): the folded token t[0..n) of four or more
+ * letters a-z that is not a stop word; returns the new length (<= n). Idempotent on its output. Only
+ * the full-text index uses it (index/fts_tok.c), on both its text and its queries. */
+size_t text_stem_plural(char *t, size_t n);
 /* True when t[0..n) is one CJK function character (the short list in words.c: 的 是 吗 呢 了 么 什 怎 哪
  * 多 少 几 如 何 请 问 我 你 们 有 在 和 与 吧 啊 要 会 能 可 以 个); the FTS5 query skips these as unigrams. */
 bool text_is_cjk_stop_char(const char *t, size_t n);
@@ -131,6 +137,9 @@ int32_t text_dict_size(const struct text_dict *d); /* entries; 0 for NULL */
  * known[k] (known may be NULL) whether word k is in the list (false for a character it lacks).
  * Returns the number of words written (at most cap). */
 int text_dict_cut(const struct text_dict *d, const char *run, size_t n, int *word_end, bool *known, int cap);
+
+/* True when w[0..n) is a word of d with a frequency above 0 (false for NULL d). */
+bool text_dict_has(const struct text_dict *d, const char *w, size_t n);
 
 /* Calls fn for every maximal run of CJK characters (kb_utf8_is_cjk) of s[0..n), in order. */
 typedef void (*text_run_fn)(void *ud, const char *run, size_t run_bytes);

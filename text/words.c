@@ -89,3 +89,27 @@ bool text_is_cjk_stop_char(const char *t, size_t n)
     int len = n > 0 ? kb_utf8_decode(t, n, &cp) : -1;
     return len > 0 && (size_t)len == n && words_is_cjk_function(cp);
 }
+
+/* Harman's S-stemmer (Harman 1991, "How effective is suffixing?"), on folded tokens: -ies -> -y
+ * (not -eies, -aies), -es -> -e (not -aes, -ees, -oes), -s -> "" (not -us, -ss), first rule that
+ * applies. Only on words of four or more letters (a-z) that are not stop words, so "its", "has",
+ * "this" and numbers stay as they are. */
+size_t text_stem_plural(char *t, size_t n)
+{
+    if (n < 4 || text_is_stop_word(t, n) || t[n - 1] != 's')
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 'a' || t[i] > 'z')
+            return n;
+    if (t[n - 3] == 'i' && t[n - 2] == 'e') {
+        if (t[n - 4] == 'e' || t[n - 4] == 'a')
+            return n;
+        t[n - 3] = 'y';
+        return n - 2;
+    }
+    if (t[n - 2] == 'e') {
+        char c = t[n - 3];
+        return c == 'a' || c == 'e' || c == 'o' ? n : n - 1;
+    }
+    return t[n - 2] == 'u' || t[n - 2] == 's' ? n : n - 1;
+}

@@ -3,8 +3,9 @@
  * (term frequencies, row lengths and document frequencies written out below), the effect of k1 and b
  * (set through config keys, as the CLI and server do), BM25F's heading column (its own length
  * normalisation and index.bm25_heading_weight), the weight of CJK query unigrams, the
- * weight of query pairs that straddle two words of a word list the test writes, and the parts of a
- * query word that mixes letters and digits. */
+ * weight of query pairs that straddle two words of a word list the test writes, the parts of a
+ * query word that mixes letters and digits, the word list's words in the index and English plurals
+ * folded to the singular (fts_tok.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -269,6 +270,7 @@ static void test_zeroed_opts_take_defaults(void **state)
     assert_true(fabs(cfg.index_bm25_b - INDEX_BM25_B) < 1e-12);
     assert_true(fabs(cfg.index_bm25_cjk_unigram_weight - INDEX_BM25_CJK_UNIGRAM_WEIGHT) < 1e-12);
     assert_true(fabs(cfg.index_bm25_cjk_cross_pair_weight - INDEX_BM25_CJK_CROSS_PAIR_WEIGHT) < 1e-12);
+    assert_true(fabs(cfg.index_bm25_cjk_word_weight - INDEX_BM25_CJK_WORD_WEIGHT) < 1e-12);
     config_release(&cfg);
     snprintf(k1, sizeof(k1), "%.17g", INDEX_BM25_K1);
     snprintf(b, sizeof(b), "%.17g", INDEX_BM25_B);
@@ -366,6 +368,198 @@ static void test_mixed_word_parts(void **state)
     kb_arena_release(&a);
 }
 
+/* Dictionary words in the full-text index (index/fts_tok.c): a store opened with a word list holds,
+ * beside a CJK run's characters and pairs, its cut's words of three or more characters (folded, so
+ * zh-Hant text gives the Simplified word), and a query adds its own such words as phrases at
+ * index.bm25_cjk_word_weight. Opening with another list, or none, rebuilds the index (meta
+ * 'tokenizer'), and replacing a document takes its words out with it. */
+static double words_score(struct index_store *st, const char *q, const char *dict, double word_weight,
+                          int64_t id, struct kb_arena *a)
+{
+    struct index_search_opts o;
+    struct index_hit *h;
+    struct kb_error err = {0};
+    int n = 0;
+    memset(&o, 0, sizeof(o));
+    o.mode = INDEX_MODE_BM25;
+    o.top_k = 10;
+    o.bm25_k1 = 0.9;
+    o.bm25_b = 0.3;
+    o.bm25_heading_weight = 1;
+    o.bm25_cjk_unigram_weight = 1;
+    o.bm25_cjk_cross_pair_weight = 1;
+    o.bm25_cjk_word_weight = word_weight;
+    o.segment_dict = dict;
+    if (index_search(st, q, &o, a, &h, &n, &err) != 0)
+        fail_msg("search '%s': %s", q, err.msg);
+    return score_of(h, n, id);
+}
+
+static struct index_store *words_open_stem(const char *dir, const char *dict, bool stem)
+{
+    struct index_open_opts o;
+    struct index_store *st = NULL;
+    struct kb_error err = {0};
+    memset(&o, 0, sizeof(o));
+    o.data_dir = dir;
+    o.ann_threshold = 200000;
+    o.segment_dict = dict;
+    o.no_stem = !stem;
+    if (index_store_open(&st, &o, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    return st;
+}
+
+static struct index_store *words_open(const char *dir, const char *dict)
+{
+    return words_open_stem(dir, dict, true);
+}
+
+/* The index holds the list's words only when index.cjk_index_words asks (off by default: measured
+ * without gain, docs/BENCHMARKS.md 2026-12-07), so an upgrade does not re-index by itself. */
+static void test_index_words_key(void **state)
+{
+    struct config cfg;
+    struct index_open_opts o;
+    struct kb_error err = {0};
+    (void)state;
+    config_init(&cfg);
+    index_open_opts_from_config(&o, &cfg);
+    assert_null(o.segment_dict);
+    assert_int_equal(config_set(&cfg, "index.cjk_index_words", "true", CONFIG_SRC_FLAG, &err), 0);
+    index_open_opts_from_config(&o, &cfg);
+    assert_non_null(o.segment_dict);
+    assert_string_equal(o.segment_dict, cfg.index_segment_dict);
+    config_release(&cfg);
+}
+
+static void test_index_dictionary_words(void **state)
+{
+    char path[] = "/tmp/kbox-words-dict-XXXXXX";
+    char *dir = idx_tmpdir();
+    int fd = mkstemp(path);
+    static const char dict[] = "万里长城 50\n长城 100\n万里 40\n在 200\n北京 80\n的 300\n城墙 30\n";
+    struct kb_arena a;
+    struct index_store *st;
+    const char *w = "万里长城";
+    int64_t da, db, dc;
+    double sa0, sa1, sb0, sb1, idf_words, n;
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, dict, strlen(dict)), (ssize_t)strlen(dict));
+    close(fd);
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    st = words_open(dir, path);
+    da = put(st, "a", "万里长城在北京");
+    db = put(st, "b", "万里的长城墙"); /* the characters, but not the word */
+    dc = put(st, "c", "萬里長城");     /* zh-Hant: folded, then cut */
+    put(st, "d", "北京");
+    n = 4;
+    /* the word is a token of a and c: df 2 of 4 */
+    idf_words = index_idf(st, w, strlen(w));
+    assert_true(fabs(idf_words - idf(n, 2)) < 1e-9);
+    /* the query's word is one more phrase: a gains exactly by it, b (no word) does not move */
+    sa0 = words_score(st, w, path, 0, da, &a);
+    sa1 = words_score(st, w, path, 1, da, &a);
+    sb0 = words_score(st, w, path, 0, db, &a);
+    sb1 = words_score(st, w, path, 1, db, &a);
+    assert_true(sa0 > 0 && sb0 > 0);
+    assert_true(sa1 > sa0 + 1e-6);
+    assert_true(fabs(sb1 - sb0) < 1e-12);
+    assert_true(words_score(st, "萬里長城", path, 1, dc, &a) > words_score(st, "萬里長城", path, 0, dc, &a) + 1e-6);
+    /* a query pair is still the pair (a phrase re-tokenizes into itself), in b too */
+    assert_true(words_score(st, "城墙", path, 1, db, &a) > 0);
+    /* replacing a drops its word: df 1 */
+    put(st, "a", "北京在");
+    assert_true(fabs(index_idf(st, w, strlen(w)) - idf(n, 1)) < 1e-9);
+    index_store_close(st);
+    /* reopened without the list: the index is rebuilt without words (the word is unknown, highest
+     * IDF) and a query adds no word phrase */
+    st = words_open(dir, NULL);
+    assert_true(fabs(index_idf(st, w, strlen(w)) - idf(n, 0)) < 1e-9);
+    assert_true(fabs(words_score(st, "萬里長城", path, 1, dc, &a) - words_score(st, "萬里長城", path, 0, dc, &a)) <
+                1e-12);
+    index_store_close(st);
+    /* and with it again: rebuilt with words */
+    st = words_open(dir, path);
+    assert_true(fabs(index_idf(st, w, strlen(w)) - idf(n, 1)) < 1e-9);
+    index_store_close(st);
+    kb_arena_release(&a);
+    unlink(path);
+    idx_rm_rf(dir);
+    free(dir);
+}
+
+/* index.bm25_stop_word_weight: 0 (the default) leaves a query's stop words out when it has other
+ * words; above 0 a stop word is a phrase of that weight. "the fig" against rows "the fig" (s1) and
+ * "the end" (s2): at 0 only s1 matches, by fig; at 0.5 s2 matches by "the" alone, at half its term. */
+static void test_stop_word_weight(void **state)
+{
+    struct fx *f = *state;
+    struct kb_arena a;
+    struct index_hit *h;
+    struct index_search_opts o;
+    struct kb_error err = {0};
+    int64_t s1 = put(f->st, "s1", "the fig"), s2 = put(f->st, "s2", "the end");
+    const double avgdl = 14.0 / 6, k1 = 0.9, b = 0.3, i_the = idf(6, 2);
+    int n = 0;
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    memset(&o, 0, sizeof(o));
+    o.mode = INDEX_MODE_BM25;
+    o.top_k = 10;
+    o.bm25_k1 = k1;
+    o.bm25_b = b;
+    o.bm25_heading_weight = 1;
+    o.bm25_cjk_unigram_weight = 1;
+    assert_int_equal(index_search(f->st, "the fig", &o, &a, &h, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == s1);
+    o.bm25_stop_word_weight = 0.5;
+    assert_int_equal(index_search(f->st, "the fig", &o, &a, &h, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(h[0].chunk_id == s1 && h[1].chunk_id == s2);
+    assert_true(fabs(h[1].bm25 - 0.5 * term(i_the, 1, 2, avgdl, k1, b)) < 1e-9);
+    kb_arena_release(&a);
+}
+
+/* English plurals in the full-text index (index.stem_plurals, fts_tok.c): "gross margins" finds a row
+ * that says "gross margin" and the other way round, the IDF of a plural is its singular's, and opening
+ * without stemming rebuilds the index with the words as written. */
+static void test_stem_plurals(void **state)
+{
+    char *dir = idx_tmpdir();
+    struct kb_arena a;
+    struct index_store *st;
+    struct index_hit *h;
+    int64_t p1, p2;
+    int n;
+    (void)state;
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    st = words_open_stem(dir, NULL, true);
+    p1 = put(st, "p1", "gross margin fell");
+    p2 = put(st, "p2", "our policies on refunds");
+    put(st, "p3", "net revenue rose");
+    n = search(st, "gross margins", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == p1);
+    n = search(st, "refund policy", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == p2);
+    assert_true(fabs(index_idf(st, "margins", 7) - idf(3, 1)) < 1e-9);
+    assert_true(fabs(index_idf(st, "margin", 6) - idf(3, 1)) < 1e-9);
+    index_store_close(st);
+    /* without stemming: rebuilt, "margins" is in no row and "refund policy" finds nothing */
+    st = words_open_stem(dir, NULL, false);
+    n = search(st, "gross margins", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1); /* by "gross" alone */
+    assert_true(fabs(index_idf(st, "margins", 7) - idf(3, 0)) < 1e-9);
+    assert_int_equal(search(st, "refund policy", "0.9", "0.3", "1", &a, &h), 0);
+    index_store_close(st);
+    kb_arena_release(&a);
+    idx_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +570,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heading_bm25f, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cross_pair_weight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_mixed_word_parts, fx_setup, fx_teardown),
+        cmocka_unit_test(test_index_dictionary_words),
+        cmocka_unit_test(test_index_words_key),
+        cmocka_unit_test(test_stem_plurals),
+        cmocka_unit_test_setup_teardown(test_stop_word_weight, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

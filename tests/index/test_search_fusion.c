@@ -25,7 +25,9 @@
     "bring oil and glass from the coast, the repairs to the roof after each storm, and the debts of the tavern "   \
     "across the square, which pays late but always pays in the end."
 #define TIE_A "Lantern shop notes: the keeper opens at dawn, sweeps the floor, counts the coins and closes at dusk every day." TIE_TAIL TIE_TAIL
-#define TIE_B "Lantern shop notes: the keeper opens at dawn, sweeps the floor, counts the lanterns, shopfronts and closes at dusk every day." TIE_TAIL TIE_TAIL
+/* tie_b's "lanternes" shares the query's character 3-grams (the vectors' pick) but not its token: the
+ * index folds "lanterns" to "lantern" (index.stem_plurals), which would make it BM25's pick too */
+#define TIE_B "Lantern shop notes: the keeper opens at dawn, sweeps the floor, counts the lanternes, shopfronts and closes at dusk every day." TIE_TAIL TIE_TAIL
 
 struct fx {
     char *dir;

@@ -105,6 +105,20 @@ static void test_frequency_decides(void **state)
     text_dict_free(d);
 }
 
+/* text_dict_has: a word of the list with a frequency above 0, whatever a cut would make of it. */
+static void test_has(void **state)
+{
+    struct text_dict *d = open_dict("北京大学 50\n北京 300\n大学 300\n零词 0\n");
+    (void)state;
+    assert_true(text_dict_has(d, "北京大学", strlen("北京大学"))); /* a cut gives 北京|大学 */
+    assert_true(text_dict_has(d, "北京", strlen("北京")));
+    assert_false(text_dict_has(d, "北京大", strlen("北京大")));
+    assert_false(text_dict_has(d, "零词", strlen("零词")));
+    assert_false(text_dict_has(d, "", 0));
+    assert_false(text_dict_has(NULL, "北京", strlen("北京")));
+    text_dict_free(d);
+}
+
 static void test_bad_lists(void **state)
 {
     static const char *const bad[] = {
@@ -145,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_cuts_by_hand),
         cmocka_unit_test(test_frequency_decides),
         cmocka_unit_test(test_bad_lists),
+        cmocka_unit_test(test_has),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* tests/text/test_text.c: the text layer as tables: sentences (English, Chinese, abbreviations,
  * decimals, closers, line breaks, mixed scripts), query terms and stop words, articles, the token cap,
- * Traditional -> Simplified folding of code points and text, and invalid UTF-8 (no crash, no
+ * Traditional -> Simplified folding of code points and text, English plurals (text_stem_plural), and invalid UTF-8 (no crash, no
  * terminator). The tokenizer's folding table stays in tests/index/test_fts_tok.c, which drives the
  * same function through index_tokenize. */
 #include <setjmp.h>
@@ -268,6 +268,35 @@ static void test_fold_han(void **state)
     assert_int_equal(text_match_folded("\xe8", 1, "说", strlen("说")), 0); /* a cut character */
 }
 
+/* Harman's S-stemmer: each rule, its exceptions, short words, stop words, non-letters, and that the
+ * output stems to itself. */
+static void test_stem_plural(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"margins", "margin"}, {"policies", "policy"}, {"houses", "house"}, {"acquisitions", "acquisition"},
+        {"aies", "aies"},      {"movies", "movy"},    {"zombies", "zomby"}, {"goes", "goes"},
+        {"shoes", "shoes"},    {"trees", "trees"},     {"virus", "virus"},  {"glass", "glass"},
+        {"bus", "bus"},        {"its", "its"},         {"this", "this"},    {"1990s", "1990s"},
+        {"covid", "covid"},    {"fy2022s", "fy2022s"}, {"s", "s"},          {"", ""},
+        {"geographies", "geography"}, {"classes", "classe"},
+    };
+    (void)state;
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        char t[64], again[64];
+        size_t n = strlen(cases[i].in), m;
+        memcpy(t, cases[i].in, n);
+        m = text_stem_plural(t, n);
+        t[m] = '\0';
+        if (strcmp(t, cases[i].out) != 0)
+            fail_msg("'%s' -> '%s', want '%s'", cases[i].in, t, cases[i].out);
+        memcpy(again, t, m + 1);
+        assert_int_equal(text_stem_plural(again, m), m);
+        assert_string_equal(again, t);
+    }
+}
+
 static void test_invalid_utf8_prefixes(void **state)
 {
     static const char text[] = "Dr. 中文。\xff\xc3( x.\xe2\x80\xa6 \xf0\x9f\x98\x80 end; \xe3\x80\x82\xe3";
@@ -301,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_word_lists),
         cmocka_unit_test(test_cjk_stop_char),         cmocka_unit_test(test_invalid_utf8_prefixes),
         cmocka_unit_test(test_fold_han),
+        cmocka_unit_test(test_stem_plural),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
