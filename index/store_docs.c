@@ -686,11 +686,37 @@ int index_doc_delete(struct index_store *st, int64_t id, struct kb_error *err)
     return rc;
 }
 
+/* One statement of store_collection_drop with the collection id bound. */
+static int drop_step(struct index_store *st, const char *sql, int64_t id, const char *what, struct kb_error *err)
+{
+    sqlite3_stmt *s = store_prep(st, sql, err);
+    if (!s)
+        return err ? err->code : KB_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    return store_step_done(st, s, what, err);
+}
+
+int store_collection_drop(struct index_store *st, int64_t id, struct kb_error *err)
+{
+    int rc = store_begin(st, err);
+    if (rc)
+        return rc;
+    /* the curated answers that live in it first: their rows name it (a foreign key) */
+    rc = drop_step(st, "DELETE FROM curated_versions WHERE curated_id IN (SELECT id FROM curated WHERE collection_id=?1)",
+                   id, "delete the collection's curated versions", err);
+    if (rc == 0)
+        rc = drop_step(st, "DELETE FROM curated WHERE collection_id=?1", id, "delete the collection's curated answers", err);
+    if (rc == 0)
+        rc = drop_step(st, "DELETE FROM collections WHERE id=?1", id, "delete collection", err);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)id);
+    return store_end(st, rc, err);
+}
+
 int index_collection_delete(struct index_store *st, int64_t id, struct kb_error *err)
 {
     int64_t n = 0;
     int rc;
-    sqlite3_stmt *s;
     if (st->pg) {
         rc = pg_collection_delete(pg_sync_db(st->pg), id, err);
         if (rc == 0)
@@ -703,17 +729,8 @@ int index_collection_delete(struct index_store *st, int64_t id, struct kb_error 
         goto out_unlock;
     }
     rc = store_delete_docs(st, "SELECT id, sha256 FROM documents WHERE collection_id=?1", id, &n, err);
-    if (rc)
-        goto out_unlock;
-    s = store_prep(st, "DELETE FROM collections WHERE id=?1", err);
-    if (!s) {
-        rc = err ? err->code : KB_EIO;
-        goto out_unlock;
-    }
-    sqlite3_bind_int64(s, 1, id);
-    rc = store_step_done(st, s, "delete collection", err);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        rc = kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)id);
+    if (rc == 0)
+        rc = store_collection_drop(st, id, err);
 out_unlock:
     store_unlock(st);
     return rc;

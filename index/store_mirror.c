@@ -37,32 +37,8 @@ int store_mirror_collection(struct index_store *st, int64_t id, const char *name
     store_lock(st);
     if (!name) {
         rc = store_delete_docs(st, "SELECT id, sha256 FROM documents WHERE collection_id=?1", id, &n, err);
-        if (rc == 0 && (rc = store_begin(st, err)) == 0) {
-            /* its curated answers first (their rows name it; store_curated.c drops such entries too) */
-            s = store_prep(st, "DELETE FROM curated_versions WHERE curated_id IN (SELECT id FROM curated WHERE"
-                               " collection_id=?1)", err);
-            if (!s) {
-                rc = err ? err->code : KB_EIO;
-            } else {
-                sqlite3_bind_int64(s, 1, id);
-                rc = store_step_done(st, s, "delete the collection's curated versions", err);
-            }
-            s = rc ? NULL : store_prep(st, "DELETE FROM curated WHERE collection_id=?1", err);
-            if (!s && rc == 0) {
-                rc = err ? err->code : KB_EIO;
-            } else if (s) {
-                sqlite3_bind_int64(s, 1, id);
-                rc = store_step_done(st, s, "delete the collection's curated answers", err);
-            }
-            s = rc ? NULL : store_prep(st, "DELETE FROM collections WHERE id=?1", err);
-            if (!s) {
-                rc = err ? err->code : KB_EIO;
-            } else {
-                sqlite3_bind_int64(s, 1, id);
-                rc = store_step_done(st, s, "delete collection", err);
-            }
-            rc = store_end(st, rc, err);
-        }
+        if (rc == 0 && (rc = store_collection_drop(st, id, err)) == KB_ENOENT)
+            rc = 0; /* already gone here */
         goto out_unlock;
     }
     if ((rc = store_begin(st, err)) != 0)

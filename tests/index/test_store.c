@@ -133,7 +133,21 @@ static void test_schema_and_collections(void **state)
         assert_int_equal(d.collection_id, id);
         assert_int_equal(index_doc_list(f->st, id, &a, &docs, &n, &err), 0);
         assert_int_equal(n, 1);
-        assert_int_equal(index_collection_delete(f->st, id, &err), 0);
+        {
+            /* a curated answer (two versions) living in it goes with it: its row named the collection */
+            struct index_curated cu = {.collection_id = id, .question = "Do zebras bite?", .answer = "Rarely."};
+            struct index_curated got;
+            int64_t cid;
+            int ver;
+            assert_int_equal(index_curated_put(f->st, &cu, 1, &cid, &ver, &err), 0);
+            cu.id = cid;
+            cu.answer = "Rarely, and only when cornered.";
+            assert_int_equal(index_curated_put(f->st, &cu, 1, &cid, &ver, &err), 0);
+            assert_int_equal(ver, 2);
+            assert_int_equal(index_collection_delete(f->st, id, &err), 0);
+            assert_int_equal(index_curated_get(f->st, cid, &a, &got, &err), KB_ENOENT);
+        }
+        assert_int_equal(index_collection_delete(f->st, id, &err), KB_ENOENT);
         assert_int_equal(index_doc_get(f->st, did, &a, &d, &err), KB_ENOENT);
     }
     assert_int_equal(index_collection_delete(f->st, id, &err), KB_ENOENT);
