@@ -120,11 +120,15 @@ static double stats_p50(struct index_store *st)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 20000;
+    int64_t n64 = 20000;
+    int n;
     struct pgcluster pg;
     char *ds = tmpdir(), *da = tmpdir(), *db = tmpdir(), *dc = tmpdir(), cmd[512];
     struct index_store *sq, *a, *b, *c;
     double t_sq, t_pg, lat[N_PROPAGATE], t0;
+    if (argc > 1 && (kb_parse_i64(argv[1], &n64) != 0 || n64 > 10000000))
+        n64 = 0;
+    n = (int)n64;
     if (n < 1 || pgcluster_start(&pg) != 0) {
         fprintf(stderr, "usage: bench_pg_rows [N] (needs postgresql-15)\n");
         return 1;
