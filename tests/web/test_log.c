@@ -241,7 +241,9 @@ static void loop_ask(struct loop_ctx *c)
     assert_false(c->ok.fallback);
     assert_true(c->miss.fallback);
     /* the conversation continues with its secret (same secret back); a wrong one starts a new one */
-    ask(port, "How many days do I have to return a toaster?", "widget", c->ok.secret, &c->follow);
+    /* (a product the samples sell: a toaster, which they do not, weighs most as a word the knowledge
+     * base never uses and is rightly a fallback, like test_faq_match's frother) */
+    ask(port, "How many days do I have to return a grinder?", "widget", c->ok.secret, &c->follow);
     assert_string_equal(c->follow.secret, c->ok.secret);
     assert_false(c->follow.fallback);
     /* a channel the client may not claim (openai is the OpenAI endpoint's) is refused, not logged
