@@ -32,9 +32,12 @@
  * are left out of lists and 404 by id, as documents of hidden collections are (ho_visible). The
  * widget offers live chat only while an agent who may see its handoffs is online: a bot's customers
  * count the agents whose collections hold all the bot's, a customer of no bot unrestricted agents.
- * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
- * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
- * bot with handoff off gets "enabled": false and 403 for requests and tickets.
+ * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings,
+ * else those of the collections the conversation searches, over the handoff.* keys (on/off,
+ * keywords, fallbacks in a row, thumbs-down; rag_handoff_rules_for, precedence in
+ * rag/coll_handoff.c): an answer over one named collection follows that collection's, a bot's
+ * question, status, request or ticket its collections', a vote the collection its answer was asked
+ * over (else its bot's). Handoff off gets "enabled": false and 403 for requests and tickets.
  * Messages of a handoff that came from a logged bot conversation also go into that conversation's
  * log (rag_log_handoff: modes "handoff" and "agent"), so its history and export show the exchange.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
@@ -286,6 +289,7 @@ struct ho_avail {
     bool enabled, in_hours, live;
     int agents_online;
     const char *reason;        /* "", "disabled", "hours", "offline" */
+    const char *off_by;        /* when !enabled: "bot", "collection" or "config" (handoff.enabled) */
     int64_t wait_seconds;
 };
 
@@ -293,9 +297,13 @@ static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struc
 {
     const struct config *cfg = rag_config_get(ctx->rag);
     struct rag_handoff_rules rules;
+    char kw[8]; /* the keywords are not used here */
     int rc = rag_handoff_in_hours(cfg->handoff_hours, cfg->handoff_timezone, (int64_t)time(NULL), &av->in_hours, err);
-    rag_bot_handoff(bot, cfg, &rules); /* a bot's own handoff on/off over handoff.enabled */
+    /* a bot's own handoff on/off, else its collections', over handoff.enabled (a store error reading
+     * the collections' settings leaves the bot's and the global ones: not worth refusing the customer) */
+    rag_handoff_rules_for(ctx->rag, bot, 0, &rules, kw, sizeof kw, NULL);
     av->enabled = rules.enabled;
+    av->off_by = bot && bot->handoff == 0 ? "bot" : cfg->handoff_enabled ? "collection" : "config";
     av->wait_seconds = cfg->handoff_wait_seconds;
     av->agents_online = hub_online(ctx->hub, false, bot); /* those who may take this customer */
     av->reason = !av->enabled ? "disabled" : !av->in_hours ? "hours" : av->agents_online == 0 ? "offline" : "";
@@ -305,30 +313,29 @@ static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struc
 }
 
 /* The rules for a question or vote through bot_id (NULL/"": the global keys; an unknown bot, which
- * the answer or vote already refused or ignored, also gets the global keys). keywords is copied into
- * kw so it outlives the bot's arena and the snapshot. */
-static void ho_rules(struct web_ctx *ctx, const char *bot_id, struct rag_handoff_rules *out, char *kw, size_t kw_bytes)
+ * the answer or vote already refused or ignored, also gets the global keys) over collection_id (0:
+ * the bot's collections, or none): rag_handoff_rules_for, whose precedence is coll_handoff.c's.
+ * keywords is copied into kw so it outlives the bot's arena and the snapshot. */
+static void ho_rules(struct web_ctx *ctx, const char *bot_id, int64_t collection_id, struct rag_handoff_rules *out,
+                     char *kw, size_t kw_bytes)
 {
-    const struct config *cfg = rag_config_get(ctx->rag);
     struct kb_arena a;
     struct rag_bot b;
     bool have = false;
     kb_arena_init(&a, 0, 0);
     if (bot_id && bot_id[0])
         have = rag_bot_get(ctx->rag, bot_id, &a, &b, NULL) == 0;
-    rag_bot_handoff(have ? &b : NULL, cfg, out);
-    kb_strlcpy(kw, out->keywords ? out->keywords : "", kw_bytes);
-    out->keywords = kw;
+    rag_handoff_rules_for(ctx->rag, have ? &b : NULL, collection_id, out, kw, kw_bytes, NULL);
     kb_arena_release(&a);
-    rag_config_put(ctx->rag, cfg);
 }
 
-const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a)
+const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, int64_t collection_id, const char *question,
+                              const struct rag_answer *a)
 {
     struct rag_handoff_rules h;
     char kw[4200]; /* handoff.keywords is at most 4096 bytes */
     const char *offer = NULL;
-    ho_rules(ctx, bot_id, &h, kw, sizeof kw);
+    ho_rules(ctx, bot_id, collection_id, &h, kw, sizeof kw);
     if (h.enabled && rag_handoff_keyword(h.keywords, question)) {
         offer = "keyword";
     } else if (h.enabled && a->fallback && h.after_fallbacks > 0) {
@@ -344,13 +351,16 @@ const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const cha
     return offer;
 }
 
-bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int vote)
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int64_t message_id, int vote)
 {
     struct rag_handoff_rules h;
     char kw[8];
+    int64_t coll = 0;
     if (vote >= 0)
         return false;
-    ho_rules(ctx, bot_id, &h, kw, sizeof kw);
+    /* the collection the voted answer was asked over (0 all: then the bot's collections, if any) */
+    index_message_collection(rag_store(ctx->rag), message_id, &coll, NULL);
+    ho_rules(ctx, bot_id, coll, &h, kw, sizeof kw);
     return h.enabled && h.on_thumbs_down;
 }
 
@@ -505,6 +515,17 @@ static int ho_staff_get(struct web_req *req, int64_t id, struct index_handoff *h
     return rc;
 }
 
+/* 403 naming what turned handoff off: the bot, its collections or handoff.enabled. */
+static int ho_off_error(const struct rag_bot *bp, const struct ho_avail *av, struct kb_error *err)
+{
+    if (!strcmp(av->off_by, "bot"))
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for bot '%s'", bp ? bp->id : "");
+    if (!strcmp(av->off_by, "collection"))
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for a collection of bot '%s'",
+                            bp ? bp->id : "");
+    return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
+}
+
 /* ---- customer routes ---------------------------------------------------------------------------------- */
 
 int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err)
@@ -585,9 +606,7 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
         (rc = ho_availability(req->ctx, bp, &av, err)))
         return rc;
     if (!av.enabled)
-        return kb_error_set(err, KB_EFORBIDDEN, bp && bp->handoff == 0 ? "handoff to a person is off for bot '%s'"
-                                                                          : "handoff to a person is off (handoff.enabled)",
-                            bp ? bp->id : "");
+        return ho_off_error(bp, &av, err);
     if (!av.live)
         return kb_error_set(err, KB_ECONFLICT, "%s; leave a message with POST /api/handoff/ticket",
                             !strcmp(av.reason, "hours") ? "outside business hours" : "no agent is online");
@@ -683,9 +702,7 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
             return rc;
         ho_availability(req->ctx, bp, &av, NULL); /* only .enabled is used: hours do not matter to a ticket */
         if (!av.enabled)
-            return kb_error_set(err, KB_EFORBIDDEN, bp && bp->handoff == 0 ? "handoff to a person is off for bot '%s'"
-                                                                              : "handoff to a person is off (handoff.enabled)",
-                                bp ? bp->id : "");
+            return ho_off_error(bp, &av, err);
         web_random_hex(token, 32);
         web_sha256_hex(token, hash);
         h.kind = "ticket";
