@@ -76,11 +76,10 @@ void rag_handoff_merge(const struct rag_bot *b, const struct index_coll_handoff 
         else if (c[i].after_fallbacks > after)
             after = c[i].after_fallbacks;
         kw_off = kw_off || c[i].keywords_off;
-        if (c[i].keywords && c[i].keywords[0]) { /* joined; a list that does not fit is cut at a comma */
+        if (c[i].keywords && c[i].keywords[0]) { /* joined; a whole list that does not fit is left out */
             size_t n = strlen(c[i].keywords);
-            if (used + n + 2 <= kw_bytes) {
+            if (used + n + 2 <= kw_bytes)
                 used += (size_t)snprintf(kw + used, kw_bytes - used, "%s%s", used ? "," : "", c[i].keywords);
-            }
         }
     }
     rag_bot_handoff(NULL, cfg, out);
@@ -120,11 +119,13 @@ int rag_handoff_rules_for(struct rag *r, const struct rag_bot *b, int64_t collec
         for (int i = 0; !rc && i < b->n_collections && n < RAG_BOT_MAX_COLLECTIONS; i++)
             rc = index_coll_handoff_get(r->st, b->collection_ids[i], &a, &one[n++], err);
     rag_handoff_merge(b, one, rc ? 0 : n, cfg, out, kw, kw_bytes);
-    /* keywords may point into the bot, cfg or kw: copy the first two into kw, which outlives both */
+    /* keywords may point into the bot or cfg: copy them into kw, which outlives both (a list that
+     * does not fit becomes "": callers that read keywords give room for handoff.keywords' 4096) */
     if (out->keywords != kw) {
-        const char *k = out->keywords ? out->keywords : "";
-        memmove(kw, k, strlen(k) + 1 <= kw_bytes ? strlen(k) + 1 : 0);
-        if (strlen(k) + 1 > kw_bytes)
+        size_t len = strlen(out->keywords ? out->keywords : "");
+        if (len < kw_bytes)
+            memcpy(kw, out->keywords ? out->keywords : "", len + 1);
+        else
             kw[0] = '\0';
         out->keywords = kw;
     }
