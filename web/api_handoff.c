@@ -4,11 +4,11 @@
  *
  * Customer routes (token: 32 hex, given once by POST /api/handoff or /api/handoff/ticket; the store
  * keeps its SHA-256 only; GET routes take it as ?token=, POST routes as the body's "token"):
- *   GET  /api/handoff/status[?bot=ID] -> {enabled, live, reason: ""|disabled|hours|offline,
+ *   GET  /api/handoff/status[?bot=ID|?collection=NAME] -> {enabled, live, reason: ""|disabled|hours|offline,
  *        in_hours, agents_online, wait_seconds}: the widget offers live chat when live, else the form
- *   POST /api/handoff {trigger?: button|keyword|fallbacks|thumbs_down, bot?, conversation_secret?}
+ *   POST /api/handoff {trigger?: button|keyword|fallbacks|thumbs_down, bot? | collection?, conversation_secret?}
  *        -> {id, token, state: "queued", position}; when live chat is not offered: 409 naming why
- *   POST /api/handoff/ticket {token?, name, email?, phone?, message, bot?} -> {id, token, kind:"ticket"}
+ *   POST /api/handoff/ticket {token?, name, email?, phone?, message, bot? | collection?} -> {id, token, kind:"ticket"}
  *        (with the token of a queued chat: that chat becomes the ticket)
  *   GET  /api/handoff/conversation?token= -> {id, kind, state, position, agent_name, rating, events}
  *   POST /api/handoff/messages {token, text} -> {seq}; 403 when the chat is closed (nothing stored)
@@ -36,8 +36,9 @@
  * else those of the collections the conversation searches, over the handoff.* keys (on/off,
  * keywords, fallbacks in a row, thumbs-down; rag_handoff_rules_for, precedence in
  * rag/coll_handoff.c): an answer over one named collection follows that collection's, a bot's
- * question, status, request or ticket its collections', a vote the collection its answer was asked
- * over (else its bot's). Handoff off gets "enabled": false and 403 for requests and tickets.
+ * question, status, request or ticket its collections', a status, request or ticket naming a
+ * collection (the widget's data-collection) that collection's, a vote the collection its answer
+ * was asked over (else its bot's). Handoff off gets "enabled": false and 403 for requests and tickets.
  * Messages of a handoff that came from a logged bot conversation also go into that conversation's
  * log (rag_log_handoff: modes "handoff" and "agent"), so its history and export show the exchange.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
@@ -293,7 +294,8 @@ struct ho_avail {
     int64_t wait_seconds;
 };
 
-static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struct ho_avail *av, struct kb_error *err)
+static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, int64_t collection_id, struct ho_avail *av,
+                           struct kb_error *err)
 {
     const struct config *cfg = rag_config_get(ctx->rag);
     struct rag_handoff_rules rules;
@@ -301,7 +303,7 @@ static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struc
     int rc = rag_handoff_in_hours(cfg->handoff_hours, cfg->handoff_timezone, (int64_t)time(NULL), &av->in_hours, err);
     /* a bot's own handoff on/off, else its collections', over handoff.enabled (a store error reading
      * the collections' settings leaves the bot's and the global ones: not worth refusing the customer) */
-    rag_handoff_rules_for(ctx->rag, bot, 0, &rules, kw, sizeof kw, NULL);
+    rag_handoff_rules_for(ctx->rag, bot, collection_id, &rules, kw, sizeof kw, NULL);
     av->enabled = rules.enabled;
     av->off_by = bot && bot->handoff == 0 ? "bot" : cfg->handoff_enabled ? "collection" : "config";
     av->wait_seconds = cfg->handoff_wait_seconds;
@@ -515,14 +517,27 @@ static int ho_staff_get(struct web_req *req, int64_t id, struct index_handoff *h
     return rc;
 }
 
+/* The collection a customer's widget names (data-collection, no bot): its handoff settings apply.
+ * 400 when a bot is named too (the bot has its collections), 404 for an unknown one. */
+static int ho_collection(struct web_req *req, const char *bot_id, const char *coll, int64_t *id, struct kb_error *err)
+{
+    *id = 0;
+    if (!coll || !coll[0])
+        return 0;
+    if (bot_id && bot_id[0])
+        return kb_error_set(err, KB_EINVAL, "name a bot or a collection, not both (the bot has its collections)");
+    return web_collection_resolve(req->ctx, coll, id, err);
+}
+
 /* 403 naming what turned handoff off: the bot, its collections or handoff.enabled. */
 static int ho_off_error(const struct rag_bot *bp, const struct ho_avail *av, struct kb_error *err)
 {
     if (!strcmp(av->off_by, "bot"))
         return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for bot '%s'", bp ? bp->id : "");
+    if (!strcmp(av->off_by, "collection") && bp)
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for a collection of bot '%s'", bp->id);
     if (!strcmp(av->off_by, "collection"))
-        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for a collection of bot '%s'",
-                            bp ? bp->id : "");
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for this collection");
     return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
 }
 
@@ -535,8 +550,10 @@ int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_e
     const struct rag_bot *bp;
     struct jw w;
     int rc;
-    if ((rc = ho_origin_bot(req, web_req_query(req, "bot"), &bot, &bp, err)) ||
-        (rc = ho_availability(req->ctx, bp, &av, err)))
+    int64_t coll;
+    if ((rc = ho_collection(req, web_req_query(req, "bot"), web_req_query(req, "collection"), &coll, err)) ||
+        (rc = ho_origin_bot(req, web_req_query(req, "bot"), &bot, &bp, err)) ||
+        (rc = ho_availability(req->ctx, bp, coll, &av, err)))
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
@@ -551,12 +568,13 @@ int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_e
 }
 
 struct request_body {
-    char *trigger, *bot, *conversation_secret;
+    char *trigger, *bot, *conversation_secret, *collection;
 };
 static const struct kb_jfield request_fields[] = {
     {.name = "trigger", .type = KB_J_STR, .off = offsetof(struct request_body, trigger)},
     {.name = "bot", .type = KB_J_STR, .off = offsetof(struct request_body, bot)},
     {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct request_body, conversation_secret)},
+    {.name = "collection", .type = KB_J_IDNAME, .off = offsetof(struct request_body, collection)},
     {0},
 };
 
@@ -598,12 +616,12 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
     struct rag_bot bot;
     const struct rag_bot *bp;
     char token[33], hash[65];
-    int64_t id, pos = 0;
+    int64_t id, pos = 0, coll;
     int rc;
     if ((rc = kb_json_decode(req->body, req->body_bytes, request_fields, &b, &req->arena, err)) ||
         (rc = ho_trigger_check(b.trigger && b.trigger[0] ? b.trigger : "button", err)) ||
-        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)) ||
-        (rc = ho_availability(req->ctx, bp, &av, err)))
+        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_collection(req, b.bot, b.collection, &coll, err)) ||
+        (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)) || (rc = ho_availability(req->ctx, bp, coll, &av, err)))
         return rc;
     if (!av.enabled)
         return ho_off_error(bp, &av, err);
@@ -626,7 +644,7 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
 }
 
 struct ticket_body {
-    char *token, *name, *email, *phone, *message, *bot, *conversation_secret;
+    char *token, *name, *email, *phone, *message, *bot, *conversation_secret, *collection;
 };
 static const struct kb_jfield ticket_fields[] = {
     {.name = "token", .type = KB_J_STR, .off = offsetof(struct ticket_body, token)},
@@ -636,6 +654,7 @@ static const struct kb_jfield ticket_fields[] = {
     {.name = "message", .type = KB_J_STR, .off = offsetof(struct ticket_body, message), .required = true},
     {.name = "bot", .type = KB_J_STR, .off = offsetof(struct ticket_body, bot)},
     {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct ticket_body, conversation_secret)},
+    {.name = "collection", .type = KB_J_IDNAME, .off = offsetof(struct ticket_body, collection)},
     {0},
 };
 
@@ -698,9 +717,10 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
         struct ho_avail av;
         struct rag_bot bot;
         const struct rag_bot *bp;
-        if ((rc = ho_origin_bot(req, b.bot, &bot, &bp, err)))
+        int64_t coll;
+        if ((rc = ho_collection(req, b.bot, b.collection, &coll, err)) || (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)))
             return rc;
-        ho_availability(req->ctx, bp, &av, NULL); /* only .enabled is used: hours do not matter to a ticket */
+        ho_availability(req->ctx, bp, coll, &av, NULL); /* only .enabled is used: hours do not matter to a ticket */
         if (!av.enabled)
             return ho_off_error(bp, &av, err);
         web_random_hex(token, 32);

@@ -29,7 +29,8 @@
  *   unknown collection 404, bad values 400 naming the member; a collection with the keyword trigger,
  *   the fallback streak and thumbs-down off offers no person where another collection does; a bot's
  *   own setting beats its collection's, a bot over two collections follows the one that is off;
- *   handoff off for a collection makes its bot's status disabled and its requests 403; "inherit"
+ *   handoff off for a collection makes its bot's status disabled and its requests 403, and the same
+ *   for a status, request or ticket naming the collection (a data-collection widget); "inherit"
  *   restores the global keys; the settings survive a restart;
  * - test_stream_threads: 40 waiting streams and an Inbox add no thread each (Threads: of this
  *   process); a take moves every position, a reply reaches its customer only; stopping the server
@@ -1332,6 +1333,16 @@ static void test_coll_handoff(void **state)
            NULL);
     ask_coll(f, "shop", "Can I talk to a human", secret, &mid, NULL);
     expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"enabled\":true", NULL); /* no bot: the global key */
+    /* a widget of one collection (data-collection) names it: its status, requests and tickets follow it */
+    expect(f, "GET", "/api/handoff/status?collection=shop", NULL, NULL, 200, "\"enabled\":false", "\"reason\":\"disabled\"");
+    expect(f, "GET", "/api/handoff/status?collection=hr", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
+    expect(f, "GET", "/api/handoff/status?collection=nope", NULL, NULL, 404, "nope", NULL);
+    expect(f, "GET", "/api/handoff/status?collection=shop&bot=shopbot", NULL, NULL, 400, "not both", NULL);
+    expect(f, "POST", "/api/handoff", public_h, "{\"collection\":\"shop\"}", 403, "off for this collection", NULL);
+    expect(f, "POST", "/api/handoff/ticket", public_h,
+           "{\"collection\":\"shop\",\"name\":\"Ann\",\"email\":\"ann@example.com\",\"message\":\"help\"}", 403,
+           "off for this collection", NULL);
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"open\":[]", NULL); /* nothing was queued */
 
     /* back to inherit everywhere: hr hands off on "human" again, and the settings survive a restart */
     expect(f, "PUT", path, admin,
