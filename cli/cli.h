@@ -50,6 +50,7 @@ int cmd_faq(struct cli *c);    /* cmd_faq.c */
 int cmd_user(struct cli *c);   /* cmd_user.c */
 int cmd_audit(struct cli *c);  /* cmd_user.c */
 int cmd_bot(struct cli *c);    /* cmd_bot.c */
+int cmd_collection(struct cli *c); /* cmd_collection.c */
 int cmd_eval(struct cli *c);   /* cmd_eval.c */
 int cmd_serve(struct cli *c);  /* cmd_serve.c */
 int cmd_model(struct cli *c);  /* cmd_model.c */

@@ -45,6 +45,12 @@ int cmd_bot(struct cli *c)
     return cli_not_built("bot");
 }
 
+int cmd_collection(struct cli *c)
+{
+    (void)c;
+    return cli_not_built("collection");
+}
+
 int cli_ingest_store(struct cli *c, const char *const *paths, int n_paths, bool prune, const char *collection)
 {
     (void)c, (void)paths, (void)n_paths, (void)prune, (void)collection;

@@ -53,6 +53,13 @@ static const struct cli_command commands[] = {
      "      --logo URL  --lang en|zh  --public-page on|off   (\"\" inherits the global setting)\n"
      "      --handoff true|false|inherit  --handoff-keywords \"A,B\" (\"\": handoff.keywords)\n"
      "      --handoff-after-fallbacks N|inherit  --handoff-on-thumbs-down true|false|inherit\n"},
+    {"collection", cmd_collection, "list|add|handoff ...", "collections and their own handoff triggers",
+     "  list                                       every collection with its document count\n"
+     "  add NAME                                   a new, empty collection\n"
+     "  handoff NAME [SETTINGS]                    show, or change, the collection's handoff triggers\n"
+     "  SETTINGS: --handoff true|false|inherit  --keywords \"A,B\"|off|inherit\n"
+     "      --after-fallbacks N|inherit (0: off)  --on-thumbs-down true|false|inherit\n"
+     "      (a bot's own settings beat these; see README \"Human handoff\")\n"},
     {"search", cmd_search, "QUERY [--top-k N] [--collection C]", "hybrid search with scores",
      "  --top-k N          hits to print (1-1000; default index.top_k)\n"
      "  --collection NAME  search one collection\n"

@@ -548,6 +548,25 @@ int index_bot_list(struct index_store *st, bool origins_only, struct kb_arena *a
                    int *n_out, struct kb_error *err);
 int index_bot_delete(struct index_store *st, const char *id, struct kb_error *err); /* KB_ENOENT */
 
+/* ---- a collection's handoff triggers (store_coll_handoff.c) ------------------------------------------- */
+
+/* As bot_handoff's settings (struct index_bot), plus keywords_off; -1 / "" inherit. */
+struct index_coll_handoff {
+    int64_t collection_id;
+    int handoff;             /* -1 inherit, 0 off, 1 on */
+    const char *keywords;    /* "" inherit (arena-owned on output) */
+    bool keywords_off;       /* the keyword trigger is off for this collection */
+    int after_fallbacks;     /* -1 inherit, 0 off, N */
+    int on_thumbs_down;      /* -1 inherit, 0 off, 1 on */
+};
+/* get: all-inherit values when the collection has no row (the caller checks that it exists). put:
+ * writes the row (deletes it when every setting inherits). */
+int index_coll_handoff_get(struct index_store *st, int64_t collection_id, struct kb_arena *a,
+                           struct index_coll_handoff *out, struct kb_error *err);
+int index_coll_handoff_put(struct index_store *st, const struct index_coll_handoff *h, struct kb_error *err);
+/* The collection a logged message was asked over (0: all). KB_ENOENT. */
+int index_message_collection(struct index_store *st, int64_t message_id, int64_t *collection_id, struct kb_error *err);
+
 /* ---- human handoff (store_handoff.c) ---------------------------------------------------------------- */
 
 /* A handoff conversation or ticket (see store_handoff.c for the columns and the state machine). As

@@ -5,9 +5,10 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 9; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
+ * Schema (user_version 10; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
  * v6 users, sessions, API keys and the audit log (store_users.c's), v7 bots (store_bots.c's), v8 human
- * handoff (store_handoff.c's), v9 a bot's own handoff settings (store_bots.c's)):
+ * handoff (store_handoff.c's), v9 a bot's own handoff settings (store_bots.c's), v10 a collection's
+ * (store_coll_handoff.c's)):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
@@ -26,6 +27,7 @@
  *                                  that lands its entry below is an empty placeholder)
  *   handoffs, handoff_events (v8): conversations passed to a person, tickets, see store_handoff.c
  *   bot_handoff (v9): a bot's own handoff settings, see store_bots.c
+ *   collection_handoff (v10): a collection's own handoff settings, see store_coll_handoff.c
  * AUTOINCREMENT makes chunk ids never reused, so a FAISS id always names one version of one chunk.
  *
  * Data flow at open: open the file (WAL, busy timeout) -> register the tokenizer -> migrate ->
@@ -53,7 +55,7 @@
 
 #include "index/pg.h"
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -200,6 +202,7 @@ extern const char store_users_migration[]; /* store_users.c: 5 -> 6 */
 extern const char store_bots_migration[]; /* store_bots.c: 6 -> 7 */
 extern const char store_handoff_migration[]; /* store_handoff.c: 7 -> 8 */
 extern const char store_bots_handoff_migration[]; /* store_bots.c: 8 -> 9 */
+extern const char store_coll_handoff_migration[]; /* store_coll_handoff.c: 9 -> 10 */
 
 static const char *const store_migrations[] = {
     /* 0 -> 1 */
@@ -255,6 +258,8 @@ static const char *const store_migrations[] = {
     store_handoff_migration,
     /* 8 -> 9: a bot's own handoff settings (store_bots.c) */
     store_bots_handoff_migration,
+    /* 9 -> 10: a collection's own handoff settings (store_coll_handoff.c) */
+    store_coll_handoff_migration,
 };
 
 static int store_user_version(struct index_store *st)

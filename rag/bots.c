@@ -13,7 +13,8 @@
  * Handoff (issues #16 item 3, #17 item 1): handoff (true|false|"inherit"), handoff_keywords ("" =
  * handoff.keywords), handoff_after_fallbacks (0..100 or "inherit"; 0 = off) and
  * handoff_on_thumbs_down (true|false|"inherit") override the global handoff.* keys for questions,
- * votes and handoff requests that name the bot (rag_bot_handoff; web/api_handoff.c applies them).
+ * votes and handoff requests that name the bot (rag_bot_handoff; web/api_handoff.c applies them),
+ * and over the settings of the bot's collections (rag/coll_handoff.c has the precedence).
  *
  * Bounds: id 1..RAG_BOT_ID_MAX bytes of [a-z0-9-] (not starting with '-'); name 1..200; greeting,
  * fallback 0..1000; persona 0..4000; at most RAG_BOT_MAX_COLLECTIONS collections and

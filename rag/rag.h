@@ -542,6 +542,25 @@ struct rag_handoff_rules {
 };
 /* Fills *out from cfg, then from bot b (nullable: the global keys alone). */
 void rag_bot_handoff(const struct rag_bot *b, const struct config *cfg, struct rag_handoff_rules *out);
+struct index_coll_handoff; /* index/index.h */
+/* A collection's own handoff settings and the merge rule (coll_handoff.c; the precedence is in its
+ * file-top comment). rag_handoff_merge: cfg, then the n_c collections' settings, then bot b
+ * (nullable); kw (kw_bytes) holds a joined keyword list. rag_handoff_rules_for reads the settings of
+ * collection_id (> 0) or else of b's collections and merges them; out->keywords always points into
+ * kw afterwards. On a store error it still fills out (without the collections) and returns it. */
+void rag_handoff_merge(const struct rag_bot *b, const struct index_coll_handoff *c, int n_c,
+                       const struct config *cfg, struct rag_handoff_rules *out, char *kw, size_t kw_bytes);
+int rag_handoff_rules_for(struct rag *r, const struct rag_bot *b, int64_t collection_id, struct rag_handoff_rules *out,
+                          char *kw, size_t kw_bytes, struct kb_error *err);
+/* KB_ENOENT for an unknown collection. */
+int rag_coll_handoff_get(struct rag *r, int64_t id, struct kb_arena *a, struct index_coll_handoff *out,
+                         struct kb_error *err);
+/* Updates from a JSON object {handoff, handoff_keywords, handoff_after_fallbacks,
+ * handoff_on_thumbs_down} (absent members keep their value). KB_EINVAL names the bad member,
+ * KB_EJSON bad JSON, KB_ENOENT an unknown collection. */
+int rag_coll_handoff_put_json(struct rag *r, int64_t id, const char *body, size_t n, struct kb_error *err);
+/* The settings as stored ("inherit" / false for off) and "effective_handoff" over this collection alone. */
+void rag_coll_handoff_json(struct jw *w, const char *key, const struct index_coll_handoff *h, const struct config *cfg);
 /* Creates (id NULL; the body names it) or updates (members absent from body keep their value) a bot
  * from a JSON object {id, name, collections:[name or id], greeting, persona, fallback, strict:
  * true|false|"inherit", model, origins:[...], color, logo, lang, public_page}. KB_EINVAL and

@@ -233,7 +233,7 @@ static void ask_task(struct web_task *t, void *ud)
         sse_send(j, "error", body.data, body.len);
         kb_buf_reset(&body);
     }
-    answer_json(&body, &a, j->ask.conversation_id, web_handoff_offer(web_task_ctx(t), j->ask.bot, j->ask.question, &a));
+    answer_json(&body, &a, j->ask.conversation_id, web_handoff_offer(web_task_ctx(t), j->ask.bot, j->ask.collection_id, j->ask.question, &a));
     if (j->ask.stream) {
         for (int i = 0; i < a.n_citations; i++) {
             struct kb_buf cb;

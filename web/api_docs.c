@@ -9,6 +9,9 @@
  *   POST   /api/documents/{id}/reingest         {"document_id","job_id"}
  *   GET    /api/jobs/{id}                       {"id","document_id","state","progress","error"}
  *   GET/POST /api/collections, PATCH|PUT|DELETE /api/collections/{id}
+ *   GET|PUT /api/collections/{id}/handoff      {"handoff":{handoff, handoff_keywords,
+ *                                               handoff_after_fallbacks, handoff_on_thumbs_down,
+ *                                               effective_handoff}} (rag/coll_handoff.c)
  *
  * Per-collection access: a principal limited to some collections (web_coll_visible) gets 404, as
  * for a missing one, for documents, jobs and collections outside them; lists leave them out; an
@@ -27,6 +30,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "index/index.h"
 
 static int finish(struct jw *w, struct kb_error *err)
 {
@@ -409,5 +414,33 @@ int web_h_coll_delete(struct web_req *req, struct web_resp *resp, struct kb_erro
     jw_obj(&w, NULL);
     jw_int(&w, "deleted", req->ids[0]);
     jw_end_obj(&w);
+    return finish(&w, err);
+}
+
+/* GET/PUT /api/collections/{id}/handoff: the collection's own handoff triggers (rag/coll_handoff.c;
+ * PUT members absent keep their value) -> {"handoff": {...as stored, effective_handoff}}. */
+int web_h_coll_handoff(struct web_req *req, struct web_resp *resp, struct kb_error *err)
+{
+    struct index_coll_handoff h;
+    const struct config *cfg;
+    struct jw w;
+    char target[32];
+    int rc;
+    if (!web_coll_visible(req, req->ids[0]))
+        return kb_error_set(err, KB_ENOENT, "no collection with id %lld", (long long)req->ids[0]);
+    if (!strcmp(req->method, "PUT")) {
+        if ((rc = rag_coll_handoff_put_json(req->ctx->rag, req->ids[0], req->body, req->body_bytes, err)))
+            return rc;
+        snprintf(target, sizeof target, "collection %lld", (long long)req->ids[0]);
+        web_audit(req, "collection.handoff", target, "");
+    }
+    if ((rc = rag_coll_handoff_get(req->ctx->rag, req->ids[0], &req->arena, &h, err)))
+        return rc;
+    cfg = rag_config_get(req->ctx->rag);
+    jw_init(&w, &resp->body);
+    jw_obj(&w, NULL);
+    rag_coll_handoff_json(&w, "handoff", &h, cfg);
+    jw_end_obj(&w);
+    rag_config_put(req->ctx->rag, cfg);
     return finish(&w, err);
 }

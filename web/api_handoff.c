@@ -4,11 +4,11 @@
  *
  * Customer routes (token: 32 hex, given once by POST /api/handoff or /api/handoff/ticket; the store
  * keeps its SHA-256 only; GET routes take it as ?token=, POST routes as the body's "token"):
- *   GET  /api/handoff/status[?bot=ID] -> {enabled, live, reason: ""|disabled|hours|offline,
+ *   GET  /api/handoff/status[?bot=ID|?collection=NAME] -> {enabled, live, reason: ""|disabled|hours|offline,
  *        in_hours, agents_online, wait_seconds}: the widget offers live chat when live, else the form
- *   POST /api/handoff {trigger?: button|keyword|fallbacks|thumbs_down, bot?, conversation_secret?}
+ *   POST /api/handoff {trigger?: button|keyword|fallbacks|thumbs_down, bot? | collection?, conversation_secret?}
  *        -> {id, token, state: "queued", position}; when live chat is not offered: 409 naming why
- *   POST /api/handoff/ticket {token?, name, email?, phone?, message, bot?} -> {id, token, kind:"ticket"}
+ *   POST /api/handoff/ticket {token?, name, email?, phone?, message, bot? | collection?} -> {id, token, kind:"ticket"}
  *        (with the token of a queued chat: that chat becomes the ticket)
  *   GET  /api/handoff/conversation?token= -> {id, kind, state, position, agent_name, rating, events}
  *   POST /api/handoff/messages {token, text} -> {seq}; 403 when the chat is closed (nothing stored)
@@ -32,9 +32,13 @@
  * are left out of lists and 404 by id, as documents of hidden collections are (ho_visible). The
  * widget offers live chat only while an agent who may see its handoffs is online: a bot's customers
  * count the agents whose collections hold all the bot's, a customer of no bot unrestricted agents.
- * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings
- * over the handoff.* keys (rag_bot_handoff: on/off, keywords, fallbacks in a row, thumbs-down); a
- * bot with handoff off gets "enabled": false and 403 for requests and tickets.
+ * A request, status, ticket, answer or vote naming a bot follows that bot's own handoff settings,
+ * else those of the collections the conversation searches, over the handoff.* keys (on/off,
+ * keywords, fallbacks in a row, thumbs-down; rag_handoff_rules_for, precedence in
+ * rag/coll_handoff.c): an answer over one named collection follows that collection's, a bot's
+ * question, status, request or ticket its collections', a status, request or ticket naming a
+ * collection (the widget's data-collection) that collection's, a vote the collection its answer
+ * was asked over (else its bot's). Handoff off gets "enabled": false and 403 for requests and tickets.
  * Messages of a handoff that came from a logged bot conversation also go into that conversation's
  * log (rag_log_handoff: modes "handoff" and "agent"), so its history and export show the exchange.
  * A message over RAG_HANDOFF_TEXT_MAX characters is 400; to a conversation the caller does not hold
@@ -286,16 +290,22 @@ struct ho_avail {
     bool enabled, in_hours, live;
     int agents_online;
     const char *reason;        /* "", "disabled", "hours", "offline" */
+    const char *off_by;        /* when !enabled: "bot", "collection" or "config" (handoff.enabled) */
     int64_t wait_seconds;
 };
 
-static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struct ho_avail *av, struct kb_error *err)
+static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, int64_t collection_id, struct ho_avail *av,
+                           struct kb_error *err)
 {
     const struct config *cfg = rag_config_get(ctx->rag);
     struct rag_handoff_rules rules;
+    char kw[8]; /* the keywords are not used here */
     int rc = rag_handoff_in_hours(cfg->handoff_hours, cfg->handoff_timezone, (int64_t)time(NULL), &av->in_hours, err);
-    rag_bot_handoff(bot, cfg, &rules); /* a bot's own handoff on/off over handoff.enabled */
+    /* a bot's own handoff on/off, else its collections', over handoff.enabled (a store error reading
+     * the collections' settings leaves the bot's and the global ones: not worth refusing the customer) */
+    rag_handoff_rules_for(ctx->rag, bot, collection_id, &rules, kw, sizeof kw, NULL);
     av->enabled = rules.enabled;
+    av->off_by = bot && bot->handoff == 0 ? "bot" : cfg->handoff_enabled ? "collection" : "config";
     av->wait_seconds = cfg->handoff_wait_seconds;
     av->agents_online = hub_online(ctx->hub, false, bot); /* those who may take this customer */
     av->reason = !av->enabled ? "disabled" : !av->in_hours ? "hours" : av->agents_online == 0 ? "offline" : "";
@@ -305,30 +315,29 @@ static int ho_availability(struct web_ctx *ctx, const struct rag_bot *bot, struc
 }
 
 /* The rules for a question or vote through bot_id (NULL/"": the global keys; an unknown bot, which
- * the answer or vote already refused or ignored, also gets the global keys). keywords is copied into
- * kw so it outlives the bot's arena and the snapshot. */
-static void ho_rules(struct web_ctx *ctx, const char *bot_id, struct rag_handoff_rules *out, char *kw, size_t kw_bytes)
+ * the answer or vote already refused or ignored, also gets the global keys) over collection_id (0:
+ * the bot's collections, or none): rag_handoff_rules_for, whose precedence is coll_handoff.c's.
+ * keywords is copied into kw so it outlives the bot's arena and the snapshot. */
+static void ho_rules(struct web_ctx *ctx, const char *bot_id, int64_t collection_id, struct rag_handoff_rules *out,
+                     char *kw, size_t kw_bytes)
 {
-    const struct config *cfg = rag_config_get(ctx->rag);
     struct kb_arena a;
     struct rag_bot b;
     bool have = false;
     kb_arena_init(&a, 0, 0);
     if (bot_id && bot_id[0])
         have = rag_bot_get(ctx->rag, bot_id, &a, &b, NULL) == 0;
-    rag_bot_handoff(have ? &b : NULL, cfg, out);
-    kb_strlcpy(kw, out->keywords ? out->keywords : "", kw_bytes);
-    out->keywords = kw;
+    rag_handoff_rules_for(ctx->rag, have ? &b : NULL, collection_id, out, kw, kw_bytes, NULL);
     kb_arena_release(&a);
-    rag_config_put(ctx->rag, cfg);
 }
 
-const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a)
+const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, int64_t collection_id, const char *question,
+                              const struct rag_answer *a)
 {
     struct rag_handoff_rules h;
     char kw[4200]; /* handoff.keywords is at most 4096 bytes */
     const char *offer = NULL;
-    ho_rules(ctx, bot_id, &h, kw, sizeof kw);
+    ho_rules(ctx, bot_id, collection_id, &h, kw, sizeof kw);
     if (h.enabled && rag_handoff_keyword(h.keywords, question)) {
         offer = "keyword";
     } else if (h.enabled && a->fallback && h.after_fallbacks > 0) {
@@ -344,13 +353,16 @@ const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const cha
     return offer;
 }
 
-bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int vote)
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int64_t message_id, int vote)
 {
     struct rag_handoff_rules h;
     char kw[8];
+    int64_t coll = 0;
     if (vote >= 0)
         return false;
-    ho_rules(ctx, bot_id, &h, kw, sizeof kw);
+    /* the collection the voted answer was asked over (0 all: then the bot's collections, if any) */
+    index_message_collection(rag_store(ctx->rag), message_id, &coll, NULL);
+    ho_rules(ctx, bot_id, coll, &h, kw, sizeof kw);
     return h.enabled && h.on_thumbs_down;
 }
 
@@ -505,6 +517,30 @@ static int ho_staff_get(struct web_req *req, int64_t id, struct index_handoff *h
     return rc;
 }
 
+/* The collection a customer's widget names (data-collection, no bot): its handoff settings apply.
+ * 400 when a bot is named too (the bot has its collections), 404 for an unknown one. */
+static int ho_collection(struct web_req *req, const char *bot_id, const char *coll, int64_t *id, struct kb_error *err)
+{
+    *id = 0;
+    if (!coll || !coll[0])
+        return 0;
+    if (bot_id && bot_id[0])
+        return kb_error_set(err, KB_EINVAL, "name a bot or a collection, not both (the bot has its collections)");
+    return web_collection_resolve(req->ctx, coll, id, err);
+}
+
+/* 403 naming what turned handoff off: the bot, its collections or handoff.enabled. */
+static int ho_off_error(const struct rag_bot *bp, const struct ho_avail *av, struct kb_error *err)
+{
+    if (!strcmp(av->off_by, "bot"))
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for bot '%s'", bp ? bp->id : "");
+    if (!strcmp(av->off_by, "collection") && bp)
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for a collection of bot '%s'", bp->id);
+    if (!strcmp(av->off_by, "collection"))
+        return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off for this collection");
+    return kb_error_set(err, KB_EFORBIDDEN, "handoff to a person is off (handoff.enabled)");
+}
+
 /* ---- customer routes ---------------------------------------------------------------------------------- */
 
 int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err)
@@ -514,8 +550,10 @@ int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_e
     const struct rag_bot *bp;
     struct jw w;
     int rc;
-    if ((rc = ho_origin_bot(req, web_req_query(req, "bot"), &bot, &bp, err)) ||
-        (rc = ho_availability(req->ctx, bp, &av, err)))
+    int64_t coll;
+    if ((rc = ho_collection(req, web_req_query(req, "bot"), web_req_query(req, "collection"), &coll, err)) ||
+        (rc = ho_origin_bot(req, web_req_query(req, "bot"), &bot, &bp, err)) ||
+        (rc = ho_availability(req->ctx, bp, coll, &av, err)))
         return rc;
     jw_init(&w, &resp->body);
     jw_obj(&w, NULL);
@@ -530,12 +568,13 @@ int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_e
 }
 
 struct request_body {
-    char *trigger, *bot, *conversation_secret;
+    char *trigger, *bot, *conversation_secret, *collection;
 };
 static const struct kb_jfield request_fields[] = {
     {.name = "trigger", .type = KB_J_STR, .off = offsetof(struct request_body, trigger)},
     {.name = "bot", .type = KB_J_STR, .off = offsetof(struct request_body, bot)},
     {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct request_body, conversation_secret)},
+    {.name = "collection", .type = KB_J_IDNAME, .off = offsetof(struct request_body, collection)},
     {0},
 };
 
@@ -577,17 +616,15 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
     struct rag_bot bot;
     const struct rag_bot *bp;
     char token[33], hash[65];
-    int64_t id, pos = 0;
+    int64_t id, pos = 0, coll;
     int rc;
     if ((rc = kb_json_decode(req->body, req->body_bytes, request_fields, &b, &req->arena, err)) ||
         (rc = ho_trigger_check(b.trigger && b.trigger[0] ? b.trigger : "button", err)) ||
-        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)) ||
-        (rc = ho_availability(req->ctx, bp, &av, err)))
+        (rc = ho_secret_check(b.conversation_secret, err)) || (rc = ho_collection(req, b.bot, b.collection, &coll, err)) ||
+        (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)) || (rc = ho_availability(req->ctx, bp, coll, &av, err)))
         return rc;
     if (!av.enabled)
-        return kb_error_set(err, KB_EFORBIDDEN, bp && bp->handoff == 0 ? "handoff to a person is off for bot '%s'"
-                                                                          : "handoff to a person is off (handoff.enabled)",
-                            bp ? bp->id : "");
+        return ho_off_error(bp, &av, err);
     if (!av.live)
         return kb_error_set(err, KB_ECONFLICT, "%s; leave a message with POST /api/handoff/ticket",
                             !strcmp(av.reason, "hours") ? "outside business hours" : "no agent is online");
@@ -607,7 +644,7 @@ int web_h_handoff_request(struct web_req *req, struct web_resp *resp, struct kb_
 }
 
 struct ticket_body {
-    char *token, *name, *email, *phone, *message, *bot, *conversation_secret;
+    char *token, *name, *email, *phone, *message, *bot, *conversation_secret, *collection;
 };
 static const struct kb_jfield ticket_fields[] = {
     {.name = "token", .type = KB_J_STR, .off = offsetof(struct ticket_body, token)},
@@ -617,6 +654,7 @@ static const struct kb_jfield ticket_fields[] = {
     {.name = "message", .type = KB_J_STR, .off = offsetof(struct ticket_body, message), .required = true},
     {.name = "bot", .type = KB_J_STR, .off = offsetof(struct ticket_body, bot)},
     {.name = "conversation_secret", .type = KB_J_STR, .off = offsetof(struct ticket_body, conversation_secret)},
+    {.name = "collection", .type = KB_J_IDNAME, .off = offsetof(struct ticket_body, collection)},
     {0},
 };
 
@@ -679,13 +717,12 @@ int web_h_handoff_ticket(struct web_req *req, struct web_resp *resp, struct kb_e
         struct ho_avail av;
         struct rag_bot bot;
         const struct rag_bot *bp;
-        if ((rc = ho_origin_bot(req, b.bot, &bot, &bp, err)))
+        int64_t coll;
+        if ((rc = ho_collection(req, b.bot, b.collection, &coll, err)) || (rc = ho_origin_bot(req, b.bot, &bot, &bp, err)))
             return rc;
-        ho_availability(req->ctx, bp, &av, NULL); /* only .enabled is used: hours do not matter to a ticket */
+        ho_availability(req->ctx, bp, coll, &av, NULL); /* only .enabled is used: hours do not matter to a ticket */
         if (!av.enabled)
-            return kb_error_set(err, KB_EFORBIDDEN, bp && bp->handoff == 0 ? "handoff to a person is off for bot '%s'"
-                                                                              : "handoff to a person is off (handoff.enabled)",
-                                bp ? bp->id : "");
+            return ho_off_error(bp, &av, err);
         web_random_hex(token, 32);
         web_sha256_hex(token, hash);
         h.kind = "ticket";

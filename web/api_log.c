@@ -87,7 +87,7 @@ int web_h_feedback(struct web_req *req, struct web_resp *resp, struct kb_error *
     if (rc)
         return rc;
     web_metrics_vote(req->ctx, (int)b.vote);
-    if (web_handoff_thumbs_down_offer(req->ctx, b.bot, (int)b.vote)) { /* handoff.on_thumbs_down: offer a person */
+    if (web_handoff_thumbs_down_offer(req->ctx, b.bot, b.message_id, (int)b.vote)) { /* handoff.on_thumbs_down: offer a person */
         kb_buf_puts(&resp->body, "{\"ok\":true,\"handoff_offer\":\"thumbs_down\"}");
         return 0;
     }

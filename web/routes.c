@@ -61,6 +61,8 @@ static const struct web_route routes[] = {
     {"PATCH", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename", WEB_ROLE_EDITOR, "documents:write"},
     {"PUT", "/api/collections/{id}", web_h_coll_rename, 16 * KiB, WEB_AUTH_ADMIN, "collection_rename", WEB_ROLE_EDITOR, "documents:write"},
     {"DELETE", "/api/collections/{id}", web_h_coll_delete, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collection_delete", WEB_ROLE_EDITOR, "documents:write"},
+    {"GET", "/api/collections/{id}/handoff", web_h_coll_handoff, WEB_BODY_NONE, WEB_AUTH_ADMIN, "collection_handoff_get", WEB_ROLE_EDITOR, "documents:read"},
+    {"PUT", "/api/collections/{id}/handoff", web_h_coll_handoff, 16 * KiB, WEB_AUTH_ADMIN, "collection_handoff_set", WEB_ROLE_EDITOR, "documents:write"},
     /* retrieval and answers */
     {"POST", "/api/search", web_h_search, WEB_BODY_CFG, WEB_AUTH_ASK, "search", WEB_ROLE_VIEWER, "ask"},
     {"POST", "/api/ask", web_h_ask, WEB_BODY_CFG, WEB_AUTH_ASK, "ask", WEB_ROLE_VIEWER, "ask"},

@@ -371,6 +371,7 @@ int web_h_colls_list(struct web_req *req, struct web_resp *resp, struct kb_error
 int web_h_coll_create(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_coll_rename(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_coll_delete(struct web_req *req, struct web_resp *resp, struct kb_error *err);
+int web_h_coll_handoff(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 
 int web_h_search(struct web_req *req, struct web_resp *resp, struct kb_error *err);
 int web_h_ask(struct web_req *req, struct web_resp *resp, struct kb_error *err);
@@ -455,10 +456,13 @@ void web_hub_init(struct web_ctx *ctx);
 void web_hub_release(struct web_ctx *ctx); /* after every task ended */
 void web_hub_wake(struct web_ctx *ctx);    /* the server stops: close the streams now, not within 1 s */
 /* The handoff an answer suggests to the widget: "keyword", "fallbacks" or NULL (handoff.*, with the
- * own handoff settings of bot_id over them; NULL or "" for none). */
-const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, const char *question, const struct rag_answer *a);
-/* True when a thumbs-down vote should offer a person (handoff.on_thumbs_down, or bot_id's own). */
-bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int vote);
+ * settings of the question's collection_id (0: bot_id's collections) and bot_id's own over them;
+ * bot_id NULL or "" for none). */
+const char *web_handoff_offer(struct web_ctx *ctx, const char *bot_id, int64_t collection_id, const char *question,
+                              const struct rag_answer *a);
+/* True when a thumbs-down vote on message_id should offer a person (handoff.on_thumbs_down, the
+ * message's collection's or bot_id's own). */
+bool web_handoff_thumbs_down_offer(struct web_ctx *ctx, const char *bot_id, int64_t message_id, int vote);
 /* KB_ECONFLICT when an agent holds the handoff of this logged conversation: the bot stays silent. */
 int web_handoff_silent(struct web_ctx *ctx, const char *conversation_secret, struct kb_error *err);
 int web_h_handoff_status(struct web_req *req, struct web_resp *resp, struct kb_error *err);

@@ -104,7 +104,7 @@ static void test_schema_and_collections(void **state)
     int n;
     int64_t id, def;
     kb_arena_init(&a, 4096, 0);
-    assert_int_equal(index_store_schema_version(f->st), 9); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff */
+    assert_int_equal(index_store_schema_version(f->st), 10); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff */
     assert_int_equal(index_collection_find(f->st, "default", &def, &err), 0);
     assert_int_equal(index_collection_delete(f->st, def, &err), KB_EFORBIDDEN);
     assert_int_equal(index_collection_create(f->st, "manuals", &id, &err), 0);
@@ -155,7 +155,7 @@ static void test_schema_and_collections(void **state)
     /* reopening keeps the version and does not migrate again */
     index_store_close(f->st);
     assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
-    assert_int_equal(index_store_schema_version(f->st), 9); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff */
+    assert_int_equal(index_store_schema_version(f->st), 10); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff */
     kb_arena_release(&a);
 }
 

@@ -60,6 +60,8 @@ static const struct {
     {"PATCH", "collection_rename", WEB_ROLE_EDITOR, "documents:write"},
     {"PUT", "collection_rename", WEB_ROLE_EDITOR, "documents:write"},
     {"DELETE", "collection_delete", WEB_ROLE_EDITOR, "documents:write"},
+    {"GET", "collection_handoff_get", WEB_ROLE_EDITOR, "documents:read"},
+    {"PUT", "collection_handoff_set", WEB_ROLE_EDITOR, "documents:write"},
     {"POST", "search", WEB_ROLE_VIEWER, "ask"}, {"POST", "ask", WEB_ROLE_VIEWER, "ask"},
     {"GET", "widget_config", WEB_ROLE_VIEWER, "ask"},
     {"GET", "bots_list", WEB_ROLE_EDITOR, "settings:read"}, {"GET", "bot_get", WEB_ROLE_EDITOR, "settings:read"},

@@ -25,6 +25,13 @@
  *   offers no person on the global keyword, a fallback streak or a thumbs-down, its status says
  *   disabled and its requests and tickets get 403; a bot's own keyword triggers where the global
  *   list does not, its fallback count and thumbs-down setting apply; "inherit" restores the global;
+ * - test_coll_handoff: a collection's own handoff settings (GET/PUT /api/collections/{id}/handoff):
+ *   unknown collection 404, bad values 400 naming the member; a collection with the keyword trigger,
+ *   the fallback streak and thumbs-down off offers no person where another collection does; a bot's
+ *   own setting beats its collection's, a bot over two collections follows the one that is off;
+ *   handoff off for a collection makes its bot's status disabled and its requests 403, and the same
+ *   for a status, request or ticket naming the collection (a data-collection widget); "inherit"
+ *   restores the global keys; the settings survive a restart;
  * - test_stream_threads: 40 waiting streams and an Inbox add no thread each (Threads: of this
  *   process); a take moves every position, a reply reaches its customer only; stopping the server
  *   with every stream open returns and ends each stream; the queue survives the restart;
@@ -1224,6 +1231,133 @@ static void test_bot_handoff(void **state)
     fixture_free(f);
 }
 
+/* A question over collection coll (by name); the offer wanted (NULL: none). The message id into *mid. */
+static void ask_coll(struct fixture *f, const char *coll, const char *question, char secret[33], int64_t *mid,
+                     const char *want_offer)
+{
+    char body[512];
+    struct http_resp r;
+    snprintf(body, sizeof body, "{\"question\":\"%s\",\"channel\":\"widget\",\"collection\":\"%s\"}", question, coll);
+    call(f, "POST", "/api/ask", public_h, body, 200, &r);
+    json_str(r.body, "conversation_secret", secret, 33);
+    *mid = json_int(r.body, "message_id");
+    if (want_offer) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"handoff_offer\":\"%s\"", want_offer);
+        if (!strstr(r.body, pat))
+            fail_msg("ask '%s' over %s: no %s in %s", question, coll, pat, r.body);
+    } else if (strstr(r.body, "handoff_offer")) {
+        fail_msg("ask '%s' over %s: unexpected offer in %s", question, coll, r.body);
+    }
+    http_resp_free(&r);
+}
+
+static void test_coll_handoff(void **state)
+{
+    struct fixture *f = fixture_new(NULL);
+    char secret[33], path[64], path_shop[64];
+    int64_t mid, hr, shop;
+    struct http_resp r;
+    struct sse inbox;
+    (void)state;
+
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"hr\"}", 201, &r);
+    hr = json_int(r.body, "id");
+    http_resp_free(&r);
+    call(f, "POST", "/api/collections", admin, "{\"name\":\"shop\"}", 201, &r);
+    shop = json_int(r.body, "id");
+    http_resp_free(&r);
+    snprintf(path, sizeof path, "/api/collections/%lld/handoff", (long long)hr);
+    snprintf(path_shop, sizeof path_shop, "/api/collections/%lld/handoff", (long long)shop);
+
+    /* every setting inherits at first; bad input is named and changes nothing; unknown collection 404 */
+    expect(f, "GET", path, admin, NULL, 200, "\"handoff\":\"inherit\",\"handoff_keywords\":\"inherit\"",
+           "\"effective_handoff\":{\"enabled\":true");
+    expect(f, "GET", "/api/collections/9999/handoff", admin, NULL, 404, "no collection with id 9999", NULL);
+    expect(f, "PUT", "/api/collections/9999/handoff", admin, "{\"handoff\":false}", 404, "no collection", NULL);
+    expect(f, "PUT", path, admin, "{\"handoff\":\"maybe\"}", 400, "collection handoff must be", NULL);
+    expect(f, "PUT", path, admin, "{\"handoff_after_fallbacks\":101}", 400, "handoff_after_fallbacks must be 0 to 100",
+           NULL);
+    expect(f, "PUT", path, admin, "{\"handoff_after_fallbacks\":-1}", 400, "handoff_after_fallbacks", NULL);
+    expect(f, "PUT", path, admin, "{\"handoff_on_thumbs_down\":3}", 400, "handoff_on_thumbs_down must be", NULL);
+    expect(f, "PUT", path, admin, "{\"handoff_keywords\":\"a\\nb\"}", 400, "control character", NULL);
+    expect(f, "PUT", path, admin, "{\"handoff_keywords\":[\"a\"]}", 400, "handoff_keywords must be", NULL);
+    expect(f, "PUT", path, admin, "not json", 400, NULL, NULL);
+    expect(f, "GET", path, admin, NULL, 200, "\"handoff\":\"inherit\",\"handoff_keywords\":\"inherit\"", NULL);
+    expect(f, "GET", path, NULL, NULL, 401, NULL, NULL); /* staff only */
+
+    /* hr: the keyword trigger, the fallback streak and thumbs-down off; shop: one fallback suffices */
+    expect(f, "PUT", path, admin,
+           "{\"handoff_keywords\":false,\"handoff_after_fallbacks\":0,\"handoff_on_thumbs_down\":false}", 200,
+           "\"handoff_keywords\":false,\"handoff_after_fallbacks\":0,\"handoff_on_thumbs_down\":false",
+           "\"keywords_on\":false");
+    expect(f, "PUT", path_shop, admin, "{\"handoff_after_fallbacks\":1}", 200, "\"handoff_after_fallbacks\":1",
+           "\"handoff_keywords\":\"inherit\"");
+    /* a PUT naming one member keeps the others */
+    expect(f, "PUT", path, admin, "{\"handoff\":true}", 200, "\"handoff\":true,\"handoff_keywords\":false", NULL);
+
+    ask_coll(f, "hr", "Can I talk to a human", secret, &mid, NULL);
+    ask_coll(f, "shop", "Can I talk to a human", secret, &mid, "keyword");
+    ask_coll(f, "default", "what does the warranty cover", secret, &mid, NULL); /* handoff.after_fallbacks 2 */
+    ask_coll(f, "shop", "what does the warranty cover", secret, &mid, "fallbacks");
+    usleep(200 * 1000); /* the log's writer commits within 25 ms */
+    assert_true(thumbs_down_offers(f, NULL, secret, mid)); /* shop's message: the global thumbs-down */
+    ask_coll(f, "hr", "what does the warranty cover", secret, &mid, NULL);
+    usleep(200 * 1000);
+    assert_false(thumbs_down_offers(f, NULL, secret, mid)); /* hr's message: off */
+
+    /* bots: the bot's own setting beats the collection's; a bot over hr alone follows hr; over hr and
+     * shop the off of hr wins */
+    expect(f, "POST", "/api/bots", admin,
+           "{\"id\":\"hrbot\",\"collections\":[\"hr\"],\"handoff_keywords\":\"human\",\"handoff_on_thumbs_down\":true}",
+           201, NULL, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"hrplain\",\"collections\":[\"hr\"]}", 201, NULL, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"both\",\"collections\":[\"hr\",\"shop\"]}", 201, NULL, NULL);
+    expect(f, "POST", "/api/bots", admin, "{\"id\":\"shopbot\",\"collections\":[\"shop\"]}", 201, NULL, NULL);
+    ask_bot(f, "hrbot", "Can I talk to a human", NULL, secret, &mid, "keyword");
+    usleep(200 * 1000);
+    assert_true(thumbs_down_offers(f, "hrbot", secret, mid));
+    ask_bot(f, "hrplain", "Can I talk to a human", NULL, secret, &mid, NULL);
+    usleep(200 * 1000);
+    assert_false(thumbs_down_offers(f, "hrplain", secret, mid));
+    ask_bot(f, "both", "Can I talk to a human", NULL, secret, &mid, NULL);
+    ask_bot(f, "shopbot", "Can I talk to a human", NULL, secret, &mid, "keyword");
+
+    /* handoff off for shop: its bot's status is disabled and a request 403 names the collection */
+    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox, "event: inbox", 5000));
+    expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
+    expect(f, "PUT", path_shop, admin, "{\"handoff\":false}", 200, "\"enabled\":false", NULL);
+    expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"enabled\":false", "\"reason\":\"disabled\"");
+    expect(f, "POST", "/api/handoff", public_h, "{\"bot\":\"shopbot\"}", 403, "off for a collection of bot 'shopbot'",
+           NULL);
+    ask_coll(f, "shop", "Can I talk to a human", secret, &mid, NULL);
+    expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"enabled\":true", NULL); /* no bot: the global key */
+    /* a widget of one collection (data-collection) names it: its status, requests and tickets follow it */
+    expect(f, "GET", "/api/handoff/status?collection=shop", NULL, NULL, 200, "\"enabled\":false", "\"reason\":\"disabled\"");
+    expect(f, "GET", "/api/handoff/status?collection=hr", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
+    expect(f, "GET", "/api/handoff/status?collection=nope", NULL, NULL, 404, "nope", NULL);
+    expect(f, "GET", "/api/handoff/status?collection=shop&bot=shopbot", NULL, NULL, 400, "not both", NULL);
+    expect(f, "POST", "/api/handoff", public_h, "{\"collection\":\"shop\"}", 403, "off for this collection", NULL);
+    expect(f, "POST", "/api/handoff/ticket", public_h,
+           "{\"collection\":\"shop\",\"name\":\"Ann\",\"email\":\"ann@example.com\",\"message\":\"help\"}", 403,
+           "off for this collection", NULL);
+    expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"open\":[]", NULL); /* nothing was queued */
+
+    /* back to inherit everywhere: hr hands off on "human" again, and the settings survive a restart */
+    expect(f, "PUT", path, admin,
+           "{\"handoff\":\"inherit\",\"handoff_keywords\":\"inherit\",\"handoff_after_fallbacks\":\"inherit\","
+           "\"handoff_on_thumbs_down\":\"inherit\"}",
+           200, "\"handoff\":\"inherit\",\"handoff_keywords\":\"inherit\",\"handoff_after_fallbacks\":\"inherit\"", NULL);
+    ask_coll(f, "hr", "Can I talk to a human", secret, &mid, "keyword");
+    sse_close(&inbox);
+    stop(f);
+    start(f);
+    expect(f, "GET", path_shop, admin, NULL, 200, "\"handoff\":false,\"handoff_keywords\":\"inherit\"",
+           "\"handoff_after_fallbacks\":1");
+    fixture_free(f);
+}
+
 /* The server's threads now (Threads: in /proc/self/status; the server runs in this process). */
 static int threads_now(void)
 {
@@ -1490,6 +1624,7 @@ int main(void)
         cmocka_unit_test(test_out_of_hours),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_bot_handoff),
+        cmocka_unit_test(test_coll_handoff),
         cmocka_unit_test(test_stream_threads),
         cmocka_unit_test(test_coll_agent),
         cmocka_unit_test(test_handoff_log),

@@ -290,6 +290,8 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
      * EventSource (/api/handoff/stream), which resumes after the last event id by itself. Outside
      * hours, with nobody online, or after handoff.wait_seconds in the queue, a ticket form is shown. */
     const hoKey = 'kbox-handoff:' + base + ':' + (bot || collection || '');
+    /* the status names the bot, else the widget's collection (data-collection): their handoff settings apply */
+    const hoQuery = bot ? '?bot=' + encodeURIComponent(bot) : collection ? '?collection=' + encodeURIComponent(collection) : '';
     const ho = {token: '', live: false, es: null, last: 0, agent: '', status: null};
     let hoStatus = {enabled: false};
 
@@ -372,6 +374,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
         if (c.includes('@')) body.email = c; else body.phone = c;
         if (ho.token) body.token = ho.token;
         if (bot) body.bot = bot;
+        else if (collection) body.collection = collection; /* its own handoff settings apply */
         if (secret) body.conversation_secret = secret;
         api('POST', '/api/handoff/ticket', body).then(() => {
           form.replaceWith(el('div', {class: 'status', 'data-role': 'ticket-done', text: tx.ticketDone}));
@@ -386,10 +389,11 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
     async function handoff(trigger) {
       if (ho.token) return;
       try {
-        const st = await api('GET', '/api/handoff/status' + (bot ? '?bot=' + encodeURIComponent(bot) : ''));
+        const st = await api('GET', '/api/handoff/status' + hoQuery);
         if (!st.live) { ticketForm(); return; }
         const body = {trigger};
         if (bot) body.bot = bot;
+        else if (collection) body.collection = collection;
         if (secret) body.conversation_secret = secret;
         const r = await api('POST', '/api/handoff', body);
         saveToken(r.token);
@@ -429,7 +433,7 @@ form button { background: ${color}; color: #fff; border: 0; border-radius: 8px; 
         saveToken('');
       }
     }
-    api('GET', '/api/handoff/status' + (bot ? '?bot=' + encodeURIComponent(bot) : '')).then((st) => {
+    api('GET', '/api/handoff/status' + hoQuery).then((st) => {
       hoStatus = st;
       setLive(ho.live);
     }).catch(() => {});
