@@ -190,7 +190,7 @@ void store_original_gc(struct index_store *st, const char *sha); /* after a comm
  * the FAISS cache and removes unnamed originals. */
 int store_delete_docs(struct index_store *st, const char *sel_sql, int64_t key, int64_t *n_deleted,
                       struct kb_error *err);
-/* Deletes collection id's curated answers (and their versions) and its row, in one transaction; its
+/* Deletes collection id's curated answers (and their versions), handoff settings and row, in one transaction; its
  * documents must be gone already (store_delete_docs). KB_ENOENT when there is no such collection.
  * The caller holds the store lock. */
 int store_collection_drop(struct index_store *st, int64_t id, struct kb_error *err);

@@ -10,10 +10,9 @@
  *          inherit, 0 off, N; plus keywords_off (1: the keyword trigger is off for the collection),
  *          which a bot does not need (a bot that wants no keywords turns handoff off or names its
  *          own) but a collection does, to switch that one trigger off alone.
- * A row whose every setting inherits is deleted rather than kept. Rows are not deleted with their
- * collection: collection ids are AUTOINCREMENT, never reused, and every reader starts from a
- * collection id that exists, so an orphan row is never read. With store.backend=postgres this table
- * stays in the node's SQLite file like bots (it is not mirrored; each node keeps its own).
+ * A row whose every setting inherits is deleted rather than kept, and a collection's row goes with
+ * the collection (store_docs.c's store_collection_drop). With store.backend=postgres this table
+ * stays in the node's SQLite file (it is not mirrored; each node keeps its own).
  * Invariants: every function locks the store. Tests: tests/web/test_handoff.c (test_coll_handoff)
  * and tests/cli/test_collection_cli.c. */
 #include <string.h>

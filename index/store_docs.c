@@ -706,6 +706,9 @@ int store_collection_drop(struct index_store *st, int64_t id, struct kb_error *e
                    id, "delete the collection's curated versions", err);
     if (rc == 0)
         rc = drop_step(st, "DELETE FROM curated WHERE collection_id=?1", id, "delete the collection's curated answers", err);
+    if (rc == 0) /* its handoff settings (no foreign key: ids are never reused, but no orphans either) */
+        rc = drop_step(st, "DELETE FROM collection_handoff WHERE collection_id=?1", id,
+                       "delete the collection's handoff settings", err);
     if (rc == 0)
         rc = drop_step(st, "DELETE FROM collections WHERE id=?1", id, "delete collection", err);
     if (rc == 0 && sqlite3_changes(st->db) == 0)

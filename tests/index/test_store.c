@@ -144,8 +144,14 @@ static void test_schema_and_collections(void **state)
             cu.answer = "Rarely, and only when cornered.";
             assert_int_equal(index_curated_put(f->st, &cu, 1, &cid, &ver, &err), 0);
             assert_int_equal(ver, 2);
+            struct index_coll_handoff h = {.collection_id = id, .handoff = 0, .keywords = "", .after_fallbacks = -1,
+                                           .on_thumbs_down = -1};
+            assert_int_equal(index_coll_handoff_put(f->st, &h, &err), 0);
             assert_int_equal(index_collection_delete(f->st, id, &err), 0);
             assert_int_equal(index_curated_get(f->st, cid, &a, &got, &err), KB_ENOENT);
+            /* and its handoff settings (read back as all-inherit) */
+            assert_int_equal(index_coll_handoff_get(f->st, id, &a, &h, &err), 0);
+            assert_int_equal(h.handoff, -1);
         }
         assert_int_equal(index_collection_delete(f->st, id, &err), KB_ENOENT);
         assert_int_equal(index_doc_get(f->st, did, &a, &d, &err), KB_ENOENT);
