@@ -117,6 +117,9 @@ async function main() {
       await page.screenshot({path: path.join(shots, 'dashboard-zh.png'), fullPage: true});
       await page.selectOption('#lang', 'en');
       await page.locator('#dash-body h2', {hasText: 'Questions per day'}).waitFor();
+      // the headings switch at once (data-i18n); the cards come with the re-render that refetches
+      // /api/stats, so wait for them in English too
+      await page.locator('#dash-body .loop-cards', {hasText: 'passed to a person'}).waitFor();
       const cards = await page.locator('#dash-body .loop-cards').textContent();
       check(cards.includes('▼ 1') && cards.includes('▲ 1'), 'one thumbs-down and one thumbs-up: ' + cards);
       check(cards.includes('0 passed to a person'), 'the handed-off card counts the handoffs: ' + cards);
