@@ -30,6 +30,7 @@
  * Faults: PostgreSQL unreachable: these writes fail with KB_EBUSY (503), nothing half-written.
  * Tests: tests/index/test_pg_rows.c (test_handoff_two_nodes), tests/web/test_pg_nodes.c
  * (test_handoff_across_nodes: customer on B, agents on A and B, live SSE across nodes). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,25 +61,25 @@ static const char *nz(const char *s)
 
 /* ---- the hook (web/ registers it through index.h) -------------------------------------------------- */
 
+/* Guards every store's hook while it is set or called, so unsetting it waits for a call in flight
+ * (web_hub_release then frees the hub safely). Order: hook_mu, then the hook's own locks; never
+ * taken with a store lock held. */
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+
 void index_store_on_handoff(struct index_store *st, void (*fn)(void *ctx, int64_t handoff_id), void *ctx)
 {
-    store_lock(st);
+    pthread_mutex_lock(&hook_mu);
     st->on_handoff = fn;
     st->on_handoff_ctx = ctx;
-    store_unlock(st);
+    pthread_mutex_unlock(&hook_mu);
 }
 
 static void ho_notify(struct index_store *st, const int64_t *ids, int n)
 {
-    void (*fn)(void *, int64_t);
-    void *ctx;
-    store_lock(st);
-    fn = st->on_handoff;
-    ctx = st->on_handoff_ctx;
-    /* called with the lock dropped: the hook takes web/'s own lock; web_hub_release unsets it first */
-    store_unlock(st);
-    for (int i = 0; fn && i < n; i++)
-        fn(ctx, ids[i]);
+    pthread_mutex_lock(&hook_mu);
+    for (int i = 0; st->on_handoff && i < n; i++)
+        st->on_handoff(st->on_handoff_ctx, ids[i]);
+    pthread_mutex_unlock(&hook_mu);
 }
 
 /* ---- applying changes ------------------------------------------------------------------------------ */
