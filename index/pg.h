@@ -318,7 +318,7 @@ int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_chan
 /* pg_sync.c's rebuild: empties the cached rows of those tables and reloads them all. */
 int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
 
-/* ---- pg_migrate_rows.c: `kbox store migrate` of the shared rows (log, curated, accounts, bots) ---- */
+/* ---- pg_migrate_rows.c: `kbox store migrate` of the shared rows (log, curated, accounts, bots, handoffs) */
 
 /* One side of a migration: SQLite (st) or PostgreSQL (db). */
 struct pg_mig_side {
@@ -326,7 +326,7 @@ struct pg_mig_side {
     struct index_store *st;
     struct pg_db *db;
 };
-#define PG_MIG_TABLES 11
+#define PG_MIG_TABLES 14
 /* Before anything is written: which tables to copy (copy[PG_MIG_TABLES]). A target table with rows
  * (beyond the built-in bot "default") is skipped when equal to the source's, else KB_ECONFLICT naming
  * it; with resume (the target's marker names this source) every table is copied again. */
