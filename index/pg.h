@@ -2,9 +2,11 @@
  * schema migrations, the write transactions and the reads a node needs to follow them), index/pg_sync.c
  * (the sync thread that keeps a node's local SQLite+FAISS cache equal to PostgreSQL) and the hooks in
  * store.c and store_docs.c. Never included outside index/ (tests of index/ excepted); rag/ and web/
- * see the backend only through index_store_sync_status() and KB_EBUSY from writes.
+ * see the backend only through index_store_sync_status(), KB_EBUSY from writes and the handoff hook
+ * (index_store_on_handoff, which web/'s live streams set).
  * Also index/migrate.c (`kbox store migrate`), index/reembed_pg.c (re-embedding as shared jobs) and
- * index/pg_rows.c (the conversation log and curated answers; hooks in store_log.c, store_curated.c).
+ * index/pg_rows.c (the conversation log and curated answers; hooks in store_log.c, store_curated.c),
+ * index/pg_accounts.c and index/pg_handoff.c (hooks in store_users.c, store_bots.c, store_handoff.c).
  * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c, test_pg_migrate.c,
  * test_pg_reembed.c, test_pg_rows.c, tests/web/test_pg_nodes.c. */
 #ifndef KB_INDEX_PG_H
