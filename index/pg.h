@@ -309,6 +309,11 @@ int pg_ho_message(struct index_store *st, int64_t id, const char *agent, const c
 int pg_ho_notify_add(struct index_store *st, int64_t handoff_id, const char *channel, struct kb_error *err);
 int pg_ho_notify_update(struct index_store *st, int64_t id, const char *state, int attempts, int64_t next_at,
                         const char *last_error, struct kb_error *err);
+/* index_notify_list's due deliveries (failed false, now < INT64_MAX), leased to this node in
+ * PostgreSQL: up to limit pending ones due at now, their next_at moved past the lease, into out
+ * (strings in a). Another node listing meanwhile gets the others. */
+int pg_ho_notify_due(struct index_store *st, int64_t now, int limit, struct kb_arena *a, struct index_notify *out,
+                     int *n_out, struct kb_error *err);
 /* pg_rows.c's apply (kind h: handoffs ids[0..n) made equal in the cache, then the store's handoff
  * hook runs for each) and resync (the cached handoff tables emptied and reloaded). */
 int pg_ho_apply(struct index_store *st, struct pg_db *db, const int64_t *ids, int n, struct kb_arena *a,

@@ -24,8 +24,10 @@
  * Events are immutable: the apply inserts the missing ones (INSERT OR IGNORE). Each 'h' change
  * re-reads every event of its handoff: fine for chat-sized conversations.
  * Not shared: presence (agents online) is counted per node by web/'s hub (Inbox streams open on
- * that node). Notification records are shared rows, but rag/notify.c on every node reads the same
- * pending ones: with several nodes a notification can be delivered once per node (no claim yet).
+ * that node). Notification records are shared rows; the sender's list of due ones (rag/notify.c ->
+ * index_notify_list) is a lease taken in PostgreSQL (pg_ho_notify_due: next_at moved 300 s on,
+ * FOR UPDATE SKIP LOCKED), so two nodes do not send one notification twice; a node that dies
+ * holding a lease leaves it to another node 300 s later.
  * Rebuild: pg_ho_resync empties the cached handoff tables and reloads them.
  * Faults: PostgreSQL unreachable: these writes fail with KB_EBUSY (503), nothing half-written.
  * Tests: tests/index/test_pg_rows.c (test_handoff_two_nodes), tests/web/test_pg_nodes.c
@@ -39,6 +41,7 @@
 
 #define HO_PAGE 500
 #define HO_PAGE_S "500"
+#define HO_NOTIFY_LEASE_S "300" /* s a node holds the pending notifications it listed */
 
 #define I64S(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (buf))
 
@@ -299,6 +302,54 @@ int pg_ho_notify_add(struct index_store *st, int64_t handoff_id, const char *cha
     rc = pg_tx_exec(db, "INSERT INTO handoff_notifications(handoff_id, channel, next_at, created_at, updated_at)"
                         " VALUES($1, $2, $3, $3, $3)", 3, v, NULL, NULL, "queue a notification", err);
     return pg_rows_commit(st, rc, "h", &handoff_id, 1, err);
+}
+
+int pg_ho_notify_due(struct index_store *st, int64_t now, int limit, struct kb_arena *a, struct index_notify *out,
+                     int *n_out, struct kb_error *err)
+{
+    struct pg_db *db = pg_sync_db(st->pg);
+    char nb[24], lb[16];
+    const char *v[2] = {I64S(nb, now), lb};
+    struct pg_rows r;
+    int64_t *hids = NULL;
+    char *kinds = NULL;
+    int rc = pg_tx_begin(db, err);
+    *n_out = 0;
+    if (rc)
+        return rc;
+    snprintf(lb, sizeof lb, "%d", limit);
+    /* leased to this node for HO_NOTIFY_LEASE_S: another node's sender skips them (SKIP LOCKED while
+     * this transaction runs, the later next_at after); the delivery's own update replaces the lease */
+    rc = pg_tx_exec(db, "UPDATE handoff_notifications SET next_at = $1::bigint + " HO_NOTIFY_LEASE_S
+                        " WHERE id IN (SELECT id FROM handoff_notifications WHERE state = 'pending' AND next_at <= $1"
+                        " ORDER BY next_at LIMIT $2::int FOR UPDATE SKIP LOCKED) RETURNING id, handoff_id, channel,"
+                        " state, attempts, next_at, last_error, updated_at", 2, v, a, &r, "lease notifications", err);
+    if (rc == 0 && r.n > 0) {
+        hids = kb_xmalloc((size_t)r.n * sizeof *hids);
+        kinds = kb_xmalloc((size_t)r.n);
+        memset(kinds, PG_KIND_HANDOFF, (size_t)r.n);
+        for (int i = 0; i < r.n && i < limit; i++) {
+            const char *const *row = r.v + (size_t)i * (size_t)r.cols;
+            struct index_notify *x = &out[i];
+            int64_t att = 0;
+            kb_parse_i64(row[0], &x->id);
+            kb_parse_i64(row[1], &x->handoff_id);
+            x->channel = row[2];
+            x->state = row[3];
+            kb_parse_i64(row[4], &att);
+            x->attempts = (int)att;
+            kb_parse_i64(row[5], &x->next_at);
+            x->last_error = nz(row[6]);
+            kb_parse_i64(row[7], &x->updated_at);
+            hids[i] = x->handoff_id;
+        }
+    }
+    rc = pg_rows_commit(st, rc, kinds, hids, rc == 0 ? r.n : 0, err);
+    if (rc == 0)
+        *n_out = r.n < limit ? r.n : limit;
+    free(hids);
+    free(kinds);
+    return rc;
 }
 
 int pg_ho_notify_update(struct index_store *st, int64_t id, const char *state, int attempts, int64_t next_at,

@@ -534,6 +534,8 @@ int index_notify_list(struct index_store *st, bool failed, int64_t now, int limi
         limit = 500;
     if (!(*out = kb_arena_alloc(a, (size_t)limit * sizeof **out)))
         return kb_error_set(err, KB_ENOMEM, "no memory for notifications");
+    if (st->pg && !failed && now < INT64_MAX) /* several senders: each takes its own (a lease) */
+        return pg_ho_notify_due(st, now, limit, a, *out, n_out, err);
     store_lock(st);
     if ((rc = ho_prepare(st, failed ? "SELECT id, handoff_id, channel, state, attempts, next_at, last_error, updated_at"
                                       " FROM handoff_notifications WHERE state='failed' ORDER BY id DESC LIMIT ?2"

@@ -8,7 +8,8 @@
  * version A sees with its history, a use counted on B reaches A, a deletion on B removes it on A.
  * PostgreSQL stopped: these writes fail with KB_EBUSY and nothing changes, reads keep answering.
  * Handoffs (pg_handoff.c, schema 6): a take raced from two nodes is decided in PostgreSQL, event
- * seqs stay unique across nodes, the change hook fires on the other node, a third node rebuilds them.
+ * seqs stay unique across nodes, the change hook fires on the other node, a due notification is
+ * leased to the node that listed it, a third node rebuilds them.
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -545,9 +546,9 @@ static void test_handoff_two_nodes(void **state)
     struct kb_arena ar;
     struct ho_seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct index_handoff h = {.kind = "chat", .trigger = "button", .bot_id = "default"}, got, *list = NULL;
-    struct index_notify *nl = NULL;
+    struct index_notify *nl = NULL, *nl2 = NULL;
     int64_t id = 0, id2 = 0, id3 = -1, pos = 0, s1 = 0, s2 = 0, s3 = 0;
-    int n = 0, n_ev_a = 0, n_ev_b = 0;
+    int n = 0, n2 = -1, n_ev_a = 0, n_ev_b = 0;
     char ea[2048], eb[2048];
     (void)state;
     NEED_PG();
@@ -603,6 +604,9 @@ static void test_handoff_two_nodes(void **state)
     /* the notification queued on B, failed on A, is failed on both */
     assert_int_equal(index_notify_list(a.st, false, time(NULL) + 1, 10, &ar, &nl, &n, &err), 0);
     assert_int_equal(n, 1);
+    /* A's list leased it in PostgreSQL: B's sender, due or not in B's cache, does not get it */
+    assert_int_equal(index_notify_list(b.st, false, time(NULL) + 1, 10, &ar, &nl2, &n2, &err), 0);
+    assert_int_equal(n2, 0);
     assert_int_equal(index_notify_update(a.st, nl[0].id, "failed", 3, 0, "smtp: refused", &err), 0);
     wait_caught_up(&b);
     assert_int_equal(index_notify_list(b.st, true, 0, 10, &ar, &nl, &n, &err), 0);
