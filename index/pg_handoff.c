@@ -21,8 +21,8 @@
  * every store lock. web/api_handoff.c registers the hook: it notes the change in its stream hub,
  * which wakes the streams at once. The writing node gets the hook too (its own catch-up); web/ has
  * already noted that change, and a second wake-up only re-reads the events.
- * Events are immutable: the apply inserts the missing ones (INSERT OR IGNORE). Each 'h' change
- * re-reads every event of its handoff: fine for chat-sized conversations.
+ * Events are immutable: the apply reads only those after the cache's last seq of the handoff and
+ * inserts them (INSERT OR IGNORE).
  * Not shared: presence (agents online) is counted per node by web/'s hub (Inbox streams open on
  * that node). Notification records are shared rows; the sender's list of due ones (rag/notify.c ->
  * index_notify_list) is a lease taken in PostgreSQL (pg_ho_notify_due: next_at moved 300 s on,
@@ -87,18 +87,48 @@ static void ho_notify(struct index_store *st, const int64_t *ids, int n)
 
 /* ---- applying changes ------------------------------------------------------------------------------ */
 
+/* The cache's last event seq of each of ids[0..n), as a PostgreSQL array literal (a). */
+static const char *ho_cached_seqs(struct index_store *st, const int64_t *ids, int n, struct kb_arena *a,
+                                  struct kb_error *err)
+{
+    int64_t *seqs = kb_arena_alloc(a, (size_t)(n ? n : 1) * sizeof *seqs);
+    if (!seqs) {
+        kb_error_set(err, KB_ENOMEM, "no memory for %d handoff ids", n);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        char ib[24];
+        const char *v[1] = {I64S(ib, ids[i])};
+        struct pg_rows r;
+        seqs[i] = 0;
+        if (store_mirror_read(st, "SELECT coalesce(max(seq), 0) FROM handoff_events WHERE handoff_id = ?1", 1, v, a,
+                              &r, err))
+            return NULL;
+        if (r.n == 1 && r.v[0])
+            kb_parse_i64(r.v[0], &seqs[i]);
+    }
+    return pg_rows_array(a, seqs, n);
+}
+
+/* Handoffs ids[0..n) made equal in the cache. Events are immutable and each handoff's are applied
+ * as a prefix (numbered in the transaction that commits them), so only those after the cache's last
+ * seq are read: a long chat costs one event per message, not all of them. */
 static int ho_apply_ids(struct index_store *st, struct pg_db *db, const int64_t *ids, int n, struct kb_arena *a,
                         struct kb_error *err)
 {
     struct pg_rows ho, ev, nt, gone;
-    const char *v[1] = {pg_rows_array(a, ids, n)};
+    const char *v[2] = {pg_rows_array(a, ids, n), NULL};
     int rc = v[0] ? 0 : kb_error_set(err, KB_ENOMEM, "no memory for %d handoff ids", n);
+    if (rc == 0 && !(v[1] = ho_cached_seqs(st, ids, n, a, err)))
+        rc = err->code ? err->code : KB_ENOMEM;
     if (rc == 0)
         rc = pg_query(db, "SELECT " PG_HO_COLS " FROM handoffs WHERE id = ANY($1::bigint[])", 1, v, a, &ho,
                       "read handoffs", err);
     if (rc == 0)
-        rc = pg_query(db, "SELECT " PG_HOE_COLS " FROM handoff_events WHERE handoff_id = ANY($1::bigint[])"
-                          " ORDER BY handoff_id, seq", 1, v, a, &ev, "read handoff events", err);
+        rc = pg_query(db, "SELECT e.handoff_id, e.seq, e.created_at, e.kind, e.author, e.text FROM handoff_events e"
+                          " JOIN unnest($1::bigint[], $2::bigint[]) AS c(hid, after) ON e.handoff_id = c.hid"
+                          " AND e.seq > c.after ORDER BY e.handoff_id, e.seq", 2, v, a, &ev,
+                      "read handoff events", err);
     if (rc == 0)
         rc = pg_query(db, "SELECT " PG_HON_COLS " FROM handoff_notifications WHERE handoff_id = ANY($1::bigint[])",
                       1, v, a, &nt, "read handoff notifications", err);
