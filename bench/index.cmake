@@ -26,3 +26,7 @@ target_link_libraries(bench_pg_migrate PRIVATE kb_index Threads::Threads)
 add_executable(bench_pg_rows ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_rows.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg_rows PRIVATE kb_index)
+# human handoff shared through PostgreSQL: write rate, live events across nodes, take races (bench_pg_handoff.c).
+add_executable(bench_pg_handoff ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_handoff.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+               ${PROJECT_SOURCE_DIR}/tests/support/run.c)
+target_link_libraries(bench_pg_handoff PRIVATE kb_index Threads::Threads)

@@ -662,6 +662,10 @@ int index_handoff_bot_turns(struct index_store *st, const char *log_secret, stru
                             struct index_handoff_turn **out, int *n_out, struct kb_error *err);
 /* True when an agent holds a handoff of the logged conversation log_secret (the bot stays silent). */
 int index_handoff_held(struct index_store *st, const char *log_secret, bool *held, struct kb_error *err);
+/* With store.backend = postgres: fn(ctx, id) runs (on the sync thread, no store lock held) after the
+ * cache took a change of handoff id, from another node or this one, so live streams can wake at
+ * once. fn NULL unsets it (before ctx is freed). Set by web/; a store following nothing never calls it. */
+void index_store_on_handoff(struct index_store *st, void (*fn)(void *ctx, int64_t handoff_id), void *ctx);
 
 /* ---- curated answers (store_curated.c) ------------------------------------------------------------ */
 

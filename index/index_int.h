@@ -127,6 +127,8 @@ struct index_store {
                                        * alone. Set once at open, before any other thread sees st */
     struct reembed_pg *reembed_pg;    /* the shared re-embedding's claiming connection (reembed_pg.c);
                                        * owned; used by the stepping thread only; NULL until needed */
+    void (*on_handoff)(void *ctx, int64_t handoff_id); /* index_store_on_handoff (pg_handoff.c's hook_mu) */
+    void *on_handoff_ctx;
 };
 
 /* fts_tok.c: the FTS5 tokenizer with dictionary words (see its top comment). fts_tok_setup fixes the

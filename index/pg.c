@@ -12,7 +12,7 @@
  * its change rows (the last statement before COMMIT), which makes seq order equal commit order at
  * the cost of serialising only those last statements.
  *
- * Schema (kbox_schema.version 1, then 2, 3, 4, 5):
+ * Schema (kbox_schema.version 1, then 2, 3, 4, 5, 6):
  *   kbox_schema(version)                    -- one row; a newer version than PG_SCHEMA_VERSION is refused
  *   kbox_meta(key PRIMARY KEY, value)       -- 'cluster_id': random hex, names this database
  *   collections(id bigserial, name UNIQUE, created_at)          -- id 1 = 'default'
@@ -36,6 +36,7 @@
  *   change kinds 'v' 'g' 'p' 'q' (pg.h)
  * Schema 5 adds users, sessions, api_keys, audit, bots, bot_handoff likewise (pg_accounts.c; users'
  *   email unique case-insensitively by an index on lower(email)); kinds 'u' 's' 'k' 'a' 'b' 
+ * Schema 6 adds handoffs, handoff_events, handoff_notifications likewise (pg_handoff.c); kind 'h'
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
@@ -281,6 +282,26 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE bot_handoff(bot_id text PRIMARY KEY, handoff int NOT NULL DEFAULT -1,"
     " keywords text NOT NULL DEFAULT '', after_fallbacks int NOT NULL DEFAULT -1,"
     " on_thumbs_down int NOT NULL DEFAULT -1);",
+    /* 5 -> 6: human handoff (pg_handoff.c): SQLite's columns (store_handoff.c); event seqs are
+     * numbered here by handoffs.last_event, so they stay unique across nodes */
+    "CREATE TABLE handoffs(id bigserial PRIMARY KEY, token_hash text NOT NULL UNIQUE,"
+    " kind text NOT NULL DEFAULT 'chat' CHECK(kind IN ('chat','ticket')),"
+    " state text NOT NULL DEFAULT 'queued' CHECK(state IN ('queued','taken','closed')),"
+    " trigger text NOT NULL DEFAULT '', bot_id text NOT NULL DEFAULT '', collection_id bigint NOT NULL DEFAULT 0,"
+    " log_secret text NOT NULL DEFAULT '', agent text NOT NULL DEFAULT '', agent_name text NOT NULL DEFAULT '',"
+    " rating int NOT NULL DEFAULT 0 CHECK(rating BETWEEN 0 AND 5), name text NOT NULL DEFAULT '',"
+    " contact text NOT NULL DEFAULT '', message text NOT NULL DEFAULT '', closed_by text NOT NULL DEFAULT '',"
+    " created_at bigint NOT NULL, taken_at bigint NOT NULL DEFAULT 0, closed_at bigint NOT NULL DEFAULT 0,"
+    " last_event bigint NOT NULL DEFAULT 0);"
+    "CREATE TABLE handoff_events(handoff_id bigint NOT NULL REFERENCES handoffs(id) ON DELETE CASCADE,"
+    " seq bigint NOT NULL, created_at bigint NOT NULL, kind text NOT NULL, author text NOT NULL DEFAULT '',"
+    " text text NOT NULL, PRIMARY KEY(handoff_id, seq));"
+    "CREATE TABLE handoff_notifications(id bigserial PRIMARY KEY,"
+    " handoff_id bigint NOT NULL REFERENCES handoffs(id) ON DELETE CASCADE, channel text NOT NULL,"
+    " state text NOT NULL DEFAULT 'pending' CHECK(state IN ('pending','sent','failed')),"
+    " attempts int NOT NULL DEFAULT 0, next_at bigint NOT NULL, last_error text NOT NULL DEFAULT '',"
+    " created_at bigint NOT NULL, updated_at bigint NOT NULL);"
+    "CREATE INDEX handoff_notifications_hid ON handoff_notifications(handoff_id);",
 };
 
 /* defined below */

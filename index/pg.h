@@ -2,9 +2,11 @@
  * schema migrations, the write transactions and the reads a node needs to follow them), index/pg_sync.c
  * (the sync thread that keeps a node's local SQLite+FAISS cache equal to PostgreSQL) and the hooks in
  * store.c and store_docs.c. Never included outside index/ (tests of index/ excepted); rag/ and web/
- * see the backend only through index_store_sync_status() and KB_EBUSY from writes.
+ * see the backend only through index_store_sync_status(), KB_EBUSY from writes and the handoff hook
+ * (index_store_on_handoff, which web/'s live streams set).
  * Also index/migrate.c (`kbox store migrate`), index/reembed_pg.c (re-embedding as shared jobs) and
- * index/pg_rows.c (the conversation log and curated answers; hooks in store_log.c, store_curated.c).
+ * index/pg_rows.c (the conversation log and curated answers; hooks in store_log.c, store_curated.c),
+ * index/pg_accounts.c and index/pg_handoff.c (hooks in store_users.c, store_bots.c, store_handoff.c).
  * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c, test_pg_migrate.c,
  * test_pg_reembed.c, test_pg_rows.c, tests/web/test_pg_nodes.c. */
 #ifndef KB_INDEX_PG_H
@@ -12,7 +14,7 @@
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 5 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 6 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -128,6 +130,7 @@ enum pg_kind {
     PG_KIND_KEY = 'k',          /* an API key */
     PG_KIND_AUDIT = 'a',        /* an audit entry */
     PG_KIND_BOTS = 'b',         /* the bots (all of them, with their handoff settings; obj_id 0) */
+    PG_KIND_HANDOFF = 'h',      /* schema 6 (pg_handoff.c): a handoff with its events and notifications */
 };
 struct pg_change {
     int64_t seq;    /* change-log sequence, increasing in commit order */
@@ -223,6 +226,11 @@ int pg_query(struct pg_db *db, const char *sql, int n, const char *const *vals, 
     "id, name, collections, greeting, persona, fallback, strict, model, origins, color, logo, lang,"  \
     " public_page, created_at, updated_at"
 #define PG_HANDOFF_COLS "bot_id, handoff, keywords, after_fallbacks, on_thumbs_down"
+#define PG_HO_COLS                                                                                        \
+    "id, token_hash, kind, state, trigger, bot_id, collection_id, log_secret, agent, agent_name, rating,"  \
+    " name, contact, message, closed_by, created_at, taken_at, closed_at, last_event"
+#define PG_HOE_COLS "handoff_id, seq, created_at, kind, author, text"
+#define PG_HON_COLS "id, handoff_id, channel, state, attempts, next_at, last_error, created_at, updated_at"
 
 /* ---- pg_rows.c: the conversation log and curated answers shared through PostgreSQL (schema 4) ---- */
 
@@ -285,12 +293,39 @@ int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int
                   struct kb_error *err);
 int pg_acct_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
 
-/* pg_sync.c: applies the changes of kinds v g p q u s k a b among ch[0..n) (in log order around purges). */
+/* ---- pg_handoff.c: handoffs, their events and notification records shared likewise (schema 6) ---- */
+
+/* The store_handoff.c contracts of its writes, for a store following PostgreSQL; take, close, rate
+ * and to_ticket are decided by a conditional UPDATE there, event seqs are numbered there. */
+int pg_ho_create(struct index_store *st, const struct index_handoff *h, const char *token_hash, int64_t *id_out,
+                 struct kb_error *err);
+int pg_ho_take(struct index_store *st, int64_t id, const char *agent, const char *agent_name, struct kb_error *err);
+int pg_ho_close(struct index_store *st, int64_t id, const char *agent, const char *closed_by, struct kb_error *err);
+int pg_ho_rate(struct index_store *st, int64_t id, int rating, struct kb_error *err);
+int pg_ho_to_ticket(struct index_store *st, int64_t id, const char *name, const char *contact, const char *message,
+                    struct kb_error *err);
+int pg_ho_message(struct index_store *st, int64_t id, const char *agent, const char *agent_name, const char *text,
+                  int64_t *seq_out, struct kb_error *err);
+int pg_ho_notify_add(struct index_store *st, int64_t handoff_id, const char *channel, struct kb_error *err);
+int pg_ho_notify_update(struct index_store *st, int64_t id, const char *state, int attempts, int64_t next_at,
+                        const char *last_error, struct kb_error *err);
+/* index_notify_list's due deliveries (failed false, now < INT64_MAX), leased to this node in
+ * PostgreSQL: up to limit pending ones due at now, their next_at moved past the lease, into out
+ * (strings in a). Another node listing meanwhile gets the others. */
+int pg_ho_notify_due(struct index_store *st, int64_t now, int limit, struct kb_arena *a, struct index_notify *out,
+                     int *n_out, struct kb_error *err);
+/* pg_rows.c's apply (kind h: handoffs ids[0..n) made equal in the cache, then the store's handoff
+ * hook runs for each) and resync (the cached handoff tables emptied and reloaded). */
+int pg_ho_apply(struct index_store *st, struct pg_db *db, const int64_t *ids, int n, struct kb_arena *a,
+                struct kb_error *err);
+int pg_ho_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
+
+/* pg_sync.c: applies the changes of kinds v g p q u s k a b h among ch[0..n) (in log order around purges). */
 int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_change *ch, int n, struct kb_error *err);
 /* pg_sync.c's rebuild: empties the cached rows of those tables and reloads them all. */
 int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
 
-/* ---- pg_migrate_rows.c: `kbox store migrate` of the shared rows (log, curated, accounts, bots) ---- */
+/* ---- pg_migrate_rows.c: `kbox store migrate` of the shared rows (log, curated, accounts, bots, handoffs) */
 
 /* One side of a migration: SQLite (st) or PostgreSQL (db). */
 struct pg_mig_side {
@@ -298,7 +333,7 @@ struct pg_mig_side {
     struct index_store *st;
     struct pg_db *db;
 };
-#define PG_MIG_TABLES 11
+#define PG_MIG_TABLES 14
 /* Before anything is written: which tables to copy (copy[PG_MIG_TABLES]). A target table with rows
  * (beyond the built-in bot "default") is skipped when equal to the source's, else KB_ECONFLICT naming
  * it; with resume (the target's marker names this source) every table is copied again. */

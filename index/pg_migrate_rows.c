@@ -1,10 +1,10 @@
 /* index/pg_migrate_rows.c: `kbox store migrate` (index/migrate.c) of the shared rows: the
  * conversation log (conversations, messages, feedback), curated answers (curated,
- * curated_versions), accounts (users, sessions, api_keys, audit) and bots (bots, bot_handoff),
- * either way between SQLite and PostgreSQL, under their ids.
+ * curated_versions), accounts (users, sessions, api_keys, audit), bots (bots, bot_handoff) and
+ * human handoff (handoffs, handoff_events, handoff_notifications), either way between SQLite and PostgreSQL, under their ids.
  *
  * Both backends hold these tables with the same columns (pg.h's PG_*_COLS), so one generic copier
- * serves all eleven: rows are read as text in pages of PAGE rows by key (the first column; small
+ * serves all fourteen: rows are read as text in pages of PAGE rows by key (the first column; small
  * tables whole), written with an upsert by key in one transaction per page (a SQLite target's
  * triggers keep its statistics rollups; a PostgreSQL target also gets one change row per row, so
  * nodes following it pick them up), then PostgreSQL's id sequences move past the copied ids.
@@ -52,6 +52,9 @@ static const struct mig_table g_tables[PG_MIG_TABLES] = {
     {"audit", PG_AUDIT_COLS, "id", true, PG_KIND_AUDIT, "id", 0},
     {"bots", PG_BOT_COLS, "id", false, PG_KIND_BOTS, "0", 0},
     {"bot_handoff", PG_HANDOFF_COLS, "bot_id", false, PG_KIND_BOTS, "0", 0},
+    {"handoffs", PG_HO_COLS, "id", true, PG_KIND_HANDOFF, "id", 0},
+    {"handoff_events", PG_HOE_COLS, "handoff_id, seq", false, PG_KIND_HANDOFF, "handoff_id", 0},
+    {"handoff_notifications", PG_HON_COLS, "id", true, PG_KIND_HANDOFF, "handoff_id", 0},
 };
 
 /* sql with $N parameters (SQLite takes "$1" as a parameter too) on either side. */
@@ -291,7 +294,8 @@ static int wipe_target(const struct pg_mig_side *dst, struct kb_error *err)
     static const char wipe[] = "DELETE FROM feedback; DELETE FROM messages; DELETE FROM conversations;"
                                " DELETE FROM curated_versions; DELETE FROM curated; DELETE FROM sessions;"
                                " DELETE FROM api_keys; DELETE FROM audit; DELETE FROM users; DELETE FROM bot_handoff;"
-                               " DELETE FROM bots";
+                               " DELETE FROM bots; DELETE FROM handoff_notifications; DELETE FROM handoff_events;"
+                               " DELETE FROM handoffs";
     static const char tidy[] =
         "DELETE FROM log_days WHERE n <= 0; DELETE FROM log_latency WHERE n <= 0;"
         "DELETE FROM log_questions WHERE n <= 0; DELETE FROM log_docs WHERE n <= 0;"
@@ -314,7 +318,8 @@ static int wipe_target(const struct pg_mig_side *dst, struct kb_error *err)
 int pg_mig_rows_copy(const struct pg_mig_side *src, const struct pg_mig_side *dst, bool resume, const bool *copy,
                      int64_t *n_copied, struct kb_error *err)
 {
-    static const char *const seqs[] = {"conversations", "curated", "users", "api_keys", "audit"};
+    static const char *const seqs[] = {"conversations", "curated", "users", "api_keys", "audit", "handoffs",
+                                       "handoff_notifications"};
     char sql[2048];
     int rc = resume ? wipe_target(dst, err) : 0;
     *n_copied = 0;

@@ -247,6 +247,8 @@ static int apply_run(struct index_store *st, struct pg_db *db, const struct pg_c
     for (const char *k = "uskab"; rc == 0 && *k; k++)
         if ((m = collect(ch, n, *k, ids)) > 0)
             rc = pg_acct_apply(st, db, *k, ids, m, a, err);
+    if (rc == 0 && (m = collect(ch, n, PG_KIND_HANDOFF, ids)) > 0) /* pg_handoff.c */
+        rc = pg_ho_apply(st, db, ids, m, a, err);
     return rc;
 }
 
@@ -314,7 +316,9 @@ int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *er
             after = ids[n - 1];
         }
     }
-    return rc ? rc : pg_acct_resync(st, db, err);
+    if (rc == 0)
+        rc = pg_acct_resync(st, db, err);
+    return rc ? rc : pg_ho_resync(st, db, err);
 }
 
 /* ---- writes (store_log.c, store_curated.c) --------------------------------------------------------- */

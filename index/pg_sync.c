@@ -10,8 +10,8 @@
  * once); collections that exist are applied before documents, and deleted collections after them,
  * so the cache's foreign keys always hold. The position (meta 'pg_seq') advances after a batch is
  * applied; a crash in between re-applies states, which is harmless. The batch's changes of the shared
- * rows (log, curated answers, accounts, bots: kinds v g p q u s k a b) go to pg_rows_apply (pg_rows.c),
- * and a rebuild reloads those tables too (pg_rows_resync).
+ * rows (log, curated answers, accounts, bots, handoffs: kinds v g p q u s k a b h) go to
+ * pg_rows_apply (pg_rows.c), and a rebuild reloads those tables too (pg_rows_resync).
  * Rebuild: a cache filled from another database (meta 'pg_cluster' differs), or one more than
  * store.rebuild_lag changes behind, is resynchronised from the tables instead of the log: every
  * collection and document is applied, then cached objects PostgreSQL no longer has are deleted.

@@ -25,14 +25,16 @@
  *
  * Data flow: rag/handoff.c checks input and config, then calls one function here per change.
  * Statements are prepared per call (handoff traffic is light next to search); every public function
- * takes the store's lock. Tests: tests/web/test_handoff.c. */
+ * takes the store's lock. With store.backend = postgres (st->pg) each write goes to PostgreSQL
+ * instead (pg_handoff.c: decided there, mirrored back into these tables, which the reads here keep
+ * using). Tests: tests/web/test_handoff.c, tests/index/test_pg_rows.c, tests/web/test_pg_nodes.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: the writes go to PostgreSQL first (pg_handoff.c) */
 
 const char store_handoff_migration[] =
     "CREATE TABLE IF NOT EXISTS handoffs(id INTEGER PRIMARY KEY AUTOINCREMENT, token_hash TEXT NOT NULL UNIQUE,"
@@ -178,6 +180,8 @@ int index_handoff_create(struct index_store *st, const struct index_handoff *h, 
     sqlite3_stmt *s = NULL;
     int rc;
     bool ticket = h->kind && !strcmp(h->kind, "ticket");
+    if (st->pg)
+        return pg_ho_create(st, h, token_hash, id_out, err);
     *id_out = 0;
     store_lock(st);
     if ((rc = store_begin(st, err)))
@@ -251,6 +255,8 @@ int index_handoff_take(struct index_store *st, int64_t id, const char *agent, co
                        struct kb_error *err)
 {
     const char *b[2] = {agent, agent_name};
+    if (st->pg)
+        return pg_ho_take(st, id, agent, agent_name, err);
     return ho_change(st, id, "UPDATE handoffs SET state='taken', agent=?2, agent_name=?3, taken_at=?4"
                              " WHERE id=?1 AND state='queued' AND kind='chat'", b, 2, store_now_s(), "taken",
                      agent_name, NULL, err);
@@ -260,6 +266,8 @@ int index_handoff_close(struct index_store *st, int64_t id, const char *agent, c
                         struct kb_error *err)
 {
     const char *b[2] = {closed_by, agent};
+    if (st->pg)
+        return pg_ho_close(st, id, agent, closed_by, err);
     /* an agent closes what it holds, or anything still queued (a ticket, an abandoned chat); the
      * customer (agent NULL) closes its own open conversation */
     if (agent)
@@ -274,6 +282,8 @@ int index_handoff_rate(struct index_store *st, int64_t id, int rating, struct kb
 {
     char ev[16], rb[8];
     const char *b[1] = {rb};
+    if (st->pg)
+        return pg_ho_rate(st, id, rating, err);
     snprintf(rb, sizeof rb, "%d", rating);
     snprintf(ev, sizeof ev, "rated:%d", rating);
     return ho_change(st, id, "UPDATE handoffs SET rating=CAST(?2 AS INTEGER) WHERE id=?1 AND kind='chat' AND"
@@ -284,6 +294,8 @@ int index_handoff_to_ticket(struct index_store *st, int64_t id, const char *name
                             const char *message, struct kb_error *err)
 {
     const char *b[3] = {name, contact, message};
+    if (st->pg)
+        return pg_ho_to_ticket(st, id, name, contact, message, err);
     return ho_change(st, id, "UPDATE handoffs SET kind='ticket', name=?2, contact=?3, message=?4 WHERE id=?1 AND"
                              " state='queued' AND kind='chat'", b, 3, 0, "ticket", "", NULL, err);
 }
@@ -293,6 +305,8 @@ int index_handoff_message(struct index_store *st, int64_t id, const char *agent,
 {
     sqlite3_stmt *s = NULL;
     int rc;
+    if (st->pg)
+        return pg_ho_message(st, id, agent, agent_name, text, seq_out, err);
     store_lock(st);
     if ((rc = store_begin(st, err)))
         goto out_unlock;
@@ -493,6 +507,8 @@ int index_notify_add(struct index_store *st, int64_t handoff_id, const char *cha
     sqlite3_stmt *s = NULL;
     int rc;
     int64_t now = store_now_s();
+    if (st->pg)
+        return pg_ho_notify_add(st, handoff_id, channel, err);
     store_lock(st);
     if ((rc = ho_prepare(st, "INSERT INTO handoff_notifications(handoff_id, channel, next_at, created_at, updated_at)"
                              " VALUES(?1,?2,?3,?3,?3)", &s, err)) == 0) {
@@ -518,6 +534,8 @@ int index_notify_list(struct index_store *st, bool failed, int64_t now, int limi
         limit = 500;
     if (!(*out = kb_arena_alloc(a, (size_t)limit * sizeof **out)))
         return kb_error_set(err, KB_ENOMEM, "no memory for notifications");
+    if (st->pg && !failed && now < INT64_MAX) /* several senders: each takes its own (a lease) */
+        return pg_ho_notify_due(st, now, limit, a, *out, n_out, err);
     store_lock(st);
     if ((rc = ho_prepare(st, failed ? "SELECT id, handoff_id, channel, state, attempts, next_at, last_error, updated_at"
                                       " FROM handoff_notifications WHERE state='failed' ORDER BY id DESC LIMIT ?2"
@@ -552,6 +570,8 @@ int index_notify_update(struct index_store *st, int64_t id, const char *state, i
 {
     sqlite3_stmt *s = NULL;
     int rc;
+    if (st->pg)
+        return pg_ho_notify_update(st, id, state, attempts, next_at, last_error, err);
     store_lock(st);
     if ((rc = ho_prepare(st, "UPDATE handoff_notifications SET state=?2, attempts=?3, next_at=?4, last_error=?5,"
                              " updated_at=?6 WHERE id=?1", &s, err)) == 0) {

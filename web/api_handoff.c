@@ -52,7 +52,9 @@
  * all: it wakes on a change, a new stream, or once a second, and passes over the open streams. A
  * conversation's stream reads the store for events after its last seq only when a change touched
  * its handoff (or the ring overflowed), so a stream never loses or repeats an event (seq order is
- * the store's) and N waiting streams do not cost N queries per message. Queue positions come from
+ * the store's) and N waiting streams do not cost N queries per message. With store.backend =
+ * postgres a change written on another node is noted too: the store's handoff hook
+ * (index_store_on_handoff, called by the sync after it applied the change) calls hub_note. Queue positions come from
  * one shared snapshot of the queue's ids, read again only after the queue changed; the Inbox list
  * is built once per pass for every open Inbox stream. Each pass notices a stopping server or a
  * client gone (server.c marks it) and closes those streams; a comment line goes out every 15 s
@@ -115,6 +117,13 @@ struct web_hub {
 };
 
 static void *hub_main(void *arg);
+static void hub_note(struct web_hub *h, int64_t id, bool queue);
+
+/* index_store_on_handoff: another node changed handoff id (store.backend = postgres) */
+static void hub_on_store_change(void *ctx, int64_t id)
+{
+    hub_note(ctx, id, true);
+}
 
 void web_hub_init(struct web_ctx *ctx)
 {
@@ -133,6 +142,8 @@ void web_hub_init(struct web_ctx *ctx)
     h->started = pthread_create(&h->thread, NULL, hub_main, h) == 0;
     if (!h->started)
         kb_warn("handoff: cannot start the stream thread; live streams are off");
+    if (ctx->rag)
+        index_store_on_handoff(rag_store(ctx->rag), hub_on_store_change, h);
 }
 
 void web_hub_wake(struct web_ctx *ctx)
@@ -151,6 +162,8 @@ void web_hub_release(struct web_ctx *ctx)
     struct web_hub *h = ctx->hub;
     if (!h)
         return;
+    if (ctx->rag)
+        index_store_on_handoff(rag_store(ctx->rag), NULL, NULL);
     if (h->started) {
         pthread_mutex_lock(&h->mu);
         h->quit = true;

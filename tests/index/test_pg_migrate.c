@@ -473,6 +473,16 @@ static void rows_summary(struct index_store *st, char *buf, size_t n)
     assert_int_equal(index_audit_list(st, 0, 50, &a, &au, &n_au, &err), 0);
     assert_int_equal(index_bot_list(st, false, &a, &bots, &n_bots, &err), 0);
     assert_int_equal(index_bot_get(st, "shop", &a, &bot, &err), 0);
+    {
+        struct index_handoff h;
+        struct index_handoff_event *ev = NULL;
+        int n_ev = 0;
+        assert_int_equal(index_handoff_get(st, 0, "migrated-token-hash", &a, &h, &err), 0);
+        assert_int_equal(index_handoff_events(st, h.id, 0, 0, &a, &ev, &n_ev, &err), 0);
+        assert_int_equal(n_ev, 2);
+        assert_int_equal(h.last_event, 2);
+        assert_string_equal(ev[1].text, "still there?");
+    }
     snprintf(buf, n, "%lld/%lld/%lld/%lld|%s|%d:%s|%d:%s|%d:%lld|%d:%s|%d:%s:%s", (long long)ls.n_questions,
              (long long)ls.n_up, (long long)ls.n_down, (long long)ls.n_fallback, ls.n_top ? ls.top[0].key : "", n_cv,
              n_cv ? cv[0].answer : "", n_users, n_users ? users[0].email : "", n_keys,
@@ -518,6 +528,13 @@ static void fill_rows(struct index_store *st)
     assert_int_equal(index_session_add(st, "sesshash", uid, "csrf", 1700000000, &err), 0);
     assert_int_equal(index_audit_add(st, &ev, &err), 0);
     assert_int_equal(index_bot_put(st, &b, true, &err), 0);
+    {
+        struct index_handoff h = {.kind = "chat", .trigger = "button", .bot_id = "shop"};
+        int64_t hid = 0, seq = 0;
+        assert_int_equal(index_handoff_create(st, &h, "migrated-token-hash", &hid, &err), 0);
+        assert_int_equal(index_handoff_message(st, hid, NULL, NULL, "still there?", &seq, &err), 0);
+        assert_int_equal(index_notify_add(st, hid, "webhook", &err), 0);
+    }
 }
 
 /* The shared rows both ways: SQLite -> PostgreSQL (a node then shows the same log, curated answers,
@@ -544,8 +561,9 @@ static void test_rows_both_ways(void **state)
         fail_msg("migrate: %s", err.msg);
     assert_true(r.verified);
     /* 40 messages, 14 conversations, 2 feedback, 1 curated + 2 versions, 1 user, 1 session, 1 key,
-     * 1 audit entry, 2 bots, 2 handoff rows (default's none in SQLite: only shop's) */
-    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 1 + 1 + 1 + 1 + 2 + 1);
+     * 1 audit entry, 2 bots, 2 handoff rows (default's none in SQLite: only shop's), 1 handoff
+     * with 2 events and 1 notification */
+    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 1 + 1 + 1 + 1 + 2 + 1 + 4);
     assert_int_equal(r.n_rows_copied, r.n_rows);
     {
         struct index_open_opts no;
@@ -574,7 +592,7 @@ static void test_rows_both_ways(void **state)
     /* the way back into a new SQLite store: every table verified, the same figures */
     if (migrate(to, back_spec, &r, &err) != 0)
         fail_msg("migrate back: %s", err.msg);
-    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 2 + 1 + 1 + 1 + 2 + 1);
+    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 2 + 1 + 1 + 1 + 2 + 1 + 4);
     assert_int_equal(idx_open(&st, back, g_emb, &err), 0);
     rows_summary(st, got, sizeof got);
     index_store_close(st);

@@ -7,7 +7,11 @@
  * started later rebuilds all of it. Curated answers written on A are read on B, B's edit is a new
  * version A sees with its history, a use counted on B reaches A, a deletion on B removes it on A.
  * PostgreSQL stopped: these writes fail with KB_EBUSY and nothing changes, reads keep answering.
+ * Handoffs (pg_handoff.c, schema 6): a take raced from two nodes is decided in PostgreSQL, event
+ * seqs stay unique across nodes, the change hook fires on the other node, a due notification is
+ * leased to the node that listed it, a third node rebuilds them.
  * Skipped with a message when PostgreSQL 15 is not installed. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -504,12 +508,142 @@ static void test_accounts_two_nodes(void **state)
     kb_arena_release(&ar);
 }
 
+/* index_store_on_handoff's hook: the handoffs a node's cache took (from the sync thread). */
+struct ho_seen {
+    pthread_mutex_t mu;
+    int n;
+    int64_t last;
+};
+
+static void ho_hook(void *ctx, int64_t id)
+{
+    struct ho_seen *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->n++;
+    s->last = id;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void ho_events(struct node *n, int64_t id, struct kb_arena *a, char *buf, size_t cap, int *count)
+{
+    struct index_handoff_event *ev = NULL;
+    struct kb_error err = {0};
+    size_t len = 0;
+    buf[0] = '\0';
+    assert_int_equal(index_handoff_events(n->st, id, 0, 0, a, &ev, count, &err), 0);
+    for (int i = 0; i < *count; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%lld:%s:%s:%s;", (long long)ev[i].seq, ev[i].kind,
+                                ev[i].author, ev[i].text);
+}
+
+/* Handoffs through PostgreSQL (pg_handoff.c): created on A, taken on A while B's cache still says
+ * queued (B's take loses in PostgreSQL, 409), messages written on both nodes at once get distinct,
+ * increasing seqs, B's hook hears of A's changes, a third node rebuilds it all. */
+static void test_handoff_two_nodes(void **state)
+{
+    struct node a = {0}, b = {0}, c = {0};
+    struct kb_error err = {0};
+    struct kb_arena ar;
+    struct ho_seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct index_handoff h = {.kind = "chat", .trigger = "button", .bot_id = "default"}, got, *list = NULL;
+    struct index_notify *nl = NULL, *nl2 = NULL;
+    int64_t id = 0, id2 = 0, id3 = -1, pos = 0, s1 = 0, s2 = 0, s3 = 0;
+    int n = 0, n2 = -1, n_ev_a = 0, n_ev_b = 0;
+    char ea[2048], eb[2048];
+    (void)state;
+    NEED_PG();
+    kb_arena_init(&ar, 0, 0);
+    node_open(&a);
+    node_open(&b);
+    index_store_on_handoff(b.st, ho_hook, &seen);
+    assert_int_equal(index_handoff_create(a.st, &h, "hash-one", &id, &err), 0);
+    assert_int_equal(index_handoff_create(b.st, &h, "hash-two", &id2, &err), 0);
+    assert_true(id > 0 && id2 > id);
+    assert_int_equal(index_handoff_create(b.st, &h, "hash-one", &id3, &err), KB_ECONFLICT); /* token taken */
+    assert_int_equal(id3, 0);
+    wait_caught_up(&b);
+    pthread_mutex_lock(&seen.mu);
+    assert_true(seen.n >= 2); /* B heard of A's handoff and of its own */
+    pthread_mutex_unlock(&seen.mu);
+    assert_int_equal(index_handoff_position(b.st, id2, &pos, &err), 0);
+    assert_int_equal(pos, 2);
+    /* A takes it; B, whose cache may still say queued, loses in PostgreSQL */
+    assert_int_equal(index_handoff_take(a.st, id, "user:ann", "Ann", &err), 0);
+    assert_int_equal(index_handoff_take(b.st, id, "user:bob", "Bob", &err), KB_ECONFLICT);
+    assert_non_null(strstr(err.msg, "taken by Ann"));
+    assert_int_equal(index_handoff_take(b.st, 999999, "user:bob", "Bob", &err), KB_ENOENT);
+    /* messages on both nodes, no waiting in between: PostgreSQL numbers them */
+    assert_int_equal(index_handoff_message(a.st, id, "user:ann", "Ann", "Hello, Ann here.", &s1, &err), 0);
+    assert_int_equal(index_handoff_message(b.st, id, NULL, NULL, "My fridge is warm.", &s2, &err), 0);
+    assert_int_equal(index_handoff_message(b.st, id, "user:bob", "Bob", "Me too", &s3, &err), KB_EFORBIDDEN);
+    assert_int_equal(index_handoff_message(a.st, id, "user:ann", "Ann", "Check the fuse.", &s3, &err), 0);
+    assert_int_equal(s1, 3); /* 1 queued, 2 taken */
+    assert_int_equal(s2, 4);
+    assert_int_equal(s3, 5);
+    assert_int_equal(index_handoff_rate(b.st, id, 5, &err), 0);
+    assert_int_equal(index_handoff_rate(a.st, id, 4, &err), KB_ECONFLICT); /* once */
+    assert_int_equal(index_handoff_close(b.st, id, "user:bob", "Bob", &err), KB_ECONFLICT); /* not Bob's */
+    assert_int_equal(index_handoff_close(a.st, id, "user:ann", "Ann", &err), 0);
+    assert_int_equal(index_handoff_to_ticket(a.st, id2, "Cy", "cy@example.com", "call me", &err), 0);
+    assert_int_equal(index_notify_add(b.st, id2, "email", &err), 0);
+    wait_caught_up(&a);
+    wait_caught_up(&b);
+    ho_events(&a, id, &ar, ea, sizeof ea, &n_ev_a);
+    ho_events(&b, id, &ar, eb, sizeof eb, &n_ev_b);
+    assert_int_equal(n_ev_a, 7);
+    assert_string_equal(ea, eb);
+    assert_non_null(strstr(ea, "4:customer::My fridge is warm.;5:agent:Ann:Check the fuse.;6:state::rated:5;"));
+    assert_int_equal(index_handoff_get(b.st, id, NULL, &ar, &got, &err), 0);
+    assert_string_equal(got.state, "closed");
+    assert_string_equal(got.agent_name, "Ann");
+    assert_int_equal(got.rating, 5);
+    assert_int_equal(got.last_event, 7);
+    assert_int_equal(index_handoff_get(a.st, 0, "hash-two", &ar, &got, &err), 0);
+    assert_string_equal(got.kind, "ticket");
+    assert_string_equal(got.contact, "cy@example.com");
+    /* the notification queued on B, failed on A, is failed on both */
+    assert_int_equal(index_notify_list(a.st, false, time(NULL) + 1, 10, &ar, &nl, &n, &err), 0);
+    assert_int_equal(n, 1);
+    /* A's list leased it in PostgreSQL: B's sender, due or not in B's cache, does not get it */
+    assert_int_equal(index_notify_list(b.st, false, time(NULL) + 1, 10, &ar, &nl2, &n2, &err), 0);
+    assert_int_equal(n2, 0);
+    assert_int_equal(index_notify_update(a.st, nl[0].id, "failed", 3, 0, "smtp: refused", &err), 0);
+    wait_caught_up(&b);
+    assert_int_equal(index_notify_list(b.st, true, 0, 10, &ar, &nl, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(nl[0].last_error, "smtp: refused");
+    pthread_mutex_lock(&seen.mu);
+    assert_true(seen.n >= 8);
+    pthread_mutex_unlock(&seen.mu);
+    /* a third node rebuilds the handoffs with their events */
+    node_open(&c);
+    wait_caught_up(&c);
+    ho_events(&c, id, &ar, eb, sizeof eb, &n_ev_b);
+    assert_string_equal(ea, eb);
+    assert_int_equal(index_handoff_list(c.st, true, 10, &ar, &list, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(index_handoff_list(c.st, false, 10, &ar, &list, &n, &err), 0);
+    assert_int_equal(n, 1); /* the ticket */
+    /* PostgreSQL down: a new handoff fails with KB_EBUSY and nothing is stored; reads answer */
+    assert_int_equal(pgcluster_stop(&g_pg), 0);
+    assert_int_equal(index_handoff_create(b.st, &h, "hash-three", &id3, &err), KB_EBUSY);
+    assert_int_equal(id3, 0);
+    assert_int_equal(index_handoff_get(b.st, id, NULL, &ar, &got, &err), 0);
+    assert_int_equal(pgcluster_resume(&g_pg), 0);
+    index_store_on_handoff(b.st, NULL, NULL);
+    node_close(&c);
+    node_close(&b);
+    node_close(&a);
+    kb_arena_release(&ar);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_two_nodes),
         cmocka_unit_test(test_curated_two_nodes),
         cmocka_unit_test(test_accounts_two_nodes),
+        cmocka_unit_test(test_handoff_two_nodes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

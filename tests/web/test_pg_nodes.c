@@ -22,7 +22,14 @@
  *   A; an API key made on A works on B and, revoked on A, is refused by B within 3 s; a bot created
  *   on A serves /b/ID on B; a question asked on A counts in B's /api/stats; a curated answer written
  *   on A answers a paraphrase asked on B (mode "curated").
+ * test_handoff_across_nodes (two nodes, one Inbox stream open on each: presence is per node): a
+ *   customer on B asks for a person, A's Inbox stream shows it queued, A takes it while B's agent
+ *   gets 409, A's reply reaches the customer's stream on B (time printed), a resumed stream
+ *   (Last-Event-ID) gets the next event only, the customer's reply on B reaches A's conversation
+ *   stream, B's agent cannot write (403), A closes it and the customer sees it; both nodes then
+ *   hold the same six events.
  * Skipped with a message when PostgreSQL 15 is not installed. */
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -597,12 +605,187 @@ static void test_accounts_across_nodes(void **state)
     pgcluster_destroy(&g_pg);
 }
 
+/* ---- a raw SSE reader (as tests/web/test_handoff.c's) ------------------------------------------------ */
+
+struct sse {
+    int fd;
+    char buf[1 << 16];
+    size_t n, pos; /* bytes read; where the next search starts */
+};
+
+static void sse_open(struct sse *s, struct node *n, const char *path, const char *extra)
+{
+    char req[1024];
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s%s\r\n",
+                       path, extra ? extra : "", extra ? "\r\n" : "");
+    s->n = s->pos = 0;
+    s->fd = http_connect(n->k.port);
+    assert_true(s->fd >= 0);
+    assert_int_equal(send(s->fd, req, (size_t)len, MSG_NOSIGNAL), len);
+}
+
+/* Reads until needle appears after the last match (within ms); true when found. */
+static bool sse_wait(struct sse *s, const char *needle, int ms)
+{
+    double end = now_s() + ms / 1000.0;
+    for (;;) {
+        const char *hit;
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        ssize_t got;
+        s->buf[s->n] = '\0';
+        if ((hit = strstr(s->buf + s->pos, needle))) {
+            s->pos = (size_t)(hit - s->buf) + strlen(needle);
+            return true;
+        }
+        if (now_s() > end || s->n + 1 >= sizeof s->buf)
+            return false;
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        got = recv(s->fd, s->buf + s->n, sizeof s->buf - 1 - s->n, 0);
+        if (got <= 0)
+            return false;
+        s->n += (size_t)got;
+    }
+}
+
+static void sse_close(struct sse *s)
+{
+    close(s->fd);
+    s->fd = -1;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Human handoff across nodes (index/pg_handoff.c, the hub's store hook in web/api_handoff.c). */
+static void test_handoff_across_nodes(void **state)
+{
+    static struct node a, b;
+    static const char *const pub[] = {"Content-Type: application/json", NULL};
+    char tok[256] = "", bh[300], ctok[64] = "", path[128], body[256], *r = NULL, *p;
+    const char *bj[3] = {bh, "Content-Type: application/json", NULL};
+    struct sse inbox_a, inbox_b, cust, agent_a;
+    int64_t id;
+    double t0;
+    int rc = pgcluster_start(&g_pg);
+    (void)state;
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+    node_start(&a);
+    node_start(&b);
+    /* agents: the admin token on A, an agent account (made on A) logged in on B */
+    {
+        static const char user[] = "{\"email\":\"bo@example.com\",\"name\":\"Bo\",\"role\":\"agent\","
+                                   "\"password\":\"pass-agent-1\"}";
+        static const char login[] = "{\"email\":\"bo@example.com\",\"password\":\"pass-agent-1\",\"token\":true}";
+        assert_int_equal(call(&a, "POST", "/api/users", json_hdr, user, strlen(user), NULL), 201);
+        wait_status(&b, "POST", "/api/login", pub, login, 200);
+        assert_int_equal(call(&b, "POST", "/api/login", pub, login, strlen(login), &r), 200);
+        p = strstr(r, "\"token\":\"");
+        assert_non_null(p);
+        snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+        free(r);
+        snprintf(bh, sizeof bh, "Authorization: Bearer %s", tok);
+    }
+    /* presence is per node: each node has an Inbox open */
+    sse_open(&inbox_a, &a, "/api/inbox/stream", AUTH);
+    sse_open(&inbox_b, &b, "/api/inbox/stream", bh);
+    assert_true(sse_wait(&inbox_a, "event: inbox", 5000));
+    assert_true(sse_wait(&inbox_b, "event: inbox", 5000));
+    /* the customer on B asks for a person; A's Inbox stream shows it queued */
+    assert_int_equal(call(&b, "POST", "/api/handoff", pub, "{\"trigger\":\"button\"}", strlen("{\"trigger\":\"button\"}"), &r), 200);
+    p = strstr(r, "\"token\":\"");
+    assert_non_null(p);
+    snprintf(ctok, sizeof ctok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+    id = json_int(r, "id");
+    assert_true(id > 0);
+    assert_int_equal(json_int(r, "position"), 1);
+    free(r);
+    assert_true(sse_wait(&inbox_a, "\"state\":\"queued\"", 3000));
+    snprintf(path, sizeof path, "/api/handoff/stream?token=%s", ctok);
+    sse_open(&cust, &b, path, NULL);
+    assert_true(sse_wait(&cust, "id: 1\nevent: state", 5000));
+    /* A takes it; Bo on B, whose cache may still say queued, gets 409 from PostgreSQL's decision */
+    snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id);
+    assert_int_equal(call(&a, "POST", path, json_hdr, "{}", 2, NULL), 200);
+    assert_int_equal(call(&b, "POST", path, bj, "{}", 2, &r), 409);
+    assert_non_null(strstr(r, "taken by"));
+    free(r);
+    assert_true(sse_wait(&cust, "id: 2\nevent: state", 3000));
+    /* A's reply reaches the customer's stream on B within about a second (NOTIFY -> sync -> hook) */
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id);
+    t0 = now_s();
+    assert_int_equal(call(&a, "POST", path, json_hdr, "{\"text\":\"Hello from node A\"}", strlen("{\"text\":\"Hello from node A\"}"), &r), 200);
+    assert_non_null(strstr(r, "\"seq\":3"));
+    free(r);
+    assert_true(sse_wait(&cust, "id: 3\nevent: message", 3000));
+    assert_true(sse_wait(&cust, "Hello from node A", 1000));
+    fprintf(stderr, "handoff reply A -> customer stream on B: %.3f s\n", now_s() - t0);
+    /* the stream dropped; a second reply; resumed with Last-Event-ID: the next event, no repeat */
+    sse_close(&cust);
+    assert_int_equal(call(&a, "POST", path, json_hdr, "{\"text\":\"Which model?\"}", strlen("{\"text\":\"Which model?\"}"), NULL), 200);
+    snprintf(path, sizeof path, "/api/handoff/stream?token=%s", ctok);
+    sse_open(&cust, &b, path, "Last-Event-ID: 3");
+    assert_true(sse_wait(&cust, "id: 4\nevent: message", 5000));
+    assert_true(sse_wait(&cust, "Which model?", 1000));
+    assert_null(strstr(cust.buf, "id: 3\n"));
+    /* the agent's conversation stream on A gets the customer's reply written on B */
+    snprintf(path, sizeof path, "/api/inbox/%lld/stream", (long long)id);
+    sse_open(&agent_a, &a, path, AUTH);
+    assert_true(sse_wait(&agent_a, "id: 4\nevent: message", 5000));
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"The KX-200\"}", ctok);
+    assert_int_equal(call(&b, "POST", "/api/handoff/messages", pub, body, strlen(body), &r), 200);
+    assert_non_null(strstr(r, "\"seq\":5"));
+    free(r);
+    assert_true(sse_wait(&agent_a, "id: 5\nevent: message", 3000));
+    assert_true(sse_wait(&agent_a, "The KX-200", 1000));
+    /* Bo cannot write to it; A closes it; the customer on B sees it closed */
+    snprintf(path, sizeof path, "/api/inbox/%lld/messages", (long long)id);
+    assert_int_equal(call(&b, "POST", path, bj, "{\"text\":\"me too\"}", strlen("{\"text\":\"me too\"}"), NULL), 403);
+    snprintf(path, sizeof path, "/api/inbox/%lld/close", (long long)id);
+    assert_int_equal(call(&a, "POST", path, json_hdr, "{}", 2, NULL), 200);
+    assert_true(sse_wait(&cust, "id: 6\nevent: state", 3000));
+    assert_true(sse_wait(&cust, "\"text\":\"closed\"", 1000));
+    /* counts after: both nodes hold the same six events, none of the refused writes */
+    snprintf(path, sizeof path, "/api/inbox/%lld", (long long)id);
+    assert_int_equal(call(&a, "GET", path, admin, NULL, 0, &r), 200);
+    assert_int_equal(count_of(r, "\"seq\":"), 6);
+    assert_null(strstr(r, "me too"));
+    free(r);
+    t0 = now_s();
+    for (;;) {
+        int n;
+        assert_int_equal(call(&b, "GET", path, admin, NULL, 0, &r), 200);
+        n = count_of(r, "\"seq\":");
+        assert_null(strstr(r, "me too"));
+        free(r);
+        if (n == 6)
+            break;
+        assert_true(now_s() - t0 < 5);
+        usleep(50000);
+    }
+    sse_close(&agent_a);
+    sse_close(&cust);
+    sse_close(&inbox_b);
+    sse_close(&inbox_a);
+    node_stop(&a);
+    node_stop(&b);
+    pgcluster_destroy(&g_pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_nodes),
         cmocka_unit_test(test_shared_jobs),
         cmocka_unit_test(test_accounts_across_nodes),
+        cmocka_unit_test(test_handoff_across_nodes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     for (int i = 0; i < 8; i++)
