@@ -119,7 +119,8 @@ static void *race(void *p)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 2000, wins = 0, conflicts = 0, other = 0;
+    int64_t n64 = 2000;
+    int n, wins = 0, conflicts = 0, other = 0;
     struct pgcluster pg;
     char *d0 = tmpdir(), *da = tmpdir(), *db = tmpdir();
     struct index_store *lone = NULL, *a, *b;
@@ -127,6 +128,9 @@ int main(int argc, char **argv)
     struct kb_error err = {0};
     double t_lone, t_pg, lat[N_PROPAGATE];
     int64_t id;
+    if (argc > 1 && (kb_parse_i64(argv[1], &n64) != 0 || n64 > 10000000))
+        n64 = 0;
+    n = (int)n64;
     if (n < 1 || pgcluster_start(&pg) != 0) {
         fprintf(stderr, "usage: bench_pg_handoff [N]; needs postgresql-15\n");
         return 1;
