@@ -20,17 +20,10 @@
 
 #include "../support/run.h"
 
-struct coll_case {
-    const char *args[16]; /* after "kbox --data-dir DIR --set log.level=warn" */
-    int exit_code;
-    const char *out_has;  /* substring of stdout or NULL */
-    const char *err_has;  /* substring of stderr or NULL */
-};
-
 static void test_collection_commands(void **state)
 {
-    char dir[] = "/tmp/kbox-collcli-XXXXXX", cmd[160];
-    static const struct coll_case cases[] = {
+    char dir[] = "/tmp/kbox-collcli-XXXXXX", cmd[160], why[1024];
+    static const struct run_case cases[] = {
         {{"collection", "list"}, 0, "default", NULL},
         {{"collection", "add", "hr", "--json"}, 0, "{\"id\":2,\"name\":\"hr\"}", NULL},
         {{"collection", "add", "hr"}, 2, NULL, "already exists"},
@@ -65,20 +58,8 @@ static void test_collection_commands(void **state)
     };
     (void)state;
     assert_non_null(mkdtemp(dir));
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *argv[32] = {KBOX_BIN, "--data-dir", dir, "--set", "log.level=warn"};
-        struct run_result r;
-        int n = 5;
-        for (int k = 0; cases[i].args[k]; k++)
-            argv[n++] = (char *)cases[i].args[k];
-        argv[n] = NULL;
-        assert_int_equal(run_cmd(&r, argv, NULL), 0);
-        if (r.exit_code != cases[i].exit_code || (cases[i].out_has && !strstr(r.out, cases[i].out_has)) ||
-            (cases[i].err_has && !strstr(r.err, cases[i].err_has)))
-            fail_msg("case %zu (%s %s): exit %d, stdout '%.600s', stderr '%.300s'", i, cases[i].args[0],
-                     cases[i].args[1] ? cases[i].args[1] : "", r.exit_code, r.out, r.err);
-        run_result_free(&r);
-    }
+    if (run_cases(KBOX_BIN, dir, cases, sizeof cases / sizeof cases[0], why, sizeof why) >= 0)
+        fail_msg("%s", why);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
 }

@@ -29,17 +29,10 @@ static int with_password(const char *dir, const char *password, const char *args
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-struct user_case {
-    const char *args[12]; /* after "kbox --data-dir DIR --set log.level=warn" */
-    int exit_code;
-    const char *out_has;  /* substring of stdout or NULL */
-    const char *err_has;  /* substring of stderr or NULL */
-};
-
 static void test_user_commands(void **state)
 {
-    char dir[] = "/tmp/kbox-usercli-XXXXXX", cmd[160];
-    static const struct user_case cases[] = {
+    char dir[] = "/tmp/kbox-usercli-XXXXXX", cmd[160], why[1024];
+    static const struct run_case cases[] = {
         {{"user", "list", "--json"}, 0, "\"email\":\"boss@example.com\",\"name\":\"Boss\",\"role\":\"owner\"", NULL},
         {{"user", "role", "ed@example.com", "viewer"}, 0, NULL, NULL},
         {{"user", "list"}, 0, "ed@example.com\tviewer", NULL},
@@ -58,20 +51,8 @@ static void test_user_commands(void **state)
     assert_int_equal(with_password(dir, "editor-pass-123", "user add ed@example.com --role editor"), 0);
     assert_int_equal(with_password(dir, "again-pass-123", "user add ed@example.com --role editor"), 2); /* exists */
     assert_int_equal(with_password(dir, "new-pass-4567", "user passwd ed@example.com"), 0);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *argv[24] = {KBOX_BIN, "--data-dir", dir, "--set", "log.level=warn"};
-        struct run_result r;
-        int n = 5;
-        for (int k = 0; cases[i].args[k]; k++)
-            argv[n++] = (char *)cases[i].args[k];
-        argv[n] = NULL;
-        assert_int_equal(run_cmd(&r, argv, NULL), 0);
-        if (r.exit_code != cases[i].exit_code || (cases[i].out_has && !strstr(r.out, cases[i].out_has)) ||
-            (cases[i].err_has && !strstr(r.err, cases[i].err_has)))
-            fail_msg("case %zu (%s %s): exit %d, stdout '%.600s', stderr '%.300s'", i, cases[i].args[0],
-                     cases[i].args[1] ? cases[i].args[1] : "", r.exit_code, r.out, r.err);
-        run_result_free(&r);
-    }
+    if (run_cases(KBOX_BIN, dir, cases, sizeof cases / sizeof cases[0], why, sizeof why) >= 0)
+        fail_msg("%s", why);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
 }

@@ -97,3 +97,29 @@ char *run_tmpfile(const char *text, const char *suffix)
     close(fd);
     return path;
 }
+
+int run_cases(const char *kbox, const char *dir, const struct run_case *cases, size_t n, char *why, size_t why_n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *argv[32] = {(char *)kbox, "--data-dir", (char *)dir, "--set", "log.level=warn"};
+        const struct run_case *c = &cases[i];
+        struct run_result r;
+        int k = 5;
+        for (int j = 0; c->args[j] && k < 31; j++)
+            argv[k++] = (char *)c->args[j];
+        argv[k] = NULL;
+        if (run_cmd(&r, argv, NULL) != 0) {
+            snprintf(why, why_n, "case %zu (%s): could not run %s", i, c->args[0], kbox);
+            return (int)i;
+        }
+        if (r.exit_code != c->exit_code || (c->out_has && !strstr(r.out, c->out_has)) ||
+            (c->err_has && !strstr(r.err, c->err_has))) {
+            snprintf(why, why_n, "case %zu (%s %s): exit %d, stdout '%.600s', stderr '%.300s'", i, c->args[0],
+                     c->args[1] ? c->args[1] : "", r.exit_code, r.out, r.err);
+            run_result_free(&r);
+            return (int)i;
+        }
+        run_result_free(&r);
+    }
+    return -1;
+}
