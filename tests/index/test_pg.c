@@ -22,17 +22,15 @@
 #include "idx_test.h"
 #include "index/pg.h"
 #include "../support/pgcluster.h"
+#include "../support/pgfixture.h"
 #include "../support/run.h"
 
-static struct pgcluster g_pg;
-static int g_pg_rc = -1;
 
 struct node {
     char *dir;
     struct index_store *st;
 };
 
-static struct index_embedder *g_emb;
 
 static int g_poll_s = 1;
 
@@ -65,63 +63,16 @@ static void node_close(struct node *n, bool remove)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Waits (up to 10 s) until n's cache has applied every change in the database. */
 static void wait_caught_up(struct node *n)
 {
     struct index_sync_status s;
-    int64_t head = -1;
-    struct kb_error err = {0};
-    double t0 = now_s();
-    struct pg_db *db = NULL;
-    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
-    assert_int_equal(pg_head(db, &head, &err), 0);
-    pg_db_close(db);
-    do {
-        index_store_sync_status(n->st, &s);
-        if (s.applied_seq >= head)
-            break;
-        usleep(20000);
-    } while (now_s() - t0 < 10);
+    pg_wait_applied(n->st);
+    index_store_sync_status(n->st, &s);
     assert_true(s.enabled);
-    assert_int_equal(s.applied_seq, head);
-}
-
-static int group_setup(void **state)
-{
-    struct kb_error err = {0};
-    (void)state;
-    g_pg_rc = pgcluster_start(&g_pg);
-    if (g_pg_rc < 0)
-        return -1;
-    if (index_embedder_builtin_new(&g_emb, 128, &err) != 0)
-        return -1;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (g_pg_rc == 0)
-        pgcluster_destroy(&g_pg);
-    index_embedder_builtin_free(g_emb);
-    return 0;
 }
 
 /* Skips without PostgreSQL; else starts the test on an empty database. */
-#define NEED_PG()                                                                                             \
-    do {                                                                                                      \
-        if (g_pg_rc == PGCLUSTER_SKIP)                                                                        \
-            skip();                                                                                           \
-        assert_int_equal(pgcluster_sql(&g_pg, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);      \
-    } while (0)
-
 static void test_migrate_and_refuse_newer(void **state)
 {
     struct node a = {0};

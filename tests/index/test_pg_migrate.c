@@ -25,43 +25,15 @@
 #include "idx_test.h"
 #include "index/pg.h"
 #include "../support/pgcluster.h"
+#include "../support/pgfixture.h"
 #include "../support/run.h"
 
-static struct pgcluster g_pg;
-static int g_pg_rc = -1;
-static struct index_embedder *g_emb;
 
 #define N_DOCS 30
 
 static const char *const g_words[] = {"espresso", "grinder", "burrs", "steam", "wand", "descaling", "citric",
                                       "boiler", "pressure", "portafilter", "tamper", "crema", "milk", "frothing",
                                       "gasket", "shower", "screen", "pump", "valve", "thermostat"};
-
-static int group_setup(void **state)
-{
-    struct kb_error err = {0};
-    (void)state;
-    g_pg_rc = pgcluster_start(&g_pg);
-    if (g_pg_rc < 0)
-        return -1;
-    return index_embedder_builtin_new(&g_emb, 64, &err) == 0 ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (g_pg_rc == 0)
-        pgcluster_destroy(&g_pg);
-    index_embedder_builtin_free(g_emb);
-    return 0;
-}
-
-#define NEED_PG()                                                                                             \
-    do {                                                                                                      \
-        if (g_pg_rc == PGCLUSTER_SKIP)                                                                        \
-            skip();                                                                                           \
-        assert_int_equal(pgcluster_sql(&g_pg, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);      \
-    } while (0)
 
 /* A single-box store: two collections, N_DOCS documents (every third with an original), one
  * deleted (an id gap), one failed. */

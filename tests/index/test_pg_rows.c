@@ -22,10 +22,8 @@
 #include "idx_test.h"
 #include "index/pg.h"
 #include "../support/pgcluster.h"
+#include "../support/pgfixture.h"
 
-static struct pgcluster g_pg;
-static int g_pg_rc = -1;
-static struct index_embedder *g_emb;
 
 struct node {
     char *dir;
@@ -57,58 +55,11 @@ static void node_close(struct node *n)
     n->dir = NULL;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Waits (up to 10 s) until n's cache has applied every change in the database. */
 static void wait_caught_up(struct node *n)
 {
-    struct index_sync_status s;
-    int64_t head = -1;
-    struct kb_error err = {0};
-    double t0 = now_s();
-    struct pg_db *db = NULL;
-    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
-    assert_int_equal(pg_head(db, &head, &err), 0);
-    pg_db_close(db);
-    do {
-        index_store_sync_status(n->st, &s);
-        if (s.applied_seq >= head)
-            break;
-        usleep(20000);
-    } while (now_s() - t0 < 10);
-    assert_int_equal(s.applied_seq, head);
+    pg_wait_applied(n->st);
 }
-
-static int group_setup(void **state)
-{
-    struct kb_error err = {0};
-    (void)state;
-    g_pg_rc = pgcluster_start(&g_pg);
-    if (g_pg_rc < 0)
-        return -1;
-    return index_embedder_builtin_new(&g_emb, 64, &err) == 0 ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (g_pg_rc == 0)
-        pgcluster_destroy(&g_pg);
-    index_embedder_builtin_free(g_emb);
-    return 0;
-}
-
-#define NEED_PG()                                                                                             \
-    do {                                                                                                      \
-        if (g_pg_rc == PGCLUSTER_SKIP)                                                                        \
-            skip();                                                                                           \
-        assert_int_equal(pgcluster_sql(&g_pg, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"), 0);      \
-    } while (0)
 
 #define SECRET1 "0123456789abcdef0123456789abcdef"
 #define SECRET2 "fedcba9876543210fedcba9876543210"
