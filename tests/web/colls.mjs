@@ -40,6 +40,8 @@ async function main() {
       await ui.click('#coll-handoff summary');
       await ui.waitForSelector(`#coll-pick option[value="${hr}"]`, {state: 'attached'});
       await ui.selectOption('#coll-pick', String(hr));
+      // the form shows hr (not the first collection, whose answer may arrive later) before it is edited
+      await ui.waitForSelector(`#coll-form[data-coll="${hr}"]`, {state: 'attached'});
       await ui.waitForFunction(() => document.querySelector('#coll-effective').textContent.includes('human'));
       check(await ui.inputValue('#coll-kw-mode') === 'inherit', 'hr inherits the keyword trigger at first');
 

@@ -36,12 +36,13 @@
     $('coll-pick').addEventListener('change', () => loadOne());
     $('coll-kw-mode').addEventListener('change', () => { $('coll-kw').disabled = $('coll-kw-mode').value !== 'own'; });
     $('coll-form').addEventListener('submit', (ev) => { ev.preventDefault(); save(); });
-    $('lang').addEventListener('change', () => { if (ch.last) fill(ch.last); }); /* the "in force" line */
+    $('lang').addEventListener('change', () => { if (ch.last) fill(ch.last, $('coll-form').dataset.coll); }); /* the "in force" line */
     applyLang();
   }
 
-  function fill(h) {
+  function fill(h, id) {
     ch.last = h;
+    $('coll-form').dataset.coll = id; /* which collection the form shows */
     $('coll-handoff-on').value = String(h.handoff);
     $('coll-kw-mode').value = h.handoff_keywords === false ? 'off' : h.handoff_keywords === 'inherit' ? 'inherit' : 'own';
     $('coll-kw').value = typeof h.handoff_keywords === 'string' && h.handoff_keywords !== 'inherit' ? h.handoff_keywords : '';
@@ -59,7 +60,10 @@
   async function loadOne() {
     const id = $('coll-pick').value;
     if (!id) return;
-    try { fill((await api('GET', '/api/collections/' + id + '/handoff')).handoff); } catch (e) { showError(e); }
+    try {
+      const h = (await api('GET', '/api/collections/' + id + '/handoff')).handoff;
+      if ($('coll-pick').value === id) fill(h, id); /* a later pick's answer wins, not a slower earlier one */
+    } catch (e) { showError(e); }
   }
 
   async function save() {
@@ -73,7 +77,8 @@
       handoff_on_thumbs_down: tri($('coll-thumbs').value),
     };
     try {
-      fill((await api('PUT', '/api/collections/' + id + '/handoff', body)).handoff);
+      const h = (await api('PUT', '/api/collections/' + id + '/handoff', body)).handoff;
+      if ($('coll-pick').value === id) fill(h, id);
       toast(t('colls.saved'));
     } catch (e) { showError(e); }
   }
