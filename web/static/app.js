@@ -166,6 +166,14 @@ class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
+/* latest('list') marks a new request for that list and returns a check that stays true only while no
+ * later request for it was made: a slow answer for an earlier filter must not overwrite a newer one. */
+const latestSeq = {};
+function latest(key) {
+  const n = (latestSeq[key] = (latestSeq[key] || 0) + 1);
+  return () => latestSeq[key] === n;
+}
+
 async function api(method, path, body) {
   const r = await fetch(path, {method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body)});
   let data = null;

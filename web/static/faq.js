@@ -118,8 +118,10 @@ async function loadFaqCollections() {
 async function loadFaq() {
   buildFaqPage();
   loadFaqCollections();
+  const current = latest('faq');
   try {
     const data = await api('GET', '/api/faq?' + faqQuery().toString());
+    if (!current()) return;
     faq.total = data.total;
     faq.rows = data.faq;
     renderFaqRows(data.faq);

@@ -228,10 +228,12 @@
     }
     const val = (id) => document.getElementById(id).value.trim();
     let data;
+    const current = latest('review');
     try {
       data = await api('GET', '/api/review' + query({kind: val('review-kind'), channel: val('review-channel'),
         collection: val('review-collection'), from: val('review-from'), to: val('review-to'), offset: view.offset, limit: PAGE_SIZE}));
     } catch (e) { showError(e); return; }
+    if (!current()) return;
     const off = document.getElementById('review-off');
     off.hidden = data.enabled;
     off.textContent = data.enabled ? '' : t('loop.off');
@@ -327,9 +329,11 @@
     }
     const val = (id) => document.getElementById(id).value.trim();
     let s;
+    const current = latest('dashboard');
     try {
       s = await api('GET', '/api/stats' + query({from: val('dash-from'), to: val('dash-to'), collection: val('dash-collection')}));
     } catch (e) { showError(e); return; }
+    if (!current()) return;
     const body = document.getElementById('dash-body');
     body.replaceChildren(...[
       s.enabled ? null : el('p', {class: 'notice', text: t('loop.off')}),
