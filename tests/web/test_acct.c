@@ -34,6 +34,7 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include "webfix.h"
 #include "index/index.h"
 #include "web/web_int.h"
 
@@ -97,77 +98,35 @@ static const struct {
     {"DELETE", "key_revoke", WEB_ROLE_EDITOR, NULL}, {"GET", "audit_list", WEB_ROLE_OWNER, "audit:read"},
 };
 
-struct fixture {
-    char dir[64];
-    struct config cfg;
-    struct rag *rag;
-    struct web_server *srv;
-    int port;
-};
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void set(struct config *cfg, const char *k, const char *v)
-{
-    struct kb_error err = {0};
-    if (config_set(cfg, k, v, CONFIG_SRC_FLAG, &err))
-        fail_msg("config_set %s=%s: %s", k, v, err.msg);
-}
-
 /* Starts a server; kv (nullable, NULL-terminated key, value pairs) adds settings. */
-static struct fixture *start_cfg(const char *const *kv)
+static struct webfix *start_cfg(const char *const *kv)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    struct kb_error err = {0};
-    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 2, .access_log = false};
-    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-acct-test-XXXXXX");
-    if (!mkdtemp(f->dir))
-        fail_msg("mkdtemp: %s", strerror(errno));
-    config_init(&f->cfg);
-    set(&f->cfg, "data.dir", f->dir);
-    set(&f->cfg, "server.port", "0");
-    set(&f->cfg, "auth.admin_token", TOKEN);
-    set(&f->cfg, "auth.lockout_fails", "5");
-    set(&f->cfg, "auth.login_fails_per_ip_min", "100000");
-    set(&f->cfg, "server.rate_limit_per_min", "0");
-    set(&f->cfg, "server.public_ask", "false");
+    struct webfix *f = webfix_new("acct");
+    webfix_set(f, "auth.admin_token", TOKEN);
+    webfix_set(f, "auth.lockout_fails", "5");
+    webfix_set(f, "auth.login_fails_per_ip_min", "100000");
+    webfix_set(f, "server.rate_limit_per_min", "0");
+    webfix_set(f, "server.public_ask", "false");
     for (int i = 0; kv && kv[i]; i += 2)
-        set(&f->cfg, kv[i], kv[i + 1]);
-    if (rag_open(&f->rag, &f->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
-    if (web_server_start(&f->srv, f->rag, &o, &err))
-        fail_msg("web_server_start: %s", err.msg);
-    f->port = web_server_port(f->srv);
+        webfix_set(f, kv[i], kv[i + 1]);
+    webfix_start(f, 2);
     return f;
 }
 
-static struct fixture *start(void)
+static struct webfix *start(void)
 {
     return start_cfg(NULL);
 }
 
-static void stop(struct fixture *f)
-{
-    web_server_stop(f->srv);
-    rag_close(f->rag);
-    config_release(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-}
-
 /* One request; returns the status and keeps the response in *r (free it). */
-static int req(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static int req(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                struct http_resp *r)
 {
     assert_int_equal(http_req(f->port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
     return r->status;
 }
 
-static void expect(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static void expect(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                    int want, const char *code)
 {
     struct http_resp r;
@@ -192,7 +151,7 @@ static void json_str(const char *body, const char *key, char *out, size_t n)
     snprintf(out, n, "%.*s", (int)strcspn(p, "\""), p);
 }
 
-static void add_user(struct fixture *f, const char *email, const char *role)
+static void add_user(struct webfix *f, const char *email, const char *role)
 {
     static const char *const admin[] = {AUTH, NULL};
     char body[256];
@@ -201,7 +160,7 @@ static void add_user(struct fixture *f, const char *email, const char *role)
 }
 
 /* Logs in with token:true; the session id into tok. */
-static void login(struct fixture *f, const char *email, const char *role, char *tok, size_t n)
+static void login(struct webfix *f, const char *email, const char *role, char *tok, size_t n)
 {
     char body[256];
     struct http_resp r;
@@ -260,7 +219,7 @@ static void concrete(const char *pat, char *out, size_t n)
 static void test_role_by_route(void **state)
 {
     static const char *const roles[] = {"viewer", "agent", "editor", "owner"};
-    struct fixture *f = start();
+    struct webfix *f = start();
     char tok[4][80], hdr[4][128], path[256];
     (void)state;
     for (int i = 0; i < 4; i++) {
@@ -292,13 +251,13 @@ static void test_role_by_route(void **state)
             http_resp_free(&r);
         }
     }
-    stop(f);
+    webfix_free(f);
 }
 
 static void test_login_session_csrf(void **state)
 {
     static const char *const admin[] = {AUTH, NULL};
-    struct fixture *f = start();
+    struct webfix *f = start();
     struct http_resp r;
     char cookie[160], cookie2[160], csrf[80], h1[200], h2[200], old[80];
     const char *p;
@@ -357,12 +316,12 @@ static void test_login_session_csrf(void **state)
         expect(f, "POST", "/api/login", NULL, "{\"email\":\"ed@example.com\",\"password\":\"pass-reset\"}", 200, NULL);
         expect(f, "PATCH", "/api/users/1", admin, "{\"role\":\"boss\"}", 400, "EINVAL");
     }
-    stop(f);
+    webfix_free(f);
 }
 
 static void test_lockout(void **state)
 {
-    struct fixture *f = start();
+    struct webfix *f = start();
     int64_t before;
     int n429 = 0;
     char t[80];
@@ -384,13 +343,13 @@ static void test_lockout(void **state)
     /* the right password is refused while locked; another account is unaffected */
     expect(f, "POST", "/api/login", NULL, "{\"email\":\"vi@example.com\",\"password\":\"pass-viewer\"}", 429, "ERATE");
     login(f, "ag@example.com", "agent", t, sizeof t);
-    stop(f);
+    webfix_free(f);
 }
 
 static void test_keys_and_audit(void **state)
 {
     static const char *const admin[] = {AUTH, NULL};
-    struct fixture *f = start();
+    struct webfix *f = start();
     struct http_resp r;
     char tok[80], th[128], secret[80], kh[128], body[256], id[32];
     (void)state;
@@ -447,7 +406,7 @@ static void test_keys_and_audit(void **state)
     /* the last owner cannot be demoted */
     add_user(f, "boss@example.com", "owner");
     expect(f, "PATCH", "/api/users/3", admin, "{\"role\":\"viewer\"}", 409, "ECONFLICT");
-    stop(f);
+    webfix_free(f);
 }
 
 /* A key scoped to a bot answers as that bot only: another bot, no bot, a collection as the model and
@@ -455,7 +414,7 @@ static void test_keys_and_audit(void **state)
 static void test_bot_key(void **state)
 {
     static const char *const admin[] = {AUTH, NULL};
-    struct fixture *f = start();
+    struct webfix *f = start();
     struct http_resp r;
     char secret[80], kh[128];
     char tok[80], th[128];
@@ -498,11 +457,11 @@ static void test_bot_key(void **state)
     assert_non_null(strstr(r.body, "\"id\":\"hr\""));
     assert_non_null(strstr(r.body, "\"id\":\"kbox\""));
     http_resp_free(&r);
-    stop(f);
+    webfix_free(f);
 }
 
 /* POST /api/documents[?collection=coll] of one text file; returns the status, the body in *r. */
-static int upload(struct fixture *f, const char *hdr, const char *coll, const char *name, const char *text,
+static int upload(struct webfix *f, const char *hdr, const char *coll, const char *name, const char *text,
                   struct http_resp *r)
 {
     char path[128], body[2048];
@@ -527,7 +486,7 @@ static long long json_int(const char *body, const char *key)
     return strtoll(p + strlen(pat), NULL, 10);
 }
 
-static void wait_job(struct fixture *f, long long job)
+static void wait_job(struct webfix *f, long long job)
 {
     static const char *const admin[] = {AUTH, NULL};
     char path[64];
@@ -547,7 +506,7 @@ static void wait_job(struct fixture *f, long long job)
 }
 
 /* Uploads name into coll as hdr and waits until it is indexed; returns the document id. */
-static long long upload_indexed(struct fixture *f, const char *hdr, const char *coll, const char *name, const char *text)
+static long long upload_indexed(struct webfix *f, const char *hdr, const char *coll, const char *name, const char *text)
 {
     struct http_resp r;
     long long doc, job;
@@ -564,7 +523,7 @@ static long long upload_indexed(struct fixture *f, const char *hdr, const char *
 static void test_coll_access(void **state)
 {
     static const char *const admin[] = {AUTH, NULL};
-    struct fixture *f = start();
+    struct webfix *f = start();
     struct http_resp r;
     char tok[80], th[128], path[128], body[256];
     const char *ed[] = {th, NULL};
@@ -687,12 +646,12 @@ static void test_coll_access(void **state)
     expect(f, "PATCH", "/api/users/1", admin, body, 200, NULL);
     expect(f, "POST", "/api/search", ed, "{\"query\":\"zebracorn\"}", 400, "EINVAL");
     expect(f, "POST", "/api/search", ed, "{\"query\":\"zebracorn\",\"collection\":\"hr\"}", 200, NULL);
-    stop(f);
+    webfix_free(f);
 }
 
 /* POST /api/ask as the break-glass owner in collection coll (NULL: every collection) on channel api;
  * returns the logged message_id. */
-static long long ask_logged(struct fixture *f, const char *coll, const char *question)
+static long long ask_logged(struct webfix *f, const char *coll, const char *question)
 {
     static const char *const admin[] = {AUTH, NULL};
     struct http_resp r;
@@ -729,7 +688,7 @@ static void test_coll_logs(void **state)
 {
     static const char *const admin[] = {AUTH, NULL};
     static const char *const kv[] = {"log.review_below", "1", NULL}; /* every answer is a review item */
-    struct fixture *f = start_cfg(kv);
+    struct webfix *f = start_cfg(kv);
     struct http_resp r;
     char tok[2][80], th[2][128], path[128], body[256];
     const char *ag[] = {th[0], NULL}, *ed[] = {th[1], NULL};
@@ -822,7 +781,7 @@ static void test_coll_logs(void **state)
     expect(f, "DELETE", path, ed, NULL, 404, "ENOENT");
     expect(f, "DELETE", path, admin, NULL, 200, NULL);
     expect(f, "DELETE", path, admin, NULL, 404, "ENOENT");
-    stop(f);
+    webfix_free(f);
 }
 
 /* Uploads, deletions, settings, collection and bot changes each leave an audit entry naming who. */
@@ -832,7 +791,7 @@ static void test_audit_actions(void **state)
     static const char *const actions[] = {"document.upload", "document.delete", "settings.change", "collection.create",
                                           "collection.rename", "collection.delete", "bot.create", "bot.update",
                                           "bot.delete"};
-    struct fixture *f = start();
+    struct webfix *f = start();
     struct http_resp r;
     char tok[80], th[128], path[64], pat[80];
     const char *ed[] = {th, NULL};
@@ -866,7 +825,7 @@ static void test_audit_actions(void **state)
     assert_non_null(strstr(r.body, "\"target\":\"salesbot\""));
     assert_non_null(strstr(r.body, "\"actor\":\"user:ed@example.com\""));
     http_resp_free(&r);
-    stop(f);
+    webfix_free(f);
 }
 
 /* A session unused for auth.session_idle_s, or older than auth.session_max_s, is refused (401
@@ -874,7 +833,7 @@ static void test_audit_actions(void **state)
 static void test_session_timeouts(void **state)
 {
     static const char *const kv[] = {"auth.session_idle_s", "60", "auth.session_max_s", "120", NULL};
-    struct fixture *f = start_cfg(kv);
+    struct webfix *f = start_cfg(kv);
     struct index_store *st = rag_store(f->rag);
     struct kb_error err = {0};
     struct http_resp r;
@@ -910,7 +869,7 @@ static void test_session_timeouts(void **state)
     assert_int_equal(req(f, "GET", "/api/me", me, NULL, &r), 401);
     assert_non_null(strstr(r.body, "auth.session_max_s"));
     http_resp_free(&r);
-    stop(f);
+    webfix_free(f);
 }
 
 int main(void)

@@ -38,59 +38,19 @@
 #include "web/web.h"
 
 #include "http.h"
+#include "webfix.h"
 
 #define TOKEN "test-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
 #define SHOP_ORIGIN "http://shop.example:8000"
 #define EVIL_ORIGIN "http://evil.example"
 
-struct fixture {
-    char dir[256];
-    struct config cfg;
-    struct rag *rag;
-    struct web_server *srv;
-    int port;
-};
-
 static const char *const admin[] = {AUTH, NULL};
 static const char *const from_shop[] = {"Origin: " SHOP_ORIGIN, "Content-Type: application/json", NULL};
 static const char *const from_evil[] = {"Origin: " EVIL_ORIGIN, "Content-Type: application/json", NULL};
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void set(struct config *cfg, const char *k, const char *v)
-{
-    struct kb_error err = {0};
-    if (config_set(cfg, k, v, CONFIG_SRC_FLAG, &err))
-        fail_msg("config_set %s=%s: %s", k, v, err.msg);
-}
-
-static void start(struct fixture *f)
-{
-    struct kb_error err = {0};
-    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 2, .access_log = false};
-    if (rag_open(&f->rag, &f->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
-    if (web_server_start(&f->srv, f->rag, &o, &err))
-        fail_msg("web_server_start: %s", err.msg);
-    f->port = web_server_port(f->srv);
-    assert_true(f->port > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    web_server_stop(f->srv);
-    rag_close(f->rag);
-    f->srv = NULL;
-    f->rag = NULL;
-}
-
 /* Writes text into dir/name and ingests it into collection coll (created first). */
-static void ingest(struct fixture *f, const char *coll, const char *name, const char *text)
+static void ingest(struct webfix *f, const char *coll, const char *name, const char *text)
 {
     struct kb_error err = {0};
     char path[512];
@@ -110,17 +70,11 @@ static void ingest(struct fixture *f, const char *coll, const char *name, const 
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-bots-test-XXXXXX");
-    if (!mkdtemp(f->dir))
-        fail_msg("mkdtemp: %s", strerror(errno));
-    config_init(&f->cfg);
-    set(&f->cfg, "data.dir", f->dir);
-    set(&f->cfg, "server.port", "0");
-    set(&f->cfg, "server.admin_token", TOKEN);
-    set(&f->cfg, "server.rate_limit_per_min", "100000");
-    set(&f->cfg, "log.level", "warn");
-    start(f);
+    struct webfix *f = webfix_new("bots");
+    webfix_set(f, "server.admin_token", TOKEN);
+    webfix_set(f, "server.rate_limit_per_min", "100000");
+    webfix_set(f, "log.level", "warn");
+    webfix_start(f, 2);
     ingest(f, "shop", "returns.md",
            "# Returns\n\nA kettle can be returned within 30 days of delivery for a full refund. "
            "Bring the receipt and the original box to any store.\n");
@@ -133,15 +87,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    stop(f);
-    config_release(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
+    struct webfix *f = *state;
+    webfix_free(f);
     return 0;
 }
 
-static void call_h(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static void call_h(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                    int want, struct http_resp *r)
 {
     assert_int_equal(http_req(f->port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
@@ -149,14 +100,14 @@ static void call_h(struct fixture *f, const char *method, const char *path, cons
         fail_msg("%s %s: status %d, want %d; body: %s", method, path, r->status, want, r->body);
 }
 
-static void call(struct fixture *f, const char *method, const char *path, const char *body, int want,
+static void call(struct webfix *f, const char *method, const char *path, const char *body, int want,
                  struct http_resp *r)
 {
     call_h(f, method, path, admin, body, want, r);
 }
 
 /* Expects an error status whose body holds code and message text. */
-static void expect_error_h(struct fixture *f, const char *method, const char *path, const char *const *hdrs,
+static void expect_error_h(struct webfix *f, const char *method, const char *path, const char *const *hdrs,
                            const char *body, int want, const char *code, const char *msg)
 {
     struct http_resp r;
@@ -168,13 +119,13 @@ static void expect_error_h(struct fixture *f, const char *method, const char *pa
     http_resp_free(&r);
 }
 
-static void expect_error(struct fixture *f, const char *method, const char *path, const char *body, int want,
+static void expect_error(struct webfix *f, const char *method, const char *path, const char *body, int want,
                          const char *code, const char *msg)
 {
     expect_error_h(f, method, path, admin, body, want, code, msg);
 }
 
-static void create_bots(struct fixture *f)
+static void create_bots(struct webfix *f)
 {
     struct http_resp r;
     call(f, "POST", "/api/bots",
@@ -200,7 +151,7 @@ static void create_bots(struct fixture *f)
 
 static void test_migration(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     sqlite3 *db;
     char path[512];
@@ -212,13 +163,13 @@ static void test_migration(void **state)
     http_resp_free(&r);
 
     /* make it a schema-5 database (before bots), then reopen: it upgrades in place */
-    stop(f);
+    webfix_stop(f);
     snprintf(path, sizeof path, "%s/kbox.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE bots; PRAGMA user_version=5;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    set(&f->cfg, "widget.greeting", "Welcome to the old widget");
-    start(f);
+    webfix_set(f, "widget.greeting", "Welcome to the old widget");
+    webfix_start(f, 2);
     call(f, "GET", "/api/bots", NULL, 200, &r);
     assert_non_null(strstr(r.body, "\"bots\":[{\"id\":\"default\""));
     assert_non_null(strstr(r.body, "\"greeting\":\"Welcome to the old widget\"")); /* today's widget setting */
@@ -241,11 +192,11 @@ static void test_migration(void **state)
      * global handoff settings */
     call(f, "POST", "/api/bots", "{\"id\":\"legacy\",\"greeting\":\"Old hello\"}", 201, &r);
     http_resp_free(&r);
-    stop(f);
+    webfix_stop(f);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE bot_handoff; PRAGMA user_version=8;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    start(f);
+    webfix_start(f, 2);
     call(f, "GET", "/api/bots/legacy", NULL, 200, &r);
     assert_non_null(strstr(r.body, "\"greeting\":\"Old hello\""));
     assert_non_null(strstr(r.body, "\"handoff\":\"inherit\",\"handoff_keywords\":\"\",\"handoff_after_fallbacks\":\"inherit\","
@@ -257,7 +208,7 @@ static void test_migration(void **state)
 
 static void test_crud(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char *big;
     size_t n;
@@ -324,7 +275,7 @@ static void test_crud(void **state)
 
 static void test_ask(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     create_bots(f);
     /* the hr bot answers from hr only */
@@ -368,7 +319,7 @@ static void test_ask(void **state)
 
 static void test_origins(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char acao[256];
     static const char *const pre_shop[] = {"Origin: " SHOP_ORIGIN, "Access-Control-Request-Method: POST", NULL};
@@ -422,7 +373,7 @@ static void test_origins(void **state)
 
 static void test_page(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char csp[512];
     create_bots(f);
@@ -449,7 +400,7 @@ static void test_page(void **state)
 
 static void test_openai(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     create_bots(f);
     call_h(f, "GET", "/v1/models", NULL, NULL, 200, &r);

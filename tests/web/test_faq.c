@@ -5,7 +5,7 @@
  * ids and collections; versions on edit, a similar question attached, all-or-nothing CSV and XLSX
  * import (a bad XLSX row made with ingest_sheet_write), the log naming the version that answered,
  * CSV and XLSX export and re-import, and /api/ask answering a paraphrase with mode "curated". */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,70 +28,32 @@
 #include "web/web.h"
 
 #include "http.h"
+#include "webfix.h"
 
 #define TOKEN "test-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
 
-struct fixture {
-    char dir[256];
-    struct config cfg;
-    struct rag *rag;
-    struct web_server *srv;
-    int port;
-};
-
 static const char *const admin[] = {AUTH, NULL};
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void set(struct config *cfg, const char *k, const char *v)
-{
-    struct kb_error err = {0};
-    if (config_set(cfg, k, v, CONFIG_SRC_FLAG, &err))
-        fail_msg("config_set %s=%s: %s", k, v, err.msg);
-}
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    struct kb_error err = {0};
-    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 2, .access_log = false};
-    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-faq-test-XXXXXX");
-    if (!mkdtemp(f->dir))
-        fail_msg("mkdtemp: %s", strerror(errno));
-    config_init(&f->cfg);
-    set(&f->cfg, "data.dir", f->dir);
-    set(&f->cfg, "server.port", "0");
-    set(&f->cfg, "server.admin_token", TOKEN);
-    set(&f->cfg, "server.rate_limit_per_min", "100000");
-    set(&f->cfg, "log.level", "warn");
-    if (rag_open(&f->rag, &f->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
-    if (web_server_start(&f->srv, f->rag, &o, &err))
-        fail_msg("web_server_start: %s", err.msg);
-    f->port = web_server_port(f->srv);
-    assert_true(f->port > 0);
+    struct webfix *f = webfix_new("faq");
+    webfix_set(f, "server.admin_token", TOKEN);
+    webfix_set(f, "server.rate_limit_per_min", "100000");
+    webfix_set(f, "log.level", "warn");
+    webfix_start(f, 2);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    web_server_stop(f->srv);
-    rag_close(f->rag);
-    config_release(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
+    webfix_free(*state);
     return 0;
 }
 
 /* method path [body] -> the response, status asserted. */
-static void call_n(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static void call_n(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                    size_t n, int want, struct http_resp *r)
 {
     assert_int_equal(http_req(f->port, method, path, hdrs, body, n, r), 0);
@@ -100,14 +61,14 @@ static void call_n(struct fixture *f, const char *method, const char *path, cons
         fail_msg("%s %s: status %d, want %d; body: %s", method, path, r->status, want, r->body);
 }
 
-static void call(struct fixture *f, const char *method, const char *path, const char *body, int want,
+static void call(struct webfix *f, const char *method, const char *path, const char *body, int want,
                  struct http_resp *r)
 {
     call_n(f, method, path, admin, body, body ? strlen(body) : 0, want, r);
 }
 
 /* Expects an error status whose body holds code and message text. */
-static void expect_error(struct fixture *f, const char *method, const char *path, const char *body, int want,
+static void expect_error(struct webfix *f, const char *method, const char *path, const char *body, int want,
                          const char *code, const char *msg)
 {
     struct http_resp r;
@@ -128,7 +89,7 @@ static int64_t json_int(const char *body, const char *key)
     return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
 }
 
-static int64_t total(struct fixture *f)
+static int64_t total(struct webfix *f)
 {
     struct http_resp r;
     int64_t t;
@@ -140,7 +101,7 @@ static int64_t total(struct fixture *f)
 
 static void test_crud(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char path[96];
     int64_t id;
@@ -256,7 +217,7 @@ static void test_crud(void **state)
 
 static void test_import_export(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     static const char bad[] = "question,similar_questions,answer\n"
                               "Do you sell gift cards?,,\"Yes, from 10 GBP.\"\n"
                               "Do gift cards expire?,,\n";

@@ -71,83 +71,29 @@
 #include "web/web.h"
 
 #include "http.h"
+#include "webfix.h"
 
 #define TOKEN "test-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
 
-struct fixture {
-    char dir[256];
-    struct config cfg;
-    struct rag *rag;
-    struct web_server *srv;
-    int port;
-};
-
 static const char *const admin[] = {AUTH, "Content-Type: application/json", NULL};
 static const char *const public_h[] = {"Content-Type: application/json", NULL};
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+static struct webfix *fixture_new(const char *hours)
 {
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void set(struct config *cfg, const char *k, const char *v)
-{
-    struct kb_error err = {0};
-    if (config_set(cfg, k, v, CONFIG_SRC_FLAG, &err))
-        fail_msg("config_set %s=%s: %s", k, v, err.msg);
-}
-
-static void start(struct fixture *f)
-{
-    struct kb_error err = {0};
-    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 4, .access_log = false};
-    if (rag_open(&f->rag, &f->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
-    if (web_server_start(&f->srv, f->rag, &o, &err))
-        fail_msg("web_server_start: %s", err.msg);
-    f->port = web_server_port(f->srv);
-    assert_true(f->port > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    web_server_stop(f->srv);
-    rag_close(f->rag);
-    f->srv = NULL;
-    f->rag = NULL;
-}
-
-static struct fixture *fixture_new(const char *hours)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-handoff-test-XXXXXX");
-    if (!mkdtemp(f->dir))
-        fail_msg("mkdtemp: %s", strerror(errno));
-    config_init(&f->cfg);
-    set(&f->cfg, "data.dir", f->dir);
-    set(&f->cfg, "server.port", "0");
-    set(&f->cfg, "server.admin_token", TOKEN);
-    set(&f->cfg, "server.rate_limit_per_min", "0");
-    set(&f->cfg, "log.level", "warn");
-    set(&f->cfg, "handoff.wait_seconds", "2");
+    struct webfix *f = webfix_new("handoff");
+    webfix_set(f, "server.admin_token", TOKEN);
+    webfix_set(f, "server.rate_limit_per_min", "0");
+    webfix_set(f, "log.level", "warn");
+    webfix_set(f, "handoff.wait_seconds", "2");
     if (hours)
-        set(&f->cfg, "handoff.hours", hours);
-    start(f);
+        webfix_set(f, "handoff.hours", hours);
+    webfix_start(f, 4);
     return f;
 }
 
-static void fixture_free(struct fixture *f)
-{
-    stop(f);
-    config_release(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-}
-
 /* One request; fails unless the status is want. The caller frees r. */
-static void call(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static void call(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                  int want, struct http_resp *r)
 {
     assert_int_equal(http_req(f->port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
@@ -156,7 +102,7 @@ static void call(struct fixture *f, const char *method, const char *path, const 
 }
 
 /* A request whose body must contain each of the NULL-terminated fragments. */
-static void expect(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static void expect(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                    int want, const char *frag, const char *frag2)
 {
     struct http_resp r;
@@ -210,7 +156,7 @@ struct sse {
     size_t n, pos;   /* bytes read; where the next search starts */
 };
 
-static void sse_open(struct sse *s, struct fixture *f, const char *path, const char *extra)
+static void sse_open(struct sse *s, struct webfix *f, const char *path, const char *extra)
 {
     char req[1024];
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s%s\r\n",
@@ -465,7 +411,7 @@ static void test_keywords(void **state)
 /* ---- over HTTP ----------------------------------------------------------------------------------------- */
 
 struct take_arg {
-    struct fixture *f;
+    struct webfix *f;
     const char *const *hdrs;
     const char *path;
     int status;
@@ -485,7 +431,7 @@ static void *take_thread(void *p)
 }
 
 /* Logs in user email (password pass-ROLE) and fills the bearer header line into hdr. */
-static void agent_login(struct fixture *f, const char *email, const char *role, char *hdr, size_t n)
+static void agent_login(struct webfix *f, const char *email, const char *role, char *hdr, size_t n)
 {
     char body[256], tok[128];
     struct http_resp r;
@@ -500,7 +446,7 @@ static void agent_login(struct fixture *f, const char *email, const char *role, 
 }
 
 /* Asks the bot; the conversation secret and message id of the answer into secret/mid. */
-static void ask(struct fixture *f, const char *question, const char *secret_in, char secret[33], int64_t *mid,
+static void ask(struct webfix *f, const char *question, const char *secret_in, char secret[33], int64_t *mid,
                 const char *want_offer)
 {
     char body[512];
@@ -522,7 +468,7 @@ static void ask(struct fixture *f, const char *question, const char *secret_in, 
 }
 
 /* Requests a person; token and id out. */
-static int64_t request_person(struct fixture *f, const char *secret, char token[33], int64_t want_pos)
+static int64_t request_person(struct webfix *f, const char *secret, char token[33], int64_t want_pos)
 {
     char body[256];
     struct http_resp r;
@@ -539,7 +485,7 @@ static int64_t request_person(struct fixture *f, const char *secret, char token[
 
 static void test_live_chat(void **state)
 {
-    struct fixture *f = fixture_new(NULL);
+    struct webfix *f = fixture_new(NULL);
     char secret[33], secret2[33], tok1[33], tok2[33], path[256], body[8200], bhdr[300], vhdr[300];
     const char *b_h[] = {bhdr, "Content-Type: application/json", NULL};
     const char *v_h[] = {vhdr, NULL};
@@ -681,8 +627,8 @@ static void test_live_chat(void **state)
 
     /* restart: the queue and the held conversation survive */
     sse_close(&inbox);
-    stop(f);
-    start(f);
+    webfix_stop(f);
+    webfix_start(f, 4);
     call(f, "GET", "/api/inbox", admin, NULL, 200, &r);
     assert_int_equal(json_int(r.body, "agents_online"), 0);
     assert_non_null(strstr(r.body, "\"state\":\"taken\""));
@@ -748,14 +694,14 @@ static void test_live_chat(void **state)
     expect(f, "GET", "/api/audit", admin, NULL, 200, "\"action\":\"handoff.take\"", "\"target\":\"handoff:1\"");
     /* the Dashboard's handed-off count: two chats (one became a ticket) and one ticket */
     expect(f, "GET", "/api/stats", admin, NULL, 200, "\"handed_off\":3", NULL);
-    fixture_free(f);
+    webfix_free(f);
 }
 
 static void test_out_of_hours(void **state)
 {
     time_t now = time(NULL);
     struct tm tm;
-    struct fixture *f;
+    struct webfix *f;
     struct sse inbox;
     (void)state;
     gmtime_r(&now, &tm);
@@ -777,18 +723,18 @@ static void test_out_of_hours(void **state)
     expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"Asia/Shanghai\"}", 200, NULL, NULL);
     expect(f, "PUT", "/api/settings", admin, "{\"handoff.timezone\":\"+08:00\"}", 200, NULL, NULL);
     sse_close(&inbox);
-    stop(f);
+    webfix_stop(f);
     {
         struct kb_error err = {0};
         struct rag *r = NULL;
-        set(&f->cfg, "handoff.hours", "Mon-Fri 18:00-09:00");
+        webfix_set(f, "handoff.hours", "Mon-Fri 18:00-09:00");
         assert_int_equal(rag_open(&r, &f->cfg, &err), KB_ECONFIG);
         assert_non_null(strstr(err.msg, "handoff.hours"));
         assert_null(r);
-        set(&f->cfg, "handoff.hours", "");
-        start(f); /* fixture_free stops it */
+        webfix_set(f, "handoff.hours", "");
+        webfix_start(f, 4); /* fixture_free stops it */
     }
-    fixture_free(f);
+    webfix_free(f);
 }
 
 /* ---- notifications: a webhook receiver and an SMTP sink on 127.0.0.1 ---------------------------------- */
@@ -1010,7 +956,7 @@ static void log_capture(enum kb_log_level level, const char *msg, void *ud)
 static void test_notify(void **state)
 {
     struct sink hook, mail;
-    struct fixture *f;
+    struct webfix *f;
     char url[256], v[64], got[4096], body[512];
     static const struct {
         const char *format, *want1, *want2;
@@ -1025,25 +971,20 @@ static void test_notify(void **state)
     sink_start(&hook, false);
     sink_start(&mail, true);
     kb_log_set_sink(log_capture, NULL);
-    f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-handoff-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    config_init(&f->cfg);
-    set(&f->cfg, "data.dir", f->dir);
-    set(&f->cfg, "server.port", "0");
-    set(&f->cfg, "server.admin_token", TOKEN);
-    set(&f->cfg, "server.rate_limit_per_min", "0");
+    f = webfix_new("handoff");
+    webfix_set(f, "server.admin_token", TOKEN);
+    webfix_set(f, "server.rate_limit_per_min", "0");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/robot/send?key=SECRET-ROBOT-KEY-42", hook.port);
-    set(&f->cfg, "handoff.webhook_url", url);
-    set(&f->cfg, "handoff.smtp_host", "127.0.0.1");
+    webfix_set(f, "handoff.webhook_url", url);
+    webfix_set(f, "handoff.smtp_host", "127.0.0.1");
     snprintf(v, sizeof v, "%d", mail.port);
-    set(&f->cfg, "handoff.smtp_port", v);
-    set(&f->cfg, "handoff.smtp_starttls", "false");
-    set(&f->cfg, "handoff.smtp_from", "kbox@example.com");
-    set(&f->cfg, "handoff.smtp_to", "desk@example.com, boss@example.com");
-    set(&f->cfg, "handoff.notify_retries", "1");
-    set(&f->cfg, "handoff.notify_timeout_s", "2");
-    start(f);
+    webfix_set(f, "handoff.smtp_port", v);
+    webfix_set(f, "handoff.smtp_starttls", "false");
+    webfix_set(f, "handoff.smtp_from", "kbox@example.com");
+    webfix_set(f, "handoff.smtp_to", "desk@example.com, boss@example.com");
+    webfix_set(f, "handoff.notify_retries", "1");
+    webfix_set(f, "handoff.notify_timeout_s", "2");
+    webfix_start(f, 4);
 
     /* a ticket: the generic JSON and an e-mail to both recipients */
     expect(f, "POST", "/api/handoff/ticket", public_h,
@@ -1105,13 +1046,13 @@ static void test_notify(void **state)
     pthread_mutex_lock(&hook.mu);
     hook.release = true;
     pthread_mutex_unlock(&hook.mu);
-    stop(f);
+    webfix_stop(f);
     kb_log_set_sink(NULL, NULL);
     log_text[log_len] = '\0';
     assert_non_null(strstr(log_text, "giving up"));
     assert_null(strstr(log_text, "SECRET-ROBOT-KEY"));
-    start(f);
-    fixture_free(f);
+    webfix_start(f, 4);
+    webfix_free(f);
     sink_stop(&hook);
     sink_stop(&mail);
 }
@@ -1119,7 +1060,7 @@ static void test_notify(void **state)
 /* ---- a bot's own handoff settings (issue #16 item 3, #17 item 1) -------------------------------------- */
 
 /* Asks as bot (NULL: none) in conversation secret_in (NULL: a new one); want_offer as in ask(). */
-static void ask_bot(struct fixture *f, const char *bot, const char *question, const char *secret_in, char secret[33],
+static void ask_bot(struct webfix *f, const char *bot, const char *question, const char *secret_in, char secret[33],
                     int64_t *mid, const char *want_offer)
 {
     char body[512];
@@ -1142,7 +1083,7 @@ static void ask_bot(struct fixture *f, const char *bot, const char *question, co
 }
 
 /* A thumbs-down on message mid, naming bot (NULL: none); whether the reply offers a person. */
-static bool thumbs_down_offers(struct fixture *f, const char *bot, const char *secret, int64_t mid)
+static bool thumbs_down_offers(struct webfix *f, const char *bot, const char *secret, int64_t mid)
 {
     char body[256];
     struct http_resp r;
@@ -1157,7 +1098,7 @@ static bool thumbs_down_offers(struct fixture *f, const char *bot, const char *s
 
 static void test_bot_handoff(void **state)
 {
-    struct fixture *f = fixture_new(NULL);
+    struct webfix *f = fixture_new(NULL);
     char secret[33], secret2[33];
     int64_t mid;
     struct sse inbox;
@@ -1228,11 +1169,11 @@ static void test_bot_handoff(void **state)
            NULL);
     expect(f, "GET", "/api/handoff/status?bot=quiet", NULL, NULL, 200, "\"enabled\":true", NULL);
     sse_close(&inbox);
-    fixture_free(f);
+    webfix_free(f);
 }
 
 /* A question over collection coll (by name); the offer wanted (NULL: none). The message id into *mid. */
-static void ask_coll(struct fixture *f, const char *coll, const char *question, char secret[33], int64_t *mid,
+static void ask_coll(struct webfix *f, const char *coll, const char *question, char secret[33], int64_t *mid,
                      const char *want_offer)
 {
     char body[512];
@@ -1254,7 +1195,7 @@ static void ask_coll(struct fixture *f, const char *coll, const char *question, 
 
 static void test_coll_handoff(void **state)
 {
-    struct fixture *f = fixture_new(NULL);
+    struct webfix *f = fixture_new(NULL);
     char secret[33], path[64], path_shop[64];
     int64_t mid, hr, shop;
     struct http_resp r;
@@ -1351,11 +1292,11 @@ static void test_coll_handoff(void **state)
            200, "\"handoff\":\"inherit\",\"handoff_keywords\":\"inherit\",\"handoff_after_fallbacks\":\"inherit\"", NULL);
     ask_coll(f, "hr", "Can I talk to a human", secret, &mid, "keyword");
     sse_close(&inbox);
-    stop(f);
-    start(f);
+    webfix_stop(f);
+    webfix_start(f, 4);
     expect(f, "GET", path_shop, admin, NULL, 200, "\"handoff\":false,\"handoff_keywords\":\"inherit\"",
            "\"handoff_after_fallbacks\":1");
-    fixture_free(f);
+    webfix_free(f);
 }
 
 /* The server's threads now (Threads: in /proc/self/status; the server runs in this process). */
@@ -1379,7 +1320,7 @@ static int threads_now(void)
  * server with every stream open returns and ends each stream (EOF on its socket). */
 static void test_stream_threads(void **state)
 {
-    struct fixture *f = fixture_new(NULL);
+    struct webfix *f = fixture_new(NULL);
     static struct sse cust[N_STREAMS];
     struct sse inbox;
     char tok[N_STREAMS][33], path[256], want[64];
@@ -1422,7 +1363,7 @@ static void test_stream_threads(void **state)
     sse_close(&cust[N_STREAMS - 1]);
 
     /* stop with every stream open: it returns, and each stream sees the end */
-    stop(f);
+    webfix_stop(f);
     for (int i = 0; i < N_STREAMS - 1; i++) {
         char tail[256];
         ssize_t got;
@@ -1435,16 +1376,16 @@ static void test_stream_threads(void **state)
         sse_close(&cust[i]);
     }
     sse_close(&inbox);
-    start(f); /* the queue is still there after the restart */
+    webfix_start(f, 4); /* the queue is still there after the restart */
     expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"state\":\"taken\"", "\"state\":\"queued\"");
-    fixture_free(f);
+    webfix_free(f);
 }
 
 /* Per-collection access: an agent limited to the collection "shop" sees and handles the handoffs of
  * the bot over "shop" only; the "hr" bot's and the bot-less ones are left out and 404. */
 static void test_coll_agent(void **state)
 {
-    struct fixture *f = fixture_new(NULL);
+    struct webfix *f = fixture_new(NULL);
     char tok[3][33], body[256], path[256], ahdr[300];
     const char *a_h[] = {ahdr, "Content-Type: application/json", NULL};
     int64_t hr, shop, id_hr, id_shop, id_none;
@@ -1542,7 +1483,7 @@ static void test_coll_agent(void **state)
     expect(f, "POST", path, a_h, "{}", 200, NULL, NULL);
     sse_close(&mine);
     sse_close(&inbox);
-    fixture_free(f);
+    webfix_free(f);
 }
 
 /* Messages of a handoff from a logged bot conversation join that conversation's log: the export
@@ -1551,7 +1492,7 @@ static void test_coll_agent(void **state)
  * a handoff with no bot conversation logs nothing. */
 static void test_handoff_log(void **state)
 {
-    struct fixture *f = fixture_new(NULL);
+    struct webfix *f = fixture_new(NULL);
     char secret[33], tok[33], tok2[33], path[256], body[256], conv[64];
     int64_t mid, id, id2, questions;
     struct sse inbox;
@@ -1611,7 +1552,7 @@ static void test_handoff_log(void **state)
     assert_null(strstr(r.body, "\"handoff\""));
     http_resp_free(&r);
     sse_close(&inbox);
-    fixture_free(f);
+    webfix_free(f);
 }
 
 int main(void)

@@ -34,76 +34,33 @@
 #include "web/web.h"
 
 #include "http.h"
+#include "webfix.h"
 #include "../cli/serve.h"
 
 #define TOKEN "test-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
 
-struct fixture {
-    char dir[256];
-    struct config cfg;
-    struct rag *rag;
-    struct web_server *srv;
-    int port;
-    int64_t doc_faq, doc_handbook;
-};
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void set(struct config *cfg, const char *k, const char *v)
-{
-    struct kb_error err = {0};
-    int rc = config_set(cfg, k, v, CONFIG_SRC_FLAG, &err);
-    if (rc)
-        fail_msg("config_set %s=%s: %s", k, v, err.msg);
-}
-
 /* Starts a server with the given extra settings ("key=value" list, NULL-terminated). */
-static struct fixture *start(const char *const *extra)
+static struct webfix *start(const char *const *extra)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    struct kb_error err = {0};
-    struct web_opts o = {.host = NULL, .port = -1, .n_threads = 2, .access_log = false};
-    snprintf(f->dir, sizeof f->dir, "/tmp/kbox-web-test-XXXXXX");
-    if (!mkdtemp(f->dir))
-        fail_msg("mkdtemp: %s", strerror(errno));
-    config_init(&f->cfg);
-    set(&f->cfg, "data.dir", f->dir);
-    set(&f->cfg, "server.port", "0");
-    set(&f->cfg, "server.admin_token", TOKEN);
-    set(&f->cfg, "server.max_body_bytes", "4096");
-    set(&f->cfg, "server.max_upload_bytes", "131072");
-    set(&f->cfg, "server.rate_limit_per_min", "100000");
-    set(&f->cfg, "ingest.workers", "1");
+    struct webfix *f = webfix_new("web");
+    webfix_set(f, "server.admin_token", TOKEN);
+    webfix_set(f, "server.max_body_bytes", "4096");
+    webfix_set(f, "server.max_upload_bytes", "131072");
+    webfix_set(f, "server.rate_limit_per_min", "100000");
+    webfix_set(f, "ingest.workers", "1");
     for (int i = 0; extra && extra[i]; i++) {
         char key[128];
         const char *eq = strchr(extra[i], '=');
         snprintf(key, sizeof key, "%.*s", (int)(eq - extra[i]), extra[i]);
-        set(&f->cfg, key, eq + 1);
+        webfix_set(f, key, eq + 1);
     }
-    if (rag_open(&f->rag, &f->cfg, &err))
-        fail_msg("rag_open: %s", err.msg);
-    if (web_server_start(&f->srv, f->rag, &o, &err))
-        fail_msg("web_server_start: %s", err.msg);
-    f->port = web_server_port(f->srv);
-    assert_true(f->port > 0);
+    webfix_start(f, 2);
     return f;
 }
 
-static void stop(struct fixture *f)
-{
-    web_server_stop(f->srv);
-    rag_close(f->rag);
-    config_release(&f->cfg);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-}
+/* The sample documents' ids in the group's server (upload_samples). */
+static int64_t doc_faq, doc_handbook;
 
 static char *slurp(const char *path, size_t *n)
 {
@@ -132,7 +89,7 @@ static int64_t json_int(const char *body, const char *key)
 }
 
 /* GET/POST/... with optional JSON body; asserts the status. */
-static void call(struct fixture *f, const char *method, const char *path, const char *const *hdrs, const char *body,
+static void call(struct webfix *f, const char *method, const char *path, const char *const *hdrs, const char *body,
                  int want, struct http_resp *r)
 {
     assert_int_equal(http_req(f->port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
@@ -140,7 +97,7 @@ static void call(struct fixture *f, const char *method, const char *path, const 
         fail_msg("%s %s: status %d, want %d; body: %s", method, path, r->status, want, r->body);
 }
 
-static void expect_error(struct fixture *f, const char *method, const char *path, const char *const *hdrs,
+static void expect_error(struct webfix *f, const char *method, const char *path, const char *const *hdrs,
                          const char *body, int want, const char *code)
 {
     struct http_resp r;
@@ -178,7 +135,7 @@ static const char *const upload_hdrs[] = {AUTH, "Content-Type: multipart/form-da
 static const char *const admin[] = {AUTH, NULL};
 static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
 
-static void wait_job(struct fixture *f, int64_t job)
+static void wait_job(struct webfix *f, int64_t job)
 {
     char path[64];
     snprintf(path, sizeof path, "/api/jobs/%lld", (long long)job);
@@ -198,7 +155,7 @@ static void wait_job(struct fixture *f, int64_t job)
 }
 
 /* Uploads the two English samples through the API and waits for them to be indexed. */
-static void upload_samples(struct fixture *f)
+static void upload_samples(struct webfix *f)
 {
     const char *names[2] = {"faq.md", "employee-handbook.txt"};
     char *datas[2];
@@ -213,9 +170,9 @@ static void upload_samples(struct fixture *f)
     assert_int_equal(http_req(f->port, "POST", "/api/documents", upload_hdrs, body, n, &r), 0);
     if (r.status != 202)
         fail_msg("upload: %d %s", r.status, r.body);
-    f->doc_faq = json_int(r.body, "document_id");
-    f->doc_handbook = json_int(strstr(r.body, "employee-handbook.txt"), "document_id");
-    assert_true(f->doc_faq > 0 && f->doc_handbook > 0 && f->doc_faq != f->doc_handbook);
+    doc_faq = json_int(r.body, "document_id");
+    doc_handbook = json_int(strstr(r.body, "employee-handbook.txt"), "document_id");
+    assert_true(doc_faq > 0 && doc_handbook > 0 && doc_faq != doc_handbook);
     wait_job(f, json_int(r.body, "job_id"));
     wait_job(f, json_int(strstr(r.body, "employee-handbook.txt"), "job_id"));
     http_resp_free(&r);
@@ -226,7 +183,7 @@ static void upload_samples(struct fixture *f)
 
 static int group_setup(void **state)
 {
-    struct fixture *f = start(NULL);
+    struct webfix *f = start(NULL);
     upload_samples(f);
     *state = f;
     return 0;
@@ -234,7 +191,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    stop(*state);
+    webfix_free(*state);
     return 0;
 }
 
@@ -242,7 +199,7 @@ static int group_teardown(void **state)
 
 static void test_health_and_static(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char h[512];
     call(f, "GET", "/api/health", NULL, NULL, 200, &r);
@@ -272,7 +229,7 @@ static void test_health_and_static(void **state)
 
 static void test_404_405(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     expect_error(f, "GET", "/nope", NULL, NULL, 404, "ENOENT");
     expect_error(f, "GET", "/api/documents/abc", admin, NULL, 404, "ENOENT");
     expect_error(f, "GET", "/api/documents/0", admin, NULL, 404, "ENOENT");
@@ -291,7 +248,7 @@ static void test_404_405(void **state)
 
 static void test_bad_json(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     call(f, "POST", "/api/search", json_hdr, "{\"query\": \"x\",", 400, &r);
     assert_non_null(strstr(r.body, "EJSON"));
@@ -334,7 +291,7 @@ static void test_bad_json(void **state)
 
 /* Announces a body of n bytes with Expect: 100-continue and sends none, as careful clients do: an
  * over-cap announcement must be refused before any body byte is read. */
-static int announce(struct fixture *f, const char *method, const char *path, const char *extra, long long n)
+static int announce(struct webfix *f, const char *method, const char *path, const char *extra, long long n)
 {
     char raw[1024];
     struct http_resp r;
@@ -350,7 +307,7 @@ static int announce(struct fixture *f, const char *method, const char *path, con
 }
 
 /* Sends a chunked body of n_chunks x 1 KiB (no Content-Length) and returns the status. */
-static int chunked(struct fixture *f, const char *path, const char *headers, const char *prefix, int n_chunks,
+static int chunked(struct webfix *f, const char *path, const char *headers, const char *prefix, int n_chunks,
                    const char *suffix)
 {
     size_t n = 0, cap = (size_t)n_chunks * 1100 + 4096;
@@ -381,7 +338,7 @@ static int chunked(struct fixture *f, const char *path, const char *headers, con
 
 static void test_body_caps(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     /* JSON routes: server.max_body_bytes is 4096 here */
     assert_int_equal(announce(f, "POST", "/api/search", "Content-Type: application/json", 8192), 413);
     assert_int_equal(announce(f, "POST", "/api/ask", NULL, 4097), 413);
@@ -401,7 +358,7 @@ static void test_body_caps(void **state)
 
 static void test_auth(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     static const char *const wrong[] = {"Authorization: Bearer not-the-token", NULL};
     static const char *const up_noauth[] = {"Content-Type: multipart/form-data; boundary=XbOuNdArY", NULL};
     static const char *const up_wrong[] = {"Authorization: Bearer nope",
@@ -440,7 +397,7 @@ static void test_auth(void **state)
 
 static void test_documents(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char path[128], h[512];
     size_t n;
@@ -455,13 +412,13 @@ static void test_documents(void **state)
     assert_non_null(strstr(r.body, "employee-handbook.txt"));
     http_resp_free(&r);
 
-    snprintf(path, sizeof path, "/api/documents/%lld", (long long)f->doc_handbook);
+    snprintf(path, sizeof path, "/api/documents/%lld", (long long)doc_handbook);
     call(f, "GET", path, admin, NULL, 200, &r);
     assert_non_null(strstr(r.body, "\"chunks\":[{"));
     assert_non_null(strstr(r.body, "Annual leave"));
     http_resp_free(&r);
 
-    snprintf(path, sizeof path, "/api/documents/%lld/file", (long long)f->doc_handbook);
+    snprintf(path, sizeof path, "/api/documents/%lld/file", (long long)doc_handbook);
     call(f, "GET", path, admin, NULL, 200, &r);
     orig = slurp(KBOX_SOURCE_DIR "/samples/en/employee-handbook.txt", &n);
     assert_int_equal(r.body_len, n);
@@ -482,14 +439,14 @@ static void test_documents(void **state)
         body = multipart(names, (const char *const *)datas, lens, 1, &bn);
         assert_int_equal(http_req(f->port, "POST", "/api/documents", upload_hdrs, body, bn, &r), 0);
         assert_int_equal(r.status, 202);
-        assert_int_equal(json_int(r.body, "document_id"), f->doc_faq);
+        assert_int_equal(json_int(r.body, "document_id"), doc_faq);
         assert_non_null(strstr(r.body, "\"duplicate\":true"));
         http_resp_free(&r);
         free(body);
         free(datas[0]);
     }
     /* re-ingest gives a job that finishes */
-    snprintf(path, sizeof path, "/api/documents/%lld/reingest", (long long)f->doc_faq);
+    snprintf(path, sizeof path, "/api/documents/%lld/reingest", (long long)doc_faq);
     call(f, "POST", path, admin, NULL, 202, &r);
     assert_true(json_int(r.body, "job_id") > 0);
     wait_job(f, json_int(r.body, "job_id"));
@@ -548,7 +505,7 @@ static void test_documents(void **state)
 
 static void test_upload_too_big(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     const char *head = "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\r\n";
     char cmd[400];
     int n_left = -1;
@@ -570,7 +527,7 @@ static void test_upload_too_big(void **state)
 
 static void test_collections(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char path[64];
     int64_t id;
@@ -621,7 +578,7 @@ static void test_collections(void **state)
 
 static void test_search(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     call(f, "POST", "/api/search", json_hdr, "{\"query\":\"annual leave days\",\"top_k\":3}", 200, &r);
     assert_non_null(strstr(r.body, "\"hits\":[{"));
@@ -637,7 +594,7 @@ static void test_search(void **state)
 
 static void test_ask(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     const char *tok, *cit, *done;
     call(f, "POST", "/api/ask", json_hdr, "{\"question\":\"How many days of paid annual leave do employees get?\"}", 200,
@@ -682,7 +639,7 @@ static void test_ask(void **state)
 
 static void test_openai(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     call(f, "POST", "/v1/chat/completions", json_hdr,
          "{\"model\":\"kbox\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
@@ -732,7 +689,7 @@ static void test_openai(void **state)
 
 static void test_settings_and_widget(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     call(f, "PUT", "/api/settings", admin, "{\"widget.title\":\"Help desk\",\"index.top_k\":4}", 200, &r);
     assert_non_null(strstr(r.body, "\"widget.title\":\"Help desk\""));
@@ -750,7 +707,7 @@ static void test_settings_and_widget(void **state)
 
 static void test_metrics(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     /* /metrics is the admin's unless server.public_metrics */
     call(f, "GET", "/metrics", admin, NULL, 200, &r);
@@ -770,7 +727,7 @@ static void test_metrics(void **state)
 
 static void test_traversal(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     static const char *const paths[] = {
         "/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/static/..%2f..%2fetc%2fpasswd",
         "/static/.%2e/web.h", "/static/%2fetc%2fpasswd", "/static/..\\..\\etc\\passwd", "/../../etc/passwd",
@@ -791,7 +748,7 @@ static void test_traversal(void **state)
 
 static void test_slow_and_vanishing_clients(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     /* a client that stops mid-stream */
     for (int i = 0; i < 3; i++) {
@@ -824,7 +781,7 @@ static void test_slow_and_vanishing_clients(void **state)
 }
 
 struct worker_arg {
-    struct fixture *f;
+    struct webfix *f;
     int kind; /* 0 ask, 1 upload, 2 search */
     int n_ok;
 };
@@ -862,7 +819,7 @@ static void *worker(void *p)
 
 static void test_concurrent_uploads_and_asks(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     pthread_t th[4];
     struct worker_arg args[4] = {{f, 0, 0}, {f, 0, 0}, {f, 1, 0}, {f, 2, 0}};
     for (int i = 0; i < 4; i++)
@@ -875,10 +832,10 @@ static void test_concurrent_uploads_and_asks(void **state)
 
 static void test_delete_document(void **state)
 {
-    struct fixture *f = *state;
+    struct webfix *f = *state;
     struct http_resp r;
     char path[64];
-    snprintf(path, sizeof path, "/api/documents/%lld", (long long)f->doc_faq);
+    snprintf(path, sizeof path, "/api/documents/%lld", (long long)doc_faq);
     call(f, "DELETE", path, admin, NULL, 200, &r);
     http_resp_free(&r);
     expect_error(f, "GET", path, admin, NULL, 404, "ENOENT");
@@ -890,7 +847,7 @@ static void test_delete_document(void **state)
 static void test_rate_limit(void **state)
 {
     static const char *const extra[] = {"server.rate_limit_per_min=3", NULL};
-    struct fixture *f = start(extra);
+    struct webfix *f = start(extra);
     struct http_resp r;
     (void)state;
     for (int i = 0; i < 3; i++) {
@@ -907,13 +864,13 @@ static void test_rate_limit(void **state)
     http_resp_free(&r);
     call(f, "GET", "/static/app.js", NULL, NULL, 200, &r);
     http_resp_free(&r);
-    stop(f);
+    webfix_free(f);
 }
 
 static void test_private_ask(void **state)
 {
     static const char *const extra[] = {"server.public_ask=false", NULL};
-    struct fixture *f = start(extra);
+    struct webfix *f = start(extra);
     static const char *const wrong[] = {"Authorization: Bearer wrong", NULL};
     struct http_resp r;
     (void)state;
@@ -925,13 +882,13 @@ static void test_private_ask(void **state)
     http_resp_free(&r);
     call(f, "GET", "/api/health", NULL, NULL, 200, &r); /* health stays public */
     http_resp_free(&r);
-    stop(f);
+    webfix_free(f);
 }
 
 static void test_cors(void **state)
 {
     static const char *const extra[] = {"server.cors_origins=http://shop.example, https://www.example.org", NULL};
-    struct fixture *f = start(extra);
+    struct webfix *f = start(extra);
     static const char *const ok_pre[] = {"Origin: http://shop.example", "Access-Control-Request-Method: POST", NULL};
     static const char *const bad_pre[] = {"Origin: http://evil.example", "Access-Control-Request-Method: POST", NULL};
     static const char *const ok_post[] = {"Origin: https://www.example.org", "Content-Type: application/json", NULL};
@@ -959,7 +916,7 @@ static void test_cors(void **state)
     call(f, "POST", "/api/search", same_hdr, "{\"query\":\"x\"}", 200, &r);
     assert_null(http_header(&r, "Access-Control-Allow-Origin", h, sizeof h));
     http_resp_free(&r);
-    stop(f);
+    webfix_free(f);
 }
 
 /* Without auth.admin_token there is no token at all: no file is written, an old token is refused,
@@ -967,7 +924,7 @@ static void test_cors(void **state)
 static void test_setup_link(void **state)
 {
     static const char *const extra[] = {"server.admin_token=", NULL};
-    struct fixture *f;
+    struct webfix *f;
     struct kb_error err = {0};
     struct web_opts o = {.host = NULL, .port = -1, .n_threads = 1, .access_log = false};
     char path[300], body[400], setup[80];
@@ -994,13 +951,13 @@ static void test_setup_link(void **state)
     assert_int_equal(web_server_start(&f->srv, f->rag, &o, &err), 0);
     f->port = web_server_port(f->srv);
     assert_string_equal(web_server_setup_token(f->srv), "");
-    stop(f);
+    webfix_free(f);
 }
 
 static void test_timeout(void **state)
 {
     static const char *const extra[] = {"server.timeout_s=1", NULL};
-    struct fixture *f = start(extra);
+    struct webfix *f = start(extra);
     char buf[256];
     int fd;
     ssize_t k;
@@ -1014,7 +971,7 @@ static void test_timeout(void **state)
     assert_true(k <= 0);
     assert_true(kb_now_s() - t0 < 10.0);
     close(fd);
-    stop(f);
+    webfix_free(f);
 }
 
 struct stop_arg {
@@ -1034,7 +991,7 @@ static void *stop_thread(void *p)
 /* Shutdown lets a request that is in flight finish, and accepts no new connections meanwhile. */
 static void test_graceful_stop(void **state)
 {
-    struct fixture *f = start(NULL);
+    struct webfix *f = start(NULL);
     const char *body = "{\"query\":\"refund policy\"}";
     char req[512], buf[4096];
     struct stop_arg a = {f->srv, 0};
@@ -1063,7 +1020,7 @@ static void test_graceful_stop(void **state)
     assert_non_null(strstr(buf, "\"hits\":"));
     assert_true(a.took_s < 5.0);
     f->srv = NULL; /* stopped already */
-    stop(f);
+    webfix_free(f);
 }
 
 /* `kbox serve --port 0`: prints the URL and the setup link, serves, and exits 0 on SIGTERM. */
@@ -1083,14 +1040,14 @@ static void test_kbox_serve(void **state)
         http_resp_free(&r);
     }
     assert_int_equal(kbox_serve_stop(&srv), 0);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    webfix_rmtree(dir);
 }
 
 /* ---- models: the settings page's backend ------------------------------------------------------------ */
 
 #define BERT_FILE KBOX_SHARED_DIR "/conformance/bert_f32.gguf"
 
-static void wait_reembed_done(struct fixture *f)
+static void wait_reembed_done(struct webfix *f)
 {
     for (int i = 0; i < 1200; i++) {
         struct http_resp r;
@@ -1115,7 +1072,7 @@ static void wait_reembed_done(struct fixture *f)
 static void test_models(void **state)
 {
     (void)state;
-    struct fixture *f = start(NULL);
+    struct webfix *f = start(NULL);
     struct infer_synth_params sp;
     struct kb_error err = {0};
     struct http_resp r;
@@ -1197,7 +1154,7 @@ static void test_models(void **state)
         assert_non_null(strstr(r.body, "employee-handbook.txt"));
         http_resp_free(&r);
     }
-    stop(f);
+    webfix_free(f);
 }
 
 int main(void)
