@@ -21,22 +21,12 @@
 //   9. screenshots (BUILD_DIR/screenshots/acct-*.png): login, users, keys and audit in English and
 //      Chinese, the editor's upload page and the viewer's chat page.
 // Exit 77 (skip) without chromium or the npm packages.
-import http from 'node:http';
 import path from 'node:path';
-import {browserOrSkip, check, requirePackage, runWithServer, startKbox} from './common.mjs';
+import {browserOrSkip, check, requirePackage, runWithServer, site, startKbox} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
 const {launch, shots} = browserOrSkip(build);
 const OpenAI = requirePackage('openai').default || requirePackage('openai');
-
-async function site(html) {
-  const srv = http.createServer((req, res) => {
-    res.writeHead(200, {'Content-Type': 'text/html; charset=utf-8'});
-    res.end(html());
-  });
-  await new Promise((res) => srv.listen(0, '127.0.0.1', res));
-  return {srv, origin: `http://127.0.0.1:${srv.address().port}`};
-}
 
 async function login(page, url, email, password) {
   await page.goto('about:blank'); /* a new document: only a hash would differ, and that does not reload */

@@ -14,23 +14,12 @@
 //   6. screenshots of the Bots page in English and Chinese and of the widget and the public page
 //      (BUILD_DIR/screenshots/bots-en.png, bots-zh.png, bots-widget.png, bots-page.png).
 // Exit 77 (skip) without chromium or the npm packages.
-import http from 'node:http';
 import path from 'node:path';
-import {browserOrSkip, check, requirePackage, runWithServer, startKbox, uploadAndWait} from './common.mjs';
+import {browserOrSkip, check, requirePackage, runWithServer, site, startKbox, uploadAndWait} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
 const {launch, shots} = browserOrSkip(build);
 const OpenAI = requirePackage('openai').default || requirePackage('openai');
-
-/* A tiny site on its own 127.0.0.1 port; html() gives the page (it may change between requests). */
-async function site(html) {
-  const srv = http.createServer((req, res) => {
-    res.writeHead(200, {'Content-Type': 'text/html; charset=utf-8'});
-    res.end(html());
-  });
-  await new Promise((res) => srv.listen(0, '127.0.0.1', res));
-  return {srv, origin: `http://127.0.0.1:${srv.address().port}`};
-}
 
 async function main() {
   const k = await startKbox(kbox, []);

@@ -5,6 +5,7 @@ import {spawn, spawnSync} from 'node:child_process';
 import crypto from 'node:crypto';
 import {createRequire} from 'node:module';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -135,6 +136,33 @@ export function parseSSE(text) {
   return out;
 }
 
+/* A free TCP port on 127.0.0.1 (bound, read, released). */
+export async function freePort() {
+  const s = http.createServer();
+  await new Promise((res) => s.listen(0, '127.0.0.1', res));
+  const port = s.address().port;
+  await new Promise((res) => s.close(res));
+  return port;
+}
+
+/* A tiny site on 127.0.0.1 (port 0: any free one); html(req) gives the page, and may change between
+ * requests or return null for a 404. Resolves to {srv, origin}. */
+export async function site(html, port = 0) {
+  const srv = http.createServer((req, res) => {
+    const page = html(req);
+    res.writeHead(page === null ? 404 : 200, {'Content-Type': 'text/html; charset=utf-8'});
+    res.end(page === null ? 'no' : page);
+  });
+  await new Promise((res) => srv.listen(port, '127.0.0.1', res));
+  return {srv, origin: `http://127.0.0.1:${srv.address().port}`};
+}
+
+/* A shop's page embedding k's chat widget over every collection. */
+export function shopHtml(k) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body><h1>Shop</h1>
+<script src="${k.url}/widget.js" data-collection=""></script></body></html>`;
+}
+
 /* For browser tests: playwright-core's chromium and the screenshot folder BUILD_DIR/screenshots,
  * or exit 77 (skip) when /usr/bin/chromium or the package is missing. */
 export function browserOrSkip(build) {
@@ -147,7 +175,8 @@ export function browserOrSkip(build) {
   const shots = path.join(build, 'screenshots');
   fs.mkdirSync(shots, {recursive: true});
   const launch = () => chromium.launch({executablePath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking']});
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync']});
   return {launch, shots};
 }
 

@@ -11,17 +11,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import {check, requirePackage, SKIP, startKbox} from './common.mjs';
+import {browserOrSkip, check, startKbox} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
-const chromiumPath = '/usr/bin/chromium';
-if (!fs.existsSync(chromiumPath)) {
-  console.log('SKIP: /usr/bin/chromium is missing (Debian package chromium)');
-  process.exit(SKIP);
-}
-const {chromium} = requirePackage('playwright-core');
-const shots = path.join(build, 'screenshots');
-fs.mkdirSync(shots, {recursive: true});
+const {launch, shots} = browserOrSkip(build);
 
 /* A page on another origin that embeds the widget. */
 function startPageServer(widgetSrc) {
@@ -72,12 +65,7 @@ async function main() {
   });
   await new Promise((res) => shop.listen(pagePort, '127.0.0.1', res));
 
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   let failed = null;
   try {
     const ctx = await browser.newContext({viewport: {width: 1280, height: 900}});

@@ -11,26 +11,14 @@
 // Exit 77 (skip) without chromium or playwright-core.
 import fs from 'node:fs';
 import path from 'node:path';
-import {check, requirePackage, SKIP, startKbox} from './common.mjs';
+import {browserOrSkip, check, startKbox} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
-const chromiumPath = '/usr/bin/chromium';
-if (!fs.existsSync(chromiumPath)) {
-  console.log('SKIP: /usr/bin/chromium is missing (Debian package chromium)');
-  process.exit(SKIP);
-}
-const {chromium} = requirePackage('playwright-core');
-const shots = path.join(build, 'screenshots');
-fs.mkdirSync(shots, {recursive: true});
+const {launch, shots} = browserOrSkip(build);
 
 async function main() {
   const k = await startKbox(kbox, []);
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const tmp = fs.mkdtempSync(path.join(k.dir, 'csv-'));
   let failed = null;
   try {

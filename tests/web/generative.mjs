@@ -24,17 +24,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import {check, parseSSE, r1Variant, requirePackage, SKIP, startKbox, synthModel, uploadAndWait} from './common.mjs';
+import {browserOrSkip, check, parseSSE, r1Variant, startKbox, synthModel, uploadAndWait} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
-const chromiumPath = '/usr/bin/chromium';
-if (!fs.existsSync(chromiumPath)) {
-  console.log('SKIP: /usr/bin/chromium is missing (Debian package chromium)');
-  process.exit(SKIP);
-}
-const {chromium} = requirePackage('playwright-core');
-const shots = path.join(build, 'screenshots');
-fs.mkdirSync(shots, {recursive: true});
+const {launch, shots} = browserOrSkip(build);
 /* rag/generate.c's cut-off (GEN_SUPPORT_MIN); the UI uses an answer's support_min when it has one */
 const SUPPORT_MIN = 0.35;
 const bert = path.join(src, '..', 'shared', 'conformance', 'bert_f32.gguf');
@@ -145,12 +138,7 @@ async function main() {
   servers.a = a;
   servers.b = b;
 
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   let failed = null;
   const notes = [];
   try {

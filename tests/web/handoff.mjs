@@ -18,21 +18,11 @@
 // handoff-inbox-en.png, handoff-widget-zh.png (the ticket form), handoff-ticket-done-zh.png,
 // handoff-inbox-zh.png. Exit 77 (skip) without
 // chromium or the npm packages.
-import http from 'node:http';
 import path from 'node:path';
-import {browserOrSkip, check, runWithServer, startKbox, uploadAndWait} from './common.mjs';
+import {browserOrSkip, check, runWithServer, site, startKbox, uploadAndWait} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
 const {launch, shots} = browserOrSkip(build);
-
-async function site(html) {
-  const srv = http.createServer((req, res) => {
-    res.writeHead(200, {'Content-Type': 'text/html; charset=utf-8'});
-    res.end(html());
-  });
-  await new Promise((res) => srv.listen(0, '127.0.0.1', res));
-  return {srv, origin: `http://127.0.0.1:${srv.address().port}`};
-}
 
 async function main() {
   let kboxUrl = '';

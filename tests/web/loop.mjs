@@ -11,22 +11,13 @@
 // Screenshots (review-en/zh, dashboard-en/zh, dashboard-360, review-360) go to BUILD_DIR/screenshots/, with
 // e2e.mjs's. Exit 77 (skip) without chromium or playwright-core.
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import {browserOrSkip, check, runWithServer, startKbox, uploadAndWait} from './common.mjs';
+import {browserOrSkip, check, freePort, runWithServer, shopHtml, site, startKbox, uploadAndWait} from './common.mjs';
 
 const [kbox, src, build] = process.argv.slice(2);
 const {launch, shots} = browserOrSkip(build);
 
 const MISS = 'Do you deliver to the Moon by rocket?';
-
-async function freePort() {
-  const s = http.createServer();
-  await new Promise((res) => s.listen(0, '127.0.0.1', res));
-  const port = s.address().port;
-  await new Promise((res) => s.close(res));
-  return port;
-}
 
 async function stats(k) {
   const r = await fetch(k.url + '/api/stats', {headers: {Authorization: 'Bearer ' + k.token}});
@@ -39,12 +30,7 @@ async function main() {
   const k = await startKbox(kbox, ['server.cors_origins=http://127.0.0.1:' + pagePort]);
   const samples = path.join(src, 'samples/en');
   await uploadAndWait(k, fs.readdirSync(samples).map((f) => path.join(samples, f)));
-  const shop = http.createServer((req, res) => {
-    res.writeHead(200, {'Content-Type': 'text/html; charset=utf-8'});
-    res.end(`<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body><h1>Shop</h1>
-<script src="${k.url}/widget.js" data-collection=""></script></body></html>`);
-  });
-  await new Promise((res) => shop.listen(pagePort, '127.0.0.1', res));
+  const {srv: shop} = await site(() => shopHtml(k), pagePort);
   const browser = await launch();
   await runWithServer(k, async () => {
     try {
