@@ -54,8 +54,12 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
-static void user_from_row(sqlite3_stmt *s, struct kb_arena *a, struct index_user *u)
+/* Row decoders (the columns of USER_COLS and KEY_COLS), of the type row_fn that read_one and read_all take. */
+typedef void row_fn(sqlite3_stmt *s, struct kb_arena *a, void *out);
+
+static void user_row(sqlite3_stmt *s, struct kb_arena *a, void *out)
 {
+    struct index_user *u = out;
     u->id = sqlite3_column_int64(s, 0);
     u->email = store_col_str(s, 1, a);
     u->name = store_col_str(s, 2, a);
@@ -66,8 +70,9 @@ static void user_from_row(sqlite3_stmt *s, struct kb_arena *a, struct index_user
     u->updated_at = sqlite3_column_int64(s, 7);
 }
 
-static void key_from_row(sqlite3_stmt *s, struct kb_arena *a, struct index_api_key *k)
+static void key_row(sqlite3_stmt *s, struct kb_arena *a, void *out)
 {
+    struct index_api_key *k = out;
     k->id = sqlite3_column_int64(s, 0);
     k->prefix = store_col_str(s, 1, a);
     k->hash = store_col_str(s, 2, a);
@@ -79,6 +84,78 @@ static void key_from_row(sqlite3_stmt *s, struct kb_arena *a, struct index_api_k
     k->expires_at = sqlite3_column_int64(s, 8);
     k->last_used = sqlite3_column_int64(s, 9);
     k->revoked_at = sqlite3_column_int64(s, 10);
+}
+
+/* One row, by id (> 0: sql_id binds it as ?1) or else by the text key (sql_key binds it as ?2),
+ * decoded by row into out. KB_ENOENT without a message when there is none: the caller names it. */
+static int read_one(struct index_store *st, const char *sql_id, const char *sql_key, int64_t id, const char *key,
+                    row_fn *row, struct kb_arena *a, void *out, const char *what, struct kb_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = 0, src;
+    store_lock(st);
+    s = store_prep(st, id > 0 ? sql_id : sql_key, err);
+    if (!s) {
+        rc = err ? err->code : KB_EIO;
+        goto out_unlock;
+    }
+    if (id > 0)
+        sqlite3_bind_int64(s, 1, id);
+    else
+        sqlite3_bind_text(s, 2, nz(key), -1, SQLITE_STATIC);
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        row(s, a, out);
+    sqlite3_reset(s);
+    if (src == SQLITE_DONE)
+        rc = KB_ENOENT;
+    else if (src != SQLITE_ROW)
+        rc = store_fail(st, err, src, what);
+out_unlock:
+    store_unlock(st);
+    return rc;
+}
+
+/* Every row of sql (?1 bound to arg), each decoded by row into an arena array of elem-sized items. */
+static int read_all(struct index_store *st, const char *sql, int64_t arg, size_t elem, row_fn *row,
+                    struct kb_arena *a, void **out, int *n_out, const char *what, struct kb_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = 0, src = SQLITE_DONE, n = 0, cap = 16;
+    char *v = kb_arena_alloc(a, elem * (size_t)cap);
+    *out = NULL;
+    *n_out = 0;
+    store_lock(st);
+    s = store_prep(st, sql, err);
+    if (!s) {
+        rc = err ? err->code : KB_EIO;
+        goto out_unlock;
+    }
+    sqlite3_bind_int64(s, 1, arg);
+    while (v && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            char *w = kb_arena_alloc(a, elem * (size_t)cap * 2);
+            if (w)
+                memcpy(w, v, elem * (size_t)n);
+            v = w;
+            cap *= 2;
+            if (!v)
+                break;
+        }
+        row(s, a, v + elem * (size_t)n++);
+    }
+    sqlite3_reset(s);
+    if (!v)
+        rc = kb_error_set(err, KB_ENOMEM, "%s: the list exceeds the memory cap", what);
+    else if (src != SQLITE_DONE)
+        rc = store_fail(st, err, src, what);
+    else {
+        *out = v;
+        *n_out = n;
+    }
+out_unlock:
+    store_unlock(st);
+    return rc;
 }
 
 /* Runs a prepared one-row write under the lock (no transaction needed: one statement). When
@@ -125,70 +202,21 @@ out_unlock:
 int index_user_get(struct index_store *st, int64_t id, const char *email, struct kb_arena *a, struct index_user *out,
                    struct kb_error *err)
 {
-    sqlite3_stmt *s;
-    int rc = 0, src;
-    store_lock(st);
-    s = id > 0 ? store_prep(st, "SELECT " USER_COLS " FROM users WHERE id=?1", err)
-               : store_prep(st, "SELECT " USER_COLS " FROM users WHERE email=?2", err);
-    if (!s) {
-        rc = err ? err->code : KB_EIO;
-        goto out_unlock;
-    }
-    if (id > 0)
-        sqlite3_bind_int64(s, 1, id);
-    else
-        sqlite3_bind_text(s, 2, nz(email), -1, SQLITE_STATIC);
-    src = sqlite3_step(s);
-    if (src == SQLITE_ROW)
-        user_from_row(s, a, out);
-    sqlite3_reset(s);
-    if (src == SQLITE_DONE)
+    int rc = read_one(st, "SELECT " USER_COLS " FROM users WHERE id=?1", "SELECT " USER_COLS " FROM users WHERE email=?2",
+                      id, email, user_row, a, out, "read user", err);
+    if (rc == KB_ENOENT)
         rc = id > 0 ? kb_error_set(err, KB_ENOENT, "no user with id %lld", (long long)id)
                     : kb_error_set(err, KB_ENOENT, "no user with email '%.200s'", nz(email));
-    else if (src != SQLITE_ROW)
-        rc = store_fail(st, err, src, "read user");
-out_unlock:
-    store_unlock(st);
     return rc;
 }
 
 int index_user_list(struct index_store *st, struct kb_arena *a, struct index_user **out, int *n_out,
                     struct kb_error *err)
 {
-    sqlite3_stmt *s;
-    int rc = 0, src, n = 0, cap = 16;
-    struct index_user *v = kb_arena_alloc(a, sizeof *v * (size_t)cap);
-    *out = NULL;
-    *n_out = 0;
-    store_lock(st);
-    s = store_prep(st, "SELECT " USER_COLS " FROM users ORDER BY id", err);
-    if (!s) {
-        rc = err ? err->code : KB_EIO;
-        goto out_unlock;
-    }
-    while (v && (src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            struct index_user *w = kb_arena_alloc(a, sizeof *w * (size_t)cap * 2);
-            if (w)
-                memcpy(w, v, sizeof *v * (size_t)n);
-            v = w;
-            cap *= 2;
-            if (!v)
-                break;
-        }
-        user_from_row(s, a, &v[n++]);
-    }
-    sqlite3_reset(s);
-    if (!v)
-        rc = kb_error_set(err, KB_ENOMEM, "user list exceeds the memory cap");
-    else if (src != SQLITE_DONE)
-        rc = store_fail(st, err, src, "list users");
-    else {
-        *out = v;
-        *n_out = n;
-    }
-out_unlock:
-    store_unlock(st);
+    void *v;
+    int rc = read_all(st, "SELECT " USER_COLS " FROM users ORDER BY id", 0, sizeof **out, user_row, a, &v, n_out,
+                      "list users", err);
+    *out = v;
     return rc;
 }
 
@@ -417,70 +445,20 @@ int index_key_add(struct index_store *st, const struct index_api_key *k, int64_t
 int index_key_get(struct index_store *st, int64_t id, const char *prefix, struct kb_arena *a, struct index_api_key *out,
                   struct kb_error *err)
 {
-    sqlite3_stmt *s;
-    int rc = 0, src;
-    store_lock(st);
-    s = id > 0 ? store_prep(st, "SELECT " KEY_COLS " FROM api_keys WHERE id=?1", err)
-               : store_prep(st, "SELECT " KEY_COLS " FROM api_keys WHERE prefix=?2", err);
-    if (!s) {
-        rc = err ? err->code : KB_EIO;
-        goto out_unlock;
-    }
-    if (id > 0)
-        sqlite3_bind_int64(s, 1, id);
-    else
-        sqlite3_bind_text(s, 2, nz(prefix), -1, SQLITE_STATIC);
-    src = sqlite3_step(s);
-    if (src == SQLITE_ROW)
-        key_from_row(s, a, out);
-    sqlite3_reset(s);
-    if (src == SQLITE_DONE)
+    int rc = read_one(st, "SELECT " KEY_COLS " FROM api_keys WHERE id=?1",
+                      "SELECT " KEY_COLS " FROM api_keys WHERE prefix=?2", id, prefix, key_row, a, out, "read API key", err);
+    if (rc == KB_ENOENT)
         rc = kb_error_set(err, KB_ENOENT, "no such API key");
-    else if (src != SQLITE_ROW)
-        rc = store_fail(st, err, src, "read API key");
-out_unlock:
-    store_unlock(st);
     return rc;
 }
 
 int index_key_list(struct index_store *st, int64_t user_id, struct kb_arena *a, struct index_api_key **out, int *n_out,
                    struct kb_error *err)
 {
-    sqlite3_stmt *s;
-    int rc = 0, src = SQLITE_DONE, n = 0, cap = 16;
-    struct index_api_key *v = kb_arena_alloc(a, sizeof *v * (size_t)cap);
-    *out = NULL;
-    *n_out = 0;
-    store_lock(st);
-    s = store_prep(st, "SELECT " KEY_COLS " FROM api_keys WHERE ?1=0 OR user_id=?1 ORDER BY id", err);
-    if (!s) {
-        rc = err ? err->code : KB_EIO;
-        goto out_unlock;
-    }
-    sqlite3_bind_int64(s, 1, user_id);
-    while (v && (src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            struct index_api_key *w = kb_arena_alloc(a, sizeof *w * (size_t)cap * 2);
-            if (w)
-                memcpy(w, v, sizeof *v * (size_t)n);
-            v = w;
-            cap *= 2;
-            if (!v)
-                break;
-        }
-        key_from_row(s, a, &v[n++]);
-    }
-    sqlite3_reset(s);
-    if (!v)
-        rc = kb_error_set(err, KB_ENOMEM, "key list exceeds the memory cap");
-    else if (src != SQLITE_DONE)
-        rc = store_fail(st, err, src, "list API keys");
-    else {
-        *out = v;
-        *n_out = n;
-    }
-out_unlock:
-    store_unlock(st);
+    void *v;
+    int rc = read_all(st, "SELECT " KEY_COLS " FROM api_keys WHERE ?1=0 OR user_id=?1 ORDER BY id", user_id,
+                      sizeof **out, key_row, a, &v, n_out, "list API keys", err);
+    *out = v;
     return rc;
 }
 
