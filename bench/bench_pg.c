@@ -18,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "index/index.h"
+#include "pgbench.h"
 #include "../tests/support/pgcluster.h"
 
 #define WORDS 120
@@ -26,43 +28,6 @@
 #define CHUNKS_PER_DOC 10
 #define N_QUERIES 200
 #define N_PROPAGATE 200
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A pseudo-word of rank r (about Zipf: r = VOCAB^u). */
-static void word(char *out, size_t n)
-{
-    double u = (double)(rnd() % 1000000) / 1e6;
-    unsigned r = (unsigned)(1 + (VOCAB - 1) * u * u * u);
-    snprintf(out, n, "w%ux%u", r, r % 7);
-}
-
-static char *text_of(int n_words)
-{
-    size_t cap = (size_t)n_words * 16 + 1, len = 0;
-    char *t = malloc(cap), w[32];
-    t[0] = '\0';
-    for (int i = 0; i < n_words; i++) {
-        word(w, sizeof w);
-        len += (size_t)snprintf(t + len, cap - len, "%s%s", i ? " " : "", w);
-    }
-    return t;
-}
 
 static int put_doc(struct index_store *st, int i)
 {
@@ -73,7 +38,7 @@ static int put_doc(struct index_store *st, int i)
     int rc;
     memset(c, 0, sizeof c);
     for (int k = 0; k < CHUNKS_PER_DOC; k++)
-        c[k].text = text_of(WORDS);
+        c[k].text = pgb_text(WORDS);
     snprintf(path, sizeof path, "/bench/%d.txt", i);
     d.path = path;
     d.name = path;
@@ -89,34 +54,19 @@ static int open_store(struct index_store **st, const char *dir, const struct ind
                       int64_t rebuild_lag)
 {
     struct index_open_opts o;
-    struct kb_error err = {0};
-    int rc;
-    memset(&o, 0, sizeof o);
-    o.data_dir = dir;
+    pgb_opts(&o, dir, url);
     o.embedder = e;
-    o.ann_threshold = 200000;
-    o.pg_url = url;
-    o.pg_poll_s = 2;
     o.pg_rebuild_lag = rebuild_lag;
-    rc = index_store_open(st, &o, &err);
-    if (rc)
-        fprintf(stderr, "open %s: %s\n", dir, err.msg);
-    return rc;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    return pgb_open(st, &o);
 }
 
 static double ingest(struct index_store *st, int first, int n)
 {
-    double t0 = now_s();
+    double t0 = kb_now_s();
     for (int i = 0; i < n; i++)
         if (put_doc(st, first + i))
             exit(1);
-    return (double)n * CHUNKS_PER_DOC / (now_s() - t0);
+    return (double)n * CHUNKS_PER_DOC / (kb_now_s() - t0);
 }
 
 static void search_lat(struct index_store *st, double *p50, double *p99)
@@ -129,29 +79,22 @@ static void search_lat(struct index_store *st, double *p50, double *p99)
     o.vector_weight = 0.7;
     o.fusion = INDEX_FUSION_WEIGHTED;
     o.evidence = true;
-    rng = 12345;
+    pgb_seed(12345);
     for (int q = 0; q < N_QUERIES; q++) {
-        char *t = text_of(4);
+        char *t = pgb_text(4);
         struct kb_arena a;
         struct index_hit *h;
         int nh;
-        double t0 = now_s();
+        double t0 = kb_now_s();
         kb_arena_init(&a, 0, 0);
         index_search(st, t, &o, &a, &h, &nh, NULL);
-        lat[q] = now_s() - t0;
+        lat[q] = kb_now_s() - t0;
         kb_arena_release(&a);
         free(t);
     }
-    qsort(lat, N_QUERIES, sizeof(double), cmp_d);
+    qsort(lat, N_QUERIES, sizeof(double), pgb_cmp_double);
     *p50 = lat[N_QUERIES / 2] * 1e3;
     *p99 = lat[N_QUERIES * 99 / 100] * 1e3;
-}
-
-static void mkd(char *buf, size_t n, const char *tag)
-{
-    snprintf(buf, n, "/tmp/kbox-benchpg-%s-XXXXXX", tag);
-    if (!mkdtemp(buf))
-        exit(1);
 }
 
 int main(int argc, char **argv)
@@ -176,23 +119,23 @@ int main(int argc, char **argv)
     if (pgcluster_start(&pg) != 0)
         return 1;
     index_embedder_builtin_new(&e, 256, &err);
-    mkd(dsq, sizeof dsq, "sqlite");
-    mkd(da, sizeof da, "a");
-    mkd(db, sizeof db, "b");
+    pgb_tmpdir(dsq, "pg-sqlite");
+    pgb_tmpdir(da, "pg-a");
+    pgb_tmpdir(db, "pg-b");
     if (open_store(&sq, dsq, e, NULL, 0) || open_store(&a, da, e, pg.url, 0) || open_store(&b, db, e, pg.url, 0))
         return 1;
     printf("phase 1: ingest %d documents x %d chunks\n", n_docs, CHUNKS_PER_DOC);
-    rng = 1;
+    pgb_seed(1);
     r_sq = ingest(sq, 0, n_docs);
-    rng = 1;
+    pgb_seed(1);
     r_pg = ingest(a, 0, n_docs);
     printf("  sqlite alone: %.0f chunks/s\n  postgres via node A (incl. A's own cache): %.0f chunks/s\n", r_sq, r_pg);
-    t0 = now_s();
+    t0 = kb_now_s();
     do {
         index_store_sync_status(a, &sa);
         index_store_sync_status(b, &sb);
         usleep(1000);
-    } while (sb.applied_seq < sa.applied_seq && now_s() - t0 < 600);
+    } while (sb.applied_seq < sa.applied_seq && kb_now_s() - t0 < 600);
     printf("phase 2: search, %d queries\n", N_QUERIES);
     search_lat(sq, &p50, &p99);
     printf("  sqlite alone: p50 %.2f ms, p99 %.2f ms\n", p50, p99);
@@ -203,35 +146,35 @@ int main(int argc, char **argv)
         if (put_doc(a, 1000000 + i))
             return 1;
         index_store_sync_status(a, &sa); /* A applied its own write: sa.applied_seq is that change */
-        t0 = now_s();
+        t0 = kb_now_s();
         do {
             index_store_sync_status(b, &sb);
             if (sb.applied_seq >= sa.applied_seq)
                 break;
             usleep(200);
-        } while (now_s() - t0 < 10);
-        lat[i] = now_s() - t0;
+        } while (kb_now_s() - t0 < 10);
+        lat[i] = kb_now_s() - t0;
     }
-    qsort(lat, N_PROPAGATE, sizeof(double), cmp_d);
+    qsort(lat, N_PROPAGATE, sizeof(double), pgb_cmp_double);
     printf("  visible on B after: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", lat[N_PROPAGATE / 2] * 1e3,
            lat[N_PROPAGATE * 99 / 100] * 1e3, lat[N_PROPAGATE - 1] * 1e3);
     printf("phase 4: catch-up after %d chunks of lag\n", lag_chunks);
     index_store_close(b);
-    t0 = now_s();
+    t0 = kb_now_s();
     ingest(a, 2000000, lag_chunks / CHUNKS_PER_DOC);
-    printf("  (written through A in %.1f s)\n", now_s() - t0);
-    t0 = now_s();
+    printf("  (written through A in %.1f s)\n", kb_now_s() - t0);
+    t0 = kb_now_s();
     if (open_store(&b, db, e, pg.url, 1000000000))
         return 1;
-    printf("  node B replayed the change log in %.1f s\n", now_s() - t0);
+    printf("  node B replayed the change log in %.1f s\n", kb_now_s() - t0);
     index_store_close(b);
-    mkd(db2, sizeof db2, "c");
-    t0 = now_s();
+    pgb_tmpdir(db2, "pg-c");
+    t0 = kb_now_s();
     if (open_store(&b, db2, e, pg.url, 0))
         return 1;
     index_store_sync_status(b, &sb);
     printf("  a new node C (empty cache) built its cache from the tables in %.1f s (at change %lld)\n",
-           now_s() - t0, (long long)sb.applied_seq);
+           kb_now_s() - t0, (long long)sb.applied_seq);
     index_store_close(b);
     index_store_close(a);
     index_store_close(sq);

@@ -17,24 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "index/index.h"
+#include "pgbench.h"
 #include "../tests/support/pgcluster.h"
 
 #define N_PROPAGATE 200
 #define N_RACE 100
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const struct kb_error *err)
 {
@@ -46,25 +35,10 @@ static struct index_store *open_store(const char *dir, const char *url)
 {
     struct index_open_opts o;
     struct index_store *st = NULL;
-    struct kb_error err = {0};
-    memset(&o, 0, sizeof o);
-    o.data_dir = dir;
-    o.ann_threshold = 200000;
-    o.pg_url = url;
-    o.pg_poll_s = 2;
-    if (index_store_open(&st, &o, &err) != 0)
-        die("open", &err);
-    return st;
-}
-
-static char *tmpdir(void)
-{
-    char *d = strdup("/tmp/kbox-bench-pgho-XXXXXX");
-    if (!d || !mkdtemp(d)) {
-        perror("mkdtemp");
+    pgb_opts(&o, dir, url);
+    if (pgb_open(&st, &o))
         exit(1);
-    }
-    return d;
+    return st;
 }
 
 /* A taken chat on st; its id. */
@@ -81,14 +55,14 @@ static int64_t taken_chat(struct index_store *st, const char *token_hash)
 static double messages(struct index_store *st, int64_t id, int n)
 {
     struct kb_error err = {0};
-    double t0 = now_s();
+    double t0 = kb_now_s();
     for (int i = 0; i < n; i++) {
         int64_t seq = 0;
         if (index_handoff_message(st, id, "user:ann", "Ann", "Run the descaling programme with citric acid.", &seq,
                                   &err))
             die("message", &err);
     }
-    return now_s() - t0;
+    return kb_now_s() - t0;
 }
 
 static atomic_int g_seen;
@@ -122,9 +96,8 @@ int main(int argc, char **argv)
     int64_t n64 = 2000;
     int n, wins = 0, conflicts = 0, other = 0;
     struct pgcluster pg;
-    char *d0 = tmpdir(), *da = tmpdir(), *db = tmpdir();
+    char d0[PGB_DIR], da[PGB_DIR], db[PGB_DIR];
     struct index_store *lone = NULL, *a, *b;
-    struct index_open_opts o;
     struct kb_error err = {0};
     double t_lone, t_pg, lat[N_PROPAGATE];
     int64_t id;
@@ -135,11 +108,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_pg_handoff [N]; needs postgresql-15\n");
         return 1;
     }
-    memset(&o, 0, sizeof o);
-    o.data_dir = d0;
-    o.ann_threshold = 200000;
-    if (index_store_open(&lone, &o, &err))
-        die("open sqlite", &err);
+    pgb_tmpdir(d0, "pgho");
+    pgb_tmpdir(da, "pgho");
+    pgb_tmpdir(db, "pgho");
+    lone = open_store(d0, NULL);
     a = open_store(da, pg.url);
     b = open_store(db, pg.url);
     t_lone = messages(lone, taken_chat(lone, "lone"), n);
@@ -161,13 +133,13 @@ int main(int argc, char **argv)
         int64_t seq = 0;
         if (index_handoff_message(a, id, "user:ann", "Ann", "Which model?", &seq, &err))
             die("message", &err);
-        t0 = now_s();
-        while (atomic_load(&g_seen) == before && now_s() - t0 < 10)
+        t0 = kb_now_s();
+        while (atomic_load(&g_seen) == before && kb_now_s() - t0 < 10)
             usleep(100);
-        lat[i] = now_s() - t0;
+        lat[i] = kb_now_s() - t0;
     }
     index_store_on_handoff(b, NULL, NULL);
-    qsort(lat, N_PROPAGATE, sizeof lat[0], cmp_d);
+    qsort(lat, N_PROPAGATE, sizeof lat[0], pgb_cmp_double);
     printf("a message on A until B's hook fired: p50 %.1f ms, p99 %.1f ms (%d samples)\n",
            lat[N_PROPAGATE / 2] * 1e3, lat[N_PROPAGATE * 99 / 100] * 1e3, N_PROPAGATE);
     /* take races */
@@ -204,8 +176,5 @@ int main(int argc, char **argv)
         if (system(cmd) != 0)
             fprintf(stderr, "bench_pg_handoff: could not remove the data dirs\n");
     }
-    free(d0);
-    free(da);
-    free(db);
     return wins == N_RACE && conflicts == N_RACE && other == 0 ? 0 : 1;
 }

@@ -17,69 +17,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "index/index.h"
+#include "pgbench.h"
 #include "../tests/support/pgcluster.h"
 
 #define WORDS 120
 #define CHUNKS_PER_DOC 10
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *text_of(int n_words)
-{
-    size_t cap = (size_t)n_words * 16 + 1, len = 0;
-    char *t = malloc(cap);
-    t[0] = '\0';
-    for (int i = 0; i < n_words; i++) {
-        double u = (double)(rnd() % 1000000) / 1e6;
-        unsigned r = (unsigned)(1 + 19999 * u * u * u);
-        len += (size_t)snprintf(t + len, cap - len, "%sw%ux%u", i ? " " : "", r, r % 7);
-    }
-    return t;
-}
-
 static int open_store(struct index_store **st, const char *dir, const struct index_embedder *e,
                       const struct index_embedder *prev, const char *url)
 {
     struct index_open_opts o;
-    struct kb_error err = {0};
     const struct index_embedder *pv[1] = {prev};
-    int rc;
-    memset(&o, 0, sizeof o);
-    o.data_dir = dir;
+    pgb_opts(&o, dir, url);
     o.embedder = e;
-    o.ann_threshold = 200000;
     o.reembed_in_background = true;
     o.prev_embedders = prev ? pv : NULL;
     o.n_prev_embedders = prev ? 1 : 0;
-    o.pg_url = url;
-    o.pg_poll_s = 2;
-    rc = index_store_open(st, &o, &err);
-    if (rc)
-        fprintf(stderr, "open %s: %s\n", dir, err.msg);
-    return rc;
-}
-
-static void mkd(char *buf, size_t n, const char *tag)
-{
-    snprintf(buf, n, "/tmp/kbox-benchmig-%s-XXXXXX", tag);
-    if (!mkdtemp(buf))
-        exit(1);
+    return pgb_open(st, &o);
 }
 
 static int fill(const char *dir, const struct index_embedder *e, int n_docs)
@@ -95,9 +51,9 @@ static int fill(const char *dir, const struct index_embedder *e, int n_docs)
         struct kb_error err = {0};
         memset(c, 0, sizeof c);
         for (int k = 0; k < CHUNKS_PER_DOC; k++)
-            c[k].text = text_of(WORDS);
+            c[k].text = pgb_text(WORDS);
         for (size_t k = 0; k < sizeof orig; k++)
-            orig[k] = (char)('a' + (rnd() % 26));
+            orig[k] = (char)('a' + (pgb_rand() % 26));
         snprintf(path, sizeof path, "/bench/%d.txt", i);
         d.path = path;
         d.name = path;
@@ -116,7 +72,7 @@ static double migrate(const char *from, const char *to, struct index_migrate_rep
 {
     struct index_migrate_opts o;
     struct kb_error err = {0};
-    double t0 = now_s();
+    double t0 = kb_now_s();
     memset(&o, 0, sizeof o);
     o.from = from;
     o.to = to;
@@ -124,7 +80,7 @@ static double migrate(const char *from, const char *to, struct index_migrate_rep
         fprintf(stderr, "migrate %s -> %s: %s\n", from, to, err.msg);
         exit(1);
     }
-    return now_s() - t0;
+    return kb_now_s() - t0;
 }
 
 struct stepper {
@@ -135,7 +91,7 @@ struct stepper {
 static void *step_main(void *arg)
 {
     struct stepper *s = arg;
-    double t0 = now_s();
+    double t0 = kb_now_s();
     bool fin = false;
     while (!fin) {
         struct kb_error err = {0};
@@ -144,7 +100,7 @@ static void *step_main(void *arg)
             exit(1);
         }
     }
-    s->seconds = now_s() - t0;
+    s->seconds = kb_now_s() - t0;
     return NULL;
 }
 
@@ -157,16 +113,16 @@ static double reembed(int n_nodes, const struct index_embedder *e_new, const str
     char dirs[2][64];
     double t0, t;
     for (int i = 0; i < n_nodes; i++) {
-        mkd(dirs[i], sizeof dirs[i], "node");
+        pgb_tmpdir(dirs[i], "pgmig-node");
         if (open_store(&s[i].st, dirs[i], e_new, e_old, url))
             exit(1);
     }
-    t0 = now_s();
+    t0 = kb_now_s();
     for (int i = 0; i < n_nodes; i++)
         pthread_create(&th[i], NULL, step_main, &s[i]);
     for (int i = 0; i < n_nodes; i++)
         pthread_join(th[i], NULL);
-    t = now_s() - t0;
+    t = kb_now_s() - t0;
     for (int i = 0; i < n_nodes; i++) {
         char cmd[128];
         index_store_close(s[i].st);
@@ -197,13 +153,13 @@ int main(int argc, char **argv)
     }
     if (index_embedder_builtin_new(&e256, 256, &err) || index_embedder_builtin_new(&e384, 384, &err))
         return 1;
-    mkd(dsq, sizeof dsq, "sqlite");
-    mkd(dback, sizeof dback, "back");
-    t = now_s();
+    pgb_tmpdir(dsq, "pgmig-sqlite");
+    pgb_tmpdir(dback, "pgmig-back");
+    t = kb_now_s();
     if (fill(dsq, e256, (int)n_arg))
         return 1;
     printf("sqlite store: %lld documents, %lld chunks written in %.1f s\n", (long long)n_arg,
-           (long long)n_arg * CHUNKS_PER_DOC, now_s() - t);
+           (long long)n_arg * CHUNKS_PER_DOC, kb_now_s() - t);
     snprintf(from, sizeof from, "sqlite:%s", dsq);
     snprintf(to, sizeof to, "postgres:%s", pg.url);
     snprintf(back, sizeof back, "sqlite:%s", dback);

@@ -15,51 +15,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "index/index.h"
+#include "pgbench.h"
 #include "../tests/support/pgcluster.h"
 
 #define BATCH 32
 #define N_PROPAGATE 200
 #define N_STATS 50
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static struct index_store *open_store(const char *dir, const char *url)
 {
     struct index_open_opts o;
     struct index_store *st = NULL;
-    struct kb_error err = {0};
-    memset(&o, 0, sizeof o);
-    o.data_dir = dir;
-    o.ann_threshold = 200000;
-    o.pg_url = url;
-    o.pg_poll_s = 2;
-    if (index_store_open(&st, &o, &err) != 0) {
-        fprintf(stderr, "bench_pg_rows: open %s: %s\n", dir, err.msg);
+    pgb_opts(&o, dir, url);
+    if (pgb_open(&st, &o))
         exit(1);
-    }
     return st;
-}
-
-static char *tmpdir(void)
-{
-    char *d = strdup("/tmp/kbox-bench-pgrows-XXXXXX");
-    if (!d || !mkdtemp(d)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-    return d;
 }
 
 /* Appends n exchanges (from number `first`) in batches; seconds taken. */
@@ -69,7 +41,7 @@ static double append(struct index_store *st, int64_t first, int n)
     struct index_log_exchange x[BATCH];
     struct kb_error err = {0};
     int64_t next = 0;
-    double t0 = now_s();
+    double t0 = kb_now_s();
     if (index_log_next_id(st, &next, &err) != 0) {
         fprintf(stderr, "bench_pg_rows: next id: %s\n", err.msg);
         exit(1);
@@ -97,7 +69,7 @@ static double append(struct index_store *st, int64_t first, int n)
         }
         done += m;
     }
-    return now_s() - t0;
+    return kb_now_s() - t0;
 }
 
 static double stats_p50(struct index_store *st)
@@ -107,14 +79,14 @@ static double stats_p50(struct index_store *st)
         struct kb_arena a;
         struct index_log_stats s;
         struct kb_error err = {0};
-        double t0 = now_s();
+        double t0 = kb_now_s();
         kb_arena_init(&a, 0, 0);
         if (index_log_stats(st, 0, 0, 0, &a, &s, &err) != 0)
             fprintf(stderr, "bench_pg_rows: stats: %s\n", err.msg);
-        t[i] = now_s() - t0;
+        t[i] = kb_now_s() - t0;
         kb_arena_release(&a);
     }
-    qsort(t, N_STATS, sizeof t[0], cmp_d);
+    qsort(t, N_STATS, sizeof t[0], pgb_cmp_double);
     return t[N_STATS / 2];
 }
 
@@ -123,7 +95,7 @@ int main(int argc, char **argv)
     int64_t n64 = 20000;
     int n;
     struct pgcluster pg;
-    char *ds = tmpdir(), *da = tmpdir(), *db = tmpdir(), *dc = tmpdir(), cmd[512];
+    char ds[PGB_DIR], da[PGB_DIR], db[PGB_DIR], dc[PGB_DIR], cmd[512];
     struct index_store *sq, *a, *b, *c;
     double t_sq, t_pg, lat[N_PROPAGATE], t0;
     if (argc > 1 && (kb_parse_i64(argv[1], &n64) != 0 || n64 > 10000000))
@@ -133,6 +105,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_pg_rows [N] (needs postgresql-15)\n");
         return 1;
     }
+    pgb_tmpdir(ds, "pgrows");
+    pgb_tmpdir(da, "pgrows");
+    pgb_tmpdir(db, "pgrows");
+    pgb_tmpdir(dc, "pgrows");
     sq = open_store(ds, NULL);
     a = open_store(da, pg.url);
     b = open_store(db, pg.url);
@@ -144,23 +120,23 @@ int main(int argc, char **argv)
         struct index_sync_status sa, sb;
         double t1;
         append(a, n + i, 1);
-        t1 = now_s();
+        t1 = kb_now_s();
         index_store_sync_status(a, &sa);
         do {
             index_store_sync_status(b, &sb);
             if (sb.applied_seq < sa.applied_seq)
                 usleep(200);
-        } while (sb.applied_seq < sa.applied_seq && now_s() - t1 < 10);
-        lat[i] = now_s() - t1;
+        } while (sb.applied_seq < sa.applied_seq && kb_now_s() - t1 < 10);
+        lat[i] = kb_now_s() - t1;
     }
-    qsort(lat, N_PROPAGATE, sizeof lat[0], cmp_d);
+    qsort(lat, N_PROPAGATE, sizeof lat[0], pgb_cmp_double);
     printf("propagation A -> B of one logged exchange: p50 %.1f ms, p99 %.1f ms (%d samples)\n", lat[N_PROPAGATE / 2] * 1e3,
            lat[N_PROPAGATE * 99 / 100] * 1e3, N_PROPAGATE);
     printf("stats over all messages: sqlite store p50 %.2f ms, node B p50 %.2f ms\n", stats_p50(sq) * 1e3,
            stats_p50(b) * 1e3);
-    t0 = now_s();
+    t0 = kb_now_s();
     c = open_store(dc, pg.url);
-    printf("new node rebuilding %d messages from the tables: %.2f s\n", n + N_PROPAGATE, now_s() - t0);
+    printf("new node rebuilding %d messages from the tables: %.2f s\n", n + N_PROPAGATE, kb_now_s() - t0);
     index_store_close(c);
     index_store_close(b);
     index_store_close(a);
@@ -169,9 +145,5 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf %s %s %s %s", ds, da, db, dc);
     if (system(cmd) != 0)
         fprintf(stderr, "bench_pg_rows: could not remove the temporary directories\n");
-    free(ds);
-    free(da);
-    free(db);
-    free(dc);
     return 0;
 }

@@ -15,18 +15,18 @@ target_link_libraries(bench_search_concurrent PRIVATE kb_index kb_infer Threads:
 add_executable(bench_log ${CMAKE_CURRENT_SOURCE_DIR}/bench_log.c)
 target_link_libraries(bench_log PRIVATE kb_index)
 # store.backend = postgres against SQLite alone on a private PostgreSQL cluster (bench_pg.c).
-add_executable(bench_pg ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+add_executable(bench_pg ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg.c ${CMAKE_CURRENT_SOURCE_DIR}/pgbench.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg PRIVATE kb_index)
 # `kbox store migrate` both ways and the shared re-embedding by one and two nodes (bench_pg_migrate.c).
-add_executable(bench_pg_migrate ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_migrate.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+add_executable(bench_pg_migrate ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_migrate.c ${CMAKE_CURRENT_SOURCE_DIR}/pgbench.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg_migrate PRIVATE kb_index Threads::Threads)
 # the conversation log shared through PostgreSQL against SQLite alone (bench_pg_rows.c).
-add_executable(bench_pg_rows ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_rows.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+add_executable(bench_pg_rows ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_rows.c ${CMAKE_CURRENT_SOURCE_DIR}/pgbench.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg_rows PRIVATE kb_index)
 # human handoff shared through PostgreSQL: write rate, live events across nodes, take races (bench_pg_handoff.c).
-add_executable(bench_pg_handoff ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_handoff.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
+add_executable(bench_pg_handoff ${CMAKE_CURRENT_SOURCE_DIR}/bench_pg_handoff.c ${CMAKE_CURRENT_SOURCE_DIR}/pgbench.c ${PROJECT_SOURCE_DIR}/tests/support/pgcluster.c
                ${PROJECT_SOURCE_DIR}/tests/support/run.c)
 target_link_libraries(bench_pg_handoff PRIVATE kb_index Threads::Threads)
