@@ -101,6 +101,11 @@ uint64_t infer_session_bytes(const struct infer_model *m, int n_ctx, int n_batch
     uint64_t f = 3 * z.x + z.q + z.k + z.v + z.att + 2 * z.ff + z.scores + z.rope + z.logits +
                  z.r_logits + 2 * z.r_slots + z.e_rows + z.e_out + 2 * z.x + z.kv_lat + z.q_lat +
                  z.q_abs + 2 * z.h + z.o_lat + 2 * z.hits;
+    if (m->ops->rs_size) {
+        size_t st = 0, sc = 0;
+        m->ops->rs_size(m, n_batch, 2, &st, &sc);
+        f += 2 * st + sc;
+    }
     return kv + 4 * f + session_matmul_scratch(m, n_batch) + (uint64_t)n_ctx * 4;
 }
 
@@ -143,6 +148,9 @@ void infer_session_free(struct infer_session *s)
     free(s->o_lat);
     free(s->expert_hits);
     free(s->prof);
+    free(s->rs);
+    free(s->rs_snap);
+    free(s->rs_tmp);
     free(s);
 }
 
@@ -207,6 +215,17 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         for (int il = 0; il < m->hp.n_layer; il++)
             s->kv_cell0[il + 1] = s->kv_cell0[il] + (size_t)model_kv_cells(&m->hp, il, s->n_ctx, s->n_batch);
     }
+    bool rs_ok = true;
+    s->rs_snap_pos = -1;
+    if (m->ops->rs_size) { /* recurrent layers: state, its snapshot, scratch (arch_qwen3next.c) */
+        size_t st = 0, sc = 0;
+        m->ops->rs_size(m, s->n_batch, kern_pool_n_threads(s->pool), &st, &sc);
+        s->rs_floats = st;
+        s->rs = kb_try_calloc(KB_MAX(st, 1), sizeof(float));
+        s->rs_snap = kb_try_malloc(KB_MAX(st, 1), sizeof(float));
+        s->rs_tmp = kb_try_malloc(KB_MAX(sc, 1), sizeof(float));
+        rs_ok = s->rs && s->rs_snap && s->rs_tmp;
+    }
     s->xq_bytes = session_matmul_scratch(m, s->n_batch);
     s->xq = kb_try_malloc(s->xq_bytes ? s->xq_bytes : 1, 1);
     bool moe_ok = true, mla_ok = true;
@@ -234,7 +253,7 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     }
     if (!s->k_cache || !s->v_cache || !s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v ||
         !s->att || !s->ff_g || !s->ff_u || !s->scores || !s->att_tmp || !s->rope_cs || !s->logits || !s->hist ||
-        !s->xq || !moe_ok || !mla_ok) {
+        !s->xq || !moe_ok || !mla_ok || !rs_ok) {
         rc = kb_error_set(err, KB_ENOMEM, "session: cannot allocate %llu bytes for %d tokens",
                           (unsigned long long)infer_session_bytes(m, s->n_ctx, s->n_batch,
                                                                  s->kv_f32),
@@ -261,6 +280,10 @@ void infer_session_truncate(struct infer_session *s, int n)
     /* rows at positions >= n stay in memory but are dead: attention reads [0, n_past) only, and
      * the next eval overwrites them (K/V rows, MLA latent + rope key rows and hist alike) */
     n = KB_MAX(0, KB_MIN(n, s->n_past));
+    if (s->m->ops->rollback && n < s->n_past) { /* recurrent state: the architecture rewinds it */
+        s->m->ops->rollback(s, n);
+        return;
+    }
     s->n_past = n;
     /* A sliding layer's ring holds positions [kv_hi - swa_cells, kv_hi): going back further than
      * that lost window keys the next token at n needs, so the kept prefix is evaluated again

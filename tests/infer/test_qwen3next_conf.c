@@ -1,0 +1,249 @@
+/* tests/infer/test_qwen3next_conf.c: qwen3next (Gated DeltaNet + gated attention + sparse experts
+ * with a gated shared expert) against llama.cpp itself.
+ *
+ * Committed files in tests/infer/golden/, written by `kbox model synth --arch qwen3next` (derived
+ * DeltaNet widths: state head_dim / 2, one key head per query head, two value heads per key head,
+ * kernel 4; full attention every 2nd block below 4 blocks, every 4th from 4; rotary on a quarter
+ * of each head):
+ * - tiny_qwen3next_f32.gguf: --type F32 --layers 2 --dim 32 --heads 2 --kv-heads 1 --head-dim 16
+ *   --experts 8 --experts-used 2 --ff-exp 32 --ff-shexp 32 --seed 31 (block 0 DeltaNet, 1 full);
+ * - tiny_qwen3next_q8.gguf: the same shape and seed with --type Q8_0;
+ * - tiny_qwen3next_b_f32.gguf: a second seed and shape: --type F32 --layers 4 --dim 48 --heads 3
+ *   --kv-heads 1 --head-dim 16 --experts 6 --experts-used 3 --ff-exp 16 --ff-shexp 16 --tied
+ *   --seed 77 (blocks 0-2 DeltaNet with 6 value heads over 3 key heads, block 3 full; the output
+ *   head tied to the token embedding).
+ * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids below (16 x 320
+ * float32, row t after ids[0..t]) and NAME.llamacpp_logits80.f32 for the 80 ids (longer than one
+ * 64-token DeltaNet chunk): one llama_decode of all ids with every position's logits, 1 thread,
+ * F32 KV cache, flash attention off, as in ../shared/conformance. No llama.cpp code is part of
+ * this repository.
+ *
+ * Tolerances as the conformance set's: F32 1e-4 of max |logit| with identical argmax everywhere;
+ * Q8_0 3e-2 with at most one argmax flip in 16 (two in 80). Each case runs as one batch (the
+ * chunked form: 64 + 16 for 80 ids), in steps of 5, one token at a time (the recurrent form), in
+ * steps of 3 then a rollback to 4 (before the last snapshot: re-evaluated from position 0), and a
+ * rollback inside the last multi-token step (restored from its snapshot). The chunked and the
+ * recurrent forms are also compared with each other over 80 ids at 5e-5 (measured 1.4e-5). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "infer/infer.h"
+
+#define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
+#define N_MAX 80
+#define N_VOCAB 320
+
+static const int32_t ids[N_MAX] = {
+    84,  214, 214, 144, 245, 110, 243, 262, 93,  258, 270, 120, 1,   7,   189, 219, 109, 278, 127, 176,
+    281, 62,  295, 96,  113, 170, 147, 100, 85,  274, 231, 188, 149, 230, 183, 44,  265, 278, 207, 256,
+    13,  110, 259, 48,  157, 178, 203, 256, 37,  86,  259, 192, 17,  110, 159, 32,  125, 54,  179, 12,
+    5,   22,  115, 44,  133, 30,  11,  60,  185, 230, 75,  108, 89,  226, 31,  260, 93,  178, 235, 200};
+
+static float ref[N_MAX * N_VOCAB], got[N_MAX * N_VOCAB], got2[N_MAX * N_VOCAB];
+static int n_tok = 16;
+
+static int argmax(const float *x)
+{
+    int b = 0;
+    for (int i = 1; i < N_VOCAB; i++)
+        if (x[i] > x[b])
+            b = i;
+    return b;
+}
+
+/* Rows t0..n_tok-1 of a against b: the relative difference; flips counted into *flips. */
+static double rel_diff(const float *a, const float *b, int t0, int *flips)
+{
+    double md = 0, mr = 0;
+    *flips = 0;
+    for (int t = t0; t < n_tok; t++) {
+        for (int i = 0; i < N_VOCAB; i++) {
+            md = fmax(md, fabs((double)a[t * N_VOCAB + i] - b[t * N_VOCAB + i]));
+            mr = fmax(mr, fabs((double)b[t * N_VOCAB + i]));
+        }
+        *flips += argmax(a + t * N_VOCAB) != argmax(b + t * N_VOCAB);
+    }
+    return md / mr;
+}
+
+static void compare(const char *name, const char *how, int t0, double tol, int max_flips)
+{
+    int flips;
+    double r = rel_diff(got, ref, t0, &flips);
+    printf("[ qwen3next] %-22s %2d ids %-18s max |kbox - llama.cpp| / max |llama.cpp| = %.3g, argmax flips %d/%d\n",
+           name, n_tok, how, r, flips, n_tok - t0);
+    if (!(r <= tol) || flips > max_flips)
+        fail_msg("%s %s: relative difference %.3g, %d argmax flips", name, how, r, flips);
+}
+
+static struct infer_session *session(struct infer_model *m, int n_batch)
+{
+    struct kb_error err = {0};
+    struct infer_session *s = NULL;
+    struct infer_session_params sp;
+    infer_session_params_default(&sp);
+    sp.n_ctx = 128;
+    sp.n_batch = n_batch;
+    sp.kv_f32 = true;
+    if (infer_session_new(&s, m, &sp, &err))
+        fail_msg("session: %s", err.msg);
+    return s;
+}
+
+static void eval_steps(struct infer_session *s, float *out, int from, int to, int step)
+{
+    struct kb_error err = {0};
+    for (int t = from; t < to; t += step) {
+        int k = t + step > to ? to - t : step;
+        if (infer_eval(s, ids + t, k, out + (size_t)t * N_VOCAB, true, &err))
+            fail_msg("eval: %s", err.msg);
+    }
+}
+
+static struct infer_model *open_case(const char *name, const char *suffix, int n)
+{
+    char path[512];
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    n_tok = n;
+    snprintf(path, sizeof path, GOLDEN_DIR "%s.%s", name, suffix);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("missing %s", path);
+    assert_int_equal(fread(ref, sizeof(float), (size_t)n * N_VOCAB, f), (size_t)n * N_VOCAB);
+    fclose(f);
+    snprintf(path, sizeof path, GOLDEN_DIR "%s.gguf", name);
+    if (infer_model_open(&m, path, &err))
+        fail_msg("open %s: %s", name, err.msg);
+    struct infer_model_info mi;
+    infer_model_get_info(m, &mi);
+    assert_string_equal(mi.arch, "qwen3next");
+    return m;
+}
+
+static void check_case(const char *name, const char *suffix, int n, double tol, int max_flips)
+{
+    struct infer_model *m = open_case(name, suffix, n);
+    struct infer_session *s = session(m, n);
+    eval_steps(s, got, 0, n, n);
+    compare(name, "one batch", 0, tol, max_flips);
+    infer_session_reset(s);
+    memset(got, 0, sizeof got);
+    eval_steps(s, got, 0, n, 5);
+    compare(name, "steps of 5", 0, tol, max_flips);
+    /* rollback inside the last multi-token step: from its snapshot */
+    int last = (n - 1) / 5 * 5, back = n - 2 > last ? n - 2 : last;
+    infer_session_truncate(s, back);
+    assert_int_equal(infer_session_n_past(s), back);
+    memset(got, 0, sizeof got);
+    eval_steps(s, got, back, n, 5);
+    compare(name, "after truncate(snap)", back, tol, max_flips);
+    infer_session_free(s);
+    s = session(m, 1);
+    memset(got, 0, sizeof got);
+    eval_steps(s, got, 0, n, 1);
+    compare(name, "token by token", 0, tol, max_flips);
+    infer_session_free(s);
+    s = session(m, 3);
+    eval_steps(s, got, 0, n, 3);
+    compare(name, "steps of 3", 0, tol, max_flips);
+    /* rollback before the last snapshot: the prefix is evaluated again from position 0 */
+    memset(got, 0, sizeof got);
+    infer_session_truncate(s, 4);
+    assert_int_equal(infer_session_n_past(s), 4);
+    eval_steps(s, got, 4, n, 3);
+    compare(name, "after truncate(4)", 4, tol, max_flips);
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
+static void test_f32(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+static void test_f32_80(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
+}
+
+static void test_q8(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_q8", "llamacpp_logits.f32", 16, 3e-2, 1);
+}
+
+static void test_q8_80(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_q8", "llamacpp_logits80.f32", 80, 3e-2, 2);
+}
+
+static void test_f32_second_shape(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_b_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+/* The chunked form (one batch of 80: chunks of 64 and 16) against the recurrence (one token at a
+ * time) directly, tighter than against llama.cpp (F32 rounding of two summation orders). */
+static void test_chunked_vs_recurrent(void **state)
+{
+    (void)state;
+    int flips;
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    if (infer_model_open(&m, GOLDEN_DIR "tiny_qwen3next_b_f32.gguf", &err))
+        fail_msg("open: %s", err.msg);
+    n_tok = N_MAX;
+    struct infer_session *s = session(m, N_MAX);
+    eval_steps(s, got, 0, N_MAX, N_MAX);
+    infer_session_free(s);
+    s = session(m, 1);
+    eval_steps(s, got2, 0, N_MAX, 1);
+    infer_session_free(s);
+    double r = rel_diff(got, got2, 0, &flips);
+    printf("[ qwen3next] chunked (64 + 16) vs recurrent over 80 ids: relative difference %.3g, flips %d\n", r,
+           flips);
+    assert_true(r <= 5e-5);
+    assert_int_equal(flips, 0);
+    infer_model_close(m);
+}
+
+/* infer_model_get_info on the second shape. */
+static void test_info(void **state)
+{
+    (void)state;
+    struct infer_model *m = open_case("tiny_qwen3next_b_f32", "llamacpp_logits.f32", 16);
+    struct infer_model_info mi;
+    infer_model_get_info(m, &mi);
+    assert_int_equal(mi.n_layer, 4);
+    assert_int_equal(mi.n_expert, 6);
+    assert_int_equal(mi.n_expert_used, 3);
+    assert_int_equal(mi.n_ff_shexp, 16);
+    assert_true(mi.tied_output);
+    assert_int_equal(mi.n_rot, 4);
+    infer_model_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_f32),
+        cmocka_unit_test(test_f32_80),
+        cmocka_unit_test(test_q8),
+        cmocka_unit_test(test_q8_80),
+        cmocka_unit_test(test_f32_second_shape),
+        cmocka_unit_test(test_chunked_vs_recurrent),
+        cmocka_unit_test(test_info),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
