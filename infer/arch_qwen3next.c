@@ -47,11 +47,6 @@
 
 #define QN_CHUNK 64
 
-static bool qn_recurrent(const struct model_hparams *hp, int il)
-{
-    return (il + 1) % hp->full_attn_interval != 0;
-}
-
 static int qn_hparams(struct infer_model *m, struct kb_error *err)
 {
     struct model_hparams *hp = &m->hp;
@@ -108,7 +103,7 @@ static int qn_bind_layer(struct infer_model *m, int il, struct kb_error *err)
     } while (0)
     B(attn_norm, "attn_norm.weight", 1, e, 1, 1, false);
     B(ffn_norm, "post_attention_norm.weight", 1, e, 1, 1, false);
-    L->recurrent = qn_recurrent(hp, il);
+    L->recurrent = model_layer_recurrent(hp, il);
     if (!L->recurrent) {
         B(wq, "attn_q.weight", 2, e, 2 * nq, 1, false);
         B(wk, "attn_k.weight", 2, e, nk, 1, false);
@@ -195,7 +190,7 @@ static void qn_rs_size(const struct infer_model *m, int n_batch, int n_threads, 
     qn_shape_of(hp, &q);
     size_t n_rec = 0, T = (size_t)n_batch, nq = (size_t)hp->n_head * hp->head_dim;
     for (int il = 0; il < hp->n_layer; il++)
-        n_rec += qn_recurrent(hp, il);
+        n_rec += model_layer_recurrent(hp, il);
     *state = n_rec * q.layer_state;
     *scratch = T * (2 * (size_t)q.conv_dim + 2 * (size_t)q.d_inner + 4 * (size_t)q.Hv + 3 * nq) +
                (size_t)n_threads * qn_worker_floats(&q);
@@ -226,7 +221,7 @@ static float *qn_layer_state(const struct infer_session *s, const struct qn_shap
 {
     size_t r = 0;
     for (int i = 0; i < il; i++)
-        r += qn_recurrent(&s->m->hp, i);
+        r += model_layer_recurrent(&s->m->hp, i);
     return s->rs + r * q->layer_state;
 }
 

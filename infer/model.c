@@ -403,8 +403,12 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     for (int il = 0; il < hp->n_layer; il++)
         out->n_swa_layers += model_layer_swa(hp, il);
     /* a sliding layer's cache is its window whatever the context: it does not grow per token */
-    out->kv_bytes_per_token = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * (kv.k_row + kv.v_row);
-    out->kv_bytes_per_token_full = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * kv.full_row;
+    /* ... and a recurrent layer (qwen3next) keeps a fixed-size state instead of a cache */
+    int n_grow = hp->n_layer - out->n_swa_layers;
+    for (int il = 0; il < hp->n_layer; il++)
+        n_grow -= model_layer_recurrent(hp, il);
+    out->kv_bytes_per_token = (uint64_t)n_grow * 2 * (kv.k_row + kv.v_row);
+    out->kv_bytes_per_token_full = (uint64_t)n_grow * 2 * kv.full_row;
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = gguf_file_bytes(m->gf);

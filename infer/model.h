@@ -278,9 +278,14 @@ static inline bool model_layer_swa(const struct model_hparams *hp, int il)
 {
     return hp->n_swa > 0 && (hp->swa_period <= 0 || il % hp->swa_period < hp->swa_period - 1);
 }
+/* Whether layer il is recurrent (qwen3next's Gated DeltaNet: no KV cache, a per-session state). */
+static inline bool model_layer_recurrent(const struct model_hparams *hp, int il)
+{
+    return hp->full_attn_interval > 0 && (il + 1) % hp->full_attn_interval != 0;
+}
 /* KV cells of layer il in a session of n_ctx positions and n_batch tokens per step: a sliding
  * layer keeps its window plus one step (the step's first query still sees n_swa - 1 older keys
- * while the step's n_batch keys are written), never more than n_ctx. */
+ * while the step's n_batch keys are written), never more than n_ctx; a recurrent layer none. */
 int model_kv_cells(const struct model_hparams *hp, int il, int n_ctx, int n_batch);
 /* generate.c: the tokenizer built from the file (vocab NULL when it has none). */
 int model_vocab_open(struct infer_model *m, struct kb_error *err);

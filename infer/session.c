@@ -209,8 +209,9 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     s->rope_cs = kb_try_malloc(z.rope, sizeof(float));
     s->logits = kb_try_malloc(z.logits, sizeof(float));
     s->hist = kb_try_malloc((size_t)s->n_ctx, sizeof(int32_t));
-    if (m->hp.n_swa > 0 && m->ops->forward) { /* ring layers: each layer's first cell */
-        s->swa_cells = KB_MIN(s->n_ctx, m->hp.n_swa + s->n_batch - 1);
+    if ((m->hp.n_swa > 0 || m->ops->rs_size) && m->ops->forward) { /* rings, recurrent layers: first cells */
+        if (m->hp.n_swa > 0)
+            s->swa_cells = KB_MIN(s->n_ctx, m->hp.n_swa + s->n_batch - 1);
         s->kv_cell0 = kb_xcalloc((size_t)m->hp.n_layer + 1, sizeof *s->kv_cell0);
         for (int il = 0; il < m->hp.n_layer; il++)
             s->kv_cell0[il + 1] = s->kv_cell0[il] + (size_t)model_kv_cells(&m->hp, il, s->n_ctx, s->n_batch);

@@ -31,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "../support/run.h"
 #include "infer/infer.h"
 
 #define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
@@ -218,13 +220,19 @@ static void test_chunked_vs_recurrent(void **state)
     infer_model_close(m);
 }
 
-/* infer_model_get_info on the second shape. */
+/* infer_model_get_info on the second shape: only the full-attention block has a KV cache (1 KV
+ * head of 16, K and V in F16: 64 bytes per position); the three DeltaNet blocks keep fixed-size
+ * states, so doubling the context adds only that block's cache (plus scores and history). */
 static void test_info(void **state)
 {
     (void)state;
     struct infer_model *m = open_case("tiny_qwen3next_b_f32", "llamacpp_logits.f32", 16);
     struct infer_model_info mi;
     infer_model_get_info(m, &mi);
+    assert_int_equal(mi.kv_bytes_per_token, 64);
+    uint64_t a = infer_session_bytes(m, 4096, 16, false), b = infer_session_bytes(m, 8192, 16, false);
+    /* per position: 64 of cache, 128 of attention scores (2 threads x 16 rows x 4), 4 of history */
+    assert_int_equal(b - a, 4096ull * (64 + 128 + 4));
     assert_int_equal(mi.n_layer, 4);
     assert_int_equal(mi.n_expert, 6);
     assert_int_equal(mi.n_expert_used, 3);
@@ -232,6 +240,38 @@ static void test_info(void **state)
     assert_true(mi.tied_output);
     assert_int_equal(mi.n_rot, 4);
     infer_model_close(m);
+}
+
+/* The CLI: synth at its default qwen3next shape, info --json, run with the chat template, and a
+ * bad synth request refused with a message. */
+static void test_cli(void **state)
+{
+    (void)state;
+    char gguf[128];
+    struct run_result r;
+    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-qnext-%d.gguf", (int)getpid());
+    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "qwen3next", "--type", "Q8_0", "--out", gguf, NULL};
+    assert_int_equal(run_cmd(&r, synth, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    char *info[] = {KBOX_BIN, "model", "info", gguf, "--json", NULL};
+    assert_int_equal(run_cmd(&r, info, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"arch\":\"qwen3next\""));
+    /* 2 blocks (DeltaNet, full), 2 KV heads of 64: K + V in F16 of the full block only */
+    assert_non_null(strstr(r.out, "\"kv_bytes_per_token\":512,"));
+    run_result_free(&r);
+    char *run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "6", "--temp", "0", NULL};
+    assert_int_equal(run_cmd(&r, run, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.err, "generated 6 tokens"));
+    run_result_free(&r);
+    char *bad[] = {KBOX_BIN, "model", "synth", "--arch", "qwen3next", "--ff-shexp", "0", "--out", gguf, NULL};
+    assert_int_equal(run_cmd(&r, bad, NULL), 0);
+    assert_true(r.exit_code != 0);
+    assert_non_null(strstr(r.err, "shared expert"));
+    run_result_free(&r);
+    unlink(gguf);
 }
 
 int main(void)
@@ -244,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_f32_second_shape),
         cmocka_unit_test(test_chunked_vs_recurrent),
         cmocka_unit_test(test_info),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
