@@ -6,7 +6,9 @@
  * tokens into steps of at most n_batch and runs the architecture's forward pass (m->ops) on each,
  * which only writes these buffers; the cache's shape also comes from m->ops. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
  * positions [0, n_past), except that sliding-window layers (gpt-oss) keep a ring of their window
- * plus one step (kv_cell0, swa_cells; infer_session_truncate re-evaluates a prefix the ring lost). A session is used by one thread at a time; the model it borrows is
+ * plus one step (kv_cell0, swa_cells; infer_session_truncate re-evaluates a prefix the ring lost),
+ * and recurrent layers (qwen3next) keep no cache but a state in s->rs (m->ops->rs_size; truncation
+ * goes through m->ops->rollback). A session is used by one thread at a time; the model it borrows is
  * read-only. Profiling (infer_session_profile): s->prof holds lap timers that the forward pass marks
  * with model_prof_mark() (model.h) and the pool's per-thread counters; allocated when turned on,
  * never inside a forward pass. Tests: tests/infer/test_model.c, test_conformance.c,
