@@ -1,4 +1,4 @@
-/* infer/arch_qwen3next.c: qwen3next (Qwen3-Next-80B-A3B): Gated DeltaNet linear attention
+/* infer/arch_qwen3next.c: qwen3next (Qwen3-Next-80B-A3B) and qwen35moe (Qwen3.5 MoE): Gated DeltaNet linear attention
  * interleaved with gated full attention, and very sparse experts plus a gated shared expert,
  * computed the way llama.cpp d32676d77 computes it (facts read from its qwen3next graph; no code
  * taken from it).
@@ -34,8 +34,11 @@
  * snapshot, at that step's first position). infer_session_truncate(n) (qn_rollback) restores the
  * snapshot when n is at or after it and evaluates hist[snapshot..n) again, else evaluates
  * hist[0..n) from a zero state. A step at position 0 starts from a zero state.
- * Not supported (clear errors): the legacy ssm_in layout, attention.recurrent_layers arrays,
- * qwen35moe (its value heads broadcast the other way and its rope is IMROPE).
+ * qwen35moe differs only in: beta and alpha come from two projections (ssm_beta, ssm_alpha: one
+ * value per value head, in value-head order); value head h reads key head h % Hk (tiled, not
+ * h / (Hv / Hk)); its rope is IMROPE with rope.dimension_sections, which for text (every section
+ * at the same position, as llama.cpp feeds text tokens) is exactly NEOX rope.
+ * Not supported (clear errors): the legacy ssm_in layout, attention.recurrent_layers arrays.
  * Tests: tests/infer/test_qwen3next_conf.c (against llama.cpp's logits; chunked vs recurrent;
  * rollback). */
 #include <math.h>
@@ -86,6 +89,20 @@ static int qn_hparams(struct infer_model *m, struct kb_error *err)
     return 0;
 }
 
+static int qn35_hparams(struct infer_model *m, struct kb_error *err)
+{
+    char key[96];
+    int rc = qn_hparams(m, err);
+    if (rc)
+        return rc;
+    /* IMROPE sections: text positions are the same in every section, so NEOX rope is exact */
+    snprintf(key, sizeof key, "%s.rope.dimension_sections", m->arch_name);
+    if (!gguf_find_kv(m->gf, key))
+        return kb_error_set(err, KB_ECORRUPT, "model: missing metadata key %s", key);
+    m->hp.ssm_kv_tiled = true;
+    return 0;
+}
+
 static int qn_bind_layer(struct infer_model *m, int il, struct kb_error *err)
 {
     struct model_hparams *hp = &m->hp;
@@ -123,7 +140,12 @@ static int qn_bind_layer(struct infer_model *m, int il, struct kb_error *err)
             return kb_error_set(err, KB_EFORMAT, "model: '%s' must be F32", nm);
         B(ssm_dt, "ssm_dt.bias", 1, Hv, 1, 1, false);
         B(ssm_a, "ssm_a", 1, Hv, 1, 1, false);
-        B(ssm_ba, "ssm_ba.weight", 2, e, 2 * Hv, 1, false);
+        if (hp->ssm_kv_tiled) {
+            B(ssm_beta, "ssm_beta.weight", 2, e, Hv, 1, false);
+            B(ssm_alpha, "ssm_alpha.weight", 2, e, Hv, 1, false);
+        } else {
+            B(ssm_ba, "ssm_ba.weight", 2, e, 2 * Hv, 1, false);
+        }
         B(ssm_norm, "ssm_norm.weight", 1, S, 1, 1, false);
         B(ssm_out, "ssm_out.weight", 2, hp->ssm_d_inner, e, 1, false);
     }
@@ -163,6 +185,7 @@ static int qn_bind(struct infer_model *m, struct kb_error *err)
 
 struct qn_shape {
     int S, Hk, Hv, K, conv_dim, d_inner;
+    bool tiled; /* value head h reads key head h % Hk (qwen35moe), else h / (Hv / Hk) */
     size_t layer_state; /* floats of one recurrent layer: conv state then S_h of every value head */
 };
 
@@ -175,6 +198,12 @@ static void qn_shape_of(const struct model_hparams *hp, struct qn_shape *q)
     q->d_inner = hp->ssm_d_inner;
     q->conv_dim = 2 * q->Hk * q->S + q->d_inner;
     q->layer_state = (size_t)(q->K - 1) * q->conv_dim + (size_t)q->Hv * q->S * q->S;
+    q->tiled = hp->ssm_kv_tiled;
+}
+
+static int qn_key_head(const struct qn_shape *q, int h)
+{
+    return q->tiled ? h % q->Hk : h / (q->Hv / q->Hk);
 }
 
 /* per-worker floats of the chunked form: k.k and q.k tables, the u rows, G */
@@ -305,7 +334,7 @@ static float qn_dot(const float *a, const float *b, int n)
 static void qn_delta_step(const struct qn_delta *d, int h, int t, float *Sh)
 {
     const struct qn_shape *q = d->q;
-    int S = q->S, kh = h / (q->Hv / q->Hk), cw = q->conv_dim;
+    int S = q->S, kh = qn_key_head(q, h), cw = q->conv_dim;
     const float *row = d->cv + (size_t)t * cw;
     const float *qv = row + (size_t)kh * S, *kv = row + (size_t)(q->Hk + kh) * S;
     const float *vv = row + (size_t)2 * q->Hk * S + (size_t)h * S;
@@ -330,7 +359,7 @@ static void qn_delta_step(const struct qn_delta *d, int h, int t, float *Sh)
 static void qn_delta_chunk(const struct qn_delta *d, int h, int t0, int L, float *Sh, float *w)
 {
     const struct qn_shape *q = d->q;
-    int S = q->S, kh = h / (q->Hv / q->Hk), cw = q->conv_dim, Hv = q->Hv;
+    int S = q->S, kh = qn_key_head(q, h), cw = q->conv_dim, Hv = q->Hv;
     float *KK = w, *QK = KK + QN_CHUNK * QN_CHUNK, *U = QK + QN_CHUNK * QN_CHUNK, *G = U + QN_CHUNK * S;
 #define QROW(t) (d->cv + (size_t)(t0 + (t)) * cw + (size_t)kh * S)
 #define KROW(t) (d->cv + (size_t)(t0 + (t)) * cw + (size_t)(q->Hk + kh) * S)
@@ -445,7 +474,12 @@ static void qn_linear_attention(struct infer_session *s, int il, int n, int t0)
     float *st = qn_layer_state(s, &q, il), *conv_st = st, *dstate = st + (size_t)(q.K - 1) * q.conv_dim;
     model_matmul(s, &L->wqkv, s->xn, n, b.qkv);
     model_matmul(s, &L->wqkv_gate, s->xn, n, b.z);
-    model_matmul(s, &L->ssm_ba, s->xn, n, b.ba);
+    if (q.tiled) { /* betas then alphas, each (n, Hv) */
+        model_matmul(s, &L->ssm_beta, s->xn, n, b.ba);
+        model_matmul(s, &L->ssm_alpha, s->xn, n, b.ba + (size_t)n * Hv);
+    } else {
+        model_matmul(s, &L->ssm_ba, s->xn, n, b.ba);
+    }
     model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     qn_conv(&q, L->ssm_conv1d.data, conv_st, b.qkv, b.cv, n);
     const float *dt = L->ssm_dt.data, *A = L->ssm_a.data;
@@ -459,8 +493,9 @@ static void qn_linear_attention(struct infer_session *s, int il, int n, int t0)
         const float *ba = b.ba + (size_t)t * 2 * Hv;
         float *gb = b.gb + (size_t)t * 2 * Hv;
         for (int h = 0; h < Hv; h++) {
-            int kh = h / r, j = h % r;
-            float bv = ba[kh * 2 * r + j], av = ba[kh * 2 * r + r + j] + dt[h];
+            int kh = h / r, j = h % r; /* qwen3next: per key head, r betas then r alphas */
+            float bv = q.tiled ? b.ba[(size_t)t * Hv + h] : ba[kh * 2 * r + j];
+            float av = (q.tiled ? b.ba[(size_t)(n + t) * Hv + h] : ba[kh * 2 * r + r + j]) + dt[h];
             float sp = av > 20.0f ? av : logf(1.0f + expf(av));
             gb[h] = sp * A[h];
             gb[Hv + h] = 1.0f / (1.0f + expf(-bv));
@@ -543,7 +578,13 @@ static void qn_rollback(struct infer_session *s, int n)
 
 const struct arch_ops arch_qwen3next_ops = {
     .name = "qwen3next", .ff_optional = true, .rope_neox = true, .yarn_mscale = true,
-    .experts = ARCH_EXPERTS_ALWAYS, .expert_norm = true, .qk_norm = true, .shexp_gate = true,
+    .experts = ARCH_EXPERTS_ALWAYS, .expert_norm = true, /* its own binder: no qk_norm/shexp_gate flags */
     .hparams = qn_hparams, .bind = qn_bind, .forward = qn_forward, .attention = qn_attention,
+    .embed = qn_embed, .kv_shape = model_kv_shape_gqa, .rs_size = qn_rs_size, .rollback = qn_rollback,
+};
+const struct arch_ops arch_qwen35moe_ops = {
+    .name = "qwen35moe", .ff_optional = true, .rope_neox = true, .yarn_mscale = true,
+    .experts = ARCH_EXPERTS_ALWAYS, .expert_norm = true,
+    .hparams = qn35_hparams, .bind = qn_bind, .forward = qn_forward, .attention = qn_attention,
     .embed = qn_embed, .kv_shape = model_kv_shape_gqa, .rs_size = qn_rs_size, .rollback = qn_rollback,
 };

@@ -23,7 +23,7 @@
 static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
                                                     &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
                                                     &arch_bert_ops,     &arch_gptoss_ops,
-                                                    &arch_qwen3next_ops};
+                                                    &arch_qwen3next_ops, &arch_qwen35moe_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)

@@ -63,6 +63,7 @@ struct model_hparams {
      * value head size), key heads (group count), value heads (time-step rank), value width; layer
      * il is full attention when (il + 1) % full_attn_interval == 0, else recurrent */
     int ssm_d_conv, ssm_d_state, ssm_n_group, ssm_dt_rank, ssm_d_inner, full_attn_interval;
+    bool ssm_kv_tiled; /* qwen35moe: value head h reads key head h % groups (qwen3next: h / (Hv / groups)) */
     /* encoders (bert) */
     float norm_eps;   /* LayerNorm epsilon */
     int pooling;      /* 0 none, 1 mean, 2 cls, 3 last (llama.cpp's pooling_type) */
@@ -94,6 +95,7 @@ struct model_layer {
      * projection, the gated norm's weights (d_state), the output projection */
     bool recurrent;
     struct model_w wqkv, wqkv_gate, ssm_conv1d, ssm_dt, ssm_a, ssm_ba, ssm_norm, ssm_out;
+    struct model_w ssm_beta, ssm_alpha; /* qwen35moe: (n_embd, Hv) each instead of ssm_ba */
     /* bert: post-norm LayerNorms and FFN biases */
     struct model_w attn_out_norm, attn_out_norm_b, out_norm_l, out_norm_l_b, ffn_up_b, ffn_down_b;
 };
@@ -272,7 +274,7 @@ int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer
 /* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c). */
 extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
     arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops;
-extern const struct arch_ops arch_qwen3next_ops; /* arch_qwen3next.c */
+extern const struct arch_ops arch_qwen3next_ops, arch_qwen35moe_ops; /* arch_qwen3next.c */
 /* Whether layer il attends through a sliding window (hp->n_swa > 0 and the pattern says so). */
 static inline bool model_layer_swa(const struct model_hparams *hp, int il)
 {

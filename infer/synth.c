@@ -47,7 +47,8 @@ struct slist {
 };
 
 static const char *arch_names[] = {"llama",   "qwen2",     "qwen3",   "qwen2moe",
-                                   "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next"};
+                                   "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next",
+                                   "qwen35moe"};
 
 static bool arch_known(const char *a)
 {
@@ -65,12 +66,14 @@ static bool is_qwen(const char *a)
 static bool is_moe(const char *a)
 {
     return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0 ||
-           strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0 || strcmp(a, "qwen3next") == 0;
+           strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0 || strcmp(a, "qwen3next") == 0 ||
+           strcmp(a, "qwen35moe") == 0;
 }
 
+/* qwen3next and qwen35moe (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, rope sections) */
 static bool is_qnext(const char *a)
 {
-    return strcmp(a, "qwen3next") == 0;
+    return strcmp(a, "qwen3next") == 0 || strcmp(a, "qwen35moe") == 0;
 }
 
 /* qwen3next's Gated DeltaNet widths, derived from the attention shape so that the real
@@ -157,7 +160,7 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
     if (!p->arch || !arch_known(p->arch))
         return kb_error_set(err, KB_EINVAL,
                             "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral, "
-                            "deepseek2, gpt-oss, qwen3next)",
+                            "deepseek2, gpt-oss, qwen3next, qwen35moe)",
                             p->arch ? p->arch : "");
     if (is_ds2(p->arch) &&
         (p->kv_lora_rank < 1 || p->kv_lora_rank > 8192 || p->qk_rope_dim < 2 || p->qk_rope_dim % 2 ||
@@ -391,7 +394,12 @@ static void build_qn_blocks(const struct synth_params *p, struct slist *l)
             T(TK_CONV, "ssm_conv1d.weight", 2, 4, d.conv_dim, 1);
             T(TK_BIAS, "ssm_dt.bias", 1, d.Hv, 1, 1);
             T(TK_NEG, "ssm_a", 1, d.Hv, 1, 1);
-            T(TK_MAT, "ssm_ba.weight", 2, E, 2 * d.Hv, 1);
+            if (strcmp(p->arch, "qwen35moe") == 0) {
+                T(TK_MAT, "ssm_beta.weight", 2, E, d.Hv, 1);
+                T(TK_MAT, "ssm_alpha.weight", 2, E, d.Hv, 1);
+            } else {
+                T(TK_MAT, "ssm_ba.weight", 2, E, 2 * d.Hv, 1);
+            }
             T(TK_NORM, "ssm_norm.weight", 1, d.S, 1, 1);
             T(TK_MAT, "ssm_out.weight", 2, d.d_inner, E, 1);
         }
@@ -756,6 +764,17 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
         kv_u32(b, n_kv, A, "ssm.group_count", (uint32_t)d.Hk);
         kv_u32(b, n_kv, A, "full_attention_interval", (uint32_t)d.interval);
         kv_u32(b, n_kv, A, "expert_shared_feed_forward_length", (uint32_t)p->n_ff_shexp);
+        if (strcmp(p->arch, "qwen35moe") == 0) { /* IMROPE sections (t, h, w, e) over the rotary pairs */
+            int pairs = d.n_rot / 2;
+            kv_head(b, A, "rope.dimension_sections", GGUF_VT_ARRAY);
+            put_u32(b, GGUF_VT_I32);
+            put_u64(b, 4);
+            put_u32(b, (uint32_t)((pairs + 2) / 3));
+            put_u32(b, (uint32_t)((pairs + 1) / 3));
+            put_u32(b, (uint32_t)(pairs / 3));
+            put_u32(b, 0);
+            (*n_kv)++;
+        }
     } else {
         kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)hd);
     }

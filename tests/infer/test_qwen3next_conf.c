@@ -11,7 +11,10 @@
  * - tiny_qwen3next_b_f32.gguf: a second seed and shape: --type F32 --layers 4 --dim 48 --heads 3
  *   --kv-heads 1 --head-dim 16 --experts 6 --experts-used 3 --ff-exp 16 --ff-shexp 16 --tied
  *   --seed 77 (blocks 0-2 DeltaNet with 6 value heads over 3 key heads, block 3 full; the output
- *   head tied to the token embedding).
+ *   head tied to the token embedding);
+ * - tiny_qwen35moe_f32.gguf: `--arch qwen35moe` (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, value
+ *   heads tiled over key heads, rope.dimension_sections) with the second shape untied, --seed 53;
+ *   80 ids only.
  * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids below (16 x 320
  * float32, row t after ids[0..t]) and NAME.llamacpp_logits80.f32 for the 80 ids (longer than one
  * 64-token DeltaNet chunk): one llama_decode of all ids with every position's logits, 1 thread,
@@ -113,6 +116,7 @@ static void eval_steps(struct infer_session *s, float *out, int from, int to, in
 
 static struct infer_model *open_case(const char *name, const char *suffix, int n)
 {
+    const char *arch = strstr(name, "qwen35moe") ? "qwen35moe" : "qwen3next";
     char path[512];
     struct kb_error err = {0};
     struct infer_model *m = NULL;
@@ -128,7 +132,7 @@ static struct infer_model *open_case(const char *name, const char *suffix, int n
         fail_msg("open %s: %s", name, err.msg);
     struct infer_model_info mi;
     infer_model_get_info(m, &mi);
-    assert_string_equal(mi.arch, "qwen3next");
+    assert_string_equal(mi.arch, arch);
     return m;
 }
 
@@ -196,6 +200,13 @@ static void test_f32_second_shape(void **state)
 {
     (void)state;
     check_case("tiny_qwen3next_b_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+/* qwen35moe: separate beta/alpha projections, tiled key heads, IMROPE sections (NEOX for text). */
+static void test_qwen35moe_80(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen35moe_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
 }
 
 /* The chunked form (one batch of 80: chunks of 64 and 16) against the recurrence (one token at a
@@ -336,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_q8),
         cmocka_unit_test(test_q8_80),
         cmocka_unit_test(test_f32_second_shape),
+        cmocka_unit_test(test_qwen35moe_80),
         cmocka_unit_test(test_chunked_vs_recurrent),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_spec_rollback),
