@@ -322,12 +322,10 @@ struct qn_delta {
     int n;
 };
 
+/* a . b through the F32 dot kernel (vectorised; a plain loop's float sum would not be) */
 static float qn_dot(const float *a, const float *b, int n)
 {
-    float acc = 0.0f;
-    for (int i = 0; i < n; i++)
-        acc += a[i] * b[i];
-    return acc;
+    return kern.vec_dot[GGML_TYPE_F32](n, a, b);
 }
 
 /* One token, value head h: the recurrence. */
@@ -341,17 +339,13 @@ static void qn_delta_step(const struct qn_delta *d, int h, int t, float *Sh)
     float eg = expf(d->gb[(size_t)t * 2 * q->Hv + h]), beta = d->gb[(size_t)t * 2 * q->Hv + q->Hv + h];
     float *o = d->o + (size_t)t * q->d_inner + (size_t)h * S;
     for (int j = 0; j < S; j++) {
-        float *r = Sh + (size_t)j * S, sk = 0.0f;
-        for (int i = 0; i < S; i++) {
+        float *r = Sh + (size_t)j * S;
+        for (int i = 0; i < S; i++)
             r[i] *= eg;
-            sk += r[i] * kv[i];
-        }
-        float u = (vv[j] - sk) * beta, acc = 0.0f;
-        for (int i = 0; i < S; i++) {
+        float u = (vv[j] - qn_dot(r, kv, S)) * beta;
+        for (int i = 0; i < S; i++)
             r[i] += u * kv[i];
-            acc += r[i] * qv[i];
-        }
-        o[j] = acc;
+        o[j] = qn_dot(r, qv, S);
     }
 }
 
