@@ -406,7 +406,13 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     /* ... and a recurrent layer (qwen3next) keeps a fixed-size state instead of a cache */
     int n_grow = hp->n_layer - out->n_swa_layers;
     for (int il = 0; il < hp->n_layer; il++)
-        n_grow -= model_layer_recurrent(hp, il);
+        out->n_recurrent_layers += model_layer_recurrent(hp, il);
+    n_grow -= out->n_recurrent_layers;
+    if (m->ops->rs_size) {
+        size_t st = 0, sc = 0;
+        m->ops->rs_size(m, 1, 1, &st, &sc);
+        out->recurrent_state_bytes = (uint64_t)st * sizeof(float);
+    }
     out->kv_bytes_per_token = (uint64_t)n_grow * 2 * (kv.k_row + kv.v_row);
     out->kv_bytes_per_token_full = (uint64_t)n_grow * 2 * kv.full_row;
     out->n_params = m->n_params;

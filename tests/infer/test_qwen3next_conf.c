@@ -324,6 +324,9 @@ static void test_cli(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "\"arch\":\"qwen3next\""));
     /* 2 blocks (DeltaNet, full), 2 KV heads of 64: K + V in F16 of the full block only */
+    assert_non_null(strstr(r.out, "\"n_recurrent_layers\":1,"));
+    /* one DeltaNet layer: conv state 3 x (2 x 4 x 32 + 8 x 32) + 8 states of 32 x 32, floats */
+    assert_non_null(strstr(r.out, "\"recurrent_state_bytes\":38912,"));
     assert_non_null(strstr(r.out, "\"kv_bytes_per_token\":512,"));
     run_result_free(&r);
     char *run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "6", "--temp", "0", NULL};
