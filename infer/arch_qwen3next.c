@@ -67,9 +67,11 @@ static int qn_hparams(struct infer_model *m, struct kb_error *err)
     snprintf(key, sizeof key, "%s.attention.recurrent_layers", m->arch_name);
     if (gguf_find_kv(m->gf, key))
         return kb_error_set(err, KB_EFORMAT, "model: %s (a per-layer recurrent list) is not supported", key);
+    /* bounds first (every product below then fits an int), then the shape llama.cpp assumes */
     if (hp->ssm_d_conv < 1 || hp->ssm_d_conv > 64 || hp->ssm_d_state < 1 || hp->ssm_d_state > 1024 ||
-        hp->ssm_n_group < 1 || hp->ssm_dt_rank < 1 || hp->ssm_dt_rank % hp->ssm_n_group != 0 ||
-        hp->ssm_d_inner != hp->ssm_dt_rank * hp->ssm_d_state || hp->full_attn_interval < 1)
+        hp->ssm_n_group < 1 || hp->ssm_n_group > 4096 || hp->ssm_dt_rank < 1 || hp->ssm_dt_rank > 4096 ||
+        hp->ssm_dt_rank % hp->ssm_n_group != 0 || hp->ssm_d_inner != hp->ssm_dt_rank * hp->ssm_d_state ||
+        hp->full_attn_interval < 1)
         return kb_error_set(err, KB_ECORRUPT, "model: bad Gated DeltaNet shape (conv %d, state %d, groups %d, "
                             "value heads %d, inner %d, full attention every %d)", hp->ssm_d_conv, hp->ssm_d_state,
                             hp->ssm_n_group, hp->ssm_dt_rank, hp->ssm_d_inner, hp->full_attn_interval);
