@@ -307,6 +307,29 @@ static void test_spec_rollback(void **state)
     infer_model_close(m);
 }
 
+/* infer_embed starts from a zero state whatever the session held: the same tokens embed the same
+ * before and after other evaluations, and the logits after it match a fresh session's. */
+static void test_embed_fresh_state(void **state)
+{
+    (void)state;
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    float a[32], b[32];
+    if (infer_model_open(&m, GOLDEN_DIR "tiny_qwen3next_f32.gguf", &err))
+        fail_msg("open: %s", err.msg);
+    n_tok = 16;
+    struct infer_session *s = session(m, 16);
+    assert_int_equal(infer_embed(s, ids, 10, a, NULL, true, &err), 0);
+    eval_steps(s, got, 0, 16, 16);
+    assert_int_equal(infer_embed(s, ids, 10, b, NULL, true, &err), 0);
+    assert_memory_equal(a, b, sizeof a);
+    memcpy(got2, got, sizeof(float) * 16 * N_VOCAB);
+    eval_steps(s, got, 0, 16, 16); /* n_past is 0 again: a fresh sequence */
+    assert_memory_equal(got, got2, sizeof(float) * 16 * N_VOCAB);
+    infer_session_free(s);
+    infer_model_close(m);
+}
+
 /* The CLI: synth at its default qwen3next shape, info --json, run with the chat template, and a
  * bad synth request refused with a message. */
 static void test_cli(void **state)
@@ -354,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_chunked_vs_recurrent),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_spec_rollback),
+        cmocka_unit_test(test_embed_fresh_state),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
