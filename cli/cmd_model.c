@@ -31,7 +31,7 @@
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
  *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
- *                  and the yarn flags] --out F
+ *                  and the yarn flags; qwen3next: DeltaNet widths follow --heads/--head-dim] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +93,8 @@ static int model_info(struct cli *c, const char *path)
                       "\"rope\":\"%s\",\"rope_freq_base\":%g,\"rope_freq_scale\":%g,\"rms_eps\":%g,"
                       "\"tied_output\":%s,\"n_expert\":%d,\"n_expert_used\":%d,\"n_ff_exp\":%d,"
                       "\"n_ff_shexp\":%d,\"n_layer_dense_lead\":%d,\"kv_lora_rank\":%d,"
-                      "\"q_lora_rank\":%d,\"n_swa\":%d,\"n_swa_layers\":%d,\"kv_bytes_per_token\":%llu,"
+                      "\"q_lora_rank\":%d,\"n_swa\":%d,\"n_swa_layers\":%d,\"n_recurrent_layers\":%d,"
+                      "\"recurrent_state_bytes\":%llu,\"kv_bytes_per_token\":%llu,"
                       "\"kv_bytes_per_token_full\":%llu,\"n_params\":%lld,"
                       "\"weight_bytes\":%llu,\"file_bytes\":%llu,\"session_bytes\":%llu,"
                       "\"n_tensors\":%d,\"tensor_types\":{",
@@ -102,7 +103,8 @@ static int model_info(struct cli *c, const char *path)
                       in.rope_freq_base, in.rope_freq_scale, in.rms_eps,
                       in.tied_output ? "true" : "false", in.n_expert, in.n_expert_used,
                       in.n_ff_exp, in.n_ff_shexp, in.n_layer_dense_lead, in.kv_lora_rank,
-                      in.q_lora_rank, in.n_swa, in.n_swa_layers, (unsigned long long)in.kv_bytes_per_token,
+                      in.q_lora_rank, in.n_swa, in.n_swa_layers, in.n_recurrent_layers,
+                      (unsigned long long)in.recurrent_state_bytes, (unsigned long long)in.kv_bytes_per_token,
                       (unsigned long long)in.kv_bytes_per_token_full, (long long)in.n_params, (unsigned long long)in.weight_bytes,
                       (unsigned long long)in.file_bytes, (unsigned long long)sess, in.n_tensors);
         bool first = true;
@@ -142,6 +144,10 @@ static int model_info(struct cli *c, const char *path)
         if (in.n_swa)
             kb_buf_printf(&b, "sliding       window of %d tokens in %d of %d layers (their KV cache keeps only the "
                           "window; not in the bytes/token below)\n", in.n_swa, in.n_swa_layers, in.n_layer);
+        if (in.n_recurrent_layers)
+            kb_buf_printf(&b, "recurrent     %d of %d layers (Gated DeltaNet: a %.1f KB state per session instead "
+                          "of a KV cache; not in the bytes/token below)\n", in.n_recurrent_layers, in.n_layer,
+                          in.recurrent_state_bytes / 1e3);
         kb_buf_printf(&b, "KV cache      %llu bytes/token (F16)%s", (unsigned long long)in.kv_bytes_per_token,
                       in.kv_bytes_per_token != in.kv_bytes_per_token_full ? "" : "\n");
         if (in.kv_bytes_per_token != in.kv_bytes_per_token_full)

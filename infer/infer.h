@@ -71,8 +71,10 @@ struct infer_model_info {
     int q_lora_rank;           /* MLA query LoRA rank, 0 when queries are projected directly */
     int n_swa;                 /* sliding-window attention (gpt-oss): window in tokens, 0 none */
     int n_swa_layers;          /* layers that slide (their KV cache is a ring of the window) */
+    int n_recurrent_layers;    /* qwen3next/qwen35moe Gated DeltaNet layers: no KV cache */
+    uint64_t recurrent_state_bytes; /* their fixed state per session (conv + delta-rule states) */
     uint64_t kv_bytes_per_token;      /* F16 KV cache bytes per position, all layers but the
-                                       * sliding-window ones (their cache is the window) */
+                                       * sliding-window and recurrent ones */
     uint64_t kv_bytes_per_token_full; /* the same for full per-head K and V (= above unless MLA) */
     int64_t n_params;          /* weight values in the file */
     uint64_t weight_bytes;     /* bytes of tensor data (mmap'd, not copied) */

@@ -232,6 +232,8 @@ void *model_cache_layer(struct infer_session *s, void *cache, int il, size_t row
 
 int model_kv_cells(const struct model_hparams *hp, int il, int n_ctx, int n_batch)
 {
+    if (model_layer_recurrent(hp, il))
+        return 0;
     if (!model_layer_swa(hp, il))
         return n_ctx;
     return KB_MIN(n_ctx, hp->n_swa + KB_MIN(n_batch, n_ctx) - 1);

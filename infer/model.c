@@ -22,7 +22,8 @@
 /* The one place an architecture is chosen: general.architecture -> its ops. */
 static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
                                                     &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
-                                                    &arch_bert_ops,     &arch_gptoss_ops};
+                                                    &arch_bert_ops,     &arch_gptoss_ops,
+                                                    &arch_qwen3next_ops, &arch_qwen35moe_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)
@@ -402,8 +403,18 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     for (int il = 0; il < hp->n_layer; il++)
         out->n_swa_layers += model_layer_swa(hp, il);
     /* a sliding layer's cache is its window whatever the context: it does not grow per token */
-    out->kv_bytes_per_token = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * (kv.k_row + kv.v_row);
-    out->kv_bytes_per_token_full = (uint64_t)(hp->n_layer - out->n_swa_layers) * 2 * kv.full_row;
+    /* ... and a recurrent layer (qwen3next) keeps a fixed-size state instead of a cache */
+    int n_grow = hp->n_layer - out->n_swa_layers;
+    for (int il = 0; il < hp->n_layer; il++)
+        out->n_recurrent_layers += model_layer_recurrent(hp, il);
+    n_grow -= out->n_recurrent_layers;
+    if (m->ops->rs_size) {
+        size_t st = 0, sc = 0;
+        m->ops->rs_size(m, 1, 1, &st, &sc);
+        out->recurrent_state_bytes = (uint64_t)st * sizeof(float);
+    }
+    out->kv_bytes_per_token = (uint64_t)n_grow * 2 * (kv.k_row + kv.v_row);
+    out->kv_bytes_per_token_full = (uint64_t)n_grow * 2 * kv.full_row;
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = gguf_file_bytes(m->gf);

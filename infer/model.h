@@ -59,6 +59,11 @@ struct model_hparams {
      * (clamp(u, -limit, limit) + 1); false: silu(g) * u */
     bool glu_oai;
     float glu_alpha, glu_limit;
+    /* qwen3next's Gated DeltaNet layers (arch_qwen3next.c): kernel width, state size (key and
+     * value head size), key heads (group count), value heads (time-step rank), value width; layer
+     * il is full attention when (il + 1) % full_attn_interval == 0, else recurrent */
+    int ssm_d_conv, ssm_d_state, ssm_n_group, ssm_dt_rank, ssm_d_inner, full_attn_interval;
+    bool ssm_kv_tiled; /* qwen35moe: value head h reads key head h % groups (qwen3next: h / (Hv / groups)) */
     /* encoders (bert) */
     float norm_eps;   /* LayerNorm epsilon */
     int pooling;      /* 0 none, 1 mean, 2 cls, 3 last (llama.cpp's pooling_type) */
@@ -85,6 +90,12 @@ struct model_layer {
     /* gpt-oss: per-head attention sink logits (n_head), the router's bias (n_expert) and the
      * experts' biases, one F32 row per expert: (n_expert, n_ff_exp) and (n_expert, n_embd) */
     struct model_w attn_sinks, gate_inp_b, gate_exps_b, up_exps_b, down_exps_b;
+    /* qwen3next Gated DeltaNet (recurrent layers): q,k,v projection, output gate z, the conv
+     * kernels (d_conv, conv_dim) F32, dt bias and -exp(A_log) per value head, beta/alpha
+     * projection, the gated norm's weights (d_state), the output projection */
+    bool recurrent;
+    struct model_w wqkv, wqkv_gate, ssm_conv1d, ssm_dt, ssm_a, ssm_ba, ssm_norm, ssm_out;
+    struct model_w ssm_beta, ssm_alpha; /* qwen35moe: (n_embd, Hv) each instead of ssm_ba */
     /* bert: post-norm LayerNorms and FFN biases */
     struct model_w attn_out_norm, attn_out_norm_b, out_norm_l, out_norm_l_b, ffn_up_b, ffn_down_b;
 };
@@ -134,6 +145,12 @@ struct arch_ops {
      * in the session's buffers. */
     const float *(*embed)(struct infer_session *s, const int32_t *tok, int n);
     void (*kv_shape)(const struct infer_model *m, struct arch_kv *kv);
+    /* Recurrent architectures (qwen3next; NULL for the others): the floats of the per-session
+     * recurrent state and of the forward pass's scratch for n_batch tokens and n_threads workers
+     * (session.c allocates s->rs, s->rs_snap and s->rs_tmp with them), and the rollback that
+     * infer_session_truncate calls to go back to n < n_past (a state cannot be rewound in place). */
+    void (*rs_size)(const struct infer_model *m, int n_batch, int n_threads, size_t *state, size_t *scratch);
+    void (*rollback)(struct infer_session *s, int n);
 };
 
 struct infer_model {
@@ -212,6 +229,11 @@ struct infer_session {
     float *logits;  /* (n_vocab) scratch for generation */
     int32_t *hist;  /* (n_ctx) the token at each cached position */
     struct model_prof *prof; /* NULL: not profiling; owned (infer_session_profile) */
+    /* recurrent state (m->ops->rs_size; NULL otherwise): the state after position n_past, a
+     * snapshot of it at position rs_snap_pos (-1: none), and the forward pass's scratch */
+    float *rs, *rs_snap, *rs_tmp;
+    size_t rs_floats;
+    int rs_snap_pos;
 };
 
 /* Forward-pass timers (infer_session_profile): a lap clock on the calling thread, plus per-thread
@@ -252,14 +274,20 @@ int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer
 /* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c). */
 extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
     arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops;
+extern const struct arch_ops arch_qwen3next_ops, arch_qwen35moe_ops; /* arch_qwen3next.c */
 /* Whether layer il attends through a sliding window (hp->n_swa > 0 and the pattern says so). */
 static inline bool model_layer_swa(const struct model_hparams *hp, int il)
 {
     return hp->n_swa > 0 && (hp->swa_period <= 0 || il % hp->swa_period < hp->swa_period - 1);
 }
+/* Whether layer il is recurrent (qwen3next's Gated DeltaNet: no KV cache, a per-session state). */
+static inline bool model_layer_recurrent(const struct model_hparams *hp, int il)
+{
+    return hp->full_attn_interval > 0 && (il + 1) % hp->full_attn_interval != 0;
+}
 /* KV cells of layer il in a session of n_ctx positions and n_batch tokens per step: a sliding
  * layer keeps its window plus one step (the step's first query still sees n_swa - 1 older keys
- * while the step's n_batch keys are written), never more than n_ctx. */
+ * while the step's n_batch keys are written), never more than n_ctx; a recurrent layer none. */
 int model_kv_cells(const struct model_hparams *hp, int il, int n_ctx, int n_batch);
 /* generate.c: the tokenizer built from the file (vocab NULL when it has none). */
 int model_vocab_open(struct infer_model *m, struct kb_error *err);

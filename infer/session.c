@@ -6,7 +6,9 @@
  * tokens into steps of at most n_batch and runs the architecture's forward pass (m->ops) on each,
  * which only writes these buffers; the cache's shape also comes from m->ops. Invariants: 0 <= n_past <= n_ctx; the KV cache holds valid rows for
  * positions [0, n_past), except that sliding-window layers (gpt-oss) keep a ring of their window
- * plus one step (kv_cell0, swa_cells; infer_session_truncate re-evaluates a prefix the ring lost). A session is used by one thread at a time; the model it borrows is
+ * plus one step (kv_cell0, swa_cells; infer_session_truncate re-evaluates a prefix the ring lost),
+ * and recurrent layers (qwen3next) keep no cache but a state in s->rs (m->ops->rs_size; truncation
+ * goes through m->ops->rollback). A session is used by one thread at a time; the model it borrows is
  * read-only. Profiling (infer_session_profile): s->prof holds lap timers that the forward pass marks
  * with model_prof_mark() (model.h) and the pool's per-thread counters; allocated when turned on,
  * never inside a forward pass. Tests: tests/infer/test_model.c, test_conformance.c,
@@ -101,6 +103,11 @@ uint64_t infer_session_bytes(const struct infer_model *m, int n_ctx, int n_batch
     uint64_t f = 3 * z.x + z.q + z.k + z.v + z.att + 2 * z.ff + z.scores + z.rope + z.logits +
                  z.r_logits + 2 * z.r_slots + z.e_rows + z.e_out + 2 * z.x + z.kv_lat + z.q_lat +
                  z.q_abs + 2 * z.h + z.o_lat + 2 * z.hits;
+    if (m->ops->rs_size) {
+        size_t st = 0, sc = 0;
+        m->ops->rs_size(m, n_batch, 2, &st, &sc);
+        f += 2 * st + sc;
+    }
     return kv + 4 * f + session_matmul_scratch(m, n_batch) + (uint64_t)n_ctx * 4;
 }
 
@@ -143,6 +150,9 @@ void infer_session_free(struct infer_session *s)
     free(s->o_lat);
     free(s->expert_hits);
     free(s->prof);
+    free(s->rs);
+    free(s->rs_snap);
+    free(s->rs_tmp);
     free(s);
 }
 
@@ -201,11 +211,23 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     s->rope_cs = kb_try_malloc(z.rope, sizeof(float));
     s->logits = kb_try_malloc(z.logits, sizeof(float));
     s->hist = kb_try_malloc((size_t)s->n_ctx, sizeof(int32_t));
-    if (m->hp.n_swa > 0 && m->ops->forward) { /* ring layers: each layer's first cell */
-        s->swa_cells = KB_MIN(s->n_ctx, m->hp.n_swa + s->n_batch - 1);
+    if ((m->hp.n_swa > 0 || m->ops->rs_size) && m->ops->forward) { /* rings, recurrent layers: first cells */
+        if (m->hp.n_swa > 0)
+            s->swa_cells = KB_MIN(s->n_ctx, m->hp.n_swa + s->n_batch - 1);
         s->kv_cell0 = kb_xcalloc((size_t)m->hp.n_layer + 1, sizeof *s->kv_cell0);
         for (int il = 0; il < m->hp.n_layer; il++)
             s->kv_cell0[il + 1] = s->kv_cell0[il] + (size_t)model_kv_cells(&m->hp, il, s->n_ctx, s->n_batch);
+    }
+    bool rs_ok = true;
+    s->rs_snap_pos = -1;
+    if (m->ops->rs_size) { /* recurrent layers: state, its snapshot, scratch (arch_qwen3next.c) */
+        size_t st = 0, sc = 0;
+        m->ops->rs_size(m, s->n_batch, kern_pool_n_threads(s->pool), &st, &sc);
+        s->rs_floats = st;
+        s->rs = kb_try_calloc(KB_MAX(st, 1), sizeof(float));
+        s->rs_snap = kb_try_malloc(KB_MAX(st, 1), sizeof(float));
+        s->rs_tmp = kb_try_malloc(KB_MAX(sc, 1), sizeof(float));
+        rs_ok = s->rs && s->rs_snap && s->rs_tmp;
     }
     s->xq_bytes = session_matmul_scratch(m, s->n_batch);
     s->xq = kb_try_malloc(s->xq_bytes ? s->xq_bytes : 1, 1);
@@ -234,7 +256,7 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
     }
     if (!s->k_cache || !s->v_cache || !s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v ||
         !s->att || !s->ff_g || !s->ff_u || !s->scores || !s->att_tmp || !s->rope_cs || !s->logits || !s->hist ||
-        !s->xq || !moe_ok || !mla_ok) {
+        !s->xq || !moe_ok || !mla_ok || !rs_ok) {
         rc = kb_error_set(err, KB_ENOMEM, "session: cannot allocate %llu bytes for %d tokens",
                           (unsigned long long)infer_session_bytes(m, s->n_ctx, s->n_batch,
                                                                  s->kv_f32),
@@ -261,6 +283,10 @@ void infer_session_truncate(struct infer_session *s, int n)
     /* rows at positions >= n stay in memory but are dead: attention reads [0, n_past) only, and
      * the next eval overwrites them (K/V rows, MLA latent + rope key rows and hist alike) */
     n = KB_MAX(0, KB_MIN(n, s->n_past));
+    if (s->m->ops->rollback && n < s->n_past) { /* recurrent state: the architecture rewinds it */
+        s->m->ops->rollback(s, n);
+        return;
+    }
     s->n_past = n;
     /* A sliding layer's ring holds positions [kv_hi - swa_cells, kv_hi): going back further than
      * that lost window keys the next token at n needs, so the kept prefix is evaluated again

@@ -26,7 +26,9 @@
 #define SYNTH_ALIGN 32
 #define SYNTH_MAX_TENSORS 4096
 
-enum tkind { TK_MAT, TK_EMB, TK_NORM, TK_BIAS, TK_ROUTER };
+/* TK_CONV: an F32 matrix of weights (qwen3next's short causal conv kernels, which ggml's ssm_conv
+ * reads as F32); TK_NEG: an F32 vector of small negative values (qwen3next's ssm_a, -exp(A_log)) */
+enum tkind { TK_MAT, TK_EMB, TK_NORM, TK_BIAS, TK_ROUTER, TK_CONV, TK_NEG };
 
 struct stensor {
     char name[64];
@@ -45,7 +47,8 @@ struct slist {
 };
 
 static const char *arch_names[] = {"llama",   "qwen2",     "qwen3",   "qwen2moe",
-                                   "qwen3moe", "mixtral", "deepseek2", "gpt-oss"};
+                                   "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next",
+                                   "qwen35moe"};
 
 static bool arch_known(const char *a)
 {
@@ -63,7 +66,34 @@ static bool is_qwen(const char *a)
 static bool is_moe(const char *a)
 {
     return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0 ||
-           strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0;
+           strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0 || strcmp(a, "qwen3next") == 0 ||
+           strcmp(a, "qwen35moe") == 0;
+}
+
+/* qwen3next and qwen35moe (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, rope sections) */
+static bool is_qnext(const char *a)
+{
+    return strcmp(a, "qwen3next") == 0 || strcmp(a, "qwen35moe") == 0;
+}
+
+/* qwen3next's Gated DeltaNet widths, derived from the attention shape so that the real
+ * Qwen3-Next-80B-A3B's (n_head 16, head_dim 256) come out exactly: state (key/value head) size
+ * head_dim / 2, one key head per query head, two value heads per key head, kernel 4; every 4th
+ * block (every 2nd with fewer than 4 blocks, so a tiny file has both kinds) is full attention. */
+struct qn_dims {
+    int64_t S, Hk, Hv, d_inner, conv_dim;
+    int interval, n_rot;
+};
+static void qn_dims_of(const struct synth_params *p, struct qn_dims *d)
+{
+    int64_t hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    d->S = hd / 2;
+    d->Hk = p->n_head;
+    d->Hv = 2 * p->n_head;
+    d->d_inner = d->Hv * d->S;
+    d->conv_dim = 2 * d->Hk * d->S + d->d_inner;
+    d->interval = p->n_layer >= 4 ? 4 : 2;
+    d->n_rot = (int)KB_MAX(2, (hd / 4) & ~(int64_t)1); /* partial rotary: a quarter of the head */
 }
 
 static bool is_oss(const char *a)
@@ -130,7 +160,7 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
     if (!p->arch || !arch_known(p->arch))
         return kb_error_set(err, KB_EINVAL,
                             "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral, "
-                            "deepseek2, gpt-oss)",
+                            "deepseek2, gpt-oss, qwen3next, qwen35moe)",
                             p->arch ? p->arch : "");
     if (is_ds2(p->arch) &&
         (p->kv_lora_rank < 1 || p->kv_lora_rank > 8192 || p->qk_rope_dim < 2 || p->qk_rope_dim % 2 ||
@@ -164,6 +194,8 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
                             p->n_expert_used > p->n_expert || p->n_ff_exp < 1 ||
                             (strcmp(p->arch, "qwen2moe") == 0 && p->n_ff_shexp < 1)))
         return kb_error_set(err, KB_EINVAL, "synth: bad expert configuration");
+    if (is_qnext(p->arch) && (p->n_ff_shexp < 1 || (p->head_dim ? p->head_dim : p->n_embd / p->n_head) < 4))
+        return kb_error_set(err, KB_EINVAL, "synth: qwen3next needs a shared expert (--ff-shexp >= 1) and head_dim >= 4");
     if (is_oss(p->arch) && (p->n_swa < 1 || p->n_swa > 1 << 20 || !(p->yarn_factor >= 0) ||
                             (p->yarn_factor > 0 && p->yarn_orig_ctx < 1) || p->n_vocab < SYNTH_N_VOCAB_MIN + 3))
         return kb_error_set(err, KB_EINVAL, "synth: gpt-oss needs a sliding window >= 1, a valid YaRN setting and "
@@ -329,6 +361,60 @@ static void build_oss_blocks(const struct synth_params *p, struct slist *l)
     }
 }
 
+/* qwen3next blocks as llama.cpp's loader names them: attn_norm and post_attention_norm; full
+ * attention blocks with a query+gate projection (2 x head_dim per head) and per-head q/k norms;
+ * Gated DeltaNet blocks in the current (non-legacy) layout: attn_qkv (q, k, v of all heads),
+ * attn_gate (z), ssm_conv1d (F32 kernels), ssm_dt.bias, ssm_a, ssm_ba (beta and alpha per key
+ * head), ssm_norm, ssm_out; then routed experts and a shared expert with its sigmoid gate. */
+static void build_qn_blocks(const struct synth_params *p, struct slist *l)
+{
+    struct qn_dims d;
+    qn_dims_of(p, &d);
+    int64_t E = p->n_embd, hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    int64_t nq = p->n_head * hd, nkv = p->n_head_kv * hd, F = p->n_ff_exp, X = p->n_expert, FS = p->n_ff_shexp;
+    char n[64];
+    for (int b = 0; b < p->n_layer; b++) {
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+    } while (0)
+        T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
+        T(TK_NORM, "post_attention_norm.weight", 1, E, 1, 1);
+        if ((b + 1) % d.interval == 0) {
+            T(TK_MAT, "attn_q.weight", 2, E, 2 * nq, 1);
+            T(TK_MAT, "attn_k.weight", 2, E, nkv, 1);
+            T(TK_MAT, "attn_v.weight", 2, E, nkv, 1);
+            T(TK_MAT, "attn_output.weight", 2, nq, E, 1);
+            T(TK_NORM, "attn_q_norm.weight", 1, hd, 1, 1);
+            T(TK_NORM, "attn_k_norm.weight", 1, hd, 1, 1);
+        } else {
+            T(TK_MAT, "attn_qkv.weight", 2, E, d.conv_dim, 1);
+            T(TK_MAT, "attn_gate.weight", 2, E, d.d_inner, 1);
+            T(TK_CONV, "ssm_conv1d.weight", 2, 4, d.conv_dim, 1);
+            T(TK_BIAS, "ssm_dt.bias", 1, d.Hv, 1, 1);
+            T(TK_NEG, "ssm_a", 1, d.Hv, 1, 1);
+            if (strcmp(p->arch, "qwen35moe") == 0) {
+                T(TK_MAT, "ssm_beta.weight", 2, E, d.Hv, 1);
+                T(TK_MAT, "ssm_alpha.weight", 2, E, d.Hv, 1);
+            } else {
+                T(TK_MAT, "ssm_ba.weight", 2, E, 2 * d.Hv, 1);
+            }
+            T(TK_NORM, "ssm_norm.weight", 1, d.S, 1, 1);
+            T(TK_MAT, "ssm_out.weight", 2, d.d_inner, E, 1);
+        }
+        T(TK_ROUTER, "ffn_gate_inp.weight", 2, E, X, 1);
+        T(TK_MAT, "ffn_gate_exps.weight", 3, E, F, X);
+        T(TK_MAT, "ffn_up_exps.weight", 3, E, F, X);
+        T(TK_MAT, "ffn_down_exps.weight", 3, F, E, X);
+        T(TK_ROUTER, "ffn_gate_inp_shexp.weight", 1, E, 1, 1);
+        T(TK_MAT, "ffn_gate_shexp.weight", 2, E, FS, 1);
+        T(TK_MAT, "ffn_up_shexp.weight", 2, E, FS, 1);
+        T(TK_MAT, "ffn_down_shexp.weight", 2, FS, E, 1);
+#undef T
+    }
+}
+
 static void build_tensors(const struct synth_params *p, struct slist *l)
 {
     const char *a = p->arch;
@@ -344,6 +430,10 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
     }
     if (is_oss(a)) {
         build_oss_blocks(p, l);
+        goto out_head;
+    }
+    if (is_qnext(a)) {
+        build_qn_blocks(p, l);
         goto out_head;
     }
     for (int b = 0; b < p->n_layer; b++) {
@@ -663,8 +753,32 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
         put_vocab(b, n_kv, p);
         return;
     }
-    kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)hd);
-    if (hd * p->n_head != p->n_embd || p->head_dim || is_oss(p->arch)) {
+    if (is_qnext(p->arch)) {
+        struct qn_dims d;
+        qn_dims_of(p, &d);
+        kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)d.n_rot);
+        kv_u32(b, n_kv, A, "ssm.conv_kernel", 4);
+        kv_u32(b, n_kv, A, "ssm.inner_size", (uint32_t)d.d_inner);
+        kv_u32(b, n_kv, A, "ssm.state_size", (uint32_t)d.S);
+        kv_u32(b, n_kv, A, "ssm.time_step_rank", (uint32_t)d.Hv);
+        kv_u32(b, n_kv, A, "ssm.group_count", (uint32_t)d.Hk);
+        kv_u32(b, n_kv, A, "full_attention_interval", (uint32_t)d.interval);
+        kv_u32(b, n_kv, A, "expert_shared_feed_forward_length", (uint32_t)p->n_ff_shexp);
+        if (strcmp(p->arch, "qwen35moe") == 0) { /* IMROPE sections (t, h, w, e) over the rotary pairs */
+            int pairs = d.n_rot / 2;
+            kv_head(b, A, "rope.dimension_sections", GGUF_VT_ARRAY);
+            put_u32(b, GGUF_VT_I32);
+            put_u64(b, 4);
+            put_u32(b, (uint32_t)((pairs + 2) / 3));
+            put_u32(b, (uint32_t)((pairs + 1) / 3));
+            put_u32(b, (uint32_t)(pairs / 3));
+            put_u32(b, 0);
+            (*n_kv)++;
+        }
+    } else {
+        kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)hd);
+    }
+    if (hd * p->n_head != p->n_embd || p->head_dim || is_oss(p->arch) || is_qnext(p->arch)) {
         kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)hd);
         kv_u32(b, n_kv, A, "attention.value_length", (uint32_t)hd);
     }
@@ -728,7 +842,9 @@ static void gen_rows(void *ud, int ith, int nth)
     for (int64_t r = ith; r < j->n_rows; r += nth) {
         uint64_t s = j->base ^ ((uint64_t)(j->r0 + r) * 0xd1342543de82ef95ull);
         for (int64_t k = 0; k < t->ne[0]; k++)
-            row[k] = t->kind == TK_NORM ? 1.0f + 0.01f * gauss(&s) : t->std * gauss(&s);
+            row[k] = t->kind == TK_NORM  ? 1.0f + 0.01f * gauss(&s)
+                     : t->kind == TK_NEG ? -0.05f * expf(0.5f * gauss(&s))
+                                         : t->std * gauss(&s);
         kern.quant[t->type](row, j->out + (size_t)r * j->rb, t->ne[0]);
     }
 }

@@ -25,8 +25,12 @@
  * (llama with experts) and deepseek2 (MLA attention in llama.cpp's current layout: attn_kv_a_mqa,
  * 3-D attn_k_b/attn_v_b; optional q-LoRA; leading dense blocks; shared experts; YaRN keys), and
  * gpt-oss (llama.cpp's openai-moe: q/k/v/o biases, per-head attention sinks, post_attention_norm,
- * biased router and experts, sliding window, YaRN; harmony control tokens and template). kbox
- * writes gpt-oss files but does not run them yet (issue 21 item 2).
+ * biased router and experts, sliding window, YaRN; harmony control tokens and template), and
+ * qwen3next (Gated DeltaNet blocks in llama.cpp's attn_qkv/attn_gate layout with F32 conv
+ * kernels and negative ssm_a, gated full-attention blocks with partial rotary, routed experts plus
+ * a sigmoid-gated shared expert; the DeltaNet widths are derived from the attention shape, see
+ * qn_dims_of in synth.c), and qwen35moe (the same with separate ssm_beta/ssm_alpha projections and
+ * rope.dimension_sections).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -37,7 +41,7 @@
 #include "base/base.h"
 
 struct synth_params {
-    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss"; borrowed */
+    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next", "qwen35moe"; borrowed */
     int type;           /* enum ggml_type of the weight matrices */
     bool mix_q4_k_m;    /* true (type must be Q4_K): llama-quantize's Q4_K_M mix, see synth_weight_type */
     int n_layer;        /* transformer blocks */

@@ -26,3 +26,8 @@ set_tests_properties(test_mxfp4_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "
 kb_test(test_gptoss_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gptoss_conf.c LIBS kb_infer kb_base m LABELS unit)
 add_test(NAME test_gptoss_conf_scalar COMMAND test_gptoss_conf)
 set_tests_properties(test_gptoss_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
+kb_test(test_qwen3next_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qwen3next_conf.c
+        ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_infer kb_base m LABELS unit)
+add_dependencies(test_qwen3next_conf kbox)
+add_test(NAME test_qwen3next_conf_scalar COMMAND test_qwen3next_conf)
+set_tests_properties(test_qwen3next_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
