@@ -111,6 +111,8 @@
       "weight of an English stop word of a query that has other words; 0 = left out")                 \
     X(index, stem_plurals, BOOL, 1, 0, 1,                                                             \
       "full-text index folds English plurals to the singular (re-indexes when changed)")             \
+    X(index, stem_english, BOOL, 0, 0, 1,                                                             \
+      "with stem_plurals: stem English words with Snowball's Porter2 instead (re-indexes when changed)") \
     X(index, cjk_index_words, BOOL, 0, 0, 1,                                                          \
       "full-text index also holds segment_dict's words of 3+ characters (re-indexes when changed)")  \
     X(index, bm25_cjk_word_weight, FLOAT, 1.0, 0, 4,                                                 \

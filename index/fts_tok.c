@@ -27,6 +27,9 @@
  * so a question's "gross margins" finds a page's "gross margin"; store_idf folds the term it looks up
  * the same way (fts_tok_stem). text_tokenize's tokens, which rag/, the evidence step and the built-in
  * embedder use, are not stemmed. The identity gains "+s1".
+ * English stems (index.stem_english, off; with stem_plurals on): the same, with Snowball's English
+ * stemmer (text_stem_english, Porter2) in place of the plural rule, so "improving margins" finds
+ * "margin improved"; the identity gains "+p2" instead.
  * No allocation besides the word list. Tests: tests/index/test_fts_tok.c, tests/text/test_text.c. */
 #include <stdio.h>
 #include <string.h>
@@ -44,34 +47,44 @@ int index_tokenize(const char *text, size_t n, bool for_query, index_token_fn fn
     return text_tokenize(text, n, for_query, fn, ud);
 }
 
-void fts_tok_setup(struct index_store *st, const char *dict_path, bool stem)
+/* The identity's part for the stemmer (see above). */
+static const char *fts_stem_id(int stem)
+{
+    return stem == FTS_STEM_ENGLISH ? "+p2" : stem == FTS_STEM_PLURAL ? "+s1" : "";
+}
+
+void fts_tok_setup(struct index_store *st, const char *dict_path, int stem)
 {
     struct stat sb;
     st->tok_dict = NULL;
     st->tok_dict_tried = false;
     st->tok_dict_path[0] = '\0';
     st->tok_stem = stem;
-    snprintf(st->tok_id, sizeof(st->tok_id), "%d%s", TEXT_TOKENIZER_VERSION, stem ? "+s1" : "");
+    snprintf(st->tok_id, sizeof(st->tok_id), "%d%s", TEXT_TOKENIZER_VERSION, fts_stem_id(stem));
     if (!dict_path || !dict_path[0] || strlen(dict_path) >= sizeof(st->tok_dict_path))
         return;
     if (stat(dict_path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return; /* no list: the tokens are text_tokenize's (search.c logs an unreadable one) */
     kb_strlcpy(st->tok_dict_path, dict_path, sizeof(st->tok_dict_path));
-    snprintf(st->tok_id, sizeof(st->tok_id), "%d%s+words%d:%lld:%lld", TEXT_TOKENIZER_VERSION, stem ? "+s1" : "",
+    snprintf(st->tok_id, sizeof(st->tok_id), "%d%s+words%d:%lld:%lld", TEXT_TOKENIZER_VERSION, fts_stem_id(stem),
              FTS_WORDS_VERSION, (long long)sb.st_size, (long long)sb.st_mtime);
 }
 
 size_t fts_tok_stem(const struct index_store *st, char *t, size_t n)
 {
-    return st->tok_stem ? text_stem_plural(t, n) : n;
+    return st->tok_stem == FTS_STEM_ENGLISH  ? text_stem_english(t, n)
+           : st->tok_stem == FTS_STEM_PLURAL ? text_stem_plural(t, n)
+                                             : n;
 }
 
 struct fts_stem {
     index_token_fn fn;
     void *ud;
+    int stem; /* FTS_STEM_PLURAL or FTS_STEM_ENGLISH */
 };
 
-/* Passes a token on, a Latin word folded to its singular (text_stem_plural). */
+/* Passes a token on, a Latin word folded to its singular (text_stem_plural) or its English stem
+ * (text_stem_english). */
 static int fts_stem_tok(void *ud, const char *tok, int n, int start, int end, bool cjk)
 {
     struct fts_stem *c = ud;
@@ -79,7 +92,8 @@ static int fts_stem_tok(void *ud, const char *tok, int n, int start, int end, bo
     if (cjk || n > TEXT_TOKEN_MAX_BYTES)
         return c->fn(c->ud, tok, n, start, end, cjk);
     memcpy(t, tok, (size_t)n);
-    return c->fn(c->ud, t, (int)text_stem_plural(t, (size_t)n), start, end, cjk);
+    n = (int)(c->stem == FTS_STEM_ENGLISH ? text_stem_english(t, (size_t)n) : text_stem_plural(t, (size_t)n));
+    return c->fn(c->ud, t, n, start, end, cjk);
 }
 
 const struct text_dict *fts_tok_dict(struct index_store *st)
@@ -183,7 +197,7 @@ int fts_tok_tokenize(struct index_store *st, const char *text, size_t n, bool fo
             return fn(ud, word, word_n, 0, (int)n, true);
     }
     if (st->tok_stem) {
-        struct fts_stem sc = {fn, ud};
+        struct fts_stem sc = {fn, ud, st->tok_stem};
         rc = text_tokenize(text, n, for_query, fts_stem_tok, &sc);
     } else {
         rc = text_tokenize(text, n, for_query, fn, ud);

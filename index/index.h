@@ -139,6 +139,11 @@ struct index_open_opts {
      * false, the default of a zeroed struct: they are folded to the singular (index/fts_tok.c).
      * Changing it re-indexes the full-text index at the next writable open. */
     bool no_stem;
+    /* With stemming (no_stem false): true stems English words with Snowball's English stemmer
+     * (text_stem_english: "connected" -> "connect") instead of folding plurals only
+     * (cfg->index_stem_english; off by default, measured in docs/BENCHMARKS.md 2026-12-07). Changing
+     * it re-indexes the full-text index at the next writable open. */
+    bool stem_english;
 };
 #define INDEX_MAX_PREV_EMBEDDERS 8
 /* Fills opts from cfg (data_dir = cfg->data_dir, ann_threshold, ann); embedder stays NULL. */

@@ -119,7 +119,7 @@ struct index_store {
     char tok_dict_path[STORE_PATH_BYTES];
     struct text_dict *tok_dict;
     bool tok_dict_tried;
-    bool tok_stem;                    /* Latin words folded to their singular in the index (fts_tok.c) */
+    int tok_stem;                     /* FTS_STEM_*: how the index folds Latin words (fts_tok.c) */
     char tok_id[96];
     struct store_stmt stmts[STORE_N_STMT];
     int n_stmts;
@@ -133,12 +133,13 @@ struct index_store {
 
 /* fts_tok.c: the FTS5 tokenizer with dictionary words (see its top comment). fts_tok_setup fixes the
  * store's list (dict_path: NULL or "" = none; a file that does not exist counts as none), whether
- * Latin plurals are folded (stem) and tok_id;
+ * and how Latin words are folded (stem: FTS_STEM_*) and tok_id;
  * fts_tok_dict reads the list at its first call (NULL when none or unreadable); fts_tok_tokenize is
  * what the "kbox" FTS5 tokenizer runs; fts_tok_release frees the list. All under the store's mutex. */
-void fts_tok_setup(struct index_store *st, const char *dict_path, bool stem);
-/* The form of the folded Latin token t[0..n) in the full-text index (its plural folded when the store
- * stems, fts_tok.c); in place, returns the new length. */
+enum { FTS_STEM_NONE, FTS_STEM_PLURAL, FTS_STEM_ENGLISH }; /* text_stem_plural, text_stem_english */
+void fts_tok_setup(struct index_store *st, const char *dict_path, int stem);
+/* The form of the folded Latin token t[0..n) in the full-text index (its plural folded, or its English
+ * stem, as the store stems, fts_tok.c); in place, returns the new length. */
 size_t fts_tok_stem(const struct index_store *st, char *t, size_t n);
 const struct text_dict *fts_tok_dict(struct index_store *st);
 int fts_tok_tokenize(struct index_store *st, const char *text, size_t n, bool for_query, index_token_fn fn,

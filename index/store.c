@@ -573,6 +573,7 @@ void index_open_opts_from_config(struct index_open_opts *o, const struct config 
     o->ann = strcmp(cfg->index_ann, "hnsw") == 0 ? INDEX_ANN_HNSW : INDEX_ANN_IVF;
     o->segment_dict = cfg->index_cjk_index_words ? cfg->index_segment_dict : NULL;
     o->no_stem = !cfg->index_stem_plurals;
+    o->stem_english = cfg->index_stem_english;
     if (strcmp(cfg->store_backend, "postgres") == 0) {
         o->pg_url = cfg->store_url; /* "" is refused at open: postgres needs a URL */
         o->pg_password_file = cfg->store_password_file;
@@ -623,7 +624,8 @@ int index_store_open(struct index_store **out, const struct index_open_opts *opt
     st->ann_kind = opts->ann == INDEX_ANN_HNSW ? VEC_HNSW : VEC_IVF;
     st->read_only = opts->read_only;
     st->n_chunks_cache = -1;
-    fts_tok_setup(st, opts->segment_dict, !opts->no_stem);
+    fts_tok_setup(st, opts->segment_dict,
+                  opts->no_stem ? FTS_STEM_NONE : opts->stem_english ? FTS_STEM_ENGLISH : FTS_STEM_PLURAL);
     kb_strlcpy(st->data_dir, opts->data_dir, sizeof(st->data_dir));
     snprintf(db_path, sizeof(db_path), "%s/kbox.db", opts->data_dir);
     snprintf(st->vec_path, sizeof(st->vec_path), "%s/vectors.faiss", opts->data_dir);

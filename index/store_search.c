@@ -7,7 +7,8 @@
  * Data flow: search.c -> store_bm25 / store_filter_chunks / store_get_vectors / store_doc_vectors
  * -> store_fill_hits into the caller's arena. IDF = log(1 + (N - df + 0.5) / (df + 0.5)) with N the
  * chunk count (cached in st->n_chunks_cache until a write) and df from chunks_vocab, of the term in
- * the index's form (a plural folded to its singular when the store stems, fts_tok_stem).
+ * the index's form (a plural folded to its singular, or its English stem, as the store stems:
+ * fts_tok_stem).
  * Invariants: every function here expects the store's lock held, except index_idf, which takes it.
  * Tests: tests/index/test_store.c (search), test_search_fusion.c, test_bm25.c (the BM25 maths). */
 #include <math.h>

@@ -96,6 +96,12 @@ bool text_is_cjk_stop_pair(const char *t, size_t n);
  * letters a-z that is not a stop word; returns the new length (<= n). Idempotent on its output. Only
  * the full-text index uses it (index/fts_tok.c), on both its text and its queries. */
 size_t text_stem_plural(char *t, size_t n);
+/* Stems an English word in place with Snowball's English stemmer (Porter2; stem.c): the folded token
+ * t[0..n) of four or more letters a-z that is not a stop word ("connected" -> "connect",
+ * "improving" -> "improv"); anything else is left as it is. Returns the new length (<= n). Not
+ * idempotent: stem a token once. The full-text index uses it instead of text_stem_plural when
+ * index.stem_english is on (index/fts_tok.c). Thread-safe (a stemmer per thread). */
+size_t text_stem_english(char *t, size_t n);
 /* True when t[0..n) is one CJK function character (the short list in words.c: 的 是 吗 呢 了 么 什 怎 哪
  * 多 少 几 如 何 请 问 我 你 们 有 在 和 与 吧 啊 要 会 能 可 以 个); the FTS5 query skips these as unigrams. */
 bool text_is_cjk_stop_char(const char *t, size_t n);

@@ -560,6 +560,68 @@ static void test_stem_plurals(void **state)
     free(dir);
 }
 
+/* English stems in the full-text index (index.stem_english, fts_tok.c): "improving operating
+ * margins" finds the row that says "operating margin improved" by all three words, a term's IDF is its
+ * stem's, the key reaches the open options, and switching back to plurals only rebuilds the index so
+ * "improving" no longer meets "improved". */
+static struct index_store *open_english(const char *dir, bool english)
+{
+    struct config cfg;
+    struct index_open_opts o;
+    struct index_store *st = NULL;
+    struct kb_error err = {0};
+    config_init(&cfg);
+    assert_false(cfg.index_stem_english); /* off by default: no re-index on upgrade */
+    assert_int_equal(config_set(&cfg, "index.stem_english", english ? "true" : "false", CONFIG_SRC_FLAG, &err), 0);
+    index_open_opts_from_config(&o, &cfg);
+    assert_true(o.stem_english == english);
+    memset(&o, 0, sizeof(o));
+    o.data_dir = dir;
+    o.ann_threshold = 200000;
+    o.stem_english = english;
+    if (index_store_open(&st, &o, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    config_release(&cfg);
+    return st;
+}
+
+static void test_stem_english(void **state)
+{
+    char *dir = idx_tmpdir();
+    struct kb_arena a;
+    struct index_store *st;
+    struct index_hit *h;
+    int64_t p1, p2;
+    int n;
+    (void)state;
+    kb_arena_init(&a, 1 << 16, 1 << 24);
+    st = open_english(dir, true);
+    p1 = put(st, "p1", "operating margin improved");
+    p2 = put(st, "p2", "operating costs and margins of connected stores");
+    put(st, "p3", "net revenue rose");
+    n = search(st, "improving operating margins", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 2);
+    assert_true(h[0].chunk_id == p1);
+    assert_true(h[1].chunk_id == p2);
+    n = search(st, "connection", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 1);
+    assert_true(h[0].chunk_id == p2);
+    assert_true(fabs(index_idf(st, "improving", 9) - idf(3, 1)) < 1e-9);
+    assert_true(fabs(index_idf(st, "operation", 9) - idf(3, 2)) < 1e-9);
+    index_store_close(st);
+    /* plurals only: rebuilt; "improving" and "connection" meet no row's words */
+    st = open_english(dir, false);
+    assert_int_equal(search(st, "improving", "0.9", "0.3", "1", &a, &h), 0);
+    assert_int_equal(search(st, "connection", "0.9", "0.3", "1", &a, &h), 0);
+    n = search(st, "operating margins", "0.9", "0.3", "1", &a, &h);
+    assert_int_equal(n, 2); /* plurals still fold */
+    assert_true(fabs(index_idf(st, "improving", 9) - idf(3, 0)) < 1e-9);
+    index_store_close(st);
+    kb_arena_release(&a);
+    idx_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_index_dictionary_words),
         cmocka_unit_test(test_index_words_key),
         cmocka_unit_test(test_stem_plurals),
+        cmocka_unit_test(test_stem_english),
         cmocka_unit_test_setup_teardown(test_stop_word_weight, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

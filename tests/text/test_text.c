@@ -1,8 +1,10 @@
 /* tests/text/test_text.c: the text layer as tables: sentences (English, Chinese, abbreviations,
  * decimals, closers, line breaks, mixed scripts), query terms and stop words, articles, the token cap,
- * Traditional -> Simplified folding of code points and text, English plurals (text_stem_plural), and invalid UTF-8 (no crash, no
+ * Traditional -> Simplified folding of code points and text, English plurals (text_stem_plural), English
+ * stems (text_stem_english, Snowball's Porter2, also from several threads at once), and invalid UTF-8 (no crash, no
  * terminator). The tokenizer's folding table stays in tests/index/test_fts_tok.c, which drives the
  * same function through index_tokenize. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +299,50 @@ static void test_stem_plural(void **state)
     }
 }
 
+/* Snowball's English stemmer: inflections and derivations meet at one stem, and the guards of the
+ * plural rule hold (short words, stop words, digits, non-ASCII pass through unchanged). */
+static const struct {
+    const char *in, *out;
+} stem_cases[] = {
+    {"connected", "connect"}, {"connection", "connect"}, {"connecting", "connect"}, {"improving", "improv"},
+    {"improved", "improv"},   {"margins", "margin"},     {"policies", "polici"},    {"policy", "polici"},
+    {"runs", "run"},          {"its", "its"},            {"this", "this"},          {"which", "which"},
+    {"1990s", "1990s"},       {"fy2022", "fy2022"},      {"caf\xc3\xa9s", "caf\xc3\xa9s"}, {"", ""},
+};
+
+static void stem_check_all(void)
+{
+    for (size_t i = 0; i < KB_ARRAY_LEN(stem_cases); i++) {
+        char t[64];
+        size_t n = strlen(stem_cases[i].in), m;
+        memcpy(t, stem_cases[i].in, n);
+        m = text_stem_english(t, n);
+        t[m] = '\0';
+        if (strcmp(t, stem_cases[i].out) != 0)
+            fail_msg("'%s' -> '%s', want '%s'", stem_cases[i].in, t, stem_cases[i].out);
+    }
+}
+
+static void *stem_thread(void *arg)
+{
+    (void)arg;
+    for (int r = 0; r < 200; r++)
+        stem_check_all();
+    return NULL;
+}
+
+static void test_stem_english(void **state)
+{
+    pthread_t th[4];
+    (void)state;
+    stem_check_all();
+    /* a stemmer per thread: four threads stemming at once all get the same answers */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, stem_thread, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+}
+
 static void test_invalid_utf8_prefixes(void **state)
 {
     static const char text[] = "Dr. 中文。\xff\xc3( x.\xe2\x80\xa6 \xf0\x9f\x98\x80 end; \xe3\x80\x82\xe3";
@@ -331,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_cjk_stop_char),         cmocka_unit_test(test_invalid_utf8_prefixes),
         cmocka_unit_test(test_fold_han),
         cmocka_unit_test(test_stem_plural),
+        cmocka_unit_test(test_stem_english),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
