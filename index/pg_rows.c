@@ -25,7 +25,9 @@
  * from the sequence log_id_blocks: (block << 32) + 1 onwards, never taken by another node.
  * Rebuild: pg_rows_resync empties the cached rows and reloads every row from the tables.
  * Faults: while PostgreSQL is unreachable these writes fail with KB_EBUSY (nothing half-written:
- * one transaction), answers are not logged (rag/log.c warns), reads go on from the cache. Counting
+ * one transaction), reads go on from the cache, and answers are spooled in the node's SQLite
+ * (pg_log_spool, at most PG_SPOOL_MAX; see pg.h) and sent in order by the sync thread once
+ * PostgreSQL answers again (the other nodes then get them as any logged answer). Counting
  * a curated answer's use (index_curated_used) is best effort: counted locally at once, and in
  * PostgreSQL when reachable, whose figure the cache then takes.
  * Tests: tests/index/test_pg_rows.c (two and three nodes on one database), tests/web/test_pg_nodes.c
@@ -244,7 +246,7 @@ static int apply_run(struct index_store *st, struct pg_db *db, const struct pg_c
     if (rc == 0 && (m = collect(ch, n, PG_KIND_CURATED, ids)) > 0)
         rc = apply_curated(st, db, ids, m, a, err);
     /* accounts (pg_accounts.c): users before their sessions and keys */
-    for (const char *k = "uskab"; rc == 0 && *k; k++)
+    for (const char *k = "uskabo"; rc == 0 && *k; k++)
         if ((m = collect(ch, n, *k, ids)) > 0)
             rc = pg_acct_apply(st, db, *k, ids, m, a, err);
     if (rc == 0 && (m = collect(ch, n, PG_KIND_HANDOFF, ids)) > 0) /* pg_handoff.c */
@@ -385,11 +387,20 @@ static int log_purge_due(struct pg_db *db, int64_t before, bool *purged, struct 
 }
 
 /* One exchange: its conversation (found by secret or created) and the message; *id its id. */
-static int log_one(struct pg_db *db, const struct index_log_exchange *x, int64_t *id, struct kb_error *err)
+#define LOG_MSG_INSERT                                                                                    \
+    "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm, answer, mode,"   \
+    " fallback, confidence, latency_ms, lat_bucket, model, client_ip, citations, curated_id, curated_version, id)" \
+    " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"                     \
+    " coalesce($18::bigint, (nextval('log_id_blocks') << " ROWS_STR(MSG_BLOCK_SHIFT) ") + 1))"
+
+/* once (a spooled row, which carries its id): a message already there sets *dup, nothing written. */
+static int log_one(struct pg_db *db, const struct index_log_exchange *x, bool once, bool *dup, int64_t *id,
+                   struct kb_error *err)
 {
     char now[24], coll[24], conv_s[24], fb[8], conf[40], lat[40], bucket[16], cur[24], curv[24], mid[24];
     int64_t conv = 0;
     int rc;
+    *dup = false;
     if (!x->secret || strlen(x->secret) != 32)
         return kb_error_set(err, KB_EINVAL, "a logged exchange needs its conversation's 32-character secret");
     I64S(now, x->created_at > 0 ? x->created_at : store_now_s());
@@ -413,17 +424,18 @@ static int log_one(struct pg_db *db, const struct index_log_exchange *x, int64_t
                              x->curated_id > 0 ? I64S(cur, x->curated_id) : NULL,
                              x->curated_id > 0 ? I64S(curv, x->curated_version) : NULL,
                              x->message_id > 0 ? I64S(mid, x->message_id) : NULL};
-        rc = pg_rows_i64(db, "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm,"
-                          " answer, mode, fallback, confidence, latency_ms, lat_bucket, model, client_ip, citations,"
-                          " curated_id, curated_version, id) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-                          " $12, $13, $14, $15, $16, $17, coalesce($18::bigint, (nextval('log_id_blocks') << "
-                          ROWS_STR(MSG_BLOCK_SHIFT) ") + 1)) RETURNING id", 18, v, id, "log message", err);
+        rc = pg_rows_i64(db, once ? LOG_MSG_INSERT " ON CONFLICT(id) DO NOTHING RETURNING id"
+                                  : LOG_MSG_INSERT " RETURNING id", 18, v, id, "log message", err);
+    }
+    if (rc == KB_ENOENT && once) {
+        *dup = true;
+        return 0;
     }
     return rc == KB_ENOENT ? kb_error_set(err, KB_EIO, "postgresql: message not written") : rc;
 }
 
-int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
-                       struct kb_error *err)
+static int log_append_pg(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                         struct kb_error *err)
 {
     struct pg_db *db = rows_db(st);
     int64_t *ids = kb_xmalloc(((size_t)n + 1) * sizeof *ids);
@@ -443,12 +455,175 @@ int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *
         }
     }
     for (int i = 0; rc == 0 && i < n; i++) {
-        rc = log_one(db, &x[i], &ids[m], err);
+        bool dup = false;
+        rc = log_one(db, &x[i], false, &dup, &ids[m], err);
         kinds[m++] = PG_KIND_MESSAGE;
     }
     rc = pg_rows_commit(st, rc, kinds, ids, m, err);
     free(ids);
     free(kinds);
+    return rc;
+}
+
+/* ---- the answer spool: exchanges logged while PostgreSQL is unreachable ----------------------------- */
+
+#define SPOOL_COLS                                                                                           \
+    "message_id, secret, client_key, channel, collection_id, client_ip, question, qnorm, answer, mode, model," \
+    " fallback, confidence, latency_ms, citations, curated_id, curated_version, created_at"
+#define SPOOL_NCOLS 18
+#define SPOOL_PAGE 100
+
+int pg_rows_spool_open(struct index_store *st, struct kb_error *err)
+{
+    const struct store_mirror_step steps[] = {
+        {"CREATE TABLE IF NOT EXISTS pg_log_spool(seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id INTEGER NOT NULL,"
+         " secret TEXT NOT NULL, client_key TEXT NOT NULL, channel TEXT NOT NULL, collection_id INTEGER NOT NULL,"
+         " client_ip TEXT, question TEXT NOT NULL, qnorm TEXT NOT NULL, answer TEXT NOT NULL, mode TEXT NOT NULL,"
+         " model TEXT NOT NULL, fallback INTEGER NOT NULL, confidence REAL NOT NULL, latency_ms REAL NOT NULL,"
+         " citations TEXT NOT NULL, curated_id INTEGER NOT NULL, curated_version INTEGER NOT NULL,"
+         " created_at INTEGER NOT NULL)", NULL}};
+    return store_mirror_steps(st, steps, 1, err);
+}
+
+int64_t pg_rows_spool_count(struct index_store *st)
+{
+    struct kb_arena a;
+    struct pg_rows r = {0};
+    int64_t n = -1;
+    kb_arena_init(&a, 0, 0);
+    if (store_mirror_read(st, "SELECT count(*) FROM pg_log_spool", 0, NULL, &a, &r, NULL) == 0 && r.n == 1)
+        kb_parse_i64(r.v[0], &n);
+    kb_arena_release(&a);
+    return n;
+}
+
+/* Appends x[0..n) to the spool, all or none (KB_EBUSY naming the bound when it is full). */
+static int spool_put(struct index_store *st, const struct index_log_exchange *x, int n, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct pg_rows rows = {.n = n, .cols = SPOOL_NCOLS};
+    int64_t have = pg_rows_spool_count(st);
+    int rc = 0;
+    if (have < 0)
+        return kb_error_set(err, KB_EIO, "postgresql is unreachable and the answer spool cannot be read");
+    if (have + n > PG_SPOOL_MAX)
+        return kb_error_set(err, KB_EBUSY, "postgresql is unreachable and the answer spool is full (%d answers)",
+                            PG_SPOOL_MAX);
+    kb_arena_init(&a, 0, 0);
+    rows.v = kb_arena_alloc(&a, (size_t)n * SPOOL_NCOLS * sizeof *rows.v);
+    for (int i = 0; rows.v && i < n; i++) {
+        const struct index_log_exchange *e = &x[i];
+        const char **v = rows.v + (size_t)i * SPOOL_NCOLS;
+        char b[8][40];
+        snprintf(b[0], sizeof b[0], "%lld", (long long)e->message_id);
+        snprintf(b[1], sizeof b[1], "%lld", (long long)e->collection_id);
+        snprintf(b[2], sizeof b[2], "%d", e->fallback ? 1 : 0);
+        snprintf(b[3], sizeof b[3], "%.17g", e->confidence);
+        snprintf(b[4], sizeof b[4], "%.17g", e->latency_ms);
+        snprintf(b[5], sizeof b[5], "%lld", (long long)e->curated_id);
+        snprintf(b[6], sizeof b[6], "%lld", (long long)e->curated_version);
+        snprintf(b[7], sizeof b[7], "%lld", (long long)(e->created_at > 0 ? e->created_at : store_now_s()));
+        {
+            const char *vals[SPOOL_NCOLS] = {b[0], nz(e->secret), nz(e->client_key), nz(e->channel), b[1],
+                                             e->client_ip, nz(e->question), nz(e->qnorm), nz(e->answer),
+                                             nz(e->mode), nz(e->model), b[2], b[3], b[4], nz(e->citations), b[5],
+                                             b[6], b[7]};
+            for (int k = 0; k < SPOOL_NCOLS; k++)
+                v[k] = vals[k] ? kb_arena_strdup(&a, vals[k]) : NULL;
+        }
+    }
+    if (!rows.v) {
+        rc = kb_error_set(err, KB_ENOMEM, "no memory to spool %d answers", n);
+    } else {
+        const struct store_mirror_step steps[] = {
+            {"INSERT INTO pg_log_spool(" SPOOL_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
+             "?17,?18)", &rows}};
+        rc = store_mirror_steps(st, steps, 1, err);
+    }
+    kb_arena_release(&a);
+    return rc;
+}
+
+/* Writes a spooled row r (SPOOL_COLS after its seq) to PostgreSQL in its own transaction; a message
+ * already there (a flush cut short after its commit) is left as it is. */
+static int spool_send(struct index_store *st, const char *const *r, bool *dup, struct kb_error *err)
+{
+    struct index_log_exchange x = {.secret = r[1], .client_key = r[2], .channel = r[3], .client_ip = r[5],
+                                   .question = r[6], .qnorm = r[7], .answer = r[8], .mode = r[9],
+                                   .model = r[10], .citations = r[14]};
+    struct pg_db *db = rows_db(st);
+    int64_t id = 0, v = 0;
+    char kind = PG_KIND_MESSAGE;
+    int rc;
+    kb_parse_i64(r[0], &x.message_id);
+    kb_parse_i64(r[4], &x.collection_id);
+    kb_parse_i64(r[11], &v);
+    x.fallback = v != 0;
+    x.confidence = r[12] ? strtod(r[12], NULL) : 0;
+    x.latency_ms = r[13] ? strtod(r[13], NULL) : 0;
+    kb_parse_i64(r[15], &x.curated_id);
+    kb_parse_i64(r[16], &x.curated_version);
+    kb_parse_i64(r[17], &x.created_at);
+    if ((rc = pg_tx_begin(db, err)) != 0)
+        return rc;
+    rc = log_one(db, &x, true, dup, &id, err);
+    return pg_tx_end(db, rc, &kind, &id, rc == 0 && !*dup ? 1 : 0, err);
+}
+
+int pg_rows_spool_flush(struct index_store *st, int64_t *n_sent)
+{
+    struct kb_error err = {0};
+    int rc = 0;
+    *n_sent = 0;
+    while (rc == 0) {
+        struct kb_arena a;
+        struct pg_rows r = {0};
+        kb_arena_init(&a, 0, 0);
+        rc = store_mirror_read(st, "SELECT seq, " SPOOL_COLS " FROM pg_log_spool ORDER BY seq LIMIT "
+                               ROWS_STR(SPOOL_PAGE), 0, NULL, &a, &r, &err);
+        for (int i = 0; rc == 0 && i < r.n; i++) {
+            const char *const *row = r.v + (size_t)i * (size_t)r.cols;
+            struct pg_rows one = {.n = 1, .cols = 1, .v = (const char **)row};
+            const struct store_mirror_step del[] = {{"DELETE FROM pg_log_spool WHERE seq = ?1", &one}};
+            bool dup = false;
+            rc = spool_send(st, row + 1, &dup, &err);
+            if (rc == KB_EINVAL) { /* a row PostgreSQL can never take: dropped, said once */
+                kb_warn("postgresql: spooled answer %s dropped: %s", row[0], err.msg);
+                rc = 0;
+            } else if (rc == 0 && !dup) {
+                (*n_sent)++;
+            }
+            if (rc == 0) /* a crash before this line sends the row again: spool_send leaves it as it is */
+                rc = store_mirror_steps(st, del, 1, &err);
+        }
+        if (rc == 0 && r.n < SPOOL_PAGE)
+            r.n = -1;
+        kb_arena_release(&a);
+        if (r.n < 0)
+            break;
+    }
+    if (*n_sent > 0) {
+        kb_info("postgresql: %lld spooled answers logged", (long long)*n_sent);
+        pg_sync_catch_up(st->pg);
+    }
+    if (rc && rc != KB_EBUSY)
+        kb_warn("postgresql: spooled answers not flushed: %s", err.msg);
+    return rc;
+}
+
+int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                       struct kb_error *err)
+{
+    struct kb_error e = {0};
+    int64_t spooled = pg_rows_spool_count(st);
+    int rc = spooled > 0 ? KB_EBUSY : log_append_pg(st, x, n, purge_before, &e); /* after those, in order */
+    if (rc == KB_EBUSY) {
+        rc = spool_put(st, x, n, err);
+        if (rc == 0 && spooled == 0)
+            kb_warn("postgresql: %s; answers are spooled locally (up to %d) until it is back", e.msg, PG_SPOOL_MAX);
+    } else if (rc) {
+        kb_error_set(err, rc, "%s", e.msg);
+    }
     return rc;
 }
 
