@@ -256,9 +256,10 @@ int pg_rows_curated_set_document(struct index_store *st, int64_t id, int version
 /* The answer spool (store.backend = postgres): exchanges logged while PostgreSQL is unreachable go
  * to the node's SQLite table pg_log_spool (created by open, PostgreSQL backend only; at most
  * PG_SPOOL_MAX rows, beyond which answers are not logged and rag/log.c warns), and so do those
- * logged while it still holds rows, so the order stays; flush sends them by seq, one transaction
- * each, a message id already in PostgreSQL left as it is (a flush cut short is sent again
- * harmlessly), and deletes each sent row. */
+ * logged while it still holds rows, so the order stays; flush sends them by seq, 200 per
+ * transaction, a message id already in PostgreSQL left as it is (a flush cut short is sent again
+ * harmlessly), then deletes the sent rows; a page PostgreSQL refuses (not unreachable) goes row by
+ * row, and a row it refuses is dropped with a warning rather than block the spool. */
 #define PG_SPOOL_MAX 10000
 int pg_rows_spool_open(struct index_store *st, struct kb_error *err);
 int64_t pg_rows_spool_count(struct index_store *st); /* -1 on error */

@@ -471,7 +471,7 @@ static int log_append_pg(struct index_store *st, const struct index_log_exchange
     "message_id, secret, client_key, channel, collection_id, client_ip, question, qnorm, answer, mode, model," \
     " fallback, confidence, latency_ms, citations, curated_id, curated_version, created_at"
 #define SPOOL_NCOLS 18
-#define SPOOL_PAGE 100
+#define SPOOL_PAGE 200 /* rows sent in one PostgreSQL transaction */
 
 int pg_rows_spool_open(struct index_store *st, struct kb_error *err)
 {
@@ -544,63 +544,93 @@ static int spool_put(struct index_store *st, const struct index_log_exchange *x,
     return rc;
 }
 
-/* Writes a spooled row r (SPOOL_COLS after its seq) to PostgreSQL in its own transaction; a message
- * already there (a flush cut short after its commit) is left as it is. */
-static int spool_send(struct index_store *st, const char *const *r, bool *dup, struct kb_error *err)
+/* The exchange of spooled row r (seq, then SPOOL_COLS); strings borrowed from r. */
+static void spool_exchange(const char *const *r, struct index_log_exchange *x)
 {
-    struct index_log_exchange x = {.secret = r[1], .client_key = r[2], .channel = r[3], .client_ip = r[5],
-                                   .question = r[6], .qnorm = r[7], .answer = r[8], .mode = r[9],
-                                   .model = r[10], .citations = r[14]};
+    int64_t v = 0;
+    *x = (struct index_log_exchange){.secret = r[2], .client_key = r[3], .channel = r[4], .client_ip = r[6],
+                                     .question = r[7], .qnorm = r[8], .answer = r[9], .mode = r[10],
+                                     .model = r[11], .citations = r[15]};
+    kb_parse_i64(r[1], &x->message_id);
+    kb_parse_i64(r[5], &x->collection_id);
+    kb_parse_i64(r[12], &v);
+    x->fallback = v != 0;
+    x->confidence = r[13] ? strtod(r[13], NULL) : 0;
+    x->latency_ms = r[14] ? strtod(r[14], NULL) : 0;
+    kb_parse_i64(r[16], &x->curated_id);
+    kb_parse_i64(r[17], &x->curated_version);
+    kb_parse_i64(r[18], &x->created_at);
+}
+
+/* Writes spooled rows [from, from + n) of r to PostgreSQL in one transaction; a message already
+ * there (a flush cut short after its commit) is left as it is. *n_sent: the new ones. */
+static int spool_send(struct index_store *st, const struct pg_rows *r, int from, int n, int64_t *n_sent,
+                      struct kb_error *err)
+{
     struct pg_db *db = rows_db(st);
-    int64_t id = 0, v = 0;
-    char kind = PG_KIND_MESSAGE;
-    int rc;
-    kb_parse_i64(r[0], &x.message_id);
-    kb_parse_i64(r[4], &x.collection_id);
-    kb_parse_i64(r[11], &v);
-    x.fallback = v != 0;
-    x.confidence = r[12] ? strtod(r[12], NULL) : 0;
-    x.latency_ms = r[13] ? strtod(r[13], NULL) : 0;
-    kb_parse_i64(r[15], &x.curated_id);
-    kb_parse_i64(r[16], &x.curated_version);
-    kb_parse_i64(r[17], &x.created_at);
-    if ((rc = pg_tx_begin(db, err)) != 0)
-        return rc;
-    rc = log_one(db, &x, true, dup, &id, err);
-    return pg_tx_end(db, rc, &kind, &id, rc == 0 && !*dup ? 1 : 0, err);
+    int64_t *ids = kb_xmalloc(((size_t)n + 1) * sizeof *ids);
+    char *kinds = kb_xmalloc((size_t)n + 1);
+    int m = 0, rc = pg_tx_begin(db, err);
+    bool begun = rc == 0;
+    for (int i = from; rc == 0 && i < from + n; i++) {
+        struct index_log_exchange x;
+        bool dup = false;
+        spool_exchange(r->v + (size_t)i * (size_t)r->cols, &x);
+        rc = log_one(db, &x, true, &dup, &ids[m], err);
+        if (rc == 0 && !dup)
+            kinds[m++] = PG_KIND_MESSAGE;
+    }
+    if (begun) /* commits, or rolls back after an error */
+        rc = pg_tx_end(db, rc, kinds, ids, m, err);
+    if (rc == 0)
+        *n_sent += m;
+    free(ids);
+    free(kinds);
+    return rc;
+}
+
+/* One page of the spool: sent in one transaction; when PostgreSQL refuses it (not unreachable),
+ * row by row, a row it refuses being dropped with a warning (else it would block the spool for
+ * ever). Then the rows up to the last one handled leave the spool. */
+static int spool_page(struct index_store *st, const struct pg_rows *r, int64_t *n_sent, struct kb_error *err)
+{
+    int rc = spool_send(st, r, 0, r->n, n_sent, err), done = rc == 0 ? r->n : 0;
+    if (rc && rc != KB_EBUSY) {
+        rc = 0;
+        for (int i = 0; rc == 0 && i < r->n; i++) {
+            rc = spool_send(st, r, i, 1, n_sent, err);
+            if (rc && rc != KB_EBUSY) {
+                kb_warn("postgresql: spooled answer %s dropped: %s", r->v[(size_t)i * (size_t)r->cols], err->msg);
+                rc = 0;
+            }
+            if (rc == 0)
+                done = i + 1;
+        }
+    }
+    if (done > 0) {
+        struct pg_rows last = {.n = 1, .cols = 1, .v = r->v + (size_t)(done - 1) * (size_t)r->cols};
+        const struct store_mirror_step del[] = {{"DELETE FROM pg_log_spool WHERE seq <= ?1", &last}};
+        int drc = store_mirror_steps(st, del, 1, err); /* a crash before it: sent again, harmlessly */
+        rc = rc ? rc : drc;
+    }
+    return rc;
 }
 
 int pg_rows_spool_flush(struct index_store *st, int64_t *n_sent)
 {
     struct kb_error err = {0};
-    int rc = 0;
+    int rc = 0, n_page = SPOOL_PAGE;
     *n_sent = 0;
-    while (rc == 0) {
+    while (rc == 0 && n_page == SPOOL_PAGE) {
         struct kb_arena a;
         struct pg_rows r = {0};
         kb_arena_init(&a, 0, 0);
         rc = store_mirror_read(st, "SELECT seq, " SPOOL_COLS " FROM pg_log_spool ORDER BY seq LIMIT "
                                ROWS_STR(SPOOL_PAGE), 0, NULL, &a, &r, &err);
-        for (int i = 0; rc == 0 && i < r.n; i++) {
-            const char *const *row = r.v + (size_t)i * (size_t)r.cols;
-            struct pg_rows one = {.n = 1, .cols = 1, .v = (const char **)row};
-            const struct store_mirror_step del[] = {{"DELETE FROM pg_log_spool WHERE seq = ?1", &one}};
-            bool dup = false;
-            rc = spool_send(st, row + 1, &dup, &err);
-            if (rc == KB_EINVAL) { /* a row PostgreSQL can never take: dropped, said once */
-                kb_warn("postgresql: spooled answer %s dropped: %s", row[0], err.msg);
-                rc = 0;
-            } else if (rc == 0 && !dup) {
-                (*n_sent)++;
-            }
-            if (rc == 0) /* a crash before this line sends the row again: spool_send leaves it as it is */
-                rc = store_mirror_steps(st, del, 1, &err);
-        }
-        if (rc == 0 && r.n < SPOOL_PAGE)
-            r.n = -1;
+        n_page = r.n;
+        if (rc == 0 && r.n > 0)
+            rc = spool_page(st, &r, n_sent, &err);
         kb_arena_release(&a);
-        if (r.n < 0)
-            break;
     }
     if (*n_sent > 0) {
         kb_info("postgresql: %lld spooled answers logged", (long long)*n_sent);
