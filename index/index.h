@@ -154,6 +154,7 @@ struct index_sync_status {
     double lag_s;          /* seconds since the oldest change not yet applied committed; 0 caught up */
     double since_contact_s; /* seconds since PostgreSQL last answered */
     char error[256];       /* the last sync error, "" when none */
+    int64_t spooled;       /* answers logged while PostgreSQL was unreachable, not yet sent (at most 10000) */
 };
 int index_store_sync_status(struct index_store *st, struct index_sync_status *out);
 

@@ -531,7 +531,9 @@ void pg_sync_status(struct pg_sync *s, struct index_sync_status *out)
 int index_store_sync_status(struct index_store *st, struct index_sync_status *out)
 {
     memset(out, 0, sizeof *out);
-    if (st && st->pg)
+    if (st && st->pg) {
         pg_sync_status(st->pg, out);
+        out->spooled = KB_MAX(pg_rows_spool_count(st), 0); /* a local SQLite count, outside stat_mu */
+    }
     return 0;
 }

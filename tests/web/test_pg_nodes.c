@@ -33,7 +33,8 @@
  *   collection's handoff off on B; the agent leaves A and B stops offering within 20 s (A notices
  *   within two Inbox pings, then two heartbeats); A killed with an Inbox open: B stops offering once
  *   A's presence rows expire (10 s). Times printed.
- * test_spool_across_nodes: PostgreSQL stopped, three questions on A still answer; started again,
+ * test_spool_across_nodes: PostgreSQL stopped, three questions on A still answer (A's health says
+ *   3 spooled); started again,
  *   the spooled log rows reach PostgreSQL and B, each once (4 messages counted in PostgreSQL and in
  *   both nodes' /api/stats).
  * Skipped with a message when PostgreSQL 15 is not installed. */
@@ -901,7 +902,7 @@ static void test_spool_across_nodes(void **state)
         assert_non_null(strstr(r, "\"answer\""));
         free(r);
     }
-    usleep(500000); /* the log writer's turn: spooled, not lost */
+    wait_body(&a, "/api/health", "\"spooled\":3", 5); /* the log writer's turn: spooled, not lost */
     assert_int_equal(call(&b, "GET", "/api/stats", admin, NULL, 0, &r), 200);
     assert_int_equal(json_int(r, "questions"), 1);
     free(r);
@@ -909,6 +910,7 @@ static void test_spool_across_nodes(void **state)
     assert_int_equal(pgcluster_resume(&g_pg), 0);
     fprintf(stderr, "spool: flushed and on B after %.2f s\n", wait_body(&b, "/api/stats", "\"questions\":4", 30));
     wait_body(&a, "/api/stats", "\"questions\":4", 10);
+    wait_body(&a, "/api/health", "\"spooled\":0", 5);
     wait_pg_true("(SELECT count(*) FROM messages) = 4", 5);
     wait_pg_true("(SELECT count(*) FROM messages WHERE question = 'How do I descale the machine?') = 1", 1);
     sleep(2); /* more polls: nothing is sent twice */
