@@ -22,7 +22,9 @@
  * applied as the same DELETE locally, in log order with the rest of the batch).
  * Ids: conversations and curated answers take PostgreSQL's bigserial ids. Message ids are handed
  * out by rag/ from a counter read once (index_log_next_id), so each node takes a block of 2^32 ids
- * from the sequence log_id_blocks: (block << 32) + 1 onwards, never taken by another node.
+ * from the sequence log_id_blocks: (block << 32) + 1 onwards, never taken by another node; with
+ * each block it takes a spare one, kept in the cache's meta, for a restart while PostgreSQL is down
+ * (the answers it then logs are spooled under ids of that block).
  * Rebuild: pg_rows_resync empties the cached rows and reloads every row from the tables.
  * Faults: while PostgreSQL is unreachable these writes fail with KB_EBUSY (nothing half-written:
  * one transaction), reads go on from the cache, and answers are spooled in the node's SQLite
@@ -352,7 +354,7 @@ int pg_rows_i64(struct pg_db *db, const char *sql, int n, const char *const *val
     return rc;
 }
 
-int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err)
+static int log_take_block(struct index_store *st, int64_t *next, struct kb_error *err)
 {
     struct kb_arena a;
     struct pg_rows r;
@@ -362,6 +364,42 @@ int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *
                   &r, "take a block of message ids", err);
     if (rc == 0 && (r.n != 1 || !r.v[0] || kb_parse_i64(r.v[0], next) != 0))
         rc = kb_error_set(err, KB_EIO, "postgresql: no block of message ids");
+    kb_arena_release(&a);
+    return rc;
+}
+
+/* A node that (re)starts while PostgreSQL is down must still hand out message ids for the spool: each
+ * block taken while it is up comes with a spare one, kept in the cache's meta ('pg_log_spare' =
+ * "<cluster id> <first id>") and used (once) when no block can be taken. */
+int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err)
+{
+    char cluster[64], val[128];
+    int64_t pos = 0, spare = 0;
+    struct kb_arena a;
+    struct pg_rows r = {0};
+    int rc = log_take_block(st, next, err);
+    store_mirror_position(st, &pos, cluster, sizeof cluster);
+    kb_arena_init(&a, 0, 0);
+    if (store_mirror_read(st, "SELECT value FROM meta WHERE key = 'pg_log_spare'", 0, NULL, &a, &r, NULL) != 0)
+        r.n = 0;
+    if (rc == 0 && r.n == 0 && log_take_block(st, &spare, NULL) == 0) {
+        const char *v[1] = {val};
+        struct pg_rows row = {.n = 1, .cols = 1, .v = v};
+        const struct store_mirror_step put[] = {{"INSERT OR REPLACE INTO meta(key, value) VALUES('pg_log_spare', ?1)",
+                                                 &row}};
+        snprintf(val, sizeof val, "%s %lld", cluster, (long long)spare);
+        if (store_mirror_steps(st, put, 1, NULL) != 0)
+            kb_warn("postgresql: no spare block of message ids kept");
+    } else if (rc == KB_EBUSY && r.n == 1 && r.v[0]) {
+        size_t k = strlen(cluster);
+        const struct store_mirror_step del[] = {{"DELETE FROM meta WHERE key = 'pg_log_spare'", NULL}};
+        if (k > 0 && strncmp(r.v[0], cluster, k) == 0 && r.v[0][k] == ' ' && kb_parse_i64(r.v[0] + k + 1, &spare) == 0 &&
+            spare > 0 && store_mirror_steps(st, del, 1, NULL) == 0) {
+            *next = spare;
+            rc = 0;
+            kb_warn("postgresql is unreachable: message ids from this node's spare block (answers are spooled)");
+        }
+    }
     kb_arena_release(&a);
     return rc;
 }

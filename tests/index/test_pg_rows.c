@@ -281,6 +281,29 @@ static void test_log_two_nodes(void **state)
         assert_int_equal(pg_rows_spool_count(b.st), 0);
         assert_int_equal(pg_count("SELECT count(*) FROM messages WHERE question LIKE 'offline%'"), 2);
     }
+    {   /* B restarted while PostgreSQL is down: message ids come from its spare block (once) */
+        int64_t id1 = 0, id2 = 0;
+        struct index_log_exchange x;
+        assert_int_equal(index_log_next_id(b.st, &id1, &err), 0);
+        index_store_close(b.st);
+        assert_int_equal(pgcluster_stop(&g_pg), 0);
+        node_open(&b); /* offline: serves the cache it has */
+        assert_int_equal(index_log_next_id(b.st, &id2, &err), 0);
+        assert_true(id2 > 0 && (id2 >> 32) != (id1 >> 32) && (id2 >> 32) != (ida >> 32));
+        assert_int_equal(index_log_next_id(b.st, &id1, &err), KB_EBUSY); /* the spare is used once */
+        x = exchange(id2, SECRET2, "offline restart", false, 0);
+        assert_int_equal(index_log_append(b.st, &x, 1, 0, &err), 0);
+        assert_int_equal(pgcluster_resume(&g_pg), 0);
+        {
+            double t0 = now_s();
+            while (pg_rows_spool_count(b.st) != 0 && now_s() - t0 < 15)
+                usleep(50000);
+        }
+        assert_int_equal(pg_count("SELECT count(*) FROM messages WHERE question = 'offline restart'"), 1);
+        wait_caught_up(&a);
+        stats(&a, &sa, &ar);
+        assert_int_equal(sa.n_questions, 6);
+    }
     node_close(&c);
     node_close(&b);
     node_close(&a);
