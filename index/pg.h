@@ -408,6 +408,7 @@ int pg_sync_connect(struct pg_sync *s, struct pg_db **out, struct kb_error *err)
 void pg_sync_catch_up(struct pg_sync *s);
 void pg_sync_status(struct pg_sync *s, struct index_sync_status *out);
 struct pg_nodes *pg_sync_nodes(struct pg_sync *s); /* borrowed: the heartbeat state (pg_nodes.c) */
+void pg_sync_set_spooled(struct pg_sync *s, int64_t n); /* the spool's size, for index_store_sync_status */
 
 /* ---- reembed_pg.c: re-embedding as shared jobs (index_reembed_step with st->pg) ----------------- */
 

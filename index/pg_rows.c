@@ -578,6 +578,8 @@ static int spool_put(struct index_store *st, const struct index_log_exchange *x,
              "?17,?18)", &rows}};
         rc = store_mirror_steps(st, steps, 1, err);
     }
+    if (rc == 0)
+        pg_sync_set_spooled(st->pg, have + n);
     kb_arena_release(&a);
     return rc;
 }
@@ -670,6 +672,7 @@ int pg_rows_spool_flush(struct index_store *st, int64_t *n_sent)
             rc = spool_page(st, &r, n_sent, &err);
         kb_arena_release(&a);
     }
+    pg_sync_set_spooled(st->pg, pg_rows_spool_count(st));
     if (*n_sent > 0) {
         kb_info("postgresql: %lld spooled answers logged", (long long)*n_sent);
         pg_sync_catch_up(st->pg);

@@ -62,6 +62,8 @@ struct pg_sync {
     double pending_at;        /* commit time (unix s) of the oldest change seen but not applied; 0 none */
     double contact_at;        /* wall time of the last successful exchange, unix s */
     double polled_at;         /* kb_now_s() of the thread's last catch-up */
+    int64_t spooled;          /* answers in the spool (pg_rows.c keeps it; /api/health reads it
+                                 here, never from SQLite, so health never waits for the store) */
     bool connected;
     char error[256];
     bool need_prepare;        /* started offline: migrate and check the database at the first contact */
@@ -411,6 +413,7 @@ static int sync_start(struct pg_sync **out, struct index_store *st, struct pg_db
     pthread_mutex_init(&s->stat_mu, NULL);
     if ((rc = pg_rows_spool_open(st, err)) != 0)
         goto out_fail;
+    s->spooled = KB_MAX(pg_rows_spool_count(st), 0);
     if (pipe(s->wake) != 0) {
         rc = kb_error_set(err, KB_EIO, "pipe: %s", strerror(errno));
         goto out_fail;
@@ -525,15 +528,21 @@ void pg_sync_status(struct pg_sync *s, struct index_sync_status *out)
     out->lag_s = s->pending_at > 0 && out->lag_seq > 0 ? KB_MAX(0.0, now - s->pending_at) : 0;
     out->since_contact_s = s->contact_at > 0 ? KB_MAX(0.0, now - s->contact_at) : -1;
     kb_strlcpy(out->error, s->error, sizeof out->error);
+    out->spooled = s->spooled;
+    pthread_mutex_unlock(&s->stat_mu);
+}
+
+void pg_sync_set_spooled(struct pg_sync *s, int64_t n)
+{
+    pthread_mutex_lock(&s->stat_mu);
+    s->spooled = KB_MAX(n, 0);
     pthread_mutex_unlock(&s->stat_mu);
 }
 
 int index_store_sync_status(struct index_store *st, struct index_sync_status *out)
 {
     memset(out, 0, sizeof *out);
-    if (st && st->pg) {
+    if (st && st->pg)
         pg_sync_status(st->pg, out);
-        out->spooled = KB_MAX(pg_rows_spool_count(st), 0); /* a local SQLite count, outside stat_mu */
-    }
     return 0;
 }
