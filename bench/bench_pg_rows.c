@@ -7,7 +7,10 @@
  *   2. propagation: 200 one-exchange appends on A, each timed from the return of A's append (its
  *      commit and its own cache update) until B has applied it, p50/p99;
  *   3. /api/stats on B (index_log_stats over everything): p50 of 50 calls, and on the SQLite store;
- *   4. a new node with an empty cache rebuilding the N + 200 messages from the tables: seconds.
+ *   4. a new node with an empty cache rebuilding the N + 200 messages from the tables: seconds;
+ *   5. the answer spool: PostgreSQL stopped, N_SPOOL exchanges appended on A (spooled in its SQLite;
+ *      exchanges/s), PostgreSQL started again: seconds until B's statistics count every one of them
+ *      (A's sync thread reconnects, sends the spool one transaction per row, B applies them).
  * Usage: bench_pg_rows [N]   (default 20000). Needs postgresql-15. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #define BATCH 32
 #define N_PROPAGATE 200
 #define N_STATS 50
+#define N_SPOOL 2000
 
 static struct index_store *open_store(const char *dir, const char *url)
 {
@@ -34,15 +38,16 @@ static struct index_store *open_store(const char *dir, const char *url)
     return st;
 }
 
-/* Appends n exchanges (from number `first`) in batches; seconds taken. */
-static double append(struct index_store *st, int64_t first, int n)
+/* Appends n exchanges (from number `first`) in batches, message ids from id0 (0: the store's next);
+ * seconds taken. */
+static double append_from(struct index_store *st, int64_t first, int n, int64_t id0)
 {
     static char secrets[BATCH][33], qs[BATCH][64];
     struct index_log_exchange x[BATCH];
     struct kb_error err = {0};
-    int64_t next = 0;
+    int64_t next = id0;
     double t0 = kb_now_s();
-    if (index_log_next_id(st, &next, &err) != 0) {
+    if (id0 == 0 && index_log_next_id(st, &next, &err) != 0) {
         fprintf(stderr, "bench_pg_rows: next id: %s\n", err.msg);
         exit(1);
     }
@@ -70,6 +75,11 @@ static double append(struct index_store *st, int64_t first, int n)
         done += m;
     }
     return kb_now_s() - t0;
+}
+
+static double append(struct index_store *st, int64_t first, int n)
+{
+    return append_from(st, first, n, 0);
 }
 
 static double stats_p50(struct index_store *st)
@@ -138,6 +148,38 @@ int main(int argc, char **argv)
     c = open_store(dc, pg.url);
     printf("new node rebuilding %d messages from the tables: %.2f s\n", n + N_PROPAGATE, kb_now_s() - t0);
     index_store_close(c);
+    {
+        double t_sp, t_back = 0;
+        int64_t want = (int64_t)n + N_PROPAGATE + N_SPOOL, got = 0, id0 = 0;
+        struct kb_error err = {0};
+        if (index_log_next_id(a, &id0, &err) != 0) { /* rag/log.c reads it once, at start */
+            fprintf(stderr, "bench_pg_rows: next id: %s\n", err.msg);
+            return 1;
+        }
+        if (pgcluster_stop(&pg) != 0) {
+            fprintf(stderr, "bench_pg_rows: cannot stop postgresql\n");
+            return 1;
+        }
+        t_sp = append_from(a, n + N_PROPAGATE, N_SPOOL, id0);
+        if (pgcluster_resume(&pg) != 0) {
+            fprintf(stderr, "bench_pg_rows: cannot start postgresql again\n");
+            return 1;
+        }
+        t0 = kb_now_s();
+        while (got < want && kb_now_s() - t0 < 600) {
+            struct kb_arena ar;
+            struct index_log_stats s;
+            kb_arena_init(&ar, 0, 0);
+            if (index_log_stats(b, 0, 0, 0, &ar, &s, &err) == 0)
+                got = s.n_questions;
+            kb_arena_release(&ar);
+            if (got < want)
+                usleep(20000);
+        }
+        t_back = kb_now_s() - t0;
+        printf("spool: %d exchanges appended on A while postgresql was down: %.0f/s; postgresql back -> all on B: "
+               "%.2f s (%lld of %lld)\n", N_SPOOL, N_SPOOL / t_sp, t_back, (long long)got, (long long)want);
+    }
     index_store_close(b);
     index_store_close(a);
     index_store_close(sq);

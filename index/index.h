@@ -159,8 +159,21 @@ struct index_sync_status {
     double lag_s;          /* seconds since the oldest change not yet applied committed; 0 caught up */
     double since_contact_s; /* seconds since PostgreSQL last answered */
     char error[256];       /* the last sync error, "" when none */
+    int64_t spooled;       /* answers logged while PostgreSQL was unreachable, not yet sent (at most 10000) */
 };
 int index_store_sync_status(struct index_store *st, struct index_sync_status *out);
+
+/* Agents' presence shared across nodes (store.backend = postgres; index/pg_nodes.c). Neither call
+ * waits for PostgreSQL: set hands this node's list to the sync thread's next heartbeat (within a
+ * few seconds), remote reads the other nodes' agents as of its last heartbeat (none when that is
+ * older than 10 s, or without PostgreSQL). */
+#define INDEX_PRESENCE_MAX 64
+struct index_presence {
+    char actor[200];       /* who (web/'s actor string) */
+    char collections[512]; /* the collections the agent may see; "" all */
+};
+void index_presence_set(struct index_store *st, const struct index_presence *p, int n); /* copies p */
+int index_presence_remote(struct index_store *st, struct index_presence *out, int max); /* count into out */
 
 /* Opens or creates the store, migrates the schema, loads or rebuilds the vector cache.
  * Errors: KB_EIO (cannot create/open), KB_ECORRUPT (not a kbox database, or a newer schema).

@@ -12,7 +12,7 @@
  * its change rows (the last statement before COMMIT), which makes seq order equal commit order at
  * the cost of serialising only those last statements.
  *
- * Schema (kbox_schema.version 1, then 2, 3, 4, 5, 6):
+ * Schema (kbox_schema.version 1, then 2, 3, 4, 5, 6, 7):
  *   kbox_schema(version)                    -- one row; a newer version than PG_SCHEMA_VERSION is refused
  *   kbox_meta(key PRIMARY KEY, value)       -- 'cluster_id': random hex, names this database
  *   collections(id bigserial, name UNIQUE, created_at)          -- id 1 = 'default'
@@ -37,6 +37,9 @@
  * Schema 5 adds users, sessions, api_keys, audit, bots, bot_handoff likewise (pg_accounts.c; users'
  *   email unique case-insensitively by an index on lower(email)); kinds 'u' 's' 'k' 'a' 'b' 
  * Schema 6 adds handoffs, handoff_events, handoff_notifications likewise (pg_handoff.c); kind 'h'
+ * Schema 7 adds collection_handoff likewise (pg_accounts.c; kind 'o', obj_id = the collection; a
+ *   deleted collection's row goes with it), kbox_nodes(node_id, embedders, started_at, last_seen) and
+ *   kbox_presence(node_id, actor, collections, last_seen): heartbeats, never mirrored (pg_nodes.c)
  * Migrations run at open, each in its own transaction under the advisory lock PG_LOCK_MIGRATE.
  *
  * Errors: a lost connection or one that cannot be made is KB_EBUSY ("postgresql is unreachable"),
@@ -302,6 +305,16 @@ static const char *const pg_migrations[] = {
     " attempts int NOT NULL DEFAULT 0, next_at bigint NOT NULL, last_error text NOT NULL DEFAULT '',"
     " created_at bigint NOT NULL, updated_at bigint NOT NULL);"
     "CREATE INDEX handoff_notifications_hid ON handoff_notifications(handoff_id);",
+    /* 6 -> 7: per-collection handoff settings shared like bots' (pg_accounts.c, kind 'o'); each node's
+     * heartbeat with the embedders it uses (pg_nodes.c: old vectors are pruned by it) and the agents
+     * whose Inbox is open on it (presence shared across nodes) */
+    "CREATE TABLE collection_handoff(collection_id bigint PRIMARY KEY, handoff int NOT NULL DEFAULT -1,"
+    " keywords text NOT NULL DEFAULT '', keywords_off int NOT NULL DEFAULT 0,"
+    " after_fallbacks int NOT NULL DEFAULT -1, on_thumbs_down int NOT NULL DEFAULT -1);"
+    "CREATE TABLE kbox_nodes(node_id text PRIMARY KEY, embedders text NOT NULL DEFAULT '',"
+    " started_at double precision NOT NULL, last_seen double precision NOT NULL);"
+    "CREATE TABLE kbox_presence(node_id text NOT NULL, actor text NOT NULL, collections text NOT NULL DEFAULT '',"
+    " last_seen double precision NOT NULL, PRIMARY KEY(node_id, actor));",
 };
 
 /* defined below */
@@ -585,6 +598,9 @@ int pg_collection_delete(struct pg_db *db, int64_t id, struct kb_error *err)
     if ((rc = pg_begin(db, err)) != 0)
         return rc;
     rc = pg_delete_docs(db, "DELETE FROM documents WHERE collection_id=$1 RETURNING id", id, &ids, &n, err);
+    if (rc == 0) /* its handoff settings go with it (each node's cache drops them with the collection) */
+        rc = pg_run(db, "DELETE FROM collection_handoff WHERE collection_id=$1", 1, v, -1, NULL, 0, 0, NULL,
+                    "delete collection handoff settings", err);
     if (rc == 0)
         rc = pg_run(db, "DELETE FROM collections WHERE id=$1", 1, v, -1, NULL, 0, 0, &r, "delete collection", err);
     if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0)

@@ -6,7 +6,8 @@
  * (index_store_on_handoff, which web/'s live streams set).
  * Also index/migrate.c (`kbox store migrate`), index/reembed_pg.c (re-embedding as shared jobs) and
  * index/pg_rows.c (the conversation log and curated answers; hooks in store_log.c, store_curated.c),
- * index/pg_accounts.c and index/pg_handoff.c (hooks in store_users.c, store_bots.c, store_handoff.c).
+ * index/pg_accounts.c and index/pg_handoff.c (hooks in store_users.c, store_bots.c, store_handoff.c),
+ * index/pg_nodes.c (heartbeats, presence shared across nodes, pruning old vectors).
  * libpq is included by index/pg.c only. Tests: tests/index/test_pg.c, test_pg_migrate.c,
  * test_pg_reembed.c, test_pg_rows.c, tests/web/test_pg_nodes.c. */
 #ifndef KB_INDEX_PG_H
@@ -14,7 +15,7 @@
 
 #include "index/index_int.h"
 
-#define PG_SCHEMA_VERSION 6 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
+#define PG_SCHEMA_VERSION 7 /* the newest PostgreSQL schema this kbox knows (pg.c's migrations) */
 #define PG_NOTIFY_CHANNEL "kbox_changes"
 
 struct pg_db; /* one libpq connection and its mutex; every function locks it for one transaction */
@@ -131,6 +132,7 @@ enum pg_kind {
     PG_KIND_AUDIT = 'a',        /* an audit entry */
     PG_KIND_BOTS = 'b',         /* the bots (all of them, with their handoff settings; obj_id 0) */
     PG_KIND_HANDOFF = 'h',      /* schema 6 (pg_handoff.c): a handoff with its events and notifications */
+    PG_KIND_COLL_HANDOFF = 'o', /* schema 7 (pg_accounts.c): collection obj_id's handoff settings */
 };
 struct pg_change {
     int64_t seq;    /* change-log sequence, increasing in commit order */
@@ -226,6 +228,7 @@ int pg_query(struct pg_db *db, const char *sql, int n, const char *const *vals, 
     "id, name, collections, greeting, persona, fallback, strict, model, origins, color, logo, lang,"  \
     " public_page, created_at, updated_at"
 #define PG_HANDOFF_COLS "bot_id, handoff, keywords, after_fallbacks, on_thumbs_down"
+#define PG_COLL_HANDOFF_COLS "collection_id, handoff, keywords, keywords_off, after_fallbacks, on_thumbs_down"
 #define PG_HO_COLS                                                                                        \
     "id, token_hash, kind, state, trigger, bot_id, collection_id, log_secret, agent, agent_name, rating,"  \
     " name, contact, message, closed_by, created_at, taken_at, closed_at, last_event"
@@ -250,6 +253,18 @@ int pg_rows_curated_put(struct index_store *st, const struct index_curated *in, 
 int pg_rows_curated_delete(struct index_store *st, int64_t id, int64_t *document_id, struct kb_error *err);
 int pg_rows_curated_set_document(struct index_store *st, int64_t id, int version, int64_t document_id,
                                  struct kb_error *err);
+/* The answer spool (store.backend = postgres): exchanges logged while PostgreSQL is unreachable go
+ * to the node's SQLite table pg_log_spool (created by open, PostgreSQL backend only; at most
+ * PG_SPOOL_MAX rows, beyond which answers are not logged and rag/log.c warns), and so do those
+ * logged while it still holds rows, so the order stays; flush sends them by seq, 200 per
+ * transaction, a message id already in PostgreSQL left as it is (a flush cut short is sent again
+ * harmlessly), then deletes the sent rows; a page PostgreSQL refuses (not unreachable) goes row by
+ * row, and a row it refuses is dropped with a warning rather than block the spool. */
+#define PG_SPOOL_MAX 10000
+int pg_rows_spool_open(struct index_store *st, struct kb_error *err);
+int64_t pg_rows_spool_count(struct index_store *st); /* -1 on error */
+/* The sync thread's call after a catch-up: *n_sent rows sent; KB_EBUSY when PostgreSQL went away. */
+int pg_rows_spool_flush(struct index_store *st, int64_t *n_sent);
 /* Counts one use of entry curated_id (its hidden document document_id) in PostgreSQL; best effort. */
 void pg_rows_curated_used(struct index_store *st, int64_t curated_id, int64_t document_id);
 /* Shared by pg_rows.c and pg_accounts.c (inside pg_tx_begin .. pg_rows_commit): */
@@ -286,8 +301,10 @@ int pg_acct_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t no
 int pg_acct_audit_add(struct index_store *st, const struct index_audit *e, struct kb_error *err);
 int pg_acct_bot_put(struct index_store *st, const struct index_bot *b, bool create, struct kb_error *err);
 int pg_acct_bot_delete(struct index_store *st, const char *id, struct kb_error *err);
+/* index_coll_handoff_put's contract (schema 7: the row deleted when every setting inherits). */
+int pg_acct_coll_handoff_put(struct index_store *st, const struct index_coll_handoff *h, struct kb_error *err);
 
-/* pg_rows.c's apply and resync for these kinds (u s k a b): the rows of ids[0..n) of one kind made
+/* pg_rows.c's apply and resync for these kinds (u s k a b o): the rows of ids[0..n) of one kind made
  * equal in the cache; the resync empties the cached tables and reloads them. */
 int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int64_t *ids, int n, struct kb_arena *a,
                   struct kb_error *err);
@@ -320,7 +337,7 @@ int pg_ho_apply(struct index_store *st, struct pg_db *db, const int64_t *ids, in
                 struct kb_error *err);
 int pg_ho_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
 
-/* pg_sync.c: applies the changes of kinds v g p q u s k a b h among ch[0..n) (in log order around purges). */
+/* pg_sync.c: applies the changes of kinds v g p q u s k a b o h among ch[0..n) (in log order around purges). */
 int pg_rows_apply(struct index_store *st, struct pg_db *db, const struct pg_change *ch, int n, struct kb_error *err);
 /* pg_sync.c's rebuild: empties the cached rows of those tables and reloads them all. */
 int pg_rows_resync(struct index_store *st, struct pg_db *db, struct kb_error *err);
@@ -333,7 +350,7 @@ struct pg_mig_side {
     struct index_store *st;
     struct pg_db *db;
 };
-#define PG_MIG_TABLES 14
+#define PG_MIG_TABLES 15
 /* Before anything is written: which tables to copy (copy[PG_MIG_TABLES]). A target table with rows
  * (beyond the built-in bot "default") is skipped when equal to the source's, else KB_ECONFLICT naming
  * it; with resume (the target's marker names this source) every table is copied again. */
@@ -346,6 +363,26 @@ int pg_mig_rows_copy(const struct pg_mig_side *src, const struct pg_mig_side *ds
 /* Row counts and digests of every table equal on both sides; *n_rows: the rows compared. KB_ECORRUPT. */
 int pg_mig_rows_verify(const struct pg_mig_side *src, const struct pg_mig_side *dst, int64_t *n_rows,
                        struct kb_error *err);
+
+/* ---- pg_nodes.c: heartbeats, presence and pruning (schema 7) ------------------------------------ */
+
+#define PG_BEAT_S 2            /* s between a node's heartbeats (the sync thread's) */
+#define PG_PRESENCE_TTL_S 10   /* s an agent's presence row counts after its node's last beat */
+#define PG_NODE_LIVE_S 600     /* s a node's embedders stay protected from pruning after its last beat */
+#define PG_PRUNE_EVERY_S 600   /* s between two prunes by one node */
+
+struct pg_nodes; /* this node's id, its agents and the others' (cached) */
+struct pg_nodes *pg_nodes_new(void); /* caller owns; free with pg_nodes_free() */
+void pg_nodes_free(struct pg_nodes *n); /* NULL ok */
+const char *pg_nodes_id(const struct pg_nodes *n); /* borrowed: "host:pid:handle" */
+/* One heartbeat when PG_BEAT_S passed since the last (or force, or the agents changed): one
+ * transaction on db (see the file-top comment); then a prune when PG_PRUNE_EVERY_S passed. KB_EBUSY. */
+int pg_nodes_beat(struct pg_nodes *n, struct index_store *st, struct pg_db *db, bool force, struct kb_error *err);
+/* Deletes every vector of an embedder no node seen within live_s names and no queued re-embedding
+ * job names (none when no node is live); *n_deleted: the rows. */
+int pg_nodes_prune(struct pg_db *db, double live_s, int64_t *n_deleted, struct kb_error *err);
+/* A clean stop: this node's presence rows deleted (best effort; else they expire). */
+void pg_nodes_leave(struct pg_nodes *n, struct pg_db *db);
 
 /* ---- pg_sync.c -------------------------------------------------------------------------------- */
 
@@ -370,6 +407,8 @@ int pg_sync_connect(struct pg_sync *s, struct pg_db **out, struct kb_error *err)
  * reads its own write). Errors are logged; the thread retries. */
 void pg_sync_catch_up(struct pg_sync *s);
 void pg_sync_status(struct pg_sync *s, struct index_sync_status *out);
+struct pg_nodes *pg_sync_nodes(struct pg_sync *s); /* borrowed: the heartbeat state (pg_nodes.c) */
+void pg_sync_set_spooled(struct pg_sync *s, int64_t n); /* the spool's size, for index_store_sync_status */
 
 /* ---- reembed_pg.c: re-embedding as shared jobs (index_reembed_step with st->pg) ----------------- */
 

@@ -1,5 +1,5 @@
-/* index/pg_accounts.c: users, login sessions, API keys, the audit log and bots shared by every node
- * through PostgreSQL (store.backend = postgres, schema 5): their writes, and the reads pg_rows.c's
+/* index/pg_accounts.c: users, login sessions, API keys, the audit log, bots and collections' handoff
+ * settings shared by every node through PostgreSQL (store.backend = postgres, schemas 5 and 7): their writes, and the reads pg_rows.c's
  * apply and resync make of them.
  *
  * Design: as pg_rows.c (whose file-top comment gives the reasons): written to PostgreSQL in one
@@ -10,7 +10,9 @@
  * down (writes then fail with KB_EBUSY, nothing half-written).
  * Change kinds: 'u' a user (id), 's' every session of a user (obj_id = user id: sessions are keyed by
  * a hash, the change log by a number), 'k' an API key, 'a' an audit entry, 'b' all bots with their
- * handoff settings (obj_id 0: there are at most INDEX_BOTS_MAX and they change rarely).
+ * handoff settings (obj_id 0: there are at most INDEX_BOTS_MAX and they change rarely), 'o' (schema 7)
+ * one collection's handoff settings (obj_id = the collection; store_coll_handoff.c), mirrored like
+ * bot_handoff so a PUT /api/collections/ID/handoff on node A changes what node B offers.
  * Sessions' last_seen and keys' last_used are rewritten at most once a minute by web/session.c;
  * each such write is a change too, so the idle timeout sees use on any node.
  * Ids: users, keys and audit entries take PostgreSQL's bigserial ids; bots keep their slugs.
@@ -30,6 +32,7 @@
 #define AUDIT_COLS PG_AUDIT_COLS
 #define BOT_COLS PG_BOT_COLS
 #define HANDOFF_COLS PG_HANDOFF_COLS
+#define COLL_HO_COLS PG_COLL_HANDOFF_COLS
 
 #define I64S(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (buf))
 
@@ -56,6 +59,8 @@ static const char SQL_AUDIT_PUT[] = "INSERT OR REPLACE INTO audit(" AUDIT_COLS "
 static const char SQL_BOTS_DEL[] = "DELETE FROM bot_handoff; DELETE FROM bots";
 static const char SQL_BOT_PUT[] = "INSERT INTO bots(" BOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)";
 static const char SQL_HANDOFF_PUT[] = "INSERT INTO bot_handoff(" HANDOFF_COLS ") VALUES(?1,?2,?3,?4,?5)";
+static const char SQL_COLL_HO_DEL[] = "DELETE FROM collection_handoff WHERE collection_id = ?1";
+static const char SQL_COLL_HO_PUT[] = "INSERT OR REPLACE INTO collection_handoff(" COLL_HO_COLS ") VALUES(?1,?2,?3,?4,?5,?6)";
 
 /* The rows of sql($1 = the ids as an array) into out. */
 static int acct_read(struct pg_db *db, const char *sql, const char *arr, struct kb_arena *a, struct pg_rows *out,
@@ -118,6 +123,15 @@ int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int
         }
         break;
     }
+    case PG_KIND_COLL_HANDOFF: {
+        rc = acct_read(db, "SELECT " COLL_HO_COLS " FROM collection_handoff WHERE collection_id = ANY($1::bigint[])",
+                       arr, a, &r1, err);
+        if (rc == 0) {
+            const struct store_mirror_step steps[] = {{SQL_COLL_HO_DEL, &all}, {SQL_COLL_HO_PUT, &r1}};
+            rc = store_mirror_steps(st, steps, (int)KB_ARRAY_LEN(steps), err);
+        }
+        break;
+    }
     default:
         rc = kb_error_set(err, KB_EINVAL, "unknown change kind '%c'", kind);
     }
@@ -129,7 +143,7 @@ int pg_acct_apply(struct index_store *st, struct pg_db *db, char kind, const int
 int pg_acct_resync(struct index_store *st, struct pg_db *db, struct kb_error *err)
 {
     struct kb_arena a;
-    struct pg_rows users, ses, keys, audit, bots, handoff;
+    struct pg_rows users, ses, keys, audit, bots, handoff, coll_ho;
     int rc;
     kb_arena_init(&a, 0, 0);
     rc = acct_read(db, "SELECT " USER_COLS " FROM users", NULL, &a, &users, err);
@@ -143,11 +157,14 @@ int pg_acct_resync(struct index_store *st, struct pg_db *db, struct kb_error *er
         rc = acct_read(db, "SELECT " BOT_COLS " FROM bots", NULL, &a, &bots, err);
     if (rc == 0)
         rc = acct_read(db, "SELECT " HANDOFF_COLS " FROM bot_handoff", NULL, &a, &handoff, err);
+    if (rc == 0)
+        rc = acct_read(db, "SELECT " COLL_HO_COLS " FROM collection_handoff", NULL, &a, &coll_ho, err);
     if (rc == 0) {
         const struct store_mirror_step steps[] = {
             {"DELETE FROM sessions; DELETE FROM api_keys; DELETE FROM audit; DELETE FROM users", NULL},
             {SQL_USER_PUT, &users}, {SQL_SES_PUT, &ses}, {SQL_KEY_PUT, &keys}, {SQL_AUDIT_PUT, &audit},
-            {SQL_BOTS_DEL, NULL},   {SQL_BOT_PUT, &bots}, {SQL_HANDOFF_PUT, &handoff}};
+            {SQL_BOTS_DEL, NULL},   {SQL_BOT_PUT, &bots}, {SQL_HANDOFF_PUT, &handoff},
+            {"DELETE FROM collection_handoff", NULL}, {SQL_COLL_HO_PUT, &coll_ho}};
         rc = store_mirror_steps(st, steps, (int)KB_ARRAY_LEN(steps), err);
     }
     kb_arena_release(&a);
@@ -407,4 +424,28 @@ int pg_acct_bot_delete(struct index_store *st, const char *id, struct kb_error *
     if (rc == KB_ENOENT)
         rc = kb_error_set(err, KB_ENOENT, "no bot with id '%.64s'", nz(id));
     return pg_rows_commit(st, rc, &kind, &zero, 1, err);
+}
+
+int pg_acct_coll_handoff_put(struct index_store *st, const struct index_coll_handoff *h, struct kb_error *err)
+{
+    char cb[24], ho[16], off[4], after[16], thumbs[16];
+    bool inherit = h->handoff < 0 && !(h->keywords && h->keywords[0]) && !h->keywords_off && h->after_fallbacks < 0 &&
+                   h->on_thumbs_down < 0;
+    const char *v[6] = {I64S(cb, h->collection_id), ho, nz(h->keywords), off, after, thumbs};
+    struct pg_db *db = acct_db(st);
+    char kind = PG_KIND_COLL_HANDOFF;
+    int rc;
+    snprintf(ho, sizeof ho, "%d", h->handoff);
+    snprintf(off, sizeof off, "%d", h->keywords_off ? 1 : 0);
+    snprintf(after, sizeof after, "%d", h->after_fallbacks);
+    snprintf(thumbs, sizeof thumbs, "%d", h->on_thumbs_down);
+    if ((rc = pg_tx_begin(db, err)) != 0)
+        return rc;
+    rc = inherit ? pg_tx_exec(db, "DELETE FROM collection_handoff WHERE collection_id = $1", 1, v, NULL, NULL,
+                              "delete collection handoff settings", err)
+                 : pg_tx_exec(db, "INSERT INTO collection_handoff(" COLL_HO_COLS ") VALUES($1, $2, $3, $4, $5, $6)"
+                                  " ON CONFLICT(collection_id) DO UPDATE SET handoff = $2, keywords = $3,"
+                                  " keywords_off = $4, after_fallbacks = $5, on_thumbs_down = $6",
+                              6, v, NULL, NULL, "write collection handoff settings", err);
+    return pg_rows_commit(st, rc, &kind, &h->collection_id, 1, err);
 }

@@ -1,10 +1,10 @@
 /* index/pg_migrate_rows.c: `kbox store migrate` (index/migrate.c) of the shared rows: the
  * conversation log (conversations, messages, feedback), curated answers (curated,
  * curated_versions), accounts (users, sessions, api_keys, audit), bots (bots, bot_handoff) and
- * human handoff (handoffs, handoff_events, handoff_notifications), either way between SQLite and PostgreSQL, under their ids.
+ * human handoff (handoffs, handoff_events, handoff_notifications, collection_handoff), either way between SQLite and PostgreSQL, under their ids.
  *
  * Both backends hold these tables with the same columns (pg.h's PG_*_COLS), so one generic copier
- * serves all fourteen: rows are read as text in pages of PAGE rows by key (the first column; small
+ * serves all fifteen: rows are read as text in pages of PAGE rows by key (the first column; small
  * tables whole), written with an upsert by key in one transaction per page (a SQLite target's
  * triggers keep its statistics rollups; a PostgreSQL target also gets one change row per row, so
  * nodes following it pick them up), then PostgreSQL's id sequences move past the copied ids.
@@ -55,6 +55,7 @@ static const struct mig_table g_tables[PG_MIG_TABLES] = {
     {"handoffs", PG_HO_COLS, "id", true, PG_KIND_HANDOFF, "id", 0},
     {"handoff_events", PG_HOE_COLS, "handoff_id, seq", false, PG_KIND_HANDOFF, "handoff_id", 0},
     {"handoff_notifications", PG_HON_COLS, "id", true, PG_KIND_HANDOFF, "handoff_id", 0},
+    {"collection_handoff", PG_COLL_HANDOFF_COLS, "collection_id", true, PG_KIND_COLL_HANDOFF, "collection_id", 0},
 };
 
 /* sql with $N parameters (SQLite takes "$1" as a parameter too) on either side. */

@@ -22,10 +22,14 @@
  * applied as the same DELETE locally, in log order with the rest of the batch).
  * Ids: conversations and curated answers take PostgreSQL's bigserial ids. Message ids are handed
  * out by rag/ from a counter read once (index_log_next_id), so each node takes a block of 2^32 ids
- * from the sequence log_id_blocks: (block << 32) + 1 onwards, never taken by another node.
+ * from the sequence log_id_blocks: (block << 32) + 1 onwards, never taken by another node; with
+ * each block it takes a spare one, kept in the cache's meta, for a restart while PostgreSQL is down
+ * (the answers it then logs are spooled under ids of that block).
  * Rebuild: pg_rows_resync empties the cached rows and reloads every row from the tables.
  * Faults: while PostgreSQL is unreachable these writes fail with KB_EBUSY (nothing half-written:
- * one transaction), answers are not logged (rag/log.c warns), reads go on from the cache. Counting
+ * one transaction), reads go on from the cache, and answers are spooled in the node's SQLite
+ * (pg_log_spool, at most PG_SPOOL_MAX; see pg.h) and sent in order by the sync thread once
+ * PostgreSQL answers again (the other nodes then get them as any logged answer). Counting
  * a curated answer's use (index_curated_used) is best effort: counted locally at once, and in
  * PostgreSQL when reachable, whose figure the cache then takes.
  * Tests: tests/index/test_pg_rows.c (two and three nodes on one database), tests/web/test_pg_nodes.c
@@ -244,7 +248,7 @@ static int apply_run(struct index_store *st, struct pg_db *db, const struct pg_c
     if (rc == 0 && (m = collect(ch, n, PG_KIND_CURATED, ids)) > 0)
         rc = apply_curated(st, db, ids, m, a, err);
     /* accounts (pg_accounts.c): users before their sessions and keys */
-    for (const char *k = "uskab"; rc == 0 && *k; k++)
+    for (const char *k = "uskabo"; rc == 0 && *k; k++)
         if ((m = collect(ch, n, *k, ids)) > 0)
             rc = pg_acct_apply(st, db, *k, ids, m, a, err);
     if (rc == 0 && (m = collect(ch, n, PG_KIND_HANDOFF, ids)) > 0) /* pg_handoff.c */
@@ -350,7 +354,7 @@ int pg_rows_i64(struct pg_db *db, const char *sql, int n, const char *const *val
     return rc;
 }
 
-int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err)
+static int log_take_block(struct index_store *st, int64_t *next, struct kb_error *err)
 {
     struct kb_arena a;
     struct pg_rows r;
@@ -360,6 +364,42 @@ int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *
                   &r, "take a block of message ids", err);
     if (rc == 0 && (r.n != 1 || !r.v[0] || kb_parse_i64(r.v[0], next) != 0))
         rc = kb_error_set(err, KB_EIO, "postgresql: no block of message ids");
+    kb_arena_release(&a);
+    return rc;
+}
+
+/* A node that (re)starts while PostgreSQL is down must still hand out message ids for the spool: each
+ * block taken while it is up comes with a spare one, kept in the cache's meta ('pg_log_spare' =
+ * "<cluster id> <first id>") and used (once) when no block can be taken. */
+int pg_rows_log_next_id(struct index_store *st, int64_t *next, struct kb_error *err)
+{
+    char cluster[64], val[128];
+    int64_t pos = 0, spare = 0;
+    struct kb_arena a;
+    struct pg_rows r = {0};
+    int rc = log_take_block(st, next, err);
+    store_mirror_position(st, &pos, cluster, sizeof cluster);
+    kb_arena_init(&a, 0, 0);
+    if (store_mirror_read(st, "SELECT value FROM meta WHERE key = 'pg_log_spare'", 0, NULL, &a, &r, NULL) != 0)
+        r.n = 0;
+    if (rc == 0 && r.n == 0 && log_take_block(st, &spare, NULL) == 0) {
+        const char *v[1] = {val};
+        struct pg_rows row = {.n = 1, .cols = 1, .v = v};
+        const struct store_mirror_step put[] = {{"INSERT OR REPLACE INTO meta(key, value) VALUES('pg_log_spare', ?1)",
+                                                 &row}};
+        snprintf(val, sizeof val, "%s %lld", cluster, (long long)spare);
+        if (store_mirror_steps(st, put, 1, NULL) != 0)
+            kb_warn("postgresql: no spare block of message ids kept");
+    } else if (rc == KB_EBUSY && r.n == 1 && r.v[0]) {
+        size_t k = strlen(cluster);
+        const struct store_mirror_step del[] = {{"DELETE FROM meta WHERE key = 'pg_log_spare'", NULL}};
+        if (k > 0 && strncmp(r.v[0], cluster, k) == 0 && r.v[0][k] == ' ' && kb_parse_i64(r.v[0] + k + 1, &spare) == 0 &&
+            spare > 0 && store_mirror_steps(st, del, 1, NULL) == 0) {
+            *next = spare;
+            rc = 0;
+            kb_warn("postgresql is unreachable: message ids from this node's spare block (answers are spooled)");
+        }
+    }
     kb_arena_release(&a);
     return rc;
 }
@@ -385,11 +425,20 @@ static int log_purge_due(struct pg_db *db, int64_t before, bool *purged, struct 
 }
 
 /* One exchange: its conversation (found by secret or created) and the message; *id its id. */
-static int log_one(struct pg_db *db, const struct index_log_exchange *x, int64_t *id, struct kb_error *err)
+#define LOG_MSG_INSERT                                                                                    \
+    "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm, answer, mode,"   \
+    " fallback, confidence, latency_ms, lat_bucket, model, client_ip, citations, curated_id, curated_version, id)" \
+    " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"                     \
+    " coalesce($18::bigint, (nextval('log_id_blocks') << " ROWS_STR(MSG_BLOCK_SHIFT) ") + 1))"
+
+/* once (a spooled row, which carries its id): a message already there sets *dup, nothing written. */
+static int log_one(struct pg_db *db, const struct index_log_exchange *x, bool once, bool *dup, int64_t *id,
+                   struct kb_error *err)
 {
     char now[24], coll[24], conv_s[24], fb[8], conf[40], lat[40], bucket[16], cur[24], curv[24], mid[24];
     int64_t conv = 0;
     int rc;
+    *dup = false;
     if (!x->secret || strlen(x->secret) != 32)
         return kb_error_set(err, KB_EINVAL, "a logged exchange needs its conversation's 32-character secret");
     I64S(now, x->created_at > 0 ? x->created_at : store_now_s());
@@ -413,17 +462,18 @@ static int log_one(struct pg_db *db, const struct index_log_exchange *x, int64_t
                              x->curated_id > 0 ? I64S(cur, x->curated_id) : NULL,
                              x->curated_id > 0 ? I64S(curv, x->curated_version) : NULL,
                              x->message_id > 0 ? I64S(mid, x->message_id) : NULL};
-        rc = pg_rows_i64(db, "INSERT INTO messages(conversation_id, created_at, channel, collection_id, question, qnorm,"
-                          " answer, mode, fallback, confidence, latency_ms, lat_bucket, model, client_ip, citations,"
-                          " curated_id, curated_version, id) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-                          " $12, $13, $14, $15, $16, $17, coalesce($18::bigint, (nextval('log_id_blocks') << "
-                          ROWS_STR(MSG_BLOCK_SHIFT) ") + 1)) RETURNING id", 18, v, id, "log message", err);
+        rc = pg_rows_i64(db, once ? LOG_MSG_INSERT " ON CONFLICT(id) DO NOTHING RETURNING id"
+                                  : LOG_MSG_INSERT " RETURNING id", 18, v, id, "log message", err);
+    }
+    if (rc == KB_ENOENT && once) {
+        *dup = true;
+        return 0;
     }
     return rc == KB_ENOENT ? kb_error_set(err, KB_EIO, "postgresql: message not written") : rc;
 }
 
-int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
-                       struct kb_error *err)
+static int log_append_pg(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                         struct kb_error *err)
 {
     struct pg_db *db = rows_db(st);
     int64_t *ids = kb_xmalloc(((size_t)n + 1) * sizeof *ids);
@@ -443,12 +493,208 @@ int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *
         }
     }
     for (int i = 0; rc == 0 && i < n; i++) {
-        rc = log_one(db, &x[i], &ids[m], err);
+        bool dup = false;
+        rc = log_one(db, &x[i], false, &dup, &ids[m], err);
         kinds[m++] = PG_KIND_MESSAGE;
     }
     rc = pg_rows_commit(st, rc, kinds, ids, m, err);
     free(ids);
     free(kinds);
+    return rc;
+}
+
+/* ---- the answer spool: exchanges logged while PostgreSQL is unreachable ----------------------------- */
+
+#define SPOOL_COLS                                                                                           \
+    "message_id, secret, client_key, channel, collection_id, client_ip, question, qnorm, answer, mode, model," \
+    " fallback, confidence, latency_ms, citations, curated_id, curated_version, created_at"
+#define SPOOL_NCOLS 18
+#define SPOOL_PAGE 200 /* rows sent in one PostgreSQL transaction */
+
+int pg_rows_spool_open(struct index_store *st, struct kb_error *err)
+{
+    const struct store_mirror_step steps[] = {
+        {"CREATE TABLE IF NOT EXISTS pg_log_spool(seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id INTEGER NOT NULL,"
+         " secret TEXT NOT NULL, client_key TEXT NOT NULL, channel TEXT NOT NULL, collection_id INTEGER NOT NULL,"
+         " client_ip TEXT, question TEXT NOT NULL, qnorm TEXT NOT NULL, answer TEXT NOT NULL, mode TEXT NOT NULL,"
+         " model TEXT NOT NULL, fallback INTEGER NOT NULL, confidence REAL NOT NULL, latency_ms REAL NOT NULL,"
+         " citations TEXT NOT NULL, curated_id INTEGER NOT NULL, curated_version INTEGER NOT NULL,"
+         " created_at INTEGER NOT NULL)", NULL}};
+    return store_mirror_steps(st, steps, 1, err);
+}
+
+int64_t pg_rows_spool_count(struct index_store *st)
+{
+    struct kb_arena a;
+    struct pg_rows r = {0};
+    int64_t n = -1;
+    kb_arena_init(&a, 0, 0);
+    if (store_mirror_read(st, "SELECT count(*) FROM pg_log_spool", 0, NULL, &a, &r, NULL) == 0 && r.n == 1)
+        kb_parse_i64(r.v[0], &n);
+    kb_arena_release(&a);
+    return n;
+}
+
+/* Appends x[0..n) to the spool, all or none (KB_EBUSY naming the bound when it is full). */
+static int spool_put(struct index_store *st, const struct index_log_exchange *x, int n, struct kb_error *err)
+{
+    struct kb_arena a;
+    struct pg_rows rows = {.n = n, .cols = SPOOL_NCOLS};
+    int64_t have = pg_rows_spool_count(st);
+    int rc = 0;
+    if (have < 0)
+        return kb_error_set(err, KB_EIO, "postgresql is unreachable and the answer spool cannot be read");
+    if (have + n > PG_SPOOL_MAX)
+        return kb_error_set(err, KB_EBUSY, "postgresql is unreachable and the answer spool is full (%d answers)",
+                            PG_SPOOL_MAX);
+    kb_arena_init(&a, 0, 0);
+    rows.v = kb_arena_alloc(&a, (size_t)n * SPOOL_NCOLS * sizeof *rows.v);
+    for (int i = 0; rows.v && i < n; i++) {
+        const struct index_log_exchange *e = &x[i];
+        const char **v = rows.v + (size_t)i * SPOOL_NCOLS;
+        char b[8][40];
+        snprintf(b[0], sizeof b[0], "%lld", (long long)e->message_id);
+        snprintf(b[1], sizeof b[1], "%lld", (long long)e->collection_id);
+        snprintf(b[2], sizeof b[2], "%d", e->fallback ? 1 : 0);
+        snprintf(b[3], sizeof b[3], "%.17g", e->confidence);
+        snprintf(b[4], sizeof b[4], "%.17g", e->latency_ms);
+        snprintf(b[5], sizeof b[5], "%lld", (long long)e->curated_id);
+        snprintf(b[6], sizeof b[6], "%lld", (long long)e->curated_version);
+        snprintf(b[7], sizeof b[7], "%lld", (long long)(e->created_at > 0 ? e->created_at : store_now_s()));
+        {
+            const char *vals[SPOOL_NCOLS] = {b[0], nz(e->secret), nz(e->client_key), nz(e->channel), b[1],
+                                             e->client_ip, nz(e->question), nz(e->qnorm), nz(e->answer),
+                                             nz(e->mode), nz(e->model), b[2], b[3], b[4], nz(e->citations), b[5],
+                                             b[6], b[7]};
+            for (int k = 0; k < SPOOL_NCOLS; k++)
+                v[k] = vals[k] ? kb_arena_strdup(&a, vals[k]) : NULL;
+        }
+    }
+    if (!rows.v) {
+        rc = kb_error_set(err, KB_ENOMEM, "no memory to spool %d answers", n);
+    } else {
+        const struct store_mirror_step steps[] = {
+            {"INSERT INTO pg_log_spool(" SPOOL_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
+             "?17,?18)", &rows}};
+        rc = store_mirror_steps(st, steps, 1, err);
+    }
+    if (rc == 0)
+        pg_sync_set_spooled(st->pg, have + n);
+    kb_arena_release(&a);
+    return rc;
+}
+
+/* The exchange of spooled row r (seq, then SPOOL_COLS); strings borrowed from r. */
+static void spool_exchange(const char *const *r, struct index_log_exchange *x)
+{
+    int64_t v = 0;
+    *x = (struct index_log_exchange){.secret = r[2], .client_key = r[3], .channel = r[4], .client_ip = r[6],
+                                     .question = r[7], .qnorm = r[8], .answer = r[9], .mode = r[10],
+                                     .model = r[11], .citations = r[15]};
+    kb_parse_i64(r[1], &x->message_id);
+    kb_parse_i64(r[5], &x->collection_id);
+    kb_parse_i64(r[12], &v);
+    x->fallback = v != 0;
+    x->confidence = r[13] ? strtod(r[13], NULL) : 0;
+    x->latency_ms = r[14] ? strtod(r[14], NULL) : 0;
+    kb_parse_i64(r[16], &x->curated_id);
+    kb_parse_i64(r[17], &x->curated_version);
+    kb_parse_i64(r[18], &x->created_at);
+}
+
+/* Writes spooled rows [from, from + n) of r to PostgreSQL in one transaction; a message already
+ * there (a flush cut short after its commit) is left as it is. *n_sent: the new ones. */
+static int spool_send(struct index_store *st, const struct pg_rows *r, int from, int n, int64_t *n_sent,
+                      struct kb_error *err)
+{
+    struct pg_db *db = rows_db(st);
+    int64_t *ids = kb_xmalloc(((size_t)n + 1) * sizeof *ids);
+    char *kinds = kb_xmalloc((size_t)n + 1);
+    int m = 0, rc = pg_tx_begin(db, err);
+    bool begun = rc == 0;
+    for (int i = from; rc == 0 && i < from + n; i++) {
+        struct index_log_exchange x;
+        bool dup = false;
+        spool_exchange(r->v + (size_t)i * (size_t)r->cols, &x);
+        rc = log_one(db, &x, true, &dup, &ids[m], err);
+        if (rc == 0 && !dup)
+            kinds[m++] = PG_KIND_MESSAGE;
+    }
+    if (begun) /* commits, or rolls back after an error */
+        rc = pg_tx_end(db, rc, kinds, ids, m, err);
+    if (rc == 0)
+        *n_sent += m;
+    free(ids);
+    free(kinds);
+    return rc;
+}
+
+/* One page of the spool: sent in one transaction; when PostgreSQL refuses it (not unreachable),
+ * row by row, a row it refuses being dropped with a warning (else it would block the spool for
+ * ever). Then the rows up to the last one handled leave the spool. */
+static int spool_page(struct index_store *st, const struct pg_rows *r, int64_t *n_sent, struct kb_error *err)
+{
+    int rc = spool_send(st, r, 0, r->n, n_sent, err), done = rc == 0 ? r->n : 0;
+    if (rc && rc != KB_EBUSY) {
+        rc = 0;
+        for (int i = 0; rc == 0 && i < r->n; i++) {
+            rc = spool_send(st, r, i, 1, n_sent, err);
+            if (rc && rc != KB_EBUSY) {
+                kb_warn("postgresql: spooled answer %s dropped: %s", r->v[(size_t)i * (size_t)r->cols], err->msg);
+                rc = 0;
+            }
+            if (rc == 0)
+                done = i + 1;
+        }
+    }
+    if (done > 0) {
+        struct pg_rows last = {.n = 1, .cols = 1, .v = r->v + (size_t)(done - 1) * (size_t)r->cols};
+        const struct store_mirror_step del[] = {{"DELETE FROM pg_log_spool WHERE seq <= ?1", &last}};
+        int drc = store_mirror_steps(st, del, 1, err); /* a crash before it: sent again, harmlessly */
+        rc = rc ? rc : drc;
+    }
+    return rc;
+}
+
+int pg_rows_spool_flush(struct index_store *st, int64_t *n_sent)
+{
+    struct kb_error err = {0};
+    int rc = 0, n_page = SPOOL_PAGE;
+    *n_sent = 0;
+    while (rc == 0 && n_page == SPOOL_PAGE) {
+        struct kb_arena a;
+        struct pg_rows r = {0};
+        kb_arena_init(&a, 0, 0);
+        rc = store_mirror_read(st, "SELECT seq, " SPOOL_COLS " FROM pg_log_spool ORDER BY seq LIMIT "
+                               ROWS_STR(SPOOL_PAGE), 0, NULL, &a, &r, &err);
+        n_page = r.n;
+        if (rc == 0 && r.n > 0)
+            rc = spool_page(st, &r, n_sent, &err);
+        kb_arena_release(&a);
+    }
+    pg_sync_set_spooled(st->pg, pg_rows_spool_count(st));
+    if (*n_sent > 0) {
+        kb_info("postgresql: %lld spooled answers logged", (long long)*n_sent);
+        pg_sync_catch_up(st->pg);
+    }
+    if (rc && rc != KB_EBUSY)
+        kb_warn("postgresql: spooled answers not flushed: %s", err.msg);
+    return rc;
+}
+
+int pg_rows_log_append(struct index_store *st, const struct index_log_exchange *x, int n, int64_t purge_before,
+                       struct kb_error *err)
+{
+    struct kb_error e = {0};
+    int64_t spooled = pg_rows_spool_count(st);
+    int rc = spooled > 0 ? KB_EBUSY : log_append_pg(st, x, n, purge_before, &e); /* after those, in order */
+    if (rc == KB_EBUSY) {
+        rc = spool_put(st, x, n, err);
+        if (rc == 0 && spooled == 0)
+            kb_warn("postgresql: %s; answers are spooled locally (up to %d) until it is back", e.msg, PG_SPOOL_MAX);
+    } else if (rc) {
+        kb_error_set(err, rc, "%s", e.msg);
+    }
     return rc;
 }
 

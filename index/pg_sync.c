@@ -10,7 +10,8 @@
  * once); collections that exist are applied before documents, and deleted collections after them,
  * so the cache's foreign keys always hold. The position (meta 'pg_seq') advances after a batch is
  * applied; a crash in between re-applies states, which is harmless. The batch's changes of the shared
- * rows (log, curated answers, accounts, bots, handoffs: kinds v g p q u s k a b h) go to
+ * rows (log, curated answers, accounts, bots, collections' handoff settings, handoffs: kinds
+ * v g p q u s k a b o h) go to
  * pg_rows_apply (pg_rows.c), and a rebuild reloads those tables too (pg_rows_resync).
  * Rebuild: a cache filled from another database (meta 'pg_cluster' differs), or one more than
  * store.rebuild_lag changes behind, is resynchronised from the tables instead of the log: every
@@ -22,6 +23,9 @@
  * disconnected with its lag. A node that starts while PostgreSQL is down (pg_sync_start_offline)
  * serves the cache it has; at the first contact the thread migrates, checks the database is the one
  * the cache followed (meta 'pg_cluster'; else it rebuilds) and catches up.
+ * Heartbeat: the thread wakes at least every SYNC_TICK_MS; every PG_BEAT_S it records this node, its
+ * embedders and its agents' presence in PostgreSQL and reads the other nodes' (pg_nodes.c), and
+ * after each catch-up it flushes the answers spooled while PostgreSQL was unreachable (pg_rows.c).
  * Locks: apply_mu makes one applier at a time (the thread or a writer's catch-up); it is taken before
  * the pg_db mutex (one PostgreSQL transaction) and before the store's mutex (one SQLite
  * transaction), never the other way. stat_mu guards the figures /api/health reads.
@@ -38,6 +42,7 @@
 #include "index/pg.h"
 
 #define SYNC_BATCH 512
+#define SYNC_TICK_MS 1000 /* the thread's longest sleep: heartbeats and presence changes go out within it */
 
 struct pg_sync {
     struct index_store *st;   /* borrowed: the cache */
@@ -56,9 +61,13 @@ struct pg_sync {
     int64_t applied, head;    /* change-log sequences */
     double pending_at;        /* commit time (unix s) of the oldest change seen but not applied; 0 none */
     double contact_at;        /* wall time of the last successful exchange, unix s */
+    double polled_at;         /* kb_now_s() of the thread's last catch-up */
+    int64_t spooled;          /* answers in the spool (pg_rows.c keeps it; /api/health reads it
+                                 here, never from SQLite, so health never waits for the store) */
     bool connected;
     char error[256];
     bool need_prepare;        /* started offline: migrate and check the database at the first contact */
+    struct pg_nodes *nodes;   /* owned: heartbeats and presence (pg_nodes.c) */
 };
 
 static double sync_wall_s(void)
@@ -337,6 +346,25 @@ static int sync_prepare(struct pg_sync *s, struct kb_error *err)
     return rc;
 }
 
+/* One wake-up of the thread: the catch-up (when notified or poll_s passed since the last), the
+ * answers spooled while PostgreSQL was down (pg_rows.c), the heartbeat when due (pg_nodes.c). */
+static int sync_round(struct pg_sync *s, bool notified, struct kb_error *err)
+{
+    int rc;
+    if (notified || kb_now_s() - s->polled_at >= s->poll_s) {
+        s->polled_at = kb_now_s();
+        int64_t n_sent = 0;
+        pg_sync_catch_up(s);
+        pg_rows_spool_flush(s->st, &n_sent);
+    }
+    rc = pg_nodes_beat(s->nodes, s->st, s->db, false, err);
+    if (rc && rc != KB_EBUSY) { /* the statement's error: logged, the thread goes on */
+        kb_warn("postgresql: heartbeat not recorded: %s", err->msg);
+        rc = 0;
+    }
+    return rc;
+}
+
 static void *sync_main(void *arg)
 {
     struct pg_sync *s = arg;
@@ -349,11 +377,11 @@ static void *sync_main(void *arg)
         if (rc == 0)
             rc = pg_listen(s->listen, &e); /* after a reconnect too: LISTEN does not survive it */
         if (rc == 0)
-            pg_sync_catch_up(s); /* what happened while nobody listened */
+            rc = sync_round(s, true, &e); /* what happened while nobody listened */
         while (rc == 0 && !sync_stopping(s)) {
-            rc = pg_wait(s->listen, s->wake[0], s->poll_s * 1000, &notified, &e);
-            if (rc == 0)
-                pg_sync_catch_up(s); /* on a notification, and every poll_s seconds regardless */
+            rc = pg_wait(s->listen, s->wake[0], SYNC_TICK_MS, &notified, &e);
+            if (rc == 0) /* on a notification, every poll_s seconds regardless, and the heartbeat */
+                rc = sync_round(s, notified, &e);
         }
         if (rc && !sync_stopping(s)) {
             struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
@@ -380,8 +408,12 @@ static int sync_start(struct pg_sync **out, struct index_store *st, struct pg_db
     s->poll_s = poll_s;
     s->rebuild_lag = rebuild_lag;
     s->wake[0] = s->wake[1] = -1;
+    s->nodes = pg_nodes_new();
     pthread_mutex_init(&s->apply_mu, NULL);
     pthread_mutex_init(&s->stat_mu, NULL);
+    if ((rc = pg_rows_spool_open(st, err)) != 0)
+        goto out_fail;
+    s->spooled = KB_MAX(pg_rows_spool_count(st), 0);
     if (pipe(s->wake) != 0) {
         rc = kb_error_set(err, KB_EIO, "pipe: %s", strerror(errno));
         goto out_fail;
@@ -456,6 +488,9 @@ void pg_sync_stop(struct pg_sync *s)
         close(s->wake[0]);
     if (s->wake[1] >= 0)
         close(s->wake[1]);
+    if (s->started && s->nodes && s->connected)
+        pg_nodes_leave(s->nodes, s->db);
+    pg_nodes_free(s->nodes);
     pg_db_close(s->listen);
     pg_db_close(s->db);
     pthread_mutex_destroy(&s->apply_mu);
@@ -463,6 +498,11 @@ void pg_sync_stop(struct pg_sync *s)
     free(s->url);
     free(s->password_file);
     free(s);
+}
+
+struct pg_nodes *pg_sync_nodes(struct pg_sync *s)
+{
+    return s->nodes;
 }
 
 struct pg_db *pg_sync_db(struct pg_sync *s)
@@ -488,6 +528,14 @@ void pg_sync_status(struct pg_sync *s, struct index_sync_status *out)
     out->lag_s = s->pending_at > 0 && out->lag_seq > 0 ? KB_MAX(0.0, now - s->pending_at) : 0;
     out->since_contact_s = s->contact_at > 0 ? KB_MAX(0.0, now - s->contact_at) : -1;
     kb_strlcpy(out->error, s->error, sizeof out->error);
+    out->spooled = s->spooled;
+    pthread_mutex_unlock(&s->stat_mu);
+}
+
+void pg_sync_set_spooled(struct pg_sync *s, int64_t n)
+{
+    pthread_mutex_lock(&s->stat_mu);
+    s->spooled = KB_MAX(n, 0);
     pthread_mutex_unlock(&s->stat_mu);
 }
 

@@ -11,15 +11,16 @@
  *          which a bot does not need (a bot that wants no keywords turns handoff off or names its
  *          own) but a collection does, to switch that one trigger off alone.
  * A row whose every setting inherits is deleted rather than kept, and a collection's row goes with
- * the collection (store_docs.c's store_collection_drop). With store.backend=postgres this table
- * stays in the node's SQLite file (it is not mirrored; each node keeps its own).
+ * the collection (store_docs.c's store_collection_drop). With store.backend=postgres the table is
+ * written in PostgreSQL first (pg_accounts.c, PG schema 7) and mirrored into every node's SQLite,
+ * where it is read as here: a setting changed on one node reaches the others after their sync.
  * Invariants: every function locks the store. Tests: tests/web/test_handoff.c (test_coll_handoff)
  * and tests/cli/test_collection_cli.c. */
 #include <string.h>
 
 #include <sqlite3.h>
 
-#include "index/index_int.h"
+#include "index/pg.h" /* st->pg: the write goes to PostgreSQL first (pg_accounts.c) */
 
 /* 9 -> 10: a table of its own (see store_bots.c's note on re-running a migration). */
 const char store_coll_handoff_migration[] =
@@ -68,6 +69,8 @@ int index_coll_handoff_put(struct index_store *st, const struct index_coll_hando
     bool inherit = h->handoff < 0 && !(h->keywords && h->keywords[0]) && !h->keywords_off &&
                    h->after_fallbacks < 0 && h->on_thumbs_down < 0;
     int rc, src;
+    if (st->pg)
+        return pg_acct_coll_handoff_put(st, h, err);
     store_lock(st);
     if ((rc = ch_prepare(st, inherit ? "DELETE FROM collection_handoff WHERE collection_id=?1"
                                      : "INSERT INTO collection_handoff(collection_id, handoff, keywords, keywords_off,"

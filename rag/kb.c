@@ -1070,6 +1070,7 @@ int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err)
         out->sync.lag_seq = ss.lag_seq;
         out->sync.lag_s = ss.lag_s;
         out->sync.since_contact_s = ss.since_contact_s;
+        out->sync.spooled = ss.spooled;
         kb_strlcpy(out->sync.error, ss.error, sizeof out->sync.error);
         index_reembed_status(r->st, &s);
         kb_strlcpy(out->embedder, s.embedder_id, sizeof out->embedder);

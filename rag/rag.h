@@ -353,6 +353,7 @@ struct rag_stats {
         double lag_s;                     /* seconds the oldest unapplied change has waited; 0 caught up */
         double since_contact_s;           /* seconds since PostgreSQL last answered */
         char error[256];                  /* the last sync error, "" */
+        int64_t spooled;                  /* answers waiting in the node's spool (PostgreSQL was down) */
     } sync;
 };
 int rag_stats(struct rag *r, struct rag_stats *out, struct kb_error *err);

@@ -30,7 +30,7 @@
  *        breaker_opened}, embed_backend:{backend: builtin|local|openai, state, and for openai
  *        last_latency_ms, requests, errors, breaker_opened}, embedder, vectors, store (with
  *        store.backend = postgres: {backend, connected, applied_seq, head_seq, lag_seq, lag_s,
- *        since_contact_s, error}), max_upload_bytes}
+ *        since_contact_s, error, spooled: answers waiting in the node's spool}), max_upload_bytes}
  *   GET /metrics, GET|PUT /api/settings, GET /api/widget[?bot=ID] (a bot's widget settings:
  *   api_bots.c), OPTIONS (preflight).
  *
@@ -361,6 +361,7 @@ int web_h_health(struct web_req *req, struct web_resp *resp, struct kb_error *er
         jw_num(&w, "lag_s", st.sync.lag_s);
         jw_num(&w, "since_contact_s", st.sync.since_contact_s);
         jw_str(&w, "error", st.sync.error);
+        jw_int(&w, "spooled", st.sync.spooled);
         jw_end_obj(&w);
     }
     {

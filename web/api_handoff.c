@@ -62,7 +62,11 @@
  * noticed (libmicrohttpd does not poll a suspended connection), so an agent who closed the Inbox
  * counts as online for up to two pings. Streams are bounded by WEB_MAX_STREAMS, apart from the
  * answer threads (WEB_MAX_TASKS). Presence is in memory: nobody is online after a restart until an
- * Inbox connects again, which is the truth.
+ * Inbox connects again, which is the truth. With store.backend = postgres the hub hands its agents
+ * to the store on every change (index_presence_set) and counts those online on other nodes too
+ * (index_presence_remote): index/pg_nodes.c shares them through PostgreSQL by heartbeat, so a
+ * customer of node B is offered a person while an agent's Inbox is open on node A, and no longer
+ * once A noticed the agent left, within two heartbeats (4 s), or 10 s after A died.
  * Size: about 1000 lines, because the customer routes, the Inbox routes and both kinds of stream
  * share the hub and the JSON writers; the hub (wake-ups, presence, queue snapshot) is the part to
  * move to a file of its own when this grows.
@@ -250,24 +254,56 @@ static int hub_position(struct web_hub *h, struct rag *r, int64_t id, int64_t *p
 
 /* Agents online (all: every one; else those who may see the handoffs through bot b, NULL: through
  * no bot, which only unrestricted agents see; ho_visible's rule). */
+static bool hub_agent_counts(struct web_req *v, bool all, const struct rag_bot *b, const char *collections)
+{
+    if (all || !collections[0])
+        return true;
+    kb_strlcpy(v->who.collections, collections, sizeof v->who.collections);
+    return b && web_bot_visible(v, b);
+}
+
+/* With store.backend = postgres, agents online on other nodes count too (index_presence_remote: the
+ * sync thread's cache of PostgreSQL's presence rows, never a query here); each agent once. */
 static int hub_online(struct web_hub *h, bool all, const struct rag_bot *b)
 {
-    int n = 0;
-    struct web_req *v = all ? NULL : kb_xcalloc(1, sizeof *v); /* only who.collections is read */
+    int n = 0, n_remote;
+    struct web_req *v = kb_xcalloc(1, sizeof *v); /* only who.collections is read */
+    struct index_presence *remote = kb_xmalloc(INDEX_PRESENCE_MAX * sizeof *remote);
+    n_remote = index_presence_remote(rag_store(h->ctx->rag), remote, INDEX_PRESENCE_MAX);
     pthread_mutex_lock(&h->mu);
-    for (int i = 0; i < HUB_AGENTS_MAX; i++) {
-        if (!h->agents[i].actor[0])
-            continue;
-        if (!all && h->agents[i].collections[0]) {
-            kb_strlcpy(v->who.collections, h->agents[i].collections, sizeof v->who.collections);
-            if (!b || !web_bot_visible(v, b))
-                continue;
-        }
-        n++;
+    for (int i = 0; i < HUB_AGENTS_MAX; i++)
+        if (h->agents[i].actor[0] && hub_agent_counts(v, all, b, h->agents[i].collections))
+            n++;
+    for (int r = 0; r < n_remote; r++) {
+        bool here = false;
+        for (int i = 0; i < HUB_AGENTS_MAX && !here; i++)
+            here = h->agents[i].actor[0] && !strcmp(h->agents[i].actor, remote[r].actor);
+        for (int k = 0; k < r && !here; k++) /* one agent with Inboxes on two other nodes */
+            here = !strcmp(remote[k].actor, remote[r].actor);
+        if (!here && hub_agent_counts(v, all, b, remote[r].collections))
+            n++;
     }
     pthread_mutex_unlock(&h->mu);
+    free(remote);
     free(v);
     return n;
+}
+
+/* This node's agents handed to the store, which shares them with the other nodes through
+ * PostgreSQL (store.backend = postgres; a no-op otherwise; never waits for PostgreSQL). h->mu held. */
+static void hub_publish_locked(struct web_hub *h)
+{
+    struct index_presence *p = kb_xmalloc(HUB_AGENTS_MAX * sizeof *p);
+    int n = 0;
+    for (int i = 0; i < HUB_AGENTS_MAX && n < INDEX_PRESENCE_MAX; i++) {
+        if (!h->agents[i].actor[0])
+            continue;
+        kb_strlcpy(p[n].actor, h->agents[i].actor, sizeof p[n].actor);
+        kb_strlcpy(p[n].collections, h->agents[i].collections, sizeof p[n].collections);
+        n++;
+    }
+    index_presence_set(rag_store(h->ctx->rag), p, n);
+    free(p);
 }
 
 /* An Inbox stream of actor (limited to collections, "" all) opens (+1) or closes (-1). */
@@ -294,6 +330,7 @@ static void hub_presence(struct web_hub *h, const char *actor, const char *colle
         }
     }
     hub_note_locked(h, 0, false);
+    hub_publish_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 

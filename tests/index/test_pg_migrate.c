@@ -436,6 +436,7 @@ static void rows_summary(struct index_store *st, char *buf, size_t n)
     struct index_api_key *keys = NULL;
     struct index_audit *au = NULL;
     struct index_bot *bots = NULL, bot;
+    struct index_coll_handoff ch = {.keywords = NULL, .after_fallbacks = -9};
     int n_cv = 0, n_users = 0, n_keys = 0, n_au = 0, n_bots = 0;
     kb_arena_init(&a, 0, 0);
     assert_int_equal(index_log_stats(st, 0, 0, 0, &a, &ls, &err), 0);
@@ -455,11 +456,19 @@ static void rows_summary(struct index_store *st, char *buf, size_t n)
         assert_int_equal(h.last_event, 2);
         assert_string_equal(ev[1].text, "still there?");
     }
-    snprintf(buf, n, "%lld/%lld/%lld/%lld|%s|%d:%s|%d:%s|%d:%lld|%d:%s|%d:%s:%s", (long long)ls.n_questions,
+    { /* collection hr's own handoff settings (schema 7) */
+        struct index_collection *cs = NULL;
+        int n_cs = 0;
+        assert_int_equal(index_collection_list(st, &a, &cs, &n_cs, &err), 0);
+        for (int i = 0; i < n_cs; i++)
+            if (!strcmp(cs[i].name, "hr"))
+                assert_int_equal(index_coll_handoff_get(st, cs[i].id, &a, &ch, &err), 0);
+    }
+    snprintf(buf, n, "%lld/%lld/%lld/%lld|%s|%d:%s|%d:%s|%d:%lld|%d:%s|%d:%s:%s|%s:%d", (long long)ls.n_questions,
              (long long)ls.n_up, (long long)ls.n_down, (long long)ls.n_fallback, ls.n_top ? ls.top[0].key : "", n_cv,
              n_cv ? cv[0].answer : "", n_users, n_users ? users[0].email : "", n_keys,
              n_keys ? (long long)keys[0].revoked_at : -1LL, n_au, n_au ? au[0].action : "", n_bots, bot.greeting,
-             bot.handoff_keywords);
+             bot.handoff_keywords, ch.keywords ? ch.keywords : "none", ch.after_fallbacks);
     kb_arena_release(&a);
 }
 
@@ -507,6 +516,12 @@ static void fill_rows(struct index_store *st)
         assert_int_equal(index_handoff_message(st, hid, NULL, NULL, "still there?", &seq, &err), 0);
         assert_int_equal(index_notify_add(st, hid, "webhook", &err), 0);
     }
+    {
+        struct index_coll_handoff ch = {.handoff = 1, .keywords = "refund", .after_fallbacks = 3,
+                                        .on_thumbs_down = -1};
+        assert_int_equal(index_collection_create(st, "hr", &ch.collection_id, &err), 0);
+        assert_int_equal(index_coll_handoff_put(st, &ch, &err), 0);
+    }
 }
 
 /* The shared rows both ways: SQLite -> PostgreSQL (a node then shows the same log, curated answers,
@@ -534,8 +549,8 @@ static void test_rows_both_ways(void **state)
     assert_true(r.verified);
     /* 40 messages, 14 conversations, 2 feedback, 1 curated + 2 versions, 1 user, 1 session, 1 key,
      * 1 audit entry, 2 bots, 2 handoff rows (default's none in SQLite: only shop's), 1 handoff
-     * with 2 events and 1 notification */
-    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 1 + 1 + 1 + 1 + 2 + 1 + 4);
+     * with 2 events and 1 notification, 1 collection's handoff settings */
+    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 1 + 1 + 1 + 1 + 2 + 1 + 4 + 1);
     assert_int_equal(r.n_rows_copied, r.n_rows);
     {
         struct index_open_opts no;
@@ -564,7 +579,7 @@ static void test_rows_both_ways(void **state)
     /* the way back into a new SQLite store: every table verified, the same figures */
     if (migrate(to, back_spec, &r, &err) != 0)
         fail_msg("migrate back: %s", err.msg);
-    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 2 + 1 + 1 + 1 + 2 + 1 + 4);
+    assert_int_equal(r.n_rows, 40 + 14 + 2 + 1 + 2 + 2 + 1 + 1 + 1 + 2 + 1 + 4 + 1);
     assert_int_equal(idx_open(&st, back, g_emb, &err), 0);
     rows_summary(st, got, sizeof got);
     index_store_close(st);

@@ -9,7 +9,9 @@
  * PostgreSQL stopped: these writes fail with KB_EBUSY and nothing changes, reads keep answering.
  * Handoffs (pg_handoff.c, schema 6): a take raced from two nodes is decided in PostgreSQL, event
  * seqs stay unique across nodes, the change hook fires on the other node, a due notification is
- * leased to the node that listed it, a third node rebuilds them.
+ * leased to the node that listed it, a third node rebuilds them. Collections' handoff settings
+ * (schema 7) follow the same way (test_coll_handoff_two_nodes); heartbeats, presence and the
+ * pruning of vectors no node needs (pg_nodes.c: test_nodes_presence_prune).
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -59,6 +61,24 @@ static void node_close(struct node *n)
 static void wait_caught_up(struct node *n)
 {
     pg_wait_applied(n->st);
+}
+
+/* The first value of sql (a count) read from PostgreSQL directly. */
+static int64_t pg_count(const char *sql)
+{
+    struct pg_db *db = NULL;
+    struct kb_error err = {0};
+    struct kb_arena a;
+    struct pg_rows r = {0};
+    int64_t v = -1;
+    kb_arena_init(&a, 0, 0);
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(pg_query(db, sql, 0, NULL, &a, &r, "count", &err), 0);
+    assert_int_equal(r.n, 1);
+    kb_parse_i64(r.v[0], &v);
+    pg_db_close(db);
+    kb_arena_release(&a);
+    return v;
 }
 
 #define SECRET1 "0123456789abcdef0123456789abcdef"
@@ -221,22 +241,69 @@ static void test_log_two_nodes(void **state)
         assert_int_equal(sc.n_questions, 3);
         assert_int_equal(sc.n_up, 1);
     }
-    /* PostgreSQL down: writes fail with KB_EBUSY, nothing changes, reads answer from the cache */
+    /* PostgreSQL down: writes fail with KB_EBUSY, nothing changes, reads answer from the cache;
+     * logged answers are spooled on the node (pg_rows.c), in order */
     assert_int_equal(pgcluster_stop(&g_pg), 0);
     assert_int_equal(index_log_feedback(b.st, ida, SECRET1, -1, "", &err), KB_EBUSY);
     {
-        struct index_log_exchange x = exchange(idb + 2, SECRET1, "offline", false, 0);
-        assert_int_equal(index_log_append(b.st, &x, 1, 0, &err), KB_EBUSY);
+        struct index_log_exchange x[2] = {exchange(idb + 2, SECRET1, "offline", false, 0),
+                                          exchange(idb + 3, SECRET2, "offline too", true, 0)};
+        assert_int_equal(index_log_append(b.st, &x[0], 1, 0, &err), 0);
+        assert_int_equal(index_log_append(b.st, &x[1], 1, 0, &err), 0);
+        assert_int_equal(pg_rows_spool_count(b.st), 2);
     }
     stats(&b, &sb, &ar);
     assert_int_equal(sb.n_questions, 3);
     assert_int_equal(sb.n_up, 1);
     assert_int_equal(pgcluster_resume(&g_pg), 0);
     assert_int_equal(index_log_feedback(b.st, ida, SECRET1, -1, "", &err), 0);
+    {   /* B's sync thread sends the spool (poll_s 1); each row reaches PostgreSQL and A once */
+        double t0 = now_s();
+        while (pg_rows_spool_count(b.st) != 0 && now_s() - t0 < 10)
+            usleep(50000);
+        assert_int_equal(pg_rows_spool_count(b.st), 0);
+    }
     wait_caught_up(&a);
     stats(&a, &sa, &ar);
     assert_int_equal(sa.n_down, 1);
     assert_int_equal(sa.n_up, 0);
+    assert_int_equal(sa.n_questions, 5);
+    assert_int_equal(pg_count("SELECT count(*) FROM messages WHERE question LIKE 'offline%'"), 2);
+    {   /* a flush cut short after its commit (the row still spooled) sends nothing twice */
+        struct index_log_exchange x = exchange(idb + 2, SECRET1, "offline", false, 0);
+        int64_t sent = -1;
+        assert_int_equal(pg_rows_spool_open(b.st, &err), 0);
+        assert_int_equal(pgcluster_stop(&g_pg), 0);
+        assert_int_equal(index_log_append(b.st, &x, 1, 0, &err), 0);
+        assert_int_equal(pgcluster_resume(&g_pg), 0);
+        /* the thread or this call sends it; either way PostgreSQL keeps one row */
+        (void)pg_rows_spool_flush(b.st, &sent);
+        assert_int_equal(pg_rows_spool_count(b.st), 0);
+        assert_int_equal(pg_count("SELECT count(*) FROM messages WHERE question LIKE 'offline%'"), 2);
+    }
+    {   /* B restarted while PostgreSQL is down: message ids come from its spare block (once) */
+        int64_t id1 = 0, id2 = 0;
+        struct index_log_exchange x;
+        assert_int_equal(index_log_next_id(b.st, &id1, &err), 0);
+        index_store_close(b.st);
+        assert_int_equal(pgcluster_stop(&g_pg), 0);
+        node_open(&b); /* offline: serves the cache it has */
+        assert_int_equal(index_log_next_id(b.st, &id2, &err), 0);
+        assert_true(id2 > 0 && (id2 >> 32) != (id1 >> 32) && (id2 >> 32) != (ida >> 32));
+        assert_int_equal(index_log_next_id(b.st, &id1, &err), KB_EBUSY); /* the spare is used once */
+        x = exchange(id2, SECRET2, "offline restart", false, 0);
+        assert_int_equal(index_log_append(b.st, &x, 1, 0, &err), 0);
+        assert_int_equal(pgcluster_resume(&g_pg), 0);
+        {
+            double t0 = now_s();
+            while (pg_rows_spool_count(b.st) != 0 && now_s() - t0 < 15)
+                usleep(50000);
+        }
+        assert_int_equal(pg_count("SELECT count(*) FROM messages WHERE question = 'offline restart'"), 1);
+        wait_caught_up(&a);
+        stats(&a, &sa, &ar);
+        assert_int_equal(sa.n_questions, 6);
+    }
     node_close(&c);
     node_close(&b);
     node_close(&a);
@@ -459,6 +526,173 @@ static void test_accounts_two_nodes(void **state)
     kb_arena_release(&ar);
 }
 
+/* Waits (up to 10 s) until pg_count(sql) == want. */
+static void wait_count(const char *sql, int64_t want)
+{
+    double t0 = now_s();
+    int64_t got;
+    while ((got = pg_count(sql)) != want && now_s() - t0 < 10)
+        usleep(50000);
+    assert_int_equal(got, want);
+}
+
+/* Waits (up to 10 s) until n's view of the other nodes' agents counts want (actor of the first: first). */
+static void wait_remote(struct node *n, int want, const char *first)
+{
+    struct index_presence *p = calloc(INDEX_PRESENCE_MAX, sizeof *p);
+    double t0 = now_s();
+    int got;
+    while ((got = index_presence_remote(n->st, p, INDEX_PRESENCE_MAX)) != want && now_s() - t0 < 10)
+        usleep(50000);
+    assert_int_equal(got, want);
+    if (first)
+        assert_string_equal(p[0].actor, first);
+    free(p);
+}
+
+/* pg_nodes.c (schema 7): each node's heartbeat names its embedder; presence handed to A is seen by
+ * B and not by A itself, cleared on A it is gone on B, and a closed node's rows go; vectors of an
+ * embedder no live node names and no queued re-embedding job needs are pruned, the others kept. */
+static void test_nodes_presence_prune(void **state)
+{
+    struct node a = {0}, b = {0};
+    struct kb_error err = {0};
+    struct index_presence ann = {.actor = "user:ann", .collections = ""};
+    struct pg_db *db = NULL;
+    char sql[1024];
+    int64_t n_del = -1;
+    (void)state;
+    NEED_PG();
+    node_open(&a);
+    node_open(&b);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM kbox_nodes WHERE embedders = '%s'", g_emb->id);
+    wait_count(sql, 2); /* both nodes beat, naming the embedder they serve */
+    /* presence */
+    index_presence_set(a.st, &ann, 1);
+    wait_remote(&b, 1, "user:ann");
+    wait_count("SELECT count(*) FROM kbox_presence WHERE actor = 'user:ann'", 1);
+    assert_int_equal(index_presence_remote(a.st, &ann, 1), 0); /* its own agents are not "remote" */
+    index_presence_set(a.st, NULL, 0);
+    wait_remote(&b, 0, NULL);
+    index_presence_set(b.st, &ann, 1);
+    wait_remote(&a, 1, "user:ann");
+    node_close(&b); /* a clean stop takes its presence rows along */
+    wait_remote(&a, 0, NULL);
+    assert_int_equal(pg_count("SELECT count(*) FROM kbox_presence"), 0);
+    /* pruning: one chunk with vectors of five embedders */
+    assert_int_equal(pgcluster_sql(&g_pg,
+                                   "INSERT INTO documents(id, collection_id, created_at) VALUES(900, 1, 0);"
+                                   "INSERT INTO chunks(id, document_id, ordinal, text) VALUES(9000, 900, 0, 'x');"
+                                   "INSERT INTO kbox_nodes VALUES('other:1', 'emb-other', 0,"
+                                   " extract(epoch from clock_timestamp()));"
+                                   "INSERT INTO kbox_nodes VALUES('dead:1', 'emb-dead', 0,"
+                                   " extract(epoch from clock_timestamp()) - 100000);"
+                                   "INSERT INTO jobs(kind, document_id, created_at, embedder_id)"
+                                   " VALUES('reembed', 900, 0, 'emb-target');"
+                                   "INSERT INTO embeddings VALUES(9000, 'emb-other', '\\x00'), (9000, 'emb-dead', '\\x00'),"
+                                   " (9000, 'emb-target', '\\x00'), (9000, 'emb-old', '\\x00')"),
+                     0);
+    snprintf(sql, sizeof sql, "INSERT INTO embeddings VALUES(9000, '%s', '\\x00')", g_emb->id);
+    assert_int_equal(pgcluster_sql(&g_pg, sql), 0);
+    assert_int_equal(pg_db_open(&db, g_pg.url, NULL, false, &err), 0);
+    assert_int_equal(pg_nodes_prune(db, PG_NODE_LIVE_S, &n_del, &err), 0);
+    assert_int_equal(n_del, 2); /* emb-dead and emb-old */
+    assert_int_equal(pg_count("SELECT count(*) FROM embeddings WHERE embedder_id IN ('emb-dead', 'emb-old')"), 0);
+    assert_int_equal(pg_count("SELECT count(*) FROM embeddings WHERE chunk_id = 9000"), 3);
+    /* the job done: its embedder is no longer needed */
+    assert_int_equal(pgcluster_sql(&g_pg, "UPDATE jobs SET state = 'done' WHERE kind = 'reembed'"), 0);
+    assert_int_equal(pg_nodes_prune(db, PG_NODE_LIVE_S, &n_del, &err), 0);
+    assert_int_equal(n_del, 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM embeddings WHERE embedder_id IN ('emb-other', '%s')", g_emb->id);
+    assert_int_equal(pg_count(sql), 2);
+    /* no live node at all: nothing is pruned */
+    node_close(&a);
+    assert_int_equal(pgcluster_sql(&g_pg, "UPDATE kbox_nodes SET last_seen = 0"), 0);
+    assert_int_equal(pg_nodes_prune(db, 60, &n_del, &err), 0);
+    assert_int_equal(n_del, 0);
+    assert_int_equal(pg_count("SELECT count(*) FROM embeddings WHERE chunk_id = 9000"), 2);
+    pg_db_close(db);
+}
+
+/* Collections' handoff settings (pg_accounts.c, schema 7): set on A, read on B; B's reset to
+ * "inherit" removes the row on A; a third node rebuilds them; deleting the collection on A drops
+ * its settings in PostgreSQL and on B; PostgreSQL down: the write is KB_EBUSY, the cache answers. */
+static void test_coll_handoff_two_nodes(void **state)
+{
+    struct node a = {0}, b = {0}, c = {0};
+    struct kb_error err = {0};
+    struct kb_arena ar;
+    struct index_coll_handoff h = {.handoff = 1, .keywords = "human,refund", .keywords_off = false,
+                                   .after_fallbacks = 3, .on_thumbs_down = 0};
+    struct index_coll_handoff got;
+    int64_t cid = 0;
+    (void)state;
+    NEED_PG();
+    kb_arena_init(&ar, 0, 0);
+    node_open(&a);
+    node_open(&b);
+    assert_int_equal(index_collection_create(a.st, "hr", &cid, &err), 0);
+    h.collection_id = cid;
+    assert_int_equal(index_coll_handoff_put(a.st, &h, &err), 0);
+    wait_caught_up(&b);
+    assert_int_equal(index_coll_handoff_get(b.st, cid, &ar, &got, &err), 0);
+    assert_int_equal(got.handoff, 1);
+    assert_string_equal(got.keywords, "human,refund");
+    assert_int_equal(got.after_fallbacks, 3);
+    assert_int_equal(got.on_thumbs_down, 0);
+    assert_false(got.keywords_off);
+    /* B switches the keyword trigger off alone; A sees it */
+    h.keywords = "";
+    h.keywords_off = true;
+    assert_int_equal(index_coll_handoff_put(b.st, &h, &err), 0);
+    wait_caught_up(&a);
+    assert_int_equal(index_coll_handoff_get(a.st, cid, &ar, &got, &err), 0);
+    assert_true(got.keywords_off);
+    assert_string_equal(got.keywords, "");
+    /* a third node rebuilds it */
+    node_open(&c);
+    wait_caught_up(&c);
+    assert_int_equal(index_coll_handoff_get(c.st, cid, &ar, &got, &err), 0);
+    assert_true(got.keywords_off);
+    assert_int_equal(got.after_fallbacks, 3);
+    /* every setting inherits again (on B): the row is gone on A, in PostgreSQL too */
+    h = (struct index_coll_handoff){.collection_id = cid, .handoff = -1, .keywords = "", .after_fallbacks = -1,
+                                    .on_thumbs_down = -1};
+    assert_int_equal(index_coll_handoff_put(b.st, &h, &err), 0);
+    wait_caught_up(&a);
+    assert_int_equal(index_coll_handoff_get(a.st, cid, &ar, &got, &err), 0);
+    assert_int_equal(got.handoff, -1);
+    assert_int_equal(got.after_fallbacks, -1);
+    assert_int_equal(pg_count("SELECT count(*) FROM collection_handoff"), 0);
+    /* set again, then the collection deleted on A: gone everywhere */
+    h.on_thumbs_down = 1;
+    assert_int_equal(index_coll_handoff_put(a.st, &h, &err), 0);
+    wait_caught_up(&c);
+    assert_int_equal(index_coll_handoff_get(c.st, cid, &ar, &got, &err), 0);
+    assert_int_equal(got.on_thumbs_down, 1);
+    assert_int_equal(index_collection_delete(a.st, cid, &err), 0);
+    wait_caught_up(&b);
+    wait_caught_up(&c);
+    assert_int_equal(pg_count("SELECT count(*) FROM collection_handoff"), 0);
+    assert_int_equal(index_coll_handoff_get(c.st, cid, &ar, &got, &err), 0);
+    assert_int_equal(got.on_thumbs_down, -1);
+    /* PostgreSQL down: KB_EBUSY, nothing written; reads answer from the cache */
+    assert_int_equal(index_collection_create(a.st, "sales", &cid, &err), 0);
+    h.collection_id = cid;
+    assert_int_equal(index_coll_handoff_put(a.st, &h, &err), 0);
+    wait_caught_up(&b);
+    assert_int_equal(pgcluster_stop(&g_pg), 0);
+    h.on_thumbs_down = 0;
+    assert_int_equal(index_coll_handoff_put(b.st, &h, &err), KB_EBUSY);
+    assert_int_equal(index_coll_handoff_get(b.st, cid, &ar, &got, &err), 0);
+    assert_int_equal(got.on_thumbs_down, 1);
+    assert_int_equal(pgcluster_resume(&g_pg), 0);
+    node_close(&c);
+    node_close(&b);
+    node_close(&a);
+    kb_arena_release(&ar);
+}
+
 /* index_store_on_handoff's hook: the handoffs a node's cache took (from the sync thread). */
 struct ho_seen {
     pthread_mutex_t mu;
@@ -594,6 +828,8 @@ int main(void)
         cmocka_unit_test(test_log_two_nodes),
         cmocka_unit_test(test_curated_two_nodes),
         cmocka_unit_test(test_accounts_two_nodes),
+        cmocka_unit_test(test_coll_handoff_two_nodes),
+        cmocka_unit_test(test_nodes_presence_prune),
         cmocka_unit_test(test_handoff_two_nodes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -28,6 +28,15 @@
  *   (Last-Event-ID) gets the next event only, the customer's reply on B reaches A's conversation
  *   stream, B's agent cannot write (403), A closes it and the customer sees it; both nodes then
  *   hold the same six events.
+ * test_presence_across_nodes (PG schema 7): an agent's Inbox stream open on A, a customer on B is
+ *   offered a person (counted once on each node); a PUT /api/collections/ID/handoff on A turns that
+ *   collection's handoff off on B; the agent leaves A and B stops offering within 20 s (A notices
+ *   within two Inbox pings, then two heartbeats); A killed with an Inbox open: B stops offering once
+ *   A's presence rows expire (10 s). Times printed.
+ * test_spool_across_nodes: PostgreSQL stopped, three questions on A still answer (A's health says
+ *   3 spooled); started again,
+ *   the spooled log rows reach PostgreSQL and B, each once (4 messages counted in PostgreSQL and in
+ *   both nodes' /api/stats).
  * Skipped with a message when PostgreSQL 15 is not installed. */
 #include <poll.h>
 #include <setjmp.h>
@@ -779,6 +788,141 @@ static void test_handoff_across_nodes(void **state)
     pgcluster_destroy(&g_pg);
 }
 
+/* Waits (up to timeout_s) until GET path on n answers 200 holding needle (another status meanwhile:
+ * e.g. a collection B has not applied yet); the seconds it took, or fails. */
+static double wait_body(struct node *n, const char *path, const char *needle, double timeout_s)
+{
+    double t0 = now_s();
+    char *r = NULL;
+    for (;;) {
+        int st = call(n, "GET", path, admin, NULL, 0, &r);
+        bool hit = st == 200 && strstr(r, needle) != NULL;
+        if (!hit && now_s() - t0 > timeout_s)
+            fail_msg("GET %s: %d, no %s within %.0f s: %s", path, st, needle, timeout_s, r);
+        free(r);
+        if (hit)
+            return now_s() - t0;
+        usleep(100000);
+    }
+}
+
+/* Presence and collections' handoff settings shared through PostgreSQL (index/pg_nodes.c,
+ * pg_accounts.c; PG schema 7). */
+static void test_presence_across_nodes(void **state)
+{
+    static struct node a, b;
+    static const char *const pub[] = {"Content-Type: application/json", NULL};
+    char path[128], *r = NULL;
+    struct sse inbox_a;
+    int64_t hr;
+    double t;
+    int rc = pgcluster_start(&g_pg);
+    (void)state;
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+    node_start(&a);
+    node_start(&b);
+    /* nobody's Inbox is open: B offers no person */
+    assert_int_equal(call(&b, "GET", "/api/handoff/status", pub, NULL, 0, &r), 200);
+    assert_non_null(strstr(r, "\"reason\":\"offline\""));
+    free(r);
+    /* an agent's Inbox open on A: a customer of B is offered a person (one agent, counted once) */
+    sse_open(&inbox_a, &a, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox_a, "event: inbox", 5000));
+    t = wait_body(&b, "/api/handoff/status", "\"live\":true", 10);
+    fprintf(stderr, "presence: Inbox opened on A, offered on B after %.2f s\n", t);
+    assert_int_equal(call(&b, "GET", "/api/handoff/status", pub, NULL, 0, &r), 200);
+    assert_int_equal(json_int(r, "agents_online"), 1);
+    free(r);
+    assert_int_equal(call(&b, "POST", "/api/handoff", pub, "{\"trigger\":\"button\"}", strlen("{\"trigger\":\"button\"}"),
+                          &r), 200);
+    assert_true(json_int(r, "id") > 0);
+    free(r);
+    assert_int_equal(call(&a, "GET", "/api/handoff/status", pub, NULL, 0, &r), 200);
+    assert_int_equal(json_int(r, "agents_online"), 1); /* A counts its own agent, not twice */
+    free(r);
+    /* a PUT /api/collections/ID/handoff on A changes what B offers for that collection */
+    assert_int_equal(call(&a, "POST", "/api/collections", json_hdr, "{\"name\":\"hr\"}", strlen("{\"name\":\"hr\"}"),
+                          &r), 201);
+    hr = json_int(r, "id");
+    free(r);
+    wait_body(&b, "/api/handoff/status?collection=hr", "\"live\":true", 5);
+    snprintf(path, sizeof path, "/api/collections/%lld/handoff", (long long)hr);
+    assert_int_equal(call(&a, "PUT", path, json_hdr, "{\"handoff\":false}", strlen("{\"handoff\":false}"), NULL), 200);
+    t = wait_body(&b, "/api/handoff/status?collection=hr", "\"reason\":\"disabled\"", 5);
+    fprintf(stderr, "collection handoff off on A, seen on B after %.2f s\n", t);
+    assert_int_equal(call(&b, "GET", path, admin, NULL, 0, &r), 200);
+    assert_non_null(strstr(r, "\"handoff\":false"));
+    free(r);
+    assert_int_equal(call(&b, "GET", "/api/handoff/status", pub, NULL, 0, &r), 200);
+    assert_non_null(strstr(r, "\"live\":true")); /* the other collections keep theirs */
+    free(r);
+    /* the agent leaves A: B stops offering within the stated time (A notices within two Inbox pings,
+     * 10 s; then two heartbeats, 4 s) */
+    sse_close(&inbox_a);
+    t = wait_body(&b, "/api/handoff/status", "\"reason\":\"offline\"", 20);
+    fprintf(stderr, "presence: Inbox closed on A, B stopped offering after %.2f s\n", t);
+    /* A killed with its agent's Inbox open: its presence rows expire (10 s) and B stops offering */
+    sse_open(&inbox_a, &a, "/api/inbox/stream", AUTH);
+    assert_true(sse_wait(&inbox_a, "event: inbox", 5000));
+    wait_body(&b, "/api/handoff/status", "\"live\":true", 10);
+    node_kill(&a);
+    t = wait_body(&b, "/api/handoff/status", "\"reason\":\"offline\"", 20);
+    fprintf(stderr, "presence: node A killed, B stopped offering after %.2f s\n", t);
+    sse_close(&inbox_a);
+    node_stop(&a);
+    node_stop(&b);
+    pgcluster_destroy(&g_pg);
+}
+
+/* Answers logged while PostgreSQL is down are spooled on the node and reach PostgreSQL and the
+ * other node once it is back, each once (index/pg_rows.c's spool). */
+static void test_spool_across_nodes(void **state)
+{
+    static struct node a, b;
+    static const char *const qs[] = {"What is the warranty on the espresso grinder?",
+                                     "How do I descale the machine?", "Where is my order?"};
+    char *r = NULL, body[256];
+    int rc = pgcluster_start(&g_pg);
+    (void)state;
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+    node_start(&a);
+    node_start(&b);
+    assert_int_equal(call(&a, "POST", "/api/ask", json_hdr, "{\"question\":\"first, while up\"}",
+                          strlen("{\"question\":\"first, while up\"}"), NULL), 200);
+    wait_body(&b, "/api/stats", "\"questions\":1", 5);
+    /* PostgreSQL down: questions on A still answer (from the cache); their log rows wait on A */
+    assert_int_equal(pgcluster_stop(&g_pg), 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(body, sizeof body, "{\"question\":\"%s\"}", qs[i]);
+        assert_int_equal(call(&a, "POST", "/api/ask", json_hdr, body, strlen(body), &r), 200);
+        assert_non_null(strstr(r, "\"answer\""));
+        free(r);
+    }
+    wait_body(&a, "/api/health", "\"spooled\":3", 5); /* the log writer's turn: spooled, not lost */
+    assert_int_equal(call(&b, "GET", "/api/stats", admin, NULL, 0, &r), 200);
+    assert_int_equal(json_int(r, "questions"), 1);
+    free(r);
+    /* PostgreSQL back: the rows reach it and node B, once each; A's own cache has them too */
+    assert_int_equal(pgcluster_resume(&g_pg), 0);
+    fprintf(stderr, "spool: flushed and on B after %.2f s\n", wait_body(&b, "/api/stats", "\"questions\":4", 30));
+    wait_body(&a, "/api/stats", "\"questions\":4", 10);
+    wait_body(&a, "/api/health", "\"spooled\":0", 5);
+    wait_pg_true("(SELECT count(*) FROM messages) = 4", 5);
+    wait_pg_true("(SELECT count(*) FROM messages WHERE question = 'How do I descale the machine?') = 1", 1);
+    sleep(2); /* more polls: nothing is sent twice */
+    assert_true(pg_true("(SELECT count(*) FROM messages) = 4"));
+    assert_int_equal(call(&b, "GET", "/api/stats", admin, NULL, 0, &r), 200);
+    assert_int_equal(json_int(r, "questions"), 4);
+    free(r);
+    node_stop(&a);
+    node_stop(&b);
+    pgcluster_destroy(&g_pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -786,6 +930,8 @@ int main(void)
         cmocka_unit_test(test_shared_jobs),
         cmocka_unit_test(test_accounts_across_nodes),
         cmocka_unit_test(test_handoff_across_nodes),
+        cmocka_unit_test(test_presence_across_nodes),
+        cmocka_unit_test(test_spool_across_nodes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     for (int i = 0; i < 8; i++)
