@@ -31,7 +31,9 @@
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
  *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
- *                  and the yarn flags] --out F
+ *                  and the yarn flags; glm4moe: the expert flags above, --nextn N (NextN/MTP
+ *                  blocks, default 1), --nextn-agree (NextN blocks copying the main ones: see
+ *                  infer/synth.h)] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +115,7 @@ static int model_info(struct cli *c, const char *path)
             kb_buf_printf(&b, "%s\"%s\":%d", first ? "" : ",", tn, in.tensor_type_count[t]);
             first = false;
         }
-        kb_buf_puts(&b, "},\"tokenizer\":");
+        kb_buf_printf(&b, "},\"n_nextn\":%d,\"tokenizer\":", in.n_nextn);
         kb_buf_put_json_str(&b, in.tok_model, strlen(in.tok_model));
         kb_buf_printf(&b, ",\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":", (int)in.bos,
                       (int)in.eos, (int)in.eot);
@@ -139,6 +141,9 @@ static int model_info(struct cli *c, const char *path)
         if (in.kv_lora_rank)
             kb_buf_printf(&b, "MLA           kv_lora_rank %d, q_lora_rank %d\n", in.kv_lora_rank,
                           in.q_lora_rank);
+        if (in.n_nextn)
+            kb_buf_printf(&b, "nextn (MTP)   %d block(s) after the %d main layers (used for speculative drafts)\n",
+                          in.n_nextn, in.n_layer);
         if (in.n_swa)
             kb_buf_printf(&b, "sliding       window of %d tokens in %d of %d layers (their KV cache keeps only the "
                           "window; not in the bytes/token below)\n", in.n_swa, in.n_swa_layers, in.n_layer);
@@ -673,6 +678,10 @@ static int model_synth(int argc, char **argv)
             p.expert_weights_norm = true;
             continue;
         }
+        if (strcmp(a, "--nextn-agree") == 0) {
+            p.nextn_agree = true;
+            continue;
+        }
         if (strcmp(a, "--expert-scale") == 0 || strcmp(a, "--yarn-factor") == 0) {
             rc = parse_float("model synth", a, v,
                              a[2] == 'e' ? &p.expert_weights_scale : &p.yarn_factor);
@@ -711,6 +720,7 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--groups-used") == 0) dst = &p.n_expert_group_used;
         else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
         else if (strcmp(a, "--swa") == 0) dst = &p.n_swa;
+        else if (strcmp(a, "--nextn") == 0) dst = &p.n_nextn;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);

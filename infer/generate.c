@@ -27,6 +27,10 @@
  * (tests/infer/test_spec.c checks both). The default adapts the draft length (spec_choose) to
  * the acceptance so far and the measured cost of a batch, so a model that copies little, or a
  * compute-bound one, decodes at its plain speed.
+ * MTP drafts: a model with a NextN block (glm4moe) drafts the next token with it (gen_draft:
+ * the block's prediction from the hidden state at the last cached position and the pending
+ * token), then prompt lookup continues after that prediction; the same verification keeps the
+ * text equal to plain decoding's. The policy counts MTP drafts under match length 0.
  * Tests: tests/infer/test_model.c, test_spec.c; benchmark: bench/bench_spec.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -279,6 +283,24 @@ static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *dr
     return 0;
 }
 
+/* The draft after the pending token `next` (at position n_past): with an MTP head (NextN block,
+ * arch_glm4moe.c), its prediction first, then what prompt lookup finds after it (hist + next +
+ * that prediction), *n_match = 0 (the policy's statistics slot for MTP drafts); else prompt
+ * lookup alone. Returns the count. */
+static int gen_draft(struct infer_session *s, int32_t next, int32_t *draft, int max, int *n_match)
+{
+    int32_t d = model_mtp_draft(s, next);
+    int nm = 0;
+    if (d < 0)
+        return gen_lookup(s->hist, s->n_past, next, draft, max, n_match);
+    draft[0] = d;
+    *n_match = 0;
+    if (max < 2)
+        return 1;
+    s->hist[s->n_past] = next; /* room > 0: n_past < n_ctx; the eval writes it there anyway */
+    return 1 + gen_lookup(s->hist, s->n_past + 1, d, draft + 1, max - 1, &nm);
+}
+
 /* How many of the looked-up tokens to verify. Fixed (draft_max > 0): all of them. Adaptive (the
  * default): a batch of b tokens costs c(b) single steps, measured as generation goes (a small
  * batch is nearly free when decoding is memory-bound, but not on a compute-bound model or a busy
@@ -290,7 +312,7 @@ static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *dr
 struct spec_policy {
     bool adaptive;
     double t_eval[SPEC_MAX + 2]; /* moving average of the seconds an eval of b tokens takes; 0: none yet */
-    int trials[4], hits[4];      /* per match length 1..3: drafted positions checked, and accepted */
+    int trials[4], hits[4];      /* per match length 1..3 (0: MTP drafts): drafted positions checked, and accepted */
 };
 
 static void spec_time(struct spec_policy *sp, int b, double dt)
@@ -441,7 +463,7 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
         if (draft_max > 0) {
             int room = KB_MIN(draft_max, KB_MIN(s->n_ctx - pos - 1, p->max_tokens - gs.r.n_gen - 1));
             if (room > 0)
-                k_avail = gen_lookup(s->hist, s->n_past, tok, batch + 1, room, &n_match);
+                k_avail = gen_draft(s, tok, batch + 1, room, &n_match);
             k = spec_choose(&pol, k_avail, n_match);
         }
         double te = kb_now_s();

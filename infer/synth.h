@@ -25,8 +25,11 @@
  * (llama with experts) and deepseek2 (MLA attention in llama.cpp's current layout: attn_kv_a_mqa,
  * 3-D attn_k_b/attn_v_b; optional q-LoRA; leading dense blocks; shared experts; YaRN keys), and
  * gpt-oss (llama.cpp's openai-moe: q/k/v/o biases, per-head attention sinks, post_attention_norm,
- * biased router and experts, sliding window, YaRN; harmony control tokens and template). kbox
- * writes gpt-oss files but does not run them yet (issue 21 item 2).
+ * biased router and experts, sliding window, YaRN; harmony control tokens and template), and
+ * glm4moe (GLM-4.5: q/k/v biases, partial NEOX rope over half of each head, post_attention_norm,
+ * leading dense blocks, sigmoid routing with exp_probs_b, normalised weights, shared experts, and
+ * n_nextn NextN/MTP blocks blk.N.nextn.{eh_proj,enorm,hnorm,shared_head_norm} after the main ones;
+ * qwen-style control tokens and a ChatML template, not GLM's own chat format).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -72,6 +75,14 @@ struct synth_params {
     float yarn_factor;  /* 0: no rope scaling keys; else YaRN with this factor */
     int yarn_orig_ctx;  /* rope.scaling.original_context_length */
     int n_swa;          /* gpt-oss: attention.sliding_window (default 128; also uses the yarn keys) */
+    /* glm4moe: NextN/MTP blocks appended after the n_layer main blocks (block_count = n_layer +
+     * n_nextn, glm4moe.nextn_predict_layers = n_nextn); default 1 */
+    int n_nextn;
+    /* glm4moe: a NextN block "made to agree" (a synthetic check for MTP drafting): NextN block k
+     * copies main block k's weights, shared_head_norm copies output_norm, enorm/hnorm are ones
+     * and eh_proj = [std(token_embd) I | 0], so the block reruns main block k on the next token's
+     * embedding. With one main block this predicts what the main model will (nearly). */
+    bool nextn_agree;
 };
 
 /* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,
