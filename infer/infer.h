@@ -284,6 +284,8 @@ struct infer_gen_result {
     int n_drafted;       /* speculative tokens drafted (and evaluated) */
     int n_accepted;      /* of those, the ones decoding kept */
     int n_verify;        /* batched verification steps (each evaluated 1 + its drafts) */
+    int n_mtp_drafted;   /* of n_drafted, first draft tokens that came from the model's MTP head */
+    int n_mtp_accepted;  /* of those, the ones decoding kept */
 };
 
 /* Evaluates prompt[0..n_prompt) after what the session already holds, then samples up to
