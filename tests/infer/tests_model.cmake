@@ -26,3 +26,6 @@ set_tests_properties(test_mxfp4_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "
 kb_test(test_gptoss_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gptoss_conf.c LIBS kb_infer kb_base m LABELS unit)
 add_test(NAME test_gptoss_conf_scalar COMMAND test_gptoss_conf)
 set_tests_properties(test_gptoss_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
+kb_test(test_glm4moe_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_glm4moe_conf.c LIBS kb_infer kb_base m LABELS unit)
+add_test(NAME test_glm4moe_conf_scalar COMMAND test_glm4moe_conf)
+set_tests_properties(test_glm4moe_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
