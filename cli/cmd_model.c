@@ -3,10 +3,13 @@
  *
  *   kbox model info FILE [--json]
  *   kbox model run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
- *                  [-t THREADS] [-c CTX] [--expert-stats] [--chat [--system S] [--think]]
+ *                  [-t THREADS] [-c CTX] [--expert-stats] [--draft N] [--no-mtp]
+ *                  [--chat [--system S] [--think]]
  *                  prints the prompt, then the generation streamed; --chat wraps the prompt in the
  *                  model's chat template and prints only the answer (reasoning to stderr);
- *                  --expert-stats then prints per-layer expert selection counts
+ *                  --expert-stats then prints per-layer expert selection counts; --draft N:
+ *                  speculative drafts (infer_gen_params.draft_max: 0 adaptive, -1 off), counts to
+ *                  stderr; --no-mtp: a glm4moe file's NextN block is not run (no MTP drafts)
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
  *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M]
  *                  prompt and generation tokens/s
@@ -275,6 +278,10 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model run", a, v, 0, 256, &sp.n_threads), i++;
         else if (strcmp(a, "-c") == 0)
             rc = parse_int("model run", a, v, 8, 1 << 20, &sp.n_ctx), i++;
+        else if (strcmp(a, "--draft") == 0)
+            rc = parse_int("model run", a, v, -1, 64, &gp.draft_max), i++;
+        else if (strcmp(a, "--no-mtp") == 0)
+            sp.no_mtp = true;
         else if (strcmp(a, "--expert-stats") == 0)
             expert_stats = true;
         else if (strcmp(a, "--chat") == 0)
@@ -329,6 +336,9 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             "(%.1f tok/s)\n", res.n_prompt, res.prompt_s,
             res.prompt_s > 0 ? res.n_prompt / res.prompt_s : 0.0, res.n_gen, res.gen_s,
             res.gen_s > 0 ? res.n_gen / res.gen_s : 0.0);
+    if (res.n_drafted)
+        fprintf(stderr, "kbox: drafts: %d of %d accepted in %d verify steps (MTP head: %d of %d)\n", res.n_accepted,
+                res.n_drafted, res.n_verify, res.n_mtp_accepted, res.n_mtp_drafted);
     if (expert_stats)
         rc = print_expert_stats(m, s);
 out:
