@@ -110,14 +110,29 @@ static int glm4moe_bind_layer(struct infer_model *m, int il, struct kb_error *er
             B(down_shexp, "ffn_down_shexp.weight", 2, S, e, 1, false);
         }
     }
-    if (il >= hp->n_layer) {
-        B(eh_proj, "nextn.eh_proj.weight", 2, 2 * e, e, 1, false);
-        B(enorm, "nextn.enorm.weight", 1, e, 1, 1, false);
-        B(hnorm, "nextn.hnorm.weight", 1, e, 1, 1, false);
-        B(sh_norm, "nextn.shared_head_norm.weight", 1, e, 1, 1, true);
-        B(sh_head, "nextn.shared_head_head.weight", 2, e, hp->n_vocab, 1, true);
-        B(nx_embd, "nextn.embed_tokens.weight", 2, e, hp->n_vocab, 1, true);
-    }
+#undef B
+    return il >= hp->n_layer ? model_bind_nextn(m, il, err) : 0;
+}
+
+int model_bind_nextn(struct infer_model *m, int il, struct kb_error *err)
+{
+    const struct model_hparams *hp = &m->hp;
+    struct model_layer *L = &m->layers[il];
+    int64_t e = hp->n_embd;
+    char nm[96];
+    int rc = 0;
+#define B(field, suffix, nd, a, b, opt)                                                                    \
+    do {                                                                                                   \
+        snprintf(nm, sizeof nm, "blk.%d.%s", il, suffix);                                                  \
+        if ((rc = model_bind(m, &L->field, nm, nd, a, b, 1, opt, err)) != 0)                               \
+            return rc;                                                                                     \
+    } while (0)
+    B(eh_proj, "nextn.eh_proj.weight", 2, 2 * e, e, false);
+    B(enorm, "nextn.enorm.weight", 1, e, 1, false);
+    B(hnorm, "nextn.hnorm.weight", 1, e, 1, false);
+    B(sh_norm, "nextn.shared_head_norm.weight", 1, e, 1, true);
+    B(sh_head, "nextn.shared_head_head.weight", 2, e, hp->n_vocab, true);
+    B(nx_embd, "nextn.embed_tokens.weight", 2, e, hp->n_vocab, true);
 #undef B
     return 0;
 }
@@ -173,9 +188,9 @@ static bool mtp_has_h(const struct infer_session *s, int p)
     return p >= 0 && p >= s->mtp_h_pos0 && p < s->mtp_h_pos0 + s->mtp_h_n;
 }
 
-/* arch_ops.forward: the main blocks (model_decoder_forward), then the NextN rows this step makes
- * known (see the file-top comment). */
-static void glm4moe_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
+/* arch_ops.forward of models with NextN blocks: the main blocks (model_decoder_forward), then the
+ * NextN rows this step makes known (see the file-top comment). */
+void model_mtp_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
                             bool keep_rows)
 {
     const struct model_hparams *hp = &s->m->hp;
@@ -216,6 +231,6 @@ int32_t model_mtp_draft(struct infer_session *s, int32_t next)
 
 const struct arch_ops arch_glm4moe_ops = {
     .name = "glm4moe", .rope_neox = true, .yarn_mscale = true, .experts = ARCH_EXPERTS_ALWAYS,
-    .expert_norm = false, .hparams = glm4moe_hparams, .bind = glm4moe_bind, .forward = glm4moe_forward,
+    .expert_norm = false, .hparams = glm4moe_hparams, .bind = glm4moe_bind, .forward = model_mtp_forward,
     .attention = model_attention_gqa, .embed = model_decoder_embed, .kv_shape = model_kv_shape_gqa,
 };

@@ -163,8 +163,12 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
         return kb_error_set(err, KB_EINVAL, "synth: bad glm4moe configuration (shared experts, dense lead, gating "
                                             "1|2, 0..4 nextn layers, head_dim a multiple of 4; --nextn-agree "
                                             "needs nextn layers, no dense lead and as many main layers)");
-    if (p->n_nextn && !is_glm(p->arch))
-        return kb_error_set(err, KB_EINVAL, "synth: nextn layers are written for glm4moe only");
+    if ((p->n_nextn || p->nextn_agree) && !is_glm(p->arch) &&
+        (!is_ds2(p->arch) || p->n_nextn < 0 || p->n_nextn > 4 ||
+         (p->nextn_agree && (p->n_nextn < 1 || p->n_dense_lead != 0 || p->n_nextn > p->n_layer))))
+        return kb_error_set(err, KB_EINVAL, "synth: nextn layers are written for glm4moe and deepseek2 only (0..4; "
+                                            "--nextn-agree needs nextn layers, no dense lead and as many main "
+                                            "layers)");
     if (!ggml_type_supported(p->type) || p->type == GGML_TYPE_Q8_1 || p->type == GGML_TYPE_Q8_K)
         return kb_error_set(err, KB_EINVAL, "synth: type %d is not a supported weight type", p->type);
     if (p->mix_q4_k_m && p->type != GGML_TYPE_Q4_K)
@@ -267,6 +271,29 @@ static void add_t(struct slist *l, int want_type, enum tkind kind, const char *n
     t->n_bytes = ggml_row_bytes(t->type, ne0) * (size_t)(t->ne[1] * t->ne[2]);
 }
 
+/* The nextn.* tensors of NextN block b (glm4moe, deepseek2); made to agree (synth.h): eh_proj
+ * [std(token_embd) I | 0], enorm/hnorm ones, shared_head_norm a copy of output_norm. */
+static void add_nextn(const struct synth_params *p, struct slist *l, int b)
+{
+    int64_t E = p->n_embd;
+    bool agree = p->nextn_agree;
+    char n[64];
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+    } while (0)
+    T(agree ? TK_EYE : TK_MAT, "nextn.eh_proj.weight", 2, 2 * E, E, 1);
+    if (agree)
+        l->t[l->n - 1].std = 1.0f / sqrtf((float)E); /* token_embd's std (add_t: 1/sqrt(ne0)) */
+    T(agree ? TK_ONES : TK_NORM, "nextn.enorm.weight", 1, E, 1, 1);
+    T(agree ? TK_ONES : TK_NORM, "nextn.hnorm.weight", 1, E, 1, 1);
+    T(TK_NORM, "nextn.shared_head_norm.weight", 1, E, 1, 1);
+    if (agree)
+        snprintf(l->t[l->n - 1].seed_name, 64, "output_norm.weight");
+#undef T
+}
+
 /* deepseek2 blocks in llama.cpp's MLA layout: q (or q-LoRA a/norm/b), kv_a_mqa (kv_lora + rope),
  * kv_a_norm, per-head k_b (nope x kv_lora) and v_b (kv_lora x v), output; leading dense FFN blocks,
  * then routed experts + shared experts (+ exp_probs_b for sigmoid gating). */
@@ -274,11 +301,14 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
 {
     int64_t E = p->n_embd, H = p->n_head, kq = p->qk_nope_dim + p->qk_rope_dim;
     char n[64];
-    for (int b = 0; b < p->n_layer; b++) {
+    for (int b = 0; b < p->n_layer + p->n_nextn; b++) {
+        bool copy = b >= p->n_layer && p->nextn_agree;
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+        if (copy)                                                                                          \
+            snprintf(l->t[l->n - 1].seed_name, 64, "blk.%d.%s", b - p->n_layer, suffix);                  \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         if (p->q_lora_rank > 0) {
@@ -313,6 +343,8 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
             T(TK_MAT, "ffn_down_shexp.weight", 2, fs, E, 1);
         }
 #undef T
+        if (b >= p->n_layer)
+            add_nextn(p, l, b);
     }
 }
 
@@ -398,23 +430,8 @@ static void build_glm_blocks(const struct synth_params *p, struct slist *l)
             }
         }
 #undef T
-        if (!nextn)
-            continue;
-        copy = false;
-#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
-    do {                                                                                                   \
-        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
-    } while (0)
-        T(p->nextn_agree ? TK_EYE : TK_MAT, "nextn.eh_proj.weight", 2, 2 * E, E, 1);
-        if (p->nextn_agree)
-            l->t[l->n - 1].std = 1.0f / sqrtf((float)E); /* token_embd's std (add_t: 1/sqrt(ne0)) */
-        T(p->nextn_agree ? TK_ONES : TK_NORM, "nextn.enorm.weight", 1, E, 1, 1);
-        T(p->nextn_agree ? TK_ONES : TK_NORM, "nextn.hnorm.weight", 1, E, 1, 1);
-        T(TK_NORM, "nextn.shared_head_norm.weight", 1, E, 1, 1);
-        if (p->nextn_agree)
-            snprintf(l->t[l->n - 1].seed_name, 64, "output_norm.weight");
-#undef T
+        if (nextn)
+            add_nextn(p, l, b);
     }
 }
 
@@ -721,6 +738,8 @@ static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params 
     KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
     (*n_kv)++;
     kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+    if (p->n_nextn > 0)
+        kv_u32(b, n_kv, A, "nextn_predict_layers", (uint32_t)p->n_nextn);
     if (p->n_expert_group > 0) {
         kv_u32(b, n_kv, A, "expert_group_count", (uint32_t)p->n_expert_group);
         kv_u32(b, n_kv, A, "expert_group_used_count", (uint32_t)p->n_expert_group_used);

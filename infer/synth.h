@@ -75,10 +75,10 @@ struct synth_params {
     float yarn_factor;  /* 0: no rope scaling keys; else YaRN with this factor */
     int yarn_orig_ctx;  /* rope.scaling.original_context_length */
     int n_swa;          /* gpt-oss: attention.sliding_window (default 128; also uses the yarn keys) */
-    /* glm4moe: NextN/MTP blocks appended after the n_layer main blocks (block_count = n_layer +
-     * n_nextn, glm4moe.nextn_predict_layers = n_nextn); default 1 */
+    /* glm4moe, deepseek2: NextN/MTP blocks appended after the n_layer main blocks (block_count =
+     * n_layer + n_nextn, <arch>.nextn_predict_layers = n_nextn); default 1 for glm4moe, 0 else */
     int n_nextn;
-    /* glm4moe: a NextN block "made to agree" (a synthetic check for MTP drafting): NextN block k
+    /* glm4moe, deepseek2: a NextN block "made to agree" (a synthetic check for MTP drafting): NextN block k
      * copies main block k's weights, shared_head_norm copies output_norm, enorm/hnorm are ones
      * and eh_proj = [std(token_embd) I | 0], so the block reruns main block k on the next token's
      * embedding. With one main block this predicts what the main model will (nearly). */

@@ -1,4 +1,5 @@
-/* tests/infer/test_glm4moe_conf.c: glm4moe (GLM-4.5) against llama.cpp itself.
+/* tests/infer/test_glm4moe_conf.c: glm4moe (GLM-4.5), and deepseek2 with a NextN block, against
+ * llama.cpp itself.
  *
  * Committed files in tests/infer/golden/, written by `kbox model synth --arch glm4moe` (q/k/v
  * biases, NEOX rope over half of each head, rope base 1e6, one leading dense block, sigmoid
@@ -10,7 +11,11 @@
  * - tiny_glm4moe_b_f32.gguf: a second seed and shape: --type F32 --layers 3 --dim 32 --heads 2
  *   --kv-heads 1 --head-dim 32 --ff 48 --experts 8 --experts-used 3 --ff-exp 8 --shared-experts 2
  *   --expert-scale 2.5 --tied --seed 77 (rope over 16 of 32 dims, routed weights scaled by 2.5,
- *   tied output).
+ *   tied output);
+ * - tiny_ds2_nextn_f32.gguf: deepseek2 (DeepSeek-V3 flavour) with a NextN block: --arch deepseek2
+ *   --type F32 --layers 2 --nextn 1 --dim 32 --heads 2 --q-lora 16 --kv-lora 32 --rope-dim 8
+ *   --nope-dim 16 --v-dim 16 --experts 4 --experts-used 2 --ff-exp 16 --ff 48 --shared-experts 1
+ *   --dense-lead 1 --gating 2 --expert-norm --expert-scale 2.5 --tied --seed 5 (YaRN factor 40).
  * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids below (16 x 320
  * float32, row t after ids[0..t]): one llama_decode of all 16 with every position's logits,
  * 1 thread, F32 KV cache, flash attention off, as in ../shared/conformance. No llama.cpp code is
@@ -96,7 +101,7 @@ static void eval_steps(struct infer_session *s, int from, int step, float *out)
     }
 }
 
-static void check_case(const char *name, double tol, int max_flips)
+static void check_case(const char *name, const char *arch, double tol, int max_flips)
 {
     char path[512];
     struct kb_error err = {0};
@@ -111,7 +116,7 @@ static void check_case(const char *name, double tol, int max_flips)
         fail_msg("open %s: %s", name, err.msg);
     struct infer_model_info mi;
     infer_model_get_info(m, &mi);
-    assert_string_equal(mi.arch, "glm4moe");
+    assert_string_equal(mi.arch, arch);
     assert_int_equal(mi.n_nextn, 1);
     struct infer_session *s = session(m, 16, true, false);
     eval_steps(s, 0, N_TOK, got);
@@ -143,19 +148,26 @@ static void check_case(const char *name, double tol, int max_flips)
 static void test_f32(void **state)
 {
     (void)state;
-    check_case("tiny_glm4moe_f32", 1e-4, 0);
+    check_case("tiny_glm4moe_f32", "glm4moe", 1e-4, 0);
 }
 
 static void test_f32_second_shape(void **state)
 {
     (void)state;
-    check_case("tiny_glm4moe_b_f32", 1e-4, 0);
+    check_case("tiny_glm4moe_b_f32", "glm4moe", 1e-4, 0);
 }
 
 static void test_q8_0(void **state)
 {
     (void)state;
-    check_case("tiny_glm4moe_q8", 3e-2, 1);
+    check_case("tiny_glm4moe_q8", "glm4moe", 3e-2, 1);
+}
+
+/* deepseek2 with a NextN block: the main MLA forward skips it too. */
+static void test_deepseek2_nextn(void **state)
+{
+    (void)state;
+    check_case("tiny_ds2_nextn_f32", "deepseek2", 1e-4, 0);
 }
 
 /* The main blocks and the NextN block are counted apart; rope covers half of each head. */
@@ -238,7 +250,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32),       cmocka_unit_test(test_f32_second_shape), cmocka_unit_test(test_q8_0),
-        cmocka_unit_test(test_info),      cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_deepseek2_nextn), cmocka_unit_test(test_info), cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
