@@ -23,7 +23,9 @@
  *   x = eh_proj [rmsnorm(embd(t_{p+1})) * enorm ; rmsnorm(h_p) * hnorm]
  *   x = the NextN block (attention over its own KV cache at position p, then its MoE FFN)
  *   logits = rmsnorm(x) * shared_head_norm (else output_norm)  W (shared_head_head, else output)
- * whose argmax drafts t_{p+2}. The session keeps the NextN block's cache current: each forward
+ * whose argmax drafts t_{p+2}. The row sits in cell p of the block's cache but is rotated for
+ * position p + 1, the token's (llama.cpp's MTP batches put it there; only differences of
+ * positions matter, so this changes rounding, not maths). The session keeps the NextN block's cache current: each forward
  * step also runs the block over every row whose next token it knows (the previous step's last
  * row with this step's first token, then this step's rows but the last), from the normed hidden
  * rows it keeps in s->mtp_h; model_mtp_draft() runs the pending last row with the sampled token
@@ -170,7 +172,7 @@ static void mtp_rows(struct infer_session *s, const float *h, const int32_t *tok
         kern.dequant[emb->type]((const uint8_t *)emb->data + (size_t)tok[t] * emb->row_bytes, row, e);
         model_rmsnorm(in, row, L->enorm.data, e, hp->rms_eps);
         model_rmsnorm(in + e, h + (size_t)t * e, L->hnorm.data, e, hp->rms_eps);
-        model_rope_table(m, pos0 + t, s->rope_cs + (size_t)t * hp->n_rot);
+        model_rope_table(m, pos0 + t + 1, s->rope_cs + (size_t)t * hp->n_rot); /* the token's position */
     }
     model_matmul(s, &L->eh_proj, s->mtp_in, n, s->x);
     m->ops->attention(s, il, n, pos0, logits ? n - 1 : n);

@@ -20,7 +20,12 @@
  * float32, row t after ids[0..t]): one llama_decode of all 16 with every position's logits,
  * 1 thread, F32 KV cache, flash attention off, as in ../shared/conformance. No llama.cpp code is
  * part of this repository. llama.cpp d32676d77 does not run glm4moe's NextN block (it loads and
- * skips it), so the MTP head itself has no reference here; test_spec.c checks its drafts.
+ * skips it), but it runs deepseek2's as an MTP context: tiny_ds2_nextn_f32.llamacpp_mtp_logits.f32
+ * (15 x 320) holds that context's logits for rows (hidden state of the main model at k - 1, token
+ * k), k = 1..15, at position k (the model loaded with load_mtp, the target context's nextn
+ * embeddings fed as the MTP batch's embd, same settings). glm4moe's NextN block runs through the
+ * same kbox code (arch_glm4moe.c), only its attention and FFN are glm4moe's, themselves checked
+ * above. test_spec.c checks the drafts.
  *
  * Tolerances as the conformance set's: F32 1e-4 of max |logit| with identical argmax everywhere;
  * Q8_0 3e-2 with at most one argmax flip in 16. Each case runs as one batch of 16, as steps of 5,
@@ -40,6 +45,7 @@
 #include <cmocka.h>
 
 #include "infer/infer.h"
+#include "infer/model.h"
 
 #define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
 #define N_TOK 16
@@ -170,6 +176,42 @@ static void test_deepseek2_nextn(void **state)
     check_case("tiny_ds2_nextn_f32", "deepseek2", 1e-4, 0);
 }
 
+/* The MTP head itself against llama.cpp's MTP context (deepseek2's, the only one d32676d77 runs):
+ * row k - 1 = the NextN block's logits from the main model's hidden state at k - 1 and token k
+ * (k = 1..15), each drafted after evaluating ids[0..k) one by one (model_mtp_draft), and the same
+ * again from steps of 5 (the block's cache then filled by the forward's own NextN rows). */
+static void test_deepseek2_mtp_head(void **state)
+{
+    (void)state;
+    struct kb_error err = {0};
+    struct infer_model *m = NULL;
+    FILE *f = fopen(GOLDEN_DIR "tiny_ds2_nextn_f32.llamacpp_mtp_logits.f32", "rb");
+    assert_non_null(f);
+    memset(ref, 0, sizeof ref);
+    assert_int_equal(fread(ref + N_VOCAB, sizeof(float), (N_TOK - 1) * N_VOCAB, f), (N_TOK - 1) * N_VOCAB);
+    fclose(f);
+    if (infer_model_open(&m, GOLDEN_DIR "tiny_ds2_nextn_f32.gguf", &err))
+        fail_msg("open: %s", err.msg);
+    for (int step = 1; step <= 5; step += 4) {
+        struct infer_session *s = session(m, step, true, false);
+        memset(got, 0, sizeof got);
+        for (int k = 1; k < N_TOK; k++) {
+            /* the main model has read ids[0..k): evaluate what is missing in steps of `step` */
+            int have = infer_session_n_past(s);
+            int want = step == 1 ? k : KB_MIN(N_TOK, ((k + step - 1) / step) * step);
+            if (want > have && infer_eval(s, ids + have, want - have, NULL, false, &err))
+                fail_msg("eval: %s", err.msg);
+            if (want > k)
+                infer_session_truncate(s, k);
+            assert_true(model_mtp_draft(s, ids[k]) >= 0);
+            memcpy(got + (size_t)k * N_VOCAB, s->mtp_logits, N_VOCAB * sizeof(float));
+        }
+        compare("tiny_ds2_nextn_f32", step == 1 ? "MTP head, 1 by 1" : "MTP head, steps 5", 1, 1e-4, 0);
+        infer_session_free(s);
+    }
+    infer_model_close(m);
+}
+
 /* The main blocks and the NextN block are counted apart; rope covers half of each head. */
 static void test_info(void **state)
 {
@@ -250,7 +292,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32),       cmocka_unit_test(test_f32_second_shape), cmocka_unit_test(test_q8_0),
-        cmocka_unit_test(test_deepseek2_nextn), cmocka_unit_test(test_info), cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_deepseek2_nextn), cmocka_unit_test(test_deepseek2_mtp_head), cmocka_unit_test(test_info), cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
