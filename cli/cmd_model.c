@@ -12,7 +12,8 @@
  *                  stderr; --no-mtp: a glm4moe file's NextN block is not run (no MTP drafts)
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
  *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M]
- *                  prompt and generation tokens/s
+ *                  prompt and generation tokens/s (a NextN/MTP block is not run: the main model
+ *                  alone, as llama-bench measures it)
  *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
  *                  from an empty cache; best of the repetitions after a warm-up; --ctx N: the
@@ -536,6 +537,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     int n_ids = KB_MAX(n_pp, n_kv + n_tg); /* --ctx: generation starts after n_kv cached tokens */
     sp.n_ctx = n_ids + 1;
     sp.n_batch = n_batch > 0 ? n_batch : n_pp; /* -b 1: the prompt token by token */
+    sp.no_mtp = true; /* the main model alone, as llama-bench runs it (MTP drafting: model run --draft) */
     if ((rc = infer_session_new(&s, m, &sp, &err))) {
         rc = cli_fail(rc, &err);
         goto out;
