@@ -296,6 +296,7 @@ struct spec_policy {
     bool adaptive;
     double t_eval[SPEC_MAX + 2]; /* moving average of the seconds an eval of b tokens takes; 0: none yet */
     int trials[4], hits[4];      /* per match length 1..3 (0: MTP drafts): drafted positions checked, and accepted */
+    int n_steps;                 /* draft lookups so far */
 };
 
 static void spec_time(struct spec_policy *sp, int b, double dt)
@@ -366,12 +367,17 @@ static void spec_count(struct spec_policy *sp, int n_match, int trials, int hits
  * MTP head (NextN block, arch_glm4moe.c), its prediction d. Both apply: when the lookup's first
  * token is d, or the lookup's acceptance so far (for its match length) beats the MTP head's, the
  * lookup's draft; else d followed by what prompt lookup finds after it (hist + next + d), counted
- * under match length 0 (the policy's slot for MTP drafts). Returns the count; *n_match as
+ * under match length 0 (the policy's slot for MTP drafts). The NextN row skipped here is computed
+ * by the next forward step (arch_glm4moe.c), so the head's cache stays whole. Returns the count; *n_match as
  * gen_lookup's, 0 for an MTP draft, -1 for none. */
-static int gen_draft(struct infer_session *s, const struct spec_policy *pol, int32_t next, int32_t *draft,
+static int gen_draft(struct infer_session *s, struct spec_policy *pol, int32_t next, int32_t *draft,
                      int max, int *n_match)
 {
-    int32_t d = model_mtp_draft(s, next);
+    /* an MTP draft costs a NextN row and an output head: when it has rarely been accepted, the
+     * adaptive policy asks the head only every 8th step (to notice if that changes) */
+    bool ask = !pol->adaptive || pol->trials[0] < 8 || spec_rate(pol, 0) >= 0.15 || pol->n_steps % 8 == 0;
+    int32_t d = ask ? model_mtp_draft(s, next) : -1;
+    pol->n_steps++;
     int nm = -1, k = gen_lookup(s->hist, s->n_past, next, draft, max, &nm);
     *n_match = k > 0 ? nm : -1;
     if (d < 0 || (k > 0 && (draft[0] == d || spec_rate(pol, nm) > spec_rate(pol, 0))))
