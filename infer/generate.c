@@ -373,9 +373,12 @@ static void spec_count(struct spec_policy *sp, int n_match, int trials, int hits
 static int gen_draft(struct infer_session *s, struct spec_policy *pol, int32_t next, int32_t *draft,
                      int max, int *n_match)
 {
-    /* an MTP draft costs a NextN row and an output head: when it has rarely been accepted, the
-     * adaptive policy asks the head only every 8th step (to notice if that changes) */
-    bool ask = !pol->adaptive || pol->trials[0] < 8 || spec_rate(pol, 0) >= 0.15 || pol->n_steps % 8 == 0;
+    /* an MTP draft costs a NextN row and an output head: the adaptive policy asks the head only
+     * when it would verify a draft of its acceptance so far at the measured batch cost, and, once
+     * it has failed 8 times, when it has been accepted 15 % of the time; every 8th step anyway,
+     * to notice if that changes */
+    bool ask = !pol->adaptive || pol->n_steps % 8 == 0 ||
+               (spec_choose(pol, 1, 0) > 0 && (pol->trials[0] < 8 || spec_rate(pol, 0) >= 0.15));
     int32_t d = ask ? model_mtp_draft(s, next) : -1;
     pol->n_steps++;
     int nm = -1, k = gen_lookup(s->hist, s->n_past, next, draft, max, &nm);
