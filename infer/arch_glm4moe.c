@@ -15,7 +15,8 @@
  *        times expert_weights_scale (layers_moe.c, moe.c)
  *   logits = rmsnorm(x) * output_norm  Woutput
  * Defaults as llama.cpp's loader: gating sigmoid when expert_gating_func is absent,
- * expert_weights_norm false and no scale when absent.
+ * expert_weights_norm false and no scale when absent. Files with rope sections (multimodal GLM,
+ * llama.cpp's M-RoPE) are refused with an error.
  *
  * MTP (NextN, DeepSeek-V3's multi-token prediction as GLM-4.5 ships it; the maths of llama.cpp's
  * MTP graph): for position p with the main model's hidden state h_p (after output_norm) and the
@@ -65,6 +66,17 @@ static int glm4moe_hparams(struct infer_model *m, struct kb_error *err)
     if (hp->head_dim_v != hp->head_dim)
         return kb_error_set(err, KB_ECORRUPT, "model: glm4moe key and value heads differ (%d, %d)", hp->head_dim,
                             hp->head_dim_v);
+    /* multimodal GLM files rotate by sections (llama.cpp's M-RoPE when the first two are set) */
+    enum gguf_vtype vt;
+    uint64_t n = 0;
+    const void *d;
+    snprintf(full, sizeof full, "%s.rope.dimension_sections", m->arch_name);
+    if (gguf_get_arr(m->gf, full, &vt, &n, &d) && n >= 2 && (vt == GGUF_VT_I32 || vt == GGUF_VT_U32)) {
+        int32_t sec[2];
+        memcpy(sec, d, sizeof sec);
+        if (sec[0] > 0 && sec[1] > 0)
+            return kb_error_set(err, KB_EFORMAT, "model: glm4moe with rope sections (M-RoPE) is not supported");
+    }
     return 0;
 }
 
