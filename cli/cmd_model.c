@@ -3,13 +3,17 @@
  *
  *   kbox model info FILE [--json]
  *   kbox model run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
- *                  [-t THREADS] [-c CTX] [--expert-stats] [--chat [--system S] [--think]]
+ *                  [-t THREADS] [-c CTX] [--expert-stats] [--draft N] [--no-mtp]
+ *                  [--chat [--system S] [--think]]
  *                  prints the prompt, then the generation streamed; --chat wraps the prompt in the
  *                  model's chat template and prints only the answer (reasoning to stderr);
- *                  --expert-stats then prints per-layer expert selection counts
+ *                  --expert-stats then prints per-layer expert selection counts; --draft N:
+ *                  speculative drafts (infer_gen_params.draft_max: 0 adaptive, -1 off), counts to
+ *                  stderr; --no-mtp: a glm4moe file's NextN block is not run (no MTP drafts)
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
  *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M]
- *                  prompt and generation tokens/s
+ *                  prompt and generation tokens/s (a NextN/MTP block is not run: the main model
+ *                  alone, as llama-bench measures it)
  *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
  *                  pp512 / tg128: random ids, the prompt in one batch, then one token at a time
  *                  from an empty cache; best of the repetitions after a warm-up; --ctx N: the
@@ -31,7 +35,9 @@
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
  *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
- *                  and the yarn flags; qwen3next: DeltaNet widths follow --heads/--head-dim] --out F
+ *                  and the yarn flags; qwen3next: DeltaNet widths follow --heads/--head-dim;
+ *                  glm4moe: the expert flags above, --nextn N (NextN/MTP blocks, default 1),
+ *                  --nextn-agree (NextN blocks copying the main ones: see infer/synth.h)] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +121,7 @@ static int model_info(struct cli *c, const char *path)
             kb_buf_printf(&b, "%s\"%s\":%d", first ? "" : ",", tn, in.tensor_type_count[t]);
             first = false;
         }
-        kb_buf_puts(&b, "},\"tokenizer\":");
+        kb_buf_printf(&b, "},\"n_nextn\":%d,\"tokenizer\":", in.n_nextn);
         kb_buf_put_json_str(&b, in.tok_model, strlen(in.tok_model));
         kb_buf_printf(&b, ",\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":", (int)in.bos,
                       (int)in.eos, (int)in.eot);
@@ -141,6 +147,9 @@ static int model_info(struct cli *c, const char *path)
         if (in.kv_lora_rank)
             kb_buf_printf(&b, "MLA           kv_lora_rank %d, q_lora_rank %d\n", in.kv_lora_rank,
                           in.q_lora_rank);
+        if (in.n_nextn)
+            kb_buf_printf(&b, "nextn (MTP)   %d block(s) after the %d main layers (used for speculative drafts)\n",
+                          in.n_nextn, in.n_layer);
         if (in.n_swa)
             kb_buf_printf(&b, "sliding       window of %d tokens in %d of %d layers (their KV cache keeps only the "
                           "window; not in the bytes/token below)\n", in.n_swa, in.n_swa_layers, in.n_layer);
@@ -276,6 +285,10 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model run", a, v, 0, 256, &sp.n_threads), i++;
         else if (strcmp(a, "-c") == 0)
             rc = parse_int("model run", a, v, 8, 1 << 20, &sp.n_ctx), i++;
+        else if (strcmp(a, "--draft") == 0)
+            rc = parse_int("model run", a, v, -1, 64, &gp.draft_max), i++;
+        else if (strcmp(a, "--no-mtp") == 0)
+            sp.no_mtp = true;
         else if (strcmp(a, "--expert-stats") == 0)
             expert_stats = true;
         else if (strcmp(a, "--chat") == 0)
@@ -330,6 +343,9 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             "(%.1f tok/s)\n", res.n_prompt, res.prompt_s,
             res.prompt_s > 0 ? res.n_prompt / res.prompt_s : 0.0, res.n_gen, res.gen_s,
             res.gen_s > 0 ? res.n_gen / res.gen_s : 0.0);
+    if (res.n_drafted)
+        fprintf(stderr, "kbox: drafts: %d of %d accepted in %d verify steps (MTP head: %d of %d)\n", res.n_accepted,
+                res.n_drafted, res.n_verify, res.n_mtp_accepted, res.n_mtp_drafted);
     if (expert_stats)
         rc = print_expert_stats(m, s);
 out:
@@ -527,6 +543,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
     int n_ids = KB_MAX(n_pp, n_kv + n_tg); /* --ctx: generation starts after n_kv cached tokens */
     sp.n_ctx = n_ids + 1;
     sp.n_batch = n_batch > 0 ? n_batch : n_pp; /* -b 1: the prompt token by token */
+    sp.no_mtp = true; /* the main model alone, as llama-bench runs it (MTP drafting: model run --draft) */
     if ((rc = infer_session_new(&s, m, &sp, &err))) {
         rc = cli_fail(rc, &err);
         goto out;
@@ -679,6 +696,10 @@ static int model_synth(int argc, char **argv)
             p.expert_weights_norm = true;
             continue;
         }
+        if (strcmp(a, "--nextn-agree") == 0) {
+            p.nextn_agree = true;
+            continue;
+        }
         if (strcmp(a, "--expert-scale") == 0 || strcmp(a, "--yarn-factor") == 0) {
             rc = parse_float("model synth", a, v,
                              a[2] == 'e' ? &p.expert_weights_scale : &p.yarn_factor);
@@ -717,6 +738,7 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--groups-used") == 0) dst = &p.n_expert_group_used;
         else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
         else if (strcmp(a, "--swa") == 0) dst = &p.n_swa;
+        else if (strcmp(a, "--nextn") == 0) dst = &p.n_nextn;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);

@@ -106,7 +106,9 @@ static const struct cli_command commands[] = {
     {"model", cmd_model, "info|run|logits|bench|synth|embed|list ...", "GGUF models: inspect, run, benchmark",
      "  info FILE [--json]                 metadata, tensors and memory\n"
      "  run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"
-     "      [-t THREADS] [-c CTX] [--expert-stats] [--chat [--system S] [--think]]   generate text\n"
+     "      [-t THREADS] [-c CTX] [--expert-stats] [--draft N] [--no-mtp] [--chat [--system S] [--think]]\n"
+     "      generate text; --draft N: speculative drafts (0 adaptive, -1 off; a glm4moe file's MTP head\n"
+     "      drafts too unless --no-mtp), their counts to stderr\n"
      "  logits FILE --tokens 1,2,3 --out F  float32 logits, n_tokens x n_vocab\n"
      "  bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M] [--profile]\n      prompt and generation tokens/s, the bandwidth bound, per-phase decode timers\n"
      "  embed FILE (--text T | --tokens 1,2,3) [--normalize] [--out F] [-t N]   one embedding\n"

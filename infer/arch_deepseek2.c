@@ -15,7 +15,11 @@
  * latents in ff_u, a token's heads in groups that share each cached row (mla_att_heads), else
  * through model_attention. No allocation. Also here: the
  * MLA hyperparameters and tensors, deepseek2's expert rules and its KV cache shape (arch_ops).
- * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
+ * NextN/MTP blocks (deepseek2.nextn_predict_layers, DeepSeek-V3/R1 files converted with them) are
+ * bound after the main blocks and skipped by the main forward; arch_glm4moe.c's model_mtp_forward
+ * runs the first one for MTP drafts (its MLA attention is this file's, over its own latent cache).
+ * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*), test_glm4moe_conf.c
+ * (a file with a NextN block against llama.cpp), test_spec.c (MTP drafts). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -356,6 +360,16 @@ static int deepseek2_hparams(struct infer_model *m, struct kb_error *err)
         hp->expert_norm = gguf_get_bool(m->gf, full, &b) && b;
         model_hp_f32(m, "expert_weights_scale", &hp->expert_scale);
     }
+    /* NextN/MTP blocks (DeepSeek-V3/R1 files converted with them) follow the main blocks */
+    if ((rc = model_hp_u32(m, "nextn_predict_layers", &hp->n_nextn, false, err)))
+        return rc;
+    if (hp->n_nextn < 0 || hp->n_nextn >= hp->n_layer || (hp->n_nextn > 0 && hp->n_expert == 0))
+        return kb_error_set(err, KB_ECORRUPT, "model: deepseek2.nextn_predict_layers = %d of %d blocks",
+                            hp->n_nextn, hp->n_layer);
+    hp->n_layer -= hp->n_nextn;
+    if (hp->n_layer_dense_lead > hp->n_layer)
+        return kb_error_set(err, KB_ECORRUPT, "model: %d leading dense blocks of %d", hp->n_layer_dense_lead,
+                            hp->n_layer);
     if ((rc = model_hp_u32(m, "attention.q_lora_rank", &hp->q_lora_rank, false, err)) ||
         (rc = model_hp_u32(m, "attention.kv_lora_rank", &hp->kv_lora_rank, true, err)) ||
         (rc = model_hp_u32(m, "attention.key_length_mla", &kmla, false, err)) ||
@@ -412,9 +426,18 @@ static int deepseek2_bind_attention(struct infer_model *m, int il, struct kb_err
     return rc;
 }
 
+/* The main blocks, then the NextN blocks: attention and FFN named like any block (bound by
+ * model_bind_decoder over all of them), plus their nextn.* tensors. */
 static int deepseek2_bind(struct infer_model *m, struct kb_error *err)
 {
-    return model_bind_decoder(m, deepseek2_bind_attention, err);
+    struct model_hparams *hp = &m->hp;
+    int n_main = hp->n_layer, rc;
+    hp->n_layer += hp->n_nextn;
+    rc = model_bind_decoder(m, deepseek2_bind_attention, err);
+    hp->n_layer = n_main;
+    for (int il = n_main; rc == 0 && il < n_main + hp->n_nextn; il++)
+        rc = model_bind_nextn(m, il, err);
+    return rc;
 }
 
 /* MLA caches the compressed latent and the rope key only: (kv_lora_rank + n_rot) per position. */
@@ -429,6 +452,6 @@ static void deepseek2_kv_shape(const struct infer_model *m, struct arch_kv *kv)
 
 const struct arch_ops arch_deepseek2_ops = {
     .name = "deepseek2", .experts = ARCH_EXPERTS_ALWAYS, .hparams = deepseek2_hparams,
-    .bind = deepseek2_bind, .forward = model_decoder_forward, .attention = deepseek2_attention,
+    .bind = deepseek2_bind, .forward = model_mtp_forward, .attention = deepseek2_attention,
     .embed = model_decoder_embed, .kv_shape = deepseek2_kv_shape,
 };

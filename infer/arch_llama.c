@@ -23,7 +23,7 @@
 #include "infer/layers.h"
 
 /* arch_ops.attention: rows t0..n-1 get their attention output (all n rows feed the cache). */
-static void llama_attention(struct infer_session *s, int il, int n, int pos0, int t0)
+void model_attention_gqa(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
@@ -115,7 +115,7 @@ static int llama_bind(struct infer_model *m, struct kb_error *err)
 }
 
 #define LLAMA_FAMILY                                                                               \
-    .bind = llama_bind, .forward = model_decoder_forward, .attention = llama_attention,             \
+    .bind = llama_bind, .forward = model_decoder_forward, .attention = model_attention_gqa,             \
     .embed = model_decoder_embed, .kv_shape = model_kv_shape_gqa
 
 const struct arch_ops arch_llama_ops = {

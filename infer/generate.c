@@ -27,6 +27,11 @@
  * (tests/infer/test_spec.c checks both). The default adapts the draft length (spec_choose) to
  * the acceptance so far and the measured cost of a batch, so a model that copies little, or a
  * compute-bound one, decodes at its plain speed.
+ * MTP drafts: a model with a NextN block (glm4moe) can draft the next token with it (the block's
+ * prediction from the hidden state at the last cached position and the pending token), prompt
+ * lookup continuing after that prediction; gen_draft picks between that and the plain lookup by
+ * their acceptance so far. The same verification keeps the text equal to plain decoding's. The
+ * policy counts MTP drafts under match length 0.
  * Tests: tests/infer/test_model.c, test_spec.c; benchmark: bench/bench_spec.c. */
 #include <math.h>
 #include <stdlib.h>
@@ -290,7 +295,8 @@ static int gen_lookup(const int32_t *hist, int n_hist, int32_t last, int32_t *dr
 struct spec_policy {
     bool adaptive;
     double t_eval[SPEC_MAX + 2]; /* moving average of the seconds an eval of b tokens takes; 0: none yet */
-    int trials[4], hits[4];      /* per match length 1..3: drafted positions checked, and accepted */
+    int trials[4], hits[4];      /* per match length 1..3 (0: MTP drafts): drafted positions checked, and accepted */
+    int n_steps;                 /* draft lookups so far */
 };
 
 static void spec_time(struct spec_policy *sp, int b, double dt)
@@ -324,13 +330,19 @@ static double spec_cost(const struct spec_policy *sp, int b)
     return KB_MAX(c_lo, 0.8 * (c_lo + slope * (b - lo)));
 }
 
+/* Estimated acceptance of a drafted token for match length n (0: MTP drafts). */
+static double spec_rate(const struct spec_policy *sp, int n)
+{
+    return (sp->hits[n] + 1.0) / (sp->trials[n] + 2.0);
+}
+
 static int spec_choose(const struct spec_policy *sp, int k_avail, int n_match)
 {
     if (!sp->adaptive || k_avail == 0)
         return k_avail;
     if (sp->t_eval[1] <= 0)
         return 0; /* learn what a plain step costs first */
-    double a = (sp->hits[n_match] + 1.0) / (sp->trials[n_match] + 2.0);
+    double a = spec_rate(sp, n_match);
     double best = 1.0, e = 1.0, ak = 1.0;
     int best_k = 0;
     for (int k = 1; k <= k_avail; k++) {
@@ -349,6 +361,36 @@ static void spec_count(struct spec_policy *sp, int n_match, int trials, int hits
 {
     sp->trials[n_match] += trials;
     sp->hits[n_match] += hits;
+}
+
+/* The draft after the pending token `next` (at position n_past), from prompt lookup and, with an
+ * MTP head (NextN block, arch_glm4moe.c), its prediction d. Both apply: when the lookup's first
+ * token is d, or the lookup's acceptance so far (for its match length) beats the MTP head's, the
+ * lookup's draft; else d followed by what prompt lookup finds after it (hist + next + d), counted
+ * under match length 0 (the policy's slot for MTP drafts). The NextN row skipped here is computed
+ * by the next forward step (arch_glm4moe.c), so the head's cache stays whole. Returns the count; *n_match as
+ * gen_lookup's, 0 for an MTP draft, -1 for none. */
+static int gen_draft(struct infer_session *s, struct spec_policy *pol, int32_t next, int32_t *draft,
+                     int max, int *n_match)
+{
+    /* an MTP draft costs a NextN row and an output head: the adaptive policy asks the head only
+     * when it would verify a draft of its acceptance so far at the measured batch cost, and, once
+     * it has failed 8 times, when it has been accepted 15 % of the time; every 8th step anyway,
+     * to notice if that changes */
+    bool ask = !pol->adaptive || pol->n_steps % 8 == 0 ||
+               (spec_choose(pol, 1, 0) > 0 && (pol->trials[0] < 8 || spec_rate(pol, 0) >= 0.15));
+    int32_t d = ask ? model_mtp_draft(s, next) : -1;
+    pol->n_steps++;
+    int nm = -1, k = gen_lookup(s->hist, s->n_past, next, draft, max, &nm);
+    *n_match = k > 0 ? nm : -1;
+    if (d < 0 || (k > 0 && (draft[0] == d || spec_rate(pol, nm) > spec_rate(pol, 0))))
+        return k;
+    draft[0] = d;
+    *n_match = 0;
+    if (max < 2)
+        return 1;
+    s->hist[s->n_past] = next; /* room > 0: n_past < n_ctx; the eval writes it there anyway */
+    return 1 + gen_lookup(s->hist, s->n_past + 1, d, draft + 1, max - 1, &nm);
 }
 
 static int gen_draft_max(const struct infer_gen_params *p)
@@ -437,11 +479,11 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
     for (;;) {
         if (gen_take(&gs, tok, pos))
             break;
-        int k_avail = 0, k = 0, n_match = 0;
+        int k_avail = 0, k = 0, n_match = -1;
         if (draft_max > 0) {
             int room = KB_MIN(draft_max, KB_MIN(s->n_ctx - pos - 1, p->max_tokens - gs.r.n_gen - 1));
             if (room > 0)
-                k_avail = gen_lookup(s->hist, s->n_past, tok, batch + 1, room, &n_match);
+                k_avail = gen_draft(s, &pol, tok, batch + 1, room, &n_match);
             k = spec_choose(&pol, k_avail, n_match);
         }
         double te = kb_now_s();
@@ -464,6 +506,7 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
         spec_time(&pol, k + 1, kb_now_s() - te);
         gs.r.n_verify++;
         gs.r.n_drafted += k;
+        gs.r.n_mtp_drafted += n_match == 0;
         bool done = false;
         int i = 0;
         for (;; i++) {
@@ -472,6 +515,7 @@ int infer_generate(struct infer_session *s, const int32_t *prompt, int n_prompt,
             if (i == k || tok != batch[1 + i])
                 break;
             gs.r.n_accepted++;
+            gs.r.n_mtp_accepted += i == 0 && n_match == 0;
             if ((done = gen_take(&gs, tok, pos)))
                 break;
         }

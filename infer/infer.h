@@ -73,6 +73,7 @@ struct infer_model_info {
     int n_swa_layers;          /* layers that slide (their KV cache is a ring of the window) */
     int n_recurrent_layers;    /* qwen3next/qwen35moe Gated DeltaNet layers: no KV cache */
     uint64_t recurrent_state_bytes; /* their fixed state per session (conv + delta-rule states) */
+    int n_nextn;               /* NextN/MTP blocks (glm4moe) after the n_layer main ones, 0 none */
     uint64_t kv_bytes_per_token;      /* F16 KV cache bytes per position, all layers but the
                                        * sliding-window and recurrent ones */
     uint64_t kv_bytes_per_token_full; /* the same for full per-head K and V (= above unless MLA) */
@@ -135,6 +136,8 @@ struct infer_session_params {
     struct infer_pool *pool; /* borrowed; valid until the session is freed. NULL: the session starts
                               * its own pool of n_threads; else it runs on this one's threads */
     bool kv_f32;   /* keep the KV cache in F32 instead of F16 (bit-closer to the conformance set) */
+    bool no_mtp;   /* models with NextN/MTP blocks (glm4moe): do not run them (no MTP drafts, no
+                    * NextN KV cache kept up; the main model's results are the same either way) */
 };
 void infer_session_params_default(struct infer_session_params *p);
 
@@ -283,6 +286,8 @@ struct infer_gen_result {
     int n_drafted;       /* speculative tokens drafted (and evaluated) */
     int n_accepted;      /* of those, the ones decoding kept */
     int n_verify;        /* batched verification steps (each evaluated 1 + its drafts) */
+    int n_mtp_drafted;   /* of n_drafted, first draft tokens that came from the model's MTP head */
+    int n_mtp_accepted;  /* of those, the ones decoding kept */
 };
 
 /* Evaluates prompt[0..n_prompt) after what the session already holds, then samples up to
@@ -321,8 +326,8 @@ bool infer_chat_opens_think(const struct infer_model *m, const struct infer_chat
 
 /* A GGUF with seeded random weights that llama.cpp loads too; see infer/synth.h for the layout. */
 struct infer_synth_params {
-    const char *arch;  /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss"
-                        * (written, not run yet); borrowed */
+    const char *arch;  /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss",
+                        * "glm4moe"; borrowed */
     int type;          /* ggml type id of the weight matrices (infer_type_from_name) */
     bool mix_q4_k_m;   /* type Q4_K with llama-quantize's Q4_K_M per-tensor choices (Q6_K/Q8_0/Q5_K) */
     int n_layer, n_embd, n_head, n_head_kv;
@@ -345,6 +350,8 @@ struct infer_synth_params {
     float yarn_factor;   /* 0: no rope scaling */
     int yarn_orig_ctx;
     int n_swa;           /* gpt-oss only: sliding window (0: the default, 128) */
+    int n_nextn;         /* glm4moe only: NextN/MTP blocks after the main ones (default 1) */
+    bool nextn_agree;    /* glm4moe only: NextN blocks made to agree with the main model (synth.h) */
 };
 void infer_synth_params_default(struct infer_synth_params *p, const char *arch);
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err);

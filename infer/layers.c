@@ -254,7 +254,7 @@ void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const 
 }
 
 /* The FFN sublayer for rows t0..n-1. */
-static void ffn_block(struct infer_session *s, int il, int n, int t0)
+void model_ffn_block(struct infer_session *s, int il, int n, int t0)
 {
     const struct model_hparams *hp = &s->m->hp;
     const struct model_layer *L = &s->m->layers[il];
@@ -298,7 +298,7 @@ void model_decoder_forward(struct infer_session *s, const int32_t *tok, int n, f
             t0 = logits ? n - 1 : n;
         m->ops->attention(s, il, n, pos0, t0);
         model_prof_mark(s, INFER_PROF_NORM); /* the residual add after the attention */
-        ffn_block(s, il, n, t0);
+        model_ffn_block(s, il, n, t0);
     }
     if (!logits)
         return;

@@ -50,6 +50,18 @@ void model_rope(float *x, const float *cs, int n_rot, bool neox);
 /* out(T, n_embd) = (silu(x Wgate) * (x Wup)) Wdown */
 void model_ffn_dense(struct infer_session *s, const struct model_w *gate, const struct model_w *up,
                      const struct model_w *down, const float *x, int n, float *out);
+/* The FFN sublayer of layer il for rows t0..n-1: x += FFN(rmsnorm(x) * ffn_norm), dense or MoE. */
+void model_ffn_block(struct infer_session *s, int il, int n, int t0);
+/* arch_llama.c's attention sublayer (GQA, optional biases and per-head Q/K norms, rope over the
+ * first n_rot values of each head): arch_ops.attention of the llama family and glm4moe. */
+void model_attention_gqa(struct infer_session *s, int il, int n, int pos0, int t0);
+/* arch_glm4moe.c, for every architecture with NextN/MTP blocks (glm4moe, deepseek2): the
+ * nextn.* tensors of block il (eh_proj, enorm, hnorm; shared_head_norm/head and embed_tokens
+ * optional), and arch_ops.forward keeping the NextN block's cache for MTP drafts (plain
+ * model_decoder_forward when the session runs no MTP). */
+int model_bind_nextn(struct infer_model *m, int il, struct kb_error *err);
+void model_mtp_forward(struct infer_session *s, const int32_t *tok, int n, float *logits, bool all,
+                       bool keep_rows);
 /* One decoder step of n <= n_batch tokens at positions n_past.. (every decoder's arch_ops.forward):
  * logits as in infer_eval (NULL: none). Does not advance n_past. keep_rows: every row's final state
  * stays in s->x (embeddings); otherwise the last layer skips rows whose output nobody reads. */

@@ -23,7 +23,7 @@
 static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
                                                     &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
                                                     &arch_bert_ops,     &arch_gptoss_ops,
-                                                    &arch_qwen3next_ops, &arch_qwen35moe_ops};
+                                                    &arch_qwen3next_ops, &arch_qwen35moe_ops, &arch_glm4moe_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)
@@ -400,6 +400,7 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->q_lora_rank = hp->q_lora_rank;
     m->ops->kv_shape(m, &kv);
     out->n_swa = hp->n_swa;
+    out->n_nextn = hp->n_nextn;
     for (int il = 0; il < hp->n_layer; il++)
         out->n_swa_layers += model_layer_swa(hp, il);
     /* a sliding layer's cache is its window whatever the context: it does not grow per token */
@@ -517,6 +518,8 @@ void infer_synth_params_default(struct infer_synth_params *p, const char *arch)
     p->yarn_factor = sp.yarn_factor;
     p->yarn_orig_ctx = sp.yarn_orig_ctx;
     p->n_swa = sp.n_swa;
+    p->n_nextn = sp.n_nextn;
+    p->nextn_agree = sp.nextn_agree;
 }
 
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err)
@@ -555,6 +558,8 @@ int infer_synth_write(const char *path, const struct infer_synth_params *p, stru
     sp.yarn_orig_ctx = p->yarn_orig_ctx;
     if (p->n_swa > 0)
         sp.n_swa = p->n_swa;
+    sp.n_nextn = p->n_nextn;
+    sp.nextn_agree = p->nextn_agree;
     kern_init(false);
     return synth_write(path, &sp, err);
 }

@@ -64,6 +64,9 @@ struct model_hparams {
      * il is full attention when (il + 1) % full_attn_interval == 0, else recurrent */
     int ssm_d_conv, ssm_d_state, ssm_n_group, ssm_dt_rank, ssm_d_inner, full_attn_interval;
     bool ssm_kv_tiled; /* qwen35moe: value head h reads key head h % groups (qwen3next: h / (Hv / groups)) */
+    /* NextN/MTP blocks (glm4moe): layers[n_layer .. n_layer + n_nextn) hold them; the main
+     * forward runs layers [0, n_layer) only (block_count = n_layer + n_nextn in the file) */
+    int n_nextn;
     /* encoders (bert) */
     float norm_eps;   /* LayerNorm epsilon */
     int pooling;      /* 0 none, 1 mean, 2 cls, 3 last (llama.cpp's pooling_type) */
@@ -96,6 +99,9 @@ struct model_layer {
     bool recurrent;
     struct model_w wqkv, wqkv_gate, ssm_conv1d, ssm_dt, ssm_a, ssm_ba, ssm_norm, ssm_out;
     struct model_w ssm_beta, ssm_alpha; /* qwen35moe: (n_embd, Hv) each instead of ssm_ba */
+    /* NextN/MTP block (glm4moe): eh_proj (n_embd, 2 n_embd) over [enorm(embedding) ; hnorm(h)],
+     * the shared head's norm and optional own head and embedding (absent: the model's) */
+    struct model_w eh_proj, enorm, hnorm, sh_norm, sh_head, nx_embd;
     /* bert: post-norm LayerNorms and FFN biases */
     struct model_w attn_out_norm, attn_out_norm_b, out_norm_l, out_norm_l_b, ffn_up_b, ffn_down_b;
 };
@@ -228,6 +234,16 @@ struct infer_session {
     size_t xq_bytes;
     float *logits;  /* (n_vocab) scratch for generation */
     int32_t *hist;  /* (n_ctx) the token at each cached position */
+    /* MTP (models with NextN blocks, unless infer_session_params.no_mtp): the NextN block's KV
+     * cache is layer n_layer of k_cache/v_cache; its row at position p is made from the main
+     * model's normed hidden state at p and the token at p + 1 (arch_glm4moe.c) */
+    bool mtp_on;
+    float *mtp_in;     /* (T, 2 n_embd) [enorm(embedding) ; hnorm(h)] */
+    float *mtp_h;      /* (T, n_embd) normed hidden rows of the last forward step */
+    int mtp_h_pos0, mtp_h_n; /* their positions: [mtp_h_pos0, mtp_h_pos0 + mtp_h_n) */
+    int mtp_done_pos;  /* position whose NextN row was last computed by a draft (-1: none) ... */
+    int32_t mtp_done_tok; /* ... with this next token */
+    float *mtp_logits; /* (n_vocab) the draft's logits */
     struct model_prof *prof; /* NULL: not profiling; owned (infer_session_profile) */
     /* recurrent state (m->ops->rs_size; NULL otherwise): the state after position n_past, a
      * snapshot of it at position rs_snap_pos (-1: none), and the forward pass's scratch */
@@ -271,9 +287,9 @@ int model_bind(const struct infer_model *m, struct model_w *w, const char *name,
  * the attention tensors (bind_attention), ffn_norm and the dense or MoE FFN. */
 int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
                        struct kb_error *err);
-/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c). */
+/* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c, arch_glm4moe.c). */
 extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
-    arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops;
+    arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops, arch_glm4moe_ops;
 extern const struct arch_ops arch_qwen3next_ops, arch_qwen35moe_ops; /* arch_qwen3next.c */
 /* Whether layer il attends through a sliding window (hp->n_swa > 0 and the pattern says so). */
 static inline bool model_layer_swa(const struct model_hparams *hp, int il)
@@ -289,6 +305,10 @@ static inline bool model_layer_recurrent(const struct model_hparams *hp, int il)
  * layer keeps its window plus one step (the step's first query still sees n_swa - 1 older keys
  * while the step's n_batch keys are written), never more than n_ctx; a recurrent layer none. */
 int model_kv_cells(const struct model_hparams *hp, int il, int n_ctx, int n_batch);
+/* arch_glm4moe.c: the MTP draft for the token after `next`, which is pending at position n_past
+ * (its NextN row at n_past - 1 combines the main model's hidden state there with next): the argmax
+ * of the NextN block's logits, or -1 when the session has no MTP or no hidden state for n_past - 1. */
+int32_t model_mtp_draft(struct infer_session *s, int32_t next);
 /* generate.c: the tokenizer built from the file (vocab NULL when it has none). */
 int model_vocab_open(struct infer_model *m, struct kb_error *err);
 void model_vocab_close(struct infer_model *m);

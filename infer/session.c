@@ -28,9 +28,9 @@ size_t session_matmul_scratch(const struct infer_model *m, int n_tok)
 {
     const struct model_hparams *hp = &m->hp;
     size_t best = kern_matmul_scratch_bytes(m->output.type, hp->n_embd, n_tok);
-    for (int il = 0; il < hp->n_layer; il++) {
+    for (int il = 0; il < hp->n_layer + hp->n_nextn; il++) {
         const struct model_layer *L = &m->layers[il];
-        const struct model_w *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
+        const struct model_w *ws[] = {&L->eh_proj, &L->sh_head, &L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
                                       &L->ffn_down, &L->gate_inp, &L->gate_exps, &L->up_exps,
                                       &L->down_exps, &L->gate_shexp, &L->up_shexp, &L->down_shexp,
                                       &L->wq_a, &L->wq_b, &L->wkv_a, &L->wk_b, &L->wv_b};
@@ -48,7 +48,7 @@ size_t session_matmul_scratch(const struct infer_model *m, int n_tok)
 /* Element counts of every buffer, shared by the estimate and the allocation. */
 struct sizes {
     size_t kv_k, kv_v, x, q, k, v, att, ff, scores, rope, logits;
-    size_t r_logits, r_slots, e_rows, e_out, kv_lat, q_lat, q_abs, h, o_lat, hits;
+    size_t r_logits, r_slots, e_rows, e_out, kv_lat, q_lat, q_abs, h, o_lat, hits, mtp;
 };
 
 static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_threads, struct sizes *z)
@@ -60,8 +60,9 @@ static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_thread
     size_t C = (size_t)hp->kv_lora_rank, R = (size_t)hp->n_rot;
     m->ops->kv_shape(m, &kv);
     size_t cells = 0;
-    for (int il = 0; il < hp->n_layer; il++)
+    for (int il = 0; il < hp->n_layer + hp->n_nextn; il++) /* NextN blocks: after the main layers */
         cells += (size_t)model_kv_cells(hp, il, n_ctx, T);
+    z->mtp = hp->n_nextn > 0 ? (size_t)T * hp->n_embd : 0;
     z->kv_k = cells * kv.k_row;
     z->kv_v = cells * kv.v_row;
     if (!m->ops->forward) /* encoders keep no cache */
@@ -77,7 +78,7 @@ static void sizes_of(const struct infer_model *m, int n_ctx, int T, int n_thread
         z->r_slots = (size_t)T * hp->n_expert_used;
         z->e_rows = (size_t)T * hp->n_expert;
         z->e_out = KB_MAX(z->r_slots * hp->n_embd, moe_gen_scratch_floats(hp));
-        z->hits = (size_t)hp->n_layer * hp->n_expert;
+        z->hits = (size_t)(hp->n_layer + hp->n_nextn) * hp->n_expert;
     }
     if (mla) {
         z->kv_lat = (size_t)T * (C + R);
@@ -102,7 +103,7 @@ uint64_t infer_session_bytes(const struct infer_model *m, int n_ctx, int n_batch
     uint64_t kv = (uint64_t)(z.kv_k + z.kv_v) * (kv_f32 ? 4 : 2);
     uint64_t f = 3 * z.x + z.q + z.k + z.v + z.att + 2 * z.ff + z.scores + z.rope + z.logits +
                  z.r_logits + 2 * z.r_slots + z.e_rows + z.e_out + 2 * z.x + z.kv_lat + z.q_lat +
-                 z.q_abs + 2 * z.h + z.o_lat + 2 * z.hits;
+                 z.q_abs + 2 * z.h + z.o_lat + 2 * z.hits + 3 * z.mtp;
     if (m->ops->rs_size) {
         size_t st = 0, sc = 0;
         m->ops->rs_size(m, n_batch, 2, &st, &sc);
@@ -149,6 +150,9 @@ void infer_session_free(struct infer_session *s)
     free(s->h_out);
     free(s->o_lat);
     free(s->expert_hits);
+    free(s->mtp_in);
+    free(s->mtp_h);
+    free(s->mtp_logits);
     free(s->prof);
     free(s->rs);
     free(s->rs_snap);
@@ -253,6 +257,15 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         s->h_out = kb_try_malloc(z.h, sizeof(float));
         s->o_lat = kb_try_malloc(z.o_lat, sizeof(float));
         mla_ok = s->kv_lat && s->q_lat && s->q_abs && s->h_in && s->h_out && s->o_lat;
+    }
+    s->mtp_done_pos = -1;
+    if (z.mtp && !p->no_mtp) {
+        s->mtp_in = kb_try_malloc(2 * z.mtp, sizeof(float));
+        s->mtp_h = kb_try_malloc(z.mtp, sizeof(float));
+        s->mtp_logits = kb_try_malloc(z.logits, sizeof(float));
+        s->mtp_on = s->mtp_in && s->mtp_h && s->mtp_logits;
+        if (!s->mtp_on)
+            moe_ok = false;
     }
     if (!s->k_cache || !s->v_cache || !s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v ||
         !s->att || !s->ff_g || !s->ff_u || !s->scores || !s->att_tmp || !s->rope_cs || !s->logits || !s->hist ||

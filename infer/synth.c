@@ -27,8 +27,10 @@
 #define SYNTH_MAX_TENSORS 4096
 
 /* TK_CONV: an F32 matrix of weights (qwen3next's short causal conv kernels, which ggml's ssm_conv
- * reads as F32); TK_NEG: an F32 vector of small negative values (qwen3next's ssm_a, -exp(A_log)) */
-enum tkind { TK_MAT, TK_EMB, TK_NORM, TK_BIAS, TK_ROUTER, TK_CONV, TK_NEG };
+ * reads as F32); TK_NEG: an F32 vector of small negative values (qwen3next's ssm_a, -exp(A_log));
+ * TK_ONES and TK_EYE serve glm4moe's "made to agree" NextN block (synth.h): all-ones norms, and
+ * an eh_proj whose left half is std * identity and right half zero. */
+enum tkind { TK_MAT, TK_EMB, TK_NORM, TK_BIAS, TK_ROUTER, TK_CONV, TK_NEG, TK_ONES, TK_EYE };
 
 struct stensor {
     char name[64];
@@ -36,7 +38,8 @@ struct stensor {
     int64_t ne[4];
     int type;       /* enum ggml_type */
     enum tkind kind;
-    float std;      /* for TK_MAT/TK_EMB/TK_BIAS/TK_ROUTER */
+    float std;      /* for TK_MAT/TK_EMB/TK_BIAS/TK_ROUTER/TK_EYE */
+    char seed_name[64]; /* "" : values seeded by name; else by this name (a copy of that tensor) */
     size_t n_bytes;
     uint64_t offset;
 };
@@ -48,7 +51,7 @@ struct slist {
 
 static const char *arch_names[] = {"llama",   "qwen2",     "qwen3",   "qwen2moe",
                                    "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next",
-                                   "qwen35moe"};
+                                   "qwen35moe", "glm4moe"};
 
 static bool arch_known(const char *a)
 {
@@ -67,7 +70,7 @@ static bool is_moe(const char *a)
 {
     return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0 ||
            strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0 || strcmp(a, "qwen3next") == 0 ||
-           strcmp(a, "qwen35moe") == 0;
+           strcmp(a, "qwen35moe") == 0 || strcmp(a, "glm4moe") == 0;
 }
 
 /* qwen3next and qwen35moe (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, rope sections) */
@@ -94,6 +97,11 @@ static void qn_dims_of(const struct synth_params *p, struct qn_dims *d)
     d->conv_dim = 2 * d->Hk * d->S + d->d_inner;
     d->interval = p->n_layer >= 4 ? 4 : 2;
     d->n_rot = (int)KB_MAX(2, (hd / 4) & ~(int64_t)1); /* partial rotary: a quarter of the head */
+}
+
+static bool is_glm(const char *a)
+{
+    return strcmp(a, "glm4moe") == 0;
 }
 
 static bool is_oss(const char *a)
@@ -144,6 +152,12 @@ void synth_params_default(struct synth_params *p, const char *arch)
         p->yarn_factor = 40.0f;
         p->yarn_orig_ctx = 4096;
     }
+    if (is_glm(arch)) { /* GLM-4.5-Air's choices at a small width */
+        p->rope_base = 1000000.0f;
+        p->gating_func = 2;
+        p->expert_weights_norm = true;
+        p->n_nextn = 1;
+    }
     if (is_oss(arch)) { /* gpt-oss-20b's settings at a small width */
         p->head_dim = 64;
         p->n_expert_used = 4;
@@ -160,7 +174,7 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
     if (!p->arch || !arch_known(p->arch))
         return kb_error_set(err, KB_EINVAL,
                             "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral, "
-                            "deepseek2, gpt-oss, qwen3next, qwen35moe)",
+                            "deepseek2, gpt-oss, qwen3next, qwen35moe, glm4moe)",
                             p->arch ? p->arch : "");
     if (is_ds2(p->arch) &&
         (p->kv_lora_rank < 1 || p->kv_lora_rank > 8192 || p->qk_rope_dim < 2 || p->qk_rope_dim % 2 ||
@@ -171,6 +185,20 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
          (p->n_expert_group > 0 && p->n_expert % p->n_expert_group != 0) || p->yarn_factor < 0 ||
          (p->yarn_factor > 0 && p->yarn_orig_ctx < 1)))
         return kb_error_set(err, KB_EINVAL, "synth: bad deepseek2 attention/expert configuration");
+    if (is_glm(p->arch) &&
+        (p->n_expert_shared < 0 || p->n_dense_lead < 0 || p->n_dense_lead > p->n_layer ||
+         (p->gating_func != 1 && p->gating_func != 2) || p->n_nextn < 0 || p->n_nextn > 4 ||
+         ((p->head_dim ? p->head_dim : p->n_embd / KB_MAX(p->n_head, 1)) % 4 != 0) ||
+         (p->nextn_agree && (p->n_nextn < 1 || p->n_dense_lead != 0 || p->n_nextn > p->n_layer))))
+        return kb_error_set(err, KB_EINVAL, "synth: bad glm4moe configuration (shared experts, dense lead, gating "
+                                            "1|2, 0..4 nextn layers, head_dim a multiple of 4; --nextn-agree "
+                                            "needs nextn layers, no dense lead and as many main layers)");
+    if ((p->n_nextn || p->nextn_agree) && !is_glm(p->arch) &&
+        (!is_ds2(p->arch) || p->n_nextn < 0 || p->n_nextn > 4 ||
+         (p->nextn_agree && (p->n_nextn < 1 || p->n_dense_lead != 0 || p->n_nextn > p->n_layer))))
+        return kb_error_set(err, KB_EINVAL, "synth: nextn layers are written for glm4moe and deepseek2 only (0..4; "
+                                            "--nextn-agree needs nextn layers, no dense lead and as many main "
+                                            "layers)");
     if (!ggml_type_supported(p->type) || p->type == GGML_TYPE_Q8_1 || p->type == GGML_TYPE_Q8_K)
         return kb_error_set(err, KB_EINVAL, "synth: type %d is not a supported weight type", p->type);
     if (p->mix_q4_k_m && p->type != GGML_TYPE_Q4_K)
@@ -275,6 +303,29 @@ static void add_t(struct slist *l, int want_type, enum tkind kind, const char *n
     t->n_bytes = ggml_row_bytes(t->type, ne0) * (size_t)(t->ne[1] * t->ne[2]);
 }
 
+/* The nextn.* tensors of NextN block b (glm4moe, deepseek2); made to agree (synth.h): eh_proj
+ * [std(token_embd) I | 0], enorm/hnorm ones, shared_head_norm a copy of output_norm. */
+static void add_nextn(const struct synth_params *p, struct slist *l, int b)
+{
+    int64_t E = p->n_embd;
+    bool agree = p->nextn_agree;
+    char n[64];
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+    } while (0)
+    T(agree ? TK_EYE : TK_MAT, "nextn.eh_proj.weight", 2, 2 * E, E, 1);
+    if (agree)
+        l->t[l->n - 1].std = 1.0f / sqrtf((float)E); /* token_embd's std (add_t: 1/sqrt(ne0)) */
+    T(agree ? TK_ONES : TK_NORM, "nextn.enorm.weight", 1, E, 1, 1);
+    T(agree ? TK_ONES : TK_NORM, "nextn.hnorm.weight", 1, E, 1, 1);
+    T(TK_NORM, "nextn.shared_head_norm.weight", 1, E, 1, 1);
+    if (agree)
+        snprintf(l->t[l->n - 1].seed_name, 64, "output_norm.weight");
+#undef T
+}
+
 /* deepseek2 blocks in llama.cpp's MLA layout: q (or q-LoRA a/norm/b), kv_a_mqa (kv_lora + rope),
  * kv_a_norm, per-head k_b (nope x kv_lora) and v_b (kv_lora x v), output; leading dense FFN blocks,
  * then routed experts + shared experts (+ exp_probs_b for sigmoid gating). */
@@ -282,11 +333,14 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
 {
     int64_t E = p->n_embd, H = p->n_head, kq = p->qk_nope_dim + p->qk_rope_dim;
     char n[64];
-    for (int b = 0; b < p->n_layer; b++) {
+    for (int b = 0; b < p->n_layer + p->n_nextn; b++) {
+        bool copy = b >= p->n_layer && p->nextn_agree;
 #define T(kind, suffix, nd, a0, a1, a2)                                                                    \
     do {                                                                                                   \
         snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
-        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                                        \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+        if (copy)                                                                                          \
+            snprintf(l->t[l->n - 1].seed_name, 64, "blk.%d.%s", b - p->n_layer, suffix);                  \
     } while (0)
         T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
         if (p->q_lora_rank > 0) {
@@ -321,6 +375,8 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
             T(TK_MAT, "ffn_down_shexp.weight", 2, fs, E, 1);
         }
 #undef T
+        if (b >= p->n_layer)
+            add_nextn(p, l, b);
     }
 }
 
@@ -415,6 +471,56 @@ static void build_qn_blocks(const struct synth_params *p, struct slist *l)
     }
 }
 
+/* glm4moe blocks as llama.cpp's glm4moe loader names them: biased q/k/v, post_attention_norm,
+ * dense leading blocks, then sigmoid-routed experts with exp_probs_b and shared experts; the last
+ * n_nextn blocks also carry the NextN tensors. With nextn_agree the NextN blocks copy main blocks
+ * (seed_name) and get the identity-like eh_proj (synth.h). */
+static void build_glm_blocks(const struct synth_params *p, struct slist *l)
+{
+    int64_t E = p->n_embd, hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
+    int64_t nq = p->n_head * hd, nkv = p->n_head_kv * hd, F = p->n_ff_exp, X = p->n_expert;
+    char n[64];
+    for (int b = 0; b < p->n_layer + p->n_nextn; b++) {
+        bool nextn = b >= p->n_layer, copy = nextn && p->nextn_agree;
+#define T(kind, suffix, nd, a0, a1, a2)                                                                    \
+    do {                                                                                                   \
+        snprintf(n, sizeof(n), "blk.%d.%s", b, suffix);                                                    \
+        add_t(l, want_type(p, n, nd), kind, n, nd, a0, a1, a2);                                            \
+        if (copy)                                                                                          \
+            snprintf(l->t[l->n - 1].seed_name, 64, "blk.%d.%s", b - p->n_layer, suffix);                  \
+    } while (0)
+        T(TK_NORM, "attn_norm.weight", 1, E, 1, 1);
+        T(TK_MAT, "attn_q.weight", 2, E, nq, 1);
+        T(TK_BIAS, "attn_q.bias", 1, nq, 1, 1);
+        T(TK_MAT, "attn_k.weight", 2, E, nkv, 1);
+        T(TK_BIAS, "attn_k.bias", 1, nkv, 1, 1);
+        T(TK_MAT, "attn_v.weight", 2, E, nkv, 1);
+        T(TK_BIAS, "attn_v.bias", 1, nkv, 1, 1);
+        T(TK_MAT, "attn_output.weight", 2, nq, E, 1);
+        T(TK_NORM, "post_attention_norm.weight", 1, E, 1, 1);
+        if (b < p->n_dense_lead) {
+            T(TK_MAT, "ffn_gate.weight", 2, E, p->n_ff, 1);
+            T(TK_MAT, "ffn_up.weight", 2, E, p->n_ff, 1);
+            T(TK_MAT, "ffn_down.weight", 2, p->n_ff, E, 1);
+        } else {
+            T(TK_ROUTER, "ffn_gate_inp.weight", 2, E, X, 1);
+            T(TK_BIAS, "exp_probs_b.bias", 1, X, 1, 1);
+            T(TK_MAT, "ffn_gate_exps.weight", 3, E, F, X);
+            T(TK_MAT, "ffn_up_exps.weight", 3, E, F, X);
+            T(TK_MAT, "ffn_down_exps.weight", 3, F, E, X);
+            if (p->n_expert_shared > 0) {
+                int64_t fs = F * p->n_expert_shared;
+                T(TK_MAT, "ffn_gate_shexp.weight", 2, E, fs, 1);
+                T(TK_MAT, "ffn_up_shexp.weight", 2, E, fs, 1);
+                T(TK_MAT, "ffn_down_shexp.weight", 2, fs, E, 1);
+            }
+        }
+#undef T
+        if (nextn)
+            add_nextn(p, l, b);
+    }
+}
+
 static void build_tensors(const struct synth_params *p, struct slist *l)
 {
     const char *a = p->arch;
@@ -434,6 +540,10 @@ static void build_tensors(const struct synth_params *p, struct slist *l)
     }
     if (is_qnext(a)) {
         build_qn_blocks(p, l);
+        goto out_head;
+    }
+    if (is_glm(a)) {
+        build_glm_blocks(p, l);
         goto out_head;
     }
     for (int b = 0; b < p->n_layer; b++) {
@@ -618,11 +728,11 @@ static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
 {
     bool ds = is_ds2(p->arch), v3 = ds && p->q_lora_rank > 0;
     bool oss = is_oss(p->arch);
-    const char **sp = is_qwen(p->arch) ? specials_qwen : ds ? specials_ds : oss ? specials_oss : specials_llama;
+    const char **sp = is_qwen(p->arch) || is_glm(p->arch) ? specials_qwen : ds ? specials_ds : oss ? specials_oss : specials_llama;
     char tok[64];
     kv_str(b, n_kv, NULL, "tokenizer.ggml.model", "gpt2");
     kv_str(b, n_kv, NULL, "tokenizer.ggml.pre",
-           is_qwen(p->arch) ? "qwen2" : v3 ? "deepseek-v3" : ds ? "deepseek-llm" : oss ? "gpt-4o" : "llama-bpe");
+           is_qwen(p->arch) || is_glm(p->arch) ? "qwen2" : v3 ? "deepseek-v3" : ds ? "deepseek-llm" : oss ? "gpt-4o" : "llama-bpe");
     kv_head(b, NULL, "tokenizer.ggml.tokens", GGUF_VT_ARRAY);
     put_u32(b, GGUF_VT_STRING);
     put_u64(b, (uint64_t)p->n_vocab);
@@ -660,7 +770,7 @@ static void put_vocab(struct kb_buf *b, int *n_kv, const struct synth_params *p)
         put_str(b, tok, strlen(tok));
     }
     (*n_kv)++;
-    bool qwen = is_qwen(p->arch);
+    bool qwen = is_qwen(p->arch) || is_glm(p->arch);
     kv_u32(b, n_kv, NULL, "tokenizer.ggml.bos_token_id", SYNTH_TOK_SPECIAL0);
     kv_u32(b, n_kv, NULL, "tokenizer.ggml.eos_token_id", qwen ? SYNTH_TOK_SPECIAL0 + 2 : SYNTH_TOK_SPECIAL0 + 1);
     kv_u32(b, n_kv, NULL, "tokenizer.ggml.eot_token_id",
@@ -718,6 +828,8 @@ static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params 
     KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
     (*n_kv)++;
     kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+    if (p->n_nextn > 0)
+        kv_u32(b, n_kv, A, "nextn_predict_layers", (uint32_t)p->n_nextn);
     if (p->n_expert_group > 0) {
         kv_u32(b, n_kv, A, "expert_group_count", (uint32_t)p->n_expert_group);
         kv_u32(b, n_kv, A, "expert_group_used_count", (uint32_t)p->n_expert_group_used);
@@ -728,6 +840,27 @@ static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params 
         kv_u32(b, n_kv, A, "rope.scaling.original_context_length", (uint32_t)p->yarn_orig_ctx);
         kv_f32(b, n_kv, A, "rope.scaling.yarn_log_multiplier", 0.0707f);
     }
+}
+
+/* glm4moe: partial rotary over half of each head, as GLM-4.5 (partial_rotary_factor 0.5). */
+static void put_meta_glm(struct kb_buf *b, int *n_kv, const struct synth_params *p, int hd)
+{
+    const char *A = "glm4moe";
+    kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)(hd / 2));
+    kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)hd);
+    kv_u32(b, n_kv, A, "attention.value_length", (uint32_t)hd);
+    kv_u32(b, n_kv, A, "leading_dense_block_count", (uint32_t)p->n_dense_lead);
+    kv_u32(b, n_kv, A, "expert_count", (uint32_t)p->n_expert);
+    kv_u32(b, n_kv, A, "expert_used_count", (uint32_t)p->n_expert_used);
+    kv_u32(b, n_kv, A, "expert_shared_count", (uint32_t)p->n_expert_shared);
+    kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
+    kv_f32(b, n_kv, A, "expert_weights_scale", p->expert_weights_scale);
+    kv_head(b, A, "expert_weights_norm", GGUF_VT_BOOL);
+    uint8_t norm = p->expert_weights_norm;
+    KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
+    (*n_kv)++;
+    kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+    kv_u32(b, n_kv, A, "nextn_predict_layers", (uint32_t)p->n_nextn);
 }
 
 static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
@@ -741,7 +874,7 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
     kv_u32(b, n_kv, NULL, "general.quantization_version", 2);
     kv_u32(b, n_kv, A, "context_length", (uint32_t)p->n_ctx);
     kv_u32(b, n_kv, A, "embedding_length", (uint32_t)p->n_embd);
-    kv_u32(b, n_kv, A, "block_count", (uint32_t)p->n_layer);
+    kv_u32(b, n_kv, A, "block_count", (uint32_t)(p->n_layer + p->n_nextn));
     kv_u32(b, n_kv, A, "feed_forward_length", (uint32_t)p->n_ff);
     kv_u32(b, n_kv, A, "attention.head_count", (uint32_t)p->n_head);
     kv_u32(b, n_kv, A, "attention.head_count_kv", is_ds2(p->arch) ? 1u : (uint32_t)p->n_head_kv);
@@ -750,6 +883,11 @@ static void put_meta(struct kb_buf *b, int *n_kv, const struct synth_params *p)
     kv_u32(b, n_kv, A, "vocab_size", (uint32_t)p->n_vocab);
     if (is_ds2(p->arch)) {
         put_meta_ds2(b, n_kv, p);
+        put_vocab(b, n_kv, p);
+        return;
+    }
+    if (is_glm(p->arch)) {
+        put_meta_glm(b, n_kv, p, hd);
         put_vocab(b, n_kv, p);
         return;
     }
@@ -842,9 +980,11 @@ static void gen_rows(void *ud, int ith, int nth)
     for (int64_t r = ith; r < j->n_rows; r += nth) {
         uint64_t s = j->base ^ ((uint64_t)(j->r0 + r) * 0xd1342543de82ef95ull);
         for (int64_t k = 0; k < t->ne[0]; k++)
-            row[k] = t->kind == TK_NORM  ? 1.0f + 0.01f * gauss(&s)
-                     : t->kind == TK_NEG ? -0.05f * expf(0.5f * gauss(&s))
-                                         : t->std * gauss(&s);
+            row[k] = t->kind == TK_NORM   ? 1.0f + 0.01f * gauss(&s)
+                     : t->kind == TK_NEG  ? -0.05f * expf(0.5f * gauss(&s))
+                     : t->kind == TK_ONES ? 1.0f
+                     : t->kind == TK_EYE  ? (k == j->r0 + r ? t->std : 0.0f)
+                                          : t->std * gauss(&s);
         kern.quant[t->type](row, j->out + (size_t)r * j->rb, t->ne[0]);
     }
 }
@@ -852,7 +992,8 @@ static void gen_rows(void *ud, int ith, int nth)
 static int write_tensor(FILE *f, struct kern_pool *pool, const struct stensor *t, uint64_t seed, float *rows,
                         uint8_t *chunk)
 {
-    uint64_t base = kb_fnv1a64(seed ^ 0x5851f42d4c957f2dull, t->name, strlen(t->name));
+    const char *sn = t->seed_name[0] ? t->seed_name : t->name;
+    uint64_t base = kb_fnv1a64(seed ^ 0x5851f42d4c957f2dull, sn, strlen(sn));
     int64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
     size_t rb = ggml_row_bytes(t->type, t->ne[0]);
     int64_t per_chunk = KB_MAX(1, (int64_t)(SYNTH_CHUNK_BYTES / rb));

@@ -30,7 +30,11 @@
  * kernels and negative ssm_a, gated full-attention blocks with partial rotary, routed experts plus
  * a sigmoid-gated shared expert; the DeltaNet widths are derived from the attention shape, see
  * qn_dims_of in synth.c), and qwen35moe (the same with separate ssm_beta/ssm_alpha projections and
- * rope.dimension_sections).
+ * rope.dimension_sections), and
+ * glm4moe (GLM-4.5: q/k/v biases, partial NEOX rope over half of each head, post_attention_norm,
+ * leading dense blocks, sigmoid routing with exp_probs_b, normalised weights, shared experts, and
+ * n_nextn NextN/MTP blocks blk.N.nextn.{eh_proj,enorm,hnorm,shared_head_norm} after the main ones;
+ * qwen-style control tokens and a ChatML template, not GLM's own chat format).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -76,6 +80,14 @@ struct synth_params {
     float yarn_factor;  /* 0: no rope scaling keys; else YaRN with this factor */
     int yarn_orig_ctx;  /* rope.scaling.original_context_length */
     int n_swa;          /* gpt-oss: attention.sliding_window (default 128; also uses the yarn keys) */
+    /* glm4moe, deepseek2: NextN/MTP blocks appended after the n_layer main blocks (block_count =
+     * n_layer + n_nextn, <arch>.nextn_predict_layers = n_nextn); default 1 for glm4moe, 0 else */
+    int n_nextn;
+    /* glm4moe, deepseek2: a NextN block "made to agree" (a synthetic check for MTP drafting): NextN block k
+     * copies main block k's weights, shared_head_norm copies output_norm, enorm/hnorm are ones
+     * and eh_proj = [std(token_embd) I | 0], so the block reruns main block k on the next token's
+     * embedding. With one main block this predicts what the main model will (nearly). */
+    bool nextn_agree;
 };
 
 /* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,

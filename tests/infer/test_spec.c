@@ -11,7 +11,12 @@
  * Each model must have both accepted and rejected drafts. The synthetic cases run again in a child
  * process on the scalar reference kernels (KBOX_FORCE_SCALAR=1). Also infer_session_truncate().
  * Draft lengths: the adaptive default (0), a fixed 2 (whose acceptance counts are checked) and a
- * fixed INFER_DRAFT_MAX. Underneath: a batch of 9 gives the single steps' logits bit for bit. */
+ * fixed INFER_DRAFT_MAX. Underneath: a batch of 9 gives the single steps' logits bit for bit.
+ * MTP drafts (NextN blocks, arch_glm4moe.c): glm4moe Q8_0 files join the synthetic set, one with
+ * a random NextN block and one whose NextN block is made to agree with its single main block, and
+ * a deepseek2 one made to agree (its NextN block has MLA attention); with them every case above
+ * also runs MTP drafts combined with prompt lookup, and test_mtp checks one-token drafts: identical
+ * text, and acceptance of the agreeing heads >= 50 % and above the random head's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,12 +225,16 @@ static int check_model(const char *path, struct totals *tot)
 
 struct synth_case {
     const char *arch, *type;
+    bool agree; /* glm4moe: one main block and a NextN block made to agree with it (synth.h) */
 };
-static const struct synth_case synths[] = {{"llama", "Q8_0"}, {"qwen2", "Q4_K"}, {"deepseek2", "Q8_0"}};
+static const struct synth_case synths[] = {{"llama", "Q8_0", false},    {"qwen2", "Q4_K", false},
+                                           {"deepseek2", "Q8_0", false}, {"glm4moe", "Q8_0", false},
+                                           {"glm4moe", "Q8_0", true},    {"deepseek2", "Q8_0", true}};
+enum { SYNTH_GLM = 3, SYNTH_GLM_AGREE = 4, SYNTH_DS2_AGREE = 5 };
 
 static void synth_path(const char *dir, size_t i, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%s_%s.gguf", dir, synths[i].arch, synths[i].type);
+    snprintf(out, n, "%s/%s_%s%s.gguf", dir, synths[i].arch, synths[i].type, synths[i].agree ? "_agree" : "");
 }
 
 /* Every synthetic model: mismatches; the acceptance counts of each go to tots[i]. */
@@ -256,6 +265,12 @@ static int setup(void **state)
         infer_synth_params_default(&sp, synths[i].arch);
         sp.type = infer_type_from_name(synths[i].type);
         sp.seed = 11 + i;
+        if (synths[i].agree) {
+            sp.n_layer = 1;
+            sp.n_dense_lead = 0;
+            sp.n_nextn = 1;
+            sp.nextn_agree = true;
+        }
         synth_path(fx->dir, i, path, sizeof path);
         if (infer_synth_write(path, &sp, &err))
             fail_msg("synth %s: %s", path, err.msg);
@@ -327,12 +342,49 @@ static void test_synthetic_identical(void **state)
     memset(tots, 0, sizeof tots);
     assert_int_equal(check_synths(fx->dir, tots), 0);
     for (size_t i = 0; i < KB_ARRAY_LEN(synths); i++) {
-        print_message("%s %s: %ld of %ld drafted tokens accepted\n", synths[i].arch, synths[i].type,
-                      tots[i].accepted, tots[i].drafted);
+        print_message("%s %s%s: %ld of %ld drafted tokens accepted\n", synths[i].arch, synths[i].type,
+                      synths[i].agree ? " (NextN made to agree)" : "", tots[i].accepted, tots[i].drafted);
         /* both outcomes happened, so both paths of the verifier ran */
         assert_true(tots[i].accepted > 0);
         assert_true(tots[i].drafted > tots[i].accepted);
     }
+}
+
+/* One-token drafts (draft_max 1: the NextN block's prediction, or prompt lookup's when that has
+ * done better so far) on the glm4moe files: the text equals plain decoding's, the MTP head
+ * drafted, and the head made to agree is accepted far more often than the random one. */
+static void test_mtp(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct gen_case c = {"Quick zephyrs blow, vexing daft Jim; 0123456789 !@#", 48, 0, false, false};
+    double rate[3] = {0, 0, 0};
+    static const int files[3] = {SYNTH_GLM, SYNTH_GLM_AGREE, SYNTH_DS2_AGREE};
+    static const char *what[3] = {"glm4moe random", "glm4moe made to agree", "deepseek2 made to agree"};
+    for (int j = 0; j < 3; j++) {
+        struct kb_error err = {0};
+        struct infer_model *m = NULL;
+        struct gen_obs *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+        char path[512], why[256] = "";
+        synth_path(fx->dir, (size_t)files[j], path, sizeof path);
+        assert_int_equal(infer_model_open(&m, path, &err), 0);
+        if (run_case(m, &c, -1, NULL, a, why, sizeof why) || run_case(m, &c, 1, NULL, b, why, sizeof why))
+            fail_msg("%s: %s", path, why);
+        assert_true(same(a, b));
+        assert_int_equal(a->res.n_drafted, 0);
+        assert_true(b->res.n_mtp_drafted > 0);
+        assert_true(b->res.n_mtp_drafted <= b->res.n_drafted && b->res.n_mtp_accepted <= b->res.n_accepted &&
+                    b->res.n_mtp_accepted <= b->res.n_mtp_drafted);
+        rate[j] = (double)b->res.n_mtp_accepted / b->res.n_mtp_drafted;
+        print_message("%s MTP head: %d of %d drafts accepted (%d tokens)\n", what[j], b->res.n_mtp_accepted,
+                      b->res.n_mtp_drafted, b->res.n_gen);
+        kb_buf_release(&a->text);
+        kb_buf_release(&b->text);
+        free(a);
+        free(b);
+        infer_model_close(m);
+    }
+    assert_true(rate[1] >= 0.5 && rate[2] >= 0.5);
+    assert_true(rate[1] > rate[0]);
 }
 
 static void test_scalar_identical(void **state)
@@ -376,6 +428,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_synthetic_identical),
+        cmocka_unit_test(test_mtp),
         cmocka_unit_test(test_scalar_identical),
         cmocka_unit_test(test_stories),
     };

@@ -2,7 +2,8 @@
  * is written, read back with the GGUF reader, and checked: metadata keys llama.cpp requires, the
  * vocabulary (byte tokens, merges, control tokens, padding), tensor names/shapes/types including
  * llama-quantize's fallbacks, weight statistics after dequantization, determinism for a seed and
- * difference across seeds; bad parameters are rejected. */
+ * difference across seeds; bad parameters are rejected. glm4moe: NextN blocks and their keys, and
+ * the NextN block made to agree (copies of main block 0, an identity-like eh_proj). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -498,6 +499,89 @@ static void test_gpt_oss(void **state)
     assert_int_equal(synth_check(&p, &err), KB_EINVAL);
 }
 
+/* glm4moe: NextN blocks after the main ones (block_count counts both), the keys llama.cpp's
+ * glm4moe loader reads, and the "made to agree" NextN block: a byte copy of main block 0, eh_proj
+ * = [std I | 0], ones for enorm/hnorm, shared_head_norm = output_norm. Bad combinations fail. */
+static const uint8_t *tdata(const struct gguf_file *f, const char *name, const struct gguf_tensor **t)
+{
+    *t = gguf_find_tensor(f, name);
+    if (!*t)
+        fail_msg("missing %s", name);
+    return (*t)->data;
+}
+
+static void test_glm4moe(void **state)
+{
+    (void)state;
+    kern_init(false);
+    struct synth_params p;
+    struct kb_error err = {0};
+    struct gguf_file *f = NULL;
+    const struct gguf_tensor *t, *u;
+    char path[256];
+    tmp_path(path, sizeof(path), "glm");
+    synth_params_default(&p, "glm4moe");
+    p.type = GGML_TYPE_Q8_0;
+    assert_int_equal(synth_write(path, &p, &err), 0);
+    assert_int_equal(gguf_open(&f, path, &err), 0);
+    assert_int_equal(get_u32(f, "glm4moe.block_count"), 3);
+    assert_int_equal(get_u32(f, "glm4moe.nextn_predict_layers"), 1);
+    assert_int_equal(get_u32(f, "glm4moe.rope.dimension_count"), 32); /* half of head_dim 64 */
+    assert_int_equal(get_u32(f, "glm4moe.expert_gating_func"), 2);
+    assert_non_null(gguf_find_tensor(f, "blk.0.ffn_down.weight"));     /* leading dense block */
+    assert_non_null(gguf_find_tensor(f, "blk.1.exp_probs_b.bias"));
+    assert_non_null(gguf_find_tensor(f, "blk.2.ffn_gate_exps.weight")); /* the NextN block is MoE */
+    assert_non_null(gguf_find_tensor(f, "blk.0.post_attention_norm.weight"));
+    assert_null(gguf_find_tensor(f, "blk.0.ffn_norm.weight"));
+    assert_non_null(gguf_find_tensor(f, "blk.0.attn_q.bias"));
+    tdata(f, "blk.2.nextn.eh_proj.weight", &t);
+    assert_int_equal(t->ne[0], 2 * p.n_embd);
+    assert_int_equal(t->ne[1], p.n_embd);
+    check_std(t, 0, 1 / sqrt(2.0 * p.n_embd));
+    assert_non_null(gguf_find_tensor(f, "blk.2.nextn.shared_head_norm.weight"));
+    assert_null(gguf_find_tensor(f, "blk.1.nextn.enorm.weight"));
+    gguf_close(f);
+    /* made to agree: one main block, no dense lead */
+    p.n_layer = 1;
+    p.n_dense_lead = 0;
+    p.nextn_agree = true;
+    assert_int_equal(synth_write(path, &p, &err), 0);
+    assert_int_equal(gguf_open(&f, path, &err), 0);
+    static const char *copied[] = {"attn_q.weight", "attn_k.bias", "ffn_gate_exps.weight", "ffn_down_shexp.weight",
+                                   "exp_probs_b.bias", "post_attention_norm.weight"};
+    for (size_t i = 0; i < KB_ARRAY_LEN(copied); i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "blk.0.%s", copied[i]);
+        snprintf(b, sizeof b, "blk.1.%s", copied[i]);
+        const uint8_t *da = tdata(f, a, &t), *db = tdata(f, b, &u);
+        assert_int_equal(t->n_bytes, u->n_bytes);
+        assert_memory_equal(da, db, t->n_bytes);
+    }
+    const uint8_t *on = tdata(f, "output_norm.weight", &t), *sh = tdata(f, "blk.1.nextn.shared_head_norm.weight", &u);
+    assert_memory_equal(on, sh, t->n_bytes);
+    const float *eh = (const float *)tdata(f, "blk.1.nextn.eh_proj.weight", &t);
+    assert_int_equal(t->type, GGML_TYPE_F32);
+    for (int r = 0; r < p.n_embd; r++)
+        for (int k = 0; k < 2 * p.n_embd; k++)
+            assert_true(eh[(size_t)r * 2 * p.n_embd + k] == (k == r ? 1.0f / sqrtf((float)p.n_embd) : 0.0f));
+    const float *en = (const float *)tdata(f, "blk.1.nextn.enorm.weight", &t);
+    for (int k = 0; k < p.n_embd; k++)
+        assert_true(en[k] == 1.0f);
+    gguf_close(f);
+    /* bad: agreeing with a dense lead block, nextn on llama, too many nextn blocks */
+    p.n_dense_lead = 1;
+    assert_int_equal(synth_write(path, &p, &err), KB_EINVAL);
+    assert_non_null(strstr(err.msg, "glm4moe"));
+    synth_params_default(&p, "llama");
+    p.n_nextn = 1;
+    assert_int_equal(synth_write(path, &p, &err), KB_EINVAL);
+    assert_non_null(strstr(err.msg, "nextn"));
+    synth_params_default(&p, "deepseek2");
+    p.n_nextn = 5;
+    assert_int_equal(synth_write(path, &p, &err), KB_EINVAL);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_q4_k_m_mix),
         cmocka_unit_test(test_mxfp4_mix),
         cmocka_unit_test(test_gpt_oss),
+        cmocka_unit_test(test_glm4moe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
