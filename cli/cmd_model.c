@@ -31,7 +31,8 @@
  *                  --seed N; deepseek2: --q-lora N --kv-lora N --rope-dim N --nope-dim N --v-dim N
  *                  --shared-experts N --dense-lead N --gating 1|2 --expert-scale F --expert-norm
  *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
- *                  and the yarn flags; qwen3next: DeltaNet widths follow --heads/--head-dim] --out F
+ *                  and the yarn flags; qwen3next: DeltaNet widths follow --heads/--head-dim;
+ *                  deepseek32: the deepseek2 flags and --idx-heads N --idx-dim N --idx-top-k N] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,9 @@ static int model_info(struct cli *c, const char *path)
         kb_buf_printf(&b, ",\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":", (int)in.bos,
                       (int)in.eos, (int)in.eot);
         kb_buf_put_json_str(&b, in.chat_template, strlen(in.chat_template));
+        if (in.idx_top_k) /* deepseek32's DeepSeek Sparse Attention */
+            kb_buf_printf(&b, ",\"indexer\":{\"n_head\":%d,\"head_dim\":%d,\"top_k\":%d}", in.idx_n_head,
+                          in.idx_head_dim, in.idx_top_k);
         kb_buf_puts(&b, "}\n");
     } else {
         kb_buf_printf(&b, "file          %s (%.1f MB)\n", path, in.file_bytes / 1e6);
@@ -141,6 +145,9 @@ static int model_info(struct cli *c, const char *path)
         if (in.kv_lora_rank)
             kb_buf_printf(&b, "MLA           kv_lora_rank %d, q_lora_rank %d\n", in.kv_lora_rank,
                           in.q_lora_rank);
+        if (in.idx_top_k)
+            kb_buf_printf(&b, "sparse attn   lightning indexer: %d heads of %d, each query attends to its top %d "
+                          "positions\n", in.idx_n_head, in.idx_head_dim, in.idx_top_k);
         if (in.n_swa)
             kb_buf_printf(&b, "sliding       window of %d tokens in %d of %d layers (their KV cache keeps only the "
                           "window; not in the bytes/token below)\n", in.n_swa, in.n_swa_layers, in.n_layer);
@@ -717,6 +724,9 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--groups-used") == 0) dst = &p.n_expert_group_used;
         else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
         else if (strcmp(a, "--swa") == 0) dst = &p.n_swa;
+        else if (strcmp(a, "--idx-heads") == 0) dst = &p.idx_n_head;
+        else if (strcmp(a, "--idx-dim") == 0) dst = &p.idx_head_dim;
+        else if (strcmp(a, "--idx-top-k") == 0) dst = &p.idx_top_k;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);

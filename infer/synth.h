@@ -30,7 +30,8 @@
  * kernels and negative ssm_a, gated full-attention blocks with partial rotary, routed experts plus
  * a sigmoid-gated shared expert; the DeltaNet widths are derived from the attention shape, see
  * qn_dims_of in synth.c), and qwen35moe (the same with separate ssm_beta/ssm_alpha projections and
- * rope.dimension_sections).
+ * rope.dimension_sections), and deepseek32 (deepseek2 V3-style with q-LoRA plus the lightning
+ * indexer's blk.N.indexer.{attn_q_b,attn_k,k_norm(.bias),proj} and attention.indexer.* keys).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -76,6 +77,11 @@ struct synth_params {
     float yarn_factor;  /* 0: no rope scaling keys; else YaRN with this factor */
     int yarn_orig_ctx;  /* rope.scaling.original_context_length */
     int n_swa;          /* gpt-oss: attention.sliding_window (default 128; also uses the yarn keys) */
+    /* deepseek32 (deepseek2 with q-LoRA + DeepSeek Sparse Attention): indexer heads, key length
+     * (a power of two >= 64: llama.cpp rotates it by a Walsh-Hadamard matrix of that size; and
+     * twice qk_rope_dim, as in V3.2's 128 = 64 + 64: llama.cpp d32676d77 reads the non-rotary
+     * half at an offset of its own length, right only for equal halves), top-k */
+    int idx_n_head, idx_head_dim, idx_top_k;
 };
 
 /* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,
