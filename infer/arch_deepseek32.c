@@ -12,9 +12,10 @@
  *   score(t, p) = sum_h relu(q_i[h] . k_i(p)) * w[h]   for the causal positions p <= pos.
  * The top idx_top_k positions by score are kept (all of them while pos + 1 <= idx_top_k) and MLA
  * attends only to those: s->dsa_bias[t] is 0 there and -inf elsewhere, added to the scores before
- * the softmax (deepseek2_attention, layers.c's att_item). llama.cpp also rotates q_i and k_i by an
- * orthonormal Walsh-Hadamard matrix before the dot products; q.k is unchanged by a rotation applied
- * to both, so kbox does not (with a quantized cache it would change the rounding, not the maths).
+ * the softmax (deepseek2_attention, layers.c's att_item). As llama.cpp, q_i and k_i are rotated
+ * by the orthonormal Walsh-Hadamard matrix of size idx_head_dim (Sylvester's, scaled by
+ * 1/sqrt(n)) before k_i is cached: q.k is unchanged by the rotation, but the F16 cache rounds the
+ * rotated values, so kbox rotates too (a fast transform, O(n log n) per head).
  * The indexer key is stored in the same KV cache row as the MLA latent and rope key (after them,
  * in the cache type, as llama.cpp keeps it in its own cache of the K type), so truncation and
  * session reuse need nothing more. Ties in score are broken toward the earlier position.
@@ -122,6 +123,21 @@ static void dsa_row(void *ud, int64_t chunk, int ith)
     }
 }
 
+/* x (n, a power of two) times the orthonormal Sylvester-Hadamard matrix, in place. */
+static void hadamard(float *x, int n)
+{
+    for (int len = 1; len < n; len <<= 1)
+        for (int i = 0; i < n; i += 2 * len)
+            for (int j = i; j < i + len; j++) {
+                float a = x[j], b = x[j + len];
+                x[j] = a + b;
+                x[j + len] = a - b;
+            }
+    float sc = 1.0f / sqrtf((float)n);
+    for (int i = 0; i < n; i++)
+        x[i] *= sc;
+}
+
 /* LayerNorm of x (n) in place with weight and bias. */
 static void layer_norm(float *x, const float *w, const float *b, int n, float eps)
 {
@@ -148,6 +164,7 @@ void deepseek32_index(struct infer_session *s, int il, int n, int pos0, int t0, 
         float *k = ki + (size_t)t * D;
         layer_norm(k, L->idx_k_norm.data, L->idx_k_norm_b.data, D, 1e-6f);
         model_rope(k, s->rope_cs + (size_t)t * R, R, true);
+        hadamard(k, D);
     }
     void *kb = (uint8_t *)kl + CR * (s->kv_f32 ? sizeof(float) : sizeof(uint16_t));
     model_cache_put(s, kb, row, ki, (size_t)D, D, n, pos0);
@@ -158,8 +175,10 @@ void deepseek32_index(struct infer_session *s, int il, int n, int pos0, int t0, 
     model_matmul(s, &L->idx_w, s->xn + (size_t)t0 * hp->n_embd, k, wi + (size_t)t0 * Hi);
     float ws = 1.0f / sqrtf((float)hd);
     for (int t = t0; t < n; t++) {
-        for (int h = 0; h < Hi; h++)
+        for (int h = 0; h < Hi; h++) {
             model_rope(qi + (size_t)t * hd + (size_t)h * D, s->rope_cs + (size_t)t * R, R, true);
+            hadamard(qi + (size_t)t * hd + (size_t)h * D, D);
+        }
         for (int h = 0; h < Hi; h++)
             wi[(size_t)t * Hi + h] *= ws;
     }
@@ -197,9 +216,10 @@ static int deepseek32_hparams(struct infer_model *m, struct kb_error *err)
     /* a key of rotary + non-rotary halves of equal size, as V3.2's (64 + 64): llama.cpp d32676d77
      * reads the non-rotary half at an offset of its own length, which only equal halves agree on */
     if (hp->idx_n_head < 1 || hp->idx_n_head > 1024 || hp->idx_head_dim != 2 * hp->n_rot ||
+        (hp->idx_head_dim & (hp->idx_head_dim - 1)) ||
         hp->idx_head_dim > 4096 || hp->idx_top_k < 1)
-        return kb_error_set(err, KB_ECORRUPT, "model: bad deepseek32 indexer (heads %d, key length %d: must be "
-                            "twice the rope dimensions %d, top_k %d)", hp->idx_n_head, hp->idx_head_dim, hp->n_rot,
+        return kb_error_set(err, KB_ECORRUPT, "model: bad deepseek32 indexer (heads %d, key length %d: must be a "
+                            "power of two and twice the rope dimensions %d, top_k %d)", hp->idx_n_head, hp->idx_head_dim, hp->n_rot,
                             hp->idx_top_k);
     return 0;
 }
