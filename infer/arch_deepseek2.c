@@ -15,7 +15,11 @@
  * latents in ff_u, a token's heads in groups that share each cached row (mla_att_heads), else
  * through model_attention. No allocation. Also here: the
  * MLA hyperparameters and tensors, deepseek2's expert rules and its KV cache shape (arch_ops).
- * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*). */
+ * deepseek32 (arch_deepseek32.c) reuses the hparams, attention binding, KV shape and attention
+ * sublayer (declared in model.h): its cache rows carry the indexer key after [c ; k_pe] (rows
+ * CR + idx_head_dim apart), deepseek32_index runs once the step's rows are cached, and its top-k
+ * mask (s->dsa_bias) is added to the scores before the softmax.
+ * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*), test_deepseek32_conf.c. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
