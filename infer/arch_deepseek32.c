@@ -46,6 +46,7 @@ struct dsa_job {
     size_t row;     /* cache row (elements) */
     float *thr_buf; /* per worker: 2 * n_ctx + hd floats */
     int pos0, t0;
+    const void *qd; /* generation: the row's queries in the dot's form */
 };
 
 /* The k-th largest of v[0..n) (1 <= k <= n), reordering v (quickselect). */
@@ -76,33 +77,15 @@ static float kth_largest(float *v, int n, int k)
     return v[want];
 }
 
-/* Row t of the step: the scores over positions 0..pos and the mask of the top-k. */
-static void dsa_row(void *ud, int64_t chunk, int ith)
+/* Scores of row t's queries qd (F32, or F16 with an F16 cache) over positions p0..p1-1 into sc. */
+static void dsa_scores(const struct dsa_job *j, int t, const void *qd, int p0, int p1, float *sc)
 {
-    const struct dsa_job *j = ud;
-    struct infer_session *s = j->s;
-    const struct model_hparams *hp = &s->m->hp;
-    int t = j->t0 + (int)chunk, n_kv = j->pos0 + t + 1, K = hp->idx_top_k;
-    int Hi = hp->idx_n_head, D = hp->idx_head_dim;
-    float *bias = s->dsa_bias + (size_t)t * s->n_ctx;
-    if (n_kv <= K) { /* fewer positions than top-k: all of them */
-        memset(bias, 0, (size_t)n_kv * sizeof(float));
-        return;
-    }
-    size_t hd = (size_t)Hi * D;
-    float *sc = j->thr_buf + (size_t)ith * (2 * (size_t)s->n_ctx + hd);
-    float *sel = sc + s->n_ctx;
-    const float *q = j->qi + (size_t)t * hd;
+    const struct infer_session *s = j->s;
+    int Hi = s->m->hp.idx_n_head, D = s->m->hp.idx_head_dim;
     const float *w = j->wi + (size_t)t * Hi;
-    const void *qd = q;
     kern_vec_dot_fn dot = kern.vec_dot[s->kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16];
     size_t el = s->kv_f32 ? sizeof(float) : sizeof(uint16_t);
-    if (!s->kv_f32) { /* the queries rounded to F16, as ggml's K.Q with an F16 cache */
-        uint16_t *qh = (uint16_t *)(sel + s->n_ctx);
-        kern.quant[GGML_TYPE_F16](q, qh, (int64_t)hd);
-        qd = qh;
-    }
-    for (int p = 0; p < n_kv; p++) {
+    for (int p = p0; p < p1; p++) {
         const uint8_t *k = (const uint8_t *)j->kc + (size_t)p * j->row * el;
         float acc = 0.0f;
         for (int h = 0; h < Hi; h++) {
@@ -111,6 +94,26 @@ static void dsa_row(void *ud, int64_t chunk, int ith)
         }
         sc[p] = acc;
     }
+}
+
+/* Row t's queries in the form the cache's dot takes: F32 as they are, else rounded to F16 (as
+ * ggml's K.Q with an F16 cache) into qh. */
+static const void *dsa_query(const struct dsa_job *j, int t, uint16_t *qh)
+{
+    const struct model_hparams *hp = &j->s->m->hp;
+    size_t hd = (size_t)hp->idx_n_head * hp->idx_head_dim;
+    const float *q = j->qi + (size_t)t * hd;
+    if (j->s->kv_f32)
+        return q;
+    kern.quant[GGML_TYPE_F16](q, qh, (int64_t)hd);
+    return qh;
+}
+
+/* Row t's mask from its n_kv scores sc: 0 for the top-k, -inf for the rest (sel: scratch). */
+static void dsa_mask(struct infer_session *s, int t, int n_kv, const float *sc, float *sel)
+{
+    int K = s->m->hp.idx_top_k;
+    float *bias = s->dsa_bias + (size_t)t * s->n_ctx;
     memcpy(sel, sc, (size_t)n_kv * sizeof(float));
     float thr = kth_largest(sel, n_kv, K);
     int above = 0;
@@ -121,6 +124,40 @@ static void dsa_row(void *ud, int64_t chunk, int ith)
         bool keep = sc[p] > thr || (sc[p] == thr && ties-- > 0);
         bias[p] = keep ? 0.0f : -INFINITY;
     }
+}
+
+/* A worker's scratch: a score row, a selection copy (n_ctx each), then F16 queries. */
+static float *dsa_scratch(const struct dsa_job *j, int ith)
+{
+    const struct model_hparams *hp = &j->s->m->hp;
+    size_t hd = (size_t)hp->idx_n_head * hp->idx_head_dim;
+    return j->thr_buf + (size_t)ith * (2 * (size_t)j->s->n_ctx + hd);
+}
+
+/* Prompt rows: item = row t0 + chunk, its scores and mask on worker ith's scratch. */
+static void dsa_row(void *ud, int64_t chunk, int ith)
+{
+    const struct dsa_job *j = ud;
+    struct infer_session *s = j->s;
+    int t = j->t0 + (int)chunk, n_kv = j->pos0 + t + 1;
+    if (n_kv <= s->m->hp.idx_top_k) { /* fewer positions than top-k: all of them */
+        memset(s->dsa_bias + (size_t)t * s->n_ctx, 0, (size_t)n_kv * sizeof(float));
+        return;
+    }
+    float *sc = dsa_scratch(j, ith), *sel = sc + s->n_ctx;
+    dsa_scores(j, t, dsa_query(j, t, (uint16_t *)(sel + s->n_ctx)), 0, n_kv, sc);
+    dsa_mask(s, t, n_kv, sc, sel);
+}
+
+/* Generation (one row): the positions in chunks of DSA_CHUNK over the workers, into worker 0's
+ * score row, with the row's queries prepared once (j->qd). */
+#define DSA_CHUNK 256
+static void dsa_chunk(void *ud, int64_t chunk, int ith)
+{
+    (void)ith;
+    const struct dsa_job *j = ud;
+    int n_kv = j->pos0 + j->t0 + 1, p0 = (int)chunk * DSA_CHUNK;
+    dsa_scores(j, j->t0, j->qd, p0, KB_MIN(n_kv, p0 + DSA_CHUNK), dsa_scratch(j, 0));
 }
 
 /* x (n, a power of two) times the orthonormal Sylvester-Hadamard matrix, in place. */
@@ -182,11 +219,16 @@ void deepseek32_index(struct infer_session *s, int il, int n, int pos0, int t0, 
         for (int h = 0; h < Hi; h++)
             wi[(size_t)t * Hi + h] *= ws;
     }
-    struct dsa_job j = {s, qi, wi, kb, row, wi + (size_t)s->n_batch * Hi, pos0, t0};
-    if (k == 1)
-        dsa_row(&j, 0, 0);
-    else
+    struct dsa_job j = {s, qi, wi, kb, row, wi + (size_t)s->n_batch * Hi, pos0, t0, NULL};
+    int n_kv = pos0 + t0 + 1;
+    if (k > 1 || n_kv <= hp->idx_top_k) {
         kern_pool_for(s->pool, k, dsa_row, &j);
+        return;
+    }
+    float *sc = dsa_scratch(&j, 0), *sel = sc + s->n_ctx;
+    j.qd = dsa_query(&j, t0, (uint16_t *)(sel + s->n_ctx));
+    kern_pool_for(s->pool, (n_kv + DSA_CHUNK - 1) / DSA_CHUNK, dsa_chunk, &j);
+    dsa_mask(s, t0, n_kv, sc, sel);
 }
 
 /* deepseek2's hyperparameters plus the indexer's (required, as llama.cpp requires them). */

@@ -27,6 +27,7 @@
  * selects (the same weights with a top-k above the prompt, i.e. dense MLA, give the same first 4
  * rows and other rows after), an F16 cache (against llama.cpp with one, 16 ids; batch vs token by
  * token over 80), and
+ * generation past 256 positions (scored in chunks over the workers) against steps of 100, and
  * the CLI (synth, info --json, run; a bad indexer shape refused with a message).
  * test_deepseek32_conf_scalar runs the same with KBOX_FORCE_SCALAR=1. */
 #include <math.h>
@@ -333,6 +334,50 @@ static void test_cli(void **state)
     unlink(gguf);
 }
 
+/* Past 256 positions generation scores the positions in chunks over the workers: 300 tokens one
+ * at a time give what steps of 100 give (the same per-position arithmetic, so the same picks). */
+static void test_long_generation_chunks(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    struct kb_error err = {0};
+    struct infer_session_params sp;
+    struct infer_model *m = NULL;
+    static int32_t tok[N];
+    static float a[N * N_VOCAB], b[N * N_VOCAB];
+    for (int i = 0; i < N; i++)
+        tok[i] = ids[(i * 7) % N_MAX];
+    if (infer_model_open(&m, GOLDEN_DIR "tiny_ds32_b_f32.gguf", &err))
+        fail_msg("open: %s", err.msg);
+    for (int r = 0; r < 2; r++) {
+        struct infer_session *s = NULL;
+        infer_session_params_default(&sp);
+        sp.n_ctx = 512;
+        sp.n_batch = r ? 1 : 100;
+        sp.kv_f32 = true;
+        sp.n_threads = 2;
+        if (infer_session_new(&s, m, &sp, &err))
+            fail_msg("session: %s", err.msg);
+        for (int t = 0; t < N; t += sp.n_batch)
+            if (infer_eval(s, tok + t, sp.n_batch, (r ? b : a) + (size_t)t * N_VOCAB, true, &err))
+                fail_msg("eval: %s", err.msg);
+        infer_session_free(s);
+    }
+    double md = 0, mr = 0;
+    int flips = 0;
+    for (int t = 0; t < N; t++) {
+        for (int i = 0; i < N_VOCAB; i++) {
+            md = fmax(md, fabs((double)a[t * N_VOCAB + i] - b[t * N_VOCAB + i]));
+            mr = fmax(mr, fabs((double)a[t * N_VOCAB + i]));
+        }
+        flips += argmax(a + t * N_VOCAB) != argmax(b + t * N_VOCAB);
+    }
+    printf("[deepseek32] 300 ids, steps of 100 vs token by token: %.3g, %d flips\n", md / mr, flips);
+    assert_true(md / mr <= 1e-5);
+    assert_int_equal(flips, 0);
+    infer_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_indexer_selects),
         cmocka_unit_test(test_f16_cache_conf),
         cmocka_unit_test(test_f16_cache),
+        cmocka_unit_test(test_long_generation_chunks),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
