@@ -26,9 +26,8 @@
  * of 5, one token at a time, and in steps of 3 after a truncation to 4. Then: the indexer really
  * selects (the same weights with a top-k above the prompt, i.e. dense MLA, give the same first 4
  * rows and other rows after), an F16 cache (against llama.cpp with one, 16 ids; batch vs token by
- * token over 80), and
- * generation past 256 positions (scored in chunks over the workers) against steps of 100, and
- * the CLI (synth, info --json, run; a bad indexer shape refused with a message).
+ * token over 80), generation past 256 positions (scored in chunks over the workers) against steps
+ * of 100, and the CLI (synth, info --json, run; a bad indexer shape refused with a message).
  * test_deepseek32_conf_scalar runs the same with KBOX_FORCE_SCALAR=1. */
 #include <math.h>
 #include <setjmp.h>
