@@ -42,7 +42,7 @@
 #include "base/base.h"
 
 struct synth_params {
-    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next", "qwen35moe"; borrowed */
+    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next", "qwen35moe", "deepseek32"; borrowed */
     int type;           /* enum ggml_type of the weight matrices */
     bool mix_q4_k_m;    /* true (type must be Q4_K): llama-quantize's Q4_K_M mix, see synth_weight_type */
     int n_layer;        /* transformer blocks */
