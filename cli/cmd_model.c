@@ -37,7 +37,8 @@
  *                  --groups N --groups-used N --yarn-factor F --yarn-orig-ctx N; gpt-oss: --swa N
  *                  and the yarn flags; qwen3next: DeltaNet widths follow --heads/--head-dim;
  *                  glm4moe: the expert flags above, --nextn N (NextN/MTP blocks, default 1),
- *                  --nextn-agree (NextN blocks copying the main ones: see infer/synth.h)] --out F
+ *                  --nextn-agree (NextN blocks copying the main ones: see infer/synth.h)
+ *                  deepseek32: the deepseek2 flags and --idx-heads N --idx-dim N --idx-top-k N] --out F
  * Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal. Tests: tests/cli/test_cmd_model.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,9 @@ static int model_info(struct cli *c, const char *path)
         kb_buf_printf(&b, ",\"bos\":%d,\"eos\":%d,\"eot\":%d,\"chat_template\":", (int)in.bos,
                       (int)in.eos, (int)in.eot);
         kb_buf_put_json_str(&b, in.chat_template, strlen(in.chat_template));
+        if (in.idx_top_k) /* deepseek32's DeepSeek Sparse Attention */
+            kb_buf_printf(&b, ",\"indexer\":{\"n_head\":%d,\"head_dim\":%d,\"top_k\":%d}", in.idx_n_head,
+                          in.idx_head_dim, in.idx_top_k);
         kb_buf_puts(&b, "}\n");
     } else {
         kb_buf_printf(&b, "file          %s (%.1f MB)\n", path, in.file_bytes / 1e6);
@@ -150,6 +154,9 @@ static int model_info(struct cli *c, const char *path)
         if (in.n_nextn)
             kb_buf_printf(&b, "nextn (MTP)   %d block(s) after the %d main layers (used for speculative drafts)\n",
                           in.n_nextn, in.n_layer);
+        if (in.idx_top_k)
+            kb_buf_printf(&b, "sparse attn   lightning indexer: %d heads of %d, each query attends to its top %d "
+                          "positions\n", in.idx_n_head, in.idx_head_dim, in.idx_top_k);
         if (in.n_swa)
             kb_buf_printf(&b, "sliding       window of %d tokens in %d of %d layers (their KV cache keeps only the "
                           "window; not in the bytes/token below)\n", in.n_swa, in.n_swa_layers, in.n_layer);
@@ -739,6 +746,9 @@ static int model_synth(int argc, char **argv)
         else if (strcmp(a, "--yarn-orig-ctx") == 0) dst = &p.yarn_orig_ctx;
         else if (strcmp(a, "--swa") == 0) dst = &p.n_swa;
         else if (strcmp(a, "--nextn") == 0) dst = &p.n_nextn;
+        else if (strcmp(a, "--idx-heads") == 0) dst = &p.idx_n_head;
+        else if (strcmp(a, "--idx-dim") == 0) dst = &p.idx_head_dim;
+        else if (strcmp(a, "--idx-top-k") == 0) dst = &p.idx_top_k;
         if (!dst)
             return cli_usage("model synth", "unknown argument '%s'", a);
         rc = parse_int("model synth", a, v, 0, 1 << 24, dst);

@@ -18,8 +18,12 @@
  * NextN/MTP blocks (deepseek2.nextn_predict_layers, DeepSeek-V3/R1 files converted with them) are
  * bound after the main blocks and skipped by the main forward; arch_glm4moe.c's model_mtp_forward
  * runs the first one for MTP drafts (its MLA attention is this file's, over its own latent cache).
+ * deepseek32 (arch_deepseek32.c) reuses the hparams, attention binding, KV shape and attention
+ * sublayer (declared in model.h): its cache rows carry the indexer key after [c ; k_pe] (rows
+ * CR + idx_head_dim apart), deepseek32_index runs once the step's rows are cached, and its top-k
+ * mask (s->dsa_bias) is added to the scores before the softmax.
  * Tests: tests/infer/test_conformance.c (deepseek2_lite_*, deepseek2_v3_*), test_glm4moe_conf.c
- * (a file with a NextN block against llama.cpp), test_spec.c (MTP drafts). */
+ * (a file with a NextN block against llama.cpp), test_spec.c (MTP drafts), test_deepseek32_conf.c. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -130,10 +134,10 @@ static void transpose_worker(void *ud, int64_t chunk, int ith)
     transpose_latents(t, j0, KB_MIN(j0 + TR_DIMS, t->C));
 }
 
-/* The latents of n_kv cached rows (CR values each, C of them latents) transposed into s->ff_u. */
-static void mla_transpose(struct infer_session *s, const void *kl, int CR, int C, int n_kv)
+/* The latents of n_kv cached rows (`row` values each, the first C of them latents) transposed into s->ff_u. */
+static void mla_transpose(struct infer_session *s, const void *kl, int row, int C, int n_kv)
 {
-    struct tr_job tj = {s->ff_u, kl, (size_t)CR, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
+    struct tr_job tj = {s->ff_u, kl, (size_t)row, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
     if ((size_t)C * (size_t)n_kv < TR_SERIAL)
         transpose_latents(&tj, 0, C);
     else
@@ -180,6 +184,10 @@ static void mla_att_heads(const struct mla_att *m, int t, int h0, int g, int ith
         kern.rows_dot_mq_f16(a->dk, qt, (size_t)a->dk, g, (const uint16_t *)a->kc, a->k_pos, n_kv, a->scale, sc,
                              ns);
     }
+    if (a->bias) /* deepseek32: only the positions the indexer kept */
+        for (int j = 0; j < g; j++)
+            for (int p = 0; p < n_kv; p++)
+                sc[(size_t)j * ns + p] += a->bias[(size_t)t * ns + p];
     for (int j = 0; j < g; j++)
         kern.softmax_f32(n_kv, sc + (size_t)j * ns);
     kern.rows_dot_mq_f32(n_kv, sc, ns, g, m->vt, m->vt_stride, a->dv, 1.0f, out, a->o_head);
@@ -217,7 +225,7 @@ static void mla_head_worker(void *ud, int64_t chunk, int ith)
     const struct mla_head_job *j = ud;
     const struct mla_att *ma = j->ma;
     struct infer_session *s = ma->s;
-    int h = (int)chunk, H = ma->a->n_head, CR = j->C + j->R, t = j->t;
+    int h = (int)chunk, H = ma->a->n_head, CR = j->C + j->R, t = j->t; /* CR: q_abs rows */
     uint8_t *q = (uint8_t *)s->xq + (size_t)h * j->hq_bytes;
     struct model_w wk = head_slice(&j->L->wk_b, h), wv = head_slice(&j->L->wv_b, h);
     const float *qh = s->q + ((size_t)t * H + h) * j->dk;
@@ -231,14 +239,16 @@ static void mla_head_worker(void *ud, int64_t chunk, int ith)
 }
 
 /* arch_ops.attention: the MLA block of layer il: all n rows go to the cache, rows t0.. get their
- * output added into s->x. */
-static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
+ * output added into s->x. deepseek32 (hp->idx_top_k > 0): a cache row is the MLA part then the
+ * lightning indexer's key, and the indexer masks each row's attention to its top-k positions. */
+void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0)
 {
     const struct infer_model *m = s->m;
     const struct model_hparams *hp = &m->hp;
     const struct model_layer *L = &m->layers[il];
     int e = hp->n_embd, H = hp->n_head, dk = hp->head_dim, R = hp->n_rot, nope = hp->n_nope;
     int C = hp->kv_lora_rank, dv = hp->head_dim_v, CR = C + R;
+    size_t W = (size_t)CR + (size_t)hp->idx_head_dim; /* cache row */
     for (int t = 0; t < n; t++)
         model_rmsnorm(s->xn + (size_t)t * e, s->x + (size_t)t * e, L->attn_norm.data, e,
                       hp->rms_eps);
@@ -267,8 +277,10 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
         model_rope(kv + C, cs, R, false);
         model_rmsnorm(kv, kv, L->kv_a_norm.data, C, hp->rms_eps);
     }
-    void *kl = model_cache_layer(s, s->k_cache, il, (size_t)CR);
-    model_cache_put(s, kl, (size_t)CR, s->kv_lat, (size_t)CR, CR, n, pos0);
+    void *kl = model_cache_layer(s, s->k_cache, il, W);
+    model_cache_put(s, kl, W, s->kv_lat, (size_t)CR, CR, n, pos0);
+    if (hp->idx_top_k > 0)
+        deepseek32_index(s, il, n, pos0, t0, kl, W);
     model_prof_mark(s, INFER_PROF_ATTN_PROJ);
     if (t0 >= n) /* only the cache was needed (last layer, no logits) */
         return;
@@ -276,16 +288,17 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
     int n_kv = pos0 + n;
     struct attn_spec a = {
         .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
-        .kc = kl, .k_pos = (size_t)CR, .k_head = 0,
-        .vc = kl, .v_pos = (size_t)CR, .v_head = 0, .f32 = s->kv_f32,
+        .kc = kl, .k_pos = W, .k_head = 0,
+        .vc = kl, .v_pos = W, .v_head = 0, .f32 = s->kv_f32,
         .out = s->o_lat, .o_tok = (size_t)H * C, .o_head = (size_t)C,
         .dk = CR, .dv = C, .n_head = H, .group = H,
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
+        .bias = hp->idx_top_k > 0 ? s->dsa_bias : NULL,
     };
     bool tr = C <= TR_MAX_C && (size_t)C * (size_t)n_kv * sizeof(float) <= ffn_scratch_bytes(s);
     size_t hq = model_mv_quant_bytes(L->wk_b.type, nope) + model_mv_quant_bytes(L->wv_b.type, C);
     if (k == 1 && tr && (size_t)H * hq <= s->xq_bytes) { /* generation: one dispatch for all heads */
-        mla_transpose(s, kl, CR, C, n_kv);
+        mla_transpose(s, kl, (int)W, C, n_kv);
         struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
         struct mla_head_job hj = {&ma, L, t0, C, R, nope, dk, dv, hq};
         kern_pool_for(s->pool, H, mla_head_worker, &hj);
@@ -317,7 +330,7 @@ static void deepseek2_attention(struct infer_session *s, int il, int n, int pos0
      * once per layer) instead of a scaled add of every position's row converted again for every
      * head. Prompt and token-by-token runs compute each row alike. */
     if (tr) {
-        mla_transpose(s, kl, CR, C, n_kv);
+        mla_transpose(s, kl, (int)W, C, n_kv);
         struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
         kern_pool_run(s->pool, mla_att_worker, &ma);
     } else {
@@ -345,7 +358,7 @@ out_proj:
 }
 
 /* MLA, expert and attention-scale hyperparameters (after model.c's common ones). */
-static int deepseek2_hparams(struct infer_model *m, struct kb_error *err)
+int deepseek2_hparams(struct infer_model *m, struct kb_error *err)
 {
     struct model_hparams *hp = &m->hp;
     int rc, kmla = 0, vmla = 0, n_shared = 0;
@@ -391,7 +404,7 @@ static int deepseek2_hparams(struct infer_model *m, struct kb_error *err)
     return 0;
 }
 
-static int deepseek2_bind_attention(struct infer_model *m, int il, struct kb_error *err)
+int deepseek2_bind_attention(struct infer_model *m, int il, struct kb_error *err)
 {
     const struct model_hparams *hp = &m->hp;
     struct model_layer *L = &m->layers[il];
@@ -441,7 +454,7 @@ static int deepseek2_bind(struct infer_model *m, struct kb_error *err)
 }
 
 /* MLA caches the compressed latent and the rope key only: (kv_lora_rank + n_rot) per position. */
-static void deepseek2_kv_shape(const struct infer_model *m, struct arch_kv *kv)
+void deepseek2_kv_shape(const struct infer_model *m, struct arch_kv *kv)
 {
     const struct model_hparams *hp = &m->hp;
     kv->k_row = (size_t)hp->kv_lora_rank + hp->n_rot;

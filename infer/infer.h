@@ -69,6 +69,7 @@ struct infer_model_info {
     int n_layer_dense_lead;    /* leading layers with a dense FFN */
     int kv_lora_rank;          /* MLA (deepseek2) latent width, 0 otherwise */
     int q_lora_rank;           /* MLA query LoRA rank, 0 when queries are projected directly */
+    int idx_n_head, idx_head_dim, idx_top_k; /* deepseek32's lightning indexer (0: dense attention) */
     int n_swa;                 /* sliding-window attention (gpt-oss): window in tokens, 0 none */
     int n_swa_layers;          /* layers that slide (their KV cache is a ring of the window) */
     int n_recurrent_layers;    /* qwen3next/qwen35moe Gated DeltaNet layers: no KV cache */
@@ -352,6 +353,7 @@ struct infer_synth_params {
     int n_swa;           /* gpt-oss only: sliding window (0: the default, 128) */
     int n_nextn;         /* glm4moe only: NextN/MTP blocks after the main ones (default 1) */
     bool nextn_agree;    /* glm4moe only: NextN blocks made to agree with the main model (synth.h) */
+    int idx_n_head, idx_head_dim, idx_top_k; /* deepseek32 only: lightning indexer (0: defaults) */
 };
 void infer_synth_params_default(struct infer_synth_params *p, const char *arch);
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err);

@@ -117,6 +117,9 @@ static void att_item(const struct infer_session *s, const struct attn_spec *a, i
         kern.quant[GGML_TYPE_F16](q, qc, a->dk);
         kern.rows_dot_f16(a->dk, qc, (const uint16_t *)kb, a->k_pos, n_kv, a->scale, sc);
     }
+    if (a->bias)
+        for (int p = 0; p < n_kv; p++)
+            sc[p] += a->bias[(size_t)t * s->n_ctx + p];
     kern.softmax_f32(n_kv, sc);
     if (a->v_trans) {
         /* V^T (dv rows of n_ctx positions): out[i] = V^T[i] . w, the weights rounded to the cache

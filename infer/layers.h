@@ -35,6 +35,8 @@ struct attn_spec {
     float scale;
     int n_tok, pos0;
     int t_first;                          /* only rows t_first..n_tok-1 get an output */
+    const float *bias;                    /* NULL, or (n_tok, n_ctx) added to the scores before the
+                                           * softmax (deepseek32's top-k mask) */
 };
 void model_attention(struct infer_session *s, const struct attn_spec *a);
 /* The cache rows of layer il (each `row` elements); a copy of n rows into positions pos0..; and

@@ -23,7 +23,8 @@
 static const struct arch_ops *const arch_table[] = {&arch_llama_ops,    &arch_qwen2_ops,     &arch_qwen3_ops,
                                                     &arch_qwen2moe_ops, &arch_qwen3moe_ops, &arch_deepseek2_ops,
                                                     &arch_bert_ops,     &arch_gptoss_ops,
-                                                    &arch_qwen3next_ops, &arch_qwen35moe_ops, &arch_glm4moe_ops};
+                                                    &arch_qwen3next_ops, &arch_qwen35moe_ops, &arch_glm4moe_ops,
+                                                    &arch_deepseek32_ops};
 
 /* `<arch>.<key>` as u32 into *out; absent keeps the default, present but bad is an error. */
 int model_hp_u32(const struct infer_model *m, const char *key, int *out, bool required, struct kb_error *err)
@@ -398,6 +399,9 @@ void infer_model_get_info(const struct infer_model *m, struct infer_model_info *
     out->n_layer_dense_lead = hp->n_layer_dense_lead;
     out->kv_lora_rank = hp->kv_lora_rank;
     out->q_lora_rank = hp->q_lora_rank;
+    out->idx_n_head = hp->idx_n_head;
+    out->idx_head_dim = hp->idx_head_dim;
+    out->idx_top_k = hp->idx_top_k;
     m->ops->kv_shape(m, &kv);
     out->n_swa = hp->n_swa;
     out->n_nextn = hp->n_nextn;
@@ -520,6 +524,9 @@ void infer_synth_params_default(struct infer_synth_params *p, const char *arch)
     p->n_swa = sp.n_swa;
     p->n_nextn = sp.n_nextn;
     p->nextn_agree = sp.nextn_agree;
+    p->idx_n_head = sp.idx_n_head;
+    p->idx_head_dim = sp.idx_head_dim;
+    p->idx_top_k = sp.idx_top_k;
 }
 
 int infer_synth_write(const char *path, const struct infer_synth_params *p, struct kb_error *err)
@@ -560,6 +567,12 @@ int infer_synth_write(const char *path, const struct infer_synth_params *p, stru
         sp.n_swa = p->n_swa;
     sp.n_nextn = p->n_nextn;
     sp.nextn_agree = p->nextn_agree;
+    if (p->idx_n_head > 0)
+        sp.idx_n_head = p->idx_n_head;
+    if (p->idx_head_dim > 0)
+        sp.idx_head_dim = p->idx_head_dim;
+    if (p->idx_top_k > 0)
+        sp.idx_top_k = p->idx_top_k;
     kern_init(false);
     return synth_write(path, &sp, err);
 }

@@ -52,6 +52,10 @@ struct model_hparams {
     int q_lora_rank;  /* 0: plain attn_q */
     int kv_lora_rank; /* latent width cached per position */
     int n_nope;       /* non-rotary part of a query/key head */
+    /* DeepSeek Sparse Attention (deepseek32, arch_deepseek32.c): lightning-indexer heads, their
+     * key size (cached per position after the MLA row) and the positions each query keeps;
+     * idx_top_k 0: dense MLA (deepseek2) */
+    int idx_n_head, idx_head_dim, idx_top_k;
     /* sliding-window attention (gpt-oss): layer il attends to its last n_swa positions when
      * il % swa_period < swa_period - 1 (llama.cpp's set_swa_pattern); n_swa 0: every layer full */
     int n_swa, swa_period;
@@ -90,6 +94,9 @@ struct model_layer {
     struct model_w kv_a_norm;           /* (kv_lora_rank) */
     struct model_w wk_b;                /* (n_head, kv_lora_rank, n_nope) */
     struct model_w wv_b;                /* (n_head, head_dim_v, kv_lora_rank) */
+    /* deepseek32 lightning indexer: q from the q-LoRA latent (idx_n_head * idx_head_dim), one
+     * key (idx_head_dim) with a LayerNorm (weight, bias), per-head weights (idx_n_head) */
+    struct model_w idx_q_b, idx_k, idx_k_norm, idx_k_norm_b, idx_w;
     /* gpt-oss: per-head attention sink logits (n_head), the router's bias (n_expert) and the
      * experts' biases, one F32 row per expert: (n_expert, n_ff_exp) and (n_expert, n_embd) */
     struct model_w attn_sinks, gate_inp_b, gate_exps_b, up_exps_b, down_exps_b;
@@ -229,6 +236,9 @@ struct infer_session {
     float *h_in;      /* (T, max(n_nope, kv_lora_rank)) one head's rows gathered */
     float *h_out;     /* (T, max(kv_lora_rank, head_dim_v)) */
     float *o_lat;     /* (T, n_head, kv_lora_rank) attention output in latent space */
+    /* deepseek32 (NULL otherwise): each row's additive mask over the positions (T, n_ctx: 0 for
+     * the top-k the indexer kept, -inf else), then the indexer's scratch (deepseek32_scratch) */
+    float *dsa_bias, *dsa_tmp;
     uint64_t *expert_hits; /* (n_layer, n_expert) selection counts since the session began */
     void *xq;       /* quantized activations for kern_matmul, sized for the widest matmul */
     size_t xq_bytes;
@@ -291,6 +301,18 @@ int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer
 extern const struct arch_ops arch_llama_ops, arch_qwen2_ops, arch_qwen3_ops, arch_qwen2moe_ops,
     arch_qwen3moe_ops, arch_deepseek2_ops, arch_bert_ops, arch_gptoss_ops, arch_glm4moe_ops;
 extern const struct arch_ops arch_qwen3next_ops, arch_qwen35moe_ops; /* arch_qwen3next.c */
+extern const struct arch_ops arch_deepseek32_ops; /* arch_deepseek32.c */
+/* arch_deepseek2.c's MLA pieces that deepseek32 builds on. */
+int deepseek2_hparams(struct infer_model *m, struct kb_error *err);
+int deepseek2_bind_attention(struct infer_model *m, int il, struct kb_error *err);
+void deepseek2_kv_shape(const struct infer_model *m, struct arch_kv *kv);
+void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t0);
+/* arch_deepseek32.c: the floats of s->dsa_tmp for n_batch tokens and n_threads workers; and the
+ * lightning indexer of layer il for a step (called by deepseek2_attention once the MLA rows are
+ * cached in kl, rows `row` apart): caches the n rows' indexer keys after the MLA part of each row
+ * and writes s->dsa_bias for rows t0..n-1. */
+size_t deepseek32_scratch(const struct infer_model *m, int n_batch, int n_ctx, int n_threads);
+void deepseek32_index(struct infer_session *s, int il, int n, int pos0, int t0, void *kl, size_t row);
 /* Whether layer il attends through a sliding window (hp->n_swa > 0 and the pattern says so). */
 static inline bool model_layer_swa(const struct model_hparams *hp, int il)
 {

@@ -109,6 +109,8 @@ uint64_t infer_session_bytes(const struct infer_model *m, int n_ctx, int n_batch
         m->ops->rs_size(m, n_batch, 2, &st, &sc);
         f += 2 * st + sc;
     }
+    if (m->hp.idx_top_k > 0) /* deepseek32's top-k masks and indexer scratch */
+        f += (uint64_t)n_batch * n_ctx + deepseek32_scratch(m, n_batch, n_ctx, 2);
     return kv + 4 * f + session_matmul_scratch(m, n_batch) + (uint64_t)n_ctx * 4;
 }
 
@@ -157,6 +159,8 @@ void infer_session_free(struct infer_session *s)
     free(s->rs);
     free(s->rs_snap);
     free(s->rs_tmp);
+    free(s->dsa_bias);
+    free(s->dsa_tmp);
     free(s);
 }
 
@@ -232,6 +236,12 @@ int infer_session_new(struct infer_session **out, const struct infer_model *m,
         s->rs_snap = kb_try_malloc(KB_MAX(st, 1), sizeof(float));
         s->rs_tmp = kb_try_malloc(KB_MAX(sc, 1), sizeof(float));
         rs_ok = s->rs && s->rs_snap && s->rs_tmp;
+    }
+    if (m->hp.idx_top_k > 0 && m->ops->forward) { /* deepseek32: top-k masks, indexer scratch */
+        s->dsa_bias = kb_try_malloc((size_t)s->n_batch * (size_t)s->n_ctx, sizeof(float));
+        s->dsa_tmp = kb_try_malloc(deepseek32_scratch(m, s->n_batch, s->n_ctx, kern_pool_n_threads(s->pool)),
+                                   sizeof(float));
+        rs_ok = rs_ok && s->dsa_bias && s->dsa_tmp;
     }
     s->xq_bytes = session_matmul_scratch(m, s->n_batch);
     s->xq = kb_try_malloc(s->xq_bytes ? s->xq_bytes : 1, 1);

@@ -10,6 +10,7 @@ list(APPEND KB_INFER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/arch_gptoss.c
   ${CMAKE_CURRENT_LIST_DIR}/arch_qwen3next.c
   ${CMAKE_CURRENT_LIST_DIR}/arch_glm4moe.c
+  ${CMAKE_CURRENT_LIST_DIR}/arch_deepseek32.c
   ${CMAKE_CURRENT_LIST_DIR}/moe.c
   ${CMAKE_CURRENT_LIST_DIR}/session.c
   ${CMAKE_CURRENT_LIST_DIR}/generate.c)

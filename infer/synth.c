@@ -51,7 +51,7 @@ struct slist {
 
 static const char *arch_names[] = {"llama",   "qwen2",     "qwen3",   "qwen2moe",
                                    "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next",
-                                   "qwen35moe", "glm4moe"};
+                                   "qwen35moe", "glm4moe", "deepseek32"};
 
 static bool arch_known(const char *a)
 {
@@ -70,7 +70,7 @@ static bool is_moe(const char *a)
 {
     return strcmp(a, "qwen2moe") == 0 || strcmp(a, "qwen3moe") == 0 || strcmp(a, "mixtral") == 0 ||
            strcmp(a, "deepseek2") == 0 || strcmp(a, "gpt-oss") == 0 || strcmp(a, "qwen3next") == 0 ||
-           strcmp(a, "qwen35moe") == 0 || strcmp(a, "glm4moe") == 0;
+           strcmp(a, "qwen35moe") == 0 || strcmp(a, "glm4moe") == 0 || strcmp(a, "deepseek32") == 0;
 }
 
 /* qwen3next and qwen35moe (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, rope sections) */
@@ -109,9 +109,15 @@ static bool is_oss(const char *a)
     return strcmp(a, "gpt-oss") == 0;
 }
 
+/* deepseek2 and deepseek32 (deepseek2's MLA blocks plus the DSA lightning indexer) */
 static bool is_ds2(const char *a)
 {
-    return strcmp(a, "deepseek2") == 0;
+    return strcmp(a, "deepseek2") == 0 || strcmp(a, "deepseek32") == 0;
+}
+
+static bool is_ds32(const char *a)
+{
+    return strcmp(a, "deepseek32") == 0;
 }
 
 /* GGUF general.architecture: mixtral files say "llama" (with llama.expert_count). */
@@ -158,6 +164,14 @@ void synth_params_default(struct synth_params *p, const char *arch)
         p->expert_weights_norm = true;
         p->n_nextn = 1;
     }
+    if (is_ds32(arch)) { /* V3.2's layout (q-LoRA, sigmoid gating) at a tiny width */
+        p->q_lora_rank = 128;
+        p->gating_func = 2;
+        p->expert_weights_norm = true;
+        p->idx_n_head = 8;
+        p->idx_head_dim = 64;
+        p->idx_top_k = 4;
+    }
     if (is_oss(arch)) { /* gpt-oss-20b's settings at a small width */
         p->head_dim = 64;
         p->n_expert_used = 4;
@@ -174,7 +188,7 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
     if (!p->arch || !arch_known(p->arch))
         return kb_error_set(err, KB_EINVAL,
                             "synth: unknown architecture '%s' (llama, qwen2, qwen3, qwen2moe, qwen3moe, mixtral, "
-                            "deepseek2, gpt-oss, qwen3next, qwen35moe, glm4moe)",
+                            "deepseek2, deepseek32, gpt-oss, qwen3next, qwen35moe, glm4moe)",
                             p->arch ? p->arch : "");
     if (is_ds2(p->arch) &&
         (p->kv_lora_rank < 1 || p->kv_lora_rank > 8192 || p->qk_rope_dim < 2 || p->qk_rope_dim % 2 ||
@@ -199,6 +213,12 @@ int synth_check(const struct synth_params *p, struct kb_error *err)
         return kb_error_set(err, KB_EINVAL, "synth: nextn layers are written for glm4moe and deepseek2 only (0..4; "
                                             "--nextn-agree needs nextn layers, no dense lead and as many main "
                                             "layers)");
+    if (is_ds32(p->arch) && (p->q_lora_rank < 1 || p->idx_n_head < 1 || p->idx_n_head > 1024 ||
+                             p->idx_head_dim < 64 || p->idx_head_dim > 4096 ||
+                             (p->idx_head_dim & (p->idx_head_dim - 1)) || p->idx_head_dim != 2 * p->qk_rope_dim ||
+                             p->idx_top_k < 1))
+        return kb_error_set(err, KB_EINVAL, "synth: deepseek32 needs --q-lora >= 1, indexer heads >= 1, an indexer "
+                            "key length that is a power of two >= 64 and twice --rope-dim, and top-k >= 1");
     if (!ggml_type_supported(p->type) || p->type == GGML_TYPE_Q8_1 || p->type == GGML_TYPE_Q8_K)
         return kb_error_set(err, KB_EINVAL, "synth: type %d is not a supported weight type", p->type);
     if (p->mix_q4_k_m && p->type != GGML_TYPE_Q4_K)
@@ -355,6 +375,13 @@ static void build_ds2_blocks(const struct synth_params *p, struct slist *l)
         T(TK_MAT, "attn_k_b.weight", 3, p->qk_nope_dim, p->kv_lora_rank, H);
         T(TK_MAT, "attn_v_b.weight", 3, p->kv_lora_rank, p->v_head_dim, H);
         T(TK_MAT, "attn_output.weight", 2, H * p->v_head_dim, E, 1);
+        if (is_ds32(p->arch)) { /* DSA lightning indexer */
+            T(TK_MAT, "indexer.attn_q_b.weight", 2, p->q_lora_rank, (int64_t)p->idx_n_head * p->idx_head_dim, 1);
+            T(TK_MAT, "indexer.attn_k.weight", 2, E, p->idx_head_dim, 1);
+            T(TK_NORM, "indexer.k_norm.weight", 1, p->idx_head_dim, 1, 1);
+            T(TK_BIAS, "indexer.k_norm.bias", 1, p->idx_head_dim, 1, 1);
+            T(TK_MAT, "indexer.proj.weight", 2, E, p->idx_n_head, 1);
+        }
         T(TK_NORM, "ffn_norm.weight", 1, E, 1, 1);
         if (b < p->n_dense_lead) {
             T(TK_MAT, "ffn_gate.weight", 2, E, p->n_ff, 1);
@@ -808,8 +835,13 @@ static uint32_t file_type(int type)
 
 static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params *p)
 {
-    const char *A = "deepseek2";
+    const char *A = p->arch; /* deepseek2 or deepseek32 */
     kv_u32(b, n_kv, A, "leading_dense_block_count", (uint32_t)p->n_dense_lead);
+    if (is_ds32(A)) {
+        kv_u32(b, n_kv, A, "attention.indexer.head_count", (uint32_t)p->idx_n_head);
+        kv_u32(b, n_kv, A, "attention.indexer.key_length", (uint32_t)p->idx_head_dim);
+        kv_u32(b, n_kv, A, "attention.indexer.top_k", (uint32_t)p->idx_top_k);
+    }
     kv_u32(b, n_kv, A, "attention.q_lora_rank", (uint32_t)p->q_lora_rank);
     kv_u32(b, n_kv, A, "attention.kv_lora_rank", (uint32_t)p->kv_lora_rank);
     /* MLA as llama.cpp stores it: one KV head of kv_lora + rope (keys) and kv_lora (values) */

@@ -34,7 +34,8 @@
  * glm4moe (GLM-4.5: q/k/v biases, partial NEOX rope over half of each head, post_attention_norm,
  * leading dense blocks, sigmoid routing with exp_probs_b, normalised weights, shared experts, and
  * n_nextn NextN/MTP blocks blk.N.nextn.{eh_proj,enorm,hnorm,shared_head_norm} after the main ones;
- * qwen-style control tokens and a ChatML template, not GLM's own chat format).
+ * qwen-style control tokens and a ChatML template, not GLM's own chat format), and deepseek32 (deepseek2 V3-style with q-LoRA plus the lightning
+ * indexer's blk.N.indexer.{attn_q_b,attn_k,k_norm(.bias),proj} and attention.indexer.* keys).
  * Tests: tests/infer/test_synth.c. */
 #ifndef KB_INFER_SYNTH_H
 #define KB_INFER_SYNTH_H
@@ -45,7 +46,7 @@
 #include "base/base.h"
 
 struct synth_params {
-    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next", "qwen35moe"; borrowed */
+    const char *arch;   /* "llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "mixtral", "deepseek2", "gpt-oss", "qwen3next", "qwen35moe", "deepseek32"; borrowed */
     int type;           /* enum ggml_type of the weight matrices */
     bool mix_q4_k_m;    /* true (type must be Q4_K): llama-quantize's Q4_K_M mix, see synth_weight_type */
     int n_layer;        /* transformer blocks */
@@ -88,6 +89,11 @@ struct synth_params {
      * and eh_proj = [std(token_embd) I | 0], so the block reruns main block k on the next token's
      * embedding. With one main block this predicts what the main model will (nearly). */
     bool nextn_agree;
+    /* deepseek32 (deepseek2 with q-LoRA + DeepSeek Sparse Attention): indexer heads, key length
+     * (a power of two >= 64: llama.cpp rotates it by a Walsh-Hadamard matrix of that size; and
+     * twice qk_rope_dim, as in V3.2's 128 = 64 + 64: llama.cpp d32676d77 reads the non-rotary
+     * half at an offset of its own length, right only for equal halves), top-k */
+    int idx_n_head, idx_head_dim, idx_top_k;
 };
 
 /* Defaults for arch (small: 2 layers, n_embd 256, 4 q-heads / 2 kv-heads, n_ff 512, vocab 320,
