@@ -16,7 +16,7 @@
  * the keys, and its output changes), and few indexer heads (with 4, a score of exactly 0, every
  * head's ReLU being 0, tied at the top-k threshold once in 16 rows: llama.cpp breaks ties in
  * std::partial_sort's unspecified order, kbox toward the earlier position).
- * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the first 16 ids below (16 x 320
+ * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the first 16 ids of conf_case.c (16 x 320
  * float32, row t after ids[0..t]) and NAME.llamacpp_logits80.f32 for all 80: one llama_decode of
  * all ids with every position's logits, 1 thread, F32 KV cache, flash attention off, as in
  * ../shared/conformance. No llama.cpp code is part of this repository.
@@ -42,120 +42,55 @@
 #include "../support/run.h"
 #include "infer/infer.h"
 
+#include "conf_case.h"
+
 #define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
-#define N_MAX 80
-#define N_VOCAB 320
 
-static const int32_t ids[N_MAX] = {
-    84,  214, 214, 144, 245, 110, 243, 262, 93,  258, 270, 120, 1,   7,   189, 219, 109, 278, 127, 176,
-    281, 62,  295, 96,  113, 170, 147, 100, 85,  274, 231, 188, 149, 230, 183, 44,  265, 278, 207, 256,
-    13,  110, 259, 48,  157, 178, 203, 256, 37,  86,  259, 192, 17,  110, 159, 32,  125, 54,  179, 12,
-    5,   22,  115, 44,  133, 30,  11,  60,  185, 230, 75,  108, 89,  226, 31,  260, 93,  178, 235, 200};
+#define N_MAX CONF_MAX
 
-static float ref[N_MAX * N_VOCAB], got[N_MAX * N_VOCAB];
+static float ref[N_MAX * CONF_VOCAB], got[N_MAX * CONF_VOCAB];
 static int n_tok = 16;
-
-static int argmax(const float *x)
-{
-    int b = 0;
-    for (int i = 1; i < N_VOCAB; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
-/* Rows t0..n_tok-1 of a against b: the relative difference; flips counted into *flips. */
-static double rel_diff(const float *a, const float *b, int t0, int *flips)
-{
-    double md = 0, mr = 0;
-    *flips = 0;
-    for (int t = t0; t < n_tok; t++) {
-        for (int i = 0; i < N_VOCAB; i++) {
-            md = fmax(md, fabs((double)a[t * N_VOCAB + i] - b[t * N_VOCAB + i]));
-            mr = fmax(mr, fabs((double)b[t * N_VOCAB + i]));
-        }
-        *flips += argmax(a + t * N_VOCAB) != argmax(b + t * N_VOCAB);
-    }
-    return md / mr;
-}
 
 static void compare(const char *name, const char *how, int t0, double tol, int max_flips)
 {
-    int flips;
-    double r = rel_diff(got, ref, t0, &flips);
-    printf("[deepseek32] %-18s %2d ids %-18s max |kbox - llama.cpp| / max |llama.cpp| = %.3g, argmax flips %d/%d\n",
-           name, n_tok, how, r, flips, n_tok - t0);
-    if (!(r <= tol) || flips > max_flips)
-        fail_msg("%s %s: relative difference %.3g, %d argmax flips", name, how, r, flips);
+    conf_compare("deepseek32", name, how, got, ref, t0, n_tok, tol, max_flips);
 }
 
 static struct infer_session *session(struct infer_model *m, int n_batch)
 {
-    struct kb_error err = {0};
-    struct infer_session *s = NULL;
-    struct infer_session_params sp;
-    infer_session_params_default(&sp);
-    sp.n_ctx = 128;
-    sp.n_batch = n_batch;
-    sp.kv_f32 = true;
-    if (infer_session_new(&s, m, &sp, &err))
-        fail_msg("session: %s", err.msg);
-    return s;
+    return conf_session(m, 128, n_batch, true, false);
 }
 
-static void eval_steps(struct infer_session *s, float *out, int from, int to, int step)
-{
-    struct kb_error err = {0};
-    for (int t = from; t < to; t += step) {
-        int k = t + step > to ? to - t : step;
-        if (infer_eval(s, ids + t, k, out + (size_t)t * N_VOCAB, true, &err))
-            fail_msg("eval: %s", err.msg);
-    }
-}
-
+/* Reads NAME.SUFFIX's n rows of llama.cpp logits into ref and opens NAME.gguf. */
 static struct infer_model *open_case(const char *name, const char *suffix, int n)
 {
-    char path[512];
-    struct kb_error err = {0};
-    struct infer_model *m = NULL;
     n_tok = n;
-    snprintf(path, sizeof path, GOLDEN_DIR "%s.%s", name, suffix);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("missing %s", path);
-    assert_int_equal(fread(ref, sizeof(float), (size_t)n * N_VOCAB, f), (size_t)n * N_VOCAB);
-    fclose(f);
-    snprintf(path, sizeof path, GOLDEN_DIR "%s.gguf", name);
-    if (infer_model_open(&m, path, &err))
-        fail_msg("open %s: %s", name, err.msg);
-    struct infer_model_info mi;
-    infer_model_get_info(m, &mi);
-    assert_string_equal(mi.arch, "deepseek32");
-    return m;
+    conf_read_ref(name, suffix, n, ref);
+    return conf_open(name, "deepseek32");
 }
 
 static void check_case(const char *name, const char *suffix, int n, double tol, int max_flips)
 {
     struct infer_model *m = open_case(name, suffix, n);
     struct infer_session *s = session(m, n);
-    eval_steps(s, got, 0, n, n);
+    conf_eval_steps(s, got, 0, n, n);
     compare(name, "one batch", 0, tol, max_flips);
     infer_session_reset(s);
     memset(got, 0, sizeof got);
-    eval_steps(s, got, 0, n, 5);
+    conf_eval_steps(s, got, 0, n, 5);
     compare(name, "steps of 5", 0, tol, max_flips);
     infer_session_free(s);
     s = session(m, 1);
     memset(got, 0, sizeof got);
-    eval_steps(s, got, 0, n, 1);
+    conf_eval_steps(s, got, 0, n, 1);
     compare(name, "token by token", 0, tol, max_flips);
     infer_session_free(s);
     s = session(m, 3);
-    eval_steps(s, got, 0, n, 3);
+    conf_eval_steps(s, got, 0, n, 3);
     memset(got, 0, sizeof got);
     infer_session_truncate(s, 4);
     assert_int_equal(infer_session_n_past(s), 4);
-    eval_steps(s, got, 4, n, 3);
+    conf_eval_steps(s, got, 4, n, 3);
     compare(name, "after truncate(4)", 4, tol, max_flips);
     infer_session_free(s);
     infer_model_close(m);
@@ -223,13 +158,13 @@ static void test_indexer_selects(void **state)
     infer_model_get_info(m, &mi);
     assert_int_equal(mi.idx_top_k, 1000);
     struct infer_session *s = session(m, 16);
-    eval_steps(s, got, 0, 16, 16);
+    conf_eval_steps(s, got, 0, 16, 16);
     infer_session_free(s);
     n_tok = 4; /* rows 0..3: at most 4 positions, nothing to drop */
-    double r = rel_diff(got, ref, 0, &flips);
+    double r = conf_rel_diff(got, ref, 0, n_tok, &flips);
     assert_true(r <= 1e-5);
     n_tok = 16;
-    double all = rel_diff(got, ref, 4, &flips);
+    double all = conf_rel_diff(got, ref, 4, n_tok, &flips);
     printf("[deepseek32] dense (top-k 1000) vs top-k 4: rows 0-3 %.3g, rows 4-15 %.3g, %d argmax flips\n", r, all,
            flips);
     assert_true(all > 1e-2);
@@ -257,7 +192,7 @@ static void check_kv_f16(const char *name)
         if (infer_session_new(&s, m, &sp, &err))
             fail_msg("session: %s", err.msg);
         memset(got, 0, sizeof got);
-        eval_steps(s, got, 0, 16, sp.n_batch);
+        conf_eval_steps(s, got, 0, 16, sp.n_batch);
         compare(name, b ? "F16 KV, by token" : "F16 KV, one batch", 0, 2e-3, 0);
         infer_session_free(s);
     }
@@ -279,20 +214,20 @@ static void test_f16_cache(void **state)
     struct infer_session *s = NULL;
     int flips;
     struct infer_model *m = open_case("tiny_ds32_b_f32", "llamacpp_logits80.f32", 80);
-    static float one[N_MAX * N_VOCAB];
+    static float one[N_MAX * CONF_VOCAB];
     for (int b = 0; b < 2; b++) {
         infer_session_params_default(&sp);
         sp.n_ctx = 128;
         sp.n_batch = b ? 1 : 80;
         if (infer_session_new(&s, m, &sp, &err))
             fail_msg("session: %s", err.msg);
-        eval_steps(s, b ? got : one, 0, 80, sp.n_batch);
+        conf_eval_steps(s, b ? got : one, 0, 80, sp.n_batch);
         infer_session_free(s);
     }
-    double self = rel_diff(got, one, 0, &flips);
+    double self = conf_rel_diff(got, one, 0, n_tok, &flips);
     assert_int_equal(flips, 0);
     memcpy(got, one, sizeof one);
-    double vs = rel_diff(got, ref, 0, &flips);
+    double vs = conf_rel_diff(got, ref, 0, n_tok, &flips);
     printf("[deepseek32] F16 cache, 80 ids: batch vs token by token %.3g; vs llama.cpp (F32 cache) %.3g, %d flips\n",
            self, vs, flips);
     assert_true(self <= 1e-3); /* measured 4.2e-4 */
@@ -343,9 +278,9 @@ static void test_long_generation_chunks(void **state)
     struct infer_session_params sp;
     struct infer_model *m = NULL;
     static int32_t tok[N];
-    static float a[N * N_VOCAB], b[N * N_VOCAB];
+    static float a[N * CONF_VOCAB], b[N * CONF_VOCAB];
     for (int i = 0; i < N; i++)
-        tok[i] = ids[(i * 7) % N_MAX];
+        tok[i] = conf_ids[(i * 7) % N_MAX];
     if (infer_model_open(&m, GOLDEN_DIR "tiny_ds32_b_f32.gguf", &err))
         fail_msg("open: %s", err.msg);
     for (int r = 0; r < 2; r++) {
@@ -358,18 +293,18 @@ static void test_long_generation_chunks(void **state)
         if (infer_session_new(&s, m, &sp, &err))
             fail_msg("session: %s", err.msg);
         for (int t = 0; t < N; t += sp.n_batch)
-            if (infer_eval(s, tok + t, sp.n_batch, (r ? b : a) + (size_t)t * N_VOCAB, true, &err))
+            if (infer_eval(s, tok + t, sp.n_batch, (r ? b : a) + (size_t)t * CONF_VOCAB, true, &err))
                 fail_msg("eval: %s", err.msg);
         infer_session_free(s);
     }
     double md = 0, mr = 0;
     int flips = 0;
     for (int t = 0; t < N; t++) {
-        for (int i = 0; i < N_VOCAB; i++) {
-            md = fmax(md, fabs((double)a[t * N_VOCAB + i] - b[t * N_VOCAB + i]));
-            mr = fmax(mr, fabs((double)a[t * N_VOCAB + i]));
+        for (int i = 0; i < CONF_VOCAB; i++) {
+            md = fmax(md, fabs((double)a[t * CONF_VOCAB + i] - b[t * CONF_VOCAB + i]));
+            mr = fmax(mr, fabs((double)a[t * CONF_VOCAB + i]));
         }
-        flips += argmax(a + t * N_VOCAB) != argmax(b + t * N_VOCAB);
+        flips += conf_argmax(a + t * CONF_VOCAB) != conf_argmax(b + t * CONF_VOCAB);
     }
     printf("[deepseek32] 300 ids, steps of 100 vs token by token: %.3g, %d flips\n", md / mr, flips);
     assert_true(md / mr <= 1e-5);

@@ -16,7 +16,7 @@
  *   --type F32 --layers 2 --nextn 1 --dim 32 --heads 2 --q-lora 16 --kv-lora 32 --rope-dim 8
  *   --nope-dim 16 --v-dim 16 --experts 4 --experts-used 2 --ff-exp 16 --ff 48 --shared-experts 1
  *   --dense-lead 1 --gating 2 --expert-norm --expert-scale 2.5 --tied --seed 5 (YaRN factor 40).
- * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids below (16 x 320
+ * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids of conf_case.c (16 x 320
  * float32, row t after ids[0..t]): one llama_decode of all 16 with every position's logits,
  * 1 thread, F32 KV cache, flash attention off, as in ../shared/conformance. No llama.cpp code is
  * part of this repository. llama.cpp d32676d77 does not run glm4moe's NextN block (it loads and
@@ -47,105 +47,47 @@
 #include "infer/infer.h"
 #include "infer/model.h"
 
+#include "conf_case.h"
+
 #define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
 #define N_TOK 16
-#define N_VOCAB 320
 
-static const int32_t ids[N_TOK] = {84, 214, 214, 144, 245, 110, 243, 262, 93, 258, 270, 120, 1, 7, 189, 219};
+static float ref[N_TOK * CONF_VOCAB], got[N_TOK * CONF_VOCAB], got2[N_TOK * CONF_VOCAB];
 
-static float ref[N_TOK * N_VOCAB], got[N_TOK * N_VOCAB], got2[N_TOK * N_VOCAB];
-
-static int argmax(const float *x)
-{
-    int b = 0;
-    for (int i = 1; i < N_VOCAB; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
-/* Rows t0.. of got against ref. */
 static void compare(const char *name, const char *how, int t0, double tol, int max_flips)
 {
-    double md = 0, mr = 0;
-    int flips = 0;
-    for (int t = t0; t < N_TOK; t++) {
-        for (int i = 0; i < N_VOCAB; i++) {
-            md = fmax(md, fabs((double)got[t * N_VOCAB + i] - ref[t * N_VOCAB + i]));
-            mr = fmax(mr, fabs((double)ref[t * N_VOCAB + i]));
-        }
-        flips += argmax(got + t * N_VOCAB) != argmax(ref + t * N_VOCAB);
-    }
-    printf("[ glm4moe  ] %-20s %-18s max |kbox - llama.cpp| / max |llama.cpp| = %.3g, argmax flips %d/%d\n", name,
-           how, md / mr, flips, N_TOK - t0);
-    if (!(md / mr <= tol) || flips > max_flips)
-        fail_msg("%s %s: relative difference %.3g, %d argmax flips", name, how, md / mr, flips);
-}
-
-static struct infer_session *session(struct infer_model *m, int n_batch, bool kv_f32, bool no_mtp)
-{
-    struct kb_error err = {0};
-    struct infer_session *s = NULL;
-    struct infer_session_params sp;
-    infer_session_params_default(&sp);
-    sp.n_ctx = 64;
-    sp.n_batch = n_batch;
-    sp.kv_f32 = kv_f32;
-    sp.no_mtp = no_mtp;
-    if (infer_session_new(&s, m, &sp, &err))
-        fail_msg("session: %s", err.msg);
-    return s;
-}
-
-static void eval_steps(struct infer_session *s, int from, int step, float *out)
-{
-    struct kb_error err = {0};
-    for (int t = from; t < N_TOK; t += step) {
-        int k = t + step > N_TOK ? N_TOK - t : step;
-        if (infer_eval(s, ids + t, k, out + (size_t)t * N_VOCAB, true, &err))
-            fail_msg("eval: %s", err.msg);
-    }
+    conf_compare(" glm4moe  ", name, how, got, ref, t0, N_TOK, tol, max_flips);
 }
 
 static void check_case(const char *name, const char *arch, double tol, int max_flips)
 {
-    char path[512];
-    struct kb_error err = {0};
-    struct infer_model *m = NULL;
-    snprintf(path, sizeof path, GOLDEN_DIR "%s.llamacpp_logits.f32", name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fread(ref, sizeof(float), N_TOK * N_VOCAB, f), N_TOK * N_VOCAB);
-    fclose(f);
-    snprintf(path, sizeof path, GOLDEN_DIR "%s.gguf", name);
-    if (infer_model_open(&m, path, &err))
-        fail_msg("open %s: %s", name, err.msg);
     struct infer_model_info mi;
+    conf_read_ref(name, "llamacpp_logits.f32", N_TOK, ref);
+    struct infer_model *m = conf_open(name, arch);
     infer_model_get_info(m, &mi);
-    assert_string_equal(mi.arch, arch);
     assert_int_equal(mi.n_nextn, 1);
-    struct infer_session *s = session(m, 16, true, false);
-    eval_steps(s, 0, N_TOK, got);
+    struct infer_session *s = conf_session(m, 64, 16, true, false);
+    conf_eval_steps(s, got, 0, N_TOK, N_TOK);
     compare(name, "batch of 16", 0, tol, max_flips);
     infer_session_reset(s);
-    eval_steps(s, 0, 5, got);
+    conf_eval_steps(s, got, 0, N_TOK, 5);
     compare(name, "steps of 5", 0, tol, max_flips);
     memset(got, 0, sizeof got);
     infer_session_truncate(s, 4);
-    eval_steps(s, 4, 3, got);
+    conf_eval_steps(s, got, 4, N_TOK, 3);
     compare(name, "after truncate(4)", 4, tol, max_flips);
     infer_session_free(s);
-    s = session(m, 1, true, false);
-    eval_steps(s, 0, 1, got);
+    s = conf_session(m, 64, 1, true, false);
+    conf_eval_steps(s, got, 0, N_TOK, 1);
     compare(name, "token by token", 0, tol, max_flips);
     infer_session_free(s);
     /* the NextN block off: the main model's logits do not change by a bit */
-    s = session(m, 1, true, true);
-    eval_steps(s, 0, 1, got2);
+    s = conf_session(m, 64, 1, true, true);
+    conf_eval_steps(s, got2, 0, N_TOK, 1);
     assert_memory_equal(got, got2, sizeof got);
     infer_session_free(s);
-    s = session(m, 16, false, false);
-    eval_steps(s, 0, N_TOK, got);
+    s = conf_session(m, 64, 16, false, false);
+    conf_eval_steps(s, got, 0, N_TOK, N_TOK);
     compare(name, "F16 KV, batch", 0, fmax(tol, 1e-2), 1);
     infer_session_free(s);
     infer_model_close(m);
@@ -188,23 +130,23 @@ static void test_deepseek2_mtp_head(void **state)
     FILE *f = fopen(GOLDEN_DIR "tiny_ds2_nextn_f32.llamacpp_mtp_logits.f32", "rb");
     assert_non_null(f);
     memset(ref, 0, sizeof ref);
-    assert_int_equal(fread(ref + N_VOCAB, sizeof(float), (N_TOK - 1) * N_VOCAB, f), (N_TOK - 1) * N_VOCAB);
+    assert_int_equal(fread(ref + CONF_VOCAB, sizeof(float), (N_TOK - 1) * CONF_VOCAB, f), (N_TOK - 1) * CONF_VOCAB);
     fclose(f);
     if (infer_model_open(&m, GOLDEN_DIR "tiny_ds2_nextn_f32.gguf", &err))
         fail_msg("open: %s", err.msg);
     for (int step = 1; step <= 5; step += 4) {
-        struct infer_session *s = session(m, step, true, false);
+        struct infer_session *s = conf_session(m, 64, step, true, false);
         memset(got, 0, sizeof got);
         for (int k = 1; k < N_TOK; k++) {
             /* the main model has read ids[0..k): evaluate what is missing in steps of `step` */
             int have = infer_session_n_past(s);
             int want = step == 1 ? k : KB_MIN(N_TOK, ((k + step - 1) / step) * step);
-            if (want > have && infer_eval(s, ids + have, want - have, NULL, false, &err))
+            if (want > have && infer_eval(s, conf_ids + have, want - have, NULL, false, &err))
                 fail_msg("eval: %s", err.msg);
             if (want > k)
                 infer_session_truncate(s, k);
-            assert_true(model_mtp_draft(s, ids[k]) >= 0);
-            memcpy(got + (size_t)k * N_VOCAB, s->mtp_logits, N_VOCAB * sizeof(float));
+            assert_true(model_mtp_draft(s, conf_ids[k]) >= 0);
+            memcpy(got + (size_t)k * CONF_VOCAB, s->mtp_logits, CONF_VOCAB * sizeof(float));
         }
         compare("tiny_ds2_nextn_f32", step == 1 ? "MTP head, 1 by 1" : "MTP head, steps 5", 1, 1e-4, 0);
         infer_session_free(s);

@@ -15,7 +15,7 @@
  * - tiny_qwen35moe_f32.gguf: `--arch qwen35moe` (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, value
  *   heads tiled over key heads, rope.dimension_sections) with the second shape untied, --seed 53;
  *   80 ids only.
- * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids below (16 x 320
+ * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids of conf_case.c (16 x 320
  * float32, row t after ids[0..t]) and NAME.llamacpp_logits80.f32 for the 80 ids (longer than one
  * 64-token DeltaNet chunk): one llama_decode of all ids with every position's logits, 1 thread,
  * F32 KV cache, flash attention off, as in ../shared/conformance. No llama.cpp code is part of
@@ -43,130 +43,64 @@
 #include "../support/run.h"
 #include "infer/infer.h"
 
+#include "conf_case.h"
+
 #define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
-#define N_MAX 80
-#define N_VOCAB 320
 
-static const int32_t ids[N_MAX] = {
-    84,  214, 214, 144, 245, 110, 243, 262, 93,  258, 270, 120, 1,   7,   189, 219, 109, 278, 127, 176,
-    281, 62,  295, 96,  113, 170, 147, 100, 85,  274, 231, 188, 149, 230, 183, 44,  265, 278, 207, 256,
-    13,  110, 259, 48,  157, 178, 203, 256, 37,  86,  259, 192, 17,  110, 159, 32,  125, 54,  179, 12,
-    5,   22,  115, 44,  133, 30,  11,  60,  185, 230, 75,  108, 89,  226, 31,  260, 93,  178, 235, 200};
+#define N_MAX CONF_MAX
 
-static float ref[N_MAX * N_VOCAB], got[N_MAX * N_VOCAB], got2[N_MAX * N_VOCAB];
+static float ref[N_MAX * CONF_VOCAB], got[N_MAX * CONF_VOCAB], got2[N_MAX * CONF_VOCAB];
 static int n_tok = 16;
-
-static int argmax(const float *x)
-{
-    int b = 0;
-    for (int i = 1; i < N_VOCAB; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
-/* Rows t0..n_tok-1 of a against b: the relative difference; flips counted into *flips. */
-static double rel_diff(const float *a, const float *b, int t0, int *flips)
-{
-    double md = 0, mr = 0;
-    *flips = 0;
-    for (int t = t0; t < n_tok; t++) {
-        for (int i = 0; i < N_VOCAB; i++) {
-            md = fmax(md, fabs((double)a[t * N_VOCAB + i] - b[t * N_VOCAB + i]));
-            mr = fmax(mr, fabs((double)b[t * N_VOCAB + i]));
-        }
-        *flips += argmax(a + t * N_VOCAB) != argmax(b + t * N_VOCAB);
-    }
-    return md / mr;
-}
 
 static void compare(const char *name, const char *how, int t0, double tol, int max_flips)
 {
-    int flips;
-    double r = rel_diff(got, ref, t0, &flips);
-    printf("[ qwen3next] %-22s %2d ids %-18s max |kbox - llama.cpp| / max |llama.cpp| = %.3g, argmax flips %d/%d\n",
-           name, n_tok, how, r, flips, n_tok - t0);
-    if (!(r <= tol) || flips > max_flips)
-        fail_msg("%s %s: relative difference %.3g, %d argmax flips", name, how, r, flips);
+    conf_compare(" qwen3next", name, how, got, ref, t0, n_tok, tol, max_flips);
 }
 
 static struct infer_session *session(struct infer_model *m, int n_batch)
 {
-    struct kb_error err = {0};
-    struct infer_session *s = NULL;
-    struct infer_session_params sp;
-    infer_session_params_default(&sp);
-    sp.n_ctx = 128;
-    sp.n_batch = n_batch;
-    sp.kv_f32 = true;
-    if (infer_session_new(&s, m, &sp, &err))
-        fail_msg("session: %s", err.msg);
-    return s;
+    return conf_session(m, 128, n_batch, true, false);
 }
 
-static void eval_steps(struct infer_session *s, float *out, int from, int to, int step)
-{
-    struct kb_error err = {0};
-    for (int t = from; t < to; t += step) {
-        int k = t + step > to ? to - t : step;
-        if (infer_eval(s, ids + t, k, out + (size_t)t * N_VOCAB, true, &err))
-            fail_msg("eval: %s", err.msg);
-    }
-}
-
+/* Reads NAME.SUFFIX's n rows of llama.cpp logits into ref and opens NAME.gguf. */
 static struct infer_model *open_case(const char *name, const char *suffix, int n)
 {
-    const char *arch = strstr(name, "qwen35moe") ? "qwen35moe" : "qwen3next";
-    char path[512];
-    struct kb_error err = {0};
-    struct infer_model *m = NULL;
     n_tok = n;
-    snprintf(path, sizeof path, GOLDEN_DIR "%s.%s", name, suffix);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("missing %s", path);
-    assert_int_equal(fread(ref, sizeof(float), (size_t)n * N_VOCAB, f), (size_t)n * N_VOCAB);
-    fclose(f);
-    snprintf(path, sizeof path, GOLDEN_DIR "%s.gguf", name);
-    if (infer_model_open(&m, path, &err))
-        fail_msg("open %s: %s", name, err.msg);
-    struct infer_model_info mi;
-    infer_model_get_info(m, &mi);
-    assert_string_equal(mi.arch, arch);
-    return m;
+    conf_read_ref(name, suffix, n, ref);
+    return conf_open(name, strstr(name, "qwen35moe") ? "qwen35moe" : "qwen3next");
 }
 
 static void check_case(const char *name, const char *suffix, int n, double tol, int max_flips)
 {
     struct infer_model *m = open_case(name, suffix, n);
     struct infer_session *s = session(m, n);
-    eval_steps(s, got, 0, n, n);
+    conf_eval_steps(s, got, 0, n, n);
     compare(name, "one batch", 0, tol, max_flips);
     infer_session_reset(s);
     memset(got, 0, sizeof got);
-    eval_steps(s, got, 0, n, 5);
+    conf_eval_steps(s, got, 0, n, 5);
     compare(name, "steps of 5", 0, tol, max_flips);
     /* rollback inside the last multi-token step: from its snapshot */
     int last = (n - 1) / 5 * 5, back = n - 2 > last ? n - 2 : last;
     infer_session_truncate(s, back);
     assert_int_equal(infer_session_n_past(s), back);
     memset(got, 0, sizeof got);
-    eval_steps(s, got, back, n, 5);
+    conf_eval_steps(s, got, back, n, 5);
     compare(name, "after truncate(snap)", back, tol, max_flips);
     infer_session_free(s);
     s = session(m, 1);
     memset(got, 0, sizeof got);
-    eval_steps(s, got, 0, n, 1);
+    conf_eval_steps(s, got, 0, n, 1);
     compare(name, "token by token", 0, tol, max_flips);
     infer_session_free(s);
     s = session(m, 3);
-    eval_steps(s, got, 0, n, 3);
+    conf_eval_steps(s, got, 0, n, 3);
     compare(name, "steps of 3", 0, tol, max_flips);
     /* rollback before the last snapshot: the prefix is evaluated again from position 0 */
     memset(got, 0, sizeof got);
     infer_session_truncate(s, 4);
     assert_int_equal(infer_session_n_past(s), 4);
-    eval_steps(s, got, 4, n, 3);
+    conf_eval_steps(s, got, 4, n, 3);
     compare(name, "after truncate(4)", 4, tol, max_flips);
     infer_session_free(s);
     infer_model_close(m);
@@ -221,12 +155,12 @@ static void test_chunked_vs_recurrent(void **state)
         fail_msg("open: %s", err.msg);
     n_tok = N_MAX;
     struct infer_session *s = session(m, N_MAX);
-    eval_steps(s, got, 0, N_MAX, N_MAX);
+    conf_eval_steps(s, got, 0, N_MAX, N_MAX);
     infer_session_free(s);
     s = session(m, 1);
-    eval_steps(s, got2, 0, N_MAX, 1);
+    conf_eval_steps(s, got2, 0, N_MAX, 1);
     infer_session_free(s);
-    double r = rel_diff(got, got2, 0, &flips);
+    double r = conf_rel_diff(got, got2, 0, n_tok, &flips);
     printf("[ qwen3next] chunked (64 + 16) vs recurrent over 80 ids: relative difference %.3g, flips %d\n", r,
            flips);
     assert_true(r <= 5e-5);
@@ -271,7 +205,7 @@ static void gen_text(struct infer_model *m, int draft_max, struct kb_buf *out, s
     struct infer_gen_params gp;
     int32_t prompt[48];
     for (int i = 0; i < 48; i++) /* a repeating prompt, so that lookups find drafts */
-        prompt[i] = ids[i % 12];
+        prompt[i] = conf_ids[i % 12];
     infer_gen_params_default(&gp);
     gp.sample.temp = 0;
     gp.max_tokens = 40;
@@ -319,13 +253,13 @@ static void test_embed_fresh_state(void **state)
         fail_msg("open: %s", err.msg);
     n_tok = 16;
     struct infer_session *s = session(m, 16);
-    assert_int_equal(infer_embed(s, ids, 10, a, NULL, true, &err), 0);
-    eval_steps(s, got, 0, 16, 16);
-    assert_int_equal(infer_embed(s, ids, 10, b, NULL, true, &err), 0);
+    assert_int_equal(infer_embed(s, conf_ids, 10, a, NULL, true, &err), 0);
+    conf_eval_steps(s, got, 0, 16, 16);
+    assert_int_equal(infer_embed(s, conf_ids, 10, b, NULL, true, &err), 0);
     assert_memory_equal(a, b, sizeof a);
-    memcpy(got2, got, sizeof(float) * 16 * N_VOCAB);
-    eval_steps(s, got, 0, 16, 16); /* n_past is 0 again: a fresh sequence */
-    assert_memory_equal(got, got2, sizeof(float) * 16 * N_VOCAB);
+    memcpy(got2, got, sizeof(float) * 16 * CONF_VOCAB);
+    conf_eval_steps(s, got, 0, 16, 16); /* n_past is 0 again: a fresh sequence */
+    assert_memory_equal(got, got2, sizeof(float) * 16 * CONF_VOCAB);
     infer_session_free(s);
     infer_model_close(m);
 }

@@ -26,17 +26,17 @@ set_tests_properties(test_mxfp4_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "
 kb_test(test_gptoss_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gptoss_conf.c LIBS kb_infer kb_base m LABELS unit)
 add_test(NAME test_gptoss_conf_scalar COMMAND test_gptoss_conf)
 set_tests_properties(test_gptoss_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
-kb_test(test_qwen3next_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qwen3next_conf.c
+kb_test(test_qwen3next_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qwen3next_conf.c ${CMAKE_CURRENT_LIST_DIR}/conf_case.c
         ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_infer kb_base m LABELS unit)
 add_dependencies(test_qwen3next_conf kbox)
 add_test(NAME test_qwen3next_conf_scalar COMMAND test_qwen3next_conf)
 set_tests_properties(test_qwen3next_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
-kb_test(test_glm4moe_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_glm4moe_conf.c LIBS kb_infer kb_base m LABELS unit)
+kb_test(test_glm4moe_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_glm4moe_conf.c ${CMAKE_CURRENT_LIST_DIR}/conf_case.c LIBS kb_infer kb_base m LABELS unit)
 add_test(NAME test_glm4moe_conf_scalar COMMAND test_glm4moe_conf)
 set_tests_properties(test_glm4moe_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
 # deepseek32 (MLA + DeepSeek Sparse Attention's lightning indexer and top-k) against llama.cpp's
 # logits on committed tiny files (F32, Q8_0, a second shape), on the dispatched and scalar kernels.
-kb_test(test_deepseek32_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_deepseek32_conf.c
+kb_test(test_deepseek32_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_deepseek32_conf.c ${CMAKE_CURRENT_LIST_DIR}/conf_case.c
         ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_infer kb_base m LABELS unit)
 add_dependencies(test_deepseek32_conf kbox)
 add_test(NAME test_deepseek32_conf_scalar COMMAND test_deepseek32_conf)
