@@ -833,6 +833,22 @@ static uint32_t file_type(int type)
     }
 }
 
+/* The routed-expert keys deepseek2, deepseek32 and glm4moe share: sizes, shared experts, weight
+ * scale and normalisation, gating function. */
+static void put_expert_meta(struct kb_buf *b, int *n_kv, const char *A, const struct synth_params *p)
+{
+    kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
+    kv_u32(b, n_kv, A, "expert_count", (uint32_t)p->n_expert);
+    kv_u32(b, n_kv, A, "expert_used_count", (uint32_t)p->n_expert_used);
+    kv_u32(b, n_kv, A, "expert_shared_count", (uint32_t)p->n_expert_shared);
+    kv_f32(b, n_kv, A, "expert_weights_scale", p->expert_weights_scale);
+    kv_head(b, A, "expert_weights_norm", GGUF_VT_BOOL);
+    uint8_t norm = p->expert_weights_norm;
+    KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
+    (*n_kv)++;
+    kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+}
+
 static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params *p)
 {
     const char *A = p->arch; /* deepseek2 or deepseek32 */
@@ -850,16 +866,7 @@ static void put_meta_ds2(struct kb_buf *b, int *n_kv, const struct synth_params 
     kv_u32(b, n_kv, A, "attention.key_length_mla", (uint32_t)(p->qk_nope_dim + p->qk_rope_dim));
     kv_u32(b, n_kv, A, "attention.value_length_mla", (uint32_t)p->v_head_dim);
     kv_u32(b, n_kv, A, "rope.dimension_count", (uint32_t)p->qk_rope_dim);
-    kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
-    kv_u32(b, n_kv, A, "expert_count", (uint32_t)p->n_expert);
-    kv_u32(b, n_kv, A, "expert_used_count", (uint32_t)p->n_expert_used);
-    kv_u32(b, n_kv, A, "expert_shared_count", (uint32_t)p->n_expert_shared);
-    kv_f32(b, n_kv, A, "expert_weights_scale", p->expert_weights_scale);
-    kv_head(b, A, "expert_weights_norm", GGUF_VT_BOOL);
-    uint8_t norm = p->expert_weights_norm;
-    KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
-    (*n_kv)++;
-    kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+    put_expert_meta(b, n_kv, A, p);
     if (p->n_nextn > 0)
         kv_u32(b, n_kv, A, "nextn_predict_layers", (uint32_t)p->n_nextn);
     if (p->n_expert_group > 0) {
@@ -882,16 +889,7 @@ static void put_meta_glm(struct kb_buf *b, int *n_kv, const struct synth_params 
     kv_u32(b, n_kv, A, "attention.key_length", (uint32_t)hd);
     kv_u32(b, n_kv, A, "attention.value_length", (uint32_t)hd);
     kv_u32(b, n_kv, A, "leading_dense_block_count", (uint32_t)p->n_dense_lead);
-    kv_u32(b, n_kv, A, "expert_count", (uint32_t)p->n_expert);
-    kv_u32(b, n_kv, A, "expert_used_count", (uint32_t)p->n_expert_used);
-    kv_u32(b, n_kv, A, "expert_shared_count", (uint32_t)p->n_expert_shared);
-    kv_u32(b, n_kv, A, "expert_feed_forward_length", (uint32_t)p->n_ff_exp);
-    kv_f32(b, n_kv, A, "expert_weights_scale", p->expert_weights_scale);
-    kv_head(b, A, "expert_weights_norm", GGUF_VT_BOOL);
-    uint8_t norm = p->expert_weights_norm;
-    KB_ASSERT(kb_buf_append(b, &norm, 1) == 0);
-    (*n_kv)++;
-    kv_u32(b, n_kv, A, "expert_gating_func", (uint32_t)p->gating_func);
+    put_expert_meta(b, n_kv, A, p);
     kv_u32(b, n_kv, A, "nextn_predict_layers", (uint32_t)p->n_nextn);
 }
 
