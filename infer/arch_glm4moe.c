@@ -155,15 +155,8 @@ static int glm4moe_bind(struct infer_model *m, struct kb_error *err)
 {
     const struct model_hparams *hp = &m->hp;
     int rc;
-    if ((rc = model_bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false, err)) ||
-        (rc = model_bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
-        (rc = model_bind(m, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, true, err)))
+    if ((rc = model_bind_io(m, hp->n_layer + hp->n_nextn, err)))
         return rc;
-    if (!m->output.data) {
-        m->output = m->tok_embd;
-        m->tied_output = true;
-    }
-    m->layers = kb_xcalloc((size_t)(hp->n_layer + hp->n_nextn), sizeof *m->layers);
     for (int il = 0; il < hp->n_layer + hp->n_nextn; il++)
         if ((rc = glm4moe_bind_layer(m, il, err)))
             return rc;

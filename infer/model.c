@@ -142,22 +142,31 @@ static int bind_ffn(struct infer_model *m, int il, struct kb_error *err)
     return rc;
 }
 
+int model_bind_io(struct infer_model *m, int n_layers, struct kb_error *err)
+{
+    const struct model_hparams *hp = &m->hp;
+    int rc;
+    if ((rc = model_bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false, err)) ||
+        (rc = model_bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
+        (rc = model_bind(m, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, true, err)))
+        return rc;
+    if (!m->output.data) {
+        m->output = m->tok_embd;
+        m->tied_output = true;
+    }
+    m->layers = kb_xcalloc((size_t)n_layers, sizeof *m->layers);
+    return 0;
+}
+
 int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
                        struct kb_error *err)
 {
     const struct model_hparams *hp = &m->hp;
     char nm[96];
     int rc;
-    if ((rc = model_bind(m, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, false, err)) ||
-        (rc = model_bind(m, &m->out_norm, "output_norm.weight", 1, hp->n_embd, 1, 1, false, err)) ||
-        (rc = model_bind(m, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, true, err)) ||
+    if ((rc = model_bind_io(m, hp->n_layer, err)) ||
         (rc = model_bind(m, &m->rope_freqs, "rope_freqs.weight", 1, hp->n_rot / 2, 1, 1, true, err)))
         return rc;
-    if (!m->output.data) {
-        m->output = m->tok_embd;
-        m->tied_output = true;
-    }
-    m->layers = kb_xcalloc((size_t)hp->n_layer, sizeof *m->layers);
     for (int il = 0; il < hp->n_layer; il++) {
         snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", il);
         if ((rc = model_bind(m, &m->layers[il].attn_norm, nm, 1, hp->n_embd, 1, 1, false, err)) ||

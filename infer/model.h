@@ -295,6 +295,9 @@ int model_bind(const struct infer_model *m, struct model_w *w, const char *name,
                int64_t ne1, int64_t ne2, bool optional, struct kb_error *err);
 /* A decoder's tensors: token embedding, output norm and head, rope_freqs, and per layer attn_norm,
  * the attention tensors (bind_attention), ffn_norm and the dense or MoE FFN. */
+/* The embedding, the output norm and the output matrix (tied to the embedding when absent), and
+ * n_layers zeroed layers for the architecture to bind. */
+int model_bind_io(struct infer_model *m, int n_layers, struct kb_error *err);
 int model_bind_decoder(struct infer_model *m, int (*bind_attention)(struct infer_model *m, int il, struct kb_error *err),
                        struct kb_error *err);
 /* The architectures (arch_llama.c, arch_deepseek2.c, arch_bert.c, arch_gptoss.c, arch_glm4moe.c). */
