@@ -22,7 +22,7 @@
 static const char *const family_names[CHAT_N_FAMILIES] = {
     [CHAT_CHATML] = "chatml",       [CHAT_QWEN3] = "qwen3",     [CHAT_LLAMA3] = "llama3",
     [CHAT_LLAMA2] = "llama2",       [CHAT_MISTRAL] = "mistral", [CHAT_DEEPSEEK2] = "deepseek2",
-    [CHAT_DEEPSEEK3] = "deepseek3", [CHAT_HARMONY] = "harmony",
+    [CHAT_DEEPSEEK3] = "deepseek3", [CHAT_HARMONY] = "harmony", [CHAT_GLM4] = "glm4",
 };
 
 const char *chat_family_name(enum chat_family family)
@@ -61,6 +61,8 @@ void chat_format_detect(struct chat_format *f, const char *tmpl)
     }
     if (chat_template_is_harmony(tmpl)) {
         f->family = CHAT_HARMONY;
+    } else if (has(tmpl, "[gMASK]<sop>")) {
+        f->family = CHAT_GLM4;
     } else if (has(tmpl, "<|im_start|>")) {
         if (has(tmpl, "enable_thinking") || has(tmpl, "<think>"))
             f->family = CHAT_QWEN3;
@@ -111,7 +113,8 @@ static int render_one(const struct chat_format *f, enum role r, const char *role
                       bool first_user, const char *sys, struct kb_buf *b)
 {
     int rc = 0;
-    bool thinking = f->family == CHAT_QWEN3 || f->family == CHAT_DEEPSEEK3 || f->family == CHAT_HARMONY;
+    bool thinking = f->family == CHAT_QWEN3 || f->family == CHAT_DEEPSEEK3 || f->family == CHAT_HARMONY ||
+                    f->family == CHAT_GLM4;
     if (r == R_ASSISTANT && thinking)
         c = strip_think(c);
     switch (f->family) {
@@ -166,6 +169,9 @@ static int render_one(const struct chat_format *f, enum role r, const char *role
         else
             rc = kb_buf_printf(b, "<|start|>assistant<|channel|>final<|message|>%s<|end|>", c);
         break;
+    case CHAT_GLM4:
+        rc = kb_buf_printf(b, "<|%s|>\n%s", role, c);
+        break;
     default:
         rc = KB_EINVAL;
         break;
@@ -199,6 +205,8 @@ int chat_render(const struct chat_format *f, const struct chat_msg *msgs, int n,
     }
     if (f->family == CHAT_HARMONY)
         rc = harmony_system(o, out);
+    else if (f->family == CHAT_GLM4)
+        rc = kb_buf_puts(out, "[gMASK]<sop>");
     if (rc == 0 && !sys && f->default_system) { /* the template's own default system turn */
         struct chat_msg m = {"system", f->default_system};
         rc = render_one(f, R_SYSTEM, m.role, m.content, true, NULL, out);
@@ -240,6 +248,9 @@ int chat_render(const struct chat_format *f, const struct chat_msg *msgs, int n,
             break;
         case CHAT_HARMONY: /* the model names its channel */
             rc = kb_buf_puts(out, "<|start|>assistant");
+            break;
+        case CHAT_GLM4: /* the model opens its own <think> block */
+            rc = kb_buf_puts(out, "<|assistant|>\n");
             break;
         default: /* [INST] families: the prompt already ends with [/INST] */
             break;

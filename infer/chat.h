@@ -27,6 +27,7 @@ enum chat_family {
     CHAT_DEEPSEEK2, /* User: ...\n\nAssistant: ...<｜end▁of▁sentence｜> (DeepSeek V2, V2-Lite) */
     CHAT_DEEPSEEK3, /* <｜User｜>...<｜Assistant｜>... (DeepSeek V3, R1 and the R1 distills) */
     CHAT_HARMONY,   /* <|start|>role<|channel|>c<|message|>...<|end|> (gpt-oss) */
+    CHAT_GLM4,      /* [gMASK]<sop><|role|>\n... (GLM-4, GLM-4.5: llama.cpp's chatglm4 layout) */
     CHAT_N_FAMILIES
 };
 

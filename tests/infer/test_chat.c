@@ -66,6 +66,9 @@ static void test_detect(void **state)
         {"{%- for message in messages %}{{- '<|start|>' + message['role'] + '<|message|>' + message['content'] + "
          "'<|end|>' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|start|>assistant' }}{%- endif %}",
          CHAT_HARMONY, false, false},
+        {"[gMASK]<sop>{%- for m in messages %}{%- if m.role == 'user' %}<|user|>\n{{ m.content }}{%- endif %}"
+         "{%- endfor %}{%- if add_generation_prompt %}<|assistant|>{%- endif %}",
+         CHAT_GLM4, false, false},
         {"", CHAT_CHATML, false, false},
         {NULL, CHAT_CHATML, false, false},
     };
@@ -140,6 +143,8 @@ static void test_render(void **state)
          "for every message.<|end|><|start|>developer<|message|># Instructions\n\nBe brief.<|end|>"
          "<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|end|>"
          "<|start|>user<|message|> Why? <|end|><|start|>assistant"},
+        {CHAT_GLM4, false, true,
+         "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\nHello.<|user|>\n Why? <|assistant|>\n"},
     };
     struct kb_buf b;
     struct kb_error err = {0};
