@@ -14,7 +14,11 @@
  *   head tied to the token embedding);
  * - tiny_qwen35moe_f32.gguf: `--arch qwen35moe` (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, value
  *   heads tiled over key heads, rope.dimension_sections) with the second shape untied, --seed 53;
- *   80 ids only.
+ *   80 ids only;
+ * - tiny_qwen3next_gguf_py_f32.gguf: written NOT by kbox but by the reference snapshot's gguf-py
+ *   (its GGUFWriter, from a throwaway script outside this repository), so that a writer bug shared
+ *   by synth and kbox's loader cannot hide: the first file's metadata and tokenizer with 6 experts,
+ *   3 used, and fresh random weights (numpy seed 1201); 16 ids.
  * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids of conf_case.c (16 x 320
  * float32, row t after ids[0..t]) and NAME.llamacpp_logits80.f32 for the 80 ids (longer than one
  * 64-token DeltaNet chunk): one llama_decode of all ids with every position's logits, 1 thread,
@@ -134,6 +138,13 @@ static void test_f32_second_shape(void **state)
 {
     (void)state;
     check_case("tiny_qwen3next_b_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+/* A file written by gguf-py, not by kbox's synth. */
+static void test_f32_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_gguf_py_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
 }
 
 /* qwen35moe: separate beta/alpha projections, tiled key heads, IMROPE sections (NEOX for text). */
@@ -307,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_q8),
         cmocka_unit_test(test_q8_80),
         cmocka_unit_test(test_f32_second_shape),
+        cmocka_unit_test(test_f32_gguf_py),
         cmocka_unit_test(test_qwen35moe_80),
         cmocka_unit_test(test_chunked_vs_recurrent),
         cmocka_unit_test(test_info),
