@@ -13,7 +13,7 @@
  * - tiny_ds32_gguf_py_f32.gguf: written NOT by kbox but by the reference snapshot's gguf-py (its
  *   GGUFWriter, from a throwaway script outside this repository), so that a writer bug shared by
  *   synth and kbox's loader cannot hide: the first file's metadata and tokenizer with 6 experts,
- *   3 used, and fresh random weights (numpy seed 1203); 16 ids;
+ *   3 used, and fresh random weights (numpy seed 1203); 16 and 80 ids;
  * - tiny_ds32_gguf_py_q8.gguf: that file quantized by gguf-py's own Q8_0 quantizer (weights whose
  *   rows are a multiple of 32; the rest F32); 16 ids.
  * The top-k (4, 6) is far below the prompt (16, 80 ids), so the selection decides the output.
@@ -137,6 +137,12 @@ static void test_f32_gguf_py(void **state)
 {
     (void)state;
     check_case("tiny_ds32_gguf_py_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+static void test_f32_gguf_py_80(void **state)
+{
+    (void)state;
+    check_case("tiny_ds32_gguf_py_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
 }
 
 static void test_q8_gguf_py(void **state)
@@ -341,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_f32_second_shape),
         cmocka_unit_test(test_f32_second_shape_80),
         cmocka_unit_test(test_f32_gguf_py),
+        cmocka_unit_test(test_f32_gguf_py_80),
         cmocka_unit_test(test_q8_gguf_py),
         cmocka_unit_test(test_indexer_selects),
         cmocka_unit_test(test_f16_cache_conf),
