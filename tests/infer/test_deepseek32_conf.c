@@ -9,7 +9,13 @@
  * - tiny_ds32_q8.gguf: the same shape and seed with --type Q8_0 (rows of 16 fall back to F16);
  * - tiny_ds32_b_f32.gguf: a second seed and shape: --type F32 --layers 3 --dim 96 --heads 3
  *   --q-lora 48 --kv-lora 64 --rope-dim 32 --nope-dim 32 --v-dim 32 --experts 6 --experts-used 2
- *   --ff-exp 32 --ff 96 --idx-heads 8 --idx-dim 64 --idx-top-k 6 --seed 77.
+ *   --ff-exp 32 --ff 96 --idx-heads 8 --idx-dim 64 --idx-top-k 6 --seed 77;
+ * - tiny_ds32_gguf_py_f32.gguf: written NOT by kbox but by the reference snapshot's gguf-py (its
+ *   GGUFWriter, from a throwaway script outside this repository), so that a writer bug shared by
+ *   synth and kbox's loader cannot hide: the first file's metadata and tokenizer with 6 experts,
+ *   3 used, and fresh random weights (numpy seed 1203); 16 and 80 ids;
+ * - tiny_ds32_gguf_py_q8.gguf: that file quantized by gguf-py's own Q8_0 quantizer (weights whose
+ *   rows are a multiple of 32; the rest F32); 16 ids.
  * The top-k (4, 6) is far below the prompt (16, 80 ids), so the selection decides the output.
  * Shapes avoid two things that are not about the model: kv_lora + rope equal to the indexer key
  * length (llama.cpp d32676d77 then also Hadamard-rotates the MLA cache, whose values are read from
@@ -124,6 +130,25 @@ static void test_f32_second_shape(void **state)
 {
     (void)state;
     check_case("tiny_ds32_b_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+/* A file written by gguf-py, not by kbox's synth. */
+static void test_f32_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_ds32_gguf_py_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+static void test_f32_gguf_py_80(void **state)
+{
+    (void)state;
+    check_case("tiny_ds32_gguf_py_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
+}
+
+static void test_q8_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_ds32_gguf_py_q8", "llamacpp_logits.f32", 16, 3e-2, 1);
 }
 
 static void test_f32_second_shape_80(void **state)
@@ -321,6 +346,9 @@ int main(void)
         cmocka_unit_test(test_q8_80),
         cmocka_unit_test(test_f32_second_shape),
         cmocka_unit_test(test_f32_second_shape_80),
+        cmocka_unit_test(test_f32_gguf_py),
+        cmocka_unit_test(test_f32_gguf_py_80),
+        cmocka_unit_test(test_q8_gguf_py),
         cmocka_unit_test(test_indexer_selects),
         cmocka_unit_test(test_f16_cache_conf),
         cmocka_unit_test(test_f16_cache),

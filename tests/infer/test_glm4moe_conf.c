@@ -12,6 +12,12 @@
  *   --kv-heads 1 --head-dim 32 --ff 48 --experts 8 --experts-used 3 --ff-exp 8 --shared-experts 2
  *   --expert-scale 2.5 --tied --seed 77 (rope over 16 of 32 dims, routed weights scaled by 2.5,
  *   tied output);
+ * - tiny_glm4moe_gguf_py_f32.gguf: written NOT by kbox but by the reference snapshot's gguf-py
+ *   (its GGUFWriter, from a throwaway script outside this repository), so that a writer bug shared
+ *   by synth and kbox's loader cannot hide: the first file's metadata, tokenizer and NextN block
+ *   with 5 experts, 3 used, and fresh random weights (numpy seed 1202);
+ * - tiny_glm4moe_gguf_py_q8.gguf: that file quantized by gguf-py's own Q8_0 quantizer (weights
+ *   whose rows are a multiple of 32; the rest F32);
  * - tiny_ds2_nextn_f32.gguf: deepseek2 (DeepSeek-V3 flavour) with a NextN block: --arch deepseek2
  *   --type F32 --layers 2 --nextn 1 --dim 32 --heads 2 --q-lora 16 --kv-lora 32 --rope-dim 8
  *   --nope-dim 16 --v-dim 16 --experts 4 --experts-used 2 --ff-exp 16 --ff 48 --shared-experts 1
@@ -103,6 +109,19 @@ static void test_f32_second_shape(void **state)
 {
     (void)state;
     check_case("tiny_glm4moe_b_f32", "glm4moe", 1e-4, 0);
+}
+
+/* A file written by gguf-py, not by kbox's synth. */
+static void test_f32_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_glm4moe_gguf_py_f32", "glm4moe", 1e-4, 0);
+}
+
+static void test_q8_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_glm4moe_gguf_py_q8", "glm4moe", 3e-2, 1);
 }
 
 static void test_q8_0(void **state)
@@ -233,7 +252,8 @@ static void test_bad_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),       cmocka_unit_test(test_f32_second_shape), cmocka_unit_test(test_q8_0),
+        cmocka_unit_test(test_f32),       cmocka_unit_test(test_f32_second_shape), cmocka_unit_test(test_f32_gguf_py), cmocka_unit_test(test_q8_gguf_py),
+        cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_deepseek2_nextn), cmocka_unit_test(test_deepseek2_mtp_head), cmocka_unit_test(test_info), cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,14 @@
  * - tiny_gptoss_mxfp4.gguf: the same shape and seed with --type MXFP4 (experts MXFP4, the other
  *   matrices Q8_0);
  * - tiny_gptoss_b_f32.gguf: a second seed and shape: --type F32 --layers 3 --dim 96 --heads 6
- *   --kv-heads 2 --head-dim 16 --experts 6 --experts-used 3 --ff-exp 48 --swa 5 --seed 77.
+ *   --kv-heads 2 --head-dim 16 --experts 6 --experts-used 3 --ff-exp 48 --swa 5 --seed 77;
+ * - tiny_gptoss_gguf_py_f32.gguf: written NOT by kbox but by the reference snapshot's gguf-py (its
+ *   GGUFWriter, from a throwaway script outside this repository), so that a writer bug shared by
+ *   synth and kbox's loader cannot hide: the first file's metadata and tokenizer with 4 experts
+ *   of width 16, 2 used, and fresh random weights (numpy seed 1204);
+ * - tiny_gptoss_gguf_py_mxfp4.gguf: that file quantized by gguf-py's own quantizers: experts whose
+ *   rows are a multiple of 32 MXFP4 (gate and up; down, rows of 16, stays F32), the other such
+ *   matrices Q8_0, the rest F32.
  * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids below (16 x 320
  * float32, row t after ids[0..t]): one llama_decode of all 16 with every position's logits,
  * 1 thread, F32 KV cache, flash attention off, as in ../shared/conformance. No llama.cpp code is
@@ -155,6 +162,19 @@ static void test_f32_second_shape(void **state)
     check_case("tiny_gptoss_b_f32", 1e-4, 0);
 }
 
+/* A file written by gguf-py, not by kbox's synth. */
+static void test_f32_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_gptoss_gguf_py_f32", 1e-4, 0);
+}
+
+static void test_mxfp4_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_gptoss_gguf_py_mxfp4", 3e-2, 1);
+}
+
 static void test_mxfp4(void **state)
 {
     (void)state;
@@ -251,6 +271,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32),
         cmocka_unit_test(test_f32_second_shape),
+        cmocka_unit_test(test_f32_gguf_py),
+        cmocka_unit_test(test_mxfp4_gguf_py),
         cmocka_unit_test(test_mxfp4),
         cmocka_unit_test(test_ring_memory),
         cmocka_unit_test(test_harmony_prompt),

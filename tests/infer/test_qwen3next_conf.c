@@ -14,7 +14,15 @@
  *   head tied to the token embedding);
  * - tiny_qwen35moe_f32.gguf: `--arch qwen35moe` (Qwen3.5 MoE: separate ssm_beta/ssm_alpha, value
  *   heads tiled over key heads, rope.dimension_sections) with the second shape untied, --seed 53;
- *   80 ids only.
+ *   80 ids only;
+ * - tiny_qwen3next_gguf_py_f32.gguf: written NOT by kbox but by the reference snapshot's gguf-py
+ *   (its GGUFWriter, from a throwaway script outside this repository), so that a writer bug shared
+ *   by synth and kbox's loader cannot hide: the first file's metadata and tokenizer with 6 experts,
+ *   3 used, and fresh random weights (numpy seed 1201); 16 and 80 ids;
+ * - tiny_qwen3next_gguf_py_q8.gguf: that file quantized by gguf-py's own Q8_0 quantizer (weights
+ *   whose rows are a multiple of 32; the rest F32); 16 and 80 ids;
+ * - tiny_qwen35moe_gguf_py_f32.gguf: also written by gguf-py: tiny_qwen35moe_f32's metadata and
+ *   tokenizer with 4 experts of width 16, 2 used, fresh random weights (numpy seed 1205); 80 ids.
  * NAME.llamacpp_logits.f32 holds llama.cpp d32676d77's logits for the 16 ids of conf_case.c (16 x 320
  * float32, row t after ids[0..t]) and NAME.llamacpp_logits80.f32 for the 80 ids (longer than one
  * 64-token DeltaNet chunk): one llama_decode of all ids with every position's logits, 1 thread,
@@ -136,11 +144,43 @@ static void test_f32_second_shape(void **state)
     check_case("tiny_qwen3next_b_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
 }
 
+/* A file written by gguf-py, not by kbox's synth. */
+static void test_f32_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_gguf_py_f32", "llamacpp_logits.f32", 16, 1e-4, 0);
+}
+
+static void test_f32_gguf_py_80(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_gguf_py_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
+}
+
+static void test_q8_gguf_py(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_gguf_py_q8", "llamacpp_logits.f32", 16, 3e-2, 1);
+}
+
+static void test_q8_gguf_py_80(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen3next_gguf_py_q8", "llamacpp_logits80.f32", 80, 3e-2, 2);
+}
+
 /* qwen35moe: separate beta/alpha projections, tiled key heads, IMROPE sections (NEOX for text). */
 static void test_qwen35moe_80(void **state)
 {
     (void)state;
     check_case("tiny_qwen35moe_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
+}
+
+/* qwen35moe written by gguf-py, not by kbox's synth. */
+static void test_qwen35moe_gguf_py_80(void **state)
+{
+    (void)state;
+    check_case("tiny_qwen35moe_gguf_py_f32", "llamacpp_logits80.f32", 80, 1e-4, 0);
 }
 
 /* The chunked form (one batch of 80: chunks of 64 and 16) against the recurrence (one token at a
@@ -307,7 +347,12 @@ int main(void)
         cmocka_unit_test(test_q8),
         cmocka_unit_test(test_q8_80),
         cmocka_unit_test(test_f32_second_shape),
+        cmocka_unit_test(test_f32_gguf_py),
+        cmocka_unit_test(test_f32_gguf_py_80),
+        cmocka_unit_test(test_q8_gguf_py),
+        cmocka_unit_test(test_q8_gguf_py_80),
         cmocka_unit_test(test_qwen35moe_80),
+        cmocka_unit_test(test_qwen35moe_gguf_py_80),
         cmocka_unit_test(test_chunked_vs_recurrent),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_spec_rollback),
