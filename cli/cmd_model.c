@@ -3,7 +3,7 @@
  *
  *   kbox model info FILE [--json]
  *   kbox model run FILE -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
- *                  [-t THREADS] [-c CTX] [--expert-stats] [--draft N] [--no-mtp]
+ *                  [-t THREADS] [-c CTX] [--expert-stats] [--draft N] [--no-mtp] [--load mmap|copy]
  *                  [--chat [--system S] [--think]]
  *                  prints the prompt, then the generation streamed; --chat wraps the prompt in the
  *                  model's chat template and prints only the answer (reasoning to stderr);
@@ -12,6 +12,7 @@
  *                  stderr; --no-mtp: a glm4moe file's NextN block is not run (no MTP drafts)
  *   kbox model logits FILE --tokens 1,2,3 --out F  float32 n_tokens x n_vocab, little-endian
  *   kbox model bench FILE [-t N] [-p 512] [-n 128] [-b B] [-r R] [--ctx N] [--stream-mib M]
+ *                  [--load mmap|copy] (how the weights are held, as answer.load; default mmap)
  *                  prompt and generation tokens/s (a NextN/MTP block is not run: the main model
  *                  alone, as llama-bench measures it)
  *                  (-b: tokens per forward step, 1 = per-token prompt evaluation; llama-bench's
@@ -57,6 +58,15 @@ static int parse_int(const char *cmd, const char *flag, const char *v, int lo, i
     if (!v || kb_parse_i64(v, &x) != 0 || x < lo || x > hi)
         return cli_usage(cmd, "%s needs an integer in [%d, %d]", flag, lo, hi);
     *out = (int)x;
+    return 0;
+}
+
+/* --load mmap|copy: how the weights are held (answer.load). */
+static int parse_load(const char *cmd, const char *v)
+{
+    if (!v || (strcmp(v, "mmap") != 0 && strcmp(v, "copy") != 0))
+        return cli_usage(cmd, "--load needs mmap or copy");
+    infer_set_load_copy(strcmp(v, "copy") == 0);
     return 0;
 }
 
@@ -296,6 +306,8 @@ static int model_run(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model run", a, v, -1, 64, &gp.draft_max), i++;
         else if (strcmp(a, "--no-mtp") == 0)
             sp.no_mtp = true;
+        else if (strcmp(a, "--load") == 0)
+            rc = parse_load("model run", v), i++;
         else if (strcmp(a, "--expert-stats") == 0)
             expert_stats = true;
         else if (strcmp(a, "--chat") == 0)
@@ -541,6 +553,8 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
             rc = parse_int("model bench", a, v, 0, 1 << 16, &stream_mib), i++;
         else if (strcmp(a, "--profile") == 0)
             profile = true;
+        else if (strcmp(a, "--load") == 0)
+            rc = parse_load("model bench", v), i++;
         else
             rc = cli_usage("model bench", "unknown argument '%s'", a);
     }
@@ -618,6 +632,7 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         jw_obj(&w, NULL);
         jw_str(&w, "file", path);
         jw_int(&w, "threads", sp.n_threads);
+        jw_str(&w, "load", infer_load_copy() ? "copy" : "mmap");
         jw_int(&w, "pp", n_pp);
         jw_num(&w, "pp_tok_s", best_pp);
         jw_int(&w, "tg", n_tg);
@@ -638,13 +653,13 @@ static int model_bench(struct cli *c, const char *path, int argc, char **argv)
         if (w.rc)
             rc = cli_fail(w.rc, NULL);
     } else {
-        kb_buf_printf(&b, "model %s (%s, %.1f MB weights, %.1f MB read per token), threads %d, "
+        kb_buf_printf(&b, "model %s (%s, %.1f MB weights %s, %.1f MB read per token), threads %d, "
                       "batch %d\npp%d  %8.2f tok/s\ntg%d  %8.2f tok/s  (%.2f GB/s of weights, after %d "
                       "cached tokens, %.2f CPU s per wall s)\nstream read %.2f GB/s, tg at %.1f%% of the "
                       "bandwidth bound\nrss %.1f MB (peak %.1f MB)\n", path, in.arch, in.weight_bytes / 1e6,
-                      in.active_bytes / 1e6, sp.n_threads, sp.n_batch, n_pp, best_pp, n_tg, best_tg,
-                      best_tg * in.active_bytes / 1e9, n_kv, tg_cpu, stream_gbs, 100.0 * frac, rss_kb / 1024.0,
-                      hwm_kb / 1024.0);
+                      infer_load_copy() ? "copied" : "mmap'd", in.active_bytes / 1e6, sp.n_threads, sp.n_batch,
+                      n_pp, best_pp, n_tg, best_tg, best_tg * in.active_bytes / 1e9, n_kv, tg_cpu, stream_gbs,
+                      100.0 * frac, rss_kb / 1024.0, hwm_kb / 1024.0);
         if (profile)
             bench_profile_text(&b, &prof);
     }

@@ -43,6 +43,7 @@ static const struct {
     {"widget.lang", {"en", "zh", NULL}},
     {"embed.backend", {"builtin", "local", "openai", NULL}},
     {"answer.backend", {"local", "openai", NULL}},
+    {"answer.load", {"mmap", "copy", NULL}},
     {"answer.on_backend_down", {"extractive", "fail", NULL}},
     {"handoff.webhook_format", {"generic", "wecom", "dingtalk", "feishu", "slack", NULL}},
 };

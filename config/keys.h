@@ -151,6 +151,9 @@
       "answers generated at once (local: sessions with their KV cache; openai: streams); more get 503") \
     X(answer, context, INT, 4096, 256, 1048576, "context window used for generation, in tokens")     \
     X(answer, threads, INT, 0, 0, 256, "inference threads; 0 means one per core")                    \
+    X(answer, load, STR, "mmap", 4, 4,                                                                \
+      "how GGUF weights (answer and embed models) are held: mmap maps the file; copy reads it into "  \
+      "memory (faster on VMs that reclaim page cache; costs the file's size in RAM)")                  \
     X(answer, backend, STR, "local", 5, 6,                                                            \
       "local (answer.model GGUF) or openai (an OpenAI-compatible /v1/chat/completions server)")       \
     X(answer, url, STR, "", 0, 2048, "base URL of the remote chat server, e.g. http://gpu:8000")      \

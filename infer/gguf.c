@@ -1,6 +1,8 @@
 /* infer/gguf.c: the GGUF v2/v3 reader and the ggml tensor type table.
  *
- * Data flow: gguf_open() mmaps the file read-only (gguf_open_memory() borrows a caller buffer),
+ * Data flow: gguf_open() mmaps the file read-only, or with gguf_set_load_copy(true) reads it into
+ * private anonymous memory (transparent huge pages asked for, then made read-only); gguf_open_memory()
+ * borrows a caller buffer. Either way the rest of the reader sees one read-only byte range;
  * then one pass with a bounds-checked cursor walks the header, the n_kv key/values and the
  * n_tensors tensor infos. Nothing is dereferenced before the cursor has checked that the bytes
  * exist; every count is bounded by the bytes left before anything is allocated (each kv needs at
@@ -23,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -493,6 +496,49 @@ int gguf_open_memory(struct gguf_file **out, const void *data, size_t n_bytes, s
     return open_common(out, f, err);
 }
 
+static atomic_bool load_copy;
+
+void gguf_set_load_copy(bool copy)
+{
+    atomic_store(&load_copy, copy);
+}
+
+bool gguf_load_copy(void)
+{
+    return atomic_load(&load_copy);
+}
+
+/* The whole file in private anonymous memory, read-only once filled. On a VM whose host samples
+ * and reclaims page-cache pages (DAMON), reads from a file mapping were measured 3x slower than
+ * from anonymous memory (docs/BENCHMARKS.md, issue 20); this is the way around it, at the price of
+ * the file's size in RAM that the kernel cannot drop. */
+static int read_whole(int fd, size_t n, const char *path, void **out, struct kb_error *err)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return kb_error_set(err, KB_ENOMEM,
+                            "cannot read '%s' into memory (%zu MB): %s; answer.load = mmap maps it instead",
+                            path, n >> 20, strerror(errno));
+    (void)madvise(p, n, MADV_HUGEPAGE); /* a hint; 4 KB pages work too */
+    size_t done = 0;
+    while (done < n) {
+        size_t want = n - done < ((size_t)64 << 20) ? n - done : ((size_t)64 << 20);
+        ssize_t got = pread(fd, (char *)p + done, want, (off_t)done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            int e = errno;
+            munmap(p, n);
+            return kb_error_set(err, KB_EIO, "cannot read '%s' at byte %zu: %s", path, done,
+                                got < 0 ? strerror(e) : "the file became shorter");
+        }
+        done += (size_t)got;
+    }
+    (void)mprotect(p, n, PROT_READ);
+    *out = p;
+    return 0;
+}
+
 int gguf_open(struct gguf_file **out, const char *path, struct kb_error *err)
 {
     int rc = 0;
@@ -511,8 +557,10 @@ int gguf_open(struct gguf_file **out, const char *path, struct kb_error *err)
         rc = kb_error_set(err, KB_EFORMAT, "cannot open '%s': not a GGUF file", path);
         goto out_close_fd;
     }
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
+    if (atomic_load(&load_copy)) {
+        if ((rc = read_whole(fd, (size_t)st.st_size, path, &map, err)))
+            goto out_close_fd;
+    } else if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
         rc = kb_error_set(err, KB_EIO, "cannot map '%s': %s", path, strerror(errno));
         goto out_close_fd;
     }

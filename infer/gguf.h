@@ -72,6 +72,10 @@ struct gguf_file; /* opaque; read-only after open */
 
 /* mmaps and validates path. Caller owns *out; close with gguf_close(). */
 int gguf_open(struct gguf_file **out, const char *path, struct kb_error *err);
+/* How later gguf_open() calls hold the file: false (the default) maps it; true reads it into private
+ * memory (see gguf.c read_whole). Process-wide, set once at start-up (answer.load). */
+void gguf_set_load_copy(bool copy);
+bool gguf_load_copy(void);
 /* Same over a caller buffer (fuzzing, tests); the buffer must outlive the file object. */
 int gguf_open_memory(struct gguf_file **out, const void *data, size_t n_bytes, struct kb_error *err);
 void gguf_close(struct gguf_file *f); /* NULL ok */

@@ -40,6 +40,11 @@ struct infer_pool;    /* opaque; worker threads that any number of sessions may 
  * KB_EFORMAT for unsupported architectures or types, KB_ECORRUPT). Caller owns; close with
  * infer_model_close(). */
 int infer_model_open(struct infer_model **out, const char *path, struct kb_error *err);
+/* How later infer_model_open() calls hold the weights: false (default) mmaps the file read-only;
+ * true reads it into private memory (answer.load = copy: faster where the host reclaims page-cache
+ * pages, costs the file's size in RAM). Process-wide; set once at start-up. */
+void infer_set_load_copy(bool copy);
+bool infer_load_copy(void);
 void infer_model_close(struct infer_model *m); /* NULL ok */
 
 /* What a model is, for `kbox model info` and for callers sizing their work. Plain data; strings are

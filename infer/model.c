@@ -473,6 +473,16 @@ out_close:
     return rc;
 }
 
+void infer_set_load_copy(bool copy)
+{
+    gguf_set_load_copy(copy);
+}
+
+bool infer_load_copy(void)
+{
+    return gguf_load_copy();
+}
+
 void infer_model_close(struct infer_model *m)
 {
     if (!m)

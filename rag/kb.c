@@ -281,6 +281,7 @@ int rag_open(struct rag **out, const struct config *cfg, struct kb_error *err)
     pthread_mutex_init(&r->settings_mu, NULL);
     kb_cfg_publish(r, kb_cfg_new(cfg));
     c = &r->cfg->cfg;
+    infer_set_load_copy(strcmp(c->answer_load, "copy") == 0); /* before any model is opened */
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->switch_mu, NULL);
     pthread_cond_init(&r->job_cv, NULL);

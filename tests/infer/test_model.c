@@ -4,7 +4,7 @@
  * - golden greedy decode: 24 greedy tokens after a fixed prompt equal the committed ids, on the
  *   SIMD kernels in this process and on the scalar reference kernels in a child process
  *   (KBOX_FORCE_SCALAR=1 re-runs this binary in "print" mode), for a dense Q4_K llama and a Q8_0
- *   qwen3moe;
+ *   qwen3moe; the same ids with the weights read into memory (answer.load = copy) instead of mapped;
  * - sessions: eval errors (bad ids, context overflow), reset, batch == token-by-token, F16 vs F32
  *   cache close; generation: max_tokens, stop strings, the callback stop, same seed same text;
  *   expert stats count n_used selections per token per MoE layer. */
@@ -93,6 +93,30 @@ static void test_golden_decode(void **state)
                          got[k], scalar[k], want[k]);
         }
     }
+}
+
+/* infer_set_load_copy(true): the file is read into private memory instead of mapped; the greedy ids
+ * are the committed ones, a missing file is still KB_ENOENT, and the mode can be switched back. */
+static void test_load_copy(void **state)
+{
+    (void)state;
+    assert_false(infer_load_copy());
+    infer_set_load_copy(true);
+    assert_true(infer_load_copy());
+    for (size_t i = 0; i < KB_ARRAY_LEN(golden_models); i++) {
+        int32_t got[N_GOLDEN], want[N_GOLDEN];
+        char path[512];
+        greedy_ids(golden_models[i], got);
+        snprintf(path, sizeof path, GOLDEN_DIR "%s.ids", golden_models[i]);
+        assert_int_equal(read_ids(path, want, N_GOLDEN), N_GOLDEN);
+        assert_memory_equal(got, want, sizeof got);
+    }
+    struct infer_model *m = NULL;
+    struct kb_error err = {0};
+    assert_int_equal(infer_model_open(&m, "/nonexistent/kbox-no-such.gguf", &err), KB_ENOENT);
+    assert_null(m);
+    infer_set_load_copy(false);
+    assert_false(infer_load_copy());
 }
 
 static void open_session(const char *name, struct infer_model **m, struct infer_session **s,
@@ -410,6 +434,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_decode),
+        cmocka_unit_test(test_load_copy),
         cmocka_unit_test(test_eval_errors_and_batching),
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_expert_stats),

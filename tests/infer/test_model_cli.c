@@ -121,6 +121,7 @@ static void bench_json(char *gguf)
     assert_int_equal(r.exit_code, 0);
     assert_int_equal((int)json_num(r.out, "ctx"), 16);
     assert_int_equal((int)json_num(r.out, "threads"), 2);
+    assert_non_null(strstr(r.out, "\"load\":\"mmap\"")); /* the default */
     double tg = json_num(r.out, "tg_tok_s"), gbs = json_num(r.out, "stream_gb_s");
     double frac = json_num(r.out, "tg_bw_fraction"), act = json_num(r.out, "active_bytes");
     assert_true(isfinite(tg) && tg > 0);
@@ -133,6 +134,18 @@ static void bench_json(char *gguf)
      * two cores (a little slack for the clocks' granularity on a 4-token run) */
     double cpw = json_num(r.out, "tg_cpu_per_wall");
     assert_true(isfinite(cpw) && cpw > 0 && cpw <= 2.5);
+    run_result_free(&r);
+    char *copy[] = {KBOX_BIN, "model", "bench", gguf, "-p", "4", "-n", "2", "-r", "1", "--stream-mib", "0",
+                    "--load", "copy", "--json", NULL};
+    assert_int_equal(run_cmd(&r, copy, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"load\":\"copy\""));
+    assert_true(json_num(r.out, "tg_tok_s") > 0);
+    run_result_free(&r);
+    char *badload[] = {KBOX_BIN, "model", "bench", gguf, "--load", "ram", NULL};
+    assert_int_equal(run_cmd(&r, badload, NULL), 0);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "--load"));
     run_result_free(&r);
     char *bad[] = {KBOX_BIN, "model", "bench", gguf, "--ctx", "-1", NULL};
     assert_int_equal(run_cmd(&r, bad, NULL), 0);
