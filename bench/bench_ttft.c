@@ -2,7 +2,7 @@
  * reuse of rag/generate.c saves.
  *
  * usage: bench_ttft MODEL [-t THREADS (2)] [-p PROMPT_TOKENS (2000)] [--prefix P (150)]
- *                   [-b N_BATCH (512)] [-r REPS (3)] [--profile] [--json]
+ *                   [-b N_BATCH (512)] [-r REPS (3)] [--profile] [--json] [--load mmap|copy]
  * A grounded answer's prompt is a system instruction and persona (the same for every request,
  * about P tokens), the retrieved passages and the question (different per request). Token ids are
  * random (as llama-bench's pp, so a MoE routes to all its experts); tokenizing, retrieval and
@@ -81,6 +81,8 @@ static int ttft_parse(int argc, char **argv, struct ttft_opts *o)
             o->json = true;
         else if (strcmp(a, "--profile") == 0)
             o->profile = true;
+        else if (strcmp(a, "--load") == 0 && v && (!strcmp(v, "mmap") || !strcmp(v, "copy")))
+            infer_set_load_copy(strcmp(v, "copy") == 0), i++; /* answer.load */
         else
             fprintf(stderr, "bench_ttft: unknown argument '%s'\n", a), bad = 1;
     }
@@ -226,7 +228,7 @@ int main(int argc, char **argv)
     float *lg = NULL;
     int rc = 1;
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_ttft MODEL [-t T] [-p N] [--prefix P] [-b B] [-r R] [--profile] [--json]\n");
+        fprintf(stderr, "usage: bench_ttft MODEL [-t T] [-p N] [--prefix P] [-b B] [-r R] [--profile] [--json] [--load mmap|copy]\n");
         return 1;
     }
     if (ttft_parse(argc, argv, &o))
