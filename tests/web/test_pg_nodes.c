@@ -79,6 +79,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Starts the private PostgreSQL cluster g_pg; skips the test when PostgreSQL 15 is not installed. */
+static void cluster_start(void)
+{
+    int rc = pgcluster_start(&g_pg);
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
+}
+
 /* Starts kbox serve on n->dir (which exists). */
 static void node_launch(struct node *n, const char *workers)
 {
@@ -237,11 +246,8 @@ static void test_two_nodes(void **state)
     static struct node a, b; /* static: main stops them after a failed assertion */
     char *ra = NULL, *sa, *sb, *h;
     int64_t job;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* upload through A; searchable through B, with the same hits */
@@ -420,11 +426,9 @@ static void test_shared_jobs(void **state)
     size_t len;
     int64_t big_job;
     long pid_a;
-    int rc = pgcluster_start(&g_pg);
+    int rc;
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     text = big_text(3u << 20, &len);
     rc = upload_big(&a, "manual.txt", text, len, &ra);
@@ -518,11 +522,8 @@ static void test_accounts_across_nodes(void **state)
     static struct node a, b;
     char tok[256] = "", th[300], secret[128] = "", kh[200], path[64], *r = NULL;
     int64_t key_id;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* a user created on A can log in on B; the session B gave is valid on A */
@@ -631,11 +632,8 @@ static void test_handoff_across_nodes(void **state)
     struct sse inbox_a, inbox_b, cust, agent_a;
     int64_t id;
     double t0;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* agents: the admin token on A, an agent account (made on A) logged in on B */
@@ -766,11 +764,8 @@ static void test_presence_across_nodes(void **state)
     struct sse inbox_a;
     int64_t hr;
     double t;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* nobody's Inbox is open: B offers no person */
@@ -834,11 +829,8 @@ static void test_spool_across_nodes(void **state)
     static const char *const qs[] = {"What is the warranty on the espresso grinder?",
                                      "How do I descale the machine?", "Where is my order?"};
     char *r = NULL, body[256];
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     assert_int_equal(call(&a, "POST", "/api/ask", json_hdr, "{\"question\":\"first, while up\"}",
