@@ -516,6 +516,20 @@ static void wait_status(struct node *n, const char *method, const char *path, co
     fail_msg("%s %s: %d, wanted %d", method, path, st, want);
 }
 
+/* Logs in on n with login (a JSON body asking for a token) once the account has reached n (5 s);
+ * the session token into tok. */
+static void login_token(struct node *n, const char *login, char *tok, size_t tok_bytes)
+{
+    static const char *const jh[] = {"Content-Type: application/json", NULL};
+    char *r = NULL, *p;
+    wait_status(n, "POST", "/api/login", jh, login, 200);
+    assert_int_equal(call(n, "POST", "/api/login", jh, login, strlen(login), &r), 200);
+    p = strstr(r, "\"token\":\"");
+    assert_non_null(p);
+    snprintf(tok, tok_bytes, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+    free(r);
+}
+
 /* Accounts, keys, bots and the conversation log shared by two nodes through PostgreSQL. */
 static void test_accounts_across_nodes(void **state)
 {
@@ -532,17 +546,8 @@ static void test_accounts_across_nodes(void **state)
         assert_int_equal(call(&a, "POST", "/api/users", json_hdr, user, strlen(user), &r), 201);
         free(r);
     }
-    {
-        static const char login[] = "{\"email\":\"ed@example.com\",\"password\":\"pass-editor-1\",\"token\":true}";
-        const char *const jh[] = {"Content-Type: application/json", NULL};
-        char *p;
-        wait_status(&b, "POST", "/api/login", jh, login, 200);
-        assert_int_equal(call(&b, "POST", "/api/login", jh, login, strlen(login), &r), 200);
-        p = strstr(r, "\"token\":\"");
-        assert_non_null(p);
-        snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
-        free(r);
-    }
+    login_token(&b, "{\"email\":\"ed@example.com\",\"password\":\"pass-editor-1\",\"token\":true}", tok,
+                sizeof tok);
     snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
     {
         const char *const ed[] = {th, NULL}, *const edj[] = {th, "Content-Type: application/json", NULL};
@@ -642,12 +647,7 @@ static void test_handoff_across_nodes(void **state)
                                    "\"password\":\"pass-agent-1\"}";
         static const char login[] = "{\"email\":\"bo@example.com\",\"password\":\"pass-agent-1\",\"token\":true}";
         assert_int_equal(call(&a, "POST", "/api/users", json_hdr, user, strlen(user), NULL), 201);
-        wait_status(&b, "POST", "/api/login", pub, login, 200);
-        assert_int_equal(call(&b, "POST", "/api/login", pub, login, strlen(login), &r), 200);
-        p = strstr(r, "\"token\":\"");
-        assert_non_null(p);
-        snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
-        free(r);
+        login_token(&b, login, tok, sizeof tok);
         snprintf(bh, sizeof bh, "Authorization: Bearer %s", tok);
     }
     /* presence is per node: each node has an Inbox open */
