@@ -178,25 +178,36 @@ static struct pg_db *acct_db(struct index_store *st)
     return pg_sync_db(st->pg);
 }
 
-int pg_acct_user_add(struct index_store *st, const struct index_user *u, int64_t *id, struct kb_error *err)
+/* sql (an INSERT ... RETURNING id; $1.. = v) in its own transaction with one change of kind for the
+ * new row, whose id goes into *id (nullable). conflict (nullable) replaces the message of a unique
+ * violation (KB_ECONFLICT). */
+static int acct_insert(struct index_store *st, const char *sql, int n, const char *const *v, char kind,
+                       const char *what, const char *conflict, int64_t *id, struct kb_error *err)
 {
-    char now[24];
-    const char *v[6] = {nz(u->email), nz(u->name), nz(u->role), nz(u->pw_hash), nz(u->collections),
-                        I64S(now, store_now_s())};
     struct pg_db *db = acct_db(st);
     int64_t got = 0;
-    char kind = PG_KIND_USER;
     int rc = pg_tx_begin(db, err);
     if (rc)
         return rc;
-    rc = pg_rows_i64(db, "INSERT INTO users(email, name, role, pw_hash, collections, created_at, updated_at)"
-                         " VALUES($1, $2, $3, $4, $5, $6, $6) RETURNING id", 6, v, &got, "add user", err);
-    if (rc == KB_ECONFLICT)
-        rc = kb_error_set(err, KB_ECONFLICT, "a user with email '%.200s' exists already", nz(u->email));
+    rc = pg_rows_i64(db, sql, n, v, &got, what, err);
+    if (rc == KB_ECONFLICT && conflict)
+        rc = kb_error_set(err, KB_ECONFLICT, "%s", conflict);
     rc = pg_rows_commit(st, rc, &kind, &got, 1, err);
     if (rc == 0 && id)
         *id = got;
     return rc;
+}
+
+int pg_acct_user_add(struct index_store *st, const struct index_user *u, int64_t *id, struct kb_error *err)
+{
+    char now[24], conflict[256];
+    const char *v[6] = {nz(u->email), nz(u->name), nz(u->role), nz(u->pw_hash), nz(u->collections),
+                        I64S(now, store_now_s())};
+    snprintf(conflict, sizeof conflict, "a user with email '%.200s' exists already", nz(u->email));
+    return acct_insert(st,
+                       "INSERT INTO users(email, name, role, pw_hash, collections, created_at, updated_at)"
+                       " VALUES($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+                       6, v, PG_KIND_USER, "add user", conflict, id, err);
 }
 
 int pg_acct_user_update(struct index_store *st, int64_t id, const struct index_user *u, struct kb_error *err)
@@ -329,19 +340,10 @@ int pg_acct_key_add(struct index_store *st, const struct index_api_key *k, int64
     char ub[24], rb[24], nb[24], eb[24];
     const char *v[8] = {nz(k->prefix), nz(k->hash), nz(k->name), I64S(ub, k->user_id), nz(k->scopes),
                         I64S(rb, k->rate_per_min), I64S(nb, store_now_s()), I64S(eb, k->expires_at)};
-    struct pg_db *db = acct_db(st);
-    int64_t got = 0;
-    char kind = PG_KIND_KEY;
-    int rc = pg_tx_begin(db, err);
-    if (rc)
-        return rc;
-    rc = pg_rows_i64(db, "INSERT INTO api_keys(prefix, hash, name, user_id, scopes, rate_per_min, created_at,"
-                         " expires_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id", 8, v, &got,
-                     "add API key", err);
-    rc = pg_rows_commit(st, rc, &kind, &got, 1, err);
-    if (rc == 0 && id)
-        *id = got;
-    return rc;
+    return acct_insert(st,
+                       "INSERT INTO api_keys(prefix, hash, name, user_id, scopes, rate_per_min, created_at,"
+                       " expires_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                       8, v, PG_KIND_KEY, "add API key", NULL, id, err);
 }
 
 int pg_acct_key_mark(struct index_store *st, int64_t id, bool revoke, int64_t now, struct kb_error *err)
@@ -362,15 +364,10 @@ int pg_acct_audit_add(struct index_store *st, const struct index_audit *e, struc
     char ab[24];
     const char *v[6] = {I64S(ab, e->at > 0 ? e->at : store_now_s()), nz(e->actor), nz(e->action), nz(e->target),
                         nz(e->detail), nz(e->ip)};
-    struct pg_db *db = acct_db(st);
-    int64_t got = 0;
-    char kind = PG_KIND_AUDIT;
-    int rc = pg_tx_begin(db, err);
-    if (rc)
-        return rc;
-    rc = pg_rows_i64(db, "INSERT INTO audit(at, actor, action, target, detail, ip) VALUES($1, $2, $3, $4, $5, $6)"
-                         " RETURNING id", 6, v, &got, "append to the audit log", err);
-    return pg_rows_commit(st, rc, &kind, &got, 1, err);
+    return acct_insert(st,
+                       "INSERT INTO audit(at, actor, action, target, detail, ip)"
+                       " VALUES($1, $2, $3, $4, $5, $6) RETURNING id",
+                       6, v, PG_KIND_AUDIT, "append to the audit log", NULL, NULL, err);
 }
 
 int pg_acct_bot_put(struct index_store *st, const struct index_bot *b, bool create, struct kb_error *err)

@@ -459,14 +459,8 @@ static const char *or_(const char *v, const char *dflt)
     return v && v[0] ? v : dflt;
 }
 
-void rag_bot_handoff(const struct rag_bot *b, const struct config *cfg, struct rag_handoff_rules *out)
+void rag_bot_handoff_apply(const struct rag_bot *b, struct rag_handoff_rules *out)
 {
-    out->enabled = cfg->handoff_enabled;
-    out->on_thumbs_down = cfg->handoff_on_thumbs_down;
-    out->keywords = cfg->handoff_keywords;
-    out->after_fallbacks = (int)cfg->handoff_after_fallbacks;
-    if (!b)
-        return;
     if (b->handoff >= 0)
         out->enabled = b->handoff != 0;
     if (b->handoff_on_thumbs_down >= 0)
@@ -475,6 +469,16 @@ void rag_bot_handoff(const struct rag_bot *b, const struct config *cfg, struct r
         out->keywords = b->handoff_keywords;
     if (b->handoff_after_fallbacks >= 0)
         out->after_fallbacks = b->handoff_after_fallbacks;
+}
+
+void rag_bot_handoff(const struct rag_bot *b, const struct config *cfg, struct rag_handoff_rules *out)
+{
+    out->enabled = cfg->handoff_enabled;
+    out->on_thumbs_down = cfg->handoff_on_thumbs_down;
+    out->keywords = cfg->handoff_keywords;
+    out->after_fallbacks = (int)cfg->handoff_after_fallbacks;
+    if (b)
+        rag_bot_handoff_apply(b, out);
 }
 
 static void tri_json(struct jw *w, const char *key, int v)

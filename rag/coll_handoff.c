@@ -93,16 +93,8 @@ void rag_handoff_merge(const struct rag_bot *b, const struct index_coll_handoff 
         out->keywords = "";
     else if (used)
         out->keywords = kw;
-    if (b) { /* the bot's own settings beat the collections' */
-        if (b->handoff >= 0)
-            out->enabled = b->handoff != 0;
-        if (b->handoff_on_thumbs_down >= 0)
-            out->on_thumbs_down = b->handoff_on_thumbs_down != 0;
-        if (b->handoff_keywords && b->handoff_keywords[0])
-            out->keywords = b->handoff_keywords;
-        if (b->handoff_after_fallbacks >= 0)
-            out->after_fallbacks = b->handoff_after_fallbacks;
-    }
+    if (b) /* the bot's own settings beat the collections' */
+        rag_bot_handoff_apply(b, out);
 }
 
 int rag_handoff_rules_for(struct rag *r, const struct rag_bot *b, int64_t collection_id, struct rag_handoff_rules *out,

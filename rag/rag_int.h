@@ -435,5 +435,8 @@ void rag_gen_backend_stats(struct rag_gen *g, struct rag_backend_stats *st);
  * (model "extractive", or a model file that is not the loaded one: *note "bot_model_not_loaded"). */
 int rag_bot_config(const struct rag_bot *b, const struct config *cfg, struct config *out, bool *extractive,
                    const char **note, struct kb_error *err);
+/* Bot b's own handoff settings (those that do not inherit) over *out: the last step of
+ * rag_bot_handoff and of rag_handoff_merge (coll_handoff.c). b is not NULL. */
+void rag_bot_handoff_apply(const struct rag_bot *b, struct rag_handoff_rules *out);
 
 #endif

@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "../support/run.h"
 #include "conf_case.h"
 
 #define GOLDEN_DIR KBOX_SOURCE_DIR "/tests/infer/golden/"
@@ -99,4 +101,35 @@ void conf_compare(const char *tag, const char *name, const char *how, const floa
            name, n, how, r, flips, n - t0);
     if (!(r <= tol) || flips > max_flips)
         fail_msg("%s %s: relative difference %.3g, %d argmax flips", name, how, r, flips);
+}
+
+void conf_cli(const char *arch, const char *tag, const char *const info_has[], const char *bad_flag,
+              const char *bad_value, const char *bad_err)
+{
+    char gguf[128];
+    struct run_result r;
+    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-%s-%d.gguf", tag, (int)getpid());
+    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", (char *)arch, "--type", "Q8_0", "--out", gguf,
+                     NULL};
+    assert_int_equal(run_cmd(&r, synth, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    run_result_free(&r);
+    char *info[] = {KBOX_BIN, "model", "info", gguf, "--json", NULL};
+    assert_int_equal(run_cmd(&r, info, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    for (int i = 0; info_has[i]; i++)
+        assert_non_null(strstr(r.out, info_has[i]));
+    run_result_free(&r);
+    char *run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "6", "--temp", "0", NULL};
+    assert_int_equal(run_cmd(&r, run, NULL), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.err, "generated 6 tokens"));
+    run_result_free(&r);
+    char *bad[] = {KBOX_BIN, "model", "synth", "--arch", (char *)arch, (char *)bad_flag, (char *)bad_value,
+                   "--out", gguf, NULL};
+    assert_int_equal(run_cmd(&r, bad, NULL), 0);
+    assert_true(r.exit_code != 0);
+    assert_non_null(strstr(r.err, bad_err));
+    run_result_free(&r);
+    unlink(gguf);
 }

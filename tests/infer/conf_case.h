@@ -1,7 +1,8 @@
 /* tests/infer/conf_case.h: what the conformance tests of the newer families (qwen3next, glm4moe,
  * deepseek32) share: the prompt ids their llama.cpp logits were recorded for, reading those
  * logits and the committed GGUF from tests/infer/golden/, sessions with the F32 KV cache, evaluating
- * the ids in steps, and the comparison with its tolerance (relative to max |logit|, argmax flips). */
+ * the ids in steps, the comparison with its tolerance (relative to max |logit|, argmax flips), and
+ * the CLI cases (synth, info --json, run, a bad synth refused) through tests/support/run.c. */
 #ifndef KBOX_TESTS_CONF_CASE_H
 #define KBOX_TESTS_CONF_CASE_H
 
@@ -30,5 +31,11 @@ double conf_rel_diff(const float *got, const float *ref, int t0, int n, int *fli
 /* Prints the comparison under tag and fails the test beyond tol or max_flips. */
 void conf_compare(const char *tag, const char *name, const char *how, const float *got, const float *ref, int t0,
                   int n, double tol, int max_flips);
+/* The CLI on /tmp/kbox-test-TAG-PID.gguf (removed after): `kbox model synth --arch ARCH --type Q8_0`
+ * succeeds; `model info FILE --json` succeeds and its stdout holds each of info_has (NULL-terminated);
+ * `model run FILE -p hello --chat -n 6 --temp 0` succeeds with "generated 6 tokens" on stderr; and
+ * `model synth --arch ARCH BAD_FLAG BAD_VALUE --out FILE` fails with bad_err on stderr. */
+void conf_cli(const char *arch, const char *tag, const char *const info_has[], const char *bad_flag,
+              const char *bad_value, const char *bad_err);
 
 #endif

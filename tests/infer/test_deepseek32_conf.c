@@ -45,7 +45,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../support/run.h"
 #include "infer/infer.h"
 
 #include "conf_case.h"
@@ -265,32 +264,14 @@ static void test_f16_cache(void **state)
 static void test_cli(void **state)
 {
     (void)state;
-    char gguf[128];
-    struct run_result r;
-    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-ds32-%d.gguf", (int)getpid());
-    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "deepseek32", "--type", "Q8_0", "--out", gguf, NULL};
-    assert_int_equal(run_cmd(&r, synth, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    run_result_free(&r);
-    char *info[] = {KBOX_BIN, "model", "info", gguf, "--json", NULL};
-    assert_int_equal(run_cmd(&r, info, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    assert_non_null(strstr(r.out, "\"arch\":\"deepseek32\""));
-    assert_non_null(strstr(r.out, "\"indexer\":{\"n_head\":8,\"head_dim\":64,\"top_k\":4}"));
-    /* 2 layers of (kv_lora 256 + rope 32 + indexer key 64) F16 values per position */
-    assert_non_null(strstr(r.out, "\"kv_bytes_per_token\":1408,"));
-    run_result_free(&r);
-    char *run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "6", "--temp", "0", NULL};
-    assert_int_equal(run_cmd(&r, run, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    assert_non_null(strstr(r.err, "generated 6 tokens"));
-    run_result_free(&r);
-    char *bad[] = {KBOX_BIN, "model", "synth", "--arch", "deepseek32", "--idx-dim", "48", "--out", gguf, NULL};
-    assert_int_equal(run_cmd(&r, bad, NULL), 0);
-    assert_true(r.exit_code != 0);
-    assert_non_null(strstr(r.err, "deepseek32"));
-    run_result_free(&r);
-    unlink(gguf);
+    const char *const info_has[] = {
+        "\"arch\":\"deepseek32\"",
+        "\"indexer\":{\"n_head\":8,\"head_dim\":64,\"top_k\":4}",
+        /* 2 layers of (kv_lora 256 + rope 32 + indexer key 64) F16 values per position */
+        "\"kv_bytes_per_token\":1408,",
+        NULL,
+    };
+    conf_cli("deepseek32", "ds32", info_has, "--idx-dim", "48", "deepseek32");
 }
 
 /* Past 256 positions generation scores the positions in chunks over the workers: 300 tokens one

@@ -45,10 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
-#include "../support/run.h"
 #include "infer/infer.h"
 
 #include "conf_case.h"
@@ -309,34 +307,16 @@ static void test_embed_fresh_state(void **state)
 static void test_cli(void **state)
 {
     (void)state;
-    char gguf[128];
-    struct run_result r;
-    snprintf(gguf, sizeof gguf, "/tmp/kbox-test-qnext-%d.gguf", (int)getpid());
-    char *synth[] = {KBOX_BIN, "model", "synth", "--arch", "qwen3next", "--type", "Q8_0", "--out", gguf, NULL};
-    assert_int_equal(run_cmd(&r, synth, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    run_result_free(&r);
-    char *info[] = {KBOX_BIN, "model", "info", gguf, "--json", NULL};
-    assert_int_equal(run_cmd(&r, info, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    assert_non_null(strstr(r.out, "\"arch\":\"qwen3next\""));
-    /* 2 blocks (DeltaNet, full), 2 KV heads of 64: K + V in F16 of the full block only */
-    assert_non_null(strstr(r.out, "\"n_recurrent_layers\":1,"));
-    /* one DeltaNet layer: conv state 3 x (2 x 4 x 32 + 8 x 32) + 8 states of 32 x 32, floats */
-    assert_non_null(strstr(r.out, "\"recurrent_state_bytes\":38912,"));
-    assert_non_null(strstr(r.out, "\"kv_bytes_per_token\":512,"));
-    run_result_free(&r);
-    char *run[] = {KBOX_BIN, "model", "run", gguf, "-p", "hello", "--chat", "-n", "6", "--temp", "0", NULL};
-    assert_int_equal(run_cmd(&r, run, NULL), 0);
-    assert_int_equal(r.exit_code, 0);
-    assert_non_null(strstr(r.err, "generated 6 tokens"));
-    run_result_free(&r);
-    char *bad[] = {KBOX_BIN, "model", "synth", "--arch", "qwen3next", "--ff-shexp", "0", "--out", gguf, NULL};
-    assert_int_equal(run_cmd(&r, bad, NULL), 0);
-    assert_true(r.exit_code != 0);
-    assert_non_null(strstr(r.err, "shared expert"));
-    run_result_free(&r);
-    unlink(gguf);
+    const char *const info_has[] = {
+        "\"arch\":\"qwen3next\"",
+        /* 2 blocks (DeltaNet, full), 2 KV heads of 64: K + V in F16 of the full block only */
+        "\"n_recurrent_layers\":1,",
+        /* one DeltaNet layer: conv state 3 x (2 x 4 x 32 + 8 x 32) + 8 states of 32 x 32, floats */
+        "\"recurrent_state_bytes\":38912,",
+        "\"kv_bytes_per_token\":512,",
+        NULL,
+    };
+    conf_cli("qwen3next", "qnext", info_has, "--ff-shexp", "0", "shared expert");
 }
 
 int main(void)

@@ -31,7 +31,8 @@ kb_test(test_qwen3next_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qwen3next_con
 add_dependencies(test_qwen3next_conf kbox)
 add_test(NAME test_qwen3next_conf_scalar COMMAND test_qwen3next_conf)
 set_tests_properties(test_qwen3next_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
-kb_test(test_glm4moe_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_glm4moe_conf.c ${CMAKE_CURRENT_LIST_DIR}/conf_case.c LIBS kb_infer kb_base m LABELS unit)
+kb_test(test_glm4moe_conf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_glm4moe_conf.c ${CMAKE_CURRENT_LIST_DIR}/conf_case.c
+        ${PROJECT_SOURCE_DIR}/tests/support/run.c LIBS kb_infer kb_base m LABELS unit)
 add_test(NAME test_glm4moe_conf_scalar COMMAND test_glm4moe_conf)
 set_tests_properties(test_glm4moe_conf_scalar PROPERTIES LABELS unit ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT;KBOX_FORCE_SCALAR=1")
 # deepseek32 (MLA + DeepSeek Sparse Attention's lightning indexer and top-k) against llama.cpp's

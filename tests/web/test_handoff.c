@@ -1,6 +1,6 @@
 /* tests/web/test_handoff.c: human handoff (issue #17) over real HTTP on 127.0.0.1: a real server
  * (web_server_start over a real rag in a fresh data directory, real SQLite) driven with raw requests
- * (tests/web/http.c) and raw SSE readers on their own sockets.
+ * (tests/web/http.c) and raw SSE readers on their own sockets (tests/support/sse.c).
  * - test_tz: zone names read from the system's TZif files (base/tz.c): DST at the transition
  *   second, in the footer rule past 2037, southern hemisphere; rules of a slim file of our own;
  *   a missing zone, a name leaving the zone directory, every truncation and a corrupt file refused;
@@ -72,6 +72,7 @@
 
 #include "http.h"
 #include "webfix.h"
+#include "../support/sse.h"
 
 #define TOKEN "test-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
@@ -146,55 +147,6 @@ static int count(const char *hay, const char *needle)
     for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
         n++;
     return n;
-}
-
-/* ---- a raw SSE reader -------------------------------------------------------------------------------- */
-
-struct sse {
-    int fd;
-    char buf[1 << 17];
-    size_t n, pos;   /* bytes read; where the next search starts */
-};
-
-static void sse_open(struct sse *s, struct webfix *f, const char *path, const char *extra)
-{
-    char req[1024];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s%s\r\n",
-                     path, extra ? extra : "", extra ? "\r\n" : "");
-    s->n = s->pos = 0;
-    s->fd = http_connect(f->port);
-    assert_true(s->fd >= 0);
-    assert_int_equal(send(s->fd, req, (size_t)n, MSG_NOSIGNAL), n);
-}
-
-/* Reads until needle appears after the last match (within ms); true when found. */
-static bool sse_wait(struct sse *s, const char *needle, int ms)
-{
-    double end = kb_now_s() + ms / 1000.0;
-    for (;;) {
-        const char *hit;
-        struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        ssize_t got;
-        s->buf[s->n] = '\0';
-        if ((hit = strstr(s->buf + s->pos, needle))) {
-            s->pos = (size_t)(hit - s->buf) + strlen(needle);
-            return true;
-        }
-        if (kb_now_s() > end || s->n + 1 >= sizeof s->buf)
-            return false;
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        got = recv(s->fd, s->buf + s->n, sizeof s->buf - 1 - s->n, 0);
-        if (got <= 0)
-            return false;
-        s->n += (size_t)got;
-    }
-}
-
-static void sse_close(struct sse *s)
-{
-    close(s->fd);
-    s->fd = -1;
 }
 
 /* ---- units ----------------------------------------------------------------------------------------------- */
@@ -520,7 +472,7 @@ static void test_live_chat(void **state)
     expect(f, "GET", "/api/inbox", NULL, NULL, 401, NULL, NULL);
 
     /* the admin's Inbox stream: online */
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"live\":true", "\"agents_online\":1");
 
@@ -531,7 +483,7 @@ static void test_live_chat(void **state)
 
     /* the customer's stream: the queued state with id 1, the position */
     snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok1);
-    sse_open(&cust, f, path, NULL);
+    sse_open(&cust, f->port, path, NULL);
     assert_true(sse_wait(&cust, "id: 1\nevent: state", 5000));
     assert_true(sse_wait(&cust, "event: position\ndata: {\"position\":1}", 5000));
 
@@ -595,7 +547,7 @@ static void test_live_chat(void **state)
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"KX-200\"}", tok1);
     expect(f, "POST", "/api/handoff/messages", public_h, body, 200, "\"seq\":5", NULL);
     snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok1);
-    sse_open(&cust2, f, path, "Last-Event-ID: 4");
+    sse_open(&cust2, f->port, path, "Last-Event-ID: 4");
     assert_true(sse_wait(&cust2, "id: 5\nevent: message", 5000));
     assert_true(sse_wait(&cust2, "KX-200", 5000));
     assert_null(strstr(cust2.buf, "id: 4\n"));
@@ -639,7 +591,7 @@ static void test_live_chat(void **state)
 
     /* a queued customer waiting past handoff.wait_seconds (2 s here) is offered the form */
     snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok2);
-    sse_open(&waiting, f, path, NULL);
+    sse_open(&waiting, f->port, path, NULL);
     assert_true(sse_wait(&waiting, "event: timeout", 8000));
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"name\":\"Ann\",\"message\":\"call me\"}", tok2);
     expect(f, "POST", "/api/handoff/ticket", public_h, body, 400, "email or a phone", NULL);
@@ -707,7 +659,7 @@ static void test_out_of_hours(void **state)
     gmtime_r(&now, &tm);
     /* a range that does not hold the current UTC hour (nor the next, for a run at hh:59) */
     f = fixture_new(tm.tm_hour < 10 ? "Mon-Sun 12:00-23:00" : "Mon-Sun 01:00-09:00");
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"reason\":\"hours\"", "\"agents_online\":1");
     expect(f, "POST", "/api/handoff", public_h, "{}", 409, "outside business hours", NULL);
@@ -1129,7 +1081,7 @@ static void test_bot_handoff(void **state)
            "\"handoff_keywords\":\"store manager\"", "\"handoff_on_thumbs_down\":false");
 
     /* an agent is online, so live chat is open for the global settings */
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     expect(f, "GET", "/api/handoff/status", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
 
@@ -1265,7 +1217,7 @@ static void test_coll_handoff(void **state)
     ask_bot(f, "shopbot", "Can I talk to a human", NULL, secret, &mid, "keyword");
 
     /* handoff off for shop: its bot's status is disabled and a request 403 names the collection */
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"enabled\":true", "\"live\":true");
     expect(f, "PUT", path_shop, admin, "{\"handoff\":false}", 200, "\"enabled\":false", NULL);
@@ -1327,13 +1279,13 @@ static void test_stream_threads(void **state)
     int64_t id[N_STREAMS];
     int before, after;
     (void)state;
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     before = threads_now();
     for (int i = 0; i < N_STREAMS; i++) {
         id[i] = request_person(f, NULL, tok[i], i + 1);
         snprintf(path, sizeof path, "/api/handoff/stream?token=%s", tok[i]);
-        sse_open(&cust[i], f, path, NULL);
+        sse_open(&cust[i], f->port, path, NULL);
     }
     for (int i = 0; i < N_STREAMS; i++) {
         snprintf(want, sizeof want, "data: {\"position\":%d}", i + 1);
@@ -1415,7 +1367,7 @@ static void test_coll_agent(void **state)
     http_resp_free(&r);
 
     /* only the shop's agent online: live chat for the shop's customers only */
-    sse_open(&mine, f, "/api/inbox/stream", ahdr);
+    sse_open(&mine, f->port, "/api/inbox/stream", ahdr);
     assert_true(sse_wait(&mine, "event: inbox", 5000));
     expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"live\":true", "\"agents_online\":1");
     expect(f, "GET", "/api/handoff/status?bot=hrbot", NULL, NULL, 200, "\"reason\":\"offline\"",
@@ -1424,7 +1376,7 @@ static void test_coll_agent(void **state)
     expect(f, "POST", "/api/handoff", public_h, "{\"trigger\":\"button\",\"bot\":\"hrbot\"}", 409, NULL, NULL);
     expect(f, "GET", "/api/inbox", admin, NULL, 200, "\"agents_online\":1", NULL);
 
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH); /* an unrestricted agent online too */
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH); /* an unrestricted agent online too */
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     expect(f, "GET", "/api/handoff/status?bot=hrbot", NULL, NULL, 200, "\"live\":true", "\"agents_online\":1");
     expect(f, "GET", "/api/handoff/status?bot=shopbot", NULL, NULL, 200, "\"live\":true", "\"agents_online\":2");
@@ -1500,7 +1452,7 @@ static void test_handoff_log(void **state)
     const char *p;
     (void)state;
     ask(f, "Can I talk to a human", NULL, secret, &mid, "keyword");
-    sse_open(&inbox, f, "/api/inbox/stream", AUTH);
+    sse_open(&inbox, f->port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox, "event: inbox", 5000));
     call(f, "GET", "/api/stats", admin, NULL, 200, &r);
     questions = json_int(r.body, "questions");

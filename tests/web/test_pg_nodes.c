@@ -38,7 +38,6 @@
  *   the spooled log rows reach PostgreSQL and B, each once (4 messages counted in PostgreSQL and in
  *   both nodes' /api/stats).
  * Skipped with a message when PostgreSQL 15 is not installed. */
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +54,7 @@
 #include "http.h"
 #include "../cli/serve.h"
 #include "../support/pgcluster.h"
+#include "../support/sse.h"
 
 #define TOKEN "pg-nodes-admin-token-0123456789abcdef"
 #define AUTH "Authorization: Bearer " TOKEN
@@ -78,6 +77,15 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Starts the private PostgreSQL cluster g_pg; skips the test when PostgreSQL 15 is not installed. */
+static void cluster_start(void)
+{
+    int rc = pgcluster_start(&g_pg);
+    if (rc == PGCLUSTER_SKIP)
+        skip();
+    assert_int_equal(rc, 0);
 }
 
 /* Starts kbox serve on n->dir (which exists). */
@@ -238,11 +246,8 @@ static void test_two_nodes(void **state)
     static struct node a, b; /* static: main stops them after a failed assertion */
     char *ra = NULL, *sa, *sb, *h;
     int64_t job;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* upload through A; searchable through B, with the same hits */
@@ -421,11 +426,9 @@ static void test_shared_jobs(void **state)
     size_t len;
     int64_t big_job;
     long pid_a;
-    int rc = pgcluster_start(&g_pg);
+    int rc;
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     text = big_text(3u << 20, &len);
     rc = upload_big(&a, "manual.txt", text, len, &ra);
@@ -513,17 +516,28 @@ static void wait_status(struct node *n, const char *method, const char *path, co
     fail_msg("%s %s: %d, wanted %d", method, path, st, want);
 }
 
+/* Logs in on n with login (a JSON body asking for a token) once the account has reached n (5 s);
+ * the session token into tok. */
+static void login_token(struct node *n, const char *login, char *tok, size_t tok_bytes)
+{
+    static const char *const jh[] = {"Content-Type: application/json", NULL};
+    char *r = NULL, *p;
+    wait_status(n, "POST", "/api/login", jh, login, 200);
+    assert_int_equal(call(n, "POST", "/api/login", jh, login, strlen(login), &r), 200);
+    p = strstr(r, "\"token\":\"");
+    assert_non_null(p);
+    snprintf(tok, tok_bytes, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+    free(r);
+}
+
 /* Accounts, keys, bots and the conversation log shared by two nodes through PostgreSQL. */
 static void test_accounts_across_nodes(void **state)
 {
     static struct node a, b;
     char tok[256] = "", th[300], secret[128] = "", kh[200], path[64], *r = NULL;
     int64_t key_id;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* a user created on A can log in on B; the session B gave is valid on A */
@@ -532,17 +546,8 @@ static void test_accounts_across_nodes(void **state)
         assert_int_equal(call(&a, "POST", "/api/users", json_hdr, user, strlen(user), &r), 201);
         free(r);
     }
-    {
-        static const char login[] = "{\"email\":\"ed@example.com\",\"password\":\"pass-editor-1\",\"token\":true}";
-        const char *const jh[] = {"Content-Type: application/json", NULL};
-        char *p;
-        wait_status(&b, "POST", "/api/login", jh, login, 200);
-        assert_int_equal(call(&b, "POST", "/api/login", jh, login, strlen(login), &r), 200);
-        p = strstr(r, "\"token\":\"");
-        assert_non_null(p);
-        snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
-        free(r);
-    }
+    login_token(&b, "{\"email\":\"ed@example.com\",\"password\":\"pass-editor-1\",\"token\":true}", tok,
+                sizeof tok);
     snprintf(th, sizeof th, "Authorization: Bearer %s", tok);
     {
         const char *const ed[] = {th, NULL}, *const edj[] = {th, "Content-Type: application/json", NULL};
@@ -614,55 +619,6 @@ static void test_accounts_across_nodes(void **state)
     pgcluster_destroy(&g_pg);
 }
 
-/* ---- a raw SSE reader (as tests/web/test_handoff.c's) ------------------------------------------------ */
-
-struct sse {
-    int fd;
-    char buf[1 << 16];
-    size_t n, pos; /* bytes read; where the next search starts */
-};
-
-static void sse_open(struct sse *s, struct node *n, const char *path, const char *extra)
-{
-    char req[1024];
-    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s%s\r\n",
-                       path, extra ? extra : "", extra ? "\r\n" : "");
-    s->n = s->pos = 0;
-    s->fd = http_connect(n->k.port);
-    assert_true(s->fd >= 0);
-    assert_int_equal(send(s->fd, req, (size_t)len, MSG_NOSIGNAL), len);
-}
-
-/* Reads until needle appears after the last match (within ms); true when found. */
-static bool sse_wait(struct sse *s, const char *needle, int ms)
-{
-    double end = now_s() + ms / 1000.0;
-    for (;;) {
-        const char *hit;
-        struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        ssize_t got;
-        s->buf[s->n] = '\0';
-        if ((hit = strstr(s->buf + s->pos, needle))) {
-            s->pos = (size_t)(hit - s->buf) + strlen(needle);
-            return true;
-        }
-        if (now_s() > end || s->n + 1 >= sizeof s->buf)
-            return false;
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        got = recv(s->fd, s->buf + s->n, sizeof s->buf - 1 - s->n, 0);
-        if (got <= 0)
-            return false;
-        s->n += (size_t)got;
-    }
-}
-
-static void sse_close(struct sse *s)
-{
-    close(s->fd);
-    s->fd = -1;
-}
-
 static int count_of(const char *hay, const char *needle)
 {
     int n = 0;
@@ -681,11 +637,8 @@ static void test_handoff_across_nodes(void **state)
     struct sse inbox_a, inbox_b, cust, agent_a;
     int64_t id;
     double t0;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* agents: the admin token on A, an agent account (made on A) logged in on B */
@@ -694,17 +647,12 @@ static void test_handoff_across_nodes(void **state)
                                    "\"password\":\"pass-agent-1\"}";
         static const char login[] = "{\"email\":\"bo@example.com\",\"password\":\"pass-agent-1\",\"token\":true}";
         assert_int_equal(call(&a, "POST", "/api/users", json_hdr, user, strlen(user), NULL), 201);
-        wait_status(&b, "POST", "/api/login", pub, login, 200);
-        assert_int_equal(call(&b, "POST", "/api/login", pub, login, strlen(login), &r), 200);
-        p = strstr(r, "\"token\":\"");
-        assert_non_null(p);
-        snprintf(tok, sizeof tok, "%.*s", (int)strcspn(p + 9, "\""), p + 9);
-        free(r);
+        login_token(&b, login, tok, sizeof tok);
         snprintf(bh, sizeof bh, "Authorization: Bearer %s", tok);
     }
     /* presence is per node: each node has an Inbox open */
-    sse_open(&inbox_a, &a, "/api/inbox/stream", AUTH);
-    sse_open(&inbox_b, &b, "/api/inbox/stream", bh);
+    sse_open(&inbox_a, a.k.port, "/api/inbox/stream", AUTH);
+    sse_open(&inbox_b, b.k.port, "/api/inbox/stream", bh);
     assert_true(sse_wait(&inbox_a, "event: inbox", 5000));
     assert_true(sse_wait(&inbox_b, "event: inbox", 5000));
     /* the customer on B asks for a person; A's Inbox stream shows it queued */
@@ -718,7 +666,7 @@ static void test_handoff_across_nodes(void **state)
     free(r);
     assert_true(sse_wait(&inbox_a, "\"state\":\"queued\"", 3000));
     snprintf(path, sizeof path, "/api/handoff/stream?token=%s", ctok);
-    sse_open(&cust, &b, path, NULL);
+    sse_open(&cust, b.k.port, path, NULL);
     assert_true(sse_wait(&cust, "id: 1\nevent: state", 5000));
     /* A takes it; Bo on B, whose cache may still say queued, gets 409 from PostgreSQL's decision */
     snprintf(path, sizeof path, "/api/inbox/%lld/take", (long long)id);
@@ -740,13 +688,13 @@ static void test_handoff_across_nodes(void **state)
     sse_close(&cust);
     assert_int_equal(call(&a, "POST", path, json_hdr, "{\"text\":\"Which model?\"}", strlen("{\"text\":\"Which model?\"}"), NULL), 200);
     snprintf(path, sizeof path, "/api/handoff/stream?token=%s", ctok);
-    sse_open(&cust, &b, path, "Last-Event-ID: 3");
+    sse_open(&cust, b.k.port, path, "Last-Event-ID: 3");
     assert_true(sse_wait(&cust, "id: 4\nevent: message", 5000));
     assert_true(sse_wait(&cust, "Which model?", 1000));
     assert_null(strstr(cust.buf, "id: 3\n"));
     /* the agent's conversation stream on A gets the customer's reply written on B */
     snprintf(path, sizeof path, "/api/inbox/%lld/stream", (long long)id);
-    sse_open(&agent_a, &a, path, AUTH);
+    sse_open(&agent_a, a.k.port, path, AUTH);
     assert_true(sse_wait(&agent_a, "id: 4\nevent: message", 5000));
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"text\":\"The KX-200\"}", ctok);
     assert_int_equal(call(&b, "POST", "/api/handoff/messages", pub, body, strlen(body), &r), 200);
@@ -816,11 +764,8 @@ static void test_presence_across_nodes(void **state)
     struct sse inbox_a;
     int64_t hr;
     double t;
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     /* nobody's Inbox is open: B offers no person */
@@ -828,7 +773,7 @@ static void test_presence_across_nodes(void **state)
     assert_non_null(strstr(r, "\"reason\":\"offline\""));
     free(r);
     /* an agent's Inbox open on A: a customer of B is offered a person (one agent, counted once) */
-    sse_open(&inbox_a, &a, "/api/inbox/stream", AUTH);
+    sse_open(&inbox_a, a.k.port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox_a, "event: inbox", 5000));
     t = wait_body(&b, "/api/handoff/status", "\"live\":true", 10);
     fprintf(stderr, "presence: Inbox opened on A, offered on B after %.2f s\n", t);
@@ -864,7 +809,7 @@ static void test_presence_across_nodes(void **state)
     t = wait_body(&b, "/api/handoff/status", "\"reason\":\"offline\"", 20);
     fprintf(stderr, "presence: Inbox closed on A, B stopped offering after %.2f s\n", t);
     /* A killed with its agent's Inbox open: its presence rows expire (10 s) and B stops offering */
-    sse_open(&inbox_a, &a, "/api/inbox/stream", AUTH);
+    sse_open(&inbox_a, a.k.port, "/api/inbox/stream", AUTH);
     assert_true(sse_wait(&inbox_a, "event: inbox", 5000));
     wait_body(&b, "/api/handoff/status", "\"live\":true", 10);
     node_kill(&a);
@@ -884,11 +829,8 @@ static void test_spool_across_nodes(void **state)
     static const char *const qs[] = {"What is the warranty on the espresso grinder?",
                                      "How do I descale the machine?", "Where is my order?"};
     char *r = NULL, body[256];
-    int rc = pgcluster_start(&g_pg);
     (void)state;
-    if (rc == PGCLUSTER_SKIP)
-        skip();
-    assert_int_equal(rc, 0);
+    cluster_start();
     node_start(&a);
     node_start(&b);
     assert_int_equal(call(&a, "POST", "/api/ask", json_hdr, "{\"question\":\"first, while up\"}",
