@@ -19,7 +19,7 @@
 #include "infer/matmul.h"
 
 #define MM_ROW_BLOCK 16
-#define MM_MATVEC_CHUNK_BYTES (128 * 1024)
+#define MM_MATVEC_CHUNK_BYTES (1024 * 1024)
 /* With a panel kernel (kern.gemm_panel) and at least MM_PANEL_MIN_TOK tokens, chunks are
  * KERN_PANEL_ROWS rows and go through it whole (its weight rearrangement is paid once per chunk,
  * so it needs enough tokens to pay off: at 16 tokens the Q8_0 panel does 58 GB/s x tokens against
@@ -119,10 +119,12 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
     j.panel = n_tok >= MM_PANEL_MIN_TOK ? kern.gemm_panel[w_type] : NULL;
     j.row_block = j.panel ? KERN_PANEL_ROWS : MM_ROW_BLOCK;
     if (n_tok < KERN_TILE) {
-        /* matrix-vector (generation): memory-bound, and each thread streams its chunk; chunks of
-         * ~MM_MATVEC_CHUNK_BYTES let the hardware prefetcher get going (Q4_K 4096-wide, 2 threads:
-         * 16-row chunks of 36 KB gave 19.5 GB/s, 64 rows 31 GB/s), while at least 8 chunks per
-         * matrix keep the dynamic split balanced */
+        /* matrix-vector (generation): memory-bound, and each thread streams its chunk. Threads
+         * claim chunks in turn, so each jumps over the other's chunk after every one of its own and
+         * its read stream starts afresh there: chunks of ~MM_MATVEC_CHUNK_BYTES keep those restarts
+         * rare (bench_kernels memory, 2 threads: 128 KB chunks Q8_0 40-44 GB/s, Q4_K 38-43; 1 MB
+         * 47-52 and 49-50; 36 KB chunks had given Q4_K 19.5), while at least 8 chunks per matrix
+         * keep the dynamic split balanced */
         int64_t rb = (int64_t)(MM_MATVEC_CHUNK_BYTES / j.w_row_bytes) & ~(int64_t)3;
         if (rb > n_out / 8)
             rb = n_out / 8;
