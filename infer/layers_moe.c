@@ -28,10 +28,11 @@
  * A token in generation needs many small products: 6 experts x (gate, up, down) plus the shared
  * experts, 16 heads x (Wk_b, Wv_b) in MLA. One pool hand-off each would leave 2 threads mostly
  * waiting on each other, so they go out as ONE kern_pool_for whose chunks are (product, block of
- * rows) pairs, each chunk about MV_CHUNK_BYTES of weights: large, because two threads take chunks
- * in turn and each one's read stream restarts after every chunk (see kern_matmul_pre; MoE Q8_0 tg
- * at 2 threads, medians of 3 interleaved runs: 128 KB chunks 42.4 tok/s, 1 MB 56.9; Q4_K_M 53.2 ->
- * 61.8). The activation of each product is quantized once beforehand (model_mv_quant). Chunk
+ * rows) pairs, each chunk about MV_CHUNK_BYTES of weights: large, because a gate/up chunk reads
+ * its gate rows, then its up rows (two tensors), and each jump restarts a read stream (MoE Q8_0 tg at
+ * 2 threads, medians of 3 interleaved runs, chunks taken in turn: 128 KB 42.4 tok/s, 1 MB 56.9;
+ * Q4_K_M 53.2 -> 61.8; with the pool's per-thread ranges, 128 KB 36.7-41.2 against 1 MB
+ * 43.6-47.3 on a slower afternoon). The activation of each product is quantized once beforehand (model_mv_quant). Chunk
  * results land in disjoint rows: no races. */
 #define MV_CHUNK_BYTES (1024 * 1024)
 

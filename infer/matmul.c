@@ -119,12 +119,12 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
     j.panel = n_tok >= MM_PANEL_MIN_TOK ? kern.gemm_panel[w_type] : NULL;
     j.row_block = j.panel ? KERN_PANEL_ROWS : MM_ROW_BLOCK;
     if (n_tok < KERN_TILE) {
-        /* matrix-vector (generation): memory-bound, and each thread streams its chunk. Threads
-         * claim chunks in turn, so each jumps over the other's chunk after every one of its own and
-         * its read stream starts afresh there: chunks of ~MM_MATVEC_CHUNK_BYTES keep those restarts
-         * rare (bench_kernels memory, 2 threads: 128 KB chunks Q8_0 40-44 GB/s, Q4_K 38-43; 1 MB
-         * 47-52 and 49-50; 36 KB chunks had given Q4_K 19.5), while at least 8 chunks per matrix
-         * keep the dynamic split balanced */
+        /* matrix-vector (generation): memory-bound, and each thread streams its chunks (the pool
+         * deals them out as one contiguous range per thread). Chunks of ~MM_MATVEC_CHUNK_BYTES:
+         * with chunks taken in turn, each thread's read stream restarted after every chunk
+         * (bench_kernels memory, 2 threads: 128 KB chunks Q8_0 40-44 GB/s, Q4_K 38-43; 1 MB 47-52
+         * and 49-50; 36 KB chunks had given Q4_K 19.5), and with ranges 128 KB still lost to 1 MB
+         * in MoE decoding; at least 8 chunks per matrix keep the dynamic split balanced */
         int64_t rb = (int64_t)(MM_MATVEC_CHUNK_BYTES / j.w_row_bytes) & ~(int64_t)3;
         if (rb > n_out / 8)
             rb = n_out / 8;

@@ -11,10 +11,16 @@
  * Jobs: a queue holds one job at a time, described by its claim word
  *   tag (22 bits) << 42 | mode (2) << 40 | n (20) << 20 | next (20)
  * plus fn/ud and n_done. RUN jobs have n = n_threads slices, slice i running fn(ud, i, n_threads);
+ * anyone (the submitter first, then any worker) takes the next slice by CAS on the claim word.
  * FOR jobs have n = n_chunks, chunk c running fn(ud, c, ith) with ith the running thread's index
- * (the submitter 0, worker w its w >= 1). Anyone (the submitter first, then any worker) takes the
- * next item by CAS on the claim word; the tag changes with every job, so a stale worker's CAS
- * fails. A claimed item keeps the submitter inside kern_pool_run/for until it is done (n_done),
+ * (the submitter 0, worker w its w >= 1). Their chunks are dealt out as n_threads contiguous ranges,
+ * one per thread, each a word tag << 42 | end << 20 | next: a thread takes chunks from the front of
+ * its own range, in order, then steals from the back of the others'. So each thread reads its part
+ * of a matrix as one stream (threads taking chunks in turn made each one's stream restart after
+ * every chunk), and a thread the OS deschedules leaves its range to the others. MoE tg at 2 threads,
+ * 1 MB chunks, 4 interleaved runs each: Q8_0 39.9-44.3 tok/s in turns, 43.6-47.3 by ranges; Q4_K_M
+ * 52-61 and 64-68 (3 runs). The tag changes with every job, so a stale worker's CAS fails (every range
+ * is written before the claim word publishes the job). A claimed item keeps the submitter inside kern_pool_run/for until it is done (n_done),
  * which keeps fn/ud valid while it runs. Which thread runs an item never changes what it computes,
  * so results are the same at any number of threads and with any other session running beside.
  *
@@ -57,6 +63,13 @@ enum pool_mode { MODE_RUN = 1, MODE_FOR = 2 };
 typedef void (*run_fn)(void *ud, int ith, int nth);
 typedef void (*for_fn)(void *ud, int64_t chunk, int ith);
 
+/* One thread's range of a FOR job's chunks: tag << TAG_SHIFT | end << FOR_BITS | next, on its own
+ * cache line. */
+struct pool_range {
+    atomic_ullong w;
+    char pad[64 - sizeof(atomic_ullong)];
+};
+
 struct kern_pool {
     struct infer_pool *p;   /* the workers this queue feeds; owned when owns_workers */
     atomic_ullong claim;    /* tag << 42 | mode << 40 | n << 20 | next */
@@ -64,6 +77,7 @@ struct kern_pool {
     _Atomic(for_fn) ffn;    /* FOR job */
     _Atomic(void *) ud;
     atomic_llong n_done;    /* items finished of the current job */
+    struct pool_range *range; /* (n_threads) FOR jobs' per-thread ranges; in the pool's range_mem */
     unsigned tag;           /* submitter-only: tag of the last job */
     bool in_use;            /* under p->mu */
     bool owns_workers;      /* kern_pool_new(): free the workers with the queue */
@@ -105,6 +119,7 @@ struct infer_pool {
     atomic_int n_slots;        /* one past the highest queue slot ever used */
     int sleepers;              /* workers waiting on wake; under mu */
     struct kern_pool *queues;  /* (POOL_MAX_QUEUES); owned */
+    void *range_mem;           /* the queues' ranges (64-byte aligned inside); owned */
 };
 
 static inline void cpu_relax(void)
@@ -114,6 +129,50 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Runs one claimed item of q's current job (claim word c) and counts it done. */
+static void queue_run_item(struct kern_pool *q, unsigned long long c, unsigned long long item, int ith)
+{
+    /* the submitter waits for this item, so fn/ud are this job's (and prof stays allocated) */
+    void *ud = atomic_load_explicit(&q->ud, memory_order_relaxed);
+    struct pool_prof *pr = atomic_load_explicit(&q->prof, memory_order_relaxed);
+    uint64_t t0 = pr ? prof_ns() : 0;
+    if (((c >> MODE_SHIFT) & 3u) == MODE_RUN)
+        atomic_load_explicit(&q->fn, memory_order_relaxed)(ud, (int)item, q->p->n_threads);
+    else
+        atomic_load_explicit(&q->ffn, memory_order_relaxed)(ud, (int64_t)item, ith);
+    if (pr) {
+        pr->thr[ith].busy_ns += prof_ns() - t0;
+        pr->thr[ith].items++;
+    }
+    atomic_fetch_add_explicit(&q->n_done, 1, memory_order_release);
+}
+
+/* FOR job c: chunks from the front of thread ith's range, then from the back of the others'.
+ * Stops at a range of another tag (the job is over and another may have begun). */
+static bool queue_help_for(struct kern_pool *q, unsigned long long c, int ith)
+{
+    unsigned long long tag = c >> TAG_SHIFT;
+    int nth = q->p->n_threads;
+    bool did = false;
+    for (int k = 0; k < nth; k++) {
+        atomic_ullong *r = &q->range[(ith + k) % nth].w;
+        for (;;) {
+            unsigned long long w = atomic_load_explicit(r, memory_order_acquire);
+            unsigned long long end = (w >> FOR_BITS) & FOR_MASK, next = w & FOR_MASK;
+            if (w >> TAG_SHIFT != tag)
+                return did;
+            if (next >= end)
+                break;
+            unsigned long long nw = k == 0 ? w + 1 : w - (1ull << FOR_BITS);
+            if (!atomic_compare_exchange_weak_explicit(r, &w, nw, memory_order_acq_rel, memory_order_acquire))
+                continue;
+            queue_run_item(q, c, k == 0 ? next : end - 1, ith);
+            did = true;
+        }
+    }
+    return did;
+}
+
 /* Claims and runs items of q's current job until none is left; true when it ran any. */
 static bool queue_help(struct kern_pool *q, int ith)
 {
@@ -121,24 +180,14 @@ static bool queue_help(struct kern_pool *q, int ith)
     for (;;) {
         unsigned long long c = atomic_load_explicit(&q->claim, memory_order_acquire);
         unsigned long long n = (c >> FOR_BITS) & FOR_MASK, next = c & FOR_MASK;
+        if (((c >> MODE_SHIFT) & 3u) == MODE_FOR)
+            return n > 0 && queue_help_for(q, c, ith);
         if (next >= n)
             break;
         if (!atomic_compare_exchange_weak_explicit(&q->claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        /* the submitter waits for this item, so fn/ud are this job's (and prof stays allocated) */
-        void *ud = atomic_load_explicit(&q->ud, memory_order_relaxed);
-        struct pool_prof *pr = atomic_load_explicit(&q->prof, memory_order_relaxed);
-        uint64_t t0 = pr ? prof_ns() : 0;
-        if (((c >> MODE_SHIFT) & 3u) == MODE_RUN)
-            atomic_load_explicit(&q->fn, memory_order_relaxed)(ud, (int)next, q->p->n_threads);
-        else
-            atomic_load_explicit(&q->ffn, memory_order_relaxed)(ud, (int64_t)next, ith);
-        if (pr) {
-            pr->thr[ith].busy_ns += prof_ns() - t0;
-            pr->thr[ith].items++;
-        }
-        atomic_fetch_add_explicit(&q->n_done, 1, memory_order_release);
+        queue_run_item(q, c, next, ith);
         did = true;
     }
     return did;
@@ -209,9 +258,14 @@ int infer_pool_new(struct infer_pool **out, int n_threads, struct kb_error *err)
     atomic_init(&p->stop, false);
     atomic_init(&p->n_slots, 0);
     p->queues = kb_xcalloc(POOL_MAX_QUEUES, sizeof *p->queues);
+    p->range_mem = kb_xcalloc((size_t)POOL_MAX_QUEUES * (size_t)n_threads + 1, sizeof(struct pool_range));
+    struct pool_range *ranges = (struct pool_range *)(((uintptr_t)p->range_mem + 63) & ~(uintptr_t)63);
     for (int i = 0; i < POOL_MAX_QUEUES; i++) {
         struct kern_pool *q = &p->queues[i];
         q->p = p;
+        q->range = ranges + (size_t)i * (size_t)n_threads;
+        for (int t = 0; t < n_threads; t++)
+            atomic_init(&q->range[t].w, 0);
         atomic_init(&q->claim, 0);
         atomic_init(&q->fn, NULL);
         atomic_init(&q->ffn, NULL);
@@ -253,6 +307,7 @@ void infer_pool_free(struct infer_pool *p)
     free(p->threads);
     free(p->args);
     free(p->queues);
+    free(p->range_mem);
     free(p);
 }
 
@@ -350,8 +405,15 @@ static void queue_submit(struct kern_pool *q, int mode, int64_t n)
 {
     atomic_store_explicit(&q->n_done, 0, memory_order_relaxed);
     q->tag = (q->tag + 1) & TAG_MASK;
-    unsigned long long w = (unsigned long long)q->tag << TAG_SHIFT | (unsigned long long)mode << MODE_SHIFT |
-                           (unsigned long long)n << FOR_BITS;
+    unsigned long long tag = (unsigned long long)q->tag << TAG_SHIFT;
+    if (mode == MODE_FOR) {
+        int nth = q->p->n_threads;
+        for (int t = 0; t < nth; t++) {
+            unsigned long long b = (unsigned long long)(n * t / nth), e = (unsigned long long)(n * (t + 1) / nth);
+            atomic_store_explicit(&q->range[t].w, tag | e << FOR_BITS | b, memory_order_relaxed);
+        }
+    }
+    unsigned long long w = tag | (unsigned long long)mode << MODE_SHIFT | (unsigned long long)n << FOR_BITS;
     atomic_store_explicit(&q->claim, w, memory_order_release);
     pool_wake(q->p);
     queue_help(q, 0);
