@@ -32,8 +32,8 @@
  * its gate rows, then its up rows (two tensors), and each jump restarts a read stream (MoE Q8_0 tg at
  * 2 threads, medians of 3 interleaved runs, chunks taken in turn: 128 KB 42.4 tok/s, 1 MB 56.9;
  * Q4_K_M 53.2 -> 61.8; with the pool's per-thread ranges, 128 KB 36.7-41.2 against 1 MB
- * 43.6-47.3 on a slower afternoon). The activation of each product is quantized once beforehand (model_mv_quant). Chunk
- * results land in disjoint rows: no races. */
+ * 43.6-47.3 on a slower afternoon). The activation of each product is quantized once beforehand
+ * (model_mv_quant). Chunk results land in disjoint rows: no races. */
 #define MV_CHUNK_BYTES (1024 * 1024)
 
 static int mv_vdt(int w_type)

@@ -9,19 +9,19 @@
  * as before.
  *
  * Jobs: a queue holds one job at a time, described by its claim word
- *   tag (22 bits) << 42 | mode (2) << 40 | n (20) << 20 | next (20)
+ *   tag (22 bits) << 42 | mode (2) << 40
  * plus fn/ud and n_done. RUN jobs have n = n_threads slices, slice i running fn(ud, i, n_threads);
- * anyone (the submitter first, then any worker) takes the next slice by CAS on the claim word.
  * FOR jobs have n = n_chunks, chunk c running fn(ud, c, ith) with ith the running thread's index
- * (the submitter 0, worker w its w >= 1). Their chunks are dealt out as n_threads contiguous ranges,
- * one per thread, each a word tag << 42 | end << 20 | next: a thread takes chunks from the front of
- * its own range, in order, then steals from the back of the others'. So each thread reads its part
- * of a matrix as one stream (threads taking chunks in turn made each one's stream restart after
- * every chunk), and a thread the OS deschedules leaves its range to the others. MoE tg at 2 threads,
- * 1 MB chunks, 4 interleaved runs each: Q8_0 39.9-44.3 tok/s in turns, 43.6-47.3 by ranges; Q4_K_M
- * 52-61 and 64-68 (3 runs). The tag changes with every job, so a stale worker's CAS fails (every range
- * is written before the claim word publishes the job). A claimed item keeps the submitter inside kern_pool_run/for until it is done (n_done),
- * which keeps fn/ud valid while it runs. Which thread runs an item never changes what it computes,
+ * (the submitter 0, worker w its w >= 1). A job's items are dealt out as n_threads contiguous
+ * ranges, one per thread, each a word tag << 42 | end << 20 | next: a thread takes items from the
+ * front of its own range, in order, then steals from the back of the others' (by CAS on the range
+ * word). So each thread reads its part of a matrix as one stream (threads taking chunks in turn
+ * made each one's stream restart after every chunk: MoE tg at 2 threads, 1 MB chunks, interleaved
+ * runs: Q8_0 39.9-44.3 tok/s in turns, 43.6-47.3 by ranges; Q4_K_M 52-61 and 64-68), and a thread
+ * the OS deschedules leaves its range to the others. The tag changes with every job and every range
+ * is written before the claim word publishes the job, so a stale worker's CAS fails. A claimed item
+ * keeps the submitter inside kern_pool_run/for until it is done (n_done), which keeps fn/ud valid
+ * while it runs. Which thread runs an item never changes what it computes,
  * so results are the same at any number of threads and with any other session running beside.
  *
  * Workers: each scans the in-use queues (starting one further each round, so no session starves)
@@ -52,7 +52,7 @@
 #define POOL_MAX_THREADS 256
 #define POOL_MAX_QUEUES 128 /* sessions on one pool (answer.max_concurrent is at most 64) */
 #define POOL_SPIN 4000 /* pause loops (about 0.1-0.5 ms) before yielding or sleeping */
-#define FOR_BITS 20 /* n and next: up to 2^20 - 1 items per job */
+#define FOR_BITS 20 /* a range's end and next: up to 2^20 - 1 items per job */
 #define FOR_MASK ((1ull << FOR_BITS) - 1)
 #define MODE_SHIFT (2 * FOR_BITS)
 #define TAG_SHIFT (2 * FOR_BITS + 2)
@@ -63,7 +63,7 @@ enum pool_mode { MODE_RUN = 1, MODE_FOR = 2 };
 typedef void (*run_fn)(void *ud, int ith, int nth);
 typedef void (*for_fn)(void *ud, int64_t chunk, int ith);
 
-/* One thread's range of a FOR job's chunks: tag << TAG_SHIFT | end << FOR_BITS | next, on its own
+/* One thread's range of a job's items: tag << TAG_SHIFT | end << FOR_BITS | next, on its own
  * cache line. */
 struct pool_range {
     atomic_ullong w;
@@ -72,12 +72,12 @@ struct pool_range {
 
 struct kern_pool {
     struct infer_pool *p;   /* the workers this queue feeds; owned when owns_workers */
-    atomic_ullong claim;    /* tag << 42 | mode << 40 | n << 20 | next */
+    atomic_ullong claim;    /* tag << 42 | mode << 40 */
     _Atomic(run_fn) fn;     /* RUN job */
     _Atomic(for_fn) ffn;    /* FOR job */
     _Atomic(void *) ud;
     atomic_llong n_done;    /* items finished of the current job */
-    struct pool_range *range; /* (n_threads) FOR jobs' per-thread ranges; in the pool's range_mem */
+    struct pool_range *range; /* (n_threads) the job's per-thread ranges; in the pool's range_mem */
     unsigned tag;           /* submitter-only: tag of the last job */
     bool in_use;            /* under p->mu */
     bool owns_workers;      /* kern_pool_new(): free the workers with the queue */
@@ -147,10 +147,12 @@ static void queue_run_item(struct kern_pool *q, unsigned long long c, unsigned l
     atomic_fetch_add_explicit(&q->n_done, 1, memory_order_release);
 }
 
-/* FOR job c: chunks from the front of thread ith's range, then from the back of the others'.
- * Stops at a range of another tag (the job is over and another may have begun). */
-static bool queue_help_for(struct kern_pool *q, unsigned long long c, int ith)
+/* Claims and runs items of q's current job until none is left: from the front of thread ith's
+ * range, then from the back of the others'. Stops at a range of another tag (the job is over and
+ * another may have begun). True when it ran any. */
+static bool queue_help(struct kern_pool *q, int ith)
 {
+    unsigned long long c = atomic_load_explicit(&q->claim, memory_order_acquire);
     unsigned long long tag = c >> TAG_SHIFT;
     int nth = q->p->n_threads;
     bool did = false;
@@ -169,26 +171,6 @@ static bool queue_help_for(struct kern_pool *q, unsigned long long c, int ith)
             queue_run_item(q, c, k == 0 ? next : end - 1, ith);
             did = true;
         }
-    }
-    return did;
-}
-
-/* Claims and runs items of q's current job until none is left; true when it ran any. */
-static bool queue_help(struct kern_pool *q, int ith)
-{
-    bool did = false;
-    for (;;) {
-        unsigned long long c = atomic_load_explicit(&q->claim, memory_order_acquire);
-        unsigned long long n = (c >> FOR_BITS) & FOR_MASK, next = c & FOR_MASK;
-        if (((c >> MODE_SHIFT) & 3u) == MODE_FOR)
-            return n > 0 && queue_help_for(q, c, ith);
-        if (next >= n)
-            break;
-        if (!atomic_compare_exchange_weak_explicit(&q->claim, &c, c + 1, memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
-        queue_run_item(q, c, next, ith);
-        did = true;
     }
     return did;
 }
@@ -406,14 +388,12 @@ static void queue_submit(struct kern_pool *q, int mode, int64_t n)
     atomic_store_explicit(&q->n_done, 0, memory_order_relaxed);
     q->tag = (q->tag + 1) & TAG_MASK;
     unsigned long long tag = (unsigned long long)q->tag << TAG_SHIFT;
-    if (mode == MODE_FOR) {
-        int nth = q->p->n_threads;
-        for (int t = 0; t < nth; t++) {
-            unsigned long long b = (unsigned long long)(n * t / nth), e = (unsigned long long)(n * (t + 1) / nth);
-            atomic_store_explicit(&q->range[t].w, tag | e << FOR_BITS | b, memory_order_relaxed);
-        }
+    int nth = q->p->n_threads;
+    for (int t = 0; t < nth; t++) {
+        unsigned long long b = (unsigned long long)(n * t / nth), e = (unsigned long long)(n * (t + 1) / nth);
+        atomic_store_explicit(&q->range[t].w, tag | e << FOR_BITS | b, memory_order_relaxed);
     }
-    unsigned long long w = tag | (unsigned long long)mode << MODE_SHIFT | (unsigned long long)n << FOR_BITS;
+    unsigned long long w = tag | (unsigned long long)mode << MODE_SHIFT;
     atomic_store_explicit(&q->claim, w, memory_order_release);
     pool_wake(q->p);
     queue_help(q, 0);
