@@ -27,14 +27,16 @@
 /* ---- one-dispatch matrix-vector products (generation) ---------------------------------------------
  * A token in generation needs many small products: 6 experts x (gate, up, down) plus the shared
  * experts, 16 heads x (Wk_b, Wv_b) in MLA. One pool hand-off each would leave 2 threads mostly
- * waiting on each other, so they go out as ONE kern_pool_for whose chunks are (product, block of
- * rows) pairs, each chunk about MV_CHUNK_BYTES of weights: large, because a gate/up chunk reads
- * its gate rows, then its up rows (two tensors), and each jump restarts a read stream (MoE Q8_0 tg at
- * 2 threads, medians of 3 interleaved runs, chunks taken in turn: 128 KB 42.4 tok/s, 1 MB 56.9;
- * Q4_K_M 53.2 -> 61.8; with the pool's per-thread ranges, 128 KB 36.7-41.2 against 1 MB
- * 43.6-47.3 on a slower afternoon). The activation of each product is quantized once beforehand
- * (model_mv_quant). Chunk results land in disjoint rows: no races. */
-#define MV_CHUNK_BYTES (1024 * 1024)
+ * waiting on each other, so they go out as ONE kern_pool_for_span whose items are (product, block
+ * of rows) pairs of about MV_ITEM_BYTES of weights; a thread takes up to MV_BITE items of its own
+ * range at once and runs each product's part of them as one block of rows (a gate/up block reads
+ * its gate rows, then its up rows: every jump between tensors restarts a read stream, so blocks
+ * stay long), while the last items go singly, so the threads finish together (with 1 MB items
+ * claimed one at a time the caller waited about half an item at the end of every dispatch). The
+ * activation of each product is quantized once beforehand (model_mv_quant). Results land in
+ * disjoint rows: no races. */
+#define MV_ITEM_BYTES (128 * 1024)
+#define MV_BITE 8
 
 static int mv_vdt(int w_type)
 {
@@ -58,21 +60,21 @@ const void *model_mv_quant(int w_type, const float *x, int64_t n, uint8_t **buf)
     return dst;
 }
 
-/* Rows per chunk for a weight of row_bytes bytes: about MV_CHUNK_BYTES, a multiple of 4. */
+/* Rows per item for a weight of row_bytes bytes: about MV_ITEM_BYTES, a multiple of 4. */
 static int64_t mv_rows(size_t row_bytes)
 {
-    int64_t r = (int64_t)(MV_CHUNK_BYTES / (row_bytes ? row_bytes : 1));
+    int64_t r = (int64_t)(MV_ITEM_BYTES / (row_bytes ? row_bytes : 1));
     return r < 4 ? 4 : r & ~(int64_t)3;
 }
 
 struct mv_job {
     const struct model_mv *mv;
     int n;
-    int64_t first[MODEL_MV_MAX + 1]; /* first chunk of each product; first[n] = total */
+    int64_t first[MODEL_MV_MAX + 1]; /* first item of each product; first[n] = total */
     int64_t rows[MODEL_MV_MAX];
 };
 
-/* The product whose chunk range holds chunk c (products are few: a linear scan). */
+/* The product whose items hold item c (products are few: a linear scan). */
 static int mv_find(const struct mv_job *j, int64_t c)
 {
     int i = 0;
@@ -81,16 +83,20 @@ static int mv_find(const struct mv_job *j, int64_t c)
     return i;
 }
 
-static void mv_worker(void *ud, int64_t c, int ith)
+/* Items [c0, c1): for each product they touch, one block of its rows. */
+static void mv_worker(void *ud, int64_t c0, int64_t c1, int ith)
 {
     (void)ith;
     const struct mv_job *j = ud;
-    int i = mv_find(j, c);
-    const struct model_mv *p = &j->mv[i];
-    int64_t r0 = (c - j->first[i]) * j->rows[i], r1 = KB_MIN(r0 + j->rows[i], p->w->ne[1]);
-    const uint8_t *w = p->w->data;
-    kern_dot_rows(p->w->type, p->w->ne[0], w + (size_t)r0 * p->w->row_bytes, p->w->row_bytes, r1 - r0, p->a,
-                  p->y + r0);
+    for (int i = mv_find(j, c0); c0 < c1; i++) {
+        const struct model_mv *p = &j->mv[i];
+        int64_t e = KB_MIN(c1, j->first[i + 1]);
+        int64_t r0 = (c0 - j->first[i]) * j->rows[i], r1 = KB_MIN((e - j->first[i]) * j->rows[i], p->w->ne[1]);
+        const uint8_t *w = p->w->data;
+        kern_dot_rows(p->w->type, p->w->ne[0], w + (size_t)r0 * p->w->row_bytes, p->w->row_bytes, r1 - r0, p->a,
+                      p->y + r0);
+        c0 = e;
+    }
 }
 
 void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int n)
@@ -102,7 +108,7 @@ void model_matvec_multi(struct infer_session *s, const struct model_mv *mv, int 
         j.rows[i] = mv_rows(mv[i].w->row_bytes);
         j.first[i + 1] = j.first[i] + (mv[i].w->ne[1] + j.rows[i] - 1) / j.rows[i];
     }
-    kern_pool_for(s->pool, j.first[n], mv_worker, &j);
+    kern_pool_for_span(s->pool, j.first[n], MV_BITE, mv_worker, &j);
 }
 
 /* The 2-D slice of expert e of a stacked (n_expert, rows, ne0) tensor. */
@@ -116,11 +122,11 @@ static struct model_w expert_slice(const struct model_w *w, int e)
 
 
 /* ---- generation: one token through all its experts in two dispatches ----------------------------
- * First every selected expert's and the shared experts' gate and up rows (chunks: a block of gate
- * rows then the same block of up rows, long sequential reads; SiLU * up at the end of the chunk),
- * then every down projection (chunks: blocks of one matrix's rows into its own output slice), then
+ * First every selected expert's and the shared experts' gate and up rows (items: a block of gate
+ * rows then the same block of up rows, long sequential reads; SiLU * up as the up rows come),
+ * then every down projection (items: blocks of one matrix's rows into its own output slice), then
  * the caller adds the slices, weighted, in the batched path's order. Interleaving short runs of
- * rows of several matrices inside a chunk cost about 14% more time in the dot kernel. */
+ * rows of several matrices inside an item cost about 14% more time in the dot kernel. */
 
 /* One gate/up pair: h[r] = silu(x . G[r]) * (x . U[r]) for r < ff. */
 struct moe_gu {
@@ -129,7 +135,7 @@ struct moe_gu {
     const struct model_hparams *hp;
     const void *ag, *au;  /* x in each one's vec_dot_type */
     float *h;
-    int64_t rows;         /* per chunk */
+    int64_t rows;         /* per item */
 };
 
 /* One down projection: y[r] = h . D[r], later weighted by wt into the sum. */
@@ -139,7 +145,7 @@ struct moe_dn {
     const float *bd;      /* the expert's down bias (gpt-oss) or NULL */
     float wt;
     float *y;             /* (n_embd) */
-    int64_t rows;         /* per chunk */
+    int64_t rows;         /* per item */
 };
 
 struct moe_gen_job {
@@ -148,8 +154,8 @@ struct moe_gen_job {
     struct model_prof *prof; /* the session's timers or NULL */
     struct moe_gu gu[MOE_MAX_USED + 1];
     struct moe_dn dn[MOE_MAX_USED + 1];
-    int64_t first[MOE_MAX_USED + 2];    /* first gate/up chunk of each product */
-    int64_t dn_first[MOE_MAX_USED + 2]; /* first down chunk of each product */
+    int64_t first[MOE_MAX_USED + 2];    /* first gate/up item of each product */
+    int64_t dn_first[MOE_MAX_USED + 2]; /* first down item of each product */
 };
 
 /* Profiling: the item's time to its thread's routed or shared counter. */
@@ -164,17 +170,12 @@ static void moe_prof_add(const struct moe_gen_job *j, int ith, int i, uint64_t t
         j->prof->thr[ith].shared_ns += dt;
 }
 
-static void moe_gu_worker(void *ud, int64_t c, int ith)
+/* Rows [r0, r1) of one gate/up pair: the block of gate rows, then the block of up rows (two long
+ * sequential reads), SiLU * up as the up rows come. */
+static void moe_gu_rows(const struct moe_gu *p, int64_t r0, int64_t r1)
 {
-    const struct moe_gen_job *j = ud;
-    uint64_t t0 = j->prof ? model_prof_now() : 0;
-    int i = 0;
-    while (c >= j->first[i + 1])
-        i++;
-    const struct moe_gu *p = &j->gu[i];
-    int64_t r0 = (c - j->first[i]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->g.ne[1]), n = p->g.ne[0];
+    int64_t n = p->g.ne[0];
     const uint8_t *gw = p->g.data, *uw = p->u.data;
-    /* the block of gate rows, then the block of up rows: two long sequential reads */
     kern_dot_rows(p->g.type, n, gw + (size_t)r0 * p->g.row_bytes, p->g.row_bytes, r1 - r0, p->ag, p->h + r0);
     float u[64];
     for (int64_t b = r0; b < r1; b += 64) {
@@ -189,23 +190,44 @@ static void moe_gu_worker(void *ud, int64_t c, int ith)
             p->h[b + r] = model_glu(p->hp, g, uv);
         }
     }
-    moe_prof_add(j, ith, i, t0);
 }
 
-/* A block of rows of one down projection (unweighted, into its own slice of y). */
-static void moe_dn_worker(void *ud, int64_t c, int ith)
+/* Items [c0, c1) of the gate/up dispatch: one block of rows of each pair they touch. */
+static void moe_gu_worker(void *ud, int64_t c0, int64_t c1, int ith)
 {
     const struct moe_gen_job *j = ud;
-    uint64_t t0 = j->prof ? model_prof_now() : 0;
+    int i = 0;
+    while (c0 >= j->first[i + 1])
+        i++;
+    for (; c0 < c1; i++) {
+        uint64_t t0 = j->prof ? model_prof_now() : 0;
+        const struct moe_gu *p = &j->gu[i];
+        int64_t e = KB_MIN(c1, j->first[i + 1]);
+        moe_gu_rows(p, (c0 - j->first[i]) * p->rows, KB_MIN((e - j->first[i]) * p->rows, p->g.ne[1]));
+        moe_prof_add(j, ith, i, t0);
+        c0 = e;
+    }
+}
+
+/* Items [c0, c1) of the down dispatch: blocks of rows of down projections (unweighted, each into
+ * its own slice of y). */
+static void moe_dn_worker(void *ud, int64_t c0, int64_t c1, int ith)
+{
+    const struct moe_gen_job *j = ud;
     int k = 0;
-    while (c >= j->dn_first[k + 1])
+    while (c0 >= j->dn_first[k + 1])
         k++;
-    const struct moe_dn *p = &j->dn[k];
-    int64_t r0 = (c - j->dn_first[k]) * p->rows, r1 = KB_MIN(r0 + p->rows, p->d.ne[1]);
-    const uint8_t *w = p->d.data;
-    kern_dot_rows(p->d.type, p->d.ne[0], w + (size_t)r0 * p->d.row_bytes, p->d.row_bytes, r1 - r0, p->a,
-                  p->y + r0);
-    moe_prof_add(j, ith, k, t0);
+    for (; c0 < c1; k++) {
+        uint64_t t0 = j->prof ? model_prof_now() : 0;
+        const struct moe_dn *p = &j->dn[k];
+        int64_t e = KB_MIN(c1, j->dn_first[k + 1]);
+        int64_t r0 = (c0 - j->dn_first[k]) * p->rows, r1 = KB_MIN((e - j->dn_first[k]) * p->rows, p->d.ne[1]);
+        const uint8_t *w = p->d.data;
+        kern_dot_rows(p->d.type, p->d.ne[0], w + (size_t)r0 * p->d.row_bytes, p->d.row_bytes, r1 - r0, p->a,
+                      p->y + r0);
+        moe_prof_add(j, ith, k, t0);
+        c0 = e;
+    }
 }
 
 /* Floats of scratch the generation path carves from e_out: the hidden rows and each product's down
@@ -290,7 +312,7 @@ static bool moe_gen(struct infer_session *s, const struct model_layer *L, const 
         p->rows = mv_rows(p->g.row_bytes + p->u.row_bytes);
         j->first[k + 1] = j->first[k] + (p->g.ne[1] + p->rows - 1) / p->rows;
     }
-    kern_pool_for(s->pool, j->first[j->n], moe_gu_worker, j);
+    kern_pool_for_span(s->pool, j->first[j->n], MV_BITE, moe_gu_worker, j);
     j->dn_first[0] = 0;
     for (int k = 0; k < j->n; k++) {
         struct moe_dn *dn = &j->dn[k];
@@ -299,7 +321,7 @@ static bool moe_gen(struct infer_session *s, const struct model_layer *L, const 
         dn->rows = mv_rows(dn->d.row_bytes);
         j->dn_first[k + 1] = j->dn_first[k] + (d + dn->rows - 1) / dn->rows;
     }
-    kern_pool_for(s->pool, j->dn_first[j->n], moe_dn_worker, j);
+    kern_pool_for_span(s->pool, j->dn_first[j->n], MV_BITE, moe_dn_worker, j);
     /* the weighted sum in the batched path's order: slots best first, then the shared experts */
     for (int k = 0; k < j->n; k++) {
         const float *yk = j->dn[k].y, *bd = j->dn[k].bd;

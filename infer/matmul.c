@@ -3,8 +3,8 @@
  * Data flow: the n_tok activation rows x (F32, n_tok x n_in) are first quantized to the weight
  * type's vec_dot_type into the caller's scratch xq (n_tok rows of ggml_row_bytes(vdt, n_in)), once
  * per call, i.e. once per batch (split over the pool by tokens when there are several). Then each
- * worker claims chunks of MM_ROW_BLOCK output rows (matrix-vector products: about
- * MM_MATVEC_CHUNK_BYTES of weights; panels: KERN_PANEL_ROWS) through kern_pool_for; inside a
+ * worker claims chunks of MM_ROW_BLOCK output rows (panels: KERN_PANEL_ROWS) through kern_pool_for
+ * (matrix-vector products: runs of items of about MM_MATVEC_ITEM_BYTES through kern_pool_for_span); inside a
  * chunk it loops over all tokens, so each weight row is read from memory once per batch and reused
  * from cache for every token. Where the ISA has a tile
  * kernel (kern.gemm), groups of KERN_TILE tokens x KERN_TILE rows go through it, decoding each
@@ -12,14 +12,17 @@
  * through kern_dot_rows (the type's row kernel where it has one: bit for bit vec_dot).
  * y is (n_tok, n_out) row-major: y[t * n_out + r].
  *
- * No allocation. Threads only through kern_pool_for (infer/pool.h). Tests: tests/infer/test_kernels.c (matmul
+ * No allocation. Threads only through the pool (infer/pool.h). Tests: tests/infer/test_kernels.c (matmul
  * against a double-precision loop over dequantized weights, 1 and several threads). */
 #include <string.h>
 
 #include "infer/matmul.h"
 
 #define MM_ROW_BLOCK 16
-#define MM_MATVEC_CHUNK_BYTES (1024 * 1024)
+/* Matrix-vector products go out as items of about MM_MATVEC_ITEM_BYTES of weights, a thread
+ * claiming up to MM_MATVEC_BITE of them at once from its own range (kern_pool_for_span). */
+#define MM_MATVEC_ITEM_BYTES (128 * 1024)
+#define MM_MATVEC_BITE 8
 /* With a panel kernel (kern.gemm_panel) and at least MM_PANEL_MIN_TOK tokens, chunks are
  * KERN_PANEL_ROWS rows and go through it whole (its weight rearrangement is paid once per chunk,
  * so it needs enough tokens to pay off: at 16 tokens the Q8_0 panel does 58 GB/s x tokens against
@@ -93,10 +96,22 @@ static void mm_worker(void *ud, int64_t c, int ith)
                                                       a + (size_t)t * j->xq_row_bytes);
             }
         }
-        for (int64_t t = t0; t < j->n_tok; t++) /* generation: several rows in flight (kern_dot_rows) */
+        for (int64_t t = t0; t < j->n_tok; t++) /* tokens past the last tile: several rows in flight */
             kern_dot_rows(j->w_type, j->n_in, j->w + (size_t)rb * j->w_row_bytes, j->w_row_bytes, re - rb,
                           j->xq + (size_t)t * j->xq_row_bytes, j->y + t * j->n_out + rb);
     }
+}
+
+/* Matrix-vector products (n_tok < KERN_TILE: no tiles, no panels): items [c0, c1) are one run of
+ * rows, so one row-kernel call per token reads them as one stream. */
+static void mm_span_worker(void *ud, int64_t c0, int64_t c1, int ith)
+{
+    (void)ith;
+    const struct mm_job *j = ud;
+    int64_t rb = c0 * j->row_block, re = KB_MIN(c1 * j->row_block, j->n_out);
+    for (int64_t t = 0; t < j->n_tok; t++)
+        kern_dot_rows(j->w_type, j->n_in, j->w + (size_t)rb * j->w_row_bytes, j->w_row_bytes, re - rb,
+                      j->xq + (size_t)t * j->xq_row_bytes, j->y + t * j->n_out + rb);
 }
 
 void kern_quantize_rows(struct kern_pool *pool, int type, const float *x, int64_t n_in, int64_t n_tok,
@@ -119,16 +134,18 @@ void kern_matmul_pre(struct kern_pool *pool, int w_type, const void *w, int64_t 
     j.panel = n_tok >= MM_PANEL_MIN_TOK ? kern.gemm_panel[w_type] : NULL;
     j.row_block = j.panel ? KERN_PANEL_ROWS : MM_ROW_BLOCK;
     if (n_tok < KERN_TILE) {
-        /* matrix-vector (generation): memory-bound, and each thread streams its chunks (the pool
-         * deals them out as one contiguous range per thread). Chunks of ~MM_MATVEC_CHUNK_BYTES:
-         * with chunks taken in turn, each thread's read stream restarted after every chunk
-         * (bench_kernels memory, 2 threads: 128 KB chunks Q8_0 40-44 GB/s, Q4_K 38-43; 1 MB 47-52
-         * and 49-50; 36 KB chunks had given Q4_K 19.5), and with ranges 128 KB still lost to 1 MB
-         * in MoE decoding; at least 8 chunks per matrix keep the dynamic split balanced */
-        int64_t rb = (int64_t)(MM_MATVEC_CHUNK_BYTES / j.w_row_bytes) & ~(int64_t)3;
+        /* matrix-vector (generation): memory-bound. Each thread must read its part as one stream
+         * (with 128 KB chunks taken in turn, each thread's read stream restarted after every chunk:
+         * bench_kernels memory, 2 threads, Q8_0 40-44 GB/s against 47-52 with 1 MB chunks), and the
+         * threads should finish together (with 1 MB chunks the caller waited about half a chunk at
+         * the end of every product). So: items of ~MM_MATVEC_ITEM_BYTES, at least 8 per matrix,
+         * claimed MM_MATVEC_BITE at a time from each thread's own range, the last ones singly. */
+        int64_t rb = (int64_t)(MM_MATVEC_ITEM_BYTES / j.w_row_bytes) & ~(int64_t)3;
         if (rb > n_out / 8)
             rb = n_out / 8;
         j.row_block = rb > MM_ROW_BLOCK ? rb : MM_ROW_BLOCK;
+        kern_pool_for_span(pool, (n_out + j.row_block - 1) / j.row_block, MM_MATVEC_BITE, mm_span_worker, &j);
+        return;
     }
     kern_pool_for(pool, (n_out + j.row_block - 1) / j.row_block, mm_worker, &j);
 }

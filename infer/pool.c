@@ -58,10 +58,11 @@
 #define TAG_SHIFT (2 * FOR_BITS + 2)
 #define TAG_MASK ((1u << (64 - TAG_SHIFT)) - 1)
 
-enum pool_mode { MODE_RUN = 1, MODE_FOR = 2 };
+enum pool_mode { MODE_RUN = 1, MODE_FOR = 2, MODE_SPAN = 3 };
 
 typedef void (*run_fn)(void *ud, int ith, int nth);
 typedef void (*for_fn)(void *ud, int64_t chunk, int ith);
+typedef void (*span_fn)(void *ud, int64_t c0, int64_t c1, int ith);
 
 /* One thread's range of a job's items: tag << TAG_SHIFT | end << FOR_BITS | next, on its own
  * cache line. */
@@ -75,6 +76,8 @@ struct kern_pool {
     atomic_ullong claim;    /* tag << 42 | mode << 40 */
     _Atomic(run_fn) fn;     /* RUN job */
     _Atomic(for_fn) ffn;    /* FOR job */
+    _Atomic(span_fn) sfn;   /* SPAN job */
+    atomic_ullong max_bite; /* SPAN job: most items a thread claims from its own range at once */
     _Atomic(void *) ud;
     atomic_llong n_done;    /* items finished of the current job */
     struct pool_range *range; /* (n_threads) the job's per-thread ranges; in the pool's range_mem */
@@ -129,27 +132,34 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Runs one claimed item of q's current job (claim word c) and counts it done. */
-static void queue_run_item(struct kern_pool *q, unsigned long long c, unsigned long long item, int ith)
+/* Runs the claimed items [c0, c1) of q's current job (claim word c) and counts them done. */
+static void queue_run_items(struct kern_pool *q, unsigned long long c, unsigned long long c0, unsigned long long c1,
+                            int ith)
 {
-    /* the submitter waits for this item, so fn/ud are this job's (and prof stays allocated) */
+    /* the submitter waits for these items, so fn/ud are this job's (and prof stays allocated) */
     void *ud = atomic_load_explicit(&q->ud, memory_order_relaxed);
     struct pool_prof *pr = atomic_load_explicit(&q->prof, memory_order_relaxed);
     uint64_t t0 = pr ? prof_ns() : 0;
-    if (((c >> MODE_SHIFT) & 3u) == MODE_RUN)
-        atomic_load_explicit(&q->fn, memory_order_relaxed)(ud, (int)item, q->p->n_threads);
+    unsigned mode = (c >> MODE_SHIFT) & 3u;
+    if (mode == MODE_RUN)
+        for (unsigned long long i = c0; i < c1; i++)
+            atomic_load_explicit(&q->fn, memory_order_relaxed)(ud, (int)i, q->p->n_threads);
+    else if (mode == MODE_FOR)
+        for (unsigned long long i = c0; i < c1; i++)
+            atomic_load_explicit(&q->ffn, memory_order_relaxed)(ud, (int64_t)i, ith);
     else
-        atomic_load_explicit(&q->ffn, memory_order_relaxed)(ud, (int64_t)item, ith);
+        atomic_load_explicit(&q->sfn, memory_order_relaxed)(ud, (int64_t)c0, (int64_t)c1, ith);
     if (pr) {
         pr->thr[ith].busy_ns += prof_ns() - t0;
-        pr->thr[ith].items++;
+        pr->thr[ith].items += c1 - c0;
     }
-    atomic_fetch_add_explicit(&q->n_done, 1, memory_order_release);
+    atomic_fetch_add_explicit(&q->n_done, (long long)(c1 - c0), memory_order_release);
 }
 
 /* Claims and runs items of q's current job until none is left: from the front of thread ith's
- * range, then from the back of the others'. Stops at a range of another tag (the job is over and
- * another may have begun). True when it ran any. */
+ * range (SPAN jobs: half of what is left of it at a time, at most max_bite items, so the last
+ * claims are single items), then single items from the back of the others'. Stops at a range of another tag (the job is over and another
+ * may have begun). True when it ran any. */
 static bool queue_help(struct kern_pool *q, int ith)
 {
     unsigned long long c = atomic_load_explicit(&q->claim, memory_order_acquire);
@@ -165,10 +175,18 @@ static bool queue_help(struct kern_pool *q, int ith)
                 return did;
             if (next >= end)
                 break;
-            unsigned long long nw = k == 0 ? w + 1 : w - (1ull << FOR_BITS);
+            unsigned long long bite = 1;
+            if (k == 0 && ((c >> MODE_SHIFT) & 3u) == MODE_SPAN) {
+                unsigned long long mb = atomic_load_explicit(&q->max_bite, memory_order_relaxed);
+                bite = KB_MAX(1ull, KB_MIN(mb, (end - next + 1) / 2));
+            }
+            unsigned long long nw = k == 0 ? w + bite : w - (1ull << FOR_BITS);
             if (!atomic_compare_exchange_weak_explicit(r, &w, nw, memory_order_acq_rel, memory_order_acquire))
                 continue;
-            queue_run_item(q, c, k == 0 ? next : end - 1, ith);
+            if (k == 0)
+                queue_run_items(q, c, next, next + bite, ith);
+            else
+                queue_run_items(q, c, end - 1, end, ith);
             did = true;
         }
     }
@@ -251,6 +269,8 @@ int infer_pool_new(struct infer_pool **out, int n_threads, struct kb_error *err)
         atomic_init(&q->claim, 0);
         atomic_init(&q->fn, NULL);
         atomic_init(&q->ffn, NULL);
+        atomic_init(&q->sfn, NULL);
+        atomic_init(&q->max_bite, 1);
         atomic_init(&q->ud, NULL);
         atomic_init(&q->n_done, 0);
     }
@@ -435,4 +455,19 @@ void kern_pool_for(struct kern_pool *q, int64_t n_chunks, void (*fn)(void *ud, i
     atomic_store(&q->ffn, fn);
     atomic_store(&q->ud, ud);
     queue_submit(q, MODE_FOR, n_chunks);
+}
+
+void kern_pool_for_span(struct kern_pool *q, int64_t n_items, int64_t max_bite,
+                        void (*fn)(void *ud, int64_t c0, int64_t c1, int ith), void *ud)
+{
+    KB_ASSERT(n_items >= 0 && (unsigned long long)n_items <= FOR_MASK && max_bite >= 1);
+    if (!q || q->p->n_threads == 1 || n_items <= 1) {
+        if (n_items > 0)
+            fn(ud, 0, n_items, 0);
+        return;
+    }
+    atomic_store(&q->sfn, fn);
+    atomic_store(&q->max_bite, (unsigned long long)max_bite);
+    atomic_store(&q->ud, ud);
+    queue_submit(q, MODE_SPAN, n_items);
 }

@@ -41,6 +41,15 @@ void kern_pool_run(struct kern_pool *q, void (*fn)(void *ud, int ith, int nth), 
  * per-thread scratch. */
 void kern_pool_for(struct kern_pool *q, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud);
 
+/* Streaming split: like kern_pool_for, but fn(ud, c0, c1, ith) gets a run of consecutive items
+ * [c0, c1). A thread takes its own range's items from the front, half of what is left at a time and
+ * at most max_bite (>= 1) at once, so it reads its part as a few long runs while the last claims,
+ * and the others' steals from the back, are single items: with small items the threads finish
+ * together, and a descheduled thread holds at most max_bite items back. One thread: one call
+ * fn(ud, 0, n_items, 0). For matrix-vector products (infer/matmul.c, infer/layers_moe.c). */
+void kern_pool_for_span(struct kern_pool *q, int64_t n_items, int64_t max_bite,
+                        void (*fn)(void *ud, int64_t c0, int64_t c1, int ith), void *ud);
+
 /* Profiling (kbox model bench --profile): with it on, every item run for this queue adds its time
  * to its thread's busy_ns, and the submitter adds the time it spins at the end of a job for other
  * threads' items to wait_ns (the barrier wait). Off (the default) costs one relaxed load per item.

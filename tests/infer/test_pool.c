@@ -1,6 +1,7 @@
 /* tests/infer/test_pool.c: the persistent pool. Every (ith, nth) slot runs exactly once per
  * kern_pool_run, runs are strictly sequential (no worker is still in run k when run k+1 starts),
- * many tiny runs in a row and runs after the workers fell asleep all complete, and pools of 1..4
+ * many tiny runs in a row and runs after the workers fell asleep all complete, kern_pool_for and
+ * kern_pool_for_span run every item exactly once (spans no longer than asked), and pools of 1..4
  * threads start and stop cleanly (TSan/ASan in CI). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,8 +130,68 @@ static void test_pool_for(void **state)
     }
 }
 
+struct span_job {
+    int64_t n, max_bite;
+    atomic_int *hits; /* (n) */
+    atomic_int bad;   /* a span out of [0, n), empty, or longer than max_bite (with threads) */
+    atomic_int calls;
+    int n_threads;
+};
+
+static void span_fn(void *ud, int64_t c0, int64_t c1, int ith)
+{
+    struct span_job *j = ud;
+    if (c0 < 0 || c1 > j->n || c1 <= c0 || ith < 0 || ith >= j->n_threads ||
+        (j->n_threads > 1 && c1 - c0 > j->max_bite))
+        atomic_store(&j->bad, 1);
+    for (int64_t c = KB_MAX(c0, 0); c < KB_MIN(c1, j->n); c++)
+        atomic_fetch_add(&j->hits[c], 1);
+    atomic_fetch_add(&j->calls, 1);
+}
+
+/* kern_pool_for_span: every item exactly once, in spans of at most max_bite consecutive items (one
+ * span of all of them on one thread), interleaved with FOR jobs, across sleeps. */
+static void test_pool_for_span(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 3; n++) {
+        struct kern_pool *p = NULL;
+        assert_int_equal(kern_pool_new(&p, n, NULL), 0);
+        static const int64_t sizes[] = {0, 1, 2, 3, 7, 64, 1000, 5000};
+        static const int64_t bites[] = {1, 2, 8, 1000};
+        for (int rep = 0; rep < 400; rep++) {
+            int64_t sz = sizes[rep % KB_ARRAY_LEN(sizes)];
+            struct span_job sj = {.n = sz, .max_bite = bites[(rep / 8) % KB_ARRAY_LEN(bites)], .n_threads = n};
+            sj.hits = kb_xcalloc((size_t)(sz ? sz : 1), sizeof(atomic_int));
+            kern_pool_for_span(p, sz, sj.max_bite, span_fn, &sj);
+            assert_int_equal(atomic_load(&sj.bad), 0);
+            for (int64_t c = 0; c < sz; c++)
+                assert_int_equal(atomic_load(&sj.hits[c]), 1);
+            if (n == 1)
+                assert_int_equal(atomic_load(&sj.calls), sz > 0 ? 1 : 0);
+            else if (sz > 1)
+                assert_true(atomic_load(&sj.calls) >= (sz + sj.max_bite - 1) / sj.max_bite);
+            free(sj.hits);
+            if (rep % 5 == 0) {
+                struct for_job fj;
+                memset(&fj, 0, sizeof(fj));
+                fj.n = 7;
+                fj.hits = kb_xcalloc(7, sizeof(atomic_int));
+                kern_pool_for(p, 7, for_fn, &fj);
+                for (int c = 0; c < 7; c++)
+                    assert_int_equal(atomic_load(&fj.hits[c]), 1);
+                free(fj.hits);
+            }
+            if (rep == 200)
+                usleep(50 * 1000);
+        }
+        kern_pool_free(p);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_pool), cmocka_unit_test(test_pool_for)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_pool), cmocka_unit_test(test_pool_for),
+                                       cmocka_unit_test(test_pool_for_span)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
