@@ -10,12 +10,13 @@
  *
  * Jobs: a queue holds one job at a time, described by its claim word
  *   tag (22 bits) << 42 | mode (2) << 40
- * plus fn/ud and n_done. RUN jobs have n = n_threads slices, slice i running fn(ud, i, n_threads);
+ * plus fn/ffn/sfn, ud and n_done. RUN jobs have n = n_threads slices, slice i running fn(ud, i, n_threads);
  * FOR jobs have n = n_chunks, chunk c running fn(ud, c, ith) with ith the running thread's index
- * (the submitter 0, worker w its w >= 1). A job's items are dealt out as n_threads contiguous
- * ranges, one per thread, each a word tag << 42 | end << 20 | next: a thread takes items from the
- * front of its own range, in order, then steals from the back of the others' (by CAS on the range
- * word). So each thread reads its part of a matrix as one stream (threads taking chunks in turn
+ * (the submitter 0, worker w its w >= 1); SPAN jobs have n items and run fn(ud, c0, c1, ith) on
+ * runs of consecutive items. A job's items are dealt out as n_threads contiguous ranges, one per
+ * thread, each a word tag << 42 | end << 20 | next: a thread takes items from the front of its own
+ * range, in order (a SPAN job's up to max_bite at once, half of what is left, so the last go
+ * singly), then steals single items from the back of the others' (by CAS on the range word). So each thread reads its part of a matrix as one stream (threads taking chunks in turn
  * made each one's stream restart after every chunk: MoE tg at 2 threads, 1 MB chunks, interleaved
  * runs: Q8_0 39.9-44.3 tok/s in turns, 43.6-47.3 by ranges; Q4_K_M 52-61 and 64-68), and a thread
  * the OS deschedules leaves its range to the others. The tag changes with every job and every range
