@@ -36,6 +36,20 @@ static inline __m128i k4_scales_v(const uint8_t *s12)
     return _mm_or_si128(_mm_or_si128(lo, hn), top);
 }
 
+/* k4_scales_v of two blocks at once: block a's 16 bytes in the low 128 bits, block b's in the high. */
+static inline __m256i k4_scales_v2(const uint8_t *a12, const uint8_t *b12)
+{
+    const __m256i v = _mm256_loadu2_m128i((const __m128i *)b12, (const __m128i *)a12);
+    const __m256i a = _mm256_shuffle_epi8(
+        v, _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
+    const __m256i b = _mm256_shuffle_epi8(
+        v, _mm256_broadcastsi128_si256(_mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7)));
+    const __m256i lo = _mm256_and_si256(a, _mm256_broadcastsi128_si256(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0)));
+    const __m256i hn = _mm256_and_si256(_mm256_srli_epi16(a, 4), _mm256_broadcastsi128_si256(_mm_setr_epi32(0, 0, 0, 0x0f0f0f0f)));
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi16(b, 2), _mm256_set1_epi8(0x30));
+    return _mm256_or_si256(_mm256_or_si256(lo, hn), top);
+}
+
 /* kern_e8m0_half (MXFP4's half scale 2^(e-128)) as a table of float bits, filled at compile time:
  * one load instead of rebuilding the float per block (measured faster in the AVX-512 dots). */
 #define E8M0H(e) ((e) < 2 ? 0x00200000u << ((e) & 1) : (uint32_t)((e) - 1) << 23) /* (e & 1 == e there) */
