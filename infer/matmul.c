@@ -103,15 +103,20 @@ static void mm_worker(void *ud, int64_t c, int ith)
 }
 
 /* Matrix-vector products (n_tok < KERN_TILE: no tiles, no panels): items [c0, c1) are one run of
- * rows, so one row-kernel call per token reads them as one stream. */
+ * rows. One token reads them in one row-kernel call, as one stream; a few tokens (a small expert
+ * batch in a prompt, a draft's verification) go item by item, every token over an item's rows
+ * while they are in cache, so the weights still come from memory once. */
 static void mm_span_worker(void *ud, int64_t c0, int64_t c1, int ith)
 {
     (void)ith;
     const struct mm_job *j = ud;
-    int64_t rb = c0 * j->row_block, re = KB_MIN(c1 * j->row_block, j->n_out);
-    for (int64_t t = 0; t < j->n_tok; t++)
-        kern_dot_rows(j->w_type, j->n_in, j->w + (size_t)rb * j->w_row_bytes, j->w_row_bytes, re - rb,
-                      j->xq + (size_t)t * j->xq_row_bytes, j->y + t * j->n_out + rb);
+    int64_t step = j->n_tok == 1 ? c1 - c0 : 1;
+    for (int64_t c = c0; c < c1; c += step) {
+        int64_t rb = c * j->row_block, re = KB_MIN((c + step) * j->row_block, j->n_out);
+        for (int64_t t = 0; t < j->n_tok; t++)
+            kern_dot_rows(j->w_type, j->n_in, j->w + (size_t)rb * j->w_row_bytes, j->w_row_bytes, re - rb,
+                          j->xq + (size_t)t * j->xq_row_bytes, j->y + t * j->n_out + rb);
+    }
 }
 
 void kern_quantize_rows(struct kern_pool *pool, int type, const float *x, int64_t n_in, int64_t n_tok,
