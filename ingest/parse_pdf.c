@@ -30,6 +30,8 @@
  * is "no text layer; enable ingest.ocr" (KB_EEMPTY; images say so without touching MuPDF); with it on,
  * every page (or the image, opened as a one-page document) is rendered to grey at 200 dpi (at most
  * 40 Mpx) and read by ocr.c, one paragraph block per blank-line-separated run with its page.
+ * Title: the Info dictionary's Title when it names the document (pdf_title_ok: not a file name,
+ * an accession number or a placeholder), else the first heading (doc_finish).
  * Tests: tests/ingest/test_pdf.c. */
 #define _GNU_SOURCE /* memmem */
 #include "ingest/ingest_int.h"
@@ -926,6 +928,45 @@ static int pdf_ocr_pages(struct ingest_ctx *c, fz_context *ctx, fz_document *doc
     return rc;
 }
 
+/* Whether the Info dictionary's Title names the document: filings and reports exported from HTML
+ * or Word often carry one ("Form 8-K for Foot Locker INC filed 05/19/2022") while their first
+ * heading is a cover line ("UNITED STATES"); but many carry a file name, an accession number or an
+ * application's placeholder instead, which lose to the first heading. */
+static bool pdf_title_ok(const char *s, size_t n)
+{
+    static const char *const ext[] = {".doc", ".docx", ".pdf", ".ppt", ".pptx", ".xls", ".xlsx", ".txt", ".rtf",
+                                      ".odt", ".odp", ".ods", ".htm", ".html", ".indd", ".tex", ".dvi", ".ps", ".md"};
+    static const char *const placeholder[] = {"untitled", "untitled document", "document", "document1",
+                                              "presentation", "powerpoint presentation", "slide 1", "title",
+                                              "no title", "anonymous", "microsoft word document"};
+    if (n < 3 || n > 300)
+        return false;
+    size_t letters = 0, digits = 0;
+    bool space = false, underscore = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char u = (unsigned char)s[i];
+        if ((u | 32) >= 'a' && (u | 32) <= 'z')
+            letters++;
+        else if (u >= 0xC0) /* a non-ASCII character (CJK, accented letters) */
+            letters++;
+        else if (u >= '0' && u <= '9')
+            digits++;
+        space |= u == ' ';
+        underscore |= u == '_';
+    }
+    if (letters < 3 || letters <= digits || (underscore && !space))
+        return false;
+    for (size_t k = 0; k < KB_ARRAY_LEN(ext); k++) {
+        size_t e = strlen(ext[k]);
+        if (n > e && strncasecmp(s + n - e, ext[k], e) == 0)
+            return false;
+    }
+    for (size_t k = 0; k < KB_ARRAY_LEN(placeholder); k++)
+        if (strlen(placeholder[k]) == n && strncasecmp(s, placeholder[k], n) == 0)
+            return false;
+    return true;
+}
+
 int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_format fmt)
 {
     if (fmt == INGEST_FMT_IMAGE && !c->cfg->ingest_ocr)
@@ -961,6 +1002,7 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
                         : fmt == INGEST_FMT_IMAGE ? pdf_image_magic((const unsigned char *)data, n)
                                                   : "application/pdf";
     volatile long ocr_chars = 0;
+    char info_title[512] = ""; /* the Info dictionary's Title (UTF-8), read in the try */
 
     fz_try(ctx)
     {
@@ -973,6 +1015,8 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
         }
         if (!rc && fmt == INGEST_FMT_EPUB)
             fz_layout_document(ctx, doc, 450, 650, 11);
+        if (!rc && fmt == INGEST_FMT_PDF && fz_lookup_metadata(ctx, doc, FZ_META_INFO_TITLE, info_title, sizeof info_title) < 0)
+            info_title[0] = '\0';
         int n_pages = rc ? 0 : fz_count_pages(ctx, doc);
         pd.n_pages = n_pages;
         if (!rc) {
@@ -1022,6 +1066,15 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
                 pdf_headings(&pd, ol, n_ol);
                 rc = pdf_emit(c, &pd);
             }
+            /* a title that names the document wins over the first heading (doc_finish) */
+            size_t tb = 0, te = strnlen(info_title, sizeof info_title - 1);
+            while (tb < te && (info_title[tb] == ' ' || info_title[tb] == '\t'))
+                tb++;
+            while (te > tb && (info_title[te - 1] == ' ' || info_title[te - 1] == '\t'))
+                te--;
+            if (!rc && pdf_title_ok(info_title + tb, te - tb) &&
+                !(c->doc->title = doc_strndup(c, info_title + tb, te - tb)))
+                rc = KB_ETOOBIG;
         }
     }
     fz_drop_stext_page(ctx, st);

@@ -122,6 +122,7 @@ struct fx_pdf {
     struct fx_outline *ol;
     size_t n_ol;
     bool cjk;
+    char *info_title; /* the Info dictionary's /Title, or NULL: none */
 };
 
 struct fx_pdf *fx_pdf_new(void)
@@ -224,7 +225,14 @@ void fx_pdf_free(struct fx_pdf *p)
         free(p->ol[i].title);
     free(p->pages);
     free(p->ol);
+    free(p->info_title);
     free(p);
+}
+
+void fx_pdf_set_title(struct fx_pdf *p, const char *ascii)
+{
+    free(p->info_title);
+    p->info_title = kb_xstrdup(ascii);
 }
 
 static void fx_pdf_str(struct kb_buf *b, const char *s)
@@ -250,7 +258,7 @@ const char *fx_pdf_save(struct fx_pdf *p, const char *name)
 
 char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out)
 {
-    size_t n_obj = 5 + 2 * p->n_pages + (p->n_ol ? 1 + p->n_ol : 0) + (encrypted ? 1 : 0) + 1;
+    size_t n_obj = 5 + 2 * p->n_pages + (p->n_ol ? 1 + p->n_ol : 0) + (encrypted ? 1 : 0) + 1 + (p->info_title ? 1 : 0);
     size_t *off = kb_xcalloc(n_obj + 1, sizeof *off);
     struct kb_buf b;
     kb_buf_init(&b, 0);
@@ -374,6 +382,13 @@ char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out)
             kb_buf_printf(&b, "%02X", (unsigned)(i * 91 + 5) & 0xFF);
         kb_buf_puts(&b, "> /P -44 >>\nendobj\n");
     }
+    size_t info = tounicode + 1;
+    if (p->info_title) {
+        off[info] = b.len;
+        kb_buf_printf(&b, "%zu 0 obj\n<< /Title ", info);
+        fx_pdf_str(&b, p->info_title);
+        kb_buf_puts(&b, " >>\nendobj\n");
+    }
     size_t xref = b.len;
     kb_buf_printf(&b, "xref\n0 %zu\n0000000000 65535 f \n", n_obj + 1);
     for (size_t i = 1; i <= n_obj; i++)
@@ -382,6 +397,8 @@ char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out)
                       "<00112233445566778899AABBCCDDEEFF>]", n_obj + 1);
     if (encrypted)
         kb_buf_printf(&b, " /Encrypt %zu 0 R", enc);
+    if (p->info_title)
+        kb_buf_printf(&b, " /Info %zu 0 R", info);
     kb_buf_printf(&b, " >>\nstartxref\n%zu\n%%%%EOF\n", xref);
     free(off);
     *n_out = b.len;

@@ -39,6 +39,7 @@ int fx_winansi(uint32_t cp);
 void fx_pdf_cjk(struct fx_pdf *p, double x, double y, double size, const char *utf8);
 /* An outline entry pointing at 1-based page, at depth level (1 = top). Entries nest by order. */
 void fx_pdf_outline(struct fx_pdf *p, const char *title, int page, int level);
+void fx_pdf_set_title(struct fx_pdf *p, const char *ascii); /* the Info dictionary's /Title */
 /* Serialises the document; encrypted adds a standard-handler /Encrypt dictionary whose user
  * password is not empty. Caller owns the returned buffer (free()). */
 char *fx_pdf_finish(struct fx_pdf *p, bool encrypted, size_t *n_out);

@@ -133,6 +133,41 @@ static void test_pdf_font_sizes(void **state)
     fx_pdf_free(p);
 }
 
+/* The Info dictionary's Title names the document when it is one (SEC filings printed from HTML
+ * carry "Form 8-K for Foot Locker INC filed 05/19/2022" above a cover page whose first line is
+ * "UNITED STATES"); a file name, an accession number or a placeholder loses to the first heading. */
+static void test_pdf_info_title(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *info, *want;
+    } cases[] = {
+        {"  Heronbrook Staff Handbook 2024 ", "Heronbrook Staff Handbook 2024"},
+        {"Form 8-K for Foot Locker INC filed 05/19/2022", "Form 8-K for Foot Locker INC filed 05/19/2022"},
+        {"Microsoft Word - manual_v3.docx", "Staff Manual"},
+        {"0000764478-23-000041", "Staff Manual"},
+        {"staff_manual_final", "Staff Manual"},
+        {"PowerPoint Presentation", "Staff Manual"},
+        {"", "Staff Manual"},
+    };
+    for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
+        struct fx_pdf *p = manual(false);
+        fx_pdf_set_title(p, cases[i].info);
+        int rc;
+        struct kb_error err = {0};
+        struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("info_title.pdf", p, false), &rc, &err);
+        if (!d)
+            fail_msg("%s", err.msg);
+        assert_string_equal(d->title, cases[i].want);
+        /* the headings themselves are unchanged */
+        const struct ingest_block *b = fx_block_with(d, "Staff Manual");
+        assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+        assert_int_equal(b->level, 1);
+        ingest_doc_free(d);
+        fx_pdf_free(p);
+    }
+}
+
 static void test_pdf_bad(void **state)
 {
     (void)state;
@@ -479,7 +514,7 @@ static void test_pdf_columns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_bad),
+        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_info_title), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
         cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
         cmocka_unit_test(test_pdf_bold),      cmocka_unit_test(test_pdf_columns),

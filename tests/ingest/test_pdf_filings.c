@@ -6,6 +6,8 @@
  * - AMCOR_2023Q2_10Q: the page number under the last line of text (mid-page on short pages);
  * - AMCOR_2023Q4_EARNINGS: the page number at the bottom edge;
  * - FOOTLOCKER_2022_8K_dated_2022-08-19: exhibits numbered from 1 again, under the text.
+ * Titles: the Info dictionary's Title where it names the filing (AMCOR earnings, FOOTLOCKER), else
+ * the cover's first line (BESTBUY's Title is an accession number; AMCOR's 10-Q has none).
  * No chunk may hold a line that is only a number near the page it sits on, a page number glued to the end of a paragraph
  * on the page it sits on (the chunk's page map says which), or the running header; the body text
  * around them must still be there. */
@@ -59,7 +61,7 @@ static bool is_number_line(const char *s, size_t n)
 
 /* Checks every chunk of the filing `name` (without .pdf); header (nullable) must not occur; body
  * must. */
-static void check_filing(const char *name, int n_pages, const char *header, const char *body)
+static void check_filing(const char *name, int n_pages, const char *title, const char *header, const char *body)
 {
     if (!dir[0])
         skip();
@@ -71,6 +73,9 @@ static void check_filing(const char *name, int n_pages, const char *header, cons
     if (!d)
         fail_msg("%s: %s", name, err.msg);
     assert_int_equal(d->n_pages, n_pages);
+    assert_non_null(d->title);
+    if (strcmp(d->title, title) != 0)
+        fail_msg("%s: title '%s', want '%s'", name, d->title, title);
     assert_int_equal(ingest_chunk(&cfg, d, &err), 0);
     bool found = false;
     for (size_t i = 0; i < d->n_chunks; i++) {
@@ -105,25 +110,25 @@ static void check_filing(const char *name, int n_pages, const char *header, cons
 static void test_bestbuy_10q(void **state)
 {
     (void)state;
-    check_filing("BESTBUY_2024Q2_10Q", 30, "Table of Contents", "Condensed Consolidated Statements of Cash Flows");
+    check_filing("BESTBUY_2024Q2_10Q", 30, "UNITED STATES", "Table of Contents", "Condensed Consolidated Statements of Cash Flows");
 }
 
 static void test_amcor_10q(void **state)
 {
     (void)state;
-    check_filing("AMCOR_2023Q2_10Q", 57, NULL, "Restructuring and Other Related Activities");
+    check_filing("AMCOR_2023Q2_10Q", 57, "UNITED STATES", NULL, "Restructuring and Other Related Activities");
 }
 
 static void test_amcor_earnings(void **state)
 {
     (void)state;
-    check_filing("AMCOR_2023Q4_EARNINGS", 14, NULL, "Adjusted Free Cash Flow");
+    check_filing("AMCOR_2023Q4_EARNINGS", 14, "Amcor 4Q 2023 Exhibit 99.1 - June 30, 2023", NULL, "Adjusted Free Cash Flow");
 }
 
 static void test_footlocker_8k(void **state)
 {
     (void)state;
-    check_filing("FOOTLOCKER_2022_8K_dated_2022-08-19", 31, NULL, "Executive Chairman");
+    check_filing("FOOTLOCKER_2022_8K_dated_2022-08-19", 31, "Form 8-K for Foot Locker INC filed 08/18/2022", NULL, "Executive Chairman");
 }
 
 int main(void)
