@@ -450,6 +450,24 @@ static float dot_q4_k(int64_t n, const void *w, const void *a)
  * the same in the same order. Rows are read one after the other: one linear stream per thread. */
 #define Q4K_ROWS_MAXB 64
 
+/* One Q4_K super-block of a row against its rearranged activation yk[0..3]: the int32 lanes of its
+ * four maddubs + vpdpwssd products, the sub-block scales picked from the int16 lanes of sm by sx. */
+static inline __attribute__((always_inline)) __m512i q4k_rows_sum(const struct blk_q4_k *x, const __m512i *yk,
+                                                                  const __m512i sx[4], __m512i sm, __m512i m4)
+{
+    const __m512i q0 = _mm512_loadu_si512((const void *)x->qs);
+    const __m512i q1 = _mm512_loadu_si512((const void *)(x->qs + 64));
+    __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), yk[0]),
+                                    _mm512_permutexvar_epi16(sx[0], sm));
+    __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), yk[2]),
+                                    _mm512_permutexvar_epi16(sx[2], sm));
+    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), yk[1]),
+                            _mm512_permutexvar_epi16(sx[1], sm));
+    t = _mm512_dpwssd_epi32(t, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4), yk[3]),
+                            _mm512_permutexvar_epi16(sx[3], sm));
+    return _mm512_add_epi32(s, t);
+}
+
 static void dot_rows_q4_k(int64_t n, const void *w, size_t ws, int64_t n_rows, const void *a, float *y)
 {
     const struct blk_q8_k *ya = a;
@@ -512,19 +530,7 @@ static void dot_rows_q4_k(int64_t n, const void *w, size_t ws, int64_t n_rows, c
             __m512i u[2];
 #pragma GCC unroll 2
             for (int b = 0; b < 2; b++) {
-                const __m512i *sx = b ? sidx1 : sidx;
-                const __m512i q0 = _mm512_loadu_si512((const void *)x[i + b].qs);
-                const __m512i q1 = _mm512_loadu_si512((const void *)(x[i + b].qs + 64));
-                const __m512i *yk = yv + 4 * (i + b);
-                __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), yk[0]),
-                                                _mm512_permutexvar_epi16(sx[0], sm));
-                __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), yk[2]),
-                                                _mm512_permutexvar_epi16(sx[2], sm));
-                s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), yk[1]),
-                                        _mm512_permutexvar_epi16(sx[1], sm));
-                t = _mm512_dpwssd_epi32(t, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4), yk[3]),
-                                        _mm512_permutexvar_epi16(sx[3], sm));
-                u[b] = _mm512_add_epi32(s, t);
+                u[b] = q4k_rows_sum(&x[i + b], yv + 4 * (i + b), b ? sidx1 : sidx, sm, m4);
             }
             /* [low + high half of block i | low + high half of block i+1]: the same int32 lanes */
             const __m512i si = _mm512_add_epi32(_mm512_shuffle_i64x2(u[0], u[1], 0x44), _mm512_shuffle_i64x2(u[0], u[1], 0xEE));
@@ -539,19 +545,7 @@ static void dot_rows_q4_k(int64_t n, const void *w, size_t ws, int64_t n_rows, c
                                                            _mm256_unpackhi_epi16(sm, sm), 0x31);
             const __m256i mp = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)ya[i].bsums));
             accm = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].dmin) * ya[i].d), _mm256_cvtepi32_ps(mp), accm);
-            const __m512i sm5 = _mm512_castsi256_si512(sm);
-            const __m512i q0 = _mm512_loadu_si512((const void *)x[i].qs);
-            const __m512i q1 = _mm512_loadu_si512((const void *)(x[i].qs + 64));
-            const __m512i *yk = yv + 4 * i;
-            __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), yk[0]),
-                                            _mm512_permutexvar_epi16(sidx[0], sm5));
-            __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), yk[2]),
-                                            _mm512_permutexvar_epi16(sidx[2], sm5));
-            s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), yk[1]),
-                                    _mm512_permutexvar_epi16(sidx[1], sm5));
-            t = _mm512_dpwssd_epi32(t, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4), yk[3]),
-                                    _mm512_permutexvar_epi16(sidx[3], sm5));
-            s = _mm512_add_epi32(s, t);
+            const __m512i s = q4k_rows_sum(&x[i], yv + 4 * i, sidx, _mm512_castsi256_si512(sm), m4);
             const __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * ya[i].d), _mm256_cvtepi32_ps(si), acc);
         }
