@@ -19,6 +19,8 @@
  * - tables: MuPDF puts each row of a ruled or aligned table into one block of side-by-side lines on
  *   one baseline; two or more such consecutive blocks with the same cell count become table rows
  *   (the first is the header);
+ * - a heading line right under another of the same level and size (less than half a line between,
+ *   the first not ending a sentence) continues it, even from another block: a wrapped title;
  * - the other lines of a block form one paragraph; a line ending in letter + '-' followed by a line
  *   starting in lower case is joined without the hyphen. A body paragraph that ends a page without
  *   ending a sentence continues into the first body line of the next page when that line starts in
@@ -789,6 +791,22 @@ static int pdf_flush_para(struct ingest_ctx *c, struct kb_buf *para, int head_le
     return rc;
 }
 
+/* Whether heading line b goes on the heading whose last line is a: a title wrapped over two lines
+ * that MuPDF put in separate blocks (centred cover lines: "UNITED STATES" / "SECURITIES AND
+ * EXCHANGE COMMISSION"). Same page, same size, b right under a (a gap under half a line), a not
+ * ending a sentence or a label, b not numbered like a heading of its own. */
+static bool pdf_heading_continues(const struct pdf_doc *pd, const struct pline *a, const struct pline *b)
+{
+    if (a->page != b->page || fabsf(a->size - b->size) > 0.5f || b->y0 <= (a->y0 + a->y1) / 2)
+        return false; /* (line boxes of big type may overlap a little) */
+    if (b->y0 - a->y1 > 0.5f * (a->y1 - a->y0))
+        return false;
+    char last = a->len ? pd->text.data[a->off + a->len - 1] : '.';
+    if (strchr(".:;!?", last))
+        return false;
+    return pdf_numbered_depth(pd->text.data + b->off, b->len) == 0;
+}
+
 static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
 {
     struct kb_buf para;
@@ -798,11 +816,15 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
     struct ingest_page_mark marks[16];
     size_t n_marks = 0;
     int rc = 0, para_page = 0, para_block = -1, head_level = 0, para_last_page = 0;
+    const struct pline *prev = NULL; /* the last line put into para */
     for (size_t i = 0; i <= pd->n_lines && !rc; i++) {
         struct pline *l = i < pd->n_lines ? &pd->lines[i] : NULL;
         if (l && l->drop)
             continue;
         bool boundary = !l || l->block != para_block || l->heading != head_level;
+        if (boundary && l && para.len && head_level && l->heading == head_level && prev &&
+            pdf_heading_continues(pd, prev, l))
+            boundary = false; /* a heading wrapped over two blocks */
         if (boundary && l && para.len && !head_level && !l->heading && l->page != para_last_page &&
             pdf_continues(&para, pd->text.data + l->off, l->len))
             boundary = false; /* a paragraph broken at the page end goes on at the top of the next */
@@ -845,6 +867,7 @@ static int pdf_emit(struct ingest_ctx *c, struct pdf_doc *pd)
         rc = rc ? rc : kb_buf_append(&para, s, l->len);
         para_block = l->block;
         para_last_page = l->page;
+        prev = l;
     }
     if (rc && (!c->err || c->err->code == 0))
         rc = kb_error_set(c->err, rc, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);

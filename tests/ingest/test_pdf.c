@@ -168,6 +168,44 @@ static void test_pdf_info_title(void **state)
     }
 }
 
+/* A title wrapped over two centred lines (MuPDF gives each its own block) is one heading, and the
+ * document's title; a heading of the same size further down, after body text, is not joined to it,
+ * nor are two stacked headings with a full line of space between them. */
+static void test_pdf_wrapped_heading(void **state)
+{
+    (void)state;
+    struct fx_pdf *p = fx_pdf_new();
+    fx_pdf_page(p);
+    fx_pdf_text(p, 200, 780, 20, "Heronbrook Bicycle Company");
+    fx_pdf_text(p, 240, 756, 20, "Staff Handbook");
+    fx_pdf_text(p, 72, 700, 11, "This handbook explains how the shop serves its customers.");
+    fx_pdf_text(p, 72, 660, 20, "Returns and");
+    fx_pdf_text(p, 72, 636, 20, "Refunds");
+    fx_pdf_text(p, 72, 600, 11, "Customers may return a bicycle within thirty days.");
+    fx_pdf_text(p, 72, 540, 20, "Shipping");
+    fx_pdf_text(p, 72, 480, 20, "Warranty");
+    fx_pdf_text(p, 72, 440, 11, "Frames carry a lifetime warranty against defects.");
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("wrapped.pdf", p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s", err.msg);
+    assert_string_equal(d->title, "Heronbrook Bicycle Company Staff Handbook");
+    const struct ingest_block *b = fx_block_with(d, "Heronbrook Bicycle Company");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_string_equal(b->text, "Heronbrook Bicycle Company Staff Handbook");
+    b = fx_block_with(d, "Returns and");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_string_equal(b->text, "Returns and Refunds");
+    b = fx_block_with(d, "Shipping");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_string_equal(b->text, "Shipping");
+    b = fx_block_with(d, "Warranty");
+    assert_string_equal(b->text, "Warranty");
+    ingest_doc_free(d);
+    fx_pdf_free(p);
+}
+
 static void test_pdf_bad(void **state)
 {
     (void)state;
@@ -514,7 +552,7 @@ static void test_pdf_columns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_info_title), cmocka_unit_test(test_pdf_bad),
+        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_info_title), cmocka_unit_test(test_pdf_wrapped_heading), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
         cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
         cmocka_unit_test(test_pdf_bold),      cmocka_unit_test(test_pdf_columns),
