@@ -69,6 +69,17 @@ static const char *write_pdf(const char *name, struct fx_pdf *p, bool encrypted)
     return path;
 }
 
+/* p written to a file called name and parsed; fails the test with the parser's message if it fails. */
+static struct ingest_doc *parse_written(const char *name, struct fx_pdf *p)
+{
+    int rc;
+    struct kb_error err = {0};
+    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf(name, p, false), &rc, &err);
+    if (!d)
+        fail_msg("%s: %s", name, err.msg);
+    return d;
+}
+
 static void check_manual(struct ingest_doc *d)
 {
     assert_int_equal(d->format, INGEST_FMT_PDF);
@@ -109,11 +120,7 @@ static void test_pdf_outline(void **state)
 {
     (void)state;
     struct fx_pdf *p = manual(true);
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("outline.pdf", p, false), &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse_written("outline.pdf", p);
     check_manual(d);
     ingest_doc_free(d);
     fx_pdf_free(p);
@@ -123,11 +130,7 @@ static void test_pdf_font_sizes(void **state)
 {
     (void)state;
     struct fx_pdf *p = manual(false);
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("sizes.pdf", p, false), &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse_written("sizes.pdf", p);
     check_manual(d);
     ingest_doc_free(d);
     fx_pdf_free(p);
@@ -153,11 +156,7 @@ static void test_pdf_info_title(void **state)
     for (size_t i = 0; i < KB_ARRAY_LEN(cases); i++) {
         struct fx_pdf *p = manual(false);
         fx_pdf_set_title(p, cases[i].info);
-        int rc;
-        struct kb_error err = {0};
-        struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("info_title.pdf", p, false), &rc, &err);
-        if (!d)
-            fail_msg("%s", err.msg);
+        struct ingest_doc *d = parse_written("info_title.pdf", p);
         assert_string_equal(d->title, cases[i].want);
         /* the headings themselves are unchanged */
         const struct ingest_block *b = fx_block_with(d, "Staff Manual");
@@ -185,11 +184,7 @@ static void test_pdf_wrapped_heading(void **state)
     fx_pdf_text(p, 72, 540, 20, "Shipping");
     fx_pdf_text(p, 72, 480, 20, "Warranty");
     fx_pdf_text(p, 72, 440, 11, "Frames carry a lifetime warranty against defects.");
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("wrapped.pdf", p, false), &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse_written("wrapped.pdf", p);
     assert_string_equal(d->title, "Heronbrook Bicycle Company Staff Handbook");
     const struct ingest_block *b = fx_block_with(d, "Heronbrook Bicycle Company");
     assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
@@ -319,12 +314,8 @@ static void test_pdf_table(void **state)
         for (int c = 0; c < 3; c++)
             fx_pdf_text(p, 72 + c * 150, 720 - r * 16, 11, rows[r][c]);
     fx_pdf_text(p, 72, 640, 11, "Express delivery is available in Zone 1 only.");
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("table.pdf", p, false), &rc, &err);
+    struct ingest_doc *d = parse_written("table.pdf", p);
     fx_pdf_free(p);
-    if (!d)
-        fail_msg("%s", err.msg);
     const struct ingest_block *b = fx_block_with(d, "14.00 GBP");
     assert_int_equal(b->kind, INGEST_BLOCK_TABLE_ROW);
     assert_string_equal(b->text, "Zone: Zone 3, Destinations: European Union, Cost: 14.00 GBP");
@@ -428,11 +419,7 @@ static void test_pdf_numbered(void **state)
     fx_pdf_page(p);
     fx_pdf_cjk(p, 72, 760, 11, "第三章 保修");
     fx_pdf_cjk(p, 72, 730, 11, "保修句子：车架保修五年。");
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("numbered.pdf", p, false), &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse_written("numbered.pdf", p);
     const struct ingest_block *b = fx_block_with(d, "1. Introduction");
     assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
     assert_int_equal(b->level, 1);
@@ -484,11 +471,7 @@ static void test_pdf_bold(void **state)
         snprintf(buf, sizeof buf, "Body of section %d: read this before you ride the bike.", pg);
         fx_pdf_text(p, 72, 700, 11, buf);
     }
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("bold.pdf", p, false), &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse_written("bold.pdf", p);
     const struct ingest_block *b = fx_block_with(d, "Bike Guide");
     assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
     assert_int_equal(b->level, 1);
@@ -532,11 +515,7 @@ static void test_pdf_columns(void **state)
         fx_pdf_text(p, 72, 740 - 14 * i, 10, left[i]);
         fx_pdf_text(p, 320, 740 - 14 * i, 10, right[i]);
     }
-    int rc;
-    struct kb_error err = {0};
-    struct ingest_doc *d = fx_parse_file(&cfg, write_pdf("columns.pdf", p, false), &rc, &err);
-    if (!d)
-        fail_msg("%s", err.msg);
+    struct ingest_doc *d = parse_written("columns.pdf", p);
     const struct ingest_block *b = fx_block_with(d, "Left one");
     assert_string_equal(b->text, "Left one: spokes need even tension left two: so true the wheel left three: twice "
                                  "every season and left four: after any hard crash.");
