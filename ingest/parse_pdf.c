@@ -1089,15 +1089,14 @@ int parse_pdf(struct ingest_ctx *c, const char *data, size_t n, enum ingest_form
                 pdf_headings(&pd, ol, n_ol);
                 rc = pdf_emit(c, &pd);
             }
-            /* a title that names the document wins over the first heading (doc_finish) */
-            size_t tb = 0, te = strnlen(info_title, sizeof info_title - 1);
-            while (tb < te && (info_title[tb] == ' ' || info_title[tb] == '\t'))
-                tb++;
-            while (te > tb && (info_title[te - 1] == ' ' || info_title[te - 1] == '\t'))
-                te--;
-            if (!rc && pdf_title_ok(info_title + tb, te - tb) &&
-                !(c->doc->title = doc_strndup(c, info_title + tb, te - tb)))
+            /* a title that names the document wins over the first heading (doc_finish); normalised
+             * as any text (NFC, white space folded and trimmed) */
+            struct kb_buf nt;
+            kb_buf_init(&nt, 4 * sizeof info_title);
+            if (!rc && !norm_text(&nt, info_title, strnlen(info_title, sizeof info_title - 1), false) &&
+                pdf_title_ok(nt.data, nt.len) && !(c->doc->title = doc_strndup(c, nt.data, nt.len)))
                 rc = KB_ETOOBIG;
+            kb_buf_release(&nt);
         }
     }
     fz_drop_stext_page(ctx, st);
