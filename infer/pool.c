@@ -15,10 +15,12 @@
  * (the submitter 0, worker w its w >= 1); SPAN jobs have n items and run fn(ud, c0, c1, ith) on
  * runs of consecutive items. A job's items are dealt out as n_threads contiguous ranges, one per
  * thread, each a word tag << 42 | end << 20 | next: a thread takes items from the front of its own
- * range, in order (a SPAN job's up to max_bite at once, half of what is left, so the last go
- * singly), then steals single items from the back of the others' (by CAS on the range word). So each thread reads its part of a matrix as one stream (threads taking chunks in turn
- * made each one's stream restart after every chunk: MoE tg at 2 threads, 1 MB chunks, interleaved
- * runs: Q8_0 39.9-44.3 tok/s in turns, 43.6-47.3 by ranges; Q4_K_M 52-61 and 64-68), and a thread
+ * range, in order (half of what is left at a time, at most the job's max_bite: 1 for RUN and FOR,
+ * more for SPAN, so a span's last items go singly), then steals single items from the back of the
+ * others' (by CAS on the range word). So each thread reads its part of a matrix as one stream
+ * (threads taking chunks in turn made each one's stream restart after every chunk: MoE tg at 2
+ * threads, 1 MB chunks, interleaved runs: Q8_0 39.9-44.3 tok/s in turns, 43.6-47.3 by ranges;
+ * Q4_K_M 52-61 and 64-68), and a thread
  * the OS deschedules leaves its range to the others. The tag changes with every job and every range
  * is written before the claim word publishes the job, so a stale worker's CAS fails. A claimed item
  * keeps the submitter inside kern_pool_run/for until it is done (n_done), which keeps fn/ud valid
@@ -78,7 +80,7 @@ struct kern_pool {
     _Atomic(run_fn) fn;     /* RUN job */
     _Atomic(for_fn) ffn;    /* FOR job */
     _Atomic(span_fn) sfn;   /* SPAN job */
-    atomic_ullong max_bite; /* SPAN job: most items a thread claims from its own range at once */
+    atomic_ullong max_bite; /* most items a thread claims from its own range at once (SPAN jobs > 1) */
     _Atomic(void *) ud;
     atomic_llong n_done;    /* items finished of the current job */
     struct pool_range *range; /* (n_threads) the job's per-thread ranges; in the pool's range_mem */
@@ -158,9 +160,9 @@ static void queue_run_items(struct kern_pool *q, unsigned long long c, unsigned 
 }
 
 /* Claims and runs items of q's current job until none is left: from the front of thread ith's
- * range (SPAN jobs: half of what is left of it at a time, at most max_bite items, so the last
- * claims are single items), then single items from the back of the others'. Stops at a range of another tag (the job is over and another
- * may have begun). True when it ran any. */
+ * range, half of what is left of it at a time but at most the job's max_bite items (1 for RUN and
+ * FOR jobs), then single items from the back of the others'. Stops at a range of another tag (the
+ * job is over and another may have begun). True when it ran any. */
 static bool queue_help(struct kern_pool *q, int ith)
 {
     unsigned long long c = atomic_load_explicit(&q->claim, memory_order_acquire);
@@ -177,10 +179,9 @@ static bool queue_help(struct kern_pool *q, int ith)
             if (next >= end)
                 break;
             unsigned long long bite = 1;
-            if (k == 0 && ((c >> MODE_SHIFT) & 3u) == MODE_SPAN) {
-                unsigned long long mb = atomic_load_explicit(&q->max_bite, memory_order_relaxed);
-                bite = KB_MAX(1ull, KB_MIN(mb, (end - next + 1) / 2));
-            }
+            if (k == 0)
+                bite = KB_MAX(1ull, KB_MIN(atomic_load_explicit(&q->max_bite, memory_order_relaxed),
+                                           (end - next + 1) / 2));
             unsigned long long nw = k == 0 ? w + bite : w - (1ull << FOR_BITS);
             if (!atomic_compare_exchange_weak_explicit(r, &w, nw, memory_order_acq_rel, memory_order_acquire))
                 continue;
@@ -404,9 +405,10 @@ int kern_pool_n_threads(const struct kern_pool *q)
 }
 
 /* Publishes a job of n items on q, works on it with the workers, and returns when all are done. */
-static void queue_submit(struct kern_pool *q, int mode, int64_t n)
+static void queue_submit(struct kern_pool *q, int mode, int64_t n, int64_t max_bite)
 {
     atomic_store_explicit(&q->n_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&q->max_bite, (unsigned long long)max_bite, memory_order_relaxed);
     q->tag = (q->tag + 1) & TAG_MASK;
     unsigned long long tag = (unsigned long long)q->tag << TAG_SHIFT;
     int nth = q->p->n_threads;
@@ -442,7 +444,7 @@ void kern_pool_run(struct kern_pool *q, void (*fn)(void *ud, int ith, int nth), 
     }
     atomic_store(&q->fn, fn);
     atomic_store(&q->ud, ud);
-    queue_submit(q, MODE_RUN, q->p->n_threads);
+    queue_submit(q, MODE_RUN, q->p->n_threads, 1);
 }
 
 void kern_pool_for(struct kern_pool *q, int64_t n_chunks, void (*fn)(void *ud, int64_t chunk, int ith), void *ud)
@@ -455,7 +457,7 @@ void kern_pool_for(struct kern_pool *q, int64_t n_chunks, void (*fn)(void *ud, i
     }
     atomic_store(&q->ffn, fn);
     atomic_store(&q->ud, ud);
-    queue_submit(q, MODE_FOR, n_chunks);
+    queue_submit(q, MODE_FOR, n_chunks, 1);
 }
 
 void kern_pool_for_span(struct kern_pool *q, int64_t n_items, int64_t max_bite,
@@ -468,7 +470,6 @@ void kern_pool_for_span(struct kern_pool *q, int64_t n_items, int64_t max_bite,
         return;
     }
     atomic_store(&q->sfn, fn);
-    atomic_store(&q->max_bite, (unsigned long long)max_bite);
     atomic_store(&q->ud, ud);
-    queue_submit(q, MODE_SPAN, n_items);
+    queue_submit(q, MODE_SPAN, n_items, max_bite);
 }
