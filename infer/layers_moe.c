@@ -74,13 +74,25 @@ struct mv_job {
     int64_t rows[MODEL_MV_MAX];
 };
 
-/* The product whose items hold item c (products are few: a linear scan). */
-static int mv_find(const struct mv_job *j, int64_t c)
+/* The product whose items hold item c, product k owning items [first[k], first[k + 1]) (products
+ * are few: a linear scan). */
+static int span_product(const int64_t *first, int64_t c)
 {
-    int i = 0;
-    while (c >= j->first[i + 1])
-        i++;
-    return i;
+    int k = 0;
+    while (c >= first[k + 1])
+        k++;
+    return k;
+}
+
+/* Product k's part of items [c0, c1) (c0 among its items), `rows` rows an item out of n_rows:
+ * its rows [*r0, *r1); returns the first item past that part. */
+static int64_t span_rows(const int64_t *first, int k, int64_t c0, int64_t c1, int64_t rows, int64_t n_rows,
+                         int64_t *r0, int64_t *r1)
+{
+    int64_t e = KB_MIN(c1, first[k + 1]);
+    *r0 = (c0 - first[k]) * rows;
+    *r1 = KB_MIN((e - first[k]) * rows, n_rows);
+    return e;
 }
 
 /* Items [c0, c1): for each product they touch, one block of its rows. */
@@ -88,14 +100,13 @@ static void mv_worker(void *ud, int64_t c0, int64_t c1, int ith)
 {
     (void)ith;
     const struct mv_job *j = ud;
-    for (int i = mv_find(j, c0); c0 < c1; i++) {
+    for (int i = span_product(j->first, c0); c0 < c1; i++) {
         const struct model_mv *p = &j->mv[i];
-        int64_t e = KB_MIN(c1, j->first[i + 1]);
-        int64_t r0 = (c0 - j->first[i]) * j->rows[i], r1 = KB_MIN((e - j->first[i]) * j->rows[i], p->w->ne[1]);
+        int64_t r0, r1;
+        c0 = span_rows(j->first, i, c0, c1, j->rows[i], p->w->ne[1], &r0, &r1);
         const uint8_t *w = p->w->data;
         kern_dot_rows(p->w->type, p->w->ne[0], w + (size_t)r0 * p->w->row_bytes, p->w->row_bytes, r1 - r0, p->a,
                       p->y + r0);
-        c0 = e;
     }
 }
 
@@ -196,16 +207,13 @@ static void moe_gu_rows(const struct moe_gu *p, int64_t r0, int64_t r1)
 static void moe_gu_worker(void *ud, int64_t c0, int64_t c1, int ith)
 {
     const struct moe_gen_job *j = ud;
-    int i = 0;
-    while (c0 >= j->first[i + 1])
-        i++;
-    for (; c0 < c1; i++) {
+    for (int i = span_product(j->first, c0); c0 < c1; i++) {
         uint64_t t0 = j->prof ? model_prof_now() : 0;
         const struct moe_gu *p = &j->gu[i];
-        int64_t e = KB_MIN(c1, j->first[i + 1]);
-        moe_gu_rows(p, (c0 - j->first[i]) * p->rows, KB_MIN((e - j->first[i]) * p->rows, p->g.ne[1]));
+        int64_t r0, r1;
+        c0 = span_rows(j->first, i, c0, c1, p->rows, p->g.ne[1], &r0, &r1);
+        moe_gu_rows(p, r0, r1);
         moe_prof_add(j, ith, i, t0);
-        c0 = e;
     }
 }
 
@@ -214,19 +222,15 @@ static void moe_gu_worker(void *ud, int64_t c0, int64_t c1, int ith)
 static void moe_dn_worker(void *ud, int64_t c0, int64_t c1, int ith)
 {
     const struct moe_gen_job *j = ud;
-    int k = 0;
-    while (c0 >= j->dn_first[k + 1])
-        k++;
-    for (; c0 < c1; k++) {
+    for (int k = span_product(j->dn_first, c0); c0 < c1; k++) {
         uint64_t t0 = j->prof ? model_prof_now() : 0;
         const struct moe_dn *p = &j->dn[k];
-        int64_t e = KB_MIN(c1, j->dn_first[k + 1]);
-        int64_t r0 = (c0 - j->dn_first[k]) * p->rows, r1 = KB_MIN((e - j->dn_first[k]) * p->rows, p->d.ne[1]);
+        int64_t r0, r1;
+        c0 = span_rows(j->dn_first, k, c0, c1, p->rows, p->d.ne[1], &r0, &r1);
         const uint8_t *w = p->d.data;
         kern_dot_rows(p->d.type, p->d.ne[0], w + (size_t)r0 * p->d.row_bytes, p->d.row_bytes, r1 - r0, p->a,
                       p->y + r0);
         moe_prof_add(j, ith, k, t0);
-        c0 = e;
     }
 }
 
