@@ -10,10 +10,10 @@
  * latent output o_lat (kv_lora_rank), decompressed per head by Wv_b[h] to head_dim_v; the heads
  * go through Wo. Scores are scaled by mscale^2 / sqrt(n_nope + n_rot) (YaRN correction, see
  * model.c). The per-head projections are batched matmuls over the step's tokens; one token runs
- * each head's absorb, attention and decompression as one pool item, all heads in ONE dispatch
- * (mla_head_worker). Attention reads the values from an F32 transposed copy of the
- * latents in ff_u, a token's heads in groups that share each cached row (mla_att_heads), else
- * through model_attention. No allocation. Also here: the
+ * a group of heads' absorb, attention and decompression as one pool item, all heads in ONE
+ * dispatch (mla_head_worker). Attention takes a token's heads in groups that share each cached
+ * row (mla_att_heads), the values a weighted sum over the cached latents in place (no copy). No
+ * allocation. Also here: the
  * MLA hyperparameters and tensors, deepseek2's expert rules and its KV cache shape (arch_ops).
  * NextN/MTP blocks (deepseek2.nextn_predict_layers, DeepSeek-V3/R1 files converted with them) are
  * bound after the main blocks and skipped by the main forward; arch_glm4moe.c's model_mtp_forward
@@ -84,78 +84,19 @@ static bool first_proj_one(struct infer_session *s, const struct model_layer *L,
     return true;
 }
 
-/* Bytes of s->ff_u (sized in session.c as n_batch x the widest FFN), free during attention. */
-static size_t ffn_scratch_bytes(const struct infer_session *s)
-{
-    const struct model_hparams *hp = &s->m->hp;
-    size_t ff = (size_t)KB_MAX(hp->n_ff, KB_MAX(hp->n_ff_exp, hp->n_ff_shexp));
-    return (size_t)s->n_batch * ff * sizeof(float);
-}
-
-/* The latents transposed and widened to F32: dst[j * n_kv + p] = the value j of cache row p (rows
- * `row` elements apart, F16 or F32 as el says), p < n_kv, j < C (<= TR_MAX_C). */
-struct tr_job {
-    float *dst;
-    const void *cache;
-    size_t row;
-    int C, n_kv;
-    size_t el;
-};
-#define TR_DIMS 32          /* latent dimensions per pool chunk */
-#define TR_SERIAL (1 << 16) /* fewer elements: the caller alone */
-#define TR_MAX_C 1024
-#define TR_PB 8             /* positions widened at a time */
-
-static void transpose_latents(const struct tr_job *t, int j0, int j1)
-{
-    float buf[TR_PB * TR_MAX_C];
-    for (int p0 = 0; p0 < t->n_kv; p0 += TR_PB) {
-        int np = KB_MIN(TR_PB, t->n_kv - p0);
-        for (int i = 0; i < np; i++) {
-            const uint8_t *r = (const uint8_t *)t->cache + (size_t)(p0 + i) * t->row * t->el;
-            if (t->el == sizeof(uint16_t))
-                kern.dequant[GGML_TYPE_F16](r + (size_t)j0 * t->el, buf + (size_t)i * TR_MAX_C, j1 - j0);
-            else
-                memcpy(buf + (size_t)i * TR_MAX_C, r + (size_t)j0 * t->el, (size_t)(j1 - j0) * sizeof(float));
-        }
-        for (int j = j0; j < j1; j++) {
-            float *d = t->dst + (size_t)j * t->n_kv + p0;
-            for (int i = 0; i < np; i++)
-                d[i] = buf[(size_t)i * TR_MAX_C + (j - j0)];
-        }
-    }
-}
-
-static void transpose_worker(void *ud, int64_t chunk, int ith)
-{
-    (void)ith;
-    const struct tr_job *t = ud;
-    int j0 = (int)chunk * TR_DIMS;
-    transpose_latents(t, j0, KB_MIN(j0 + TR_DIMS, t->C));
-}
-
-/* The latents of n_kv cached rows (`row` values each, the first C of them latents) transposed into s->ff_u. */
-static void mla_transpose(struct infer_session *s, const void *kl, int row, int C, int n_kv)
-{
-    struct tr_job tj = {s->ff_u, kl, (size_t)row, C, n_kv, s->kv_f32 ? sizeof(float) : sizeof(uint16_t)};
-    if ((size_t)C * (size_t)n_kv < TR_SERIAL)
-        transpose_latents(&tj, 0, C);
-    else
-        kern_pool_for(s->pool, (C + TR_DIMS - 1) / TR_DIMS, transpose_worker, &tj);
-}
-
-/* MLA attention with the values in a transposed F32 copy. All heads of a token attend over the
- * same cached [c ; k_pe] rows and the same latent values, so an item is a group of up to
- * ATT_SCORE_ROWS heads of one token: the scores of the group's queries in one pass over the cache
- * (each row loaded once for the group, not once per head), softmax per head, then out[h][i] =
- * V^T[i] . weights_h, again each latent row loaded once for the group (q in the cache type, as
- * model_attention). The multi-query kernels sum every (head, row) pair alike whatever the group
- * size, so generation (one head an item, in mla_head_worker) and prompts give the same bits. */
+/* MLA attention, a group of heads at a time. All heads of a token attend over the same cached
+ * [c ; k_pe] rows and the same latent values, so an item is a group of up to ATT_SCORE_ROWS heads
+ * of one token: the scores of the group's queries in one pass over the cache (each row loaded once
+ * for the group, not once per head; q in the cache type, as model_attention), softmax per head,
+ * then out[h] = sum over the positions of weights_h[p] * c[p], straight from the cache, each
+ * cached row again loaded (and widened) once for the group (kern.rows_wsum_mq_*). Both
+ * multi-query kernels give every (head, row) and (head, value) the same arithmetic whatever the
+ * group, so prompt rows, single generation steps and any thread count give the same bits (a
+ * speculative draft's batch check relies on it: tests/infer/test_spec.c). An F32 transposed copy
+ * of the latents (until 2026-12) cost more to make at every step than the sums it served. */
 struct mla_att {
     struct infer_session *s;
     const struct attn_spec *a;
-    const float *vt;
-    size_t vt_stride;
 };
 
 /* Heads h0 .. h0 + g - 1 (g <= ATT_SCORE_ROWS) of row t on thread ith's scratch: g score rows of
@@ -190,7 +131,10 @@ static void mla_att_heads(const struct mla_att *m, int t, int h0, int g, int ith
                 sc[(size_t)j * ns + p] += a->bias[(size_t)t * ns + p];
     for (int j = 0; j < g; j++)
         kern.softmax_f32(n_kv, sc + (size_t)j * ns);
-    kern.rows_dot_mq_f32(n_kv, sc, ns, g, m->vt, m->vt_stride, a->dv, 1.0f, out, a->o_head);
+    if (a->f32)
+        kern.rows_wsum_mq_f32(a->dv, sc, ns, g, (const float *)a->vc, a->v_pos, n_kv, out, a->o_head);
+    else
+        kern.rows_wsum_mq_f16(a->dv, sc, ns, g, (const uint16_t *)a->vc, a->v_pos, n_kv, out, a->o_head);
 }
 
 /* Prompt rows: items are (row, group of ATT_SCORE_ROWS heads), interleaved over the threads. */
@@ -207,16 +151,18 @@ static void mla_att_worker(void *ud, int ith, int nth)
 }
 
 /* Generation (one output row t): a head's whole attention is independent of the other heads, so
- * it goes out as ONE dispatch of H items instead of three (Wk_b absorb, attention, Wv_b): item h
- * quantizes q_nope[h] and absorbs it (Wk_b[h], C rows), appends q_pe, attends over the cache
- * (mla_att_heads) and decompresses its latent output (Wv_b[h], dv rows). Every value is computed
- * by the same kernels on the same bytes as in the three-dispatch form (heads_matvec's rows through
- * kern_dot_rows, the same attention arithmetic), so results are bit for bit equal. xq holds each head's
- * two quantized inputs at h * hq_bytes. */
+ * it goes out as ONE dispatch instead of three (Wk_b absorb, attention, Wv_b). An item is a group
+ * of g consecutive heads (g = heads per thread, at most ATT_SCORE_ROWS): it quantizes each head's
+ * q_nope and absorbs it (Wk_b[h], C rows), appends q_pe, attends over the cache for the whole group
+ * (mla_att_heads: every cached row is read once per group, not once per head) and decompresses
+ * each head's latent output (Wv_b[h], dv rows). The absorb and decompression rows go through
+ * kern_dot_rows as in the batched form, and the multi-query kernels do not depend on the group
+ * size, so results are bit for bit equal at any thread count. xq holds each head's two quantized
+ * inputs at h * hq_bytes. */
 struct mla_head_job {
     const struct mla_att *ma;
     const struct model_layer *L;
-    int t, C, R, nope, dk, dv;
+    int t, C, R, nope, dk, dv, g;
     size_t hq_bytes;
 };
 
@@ -225,17 +171,24 @@ static void mla_head_worker(void *ud, int64_t chunk, int ith)
     const struct mla_head_job *j = ud;
     const struct mla_att *ma = j->ma;
     struct infer_session *s = ma->s;
-    int h = (int)chunk, H = ma->a->n_head, CR = j->C + j->R, t = j->t; /* CR: q_abs rows */
-    uint8_t *q = (uint8_t *)s->xq + (size_t)h * j->hq_bytes;
-    struct model_w wk = head_slice(&j->L->wk_b, h), wv = head_slice(&j->L->wv_b, h);
-    const float *qh = s->q + ((size_t)t * H + h) * j->dk;
-    float *qa = s->q_abs + ((size_t)t * H + h) * CR;
-    const void *aq = model_mv_quant(wk.type, qh, j->nope, &q);
-    kern_dot_rows(wk.type, wk.ne[0], wk.data, wk.row_bytes, wk.ne[1], aq, qa);
-    memcpy(qa + j->C, qh + j->nope, (size_t)j->R * sizeof(float));
-    mla_att_heads(ma, t, h, 1, ith);
-    const void *av = model_mv_quant(wv.type, s->o_lat + ((size_t)t * H + h) * j->C, j->C, &q);
-    kern_dot_rows(wv.type, wv.ne[0], wv.data, wv.row_bytes, wv.ne[1], av, s->att + ((size_t)t * H + h) * j->dv);
+    int H = ma->a->n_head, CR = j->C + j->R, t = j->t; /* CR: q_abs rows */
+    int h0 = (int)chunk * j->g, h1 = KB_MIN(h0 + j->g, H);
+    for (int h = h0; h < h1; h++) {
+        uint8_t *q = (uint8_t *)s->xq + (size_t)h * j->hq_bytes;
+        struct model_w wk = head_slice(&j->L->wk_b, h);
+        const float *qh = s->q + ((size_t)t * H + h) * j->dk;
+        float *qa = s->q_abs + ((size_t)t * H + h) * CR;
+        const void *aq = model_mv_quant(wk.type, qh, j->nope, &q);
+        kern_dot_rows(wk.type, wk.ne[0], wk.data, wk.row_bytes, wk.ne[1], aq, qa);
+        memcpy(qa + j->C, qh + j->nope, (size_t)j->R * sizeof(float));
+    }
+    mla_att_heads(ma, t, h0, h1 - h0, ith);
+    for (int h = h0; h < h1; h++) {
+        uint8_t *q = (uint8_t *)s->xq + (size_t)h * j->hq_bytes + model_mv_quant_bytes(j->L->wk_b.type, j->nope);
+        struct model_w wv = head_slice(&j->L->wv_b, h);
+        const void *av = model_mv_quant(wv.type, s->o_lat + ((size_t)t * H + h) * j->C, j->C, &q);
+        kern_dot_rows(wv.type, wv.ne[0], wv.data, wv.row_bytes, wv.ne[1], av, s->att + ((size_t)t * H + h) * j->dv);
+    }
 }
 
 /* arch_ops.attention: the MLA block of layer il: all n rows go to the cache, rows t0.. get their
@@ -285,7 +238,6 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
     if (t0 >= n) /* only the cache was needed (last layer, no logits) */
         return;
     int k = n - t0; /* rows whose output is needed */
-    int n_kv = pos0 + n;
     struct attn_spec a = {
         .q = s->q_abs, .q_tok = (size_t)H * CR, .q_head = (size_t)CR,
         .kc = kl, .k_pos = W, .k_head = 0,
@@ -295,13 +247,13 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
         .scale = hp->kq_scale, .n_tok = n, .pos0 = pos0, .t_first = t0,
         .bias = hp->idx_top_k > 0 ? s->dsa_bias : NULL,
     };
-    bool tr = C <= TR_MAX_C && (size_t)C * (size_t)n_kv * sizeof(float) <= ffn_scratch_bytes(s);
     size_t hq = model_mv_quant_bytes(L->wk_b.type, nope) + model_mv_quant_bytes(L->wv_b.type, C);
-    if (k == 1 && tr && (size_t)H * hq <= s->xq_bytes) { /* generation: one dispatch for all heads */
-        mla_transpose(s, kl, (int)W, C, n_kv);
-        struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
-        struct mla_head_job hj = {&ma, L, t0, C, R, nope, dk, dv, hq};
-        kern_pool_for(s->pool, H, mla_head_worker, &hj);
+    if (k == 1 && (size_t)H * hq <= s->xq_bytes) { /* generation: one dispatch for all heads */
+        struct mla_att ma = {s, &a};
+        int nth = kern_pool_n_threads(s->pool);
+        int g = KB_MIN((H + nth - 1) / nth, ATT_SCORE_ROWS);
+        struct mla_head_job hj = {&ma, L, t0, C, R, nope, dk, dv, g, hq};
+        kern_pool_for(s->pool, (H + g - 1) / g, mla_head_worker, &hj);
         model_prof_mark(s, INFER_PROF_ATTN);
         goto out_proj;
     }
@@ -325,17 +277,8 @@ void deepseek2_attention(struct infer_session *s, int il, int n, int pos0, int t
         }
     }
     model_prof_mark(s, INFER_PROF_ATTN_PROJ);
-    /* the values go through a transposed F32 copy of the latents (in ff_u, free during attention),
-     * so each head's output is C F32 dot products over the positions (SIMD, each latent converted
-     * once per layer) instead of a scaled add of every position's row converted again for every
-     * head. Prompt and token-by-token runs compute each row alike. */
-    if (tr) {
-        mla_transpose(s, kl, (int)W, C, n_kv);
-        struct mla_att ma = {s, &a, s->ff_u, (size_t)n_kv};
-        kern_pool_run(s->pool, mla_att_worker, &ma);
-    } else {
-        model_attention(s, &a);
-    }
+    struct mla_att ma = {s, &a};
+    kern_pool_run(s->pool, mla_att_worker, &ma);
     model_prof_mark(s, INFER_PROF_ATTN);
     /* decompress each head's latent output with Wv_b */
     done = k == 1 && heads_matvec(s, &L->wv_b, H, s->o_lat + (size_t)t0 * H * C, (size_t)C,

@@ -185,7 +185,7 @@ int infer_session_expert_stats(const struct infer_session *s, uint64_t *counts, 
 enum infer_prof_phase {
     INFER_PROF_NORM,      /* embedding row, rmsnorms, rope tables, residual adds */
     INFER_PROF_ATTN_PROJ, /* attention projections: q, kv (MLA: kv_a, Wk_b absorb, Wv_b), wo */
-    INFER_PROF_ATTN,      /* attention over the cache (MLA: latent transpose + scores + values) */
+    INFER_PROF_ATTN,      /* attention over the cache (MLA generation: with the heads' absorb, decompression) */
     INFER_PROF_ROUTER,    /* MoE router matmul and top-k */
     INFER_PROF_EXPERTS,   /* MoE experts: routed and shared, gate/up and down, weighted sum */
     INFER_PROF_FFN_DENSE, /* dense FFN (deepseek2's leading dense layers, dense models) */

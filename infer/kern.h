@@ -83,15 +83,24 @@ struct kern_ops {
     /* nq queries against n_rows rows (always set): out[j * os + r] = scale * (q_j . k[r]) over n
      * values, q_j = q + j * qs, row r at k + r * stride (strides in values). Every (query, row)
      * product is summed in one fixed order whatever nq and n_rows are, so queries grouped into one
-     * call give the bits of one call per query: MLA's prompt attention takes a token's heads
-     * together (each cached row loaded once for all of them) and generation one head at a time,
-     * with the same logits. F32 rows and queries, or F16 rows and F32 queries that the caller
+     * call give the bits of one call per query: MLA's attention takes a token's heads in groups
+     * (each cached row loaded once for all of them), as many as a thread's share, with the same
+     * logits at any thread count. F32 rows and queries, or F16 rows and F32 queries that the caller
      * rounded to F16 (each product then equals ggml's F16 x F16 one, and the queries are widened
      * once instead of once per row). */
     void (*rows_dot_mq_f32)(int64_t n, const float *q, size_t qs, int nq, const float *k, size_t stride,
                             int64_t n_rows, float scale, float *out, size_t os);
     void (*rows_dot_mq_f16)(int64_t n, const float *q, size_t qs, int nq, const uint16_t *k, size_t stride,
                             int64_t n_rows, float scale, float *out, size_t os);
+    /* nq weight rows over n_rows cached rows (always set): out[j * os + i] = sum over r of
+     * w_j[r] * v[r][i], w_j = w + j * ws, row r at v + r * stride (strides in values). Each (j, i)
+     * is ONE chain of fused multiply-adds in row order starting from 0, so every ISA, every
+     * grouping of the queries and every blocking of the rows gives the same bits. MLA generation's
+     * values: a group of heads over the cached latents in place (no transposed copy). */
+    void (*rows_wsum_mq_f32)(int64_t n, const float *w, size_t ws, int nq, const float *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os);
+    void (*rows_wsum_mq_f16)(int64_t n, const float *w, size_t ws, int nq, const uint16_t *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os);
 };
 
 /* The dispatch table: written once by kern_init(), read-only afterwards (one of the three

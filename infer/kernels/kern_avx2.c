@@ -423,6 +423,81 @@ static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const 
     rows_dot_mq(1, n, q, qs, nq, k, stride, n_rows, scale, out, os);
 }
 
+/* ---- multi-query weighted sums (kern.rows_wsum_mq_f32/f16) ---------------------------------------
+ * As kern_avx512.c's: blocks of 4 queries x 16 values (8 accumulators) over 64 rows at a time,
+ * each lane one (query, value) chain of fmas in row order from 0, leftovers through the same chain
+ * one at a time: the reference's bits for any nq, n and n_rows. */
+static inline __attribute__((always_inline)) void rows_wsum_mq(int is_f16, int64_t n, const float *w, size_t ws,
+                                                               int nq, const void *v, size_t stride, int64_t n_rows,
+                                                               float *out, size_t os)
+{
+    const size_t vrow = stride * (is_f16 ? 2 : 4);
+    const uint8_t *vb = v;
+    for (int j = 0; j < nq; j++)
+        memset(out + (size_t)j * os, 0, (size_t)n * sizeof(float));
+    for (int64_t r0 = 0; r0 < n_rows; r0 += 64) {
+        int64_t r1 = r0 + 64 < n_rows ? r0 + 64 : n_rows;
+        int j = 0;
+        for (; j + 4 <= nq; j += 4) {
+            const float *wb = w + (size_t)j * ws;
+            float *ob = out + (size_t)j * os;
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) {
+                __m256 a0[4], a1[4];
+#pragma GCC unroll 4
+                for (int jj = 0; jj < 4; jj++) {
+                    a0[jj] = _mm256_loadu_ps(ob + (size_t)jj * os + i);
+                    a1[jj] = _mm256_loadu_ps(ob + (size_t)jj * os + i + 8);
+                }
+                for (int64_t r = r0; r < r1; r++) {
+                    const uint8_t *vr = vb + (size_t)r * vrow;
+                    __m256 x0 = fl8(is_f16, vr, i), x1 = fl8(is_f16, vr, i + 8);
+#pragma GCC unroll 4
+                    for (int jj = 0; jj < 4; jj++) {
+                        __m256 b = _mm256_broadcast_ss(wb + (size_t)jj * ws + (size_t)r);
+                        a0[jj] = _mm256_fmadd_ps(b, x0, a0[jj]);
+                        a1[jj] = _mm256_fmadd_ps(b, x1, a1[jj]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int jj = 0; jj < 4; jj++) {
+                    _mm256_storeu_ps(ob + (size_t)jj * os + i, a0[jj]);
+                    _mm256_storeu_ps(ob + (size_t)jj * os + i + 8, a1[jj]);
+                }
+            }
+            for (; i < n; i++)
+                for (int jj = 0; jj < 4; jj++) {
+                    float a = ob[(size_t)jj * os + i];
+                    for (int64_t r = r0; r < r1; r++)
+                        a = mq_fma1(wb[(size_t)jj * ws + (size_t)r], fl1(is_f16, vb + (size_t)r * vrow, i), a);
+                    ob[(size_t)jj * os + i] = a;
+                }
+        }
+        for (; j < nq; j++) {
+            const float *wj = w + (size_t)j * ws;
+            float *oj = out + (size_t)j * os;
+            for (int64_t i = 0; i < n; i++) {
+                float a = oj[i];
+                for (int64_t r = r0; r < r1; r++)
+                    a = mq_fma1(wj[r], fl1(is_f16, vb + (size_t)r * vrow, i), a);
+                oj[i] = a;
+            }
+        }
+    }
+}
+
+static void rows_wsum_mq_f32(int64_t n, const float *w, size_t ws, int nq, const float *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os)
+{
+    rows_wsum_mq(0, n, w, ws, nq, v, stride, n_rows, out, os);
+}
+
+static void rows_wsum_mq_f16(int64_t n, const float *w, size_t ws, int nq, const uint16_t *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os)
+{
+    rows_wsum_mq(1, n, w, ws, nq, v, stride, n_rows, out, os);
+}
+
 /* Four queries against the cached rows: the multi-query dot with nq = 4 (blocks of 4 queries x 2
  * rows: 8 accumulators, 2 row loads and 4 query loads for 8 FMAs). */
 static void rows_dot_x4_f32(int64_t n, const float *q, size_t qs, const float *k, size_t stride, int64_t n_rows,
@@ -1425,6 +1500,8 @@ void kern_avx2_fill(struct kern_ops *ops)
     ops->rows_dot_f16 = rows_dot_f16;
     ops->rows_dot_mq_f32 = rows_dot_mq_f32;
     ops->rows_dot_mq_f16 = rows_dot_mq_f16;
+    ops->rows_wsum_mq_f32 = rows_wsum_mq_f32;
+    ops->rows_wsum_mq_f16 = rows_wsum_mq_f16;
     ops->vec_dot[GGML_TYPE_F32] = dot_f32;
     ops->vec_dot[GGML_TYPE_F16] = dot_f16;
     ops->vec_dot[GGML_TYPE_Q8_0] = dot_q8_0;

@@ -211,6 +211,94 @@ static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const 
     rows_dot_mq16(1, n, q, qs, nq, k, stride, n_rows, scale, out, os);
 }
 
+/* ---- multi-query weighted sums (kern.rows_wsum_mq_f32/f16) ---------------------------------------
+ * Blocks of WS_QB queries x 32 values in 16 accumulators over WS_RB rows at a time (each row's 32
+ * values loaded and widened once for the block's queries; the accumulators go back to out between
+ * row blocks, so a block of F16 MLA latents, 72 KB, stays in L2 across the value tiles). Every
+ * accumulator lane is one (query, value) chain of fmas in row order from 0; the leftover values go
+ * through the same chain with scalar fmas, the leftover queries one at a time: the same bits as the
+ * reference for any nq, n and n_rows. */
+#define WS_QB 8
+#define WS_RB 64
+
+static inline __attribute__((always_inline)) void rows_wsum_mq16(int is_f16, int64_t n, const float *w, size_t ws,
+                                                                 int nq, const void *v, size_t stride,
+                                                                 int64_t n_rows, float *out, size_t os)
+{
+    const size_t vrow = stride * (is_f16 ? 2 : 4);
+    const uint8_t *vb = v;
+    for (int j = 0; j < nq; j++)
+        memset(out + (size_t)j * os, 0, (size_t)n * sizeof(float));
+    for (int64_t r0 = 0; r0 < n_rows; r0 += WS_RB) {
+        int64_t r1 = r0 + WS_RB < n_rows ? r0 + WS_RB : n_rows;
+        int j = 0;
+        for (; j + WS_QB <= nq; j += WS_QB) {
+            const float *wb = w + (size_t)j * ws;
+            float *ob = out + (size_t)j * os;
+            int64_t i = 0;
+            for (; i + 32 <= n; i += 32) {
+                __m512 a0[WS_QB], a1[WS_QB];
+#pragma GCC unroll 8
+                for (int jj = 0; jj < WS_QB; jj++) {
+                    a0[jj] = _mm512_loadu_ps(ob + (size_t)jj * os + i);
+                    a1[jj] = _mm512_loadu_ps(ob + (size_t)jj * os + i + 16);
+                }
+                for (int64_t r = r0; r < r1; r++) {
+                    const uint8_t *vr = vb + (size_t)r * vrow;
+                    __m512 x0 = mq_row16(is_f16, vr, i), x1 = mq_row16(is_f16, vr, i + 16);
+#pragma GCC unroll 8
+                    for (int jj = 0; jj < WS_QB; jj++) {
+                        __m512 b = _mm512_set1_ps(wb[(size_t)jj * ws + (size_t)r]);
+                        a0[jj] = _mm512_fmadd_ps(b, x0, a0[jj]);
+                        a1[jj] = _mm512_fmadd_ps(b, x1, a1[jj]);
+                    }
+                }
+#pragma GCC unroll 8
+                for (int jj = 0; jj < WS_QB; jj++) {
+                    _mm512_storeu_ps(ob + (size_t)jj * os + i, a0[jj]);
+                    _mm512_storeu_ps(ob + (size_t)jj * os + i + 16, a1[jj]);
+                }
+            }
+            for (; i < n; i++)
+                for (int jj = 0; jj < WS_QB; jj++) {
+                    float a = ob[(size_t)jj * os + i];
+                    for (int64_t r = r0; r < r1; r++)
+                        a = mq_fma1(wb[(size_t)jj * ws + (size_t)r], mq_row1(is_f16, vb + (size_t)r * vrow, i), a);
+                    ob[(size_t)jj * os + i] = a;
+                }
+        }
+        for (; j < nq; j++) {
+            const float *wj = w + (size_t)j * ws;
+            float *oj = out + (size_t)j * os;
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) {
+                __m512 a = _mm512_loadu_ps(oj + i);
+                for (int64_t r = r0; r < r1; r++)
+                    a = _mm512_fmadd_ps(_mm512_set1_ps(wj[r]), mq_row16(is_f16, vb + (size_t)r * vrow, i), a);
+                _mm512_storeu_ps(oj + i, a);
+            }
+            for (; i < n; i++) {
+                float a = oj[i];
+                for (int64_t r = r0; r < r1; r++)
+                    a = mq_fma1(wj[r], mq_row1(is_f16, vb + (size_t)r * vrow, i), a);
+                oj[i] = a;
+            }
+        }
+    }
+}
+
+static void rows_wsum_mq_f32(int64_t n, const float *w, size_t ws, int nq, const float *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os)
+{
+    rows_wsum_mq16(0, n, w, ws, nq, v, stride, n_rows, out, os);
+}
+
+static void rows_wsum_mq_f16(int64_t n, const float *w, size_t ws, int nq, const uint16_t *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os)
+{
+    rows_wsum_mq16(1, n, w, ws, nq, v, stride, n_rows, out, os);
+}
+
 /* Generation's Q8_0 rows (kern_vec_dot_rows_fn): every row gets exactly the int32 lane sums and
  * float operations of dot_q8_0 (same lanes, same scale products, same tail), so the result is bit
  * for bit the vec_dot's. The integer part needs no per-row sign trick: with u = w XOR 0x80 =
@@ -1569,6 +1657,8 @@ void kern_avx512_fill(struct kern_ops *ops)
     ops->vec_dot_rows[GGML_TYPE_Q8_0] = dot_rows_q8_0;
     ops->rows_dot_mq_f32 = rows_dot_mq_f32;
     ops->rows_dot_mq_f16 = rows_dot_mq_f16;
+    ops->rows_wsum_mq_f32 = rows_wsum_mq_f32;
+    ops->rows_wsum_mq_f16 = rows_wsum_mq_f16;
     ops->vec_dot_rows[GGML_TYPE_Q4_K] = dot_rows_q4_k;
     ops->vec_dot_rows[GGML_TYPE_Q5_0] = dot_rows_q5_0;
     ops->vec_dot_rows[GGML_TYPE_Q6_K] = dot_rows_q6_k;

@@ -570,6 +570,47 @@ static int check_rows_mq(const struct kern_ops *ref)
     return n_cases;
 }
 
+/* rows_wsum_mq_f32/f16 (MLA generation's values): the reference's bits exactly (each (query,
+ * value) is one fma chain in row order), for query counts around the 8- and 4-query blocks, widths
+ * around 16/32 values and row counts past the 64-row blocks; and one query at a time gives the
+ * bits of the group. */
+static int check_rows_wsum_mq(const struct kern_ops *ref)
+{
+    enum { WQ_N = 150, WQ_Q = 19, WQ_R = 150, WQ_WS = 157, WQ_VS = 153, WQ_OS = 151 };
+    static float w[WQ_Q * WQ_WS], v[WQ_R * WQ_VS], want[WQ_Q * WQ_OS], got[WQ_Q * WQ_OS], one[WQ_OS];
+    static uint16_t vh[WQ_R * WQ_VS];
+    int n_cases = 0;
+    for (int iter = 0; iter < 40; iter++) {
+        int64_t n = 1 + (int64_t)(rnd_u32() % WQ_N), n_rows = 1 + (int64_t)(rnd_u32() % WQ_R);
+        int nq = 1 + (int)(rnd_u32() % WQ_Q), f16 = iter % 2;
+        fill(w, WQ_Q * WQ_WS, iter % 3);
+        fill(v, WQ_R * WQ_VS, (iter + 1) % 3);
+        ref->quant[GGML_TYPE_F16](v, vh, WQ_R * WQ_VS);
+        if (f16) {
+            ref->rows_wsum_mq_f16(n, w, WQ_WS, nq, vh, WQ_VS, n_rows, want, WQ_OS);
+            kern.rows_wsum_mq_f16(n, w, WQ_WS, nq, vh, WQ_VS, n_rows, got, WQ_OS);
+        } else {
+            ref->rows_wsum_mq_f32(n, w, WQ_WS, nq, v, WQ_VS, n_rows, want, WQ_OS);
+            kern.rows_wsum_mq_f32(n, w, WQ_WS, nq, v, WQ_VS, n_rows, got, WQ_OS);
+        }
+        for (int j = 0; j < nq; j++) {
+            if (f16)
+                kern.rows_wsum_mq_f16(n, w + (size_t)j * WQ_WS, WQ_WS, 1, vh, WQ_VS, n_rows, one, WQ_OS);
+            else
+                kern.rows_wsum_mq_f32(n, w + (size_t)j * WQ_WS, WQ_WS, 1, v, WQ_VS, n_rows, one, WQ_OS);
+            for (int64_t i = 0; i < n; i++) {
+                float g = got[j * WQ_OS + i], r = want[j * WQ_OS + i];
+                if (memcmp(&g, &r, sizeof g) != 0 || memcmp(&g, &one[i], sizeof g) != 0)
+                    fail_msg("rows_wsum_mq_%s n=%lld nq=%d rows=%lld j=%d i=%lld: %.9g, reference %.9g, alone %.9g",
+                             f16 ? "f16" : "f32", (long long)n, nq, (long long)n_rows, j, (long long)i, (double)g,
+                             (double)r, (double)one[i]);
+            }
+        }
+        n_cases++;
+    }
+    return n_cases;
+}
+
 static void test_simd_vs_ref(void **state)
 {
     (void)state;
@@ -583,6 +624,7 @@ static void test_simd_vs_ref(void **state)
     int n_panels = check_panels(ref);
     int n_rows = check_rows(ref);
     int n_mq = check_rows_mq(ref);
+    n_mq += check_rows_wsum_mq(ref);
     printf("kernels: isa %s, %d vec_dot cases, %d tiles, %d panels, %d row-kernel and %d multi-query cases checked\n",
            kern.isa, n_checked, n_tiles, n_panels, n_rows, n_mq);
 }
