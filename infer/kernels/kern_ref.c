@@ -141,29 +141,33 @@ static void rows_dot_mq_f16(int64_t n, const float *q, size_t qs, int nq, const 
         for (int64_t r = 0; r < n_rows; r++)
             out[(size_t)j * os + (size_t)r] = dot_f32_f16(n, q + (size_t)j * qs, k + (size_t)r * stride) * scale;
 }
-/* Reference twins of the multi-query weighted sums: the defining chain of fmaf per (query, value). */
-static void rows_wsum_mq_f32(int64_t n, const float *w, size_t ws, int nq, const float *v, size_t stride,
-                             int64_t n_rows, float *out, size_t os)
+/* Reference twins of the multi-query weighted sums: the defining chain of fmaf per (query, value),
+ * over F32 (is_f16 0) or F16 rows. */
+static void rows_wsum_mq(int is_f16, int64_t n, const float *w, size_t ws, int nq, const void *v, size_t stride,
+                         int64_t n_rows, float *out, size_t os)
 {
     for (int j = 0; j < nq; j++)
         for (int64_t i = 0; i < n; i++) {
             float a = 0.0f;
-            for (int64_t r = 0; r < n_rows; r++)
-                a = fmaf(w[(size_t)j * ws + (size_t)r], v[(size_t)r * stride + (size_t)i], a);
+            for (int64_t r = 0; r < n_rows; r++) {
+                size_t at = (size_t)r * stride + (size_t)i;
+                float x = is_f16 ? kern_f16_to_f32(((const uint16_t *)v)[at]) : ((const float *)v)[at];
+                a = fmaf(w[(size_t)j * ws + (size_t)r], x, a);
+            }
             out[(size_t)j * os + (size_t)i] = a;
         }
+}
+
+static void rows_wsum_mq_f32(int64_t n, const float *w, size_t ws, int nq, const float *v, size_t stride,
+                             int64_t n_rows, float *out, size_t os)
+{
+    rows_wsum_mq(0, n, w, ws, nq, v, stride, n_rows, out, os);
 }
 
 static void rows_wsum_mq_f16(int64_t n, const float *w, size_t ws, int nq, const uint16_t *v, size_t stride,
                              int64_t n_rows, float *out, size_t os)
 {
-    for (int j = 0; j < nq; j++)
-        for (int64_t i = 0; i < n; i++) {
-            float a = 0.0f;
-            for (int64_t r = 0; r < n_rows; r++)
-                a = fmaf(w[(size_t)j * ws + (size_t)r], kern_f16_to_f32(v[(size_t)r * stride + (size_t)i]), a);
-            out[(size_t)j * os + (size_t)i] = a;
-        }
+    rows_wsum_mq(1, n, w, ws, nq, v, stride, n_rows, out, os);
 }
 
 static void softmax_f32(int64_t n, float *x)
