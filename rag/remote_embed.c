@@ -60,7 +60,9 @@ static int embed_error_text(const struct kb_json *root, struct kb_error *err)
     return kb_error_set(err, KB_EIO, "remote embedder error: %.300s", msg ? msg : "(no message)");
 }
 
-/* Copies one data[] item's embedding into row (dim floats), L2-normalised. */
+/* Copies one data[] item's embedding into row (dim floats), L2-normalised. The norm is that of
+ * the stored floats and the scaling is done in double: a vector of tiny values (1e-40, a float
+ * denormal) has a norm whose inverse overflows a float, and must still come out a unit vector. */
 static int embed_row(const struct kb_json *vec, int i, int dim, float *row, struct kb_error *err)
 {
     double ss = 0;
@@ -70,13 +72,13 @@ static int embed_row(const struct kb_json *vec, int i, int dim, float *row, stru
         if (kb_json_kind(x) != KB_JSON_NUMBER || !isfinite(v) || fabs(v) > 1e30)
             rc = kb_error_set(err, KB_ECORRUPT, "remote embedder: data[%d].embedding[%d] is not a finite number", i, k);
         row[k] = (float)v;
-        ss += v * v;
+        ss += (double)row[k] * row[k];
     }
     if (rc == 0 && ss > 0) {
-        float inv = (float)(1.0 / sqrt(ss));
+        double inv = 1.0 / sqrt(ss);
         KB_ASSERT(k == dim);
         for (k = 0; k < dim; k++)
-            row[k] *= inv;
+            row[k] = (float)(row[k] * inv);
     }
     return rc;
 }

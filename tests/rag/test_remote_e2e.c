@@ -12,7 +12,9 @@
  *   built with the built-in embedder re-embedded through it by the background job, interrupted by
  *   stopping the server and closing, then resumed after a restart (only the missing chunks are
  *   sent: one request per chunk with embed.batch 1); and embed.remote_dim set to another size
- *   than the server's, which fails the job with an error naming it while the old vectors serve. */
+ *   than the server's, which fails the job with an error naming it while the old vectors serve.
+ * - The response decoder alone: vectors of float-denormal values still come out unit length. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,9 +317,29 @@ static void test_remote_embeddings(void **state)
     rm_rf(top);
 }
 
+/* The response decoder normalises vectors of float-denormal values to unit length (the inverse
+ * of their norm overflows a float; fuzz_remote_embed found the infinite vector). */
+static void test_remote_embed_tiny_values(void **state)
+{
+    (void)state;
+    const char *bodies[] = {"{\"data\":[{\"embedding\":[1e-40]}]}", "{\"data\":[{\"embedding\":[3e-39,-4e-39,0]}]}"};
+    const float want[][3] = {{1, 0, 0}, {0.6f, -0.8f, 0}};
+    for (int b = 0; b < 2; b++) {
+        struct kb_error err = {0};
+        float *x = NULL;
+        int dim = 0;
+        assert_int_equal(remote_embed_parse(bodies[b], strlen(bodies[b]), 1, &dim, &x, &err), 0);
+        assert_int_equal(dim, b == 0 ? 1 : 3);
+        for (int k = 0; k < dim; k++)
+            assert_true(isfinite(x[k]) && fabsf(x[k] - want[b][k]) < 1e-5f);
+        free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_kbox_behind_kbox),
-                                       cmocka_unit_test(test_remote_embeddings)};
+                                       cmocka_unit_test(test_remote_embeddings),
+                                       cmocka_unit_test(test_remote_embed_tiny_values)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
