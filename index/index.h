@@ -317,9 +317,18 @@ struct index_chunk {
                                  NULL / "" when the chunk sits on page_start alone */
 };
 
-/* The text a chunk is embedded from: heading_path, a newline, then the text (just the text without a
- * heading path). Callers that compute vectors for index_doc_replace() embed this. Caller frees. */
-char *index_chunk_embed_text(const struct index_chunk *c);
+/* The text a chunk is embedded from: its document context (index_chunk_context(title, heading_path),
+ * joined to the heading path by " > "), the heading path, a newline, then the text (just the text
+ * when both are empty). Callers that compute vectors for index_doc_replace() embed this with the
+ * document's title. Caller frees. */
+char *index_chunk_embed_text(const struct index_chunk *c, const char *title);
+
+/* A chunk's document context, its third full-text field: the document's title, so that a question
+ * naming a document ("Globex's return window") finds its chunks although their sections never
+ * repeat the name; "" when there is no title or the heading path already starts with it (a
+ * Markdown title heading, or an eval row whose title is its heading path). BM25 reads it as the
+ * root of the heading path (store_search.c). Returns title or "". */
+const char *index_chunk_context(const char *title, const char *heading_path);
 
 /* Creates a document row (status from doc->status, usually queued) without chunks. */
 int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_t *id_out, struct kb_error *err);

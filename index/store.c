@@ -5,22 +5,24 @@
  * cache and error mapping: this one, store_docs.c (documents and chunks: ~700 lines of SQL that
  * would take this file past 1300 lines) and store_search.c (search's read queries).
  *
- * Schema (user_version 10; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
+ * Schema (user_version 11; v4 adds the conversation log (store_log.c's SQL), v5 curated answers (store_curated.c's),
  * v6 users, sessions, API keys and the audit log (store_users.c's), v7 bots (store_bots.c's), v8 human
  * handoff (store_handoff.c's), v9 a bot's own handoff settings (store_bots.c's), v10 a collection's
- * (store_coll_handoff.c's)):
+ * (store_coll_handoff.c's), v11 chunks.context and its full-text column):
  *   collections(id, name UNIQUE, created_at)
  *   documents(id, collection_id, name, path, mime, bytes, sha256, mtime, status, error, ingested_at,
  *             external_id, title, created_at)  -- status in queued|parsing|indexed|failed
  *   chunks(id AUTOINCREMENT = FAISS id, document_id, ordinal, text, heading_path, page_start, page_end,
- *          off_start, off_end, n_tokens, page_map)
+ *          off_start, off_end, n_tokens, page_map, context)
  *                                  -- page_map (v3): "off:page,..." byte offsets in text where a new
  *                                     page starts; '' on one page (and for rows written before v3)
+ *                                  -- context (v11): the document title as the chunk's document
+ *                                     context, or '' (index_chunk_context, written with the chunk)
  *   embeddings(chunk_id, embedder_id, vector BLOB, PRIMARY KEY(chunk_id, embedder_id))
  *                                  -- dim float32, little-endian; several embedders during a re-embedding
  *   meta(key PRIMARY KEY, value)   -- 'embedder': the embedder whose vectors are complete and searched;
  *                                     'tokenizer': identity of chunks_fts's tokens (fts_tok.c; rebuilt on change)
- *   chunks_fts: FTS5(text, heading_path), external content = chunks, tokenize = 'kbox'
+ *   chunks_fts: FTS5(text, heading_path, context), external content = chunks, tokenize = 'kbox'
  *   chunks_vocab: fts5vocab(chunks_fts, 'row')  -- document frequencies for the embedder's IDF
  *   conversations, messages, feedback and their rollups (v4): the conversation log, see store_log.c
  *   bots (v7): named public-facing configurations, see store_bots.c (v6 is #16's accounts; until
@@ -55,7 +57,7 @@
 
 #include "index/pg.h"
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 #define STORE_BUSY_MS 10000
 
 int store_fail(struct index_store *st, struct kb_error *err, int src, const char *what)
@@ -260,6 +262,19 @@ static const char *const store_migrations[] = {
     store_bots_handoff_migration,
     /* 9 -> 10: a collection's own handoff settings (store_coll_handoff.c) */
     store_coll_handoff_migration,
+    /* 10 -> 11: a chunk's document context (index_chunk_context: the document title unless the
+     * heading path starts with it) as a third full-text column; the index is made anew */
+    "ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';"
+    "UPDATE chunks SET context=coalesce((SELECT CASE WHEN d.title='' OR chunks.heading_path=d.title"
+    " OR substr(chunks.heading_path, 1, length(d.title) + 3)=d.title || ' > ' THEN '' ELSE d.title END"
+    " FROM documents d WHERE d.id=chunks.document_id), '');"
+    "DROP TABLE chunks_vocab;"
+    "DROP TABLE chunks_fts;"
+    "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading_path, context, content='chunks', content_rowid='id',"
+    " tokenize='kbox');"
+    "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('rank', 'bm25(1.0, 1.0, 1.0)');"
+    "CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');"
+    "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild');",
 };
 
 static int store_user_version(struct index_store *st)
@@ -513,7 +528,8 @@ int store_put_vectors(struct index_store *st, const struct index_embedder *e, co
 int store_missing_batch(struct index_store *st, const char *embedder_id, int64_t after, int batch, int64_t *ids,
                         char **texts, int *n_out, struct kb_error *err)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT c.id, c.text, c.heading_path FROM chunks c WHERE c.id>?2 AND NOT EXISTS"
+    sqlite3_stmt *s = store_prep(st, "SELECT c.id, c.text, c.heading_path, d.title FROM chunks c"
+                                     " JOIN documents d ON d.id=c.document_id WHERE c.id>?2 AND NOT EXISTS"
                                      " (SELECT 1 FROM embeddings e WHERE e.chunk_id=c.id AND e.embedder_id=?1)"
                                      " ORDER BY c.id LIMIT ?3", err);
     int n = 0;
@@ -528,7 +544,7 @@ int store_missing_batch(struct index_store *st, const char *embedder_id, int64_t
         ids[n] = sqlite3_column_int64(s, 0);
         c.text = (const char *)sqlite3_column_text(s, 1);
         c.heading_path = (const char *)sqlite3_column_text(s, 2);
-        texts[n++] = index_chunk_embed_text(&c);
+        texts[n++] = index_chunk_embed_text(&c, (const char *)sqlite3_column_text(s, 3));
     }
     sqlite3_reset(s);
     *n_out = n;

@@ -29,14 +29,18 @@
 
 #include "index/pg.h"
 
-char *index_chunk_embed_text(const struct index_chunk *c)
+char *index_chunk_embed_text(const struct index_chunk *c, const char *title)
 {
+    const char *context = index_chunk_context(title, c->heading_path);
     struct kb_buf b;
     kb_buf_init(&b, 0);
-    if (c->heading_path && c->heading_path[0]) {
+    kb_buf_puts(&b, context);
+    if (context[0] && c->heading_path && c->heading_path[0])
+        kb_buf_puts(&b, " > ");
+    if (c->heading_path)
         kb_buf_puts(&b, c->heading_path);
+    if (b.len > 0)
         kb_buf_putc(&b, '\n');
-    }
     kb_buf_puts(&b, c->text ? c->text : "");
     return kb_buf_take(&b);
 }
@@ -137,8 +141,8 @@ int store_doc_chunk_ids(struct index_store *st, int64_t doc_id, int64_t **ids, i
 int store_doc_clear_chunks(struct index_store *st, int64_t doc_id, struct kb_error *err)
 {
     static const char *const sqls[] = {
-        ("INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path)"
-         " SELECT 'delete', id, text, heading_path FROM chunks WHERE document_id=?1"),
+        ("INSERT INTO chunks_fts(chunks_fts, rowid, text, heading_path, context)"
+         " SELECT 'delete', id, text, heading_path, context FROM chunks WHERE document_id=?1"),
         "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id=?1)",
         "DELETE FROM chunks WHERE document_id=?1",
     };
@@ -343,21 +347,48 @@ static int st_replace_target(struct index_store *st, const struct index_doc *d, 
     return 0;
 }
 
+const char *index_chunk_context(const char *title, const char *heading_path)
+{
+    size_t n = title ? strlen(title) : 0;
+    const char *h = heading_path ? heading_path : "";
+    if (n == 0 || (strncmp(h, title, n) == 0 && (h[n] == '\0' || strncmp(h + n, " > ", 3) == 0)))
+        return "";
+    return title;
+}
+
+/* The title of document doc_id (a malloc'd copy; "" when absent). */
+static char *st_doc_title(struct index_store *st, int64_t doc_id)
+{
+    sqlite3_stmt *s = store_prep(st, "SELECT title FROM documents WHERE id=?1", NULL);
+    char *t = NULL;
+    if (s) {
+        sqlite3_bind_int64(s, 1, doc_id);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+            t = kb_xstrdup((const char *)sqlite3_column_text(s, 0));
+        sqlite3_reset(s);
+    }
+    return t ? t : kb_xstrdup("");
+}
+
 int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct index_chunk *chunks, int n,
                         const struct store_vecset *vs, int n_vs, const int64_t *ids, int64_t *new_ids,
                         struct kb_error *err)
 {
     sqlite3_stmt *ins = store_prep(st, "INSERT INTO chunks(document_id, ordinal, text, heading_path, page_start, page_end,"
-                                    " off_start, off_end, n_tokens, page_map, id)"
-                                    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                                    " off_start, off_end, n_tokens, page_map, id, context)"
+                                    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
                                    err);
-    sqlite3_stmt *fts = store_prep(st, "INSERT INTO chunks_fts(rowid, text, heading_path) VALUES(?1, ?2, ?3)", err);
+    sqlite3_stmt *fts =
+        store_prep(st, "INSERT INTO chunks_fts(rowid, text, heading_path, context) VALUES(?1, ?2, ?3, ?4)", err);
     sqlite3_stmt *emb = store_prep(st, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES(?1, ?2, ?3)", err);
+    char *title;
     int rc = 0;
     if (!ins || !fts || !emb)
         return err ? err->code : KB_EIO;
+    title = st_doc_title(st, doc_id); /* the row is written before its chunks */
     for (int i = 0; rc == 0 && i < n; i++) {
         const struct index_chunk *c = &chunks[i];
+        const char *context = index_chunk_context(title, c->heading_path);
         int64_t cid;
         sqlite3_bind_int64(ins, 1, doc_id);
         sqlite3_bind_int(ins, 2, i);
@@ -373,6 +404,7 @@ int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct ind
             sqlite3_bind_int64(ins, 11, ids[i]);
         else
             sqlite3_bind_null(ins, 11); /* AUTOINCREMENT picks it */
+        sqlite3_bind_text(ins, 12, context, -1, SQLITE_STATIC);
         rc = store_step_done(st, ins, "insert chunk", err);
         if (rc)
             break;
@@ -381,6 +413,7 @@ int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct ind
         sqlite3_bind_int64(fts, 1, cid);
         sqlite3_bind_text(fts, 2, c->text, -1, SQLITE_STATIC);
         sqlite3_bind_text(fts, 3, nz(c->heading_path), -1, SQLITE_STATIC);
+        sqlite3_bind_text(fts, 4, context, -1, SQLITE_STATIC);
         rc = store_step_done(st, fts, "index chunk text", err);
         for (int k = 0; rc == 0 && k < n_vs; k++) {
             if (!vs[k].e || !vs[k].x)
@@ -392,12 +425,13 @@ int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct ind
             rc = store_step_done(st, emb, "store embedding", err);
         }
     }
+    free(title);
     return rc;
 }
 
 /* Embeds the chunks' embed texts with e into *out (caller frees). */
-static int st_embed_chunks(const struct index_embedder *e, const struct index_chunk *chunks, int n, float **out,
-                           struct kb_error *err)
+static int st_embed_chunks(const struct index_embedder *e, const struct index_chunk *chunks, int n, const char *title,
+                           float **out, struct kb_error *err)
 {
     const char **texts;
     int rc;
@@ -406,7 +440,7 @@ static int st_embed_chunks(const struct index_embedder *e, const struct index_ch
         return kb_error_set(err, KB_ENOMEM, "no memory for %d chunk vectors", n);
     texts = kb_xmalloc((size_t)n * sizeof(char *));
     for (int i = 0; i < n; i++)
-        texts[i] = index_chunk_embed_text(&chunks[i]);
+        texts[i] = index_chunk_embed_text(&chunks[i], title);
     rc = e->embed(e->ud, texts, n, *out, err);
     for (int i = 0; i < n; i++)
         free((char *)texts[i]);
@@ -446,12 +480,12 @@ int index_doc_replace(struct index_store *st, const struct index_doc *doc, const
     srv = st->serve != tgt ? st->serve : NULL;
     store_unlock(st);
     if (tgt && !vectors && n_chunks > 0) {
-        rc = st_embed_chunks(tgt, chunks, n_chunks, &own_vec, err);
+        rc = st_embed_chunks(tgt, chunks, n_chunks, doc->title, &own_vec, err);
         if (rc)
             goto out_free;
         vectors = own_vec;
     }
-    if (srv && n_chunks > 0 && (rc = st_embed_chunks(srv, chunks, n_chunks, &srv_vec, err)) != 0)
+    if (srv && n_chunks > 0 && (rc = st_embed_chunks(srv, chunks, n_chunks, doc->title, &srv_vec, err)) != 0)
         goto out_free;
     if (!tgt)
         vectors = NULL;

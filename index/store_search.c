@@ -28,9 +28,10 @@
  *   tf_p  = tf_text / B_text + heading_weight x min(1, tf_heading) / B_heading
  *   B_f   = 1 - b + b dl_f / avgdl_f
  *   idf_p = ln(1 + (N - n_p + 0.5) / (n_p + 0.5))
- * tf_f: occurrences of phrase p in the row's column f (text, heading_path; a heading path lists a
- * section's ancestors, so a word repeated along it, "Shipping > Shipping zones", names one topic and
- * counts once); dl_f: the row's tokens
+ * tf_f: occurrences of phrase p in the row's field f (text; heading: the columns heading_path and
+ * context read as one field, the document context being the path's root (index_chunk_context); a
+ * heading path lists a section's ancestors, so a word repeated along it, "Shipping > Shipping zones",
+ * names one topic and counts once); dl_f: the row's tokens
  * in f; avgdl_f: their mean over the table; N: rows; n_p: rows holding p. With an empty heading
  * this is plain BM25: tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)). A chunk's heading path (document
  * title and section headings) names its topic in a few words, so a query term there is stronger
@@ -40,13 +41,15 @@
  * This IDF is the one store_idf and the reference BM25 use (never negative), unlike FTS5's built-in
  * bm25(), which also fixes k1 1.2 and b 0.75. N, avgdl_f and every n_p are computed once per query
  * (xQueryPhrase walks each phrase's doclist) and kept as the query's auxiliary data. */
-#define RANK_COLS 2 /* text, heading_path: chunks_fts's columns in order */
+#define RANK_COLS 3   /* text, heading_path, context: chunks_fts's columns in order */
+#define RANK_FIELDS 2 /* text, heading (heading_path and context) */
+#define RANK_FIELD(col) ((col) > 0)
 struct rank_query {
     int n_phrase;
-    double avgdl[RANK_COLS];
+    double avgdl[RANK_FIELDS];
     double *idf;    /* n_phrase */
     double *weight; /* n_phrase */
-    int *tf;        /* (n_phrase, RANK_COLS), scratch for the current row */
+    int *tf;        /* (n_phrase, RANK_FIELDS), scratch for the current row */
 };
 
 static void rank_query_free(void *p)
@@ -77,14 +80,15 @@ static struct rank_query *rank_query_new(const Fts5ExtensionApi *api, Fts5Contex
     q->n_phrase = api->xPhraseCount(fts);
     q->idf = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(double));
     q->weight = kb_xcalloc((size_t)q->n_phrase + 1, sizeof(double));
-    q->tf = kb_xcalloc(((size_t)q->n_phrase + 1) * RANK_COLS, sizeof(int));
+    q->tf = kb_xcalloc(((size_t)q->n_phrase + 1) * RANK_FIELDS, sizeof(int));
     *src = api->xRowCount(fts, &n_rows);
     for (int c = 0; c < RANK_COLS && *src == SQLITE_OK; c++) {
         *src = api->xColumnTotalSize(fts, c, &n_tokens);
-        q->avgdl[c] = n_rows > 0 ? (double)n_tokens / (double)n_rows : 1;
-        if (q->avgdl[c] <= 0)
-            q->avgdl[c] = 1;
+        q->avgdl[RANK_FIELD(c)] += n_rows > 0 ? (double)n_tokens / (double)n_rows : 0;
     }
+    for (int f = 0; f < RANK_FIELDS; f++)
+        if (q->avgdl[f] <= 0)
+            q->avgdl[f] = 1;
     for (int p = 0; p < q->n_phrase && *src == SQLITE_OK; p++) {
         int64_t n_p = 0;
         *src = api->xQueryPhrase(fts, p, &n_p, rank_count_row);
@@ -113,7 +117,8 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
     double k1 = n_val > 0 ? sqlite3_value_double(val[0]) : INDEX_BM25_K1;
     double b = n_val > 1 ? sqlite3_value_double(val[1]) : INDEX_BM25_B;
     double hw = n_val > 3 ? sqlite3_value_double(val[3]) : 1;
-    double score = 0, inv_norm[RANK_COLS];
+    double score = 0, inv_norm[RANK_FIELDS];
+    int dl[RANK_FIELDS] = {0, 0};
     int src = SQLITE_OK, n_inst = 0;
     if (!q) {
         q = rank_query_new(api, fts, n_val > 2 ? val[2] : NULL, &src);
@@ -123,25 +128,27 @@ static void rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
     if (q && src == SQLITE_OK)
         src = api->xInstCount(fts, &n_inst);
     for (int c = 0; c < RANK_COLS && q && src == SQLITE_OK; c++) {
-        int dl = 0;
-        double norm;
-        src = api->xColumnSize(fts, c, &dl);
-        norm = 1 - b + b * (double)dl / q->avgdl[c];
-        inv_norm[c] = norm > 0 ? (c == 1 ? hw : 1) / norm : 0; /* 0: an empty column at b 1, no terms */
+        int n = 0;
+        src = api->xColumnSize(fts, c, &n);
+        dl[RANK_FIELD(c)] += n;
+    }
+    for (int f = 0; f < RANK_FIELDS && q && src == SQLITE_OK; f++) {
+        double norm = 1 - b + b * (double)dl[f] / q->avgdl[f];
+        inv_norm[f] = norm > 0 ? (f == 1 ? hw : 1) / norm : 0; /* 0: an empty field at b 1, no terms */
     }
     if (q && src == SQLITE_OK) {
-        memset(q->tf, 0, (size_t)q->n_phrase * RANK_COLS * sizeof(int));
+        memset(q->tf, 0, (size_t)q->n_phrase * RANK_FIELDS * sizeof(int));
         for (int i = 0; i < n_inst && src == SQLITE_OK; i++) {
             int p, col, off;
             src = api->xInst(fts, i, &p, &col, &off);
             if (src == SQLITE_OK && p >= 0 && p < q->n_phrase && col >= 0 && col < RANK_COLS)
-                q->tf[p * RANK_COLS + col]++;
+                q->tf[p * RANK_FIELDS + RANK_FIELD(col)]++;
         }
         for (int p = 0; p < q->n_phrase; p++) {
             double tf = 0;
-            for (int c = 0; c < RANK_COLS; c++)
-                if (q->tf[p * RANK_COLS + c] > 0) /* a heading counts a phrase once (see above) */
-                    tf += (c == 1 ? 1 : q->tf[p * RANK_COLS + c]) * inv_norm[c];
+            for (int f = 0; f < RANK_FIELDS; f++)
+                if (q->tf[p * RANK_FIELDS + f] > 0) /* a heading counts a phrase once (see above) */
+                    tf += (f == 1 ? 1 : q->tf[p * RANK_FIELDS + f]) * inv_norm[f];
             if (tf > 0)
                 score += q->weight[p] * q->idf[p] * tf * (k1 + 1) / (tf + k1);
         }

@@ -4,7 +4,8 @@
  * erroring, empty and huge queries, hybrid search in English and Chinese, zh-Hans questions over zh-Hant
  * text and back, the full-text rebuild after a tokenizer change, filters, searching while
  * another connection writes, and the approximate index above the threshold: IVF, and HNSW chosen by
- * index.ann (search, deletion through tombstones, rebuilt as IVF when the config changes). */
+ * index.ann (search, deletion through tombstones, rebuilt as IVF when the config changes), and the
+ * document title as a chunk's context (a question naming the document, the v10 -> v11 migration). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -104,7 +105,7 @@ static void test_schema_and_collections(void **state)
     int n;
     int64_t id, def;
     kb_arena_init(&a, 4096, 0);
-    assert_int_equal(index_store_schema_version(f->st), 10); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff */
+    assert_int_equal(index_store_schema_version(f->st), 11); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff, 11: chunk context */
     assert_int_equal(index_collection_find(f->st, "default", &def, &err), 0);
     assert_int_equal(index_collection_delete(f->st, def, &err), KB_EFORBIDDEN);
     assert_int_equal(index_collection_create(f->st, "manuals", &id, &err), 0);
@@ -161,7 +162,7 @@ static void test_schema_and_collections(void **state)
     /* reopening keeps the version and does not migrate again */
     index_store_close(f->st);
     assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
-    assert_int_equal(index_store_schema_version(f->st), 10); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff */
+    assert_int_equal(index_store_schema_version(f->st), 11); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff, 11: chunk context */
     kb_arena_release(&a);
 }
 
@@ -742,6 +743,90 @@ static void test_search_while_writing(void **state)
     kb_arena_release(&a);
 }
 
+/* Document context: two handbooks whose return sections differ only in a number are told apart
+ * by a question naming the company, which only the document titles hold (English and Chinese);
+ * a heading path that starts with the title adds nothing; a version-10 store gets the column
+ * filled from its titles and its full-text index made anew at open. */
+static int64_t put_titled(struct index_store *st, const char *path, const char *title, const char *heading,
+                          const char *text)
+{
+    struct index_doc d;
+    struct index_chunk ch;
+    struct kb_error err = {0};
+    int64_t id = 0;
+    memset(&d, 0, sizeof(d));
+    memset(&ch, 0, sizeof(ch));
+    d.name = strrchr(path, '/') + 1;
+    d.path = path;
+    d.mime = "text/plain";
+    d.title = title;
+    ch.text = text;
+    ch.heading_path = heading;
+    if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0)
+        fail_msg("replace %s: %s", path, err.msg);
+    return id;
+}
+
+static void check_context_hits(struct index_store *st, int64_t globex, int64_t mingda)
+{
+    struct kb_arena a;
+    struct index_hit *hits;
+    kb_arena_init(&a, 4096, 0);
+    for (int m = 0; m < 2; m++) {
+        enum index_mode mode = m ? INDEX_MODE_HYBRID : INDEX_MODE_BM25;
+        assert_true(search(st, "What is the Globex return window?", mode, &a, &hits) >= 2);
+        assert_int_equal(hits[0].document_id, globex);
+        assert_string_equal(hits[0].heading_path, "Returns"); /* the context is not shown as a heading */
+        assert_true(search(st, "明达公司的年假有几天", mode, &a, &hits) >= 2);
+        assert_int_equal(hits[0].document_id, mingda);
+    }
+    kb_arena_release(&a);
+}
+
+static void test_document_context(void **state)
+{
+    struct fx *f = *state;
+    char path[4200];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    assert_string_equal(index_chunk_context("Manual", "Manual > Setup"), "");
+    assert_string_equal(index_chunk_context("Manual", "Manual"), "");
+    assert_string_equal(index_chunk_context("Manual", "Manuals > Setup"), "Manual");
+    assert_string_equal(index_chunk_context("Manual", NULL), "Manual");
+    assert_string_equal(index_chunk_context("", "Setup"), "");
+    assert_string_equal(index_chunk_context(NULL, "Setup"), "");
+    /* inserted first, so a tie would rank the other company's chunk first */
+    put_titled(f->st, "/hb/acme.txt", "Acme Customer Handbook", "Returns",
+               "Items can be returned within 30 days of delivery for a full refund.");
+    int64_t globex = put_titled(f->st, "/hb/globex.txt", "Globex Customer Handbook", "Returns",
+                                "Items can be returned within 60 days of delivery for a full refund.");
+    put_titled(f->st, "/hb/huayuan.txt", "华源公司员工手册", "年假", "员工每年有十五天带薪年假。");
+    int64_t mingda = put_titled(f->st, "/hb/mingda.txt", "明达公司员工手册", "年假", "员工每年有二十天带薪年假。");
+    put_titled(f->st, "/hb/setup.md", "Setup Guide", "Setup Guide > Wi-Fi", "Hold the button for ten seconds.");
+    check_context_hits(f->st, globex, mingda);
+    check_ok(f->st);
+
+    /* what the rows hold, then the same store as a version-10 one (no context column) */
+    index_store_close(f->st);
+    f->st = NULL;
+    snprintf(path, sizeof path, "%s/kbox.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(context, '|') FROM (SELECT context FROM chunks"
+                                            " ORDER BY id)", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0),
+                        "Acme Customer Handbook|Globex Customer Handbook|华源公司员工手册|明达公司员工手册|");
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=10;", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct kb_error err = {0};
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
+    assert_int_equal(index_store_schema_version(f->st), 11);
+    check_context_hits(f->st, globex, mingda);
+    check_ok(f->st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -756,6 +841,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_while_writing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ivf_above_threshold, fx_setup, fx_teardown),
         cmocka_unit_test(test_ann_hnsw_then_ivf),
+        cmocka_unit_test_setup_teardown(test_document_context, fx_setup, fx_teardown),
     };
     kb_log_set_level(KB_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);

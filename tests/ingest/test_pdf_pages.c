@@ -191,7 +191,7 @@ static void test_store_roundtrip_and_migration(void **state)
     int n, page;
     kb_arena_init(&a, 4096, 0);
     assert_int_equal(idx_open(&st, dir, NULL, &err), 0);
-    assert_int_equal(index_store_schema_version(st), 10); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff */
+    assert_int_equal(index_store_schema_version(st), 11); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff, 11: chunk context */
     int64_t id = store_doc(st, d, "/a/paged.pdf");
     assert_int_equal(index_doc_chunks(st, id, &a, &rows, &n, &err), 0);
     assert_int_equal(n, 1);
@@ -218,11 +218,12 @@ static void test_store_roundtrip_and_migration(void **state)
     snprintf(db, sizeof db, "%s/kbox.db", dir);
     sqlite3 *s;
     assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(s, "ALTER TABLE chunks DROP COLUMN page_map; PRAGMA user_version=2;", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(s, "ALTER TABLE chunks DROP COLUMN page_map;"
+                                        " ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=2;", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(s);
     assert_int_equal(idx_open(&st, dir, NULL, &err), 0);
-    assert_int_equal(index_store_schema_version(st), 10); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff */
+    assert_int_equal(index_store_schema_version(st), 11); /* 4: conversation log, 5: curated answers, 6: users, 7: bots, 8: handoff, 9: bot handoff, 10: collection handoff, 11: chunk context */
     assert_int_equal(index_doc_chunks(st, id, &a, &rows, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].page_map, "");

@@ -162,11 +162,11 @@ static void test_migration(void **state)
     assert_non_null(strstr(r.body, "\"greeting\":\"Hi! Ask me anything about our products and policies.\""));
     http_resp_free(&r);
 
-    /* make it a schema-5 database (before bots), then reopen: it upgrades in place */
+    /* make it a schema-5 database (before bots and chunks.context), then reopen: it upgrades in place */
     webfix_stop(f);
     snprintf(path, sizeof path, "%s/kbox.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE bots; PRAGMA user_version=5;", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE bots; ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=5;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     webfix_set(f, "widget.greeting", "Welcome to the old widget");
     webfix_start(f, 2);
@@ -194,7 +194,8 @@ static void test_migration(void **state)
     http_resp_free(&r);
     webfix_stop(f);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE bot_handoff; PRAGMA user_version=8;", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE bot_handoff; ALTER TABLE chunks DROP COLUMN context;"
+                                         " PRAGMA user_version=8;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     webfix_start(f, 2);
     call(f, "GET", "/api/bots/legacy", NULL, 200, &r);
