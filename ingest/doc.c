@@ -5,7 +5,8 @@
  * Tables come in row by row (doc_table_*), becoming "Header: value, ..." records, or FAQ blocks
  * when the header has question and answer columns. doc_finish() runs once at the end: it merges
  * "Q: ..." / "A: ..." paragraph pairs into FAQ blocks, joins all block texts with "\n" into
- * doc->text and records each block's byte range in it. Invariant after doc_finish(): n_blocks > 0
+ * doc->text and records each block's byte range in it; a document without a title takes a filing
+ * cover page's registrant (doc_cover_title), else its first heading. Invariant after doc_finish(): n_blocks > 0
  * and every block's text is non-empty NFC. doc_add_paged() also keeps where later pages start in a
  * block's text: each raw offset is moved to the normalised text by normalising the prefix before it
  * (norm.c only folds locally, so that prefix is a prefix of the result, give or take one space).
@@ -368,6 +369,59 @@ static int doc_pair_faq(struct ingest_ctx *c)
     return rc;
 }
 
+/* The block text after a case-insensitive prefix, or NULL. */
+static const char *doc_after_prefix(const struct ingest_block *b, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return b->text_bytes >= n && strncasecmp(b->text, prefix, n) == 0 ? b->text + n : NULL;
+}
+
+/* A filing's cover page names the filer on the line above "(Exact name of registrant as specified
+ * in its charter)", under "FORM 10-Q" and its period or report date; its first heading is only
+ * "UNITED STATES SECURITIES AND EXCHANGE COMMISSION", the same for every filing, which as the title
+ * (and so every chunk's document context) would leave a knowledge base of several companies'
+ * filings unable to tell them apart. Title: "BEST BUY CO., INC. Form 10-Q, quarterly period ended
+ * July 29, 2023"; the form and the period when found. Only the first 40 blocks are read. */
+static int doc_cover_title(struct ingest_ctx *c)
+{
+    struct ingest_doc *d = c->doc;
+    size_t lim = KB_MIN(d->n_blocks, (size_t)40), reg = SIZE_MAX;
+    for (size_t i = 1; i < lim && reg == SIZE_MAX; i++)
+        if (doc_after_prefix(&d->blocks[i], "(Exact name of registrant") && d->blocks[i - 1].text_bytes <= 120)
+            reg = i - 1;
+    if (reg == SIZE_MAX)
+        return 0;
+    struct kb_buf t;
+    const char *form = NULL, *when = NULL;
+    size_t when_len = 0;
+    int rc;
+    for (size_t i = 0; i < reg; i++) {
+        const struct ingest_block *b = &d->blocks[i];
+        const char *v;
+        if (!form && (v = doc_after_prefix(b, "FORM ")) && b->text_bytes <= 16 && !strchr(v, ' '))
+            form = v;
+        else if (!when && (v = doc_after_prefix(b, "For the ")) && (strncasecmp(v, "quarterly period ended ", 23) == 0 ||
+                                                                   strncasecmp(v, "fiscal year ended ", 18) == 0))
+            when = v, when_len = b->text_bytes - (size_t)(v - b->text);
+        else if (!when && doc_after_prefix(b, "Date of Report") && (v = strstr(b->text, "): ")) != NULL) {
+            when = v + 3;
+            when_len = strcspn(when, "(");
+            while (when_len > 0 && when[when_len - 1] == ' ')
+                when_len--;
+        }
+    }
+    kb_buf_init(&t, 512);
+    rc = kb_buf_append(&t, d->blocks[reg].text, d->blocks[reg].text_bytes);
+    if (!rc && form)
+        rc = kb_buf_printf(&t, " Form %s", form);
+    if (!rc && when && when_len > 0)
+        rc = kb_buf_printf(&t, ", %.*s", (int)when_len, when);
+    if (!rc && !(d->title = doc_strndup(c, t.data, t.len)))
+        rc = KB_ETOOBIG;
+    kb_buf_release(&t);
+    return rc;
+}
+
 int doc_finish(struct ingest_ctx *c)
 {
     struct ingest_doc *d = c->doc;
@@ -376,6 +430,8 @@ int doc_finish(struct ingest_ctx *c)
         return rc;
     if (d->n_blocks == 0)
         return kb_error_set(c->err, KB_EEMPTY, "cannot ingest '%s': no text found", c->name);
+    if (!d->title && (rc = doc_cover_title(c)) != 0)
+        return doc_cap_error(c);
     struct kb_buf t;
     kb_buf_init(&t, c->max_parse_bytes);
     for (size_t i = 0; i < d->n_blocks && !rc; i++) {

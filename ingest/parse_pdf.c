@@ -33,7 +33,8 @@
  * every page (or the image, opened as a one-page document) is rendered to grey at 200 dpi (at most
  * 40 Mpx) and read by ocr.c, one paragraph block per blank-line-separated run with its page.
  * Title: the Info dictionary's Title when it names the document (pdf_title_ok: not a file name,
- * an accession number or a placeholder), else the first heading (doc_finish).
+ * an accession number or a placeholder), else a filing cover page's registrant, form and period, else
+ * the first heading (doc_finish, doc_cover_title).
  * Tests: tests/ingest/test_pdf.c. */
 #define _GNU_SOURCE /* memmem */
 #include "ingest/ingest_int.h"

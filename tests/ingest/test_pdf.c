@@ -1,6 +1,7 @@
 /* tests/ingest/test_pdf.c: PDFs written by fixtures.c's small PDF writer, parsed through MuPDF:
  * page numbers, headings from the outline and from font size, running headers/footers and page
- * numbers dropped, hyphenated line ends joined, Chinese text, tables of aligned cells; EPUB through MuPDF; and the bad cases:
+ * numbers dropped, hyphenated line ends joined, Chinese text, tables of aligned cells, a filing cover
+ * page's registrant as the title; EPUB through MuPDF; and the bad cases:
  * encrypted, truncated, garbage after the header, no text layer (with ingest.ocr off and on), and a
  * PNG image; and OCR of a rendered page (as PNG and as an image-only PDF) when mutool is installed. */
 #include <setjmp.h>
@@ -199,6 +200,30 @@ static void test_pdf_wrapped_heading(void **state)
     assert_string_equal(b->text, "Warranty");
     ingest_doc_free(d);
     fx_pdf_free(p);
+}
+
+/* A filing's cover page: the title is the registrant (the line above "(Exact name of registrant
+ * ...)") with its form and period, not the commission's name every filing starts with; without that
+ * line the first heading stays the title. */
+static void test_pdf_cover_title(void **state)
+{
+    (void)state;
+    for (int with = 0; with < 2; with++) {
+        struct fx_pdf *p = fx_pdf_new();
+        fx_pdf_page(p);
+        fx_pdf_text(p, 150, 780, 16, "UNITED STATES SECURITIES AND EXCHANGE COMMISSION");
+        fx_pdf_text(p, 250, 740, 16, "FORM 10-Q");
+        fx_pdf_text(p, 72, 700, 11, "QUARTERLY REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT.");
+        fx_pdf_text(p, 180, 670, 11, "For the quarterly period ended March 31, 2026");
+        fx_pdf_text(p, 220, 630, 16, "GLOBEX CORPORATION");
+        fx_pdf_text(p, 170, 610, 9, with ? "(Exact name of registrant as specified in its charter)" : "(Delaware)");
+        fx_pdf_text(p, 72, 560, 11, "Net revenue rose to 12 million dollars in the quarter, and the margin held steady.");
+        struct ingest_doc *d = parse_written("cover.pdf", p);
+        assert_string_equal(d->title, with ? "GLOBEX CORPORATION Form 10-Q, quarterly period ended March 31, 2026"
+                                           : "UNITED STATES SECURITIES AND EXCHANGE COMMISSION");
+        ingest_doc_free(d);
+        fx_pdf_free(p);
+    }
 }
 
 static void test_pdf_bad(void **state)
@@ -531,7 +556,7 @@ static void test_pdf_columns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_info_title), cmocka_unit_test(test_pdf_wrapped_heading), cmocka_unit_test(test_pdf_bad),
+        cmocka_unit_test(test_pdf_outline),   cmocka_unit_test(test_pdf_font_sizes), cmocka_unit_test(test_pdf_info_title), cmocka_unit_test(test_pdf_wrapped_heading), cmocka_unit_test(test_pdf_cover_title), cmocka_unit_test(test_pdf_bad),
         cmocka_unit_test(test_no_text_layer), cmocka_unit_test(test_epub),          cmocka_unit_test(test_ocr),
         cmocka_unit_test(test_pdf_table),     cmocka_unit_test(test_pdf_numbered),
         cmocka_unit_test(test_pdf_bold),      cmocka_unit_test(test_pdf_columns),
