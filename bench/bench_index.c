@@ -3,7 +3,9 @@
  * save), query latency p50/p99 per mode, and peak resident memory.
  *
  * Corpus: words drawn from a Zipf(1.0) vocabulary of 50k pseudo-words (plus 10% Chinese chunks drawn
- * from 3000 Han characters), 120 words per chunk; queries are 4 words from the same distribution.
+ * from 3000 Han characters), 120 words per chunk, and a title of 4 such words per document (so every
+ * chunk has a document context, a third full-text field); queries are 4 words from the same
+ * distribution.
  * Usage: bench_index N_CHUNKS [DATA_DIR [ANN_THRESHOLD]]  (DATA_DIR defaults to a fresh temp dir,
  * removed at exit; ANN_THRESHOLD is the open option ann_threshold, default 200000). Query words are
  * drawn from ranks 200..20200 (content words; the top ranks behave like stop words and would make
@@ -24,6 +26,7 @@
 #define VOCAB 50000
 #define WORDS_PER_CHUNK 120
 #define CHUNKS_PER_DOC 10
+#define TITLE_WORDS 4
 #define N_QUERIES 300
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
     double t0, c0, t_ingest, t_build, t_save, c_ingest, c_build, c_save, sum = 0;
     bool tmp = argc < 3;
     static char texts[CHUNKS_PER_DOC][WORDS_PER_CHUNK * 24];
+    char title[TITLE_WORDS * 40];
     if (argc < 2 || kb_parse_i64(argv[1], &n_chunks) != 0 || n_chunks < CHUNKS_PER_DOC) {
         fprintf(stderr, "usage: bench_index N_CHUNKS [DATA_DIR]\n");
         return 1;
@@ -174,6 +178,13 @@ int main(int argc, char **argv)
         }
         doc.path = path;
         doc.name = path + 11;
+        title[0] = '\0';
+        for (int w = 0, n = 0; w < TITLE_WORDS; w++) {
+            char word[40];
+            word_of(zipf_pick(), word);
+            n += snprintf(title + n, sizeof(title) - (size_t)n, "%s%s", w ? " " : "", word);
+        }
+        doc.title = title; /* every chunk's document context */
         if (index_doc_replace(st, &doc, ch, CHUNKS_PER_DOC, NULL, NULL, 0, NULL, &err) != 0) {
             fprintf(stderr, "replace: %s\n", err.msg);
             return 1;

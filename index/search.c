@@ -517,7 +517,8 @@ static void fuse_near_tie(struct store_cand *c, int n, double trust)
  * as a bag of terms; the answer to a question usually sits in one sentence that repeats most of the
  * question's rare terms, which neither sees. So the first `depth` fused candidates are reordered by
  * key = beta x best - ln(1 + fused rank), where best = max over the chunk's sentences (text/'s simple
- * rule, text_sentence_end_simple, which the settings below were tuned on) and its heading path of
+ * rule, text_sentence_end_simple, which the settings below were tuned on) and its heading (document
+ * context and heading path, read as one) of
  * sum idf(query terms in the sentence) / sum idf(query terms), in [0, 1].
  * Two settings, by the query's script: CJK query terms are overlapping character pairs, so one shared
  * phrase fills a sentence with matches and the evidence is weaker (beta 3 over 10 candidates); word
@@ -558,12 +559,13 @@ static double evid_mask_weight(uint64_t mask, const double *idf, int n)
     return w;
 }
 
-static double evid_best(const struct text_terms *q, const double *idf, double total, const char *heading,
-                        const char *text)
+static double evid_best(const struct text_terms *q, const double *idf, double total, const char *context,
+                        const char *heading, const char *text)
 {
     struct evid_state e = {q, 0};
     double best;
     size_t n = strlen(text);
+    index_tokenize(context, strlen(context), true, evid_tok, &e); /* the heading's root (index_chunk_context) */
     index_tokenize(heading, strlen(heading), true, evid_tok, &e);
     best = evid_mask_weight(e.mask, idf, q->n);
     for (size_t off = 0; off < n;) {
@@ -616,7 +618,9 @@ static int evid_rerank(struct index_store *st, const struct text_terms *q, struc
     kb_arena_init(&a, 64 * 1024, 0);
     rc = store_fill_hits(st, h, n, &a, err);
     for (int i = 0; rc == 0 && i < n; i++) {
-        k[i].key = p->beta * evid_best(q, idf, total, h[i].heading_path, h[i].text) - log(1.0 + i);
+        k[i].key = p->beta * evid_best(q, idf, total, index_chunk_context(h[i].doc_title, h[i].heading_path),
+                                       h[i].heading_path, h[i].text) -
+                   log(1.0 + i);
         k[i].rank = i;
     }
     kb_arena_release(&a);
