@@ -1,5 +1,6 @@
 /* tests/index/idx_test.h: helpers shared by the index tests: a fresh temporary data directory per
- * test, recursive removal, and opening a store with the built-in embedder. */
+ * test, recursive removal, opening a store with the built-in embedder, and storing a one-chunk
+ * document. */
 #ifndef KB_TESTS_INDEX_IDX_TEST_H
 #define KB_TESTS_INDEX_IDX_TEST_H
 
@@ -51,6 +52,30 @@ static inline int idx_open(struct index_store **st, const char *dir, const struc
     o.embedder = emb;
     o.ann_threshold = 200000;
     return index_store_open(st, &o, err);
+}
+
+/* Stores one document of one chunk (title and heading may be "" or NULL); 0 and a message on stderr
+ * when the store refuses it, which the caller's assertion then names. */
+static inline int64_t idx_put_chunk(struct index_store *st, const char *path, const char *title, const char *heading,
+                                    const char *text)
+{
+    struct index_doc d;
+    struct index_chunk ch;
+    struct kb_error err = {0};
+    int64_t id = 0;
+    memset(&d, 0, sizeof(d));
+    memset(&ch, 0, sizeof(ch));
+    d.name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    d.path = path;
+    d.mime = "text/plain";
+    d.title = title;
+    ch.text = text;
+    ch.heading_path = heading;
+    if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0) {
+        fprintf(stderr, "replace %s: %s\n", path, err.msg);
+        return 0;
+    }
+    return id;
 }
 
 #endif

@@ -32,18 +32,8 @@ struct fx {
 
 static int64_t put_headed(struct index_store *st, const char *name, const char *heading, const char *text)
 {
-    struct index_doc d;
-    struct index_chunk ch;
-    struct kb_error err = {0};
-    int64_t id = 0;
-    memset(&d, 0, sizeof(d));
-    memset(&ch, 0, sizeof(ch));
-    d.name = d.path = name;
-    d.mime = "text/plain";
-    ch.text = text;
-    ch.heading_path = heading;
-    if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0)
-        fail_msg("replace %s: %s", name, err.msg);
+    int64_t id = idx_put_chunk(st, name, NULL, heading, text);
+    assert_true(id > 0);
     return id;
 }
 

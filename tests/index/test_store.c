@@ -750,20 +750,8 @@ static void test_search_while_writing(void **state)
 static int64_t put_titled(struct index_store *st, const char *path, const char *title, const char *heading,
                           const char *text)
 {
-    struct index_doc d;
-    struct index_chunk ch;
-    struct kb_error err = {0};
-    int64_t id = 0;
-    memset(&d, 0, sizeof(d));
-    memset(&ch, 0, sizeof(ch));
-    d.name = strrchr(path, '/') + 1;
-    d.path = path;
-    d.mime = "text/plain";
-    d.title = title;
-    ch.text = text;
-    ch.heading_path = heading;
-    if (index_doc_replace(st, &d, &ch, 1, NULL, text, strlen(text), &id, &err) != 0)
-        fail_msg("replace %s: %s", path, err.msg);
+    int64_t id = idx_put_chunk(st, path, title, heading, text);
+    assert_true(id > 0);
     return id;
 }
 
