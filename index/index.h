@@ -317,18 +317,21 @@ struct index_chunk {
                                  NULL / "" when the chunk sits on page_start alone */
 };
 
-/* The text a chunk is embedded from: its document context (index_chunk_context(title, heading_path),
- * joined to the heading path by " > "), the heading path, a newline, then the text (just the text
- * when both are empty). Callers that compute vectors for index_doc_replace() embed this with the
- * document's title. Caller frees. */
-char *index_chunk_embed_text(const struct index_chunk *c, const char *title);
+/* The text a chunk is embedded from: its context (index_chunk_context(), joined to the heading path
+ * by " > "), the heading path, a newline, then the text (just the text when both are empty).
+ * Caller frees. */
+char *index_chunk_embed_text(const struct index_chunk *c, const char *context);
 
-/* A chunk's document context, its third full-text field: the document's title, so that a question
+/* Document context, each chunk's third full-text field: the document's title, so that a question
  * naming a document ("Globex's return window") finds its chunks although their sections never
- * repeat the name; "" when there is no title or the heading path already starts with it (a
- * Markdown title heading, or an eval row whose title is its heading path). BM25 reads it as the
- * root of the heading path (store_search.c). Returns title or "". */
-const char *index_chunk_context(const char *title, const char *heading_path);
+ * repeat the name. BM25 reads it as the root of the heading path (store_search.c).
+ * index_doc_context: title, or "" when there is none or when the title is one section heading
+ * beside others (a document without a title of its own takes its first heading: "1. Introduction"
+ * beside "2. Brakes" names a section, not the document); STORE_DOC_CONTEXT_SQL is the same rule in
+ * SQL. index_chunk_context: doc_context, or "" when the chunk's heading path already starts with it
+ * (a Markdown title heading, or an eval row whose title is its heading path). */
+const char *index_doc_context(const char *title, const struct index_chunk *chunks, int n);
+const char *index_chunk_context(const char *doc_context, const char *heading_path);
 
 /* Creates a document row (status from doc->status, usually queued) without chunks. */
 int index_doc_create(struct index_store *st, const struct index_doc *doc, int64_t *id_out, struct kb_error *err);
@@ -509,6 +512,7 @@ struct index_hit {
     const char *doc_path;
     const char *external_id;  /* "" if none */
     const char *heading_path; /* "" if none */
+    const char *context;      /* the chunk's document context, "" if none (index_chunk_context) */
     const char *text;         /* the chunk text */
     int ordinal;
     int page_start, page_end; /* 0 when unknown */

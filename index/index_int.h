@@ -80,6 +80,15 @@ struct sqlite3;      /* SQLite's handle types, named without including sqlite3.h
 struct sqlite3_stmt;
 
 #define STORE_N_STMT 128
+
+/* index_doc_context() in SQL, for SQLite and PostgreSQL alike: the context of document d (an alias
+ * in the enclosing query): '' without a title or when the title is a heading beside others. */
+#define STORE_DOC_CONTEXT_SQL                                                                                 \
+    "(CASE WHEN d.title = '' OR (EXISTS (SELECT 1 FROM chunks h WHERE h.document_id = d.id"                  \
+    " AND (h.heading_path = d.title OR substr(h.heading_path, 1, length(d.title) + 3) = d.title || ' > '))" \
+    " AND EXISTS (SELECT 1 FROM chunks h WHERE h.document_id = d.id AND h.heading_path <> ''"                \
+    " AND h.heading_path <> d.title AND substr(h.heading_path, 1, length(d.title) + 3) <> d.title || ' > '))" \
+    " THEN '' ELSE d.title END)"
 #define STORE_PATH_BYTES 4200
 
 struct store_stmt {

@@ -1607,7 +1607,8 @@ int pg_reembed_claim(struct pg_db *db, const char *embedder_id, struct kb_arena 
     r = NULL;
     v[1] = I64(ib, out->document_id);
     if (rc == 0)
-        rc = pg_run(db, "SELECT c.id, c.text, c.heading_path, d.title FROM chunks c JOIN documents d ON d.id = c.document_id"
+        rc = pg_run(db, "SELECT c.id, c.text, c.heading_path, " STORE_DOC_CONTEXT_SQL " FROM chunks c"
+                        " JOIN documents d ON d.id = c.document_id"
                         " WHERE c.document_id = $2 AND NOT EXISTS"
                         " (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.embedder_id = $1) ORDER BY c.ordinal",
                     2, v, -1, NULL, 0, 0, &r, "read chunks to re-embed", err);
@@ -1623,7 +1624,7 @@ int pg_reembed_claim(struct pg_db *db, const char *embedder_id, struct kb_arena 
             out->chunks[i].text = pg_str(r, i, 1, a);
             out->chunks[i].heading_path = pg_str(r, i, 2, a);
             if (i == 0)
-                out->title = pg_str(r, i, 3, a);
+                out->doc_context = pg_str(r, i, 3, a);
             out->n_chunks = i + 1;
         }
     }

@@ -92,7 +92,7 @@ struct pg_reembed_work {
     int n_chunks;
     int64_t *chunk_ids;          /* arena */
     struct index_chunk *chunks;  /* text and heading_path only; arena */
-    const char *title;           /* the document's title (index_chunk_embed_text); arena */
+    const char *doc_context;     /* the document's context (index_doc_context); arena */
 };
 /* Claims the oldest queued re-embedding job for embedder_id nobody holds (FOR UPDATE SKIP LOCKED):
  * like pg_job_claim, db's transaction stays open holding the claim until pg_reembed_finish or

@@ -80,7 +80,7 @@ static int rpg_work(struct reembed_pg *rp, const struct index_embedder *tgt, str
     if (w.n_chunks > 0) {
         texts = kb_xcalloc((size_t)w.n_chunks, sizeof *texts);
         for (int i = 0; i < w.n_chunks; i++)
-            texts[i] = index_chunk_embed_text(&w.chunks[i], w.title);
+            texts[i] = index_chunk_embed_text(&w.chunks[i], index_chunk_context(w.doc_context, w.chunks[i].heading_path));
         x = kb_try_malloc((size_t)w.n_chunks * (size_t)tgt->dim, sizeof(float));
         rc = x ? tgt->embed(tgt->ud, (const char *const *)texts, w.n_chunks, x, err)
                : kb_error_set(err, KB_ENOMEM, "no memory for %d vectors", w.n_chunks);

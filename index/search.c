@@ -565,7 +565,7 @@ static double evid_best(const struct text_terms *q, const double *idf, double to
     struct evid_state e = {q, 0};
     double best;
     size_t n = strlen(text);
-    index_tokenize(context, strlen(context), true, evid_tok, &e); /* the heading's root (index_chunk_context) */
+    index_tokenize(context, strlen(context), true, evid_tok, &e); /* the heading's root */
     index_tokenize(heading, strlen(heading), true, evid_tok, &e);
     best = evid_mask_weight(e.mask, idf, q->n);
     for (size_t off = 0; off < n;) {
@@ -618,9 +618,7 @@ static int evid_rerank(struct index_store *st, const struct text_terms *q, struc
     kb_arena_init(&a, 64 * 1024, 0);
     rc = store_fill_hits(st, h, n, &a, err);
     for (int i = 0; rc == 0 && i < n; i++) {
-        k[i].key = p->beta * evid_best(q, idf, total, index_chunk_context(h[i].doc_title, h[i].heading_path),
-                                       h[i].heading_path, h[i].text) -
-                   log(1.0 + i);
+        k[i].key = p->beta * evid_best(q, idf, total, h[i].context, h[i].heading_path, h[i].text) - log(1.0 + i);
         k[i].rank = i;
     }
     kb_arena_release(&a);

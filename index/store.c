@@ -262,12 +262,14 @@ static const char *const store_migrations[] = {
     store_bots_handoff_migration,
     /* 9 -> 10: a collection's own handoff settings (store_coll_handoff.c) */
     store_coll_handoff_migration,
-    /* 10 -> 11: a chunk's document context (index_chunk_context: the document title unless the
-     * heading path starts with it) as a third full-text column; the index is made anew */
+    /* 10 -> 11: a chunk's document context (index_doc_context, index_chunk_context) as a third
+     * full-text column; the index is made anew */
     "ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';"
-    "UPDATE chunks SET context=coalesce((SELECT CASE WHEN d.title='' OR chunks.heading_path=d.title"
-    " OR substr(chunks.heading_path, 1, length(d.title) + 3)=d.title || ' > ' THEN '' ELSE d.title END"
-    " FROM documents d WHERE d.id=chunks.document_id), '');"
+    "CREATE TEMP TABLE doc_context AS SELECT d.id AS id, " STORE_DOC_CONTEXT_SQL " AS ctx FROM documents d;"
+    "UPDATE chunks SET context=coalesce((SELECT CASE WHEN x.ctx='' OR chunks.heading_path=x.ctx"
+    " OR substr(chunks.heading_path, 1, length(x.ctx) + 3)=x.ctx || ' > ' THEN '' ELSE x.ctx END"
+    " FROM doc_context x WHERE x.id=chunks.document_id), '');"
+    "DROP TABLE doc_context;"
     "DROP TABLE chunks_vocab;"
     "DROP TABLE chunks_fts;"
     "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading_path, context, content='chunks', content_rowid='id',"
@@ -528,8 +530,7 @@ int store_put_vectors(struct index_store *st, const struct index_embedder *e, co
 int store_missing_batch(struct index_store *st, const char *embedder_id, int64_t after, int batch, int64_t *ids,
                         char **texts, int *n_out, struct kb_error *err)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT c.id, c.text, c.heading_path, d.title FROM chunks c"
-                                     " JOIN documents d ON d.id=c.document_id WHERE c.id>?2 AND NOT EXISTS"
+    sqlite3_stmt *s = store_prep(st, "SELECT c.id, c.text, c.heading_path, c.context FROM chunks c WHERE c.id>?2 AND NOT EXISTS"
                                      " (SELECT 1 FROM embeddings e WHERE e.chunk_id=c.id AND e.embedder_id=?1)"
                                      " ORDER BY c.id LIMIT ?3", err);
     int n = 0;

@@ -29,11 +29,11 @@
 
 #include "index/pg.h"
 
-char *index_chunk_embed_text(const struct index_chunk *c, const char *title)
+char *index_chunk_embed_text(const struct index_chunk *c, const char *context)
 {
-    const char *context = index_chunk_context(title, c->heading_path);
     struct kb_buf b;
     kb_buf_init(&b, 0);
+    context = context ? context : "";
     kb_buf_puts(&b, context);
     if (context[0] && c->heading_path && c->heading_path[0])
         kb_buf_puts(&b, " > ");
@@ -347,13 +347,29 @@ static int st_replace_target(struct index_store *st, const struct index_doc *d, 
     return 0;
 }
 
-const char *index_chunk_context(const char *title, const char *heading_path)
+/* Whether heading path h is t or starts with t + " > " (n = strlen(t) > 0). */
+static bool path_under(const char *h, const char *t, size_t n)
 {
-    size_t n = title ? strlen(title) : 0;
-    const char *h = heading_path ? heading_path : "";
-    if (n == 0 || (strncmp(h, title, n) == 0 && (h[n] == '\0' || strncmp(h + n, " > ", 3) == 0)))
-        return "";
-    return title;
+    return h && strncmp(h, t, n) == 0 && (h[n] == '\0' || strncmp(h + n, " > ", 3) == 0);
+}
+
+const char *index_doc_context(const char *title, const struct index_chunk *chunks, int n)
+{
+    size_t len = title ? strlen(title) : 0;
+    bool heading = false, sibling = false;
+    for (int i = 0; len > 0 && i < n; i++) {
+        if (path_under(chunks[i].heading_path, title, len))
+            heading = true;
+        else if (chunks[i].heading_path && chunks[i].heading_path[0])
+            sibling = true;
+    }
+    return len == 0 || (heading && sibling) ? "" : title;
+}
+
+const char *index_chunk_context(const char *doc_context, const char *heading_path)
+{
+    size_t n = doc_context ? strlen(doc_context) : 0;
+    return n == 0 || path_under(heading_path, doc_context, n) ? "" : doc_context;
 }
 
 /* The title of document doc_id (a malloc'd copy; "" when absent). */
@@ -382,13 +398,15 @@ int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct ind
         store_prep(st, "INSERT INTO chunks_fts(rowid, text, heading_path, context) VALUES(?1, ?2, ?3, ?4)", err);
     sqlite3_stmt *emb = store_prep(st, "INSERT INTO embeddings(chunk_id, embedder_id, vector) VALUES(?1, ?2, ?3)", err);
     char *title;
+    const char *doc_context;
     int rc = 0;
     if (!ins || !fts || !emb)
         return err ? err->code : KB_EIO;
     title = st_doc_title(st, doc_id); /* the row is written before its chunks */
+    doc_context = index_doc_context(title, chunks, n);
     for (int i = 0; rc == 0 && i < n; i++) {
         const struct index_chunk *c = &chunks[i];
-        const char *context = index_chunk_context(title, c->heading_path);
+        const char *context = index_chunk_context(doc_context, c->heading_path);
         int64_t cid;
         sqlite3_bind_int64(ins, 1, doc_id);
         sqlite3_bind_int(ins, 2, i);
@@ -433,14 +451,14 @@ int store_insert_chunks(struct index_store *st, int64_t doc_id, const struct ind
 static int st_embed_chunks(const struct index_embedder *e, const struct index_chunk *chunks, int n, const char *title,
                            float **out, struct kb_error *err)
 {
-    const char **texts;
+    const char **texts, *doc_context = index_doc_context(title, chunks, n);
     int rc;
     *out = kb_try_malloc((size_t)n * (size_t)e->dim, sizeof(float));
     if (!*out)
         return kb_error_set(err, KB_ENOMEM, "no memory for %d chunk vectors", n);
     texts = kb_xmalloc((size_t)n * sizeof(char *));
     for (int i = 0; i < n; i++)
-        texts[i] = index_chunk_embed_text(&chunks[i], title);
+        texts[i] = index_chunk_embed_text(&chunks[i], index_chunk_context(doc_context, chunks[i].heading_path));
     rc = e->embed(e->ud, texts, n, *out, err);
     for (int i = 0; i < n; i++)
         free((char *)texts[i]);

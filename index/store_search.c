@@ -303,7 +303,7 @@ int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struc
 {
     sqlite3_stmt *s = store_prep(st, "SELECT c.document_id, d.collection_id, d.name, d.title, d.path, d.external_id,"
                                   " c.heading_path, c.text, c.ordinal, c.page_start, c.page_end, c.off_start, c.off_end,"
-                                  " c.page_map FROM chunks c JOIN documents d ON d.id=c.document_id WHERE c.id=?1", err);
+                                  " c.page_map, c.context FROM chunks c JOIN documents d ON d.id=c.document_id WHERE c.id=?1", err);
     if (!s)
         return err ? err->code : KB_EIO;
     for (int i = 0; i < n; i++) {
@@ -312,7 +312,7 @@ int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struc
         sqlite3_bind_int64(s, 1, h->chunk_id);
         if (sqlite3_step(s) != SQLITE_ROW) {
             h->doc_name = h->doc_title = h->doc_path = h->external_id = h->heading_path = h->text = "";
-            h->page_map = "";
+            h->page_map = h->context = "";
             continue;
         }
         h->document_id = sqlite3_column_int64(s, 0);
@@ -329,6 +329,7 @@ int store_fill_hits(struct index_store *st, struct index_hit *hits, int n, struc
         h->off_start = sqlite3_column_int64(s, 11);
         h->off_end = sqlite3_column_int64(s, 12);
         h->page_map = store_col_str(s, 13, a);
+        h->context = store_col_str(s, 14, a);
     }
     sqlite3_reset(s);
     return 0;

@@ -745,8 +745,9 @@ static void test_search_while_writing(void **state)
 
 /* Document context: two handbooks whose return sections differ only in a number are told apart
  * by a question naming the company, which only the document titles hold (English and Chinese);
- * a heading path that starts with the title adds nothing; a version-10 store gets the column
- * filled from its titles and its full-text index made anew at open. */
+ * a heading path that starts with the title adds nothing, nor does a title that is one section
+ * heading beside others; a version-10 store gets the column filled by the same rule and its
+ * full-text index made anew at open. */
 static int64_t put_titled(struct index_store *st, const char *path, const char *title, const char *heading,
                           const char *text)
 {
@@ -771,18 +772,40 @@ static void check_context_hits(struct index_store *st, int64_t globex, int64_t m
     kb_arena_release(&a);
 }
 
+/* The stored contexts, in chunk order, of test_document_context's documents. */
+static void check_contexts(const char *db_path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(context, '|') FROM (SELECT context FROM chunks"
+                                            " ORDER BY id)", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0),
+                        "Acme Customer Handbook|Globex Customer Handbook|华源公司员工手册|明达公司员工手册||||");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
 static void test_document_context(void **state)
 {
     struct fx *f = *state;
     char path[4200];
     sqlite3 *db;
-    sqlite3_stmt *s;
     assert_string_equal(index_chunk_context("Manual", "Manual > Setup"), "");
     assert_string_equal(index_chunk_context("Manual", "Manual"), "");
     assert_string_equal(index_chunk_context("Manual", "Manuals > Setup"), "Manual");
     assert_string_equal(index_chunk_context("Manual", NULL), "Manual");
     assert_string_equal(index_chunk_context("", "Setup"), "");
     assert_string_equal(index_chunk_context(NULL, "Setup"), "");
+    struct index_chunk manual[3] = {{.text = "Read this first.", .heading_path = ""},
+                                    {.text = "Unpack the bike.", .heading_path = "1. Introduction"},
+                                    {.text = "Check the pads.", .heading_path = "2. Brakes > 2.1 Pads"}};
+    /* a first heading taken as title beside other sections names a section, not the document */
+    assert_string_equal(index_doc_context("1. Introduction", manual, 3), "");
+    assert_string_equal(index_doc_context("1. Introduction", manual, 2), "1. Introduction"); /* the root */
+    assert_string_equal(index_doc_context("Bike Manual", manual, 3), "Bike Manual");
+    assert_string_equal(index_doc_context("", manual, 3), "");
     /* inserted first, so a tie would rank the other company's chunk first */
     put_titled(f->st, "/hb/acme.txt", "Acme Customer Handbook", "Returns",
                "Items can be returned within 30 days of delivery for a full refund.");
@@ -791,6 +814,10 @@ static void test_document_context(void **state)
     put_titled(f->st, "/hb/huayuan.txt", "华源公司员工手册", "年假", "员工每年有十五天带薪年假。");
     int64_t mingda = put_titled(f->st, "/hb/mingda.txt", "明达公司员工手册", "年假", "员工每年有二十天带薪年假。");
     put_titled(f->st, "/hb/setup.md", "Setup Guide", "Setup Guide > Wi-Fi", "Hold the button for ten seconds.");
+    struct index_doc md = {.name = "bike.pdf", .path = "/hb/bike.pdf", .mime = "application/pdf",
+                           .title = "1. Introduction"};
+    struct kb_error err = {0};
+    assert_int_equal(index_doc_replace(f->st, &md, manual, 3, NULL, NULL, 0, NULL, &err), 0);
     check_context_hits(f->st, globex, mingda);
     check_ok(f->st);
 
@@ -799,20 +826,19 @@ static void test_document_context(void **state)
     f->st = NULL;
     snprintf(path, sizeof path, "%s/kbox.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(context, '|') FROM (SELECT context FROM chunks"
-                                            " ORDER BY id)", -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(s, 0),
-                        "Acme Customer Handbook|Globex Customer Handbook|华源公司员工手册|明达公司员工手册|");
-    sqlite3_finalize(s);
+    check_contexts(path);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=10;", NULL, NULL,
                                   NULL), SQLITE_OK);
     sqlite3_close(db);
-    struct kb_error err = {0};
     assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
     assert_int_equal(index_store_schema_version(f->st), 11);
     check_context_hits(f->st, globex, mingda);
     check_ok(f->st);
+    index_store_close(f->st);
+    f->st = NULL;
+    check_contexts(path); /* the migration's SQL gives what index_doc_context gave */
+    assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
 }
 
 int main(void)
