@@ -1,14 +1,19 @@
 /* cli/cmd_serve.c: `kbox serve [--host H] [--port P] [--threads N] [--quiet]`: opens the knowledge
  * base and serves the web UI, JSON API, widget and OpenAI-compatible API until SIGINT or SIGTERM.
  *
- * Signals are blocked in every thread before any is started (rag's workers, the HTTP pool inherit
- * the mask) and the main thread waits for them with sigwait(), so shutdown runs in ordinary code:
- * web_server_stop() lets in-flight requests finish, then rag_close() stops the ingestion workers
- * after their current document (queued jobs resume at the next start).
+ * Signals are blocked in every thread kbox starts (rag's workers, the HTTP pool inherit the mask)
+ * and the main thread waits for them with sigwait(), so shutdown runs in ordinary code. Threads a
+ * library started before main (OpenBLAS's pool, from its constructor) do not block them: a SIGTERM
+ * that arrives while the main thread is not in sigwait() (still starting, under load) was delivered
+ * there and killed the process; serve_forward, their handler, hands it to the main thread instead.
+ * Then web_server_stop() lets in-flight requests finish, and rag_close() stops the ingestion
+ * workers after their current document (queued jobs resume at the next start).
  * stdout gets the URL (with the port actually bound, for --port 0) and the admin token, once, at
  * start; the access log goes to stderr through kb_log. Tests: tests/web/test_web.c, tests/cli/. */
 #include "cli/cli.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +22,17 @@
 #ifdef KBOX_HAVE_RAG
 #include "rag/rag.h"
 #include "web/web.h"
+
+static pthread_t serve_main;
+
+/* Runs only in a thread that does not block the signal (see above): pending on the main thread,
+ * sigwait() takes it. */
+static void serve_forward(int sig)
+{
+    int e = errno;
+    pthread_kill(serve_main, sig);
+    errno = e;
+}
 
 static int serve_flags(struct cli *c, struct web_opts *o)
 {
@@ -56,6 +72,12 @@ int cmd_serve(struct cli *c)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP); /* reload the HTTPS certificate */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    serve_main = pthread_self();
+    struct sigaction fwd = {.sa_handler = serve_forward, .sa_flags = SA_RESTART};
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGINT, &fwd, NULL);
+    sigaction(SIGTERM, &fwd, NULL);
+    sigaction(SIGHUP, &fwd, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client that goes away must not kill the server */
     umask(077); /* the data directory (database, originals, uploads, token) is the owner's alone */
 
