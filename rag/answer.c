@@ -21,19 +21,23 @@
  * question's Chinese question words blanked first (segmented with index.segment_dict). A
  * term weighs its IDF over the knowledge base (how specific it is; without the store's statistics,
  * its rarity among the candidate sentences). A sentence's coverage is the weighted share of the
- * question's terms it holds (a table row also through its header line), and its score
+ * question's terms it holds (a table row also through its header line, any sentence also through
+ * its passage's document context: "Acme" in "What is the warranty at Acme?" is held by every
+ * sentence of Acme's handbook), and its score
  *   0.55 * coverage
  * + 0.25 * vector similarity       (question and sentence embedded with the KB's embedder)
  * + 0.10 * proximity               (adjacent question-term pairs found next to each other)
  * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
- * + 0.10 * term overlap with the passage's heading path (the section's own name)
+ * + 0.10 * term overlap with the passage's heading path and document context (the section's and
+ *          the document's names)
  * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score and coverage
  * pass to the sentence after it, which is how FAQ pairs answer when their question matches only
  * loosely. The best sentence and up to answer.max_sentences - 1 more scoring within 0.75 of it are
  * taken, each further one covering a question term the ones before do not (no off-topic sentence
  * that merely repeats the topic words: "The Aurora e-bike launches in Lisbon" for the price); never
- * a sentence covering none of the question's terms, a bare heading or a table's header line. They
+ * a sentence holding none of the question's terms itself, a bare heading or title, or a table's
+ * header line (no such sentence: the fallback). They
  * are written in the order of their coverage, cited [n] (one number per passage), a table row
  * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
  * EUR"). With answer.extractive_span (off by default, docs/BENCHMARKS.md says why) the answer is
@@ -62,7 +66,9 @@ struct cand {
     bool is_question;
     enum cand_table table;   /* a table's header line or one of its rows (answer_table_role) */
     size_t hstart, hend;     /* CAND_TABLE_ROW: its table's header line in the passage text */
-    double overlap;          /* coverage: the weighted share of the question's terms it holds, in [0, 1] */
+    double overlap;          /* coverage: the weighted share of the question's terms it holds, in [0, 1],
+                                counting those its document context holds ("Acme" in Acme's handbook) */
+    double own;              /* the same without the document context: the sentence's own terms */
     double vector, prox, prior, score;
 };
 
@@ -518,17 +524,19 @@ static int answer_put_row(struct kb_buf *b, const char *row, size_t rn, const ch
     return rc;
 }
 
-/* A sentence that only repeats its section's name (the leaf of the heading path). */
-static bool answer_is_bare_heading(const char *heading_path, const char *s, size_t n)
+/* A sentence that only repeats its section's name (the leaf of the heading path) or its document's
+ * (the context: a text file's title line). */
+static bool answer_is_bare_heading(const struct rag_passage *p, const char *s, size_t n)
 {
-    const char *hp = heading_path ? heading_path : "";
+    const char *hp = p->heading_path ? p->heading_path : "";
+    const char *ctx = p->context ? p->context : "";
     const char *leaf = strrchr(hp, '>');
     leaf = leaf ? leaf + 1 : hp;
     while (*leaf == ' ')
         leaf++;
     while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
         n--;
-    return strlen(leaf) == n && memcmp(leaf, s, n) == 0;
+    return (strlen(leaf) == n && memcmp(leaf, s, n) == 0) || (ctx[0] && strlen(ctx) == n && memcmp(ctx, s, n) == 0);
 }
 
 static int cand_by_coverage(const void *a, const void *b)
@@ -563,6 +571,13 @@ static bool answer_cand_has(const struct rag_passage *p, const struct cand *c, c
            (c->table == CAND_TABLE_ROW && rag_text_has_term(t + c->hstart, c->hend - c->hstart, term));
 }
 
+/* True when the candidate's document context holds term: the question names the document. */
+static bool answer_ctx_has(const struct rag_passage *p, const struct cand *c, const char *term)
+{
+    const char *x = p[c->passage].context;
+    return x && x[0] && rag_text_has_term(x, strlen(x), term);
+}
+
 /* Picks the answer's sentences from the candidates c[0..n) (best score first) and writes them with
  * their [n] markers: the best answerable one, then up to answer.max_sentences - 1 more scoring
  * within 0.75 of it that each cover a question term the ones before do not. Never a question, a
@@ -584,13 +599,13 @@ static int answer_compose(const struct config *cfg, const char *question, const 
         if (used > 0 && c[s].score < 0.75 * pick[0].score)
             break;
         answer_strip_prefix(&st, &sn);
-        if (sn == 0 || c[s].is_question || c[s].overlap <= 0 || c[s].table == CAND_TABLE_HEADER ||
-            answer_is_bare_heading(p[c[s].passage].heading_path, st, sn))
+        if (sn == 0 || c[s].is_question || c[s].own <= 0 || c[s].table == CAND_TABLE_HEADER ||
+            answer_is_bare_heading(&p[c[s].passage], st, sn))
             continue;
         /* a further sentence must cover a question term the answer does not cover yet: one that
          * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */
         for (int t = 0; t < qt->n; t++)
-            if (!covered[t] && answer_cand_has(p, &c[s], qt->term[t])) {
+            if (!covered[t] && (answer_cand_has(p, &c[s], qt->term[t]) || answer_ctx_has(p, &c[s], qt->term[t]))) {
                 covered[t] = true;
                 adds = true;
             }
@@ -684,7 +699,8 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     for (int t = 0; t < qt.n; t++) {
         int df = 0;
         for (int s = 0; s < n; s++)
-            df += rag_text_has_term(p[c[s].passage].text + c[s].start, c[s].end - c[s].start, qt.term[t]);
+            df += rag_text_has_term(p[c[s].passage].text + c[s].start, c[s].end - c[s].start, qt.term[t]) ||
+                  answer_ctx_has(p, &c[s], qt.term[t]);
         weights[t] = stats && stats->idf ? stats->idf(stats->ud, qt.term[t], strlen(qt.term[t]))
                                          : log(1.0 + (double)n / (1.0 + df));
         wsum += weights[t];
@@ -713,11 +729,15 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     for (int s = 0; s < n; s++) {
         const char *st = p[c[s].passage].text + c[s].start;
         size_t sn = c[s].end - c[s].start;
-        double hit = 0;
-        for (int t = 0; t < qt.n; t++)
+        double hit = 0, own = 0;
+        for (int t = 0; t < qt.n; t++) {
             if (answer_cand_has(p, &c[s], qt.term[t]))
+                own += weights[t];
+            else if (answer_ctx_has(p, &c[s], qt.term[t]))
                 hit += weights[t];
-        c[s].overlap = wsum > 0 ? hit / wsum : 0;
+        }
+        c[s].own = wsum > 0 ? own / wsum : 0;
+        c[s].overlap = wsum > 0 ? (own + hit) / wsum : 0;
         if (vecs) {
             double dot = 0;
             for (int d = 0; d < emb->dim; d++)
@@ -726,12 +746,13 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         }
         c[s].prox = answer_proximity(masked, st, sn);
         c[s].score = 0.55 * c[s].overlap + 0.25 * c[s].vector + 0.10 * c[s].prox + 0.10 * c[s].prior;
-        /* the section's own name: "Returns > Refunds" speaks for its sentences */
+        /* the section's own name: "Returns > Refunds" speaks for its sentences, and so does the
+         * document's (its context) */
         {
             const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
             double hh = 0;
             for (int t = 0; t < qt.n; t++)
-                if (rag_text_has_term(hp, strlen(hp), qt.term[t]))
+                if (rag_text_has_term(hp, strlen(hp), qt.term[t]) || answer_ctx_has(p, &c[s], qt.term[t]))
                     hh += weights[t];
             c[s].score += wsum > 0 ? 0.10 * hh / wsum : 0;
         }
@@ -747,6 +768,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             c[s + 1].score < 0.95 * c[s].score) {
             c[s + 1].score = 0.95 * c[s].score;
             c[s + 1].overlap = KB_MAX(c[s + 1].overlap, c[s].overlap);
+            c[s + 1].own = KB_MAX(c[s + 1].own, c[s].own);
         }
         c[s].score *= 0.3;
     }
@@ -764,6 +786,13 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     cite_of = kb_xcalloc((size_t)n_passages, sizeof *cite_of);
     out->citations = kb_xcalloc((size_t)n_passages, sizeof *out->citations);
     rc = answer_compose(cfg, question, &qt, weights, p, c, n, cite_of, out, &ans);
+    if (rc == 0 && out->n_citations == 0) { /* no sentence holds a question term of its own */
+        double conf = out->confidence;
+        free(out->citations);
+        out->citations = NULL;
+        answer_fallback(cfg, out, conf);
+        goto out;
+    }
     out->answer = kb_buf_take(&ans);
     if (rc)
         rc = kb_error_set(err, rc, "composing the answer: %s", kb_strerror(rc));

@@ -161,7 +161,7 @@ static void eval_answer(const struct config *cfg, struct index_store *st, const 
     for (int i = 0; i < k && i < 8; i++)
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
-                                    .text = h[i].text, .score = h[i].score};
+                                    .context = h[i].context, .text = h[i].text, .score = h[i].score};
     rag_store_term_stats(st, &stats);
     if (rag_answer_extractive(cfg, q->question, p, KB_MIN(k, 8), NULL, &stats, &a, &err))
         return;

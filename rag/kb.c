@@ -917,7 +917,8 @@ int rag_ask(struct rag *r, const struct rag_ask_opts *opts, rag_stream_fn on_str
     for (int i = 0; i < n; i++)
         p[i] = (struct rag_passage){.chunk_id = h[i].chunk_id, .document_id = h[i].document_id,
                                     .document = h[i].doc_name, .heading_path = h[i].heading_path,
-                                    .text = h[i].text, .page = h[i].page_start, .page_end = h[i].page_end,
+                                    .context = h[i].context, .text = h[i].text, .page = h[i].page_start,
+                                    .page_end = h[i].page_end,
                                     .page_map = h[i].page_map, .score = h[i].score};
     if (gen && rag_answer_is_curated(cfg, opts->question, p, n, &emb, &df)) {
         /* a stored question with its curated answer matches: answered as written, not generated */

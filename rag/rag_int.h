@@ -11,6 +11,7 @@ struct rag_passage {
     int64_t document_id;
     const char *document;     /* file name */
     const char *heading_path;
+    const char *context;      /* the document context (the title, index_chunk_context), NULL or "" */
     const char *text;
     int page;                 /* first page, 0 when none */
     int page_end;             /* last page, 0 when none */

@@ -3,7 +3,9 @@
  * answers with the price row alone; a table row keeps its header ("Product: Aurora e-bike, Price:
  * 2400 EUR" from "Aurora e-bike | 2400 EUR" under "Product | Price"), and a table's header line is
  * never the answer; sentences come in the order of how much of the question they cover, and one
- * covering none of its terms is never taken. Cases are tables of passages and expectations. */
+ * covering none of its terms is never taken; a question's term held by a passage's document context
+ * (its title) counts for that passage's sentences, and a bare title line is never the answer. Cases
+ * are tables of passages and expectations. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +63,23 @@ static const struct pick_case cases[] = {
      3,
      {"Aurora owners pay", "Lisbon delivery takes 3 days"},
      {"electric"}},
+    /* the document context: a question naming the company takes its handbook's sentence, although
+     * the other company's ranks first and only the titles name either */
+    {"What is the warranty at Acme?",
+     {{.chunk_id = 7, .document = "globex.txt", .heading_path = "2. Warranty", .context = "Globex Customer Handbook",
+       .text = "Every product has a three-year warranty against defects."},
+      {.chunk_id = 8, .document = "acme.txt", .heading_path = "2. Warranty", .context = "Acme Customer Handbook",
+       .text = "Every product has a two-year warranty against defects."}},
+     2,
+     {"two-year warranty against defects. [1]"},
+     {"three-year"}},
+    /* a text file's title line is the document's name, not an answer */
+    {"Globex warranty",
+     {{.chunk_id = 9, .document = "globex.txt", .heading_path = "", .context = "Globex Customer Handbook",
+       .text = "Globex Customer Handbook\nEvery product has a three-year warranty against defects."}},
+     1,
+     {"three-year warranty against defects. [1]"},
+     {"Handbook"}},
 };
 
 static void test_picks(void **state)
