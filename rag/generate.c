@@ -139,14 +139,16 @@ static void gen_system_text(const struct config *cfg, struct kb_buf *out)
     kb_buf_puts(out, gen_system);
 }
 
-/* The user message: the numbered passages, the previous question, the question. Local and remote
- * answers send the same text. */
+/* The user message: the numbered passages ("[1] file (document title) > section", then the text),
+ * the previous question, the question. Local and remote answers send the same text. */
 static int gen_user_message(const char *question, const char *previous, const struct rag_passage *p, int n,
                             struct kb_buf *user)
 {
     int rc = kb_buf_puts(user, "Passages:\n");
     for (int i = 0; i < n && !rc; i++) {
-        rc = kb_buf_printf(user, "\n[%d] %s%s%s\n%s\n", i + 1, p[i].document, p[i].heading_path[0] ? " > " : "",
+        bool ctx = p[i].context && p[i].context[0]; /* the document's title: whose handbook, which filing */
+        rc = kb_buf_printf(user, "\n[%d] %s%s%s%s%s%s\n%s\n", i + 1, p[i].document, ctx ? " (" : "",
+                           ctx ? p[i].context : "", ctx ? ")" : "", p[i].heading_path[0] ? " > " : "",
                            p[i].heading_path, p[i].text);
     }
     if (!rc && previous && *previous)

@@ -140,7 +140,7 @@ static void test_generative_path(void **state)
     assert_non_null(prompt);
     assert_non_null(strstr(prompt, "cite the passages"));
     assert_non_null(strstr(prompt, "[1] "));
-    assert_non_null(strstr(prompt, "returns-shipping.html"));
+    assert_non_null(strstr(prompt, "returns-shipping.html (Returns and Shipping Policy — Heronbrook Appliances) > "));
     assert_non_null(strstr(prompt, "Question: What happens when my parcel is lost?"));
     /* every marker left in the answer points at a citation */
     for (const char *p = strchr(a.answer, '['); p; p = strchr(p + 1, '[')) {
