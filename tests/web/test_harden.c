@@ -627,9 +627,9 @@ static void test_term_any_thread(void **state)
     DIR *d = opendir(path);
     assert_non_null(d);
     for (struct dirent *e; !tid && (e = readdir(d)) != NULL;) {
-        pid_t t = (pid_t)atoi(e->d_name);
+        int64_t t = 0;
         unsigned long long blk = ~0ull;
-        if (t <= 0 || t == s.k.pid)
+        if (kb_parse_i64(e->d_name, &t) != 0 || t <= 0 || t == s.k.pid)
             continue;
         snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)s.k.pid, (int)t);
         FILE *f = fopen(path, "r");
@@ -639,7 +639,7 @@ static void test_term_any_thread(void **state)
         if (f)
             fclose(f);
         if (!(blk >> (SIGTERM - 1) & 1))
-            tid = t;
+            tid = (pid_t)t;
     }
     closedir(d);
     if (!tid) {
