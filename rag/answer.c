@@ -30,7 +30,9 @@
  * + 0.10 * retrieval rank prior    (1 for the best passage, falling with rank)
  * + 0.10 * term overlap with the passage's heading path and document context (the section's and
  *          the document's names)
- * + 0.08 when the question asks for a number or a time and the sentence holds a digit.
+ * + 0.08 when the question asks for a number or a time and the sentence holds one (a digit, an
+ *        English number word, Chinese numerals before a measure word; when a Chinese question asks
+ *        几天 or 多少个, a number before that measure word: answer_has_number).
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score and coverage
  * pass to the sentence after it, which is how FAQ pairs answer when their question matches only
  * loosely. The best sentence and up to answer.max_sentences - 1 more scoring within 0.75 of it are
@@ -53,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ANSWER_MAX_SENTENCES 512
 #define ANSWER_QUESTION_MAX 4096 /* bytes of a question whose terms count (text_query_terms reads fewer) */
@@ -116,11 +119,68 @@ static bool answer_wants_number(const char *q)
     return false;
 }
 
-static bool answer_has_digit(const char *s, size_t n)
+#define ANSWER_ZH_NUMERALS "一二三四五六七八九十百千万两"
+#define ANSWER_ZH_UNITS "天日周年月个元次小分秒岁人件倍台"
+
+/* Whether the 3-byte character c is one of set's (3-byte characters only). */
+static bool answer_in_set3(const char *set, const char *c)
 {
-    for (size_t i = 0; i < n; i++)
-        if (isdigit((unsigned char)s[i]))
+    for (const char *x = set; x[0] && x[1] && x[2]; x += 3)
+        if (memcmp(x, c, 3) == 0)
             return true;
+    return false;
+}
+
+/* The measure word a Chinese question asks a number of: the character after 几 or 多少 when it is
+ * one (几天 -> 天, 多少个月 -> 个), else NULL. */
+static const char *answer_asked_unit(const char *q)
+{
+    static const char *const asks[] = {"几", "多少"};
+    for (size_t k = 0; k < KB_ARRAY_LEN(asks); k++)
+        for (const char *at = strstr(q, asks[k]); at; at = strstr(at + 1, asks[k])) {
+            const char *u = at + strlen(asks[k]);
+            if (strlen(u) >= 3 && answer_in_set3(ANSWER_ZH_UNITS, u))
+                return u;
+        }
+    return NULL;
+}
+
+/* A number in s: a digit, an English number word from two up ("a two-year warranty", "three
+ * weeks"; not "one", which is mostly a pronoun), or Chinese numerals before a measure word
+ * (二十天, 三个月, 两周; not the 一 of 一起). With unit (a 3-byte measure word the question asks
+ * for, answer_asked_unit) only a number, in digits or Chinese numerals, right before that unit
+ * counts: "有几天年假" wants 二十天 or 20天, not the 三月 of another sentence. */
+static bool answer_has_number(const char *s, size_t n, const char *unit)
+{
+    static const char *const words[] = {"two",   "three", "four",   "five",    "six",     "seven",  "eight",
+                                        "nine",  "ten",   "eleven", "twelve",  "fifteen", "twenty", "thirty",
+                                        "forty", "fifty", "sixty",  "hundred", "thousand"};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char u = (unsigned char)s[i];
+        size_t e = i;
+        if (isdigit(u)) {
+            while (e < n && (isdigit((unsigned char)s[e]) || s[e] == '.' || s[e] == ' '))
+                e++;
+        } else if (u >= 0xE0) {
+            while (e + 3 <= n && answer_in_set3(ANSWER_ZH_NUMERALS, s + e))
+                e += 3;
+        } else if (isalpha(u) && !unit && (i == 0 || !isalpha((unsigned char)s[i - 1]))) {
+            while (e < n && isalpha((unsigned char)s[e]))
+                e++;
+            for (size_t k = 0; k < KB_ARRAY_LEN(words); k++)
+                if (strlen(words[k]) == e - i && strncasecmp(s + i, words[k], e - i) == 0)
+                    return true;
+            i = e - 1;
+            continue;
+        } else {
+            continue;
+        }
+        if (e > i && !unit && isdigit(u))
+            return true;
+        if (e > i && e + 3 <= n && (unit ? memcmp(s + e, unit, 3) == 0 : answer_in_set3(ANSWER_ZH_UNITS, s + e)))
+            return true;
+        i = e > i ? e - 1 : i + 2; /* past the run, or past this 3-byte character */
+    }
     return false;
 }
 
@@ -665,6 +725,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     rag_question_mask(question, strlen(question), stats ? stats->dict : NULL, false, masked, ANSWER_QUESTION_MAX + 1);
     rag_terms_extract(masked, strlen(masked), &qt);
     bool wants_number = answer_wants_number(question);
+    const char *unit = answer_asked_unit(question);
 
     /* A stored question with its curated answer at the top, matching the user's, answers as written. */
     {
@@ -757,7 +818,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             c[s].score += wsum > 0 ? 0.10 * hh / wsum : 0;
         }
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
-        if (wants_number && answer_has_digit(st, sn))
+        if (wants_number && answer_has_number(st, sn, unit))
             c[s].score += 0.08;
     }
     /* Questions hand their score to the sentence that answers them. */

@@ -4,7 +4,8 @@
  * 2400 EUR" from "Aurora e-bike | 2400 EUR" under "Product | Price"), and a table's header line is
  * never the answer; sentences come in the order of how much of the question they cover, and one
  * covering none of its terms is never taken; a question's term held by a passage's document context
- * (its title) counts for that passage's sentences, and a bare title line is never the answer. Cases
+ * (its title) counts for that passage's sentences, and a bare title line is never the answer; a
+ * question asking for a number of days (几天) prefers the sentence with a number of days. Cases
  * are tables of passages and expectations. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,6 +81,13 @@ static const struct pick_case cases[] = {
      1,
      {"three-year warranty against defects. [1]"},
      {"Handbook"}},
+    /* 几天 asks for a number of days: the sentence with 二十天, not the one with another number (三月) */
+    {"明达公司的年假有几天？",
+     {{.chunk_id = 10, .document = "mingda.txt", .heading_path = "1. 年假", .context = "明达公司员工手册",
+       .text = "年假按自然年计算，未休完的年假最多可以顺延到次年三月底。员工每年有二十天带薪年假。"}},
+     1,
+     {"员工每年有二十天带薪年假。[1]"},
+     {"三月底"}},
 };
 
 static void test_picks(void **state)
