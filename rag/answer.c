@@ -73,6 +73,7 @@ struct cand {
                                 counting those its document context holds ("Acme" in Acme's handbook) */
     double own;              /* the same without the document context: the sentence's own terms */
     double vector, prox, prior, score;
+    double ctx;              /* the part of score the document context gave (not counted for the cut) */
 };
 
 static bool answer_is_question(const char *s, size_t n)
@@ -584,19 +585,24 @@ static int answer_put_row(struct kb_buf *b, const char *row, size_t rn, const ch
     return rc;
 }
 
+/* A sentence that only repeats name (trailing line breaks and spaces aside). */
+static bool answer_is_name(const char *name, const char *s, size_t n)
+{
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        n--;
+    return name && name[0] && strlen(name) == n && memcmp(name, s, n) == 0;
+}
+
 /* A sentence that only repeats its section's name (the leaf of the heading path) or its document's
  * (the context: a text file's title line). */
 static bool answer_is_bare_heading(const struct rag_passage *p, const char *s, size_t n)
 {
     const char *hp = p->heading_path ? p->heading_path : "";
-    const char *ctx = p->context ? p->context : "";
     const char *leaf = strrchr(hp, '>');
     leaf = leaf ? leaf + 1 : hp;
     while (*leaf == ' ')
         leaf++;
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        n--;
-    return (strlen(leaf) == n && memcmp(leaf, s, n) == 0) || (ctx[0] && strlen(ctx) == n && memcmp(ctx, s, n) == 0);
+    return answer_is_name(leaf, s, n) || answer_is_name(p->context, s, n);
 }
 
 static int cand_by_coverage(const void *a, const void *b)
@@ -656,8 +662,8 @@ static int answer_compose(const struct config *cfg, const char *question, const 
         const char *st = p[c[s].passage].text + c[s].start;
         size_t sn = c[s].end - c[s].start;
         bool adds = false;
-        if (used > 0 && c[s].score < 0.75 * pick[0].score)
-            break;
+        if (used > 0 && c[s].score - c[s].ctx < 0.75 * (pick[0].score - pick[0].ctx))
+            continue; /* the context says which document, not how much of it answers */
         answer_strip_prefix(&st, &sn);
         if (sn == 0 || c[s].is_question || c[s].own <= 0 || c[s].table == CAND_TABLE_HEADER ||
             answer_is_bare_heading(&p[c[s].passage], st, sn))
@@ -811,11 +817,14 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
          * document's (its context) */
         {
             const char *hp = p[c[s].passage].heading_path ? p[c[s].passage].heading_path : "";
-            double hh = 0;
+            double hh = 0, hc = 0;
             for (int t = 0; t < qt.n; t++)
-                if (rag_text_has_term(hp, strlen(hp), qt.term[t]) || answer_ctx_has(p, &c[s], qt.term[t]))
+                if (rag_text_has_term(hp, strlen(hp), qt.term[t]))
                     hh += weights[t];
-            c[s].score += wsum > 0 ? 0.10 * hh / wsum : 0;
+                else if (answer_ctx_has(p, &c[s], qt.term[t]))
+                    hc += weights[t];
+            c[s].score += wsum > 0 ? 0.10 * (hh + hc) / wsum : 0;
+            c[s].ctx = wsum > 0 ? (0.55 * hit + 0.10 * hc) / wsum : 0;
         }
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
         if (wants_number && answer_has_number(st, sn, unit))
@@ -828,10 +837,12 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         if (s + 1 < n && c[s + 1].passage == c[s].passage && !c[s + 1].is_question &&
             c[s + 1].score < 0.95 * c[s].score) {
             c[s + 1].score = 0.95 * c[s].score;
+            c[s + 1].ctx = 0.95 * c[s].ctx;
             c[s + 1].overlap = KB_MAX(c[s + 1].overlap, c[s].overlap);
             c[s + 1].own = KB_MAX(c[s + 1].own, c[s].own);
         }
         c[s].score *= 0.3;
+        c[s].ctx *= 0.3;
     }
     qsort(c, (size_t)n, sizeof *c, cand_by_score);
 
