@@ -825,7 +825,6 @@ static void test_document_context(void **state)
     index_store_close(f->st);
     f->st = NULL;
     snprintf(path, sizeof path, "%s/kbox.db", f->dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     check_contexts(path);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=10;", NULL, NULL,
