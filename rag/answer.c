@@ -38,7 +38,8 @@
  * loosely. The best sentence and up to answer.max_sentences - 1 more scoring within 0.75 of it are
  * taken, each further one covering a question term the ones before do not (no off-topic sentence
  * that merely repeats the topic words: "The Aurora e-bike launches in Lisbon" for the price); never
- * a sentence holding none of the question's terms itself, a bare heading or title, or a table's
+ * a sentence holding none of the question's terms itself, a bare heading or title (nor one on a
+ * line that is a heading of its path: "1. Returns" cut after "1."), or a table's
  * header line (no such sentence: the fallback). They
  * are written in the order of their coverage, cited [n] (one number per passage), a table row
  * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
@@ -585,24 +586,48 @@ static int answer_put_row(struct kb_buf *b, const char *row, size_t rn, const ch
     return rc;
 }
 
-/* A sentence that only repeats name (trailing line breaks and spaces aside). */
-static bool answer_is_name(const char *name, const char *s, size_t n)
+/* True when s[0..n), spaces and line breaks around it aside, is exactly name[0..k). */
+static bool answer_is_name(const char *name, size_t k, const char *s, size_t n)
 {
+    while (n && (*s == '\n' || *s == ' ')) {
+        s++;
+        n--;
+    }
     while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
         n--;
-    return name && name[0] && strlen(name) == n && memcmp(name, s, n) == 0;
+    return k && k == n && memcmp(name, s, n) == 0;
 }
 
-/* A sentence that only repeats its section's name (the leaf of the heading path) or its document's
- * (the context: a text file's title line). */
-static bool answer_is_bare_heading(const struct rag_passage *p, const char *s, size_t n)
+/* True when s[0..n) is one of the headings of the path "A > B > C" or the document's name (the
+ * context: a text file's title line). */
+static bool answer_is_heading_of(const struct rag_passage *p, const char *s, size_t n)
 {
     const char *hp = p->heading_path ? p->heading_path : "";
-    const char *leaf = strrchr(hp, '>');
-    leaf = leaf ? leaf + 1 : hp;
-    while (*leaf == ' ')
-        leaf++;
-    return answer_is_name(leaf, s, n) || answer_is_name(p->context, s, n);
+    if (p->context && answer_is_name(p->context, strlen(p->context), s, n))
+        return true;
+    for (const char *h = hp; *h;) {
+        const char *gt = strstr(h, " > ");
+        size_t k = gt ? (size_t)(gt - h) : strlen(h);
+        if (answer_is_name(h, k, s, n))
+            return true;
+        h = gt ? gt + 3 : h + k;
+    }
+    return false;
+}
+
+/* A sentence that only repeats a heading of its passage or its document's name: the sentence
+ * itself, or the line it sits on (the sentence splitter cuts the heading line "1. Returns" after
+ * "1."; the chunker writes a section's heading as a line when a short run before it is carried
+ * into that section, ingest/chunk.c). */
+static bool answer_is_bare_heading(const struct rag_passage *p, size_t start, size_t end)
+{
+    const char *t = p->text;
+    size_t ls = start, le = end;
+    while (ls > 0 && t[ls - 1] != '\n')
+        ls--;
+    while (t[le] && t[le] != '\n')
+        le++;
+    return answer_is_heading_of(p, t + start, end - start) || answer_is_heading_of(p, t + ls, le - ls);
 }
 
 static int cand_by_coverage(const void *a, const void *b)
@@ -666,7 +691,7 @@ static int answer_compose(const struct config *cfg, const char *question, const 
             continue; /* the context says which document, not how much of it answers */
         answer_strip_prefix(&st, &sn);
         if (sn == 0 || c[s].is_question || c[s].own <= 0 || c[s].table == CAND_TABLE_HEADER ||
-            answer_is_bare_heading(&p[c[s].passage], st, sn))
+            answer_is_bare_heading(&p[c[s].passage], c[s].start, c[s].end))
             continue;
         /* a further sentence must cover a question term the answer does not cover yet: one that
          * only repeats the topic words ("The Aurora e-bike launches in Lisbon") adds nothing */

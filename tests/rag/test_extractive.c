@@ -4,7 +4,8 @@
  * 2400 EUR" from "Aurora e-bike | 2400 EUR" under "Product | Price"), and a table's header line is
  * never the answer; sentences come in the order of how much of the question they cover, and one
  * covering none of its terms is never taken; a question's term held by a passage's document context
- * (its title) counts for that passage's sentences, and a bare title line is never the answer; a
+ * (its title) counts for that passage's sentences, and a bare title line is never the answer, nor a
+ * heading line inside the chunk text ("1. Returns", cut by the sentence splitter after "1."); a
  * question asking for a number of days (几天) prefers the sentence with a number of days. Cases
  * are tables of passages and expectations. */
 #include <setjmp.h>
@@ -88,6 +89,20 @@ static const struct pick_case cases[] = {
      1,
      {"员工每年有二十天带薪年假。[1]"},
      {"三月底"}},
+    /* a section's heading written as a line of the chunk (a short preamble carried into the first
+     * section, ingest/chunk.c) is not an answer, although the sentence splitter cuts it after "1." */
+    {"年假",
+     {{.chunk_id = 11, .document = "mingda.txt", .heading_path = "1. 年假", .context = "明达公司员工手册",
+       .text = "明达公司员工手册\n欢迎加入明达公司。\n1. 年假\n员工每年有二十天带薪年假。"}},
+     1,
+     {"二十天"},
+     {"年假[1]", "欢迎"}},
+    {"Returns",
+     {{.chunk_id = 12, .document = "acme.txt", .heading_path = "Acme Handbook > 1. Returns",
+       .text = "Welcome to Acme.\n1. Returns\nReturns are accepted within 45 days of delivery."}},
+     1,
+     {"45 days"},
+     {"Returns [1]", "Welcome"}},
 };
 
 static void test_picks(void **state)
