@@ -261,7 +261,7 @@ int reembed_open(struct index_store *st, struct kb_error *err)
         while (rc == 0 && !finished)
             rc = index_reembed_step(st, 64, NULL, &finished, err);
         if (rc == 0 && todo > 0)
-            kb_warn("vectors: embedded %lld chunks with '%s' (new or changed embedder)", (long long)todo,
+            kb_warn("vectors: embedded %lld chunks with '%s' (a new embedder, or chunks whose text changed)", (long long)todo,
                     st->emb->id);
         return rc;
     }

@@ -263,13 +263,15 @@ static const char *const store_migrations[] = {
     /* 9 -> 10: a collection's own handoff settings (store_coll_handoff.c) */
     store_coll_handoff_migration,
     /* 10 -> 11: a chunk's document context (index_doc_context, index_chunk_context) as a third
-     * full-text column; the index is made anew */
+     * full-text column; the index is made anew, and the vectors of chunks given a context are
+     * dropped, so the open re-embeds them from "context > heading" (reembed_open) */
     "ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';"
     "CREATE TEMP TABLE doc_context AS SELECT d.id AS id, " STORE_DOC_CONTEXT_SQL " AS ctx FROM documents d;"
     "UPDATE chunks SET context=coalesce((SELECT CASE WHEN x.ctx='' OR chunks.heading_path=x.ctx"
     " OR substr(chunks.heading_path, 1, length(x.ctx) + 3)=x.ctx || ' > ' THEN '' ELSE x.ctx END"
     " FROM doc_context x WHERE x.id=chunks.document_id), '');"
     "DROP TABLE doc_context;"
+    "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks WHERE context<>'');"
     "DROP TABLE chunks_vocab;"
     "DROP TABLE chunks_fts;"
     "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading_path, context, content='chunks', content_rowid='id',"

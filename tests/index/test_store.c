@@ -746,8 +746,8 @@ static void test_search_while_writing(void **state)
 /* Document context: two handbooks whose return sections differ only in a number are told apart
  * by a question naming the company, which only the document titles hold (English and Chinese);
  * a heading path that starts with the title adds nothing, nor does a title that is one section
- * heading beside others; a version-10 store gets the column filled by the same rule and its
- * full-text index made anew at open. */
+ * heading beside others; a version-10 store gets the column filled by the same rule, its
+ * full-text index made anew and those chunks embedded again with the title at open. */
 static int64_t put_titled(struct index_store *st, const char *path, const char *title, const char *heading,
                           const char *text)
 {
@@ -785,6 +785,23 @@ static void check_contexts(const char *db_path)
                         "Acme Customer Handbook|Globex Customer Handbook|华源公司员工手册|明达公司员工手册||||");
     sqlite3_finalize(s);
     sqlite3_close(db);
+}
+
+/* The stored vectors of the chunks that have a context, as hex, in chunk order. */
+static char *context_vectors(const char *db_path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    char *out;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(v, '|') FROM (SELECT hex(e.vector) AS v FROM"
+                                            " embeddings e JOIN chunks c ON c.id=e.chunk_id WHERE c.context<>''"
+                                            " ORDER BY c.id)", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    out = kb_xstrdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
 }
 
 static void test_document_context(void **state)
@@ -826,9 +843,14 @@ static void test_document_context(void **state)
     f->st = NULL;
     snprintf(path, sizeof path, "%s/kbox.db", f->dir);
     check_contexts(path);
+    char *want = context_vectors(path);
+    /* a version-10 store's vectors were embedded without the title: stand in another chunk's */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=10;", NULL, NULL,
-                                  NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE embeddings SET vector=(SELECT vector FROM embeddings"
+                                      " WHERE chunk_id=(SELECT max(id) FROM chunks)) WHERE chunk_id IN"
+                                      " (SELECT id FROM chunks WHERE context<>'');"
+                                      "ALTER TABLE chunks DROP COLUMN context; PRAGMA user_version=10;",
+                                  NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
     assert_int_equal(index_store_schema_version(f->st), 11);
@@ -837,6 +859,10 @@ static void test_document_context(void **state)
     index_store_close(f->st);
     f->st = NULL;
     check_contexts(path); /* the migration's SQL gives what index_doc_context gave */
+    char *got = context_vectors(path); /* and the open embedded those chunks again, with the title */
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
     assert_int_equal(idx_open(&f->st, f->dir, f->emb, &err), 0);
 }
 
