@@ -261,8 +261,8 @@ int reembed_open(struct index_store *st, struct kb_error *err)
         while (rc == 0 && !finished)
             rc = index_reembed_step(st, 64, NULL, &finished, err);
         if (rc == 0 && todo > 0)
-            kb_warn("vectors: embedded %lld chunks with '%s' (a new embedder, or chunks whose text changed)", (long long)todo,
-                    st->emb->id);
+            kb_warn("vectors: embedded %lld chunks with '%s' (a new embedder, or chunks whose text changed)",
+                    (long long)todo, st->emb->id);
         return rc;
     }
     st->serve = reembed_find_embedder(st, st->active_id);
