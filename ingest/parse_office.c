@@ -4,7 +4,7 @@
  * fixed order; the package-level trees live in a scratch arena freed at the end, each sheet's or
  * slide's trees in an arena freed when it is done:
  * - DOCX: word/styles.xml maps style ids to heading levels ("heading N", "Title", outlineLvl) and
- *   list styles; word/document.xml's body gives paragraphs (w:t text, tabs, breaks; deleted text and
+ *   list styles; a "Title" paragraph before any heading is the document title, kept as a paragraph; word/document.xml's body gives paragraphs (w:t text, tabs, breaks; deleted text and
  *   field codes skipped), list items (w:numPr, level w:ilvl + 1) and tables (w:tbl, first row is the
  *   header), in document order.
  * - XLSX: xl/workbook.xml lists sheets in order; their parts come from the workbook rels; strings
@@ -12,7 +12,8 @@
  *   non-empty row the header, every later row a record with loc.sheet and loc.row (the sheet's row
  *   number). Question/answer headers make FAQ blocks (doc.c).
  * - PPTX: slides in ppt/presentation.xml order (sldIdLst via rels); the title placeholder is a
- *   level-1 heading ("Slide N" when missing), other shapes' paragraphs and tables follow, then the
+ *   level-1 heading ("Slide N" when missing), except a first title slide's centred title (ctrTitle),
+ *   which is the deck's title, kept as a paragraph; other shapes' paragraphs and tables follow, then the
  *   speaker notes (notesSlide via the slide's rels) as paragraphs; all with loc.slide.
  * Tests: tests/ingest/test_office.c. */
 #include "ingest/ingest_int.h"
@@ -127,12 +128,28 @@ static int office_oom(struct ingest_ctx *c)
     return kb_error_set(c->err, KB_ETOOBIG, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);
 }
 
+/* True while the document has no title and no heading yet: a "Title" paragraph or a title slide
+ * there names the document. It is then kept as a paragraph and as doc->title, not as a level-1
+ * heading beside the sections, as a text file's title line is (parse_text.c): the sections' paths
+ * do not repeat it, and the index keeps it as every chunk's document context (index_doc_context
+ * drops a title that is one section heading among others). */
+static bool office_title_free(const struct ingest_ctx *c)
+{
+    if (c->doc->title)
+        return false;
+    for (size_t i = 0; i < c->doc->n_blocks; i++)
+        if (c->doc->blocks[i].kind == INGEST_BLOCK_HEADING)
+            return false;
+    return true;
+}
+
 /* ---- DOCX ------------------------------------------------------------------------------------------ */
 
 struct docx_style {
     const char *id;
     int heading; /* 1..9 or 0 */
     bool list;
+    bool title; /* the "Title" style: the document's own title */
 };
 
 struct docx {
@@ -173,6 +190,7 @@ static void docx_load_styles(struct docx *d, const struct xml_node *root)
         st->id = xml_attr(s, "w:styleId");
         const char *name = xml_attr(xml_child(s, "name"), "w:val");
         st->heading = docx_heading_from_name(name);
+        st->title = (name && strcasecmp(name, "title") == 0) || (st->id && strcasecmp(st->id, "title") == 0);
         if (!st->heading)
             st->heading = docx_heading_from_name(st->id);
         const struct xml_node *ol = xml_child(xml_child(s, "pPr"), "outlineLvl");
@@ -248,8 +266,11 @@ static int docx_para(struct docx *d, const struct xml_node *p)
     struct kb_buf b;
     kb_buf_init(&b, c->max_parse_bytes);
     int rc = docx_text(p, &b);
+    bool title = st && st->title && office_title_free(c);
     if (!rc && b.len)
-        rc = doc_add(c, kind, level, b.data, b.len, NULL);
+        rc = doc_add(c, title ? INGEST_BLOCK_PARAGRAPH : kind, title ? 0 : level, b.data, b.len, NULL);
+    if (!rc && b.len && title)
+        c->doc->title = c->doc->blocks[c->doc->n_blocks - 1].text;
     else if (rc)
         rc = office_oom(c);
     kb_buf_release(&b);
@@ -668,7 +689,15 @@ static int pptx_slide(struct office *o, const char *part, int slide)
     if (!rc && b.len == 0)
         rc = kb_buf_printf(&b, "Slide %d", slide);
     struct ingest_loc loc = {.slide = slide};
-    rc = rc ? office_oom(c) : doc_add(c, INGEST_BLOCK_HEADING, 1, b.data, b.len, &loc);
+    /* a first slide laid out as a title slide (its title placeholder is the centred title) names the
+     * deck */
+    const char *ph = title ? pptx_ph_type(title) : NULL;
+    bool deck_title = tx && ph && strcmp(ph, "ctrTitle") == 0 && office_title_free(c);
+    rc = rc ? office_oom(c)
+            : doc_add(c, deck_title ? INGEST_BLOCK_PARAGRAPH : INGEST_BLOCK_HEADING, deck_title ? 0 : 1, b.data,
+                      b.len, &loc);
+    if (!rc && deck_title)
+        c->doc->title = c->doc->blocks[c->doc->n_blocks - 1].text;
     kb_buf_release(&b);
     rc = rc ? rc : pptx_shapes(c, tree, slide, false, 0);
 

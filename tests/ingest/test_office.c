@@ -1,6 +1,7 @@
 /* tests/ingest/test_office.c: DOCX, XLSX and PPTX zipped here from XML parts this file writes, with
  * known sentences checked in the right blocks, chunks, heading paths, sheets, rows and slides
- * (English and Chinese); and the hostile cases: a zip bomb past ingest.max_expanded_bytes, billion
+ * (English and Chinese); a Title paragraph and a title slide name the document instead of being a
+ * section heading; and the hostile cases: a zip bomb past ingest.max_expanded_bytes, billion
  * laughs and external entities in the XML, a damaged and a truncated archive, a zip of something
  * else, a part that is not XML, and the per-file time cap. */
 #include <setjmp.h>
@@ -87,6 +88,8 @@ static void test_docx(void **state)
     struct ingest_doc *d = parse_file(write_docx("h.docx", docx_document));
     assert_int_equal(d->format, INGEST_FMT_DOCX);
     assert_string_equal(d->title, "Staff Handbook");
+    /* the Title paragraph names the document: a paragraph, not a heading beside "Leave" */
+    assert_int_equal(fx_block_with(d, "Staff Handbook")->kind, INGEST_BLOCK_PARAGRAPH);
     const struct ingest_block *b = fx_block_with(d, "27 days");
     assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH);
     assert_string_equal(b->text, "Employees receive 27 days of paid leave.");
@@ -112,7 +115,9 @@ static void test_docx(void **state)
     assert_int_equal(ingest_chunk_with(d, 64, 0.15, NULL), 0);
     const struct ingest_chunk *c = fx_chunk_with(d, "Limit: £140");
     assert_int_equal(c->kind, INGEST_CHUNK_TABLE);
-    assert_string_equal(c->heading_path, "Leave > Expenses"); /* Title and heading 1 are both level 1 */
+    assert_string_equal(c->heading_path, "Leave > Expenses");
+    for (size_t i = 0; i < d->n_chunks; i++)
+        assert_null(strstr(d->chunks[i].heading_path, "Handbook"));
     assert_true(strncmp(c->text, "Item | Limit\n", 13) == 0);
     ingest_doc_free(d);
 }
@@ -260,6 +265,41 @@ static void test_pptx(void **state)
     c = fx_chunk_with(d, "Return within 45 days");
     assert_string_equal(c->heading_path, "Returns overview");
     assert_int_equal(c->slide_first, 1);
+    ingest_doc_free(d);
+}
+
+/* A deck that opens with a title slide (centred title, subtitle): its title names the deck and is no
+ * section; the next slide's title is. A later slide with a centred title stays a heading. */
+static const char *pptx_title_slide =
+    "<?xml version=\"1.0\"?><p:sld " P_NS "><p:cSld><p:spTree>"
+    SP("<p:ph type=\"ctrTitle\"/>", "<a:p><a:r><a:t>Acme Sales Kickoff 2026</a:t></a:r></a:p>")
+    SP("<p:ph type=\"subTitle\" idx=\"1\"/>", "<a:p><a:r><a:t>Pricing and returns for the spring season</a:t></a:r></a:p>")
+    "</p:spTree></p:cSld></p:sld>";
+static const char *pptx_returns_slide =
+    "<?xml version=\"1.0\"?><p:sld " P_NS "><p:cSld><p:spTree>"
+    SP("<p:ph type=\"title\"/>", "<a:p><a:r><a:t>Returns</a:t></a:r></a:p>")
+    SP("<p:ph idx=\"1\"/>", "<a:p><a:r><a:t>Customers may return any bike within 45 days.</a:t></a:r></a:p>")
+    SP("<p:ph type=\"ctrTitle\"/>", "<a:p><a:r><a:t>Questions</a:t></a:r></a:p>")
+    "</p:spTree></p:cSld></p:sld>";
+
+static void test_pptx_title_slide(void **state)
+{
+    (void)state;
+    const char *names[] = {"[Content_Types].xml", "ppt/presentation.xml", "ppt/_rels/presentation.xml.rels",
+                           "ppt/slides/slide1.xml", "ppt/slides/slide2.xml"};
+    const char *parts[] = {content_types, pptx_pres, pptx_rels, pptx_title_slide, pptx_returns_slide};
+    struct ingest_doc *d = parse_file(fx_zip(fx_path("kickoff.pptx"), names, parts, 5));
+    assert_string_equal(d->title, "Acme Sales Kickoff 2026");
+    const struct ingest_block *b = fx_block_with(d, "Acme Sales Kickoff");
+    assert_int_equal(b->kind, INGEST_BLOCK_PARAGRAPH);
+    assert_int_equal(b->loc.slide, 1);
+    b = fx_block_with(d, "Returns");
+    assert_int_equal(b->kind, INGEST_BLOCK_HEADING);
+    assert_int_equal(b->level, 1);
+    assert_int_equal(b->loc.slide, 2);
+    for (size_t i = 0; i < d->n_chunks; i++)
+        assert_null(strstr(d->chunks[i].heading_path, "Kickoff"));
+    assert_string_equal(fx_chunk_with(d, "45 days")->heading_path, "Returns");
     ingest_doc_free(d);
 }
 
@@ -415,7 +455,7 @@ static void test_time_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_docx),     cmocka_unit_test(test_xlsx),        cmocka_unit_test(test_pptx),
+        cmocka_unit_test(test_docx),     cmocka_unit_test(test_xlsx),        cmocka_unit_test(test_pptx), cmocka_unit_test(test_pptx_title_slide),
         cmocka_unit_test(test_zip_bomb), cmocka_unit_test(test_xml_attacks), cmocka_unit_test(test_broken_archives),
         cmocka_unit_test(test_time_cap),
     };
