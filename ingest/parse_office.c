@@ -4,9 +4,10 @@
  * fixed order; the package-level trees live in a scratch arena freed at the end, each sheet's or
  * slide's trees in an arena freed when it is done:
  * - DOCX: word/styles.xml maps style ids to heading levels ("heading N", "Title", outlineLvl) and
- *   list styles; a "Title" paragraph before any heading is the document title, kept as a paragraph; word/document.xml's body gives paragraphs (w:t text, tabs, breaks; deleted text and
+ *   list styles; word/document.xml's body gives paragraphs (w:t text, tabs, breaks; deleted text and
  *   field codes skipped), list items (w:numPr, level w:ilvl + 1) and tables (w:tbl, first row is the
- *   header), in document order.
+ *   header), in document order; a "Title" paragraph before any heading is the document title, kept
+ *   as a paragraph.
  * - XLSX: xl/workbook.xml lists sheets in order; their parts come from the workbook rels; strings
  *   from xl/sharedStrings.xml (phonetic runs skipped). Each sheet is a level-1 heading, its first
  *   non-empty row the header, every later row a record with loc.sheet and loc.row (the sheet's row
