@@ -8,7 +8,9 @@
  * (under a quarter of the target) folds into the one before. A run that is tiny (under 1/8 of the
  * target) when its section ends is carried into the next section (not past a level-1 heading: a new
  * chapter, slide or sheet, unless it is a preamble before any heading), with that section's heading as a
- * line, under their common heading path (the next section's path for a preamble before any heading).
+ * line marked as Markdown marks it ("## 2. Warranty", one '#' per level, so neither a reader, a
+ * generative model nor the extractive answerer takes it for a sentence of the text), under their
+ * common heading path (the next section's path for a preamble before any heading).
  * Tables pack whole rows with the header line on top of every chunk; a tiny lead-in paragraph of the
  * same section goes on top of the first table chunk as its caption. A FAQ block is always exactly one
  * chunk; code splits at line ends only when it
@@ -243,6 +245,9 @@ static int chunk_join(struct chunker *k, size_t a, size_t b, struct kb_buf *t, s
             }
         }
         rc = rc ? rc : chunk_mark(k, t->len, blk, p->start, p->end);
+        for (int l = 0; blk->kind == INGEST_BLOCK_HEADING && l < KB_MIN(KB_MAX(blk->level, 1), 9) && !rc; l++)
+            rc = kb_buf_putc(t, '#'); /* a heading line inside a chunk, marked as Markdown marks it */
+        rc = rc || blk->kind != INGEST_BLOCK_HEADING ? rc : kb_buf_putc(t, ' ');
         rc = rc ? rc : kb_buf_append(t, blk->text + p->start, p->end - p->start);
         chunk_cover(k, c, p->block);
     }
