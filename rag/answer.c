@@ -39,11 +39,13 @@
  * taken, each further one covering a question term the ones before do not (no off-topic sentence
  * that merely repeats the topic words: "The Aurora e-bike launches in Lisbon" for the price); never
  * a sentence holding none of the question's terms itself, a bare heading or title (nor one on a
- * line that is a heading of its path: "1. Returns" cut after "1."), or a table's
- * header line (no such sentence: the fallback). They
+ * line that is a heading of its path, "1. Returns" cut after "1.", or that the chunker marked as a
+ * heading, "## 2. Warranty"), or a table's header line (no such sentence: the fallback). They
  * are written in the order of their coverage, cited [n] (one number per passage), a table row
  * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
- * EUR"). With answer.extractive_span (off by default, docs/BENCHMARKS.md says why) the answer is
+ * EUR"). The confidence is the best score, lowered by the weight of the question's terms that no
+ * passage holds (a topic the documents lack); English "long" of "how long" is not counted there,
+ * being a question word the text need not say. With answer.extractive_span (off by default, docs/BENCHMARKS.md says why) the answer is
  * the best-covering sentence alone, cut to the fragment that holds the answer (rag/span.c). Below
  * answer.min_confidence the configured fallback text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
@@ -617,8 +619,8 @@ static bool answer_is_heading_of(const struct rag_passage *p, const char *s, siz
 
 /* A sentence that only repeats a heading of its passage or its document's name: the sentence
  * itself, or the line it sits on (the sentence splitter cuts the heading line "1. Returns" after
- * "1."; the chunker writes a section's heading as a line when a short run before it is carried
- * into that section, ingest/chunk.c). */
+ * "1."); or one on a heading line the chunker wrote when it carried a short run into the next
+ * section ("## 2. Warranty", ingest/chunk.c). */
 static bool answer_is_bare_heading(const struct rag_passage *p, size_t start, size_t end)
 {
     const char *t = p->text;
@@ -627,6 +629,11 @@ static bool answer_is_bare_heading(const struct rag_passage *p, size_t start, si
         ls--;
     while (t[le] && t[le] != '\n')
         le++;
+    size_t h = ls;
+    while (h < le && t[h] == '#')
+        h++;
+    if (h > ls && h < le && t[h] == ' ')
+        return true; /* "## 2. Warranty": a heading the chunker carried into the text */
     return answer_is_heading_of(p, t + start, end - start) || answer_is_heading_of(p, t + ls, le - ls);
 }
 
@@ -667,6 +674,16 @@ static bool answer_ctx_has(const struct rag_passage *p, const struct cand *c, co
 {
     const char *x = p[c->passage].context;
     return x && x[0] && rag_text_has_term(x, strlen(x), term);
+}
+
+/* True when term is one of the question's terms only because a question word kept it ("long" of
+ * "how long": the scorer keeps it, topic is the question's terms without it). */
+static bool answer_is_how_word(const struct rag_terms *topic, const char *term)
+{
+    for (int i = 0; i < topic->n; i++)
+        if (strcmp(topic->term[i], term) == 0)
+            return false;
+    return true;
 }
 
 /* Picks the answer's sentences from the candidates c[0..n) (best score first) and writes them with
@@ -740,7 +757,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
 {
     struct cand *c = kb_xcalloc(ANSWER_MAX_SENTENCES, sizeof *c);
     struct text_span spans[128];
-    struct rag_terms qt;
+    struct rag_terms qt, topic;
     char *masked = NULL;
     double *weights = NULL, wsum = 0, missing = 0;
     float *vecs = NULL;
@@ -755,6 +772,10 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     masked = kb_xmalloc(ANSWER_QUESTION_MAX + 1);
     rag_question_mask(question, strlen(question), stats ? stats->dict : NULL, false, masked, ANSWER_QUESTION_MAX + 1);
     rag_terms_extract(masked, strlen(masked), &qt);
+    /* the topic alone: also without English's "long" of "how long", which the passages need not
+     * say ("a two-year warranty") */
+    rag_question_mask(question, strlen(question), stats ? stats->dict : NULL, true, masked, ANSWER_QUESTION_MAX + 1);
+    rag_terms_extract(masked, strlen(masked), &topic);
     bool wants_number = answer_wants_number(question);
     const char *unit = answer_asked_unit(question);
 
@@ -798,7 +819,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
         wsum += weights[t];
         /* Only words count: a CJK bigram that stands nowhere often just straddles two words
          * (到欧 in 寄到欧盟), or is a question word (几号), so it says little. */
-        if (df == 0 && !qt.cjk[t])
+        if (df == 0 && !qt.cjk[t] && !answer_is_how_word(&topic, qt.term[t]))
             missing += weights[t];
     }
 

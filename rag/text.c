@@ -18,8 +18,9 @@
  * stored "下单后多长时间内可以取消订单？" (a cancellation) over "购买后多少天内可以退货？" (returns). A
  * Chinese question word is a word of the question's dictionary segmentation (text_dict_cut over
  * index.segment_dict, so 时间 in 送达时间 stays a topic while 多长时间 goes), or, without a dictionary,
- * any occurrence of a listed one. The extractive scorer keeps English "long" (a single word next to
- * the topic words, and answers say "as long as"); the pairs of a Chinese question word outnumber
+ * any occurrence of a listed one. The extractive scorer keeps English "long" for picking sentences
+ * (a single word next to the topic words), but a passage lacking it does not lower the answer's
+ * confidence (rag/answer.c); the pairs of a Chinese question word outnumber
  * its topic. Pure functions over borrowed text; no allocation.
  * Tests: tests/rag/test_answer.c, tests/rag/test_faq_match.c, tests/rag/test_question_words.c. */
 #include "rag/rag_int.h"

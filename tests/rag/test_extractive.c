@@ -5,7 +5,8 @@
  * never the answer; sentences come in the order of how much of the question they cover, and one
  * covering none of its terms is never taken; a question's term held by a passage's document context
  * (its title) counts for that passage's sentences, and a bare title line is never the answer, nor a
- * heading line inside the chunk text ("1. Returns", cut by the sentence splitter after "1."); a
+ * heading line inside the chunk text ("1. Returns", cut by the sentence splitter after "1.", or a
+ * line the chunker marked "## 2. Warranty"); "how long" over text that never says "long" answers; a
  * question asking for a number of days (几天) prefers the sentence with a number of days. Cases
  * are tables of passages and expectations. */
 #include <setjmp.h>
@@ -27,6 +28,12 @@ struct pick_case {
     const char *want[3];   /* substrings the answer holds, in this order */
     const char *absent[3]; /* substrings it must not hold */
 };
+
+/* a short handbook is one chunk: its sections' headings are lines the chunker marked ("## ") */
+#define ACME_ONE_CHUNK                                                                                        \
+    {.chunk_id = 13, .document = "acme.txt", .heading_path = "", .context = "Acme Customer Handbook",          \
+     .text = "Acme Customer Handbook\nWelcome to Acme.\n## 1. Returns\nItems can be returned within 30 days.\n" \
+             "## 2. Warranty\nEvery product has a two-year warranty against defects."}
 
 static const struct pick_case cases[] = {
     /* the issue's case: the roadmap ranks first, the price sheet (a table without column names
@@ -103,6 +110,17 @@ static const struct pick_case cases[] = {
      1,
      {"45 days"},
      {"Returns [1]", "Welcome"}},
+    {"What is the warranty at Acme?",
+     {ACME_ONE_CHUNK},
+     1,
+     {"two-year warranty"},
+     {"Warranty [1]", "Welcome"}},
+    /* "long" of "how long" is a question word: a knowledge base that never says "long" still answers */
+    {"How long is the Acme warranty?",
+     {ACME_ONE_CHUNK},
+     1,
+     {"two-year warranty"},
+     {"30 days"}},
 };
 
 static void test_picks(void **state)
@@ -134,10 +152,31 @@ static void test_picks(void **state)
     config_release(&cfg);
 }
 
+/* "long" of "how long" is a question word, not a topic the passages lack: with the default
+ * answer.min_confidence the question is answered, with the same sentence as without "how long". */
+static void test_how_long(void **state)
+{
+    (void)state;
+    struct config cfg;
+    config_init(&cfg);
+    const struct rag_passage p[1] = {ACME_ONE_CHUNK};
+    struct rag_answer a, b;
+    struct kb_error err = {0};
+    assert_int_equal(rag_answer_extractive(&cfg, "How long is the Acme warranty?", p, 1, NULL, NULL, &a, &err), 0);
+    assert_int_equal(rag_answer_extractive(&cfg, "What is the Acme warranty?", p, 1, NULL, NULL, &b, &err), 0);
+    print_message("  %.3f %s / %.3f %s\n", a.confidence, a.answer, b.confidence, b.answer);
+    assert_false(a.fallback);
+    assert_string_equal(a.answer, b.answer);
+    rag_answer_release(&a);
+    rag_answer_release(&b);
+    config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_picks),
+        cmocka_unit_test(test_how_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
