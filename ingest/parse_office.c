@@ -30,11 +30,13 @@ struct office {
     struct ingest_ctx *c;
     struct zipf *z;
     struct kb_arena scratch; /* trees and strings of the parts read so far */
+    bool named;              /* a heading or the title was added: no later paragraph is the title */
 };
 
 static int office_open(struct office *o, struct ingest_ctx *c, const char *data, size_t n)
 {
     o->c = c;
+    o->named = false;
     kb_arena_init(&o->scratch, 256 * 1024, c->max_parse_bytes);
     return zipf_open(c, data, n, &o->z);
 }
@@ -129,19 +131,22 @@ static int office_oom(struct ingest_ctx *c)
     return kb_error_set(c->err, KB_ETOOBIG, "cannot parse '%s': text passes ingest.max_parse_bytes", c->name);
 }
 
-/* True while the document has no title and no heading yet: a "Title" paragraph or a title slide
- * there names the document. It is then kept as a paragraph and as doc->title, not as a level-1
- * heading beside the sections, as a text file's title line is (parse_text.c): the sections' paths
- * do not repeat it, and the index keeps it as every chunk's document context (index_doc_context
- * drops a title that is one section heading among others). */
-static bool office_title_free(const struct ingest_ctx *c)
+/* Adds a heading, or the document's title: a "Title" paragraph or a title slide's title (is_title)
+ * while the document has no title and no heading yet names the document. It is then kept as a
+ * paragraph and as doc->title, not as a level-1 heading beside the sections, as a text file's
+ * title line is (parse_text.c): the sections' paths do not repeat it, and the index keeps it as
+ * every chunk's document context (index_doc_context drops a title that is one section heading
+ * among others). */
+static int office_heading(struct office *o, bool is_title, int level, const char *text, size_t n,
+                          const struct ingest_loc *loc)
 {
-    if (c->doc->title)
-        return false;
-    for (size_t i = 0; i < c->doc->n_blocks; i++)
-        if (c->doc->blocks[i].kind == INGEST_BLOCK_HEADING)
-            return false;
-    return true;
+    struct ingest_ctx *c = o->c;
+    bool title = is_title && !o->named && !c->doc->title;
+    int rc = doc_add(c, title ? INGEST_BLOCK_PARAGRAPH : INGEST_BLOCK_HEADING, title ? 0 : level, text, n, loc);
+    if (!rc && title)
+        c->doc->title = c->doc->blocks[c->doc->n_blocks - 1].text;
+    o->named = true;
+    return rc;
 }
 
 /* ---- DOCX ------------------------------------------------------------------------------------------ */
@@ -267,11 +272,10 @@ static int docx_para(struct docx *d, const struct xml_node *p)
     struct kb_buf b;
     kb_buf_init(&b, c->max_parse_bytes);
     int rc = docx_text(p, &b);
-    bool title = st && st->title && office_title_free(c);
-    if (!rc && b.len)
-        rc = doc_add(c, title ? INGEST_BLOCK_PARAGRAPH : kind, title ? 0 : level, b.data, b.len, NULL);
-    if (!rc && b.len && title)
-        c->doc->title = c->doc->blocks[c->doc->n_blocks - 1].text;
+    if (!rc && b.len && kind == INGEST_BLOCK_HEADING)
+        rc = office_heading(&d->o, st && st->title, level, b.data, b.len, NULL);
+    else if (!rc && b.len)
+        rc = doc_add(c, kind, level, b.data, b.len, NULL);
     else if (rc)
         rc = office_oom(c);
     kb_buf_release(&b);
@@ -693,12 +697,7 @@ static int pptx_slide(struct office *o, const char *part, int slide)
     /* a first slide laid out as a title slide (its title placeholder is the centred title) names the
      * deck */
     const char *ph = title ? pptx_ph_type(title) : NULL;
-    bool deck_title = tx && ph && strcmp(ph, "ctrTitle") == 0 && office_title_free(c);
-    rc = rc ? office_oom(c)
-            : doc_add(c, deck_title ? INGEST_BLOCK_PARAGRAPH : INGEST_BLOCK_HEADING, deck_title ? 0 : 1, b.data,
-                      b.len, &loc);
-    if (!rc && deck_title)
-        c->doc->title = c->doc->blocks[c->doc->n_blocks - 1].text;
+    rc = rc ? office_oom(c) : office_heading(o, tx && ph && strcmp(ph, "ctrTitle") == 0, 1, b.data, b.len, &loc);
     kb_buf_release(&b);
     rc = rc ? rc : pptx_shapes(c, tree, slide, false, 0);
 
