@@ -32,7 +32,8 @@
  *          the document's names)
  * + 0.08 when the question asks for a number or a time and the sentence holds one (a digit, an
  *        English number word, Chinese numerals before a measure word; when a Chinese question asks
- *        几天 or 多少个, a number before that measure word: answer_has_number).
+ *        几天 or 多少个, a number before that measure word: answer_has_number; when it asks how
+ *        long, "how long", 多长时间, 多久, a number before a unit of time: answer_has_duration).
  * A sentence that is itself a question (FAQ "Q: ...?") is not an answer: its score and coverage
  * pass to the sentence after it, which is how FAQ pairs answer when their question matches only
  * loosely. The best sentence and up to answer.max_sentences - 1 more scoring within 0.75 of it are
@@ -184,6 +185,92 @@ static bool answer_has_number(const char *s, size_t n, const char *unit)
         if (e > i && e + 3 <= n && (unit ? memcmp(s + e, unit, 3) == 0 : answer_in_set3(ANSWER_ZH_UNITS, s + e)))
             return true;
         i = e > i ? e - 1 : i + 2; /* past the run, or past this 3-byte character */
+    }
+    return false;
+}
+
+/* Questions that ask how long something takes or lasts ("how long", 多长时间, 多久). */
+static bool answer_asks_duration(const char *q)
+{
+    static const char *const cues[] = {"多长时间", "多久", "多少时间", "多长"};
+    char low[512];
+    size_t n = kb_strlcpy(low, q, sizeof low);
+    for (size_t i = 0; i < n && i < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)low[i]);
+    for (const char *at = strstr(low, "how long"); at; at = strstr(at + 1, "how long"))
+        if ((at == low || !isalpha((unsigned char)at[-1])) && !isalpha((unsigned char)at[8]))
+            return true;
+    for (size_t i = 0; i < KB_ARRAY_LEN(cues); i++)
+        if (strstr(q, cues[i]))
+            return true;
+    return false;
+}
+
+/* True when s[i..n) starts with a unit of time, English ("days", "24-month") or Chinese (天, 个月,
+ * 小时, 工作日). */
+static bool answer_time_unit(const char *s, size_t i, size_t n)
+{
+    static const char *const en[] = {"day", "week", "month", "year", "hour", "minute", "second", "fortnight"};
+    static const char *const zh[] = {"天", "日", "周", "年", "月", "个月", "小时", "分钟", "秒", "星期", "工作日",
+                                     "个工作日", "个小时", "个星期"};
+    for (size_t k = 0; k < KB_ARRAY_LEN(en); k++) {
+        size_t l = strlen(en[k]);
+        if (i + l <= n && strncasecmp(s + i, en[k], l) == 0 &&
+            (i + l == n || !isalpha((unsigned char)s[i + l]) || s[i + l] == 's'))
+            return true;
+    }
+    for (size_t k = 0; k < KB_ARRAY_LEN(zh); k++) {
+        size_t l = strlen(zh[k]);
+        if (i + l <= n && memcmp(s + i, zh[k], l) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A duration in s: a number (digits, an English number word from one up, Chinese numerals) then,
+ * past spaces, a hyphen and at most one word ("7 working days", "24-month"), a unit of time.
+ * "How long" wants 45 days or 45 天, not the digits of a phone number. */
+static bool answer_has_duration(const char *s, size_t n)
+{
+    static const char *const words[] = {"one",    "two",     "three",  "four",   "five",   "six",     "seven",
+                                        "eight",  "nine",    "ten",    "eleven", "twelve", "fifteen", "twenty",
+                                        "thirty", "forty",   "fifty",  "sixty",  "ninety", "hundred"};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char u = (unsigned char)s[i];
+        size_t e = i;
+        if (isdigit(u) && (i == 0 || !isalpha((unsigned char)s[i - 1]))) {
+            while (e < n && (isdigit((unsigned char)s[e]) || s[e] == '.' || s[e] == ','))
+                e++;
+        } else if (u >= 0xE0) {
+            while (e + 3 <= n && answer_in_set3(ANSWER_ZH_NUMERALS, s + e))
+                e += 3;
+        } else if (isalpha(u) && (i == 0 || !isalpha((unsigned char)s[i - 1]))) {
+            bool num = false;
+            while (e < n && isalpha((unsigned char)s[e]))
+                e++;
+            for (size_t k = 0; k < KB_ARRAY_LEN(words) && !num; k++)
+                num = strlen(words[k]) == e - i && strncasecmp(s + i, words[k], e - i) == 0;
+            if (!num) {
+                i = e - 1;
+                continue;
+            }
+        }
+        if (e == i) {
+            while (i + 1 < n && ((unsigned char)s[i + 1] & 0xC0) == 0x80)
+                i++; /* to the next character */
+            continue;
+        }
+        size_t j = e;
+        while (j < n && (s[j] == ' ' || s[j] == '-'))
+            j++;
+        if (answer_time_unit(s, j, n))
+            return true;
+        size_t w = j; /* one word between: "7 working days", "3 business days" */
+        while (w < n && isalpha((unsigned char)s[w]))
+            w++;
+        if (w > j && w < n && s[w] == ' ' && answer_time_unit(s, w + 1, n))
+            return true;
+        i = e - 1;
     }
     return false;
 }
@@ -778,6 +865,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
     rag_terms_extract(masked, strlen(masked), &topic);
     bool wants_number = answer_wants_number(question);
     const char *unit = answer_asked_unit(question);
+    bool duration = !unit && answer_asks_duration(question);
 
     /* A stored question with its curated answer at the top, matching the user's, answers as written. */
     {
@@ -873,7 +961,7 @@ int rag_answer_extractive(const struct config *cfg, const char *question, const 
             c[s].ctx = wsum > 0 ? (0.55 * hit + 0.10 * hc) / wsum : 0;
         }
         /* the kind of answer asked for: a number for "how many", "when", "多少" */
-        if (wants_number && answer_has_number(st, sn, unit))
+        if (wants_number && (duration ? answer_has_duration(st, sn) : answer_has_number(st, sn, unit)))
             c[s].score += 0.08;
     }
     /* Questions hand their score to the sentence that answers them. */

@@ -6,7 +6,8 @@
  * covering none of its terms is never taken; a question's term held by a passage's document context
  * (its title) counts for that passage's sentences, and a bare title line is never the answer, nor a
  * heading line inside the chunk text ("1. Returns", cut by the sentence splitter after "1.", or a
- * line the chunker marked "## 2. Warranty"); "how long" over text that never says "long" answers; a
+ * line the chunker marked "## 2. Warranty"); "how long" over text that never says "long" answers,
+ * with a duration rather than a phone number (多长时间 too); a
  * question asking for a number of days (几天) prefers the sentence with a number of days. Cases
  * are tables of passages and expectations. */
 #include <setjmp.h>
@@ -110,6 +111,23 @@ static const struct pick_case cases[] = {
      1,
      {"45 days"},
      {"Returns [1]", "Welcome"}},
+    /* "how long" wants a duration, not any number: the phone number's passage ranks first */
+    {"How long do returns take?",
+     {{.chunk_id = 14, .document = "contact.md", .heading_path = "Contact",
+       .text = "For returns, call us on 0113 496 0721."},
+      {.chunk_id = 15, .document = "policy.md", .heading_path = "Policy",
+       .text = "Returns are refunded within 7 working days."}},
+     2,
+     {"7 working days"},
+     {"0721"}},
+    {"退货要多长时间？",
+     {{.chunk_id = 16, .document = "contact.md", .heading_path = "联系我们",
+       .text = "有关退货的问题，请致电 0113 496 0721。"},
+      {.chunk_id = 17, .document = "policy.md", .heading_path = "政策",
+       .text = "退货款在 7 个工作日内退回。"}},
+     2,
+     {"7 个工作日"},
+     {"0721"}},
     {"What is the warranty at Acme?",
      {ACME_ONE_CHUNK},
      1,
