@@ -150,6 +150,19 @@ static const char *answer_asked_unit(const char *q)
     return NULL;
 }
 
+/* True when w[0..n) is an English number word from two up, or from one with one (a duration's
+ * "one year"; elsewhere "one" is mostly a pronoun). */
+static bool answer_number_word(const char *w, size_t n, bool one)
+{
+    static const char *const words[] = {"one",    "two",     "three",  "four",   "five",   "six",     "seven",
+                                        "eight",  "nine",    "ten",    "eleven", "twelve", "fifteen", "twenty",
+                                        "thirty", "forty",   "fifty",  "sixty",  "ninety", "hundred", "thousand"};
+    for (size_t k = one ? 0 : 1; k < KB_ARRAY_LEN(words); k++)
+        if (strlen(words[k]) == n && strncasecmp(w, words[k], n) == 0)
+            return true;
+    return false;
+}
+
 /* A number in s: a digit, an English number word from two up ("a two-year warranty", "three
  * weeks"; not "one", which is mostly a pronoun), or Chinese numerals before a measure word
  * (二十天, 三个月, 两周; not the 一 of 一起). With unit (a 3-byte measure word the question asks
@@ -157,9 +170,6 @@ static const char *answer_asked_unit(const char *q)
  * counts: "有几天年假" wants 二十天 or 20天, not the 三月 of another sentence. */
 static bool answer_has_number(const char *s, size_t n, const char *unit)
 {
-    static const char *const words[] = {"two",   "three", "four",   "five",    "six",     "seven",  "eight",
-                                        "nine",  "ten",   "eleven", "twelve",  "fifteen", "twenty", "thirty",
-                                        "forty", "fifty", "sixty",  "hundred", "thousand"};
     for (size_t i = 0; i < n; i++) {
         unsigned char u = (unsigned char)s[i];
         size_t e = i;
@@ -172,9 +182,8 @@ static bool answer_has_number(const char *s, size_t n, const char *unit)
         } else if (isalpha(u) && !unit && (i == 0 || !isalpha((unsigned char)s[i - 1]))) {
             while (e < n && isalpha((unsigned char)s[e]))
                 e++;
-            for (size_t k = 0; k < KB_ARRAY_LEN(words); k++)
-                if (strlen(words[k]) == e - i && strncasecmp(s + i, words[k], e - i) == 0)
-                    return true;
+            if (answer_number_word(s + i, e - i, false))
+                return true;
             i = e - 1;
             continue;
         } else {
@@ -232,9 +241,6 @@ static bool answer_time_unit(const char *s, size_t i, size_t n)
  * "How long" wants 45 days or 45 天, not the digits of a phone number. */
 static bool answer_has_duration(const char *s, size_t n)
 {
-    static const char *const words[] = {"one",    "two",     "three",  "four",   "five",   "six",     "seven",
-                                        "eight",  "nine",    "ten",    "eleven", "twelve", "fifteen", "twenty",
-                                        "thirty", "forty",   "fifty",  "sixty",  "ninety", "hundred"};
     for (size_t i = 0; i < n; i++) {
         unsigned char u = (unsigned char)s[i];
         size_t e = i;
@@ -245,12 +251,9 @@ static bool answer_has_duration(const char *s, size_t n)
             while (e + 3 <= n && answer_in_set3(ANSWER_ZH_NUMERALS, s + e))
                 e += 3;
         } else if (isalpha(u) && (i == 0 || !isalpha((unsigned char)s[i - 1]))) {
-            bool num = false;
             while (e < n && isalpha((unsigned char)s[e]))
                 e++;
-            for (size_t k = 0; k < KB_ARRAY_LEN(words) && !num; k++)
-                num = strlen(words[k]) == e - i && strncasecmp(s + i, words[k], e - i) == 0;
-            if (!num) {
+            if (!answer_number_word(s + i, e - i, true)) {
                 i = e - 1;
                 continue;
             }
