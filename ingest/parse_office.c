@@ -14,8 +14,8 @@
  *   number). Question/answer headers make FAQ blocks (doc.c).
  * - PPTX: slides in ppt/presentation.xml order (sldIdLst via rels); the title placeholder is a
  *   level-1 heading ("Slide N" when missing), except a first title slide's centred title (ctrTitle),
- *   which is the deck's title, kept as a paragraph; other shapes' paragraphs and tables follow, then the
- *   speaker notes (notesSlide via the slide's rels) as paragraphs; all with loc.slide.
+ *   which is the deck's title, kept as a paragraph; other shapes' paragraphs and tables follow, then
+ *   the speaker notes (notesSlide via the slide's rels) as paragraphs; all with loc.slide.
  * Tests: tests/ingest/test_office.c. */
 #include "ingest/ingest_int.h"
 
@@ -691,13 +691,14 @@ static int pptx_slide(struct office *o, const char *part, int slide)
                 rc = kb_buf_putc(&b, ' ');
             rc = rc ? rc : pptx_para_text(p, &b);
         }
+    /* a first slide laid out as a title slide (its title placeholder is the centred title) names the
+     * deck */
+    const char *ph = title && b.len ? pptx_ph_type(title) : NULL;
+    bool deck_title = ph && strcmp(ph, "ctrTitle") == 0;
     if (!rc && b.len == 0)
         rc = kb_buf_printf(&b, "Slide %d", slide);
     struct ingest_loc loc = {.slide = slide};
-    /* a first slide laid out as a title slide (its title placeholder is the centred title) names the
-     * deck */
-    const char *ph = title ? pptx_ph_type(title) : NULL;
-    rc = rc ? office_oom(c) : office_heading(o, tx && ph && strcmp(ph, "ctrTitle") == 0, 1, b.data, b.len, &loc);
+    rc = rc ? office_oom(c) : office_heading(o, deck_title, 1, b.data, b.len, &loc);
     kb_buf_release(&b);
     rc = rc ? rc : pptx_shapes(c, tree, slide, false, 0);
 

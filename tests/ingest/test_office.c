@@ -301,6 +301,14 @@ static void test_pptx_title_slide(void **state)
         assert_null(strstr(d->chunks[i].heading_path, "Kickoff"));
     assert_string_equal(fx_chunk_with(d, "45 days")->heading_path, "Returns");
     ingest_doc_free(d);
+
+    /* an empty centred title names nothing: the slide is "Slide 1", a heading, as any untitled one */
+    parts[3] = "<?xml version=\"1.0\"?><p:sld " P_NS "><p:cSld><p:spTree>"
+               SP("<p:ph type=\"ctrTitle\"/>", "") SP("<p:ph idx=\"1\"/>", "<a:p><a:r><a:t>Welcome</a:t></a:r></a:p>")
+               "</p:spTree></p:cSld></p:sld>";
+    d = parse_file(fx_zip(fx_path("untitled.pptx"), names, parts, 5));
+    assert_int_equal(fx_block_with(d, "Slide 1")->kind, INGEST_BLOCK_HEADING);
+    ingest_doc_free(d);
 }
 
 static void test_zip_bomb(void **state)
