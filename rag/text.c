@@ -11,7 +11,7 @@
  * tokens hold a then b. Two questions compare their word terms by stem (rag_text_stem: a light
  * suffix stripper, so shipping ~ ship ~ shipped and accepted ~ accept, in both directions).
  * Question words (rag_question_mask): the words of a question that only name the kind of answer it
- * wants -- 多长时间, 多久, 多少, 怎么, 是否 ..., modal verbs (需要, 应该: English's weak words) and,
+ * wants -- 多长时间, 多久, 多少, 几天, 怎么, 是否 ..., modal verbs (需要, 应该: English's weak words) and,
  * where two questions are compared, English "how long", "how often" (after "how", itself a stop
  * word) -- are blanked out before its terms are taken. They would otherwise weigh as
  * topic: in "退货需要多长时间？" the pairs of 多长时间 outnumbered 退货 three to one and matched a
@@ -159,6 +159,8 @@ static const char *const text_cjk_question_words[] = {
     "什么时候", "多长时间", "多少时间", "多少钱", "多会儿", "怎么样", "为什么", "多长", "多久", "多少", "多大",
     "多远", "几时", "何时", "怎么", "怎样", "如何", "为何", "是否", "能否", "可否", "哪些", "哪个", "哪里",
     "哪儿", "什么",
+    /* 几 before a measure word asks a number of it (几天 = 多少天) */
+    "几小时", "几天", "几个", "几次", "几年", "几周", "几岁", "几号", "几点", "几件", "几位",
     /* modal verbs, the words text/words.c's weak list holds for English (must, should, could) */
     "需要", "应该", "必须", "能够", "可能",
 };

@@ -7,7 +7,7 @@
  * (its title) counts for that passage's sentences, and a bare title line is never the answer, nor a
  * heading line inside the chunk text ("1. Returns", cut by the sentence splitter after "1.", or a
  * line the chunker marked "## 2. Warranty"); "how long" over text that never says "long" answers,
- * with a duration rather than a phone number (多长时间 too); a
+ * with a duration rather than a phone number (多长时间 too); 几天 is a question word as 多少天 is; a
  * question asking for a number of days (几天) prefers the sentence with a number of days. Cases
  * are tables of passages and expectations. */
 #include <setjmp.h>
@@ -128,6 +128,13 @@ static const struct pick_case cases[] = {
      2,
      {"7 个工作日"},
      {"0721"}},
+    /* 几天 asks a number of days, like 多少天: "这几天" in another sentence covers nothing */
+    {"年假有几天？",
+     {{.chunk_id = 18, .document = "handbook.txt", .heading_path = "4. 年假",
+       .text = "春节期间公司闭门休息，在这几天上班的同事可以日后补休。全职员工每年有 27 天年假。"}},
+     1,
+     {"27 天年假"},
+     {"补休"}},
     {"What is the warranty at Acme?",
      {ACME_ONE_CHUNK},
      1,
