@@ -46,9 +46,10 @@
  * with its header ("Aurora | 2400 EUR" under "Product | Price" as "Product: Aurora, Price: 2400
  * EUR"). The confidence is the best score, lowered by the weight of the question's terms that no
  * passage holds (a topic the documents lack); English "long" of "how long" is not counted there,
- * being a question word the text need not say. With answer.extractive_span (off by default, docs/BENCHMARKS.md says why) the answer is
- * the best-covering sentence alone, cut to the fragment that holds the answer (rag/span.c). Below
- * answer.min_confidence the configured fallback text is answered with no citations.
+ * being a question word the text need not say. With answer.extractive_span (off by default,
+ * docs/BENCHMARKS.md says why) the answer is the best-covering sentence alone, cut to the
+ * fragment that holds the answer (rag/span.c). Below answer.min_confidence the configured fallback
+ * text is answered with no citations.
  * Allocation: the result strings (owned by the rag_answer); scratch is per call.
  * Tests: tests/rag/test_answer.c, test_faq_answer.c, test_faq_match.c, test_extractive.c, test_span.c,
  * test_curated.c, test_question_words.c. */
@@ -201,7 +202,7 @@ static bool answer_has_number(const char *s, size_t n, const char *unit)
 /* Questions that ask how long something takes or lasts ("how long", 多长时间, 多久). */
 static bool answer_asks_duration(const char *q)
 {
-    static const char *const cues[] = {"多长时间", "多久", "多少时间", "多长"};
+    static const char *const cues[] = {"多长", "多久", "多少时间"}; /* 多长 covers 多长时间 */
     char low[512];
     size_t n = kb_strlcpy(low, q, sizeof low);
     for (size_t i = 0; i < n && i < sizeof low; i++)
